@@ -1,0 +1,87 @@
+"""Helpers shared by the test modules: running the real `wscli`, timeouts, components."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# One factor scales every wait in the tests, so slow machines don't flake.
+TIMEOUT_SCALE = float(os.environ.get("WSCLI_TEST_TIMEOUT_SCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """``seconds`` times the suite's timeout factor (WSCLI_TEST_TIMEOUT_SCALE)."""
+    return seconds * TIMEOUT_SCALE
+
+
+def wscli_command() -> list[str]:
+    """The installed `wscli` entry point beside this interpreter (the real one users run)."""
+    script = Path(sys.executable).parent / "wscli"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("wscli")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "wscli"]
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment with the terminal- and proxy-related variables pinned."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.lower() not in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+        and k not in {"FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "WSCLI_COLOR", "COLUMNS"}
+    }
+    env.update({"TERM": "dumb", "COLUMNS": "100", "PYTHONUNBUFFERED": "1"})
+    env.update(extra or {})
+    return env
+
+
+def run_wscli(
+    *args: str,
+    input: str | bytes | None = None,
+    timeout: float = 30,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the real `wscli` in a subprocess with pipes; stdout and stderr kept apart (bytes)."""
+    data = input.encode() if isinstance(input, str) else input
+    return subprocess.run(
+        [*wscli_command(), *args],
+        input=data,
+        stdin=None if data is not None else subprocess.DEVNULL,
+        capture_output=True,
+        timeout=scaled(timeout),
+        env=clean_env(env),
+        check=False,
+    )
+
+
+def requires(*programs: str) -> pytest.MarkDecorator:
+    """Skip (with the reason printed) when a system program is missing — never in CI.
+
+    With CI=true the test always runs: `.ci/run` installs these, so a missing one must fail.
+    """
+    missing = [p for p in programs if shutil.which(p) is None]
+    return pytest.mark.skipif(
+        bool(missing) and not IN_CI,
+        reason=f"needs {', '.join(missing)} (installed by .ci/run)",
+    )
+
+
+def has_ansi(data: bytes | str) -> bool:
+    """True when ``data`` holds an ANSI escape sequence."""
+    return (b"\x1b" if isinstance(data, bytes) else "\x1b") in data  # type: ignore[operator]
+
+
+def lines(data: bytes) -> Sequence[str]:
+    return data.decode().splitlines()

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from wscli.errors import UsageProblem
+from wscli.url import normalize_url, parse_ws_url
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("ws://h/x", "ws://h/x"),
+        ("WSS://h/x", "wss://h/x"),
+        ("http://h:80/", "ws://h:80/"),
+        ("https://h/", "wss://h/"),
+        ("localhost:3000/chat", "ws://localhost:3000/chat"),
+    ],
+)
+def test_normalize(given: str, expected: str) -> None:
+    assert normalize_url(given) == expected
+
+
+def test_parse_ipv6_and_query() -> None:
+    uri = parse_ws_url("ws://[::1]:8080/room?token=a")
+    assert (uri.host, uri.port, uri.path, uri.query, uri.secure) == (
+        "::1",
+        8080,
+        "/room",
+        "token=a",
+        False,
+    )
+
+
+@pytest.mark.parametrize("bad", ["ftp://h/", "ws://", "ws://h:99999/"])
+def test_bad_urls(bad: str) -> None:
+    with pytest.raises(UsageProblem) as info:
+        parse_ws_url(bad)
+    assert bad in str(info.value)

@@ -1,0 +1,122 @@
+"""The `wscli` command: a thin click layer over the library.
+
+Only this package imports click and ends the process. Lower layers raise
+:class:`~wscli.errors.WscliError`; :func:`main` turns them into one line on stderr and an
+exit code. Set ``WSCLI_TRACEBACK=1`` to see the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from wscli import __version__
+from wscli.cli.options import CONTEXT_SETTINGS
+from wscli.errors import WscliError, format_error
+from wscli.exitcodes import ExitCode, exit_code_table
+from wscli.terminal import ColorChoice, Environment
+
+EXIT_STATUS_EPILOG = "\b\nExit status:\n" + exit_code_table()
+
+
+@click.group(
+    context_settings=CONTEXT_SETTINGS,
+    epilog=EXIT_STATUS_EPILOG,
+)
+@click.version_option(__version__, "-V", "--version", prog_name="wscli")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    envvar="WSCLI_COLOR",
+    show_envvar=True,
+    help="Use colour on terminals; 'auto' honours NO_COLOR and FORCE_COLOR.",
+)
+@click.pass_context
+def cli(ctx: click.Context, color: ColorChoice) -> None:
+    """wscli: debug, test and script WebSockets.
+
+    \b
+    wscli serve             broadcast chat server with a browser page
+    wscli connect URL       interactive client; a clean pipe tool in scripts
+    wscli handshake URL     show and verify the raw opening handshake
+    """
+    ctx.obj = Environment.detect(color)
+
+
+def get_environment() -> Environment:
+    """The Environment decided by the top-level group (or detected now, outside one)."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if isinstance(ctx.obj, Environment):
+            return ctx.obj
+        ctx = ctx.parent
+    return Environment.detect()
+
+
+def _register() -> None:
+    # Imported here so each command module can import `cli` helpers without a cycle.
+    from wscli.cli.connect import connect
+    from wscli.cli.handshake import handshake
+    from wscli.cli.serve import serve
+
+    for command in (serve, connect, handshake):
+        cli.add_command(command)
+
+
+_register()
+
+
+def _print_error(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: run the CLI and exit with a documented :class:`ExitCode`."""
+    code: int
+    try:
+        result = cli.main(args=argv, prog_name="wscli", standalone_mode=False)
+        code = int(result) if isinstance(result, int) else ExitCode.OK
+    except WscliError as exc:
+        if os.environ.get("WSCLI_TRACEBACK"):
+            raise
+        _print_error(format_error(exc))
+        code = exc.exit_code
+    except click.exceptions.UsageError as exc:
+        hint = ""
+        if exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        message = exc.format_message().rstrip(".")
+        _print_error(f"wscli: error: {message}{hint}")
+        code = ExitCode.USAGE
+    except click.exceptions.Abort:
+        _print_error("wscli: interrupted")
+        code = ExitCode.INTERRUPTED
+    except click.ClickException as exc:
+        _print_error(f"wscli: error: {exc.format_message()}")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        _print_error("wscli: interrupted")
+        code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `wscli ... | head`): end quietly, as a pipe tool should.
+        _quiet_stdout()
+        code = ExitCode.OK
+    sys.exit(code)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,93 @@
+"""The one place that decides what the terminal is and builds the consoles that write to it.
+
+Whether stdin/stdout/stderr are terminals and whether to use colour is decided once, in
+:class:`Environment`, so tests can say "stdout is a pipe" by building one by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from typing import Literal, TextIO
+
+from rich.console import Console
+
+ColorChoice = Literal["auto", "always", "never"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """Facts about where wscli runs, decided once at start-up."""
+
+    stdin_isatty: bool
+    stdout_isatty: bool
+    stderr_isatty: bool
+    color_stdout: bool
+    color_stderr: bool
+
+    @property
+    def interactive(self) -> bool:
+        """True when both stdin and stdout are terminals (the prompt may be used)."""
+        return self.stdin_isatty and self.stdout_isatty
+
+    @classmethod
+    def detect(
+        cls,
+        color: ColorChoice = "auto",
+        environ: Mapping[str, str] | None = None,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> Environment:
+        """Look at the real streams and environment variables."""
+        env = os.environ if environ is None else environ
+        tty_in = _isatty(stdin or sys.stdin)
+        tty_out = _isatty(stdout or sys.stdout)
+        tty_err = _isatty(stderr or sys.stderr)
+        return cls(
+            stdin_isatty=tty_in,
+            stdout_isatty=tty_out,
+            stderr_isatty=tty_err,
+            color_stdout=decide_color(color, env, tty_out),
+            color_stderr=decide_color(color, env, tty_err),
+        )
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
+def decide_color(choice: ColorChoice, environ: Mapping[str, str], isatty: bool) -> bool:
+    """Colour: explicit choice, else NO_COLOR (non-empty: off), else FORCE_COLOR, else TTY."""
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    if environ.get("NO_COLOR"):
+        return False
+    if environ.get("FORCE_COLOR"):
+        return True
+    return isatty and environ.get("TERM") != "dumb"
+
+
+def make_console(file: TextIO, color: bool) -> Console:
+    """A rich Console for ``file``; peer text must be printed with markup and highlight off.
+
+    ``soft_wrap`` keeps machine-readable lines whole (rich hard-wraps at 80 columns off a
+    terminal otherwise).
+    """
+    return Console(
+        file=file,
+        force_terminal=color,
+        no_color=not color,
+        color_system="auto" if color else None,
+        soft_wrap=True,
+        highlight=False,
+        markup=True,
+        emoji=False,
+    )
