@@ -60,11 +60,12 @@ def get_environment() -> Environment:
 
 def _register() -> None:
     # Imported here so each command module can import `cli` helpers without a cycle.
+    from wscli.cli.completion import completion
     from wscli.cli.connect import connect
     from wscli.cli.handshake import handshake
     from wscli.cli.serve import serve
 
-    for command in (serve, connect, handshake):
+    for command in (serve, connect, handshake, completion):
         cli.add_command(command)
 
 
