@@ -1,0 +1,131 @@
+"""Hand-written prose for the man pages: examples, environment, files (pure data).
+
+Options are never listed here — they come from the click definitions. Examples name real
+options: the generator drops (and warns about) an example whose options a command lacks,
+and a test fails on it, so an option rename cannot leave a false example behind.
+"""
+
+from __future__ import annotations
+
+from wscli.docgen.model import Example, Variable
+
+MANUAL_TITLE = "wscli manual"
+
+# Pinned so the pages are reproducible; bump it when the pages change in substance.
+MANUAL_DATE = "2026-11-25"
+
+HISTORY_FILE = "$XDG_STATE_HOME/wscli/history"
+
+EXAMPLES: dict[str, tuple[Example, ...]] = {
+    "wscli": (
+        Example(
+            "wscli serve",
+            "Start the broadcast chat server on 127.0.0.1:3000; open http://127.0.0.1:3000/.",
+        ),
+        Example(
+            "echo hello | wscli connect ws://127.0.0.1:3000/chat",
+            "Send one message from a pipe and print what comes back.",
+        ),
+        Example(
+            "wscli handshake ws://127.0.0.1:3000/chat",
+            "Show the raw opening handshake and check Sec-WebSocket-Accept.",
+        ),
+        Example(
+            "wscli --color never handshake ws://127.0.0.1:3000/chat",
+            "The same without colour (as NO_COLOR=1 would do).",
+        ),
+    ),
+    "wscli serve": (
+        Example(
+            "wscli serve",
+            "Serve the chat on 127.0.0.1:3000; the browser page is at http://127.0.0.1:3000/ and "
+            "every path is a room (ws://127.0.0.1:3000/chat).",
+        ),
+        Example(
+            "wscli serve --host 0.0.0.0 --port 8443 --certfile cert.pem --keyfile key.pem "
+            "--token env:CHAT_TOKEN",
+            "Serve wss:// and https:// on every interface; clients must present the token "
+            "held in the environment variable CHAT_TOKEN (as 'Authorization: Bearer' or a "
+            "token query parameter), which keeps it out of ps.",
+        ),
+    ),
+    "wscli connect": (
+        Example(
+            "wscli connect ws://127.0.0.1:3000/chat",
+            "Chat interactively: incoming messages appear above the prompt; Ctrl-D closes "
+            "with 1000.",
+        ),
+        Example(
+            "echo hello | wscli connect ws://127.0.0.1:3000/chat",
+            "The pipe one-liner: send each stdin line as a message, print each reply on its "
+            "own line, then close cleanly.",
+        ),
+        Example(
+            'wscli connect --json -x \'{"op": "subscribe"}\' --count 3 '
+            "wss://stream.example/feed | jq .",
+            "Send a message on open, stop after three replies, and write every event as a "
+            "JSON line for jq.",
+        ),
+    ),
+    "wscli handshake": (
+        Example(
+            "wscli handshake -s chat -s superchat -H 'Host: server.example.com' "
+            "--key x3JJHMbDL1EzLkh9GBhXDw== ws://127.0.0.1:3000/chat",
+            "The handshake from RFC 6455 section 1.2: offer the subprotocols chat and "
+            "superchat with a fixed key; the server must answer Sec-WebSocket-Accept: "
+            "HSmrc0sMlYUkAGmm5OPpG2HaGWk=.",
+        ),
+        Example(
+            "wscli handshake --cacert ca.pem wss://localhost:8443/chat",
+            "Verify a wss:// server whose certificate comes from a private CA.",
+        ),
+        Example(
+            "wscli handshake --json ws://127.0.0.1:3000/chat | jq .verdict",
+            "The request, response, verdict and timings as one JSON document.",
+        ),
+    ),
+    "wscli completion": (
+        Example(
+            "wscli completion bash > ~/.local/share/bash-completion/completions/wscli",
+            "Install bash completion for the current user.",
+        ),
+        Example(
+            "source <(wscli completion zsh)",
+            "Enable zsh completion in the running shell (after compinit).",
+        ),
+        Example(
+            "wscli completion fish > ~/.config/fish/completions/wscli.fish",
+            "Install fish completion for the current user.",
+        ),
+    ),
+}
+
+# Variables wscli reads that no option declares; option variables are collected from click.
+ENVIRONMENT: tuple[Variable, ...] = (
+    Variable("NO_COLOR", "Non-empty: no colour (unless --color always)."),
+    Variable(
+        "FORCE_COLOR",
+        "Non-empty: colour even when not on a terminal (unless --color never or NO_COLOR).",
+    ),
+    Variable("WSCLI_TRACEBACK", "Non-empty: show the traceback of an unexpected error."),
+    Variable(
+        "http_proxy, https_proxy, no_proxy",
+        "Proxies for ws:// and wss:// URLs of wscli connect, and the hosts that bypass "
+        "them (upper-case spellings too); loopback addresses are not proxied.",
+    ),
+    Variable(
+        "XDG_STATE_HOME",
+        "Where the history file lives (default ~/.local/state).",
+    ),
+)
+
+FILES: tuple[Variable, ...] = (
+    Variable(
+        HISTORY_FILE,
+        "History of the interactive wscli connect prompt, created as needed "
+        "(~/.local/state/wscli/history when XDG_STATE_HOME is unset). Shell completion "
+        "offers the ws:// and wss:// URLs found in it for URL arguments.",
+    ),
+)
+
+SEE_ALSO_EXTERNAL = ("websocat(1)", "curl(1)")
