@@ -1,15 +1,278 @@
-"""`wscli serve`: not built yet (see its issue)."""
+"""`wscli serve`: the broadcast chat server (options only; the work is in wscli.server)."""
 
 from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
 from wscli.cli.options import CONTEXT_SETTINGS
-from wscli.errors import WscliError
+from wscli.errors import UsageProblem
+
+_SIZE = re.compile(r"(?i)^\s*(\d+)\s*(k|m|g)?i?b?\s*$")
 
 
-@click.command(context_settings=CONTEXT_SETTINGS, short_help="(not implemented yet)")
-@click.argument("args", nargs=-1)
-def serve(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise WscliError("wscli serve is not implemented yet")
+class ByteSize(click.ParamType):  # type: ignore[type-arg]
+    """A byte count: ``1048576``, ``64K``, ``1M``, ``4MiB`` (binary multiples)."""
+
+    name = "bytes"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        match = _SIZE.match(str(value))
+        if match is None:
+            self.fail(f"{value!r} is not a size like 1048576, 64K or 1M", param, ctx)
+        number = int(match[1])
+        unit = (match[2] or "").lower()
+        return number * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+
+
+def _seconds_or_off(value: float) -> float | None:
+    return value if value > 0 else None
+
+
+EPILOG = """\b
+Rooms are URL paths (ws://HOST:PORT/lobby); `/` serves the chat page to browsers.
+A client connecting with ?nick=NAME is announced to its room as "* NAME joined"
+and "* NAME left"; messages are relayed byte for byte, the sender included.
+\b
+Endpoints: /  chat page   /healthz  JSON status   others: 404
+Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit status is 0."""
+
+
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Run a broadcast chat server with a web page.",
+    epilog=EPILOG,
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="WSCLI_HOST",
+    show_envvar=True,
+    help="Address to listen on; 0.0.0.0 or :: exposes the server to the network.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=3000,
+    show_default=True,
+    envvar="WSCLI_PORT",
+    show_envvar=True,
+    help="Port to listen on; 0 picks a free one (the banner on stderr says which).",
+)
+@click.option(
+    "-s",
+    "--subprotocol",
+    "subprotocols",
+    multiple=True,
+    metavar="NAME",
+    help="Support this subprotocol (repeatable); the first of the client's offers that is "
+    "supported is chosen.",
+)
+@click.option(
+    "--require-subprotocol",
+    is_flag=True,
+    help="Refuse (400) clients that offer none of the -s subprotocols.",
+)
+@click.option(
+    "--echo/--no-echo",
+    default=True,
+    show_default=True,
+    help="Send each message back to its sender too.",
+)
+@click.option(
+    "--history",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Replay the last N messages of a room to each new client.",
+)
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Also accept browsers from ORIGIN, e.g. https://example.com (repeatable; '*' accepts "
+    "all). By default only clients without Origin and the page's own origin are accepted; "
+    "other browser origins get 403.",
+)
+@click.option(
+    "--token",
+    envvar="WSCLI_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Require this token as 'Authorization: Bearer TOKEN' or ?token=TOKEN "
+    "(401 without, 403 if wrong). Prefer the variable or --token-file: arguments show in ps.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Read the token from the first line of FILE.",
+)
+@click.option(
+    "--max-clients",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Refuse (503) WebSocket clients beyond N connected at once.  [default: no limit]",
+)
+@click.option(
+    "--max-size",
+    type=ByteSize(),
+    default="1M",
+    show_default=True,
+    help="Largest incoming message; a client sending more is closed with 1009.",
+)
+@click.option(
+    "--max-queue",
+    type=ByteSize(),
+    default="4M",
+    show_default=True,
+    help="Per-client outgoing buffer; a client that stops reading is closed with 1013 once "
+    "its unsent data passes this.",
+)
+@click.option(
+    "--ping-interval",
+    type=click.FloatRange(min=0),
+    default=20.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Ping each client this often (0: never).",
+)
+@click.option(
+    "--ping-timeout",
+    type=click.FloatRange(min=0),
+    default=20.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a client that does not answer a ping within this time (0: wait forever).",
+)
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Drop connections that do not complete the (TLS and) WebSocket handshake in time.",
+)
+@click.option(
+    "--compression/--no-compression",
+    default=False,
+    show_default=True,
+    help="Offer permessage-deflate. Off by default: compressing per client defeats encoding "
+    "each broadcast once, the key to fan-out speed.",
+)
+@click.option(
+    "--certfile",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Serve https:// and wss:// with this certificate chain (PEM).",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Private key for --certfile (PEM), if not inside it.",
+)
+@click.option(
+    "--json-log",
+    is_flag=True,
+    help="Write events (connect, disconnect, refused, ...) as NDJSON to stdout.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also log every message (size, room) and every plain HTTP request.",
+)
+@click.option(
+    "--loop",
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    default="auto",
+    show_default=True,
+    help="Event loop; auto uses uvloop when installed (pip install 'wscli-toolkit[speed]').",
+)
+def serve(
+    host: str,
+    port: int,
+    subprotocols: tuple[str, ...],
+    require_subprotocol: bool,
+    echo: bool,
+    history: int,
+    origins: tuple[str, ...],
+    token: str | None,
+    token_file: Path | None,
+    max_clients: int | None,
+    max_size: int,
+    max_queue: int,
+    ping_interval: float,
+    ping_timeout: float,
+    handshake_timeout: float,
+    compression: bool,
+    certfile: str | None,
+    keyfile: str | None,
+    json_log: bool,
+    verbose: bool,
+    loop: str,
+) -> None:
+    """Run a broadcast chat server: every message goes to every client of its room.
+
+    Browsers open http://HOST:PORT/ for the chat page; WebSocket clients connect to
+    ws://HOST:PORT/ROOM (any path is a room).
+    """
+    from wscli.cli import get_environment
+    from wscli.server import ChatServer, ServeConfig, run
+    from wscli.serverlog import EventLog
+
+    if require_subprotocol and not subprotocols:
+        raise UsageProblem("--require-subprotocol needs at least one -s/--subprotocol")
+    if keyfile and not certfile:
+        raise UsageProblem("--keyfile needs --certfile")
+    if token_file is not None:
+        try:
+            token = token_file.read_text("utf-8").splitlines()[0].strip()
+        except (OSError, UnicodeDecodeError, IndexError) as exc:
+            raise UsageProblem(f"cannot read a token from {str(token_file)!r}", str(exc)) from None
+    if token is not None and not token:
+        raise UsageProblem("the token is empty")
+    config = ServeConfig(
+        host=host,
+        port=port,
+        subprotocols=subprotocols,
+        require_subprotocol=require_subprotocol,
+        history=history,
+        echo=echo,
+        origins=origins,
+        token=token,
+        max_clients=max_clients,
+        max_size=max_size,
+        max_queue=max_queue,
+        ping_interval=_seconds_or_off(ping_interval),
+        ping_timeout=_seconds_or_off(ping_timeout),
+        handshake_timeout=handshake_timeout,
+        compression=compression,
+        certfile=certfile,
+        keyfile=keyfile,
+    )
+    env = get_environment()
+    log = EventLog(
+        sys.stderr,
+        color=env.color_stderr,
+        json_stream=sys.stdout if json_log else None,
+        verbose=verbose,
+    )
+
+    def ready(chat: ChatServer) -> None:
+        log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
+        if json_log:
+            log.emit("listening", url=chat.url, ws_url=chat.ws_url)
+
+    run(config, log, ready=ready, loop=loop)

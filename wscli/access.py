@@ -1,0 +1,110 @@
+"""Who may join `wscli serve`, and under which room and name (pure: no I/O).
+
+- Rooms are URL paths; the query string is not part of the room.
+- Origin policy (protection against cross-site WebSocket hijacking): a request without
+  ``Origin`` (not a browser: wscat, scripts) is accepted; a browser is accepted when its
+  origin is the server's own (the chat page served here) or is in the ``--origin``
+  allow-list; ``*`` in the list accepts every origin.
+- Tokens are compared in constant time (:func:`hmac.compare_digest`).
+- Nicknames come from ``?nick=``: control and format characters removed, whitespace
+  collapsed, at most :data:`MAX_NICK` characters; an empty result means anonymous.
+"""
+
+from __future__ import annotations
+
+import hmac
+import unicodedata
+import urllib.parse
+from collections.abc import Iterable, Mapping
+
+MAX_NICK = 32
+
+
+def split_path(path: str) -> tuple[str, dict[str, str]]:
+    """``/chat?nick=al&x=1`` → ``("/chat", {"nick": "al", "x": "1"})`` (first value wins)."""
+    room, _, query = path.partition("?")
+    params: dict[str, str] = {}
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        params.setdefault(name, value)
+    return room or "/", params
+
+
+def clean_nick(raw: str | None) -> str | None:
+    """A printable, single-line, bounded nickname, or None for anonymous."""
+    if raw is None:
+        return None
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in raw
+        if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}
+    )
+    nick = " ".join(kept.split())[:MAX_NICK].strip()
+    return nick or None
+
+
+def _normalize_origin(origin: str) -> str | None:
+    """``scheme://host[:port]`` in lower case with the default port removed."""
+    try:
+        parts = urllib.parse.urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
+    if port is None or port == default:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _host_of(origin: str) -> str | None:
+    normalized = _normalize_origin(origin)
+    if normalized is None:
+        return None
+    return normalized.split("://", 1)[1]
+
+
+def same_origin(origin: str, host_header: str | None, tls: bool) -> bool:
+    """True when ``origin`` is this server as the browser saw it (its ``Host`` header)."""
+    if not host_header:
+        return False
+    scheme = "https" if tls else "http"
+    mine = _normalize_origin(f"{scheme}://{host_header}")
+    theirs = _normalize_origin(origin)
+    return mine is not None and mine == theirs
+
+
+def origin_allowed(
+    origin: str | None, allowed: Iterable[str], host_header: str | None, tls: bool
+) -> bool:
+    """Apply the origin policy described in the module docstring."""
+    if origin is None:
+        return True
+    allowed = list(allowed)
+    if "*" in allowed:
+        return True
+    if same_origin(origin, host_header, tls):
+        return True
+    normalized = _normalize_origin(origin)
+    if normalized is None:
+        return origin.strip() in allowed  # e.g. "null" listed explicitly
+    return any(_normalize_origin(a) == normalized for a in allowed)
+
+
+def presented_token(headers: Mapping[str, str], params: Mapping[str, str]) -> str | None:
+    """The token a client presents: ``Authorization: Bearer T`` or the ``token`` query value."""
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, value = auth.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return params.get("token")
+
+
+def token_matches(presented: str, expected: str) -> bool:
+    """Constant-time comparison (no early exit that would leak the token's prefix)."""
+    return hmac.compare_digest(presented.encode(), expected.encode())

@@ -1,0 +1,339 @@
+"""The hub of `wscli serve`: rooms, fan-out, history and per-client outgoing limits.
+
+This is the ONE place where broadcast happens. The path of a message:
+
+    connection -> Hub.publish(room, message, sender)
+               -> backplane.publish(room, message, sender)
+               -> Hub.deliver_local(room, message, sender)   (on every instance)
+               -> one shared frame per message, appended to the room's batch
+               -> Hub.flush(), once per event-loop tick: one write per client
+
+Why it is fast: a broadcast frame is encoded ONCE (compression is off by default, so every
+client gets the same bytes) and the frames a room received during one event-loop tick are
+joined ONCE and handed to each client in ONE ``transport.write`` — one system call per client
+per tick instead of one per delivery. A client whose unsent bytes pass ``max_queue`` is
+dropped (close 1013) instead of delaying the others or growing the server's memory.
+
+The :class:`Backplane` is the seam for running several instances (e.g. over Redis): the
+default :class:`LocalBackplane` delivers at once; a remote one delivers when the message comes
+back from the broker, so every instance sees the broker's order.
+
+This module does no socket I/O itself: it talks to :class:`Subscriber` objects (the server's
+connections) and schedules its flush on the running event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import struct
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+
+# Rooms that are empty but keep a history are retained up to this many (oldest dropped),
+# so clients cannot grow memory without bound by visiting many paths.
+MAX_IDLE_ROOMS = 1024
+
+SLOW_CLIENT_CODE = 1013  # "try again later": the client could not keep up
+
+
+def encode_frame(data: bytes, text: bool) -> bytes:
+    """One unmasked, unfragmented server-to-client frame (RFC 6455 §5.2) carrying ``data``."""
+    first = 0x80 | (OP_TEXT if text else OP_BINARY)
+    length = len(data)
+    if length < 126:
+        header = bytes((first, length))
+    elif length < 65536:
+        header = struct.pack("!BBH", first, 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 127, length)
+    return header + data
+
+
+class Message:
+    """A chat message as the hub relays it: payload bytes exactly as the client sent them.
+
+    ``notice`` marks the server's own join/leave notices, which are never kept in history.
+    """
+
+    __slots__ = ("data", "frame", "notice", "text")
+
+    def __init__(self, data: bytes, text: bool, notice: bool = False) -> None:
+        self.data = data
+        self.text = text
+        self.notice = notice
+        self.frame = b""  # filled in once by Hub.deliver_local
+
+    def __repr__(self) -> str:
+        kind = "text" if self.text else "binary"
+        return f"Message({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
+
+
+class Subscriber(Protocol):
+    """What the hub needs from a client connection (the server's connections provide it)."""
+
+    key: str
+    """Unique across instances: a remote backplane carries it so --no-echo works."""
+    room: str
+    nick: str | None
+    shared_frames: bool
+    """True when the client takes the shared pre-encoded frames (no per-client compression)."""
+
+    def is_open(self) -> bool: ...
+
+    def buffered_bytes(self) -> int:
+        """Bytes written but not yet sent to the peer (the transport's write buffer)."""
+        ...
+
+    def write_raw(self, data: bytes) -> None:
+        """Write whole pre-encoded frames."""
+        ...
+
+    def write_messages(self, messages: Sequence[Message]) -> None:
+        """Encode and write ``messages`` with the connection's own extensions (compression)."""
+        ...
+
+    def drop(self, code: int, reason: str) -> None:
+        """Close the connection now, without waiting for its outgoing buffer to drain."""
+        ...
+
+
+Deliver = Callable[[str, Message, "str | None"], None]
+
+
+class Backplane(Protocol):
+    """Carries published messages to every hub instance (including the publishing one).
+
+    ``publish`` must not block: a remote backplane queues the message and calls ``deliver``
+    (the hub's :meth:`Hub.deliver_local`) when the message comes back, in the broker's order.
+    """
+
+    async def start(self, deliver: Deliver) -> None: ...
+
+    def publish(self, room: str, message: Message, sender: str | None) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalBackplane:
+    """A single instance: deliver every message at once."""
+
+    def __init__(self) -> None:
+        self._deliver: Deliver | None = None
+
+    async def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+
+    def publish(self, room: str, message: Message, sender: str | None) -> None:
+        assert self._deliver is not None, "backplane not started"
+        self._deliver(room, message, sender)
+
+    async def close(self) -> None:
+        self._deliver = None
+
+
+class Room:
+    """The clients of one URL path, the frames waiting for this tick's flush, the history."""
+
+    __slots__ = ("batch", "history", "members", "name")
+
+    def __init__(self, name: str, history: int) -> None:
+        self.name = name
+        # A dict keeps insertion order and O(1) removal; values unused.
+        self.members: dict[Subscriber, None] = {}
+        self.batch: list[tuple[Message, str | None]] = []
+        self.history: collections.deque[Message] | None = (
+            collections.deque(maxlen=history) if history > 0 else None
+        )
+
+
+SlowClientCallback = Callable[[Subscriber, int], None]
+
+
+class Hub:
+    """Rooms and fan-out for one server instance.
+
+    ``max_queue`` bounds each client's unsent bytes; ``echo`` False excludes the sender
+    (--no-echo); ``history`` is how many messages each room replays to newcomers.
+    """
+
+    def __init__(
+        self,
+        *,
+        echo: bool = True,
+        history: int = 0,
+        max_queue: int = 4 * 2**20,
+        backplane: Backplane | None = None,
+        on_slow_client: SlowClientCallback | None = None,
+    ) -> None:
+        self.echo = echo
+        self.history = history
+        self.max_queue = max_queue
+        self.backplane: Backplane = backplane if backplane is not None else LocalBackplane()
+        self.instance_id = uuid.uuid4().hex[:12]
+        self.rooms: dict[str, Room] = {}
+        self.clients = 0
+        self._idle_rooms: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._dirty: list[Room] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_slow_client = on_slow_client
+        self._next_id = 0
+
+    async def start(self) -> None:
+        """Bind to the running loop and start the backplane."""
+        self._loop = asyncio.get_running_loop()
+        await self.backplane.start(self.deliver_local)
+
+    async def close(self) -> None:
+        """Flush what is pending and stop the backplane."""
+        self.flush()
+        await self.backplane.close()
+
+    def new_key(self) -> tuple[int, str]:
+        """A short id for logs and a key unique across instances (for the backplane)."""
+        self._next_id += 1
+        return self._next_id, f"{self.instance_id}:{self._next_id}"
+
+    @property
+    def active_rooms(self) -> int:
+        """Rooms with at least one client."""
+        return sum(1 for room in self.rooms.values() if room.members)
+
+    # Membership
+
+    def join(self, client: Subscriber) -> None:
+        """Add ``client`` to its room: replay the history, then announce a nickname."""
+        room = self._room(client.room)
+        # Frames published before the join belong to the old members only.
+        self._flush_room(room)
+        if room.history:
+            frames = list(room.history)
+            if client.shared_frames:
+                client.write_raw(b"".join(m.frame for m in frames))
+            else:
+                client.write_messages(frames)
+        room.members[client] = None
+        self.clients += 1
+        if client.nick:
+            self.publish(client.room, Message(f"* {client.nick} joined".encode(), True, True))
+
+    def leave(self, client: Subscriber) -> bool:
+        """Remove ``client`` from its room (idempotent); announce a nickname's departure."""
+        room = self.rooms.get(client.room)
+        if room is None or client not in room.members:
+            return False
+        del room.members[client]
+        self.clients -= 1
+        if not room.members:
+            self._room_emptied(room)
+        if client.nick:
+            self.publish(client.room, Message(f"* {client.nick} left".encode(), True, True))
+        return True
+
+    def _room(self, name: str) -> Room:
+        room = self.rooms.get(name)
+        if room is None:
+            room = self.rooms[name] = Room(name, self.history)
+        self._idle_rooms.pop(name, None)
+        return room
+
+    def _room_emptied(self, room: Room) -> None:
+        if not room.history:
+            if not room.batch:
+                del self.rooms[room.name]
+            return
+        self._idle_rooms[room.name] = None
+        while len(self._idle_rooms) > MAX_IDLE_ROOMS:
+            oldest, _ = self._idle_rooms.popitem(last=False)
+            gone = self.rooms.get(oldest)
+            if gone is not None and not gone.members and not gone.batch:
+                del self.rooms[oldest]
+
+    # Fan-out
+
+    def publish(self, room: str, message: Message, sender: str | None = None) -> None:
+        """Send ``message`` to every client of ``room`` (through the backplane)."""
+        self.backplane.publish(room, message, sender)
+
+    def deliver_local(self, room_name: str, message: Message, sender: str | None) -> None:
+        """Queue ``message`` for this instance's clients of ``room_name`` (backplane callback)."""
+        room = self.rooms.get(room_name)
+        if room is None:
+            if message.notice or not self.history:
+                return  # nobody here to tell, nothing to remember
+            room = self._room(room_name)
+            self._room_emptied(room)
+        if not message.frame:
+            message.frame = encode_frame(message.data, message.text)
+        if room.history is not None and not message.notice:
+            room.history.append(message)
+        if not room.members:
+            return
+        if not room.batch:
+            self._dirty.append(room)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                if self._loop is None:
+                    self._loop = asyncio.get_running_loop()
+                self._loop.call_soon(self.flush)
+        room.batch.append((message, sender))
+
+    def flush(self) -> None:
+        """Write every room's batch to its clients: one write per client."""
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for room in dirty:
+            self._flush_room(room)
+
+    def _flush_room(self, room: Room) -> None:
+        batch = room.batch
+        if not batch:
+            return
+        room.batch = []
+        shared = batch[0][0].frame if len(batch) == 1 else b"".join([m.frame for m, _ in batch])
+        senders = set() if self.echo else {s for _, s in batch if s is not None}
+        limit = self.max_queue
+        slow: list[tuple[Subscriber, int]] = []
+        for client in room.members:
+            if not client.is_open():
+                continue
+            if senders and client.key in senders:
+                mine = [m for m, s in batch if s != client.key]
+                if not mine:
+                    continue
+            else:
+                mine = None
+            if client.shared_frames:
+                data = shared if mine is None else b"".join([m.frame for m in mine])
+                size = len(data)
+            else:
+                size = sum(len(m.data) for m in (batch_messages(batch) if mine is None else mine))
+            buffered = client.buffered_bytes()
+            if buffered and buffered + size > limit:
+                slow.append((client, buffered))
+                continue
+            if client.shared_frames:
+                client.write_raw(data)
+            else:
+                client.write_messages(batch_messages(batch) if mine is None else mine)
+        for client, buffered in slow:
+            self.drop_slow(client, buffered)
+        if not room.members:
+            self._room_emptied(room)
+
+    def drop_slow(self, client: Subscriber, buffered: int) -> None:
+        """Disconnect a client that stopped reading (1013), so it delays nobody."""
+        self.leave(client)
+        client.drop(SLOW_CLIENT_CODE, "too slow: outgoing queue full")
+        if self._on_slow_client is not None:
+            self._on_slow_client(client, buffered)
+
+
+def batch_messages(batch: Sequence[tuple[Message, str | None]]) -> list[Message]:
+    """The messages of a room batch, without their senders."""
+    return [m for m, _ in batch]

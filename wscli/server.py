@@ -1,0 +1,611 @@
+"""The asyncio server of `wscli serve`: handshakes, HTTP endpoints, connections, shutdown.
+
+Built on ``websockets.asyncio.server``. Each connection is a :class:`HubConnection`, a
+``ServerConnection`` that hands complete incoming messages straight to the
+:class:`~wscli.hub.Hub` from ``process_event`` (no per-message future or task: the receive
+side stays cheap) and that the hub writes pre-encoded broadcast frames to directly (see
+:mod:`wscli.hub` for why). Everything else — handshake, ping/pong, close handshake, max
+size, compression when negotiated — is the library's.
+
+Plain HTTP on the same port: ``/`` serves the chat page, ``/healthz`` a JSON status; other
+paths are 404. WebSocket upgrades on any path join the room named by the path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib.resources
+import json
+import logging
+import signal
+import ssl
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import NegotiationError
+from websockets.frames import BINARY, CONT, PONG, TEXT, Frame
+from websockets.http11 import Request, Response
+from websockets.protocol import CLOSED, CONNECTING, OPEN, Event
+from websockets.typing import Subprotocol
+
+from wscli import access
+from wscli.errors import UsageProblem, WscliError
+from wscli.hub import Backplane, Hub, Message, Subscriber
+from wscli.serverlog import EventLog
+
+PAGE_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """Everything `wscli serve` can be told (defaults are the CLI's defaults)."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    subprotocols: Sequence[str] = ()
+    require_subprotocol: bool = False
+    history: int = 0
+    echo: bool = True
+    origins: Sequence[str] = ()
+    token: str | None = None
+    max_clients: int | None = None
+    max_size: int = 2**20
+    max_queue: int = 4 * 2**20
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    handshake_timeout: float = 10.0
+    close_timeout: float = 5.0
+    shutdown_timeout: float = 2.0
+    compression: bool = False
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.certfile is not None
+
+
+def server_tls_context(certfile: str, keyfile: str | None) -> ssl.SSLContext:
+    """A TLS server context for ``--certfile``/``--keyfile``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageProblem(f"cannot load server certificate {certfile!r}", why) from None
+    return context
+
+
+def load_page() -> str:
+    """The chat page shipped as package data (``wscli/static/chat.html``)."""
+    return (importlib.resources.files("wscli") / "static" / "chat.html").read_text("utf-8")
+
+
+def format_address(address: Any) -> str:
+    """``host:port`` (``[v6]:port``) from a socket address, or ``?``."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return "?"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+class HubConnection(ServerConnection):
+    """A client connection: receives messages for the hub and takes its frames.
+
+    The :class:`~wscli.hub.Subscriber` methods are called by the hub; ``chat`` is set on a
+    per-server subclass (see :meth:`ChatServer.start`).
+    """
+
+    chat: ChatServer
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client_id = 0
+        self.key = ""
+        self.room = "/"
+        self.nick: str | None = None
+        self.shared_frames = True
+        self.joined = False
+        self.left = False
+        self.admitted = False
+        self._fragments: list[bytes] | None = None
+        self._fragment_text = False
+        self._abort_handle: asyncio.TimerHandle | None = None
+
+    # Receiving: complete messages go straight to the hub.
+
+    def process_event(self, event: Event) -> None:
+        if self.request is None:  # the handshake request
+            super().process_event(event)
+            return
+        frame = cast(Frame, event)
+        opcode = frame.opcode
+        if opcode is TEXT or opcode is BINARY:
+            if frame.fin:
+                self._message(bytes(frame.data), opcode is TEXT)
+            else:
+                self._fragments = [bytes(frame.data)]
+                self._fragment_text = opcode is TEXT
+        elif opcode is CONT:
+            # The protocol has checked the sequence: a CONT always follows a start frame.
+            fragments = self._fragments
+            assert fragments is not None
+            fragments.append(bytes(frame.data))
+            if frame.fin:
+                self._fragments = None
+                self._message(b"".join(fragments), self._fragment_text)
+        elif opcode is PONG:
+            self.acknowledge_pings(bytes(frame.data))
+
+    def _message(self, data: bytes, text: bool) -> None:
+        if self.left:
+            return
+        if text:
+            try:
+                data.decode()
+            except UnicodeDecodeError as exc:
+                self.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
+                return
+        self.chat.on_message(self, data, text)
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7) from a callback, e.g. on invalid UTF-8."""
+        if self.protocol.state is OPEN:
+            self.protocol.fail(code, reason)
+            self.send_data()
+        self._arm_abort(self.close_timeout)
+
+    # Subscriber interface (called by the hub).
+
+    def is_open(self) -> bool:
+        return self.protocol.state is OPEN
+
+    def buffered_bytes(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def write_raw(self, data: bytes) -> None:
+        if self.protocol.state is OPEN and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def write_messages(self, messages: Sequence[Message]) -> None:
+        if self.protocol.state is not OPEN or self.transport.is_closing():
+            return
+        for message in messages:
+            if message.text:
+                self.protocol.send_text(message.data)
+            else:
+                self.protocol.send_binary(message.data)
+        self.send_data()
+
+    def drop(self, code: int, reason: str, timeout: float | None = None) -> None:
+        """Send a close frame now (behind what is buffered) and abort after ``timeout``.
+
+        Unlike ``close()``, this never waits for the write buffer to drain: a client that
+        stopped reading cannot hold the server (or its shutdown) hostage.
+        """
+        self.left = True
+        if self.protocol.state is OPEN and not self.transport.is_closing():
+            self.protocol.send_close(code, reason)
+            self.send_data()
+        self._arm_abort(self.close_timeout if timeout is None else timeout)
+
+    # Bounding the closing phase: the library enforces close_timeout only while a
+    # coroutine awaits close(); here nobody does, so a timer aborts a peer that never
+    # finishes the close handshake or never closes TCP.
+
+    def _arm_abort(self, delay: float | None) -> None:
+        if self._abort_handle is None and self.protocol.state is not CLOSED:
+            self._abort_handle = self.loop.call_later(delay or 0, self.transport.abort)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        state = self.protocol.state
+        if state is not OPEN and state is not CONNECTING and self._abort_handle is None:
+            self._arm_abort(self.close_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
+            self._abort_handle = None
+        self.chat.on_connection_lost(self, exc)
+
+
+class _OneLineLogHandler(logging.Handler):
+    """Routes the websockets library's warnings/errors to the event log: one line each."""
+
+    def __init__(self, log: EventLog) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text = f"{text}: {type(exc).__name__}: {exc}"
+        self.log.emit("error", remote=None, message=text)
+
+
+class ChatServer:
+    """One `wscli serve` instance: the websockets server, the hub and the HTTP endpoints."""
+
+    def __init__(
+        self, config: ServeConfig, log: EventLog, backplane: Backplane | None = None
+    ) -> None:
+        self.config = config
+        self.log = log
+        self.hub = Hub(
+            echo=config.echo,
+            history=config.history,
+            max_queue=config.max_queue,
+            backplane=backplane,
+            on_slow_client=self._on_slow_client,
+        )
+        self.started = time.monotonic()
+        self.admitted: set[HubConnection] = set()
+        self.server: Server | None = None
+        self.port = 0
+        self._page: bytes | None = None
+        self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
+        self._logger.propagate = False
+        self._logger.setLevel(logging.WARNING)
+        self._logger.addHandler(_OneLineLogHandler(log))
+
+    # Life cycle
+
+    async def start(self) -> None:
+        """Bind the socket and start serving (``self.port`` is the real port after this)."""
+        config = self.config
+        ssl_context = None
+        if config.certfile is not None:
+            ssl_context = server_tls_context(config.certfile, config.keyfile)
+        self._page = load_page().encode()
+        await self.hub.start()
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
+        connection_class = type("HubConnection", (HubConnection,), {"chat": self})
+        try:
+            self.server = await serve(
+                self._handler,
+                config.host,
+                config.port,
+                process_request=self._process_request,
+                select_subprotocol=self._select_subprotocol,
+                compression="deflate" if config.compression else None,
+                open_timeout=config.handshake_timeout,
+                ping_interval=config.ping_interval,
+                ping_timeout=config.ping_timeout,
+                close_timeout=config.close_timeout,
+                max_size=config.max_size,
+                max_queue=1,
+                write_limit=2**16,
+                logger=self._logger,
+                create_connection=connection_class,
+                ssl=ssl_context,
+                server_header=None,
+            )
+        except OSError as exc:
+            await self.hub.close()
+            where = f"{_url_host(config.host)}:{config.port}"
+            raise WscliError(
+                f"cannot listen on {where}",
+                exc.strerror.lower() if exc.strerror else str(exc),
+                "pick another --port, or --port 0 for a free one",
+            ) from None
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.config.tls else "http"
+        return f"{scheme}://{_url_host(self.config.host)}:{self.port}/"
+
+    @property
+    def ws_url(self) -> str:
+        scheme = "wss" if self.config.tls else "ws"
+        return f"{scheme}://{_url_host(self.config.host)}:{self.port}/chat"
+
+    async def shutdown(self) -> None:
+        """Stop accepting, close every client with 1001, and wait (bounded) for them."""
+        if self.server is None:
+            return
+        server, self.server = self.server, None
+        timeout = self.config.shutdown_timeout
+        server.close(close_connections=False)  # handshakes in progress get 503
+        self.hub.flush()  # what was published is delivered before the close frame
+        clients = [c for c in self.admitted if c.protocol.state is OPEN]
+        self.log.emit("shutdown", clients=len(clients))
+        for connection in list(self.admitted):
+            self.hub.leave(connection)
+            connection.drop(1001, "server shutting down", timeout)
+        try:
+            await asyncio.wait_for(server.wait_closed(), timeout + 1)
+        except asyncio.TimeoutError:
+            for open_connection in list(server.connections):
+                open_connection.transport.abort()
+        await self.hub.close()
+
+    # Handshake
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        supported = self.config.subprotocols
+        for name in offered:
+            if name in supported:
+                return name
+        if self.config.require_subprotocol:
+            raise NegotiationError(
+                "no supported subprotocol offered (supported: " + ", ".join(supported) + ")"
+            )
+        return None
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        conn = cast(HubConnection, connection)
+        room, params = access.split_path(request.path)
+        upgrade = request.headers.get("Upgrade", "").lower()
+        if "websocket" not in upgrade:
+            return self._http(conn, request, room)
+        config = self.config
+        origin = request.headers.get("Origin")
+        host = request.headers.get("Host")
+        if not access.origin_allowed(origin, config.origins, host, config.tls):
+            return self._refuse(conn, request, 403, f"origin {origin} not allowed")
+        if config.token is not None:
+            token = access.presented_token(request.headers, params)
+            if token is None:
+                response = self._refuse(conn, request, 401, "token required")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="wscli"'
+                return response
+            if not access.token_matches(token, config.token):
+                return self._refuse(conn, request, 403, "invalid token")
+        if config.max_clients is not None and len(self.admitted) >= config.max_clients:
+            return self._refuse(conn, request, 503, f"server full ({config.max_clients} clients)")
+        conn.room = room
+        conn.nick = access.clean_nick(params.get("nick"))
+        conn.admitted = True
+        self.admitted.add(conn)
+        return None
+
+    def _refuse(self, conn: HubConnection, request: Request, status: int, reason: str) -> Response:
+        self.log.emit(
+            "refused",
+            remote=format_address(conn.remote_address),
+            path=access.split_path(request.path)[0],
+            status=status,
+            reason=reason,
+        )
+        return conn.respond(status, reason + "\n")
+
+    def _http(self, conn: HubConnection, request: Request, room: str) -> Response:
+        if room == "/" and self._page is not None:
+            response = self._respond(conn, 200, self._page, "text/html; charset=utf-8")
+            response.headers["Content-Security-Policy"] = PAGE_CSP
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Cache-Control"] = "no-cache"
+        elif room == "/healthz":
+            body = json.dumps(self.health()).encode()
+            response = self._respond(conn, 200, body, "application/json")
+            response.headers["Cache-Control"] = "no-store"
+        else:
+            response = conn.respond(
+                404, f"Not found. {room} is a chat room for WebSocket clients only.\n"
+            )
+        if self.log.verbose:
+            self.log.emit(
+                "http",
+                remote=format_address(conn.remote_address),
+                path=room,
+                status=response.status_code,
+            )
+        return response
+
+    @staticmethod
+    def _respond(conn: HubConnection, status: int, body: bytes, content_type: str) -> Response:
+        response = conn.respond(status, "")
+        headers = Headers(response.headers)
+        del headers["Content-Type"]
+        del headers["Content-Length"]
+        headers["Content-Type"] = content_type
+        headers["Content-Length"] = str(len(body))
+        return dataclasses.replace(response, headers=headers, body=body)
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz document."""
+        return {
+            "status": "ok",
+            "clients": self.hub.clients,
+            "rooms": self.hub.active_rooms,
+            "uptime": round(time.monotonic() - self.started, 3),
+        }
+
+    # Connections
+
+    async def _handler(self, connection: ServerConnection) -> None:
+        conn = cast(HubConnection, connection)
+        if conn.protocol.state is not OPEN or conn.left:
+            return
+        conn.client_id, conn.key = self.hub.new_key()
+        conn.shared_frames = not conn.protocol.extensions
+        self.log.emit(
+            "connect",
+            id=conn.client_id,
+            remote=format_address(conn.remote_address),
+            room=conn.room,
+            subprotocol=conn.subprotocol,
+            compression=not conn.shared_frames,
+            nick=conn.nick,
+        )
+        conn.joined = True
+        self.hub.join(conn)
+        await conn.wait_closed()
+
+    def on_message(self, conn: HubConnection, data: bytes, text: bool) -> None:
+        """A complete message from ``conn``: relay it to its room."""
+        if self.log.verbose:
+            self.log.emit(
+                "message",
+                id=conn.client_id,
+                room=conn.room,
+                type="text" if text else "binary",
+                size=len(data),
+            )
+        self.hub.publish(conn.room, Message(data, text), conn.key)
+
+    def on_connection_lost(self, conn: HubConnection, exc: Exception | None) -> None:
+        """Leave the room and log the end of the connection (one line, no traceback)."""
+        self.admitted.discard(conn)
+        if conn.joined:
+            self.hub.leave(conn)
+            code, reason, by = close_details(conn)
+            self.log.emit(
+                "disconnect",
+                id=conn.client_id,
+                remote=format_address(conn.remote_address),
+                room=conn.room,
+                code=code,
+                reason=reason,
+                by=by,
+            )
+            return
+        failure = conn.protocol.handshake_exc
+        remote = format_address(conn.remote_address)
+        if failure is not None:
+            self.log.emit("error", remote=remote, message=f"bad handshake: {_one_line(failure)}")
+        elif conn.request is None:
+            self.log.emit("error", remote=remote, message="closed before completing the handshake")
+
+    def _on_slow_client(self, client: Subscriber, buffered: int) -> None:
+        conn = cast(HubConnection, client)
+        self.log.emit("slow", id=conn.client_id, room=conn.room, buffered=buffered)
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        message = str(context.get("message", "error"))
+        if exc is not None:
+            message = f"{message}: {type(exc).__name__}: {exc}"
+        self.log.emit("error", remote=None, message=message)
+
+
+def close_details(conn: ServerConnection) -> tuple[int, str, str | None]:
+    """(code, reason, by) of a finished connection; 1006 when no close frame came."""
+    protocol = conn.protocol
+    if protocol.close_rcvd is not None and (
+        protocol.close_rcvd_then_sent or protocol.close_sent is None
+    ):
+        return protocol.close_rcvd.code, protocol.close_rcvd.reason, "client"
+    if protocol.close_sent is not None:
+        return protocol.close_sent.code, protocol.close_sent.reason, "server"
+    return 1006, "connection dropped without a close frame", None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    cause = exc.__cause__
+    while cause is not None:
+        text += f"; {cause}"
+        cause = cause.__cause__
+    return " ".join(text.split())
+
+
+ReadyCallback = Callable[[ChatServer], None]
+
+
+async def serve_until(
+    config: ServeConfig,
+    log: EventLog,
+    stop: asyncio.Event,
+    *,
+    backplane: Backplane | None = None,
+    ready: ReadyCallback | None = None,
+) -> None:
+    """Run a :class:`ChatServer` until ``stop`` is set, then shut it down gracefully."""
+    chat = ChatServer(config, log, backplane)
+    await chat.start()
+    try:
+        if ready is not None:
+            ready(chat)
+        await stop.wait()
+    finally:
+        await chat.shutdown()
+
+
+def run(
+    config: ServeConfig,
+    log: EventLog,
+    *,
+    backplane: Backplane | None = None,
+    ready: ReadyCallback | None = None,
+    loop: str = "auto",
+) -> None:
+    """Serve until SIGINT/SIGTERM (graceful: 1001 to every client); a second one is at once.
+
+    ``loop``: ``auto`` uses uvloop when installed (the ``speed`` extra), ``uvloop`` requires
+    it, ``asyncio`` never uses it. Raises KeyboardInterrupt after a second signal.
+    """
+    factory = _loop_factory(loop)
+
+    async def main() -> None:
+        running = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        task = asyncio.current_task()
+        assert task is not None
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            if signals == 1:
+                stop.set()
+            else:
+                task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(signum, on_signal)
+        try:
+            await serve_until(config, log, stop, backplane=backplane, ready=ready)
+        except asyncio.CancelledError:
+            if signals > 1:
+                raise KeyboardInterrupt from None
+            raise
+
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main())
+    else:  # pragma: no cover - Python 3.10
+        if factory is not None:
+            asyncio.set_event_loop_policy(_uvloop_policy())
+        asyncio.run(main())
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise UsageProblem(
+                "--loop uvloop: uvloop is not installed",
+                hint="pip install 'wscli-toolkit[speed]'",
+            ) from None
+        return None
+    return cast(Callable[[], asyncio.AbstractEventLoop], uvloop.new_event_loop)
+
+
+def _uvloop_policy() -> asyncio.AbstractEventLoopPolicy:  # pragma: no cover - Python 3.10
+    import uvloop
+
+    return cast(asyncio.AbstractEventLoopPolicy, uvloop.EventLoopPolicy())
