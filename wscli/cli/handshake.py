@@ -1,15 +1,155 @@
-"""`wscli handshake`: not built yet (see its issue)."""
+"""`wscli handshake URL`: show and verify the raw opening handshake (RFC 6455 §4)."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from wscli.cli.options import CONTEXT_SETTINGS
-from wscli.errors import WscliError
+from wscli.cli.options import (
+    CONTEXT_SETTINGS,
+    compression_option,
+    header_option,
+    json_option,
+    origin_option,
+    subprotocol_option,
+    timeout_option,
+    tls_client_options,
+)
+from wscli.errors import UsageProblem
+from wscli.exitcodes import ExitCode
+
+EPILOG = """\b
+Examples:
+  wscli handshake wss://echo.example.com/
+  wscli handshake ws://127.0.0.1:8765/chat -s chat -s superchat --debug
+  wscli handshake ws://h/chat --key x3JJHMbDL1EzLkh9GBhXDw== --offline
+  wscli handshake --accept-for dGhlIHNhbXBsZSBub25jZQ==
+
+\b
+stdout gets the exact request and response head (on a terminal: "> " and "< " lines);
+stderr gets the verdict. After a 101 the connection is closed with 1000.
+
+\b
+Exit status: 0 valid 101 and clean close, 2 usage, 3 could not connect (DNS, refused, TLS),
+4 handshake rejected (non-101, wrong accept, unoffered subprotocol, malformed, oversized or
+cut-off response), 5 closed abnormally, 6 a phase timed out."""
 
 
-@click.command(context_settings=CONTEXT_SETTINGS, short_help="(not implemented yet)")
-@click.argument("args", nargs=-1)
-def handshake(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise WscliError("wscli handshake is not implemented yet")
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Show and verify the opening handshake.",
+    epilog=EPILOG,
+)
+@click.argument("url", required=False)
+@header_option
+@subprotocol_option
+@origin_option
+@click.option(
+    "--key",
+    metavar="KEY",
+    help="Send this Sec-WebSocket-Key (base64 of 16 bytes) instead of a random one.",
+)
+@compression_option
+@tls_client_options
+@timeout_option(10.0, "Bound for each phase: DNS, connect, TLS, upgrade, close.")
+@json_option
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Also show addresses, timings, TLS and certificate, hex dumps and close frames.",
+)
+@click.option(
+    "--offline", is_flag=True, help="Print the request that would be sent; do not connect."
+)
+@click.option(
+    "--accept-for",
+    metavar="KEY",
+    help="Print the Sec-WebSocket-Accept a server must answer to KEY, and exit (no URL).",
+)
+def handshake(
+    url: str | None,
+    headers: tuple[str, ...],
+    subprotocols: tuple[str, ...],
+    origin: str | None,
+    key: str | None,
+    compression: bool,
+    insecure: bool,
+    cacert: str | None,
+    timeout: float,
+    json_output: bool,
+    debug: bool,
+    offline: bool,
+    accept_for: str | None,
+) -> int:
+    """Perform the opening handshake with URL and show exactly what went over the wire.
+
+    The request is built by websockets' sans-I/O client, so the bytes shown are the bytes
+    sent. permessage-deflate is offered by default, as browsers do (--no-compression to
+    leave it out). An -H header wscli sends anyway (e.g. Host) replaces it in place.
+    """
+    import asyncio
+
+    from wscli.accept import accept_for as compute_accept
+    from wscli.accept import validate_key
+    from wscli.cli import get_environment
+    from wscli.handshake import run_handshake, tls_context
+    from wscli.handshake_render import (
+        json_line,
+        raw_output,
+        render_debug,
+        render_exchange,
+        render_verdict,
+    )
+    from wscli.handshake_report import HandshakeReport
+    from wscli.headers import parse_header_args
+    from wscli.terminal import make_console
+    from wscli.upgrade import build_client
+    from wscli.url import normalize_url, parse_ws_url
+
+    if accept_for is not None:
+        click.echo(compute_accept(validate_key(accept_for, "--accept-for")))
+        return ExitCode.OK
+    if url is None:
+        raise UsageProblem("missing URL", hint="wscli handshake URL, or --accept-for KEY")
+    uri = parse_ws_url(url)
+    if key is not None:
+        validate_key(key)
+    protocol, request = build_client(
+        uri,
+        headers=parse_header_args(headers),
+        subprotocols=subprotocols,
+        origin=origin,
+        key=key,
+        compression=compression,
+    )
+    report = HandshakeReport(
+        normalize_url(url), uri.host, uri.port, uri.secure, request, offline=offline
+    )
+    if not offline:
+        context = tls_context(insecure=insecure, cafile=cacert) if uri.secure else None
+        asyncio.run(run_handshake(report, protocol, context, timeout))
+
+    env = get_environment()
+    out = make_console(sys.stdout, env.color_stdout)
+    err = make_console(sys.stderr, env.color_stderr)
+    if json_output:
+        out.out(json_line(report), highlight=False)
+    elif env.stdout_isatty:
+        if report.request_sent or report.offline:
+            view = render_exchange(
+                report.request, report.response, report.body, body_truncated=report.body_truncated
+            )
+            out.print(view, end="")
+    else:
+        sys.stdout.buffer.write(raw_output(report))
+        sys.stdout.flush()
+        if report.body_truncated:
+            err.print(f"(body cut after the first {len(report.body)} bytes)", markup=False)
+    if debug:
+        err.print(render_debug(report), end="")
+    if report.verdict is not None and not json_output:
+        err.print(render_verdict(report.verdict), end="")
+    if report.error is not None:
+        raise report.error
+    return ExitCode.OK
