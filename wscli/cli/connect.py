@@ -1,15 +1,292 @@
-"""`wscli connect`: not built yet (see its issue)."""
+"""`wscli connect URL`: the interactive client that is also a clean pipe tool.
+
+Thin: it turns options into :mod:`wscli.client` / :mod:`wscli.pipe` / :mod:`wscli.repl`
+objects; websockets and prompt_toolkit are imported inside the command so shell
+completion stays fast.
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
-from wscli.cli.options import CONTEXT_SETTINGS
-from wscli.errors import WscliError
+from wscli.cli import EXIT_STATUS_EPILOG, get_environment
+from wscli.cli.options import (
+    CONTEXT_SETTINGS,
+    compression_option,
+    header_option,
+    json_option,
+    origin_option,
+    subprotocol_option,
+    timeout_option,
+    tls_client_options,
+)
+from wscli.exitcodes import ExitCode
+from wscli.terminal import Environment
+
+_SECONDS = click.FloatRange(min=0)
+
+CONNECT_EPILOG = (
+    "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
+    "  each stdin line is sent as one message; each received message is written to\n"
+    "  stdout, one per line. After stdin ends, replies are still read until --count\n"
+    "  messages arrived, or none for --idle seconds (default 1), or --wait seconds\n"
+    "  passed, or the server closed; then wscli closes with 1000 and exits 0.\n"
+    "  --timeout is a deadline: reaching it exits 6.\n"
+    "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit);\n"
+    "  Alt-Enter (Esc Enter) inserts a newline; Ctrl-D closes with 1000.\n\n" + EXIT_STATUS_EPILOG
+)
 
 
-@click.command(context_settings=CONTEXT_SETTINGS, short_help="(not implemented yet)")
-@click.argument("args", nargs=-1)
-def connect(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise WscliError("wscli connect is not implemented yet")
+@click.command(
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Interactive client; a clean pipe tool.",
+    epilog=CONNECT_EPILOG,
+)
+@click.argument("url")
+@click.option(
+    "-x",
+    "--execute",
+    multiple=True,
+    metavar="MSG",
+    help="Send MSG as soon as the connection opens (repeatable, in order).",
+)
+@click.option(
+    "-n",
+    "--count",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="End (exit 0) after N messages have been received.",
+)
+@click.option(
+    "--idle",
+    type=_SECONDS,
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="After stdin ends, end (exit 0) when no message arrived for SECONDS; 0: no limit.",
+)
+@click.option(
+    "-w",
+    "--wait",
+    type=_SECONDS,
+    metavar="SECONDS",
+    help="After stdin ends (or after -x with </dev/null), stay open exactly SECONDS.",
+)
+@timeout_option(None, "Overall deadline in seconds; reaching it closes and exits 6.")
+@json_option
+@click.option("--timestamps", is_flag=True, help="Prefix messages with an ISO 8601 UTC time.")
+@click.option(
+    "--show-ping-pong", is_flag=True, help="Show ping and pong frames (on stderr in a pipe)."
+)
+@click.option("--binary", is_flag=True, help="Send each stdin line as a binary message.")
+@click.option("--stream", is_flag=True, help="Send each chunk read from stdin as a binary message.")
+@click.option(
+    "--binary-format",
+    type=click.Choice(["base64", "hex"]),
+    default="base64",
+    show_default=True,
+    help="How received binary messages are written in a pipe.",
+)
+@click.option("--no-tty", is_flag=True, help="Pipe mode even on a terminal (no prompt).")
+@click.option("-v", "--verbose", is_flag=True, help="Status (open, close) on stderr in a pipe.")
+@header_option
+@subprotocol_option
+@origin_option
+@click.option(
+    "--auth",
+    metavar="USER:PASS",
+    envvar="WSCLI_AUTH",
+    show_envvar=True,
+    help="HTTP basic authentication (prefer the variable: it stays out of ps).",
+)
+@tls_client_options
+@click.option(
+    "--cert",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Client certificate (PEM; may hold the key too).",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Private key of the client certificate (PEM).",
+)
+@click.option(
+    "--proxy",
+    metavar="URL",
+    help="HTTP CONNECT proxy (http://host:port), or socks5:// with python-socks; "
+    "'none' disables. Default: the *_proxy environment variables, never for loopback.",
+)
+@compression_option
+@click.option(
+    "--max-size",
+    type=click.IntRange(min=0),
+    default=2**20,
+    show_default=True,
+    metavar="BYTES",
+    help="Largest message accepted; 0: no limit.",
+)
+@click.option(
+    "--ping-interval",
+    type=_SECONDS,
+    default=20.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Send a keepalive ping this often; 0: never.",
+)
+@click.option(
+    "--ping-timeout",
+    type=_SECONDS,
+    default=20.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Drop the connection when a ping gets no pong this long; 0: never.",
+)
+@click.option(
+    "--open-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Limit for connecting and the opening handshake (exit 6).",
+)
+@click.option(
+    "--close-code",
+    type=click.IntRange(1000, 4999),
+    default=1000,
+    show_default=True,
+    help="Close code wscli sends when it ends the connection.",
+)
+@click.option("--close-reason", default="", metavar="TEXT", help="Close reason wscli sends.")
+@click.option(
+    "--reconnect",
+    is_flag=True,
+    help="After a failed connect or abnormal close, retry with backoff; re-send -x.",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Reconnect attempts in a row before giving up.",
+)
+@click.option(
+    "--socketio",
+    is_flag=True,
+    help="Speak Socket.IO (Engine.IO v4) at /socket.io/ instead of plain messages.",
+)
+@click.option(
+    "--namespace",
+    default="/",
+    show_default=True,
+    help="Socket.IO namespace to join.",
+)
+@click.option(
+    "--event",
+    default="message",
+    show_default=True,
+    help="Socket.IO event name for sent lines.",
+)
+def connect(**opts: Any) -> int:
+    """Connect to the WebSocket server at URL (ws://, wss://, http(s):// or host:port).
+
+    On a terminal: a prompt; received messages appear above it. In a pipe: stdin lines
+    are sent, received messages written to stdout, one per line.
+    """
+    return _run(get_environment(), opts)
+
+
+def _run(env: Environment, opts: dict[str, Any]) -> int:
+    """Build the session from the options and run the prompt or the pipe."""
+    import asyncio
+
+    from wscli.client import ConnectOptions
+    from wscli.headers import parse_header_args
+    from wscli.output import JsonOutput, Output, PlainOutput
+    from wscli.pipe import PipePolicy, run_pipe
+    from wscli.session import SessionOptions, SocketIOOptions
+
+    connect_options = ConnectOptions(
+        url=opts["url"],
+        headers=parse_header_args(opts["headers"]),
+        subprotocols=opts["subprotocols"],
+        origin=opts["origin"],
+        auth=opts["auth"],
+        insecure=opts["insecure"],
+        cacert=opts["cacert"],
+        cert=opts["cert"],
+        key=opts["key"],
+        proxy=opts["proxy"],
+        compression=opts["compression"],
+        max_size=opts["max_size"] or None,
+        ping_interval=opts["ping_interval"] or None,
+        ping_timeout=opts["ping_timeout"] or None,
+        open_timeout=opts["open_timeout"],
+    )
+    if opts["socketio"]:
+        from wscli.socketio import socketio_url
+
+        connect_options.url = socketio_url(opts["url"])
+    session = SessionOptions(
+        connect=connect_options,
+        socketio=SocketIOOptions(opts["namespace"], opts["event"]) if opts["socketio"] else None,
+        reconnect=opts["reconnect"],
+        max_retries=opts["max_retries"],
+        close_code=opts["close_code"],
+        close_reason=opts["close_reason"],
+    )
+    # Validate the URL, headers and TLS files before anything starts.
+    from wscli.client import build_connect_kwargs
+
+    build_connect_kwargs(connect_options)
+
+    interactive = env.interactive and not opts["no_tty"]
+    if interactive:
+        from wscli.repl import ReplOptions, run_repl
+
+        repl_options = ReplOptions(
+            execute=opts["execute"],
+            timeout=opts["timeout"],
+            json_output=opts["json_output"],
+            timestamps=opts["timestamps"],
+            show_ping_pong=opts["show_ping_pong"],
+            color=env.color_stdout,
+        )
+        return asyncio.run(run_repl(session, repl_options))
+
+    output: Output
+    if opts["json_output"]:
+        output = JsonOutput(sys.stdout.buffer, sys.stderr, verbose=opts["verbose"])
+    else:
+        output = PlainOutput(
+            sys.stdout.buffer,
+            sys.stderr,
+            verbose=opts["verbose"],
+            show_ping_pong=opts["show_ping_pong"],
+            binary_format=opts["binary_format"],
+            timestamps=opts["timestamps"],
+        )
+    policy = PipePolicy(
+        execute=opts["execute"],
+        count=opts["count"],
+        idle=opts["idle"],
+        wait=opts["wait"],
+        timeout=opts["timeout"],
+        binary=opts["binary"],
+        stream=opts["stream"],
+        close_code=opts["close_code"],
+        close_reason=opts["close_reason"],
+    )
+    try:
+        return asyncio.run(run_pipe(session, policy, output))
+    except BrokenPipeError:
+        from wscli.cli import _quiet_stdout
+
+        # The reader went away (`wscli connect URL | head`): end quietly, exit 0. (click
+        # would turn it into exit 1.)
+        _quiet_stdout()
+        return ExitCode.OK
