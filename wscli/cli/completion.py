@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import click
-from click.shell_completion import CompletionItem, get_completion_class
+from click.shell_completion import (
+    BashComplete,
+    CompletionItem,
+    add_completion_class,
+    get_completion_class,
+    split_arg_string,
+)
 
 from wscli.cli.options import CONTEXT_SETTINGS
 
@@ -20,6 +26,92 @@ SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_WSCLI_COMPLETE"
 URL_SCHEMES = ("ws://", "wss://")
 MAX_URLS = 50
+
+
+# click's bash shim, changed to hand wscli the line up to the cursor (COMP_LINE) besides
+# COMP_WORDS: bash splits COMP_WORDS at COMP_WORDBREAKS (':' and '='), which cuts
+# ws://host:port/ URLs and --option=value apart. Values are added quoted, not re-split.
+_SOURCE_BASH = """\
+%(complete_func)s() {
+    local IFS=$'\\n'
+    local response completion type value
+
+    response=$(env COMP_WORDS="${COMP_WORDS[*]}" COMP_CWORD="$COMP_CWORD" \\
+        COMP_LINE="${COMP_LINE:0:COMP_POINT}" COMP_CUR="${COMP_WORDS[COMP_CWORD]}" \\
+        %(complete_var)s=bash_complete "$1")
+
+    for completion in $response; do
+        IFS=',' read -r type value <<< "$completion"
+
+        if [[ $type == 'dir' ]]; then
+            COMPREPLY=()
+            compopt -o dirnames
+        elif [[ $type == 'file' ]]; then
+            COMPREPLY=()
+            compopt -o default
+        elif [[ $type == 'plain' ]]; then
+            COMPREPLY+=("$value")
+        fi
+    done
+
+    return 0
+}
+
+%(complete_func)s_setup() {
+    complete -o nosort -F %(complete_func)s %(prog_name)s
+}
+
+%(complete_func)s_setup;
+"""
+
+
+class LineBashComplete(BashComplete):
+    """Bash completion that reads the line up to the cursor, so URLs stay whole.
+
+    bash replaces only its own current word (the text after the last ``:`` or ``=``), so
+    each value loses the part of the argument before that word (what bash-completion's
+    ``__ltrim_colon_completions`` does for colons).
+    """
+
+    source_template = _SOURCE_BASH
+    _argument = ""  # the argument being completed, as wscli sees it
+
+    def get_completion_args(self) -> tuple[list[str], str]:
+        line = os.environ.get("COMP_LINE", "")
+        if not line:  # an older script, or called by hand: click's way
+            args, incomplete = super().get_completion_args()
+        else:
+            args = split_arg_string(line)
+            incomplete = "" if line[-1].isspace() else (args.pop() if args else "")
+            args = args[1:]
+        self._argument = incomplete
+        return args, incomplete
+
+    def format_completion(self, item: CompletionItem[object]) -> str:
+        value = str(item.value)
+        if item.type == "plain":
+            value = bash_word(self._argument, os.environ.get("COMP_CUR", ""), value)
+        return f"{item.type},{value}"
+
+
+add_completion_class(LineBashComplete)
+
+
+def bash_word(argument: str, current: str, value: str) -> str:
+    """The text bash must put in place of its current word ``current`` so that the whole
+    ``argument`` (as wscli sees it) becomes ``value``.
+
+    ``--color=al`` is one argument but two bash words (``--color=`` ``al``); click
+    completes the part after ``=``, bash replaces only ``al``.
+    """
+    if not argument.endswith(current):
+        return value  # quoting or escapes: leave it to bash
+    completed = argument
+    if argument.startswith("-") and "=" in argument:
+        completed = argument.partition("=")[2]
+    full = argument[: len(argument) - len(completed)] + value
+    before_word = argument[: len(argument) - len(current)]
+    return full[len(before_word) :] if full.startswith(before_word) else value
 
 
 def completion_script(shell: str, command: click.Command | None = None) -> str:

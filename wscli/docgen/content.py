@@ -43,10 +43,15 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
         ),
         Example(
             "wscli serve --host 0.0.0.0 --port 8443 --certfile cert.pem --keyfile key.pem "
-            "--token env:CHAT_TOKEN",
+            "--token-file token.txt",
             "Serve wss:// and https:// on every interface; clients must present the token "
-            "held in the environment variable CHAT_TOKEN (as 'Authorization: Bearer' or a "
-            "token query parameter), which keeps it out of ps.",
+            "from the first line of token.txt (as 'Authorization: Bearer TOKEN' or "
+            "?token=TOKEN). A file or the WSCLI_TOKEN variable keeps it out of ps.",
+        ),
+        Example(
+            "wscli serve --port 0 --json-log | jq -c 'select(.event == \"connect\")'",
+            "Pick a free port (the banner on stderr says which) and follow the events as JSON "
+            "lines.",
         ),
     ),
     "wscli connect": (
@@ -74,6 +79,15 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "The handshake from RFC 6455 section 1.2: offer the subprotocols chat and "
             "superchat with a fixed key; the server must answer Sec-WebSocket-Accept: "
             "HSmrc0sMlYUkAGmm5OPpG2HaGWk=.",
+        ),
+        Example(
+            "wscli handshake --accept-for dGhlIHNhbXBsZSBub25jZQ==",
+            "Compute offline the Sec-WebSocket-Accept a server must answer to a key "
+            "(s3pPLMBiTxaQ9kYGzzhZRbK+xOo= for this one, from RFC 6455).",
+        ),
+        Example(
+            "wscli handshake --offline -s chat ws://127.0.0.1:3000/chat",
+            "Print the request that would be sent, without connecting.",
         ),
         Example(
             "wscli handshake --cacert ca.pem wss://localhost:8443/chat",

@@ -8,6 +8,7 @@ rendered page reads (and compares) like the help text.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 
 from wscli.docgen.model import CommandDoc, Example, OptionDoc, Variable
@@ -44,6 +45,16 @@ def collect_environment(root: CommandDoc, fixed: Sequence[Variable]) -> tuple[Va
         if var not in known
     ]
     return (*fixed, *collected)
+
+
+def without_exit_status(text: str) -> str:
+    """Help text minus its "Exit status" paragraphs: the EXIT STATUS section has the table."""
+    kept = []
+    for block in re.split(r"\n[ \t]*\n", text.strip("\n")):
+        first = block.replace("\b", "").strip().lower()
+        if not first.startswith("exit status"):
+            kept.append(block)
+    return "\n\n".join(kept).strip()
 
 
 def short_description(command: CommandDoc) -> str:
@@ -155,9 +166,10 @@ def render_page(
 
     out += _section("DESCRIPTION")
     out += text_block(command.help or short_description(command) + ".")
-    if command.epilog and "exit status" not in command.epilog.lower():
+    epilog = without_exit_status(command.epilog)
+    if epilog:
         out.append(".PP")
-        out += text_block(command.epilog)
+        out += text_block(epilog)
 
     if command.subcommands:
         out += _section("COMMANDS")
