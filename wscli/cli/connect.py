@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from wscli.cli import EXIT_STATUS_EPILOG, get_environment
+from wscli.cli.completion import complete_url
 from wscli.cli.options import (
     CONTEXT_SETTINGS,
     compression_option,
@@ -45,7 +46,7 @@ CONNECT_EPILOG = (
     short_help="Interactive client; a clean pipe tool.",
     epilog=CONNECT_EPILOG,
 )
-@click.argument("url")
+@click.argument("url", shell_complete=complete_url)
 @click.option(
     "-x",
     "--execute",

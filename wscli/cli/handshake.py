@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from wscli.cli.completion import complete_url
 from wscli.cli.options import (
     CONTEXT_SETTINGS,
     compression_option,
@@ -41,7 +42,7 @@ cut-off response), 5 closed abnormally, 6 a phase timed out."""
     short_help="Show and verify the opening handshake.",
     epilog=EPILOG,
 )
-@click.argument("url", required=False)
+@click.argument("url", required=False, shell_complete=complete_url)
 @header_option
 @subprotocol_option
 @origin_option
