@@ -72,6 +72,16 @@ class RawConnection:
             self._requests.append(self.request)  # before answering: the client sees it after
         return self.request
 
+    async def read_chunk(self) -> bytes:
+        """Read whatever arrives first (b"" if the client went away)."""
+        try:
+            self.request = await asyncio.wait_for(self.reader.read(65536), WAIT)
+        except (ConnectionError, asyncio.TimeoutError):
+            self.request = b""
+        if self.request and self._requests is not None:
+            self._requests.append(self.request)
+        return self.request
+
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
@@ -164,6 +174,7 @@ def answer(
     after: After = "close",
     close_code: int | None = 1000,
     close_reason: str = "",
+    whole_head: bool = True,
 ) -> Handler:
     """Read the request, send ``response``, then:
 
@@ -173,10 +184,13 @@ def answer(
       ``close_code`` and ``close_reason`` (None: an empty close frame), then close TCP;
     - ``no-close-frame``: wait for the client's close frame, close TCP without answering;
     - ``ignore-close``: read the client's close frame and never answer (hold).
+
+    With ``whole_head=False`` the first chunk received counts as the request, as a plain
+    HTTP server answers a TLS ClientHello (which holds no blank line) with a 400.
     """
 
     async def handle(conn: RawConnection) -> None:
-        request = await conn.read_request()
+        request = await (conn.read_request() if whole_head else conn.read_chunk())
         if not request:
             return
         await conn.send(response(request) if callable(response) else response)

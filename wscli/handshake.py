@@ -345,7 +345,18 @@ def tls_info(ssl_object: ssl.SSLObject | None, context: ssl.SSLContext) -> TlsIn
     )
 
 
+_SHORT_NAMES = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+}
+
+
 def _name(rdns: Any) -> str | None:
+    """A certificate name as ``CN=..., O=...`` (the short forms of RFC 4514)."""
     if not rdns:
         return None
-    return ", ".join(f"{key}={value}" for rdn in rdns for key, value in rdn)
+    return ", ".join(f"{_SHORT_NAMES.get(k, k)}={v}" for rdn in rdns for k, v in rdn)

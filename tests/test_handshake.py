@@ -1,0 +1,513 @@
+"""`wscli handshake` end to end: the real entry point against real servers on 127.0.0.1.
+
+Misbehaving servers come from tests/rawserver.py; the happy path also runs against a real
+websockets server. stdout, stderr and the exit code are asserted separately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+from rawserver import (
+    RawServer,
+    accept_value,
+    answer,
+    close_early,
+    http_response,
+    request_key,
+    silent,
+    upgrade_response,
+)
+from support import has_ansi, run_wscli
+from websockets.asyncio.server import ServerConnection, serve
+
+from wscli.exitcodes import ExitCode
+
+KEY = "x3JJHMbDL1EzLkh9GBhXDw=="
+EXAMPLE_ARGS = ["-H", "Host: server.example.com", "-s", "chat", "-s", "superchat"]
+EXAMPLE_ARGS += ["--key", KEY, "--no-compression"]
+EXAMPLE_REQUEST = (
+    b"GET /chat HTTP/1.1\r\n"
+    b"Host: server.example.com\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n"
+    b"Sec-WebSocket-Protocol: chat, superchat\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+    b"\r\n"
+)
+EXAMPLE_RESPONSE = (
+    b"HTTP/1.1 101 Switching Protocols\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: HSmrc0sMlYUkAGmm5OPpG2HaGWk=\r\n"
+    b"Sec-WebSocket-Protocol: chat\r\n"
+    b"\r\n"
+)
+GOOD_VERDICT = (
+    "✓ status: 101 Switching Protocols\n"
+    "✓ accept: expected HSmrc0sMlYUkAGmm5OPpG2HaGWk=, received HSmrc0sMlYUkAGmm5OPpG2HaGWk=\n"
+    "✓ subprotocol: chat (offered: chat, superchat)\n"
+    "✓ extensions: none (offered: none)\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _request_part(stdout: bytes) -> tuple[bytes, bytes]:
+    end = stdout.index(b"\r\n\r\n") + 4
+    return stdout[:end], stdout[end:]
+
+
+# --- the issue's example, offline modes, usage errors ---------------------------------
+
+
+def test_issue_example_byte_for_byte() -> None:
+    with RawServer(answer(upgrade_response(subprotocol="chat"), after="websocket")) as server:
+        result = run_wscli("handshake", server.url("/chat"), *EXAMPLE_ARGS)
+    assert result.stdout == EXAMPLE_REQUEST + EXAMPLE_RESPONSE
+    assert result.stderr.decode() == GOOD_VERDICT
+    assert result.returncode == ExitCode.OK
+    assert server.requests == [EXAMPLE_REQUEST]
+
+
+def test_offline_prints_the_request_without_connecting() -> None:
+    port = _free_port()  # nothing listens there: --offline must not try
+    result = run_wscli("handshake", f"ws://127.0.0.1:{port}/chat", "--offline", *EXAMPLE_ARGS)
+    assert result.stdout == EXAMPLE_REQUEST
+    assert result.stderr == b""
+    assert result.returncode == ExitCode.OK
+
+
+def test_offline_json() -> None:
+    result = run_wscli("handshake", "ws://h/chat", "--offline", "--json", *EXAMPLE_ARGS)
+    doc = json.loads(result.stdout)
+    assert doc["offline"] is True
+    assert doc["request"]["raw"].encode() == EXAMPLE_REQUEST
+    assert doc["response"] is None
+    assert result.stderr == b""
+    assert result.returncode == ExitCode.OK
+
+
+@pytest.mark.parametrize(
+    ("key", "accept"),
+    [
+        ("dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        (KEY, "HSmrc0sMlYUkAGmm5OPpG2HaGWk="),
+    ],
+)
+def test_accept_for(key: str, accept: str) -> None:
+    result = run_wscli("handshake", "--accept-for", key)
+    assert result.stdout == f"{accept}\n".encode()
+    assert result.stderr == b""
+    assert result.returncode == ExitCode.OK
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--accept-for", "abc"], "invalid Sec-WebSocket-Key 'abc' in --accept-for: not valid"),
+        (["ws://h/", "--key", "aGVsbG8="], "in --key: decodes to 5 bytes, not 16"),
+        (["ftp://h/"], "invalid URL 'ftp://h/': unsupported scheme 'ftp'"),
+        (["ws://h:99999/"], "invalid URL 'ws://h:99999/'"),
+        ([], "missing URL"),
+        (["ws://h/", "-H", "no colon"], "invalid header 'no colon'"),
+        (["ws://h/", "-s", "a b"], "invalid subprotocol 'a b'"),
+    ],
+)
+def test_usage_errors(args: list[str], message: str) -> None:
+    result = run_wscli("handshake", *args)
+    assert result.stdout == b""
+    stderr = result.stderr.decode()
+    assert stderr.startswith("wscli: error: ")
+    assert message in stderr
+    assert stderr.count("\n") == 1
+    assert result.returncode == ExitCode.USAGE
+
+
+def test_help_shows_offline_modes_and_exit_codes() -> None:
+    result = run_wscli("handshake", "--help")
+    out = result.stdout.decode()
+    for text in ("--accept-for KEY", "--offline", "--no-compression", "--timeout SECONDS"):
+        assert text in out
+    assert "4 handshake rejected" in out
+    assert result.returncode == ExitCode.OK
+
+
+def test_headers_origin_and_compression_are_sent() -> None:
+    with RawServer(answer(upgrade_response(), after="websocket")) as server:
+        result = run_wscli(
+            "handshake",
+            server.url("/x?y=1"),
+            "-H",
+            "Authorization: Bearer t",
+            "--origin",
+            "https://example.com",
+        )
+    request = server.requests[0]
+    assert result.stdout.startswith(request)
+    lines = request.decode().split("\r\n")
+    assert lines[0] == "GET /x?y=1 HTTP/1.1"
+    assert "Origin: https://example.com" in lines
+    assert "Authorization: Bearer t" in lines
+    assert "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits" in lines
+    assert result.returncode == ExitCode.OK
+
+
+# --- failures against misbehaving servers -----------------------------------------------
+
+
+def test_connection_refused() -> None:
+    port = _free_port()
+    result = run_wscli("handshake", f"ws://127.0.0.1:{port}/")
+    assert result.stdout == b""
+    assert result.stderr.decode() == (
+        f"wscli: error: cannot connect to 127.0.0.1:{port}: connection refused "
+        "(hint: is the server running?)\n"
+    )
+    assert result.returncode == ExitCode.CONNECT_FAILED
+
+
+def test_dns_failure() -> None:
+    result = run_wscli("handshake", "ws://no-such-host.invalid/", "--timeout", "5")
+    assert result.stdout == b""
+    stderr = result.stderr.decode()
+    assert stderr.startswith("wscli: error: cannot resolve host 'no-such-host.invalid': ")
+    assert "(hint: check the host name (DNS))" in stderr
+    assert result.returncode == ExitCode.CONNECT_FAILED
+
+
+def test_404_shows_head_and_body() -> None:
+    response = http_response(404, "Not Found", [("Content-Type", "text/plain")], b"no room\n")
+    with RawServer(answer(response)) as server:
+        result = run_wscli("handshake", server.url("/nope"))
+    request, rest = _request_part(result.stdout)
+    assert request == server.requests[0]
+    assert rest == response
+    assert result.stderr.decode() == (
+        "✗ status: 404 Not Found (expected 101 Switching Protocols)\n"
+        f"wscli: error: server at 127.0.0.1:{server.port} rejected the upgrade: "
+        "HTTP 404 Not Found\n"
+    )
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+def test_non_101_body_is_cut_after_1_kib() -> None:
+    body = bytes(range(32, 127)) * 40  # 3800 bytes, sent without Content-Length
+    head = http_response(503, "Service Unavailable")
+    with RawServer(answer(head + body, after="hold")) as server:
+        result = run_wscli("handshake", server.url())
+    _, rest = _request_part(result.stdout)
+    assert rest == head + body[:1024]
+    stderr = result.stderr.decode()
+    assert stderr.startswith("(body cut after the first 1024 bytes)\n")
+    assert stderr.endswith("rejected the upgrade: HTTP 503 Service Unavailable\n")
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+def test_wrong_accept() -> None:
+    wrong = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    with RawServer(answer(upgrade_response(accept=wrong), after="hold")) as server:
+        result = run_wscli("handshake", server.url())
+    request, rest = _request_part(result.stdout)
+    expected = accept_value(request_key(request))
+    assert rest.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    stderr = result.stderr.decode().splitlines()
+    assert stderr[1] == f"✗ accept: expected {expected}, received {wrong}"
+    assert stderr[-1] == (
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: "
+        f"wrong Sec-WebSocket-Accept: expected {expected}, received {wrong}"
+    )
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+def test_unoffered_subprotocol() -> None:
+    with RawServer(answer(upgrade_response(subprotocol="evil"), after="hold")) as server:
+        result = run_wscli("handshake", server.url(), "-s", "chat", "-s", "superchat")
+    assert b"\r\nSec-WebSocket-Protocol: evil\r\n" in result.stdout
+    stderr = result.stderr.decode().splitlines()
+    assert "✗ subprotocol: evil (offered: chat, superchat)" in stderr
+    assert stderr[-1] == (
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: server chose "
+        "subprotocol 'evil', which was not offered (offered: chat, superchat)"
+    )
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+def test_garbage_is_shown_raw_in_the_pipe_and_escaped_in_the_error() -> None:
+    garbage = b"\x1b[31mSSH-2.0-OpenSSH_9.2\r\n"
+    with RawServer(answer(garbage)) as server:
+        result = run_wscli("handshake", server.url())
+    _, rest = _request_part(result.stdout)
+    assert rest == garbage
+    assert result.stderr.decode() == (
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: malformed response: "
+        "invalid HTTP status line: \\e[31mSSH-2.0-OpenSSH_9.2\n"
+    )
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+def test_silent_server_times_out() -> None:
+    with RawServer(silent()) as server:
+        result = run_wscli("handshake", server.url(), "--timeout", "0.3")
+    assert result.stdout == server.requests[0]
+    assert result.stderr.decode() == (
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: "
+        "no complete response within 0.3s\n"
+    )
+    assert result.returncode == ExitCode.TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("partial", "why"),
+    [
+        (b"", "the server closed the connection without answering"),
+        (b"HTTP/1.1 101 Switching", "the server closed the connection mid-response (22 bytes"),
+    ],
+)
+def test_server_closes_mid_handshake(partial: bytes, why: str) -> None:
+    with RawServer(close_early(partial)) as server:
+        result = run_wscli("handshake", server.url())
+    assert result.stdout == server.requests[0] + partial
+    assert result.stderr.decode().startswith(
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: {why}"
+    )
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+def test_oversized_head() -> None:
+    big = b"HTTP/1.1 101 Switching Protocols\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n"
+    with RawServer(answer(big, after="hold")) as server:
+        result = run_wscli("handshake", server.url())
+    assert result.stdout.startswith(server.requests[0] + b"HTTP/1.1 101 Switching Protocols\r\n")
+    stderr = result.stderr.decode()
+    assert stderr.startswith(
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: response head too large"
+    )
+    assert stderr.endswith("(limits: 8192-byte lines, 128 headers)\n")
+    assert stderr.count("\n") == 1
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+def test_tls_to_a_plain_port_hints_ws() -> None:
+    with RawServer(answer(http_response(400, "Bad Request"), whole_head=False)) as server:
+        result = run_wscli("handshake", server.url(scheme="wss"))
+    assert result.stdout == b""
+    stderr = result.stderr.decode()
+    assert stderr.startswith(f"wscli: error: TLS handshake with 127.0.0.1:{server.port} failed")
+    assert "(hint: wss:// to a plain-text port? try ws://)" in stderr
+    assert result.returncode == ExitCode.CONNECT_FAILED
+
+
+# --- the close handshake ------------------------------------------------------------------
+
+
+def test_close_frames_and_timings_in_debug() -> None:
+    handler = answer(upgrade_response(), after="websocket", close_reason="bye")
+    with RawServer(handler) as server:
+        result = run_wscli("handshake", server.url(), "--debug")
+    stderr = result.stderr.decode()
+    assert "* resolved 127.0.0.1 to 127.0.0.1\n" in stderr
+    assert f"* connected to 127.0.0.1:{server.port}\n" in stderr
+    assert "00000000  47 45 54 20 2f 20 48 54  54 50 2f 31 2e 31 0d 0a  |GET / HTTP/1.1..|" in (
+        stderr
+    )
+    assert "* close frames: sent 1000 (OK), received 1000 (OK) 'bye'\n" in stderr
+    timings = [line for line in stderr.splitlines() if line.startswith("* timings: ")]
+    assert len(timings) == 1
+    for phase in ("dns", "connect", "upgrade", "close", "total"):
+        assert f"{phase} " in timings[0]
+    assert "tls" not in timings[0]
+    assert result.returncode == ExitCode.OK
+
+
+def test_close_code_other_than_1000_is_abnormal() -> None:
+    handler = answer(upgrade_response(), after="websocket", close_code=1011, close_reason="oops")
+    with RawServer(handler) as server:
+        result = run_wscli("handshake", server.url())
+    assert result.stderr.decode().splitlines()[-1] == (
+        f"wscli: error: connection to 127.0.0.1:{server.port} closed abnormally: "
+        "close code 1011 (internal error) 'oops'"
+    )
+    assert result.returncode == ExitCode.CLOSED_ABNORMALLY
+
+
+def test_no_close_frame_is_abnormal() -> None:
+    with RawServer(answer(upgrade_response(), after="no-close-frame")) as server:
+        result = run_wscli("handshake", server.url())
+    assert result.stderr.decode().splitlines()[-1] == (
+        f"wscli: error: closing the connection to 127.0.0.1:{server.port} failed: "
+        "the server closed the connection without a close frame"
+    )
+    assert result.returncode == ExitCode.CLOSED_ABNORMALLY
+
+
+def test_unanswered_close_times_out() -> None:
+    with RawServer(answer(upgrade_response(), after="ignore-close")) as server:
+        result = run_wscli("handshake", server.url(), "--timeout", "0.3")
+    assert result.stderr.decode().splitlines()[-1] == (
+        f"wscli: error: closing the connection to 127.0.0.1:{server.port} failed: "
+        "no close frame within 0.3s"
+    )
+    assert result.returncode == ExitCode.TIMEOUT
+
+
+# --- JSON and colour ----------------------------------------------------------------------
+
+
+def test_json_document() -> None:
+    with RawServer(answer(upgrade_response(subprotocol="chat"), after="websocket")) as server:
+        result = run_wscli("handshake", server.url("/chat"), "--json", *EXAMPLE_ARGS)
+    assert result.stderr == b""
+    assert result.returncode == ExitCode.OK
+    assert result.stdout.count(b"\n") == 1
+    doc = json.loads(result.stdout)
+    assert doc["url"] == server.url("/chat")
+    assert doc["request"]["raw"].encode() == EXAMPLE_REQUEST
+    assert doc["response"]["raw"].encode() == EXAMPLE_RESPONSE
+    assert doc["response"]["status"] == 101
+    assert doc["verdict"]["ok"] is True
+    assert doc["verdict"]["accept"]["expected"] == "HSmrc0sMlYUkAGmm5OPpG2HaGWk="
+    assert doc["verdict"]["subprotocol"] == {
+        "offered": ["chat", "superchat"],
+        "received": "chat",
+        "ok": True,
+    }
+    assert doc["peer"] == f"127.0.0.1:{server.port}"
+    assert set(doc["timings_ms"]) == {"dns", "connect", "upgrade", "close", "total"}
+    assert doc["close"]["sent"] == {"code": 1000, "reason": ""}
+    assert doc["close"]["received"] == {"code": 1000, "reason": ""}
+    assert doc["error"] is None
+
+
+def test_json_on_failure_carries_the_error() -> None:
+    with RawServer(answer(http_response(403, "Forbidden", body=b"go away"))) as server:
+        result = run_wscli("handshake", server.url(), "--json")
+    doc = json.loads(result.stdout)
+    assert doc["response"]["status"] == 403
+    assert doc["response"]["body"] == "go away"
+    assert doc["verdict"]["ok"] is False
+    assert doc["error"]["exit_code"] == ExitCode.HANDSHAKE_REJECTED
+    assert result.stderr.decode() == f"wscli: error: {doc['error']['message']}\n"
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+def test_pipe_output_has_no_ansi_even_when_colour_is_forced() -> None:
+    with RawServer(answer(upgrade_response(subprotocol="chat"), after="websocket")) as server:
+        plain = run_wscli("handshake", server.url("/chat"), *EXAMPLE_ARGS)
+        forced = run_wscli(
+            "handshake",
+            server.url("/chat"),
+            *EXAMPLE_ARGS,
+            env={"FORCE_COLOR": "1", "TERM": "xterm"},
+        )
+    assert not has_ansi(plain.stdout)
+    assert not has_ansi(plain.stderr)
+    assert forced.stdout == EXAMPLE_REQUEST + EXAMPLE_RESPONSE  # data stays exact
+    assert has_ansi(forced.stderr)  # the verdict may be coloured when asked
+    assert plain.returncode == forced.returncode == ExitCode.OK
+
+
+# --- TLS with a throwaway CA --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_server(ca: trustme.CA) -> Iterator[tuple[RawServer, list[str]]]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    names: list[str] = []
+
+    def remember_sni(obj: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        names.append(name or "")
+
+    context.sni_callback = remember_sni  # type: ignore[assignment]
+    context.set_alpn_protocols(["http/1.1"])
+    with RawServer(answer(upgrade_response(), after="websocket"), context) as server:
+        yield server, names
+
+
+def test_tls_verified_with_cacert(
+    tls_server: tuple[RawServer, list[str]], ca: trustme.CA, tmp_path: Path
+) -> None:
+    server, names = tls_server
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    url = f"wss://localhost:{server.port}/"
+    result = run_wscli("handshake", url, "--cacert", str(cafile), "--debug")
+    stderr = result.stderr.decode()
+    assert result.returncode == ExitCode.OK, stderr
+    assert names == ["localhost"]  # SNI = host
+    assert result.stdout.startswith(f"GET / HTTP/1.1\r\nHost: localhost:{server.port}\r\n".encode())
+    assert "* TLS: TLSv1.3, " in stderr
+    assert ", ALPN http/1.1\n" in stderr
+    assert "* certificate SANs: DNS:localhost, IP Address:127.0.0.1\n" in stderr
+    assert "* certificate issuer: O=trustme" in stderr
+    assert "tls " in next(line for line in stderr.splitlines() if "timings" in line)
+
+
+def test_tls_rejected_without_the_ca(tls_server: tuple[RawServer, list[str]]) -> None:
+    server, _ = tls_server
+    result = run_wscli("handshake", server.url())
+    assert result.stdout == b""
+    stderr = result.stderr.decode()
+    assert stderr.startswith(f"wscli: error: TLS handshake with 127.0.0.1:{server.port} failed: ")
+    assert "certificate" in stderr
+    assert "(hint: pass --cacert FILE to trust its CA, or -k/--insecure" in stderr
+    assert result.returncode == ExitCode.CONNECT_FAILED
+
+
+def test_tls_accepted_with_insecure(tls_server: tuple[RawServer, list[str]]) -> None:
+    server, _ = tls_server
+    result = run_wscli("handshake", server.url(), "-k", "--json")
+    doc = json.loads(result.stdout)
+    assert doc["tls"]["verified"] is False
+    assert doc["tls"]["version"] == "TLSv1.3"
+    assert "tls" in doc["timings_ms"]
+    assert doc["verdict"]["ok"] is True
+    assert result.returncode == ExitCode.OK
+
+
+# --- a real websockets server: the happy path with permessage-deflate ----------------------
+
+
+async def _hold(connection: ServerConnection) -> None:
+    await connection.wait_closed()
+
+
+@pytest.mark.parametrize("compression", [True, False])
+async def test_real_websockets_server(compression: bool) -> None:
+    async with serve(_hold, "127.0.0.1", 0, subprotocols=["chat"]) as server:  # type: ignore[list-item]
+        port = server.sockets[0].getsockname()[1]
+        args = ["handshake", f"ws://127.0.0.1:{port}/room", "-s", "chat", "--debug"]
+        if not compression:
+            args.append("--no-compression")
+        result = await asyncio.to_thread(run_wscli, *args)
+    stderr = result.stderr.decode()
+    assert result.returncode == ExitCode.OK, stderr
+    _, response = _request_part(result.stdout)
+    assert response.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert "✓ subprotocol: chat (offered: chat)\n" in stderr
+    assert "* close frames: sent 1000 (OK), received 1000 (OK)\n" in stderr
+    if compression:
+        assert (
+            "✓ extensions: permessage-deflate; server_max_window_bits=12; "
+            "client_max_window_bits=12 (offered: permessage-deflate; client_max_window_bits)\n"
+        ) in stderr
+    else:
+        assert "✓ extensions: none (offered: none)\n" in stderr
