@@ -12,6 +12,8 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
 - ``http`` (only with -v): ``remote``, ``path``, ``status``
 - ``error``: ``remote`` (or null), ``message`` — one line, never a traceback
 - ``shutdown``: ``clients``
+- ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
+  Redis backplane's connection (see :mod:`wscli.backplane_redis`)
 
 :func:`format_line` renders an event for people (pure); :class:`EventLog` writes them.
 Peer-controlled text (rooms, nicknames, reasons, paths) is escaped before it reaches a
@@ -43,6 +45,7 @@ _STYLES = {
     "http": "dim",
     "error": "red",
     "shutdown": "bold",
+    "backplane": "bold magenta",
 }
 
 
@@ -97,6 +100,8 @@ def format_line(event: Event) -> str:
     if kind == "error":
         remote = f"{event['remote']}: " if event.get("remote") else ""
         return f"{remote}{_safe(event['message'])}"
+    if kind == "backplane":
+        return f"redis backplane {event['state']}: {_safe(event['detail'])}"
     if kind == "shutdown":
         return f"shutting down: closing {event['clients']} client(s) with 1001"
     return _safe(json.dumps(event))

@@ -183,6 +183,26 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     help="Private key for --certfile (PEM), if not inside it.",
 )
 @click.option(
+    "--redis",
+    "redis_url",
+    envvar="WSCLI_REDIS_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="Share rooms with other instances through Redis pub/sub, e.g. "
+    "redis://127.0.0.1:6379/0 (needs pip install 'wscli-toolkit[redis]'). Unreachable at "
+    "start: exit 3; lost later: serve local clients only and reconnect.",
+)
+@click.option(
+    "--redis-channel",
+    default="wscli:chat",
+    show_default=True,
+    envvar="WSCLI_REDIS_CHANNEL",
+    show_envvar=True,
+    metavar="NAME",
+    help="Redis pub/sub channel; instances sharing it share rooms (pub/sub ignores the "
+    "database number: separate deployments need separate channels).",
+)
+@click.option(
     "--json-log",
     is_flag=True,
     help="Write events (connect, disconnect, refused, ...) as NDJSON to stdout.",
@@ -219,6 +239,8 @@ def serve(
     compression: bool,
     certfile: str | None,
     keyfile: str | None,
+    redis_url: str | None,
+    redis_channel: str,
     json_log: bool,
     verbose: bool,
     loop: str,
@@ -275,4 +297,9 @@ def serve(
         if json_log:
             log.emit("listening", url=chat.url, ws_url=chat.ws_url)
 
-    run(config, log, ready=ready, loop=loop)
+    backplane = None
+    if redis_url:
+        from wscli.backplane_redis import RedisBackplane
+
+        backplane = RedisBackplane(redis_url, redis_channel, on_event=log.emit)
+    run(config, log, backplane=backplane, ready=ready, loop=loop)
