@@ -209,6 +209,17 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
             hint=hint,
             status=status,
         )
+    if isinstance(exc, InvalidHandshake) and isinstance(exc.__cause__, OSError):
+        # e.g. TLS 1.3 refuses our client certificate only after the handshake "succeeded".
+        return describe_handshake_error(exc.__cause__, options)
+    if isinstance(exc, InvalidHandshake) and uri.secure and isinstance(exc.__cause__, EOFError):
+        # The TLS server hung up before any HTTP answer: typically a client certificate
+        # it requires (TLS 1.3 reports that only after the handshake) or did not accept.
+        return ConnectFailed(
+            f"TLS connection to {where} closed by the server",
+            "no HTTP response",
+            hint="does it require a client certificate (--cert/--key)?",
+        )
     if isinstance(exc, InvalidHandshake):
         return HandshakeRejected(f"invalid WebSocket handshake from {where}", str(exc))
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
@@ -288,9 +299,11 @@ def closed_info(
         by = "server"
     elif sent is not None:
         by = "client"
-    if rcvd is None:
-        return None, "", by if by == "client" else None
-    return rcvd.code, rcvd.reason, by
+    if rcvd is not None:
+        return rcvd.code, rcvd.reason, by
+    if sent is not None:  # we closed (e.g. 1009 for a message over --max-size); no answer
+        return sent.code, sent.reason, "client"
+    return None, "", None
 
 
 def close_result(code: int | None, reason: str, by: str | None) -> ExitCode:

@@ -61,6 +61,7 @@ async def open_session_link(options: SessionOptions, output: Output) -> WebSocke
             options.connect.url,
             namespace=options.socketio.namespace,
             event=options.socketio.event,
+            open_timeout=options.connect.open_timeout or 10.0,
         )
     else:
         link = WebSocketLink(connection, options.connect.url)

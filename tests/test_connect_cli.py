@@ -1,0 +1,359 @@
+"""`wscli connect` end to end: each exit code against a server that behaves that way, TLS,
+proxy, headers, and interop with servers nobody here wrote."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+import trustme
+from connect_servers import (
+    close_after_first,
+    drop_after_first,
+    echo,
+    reject,
+    running,
+    tls_server_context,
+)
+from peers import peer
+from support import clean_env, lines, requires, run_wscli, scaled, wscli_command
+
+# -- exit codes ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_refused_with_stdin_at_eof_exits_3() -> None:
+    result = run_wscli("connect", f"ws://127.0.0.1:{_free_port()}/")
+    assert result.returncode == 3
+    assert result.stdout == b""
+    assert result.stderr.startswith(b"wscli: error: cannot connect to 127.0.0.1:")
+    assert b"connection refused" in result.stderr
+    assert result.stderr.count(b"\n") == 1
+
+
+def test_refused_in_json_mode_reports_error_event() -> None:
+    result = run_wscli("connect", "--json", f"ws://127.0.0.1:{_free_port()}/")
+    assert result.returncode == 3
+    event = json.loads(result.stdout)
+    assert event["event"] == "error" and event["exit_code"] == 3
+
+
+def test_handshake_rejected_403_exits_4_with_status() -> None:
+    with running(echo, process_request=reject(403)) as server:
+        result = run_wscli("connect", server.url, "-x", "hi")
+    assert result.returncode == 4
+    assert b"rejected the WebSocket handshake: HTTP 403 Forbidden" in result.stderr
+    assert result.stdout == b""
+
+
+def test_close_1011_exits_5_and_shows_code() -> None:
+    with running(close_after_first(1011, "boom")) as server:
+        result = run_wscli("connect", server.url, "-x", "hi", "-v")
+    assert result.returncode == 5
+    assert b"closed abnormally: 1011 (internal error) 'boom'" in result.stderr
+
+
+def test_tcp_dropped_without_close_frame_exits_5() -> None:
+    with running(drop_after_first) as server:
+        result = run_wscli("connect", server.url, "-x", "hi")
+    assert result.returncode == 5
+    assert b"no close frame" in result.stderr
+
+
+def test_server_normal_close_exits_0() -> None:
+    with running(close_after_first(1000, "bye")) as server:
+        result = run_wscli("connect", server.url, "-x", "hi", "--json")
+    assert result.returncode == 0
+    close = json.loads(lines(result.stdout)[-1])
+    assert close["event"] == "close"
+    assert (close["code"], close["reason"], close["by"]) == (1000, "bye", "server")
+
+
+def test_open_timeout_exits_6() -> None:
+    with socket.socket() as listener:  # accepts TCP, never answers the upgrade
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = run_wscli("connect", f"ws://127.0.0.1:{port}/", "--open-timeout", "0.3")
+    assert result.returncode == 6
+    assert b"timed out" in result.stderr
+
+
+def test_bad_url_is_usage_error() -> None:
+    result = run_wscli("connect", "ftp://x/")
+    assert result.returncode == 2
+    assert b"unsupported scheme" in result.stderr
+
+
+def test_help_documents_pipe_defaults_and_exit_codes() -> None:
+    result = run_wscli("connect", "--help")
+    text = result.stdout.decode()
+    assert "--idle" in text and "default 1" in text
+    assert "130  interrupted" in text and "--socketio" in text
+
+
+# -- headers, auth, origin, subprotocols ---------------------------------------------------
+
+
+def test_headers_auth_origin_subprotocols_reach_the_server(tmp_path: object) -> None:
+    from pathlib import Path
+
+    header_file = Path(str(tmp_path)) / "headers"
+    header_file.write_text("# secrets\nX-From-File: filed\n")
+    with running(echo, subprotocols=["b", "a"]) as server:
+        result = run_wscli(
+            "connect",
+            server.url,
+            "-H",
+            "X-One: 1",
+            "-H",
+            f"@{header_file}",
+            "-H",
+            "env:HDR",
+            "--origin",
+            "https://example.com",
+            "-s",
+            "a",
+            "-s",
+            "b",
+            "--json",
+            "-n",
+            "1",
+            "-x",
+            "hi",
+            env={"HDR": "X-Env: secret", "WSCLI_AUTH": "user:pa:ss"},
+        )
+        request = server.requests[0]
+    assert result.returncode == 0, result.stderr
+    headers = request.headers
+    assert headers["X-One"] == "1"
+    assert headers["X-From-File"] == "filed"
+    assert headers["X-Env"] == "secret"
+    assert headers["Origin"] == "https://example.com"
+    assert headers["Sec-WebSocket-Protocol"] == "a, b"
+    expected = "Basic " + base64.b64encode(b"user:pa:ss").decode()
+    assert headers["Authorization"] == expected
+    opened = json.loads(lines(result.stdout)[0])
+    assert opened["subprotocol"] == "b"
+
+
+def test_no_compression_offers_no_extension() -> None:
+    with running(echo) as server:
+        result = run_wscli(
+            "connect", server.url, "--no-compression", "--json", "-x", "a", "-n", "1"
+        )
+        request = server.requests[0]
+    assert "Sec-WebSocket-Extensions" not in request.headers
+    assert json.loads(lines(result.stdout)[0])["extensions"] == []
+
+
+def test_max_size_too_big_message_closes_1009() -> None:
+    with running(echo) as server:
+        result = run_wscli("connect", server.url, "--max-size", "10", "-x", "x" * 50)
+    assert result.returncode == 5
+    assert b"1009" in result.stderr
+
+
+# -- TLS -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def test_tls_with_cacert_insecure_and_untrusted(ca: trustme.CA, tmp_path: object) -> None:
+    from pathlib import Path
+
+    cafile = Path(str(tmp_path)) / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    with running(echo, ssl=tls_server_context(leaf)) as server:
+        url = f"wss://localhost:{server.port}/"
+        trusted = run_wscli("connect", url, "--cacert", str(cafile), "-x", "sec", "-n", "1")
+        untrusted = run_wscli("connect", url, "-x", "sec", "-n", "1")
+        insecure = run_wscli("connect", url, "-k", "-x", "sec", "-n", "1")
+        plain = run_wscli("connect", f"ws://localhost:{server.port}/", "-x", "a")
+    assert (trusted.returncode, trusted.stdout) == (0, b"sec\n")
+    assert untrusted.returncode == 3
+    assert b"TLS handshake with localhost" in untrusted.stderr and b"--cacert" in untrusted.stderr
+    assert (insecure.returncode, insecure.stdout) == (0, b"sec\n")
+    assert plain.returncode in (3, 4)
+
+
+def test_tls_client_certificate(ca: trustme.CA, tmp_path: object) -> None:
+    import ssl
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    client = ca.issue_cert("client@example.com")
+    client.private_key_and_cert_chain_pem.write_to_path(str(folder / "client.pem"))
+    context = tls_server_context(ca.issue_cert("127.0.0.1"))
+    context.verify_mode = ssl.CERT_REQUIRED
+    ca.configure_trust(context)
+    with running(echo, ssl=context) as server:
+        url = f"wss://127.0.0.1:{server.port}/"
+        common = ("--cacert", str(folder / "ca.pem"), "-x", "id", "-n", "1")
+        with_cert = run_wscli("connect", url, "--cert", str(folder / "client.pem"), *common)
+        without = run_wscli("connect", url, *common)
+    assert (with_cert.returncode, with_cert.stdout) == (0, b"id\n")
+    assert without.returncode == 3
+    assert b"--cert" in without.stderr
+
+
+# -- proxy -----------------------------------------------------------------------------------
+
+
+class ConnectProxy:
+    """A tiny HTTP CONNECT proxy on loopback, one thread per direction."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.targets: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+
+    def _handle(self, client: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            data += chunk
+        method, target, _ = data.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        self.targets.append(f"{method} {target}")
+        host, port = target.rsplit(":", 1)
+        try:
+            upstream = socket.create_connection((host, int(port)), timeout=5)
+        except OSError:
+            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            client.close()
+            return
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    server = ConnectProxy()
+    yield server
+    server.close()
+
+
+def test_proxy_option_tunnels_through_connect(proxy: ConnectProxy) -> None:
+    with running(echo) as server:
+        result = run_wscli(
+            "connect",
+            server.url,
+            "--proxy",
+            f"http://127.0.0.1:{proxy.port}",
+            "-x",
+            "via",
+            "-n",
+            "1",
+        )
+    assert (result.returncode, result.stdout) == (0, b"via\n"), result.stderr
+    assert proxy.targets == [f"CONNECT 127.0.0.1:{server.port}"]
+
+
+def test_proxy_refusal_exits_3(proxy: ConnectProxy) -> None:
+    result = run_wscli(
+        "connect", f"ws://127.0.0.1:{_free_port()}/", "--proxy", f"http://127.0.0.1:{proxy.port}"
+    )
+    assert result.returncode == 3
+    assert b"proxy refused the connection: HTTP 502" in result.stderr
+
+
+def test_environment_proxy_is_bypassed_for_loopback() -> None:
+    dead_proxy = f"http://127.0.0.1:{_free_port()}"
+    with running(echo) as server:
+        result = run_wscli(
+            "connect",
+            server.url,
+            "-x",
+            "direct",
+            "-n",
+            "1",
+            env={"http_proxy": dead_proxy, "HTTPS_PROXY": dead_proxy, "all_proxy": dead_proxy},
+        )
+    assert (result.returncode, result.stdout) == (0, b"direct\n")
+
+
+# -- interop -----------------------------------------------------------------------------------
+
+
+@requires("node")
+def test_node_ws_peer_broadcast_reaches_sender() -> None:
+    with peer("node-ws") as port:
+        result = run_wscli("connect", f"ws://127.0.0.1:{port}/room", input="from wscli\n")
+        as_json = run_wscli(
+            "connect",
+            f"ws://127.0.0.1:{port}/",
+            "--json",
+            "--binary",
+            "-n",
+            "1",
+            input="\x00\x01\n",
+        )
+    assert (result.returncode, result.stdout) == (0, b"from wscli\n")
+    received = [json.loads(x) for x in lines(as_json.stdout) if '"direction":"in"' in x]
+    assert received[0]["type"] == "binary" and received[0]["base64"] == "AAE="
+
+
+def test_wscli_serve_interop() -> None:
+    proc = subprocess.Popen(
+        [*wscli_command(), "serve", "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline().decode()
+        assert "WebSocket ws://" in line, line
+        url = line.split("WebSocket ", 1)[1].split(")", 1)[0]
+        result = run_wscli("connect", url, "-x", "hello serve", "--json", "-n", "1")
+    finally:
+        proc.terminate()
+        proc.wait(scaled(10))
+    assert result.returncode == 0, result.stderr
+    received = [json.loads(x) for x in lines(result.stdout) if '"direction":"in"' in x]
+    assert "hello serve" in received[0]["text"]
