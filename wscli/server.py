@@ -124,6 +124,7 @@ class HubConnection(ServerConnection):
         self._fragments: list[bytes] | None = None
         self._fragment_text = False
         self._abort_handle: asyncio.TimerHandle | None = None
+        self.started = self.loop.time()
 
     # Receiving: complete messages go straight to the hub.
 
@@ -482,7 +483,10 @@ class ChatServer:
             return
         failure = conn.protocol.handshake_exc
         remote = format_address(conn.remote_address)
-        if failure is not None:
+        timeout = self.config.handshake_timeout
+        if conn.response is None and conn.loop.time() - conn.started >= timeout:
+            self.log.emit("error", remote=remote, message=f"handshake timed out after {timeout} s")
+        elif failure is not None:
             self.log.emit("error", remote=remote, message=f"bad handshake: {_one_line(failure)}")
         elif conn.request is None:
             self.log.emit("error", remote=remote, message="closed before completing the handshake")

@@ -1,0 +1,156 @@
+"""Helpers for the `wscli serve` tests: an in-process server, clients, raw sockets, events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import re
+import socket
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+from support import scaled
+from websockets.asyncio.client import ClientConnection, connect
+
+from wscli.server import ChatServer, ServeConfig
+from wscli.serverlog import EventLog
+
+BANNER = re.compile(r"Serving chat on (https?)://([^/]+):(\d+)/ \(WebSocket (wss?)://\2:\3/chat\)")
+
+
+class Running:
+    """A started ChatServer and its NDJSON event log."""
+
+    def __init__(self, chat: ChatServer, out: io.StringIO, human: io.StringIO) -> None:
+        self.chat = chat
+        self.out = out
+        self.human = human
+
+    @property
+    def port(self) -> int:
+        return self.chat.port
+
+    def url(self, path: str = "/chat", scheme: str = "ws") -> str:
+        return f"{scheme}://127.0.0.1:{self.chat.port}{path}"
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        found = [json.loads(line) for line in self.out.getvalue().splitlines()]
+        return [e for e in found if kind is None or e["event"] == kind]
+
+    async def wait_events(self, kind: str, count: int, timeout: float = 5) -> list[dict[str, Any]]:
+        """Wait until at least ``count`` events of ``kind`` were logged; return them all."""
+        deadline = asyncio.get_running_loop().time() + scaled(timeout)
+        while len(self.events(kind)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"fewer than {count} {kind} events: {self.events()}")
+            await asyncio.sleep(0.02)
+        return self.events(kind)
+
+    async def wait_event(self, kind: str, timeout: float = 5, **match: Any) -> dict[str, Any]:
+        """The first logged event of ``kind`` whose fields include ``match``."""
+        deadline = asyncio.get_running_loop().time() + scaled(timeout)
+        while True:
+            for event in self.events(kind):
+                if all(event.get(k) == v for k, v in match.items()):
+                    return event
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no {kind} event like {match}: {self.events()}")
+            await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running(verbose: bool = False, **settings: Any) -> AsyncIterator[Running]:
+    """A ChatServer on 127.0.0.1, port 0, logging NDJSON into a buffer."""
+    out, human = io.StringIO(), io.StringIO()
+    log = EventLog(human, json_stream=out, verbose=verbose)
+    settings.setdefault("host", "127.0.0.1")
+    settings.setdefault("port", 0)
+    chat = ChatServer(ServeConfig(**settings), log)
+    await chat.start()
+    try:
+        yield Running(chat, out, human)
+    finally:
+        await chat.shutdown()
+
+
+def client(server: Running, path: str = "/chat", **kwargs: Any) -> Any:
+    """``websockets`` client to ``path`` (no proxy; compression off unless asked)."""
+    kwargs.setdefault("compression", None)
+    kwargs.setdefault("open_timeout", scaled(5))
+    return connect(server.url(path), proxy=None, **kwargs)
+
+
+async def recv(ws: ClientConnection, timeout: float = 5) -> str | bytes:
+    return await asyncio.wait_for(ws.recv(), scaled(timeout))
+
+
+async def recv_n(ws: ClientConnection, n: int, timeout: float = 10) -> list[str | bytes]:
+    return [await recv(ws, timeout) for _ in range(n)]
+
+
+async def assert_silent(ws: ClientConnection, seconds: float = 0.2) -> None:
+    """Nothing arrives on ``ws`` within ``seconds``."""
+    try:
+        message = await asyncio.wait_for(ws.recv(), seconds)
+    except asyncio.TimeoutError:
+        return
+    raise AssertionError(f"unexpected message {message!r}")
+
+
+async def raw_request(port: int, request: bytes, timeout: float = 5) -> bytes:
+    """Send raw bytes, return everything the server answers until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        return await asyncio.wait_for(reader.read(), scaled(timeout))
+    finally:
+        writer.close()
+
+
+def http_get(path: str, port: int, headers: str = "") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Connection: close\r\n\r\n"
+    ).encode()
+
+
+def upgrade_request(path: str, port: int, extra: str = "") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
+    ).encode()
+
+
+def masked_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """A client-to-server frame, built by hand (to send what a library would refuse to)."""
+    mask = os.urandom(4)
+    first = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", first, 0x80 | n)
+    elif n < 65536:
+        header = struct.pack("!BBH", first, 0x80 | 126, n)
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, n)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + masked
+
+
+async def raw_upgrade(port: int, path: str = "/chat") -> tuple[Any, Any]:
+    """Open a WebSocket by hand; returns (reader, writer) after the 101."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(upgrade_request(path, port))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(5))
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

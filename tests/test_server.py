@@ -1,0 +1,451 @@
+"""wscli.server: a real ChatServer on 127.0.0.1 (port 0) and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+
+import pytest
+import trustme
+from serve_helpers import (
+    assert_silent,
+    client,
+    http_get,
+    masked_frame,
+    raw_request,
+    raw_upgrade,
+    recv,
+    recv_n,
+    running,
+    upgrade_request,
+)
+from support import scaled
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+# Broadcast, rooms, order, bytes
+
+
+async def test_broadcast_reaches_every_client_of_the_room_sender_included() -> None:
+    async with running() as srv, client(srv) as a, client(srv) as b, client(srv) as c:
+        await b.send("hello")
+        for ws in (a, b, c):
+            assert await recv(ws) == "hello"
+
+
+async def test_rooms_are_isolated_and_the_query_is_not_part_of_the_room() -> None:
+    async with (
+        running() as srv,
+        client(srv, "/lobby") as lobby,
+        client(srv, "/lobby?x=1") as lobby2,
+        client(srv, "/other") as other,
+    ):
+        await lobby.send("in lobby")
+        assert await recv(lobby2) == "in lobby"
+        await other.send("in other")
+        assert await recv(other) == "in other"
+        assert await recv(lobby) == "in lobby"
+        await assert_silent(lobby)
+        await assert_silent(lobby2)
+
+
+async def test_root_path_is_a_room_for_websocket_clients() -> None:
+    async with running() as srv, client(srv, "/") as a, client(srv, "/") as b:
+        await a.send("root")
+        assert await recv(b) == "root"
+
+
+async def test_no_echo_excludes_only_the_sender() -> None:
+    async with running(echo=False) as srv, client(srv) as a, client(srv) as b:
+        await a.send("from a")
+        await b.send("from b")
+        assert await recv(b) == "from a"
+        assert await recv(a) == "from b"
+        await assert_silent(a)
+        await assert_silent(b)
+
+
+async def test_every_client_receives_the_same_order() -> None:
+    async with running() as srv:
+        clients = [await client(srv).__aenter__() for _ in range(4)]
+        try:
+
+            async def talk(i: int) -> None:
+                for n in range(50):
+                    await clients[i].send(f"{i}-{n}")
+
+            await asyncio.gather(*(talk(i) for i in range(4)))
+            seen = [await recv_n(ws, 200) for ws in clients]
+            assert all(s == seen[0] for s in seen)
+            for i in range(4):  # each sender's own order is kept
+                mine = [m for m in seen[0] if isinstance(m, str) and m.startswith(f"{i}-")]
+                assert mine == [f"{i}-{n}" for n in range(50)]
+        finally:
+            for ws in clients:
+                await ws.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 300_000, 2**20])
+async def test_binary_messages_arrive_byte_for_byte(size: int) -> None:
+    payload = os.urandom(size)
+    async with (
+        running() as srv,
+        client(srv, max_size=None) as a,
+        client(srv, max_size=None) as b,
+    ):
+        await a.send(payload)
+        got = await recv(b)
+        assert isinstance(got, bytes) and got == payload
+
+
+async def test_text_stays_text_and_empty_text_is_relayed() -> None:
+    async with running() as srv, client(srv) as a, client(srv) as b:
+        await a.send("")
+        await a.send("héllo ✓ \x00 [b]markup[/b]")
+        assert await recv(b) == ""
+        assert await recv(b) == "héllo ✓ \x00 [b]markup[/b]"
+
+
+async def test_fragmented_message_is_reassembled() -> None:
+    async with running() as srv, client(srv) as a, client(srv) as b:
+        await a.send(["frag", "mented ", "text"])
+        await a.send([b"\x01", b"\x02\x03"])
+        assert await recv(b) == "fragmented text"
+        assert await recv(b) == b"\x01\x02\x03"
+
+
+async def test_history_replays_the_last_messages_without_notices() -> None:
+    async with running(history=3) as srv:
+        async with client(srv, "/chat?nick=ann") as a:
+            for n in range(5):
+                await a.send(f"m{n}")
+            await recv_n(a, 6)  # own notice + 5 messages
+        async with client(srv) as late:
+            assert await recv_n(late, 3) == ["m2", "m3", "m4"]
+            await assert_silent(late)
+        async with client(srv, "/other") as elsewhere:
+            await assert_silent(elsewhere)
+
+
+# Nicknames and notices
+
+
+async def test_nick_join_and_leave_notices_go_to_everyone_in_the_room() -> None:
+    async with running() as srv, client(srv) as raw:
+        async with client(srv, "/chat?nick=alice") as alice:
+            assert await recv(raw) == "* alice joined"
+            assert await recv(alice) == "* alice joined"
+            await alice.send("alice: hi")
+            assert await recv(raw) == "alice: hi"
+        assert await recv(raw) == "* alice left"
+
+
+async def test_anonymous_clients_cause_no_notices() -> None:
+    async with running() as srv, client(srv) as a:
+        async with client(srv):
+            pass
+        await assert_silent(a)
+
+
+async def test_nick_is_cleaned_of_control_characters_and_bounded() -> None:
+    async with running() as srv, client(srv) as watcher:
+        async with client(srv, "/chat?nick=%1B%5B31mbob%07"):
+            assert await recv(watcher) == "* [31mbob joined"
+        await recv(watcher)
+        async with client(srv, "/chat?nick=" + "x" * 100):
+            assert await recv(watcher) == "* " + "x" * 32 + " joined"
+
+
+# Subprotocols
+
+
+async def test_subprotocol_first_supported_offer_is_chosen() -> None:
+    async with running(subprotocols=["chat", "superchat"]) as srv:
+        async with client(srv, subprotocols=["chat", "superchat"]) as ws:
+            assert ws.subprotocol == "chat"
+        async with client(srv, subprotocols=["other", "superchat", "chat"]) as ws:
+            assert ws.subprotocol == "superchat"
+        async with client(srv) as ws:
+            assert ws.subprotocol is None
+        await srv.wait_event("connect", subprotocol="superchat")
+
+
+async def test_require_subprotocol_refuses_clients_without_one() -> None:
+    async with running(subprotocols=["chat"], require_subprotocol=True) as srv:
+        with pytest.raises(InvalidStatus) as caught:
+            async with client(srv):
+                pass
+        assert caught.value.response.status_code == 400
+        with pytest.raises(InvalidStatus):
+            async with client(srv, subprotocols=["nope"]):
+                pass
+        async with client(srv, subprotocols=["chat"]) as ws:
+            assert ws.subprotocol == "chat"
+
+
+# Access control
+
+
+async def status_of(srv_url: str, **kwargs: object) -> int:
+    from websockets.asyncio.client import connect
+
+    try:
+        async with connect(srv_url, proxy=None, open_timeout=scaled(5), **kwargs):  # type: ignore[arg-type]
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+async def test_origin_default_accepts_no_origin_and_same_origin_only() -> None:
+    async with running() as srv:
+        url = srv.url()
+        assert await status_of(url) == 101
+        assert await status_of(url, origin=f"http://127.0.0.1:{srv.port}") == 101
+        assert await status_of(url, origin="https://evil.example") == 403
+        assert await status_of(url, origin="null") == 403
+        await srv.wait_event("refused", status=403)
+
+
+async def test_origin_allow_list_and_wildcard() -> None:
+    async with running(origins=["https://good.example"]) as srv:
+        assert await status_of(srv.url(), origin="https://good.example") == 101
+        assert await status_of(srv.url(), origin="https://good.example:443") == 101
+        assert await status_of(srv.url(), origin="https://evil.example") == 403
+    async with running(origins=["*"]) as srv:
+        assert await status_of(srv.url(), origin="https://any.example") == 101
+
+
+async def test_token_missing_401_wrong_403_header_or_query_ok() -> None:
+    async with running(token="s3cret") as srv:
+        assert await status_of(srv.url()) == 401
+        assert (
+            await status_of(srv.url(), additional_headers={"Authorization": "Bearer nope"}) == 403
+        )
+        assert await status_of(srv.url("/chat?token=nope")) == 403
+        assert (
+            await status_of(srv.url(), additional_headers={"Authorization": "Bearer s3cret"}) == 101
+        )
+        assert await status_of(srv.url("/chat?token=s3cret")) == 101
+        # The page itself stays reachable; it carries no secret.
+        answer = await raw_request(srv.port, http_get("/", srv.port))
+        assert answer.startswith(b"HTTP/1.1 200")
+        refused = srv.events("refused")
+        assert [e["status"] for e in refused] == [401, 403, 403]
+        assert "s3cret" not in srv.out.getvalue()
+
+
+async def test_max_clients_refuses_with_503_and_frees_slots() -> None:
+    async with running(max_clients=2) as srv, client(srv) as a:
+        async with client(srv):
+            assert await status_of(srv.url()) == 503
+        await asyncio.sleep(0.05)
+        async with client(srv) as c:
+            await c.send("ok")
+            assert await recv(a) == "ok"
+
+
+# Limits
+
+
+async def test_oversized_message_closes_the_sender_with_1009_only() -> None:
+    async with running(max_size=1000) as srv, client(srv) as big, client(srv) as other:
+        await big.send("x" * 1000)
+        assert await recv(other) == "x" * 1000
+        await big.send("y" * 1001)
+        with pytest.raises(ConnectionClosed) as caught:
+            await recv(big)
+            await recv(big)
+        assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+        await other.send("still here")
+        assert await recv(other) == "still here"
+        await srv.wait_event("disconnect", code=1009)
+
+
+async def test_slow_consumer_is_dropped_while_the_others_get_everything() -> None:
+    chunk = os.urandom(32 * 1024)
+    window, rounds = 8, 80  # 20 MiB: more than the kernel buffers plus the queue limit
+    async with (
+        running(max_queue=2**20, close_timeout=0.5) as srv,
+        client(srv, max_queue=1) as slow,  # reads a frame or two, then stops reading
+        client(srv, max_size=None) as reader,
+        client(srv, max_size=None) as publisher,
+    ):
+        for _ in range(rounds):  # the publisher keeps a window in flight to the reader
+            for _ in range(window):
+                await publisher.send(chunk)
+            for _ in range(window):
+                assert await recv(reader) == chunk
+                assert await recv(publisher) == chunk
+        event = await srv.wait_event("slow")
+        assert event["buffered"] > 0
+        await srv.wait_event("disconnect", code=1013)
+        with pytest.raises(ConnectionClosed):  # reading again, it finds the end
+            while True:
+                await recv(slow)
+        assert srv.chat.hub.clients == 2
+        assert not [e for e in srv.events("slow") if e["id"] != event["id"]]
+
+
+async def test_invalid_utf8_closes_that_client_with_1007() -> None:
+    async with running() as srv, client(srv) as other:
+        reader, writer = await raw_upgrade(srv.port)
+        writer.write(masked_frame(0x1, b"ok \xff\xfe"))
+        data = await asyncio.wait_for(reader.read(), scaled(5))
+        assert data[0] == 0x88 and data[2:4] == (1007).to_bytes(2, "big")
+        writer.close()
+        await other.send("fine")
+        assert await recv(other) == "fine"
+        await srv.wait_event("disconnect", code=1007)
+
+
+async def test_peer_vanishing_without_close_frame_is_one_log_line() -> None:
+    async with running() as srv, client(srv) as other:
+        _reader, writer = await raw_upgrade(srv.port)
+        writer.transport.abort()
+        event = await srv.wait_event("disconnect", code=1006)
+        assert event["by"] is None
+        await other.send("fine")
+        assert await recv(other) == "fine"
+        assert "Traceback" not in srv.out.getvalue() + srv.human.getvalue()
+
+
+async def test_malformed_handshakes_are_refused_with_one_line_each() -> None:
+    async with running() as srv, client(srv) as other:
+        answer = await raw_request(srv.port, b"NONSENSE\r\n\r\n")
+        assert answer == b""  # not HTTP: the library just closes the connection
+        bad_key = upgrade_request("/chat", srv.port).replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"x")
+        answer = await raw_request(srv.port, bad_key)
+        assert answer.startswith(b"HTTP/1.1 400")
+        errors = await srv.wait_events("error", 2)
+        assert all(e["message"].startswith("bad handshake: ") for e in errors)
+        assert all("\n" not in e["message"] for e in errors)
+        await other.send("fine")
+        assert await recv(other) == "fine"
+
+
+async def test_slowloris_handshake_is_dropped() -> None:
+    async with running(handshake_timeout=0.3) as srv:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(b"GET /chat HTTP/1.1\r\nHost: x\r\n")  # never finished
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(), scaled(5)) == b""
+        assert asyncio.get_running_loop().time() - started < scaled(3)
+        writer.close()
+        await srv.wait_event("error", message="handshake timed out after 0.3 s")
+
+
+async def test_pings_are_answered_and_silent_peers_are_closed() -> None:
+    async with running(ping_interval=0.1, ping_timeout=0.2) as srv, client(srv) as ws:
+        latency = await asyncio.wait_for(await ws.ping(), scaled(5))
+        assert latency >= 0
+        reader, writer = await raw_upgrade(srv.port)  # never answers the server's pings
+        data = await asyncio.wait_for(reader.read(), scaled(5))
+        assert b"\x89" in data[:1]  # the first frame is a ping
+        writer.close()
+        await srv.wait_event("disconnect", code=1011)
+        await ws.send("alive")
+        assert await recv(ws) == "alive"
+
+
+# HTTP endpoints
+
+
+async def test_healthz_reports_clients_rooms_and_uptime() -> None:
+    async with running() as srv, client(srv, "/a"), client(srv, "/a"), client(srv, "/b"):
+        answer = await raw_request(srv.port, http_get("/healthz", srv.port))
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert b"Content-Type: application/json" in head
+        health = json.loads(body)
+        assert health["status"] == "ok"
+        assert health["clients"] == 3
+        assert health["rooms"] == 2
+        assert isinstance(health["uptime"], float) and health["uptime"] >= 0
+
+
+async def test_page_is_served_at_root_as_html() -> None:
+    async with running() as srv:
+        answer = await raw_request(srv.port, http_get("/?x=1", srv.port))
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert head.count(b"Content-Type:") == 1
+        assert b"Content-Type: text/html; charset=utf-8" in head
+        assert b"Content-Security-Policy:" in head
+        assert b"<html" in body.lower()
+
+
+async def test_unknown_plain_http_paths_are_404() -> None:
+    async with running() as srv:
+        for path in ("/nope", "/chat", "/healthz/x"):
+            answer = await raw_request(srv.port, http_get(path, srv.port))
+            assert answer.startswith(b"HTTP/1.1 404"), path
+
+
+# Shutdown, TLS, compression
+
+
+async def test_shutdown_closes_every_client_with_1001_after_pending_messages() -> None:
+    async with running() as srv, client(srv) as a, client(srv, "/other") as b:
+        await a.send("last words")
+        await asyncio.sleep(0.05)
+        await srv.chat.shutdown()
+        assert await recv(a) == "last words"
+        for ws in (a, b):
+            with pytest.raises(ConnectionClosed) as caught:
+                await recv(ws)
+            assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
+
+
+async def test_tls_serves_wss_and_https(tmp_path: os.PathLike[str]) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile = os.path.join(tmp_path, "cert.pem")
+    cert.private_key_and_cert_chain_pem.write_to_path(certfile)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    async with running(certfile=certfile) as srv:
+        assert srv.chat.url.startswith("https://")
+        assert srv.chat.ws_url.startswith("wss://")
+        from websockets.asyncio.client import connect
+
+        async with (
+            connect(srv.url(scheme="wss"), ssl=context, proxy=None) as a,
+            connect(srv.url(scheme="wss"), ssl=context, proxy=None) as b,
+        ):
+            await a.send("secret")
+            assert await recv(b) == "secret"
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", srv.port, ssl=context, server_hostname="127.0.0.1"
+        )
+        writer.write(http_get("/healthz", srv.port))
+        answer = await asyncio.wait_for(reader.read(), scaled(5))
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and b'"status": "ok"' in answer
+
+
+async def test_compression_on_mixes_deflate_and_plain_clients() -> None:
+    async with (
+        running(compression=True) as srv,
+        client(srv, compression="deflate") as deflated,
+        client(srv) as plain,
+    ):
+        assert deflated.protocol.extensions and not plain.protocol.extensions
+        await plain.send("a" * 1000)
+        await deflated.send(b"\x00" * 500)
+        for ws in (deflated, plain):
+            assert await recv(ws) == "a" * 1000
+            assert await recv(ws) == b"\x00" * 500
+        await srv.wait_event("connect", compression=True)
+    async with running() as srv, client(srv, compression="deflate") as ws:
+        assert not ws.protocol.extensions  # off by default
+
+
+async def test_verbose_logs_messages_and_http_requests() -> None:
+    async with running(verbose=True) as srv, client(srv) as ws:
+        await ws.send(b"1234")
+        await recv(ws)
+        await raw_request(srv.port, http_get("/healthz", srv.port))
+        event = await srv.wait_event("message")
+        assert event == {**event, "type": "binary", "size": 4, "room": "/chat"}
+        await srv.wait_event("http", path="/healthz", status=200)
