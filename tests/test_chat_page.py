@@ -284,3 +284,20 @@ def test_narrow_screen_fits_without_horizontal_scrolling(
     send_box = page.locator("#send").bounding_box()
     assert send_box is not None and send_box["x"] + send_box["width"] <= 360
     page.context.close()
+
+
+@requires("chromium")
+def test_page_passes_its_token_on_and_cleans_the_nickname(browser: Any) -> None:
+    with ServeProcess(env={"WSCLI_TOKEN": "s3cret"}) as server:
+        page = open_page(browser, server.http_url + "?token=s3cret", nick="  ann\u202e  :lee\t")
+        wait_online(page)
+        assert page.input_value("#nick") == "ann lee"
+        with connect(server.ws_url("/chat?token=s3cret"), proxy=None) as raw:
+            send_from_page(page, "with a token")
+            recv_until(raw, "ann lee: with a token")
+        page.context.close()
+        # Without the token the page cannot get in, and says so.
+        page = open_page(browser, server.http_url, nick="ann")
+        page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
+        assert page.locator("#send").is_disabled()
+        page.context.close()
