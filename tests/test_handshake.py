@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
+import re
 import socket
 import ssl
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +29,7 @@ from rawserver import (
     silent,
     upgrade_response,
 )
-from support import has_ansi, run_wscli
+from support import clean_env, has_ansi, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection, serve
 
 from wscli.exitcodes import ExitCode
@@ -511,3 +515,59 @@ async def test_real_websockets_server(compression: bool) -> None:
         ) in stderr
     else:
         assert "✓ extensions: none (offered: none)\n" in stderr
+
+
+def test_tls_handshake_timeout() -> None:
+    with RawServer(silent()) as server:  # never answers the ClientHello
+        result = run_wscli("handshake", server.url(scheme="wss"), "--timeout", "0.3")
+    assert result.stdout == b""
+    assert result.stderr.decode() == (
+        f"wscli: error: TLS handshake with 127.0.0.1:{server.port} failed: timed out after 0.3s\n"
+    )
+    assert result.returncode == ExitCode.TIMEOUT
+
+
+def test_ipv6_address_in_messages() -> None:
+    result = run_wscli("handshake", "ws://[::1]:9/")
+    assert result.stderr.decode().startswith("wscli: error: cannot connect to [::1]:9: ")
+    assert result.returncode == ExitCode.CONNECT_FAILED
+
+
+# --- on a terminal ------------------------------------------------------------------------
+
+
+def test_terminal_view_in_a_real_pty() -> None:
+    body = b"no such room \x1b]0;owned\x07\n"
+    response = http_response(404, "Not Found", body=body)
+    with RawServer(answer(response)) as server:
+        leader, follower = pty.openpty()
+        try:
+            result = subprocess.run(
+                [*wscli_command(), "handshake", server.url("/chat")],
+                stdin=subprocess.DEVNULL,
+                stdout=follower,
+                stderr=subprocess.PIPE,
+                env=clean_env({"TERM": "xterm"}),
+                timeout=scaled(30),
+                check=False,
+            )
+        finally:
+            os.close(follower)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO once the follower side is closed and drained
+                break
+            if not chunk:
+                break
+            screen += chunk
+        os.close(leader)
+    text = screen.decode()
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text).replace("\r\n", "\n")
+    assert plain.startswith("> GET /chat HTTP/1.1\n> Host: 127.0.0.1:")
+    assert "\n>\n< HTTP/1.1 404 Not Found\n< Content-Length: 24\n<\n" in plain
+    assert plain.endswith("no such room \\e]0;owned\\x07\n")  # the peer cannot drive the tty
+    assert "\x1b[1;31mHTTP/1.1 404 Not Found\x1b[0m" in text  # colour on a terminal
+    assert result.stderr.decode().endswith("rejected the upgrade: HTTP 404 Not Found\n")
+    assert result.returncode == ExitCode.HANDSHAKE_REJECTED

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 from wscli.errors import HandshakeRejected
 from wscli.handshake_render import (
@@ -220,3 +222,21 @@ def test_json_document() -> None:
     }
     assert doc["error"] == {"message": "handshake with h failed: because", "exit_code": 4}
     assert doc["tls"] is None
+
+
+def test_pure_modules_do_no_io() -> None:
+    """Rendering and the sans-I/O handshake import no sockets, asyncio, click or files."""
+    forbidden = {"asyncio", "socket", "ssl", "click", "subprocess", "os", "sys"}
+    root = Path(__file__).resolve().parent.parent / "wscli"
+    for name in ("accept.py", "upgrade.py", "handshake_report.py", "handshake_render.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                assert module.split(".")[0] not in forbidden, f"{name} imports {module}"
+                assert module not in {"wscli.handshake", "wscli.cli"}, f"{name} imports {module}"
