@@ -204,6 +204,22 @@ async def test_join_and_leave_notices_cross_instances(
 
 
 @requires("redis-server")
+async def test_shutdown_announces_departures_to_other_instances(
+    redis_server: RedisServer, pair: tuple[ServeProcess, ServeProcess]
+) -> None:
+    _, b = pair
+    watcher = await client(b.ws_url("/bye"))
+    with ServeProcess("--redis", redis_server.url) as leaving:
+        yann = await client(leaving.ws_url("/bye?nick=yann"))
+        assert await recv(watcher) == "* yann joined"
+        assert leaving.stop() == 0
+    assert await recv(watcher) == "* yann left"  # published while shutting down
+    await yann.wait_closed()
+    assert yann.close_code == 1001
+    await watcher.close()
+
+
+@requires("redis-server")
 async def test_every_instance_sees_the_same_order(
     pair: tuple[ServeProcess, ServeProcess],
 ) -> None:
@@ -351,4 +367,30 @@ async def test_redis_lost_keeps_serving_locally_then_reconnects() -> None:
         assert states == ["lost", "restored"]
         assert "Traceback" not in a.stderr + b.stderr
     finally:
+        redis.stop()
+
+
+@requires("redis-server")
+async def test_a_stalled_redis_is_noticed_by_timeout() -> None:
+    """Redis that accepts but never answers (SIGSTOP): the publish times out (5 s), the
+    message is delivered locally, and the instance reconnects once Redis answers again."""
+    redis = RedisServer()
+    try:
+        with ServeProcess("--redis", redis.url) as a:
+            a1 = await client(a.ws_url("/chat"))
+            a2 = await client(a.ws_url("/chat"))
+            redis.proc.send_signal(signal.SIGSTOP)
+            started = time.monotonic()
+            await a1.send("stalled")
+            assert await recv(a2, timeout=10) == "stalled"
+            assert 4 < time.monotonic() - started < scaled(9)
+            assert a.wait_for_stderr(re.compile(r"lost: .*\(timed out\)"), timeout=1), a.stderr
+            redis.proc.send_signal(signal.SIGCONT)
+            assert a.wait_for_stderr(RESTORED, timeout=15), a.stderr
+            await a1.send("through redis again")
+            assert await recv(a2) == "through redis again"
+            await a1.close()
+            await a2.close()
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
         redis.stop()

@@ -183,10 +183,11 @@ class RedisBackplane:
 
     async def start(self, deliver: Deliver) -> None:
         """Connect and subscribe; return once the subscription is acknowledged."""
+        redis = _load_redis()
         self._deliver = deliver
         try:
             self._session = await self._connect()
-        except (OSError, asyncio.TimeoutError, _load_redis().RedisError) as exc:
+        except (OSError, asyncio.TimeoutError, redis.RedisError) as exc:
             raise ConnectFailed(
                 f"cannot connect to Redis at {redact_url(self.url)}",
                 _describe(exc),
