@@ -260,6 +260,7 @@ class ChatServer:
         self.server: Server | None = None
         self.port = 0
         self._page: bytes | None = None
+        self._shutting_down = False
         self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.WARNING)
@@ -320,9 +321,10 @@ class ChatServer:
 
     async def shutdown(self) -> None:
         """Stop accepting, close every client with 1001, and wait (bounded) for them."""
-        if self.server is None:
+        if self.server is None or self._shutting_down:
             return
-        server, self.server = self.server, None
+        self._shutting_down = True
+        server = self.server
         timeout = self.config.shutdown_timeout
         server.close(close_connections=False)  # handshakes in progress get 503
         self.hub.flush()  # what was published is delivered before the close frame
@@ -337,6 +339,14 @@ class ChatServer:
             for open_connection in list(server.connections):
                 open_connection.transport.abort()
         await self.hub.close()
+
+    def abort_all(self) -> None:
+        """Drop every connection at once (a second Ctrl-C: no close handshake)."""
+        connections: set[ServerConnection] = set(self.admitted)
+        if self.server is not None:
+            connections |= self.server.connections
+        for connection in connections:
+            connection.transport.abort()
 
     # Handshake
 
@@ -527,25 +537,6 @@ def _one_line(exc: BaseException) -> str:
 ReadyCallback = Callable[[ChatServer], None]
 
 
-async def serve_until(
-    config: ServeConfig,
-    log: EventLog,
-    stop: asyncio.Event,
-    *,
-    backplane: Backplane | None = None,
-    ready: ReadyCallback | None = None,
-) -> None:
-    """Run a :class:`ChatServer` until ``stop`` is set, then shut it down gracefully."""
-    chat = ChatServer(config, log, backplane)
-    await chat.start()
-    try:
-        if ready is not None:
-            ready(chat)
-        await stop.wait()
-    finally:
-        await chat.shutdown()
-
-
 def run(
     config: ServeConfig,
     log: EventLog,
@@ -566,6 +557,7 @@ def run(
         stop = asyncio.Event()
         task = asyncio.current_task()
         assert task is not None
+        chat = ChatServer(config, log, backplane)
         signals = 0
 
         def on_signal() -> None:
@@ -574,12 +566,19 @@ def run(
             if signals == 1:
                 stop.set()
             else:
+                chat.abort_all()
                 task.cancel()
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             running.add_signal_handler(signum, on_signal)
         try:
-            await serve_until(config, log, stop, backplane=backplane, ready=ready)
+            await chat.start()
+            try:
+                if ready is not None:
+                    ready(chat)
+                await stop.wait()
+            finally:
+                await chat.shutdown()
         except asyncio.CancelledError:
             if signals > 1:
                 raise KeyboardInterrupt from None

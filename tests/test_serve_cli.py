@@ -1,0 +1,256 @@
+"""`wscli serve` end to end: the real entry point in a subprocess, real clients.
+
+Also interop with clients nobody here wrote: npm's ``wscat`` (installed from
+tests/npm/package-lock.json into a cache folder) and websocket-client's ``wsdump``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import support
+from serve_helpers import BANNER, ServeProcess, free_port, recv
+from support import run_wscli, scaled
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+
+def test_banner_on_stderr_names_the_real_port_and_sigterm_exits_0() -> None:
+    with ServeProcess() as server:
+        assert server.match is not None
+        assert server.match[1] == "http" and server.match[2] == "127.0.0.1"
+        assert server.port > 0
+        assert server.stderr_lines[0] == (
+            f"Serving chat on http://127.0.0.1:{server.port}/ "
+            f"(WebSocket ws://127.0.0.1:{server.port}/chat)"
+        )
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
+        assert server.stdout == b""
+        assert "Traceback" not in server.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_signal_closes_every_client_with_1001_and_exits_0(signum: int) -> None:
+    with ServeProcess() as server:
+        async with (
+            connect(server.url("/a"), proxy=None) as a,
+            connect(server.url("/b?nick=bo"), proxy=None) as b,
+        ):
+            await a.send("before")
+            assert await recv(a) == "before"
+            assert await recv(b) == "* bo joined"
+            started = time.monotonic()
+            server.signal(signum)
+            for ws in (a, b):
+                with pytest.raises(ConnectionClosed) as caught:
+                    await recv(ws)
+                assert caught.value.rcvd is not None and caught.value.rcvd.code == 1001
+        assert await asyncio.to_thread(server.wait) == 0
+        assert time.monotonic() - started < scaled(3)
+        assert "Traceback" not in server.stderr
+        assert "shutting down" in server.stderr
+
+
+async def test_second_sigint_exits_at_once() -> None:
+    with ServeProcess("--ping-interval", "0") as server:
+        # A client that never reads nor answers the close frame keeps the first
+        # shutdown waiting (up to its bound); a second Ctrl-C does not wait.
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(
+            b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert sock.recv(1000).startswith(b"HTTP/1.1 101")
+        started = time.monotonic()
+        server.signal(signal.SIGINT)
+        await asyncio.sleep(0.2)
+        server.signal(signal.SIGINT)
+        code = await asyncio.to_thread(server.wait)
+        assert code == 130
+        assert time.monotonic() - started < 1.5
+        assert "wscli: interrupted" in server.stderr
+        assert "Traceback" not in server.stderr
+        sock.close()
+
+
+def test_port_and_host_from_environment() -> None:
+    port = free_port()
+    with ServeProcess(port="", env={"WSCLI_PORT": str(port), "WSCLI_HOST": "127.0.0.1"}) as server:
+        assert server.port == port
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
+
+
+async def test_json_log_writes_ndjson_events_to_stdout() -> None:
+    with ServeProcess("--json-log", "-v") as server:
+        async with connect(server.url("/room?nick=zed"), proxy=None) as ws:
+            await ws.send("hi")
+            assert await recv(ws) == "* zed joined"
+            assert await recv(ws) == "hi"
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait) == 0
+    events = [json.loads(line) for line in server.stdout.decode().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "listening"
+    assert events[0]["url"] == f"http://127.0.0.1:{server.port}/"
+    assert {"connect", "message", "disconnect", "shutdown"} <= set(kinds)
+    connect_event = next(e for e in events if e["event"] == "connect")
+    assert connect_event["room"] == "/room" and connect_event["nick"] == "zed"
+    assert all(e["time"].endswith("Z") for e in events)
+    assert BANNER.search(server.stderr)  # the banner stays on stderr
+
+
+async def test_token_from_environment_variable_and_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    for args, env, token in (
+        ((), {"WSCLI_TOKEN": "from-env"}, "from-env"),
+        (("--token-file", str(token_file)), None, "from-file"),
+    ):
+        with ServeProcess(*args, env=env) as server:
+            with pytest.raises(InvalidStatus) as caught:
+                async with connect(server.url(), proxy=None):
+                    pass
+            assert caught.value.response.status_code == 401
+            async with connect(server.url(f"/chat?token={token}"), proxy=None) as ws:
+                await ws.send("in")
+                assert await recv(ws) == "in"
+            assert token not in server.stderr
+
+
+def test_usage_errors_exit_2_with_one_line() -> None:
+    for args, needle in (
+        (("--require-subprotocol",), "--require-subprotocol needs"),
+        (("--max-size", "lots"), "not a size"),
+        (("--keyfile", __file__), "--keyfile needs --certfile"),
+        (("--port", "70000"), "--port"),
+    ):
+        result = run_wscli("serve", *args)
+        assert result.returncode == 2, args
+        assert result.stdout == b""
+        lines = result.stderr.decode().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("wscli: error: ") and needle in lines[0]
+
+
+def test_port_in_use_exits_1_with_a_hint() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_wscli("serve", "--port", str(port))
+    assert result.returncode == 1
+    line = result.stderr.decode().strip()
+    assert line.startswith(f"wscli: error: cannot listen on 127.0.0.1:{port}: ")
+    assert "--port 0" in line and "Traceback" not in line
+
+
+def test_help_documents_options_defaults_and_env_vars() -> None:
+    result = run_wscli("serve", "--help")
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    for needle in (
+        "WSCLI_PORT",
+        "WSCLI_HOST",
+        "WSCLI_TOKEN",
+        "--no-echo",
+        "--history",
+        "--max-queue",
+        "1009",
+        "--require-subprotocol",
+        "/healthz",
+        "* NAME joined",
+    ):
+        assert needle in text, needle
+
+
+# Interop with clients nobody here wrote
+
+
+NPM_DIR = Path(__file__).parent / "npm"
+
+
+def _wscat() -> str:
+    """Install wscat from tests/npm's lock file into a cache folder (once) and return it."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wscli-tests" / "npm"
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = (NPM_DIR / "package-lock.json").read_bytes()
+    binary = cache / "node_modules" / ".bin" / "wscat"
+    if not binary.exists() or (cache / "package-lock.json").read_bytes() != lock:
+        shutil.copy(NPM_DIR / "package.json", cache)
+        shutil.copy(NPM_DIR / "package-lock.json", cache)
+        subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
+            cwd=cache,
+            check=True,
+            timeout=scaled(120),
+            capture_output=True,
+        )
+    return str(binary)
+
+
+@support.requires("npm", "node")
+async def test_interop_wscat_exchanges_messages_through_serve() -> None:
+    wscat = _wscat()
+    with ServeProcess() as server:
+        async with connect(server.url(), proxy=None) as ours:
+            proc = await asyncio.create_subprocess_exec(
+                wscat,
+                "-c",
+                server.url(),
+                "-x",
+                "hello from wscat",
+                "-w",
+                "1",
+                stdin=subprocess.PIPE,  # kept open: wscat quits at EOF on stdin
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert await recv(ours, 15) == "hello from wscat"
+            await ours.send("hello wscat")
+            out, err = await asyncio.wait_for(proc.communicate(), scaled(15))
+            assert proc.returncode == 0, err
+            assert "hello from wscat" in out.decode()  # its own echo
+            assert "hello wscat" in out.decode()
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait) == 0
+
+
+async def test_interop_wsdump_exchanges_messages_and_its_abrupt_exit_is_harmless() -> None:
+    wsdump = str(Path(sys.executable).parent / "wsdump")
+    with ServeProcess() as server:
+        async with connect(server.url(), proxy=None) as ours:
+            proc = await asyncio.create_subprocess_exec(
+                wsdump,
+                "-r",
+                "--eof-wait",
+                "1",
+                "-t",
+                "hello from wsdump",
+                server.url(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert await recv(ours, 15) == "hello from wsdump"
+            await ours.send("hello wsdump")
+            out, _ = await asyncio.wait_for(proc.communicate(), scaled(15))
+            assert "hello from wsdump" in out.decode()
+            assert "hello wsdump" in out.decode()
+            await ours.send("still served")  # wsdump left without a close frame
+            assert await recv(ours) == "hello wsdump"
+            assert await recv(ours) == "still served"
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait) == 0
+    assert "code 1006" in server.stderr or "code 1000" in server.stderr
+    assert "Traceback" not in server.stderr
