@@ -24,6 +24,7 @@ from rawserver import (
     accept_value,
     answer,
     close_early,
+    close_frame,
     http_response,
     request_key,
     silent,
@@ -333,6 +334,18 @@ def test_close_frames_and_timings_in_debug() -> None:
     for phase in ("dns", "connect", "upgrade", "close", "total"):
         assert f"{phase} " in timings[0]
     assert "tls" not in timings[0]
+    assert result.returncode == ExitCode.OK
+
+
+def test_server_closes_first_with_1001() -> None:
+    up = upgrade_response()
+    with RawServer(answer(lambda r: up(r) + close_frame(1001, "going away"))) as server:
+        result = run_wscli("handshake", server.url(), "--debug")
+    stderr = result.stderr.decode()
+    assert "* close frames: sent 1001 (going away) 'going away', received 1001 (going away) " in (
+        stderr
+    )
+    assert "wscli: error" not in stderr
     assert result.returncode == ExitCode.OK
 
 

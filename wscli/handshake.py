@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import threading
 import time
 from typing import Any
 
@@ -36,6 +37,36 @@ EOF_GRACE = 1.0
 def where(host: str, port: int) -> str:
     """``host:port``, with brackets around an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def resolve(host: str, port: int) -> list[Any]:
+    """getaddrinfo in a daemon thread.
+
+    ``loop.getaddrinfo`` uses the default executor, which ``asyncio.run`` joins on the way
+    out: a hung resolver would then hold the process past --timeout. A daemon thread is
+    simply abandoned.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[Any]] = loop.create_future()
+
+    def settle(result: list[Any] | None, exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result or [])
+
+    def work() -> None:
+        try:
+            result, exc = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM), None
+        except OSError as error:
+            result, exc = None, error
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=work, name="wscli-resolve", daemon=True).start()
+    return await future
 
 
 class _Run:
@@ -69,10 +100,7 @@ class _Run:
         report = self.report
         since = self.now()
         try:
-            infos = await asyncio.wait_for(
-                self.loop.getaddrinfo(report.host, report.port, type=socket.SOCK_STREAM),
-                self.timeout,
-            )
+            infos = await asyncio.wait_for(resolve(report.host, report.port), self.timeout)
         except asyncio.TimeoutError:
             raise TimedOut(
                 f"cannot resolve host {report.host!r}", f"timed out after {self.timeout:g}s"
