@@ -8,6 +8,7 @@ completion always matches the installed CLI. The same text is committed under
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import click
 from click.shell_completion import (
     BashComplete,
     CompletionItem,
+    ZshComplete,
     add_completion_class,
     get_completion_class,
     split_arg_string,
@@ -89,12 +91,73 @@ class LineBashComplete(BashComplete):
 
     def format_completion(self, item: CompletionItem[object]) -> str:
         value = str(item.value)
-        if item.type == "plain":
+        if item.type == "plain" and "COMP_CUR" in os.environ:
             value = bash_word(self._argument, os.environ.get("COMP_CUR", ""), value)
         return f"{item.type},{value}"
 
 
 add_completion_class(LineBashComplete)
+
+# click's zsh script, with the completion function named like the file (_wscli). click's
+# defines _wscli_completion and, when autoloaded from fpath, calls it once; the second <Tab>
+# then runs the file again as _wscli, which only registers _wscli_completion, so nothing is
+# offered until the third. Redefining _wscli itself makes every <Tab> complete.
+_SOURCE_ZSH = """\
+#compdef %(prog_name)s
+
+%(complete_func)s() {
+    local -a completions
+    local -a completions_with_descriptions
+    local -a response
+    (( ! $+commands[%(prog_name)s] )) && return 1
+
+    local -x COMP_WORDS="${words[*]}" COMP_CWORD=$((CURRENT-1))
+    response=("${(@f)$(%(complete_var)s=zsh_complete %(prog_name)s)}")
+
+    for type key descr in ${response}; do
+        if [[ "$type" == "plain" ]]; then
+            if [[ "$descr" == "_" ]]; then
+                completions+=("$key")
+            else
+                completions_with_descriptions+=("$key":"$descr")
+            fi
+        elif [[ "$type" == "dir" ]]; then
+            _path_files -/
+        elif [[ "$type" == "file" ]]; then
+            _path_files -f
+        fi
+    done
+
+    if [ -n "$completions_with_descriptions" ]; then
+        _describe -V unsorted completions_with_descriptions -U
+    fi
+
+    if [ -n "$completions" ]; then
+        compadd -U -V unsorted -a completions
+    fi
+}
+
+if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
+    # autoloaded from fpath: this file is the body of %(complete_func)s; complete now
+    %(complete_func)s "$@"
+else
+    # eval/source/.: register the function for later
+    compdef %(complete_func)s %(prog_name)s
+fi
+"""
+
+
+class AutoloadZshComplete(ZshComplete):
+    """click's zsh completion, its function named ``_wscli`` like the fpath file."""
+
+    source_template = _SOURCE_ZSH
+
+    @property
+    def func_name(self) -> str:
+        return "_" + re.sub(r"\W", "", self.prog_name.replace("-", "_"))
+
+
+add_completion_class(AutoloadZshComplete)
 
 
 def bash_word(argument: str, current: str, value: str) -> str:
