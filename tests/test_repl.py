@@ -1,0 +1,284 @@
+"""The prompt in a real pseudo-terminal: pexpect runs the installed `wscli connect`, pyte
+renders what it writes, and the tests assert on the screen a user would see."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pexpect
+import pyte
+import pytest
+from connect_servers import ServerThread, close_after_first, echo, running
+from support import clean_env, scaled, wscli_command
+from websockets.asyncio.server import ServerConnection
+
+from wscli.commands import Command, CommandError, parse_line
+from wscli.repl import history_path, open_history
+
+ROWS, COLS = 24, 100
+
+
+class Terminal:
+    """A pty running wscli, mirrored on a pyte screen (answers cursor-position requests)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cpr: bool = False) -> None:
+        self.child = pexpect.spawn(
+            wscli_command()[0], args, env=env, dimensions=(ROWS, COLS), timeout=scaled(10)
+        )
+        child = self.child
+
+        class Screen(pyte.Screen):  # type: ignore[misc]
+            def write_process_input(self, data: str) -> None:
+                if cpr:
+                    child.send(data)
+
+        self.screen = Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+
+    def pump(self, seconds: float = 0.1) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            try:
+                self.stream.feed(self.child.read_nonblocking(65536, timeout=0.05))
+            except pexpect.TIMEOUT:
+                pass
+            except pexpect.EOF:
+                return
+            if time.monotonic() >= end:
+                return
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def wait_for(self, predicate: Callable[[str], bool], seconds: float = 10) -> str:
+        end = time.monotonic() + scaled(seconds)
+        while time.monotonic() < end:
+            self.pump(0.05)
+            if predicate(self.text):
+                return self.text
+        raise AssertionError(f"screen never matched; it shows:\n{self.text}")
+
+    def wait_text(self, needle: str, seconds: float = 10) -> str:
+        return self.wait_for(lambda text: needle in text, seconds)
+
+    def prompt_line(self) -> str:
+        lines = [line for line in self.text.splitlines() if line.startswith("ws>")]
+        return lines[-1] if lines else ""
+
+    def exit_status(self) -> int | None:
+        end = time.monotonic() + scaled(10)
+        while self.child.isalive() and time.monotonic() < end:
+            self.pump(0.05)
+        self.child.close()
+        return self.child.exitstatus
+
+
+@pytest.fixture
+def state_home(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def term_env(state_home: Path) -> dict[str, str]:
+    return clean_env(
+        {
+            "TERM": "xterm",
+            "NO_COLOR": "1",
+            "PROMPT_TOOLKIT_NO_CPR": "1",
+            "XDG_STATE_HOME": str(state_home),
+            "COLUMNS": str(COLS),
+            "LINES": str(ROWS),
+        }
+    )
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    started: list[Terminal] = []
+    yield started
+    for terminal in started:
+        terminal.child.close(force=True)
+
+
+class PushServer:
+    """An echo server the test can also make speak first (push)."""
+
+    def __init__(self) -> None:
+        self.connections: list[ServerConnection] = []
+        self.thread = ServerThread(self.handler).start()
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.connections.append(ws)
+        await echo(ws)
+
+    def push(self, text: str) -> None:
+        future = asyncio.run_coroutine_threadsafe(self.connections[-1].send(text), self.thread.loop)
+        future.result(scaled(5))
+
+
+@pytest.fixture
+def push_server() -> Iterator[PushServer]:
+    server = PushServer()
+    yield server
+    server.thread.stop()
+
+
+def start(terminals: list[Terminal], url: str, env: dict[str, str], *extra: str) -> Terminal:
+    terminal = Terminal(["connect", url, *extra], env)
+    terminals.append(terminal)
+    terminal.wait_text("connected to")
+    terminal.wait_for(lambda text: "ws>" in text)
+    return terminal
+
+
+# -- pure parts ---------------------------------------------------------------------------
+
+
+def test_parse_line_commands_and_literal_slash() -> None:
+    assert parse_line("hi") == Command("send", "hi")
+    assert parse_line("") == Command("none")
+    assert parse_line("//etc") == Command("send", "/etc")
+    assert parse_line("/ping abc") == Command("ping", b"abc")
+    assert parse_line("/close") == Command("close")
+    assert parse_line("/close 4000 bye now") == Command("close", code=4000, reason="bye now")
+    assert parse_line("/binary 01 ff") == Command("binary", b"\x01\xff")
+    assert parse_line("/file ~/x.bin") == Command("file", path="~/x.bin")
+    assert parse_line("/quit") == Command("quit")
+    for bad in ("/nope", "/binary zz", "/close abc", "/close 1006", "/file"):
+        with pytest.raises(CommandError):
+            parse_line(bad)
+
+
+def test_history_path_and_unwritable_state_dir(tmp_path: Path) -> None:
+    assert history_path({"XDG_STATE_HOME": "/s"}) == Path("/s/wscli/history")
+    assert history_path({}).parts[-3:] == ("state", "wscli", "history")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        _, warning = open_history(locked / "wscli" / "history")
+    finally:
+        locked.chmod(stat.S_IRWXU)
+    if os.geteuid() == 0:  # root writes anywhere: use a path below a file instead
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        _, warning = open_history(blocker / "wscli" / "history")
+    assert warning is not None and "history not saved" in warning
+
+
+# -- in a real terminal --------------------------------------------------------------------
+
+
+def test_message_arriving_mid_line_appears_above_and_typing_survives(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = start(terminals, push_server.thread.url, term_env)
+    terminal.child.send("half typ")
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws> half typ")
+    push_server.push("news from the server")
+    screen = terminal.wait_text("< news from the server")
+    rows = screen.splitlines()
+    news_row = next(i for i, r in enumerate(rows) if "< news from the server" in r)
+    prompt_row = max(i for i, r in enumerate(rows) if r.startswith("ws> "))
+    assert news_row < prompt_row
+    assert rows[prompt_row] == "ws> half typ"
+    terminal.child.send("ed\r")
+    terminal.wait_text("< half typed")
+    assert "> half typed" in terminal.text
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
+    assert "closed by the client: 1000" in terminal.text
+
+
+def test_history_persists_across_runs(
+    push_server: PushServer, term_env: dict[str, str], state_home: Path, terminals: list[Terminal]
+) -> None:
+    first = start(terminals, push_server.thread.url, term_env)
+    first.child.send("remember me\r")
+    first.wait_text("< remember me")
+    first.child.sendcontrol("d")
+    assert first.exit_status() == 0
+    assert "remember me" in (state_home / "wscli" / "history").read_text()
+    second = start(terminals, push_server.thread.url, term_env)
+    second.child.send("\x1b[A")  # Up arrow
+    second.wait_for(lambda _: second.prompt_line() == "ws> remember me")
+    second.child.sendcontrol("c")  # Ctrl-D deletes a character on a non-empty line
+    second.child.sendcontrol("d")
+    assert second.exit_status() == 0
+
+
+def test_slash_commands(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(b"\x00\x01file")
+    terminal = start(terminals, push_server.thread.url, term_env)
+    terminal.child.send("/ping\r")
+    terminal.wait_text("pong received: round trip")
+    terminal.child.send("/binary 01 41\r")
+    terminal.wait_text("|.A|")
+    terminal.child.send(f"/file {payload}\r")
+    terminal.wait_text("|..file|")
+    terminal.child.send("//literal\r")
+    terminal.wait_text("< /literal")
+    terminal.child.send("/nope\r")
+    terminal.wait_text("unknown command /nope")
+    terminal.child.send("/help\r")
+    terminal.wait_text("/close [CODE [REASON]]")
+    terminal.child.send("/close 4000 done here\r")
+    assert terminal.exit_status() == 0
+    assert "closed by the client: 4000" in terminal.text
+
+
+def test_ctrl_c_clears_line_and_quit_exits_0(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = start(terminals, push_server.thread.url, term_env)
+    terminal.child.send("junk")
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws> junk")
+    terminal.child.sendcontrol("c")
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws>")
+    terminal.child.send("kept\r")
+    terminal.wait_text("< kept")
+    assert "junk" not in terminal.text.replace("ws> junk", "")
+    terminal.child.send("/quit\r")
+    assert terminal.exit_status() == 0
+
+
+def test_peer_control_characters_are_escaped_and_abnormal_close_exits_5(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    async def hostile(ws: ServerConnection) -> None:
+        await ws.send("\x1b[2J\x1b]0;pwned\x07visible")
+        await close_after_first(1011, "bad day")(ws)
+
+    with running(hostile) as server:
+        terminal = start(terminals, server.url, term_env)
+        terminal.wait_text("visible")
+        assert "< \\e[2J\\e]0;pwned\\x07visible" in terminal.text
+        terminal.child.send("bye\r")
+        status = terminal.exit_status()
+    assert status == 5
+    assert "closed by the server: 1011 (internal error) 'bad day'" in terminal.text
+    assert "wscli: error: the server closed abnormally" in terminal.text
+
+
+def test_toolbar_shows_url_state_and_counts(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    env = {k: v for k, v in term_env.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
+    terminal = Terminal(["connect", push_server.thread.url, "-x", "one"], env, cpr=True)
+    terminals.append(terminal)
+    terminal.wait_text("< one")
+    screen = terminal.wait_text("sent 1 recv 1")
+    toolbar = screen.splitlines()[-1]
+    assert push_server.thread.url in toolbar
+    assert "| open |" in toolbar and "permessage-deflate" in toolbar
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0

@@ -1,0 +1,88 @@
+"""Slash commands of the `wscli connect` prompt: parsing and help (pure, no I/O).
+
+A typed line is either a message to send or a command: ``/ping [payload]``,
+``/close [code [reason]]``, ``/binary HEX``, ``/file PATH``, ``/quit``, ``/help``. A line
+starting with ``//`` sends a literal ``/`` (``//x`` sends ``/x``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+CommandName = Literal["send", "ping", "close", "binary", "file", "quit", "help", "none"]
+
+COMMANDS: dict[str, str] = {
+    "/ping": "/ping [PAYLOAD]      send a ping; shows the round-trip time",
+    "/close": "/close [CODE [REASON]]  close the connection (default 1000) and exit",
+    "/binary": "/binary HEX          send HEX bytes as one binary message (spaces allowed)",
+    "/file": "/file PATH           send the file PATH as one binary message",
+    "/quit": "/quit                close with 1000 and exit (also Ctrl-D)",
+    "/help": "/help                this help",
+}
+
+HELP_TEXT = "\n".join(
+    [
+        *COMMANDS.values(),
+        "//TEXT               send /TEXT literally",
+        "Alt-Enter (or Esc Enter) inserts a newline; Ctrl-C clears the line.",
+    ]
+)
+
+
+class CommandError(ValueError):
+    """A slash command with a bad argument; the message says what is wrong."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """What a typed line asks for; ``data`` is the payload to send, if any."""
+
+    name: CommandName
+    data: str | bytes = ""
+    code: int = 1000
+    reason: str = ""
+    path: str = ""
+
+
+def parse_line(line: str) -> Command:
+    """Turn a typed line into a :class:`Command`; raise CommandError for bad arguments."""
+    if line.startswith("//"):
+        return Command("send", line[1:])
+    if not line.startswith("/"):
+        return Command("send", line) if line else Command("none")
+    word, _, rest = line.partition(" ")
+    rest = rest.strip()
+    if word == "/ping":
+        return Command("ping", rest.encode("utf-8"))
+    if word == "/close":
+        return _parse_close(rest)
+    if word == "/binary":
+        try:
+            return Command("binary", bytes.fromhex(rest))
+        except ValueError:
+            raise CommandError("/binary needs hexadecimal bytes, e.g. /binary 01 ff") from None
+    if word == "/file":
+        if not rest:
+            raise CommandError("/file needs a PATH")
+        return Command("file", path=rest)
+    if word == "/quit":
+        return Command("quit")
+    if word == "/help":
+        return Command("help")
+    raise CommandError(f"unknown command {word} (/help lists them; // sends a literal /)")
+
+
+def _parse_close(rest: str) -> Command:
+    if not rest:
+        return Command("close")
+    code_text, _, reason = rest.partition(" ")
+    try:
+        code = int(code_text)
+    except ValueError:
+        raise CommandError("/close needs a numeric code, e.g. /close 1000 bye") from None
+    if not (code == 1000 or 3000 <= code <= 4999):
+        raise CommandError("close code must be 1000 or 3000-4999")
+    if len(reason.encode("utf-8")) > 123:
+        raise CommandError("close reason is limited to 123 bytes")
+    return Command("close", code=code, reason=reason)
