@@ -375,3 +375,20 @@ def test_readme_documents_the_doc_commands() -> None:
     assert "python -m wscli.docgen --check" in readme
     for shell in ("bash", "zsh", "fish"):
         assert f"wscli completion {shell}" in readme
+
+
+def test_wheel_installs_the_generated_files() -> None:
+    """pyproject's shared-data maps every generated file to where shells and man look."""
+    pyproject = (REPO / "pyproject.toml").read_text()
+    table = pyproject.split("[tool.hatch.build.targets.wheel.shared-data]", 1)[1]
+    table = table.split("\n[", 1)[0]
+    mapping = dict(re.findall(r'^"([^"]+)" = "([^"]+)"$', table, flags=re.M))
+    assert mapping == {
+        COMPLETION_FILES["bash"]: "share/bash-completion/completions/wscli",
+        COMPLETION_FILES["zsh"]: "share/zsh/site-functions/_wscli",
+        COMPLETION_FILES["fish"]: "share/fish/vendor_completions.d/wscli.fish",
+        MAN_DIR: "share/man/man1",
+    }
+    sdist = re.search(r"^include = \[(.*)\]$", pyproject.split("targets.sdist]", 1)[1], re.M)
+    assert sdist is not None
+    assert '"completions"' in sdist.group(1) and '"man"' in sdist.group(1)
