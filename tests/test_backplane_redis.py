@@ -17,7 +17,7 @@ from serve_process import ServeProcess
 from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection, connect
 
-from wscli.backplane_redis import pack_message, redact_url, unpack_message
+from wscli.backplane_redis import pack_message, redact_url, unpack_messages
 from wscli.exitcodes import ExitCode
 from wscli.hub import Message
 
@@ -38,10 +38,22 @@ def test_pack_unpack_round_trip(
     room: str, data: bytes, text: bool, notice: bool, sender: str | None
 ) -> None:
     packed = pack_message(room, Message(data, text, notice), sender)
-    got_room, message, got_sender = unpack_message(packed)
+    [(got_room, message, got_sender)] = unpack_messages(packed)
     assert (got_room, got_sender) == (room, sender)
     assert (message.data, message.text, message.notice) == (data, text, notice)
     assert packed.endswith(data)  # the payload travels as is
+
+
+def test_a_batch_carries_several_messages_in_order() -> None:
+    sent = [
+        ("/a", Message(b"one", True), "k:1"),
+        ("/b", Message(b"\x00two", False), None),
+        ("/a", Message(b"* x left", True, True), None),
+    ]
+    got = unpack_messages(b"".join(pack_message(*m) for m in sent))
+    assert [(r, m.data, m.text, m.notice, s) for r, m, s in got] == [
+        (r, m.data, m.text, m.notice, s) for r, m, s in sent
+    ]
 
 
 @pytest.mark.parametrize(
@@ -49,14 +61,15 @@ def test_pack_unpack_round_trip(
     [
         (b"", "too short"),
         (b"hello world, a foreign publisher", "unknown version"),
-        (bytes([1, 0x80, 0, 0, 0, 0, 0, 0, 0, 0]), "unknown flags"),
-        (bytes([1, 1, 0, 0, 0, 9, 0, 0, 0, 0]) + b"/x", "lengths past the end"),
-        (bytes([1, 1, 0, 0, 0, 1, 0, 0, 0, 1]) + b"/s", "sender bytes without a sender"),
+        (bytes([1, 0x80]) + bytes(12), "unknown flags"),
+        (bytes([1, 1, 0, 0, 0, 9]) + bytes(8) + b"/x", "lengths past the end"),
+        (bytes([1, 1, 0, 0, 0, 1, 0, 0, 0, 1]) + bytes(4) + b"/s", "sender bytes without a"),
+        (pack_message("/ok", Message(b"fine", True), None) + b"\x01", "too short"),
     ],
 )
 def test_unpack_rejects_foreign_payloads(payload: bytes, why: str) -> None:
     with pytest.raises(ValueError, match=why):
-        unpack_message(payload)
+        unpack_messages(payload)
 
 
 def test_redact_url_hides_the_password() -> None:

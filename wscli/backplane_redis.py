@@ -6,7 +6,10 @@ instance — the publishing one included — delivers what comes back from its s
 own clients. Nothing is delivered locally first, so every instance sees every room in the
 order Redis serialised the messages. Each Redis message carries the room, the sender's key
 (unique across instances, for ``--no-echo``), the text/binary type and the payload bytes
-unchanged (see :func:`pack_message`).
+unchanged (see :func:`pack_message`). What an instance publishes within one event-loop tick
+travels as one Redis message (a batch, cut at ``BATCH_BYTES``), so Redis and redis-py pay
+per batch rather than per chat message; batches keep their order and are never split, so
+the order is still the same everywhere.
 
 Redis pub/sub drops what is published before a subscription is acknowledged, so
 :meth:`RedisBackplane.start` returns only after the SUBSCRIBE acknowledgement: the server
@@ -40,8 +43,9 @@ from wscli.hub import Deliver, Message
 
 DEFAULT_CHANNEL = "wscli:chat"
 
-# Wire format of one message on the channel: a fixed header, then room, sender, payload.
-_HEADER = struct.Struct("!BBII")  # version, flags, room length, sender length
+# Wire format of one chat message: a fixed header, then room, sender, payload; a Redis
+# message is one or more of these back to back.
+_HEADER = struct.Struct("!BBIII")  # version, flags, room length, sender length, data length
 _VERSION = 1
 _TEXT = 0x1
 _NOTICE = 0x2
@@ -53,6 +57,7 @@ PING_INTERVAL = 5.0  # an idle subscription is PINGed this often ...
 PING_TIMEOUT = 5.0  # ... and declared lost when no answer comes this long after
 RECONNECT_FIRST = 0.25  # seconds before the first reconnection attempt (doubles each time)
 RECONNECT_MAX = 5.0
+BATCH_BYTES = 256 * 2**10  # a Redis message carries chat messages up to about this size
 MAX_PENDING_BYTES = 64 * 2**20  # messages waiting to be published; beyond it they are dropped
 
 EventCallback = Callable[..., None]
@@ -67,31 +72,44 @@ def pack_message(room: str, message: Message, sender: str | None) -> bytes:
     if sender is not None:
         flags |= _HAS_SENDER
         sender_bytes = sender.encode("utf-8", "surrogateescape")
-    header = _HEADER.pack(_VERSION, flags, len(room_bytes), len(sender_bytes))
-    return b"".join((header, room_bytes, sender_bytes, message.data))
+    data = message.data
+    header = _HEADER.pack(_VERSION, flags, len(room_bytes), len(sender_bytes), len(data))
+    return b"".join((header, room_bytes, sender_bytes, data))
 
 
-def unpack_message(payload: bytes) -> tuple[str, Message, str | None]:
-    """Inverse of :func:`pack_message`; ValueError for anything it did not produce."""
-    if len(payload) < _HEADER.size:
+def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
+    """The chat messages in one Redis message (inverse of joined :func:`pack_message`).
+
+    ValueError for anything this module did not produce; then none of them is delivered.
+    """
+    found: list[tuple[str, Message, str | None]] = []
+    start, end = 0, len(payload)
+    if not payload:
         raise ValueError("too short")
-    version, flags, room_len, sender_len = _HEADER.unpack_from(payload)
-    if version != _VERSION:
-        raise ValueError(f"unknown version {version}")
-    if flags & ~(_TEXT | _NOTICE | _HAS_SENDER):
-        raise ValueError(f"unknown flags {flags:#x}")
-    start = _HEADER.size
-    if start + room_len + sender_len > len(payload):
-        raise ValueError("lengths past the end")
-    room = payload[start : start + room_len].decode("utf-8", "surrogateescape")
-    start += room_len
-    sender = None
-    if flags & _HAS_SENDER:
-        sender = payload[start : start + sender_len].decode("utf-8", "surrogateescape")
-    elif sender_len:
-        raise ValueError("sender bytes without a sender")
-    data = payload[start + sender_len :]
-    return room, Message(data, bool(flags & _TEXT), bool(flags & _NOTICE)), sender
+    while start < end:
+        if end - start < _HEADER.size:
+            raise ValueError("too short")
+        version, flags, room_len, sender_len, data_len = _HEADER.unpack_from(payload, start)
+        if version != _VERSION:
+            raise ValueError(f"unknown version {version}")
+        if flags & ~(_TEXT | _NOTICE | _HAS_SENDER):
+            raise ValueError(f"unknown flags {flags:#x}")
+        if not flags & _HAS_SENDER and sender_len:
+            raise ValueError("sender bytes without a sender")
+        start += _HEADER.size
+        stop = start + room_len + sender_len + data_len
+        if stop > end:
+            raise ValueError("lengths past the end")
+        room = payload[start : start + room_len].decode("utf-8", "surrogateescape")
+        start += room_len
+        sender = None
+        if flags & _HAS_SENDER:
+            sender = payload[start : start + sender_len].decode("utf-8", "surrogateescape")
+        start += sender_len
+        message = Message(payload[start:stop], bool(flags & _TEXT), bool(flags & _NOTICE))
+        found.append((room, message, sender))
+        start = stop
+    return found
 
 
 def redact_url(url: str) -> str:
@@ -332,8 +350,15 @@ class RedisBackplane:
         self, session: _Session, batch: list[tuple[bytes, str, Message, str | None]]
     ) -> None:
         pipe = session.client.pipeline(transaction=False)
+        chunk: list[bytes] = []
+        size = 0
         for packed, *_ in batch:
-            pipe.publish(self.channel, packed)
+            if chunk and size + len(packed) > BATCH_BYTES:
+                pipe.publish(self.channel, b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(packed)
+            size += len(packed)
+        pipe.publish(self.channel, b"".join(chunk))
         await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
 
     async def _listen(self, session: _Session) -> None:
@@ -359,14 +384,15 @@ class RedisBackplane:
 
     def _receive(self, payload: bytes) -> None:
         try:
-            room, message, sender = unpack_message(payload)
+            messages = unpack_messages(payload)
         except ValueError as exc:
             if not self._malformed_logged:
                 self._malformed_logged = True
                 self._emit("malformed", f"ignoring a foreign message on {self.channel!r}: {exc}")
             return
         assert self._deliver is not None
-        self._deliver(room, message, sender)
+        for room, message, sender in messages:
+            self._deliver(room, message, sender)
 
     def _emit(self, state: str, detail: str) -> None:
         if self._on_event is not None:
