@@ -20,7 +20,7 @@ from websockets.client import ClientProtocol
 from websockets.frames import CLOSE_CODE_EXPLANATIONS, Close, Frame, Opcode
 from websockets.protocol import State
 
-from wscli.errors import ClosedAbnormally, TimedOut, WscliError
+from wscli.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError
 from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake_report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
 from wscli.neterrors import describe_connect_error
@@ -177,7 +177,8 @@ class _Run:
                 self.report.wire.append(WireChunk("sent", phase, self.now(), data))
                 self.writer.write(data)
             elif self.writer.can_write_eof():
-                self.writer.write_eof()
+                with contextlib.suppress(OSError):  # the peer may be gone already
+                    self.writer.write_eof()
 
     async def receive(self, phase: str, wait: float) -> bytes:
         """Read one chunk (b"" at EOF or reset) and feed it to the protocol."""
@@ -326,6 +327,12 @@ async def run_handshake(
             await run.close()
     except WscliError as exc:
         report.error = exc
+    except OSError as exc:  # a reset or broken pipe while writing, after connecting
+        why = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        if report.verdict is None or report.error is not None:
+            report.error = HandshakeRejected(f"handshake with {run.where} failed", why)
+        else:
+            report.error = ClosedAbnormally(f"connection to {run.where} failed", why)
     finally:
         await run.finish()
         report.timings["total"] = time.perf_counter() - started
