@@ -222,14 +222,17 @@ def complete_url(
 
 
 @click.command(context_settings=CONTEXT_SETTINGS, short_help="Print a shell completion script.")
-@click.argument("shell", type=click.Choice(SHELLS))
+@click.argument("shell", type=click.Choice(SHELLS), metavar="SHELL")
 def completion(shell: str) -> None:
     """Print the completion script for SHELL (bash, zsh or fish) on stdout.
 
+    Install it where the shell looks for completions (for zsh, a directory in fpath
+    before compinit runs):
+
     \b
-    bash:  wscli completion bash > ~/.local/share/bash-completion/completions/wscli
-    zsh:   wscli completion zsh > ~/.zfunc/_wscli   (with ~/.zfunc in fpath, before compinit)
-    fish:  wscli completion fish > ~/.config/fish/completions/wscli.fish
+    wscli completion bash > ~/.local/share/bash-completion/completions/wscli
+    wscli completion zsh > ~/.zfunc/_wscli
+    wscli completion fish > ~/.config/fish/completions/wscli.fish
 
     Or load it into the running shell: source <(wscli completion bash).
     """
