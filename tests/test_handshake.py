@@ -349,6 +349,17 @@ def test_server_closes_first_with_1001() -> None:
     assert result.returncode == ExitCode.OK
 
 
+def test_malformed_close_frame_is_a_protocol_error() -> None:
+    up = upgrade_response()
+    with RawServer(answer(lambda r: up(r) + b"\x88\x01\x03")) as server:
+        result = run_wscli("handshake", server.url())
+    assert result.stderr.decode().splitlines()[-1] == (
+        f"wscli: error: connection to 127.0.0.1:{server.port} closed abnormally: "
+        "the server broke the protocol: close frame too short"
+    )
+    assert result.returncode == ExitCode.CLOSED_ABNORMALLY
+
+
 def test_close_code_other_than_1000_is_abnormal() -> None:
     handler = answer(upgrade_response(), after="websocket", close_code=1011, close_reason="oops")
     with RawServer(handler) as server:

@@ -21,6 +21,7 @@ from websockets.frames import CLOSE_CODE_EXPLANATIONS, Close, Frame, Opcode
 from websockets.protocol import State
 
 from wscli.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError
+from wscli.escape import escape_control
 from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake_report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
 from wscli.neterrors import describe_connect_error
@@ -256,6 +257,11 @@ class _Run:
             report.body = rest[:BODY_SHOWN]
             report.body_truncated = len(rest) > BODY_SHOWN
 
+    def broken(self) -> Exception | None:
+        """Why websockets failed the connection (a protocol error), if it did."""
+        exc = self.protocol.parser_exc
+        return None if exc is None or isinstance(exc, EOFError) else exc
+
     async def close(self) -> None:
         """Close cleanly with 1000; wait (bounded) for the peer's close frame and its EOF."""
         protocol = self.protocol
@@ -269,8 +275,8 @@ class _Run:
         try:
             while protocol.state is not State.CLOSED:
                 remaining = deadline - self.loop.time()
-                if protocol.close_rcvd is not None:
-                    remaining = min(remaining, EOF_GRACE)
+                if protocol.close_rcvd is not None or self.broken() is not None:
+                    remaining = min(remaining, EOF_GRACE)  # only the TCP close is left
                 if remaining <= 0:
                     raise asyncio.TimeoutError
                 data = await self.receive("close", remaining)
@@ -278,7 +284,7 @@ class _Run:
                 if not data:
                     break
         except asyncio.TimeoutError:
-            if protocol.close_rcvd is None:
+            if protocol.close_rcvd is None and self.broken() is None:
                 self.timed("close", since)
                 raise TimedOut(
                     f"closing the connection to {self.where} failed",
@@ -286,6 +292,15 @@ class _Run:
                 ) from None
         self.timed("close", since)
         received = self.report.close_received
+        broken = self.broken()
+        if received is None and broken is not None:
+            # websockets answered with its own close (1002, 1009...): say what was wrong.
+            sent = protocol.close_sent
+            raise ClosedAbnormally(
+                f"connection to {self.where} closed abnormally",
+                f"the server broke the protocol: {escape_control(str(broken), False)}",
+                code=None if sent is None else int(sent.code),
+            )
         if received is None:
             raise ClosedAbnormally(
                 f"closing the connection to {self.where} failed",
