@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import REPO, requires, scaled
+from support import REPO, requires, run_wscli, scaled
 
 from wscli import __version__
 from wscli.cli.describe import describe_cli
@@ -205,6 +205,21 @@ def test_environment_lists_every_variable() -> None:
         for var in declared | fixed:
             assert var in environment[0]
         assert "$XDG_STATE_HOME/wscli/history" in environment[1]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=IDS)
+def test_help_shows_the_same_options_and_defaults(command: CommandDoc) -> None:
+    """`--help` (the real entry point) and the pages come from the same definitions."""
+    result = run_wscli(*command.path[1:], "--help")
+    assert result.returncode == 0
+    words = normalise(result.stdout.decode())
+    for option in command.options:
+        for name in option.all_names:
+            assert name in words
+        if option.default is not None:
+            assert normalise(f"default: {option.default}") in words
+        for var in option.envvars:
+            assert f"env var: {var}" in words
 
 
 def test_pages_are_pinned_to_the_version_and_date() -> None:
