@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -263,3 +264,49 @@ def test_reconnect_resends_execute_after_server_is_killed_and_restarted() -> Non
     assert sorted(out.decode().splitlines()) == ["again", "welcome"]
     assert b"reconnecting in" in err
     assert b"connection refused" in err or b"closed abnormally" in err
+
+
+def test_sigint_exits_130_after_saying_goodbye() -> None:
+    closes: list[int | None] = []
+
+    async def watch(ws: ServerConnection) -> None:
+        await ws.send("ready")
+        await ws.wait_closed()
+        closes.append(ws.close_code)
+
+    with running(watch) as server:
+        proc = subprocess.Popen(
+            [*wscli_command(), "connect", server.url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+        )
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == b"ready\n"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=scaled(10))
+        finally:
+            proc.kill()
+        deadline = time.monotonic() + scaled(5)
+        while not closes and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert proc.returncode == 130
+    assert err.strip() == b"wscli: interrupted"  # click adds a newline after ^C
+    assert closes == [1001]
+
+
+def test_show_ping_pong_on_stderr_and_in_json() -> None:
+    with running(echo) as server:
+        plain = run_wscli(
+            "connect", server.url, "--show-ping-pong", "--ping-interval", "0.1", "--wait", "0.35"
+        )
+        as_json = run_wscli(
+            "connect", server.url, "--json", "--ping-interval", "0.1", "--wait", "0.35"
+        )
+    assert plain.returncode == 0 and plain.stdout == b""
+    assert b"wscli: ping sent" in plain.stderr
+    assert b"wscli: pong received" in plain.stderr and b"round trip" in plain.stderr
+    kinds = [json.loads(line)["event"] for line in lines(as_json.stdout)]
+    assert "ping" in kinds and "pong" in kinds
