@@ -90,8 +90,9 @@ def free_port() -> int:
 class RedisServer:
     """A throwaway redis-server on 127.0.0.1 (no persistence), ready when PING answers."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *extra: str) -> None:
         self.port = port or free_port()
+        self.password = extra[extra.index("--requirepass") + 1] if "--requirepass" in extra else ""
         self.proc = subprocess.Popen(
             [
                 "redis-server",
@@ -105,14 +106,16 @@ class RedisServer:
                 "no",
                 "--daemonize",
                 "no",
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + scaled(10)
         while time.monotonic() < deadline:
+            auth = ["--no-auth-warning", "-a", self.password] if self.password else []
             ping = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"],
+                ["redis-cli", "-p", str(self.port), *auth, "ping"],
                 capture_output=True,
                 timeout=scaled(5),
                 check=False,
@@ -334,6 +337,27 @@ def test_password_stays_out_of_the_error() -> None:
     assert result.returncode == ExitCode.CONNECT_FAILED
     assert b"hunter2" not in result.stderr
     assert b"redis://:***@127.0.0.1:" in result.stderr
+
+
+@requires("redis-server")
+def test_redis_password_from_the_url() -> None:
+    redis = RedisServer(0, "--requirepass", "pa55")
+    try:
+        wrong = run_wscli(
+            "serve", "--port", "0", "--redis", f"redis://:nope@127.0.0.1:{redis.port}"
+        )
+        assert wrong.returncode == ExitCode.CONNECT_FAILED
+        err = wrong.stderr.decode()
+        assert err.startswith(
+            f"wscli: error: cannot connect to Redis at redis://:***@127.0.0.1:{redis.port}: "
+        )
+        assert "nope" not in err and err.count("\n") == 1
+        # The right one: the variable keeps it out of ps.
+        env = {"WSCLI_REDIS_URL": f"redis://:pa55@127.0.0.1:{redis.port}/0"}
+        with ServeProcess(env=env) as ok:
+            assert ok.port > 0
+    finally:
+        redis.stop()
 
 
 LOST = re.compile(r"redis backplane lost: Redis connection lost \(.+\): serving this")
