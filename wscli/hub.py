@@ -38,7 +38,8 @@ OP_BINARY = 0x2
 # so clients cannot grow memory without bound by visiting many paths.
 MAX_IDLE_ROOMS = 1024
 
-SLOW_CLIENT_CODE = 1013  # "try again later": the client could not keep up
+SLOW_CLIENT_CODE = 1013
+UNLIMITED = 2**62  # "try again later": the client could not keep up
 
 
 def encode_frame(data: bytes, text: bool) -> bytes:
@@ -83,18 +84,16 @@ class Subscriber(Protocol):
     shared_frames: bool
     """True when the client takes the shared pre-encoded frames (no per-client compression)."""
 
-    def is_open(self) -> bool: ...
+    def send_frames(self, data: bytes, limit: int) -> int:
+        """Write whole pre-encoded frames, unless the client's unsent bytes would pass ``limit``.
 
-    def buffered_bytes(self) -> int:
-        """Bytes written but not yet sent to the peer (the transport's write buffer)."""
+        Returns 0 when written (or when the connection is no longer open: nothing to do),
+        else the bytes still unsent (nothing written; the hub drops the client).
+        """
         ...
 
-    def write_raw(self, data: bytes) -> None:
-        """Write whole pre-encoded frames."""
-        ...
-
-    def write_messages(self, messages: Sequence[Message]) -> None:
-        """Encode and write ``messages`` with the connection's own extensions (compression)."""
+    def send_messages(self, messages: Sequence[Message], limit: int) -> int:
+        """Like :meth:`send_frames`, encoding with the connection's own extensions."""
         ...
 
     def drop(self, code: int, reason: str) -> None:
@@ -214,9 +213,9 @@ class Hub:
         if room.history:
             frames = list(room.history)
             if client.shared_frames:
-                client.write_raw(b"".join(m.frame for m in frames))
+                client.send_frames(b"".join([m.frame for m in frames]), UNLIMITED)
             else:
-                client.write_messages(frames)
+                client.send_messages(frames, UNLIMITED)
         room.members[client] = None
         self.clients += 1
         if client.nick:
@@ -296,31 +295,36 @@ class Hub:
             return
         room.batch = []
         shared = batch[0][0].frame if len(batch) == 1 else b"".join([m.frame for m, _ in batch])
-        senders = set() if self.echo else {s for _, s in batch if s is not None}
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
-        for client in room.members:
-            if not client.is_open():
-                continue
-            if senders and client.key in senders:
-                mine = [m for m, s in batch if s != client.key]
-                if not mine:
-                    continue
-            else:
-                mine = None
-            if client.shared_frames:
-                data = shared if mine is None else b"".join([m.frame for m in mine])
-                size = len(data)
-            else:
-                size = sum(len(m.data) for m in (batch_messages(batch) if mine is None else mine))
-            buffered = client.buffered_bytes()
-            if buffered and buffered + size > limit:
-                slow.append((client, buffered))
-                continue
-            if client.shared_frames:
-                client.write_raw(data)
-            else:
-                client.write_messages(batch_messages(batch) if mine is None else mine)
+        if self.echo:
+            messages: list[Message] | None = None
+            for client in room.members:
+                if client.shared_frames:
+                    over = client.send_frames(shared, limit)
+                else:
+                    if messages is None:
+                        messages = [m for m, _ in batch]
+                    over = client.send_messages(messages, limit)
+                if over:
+                    slow.append((client, over))
+        else:
+            senders = {s for _, s in batch if s is not None}
+            for client in room.members:
+                if client.key in senders:  # --no-echo: its own messages left out
+                    mine = [m for m, s in batch if s != client.key]
+                    if not mine:
+                        continue
+                    if client.shared_frames:
+                        over = client.send_frames(b"".join([m.frame for m in mine]), limit)
+                    else:
+                        over = client.send_messages(mine, limit)
+                elif client.shared_frames:
+                    over = client.send_frames(shared, limit)
+                else:
+                    over = client.send_messages([m for m, _ in batch], limit)
+                if over:
+                    slow.append((client, over))
         for client, buffered in slow:
             self.drop_slow(client, buffered)
         if not room.members:
@@ -332,8 +336,3 @@ class Hub:
         client.drop(SLOW_CLIENT_CODE, "too slow: outgoing queue full")
         if self._on_slow_client is not None:
             self._on_slow_client(client, buffered)
-
-
-def batch_messages(batch: Sequence[tuple[Message, str | None]]) -> list[Message]:
-    """The messages of a room batch, without their senders."""
-    return [m for m, _ in batch]

@@ -171,25 +171,32 @@ class HubConnection(ServerConnection):
 
     # Subscriber interface (called by the hub).
 
-    def is_open(self) -> bool:
-        return self.protocol.state is OPEN
+    def send_frames(self, data: bytes, limit: int) -> int:
+        if self.protocol.state is not OPEN:
+            return 0
+        transport = self.transport
+        buffered = transport.get_write_buffer_size()
+        if buffered and buffered + len(data) > limit:
+            return buffered
+        if not transport.is_closing():
+            transport.write(data)
+        return 0
 
-    def buffered_bytes(self) -> int:
-        return self.transport.get_write_buffer_size()
-
-    def write_raw(self, data: bytes) -> None:
-        if self.protocol.state is OPEN and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def write_messages(self, messages: Sequence[Message]) -> None:
-        if self.protocol.state is not OPEN or self.transport.is_closing():
-            return
-        for message in messages:
-            if message.text:
-                self.protocol.send_text(message.data)
-            else:
-                self.protocol.send_binary(message.data)
-        self.send_data()
+    def send_messages(self, messages: Sequence[Message], limit: int) -> int:
+        if self.protocol.state is not OPEN:
+            return 0
+        transport = self.transport
+        buffered = transport.get_write_buffer_size()
+        if buffered and buffered + sum(len(m.data) for m in messages) > limit:
+            return buffered
+        if not transport.is_closing():
+            for message in messages:
+                if message.text:
+                    self.protocol.send_text(message.data)
+                else:
+                    self.protocol.send_binary(message.data)
+            self.send_data()
+        return 0
 
     def drop(self, code: int, reason: str, timeout: float | None = None) -> None:
         """Send a close frame now (behind what is buffered) and abort after ``timeout``.
