@@ -135,7 +135,8 @@ def handshake(
     out = make_console(sys.stdout, env.color_stdout)
     err = make_console(sys.stderr, env.color_stderr)
     if json_output:
-        out.out(json_line(report), highlight=False)
+        sys.stdout.write(json_line(report) + "\n")
+        sys.stdout.flush()
     elif env.stdout_isatty:
         if report.request_sent or report.offline:
             view = render_exchange(
