@@ -126,10 +126,25 @@ def redact_url(url: str) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    """A short lower-case cause: the socket error when there is one, else redis-py's text."""
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
+        cause = cause.__cause__ or cause.__context__
     text = " ".join(str(exc).split()).rstrip(".")
-    return text or type(exc).__name__
+    return (text[:1].lower() + text[1:]) or type(exc).__name__
+
+
+def _hint(exc: BaseException, redis: Any) -> str:
+    text = str(exc).lower()
+    if isinstance(exc, redis.AuthenticationError) or "auth" in text or "noperm" in text:
+        return "put the password in the URL, redis://:PASSWORD@HOST:PORT/0, via WSCLI_REDIS_URL"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "is that address a Redis server, and reachable?"
+    return "is redis-server running there? check --redis"
 
 
 def _load_redis() -> Any:
@@ -209,7 +224,7 @@ class RedisBackplane:
             raise ConnectFailed(
                 f"cannot connect to Redis at {redact_url(self.url)}",
                 _describe(exc),
-                "is redis-server running there? check --redis",
+                _hint(exc, redis),
             ) from None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
