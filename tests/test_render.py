@@ -60,3 +60,9 @@ def test_close_description() -> None:
     assert close_description(4001, "bye\n") == "4001 (unknown) 'bye\\\\n'"
     assert close_description(None, "") == "no close frame (connection dropped)"
     assert close_description(1006, "") == "no close frame (connection dropped)"
+
+
+def test_pipe_line_escapes_only_for_a_terminal() -> None:
+    hostile = Message("in", "\x1b]0;title\x07ok")
+    assert pipe_line(hostile) == "\x1b]0;title\x07ok\n"
+    assert pipe_line(hostile, escape=True) == "\\e]0;title\\x07ok\n"

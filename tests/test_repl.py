@@ -26,9 +26,15 @@ ROWS, COLS = 24, 100
 class Terminal:
     """A pty running wscli, mirrored on a pyte screen (answers cursor-position requests)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cpr: bool = False) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], cpr: bool = False, program: str = ""
+    ) -> None:
         self.child = pexpect.spawn(
-            wscli_command()[0], args, env=env, dimensions=(ROWS, COLS), timeout=scaled(10)
+            program or wscli_command()[0],
+            args,
+            env=env,
+            dimensions=(ROWS, COLS),
+            timeout=scaled(10),
         )
         child = self.child
 
@@ -282,3 +288,20 @@ def test_toolbar_shows_url_state_and_counts(
     assert "| open |" in toolbar and "permessage-deflate" in toolbar
     terminal.child.sendcontrol("d")
     assert terminal.exit_status() == 0
+
+
+def test_piped_stdin_to_a_terminal_is_pipe_mode_with_escaped_peer_text(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    async def hostile(ws: ServerConnection) -> None:
+        await ws.send("\x1b[2Jwiped?")
+        await echo(ws)
+
+    with running(hostile) as server:
+        command = f"echo hi | {wscli_command()[0]} connect {server.url} -n 2"
+        terminal = Terminal(["-c", command], term_env, program="/bin/sh")
+        terminals.append(terminal)
+        status = terminal.exit_status()
+    assert status == 0
+    assert terminal.text.splitlines()[:2] == ["\\e[2Jwiped?", "hi"]
+    assert "ws>" not in terminal.text

@@ -96,7 +96,11 @@ def _frame_line(kind: str, direction: str, payload: bytes, rtt: float | None) ->
 
 
 class PlainOutput:
-    """Pipe mode: nothing but received messages on stdout."""
+    """Pipe mode: nothing but received messages on stdout.
+
+    ``escape``: stdout is a terminal (only stdin is piped), so peer control characters are
+    shown escaped rather than let loose on it.
+    """
 
     def __init__(
         self,
@@ -107,6 +111,7 @@ class PlainOutput:
         show_ping_pong: bool = False,
         binary_format: BinaryFormat = "base64",
         timestamps: bool = False,
+        escape: bool = False,
     ) -> None:
         self.stdout = stdout
         self.stderr = stderr
@@ -114,6 +119,7 @@ class PlainOutput:
         self.show_ping_pong = show_ping_pong
         self.binary_format = binary_format
         self.timestamps = timestamps
+        self.escape = escape
 
     def _err(self, line: str) -> None:
         try:
@@ -129,7 +135,7 @@ class PlainOutput:
     def message(self, message: Message) -> None:
         if message.direction != "in":
             return
-        line = pipe_line(message, self.binary_format, self.timestamps)
+        line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
         # A BrokenPipeError goes up: the session closes politely and ends quietly.
         self.stdout.write(line.encode("utf-8", "surrogateescape"))
         self.stdout.flush()

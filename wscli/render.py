@@ -47,11 +47,13 @@ def pipe_line(
     binary_format: BinaryFormat = "base64",
     timestamps: bool = False,
     when: str | None = None,
+    escape: bool = False,
 ) -> str:
     """One received message as the line written to stdout in a pipe (with the newline).
 
-    Text is written as received (data, not for a terminal: no escaping); binary as base64
-    or hex; a Socket.IO event as ``name: data``.
+    Text is written as received (data, for the next program); binary as base64 or hex; a
+    Socket.IO event as ``name: data``. ``escape`` (stdout is a terminal, e.g.
+    ``echo hi | wscli connect URL``) shows control characters escaped instead.
     """
     if message.name is not None:
         body = f"{message.name}: {event_data_text(message.args)}"
@@ -59,6 +61,8 @@ def pipe_line(
         body = encode_binary(message.data, binary_format)
     else:
         body = message.data
+    if escape:
+        body = escape_control(body)
     if timestamps:
         body = f"{when or timestamp()} {body}"
     return body + "\n"

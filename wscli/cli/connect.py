@@ -270,6 +270,7 @@ def _run(env: Environment, opts: dict[str, Any]) -> int:
             show_ping_pong=opts["show_ping_pong"],
             binary_format=opts["binary_format"],
             timestamps=opts["timestamps"],
+            escape=env.stdout_isatty,
         )
     policy = PipePolicy(
         execute=opts["execute"],
