@@ -237,3 +237,15 @@ def test_oversized_head() -> None:
     error = handshake_error(protocol, None, "h:1", 9037)
     assert str(error).startswith("handshake with h:1 failed: response head too large: ")
     assert str(error).endswith("(limits: 8192-byte lines, 128 headers)")
+
+
+def test_too_many_headers() -> None:
+    protocol, _ = _client()
+    lines = [f"X-{i}: y" for i in range(200)]
+    protocol.receive_data(_head("HTTP/1.1 101 Switching Protocols", *lines))
+    assert not parsed_response(protocol)
+    error = handshake_error(protocol, None, "h:1", 2000)
+    assert str(error) == (
+        "handshake with h:1 failed: response head too large: expected no more than "
+        "128 headers (limits: 8192-byte lines, 128 headers)"
+    )
