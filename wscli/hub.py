@@ -265,13 +265,14 @@ class Hub:
         if room is None:
             if message.notice or not self.history:
                 return  # nobody here to tell, nothing to remember
+            # e.g. from another instance: remember it for the clients who come later
             room = self._room(room_name)
-            self._room_emptied(room)
         if not message.frame:
             message.frame = encode_frame(message.data, message.text)
         if room.history is not None and not message.notice:
             room.history.append(message)
         if not room.members:
+            self._room_emptied(room)
             return
         if not room.batch:
             self._dirty.append(room)
