@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Fan-out benchmark: `wscli serve` beside Node ws, Socket.IO, µWebSockets and naive websockets.
+
+Builds the C load generator (benchmarks/wsload.c, with the machine's gcc, into
+benchmarks/build/), starts every server itself on 127.0.0.1 port 0, runs the same bounded
+phases against each and prints ONE table. The generator is pinned to one core and the server
+to another. Every phase stops by itself; servers are stopped by PID. See benchmarks/README.md.
+
+    .venv/bin/python benchmarks/fanout.py            # full run (~5 minutes)
+    .venv/bin/python benchmarks/fanout.py --quick    # smaller and shorter (< 60 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SOURCE = HERE / "wsload.c"
+BUILD = HERE / "build"
+PEERS = Path(os.environ.get("WSCLI_PEERS", REPO.parent / "shared" / "peers"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """How big and how long each phase is."""
+
+    conns: int = 5000  # idle connections for RSS and handshakes/s
+    sizes: tuple[int, ...] = (100, 1000)  # subscribers in the fan-out phases
+    window: int = 64  # messages in flight
+    size: int = 64  # message size in bytes
+    rate: int = 500  # messages per second in the latency phase
+    latency_subs: int = 100
+    duration: float = 5.0  # measured seconds per phase
+    warmup: float = 1.0  # unmeasured seconds before that
+    repeat: int = 3  # fan-out runs per size (the median is shown)
+    settle: float = 2.0  # seconds before reading RSS
+    timeout: float = 30.0  # bound on set-up and drain of each phase
+
+
+FULL = Profile()
+QUICK = Profile(conns=1000, duration=1.0, warmup=0.3, repeat=1, settle=0.7, timeout=15.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSpec:
+    """How to start one server and find its port."""
+
+    name: str
+    label: str
+    argv: Callable[[], list[str]]
+    ready: re.Pattern[str]  # matched against its output; group 1 is the port
+    proto: str = "ws"
+
+
+def _wscli() -> list[str]:
+    script = Path(sys.executable).parent / "wscli"
+    return [str(script) if script.exists() else "wscli", "serve", "--port", "0"]
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec(
+            "wscli",
+            "wscli serve",
+            _wscli,
+            re.compile(r"Serving chat on http://127\.0\.0\.1:(\d+)/"),
+        ),
+        ServerSpec(
+            "naive",
+            "naive websockets.broadcast",
+            lambda: [sys.executable, str(HERE / "naive_server.py"), "0"],
+            re.compile(r"naive listening on (\d+)"),
+        ),
+        ServerSpec(
+            "node-ws",
+            "Node ws",
+            lambda: [str(PEERS / "start"), "node-ws", "0"],
+            re.compile(r"node-ws listening on (\d+)"),
+        ),
+        ServerSpec(
+            "socketio",
+            "Express + Socket.IO",
+            lambda: [str(PEERS / "start"), "seed-socketio", "0"],
+            re.compile(r"seed-socketio listening on (\d+)"),
+            proto="sio",
+        ),
+        ServerSpec(
+            "uws",
+            "µWebSockets",
+            lambda: [str(PEERS / "start"), "uws", "0"],
+            re.compile(r"uws listening on (\d+)"),
+        ),
+    )
+}
+
+
+class BenchError(Exception):
+    """A phase could not produce a number (the message says why)."""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build_generator(build_dir: Path = BUILD, force: bool = False) -> Path:
+    """Compile wsload.c with the machine's gcc (only when the source is newer)."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    binary = build_dir / "wsload"
+    if force or not binary.exists() or binary.stat().st_mtime < SOURCE.stat().st_mtime:
+        cc = os.environ.get("CC", "gcc")
+        subprocess.run(
+            [cc, "-O2", "-Wall", "-Wextra", "-o", str(binary), str(SOURCE)],
+            check=True,
+            timeout=120,
+        )
+    return binary
+
+
+def raise_nofile() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit (inherited by the servers and generator)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of a process, from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise BenchError(f"no VmRSS for {pid}")
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class RunningServer:
+    """A server process started by this script, logging to a file, stopped by its PID."""
+
+    def __init__(self, spec: ServerSpec, cpu: int | None, log_dir: Path, timeout: float) -> None:
+        self.spec = spec
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{spec.name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 — closed in stop()
+
+        def pin() -> None:
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+
+        env = dict(os.environ, NO_COLOR="1", PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            spec.argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=pin,
+            env=env,
+        )
+        self.port = self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_text(errors="replace")
+            found = self.spec.ready.search(text)
+            if found:
+                return int(found.group(1))
+            if self.proc.poll() is not None:
+                self.stop()
+                raise BenchError(f"{self.spec.name} exited: {text.strip()[-300:]}")
+            time.sleep(0.05)
+        self.stop()
+        raise BenchError(f"{self.spec.name} did not say it was listening within {timeout:.0f} s")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        """SIGTERM to our PID, SIGKILL if it lingers."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._log.close()
+
+
+def run_generator(
+    binary: Path, args: Sequence[str], cpu: int | None, timeout: float
+) -> dict[str, Any]:
+    """Run one bounded generator phase and return its JSON result."""
+    argv = [str(binary), *args] + (["--cpu", str(cpu)] if cpu is not None else [])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise BenchError(f"wsload gave no result (exit {done.returncode}): {done.stderr.strip()}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    if "error" in result:
+        raise BenchError(f"wsload: {result['error']}")
+    return result
+
+
+def flags(**options: object) -> list[str]:
+    """Command-line flags for wsload: flags(subs=100) == ["--subs", "100"]."""
+    out: list[str] = []
+    for key, value in options.items():
+        out += [f"--{key.replace('_', '-')}", str(value)]
+    return out
+
+
+def check_delivery(result: dict[str, Any]) -> str | None:
+    """A note when some subscriber missed a message or got one out of order."""
+    subs = result["subs"]
+    if result["complete_subs"] == subs and not result["order_errors"] and not result["missing"]:
+        return None
+    return (
+        f"{subs - result['complete_subs']} of {subs} subscribers incomplete, "
+        f"{result['missing']} missing, {result['order_errors']} out of order, "
+        f"{result['closed_subs']} closed by the server"
+    )
+
+
+def bench_server(
+    spec: ServerSpec,
+    binary: Path,
+    profile: Profile,
+    cpus: tuple[int, int] | None,
+    log_dir: Path,
+) -> dict[str, Any]:
+    """Every phase against one server process; returns the numbers and notes."""
+    gen_cpu, server_cpu = cpus if cpus else (None, None)
+    out: dict[str, Any] = {"name": spec.name, "label": spec.label, "notes": []}
+    server = RunningServer(spec, server_cpu, log_dir, profile.timeout)
+    phase_timeout = profile.timeout * 3 + profile.duration + profile.warmup + 30
+    common = flags(port=server.port, proto=spec.proto, timeout=profile.timeout)
+    try:
+        time.sleep(profile.settle / 2)
+        # Idle connections: RSS before and after, handshakes per second.
+        rss_before = rss_kb(server.pid)
+        argv = [
+            str(binary),
+            *flags(mode="connect", conns=profile.conns, hold=profile.timeout * 2),
+            *common,
+            *(flags(cpu=gen_cpu) if gen_cpu is not None else []),
+        ]
+        gen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert gen.stdout is not None and gen.stdin is not None
+            first = gen.stdout.readline()  # the generator's own alarm() bounds this read
+            result = json.loads(first) if first.startswith("{") else {"error": "no output"}
+            if "error" in result:
+                raise BenchError(f"connect phase: {result['error']}")
+            time.sleep(profile.settle)
+            rss_after = rss_kb(server.pid)
+            gen.stdin.close()
+            tail = gen.stdout.read()
+            gen.wait(timeout=profile.timeout)
+            still = json.loads(tail.splitlines()[-1]) if tail.strip() else {}
+            if still.get("still_open") != profile.conns:
+                out["notes"].append(f"only {still.get('still_open')} idle connections stayed open")
+        finally:
+            if gen.poll() is None:
+                gen.kill()
+                gen.wait()
+        out["handshakes_per_s"] = result["handshakes_per_s"]
+        out["rss_per_conn_kb"] = (rss_after - rss_before) / profile.conns
+        out["rss_base_kb"] = rss_before
+        time.sleep(min(1.0, profile.settle))  # let the server finish closing them
+
+        # Fan-out: deliveries per second, median of `repeat` runs.
+        for subs in profile.sizes:
+            rates, cpus_used, server_use = [], [], []
+            for _ in range(profile.repeat):
+                ticks0, t0 = cpu_ticks(server.pid), time.monotonic()
+                r = run_generator(
+                    binary,
+                    [
+                        *flags(mode="fanout", subs=subs, window=profile.window),
+                        *flags(size=profile.size, duration=profile.duration),
+                        *flags(warmup=profile.warmup),
+                        *common,
+                    ],
+                    gen_cpu,
+                    phase_timeout,
+                )
+                ticks = cpu_ticks(server.pid) - ticks0
+                server_use.append(ticks / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0))
+                note = check_delivery(r)
+                if note:
+                    out["notes"].append(f"fan-out {subs}: {note}")
+                rates.append(r["deliveries_per_s"])
+                cpus_used.append(r["gen_cpu"])
+            out[f"fanout_{subs}"] = statistics.median(rates)
+            out[f"fanout_{subs}_runs"] = rates
+            out[f"gen_cpu_{subs}"] = max(cpus_used)
+            out[f"server_cpu_{subs}"] = statistics.median(server_use)
+
+        # Latency at a fixed rate.
+        r = run_generator(
+            binary,
+            [
+                *flags(mode="latency", subs=profile.latency_subs, rate=profile.rate),
+                *flags(size=profile.size, duration=profile.duration, warmup=profile.warmup),
+                *common,
+            ],
+            gen_cpu,
+            phase_timeout,
+        )
+        note = check_delivery(r)
+        if note:
+            out["notes"].append(f"latency: {note}")
+        out.update(p50_us=r["p50_us"], p99_us=r["p99_us"], gen_cpu_latency=r["gen_cpu"])
+    finally:
+        server.stop()
+    return out
+
+
+def fmt_rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 1e6:.2f} M"
+
+
+def fmt_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 1000:.2f}"
+
+
+def render_table(results: list[dict[str, Any]], profile: Profile) -> str:
+    """One Markdown table, servers side by side, plus the target ratios."""
+    small, large = profile.sizes
+    header = [
+        "server",
+        f"deliveries/s {small} subs",
+        f"deliveries/s {large} subs",
+        f"p50 ms ({profile.latency_subs} subs, {profile.rate}/s)",
+        "p99 ms",
+        f"RSS/idle conn KB ({profile.conns})",
+        "handshakes/s",
+        f"server CPU ({small}/{large})",
+        f"gen CPU ({small}/{large}/lat)",
+    ]
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append([r["label"], *(["n/a"] * (len(header) - 2)), f"failed: {r['error']}"])
+            continue
+
+        def pct(key: str, r: dict[str, Any] = r) -> str:
+            return f"{r[key] * 100:.0f}%" if key in r else "n/a"
+
+        rows.append(
+            [
+                r["label"],
+                fmt_rate(r.get(f"fanout_{small}")),
+                fmt_rate(r.get(f"fanout_{large}")),
+                fmt_ms(r.get("p50_us")),
+                fmt_ms(r.get("p99_us")),
+                f"{r['rss_per_conn_kb']:.1f}" if "rss_per_conn_kb" in r else "n/a",
+                f"{r['handshakes_per_s']:.0f}" if "handshakes_per_s" in r else "n/a",
+                f"{pct(f'server_cpu_{small}')}/{pct(f'server_cpu_{large}')}",
+                f"{pct(f'gen_cpu_{small}')}/{pct(f'gen_cpu_{large}')}/{pct('gen_cpu_latency')}",
+            ]
+        )
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"]
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines += [
+        "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
+    lines += ["", *targets(results, profile)]
+    for r in results:
+        for note in r.get("notes", []):
+            lines.append(f"note ({r['label']}): {note}")
+    return "\n".join(lines)
+
+
+def targets(results: list[dict[str, Any]], profile: Profile) -> list[str]:
+    """The issue's targets as ratios measured in this run."""
+    by = {r["name"]: r for r in results if "error" not in r}
+    me = by.get("wscli")
+    if not me:
+        return []
+    out = []
+    for ref in ("uws", "node-ws"):
+        other = by.get(ref)
+        if not other:
+            continue
+        parts = [
+            f"{subs} subs {me[f'fanout_{subs}'] / other[f'fanout_{subs}']:.2f}x"
+            for subs in profile.sizes
+            if other.get(f"fanout_{subs}")
+        ]
+        out.append(f"wscli fan-out vs {other['label']}: " + ", ".join(parts))
+    if "node-ws" in by:
+        ok = me["p99_us"] <= by["node-ws"]["p99_us"]
+        out.append(
+            f"wscli p99 {me['p99_us'] / 1000:.2f} ms vs Node ws "
+            f"{by['node-ws']['p99_us'] / 1000:.2f} ms: {'met' if ok else 'NOT met'} (target ≤)"
+        )
+    if "naive" in by:
+        ok = me["rss_per_conn_kb"] <= by["naive"]["rss_per_conn_kb"]
+        out.append(
+            f"wscli RSS/conn {me['rss_per_conn_kb']:.1f} KB vs naive websockets "
+            f"{by['naive']['rss_per_conn_kb']:.1f} KB: {'met' if ok else 'NOT met'} (target ≤)"
+        )
+    if "uws" in by:
+        ok = all(me[f"fanout_{s}"] >= 0.8 * by["uws"][f"fanout_{s}"] for s in profile.sizes)
+        out.append(f"fan-out ≥ 0.8x µWebSockets at both sizes: {'met' if ok else 'NOT met'}")
+    return out
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer connections, 1 s phases")
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma-separated subset of {', '.join(SERVERS)} (default: all)",
+    )
+    parser.add_argument("--conns", type=int, help="idle connections (default 5000; quick 1000)")
+    parser.add_argument("--duration", type=float, help="measured seconds per phase")
+    parser.add_argument("--repeat", type=int, help="fan-out runs per size; the median is shown")
+    parser.add_argument(
+        "--cpus", default="0,1", help="GEN,SERVER cores to pin to ('' = no pinning)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw results to this file")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    overrides = {k: getattr(args, k) for k in ("conns", "duration", "repeat") if getattr(args, k)}
+    profile = dataclasses.replace(profile, **overrides)
+    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SERVERS]
+    if unknown:
+        log(f"fanout.py: unknown server(s): {', '.join(unknown)}")
+        return 2
+    cpus: tuple[int, int] | None = None
+    if args.cpus:
+        gen_cpu, server_cpu = (int(c) for c in args.cpus.split(","))
+        if len(os.sched_getaffinity(0)) >= 2:
+            cpus = (gen_cpu, server_cpu)
+        else:
+            log("fanout.py: fewer than 2 cores available: not pinning")
+    raise_nofile()
+    binary = build_generator()
+    log_dir = BUILD / "logs"
+    started = time.monotonic()
+    results = []
+    for name in names:
+        spec = SERVERS[name]
+        log(f"fanout.py: {spec.label} ...")
+        t0 = time.monotonic()
+        try:
+            results.append(bench_server(spec, binary, profile, cpus, log_dir))
+        except (BenchError, OSError, subprocess.SubprocessError, KeyError, ValueError) as exc:
+            results.append({"name": name, "label": spec.label, "error": str(exc)})
+            log(f"fanout.py: {spec.label} failed: {exc} (log: {log_dir / (name + '.log')})")
+        log(f"fanout.py: {spec.label} done in {time.monotonic() - t0:.1f} s")
+    print(render_table(results, profile))
+    print(f"\n({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"profile": dataclasses.asdict(profile), "results": results}, indent=1)
+        )
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
