@@ -40,7 +40,7 @@ from wscli.serverlog import EventLog
 
 PAGE_CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-    "img-src data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; "
+    "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
 
