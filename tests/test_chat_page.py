@@ -236,6 +236,7 @@ def test_page_reconnects_after_server_restart(browser: Any) -> None:
         assert first.stop() == 0
         page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
         assert page.locator("#send").is_disabled()
+        assert re.fullmatch(r"Offline, reconnecting in \d+ s", page.text_content("#status").strip())
         page.wait_for_function(
             """() => [...document.querySelectorAll('#messages li.local .body')]
                 .some(b => b.textContent.startsWith('— Disconnected (closed, code 1001'))"""
@@ -272,7 +273,7 @@ def test_room_from_fragment_and_field(browser: Any, server: ServeProcess) -> Non
 
 
 @requires("chromium")
-def test_narrow_screen_fits_without_horizontal_scrolling(
+def test_narrow_screen_fits_and_controls_have_accessible_names(
     browser: Any, server: ServeProcess
 ) -> None:
     page = open_page(browser, server.http_url, nick="erin", viewport={"width": 360, "height": 640})
@@ -283,6 +284,13 @@ def test_narrow_screen_fits_without_horizontal_scrolling(
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     send_box = page.locator("#send").bounding_box()
     assert send_box is not None and send_box["x"] + send_box["width"] <= 360
+    # Everything is reachable by role and name (what assistive technology sees).
+    assert page.get_by_label("Nickname").input_value() == "erin"
+    assert page.get_by_label("Room").input_value() == "/chat"
+    assert page.get_by_role("textbox", name="Message", exact=True).is_editable()
+    assert page.get_by_role("button", name="Send").is_enabled()
+    assert page.get_by_role("log", name="Messages").get_by_role("listitem").count() >= 2
+    assert page.get_by_role("status").inner_text().startswith("Connected to /chat as erin")
     page.context.close()
 
 
