@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -138,13 +140,25 @@ def tls_server_context(cert: Any) -> ssl.SSLContext:
     return context
 
 
+def start_killable(port: int) -> tuple[subprocess.Popen[bytes], int]:
+    """Run :func:`main` in a child process on ``port`` (0: any); return it and its port."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, str(port)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"killable server did not start: {line!r}")
+    return proc, int(line.split()[-1])
+
+
 def main() -> None:
     """``python connect_servers.py PORT``: a welcome-then-echo server in this process.
 
     Prints ``listening on PORT`` once ready; killed by the test to drop connections
     without a close frame.
     """
-    import sys
 
     async def welcome(ws: ServerConnection) -> None:
         await ws.send("welcome")

@@ -357,3 +357,9 @@ def test_wscli_serve_interop() -> None:
     assert result.returncode == 0, result.stderr
     received = [json.loads(x) for x in lines(result.stdout) if '"direction":"in"' in x]
     assert "hello serve" in received[0]["text"]
+
+
+def test_unknown_host_exits_3() -> None:
+    result = run_wscli("connect", "ws://nonexistent.invalid/", "--open-timeout", "5")
+    assert result.returncode == 3
+    assert b"cannot resolve host 'nonexistent.invalid'" in result.stderr

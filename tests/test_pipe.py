@@ -7,11 +7,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-from connect_servers import echo, greet_then_echo, running, silent
+from connect_servers import echo, greet_then_echo, running, silent, start_killable
 from support import clean_env, has_ansi, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
@@ -212,20 +210,8 @@ def test_broken_stdout_pipe_ends_quietly() -> None:
     assert err == b""
 
 
-def _start_killable_server(port: int) -> tuple[subprocess.Popen[bytes], int]:
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "connect_servers.py"), str(port)],
-        stdout=subprocess.PIPE,
-        env=clean_env(),
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    assert line.startswith("listening on "), line
-    return proc, int(line.split()[-1])
-
-
 def test_reconnect_resends_execute_after_server_is_killed_and_restarted() -> None:
-    server, port = _start_killable_server(0)
+    server, port = start_killable(0)
     proc = subprocess.Popen(
         [
             *wscli_command(),
@@ -252,7 +238,7 @@ def test_reconnect_resends_execute_after_server_is_killed_and_restarted() -> Non
         server.kill()  # no close frame: an abnormal end, so wscli reconnects
         server.wait()
         time.sleep(0.3)  # at least one attempt is refused while the server is down
-        restarted, _ = _start_killable_server(port)
+        restarted, _ = start_killable(port)
         out, err = proc.communicate(timeout=scaled(15))
     finally:
         proc.kill()

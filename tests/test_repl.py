@@ -13,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pyte
 import pytest
-from connect_servers import ServerThread, close_after_first, echo, running
+from connect_servers import ServerThread, close_after_first, echo, running, start_killable
 from support import clean_env, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
@@ -305,3 +305,46 @@ def test_piped_stdin_to_a_terminal_is_pipe_mode_with_escaped_peer_text(
     assert status == 0
     assert terminal.text.splitlines()[:2] == ["\\e[2Jwiped?", "hi"]
     assert "ws>" not in terminal.text
+
+
+def test_alt_enter_sends_one_multiline_message(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    received: list[object] = []
+
+    async def record(ws: ServerConnection) -> None:
+        async for message in ws:
+            received.append(message)
+            await ws.send(f"got {len(str(message).splitlines())} lines")
+
+    with running(record) as server:
+        terminal = start(terminals, server.url, term_env)
+        terminal.child.send("first\x1b\rsecond\r")  # Esc Enter = Alt-Enter
+        terminal.wait_text("< got 2 lines")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    assert received == ["first\nsecond"]
+
+
+def test_reconnect_at_the_prompt_after_server_restart(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    server, port = start_killable(0)
+    restarted = None
+    try:
+        terminal = start(terminals, f"ws://127.0.0.1:{port}/", term_env, "--reconnect")
+        terminal.wait_text("< welcome")
+        server.kill()
+        server.wait()
+        terminal.wait_text("reconnecting in")
+        restarted, _ = start_killable(port)
+        terminal.wait_for(lambda text: text.count("< welcome") == 2)
+        terminal.child.send("still here\r")
+        terminal.wait_text("< still here")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    finally:
+        for proc in (server, restarted):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
