@@ -7,6 +7,7 @@ websockets server. stdout, stderr and the exit code are asserted separately.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import pty
@@ -16,6 +17,7 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import trustme
@@ -455,10 +457,18 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
+class TlsServer(NamedTuple):
+    server: RawServer
+    sni: list[str]
+    """Server names the clients sent (SNI)."""
+    cert: trustme.LeafCert
+
+
 @pytest.fixture
-def tls_server(ca: trustme.CA) -> Iterator[tuple[RawServer, list[str]]]:
+def tls_server(ca: trustme.CA) -> Iterator[TlsServer]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert.configure_cert(context)
     names: list[str] = []
 
     def remember_sni(obj: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
@@ -467,13 +477,11 @@ def tls_server(ca: trustme.CA) -> Iterator[tuple[RawServer, list[str]]]:
     context.sni_callback = remember_sni  # type: ignore[assignment]
     context.set_alpn_protocols(["http/1.1"])
     with RawServer(answer(upgrade_response(), after="websocket"), context) as server:
-        yield server, names
+        yield TlsServer(server, names, cert)
 
 
-def test_tls_verified_with_cacert(
-    tls_server: tuple[RawServer, list[str]], ca: trustme.CA, tmp_path: Path
-) -> None:
-    server, names = tls_server
+def test_tls_verified_with_cacert(tls_server: TlsServer, ca: trustme.CA, tmp_path: Path) -> None:
+    server, names, _ = tls_server
     cafile = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(cafile))
     url = f"wss://localhost:{server.port}/"
@@ -489,8 +497,8 @@ def test_tls_verified_with_cacert(
     assert "tls " in next(line for line in stderr.splitlines() if "timings" in line)
 
 
-def test_tls_rejected_without_the_ca(tls_server: tuple[RawServer, list[str]]) -> None:
-    server, _ = tls_server
+def test_tls_rejected_without_the_ca(tls_server: TlsServer) -> None:
+    server = tls_server.server
     result = run_wscli("handshake", server.url())
     assert result.stdout == b""
     stderr = result.stderr.decode()
@@ -500,11 +508,13 @@ def test_tls_rejected_without_the_ca(tls_server: tuple[RawServer, list[str]]) ->
     assert result.returncode == ExitCode.CONNECT_FAILED
 
 
-def test_tls_accepted_with_insecure(tls_server: tuple[RawServer, list[str]]) -> None:
-    server, _ = tls_server
+def test_tls_accepted_with_insecure(tls_server: TlsServer) -> None:
+    server, _, server_cert = tls_server
     result = run_wscli("handshake", server.url(), "-k", "--json")
     doc = json.loads(result.stdout)
     assert doc["tls"]["verified"] is False
+    der = ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
+    assert doc["tls"]["sha256"] == ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
     assert doc["tls"]["version"] == "TLSv1.3"
     assert "tls" in doc["timings_ms"]
     assert doc["verdict"]["ok"] is True

@@ -172,6 +172,7 @@ def test_debug_text() -> None:
         san=["DNS:localhost"],
         not_before="Jan  1 00:00:00 2000 GMT",
         not_after="Jan  1 00:00:00 3000 GMT",
+        sha256="AB:CD",
     )
     assert render_debug(report).plain == (
         "* resolved 127.0.0.1 to 127.0.0.1\n"
@@ -181,6 +182,7 @@ def test_debug_text() -> None:
         "* certificate issuer: O=trustme\n"
         "* certificate SANs: DNS:localhost\n"
         "* certificate valid: Jan  1 00:00:00 2000 GMT to Jan  1 00:00:00 3000 GMT\n"
+        "* certificate SHA-256: AB:CD\n"
         "> sent 8 bytes (close, +3.1 ms)\n"
         "00000000  88 82 61 62 63 64 62 8b                           |..abcdb.|\n"
         "* close frames: sent 1000 (OK), received 1000 (OK) 'bye'\n"

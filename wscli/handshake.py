@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import socket
 import ssl
 import threading
@@ -392,7 +393,15 @@ def tls_info(ssl_object: ssl.SSLObject | None, context: ssl.SSLContext) -> TlsIn
         san=[f"{kind}:{value}" for kind, value in cert.get("subjectAltName", ())],
         not_before=cert.get("notBefore"),
         not_after=cert.get("notAfter"),
+        sha256=fingerprint(ssl_object.getpeercert(binary_form=True)),
     )
+
+
+def fingerprint(der: bytes | None) -> str | None:
+    """``AB:CD:...``: the SHA-256 fingerprint of a DER certificate, as browsers show it."""
+    if not der:
+        return None
+    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
 
 
 _SHORT_NAMES = {

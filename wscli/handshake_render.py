@@ -164,11 +164,15 @@ def _tls_lines(tls: TlsInfo) -> list[str]:
     lines = [f"TLS: {tls.version}, {cipher}, ALPN {tls.alpn or 'none'}"]
     if not tls.verified:
         lines.append("certificate: not verified (-k/--insecure), details not shown")
+        if tls.sha256:
+            lines.append(f"certificate SHA-256: {tls.sha256}")
     else:
         lines.append(f"certificate subject: {tls.subject or '(empty)'}")
         lines.append(f"certificate issuer: {tls.issuer or '(empty)'}")
         lines.append(f"certificate SANs: {', '.join(tls.san) or 'none'}")
         lines.append(f"certificate valid: {tls.not_before} to {tls.not_after}")
+        if tls.sha256:
+            lines.append(f"certificate SHA-256: {tls.sha256}")
     return lines
 
 
@@ -275,6 +279,7 @@ def json_document(report: HandshakeReport) -> dict[str, Any]:
             "san": tls.san,
             "not_before": tls.not_before,
             "not_after": tls.not_after,
+            "sha256": tls.sha256,
         },
         "close": {
             "sent": _close_json(report.close_sent),

@@ -38,6 +38,8 @@ class TlsInfo:
     san: list[str] = dataclasses.field(default_factory=list)
     not_before: str | None = None
     not_after: str | None = None
+    sha256: str | None = None
+    """SHA-256 fingerprint of the server certificate (known even without verification)."""
 
 
 @dataclasses.dataclass(frozen=True)
