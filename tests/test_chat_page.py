@@ -309,3 +309,27 @@ def test_page_passes_its_token_on_and_cleans_the_nickname(browser: Any) -> None:
         page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
         assert page.locator("#send").is_disabled()
         page.context.close()
+
+
+@requires("chromium")
+def test_page_over_https_uses_wss(browser: Any, tmp_path: Any) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    with ServeProcess("--certfile", str(certfile), "--keyfile", str(keyfile)) as server:
+        assert server.http_url.startswith("https://")
+        page = open_page(browser, server.http_url, nick="tls", ignore_https_errors=True)
+        wait_online(page)
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        url = f"wss://127.0.0.1:{server.port}/chat"
+        with connect(url, ssl=context, proxy=None, open_timeout=scaled(10)) as raw:
+            send_from_page(page, "over wss")
+            recv_until(raw, "tls: over wss")
+        page.context.close()
