@@ -96,10 +96,10 @@ static int opt_concurrency = 64;
 static double opt_hold = 30.0;
 static double opt_timeout = 30.0;
 static int opt_cpu = -1;
-static int opt_refill = 0; /* refill the window only when this many slots are free (0: window) */
-static int opt_window_all = 0; /* --window-on all: a message leaves the window once every
-                                  subscriber has it; default (pub): once the publisher has its
-                                  own copy back, which is what a real publisher can observe */
+static int opt_refill = 0; /* refill only when this many window slots are free (0: the whole
+                              window, i.e. bursts of --window messages); 1 is a sliding window */
+static int opt_window_all = 1; /* a message leaves the window once EVERY subscriber has it;
+                                  --window-on pub: once the publisher has its own copy back */
 
 /* ---- state ---- */
 static conn *conns;
@@ -560,7 +560,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: wsload --port P [--mode fanout|latency|connect] [--proto ws|sio] [--path /chat]\n"
             "  [--subs N] [--window N] [--rate N] [--size BYTES] [--duration S] [--warmup S]\n"
-            "  [--count N] [--conns N] [--concurrency N] [--hold S] [--timeout S] [--cpu N]\n");
+            "  [--count N] [--conns N] [--concurrency N] [--hold S] [--timeout S] [--cpu N]\n"
+            "  [--refill N] [--window-on all|pub]\n");
     exit(2);
 }
 
@@ -595,7 +596,7 @@ int main(int argc, char **argv) {
         case 't': opt_timeout = atof(optarg); break;
         case 'U': opt_cpu = atoi(optarg); break;
         case 'R': opt_refill = atoi(optarg); break;
-        case 'o': opt_window_all = strcmp(optarg, "all") == 0; break;
+        case 'o': opt_window_all = strcmp(optarg, "pub") != 0; break;
         default: usage();
         }
     }

@@ -1,0 +1,56 @@
+"""benchmarks/: the C load generator builds, and a tiny bounded fan-out through `wscli serve`.
+
+Not a timing test: it checks that every subscriber received every message exactly once and
+in order — the generator's bookkeeping and the server's broadcast at the same time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import support
+from serve_process import ServeProcess
+
+
+def load_fanout() -> ModuleType:
+    """benchmarks/fanout.py as a module (benchmarks/ is not a package)."""
+    path = support.REPO / "benchmarks" / "fanout.py"
+    spec = importlib.util.spec_from_file_location("bench_fanout", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@support.requires("gcc")
+def test_generator_fanout_through_wscli_serve_is_exact(tmp_path: Path) -> None:
+    binary: Path = load_fanout().build_generator(tmp_path, force=True)
+    subs, count = 50, 1000
+    with ServeProcess() as server:
+        done = subprocess.run(
+            [
+                str(binary),
+                *("--mode", "fanout", "--port", str(server.port), "--path", "/bench"),
+                *("--subs", str(subs), "--count", str(count), "--window", "16"),
+                *("--warmup", "0", "--duration", "10", "--timeout", str(support.scaled(8))),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=support.scaled(30),
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["sent"] == count
+    assert result["deliveries"] == subs * count
+    assert result["complete_subs"] == subs
+    assert result["order_errors"] == 0
+    assert result["missing"] == 0
+    assert result["protocol_errors"] == 0
+    assert result["closed_subs"] == 0
