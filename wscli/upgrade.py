@@ -198,10 +198,11 @@ def judge(protocol: ClientProtocol, head: ResponseHead) -> Verdict:
             extensions.extend((name, list(params)) for name, params in parse_extension(value))
         except InvalidHeaderFormat as exc:
             error = str(exc)
-    if isinstance(protocol.handshake_exc, NegotiationError) and "xtension" in str(
-        protocol.handshake_exc
-    ):
-        error = str(protocol.handshake_exc)
+    exc = protocol.handshake_exc
+    # websockets raises NegotiationError for extensions and subprotocols alike; only the
+    # message tells them apart ("no subprotocols supported", "unsupported subprotocol: x").
+    if isinstance(exc, NegotiationError) and "subprotocol" not in str(exc):
+        error = escape_control(str(exc), keep_newlines=False)
     offered = protocol.available_extensions
     return Verdict(
         status_code=head.status_code,
