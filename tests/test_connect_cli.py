@@ -363,3 +363,19 @@ def test_unknown_host_exits_3() -> None:
     result = run_wscli("connect", "ws://nonexistent.invalid/", "--open-timeout", "5")
     assert result.returncode == 3
     assert b"cannot resolve host 'nonexistent.invalid'" in result.stderr
+
+
+def test_socks_without_python_socks_and_bad_proxy_are_usage_errors() -> None:
+    try:
+        import python_socks  # noqa: F401
+
+        socks_installed = True
+    except ImportError:
+        socks_installed = False
+    bad = run_wscli("connect", "ws://127.0.0.1:9/", "--proxy", "ftp://x")
+    assert bad.returncode == 2
+    assert b"invalid proxy" in bad.stderr
+    if not socks_installed:
+        socks = run_wscli("connect", "ws://127.0.0.1:9/", "--proxy", "socks5://127.0.0.1:1")
+        assert socks.returncode == 2
+        assert b"pip install 'wscli-toolkit[socks]'" in socks.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -96,11 +97,11 @@ def test_idle_ends_after_silence() -> None:
 def test_wait_keeps_connection_open_for_late_messages() -> None:
     async def late(ws: ServerConnection) -> None:
         await ws.recv()
-        await __import__("asyncio").sleep(1.3)  # later than the default --idle
+        await asyncio.sleep(1.2)  # later than the default --idle (1 s)
         await ws.send("late")
 
     with running(late) as server:
-        result = run_wscli("connect", server.url, "-x", "go", "--wait", "2")
+        result = run_wscli("connect", server.url, "-x", "go", "--wait", "1.5")
     assert result.returncode == 0
     assert result.stdout == b"late\n"
 

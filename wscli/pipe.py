@@ -198,7 +198,7 @@ class PipeSession:
         except (BrokenPipeError, asyncio.CancelledError):
             # Reader gone (`| head`) or Ctrl-C: say goodbye to the server, then go on ending.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(link.close(1001), 2)
+                await asyncio.wait_for(link.close(1001), 1)
             raise
         finally:
             for task in (recv_task, input_task):
