@@ -196,13 +196,13 @@ def judge(protocol: ClientProtocol, head: ResponseHead) -> Verdict:
     for value in head.get_all("Sec-WebSocket-Extensions"):
         try:
             extensions.extend((name, list(params)) for name, params in parse_extension(value))
-        except InvalidHeaderFormat as exc:
-            error = str(exc)
-    exc = protocol.handshake_exc
+        except InvalidHeaderFormat as bad:
+            error = escape_control(str(bad), keep_newlines=False)
+    failure = protocol.handshake_exc
     # websockets raises NegotiationError for extensions and subprotocols alike; only the
     # message tells them apart ("no subprotocols supported", "unsupported subprotocol: x").
-    if isinstance(exc, NegotiationError) and "subprotocol" not in str(exc):
-        error = escape_control(str(exc), keep_newlines=False)
+    if isinstance(failure, NegotiationError) and "subprotocol" not in str(failure):
+        error = escape_control(str(failure), keep_newlines=False)
     offered = protocol.available_extensions
     return Verdict(
         status_code=head.status_code,
