@@ -297,3 +297,22 @@ def test_show_ping_pong_on_stderr_and_in_json() -> None:
     assert b"wscli: pong received" in plain.stderr and b"round trip" in plain.stderr
     kinds = [json.loads(line)["event"] for line in lines(as_json.stdout)]
     assert "ping" in kinds and "pong" in kinds
+
+
+def test_reconnect_gives_up_after_max_retries_with_json_events() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_wscli(
+        "connect", f"ws://127.0.0.1:{port}/", "--reconnect", "--max-retries", "2", "--json"
+    )
+    assert result.returncode == 3
+    events = [json.loads(line) for line in lines(result.stdout)]
+    assert [e["event"] for e in events] == ["error", "reconnect", "error", "reconnect", "error"]
+    assert [e["attempt"] for e in events if e["event"] == "reconnect"] == [1, 2]
+    assert all(e["max_retries"] == 2 for e in events if e["event"] == "reconnect")
+    assert 0.25 <= events[1]["delay"] <= 0.5
+    assert result.stderr.count(b"wscli: error: cannot connect") == 3
+    assert result.stderr.count(b"wscli: reconnecting in") == 2

@@ -95,6 +95,11 @@ def _frame_line(kind: str, direction: str, payload: bytes, rtt: float | None) ->
     return line
 
 
+def _reconnect_line(attempt: int, delay: float, max_retries: int | None) -> str:
+    limit = f"/{max_retries}" if max_retries is not None else ""
+    return f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
+
+
 class PlainOutput:
     """Pipe mode: nothing but received messages on stdout.
 
@@ -160,8 +165,7 @@ class PlainOutput:
             self._err(format_error(error, prefix="error: "))
 
     def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        limit = f"/{max_retries}" if max_retries is not None else ""
-        self._err(f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})")
+        self._err(_reconnect_line(attempt, delay, max_retries))
 
     def status(self, line: str) -> None:
         if self.verbose:
@@ -200,17 +204,23 @@ class JsonOutput:
 
     def error(self, error: WscliError, final: bool) -> None:
         self._emit(error_event(format_error(error, prefix=""), int(error.exit_code)))
+        if not final:  # a final error is printed once by the CLI
+            self._err(format_error(error, prefix="error: "))
 
     def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
         self._emit(reconnect_event(attempt, delay, max_retries))
+        self._err(_reconnect_line(attempt, delay, max_retries))  # on stderr too, always
+
+    def _err(self, line: str) -> None:
+        try:
+            self.stderr.write(f"wscli: {line}\n")
+            self.stderr.flush()
+        except (OSError, ValueError):
+            pass
 
     def status(self, line: str) -> None:
         if self.verbose:
-            try:
-                self.stderr.write(f"wscli: {line}\n")
-                self.stderr.flush()
-            except (OSError, ValueError):
-                pass
+            self._err(line)
 
 
 class TerminalOutput:
@@ -258,8 +268,7 @@ class TerminalOutput:
             self._print(status_text(format_error(error), ERROR_STYLE))
 
     def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        limit = f"/{max_retries}" if max_retries is not None else ""
-        self.status(f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})")
+        self.status(_reconnect_line(attempt, delay, max_retries))
 
     def status(self, line: str) -> None:
         self._print(status_text(f"* {line}"))
