@@ -33,6 +33,7 @@ import asyncio
 import collections
 import contextlib
 import random
+import re
 import struct
 import urllib.parse
 from collections.abc import Callable
@@ -135,6 +136,8 @@ def _describe(exc: BaseException) -> str:
             return cause.strerror.lower()
         cause = cause.__cause__ or cause.__context__
     text = " ".join(str(exc).split()).rstrip(".")
+    # redis-py says "Error 111 connecting to HOST:PORT. Connection refused."
+    text = re.sub(r"^Error \d+ (?:connecting to|while reading from) \S+?\.? (?=\S)", "", text)
     return (text[:1].lower() + text[1:]) or type(exc).__name__
 
 
@@ -320,10 +323,7 @@ class RedisBackplane:
     def _lost(self, failure: BaseException | None) -> None:
         self._session = None
         why = _describe(failure) if failure is not None else "connection closed"
-        self._emit(
-            "lost",
-            f"Redis connection lost ({why}): serving this instance's clients only; reconnecting",
-        )
+        self._emit("lost", f"{why}; serving this instance's clients only, reconnecting")
         # What never made it to Redis still reaches this instance's clients, in order.
         assert self._deliver is not None
         for _, room, message, sender in [*self._in_flight, *self._take_pending()]:
