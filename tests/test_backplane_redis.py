@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from serve_process import ServeProcess
@@ -433,3 +434,18 @@ async def test_a_stalled_redis_is_noticed_by_timeout() -> None:
     finally:
         redis.proc.send_signal(signal.SIGCONT)
         redis.stop()
+
+
+def test_plain_install_without_redis(tmp_path: Path) -> None:
+    """redis is imported only when --redis is used; without it, one usage line (exit 2)."""
+    blocker = tmp_path / "redis"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('no redis here')\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    result = run_wscli("serve", "--port", "0", "--redis", "redis://127.0.0.1:1/0", env=env)
+    assert result.returncode == ExitCode.USAGE
+    assert result.stderr.decode() == (
+        "wscli: error: --redis needs the redis package: it is not installed "
+        "(hint: pip install 'wscli-toolkit[redis]')\n"
+    )
+    assert run_wscli("serve", "--help", env=env).returncode == 0
