@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from wscli.terminal import Environment, decide_color, make_console
 
 
@@ -35,3 +37,10 @@ def test_console_with_color_writes_ansi() -> None:
     out = io.StringIO()
     make_console(out, color=True).print("[red]r[/red]")
     assert "\x1b[" in out.getvalue()
+
+
+def test_forced_color_on_dumb_terminal_still_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    out = io.StringIO()
+    make_console(out, color=True).print("[red]r[/red]")
+    assert "\x1b[31m" in out.getvalue()

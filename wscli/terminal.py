@@ -81,11 +81,22 @@ def make_console(file: TextIO, color: bool) -> Console:
     ``soft_wrap`` keeps machine-readable lines whole (rich hard-wraps at 80 columns off a
     terminal otherwise).
     """
+    console = _console(file, color, "auto" if color else None)
+    if color and console.color_system is None:
+        # Colour was asked for (e.g. FORCE_COLOR with TERM=dumb) but rich's own detection
+        # found no colour support: fall back to the 16 standard colours.
+        console = _console(file, color, "standard")
+    return console
+
+
+def _console(
+    file: TextIO, color: bool, color_system: Literal["auto", "standard"] | None
+) -> Console:
     return Console(
         file=file,
         force_terminal=color,
         no_color=not color,
-        color_system="auto" if color else None,
+        color_system=color_system,
         soft_wrap=True,
         highlight=False,
         markup=True,
