@@ -165,3 +165,18 @@ def test_asyncio_is_not_needed_by_pure_codec() -> None:
         decode_packet(encode_packet(Packet(PacketType.DISCONNECT, "/n"))).type
         is PacketType.DISCONNECT
     )
+
+
+def test_server_closing_during_socketio_handshake_is_rejected_not_a_traceback() -> None:
+    async def slam(ws: ServerConnection) -> None:
+        await ws.send('0{"sid":"x"}')
+        await ws.recv()
+        await ws.close(1008, "go away")
+
+    with running(slam) as server:
+        result = run_wscli("connect", "--socketio", server.url)
+    assert result.returncode == 4
+    assert result.stderr == (
+        b"wscli: error: the server closed the connection during the Socket.IO handshake:"
+        b" close code 1008\n"
+    )

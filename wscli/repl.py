@@ -121,8 +121,17 @@ class _Stats:
 class Repl:
     """The prompt session across connections (it survives --reconnect)."""
 
-    def __init__(self, options: ReplOptions, output: Output, history: History) -> None:
+    def __init__(
+        self,
+        options: ReplOptions,
+        output: Output,
+        history: History,
+        close_code: int = 1000,
+        close_reason: str = "",
+    ) -> None:
         self.options = options
+        self.close_code = close_code
+        self.close_reason = close_reason
         self.output = output
         self.stats = _Stats()
         self.session: PromptSession[str] = PromptSession(
@@ -202,8 +211,8 @@ class Repl:
                 line = await self.session.prompt_async("ws> ")
             except KeyboardInterrupt:
                 continue  # Ctrl-C: the line is cleared
-            except EOFError:
-                return await close_politely(link, self.output)
+            except EOFError:  # Ctrl-D
+                return await self._quit(link)
             try:
                 command = parse_line(line)
                 ended = await self._execute(link, command)
@@ -233,10 +242,14 @@ class Repl:
             for line in HELP_TEXT.splitlines():
                 self.output.status(line)
         elif command.name == "quit":
-            return await close_politely(link, self.output)
+            return await self._quit(link)
         elif command.name == "close":
             return await close_politely(link, self.output, command.code, command.reason)
         return None
+
+    async def _quit(self, link: WebSocketLink) -> ExitCode:
+        """Ctrl-D or /quit: close with --close-code (1000 by default)."""
+        return await close_politely(link, self.output, self.close_code, self.close_reason)
 
 
 async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCode:
@@ -254,5 +267,5 @@ async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCo
             )
         if warning:
             output.status(f"warning: {warning}")
-        repl = Repl(repl_options, output, history)
+        repl = Repl(repl_options, output, history, options.close_code, options.close_reason)
         return await run_session(options, output, repl.run)

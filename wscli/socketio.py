@@ -26,6 +26,7 @@ import urllib.parse
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from wscli.client import WebSocketLink
 from wscli.errors import HandshakeRejected, TimedOut
@@ -178,8 +179,15 @@ class SocketIOLink(WebSocketLink):
         """Engine.IO open, then Socket.IO CONNECT to the namespace; wait for the answer."""
         try:
             await asyncio.wait_for(self._handshake(), self.open_timeout)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):
             raise TimedOut("Socket.IO handshake timed out", "no CONNECT answer") from None
+        except ConnectionClosed as exc:
+            raise HandshakeRejected(
+                "the server closed the connection during the Socket.IO handshake",
+                f"close code {exc.rcvd.code}" if exc.rcvd else "no close frame",
+            ) from None
+        except ProtocolViolation as exc:
+            raise HandshakeRejected("not a Socket.IO server", str(exc)) from None
 
     async def _handshake(self) -> None:
         first = await self.connection.recv()
