@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from wscli.client import WebSocketLink
 from wscli.errors import TimedOut
+from wscli.events import Message
 from wscli.exitcodes import ExitCode
 from wscli.output import Output
 from wscli.session import SessionOptions, close_politely, finish_closed, run_session
@@ -145,8 +146,8 @@ class PipeSession:
 
     async def run(self, link: WebSocketLink) -> ExitCode:
         """Run on one open link until an end condition; see the module docstring."""
-        recv_task: asyncio.Task[object] | None = None
-        input_task: asyncio.Task[bytes | None] | None = None
+        recv_task: asyncio.Future[Message | None] | None = None
+        input_task: asyncio.Future[bytes | None] | None = None
         try:
             for text in self.policy.execute:
                 await self._send(link, text)
@@ -192,7 +193,7 @@ class PipeSession:
                     if message is not None:
                         self.received += 1
                         self.last_received = self.loop.time()
-                        self.output.message(message)  # type: ignore[arg-type]
+                        self.output.message(message)
         except ConnectionClosed:  # while sending
             return await finish_closed(link, self.output)
         except (BrokenPipeError, asyncio.CancelledError):

@@ -160,6 +160,7 @@ CONNECT_EPILOG = (
     type=click.IntRange(1000, 4999),
     default=1000,
     show_default=True,
+    metavar="CODE",
     help="Close code wscli sends when it ends the connection.",
 )
 @click.option("--close-reason", default="", metavar="TEXT", help="Close reason wscli sends.")
@@ -173,6 +174,7 @@ CONNECT_EPILOG = (
     type=click.IntRange(min=0),
     default=5,
     show_default=True,
+    metavar="N",
     help="Reconnect attempts in a row before giving up.",
 )
 @click.option(
@@ -184,12 +186,14 @@ CONNECT_EPILOG = (
     "--namespace",
     default="/",
     show_default=True,
+    metavar="NAME",
     help="Socket.IO namespace to join.",
 )
 @click.option(
     "--event",
     default="message",
     show_default=True,
+    metavar="NAME",
     help="Socket.IO event name for sent lines.",
 )
 def connect(**opts: Any) -> int:
