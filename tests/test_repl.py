@@ -188,12 +188,18 @@ def test_message_arriving_mid_line_appears_above_and_typing_survives(
     terminal.child.send("half typ")
     terminal.wait_for(lambda _: terminal.prompt_line() == "ws> half typ")
     push_server.push("news from the server")
-    screen = terminal.wait_text("< news from the server")
-    rows = screen.splitlines()
-    news_row = next(i for i, r in enumerate(rows) if "< news from the server" in r)
-    prompt_row = max(i for i, r in enumerate(rows) if r.startswith("ws> "))
-    assert news_row < prompt_row
-    assert rows[prompt_row] == "ws> half typ"
+
+    def news_above_intact_prompt(screen: str) -> bool:
+        rows = screen.splitlines()
+        news = [i for i, r in enumerate(rows) if r == "< news from the server"]
+        prompts = [i for i, r in enumerate(rows) if r.startswith("ws>")]
+        return (
+            bool(news and prompts)
+            and news[0] < prompts[-1]
+            and (rows[prompts[-1]] == "ws> half typ")
+        )
+
+    terminal.wait_for(news_above_intact_prompt)
     terminal.child.send("ed\r")
     terminal.wait_text("< half typed")
     assert "> half typed" in terminal.text
