@@ -379,3 +379,52 @@ def test_socks_without_python_socks_and_bad_proxy_are_usage_errors() -> None:
         socks = run_wscli("connect", "ws://127.0.0.1:9/", "--proxy", "socks5://127.0.0.1:1")
         assert socks.returncode == 2
         assert b"pip install 'wscli-toolkit[socks]'" in socks.stderr
+
+
+def test_ping_timeout_drops_a_dead_peer_exit_5() -> None:
+    from websockets.asyncio.server import ServerConnection
+
+    frozen_connections: list[ServerConnection] = []
+
+    async def frozen(ws: ServerConnection) -> None:
+        assert ws.transport is not None
+        ws.transport.pause_reading()  # alive on TCP, but never answers a ping
+        frozen_connections.append(ws)
+        await ws.wait_closed()
+
+    with running(frozen) as server:
+        result = run_wscli(
+            "connect", server.url, "--ping-interval", "0.2", "--ping-timeout", "0.3", "--idle", "0"
+        )
+        for ws in frozen_connections:  # let the server stop at once
+            server.loop.call_soon_threadsafe(ws.transport.abort)
+    assert result.returncode == 5
+    assert b"1011" in result.stderr and b"keepalive ping timeout" in result.stderr
+
+
+def test_close_code_and_reason_are_sent() -> None:
+    from websockets.asyncio.server import ServerConnection
+
+    seen: list[tuple[int | None, str | None]] = []
+
+    async def record(ws: ServerConnection) -> None:
+        try:
+            await echo(ws)
+        finally:
+            seen.append((ws.close_code, ws.close_reason))
+
+    with running(record) as server:
+        result = run_wscli(
+            "connect",
+            server.url,
+            "-x",
+            "a",
+            "-n",
+            "1",
+            "--close-code",
+            "4000",
+            "--close-reason",
+            "done",
+        )
+    assert result.returncode == 0
+    assert seen == [(4000, "done")]

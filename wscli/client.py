@@ -73,7 +73,7 @@ class ConnectOptions:
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
     open_timeout: float | None = 10.0
-    close_timeout: float = 5.0
+    close_timeout: float = 2.0
 
 
 def basic_auth_header(auth: str) -> tuple[str, str]:
