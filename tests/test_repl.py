@@ -18,7 +18,7 @@ from support import clean_env, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
 from wscli.commands import Command, CommandError, parse_line
-from wscli.repl import history_path, open_history
+from wscli.repl import SlashCompleter, history_path, open_history
 
 ROWS, COLS = 24, 100
 
@@ -159,6 +159,21 @@ def test_parse_line_commands_and_literal_slash() -> None:
     for bad in ("/nope", "/binary zz", "/close abc", "/close 1006", "/file"):
         with pytest.raises(CommandError):
             parse_line(bad)
+
+
+def test_slash_completion_only_at_line_start() -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    def complete(text: str) -> list[str]:
+        found = SlashCompleter().get_completions(Document(text), CompleteEvent())
+        return [c.text for c in found]
+
+    assert complete("/") == ["/ping", "/close", "/binary", "/file", "/quit", "/help"]
+    assert complete("/c") == ["/close"]
+    assert complete("/ping x") == []
+    assert complete("hello /p") == []
+    assert complete("//") == []
 
 
 def test_history_path_and_unwritable_state_dir(tmp_path: Path) -> None:
