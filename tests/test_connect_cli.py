@@ -428,3 +428,25 @@ def test_close_code_and_reason_are_sent() -> None:
         )
     assert result.returncode == 0
     assert seen == [(4000, "done")]
+
+
+def test_wss_through_the_proxy(proxy: ConnectProxy, ca: trustme.CA, tmp_path: object) -> None:
+    from pathlib import Path
+
+    cafile = Path(str(tmp_path)) / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    with running(echo, ssl=tls_server_context(ca.issue_cert("localhost"))) as server:
+        result = run_wscli(
+            "connect",
+            f"wss://localhost:{server.port}/",
+            "--cacert",
+            str(cafile),
+            "--proxy",
+            f"http://127.0.0.1:{proxy.port}",
+            "-x",
+            "tunnelled",
+            "-n",
+            "1",
+        )
+    assert (result.returncode, result.stdout) == (0, b"tunnelled\n"), result.stderr
+    assert proxy.targets == [f"CONNECT localhost:{server.port}"]
