@@ -369,3 +369,20 @@ def test_reconnect_at_the_prompt_after_server_restart(
             if proc is not None:
                 proc.kill()
                 proc.wait()
+
+
+def test_sent_and_received_have_different_colours(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    env = {k: v for k, v in term_env.items() if k != "NO_COLOR"}
+    terminal = start(terminals, push_server.thread.url, env)
+    terminal.child.send("paint\r")
+    terminal.wait_text("< paint")
+    rows = terminal.text.splitlines()
+    sent = rows.index("> paint")
+    received = rows.index("< paint")
+    buffer = terminal.screen.buffer
+    assert buffer[sent][2].fg == "green"
+    assert buffer[received][2].fg == "cyan"
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
