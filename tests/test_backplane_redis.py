@@ -7,13 +7,12 @@ import asyncio
 import json
 import re
 import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis_process import RedisServer, free_port
 from serve_process import ServeProcess
 from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection, connect
@@ -80,61 +79,6 @@ def test_redact_url_hides_the_password() -> None:
 
 
 # ---- real redis-server, real `wscli serve` instances --------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A throwaway redis-server on 127.0.0.1 (no persistence), ready when PING answers."""
-
-    def __init__(self, port: int = 0, *extra: str) -> None:
-        self.port = port or free_port()
-        self.password = extra[extra.index("--requirepass") + 1] if "--requirepass" in extra else ""
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + scaled(10)
-        while time.monotonic() < deadline:
-            auth = ["--no-auth-warning", "-a", self.password] if self.password else []
-            ping = subprocess.run(
-                ["redis-cli", "-p", str(self.port), *auth, "ping"],
-                capture_output=True,
-                timeout=scaled(5),
-                check=False,
-            )
-            if ping.stdout.strip() == b"PONG":
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError("redis-server did not answer PING")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)  # as a crash: no goodbye to the clients
-        self.proc.wait(timeout=scaled(10))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any
 
 import pytest
+from redis_process import RedisServer
 from serve_process import ServeProcess
 from support import requires, scaled
 from websockets.sync.client import ClientConnection, connect
@@ -333,3 +334,24 @@ def test_page_over_https_uses_wss(browser: Any, tmp_path: Any) -> None:
             send_from_page(page, "over wss")
             recv_until(raw, "tls: over wss")
         page.context.close()
+
+
+@requires("chromium", "redis-server")
+def test_pages_on_two_instances_share_a_room_through_redis(browser: Any) -> None:
+    redis = RedisServer()
+    try:
+        with ServeProcess("--redis", redis.url) as a, ServeProcess("--redis", redis.url) as b:
+            amy = open_page(browser, a.http_url + "#team", nick="amy")
+            wait_online(amy)
+            ben = open_page(browser, b.http_url + "#team", nick="ben")
+            wait_online(ben)
+            wait_line(amy, "notice", "* ben joined")
+            send_from_page(amy, "hello from instance A")
+            wait_line(ben, "text", "hello from instance A", author="amy")
+            send_from_page(ben, "hello from instance B")
+            wait_line(amy, "text", "hello from instance B", author="ben")
+            ben.context.close()
+            wait_line(amy, "notice", "* ben left")
+            amy.context.close()
+    finally:
+        redis.stop()

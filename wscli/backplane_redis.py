@@ -126,9 +126,9 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, redis: Any) -> str:
     """A short lower-case cause: the socket error when there is one, else redis-py's text."""
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, (asyncio.TimeoutError, redis.TimeoutError)):
         return "timed out"
     cause: BaseException | None = exc
     while cause is not None:
@@ -145,7 +145,7 @@ def _hint(exc: BaseException, redis: Any) -> str:
     text = str(exc).lower()
     if isinstance(exc, redis.AuthenticationError) or "auth" in text or "noperm" in text:
         return "put the password in the URL, redis://:PASSWORD@HOST:PORT/0, via WSCLI_REDIS_URL"
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, (asyncio.TimeoutError, redis.TimeoutError)):
         return "is that address a Redis server, and reachable?"
     return "is redis-server running there? check --redis"
 
@@ -226,7 +226,7 @@ class RedisBackplane:
         except (OSError, asyncio.TimeoutError, redis.RedisError) as exc:
             raise ConnectFailed(
                 f"cannot connect to Redis at {redact_url(self.url)}",
-                _describe(exc),
+                _describe(exc, redis),
                 _hint(exc, redis),
             ) from None
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -287,6 +287,8 @@ class RedisBackplane:
         pubsub = client.pubsub()
         session = _Session(client, pubsub)
         try:
+            # PING opens the publishing connection now, so a publish never waits for a connect.
+            await asyncio.wait_for(client.ping(), CONNECT_TIMEOUT)
             await asyncio.wait_for(self._subscribe(pubsub), CONNECT_TIMEOUT)
         except BaseException:
             await session.close()
@@ -322,7 +324,7 @@ class RedisBackplane:
 
     def _lost(self, failure: BaseException | None) -> None:
         self._session = None
-        why = _describe(failure) if failure is not None else "connection closed"
+        why = _describe(failure, _load_redis()) if failure is not None else "connection closed"
         self._emit("lost", f"{why}; serving this instance's clients only, reconnecting")
         # What never made it to Redis still reaches this instance's clients, in order.
         assert self._deliver is not None
