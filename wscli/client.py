@@ -327,7 +327,14 @@ async def open_link(
     uri = kwargs.pop("uri")
     try:
         connection = await connect(uri, **kwargs)
-    except (OSError, InvalidHandshake, InvalidProxy, TimeoutError, ImportError) as exc:
+    except (
+        OSError,
+        InvalidHandshake,
+        InvalidProxy,
+        TimeoutError,
+        asyncio.TimeoutError,
+        ImportError,
+    ) as exc:
         raise describe_handshake_error(exc, options) from None
     except ConnectionClosed as exc:  # closed during the handshake
         raise HandshakeRejected("the connection closed during the handshake", str(exc)) from None

@@ -36,6 +36,9 @@ from wscli.session import SessionOptions, close_politely, finish_closed, run_ses
 from wscli.terminal import make_console
 
 
+PING_WAIT = 30  # seconds /ping waits for its pong
+
+
 @dataclasses.dataclass
 class ReplOptions:
     """How the prompt behaves and shows things."""
@@ -235,7 +238,10 @@ class Repl:
             self._show(await link.send(data))
         elif command.name == "ping":
             payload = command.data if isinstance(command.data, bytes) else b""
-            rtt = await asyncio.wait_for(link.ping(payload), 30)
+            try:
+                rtt = await asyncio.wait_for(link.ping(payload), PING_WAIT)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise CommandError(f"no pong within {PING_WAIT} s") from None
             self.stats.rtt = rtt
             self.output.status(f"pong received: round trip {rtt * 1000:.1f} ms")
         elif command.name == "help":
