@@ -35,7 +35,6 @@ from wscli.output import JsonOutput, Output, TerminalOutput
 from wscli.session import SessionOptions, close_politely, finish_closed, run_session
 from wscli.terminal import make_console
 
-
 PING_WAIT = 30  # seconds /ping waits for its pong
 
 
