@@ -14,7 +14,8 @@ import pexpect
 import pyte
 import pytest
 from connect_servers import ServerThread, close_after_first, echo, running, start_killable
-from support import clean_env, scaled, wscli_command
+from peers import peer
+from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
 from wscli.commands import Command, CommandError, parse_line
@@ -386,3 +387,14 @@ def test_sent_and_received_have_different_colours(
     assert buffer[received][2].fg == "cyan"
     terminal.child.sendcontrol("d")
     assert terminal.exit_status() == 0
+
+
+@requires("node")
+def test_socketio_chat_at_the_prompt(term_env: dict[str, str], terminals: list[Terminal]) -> None:
+    with peer("seed-socketio") as port:
+        terminal = start(terminals, f"http://127.0.0.1:{port}", term_env, "--socketio")
+        terminal.child.send("hello chat\r")
+        terminal.wait_text("< message: hello chat")
+        assert "> message: hello chat" in terminal.text
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
