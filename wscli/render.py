@@ -111,7 +111,7 @@ def close_description(code: int | None, reason: str) -> str:
         return "no close frame (connection dropped)"
     text = f"{code} ({CLOSE_NAMES.get(code, 'unknown')})"
     if reason:
-        text += f" {escape_control(reason, keep_newlines=False)!r}"
+        text += f" '{escape_control(reason, keep_newlines=False)}'"
     return text
 
 
