@@ -189,8 +189,9 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     show_envvar=True,
     metavar="URL",
     help="Share rooms with other instances through Redis pub/sub, e.g. "
-    "redis://127.0.0.1:6379/0 (needs pip install 'wscli-toolkit[redis]'). Unreachable at "
-    "start: exit 3; lost later: serve local clients only and reconnect.",
+    "redis://127.0.0.1:6379/0 (needs pip install 'wscli-toolkit[redis]'); a password "
+    "belongs in the variable, as arguments show in ps. Unreachable at start: exit 3; lost "
+    "later: serve local clients only and reconnect.",
 )
 @click.option(
     "--redis-channel",
