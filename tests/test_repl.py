@@ -398,3 +398,17 @@ def test_socketio_chat_at_the_prompt(term_env: dict[str, str], terminals: list[T
         assert "> message: hello chat" in terminal.text
         terminal.child.sendcontrol("d")
         assert terminal.exit_status() == 0
+
+
+def test_unwritable_history_only_costs_history(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    env = {**term_env, "XDG_STATE_HOME": str(blocker)}
+    terminal = start(terminals, push_server.thread.url, env)
+    terminal.wait_text("* warning: history not saved: cannot write")
+    terminal.child.send("works anyway\r")
+    terminal.wait_text("< works anyway")
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
