@@ -17,7 +17,7 @@ from serve_process import ServeProcess
 from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection, connect
 
-from wscli.backplane_redis import pack_message, redact_url, unpack_messages
+from wscli.backplane_redis import RedisBackplane, pack_message, redact_url, unpack_messages
 from wscli.exitcodes import ExitCode
 from wscli.hub import Message
 
@@ -393,3 +393,36 @@ def test_plain_install_without_redis(tmp_path: Path) -> None:
         "(hint: pip install 'wscli-toolkit[redis]')\n"
     )
     assert run_wscli("serve", "--help", env=env).returncode == 0
+
+
+@requires("redis-server")
+async def test_pending_messages_are_bounded_while_redis_is_slow(
+    redis_server: RedisServer,
+) -> None:
+    """In process: while a publish is stuck, at most max_pending_bytes wait; the rest are
+    dropped with one ``overflow`` event, and what was kept arrives in order afterwards."""
+    events: list[dict[str, str]] = []
+    got: list[bytes] = []
+    backplane = RedisBackplane(
+        redis_server.url,
+        "wscli:test-overflow",
+        on_event=lambda kind, **fields: events.append(fields),
+        max_pending_bytes=200,
+    )
+    await backplane.start(lambda room, message, sender: got.append(message.data))
+    try:
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        backplane.publish("/r", Message(b"first", True), None)
+        await asyncio.sleep(0.1)  # "first" is now in flight, stuck
+        for i in range(10):
+            backplane.publish("/r", Message(b"m%d-" % i + b"x" * 40, True), None)
+        assert [e["state"] for e in events] == ["overflow"]
+        redis_server.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + scaled(5)
+        while len(got) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert got == [b"first"] + [b"m%d-" % i + b"x" * 40 for i in range(3)]
+        assert backplane.connected
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+        await backplane.close()
