@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -426,3 +427,27 @@ async def test_pending_messages_are_bounded_while_redis_is_slow(
     finally:
         redis_server.proc.send_signal(signal.SIGCONT)
         await backplane.close()
+
+
+@requires("redis-server")
+async def test_foreign_messages_on_the_channel_are_ignored(
+    redis_server: RedisServer, pair: tuple[ServeProcess, ServeProcess]
+) -> None:
+    a, b = pair
+    a1 = await client(a.ws_url("/chat"))
+    b1 = await client(b.ws_url("/chat"))
+    for payload in ("garbage", "more garbage"):
+        subprocess.run(
+            ["redis-cli", "-p", str(redis_server.port), "publish", "wscli:chat", payload],
+            capture_output=True,
+            timeout=scaled(5),
+            check=True,
+        )
+    malformed = re.compile(r"redis backplane malformed: ignoring a foreign message")
+    assert a.wait_for_stderr(malformed, timeout=5), a.stderr
+    await a1.send("still fine")
+    assert await recv(b1) == "still fine"  # and nothing of the garbage before it
+    assert sum(bool(malformed.search(line)) for line in a.stderr_lines) == 1  # logged once
+    assert "Traceback" not in a.stderr
+    await a1.close()
+    await b1.close()
