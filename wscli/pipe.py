@@ -26,7 +26,6 @@ from websockets.exceptions import ConnectionClosed
 
 from wscli.client import WebSocketLink
 from wscli.errors import TimedOut
-from wscli.events import Message
 from wscli.exitcodes import ExitCode
 from wscli.output import Output
 from wscli.session import SessionOptions, close_politely, finish_closed, run_session
@@ -63,27 +62,30 @@ def split_lines(buffer: bytes, final: bool) -> tuple[list[bytes], bytes]:
 
 
 class StdinReader:
-    """Reads a file descriptor in a thread into an asyncio queue (None marks the end).
+    """Reads a file descriptor in a thread into an asyncio queue, one batch per read.
 
-    A thread with ``os.read`` works for pipes, files, /dev/null and terminals alike, and
-    holds no lock of ``sys.stdin`` that could hang the interpreter at exit.
+    Each item is the list of messages (lines, or one chunk with ``stream``) cut from one
+    ``os.read``; None marks the end. A thread with ``os.read`` works for pipes, files,
+    /dev/null and terminals alike, and holds no lock of ``sys.stdin`` that could hang the
+    interpreter at exit. The bounded queue blocks the thread, not the loop, when the
+    connection is slower than stdin.
     """
 
-    def __init__(self, fd: int, stream: bool, maxsize: int = 1024) -> None:
+    def __init__(self, fd: int, stream: bool, maxsize: int = 256) -> None:
         self.fd = fd
         self.stream = stream
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize)
+        self.queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize)
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="wscli-stdin", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def _put(self, item: bytes | None) -> bool:
+    def _put(self, item: list[bytes] | None) -> bool:
         try:
             future = asyncio.run_coroutine_threadsafe(self.queue.put(item), self._loop)
             future.result()
-        except (RuntimeError, asyncio.CancelledError, Exception):
+        except Exception:  # the loop is gone: the session has ended
             return False
         return True
 
@@ -95,13 +97,11 @@ class StdinReader:
             except OSError:
                 chunk = b""
             if self.stream:
-                if chunk and not self._put(chunk):
-                    return
+                batch = [chunk] if chunk else []
             else:
-                lines, buffer = split_lines(buffer + chunk, final=not chunk)
-                for line in lines:
-                    if not self._put(line):
-                        return
+                batch, buffer = split_lines(buffer + chunk, final=not chunk)
+            if batch and not self._put(batch):
+                return
             if not chunk:
                 self._put(EOF)
                 return
@@ -120,6 +120,7 @@ class PipeSession:
         self.eof_at: float | None = None if reader is not None else self.started
         self.last_received = self.started
         self.pending: list[bytes] = []  # taken from stdin, not yet sent (kept on reconnect)
+        self.counted = asyncio.Event()
 
     def _deadline(self) -> tuple[float | None, str]:
         """The next moment something ends the session, and what it is."""
@@ -141,60 +142,67 @@ class PipeSession:
             return raw
         return raw.decode("utf-8", "replace")
 
-    async def _send(self, link: WebSocketLink, data: str | bytes) -> None:
-        self.output.message(await link.send(data))
+    def _count_reached(self) -> bool:
+        return self.policy.count is not None and self.received >= self.policy.count
+
+    async def _send_pending(self, link: WebSocketLink) -> None:
+        # An item leaves `pending` only once sent: a reconnect sends the rest.
+        while self.pending:
+            self.output.message(await link.send(self._payload(self.pending[0])))
+            del self.pending[0]
+
+    async def _sender(self, link: WebSocketLink) -> None:
+        """Send -x, then what stdin gives, until stdin ends."""
+        for text in self.policy.execute:
+            self.output.message(await link.send(text))
+        await self._send_pending(link)
+        while self.eof_at is None and self.reader is not None:
+            batch = await self.reader.queue.get()
+            if batch is EOF:
+                self.eof_at = self.loop.time()
+                return
+            self.pending.extend(batch)
+            await self._send_pending(link)
+
+    async def _receiver(self, link: WebSocketLink) -> None:
+        """Write each received message out until the connection closes or --count."""
+        while True:
+            message = await link.recv()
+            if message is None:
+                continue
+            self.received += 1
+            self.last_received = self.loop.time()
+            self.output.message(message)
+            if self._count_reached():
+                self.counted.set()
+                return
 
     async def run(self, link: WebSocketLink) -> ExitCode:
         """Run on one open link until an end condition; see the module docstring."""
-        recv_task: asyncio.Future[Message | None] | None = None
-        input_task: asyncio.Future[bytes | None] | None = None
+        sender = asyncio.ensure_future(self._sender(link))
+        receiver = asyncio.ensure_future(self._receiver(link))
         try:
-            for text in self.policy.execute:
-                await self._send(link, text)
-            while self.pending:
-                await self._send(link, self._payload(self.pending[0]))
-                self.pending.pop(0)
             while True:
-                if self.policy.count is not None and self.received >= self.policy.count:
+                if self._count_reached():
                     return await self._close(link)
-                if recv_task is None:
-                    recv_task = asyncio.ensure_future(link.recv())
-                if input_task is None and self.eof_at is None and self.reader is not None:
-                    input_task = asyncio.ensure_future(self.reader.queue.get())
+                if receiver.done():
+                    receiver.result()  # ConnectionClosed (or a broken stdout) goes up
+                if sender.done():
+                    sender.result()
                 deadline, why = self._deadline()
-                wait_for = None if deadline is None else max(0.0, deadline - self.loop.time())
-                tasks = {t for t in (recv_task, input_task) if t is not None}
-                done, _ = await asyncio.wait(
-                    tasks, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done:
+                if deadline is not None and self.loop.time() >= deadline:
+                    await self._close(link)
                     if why == "timeout":
-                        await self._close(link)
                         raise TimedOut(
                             "no end before --timeout", f"{self.policy.timeout:g} s passed"
                         )
-                    return await self._close(link)
-                if input_task is not None and input_task in done:
-                    item = input_task.result()
-                    input_task = None
-                    if item is EOF:
-                        self.eof_at = self.loop.time()
-                    else:
-                        self.pending.append(item)
-                        await self._send(link, self._payload(item))
-                        self.pending.pop(0)
-                if recv_task in done:
-                    try:
-                        message = recv_task.result()
-                    except ConnectionClosed:
-                        recv_task = None
-                        return await finish_closed(link, self.output)
-                    recv_task = None
-                    if message is not None:
-                        self.received += 1
-                        self.last_received = self.loop.time()
-                        self.output.message(message)
-        except ConnectionClosed:  # while sending
+                    return ExitCode.OK
+                wait_for = None if deadline is None else deadline - self.loop.time()
+                pending = {receiver} if sender.done() else {receiver, sender}
+                # Woken by the end of stdin, of the connection, or by the next deadline
+                # (which new messages only move later: it is checked again above).
+                await asyncio.wait(pending, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED)
+        except ConnectionClosed:
             return await finish_closed(link, self.output)
         except (BrokenPipeError, asyncio.CancelledError):
             # Reader gone (`| head`) or Ctrl-C: say goodbye to the server, then go on ending.
@@ -202,9 +210,9 @@ class PipeSession:
                 await asyncio.wait_for(link.close(1001), 1)
             raise
         finally:
-            for task in (recv_task, input_task):
-                if task is not None:
-                    task.cancel()
+            for task in (sender, receiver):
+                task.cancel()
+            await asyncio.gather(sender, receiver, return_exceptions=True)
 
     async def _close(self, link: WebSocketLink) -> ExitCode:
         return await close_politely(
