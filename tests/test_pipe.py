@@ -316,3 +316,12 @@ def test_reconnect_gives_up_after_max_retries_with_json_events() -> None:
     assert 0.25 <= events[1]["delay"] <= 0.5
     assert result.stderr.count(b"wscli: error: cannot connect") == 3
     assert result.stderr.count(b"wscli: reconnecting in") == 2
+
+
+def test_many_lines_arrive_complete_and_in_order() -> None:
+    count = 3000
+    data = "".join(f"{i}\n" for i in range(count))
+    with running(echo) as server:
+        result = run_wscli("connect", server.url, "-n", str(count), input=data)
+    assert result.returncode == 0, result.stderr
+    assert lines(result.stdout) == [str(i) for i in range(count)]
