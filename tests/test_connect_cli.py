@@ -450,3 +450,16 @@ def test_wss_through_the_proxy(proxy: ConnectProxy, ca: trustme.CA, tmp_path: ob
         )
     assert (result.returncode, result.stdout) == (0, b"tunnelled\n"), result.stderr
     assert proxy.targets == [f"CONNECT localhost:{server.port}"]
+
+
+def test_connect_command_module_imports_no_heavy_modules() -> None:
+    import sys
+
+    code = (
+        "import sys, wscli.cli.connect; "
+        "print(sorted(m for m in ('websockets', 'prompt_toolkit') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, env=clean_env()
+    )
+    assert out.stdout == b"[]\n"
