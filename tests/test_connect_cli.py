@@ -200,6 +200,8 @@ def test_tls_client_certificate(ca: trustme.CA, tmp_path: object) -> None:
     ca.cert_pem.write_to_path(str(folder / "ca.pem"))
     client = ca.issue_cert("client@example.com")
     client.private_key_and_cert_chain_pem.write_to_path(str(folder / "client.pem"))
+    client.cert_chain_pems[0].write_to_path(str(folder / "cert-only.pem"))
+    client.private_key_pem.write_to_path(str(folder / "key.pem"))
     context = tls_server_context(ca.issue_cert("127.0.0.1"))
     context.verify_mode = ssl.CERT_REQUIRED
     ca.configure_trust(context)
@@ -207,8 +209,18 @@ def test_tls_client_certificate(ca: trustme.CA, tmp_path: object) -> None:
         url = f"wss://127.0.0.1:{server.port}/"
         common = ("--cacert", str(folder / "ca.pem"), "-x", "id", "-n", "1")
         with_cert = run_wscli("connect", url, "--cert", str(folder / "client.pem"), *common)
+        separate = run_wscli(
+            "connect",
+            url,
+            "--cert",
+            str(folder / "cert-only.pem"),
+            "--key",
+            str(folder / "key.pem"),
+            *common,
+        )
         without = run_wscli("connect", url, *common)
     assert (with_cert.returncode, with_cert.stdout) == (0, b"id\n")
+    assert (separate.returncode, separate.stdout) == (0, b"id\n")
     assert without.returncode == 3
     assert b"--cert" in without.stderr
 

@@ -412,3 +412,29 @@ def test_unwritable_history_only_costs_history(
     terminal.wait_text("< works anyway")
     terminal.child.sendcontrol("d")
     assert terminal.exit_status() == 0
+
+
+def test_no_tty_on_a_terminal_is_pipe_mode(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = Terminal(["connect", push_server.thread.url, "--no-tty", "-n", "1"], term_env)
+    terminals.append(terminal)
+    terminal.child.send("typed\r")
+    assert terminal.exit_status() == 0
+    rows = [row for row in terminal.text.splitlines() if row]
+    assert rows == ["typed", "typed"]  # the terminal's echo of the line, then the reply
+
+
+def test_prompt_timestamps_and_timeout_exit_6(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = Terminal(
+        ["connect", push_server.thread.url, "--timestamps", "-x", "t", "--timeout", "1.5"],
+        term_env,
+    )
+    terminals.append(terminal)
+    screen = terminal.wait_text("< t")
+    stamped = next(row for row in screen.splitlines() if row.endswith(" < t"))
+    assert stamped[:2] == "20" and stamped.split(" ")[0].endswith("Z")
+    assert terminal.exit_status() == 6
+    assert "wscli: error: no end before --timeout: 1.5 s passed" in terminal.text
