@@ -438,3 +438,23 @@ def test_prompt_timestamps_and_timeout_exit_6(
     assert stamped[:2] == "20" and stamped.split(" ")[0].endswith("Z")
     assert terminal.exit_status() == 6
     assert "wscli: error: no end before --timeout: 1.5 s passed" in terminal.text
+
+
+def test_prompt_with_json_and_show_ping_pong(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    json_terminal = Terminal(["connect", push_server.thread.url, "--json", "-x", "j"], term_env)
+    terminals.append(json_terminal)
+    json_terminal.wait_text('"direction":"in","type":"text","text":"j"')
+    assert json_terminal.text.startswith('{"event":"open"')
+    json_terminal.child.send("/ping\r")
+    json_terminal.wait_text('{"event":"pong"')
+    json_terminal.child.sendcontrol("d")
+    assert json_terminal.exit_status() == 0
+
+    terminal = start(terminals, push_server.thread.url, term_env, "--show-ping-pong")
+    terminal.child.send("/ping abc\r")
+    terminal.wait_text("* pong received (616263), round trip")
+    assert "* ping sent (616263)" in terminal.text
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
