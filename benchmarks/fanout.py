@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -44,9 +45,9 @@ class Profile:
     size: int = 64  # message size in bytes
     rate: int = 500  # messages per second in the latency phase
     latency_subs: int = 100
-    duration: float = 5.0  # measured seconds per phase
-    warmup: float = 1.0  # unmeasured seconds before that
-    repeat: int = 3  # fan-out runs per size (the median is shown)
+    duration: float = 3.0  # measured seconds per phase
+    warmup: float = 0.5  # unmeasured seconds before that
+    repeat: int = 5  # rounds over all servers (medians are shown)
     settle: float = 2.0  # seconds before reading RSS
     timeout: float = 30.0  # bound on set-up and drain of each phase
 
@@ -243,28 +244,41 @@ def check_delivery(result: dict[str, Any]) -> str | None:
     )
 
 
-def bench_server(
-    spec: ServerSpec,
-    binary: Path,
-    profile: Profile,
-    cpus: tuple[int, int] | None,
-    log_dir: Path,
-) -> dict[str, Any]:
-    """Every phase against one server process; returns the numbers and notes."""
-    gen_cpu, server_cpu = cpus if cpus else (None, None)
-    out: dict[str, Any] = {"name": spec.name, "label": spec.label, "notes": []}
-    server = RunningServer(spec, server_cpu, log_dir, profile.timeout)
-    phase_timeout = profile.timeout * 3 + profile.duration + profile.warmup + 30
-    common = flags(port=server.port, proto=spec.proto, timeout=profile.timeout)
-    try:
-        time.sleep(profile.settle / 2)
-        # Idle connections: RSS before and after, handshakes per second.
-        rss_before = rss_kb(server.pid)
+class ServerBench:
+    """The phases against one running server; collects its numbers and notes."""
+
+    def __init__(
+        self, spec: ServerSpec, binary: Path, profile: Profile, cpus: tuple[int, int] | None
+    ) -> None:
+        self.spec, self.binary, self.profile = spec, binary, profile
+        self.gen_cpu: int | None = cpus[0] if cpus else None
+        self.server_cpu: int | None = cpus[1] if cpus else None
+        self.out: dict[str, Any] = {"name": spec.name, "label": spec.label, "notes": []}
+        self.server: RunningServer | None = None
+        self.runs: dict[str, list[dict[str, Any]]] = {}
+        self.phase_timeout = profile.timeout * 3 + profile.duration + profile.warmup + 30
+
+    def start(self, log_dir: Path) -> None:
+        self.server = RunningServer(self.spec, self.server_cpu, log_dir, self.profile.timeout)
+
+    @property
+    def failed(self) -> bool:
+        return "error" in self.out
+
+    def _common(self) -> list[str]:
+        assert self.server is not None
+        return flags(port=self.server.port, proto=self.spec.proto, timeout=self.profile.timeout)
+
+    def idle_phase(self) -> None:
+        """Open `conns` idle connections: handshakes per second, then RSS per connection."""
+        assert self.server is not None
+        profile, pid = self.profile, self.server.pid
+        rss_before = rss_kb(pid)
         argv = [
-            str(binary),
+            str(self.binary),
             *flags(mode="connect", conns=profile.conns, hold=profile.timeout * 2),
-            *common,
-            *(flags(cpu=gen_cpu) if gen_cpu is not None else []),
+            *self._common(),
+            *(flags(cpu=self.gen_cpu) if self.gen_cpu is not None else []),
         ]
         gen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
@@ -274,68 +288,85 @@ def bench_server(
             if "error" in result:
                 raise BenchError(f"connect phase: {result['error']}")
             time.sleep(profile.settle)
-            rss_after = rss_kb(server.pid)
+            rss_after = rss_kb(pid)
             gen.stdin.close()
             tail = gen.stdout.read()
             gen.wait(timeout=profile.timeout)
             still = json.loads(tail.splitlines()[-1]) if tail.strip() else {}
             if still.get("still_open") != profile.conns:
-                out["notes"].append(f"only {still.get('still_open')} idle connections stayed open")
+                self.note(f"only {still.get('still_open')} idle connections stayed open")
         finally:
             if gen.poll() is None:
                 gen.kill()
                 gen.wait()
-        out["handshakes_per_s"] = result["handshakes_per_s"]
-        out["rss_per_conn_kb"] = (rss_after - rss_before) / profile.conns
-        out["rss_base_kb"] = rss_before
-        time.sleep(min(1.0, profile.settle))  # let the server finish closing them
+        self.out["handshakes_per_s"] = result["handshakes_per_s"]
+        self.out["rss_per_conn_kb"] = (rss_after - rss_before) / profile.conns
+        self.out["rss_base_kb"] = rss_before
 
-        # Fan-out: deliveries per second, median of `repeat` runs.
-        for subs in profile.sizes:
-            rates, cpus_used, server_use = [], [], []
-            for _ in range(profile.repeat):
-                ticks0, t0 = cpu_ticks(server.pid), time.monotonic()
-                r = run_generator(
-                    binary,
-                    [
-                        *flags(mode="fanout", subs=subs, window=profile.window),
-                        *flags(size=profile.size, duration=profile.duration),
-                        *flags(warmup=profile.warmup),
-                        *common,
-                    ],
-                    gen_cpu,
-                    phase_timeout,
-                )
-                ticks = cpu_ticks(server.pid) - ticks0
-                server_use.append(ticks / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0))
-                note = check_delivery(r)
-                if note:
-                    out["notes"].append(f"fan-out {subs}: {note}")
-                rates.append(r["deliveries_per_s"])
-                cpus_used.append(r["gen_cpu"])
-            out[f"fanout_{subs}"] = statistics.median(rates)
-            out[f"fanout_{subs}_runs"] = rates
-            out[f"gen_cpu_{subs}"] = max(cpus_used)
-            out[f"server_cpu_{subs}"] = statistics.median(server_use)
+    def note(self, text: str) -> None:
+        self.out["notes"].append(text)
 
-        # Latency at a fixed rate.
-        r = run_generator(
-            binary,
+    def measure(self, key: str, args: list[str]) -> None:
+        """One generator run (fan-out or latency), with the server's CPU use around it."""
+        assert self.server is not None
+        ticks0, t0 = cpu_ticks(self.server.pid), time.monotonic()
+        r = run_generator(self.binary, [*args, *self._common()], self.gen_cpu, self.phase_timeout)
+        ticks = cpu_ticks(self.server.pid) - ticks0
+        r["server_cpu"] = ticks / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+        problem = check_delivery(r)
+        if problem:
+            self.note(f"{key}: {problem}")
+        self.runs.setdefault(key, []).append(r)
+
+    def fanout(self, subs: int) -> None:
+        p = self.profile
+        self.measure(
+            f"fanout_{subs}",
             [
-                *flags(mode="latency", subs=profile.latency_subs, rate=profile.rate),
-                *flags(size=profile.size, duration=profile.duration, warmup=profile.warmup),
-                *common,
+                *flags(mode="fanout", subs=subs, window=p.window, size=p.size),
+                *flags(duration=p.duration, warmup=p.warmup),
             ],
-            gen_cpu,
-            phase_timeout,
         )
-        note = check_delivery(r)
-        if note:
-            out["notes"].append(f"latency: {note}")
-        out.update(p50_us=r["p50_us"], p99_us=r["p99_us"], gen_cpu_latency=r["gen_cpu"])
-    finally:
-        server.stop()
-    return out
+
+    def warm_up(self) -> None:
+        """A short unrecorded fan-out and latency run: JIT compilers (Node) warm up first."""
+        p = self.profile
+        seconds = flags(duration=min(1.0, p.duration), warmup=0)
+        self.measure("warm-up", [*flags(mode="fanout", subs=p.sizes[-1], size=p.size), *seconds])
+        self.measure("warm-up", [*flags(mode="latency", subs=p.latency_subs), *seconds])
+
+    def latency(self) -> None:
+        p = self.profile
+        self.measure(
+            "latency",
+            [
+                *flags(mode="latency", subs=p.latency_subs, rate=p.rate, size=p.size),
+                *flags(duration=p.duration, warmup=p.warmup),
+            ],
+        )
+
+    def summarize(self) -> dict[str, Any]:
+        """Medians over the rounds (worst case for the generator's CPU)."""
+        out = self.out
+        for subs in self.profile.sizes:
+            runs = self.runs.get(f"fanout_{subs}", [])
+            if runs:
+                rates = [r["deliveries_per_s"] for r in runs]
+                out[f"fanout_{subs}"] = statistics.median(rates)
+                out[f"fanout_{subs}_runs"] = rates
+                out[f"gen_cpu_{subs}"] = max(r["gen_cpu"] for r in runs)
+                out[f"server_cpu_{subs}"] = statistics.median(r["server_cpu"] for r in runs)
+        runs = self.runs.get("latency", [])
+        if runs:
+            out["p50_us"] = statistics.median(r["p50_us"] for r in runs)
+            out["p99_us"] = statistics.median(r["p99_us"] for r in runs)
+            out["p99_us_runs"] = [r["p99_us"] for r in runs]
+            out["gen_cpu_latency"] = max(r["gen_cpu"] for r in runs)
+        return out
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
 
 
 def fmt_rate(value: float | None) -> str:
@@ -362,16 +393,13 @@ def render_table(results: list[dict[str, Any]], profile: Profile) -> str:
     ]
     rows = []
     for r in results:
-        if "error" in r:
-            rows.append([r["label"], *(["n/a"] * (len(header) - 2)), f"failed: {r['error']}"])
-            continue
 
         def pct(key: str, r: dict[str, Any] = r) -> str:
             return f"{r[key] * 100:.0f}%" if key in r else "n/a"
 
         rows.append(
             [
-                r["label"],
+                r["label"] + (" (failed, see notes)" if "error" in r else ""),
                 fmt_rate(r.get(f"fanout_{small}")),
                 fmt_rate(r.get(f"fanout_{large}")),
                 fmt_ms(r.get("p50_us")),
@@ -391,6 +419,8 @@ def render_table(results: list[dict[str, Any]], profile: Profile) -> str:
     ]
     lines += ["", *targets(results, profile)]
     for r in results:
+        if "error" in r:
+            lines.append(f"error ({r['label']}): {r['error']}")
         for note in r.get("notes", []):
             lines.append(f"note ({r['label']}): {note}")
     return "\n".join(lines)
@@ -398,7 +428,8 @@ def render_table(results: list[dict[str, Any]], profile: Profile) -> str:
 
 def targets(results: list[dict[str, Any]], profile: Profile) -> list[str]:
     """The issue's targets as ratios measured in this run."""
-    by = {r["name"]: r for r in results if "error" not in r}
+    keys = ("fanout_100", "fanout_1000", "p99_us", "rss_per_conn_kb")
+    by = {r["name"]: r for r in results if all(k in r for k in keys)}
     me = by.get("wscli")
     if not me:
         return []
@@ -470,17 +501,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     binary = build_generator()
     log_dir = BUILD / "logs"
     started = time.monotonic()
-    results = []
-    for name in names:
-        spec = SERVERS[name]
-        log(f"fanout.py: {spec.label} ...")
-        t0 = time.monotonic()
+    benches = [ServerBench(SERVERS[name], binary, profile, cpus) for name in names]
+
+    def attempt(bench: ServerBench, what: str, step: Callable[[], None]) -> None:
+        if bench.failed:
+            return
         try:
-            results.append(bench_server(spec, binary, profile, cpus, log_dir))
+            step()
         except (BenchError, OSError, subprocess.SubprocessError, KeyError, ValueError) as exc:
-            results.append({"name": name, "label": spec.label, "error": str(exc)})
-            log(f"fanout.py: {spec.label} failed: {exc} (log: {log_dir / (name + '.log')})")
-        log(f"fanout.py: {spec.label} done in {time.monotonic() - t0:.1f} s")
+            bench.out["error"] = f"{what}: {exc}"
+            log(f"fanout.py: {bench.spec.label}: {what} failed: {exc} (logs: {log_dir})")
+
+    try:
+        # Each server gets a fresh process; the idle-connection phase runs first, on a
+        # server that has served nothing yet. The others idle meanwhile (no CPU).
+        for bench in benches:
+            log(f"fanout.py: {bench.spec.label}: start, {profile.conns} idle connections")
+            attempt(bench, "start", functools.partial(bench.start, log_dir))
+            time.sleep(profile.settle / 2)
+            attempt(bench, "idle connections", bench.idle_phase)
+        time.sleep(profile.settle / 2)  # let the servers finish closing those
+        for bench in benches:
+            attempt(bench, "warm-up", bench.warm_up)
+        # Rounds: every server once per round, so that the (shared) machine's noise is
+        # spread over all of them instead of landing on one; medians are reported.
+        for round_no in range(1, profile.repeat + 1):
+            log(f"fanout.py: round {round_no}/{profile.repeat}")
+            for bench in benches:
+                for subs in profile.sizes:
+                    attempt(bench, f"fan-out {subs}", functools.partial(bench.fanout, subs))
+                attempt(bench, "latency", bench.latency)
+    finally:
+        for bench in benches:
+            bench.stop()
+    results = [bench.summarize() for bench in benches]
     print(render_table(results, profile))
     print(f"\n({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s)")
     if args.json:
