@@ -287,6 +287,19 @@ async def test_slow_consumer_is_dropped_while_the_others_get_everything() -> Non
         assert not [e for e in srv.events("slow") if e["id"] != event["id"]]
 
 
+async def test_message_and_close_in_one_packet_echo_before_the_close_frame() -> None:
+    async with running() as srv, client(srv) as other:
+        reader, writer = await raw_upgrade(srv.port)
+        close = masked_frame(0x8, (1000).to_bytes(2, "big"))
+        writer.write(masked_frame(0x1, b"bye") + masked_frame(0x2, b"\x00") + close)
+        data = await asyncio.wait_for(reader.read(), scaled(5))
+        assert data == b"\x81\x03bye" + b"\x82\x01\x00" + b"\x88\x02\x03\xe8"
+        writer.close()
+        assert await recv(other) == "bye"
+        assert await recv(other) == b"\x00"
+        await srv.wait_event("disconnect", code=1000, by="client")
+
+
 async def test_invalid_utf8_closes_that_client_with_1007() -> None:
     async with running() as srv, client(srv) as other:
         reader, writer = await raw_upgrade(srv.port)

@@ -148,6 +148,7 @@ class HubConnection(ServerConnection):
         self._abort_handle: asyncio.TimerHandle | None = None
         self.started = self.loop.time()
         self.ping_sent_at: float | None = None
+        self._final_flush = False
 
     # Receiving: complete messages go straight to the hub.
 
@@ -199,7 +200,7 @@ class HubConnection(ServerConnection):
     # Subscriber interface (called by the hub).
 
     def send_frames(self, data: bytes, limit: int) -> int:
-        if self.protocol.state is not OPEN:
+        if self.protocol.state is not OPEN and not self._final_flush:
             return 0
         transport = self.transport
         buffered = transport.get_write_buffer_size()
@@ -272,8 +273,36 @@ class HubConnection(ServerConnection):
             self.fail(1011, "keepalive ping timeout")
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        state = self.protocol.state
+        # The library's data_received, with one change: when a close frame (or a protocol
+        # error) arrives in the same read as messages, those messages are relayed — to this
+        # client too — BEFORE our close frame goes out, as if they had come in a read of
+        # their own. (The library writes its close reply first, then processes events.)
+        protocol = self.protocol
+        was_open = protocol.state is OPEN
+        protocol.receive_data(data)
+        events = protocol.events_received()
+        if was_open and protocol.state is not OPEN and self.joined and not self.left:
+            self._final_flush = True
+            try:
+                for event in events:
+                    self.process_event(event)
+                self.chat.hub.flush()
+            finally:
+                self._final_flush = False
+            events = []
+        try:
+            self.send_data()
+        except Exception as exc:
+            self.set_connection_exc(exc)
+        if (
+            protocol.close_expected()
+            and self.close_deadline is None
+            and self.close_timeout is not None
+        ):
+            self.close_deadline = self.loop.time() + self.close_timeout
+        for event in events:
+            self.process_event(event)
+        state = protocol.state
         if state is not OPEN and state is not CONNECTING and self._abort_handle is None:
             self._arm_abort(self.close_timeout)
 
