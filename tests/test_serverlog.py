@@ -80,3 +80,13 @@ def test_json_log_is_ndjson_on_its_own_stream() -> None:
     assert [e["event"] for e in events] == ["slow", "shutdown"]
     assert events[0] == {**events[0], "id": 2, "room": "/r", "buffered": 10}
     assert err.getvalue() == ""
+
+
+def test_colour_only_when_asked_and_peer_escapes_cannot_sneak_in() -> None:
+    plain, coloured = io.StringIO(), io.StringIO()
+    EventLog(plain).emit("error", remote=None, message="evil \x1b[2J")
+    EventLog(coloured, color=True).emit("error", remote=None, message="evil \x1b[2J")
+    assert "\x1b" not in plain.getvalue()
+    assert plain.getvalue().endswith(" evil \\e[2J\n")
+    text = coloured.getvalue()
+    assert text.startswith("\x1b[") and "\x1b[2J" not in text and "\\e[2J" in text
