@@ -143,7 +143,9 @@ class HubConnection(ServerConnection):
         self.joined = False
         self.left = False
         self.admitted = False
-        self._fragments: list[bytes] | None = None
+        # One growing buffer, not a list of pieces: a flood of tiny fragments must cost no
+        # more memory than the message itself (bounded by --max-size).
+        self._fragments: bytearray | None = None
         self._fragment_text = False
         self._abort_handle: asyncio.TimerHandle | None = None
         self.started = self.loop.time()
@@ -162,16 +164,16 @@ class HubConnection(ServerConnection):
             if frame.fin:
                 self._message(bytes(frame.data), opcode is TEXT)
             else:
-                self._fragments = [bytes(frame.data)]
+                self._fragments = bytearray(frame.data)
                 self._fragment_text = opcode is TEXT
         elif opcode is CONT:
             # The protocol has checked the sequence: a CONT always follows a start frame.
             fragments = self._fragments
             assert fragments is not None
-            fragments.append(bytes(frame.data))
+            fragments += frame.data
             if frame.fin:
                 self._fragments = None
-                self._message(b"".join(fragments), self._fragment_text)
+                self._message(bytes(fragments), self._fragment_text)
         elif opcode is PONG:
             data = bytes(frame.data)
             if data == KEEPALIVE_PING:
