@@ -254,3 +254,90 @@ async def test_interop_wsdump_exchanges_messages_and_its_abrupt_exit_is_harmless
         assert await asyncio.to_thread(server.wait) == 0
     assert "code 1006" in server.stderr or "code 1000" in server.stderr
     assert "Traceback" not in server.stderr
+
+
+async def _status(url: str, **kwargs: object) -> int:
+    try:
+        async with connect(url, proxy=None, open_timeout=scaled(5), **kwargs):  # type: ignore[arg-type]
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+async def test_options_reach_the_server() -> None:
+    with ServeProcess(
+        *("-s", "chat", "-s", "superchat", "--require-subprotocol", "--no-echo"),
+        *("--history", "1", "--origin", "https://ok.example", "--max-clients", "3"),
+        *("--max-size", "1K", "--compression", "--loop", "asyncio"),
+    ) as server:
+        url = server.url()
+        assert await _status(url) == 400  # no subprotocol offered
+        assert await _status(url, subprotocols=["chat"], origin="https://evil.example") == 403
+        assert await _status(url, subprotocols=["chat"], origin="https://ok.example") == 101
+        async with (
+            connect(url, proxy=None, subprotocols=["superchat", "chat"]) as a,
+            connect(url, proxy=None, subprotocols=["chat"], compression=None) as b,
+        ):
+            assert a.subprotocol == "superchat"
+            assert a.protocol.extensions and not b.protocol.extensions  # --compression
+            await a.send("x" * 1024)
+            assert await recv(b) == "x" * 1024
+            async with connect(url, proxy=None, subprotocols=["chat"]) as c:
+                assert await recv(c) == "x" * 1024  # --history 1
+                assert await _status(url, subprotocols=["chat"]) == 503  # --max-clients 3
+            await a.send("y" * 1025)  # --max-size 1K
+            with pytest.raises(ConnectionClosed) as caught:
+                await recv(a)  # --no-echo: nothing of its own comes back first
+            assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait) == 0
+
+
+async def test_tls_with_separate_key_file(tmp_path: Path) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
+    cert.private_key_pem.write_to_path(tmp_path / "key.pem")
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    with ServeProcess(
+        "--certfile", str(tmp_path / "cert.pem"), "--keyfile", str(tmp_path / "key.pem")
+    ) as server:
+        assert server.match is not None and server.match[1] == "https"
+        async with connect(f"wss://127.0.0.1:{server.port}/s", ssl=context, proxy=None) as ws:
+            await ws.send("over tls")
+            assert await recv(ws) == "over tls"
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait) == 0
+    result = run_wscli("serve", "--certfile", str(tmp_path / "key.pem"), "--port", "0")
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("wscli: error: cannot load server certificate")
+
+
+def test_slowloris_dropped_after_handshake_timeout() -> None:
+    with ServeProcess("--handshake-timeout", "0.3") as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5))
+        sock.sendall(b"GET /chat HTTP/1.1\r\n")
+        started = time.monotonic()
+        assert sock.recv(100) == b""
+        assert time.monotonic() - started < scaled(3)
+        sock.close()
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
+    assert "handshake timed out after 0.3 s" in server.stderr
+
+
+def test_ipv6_loopback_banner_uses_brackets() -> None:
+    if not socket.has_ipv6:
+        raise AssertionError("this machine has no IPv6 loopback (::1 is expected here)")
+    with ServeProcess("--host", "::1") as server:
+        assert server.match is not None and server.match[2] == "[::1]"
+        with socket.create_connection(("::1", server.port), timeout=scaled(5)) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: [::1]\r\n\r\n")
+            assert sock.recv(1000).startswith(b"HTTP/1.1 200")
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
