@@ -1,14 +1,12 @@
 """The asyncio server of `wscli serve`: handshakes, HTTP endpoints, connections, shutdown.
 
-Built on ``websockets.asyncio.server``. Each connection is a :class:`HubConnection`, a
-``ServerConnection`` that hands complete incoming messages straight to the
-:class:`~wscli.hub.Hub` from ``process_event`` (no per-message future or task: the receive
-side stays cheap) and that the hub writes pre-encoded broadcast frames to directly (see
-:mod:`wscli.hub` for why). Everything else — handshake, ping/pong, close handshake, max
-size, compression when negotiated — is the library's.
-
-Plain HTTP on the same port: ``/`` serves the chat page, ``/healthz`` a JSON status; other
-paths are 404. WebSocket upgrades on any path join the room named by the path.
+Built on ``websockets.asyncio.server``; each client is a
+:class:`~wscli.hubconnection.HubConnection`, fanned out to by the :class:`~wscli.hub.Hub`.
+This module decides who gets in (origin, token, capacity, subprotocol), answers plain HTTP
+on the same port (``/`` the chat page, ``/healthz`` a JSON status, other paths 404), logs
+the life of each connection, pings every client from one task, and shuts down gracefully
+(1001 to every client, bounded in time). WebSocket upgrades on any path join the room named
+by the path.
 """
 
 from __future__ import annotations
@@ -28,14 +26,14 @@ from typing import Any, cast
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import NegotiationError
-from websockets.frames import BINARY, CONT, PONG, TEXT, Frame
 from websockets.http11 import Request, Response
-from websockets.protocol import CLOSED, CONNECTING, OPEN, Event
+from websockets.protocol import OPEN
 from websockets.typing import Subprotocol
 
 from wscli import access
 from wscli.errors import UsageProblem, WscliError
 from wscli.hub import Backplane, Hub, Message, Subscriber
+from wscli.hubconnection import HubConnection, close_details
 from wscli.serverlog import EventLog
 
 PAGE_CSP = (
@@ -98,222 +96,8 @@ def format_address(address: Any) -> str:
     return "?"
 
 
-KEEPALIVE_PING = b"wscli"
-
-# Once a connection is open, its handshake request and response are no longer needed: every
-# connection then points to these two shared objects instead (about 2 KB saved per client).
-_DONE_REQUEST = Request("/", Headers())
-_DONE_RESPONSE = Response(101, "Switching Protocols", Headers())
-
-
-class _NoMessages:
-    """Stands in for the library's per-connection receive queue, which the hub path never uses
-    (messages go from process_event straight to the hub)."""
-
-    def close(self) -> None:
-        pass
-
-    def __len__(self) -> int:
-        return 0
-
-
-_NO_MESSAGES = _NoMessages()
-
-
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-class HubConnection(ServerConnection):
-    """A client connection: receives messages for the hub and takes its frames.
-
-    The :class:`~wscli.hub.Subscriber` methods are called by the hub; ``chat`` is set on a
-    per-server subclass (see :meth:`ChatServer.start`).
-    """
-
-    chat: ChatServer
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.client_id = 0
-        self.key = ""
-        self.room = "/"
-        self.nick: str | None = None
-        self.shared_frames = True
-        self.joined = False
-        self.left = False
-        self.admitted = False
-        # One growing buffer, not a list of pieces: a flood of tiny fragments must cost no
-        # more memory than the message itself (bounded by --max-size).
-        self._fragments: bytearray | None = None
-        self._fragment_text = False
-        self._abort_handle: asyncio.TimerHandle | None = None
-        self.started = self.loop.time()
-        self.ping_sent_at: float | None = None
-        self._final_flush = False
-
-    # Receiving: complete messages go straight to the hub.
-
-    def process_event(self, event: Event) -> None:
-        if self.request is None:  # the handshake request
-            super().process_event(event)
-            return
-        frame = cast(Frame, event)
-        opcode = frame.opcode
-        if opcode is TEXT or opcode is BINARY:
-            if frame.fin:
-                self._message(bytes(frame.data), opcode is TEXT)
-            else:
-                self._fragments = bytearray(frame.data)
-                self._fragment_text = opcode is TEXT
-        elif opcode is CONT:
-            # The protocol has checked the sequence: a CONT always follows a start frame.
-            fragments = self._fragments
-            assert fragments is not None
-            fragments += frame.data
-            if frame.fin:
-                self._fragments = None
-                self._message(bytes(fragments), self._fragment_text)
-        elif opcode is PONG:
-            data = bytes(frame.data)
-            if data == KEEPALIVE_PING:
-                self.ping_sent_at = None
-            else:
-                self.acknowledge_pings(data)
-
-    def _message(self, data: bytes, text: bool) -> None:
-        if self.left:
-            return
-        if text:
-            try:
-                data.decode()
-            except UnicodeDecodeError as exc:
-                self.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
-                return
-        self.chat.on_message(self, data, text)
-
-    def fail(self, code: int, reason: str) -> None:
-        """Fail the connection (RFC 6455 §7.1.7) from a callback, e.g. on invalid UTF-8."""
-        if self.protocol.state is OPEN:
-            self.protocol.fail(code, reason)
-            self.send_data()
-        self._arm_abort(self.close_timeout)
-
-    # Subscriber interface (called by the hub).
-
-    def send_frames(self, data: bytes, limit: int) -> int:
-        if self.protocol.state is not OPEN and not self._final_flush:
-            return 0
-        transport = self.transport
-        buffered = transport.get_write_buffer_size()
-        if buffered and buffered + len(data) > limit:
-            return buffered
-        if not transport.is_closing():
-            transport.write(data)
-        return 0
-
-    def send_messages(self, messages: Sequence[Message], limit: int) -> int:
-        if self.protocol.state is not OPEN:
-            return 0
-        transport = self.transport
-        buffered = transport.get_write_buffer_size()
-        if buffered and buffered + sum(len(m.data) for m in messages) > limit:
-            return buffered
-        if not transport.is_closing():
-            for message in messages:
-                if message.text:
-                    self.protocol.send_text(message.data)
-                else:
-                    self.protocol.send_binary(message.data)
-            self.send_data()
-        return 0
-
-    def drop(self, code: int, reason: str, timeout: float | None = None) -> None:
-        """Send a close frame now (behind what is buffered) and abort after ``timeout``.
-
-        Unlike ``close()``, this never waits for the write buffer to drain: a client that
-        stopped reading cannot hold the server (or its shutdown) hostage.
-        """
-        self.left = True
-        if self.protocol.state is OPEN and not self.transport.is_closing():
-            self.protocol.send_close(code, reason)
-            self.send_data()
-        self._arm_abort(self.close_timeout if timeout is None else timeout)
-
-    # Bounding the closing phase: the library enforces close_timeout only while a
-    # coroutine awaits close(); here nobody does, so a timer aborts a peer that never
-    # finishes the close handshake or never closes TCP.
-
-    def _arm_abort(self, delay: float | None) -> None:
-        if self._abort_handle is None and self.protocol.state is not CLOSED:
-            self._abort_handle = self.loop.call_later(delay or 0, self.transport.abort)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        # Memory per idle client: no receive queue, and a list instead of a deque (which
-        # costs ~600 bytes even when empty) for the rarely used drain waiters.
-        self.recv_messages = _NO_MESSAGES  # type: ignore[assignment]
-        self.drain_waiters = []  # type: ignore[assignment]
-
-    def opened(self) -> None:
-        """The handshake is over: drop what only it needed."""
-        if self.request is not None:
-            # The library's parser generator keeps a reference to the request: empty it.
-            self.request.headers.clear()
-        self.request = _DONE_REQUEST
-        self.response = _DONE_RESPONSE
-
-    def keepalive_tick(self, now: float, timeout: float | None) -> None:
-        """Ping, or fail the connection (1011) if the last ping went unanswered too long."""
-        if self.protocol.state is not OPEN:
-            return
-        if self.ping_sent_at is None:
-            self.ping_sent_at = now
-            self.protocol.send_ping(KEEPALIVE_PING)
-            self.send_data()
-        elif timeout is not None and now - self.ping_sent_at > timeout:
-            self.fail(1011, "keepalive ping timeout")
-
-    def data_received(self, data: bytes) -> None:
-        # The library's data_received, with one change: when a close frame (or a protocol
-        # error) arrives in the same read as messages, those messages are relayed — to this
-        # client too — BEFORE our close frame goes out, as if they had come in a read of
-        # their own. (The library writes its close reply first, then processes events.)
-        protocol = self.protocol
-        was_open = protocol.state is OPEN
-        protocol.receive_data(data)
-        events = protocol.events_received()
-        if was_open and protocol.state is not OPEN and self.joined and not self.left:
-            self._final_flush = True
-            try:
-                for event in events:
-                    self.process_event(event)
-                self.chat.hub.flush()
-            finally:
-                self._final_flush = False
-            events = []
-        try:
-            self.send_data()
-        except Exception as exc:
-            self.set_connection_exc(exc)
-        if (
-            protocol.close_expected()
-            and self.close_deadline is None
-            and self.close_timeout is not None
-        ):
-            self.close_deadline = self.loop.time() + self.close_timeout
-        for event in events:
-            self.process_event(event)
-        state = protocol.state
-        if state is not OPEN and state is not CONNECTING and self._abort_handle is None:
-            self._arm_abort(self.close_timeout)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if self._abort_handle is not None:
-            self._abort_handle.cancel()
-            self._abort_handle = None
-        self.chat.on_connection_lost(self, exc)
 
 
 class _OneLineLogHandler(logging.Handler):
@@ -626,18 +410,6 @@ class ChatServer:
         if exc is not None:
             message = f"{message}: {type(exc).__name__}: {exc}"
         self.log.emit("error", remote=None, message=message)
-
-
-def close_details(conn: ServerConnection) -> tuple[int, str, str | None]:
-    """(code, reason, by) of a finished connection; 1006 when no close frame came."""
-    protocol = conn.protocol
-    if protocol.close_rcvd is not None and (
-        protocol.close_rcvd_then_sent or protocol.close_sent is None
-    ):
-        return protocol.close_rcvd.code, protocol.close_rcvd.reason, "client"
-    if protocol.close_sent is not None:
-        return protocol.close_sent.code, protocol.close_sent.reason, "server"
-    return 1006, "connection dropped without a close frame", None
 
 
 def _one_line(exc: BaseException) -> str:
