@@ -341,3 +341,23 @@ def test_ipv6_loopback_banner_uses_brackets() -> None:
             assert sock.recv(1000).startswith(b"HTTP/1.1 200")
         server.signal(signal.SIGTERM)
         assert server.wait() == 0
+
+
+def test_layers_serve_command_imports_no_heavy_module_and_hub_no_io_library() -> None:
+    checks = (
+        # completion calls the program back: the command module must stay light
+        ("wscli.cli.serve", ("websockets", "uvloop", "redis")),
+        # the fan-out core knows neither the WebSocket library nor the terminal nor click
+        ("wscli.hub", ("websockets", "click", "rich")),
+        ("wscli.access", ("websockets", "click", "rich", "asyncio")),
+    )
+    for module, forbidden in checks:
+        code = (
+            f"import sys, {module}\n"
+            f"bad = [m for m in {forbidden!r} if m in sys.modules]\n"
+            "assert not bad, bad\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, timeout=scaled(30), check=False
+        )
+        assert result.returncode == 0, (module, result.stderr.decode())
