@@ -6,10 +6,12 @@ import asyncio
 import json
 import os
 import ssl
+from typing import Any
 
 import pytest
 import trustme
 from serve_helpers import (
+    Running,
     assert_silent,
     client,
     http_get,
@@ -22,6 +24,7 @@ from serve_helpers import (
     upgrade_request,
 )
 from support import scaled
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 # Broadcast, rooms, order, bytes
@@ -188,8 +191,6 @@ async def test_require_subprotocol_refuses_clients_without_one() -> None:
 
 
 async def status_of(srv_url: str, **kwargs: object) -> int:
-    from websockets.asyncio.client import connect
-
     try:
         async with connect(srv_url, proxy=None, open_timeout=scaled(5), **kwargs):  # type: ignore[arg-type]
             return 101
@@ -262,14 +263,33 @@ async def test_oversized_message_closes_the_sender_with_1009_only() -> None:
         await srv.wait_event("disconnect", code=1009)
 
 
-async def test_slow_consumer_is_dropped_while_the_others_get_everything() -> None:
+def tls_settings(tmp_path: os.PathLike[str]) -> tuple[dict[str, str], ssl.SSLContext]:
+    """Server settings and a client context for TLS with a throwaway CA."""
+    ca = trustme.CA()
+    certfile = os.path.join(tmp_path, "cert.pem")
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(certfile)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return {"certfile": certfile}, context
+
+
+@pytest.mark.parametrize("tls", [False, True])
+async def test_slow_consumer_is_dropped_while_the_others_get_everything(
+    tls: bool, tmp_path: os.PathLike[str]
+) -> None:
     chunk = os.urandom(32 * 1024)
     window, rounds = 8, 80  # 20 MiB: more than the kernel buffers plus the queue limit
+    settings, context = tls_settings(tmp_path) if tls else ({}, None)
+    scheme = {"scheme": "wss"} if tls else {}
+
+    def to(srv: Running, **kwargs: object) -> Any:
+        return connect(srv.url(**scheme), proxy=None, ssl=context, compression=None, **kwargs)  # type: ignore[arg-type]
+
     async with (
-        running(max_queue=2**20, close_timeout=0.5) as srv,
-        client(srv, max_queue=1) as slow,  # reads a frame or two, then stops reading
-        client(srv, max_size=None) as reader,
-        client(srv, max_size=None) as publisher,
+        running(max_queue=2**20, close_timeout=0.5, **settings) as srv,
+        to(srv, max_queue=1) as slow,  # reads a frame or two, then stops reading
+        to(srv, max_size=None) as reader,
+        to(srv, max_size=None) as publisher,
     ):
         for _ in range(rounds):  # the publisher keeps a window in flight to the reader
             for _ in range(window):
@@ -420,8 +440,6 @@ async def test_tls_serves_wss_and_https(tmp_path: os.PathLike[str]) -> None:
     async with running(certfile=certfile) as srv:
         assert srv.chat.url.startswith("https://")
         assert srv.chat.ws_url.startswith("wss://")
-        from websockets.asyncio.client import connect
-
         async with (
             connect(srv.url(scheme="wss"), ssl=context, proxy=None) as a,
             connect(srv.url(scheme="wss"), ssl=context, proxy=None) as b,
