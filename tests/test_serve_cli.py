@@ -361,3 +361,28 @@ def test_layers_serve_command_imports_no_heavy_module_and_hub_no_io_library() ->
             [sys.executable, "-c", code], capture_output=True, timeout=scaled(30), check=False
         )
         assert result.returncode == 0, (module, result.stderr.decode())
+
+
+@pytest.mark.parametrize("loop", ["auto", "asyncio"])  # auto: uvloop when installed
+async def test_slow_consumer_dropped_by_the_real_server(loop: str) -> None:
+    chunk = os.urandom(32 * 1024)
+    with ServeProcess("--max-queue", "1M", "--loop", loop) as server:
+        url = server.url()
+        async with (
+            connect(url, proxy=None, max_queue=1) as slow,  # stops reading after a frame
+            connect(url, proxy=None, max_size=None) as reader,
+            connect(url, proxy=None, max_size=None) as publisher,
+        ):
+            for _ in range(80):  # 20 MiB in windows of 8 messages
+                for _ in range(8):
+                    await publisher.send(chunk)
+                for _ in range(8):
+                    assert await recv(reader) == chunk
+                    assert await recv(publisher) == chunk
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await recv(slow)
+        server.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait) == 0
+    assert "too slow: dropped with" in server.stderr
+    assert "code 1013 'too slow: outgoing queue full' by server" in server.stderr
