@@ -323,12 +323,12 @@ async def test_message_and_close_in_one_packet_echo_before_the_close_frame() -> 
 async def test_invalid_utf8_closes_that_client_with_1007() -> None:
     async with running() as srv, client(srv) as other:
         reader, writer = await raw_upgrade(srv.port)
-        writer.write(masked_frame(0x1, b"ok \xff\xfe"))
+        writer.write(masked_frame(0x1, b"ok \xff\xfe") + masked_frame(0x1, b"after"))
         data = await asyncio.wait_for(reader.read(), scaled(5))
         assert data[0] == 0x88 and data[2:4] == (1007).to_bytes(2, "big")
         writer.close()
         await other.send("fine")
-        assert await recv(other) == "fine"
+        assert await recv(other) == "fine"  # neither the bad message nor what came after
         await srv.wait_event("disconnect", code=1007)
 
 

@@ -132,6 +132,7 @@ class HubConnection(ServerConnection):
 
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 §7.1.7) from a callback, e.g. on invalid UTF-8."""
+        self.left = True  # what follows in the same read is not relayed
         if self.protocol.state is OPEN:
             self.protocol.fail(code, reason)
             self.send_data()
