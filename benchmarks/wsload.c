@@ -144,6 +144,8 @@ static void fail(const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fprintf(stderr, "wsload: %s\n", msg);
+    for (char *q = msg; *q; q++) /* keep the JSON line valid whatever the message holds */
+        if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20) *q = '\'';
     printf("{\"error\": \"%s\", \"opened\": %d, \"failed\": %d, \"synced\": %d}\n", msg, opened,
            failed_conns, synced_subs);
     fflush(stdout);
