@@ -77,12 +77,21 @@ class Message:
 class Subscriber(Protocol):
     """What the hub needs from a client connection (the server's connections provide it)."""
 
-    key: str
-    """Unique across instances: a remote backplane carries it so --no-echo works."""
-    room: str
-    nick: str | None
-    shared_frames: bool
-    """True when the client takes the shared pre-encoded frames (no per-client compression)."""
+    @property
+    def key(self) -> str:
+        """Unique across instances: a remote backplane carries it so --no-echo works."""
+        ...
+
+    @property
+    def room(self) -> str: ...
+
+    @property
+    def nick(self) -> str | None: ...
+
+    @property
+    def shared_frames(self) -> bool:
+        """True when the client takes the shared pre-encoded frames (no per-client compression)."""
+        ...
 
     def send_frames(self, data: bytes, limit: int) -> int:
         """Write whole pre-encoded frames, unless the client's unsent bytes would pass ``limit``.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -38,6 +38,10 @@ class Owner(Protocol):
     def on_message(self, conn: HubConnection, data: bytes, text: bool) -> None: ...
 
     def on_connection_lost(self, conn: HubConnection, exc: Exception | None) -> None: ...
+
+    def on_keepalive_pong(self, conn: HubConnection) -> None: ...
+
+    def on_connection_made(self, conn: HubConnection) -> None: ...
 
 
 KEEPALIVE_PING = b"wscli"
@@ -71,24 +75,42 @@ class HubConnection(ServerConnection):
 
     chat: Owner
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.client_id = 0
-        self.key = ""
-        self.room = "/"
-        self.nick: str | None = None
-        self.shared_frames = True
-        self.joined = False
-        self.left = False
-        self.admitted = False
-        # One growing buffer, not a list of pieces: a flood of tiny fragments must cost no
-        # more memory than the message itself (bounded by --max-size).
-        self._fragments: bytearray | None = None
-        self._fragment_text = False
-        self._abort_handle: asyncio.TimerHandle | None = None
-        self.started = self.loop.time()
-        self.ping_sent_at: float | None = None
-        self._final_flush = False
+    # Memory per idle client: the library gives each connection 27 attributes, and CPython
+    # keeps instance dicts of up to 29 keys compact (~300 bytes; from 30 keys on, ~1.6 KB).
+    # So this class adds one (``ident``, set at the handshake); everything else is a
+    # class-level default that only connections that need it (fragments, compression,
+    # closing) override, or lives in the server (handshake start, pending keepalive ping).
+    ident: tuple[str, str, str | None] = ("", "/", None)
+    """(key, room, nick): key is "" until the client joined the hub."""
+    shared_frames = True
+    left = False
+    _fragments: tuple[bytearray, bool] | None = None
+    """A fragmented message in progress: one growing buffer (a flood of tiny fragments
+    costs no more memory than the message, bounded by --max-size) and whether it is text."""
+    _abort_handle: asyncio.TimerHandle | None = None
+    _final_flush = False
+
+    @property
+    def key(self) -> str:
+        return self.ident[0]
+
+    @property
+    def room(self) -> str:
+        return self.ident[1]
+
+    @property
+    def nick(self) -> str | None:
+        return self.ident[2]
+
+    @property
+    def joined(self) -> bool:
+        return bool(self.ident[0])
+
+    @property
+    def client_id(self) -> int:
+        """The short id shown in logs (the hub's counter, from the key)."""
+        key = self.ident[0]
+        return int(key.rpartition(":")[2]) if key else 0
 
     # Receiving: complete messages go straight to the hub.
 
@@ -102,20 +124,19 @@ class HubConnection(ServerConnection):
             if frame.fin:
                 self._message(bytes(frame.data), opcode is TEXT)
             else:
-                self._fragments = bytearray(frame.data)
-                self._fragment_text = opcode is TEXT
+                self._fragments = (bytearray(frame.data), opcode is TEXT)
         elif opcode is CONT:
             # The protocol has checked the sequence: a CONT always follows a start frame.
-            fragments = self._fragments
-            assert fragments is not None
+            assert self._fragments is not None
+            fragments, text = self._fragments
             fragments += frame.data
             if frame.fin:
                 self._fragments = None
-                self._message(bytes(fragments), self._fragment_text)
+                self._message(bytes(fragments), text)
         elif opcode is PONG:
             data = bytes(frame.data)
             if data == KEEPALIVE_PING:
-                self.ping_sent_at = None
+                self.chat.on_keepalive_pong(self)
             else:
                 self.acknowledge_pings(data)
 
@@ -193,6 +214,7 @@ class HubConnection(ServerConnection):
         # costs ~600 bytes even when empty) for the rarely used drain waiters.
         self.recv_messages = _NO_MESSAGES  # type: ignore[assignment]
         self.drain_waiters = []  # type: ignore[assignment]
+        self.chat.on_connection_made(self)
 
     def opened(self) -> None:
         """The handshake is over: drop what only it needed."""
@@ -202,16 +224,13 @@ class HubConnection(ServerConnection):
         self.request = _DONE_REQUEST
         self.response = _DONE_RESPONSE
 
-    def keepalive_tick(self, now: float, timeout: float | None) -> None:
-        """Ping, or fail the connection (1011) if the last ping went unanswered too long."""
+    def send_keepalive_ping(self) -> bool:
+        """Send the keepalive ping (its pong goes to ``chat.on_keepalive_pong``)."""
         if self.protocol.state is not OPEN:
-            return
-        if self.ping_sent_at is None:
-            self.ping_sent_at = now
-            self.protocol.send_ping(KEEPALIVE_PING)
-            self.send_data()
-        elif timeout is not None and now - self.ping_sent_at > timeout:
-            self.fail(1011, "keepalive ping timeout")
+            return False
+        self.protocol.send_ping(KEEPALIVE_PING)
+        self.send_data()
+        return True
 
     def data_received(self, data: bytes) -> None:
         # The library's data_received, with one change: when a close frame (or a protocol

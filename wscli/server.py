@@ -137,6 +137,10 @@ class ChatServer:
         self._page: bytes | None = None
         self._shutting_down = False
         self._keepalive_task: asyncio.Task[None] | None = None
+        # Kept here, not on each connection (memory per idle client): when each handshake
+        # began (until it ends), and the keepalive pings awaiting their pong.
+        self._handshakes: dict[HubConnection, float] = {}
+        self._pings: dict[HubConnection, float] = {}
         self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.WARNING)
@@ -229,14 +233,29 @@ class ChatServer:
         """
         timeout = self.config.ping_timeout
         loop = asyncio.get_running_loop()
+        pings = self._pings
         while True:
             await asyncio.sleep(interval)
             now = loop.time()
             for connection in list(self.admitted):
                 try:
-                    connection.keepalive_tick(now, timeout)
+                    sent = pings.get(connection)
+                    if sent is None:
+                        if connection.send_keepalive_ping():
+                            pings[connection] = now
+                    elif timeout is not None and now - sent > timeout:
+                        pings.pop(connection, None)
+                        connection.fail(1011, "keepalive ping timeout")
                 except Exception as exc:  # never let one connection stop the keepalive
                     self.log.emit("error", remote=None, message=f"keepalive: {exc!r}")
+
+    def on_keepalive_pong(self, conn: HubConnection) -> None:
+        """``conn`` answered the keepalive ping."""
+        self._pings.pop(conn, None)
+
+    def on_connection_made(self, conn: HubConnection) -> None:
+        """A TCP (or TLS) connection arrived: its handshake starts now."""
+        self._handshakes[conn] = conn.loop.time()
 
     def abort_all(self) -> None:
         """Drop every connection at once (a second Ctrl-C: no close handshake)."""
@@ -282,9 +301,7 @@ class ChatServer:
                 return self._refuse(conn, request, 403, "invalid token")
         if config.max_clients is not None and len(self.admitted) >= config.max_clients:
             return self._refuse(conn, request, 503, f"server full ({config.max_clients} clients)")
-        conn.room = room
-        conn.nick = access.clean_nick(params.get("nick"))
-        conn.admitted = True
+        conn.ident = ("", room, access.clean_nick(params.get("nick")))
         self.admitted.add(conn)
         return None
 
@@ -346,8 +363,11 @@ class ChatServer:
         conn = cast(HubConnection, connection)
         if conn.protocol.state is not OPEN or conn.left:
             return
-        conn.client_id, conn.key = self.hub.new_key()
-        conn.shared_frames = not conn.protocol.extensions
+        self._handshakes.pop(conn, None)
+        _, key = self.hub.new_key()
+        conn.ident = (key, conn.room, conn.nick)
+        if conn.protocol.extensions:
+            conn.shared_frames = False  # compressed: frames encoded per connection
         self.log.emit(
             "connect",
             id=conn.client_id,
@@ -357,7 +377,6 @@ class ChatServer:
             compression=not conn.shared_frames,
             nick=conn.nick,
         )
-        conn.joined = True
         conn.opened()
         self.hub.join(conn)
         await conn.wait_closed()
@@ -377,6 +396,8 @@ class ChatServer:
     def on_connection_lost(self, conn: HubConnection, exc: Exception | None) -> None:
         """Leave the room and log the end of the connection (one line, no traceback)."""
         self.admitted.discard(conn)
+        self._pings.pop(conn, None)
+        started = self._handshakes.pop(conn, None)
         if conn.joined:
             self.hub.leave(conn)
             code, reason, by = close_details(conn)
@@ -393,7 +414,7 @@ class ChatServer:
         failure = conn.protocol.handshake_exc
         remote = format_address(conn.remote_address)
         timeout = self.config.handshake_timeout
-        if conn.response is None and conn.loop.time() - conn.started >= timeout:
+        if conn.response is None and started is not None and conn.loop.time() - started >= timeout:
             self.log.emit("error", remote=remote, message=f"handshake timed out after {timeout} s")
         elif failure is not None:
             self.log.emit("error", remote=remote, message=f"bad handshake: {_one_line(failure)}")
