@@ -480,3 +480,15 @@ async def test_verbose_logs_messages_and_http_requests() -> None:
         event = await srv.wait_event("message")
         assert event == {**event, "type": "binary", "size": 4, "room": "/chat"}
         await srv.wait_event("http", path="/healthz", status=200)
+
+
+async def test_idle_connection_state_stays_compact() -> None:
+    """Memory per idle client: CPython keeps instance dicts of at most 29 keys compact
+    (~300 bytes instead of ~1.6 KB); the hub's state must not push a connection past it."""
+    async with running(ping_interval=0.05) as srv, client(srv, "/r?nick=ann") as ws:
+        await recv(ws)  # its own join notice
+        await asyncio.sleep(0.15)  # a keepalive ping or two went by
+        (conn,) = srv.chat.admitted
+        assert conn.nick == "ann" and conn.room == "/r" and conn.joined
+        assert len(vars(conn)) <= 29, sorted(vars(conn))
+        assert conn.request is not None and not conn.request.headers  # handshake released
