@@ -373,8 +373,12 @@ async def test_pings_are_answered_and_silent_peers_are_closed() -> None:
         latency = await asyncio.wait_for(await ws.ping(), scaled(5))
         assert latency >= 0
         reader, writer = await raw_upgrade(srv.port)  # never answers the server's pings
+        started = asyncio.get_running_loop().time()
         data = await asyncio.wait_for(reader.read(), scaled(5))
-        assert b"\x89" in data[:1]  # the first frame is a ping
+        # pinged within interval + half a period, failed within timeout + half a period
+        assert asyncio.get_running_loop().time() - started < scaled(0.15 + 0.25 + 0.3)
+        assert data.startswith(b"\x89\x05wscli")  # the keepalive ping
+        assert b"\x88" in data  # then the close frame (1011)
         writer.close()
         await srv.wait_event("disconnect", code=1011)
         await ws.send("alive")
