@@ -78,7 +78,7 @@ async def test_second_sigint_exits_at_once() -> None:
         server.signal(signal.SIGINT)
         code = await asyncio.to_thread(server.wait)
         assert code == 130
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < scaled(1.5)
         assert "wscli: interrupted" in server.stderr
         assert "Traceback" not in server.stderr
         sock.close()
