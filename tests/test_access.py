@@ -6,6 +6,7 @@ import pytest
 
 from wscli.access import (
     MAX_NICK,
+    check_origin_option,
     clean_nick,
     origin_allowed,
     presented_token,
@@ -81,3 +82,16 @@ def test_token_matches_exactly() -> None:
     assert not token_matches("s3cre", "s3cret")
     assert not token_matches("s3cretx", "s3cret")
     assert token_matches("ünïcode", "ünïcode")
+
+
+@pytest.mark.parametrize(
+    "value", ["*", "null", "https://a.example", "http://127.0.0.1:3000", "http://[::1]:8080"]
+)
+def test_origin_option_accepted(value: str) -> None:
+    assert check_origin_option(value) is None
+
+
+@pytest.mark.parametrize("value", ["", "example.com", "https://a.example/path", "https://"])
+def test_origin_option_rejected_with_a_reason(value: str) -> None:
+    why = check_origin_option(value)
+    assert why is not None and "scheme://host" in why

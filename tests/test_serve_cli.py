@@ -135,6 +135,7 @@ def test_usage_errors_exit_2_with_one_line() -> None:
         (("--max-size", "lots"), "not a size"),
         (("--keyfile", __file__), "--keyfile needs --certfile"),
         (("--port", "70000"), "--port"),
+        (("--origin", "example.com"), "invalid --origin 'example.com'"),
     ):
         result = run_wscli("serve", *args)
         assert result.returncode == 2, args

@@ -61,11 +61,17 @@ def _normalize_origin(origin: str) -> str | None:
     return f"{scheme}://{host}:{port}"
 
 
-def _host_of(origin: str) -> str | None:
-    normalized = _normalize_origin(origin)
-    if normalized is None:
+def check_origin_option(value: str) -> str | None:
+    """Why ``value`` cannot be an ``--origin`` entry, or None if it can.
+
+    Entries are ``*``, ``null`` or ``scheme://host[:port]`` (what browsers send).
+    """
+    if value in {"*", "null"}:
         return None
-    return normalized.split("://", 1)[1]
+    normalized = _normalize_origin(value)
+    if normalized is None or urllib.parse.urlsplit(value.strip()).path not in {"", "/"}:
+        return "expected *, null or scheme://host[:port], e.g. https://example.com"
+    return None
 
 
 def same_origin(origin: str, host_header: str | None, tls: bool) -> bool:

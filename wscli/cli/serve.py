@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from wscli.access import check_origin_option
 from wscli.cli.options import CONTEXT_SETTINGS
 from wscli.errors import UsageProblem
 
@@ -259,6 +260,10 @@ def serve(
         raise UsageProblem("--require-subprotocol needs at least one -s/--subprotocol")
     if keyfile and not certfile:
         raise UsageProblem("--keyfile needs --certfile")
+    for origin in origins:
+        why = check_origin_option(origin)
+        if why is not None:
+            raise UsageProblem(f"invalid --origin {origin!r}", why)
     if token_file is not None:
         try:
             token = token_file.read_text("utf-8").splitlines()[0].strip()
