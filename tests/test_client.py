@@ -176,6 +176,30 @@ async def test_server_close_is_reported_with_code_and_who() -> None:
         assert link.closed_info() == (4002, "go away", "server")
 
 
+async def test_send_many_sends_each_payload_as_its_own_message_in_order() -> None:
+    payloads: list[str | bytes] = ["a", b"\x00\x01", "", "é" * 3, b""]
+    with running(echo, compression=None) as server:
+        connection = await open_link(ConnectOptions(server.url, compression=False), environ={})
+        link = WebSocketLink(connection, server.url)
+        writes = 0
+        transport_write = connection.transport.write
+
+        def counting_write(data: bytes) -> None:
+            nonlocal writes
+            writes += 1
+            transport_write(data)
+
+        connection.transport.write = counting_write  # type: ignore[method-assign]
+        sent = await link.send_many(payloads)
+        writes_for_batch = writes
+        echoed = [await asyncio.wait_for(connection.recv(), 5) for _ in payloads]
+        await link.close()
+    assert [m.data for m in sent] == payloads
+    assert all(m.direction == "out" for m in sent)
+    assert echoed == payloads
+    assert writes_for_batch == 1  # one socket write for the whole batch
+
+
 async def test_open_link_refused_raises_connect_failed() -> None:
     with running(echo) as server:
         port = server.port

@@ -16,8 +16,10 @@ reading until one of these ends it, then closes with 1000 (or --close-code):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
+import itertools
 import os
 import threading
 from typing import Final
@@ -33,6 +35,7 @@ from wscli.session import SessionOptions, close_politely, finish_closed, run_ses
 DEFAULT_IDLE: Final = 1.0
 EOF: Final = None
 _CHUNK = 65536
+_SEND_BATCH = 4096  # messages per socket write (bounds the bytes held at once)
 
 
 @dataclasses.dataclass
@@ -119,7 +122,8 @@ class PipeSession:
         self.received = 0
         self.eof_at: float | None = None if reader is not None else self.started
         self.last_received = self.started
-        self.pending: list[bytes] = []  # taken from stdin, not yet sent (kept on reconnect)
+        # Taken from stdin, not yet sent (kept on reconnect); a deque: sent from the left.
+        self.pending: collections.deque[bytes] = collections.deque()
         self.counted = asyncio.Event()
 
     def _deadline(self) -> tuple[float | None, str]:
@@ -146,10 +150,13 @@ class PipeSession:
         return self.policy.count is not None and self.received >= self.policy.count
 
     async def _send_pending(self, link: WebSocketLink) -> None:
-        # An item leaves `pending` only once sent: a reconnect sends the rest.
+        # Items leave `pending` only once sent: a reconnect sends the rest.
         while self.pending:
-            self.output.message(await link.send(self._payload(self.pending[0])))
-            del self.pending[0]
+            batch = list(itertools.islice(self.pending, _SEND_BATCH))
+            sent = await link.send_many([self._payload(raw) for raw in batch])
+            for message in sent:
+                self.pending.popleft()
+                self.output.message(message)
 
     async def _sender(self, link: WebSocketLink) -> None:
         """Send -x, then what stdin gives, until stdin ends."""

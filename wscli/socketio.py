@@ -23,6 +23,7 @@ import dataclasses
 import enum
 import json
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -237,6 +238,10 @@ class SocketIOLink(WebSocketLink):
             if isinstance(data, str)
             else ({"base64": base64.b64encode(data).decode("ascii")},),
         )
+
+    async def send_many(self, payloads: Sequence[str | bytes]) -> list[Message]:
+        """Emit each payload as one event, in order."""
+        return [await self.send(payload) for payload in payloads]
 
     async def recv(self) -> Message | None:
         """The next event for our namespace; None for frames handled here (pings ...)."""
