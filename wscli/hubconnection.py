@@ -180,12 +180,15 @@ class HubConnection(ServerConnection):
         if buffered and buffered + sum(len(m.data) for m in messages) > limit:
             return buffered
         if not transport.is_closing():
+            protocol = self.protocol
             for message in messages:
                 if message.text:
-                    self.protocol.send_text(message.data)
+                    protocol.send_text(message.data)
                 else:
-                    self.protocol.send_binary(message.data)
-            self.send_data()
+                    protocol.send_binary(message.data)
+            # One write for the tick, as on the shared path (the protocol is open, so there
+            # is no end-of-stream marker among the chunks).
+            transport.write(b"".join(protocol.data_to_send()))
         return 0
 
     def drop(self, code: int, reason: str, timeout: float | None = None) -> None:
