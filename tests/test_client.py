@@ -132,6 +132,8 @@ def test_handshake_errors_map_to_typed_errors() -> None:
     refused = describe_handshake_error(ConnectionRefusedError(), options)
     assert isinstance(refused, ConnectFailed) and "refused" in str(refused)
     assert isinstance(describe_handshake_error(ImportError(), options), UsageProblem)
+    ipv6 = describe_handshake_error(TimeoutError(), ConnectOptions("ws://[::1]:9/"))
+    assert str(ipv6) == "opening the connection to [::1]:9 timed out"
 
 
 def test_close_result() -> None:
@@ -189,7 +191,7 @@ async def test_send_many_sends_each_payload_as_its_own_message_in_order() -> Non
             writes += 1
             transport_write(data)
 
-        connection.transport.write = counting_write  # type: ignore[method-assign]
+        connection.transport.write = counting_write  # type: ignore[method-assign,assignment]
         sent = await link.send_many(payloads)
         writes_for_batch = writes
         echoed = [await asyncio.wait_for(connection.recv(), 5) for _ in payloads]

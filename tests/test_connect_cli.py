@@ -22,6 +22,7 @@ from connect_servers import (
     tls_server_context,
 )
 from peers import peer
+from rawserver import RawServer, close_early
 from support import clean_env, lines, requires, run_wscli, scaled, wscli_command
 
 # -- exit codes ----------------------------------------------------------------------------
@@ -54,6 +55,18 @@ def test_handshake_rejected_403_exits_4_with_status() -> None:
         result = run_wscli("connect", server.url, "-x", "hi")
     assert result.returncode == 4
     assert b"rejected the WebSocket handshake: HTTP 403 Forbidden" in result.stderr
+    assert result.stdout == b""
+
+
+def test_plain_ws_to_a_server_that_hangs_up_hints_at_tls_exits_4() -> None:
+    with RawServer(close_early()) as server:
+        result = run_wscli("connect", server.url(), "-x", "hi")
+    assert result.returncode == 4
+    assert result.stderr.decode() == (
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: the server closed the "
+        "connection without a complete HTTP response "
+        "(hint: is it a TLS port (try wss://), or the wrong path?)\n"
+    )
     assert result.stdout == b""
 
 

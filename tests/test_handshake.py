@@ -290,6 +290,8 @@ def test_server_closes_mid_handshake(partial: bytes, why: str) -> None:
     assert result.stderr.decode().startswith(
         f"wscli: error: handshake with 127.0.0.1:{server.port} failed: {why}"
     )
+    # Only a server that says nothing at all suggests a TLS port (or a wrong path).
+    assert ("try wss://" in result.stderr.decode()) == (partial == b"")
     assert result.returncode == ExitCode.HANDSHAKE_REJECTED
 
 

@@ -216,9 +216,9 @@ def test_malformed_and_cut_off_responses() -> None:
     protocol, _ = _client()
     protocol.receive_eof()
     error = handshake_error(protocol, None, "h:1", 0)
-    assert (
-        str(error)
-        == "handshake with h:1 failed: the server closed the connection without answering"
+    assert str(error) == (
+        "handshake with h:1 failed: the server closed the connection without answering "
+        "(hint: is it a TLS port (try wss://), or the wrong path?)"
     )
 
     protocol, _ = _client()

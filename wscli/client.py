@@ -43,7 +43,7 @@ from wscli.errors import (
 )
 from wscli.events import Message
 from wscli.exitcodes import ExitCode, exit_code_for_close
-from wscli.neterrors import describe_connect_error
+from wscli.neterrors import NO_ANSWER_HINT, describe_connect_error, hostport
 from wscli.render import close_description
 from wscli.tls import client_context
 from wscli.url import normalize_url, parse_ws_url
@@ -182,7 +182,7 @@ class ObservedConnection(ClientConnection):
 def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> WscliError:
     """The typed error for a failed connect() (refused, TLS, proxy, HTTP status, timeout)."""
     uri = parse_ws_url(options.url)
-    where = f"{uri.host}:{uri.port}"
+    where = hostport(uri.host, uri.port)
     if isinstance(exc, InvalidProxyStatus):
         status = exc.response.status_code
         return ConnectFailed(
@@ -219,6 +219,12 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
             f"TLS connection to {where} closed by the server",
             "no HTTP response",
             hint="does it require a client certificate (--cert/--key)?",
+        )
+    if isinstance(exc, InvalidHandshake) and isinstance(exc.__cause__, EOFError):
+        return HandshakeRejected(
+            f"handshake with {where} failed",
+            "the server closed the connection without a complete HTTP response",
+            hint=NO_ANSWER_HINT,
         )
     if isinstance(exc, InvalidHandshake):
         return HandshakeRejected(f"invalid WebSocket handshake from {where}", str(exc))

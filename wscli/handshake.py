@@ -25,7 +25,7 @@ from wscli.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliErr
 from wscli.escape import escape_control
 from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake_report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
-from wscli.neterrors import describe_connect_error
+from wscli.neterrors import describe_connect_error, hostport
 from wscli.tls import client_context
 from wscli.upgrade import handshake_error, judge, parse_head, parsed_response, split_head
 
@@ -34,11 +34,6 @@ BODY_GRACE = 1.0
 """After a non-101 head, stop waiting for more body once the peer is quiet this long."""
 EOF_GRACE = 1.0
 """After the peer's close frame, how long to wait for it to close TCP before we do."""
-
-
-def where(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 address."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def resolve(host: str, port: int) -> list[Any]:
@@ -89,7 +84,7 @@ class _Run:
         self.start = self.loop.time()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self.where = where(report.host, report.port)
+        self.where = hostport(report.host, report.port)
 
     def now(self) -> float:
         return self.loop.time() - self.start
@@ -135,7 +130,7 @@ class _Run:
                 last = exc
                 continue
             sock = candidate
-            report.peer = where(str(address[0]), int(address[1]))
+            report.peer = hostport(str(address[0]), int(address[1]))
             break
         self.timed("connect", since)
         if sock is None:

@@ -10,8 +10,12 @@ import ssl
 
 from wscli.errors import ConnectFailed, TimedOut, WscliError
 
+NO_ANSWER_HINT = "is it a TLS port (try wss://), or the wrong path?"
+"""Hint when a ws:// server hangs up on the upgrade request without a word."""
 
-def _hostport(host: str, port: int) -> str:
+
+def hostport(host: str, port: int) -> str:
+    """``host:port``, with brackets around an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -19,7 +23,7 @@ def describe_connect_error(
     exc: BaseException, host: str, port: int, secure: bool = False
 ) -> WscliError:
     """Return the :class:`WscliError` that explains why connecting to host:port failed."""
-    where = _hostport(host, port)
+    where = hostport(host, port)
     if isinstance(exc, TimeoutError):
         return TimedOut(f"cannot connect to {where}", "timed out")
     if isinstance(exc, socket.gaierror):

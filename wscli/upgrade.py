@@ -32,6 +32,7 @@ from websockets.uri import WebSocketURI
 from wscli.accept import accept_for
 from wscli.errors import HandshakeRejected, UsageProblem, WscliError
 from wscli.escape import escape_control
+from wscli.neterrors import NO_ANSWER_HINT
 
 HEAD_END = b"\r\n\r\n"
 
@@ -258,7 +259,10 @@ def handshake_error(
         )
     if isinstance(exc, InvalidHeader | InvalidStatus | NegotiationError):
         return HandshakeRejected(what, escape_control(str(exc), keep_newlines=False))
-    return HandshakeRejected(what, _describe_message_error(exc, received))
+    hint = None
+    if received == 0 and not protocol.uri.secure:
+        hint = NO_ANSWER_HINT  # e.g. ws:// to a TLS port: the server hangs up on plain text
+    return HandshakeRejected(what, _describe_message_error(exc, received), hint=hint)
 
 
 def _describe_message_error(exc: Exception, received: int) -> str:
