@@ -153,8 +153,8 @@ def _report() -> HandshakeReport:
     report.response_complete = True
     report.verdict = _verdict()
     report.timings = {"dns": 0.001, "connect": 0.0002, "upgrade": 0.0015, "close": 0.0004}
-    report.close_sent = CloseFrame(1000, "", "1000 (OK)")
-    report.close_received = CloseFrame(1000, "bye", "1000 (OK)")
+    report.close_sent = CloseFrame(1000, "", "1000 (normal closure)")
+    report.close_received = CloseFrame(1000, "bye", "1000 (normal closure)")
     report.wire = [WireChunk("sent", "close", 0.0031, b"\x88\x82abcd\x62\x8b")]
     return report
 
@@ -185,7 +185,7 @@ def test_debug_text() -> None:
         "* certificate SHA-256: AB:CD\n"
         "> sent 8 bytes (close, +3.1 ms)\n"
         "00000000  88 82 61 62 63 64 62 8b                           |..abcdb.|\n"
-        "* close frames: sent 1000 (OK), received 1000 (OK) 'bye'\n"
+        "* close frames: sent 1000 (normal closure), received 1000 (normal closure) 'bye'\n"
         "* timings: dns 1.0 ms, connect 0.2 ms, upgrade 1.5 ms, close 0.4 ms\n"
     )
 

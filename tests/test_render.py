@@ -57,7 +57,9 @@ def test_terminal_lines_are_marked_and_escaped() -> None:
 
 def test_close_description() -> None:
     assert close_description(1000, "") == "1000 (normal closure)"
-    assert close_description(4001, "bye\n\x1b") == "4001 (unknown) 'bye\\n\\e'"
+    assert close_description(4001, "bye\n\x1b") == "4001 (private use) 'bye\\n\\e'"
+    assert close_description(3000, "") == "3000 (registered)"
+    assert close_description(1016, "") == "1016 (unknown)"
     assert close_description(None, "") == "no close frame (connection dropped)"
     assert close_description(1006, "") == "no close frame (connection dropped)"
 

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from websockets.client import ClientProtocol
-from websockets.frames import CLOSE_CODE_EXPLANATIONS, Close, Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
 from wscli.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError
@@ -26,6 +26,7 @@ from wscli.escape import escape_control
 from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake_report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
 from wscli.neterrors import describe_connect_error, hostport
+from wscli.render import close_code_name
 from wscli.tls import client_context
 from wscli.upgrade import handshake_error, judge, parse_head, parsed_response, split_head
 
@@ -351,15 +352,10 @@ async def run_handshake(
 
 
 def close_frame(close: Close) -> CloseFrame:
-    """Our record of a websockets Close, with the code explained (``1000 (OK)``)."""
+    """Our record of a websockets Close, with the code explained (``1000 (normal closure)``),
+    named as `wscli connect` names it."""
     code = int(close.code)
-    if 3000 <= code < 4000:
-        meaning = "registered"
-    elif 4000 <= code < 5000:
-        meaning = "private use"
-    else:
-        meaning = CLOSE_CODE_EXPLANATIONS.get(code, "unknown")
-    return CloseFrame(code, close.reason, f"{code} ({meaning})")
+    return CloseFrame(code, close.reason, f"{code} ({close_code_name(code)})")
 
 
 def tls_context(*, insecure: bool = False, cafile: str | None = None) -> ssl.SSLContext:

@@ -49,7 +49,7 @@ class CloseFrame:
     code: int
     reason: str
     explanation: str
-    """Human-readable code, e.g. ``1000 (OK)``."""
+    """Human-readable code, e.g. ``1000 (normal closure)``."""
 
 
 @dataclasses.dataclass

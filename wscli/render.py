@@ -109,10 +109,21 @@ def close_description(code: int | None, reason: str) -> str:
     """``1000 (normal closure) "bye"`` or ``no close frame``: for status lines and errors."""
     if code is None or code == 1006:
         return "no close frame (connection dropped)"
-    text = f"{code} ({CLOSE_NAMES.get(code, 'unknown')})"
+    text = f"{code} ({close_code_name(code)})"
     if reason:
         text += f" '{escape_control(reason, keep_newlines=False)}'"
     return text
+
+
+def close_code_name(code: int) -> str:
+    """The name of a close code (RFC 6455 §7.4.1), or the range it belongs to."""
+    if code in CLOSE_NAMES:
+        return CLOSE_NAMES[code]
+    if 3000 <= code < 4000:
+        return "registered"
+    if 4000 <= code < 5000:
+        return "private use"
+    return "unknown"
 
 
 CLOSE_NAMES: dict[int, str] = {
