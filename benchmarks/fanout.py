@@ -6,7 +6,7 @@ benchmarks/build/), starts every server itself on 127.0.0.1 port 0, runs the sam
 phases against each and prints ONE table. The generator is pinned to one core and the server
 to another. Every phase stops by itself; servers are stopped by PID. See benchmarks/README.md.
 
-    .venv/bin/python benchmarks/fanout.py            # full run (~5 minutes)
+    .venv/bin/python benchmarks/fanout.py            # full run (~6 minutes)
     .venv/bin/python benchmarks/fanout.py --quick    # smaller and shorter (< 60 s)
 """
 
