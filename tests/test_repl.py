@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from peers import peer
 from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
-from wscli.commands import Command, CommandError, parse_line
+from wscli.commands import HELP_TEXT, Command, CommandError, parse_line
 from wscli.repl import SlashCompleter, history_path, open_history
 
 ROWS, COLS = 24, 100
@@ -162,6 +163,12 @@ def test_parse_line_commands_and_literal_slash() -> None:
             parse_line(bad)
 
 
+def test_help_descriptions_line_up_in_one_column() -> None:
+    rows = [line for line in HELP_TEXT.splitlines() if line.startswith("/")]
+    columns = {re.search(r"\S  +(\S)", line).start(1) for line in rows}  # type: ignore[union-attr]
+    assert len(rows) == 7 and len(columns) == 1
+
+
 def test_slash_completion_only_at_line_start() -> None:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
@@ -175,6 +182,13 @@ def test_slash_completion_only_at_line_start() -> None:
     assert complete("/ping x") == []
     assert complete("hello /p") == []
     assert complete("//") == []
+
+
+def test_new_history_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "wscli" / "history"
+    _, warning = open_history(path)
+    assert warning is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_history_path_and_unwritable_state_dir(tmp_path: Path) -> None:

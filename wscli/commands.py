@@ -12,22 +12,29 @@ from typing import Literal
 
 CommandName = Literal["send", "ping", "close", "binary", "file", "quit", "help", "none"]
 
-COMMANDS: dict[str, str] = {
-    "/ping": "/ping [PAYLOAD]      send a ping; shows the round-trip time",
-    "/close": "/close [CODE [REASON]]  close the connection (default 1000) and exit",
-    "/binary": "/binary HEX          send HEX bytes as one binary message (spaces allowed)",
-    "/file": "/file PATH           send the file PATH as one binary message",
-    "/quit": "/quit                close with 1000 and exit (also Ctrl-D)",
-    "/help": "/help                this help",
+# name -> (usage, what it does); the /help text and the completion menu are built from it.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "/ping": ("/ping [PAYLOAD]", "send a ping; shows the round-trip time"),
+    "/close": ("/close [CODE [REASON]]", "close the connection (default 1000) and exit"),
+    "/binary": ("/binary HEX", "send HEX bytes as one binary message (spaces allowed)"),
+    "/file": ("/file PATH", "send the file PATH as one binary message"),
+    "/quit": ("/quit", "close (--close-code, default 1000) and exit (also Ctrl-D)"),
+    "/help": ("/help", "this help"),
 }
 
-HELP_TEXT = "\n".join(
-    [
-        *COMMANDS.values(),
-        "//TEXT               send /TEXT literally",
-        "Alt-Enter (or Esc Enter) inserts a newline; Ctrl-C clears the line.",
-    ]
-)
+
+def _help_text() -> str:
+    rows = [*COMMANDS.values(), ("//TEXT", "send /TEXT literally")]
+    width = max(len(usage) for usage, _ in rows) + 2
+    return "\n".join(
+        [
+            *(f"{usage:<{width}}{what}" for usage, what in rows),
+            "Alt-Enter (or Esc Enter) inserts a newline; Ctrl-C clears the line.",
+        ]
+    )
+
+
+HELP_TEXT = _help_text()
 
 
 class CommandError(ValueError):

@@ -58,11 +58,12 @@ def history_path(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def open_history(path: Path) -> tuple[History, str | None]:
-    """A file history at ``path`` (created as needed), or an in-memory one and a warning."""
+    """A file history at ``path`` (created as needed, mode 0600), or an in-memory one and a
+    warning."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
+        # Private, like shell histories: typed lines may hold tokens.
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
     except OSError as exc:
         why = (exc.strerror or str(exc)).lower()
         return InMemoryHistory(), f"history not saved: cannot write {path}: {why}"
@@ -78,10 +79,9 @@ class SlashCompleter(Completer):
         text = document.text_before_cursor
         if not text.startswith("/") or " " in text or text.startswith("//"):
             return
-        for name, help_line in COMMANDS.items():
+        for name, (_, what) in COMMANDS.items():
             if name.startswith(text):
-                meta = help_line.split("  ", 1)[-1].strip()
-                yield Completion(name, start_position=-len(text), display_meta=meta)
+                yield Completion(name, start_position=-len(text), display_meta=what)
 
 
 def _key_bindings() -> KeyBindings:
