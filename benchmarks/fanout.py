@@ -331,7 +331,7 @@ class ServerBench:
     def warm_up(self) -> None:
         """A short unrecorded fan-out and latency run: JIT compilers (Node) warm up first."""
         p = self.profile
-        seconds = flags(duration=min(1.0, p.duration), warmup=0)
+        seconds = flags(duration=min(1.0, p.duration / 2), warmup=0)
         self.measure("warm-up", [*flags(mode="fanout", subs=p.sizes[-1], size=p.size), *seconds])
         self.measure("warm-up", [*flags(mode="latency", subs=p.latency_subs), *seconds])
 
