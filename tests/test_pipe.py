@@ -10,7 +10,14 @@ import signal
 import subprocess
 import time
 
-from connect_servers import echo, greet_then_echo, running, silent, start_killable
+from connect_servers import (
+    close_after_first,
+    echo,
+    greet_then_echo,
+    running,
+    silent,
+    start_killable,
+)
 from support import clean_env, has_ansi, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
@@ -297,6 +304,32 @@ def test_show_ping_pong_on_stderr_and_in_json() -> None:
     assert b"wscli: pong received" in plain.stderr and b"round trip" in plain.stderr
     kinds = [json.loads(line)["event"] for line in lines(as_json.stdout)]
     assert "ping" in kinds and "pong" in kinds
+
+
+def test_reconnect_after_server_goes_away_with_1001() -> None:
+    connections = 0
+
+    async def restart_once(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        if connections == 1:  # the first connection sees the server "restart"
+            await ws.recv()
+            await ws.close(1001, "server shutting down")
+            return
+        await echo(ws)
+
+    with running(restart_once) as server:
+        result = run_wscli(
+            "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", input=b""
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"hi\n"  # the reply of the second connection
+    assert connections == 2
+    assert b"wscli: reconnecting in" in result.stderr
+    # Without --reconnect, 1001 is a normal end: exit 0 at once, no second connection.
+    with running(close_after_first(1001, "bye")) as server:
+        result = run_wscli("connect", server.url, "-x", "hi")
+    assert result.returncode == 0 and result.stdout == b""
 
 
 def test_reconnect_gives_up_after_max_retries_with_json_events() -> None:

@@ -3,7 +3,8 @@
 The body (pipe or prompt) runs once per connection and returns an ExitCode or raises a
 :class:`~wscli.errors.WscliError`; with ``--reconnect`` the retryable ones (refused,
 dropped, abnormal close, timeout, HTTP 5xx) lead to another attempt after an exponential
-backoff with jitter, up to ``--max-retries``; each attempt is reported on the output.
+backoff with jitter, up to ``--max-retries``; each attempt is reported on the output. A
+server going away (close 1001, e.g. a restart) is reconnected to as well.
 """
 
 from __future__ import annotations
@@ -100,6 +101,16 @@ async def close_politely(
     return ExitCode.OK
 
 
+def server_went_away(link: WebSocketLink) -> bool:
+    """The server closed with 1001 (going away): a restart, worth a --reconnect.
+
+    1001 is a normal close (exit 0), but a server shutting down says it; with --reconnect
+    the user asked to ride out exactly that.
+    """
+    code, _, by = link.closed_info()
+    return by == "server" and code == 1001
+
+
 async def run_session(
     options: SessionOptions,
     output: Output,
@@ -110,15 +121,17 @@ async def run_session(
     backoff = delays or backoff_delays()
     attempt = 0
     while True:
+        out_of_retries = options.max_retries is not None and attempt >= options.max_retries
         try:
             link = await open_session_link(options, output)
             attempt = 0  # the connection worked: a later failure starts the count afresh
+            out_of_retries = options.max_retries == 0
             backoff = delays or backoff_delays()
-            return await body(link)
+            result = await body(link)
+            if not (options.reconnect and not out_of_retries and server_went_away(link)):
+                return result
         except WscliError as error:
-            retry = options.reconnect and is_retryable(error)
-            if options.max_retries is not None and attempt >= options.max_retries:
-                retry = False
+            retry = options.reconnect and is_retryable(error) and not out_of_retries
             output.error(error, final=not retry)
             if not retry:
                 raise

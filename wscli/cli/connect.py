@@ -167,7 +167,8 @@ CONNECT_EPILOG = (
 @click.option(
     "--reconnect",
     is_flag=True,
-    help="After a failed connect or abnormal close, retry with backoff; re-send -x.",
+    help="After a failed connect, an abnormal close or a server going away (1001), retry "
+    "with backoff; re-send -x.",
 )
 @click.option(
     "--max-retries",
