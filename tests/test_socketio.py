@@ -134,6 +134,19 @@ def test_plain_websocket_server_is_not_socketio() -> None:
     assert b"not a Socket.IO server" in result.stderr
 
 
+def test_silent_plain_server_times_out_with_a_hint() -> None:
+    async def silent(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    with running(silent) as server:
+        result = run_wscli("connect", "--socketio", "--open-timeout", "0.5", server.url)
+    assert result.returncode == 6
+    assert result.stderr.decode() == (
+        "wscli: error: Socket.IO handshake timed out: no Engine.IO open packet within 0.5 s "
+        "(hint: is it a Socket.IO server? (drop --socketio))\n"
+    )
+
+
 @requires("node")
 def test_seed_socketio_chat_peer_broadcasts_back() -> None:
     assert (PEERS / "seed-socketio" / "server.js").exists()

@@ -181,6 +181,12 @@ class SocketIOLink(WebSocketLink):
         try:
             await asyncio.wait_for(self._handshake(), self.open_timeout)
         except (TimeoutError, asyncio.TimeoutError):
+            if not self.engine:  # the server said nothing at all: likely no Socket.IO there
+                raise TimedOut(
+                    "Socket.IO handshake timed out",
+                    f"no Engine.IO open packet within {self.open_timeout:g} s",
+                    hint="is it a Socket.IO server? (drop --socketio)",
+                ) from None
             raise TimedOut("Socket.IO handshake timed out", "no CONNECT answer") from None
         except ConnectionClosed as exc:
             raise HandshakeRejected(
@@ -197,9 +203,10 @@ class SocketIOLink(WebSocketLink):
                 "not a Socket.IO server", "no Engine.IO open packet", hint="drop --socketio?"
             )
         try:
-            self.engine = json.loads(first[1:])
+            engine = json.loads(first[1:])
         except ValueError:
             raise HandshakeRejected("not a Socket.IO server", "bad Engine.IO open") from None
+        self.engine = engine if isinstance(engine, dict) and engine else {"open": engine}
         connect = Packet(PacketType.CONNECT, self.namespace)
         await self.connection.send(ENGINE_MESSAGE + encode_packet(connect))
         while True:
