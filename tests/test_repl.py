@@ -278,6 +278,20 @@ def test_slash_commands(
     assert "closed by the client: 4000" in terminal.text
 
 
+def test_half_typed_line_survives_a_reconnect(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = start(terminals, push_server.thread.url, term_env, "--reconnect")
+    terminal.child.send("draft line")
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws> draft line")
+    going = push_server.connections[-1].close(1001, "restart")
+    asyncio.run_coroutine_threadsafe(going, push_server.thread.loop).result(scaled(5))
+    terminal.wait_for(lambda text: text.count("connected to") == 2)
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws> draft line")
+    terminal.child.send("\r")
+    terminal.wait_text("< draft line")
+
+
 def test_ctrl_c_clears_line_and_quit_exits_0(
     push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
 ) -> None:

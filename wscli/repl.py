@@ -147,6 +147,7 @@ class Repl:
         )
         self.loop = asyncio.get_running_loop()
         self.deadline = None if options.timeout is None else self.loop.time() + options.timeout
+        self.draft = ""  # a line half typed when the connection dropped: offered again
 
     def toolbar(self) -> str:
         """URL, state, subprotocol, compression, last RTT, message counts."""
@@ -186,6 +187,8 @@ class Repl:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if not prompter.done():  # keep what was typed for the next connection's prompt
+                self.draft = self.session.default_buffer.text
             for task in tasks:
                 task.cancel()
             with contextlib.suppress(BaseException):
@@ -210,7 +213,8 @@ class Repl:
     async def _prompt(self, link: WebSocketLink) -> ExitCode:
         while True:
             try:
-                line = await self.session.prompt_async("ws> ")
+                draft, self.draft = self.draft, ""
+                line = await self.session.prompt_async("ws> ", default=draft)
             except KeyboardInterrupt:
                 continue  # Ctrl-C: the line is cleared
             except EOFError:  # Ctrl-D
