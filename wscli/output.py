@@ -100,7 +100,31 @@ def _reconnect_line(attempt: int, delay: float, max_retries: int | None) -> str:
     return f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
 
 
-class PlainOutput:
+class _StderrStatus:
+    """What the pipe writers share: ``wscli: ...`` status lines on stderr, some only with -v."""
+
+    def __init__(self, stdout: IO[bytes], stderr: IO[str], *, verbose: bool = False) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.verbose = verbose
+
+    def _err(self, line: str) -> None:
+        try:
+            self.stderr.write(f"wscli: {line}\n")
+            self.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    def status(self, line: str) -> None:
+        if self.verbose:
+            self._err(line)
+
+    def error(self, error: WscliError, final: bool) -> None:
+        if not final:  # a final error is printed once by the CLI
+            self._err(format_error(error, prefix="error: "))
+
+
+class PlainOutput(_StderrStatus):
     """Pipe mode: nothing but received messages on stdout.
 
     ``escape``: stdout is a terminal (only stdin is piped), so peer control characters are
@@ -118,20 +142,11 @@ class PlainOutput:
         timestamps: bool = False,
         escape: bool = False,
     ) -> None:
-        self.stdout = stdout
-        self.stderr = stderr
-        self.verbose = verbose
+        super().__init__(stdout, stderr, verbose=verbose)
         self.show_ping_pong = show_ping_pong
         self.binary_format = binary_format
         self.timestamps = timestamps
         self.escape = escape
-
-    def _err(self, line: str) -> None:
-        try:
-            self.stderr.write(f"wscli: {line}\n")
-            self.stderr.flush()
-        except (OSError, ValueError):
-            pass
 
     def opened(self, link: LinkInfo) -> None:
         if self.verbose:
@@ -160,25 +175,12 @@ class PlainOutput:
             who = f" by the {by}" if by else ""
             self._err(f"closed{who}: {close_description(code, reason)}")
 
-    def error(self, error: WscliError, final: bool) -> None:
-        if not final:  # a final error is printed once by the CLI
-            self._err(format_error(error, prefix="error: "))
-
     def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
         self._err(_reconnect_line(attempt, delay, max_retries))
 
-    def status(self, line: str) -> None:
-        if self.verbose:
-            self._err(line)
 
-
-class JsonOutput:
+class JsonOutput(_StderrStatus):
     """``--json``: one NDJSON object per event on stdout; nothing else there."""
-
-    def __init__(self, stdout: IO[bytes], stderr: IO[str], *, verbose: bool = False) -> None:
-        self.stdout = stdout
-        self.stderr = stderr
-        self.verbose = verbose
 
     def _emit(self, event: dict[str, object]) -> None:
         self.stdout.write(to_ndjson(event).encode("utf-8", "surrogateescape"))
@@ -204,23 +206,11 @@ class JsonOutput:
 
     def error(self, error: WscliError, final: bool) -> None:
         self._emit(error_event(format_error(error, prefix=""), int(error.exit_code)))
-        if not final:  # a final error is printed once by the CLI
-            self._err(format_error(error, prefix="error: "))
+        super().error(error, final)
 
     def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
         self._emit(reconnect_event(attempt, delay, max_retries))
         self._err(_reconnect_line(attempt, delay, max_retries))  # on stderr too, always
-
-    def _err(self, line: str) -> None:
-        try:
-            self.stderr.write(f"wscli: {line}\n")
-            self.stderr.flush()
-        except (OSError, ValueError):
-            pass
-
-    def status(self, line: str) -> None:
-        if self.verbose:
-            self._err(line)
 
 
 class TerminalOutput:

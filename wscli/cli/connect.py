@@ -8,7 +8,8 @@ completion stays fast.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -27,7 +28,22 @@ from wscli.cli.options import (
 from wscli.exitcodes import ExitCode
 from wscli.terminal import Environment
 
-_SECONDS = click.FloatRange(min=0)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _seconds_option(
+    *names: str, help: str, default: float | None = None, positive: bool = False
+) -> Callable[[F], F]:
+    """A ``SECONDS`` option: 0 allowed (meaning "no limit") unless ``positive``."""
+    return click.option(
+        *names,
+        type=click.FloatRange(min=0, min_open=positive),
+        default=default,
+        show_default=default is not None,
+        metavar="SECONDS",
+        help=help,
+    )
+
 
 CONNECT_EPILOG = (
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
@@ -61,19 +77,14 @@ CONNECT_EPILOG = (
     metavar="N",
     help="End (exit 0) after N messages have been received.",
 )
-@click.option(
+@_seconds_option(
     "--idle",
-    type=_SECONDS,
     default=1.0,
-    show_default=True,
-    metavar="SECONDS",
     help="After stdin ends, end (exit 0) when no message arrived for SECONDS; 0: no limit.",
 )
-@click.option(
+@_seconds_option(
     "-w",
     "--wait",
-    type=_SECONDS,
-    metavar="SECONDS",
     help="After stdin ends (or after -x with </dev/null), stay open exactly SECONDS.",
 )
 @timeout_option(None, "Overall deadline in seconds; reaching it closes and exits 6.")
@@ -131,28 +142,18 @@ CONNECT_EPILOG = (
     metavar="BYTES",
     help="Largest message accepted; 0: no limit.",
 )
-@click.option(
-    "--ping-interval",
-    type=_SECONDS,
-    default=20.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Send a keepalive ping this often; 0: never.",
+@_seconds_option(
+    "--ping-interval", default=20.0, help="Send a keepalive ping this often; 0: never."
 )
-@click.option(
+@_seconds_option(
     "--ping-timeout",
-    type=_SECONDS,
     default=20.0,
-    show_default=True,
-    metavar="SECONDS",
     help="Drop the connection when a ping gets no pong this long; 0: never.",
 )
-@click.option(
+@_seconds_option(
     "--open-timeout",
-    type=click.FloatRange(min=0, min_open=True),
     default=10.0,
-    show_default=True,
-    metavar="SECONDS",
+    positive=True,
     help="Limit for connecting and the opening handshake (exit 6).",
 )
 @click.option(
