@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import pytest
 import trustme
+from handshake_example import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, KEY
 from rawserver import (
     RawServer,
     accept_value,
@@ -37,27 +38,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from wscli.exitcodes import ExitCode
 
-KEY = "x3JJHMbDL1EzLkh9GBhXDw=="
 EXAMPLE_ARGS = ["-H", "Host: server.example.com", "-s", "chat", "-s", "superchat"]
 EXAMPLE_ARGS += ["--key", KEY, "--no-compression"]
-EXAMPLE_REQUEST = (
-    b"GET /chat HTTP/1.1\r\n"
-    b"Host: server.example.com\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n"
-    b"Sec-WebSocket-Protocol: chat, superchat\r\n"
-    b"Sec-WebSocket-Version: 13\r\n"
-    b"\r\n"
-)
-EXAMPLE_RESPONSE = (
-    b"HTTP/1.1 101 Switching Protocols\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Accept: HSmrc0sMlYUkAGmm5OPpG2HaGWk=\r\n"
-    b"Sec-WebSocket-Protocol: chat\r\n"
-    b"\r\n"
-)
 GOOD_VERDICT = (
     "✓ status: 101 Switching Protocols\n"
     "✓ accept: expected HSmrc0sMlYUkAGmm5OPpG2HaGWk=, received HSmrc0sMlYUkAGmm5OPpG2HaGWk=\n"

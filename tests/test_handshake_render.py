@@ -6,6 +6,10 @@ import ast
 import json
 from pathlib import Path
 
+from handshake_example import ACCEPT
+from handshake_example import EXAMPLE_REQUEST as REQUEST
+from handshake_example import EXAMPLE_RESPONSE as RESPONSE
+
 from wscli.errors import HandshakeRejected
 from wscli.handshake_render import (
     hexdump,
@@ -18,26 +22,6 @@ from wscli.handshake_render import (
 )
 from wscli.handshake_report import CloseFrame, HandshakeReport, TlsInfo, WireChunk
 from wscli.upgrade import Verdict
-
-REQUEST = (
-    b"GET /chat HTTP/1.1\r\n"
-    b"Host: server.example.com\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n"
-    b"Sec-WebSocket-Protocol: chat, superchat\r\n"
-    b"Sec-WebSocket-Version: 13\r\n"
-    b"\r\n"
-)
-RESPONSE = (
-    b"HTTP/1.1 101 Switching Protocols\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Accept: HSmrc0sMlYUkAGmm5OPpG2HaGWk=\r\n"
-    b"Sec-WebSocket-Protocol: chat\r\n"
-    b"\r\n"
-)
-ACCEPT = "HSmrc0sMlYUkAGmm5OPpG2HaGWk="
 
 
 def _verdict(**changes: object) -> Verdict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from handshake_example import ACCEPT, EXAMPLE_REQUEST, KEY
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
@@ -15,19 +16,6 @@ from wscli.upgrade import (
     parse_head,
     parsed_response,
     split_head,
-)
-
-KEY = "x3JJHMbDL1EzLkh9GBhXDw=="
-ACCEPT = "HSmrc0sMlYUkAGmm5OPpG2HaGWk="
-EXAMPLE_REQUEST = (
-    b"GET /chat HTTP/1.1\r\n"
-    b"Host: server.example.com\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n"
-    b"Sec-WebSocket-Protocol: chat, superchat\r\n"
-    b"Sec-WebSocket-Version: 13\r\n"
-    b"\r\n"
 )
 
 

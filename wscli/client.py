@@ -43,9 +43,10 @@ from wscli.errors import (
 )
 from wscli.events import Message
 from wscli.exitcodes import ExitCode, exit_code_for_close
-from wscli.neterrors import NO_ANSWER_HINT, describe_connect_error, hostport
+from wscli.neterrors import describe_connect_error, hostport
 from wscli.render import close_description
 from wscli.tls import client_context
+from wscli.upgrade import NO_ANSWER_HINT
 from wscli.url import normalize_url, parse_ws_url
 
 # Called for each ping/pong frame: (kind, direction, payload, rtt in seconds or None).

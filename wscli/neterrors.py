@@ -10,9 +10,6 @@ import ssl
 
 from wscli.errors import ConnectFailed, TimedOut, WscliError
 
-NO_ANSWER_HINT = "is it a TLS port (try wss://), or the wrong path?"
-"""Hint when a ws:// server hangs up on the upgrade request without a word."""
-
 
 def hostport(host: str, port: int) -> str:
     """``host:port``, with brackets around an IPv6 address."""

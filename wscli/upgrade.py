@@ -32,9 +32,10 @@ from websockets.uri import WebSocketURI
 from wscli.accept import accept_for
 from wscli.errors import HandshakeRejected, UsageProblem, WscliError
 from wscli.escape import escape_control
-from wscli.neterrors import NO_ANSWER_HINT
 
 HEAD_END = b"\r\n\r\n"
+NO_ANSWER_HINT = "is it a TLS port (try wss://), or the wrong path?"
+"""Hint when a ws:// server hangs up on the upgrade request without a word."""
 
 # RFC 6455 §1.2/§4.1 example order; headers not listed keep their order after these.
 _ORDER = [

@@ -95,16 +95,9 @@ def handshake(
     from wscli.accept import validate_key
     from wscli.cli import get_environment
     from wscli.handshake import run_handshake, tls_context
-    from wscli.handshake_render import (
-        json_line,
-        raw_output,
-        render_debug,
-        render_exchange,
-        render_verdict,
-    )
+    from wscli.handshake_output import write_report
     from wscli.handshake_report import HandshakeReport
     from wscli.headers import parse_header_args
-    from wscli.terminal import make_console
     from wscli.upgrade import build_client
     from wscli.url import normalize_url, parse_ws_url
 
@@ -131,27 +124,14 @@ def handshake(
         context = tls_context(insecure=insecure, cafile=cacert) if uri.secure else None
         asyncio.run(run_handshake(report, protocol, context, timeout))
 
-    env = get_environment()
-    out = make_console(sys.stdout, env.color_stdout)
-    err = make_console(sys.stderr, env.color_stderr)
-    if json_output:
-        sys.stdout.write(json_line(report) + "\n")
-        sys.stdout.flush()
-    elif env.stdout_isatty:
-        if report.request_sent or report.offline:
-            view = render_exchange(
-                report.request, report.response, report.body, body_truncated=report.body_truncated
-            )
-            out.print(view, end="")
-    else:
-        sys.stdout.buffer.write(raw_output(report))
-        sys.stdout.flush()
-        if report.body_truncated:
-            err.print(f"(body cut after the first {len(report.body)} bytes)", markup=False)
-    if debug:
-        err.print(render_debug(report), end="")
-    if report.verdict is not None and not json_output:
-        err.print(render_verdict(report.verdict), end="")
+    write_report(
+        report,
+        get_environment(),
+        sys.stdout,
+        sys.stderr,
+        json_output=json_output,
+        debug=debug,
+    )
     if report.error is not None:
         raise report.error
     return ExitCode.OK
