@@ -222,6 +222,7 @@ def test_layers_only_repl_imports_prompt_toolkit_and_only_cli_imports_click() ->
         "socketio",
         "commands",
         "repl",
+        "connect_options",
     ]
     for name in mine:
         tree = ast.parse((package / f"{name}.py").read_text())

@@ -7,7 +7,6 @@ completion stays fast.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,7 +25,6 @@ from wscli.cli.options import (
     tls_client_options,
 )
 from wscli.exitcodes import ExitCode
-from wscli.terminal import Environment
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -204,93 +202,10 @@ def connect(**opts: Any) -> int:
     On a terminal: a prompt; received messages appear above it. In a pipe: stdin lines
     are sent, received messages written to stdout, one per line.
     """
-    return _run(get_environment(), opts)
+    from wscli.connect_options import run_connect
 
-
-def _run(env: Environment, opts: dict[str, Any]) -> int:
-    """Build the session from the options and run the prompt or the pipe."""
-    import asyncio
-
-    from wscli.client import ConnectOptions
-    from wscli.headers import parse_header_args
-    from wscli.output import JsonOutput, Output, PlainOutput
-    from wscli.pipe import PipePolicy, run_pipe
-    from wscli.session import SessionOptions, SocketIOOptions
-
-    connect_options = ConnectOptions(
-        url=opts["url"],
-        headers=parse_header_args(opts["headers"]),
-        subprotocols=opts["subprotocols"],
-        origin=opts["origin"],
-        auth=opts["auth"],
-        insecure=opts["insecure"],
-        cacert=opts["cacert"],
-        cert=opts["cert"],
-        key=opts["key"],
-        proxy=opts["proxy"],
-        compression=opts["compression"],
-        max_size=opts["max_size"] or None,
-        ping_interval=opts["ping_interval"] or None,
-        ping_timeout=opts["ping_timeout"] or None,
-        open_timeout=opts["open_timeout"],
-    )
-    if opts["socketio"]:
-        from wscli.socketio import socketio_url
-
-        connect_options.url = socketio_url(opts["url"])
-    session = SessionOptions(
-        connect=connect_options,
-        socketio=SocketIOOptions(opts["namespace"], opts["event"]) if opts["socketio"] else None,
-        reconnect=opts["reconnect"],
-        max_retries=opts["max_retries"],
-        close_code=opts["close_code"],
-        close_reason=opts["close_reason"],
-    )
-    # Validate the URL, headers and TLS files before anything starts.
-    from wscli.client import build_connect_kwargs
-
-    build_connect_kwargs(connect_options)
-
-    interactive = env.interactive and not opts["no_tty"]
-    if interactive:
-        from wscli.repl import ReplOptions, run_repl
-
-        repl_options = ReplOptions(
-            execute=opts["execute"],
-            timeout=opts["timeout"],
-            json_output=opts["json_output"],
-            timestamps=opts["timestamps"],
-            show_ping_pong=opts["show_ping_pong"],
-            color=env.color_stdout,
-        )
-        return asyncio.run(run_repl(session, repl_options))
-
-    output: Output
-    if opts["json_output"]:
-        output = JsonOutput(sys.stdout.buffer, sys.stderr, verbose=opts["verbose"])
-    else:
-        output = PlainOutput(
-            sys.stdout.buffer,
-            sys.stderr,
-            verbose=opts["verbose"],
-            show_ping_pong=opts["show_ping_pong"],
-            binary_format=opts["binary_format"],
-            timestamps=opts["timestamps"],
-            escape=env.stdout_isatty,
-        )
-    policy = PipePolicy(
-        execute=opts["execute"],
-        count=opts["count"],
-        idle=opts["idle"],
-        wait=opts["wait"],
-        timeout=opts["timeout"],
-        binary=opts["binary"],
-        stream=opts["stream"],
-        close_code=opts["close_code"],
-        close_reason=opts["close_reason"],
-    )
     try:
-        return asyncio.run(run_pipe(session, policy, output))
+        return run_connect(get_environment(), opts)
     except BrokenPipeError:
         from wscli.cli import _quiet_stdout
 
