@@ -387,3 +387,35 @@ async def test_slow_consumer_dropped_by_the_real_server(loop: str) -> None:
         assert await asyncio.to_thread(server.wait) == 0
     assert "too slow: dropped with" in server.stderr
     assert "code 1013 'too slow: outgoing queue full' by server" in server.stderr
+
+
+async def test_a_stalled_log_reader_does_not_stall_the_server() -> None:
+    from support import clean_env, wscli_command
+
+    proc = subprocess.Popen(
+        [*wscli_command(), "serve", "--port", "0", "-v"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,  # read once for the banner, then never again
+        env=clean_env(),
+    )
+    try:
+        assert proc.stderr is not None
+        banner = await asyncio.to_thread(proc.stderr.readline)
+        match = BANNER.search(banner.decode())
+        assert match is not None, banner
+        url = f"ws://127.0.0.1:{match[3]}/chat"
+        async with connect(url, proxy=None) as ws:
+            for n in range(3000):  # ~200 KB of -v log lines: far more than a pipe holds
+                await ws.send(f"message {n}")
+            for n in range(3000):
+                assert await recv(ws) == f"message {n}"
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, scaled(10))
+        assert code == 0
+        rest = proc.stderr.read().decode()
+        assert "Traceback" not in rest and "Fatal" not in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import threading
+import time
 
-from wscli.serverlog import EventLog, format_line, timestamp
+from wscli.serverlog import QUEUE_LINES, EventLog, format_line, timestamp
 
 
 def test_timestamp_format() -> None:
@@ -90,3 +92,32 @@ def test_colour_only_when_asked_and_peer_escapes_cannot_sneak_in() -> None:
     assert plain.getvalue().endswith(" evil \\e[2J\n")
     text = coloured.getvalue()
     assert text.startswith("\x1b[") and "\x1b[2J" not in text and "\\e[2J" in text
+
+
+class StalledStream(io.StringIO):
+    """A log reader that stops reading: every write blocks until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait()
+        return super().write(text)
+
+
+def test_background_log_never_blocks_and_counts_dropped_lines() -> None:
+    stream = StalledStream()
+    log = EventLog(stream, background=True)
+    started = time.monotonic()
+    for n in range(QUEUE_LINES + 500):
+        log.emit("error", remote=None, message=f"line {n}")
+    assert time.monotonic() - started < 5  # never waited for the stalled stream
+    stream.release.set()
+    log.close(timeout=10)
+    lines = stream.getvalue().splitlines()
+    note = [line for line in lines if "log lines dropped" in line]
+    assert len(note) == 1 and note[0].startswith("(")
+    kept = [line for line in lines if "line " in line and "dropped" not in line]
+    assert QUEUE_LINES <= len(kept) < QUEUE_LINES + 500
+    assert kept[0].endswith(" line 0")  # in order, oldest first

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import json
+import os
+import queue
 import threading
 from typing import Any, TextIO
 
@@ -107,10 +110,17 @@ def format_line(event: Event) -> str:
     return _safe(json.dumps(event))
 
 
+QUEUE_LINES = 10_000
+
+
 class EventLog:
     """Writes events to stderr with rich, or to stdout as NDJSON (``json_stream``).
 
-    ``verbose`` turns on the per-message and plain-HTTP events.
+    ``verbose`` turns on the per-message and plain-HTTP events. With ``background``, lines
+    are written by a thread from a bounded queue, so a log reader that stalls (a full pipe,
+    a stopped terminal) can never stall the server: beyond :data:`QUEUE_LINES` waiting
+    lines, lines are dropped and counted, and a note says how many when writing resumes.
+    Call :meth:`close` at the end to write what is queued.
     """
 
     def __init__(
@@ -120,12 +130,21 @@ class EventLog:
         color: bool = False,
         json_stream: TextIO | None = None,
         verbose: bool = False,
+        background: bool = False,
     ) -> None:
         self.verbose = verbose
         self._json = json_stream
         self._stderr = stderr
-        self._console = make_console(stderr, color)
+        # Only renders styles (into memory): nothing here may wait on the real stream.
+        self._console = make_console(io.StringIO(), color)
         self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[TextIO, str] | None] | None = None
+        self._dropped = 0
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(QUEUE_LINES)
+            self._thread = threading.Thread(target=self._writer, name="wscli-log", daemon=True)
+            self._thread.start()
         # rich renders each style once, here; lines are then written with these escape
         # sequences (a rich print per event costs ~85 µs, too slow for a busy server).
         self._styles = {kind: self._ansi(style) for kind, style in [*_STYLES.items(), ("", "")]}
@@ -141,22 +160,75 @@ class EventLog:
     def emit(self, kind: str, **fields: Any) -> None:
         """Record one event."""
         event: Event = {"event": kind, "time": timestamp(), **fields}
-        try:
-            with self._lock:
-                if self._json is not None:
-                    self._json.write(json.dumps(event, ensure_ascii=False) + "\n")
-                    self._json.flush()
-                else:
-                    on, off = self._styles.get(kind) or self._styles[""]
-                    t_on, t_off = self._time_style
-                    self._stderr.write(
-                        f"{t_on}{event['time'][11:23]}{t_off} {on}{format_line(event)}{off}\n"
-                    )
-                    self._stderr.flush()
-        except (OSError, ValueError):
-            pass  # a closed or broken log stream must not take the server down
+        if self._json is not None:
+            self._write(self._json, json.dumps(event, ensure_ascii=False) + "\n")
+        else:
+            on, off = self._styles.get(kind) or self._styles[""]
+            t_on, t_off = self._time_style
+            line = f"{t_on}{event['time'][11:23]}{t_off} {on}{format_line(event)}{off}\n"
+            self._write(self._stderr, line)
 
     def banner(self, text: str) -> None:
         """The start-up line on stderr (always plain text, also with --json-log)."""
-        with contextlib.suppress(OSError, ValueError):
-            self._console.print(Text(text, style="bold"), markup=False, highlight=False)
+        on, off = self._ansi("bold")
+        self._write(self._stderr, f"{on}{text}{off}\n")
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Write what is queued (waiting at most ``timeout``), then stop the writer thread."""
+        if self._queue is None or self._thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        self._thread.join(timeout)
+        self._queue = None
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        if self._queue is not None:
+            try:
+                self._queue.put_nowait((stream, text))
+            except queue.Full:
+                with self._lock:
+                    self._dropped += 1
+            return
+        with self._lock:
+            _write_now(stream, text)
+
+    def _writer(self) -> None:
+        assert self._queue is not None
+        pending = self._queue
+        while True:
+            item = pending.get()
+            if item is None:
+                return
+            with self._lock:
+                dropped, self._dropped = self._dropped, 0
+            if dropped:
+                _write_raw(self._stderr, f"({dropped} log lines dropped: log stream too slow)\n")
+            _write_raw(*item)
+
+
+def _write_raw(stream: TextIO, text: str) -> None:
+    """Write from the log thread straight to the file descriptor when there is one.
+
+    A thread blocked in ``os.write`` holds no lock of the stream object, so the rest of
+    the program (and the interpreter at exit) can still use it; only this line waits.
+    """
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        _write_now(stream, text)
+        return
+    data = text.encode(getattr(stream, "encoding", None) or "utf-8", "backslashreplace")
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        pass  # a closed or broken log stream must not take the server down
+
+
+def _write_now(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass  # a closed or broken log stream must not take the server down

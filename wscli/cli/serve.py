@@ -296,6 +296,7 @@ def serve(
         color=env.color_stderr,
         json_stream=sys.stdout if json_log else None,
         verbose=verbose,
+        background=True,  # a stalled log reader must not stall the server
     )
 
     def ready(chat: ChatServer) -> None:
@@ -308,4 +309,7 @@ def serve(
         from wscli.backplane_redis import RedisBackplane
 
         backplane = RedisBackplane(redis_url, redis_channel, on_event=log.emit)
-    run(config, log, backplane=backplane, ready=ready, loop=loop)
+    try:
+        run(config, log, backplane=backplane, ready=ready, loop=loop)
+    finally:
+        log.close(timeout=1.0)
