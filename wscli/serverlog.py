@@ -2,7 +2,8 @@
 
 Events are plain dicts with stable keys, always ``event`` and ``time``:
 
-- ``listening``: ``url`` (the page), ``ws_url``
+- ``listening``: ``url`` (the page), ``ws_url`` — first, with ``--json-log`` only (the
+  banner itself stays on stderr)
 - ``connect``: ``id``, ``remote``, ``room``, ``subprotocol``, ``compression``, ``nick``
 - ``disconnect``: ``id``, ``remote``, ``room``, ``code`` (1006: no close frame), ``reason``,
   ``by`` ("client", "server" or null when the connection dropped)
