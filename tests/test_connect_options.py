@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from wscli.cli.connect import connect
-from wscli.connect_options import pipe_output, session_options
+from wscli.connect_options import from_options, pipe_output, session_options
 from wscli.errors import UsageProblem
 from wscli.output import JsonOutput, PlainOutput
+from wscli.pipe import PipePolicy
 from wscli.terminal import Environment
 
 
@@ -49,3 +50,12 @@ def test_pipe_output_choice() -> None:
     plain = pipe_output(on_terminal, _opts("ws://h/", "--binary-format", "hex"))
     assert isinstance(plain, PlainOutput)
     assert plain.escape and plain.binary_format == "hex"
+
+
+def test_from_options_takes_fields_by_name_and_given_values_win() -> None:
+    opts = _opts("ws://h/", "-n", "3", "--idle", "0", "-x", "a", "--close-code", "4000")
+    policy = from_options(PipePolicy, opts, read_stdin=False)
+    assert policy == PipePolicy(
+        execute=("a",), count=3, idle=0.0, close_code=4000, read_stdin=False
+    )
+    assert from_options(PipePolicy, opts, count=9).count == 9

@@ -10,9 +10,10 @@ prompt_toolkit) is imported only when it is used.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from wscli.client import ConnectOptions, build_connect_kwargs
 from wscli.exitcodes import ExitCode
@@ -23,35 +24,31 @@ from wscli.session import SessionOptions, SocketIOOptions
 from wscli.socketio import socketio_url
 from wscli.terminal import Environment
 
+T = TypeVar("T")
+
+
+def from_options(cls: type[T], opts: Mapping[str, Any], **given: Any) -> T:
+    """Build the dataclass ``cls`` from the options named like its fields, plus ``given``."""
+    names = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {name: opts[name] for name in names if name in opts}
+    return cls(**{**values, **given})
+
 
 def session_options(opts: Mapping[str, Any]) -> SessionOptions:
     """The connection and session options; raises UsageProblem for a bad URL, header or file."""
-    connect = ConnectOptions(
+    connect = from_options(
+        ConnectOptions,
+        opts,
         url=socketio_url(opts["url"]) if opts["socketio"] else opts["url"],
         headers=parse_header_args(opts["headers"]),
-        subprotocols=opts["subprotocols"],
-        origin=opts["origin"],
-        auth=opts["auth"],
-        insecure=opts["insecure"],
-        cacert=opts["cacert"],
-        cert=opts["cert"],
-        key=opts["key"],
-        proxy=opts["proxy"],
-        compression=opts["compression"],
+        # 0 means "no limit" / "never" on the command line, None to websockets.
         max_size=opts["max_size"] or None,
         ping_interval=opts["ping_interval"] or None,
         ping_timeout=opts["ping_timeout"] or None,
-        open_timeout=opts["open_timeout"],
     )
     build_connect_kwargs(connect)  # validate the URL, headers and TLS files before starting
-    return SessionOptions(
-        connect=connect,
-        socketio=SocketIOOptions(opts["namespace"], opts["event"]) if opts["socketio"] else None,
-        reconnect=opts["reconnect"],
-        max_retries=opts["max_retries"],
-        close_code=opts["close_code"],
-        close_reason=opts["close_reason"],
-    )
+    socketio = SocketIOOptions(opts["namespace"], opts["event"]) if opts["socketio"] else None
+    return from_options(SessionOptions, opts, connect=connect, socketio=socketio)
 
 
 def pipe_output(env: Environment, opts: Mapping[str, Any]) -> Output:
@@ -75,24 +72,7 @@ def run_connect(env: Environment, opts: Mapping[str, Any]) -> ExitCode:
     if env.interactive and not opts["no_tty"]:
         from wscli.repl import ReplOptions, run_repl
 
-        repl_options = ReplOptions(
-            execute=opts["execute"],
-            timeout=opts["timeout"],
-            json_output=opts["json_output"],
-            timestamps=opts["timestamps"],
-            show_ping_pong=opts["show_ping_pong"],
-            color=env.color_stdout,
-        )
+        repl_options = from_options(ReplOptions, opts, color=env.color_stdout)
         return asyncio.run(run_repl(session, repl_options))
-    policy = PipePolicy(
-        execute=opts["execute"],
-        count=opts["count"],
-        idle=opts["idle"],
-        wait=opts["wait"],
-        timeout=opts["timeout"],
-        binary=opts["binary"],
-        stream=opts["stream"],
-        close_code=opts["close_code"],
-        close_reason=opts["close_reason"],
-    )
+    policy = from_options(PipePolicy, opts)
     return asyncio.run(run_pipe(session, policy, pipe_output(env, opts)))

@@ -95,6 +95,11 @@ def _frame_line(kind: str, direction: str, payload: bytes, rtt: float | None) ->
     return line
 
 
+def _closed_line(code: int | None, reason: str, by: str | None) -> str:
+    who = f" by the {by}" if by else ""
+    return f"closed{who}: {close_description(code, reason)}"
+
+
 def _reconnect_line(attempt: int, delay: float, max_retries: int | None) -> str:
     limit = f"/{max_retries}" if max_retries is not None else ""
     return f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
@@ -149,8 +154,7 @@ class PlainOutput(_StderrStatus):
         self.escape = escape
 
     def opened(self, link: LinkInfo) -> None:
-        if self.verbose:
-            self._err(_open_line(link))
+        self.status(_open_line(link))
 
     def message(self, message: Message) -> None:
         if message.direction != "in":
@@ -171,9 +175,7 @@ class PlainOutput(_StderrStatus):
             self._err(_frame_line(kind, direction, payload, rtt))
 
     def closed(self, code: int | None, reason: str, by: str | None) -> None:
-        if self.verbose:
-            who = f" by the {by}" if by else ""
-            self._err(f"closed{who}: {close_description(code, reason)}")
+        self.status(_closed_line(code, reason, by))
 
     def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
         self._err(_reconnect_line(attempt, delay, max_retries))
@@ -250,8 +252,7 @@ class TerminalOutput:
             self.status(_frame_line(kind, direction, payload, rtt))
 
     def closed(self, code: int | None, reason: str, by: str | None) -> None:
-        who = f" by the {by}" if by else ""
-        self.status(f"closed{who}: {close_description(code, reason)}")
+        self.status(_closed_line(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
         if not final:  # a final error is printed once by the CLI, after the prompt
