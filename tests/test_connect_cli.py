@@ -23,7 +23,8 @@ from connect_servers import (
 )
 from peers import peer
 from rawserver import RawServer, close_early
-from support import clean_env, lines, requires, run_wscli, scaled, wscli_command
+from serve_process import ServeProcess
+from support import clean_env, lines, requires, run_wscli
 
 # -- exit codes ----------------------------------------------------------------------------
 
@@ -363,22 +364,8 @@ def test_node_ws_peer_broadcast_reaches_sender() -> None:
 
 
 def test_wscli_serve_interop() -> None:
-    proc = subprocess.Popen(
-        [*wscli_command(), "serve", "--port", "0"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=clean_env(),
-    )
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline().decode()
-        assert "WebSocket ws://" in line, line
-        url = line.split("WebSocket ", 1)[1].split(")", 1)[0]
-        result = run_wscli("connect", url, "-x", "hello serve", "--json", "-n", "1")
-    finally:
-        proc.terminate()
-        proc.wait(scaled(10))
+    with ServeProcess() as serve:
+        result = run_wscli("connect", serve.ws_url(), "-x", "hello serve", "--json", "-n", "1")
     assert result.returncode == 0, result.stderr
     received = [json.loads(x) for x in lines(result.stdout) if '"direction":"in"' in x]
     assert "hello serve" in received[0]["text"]

@@ -347,35 +347,40 @@ def test_malformed_close_frame_is_a_protocol_error() -> None:
     assert result.returncode == ExitCode.CLOSED_ABNORMALLY
 
 
-def test_close_code_other_than_1000_is_abnormal() -> None:
-    handler = answer(upgrade_response(), after="websocket", close_code=1011, close_reason="oops")
-    with RawServer(handler) as server:
-        result = run_wscli("handshake", server.url())
-    assert result.stderr.decode().splitlines()[-1] == (
-        f"wscli: error: connection to 127.0.0.1:{server.port} closed abnormally: "
-        "close code 1011 (internal error) 'oops'"
-    )
-    assert result.returncode == ExitCode.CLOSED_ABNORMALLY
-
-
-def test_no_close_frame_is_abnormal() -> None:
-    with RawServer(answer(upgrade_response(), after="no-close-frame")) as server:
-        result = run_wscli("handshake", server.url())
-    assert result.stderr.decode().splitlines()[-1] == (
-        f"wscli: error: closing the connection to 127.0.0.1:{server.port} failed: "
-        "the server closed the connection without a close frame"
-    )
-    assert result.returncode == ExitCode.CLOSED_ABNORMALLY
-
-
-def test_unanswered_close_times_out() -> None:
-    with RawServer(answer(upgrade_response(), after="ignore-close")) as server:
-        result = run_wscli("handshake", server.url(), "--timeout", "0.3")
-    assert result.stderr.decode().splitlines()[-1] == (
-        f"wscli: error: closing the connection to 127.0.0.1:{server.port} failed: "
-        "no close frame within 0.3s"
-    )
-    assert result.returncode == ExitCode.TIMEOUT
+@pytest.mark.parametrize(
+    ("after", "args", "message", "code"),
+    [
+        (
+            "websocket",  # the server closes with 1011 'oops' (see handler below)
+            (),
+            "connection to {where} closed abnormally: close code 1011 (internal error) 'oops'",
+            ExitCode.CLOSED_ABNORMALLY,
+        ),
+        (
+            "no-close-frame",
+            (),
+            "closing the connection to {where} failed: "
+            "the server closed the connection without a close frame",
+            ExitCode.CLOSED_ABNORMALLY,
+        ),
+        (
+            "ignore-close",
+            ("--timeout", "0.3"),
+            "closing the connection to {where} failed: no close frame within 0.3s",
+            ExitCode.TIMEOUT,
+        ),
+    ],
+    ids=["close-1011", "no-close-frame", "unanswered-close"],
+)
+def test_bad_close_handshakes(
+    after: str, args: tuple[str, ...], message: str, code: ExitCode
+) -> None:
+    close = {"close_code": 1011, "close_reason": "oops"} if after == "websocket" else {}
+    with RawServer(answer(upgrade_response(), after=after, **close)) as server:  # type: ignore[arg-type]
+        result = run_wscli("handshake", server.url(), *args)
+    where = f"127.0.0.1:{server.port}"
+    assert result.stderr.decode().splitlines()[-1] == "wscli: error: " + message.format(where=where)
+    assert result.returncode == code
 
 
 # --- JSON and colour ----------------------------------------------------------------------

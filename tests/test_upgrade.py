@@ -99,17 +99,19 @@ def _head(*lines: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def _upgrade(*extra: str, accept: str = ACCEPT, upgrade: bool = True) -> bytes:
+    """A 101 head with the usual headers (``upgrade=False`` leaves Upgrade out), then ``extra``."""
+    lines = ["HTTP/1.1 101 Switching Protocols"]
+    lines += ["Upgrade: websocket"] if upgrade else []
+    lines += ["Connection: Upgrade", f"Sec-WebSocket-Accept: {accept}", *extra]
+    return _head(*lines)
+
+
 def test_valid_101_with_subprotocol() -> None:
     protocol, _ = _client(subprotocols=["chat", "superchat"])
     verdict, error = _respond(
         protocol,
-        _head(
-            "HTTP/1.1 101 Switching Protocols",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Accept: {ACCEPT}",
-            "Sec-WebSocket-Protocol: chat",
-        ),
+        _upgrade("Sec-WebSocket-Protocol: chat"),
     )
     assert error is None
     assert verdict.ok
@@ -120,12 +122,7 @@ def test_wrong_accept() -> None:
     protocol, _ = _client()
     verdict, error = _respond(
         protocol,
-        _head(
-            "HTTP/1.1 101 Switching Protocols",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            "Sec-WebSocket-Accept: AAAA",
-        ),
+        _upgrade(accept="AAAA"),
     )
     assert isinstance(error, HandshakeRejected)
     assert str(error) == (
@@ -138,13 +135,7 @@ def test_unoffered_subprotocol() -> None:
     protocol, _ = _client(subprotocols=["chat"])
     _, error = _respond(
         protocol,
-        _head(
-            "HTTP/1.1 101 Switching Protocols",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Accept: {ACCEPT}",
-            "Sec-WebSocket-Protocol: evil",
-        ),
+        _upgrade("Sec-WebSocket-Protocol: evil"),
     )
     assert str(error) == (
         "handshake with h:1 failed: server chose subprotocol 'evil', which was not offered "
@@ -156,11 +147,7 @@ def test_missing_upgrade_header() -> None:
     protocol, _ = _client()
     _, error = _respond(
         protocol,
-        _head(
-            "HTTP/1.1 101 Switching Protocols",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Accept: {ACCEPT}",
-        ),
+        _upgrade(upgrade=False),
     )
     assert str(error) == "handshake with h:1 failed: missing Upgrade header"
 
@@ -169,13 +156,7 @@ def test_unrequested_extension() -> None:
     protocol, _ = _client()
     verdict, error = _respond(
         protocol,
-        _head(
-            "HTTP/1.1 101 Switching Protocols",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Accept: {ACCEPT}",
-            "Sec-WebSocket-Extensions: x-custom; a=1",
-        ),
+        _upgrade("Sec-WebSocket-Extensions: x-custom; a=1"),
     )
     assert str(error) == "handshake with h:1 failed: no extensions supported"
     assert verdict.extensions_received == [("x-custom", [("a", "1")])]
