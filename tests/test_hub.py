@@ -246,6 +246,24 @@ async def test_slow_client_is_dropped_and_the_others_still_served() -> None:
     assert fast.messages() == ["x" * 20, "y"]
 
 
+async def test_the_last_client_of_a_room_dropped_as_slow_empties_it_cleanly() -> None:
+    # Found by QA: the drop emptied (and deleted) the room, then the flush deleted it again.
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+    dropped: list[tuple[Subscriber, int]] = []
+    hub = await started(max_queue=1000, on_slow_client=lambda c, n: dropped.append((c, n)))
+    only = Recorder("only")
+    hub.join(only)
+    only.unsent = 990
+    hub.publish("/chat", Message(b"x" * 20, True), "only")
+    await tick()
+    assert errors == []
+    assert dropped == [(only, 990)]
+    assert hub.rooms == {} and hub.clients == 0
+    hub.join(Recorder("next"))
+    assert hub.clients == 1
+
+
 async def test_a_client_with_nothing_unsent_gets_a_batch_bigger_than_the_limit() -> None:
     hub = await started(max_queue=10)
     a = Recorder("a")

@@ -251,6 +251,8 @@ class Hub:
         return room
 
     def _room_emptied(self, room: Room) -> None:
+        if self.rooms.get(room.name) is not room:
+            return  # already forgotten (e.g. its last client was dropped during a flush)
         if not room.history:
             if not room.batch:
                 del self.rooms[room.name]
