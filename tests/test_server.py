@@ -419,6 +419,31 @@ async def test_unknown_plain_http_paths_are_404() -> None:
             assert answer.startswith(b"HTTP/1.1 404"), path
 
 
+async def test_head_gets_the_get_headers_without_a_body() -> None:
+    async with running(verbose=True) as srv:
+        for path, status in (("/", b"200"), ("/healthz", b"200"), ("/nope", b"404")):
+            get = await raw_request(srv.port, http_get(path, srv.port))
+            head = await raw_request(srv.port, http_get(path, srv.port).replace(b"GET", b"HEAD"))
+            get_head, _, get_body = get.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 " + status), path
+            assert head.endswith(b"\r\n\r\n"), head  # no body
+            length = f"Content-Length: {len(get_body)}".encode()
+            assert length in get_head and length in head, path
+        await srv.wait_event("http", method="HEAD", path="/healthz", status=200)
+        assert not srv.events("error")
+
+
+async def test_other_methods_get_405_with_allow() -> None:
+    async with running() as srv:
+        for method in ("POST", "OPTIONS", "DELETE", "PUT"):
+            for path in ("/", "/healthz", "/chat"):
+                request = http_get(path, srv.port).replace(b"GET", method.encode(), 1)
+                answer = await raw_request(srv.port, request)
+                assert answer.startswith(b"HTTP/1.1 405"), (method, path, answer)
+                assert b"\r\nAllow: GET, HEAD\r\n" in answer
+        assert not srv.events("error")
+
+
 # Shutdown, TLS, compression
 
 

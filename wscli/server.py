@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.resources
-import json
 import logging
 import signal
 import ssl
@@ -24,23 +22,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import NegotiationError
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.typing import Subprotocol
 
-from wscli import access
+from wscli import access, serverhttp
 from wscli.errors import UsageProblem, WscliError
 from wscli.hub import Backplane, Hub, Message, Subscriber
 from wscli.hubconnection import HubConnection, close_details
 from wscli.serverlog import EventLog
-
-PAGE_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-    "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,11 +72,6 @@ def server_tls_context(certfile: str, keyfile: str | None) -> ssl.SSLContext:
         why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageProblem(f"cannot load server certificate {certfile!r}", why) from None
     return context
-
-
-def load_page() -> str:
-    """The chat page shipped as package data (``wscli/static/chat.html``)."""
-    return (importlib.resources.files("wscli") / "static" / "chat.html").read_text("utf-8")
 
 
 def format_address(address: Any) -> str:
@@ -154,7 +140,7 @@ class ChatServer:
         ssl_context = None
         if config.certfile is not None:
             ssl_context = server_tls_context(config.certfile, config.keyfile)
-        self._page = load_page().encode()
+        self._page = serverhttp.load_page()
         await self.hub.start()
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_exception)
@@ -322,37 +308,16 @@ class ChatServer:
         return conn.respond(status, reason + "\n")
 
     def _http(self, conn: HubConnection, request: Request, room: str) -> Response:
-        if room == "/" and self._page is not None:
-            response = self._respond(conn, 200, self._page, "text/html; charset=utf-8")
-            response.headers["Content-Security-Policy"] = PAGE_CSP
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Cache-Control"] = "no-cache"
-        elif room == "/healthz":
-            body = json.dumps(self.health()).encode()
-            response = self._respond(conn, 200, body, "application/json")
-            response.headers["Cache-Control"] = "no-store"
-        else:
-            response = conn.respond(
-                404, f"Not found. {room} is a chat room for WebSocket clients only.\n"
-            )
+        response = serverhttp.answer(conn, request, room, self._page, self.health)
         if self.log.verbose:
             self.log.emit(
                 "http",
                 remote=format_address(conn.remote_address),
+                method=request.method,
                 path=room,
                 status=response.status_code,
             )
         return response
-
-    @staticmethod
-    def _respond(conn: HubConnection, status: int, body: bytes, content_type: str) -> Response:
-        response = conn.respond(status, "")
-        headers = Headers(response.headers)
-        del headers["Content-Type"]
-        del headers["Content-Length"]
-        headers["Content-Type"] = content_type
-        headers["Content-Length"] = str(len(body))
-        return dataclasses.replace(response, headers=headers, body=body)
 
     def health(self) -> dict[str, Any]:
         """The /healthz document."""

@@ -10,7 +10,7 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
 - ``message`` (only with -v): ``id``, ``room``, ``type`` ("text"/"binary"), ``size``
 - ``slow``: ``id``, ``room``, ``buffered`` (a client dropped for not reading)
 - ``refused``: ``remote``, ``path``, ``status``, ``reason`` (an upgrade answered non-101)
-- ``http`` (only with -v): ``remote``, ``path``, ``status``
+- ``http`` (only with -v): ``remote``, ``method``, ``path``, ``status``
 - ``error``: ``remote`` (or null), ``message`` — one line, never a traceback
 - ``shutdown``: ``clients``
 - ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
@@ -100,7 +100,8 @@ def format_line(event: Event) -> str:
             f"{event['status']} {_safe(event['reason'])}"
         )
     if kind == "http":
-        return f"{event['remote']} GET {_safe(event['path'])} -> {event['status']}"
+        method = _safe(event.get("method", "GET"))
+        return f"{event['remote']} {method} {_safe(event['path'])} -> {event['status']}"
     if kind == "error":
         remote = f"{event['remote']}: " if event.get("remote") else ""
         return f"{remote}{_safe(event['message'])}"
