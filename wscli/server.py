@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
+import os
 import signal
+import socket
 import ssl
 import sys
 import time
@@ -80,6 +83,23 @@ def format_address(address: Any) -> str:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return "?"
+
+
+def listen_error(host: str, port: int, exc: OSError) -> WscliError:
+    """One line saying why ``host:port`` cannot be listened on, with the likely fix."""
+    where = f"cannot listen on {_url_host(host)}:{port}"
+    if isinstance(exc, socket.gaierror):
+        why = (exc.strerror or str(exc)).lower()
+        return WscliError(where, why, "--host takes an address or a name of this machine")
+    # asyncio wraps the bind error in a long sentence; the errno says it shortly.
+    why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    hint = {
+        errno.EADDRINUSE: "pick another --port, or --port 0 for a free one",
+        errno.EACCES: "ports below 1024 need privileges: pick a --port above 1023",
+        errno.EADDRNOTAVAIL: "--host must be an address of this machine, e.g. 127.0.0.1 "
+        "or 0.0.0.0 for all",
+    }.get(exc.errno or 0)
+    return WscliError(where, why, hint)
 
 
 def _url_host(host: str) -> str:
@@ -168,12 +188,7 @@ class ChatServer:
             )
         except OSError as exc:
             await self.hub.close()
-            where = f"{_url_host(config.host)}:{config.port}"
-            raise WscliError(
-                f"cannot listen on {where}",
-                exc.strerror.lower() if exc.strerror else str(exc),
-                "pick another --port, or --port 0 for a free one",
-            ) from None
+            raise listen_error(config.host, config.port, exc) from None
         self.port = self.server.sockets[0].getsockname()[1]
         if config.ping_interval is not None:
             self._keepalive_task = loop.create_task(self._keepalive(config.ping_interval))

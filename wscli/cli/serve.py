@@ -21,6 +21,9 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
 
     name = "bytes"
 
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
@@ -29,11 +32,28 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
             self.fail(f"{value!r} is not a size like 1048576, 64K or 1M", param, ctx)
         number = int(match[1])
         unit = (match[2] or "").lower()
-        return number * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+        size = number * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+        if size < self.minimum:
+            self.fail(f"{value!r} is less than {self.minimum} byte(s)", param, ctx)
+        return size
 
 
 def _seconds_or_off(value: float) -> float | None:
     return value if value > 0 else None
+
+
+def _read_token_file(path: Path) -> str:
+    """The first line of ``path``, stripped; one-line UsageProblem when there is none."""
+    what = f"cannot read a token from {str(path)!r}"
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError as exc:
+        raise UsageProblem(what, (exc.strerror or str(exc)).lower()) from None
+    except UnicodeDecodeError:
+        raise UsageProblem(what, "it is not UTF-8 text") from None
+    if not lines or not lines[0].strip():
+        raise UsageProblem(what, "its first line is empty")
+    return lines[0].strip()
 
 
 EPILOG = """\b
@@ -264,11 +284,10 @@ def serve(
         why = check_origin_option(origin)
         if why is not None:
             raise UsageProblem(f"invalid --origin {origin!r}", why)
+    if not host.strip():
+        raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
     if token_file is not None:
-        try:
-            token = token_file.read_text("utf-8").splitlines()[0].strip()
-        except (OSError, UnicodeDecodeError, IndexError) as exc:
-            raise UsageProblem(f"cannot read a token from {str(token_file)!r}", str(exc)) from None
+        token = _read_token_file(token_file)
     if token is not None and not token:
         raise UsageProblem("the token is empty")
     config = ServeConfig(
