@@ -20,7 +20,7 @@ from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
 from wscli.commands import HELP_TEXT, Command, CommandError, parse_line
-from wscli.repl import SlashCompleter, history_path, open_history
+from wscli.repl import SlashCompleter, Stats, history_path, open_history, toolbar_text
 
 ROWS, COLS = 24, 100
 
@@ -182,6 +182,14 @@ def test_slash_completion_only_at_line_start() -> None:
     assert complete("/ping x") == []
     assert complete("hello /p") == []
     assert complete("//") == []
+
+
+def test_toolbar_puts_counts_before_compression_and_subprotocol() -> None:
+    stats = Stats("open", "ws://h/", "chat", "permessage-deflate", 0.0052, 4, 6)
+    text = toolbar_text(stats)
+    assert text == (
+        " ws://h/ | open | sent 4 recv 6 | rtt 5.2 ms | permessage-deflate | subprotocol: chat "
+    )
 
 
 def test_new_history_file_is_private(tmp_path: Path) -> None:

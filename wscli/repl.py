@@ -110,7 +110,9 @@ class _TextBytes:
 
 
 @dataclasses.dataclass
-class _Stats:
+class Stats:
+    """What the toolbar shows."""
+
     state: str = "connecting"
     url: str = ""
     subprotocol: str | None = None
@@ -118,6 +120,16 @@ class _Stats:
     rtt: float | None = None
     sent: int = 0
     received: int = 0
+
+
+def toolbar_text(stats: Stats) -> str:
+    """URL, state, message counts, last RTT, compression, subprotocol: the most telling first,
+    so a narrow terminal cuts what matters least."""
+    rtt = f"{stats.rtt * 1000:.1f} ms" if stats.rtt is not None else "-"
+    return (
+        f" {stats.url} | {stats.state} | sent {stats.sent} recv {stats.received} | rtt {rtt}"
+        f" | {stats.compression} | subprotocol: {stats.subprotocol or '-'} "
+    )
 
 
 class Repl:
@@ -135,7 +147,7 @@ class Repl:
         self.close_code = close_code
         self.close_reason = close_reason
         self.output = output
-        self.stats = _Stats()
+        self.stats = Stats()
         self.session: PromptSession[str] = PromptSession(
             history=history,
             completer=SlashCompleter(),
@@ -150,13 +162,7 @@ class Repl:
         self.draft = ""  # a line half typed when the connection dropped: offered again
 
     def toolbar(self) -> str:
-        """URL, state, subprotocol, compression, last RTT, message counts."""
-        s = self.stats
-        rtt = f"{s.rtt * 1000:.1f} ms" if s.rtt is not None else "-"
-        return (
-            f" {s.url} | {s.state} | subprotocol: {s.subprotocol or '-'} | {s.compression}"
-            f" | rtt {rtt} | sent {s.sent} recv {s.received} "
-        )
+        return toolbar_text(self.stats)
 
     def _show(self, message: Message) -> None:
         if message.direction == "out":
