@@ -7,10 +7,12 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis_process import RedisServer, free_port
@@ -101,6 +103,17 @@ def pair(redis_server: RedisServer) -> Iterator[tuple[ServeProcess, ServeProcess
 
 async def client(url: str) -> ClientConnection:
     return await connect(url, proxy=None, open_timeout=scaled(10), compression=None)
+
+
+def healthz(server: ServeProcess) -> dict[str, Any]:
+    """``status`` and ``backplane`` of the server's /healthz document."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    health = json.loads(answer.partition(b"\r\n\r\n")[2])
+    return {"status": health["status"], "backplane": health["backplane"]}
 
 
 async def recv(conn: ClientConnection, timeout: float = 5) -> str | bytes:
@@ -325,8 +338,14 @@ async def test_redis_lost_keeps_serving_locally_then_reconnects() -> None:
             await a1.send("via redis")
             assert await recv(b1) == "via redis"
 
+            assert healthz(b) == {
+                "status": "ok",
+                "backplane": {"kind": "redis", "connected": True, "channel": "wscli:chat"},
+            }
             redis.stop()
             assert b.wait_for_stderr(LOST, timeout=10), b.stderr
+            assert healthz(b)["status"] == "degraded"
+            assert healthz(b)["backplane"]["connected"] is False
             await a1.send("local only")  # A may not have noticed yet: either way it arrives
             assert await recv(a1) == "via redis"
             assert await recv(a2) == "via redis"
@@ -335,6 +354,7 @@ async def test_redis_lost_keeps_serving_locally_then_reconnects() -> None:
 
             redis = RedisServer(redis.port)
             assert b.wait_for_stderr(RESTORED, timeout=15), b.stderr
+            assert healthz(b)["status"] == "ok"
             deadline = time.monotonic() + scaled(15)
             while not any('"restored"' in line for line in a.stdout.decode().splitlines()):
                 assert time.monotonic() < deadline, a.stdout

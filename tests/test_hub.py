@@ -298,6 +298,9 @@ class LoopbackBroker:
     async def close(self) -> None:
         self.deliver = None
 
+    def describe(self) -> dict[str, object]:
+        return {"kind": "loopback"}
+
 
 async def test_remote_backplane_delivers_only_when_the_message_comes_back() -> None:
     broker = LoopbackBroker()

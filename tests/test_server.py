@@ -399,6 +399,7 @@ async def test_healthz_reports_clients_rooms_and_uptime() -> None:
         assert health["clients"] == 3
         assert health["rooms"] == 2
         assert isinstance(health["uptime"], float) and health["uptime"] >= 0
+        assert health["backplane"] == {"kind": "local"}
 
 
 async def test_page_is_served_at_root_as_html() -> None:

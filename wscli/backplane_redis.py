@@ -217,6 +217,10 @@ class RedisBackplane:
 
     # Backplane interface
 
+    def describe(self) -> dict[str, object]:
+        """For /healthz: ``connected`` False while Redis is lost (local delivery only)."""
+        return {"kind": "redis", "connected": self.connected, "channel": self.channel}
+
     async def start(self, deliver: Deliver) -> None:
         """Connect and subscribe; return once the subscription is acknowledged."""
         redis = _load_redis()

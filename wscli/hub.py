@@ -126,6 +126,10 @@ class Backplane(Protocol):
 
     async def close(self) -> None: ...
 
+    def describe(self) -> dict[str, object]:
+        """For /healthz: ``kind`` ("local", "redis", ...) and whatever tells its health."""
+        ...
+
 
 class LocalBackplane:
     """A single instance: deliver every message at once."""
@@ -142,6 +146,9 @@ class LocalBackplane:
 
     async def close(self) -> None:
         self._deliver = None
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "local"}
 
 
 class Room:

@@ -335,12 +335,14 @@ class ChatServer:
         return response
 
     def health(self) -> dict[str, Any]:
-        """The /healthz document."""
+        """The /healthz document; ``status`` is "degraded" while a backplane is lost."""
+        backplane = self.hub.backplane.describe()
         return {
-            "status": "ok",
+            "status": "degraded" if backplane.get("connected") is False else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
             "uptime": round(time.monotonic() - self.started, 3),
+            "backplane": backplane,
         }
 
     # Connections
