@@ -55,6 +55,16 @@ def test_terminal_lines_are_marked_and_escaped() -> None:
     assert event.plain == "< chat\\e: x\\e"
 
 
+def test_multi_line_messages_are_indented_under_their_marker() -> None:
+    spoof = terminal_message(Message("in", "hi\n> typed by you?\n* closed"))
+    assert spoof.plain == "< hi\n  > typed by you?\n  * closed"
+    binary = terminal_message(Message("out", bytes(range(20))))
+    assert [line[:12] for line in binary.plain.splitlines()[1:]] == [
+        "  00000000  ",
+        "  00000010  ",
+    ]
+
+
 def test_close_description() -> None:
     assert close_description(1000, "") == "1000 (normal closure)"
     assert close_description(4001, "bye\n\x1b") == "4001 (private use) 'bye\\n\\e'"

@@ -25,6 +25,7 @@ SENT_STYLE = "green"
 RECEIVED_STYLE = "cyan"
 STATUS_STYLE = "dim"
 ERROR_STYLE = "bold red"
+CONTINUATION = "  "  # under the text after the marker
 
 
 def encode_binary(data: bytes, fmt: BinaryFormat) -> str:
@@ -90,14 +91,20 @@ def terminal_message(message: Message, timestamps: bool = False, when: str | Non
     text.append(f"{marker} ", style=f"bold {style}")
     if message.name is not None:
         text.append(f"{escape_control(message.name)}: ", style=f"bold {style}")
-        text.append(escape_control(event_data_text(message.args)), style=style)
+        text.append(_continued(escape_control(event_data_text(message.args))), style=style)
     elif isinstance(message.data, bytes):
         text.append(f"[binary, {len(message.data)} bytes]", style=style)
         if message.data:
-            text.append("\n" + hexdump(message.data), style=style)
+            text.append(_continued("\n" + hexdump(message.data)), style=style)
     else:
-        text.append(escape_control(message.data), style=style)
+        text.append(_continued(escape_control(message.data)), style=style)
     return text
+
+
+def _continued(body: str) -> str:
+    """Indent the lines after the first, under the message: a peer's multi-line message
+    cannot pass a line off as one the user sent (``> ...``) or as a status line."""
+    return body.replace("\n", "\n" + CONTINUATION)
 
 
 def status_text(line: str, style: str = STATUS_STYLE) -> Text:
