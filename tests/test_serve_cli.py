@@ -198,6 +198,7 @@ def test_help_documents_options_defaults_and_env_vars() -> None:
         "--no-echo",
         "--history",
         "--max-queue",
+        "--max-total-queue",
         "1009",
         "--require-subprotocol",
         "/healthz",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import ssl
 from typing import Any
 
@@ -305,6 +306,43 @@ async def test_slow_consumer_is_dropped_while_the_others_get_everything(
                 await recv(slow)
         assert srv.chat.hub.clients == 2
         assert not [e for e in srv.events("slow") if e["id"] != event["id"]]
+
+
+async def test_total_unsent_bytes_are_bounded_across_slow_clients() -> None:
+    """--max-total-queue: stalled clients, each under --max-queue, together over the total,
+    are dropped (largest backlog first) while a reading client gets everything."""
+    chunk = os.urandom(64 * 1024)
+    stalled = []
+    async with (
+        running(max_queue=2**30, max_total_queue=2**20, close_timeout=0.5) as srv,
+        client(srv, max_size=None) as reader,
+        client(srv, max_size=None) as publisher,
+    ):
+        for _ in range(3):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small kernel buffer
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", srv.port))
+            r, w = await asyncio.open_connection(sock=sock)
+            w.write(upgrade_request("/chat", srv.port))
+            await r.readuntil(b"\r\n\r\n")
+            w.transport.pause_reading()  # type: ignore[attr-defined]
+            stalled.append(w)
+        await srv.wait_events("connect", 5)
+        for _ in range(40):  # 2.5 MiB, in windows the reader keeps up with
+            for _ in range(4):
+                await publisher.send(chunk)
+            for _ in range(4):
+                assert await recv(reader) == chunk
+                assert await recv(publisher) == chunk
+        slow = await srv.wait_events("slow", 1)
+        assert all(0 < e["buffered"] < 2**30 for e in slow)
+        deadline = asyncio.get_running_loop().time() + scaled(5)
+        while srv.chat.hub.clients > 2:
+            assert asyncio.get_running_loop().time() < deadline, srv.events("slow")
+            await asyncio.sleep(0.02)
+        for w in stalled:
+            w.close()
 
 
 async def test_message_and_close_in_one_packet_echo_before_the_close_frame() -> None:

@@ -43,6 +43,8 @@ class Owner(Protocol):
 
     def on_connection_made(self, conn: HubConnection) -> None: ...
 
+    def on_backlog(self, conn: HubConnection, backlogged: bool) -> None: ...
+
 
 KEEPALIVE_PING = b"wscli"
 
@@ -268,6 +270,17 @@ class HubConnection(ServerConnection):
         state = protocol.state
         if state is not OPEN and state is not CONNECTING and self._abort_handle is None:
             self._arm_abort(self.close_timeout)
+
+    # The transport says when unsent bytes pass the write limit (and drop back below its
+    # low-water mark): the server watches only those connections for its total budget.
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.chat.on_backlog(self, True)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.chat.on_backlog(self, False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

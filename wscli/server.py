@@ -36,6 +36,8 @@ from wscli.hub import Backplane, Hub, Message, Subscriber
 from wscli.hubconnection import HubConnection, close_details
 from wscli.serverlog import EventLog
 
+BACKLOG_CHECK = 0.05  # seconds between checks of the total unsent bytes (while any)
+
 
 @dataclasses.dataclass(frozen=True)
 class ServeConfig:
@@ -52,6 +54,7 @@ class ServeConfig:
     max_clients: int | None = None
     max_size: int = 2**20
     max_queue: int = 4 * 2**20
+    max_total_queue: int = 2**30
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
     handshake_timeout: float = 10.0
@@ -147,6 +150,9 @@ class ChatServer:
         # began (until it ends), and the keepalive pings awaiting their pong.
         self._handshakes: dict[HubConnection, float] = {}
         self._pings: dict[HubConnection, float] = {}
+        # Connections whose unsent bytes passed the write limit (see _check_backlog).
+        self._backlogged: set[HubConnection] = set()
+        self._backlog_timer: asyncio.TimerHandle | None = None
         self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.WARNING)
@@ -211,6 +217,8 @@ class ChatServer:
         server = self.server
         if self._keepalive_task is not None:
             self._keepalive_task.cancel()
+        if self._backlog_timer is not None:
+            self._backlog_timer.cancel()
         timeout = self.config.shutdown_timeout
         server.close(close_connections=False)  # handshakes in progress get 503
         self.hub.flush()  # what was published is delivered before the close frame
@@ -259,6 +267,41 @@ class ChatServer:
     def on_keepalive_pong(self, conn: HubConnection) -> None:
         """``conn`` answered the keepalive ping."""
         self._pings.pop(conn, None)
+
+    def on_backlog(self, conn: HubConnection, backlogged: bool) -> None:
+        """``conn``'s unsent bytes passed the write limit (True) or drained (False)."""
+        if not backlogged:
+            self._backlogged.discard(conn)
+            return
+        self._backlogged.add(conn)
+        if self._backlog_timer is None:
+            self._backlog_timer = conn.loop.call_later(BACKLOG_CHECK, self._check_backlog)
+
+    def _check_backlog(self) -> None:
+        """Keep the unsent bytes of all clients together under ``--max-total-queue``.
+
+        ``--max-queue`` bounds each client; without this, many clients that stop reading
+        at once could still hold max_queue each. Checked every :data:`BACKLOG_CHECK`
+        seconds while some client is backlogged (nothing on the fan-out path); over the
+        budget, the clients with the largest backlogs are dropped (1013) first.
+        """
+        self._backlog_timer = None
+        backlog = [
+            (conn.transport.get_write_buffer_size(), conn)
+            for conn in self._backlogged
+            if conn.joined and not conn.left
+        ]
+        total = sum(size for size, _ in backlog)
+        if total > self.config.max_total_queue:
+            backlog.sort(key=lambda entry: entry[0], reverse=True)
+            for size, conn in backlog:
+                if total <= self.config.max_total_queue:
+                    break
+                self.hub.drop_slow(conn, size)
+                total -= size
+        if self._backlogged and not self._shutting_down:
+            loop = asyncio.get_running_loop()
+            self._backlog_timer = loop.call_later(BACKLOG_CHECK, self._check_backlog)
 
     def on_connection_made(self, conn: HubConnection) -> None:
         """A TCP (or TLS) connection arrived: its handshake starts now."""
@@ -385,6 +428,7 @@ class ChatServer:
         """Leave the room and log the end of the connection (one line, no traceback)."""
         self.admitted.discard(conn)
         self._pings.pop(conn, None)
+        self._backlogged.discard(conn)
         started = self._handshakes.pop(conn, None)
         if conn.joined:
             self.hub.leave(conn)

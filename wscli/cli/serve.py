@@ -161,6 +161,14 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     "its unsent data passes this.",
 )
 @click.option(
+    "--max-total-queue",
+    type=ByteSize(),
+    default="1G",
+    show_default=True,
+    help="Outgoing data of all clients together; past it, the clients with the most unsent "
+    "data are closed with 1013 first (bounds memory when many stop reading at once).",
+)
+@click.option(
     "--ping-interval",
     type=click.FloatRange(min=0),
     default=20.0,
@@ -255,6 +263,7 @@ def serve(
     max_clients: int | None,
     max_size: int,
     max_queue: int,
+    max_total_queue: int,
     ping_interval: float,
     ping_timeout: float,
     handshake_timeout: float,
@@ -302,6 +311,7 @@ def serve(
         max_clients=max_clients,
         max_size=max_size,
         max_queue=max_queue,
+        max_total_queue=max_total_queue,
         ping_interval=_seconds_or_off(ping_interval),
         ping_timeout=_seconds_or_off(ping_timeout),
         handshake_timeout=handshake_timeout,
