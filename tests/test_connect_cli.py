@@ -110,6 +110,29 @@ def test_bad_url_is_usage_error() -> None:
     assert b"unsupported scheme" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--close-reason", "r" * 124], "close reason is limited to 123 bytes"),
+        (["--close-reason", "\udcff"], "close reason is not valid UTF-8"),  # argv byte 0xff
+        (["--close-code", "1005"], "close code 1005 cannot be sent"),
+        (["-H", "X-A: 日本"], "invalid header 'X-A'"),
+        (["--origin", "http://日本"], "invalid header 'Origin'"),
+        (["-s", "bad proto"], "invalid subprotocol 'bad proto'"),
+        (["-x", "\udcff"], "not valid UTF-8"),
+    ],
+    ids=["long-reason", "reason-bytes", "reserved-code", "header", "origin", "subprotocol", "x"],
+)
+def test_values_websockets_cannot_send_are_usage_errors(args: list[str], why: str) -> None:
+    with running(echo) as server:
+        result = run_wscli("connect", server.url, *args)
+    assert result.returncode == 2
+    assert result.stdout == b""
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert stderr.startswith("wscli: error: ") and stderr.count("\n") == 1, stderr
+    assert why in stderr
+
+
 def test_help_documents_pipe_defaults_and_exit_codes() -> None:
     result = run_wscli("connect", "--help")
     text = result.stdout.decode()

@@ -595,3 +595,20 @@ def test_terminal_view_in_a_real_pty() -> None:
     assert "\x1b[1;31mHTTP/1.1 404 Not Found\x1b[0m" in text  # colour on a terminal
     assert result.stderr.decode().endswith("rejected the upgrade: HTTP 404 Not Found\n")
     assert result.returncode == ExitCode.HANDSHAKE_REJECTED
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["-H", "X-A: 日本"], "invalid header 'X-A'"),
+        (["--origin", "http://日本"], "invalid header 'Origin'"),
+        (["-s", "bad proto"], "invalid subprotocol 'bad proto'"),
+    ],
+)
+def test_values_http_cannot_carry_are_usage_errors(args: list[str], why: str) -> None:
+    result = run_wscli("handshake", "ws://127.0.0.1:9/", "--offline", *args)
+    assert result.returncode == ExitCode.USAGE
+    assert result.stdout == b""
+    stderr = result.stderr.decode()
+    assert stderr.startswith("wscli: error: ") and stderr.count("\n") == 1, stderr
+    assert why in stderr

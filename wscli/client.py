@@ -46,7 +46,7 @@ from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.neterrors import describe_connect_error, hostport
 from wscli.render import close_description
 from wscli.tls import client_context
-from wscli.upgrade import NO_ANSWER_HINT
+from wscli.upgrade import NO_ANSWER_HINT, check_header_values, check_subprotocols
 from wscli.url import normalize_url, parse_ws_url
 
 # Called for each ping/pong frame: (kind, direction, payload, rtt in seconds or None).
@@ -125,6 +125,8 @@ def build_connect_kwargs(
     env = os.environ if environ is None else environ
     uri = parse_ws_url(options.url)
     headers = list(options.headers)
+    check_header_values([*headers, *([("Origin", options.origin)] if options.origin else [])])
+    check_subprotocols(options.subprotocols)
     if options.auth is not None:
         headers.append(basic_auth_header(options.auth))
     kwargs: dict[str, Any] = {

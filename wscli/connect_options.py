@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from wscli.client import ConnectOptions, build_connect_kwargs
+from wscli.commands import close_problem
+from wscli.errors import UsageProblem
 from wscli.exitcodes import ExitCode
 from wscli.headers import parse_header_args
 from wscli.output import JsonOutput, Output, PlainOutput
@@ -47,6 +49,14 @@ def session_options(opts: Mapping[str, Any]) -> SessionOptions:
         ping_timeout=opts["ping_timeout"] or None,
     )
     build_connect_kwargs(connect)  # validate the URL, headers and TLS files before starting
+    problem = close_problem(opts["close_code"], opts["close_reason"])
+    if problem is not None:
+        raise UsageProblem("invalid --close-code/--close-reason", problem)
+    for message in opts["execute"]:
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes from the command line
+            raise UsageProblem(f"invalid -x message {message!r}", "not valid UTF-8") from None
     socketio = SocketIOOptions(opts["namespace"], opts["event"]) if opts["socketio"] else None
     return from_options(SessionOptions, opts, connect=connect, socketio=socketio)
 

@@ -68,9 +68,8 @@ def build_client(
     Sec-WebSocket-Key or Sec-WebSocket-Protocol also changes what the response is checked
     against, so the verdict stays true to the bytes sent.
     """
-    for name in subprotocols:
-        if not _TOKEN.match(name):
-            raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
+    check_header_values([*headers, *([("Origin", origin)] if origin is not None else [])])
+    check_subprotocols(subprotocols)
     offered: list[str] = list(subprotocols)
     for name, value in headers:
         if name.lower() == "sec-websocket-key":
@@ -88,6 +87,28 @@ def build_client(
     request = protocol.connect()
     protocol.send_request(Request(request.path, order_headers(request.headers, headers)))
     return protocol, b"".join(protocol.data_to_send())
+
+
+_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")  # what websockets will send
+
+
+def check_header_values(headers: Sequence[tuple[str, str]]) -> None:
+    """Raise :class:`UsageProblem` for a header value HTTP/1.1 cannot carry (e.g. CJK text:
+    header bytes are Latin-1), rather than let websockets fail half-way through."""
+    for name, value in headers:
+        if not _HEADER_VALUE.fullmatch(value):
+            raise UsageProblem(
+                f"invalid header {name!r}",
+                "its value has characters a header cannot carry (only Latin-1)",
+                hint="percent- or base64-encode it",
+            )
+
+
+def check_subprotocols(names: Sequence[str]) -> None:
+    """Raise :class:`UsageProblem` for a subprotocol name that is not an HTTP token."""
+    for name in names:
+        if not _TOKEN.match(name):
+            raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
 
 
 def compression_factory() -> ClientPerMessageDeflateFactory:
