@@ -228,6 +228,24 @@ def test_markup_is_shown_as_text_and_runs_nothing(browser: Any, server: ServePro
 
 
 @requires("chromium")
+def test_notice_of_a_right_to_left_nick_reads_left_to_right(
+    browser: Any, server: ServeProcess
+) -> None:
+    # Found by QA: "* زينب joined" was laid out right to left ("joined زينب *").
+    page = open_page(browser, server.http_url, nick="eve")
+    wait_online(page)
+    with raw_client(server.ws_url("/chat?nick=زينب")):
+        wait_line(page, "notice", "* زينب joined")
+    wait_line(page, "notice", "* زينب left")
+    directions = page.evaluate(
+        """() => [...document.querySelectorAll('#messages li.notice .body')].map(b =>
+          [getComputedStyle(b).direction, b.querySelector('bdi')?.textContent])"""
+    )
+    assert directions[-2:] == [["ltr", "زينب"], ["ltr", "زينب"]]
+    page.context.close()
+
+
+@requires("chromium")
 def test_page_reconnects_after_server_restart(browser: Any) -> None:
     first = ServeProcess()
     page = open_page(browser, first.http_url, nick="carol")
