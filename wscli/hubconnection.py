@@ -13,6 +13,9 @@
 
 Everything else — handshake, ping/pong replies, close handshake, max size, compression when
 negotiated — is the library's.
+
+This leans on websockets 17 internals (pinned ``<18``): tests/test_hubconnection.py fails when
+the library code copied or extended here changes, so an upgrade is reviewed, not discovered.
 """
 
 from __future__ import annotations
