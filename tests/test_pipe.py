@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import os
 import signal
 import subprocess
 import time
+import warnings
 
 from connect_servers import (
     close_after_first,
@@ -21,13 +23,32 @@ from connect_servers import (
 from support import clean_env, has_ansi, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
-from wscli.pipe import split_lines
+from wscli.pipe import StdinReader, split_lines
 
 
 def test_split_lines_keeps_partial_line_until_final() -> None:
     assert split_lines(b"a\nb\r\nc", final=False) == ([b"a", b"b"], b"c")
     assert split_lines(b"a\nb\r\nc", final=True) == ([b"a", b"b", b"c"], b"")
     assert split_lines(b"\n", final=True) == ([b""], b"")
+
+
+def test_stdin_reader_outliving_its_loop_leaves_no_unawaited_coroutine() -> None:
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b"a\nb\n")
+    os.close(write_fd)
+
+    async def make() -> StdinReader:
+        return StdinReader(read_fd, stream=False)
+
+    reader = asyncio.run(make())  # the session ended: its loop is closed
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            reader._run()  # what the thread does, here so its warnings are caught
+            gc.collect()
+    finally:
+        os.close(read_fd)
+    assert [str(w.message) for w in caught] == []
 
 
 def test_two_lines_get_both_replies() -> None:

@@ -70,25 +70,34 @@ class StdinReader:
     Each item is the list of messages (lines, or one chunk with ``stream``) cut from one
     ``os.read``; None marks the end. A thread with ``os.read`` works for pipes, files,
     /dev/null and terminals alike, and holds no lock of ``sys.stdin`` that could hang the
-    interpreter at exit. The bounded queue blocks the thread, not the loop, when the
-    connection is slower than stdin.
+    interpreter at exit. At most ``maxsize`` batches wait in the queue: the thread, not the
+    loop, blocks when the connection is slower than stdin.
     """
 
     def __init__(self, fd: int, stream: bool, maxsize: int = 256) -> None:
         self.fd = fd
         self.stream = stream
-        self.queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
+        self._slots = threading.BoundedSemaphore(maxsize)
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="wscli-stdin", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    async def get(self) -> list[bytes] | None:
+        """The next batch of messages; None at the end of stdin."""
+        item = await self._queue.get()
+        self._slots.release()
+        return item
+
     def _put(self, item: list[bytes] | None) -> bool:
+        self._slots.acquire()
         try:
-            future = asyncio.run_coroutine_threadsafe(self.queue.put(item), self._loop)
-            future.result()
-        except Exception:  # the loop is gone: the session has ended
+            # A plain callback, not a coroutine: if the loop ends first, nothing is left
+            # un-awaited (which would print a RuntimeWarning on stderr).
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the session has ended
             return False
         return True
 
@@ -164,7 +173,7 @@ class PipeSession:
             self.output.message(await link.send(text))
         await self._send_pending(link)
         while self.eof_at is None and self.reader is not None:
-            batch = await self.reader.queue.get()
+            batch = await self.reader.get()
             if batch is EOF:
                 self.eof_at = self.loop.time()
                 return
