@@ -1,12 +1,12 @@
-"""The asyncio server of `wscli serve`: handshakes, HTTP endpoints, connections, shutdown.
+"""The asyncio server of `wscli serve`: handshakes, connections, keepalive, shutdown.
 
 Built on ``websockets.asyncio.server``; each client is a
 :class:`~wscli.hubconnection.HubConnection`, fanned out to by the :class:`~wscli.hub.Hub`.
-This module decides who gets in (origin, token, capacity, subprotocol), answers plain HTTP
-on the same port (``/`` the chat page, ``/healthz`` a JSON status, other paths 404), logs
-the life of each connection, pings every client from one task, and shuts down gracefully
-(1001 to every client, bounded in time). WebSocket upgrades on any path join the room named
-by the path.
+This module decides who gets in (origin, token, capacity, subprotocol), hands plain HTTP to
+:mod:`wscli.serverhttp` (the page, ``/healthz``, 404/405), logs the life of each connection,
+pings every client from one task, keeps the unsent bytes of all clients under one budget,
+and shuts down gracefully (1001 to every client, bounded in time). WebSocket upgrades on any
+path join the room named by the path. :mod:`wscli.serverrun` runs it as a process.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ import dataclasses
 import errno
 import logging
 import os
-import signal
 import socket
 import ssl
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -472,83 +470,3 @@ def _one_line(exc: BaseException) -> str:
         text += f"; {cause}"
         cause = cause.__cause__
     return " ".join(text.split())
-
-
-ReadyCallback = Callable[[ChatServer], None]
-
-
-def run(
-    config: ServeConfig,
-    log: EventLog,
-    *,
-    backplane: Backplane | None = None,
-    ready: ReadyCallback | None = None,
-    loop: str = "auto",
-) -> None:
-    """Serve until SIGINT/SIGTERM (graceful: 1001 to every client); a second one is at once.
-
-    ``loop``: ``auto`` uses uvloop when installed (the ``speed`` extra), ``uvloop`` requires
-    it, ``asyncio`` never uses it. Raises KeyboardInterrupt after a second signal.
-    """
-    factory = _loop_factory(loop)
-
-    async def main() -> None:
-        running = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        task = asyncio.current_task()
-        assert task is not None
-        chat = ChatServer(config, log, backplane)
-        signals = 0
-
-        def on_signal() -> None:
-            nonlocal signals
-            signals += 1
-            if signals == 1:
-                stop.set()
-            else:
-                chat.abort_all()
-                task.cancel()
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            running.add_signal_handler(signum, on_signal)
-        try:
-            await chat.start()
-            try:
-                if ready is not None:
-                    ready(chat)
-                await stop.wait()
-            finally:
-                await chat.shutdown()
-        except asyncio.CancelledError:
-            if signals > 1:
-                raise KeyboardInterrupt from None
-            raise
-
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(main())
-    else:  # pragma: no cover - Python 3.10
-        if factory is not None:
-            asyncio.set_event_loop_policy(_uvloop_policy())
-        asyncio.run(main())
-
-
-def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if choice == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        if choice == "uvloop":
-            raise UsageProblem(
-                "--loop uvloop: uvloop is not installed",
-                hint="pip install 'wscli-toolkit[speed]'",
-            ) from None
-        return None
-    return cast(Callable[[], asyncio.AbstractEventLoop], uvloop.new_event_loop)
-
-
-def _uvloop_policy() -> asyncio.AbstractEventLoopPolicy:  # pragma: no cover - Python 3.10
-    import uvloop
-
-    return cast(asyncio.AbstractEventLoopPolicy, uvloop.EventLoopPolicy())

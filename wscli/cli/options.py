@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,6 +23,57 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
         return func
 
     return apply
+
+
+def seconds_option(
+    *names: str, help: str, default: float | None = None, positive: bool = False
+) -> Callable[[F], F]:
+    """A ``SECONDS`` option: 0 allowed (meaning "never" or "no limit") unless ``positive``."""
+    return click.option(
+        *names,
+        type=click.FloatRange(min=0, min_open=positive),
+        default=default,
+        show_default=default is not None,
+        metavar="SECONDS",
+        help=help,
+    )
+
+
+_SIZE = re.compile(r"(?i)^\s*(\d+)\s*(k|m|g)?i?b?\s*$")
+
+
+class ByteSize(click.ParamType):  # type: ignore[type-arg]
+    """A byte count: ``1048576``, ``64K``, ``1M``, ``4MiB`` (binary multiples), >= ``minimum``."""
+
+    name = "bytes"
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        match = _SIZE.match(str(value))
+        if match is None:
+            self.fail(f"{value!r} is not a size like 1048576, 64K or 1M", param, ctx)
+        number = int(match[1])
+        unit = (match[2] or "").lower()
+        size = number * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+        if size < self.minimum:
+            self.fail(f"{value!r} is less than {self.minimum} byte(s)", param, ctx)
+        return size
+
+
+def size_option(*names: str, default: str, help: str) -> Callable[[F], F]:
+    """A ``BYTES`` option taking ``1048576``, ``64K``, ``1M`` (see :class:`ByteSize`)."""
+    return click.option(*names, type=ByteSize(), default=default, show_default=True, help=help)
+
+
+def file_option(*names: str, help: str) -> Callable[[F], F]:
+    """An existing regular ``FILE`` (certificates, keys), passed on as a path string."""
+    return click.option(
+        *names, type=click.Path(exists=True, dir_okay=False), metavar="FILE", help=help
+    )
 
 
 def timeout_option(default: float | None, help: str) -> Callable[[F], F]:
@@ -73,11 +125,8 @@ tls_client_options = _stack(
         is_flag=True,
         help="Do not verify the server's TLS certificate or host name.",
     ),
-    click.option(
-        "--cacert",
-        type=click.Path(exists=True, dir_okay=False),
-        metavar="FILE",
-        help="Trust the CA certificates in FILE (PEM) as well as the system ones.",
+    file_option(
+        "--cacert", help="Trust the CA certificates in FILE (PEM) as well as the system ones."
     ),
 )
 

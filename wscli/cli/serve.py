@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from wscli.access import check_origin_option
-from wscli.cli.options import CONTEXT_SETTINGS
+from wscli.cli.options import CONTEXT_SETTINGS, file_option, seconds_option, size_option
 from wscli.errors import UsageProblem
-
-_SIZE = re.compile(r"(?i)^\s*(\d+)\s*(k|m|g)?i?b?\s*$")
-
-
-class ByteSize(click.ParamType):  # type: ignore[type-arg]
-    """A byte count: ``1048576``, ``64K``, ``1M``, ``4MiB`` (binary multiples)."""
-
-    name = "bytes"
-
-    def __init__(self, minimum: int = 1) -> None:
-        self.minimum = minimum
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        match = _SIZE.match(str(value))
-        if match is None:
-            self.fail(f"{value!r} is not a size like 1048576, 64K or 1M", param, ctx)
-        number = int(match[1])
-        unit = (match[2] or "").lower()
-        size = number * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
-        if size < self.minimum:
-            self.fail(f"{value!r} is less than {self.minimum} byte(s)", param, ctx)
-        return size
 
 
 def _seconds_or_off(value: float) -> float | None:
@@ -145,51 +119,37 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     metavar="N",
     help="Refuse (503) WebSocket clients beyond N connected at once.  [default: no limit]",
 )
-@click.option(
+@size_option(
     "--max-size",
-    type=ByteSize(),
     default="1M",
-    show_default=True,
     help="Largest incoming message; a client sending more is closed with 1009.",
 )
-@click.option(
+@size_option(
     "--max-queue",
-    type=ByteSize(),
     default="4M",
-    show_default=True,
     help="Per-client outgoing buffer; a client that stops reading is closed with 1013 once "
     "its unsent data passes this.",
 )
-@click.option(
+@size_option(
     "--max-total-queue",
-    type=ByteSize(),
     default="1G",
-    show_default=True,
     help="Outgoing data of all clients together; past it, the clients with the most unsent "
     "data are closed with 1013 first (bounds memory when many stop reading at once).",
 )
-@click.option(
+@seconds_option(
     "--ping-interval",
-    type=click.FloatRange(min=0),
     default=20.0,
-    show_default=True,
-    metavar="SECONDS",
     help="Ping each client this often (0: never).",
 )
-@click.option(
+@seconds_option(
     "--ping-timeout",
-    type=click.FloatRange(min=0),
     default=20.0,
-    show_default=True,
-    metavar="SECONDS",
     help="Close a client that does not answer a ping within this time (0: wait forever).",
 )
-@click.option(
+@seconds_option(
     "--handshake-timeout",
-    type=click.FloatRange(min=0, min_open=True),
     default=10.0,
-    show_default=True,
-    metavar="SECONDS",
+    positive=True,
     help="Drop connections that do not complete the (TLS and) WebSocket handshake in time.",
 )
 @click.option(
@@ -199,16 +159,12 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     help="Offer permessage-deflate. Off by default: compressing per client defeats encoding "
     "each broadcast once, the key to fan-out speed.",
 )
-@click.option(
+@file_option(
     "--certfile",
-    type=click.Path(exists=True, dir_okay=False),
-    metavar="FILE",
     help="Serve https:// and wss:// with this certificate chain (PEM).",
 )
-@click.option(
+@file_option(
     "--keyfile",
-    type=click.Path(exists=True, dir_okay=False),
-    metavar="FILE",
     help="Private key for --certfile (PEM), if not inside it.",
 )
 @click.option(
@@ -282,8 +238,9 @@ def serve(
     ws://HOST:PORT/ROOM (any path is a room).
     """
     from wscli.cli import get_environment
-    from wscli.server import ChatServer, ServeConfig, run
+    from wscli.server import ChatServer, ServeConfig
     from wscli.serverlog import EventLog
+    from wscli.serverrun import run
 
     if require_subprotocol and not subprotocols:
         raise UsageProblem("--require-subprotocol needs at least one -s/--subprotocol")
