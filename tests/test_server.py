@@ -406,6 +406,20 @@ async def test_slowloris_handshake_is_dropped() -> None:
         await srv.wait_event("error", message="handshake timed out after 0.3 s")
 
 
+async def test_tls_slowloris_is_dropped_within_the_handshake_timeout(
+    tmp_path: os.PathLike[str],
+) -> None:
+    # --handshake-timeout promises "(TLS and) WebSocket handshake": a TCP client that never
+    # starts TLS is dropped too (websockets passes it on as ssl_handshake_timeout).
+    settings, _ = tls_settings(tmp_path)
+    async with running(handshake_timeout=0.3, **settings) as srv:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(), scaled(5)) == b""
+        assert asyncio.get_running_loop().time() - started < scaled(3)
+        writer.close()
+
+
 async def test_pings_are_answered_and_silent_peers_are_closed() -> None:
     async with running(ping_interval=0.1, ping_timeout=0.2) as srv, client(srv) as ws:
         latency = await asyncio.wait_for(await ws.ping(), scaled(5))
