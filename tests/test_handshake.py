@@ -612,3 +612,12 @@ def test_values_http_cannot_carry_are_usage_errors(args: list[str], why: str) ->
     stderr = result.stderr.decode()
     assert stderr.startswith("wscli: error: ") and stderr.count("\n") == 1, stderr
     assert why in stderr
+
+
+def test_cacert_with_plain_ws_is_a_usage_error() -> None:
+    result = run_wscli("handshake", "ws://127.0.0.1:9/", "--offline", "--cacert", __file__)
+    assert result.returncode == ExitCode.USAGE
+    assert result.stdout == b""
+    assert result.stderr == (
+        b"wscli: error: --cacert needs a wss:// URL: 'ws://127.0.0.1:9/' is not TLS\n"
+    )

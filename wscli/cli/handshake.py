@@ -107,6 +107,8 @@ def handshake(
     if url is None:
         raise UsageProblem("missing URL", hint="wscli handshake URL, or --accept-for KEY")
     uri = parse_ws_url(url)
+    if cacert and not uri.secure:  # as `connect` says: likely meant wss://
+        raise UsageProblem("--cacert needs a wss:// URL", f"{url!r} is not TLS")
     if key is not None:
         validate_key(key)
     protocol, request = build_client(
