@@ -395,6 +395,24 @@ async def test_malformed_handshakes_are_refused_with_one_line_each() -> None:
         assert await recv(other) == "fine"
 
 
+@pytest.mark.parametrize("verbose", [False, True])
+async def test_a_tcp_probe_is_logged_only_with_verbose(verbose: bool) -> None:
+    # Found by QA: every load-balancer TCP check logged a long "bad handshake" error line.
+    async with running(verbose=verbose) as srv:
+        _, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.close()
+        _, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(b"GET / HT")  # a request begun is still worth a line
+        await asyncio.sleep(0.05)
+        writer.close()
+        errors = await srv.wait_events("error", 2 if verbose else 1)
+        await asyncio.sleep(0.1)
+        messages = [e["message"] for e in srv.events("error")]
+        assert messages[-1].startswith("bad handshake: ") and "8 bytes" in messages[-1]
+        probe = ["closed without sending a request"] if verbose else []
+        assert messages[:-1] == probe, errors
+
+
 async def test_slowloris_handshake_is_dropped() -> None:
     async with running(handshake_timeout=0.3) as srv:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)

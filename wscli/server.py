@@ -446,6 +446,10 @@ class ChatServer:
         timeout = self.config.handshake_timeout
         if conn.response is None and started is not None and conn.loop.time() - started >= timeout:
             self.log.emit("error", remote=remote, message=f"handshake timed out after {timeout} s")
+        elif _sent_nothing(conn):
+            # A TCP probe (load balancer, port check): routine, so only logged with -v.
+            if self.log.verbose:
+                self.log.emit("error", remote=remote, message="closed without sending a request")
         elif failure is not None:
             self.log.emit("error", remote=remote, message=f"bad handshake: {_one_line(failure)}")
         elif conn.request is None:
@@ -461,6 +465,23 @@ class ChatServer:
         if exc is not None:
             message = f"{message}: {type(exc).__name__}: {exc}"
         self.log.emit("error", remote=None, message=message)
+
+
+def _sent_nothing(conn: HubConnection) -> bool:
+    """True when the peer closed before sending a single byte of its request.
+
+    websockets says so only in words: "did not receive a valid HTTP request" caused by
+    "connection closed while reading HTTP request line" caused by "stream ends after 0
+    bytes" (test_server.py notices if that changes).
+    """
+    failure = conn.protocol.handshake_exc
+    cause = failure.__cause__ if failure is not None else None
+    return (
+        conn.request is None
+        and isinstance(cause, EOFError)
+        and "request line" in str(cause)
+        and "after 0 bytes" in str(cause.__cause__)
+    )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -197,7 +197,8 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     "-v",
     "--verbose",
     is_flag=True,
-    help="Also log every message (size, room) and every plain HTTP request.",
+    help="Also log every message (size, room), every plain HTTP request, and connections "
+    "closed without a request (TCP probes).",
 )
 @click.option(
     "--loop",
