@@ -413,6 +413,22 @@ async def test_a_tcp_probe_is_logged_only_with_verbose(verbose: bool) -> None:
         assert messages[:-1] == probe, errors
 
 
+async def test_repeated_event_loop_errors_are_counted_not_repeated() -> None:
+    # Found by QA: out of file descriptors, asyncio logged each failed accept (~200 lines).
+    async with running() as srv:
+        loop = asyncio.get_running_loop()
+        error = OSError(24, "Too many open files")
+        for _ in range(200):
+            loop.call_exception_handler({"message": "accept failed", "exception": error})
+        loop.call_exception_handler({"message": "something else"})
+        messages = [e["message"] for e in srv.events("error")]
+        assert messages == [
+            "accept failed: OSError: [Errno 24] Too many open files",
+            "(the last error repeated 199x)",
+            "something else",
+        ]
+
+
 async def test_slowloris_handshake_is_dropped() -> None:
     async with running(handshake_timeout=0.3) as srv:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)

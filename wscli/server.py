@@ -151,6 +151,7 @@ class ChatServer:
         # Connections whose unsent bytes passed the write limit (see _check_backlog).
         self._backlogged: set[HubConnection] = set()
         self._backlog_timer: asyncio.TimerHandle | None = None
+        self._last_loop_error: tuple[str, float, int] = ("", 0.0, 0)  # message, when, repeats
         self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.WARNING)
@@ -460,10 +461,22 @@ class ChatServer:
         self.log.emit("slow", id=conn.client_id, room=conn.room, buffered=buffered)
 
     def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """One line per event-loop error; the same line again within a second is counted.
+
+        (Out of file descriptors, asyncio reports every failed accept: hundreds a second.)
+        """
         exc = context.get("exception")
         message = str(context.get("message", "error"))
         if exc is not None:
             message = f"{message}: {type(exc).__name__}: {exc}"
+        now = loop.time()
+        last, since, repeats = self._last_loop_error
+        if message == last and now - since < 1.0:
+            self._last_loop_error = (last, since, repeats + 1)
+            return
+        if repeats:
+            self.log.emit("error", remote=None, message=f"(the last error repeated {repeats}x)")
+        self._last_loop_error = (message, now, 0)
         self.log.emit("error", remote=None, message=message)
 
 
