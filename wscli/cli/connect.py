@@ -7,8 +7,7 @@ completion stays fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -20,28 +19,12 @@ from wscli.cli.options import (
     header_option,
     json_option,
     origin_option,
+    seconds_option,
     subprotocol_option,
     timeout_option,
     tls_client_options,
 )
 from wscli.exitcodes import ExitCode
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _seconds_option(
-    *names: str, help: str, default: float | None = None, positive: bool = False
-) -> Callable[[F], F]:
-    """A ``SECONDS`` option: 0 allowed (meaning "no limit") unless ``positive``."""
-    return click.option(
-        *names,
-        type=click.FloatRange(min=0, min_open=positive),
-        default=default,
-        show_default=default is not None,
-        metavar="SECONDS",
-        help=help,
-    )
-
 
 CONNECT_EPILOG = (
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
@@ -75,12 +58,12 @@ CONNECT_EPILOG = (
     metavar="N",
     help="End (exit 0) after N messages have been received.",
 )
-@_seconds_option(
+@seconds_option(
     "--idle",
     default=1.0,
     help="After stdin ends, end (exit 0) when no message arrived for SECONDS; 0: no limit.",
 )
-@_seconds_option(
+@seconds_option(
     "-w",
     "--wait",
     help="After stdin ends (or after -x with </dev/null), stay open exactly SECONDS.",
@@ -140,15 +123,13 @@ CONNECT_EPILOG = (
     metavar="BYTES",
     help="Largest message accepted; 0: no limit.",
 )
-@_seconds_option(
-    "--ping-interval", default=20.0, help="Send a keepalive ping this often; 0: never."
-)
-@_seconds_option(
+@seconds_option("--ping-interval", default=20.0, help="Send a keepalive ping this often; 0: never.")
+@seconds_option(
     "--ping-timeout",
     default=20.0,
     help="Drop the connection when a ping gets no pong this long; 0: never.",
 )
-@_seconds_option(
+@seconds_option(
     "--open-timeout",
     default=10.0,
     positive=True,
