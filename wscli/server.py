@@ -17,7 +17,6 @@ import errno
 import logging
 import os
 import socket
-import ssl
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -29,10 +28,11 @@ from websockets.protocol import OPEN
 from websockets.typing import Subprotocol
 
 from wscli import access, serverhttp
-from wscli.errors import UsageProblem, WscliError
+from wscli.errors import WscliError
 from wscli.hub import Backplane, Hub, Message, Subscriber
 from wscli.hubconnection import HubConnection, close_details
 from wscli.serverlog import EventLog
+from wscli.servertls import server_tls_context
 
 BACKLOG_CHECK = 0.05  # seconds between checks of the total unsent bytes (while any)
 
@@ -65,17 +65,6 @@ class ServeConfig:
     @property
     def tls(self) -> bool:
         return self.certfile is not None
-
-
-def server_tls_context(certfile: str, keyfile: str | None) -> ssl.SSLContext:
-    """A TLS server context for ``--certfile``/``--keyfile``."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(certfile, keyfile)
-    except (OSError, ssl.SSLError) as exc:
-        why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageProblem(f"cannot load server certificate {certfile!r}", why) from None
-    return context
 
 
 def format_address(address: Any) -> str:
