@@ -105,6 +105,38 @@ def _reconnect_line(attempt: int, delay: float, max_retries: int | None) -> str:
     return f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
 
 
+class _TextEvents:
+    """Ping/pong, close and reconnect as text lines, for the pipe and the prompt alike.
+
+    ``_note`` shows a line that was asked for (ping/pong, reconnects); ``status`` one that
+    the pipe shows only with -v.
+    """
+
+    show_ping_pong: bool = False
+
+    def _note(self, line: str) -> None:
+        raise NotImplementedError
+
+    def status(self, line: str) -> None:
+        raise NotImplementedError
+
+    def frame(
+        self,
+        kind: Literal["ping", "pong"],
+        direction: Literal["in", "out"],
+        payload: bytes,
+        rtt: float | None,
+    ) -> None:
+        if self.show_ping_pong:
+            self._note(_frame_line(kind, direction, payload, rtt))
+
+    def closed(self, code: int | None, reason: str, by: str | None) -> None:
+        self.status(_closed_line(code, reason, by))
+
+    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
+        self._note(_reconnect_line(attempt, delay, max_retries))
+
+
 class _StderrStatus:
     """What the pipe writers share: ``wscli: ...`` status lines on stderr, some only with -v."""
 
@@ -129,7 +161,7 @@ class _StderrStatus:
             self._err(format_error(error, prefix="error: "))
 
 
-class PlainOutput(_StderrStatus):
+class PlainOutput(_StderrStatus, _TextEvents):
     """Pipe mode: nothing but received messages on stdout.
 
     ``escape``: stdout is a terminal (only stdin is piped), so peer control characters are
@@ -164,21 +196,8 @@ class PlainOutput(_StderrStatus):
         self.stdout.write(line.encode("utf-8", "surrogateescape"))
         self.stdout.flush()
 
-    def frame(
-        self,
-        kind: Literal["ping", "pong"],
-        direction: Literal["in", "out"],
-        payload: bytes,
-        rtt: float | None,
-    ) -> None:
-        if self.show_ping_pong:
-            self._err(_frame_line(kind, direction, payload, rtt))
-
-    def closed(self, code: int | None, reason: str, by: str | None) -> None:
-        self.status(_closed_line(code, reason, by))
-
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        self._err(_reconnect_line(attempt, delay, max_retries))
+    def _note(self, line: str) -> None:
+        self._err(line)
 
 
 class JsonOutput(_StderrStatus):
@@ -215,7 +234,7 @@ class JsonOutput(_StderrStatus):
         self._err(_reconnect_line(attempt, delay, max_retries))  # on stderr too, always
 
 
-class TerminalOutput:
+class TerminalOutput(_TextEvents):
     """The prompt: marked, coloured messages and status lines through rich consoles.
 
     Build it inside ``patch_stdout`` so the consoles write above the prompt.
@@ -241,25 +260,11 @@ class TerminalOutput:
     def message(self, message: Message) -> None:
         self._print(terminal_message(message, self.timestamps, timestamp()))
 
-    def frame(
-        self,
-        kind: Literal["ping", "pong"],
-        direction: Literal["in", "out"],
-        payload: bytes,
-        rtt: float | None,
-    ) -> None:
-        if self.show_ping_pong:
-            self.status(_frame_line(kind, direction, payload, rtt))
-
-    def closed(self, code: int | None, reason: str, by: str | None) -> None:
-        self.status(_closed_line(code, reason, by))
-
     def error(self, error: WscliError, final: bool) -> None:
         if not final:  # a final error is printed once by the CLI, after the prompt
             self._print(status_text(format_error(error), ERROR_STYLE))
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        self.status(_reconnect_line(attempt, delay, max_retries))
-
     def status(self, line: str) -> None:
         self._print(status_text(f"* {line}"))
+
+    _note = status
