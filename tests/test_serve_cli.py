@@ -151,7 +151,9 @@ def test_unusable_token_files_are_one_line_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").write_bytes(b"")
     (tmp_path / "blank").write_bytes(b"\n\nlater")
     (tmp_path / "binary").write_bytes(b"\xff\xfe")
+    os.mkfifo(tmp_path / "fifo")
     for name, why in (
+        ("fifo", "not a regular file"),
         ("empty", "its first line is empty"),
         ("blank", "its first line is empty"),
         ("binary", "it is not UTF-8 text"),

@@ -19,6 +19,8 @@ def _seconds_or_off(value: float) -> float | None:
 def _read_token_file(path: Path) -> str:
     """The first line of ``path``, stripped; one-line UsageProblem when there is none."""
     what = f"cannot read a token from {str(path)!r}"
+    if not path.is_file():  # e.g. a FIFO: reading it would wait for a writer forever
+        raise UsageProblem(what, "not a regular file")
     try:
         lines = path.read_text("utf-8").splitlines()
     except OSError as exc:
