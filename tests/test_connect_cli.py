@@ -326,18 +326,17 @@ def proxy() -> Iterator[ConnectProxy]:
     server.close()
 
 
+def _echo_via(
+    proxy: ConnectProxy, url: str, message: str, *extra: str
+) -> subprocess.CompletedProcess[bytes]:
+    """`wscli connect URL` through ``proxy``: send ``message``, read one reply."""
+    proxy_url = f"http://127.0.0.1:{proxy.port}"
+    return run_wscli("connect", url, *extra, "--proxy", proxy_url, "-x", message, "-n", "1")
+
+
 def test_proxy_option_tunnels_through_connect(proxy: ConnectProxy) -> None:
     with running(echo) as server:
-        result = run_wscli(
-            "connect",
-            server.url,
-            "--proxy",
-            f"http://127.0.0.1:{proxy.port}",
-            "-x",
-            "via",
-            "-n",
-            "1",
-        )
+        result = _echo_via(proxy, server.url, "via")
     assert (result.returncode, result.stdout) == (0, b"via\n"), result.stderr
     assert proxy.targets == [f"CONNECT 127.0.0.1:{server.port}"]
 
@@ -471,18 +470,8 @@ def test_wss_through_the_proxy(proxy: ConnectProxy, ca: trustme.CA, tmp_path: ob
     cafile = Path(str(tmp_path)) / "ca.pem"
     ca.cert_pem.write_to_path(str(cafile))
     with running(echo, ssl=tls_server_context(ca.issue_cert("localhost"))) as server:
-        result = run_wscli(
-            "connect",
-            f"wss://localhost:{server.port}/",
-            "--cacert",
-            str(cafile),
-            "--proxy",
-            f"http://127.0.0.1:{proxy.port}",
-            "-x",
-            "tunnelled",
-            "-n",
-            "1",
-        )
+        url = f"wss://localhost:{server.port}/"
+        result = _echo_via(proxy, url, "tunnelled", "--cacert", str(cafile))
     assert (result.returncode, result.stdout) == (0, b"tunnelled\n"), result.stderr
     assert proxy.targets == [f"CONNECT localhost:{server.port}"]
 
