@@ -59,3 +59,9 @@ def test_from_options_takes_fields_by_name_and_given_values_win() -> None:
         execute=("a",), count=3, idle=0.0, close_code=4000, read_stdin=False
     )
     assert from_options(PipePolicy, opts, count=9).count == 9
+
+
+def test_max_size_takes_units_like_serve() -> None:
+    assert session_options(_opts("ws://h/", "--max-size", "64K")).connect.max_size == 65536
+    assert session_options(_opts("ws://h/")).connect.max_size == 2**20
+    assert session_options(_opts("ws://h/", "--max-size", "0")).connect.max_size is None

@@ -15,7 +15,9 @@ from wscli.cli import EXIT_STATUS_EPILOG, get_environment
 from wscli.cli.completion import complete_url
 from wscli.cli.options import (
     CONTEXT_SETTINGS,
+    ByteSize,
     compression_option,
+    file_option,
     header_option,
     json_option,
     origin_option,
@@ -96,18 +98,8 @@ CONNECT_EPILOG = (
     help="HTTP basic authentication (prefer the variable: it stays out of ps).",
 )
 @tls_client_options
-@click.option(
-    "--cert",
-    type=click.Path(exists=True, dir_okay=False),
-    metavar="FILE",
-    help="Client certificate (PEM; may hold the key too).",
-)
-@click.option(
-    "--key",
-    type=click.Path(exists=True, dir_okay=False),
-    metavar="FILE",
-    help="Private key of the client certificate (PEM).",
-)
+@file_option("--cert", help="Client certificate (PEM; may hold the key too).")
+@file_option("--key", help="Private key of the client certificate (PEM).")
 @click.option(
     "--proxy",
     metavar="URL",
@@ -117,11 +109,11 @@ CONNECT_EPILOG = (
 @compression_option
 @click.option(
     "--max-size",
-    type=click.IntRange(min=0),
-    default=2**20,
+    type=ByteSize(minimum=0),
+    default="1M",
     show_default=True,
     metavar="BYTES",
-    help="Largest message accepted; 0: no limit.",
+    help="Largest message accepted (1048576, 64K, 1M); 0: no limit.",
 )
 @seconds_option("--ping-interval", default=20.0, help="Send a keepalive ping this often; 0: never.")
 @seconds_option(
