@@ -4,33 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from wscli.access import check_origin_option
 from wscli.cli.options import CONTEXT_SETTINGS, file_option, seconds_option, size_option
-from wscli.errors import UsageProblem
-
-
-def _seconds_or_off(value: float) -> float | None:
-    return value if value > 0 else None
-
-
-def _read_token_file(path: Path) -> str:
-    """The first line of ``path``, stripped; one-line UsageProblem when there is none."""
-    what = f"cannot read a token from {str(path)!r}"
-    if not path.is_file():  # e.g. a FIFO: reading it would wait for a writer forever
-        raise UsageProblem(what, "not a regular file")
-    try:
-        lines = path.read_text("utf-8").splitlines()
-    except OSError as exc:
-        raise UsageProblem(what, (exc.strerror or str(exc)).lower()) from None
-    except UnicodeDecodeError:
-        raise UsageProblem(what, "it is not UTF-8 text") from None
-    if not lines or not lines[0].strip():
-        raise UsageProblem(what, "its first line is empty")
-    return lines[0].strip()
-
 
 EPILOG = """\b
 Rooms are URL paths (ws://HOST:PORT/lobby); `/` serves the chat page to browsers.
@@ -209,96 +187,39 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     show_default=True,
     help="Event loop; auto uses uvloop when installed (pip install 'wscli-toolkit[speed]').",
 )
-def serve(
-    host: str,
-    port: int,
-    subprotocols: tuple[str, ...],
-    require_subprotocol: bool,
-    echo: bool,
-    history: int,
-    origins: tuple[str, ...],
-    token: str | None,
-    token_file: Path | None,
-    max_clients: int | None,
-    max_size: int,
-    max_queue: int,
-    max_total_queue: int,
-    ping_interval: float,
-    ping_timeout: float,
-    handshake_timeout: float,
-    compression: bool,
-    certfile: str | None,
-    keyfile: str | None,
-    redis_url: str | None,
-    redis_channel: str,
-    json_log: bool,
-    verbose: bool,
-    loop: str,
-) -> None:
+def serve(**opts: Any) -> None:
     """Run a broadcast chat server: every message goes to every client of its room.
 
     Browsers open http://HOST:PORT/ for the chat page; WebSocket clients connect to
     ws://HOST:PORT/ROOM (any path is a room).
     """
     from wscli.cli import get_environment
-    from wscli.server import ChatServer, ServeConfig
+    from wscli.serve_options import serve_config
+    from wscli.server import ChatServer
     from wscli.serverlog import EventLog
     from wscli.serverrun import run
 
-    if require_subprotocol and not subprotocols:
-        raise UsageProblem("--require-subprotocol needs at least one -s/--subprotocol")
-    if keyfile and not certfile:
-        raise UsageProblem("--keyfile needs --certfile")
-    for origin in origins:
-        why = check_origin_option(origin)
-        if why is not None:
-            raise UsageProblem(f"invalid --origin {origin!r}", why)
-    if not host.strip():
-        raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
-    if token_file is not None:
-        token = _read_token_file(token_file)
-    if token is not None and not token:
-        raise UsageProblem("the token is empty")
-    config = ServeConfig(
-        host=host,
-        port=port,
-        subprotocols=subprotocols,
-        require_subprotocol=require_subprotocol,
-        history=history,
-        echo=echo,
-        origins=origins,
-        token=token,
-        max_clients=max_clients,
-        max_size=max_size,
-        max_queue=max_queue,
-        max_total_queue=max_total_queue,
-        ping_interval=_seconds_or_off(ping_interval),
-        ping_timeout=_seconds_or_off(ping_timeout),
-        handshake_timeout=handshake_timeout,
-        compression=compression,
-        certfile=certfile,
-        keyfile=keyfile,
-    )
+    config = serve_config(opts)
     env = get_environment()
     log = EventLog(
         sys.stderr,
         color=env.color_stderr,
-        json_stream=sys.stdout if json_log else None,
-        verbose=verbose,
+        json_stream=sys.stdout if opts["json_log"] else None,
+        verbose=opts["verbose"],
         background=True,  # a stalled log reader must not stall the server
     )
 
     def ready(chat: ChatServer) -> None:
         log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
-        if json_log:
+        if opts["json_log"]:
             log.emit("listening", url=chat.url, ws_url=chat.ws_url)
 
     backplane = None
-    if redis_url:
+    if opts["redis_url"]:
         from wscli.backplane_redis import RedisBackplane
 
-        backplane = RedisBackplane(redis_url, redis_channel, on_event=log.emit)
+        backplane = RedisBackplane(opts["redis_url"], opts["redis_channel"], on_event=log.emit)
     try:
-        run(config, log, backplane=backplane, ready=ready, loop=loop)
+        run(config, log, backplane=backplane, ready=ready, loop=opts["loop"])
     finally:
         log.close(timeout=1.0)
