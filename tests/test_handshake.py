@@ -24,6 +24,7 @@ import trustme
 from handshake_example import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, KEY
 from rawserver import (
     RawServer,
+    Response,
     accept_value,
     answer,
     close_early,
@@ -621,3 +622,34 @@ def test_cacert_with_plain_ws_is_a_usage_error() -> None:
     assert result.stderr == (
         b"wscli: error: --cacert needs a wss:// URL: 'ws://127.0.0.1:9/' is not TLS\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("response", "code"),
+    [
+        (upgrade_response(), ExitCode.OK),
+        (http_response(404, "Not Found", body=b"no room\n"), ExitCode.HANDSHAKE_REJECTED),
+    ],
+    ids=["101", "404"],
+)
+def test_closed_stdout_ends_quietly_and_keeps_the_verdict(response: Response, code: int) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before wscli writes (`| true`)
+    after = "websocket" if code == ExitCode.OK else "close"
+    try:
+        with RawServer(answer(response, after=after)) as server:  # type: ignore[arg-type]
+            result = subprocess.run(
+                [*wscli_command(), "handshake", server.url()],
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                env=clean_env(),
+                timeout=scaled(30),
+                check=False,
+            )
+    finally:
+        os.close(write_end)
+    stderr = result.stderr.decode()
+    assert result.returncode == code, stderr
+    assert "status: " in stderr  # the verdict still goes to stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from rich.console import Console
+
 from wscli.handshake_render import (
     json_line,
     raw_output,
@@ -32,9 +34,29 @@ def write_report(
     json_output: bool = False,
     debug: bool = False,
 ) -> None:
-    """Write ``report`` for ``env``; the caller raises ``report.error`` afterwards."""
-    out = make_console(stdout, env.color_stdout)
+    """Write ``report`` for ``env``; the caller raises ``report.error`` afterwards.
+
+    A reader that went away (``| head``) does not cost the verdict on stderr: the
+    BrokenPipeError is raised again once everything else is written.
+    """
     err = make_console(stderr, env.color_stderr)
+    broken: BrokenPipeError | None = None
+    try:
+        _write_stdout(report, env, stdout, err, json_output)
+    except BrokenPipeError as exc:
+        broken = exc
+    if debug:
+        err.print(render_debug(report), end="")
+    if report.verdict is not None and not json_output:
+        err.print(render_verdict(report.verdict), end="")
+    if broken is not None:
+        raise broken
+
+
+def _write_stdout(
+    report: HandshakeReport, env: Environment, stdout: TextIO, err: Console, json_output: bool
+) -> None:
+    out = make_console(stdout, env.color_stdout)
     if json_output:
         stdout.write(json_line(report) + "\n")
         stdout.flush()
@@ -50,7 +72,3 @@ def write_report(
         stdout.buffer.flush()
         if report.body_truncated:
             err.print(f"(body cut after the first {len(report.body)} bytes)", markup=False)
-    if debug:
-        err.print(render_debug(report), end="")
-    if report.verdict is not None and not json_output:
-        err.print(render_verdict(report.verdict), end="")

@@ -126,14 +126,14 @@ def handshake(
         context = tls_context(insecure=insecure, cafile=cacert) if uri.secure else None
         asyncio.run(run_handshake(report, protocol, context, timeout))
 
-    write_report(
-        report,
-        get_environment(),
-        sys.stdout,
-        sys.stderr,
-        json_output=json_output,
-        debug=debug,
-    )
+    try:
+        write_report(
+            report, get_environment(), sys.stdout, sys.stderr, json_output=json_output, debug=debug
+        )
+    except BrokenPipeError:
+        from wscli.cli import _quiet_stdout
+
+        _quiet_stdout()  # the reader went away (`| head`): quietly; the verdict still counts
     if report.error is not None:
         raise report.error
     return ExitCode.OK
