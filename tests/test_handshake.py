@@ -624,6 +624,24 @@ def test_cacert_with_plain_ws_is_a_usage_error() -> None:
     )
 
 
+def _into_closed_pipe(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run wscli with stdout a pipe whose reader is already gone (as in `wscli ... | true`)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [*wscli_command(), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+            timeout=scaled(30),
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
 @pytest.mark.parametrize(
     ("response", "code"),
     [
@@ -633,23 +651,15 @@ def test_cacert_with_plain_ws_is_a_usage_error() -> None:
     ids=["101", "404"],
 )
 def test_closed_stdout_ends_quietly_and_keeps_the_verdict(response: Response, code: int) -> None:
-    read_end, write_end = os.pipe()
-    os.close(read_end)  # the reader is gone before wscli writes (`| true`)
     after = "websocket" if code == ExitCode.OK else "close"
-    try:
-        with RawServer(answer(response, after=after)) as server:  # type: ignore[arg-type]
-            result = subprocess.run(
-                [*wscli_command(), "handshake", server.url()],
-                stdin=subprocess.DEVNULL,
-                stdout=write_end,
-                stderr=subprocess.PIPE,
-                env=clean_env(),
-                timeout=scaled(30),
-                check=False,
-            )
-    finally:
-        os.close(write_end)
+    with RawServer(answer(response, after=after)) as server:  # type: ignore[arg-type]
+        result = _into_closed_pipe("handshake", server.url())
     stderr = result.stderr.decode()
     assert result.returncode == code, stderr
     assert "status: " in stderr  # the verdict still goes to stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+def test_accept_for_into_a_closed_pipe_exits_0() -> None:
+    result = _into_closed_pipe("handshake", "--accept-for", "dGhlIHNhbXBsZSBub25jZQ==")
+    assert (result.returncode, result.stderr) == (0, b"")
