@@ -159,6 +159,7 @@ def test_parse_line_commands_and_literal_slash() -> None:
     assert parse_line("/file ~/x.bin") == Command("file", path="~/x.bin")
     assert parse_line("/quit") == Command("quit")
     assert parse_line("/close 1001 bye") == Command("close", code=1001, reason="bye")
+    assert parse_line("/etc/hosts\n/etc/passwd") == Command("send", "/etc/hosts\n/etc/passwd")
     for bad in ("/nope", "/binary zz", "/close abc", "/close 1006", "/close 1005", "/file"):
         with pytest.raises(CommandError):
             parse_line(bad)

@@ -2,7 +2,8 @@
 
 A typed line is either a message to send or a command: ``/ping [payload]``,
 ``/close [code [reason]]``, ``/binary HEX``, ``/file PATH``, ``/quit``, ``/help``. A line
-starting with ``//`` sends a literal ``/`` (``//x`` sends ``/x``).
+starting with ``//`` sends a literal ``/`` (``//x`` sends ``/x``); a multi-line input is
+always a message.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def parse_line(line: str) -> Command:
     """Turn a typed line into a :class:`Command`; raise CommandError for bad arguments."""
     if line.startswith("//"):
         return Command("send", line[1:])
-    if not line.startswith("/"):
+    if not line.startswith("/") or "\n" in line:
+        # Commands are one line: a pasted multi-line text (say, paths) is a message.
         return Command("send", line) if line else Command("none")
     word, _, rest = line.partition(" ")
     rest = rest.strip()
