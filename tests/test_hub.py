@@ -203,6 +203,23 @@ async def test_history_keeps_the_last_n_messages_and_no_notices() -> None:
     assert late.messages() == ["m2", "m3"]
 
 
+async def test_history_is_bounded_in_bytes_by_the_queue_limit() -> None:
+    # Found by QA: --history N kept N messages of up to --max-size each per room, and
+    # replayed them past the newcomer's --max-queue.
+    hub = await started(history=10, max_queue=100)
+    for n in range(5):
+        hub.publish("/chat", Message(bytes([65 + n]) * 40, True), None)
+    hub.publish("/chat", Message(b"notice" * 50, True, notice=True), None)
+    late = Recorder("late")
+    hub.join(late)
+    assert late.messages() == ["D" * 40, "E" * 40]
+    hub.publish("/chat", Message(b"z" * 101, True), None)  # alone over the limit: not kept
+    await tick()
+    later = Recorder("later")
+    hub.join(later)
+    assert later.messages() == []
+
+
 async def test_history_survives_an_empty_room_but_idle_rooms_are_bounded() -> None:
     hub = await started(history=1)
     for n in range(MAX_IDLE_ROOMS + 5):

@@ -154,7 +154,7 @@ class LocalBackplane:
 class Room:
     """The clients of one URL path, the frames waiting for this tick's flush, the history."""
 
-    __slots__ = ("batch", "history", "members", "name")
+    __slots__ = ("batch", "history", "history_bytes", "members", "name")
 
     def __init__(self, name: str, history: int) -> None:
         self.name = name
@@ -164,6 +164,18 @@ class Room:
         self.history: collections.deque[Message] | None = (
             collections.deque(maxlen=history) if history > 0 else None
         )
+        self.history_bytes = 0
+
+    def remember(self, message: Message, max_bytes: int) -> None:
+        """Keep ``message`` in the history: the last N messages, at most ``max_bytes``."""
+        history = self.history
+        assert history is not None
+        if len(history) == history.maxlen:
+            self.history_bytes -= len(history.popleft().data)
+        history.append(message)
+        self.history_bytes += len(message.data)
+        while self.history_bytes > max_bytes:
+            self.history_bytes -= len(history.popleft().data)
 
 
 SlowClientCallback = Callable[[Subscriber, int], None]
@@ -173,7 +185,8 @@ class Hub:
     """Rooms and fan-out for one server instance.
 
     ``max_queue`` bounds each client's unsent bytes; ``echo`` False excludes the sender
-    (--no-echo); ``history`` is how many messages each room replays to newcomers.
+    (--no-echo); ``history`` is how many messages each room replays to newcomers (at most
+    ``max_queue`` bytes of them).
     """
 
     def __init__(
@@ -288,7 +301,8 @@ class Hub:
         if not message.frame:
             message.frame = encode_frame(message.data, message.text)
         if room.history is not None and not message.notice:
-            room.history.append(message)
+            # Bounded in bytes too: a newcomer gets the replay in one write past its limit.
+            room.remember(message, self.max_queue)
         if not room.members:
             self._room_emptied(room)
             return

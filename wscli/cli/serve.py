@@ -67,7 +67,7 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     default=0,
     show_default=True,
     metavar="N",
-    help="Replay the last N messages of a room to each new client.",
+    help="Replay the last N messages of a room to each new client (at most --max-queue bytes).",
 )
 @click.option(
     "--origin",
