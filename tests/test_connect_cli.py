@@ -22,7 +22,7 @@ from connect_servers import (
     tls_server_context,
 )
 from peers import peer
-from rawserver import RawServer, close_early
+from rawserver import RawServer, answer, close_early, close_frame, upgrade_response
 from serve_process import ServeProcess
 from support import clean_env, lines, requires, run_wscli
 
@@ -76,6 +76,15 @@ def test_close_1011_exits_5_and_shows_code() -> None:
         result = run_wscli("connect", server.url, "-x", "hi", "-v")
     assert result.returncode == 5
     assert b"closed abnormally: 1011 (internal error) 'boom'" in result.stderr
+
+
+def test_server_close_frame_without_a_code_exits_0() -> None:
+    up = upgrade_response()
+    handler = answer(lambda request: up(request) + close_frame(None), after="websocket")
+    with RawServer(handler) as server:
+        result = run_wscli("connect", server.url())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
 
 
 def test_tcp_dropped_without_close_frame_exits_5() -> None:

@@ -40,12 +40,14 @@ def test_exit_codes_per_error_type() -> None:
 def test_exit_code_for_close() -> None:
     assert exit_code_for_close(1000) == ExitCode.OK
     assert exit_code_for_close(1001) == ExitCode.OK
+    assert exit_code_for_close(1005) == ExitCode.OK  # a close frame without a code
+    assert exit_code_for_close(1006) == ExitCode.CLOSED_ABNORMALLY
     assert exit_code_for_close(1011) == ExitCode.CLOSED_ABNORMALLY
     assert exit_code_for_close(None) == ExitCode.CLOSED_ABNORMALLY
 
 
 def test_exit_code_table() -> None:
     table = exit_code_table().splitlines()
-    assert table[0] == "  0  success; normal close (1000/1001) or clean end"
+    assert table[0] == "  0  success; normal close (1000/1001, or no code) or clean end"
     assert table[-1] == "130  interrupted (Ctrl-C)"
     assert len(table) == len(ExitCode)

@@ -337,6 +337,14 @@ def test_server_closes_first_with_1001() -> None:
     assert result.returncode == ExitCode.OK
 
 
+def test_close_frame_without_a_code_is_a_clean_close() -> None:
+    handler = answer(upgrade_response(), after="websocket", close_code=None)
+    with RawServer(handler) as server:
+        result = run_wscli("handshake", server.url())
+    assert "wscli: error" not in result.stderr.decode()
+    assert result.returncode == ExitCode.OK
+
+
 def test_malformed_close_frame_is_a_protocol_error() -> None:
     up = upgrade_response()
     with RawServer(answer(lambda r: up(r) + b"\x88\x01\x03")) as server:

@@ -56,7 +56,7 @@ class HandshakeRejected(WscliError):
 
 
 class ClosedAbnormally(WscliError):
-    """The connection ended with a close code other than 1000/1001, or with no close frame."""
+    """The connection ended with an abnormal close code, or with no close frame."""
 
     exit_code = ExitCode.CLOSED_ABNORMALLY
 

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import re
 
-# C0 controls except TAB and LF, DEL, and C1 controls (0x80-0x9f, which some terminals
-# honour as CSI and friends).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 controls except TAB and LF, DEL, C1 controls (0x80-0x9f, which some terminals honour
+# as CSI and friends), and the Unicode bidirectional marks, embeddings, overrides and
+# isolates, with which a peer could make text display in another order than it reads.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _NAMED = {"\r": "\\r", "\x1b": "\\e", "\x00": "\\0", "\x7f": "\\x7f"}
 
 
 def _escape_one(match: re.Match[str]) -> str:
     char = match.group()
-    return _NAMED.get(char) or f"\\x{ord(char):02x}"
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def escape_control(text: str, keep_newlines: bool = True) -> str:

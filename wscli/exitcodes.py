@@ -9,7 +9,8 @@ class ExitCode(enum.IntEnum):
     """What a wscli process tells its caller when it ends."""
 
     OK = 0
-    """Success; for a connection, a normal close (1000 or 1001) or a clean end."""
+    """Success; for a connection, a normal close (1000, 1001, or a close frame without a
+    code, 1005) or a clean end."""
     ERROR = 1
     """Any other error (a file that cannot be read, a port already in use, ...)."""
     USAGE = 2
@@ -19,7 +20,7 @@ class ExitCode(enum.IntEnum):
     HANDSHAKE_REJECTED = 4
     """The opening handshake failed: non-101 status, bad Sec-WebSocket-Accept, bad subprotocol."""
     CLOSED_ABNORMALLY = 5
-    """The connection ended with a close code other than 1000/1001, or without a close frame."""
+    """The connection ended with another close code, or without a close frame (1006)."""
     TIMEOUT = 6
     """A network wait ran past its timeout."""
     INTERRUPTED = 130
@@ -28,7 +29,7 @@ class ExitCode(enum.IntEnum):
 
 # One line per code, in the order shown to users (help epilogs, man pages, README).
 EXIT_CODE_DESCRIPTIONS: dict[ExitCode, str] = {
-    ExitCode.OK: "success; normal close (1000/1001) or clean end",
+    ExitCode.OK: "success; normal close (1000/1001, or no code) or clean end",
     ExitCode.ERROR: "other error",
     ExitCode.USAGE: "usage error (bad option, URL or value)",
     ExitCode.CONNECT_FAILED: "could not connect (DNS, refused, TLS, proxy)",
@@ -39,13 +40,21 @@ EXIT_CODE_DESCRIPTIONS: dict[ExitCode, str] = {
 }
 
 
+NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
+"""Close codes that end a connection successfully (exit 0)."""
+
+
 def exit_code_table() -> str:
     """Return the exit codes as aligned `code  meaning` lines, for help texts."""
     return "\n".join(f"{int(code):>3}  {text}" for code, text in EXIT_CODE_DESCRIPTIONS.items())
 
 
 def exit_code_for_close(code: int | None) -> ExitCode:
-    """Map a WebSocket close code (None: no close frame) to the process exit code."""
-    if code in (1000, 1001):
+    """Map a WebSocket close code (None: no close frame) to the process exit code.
+
+    A close frame without a status code (seen as 1005) is a deliberate, clean close by the
+    peer, so it counts as normal; 1006 (no close frame at all) does not.
+    """
+    if code in NORMAL_CLOSE_CODES:
         return ExitCode.OK
     return ExitCode.CLOSED_ABNORMALLY

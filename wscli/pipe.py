@@ -9,7 +9,8 @@ reading until one of these ends it, then closes with 1000 (or --close-code):
 - no message received for ``--idle`` seconds after stdin ended (default 1 s; 0 = no
   limit): clean end, exit 0;
 - ``--wait S`` given: exactly S seconds after stdin ended (replaces --idle): clean end;
-- the server closes: exit 0 for 1000/1001, else 5 (closed abnormally);
+- the server closes: exit 0 for 1000/1001 (or a close frame without a code), else 5
+  (closed abnormally);
 - ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out).
 """
 

@@ -32,7 +32,7 @@ from wscli.errors import WscliError
 from wscli.hub import Backplane, Hub, Message, Subscriber
 from wscli.hubconnection import HubConnection, close_details
 from wscli.serverlog import EventLog
-from wscli.servertls import server_tls_context
+from wscli.tls import server_context
 
 BACKLOG_CHECK = 0.05  # seconds between checks of the total unsent bytes (while any)
 
@@ -153,7 +153,7 @@ class ChatServer:
         config = self.config
         ssl_context = None
         if config.certfile is not None:
-            ssl_context = server_tls_context(config.certfile, config.keyfile)
+            ssl_context = server_context(config.certfile, config.keyfile)
         self._page = serverhttp.load_page()
         await self.hub.start()
         loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 from websockets.exceptions import InvalidURI
 from websockets.uri import WebSocketURI, parse_uri
@@ -35,6 +36,13 @@ def normalize_url(url: str) -> str:
 def parse_ws_url(url: str) -> WebSocketURI:
     """Normalise and parse ``url``, raising :class:`UsageProblem` when it is not usable."""
     normalized = normalize_url(url)
+    try:
+        explicit_port = urllib.parse.urlsplit(normalized).port
+    except ValueError as exc:  # e.g. a port out of range
+        raise UsageProblem(f"invalid URL {url!r}", str(exc)) from None
+    if explicit_port == 0:
+        # websockets would read ":0" as "no port" and connect to 80/443 instead.
+        raise UsageProblem(f"invalid URL {url!r}", "port 0 cannot be connected to")
     try:
         return parse_uri(normalized)
     except InvalidURI as exc:

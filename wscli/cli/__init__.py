@@ -7,9 +7,12 @@ exit code. Set ``WSCLI_TRACEBACK=1`` to see the traceback of an unexpected error
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import click
 
@@ -22,7 +25,50 @@ from wscli.terminal import ColorChoice, Environment
 EXIT_STATUS_EPILOG = "\b\nExit status:\n" + exit_code_table()
 
 
+class _Interrupted(Exception):
+    """Ctrl-C reached the top: raised past click so it cannot print its own blank line."""
+
+
+class _OutputClosed(Exception):
+    """stdout's reader went away: raised past click, which would turn EPIPE into exit 1."""
+
+
+@contextlib.contextmanager
+def _boundary() -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise _Interrupted from None
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise _OutputClosed from None
+        raise
+
+
+class WscliGroup(click.Group):
+    """The top-level group; Ctrl-C and a closed stdout leave it as wscli's own exceptions.
+
+    Help and version text are written while the context is made, commands run in invoke:
+    both are covered.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _boundary():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _boundary():
+            return super().invoke(ctx)
+
+
 @click.group(
+    cls=WscliGroup,
     context_settings=CONTEXT_SETTINGS,
     epilog=EXIT_STATUS_EPILOG,
 )
@@ -98,16 +144,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         message = exc.format_message().rstrip(".")
         _print_error(f"wscli: error: {message}{hint}")
         code = ExitCode.USAGE
-    except click.exceptions.Abort:
-        _print_error("wscli: interrupted")
+    except (click.exceptions.Abort, _Interrupted, KeyboardInterrupt):
+        # After "^C" on a terminal, start a fresh line; in a pipe, stay one line.
+        _print_error(("\n" if sys.stderr.isatty() else "") + "wscli: interrupted")
         code = ExitCode.INTERRUPTED
     except click.ClickException as exc:
         _print_error(f"wscli: error: {exc.format_message()}")
         code = exc.exit_code
-    except KeyboardInterrupt:
-        _print_error("wscli: interrupted")
-        code = ExitCode.INTERRUPTED
-    except BrokenPipeError:
+    except (_OutputClosed, BrokenPipeError):
         # The reader went away (e.g. `wscli ... | head`): end quietly, as a pipe tool should.
         _quiet_stdout()
         code = ExitCode.OK

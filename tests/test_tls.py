@@ -1,4 +1,4 @@
-"""wscli.servertls: certificate/key problems explained in one line; no pass-phrase prompt."""
+"""wscli.tls: certificate/key problems explained in one line; no pass-phrase prompt."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from support import run_wscli
 
 from wscli.errors import UsageProblem
-from wscli.servertls import DECRYPT_HINT, server_tls_context
+from wscli.tls import DECRYPT_HINT, client_context, server_context
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,8 @@ def pems(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_good_pair_loads(pems: Path) -> None:
-    server_tls_context(str(pems / "cert.pem"), str(pems / "key.pem"))
-    server_tls_context(str(pems / "both.pem"), None)
+    server_context(str(pems / "cert.pem"), str(pems / "key.pem"))
+    server_context(str(pems / "both.pem"), None)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_problems_are_explained(
     pems: Path, certfile: str, keyfile: str | None, why: str, hint: str | None
 ) -> None:
     with pytest.raises(UsageProblem) as caught:
-        server_tls_context(str(pems / certfile), str(pems / keyfile) if keyfile else None)
+        server_context(str(pems / certfile), str(pems / keyfile) if keyfile else None)
     assert caught.value.what == f"cannot load server certificate {str(pems / certfile)!r}"
     assert caught.value.why == why.format(dir=pems)
     assert (caught.value.hint or "").startswith(hint or "")
@@ -67,5 +67,27 @@ def test_an_encrypted_key_never_prompts(pems: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.decode() == (
         f"wscli: error: cannot load server certificate {cert!r}: the private key is encrypted "
+        f"(hint: {DECRYPT_HINT})\n"
+    )
+
+
+def test_client_certificate_problems_name_the_client_options(pems: Path) -> None:
+    with pytest.raises(UsageProblem) as caught:
+        client_context(certfile=str(pems / "cert.pem"))
+    assert caught.value.why == f"no PEM private key in {str(pems / 'cert.pem')!r}"
+    assert caught.value.hint == "give the key with --key"
+    with pytest.raises(UsageProblem, match="cannot load client certificate") as caught:
+        client_context(certfile=str(pems / "cert.pem"), keyfile=str(pems / "encrypted.pem"))
+    assert caught.value.why == "the private key is encrypted"
+
+
+def test_an_encrypted_client_key_never_prompts(pems: Path) -> None:
+    cert, key = str(pems / "cert.pem"), str(pems / "encrypted.pem")
+    result = run_wscli(
+        "connect", "wss://127.0.0.1:9/", "--cert", cert, "--key", key, "--open-timeout", "2"
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode() == (
+        f"wscli: error: cannot load client certificate {cert!r}: the private key is encrypted "
         f"(hint: {DECRYPT_HINT})\n"
     )
