@@ -212,7 +212,7 @@ def test_completion_callback_imports_no_heavy_module() -> None:
         "COMP_CWORD='2')\n"
         "from wscli.cli import main\n"
         "try:\n    main(['connect', '--'])\nexcept SystemExit:\n    pass\n"
-        "heavy = ('websockets', 'prompt_toolkit', 'redis', 'uvloop')\n"
+        "heavy = ('websockets', 'prompt_toolkit', 'redis', 'uvloop', 'rich')\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )

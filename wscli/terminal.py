@@ -10,9 +10,12 @@ import dataclasses
 import os
 import sys
 from collections.abc import Mapping
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
-from rich.console import Console
+if TYPE_CHECKING:
+    # Imported when a console is made: shell completion calls the program back and must
+    # not pay for rich.
+    from rich.console import Console
 
 ColorChoice = Literal["auto", "always", "never"]
 
@@ -92,6 +95,8 @@ def make_console(file: TextIO, color: bool) -> Console:
 def _console(
     file: TextIO, color: bool, color_system: Literal["auto", "standard"] | None
 ) -> Console:
+    from rich.console import Console
+
     return Console(
         file=file,
         force_terminal=color,
