@@ -6,12 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# wscli remembers URLs and prompt history under XDG_STATE_HOME: never the tester's own.
+STATE_HOME = tempfile.mkdtemp(prefix="wscli-test-state-")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # One factor scales every wait in the tests, so slow machines don't flake.
@@ -42,7 +45,9 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         if k.lower() not in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
         and k not in {"FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "WSCLI_COLOR", "COLUMNS"}
     }
-    env.update({"TERM": "dumb", "COLUMNS": "100", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {"TERM": "dumb", "COLUMNS": "100", "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": STATE_HOME}
+    )
     env.update(extra or {})
     return env
 

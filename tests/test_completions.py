@@ -20,7 +20,7 @@ from click.shell_completion import ShellComplete
 from support import REPO, clean_env, requires, run_wscli, scaled, wscli_command
 
 from wscli.cli import cli
-from wscli.cli.completion import SHELLS, bash_word, history_urls
+from wscli.cli.completion import SHELLS, bash_word
 from wscli.docgen.files import COMPLETION_FILES
 
 HISTORY_URLS = ("ws://127.0.0.1:3000/chat", "wss://echo.example:8443/feed?x=1")
@@ -151,17 +151,6 @@ def test_url_completion_without_history(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "none"))
     for path, _ in url_arguments():
         assert values(list(path), "ws") == []
-
-
-def test_history_urls_newest_first_unique() -> None:
-    text = "ws://a/1\n+ws://b/2\nhello\n+wss://c/3 trailing words\n ws://a/1 \nhttp://x/\n"
-    assert history_urls(text) == ["ws://a/1", "ws://b/2"]
-    assert history_urls(text, "ws://b") == ["ws://b/2"]
-    assert history_urls("\n".join(f"ws://h/{i}" for i in range(200)))[:2] == [
-        "ws://h/199",
-        "ws://h/198",
-    ]
-    assert len(history_urls("\n".join(f"ws://h/{i}" for i in range(200)))) == 50
 
 
 def test_bash_word_replaces_only_the_current_word() -> None:

@@ -20,7 +20,8 @@ from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
 from wscli.commands import HELP_TEXT, Command, CommandError, parse_line
-from wscli.repl import SlashCompleter, Stats, history_path, open_history, toolbar_text
+from wscli.repl import SlashCompleter, Stats, open_history, toolbar_text
+from wscli.statefiles import history_path
 
 ROWS, COLS = 24, 100
 

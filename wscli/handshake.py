@@ -27,6 +27,7 @@ from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake_report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
 from wscli.neterrors import describe_connect_error, hostport
 from wscli.render import close_code_name
+from wscli.statefiles import remember_url
 from wscli.tls import client_context
 from wscli.upgrade import handshake_error, judge, parse_head, parsed_response, split_head
 
@@ -336,6 +337,7 @@ async def run_handshake(
         await run.connect()
         await run.upgrade()
         if report.error is None:
+            remember_url(report.url)  # for shell completion of URL arguments
             await run.close()
     except WscliError as exc:
         report.error = exc

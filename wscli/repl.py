@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +33,7 @@ from wscli.events import Message
 from wscli.exitcodes import ExitCode
 from wscli.output import JsonOutput, Output, TerminalOutput
 from wscli.session import SessionOptions, close_politely, finish_closed, run_session
+from wscli.statefiles import history_path
 from wscli.terminal import make_console
 
 PING_WAIT = 30  # seconds /ping waits for its pong
@@ -48,13 +49,6 @@ class ReplOptions:
     timestamps: bool = False
     show_ping_pong: bool = False
     color: bool = True
-
-
-def history_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/wscli/history`` (default ``~/.local/state/wscli/history``)."""
-    env = os.environ if environ is None else environ
-    state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "wscli" / "history"
 
 
 def open_history(path: Path) -> tuple[History, str | None]:

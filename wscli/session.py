@@ -25,6 +25,7 @@ from wscli.client import (
 from wscli.errors import WscliError
 from wscli.exitcodes import ExitCode
 from wscli.output import Output
+from wscli.statefiles import remember_url
 
 
 @dataclasses.dataclass
@@ -72,6 +73,7 @@ async def open_session_link(options: SessionOptions, output: Output) -> WebSocke
         await _abort(link)
         raise
     output.opened(link)
+    remember_url(options.connect.url)  # for shell completion of URL arguments
     return link
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from pathlib import Path
 
 import click
 from click.shell_completion import (
@@ -23,11 +21,10 @@ from click.shell_completion import (
 )
 
 from wscli.cli.options import CONTEXT_SETTINGS
+from wscli.statefiles import recent_urls
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_WSCLI_COMPLETE"
-URL_SCHEMES = ("ws://", "wss://")
-MAX_URLS = 50
 
 
 # click's bash shim, changed to hand wscli the line up to the cursor (COMP_LINE) besides
@@ -190,35 +187,11 @@ def completion_script(shell: str, command: click.Command | None = None) -> str:
     return source.rstrip("\n") + "\n"
 
 
-def history_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/wscli/history`` (``~/.local/state`` when the variable is unset)."""
-    env = os.environ if environ is None else environ
-    state = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "wscli" / "history"
-
-
-def history_urls(text: str, incomplete: str = "") -> list[str]:
-    """WebSocket URLs in history ``text`` starting with ``incomplete``, newest first.
-
-    Accepts plain lines and prompt_toolkit's ``+line`` format; anything else is ignored.
-    """
-    seen: dict[str, None] = {}
-    for raw in reversed(text.splitlines()):
-        line = raw.strip().removeprefix("+").strip()
-        if line.startswith(URL_SCHEMES) and " " not in line and line.startswith(incomplete):
-            seen.setdefault(line, None)
-    return list(seen)[:MAX_URLS]
-
-
 def complete_url(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    """Shell completion for URL arguments: URLs from the history file (nothing if none)."""
-    try:
-        text = history_path().read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return [CompletionItem(url) for url in history_urls(text, incomplete)]
+    """Shell completion for URL arguments: URLs opened before or typed at the prompt."""
+    return [CompletionItem(url) for url in recent_urls(incomplete)]
 
 
 @click.command(context_settings=CONTEXT_SETTINGS, short_help="Print a shell completion script.")

@@ -15,6 +15,7 @@ MANUAL_TITLE = "wscli manual"
 MANUAL_DATE = "2026-11-25"
 
 HISTORY_FILE = "$XDG_STATE_HOME/wscli/history"
+URLS_FILE = "$XDG_STATE_HOME/wscli/urls"
 
 EXAMPLES: dict[str, tuple[Example, ...]] = {
     "wscli": (
@@ -129,7 +130,7 @@ ENVIRONMENT: tuple[Variable, ...] = (
     ),
     Variable(
         "XDG_STATE_HOME",
-        "Where the history file lives (default ~/.local/state).",
+        "Where the history and URL files live (default ~/.local/state).",
     ),
 )
 
@@ -137,8 +138,13 @@ FILES: tuple[Variable, ...] = (
     Variable(
         HISTORY_FILE,
         "History of the interactive wscli connect prompt, created as needed "
-        "(~/.local/state/wscli/history when XDG_STATE_HOME is unset). Shell completion "
-        "offers the ws:// and wss:// URLs found in it for URL arguments.",
+        "(~/.local/state/wscli/history when XDG_STATE_HOME is unset), mode 0600. Shell "
+        "completion offers the ws:// and wss:// URLs typed in it for URL arguments.",
+    ),
+    Variable(
+        URLS_FILE,
+        "The URLs wscli connect and wscli handshake opened, newest last, mode 0600 "
+        "(the last 200 are kept). Shell completion offers them for URL arguments.",
     ),
 )
 
