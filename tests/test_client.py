@@ -3,7 +3,6 @@ and real connections in-process (pings observed, close information)."""
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import base64
 import ssl
@@ -208,35 +207,3 @@ async def test_open_link_refused_raises_connect_failed() -> None:
     await asyncio.sleep(0)
     with pytest.raises(ConnectFailed, match="connection refused"):
         await open_link(ConnectOptions(f"ws://127.0.0.1:{port}/"), environ={})
-
-
-def test_layers_only_repl_imports_prompt_toolkit_and_only_cli_imports_click() -> None:
-    package = Path(__file__).resolve().parent.parent / "wscli"
-    mine = [
-        "client",
-        "events",
-        "render",
-        "output",
-        "session",
-        "pipe",
-        "socketio",
-        "commands",
-        "repl",
-        "connect_options",
-    ]
-    for name in mine:
-        tree = ast.parse((package / f"{name}.py").read_text())
-        imported = {
-            alias.name.split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import)
-            for alias in node.names
-        } | {
-            (node.module or "").split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom)
-        }
-        assert "click" not in imported, name
-        assert ("prompt_toolkit" in imported) == (name == "repl"), name
-        if name in ("events", "render", "commands"):  # pure: no I/O libraries
-            assert not imported & {"asyncio", "websockets", "socket", "os"}, name

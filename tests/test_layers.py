@@ -22,8 +22,10 @@ PURE = [
     "escape",
     "events",
     "exitcodes",
+    "handshake_render",
     "handshake_report",
     "headers",
+    "render",
     "serve_options",
     "upgrade",
     "url",
@@ -103,3 +105,9 @@ def test_only_entry_points_end_the_process(path: Path) -> None:
             assert not (isinstance(node.value, ast.Name) and node.value.id in {"sys", "os"}), (
                 f"{_name(path)} ends the process"
             )
+
+
+@pytest.mark.parametrize("name", ["events", "render", "commands"])
+def test_connect_data_modules_need_no_library_or_os(name: str) -> None:
+    # What connect prints and parses is plain data: no websockets types, no os.
+    assert not _top(_imports(PACKAGE / f"{name}.py")) & {"asyncio", "websockets", "socket", "os"}
