@@ -90,6 +90,21 @@ def test_offline_json() -> None:
     assert result.returncode == ExitCode.OK
 
 
+def test_header_file_and_env_forms(tmp_path: Path) -> None:
+    """-H @FILE and -H env:VAR: headers (secrets) that never appear in the argument list."""
+    headers = tmp_path / "headers"
+    headers.write_text("Host: server.example.com\nX-From-File: f\n")
+    args = ["-H", f"@{headers}", "-H", "env:WSCLI_TEST_HEADERS", *EXAMPLE_ARGS[2:]]
+    env = {"WSCLI_TEST_HEADERS": "Authorization: Bearer secret"}
+    result = run_wscli("handshake", "ws://h/chat", "--offline", *args, env=env)
+    lines = result.stdout.decode().split("\r\n")
+    assert lines[1] == "Host: server.example.com"  # replaces wscli's own Host, in place
+    assert "X-From-File: f" in lines
+    assert "Authorization: Bearer secret" in lines
+    assert result.stderr == b""
+    assert result.returncode == ExitCode.OK
+
+
 @pytest.mark.parametrize(
     ("key", "accept"),
     [
