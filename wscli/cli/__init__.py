@@ -97,11 +97,8 @@ def cli(ctx: click.Context, color: ColorChoice) -> None:
 def get_environment() -> Environment:
     """The Environment decided by the top-level group (or detected now, outside one)."""
     ctx = click.get_current_context(silent=True)
-    while ctx is not None:
-        if isinstance(ctx.obj, Environment):
-            return ctx.obj
-        ctx = ctx.parent
-    return Environment.detect()
+    found = ctx.find_object(Environment) if ctx is not None else None
+    return found if found is not None else Environment.detect()
 
 
 def _register() -> None:
@@ -153,12 +150,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = exc.exit_code
     except (_OutputClosed, BrokenPipeError):
         # The reader went away (e.g. `wscli ... | head`): end quietly, as a pipe tool should.
-        _quiet_stdout()
+        quiet_stdout()
         code = ExitCode.OK
     sys.exit(code)
 
 
-def _quiet_stdout() -> None:
+def quiet_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

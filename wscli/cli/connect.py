@@ -26,7 +26,6 @@ from wscli.cli.options import (
     timeout_option,
     tls_client_options,
 )
-from wscli.exitcodes import ExitCode
 
 CONNECT_EPILOG = (
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
@@ -177,12 +176,5 @@ def connect(**opts: Any) -> int:
     """
     from wscli.connect_options import run_connect
 
-    try:
-        return run_connect(get_environment(), opts)
-    except BrokenPipeError:
-        from wscli.cli import _quiet_stdout
-
-        # The reader went away (`wscli connect URL | head`): end quietly, exit 0. (click
-        # would turn it into exit 1.)
-        _quiet_stdout()
-        return ExitCode.OK
+    # A closed stdout (`wscli connect URL | head`) ends quietly with exit 0: see wscli.cli.
+    return run_connect(get_environment(), opts)

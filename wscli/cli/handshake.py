@@ -93,7 +93,7 @@ def handshake(
 
     from wscli.accept import accept_for as compute_accept
     from wscli.accept import validate_key
-    from wscli.cli import _quiet_stdout, get_environment
+    from wscli.cli import get_environment, quiet_stdout
     from wscli.handshake import run_handshake, tls_context
     from wscli.handshake_output import write_report
     from wscli.handshake_report import HandshakeReport
@@ -102,11 +102,7 @@ def handshake(
     from wscli.url import normalize_url, parse_ws_url
 
     if accept_for is not None:
-        value = compute_accept(validate_key(accept_for, "--accept-for"))
-        try:
-            click.echo(value)
-        except BrokenPipeError:
-            _quiet_stdout()
+        click.echo(compute_accept(validate_key(accept_for, "--accept-for")))
         return ExitCode.OK
     if url is None:
         raise UsageProblem("missing URL", hint="wscli handshake URL, or --accept-for KEY")
@@ -135,7 +131,7 @@ def handshake(
             report, get_environment(), sys.stdout, sys.stderr, json_output=json_output, debug=debug
         )
     except BrokenPipeError:
-        _quiet_stdout()  # the reader went away (`| head`): quietly; the verdict still counts
+        quiet_stdout()  # the reader went away (`| head`): quietly; the verdict still counts
     if report.error is not None:
         raise report.error
     return ExitCode.OK
