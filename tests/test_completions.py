@@ -228,11 +228,28 @@ complete_line() {  # $1: the line; the rest: COMP_WORDS as bash would split it
 """
 
 
+def long_options(command: str) -> set[str]:
+    """The ``--name`` spellings of a top-level command's options."""
+    names = (n for o in options(cli.commands[command]) for n in o.opts + o.secondary_opts)
+    return {n for n in names if n.startswith("--")}
+
+
+def run_shell(argv: list[str], history: Path) -> list[str]:
+    """Run a shell script that prints each reply followed by ``@@``; the reply blocks."""
+    result = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        env=shell_env(history),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("@@\n")[:-1]
+
+
 @requires("bash")
 def test_bash(history: Path) -> None:
-    connect_options = [
-        n for o in options(cli.commands["connect"]) for n in o.opts + o.secondary_opts
-    ]
     cases: list[tuple[str, list[str]]] = [
         ("wscli se", ["wscli", "se"]),
         ("wscli ", ["wscli", ""]),
@@ -249,7 +266,7 @@ def test_bash(history: Path) -> None:
         "complete_line " + " ".join(shlex.quote(w) for w in [line, *words]) + "\n"
         for line, words in cases
     )
-    result = subprocess.run(
+    blocks = run_shell(
         [
             "bash",
             "--norc",
@@ -259,17 +276,9 @@ def test_bash(history: Path) -> None:
             "bash",
             str(REPO / COMPLETION_FILES["bash"]),
         ],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        env=shell_env(history),
-        check=False,
+        history,
     )
-    assert result.returncode == 0, result.stderr
-    replies = [
-        block.strip("\n").split("\n") if block.strip("\n") else []
-        for block in result.stdout.split("@@\n")[:-1]
-    ]
+    replies = [block.strip("\n").split("\n") if block.strip("\n") else [] for block in blocks]
     assert len(replies) == len(cases)
     got = dict(zip([line for line, _ in cases], replies, strict=True))
     assert got["wscli se"] == ["serve"]
@@ -277,7 +286,7 @@ def test_bash(history: Path) -> None:
     assert got["wscli --color "] == ["auto", "always", "never"]
     assert got["wscli --color=al"] == ["always"]
     assert got["wscli --color="] == ["=auto", "=always", "=never"]
-    assert {n for n in connect_options if n.startswith("--")} <= set(got["wscli connect --"])
+    assert long_options("connect") <= set(got["wscli connect --"])
     assert got["wscli connect wss"] == [HISTORY_URLS[1]]
     assert got["wscli connect ws://127"] == ["//127.0.0.1:3000/chat"]
     assert got["wscli connect ws://127.0.0.1:"] == [":3000/chat"]
@@ -298,29 +307,14 @@ def test_fish(history: Path, tmp_path: Path) -> None:
     script = f"source {shlex.quote(str(REPO / COMPLETION_FILES['fish']))}\n" + "".join(
         f"complete -C {shlex.quote(c)}; echo @@\n" for c in commands
     )
-    result = subprocess.run(
-        ["fish", "--no-config", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        env=shell_env(history),
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
     blocks = [
         [line.split("\t")[0] for line in b.strip("\n").split("\n") if line]
-        for b in result.stdout.split("@@\n")[:-1]
+        for b in run_shell(["fish", "--no-config", "-c", script], history)
     ]
     got = dict(zip(commands, blocks, strict=True))
     assert got["wscli se"] == ["serve"]
     assert sorted(got["wscli --color "]) == ["always", "auto", "never"]
-    handshake_options = [
-        n
-        for o in options(cli.commands["handshake"])
-        for n in o.opts + o.secondary_opts
-        if n.startswith("--")
-    ]
-    assert set(handshake_options) <= set(got["wscli handshake --"])
+    assert long_options("handshake") <= set(got["wscli handshake --"])
     assert got[f"wscli handshake --cacert {tmp_path}/certs/"] == [f"{tmp_path}/certs/ca.pem"]
     assert got["wscli connect wss"] == [HISTORY_URLS[1]]
 
