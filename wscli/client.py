@@ -41,7 +41,7 @@ from wscli.errors import (
     UsageProblem,
     WscliError,
 )
-from wscli.events import Message
+from wscli.events import ClosedBy, Direction, FrameKind, Message
 from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.neterrors import describe_connect_error, hostport
 from wscli.render import close_description
@@ -50,7 +50,7 @@ from wscli.upgrade import NO_ANSWER_HINT, check_header_values, check_subprotocol
 from wscli.url import normalize_url, parse_ws_url
 
 # Called for each ping/pong frame: (kind, direction, payload, rtt in seconds or None).
-FrameObserver = Callable[[Literal["ping", "pong"], Literal["in", "out"], bytes, float | None], None]
+FrameObserver = Callable[[FrameKind, Direction, bytes, float | None], None]
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -312,18 +312,18 @@ class WebSocketLink:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self.connection.close(code, reason)
 
-    def closed_info(self) -> tuple[int | None, str, Literal["client", "server"] | None]:
+    def closed_info(self) -> tuple[int | None, str, ClosedBy]:
         """Close code (None: no close frame), reason and who closed first."""
         return closed_info(self.connection)
 
 
 def closed_info(
     connection: ClientConnection,
-) -> tuple[int | None, str, Literal["client", "server"] | None]:
+) -> tuple[int | None, str, ClosedBy]:
     """What ended ``connection``: close code (None without close frame), reason, who."""
     protocol = connection.protocol
     rcvd, sent = protocol.close_rcvd, protocol.close_sent
-    by: Literal["client", "server"] | None = None
+    by: ClosedBy = None
     if rcvd is not None and (sent is None or protocol.close_rcvd_then_sent):
         by = "server"
     elif sent is not None:
@@ -335,7 +335,7 @@ def closed_info(
     return None, "", None
 
 
-def close_result(code: int | None, reason: str, by: str | None) -> ExitCode:
+def close_result(code: int | None, reason: str, by: ClosedBy) -> ExitCode:
     """ExitCode.OK for a normal close; raise :class:`ClosedAbnormally` otherwise."""
     exit_code = exit_code_for_close(code)
     if exit_code == ExitCode.OK:

@@ -29,6 +29,9 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 Direction = Literal["in", "out"]
+FrameKind = Literal["ping", "pong"]
+ClosedBy = Literal["client", "server"] | None
+"""Who closed first: the client, the server, or nobody (no close frame either way)."""
 
 
 def timestamp(when: datetime.datetime | None = None) -> str:
@@ -113,7 +116,7 @@ def _jsonable(args: tuple[Any, ...]) -> Any:
 
 
 def ping_event(
-    kind: Literal["ping", "pong"],
+    kind: FrameKind,
     direction: Direction,
     payload: bytes,
     rtt: float | None = None,
@@ -129,7 +132,7 @@ def ping_event(
 def close_event(
     code: int | None,
     reason: str,
-    by: Literal["client", "server"] | None,
+    by: ClosedBy,
     when: str | None = None,
 ) -> dict[str, Any]:
     """The connection ended: close code and reason (None: no close frame), who closed."""

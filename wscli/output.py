@@ -10,12 +10,15 @@ Three writers share one small interface (:class:`Output`):
 
 from __future__ import annotations
 
-from typing import IO, Literal, Protocol
+from typing import IO, Protocol
 
 from rich.console import Console
 
 from wscli.errors import WscliError, format_error
 from wscli.events import (
+    ClosedBy,
+    Direction,
+    FrameKind,
     Message,
     close_event,
     error_event,
@@ -60,13 +63,13 @@ class Output(Protocol):
 
     def frame(
         self,
-        kind: Literal["ping", "pong"],
-        direction: Literal["in", "out"],
+        kind: FrameKind,
+        direction: Direction,
         payload: bytes,
         rtt: float | None,
     ) -> None: ...
 
-    def closed(self, code: int | None, reason: str, by: str | None) -> None: ...
+    def closed(self, code: int | None, reason: str, by: ClosedBy) -> None: ...
 
     def error(self, error: WscliError, final: bool) -> None:
         """An error; ``final`` when it ends the session (the CLI prints those once)."""
@@ -95,7 +98,7 @@ def _frame_line(kind: str, direction: str, payload: bytes, rtt: float | None) ->
     return line
 
 
-def _closed_line(code: int | None, reason: str, by: str | None) -> str:
+def _closed_line(code: int | None, reason: str, by: ClosedBy) -> str:
     who = f" by the {by}" if by else ""
     return f"closed{who}: {close_description(code, reason)}"
 
@@ -122,15 +125,15 @@ class _TextEvents:
 
     def frame(
         self,
-        kind: Literal["ping", "pong"],
-        direction: Literal["in", "out"],
+        kind: FrameKind,
+        direction: Direction,
         payload: bytes,
         rtt: float | None,
     ) -> None:
         if self.show_ping_pong:
             self._note(_frame_line(kind, direction, payload, rtt))
 
-    def closed(self, code: int | None, reason: str, by: str | None) -> None:
+    def closed(self, code: int | None, reason: str, by: ClosedBy) -> None:
         self.status(_closed_line(code, reason, by))
 
     def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
@@ -215,15 +218,15 @@ class JsonOutput(_StderrStatus):
 
     def frame(
         self,
-        kind: Literal["ping", "pong"],
-        direction: Literal["in", "out"],
+        kind: FrameKind,
+        direction: Direction,
         payload: bytes,
         rtt: float | None,
     ) -> None:
         self._emit(ping_event(kind, direction, payload, rtt))
 
-    def closed(self, code: int | None, reason: str, by: str | None) -> None:
-        self._emit(close_event(code, reason, by if by in ("client", "server") else None))  # type: ignore[arg-type]
+    def closed(self, code: int | None, reason: str, by: ClosedBy) -> None:
+        self._emit(close_event(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
         self._emit(error_event(format_error(error, prefix=""), int(error.exit_code)))

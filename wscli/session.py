@@ -97,8 +97,7 @@ async def close_politely(
     ``link.close`` waits at most the connection's close timeout for the peer's answer.
     """
     await link.close(code, reason)
-    closed_code, closed_reason, by = link.closed_info()
-    output.closed(closed_code, closed_reason, by)
+    output.closed(*link.closed_info())
     # We chose to end (EOF, --count, --idle, /close ...): a clean end whatever the code.
     return ExitCode.OK
 
