@@ -8,6 +8,7 @@ and a test fails on it, so an option rename cannot leave a false example behind.
 from __future__ import annotations
 
 from wscli.docgen.model import Example, Variable
+from wscli.statefiles import KEEP_URLS
 
 MANUAL_TITLE = "wscli manual"
 
@@ -144,7 +145,7 @@ FILES: tuple[Variable, ...] = (
     Variable(
         URLS_FILE,
         "The URLs wscli connect and wscli handshake opened, newest last, mode 0600 "
-        "(the last 200 are kept). Shell completion offers them for URL arguments.",
+        f"(the last {KEEP_URLS} are kept). Shell completion offers them for URL arguments.",
     ),
 )
 
