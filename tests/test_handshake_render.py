@@ -174,6 +174,52 @@ def test_debug_text() -> None:
     )
 
 
+def test_debug_text_without_verification_shows_only_the_fingerprint() -> None:
+    report = _report()
+    report.tls = TlsInfo("TLSv1.3", None, None, None, False, sha256="AB:CD")
+    lines = render_debug(report).plain.splitlines()
+    assert lines[2:5] == [
+        "* TLS: TLSv1.3, unknown cipher, ALPN none",
+        "* certificate: not verified (-k/--insecure), details not shown",
+        "* certificate SHA-256: AB:CD",
+    ]
+    assert lines[5].startswith("> sent ")
+
+
+def test_json_tls_block() -> None:
+    report = _report()
+    report.tls = TlsInfo(
+        "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256, "http/1.1", True, "CN=h", "O=ca", ["DNS:h"]
+    )
+    doc = json.loads(json_line(report))
+    assert list(doc) == [
+        "url",
+        "offline",
+        "request",
+        "response",
+        "verdict",
+        "addresses",
+        "peer",
+        "tls",
+        "close",
+        "timings_ms",
+        "error",
+    ]
+    assert doc["tls"] == {
+        "version": "TLSv1.3",
+        "cipher": "TLS_AES_256_GCM_SHA384",
+        "bits": 256,
+        "alpn": "http/1.1",
+        "verified": True,
+        "subject": "CN=h",
+        "issuer": "O=ca",
+        "san": ["DNS:h"],
+        "not_before": None,
+        "not_after": None,
+        "sha256": None,
+    }
+
+
 def test_raw_output_leaves_out_a_request_never_sent() -> None:
     report = _report()
     assert raw_output(report) == REQUEST + RESPONSE
