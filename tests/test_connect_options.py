@@ -54,10 +54,8 @@ def test_pipe_output_choice() -> None:
 
 def test_from_options_takes_fields_by_name_and_given_values_win() -> None:
     opts = _opts("ws://h/", "-n", "3", "--idle", "0", "-x", "a", "--close-code", "4000")
-    policy = from_options(PipePolicy, opts, read_stdin=False)
-    assert policy == PipePolicy(
-        execute=("a",), count=3, idle=0.0, close_code=4000, read_stdin=False
-    )
+    policy = from_options(PipePolicy, opts, binary=True)
+    assert policy == PipePolicy(execute=("a",), count=3, idle=0.0, close_code=4000, binary=True)
     assert from_options(PipePolicy, opts, count=9).count == 9
 
 

@@ -50,7 +50,6 @@ class PipePolicy:
     timeout: float | None = None
     binary: bool = False
     stream: bool = False
-    read_stdin: bool = True
     close_code: int = 1000
     close_reason: str = ""
 
@@ -123,18 +122,17 @@ class StdinReader:
 class PipeSession:
     """State that outlives one connection (with --reconnect): stdin queue, counts, clock."""
 
-    def __init__(self, policy: PipePolicy, output: Output, reader: StdinReader | None) -> None:
+    def __init__(self, policy: PipePolicy, output: Output, reader: StdinReader) -> None:
         self.policy = policy
         self.output = output
         self.reader = reader
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.received = 0
-        self.eof_at: float | None = None if reader is not None else self.started
+        self.eof_at: float | None = None
         self.last_received = self.started
         # Taken from stdin, not yet sent (kept on reconnect); a deque: sent from the left.
         self.pending: collections.deque[bytes] = collections.deque()
-        self.counted = asyncio.Event()
 
     def _deadline(self) -> tuple[float | None, str]:
         """The next moment something ends the session, and what it is."""
@@ -173,7 +171,7 @@ class PipeSession:
         for text in self.policy.execute:
             self.output.message(await link.send(text))
         await self._send_pending(link)
-        while self.eof_at is None and self.reader is not None:
+        while self.eof_at is None:
             batch = await self.reader.get()
             if batch is EOF:
                 self.eof_at = self.loop.time()
@@ -191,7 +189,6 @@ class PipeSession:
             self.last_received = self.loop.time()
             self.output.message(message)
             if self._count_reached():
-                self.counted.set()
                 return
 
     async def run(self, link: WebSocketLink) -> ExitCode:
@@ -241,9 +238,7 @@ async def run_pipe(
     options: SessionOptions, policy: PipePolicy, output: Output, stdin_fd: int = 0
 ) -> ExitCode:
     """Pipe mode end to end: start reading stdin at once, then connect (and reconnect)."""
-    reader = None
-    if policy.read_stdin:
-        reader = StdinReader(stdin_fd, stream=policy.stream)
-        reader.start()
+    reader = StdinReader(stdin_fd, stream=policy.stream)
+    reader.start()
     session = PipeSession(policy, output, reader)
     return await run_session(options, output, session.run)
