@@ -13,6 +13,7 @@ the terminal.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -48,8 +49,8 @@ def _lines(data: bytes) -> Iterator[str]:
 
 
 def _head_lines(text: Text, data: bytes, marker: str, first_style: str) -> None:
+    marker_style = "bold cyan" if marker == ">" else "bold magenta"
     for index, line in enumerate(_lines(data)):
-        marker_style = "bold cyan" if marker == ">" else "bold magenta"
         if not line:
             text.append(marker, marker_style)
             text.append("\n")
@@ -164,15 +165,13 @@ def _tls_lines(tls: TlsInfo) -> list[str]:
     lines = [f"TLS: {tls.version}, {cipher}, ALPN {tls.alpn or 'none'}"]
     if not tls.verified:
         lines.append("certificate: not verified (-k/--insecure), details not shown")
-        if tls.sha256:
-            lines.append(f"certificate SHA-256: {tls.sha256}")
     else:
         lines.append(f"certificate subject: {tls.subject or '(empty)'}")
         lines.append(f"certificate issuer: {tls.issuer or '(empty)'}")
         lines.append(f"certificate SANs: {', '.join(tls.san) or 'none'}")
         lines.append(f"certificate valid: {tls.not_before} to {tls.not_after}")
-        if tls.sha256:
-            lines.append(f"certificate SHA-256: {tls.sha256}")
+    if tls.sha256:
+        lines.append(f"certificate SHA-256: {tls.sha256}")
     return lines
 
 
@@ -257,7 +256,6 @@ def json_document(report: HandshakeReport) -> dict[str, Any]:
             response["body"] = report.body.decode("utf-8", "replace")
             response["body_base64"] = base64.b64encode(report.body).decode()
             response["body_truncated"] = report.body_truncated
-    tls = report.tls
     return {
         "url": report.url,
         "offline": report.offline,
@@ -266,21 +264,7 @@ def json_document(report: HandshakeReport) -> dict[str, Any]:
         "verdict": None if report.verdict is None else _verdict_json(report.verdict),
         "addresses": report.addresses,
         "peer": report.peer,
-        "tls": None
-        if tls is None
-        else {
-            "version": tls.version,
-            "cipher": tls.cipher,
-            "bits": tls.bits,
-            "alpn": tls.alpn,
-            "verified": tls.verified,
-            "subject": tls.subject,
-            "issuer": tls.issuer,
-            "san": tls.san,
-            "not_before": tls.not_before,
-            "not_after": tls.not_after,
-            "sha256": tls.sha256,
-        },
+        "tls": None if report.tls is None else dataclasses.asdict(report.tls),
         "close": {
             "sent": _close_json(report.close_sent),
             "received": _close_json(report.close_received),
