@@ -497,3 +497,26 @@ def test_prompt_with_json_and_show_ping_pong(
     assert "* ping sent (616263)" in terminal.text
     terminal.child.sendcontrol("d")
     assert terminal.exit_status() == 0
+
+
+def test_ctrl_d_closes_with_close_code_and_reason(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    seen: list[tuple[int | None, str | None]] = []
+
+    async def record(ws: ServerConnection) -> None:
+        try:
+            await echo(ws)
+        finally:
+            seen.append((ws.close_code, ws.close_reason))
+
+    with running(record) as server:
+        terminal = start(
+            terminals, server.url, term_env, "--close-code", "4000", "--close-reason", "done"
+        )
+        terminal.child.send("hi\r")
+        terminal.wait_text("< hi")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    assert seen == [(4000, "done")]
+    assert "closed by the client: 4000 (private use) 'done'" in terminal.text
