@@ -49,6 +49,8 @@ class ReplOptions:
     timestamps: bool = False
     show_ping_pong: bool = False
     color: bool = True
+    close_code: int = 1000  # sent on Ctrl-D and /quit
+    close_reason: str = ""
 
 
 def open_history(path: Path) -> tuple[History, str | None]:
@@ -129,17 +131,8 @@ def toolbar_text(stats: Stats) -> str:
 class Repl:
     """The prompt session across connections (it survives --reconnect)."""
 
-    def __init__(
-        self,
-        options: ReplOptions,
-        output: Output,
-        history: History,
-        close_code: int = 1000,
-        close_reason: str = "",
-    ) -> None:
+    def __init__(self, options: ReplOptions, output: Output, history: History) -> None:
         self.options = options
-        self.close_code = close_code
-        self.close_reason = close_reason
         self.output = output
         self.stats = Stats()
         self.session: PromptSession[str] = PromptSession(
@@ -258,7 +251,8 @@ class Repl:
 
     async def _quit(self, link: WebSocketLink) -> ExitCode:
         """Ctrl-D or /quit: close with --close-code (1000 by default)."""
-        return await close_politely(link, self.output, self.close_code, self.close_reason)
+        options = self.options
+        return await close_politely(link, self.output, options.close_code, options.close_reason)
 
 
 async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCode:
@@ -276,5 +270,5 @@ async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCo
             )
         if warning:
             output.status(f"warning: {warning}")
-        repl = Repl(repl_options, output, history, options.close_code, options.close_reason)
+        repl = Repl(repl_options, output, history)
         return await run_session(options, output, repl.run)

@@ -44,8 +44,6 @@ class SessionOptions:
     socketio: SocketIOOptions | None = None
     reconnect: bool = False
     max_retries: int | None = 5
-    close_code: int = 1000
-    close_reason: str = ""
 
 
 Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
