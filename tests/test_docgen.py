@@ -314,6 +314,29 @@ def test_every_example_uses_real_options() -> None:
             assert example_problems(example, ROOT) == [], example.command
 
 
+def help_examples(command: CommandDoc) -> list[str]:
+    """The lines of the "Examples:" paragraphs of a command's --help epilog."""
+    found = []
+    for verbatim, lines in paragraphs(command.epilog):
+        if verbatim and lines[0].strip().lower() == "examples:":
+            found += [line.strip() for line in lines[1:] if line.strip()]
+    return found
+
+
+def test_help_examples_use_real_options() -> None:
+    lines = [line for command in COMMANDS for line in help_examples(command)]
+    assert "wscli handshake --accept-for dGhlIHNhbXBsZSBub25jZQ==" in lines
+    for line in lines:
+        assert example_problems(Example(line, ""), ROOT) == [], line
+
+
+def test_pages_show_examples_once() -> None:
+    """The EXAMPLES section has them; the --help "Examples:" block is not repeated."""
+    for command in COMMANDS:
+        page = (REPO / MAN_DIR / f"{command.page}.1").read_text()
+        assert "Examples:" not in page, command.page
+
+
 def test_every_command_has_examples() -> None:
     for command in COMMANDS:
         assert content.EXAMPLES.get(command.name), "add examples to wscli/docgen/content.py"

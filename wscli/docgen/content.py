@@ -92,6 +92,11 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "Print the request that would be sent, without connecting.",
         ),
         Example(
+            "wscli handshake --debug ws://127.0.0.1:3000/chat",
+            "Also show the addresses, timings, TLS session and certificate, a hex dump of "
+            "every chunk sent and received, and the close frames.",
+        ),
+        Example(
             "wscli handshake --cacert ca.pem wss://localhost:8443/chat",
             "Verify a wss:// server whose certificate comes from a private CA.",
         ),

@@ -47,12 +47,16 @@ def collect_environment(root: CommandDoc, fixed: Sequence[Variable]) -> tuple[Va
     return (*fixed, *collected)
 
 
-def without_exit_status(text: str) -> str:
-    """Help text minus its "Exit status" paragraphs: the EXIT STATUS section has the table."""
+OWN_SECTIONS = ("exit status", "examples")
+"""Epilog paragraphs the page leaves out: its EXIT STATUS and EXAMPLES sections say more."""
+
+
+def epilog_for_page(text: str) -> str:
+    """Help text minus its "Exit status" and "Examples" paragraphs (see OWN_SECTIONS)."""
     kept = []
     for block in re.split(r"\n[ \t]*\n", text.strip("\n")):
         first = block.replace("\b", "").strip().lower()
-        if not first.startswith("exit status"):
+        if not first.startswith(OWN_SECTIONS):
             kept.append(block)
     return "\n\n".join(kept).strip()
 
@@ -166,7 +170,7 @@ def render_page(
 
     out += _section("DESCRIPTION")
     out += text_block(command.help or short_description(command) + ".")
-    epilog = without_exit_status(command.epilog)
+    epilog = epilog_for_page(command.epilog)
     if epilog:
         out.append(".PP")
         out += text_block(epilog)
