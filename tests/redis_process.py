@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 
+from serve_process import free_port
 from support import scaled
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:

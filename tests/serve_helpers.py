@@ -1,4 +1,7 @@
-"""Helpers for the `wscli serve` tests: an in-process server, clients, raw sockets, events."""
+"""Helpers for the `wscli serve` tests: an in-process server, clients, raw sockets, events.
+
+A whole `wscli serve` subprocess is tests/serve_process.py's ServeProcess.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import contextlib
 import io
 import json
 import os
-import re
-import socket
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,8 +19,6 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from wscli.server import ChatServer, ServeConfig
 from wscli.serverlog import EventLog
-
-BANNER = re.compile(r"Serving chat on (https?)://([^/]+):(\d+)/ \(WebSocket (wss?)://\2:\3/chat\)")
 
 
 class Running:
@@ -147,81 +146,3 @@ async def raw_upgrade(port: int, path: str = "/chat") -> tuple[Any, Any]:
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(5))
     assert head.startswith(b"HTTP/1.1 101"), head
     return reader, writer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class ServeProcess:
-    """A real `wscli serve --port 0 ...` subprocess; stderr drained in a thread."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None, port: str = "0") -> None:
-        import subprocess
-        import threading
-
-        from support import clean_env, wscli_command
-
-        command = [*wscli_command(), "serve", *(["--port", port] if port else []), *args]
-        self.proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=clean_env(env),
-        )
-        self.stderr_lines: list[str] = []
-        self.stdout = b""
-        self._banner = threading.Event()
-        self.match: re.Match[str] | None = None
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
-        self._out_thread = threading.Thread(target=self._drain_stdout, daemon=True)
-        self._out_thread.start()
-        if not self._banner.wait(scaled(15)) or self.match is None:
-            self.kill()
-            raise AssertionError(f"no banner; stderr: {self.stderr}")
-        self.port = int(self.match[3])
-
-    def _drain_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.stderr_lines.append(line)
-            if self.match is None and (m := BANNER.search(line)):
-                self.match = m
-                self._banner.set()
-        self._banner.set()
-
-    def _drain_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            self.stdout += raw
-
-    @property
-    def stderr(self) -> str:
-        return "\n".join(self.stderr_lines)
-
-    def url(self, path: str = "/chat") -> str:
-        return f"ws://127.0.0.1:{self.port}{path}"
-
-    def signal(self, signum: int) -> None:
-        self.proc.send_signal(signum)
-
-    def wait(self, timeout: float = 10) -> int:
-        code = self.proc.wait(scaled(timeout))
-        self._out_thread.join(scaled(5))
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def __enter__(self) -> ServeProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.kill()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -18,22 +19,35 @@ from collections.abc import Mapping, Sequence
 
 from support import clean_env, scaled, wscli_command
 
-BANNER = re.compile(r"Serving chat on (?P<http>https?://(?P<host>\S+?):(?P<port>\d+)/) ")
+BANNER = re.compile(
+    r"Serving chat on (?P<http>(?P<scheme>https?)://(?P<host>[^/]+):(?P<port>\d+)/) "
+    r"\(WebSocket wss?://(?P=host):(?P=port)/chat\)"
+)
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for "nothing there" tests and fixed-port servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class ServeProcess:
-    """One `wscli serve ...` subprocess; use as a context manager or call :meth:`stop`."""
+    """One `wscli serve ...` subprocess; use as a context manager or call :meth:`stop`.
+
+    ``port=None`` leaves ``--port`` off (for tests of its default and WSCLI_PORT).
+    """
 
     def __init__(
         self,
         *args: str,
-        port: int = 0,
+        port: int | None = 0,
         env: Mapping[str, str] | None = None,
         wait_banner: bool = True,
     ) -> None:
         self.args: Sequence[str] = args
         self.proc = subprocess.Popen(
-            [*wscli_command(), "serve", "--port", str(port), *args],
+            [*wscli_command(), "serve", *([] if port is None else ["--port", str(port)]), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -48,6 +62,7 @@ class ServeProcess:
         self._out_reader.start()
         self.http_url = ""
         self.port = 0
+        self.match: re.Match[str] | None = None
         if wait_banner:
             self._wait_banner()
 
@@ -69,6 +84,7 @@ class ServeProcess:
         if match is None:
             self.stop()
             raise AssertionError(f"no banner from wscli serve; stderr: {self.stderr}")
+        self.match = match
         self.http_url = match["http"]
         self.port = int(match["port"])
 
@@ -102,10 +118,11 @@ class ServeProcess:
     def stdout(self) -> bytes:
         return self._stdout
 
-    def wait(self, timeout: float) -> int:
-        """Wait for the process to end by itself; its exit code."""
+    def wait(self, timeout: float = 10) -> int:
+        """Wait for the process to end (by itself or a signal sent); its exit code."""
         code = self.proc.wait(timeout=scaled(timeout))
         self._reader.join(timeout=scaled(5))
+        self._out_reader.join(timeout=scaled(5))
         return code
 
     def stop(self) -> int:

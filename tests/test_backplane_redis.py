@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_process import RedisServer, free_port
-from serve_process import ServeProcess
+from redis_process import RedisServer
+from serve_process import ServeProcess, free_port
 from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection, connect
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import support
-from serve_helpers import BANNER, ServeProcess, free_port, recv
+from serve_helpers import recv
+from serve_process import BANNER, ServeProcess, free_port
 from support import run_wscli, scaled
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -28,13 +29,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 def test_banner_on_stderr_names_the_real_port_and_sigterm_exits_0() -> None:
     with ServeProcess() as server:
         assert server.match is not None
-        assert server.match[1] == "http" and server.match[2] == "127.0.0.1"
+        assert server.match["scheme"] == "http" and server.match["host"] == "127.0.0.1"
         assert server.port > 0
         assert server.stderr_lines[0] == (
             f"Serving chat on http://127.0.0.1:{server.port}/ "
             f"(WebSocket ws://127.0.0.1:{server.port}/chat)"
         )
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert server.wait() == 0
         assert server.stdout == b""
         assert "Traceback" not in server.stderr
@@ -44,14 +45,14 @@ def test_banner_on_stderr_names_the_real_port_and_sigterm_exits_0() -> None:
 async def test_signal_closes_every_client_with_1001_and_exits_0(signum: int) -> None:
     with ServeProcess() as server:
         async with (
-            connect(server.url("/a"), proxy=None) as a,
-            connect(server.url("/b?nick=bo"), proxy=None) as b,
+            connect(server.ws_url("/a"), proxy=None) as a,
+            connect(server.ws_url("/b?nick=bo"), proxy=None) as b,
         ):
             await a.send("before")
             assert await recv(a) == "before"
             assert await recv(b) == "* bo joined"
             started = time.monotonic()
-            server.signal(signum)
+            server.proc.send_signal(signum)
             for ws in (a, b):
                 with pytest.raises(ConnectionClosed) as caught:
                     await recv(ws)
@@ -73,9 +74,9 @@ async def test_second_sigint_exits_at_once() -> None:
         )
         assert sock.recv(1000).startswith(b"HTTP/1.1 101")
         started = time.monotonic()
-        server.signal(signal.SIGINT)
+        server.proc.send_signal(signal.SIGINT)
         await asyncio.sleep(0.2)
-        server.signal(signal.SIGINT)
+        server.proc.send_signal(signal.SIGINT)
         code = await asyncio.to_thread(server.wait)
         assert code == 130
         assert time.monotonic() - started < scaled(1.5)
@@ -86,19 +87,20 @@ async def test_second_sigint_exits_at_once() -> None:
 
 def test_port_and_host_from_environment() -> None:
     port = free_port()
-    with ServeProcess(port="", env={"WSCLI_PORT": str(port), "WSCLI_HOST": "127.0.0.1"}) as server:
+    env = {"WSCLI_PORT": str(port), "WSCLI_HOST": "127.0.0.1"}
+    with ServeProcess(port=None, env=env) as server:
         assert server.port == port
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert server.wait() == 0
 
 
 async def test_json_log_writes_ndjson_events_to_stdout() -> None:
     with ServeProcess("--json-log", "-v") as server:
-        async with connect(server.url("/room?nick=zed"), proxy=None) as ws:
+        async with connect(server.ws_url("/room?nick=zed"), proxy=None) as ws:
             await ws.send("hi")
             assert await recv(ws) == "* zed joined"
             assert await recv(ws) == "hi"
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.wait) == 0
     events = [json.loads(line) for line in server.stdout.decode().splitlines()]
     kinds = [e["event"] for e in events]
@@ -120,10 +122,10 @@ async def test_token_from_environment_variable_and_file(tmp_path: Path) -> None:
     ):
         with ServeProcess(*args, env=env) as server:
             with pytest.raises(InvalidStatus) as caught:
-                async with connect(server.url(), proxy=None):
+                async with connect(server.ws_url(), proxy=None):
                     pass
             assert caught.value.response.status_code == 401
-            async with connect(server.url(f"/chat?token={token}"), proxy=None) as ws:
+            async with connect(server.ws_url(f"/chat?token={token}"), proxy=None) as ws:
                 await ws.send("in")
                 assert await recv(ws) == "in"
             assert token not in server.stderr
@@ -238,11 +240,11 @@ def _wscat() -> str:
 async def test_interop_wscat_exchanges_messages_through_serve() -> None:
     wscat = _wscat()
     with ServeProcess() as server:
-        async with connect(server.url(), proxy=None) as ours:
+        async with connect(server.ws_url(), proxy=None) as ours:
             proc = await asyncio.create_subprocess_exec(
                 wscat,
                 "-c",
-                server.url(),
+                server.ws_url(),
                 "-x",
                 "hello from wscat",
                 "-w",
@@ -257,14 +259,14 @@ async def test_interop_wscat_exchanges_messages_through_serve() -> None:
             assert proc.returncode == 0, err
             assert "hello from wscat" in out.decode()  # its own echo
             assert "hello wscat" in out.decode()
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.wait) == 0
 
 
 async def test_interop_wsdump_exchanges_messages_and_its_abrupt_exit_is_harmless() -> None:
     wsdump = str(Path(sys.executable).parent / "wsdump")
     with ServeProcess() as server:
-        async with connect(server.url(), proxy=None) as ours:
+        async with connect(server.ws_url(), proxy=None) as ours:
             proc = await asyncio.create_subprocess_exec(
                 wsdump,
                 "-r",
@@ -272,7 +274,7 @@ async def test_interop_wsdump_exchanges_messages_and_its_abrupt_exit_is_harmless
                 "1",
                 "-t",
                 "hello from wsdump",
-                server.url(),
+                server.ws_url(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -285,7 +287,7 @@ async def test_interop_wsdump_exchanges_messages_and_its_abrupt_exit_is_harmless
             await ours.send("still served")  # wsdump left without a close frame
             assert await recv(ours) == "hello wsdump"
             assert await recv(ours) == "still served"
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.wait) == 0
     assert "code 1006" in server.stderr or "code 1000" in server.stderr
     assert "Traceback" not in server.stderr
@@ -305,7 +307,7 @@ async def test_options_reach_the_server() -> None:
         *("--history", "1", "--origin", "https://ok.example", "--max-clients", "3"),
         *("--max-size", "1K", "--compression", "--loop", "asyncio"),
     ) as server:
-        url = server.url()
+        url = server.ws_url()
         assert await _status(url) == 400  # no subprotocol offered
         assert await _status(url, subprotocols=["chat"], origin="https://evil.example") == 403
         assert await _status(url, subprotocols=["chat"], origin="https://ok.example") == 101
@@ -324,7 +326,7 @@ async def test_options_reach_the_server() -> None:
             with pytest.raises(ConnectionClosed) as caught:
                 await recv(a)  # --no-echo: nothing of its own comes back first
             assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.wait) == 0
 
 
@@ -342,11 +344,11 @@ async def test_tls_with_separate_key_file(tmp_path: Path) -> None:
     with ServeProcess(
         "--certfile", str(tmp_path / "cert.pem"), "--keyfile", str(tmp_path / "key.pem")
     ) as server:
-        assert server.match is not None and server.match[1] == "https"
+        assert server.match is not None and server.match["scheme"] == "https"
         async with connect(f"wss://127.0.0.1:{server.port}/s", ssl=context, proxy=None) as ws:
             await ws.send("over tls")
             assert await recv(ws) == "over tls"
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.wait) == 0
     result = run_wscli("serve", "--certfile", str(tmp_path / "key.pem"), "--port", "0")
     assert result.returncode == 2
@@ -361,7 +363,7 @@ def test_slowloris_dropped_after_handshake_timeout() -> None:
         assert sock.recv(100) == b""
         assert time.monotonic() - started < scaled(3)
         sock.close()
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert server.wait() == 0
     assert "handshake timed out after 0.3 s" in server.stderr
 
@@ -370,11 +372,11 @@ def test_ipv6_loopback_banner_uses_brackets() -> None:
     if not socket.has_ipv6:
         raise AssertionError("this machine has no IPv6 loopback (::1 is expected here)")
     with ServeProcess("--host", "::1") as server:
-        assert server.match is not None and server.match[2] == "[::1]"
+        assert server.match is not None and server.match["host"] == "[::1]"
         with socket.create_connection(("::1", server.port), timeout=scaled(5)) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: [::1]\r\n\r\n")
             assert sock.recv(1000).startswith(b"HTTP/1.1 200")
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert server.wait() == 0
 
 
@@ -402,7 +404,7 @@ def test_layers_serve_command_imports_no_heavy_module_and_hub_no_io_library() ->
 async def test_slow_consumer_dropped_by_the_real_server(loop: str) -> None:
     chunk = os.urandom(32 * 1024)
     with ServeProcess("--max-queue", "1M", "--loop", loop) as server:
-        url = server.url()
+        url = server.ws_url()
         async with (
             connect(url, proxy=None, max_queue=1) as slow,  # stops reading after a frame
             connect(url, proxy=None, max_size=None) as reader,
@@ -417,7 +419,7 @@ async def test_slow_consumer_dropped_by_the_real_server(loop: str) -> None:
             with pytest.raises(ConnectionClosed):
                 while True:
                     await recv(slow)
-        server.signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.wait) == 0
     assert "too slow: dropped with" in server.stderr
     assert "code 1013 'too slow: outgoing queue full' by server" in server.stderr
@@ -438,7 +440,7 @@ async def test_a_stalled_log_reader_does_not_stall_the_server() -> None:
         banner = await asyncio.to_thread(proc.stderr.readline)
         match = BANNER.search(banner.decode())
         assert match is not None, banner
-        url = f"ws://127.0.0.1:{match[3]}/chat"
+        url = f"ws://127.0.0.1:{match.group('port')}/chat"
         async with connect(url, proxy=None) as ws:
             for n in range(3000):  # ~200 KB of -v log lines: far more than a pipe holds
                 await ws.send(f"message {n}")
