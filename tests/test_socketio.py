@@ -147,6 +147,30 @@ def test_silent_plain_server_times_out_with_a_hint() -> None:
     )
 
 
+def test_engine_open_without_connect_answer_times_out_without_the_hint() -> None:
+    async def half(ws: ServerConnection) -> None:
+        await ws.send('0{"sid":"e1","pingInterval":25000,"pingTimeout":20000}')
+        await ws.wait_closed()
+
+    with running(half) as server:
+        result = run_wscli("connect", "--socketio", "--open-timeout", "0.5", server.url)
+    assert result.returncode == 6
+    assert result.stderr.decode() == (
+        "wscli: error: Socket.IO handshake timed out: no CONNECT answer\n"
+    )
+
+
+def test_bad_engine_open_packet_is_not_socketio() -> None:
+    async def garbled(ws: ServerConnection) -> None:
+        await ws.send("0{not json")
+        await ws.wait_closed()
+
+    with running(garbled) as server:
+        result = run_wscli("connect", "--socketio", server.url)
+    assert result.returncode == 4
+    assert b"not a Socket.IO server: bad Engine.IO open" in result.stderr
+
+
 @requires("node")
 def test_seed_socketio_chat_peer_broadcasts_back() -> None:
     assert (PEERS / "seed-socketio" / "server.js").exists()
