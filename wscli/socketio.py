@@ -173,15 +173,14 @@ class SocketIOLink(WebSocketLink):
         self.namespace = namespace if namespace.startswith("/") else "/" + namespace
         self.event = event
         self.open_timeout = open_timeout
-        self.sid: str | None = None
-        self.engine: dict[str, Any] = {}
+        self.engine_opened = False  # the Engine.IO open packet came: Socket.IO is there
 
     async def start(self) -> None:
         """Engine.IO open, then Socket.IO CONNECT to the namespace; wait for the answer."""
         try:
             await asyncio.wait_for(self._handshake(), self.open_timeout)
         except (TimeoutError, asyncio.TimeoutError):
-            if not self.engine:  # the server said nothing at all: likely no Socket.IO there
+            if not self.engine_opened:  # the server said nothing: likely no Socket.IO there
                 raise TimedOut(
                     "Socket.IO handshake timed out",
                     f"no Engine.IO open packet within {self.open_timeout:g} s",
@@ -203,10 +202,10 @@ class SocketIOLink(WebSocketLink):
                 "not a Socket.IO server", "no Engine.IO open packet", hint="drop --socketio?"
             )
         try:
-            engine = json.loads(first[1:])
+            json.loads(first[1:])
         except ValueError:
             raise HandshakeRejected("not a Socket.IO server", "bad Engine.IO open") from None
-        self.engine = engine if isinstance(engine, dict) and engine else {"open": engine}
+        self.engine_opened = True
         connect = Packet(PacketType.CONNECT, self.namespace)
         await self.connection.send(ENGINE_MESSAGE + encode_packet(connect))
         while True:
@@ -222,8 +221,6 @@ class SocketIOLink(WebSocketLink):
             if packet.namespace != self.namespace:
                 continue
             if packet.type is PacketType.CONNECT:
-                if isinstance(packet.data, dict):
-                    self.sid = packet.data.get("sid")
                 return
             if packet.type is PacketType.CONNECT_ERROR:
                 why = packet.data.get("message") if isinstance(packet.data, dict) else None
