@@ -129,6 +129,7 @@ def test_accept_for(key: str, accept: str) -> None:
         ([], "missing URL"),
         (["ws://h/", "-H", "no colon"], "invalid header 'no colon'"),
         (["ws://h/", "-s", "a b"], "invalid subprotocol 'a b'"),
+        (["ws://h/", "--timeout", "0"], "'--timeout': 0.0 is not in the range x>0"),
     ],
 )
 def test_usage_errors(args: list[str], message: str) -> None:

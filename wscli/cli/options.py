@@ -77,15 +77,8 @@ def file_option(*names: str, help: str) -> Callable[[F], F]:
 
 
 def timeout_option(default: float | None, help: str) -> Callable[[F], F]:
-    """``--timeout SECONDS``; every network wait is bounded."""
-    return click.option(
-        "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
-        default=default,
-        show_default=default is not None,
-        metavar="SECONDS",
-        help=help,
-    )
+    """``--timeout SECONDS`` (more than 0); every network wait is bounded."""
+    return seconds_option("--timeout", help=help, default=default, positive=True)
 
 
 header_option = click.option(
