@@ -455,3 +455,25 @@ async def test_a_stalled_log_reader_does_not_stall_the_server() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_loop_without_uvloop_uvloop_is_a_usage_error_and_auto_uses_asyncio(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "uvloop"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('no uvloop here')\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    result = run_wscli("serve", "--port", "0", "--loop", "uvloop", env=env)
+    assert result.returncode == 2
+    assert result.stdout == b""
+    assert result.stderr.decode() == (
+        "wscli: error: --loop uvloop: uvloop is not installed "
+        "(hint: pip install 'wscli-toolkit[speed]')\n"
+    )
+    with ServeProcess("--loop", "auto", env=env) as server:
+        async with connect(server.ws_url(), proxy=None) as ws:
+            await ws.send("on plain asyncio")
+            assert await recv(ws) == "on plain asyncio"
+        server.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait) == 0
