@@ -55,10 +55,6 @@ class Message:
     args: tuple[Any, ...] = ()
 
     @property
-    def is_binary(self) -> bool:
-        return isinstance(self.data, bytes)
-
-    @property
     def length(self) -> int:
         """Payload size in bytes (UTF-8 for text)."""
         if isinstance(self.data, bytes):
