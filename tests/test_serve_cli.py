@@ -141,6 +141,7 @@ def test_usage_errors_exit_2_with_one_line() -> None:
         (("--host", ""), "--host is empty"),
         (("--max-size", "0"), "'0' is less than 1 byte"),
         (("--max-queue", "0K"), "'0K' is less than 1 byte"),
+        (("--token", ""), "the token is empty"),
     ):
         result = run_wscli("serve", *args)
         assert result.returncode == 2, args
