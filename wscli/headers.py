@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 
 from wscli.errors import UsageProblem
 
-# RFC 9110 token characters.
-_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+"""An RFC 9110 token: what a header name (or a subprotocol name) must be."""
 _ENV_FORM = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -25,7 +25,7 @@ def parse_header(text: str, source: str = "-H") -> tuple[str, str]:
     """Parse one ``Name: value`` header, raising :class:`UsageProblem` when malformed."""
     name, sep, value = text.partition(":")
     name = name.strip()
-    if not sep or not _NAME.match(name):
+    if not sep or not TOKEN.match(name):
         raise UsageProblem(f"invalid header {text!r} in {source}", "expected 'Name: value'")
     value = value.strip()
     if any(c in value for c in "\r\n\0"):

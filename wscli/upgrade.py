@@ -32,6 +32,7 @@ from websockets.uri import WebSocketURI
 from wscli.accept import accept_for
 from wscli.errors import HandshakeRejected, UsageProblem, WscliError
 from wscli.escape import escape_control
+from wscli.headers import TOKEN
 
 HEAD_END = b"\r\n\r\n"
 NO_ANSWER_HINT = "is it a TLS port (try wss://), or the wrong path?"
@@ -49,7 +50,6 @@ _ORDER = [
     "sec-websocket-version",
     "sec-websocket-extensions",
 ]
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 def build_client(
@@ -107,7 +107,7 @@ def check_header_values(headers: Sequence[tuple[str, str]]) -> None:
 def check_subprotocols(names: Sequence[str]) -> None:
     """Raise :class:`UsageProblem` for a subprotocol name that is not an HTTP token."""
     for name in names:
-        if not _TOKEN.match(name):
+        if not TOKEN.match(name):
             raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
 
 
