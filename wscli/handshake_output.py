@@ -56,7 +56,6 @@ def write_report(
 def _write_stdout(
     report: HandshakeReport, env: Environment, stdout: TextIO, err: Console, json_output: bool
 ) -> None:
-    out = make_console(stdout, env.color_stdout)
     if json_output:
         stdout.write(json_line(report) + "\n")
         stdout.flush()
@@ -65,7 +64,7 @@ def _write_stdout(
             view = render_exchange(
                 report.request, report.response, report.body, body_truncated=report.body_truncated
             )
-            out.print(view, end="")
+            make_console(stdout, env.color_stdout).print(view, end="")
     else:
         stdout.flush()
         stdout.buffer.write(raw_output(report))
