@@ -136,8 +136,8 @@ def build_connect_kwargs(
         "origin": options.origin,
         "compression": "deflate" if options.compression else None,
         "max_size": options.max_size,
-        "ping_interval": options.ping_interval or None,
-        "ping_timeout": options.ping_timeout or None,
+        "ping_interval": options.ping_interval,
+        "ping_timeout": options.ping_timeout,
         "open_timeout": options.open_timeout,
         "close_timeout": options.close_timeout,
         "proxy": resolve_proxy(options.proxy, uri, env),
@@ -252,8 +252,6 @@ class WebSocketLink:
     :meth:`recv` returns the next :class:`Message` (or None for a protocol packet that
     needs no display); it raises :class:`websockets.exceptions.ConnectionClosed` at the end.
     """
-
-    kind = "websocket"
 
     def __init__(self, connection: ClientConnection, url: str) -> None:
         self.connection = connection

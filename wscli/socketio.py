@@ -159,8 +159,6 @@ class SocketIOLink(WebSocketLink):
     """A WebSocketLink that speaks Socket.IO: joins a namespace, answers Engine.IO pings,
     emits sent lines as events and yields received events as Messages."""
 
-    kind = "socketio"
-
     def __init__(
         self,
         connection: ClientConnection,
