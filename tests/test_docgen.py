@@ -207,6 +207,18 @@ def test_environment_lists_every_variable() -> None:
         assert "$XDG_STATE_HOME/wscli/history" in environment[1]
 
 
+def test_documented_variables_are_read_by_the_code() -> None:
+    """The hand-written ENVIRONMENT list cannot outlive the code that reads a variable."""
+    source = "\n".join(
+        path.read_text() for path in (REPO / "wscli").rglob("*.py") if path.parent.name != "docgen"
+    )
+    for variable in content.ENVIRONMENT:
+        for name in variable.name.split(", "):
+            if not name.endswith("_proxy"):  # read by websockets, and named in client.py
+                assert f'"{name}"' in source, name
+    assert '"https_proxy"' in source
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=IDS)
 def test_help_shows_the_same_options_and_defaults(command: CommandDoc) -> None:
     """`--help` (the real entry point) and the pages come from the same definitions."""
