@@ -192,6 +192,15 @@ def test_host_not_of_this_machine_exits_1_with_a_host_hint() -> None:
     )
 
 
+def test_bracketed_host_is_named_once_bracketed_in_the_error() -> None:
+    result = run_wscli("serve", "--host", "[::1]", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("wscli: error: cannot listen on [::1]:0: ")
+    assert result.stderr.decode().endswith(
+        "(hint: --host takes an address or a name of this machine)\n"
+    )
+
+
 def test_help_documents_options_defaults_and_env_vars() -> None:
     result = run_wscli("serve", "--help")
     assert result.returncode == 0

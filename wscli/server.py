@@ -31,6 +31,7 @@ from wscli import access, serverhttp
 from wscli.errors import WscliError
 from wscli.hub import Backplane, Hub, Message, Subscriber
 from wscli.hubconnection import HubConnection, close_details
+from wscli.neterrors import hostport
 from wscli.serverlog import EventLog
 from wscli.tls import server_context
 
@@ -70,8 +71,7 @@ class ServeConfig:
 def format_address(address: Any) -> str:
     """``host:port`` (``[v6]:port``) from a socket address, or ``?``."""
     if isinstance(address, tuple) and len(address) >= 2:
-        host, port = address[0], address[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        return hostport(str(address[0]), address[1])
     return "?"
 
 
@@ -93,6 +93,7 @@ def listen_error(host: str, port: int, exc: OSError) -> WscliError:
 
 
 def _url_host(host: str) -> str:
+    """``host`` bracketed if IPv6 (and not already: ``--host [::1]`` reaches listen_error)."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
@@ -190,12 +191,12 @@ class ChatServer:
     @property
     def url(self) -> str:
         scheme = "https" if self.config.tls else "http"
-        return f"{scheme}://{_url_host(self.config.host)}:{self.port}/"
+        return f"{scheme}://{hostport(self.config.host, self.port)}/"
 
     @property
     def ws_url(self) -> str:
         scheme = "wss" if self.config.tls else "ws"
-        return f"{scheme}://{_url_host(self.config.host)}:{self.port}/chat"
+        return f"{scheme}://{hostport(self.config.host, self.port)}/chat"
 
     async def shutdown(self) -> None:
         """Stop accepting, close every client with 1001, and wait (bounded) for them."""
