@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from redis_process import RedisServer
+from serve_helpers import recv
 from serve_process import ServeProcess, free_port
 from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection, connect
@@ -114,10 +115,6 @@ def healthz(server: ServeProcess) -> dict[str, Any]:
             answer += chunk
     health = json.loads(answer.partition(b"\r\n\r\n")[2])
     return {"status": health["status"], "backplane": health["backplane"]}
-
-
-async def recv(conn: ClientConnection, timeout: float = 5) -> str | bytes:
-    return await asyncio.wait_for(conn.recv(), scaled(timeout))
 
 
 async def recv_until(conn: ClientConnection, wanted: str | bytes) -> list[str | bytes]:
