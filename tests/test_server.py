@@ -234,6 +234,7 @@ async def test_token_missing_401_wrong_403_header_or_query_ok() -> None:
         assert answer.startswith(b"HTTP/1.1 200")
         refused = srv.events("refused")
         assert [e["status"] for e in refused] == [401, 403, 403]
+        assert {e["path"] for e in refused} == {"/chat"}  # the room: no query, no token
         assert "s3cret" not in srv.out.getvalue()
 
 

@@ -329,26 +329,26 @@ class ChatServer:
         origin = request.headers.get("Origin")
         host = request.headers.get("Host")
         if not access.origin_allowed(origin, config.origins, host, config.tls):
-            return self._refuse(conn, request, 403, f"origin {origin} not allowed")
+            return self._refuse(conn, room, 403, f"origin {origin} not allowed")
         if config.token is not None:
             token = access.presented_token(request.headers, params)
             if token is None:
-                response = self._refuse(conn, request, 401, "token required")
+                response = self._refuse(conn, room, 401, "token required")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="wscli"'
                 return response
             if not access.token_matches(token, config.token):
-                return self._refuse(conn, request, 403, "invalid token")
+                return self._refuse(conn, room, 403, "invalid token")
         if config.max_clients is not None and len(self.admitted) >= config.max_clients:
-            return self._refuse(conn, request, 503, f"server full ({config.max_clients} clients)")
+            return self._refuse(conn, room, 503, f"server full ({config.max_clients} clients)")
         conn.ident = ("", room, access.clean_nick(params.get("nick")))
         self.admitted.add(conn)
         return None
 
-    def _refuse(self, conn: HubConnection, request: Request, status: int, reason: str) -> Response:
+    def _refuse(self, conn: HubConnection, room: str, status: int, reason: str) -> Response:
         self.log.emit(
             "refused",
             remote=format_address(conn.remote_address),
-            path=access.split_path(request.path)[0],
+            path=room,
             status=status,
             reason=reason,
         )
