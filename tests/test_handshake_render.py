@@ -137,8 +137,8 @@ def _report() -> HandshakeReport:
     report.response_complete = True
     report.verdict = _verdict()
     report.timings = {"dns": 0.001, "connect": 0.0002, "upgrade": 0.0015, "close": 0.0004}
-    report.close_sent = CloseFrame(1000, "", "1000 (normal closure)")
-    report.close_received = CloseFrame(1000, "bye", "1000 (normal closure)")
+    report.close_sent = CloseFrame(1000, "")
+    report.close_received = CloseFrame(1000, "bye")
     report.wire = [WireChunk("sent", "close", 0.0031, b"\x88\x82abcd\x62\x8b")]
     return report
 
@@ -218,6 +218,15 @@ def test_json_tls_block() -> None:
         "not_after": None,
         "sha256": None,
     }
+
+
+def test_debug_close_reasons_are_escaped_as_connect_shows_them() -> None:
+    report = _report()
+    report.close_received = CloseFrame(4000, "it's\x1b[2J")
+    assert (
+        "* close frames: sent 1000 (normal closure), received 4000 (private use) 'it's\\e[2J'\n"
+        in render_debug(report).plain
+    )
 
 
 def test_raw_output_leaves_out_a_request_never_sent() -> None:

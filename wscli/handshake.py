@@ -26,7 +26,7 @@ from wscli.escape import escape_control
 from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake_report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
 from wscli.neterrors import describe_connect_error, hostport
-from wscli.render import close_code_name
+from wscli.render import close_description
 from wscli.statefiles import remember_url
 from wscli.tls import client_context
 from wscli.upgrade import handshake_error, judge, parse_head, parsed_response, split_head
@@ -307,8 +307,7 @@ class _Run:
         if exit_code_for_close(received.code) is not ExitCode.OK:
             raise ClosedAbnormally(
                 f"connection to {self.where} closed abnormally",
-                f"close code {received.explanation}"
-                + (f" {received.reason!r}" if received.reason else ""),
+                f"close code {close_description(received.code, received.reason)}",
                 code=received.code,
                 reason=received.reason,
             )
@@ -354,10 +353,8 @@ async def run_handshake(
 
 
 def close_frame(close: Close) -> CloseFrame:
-    """Our record of a websockets Close, with the code explained (``1000 (normal closure)``),
-    named as `wscli connect` names it."""
-    code = int(close.code)
-    return CloseFrame(code, close.reason, f"{code} ({close_code_name(code)})")
+    """Our record of a websockets Close."""
+    return CloseFrame(int(close.code), close.reason)
 
 
 def tls_context(*, insecure: bool = False, cafile: str | None = None) -> ssl.SSLContext:

@@ -23,6 +23,7 @@ from rich.text import Text
 from wscli.errors import format_error
 from wscli.escape import escape_control
 from wscli.handshake_report import CloseFrame, HandshakeReport, TlsInfo
+from wscli.render import close_description
 from wscli.upgrade import Verdict, format_extension
 
 PHASES = ("dns", "connect", "tls", "upgrade", "close", "total")
@@ -155,9 +156,7 @@ def _ms(seconds: float) -> str:
 
 
 def _close_text(frame: CloseFrame | None) -> str:
-    if frame is None:
-        return "none"
-    return frame.explanation + (f" {escape_control(repr(frame.reason))}" if frame.reason else "")
+    return "none" if frame is None else close_description(frame.code, frame.reason)
 
 
 def _tls_lines(tls: TlsInfo) -> list[str]:

@@ -44,12 +44,10 @@ class TlsInfo:
 
 @dataclasses.dataclass(frozen=True)
 class CloseFrame:
-    """A close frame's code and reason."""
+    """A close frame's code and reason (``render.close_description`` says them)."""
 
     code: int
     reason: str
-    explanation: str
-    """Human-readable code, e.g. ``1000 (normal closure)``."""
 
 
 @dataclasses.dataclass
