@@ -252,15 +252,20 @@ async def test_channels_separate_deployments(
     redis_server: RedisServer, pair: tuple[ServeProcess, ServeProcess]
 ) -> None:
     a, _ = pair
-    with ServeProcess("--redis", redis_server.url, "--redis-channel", "other") as other:
+    with (
+        ServeProcess("--redis", redis_server.url, "--redis-channel", "other") as other,
+        ServeProcess("--redis", redis_server.url, env={"WSCLI_REDIS_CHANNEL": "other"}) as env,
+    ):
         mine = await client(a.ws_url("/chat"))
         theirs = await client(other.ws_url("/chat"))
+        theirs_by_env = await client(env.ws_url("/chat"))
         await mine.send("for wscli:chat")
         await theirs.send("for other")
         assert await recv(theirs) == "for other"
+        assert await recv(theirs_by_env) == "for other"  # WSCLI_REDIS_CHANNEL: same channel
         assert await recv(mine) == "for wscli:chat"
-        await mine.close()
-        await theirs.close()
+        for conn in (mine, theirs, theirs_by_env):
+            await conn.close()
 
 
 def test_unreachable_redis_at_start_is_one_line_and_exit_3() -> None:
