@@ -64,6 +64,9 @@ MAX_PENDING_BYTES = 64 * 2**20  # messages waiting to be published; beyond it th
 EventCallback = Callable[..., None]
 """Called like ``EventLog.emit``: ``on_event("backplane", state=..., detail=...)``."""
 
+_Queued = tuple[bytes, str, Message, str | None]
+"""(packed, room, message, sender): a message waiting for (or in) a PUBLISH."""
+
 
 def pack_message(room: str, message: Message, sender: str | None) -> bytes:
     """The bytes published on the channel for ``message`` (payload kept byte for byte)."""
@@ -199,12 +202,10 @@ class RedisBackplane:
         self._deliver: Deliver | None = None
         self._session: _Session | None = None
         self._task: asyncio.Task[None] | None = None
-        # (packed, room, message, sender) waiting for the publisher, and their total size.
-        self._pending: collections.deque[tuple[bytes, str, Message, str | None]] = (
-            collections.deque()
-        )
+        # Waiting for the publisher, and their total size.
+        self._pending: collections.deque[_Queued] = collections.deque()
         self._pending_bytes = 0
-        self._in_flight: list[tuple[bytes, str, Message, str | None]] = []
+        self._in_flight: list[_Queued] = []
         self._wake = asyncio.Event()
         self._dropping = False
         self._malformed_logged = False
@@ -349,7 +350,7 @@ class RedisBackplane:
 
     # Moving messages
 
-    def _take_pending(self) -> list[tuple[bytes, str, Message, str | None]]:
+    def _take_pending(self) -> list[_Queued]:
         batch = list(self._pending)
         self._pending.clear()
         self._pending_bytes = 0
@@ -367,9 +368,7 @@ class RedisBackplane:
             await self._publish_batch(session, batch)
             self._in_flight = []
 
-    async def _publish_batch(
-        self, session: _Session, batch: list[tuple[bytes, str, Message, str | None]]
-    ) -> None:
+    async def _publish_batch(self, session: _Session, batch: list[_Queued]) -> None:
         pipe = session.client.pipeline(transaction=False)
         chunk: list[bytes] = []
         size = 0
