@@ -32,11 +32,16 @@ def test_parse_ipv6_and_query() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
-    # ws://\u2100/: urlsplit accepts it; websockets' parse_uri raises ValueError (NFKC)
-    ["ftp://h/", "ws://", "ws://h:99999/", "ws://127.0.0.1:0/", "ws://\u2100/"],
+    "bad", ["ftp://h/", "ws://", "ws://h:99999/", "ws://127.0.0.1:0/", "ws://\u2100/"]
 )
 def test_bad_urls(bad: str) -> None:
     with pytest.raises(UsageProblem) as info:
         parse_ws_url(bad)
     assert bad in str(info.value)
+
+
+def test_undecodable_host_is_a_usage_error() -> None:
+    # argv bytes that are not UTF-8 arrive as surrogates; urlsplit accepts them, websockets'
+    # parse_uri raises ValueError (IDNA)
+    with pytest.raises(UsageProblem, match=r"^invalid URL 'ws://a\\udcff/': .*idna"):
+        parse_ws_url("ws://a\udcff/")
