@@ -15,7 +15,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from support import clean_env, scaled, wscli_command
 
@@ -43,9 +43,7 @@ class ServeProcess:
         *args: str,
         port: int | None = 0,
         env: Mapping[str, str] | None = None,
-        wait_banner: bool = True,
     ) -> None:
-        self.args: Sequence[str] = args
         self.proc = subprocess.Popen(
             [*wscli_command(), "serve", *([] if port is None else ["--port", str(port)]), *args],
             stdin=subprocess.DEVNULL,
@@ -63,8 +61,7 @@ class ServeProcess:
         self.http_url = ""
         self.port = 0
         self.match: re.Match[str] | None = None
-        if wait_banner:
-            self._wait_banner()
+        self._wait_banner()
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None
