@@ -51,3 +51,11 @@ def test_exit_code_table() -> None:
     assert table[0] == "  0  success; normal close (1000/1001, or no code) or clean end"
     assert table[-1] == "130  interrupted (Ctrl-C)"
     assert len(table) == len(ExitCode)
+
+
+def test_os_reason() -> None:
+    from wscli.errors import os_reason
+
+    assert os_reason(ConnectionRefusedError(111, "Connection refused")) == "connection refused"
+    assert os_reason(OSError("Weird Thing")) == "weird thing"
+    assert os_reason(TimeoutError()) == "timeouterror"

@@ -80,6 +80,14 @@ class TimedOut(WscliError):
     exit_code = ExitCode.TIMEOUT
 
 
+def os_reason(exc: BaseException) -> str:
+    """Why an OS-level call failed, in lower case: ``connection refused``, ``no such file or
+    directory``; the message (or the exception's name) when there is no strerror."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return (str(exc) or type(exc).__name__).lower()
+
+
 def format_error(error: WscliError, prefix: str = "wscli: error: ") -> str:
     """Render ``error`` as the single line shown on stderr."""
     text = error.what

@@ -21,7 +21,7 @@ from websockets.client import ClientProtocol
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
-from wscli.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError
+from wscli.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError, os_reason
 from wscli.escape import escape_control
 from wscli.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake_report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
@@ -341,7 +341,7 @@ async def run_handshake(
     except WscliError as exc:
         report.error = exc
     except OSError as exc:  # a reset or broken pipe while writing, after connecting
-        why = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        why = os_reason(exc)
         if report.verdict is None or report.error is not None:
             report.error = HandshakeRejected(f"handshake with {run.where} failed", why)
         else:

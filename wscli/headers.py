@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from wscli.errors import UsageProblem
+from wscli.errors import UsageProblem, os_reason
 
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 """An RFC 9110 token: what a header name (or a subprotocol name) must be."""
@@ -54,8 +54,7 @@ def parse_header_args(
                 with open(path, encoding="utf-8") as file:
                     text = file.read()
             except OSError as exc:
-                why = (exc.strerror or str(exc)).lower()
-                raise UsageProblem(f"cannot read header file {path!r}", why) from None
+                raise UsageProblem(f"cannot read header file {path!r}", os_reason(exc)) from None
             except UnicodeDecodeError:
                 raise UsageProblem(f"cannot read header file {path!r}", "not UTF-8") from None
             headers.extend(_parse_lines(text, path))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import ssl
 
-from wscli.errors import ConnectFailed, TimedOut, WscliError
+from wscli.errors import ConnectFailed, TimedOut, WscliError, os_reason
 
 
 def hostport(host: str, port: int) -> str:
@@ -26,7 +26,7 @@ def describe_connect_error(
     if isinstance(exc, socket.gaierror):
         return ConnectFailed(
             f"cannot resolve host {host!r}",
-            (exc.strerror or str(exc)).lower(),
+            os_reason(exc),
             hint="check the host name (DNS)",
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -52,6 +52,5 @@ def describe_connect_error(
             hint="is this a TLS port? try ws://",
         )
     if isinstance(exc, OSError):
-        why = (exc.strerror or str(exc) or type(exc).__name__).lower()
-        return ConnectFailed(f"cannot connect to {where}", why)
+        return ConnectFailed(f"cannot connect to {where}", os_reason(exc))
     return ConnectFailed(f"cannot connect to {where}", str(exc) or type(exc).__name__)

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 from wscli.client import WebSocketLink
 from wscli.commands import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
-from wscli.errors import TimedOut
+from wscli.errors import TimedOut, os_reason
 from wscli.events import Message
 from wscli.exitcodes import ExitCode
 from wscli.output import JsonOutput, Output, TerminalOutput
@@ -61,7 +61,7 @@ def open_history(path: Path) -> tuple[History, str | None]:
         # Private, like shell histories: typed lines may hold tokens.
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
     except OSError as exc:
-        why = (exc.strerror or str(exc)).lower()
+        why = os_reason(exc)
         return InMemoryHistory(), f"history not saved: cannot write {path}: {why}"
     return FileHistory(str(path)), None
 
@@ -230,7 +230,7 @@ class Repl:
             try:
                 data = Path(command.path).expanduser().read_bytes()
             except OSError as exc:
-                raise CommandError(f"cannot read {command.path}: {exc.strerror}") from None
+                raise CommandError(f"cannot read {command.path}: {os_reason(exc)}") from None
             self._show(await link.send(data))
         elif command.name == "ping":
             payload = command.data if isinstance(command.data, bytes) else b""
