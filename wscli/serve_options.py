@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from wscli.access import check_origin_option
-from wscli.errors import UsageProblem
+from wscli.errors import UsageProblem, os_reason
 from wscli.server import ServeConfig
 
 
@@ -54,7 +54,7 @@ def read_token_file(path: Path) -> str:
     try:
         lines = path.read_text("utf-8").splitlines()
     except OSError as exc:
-        raise UsageProblem(what, (exc.strerror or str(exc)).lower()) from None
+        raise UsageProblem(what, os_reason(exc)) from None
     except UnicodeDecodeError:
         raise UsageProblem(what, "it is not UTF-8 text") from None
     if not lines or not lines[0].strip():

@@ -28,7 +28,7 @@ from websockets.protocol import OPEN
 from websockets.typing import Subprotocol
 
 from wscli import access, serverhttp
-from wscli.errors import WscliError
+from wscli.errors import WscliError, os_reason
 from wscli.hub import Backplane, Hub, Message, Subscriber
 from wscli.hubconnection import HubConnection, close_details
 from wscli.neterrors import hostport
@@ -79,8 +79,9 @@ def listen_error(host: str, port: int, exc: OSError) -> WscliError:
     """One line saying why ``host:port`` cannot be listened on, with the likely fix."""
     where = f"cannot listen on {_url_host(host)}:{port}"
     if isinstance(exc, socket.gaierror):
-        why = (exc.strerror or str(exc)).lower()
-        return WscliError(where, why, "--host takes an address or a name of this machine")
+        return WscliError(
+            where, os_reason(exc), "--host takes an address or a name of this machine"
+        )
     # asyncio wraps the bind error in a long sentence; the errno says it shortly.
     why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
     hint = {
