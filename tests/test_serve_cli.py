@@ -166,6 +166,12 @@ def test_unusable_token_files_are_one_line_usage_errors(tmp_path: Path) -> None:
         assert result.stderr.decode() == (
             f"wscli: error: cannot read a token from {str(tmp_path / name)!r}: {why}\n"
         )
+    # A regular file whose read fails (EIO at address 0): the OS reason, one line.
+    result = run_wscli("serve", "--port", "0", "--token-file", "/proc/self/mem")
+    assert result.returncode == 2
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("wscli: error: cannot read a token from '/proc/self/mem': ")
 
 
 def test_port_in_use_exits_1_with_a_hint() -> None:
