@@ -436,7 +436,10 @@ class ChatServer:
         failure = conn.protocol.handshake_exc
         remote = format_address(conn.remote_address)
         timeout = self.config.handshake_timeout
-        if conn.response is None and started is not None and conn.loop.time() - started >= timeout:
+        # uvloop's timers and clock are whole milliseconds: the timeout may fire a little
+        # before ``timeout`` has passed by loop.time(), so allow a few milliseconds.
+        timed_out = started is not None and conn.loop.time() - started >= timeout - 0.005
+        if conn.response is None and timed_out:
             self.log.emit("error", remote=remote, message=f"handshake timed out after {timeout} s")
         elif _sent_nothing(conn):
             # A TCP probe (load balancer, port check): routine, so only logged with -v.
