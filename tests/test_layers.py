@@ -1,42 +1,37 @@
-"""Architecture boundaries, read from the source: imports point one way (STYLE.md).
+"""Architecture boundaries, read from the source and from a real import (STYLE.md, README
+"Architecture").
 
-Pure code (no I/O) <- asyncio code <- terminal UI <- CLI. Only wscli/cli imports click and
-ends the process; only the REPL imports prompt_toolkit; pure modules touch no sockets,
-threads or event loops.
+The rules are about packages, not file lists, so a new module is covered the day it lands:
+
+- ``wscli/core`` is pure: it imports no asyncio or ssl even indirectly (checked by importing
+  it in a fresh interpreter and reading ``sys.modules``), and names no socket, thread,
+  subprocess or event loop itself;
+- the command packages (``connect``, ``handshake``, ``serve``, ``proxy``) never import each
+  other: what two of them share lives in ``core`` or ``net``;
+- ``core`` and ``net`` import no command package;
+- only ``wscli/cli`` imports click, and nothing below the CLI imports it;
+- only ``wscli/connect/repl.py`` imports prompt_toolkit;
+- only the entry points end the process.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
-
-PURE = [
-    "accept",
-    "access",
-    "commands",
-    "errors",
-    "escape",
-    "events",
-    "exitcodes",
-    "handshake_render",
-    "handshake_report",
-    "headers",
-    "render",
-    "serve_options",
-    "upgrade",
-    "url",
-    "docgen/content",
-    "docgen/examples",
-    "docgen/manpage",
-    "docgen/markdown",
-    "docgen/model",
-    "docgen/roff",
-]
-IO_MODULES = {"asyncio", "socket", "ssl", "threading", "subprocess", "selectors", "click"}
+COMMANDS = ("connect", "handshake", "serve", "proxy")
+SHARED = ("core", "net")
+# Imported even indirectly by nothing in core. (socket and threading are not in this list:
+# importlib.metadata, which every distribution package such as websockets runs at import,
+# pulls them in without opening anything; core may not import them itself, see below.)
+NEVER_BELOW_CORE = {"asyncio", "ssl", "selectors", "concurrent", "subprocess", "click"}
+NOT_IN_CORE_SOURCE = NEVER_BELOW_CORE | {"socket", "threading", "prompt_toolkit"}
 
 
 def _modules() -> list[Path]:
@@ -47,6 +42,11 @@ def _name(path: Path) -> str:
     return path.relative_to(PACKAGE).with_suffix("").as_posix()
 
 
+def _package(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
 def _imports(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -54,6 +54,7 @@ def _imports(path: Path) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
 
 
@@ -61,10 +62,50 @@ def _top(names: set[str]) -> set[str]:
     return {name.split(".")[0] for name in names}
 
 
-def test_the_package_is_found() -> None:
-    assert len(_modules()) > 20
-    for name in PURE:
-        assert (PACKAGE / f"{name}.py").exists(), name
+def _wscli_packages(names: set[str]) -> set[str]:
+    return {name.split(".")[1] for name in names if name.startswith("wscli.") and "." in name}
+
+
+def test_the_tree_has_its_packages() -> None:
+    for package in (*SHARED, "connect", "handshake", "serve", "cli", "docgen"):
+        assert (PACKAGE / package / "__init__.py").exists(), package
+    # No module sits flat beside the packages but the entry points.
+    assert {p.name for p in PACKAGE.glob("*.py")} == {"__init__.py", "__main__.py"}
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_name)
+def test_command_packages_never_import_each_other(path: Path) -> None:
+    own = _package(path)
+    if own not in COMMANDS:
+        return
+    crossing = _wscli_packages(_imports(path)) & (set(COMMANDS) - {own})
+    assert not crossing, f"{_name(path)} imports {crossing}"
+
+
+@pytest.mark.parametrize("path", _modules(), ids=_name)
+def test_shared_packages_import_no_command(path: Path) -> None:
+    if _package(path) not in SHARED:
+        return
+    assert not _wscli_packages(_imports(path)) & {*COMMANDS, "cli", "docgen"}
+    if _package(path) == "core":
+        assert not _wscli_packages(_imports(path)) - {"core"}, "core imports only core"
+
+
+def test_core_does_no_io_even_indirectly() -> None:
+    modules = [f"wscli.{_name(p).replace('/', '.')}" for p in (PACKAGE / "core").glob("*.py")]
+    probe = (
+        "import importlib, json, sys\n"
+        f"for m in {sorted(modules)!r}: importlib.import_module(m.removesuffix('.__init__'))\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = _top(set(json.loads(out.stdout)))
+    assert not loaded & NEVER_BELOW_CORE, loaded & NEVER_BELOW_CORE
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "core").glob("*.py")), ids=_name)
+def test_core_source_names_no_io(path: Path) -> None:
+    assert not _top(_imports(path)) & NOT_IN_CORE_SOURCE
 
 
 @pytest.mark.parametrize("path", _modules(), ids=_name)
@@ -76,7 +117,7 @@ def test_only_the_cli_imports_click(path: Path) -> None:
 
 @pytest.mark.parametrize("path", _modules(), ids=_name)
 def test_only_the_repl_imports_prompt_toolkit(path: Path) -> None:
-    if _name(path) == "repl":
+    if _name(path) == "connect/repl":
         return
     assert "prompt_toolkit" not in _top(_imports(path))
 
@@ -88,11 +129,6 @@ def test_nothing_below_the_cli_imports_it(path: Path) -> None:
         return
     imported = _imports(path)
     assert not {name for name in imported if name == "wscli.cli" or name.startswith("wscli.cli.")}
-
-
-@pytest.mark.parametrize("name", PURE)
-def test_pure_modules_do_no_io(name: str) -> None:
-    assert not _top(_imports(PACKAGE / f"{name}.py")) & IO_MODULES
 
 
 @pytest.mark.parametrize("path", _modules(), ids=_name)
@@ -107,7 +143,24 @@ def test_only_entry_points_end_the_process(path: Path) -> None:
             )
 
 
-@pytest.mark.parametrize("name", ["events", "render", "commands"])
+@pytest.mark.parametrize("name", ["connect/events", "connect/render", "connect/slash"])
 def test_connect_data_modules_need_no_library_or_os(name: str) -> None:
     # What connect prints and parses is plain data: no websockets types, no os.
     assert not _top(_imports(PACKAGE / f"{name}.py")) & {"asyncio", "websockets", "socket", "os"}
+
+
+# Pure modules inside the command packages: data in, data out (their tests feed data).
+PURE_IN_COMMANDS = [
+    "connect/events",
+    "connect/render",
+    "connect/slash",
+    "handshake/request",
+    "handshake/report",
+    "handshake/render",
+    "serve/access",
+]
+
+
+@pytest.mark.parametrize("name", PURE_IN_COMMANDS)
+def test_pure_command_modules_do_no_io(name: str) -> None:
+    assert not _top(_imports(PACKAGE / f"{name}.py")) & NOT_IN_CORE_SOURCE

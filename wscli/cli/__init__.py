@@ -1,7 +1,7 @@
 """The `wscli` command: a thin click layer over the library.
 
 Only this package imports click and ends the process. Lower layers raise
-:class:`~wscli.errors.WscliError`; :func:`main` turns them into one line on stderr and an
+:class:`~wscli.core.errors.WscliError`; :func:`main` turns them into one line on stderr and an
 exit code. Set ``WSCLI_TRACEBACK=1`` to see the traceback of an unexpected error.
 """
 
@@ -18,9 +18,9 @@ import click
 
 from wscli import __version__
 from wscli.cli.options import CONTEXT_SETTINGS
-from wscli.errors import WscliError, format_error
-from wscli.exitcodes import ExitCode, exit_code_table
-from wscli.terminal import ColorChoice, Environment
+from wscli.core.errors import WscliError, format_error
+from wscli.core.exitcodes import ExitCode, exit_code_table
+from wscli.net.terminal import ColorChoice, Environment
 
 EXIT_STATUS_EPILOG = "\b\nExit status:\n" + exit_code_table()
 

@@ -21,7 +21,7 @@ from click.shell_completion import (
 )
 
 from wscli.cli.options import CONTEXT_SETTINGS
-from wscli.statefiles import recent_urls
+from wscli.net.statefiles import recent_urls
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_WSCLI_COMPLETE"

@@ -1,6 +1,6 @@
 """`wscli connect URL`: the interactive client that is also a clean pipe tool.
 
-Thin: it turns options into :mod:`wscli.client` / :mod:`wscli.pipe` / :mod:`wscli.repl`
+Thin: it turns options into :mod:`wscli.connect.link` / :mod:`wscli.connect.pipe` / :mod:`wscli.connect.repl`
 objects; websockets and prompt_toolkit are imported inside the command so shell
 completion stays fast.
 """
@@ -174,7 +174,7 @@ def connect(**opts: Any) -> int:
     On a terminal: a prompt; received messages appear above it. In a pipe: stdin lines
     are sent, received messages written to stdout, one per line.
     """
-    from wscli.connect_options import run_connect
+    from wscli.connect.options import run_connect
 
     # A closed stdout (`wscli connect URL | head`) ends quietly with exit 0: see wscli.cli.
     return run_connect(get_environment(), opts)

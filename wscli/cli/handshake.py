@@ -17,8 +17,8 @@ from wscli.cli.options import (
     timeout_option,
     tls_client_options,
 )
-from wscli.errors import UsageProblem
-from wscli.exitcodes import ExitCode
+from wscli.core.errors import UsageProblem
+from wscli.core.exitcodes import ExitCode
 
 EPILOG = """\b
 Examples:
@@ -91,15 +91,15 @@ def handshake(
     """
     import asyncio
 
-    from wscli.accept import accept_for as compute_accept
-    from wscli.accept import validate_key
+    from wscli.core.accept import accept_for as compute_accept
+    from wscli.core.accept import validate_key
     from wscli.cli import get_environment, quiet_stdout
-    from wscli.handshake import run_handshake, tls_context
-    from wscli.handshake_output import write_report
-    from wscli.handshake_report import HandshakeReport
-    from wscli.headers import parse_header_args
-    from wscli.upgrade import build_client
-    from wscli.url import normalize_url, parse_ws_url
+    from wscli.handshake.exchange import run_handshake, tls_context
+    from wscli.handshake.output import write_report
+    from wscli.handshake.report import HandshakeReport
+    from wscli.core.headers import parse_header_args
+    from wscli.handshake.request import build_client
+    from wscli.core.url import normalize_url, parse_ws_url
 
     if accept_for is not None:
         click.echo(compute_accept(validate_key(accept_for, "--accept-for")))

@@ -1,4 +1,4 @@
-"""`wscli serve`: the broadcast chat server (options only; the work is in wscli.server)."""
+"""`wscli serve`: the broadcast chat server (options only; the work is in wscli.serve.server)."""
 
 from __future__ import annotations
 
@@ -194,10 +194,10 @@ def serve(**opts: Any) -> None:
     ws://HOST:PORT/ROOM (any path is a room).
     """
     from wscli.cli import get_environment
-    from wscli.serve_options import serve_config
-    from wscli.server import ChatServer
-    from wscli.serverlog import EventLog
-    from wscli.serverrun import run
+    from wscli.serve.config import serve_config
+    from wscli.serve.server import ChatServer
+    from wscli.serve.log import EventLog
+    from wscli.serve.run import run
 
     config = serve_config(opts)
     env = get_environment()
@@ -216,7 +216,7 @@ def serve(**opts: Any) -> None:
 
     backplane = None
     if opts["redis_url"]:
-        from wscli.backplane_redis import RedisBackplane
+        from wscli.serve.backplane_redis import RedisBackplane
 
         backplane = RedisBackplane(opts["redis_url"], opts["redis_channel"], on_event=log.emit)
     try:

@@ -8,7 +8,7 @@ and a test fails on it, so an option rename cannot leave a false example behind.
 from __future__ import annotations
 
 from wscli.docgen.model import Example, Variable
-from wscli.statefiles import KEEP_URLS
+from wscli.net.statefiles import KEEP_URLS
 
 MANUAL_TITLE = "wscli manual"
 

@@ -1,0 +1,80 @@
+"""Message rendering: plain pipe lines, hex dumps, marked and escaped terminal lines."""
+
+from __future__ import annotations
+
+from wscli.connect.events import Message
+from wscli.connect.render import (
+    close_description,
+    encode_binary,
+    event_data_text,
+    hexdump,
+    pipe_line,
+    terminal_message,
+)
+
+WHEN = "2026-01-02T03:04:05.678Z"
+
+
+def test_pipe_lines() -> None:
+    assert pipe_line(Message("in", "hi")) == "hi\n"
+    assert pipe_line(Message("in", b"AB")) == "QUI=\n"
+    assert pipe_line(Message("in", b"AB"), "hex") == "4142\n"
+    assert pipe_line(Message("in", "t"), timestamps=True, when=WHEN) == f"{WHEN} t\n"
+    assert pipe_line(Message("in", "", name="chat", args=("hello",))) == "chat: hello\n"
+    assert pipe_line(Message("in", "", name="n", args=({"a": 1}, 2))) == 'n: [{"a":1},2]\n'
+
+
+def test_encode_binary_and_event_data() -> None:
+    assert encode_binary(b"\x00\x01", "base64") == "AAE="
+    assert encode_binary(b"\x00\x01", "hex") == "0001"
+    assert event_data_text(()) == "null"
+    assert event_data_text(({"k": "✓"},)) == '{"k":"✓"}'
+
+
+def test_hexdump_layout() -> None:
+    dump = hexdump(bytes(range(0x3E, 0x3E + 18)))
+    first, second = dump.splitlines()
+    assert first.startswith("00000000  3e 3f 40 41")
+    assert first.endswith("|>?@ABCDEFGHIJKLM|")
+    assert second.startswith("00000010  4e 4f")
+    assert second.endswith("|NO|")
+    assert hexdump(b"") == ""
+    assert hexdump(b"\x00\x7f")[-4:] == "|..|"
+
+
+def test_terminal_lines_are_marked_and_escaped() -> None:
+    received = terminal_message(Message("in", "\x1b[31mred\x07"))
+    assert received.plain == "< \\e[31mred\\x07"
+    sent = terminal_message(Message("out", "hi"), timestamps=True, when=WHEN)
+    assert sent.plain == f"{WHEN} > hi"
+    assert {span.style for span in received.spans} != {span.style for span in sent.spans}
+    binary = terminal_message(Message("in", b"\x01A"))
+    assert binary.plain.splitlines()[0] == "< [binary, 2 bytes]"
+    assert "|.A|" in binary.plain
+    event = terminal_message(Message("in", "", name="chat\x1b", args=("x\x1b",)))
+    assert event.plain == "< chat\\e: x\\e"
+
+
+def test_multi_line_messages_are_indented_under_their_marker() -> None:
+    spoof = terminal_message(Message("in", "hi\n> typed by you?\n* closed"))
+    assert spoof.plain == "< hi\n  > typed by you?\n  * closed"
+    binary = terminal_message(Message("out", bytes(range(20))))
+    assert [line[:12] for line in binary.plain.splitlines()[1:]] == [
+        "  00000000  ",
+        "  00000010  ",
+    ]
+
+
+def test_close_description() -> None:
+    assert close_description(1000, "") == "1000 (normal closure)"
+    assert close_description(4001, "bye\n\x1b") == "4001 (private use) 'bye\\n\\e'"
+    assert close_description(3000, "") == "3000 (registered)"
+    assert close_description(1016, "") == "1016 (unknown)"
+    assert close_description(None, "") == "no close frame (connection dropped)"
+    assert close_description(1006, "") == "no close frame (connection dropped)"
+
+
+def test_pipe_line_escapes_only_for_a_terminal() -> None:
+    hostile = Message("in", "\x1b]0;title\x07ok")
+    assert pipe_line(hostile) == "\x1b]0;title\x07ok\n"
+    assert pipe_line(hostile, escape=True) == "\\e]0;title\\x07ok\n"

@@ -1,0 +1,522 @@
+"""The prompt in a real pseudo-terminal: pexpect runs the installed `wscli connect`, pyte
+renders what it writes, and the tests assert on the screen a user would see."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pexpect
+import pyte
+import pytest
+from connect_servers import ServerThread, close_after_first, echo, running, start_killable
+from peers import peer
+from support import clean_env, requires, scaled, wscli_command
+from websockets.asyncio.server import ServerConnection
+
+from wscli.connect.slash import HELP_TEXT, Command, CommandError, parse_line
+from wscli.connect.repl import SlashCompleter, Stats, open_history, toolbar_text
+from wscli.net.statefiles import history_path
+
+ROWS, COLS = 24, 100
+
+
+class Terminal:
+    """A pty running wscli, mirrored on a pyte screen (answers cursor-position requests)."""
+
+    def __init__(
+        self, args: list[str], env: dict[str, str], cpr: bool = False, program: str = ""
+    ) -> None:
+        self.child = pexpect.spawn(
+            program or wscli_command()[0],
+            args,
+            env=env,
+            dimensions=(ROWS, COLS),
+            timeout=scaled(10),
+        )
+        child = self.child
+
+        class Screen(pyte.Screen):  # type: ignore[misc]
+            def write_process_input(self, data: str) -> None:
+                if cpr:
+                    child.send(data)
+
+        self.screen = Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+
+    def pump(self, seconds: float = 0.1) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            try:
+                self.stream.feed(self.child.read_nonblocking(65536, timeout=0.05))
+            except pexpect.TIMEOUT:
+                pass
+            except pexpect.EOF:
+                return
+            if time.monotonic() >= end:
+                return
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def wait_for(self, predicate: Callable[[str], bool], seconds: float = 10) -> str:
+        end = time.monotonic() + scaled(seconds)
+        while time.monotonic() < end:
+            self.pump(0.05)
+            if predicate(self.text):
+                return self.text
+        raise AssertionError(f"screen never matched; it shows:\n{self.text}")
+
+    def wait_text(self, needle: str, seconds: float = 10) -> str:
+        return self.wait_for(lambda text: needle in text, seconds)
+
+    def prompt_line(self) -> str:
+        lines = [line for line in self.text.splitlines() if line.startswith("ws>")]
+        return lines[-1] if lines else ""
+
+    def exit_status(self) -> int | None:
+        end = time.monotonic() + scaled(10)
+        while self.child.isalive() and time.monotonic() < end:
+            self.pump(0.05)
+        self.child.close()
+        return self.child.exitstatus
+
+
+@pytest.fixture
+def state_home(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def term_env(state_home: Path) -> dict[str, str]:
+    return clean_env(
+        {
+            "TERM": "xterm",
+            "NO_COLOR": "1",
+            "PROMPT_TOOLKIT_NO_CPR": "1",
+            "XDG_STATE_HOME": str(state_home),
+            "COLUMNS": str(COLS),
+            "LINES": str(ROWS),
+        }
+    )
+
+
+@pytest.fixture
+def terminals() -> Iterator[list[Terminal]]:
+    started: list[Terminal] = []
+    yield started
+    for terminal in started:
+        terminal.child.close(force=True)
+
+
+class PushServer:
+    """An echo server the test can also make speak first (push)."""
+
+    def __init__(self) -> None:
+        self.connections: list[ServerConnection] = []
+        self.thread = ServerThread(self.handler).start()
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.connections.append(ws)
+        await echo(ws)
+
+    def push(self, text: str) -> None:
+        future = asyncio.run_coroutine_threadsafe(self.connections[-1].send(text), self.thread.loop)
+        future.result(scaled(5))
+
+
+@pytest.fixture
+def push_server() -> Iterator[PushServer]:
+    server = PushServer()
+    yield server
+    server.thread.stop()
+
+
+def start(terminals: list[Terminal], url: str, env: dict[str, str], *extra: str) -> Terminal:
+    terminal = Terminal(["connect", url, *extra], env)
+    terminals.append(terminal)
+    terminal.wait_text("connected to")
+    terminal.wait_for(lambda text: "ws>" in text)
+    return terminal
+
+
+# -- pure parts ---------------------------------------------------------------------------
+
+
+def test_parse_line_commands_and_literal_slash() -> None:
+    assert parse_line("hi") == Command("send", "hi")
+    assert parse_line("") == Command("none")
+    assert parse_line("//etc") == Command("send", "/etc")
+    assert parse_line("/ping abc") == Command("ping", b"abc")
+    assert parse_line("/close") == Command("close")
+    assert parse_line("/close 4000 bye now") == Command("close", code=4000, reason="bye now")
+    assert parse_line("/binary 01 ff") == Command("binary", b"\x01\xff")
+    assert parse_line("/file ~/x.bin") == Command("file", path="~/x.bin")
+    assert parse_line("/quit") == Command("quit")
+    assert parse_line("/close 1001 bye") == Command("close", code=1001, reason="bye")
+    assert parse_line("/etc/hosts\n/etc/passwd") == Command("send", "/etc/hosts\n/etc/passwd")
+    for bad in ("/nope", "/binary zz", "/close abc", "/close 1006", "/close 1005", "/file"):
+        with pytest.raises(CommandError):
+            parse_line(bad)
+
+
+def test_help_descriptions_line_up_in_one_column() -> None:
+    rows = [line for line in HELP_TEXT.splitlines() if line.startswith("/")]
+    columns = {re.search(r"\S  +(\S)", line).start(1) for line in rows}  # type: ignore[union-attr]
+    assert len(rows) == 7 and len(columns) == 1
+
+
+def test_slash_completion_only_at_line_start() -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    def complete(text: str) -> list[str]:
+        found = SlashCompleter().get_completions(Document(text), CompleteEvent())
+        return [c.text for c in found]
+
+    assert complete("/") == ["/ping", "/close", "/binary", "/file", "/quit", "/help"]
+    assert complete("/c") == ["/close"]
+    assert complete("/ping x") == []
+    assert complete("hello /p") == []
+    assert complete("//") == []
+
+
+def test_toolbar_puts_counts_before_compression_and_subprotocol() -> None:
+    stats = Stats("open", "ws://h/", "chat", "permessage-deflate", 0.0052, 4, 6)
+    text = toolbar_text(stats)
+    assert text == (
+        " ws://h/ | open | sent 4 recv 6 | rtt 5.2 ms | permessage-deflate | subprotocol: chat "
+    )
+
+
+def test_new_history_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "wscli" / "history"
+    _, warning = open_history(path)
+    assert warning is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_history_path_and_unwritable_state_dir(tmp_path: Path) -> None:
+    assert history_path({"XDG_STATE_HOME": "/s"}) == Path("/s/wscli/history")
+    assert history_path({}).parts[-3:] == ("state", "wscli", "history")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        _, warning = open_history(locked / "wscli" / "history")
+    finally:
+        locked.chmod(stat.S_IRWXU)
+    if os.geteuid() == 0:  # root writes anywhere: use a path below a file instead
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        _, warning = open_history(blocker / "wscli" / "history")
+    assert warning is not None and "history not saved" in warning
+
+
+# -- in a real terminal --------------------------------------------------------------------
+
+
+def test_message_arriving_mid_line_appears_above_and_typing_survives(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = start(terminals, push_server.thread.url, term_env)
+    terminal.child.send("half typ")
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws> half typ")
+    push_server.push("news from the server")
+
+    def news_above_intact_prompt(screen: str) -> bool:
+        rows = screen.splitlines()
+        news = [i for i, r in enumerate(rows) if r == "< news from the server"]
+        prompts = [i for i, r in enumerate(rows) if r.startswith("ws>")]
+        return (
+            bool(news and prompts)
+            and news[0] < prompts[-1]
+            and (rows[prompts[-1]] == "ws> half typ")
+        )
+
+    terminal.wait_for(news_above_intact_prompt)
+    terminal.child.send("ed\r")
+    terminal.wait_text("< half typed")
+    assert "> half typed" in terminal.text
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
+    assert "closed by the client: 1000" in terminal.text
+
+
+def test_history_persists_across_runs(
+    push_server: PushServer, term_env: dict[str, str], state_home: Path, terminals: list[Terminal]
+) -> None:
+    first = start(terminals, push_server.thread.url, term_env)
+    first.child.send("remember me\r")
+    first.wait_text("< remember me")
+    first.child.sendcontrol("d")
+    assert first.exit_status() == 0
+    assert "remember me" in (state_home / "wscli" / "history").read_text()
+    second = start(terminals, push_server.thread.url, term_env)
+    second.child.send("\x1b[A")  # Up arrow
+    second.wait_for(lambda _: second.prompt_line() == "ws> remember me")
+    second.child.sendcontrol("c")  # Ctrl-D deletes a character on a non-empty line
+    second.child.sendcontrol("d")
+    assert second.exit_status() == 0
+
+
+def test_slash_commands(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(b"\x00\x01file")
+    terminal = start(terminals, push_server.thread.url, term_env)
+    terminal.child.send("/ping\r")
+    terminal.wait_text("pong received: round trip")
+    terminal.child.send("/binary 01 41\r")
+    terminal.wait_text("|.A|")
+    terminal.child.send(f"/file {payload}\r")
+    terminal.wait_text("|..file|")
+    terminal.child.send("//literal\r")
+    terminal.wait_text("< /literal")
+    terminal.child.send("/nope\r")
+    terminal.wait_text("unknown command /nope")
+    terminal.child.send("/help\r")
+    terminal.wait_text("/close [CODE [REASON]]")
+    terminal.child.send("/close 4000 done here\r")
+    assert terminal.exit_status() == 0
+    assert "closed by the client: 4000" in terminal.text
+
+
+def test_half_typed_line_survives_a_reconnect(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = start(terminals, push_server.thread.url, term_env, "--reconnect")
+    terminal.child.send("draft line")
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws> draft line")
+    going = push_server.connections[-1].close(1001, "restart")
+    asyncio.run_coroutine_threadsafe(going, push_server.thread.loop).result(scaled(5))
+    terminal.wait_for(lambda text: text.count("connected to") == 2)
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws> draft line")
+    terminal.child.send("\r")
+    terminal.wait_text("< draft line")
+
+
+def test_ctrl_c_clears_line_and_quit_exits_0(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = start(terminals, push_server.thread.url, term_env)
+    terminal.child.send("junk")
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws> junk")
+    terminal.child.sendcontrol("c")
+    terminal.wait_for(lambda _: terminal.prompt_line() == "ws>")
+    terminal.child.send("kept\r")
+    terminal.wait_text("< kept")
+    assert "junk" not in terminal.text.replace("ws> junk", "")
+    terminal.child.send("/quit\r")
+    assert terminal.exit_status() == 0
+
+
+def test_peer_control_characters_are_escaped_and_abnormal_close_exits_5(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    async def hostile(ws: ServerConnection) -> None:
+        await ws.send("\x1b[2J\x1b]0;pwned\x07visible")
+        await close_after_first(1011, "bad day")(ws)
+
+    with running(hostile) as server:
+        terminal = start(terminals, server.url, term_env)
+        terminal.wait_text("visible")
+        assert "< \\e[2J\\e]0;pwned\\x07visible" in terminal.text
+        terminal.child.send("bye\r")
+        status = terminal.exit_status()
+    assert status == 5
+    assert "closed by the server: 1011 (internal error) 'bad day'" in terminal.text
+    assert "wscli: error: the server closed abnormally" in terminal.text
+
+
+def test_toolbar_shows_url_state_and_counts(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    env = {k: v for k, v in term_env.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
+    terminal = Terminal(["connect", push_server.thread.url, "-x", "one"], env, cpr=True)
+    terminals.append(terminal)
+    terminal.wait_text("< one")
+    screen = terminal.wait_text("sent 1 recv 1")
+    toolbar = screen.splitlines()[-1]
+    assert push_server.thread.url in toolbar
+    assert "| open |" in toolbar and "permessage-deflate" in toolbar
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
+
+
+def test_piped_stdin_to_a_terminal_is_pipe_mode_with_escaped_peer_text(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    async def hostile(ws: ServerConnection) -> None:
+        await ws.send("\x1b[2Jwiped?")
+        await echo(ws)
+
+    with running(hostile) as server:
+        command = f"echo hi | {wscli_command()[0]} connect {server.url} -n 2"
+        terminal = Terminal(["-c", command], term_env, program="/bin/sh")
+        terminals.append(terminal)
+        status = terminal.exit_status()
+    assert status == 0
+    assert terminal.text.splitlines()[:2] == ["\\e[2Jwiped?", "hi"]
+    assert "ws>" not in terminal.text
+
+
+def test_alt_enter_sends_one_multiline_message(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    received: list[object] = []
+
+    async def record(ws: ServerConnection) -> None:
+        async for message in ws:
+            received.append(message)
+            await ws.send(f"got {len(str(message).splitlines())} lines")
+
+    with running(record) as server:
+        terminal = start(terminals, server.url, term_env)
+        terminal.child.send("first\x1b\rsecond\r")  # Esc Enter = Alt-Enter
+        terminal.wait_text("< got 2 lines")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    assert received == ["first\nsecond"]
+
+
+def test_reconnect_at_the_prompt_after_server_restart(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    server, port = start_killable(0)
+    restarted = None
+    try:
+        terminal = start(terminals, f"ws://127.0.0.1:{port}/", term_env, "--reconnect")
+        terminal.wait_text("< welcome")
+        server.kill()
+        server.wait()
+        terminal.wait_text("reconnecting in")
+        restarted, _ = start_killable(port)
+        terminal.wait_for(lambda text: text.count("< welcome") == 2)
+        terminal.child.send("still here\r")
+        terminal.wait_text("< still here")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    finally:
+        for proc in (server, restarted):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+
+
+def test_sent_and_received_have_different_colours(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    env = {k: v for k, v in term_env.items() if k != "NO_COLOR"}
+    terminal = start(terminals, push_server.thread.url, env)
+    terminal.child.send("paint\r")
+    terminal.wait_text("< paint")
+    rows = terminal.text.splitlines()
+    sent = rows.index("> paint")
+    received = rows.index("< paint")
+    buffer = terminal.screen.buffer
+    assert buffer[sent][2].fg == "green"
+    assert buffer[received][2].fg == "cyan"
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
+
+
+@requires("node")
+def test_socketio_chat_at_the_prompt(term_env: dict[str, str], terminals: list[Terminal]) -> None:
+    with peer("seed-socketio") as port:
+        terminal = start(terminals, f"http://127.0.0.1:{port}", term_env, "--socketio")
+        terminal.child.send("hello chat\r")
+        terminal.wait_text("< message: hello chat")
+        assert "> message: hello chat" in terminal.text
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+
+
+def test_unwritable_history_only_costs_history(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    env = {**term_env, "XDG_STATE_HOME": str(blocker)}
+    terminal = start(terminals, push_server.thread.url, env)
+    terminal.wait_text("* warning: history not saved: cannot write")
+    terminal.child.send("works anyway\r")
+    terminal.wait_text("< works anyway")
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
+
+
+def test_no_tty_on_a_terminal_is_pipe_mode(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = Terminal(["connect", push_server.thread.url, "--no-tty", "-n", "1"], term_env)
+    terminals.append(terminal)
+    terminal.child.send("typed\r")
+    assert terminal.exit_status() == 0
+    rows = [row for row in terminal.text.splitlines() if row]
+    assert rows == ["typed", "typed"]  # the terminal's echo of the line, then the reply
+
+
+def test_prompt_timestamps_and_timeout_exit_6(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = Terminal(
+        ["connect", push_server.thread.url, "--timestamps", "-x", "t", "--timeout", "1.5"],
+        term_env,
+    )
+    terminals.append(terminal)
+    screen = terminal.wait_text("< t")
+    stamped = next(row for row in screen.splitlines() if row.endswith(" < t"))
+    assert stamped[:2] == "20" and stamped.split(" ")[0].endswith("Z")
+    assert terminal.exit_status() == 6
+    assert "wscli: error: no end before --timeout: 1.5 s passed" in terminal.text
+
+
+def test_prompt_with_json_and_show_ping_pong(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    json_terminal = Terminal(["connect", push_server.thread.url, "--json", "-x", "j"], term_env)
+    terminals.append(json_terminal)
+    json_terminal.wait_text('"direction":"in","type":"text","text":"j"')
+    assert json_terminal.text.startswith('{"event":"open"')
+    json_terminal.child.send("/ping\r")
+    json_terminal.wait_text('{"event":"pong"')
+    json_terminal.child.sendcontrol("d")
+    assert json_terminal.exit_status() == 0
+
+    terminal = start(terminals, push_server.thread.url, term_env, "--show-ping-pong")
+    terminal.child.send("/ping abc\r")
+    terminal.wait_text("* pong received (616263), round trip")
+    assert "* ping sent (616263)" in terminal.text
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
+
+
+def test_ctrl_d_closes_with_close_code_and_reason(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    seen: list[tuple[int | None, str | None]] = []
+
+    async def record(ws: ServerConnection) -> None:
+        try:
+            await echo(ws)
+        finally:
+            seen.append((ws.close_code, ws.close_reason))
+
+    with running(record) as server:
+        terminal = start(
+            terminals, server.url, term_env, "--close-code", "4000", "--close-reason", "done"
+        )
+        terminal.child.send("hi\r")
+        terminal.wait_text("< hi")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    assert seen == [(4000, "done")]
+    assert "closed by the client: 4000 (private use) 'done'" in terminal.text

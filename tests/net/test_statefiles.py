@@ -1,0 +1,89 @@
+"""wscli.net.statefiles: the URL file that feeds completion, and where state lives."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from connect_servers import echo, running
+from support import run_wscli
+
+from wscli.net.statefiles import (
+    KEEP_URLS,
+    history_path,
+    recent_urls,
+    remember_url,
+    urls_in,
+    urls_path,
+)
+
+
+def test_paths() -> None:
+    assert history_path({"XDG_STATE_HOME": "/s"}) == Path("/s/wscli/history")
+    assert urls_path({"XDG_STATE_HOME": "/s"}) == Path("/s/wscli/urls")
+    assert urls_path({}).parts[-3:] == ("state", "wscli", "urls")
+
+
+def test_urls_in_newest_first_unique() -> None:
+    text = "ws://a/1\n+ws://b/2\nhello\n+wss://c/3 trailing words\n ws://a/1 \nhttp://x/\n"
+    assert urls_in(text) == ["ws://a/1", "ws://b/2"]
+    assert urls_in(text, "ws://b") == ["ws://b/2"]
+    many = "\n".join(f"ws://h/{i}" for i in range(200))
+    assert urls_in(many)[:2] == ["ws://h/199", "ws://h/198"]
+    assert len(urls_in(many)) == 50
+
+
+def test_remember_url_appends_privately_and_skips_repeats(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    remember_url("ws://a/1", env)
+    remember_url("ws://a/1", env)
+    remember_url("wss://b/2?x=1", env)
+    remember_url("not a url", env)
+    path = urls_path(env)
+    assert path.read_text() == "ws://a/1\nwss://b/2?x=1\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert recent_urls("", env) == ["wss://b/2?x=1", "ws://a/1"]
+    assert recent_urls("ws://", env) == ["ws://a/1"]
+
+
+def test_remember_url_trims_the_file(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    for i in range(2 * KEEP_URLS + 1):
+        remember_url(f"ws://h/{i}", env)
+    lines = urls_path(env).read_text().splitlines()
+    assert len(lines) == KEEP_URLS
+    assert lines[-1] == f"ws://h/{2 * KEEP_URLS}"
+
+
+def test_an_unwritable_state_dir_costs_only_the_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    remember_url("ws://a/1", {"XDG_STATE_HOME": str(blocker)})  # no exception
+    assert recent_urls("", {"XDG_STATE_HOME": str(blocker)}) == []
+
+
+def test_connect_and_handshake_remember_what_they_opened(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    with running(echo) as server:
+        assert run_wscli("connect", server.url, "-x", "hi", "-n", "1", env=env).returncode == 0
+        other = server.url + "other"
+        assert run_wscli("handshake", other, env=env).returncode == 0
+    assert recent_urls("", env) == [other, server.url]
+    # ... and completion offers them (through the real program, as the shells call it).
+    completion_env = {
+        **env,
+        "_WSCLI_COMPLETE": "bash_complete",
+        "COMP_WORDS": "wscli connect ws://",
+        "COMP_CWORD": "2",
+    }
+    result = run_wscli(env=completion_env)
+    assert result.returncode == 0
+    assert server.url in result.stdout.decode()
+    assert other in result.stdout.decode()
+
+
+def test_refused_connections_are_not_remembered(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    assert run_wscli("connect", "ws://127.0.0.1:9/", env=env).returncode == 3
+    assert not os.path.exists(urls_path(env))

@@ -1,0 +1,93 @@
+"""wscli.net.tls: certificate/key problems explained in one line; no pass-phrase prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trustme
+from cryptography.hazmat.primitives import serialization
+from support import run_wscli
+
+from wscli.core.errors import UsageProblem
+from wscli.net.tls import DECRYPT_HINT, client_context, server_context
+
+
+@pytest.fixture(scope="module")
+def pems(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("pems")
+    ca = trustme.CA()
+    cert, other = ca.issue_cert("127.0.0.1"), ca.issue_cert("127.0.0.2")
+    cert.cert_chain_pems[0].write_to_path(where / "cert.pem")
+    cert.private_key_pem.write_to_path(where / "key.pem")
+    cert.private_key_and_cert_chain_pem.write_to_path(where / "both.pem")
+    other.private_key_pem.write_to_path(where / "other-key.pem")
+    key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), None)
+    (where / "encrypted.pem").write_bytes(
+        key.private_bytes(  # type: ignore[union-attr]
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    return where
+
+
+def test_a_good_pair_loads(pems: Path) -> None:
+    server_context(str(pems / "cert.pem"), str(pems / "key.pem"))
+    server_context(str(pems / "both.pem"), None)
+
+
+@pytest.mark.parametrize(
+    ("certfile", "keyfile", "why", "hint"),
+    [
+        ("key.pem", None, "no PEM certificate in it", "--certfile takes the certificate chain"),
+        ("cert.pem", None, "no PEM private key in '{dir}/cert.pem'", "give the key with --keyfile"),
+        ("cert.pem", "cert.pem", "no PEM private key in '{dir}/cert.pem'", None),
+        ("cert.pem", "other-key.pem", "the private key does not match the certificate", None),
+        ("cert.pem", "encrypted.pem", "the private key is encrypted", DECRYPT_HINT),
+    ],
+)
+def test_problems_are_explained(
+    pems: Path, certfile: str, keyfile: str | None, why: str, hint: str | None
+) -> None:
+    with pytest.raises(UsageProblem) as caught:
+        server_context(str(pems / certfile), str(pems / keyfile) if keyfile else None)
+    assert caught.value.what == f"cannot load server certificate {str(pems / certfile)!r}"
+    assert caught.value.why == why.format(dir=pems)
+    assert (caught.value.hint or "").startswith(hint or "")
+    assert bool(caught.value.hint) == bool(hint)
+
+
+def test_an_encrypted_key_never_prompts(pems: Path) -> None:
+    # Found by QA: OpenSSL asked "Enter PEM pass phrase:" twice, then failed with
+    # "invalid argument" (and would wait forever on a terminal).
+    cert, key = str(pems / "cert.pem"), str(pems / "encrypted.pem")
+    result = run_wscli("serve", "--port", "0", "--certfile", cert, "--keyfile", key)
+    assert result.returncode == 2
+    assert result.stderr.decode() == (
+        f"wscli: error: cannot load server certificate {cert!r}: the private key is encrypted "
+        f"(hint: {DECRYPT_HINT})\n"
+    )
+
+
+def test_client_certificate_problems_name_the_client_options(pems: Path) -> None:
+    with pytest.raises(UsageProblem) as caught:
+        client_context(certfile=str(pems / "cert.pem"))
+    assert caught.value.why == f"no PEM private key in {str(pems / 'cert.pem')!r}"
+    assert caught.value.hint == "give the key with --key"
+    with pytest.raises(UsageProblem, match="cannot load client certificate") as caught:
+        client_context(certfile=str(pems / "cert.pem"), keyfile=str(pems / "encrypted.pem"))
+    assert caught.value.why == "the private key is encrypted"
+
+
+def test_an_encrypted_client_key_never_prompts(pems: Path) -> None:
+    cert, key = str(pems / "cert.pem"), str(pems / "encrypted.pem")
+    result = run_wscli(
+        "connect", "wss://127.0.0.1:9/", "--cert", cert, "--key", key, "--open-timeout", "2"
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode() == (
+        f"wscli: error: cannot load client certificate {cert!r}: the private key is encrypted "
+        f"(hint: {DECRYPT_HINT})\n"
+    )

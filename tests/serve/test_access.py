@@ -1,0 +1,97 @@
+"""wscli.serve.access: rooms, nicknames, the origin policy and tokens (pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from wscli.serve.access import (
+    MAX_NICK,
+    check_origin_option,
+    clean_nick,
+    origin_allowed,
+    presented_token,
+    same_origin,
+    split_path,
+    token_matches,
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "room", "params"),
+    [
+        ("/chat", "/chat", {}),
+        ("/chat?nick=al&nick=bo&x=", "/chat", {"nick": "al", "x": ""}),
+        ("/?token=a%20b", "/", {"token": "a b"}),
+        ("?nick=x", "/", {"nick": "x"}),
+    ],
+)
+def test_split_path(path: str, room: str, params: dict[str, str]) -> None:
+    assert split_path(path) == (room, params)
+
+
+@pytest.mark.parametrize(
+    ("raw", "nick"),
+    [
+        (None, None),
+        ("", None),
+        ("  ", None),
+        ("ann", "ann"),
+        ("\x1b[31mred\x07", "[31mred"),
+        ("a\u202eb\u200bc", "abc"),  # bidi override and zero-width space removed
+        ("two\nlines\t here", "two lines here"),
+        ("émile ✓", "émile ✓"),
+        ("x" * 100, "x" * MAX_NICK),
+    ],
+)
+def test_clean_nick(raw: str | None, nick: str | None) -> None:
+    assert clean_nick(raw) == nick
+
+
+def test_same_origin_compares_scheme_host_and_port() -> None:
+    assert same_origin("http://127.0.0.1:3000", "127.0.0.1:3000", tls=False)
+    assert same_origin("HTTP://LOCALHOST", "localhost:80", tls=False)
+    assert same_origin("https://[::1]:8443", "[::1]:8443", tls=True)
+    assert not same_origin("https://127.0.0.1:3000", "127.0.0.1:3000", tls=False)
+    assert not same_origin("http://127.0.0.1:3001", "127.0.0.1:3000", tls=False)
+    assert not same_origin("http://evil.example", None, tls=False)
+
+
+def test_origin_policy() -> None:
+    host = "127.0.0.1:3000"
+    assert origin_allowed(None, [], host, False)  # not a browser
+    assert origin_allowed("http://127.0.0.1:3000", [], host, False)
+    assert not origin_allowed("http://evil.example", [], host, False)
+    assert not origin_allowed("null", [], host, False)
+    assert origin_allowed("null", ["null"], host, False)
+    assert origin_allowed("https://ok.example", ["https://ok.example:443"], host, False)
+    assert not origin_allowed("http://ok.example", ["https://ok.example"], host, False)
+    assert origin_allowed("http://any.example", ["*"], host, False)
+    assert not origin_allowed("http://x:notaport", ["http://x"], host, False)
+
+
+def test_presented_token_from_bearer_header_or_query() -> None:
+    assert presented_token({"Authorization": "Bearer abc"}, {}) == "abc"
+    assert presented_token({"Authorization": "bearer  abc "}, {}) == "abc"
+    assert presented_token({"Authorization": "Basic abc"}, {"token": "q"}) == "q"
+    assert presented_token({}, {"token": "q"}) == "q"
+    assert presented_token({}, {}) is None
+
+
+def test_token_matches_exactly() -> None:
+    assert token_matches("s3cret", "s3cret")
+    assert not token_matches("s3cre", "s3cret")
+    assert not token_matches("s3cretx", "s3cret")
+    assert token_matches("ünïcode", "ünïcode")
+
+
+@pytest.mark.parametrize(
+    "value", ["*", "null", "https://a.example", "http://127.0.0.1:3000", "http://[::1]:8080"]
+)
+def test_origin_option_accepted(value: str) -> None:
+    assert check_origin_option(value) is None
+
+
+@pytest.mark.parametrize("value", ["", "example.com", "https://a.example/path", "https://"])
+def test_origin_option_rejected_with_a_reason(value: str) -> None:
+    why = check_origin_option(value)
+    assert why is not None and "scheme://host" in why

@@ -1,0 +1,351 @@
+"""wscli.serve.hub: frames, batching (one write per client per tick), echo, history, limits,
+and the backplane seam. Subscribers here are in-memory recorders of what the hub writes;
+the network path is covered by test_server.py."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Sequence
+
+import pytest
+from websockets.frames import Frame
+from websockets.streams import StreamReader
+
+from wscli.serve.hub import (
+    MAX_IDLE_ROOMS,
+    SLOW_CLIENT_CODE,
+    Deliver,
+    Hub,
+    LocalBackplane,
+    Message,
+    Subscriber,
+    encode_frame,
+)
+
+
+class Recorder:
+    """A Subscriber that records each write; ``unsent`` pretends bytes are stuck."""
+
+    def __init__(self, key: str, room: str = "/chat", nick: str | None = None) -> None:
+        self.key = key
+        self.room = room
+        self.nick = nick
+        self.shared_frames = True
+        self.open = True
+        self.unsent = 0
+        self.writes: list[bytes] = []
+        self.dropped: tuple[int, str] | None = None
+
+    def send_frames(self, data: bytes, limit: int) -> int:
+        if not self.open:
+            return 0
+        if self.unsent and self.unsent + len(data) > limit:
+            return self.unsent
+        self.writes.append(data)
+        return 0
+
+    def send_messages(self, messages: Sequence[Message], limit: int) -> int:
+        return self.send_frames(b"".join(encode_frame(m.data, m.text) for m in messages), limit)
+
+    def drop(self, code: int, reason: str) -> None:
+        self.dropped = (code, reason)
+        self.open = False
+
+    def messages(self) -> list[str | bytes]:
+        return parse_frames(b"".join(self.writes))
+
+
+def parse_frames(data: bytes) -> list[str | bytes]:
+    """Decode server frames with the websockets parser (an independent check of ours)."""
+    reader = StreamReader()
+    reader.feed_data(data)
+    out: list[str | bytes] = []
+    while reader.buffer:
+        parser = Frame.parse(reader.read_exact, mask=False)
+        try:
+            next(parser)
+        except StopIteration as done:
+            frame = done.value
+        else:
+            raise AssertionError("incomplete frame")
+        out.append(frame.data.decode() if frame.opcode == 1 else bytes(frame.data))
+    return out
+
+
+async def tick() -> None:
+    """Let the hub's once-per-tick flush run."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+async def started(**kwargs: object) -> Hub:
+    hub = Hub(**kwargs)  # type: ignore[arg-type]
+    await hub.start()
+    return hub
+
+
+# Frames
+
+
+@pytest.mark.parametrize(
+    ("size", "header"),
+    [
+        (0, b"\x81\x00"),
+        (125, b"\x81\x7d"),
+        (126, b"\x81\x7e" + struct.pack("!H", 126)),
+        (65535, b"\x81\x7e" + struct.pack("!H", 65535)),
+        (65536, b"\x81\x7f" + struct.pack("!Q", 65536)),
+    ],
+)
+def test_encode_frame_header_lengths(size: int, header: bytes) -> None:
+    frame = encode_frame(b"a" * size, text=True)
+    assert frame == header + b"a" * size
+    assert parse_frames(frame) == ["a" * size]
+
+
+def test_encode_frame_binary_opcode() -> None:
+    assert encode_frame(b"\x00\xff", text=False) == b"\x82\x02\x00\xff"
+
+
+# Fan-out
+
+
+async def test_messages_of_one_tick_reach_each_client_in_one_write() -> None:
+    hub = await started()
+    a, b = Recorder("a"), Recorder("b")
+    hub.join(a)
+    hub.join(b)
+    for n in range(10):
+        hub.publish("/chat", Message(f"m{n}".encode(), True), "a")
+    assert a.writes == []  # nothing written before the tick ends
+    await tick()
+    for client in (a, b):
+        assert len(client.writes) == 1
+        assert client.messages() == [f"m{n}" for n in range(10)]
+    assert a.writes[0] is b.writes[0]  # encoded once, shared
+
+
+async def test_rooms_are_isolated() -> None:
+    hub = await started()
+    a, b = Recorder("a", "/one"), Recorder("b", "/two")
+    hub.join(a)
+    hub.join(b)
+    hub.publish("/one", Message(b"x", False), "a")
+    await tick()
+    assert a.messages() == [b"x"]
+    assert b.writes == []
+    assert hub.active_rooms == 2 and hub.clients == 2
+
+
+async def test_no_echo_leaves_out_only_the_senders_own_messages() -> None:
+    hub = await started(echo=False)
+    a, b, c = Recorder("a"), Recorder("b"), Recorder("c")
+    for client in (a, b, c):
+        hub.join(client)
+    hub.publish("/chat", Message(b"from a", True), "a")
+    hub.publish("/chat", Message(b"from b", True), "b")
+    await tick()
+    assert a.messages() == ["from b"]
+    assert b.messages() == ["from a"]
+    assert c.messages() == ["from a", "from b"]
+
+
+async def test_a_client_joining_mid_tick_gets_only_later_messages() -> None:
+    hub = await started()
+    a, late = Recorder("a"), Recorder("late")
+    hub.join(a)
+    hub.publish("/chat", Message(b"before", True), "a")
+    hub.join(late)
+    hub.publish("/chat", Message(b"after", True), "a")
+    await tick()
+    assert a.messages() == ["before", "after"]
+    assert late.messages() == ["after"]
+
+
+async def test_closed_clients_are_skipped() -> None:
+    hub = await started()
+    a, gone = Recorder("a"), Recorder("gone")
+    hub.join(a)
+    hub.join(gone)
+    gone.open = False
+    hub.publish("/chat", Message(b"x", True), "a")
+    await tick()
+    assert gone.writes == [] and gone.dropped is None
+    assert a.messages() == ["x"]
+
+
+# Notices and history
+
+
+async def test_nick_notices_on_join_and_leave() -> None:
+    hub = await started()
+    watcher, ann = Recorder("w"), Recorder("ann", nick="ann")
+    hub.join(watcher)
+    hub.join(ann)
+    assert hub.leave(ann) is True
+    assert hub.leave(ann) is False  # idempotent
+    await tick()
+    assert watcher.messages() == ["* ann joined", "* ann left"]
+    assert hub.clients == 1
+
+
+async def test_history_keeps_the_last_n_messages_and_no_notices() -> None:
+    hub = await started(history=2)
+    ann = Recorder("ann", nick="ann")
+    hub.join(ann)
+    for n in range(4):
+        hub.publish("/chat", Message(f"m{n}".encode(), True), "ann")
+    hub.leave(ann)
+    await tick()
+    late = Recorder("late")
+    hub.join(late)
+    assert late.messages() == ["m2", "m3"]
+
+
+async def test_history_is_bounded_in_bytes_by_the_queue_limit() -> None:
+    # Found by QA: --history N kept N messages of up to --max-size each per room, and
+    # replayed them past the newcomer's --max-queue.
+    hub = await started(history=10, max_queue=100)
+    for n in range(5):
+        hub.publish("/chat", Message(bytes([65 + n]) * 40, True), None)
+    hub.publish("/chat", Message(b"notice" * 50, True, notice=True), None)
+    late = Recorder("late")
+    hub.join(late)
+    assert late.messages() == ["D" * 40, "E" * 40]
+    hub.publish("/chat", Message(b"z" * 101, True), None)  # alone over the limit: not kept
+    await tick()
+    later = Recorder("later")
+    hub.join(later)
+    assert later.messages() == []
+
+
+async def test_history_survives_an_empty_room_but_idle_rooms_are_bounded() -> None:
+    hub = await started(history=1)
+    for n in range(MAX_IDLE_ROOMS + 5):
+        hub.publish(f"/r{n}", Message(b"x", True), None)
+    assert len(hub.rooms) == MAX_IDLE_ROOMS
+    assert "/r0" not in hub.rooms and f"/r{MAX_IDLE_ROOMS + 4}" in hub.rooms
+    late = Recorder("late", f"/r{MAX_IDLE_ROOMS + 4}")
+    hub.join(late)
+    assert late.messages() == ["x"]
+
+
+async def test_rooms_without_history_vanish_when_empty() -> None:
+    hub = await started()
+    a = Recorder("a", "/tmp")
+    hub.join(a)
+    hub.leave(a)
+    await tick()
+    assert hub.rooms == {}
+    hub.publish("/nobody", Message(b"x", True), None)
+    assert hub.rooms == {}
+
+
+# Limits
+
+
+async def test_slow_client_is_dropped_and_the_others_still_served() -> None:
+    dropped: list[tuple[Subscriber, int]] = []
+    hub = await started(max_queue=1000, on_slow_client=lambda c, n: dropped.append((c, n)))
+    fast, slow = Recorder("fast"), Recorder("slow")
+    hub.join(fast)
+    hub.join(slow)
+    slow.unsent = 990
+    hub.publish("/chat", Message(b"x" * 20, True), "fast")
+    await tick()
+    assert fast.messages() == ["x" * 20]
+    assert slow.dropped is not None and slow.dropped[0] == SLOW_CLIENT_CODE
+    assert dropped == [(slow, 990)]
+    assert hub.clients == 1
+    hub.publish("/chat", Message(b"y", True), "fast")
+    await tick()
+    assert fast.messages() == ["x" * 20, "y"]
+
+
+async def test_the_last_client_of_a_room_dropped_as_slow_empties_it_cleanly() -> None:
+    # Found by QA: the drop emptied (and deleted) the room, then the flush deleted it again.
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+    dropped: list[tuple[Subscriber, int]] = []
+    hub = await started(max_queue=1000, on_slow_client=lambda c, n: dropped.append((c, n)))
+    only = Recorder("only")
+    hub.join(only)
+    only.unsent = 990
+    hub.publish("/chat", Message(b"x" * 20, True), "only")
+    await tick()
+    assert errors == []
+    assert dropped == [(only, 990)]
+    assert hub.rooms == {} and hub.clients == 0
+    hub.join(Recorder("next"))
+    assert hub.clients == 1
+
+
+async def test_a_client_with_nothing_unsent_gets_a_batch_bigger_than_the_limit() -> None:
+    hub = await started(max_queue=10)
+    a = Recorder("a")
+    hub.join(a)
+    hub.publish("/chat", Message(b"z" * 100, True), None)
+    await tick()
+    assert a.messages() == ["z" * 100] and a.dropped is None
+
+
+# Backplane seam
+
+
+class LoopbackBroker:
+    """A remote-style backplane: delivers on a later tick, in its own order."""
+
+    def __init__(self) -> None:
+        self.deliver: Deliver | None = None
+        self.published: list[tuple[str, Message, str | None]] = []
+
+    async def start(self, deliver: Deliver) -> None:
+        self.deliver = deliver
+
+    def publish(self, room: str, message: Message, sender: str | None) -> None:
+        self.published.append((room, message, sender))
+        asyncio.get_running_loop().call_soon(self._bounce)
+
+    def _bounce(self) -> None:
+        assert self.deliver is not None
+        while self.published:
+            self.deliver(*self.published.pop(0))
+
+    async def close(self) -> None:
+        self.deliver = None
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "loopback"}
+
+
+async def test_remote_backplane_delivers_only_when_the_message_comes_back() -> None:
+    broker = LoopbackBroker()
+    hub = await started(backplane=broker, echo=False)
+    a, b = Recorder("a"), Recorder("b")
+    hub.join(a)
+    hub.join(b)
+    hub.publish("/chat", Message(b"hi", True), "a")
+    assert broker.published and b.writes == []
+    await tick()
+    await tick()
+    assert b.messages() == ["hi"]
+    assert a.writes == []  # the sender key travels through the backplane
+    # A message from another instance (unknown sender) reaches everyone here.
+    hub.deliver_local("/chat", Message(b"remote", True), "other-instance:1")
+    await tick()
+    assert a.messages() == ["remote"]
+    await hub.close()
+    assert broker.deliver is None
+
+
+async def test_keys_are_unique_across_instances() -> None:
+    one, two = await started(), await started()
+    (id1, key1), (id2, key2) = one.new_key(), two.new_key()
+    assert id1 == id2 == 1
+    assert key1 != key2
+
+
+async def test_local_backplane_requires_start() -> None:
+    with pytest.raises(AssertionError):
+        LocalBackplane().publish("/x", Message(b"", True), None)

@@ -1,0 +1,152 @@
+"""How messages look: plain lines for pipes, marked and coloured lines for the terminal.
+
+Pure: builds strings and :class:`rich.text.Text`; writing them is the caller's job. Peer
+text always goes through :func:`wscli.core.escape.escape_control` before it reaches a terminal,
+so a server cannot drive the user's terminal.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Literal
+
+from rich.text import Text
+
+from wscli.core.escape import escape_control
+from wscli.connect.events import Message, timestamp
+
+BinaryFormat = Literal["base64", "hex"]
+
+# Markers: what we sent vs what we received, distinct even without colour.
+SENT_MARKER = ">"
+RECEIVED_MARKER = "<"
+SENT_STYLE = "green"
+RECEIVED_STYLE = "cyan"
+STATUS_STYLE = "dim"
+ERROR_STYLE = "bold red"
+CONTINUATION = "  "  # under the text after the marker
+
+
+def encode_binary(data: bytes, fmt: BinaryFormat) -> str:
+    """Binary payload as one line of base64 or lowercase hex."""
+    if fmt == "hex":
+        return data.hex()
+    return base64.b64encode(data).decode("ascii")
+
+
+def event_data_text(args: tuple[Any, ...]) -> str:
+    """Socket.IO event arguments as text: one string as itself, anything else as JSON."""
+    if len(args) == 1 and isinstance(args[0], str):
+        return args[0]
+    value: Any = None if not args else args[0] if len(args) == 1 else list(args)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def pipe_line(
+    message: Message,
+    binary_format: BinaryFormat = "base64",
+    timestamps: bool = False,
+    when: str | None = None,
+    escape: bool = False,
+) -> str:
+    """One received message as the line written to stdout in a pipe (with the newline).
+
+    Text is written as received (data, for the next program); binary as base64 or hex; a
+    Socket.IO event as ``name: data``. ``escape`` (stdout is a terminal, e.g.
+    ``echo hi | wscli connect URL``) shows control characters escaped instead.
+    """
+    if message.name is not None:
+        body = f"{message.name}: {event_data_text(message.args)}"
+    elif isinstance(message.data, bytes):
+        body = encode_binary(message.data, binary_format)
+    else:
+        body = message.data
+    if escape:
+        body = escape_control(body)
+    if timestamps:
+        body = f"{when or timestamp()} {body}"
+    return body + "\n"
+
+
+def hexdump(data: bytes, width: int = 16) -> str:
+    """Classic hex dump: offset, hex bytes, printable ASCII; one line per ``width`` bytes."""
+    lines = []
+    for offset in range(0, len(data), width):
+        chunk = data[offset : offset + width]
+        hex_part = " ".join(f"{b:02x}" for b in chunk)
+        ascii_part = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        lines.append(f"{offset:08x}  {hex_part:<{width * 3 - 1}}  |{ascii_part}|")
+    return "\n".join(lines)
+
+
+def terminal_message(message: Message, timestamps: bool = False, when: str | None = None) -> Text:
+    """A message for the interactive terminal: marker, colour, escaped text, hex dump."""
+    out = message.direction == "out"
+    marker = SENT_MARKER if out else RECEIVED_MARKER
+    style = SENT_STYLE if out else RECEIVED_STYLE
+    text = Text()
+    if timestamps:
+        text.append(f"{when or timestamp()} ", style=STATUS_STYLE)
+    text.append(f"{marker} ", style=f"bold {style}")
+    if message.name is not None:
+        text.append(f"{escape_control(message.name)}: ", style=f"bold {style}")
+        text.append(_continued(escape_control(event_data_text(message.args))), style=style)
+    elif isinstance(message.data, bytes):
+        text.append(f"[binary, {len(message.data)} bytes]", style=style)
+        if message.data:
+            text.append(_continued("\n" + hexdump(message.data)), style=style)
+    else:
+        text.append(_continued(escape_control(message.data)), style=style)
+    return text
+
+
+def _continued(body: str) -> str:
+    """Indent the lines after the first, under the message: a peer's multi-line message
+    cannot pass a line off as one the user sent (``> ...``) or as a status line."""
+    return body.replace("\n", "\n" + CONTINUATION)
+
+
+def status_text(line: str, style: str = STATUS_STYLE) -> Text:
+    """A status line (connected, closed, ping ...) in the status style, escaped."""
+    return Text(escape_control(line), style=style)
+
+
+def close_description(code: int | None, reason: str) -> str:
+    """``1000 (normal closure) "bye"`` or ``no close frame``: for status lines and errors."""
+    if code is None or code == 1006:
+        return "no close frame (connection dropped)"
+    text = f"{code} ({close_code_name(code)})"
+    if reason:
+        text += f" '{escape_control(reason, keep_newlines=False)}'"
+    return text
+
+
+def close_code_name(code: int) -> str:
+    """The name of a close code (RFC 6455 §7.4.1), or the range it belongs to."""
+    if code in CLOSE_NAMES:
+        return CLOSE_NAMES[code]
+    if 3000 <= code < 4000:
+        return "registered"
+    if 4000 <= code < 5000:
+        return "private use"
+    return "unknown"
+
+
+CLOSE_NAMES: dict[int, str] = {
+    1000: "normal closure",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status",
+    1006: "abnormal closure",
+    1007: "invalid data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS failure",
+}

@@ -1,0 +1,274 @@
+"""The interactive prompt of `wscli connect` — the only module that imports prompt_toolkit.
+
+Incoming messages are printed above the prompt while the user types
+(``patch_stdout(raw=True)``), history persists in ``$XDG_STATE_HOME/wscli/history``, slash
+commands (:mod:`wscli.connect.slash`) complete with Tab, and a bottom toolbar shows the URL,
+state, subprotocol, compression, last round trip and message counts. Ctrl-C clears the
+line; Ctrl-D closes with 1000 and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.patch_stdout import patch_stdout
+from websockets.exceptions import ConnectionClosed
+
+from wscli.connect.link import WebSocketLink
+from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
+from wscli.core.errors import TimedOut, os_reason
+from wscli.connect.events import Message
+from wscli.core.exitcodes import ExitCode
+from wscli.connect.output import JsonOutput, Output, TerminalOutput
+from wscli.connect.session import SessionOptions, close_politely, finish_closed, run_session
+from wscli.net.statefiles import history_path
+from wscli.net.terminal import make_console
+
+PING_WAIT = 30  # seconds /ping waits for its pong
+
+
+@dataclasses.dataclass
+class ReplOptions:
+    """How the prompt behaves and shows things."""
+
+    execute: tuple[str, ...] = ()
+    timeout: float | None = None
+    json_output: bool = False
+    timestamps: bool = False
+    show_ping_pong: bool = False
+    color: bool = True
+    close_code: int = 1000  # sent on Ctrl-D and /quit
+    close_reason: str = ""
+
+
+def open_history(path: Path) -> tuple[History, str | None]:
+    """A file history at ``path`` (created as needed, mode 0600), or an in-memory one and a
+    warning."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Private, like shell histories: typed lines may hold tokens.
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as exc:
+        why = os_reason(exc)
+        return InMemoryHistory(), f"history not saved: cannot write {path}: {why}"
+    return FileHistory(str(path)), None
+
+
+class SlashCompleter(Completer):
+    """Completes slash commands at the start of the line."""
+
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if not text.startswith("/") or " " in text or text.startswith("//"):
+            return
+        for name, (_, what) in COMMANDS.items():
+            if name.startswith(text):
+                yield Completion(name, start_position=-len(text), display_meta=what)
+
+
+def _key_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")
+    def _newline(event: KeyPressEvent) -> None:
+        """Alt-Enter / Esc Enter: a newline inside the message instead of sending it."""
+        event.current_buffer.insert_text("\n")
+
+    return bindings
+
+
+class _TextBytes:
+    """Lets JsonOutput write bytes through patch_stdout's text proxy."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> int:
+        self.stream.write(data.decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+@dataclasses.dataclass
+class Stats:
+    """What the toolbar shows."""
+
+    state: str = "connecting"
+    url: str = ""
+    subprotocol: str | None = None
+    compression: str = "-"
+    rtt: float | None = None
+    sent: int = 0
+    received: int = 0
+
+
+def toolbar_text(stats: Stats) -> str:
+    """URL, state, message counts, last RTT, compression, subprotocol: the most telling first,
+    so a narrow terminal cuts what matters least."""
+    rtt = f"{stats.rtt * 1000:.1f} ms" if stats.rtt is not None else "-"
+    return (
+        f" {stats.url} | {stats.state} | sent {stats.sent} recv {stats.received} | rtt {rtt}"
+        f" | {stats.compression} | subprotocol: {stats.subprotocol or '-'} "
+    )
+
+
+class Repl:
+    """The prompt session across connections (it survives --reconnect)."""
+
+    def __init__(self, options: ReplOptions, output: Output, history: History) -> None:
+        self.options = options
+        self.output = output
+        self.stats = Stats()
+        self.session: PromptSession[str] = PromptSession(
+            history=history,
+            completer=SlashCompleter(),
+            complete_while_typing=True,
+            key_bindings=_key_bindings(),
+            bottom_toolbar=self.toolbar,
+            refresh_interval=0.5,
+            erase_when_done=True,
+        )
+        self.loop = asyncio.get_running_loop()
+        self.deadline = None if options.timeout is None else self.loop.time() + options.timeout
+        self.draft = ""  # a line half typed when the connection dropped: offered again
+
+    def toolbar(self) -> str:
+        return toolbar_text(self.stats)
+
+    def _show(self, message: Message) -> None:
+        if message.direction == "out":
+            self.stats.sent += 1
+        else:
+            self.stats.received += 1
+        self.output.message(message)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        app = self.session.app
+        if app.is_running:
+            app.invalidate()
+
+    async def run(self, link: WebSocketLink) -> ExitCode:
+        """Prompt and receive on one link until it ends; see the module docstring."""
+        self.stats.url = link.url
+        self.stats.state = "open"
+        self.stats.subprotocol = link.subprotocol
+        self.stats.compression = ", ".join(link.extensions) or "no compression"
+        for text in self.options.execute:
+            self._show(await link.send(text))
+        receiver = asyncio.ensure_future(self._receive(link))
+        prompter = asyncio.ensure_future(self._prompt(link))
+        tasks: set[asyncio.Future[Any]] = {receiver, prompter}
+        if self.deadline is not None:
+            tasks.add(asyncio.ensure_future(asyncio.sleep(self.deadline - self.loop.time())))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not prompter.done():  # keep what was typed for the next connection's prompt
+                self.draft = self.session.default_buffer.text
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*tasks, return_exceptions=True)
+        self.stats.state = "closed"
+        if prompter in done:
+            result: ExitCode = prompter.result()
+            return result
+        if receiver in done:
+            receiver.result()  # re-raise an unexpected error
+            return await finish_closed(link, self.output)
+        await close_politely(link, self.output)
+        raise TimedOut("no end before --timeout", f"{self.options.timeout:g} s passed")
+
+    async def _receive(self, link: WebSocketLink) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                message = await link.recv()
+                if message is not None:
+                    self._show(message)
+
+    async def _prompt(self, link: WebSocketLink) -> ExitCode:
+        while True:
+            try:
+                draft, self.draft = self.draft, ""
+                line = await self.session.prompt_async("ws> ", default=draft)
+            except KeyboardInterrupt:
+                continue  # Ctrl-C: the line is cleared
+            except EOFError:  # Ctrl-D
+                return await self._quit(link)
+            try:
+                command = parse_line(line)
+                ended = await self._execute(link, command)
+            except CommandError as exc:
+                self.output.status(f"error: {exc}")
+                continue
+            except ConnectionClosed:
+                return await finish_closed(link, self.output)
+            if ended is not None:
+                return ended
+
+    async def _execute(self, link: WebSocketLink, command: Command) -> ExitCode | None:
+        if command.name in ("send", "binary"):
+            self._show(await link.send(command.data))
+        elif command.name == "file":
+            try:
+                data = Path(command.path).expanduser().read_bytes()
+            except OSError as exc:
+                raise CommandError(f"cannot read {command.path}: {os_reason(exc)}") from None
+            self._show(await link.send(data))
+        elif command.name == "ping":
+            payload = command.data if isinstance(command.data, bytes) else b""
+            try:
+                rtt = await asyncio.wait_for(link.ping(payload), PING_WAIT)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise CommandError(f"no pong within {PING_WAIT} s") from None
+            self.stats.rtt = rtt
+            self.output.status(f"pong received: round trip {rtt * 1000:.1f} ms")
+        elif command.name == "help":
+            for line in HELP_TEXT.splitlines():
+                self.output.status(line)
+        elif command.name == "quit":
+            return await self._quit(link)
+        elif command.name == "close":
+            return await close_politely(link, self.output, command.code, command.reason)
+        return None
+
+    async def _quit(self, link: WebSocketLink) -> ExitCode:
+        """Ctrl-D or /quit: close with --close-code (1000 by default)."""
+        options = self.options
+        return await close_politely(link, self.output, options.close_code, options.close_reason)
+
+
+async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCode:
+    """The prompt end to end: history, patched stdout, the session with reconnects."""
+    history, warning = open_history(history_path())
+    with patch_stdout(raw=True):
+        output: Output
+        if repl_options.json_output:
+            output = JsonOutput(_TextBytes(sys.stdout), sys.stderr)  # type: ignore[arg-type]
+        else:
+            output = TerminalOutput(
+                make_console(sys.stdout, repl_options.color),
+                show_ping_pong=repl_options.show_ping_pong,
+                timestamps=repl_options.timestamps,
+            )
+        if warning:
+            output.status(f"warning: {warning}")
+        repl = Repl(repl_options, output, history)
+        return await run_session(options, output, repl.run)

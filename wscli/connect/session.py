@@ -1,0 +1,140 @@
+"""One `wscli connect` session: open the link, run the pipe or the prompt on it, reconnect.
+
+The body (pipe or prompt) runs once per connection and returns an ExitCode or raises a
+:class:`~wscli.core.errors.WscliError`; with ``--reconnect`` the retryable ones (refused,
+dropped, abnormal close, timeout, HTTP 5xx) lead to another attempt after an exponential
+backoff with jitter, up to ``--max-retries``; each attempt is reported on the output. A
+server going away (close 1001, e.g. a restart) is reconnected to as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterator
+
+from wscli.connect.link import (
+    ConnectOptions,
+    WebSocketLink,
+    backoff_delays,
+    close_result,
+    is_retryable,
+    open_link,
+)
+from wscli.core.errors import WscliError
+from wscli.core.exitcodes import ExitCode
+from wscli.connect.output import Output
+from wscli.net.statefiles import remember_url
+
+
+@dataclasses.dataclass
+class SocketIOOptions:
+    """``--socketio``: namespace to join and the event name for sent lines."""
+
+    namespace: str = "/"
+    event: str = "message"
+
+
+@dataclasses.dataclass
+class SessionOptions:
+    """Connection options plus what the session does around them."""
+
+    connect: ConnectOptions
+    socketio: SocketIOOptions | None = None
+    reconnect: bool = False
+    max_retries: int | None = 5
+
+
+Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
+
+
+async def open_session_link(options: SessionOptions, output: Output) -> WebSocketLink:
+    """Open the WebSocket (and Socket.IO session) and report it as open."""
+    connection = await open_link(options.connect, observer=output.frame)
+    link: WebSocketLink
+    if options.socketio is not None:
+        from wscli.connect.socketio import SocketIOLink
+
+        link = SocketIOLink(
+            connection,
+            options.connect.url,
+            namespace=options.socketio.namespace,
+            event=options.socketio.event,
+            open_timeout=options.connect.open_timeout or 10.0,
+        )
+    else:
+        link = WebSocketLink(connection, options.connect.url)
+    try:
+        await link.start()
+    except WscliError:
+        await _abort(link)
+        raise
+    output.opened(link)
+    remember_url(options.connect.url)  # for shell completion of URL arguments
+    return link
+
+
+async def _abort(link: WebSocketLink) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(link.close(1000), 2)
+
+
+async def finish_closed(link: WebSocketLink, output: Output) -> ExitCode:
+    """The connection has ended: report it; OK for a normal close, else ClosedAbnormally."""
+    code, reason, by = link.closed_info()
+    output.closed(code, reason, by)
+    return close_result(code, reason, by)
+
+
+async def close_politely(
+    link: WebSocketLink, output: Output, code: int = 1000, reason: str = ""
+) -> ExitCode:
+    """Close with ``code`` (1000 by default), wait for the peer's answer, report it.
+
+    ``link.close`` waits at most the connection's close timeout for the peer's answer.
+    """
+    await link.close(code, reason)
+    output.closed(*link.closed_info())
+    # We chose to end (EOF, --count, --idle, /close ...): a clean end whatever the code.
+    return ExitCode.OK
+
+
+def server_went_away(link: WebSocketLink) -> bool:
+    """The server closed with 1001 (going away): a restart, worth a --reconnect.
+
+    1001 is a normal close (exit 0), but a server shutting down says it; with --reconnect
+    the user asked to ride out exactly that.
+    """
+    code, _, by = link.closed_info()
+    return by == "server" and code == 1001
+
+
+async def run_session(
+    options: SessionOptions,
+    output: Output,
+    body: Body,
+    delays: Iterator[float] | None = None,
+) -> ExitCode:
+    """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure."""
+    backoff = delays or backoff_delays()
+    attempt = 0
+    while True:
+        out_of_retries = options.max_retries is not None and attempt >= options.max_retries
+        try:
+            link = await open_session_link(options, output)
+            attempt = 0  # the connection worked: a later failure starts the count afresh
+            out_of_retries = options.max_retries == 0
+            backoff = delays or backoff_delays()
+            result = await body(link)
+            if not (options.reconnect and not out_of_retries and server_went_away(link)):
+                return result
+        except WscliError as error:
+            retry = options.reconnect and is_retryable(error) and not out_of_retries
+            output.error(error, final=not retry)
+            if not retry:
+                raise
+        attempt += 1
+        delay = next(backoff)
+        output.reconnecting(attempt, delay, options.max_retries)
+        await asyncio.sleep(delay)

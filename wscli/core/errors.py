@@ -1,0 +1,99 @@
+"""Typed errors raised by wscli's lower layers; the CLI turns them into text and exit codes.
+
+Nothing here does I/O: :func:`format_error` renders the one line shown on stderr.
+"""
+
+from __future__ import annotations
+
+from wscli.core.exitcodes import ExitCode
+
+
+class WscliError(Exception):
+    """Base of every error wscli reports to the user.
+
+    ``what`` says what failed, ``why`` the cause, ``hint`` a likely fix when one is known.
+    """
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, what: str, why: str | None = None, hint: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.why = why
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return format_error(self, prefix="")
+
+
+class UsageProblem(WscliError):
+    """The command line was wrong: a bad URL, scheme, key, header or value."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConnectFailed(WscliError):
+    """The TCP, TLS or proxy connection could not be made (DNS, refused, TLS)."""
+
+    exit_code = ExitCode.CONNECT_FAILED
+
+
+class HandshakeRejected(WscliError):
+    """The server answered the upgrade request, but not with a valid 101."""
+
+    exit_code = ExitCode.HANDSHAKE_REJECTED
+
+    def __init__(
+        self,
+        what: str,
+        why: str | None = None,
+        hint: str | None = None,
+        *,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(what, why, hint)
+        self.status = status
+
+
+class ClosedAbnormally(WscliError):
+    """The connection ended with an abnormal close code, or with no close frame."""
+
+    exit_code = ExitCode.CLOSED_ABNORMALLY
+
+    def __init__(
+        self,
+        what: str,
+        why: str | None = None,
+        hint: str | None = None,
+        *,
+        code: int | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(what, why, hint)
+        self.code = code
+        self.reason = reason
+
+
+class TimedOut(WscliError):
+    """A network wait ran past its timeout."""
+
+    exit_code = ExitCode.TIMEOUT
+
+
+def os_reason(exc: BaseException) -> str:
+    """Why an OS-level call failed, in lower case: ``connection refused``, ``no such file or
+    directory``; the message (or the exception's name) when there is no strerror."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return (str(exc) or type(exc).__name__).lower()
+
+
+def format_error(error: WscliError, prefix: str = "wscli: error: ") -> str:
+    """Render ``error`` as the single line shown on stderr."""
+    text = error.what
+    if error.why:
+        text = f"{text}: {error.why}"
+    if error.hint:
+        text = f"{text} (hint: {error.hint})"
+    # One line, always: a multi-line cause (e.g. from an OS error) is folded.
+    return prefix + " ".join(text.split())

@@ -1,0 +1,52 @@
+"""Parse and normalise the WebSocket URLs given on the command line."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+from websockets.exceptions import InvalidURI
+from websockets.uri import WebSocketURI, parse_uri
+
+from wscli.core.errors import UsageProblem
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_SCHEME_MAP = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+
+
+def normalize_url(url: str) -> str:
+    """Return ``url`` with a ws/wss scheme: http(s) maps to ws(s); no scheme means ws://.
+
+    Raises :class:`UsageProblem` for another scheme.
+    """
+    url = url.strip()
+    match = _SCHEME.match(url)
+    if match is None:
+        return "ws://" + url
+    scheme = match.group(1).lower()
+    if scheme not in _SCHEME_MAP:
+        raise UsageProblem(
+            f"invalid URL {url!r}",
+            f"unsupported scheme {scheme!r}",
+            hint="use ws:// or wss://",
+        )
+    return _SCHEME_MAP[scheme] + url[match.end(1) :]
+
+
+def parse_ws_url(url: str) -> WebSocketURI:
+    """Normalise and parse ``url``, raising :class:`UsageProblem` when it is not usable."""
+    normalized = normalize_url(url)
+    try:
+        explicit_port = urllib.parse.urlsplit(normalized).port
+    except ValueError as exc:  # e.g. a port out of range
+        raise UsageProblem(f"invalid URL {url!r}", str(exc)) from None
+    if explicit_port == 0:
+        # websockets would read ":0" as "no port" and connect to 80/443 instead.
+        raise UsageProblem(f"invalid URL {url!r}", "port 0 cannot be connected to")
+    try:
+        return parse_uri(normalized)
+    except InvalidURI as exc:
+        why = str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
+        raise UsageProblem(f"invalid URL {url!r}", why) from None
+    except ValueError as exc:  # e.g. a port out of range
+        raise UsageProblem(f"invalid URL {url!r}", str(exc)) from None

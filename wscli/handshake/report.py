@@ -1,0 +1,80 @@
+"""What one `wscli handshake` run saw: plain data, filled by the asyncio code, read by the
+renderer (so rendering stays pure and testable with hand-made reports)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from wscli.core.errors import WscliError
+from wscli.handshake.request import Verdict
+
+BODY_SHOWN = 1024
+"""Bytes of a non-101 response body that are kept and shown."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WireChunk:
+    """Bytes that crossed the wire in one read or write."""
+
+    direction: Literal["sent", "received"]
+    phase: str
+    at: float
+    """Seconds since the run started."""
+    data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsInfo:
+    """The negotiated TLS session and the server's certificate (when it was verified)."""
+
+    version: str | None
+    cipher: str | None
+    bits: int | None
+    alpn: str | None
+    verified: bool
+    subject: str | None = None
+    issuer: str | None = None
+    san: list[str] = dataclasses.field(default_factory=list)
+    not_before: str | None = None
+    not_after: str | None = None
+    sha256: str | None = None
+    """SHA-256 fingerprint of the server certificate (known even without verification)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CloseFrame:
+    """A close frame's code and reason (``render.close_description`` says them)."""
+
+    code: int
+    reason: str
+
+
+@dataclasses.dataclass
+class HandshakeReport:
+    """Everything one handshake run saw, in the order it happened."""
+
+    url: str
+    host: str
+    port: int
+    secure: bool
+    request: bytes
+    request_sent: bool = False
+    """False when the connection failed first (then the request is not shown as sent)."""
+    addresses: list[str] = dataclasses.field(default_factory=list)
+    peer: str | None = None
+    response: bytes = b""
+    """The response head (with its blank line), or whatever arrived when it was incomplete."""
+    response_complete: bool = False
+    body: bytes = b""
+    """The first :data:`BODY_SHOWN` bytes after a non-101 head."""
+    body_truncated: bool = False
+    verdict: Verdict | None = None
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Seconds per phase: dns, connect, tls, upgrade, close, total (those that ran)."""
+    tls: TlsInfo | None = None
+    close_sent: CloseFrame | None = None
+    close_received: CloseFrame | None = None
+    wire: list[WireChunk] = dataclasses.field(default_factory=list)
+    error: WscliError | None = None
+    offline: bool = False

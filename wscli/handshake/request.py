@@ -1,0 +1,305 @@
+"""The opening handshake without I/O: build the request, judge the response (RFC 6455 §4).
+
+websockets' sans-I/O :class:`~websockets.client.ClientProtocol` builds the request and
+validates the response; this module orders the request headers like RFC 6455's example,
+applies -H overrides, and turns what came back into a :class:`Verdict` a human can read
+(expected vs received) and a :class:`~wscli.core.errors.WscliError` when it is not a valid 101.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.exceptions import (
+    InvalidHeader,
+    InvalidHeaderFormat,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidUpgrade,
+    NegotiationError,
+    SecurityError,
+)
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.headers import parse_extension
+from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
+from websockets.typing import Origin, Subprotocol
+from websockets.uri import WebSocketURI
+
+from wscli.core.accept import accept_for
+from wscli.core.errors import HandshakeRejected, UsageProblem, WscliError
+from wscli.core.escape import escape_control
+from wscli.core.headers import TOKEN
+
+HEAD_END = b"\r\n\r\n"
+NO_ANSWER_HINT = "is it a TLS port (try wss://), or the wrong path?"
+"""Hint when a ws:// server hangs up on the upgrade request without a word."""
+
+# RFC 6455 §1.2/§4.1 example order; headers not listed keep their order after these.
+_ORDER = [
+    "host",
+    "authorization",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "origin",
+    "sec-websocket-protocol",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+]
+
+
+def build_client(
+    uri: WebSocketURI,
+    *,
+    headers: Sequence[tuple[str, str]] = (),
+    subprotocols: Sequence[str] = (),
+    origin: str | None = None,
+    key: str | None = None,
+    compression: bool = True,
+) -> tuple[ClientProtocol, bytes]:
+    """Return a ClientProtocol whose request is already sent, and that request's exact bytes.
+
+    An -H header that wscli would send anyway (Host, Origin, Sec-WebSocket-Version, ...)
+    replaces it in place; others follow wscli's own headers in the order given. An -H
+    Sec-WebSocket-Key or Sec-WebSocket-Protocol also changes what the response is checked
+    against, so the verdict stays true to the bytes sent.
+    """
+    check_header_values([*headers, *([("Origin", origin)] if origin is not None else [])])
+    check_subprotocols(subprotocols)
+    offered: list[str] = list(subprotocols)
+    for name, value in headers:
+        if name.lower() == "sec-websocket-key":
+            key = value
+        elif name.lower() == "sec-websocket-protocol":
+            offered = [item.strip() for item in value.split(",") if item.strip()]
+    protocol = ClientProtocol(
+        uri,
+        origin=Origin(origin) if origin is not None else None,
+        extensions=[compression_factory()] if compression else None,
+        subprotocols=[Subprotocol(name) for name in offered] or None,
+    )
+    if key is not None:
+        protocol.key = key
+    request = protocol.connect()
+    protocol.send_request(Request(request.path, order_headers(request.headers, headers)))
+    return protocol, b"".join(protocol.data_to_send())
+
+
+_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")  # what websockets will send
+
+
+def check_header_values(headers: Sequence[tuple[str, str]]) -> None:
+    """Raise :class:`UsageProblem` for a header value HTTP/1.1 cannot carry (e.g. CJK text:
+    header bytes are Latin-1), rather than let websockets fail half-way through."""
+    for name, value in headers:
+        if not _HEADER_VALUE.fullmatch(value):
+            raise UsageProblem(
+                f"invalid header {name!r}",
+                "its value has characters a header cannot carry (only Latin-1)",
+                hint="percent- or base64-encode it",
+            )
+
+
+def check_subprotocols(names: Sequence[str]) -> None:
+    """Raise :class:`UsageProblem` for a subprotocol name that is not an HTTP token."""
+    for name in names:
+        if not TOKEN.match(name):
+            raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
+
+
+def compression_factory() -> ClientPerMessageDeflateFactory:
+    """permessage-deflate as browsers offer it (`client_max_window_bits`), like websockets."""
+    return ClientPerMessageDeflateFactory(compress_settings={"memLevel": 5})
+
+
+def order_headers(generated: Headers, overrides: Sequence[tuple[str, str]]) -> Headers:
+    """Put ``generated`` in RFC 6455 example order and apply the -H ``overrides``."""
+    override_names = {name.lower() for name, _ in overrides}
+    items = list(generated.raw_items())
+    items.sort(key=lambda item: _ORDER.index(item[0].lower()) if item[0].lower() in _ORDER else 99)
+    result = Headers()
+    placed: set[str] = set()
+    for name, value in items:
+        lower = name.lower()
+        if lower not in override_names:
+            result[name] = value
+        elif lower not in placed:  # every -H value with this name goes here, in place
+            placed.add(lower)
+            for o_name, o_value in overrides:
+                if o_name.lower() == lower:
+                    result[o_name] = o_value
+    for name, value in overrides:
+        if name.lower() not in placed:
+            result[name] = value
+    return result
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes] | None:
+    """Split received bytes into the response head (with its blank line) and the rest."""
+    end = data.find(HEAD_END)
+    if end < 0:
+        return None
+    return data[: end + len(HEAD_END)], data[end + len(HEAD_END) :]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResponseHead:
+    """The status line and header lines of a response, as text (no validation)."""
+
+    status_code: int | None
+    reason: str
+    headers: list[tuple[str, str]]
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of the header ``name`` (case-insensitive), in order."""
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+
+def parse_head(head: bytes) -> ResponseHead:
+    """Read a response head leniently, for display; websockets does the strict validation."""
+    lines = head.decode("iso-8859-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status_code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    reason = parts[2] if len(parts) > 2 else ""
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.append((name.strip(), value.strip()))
+    return ResponseHead(status_code, reason, headers)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What the response said against what the request asked for."""
+
+    status_code: int | None
+    reason: str
+    accept_expected: str
+    accept_received: list[str]
+    subprotocols_offered: list[str]
+    subprotocols_received: list[str]
+    extensions_offered: str | None
+    extensions_received: list[tuple[str, list[tuple[str, str | None]]]]
+    extensions_error: str | None = None
+
+    @property
+    def status_ok(self) -> bool:
+        return self.status_code == 101
+
+    @property
+    def accept_ok(self) -> bool:
+        return self.accept_received == [self.accept_expected]
+
+    @property
+    def subprotocol_ok(self) -> bool:
+        received = self.subprotocols_received
+        return not received or (len(received) == 1 and received[0] in self.subprotocols_offered)
+
+    @property
+    def extensions_ok(self) -> bool:
+        return self.extensions_error is None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_ok and self.accept_ok and self.subprotocol_ok and self.extensions_ok
+
+
+def judge(protocol: ClientProtocol, head: ResponseHead) -> Verdict:
+    """Compare ``head`` with the request ``protocol`` sent."""
+    received: list[str] = []
+    for value in head.get_all("Sec-WebSocket-Protocol"):
+        received.extend(item.strip() for item in value.split(",") if item.strip())
+    extensions: list[tuple[str, list[tuple[str, str | None]]]] = []
+    error = None
+    for value in head.get_all("Sec-WebSocket-Extensions"):
+        try:
+            extensions.extend((name, list(params)) for name, params in parse_extension(value))
+        except InvalidHeaderFormat as bad:
+            error = escape_control(str(bad), keep_newlines=False)
+    failure = protocol.handshake_exc
+    # websockets raises NegotiationError for extensions and subprotocols alike; only the
+    # message tells them apart ("no subprotocols supported", "unsupported subprotocol: x").
+    if isinstance(failure, NegotiationError) and "subprotocol" not in str(failure):
+        error = escape_control(str(failure), keep_newlines=False)
+    offered = protocol.available_extensions
+    return Verdict(
+        status_code=head.status_code,
+        reason=head.reason,
+        accept_expected=accept_for(protocol.key),
+        accept_received=head.get_all("Sec-WebSocket-Accept"),
+        subprotocols_offered=list(protocol.available_subprotocols or []),
+        subprotocols_received=received,
+        extensions_offered=(
+            ", ".join(format_extension(f.name, list(f.get_request_params())) for f in offered)
+            if offered
+            else None
+        ),
+        extensions_received=extensions,
+        extensions_error=error,
+    )
+
+
+def format_extension(name: str, params: Sequence[tuple[str, str | None]]) -> str:
+    """``name; key=value; flag`` as in a Sec-WebSocket-Extensions header."""
+    return "; ".join([name, *(k if v is None else f"{k}={v}" for k, v in params)])
+
+
+def handshake_error(
+    protocol: ClientProtocol, verdict: Verdict | None, where: str, received: int
+) -> WscliError | None:
+    """The error to report for this handshake, or None when it was a valid 101.
+
+    ``received`` is how many bytes came back, to say "closed before any response".
+    """
+    what = f"handshake with {where} failed"
+    if verdict is not None and verdict.status_code is not None and not verdict.status_ok:
+        return HandshakeRejected(
+            f"server at {where} rejected the upgrade",
+            f"HTTP {verdict.status_code} {verdict.reason}".rstrip(),
+            status=verdict.status_code,
+        )
+    exc = protocol.handshake_exc
+    if exc is None:
+        return None
+    if isinstance(exc, InvalidUpgrade):
+        return HandshakeRejected(what, escape_control(str(exc), keep_newlines=False))
+    if verdict is not None and not verdict.accept_ok and isinstance(exc, InvalidHeader):
+        got = escape_control(", ".join(verdict.accept_received), False) or "none"
+        return HandshakeRejected(
+            what, f"wrong Sec-WebSocket-Accept: expected {verdict.accept_expected}, received {got}"
+        )
+    if verdict is not None and not verdict.subprotocol_ok:
+        offered = ", ".join(verdict.subprotocols_offered) or "none"
+        got = escape_control(", ".join(verdict.subprotocols_received), False)
+        return HandshakeRejected(
+            what, f"server chose subprotocol {got!r}, which was not offered (offered: {offered})"
+        )
+    if isinstance(exc, InvalidHeader | InvalidStatus | NegotiationError):
+        return HandshakeRejected(what, escape_control(str(exc), keep_newlines=False))
+    hint = None
+    if received == 0 and not protocol.uri.secure:
+        hint = NO_ANSWER_HINT  # e.g. ws:// to a TLS port: the server hangs up on plain text
+    return HandshakeRejected(what, _describe_message_error(exc, received), hint=hint)
+
+
+def _describe_message_error(exc: Exception, received: int) -> str:
+    cause = exc.__cause__ if isinstance(exc, InvalidMessage) and exc.__cause__ else exc
+    if isinstance(cause, EOFError):
+        if received == 0:
+            return "the server closed the connection without answering"
+        return f"the server closed the connection mid-response ({received} bytes received)"
+    text = escape_control(str(cause), keep_newlines=False)  # it quotes peer bytes
+    if isinstance(cause, SecurityError):
+        limits = f"limits: {MAX_LINE_LENGTH}-byte lines, {MAX_NUM_HEADERS} headers"
+        return f"response head too large: {text} ({limits})"
+    return f"malformed response: {text}"
+
+
+def parsed_response(protocol: ClientProtocol) -> bool:
+    """False when websockets could not parse the response as HTTP (no verdict then)."""
+    return not isinstance(protocol.handshake_exc, InvalidMessage | SecurityError)

@@ -1,0 +1,62 @@
+"""`wscli serve`'s command-line values checked and turned into a :class:`ServeConfig`.
+
+Kept out of the click module (which only declares options) so the command stays thin;
+everything here raises :class:`~wscli.core.errors.UsageProblem` (exit 2) for a bad combination.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from wscli.serve.access import check_origin_option
+from wscli.core.errors import UsageProblem, os_reason
+from wscli.serve.server import ServeConfig
+
+
+def serve_config(opts: Mapping[str, Any]) -> ServeConfig:
+    """The server configuration from the options named like its fields (click's values)."""
+    if opts["require_subprotocol"] and not opts["subprotocols"]:
+        raise UsageProblem("--require-subprotocol needs at least one -s/--subprotocol")
+    if opts["keyfile"] and not opts["certfile"]:
+        raise UsageProblem("--keyfile needs --certfile")
+    for origin in opts["origins"]:
+        why = check_origin_option(origin)
+        if why is not None:
+            raise UsageProblem(f"invalid --origin {origin!r}", why)
+    if not opts["host"].strip():
+        raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
+    token = opts["token"]
+    if opts["token_file"] is not None:
+        token = read_token_file(opts["token_file"])
+    if token is not None and not token:
+        raise UsageProblem("the token is empty")
+    names = {field.name for field in dataclasses.fields(ServeConfig)}
+    values = {name: opts[name] for name in names if name in opts}
+    return ServeConfig(
+        **{
+            **values,
+            "token": token,
+            # 0 means "never" on the command line, None to the server.
+            "ping_interval": opts["ping_interval"] or None,
+            "ping_timeout": opts["ping_timeout"] or None,
+        }
+    )
+
+
+def read_token_file(path: Path) -> str:
+    """The first line of ``path``, stripped; one-line UsageProblem when there is none."""
+    what = f"cannot read a token from {str(path)!r}"
+    if not path.is_file():  # e.g. a FIFO: reading it would wait for a writer forever
+        raise UsageProblem(what, "not a regular file")
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError as exc:
+        raise UsageProblem(what, os_reason(exc)) from None
+    except UnicodeDecodeError:
+        raise UsageProblem(what, "it is not UTF-8 text") from None
+    if not lines or not lines[0].strip():
+        raise UsageProblem(what, "its first line is empty")
+    return lines[0].strip()

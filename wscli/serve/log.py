@@ -1,0 +1,236 @@
+"""Event log of `wscli serve`: one line per event, for people (stderr) or scripts (NDJSON).
+
+Events are plain dicts with stable keys, always ``event`` and ``time``:
+
+- ``listening``: ``url`` (the page), ``ws_url`` — first, with ``--json-log`` only (the
+  banner itself stays on stderr)
+- ``connect``: ``id``, ``remote``, ``room``, ``subprotocol``, ``compression``, ``nick``
+- ``disconnect``: ``id``, ``remote``, ``room``, ``code`` (1006: no close frame), ``reason``,
+  ``by`` ("client", "server" or null when the connection dropped)
+- ``message`` (only with -v): ``id``, ``room``, ``type`` ("text"/"binary"), ``size``
+- ``slow``: ``id``, ``room``, ``buffered`` (a client dropped for not reading)
+- ``refused``: ``remote``, ``path``, ``status``, ``reason`` (an upgrade answered non-101)
+- ``http`` (only with -v): ``remote``, ``method``, ``path``, ``status``
+- ``error``: ``remote`` (or null), ``message`` — one line, never a traceback
+- ``shutdown``: ``clients``
+- ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
+  Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
+
+:func:`format_line` renders an event for people (pure); :class:`EventLog` writes them.
+Peer-controlled text (rooms, nicknames, reasons, paths) is escaped before it reaches a
+terminal. The hot path stays quiet unless ``verbose``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import json
+import os
+import queue
+import threading
+from typing import Any, TextIO
+
+from rich.text import Text
+
+from wscli.core.escape import escape_control
+from wscli.net.terminal import make_console
+
+Event = dict[str, Any]
+
+_STYLES = {
+    "listening": "bold green",
+    "connect": "green",
+    "disconnect": "yellow",
+    "message": "dim",
+    "slow": "bold red",
+    "refused": "red",
+    "http": "dim",
+    "error": "red",
+    "shutdown": "bold",
+    "backplane": "bold magenta",
+}
+
+
+def timestamp(when: datetime.datetime | None = None) -> str:
+    """``2026-11-25T12:18:49.123Z`` (UTC, milliseconds): the format wscli's NDJSON uses."""
+    moment = (when or datetime.datetime.now(datetime.timezone.utc)).astimezone(
+        datetime.timezone.utc
+    )
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _safe(value: Any) -> str:
+    return escape_control(str(value), keep_newlines=False)
+
+
+def format_line(event: Event) -> str:
+    """Render ``event`` as one human-readable line (without the time)."""
+    kind = event["event"]
+    if kind == "listening":
+        return f"listening on {event['url']} (WebSocket {event['ws_url']})"
+    if kind == "connect":
+        extra = [f"subprotocol={_safe(event['subprotocol'] or '-')}"]
+        extra.append(f"compression={'on' if event['compression'] else 'off'}")
+        if event.get("nick"):
+            extra.append(f"nick={_safe(event['nick'])}")
+        return (
+            f"#{event['id']} connected from {event['remote']} to {_safe(event['room'])} "
+            + " ".join(extra)
+        )
+    if kind == "disconnect":
+        by = f" by {event['by']}" if event.get("by") else ""
+        reason = f" {_safe(event['reason'])!r}" if event.get("reason") else ""
+        return (
+            f"#{event['id']} disconnected from {_safe(event['room'])}: "
+            f"code {event['code']}{reason}{by}"
+        )
+    if kind == "message":
+        room = _safe(event["room"])
+        return f"#{event['id']} {event['type']} message, {event['size']} bytes, in {room}"
+    if kind == "slow":
+        return (
+            f"#{event['id']} too slow: dropped with {event['buffered']} bytes unsent "
+            f"in {_safe(event['room'])}"
+        )
+    if kind == "refused":
+        return (
+            f"refused {event['remote']} {_safe(event['path'])}: "
+            f"{event['status']} {_safe(event['reason'])}"
+        )
+    if kind == "http":
+        method = _safe(event.get("method", "GET"))
+        return f"{event['remote']} {method} {_safe(event['path'])} -> {event['status']}"
+    if kind == "error":
+        remote = f"{event['remote']}: " if event.get("remote") else ""
+        return f"{remote}{_safe(event['message'])}"
+    if kind == "backplane":
+        return f"redis backplane {event['state']}: {_safe(event['detail'])}"
+    if kind == "shutdown":
+        return f"shutting down: closing {event['clients']} client(s) with 1001"
+    return _safe(json.dumps(event))
+
+
+QUEUE_LINES = 10_000
+
+
+class EventLog:
+    """Writes events to stderr with rich, or to stdout as NDJSON (``json_stream``).
+
+    ``verbose`` turns on the per-message and plain-HTTP events. With ``background``, lines
+    are written by a thread from a bounded queue, so a log reader that stalls (a full pipe,
+    a stopped terminal) can never stall the server: beyond :data:`QUEUE_LINES` waiting
+    lines, lines are dropped and counted, and a note says how many when writing resumes.
+    Call :meth:`close` at the end to write what is queued.
+    """
+
+    def __init__(
+        self,
+        stderr: TextIO,
+        *,
+        color: bool = False,
+        json_stream: TextIO | None = None,
+        verbose: bool = False,
+        background: bool = False,
+    ) -> None:
+        self.verbose = verbose
+        self._json = json_stream
+        self._stderr = stderr
+        # Only renders styles (into memory): nothing here may wait on the real stream.
+        self._console = make_console(io.StringIO(), color)
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[TextIO, str] | None] | None = None
+        self._dropped = 0
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(QUEUE_LINES)
+            self._thread = threading.Thread(target=self._writer, name="wscli-log", daemon=True)
+            self._thread.start()
+        # rich renders each style once, here; lines are then written with these escape
+        # sequences (a rich print per event costs ~85 µs, too slow for a busy server).
+        self._styles = {kind: self._ansi(style) for kind, style in [*_STYLES.items(), ("", "")]}
+        self._time_style = self._ansi("dim")
+
+    def _ansi(self, style: str) -> tuple[str, str]:
+        """(prefix, suffix) escape sequences that rich uses for ``style`` on this console."""
+        with self._console.capture() as capture:
+            self._console.print(Text("\x00", style=style), end="")
+        prefix, _, suffix = capture.get().partition("\x00")
+        return prefix, suffix
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Record one event."""
+        event: Event = {"event": kind, "time": timestamp(), **fields}
+        if self._json is not None:
+            self._write(self._json, json.dumps(event, ensure_ascii=False) + "\n")
+        else:
+            on, off = self._styles.get(kind) or self._styles[""]
+            t_on, t_off = self._time_style
+            line = f"{t_on}{event['time'][11:23]}{t_off} {on}{format_line(event)}{off}\n"
+            self._write(self._stderr, line)
+
+    def banner(self, text: str) -> None:
+        """The start-up line on stderr (always plain text, also with --json-log)."""
+        on, off = self._ansi("bold")
+        self._write(self._stderr, f"{on}{text}{off}\n")
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Write what is queued (waiting at most ``timeout``), then stop the writer thread."""
+        if self._queue is None or self._thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        self._thread.join(timeout)
+        self._queue = None
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        if self._queue is not None:
+            try:
+                self._queue.put_nowait((stream, text))
+            except queue.Full:
+                with self._lock:
+                    self._dropped += 1
+            return
+        with self._lock:
+            _write_now(stream, text)
+
+    def _writer(self) -> None:
+        assert self._queue is not None
+        pending = self._queue
+        while True:
+            item = pending.get()
+            if item is None:
+                return
+            with self._lock:
+                dropped, self._dropped = self._dropped, 0
+            if dropped:
+                _write_raw(self._stderr, f"({dropped} log lines dropped: log stream too slow)\n")
+            _write_raw(*item)
+
+
+def _write_raw(stream: TextIO, text: str) -> None:
+    """Write from the log thread straight to the file descriptor when there is one.
+
+    A thread blocked in ``os.write`` holds no lock of the stream object, so the rest of
+    the program (and the interpreter at exit) can still use it; only this line waits.
+    """
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        _write_now(stream, text)
+        return
+    data = text.encode(getattr(stream, "encoding", None) or "utf-8", "backslashreplace")
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        pass  # a closed or broken log stream must not take the server down
+
+
+def _write_now(stream: TextIO, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass  # a closed or broken log stream must not take the server down
