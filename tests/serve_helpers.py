@@ -17,8 +17,8 @@ from typing import Any
 from support import scaled
 from websockets.asyncio.client import ClientConnection, connect
 
-from wscli.serve.server import ChatServer, ServeConfig
 from wscli.serve.log import EventLog
+from wscli.serve.server import ChatServer, ServeConfig
 
 
 class Running:

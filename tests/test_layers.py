@@ -27,11 +27,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
 COMMANDS = ("connect", "handshake", "serve", "proxy")
 SHARED = ("core", "net")
-# Imported even indirectly by nothing in core. (socket and threading are not in this list:
+# Imported even indirectly by nothing in core. (socket, selectors and threading are not here:
 # importlib.metadata, which every distribution package such as websockets runs at import,
 # pulls them in without opening anything; core may not import them itself, see below.)
-NEVER_BELOW_CORE = {"asyncio", "ssl", "selectors", "concurrent", "subprocess", "click"}
-NOT_IN_CORE_SOURCE = NEVER_BELOW_CORE | {"socket", "threading", "prompt_toolkit"}
+NEVER_BELOW_CORE = {"asyncio", "ssl", "concurrent", "subprocess", "click"}
+NOT_IN_CORE_SOURCE = NEVER_BELOW_CORE | {"socket", "selectors", "threading", "prompt_toolkit"}
 
 
 def _modules() -> list[Path]:

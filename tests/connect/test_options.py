@@ -8,9 +8,9 @@ import pytest
 
 from wscli.cli.connect import connect
 from wscli.connect.options import from_options, pipe_output, session_options
-from wscli.core.errors import UsageProblem
 from wscli.connect.output import JsonOutput, PlainOutput
 from wscli.connect.pipe import PipePolicy
+from wscli.core.errors import UsageProblem
 from wscli.net.terminal import Environment
 
 

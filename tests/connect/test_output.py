@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from wscli.core.errors import ConnectFailed
 from wscli.connect.events import Message
 from wscli.connect.output import JsonOutput, PlainOutput, TerminalOutput
+from wscli.core.errors import ConnectFailed
 from wscli.net.terminal import make_console
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from wscli.connect.events import Message
 from wscli.connect.render import (
-    close_description,
     encode_binary,
     event_data_text,
     hexdump,
@@ -63,15 +62,6 @@ def test_multi_line_messages_are_indented_under_their_marker() -> None:
         "  00000000  ",
         "  00000010  ",
     ]
-
-
-def test_close_description() -> None:
-    assert close_description(1000, "") == "1000 (normal closure)"
-    assert close_description(4001, "bye\n\x1b") == "4001 (private use) 'bye\\n\\e'"
-    assert close_description(3000, "") == "3000 (registered)"
-    assert close_description(1016, "") == "1016 (unknown)"
-    assert close_description(None, "") == "no close frame (connection dropped)"
-    assert close_description(1006, "") == "no close frame (connection dropped)"
 
 
 def test_pipe_line_escapes_only_for_a_terminal() -> None:

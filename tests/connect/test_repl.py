@@ -19,8 +19,8 @@ from peers import peer
 from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
-from wscli.connect.slash import HELP_TEXT, Command, CommandError, parse_line
 from wscli.connect.repl import SlashCompleter, Stats, open_history, toolbar_text
+from wscli.connect.slash import HELP_TEXT, Command, CommandError, parse_line
 from wscli.net.statefiles import history_path
 
 ROWS, COLS = 24, 100

@@ -18,6 +18,7 @@ from support import REPO, requires, run_wscli, scaled
 
 from wscli import __version__
 from wscli.cli.describe import describe_cli
+from wscli.core.exitcodes import EXIT_CODE_DESCRIPTIONS
 from wscli.docgen import content
 from wscli.docgen.examples import example_problems, invocations
 from wscli.docgen.files import COMPLETION_FILES, MAN_DIR, README
@@ -25,7 +26,6 @@ from wscli.docgen.manpage import PageContext, render_page, wrap_shell
 from wscli.docgen.markdown import BEGIN, END
 from wscli.docgen.model import CommandDoc, Example, OptionDoc, Variable
 from wscli.docgen.roff import escape, paragraphs
-from wscli.core.exitcodes import EXIT_CODE_DESCRIPTIONS
 
 ROOT = describe_cli()
 COMMANDS = ROOT.walk()

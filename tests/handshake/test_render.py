@@ -269,7 +269,12 @@ def test_pure_modules_do_no_io() -> None:
     """Rendering and the sans-I/O handshake import no sockets, asyncio, click or files."""
     forbidden = {"asyncio", "socket", "ssl", "click", "subprocess", "os", "sys"}
     root = Path(__file__).resolve().parent.parent.parent / "wscli"
-    for name in ("core/accept.py", "handshake/request.py", "handshake/report.py", "handshake/render.py"):
+    for name in (
+        "core/accept.py",
+        "handshake/request.py",
+        "handshake/report.py",
+        "handshake/render.py",
+    ):
         tree = ast.parse((root / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -280,4 +285,6 @@ def test_pure_modules_do_no_io() -> None:
                 continue
             for module in modules:
                 assert module.split(".")[0] not in forbidden, f"{name} imports {module}"
-                assert module not in {"wscli.handshake.exchange", "wscli.cli"}, f"{name} imports {module}"
+                assert module not in {"wscli.handshake.exchange", "wscli.cli"}, (
+                    f"{name} imports {module}"
+                )

@@ -21,8 +21,8 @@ from serve_process import ServeProcess, free_port
 from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection, connect
 
-from wscli.serve.backplane_redis import RedisBackplane, pack_message, redact_url, unpack_messages
 from wscli.core.exitcodes import ExitCode
+from wscli.serve.backplane_redis import RedisBackplane, pack_message, redact_url, unpack_messages
 from wscli.serve.hub import Message
 
 # ---- the wire format (pure) ---------------------------------------------------------------

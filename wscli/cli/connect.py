@@ -1,8 +1,8 @@
 """`wscli connect URL`: the interactive client that is also a clean pipe tool.
 
-Thin: it turns options into :mod:`wscli.connect.link` / :mod:`wscli.connect.pipe` / :mod:`wscli.connect.repl`
-objects; websockets and prompt_toolkit are imported inside the command so shell
-completion stays fast.
+Thin: it turns options into :mod:`wscli.connect.link` / :mod:`wscli.connect.pipe` /
+:mod:`wscli.connect.repl` objects; websockets and prompt_toolkit are imported inside the
+command so shell completion stays fast.
 """
 
 from __future__ import annotations

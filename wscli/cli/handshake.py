@@ -91,15 +91,15 @@ def handshake(
     """
     import asyncio
 
+    from wscli.cli import get_environment, quiet_stdout
     from wscli.core.accept import accept_for as compute_accept
     from wscli.core.accept import validate_key
-    from wscli.cli import get_environment, quiet_stdout
+    from wscli.core.headers import parse_header_args
+    from wscli.core.url import normalize_url, parse_ws_url
     from wscli.handshake.exchange import run_handshake, tls_context
     from wscli.handshake.output import write_report
     from wscli.handshake.report import HandshakeReport
-    from wscli.core.headers import parse_header_args
     from wscli.handshake.request import build_client
-    from wscli.core.url import normalize_url, parse_ws_url
 
     if accept_for is not None:
         click.echo(compute_accept(validate_key(accept_for, "--accept-for")))

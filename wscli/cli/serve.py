@@ -195,9 +195,9 @@ def serve(**opts: Any) -> None:
     """
     from wscli.cli import get_environment
     from wscli.serve.config import serve_config
-    from wscli.serve.server import ChatServer
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
+    from wscli.serve.server import ChatServer
 
     config = serve_config(opts)
     env = get_environment()

@@ -33,7 +33,10 @@ from websockets.protocol import Event
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI
 
+from wscli.connect.events import ClosedBy, Direction, FrameKind, Message
+from wscli.core.closecodes import close_description
 from wscli.core.errors import (
+    NO_ANSWER_HINT,
     ClosedAbnormally,
     ConnectFailed,
     HandshakeRejected,
@@ -41,13 +44,11 @@ from wscli.core.errors import (
     UsageProblem,
     WscliError,
 )
-from wscli.connect.events import ClosedBy, Direction, FrameKind, Message
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
-from wscli.net.neterrors import describe_connect_error, hostport
-from wscli.connect.render import close_description
-from wscli.net.tls import client_context
-from wscli.handshake.request import NO_ANSWER_HINT, check_header_values, check_subprotocols
+from wscli.core.headers import check_header_values, check_subprotocols
 from wscli.core.url import normalize_url, parse_ws_url
+from wscli.net.neterrors import describe_connect_error, hostport
+from wscli.net.tls import client_context
 
 # Called for each ping/pong frame: (kind, direction, payload, rtt in seconds or None).
 FrameObserver = Callable[[FrameKind, Direction, bytes, float | None], None]

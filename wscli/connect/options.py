@@ -1,7 +1,8 @@
 """From `wscli connect`'s command-line options to the objects that run it.
 
 The click command (:mod:`wscli.cli.connect`) only declares options; this module turns
-them into :class:`~wscli.connect.link.ConnectOptions` and :class:`~wscli.connect.session.SessionOptions`,
+them into :class:`~wscli.connect.link.ConnectOptions` and
+:class:`~wscli.connect.session.SessionOptions`,
 validates them before anything starts, and chooses the prompt (stdin and stdout are
 terminals) or the pipe, with the writer its flags ask for. The prompt (and with it
 prompt_toolkit) is imported only when it is used.
@@ -16,14 +17,14 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from wscli.connect.link import ConnectOptions, build_connect_kwargs
-from wscli.connect.slash import close_problem
-from wscli.core.errors import UsageProblem
-from wscli.core.exitcodes import ExitCode
-from wscli.core.headers import parse_header_args
 from wscli.connect.output import JsonOutput, Output, PlainOutput
 from wscli.connect.pipe import PipePolicy, run_pipe
 from wscli.connect.session import SessionOptions, SocketIOOptions
 from wscli.connect.socketio import socketio_url
+from wscli.core.closecodes import close_problem
+from wscli.core.errors import UsageProblem
+from wscli.core.exitcodes import ExitCode
+from wscli.core.headers import parse_header_args
 from wscli.net.terminal import Environment
 
 T = TypeVar("T")

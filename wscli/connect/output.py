@@ -14,7 +14,6 @@ from typing import IO, Protocol
 
 from rich.console import Console
 
-from wscli.core.errors import WscliError, format_error
 from wscli.connect.events import (
     ClosedBy,
     Direction,
@@ -32,11 +31,12 @@ from wscli.connect.events import (
 from wscli.connect.render import (
     ERROR_STYLE,
     BinaryFormat,
-    close_description,
     pipe_line,
     status_text,
     terminal_message,
 )
+from wscli.core.closecodes import close_description
+from wscli.core.errors import WscliError, format_error
 
 
 class LinkInfo(Protocol):

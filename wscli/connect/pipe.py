@@ -28,10 +28,10 @@ from typing import Final
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.link import WebSocketLink
-from wscli.core.errors import TimedOut
-from wscli.core.exitcodes import ExitCode
 from wscli.connect.output import Output
 from wscli.connect.session import SessionOptions, close_politely, finish_closed, run_session
+from wscli.core.errors import TimedOut
+from wscli.core.exitcodes import ExitCode
 
 DEFAULT_IDLE: Final = 1.0
 EOF: Final = None

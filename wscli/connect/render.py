@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from rich.text import Text
 
-from wscli.core.escape import escape_control
 from wscli.connect.events import Message, timestamp
+from wscli.core.escape import escape_control
 
 BinaryFormat = Literal["base64", "hex"]
 
@@ -110,43 +110,3 @@ def _continued(body: str) -> str:
 def status_text(line: str, style: str = STATUS_STYLE) -> Text:
     """A status line (connected, closed, ping ...) in the status style, escaped."""
     return Text(escape_control(line), style=style)
-
-
-def close_description(code: int | None, reason: str) -> str:
-    """``1000 (normal closure) "bye"`` or ``no close frame``: for status lines and errors."""
-    if code is None or code == 1006:
-        return "no close frame (connection dropped)"
-    text = f"{code} ({close_code_name(code)})"
-    if reason:
-        text += f" '{escape_control(reason, keep_newlines=False)}'"
-    return text
-
-
-def close_code_name(code: int) -> str:
-    """The name of a close code (RFC 6455 §7.4.1), or the range it belongs to."""
-    if code in CLOSE_NAMES:
-        return CLOSE_NAMES[code]
-    if 3000 <= code < 4000:
-        return "registered"
-    if 4000 <= code < 5000:
-        return "private use"
-    return "unknown"
-
-
-CLOSE_NAMES: dict[int, str] = {
-    1000: "normal closure",
-    1001: "going away",
-    1002: "protocol error",
-    1003: "unsupported data",
-    1005: "no status",
-    1006: "abnormal closure",
-    1007: "invalid data",
-    1008: "policy violation",
-    1009: "message too big",
-    1010: "mandatory extension",
-    1011: "internal error",
-    1012: "service restart",
-    1013: "try again later",
-    1014: "bad gateway",
-    1015: "TLS failure",
-}

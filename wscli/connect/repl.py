@@ -26,13 +26,13 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 from websockets.exceptions import ConnectionClosed
 
-from wscli.connect.link import WebSocketLink
-from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
-from wscli.core.errors import TimedOut, os_reason
 from wscli.connect.events import Message
-from wscli.core.exitcodes import ExitCode
+from wscli.connect.link import WebSocketLink
 from wscli.connect.output import JsonOutput, Output, TerminalOutput
 from wscli.connect.session import SessionOptions, close_politely, finish_closed, run_session
+from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
+from wscli.core.errors import TimedOut, os_reason
+from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import history_path
 from wscli.net.terminal import make_console
 

@@ -22,9 +22,9 @@ from wscli.connect.link import (
     is_retryable,
     open_link,
 )
+from wscli.connect.output import Output
 from wscli.core.errors import WscliError
 from wscli.core.exitcodes import ExitCode
-from wscli.connect.output import Output
 from wscli.net.statefiles import remember_url
 
 

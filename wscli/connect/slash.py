@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from wscli.core.closecodes import close_problem
+
 CommandName = Literal["send", "ping", "close", "binary", "file", "quit", "help", "none"]
 
 # name -> (usage, what it does); the /help text and the completion menu are built from it.
@@ -94,21 +96,3 @@ def _parse_close(rest: str) -> Command:
     if problem is not None:
         raise CommandError(problem)
     return Command("close", code=code, reason=reason)
-
-
-# Close codes an endpoint may send (RFC 6455 §7.4.1); 1004-1006 and 1015 are reserved.
-SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
-MAX_CLOSE_REASON = 123  # bytes: a control frame carries at most 125, 2 of them the code
-
-
-def close_problem(code: int, reason: str) -> str | None:
-    """Why ``code`` and ``reason`` cannot go in a close frame, or None when they can."""
-    if code not in SENDABLE_CLOSE_CODES and not 3000 <= code <= 4999:
-        return f"close code {code} cannot be sent (use 1000-1003, 1007-1014 or 3000-4999)"
-    try:
-        size = len(reason.encode("utf-8"))
-    except UnicodeEncodeError:  # undecodable bytes from the command line
-        return "close reason is not valid UTF-8"
-    if size > MAX_CLOSE_REASON:
-        return f"close reason is limited to {MAX_CLOSE_REASON} bytes (UTF-8)"
-    return None

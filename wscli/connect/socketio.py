@@ -29,9 +29,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from wscli.connect.events import Message
 from wscli.connect.link import WebSocketLink
 from wscli.core.errors import HandshakeRejected, TimedOut
-from wscli.connect.events import Message
 from wscli.core.url import normalize_url
 
 ENGINE_OPEN = "0"

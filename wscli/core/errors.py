@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from wscli.core.exitcodes import ExitCode
 
+NO_ANSWER_HINT = "is it a TLS port (try wss://), or the wrong path?"
+"""Hint when a ws:// server hangs up on the upgrade request without a word."""
+
 
 class WscliError(Exception):
     """Base of every error wscli reports to the user.

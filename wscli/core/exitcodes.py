@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from wscli.core.closecodes import NORMAL_CLOSE_CODES
+
 
 class ExitCode(enum.IntEnum):
     """What a wscli process tells its caller when it ends."""
@@ -38,10 +40,6 @@ EXIT_CODE_DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.TIMEOUT: "timed out",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
-
-
-NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
-"""Close codes that end a connection successfully (exit 0)."""
 
 
 def exit_code_table() -> str:

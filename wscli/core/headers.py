@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from wscli.core.errors import UsageProblem, os_reason
 
@@ -66,3 +66,25 @@ def parse_header_args(
         else:
             headers.append(parse_header(arg))
     return headers
+
+
+_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")  # what websockets will send
+
+
+def check_header_values(headers: Sequence[tuple[str, str]]) -> None:
+    """Raise :class:`UsageProblem` for a header value HTTP/1.1 cannot carry (e.g. CJK text:
+    header bytes are Latin-1), rather than let websockets fail half-way through."""
+    for name, value in headers:
+        if not _HEADER_VALUE.fullmatch(value):
+            raise UsageProblem(
+                f"invalid header {name!r}",
+                "its value has characters a header cannot carry (only Latin-1)",
+                hint="percent- or base64-encode it",
+            )
+
+
+def check_subprotocols(names: Sequence[str]) -> None:
+    """Raise :class:`UsageProblem` for a subprotocol name that is not an HTTP token."""
+    for name in names:
+        if not TOKEN.match(name):
+            raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")

@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from wscli import __version__
+from wscli.core.exitcodes import EXIT_CODE_DESCRIPTIONS
 from wscli.docgen import content
 from wscli.docgen.examples import example_problems
 from wscli.docgen.manpage import PageContext, collect_environment, render_page
 from wscli.docgen.markdown import render_reference, replace_reference
 from wscli.docgen.model import CommandDoc, Example
-from wscli.core.exitcodes import EXIT_CODE_DESCRIPTIONS
 
 REPO = Path(__file__).resolve().parent.parent.parent
 """The source tree this module sits in (an editable install or a clone)."""

@@ -1,8 +1,8 @@
 """Run one opening handshake over our own asyncio stream and record what crossed the wire.
 
-The bytes come from websockets' sans-I/O ClientProtocol (see :mod:`wscli.handshake.request`), so what
-is shown is exactly what was sent and received. Each phase (DNS, TCP connect, TLS, upgrade
-round trip, close) is bounded by the same timeout and timed. Failures are recorded in the
+The bytes come from websockets' sans-I/O ClientProtocol (see
+:mod:`wscli.handshake.request`), so what is shown is exactly what was sent and received.
+Each phase (DNS, TCP connect, TLS, upgrade round trip, close) is bounded by the same timeout and timed. Failures are recorded in the
 report, not raised, so the caller can still show what was exchanged before them.
 """
 
@@ -21,15 +21,15 @@ from websockets.client import ClientProtocol
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
+from wscli.core.closecodes import close_description
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError, os_reason
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake.report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
+from wscli.handshake.request import handshake_error, judge, parse_head, parsed_response, split_head
 from wscli.net.neterrors import describe_connect_error, hostport
-from wscli.connect.render import close_description
 from wscli.net.statefiles import remember_url
 from wscli.net.tls import client_context
-from wscli.handshake.request import handshake_error, judge, parse_head, parsed_response, split_head
 
 READ_SIZE = 65536
 BODY_GRACE = 1.0

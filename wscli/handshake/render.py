@@ -20,10 +20,10 @@ from typing import Any
 
 from rich.text import Text
 
+from wscli.core.closecodes import close_description
 from wscli.core.errors import format_error
 from wscli.core.escape import escape_control
 from wscli.handshake.report import CloseFrame, HandshakeReport, TlsInfo
-from wscli.connect.render import close_description
 from wscli.handshake.request import Verdict, format_extension
 
 PHASES = ("dns", "connect", "tls", "upgrade", "close", "total")

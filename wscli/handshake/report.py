@@ -44,7 +44,7 @@ class TlsInfo:
 
 @dataclasses.dataclass(frozen=True)
 class CloseFrame:
-    """A close frame's code and reason (``render.close_description`` says them)."""
+    """A close frame's code and reason (``closecodes.close_description`` says them)."""
 
     code: int
     reason: str

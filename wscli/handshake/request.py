@@ -9,7 +9,6 @@ applies -H overrides, and turns what came back into a :class:`Verdict` a human c
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 
 from websockets.client import ClientProtocol
@@ -30,13 +29,11 @@ from websockets.typing import Origin, Subprotocol
 from websockets.uri import WebSocketURI
 
 from wscli.core.accept import accept_for
-from wscli.core.errors import HandshakeRejected, UsageProblem, WscliError
+from wscli.core.errors import NO_ANSWER_HINT, HandshakeRejected, WscliError
 from wscli.core.escape import escape_control
-from wscli.core.headers import TOKEN
+from wscli.core.headers import check_header_values, check_subprotocols
 
 HEAD_END = b"\r\n\r\n"
-NO_ANSWER_HINT = "is it a TLS port (try wss://), or the wrong path?"
-"""Hint when a ws:// server hangs up on the upgrade request without a word."""
 
 # RFC 6455 §1.2/§4.1 example order; headers not listed keep their order after these.
 _ORDER = [
@@ -87,28 +84,6 @@ def build_client(
     request = protocol.connect()
     protocol.send_request(Request(request.path, order_headers(request.headers, headers)))
     return protocol, b"".join(protocol.data_to_send())
-
-
-_HEADER_VALUE = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")  # what websockets will send
-
-
-def check_header_values(headers: Sequence[tuple[str, str]]) -> None:
-    """Raise :class:`UsageProblem` for a header value HTTP/1.1 cannot carry (e.g. CJK text:
-    header bytes are Latin-1), rather than let websockets fail half-way through."""
-    for name, value in headers:
-        if not _HEADER_VALUE.fullmatch(value):
-            raise UsageProblem(
-                f"invalid header {name!r}",
-                "its value has characters a header cannot carry (only Latin-1)",
-                hint="percent- or base64-encode it",
-            )
-
-
-def check_subprotocols(names: Sequence[str]) -> None:
-    """Raise :class:`UsageProblem` for a subprotocol name that is not an HTTP token."""
-    for name in names:
-        if not TOKEN.match(name):
-            raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
 
 
 def compression_factory() -> ClientPerMessageDeflateFactory:

@@ -1,6 +1,7 @@
 """Redis pub/sub backplane: several `wscli serve` instances share their rooms.
 
-Plugged into :class:`wscli.serve.hub.Hub` as its :class:`~wscli.serve.hub.Backplane`: every message a hub
+Plugged into :class:`wscli.serve.hub.Hub` as its :class:`~wscli.serve.hub.Backplane`: every
+message a hub
 publishes (client messages and join/leave notices alike) goes to ONE Redis channel, and each
 instance — the publishing one included — delivers what comes back from its subscription to its
 own clients. Nothing is delivered locally first, so every instance sees every room in the

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wscli.serve.access import check_origin_option
 from wscli.core.errors import UsageProblem, os_reason
+from wscli.serve.access import check_origin_option
 from wscli.serve.server import ServeConfig
 
 

@@ -15,8 +15,8 @@ from typing import cast
 
 from wscli.core.errors import UsageProblem
 from wscli.serve.hub import Backplane
-from wscli.serve.server import ChatServer, ServeConfig
 from wscli.serve.log import EventLog
+from wscli.serve.server import ChatServer, ServeConfig
 
 ReadyCallback = Callable[[ChatServer], None]
 

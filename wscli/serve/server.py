@@ -27,14 +27,14 @@ from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.typing import Subprotocol
 
+from wscli.core.errors import WscliError, os_reason
+from wscli.net.neterrors import hostport
+from wscli.net.tls import server_context
 from wscli.serve import access
 from wscli.serve import http as serverhttp
-from wscli.core.errors import WscliError, os_reason
-from wscli.serve.hub import Backplane, Hub, Message, Subscriber
 from wscli.serve.connection import HubConnection, close_details
-from wscli.net.neterrors import hostport
+from wscli.serve.hub import Backplane, Hub, Message, Subscriber
 from wscli.serve.log import EventLog
-from wscli.net.tls import server_context
 
 BACKLOG_CHECK = 0.05  # seconds between checks of the total unsent bytes (while any)
 
