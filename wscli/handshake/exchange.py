@@ -3,7 +3,8 @@
 The bytes come from websockets' sans-I/O ClientProtocol (see
 :mod:`wscli.handshake.request`), so what is shown is exactly what was sent and received.
 Each phase (DNS, TCP connect, TLS, upgrade round trip, close) is bounded by the same
-timeout and timed. Failures are recorded in the report, not raised, so the caller can still show what was exchanged before them.
+timeout and timed. Failures are recorded in the report, not raised, so the caller can still
+show what was exchanged before them.
 """
 
 from __future__ import annotations
