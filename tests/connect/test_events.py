@@ -14,8 +14,8 @@ from wscli.connect.events import (
     ping_event,
     reconnect_event,
     timestamp,
-    to_ndjson,
 )
+from wscli.core.ndjson import to_ndjson
 
 WHEN = "2026-01-02T03:04:05.678Z"
 

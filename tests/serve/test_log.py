@@ -8,7 +8,8 @@ import json
 import threading
 import time
 
-from wscli.serve.log import QUEUE_LINES, EventLog, format_line, timestamp
+from wscli.core.ndjson import timestamp
+from wscli.serve.log import QUEUE_LINES, EventLog, format_line
 
 
 def test_timestamp_format() -> None:

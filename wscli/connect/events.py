@@ -2,7 +2,8 @@
 
 Pure: no I/O. Every event is a flat JSON object with stable keys, always ``event`` and
 ``time``; binary payloads are base64; every timestamp uses the one format of
-:func:`timestamp` (ISO 8601, UTC, milliseconds, ``Z``), so the output is ready for `jq`.
+:func:`wscli.core.ndjson.timestamp` (ISO 8601, UTC, milliseconds, ``Z``), so the output is
+ready for `jq`.
 
 Events and their keys (besides ``event`` and ``time``):
 
@@ -23,22 +24,15 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime
-import json
 from collections.abc import Iterable
 from typing import Any, Literal
+
+from wscli.core.ndjson import timestamp
 
 Direction = Literal["in", "out"]
 FrameKind = Literal["ping", "pong"]
 ClosedBy = Literal["client", "server"] | None
 """Who closed first: the client, the server, or nobody (no close frame either way)."""
-
-
-def timestamp(when: datetime.datetime | None = None) -> str:
-    """The one timestamp format: ``2026-11-25T12:18:49.123Z`` (UTC, milliseconds)."""
-    moment = when or datetime.datetime.now(datetime.timezone.utc)
-    moment = moment.astimezone(datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,8 +141,3 @@ def reconnect_event(
     return _event(
         "reconnect", when, attempt=attempt, delay=round(delay, 3), max_retries=max_retries
     )
-
-
-def to_ndjson(event: dict[str, Any]) -> str:
-    """One event as one JSON line (with the newline); non-ASCII kept, keys in order."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"

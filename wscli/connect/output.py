@@ -25,8 +25,6 @@ from wscli.connect.events import (
     open_event,
     ping_event,
     reconnect_event,
-    timestamp,
-    to_ndjson,
 )
 from wscli.connect.render import (
     ERROR_STYLE,
@@ -37,6 +35,7 @@ from wscli.connect.render import (
 )
 from wscli.core.closecodes import close_description
 from wscli.core.errors import WscliError, format_error
+from wscli.core.ndjson import timestamp, to_ndjson
 
 
 class LinkInfo(Protocol):

@@ -8,13 +8,13 @@ so a server cannot drive the user's terminal.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any, Literal
 
 from rich.text import Text
 
-from wscli.connect.events import Message, timestamp
+from wscli.connect.events import Message
 from wscli.core.escape import escape_control
+from wscli.core.ndjson import timestamp, to_json
 
 BinaryFormat = Literal["base64", "hex"]
 
@@ -40,7 +40,7 @@ def event_data_text(args: tuple[Any, ...]) -> str:
     if len(args) == 1 and isinstance(args[0], str):
         return args[0]
     value: Any = None if not args else args[0] if len(args) == 1 else list(args)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return to_json(value)
 
 
 def pipe_line(

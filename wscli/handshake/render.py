@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from rich.text import Text
 from wscli.core.closecodes import close_description
 from wscli.core.errors import format_error
 from wscli.core.escape import escape_control
+from wscli.core.ndjson import to_json
 from wscli.handshake.report import CloseFrame, HandshakeReport, TlsInfo
 from wscli.handshake.request import Verdict, format_extension
 
@@ -282,4 +282,4 @@ def json_document(report: HandshakeReport) -> dict[str, Any]:
 
 def json_line(report: HandshakeReport) -> str:
     """:func:`json_document` as one line (NDJSON-friendly), keys in a stable order."""
-    return json.dumps(json_document(report), ensure_ascii=False, separators=(",", ":"))
+    return to_json(json_document(report))

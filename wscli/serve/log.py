@@ -24,7 +24,6 @@ terminal. The hot path stays quiet unless ``verbose``.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import io
 import json
 import os
@@ -35,6 +34,7 @@ from typing import Any, TextIO
 from rich.text import Text
 
 from wscli.core.escape import escape_control
+from wscli.core.ndjson import timestamp, to_ndjson
 from wscli.net.terminal import make_console
 
 Event = dict[str, Any]
@@ -51,14 +51,6 @@ _STYLES = {
     "shutdown": "bold",
     "backplane": "bold magenta",
 }
-
-
-def timestamp(when: datetime.datetime | None = None) -> str:
-    """``2026-11-25T12:18:49.123Z`` (UTC, milliseconds): the format wscli's NDJSON uses."""
-    moment = (when or datetime.datetime.now(datetime.timezone.utc)).astimezone(
-        datetime.timezone.utc
-    )
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _safe(value: Any) -> str:
@@ -163,7 +155,7 @@ class EventLog:
         """Record one event."""
         event: Event = {"event": kind, "time": timestamp(), **fields}
         if self._json is not None:
-            self._write(self._json, json.dumps(event, ensure_ascii=False) + "\n")
+            self._write(self._json, to_ndjson(event))
         else:
             on, off = self._styles.get(kind) or self._styles[""]
             t_on, t_off = self._time_style

@@ -1,0 +1,31 @@
+"""The one NDJSON writer: compact, ordered, and safe to show on a terminal."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from wscli.core.ndjson import timestamp, to_json, to_ndjson
+
+
+def test_timestamp_is_utc_milliseconds() -> None:
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=datetime.timezone.utc)
+    assert timestamp(when) == "2026-01-02T03:04:05.678Z"
+    east = when.astimezone(datetime.timezone(datetime.timedelta(hours=5)))
+    assert timestamp(east) == "2026-01-02T03:04:05.678Z"
+
+
+def test_ndjson_is_one_compact_line_with_keys_in_order() -> None:
+    assert to_ndjson({"b": 1, "a": "é"}) == '{"b":1,"a":"é"}\n'
+
+
+def test_terminal_controlling_characters_are_escaped() -> None:
+    hostile = "a\x1b]0;x\x07\x9b31m\u202eexe.txt\u2028\ud800b"
+    line = to_ndjson({"data": hostile})
+    assert line == '{"data":"a\\u001b]0;x\\u0007\\u009b31m\\u202eexe.txt\\u2028\\ud800b"}\n'
+    assert line.encode("utf-8")  # a lone surrogate no longer makes invalid UTF-8
+    assert json.loads(line)["data"] == hostile  # and every parser reads the same string
+
+
+def test_to_json_has_no_newline() -> None:
+    assert to_json(["x", None]) == '["x",null]'
