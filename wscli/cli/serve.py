@@ -69,6 +69,12 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     metavar="N",
     help="Replay the last N messages of a room to each new client (at most --max-queue bytes).",
 )
+@size_option(
+    "--history-bytes",
+    default="64M",
+    help="History kept by all rooms together; past it, the history of the least recently "
+    "active rooms is dropped first.",
+)
 @click.option(
     "--origin",
     "origins",
@@ -77,6 +83,16 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     help="Also accept browsers from ORIGIN, e.g. https://example.com (repeatable; '*' accepts "
     "all). By default only clients without Origin and the page's own origin are accepted; "
     "other browser origins get 403.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests whose Host is NAME (repeatable). By default only loopback "
+    "names, the bound address and, for 0.0.0.0 or ::, this machine's names and addresses are "
+    "answered (others get 403: defeats DNS rebinding). '*' answers any Host: then a web page "
+    "on a name that resolves to this server can pass as same-origin.",
 )
 @click.option(
     "--token",

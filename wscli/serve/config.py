@@ -7,13 +7,49 @@ everything here raises :class:`~wscli.core.errors.UsageProblem` (exit 2) for a b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from wscli.core.errors import UsageProblem, os_reason
-from wscli.serve.access import check_origin_option
-from wscli.serve.server import ServeConfig
+from wscli.serve.access import check_host_option, check_origin_option
+
+DEFAULT_HISTORY_BYTES = 64 * 2**20
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """Everything `wscli serve` can be told (defaults are the CLI's defaults).
+
+    Pure data: the server (asyncio, sockets) imports this module, never the reverse.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    subprotocols: Sequence[str] = ()
+    require_subprotocol: bool = False
+    history: int = 0
+    history_bytes: int = DEFAULT_HISTORY_BYTES
+    echo: bool = True
+    origins: Sequence[str] = ()
+    allowed_hosts: Sequence[str] = ()
+    token: str | None = None
+    max_clients: int | None = None
+    max_size: int = 2**20
+    max_queue: int = 4 * 2**20
+    max_total_queue: int = 2**30
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    handshake_timeout: float = 10.0
+    close_timeout: float = 5.0
+    shutdown_timeout: float = 2.0
+    compression: bool = False
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.certfile is not None
 
 
 def serve_config(opts: Mapping[str, Any]) -> ServeConfig:
@@ -26,6 +62,10 @@ def serve_config(opts: Mapping[str, Any]) -> ServeConfig:
         why = check_origin_option(origin)
         if why is not None:
             raise UsageProblem(f"invalid --origin {origin!r}", why)
+    for name in opts["allowed_hosts"]:
+        why = check_host_option(name)
+        if why is not None:
+            raise UsageProblem(f"invalid --allowed-host {name!r}", why)
     if not opts["host"].strip():
         raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
     token = opts["token"]

@@ -37,6 +37,7 @@ OP_BINARY = 0x2
 # Rooms that are empty but keep a history are retained up to this many (oldest dropped),
 # so clients cannot grow memory without bound by visiting many paths.
 MAX_IDLE_ROOMS = 1024
+DEFAULT_HISTORY_BYTES = 64 * 2**20
 
 SLOW_CLIENT_CODE = 1013
 UNLIMITED = 2**62  # "try again later": the client could not keep up
@@ -55,23 +56,42 @@ def encode_frame(data: bytes, text: bool) -> bytes:
     return header + data
 
 
-class Message:
-    """A chat message as the hub relays it: payload bytes exactly as the client sent them.
+class RoomMessage:
+    """A chat message as the hub relays it to a room: payload bytes exactly as the client
+    sent them (not to be confused with :class:`wscli.connect.events.Message`, what
+    `wscli connect` received).
 
-    ``notice`` marks the server's own join/leave notices, which are never kept in history.
+    ``notice`` marks the server's own join/leave notices, which are never kept in history;
+    ``author`` is the sender's verified nickname or ``#id`` (None: unknown, e.g. from an
+    older instance over a backplane), used by the JSON envelope of the page's subprotocol.
     """
 
-    __slots__ = ("data", "frame", "notice", "text")
+    __slots__ = ("author", "data", "frame", "notice", "text")
 
-    def __init__(self, data: bytes, text: bool, notice: bool = False) -> None:
+    def __init__(
+        self, data: bytes, text: bool, notice: bool = False, author: str | None = None
+    ) -> None:
         self.data = data
         self.text = text
         self.notice = notice
+        self.author = author
         self.frame = b""  # filled in once by Hub.deliver_local
 
     def __repr__(self) -> str:
         kind = "text" if self.text else "binary"
-        return f"Message({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
+        return f"RoomMessage({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
+
+
+Message = RoomMessage
+"""The old name, kept only while the Redis backplane (rewritten in parallel) moves over."""
+
+
+def frame_payload(frame: bytes) -> RoomMessage:
+    """The message inside one frame made by :func:`encode_frame` (for a replay that must be
+    encoded per client: history keeps only the encoded frame)."""
+    length = frame[1] & 0x7F
+    start = 2 if length < 126 else 4 if length == 126 else 10
+    return RoomMessage(frame[start:], frame[0] & 0x0F == OP_TEXT)
 
 
 class Subscriber(Protocol):
@@ -101,7 +121,7 @@ class Subscriber(Protocol):
         """
         ...
 
-    def send_messages(self, messages: Sequence[Message], limit: int) -> int:
+    def send_messages(self, messages: Sequence[RoomMessage], limit: int) -> int:
         """Like :meth:`send_frames`, encoding with the connection's own extensions."""
         ...
 
@@ -110,7 +130,7 @@ class Subscriber(Protocol):
         ...
 
 
-Deliver = Callable[[str, Message, "str | None"], None]
+Deliver = Callable[[str, RoomMessage, "str | None"], None]
 
 
 class Backplane(Protocol):
@@ -122,7 +142,7 @@ class Backplane(Protocol):
 
     async def start(self, deliver: Deliver) -> None: ...
 
-    def publish(self, room: str, message: Message, sender: str | None) -> None: ...
+    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -140,7 +160,7 @@ class LocalBackplane:
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
-    def publish(self, room: str, message: Message, sender: str | None) -> None:
+    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         assert self._deliver is not None, "backplane not started"
         self._deliver(room, message, sender)
 
@@ -152,7 +172,10 @@ class LocalBackplane:
 
 
 class Room:
-    """The clients of one URL path, the frames waiting for this tick's flush, the history."""
+    """The clients of one URL path, the frames waiting for this tick's flush, the history.
+
+    History keeps each message once, as its encoded frame (what a newcomer is sent).
+    """
 
     __slots__ = ("batch", "history", "history_bytes", "members", "name")
 
@@ -160,22 +183,31 @@ class Room:
         self.name = name
         # A dict keeps insertion order and O(1) removal; values unused.
         self.members: dict[Subscriber, None] = {}
-        self.batch: list[tuple[Message, str | None]] = []
-        self.history: collections.deque[Message] | None = (
+        self.batch: list[tuple[RoomMessage, str | None]] = []
+        self.history: collections.deque[bytes] | None = (
             collections.deque(maxlen=history) if history > 0 else None
         )
         self.history_bytes = 0
 
-    def remember(self, message: Message, max_bytes: int) -> None:
-        """Keep ``message`` in the history: the last N messages, at most ``max_bytes``."""
+    def remember(self, frame: bytes, max_bytes: int) -> int:
+        """Keep ``frame``: the last N messages, at most ``max_bytes``; the change in bytes."""
         history = self.history
         assert history is not None
+        before = self.history_bytes
         if len(history) == history.maxlen:
-            self.history_bytes -= len(history.popleft().data)
-        history.append(message)
-        self.history_bytes += len(message.data)
+            self.history_bytes -= len(history.popleft())
+        history.append(frame)
+        self.history_bytes += len(frame)
         while self.history_bytes > max_bytes:
-            self.history_bytes -= len(history.popleft().data)
+            self.history_bytes -= len(history.popleft())
+        return self.history_bytes - before
+
+    def forget_oldest(self) -> int:
+        """Drop the oldest kept frame; the bytes freed."""
+        assert self.history
+        size = len(self.history.popleft())
+        self.history_bytes -= size
+        return size
 
 
 SlowClientCallback = Callable[[Subscriber, int], None]
@@ -186,7 +218,8 @@ class Hub:
 
     ``max_queue`` bounds each client's unsent bytes; ``echo`` False excludes the sender
     (--no-echo); ``history`` is how many messages each room replays to newcomers (at most
-    ``max_queue`` bytes of them).
+    ``max_queue`` bytes of them); ``history_bytes`` bounds the history kept by all rooms
+    together (the history of the least recently written room is dropped first).
     """
 
     def __init__(
@@ -194,12 +227,17 @@ class Hub:
         *,
         echo: bool = True,
         history: int = 0,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
         max_queue: int = 4 * 2**20,
         backplane: Backplane | None = None,
         on_slow_client: SlowClientCallback | None = None,
     ) -> None:
         self.echo = echo
         self.history = history
+        self.history_limit = history_bytes
+        self.history_held = 0
+        # Rooms holding history, least recently written first (the budget's eviction order).
+        self._kept: collections.OrderedDict[str, Room] = collections.OrderedDict()
         self.max_queue = max_queue
         self.backplane: Backplane = backplane if backplane is not None else LocalBackplane()
         self.instance_id = uuid.uuid4().hex[:12]
@@ -232,6 +270,11 @@ class Hub:
         """Rooms with at least one client."""
         return sum(1 for room in self.rooms.values() if room.members)
 
+    @property
+    def kept_rooms(self) -> int:
+        """Rooms without clients kept for their history."""
+        return sum(1 for room in self.rooms.values() if not room.members and room.history)
+
     # Membership
 
     def join(self, client: Subscriber) -> None:
@@ -240,15 +283,16 @@ class Hub:
         # Frames published before the join belong to the old members only.
         self._flush_room(room)
         if room.history:
-            frames = list(room.history)
+            # Counted like any write: at most max_queue bytes, so a newcomer (nothing unsent
+            # yet) always takes it, and the server's total budget sees it.
             if client.shared_frames:
-                client.send_frames(b"".join([m.frame for m in frames]), UNLIMITED)
+                client.send_frames(b"".join(room.history), self.max_queue)
             else:
-                client.send_messages(frames, UNLIMITED)
+                client.send_messages([frame_payload(f) for f in room.history], self.max_queue)
         room.members[client] = None
         self.clients += 1
         if client.nick:
-            self.publish(client.room, Message(f"* {client.nick} joined".encode(), True, True))
+            self.publish(client.room, RoomMessage(f"* {client.nick} joined".encode(), True, True))
 
     def leave(self, client: Subscriber) -> bool:
         """Remove ``client`` from its room (idempotent); announce a nickname's departure."""
@@ -260,7 +304,7 @@ class Hub:
         if not room.members:
             self._room_emptied(room)
         if client.nick:
-            self.publish(client.room, Message(f"* {client.nick} left".encode(), True, True))
+            self.publish(client.room, RoomMessage(f"* {client.nick} left".encode(), True, True))
         return True
 
     def _room(self, name: str) -> Room:
@@ -276,6 +320,7 @@ class Hub:
         if not room.history:
             if not room.batch:
                 del self.rooms[room.name]
+                self._kept.pop(room.name, None)
             return
         self._idle_rooms[room.name] = None
         while len(self._idle_rooms) > MAX_IDLE_ROOMS:
@@ -283,14 +328,16 @@ class Hub:
             gone = self.rooms.get(oldest)
             if gone is not None and not gone.members and not gone.batch:
                 del self.rooms[oldest]
+                self.history_held -= gone.history_bytes
+                self._kept.pop(oldest, None)
 
     # Fan-out
 
-    def publish(self, room: str, message: Message, sender: str | None = None) -> None:
+    def publish(self, room: str, message: RoomMessage, sender: str | None = None) -> None:
         """Send ``message`` to every client of ``room`` (through the backplane)."""
         self.backplane.publish(room, message, sender)
 
-    def deliver_local(self, room_name: str, message: Message, sender: str | None) -> None:
+    def deliver_local(self, room_name: str, message: RoomMessage, sender: str | None) -> None:
         """Queue ``message`` for this instance's clients of ``room_name`` (backplane callback)."""
         room = self.rooms.get(room_name)
         if room is None:
@@ -301,8 +348,7 @@ class Hub:
         if not message.frame:
             message.frame = encode_frame(message.data, message.text)
         if room.history is not None and not message.notice:
-            # Bounded in bytes too: a newcomer gets the replay in one write past its limit.
-            room.remember(message, self.max_queue)
+            self._remember(room, message.frame)
         if not room.members:
             self._room_emptied(room)
             return
@@ -314,6 +360,21 @@ class Hub:
                     self._loop = asyncio.get_running_loop()
                 self._loop.call_soon(self.flush)
         room.batch.append((message, sender))
+
+    def _remember(self, room: Room, frame: bytes) -> None:
+        """Keep ``frame`` in ``room``'s history within both byte bounds (room and total)."""
+        self.history_held += room.remember(frame, self.max_queue)
+        self._kept[room.name] = room
+        self._kept.move_to_end(room.name)
+        while self.history_held > self.history_limit and self._kept:
+            name, oldest = next(iter(self._kept.items()))
+            if oldest.history:
+                self.history_held -= oldest.forget_oldest()
+            if not oldest.history:
+                del self._kept[name]
+                if not oldest.members and not oldest.batch and self.rooms.get(name) is oldest:
+                    del self.rooms[name]
+                    self._idle_rooms.pop(name, None)
 
     def flush(self) -> None:
         """Write every room's batch to its clients: one write per client."""
@@ -331,7 +392,7 @@ class Hub:
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
         if self.echo:
-            messages: list[Message] | None = None
+            messages: list[RoomMessage] | None = None
             for client in room.members:
                 if client.shared_frames:
                     over = client.send_frames(shared, limit)
