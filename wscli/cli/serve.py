@@ -210,12 +210,14 @@ def serve(**opts: Any) -> None:
     ws://HOST:PORT/ROOM (any path is a room).
     """
     from wscli.cli import get_environment
-    from wscli.serve.config import serve_config
+    from wscli.serve.config import check_redis_url, serve_config
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
     from wscli.serve.server import ChatServer
 
     config = serve_config(opts)
+    if opts["redis_url"]:
+        check_redis_url(opts["redis_url"])
     env = get_environment()
     log = EventLog(
         sys.stderr,

@@ -7,6 +7,7 @@ everything here raises :class:`~wscli.core.errors.UsageProblem` (exit 2) for a b
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,31 @@ def serve_config(opts: Mapping[str, Any]) -> ServeConfig:
             "ping_timeout": opts["ping_timeout"] or None,
         }
     )
+
+
+def check_redis_url(url: str) -> None:
+    """Raise UsageProblem (exit 2) unless ``url`` is a usable Redis URL; never names its
+    password."""
+    what = "invalid --redis URL"
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UsageProblem(what, str(exc).replace(url, "URL")) from None
+    hint = "e.g. redis://127.0.0.1:6379/0, rediss://HOST:PORT or unix:///path/redis.sock"
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise UsageProblem(what, "the scheme must be redis://, rediss:// or unix://", hint)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise UsageProblem(what, "no socket path", hint)
+        return
+    if not parts.hostname:
+        raise UsageProblem(what, "no host", hint)
+    if port == 0:
+        raise UsageProblem(what, "port 0", hint)
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise UsageProblem(what, "the path must be a database number", hint)
 
 
 def read_token_file(path: Path) -> str:

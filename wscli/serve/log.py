@@ -59,6 +59,9 @@ _STYLES = {
 _SECRETS = re.compile(
     r"(?i)(\b(?:proxy-)?authorization\s*[:=]\s*|\b(?:set-)?cookie\s*[:=]\s*)[^\r\n]*"
     r"|([?&;]token=)[^&\s#'\"]*"
+    # a header value quoted by a parser error: whose header it was is not said
+    r"|(header (?:value|line):\s*)[^;\r\n]*"
+    r"|(\b(?:bearer|basic)\s+)[^\s;,'\"]+"
 )
 
 
@@ -66,10 +69,10 @@ def redact(text: str) -> str:
     """``text`` with the values of Authorization, Cookie and ``token=`` replaced."""
     if not _MAYBE_SECRET.search(text):
         return text
-    return _SECRETS.sub(lambda m: (m.group(1) or m.group(2)) + "[redacted]", text)
+    return _SECRETS.sub(lambda m: next(g for g in m.groups() if g) + "[redacted]", text)
 
 
-_MAYBE_SECRET = re.compile(r"(?i)authorization|cookie|token=")
+_MAYBE_SECRET = re.compile(r"(?i)authorization|cookie|token=|header (?:value|line)|bearer|basic")
 
 
 def _safe(value: Any) -> str:
