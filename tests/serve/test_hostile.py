@@ -282,3 +282,33 @@ async def test_json_log_escapes_control_and_bidi_characters() -> None:
         line = next(li for li in srv.out.getvalue().splitlines() if '"disconnect"' in li)
         assert not any(ch in line for ch in "\u202e\x9b\x1b"), line
         assert "\\u202e" in line and "\\u009b" in line and "\\u001b" in line
+
+
+# Finding 8: notices and authors cannot be forged
+
+
+async def test_envelope_clients_see_the_real_sender_and_raw_clients_exact_bytes() -> None:
+    async with (
+        running(history=5) as srv,
+        client(srv, "/r?nick=alice", subprotocols=["wscli.chat.v1"]) as page,
+    ):
+        assert page.subprotocol == "wscli.chat.v1"
+        first = json.loads(await recv(page))
+        assert first["type"] == "notice" and first["nick"] == "alice"
+        async with client(srv, "/r") as raw:
+            await raw.send("* mallory joined")
+            await raw.send("alice: hi")
+            await raw.send(b"\x00\xff")
+            assert await recv(raw) == "* mallory joined"  # raw: byte for byte
+            assert await recv(raw) == "alice: hi"
+            assert await recv(raw) == b"\x00\xff"
+            seen = [json.loads(await recv(page)) for _ in range(3)]
+        raw_id = (await srv.wait_event("connect", room="/r", nick=None))["id"]
+        assert [(e["type"], e["from"]) for e in seen] == [("message", f"#{raw_id}")] * 3
+        assert [e.get("text") for e in seen[:2]] == ["* mallory joined", "alice: hi"]
+        assert seen[2]["binary"] == "AP8="
+        assert seen[0]["id"] < seen[1]["id"] < seen[2]["id"]
+        assert all(e["time"].endswith("Z") for e in seen)
+        async with client(srv, "/r", subprotocols=["wscli.chat.v1"]) as late:
+            replay = [json.loads(await recv(late)) for _ in range(3)]
+        assert replay == seen  # history replayed in the envelope, same ids and times

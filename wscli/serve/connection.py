@@ -39,6 +39,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.serve.admission import Admit
+from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.http import ALLOWED_METHODS, text_response
 from wscli.serve.hub import Hub, RoomMessage
 
@@ -108,6 +109,7 @@ class ClientConnection(asyncio.Protocol):
         "_timer",
         "client_id",
         "closed_by_server",
+        "enveloped",
         "eof",
         "ident",
         "owner",
@@ -131,6 +133,8 @@ class ClientConnection(asyncio.Protocol):
         self.client_id = 0
         self.shared_frames = True
         self.subprotocol: str | None = None
+        self.enveloped = False
+        """True when the client negotiated ``wscli.chat.v1`` (see wscli.serve.envelope)."""
         self.paused = False
         self.peer: object = None
         """The client's address (``transport.get_extra_info("peername")``)."""
@@ -353,6 +357,7 @@ class ClientConnection(asyncio.Protocol):
             self.shared_frames = False  # compressed: frames encoded per connection
         self.protocol = protocol
         self.subprotocol = response.headers.get("Sec-WebSocket-Protocol")
+        self.enveloped = self.subprotocol == SUBPROTOCOL
         self.owner.on_open(self, decision, response)
         if rest and self.phase == OPEN:
             self._frames_received(rest)

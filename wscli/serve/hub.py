@@ -31,6 +31,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from wscli.core.ndjson import timestamp
+from wscli.serve.envelope import envelope
+
 OP_TEXT = 0x1
 OP_BINARY = 0x2
 
@@ -66,7 +69,7 @@ class RoomMessage:
     older instance over a backplane), used by the JSON envelope of the page's subprotocol.
     """
 
-    __slots__ = ("author", "data", "frame", "notice", "text")
+    __slots__ = ("author", "data", "enveloped", "frame", "notice", "seq", "text", "when")
 
     def __init__(
         self, data: bytes, text: bool, notice: bool = False, author: str | None = None
@@ -76,6 +79,23 @@ class RoomMessage:
         self.notice = notice
         self.author = author
         self.frame = b""  # filled in once by Hub.deliver_local
+        self.seq = 0  # set by Hub.deliver_local
+        self.when = ""  # set when first needed (envelope, history)
+        self.enveloped = b""  # the wscli.chat.v1 frame, encoded once when first needed
+
+    def envelope_frame(self) -> bytes:
+        """The frame for ``wscli.chat.v1`` clients (see :mod:`wscli.serve.envelope`)."""
+        if not self.enveloped:
+            if not self.when:
+                self.when = timestamp()
+            payload = envelope(self.data, self.text, self.notice, self.author, self.seq, self.when)
+            self.enveloped = encode_frame(payload, True)
+        return self.enveloped
+
+    def as_envelope(self) -> RoomMessage:
+        """The ``wscli.chat.v1`` text message (for clients that encode per connection)."""
+        frame = self.envelope_frame()
+        return frame_payload(frame)
 
     def __repr__(self) -> str:
         kind = "text" if self.text else "binary"
@@ -111,6 +131,11 @@ class Subscriber(Protocol):
     @property
     def shared_frames(self) -> bool:
         """True when the client takes the shared pre-encoded frames (no per-client compression)."""
+        ...
+
+    @property
+    def enveloped(self) -> bool:
+        """True when the client negotiated ``wscli.chat.v1`` (JSON envelopes, not raw bytes)."""
         ...
 
     def send_frames(self, data: bytes, limit: int) -> int:
@@ -184,28 +209,33 @@ class Room:
         # A dict keeps insertion order and O(1) removal; values unused.
         self.members: dict[Subscriber, None] = {}
         self.batch: list[tuple[RoomMessage, str | None]] = []
-        self.history: collections.deque[bytes] | None = (
+        self.history: collections.deque[RoomMessage] | None = (
             collections.deque(maxlen=history) if history > 0 else None
         )
         self.history_bytes = 0
 
-    def remember(self, frame: bytes, max_bytes: int) -> int:
-        """Keep ``frame``: the last N messages, at most ``max_bytes``; the change in bytes."""
+    def remember(self, message: RoomMessage, max_bytes: int) -> int:
+        """Keep ``message`` (its frame and who sent it, when: not the payload a second time):
+        the last N messages, at most ``max_bytes``; returns the change in bytes."""
         history = self.history
         assert history is not None
+        kept = RoomMessage(b"", message.text, author=message.author)
+        kept.frame, kept.seq = message.frame, message.seq
+        kept.when = message.when or timestamp()
+        message.when = kept.when
         before = self.history_bytes
         if len(history) == history.maxlen:
-            self.history_bytes -= len(history.popleft())
-        history.append(frame)
-        self.history_bytes += len(frame)
+            self.history_bytes -= len(history.popleft().frame)
+        history.append(kept)
+        self.history_bytes += len(kept.frame)
         while self.history_bytes > max_bytes:
-            self.history_bytes -= len(history.popleft())
+            self.history_bytes -= len(history.popleft().frame)
         return self.history_bytes - before
 
     def forget_oldest(self) -> int:
-        """Drop the oldest kept frame; the bytes freed."""
+        """Drop the oldest kept message; the bytes freed."""
         assert self.history
-        size = len(self.history.popleft())
+        size = len(self.history.popleft().frame)
         self.history_bytes -= size
         return size
 
@@ -249,6 +279,7 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_slow_client = on_slow_client
         self._next_id = 0
+        self._seq = 0
 
     async def start(self) -> None:
         """Bind to the running loop and start the backplane."""
@@ -285,14 +316,21 @@ class Hub:
         if room.history:
             # Counted like any write: at most max_queue bytes, so a newcomer (nothing unsent
             # yet) always takes it, and the server's total budget sees it.
-            if client.shared_frames:
-                client.send_frames(b"".join(room.history), self.max_queue)
+            if client.enveloped:  # built for this replay only: history keeps the frame
+                frames = [_kept_envelope(m) for m in room.history]
             else:
-                client.send_messages([frame_payload(f) for f in room.history], self.max_queue)
+                frames = [m.frame for m in room.history]
+            if client.shared_frames:
+                client.send_frames(b"".join(frames), self.max_queue)
+            else:
+                client.send_messages([frame_payload(f) for f in frames], self.max_queue)
         room.members[client] = None
         self.clients += 1
         if client.nick:
-            self.publish(client.room, RoomMessage(f"* {client.nick} joined".encode(), True, True))
+            self.publish(
+                client.room,
+                RoomMessage(f"* {client.nick} joined".encode(), True, True, client.nick),
+            )
 
     def leave(self, client: Subscriber) -> bool:
         """Remove ``client`` from its room (idempotent); announce a nickname's departure."""
@@ -304,7 +342,9 @@ class Hub:
         if not room.members:
             self._room_emptied(room)
         if client.nick:
-            self.publish(client.room, RoomMessage(f"* {client.nick} left".encode(), True, True))
+            self.publish(
+                client.room, RoomMessage(f"* {client.nick} left".encode(), True, True, client.nick)
+            )
         return True
 
     def _room(self, name: str) -> Room:
@@ -347,8 +387,10 @@ class Hub:
             room = self._room(room_name)
         if not message.frame:
             message.frame = encode_frame(message.data, message.text)
+        self._seq += 1
+        message.seq = self._seq
         if room.history is not None and not message.notice:
-            self._remember(room, message.frame)
+            self._remember(room, message)
         if not room.members:
             self._room_emptied(room)
             return
@@ -361,9 +403,9 @@ class Hub:
                 self._loop.call_soon(self.flush)
         room.batch.append((message, sender))
 
-    def _remember(self, room: Room, frame: bytes) -> None:
-        """Keep ``frame`` in ``room``'s history within both byte bounds (room and total)."""
-        self.history_held += room.remember(frame, self.max_queue)
+    def _remember(self, room: Room, message: RoomMessage) -> None:
+        """Keep ``message`` in ``room``'s history within both byte bounds (room and total)."""
+        self.history_held += room.remember(message, self.max_queue)
         self._kept[room.name] = room
         self._kept.move_to_end(room.name)
         while self.history_held > self.history_limit and self._kept:
@@ -389,17 +431,20 @@ class Hub:
             return
         room.batch = []
         shared = batch[0][0].frame if len(batch) == 1 else b"".join([m.frame for m, _ in batch])
+        enveloped: bytes | None = None  # the same for wscli.chat.v1 clients, built if needed
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
         if self.echo:
-            messages: list[RoomMessage] | None = None
             for client in room.members:
                 if client.shared_frames:
-                    over = client.send_frames(shared, limit)
+                    if client.enveloped:
+                        if enveloped is None:
+                            enveloped = b"".join([m.envelope_frame() for m, _ in batch])
+                        over = client.send_frames(enveloped, limit)
+                    else:
+                        over = client.send_frames(shared, limit)
                 else:
-                    if messages is None:
-                        messages = [m for m, _ in batch]
-                    over = client.send_messages(messages, limit)
+                    over = _send_each(client, [m for m, _ in batch], limit)
                 if over:
                     slow.append((client, over))
         else:
@@ -409,14 +454,22 @@ class Hub:
                     mine = [m for m, s in batch if s != client.key]
                     if not mine:
                         continue
-                    if client.shared_frames:
-                        over = client.send_frames(b"".join([m.frame for m in mine]), limit)
+                    if not client.shared_frames:
+                        over = _send_each(client, mine, limit)
+                    elif client.enveloped:
+                        over = client.send_frames(
+                            b"".join([m.envelope_frame() for m in mine]), limit
+                        )
                     else:
-                        over = client.send_messages(mine, limit)
-                elif client.shared_frames:
-                    over = client.send_frames(shared, limit)
+                        over = client.send_frames(b"".join([m.frame for m in mine]), limit)
+                elif not client.shared_frames:
+                    over = _send_each(client, [m for m, _ in batch], limit)
+                elif client.enveloped:
+                    if enveloped is None:
+                        enveloped = b"".join([m.envelope_frame() for m, _ in batch])
+                    over = client.send_frames(enveloped, limit)
                 else:
-                    over = client.send_messages([m for m, _ in batch], limit)
+                    over = client.send_frames(shared, limit)
                 if over:
                     slow.append((client, over))
         for client, buffered in slow:
@@ -430,3 +483,17 @@ class Hub:
         client.drop(SLOW_CLIENT_CODE, "too slow: outgoing queue full")
         if self._on_slow_client is not None:
             self._on_slow_client(client, buffered)
+
+
+def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> int:
+    """Hand ``messages`` to a client that encodes per connection (compression)."""
+    if client.enveloped:
+        messages = [m.as_envelope() for m in messages]
+    return client.send_messages(messages, limit)
+
+
+def _kept_envelope(kept: RoomMessage) -> bytes:
+    """The ``wscli.chat.v1`` frame of a message kept in history (which holds only its frame)."""
+    payload = frame_payload(kept.frame).data
+    body = envelope(payload, kept.text, False, kept.author, kept.seq, kept.when)
+    return encode_frame(body, True)

@@ -38,6 +38,7 @@ from wscli.serve.admission import Admit, Plain, Policy, admit
 from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, close_details, make_protocol
+from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog, RepeatFilter
@@ -144,7 +145,9 @@ class ChatServer:
             if config.compression
             else None
         )
-        self._select = _subprotocol_selector(config.subprotocols, config.require_subprotocol)
+        self._select = _subprotocol_selector(
+            (*config.subprotocols, SUBPROTOCOL), config.require_subprotocol
+        )
 
     # Life cycle
 
@@ -246,7 +249,7 @@ class ChatServer:
         return make_protocol(
             max_size=self.config.max_size,
             logger=self._logger,
-            subprotocols=self.config.subprotocols,
+            subprotocols=(*self.config.subprotocols, SUBPROTOCOL),
             select=self._select,
             extensions=self._extensions,
         )
@@ -417,8 +420,6 @@ class ChatServer:
 def _subprotocol_selector(supported: Sequence[str], required: bool) -> Any:
     """``select_subprotocol`` for the ServerProtocol: the first of the client's offers that
     is supported; none: refuse (400) when required, else no subprotocol."""
-    if not supported:
-        return None
 
     def select(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         for name in offered:
