@@ -210,34 +210,33 @@ def serve(**opts: Any) -> None:
     ws://HOST:PORT/ROOM (any path is a room).
     """
     from wscli.cli import get_environment
-    from wscli.serve.config import check_redis_url, serve_config
+    from wscli.serve.config import ServeOptions, serve_config
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
     from wscli.serve.server import ChatServer
 
-    config = serve_config(opts)
-    if opts["redis_url"]:
-        check_redis_url(opts["redis_url"])
+    options = ServeOptions(**opts)
+    config = serve_config(options)
     env = get_environment()
     log = EventLog(
         sys.stderr,
         color=env.color_stderr,
-        json_stream=sys.stdout if opts["json_log"] else None,
-        verbose=opts["verbose"],
+        json_stream=sys.stdout if options.json_log else None,
+        verbose=options.verbose,
         background=True,  # a stalled log reader must not stall the server
     )
 
     def ready(chat: ChatServer) -> None:
         log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
-        if opts["json_log"]:
+        if options.json_log:
             log.emit("listening", url=chat.url, ws_url=chat.ws_url)
 
     backplane = None
-    if opts["redis_url"]:
+    if options.redis_url:
         from wscli.serve.backplane_redis import RedisBackplane
 
-        backplane = RedisBackplane(opts["redis_url"], opts["redis_channel"], on_event=log.emit)
+        backplane = RedisBackplane(options.redis_url, options.redis_channel, on_event=log.emit)
     try:
-        run(config, log, backplane=backplane, ready=ready, loop=opts["loop"])
+        run(config, log, backplane=backplane, ready=ready, loop=options.loop)
     finally:
         log.close(timeout=1.0)

@@ -21,10 +21,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-
-from websockets.http11 import Request
+from typing import TYPE_CHECKING
 
 from wscli.serve import access
+
+if TYPE_CHECKING:  # the type only: importing websockets pulls in socket and threading
+    from websockets.http11 import Request
 
 SINGLE_HEADERS = ("Host", "Origin", "Authorization", "Upgrade", "Sec-WebSocket-Key")
 

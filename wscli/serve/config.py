@@ -1,16 +1,18 @@
-"""`wscli serve`'s command-line values checked and turned into a :class:`ServeConfig`.
+"""`wscli serve`'s configuration: :class:`ServeConfig` (what the server is told) and
+:class:`ServeOptions` (the command line, typed), checked and turned into it by
+:func:`serve_config`.
 
-Kept out of the click module (which only declares options) so the command stays thin;
-everything here raises :class:`~wscli.core.errors.UsageProblem` (exit 2) for a bad combination.
+Pure (no asyncio, no sockets): the server imports this, never the reverse. Kept out of the
+click module (which only declares options) so the command stays thin; everything here raises
+:class:`~wscli.core.errors.UsageProblem` (exit 2) for a bad value or combination.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from wscli.core.errors import UsageProblem, os_reason
 from wscli.serve.access import check_host_option, check_origin_option
@@ -53,37 +55,87 @@ class ServeConfig:
         return self.certfile is not None
 
 
-def serve_config(opts: Mapping[str, Any]) -> ServeConfig:
-    """The server configuration from the options named like its fields (click's values)."""
-    if opts["require_subprotocol"] and not opts["subprotocols"]:
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """`wscli serve`'s command-line values, typed, exactly as click passes them.
+
+    Every field is required: a CLI option that does not reach this class is a TypeError at
+    once, not a silent default (``ServeOptions(**click_values)``).
+    """
+
+    host: str
+    port: int
+    subprotocols: tuple[str, ...]
+    require_subprotocol: bool
+    echo: bool
+    history: int
+    history_bytes: int
+    origins: tuple[str, ...]
+    allowed_hosts: tuple[str, ...]
+    token: str | None
+    token_file: Path | None
+    max_clients: int | None
+    max_size: int
+    max_queue: int
+    max_total_queue: int
+    ping_interval: float
+    ping_timeout: float
+    handshake_timeout: float
+    compression: bool
+    certfile: str | None
+    keyfile: str | None
+    redis_url: str | None
+    redis_channel: str
+    json_log: bool
+    verbose: bool
+    loop: str
+
+
+def serve_config(opts: ServeOptions) -> ServeConfig:
+    """The server configuration from the command line; UsageProblem for a bad combination."""
+    if opts.require_subprotocol and not opts.subprotocols:
         raise UsageProblem("--require-subprotocol needs at least one -s/--subprotocol")
-    if opts["keyfile"] and not opts["certfile"]:
+    if opts.keyfile and not opts.certfile:
         raise UsageProblem("--keyfile needs --certfile")
-    for origin in opts["origins"]:
+    for origin in opts.origins:
         why = check_origin_option(origin)
         if why is not None:
             raise UsageProblem(f"invalid --origin {origin!r}", why)
-    for name in opts["allowed_hosts"]:
+    for name in opts.allowed_hosts:
         why = check_host_option(name)
         if why is not None:
             raise UsageProblem(f"invalid --allowed-host {name!r}", why)
-    if not opts["host"].strip():
+    if not opts.host.strip():
         raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
-    token = opts["token"]
-    if opts["token_file"] is not None:
-        token = read_token_file(opts["token_file"])
+    if opts.redis_url is not None:
+        check_redis_url(opts.redis_url)
+    token = opts.token
+    if opts.token_file is not None:
+        token = read_token_file(opts.token_file)
     if token is not None and not token:
         raise UsageProblem("the token is empty")
-    names = {field.name for field in dataclasses.fields(ServeConfig)}
-    values = {name: opts[name] for name in names if name in opts}
     return ServeConfig(
-        **{
-            **values,
-            "token": token,
-            # 0 means "never" on the command line, None to the server.
-            "ping_interval": opts["ping_interval"] or None,
-            "ping_timeout": opts["ping_timeout"] or None,
-        }
+        host=opts.host,
+        port=opts.port,
+        subprotocols=tuple(opts.subprotocols),
+        require_subprotocol=opts.require_subprotocol,
+        history=opts.history,
+        history_bytes=opts.history_bytes,
+        echo=opts.echo,
+        origins=tuple(opts.origins),
+        allowed_hosts=tuple(opts.allowed_hosts),
+        token=token,
+        max_clients=opts.max_clients,
+        max_size=opts.max_size,
+        max_queue=opts.max_queue,
+        max_total_queue=opts.max_total_queue,
+        # 0 means "never" on the command line, None to the server.
+        ping_interval=opts.ping_interval or None,
+        ping_timeout=opts.ping_timeout or None,
+        handshake_timeout=opts.handshake_timeout,
+        compression=opts.compression,
+        certfile=opts.certfile,
+        keyfile=opts.keyfile,
     )
 
 
