@@ -92,8 +92,8 @@ def test_a_missing_option_is_an_error_not_a_default() -> None:
     ("change", "message"),
     [
         ({"allowed_hosts": ("x:80",)}, "invalid --allowed-host"),
-        ({"redis_url": "redis://127.0.0.1:99999"}, "invalid --redis URL"),
-        ({"redis_url": "http://x"}, "invalid --redis URL"),
+        ({"redis_url": "redis://127.0.0.1:99999"}, "bad --redis URL"),
+        ({"redis_url": "http://x"}, "bad --redis URL"),
         ({"origins": ("nope",)}, "invalid --origin"),
         ({"subprotocols": ()}, "--require-subprotocol needs"),
     ],
@@ -113,6 +113,13 @@ def test_config_module_is_pure() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_a_bad_redis_url_never_shows_its_password() -> None:
+    bad = dataclasses.replace(EVERY_OPTION, redis_url="redis://u:hunter2@127.0.0.1:99999/0")
+    with pytest.raises(UsageProblem) as caught:
+        serve_config(bad)
+    assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
 
 
 def test_token_file_is_read(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ class BacklogBudget:
         self._backlogged: set[Backlogged] = set()
         self._estimate = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._check_soon = False
         self.stopped = False
 
     @property
@@ -54,10 +55,15 @@ class BacklogBudget:
             self._timer = asyncio.get_running_loop().call_later(CHECK_PERIOD, self._periodic)
 
     def wrote(self, size: int) -> None:
-        """``size`` more bytes were queued for a backlogged client."""
+        """``size`` more bytes were queued for a backlogged client.
+
+        Over the limit, the exact check runs as soon as the current callback returns (not
+        inside it: this is called from the middle of the hub's fan-out loop).
+        """
         self._estimate += size
-        if self._estimate > self.limit:
-            self.check()
+        if self._estimate > self.limit and not self._check_soon and not self.stopped:
+            self._check_soon = True
+            asyncio.get_running_loop().call_soon(self.check)
 
     def drained(self, client: Backlogged) -> None:
         """``client`` is below its write limit again, or gone."""
@@ -65,6 +71,7 @@ class BacklogBudget:
 
     def check(self) -> None:
         """Measure the backlogged clients; over the limit, drop the largest first."""
+        self._check_soon = False
         backlog = [(c.buffered(), c) for c in self._backlogged if c.joined]
         total = sum(size for size, _ in backlog)
         if total > self.limit:

@@ -10,6 +10,7 @@ click module (which only declares options) so the command stays thin; everything
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,7 +143,8 @@ def serve_config(opts: ServeOptions) -> ServeConfig:
 def check_redis_url(url: str) -> None:
     """Raise UsageProblem (exit 2) unless ``url`` is a usable Redis URL; never names its
     password."""
-    what = "invalid --redis URL"
+    shown = re.sub(r"//[^@/]*@", "//***@", url)  # never a password in an error
+    what = f"bad --redis URL {shown!r}"
     try:
         parts = urllib.parse.urlsplit(url.strip())
         port = parts.port

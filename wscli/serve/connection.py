@@ -31,16 +31,14 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol as TypingProtocol
 
-from websockets.extensions import ServerExtensionFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
-from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
-from wscli.serve.http import ALLOWED_METHODS, text_response
+from wscli.serve.http import method_not_allowed, text_response
 from wscli.serve.hub import Hub, RoomMessage
 
 KEEPALIVE_PING = b"wscli"
@@ -107,6 +105,7 @@ class ClientConnection(asyncio.Protocol):
         "_buffer",
         "_fragments",
         "_timer",
+        "author",
         "client_id",
         "closed_by_server",
         "enveloped",
@@ -131,6 +130,8 @@ class ClientConnection(asyncio.Protocol):
         self.ident: tuple[str, str, str | None] = ("", "/", None)
         """(key, room, nick): key is "" until the client joined the hub."""
         self.client_id = 0
+        self.author: str | None = None
+        """Its nick, else ``#ID``: who it is in the JSON envelope (set when it joins)."""
         self.shared_frames = True
         self.subprotocol: str | None = None
         self.enveloped = False
@@ -499,33 +500,6 @@ def close_details(conn: ClientConnection) -> tuple[int, str, str | None]:
         code, reason = conn.closed_by_server
         return code, reason, "server"
     return 1006, "connection dropped without a close frame", None
-
-
-def method_not_allowed() -> Response:
-    """405 for a method the server does not serve (any path: every path is GET/HEAD only)."""
-    response = text_response(405, "Method not allowed: this server answers GET and HEAD.")
-    response.headers["Allow"] = ALLOWED_METHODS
-    return response
-
-
-def make_protocol(
-    *,
-    max_size: int,
-    logger: LoggerLike,
-    subprotocols: Sequence[str],
-    select: object | None,
-    extensions: Sequence[ServerExtensionFactory] | None,
-    state: State = State.CONNECTING,
-) -> ServerProtocol:
-    """A ``ServerProtocol`` with the server's settings (all public constructor parameters)."""
-    return ServerProtocol(
-        subprotocols=[Subprotocol(name) for name in subprotocols] or None,
-        select_subprotocol=select,  # type: ignore[arg-type]
-        extensions=extensions,
-        max_size=max_size,
-        logger=logger,
-        state=state,
-    )
 
 
 def _one_line(exc: BaseException | None) -> str:

@@ -67,6 +67,13 @@ def text_response(status: int, text: str) -> Response:
     return ServerProtocol().reject(status, text + "\n")
 
 
+def method_not_allowed() -> Response:
+    """405 for a method the server does not serve (any path: every path is GET/HEAD only)."""
+    response = text_response(405, "Method not allowed: this server answers GET and HEAD.")
+    response.headers["Allow"] = ALLOWED_METHODS
+    return response
+
+
 def _with_body(body: bytes, content_type: str) -> Response:
     """A 200 response carrying ``body`` with ``content_type``."""
     response = text_response(200, "")

@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from websockets.exceptions import NegotiationError
+from websockets.extensions import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
-from websockets.typing import Subprotocol
+from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
 from wscli.net.neterrors import hostport
@@ -37,7 +38,7 @@ from wscli.serve import http as serverhttp
 from wscli.serve.admission import Admit, Plain, Policy, admit
 from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.config import ServeConfig
-from wscli.serve.connection import HEAD, ClientConnection, close_details, make_protocol
+from wscli.serve.connection import HEAD, ClientConnection, close_details
 from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.keepalive import Keepalive
@@ -57,7 +58,7 @@ def format_address(address: Any) -> str:
 
 def listen_error(host: str, port: int, exc: OSError) -> WscliError:
     """One line saying why ``host:port`` cannot be listened on, with the likely fix."""
-    where = f"cannot listen on {_url_host(host)}:{port}"
+    where = f"cannot listen on {hostport(host.strip('[]'), port)}"
     if isinstance(exc, socket.gaierror):
         return WscliError(
             where, os_reason(exc), "--host takes an address or a name of this machine"
@@ -71,11 +72,6 @@ def listen_error(host: str, port: int, exc: OSError) -> WscliError:
         "or 0.0.0.0 for all",
     }.get(exc.errno or 0)
     return WscliError(where, why, hint)
-
-
-def _url_host(host: str) -> str:
-    """``host`` bracketed if IPv6 (and not already: ``--host [::1]`` reaches listen_error)."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 class _OneLineLogHandler(logging.Handler):
@@ -320,6 +316,7 @@ class ChatServer:
         """The 101 is sent: join the room."""
         conn.client_id, key = self.hub.new_key()
         conn.ident = (key, admitted.room, admitted.nick)
+        conn.author = admitted.nick or f"#{conn.client_id}"
         self.log.emit(
             "connect",
             id=conn.client_id,
@@ -341,8 +338,7 @@ class ChatServer:
                 type="text" if text else "binary",
                 size=len(data),
             )
-        author = conn.nick or f"#{conn.client_id}"
-        self.hub.publish(conn.room, RoomMessage(data, text, author=author), conn.key)
+        self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author), conn.key)
 
     def on_keepalive_pong(self, conn: ClientConnection) -> None:
         if self.keepalive is not None:
@@ -415,6 +411,26 @@ class ChatServer:
             self.hub.drop_slow(conn, buffered)
         else:
             conn.drop(1013, "too slow: outgoing queue full")
+
+
+def make_protocol(
+    *,
+    max_size: int,
+    logger: LoggerLike,
+    subprotocols: Sequence[str],
+    select: object | None,
+    extensions: Sequence[ServerExtensionFactory] | None,
+    state: State = State.CONNECTING,
+) -> ServerProtocol:
+    """A ``ServerProtocol`` with the server's settings (all public constructor parameters)."""
+    return ServerProtocol(
+        subprotocols=[Subprotocol(name) for name in subprotocols] or None,
+        select_subprotocol=select,  # type: ignore[arg-type]
+        extensions=extensions,
+        max_size=max_size,
+        logger=logger,
+        state=state,
+    )
 
 
 def _subprotocol_selector(supported: Sequence[str], required: bool) -> Any:
