@@ -282,6 +282,7 @@ class ClientConnection(asyncio.Protocol):
             protocol.receive_eof()
             if self.phase == OPEN:
                 self._deliver(protocol.events_received())
+                self.phase = DONE
             self._write_protocol_output()
         return None  # the transport closes itself
 
