@@ -14,8 +14,8 @@ from wscli.core.events import (
     open_event,
     ping_event,
     reconnect_event,
-    timestamp,
 )
+from wscli.core.ndjson import timestamp
 
 __all__ = [
     "ClosedBy",
