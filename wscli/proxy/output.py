@@ -1,0 +1,260 @@
+"""Where the proxy's view of the conversation goes: stdout, as lines or as NDJSON.
+
+The relay reports what happens to a :class:`Display`; :class:`LineDisplay` writes one styled
+line per event (the terminal view, plain in a pipe), :class:`JsonDisplay` one
+``connect --json`` event per line with a ``connection`` number and ``from`` (``client`` or
+``server``). Directions are the client's view, as `wscli connect --json` of that client
+would write them: ``out`` is client → server, ``in`` server → client.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from wscli.core.events import (
+    Message,
+    close_event,
+    error_event,
+    message_event,
+    open_event,
+    ping_event,
+)
+from wscli.core.ndjson import timestamp, to_ndjson
+from wscli.net.terminal import make_console
+from wscli.proxy import render
+from wscli.proxy.faults import Way
+
+_FROM: dict[Way, str] = {"up": "client", "down": "server"}
+_DIRECTION: dict[Way, Any] = {"up": "out", "down": "in"}
+HEAD_MARKERS = {
+    "request": "C>",  # the client's upgrade request, as received
+    "upstream_request": ">S",  # the request the proxy sent upstream
+    "upstream_response": "<S",  # the upstream's answer
+    "response": "C<",  # the proxy's answer to the client
+}
+
+
+class Display:
+    """What the relay reports; the base class shows nothing (and wants no payloads)."""
+
+    full_payloads = False
+    """True when message events need the whole payload (else a prefix is enough)."""
+
+    def listening(self, url: str, upstream: str, seed: int | None) -> None:
+        """The proxy is ready."""
+
+    def opened(
+        self,
+        connection: int,
+        path: str,
+        client: str,
+        upstream: str,
+        subprotocol: str | None,
+        client_extensions: Sequence[str],
+        server_extensions: Sequence[str],
+        headers: Sequence[tuple[str, str]],
+    ) -> None:
+        """Both sides are open."""
+
+    def message(
+        self,
+        connection: int,
+        way: Way,
+        kind: str,
+        data: bytes,
+        length: int,
+        delay: float | None = None,
+    ) -> None:
+        """A message (``kind`` text/binary) or a ping/pong frame went ``way``."""
+
+    def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
+        """The connection ended: first close frame seen (None: none), who sent it."""
+
+    def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
+        """A fault was injected."""
+
+    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+        """The upgrade (or plain request) was answered with ``status``, not 101."""
+
+    def error(self, connection: int, message: str, exit_code: int) -> None:
+        """Something failed for one connection (the proxy keeps running)."""
+
+    def heads(self, connection: int, heads: Sequence[tuple[str, bytes]]) -> None:
+        """The HTTP heads of a handshake (``-v``): (label, raw head) in order."""
+
+    def note(self, connection: int, text: str) -> None:
+        """Anything else worth a line (e.g. a plain HTTP request passed through)."""
+
+
+class LineDisplay(Display):
+    """One line per event, coloured by direction on a terminal, cut to its width."""
+
+    def __init__(self, stream: TextIO, color: bool, verbose: bool = False) -> None:
+        self.console = make_console(stream, color)
+        self.stream = stream
+        self.verbose = verbose
+
+    def _write(self, segments: list[render.Segment]) -> None:
+        from rich.text import Text
+
+        self.console.print(Text.assemble(*segments), markup=False, highlight=False)
+        self.stream.flush()
+
+    def _width(self) -> int:
+        return shutil.get_terminal_size((100, 24)).columns
+
+    def listening(self, url: str, upstream: str, seed: int | None) -> None:
+        pass  # the banner on stderr says it
+
+    def opened(
+        self,
+        connection: int,
+        path: str,
+        client: str,
+        upstream: str,
+        subprotocol: str | None,
+        client_extensions: Sequence[str],
+        server_extensions: Sequence[str],
+        headers: Sequence[tuple[str, str]],
+    ) -> None:
+        self._write(
+            render.open_line(
+                timestamp(),
+                connection,
+                path,
+                client,
+                subprotocol,
+                client_extensions,
+                server_extensions,
+            )
+        )
+
+    def message(
+        self,
+        connection: int,
+        way: Way,
+        kind: str,
+        data: bytes,
+        length: int,
+        delay: float | None = None,
+    ) -> None:
+        line = render.message_line(
+            timestamp(), connection, way, kind, data, length, self._width(), delay
+        )
+        self._write(line)
+
+    def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
+        self._write(render.close_line(timestamp(), connection, code, reason, by))
+
+    def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
+        extra = " ".join(f"{k}={v}" for k, v in details.items() if v is not None)
+        self._write(render.fault_line(timestamp(), connection, f"{fault} {extra}".strip(), way))
+
+    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+        self._write(render.refused_line(timestamp(), connection, status, reason, by))
+
+    def error(self, connection: int, message: str, exit_code: int) -> None:
+        self._write(render.note_line(timestamp(), connection, f"error: {message}", "red"))
+
+    def heads(self, connection: int, heads: Sequence[tuple[str, bytes]]) -> None:
+        if self.verbose:
+            when = timestamp()
+            for label, head in heads:
+                marker = HEAD_MARKERS.get(label, label)
+                for line in render.head_lines(when, connection, marker, head):
+                    self._write(line)
+
+    def note(self, connection: int, text: str) -> None:
+        self._write(render.note_line(timestamp(), connection, text, "dim"))
+
+
+class JsonDisplay(Display):
+    """``connect --json`` events, one per line, each with ``connection`` (and ``from``)."""
+
+    full_payloads = True
+
+    def __init__(self, stream: TextIO, verbose: bool = False) -> None:
+        self.stream = stream
+        self.verbose = verbose
+
+    def _emit(self, event: dict[str, Any], connection: int | None, **extra: Any) -> None:
+        head = {"event": event.pop("event"), "time": event.pop("time")}
+        if connection is not None:
+            head["connection"] = connection
+        self.stream.write(to_ndjson({**head, **extra, **event}))
+        self.stream.flush()
+
+    def listening(self, url: str, upstream: str, seed: int | None) -> None:
+        event = {"event": "listening", "time": timestamp(), "url": url, "upstream": upstream}
+        self._emit({**event, "seed": seed}, None)
+
+    def opened(
+        self,
+        connection: int,
+        path: str,
+        client: str,
+        upstream: str,
+        subprotocol: str | None,
+        client_extensions: Sequence[str],
+        server_extensions: Sequence[str],
+        headers: Sequence[tuple[str, str]],
+    ) -> None:
+        event = open_event(upstream, subprotocol, client_extensions, headers)
+        self._emit(
+            event,
+            connection,
+            path=path,
+            client=client,
+            server_extensions=list(server_extensions),
+        )
+
+    def message(
+        self,
+        connection: int,
+        way: Way,
+        kind: str,
+        data: bytes,
+        length: int,
+        delay: float | None = None,
+    ) -> None:
+        direction = _DIRECTION[way]
+        if kind in ("ping", "pong"):
+            event = ping_event("ping" if kind == "ping" else "pong", direction, data)
+        else:
+            payload: str | bytes = data.decode("utf-8", "replace") if kind == "text" else data
+            event = message_event(Message(direction, payload))
+            event["length"] = length
+        if delay is not None:
+            event["delay_ms"] = round(delay * 1000, 3)
+        self._emit(event, connection, **{"from": _FROM[way]})
+
+    def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
+        by_side = by if by in ("client", "server") else None
+        self._emit(close_event(code, reason, by_side), connection)  # type: ignore[arg-type]
+
+    def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
+        event: dict[str, Any] = {"event": "fault", "time": timestamp(), "fault": fault}
+        if way is not None:
+            event["direction"] = _DIRECTION[way]
+            event["from"] = _FROM[way]
+        self._emit({**event, **details}, connection)
+
+    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+        event = {"event": "refused", "time": timestamp(), "status": status, "reason": reason}
+        self._emit({**event, "by": by}, connection)
+
+    def error(self, connection: int, message: str, exit_code: int) -> None:
+        self._emit(error_event(message, exit_code), connection)
+
+    def heads(self, connection: int, heads: Sequence[tuple[str, bytes]]) -> None:
+        if self.verbose:
+            event: dict[str, Any] = {"event": "handshake", "time": timestamp()}
+            for label, head in heads:
+                event[label] = head.decode("latin-1")
+            self._emit(event, connection)
+
+    def note(self, connection: int, text: str) -> None:
+        event = {"event": "http", "time": timestamp(), "message": text}
+        self._emit(event, connection)
