@@ -1,0 +1,301 @@
+"""`wscli proxy` end to end: a real proxy process between real upstream servers (websockets
+in this process, Node `ws`, `wscli serve`) and real clients (websockets, `wscli connect`,
+wscat): bytes, subprotocols, headers, close codes and refusals pass through as they came."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from peers import peer
+from proxy_process import ProxyProcess
+from support import requires, run_wscli, scaled
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.http11 import Request, Response
+
+
+class Upstream:
+    """A websockets server in this process that records what reaches it."""
+
+    def __init__(self) -> None:
+        self.received: list[str | bytes] = []
+        self.requests: list[Request] = []
+        self.closes: list[tuple[int | None, str | None]] = []
+        self.connections: list[ServerConnection] = []
+        self.server: Server | None = None
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.connections.append(ws)
+        assert ws.request is not None
+        self.requests.append(ws.request)
+        try:
+            async for message in ws:
+                self.received.append(message)
+                if message == "close-me":
+                    await ws.close(4002, "server says bye")
+                else:
+                    await ws.send(message)
+        except ConnectionClosed:
+            pass
+        self.closes.append((ws.close_code, ws.close_reason))
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    up = Upstream()
+
+    def choose(conn: ServerConnection, offers: Any) -> Any:
+        # The server's preference order, not the client's: the proxy must pass this on.
+        for name in ("v2", "v1"):
+            if name in offers:
+                return name
+        return None
+
+    async with serve(up.handler, "127.0.0.1", 0, select_subprotocol=choose) as server:
+        up.server = server
+        yield up
+
+
+def ws_connect(url: str, **kwargs: Any) -> Any:
+    return connect(url, proxy=None, open_timeout=scaled(10), **kwargs)
+
+
+async def test_messages_are_relayed_byte_for_byte_both_ways(upstream: Upstream) -> None:
+    text = "héllo \x1b[31m ✓ \u202e"
+    blob = bytes(range(256)) * 3
+    with ProxyProcess(upstream.url, "--json") as proxy:
+        async with ws_connect(proxy.ws_url("/room?x=1")) as ws:
+            await ws.send(text)
+            assert await ws.recv() == text
+            await ws.send(blob)
+            assert await ws.recv() == blob
+            await ws.send(["frag", "mented"])  # one message in two frames
+            assert await ws.recv() == "fragmented"
+        assert upstream.received == [text, blob, "fragmented"]
+        assert upstream.requests[0].path == "/room?x=1"
+        event = proxy.wait_for_event(lambda e: e["event"] == "close")
+        assert event is not None and event["code"] == 1000 and event["by"] == "client"
+
+
+async def test_upstream_choice_of_subprotocol_and_client_headers_pass_through(
+    upstream: Upstream,
+) -> None:
+    with ProxyProcess(upstream.url, "-H", "X-Added: 1", "-H", "User-Agent: proxied") as proxy:
+        async with ws_connect(
+            proxy.ws_url("/"),
+            subprotocols=["v1", "v2"],
+            origin="https://app.example",
+            additional_headers={"Authorization": "Bearer t0k", "Cookie": "a=b"},
+        ) as ws:
+            assert ws.subprotocol == "v2"
+        headers = upstream.requests[0].headers
+        assert headers["Origin"] == "https://app.example"
+        assert headers["Authorization"] == "Bearer t0k"
+        assert headers["Cookie"] == "a=b"
+        assert headers["X-Added"] == "1"
+        assert headers.get_all("User-Agent") == ["proxied"]
+        assert headers["Sec-WebSocket-Protocol"] == "v1, v2"
+        assert ws.request is not None
+        assert headers["Sec-WebSocket-Key"] != ws.request.headers["Sec-WebSocket-Key"]
+
+
+async def test_close_codes_and_reasons_pass_through_both_ways(upstream: Upstream) -> None:
+    with ProxyProcess(upstream.url) as proxy:
+        async with ws_connect(proxy.ws_url()) as ws:
+            await ws.close(4001, "client says bye")
+        for _ in range(100):
+            if upstream.closes:
+                break
+            await asyncio.sleep(0.05)
+        assert upstream.closes == [(4001, "client says bye")]
+        async with ws_connect(proxy.ws_url()) as ws:
+            await ws.send("close-me")
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), scaled(5))
+            assert (ws.close_code, ws.close_reason) == (4002, "server says bye")
+        assert proxy.wait_for(r"#2 close 4002 \(private use\) 'server says bye' by server")
+
+
+async def test_an_upstream_refusal_reaches_the_client_as_it_came() -> None:
+    def refuse(conn: ServerConnection, request: Request) -> Response:
+        response = conn.respond(403, "no entry for you\n")
+        response.headers["X-Why"] = "teapot policy"
+        return response
+
+    async def never(ws: ServerConnection) -> None:
+        raise AssertionError("not reached")
+
+    async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:
+        port = server.sockets[0].getsockname()[1]
+        with ProxyProcess(f"ws://127.0.0.1:{port}/") as proxy:
+            with pytest.raises(InvalidStatus) as info:
+                async with ws_connect(proxy.ws_url("/x")):
+                    pass
+            response = info.value.response
+            assert response.status_code == 403
+            assert response.headers["X-Why"] == "teapot policy"
+            assert response.body == b"no entry for you\n"
+            result = await asyncio.to_thread(run_wscli, "connect", proxy.ws_url("/x"), input="")
+            assert result.returncode == 4
+            assert b"HTTP 403" in result.stderr
+            assert proxy.wait_for("refused by server: HTTP 403 Forbidden")
+
+
+async def test_an_unreachable_upstream_is_a_502_and_the_proxy_keeps_running() -> None:
+    from serve_process import free_port
+
+    with ProxyProcess(f"ws://127.0.0.1:{free_port()}/") as proxy:
+        with pytest.raises(InvalidStatus) as info:
+            async with ws_connect(proxy.ws_url()):
+                pass
+        assert info.value.response.status_code == 502
+        assert b"connection refused" in info.value.response.body
+        assert proxy.proc.poll() is None
+
+
+async def test_sigterm_closes_both_sides_with_1001_and_exits_0(upstream: Upstream) -> None:
+    proxy = ProxyProcess(upstream.url)
+    try:
+        async with ws_connect(proxy.ws_url()) as ws:
+            await ws.send("hi")
+            assert await ws.recv() == "hi"
+            proxy.proc.send_signal(signal.SIGINT)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), scaled(5))
+            assert ws.close_code == 1001
+        assert await asyncio.to_thread(proxy.proc.wait, scaled(10)) == 0
+        assert upstream.closes and upstream.closes[0][0] == 1001
+    finally:
+        proxy.stop()
+
+
+async def test_terminal_lines_show_escaped_content_and_hex(upstream: Upstream) -> None:
+    with ProxyProcess(upstream.url, env={"COLUMNS": "80"}) as proxy:
+        async with ws_connect(proxy.ws_url()) as ws:
+            await ws.send("\x1b]0;owned\x07 " + "x" * 200)
+            await ws.recv()
+            await ws.send(bytes(range(40)))
+            await ws.recv()
+        assert proxy.wait_for(r"#1 close")
+        out = proxy.stdout
+        assert "\x1b" not in out
+        assert "→ text" in out and "← text" in out
+        assert "\\e]0;owned\\x07 xxx" in out
+        assert "binary      40 B  00 01 02 03 04 05 06 07 08 09 0a 0b 0c" in out
+        messages = [line for line in out.splitlines() if " text " in line or " binary " in line]
+        assert len(messages) == 4
+        assert all(len(line) <= 80 and line.endswith("…") for line in messages)
+
+
+def test_bad_usage_is_one_line_and_exit_2() -> None:
+    result = run_wscli("proxy", "ftp://x")
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("wscli: error: invalid URL")
+    result = run_wscli("proxy", "ws://127.0.0.1:1", "--close-code", "4000")
+    assert result.returncode == 2
+    assert b"--close-code needs --disconnect-every or --disconnect-after" in result.stderr
+    result = run_wscli("proxy", "ws://127.0.0.1:1", "--drop", "2")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(upstream_port: int = 1) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = run_wscli("proxy", "ws://127.0.0.1:1", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith(f"wscli: error: cannot listen on 127.0.0.1:{port}")
+
+
+# Peers and clients nobody here wrote
+
+
+@requires("node")
+def test_node_ws_upstream_with_wscli_connect_through_the_proxy() -> None:
+    with peer("node-ws") as port, ProxyProcess(f"ws://127.0.0.1:{port}/", "--json") as proxy:
+        result = run_wscli(
+            "connect", "--json", proxy.ws_url("/chat"), input="one\ntwo\n", timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        client = [json.loads(line) for line in result.stdout.decode().splitlines()]
+        assert proxy.wait_for_event(lambda e: e["event"] == "close") is not None
+        seen = proxy.events()
+    # What the client saw and what the proxy saw, in connect --json's schema.
+    client_messages = [e for e in client if e["event"] == "message"]
+    proxy_messages = [e for e in seen if e["event"] == "message"]
+    strip = {"time", "connection", "from"}
+    assert [{k: v for k, v in e.items() if k != "time"} for e in client_messages] == [
+        {k: v for k, v in e.items() if k not in strip} for e in proxy_messages
+    ]
+    assert [e["text"] for e in client_messages if e["direction"] == "in"] == ["one", "two"]
+    for event in seen:
+        if event["event"] in ("message", "open", "close"):
+            assert list(event)[:3] == ["event", "time", "connection"]
+    close = next(e for e in seen if e["event"] == "close")
+    client_close = next(e for e in client if e["event"] == "close")
+    assert set(close) - {"connection"} == set(client_close)
+
+
+NPM_DIR = Path(__file__).parent.parent / "npm"
+
+
+def _wscat() -> str:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wscli-tests" / "npm"
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = (NPM_DIR / "package-lock.json").read_bytes()
+    binary = cache / "node_modules" / ".bin" / "wscat"
+    if not binary.exists() or (cache / "package-lock.json").read_bytes() != lock:
+        shutil.copy(NPM_DIR / "package.json", cache)
+        shutil.copy(NPM_DIR / "package-lock.json", cache)
+        subprocess.run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
+            cwd=cache,
+            check=True,
+            timeout=scaled(120),
+            capture_output=True,
+        )
+    return str(binary)
+
+
+@requires("npm", "node")
+def test_wscat_through_the_proxy_to_wscli_serve() -> None:
+    from serve_process import ServeProcess
+
+    wscat = _wscat()
+    with ServeProcess() as server, ProxyProcess(server.ws_url("/lobby")) as proxy:
+        client = subprocess.Popen(
+            [wscat, "-c", proxy.ws_url("/lobby"), "-x", "hello from wscat", "-w", "1"],
+            stdin=subprocess.PIPE,  # kept open: wscat quits at EOF on stdin
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            client.wait(timeout=scaled(20))
+        finally:
+            client.kill()
+        assert client.stdout is not None and client.stdin is not None
+        client.stdin.close()
+        out = client.stdout.read()
+        assert "hello from wscat" in out.decode()  # serve echoes to the sender
+        assert proxy.wait_for(r"#1 → text .*hello from wscat")
+        assert proxy.wait_for(r"#1 ← text .*hello from wscat")
