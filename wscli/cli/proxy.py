@@ -21,11 +21,11 @@ from wscli.cli.options import (
 )
 
 EPILOG = """\b
-Each client gets its own upstream connection with the same path and query ('/' means the
-upstream URL's own path); its subprotocol offers, Origin, Authorization, cookies and other
-end-to-end headers are passed on (hop-by-hop and Sec-WebSocket-Key/-Version/-Extensions are
-not; -H adds or replaces). A refusal by the upstream reaches the client as it came; plain
-HTTP GETs (e.g. a chat page) are passed through too.
+Each client gets its own upstream connection with the same path and query (a WebSocket
+client asking for '/' gets the upstream URL's own path); its subprotocol offers, Origin,
+Authorization, cookies and other end-to-end headers are passed on (hop-by-hop ones and
+Sec-WebSocket-Key/-Version/-Extensions are not; -H adds or replaces). A refusal by the
+upstream reaches the client as it came; plain HTTP GETs (e.g. a chat page) pass too.
 \b
 Output (stdout): one line per message: time, #connection, -> client to server or <- server
 to client, type, size, escaped content; --json writes the events of 'wscli connect --json'

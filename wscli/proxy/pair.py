@@ -197,7 +197,7 @@ class Pair:
         base = shared.upstream
         uri = parse_uri(
             f"{'wss' if base.secure else 'ws'}://{hostport(base.host, base.port)}"
-            + request_path(base, request.path)
+            + (request_path(base, request.path) if upgrade else request.path)
         )
         offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
         protocol = ClientProtocol(
