@@ -38,30 +38,33 @@ async def test_drop_drops_messages_and_the_seed_repeats_the_same_drops(echo: str
     runs = []
     for _ in range(2):
         with ProxyProcess(echo, "--drop", "0.3", "--seed", "42", "--json") as proxy:
-            # "end" may be dropped too: send it until it comes back.
-            got = await _exchange_until_end(proxy.ws_url(), 30)
-            assert proxy.wait_for_event(lambda e: e["event"] == "close")
+            async with ws_connect(proxy.ws_url()) as ws:
+                for n in range(30):
+                    await ws.send(f"m{n}")
+
+                def settled(event: dict[str, object]) -> bool:
+                    # Every message the client sent, and every echo of one that went
+                    # through, has been seen (or dropped) by the proxy.
+                    events = proxy.events()
+                    up = [e for e in events if e["event"] == "message" and e["from"] == "client"]
+                    down = [e for e in events if e["event"] == "message" and e["from"] == "server"]
+                    passed = len(up) - sum(
+                        1 for e in events if e["event"] == "fault" and e["from"] == "client"
+                    )
+                    return len(up) == 30 and len(down) == passed
+
+                assert await asyncio.to_thread(proxy.wait_for_event, settled)
+                got = []
+                while True:
+                    try:
+                        got.append(await asyncio.wait_for(ws.recv(), scaled(0.3)))
+                    except TimeoutError:
+                        break
             drops = [e for e in proxy.events() if e["event"] == "fault"]
         assert drops and all(e["fault"] == "drop" for e in drops)
         runs.append((got, [(e["from"], e["length"]) for e in drops]))
     assert 0 < len(runs[0][0]) < 30
     assert runs[0] == runs[1]
-
-
-async def _exchange_until_end(url: str, count: int) -> list[str]:
-    got: list[str] = []
-    async with ws_connect(url) as ws:
-        for n in range(count):
-            await ws.send(f"m{n}")
-        for _ in range(20):
-            await ws.send("end")
-            try:
-                while (message := await asyncio.wait_for(ws.recv(), scaled(0.5))) != "end":
-                    got.append(str(message))
-                break
-            except TimeoutError:
-                continue
-    return got
 
 
 async def test_delay_and_jitter_delay_each_direction_in_order(echo: str) -> None:
@@ -74,7 +77,7 @@ async def test_delay_and_jitter_delay_each_direction_in_order(echo: str) -> None
             elapsed = time.monotonic() - start
         assert got == [f"m{n}" for n in range(5)]  # order kept despite jitter
         assert elapsed >= 0.2  # two directions of at least 100 ms each
-        assert proxy.wait_for_event(lambda e: e["event"] == "close")
+        assert await asyncio.to_thread(proxy.wait_for_event, lambda e: e["event"] == "close")
         delays = [e["delay_ms"] for e in proxy.events() if e["event"] == "message"]
         assert len(delays) == 10 and all(100 <= d <= 200 for d in delays)
 
@@ -102,7 +105,7 @@ async def test_disconnect_after_drops_tcp_and_the_client_sees_1006(echo: str) ->
                 while True:
                     await asyncio.wait_for(ws.recv(), scaled(5))
             assert ws.close_code == 1006
-        assert proxy.wait_for(r"#1 ! disconnect-after after=3 messages")
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 ! disconnect-after after=3 messages")
 
 
 async def test_close_code_makes_disconnects_proper_closes(echo: str) -> None:
@@ -111,7 +114,9 @@ async def test_close_code_makes_disconnects_proper_closes(echo: str) -> None:
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), scaled(5))
             assert ws.close_code == 4000
-        assert proxy.wait_for(r"#1 ! disconnect-every after=0.5s close_code=4000")
+        assert await asyncio.to_thread(
+            proxy.wait_for, r"#1 ! disconnect-every after=0.5s close_code=4000"
+        )
 
 
 async def test_refuse_answers_503(echo: str) -> None:
@@ -120,7 +125,7 @@ async def test_refuse_answers_503(echo: str) -> None:
             async with ws_connect(proxy.ws_url()):
                 pass
         assert info.value.response.status_code == 503
-        assert proxy.wait_for(r"#1 ! refuse status=503")
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 ! refuse status=503")
 
 
 def test_stall_triggers_the_clients_ping_timeout() -> None:

@@ -89,7 +89,7 @@ async def test_messages_are_relayed_byte_for_byte_both_ways(upstream: Upstream) 
             assert await ws.recv() == "fragmented"
         assert upstream.received == [text, blob, "fragmented"]
         assert upstream.requests[0].path == "/room?x=1"
-        event = proxy.wait_for_event(lambda e: e["event"] == "close")
+        event = await asyncio.to_thread(proxy.wait_for_event, lambda e: e["event"] == "close")
         assert event is not None and event["code"] == 1000 and event["by"] == "client"
 
 
@@ -129,7 +129,9 @@ async def test_close_codes_and_reasons_pass_through_both_ways(upstream: Upstream
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), scaled(5))
             assert (ws.close_code, ws.close_reason) == (4002, "server says bye")
-        assert proxy.wait_for(r"#2 close 4002 \(private use\) 'server says bye' by server")
+        assert await asyncio.to_thread(
+            proxy.wait_for, r"#2 close 4002 \(private use\) 'server says bye' by server"
+        )
 
 
 async def test_an_upstream_refusal_reaches_the_client_as_it_came() -> None:
@@ -154,7 +156,7 @@ async def test_an_upstream_refusal_reaches_the_client_as_it_came() -> None:
             result = await asyncio.to_thread(run_wscli, "connect", proxy.ws_url("/x"), input="")
             assert result.returncode == 4
             assert b"HTTP 403" in result.stderr
-            assert proxy.wait_for("refused by server: HTTP 403 Forbidden")
+            assert await asyncio.to_thread(proxy.wait_for, "refused by server: HTTP 403 Forbidden")
 
 
 async def test_an_unreachable_upstream_is_a_502_and_the_proxy_keeps_running() -> None:
@@ -192,7 +194,7 @@ async def test_terminal_lines_show_escaped_content_and_hex(upstream: Upstream) -
             await ws.recv()
             await ws.send(bytes(range(40)))
             await ws.recv()
-        assert proxy.wait_for(r"#1 close")
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 close")
         out = proxy.stdout
         assert "\x1b" not in out
         assert "→ text" in out and "← text" in out

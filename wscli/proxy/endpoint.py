@@ -10,7 +10,7 @@ for backpressure, a stall or the handshake.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from websockets.client import ClientProtocol
 from websockets.protocol import State
@@ -42,7 +42,8 @@ class Endpoint(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=self.pair.config.max_queue)
         if self.holds:
@@ -54,11 +55,13 @@ class Endpoint(asyncio.Protocol):
             return
         self.protocol.receive_data(data)
         self.pair.received(self)
+        self.pair.display.flush()  # the lines of one read reach stdout together, at once
 
     def eof_received(self) -> bool | None:
         if not self.discarding:
             self.protocol.receive_eof()
             self.pair.received(self)
+            self.pair.display.flush()
         return None  # let the transport close
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -98,13 +101,21 @@ class Endpoint(asyncio.Protocol):
         if transport is None or self.lost:
             self.protocol.data_to_send()  # nowhere to go
             return
+        pending: list[bytes] = []
         for data in self.protocol.data_to_send():
             if data:
-                transport.write(data)
-            elif transport.can_write_eof():
+                pending.append(data)
+                continue
+            if pending:
+                transport.write(b"".join(pending))
+                pending = []
+            if transport.can_write_eof():
                 transport.write_eof()
             else:
                 transport.close()
+        if pending:
+            # One write (one system call) for every frame parsed from one read.
+            transport.write(b"".join(pending) if len(pending) > 1 else pending[0])
 
     def abort(self) -> None:
         """Drop the TCP connection at once (the peer sees no close frame: 1006)."""

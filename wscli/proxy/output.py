@@ -9,7 +9,9 @@ would write them: ``out`` is client → server, ``in`` server → client.
 
 from __future__ import annotations
 
+import datetime
 import shutil
+import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -22,7 +24,6 @@ from wscli.core.events import (
     ping_event,
 )
 from wscli.core.ndjson import timestamp, to_ndjson
-from wscli.net.terminal import make_console
 from wscli.proxy import render
 from wscli.proxy.faults import Way
 
@@ -87,23 +88,72 @@ class Display:
     def note(self, connection: int, text: str) -> None:
         """Anything else worth a line (e.g. a plain HTTP request passed through)."""
 
+    def flush(self) -> None:
+        """Called after each batch of events read from one socket: write them out now."""
+
+
+# SGR codes of the few styles the lines use: one line per message must stay cheap (a rich
+# Text per line cost more than relaying the message).
+_SGR = {
+    "dim": "2",
+    "bold": "1",
+    "cyan": "36",
+    "magenta": "35",
+    "green": "32",
+    "green bold": "32;1",
+    "red": "31",
+    "yellow": "33",
+    "yellow bold": "33;1",
+}
+
+
+class _Clock:
+    """``timestamp()`` for line after line: the date and seconds are formatted once a second."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self.second:
+            self.second = second
+            self.text = timestamp(datetime.datetime.fromtimestamp(second, datetime.timezone.utc))
+        millis = int((now - second) * 1000)
+        return f"{self.text[:20]}{millis:03d}Z"
+
 
 class LineDisplay(Display):
-    """One line per event, coloured by direction on a terminal, cut to its width."""
+    """One line per event, coloured by direction on a terminal, cut to its width.
+
+    The width is read once, at start (``COLUMNS`` or the terminal's; 100 in a pipe).
+    """
 
     def __init__(self, stream: TextIO, color: bool, verbose: bool = False) -> None:
-        self.console = make_console(stream, color)
         self.stream = stream
+        self.color = color
         self.verbose = verbose
+        self.width = shutil.get_terminal_size((100, 24)).columns
+        self.clock = _Clock()
 
-    def _write(self, segments: list[render.Segment]) -> None:
-        from rich.text import Text
+    def _write(self, segments: list[render.Segment], now: bool = True) -> None:
+        if self.color:
+            text = "".join(
+                f"\x1b[{_SGR[style]}m{part}\x1b[0m" if style in _SGR else part
+                for part, style in segments
+            )
+        else:
+            text = "".join(part for part, _ in segments)
+        self.stream.write(text + "\n")
+        if now:
+            self.stream.flush()
 
-        self.console.print(Text.assemble(*segments), markup=False, highlight=False)
+    def flush(self) -> None:
         self.stream.flush()
 
     def _width(self) -> int:
-        return shutil.get_terminal_size((100, 24)).columns
+        return self.width
 
     def listening(self, url: str, upstream: str, seed: int | None) -> None:
         pass  # the banner on stderr says it
@@ -121,7 +171,7 @@ class LineDisplay(Display):
     ) -> None:
         self._write(
             render.open_line(
-                timestamp(),
+                self.clock(),
                 connection,
                 path,
                 client,
@@ -141,33 +191,33 @@ class LineDisplay(Display):
         delay: float | None = None,
     ) -> None:
         line = render.message_line(
-            timestamp(), connection, way, kind, data, length, self._width(), delay
+            self.clock(), connection, way, kind, data, length, self._width(), delay
         )
-        self._write(line)
+        self._write(line, now=False)  # flushed after the read that brought it
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
-        self._write(render.close_line(timestamp(), connection, code, reason, by))
+        self._write(render.close_line(self.clock(), connection, code, reason, by))
 
     def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
         extra = " ".join(f"{k}={v}" for k, v in details.items() if v is not None)
-        self._write(render.fault_line(timestamp(), connection, f"{fault} {extra}".strip(), way))
+        self._write(render.fault_line(self.clock(), connection, f"{fault} {extra}".strip(), way))
 
     def refused(self, connection: int, status: int, reason: str, by: str) -> None:
-        self._write(render.refused_line(timestamp(), connection, status, reason, by))
+        self._write(render.refused_line(self.clock(), connection, status, reason, by))
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
-        self._write(render.note_line(timestamp(), connection, f"error: {message}", "red"))
+        self._write(render.note_line(self.clock(), connection, f"error: {message}", "red"))
 
     def heads(self, connection: int, heads: Sequence[tuple[str, bytes]]) -> None:
         if self.verbose:
-            when = timestamp()
+            when = self.clock()
             for label, head in heads:
                 marker = HEAD_MARKERS.get(label, label)
                 for line in render.head_lines(when, connection, marker, head):
                     self._write(line)
 
     def note(self, connection: int, text: str) -> None:
-        self._write(render.note_line(timestamp(), connection, text, "dim"))
+        self._write(render.note_line(self.clock(), connection, text, "dim"))
 
 
 class JsonDisplay(Display):
@@ -179,11 +229,17 @@ class JsonDisplay(Display):
         self.stream = stream
         self.verbose = verbose
 
-    def _emit(self, event: dict[str, Any], connection: int | None, **extra: Any) -> None:
+    def _emit(
+        self, event: dict[str, Any], connection: int | None, now: bool = True, **extra: Any
+    ) -> None:
         head = {"event": event.pop("event"), "time": event.pop("time")}
         if connection is not None:
             head["connection"] = connection
         self.stream.write(to_ndjson({**head, **extra, **event}))
+        if now:
+            self.stream.flush()
+
+    def flush(self) -> None:
         self.stream.flush()
 
     def listening(self, url: str, upstream: str, seed: int | None) -> None:
@@ -228,7 +284,7 @@ class JsonDisplay(Display):
             event["length"] = length
         if delay is not None:
             event["delay_ms"] = round(delay * 1000, 3)
-        self._emit(event, connection, **{"from": _FROM[way]})
+        self._emit(event, connection, now=False, **{"from": _FROM[way]})
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
         by_side = by if by in ("client", "server") else None
