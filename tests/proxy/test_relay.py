@@ -301,3 +301,42 @@ def test_wscat_through_the_proxy_to_wscli_serve() -> None:
         assert "hello from wscat" in out.decode()  # serve echoes to the sender
         assert proxy.wait_for(r"#1 → text .*hello from wscat")
         assert proxy.wait_for(r"#1 ← text .*hello from wscat")
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_client_that_stops_reading_stalls_the_upstream_not_the_proxys_memory() -> None:
+    sent = 0
+    total = 1600  # 100 MiB offered by the upstream
+
+    async def flood(ws: ServerConnection) -> None:
+        nonlocal sent
+        blob = b"x" * 65536
+        try:
+            for _ in range(total):
+                await ws.send(blob)
+                sent += 1
+        except ConnectionClosed:
+            pass
+
+    async with serve(flood, "127.0.0.1", 0, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        with ProxyProcess(f"ws://127.0.0.1:{port}", "--max-queue", "256K") as proxy:
+            before = _rss_mib(proxy.proc.pid)
+            async with ws_connect(proxy.ws_url(), max_queue=1, compression=None) as ws:
+                await asyncio.sleep(scaled(1))
+                stalled_at = sent
+                grown = _rss_mib(proxy.proc.pid) - before
+                # Only the sockets' kernel buffers and --max-queue hold data: the upstream
+                # is blocked long before its 100 MiB, and the proxy did not keep them.
+                assert stalled_at < total // 4
+                assert grown < 16
+                for _ in range(total):  # then everything arrives, in order and complete
+                    assert len(await asyncio.wait_for(ws.recv(), scaled(10))) == 65536
+            assert sent == total
