@@ -144,7 +144,8 @@ class Pair:
                 other.abort()  # mirror the drop: the other side sees no close frame
             else:
                 self._arm_close_timer()
-        if self.client.lost and (self.upstream is None or self.upstream.lost):
+        upstream = self.upstream
+        if self.client.lost and (upstream is None or upstream.lost or upstream.transport is None):
             self._finish()
 
     # Handshake
@@ -444,6 +445,8 @@ class Pair:
         if self.finished:
             return
         self.finished = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()  # still opening the upstream for a client that is gone
         for timer in self.timers:
             timer.cancel()
         if self.close_timer is not None:
