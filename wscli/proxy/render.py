@@ -49,7 +49,7 @@ def prefix(time: str, connection: int) -> list[Segment]:
 
 
 def _width(segments: Sequence[Segment]) -> int:
-    return sum(len(text) for text, _ in segments)
+    return len("".join(text for text, _ in segments))
 
 
 def message_line(
@@ -63,17 +63,25 @@ def message_line(
     delay: float | None = None,
 ) -> list[Segment]:
     """A text, binary, ping or pong frame: ``→ text 5 B hello``; ``+80ms`` when delayed."""
-    line = prefix(time, connection)
-    line += [(f"{ARROWS[way]} {kind:<6} ", STYLES[way]), (f"{size_text(length):>9}  ", "dim")]
+    # Called for every message relayed: kept to a few string operations.
+    line = [
+        (time[11:23] + " ", "dim"),
+        (f"#{connection} ", "bold"),
+        (f"{ARROWS[way]} {kind:<6} ", STYLES[way]),
+        (f"{size_text(length):>9}  ", "dim"),
+    ]
     if delay is not None:
         line.append((f"+{delay * 1000:.0f}ms ", "yellow"))
+    room = width - _width(line)
     if kind == "text":
-        text = escape_control(data.decode("utf-8", "replace"), keep_newlines=False)
-        if len(data) < length:
-            text += "…"
+        # Escaping only lengthens the text: what is past the width need not be escaped.
+        text = data[: max(room, 0) * 4].decode("utf-8", "replace")[: max(room, 0)]
+        text = escape_control(text, keep_newlines=False)
+        if len(data) < length or len(text) > room:
+            text = text[: max(room - 1, 0)] + "…"
     else:
         text = hex_summary(data, length) if data else ""
-    line.append((shorten(text, width - _width(line)), ""))
+    line.append((shorten(text, room), ""))
     return line
 
 
