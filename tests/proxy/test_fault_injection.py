@@ -188,3 +188,18 @@ class peer_or_echo:
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
+
+
+async def test_stall_instead_of_disconnect_keeps_tcp_but_answers_nothing(echo: str) -> None:
+    with ProxyProcess(echo, "--disconnect-after", "2", "--stall") as proxy:
+        async with ws_connect(proxy.ws_url(), ping_interval=None, close_timeout=0.5) as ws:
+            await ws.send("a")
+            assert await ws.recv() == "a"  # two messages: the connection stalls now
+            await ws.send("b")
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 1)
+            pong = await ws.ping()
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(pong, 1)  # not even pings are answered
+            assert ws.close_code is None  # and the connection is still there
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 ! stall after=disconnect-after 2")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -340,3 +341,53 @@ async def test_a_client_that_stops_reading_stalls_the_upstream_not_the_proxys_me
                 for _ in range(total):  # then everything arrives, in order and complete
                     assert len(await asyncio.wait_for(ws.recv(), scaled(10))) == 65536
             assert sent == total
+
+
+async def test_pings_are_answered_passed_on_and_their_pongs_not_doubled() -> None:
+    pinged = asyncio.Event()
+
+    async def pinger(ws: ServerConnection) -> None:
+        # The upstream pings the client through the proxy and measures the answer.
+        waiter = await ws.ping(b"from-server")
+        await asyncio.wait_for(waiter, scaled(5))
+        pinged.set()
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except ConnectionClosed:
+            pass
+
+    async with serve(pinger, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        with ProxyProcess(f"ws://127.0.0.1:{port}", "--json") as proxy:
+            async with ws_connect(proxy.ws_url()) as ws:
+                latency = await asyncio.wait_for(await ws.ping(b"from-client"), scaled(5))
+                assert latency >= 0
+                await asyncio.wait_for(pinged.wait(), scaled(5))
+                await ws.send("done")
+                assert await ws.recv() == "done"
+            await asyncio.to_thread(proxy.wait_for_event, lambda e: e["event"] == "close")
+            frames = [
+                (e["event"], e["from"], e["base64"])
+                for e in proxy.events()
+                if e["event"] in ("ping", "pong")
+            ]
+    client_ping = ("ping", "client", "ZnJvbS1jbGllbnQ=")  # b"from-client"
+    server_ping = ("ping", "server", "ZnJvbS1zZXJ2ZXI=")  # b"from-server"
+    assert client_ping in frames and server_ping in frames
+    # Each ping's pong from the far side is seen once (and shown, not passed on twice).
+    assert frames.count(("pong", "server", "ZnJvbS1jbGllbnQ=")) == 1
+    assert frames.count(("pong", "client", "ZnJvbS1zZXJ2ZXI=")) == 1
+
+
+async def test_verbose_shows_the_four_handshake_heads(upstream: Upstream) -> None:
+    with ProxyProcess(upstream.url, "-v") as proxy:
+        async with ws_connect(proxy.ws_url("/v"), subprotocols=["v1"]):
+            pass
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 close")
+        out = proxy.stdout
+    assert re.search(r"#1 C> GET /v HTTP/1.1", out)
+    assert re.search(r"#1 >S GET /v HTTP/1.1", out)
+    assert re.search(r"#1 <S HTTP/1.1 101 Switching Protocols", out)
+    assert re.search(r"#1 C< Sec-WebSocket-Protocol: v1", out)
+    assert re.search(r"#1 >S Sec-WebSocket-Protocol: v1", out)

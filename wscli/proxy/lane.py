@@ -77,7 +77,7 @@ class Lane:
             self.kind = "text" if opcode is Opcode.TEXT else "binary"
             self.dropping = self.faults.drop()
             self.parts, self.kept, self.length = [], 0, 0
-            self.delay = self._next_delay() if self.timed and not self.dropping else None
+            self.delay = self.faults.delay() if self.timed and not self.dropping else None
         if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             self._data(opcode, data, frame.fin)
         elif opcode is Opcode.PING:
@@ -125,9 +125,6 @@ class Lane:
             self.pair.close_seen(protocol.close_sent, "proxy")
             self.schedule(protocol.close_sent, 0)
 
-    def _next_delay(self) -> float:
-        return self.faults.delay()
-
     # Sending
 
     def schedule(self, action: Action, size: int) -> None:
@@ -165,7 +162,6 @@ class Lane:
                 self.source.release("queue")
             self.perform(action)
             self.dest.flush()
-        self.pair.lane_drained()
 
     def perform(self, action: Action) -> None:
         """Put one frame (or the close) on ``dest``'s protocol; the caller flushes."""
@@ -193,8 +189,3 @@ class Lane:
             protocol.send_ping(data)
         elif opcode is Opcode.PONG:
             protocol.send_pong(data)
-
-    @property
-    def busy(self) -> bool:
-        """True while queued frames wait to be sent."""
-        return bool(self.queue)

@@ -238,7 +238,7 @@ class Pair:
         assert self.upstream is not None
         protocol = self.upstream.protocol
         assert isinstance(protocol, ClientProtocol)
-        response: Response | None = getattr(self, "upstream_response", None)
+        response = self.upstream_response
         heads = [
             ("request", _head(request.serialize())),
             ("upstream_request", _head(upstream_request.serialize())),
@@ -406,9 +406,6 @@ class Pair:
     def closing(self) -> None:
         """A close frame was sent: bound the time the closing handshake may take."""
         self._arm_close_timer()
-
-    def lane_drained(self) -> None:
-        """A lane's queue is empty (nothing to do: closes are queued like frames)."""
 
     def _arm_close_timer(self) -> None:
         if self.close_timer is None:
