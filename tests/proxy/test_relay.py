@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from peers import peer
 from proxy_process import ProxyProcess
-from support import requires, run_wscli, scaled
+from support import install_lock, requires, run_wscli, scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -263,20 +263,22 @@ NPM_DIR = Path(__file__).parent.parent / "npm"
 
 
 def _wscat() -> str:
+    """wscat installed from tests/npm's lock file into a cache folder (once, one worker)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wscli-tests" / "npm"
     cache.mkdir(parents=True, exist_ok=True)
     lock = (NPM_DIR / "package-lock.json").read_bytes()
     binary = cache / "node_modules" / ".bin" / "wscat"
-    if not binary.exists() or (cache / "package-lock.json").read_bytes() != lock:
-        shutil.copy(NPM_DIR / "package.json", cache)
-        shutil.copy(NPM_DIR / "package-lock.json", cache)
-        subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
-            cwd=cache,
-            check=True,
-            timeout=scaled(120),
-            capture_output=True,
-        )
+    with install_lock("npm-wscat"):
+        if not binary.exists() or (cache / "package-lock.json").read_bytes() != lock:
+            shutil.copy(NPM_DIR / "package.json", cache)
+            shutil.copy(NPM_DIR / "package-lock.json", cache)
+            subprocess.run(
+                ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
+                cwd=cache,
+                check=True,
+                timeout=scaled(120),
+                capture_output=True,
+            )
     return str(binary)
 
 
