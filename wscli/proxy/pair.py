@@ -180,7 +180,8 @@ class Pair:
             status = 504 if exc.exit_code == ExitCode.TIMEOUT else 502
             self._reject(status, f"wscli proxy: {exc}\n", "proxy")
         except asyncio.CancelledError:
-            self.abort()
+            if self.finished or self.client.lost:
+                self.abort()
             raise
         except Exception as exc:  # a bug must cost one connection, not the proxy
             self.display.error(self.id, f"internal error: {exc!r}", int(ExitCode.ERROR))
@@ -415,11 +416,21 @@ class Pair:
             self.close_timer = loop.call_later(delay, self.abort)
 
     def _timeout(self) -> None:
-        if not self.opened and not self.finished:
-            self.display.error(self.id, "the opening handshake timed out", int(ExitCode.TIMEOUT))
-            if self.task is not None:
-                self.task.cancel()
-            self.abort()
+        if self.opened or self.finished:
+            return
+        if self.task is not None and not self.task.done():
+            # The client asked; the upstream did not answer in time: 504 to the client.
+            self.display.error(
+                self.id, "the upstream did not answer in time", int(ExitCode.TIMEOUT)
+            )
+            self.task.cancel()
+            if self.upstream is not None:
+                self.upstream.abort()
+            self._reject(504, "wscli proxy: the upstream did not answer in time\n", "proxy")
+            return
+        # The client never finished its request (slowloris): drop it.
+        self.display.error(self.id, "the opening handshake timed out", int(ExitCode.TIMEOUT))
+        self.abort()
 
     def abort(self) -> None:
         """Drop both TCP connections now."""
