@@ -254,6 +254,10 @@ def test_node_ws_upstream_with_wscli_connect_through_the_proxy() -> None:
     for event in seen:
         if event["event"] in ("message", "open", "close"):
             assert list(event)[:3] == ["event", "time", "connection"]
+    opened = next(e for e in seen if e["event"] == "open")
+    # Compression is negotiated per side: the client got it, Node's ws (deflate off) did not.
+    assert opened["extensions"] == ["permessage-deflate"]
+    assert opened["server_extensions"] == []
     close = next(e for e in seen if e["event"] == "close")
     client_close = next(e for e in client if e["event"] == "close")
     assert set(close) - {"connection"} == set(client_close)
@@ -393,3 +397,36 @@ async def test_verbose_shows_the_four_handshake_heads(upstream: Upstream) -> Non
     assert re.search(r"#1 <S HTTP/1.1 101 Switching Protocols", out)
     assert re.search(r"#1 C< Sec-WebSocket-Protocol: v1", out)
     assert re.search(r"#1 >S Sec-WebSocket-Protocol: v1", out)
+
+
+async def test_the_upstream_is_reached_through_an_http_connect_proxy(upstream: Upstream) -> None:
+    tunnels: list[bytes] = []
+
+    async def connect_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        tunnels.append(head.split(b"\r\n", 1)[0])
+        host, port = head.split()[1].decode().rsplit(":", 1)
+        far_reader, far_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except ConnectionError:
+                pass
+            dst.close()
+
+        await asyncio.gather(pipe(reader, far_writer), pipe(far_reader, writer))
+
+    server = await asyncio.start_server(connect_proxy, "127.0.0.1", 0)
+    proxy_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server:
+        with ProxyProcess(upstream.url, "--proxy", proxy_url) as proxy:
+            async with ws_connect(proxy.ws_url("/tunnelled")) as ws:
+                await ws.send("through two proxies")
+                assert await ws.recv() == "through two proxies"
+    port = upstream.url.rsplit(":", 1)[1]
+    assert tunnels == [f"CONNECT 127.0.0.1:{port} HTTP/1.1".encode()]
+    assert upstream.requests[0].path == "/tunnelled"

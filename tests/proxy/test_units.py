@@ -131,3 +131,21 @@ def test_close_and_refused_lines() -> None:
     assert text == "03:04:05.678 #1 close no close frame (connection dropped)"
     text = "".join(p for p, _ in render.refused_line(WHEN, 2, 403, "Forbidden", "server"))
     assert text == "03:04:05.678 #2 refused by server: HTTP 403 Forbidden"
+
+
+def test_line_display_colours_by_direction_only_when_asked() -> None:
+    import io
+
+    from wscli.proxy.output import LineDisplay
+
+    plain, coloured = io.StringIO(), io.StringIO()
+    for stream, color in ((plain, False), (coloured, True)):
+        display = LineDisplay(stream, color)
+        display.message(1, "up", "text", b"hi", 2)
+        display.message(1, "down", "text", b"\x1b[31mred", 8)
+        display.flush()
+    assert "\x1b" not in plain.getvalue()
+    assert "→ text" in plain.getvalue() and "\\e[31mred" in plain.getvalue()
+    assert "\x1b[36m→ text" in coloured.getvalue()  # client → server in cyan
+    assert "\x1b[35m← text" in coloured.getvalue()  # server → client in magenta
+    assert "\x1b[31mred" not in coloured.getvalue()  # the peer's own escape stays escaped
