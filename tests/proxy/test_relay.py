@@ -430,3 +430,21 @@ async def test_the_upstream_is_reached_through_an_http_connect_proxy(upstream: U
     port = upstream.url.rsplit(":", 1)[1]
     assert tunnels == [f"CONNECT 127.0.0.1:{port} HTTP/1.1".encode()]
     assert upstream.requests[0].path == "/tunnelled"
+
+
+async def test_several_clients_are_shown_interleaved_with_their_ids(upstream: Upstream) -> None:
+    with ProxyProcess(upstream.url) as proxy:
+        async with ws_connect(proxy.ws_url("/a")) as one, ws_connect(proxy.ws_url("/b")) as two:
+            for n in range(3):
+                await one.send(f"one-{n}")
+                await two.send(f"two-{n}")
+                assert await one.recv() == f"one-{n}"
+                assert await two.recv() == f"two-{n}"
+        assert await asyncio.to_thread(proxy.wait_for, r"#2 close")
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 close")
+        lines = [line for line in proxy.stdout.splitlines() if " text " in line]
+    ids = [re.search(r" (#\d) ", line)[1] for line in lines]  # type: ignore[index]
+    assert sorted(ids) == ["#1"] * 6 + ["#2"] * 6
+    assert ids != sorted(ids)  # interleaved as they happened, not grouped
+    for line in lines:
+        assert ("one-" in line) == (line.split()[1] == ids[0])
