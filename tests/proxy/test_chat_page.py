@@ -73,3 +73,5 @@ def test_the_chat_page_reconnects_through_disconnect_every(browser: Any) -> None
         assert any(re.search("after the reconnect", t or "") for t in texts)
         opens = [e for e in proxy.events() if e["event"] == "open"]
         assert len(opens) >= 2
+        pages = [e for e in proxy.events() if e["event"] == "http"]
+        assert pages and pages[0]["message"] == "GET /: HTTP 200 OK"

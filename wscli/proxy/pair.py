@@ -257,7 +257,7 @@ class Pair:
             self._reject(502, f"wscli proxy: {message}\n", "proxy")
             return
         if response.status_code != 101 or not upgrade:
-            self._pass_back(response, heads)
+            self._pass_back(response, heads, request if not upgrade else None)
             return
         self.chosen = protocol.subprotocol
         server = self.client.protocol
@@ -277,7 +277,10 @@ class Pair:
             return
         self._start(response)
 
-    def _pass_back(self, response: Response, heads: list[tuple[str, bytes]]) -> None:
+    def _pass_back(
+        self, response: Response, heads: list[tuple[str, bytes]], plain: Request | None
+    ) -> None:
+        """Give the client the upstream's answer as it came (``plain``: a plain HTTP GET)."""
         assert self.upstream is not None
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
@@ -290,7 +293,12 @@ class Pair:
         server.send_response(answer)
         self.client.flush()
         self.upstream.abort()
-        self.display.refused(self.id, response.status_code, response.reason_phrase, "server")
+        if plain is not None:
+            path = escape_control(plain.path, keep_newlines=False)
+            reason = escape_control(response.reason_phrase, keep_newlines=False)
+            self.display.note(self.id, f"GET {path}: HTTP {response.status_code} {reason}")
+        else:
+            self.display.refused(self.id, response.status_code, response.reason_phrase, "server")
 
     def _reject(self, status: int, text: str, by: str) -> None:
         server = self.client.protocol
