@@ -4,7 +4,11 @@ The relay reports what happens to a :class:`Display`; :class:`LineDisplay` write
 line per event (the terminal view, plain in a pipe), :class:`JsonDisplay` one
 ``connect --json`` event per line with a ``connection`` number and ``from`` (``client`` or
 ``server``). Directions are the client's view, as `wscli connect --json` of that client
-would write them: ``out`` is client → server, ``in`` server → client.
+would write them: ``out`` is client → server, ``in`` server → client. The proxy's own
+events: ``listening``, ``fault``, ``refused``, ``http`` and (``-v``) ``handshake``.
+
+Message lines are flushed once per socket read (:meth:`Display.flush`), every other line at
+once: a burst of small messages costs one write, and nothing waits longer than the read.
 """
 
 from __future__ import annotations
