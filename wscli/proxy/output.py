@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from wscli.core.escape import escape_control
 from wscli.core.events import (
     Message,
     close_event,
@@ -210,7 +211,8 @@ class LineDisplay(Display):
         self._write(render.refused_line(self.clock(), connection, status, reason, by))
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
-        self._write(render.note_line(self.clock(), connection, f"error: {message}", "red"))
+        text = escape_control(message, keep_newlines=False)  # may quote the upstream
+        self._write(render.note_line(self.clock(), connection, f"error: {text}", "red"))
 
     def heads(self, connection: int, heads: Sequence[tuple[str, bytes]]) -> None:
         if self.verbose:
