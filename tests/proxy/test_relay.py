@@ -448,3 +448,38 @@ async def test_several_clients_are_shown_interleaved_with_their_ids(upstream: Up
     assert ids != sorted(ids)  # interleaved as they happened, not grouped
     for line in lines:
         assert ("one-" in line) == (line.split()[1] == ids[0])
+
+
+async def test_a_closed_stdout_stops_the_proxy_quietly_with_exit_0(upstream: Upstream) -> None:
+    import subprocess as sp
+
+    from support import clean_env, wscli_command
+
+    proc = sp.Popen(
+        [*wscli_command(), "proxy", upstream.url, "--port", "0"],
+        stdin=sp.DEVNULL,
+        stdout=sp.PIPE,
+        stderr=sp.PIPE,
+        env=clean_env(),
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        banner = (await asyncio.to_thread(proc.stderr.readline)).decode()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", banner)[1])  # type: ignore[index]
+        async with ws_connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send("first")
+            await ws.recv()
+            assert b"open" in await asyncio.to_thread(proc.stdout.readline)
+            proc.stdout.close()  # the reader goes away, as `| head -1` would
+            for n in range(5):
+                await ws.send(f"more {n}")
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), scaled(5))
+            assert ws.close_code == 1001  # closed properly, like on SIGTERM
+        assert await asyncio.to_thread(proc.wait, scaled(10)) == 0
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from wscli.core.escape import escape_control
@@ -47,6 +47,18 @@ class Display:
 
     full_payloads = False
     """True when message events need the whole payload (else a prefix is enough)."""
+
+    stdout_lost = False
+    """True once stdout's reader went away (``wscli proxy | head``): the run then ends."""
+
+    on_closed: Callable[[], None] | None = None
+    """Called once when stdout closes (the run stops the proxy)."""
+
+    def _lost_stdout(self) -> None:
+        if not self.stdout_lost:
+            self.stdout_lost = True
+            if self.on_closed is not None:
+                self.on_closed()
 
     def listening(self, url: str, upstream: str, seed: int | None) -> None:
         """The proxy is ready."""
@@ -150,12 +162,20 @@ class LineDisplay(Display):
             )
         else:
             text = "".join(part for part, _ in segments)
-        self.stream.write(text + "\n")
-        if now:
-            self.stream.flush()
+        if self.stdout_lost:
+            return
+        try:
+            self.stream.write(text + "\n")
+            if now:
+                self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
 
     def flush(self) -> None:
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
 
     def _width(self) -> int:
         return self.width
@@ -241,12 +261,20 @@ class JsonDisplay(Display):
         head = {"event": event.pop("event"), "time": event.pop("time")}
         if connection is not None:
             head["connection"] = connection
-        self.stream.write(to_ndjson({**head, **extra, **event}))
-        if now:
-            self.stream.flush()
+        if self.stdout_lost:
+            return
+        try:
+            self.stream.write(to_ndjson({**head, **extra, **event}))
+            if now:
+                self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
 
     def flush(self) -> None:
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
 
     def listening(self, url: str, upstream: str, seed: int | None) -> None:
         event = {"event": "listening", "time": timestamp(), "url": url, "upstream": upstream}

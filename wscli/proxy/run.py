@@ -24,7 +24,11 @@ Banner = Callable[[str], None]
 
 
 def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
-    """Relay until SIGINT or SIGTERM; raise :class:`WscliError` when it cannot start."""
+    """Relay until SIGINT or SIGTERM; raise :class:`WscliError` when it cannot start.
+
+    When stdout's reader goes away the proxy stops the same way, then raises
+    BrokenPipeError for the CLI to end quietly (exit 0), as every wscli pipe tool does.
+    """
     check_upstream(config.upstream)
     check_faults(config.faults)
     try:
@@ -33,6 +37,8 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
         asyncio.run(_main(config, display, banner))
     else:
         uvloop.run(_main(config, display, banner))
+    if display.stdout_lost:
+        raise BrokenPipeError
 
 
 async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
@@ -70,6 +76,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
 
     stop = asyncio.Event()
     signals = 0
+    display.on_closed = stop.set
 
     def on_signal() -> None:
         nonlocal signals
