@@ -311,6 +311,11 @@ class ClientConnection(asyncio.Protocol):
     def _head_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
         self.received += len(data)
+        if not _plausible_request(buffer):
+            # Garbage, a TLS hello on the plain port: no need to wait for the timeout.
+            self._cancel_timer()
+            self.owner.on_bad_request(self, "not an HTTP request", None)
+            return
         end = buffer.find(b"\r\n\r\n")
         if end < 0 or end + 4 > MAX_HEAD:
             if len(buffer) > MAX_HEAD or end >= 0:
@@ -454,8 +459,17 @@ class ClientConnection(asyncio.Protocol):
         transport = self.transport
         for data in protocol.data_to_send():
             if not data:
+                # End of stream (after the closing handshake, or failing): the server closes
+                # TCP. Half-close when possible and drop what the client still sends until
+                # it closes too (bounded by close_timeout): closing with unread input would
+                # reset the connection and could destroy the close frame in flight.
                 if not transport.is_closing():
-                    transport.close()  # after the closing handshake: the server closes TCP
+                    if transport.can_write_eof():
+                        transport.write_eof()
+                        if self._timer is None:
+                            self._arm(self.owner.close_timeout, self._finish_abort)
+                    else:
+                        transport.close()
                 continue
             if transport.is_closing():
                 continue
@@ -501,6 +515,16 @@ def close_details(conn: ClientConnection) -> tuple[int, str, str | None]:
         code, reason = conn.closed_by_server
         return code, reason, "server"
     return 1006, "connection dropped without a close frame", None
+
+
+def _plausible_request(start: bytes) -> bool:
+    """False when ``start`` cannot begin an HTTP request: it must start with a method
+    (upper-case letters) followed by a space."""
+    space = start.find(b" ", 0, 17)
+    method = start[:space] if space >= 0 else start[:17]
+    if space < 0 and len(start) >= 17:
+        return False
+    return not method or (method.isalpha() and method.isupper())
 
 
 def _one_line(exc: BaseException | None) -> str:
