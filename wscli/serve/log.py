@@ -9,9 +9,13 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
   ``by`` ("client", "server" or null when the connection dropped)
 - ``message`` (only with -v): ``id``, ``room``, ``type`` ("text"/"binary"), ``size``
 - ``slow``: ``id``, ``room``, ``buffered`` (a client dropped for not reading)
-- ``refused``: ``remote``, ``path``, ``status``, ``reason`` (an upgrade answered non-101)
+- ``refused``: ``remote``, ``path``, ``status``, ``reason`` (a request refused: a malformed
+  head 400, a foreign Host 403, an upgrade answered non-101)
 - ``http`` (only with -v): ``remote``, ``method``, ``path``, ``status``
 - ``error``: ``remote`` (or null), ``message`` — one line, never a traceback
+
+Every text field is passed through :func:`redact` first: the values of ``Authorization``,
+``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
 - ``shutdown``: ``clients``
 - ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
   Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
