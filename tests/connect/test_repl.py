@@ -476,7 +476,7 @@ def test_prompt_timestamps_and_timeout_exit_6(
     stamped = next(row for row in screen.splitlines() if row.endswith(" < t"))
     assert stamped[:2] == "20" and stamped.split(" ")[0].endswith("Z")
     assert terminal.exit_status() == 6
-    assert "wscli: error: no end before --timeout: 1.5 s passed" in terminal.text
+    assert "wscli: error: timed out after 1.5 s (--timeout)" in terminal.text
 
 
 def test_prompt_with_json_and_show_ping_pong(

@@ -26,13 +26,15 @@ from wscli.cli.options import (
     timeout_option,
     tls_client_options,
 )
+from wscli.core.exitcodes import server_close_sentence
 
 CONNECT_EPILOG = (
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
     "  each stdin line is sent as one message; each received message is written to\n"
     "  stdout, one per line. After stdin ends, replies are still read until --count\n"
     "  messages arrived, or none for --idle seconds (default 1), or --wait seconds\n"
-    "  passed, or the server closed; then wscli closes with 1000 and exits 0.\n"
+    "  passed (then wscli closes with 1000 and exits 0), or the server closed:\n"
+    f"  {server_close_sentence()}.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit);\n"
     "  Alt-Enter (Esc Enter) inserts a newline; Ctrl-D closes with 1000.\n\n" + EXIT_STATUS_EPILOG

@@ -15,6 +15,7 @@ import dataclasses
 import ipaddress
 import os
 import random
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -46,7 +47,7 @@ from wscli.core.errors import (
 )
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 from wscli.core.headers import check_header_values, check_subprotocols
-from wscli.core.url import normalize_url, parse_ws_url
+from wscli.core.url import normalize_url, parse_ws_url, redact_in
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tls import client_context
 
@@ -183,6 +184,32 @@ class ObservedConnection(ClientConnection):
         return waiter
 
 
+_STATUS_LINE = re.compile(r"(HTTP/\d\.\d) (\d{3})(?: ([^\r\n]*))?")
+
+
+def _status_line_in(exc: BaseException) -> tuple[str, int, str] | None:
+    """The status line quoted by websockets when it refused a response (HTTP/1.0, ...).
+
+    websockets only parses HTTP/1.1; its error message quotes the line it refused, and that
+    message is all its public API gives of the response then.
+    """
+    if not isinstance(exc, InvalidHandshake) or not isinstance(exc.__cause__, ValueError):
+        return None
+    match = _STATUS_LINE.search(str(exc.__cause__))
+    if match is None or match.group(2) == "101":
+        return None
+    return match.group(1), int(match.group(2)), match.group(3) or ""
+
+
+def redact_error(error: WscliError, options: ConnectOptions) -> WscliError:
+    """``error`` with the passwords of --proxy and of the URL replaced by ``***``."""
+    for url in (options.proxy, options.url):
+        error.what = redact_in(error.what, url)
+        error.why = redact_in(error.why, url) if error.why else error.why
+        error.hint = redact_in(error.hint, url) if error.hint else error.hint
+    return error
+
+
 def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> WscliError:
     """The typed error for a failed connect() (refused, TLS, proxy, HTTP status, timeout)."""
     uri = parse_ws_url(options.url)
@@ -229,6 +256,21 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
             f"handshake with {where} failed",
             "the server closed the connection without a complete HTTP response",
             hint=NO_ANSWER_HINT,
+        )
+    answered = _status_line_in(exc)
+    if answered is not None:
+        # e.g. `python3 -m http.server` answers "HTTP/1.0 200 OK", which websockets refuses
+        # to parse: say what the server answered, as `wscli handshake` does.
+        version, status, reason = answered
+        return HandshakeRejected(
+            f"{where} rejected the WebSocket handshake",
+            f"{version} {status} {reason}".strip() + " (expected 101 Switching Protocols)",
+            hint="is it a WebSocket endpoint? check the URL path",
+            status=status,
+        )
+    if isinstance(exc, InvalidHandshake) and exc.__cause__ is not None:
+        return HandshakeRejected(
+            f"invalid WebSocket handshake from {where}", f"{exc}: {exc.__cause__}"
         )
     if isinstance(exc, InvalidHandshake):
         return HandshakeRejected(f"invalid WebSocket handshake from {where}", str(exc))
@@ -339,6 +381,15 @@ def close_result(code: int | None, reason: str, by: ClosedBy) -> ExitCode:
     exit_code = exit_code_for_close(code)
     if exit_code == ExitCode.OK:
         return exit_code
+    if by == "client" and code == 1009:
+        # websockets closed for us: a received message was over our own --max-size.
+        raise ClosedAbnormally(
+            "wscli closed the connection: a received message was over its --max-size limit",
+            reason or None,
+            hint="raise --max-size (0: no limit)",
+            code=code,
+            reason=reason,
+        )
     who = "the server" if by == "server" else "the connection"
     raise ClosedAbnormally(
         f"{who} closed abnormally", close_description(code, reason), code=code, reason=reason
@@ -363,7 +414,7 @@ async def open_link(
         asyncio.TimeoutError,
         ImportError,
     ) as exc:
-        raise describe_handshake_error(exc, options) from None
+        raise redact_error(describe_handshake_error(exc, options), options) from None
     except ConnectionClosed as exc:  # closed during the handshake
         raise HandshakeRejected("the connection closed during the handshake", str(exc)) from None
     if isinstance(connection, ObservedConnection):

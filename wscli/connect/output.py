@@ -34,7 +34,8 @@ from wscli.connect.render import (
     terminal_message,
 )
 from wscli.core.closecodes import close_description
-from wscli.core.errors import WscliError, format_error
+from wscli.core.errors import WscliError, error_text, format_error
+from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_ndjson
 
 
@@ -73,7 +74,10 @@ class Output(Protocol):
     def error(self, error: WscliError, final: bool) -> None:
         """An error; ``final`` when it ends the session (the CLI prints those once)."""
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None: ...
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        """A retryable failure (``reason``): the next attempt comes after ``delay`` s."""
 
     def status(self, line: str) -> None: ...
 
@@ -102,9 +106,10 @@ def _closed_line(code: int | None, reason: str, by: ClosedBy) -> str:
     return f"closed{who}: {close_description(code, reason)}"
 
 
-def _reconnect_line(attempt: int, delay: float, max_retries: int | None) -> str:
+def _reconnect_line(attempt: int, delay: float, max_retries: int | None, reason: str) -> str:
     limit = f"/{max_retries}" if max_retries is not None else ""
-    return f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
+    line = f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
+    return f"{escape_control(reason, keep_newlines=False)}; {line}" if reason else line
 
 
 class _TextEvents:
@@ -135,8 +140,10 @@ class _TextEvents:
     def closed(self, code: int | None, reason: str, by: ClosedBy) -> None:
         self.status(_closed_line(code, reason, by))
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        self._note(_reconnect_line(attempt, delay, max_retries))
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        self._note(_reconnect_line(attempt, delay, max_retries, reason))
 
 
 class _StderrStatus:
@@ -228,12 +235,14 @@ class JsonOutput(_StderrStatus):
         self._emit(close_event(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
-        self._emit(error_event(format_error(error, prefix=""), int(error.exit_code)))
+        self._emit(error_event(error_text(error), int(error.exit_code)))
         super().error(error, final)
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        self._emit(reconnect_event(attempt, delay, max_retries))
-        self._err(_reconnect_line(attempt, delay, max_retries))  # on stderr too, always
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        self._emit(reconnect_event(attempt, delay, max_retries, reason))
+        self._err(_reconnect_line(attempt, delay, max_retries, reason))  # on stderr too
 
 
 class TerminalOutput(_TextEvents):

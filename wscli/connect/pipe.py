@@ -213,9 +213,7 @@ class PipeSession:
                 if deadline is not None and self.loop.time() >= deadline:
                     await self._close(link)
                     if why == "timeout":
-                        raise TimedOut(
-                            "no end before --timeout", f"{self.policy.timeout:g} s passed"
-                        )
+                        raise TimedOut(f"timed out after {self.policy.timeout:g} s (--timeout)")
                     return ExitCode.OK
                 wait_for = None if deadline is None else deadline - self.loop.time()
                 pending = {receiver} if sender.done() else {receiver, sender}

@@ -197,7 +197,7 @@ class Repl:
             receiver.result()  # re-raise an unexpected error
             return await finish_closed(link, self.output)
         await close_politely(link, self.output)
-        raise TimedOut("no end before --timeout", f"{self.options.timeout:g} s passed")
+        raise TimedOut(f"timed out after {self.options.timeout:g} s (--timeout)")
 
     async def _receive(self, link: WebSocketLink) -> None:
         with contextlib.suppress(ConnectionClosed):

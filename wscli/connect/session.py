@@ -24,7 +24,7 @@ from wscli.connect.link import (
     open_link,
 )
 from wscli.connect.output import Output
-from wscli.core.errors import WscliError
+from wscli.core.errors import WscliError, error_text
 from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import remember_url
 
@@ -48,6 +48,10 @@ class SessionOptions:
 
 
 Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
+
+STABLE_AFTER = 10.0
+"""Seconds a connection must stay open before a later failure starts the retry count (and
+the backoff) afresh; see :func:`run_session`."""
 
 
 async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
@@ -129,25 +133,42 @@ async def run_session(
     body: Body,
     delays: Iterator[float] | None = None,
 ) -> ExitCode:
-    """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure."""
+    """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure.
+
+    Attempts are counted, and the backoff keeps growing, across connections that end
+    within :data:`STABLE_AFTER` seconds of opening: a server that accepts and drops at once
+    is a failure like a refused connection, and resetting on every handshake would retry it
+    forever at the shortest delay (issue 11). Only a connection that stayed up that long
+    starts the count and the backoff afresh. Each retried failure is reported as a
+    ``reconnect`` with its reason; only the final one is an error.
+    """
+    loop = asyncio.get_running_loop()
     backoff = delays or backoff_delays()
     attempt = 0
     while True:
-        out_of_retries = options.max_retries is not None and attempt >= options.max_retries
+        opened_at: float | None = None
+        failure: WscliError | None = None
         try:
             link = await open_session_link(options, output)
-            attempt = 0  # the connection worked: a later failure starts the count afresh
-            out_of_retries = options.max_retries == 0
-            backoff = delays or backoff_delays()
+            opened_at = loop.time()
             result = await body(link)
-            if not (options.reconnect and not out_of_retries and server_went_away(link)):
+            if not (options.reconnect and server_went_away(link)):
                 return result
+            reason = "the server went away (1001)"
         except WscliError as error:
-            retry = options.reconnect and is_retryable(error) and not out_of_retries
-            output.error(error, final=not retry)
-            if not retry:
+            if not (options.reconnect and is_retryable(error)):
+                output.error(error, final=True)
                 raise
+            failure, reason = error, error_text(error)
+        if opened_at is not None and loop.time() - opened_at >= STABLE_AFTER:
+            attempt = 0
+            backoff = delays or backoff_delays()
+        if options.max_retries is not None and attempt >= options.max_retries:
+            if failure is None:
+                return result
+            output.error(failure, final=True)
+            raise failure
         attempt += 1
         delay = next(backoff)
-        output.reconnecting(attempt, delay, options.max_retries)
+        output.reconnecting(attempt, delay, options.max_retries, reason)
         await asyncio.sleep(delay)
