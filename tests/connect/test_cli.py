@@ -209,6 +209,9 @@ def test_max_size_too_big_message_closes_1009() -> None:
         result = run_wscli("connect", server.url, "--max-size", "10", "-x", "x" * 50)
     assert result.returncode == 5
     assert b"1009" in result.stderr
+    # Our own limit, said as such, with the way out (issue 11, item 16).
+    assert b"over our --max-size limit" in result.stderr
+    assert b"(hint: raise --max-size (0: no limit))" in result.stderr
 
 
 # -- TLS -------------------------------------------------------------------------------------

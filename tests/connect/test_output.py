@@ -24,7 +24,7 @@ def test_plain_output_stdout_is_data_and_status_needs_verbose() -> None:
     assert out.getvalue() == b"got\n"
     assert err.getvalue() == (
         "wscli: pong received, round trip 1.2 ms\n"
-        "wscli: closed: 1011 '\\e[31m'; reconnecting in 0.5 s (attempt 1/5)\n"
+        "wscli: reconnecting in 0.5 s (attempt 1/5): closed: 1011 '\\e[31m'\n"
     )
     err = io.StringIO()
     verbose = PlainOutput(io.BytesIO(), err, verbose=True)
@@ -47,7 +47,7 @@ def test_json_output_emits_every_event_and_reconnects_on_stderr_too() -> None:
     # The error's text is kept as received in JSON, and its bidi override is escaped.
     assert events[3]["message"] == "cannot connect: refused \u202egnp.exe"
     assert b"\\u202e" in raw and "\u202e".encode() not in raw
-    assert err.getvalue() == "wscli: refused; reconnecting in 1.0 s (attempt 2)\n"
+    assert err.getvalue() == "wscli: reconnecting in 1.0 s (attempt 2): refused\n"
 
 
 def test_terminal_output_marks_status_lines() -> None:

@@ -152,6 +152,13 @@ CONNECT_EPILOG = (
     help="Reconnect attempts in a row before giving up.",
 )
 @click.option(
+    "-L",
+    "--location",
+    is_flag=True,
+    help="Follow redirects (3xx, up to 10), each reported; never wss:// to ws://. "
+    "-H headers and --auth are not sent on to another host.",
+)
+@click.option(
     "--socketio",
     is_flag=True,
     help="Speak Socket.IO (Engine.IO v4) at /socket.io/ instead of plain messages.",

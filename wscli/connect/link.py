@@ -30,7 +30,7 @@ from websockets.exceptions import (
     ProxyError,
 )
 from websockets.frames import Frame, Opcode
-from websockets.protocol import Event
+from websockets.protocol import Event, State
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI
 
@@ -157,10 +157,85 @@ def build_connect_kwargs(
     return kwargs
 
 
+REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
+
+
+class RedirectAnswer(Exception):
+    """The server answered the upgrade with a redirect (3xx and a Location header)."""
+
+    def __init__(self, status: int, reason: str, location: str) -> None:
+        super().__init__(f"HTTP {status} {reason}".strip())
+        self.status = status
+        self.reason = reason
+        self.location = location
+
+
+OUTGOING_LIMIT = 1 << 20
+"""Bytes of our own frames waiting for the server to read them before wscli stops reading.
+
+websockets answers every ping with a pong at once, whatever the server reads: a server
+flooding pings while never reading made the unsent pongs grow without bound (RSS 40 → 233
+MB in 14 s, issue 11). Past this limit wscli stops reading (the server's frames wait in the
+kernel, which makes the server block in turn) until the backlog drains; if it does not
+drain within --ping-timeout, wscli drops the connection.
+"""
+
+
 class ObservedConnection(ClientConnection):
-    """A client connection that reports ping and pong frames (for --show-ping-pong)."""
+    """A client connection that reports ping and pong frames (for --show-ping-pong) and
+    stops reading while the server leaves too much of ours unread (see OUTGOING_LIMIT).
+
+    Built by websockets through connect()'s documented ``create_connection`` hook; the
+    flow control uses asyncio's public Protocol/Transport methods.
+    """
 
     frame_observer: FrameObserver | None = None
+    stall_timeout: float | None = 20.0
+    reading_paused: bool = False
+    stalled: bool = False
+    """True once wscli dropped the connection because the server stopped reading."""
+    _stall_timer: asyncio.TimerHandle | None = None
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        """The opening handshake; a 3xx answer becomes :class:`RedirectAnswer`.
+
+        websockets would follow redirects itself, silently, to any host, with every -H
+        header (issue 11). An exception that is not InvalidStatus makes connect() hand the
+        answer back instead; :mod:`wscli.connect.redirects` follows it only with -L.
+        """
+        try:
+            await super().handshake(*args, **kwargs)
+        except InvalidStatus as exc:
+            response = exc.response
+            if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
+                raise RedirectAnswer(
+                    response.status_code, response.reason_phrase, response.headers["Location"]
+                ) from exc
+            raise
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.reading_paused or self.transport.is_closing():
+            return
+        if self.transport.get_write_buffer_size() > OUTGOING_LIMIT:
+            self.reading_paused = True
+            self.transport.pause_reading()
+            if self.stall_timeout is not None:
+                self._stall_timer = self.loop.call_later(self.stall_timeout, self._give_up)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.reading_paused and not self.transport.is_closing():
+            self.reading_paused = False
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+                self._stall_timer = None
+            self.transport.resume_reading()
+
+    def _give_up(self) -> None:
+        if self.reading_paused:
+            self.stalled = True
+            self.transport.abort()  # a close frame would only queue behind the backlog
 
     def process_event(self, event: Event) -> None:
         observer = self.frame_observer
@@ -357,6 +432,22 @@ class WebSocketLink:
         """Close code (None: no close frame), reason and who closed first."""
         return closed_info(self.connection)
 
+    @property
+    def is_open(self) -> bool:
+        """True while no close has begun (by either side) and the connection stands."""
+        return self.connection.state is State.OPEN
+
+    def check_stalled(self) -> None:
+        """Raise :class:`ClosedAbnormally` if wscli dropped the connection because the
+        server stopped reading what wscli sent (e.g. flooding pings, reading no pongs)."""
+        if isinstance(self.connection, ObservedConnection) and self.connection.stalled:
+            raise ClosedAbnormally(
+                "wscli dropped the connection",
+                f"the server read none of our last {OUTGOING_LIMIT // 1024} KiB "
+                f"(pongs and messages) within --ping-timeout",
+                hint="a server flooding pings without reading the pongs?",
+            )
+
 
 def closed_info(
     connection: ClientConnection,
@@ -384,8 +475,8 @@ def close_result(code: int | None, reason: str, by: ClosedBy) -> ExitCode:
     if by == "client" and code == 1009:
         # websockets closed for us: a received message was over our own --max-size.
         raise ClosedAbnormally(
-            "wscli closed the connection: a received message was over its --max-size limit",
-            reason or None,
+            "wscli closed the connection with 1009 (message too big)",
+            f"a received message was over our --max-size limit ({reason or 'too big'})",
             hint="raise --max-size (0: no limit)",
             code=code,
             reason=reason,
@@ -419,6 +510,7 @@ async def open_link(
         raise HandshakeRejected("the connection closed during the handshake", str(exc)) from None
     if isinstance(connection, ObservedConnection):
         connection.frame_observer = observer
+        connection.stall_timeout = options.ping_timeout
     return connection
 
 

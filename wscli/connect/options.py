@@ -70,6 +70,7 @@ class ConnectArgs:
     close_reason: str
     reconnect: bool
     max_retries: int
+    location: bool
     socketio: bool
     namespace: str
     event: str

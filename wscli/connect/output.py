@@ -25,6 +25,7 @@ from wscli.connect.events import (
     open_event,
     ping_event,
     reconnect_event,
+    redirect_event,
 )
 from wscli.connect.render import (
     ERROR_STYLE,
@@ -37,6 +38,7 @@ from wscli.core.closecodes import close_description
 from wscli.core.errors import WscliError, error_text, format_error
 from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_ndjson
+from wscli.core.url import redact_url
 
 
 class LinkInfo(Protocol):
@@ -79,11 +81,15 @@ class Output(Protocol):
     ) -> None:
         """A retryable failure (``reason``): the next attempt comes after ``delay`` s."""
 
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        """A redirect followed with -L: from ``source`` to ``url`` (``dropped``: -H and
+        --auth were not sent on, as the host changed)."""
+
     def status(self, line: str) -> None: ...
 
 
 def _open_line(link: LinkInfo) -> str:
-    parts = [f"connected to {link.url}"]
+    parts = [f"connected to {redact_url(link.url)}"]
     if link.subprotocol:
         parts.append(f"subprotocol {link.subprotocol}")
     if link.extensions:
@@ -109,7 +115,12 @@ def _closed_line(code: int | None, reason: str, by: ClosedBy) -> str:
 def _reconnect_line(attempt: int, delay: float, max_retries: int | None, reason: str) -> str:
     limit = f"/{max_retries}" if max_retries is not None else ""
     line = f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
-    return f"{escape_control(reason, keep_newlines=False)}; {line}" if reason else line
+    return f"{line}: {reason}" if reason else line
+
+
+def _redirect_line(status: int, source: str, url: str, dropped: bool) -> str:
+    line = f"redirected (HTTP {status}) from {source} to {url}"
+    return line + "; -H headers and --auth not sent to the new host" if dropped else line
 
 
 class _TextEvents:
@@ -145,6 +156,9 @@ class _TextEvents:
     ) -> None:
         self._note(_reconnect_line(attempt, delay, max_retries, reason))
 
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        self._note(_redirect_line(status, source, url, dropped))
+
 
 class _StderrStatus:
     """What the pipe writers share: ``wscli: ...`` status lines on stderr, some only with -v."""
@@ -155,8 +169,9 @@ class _StderrStatus:
         self.verbose = verbose
 
     def _err(self, line: str) -> None:
+        # Every status line may quote the server (a close reason, a Location): escaped here.
         try:
-            self.stderr.write(f"wscli: {line}\n")
+            self.stderr.write(f"wscli: {escape_control(line, keep_newlines=False)}\n")
             self.stderr.flush()
         except (OSError, ValueError):
             pass
@@ -217,7 +232,11 @@ class JsonOutput(_StderrStatus):
         self.stdout.flush()
 
     def opened(self, link: LinkInfo) -> None:
-        self._emit(open_event(link.url, link.subprotocol, link.extensions, link.response_headers))
+        self._emit(
+            open_event(
+                redact_url(link.url), link.subprotocol, link.extensions, link.response_headers
+            )
+        )
 
     def message(self, message: Message) -> None:
         self._emit(message_event(message))
@@ -243,6 +262,10 @@ class JsonOutput(_StderrStatus):
     ) -> None:
         self._emit(reconnect_event(attempt, delay, max_retries, reason))
         self._err(_reconnect_line(attempt, delay, max_retries, reason))  # on stderr too
+
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        self._emit(redirect_event(status, source, url))
+        self._err(_redirect_line(status, source, url, dropped))  # on stderr too
 
 
 class TerminalOutput(_TextEvents):

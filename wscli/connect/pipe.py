@@ -36,6 +36,7 @@ from wscli.connect.session import (
     finish_closed,
     run_session,
 )
+from wscli.connect.watchdog import DeadlineWatchdog
 from wscli.core.errors import TimedOut
 from wscli.core.exitcodes import ExitCode
 
@@ -243,4 +244,14 @@ async def run_pipe(
     reader = StdinReader(stdin_fd, stream=policy.stream)
     reader.start()
     session = PipeSession(policy, output, reader)
-    return await run_session(options, output, session.run)
+    watchdog = None
+    if policy.timeout is not None:
+        # Holds the deadline even while a blocked stdout write holds the loop.
+        grace = options.connect.close_timeout + 1.0
+        watchdog = DeadlineWatchdog(asyncio.get_running_loop(), policy.timeout, grace)
+        watchdog.start()
+    try:
+        return await run_session(options, output, session.run)
+    finally:
+        if watchdog is not None:
+            watchdog.stop()

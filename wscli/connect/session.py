@@ -21,9 +21,9 @@ from wscli.connect.link import (
     backoff_delays,
     close_result,
     is_retryable,
-    open_link,
 )
 from wscli.connect.output import Output
+from wscli.connect.redirects import open_following
 from wscli.core.errors import WscliError, error_text
 from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import remember_url
@@ -45,6 +45,8 @@ class SessionOptions:
     socketio: SocketIOOptions | None = None
     reconnect: bool = False
     max_retries: int | None = 5
+    location: bool = False
+    """-L/--location: follow redirects (see :mod:`wscli.connect.redirects`)."""
 
 
 Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
@@ -68,20 +70,25 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
 
 async def open_session_link(options: SessionOptions, output: Output) -> WebSocketLink:
     """Open the WebSocket (and Socket.IO session) and report it as open."""
-    connection = await open_link(options.connect, observer=output.frame)
+    connection, url = await open_following(
+        options.connect,
+        follow=options.location,
+        observer=output.frame,
+        on_redirect=output.redirected,
+    )
     link: WebSocketLink
     if options.socketio is not None:
         from wscli.connect.socketio import SocketIOLink
 
         link = SocketIOLink(
             connection,
-            options.connect.url,
+            url,
             namespace=options.socketio.namespace,
             event=options.socketio.event,
             open_timeout=options.connect.open_timeout or 10.0,
         )
     else:
-        link = WebSocketLink(connection, options.connect.url)
+        link = WebSocketLink(connection, url)
     try:
         await link.start()
     except WscliError:
@@ -101,6 +108,7 @@ async def finish_closed(link: WebSocketLink, output: Output) -> ExitCode:
     """The connection has ended: report it; OK for a normal close, else ClosedAbnormally."""
     code, reason, by = link.closed_info()
     output.closed(code, reason, by)
+    link.check_stalled()
     return close_result(code, reason, by)
 
 
@@ -110,7 +118,14 @@ async def close_politely(
     """Close with ``code`` (1000 by default), wait for the peer's answer, report it.
 
     ``link.close`` waits at most the connection's close timeout for the peer's answer.
+    A connection that was already closing (by the server, or by websockets for a message
+    over our --max-size) did not end by our choice: it is judged as the close it was, so
+    a message lost that way never exits 0.
     """
+    if not link.is_open:
+        with contextlib.suppress(Exception):
+            await link.close(code, reason)  # waits (bounded) for the close to complete
+        return await finish_closed(link, output)
     await link.close(code, reason)
     output.closed(*link.closed_info())
     # We chose to end (EOF, --count, --idle, /close ...): a clean end whatever the code.
