@@ -7,6 +7,7 @@ command so shell completion stays fast.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import click
@@ -33,8 +34,9 @@ CONNECT_EPILOG = (
     "  each stdin line is sent as one message; each received message is written to\n"
     "  stdout, one per line. After stdin ends, replies are still read until --count\n"
     "  messages arrived, or none for --idle seconds (default 1), or --wait seconds\n"
-    "  passed (then wscli closes with 1000 and exits 0), or the server closed:\n"
-    f"  {server_close_sentence()}.\n"
+    "  passed (then wscli closes with 1000 and exits 0), or the server closed.\n"
+    + textwrap.fill(server_close_sentence() + ".", 84, initial_indent="  ", subsequent_indent="  ")
+    + "\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit);\n"
     "  Alt-Enter (Esc Enter) inserts a newline; Ctrl-D closes with 1000.\n\n" + EXIT_STATUS_EPILOG

@@ -54,7 +54,7 @@ def server_close_sentence() -> str:
     """How a close by the server ends `connect`, from the same source as the table and
     :func:`exit_code_for_close` (so help, man page and code cannot drift apart)."""
     return (
-        f"a close by the server exits {int(ExitCode.OK)} for {NORMAL_CLOSES} (or no code), "
+        f"A close by the server exits {int(ExitCode.OK)} for {NORMAL_CLOSES} (or no code), "
         f"{int(ExitCode.CLOSED_ABNORMALLY)} for any other code or no close frame"
     )
 
