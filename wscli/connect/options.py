@@ -21,6 +21,7 @@ from wscli.connect.output import JsonOutput, Output, PlainOutput
 from wscli.connect.pipe import PipePolicy, run_pipe
 from wscli.connect.session import SessionOptions, SocketIOOptions
 from wscli.connect.socketio import socketio_url
+from wscli.connect.watchdog import Expire
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.exitcodes import ExitCode
@@ -137,8 +138,11 @@ def pipe_output(env: Environment, args: ConnectArgs) -> Output:
     )
 
 
-def run_connect(env: Environment, args: ConnectArgs) -> ExitCode:
-    """Run the prompt or the pipe for the command-line options ``args``."""
+def run_connect(env: Environment, args: ConnectArgs, expire: Expire | None = None) -> ExitCode:
+    """Run the prompt or the pipe for the command-line options ``args``.
+
+    ``expire`` ends the process when a deadline passes while stdout blocks the loop.
+    """
     session = session_options(args)
     if env.interactive and not args.no_tty:
         from wscli.connect.repl import ReplOptions, run_repl
@@ -146,4 +150,4 @@ def run_connect(env: Environment, args: ConnectArgs) -> ExitCode:
         repl_options = from_options(ReplOptions, args, color=env.color_stdout)
         return asyncio.run(run_repl(session, repl_options))
     policy = from_options(PipePolicy, args)
-    return asyncio.run(run_pipe(session, policy, pipe_output(env, args)))
+    return asyncio.run(run_pipe(session, policy, pipe_output(env, args), expire=expire))

@@ -36,7 +36,7 @@ from wscli.connect.session import (
     finish_closed,
     run_session,
 )
-from wscli.connect.watchdog import DeadlineWatchdog
+from wscli.connect.watchdog import DeadlineWatchdog, Expire
 from wscli.core.errors import TimedOut
 from wscli.core.exitcodes import ExitCode
 
@@ -238,17 +238,26 @@ class PipeSession:
 
 
 async def run_pipe(
-    options: SessionOptions, policy: PipePolicy, output: Output, stdin_fd: int = 0
+    options: SessionOptions,
+    policy: PipePolicy,
+    output: Output,
+    stdin_fd: int = 0,
+    expire: Expire | None = None,
 ) -> ExitCode:
-    """Pipe mode end to end: start reading stdin at once, then connect (and reconnect)."""
+    """Pipe mode end to end: start reading stdin at once, then connect (and reconnect).
+
+    ``expire`` ends the process when --timeout passes while the loop is blocked (see
+    :mod:`wscli.connect.watchdog`); the CLI gives it.
+    """
     reader = StdinReader(stdin_fd, stream=policy.stream)
     reader.start()
     session = PipeSession(policy, output, reader)
     watchdog = None
-    if policy.timeout is not None:
+    if policy.timeout is not None and expire is not None:
         # Holds the deadline even while a blocked stdout write holds the loop.
         grace = options.connect.close_timeout + 1.0
-        watchdog = DeadlineWatchdog(asyncio.get_running_loop(), policy.timeout, grace)
+        loop = asyncio.get_running_loop()
+        watchdog = DeadlineWatchdog(loop, policy.timeout, grace, expire)
         watchdog.start()
     try:
         return await run_session(options, output, session.run)

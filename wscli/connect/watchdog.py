@@ -4,20 +4,22 @@ The pipe writes received messages to stdout with blocking writes (flushed per me
 a pipe tool should). When the reader of stdout stops reading (``| sleep 12``), a write
 blocks the event loop, and with it every timer: ``--timeout 4`` once ran 13 s (issue 11).
 This thread, started with the deadline, checks after it whether the loop still answers;
-when it does not (blocked in a write) it ends the process with exit 6 and the usual error
-line, as the deadline promises. A responsive loop ends the session itself (closing
-politely); if even that takes longer than ``grace`` seconds, the process ends all the same.
+when it does not (blocked in a write) it calls ``expire`` with the TimedOut error: the CLI
+layer's :func:`wscli.cli.exit_now` prints the usual line and exits 6, as the deadline
+promises. A responsive loop ends the session itself (closing politely); if even that takes
+longer than ``grace`` seconds, ``expire`` is called all the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sys
 import threading
+from collections.abc import Callable
 
-from wscli.core.errors import TimedOut, format_error
+from wscli.core.errors import TimedOut, WscliError
+
+Expire = Callable[[WscliError], None]
+"""Ends the process with the error's line and exit code (from a thread)."""
 
 PROBE = 0.25
 """Seconds the loop has to answer a probe before it counts as blocked."""
@@ -27,8 +29,11 @@ class DeadlineWatchdog:
     """Ends the process with ``error``'s exit code once ``deadline`` (loop time) has passed
     and the loop is blocked, or ``grace`` seconds after it in any case."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, grace: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, timeout: float, grace: float, expire: Expire
+    ) -> None:
         self.loop = loop
+        self.expire = expire
         self.timeout = timeout
         self.grace = grace
         self.error = TimedOut(f"timed out after {timeout:g} s (--timeout)")
@@ -62,11 +67,4 @@ class DeadlineWatchdog:
             waited += PROBE
             if self._done.wait(PROBE):
                 return
-        self._expire()
-
-    def _expire(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            os.write(sys.stderr.fileno(), (format_error(self.error) + "\n").encode())
-        # Documented (os._exit): the only exit that a thread can make while the main
-        # thread is blocked in a write.
-        os._exit(int(self.error.exit_code))
+        self.expire(self.error)
