@@ -95,6 +95,20 @@ def test_close_reason_with_bidi_override_is_escaped_on_stderr_and_in_ndjson() ->
     assert events[-2] == {**events[-2], "event": "close", "reason": "ok\u202egnp.exe\u009b[2J"}
 
 
+def test_socketio_namespace_refusal_with_escapes_is_escaped() -> None:
+    async def refuse(ws: ServerConnection) -> None:
+        await ws.send('0{"sid":"e1","pingInterval":25000,"pingTimeout":20000}')
+        await ws.recv()  # our CONNECT
+        await ws.send('44{"message":"no\\u001b]0;PWNED\\u0007\\u001b]52;c;cHduZWQ=\\u0007"}')
+        await ws.wait_closed()
+
+    with running(refuse) as server:
+        result = run_wscli("connect", "--socketio", server.url, input=b"")
+    assert result.returncode == 4
+    _assert_inert(result.stderr)
+    assert b"refused: no\\e]0;PWNED\\x07\\e]52;c;cHduZWQ=\\x07" in result.stderr
+
+
 # -- item 9: every non-101 answer named ------------------------------------------------------
 
 

@@ -77,7 +77,7 @@ def urls_in(text: str, incomplete: str = "") -> list[str]:
     return list(seen.values())[:MAX_URLS]
 
 
-def _open_private(path: Path, flags: int) -> int:
+def open_private(path: Path, flags: int) -> int:
     """Open a state file without following a symlink; a file it creates or writes is 0600."""
     fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
     if flags & (os.O_WRONLY | os.O_RDWR):
@@ -91,7 +91,7 @@ def _open_private(path: Path, flags: int) -> int:
 
 def _read(path: Path) -> str:
     try:
-        fd = _open_private(path, os.O_RDONLY)
+        fd = open_private(path, os.O_RDONLY)
     except OSError:
         return ""
     with os.fdopen(fd, "rb") as file:
@@ -128,7 +128,7 @@ def remember_url(url: str, environ: Mapping[str, str] | None = None) -> None:
         else:
             mode = os.O_WRONLY | os.O_CREAT | os.O_APPEND
             text = url + "\n"
-        fd = _open_private(path, mode)
+        fd = open_private(path, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
     except OSError:
