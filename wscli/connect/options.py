@@ -120,7 +120,9 @@ def session_options(args: ConnectArgs) -> SessionOptions:
         except UnicodeEncodeError:  # undecodable bytes from the command line
             raise UsageProblem(f"invalid -x message {message!r}", "not valid UTF-8") from None
     socketio = SocketIOOptions(args.namespace, args.event) if args.socketio else None
-    return from_options(SessionOptions, args, connect=connect, socketio=socketio)
+    return from_options(
+        SessionOptions, args, defaults={"stable_after"}, connect=connect, socketio=socketio
+    )
 
 
 def pipe_output(env: Environment, args: ConnectArgs) -> Output:

@@ -47,13 +47,12 @@ class SessionOptions:
     max_retries: int | None = 5
     location: bool = False
     """-L/--location: follow redirects (see :mod:`wscli.connect.redirects`)."""
+    stable_after: float = 10.0
+    """Seconds a connection must stay open before a later failure starts the retry count
+    and the backoff afresh; see :func:`run_session`."""
 
 
 Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
-
-STABLE_AFTER = 10.0
-"""Seconds a connection must stay open before a later failure starts the retry count (and
-the backoff) afresh; see :func:`run_session`."""
 
 
 async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
@@ -151,7 +150,7 @@ async def run_session(
     """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure.
 
     Attempts are counted, and the backoff keeps growing, across connections that end
-    within :data:`STABLE_AFTER` seconds of opening: a server that accepts and drops at once
+    within ``options.stable_after`` seconds (10) of opening: a server that accepts and drops at once
     is a failure like a refused connection, and resetting on every handshake would retry it
     forever at the shortest delay (issue 11). Only a connection that stayed up that long
     starts the count and the backoff afresh. Each retried failure is reported as a
@@ -175,7 +174,7 @@ async def run_session(
                 output.error(error, final=True)
                 raise
             failure, reason = error, error_text(error)
-        if opened_at is not None and loop.time() - opened_at >= STABLE_AFTER:
+        if opened_at is not None and loop.time() - opened_at >= options.stable_after:
             attempt = 0
             backoff = delays or backoff_delays()
         if options.max_retries is not None and attempt >= options.max_retries:
