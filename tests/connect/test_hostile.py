@@ -282,9 +282,9 @@ def test_reconnect_to_a_server_that_drops_at_once_gives_up_with_growing_delays()
         await ws.close(1011, "bye at once")
 
     with running(accept_and_drop) as server:
-        result = run_wscli(
-            "connect", server.url, "--reconnect", "--max-retries", "2", "--json", input=b""
-        )
+        # --idle 0: stdin is at its end, and only the server may end each connection.
+        args = ["--reconnect", "--max-retries", "2", "--idle", "0", "--json"]
+        result = run_wscli("connect", server.url, *args, input=b"")
     assert result.returncode == 5
     assert connections == 3  # the first try and 2 retries, though each handshake worked
     events = [json.loads(line) for line in lines(result.stdout)]
