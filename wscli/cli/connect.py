@@ -151,7 +151,8 @@ CONNECT_EPILOG = (
     default=5,
     show_default=True,
     metavar="N",
-    help="Reconnect attempts in a row before giving up.",
+    help="Reconnect attempts in a row before giving up; a connection that ends within 10 s "
+    "counts as failed (the count and the growing delay restart only after 10 s up).",
 )
 @click.option(
     "-L",
