@@ -117,11 +117,12 @@ async def close_politely(
     """Close with ``code`` (1000 by default), wait for the peer's answer, report it.
 
     ``link.close`` waits at most the connection's close timeout for the peer's answer.
-    A connection that was already closing (by the server, or by websockets for a message
-    over our --max-size) did not end by our choice: it is judged as the close it was, so
-    a message lost that way never exits 0.
+    A connection that websockets was already closing on our side (1009 for a message over
+    our --max-size, 1002/1007 for a protocol error) lost a message: it is judged as the
+    close it was, never exit 0, even when --wait or --idle ends at that moment.
     """
-    if not link.is_open:
+    link.check_stalled()  # dropped by wscli (the server read nothing): never a clean end
+    if not link.is_open and link.closed_info()[2] == "client":
         with contextlib.suppress(Exception):
             await link.close(code, reason)  # waits (bounded) for the close to complete
         return await finish_closed(link, output)
