@@ -205,6 +205,32 @@ def test_location_follows_reports_each_hop_and_drops_headers_on_host_change() ->
     assert "-H headers and --auth not sent to the new host" in err
 
 
+def test_same_origin_redirect_keeps_headers_and_a_loop_ends() -> None:
+    def by_path(request: bytes) -> bytes:
+        if request.startswith(b"GET /start "):
+            headers = [("Location", "/next"), ("Content-Length", "0")]
+            return http_response(308, "Permanent Redirect", headers)
+        return upgrade_response()(request)
+
+    with RawServer(answer(by_path, after="websocket")) as server:
+        result = run_wscli(
+            "connect", server.url("/start"), "-L", "-H", "X-Api-Key: s3cret", "--json", input=b""
+        )
+    assert result.returncode == 0, result.stderr
+    assert [r.split(b" ")[1] for r in server.requests] == [b"/start", b"/next"]
+    assert all(b"X-Api-Key: s3cret" in request for request in server.requests)
+    assert b"not sent to the new host" not in result.stderr
+    opened = [json.loads(line) for line in lines(result.stdout)][1]
+    assert opened["event"] == "open" and opened["url"] == server.url("/next")
+
+    loop = http_response(302, "Found", [("Location", "/again")])
+    with RawServer(answer(loop)) as server:
+        looped = run_wscli("connect", server.url(), "-L", input=b"")
+    assert looped.returncode == 4
+    assert len(server.requests) == 11  # the first request and 10 redirects followed
+    assert b"more than 10 redirects" in looped.stderr
+
+
 def test_location_never_downgrades_wss_to_ws() -> None:
     import trustme
     from connect_servers import tls_server_context
