@@ -11,7 +11,11 @@ reading until one of these ends it, then closes with 1000 (or --close-code):
 - ``--wait S`` given: exactly S seconds after stdin ended (replaces --idle): clean end;
 - the server closes: exit 0 for 1000/1001 (or a close frame without a code), else 5
   (closed abnormally);
-- ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out).
+- ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out), held
+  even while a reader that stopped reading blocks stdout (:mod:`wscli.connect.watchdog`).
+
+A close that websockets began on our side before one of these (1009 for a message over
+--max-size) lost a message: it is never a clean end (see ``session.close_politely``).
 """
 
 from __future__ import annotations
