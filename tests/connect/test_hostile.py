@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from connect_servers import echo, running
+import trustme
+from connect_servers import echo, running, tls_server_context
 from rawserver import RawConnection, RawServer, answer, http_response, upgrade_response
 from support import clean_env, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
@@ -231,11 +232,7 @@ def test_same_origin_redirect_keeps_headers_and_a_loop_ends() -> None:
     assert b"more than 10 redirects" in looped.stderr
 
 
-def test_location_never_downgrades_wss_to_ws() -> None:
-    import trustme
-    from connect_servers import tls_server_context
-
-    ca = trustme.CA()
+def test_location_never_downgrades_wss_to_ws(ca: trustme.CA) -> None:
     cert = ca.issue_cert("127.0.0.1")
     redirect = http_response(302, "Found", [("Location", "ws://127.0.0.1:9/")])
     with RawServer(answer(redirect), ssl_context=tls_server_context(cert)) as server:
