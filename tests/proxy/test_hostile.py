@@ -115,3 +115,25 @@ async def test_a_message_over_max_size_closes_both_sides_with_1009() -> None:
                     break
                 await asyncio.sleep(0.05)
             assert closes == [1009]
+
+
+async def test_frames_sent_before_the_answer_are_relayed_after_it() -> None:
+    got: list[str | bytes] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        async for message in ws:
+            got.append(message)
+            await ws.send(message)
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        with ProxyProcess(f"ws://127.0.0.1:{port}", "--no-compression") as proxy:
+            request = (
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            early = b"\x81\x85\x00\x00\x00\x00early"  # a masked text frame, zero mask
+            answer = await _raw_exchange(proxy.port, request + early, 2)
+            assert answer.startswith(b"HTTP/1.1 101 Switching Protocols")
+            assert answer.endswith(b"\x81\x05early<still open>")  # echoed back
+            assert got == ["early"]

@@ -90,6 +90,7 @@ class Pair:
         self.upstream_response: Response | None = None
         self.close_timer: asyncio.TimerHandle | None = None
         self.early: list[Frame] = []  # frames the upstream sent before the client was open
+        self.client_early: list[Frame] = []  # frames the client sent before its answer
         self.stalled = False
         self.opened = False
         self.first_close: tuple[int | None, str, str | None] | None = None
@@ -152,10 +153,15 @@ class Pair:
 
     def _client_handshake(self, events: Sequence[object]) -> None:
         requests = [event for event in events if isinstance(event, Request)]
+        if not requests and self.task is not None:  # more of an early client
+            self.client_early.extend(event for event in events if isinstance(event, Frame))
+            return
         if not requests:
             self.client.flush()  # a bad request: the protocol answered 400 itself
             return
         self.client.hold("handshake")  # no frame may come before the answer
+        # A client that sends frames before the answer is early (RFC 6455 §4.1): they wait.
+        self.client_early.extend(event for event in events if isinstance(event, Frame))
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._open(requests[0]))
 
@@ -345,6 +351,9 @@ class Pair:
         if self.early:
             down.frames(self.early)
             self.early = []
+        if self.client_early:
+            up.frames(self.client_early)
+            self.client_early = []
         self.client.release("handshake")
         self.upstream.release("handshake")
 
