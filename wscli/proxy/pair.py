@@ -140,8 +140,11 @@ class Pair:
         if self.response is not None and not self.response.done():
             self.response.set_result(None)
         if other is not endpoint and not other.lost:
-            closed_cleanly = endpoint.protocol.close_rcvd is not None
-            if not closed_cleanly or not self.opened:
+            if not self.opened:
+                if endpoint is self.client:
+                    other.abort()  # the client is gone: nobody waits for the upstream
+                # else the client gets (or got) an answer from _open: not dropped here.
+            elif endpoint.protocol.close_rcvd is None:
                 other.abort()  # mirror the drop: the other side sees no close frame
             else:
                 self._arm_close_timer()
