@@ -14,6 +14,7 @@ import dataclasses
 import os
 import ssl
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
@@ -130,10 +131,8 @@ class Pair:
         if endpoint is self.upstream and not self.opened:
             self._upstream_handshake(events)
             return
-        frames = [event for event in events if isinstance(event, Frame)]
-        for lane in self.lanes:
-            if lane.source is endpoint:
-                lane.frames(frames)
+        if endpoint.lane is not None:  # after the handshake every event is a frame
+            endpoint.lane.frames(cast(list[Frame], events))
 
     def connection_lost(self, endpoint: Endpoint) -> None:
         other = self.peer(endpoint)
@@ -330,6 +329,7 @@ class Pair:
         down = Lane(self, "down", self.upstream, self.client, faults.direction(self.id, "down"))
         up.reverse, down.reverse = down, up
         self.lanes = [up, down]
+        self.client.lane, self.upstream.lane = up, down
         transport = self.client.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
