@@ -105,3 +105,5 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         for pair in list(shared.pairs):
             pair.abort()
         await asyncio.sleep(0)  # let the aborted transports report their loss
+    if signals > 1:
+        raise KeyboardInterrupt  # as `wscli serve`: a second signal is an interruption (130)
