@@ -25,6 +25,7 @@ from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import parse_header_args
+from wscli.net.eventloop import run_fast
 from wscli.net.terminal import Environment
 
 T = TypeVar("T")
@@ -145,4 +146,4 @@ def run_connect(env: Environment, args: ConnectArgs) -> ExitCode:
         repl_options = from_options(ReplOptions, args, color=env.color_stdout)
         return asyncio.run(run_repl(session, repl_options))
     policy = from_options(PipePolicy, args)
-    return asyncio.run(run_pipe(session, policy, pipe_output(env, args)))
+    return run_fast(run_pipe(session, policy, pipe_output(env, args)))

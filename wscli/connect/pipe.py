@@ -245,4 +245,11 @@ async def run_pipe(
     reader = StdinReader(stdin_fd, stream=policy.stream)
     reader.start()
     session = PipeSession(policy, output, reader)
-    return await run_session(options, output, session.run)
+    try:
+        result = await run_session(options, output, session.run)
+    except BaseException:
+        with contextlib.suppress(OSError, ValueError):  # the first error is the one to tell
+            output.flush()
+        raise
+    output.flush()  # a broken pipe here goes up: a quiet end
+    return result
