@@ -31,8 +31,10 @@ CONNECT_EPILOG = (
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
     "  each stdin line is sent as one message; each received message is written to\n"
     "  stdout, one per line. After stdin ends, replies are still read until --count\n"
-    "  messages arrived, or none for --idle seconds (default 1), or --wait seconds\n"
+    "  messages arrived, or none for --idle seconds (default 0.5), or --wait seconds\n"
     "  passed, or the server closed; then wscli closes with 1000 and exits 0.\n"
+    "  Expecting N replies? -n N ends as soon as they arrived (echo x | wscli\n"
+    "  connect URL -n 1); a slow server needs a longer --idle or -w.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit);\n"
     "  Alt-Enter (Esc Enter) inserts a newline; Ctrl-D closes with 1000.\n\n" + EXIT_STATUS_EPILOG
@@ -61,7 +63,7 @@ CONNECT_EPILOG = (
 )
 @seconds_option(
     "--idle",
-    default=1.0,
+    default=0.5,  # wscli.connect.pipe.DEFAULT_IDLE (not imported: --help stays light)
     help="After stdin ends, end (exit 0) when no message arrived for SECONDS; 0: no limit.",
 )
 @seconds_option(
