@@ -36,8 +36,12 @@ CONNECT_EPILOG = (
     "  Expecting N replies? -n N ends as soon as they arrived (echo x | wscli\n"
     "  connect URL -n 1); a slow server needs a longer --idle or -w.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
-    "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit);\n"
-    "  Alt-Enter (Esc Enter) inserts a newline; Ctrl-D closes with 1000.\n\n" + EXIT_STATUS_EPILOG
+    "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /show,\n"
+    "  /quit); Alt-Enter (Esc Enter) inserts a newline; a multi-line paste is sent as\n"
+    "  one message when you press Enter; Ctrl-D closes with 1000 and exits 0. Ctrl-C\n"
+    "  clears the line; on an empty line it shows how to leave, and a second Ctrl-C\n"
+    "  within 2 s leaves as Ctrl-D does. Binary messages are hex-dumped up to 128\n"
+    "  bytes; /show N (or --full) shows all.\n\n" + EXIT_STATUS_EPILOG
 )
 
 
@@ -74,6 +78,11 @@ CONNECT_EPILOG = (
 @timeout_option(None, "Overall deadline in seconds; reaching it closes and exits 6.")
 @json_option
 @click.option("--timestamps", is_flag=True, help="Prefix messages with an ISO 8601 UTC time.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="At the prompt, hex-dump binary messages in full (default: 128 bytes, /show N).",
+)
 @click.option(
     "--show-ping-pong", is_flag=True, help="Show ping and pong frames (on stderr in a pipe)."
 )

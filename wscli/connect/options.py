@@ -47,6 +47,7 @@ class ConnectArgs:
     timeout: float | None
     json_output: bool
     timestamps: bool
+    full: bool
     show_ping_pong: bool
     binary: bool
     stream: bool

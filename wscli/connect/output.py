@@ -11,9 +11,9 @@ Three writers share one small interface (:class:`Output`):
 from __future__ import annotations
 
 import asyncio
-from typing import IO, Protocol
-
-from rich.console import Console
+import collections
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Protocol
 
 from wscli.connect.events import (
     ClosedBy,
@@ -29,7 +29,10 @@ from wscli.connect.events import (
 )
 from wscli.connect.render import (
     ERROR_STYLE,
+    HEXDUMP_WIDTH,
+    PREVIEW_LINES,
     BinaryFormat,
+    fold,
     pipe_line,
     status_text,
     terminal_message,
@@ -37,6 +40,10 @@ from wscli.connect.render import (
 from wscli.core.closecodes import close_description
 from wscli.core.errors import WscliError, format_error
 from wscli.core.ndjson import timestamp, to_ndjson
+
+if TYPE_CHECKING:  # the pipe never builds a console: rich stays unimported there
+    from rich.console import Console
+    from rich.text import Text
 
 
 class LinkInfo(Protocol):
@@ -280,10 +287,18 @@ class JsonOutput(_StderrStatus):
         self._err(_reconnect_line(attempt, delay, max_retries))  # on stderr too, always
 
 
+# Binary messages kept for /show: the last few, and never more bytes than this in all.
+SHOW_KEEP = 16
+SHOW_KEEP_BYTES = 16 * 1024 * 1024
+
+
 class TerminalOutput(_TextEvents):
     """The prompt: marked, coloured messages and status lines through rich consoles.
 
-    Build it inside ``patch_stdout`` so the consoles write above the prompt.
+    Build it inside ``patch_stdout`` so the consoles write above the prompt. Every line is
+    folded to the terminal's width as it is printed (``width``, asked each time, so output
+    after a resize fits the new width). A binary message longer than
+    :data:`PREVIEW_LINES` hex dump lines is cut (unless ``full``) and kept for ``/show``.
     """
 
     def __init__(
@@ -292,19 +307,51 @@ class TerminalOutput(_TextEvents):
         *,
         show_ping_pong: bool = False,
         timestamps: bool = False,
+        full: bool = False,
+        width: Callable[[], int] | None = None,
     ) -> None:
         self.console = console
         self.show_ping_pong = show_ping_pong
         self.timestamps = timestamps
+        self.full = full
+        self.width = width or (lambda: self.console.width)
+        self.kept: collections.OrderedDict[int, Message] = collections.OrderedDict()
+        self.kept_bytes = 0
+        self.next_id = 1
 
-    def _print(self, text: object) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+    def _print(self, text: Text) -> None:
+        self.console.print(fold(text, self.width()), markup=False, highlight=False, soft_wrap=True)
 
     def opened(self, link: LinkInfo) -> None:
         self.status(_open_line(link) + "; /help for commands, Ctrl-D to quit")
 
     def message(self, message: Message) -> None:
+        preview = None if self.full else PREVIEW_LINES * HEXDUMP_WIDTH
+        show_id = None
+        data = message.data
+        if preview is not None and isinstance(data, bytes) and len(data) > preview:
+            show_id = self._keep(message, len(data))
+        self._print(terminal_message(message, self.timestamps, timestamp(), preview, show_id))
+
+    def _keep(self, message: Message, size: int) -> int | None:
+        """Keep ``message`` for /show (bounded in count and bytes); its number, or None."""
+        if size > SHOW_KEEP_BYTES:
+            return None
+        show_id, self.next_id = self.next_id, self.next_id + 1
+        self.kept[show_id] = message
+        self.kept_bytes += size
+        while len(self.kept) > SHOW_KEEP or self.kept_bytes > SHOW_KEEP_BYTES:
+            _, old = self.kept.popitem(last=False)
+            self.kept_bytes -= len(old.data)
+        return show_id
+
+    def show(self, show_id: int) -> bool:
+        """``/show N``: print kept binary message N in full; False if it is not kept."""
+        message = self.kept.get(show_id)
+        if message is None:
+            return False
         self._print(terminal_message(message, self.timestamps, timestamp()))
+        return True
 
     def error(self, error: WscliError, final: bool) -> None:
         if not final:  # a final error is printed once by the CLI, after the prompt
