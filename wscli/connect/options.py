@@ -20,7 +20,6 @@ from wscli.connect.link import ConnectOptions, build_connect_kwargs
 from wscli.connect.output import JsonOutput, Output, PlainOutput
 from wscli.connect.pipe import PipePolicy, run_pipe
 from wscli.connect.session import SessionOptions, SocketIOOptions
-from wscli.connect.socketio import socketio_url
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.exitcodes import ExitCode
@@ -99,11 +98,16 @@ def from_options(cls: type[T], args: ConnectArgs, defaults: Iterable[str] = (), 
 
 def session_options(args: ConnectArgs) -> SessionOptions:
     """The connection and session options; raises UsageProblem for a bad URL, header or file."""
+    url = args.url
+    if args.socketio:  # imported only when used: every start of a plain pipe is faster
+        from wscli.connect.socketio import socketio_url
+
+        url = socketio_url(args.url)
     connect = from_options(
         ConnectOptions,
         args,
         defaults={"close_timeout"},
-        url=socketio_url(args.url) if args.socketio else args.url,
+        url=url,
         headers=parse_header_args(args.headers),
         # 0 means "no limit" / "never" on the command line, None to websockets.
         max_size=args.max_size or None,

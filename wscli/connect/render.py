@@ -2,20 +2,21 @@
 
 Pure: builds strings and :class:`rich.text.Text`; writing them is the caller's job. Peer
 text always goes through :func:`wscli.core.escape.escape_control` before it reaches a terminal,
-so a server cannot drive the user's terminal.
+so a server cannot drive the user's terminal. rich is imported by the terminal functions
+only: a pipe (`echo x | wscli connect URL -n 1`) starts faster without it.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
-
-from rich.cells import cell_len
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Literal
 
 from wscli.connect.events import Message
 from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_json
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 BinaryFormat = Literal["base64", "hex"]
 
@@ -96,6 +97,8 @@ def terminal_message(
     there are (``… 2,944 more bytes``), with ``/show ID`` when ``show_id`` is given: a
     3 KB file printed ~190 lines each way at the prompt (issue 11).
     """
+    from rich.text import Text
+
     out = message.direction == "out"
     marker = SENT_MARKER if out else RECEIVED_MARKER
     style = SENT_STYLE if out else RECEIVED_STYLE
@@ -137,6 +140,9 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
     lines after a newline already do (:func:`_continued`). Cut by character, never
     dropping or merging the peer's spaces.
     """
+    from rich.cells import cell_len
+    from rich.text import Text
+
     if width <= len(indent) + 1:
         return text
     lines = text.split("\n", allow_blank=True)
@@ -154,6 +160,8 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
 
 def _cut_at(plain: str, width: int) -> int:
     """The largest index whose prefix of ``plain`` fits in ``width`` cells (at least 1)."""
+    from rich.cells import cell_len
+
     if plain.isascii():
         return width
     used = 0
@@ -166,4 +174,6 @@ def _cut_at(plain: str, width: int) -> int:
 
 def status_text(line: str, style: str = STATUS_STYLE) -> Text:
     """A status line (connected, closed, ping ...) in the status style, escaped."""
+    from rich.text import Text
+
     return Text(escape_control(line), style=style)
