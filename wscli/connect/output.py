@@ -46,6 +46,9 @@ if TYPE_CHECKING:  # the pipe never builds a console: rich stays unimported ther
     from rich.text import Text
 
 
+_BURST_BYTES = 65536  # received bytes held for one stdout write at most
+
+
 class LinkInfo(Protocol):
     """What an output needs to know about an open link."""
 
@@ -165,6 +168,8 @@ class _StderrStatus:
         self.stdout = stdout
         self.stderr = stderr
         self.verbose = verbose
+        self._pending: list[bytes] = []  # written at the next flush, in one write
+        self._pending_bytes = 0
         self._flush_scheduled = False
         self._flush_error: OSError | None = None
 
@@ -172,21 +177,34 @@ class _StderrStatus:
         if self._flush_error is not None:  # the last flush failed: tell the writer now
             error, self._flush_error = self._flush_error, None
             raise error
-        self.stdout.write(data)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _BURST_BYTES:  # bounded: write now (errors go up)
+            self._write_pending()
+            return
         if self._flush_scheduled:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self.stdout.flush()
+            self._write_pending()
             return
         self._flush_scheduled = True
         loop.call_soon(self._scheduled_flush)
 
+    def _write_pending(self) -> None:
+        # Our own buffer, not the stream's: with PYTHONUNBUFFERED (or -u) sys.stdout.buffer
+        # writes each message with a system call of its own.
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self.stdout.write(data)
+        self.stdout.flush()
+
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
         try:
-            self.stdout.flush()
+            self._write_pending()
         except OSError as exc:  # raised to the next write (or to flush())
             self._flush_error = exc
 
@@ -196,7 +214,7 @@ class _StderrStatus:
         if self._flush_error is not None:
             error, self._flush_error = self._flush_error, None
             raise error
-        self.stdout.flush()
+        self._write_pending()
 
     def _err(self, line: str) -> None:
         if self._flush_scheduled:  # what came before this line is shown before it
