@@ -330,4 +330,8 @@ async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCo
             output.width = repl.width
         if warning:
             output.status(f"warning: {warning}")
-        return await run_session(options, output, repl.run)
+        try:
+            return await run_session(options, output, repl.run)
+        finally:
+            with contextlib.suppress(OSError, ValueError):  # --json buffers a burst
+                output.flush()
