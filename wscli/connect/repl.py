@@ -290,8 +290,8 @@ class Repl:
             self.stats.rtt = rtt
             self.output.status(f"pong received: round trip {rtt * 1000:.1f} ms")
         elif command.name == "show":
-            show = getattr(self.output, "show", None)
-            if show is None or not show(command.number):
+            shown = isinstance(self.output, TerminalOutput) and self.output.show(command.number)
+            if not shown:
                 raise CommandError(
                     f"no binary message {command.number} to show (the last {SHOW_KEEP} cut ones"
                     " are kept)"
