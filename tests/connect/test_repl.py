@@ -137,7 +137,7 @@ class PushServer:
         self.connections.append(ws)
         await echo(ws)
 
-    def push(self, text: str) -> None:
+    def push(self, text: str | bytes) -> None:
         future = asyncio.run_coroutine_threadsafe(self.connections[-1].send(text), self.thread.loop)
         future.result(scaled(5))
 
@@ -659,7 +659,7 @@ def test_long_binary_messages_are_cut_and_shown_in_full_on_request(
     assert terminal.exit_status() == 0
 
     full = start(terminals, push_server.thread.url, term_env, "--full")
-    full.child.send(f"/file {blob}\r")
+    push_server.push(blob.read_bytes())  # pushed: the prompt stays up (no Enter race)
     full.wait_text("00000bf0  f0 f1")
     assert "more bytes" not in full.text
     full.child.sendcontrol("d")
