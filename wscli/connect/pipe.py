@@ -203,6 +203,10 @@ class PipeSession:
 
     async def run(self, link: WebSocketLink) -> ExitCode:
         """Run on one open link until an end condition; see the module docstring."""
+        # --idle counts silence on this connection: after a --reconnect, the new one gets
+        # its full --idle for the replies to -x and the re-sent lines (the backoff alone
+        # may be longer than --idle).
+        self.last_received = max(self.last_received, self.loop.time())
         sender = asyncio.ensure_future(self._sender(link))
         receiver = asyncio.ensure_future(self._receiver(link))
         try:
