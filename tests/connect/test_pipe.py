@@ -12,6 +12,7 @@ import subprocess
 import time
 import warnings
 
+import pytest
 from connect_servers import (
     close_after_first,
     echo,
@@ -328,7 +329,8 @@ def test_show_ping_pong_on_stderr_and_in_json() -> None:
     assert "ping" in kinds and "pong" in kinds
 
 
-def test_reconnect_after_server_goes_away_with_1001() -> None:
+@pytest.mark.parametrize("idle", [[], ["--idle", "0.2"]])  # 0.2 s: shorter than any backoff
+def test_reconnect_after_server_goes_away_with_1001(idle: list[str]) -> None:
     connections = 0
 
     async def restart_once(ws: ServerConnection) -> None:
@@ -342,7 +344,7 @@ def test_reconnect_after_server_goes_away_with_1001() -> None:
 
     with running(restart_once) as server:
         result = run_wscli(
-            "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", input=b""
+            "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", *idle, input=b""
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"hi\n"  # the reply of the second connection
