@@ -38,7 +38,8 @@ CONNECT_EPILOG = (
     + textwrap.fill(server_close_sentence() + ".", 84, initial_indent="  ", subsequent_indent="  ")
     + "\n"
     "  Expecting N replies? -n N ends as soon as they arrived (echo x | wscli\n"
-    "  connect URL -n 1); a slow server needs a longer --idle or -w.\n"
+    "  connect URL -n 1); if --idle ends it before N arrived, that is exit 6. A slow\n"
+    "  server needs a longer --idle or -w.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /show,\n"
     "  /quit); Alt-Enter (Esc Enter) inserts a newline; a multi-line paste is sent as\n"
@@ -67,7 +68,7 @@ CONNECT_EPILOG = (
     "--count",
     type=click.IntRange(min=1),
     metavar="N",
-    help="End (exit 0) after N messages have been received.",
+    help="End (exit 0) after N messages have been received; fewer by --idle: exit 6.",
 )
 @seconds_option(
     "--idle",

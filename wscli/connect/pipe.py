@@ -7,7 +7,8 @@ reading until one of these ends it, then closes with 1000 (or --close-code):
 
 - ``--count N`` messages received (any time): clean end, exit 0;
 - no message received for ``--idle`` seconds after stdin ended (default 0.5 s; 0 = no
-  limit): clean end, exit 0;
+  limit): clean end, exit 0 — unless ``--count N`` was given and fewer than N arrived:
+  then it is exit 6, since the script did not get what it asked for;
 - ``--wait S`` given: exactly S seconds after stdin ended (replaces --idle): clean end;
 - the server closes: exit 0 for 1000/1001 (or a close frame without a code), else 5
   (closed abnormally);
@@ -227,6 +228,14 @@ class PipeSession:
                     await self._close(link)
                     if why == "timeout":
                         raise TimedOut(f"timed out after {self.policy.timeout:g} s (--timeout)")
+                    if why == "idle" and self.policy.count is not None:
+                        # -n N asked for N messages: fewer is not a clean end (a starved
+                        # server can fall silent past --idle in mid-stream).
+                        raise TimedOut(
+                            f"received {self.received} of {self.policy.count} messages (-n)",
+                            f"{self.policy.idle:g} s of silence (--idle)",
+                            hint="raise --idle, or give --timeout for a deadline",
+                        )
                     return ExitCode.OK
                 wait_for = None if deadline is None else deadline - self.loop.time()
                 pending = {receiver} if sender.done() else {receiver, sender}
