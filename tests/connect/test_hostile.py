@@ -384,7 +384,7 @@ def test_ping_flood_without_reading_pongs_keeps_memory_bounded_and_closes() -> N
             while proc.poll() is None and time.monotonic() - started < scaled(15):
                 peak = max(peak, _rss_kib(proc.pid))
                 time.sleep(0.1)
-            code = proc.wait(timeout=1)
+            code = proc.wait(timeout=scaled(5))
         finally:
             proc.kill()
             proc.wait()
