@@ -433,8 +433,8 @@ def test_socketio_chat_at_the_prompt(term_env: dict[str, str], terminals: list[T
     with peer("seed-socketio") as port:
         terminal = start(terminals, f"http://127.0.0.1:{port}", term_env, "--socketio")
         terminal.child.send("hello chat\r")
-        terminal.wait_text("< message: hello chat")
-        assert "> message: hello chat" in terminal.text
+        terminal.wait_text('< message: "hello chat"')
+        assert '> message: "hello chat"' in terminal.text
         terminal.child.sendcontrol("d")
         assert terminal.exit_status() == 0
 

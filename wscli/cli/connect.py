@@ -34,7 +34,11 @@ CONNECT_EPILOG = (
     "  messages arrived, or none for --idle seconds (default 1), or --wait seconds\n"
     "  passed, or the server closed; then wscli closes with 1000 and exits 0.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
-    "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit);\n"
+    "\b\nWith --socketio, a line that is valid JSON is sent as that value (--raw-strings:\n"
+    "  always a string; --spread: a JSON array is several arguments); received events\n"
+    "  are written as NAME: [JSON args], acknowledgements as ack N: [JSON args].\n"
+    "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit;\n"
+    "  with --socketio /emit EVENT JSON... and /ack);\n"
     "  Alt-Enter (Esc Enter) inserts a newline; Ctrl-D closes with 1000.\n\n" + EXIT_STATUS_EPILOG
 )
 
@@ -167,6 +171,44 @@ CONNECT_EPILOG = (
     show_default=True,
     metavar="NAME",
     help="Socket.IO event name for sent lines.",
+)
+@click.option(
+    "--transport",
+    type=click.Choice(["auto", "websocket", "polling"]),
+    default="auto",
+    show_default=True,
+    help="Socket.IO transport; auto falls back to HTTP long-polling when the WebSocket "
+    "upgrade is refused (said on stderr).",
+)
+@click.option(
+    "--raw-strings",
+    is_flag=True,
+    help="Socket.IO: send each line as one string, even when it is valid JSON.",
+)
+@click.option(
+    "--spread",
+    is_flag=True,
+    help="Socket.IO: a line holding a JSON array sends its items as separate arguments.",
+)
+@click.option(
+    "--ack",
+    is_flag=True,
+    help="Socket.IO: ask for an acknowledgement of each emit and print it (ack N: [args]).",
+)
+@seconds_option(
+    "--ack-timeout",
+    default=10.0,
+    positive=True,
+    help="Socket.IO: an acknowledgement not received within SECONDS exits 6 in a pipe "
+    "(a warning line at the prompt).",
+)
+@click.option(
+    "--ack-reply",
+    default="[]",
+    show_default=True,
+    metavar="JSON",
+    help="Socket.IO: arguments (a JSON array) of wscli's answer to server events that ask "
+    "for an acknowledgement.",
 )
 def connect(**opts: Any) -> int:
     """Connect to the WebSocket server at URL (ws://, wss://, http(s):// or host:port).

@@ -40,13 +40,17 @@ class Message:
     """One WebSocket message (or Socket.IO event) sent or received.
 
     ``data`` is ``str`` for a text message and ``bytes`` for a binary one. For a Socket.IO
-    event, ``name`` is the event name and ``args`` its decoded arguments.
+    event, ``name`` is the event name and ``args`` its decoded arguments; ``ack_id`` the
+    acknowledgement it asks for. A Socket.IO acknowledgement has ``is_ack``, its
+    ``ack_id`` and ``args``.
     """
 
     direction: Direction
     data: str | bytes
     name: str | None = None
     args: tuple[Any, ...] = ()
+    ack_id: int | None = None
+    is_ack: bool = False
 
     @property
     def length(self) -> int:
@@ -93,16 +97,13 @@ def message_event(message: Message, when: str | None = None) -> dict[str, Any]:
     else:
         fields.update(type="text", text=message.data)
     fields["length"] = message.length
-    if message.name is not None:
-        fields.update(name=message.name, data=_jsonable(message.args))
+    if message.is_ack:
+        fields.update(socketio="ack", ack_id=message.ack_id, args=list(message.args))
+    elif message.name is not None:
+        fields.update(socketio="event", name=message.name, args=list(message.args))
+        if message.ack_id is not None:
+            fields["ack_id"] = message.ack_id
     return _event("message", when, **fields)
-
-
-def _jsonable(args: tuple[Any, ...]) -> Any:
-    """One argument as itself, several as a list, none as null."""
-    if not args:
-        return None
-    return args[0] if len(args) == 1 else list(args)
 
 
 def ping_event(

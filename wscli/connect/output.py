@@ -77,6 +77,9 @@ class Output(Protocol):
 
     def status(self, line: str) -> None: ...
 
+    def warning(self, line: str) -> None:
+        """Something the user must see even in a pipe (a fallback, a missed deadline)."""
+
 
 def _open_line(link: LinkInfo) -> str:
     parts = [f"connected to {link.url}"]
@@ -161,6 +164,9 @@ class _StderrStatus:
     def error(self, error: WscliError, final: bool) -> None:
         if not final:  # a final error is printed once by the CLI
             self._err(format_error(error, prefix="error: "))
+
+    def warning(self, line: str) -> None:
+        self._err(f"warning: {line}")
 
 
 class PlainOutput(_StderrStatus, _TextEvents):
@@ -268,5 +274,8 @@ class TerminalOutput(_TextEvents):
 
     def status(self, line: str) -> None:
         self._print(status_text(f"* {line}"))
+
+    def warning(self, line: str) -> None:
+        self._print(status_text(f"* warning: {line}", ERROR_STYLE))
 
     _note = status

@@ -24,17 +24,10 @@ from wscli.connect.link import (
     open_link,
 )
 from wscli.connect.output import Output
+from wscli.connect.socketio.settings import SocketIOOptions
 from wscli.core.errors import WscliError
 from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import remember_url
-
-
-@dataclasses.dataclass
-class SocketIOOptions:
-    """``--socketio``: namespace to join and the event name for sent lines."""
-
-    namespace: str = "/"
-    event: str = "message"
 
 
 @dataclasses.dataclass
@@ -64,19 +57,13 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
 
 async def open_session_link(options: SessionOptions, output: Output) -> WebSocketLink:
     """Open the WebSocket (and Socket.IO session) and report it as open."""
-    connection = await open_link(options.connect, observer=output.frame)
     link: WebSocketLink
     if options.socketio is not None:
-        from wscli.connect.socketio import SocketIOLink
+        from wscli.connect.socketio.link import open_socketio_link
 
-        link = SocketIOLink(
-            connection,
-            options.connect.url,
-            namespace=options.socketio.namespace,
-            event=options.socketio.event,
-            open_timeout=options.connect.open_timeout or 10.0,
-        )
+        link = await open_socketio_link(options.connect, options.socketio, output)
     else:
+        connection = await open_link(options.connect, observer=output.frame)
         link = WebSocketLink(connection, options.connect.url)
     try:
         await link.start()
