@@ -169,7 +169,7 @@ def test_parse_line_commands_and_literal_slash() -> None:
 def test_help_descriptions_line_up_in_one_column() -> None:
     rows = [line for line in HELP_TEXT.splitlines() if line.startswith("/")]
     columns = {re.search(r"\S  +(\S)", line).start(1) for line in rows}  # type: ignore[union-attr]
-    assert len(rows) == 7 and len(columns) == 1
+    assert len(rows) == 9 and len(columns) == 1
 
 
 def test_slash_completion_only_at_line_start() -> None:
@@ -180,7 +180,16 @@ def test_slash_completion_only_at_line_start() -> None:
         found = SlashCompleter().get_completions(Document(text), CompleteEvent())
         return [c.text for c in found]
 
-    assert complete("/") == ["/ping", "/close", "/binary", "/file", "/quit", "/help"]
+    assert complete("/") == [
+        "/ping",
+        "/close",
+        "/binary",
+        "/file",
+        "/emit",
+        "/ack",
+        "/quit",
+        "/help",
+    ]
     assert complete("/c") == ["/close"]
     assert complete("/ping x") == []
     assert complete("hello /p") == []

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +37,7 @@ from wscli.connect.session import (
     run_session,
 )
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
+from wscli.connect.socketio.link import SocketIOLink
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import history_path
@@ -73,12 +74,22 @@ def open_history(path: Path) -> tuple[History, str | None]:
 
 
 class SlashCompleter(Completer):
-    """Completes slash commands at the start of the line."""
+    """Completes slash commands at the start of the line, and after ``/emit `` the
+    Socket.IO event names seen so far (``event_names``)."""
+
+    def __init__(self, event_names: Callable[[], Iterable[str]] = tuple) -> None:
+        self.event_names = event_names
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
     ) -> Iterable[Completion]:
         text = document.text_before_cursor
+        if text.startswith("/emit ") and " " not in text[len("/emit ") :]:
+            typed = text[len("/emit ") :]
+            for name in self.event_names():
+                if name.startswith(typed) and name.isprintable() and " " not in name:
+                    yield Completion(name, start_position=-len(typed))
+            return
         if not text.startswith("/") or " " in text or text.startswith("//"):
             return
         for name, (_, what) in COMMANDS.items():
@@ -122,15 +133,17 @@ class Stats:
     rtt: float | None = None
     sent: int = 0
     received: int = 0
+    socketio: str | None = None  # namespace and pending acks, with --socketio
 
 
 def toolbar_text(stats: Stats) -> str:
     """URL, state, message counts, last RTT, compression, subprotocol: the most telling first,
     so a narrow terminal cuts what matters least."""
     rtt = f"{stats.rtt * 1000:.1f} ms" if stats.rtt is not None else "-"
+    socketio = f"{stats.socketio} | " if stats.socketio else ""
     return (
-        f" {stats.url} | {stats.state} | sent {stats.sent} recv {stats.received} | rtt {rtt}"
-        f" | {stats.compression} | subprotocol: {stats.subprotocol or '-'} "
+        f" {stats.url} | {stats.state} | {socketio}sent {stats.sent} recv {stats.received}"
+        f" | rtt {rtt} | {stats.compression} | subprotocol: {stats.subprotocol or '-'} "
     )
 
 
@@ -143,7 +156,7 @@ class Repl:
         self.stats = Stats()
         self.session: PromptSession[str] = PromptSession(
             history=history,
-            completer=SlashCompleter(),
+            completer=SlashCompleter(self._event_names),
             complete_while_typing=True,
             key_bindings=_key_bindings(),
             bottom_toolbar=self.toolbar,
@@ -153,8 +166,18 @@ class Repl:
         self.loop = asyncio.get_running_loop()
         self.deadline = None if options.timeout is None else self.loop.time() + options.timeout
         self.draft = ""  # a line half typed when the connection dropped: offered again
+        self.socketio: SocketIOLink | None = None
+
+    def _event_names(self) -> Iterable[str]:
+        return list(self.socketio.event_names) if self.socketio is not None else ()
 
     def toolbar(self) -> str:
+        link = self.socketio
+        if link is not None:
+            acks = "on" if link.ack else "off"
+            self.stats.socketio = (
+                f"ns {link.namespace} | acks {acks}, {len(link.pending_acks)} pending"
+            )
         return toolbar_text(self.stats)
 
     def _show(self, message: Message) -> None:
@@ -176,6 +199,7 @@ class Repl:
         self.stats.state = "open"
         self.stats.subprotocol = link.subprotocol
         self.stats.compression = ", ".join(link.extensions) or "no compression"
+        self.socketio = link if isinstance(link, SocketIOLink) else None
         for text in self.options.execute:
             self._show(await link.send(text))
         receiver = asyncio.ensure_future(self._receive(link))
@@ -243,6 +267,15 @@ class Repl:
                 raise CommandError(f"no pong within {PING_WAIT} s") from None
             self.stats.rtt = rtt
             self.output.status(f"pong received: round trip {rtt * 1000:.1f} ms")
+        elif command.name in ("emit", "ack"):
+            if self.socketio is None:
+                raise CommandError(f"/{command.name} needs --socketio")
+            if command.name == "ack":
+                self.socketio.ack = not self.socketio.ack
+                self.output.status(f"acknowledgements {'on' if self.socketio.ack else 'off'}")
+            else:
+                text = command.data if isinstance(command.data, str) else ""
+                self._show(await self.socketio.emit_text(command.event, text))
         elif command.name == "help":
             for line in HELP_TEXT.splitlines():
                 self.output.status(line)
