@@ -18,7 +18,7 @@ from wscli.connect.socketio.codec import (
     loads_bounded,
     polling_url,
 )
-from wscli.connect.socketio.transport import decode_payload, encode_payload
+from wscli.connect.socketio.transport import decode_payload, encode_payload, split_payloads
 
 
 def test_line_arguments_json_or_string() -> None:
@@ -102,3 +102,14 @@ def test_polling_payloads_and_url() -> None:
     assert polling_url("wss://h/socket.io/?x=1&EIO=4&transport=websocket") == (
         "https://h/socket.io/?x=1&EIO=4&transport=polling"
     )
+
+
+def test_split_payloads_keeps_each_body_within_max_payload() -> None:
+    packets: list[str | bytes] = ["a" * 4, "b" * 4, b"\x00\x01\x02", "c" * 20, "d"]
+    batches = split_payloads(packets, 14)
+    assert batches == [["a" * 4, "b" * 4], [b"\x00\x01\x02"], ["c" * 20], ["d"]]
+    assert [p for batch in batches for p in batch] == packets
+    for batch in batches:
+        assert len(encode_payload(batch)) <= 14 or len(batch) == 1
+    assert split_payloads(["é" * 5], 10) == [["é" * 5]]  # UTF-8 bytes, not characters
+    assert split_payloads(["x", "é" * 5], 10) == [["x"], ["é" * 5]]

@@ -188,3 +188,15 @@ def test_socketio_options_without_socketio_are_usage_errors() -> None:
 def test_bad_ack_reply_is_a_usage_error(server: str) -> None:
     rc, _, err = sio(server, "--ack-reply", "{}")
     assert rc == 2 and "expected a JSON array" in err
+
+
+def test_long_polling_splits_what_stdin_gives_into_posts_the_server_accepts(
+    polling_server: str,
+) -> None:
+    """3,000 lines of 400 bytes (1.2 MB, over socket.io's 1 MB maxHttpBufferSize) arrive
+    in one stdin batch: sent in several POSTs, all echoed, none lost."""
+    data = "".join(f'"{i:05d}{"x" * 392}"\n' for i in range(3000))
+    rc, out, err = sio(polling_server, "--event", "echo", "-n", "3001", input=data)
+    assert rc == 0, err
+    echoed = received(out, "echo")
+    assert len(echoed) == 3000 and echoed[-1].startswith('echo: ["02999')

@@ -1,13 +1,20 @@
 // Test peer: a Socket.IO server with acknowledgements, binary events and a namespace with
-// an auth check. Usage: node server.js PORT [polling]   ("polling": transports: ["polling"],
-// so a WebSocket upgrade is refused and clients must long-poll). Listens on 127.0.0.1 and
+// an auth check. Usage: node server.js PORT [polling] [--tls CERT KEY]   ("polling":
+// transports: ["polling"], so a WebSocket upgrade is refused and clients must long-poll;
+// --tls: https/wss with that certificate). Listens on 127.0.0.1 and
 // prints "socketio-acks listening on PORT".
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const { Server } = require('socket.io');
 const port = +(process.argv[2] || 0);
-const pollingOnly = process.argv[3] === 'polling';
-const server = http.createServer();
+const options = process.argv.slice(3);
+const pollingOnly = options.includes('polling');
+const tls = options.indexOf('--tls'); // --tls CERT KEY: serve https
+const server = tls >= 0
+  ? https.createServer({ cert: fs.readFileSync(options[tls + 1]), key: fs.readFileSync(options[tls + 2]) })
+  : http.createServer();
 const io = new Server(server, pollingOnly ? { transports: ['polling'] } : {});
 
 // The acknowledgement callback, if the client asked for one, is the last argument.

@@ -164,9 +164,11 @@ class SocketIOLink(WebSocketLink):
                 )
 
     # -- sending -----------------------------------------------------------------------
-    async def emit(self, event: str, args: Sequence[Any], ack: bool | None = None) -> Message:
-        """Emit ``event`` with ``args`` (bytes become binary attachments); with ``ack``
-        (default: --ack / the /ack toggle) ask for an acknowledgement."""
+    def _prepare(
+        self, event: str, args: Sequence[Any], ack: bool | None = None
+    ) -> tuple[list[str | bytes], Message]:
+        """The frames that emit ``event`` with ``args`` (registering the ack asked for) and
+        the ``out`` Message that shows it."""
         ack_id = None
         if self.ack if ack is None else ack:
             ack_id = self.next_ack_id
@@ -174,28 +176,43 @@ class SocketIOLink(WebSocketLink):
             self.pending_acks[ack_id] = (self.loop.time() + self.options.ack_timeout, event)
             self._settled.clear()
         frames = emit_frames(event, list(args), self.namespace, ack_id)
-        await self.transport.send(frames)
         assert isinstance(frames[0], str)
         shown = tuple(_shown(arg) for arg in args)
-        return Message("out", frames[0], name=event, args=shown, ack_id=ack_id)
+        return frames, Message("out", frames[0], name=event, args=shown, ack_id=ack_id)
+
+    async def emit(self, event: str, args: Sequence[Any], ack: bool | None = None) -> Message:
+        """Emit ``event`` with ``args`` (bytes become binary attachments); with ``ack``
+        (default: --ack / the /ack toggle) ask for an acknowledgement."""
+        frames, message = self._prepare(event, args, ack)
+        await self.transport.send(frames)
+        return message
 
     async def emit_text(self, event: str, text: str) -> Message:
         """``/emit EVENT JSON…``: the JSON values after the name are the arguments."""
         return await self.emit(event, json_sequence(text) if text.strip() else [])
 
-    async def send(self, data: str | bytes) -> Message:
-        """Emit one line (or binary message) as ``--event`` with the arguments it stands for
-        (see :func:`~wscli.connect.socketio.codec.line_arguments`)."""
+    def _arguments(self, data: str | bytes) -> list[Any]:
+        """What one line (or binary message) stands for as event arguments (see
+        :func:`~wscli.connect.socketio.codec.line_arguments`)."""
         if isinstance(data, bytes):
-            return await self.emit(self.event, [data])
-        options = self.options
-        return await self.emit(
-            self.event, line_arguments(data, options.raw_strings, options.spread)
-        )
+            return [data]
+        return line_arguments(data, self.options.raw_strings, self.options.spread)
+
+    async def send(self, data: str | bytes) -> Message:
+        """Emit one line (or binary message) as ``--event``."""
+        return await self.emit(self.event, self._arguments(data))
 
     async def send_many(self, payloads: Sequence[str | bytes]) -> list[Message]:
-        """Emit each payload as one event, in order."""
-        return [await self.send(payload) for payload in payloads]
+        """Emit each payload as one event, in order, in one transport write (one POST over
+        long-polling instead of one per line)."""
+        frames: list[str | bytes] = []
+        messages = []
+        for payload in payloads:
+            more, message = self._prepare(self.event, self._arguments(payload))
+            frames += more
+            messages.append(message)
+        await self.transport.send(frames)
+        return messages
 
     async def ping(self, payload: bytes = b"") -> float:
         """A round trip: a WebSocket ping, or an HTTP request over long-polling."""

@@ -129,6 +129,28 @@ def decode_payload(body: bytes) -> list[str | bytes]:
     return packets
 
 
+def split_payloads(packets: Sequence[str | bytes], max_payload: int) -> list[list[str | bytes]]:
+    """Packets grouped into bodies of at most ``max_payload`` bytes once encoded (a server
+    answers a bigger POST with 413 and drops the session); a packet too big alone goes alone.
+    """
+    batches: list[list[str | bytes]] = []
+    batch: list[str | bytes] = []
+    size = 0
+    for packet in packets:
+        if isinstance(packet, bytes):
+            cost = 1 + (len(packet) + 2) // 3 * 4
+        else:
+            cost = len(packet.encode("utf-8", "surrogatepass"))
+        if batch and size + 1 + cost > max_payload:
+            batches.append(batch)
+            batch, size = [], 0
+        size += cost + (1 if batch else 0)
+        batch.append(packet)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 def encode_payload(packets: Sequence[str | bytes]) -> bytes:
     """Packets as one long-polling body (the inverse of :func:`decode_payload`)."""
     parts = [
@@ -170,6 +192,7 @@ class PollingTransport:
         self.url = url
         self.timeout = options.open_timeout or 10.0
         self.poll_timeout = 60.0
+        self.max_payload = 1_000_000  # the server's limit per POST body (its open packet says)
         self.sid = ""
         self.open_packet = ""
         self.headers: list[tuple[str, str]] = []
@@ -214,6 +237,9 @@ class PollingTransport:
         interval, timeout = info.get("pingInterval"), info.get("pingTimeout")
         if isinstance(interval, int | float) and isinstance(timeout, int | float):
             self.poll_timeout = min(max((interval + timeout) / 1000 + 5, 5), 600)
+        max_payload = info.get("maxPayload")
+        if isinstance(max_payload, int) and max_payload > 0:
+            self.max_payload = max_payload
         self.open_packet = first
         self._queue.extend(packets[1:])
         self._poller = asyncio.ensure_future(self._poll())
@@ -270,6 +296,11 @@ class PollingTransport:
         return packet
 
     async def send(self, packets: Sequence[str | bytes]) -> None:
+        """POST the packets, in as few bodies as the server's ``maxPayload`` allows."""
+        for batch in split_payloads(packets, self.max_payload):
+            await self._post(batch)
+
+    async def _post(self, packets: Sequence[str | bytes]) -> None:
         if self._closed is not None:
             code, reason, _ = self._closed
             close = Close(code, reason) if code is not None else None
