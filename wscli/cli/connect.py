@@ -173,6 +173,12 @@ CONNECT_EPILOG = (
     help="Socket.IO event name for sent lines.",
 )
 @click.option(
+    "--handshake-auth",
+    metavar="JSON",
+    help="Socket.IO: the auth object sent when joining the namespace (the server's "
+    'socket.handshake.auth), e.g. \'{"token":"..."}\'.',
+)
+@click.option(
     "--transport",
     type=click.Choice(["auto", "websocket", "polling"]),
     default="auto",

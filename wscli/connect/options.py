@@ -75,6 +75,7 @@ class ConnectArgs:
     namespace: str
     event: str
     transport: Literal["auto", "websocket", "polling"]
+    handshake_auth: str | None
     raw_strings: bool
     spread: bool
     ack: bool
@@ -130,6 +131,7 @@ def session_options(args: ConnectArgs) -> SessionOptions:
 
 _SOCKETIO_ONLY: dict[str, Callable[[ConnectArgs], bool]] = {
     "--transport": lambda a: a.transport != "auto",
+    "--handshake-auth": lambda a: a.handshake_auth is not None,
     "--raw-strings": lambda a: a.raw_strings,
     "--spread": lambda a: a.spread,
     "--ack": lambda a: a.ack,
@@ -147,7 +149,21 @@ def socketio_options(args: ConnectArgs, interactive: bool = False) -> SocketIOOp
         raise UsageProblem("invalid --ack-reply", f"not JSON: {exc}") from None
     if not isinstance(reply, list):
         raise UsageProblem("invalid --ack-reply", "expected a JSON array of arguments, e.g. []")
-    return from_options(SocketIOOptions, args, ack_reply=reply, ack_timeout_fatal=not interactive)
+    auth = None
+    if args.handshake_auth is not None:
+        try:
+            auth = loads_bounded(args.handshake_auth)
+        except ValueError as exc:
+            raise UsageProblem("invalid --handshake-auth", f"not JSON: {exc}") from None
+        if not isinstance(auth, dict):
+            raise UsageProblem("invalid --handshake-auth", "expected a JSON object")
+    return from_options(
+        SocketIOOptions,
+        args,
+        ack_reply=reply,
+        handshake_auth=auth,
+        ack_timeout_fatal=not interactive,
+    )
 
 
 def check_socketio_only(args: ConnectArgs) -> None:

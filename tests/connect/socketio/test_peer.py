@@ -136,6 +136,17 @@ def test_namespace_with_an_auth_check(server: str) -> None:
     assert out == ['ack 0: [{"admin":true,"nsp":"/admin"}]']
 
 
+def test_handshake_auth_is_the_connect_payload(server: str) -> None:
+    admin = ["--namespace", "/admin", "--event", "whoami", "--ack", "-x", "", "-n", "1"]
+    rc, out, err = sio(server, *admin, "--handshake-auth", '{"token":"secret"}')
+    assert rc == 0, err
+    assert out == ['ack 0: [{"admin":true,"nsp":"/admin"}]']
+    rc, out, err = sio(server, *admin, "--handshake-auth", '{"token":"wrong"}')
+    assert rc == 4 and "not authorized" in err
+    rc, out, err = sio(server, "--handshake-auth", "[1]")
+    assert rc == 2 and "expected a JSON object" in err
+
+
 def test_refused_upgrade_falls_back_to_long_polling_and_says_so(polling_server: str) -> None:
     rc, out, err = sio(polling_server, "--event", "echo", "--ack", "-n", "3", input='"hi"\n')
     assert rc == 0, err

@@ -53,7 +53,9 @@ io.on('connection', (socket) => {
 });
 
 io.of('/admin').use((socket, next) => {
+  // Either a header (-H) or the CONNECT auth payload (--handshake-auth) may carry the token.
   if (socket.handshake.headers['x-token'] === 'secret') return next();
+  if (socket.handshake.auth && socket.handshake.auth.token === 'secret') return next();
   return next(new Error('not authorized'));
 });
 io.of('/admin').on('connection', (socket) => {

@@ -141,7 +141,7 @@ class SocketIOLink(WebSocketLink):
             first = frame if isinstance(frame, str) else ""
         engine_open(first)
         self.engine_opened = True
-        connect = Packet(PacketType.CONNECT, self.namespace)
+        connect = Packet(PacketType.CONNECT, self.namespace, self.options.handshake_auth)
         await self.transport.send([ENGINE_MESSAGE + encode_packet(connect)])
         while True:
             frame = await self.transport.recv()

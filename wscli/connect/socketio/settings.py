@@ -19,6 +19,7 @@ class SocketIOOptions:
     namespace: str = "/"
     event: str = "message"
     transport: TransportChoice = "auto"
+    handshake_auth: dict[str, Any] | None = None  # the CONNECT packet's payload
     raw_strings: bool = False
     spread: bool = False
     ack: bool = False
