@@ -137,3 +137,20 @@ def test_plain_http_server_is_not_socketio_over_polling() -> None:
         result = run_wscli("connect", "--socketio", "--transport", "polling", server.url("/"))
     assert result.returncode == 4
     assert b"not a Socket.IO server: no Engine.IO open packet" in result.stderr
+
+
+@node
+def test_long_polling_sends_back_the_sticky_session_cookie() -> None:
+    with project_peer("socketio-acks", "polling", "sticky") as port:
+        result = run_wscli(
+            "connect",
+            "--socketio",
+            f"http://127.0.0.1:{port}",
+            "--event",
+            "echo",
+            "-n",
+            "2",
+            input="1\n",
+        )
+    assert result.returncode == 0, result.stderr
+    assert lines(result.stdout) == ['welcome: [{"transport":"polling"}]', "echo: [1]"]

@@ -1,5 +1,6 @@
 // Test peer: a Socket.IO server with acknowledgements, binary events and a namespace with
-// an auth check. Usage: node server.js PORT [polling] [--tls CERT KEY]   ("polling":
+// an auth check. Usage: node server.js PORT [polling] [sticky] [--tls CERT KEY]
+// ("sticky": requests of a session must carry the cookie its handshake set; "polling":
 // transports: ["polling"], so a WebSocket upgrade is refused and clients must long-poll;
 // --tls: https/wss with that certificate). Listens on 127.0.0.1 and
 // prints "socketio-acks listening on PORT".
@@ -16,6 +17,20 @@ const server = tls >= 0
   ? https.createServer({ cert: fs.readFileSync(options[tls + 1]), key: fs.readFileSync(options[tls + 2]) })
   : http.createServer();
 const io = new Server(server, pollingOnly ? { transports: ['polling'] } : {});
+if (options.includes('sticky')) {
+  // As a load balancer with sticky sessions: the handshake sets a cookie, and a request of
+  // an open session without it is refused (it would have reached another instance).
+  io.engine.on('initial_headers', (headers) => { headers['set-cookie'] = 'lb=node-1; Path=/; HttpOnly'; });
+  io.engine.use((req, res, next) => {
+    const sid = new URL(req.url, 'http://x').searchParams.get('sid');
+    if (sid && !(req.headers.cookie || '').split(/; */).includes('lb=node-1')) {
+      res.writeHead(400);
+      res.end('no sticky cookie');
+      return;
+    }
+    next();
+  });
+}
 
 // The acknowledgement callback, if the client asked for one, is the last argument.
 const split = (args) => (typeof args[args.length - 1] === 'function' ? [args.slice(0, -1), args[args.length - 1]] : [args, null]);

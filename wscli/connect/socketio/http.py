@@ -25,6 +25,8 @@ from wscli.net.neterrors import describe_connect_error, hostport
 MAX_HEAD = 65536
 """Most bytes of a status line plus headers."""
 MAX_HEADERS = 100
+MAX_COOKIES = 32
+MAX_COOKIE = 4096
 
 
 class HttpProblem(Exception):
@@ -39,6 +41,7 @@ class HttpResponse:
     reason: str
     headers: dict[str, str]
     body: bytes
+    set_cookies: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -51,6 +54,18 @@ class HttpTarget:
     proxy: str | None
     headers: Sequence[tuple[str, str]] = ()
     max_body: int | None = 2**20
+    # Cookies the server set (a load balancer's sticky-session cookie): sent back on every
+    # later request, as browsers do, or the next poll may reach another instance.
+    cookies: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def keep_cookies(self, set_cookies: Sequence[str]) -> None:
+        """Remember ``NAME=VALUE`` of each Set-Cookie (attributes ignored), bounded."""
+        for header in set_cookies:
+            name, eq, value = header.split(";", 1)[0].strip().partition("=")
+            if not eq or not name or len(name) + len(value) > MAX_COOKIE:
+                continue
+            if name in self.cookies or len(self.cookies) < MAX_COOKIES:
+                self.cookies[name] = value
 
 
 def environment_proxy(url: str, environ: Mapping[str, str]) -> str | None:
@@ -164,6 +179,7 @@ class HttpChannel:
                 if fresh or attempt:
                     raise HttpProblem(str(exc) or "the connection dropped") from None
                 continue
+            self.target.keep_cookies(response.set_cookies)
             if response.headers.get("connection", "").lower() == "close":
                 self.close()
             return response
@@ -177,6 +193,8 @@ class HttpChannel:
             if content_type:
                 lines.append(f"Content-Type: {content_type}")
         lines += [f"{name}: {value}" for name, value in self.target.headers]
+        if self.target.cookies:
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.target.cookies.items()))
         return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
     def close(self) -> None:
@@ -216,16 +234,19 @@ async def _read_response(
     if not 100 <= status <= 599:
         raise HttpProblem("not an HTTP status code")
     headers: dict[str, str] = {}
+    set_cookies: list[str] = []
     for raw in lines[1:]:
         name, colon, value = raw.decode("latin-1").partition(":")
         if not colon:
             raise HttpProblem("a malformed response header")
         headers[name.strip().lower()] = value.strip()
+        if name.strip().lower() == "set-cookie":
+            set_cookies.append(value.strip())
     reason = status_line[2] if len(status_line) > 2 else ""
     if head_only:
-        return HttpResponse(status, reason, headers, b"")
+        return HttpResponse(status, reason, headers, b"", set_cookies)
     body = await _read_body(reader, headers, max_body)
-    return HttpResponse(status, reason, headers, body)
+    return HttpResponse(status, reason, headers, body, set_cookies)
 
 
 def _too_big(size: int, max_body: int | None) -> bool:

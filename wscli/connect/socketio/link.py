@@ -123,9 +123,11 @@ class SocketIOLink(WebSocketLink):
                 ) from None
             raise TimedOut("Socket.IO handshake timed out", "no CONNECT answer") from None
         except ConnectionClosed as exc:
+            # Long-polling has no close frame: its transport says what ended it.
+            ended = self.transport.closed_info()[1] or "no close frame"
             raise HandshakeRejected(
                 "the server closed the connection during the Socket.IO handshake",
-                f"close code {exc.rcvd.code}" if exc.rcvd else "no close frame",
+                f"close code {exc.rcvd.code}" if exc.rcvd else ended,
             ) from None
         except ProtocolViolation as exc:
             if not self.engine_opened:
