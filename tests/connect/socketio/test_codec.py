@@ -96,6 +96,9 @@ def test_polling_payloads_and_url() -> None:
     assert decode_payload(body) == ["2", b"\x00\xff", '42["e"]']
     with pytest.raises(ProtocolViolation):
         decode_payload(b"b!!!")
+    assert len(decode_payload(b"6\x1e" * 9999 + b"6")) == 10_000
+    with pytest.raises(ProtocolViolation):
+        decode_payload(b"6\x1e" * 10_000 + b"6")
     with pytest.raises(ProtocolViolation) as caught:
         decode_payload(b"\xff")
     assert caught.value.code == 1007

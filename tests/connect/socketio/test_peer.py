@@ -68,6 +68,8 @@ def test_binary_arguments_from_stdin_and_binary_events_as_base64(server: str) ->
     rc, out, err = sio(server, "--event", "types", "--stream", "-n", "2", input="\x01\x02\x03")
     assert rc == 0, err
     assert received(out, "types") == ['types: [["bytes:010203"]]']
+    rc, out, err = sio(server, "--event", "types", "--binary", "-n", "3", input="ab\n{}\n")
+    assert received(out, "types") == ['types: [["bytes:6162"]]', 'types: [["bytes:7b7d"]]']
     rc, out, err = sio(server, "--event", "binary", "-x", "go", "--ack", "--json", "-n", "3")
     assert rc == 0, err
     events = [json.loads(line) for line in out]

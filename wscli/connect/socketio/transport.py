@@ -42,6 +42,9 @@ from wscli.core.url import parse_ws_url
 from wscli.net.neterrors import hostport
 
 RECORD_SEPARATOR = "\x1e"  # between packets in one long-polling body
+MAX_PACKETS_PER_BODY = 10_000
+"""A long-polling body of more packets is refused: each costs a Python object, so a body of
+separators alone would cost ~60 times its size in memory."""
 
 
 class Transport(Protocol):
@@ -117,6 +120,8 @@ def decode_payload(body: bytes) -> list[str | bytes]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolViolation("a long-polling body that is not UTF-8", 1007) from None
+    if text.count(RECORD_SEPARATOR) >= MAX_PACKETS_PER_BODY:
+        raise ProtocolViolation(f"more than {MAX_PACKETS_PER_BODY} packets in one long poll")
     packets: list[str | bytes] = []
     for packet in text.split(RECORD_SEPARATOR):
         if packet.startswith("b"):
