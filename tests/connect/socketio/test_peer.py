@@ -6,12 +6,13 @@ to ``transports: ["polling"]``."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from peers import project_peer
-from support import lines, requires, run_wscli
+from support import lines, requires, run_wscli, scaled
 
 pytestmark = requires("node", "npm")
 
@@ -100,6 +101,16 @@ def test_missing_ack_is_exit_6_in_a_pipe(server: str) -> None:
         "wscli: error: no acknowledgement for event 'silent' (ack 0): "
         "none within 0.5 s (--ack-timeout)\n"
     )
+
+
+def test_missing_ack_ends_the_pipe_on_time_while_the_server_is_quiet(server: str) -> None:
+    """Nothing else ends this session (--idle 0): the ack deadline does, on time, not at
+    the server's next frame (its next ping is 25 s away)."""
+    started = time.monotonic()
+    args = ["--event", "silent", "--ack", "--ack-timeout", "0.5", "--idle", "0", "-x", "1"]
+    rc, _, err = sio(server, *args)
+    assert rc == 6, err
+    assert time.monotonic() - started < scaled(6)
 
 
 def test_missing_ack_is_an_error_event_with_json(server: str) -> None:

@@ -90,6 +90,8 @@ class SocketIOLink(WebSocketLink):
         self._receiving = 0
         self._settled = asyncio.Event()
         self._missed: TimedOut | None = None  # the first acknowledgement that never came
+        self._ack_added = asyncio.Event()  # wakes a frame wait to re-arm its ack deadline
+        self._frame_task: asyncio.Future[str | bytes] | None = None
         # A binary packet waiting for its attachments: packet, frame, attachments, bytes.
         self._partial: tuple[Packet, str, list[bytes], int] | None = None
 
@@ -177,6 +179,7 @@ class SocketIOLink(WebSocketLink):
             self.next_ack_id += 1
             self.pending_acks[ack_id] = (self.loop.time() + self.options.ack_timeout, event)
             self._settled.clear()
+            self._ack_added.set()
         frames = emit_frames(event, list(args), self.namespace, ack_id)
         assert isinstance(frames[0], str)
         shown = tuple(_shown(arg) for arg in args)
@@ -252,19 +255,41 @@ class SocketIOLink(WebSocketLink):
             self._receiving -= 1
 
     async def _next_frame(self) -> str | bytes | None:
-        """The next frame, or None after reporting an acknowledgement that is overdue."""
+        """The next frame, or None after reporting an acknowledgement that is overdue.
+
+        The wait for a frame also ends at the first ack deadline, and is re-armed when an
+        emit asks for a new ack while it waits (a quiet server must not delay the verdict).
+        """
+        task = self._frame_task
+        if task is None:
+            task = self._frame_task = asyncio.ensure_future(self.transport.recv())
         try:
-            if not self.pending_acks:
-                return await self.transport.recv()
-            deadline = min(deadline for deadline, _ in self.pending_acks.values())
-            try:
-                # Cancelling a receive loses nothing (websockets documents it; ours is a queue).
-                return await asyncio.wait_for(
-                    self.transport.recv(), max(deadline - self.loop.time(), 0)
-                )
-            except (TimeoutError, asyncio.TimeoutError):
-                await self._acks_overdue()
-                return None
+            while not task.done():
+                self._ack_added.clear()
+                deadline = min((d for d, _ in self.pending_acks.values()), default=None)
+                timeout = None if deadline is None else max(deadline - self.loop.time(), 0)
+                added: asyncio.Future[Any] = asyncio.ensure_future(self._ack_added.wait())
+                waits: set[asyncio.Future[Any]] = {task, added}
+                try:
+                    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    added.cancel()
+                if not task.done() and deadline is not None and self.loop.time() >= deadline:
+                    await self._acks_overdue()
+                    return None
+        except BaseException:
+            # Cancelled (or the ack verdict raised): the frame wait goes too. Cancelling a
+            # receive loses nothing (websockets documents it; ours is a queue).
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # retrieved: we are ending anyway (no "never retrieved")
+            else:
+                task.cancel()
+            self._frame_task = None
+            raise
+        self._frame_task = None
+        try:
+            return task.result()
         except ConnectionClosed:
             code, reason, _ = self.transport.closed_info()
             if self.transport.name == "polling" and code is None:
