@@ -3,6 +3,7 @@ and timeouts; hostile HTTP answers are bounded and end in one line."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import trustme
 from connect.test_cli import ConnectProxy, proxy  # noqa: F401
 from peers import project_peer
 from rawserver import RawConnection, RawServer, http_response, silent
-from support import lines, requires, run_wscli
+from support import clean_env, lines, requires, run_wscli, scaled, wscli_command
 
 node = requires("node", "npm")
 
@@ -154,3 +155,24 @@ def test_long_polling_sends_back_the_sticky_session_cookie() -> None:
         )
     assert result.returncode == 0, result.stderr
     assert lines(result.stdout) == ['welcome: [{"transport":"polling"}]', "echo: [1]"]
+
+
+@node
+def test_long_polling_server_going_away_is_one_line_and_exit_5() -> None:
+    with project_peer("socketio-acks", "polling") as port:
+        proc = subprocess.Popen(
+            [*wscli_command(), "connect", "--socketio", f"http://127.0.0.1:{port}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b'welcome: [{"transport":"polling"}]\n'
+    # The peer is stopped: the outstanding long poll fails.
+    _, stderr = proc.communicate(timeout=scaled(20))
+    assert proc.returncode == 5
+    lines_ = stderr.decode().splitlines()
+    assert len(lines_) == 2 and lines_[1].startswith(
+        "wscli: error: the long-polling session ended: long-polling request failed"
+    ), stderr

@@ -189,7 +189,7 @@ class SocketIOLink(WebSocketLink):
         """Emit ``event`` with ``args`` (bytes become binary attachments); with ``ack``
         (default: --ack / the /ack toggle) ask for an acknowledgement."""
         frames, message = self._prepare(event, args, ack)
-        await self.transport.send(frames)
+        await self._send(frames)
         return message
 
     async def emit_text(self, event: str, text: str) -> Message:
@@ -216,7 +216,7 @@ class SocketIOLink(WebSocketLink):
             more, message = self._prepare(self.event, self._arguments(payload))
             frames += more
             messages.append(message)
-        await self.transport.send(frames)
+        await self._send(frames)
         return messages
 
     async def ping(self, payload: bytes = b"") -> float:
@@ -291,10 +291,21 @@ class SocketIOLink(WebSocketLink):
         try:
             return task.result()
         except ConnectionClosed:
-            code, reason, _ = self.transport.closed_info()
-            if self.transport.name == "polling" and code is None:
-                raise ClosedAbnormally("the long-polling session ended", reason) from None
+            self._polling_ended()
             raise
+
+    async def _send(self, frames: Sequence[str | bytes]) -> None:
+        try:
+            await self.transport.send(frames)
+        except ConnectionClosed:
+            self._polling_ended()
+            raise
+
+    def _polling_ended(self) -> None:
+        """Long-polling has no close frame: raise the reason its transport ended with."""
+        code, reason, _ = self.transport.closed_info()
+        if self.transport.name == "polling" and code is None:
+            raise ClosedAbnormally("the long-polling session ended", reason) from None
 
     def _overdue_error(self, ack_id: int, entry: tuple[float, str]) -> TimedOut:
         return TimedOut(
@@ -328,7 +339,7 @@ class SocketIOLink(WebSocketLink):
         if isinstance(frame, bytes):
             return None  # a stray binary frame: nothing announced it
         if frame == ENGINE_PING:
-            await self.transport.send([ENGINE_PONG])
+            await self._send([ENGINE_PONG])
             return None
         if frame == ENGINE_CLOSE:
             await self.transport.close(1000)
@@ -349,7 +360,7 @@ class SocketIOLink(WebSocketLink):
     async def _attachment(self, frame: str | bytes) -> Message | None:
         assert self._partial is not None
         if frame == ENGINE_PING:
-            await self.transport.send([ENGINE_PONG])
+            await self._send([ENGINE_PONG])
             return None
         if isinstance(frame, str):
             raise ProtocolViolation("a text frame where a binary attachment was due")
@@ -376,7 +387,7 @@ class SocketIOLink(WebSocketLink):
                 self.event_names[name] = None
             if packet.id is not None:  # the server asks for an acknowledgement: give it
                 reply = ack_frames(packet.id, list(self.options.ack_reply), self.namespace)
-                await self.transport.send(reply)
+                await self._send(reply)
             return Message("in", frame, name=name, args=tuple(data[1:]), ack_id=packet.id)
         if packet.type in (PacketType.ACK, PacketType.BINARY_ACK):
             assert packet.id is not None

@@ -37,9 +37,9 @@ from wscli.connect.socketio.http import (
     environment_proxy,
     rejected,
 )
-from wscli.core.errors import TimedOut
+from wscli.core.errors import TimedOut, WscliError
 from wscli.core.url import parse_ws_url
-from wscli.net.neterrors import hostport
+from wscli.net.neterrors import describe_connect_error, hostport
 
 RECORD_SEPARATOR = "\x1e"  # between packets in one long-polling body
 MAX_PACKETS_PER_BODY = 10_000
@@ -227,6 +227,10 @@ class PollingTransport:
             ) from None
         except HttpProblem as exc:
             raise ProtocolViolation(f"long-polling handshake: {exc}") from None
+        except OSError as exc:  # reset or TLS failure while reading the answer
+            host, port = self.target.host, self.target.port
+            tls = self.target.ssl_context is not None
+            raise describe_connect_error(exc, host, port, tls) from None
         if response.status != 200:
             raise rejected(response, self.where)
         self.headers = list(response.headers.items())
@@ -321,7 +325,7 @@ class PollingTransport:
                     ),
                     self.timeout,
                 )
-            except (TimeoutError, asyncio.TimeoutError, HttpProblem) as exc:
+            except (TimeoutError, asyncio.TimeoutError, HttpProblem, OSError, WscliError) as exc:
                 self._end(None, f"long-polling send failed: {exc or 'timed out'}")
                 raise ConnectionClosed(None, None) from None
             if response.status != 200:
