@@ -21,7 +21,9 @@ Events and their keys (besides ``event`` and ``time``):
 - ``close``: ``code`` (null without close frame), ``reason``, ``by`` ("client", "server"
   or null when the connection dropped)
 - ``error``: ``message``, ``exit_code``
-- ``reconnect``: ``attempt``, ``delay`` (seconds before it), ``max_retries`` (or null)
+- ``reconnect``: ``attempt``, ``delay`` (seconds before it), ``max_retries`` (or null),
+  ``reason`` (the failure that is retried; retried failures are not ``error`` events)
+- ``redirect``: ``status``, ``from``, ``url`` (one per hop followed with -L/--location)
 """
 
 from __future__ import annotations
@@ -140,9 +142,23 @@ def error_event(message: str, exit_code: int, when: str | None = None) -> dict[s
 
 
 def reconnect_event(
-    attempt: int, delay: float, max_retries: int | None, when: str | None = None
+    attempt: int,
+    delay: float,
+    max_retries: int | None,
+    reason: str = "",
+    when: str | None = None,
 ) -> dict[str, Any]:
-    """A reconnect attempt about to be made after ``delay`` seconds."""
+    """A reconnect attempt about to be made after ``delay`` seconds, and why."""
     return _event(
-        "reconnect", when, attempt=attempt, delay=round(delay, 3), max_retries=max_retries
+        "reconnect",
+        when,
+        attempt=attempt,
+        delay=round(delay, 3),
+        max_retries=max_retries,
+        reason=reason,
     )
+
+
+def redirect_event(status: int, source: str, url: str, when: str | None = None) -> dict[str, Any]:
+    """A redirect answer (3xx) followed with -L/--location: from ``source`` to ``url``."""
+    return _event("redirect", when, status=status, **{"from": source}, url=url)

@@ -18,8 +18,9 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.events import ClosedBy, Message
-from wscli.connect.link import ConnectOptions, WebSocketLink, open_link
+from wscli.connect.link import ConnectOptions, WebSocketLink
 from wscli.connect.output import Output
+from wscli.connect.redirects import open_following
 from wscli.connect.socketio.codec import (
     ENGINE_CLOSE,
     ENGINE_MESSAGE,
@@ -56,7 +57,8 @@ class SocketIOLink(WebSocketLink):
     """A link that speaks Socket.IO over an Engine.IO :class:`Transport`.
 
     It does not call ``WebSocketLink.__init__``: over long-polling there is no WebSocket
-    connection, so every method that would use one is overridden to use the transport.
+    connection, so every method that would use one is overridden to use the transport
+    (``connection`` is set only over a WebSocket, for the stalled-peer check).
     """
 
     def __init__(
@@ -71,6 +73,8 @@ class SocketIOLink(WebSocketLink):
         first_packet: str | None = None,
     ) -> None:
         self.transport = transport
+        if isinstance(transport, WebSocketTransport):
+            self.connection = transport.connection  # for check_stalled()
         self.url = url
         self.options = options
         self.namespace = (
@@ -110,6 +114,14 @@ class SocketIOLink(WebSocketLink):
 
     def closed_info(self) -> tuple[int | None, str, ClosedBy]:
         return self.transport.closed_info()
+
+    @property
+    def is_open(self) -> bool:
+        return self.transport.is_open
+
+    def check_stalled(self) -> None:
+        if isinstance(self.transport, WebSocketTransport):
+            super().check_stalled()
 
     # -- handshake ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -410,19 +422,23 @@ class SocketIOLink(WebSocketLink):
 
 
 async def open_socketio_link(
-    connect: ConnectOptions, options: SocketIOOptions, output: Output
+    connect: ConnectOptions, options: SocketIOOptions, output: Output, follow: bool = False
 ) -> SocketIOLink:
     """Open the Engine.IO transport --transport asks for; with ``auto``, fall back to
-    long-polling (and say so) when the server refuses the WebSocket upgrade."""
+    long-polling (and say so) when the server refuses the WebSocket upgrade (any refusal
+    but a redirect, which -L follows or reports)."""
     transport: Transport | None = None
     first: str | None = None
     url = connect.url
     if options.transport in ("auto", "websocket"):
         try:
-            connection = await open_link(connect, observer=output.frame)
+            connection, url = await open_following(
+                connect, follow=follow, observer=output.frame, on_redirect=output.redirected
+            )
             transport = WebSocketTransport(connection)
         except HandshakeRejected as exc:
-            if options.transport == "websocket":
+            redirect = exc.status is not None and 300 <= exc.status < 400
+            if options.transport == "websocket" or redirect:
                 raise
             why = exc.why or exc.what
             output.warning(f"WebSocket upgrade refused ({why}); falling back to HTTP long-polling")

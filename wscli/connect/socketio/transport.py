@@ -21,6 +21,7 @@ from typing import Protocol
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
+from websockets.protocol import State
 
 from wscli.connect.events import ClosedBy
 from wscli.connect.link import ConnectOptions, build_connect_kwargs, closed_info
@@ -66,6 +67,10 @@ class Transport(Protocol):
     def closed_info(self) -> tuple[int | None, str, ClosedBy]: ...
 
     @property
+    def is_open(self) -> bool:
+        """No close has begun and the transport stands."""
+
+    @property
     def subprotocol(self) -> str | None: ...
 
     @property
@@ -99,6 +104,10 @@ class WebSocketTransport:
 
     def closed_info(self) -> tuple[int | None, str, ClosedBy]:
         return closed_info(self.connection)
+
+    @property
+    def is_open(self) -> bool:
+        return self.connection.state is State.OPEN
 
     @property
     def subprotocol(self) -> str | None:
@@ -351,6 +360,10 @@ class PollingTransport:
 
     def closed_info(self) -> tuple[int | None, str, ClosedBy]:
         return self._closed or (None, "", None)
+
+    @property
+    def is_open(self) -> bool:
+        return self._closed is None
 
     @property
     def subprotocol(self) -> str | None:
