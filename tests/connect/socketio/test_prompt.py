@@ -5,6 +5,7 @@ visible line (the session goes on)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from connect.test_repl import Terminal, state_home, term_env, terminals  # noqa: F401
@@ -50,9 +51,11 @@ def test_emit_ack_toggle_and_toolbar_at_the_prompt(
     server: str,
     term_env: dict[str, str],  # noqa: F811
     terminals: list[Terminal],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     env = {k: v for k, v in term_env.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
-    terminal = Terminal(["connect", server, "--socketio", "--ack-timeout", "1"], env, cpr=True)
+    args = ["connect", server, "--socketio", "--ack-timeout", "1", "--event", "types"]
+    terminal = Terminal(args, env, cpr=True)
     terminals.append(terminal)
     terminal.wait_text('< welcome: {"transport":"websocket"}')
     toolbar = terminal.wait_text("ns / | acks off, 0 pending").splitlines()[-1]
@@ -60,6 +63,11 @@ def test_emit_ack_toggle_and_toolbar_at_the_prompt(
     terminal.child.send('/emit types "a" 1 {"k":[true]}\r')
     terminal.wait_text('< types: ["string","number","object"]')
     assert '> types: "a", 1, {"k":[true]}' in terminal.text
+    (tmp_path / "hi.bin").write_bytes(b"hi")
+    terminal.child.send(f"/file {tmp_path / 'hi.bin'}\r")  # one binary argument of --event
+    terminal.wait_text('< types: ["bytes:6869"]')
+    terminal.child.send('{"a":1}\r')  # a typed line: JSON, like a piped one
+    terminal.wait_text('< types: ["object"]')
     terminal.child.send("/ack\r")
     terminal.wait_text("acknowledgements on")
     terminal.child.send("/emit sum 2 40\r")
