@@ -20,15 +20,19 @@ def test_pipe_lines() -> None:
     assert pipe_line(Message("in", b"AB")) == "QUI=\n"
     assert pipe_line(Message("in", b"AB"), "hex") == "4142\n"
     assert pipe_line(Message("in", "t"), timestamps=True, when=WHEN) == f"{WHEN} t\n"
-    assert pipe_line(Message("in", "", name="chat", args=("hello",))) == "chat: hello\n"
+    assert pipe_line(Message("in", "", name="chat", args=("hello",))) == 'chat: ["hello"]\n'
     assert pipe_line(Message("in", "", name="n", args=({"a": 1}, 2))) == 'n: [{"a":1},2]\n'
+    assert pipe_line(Message("in", "", name="n")) == "n: []\n"
+    ack = Message("in", "", args=("ok",), ack_id=4, is_ack=True)
+    assert pipe_line(ack) == 'ack 4: ["ok"]\n'
 
 
 def test_encode_binary_and_event_data() -> None:
     assert encode_binary(b"\x00\x01", "base64") == "AAE="
     assert encode_binary(b"\x00\x01", "hex") == "0001"
-    assert event_data_text(()) == "null"
+    assert event_data_text(()) == ""
     assert event_data_text(({"k": "✓"},)) == '{"k":"✓"}'
+    assert event_data_text(("1", 1)) == '"1", 1'
 
 
 def test_hexdump_layout() -> None:
@@ -52,7 +56,9 @@ def test_terminal_lines_are_marked_and_escaped() -> None:
     assert binary.plain.splitlines()[0] == "< [binary, 2 bytes]"
     assert "|.A|" in binary.plain
     event = terminal_message(Message("in", "", name="chat\x1b", args=("x\x1b",)))
-    assert event.plain == "< chat\\e: x\\e"
+    assert event.plain == '< chat\\e: "x\\u001b"'
+    asked = terminal_message(Message("in", "", name="q", args=(), ack_id=2))
+    assert asked.plain == "< q:   (acknowledged, ack 2)"
 
 
 def test_multi_line_messages_are_indented_under_their_marker() -> None:

@@ -183,7 +183,7 @@ def test_parse_line_commands_and_literal_slash() -> None:
 def test_help_descriptions_line_up_in_one_column() -> None:
     rows = [line for line in HELP_TEXT.splitlines() if line.startswith("/")]
     columns = {re.search(r"\S  +(\S)", line).start(1) for line in rows}  # type: ignore[union-attr]
-    assert len(rows) == 8 and len(columns) == 1
+    assert len(rows) == 10 and len(columns) == 1
 
 
 def test_slash_completion_only_at_line_start() -> None:
@@ -194,7 +194,17 @@ def test_slash_completion_only_at_line_start() -> None:
         found = SlashCompleter().get_completions(Document(text), CompleteEvent())
         return [c.text for c in found]
 
-    assert complete("/") == ["/ping", "/close", "/binary", "/file", "/show", "/quit", "/help"]
+    assert complete("/") == [
+        "/ping",
+        "/close",
+        "/binary",
+        "/file",
+        "/show",
+        "/emit",
+        "/ack",
+        "/quit",
+        "/help",
+    ]
     assert complete("/c") == ["/close"]
     assert complete("/ping x") == []
     assert complete("hello /p") == []
@@ -493,8 +503,8 @@ def test_socketio_chat_at_the_prompt(term_env: dict[str, str], terminals: list[T
     with peer("seed-socketio") as port:
         terminal = start(terminals, f"http://127.0.0.1:{port}", term_env, "--socketio")
         terminal.child.send("hello chat\r")
-        terminal.wait_text("< message: hello chat")
-        assert "> message: hello chat" in terminal.text
+        terminal.wait_text('< message: "hello chat"')
+        assert '> message: "hello chat"' in terminal.text
         terminal.child.sendcontrol("d")
         assert terminal.exit_status() == 0
 

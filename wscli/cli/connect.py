@@ -41,12 +41,16 @@ CONNECT_EPILOG = (
     "  connect URL -n 1); if --idle ends it before N arrived, that is exit 6. A slow\n"
     "  server needs a longer --idle or -w.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
+    "\b\nWith --socketio, a line that is valid JSON is sent as that value (--raw-strings:\n"
+    "  always a string; --spread: a JSON array is several arguments); received events\n"
+    "  are written as NAME: [JSON args], acknowledgements as ack N: [JSON args].\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /show,\n"
-    "  /quit); Alt-Enter (Esc Enter) inserts a newline; a multi-line paste is sent as\n"
-    "  one message when you press Enter; Ctrl-D closes with 1000 and exits 0. Ctrl-C\n"
-    "  clears the line; on an empty line it shows how to leave, and a second Ctrl-C\n"
-    "  within 2 s leaves as Ctrl-D does. Binary messages are hex-dumped up to 128\n"
-    "  bytes; /show N (or --full) shows all.\n\n" + EXIT_STATUS_EPILOG
+    "  /quit; with --socketio /emit EVENT JSON... and /ack); Alt-Enter (Esc Enter)\n"
+    "  inserts a newline; a multi-line paste is sent as one message when you press\n"
+    "  Enter; Ctrl-D closes with 1000 and exits 0. Ctrl-C clears the line; on an empty\n"
+    "  line it shows how to leave, and a second Ctrl-C within 2 s leaves as Ctrl-D\n"
+    "  does. Binary messages are hex-dumped up to 128 bytes; /show N (or --full) shows\n"
+    "  all.\n\n" + EXIT_STATUS_EPILOG
 )
 
 
@@ -191,6 +195,50 @@ CONNECT_EPILOG = (
     show_default=True,
     metavar="NAME",
     help="Socket.IO event name for sent lines.",
+)
+@click.option(
+    "--handshake-auth",
+    metavar="JSON",
+    help="Socket.IO: the auth object sent when joining the namespace (the server's "
+    'socket.handshake.auth), e.g. \'{"token":"..."}\'.',
+)
+@click.option(
+    "--transport",
+    type=click.Choice(["auto", "websocket", "polling"]),
+    default="auto",
+    show_default=True,
+    help="Socket.IO transport; auto falls back to HTTP long-polling when the WebSocket "
+    "upgrade is refused (said on stderr).",
+)
+@click.option(
+    "--raw-strings",
+    is_flag=True,
+    help="Socket.IO: send each line as one string, even when it is valid JSON.",
+)
+@click.option(
+    "--spread",
+    is_flag=True,
+    help="Socket.IO: a line holding a JSON array sends its items as separate arguments.",
+)
+@click.option(
+    "--ack",
+    is_flag=True,
+    help="Socket.IO: ask for an acknowledgement of each emit and print it (ack N: [args]).",
+)
+@seconds_option(
+    "--ack-timeout",
+    default=10.0,
+    positive=True,
+    help="Socket.IO: an acknowledgement not received within SECONDS exits 6 in a pipe "
+    "(a warning line at the prompt).",
+)
+@click.option(
+    "--ack-reply",
+    default="[]",
+    show_default=True,
+    metavar="JSON",
+    help="Socket.IO: arguments (a JSON array) of wscli's answer to server events that ask "
+    "for an acknowledgement.",
 )
 def connect(**opts: Any) -> int:
     """Connect to the WebSocket server at URL (ws://, wss://, http(s):// or host:port).

@@ -101,6 +101,9 @@ class Output(Protocol):
     def flush(self) -> None:
         """Write out anything buffered (the session has ended)."""
 
+    def warning(self, line: str) -> None:
+        """Something the user must see even in a pipe (a fallback, a missed deadline)."""
+
 
 def _open_line(link: LinkInfo) -> str:
     parts = [f"connected to {redact_url(link.url)}"]
@@ -254,6 +257,9 @@ class _StderrStatus:
     def error(self, error: WscliError, final: bool) -> None:
         if not final:  # a final error is printed once by the CLI
             self._err(format_error(error, prefix="error: "))
+
+    def warning(self, line: str) -> None:
+        self._err(f"warning: {line}")
 
 
 class PlainOutput(_StderrStatus, _TextEvents):
@@ -412,5 +418,8 @@ class TerminalOutput(_TextEvents):
 
     def flush(self) -> None:
         """Nothing is buffered: rich writes each line at once."""
+
+    def warning(self, line: str) -> None:
+        self._print(status_text(f"* warning: {line}", ERROR_STYLE))
 
     _note = status

@@ -40,11 +40,16 @@ def encode_binary(data: bytes, fmt: BinaryFormat) -> str:
 
 
 def event_data_text(args: tuple[Any, ...]) -> str:
-    """Socket.IO event arguments as text: one string as itself, anything else as JSON."""
-    if len(args) == 1 and isinstance(args[0], str):
-        return args[0]
-    value: Any = None if not args else args[0] if len(args) == 1 else list(args)
-    return to_json(value)
+    """Socket.IO arguments for the terminal: each as JSON (so ``"1"`` and ``1`` differ),
+    separated by ", "; nothing for none."""
+    return ", ".join(to_json(arg) for arg in args)
+
+
+def socketio_head(message: Message) -> str | None:
+    """``NAME`` for a Socket.IO event, ``ack N`` for an acknowledgement, else None."""
+    if message.is_ack:
+        return f"ack {message.ack_id}"
+    return message.name
 
 
 def pipe_line(
@@ -57,11 +62,14 @@ def pipe_line(
     """One received message as the line written to stdout in a pipe (with the newline).
 
     Text is written as received (data, for the next program); binary as base64 or hex; a
-    Socket.IO event as ``name: data``. ``escape`` (stdout is a terminal, e.g.
-    ``echo hi | wscli connect URL``) shows control characters escaped instead.
+    Socket.IO event as ``name: [args]`` and an acknowledgement as ``ack N: [args]``: the
+    arguments as one JSON array, ready for ``jq`` (and for ``--spread``). ``escape``
+    (stdout is a terminal, e.g. ``echo hi | wscli connect URL``) shows control characters
+    escaped instead.
     """
-    if message.name is not None:
-        body = f"{message.name}: {event_data_text(message.args)}"
+    head = socketio_head(message)
+    if head is not None:
+        body = f"{head}: {to_json(list(message.args))}"
     elif isinstance(message.data, bytes):
         body = encode_binary(message.data, binary_format)
     else:
@@ -106,9 +114,13 @@ def terminal_message(
     if timestamps:
         text.append(f"{when or timestamp()} ", style=STATUS_STYLE)
     text.append(f"{marker} ", style=f"bold {style}")
-    if message.name is not None:
-        text.append(f"{escape_control(message.name)}: ", style=f"bold {style}")
+    head = socketio_head(message)
+    if head is not None:
+        text.append(f"{escape_control(head)}: ", style=f"bold {style}")
         text.append(_continued(escape_control(event_data_text(message.args))), style=style)
+        if message.ack_id is not None and not message.is_ack:
+            asked = "acknowledged" if message.direction == "in" else "ack asked"
+            text.append(f"  ({asked}, ack {message.ack_id})", style=STATUS_STYLE)
     elif isinstance(message.data, bytes):
         data = message.data
         text.append(f"[binary, {len(data):,} bytes]", style=style)

@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +41,7 @@ from wscli.connect.session import (
     run_session,
 )
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
+from wscli.connect.socketio.link import SocketIOLink
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import history_path, open_private
@@ -81,12 +82,22 @@ def open_history(path: Path) -> tuple[History, str | None]:
 
 
 class SlashCompleter(Completer):
-    """Completes slash commands at the start of the line."""
+    """Completes slash commands at the start of the line, and after ``/emit `` the
+    Socket.IO event names seen so far (``event_names``)."""
+
+    def __init__(self, event_names: Callable[[], Iterable[str]] = tuple) -> None:
+        self.event_names = event_names
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
     ) -> Iterable[Completion]:
         text = document.text_before_cursor
+        if text.startswith("/emit ") and " " not in text[len("/emit ") :]:
+            typed = text[len("/emit ") :]
+            for name in self.event_names():
+                if name.startswith(typed) and name.isprintable() and " " not in name:
+                    yield Completion(name, start_position=-len(typed))
+            return
         if not text.startswith("/") or " " in text or text.startswith("//"):
             return
         for name, (_, what) in COMMANDS.items():
@@ -145,6 +156,7 @@ class Stats:
     rtt: float | None = None
     sent: int = 0
     received: int = 0
+    socketio: str | None = None  # namespace and pending acks, with --socketio
 
 
 def toolbar_text(stats: Stats, width: int | None = None) -> str:
@@ -163,6 +175,8 @@ def toolbar_text(stats: Stats, width: int | None = None) -> str:
         (4, stats.compression),
         (5, f"subprotocol: {stats.subprotocol or '-'}"),
     ]
+    if stats.socketio:
+        fields.insert(2, (1, stats.socketio))
     while True:
         text = " " + " | ".join(field for _, field in fields) + " "
         if width is None or len(text) <= width or len(fields) == 1:
@@ -179,7 +193,7 @@ class Repl:
         self.stats = Stats()
         self.session: PromptSession[str] = PromptSession(
             history=history,
-            completer=SlashCompleter(),
+            completer=SlashCompleter(self._event_names),
             complete_while_typing=True,
             key_bindings=_key_bindings(),
             bottom_toolbar=self.toolbar,
@@ -191,12 +205,22 @@ class Repl:
         self.deadline = None if options.timeout is None else self.loop.time() + options.timeout
         self.draft = ""  # a line half typed when the connection dropped: offered again
         self.interrupted_at: float | None = None  # the last Ctrl-C on an empty line
+        self.socketio: SocketIOLink | None = None
+
+    def _event_names(self) -> Iterable[str]:
+        return list(self.socketio.event_names) if self.socketio is not None else ()
 
     def width(self) -> int:
         """The terminal's width now (it follows resizes)."""
         return self.session.app.output.get_size().columns
 
     def toolbar(self) -> str:
+        link = self.socketio
+        if link is not None:
+            acks = "on" if link.ack else "off"
+            self.stats.socketio = (
+                f"ns {link.namespace} | acks {acks}, {len(link.pending_acks)} pending"
+            )
         return toolbar_text(self.stats, self.width())
 
     def _show(self, message: Message) -> None:
@@ -218,6 +242,7 @@ class Repl:
         self.stats.state = "open"
         self.stats.subprotocol = link.subprotocol
         self.stats.compression = ", ".join(link.extensions) or "no compression"
+        self.socketio = link if isinstance(link, SocketIOLink) else None
         for text in self.options.execute:
             self._show(await link.send(text))
         receiver = asyncio.ensure_future(self._receive(link))
@@ -297,6 +322,15 @@ class Repl:
                     f"no binary message {command.number} to show (the last {SHOW_KEEP} cut ones"
                     " are kept)"
                 )
+        elif command.name in ("emit", "ack"):
+            if self.socketio is None:
+                raise CommandError(f"/{command.name} needs --socketio")
+            if command.name == "ack":
+                self.socketio.ack = not self.socketio.ack
+                self.output.status(f"acknowledgements {'on' if self.socketio.ack else 'off'}")
+            else:
+                text = command.data if isinstance(command.data, str) else ""
+                self._show(await self.socketio.emit_text(command.event, text))
         elif command.name == "help":
             for line in HELP_TEXT.splitlines():
                 self.output.status(line)

@@ -24,17 +24,10 @@ from wscli.connect.link import (
 )
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
+from wscli.connect.socketio.settings import SocketIOOptions
 from wscli.core.errors import WscliError, error_text
 from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import remember_url
-
-
-@dataclasses.dataclass
-class SocketIOOptions:
-    """``--socketio``: namespace to join and the event name for sent lines."""
-
-    namespace: str = "/"
-    event: str = "message"
 
 
 @dataclasses.dataclass
@@ -69,24 +62,20 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
 
 async def open_session_link(options: SessionOptions, output: Output) -> WebSocketLink:
     """Open the WebSocket (and Socket.IO session) and report it as open."""
-    connection, url = await open_following(
-        options.connect,
-        follow=options.location,
-        observer=output.frame,
-        on_redirect=output.redirected,
-    )
     link: WebSocketLink
     if options.socketio is not None:
-        from wscli.connect.socketio import SocketIOLink
+        from wscli.connect.socketio.link import open_socketio_link
 
-        link = SocketIOLink(
-            connection,
-            url,
-            namespace=options.socketio.namespace,
-            event=options.socketio.event,
-            open_timeout=options.connect.open_timeout or 10.0,
+        link = await open_socketio_link(
+            options.connect, options.socketio, output, follow=options.location
         )
     else:
+        connection, url = await open_following(
+            options.connect,
+            follow=options.location,
+            observer=output.frame,
+            on_redirect=output.redirected,
+        )
         link = WebSocketLink(connection, url)
     try:
         await link.start()
