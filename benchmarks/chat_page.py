@@ -68,7 +68,10 @@ PROBE_JS = """
     }
   };
   const look = () => {
-    const last = document.querySelector("#messages li:last-child");
+    // The last item: a child of the list (old page) or of its last group (new page).
+    const list = document.getElementById("messages");
+    let last = list && list.lastElementChild;
+    if (last && last.tagName !== "LI") last = last.lastElementChild;
     if (probe.arrived !== null && last && last.textContent.includes("the last message of")) {
       probe.shown = performance.now();
       return;
