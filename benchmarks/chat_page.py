@@ -63,7 +63,7 @@ PROBE_JS = """
       super(...args);
       this.addEventListener("message", (event) => {
         if (probe.start === null) probe.start = performance.now();
-        if (event.data === "%s") probe.arrived = performance.now();
+        if (event.data === "LAST") probe.arrived = performance.now();
       });
     }
   };
@@ -80,7 +80,7 @@ PROBE_JS = """
   };
   requestAnimationFrame(look);
 })();
-""" % LAST
+""".replace('"LAST"', repr(LAST))
 
 RESULT_JS = """() => {
   const p = window.__burst;
