@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,11 +41,11 @@ def server() -> Iterator[ServeProcess]:
 
 # ---- 1. a burst ---------------------------------------------------------------------------
 
-# Installed before the page's script: the arrival of the burst's last message (a listener on
-# the page's own WebSocket), the first animation frame showing it, and every long task.
+# Installed before the page's script: the first animation frame showing the burst's last
+# message, and every long task during the burst (wrapping WebSocket only adds a listener).
 BURST_PROBE = """
 (() => {
-  const probe = window.__burst = { arrived: null, shown: null, start: null, tasks: [] };
+  const probe = window.__burst = { shown: null, start: null, tasks: [] };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) probe.tasks.push([e.startTime, e.duration]);
   }).observe({ type: "longtask", buffered: true });
@@ -53,16 +54,16 @@ BURST_PROBE = """
     constructor(...args) {
       super(...args);
       this.addEventListener("message", (event) => {
-        if (typeof event.data !== "string" || !event.data.startsWith("bot: ")) return;
-        if (probe.start === null) probe.start = performance.now();
-        if (event.data === "bot: last") probe.arrived = performance.now();
+        if (probe.start === null && String(event.data).startsWith("bot: ")) {
+          probe.start = performance.now();
+        }
       });
     }
   };
   const look = () => {
     const items = document.querySelectorAll("#messages li");
     const last = items[items.length - 1];
-    if (probe.arrived !== null && last && last.textContent.endsWith("last")) {
+    if (last && last.textContent.endsWith("bot-last")) {
       probe.shown = performance.now();
       return;
     }
@@ -86,14 +87,18 @@ def test_burst_of_5000_shown_within_a_second_without_long_tasks(
     with raw_client(server.ws_url("/chat")) as raw:
         for i in range(4999):
             raw.send(f"bot: burst message {i}")
-        raw.send("bot: last")
+        raw.send("bot: bot-last")
+        recv_until(raw, "bot: bot-last")  # sent to everybody: the page has it too
+        echoed = time.time() * 1000
         page.wait_for_function("() => window.__burst.shown !== null", timeout=scaled(30_000))
     result = page.evaluate(
         """() => { const p = window.__burst;
           const during = p.tasks.filter(([s, d]) => s + d >= p.start);
-          return { after: p.shown - p.arrived, longest: Math.max(0, ...during.map(t => t[1])),
+          return { shown: performance.timeOrigin + p.shown,
+                   longest: Math.max(0, ...during.map(t => t[1])),
                    items: document.querySelectorAll('#messages li').length }; }"""
     )
+    result["after"] = result.pop("shown") - echoed
     print(f"burst of 5000: {result}")  # shown with -s; benchmarks/chat_page.py compares
     # The targets of issue 15, times the suite's factor for slow or shared machines.
     assert result["after"] < 1000 * TIMEOUT_SCALE, result
@@ -101,8 +106,8 @@ def test_burst_of_5000_shown_within_a_second_without_long_tasks(
     # Memory stays bounded: at most 2,000 items (drawn in groups of 100).
     assert 2000 <= result["items"] <= 2100, result
     bodies = [line["body"] for line in lines(page, "text")]
-    assert bodies[-2:] == ["burst message 4998", "last"]
-    assert bodies == [f"burst message {i}" for i in range(5000 - len(bodies), 4999)] + ["last"]
+    assert bodies[-2:] == ["burst message 4998", "bot-last"]
+    assert bodies == [f"burst message {i}" for i in range(5000 - len(bodies), 4999)] + ["bot-last"]
     context.close()
 
 
