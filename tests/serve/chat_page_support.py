@@ -1,7 +1,7 @@
 """Helpers for the chat page tests: Debian's Chromium through playwright, pages, raw clients.
 
-Shared by test_chat_page.py and test_chat_page_view.py (the page is tested in a real headless Chromium
-against a real `wscli serve`, beside raw WebSocket clients).
+Shared by test_chat_page.py and test_chat_page_view.py (the page is tested in a real
+headless Chromium against a real `wscli serve`, beside raw WebSocket clients).
 """
 
 from __future__ import annotations
