@@ -1,5 +1,5 @@
 """The chat page's view (issue 15), measured in real headless Chromium against a real
-`wscli serve` and raw clients: bursts, contrast, history once per room, following the
+`wscli serve` and raw clients: bursts, history once per room, following the
 conversation, the composer, odd content, small screens and the accessibility tree."""
 
 from __future__ import annotations
