@@ -342,12 +342,17 @@ class ChatServer:
     ) -> access.Refusal | None:
         """Why an upgrade like ``request`` would be refused (None: it gets in)."""
         config = self.config
+        # The token is read only when one is required (as before: headers are not parsed
+        # for nothing).
+        token = None
+        if config.token is not None:
+            token = access.presented_token(request.headers, params)
         return access.refusal(
             origin=origin,
             origins=config.origins,
             host_header=request.headers.get("Host"),
             tls=config.tls,
-            token=access.presented_token(request.headers, params),
+            token=token,
             expected_token=config.token,
             clients=len(self.admitted),
             max_clients=config.max_clients,
