@@ -342,8 +342,8 @@ class ChatServer:
     ) -> access.Refusal | None:
         """Why an upgrade like ``request`` would be refused (None: it gets in)."""
         config = self.config
-        # The token is read only when one is required (as before: headers are not parsed
-        # for nothing).
+        # Read only when a token is required: an odd Authorization header must not fail an
+        # upgrade to a server without --token.
         token = None
         if config.token is not None:
             token = access.presented_token(request.headers, params)
