@@ -7,7 +7,9 @@ A raw client sends N messages as fast as it can to a room a page is showing (a r
   message (the server has sent it to everybody) to the first animation frame in which the
   page shows it (wall clocks of the same machine: ``performance.timeOrigin`` + ``now()``);
 - **longest task**: the longest main-thread task during the burst (PerformanceObserver
-  ``longtask``, which reports tasks over 50 ms; 0 means none was that long).
+  ``longtask``, which reports tasks over 50 ms; 0 means none was that long);
+- **key shown after**: a key pressed in the message field as the burst arrives, from the
+  key event's time stamp to the first animation frame after its letter reached the field.
 
 The old page is ``benchmarks/chat_page_old.html`` (the page before issue 15), served in
 place of the new one by the browser (``page.route``) from the same server, so both talk to
@@ -24,6 +26,7 @@ import argparse
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,7 +57,12 @@ LAST = "bot: the last message of the burst"
 # it, and every long task. Wrapping the constructor only adds a listener.
 PROBE_JS = """
 (() => {
-  const probe = window.__burst = { shown: null, start: null, tasks: [] };
+  const probe = window.__burst = { shown: null, start: null, tasks: [], key: null, down: 0 };
+  // From the key press (the event's own time stamp) to the first frame showing its letter.
+  addEventListener("keydown", (event) => { probe.down = event.timeStamp; }, true);
+  addEventListener("input", () => {
+    requestAnimationFrame(() => { probe.key = performance.now() - probe.down; });
+  }, true);
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) probe.tasks.push([e.startTime, e.duration]);
   }).observe({ type: "longtask", buffered: true });
@@ -87,6 +95,7 @@ RESULT_JS = """() => {
   const during = p.tasks.filter(([start, duration]) => start + duration >= p.start);
   return {
     shown_at: performance.timeOrigin + p.shown,
+    key_delay: p.key,
     longest_task: Math.max(0, ...during.map(([, d]) => d)),
     long_tasks: during.length,
     items: document.querySelectorAll("#messages li").length,
@@ -111,6 +120,8 @@ def serve() -> Iterator[int]:
         for line in proc.stderr:
             match = BANNER.search(line)
             if match:
+                # Keep reading its log, so a full pipe never blocks the server.
+                threading.Thread(target=proc.stderr.read, daemon=True).start()
                 yield int(match.group(2))
                 break
             if time.monotonic() > deadline:
@@ -132,16 +143,26 @@ def burst(browser: Any, port: int, size: int, old: bool, timeout: float) -> dict
     page.goto(url + f"#bench-{size}-{'old' if old else 'new'}")
     page.wait_for_selector('#status[data-state="online"]', timeout=10_000)
     room = f"/bench-{size}-{'old' if old else 'new'}"
+    page.focus("#text")
     with connect(f"ws://127.0.0.1:{port}{room}", proxy=None, max_queue=None) as raw:
+        echoed: list[float] = []
+
+        def read_echoes() -> None:
+            while raw.recv(timeout=timeout) != LAST:
+                pass
+            echoed.append(time.time() * 1000)
+
+        reader = threading.Thread(target=read_echoes, daemon=True)
+        reader.start()
         for i in range(size - 1):
             raw.send(f"bot: burst message {i} of {size}")
         raw.send(LAST)
-        while raw.recv(timeout=timeout) != LAST:
-            pass
-        echoed = time.time() * 1000
+        page.keyboard.press("k")  # typed while the burst arrives
+        reader.join(timeout)
         page.wait_for_function("() => window.__burst.shown !== null", timeout=timeout * 1000)
+        page.wait_for_function("() => window.__burst.key !== null", timeout=timeout * 1000)
     result: dict[str, Any] = page.evaluate(RESULT_JS)
-    result["shown_after_echo"] = result["shown_at"] - echoed
+    result["shown_after_echo"] = result["shown_at"] - echoed[0]
     context.close()
     return result
 
@@ -155,7 +176,10 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     from playwright.sync_api import sync_playwright
 
-    print("page  messages  shown after echo (ms)  longest task (ms)  tasks > 50 ms  items")
+    print(
+        "page  messages  shown after echo (ms)  longest task (ms)  tasks > 50 ms  "
+        "key shown after (ms)  items"
+    )
     with serve() as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for size in sizes:
@@ -167,7 +191,8 @@ def main() -> None:
                 r = burst(browser, port, size, old, args.timeout)
                 print(
                     f"{name:4}  {size:8}  {r['shown_after_echo']:21.0f}  "
-                    f"{r['longest_task']:17.0f}  {r['long_tasks']:13}  {r['items']:5}",
+                    f"{r['longest_task']:17.0f}  {r['long_tasks']:13}  "
+                    f"{r['key_delay']:20.0f}  {r['items']:5}",
                     flush=True,
                 )
         browser.close()
