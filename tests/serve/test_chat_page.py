@@ -380,6 +380,9 @@ def test_wrong_or_missing_token_is_explained_and_not_retried(
         # Typing is not lost: queued until the user fixes the address.
         send_from_page(page, "not yet")
         assert page.locator("#messages li.pending").count() == 1
+        assert page.locator("#messages li.pending .sending").inner_text() == (
+            "not sent (not admitted)"
+        )
         page.click("#join")  # asked again: one more try
         page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
         page.wait_for_timeout(500)
