@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from importlib import resources
@@ -192,6 +193,7 @@ def test_page_reconnects_after_server_restart(browser: Any) -> None:
         send_from_page(page, "and a second one", click=True)
         assert page.input_value("#text") == ""
         pending = page.locator("#messages li.pending")
+        pending.nth(1).wait_for()  # drawn in the next frame
         assert pending.count() == 2
         assert pending.first.locator(".sending").inner_text() == "sending…"
         assert lines(page, "pending")[0]["body"] == "typed while offline"
@@ -356,8 +358,15 @@ def test_admission_answers_the_verdict_without_upgrading() -> None:
         assert "s3cret" not in server.stderr
 
 
-def refused_lines(server: ServeProcess, reason: str) -> int:
-    return sum(1 for line in server.stderr_lines if "refused" in line and reason in line)
+def refused_lines(server: ServeProcess, reason: str, at_least: int = 1) -> int:
+    """How many upgrades the server refused for ``reason``, once ``at_least`` are logged (the
+    log is read by a thread: wait for it, bounded)."""
+    deadline = time.monotonic() + scaled(10)
+    while True:
+        count = sum(1 for line in server.stderr_lines if "refused" in line and reason in line)
+        if count >= at_least or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
 
 
 @requires("chromium")
@@ -379,13 +388,15 @@ def test_wrong_or_missing_token_is_explained_and_not_retried(
         )
         # Typing is not lost: queued until the user fixes the address.
         send_from_page(page, "not yet")
+        page.locator("#messages li.pending").wait_for()  # drawn in the next frame
         assert page.locator("#messages li.pending").count() == 1
         assert page.locator("#messages li.pending .sending").inner_text() == (
             "not sent (not admitted)"
         )
         page.click("#join")  # asked again: one more try
         page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
-        page.wait_for_timeout(500)
+        assert refused_lines(server, reason, at_least=2) == 2, server.stderr
+        page.wait_for_timeout(1000)
         assert refused_lines(server, reason) == 2, server.stderr
         page.context.close()
 
