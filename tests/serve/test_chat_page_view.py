@@ -347,18 +347,28 @@ def test_bidi_overrides_and_zero_width_lookalikes_are_visible(
     page.context.close()
 
 
-# ---- 8. small screens -----------------------------------------------------------------------
+# ---- 8. small screens and zoom------------------------------------------------------------------
 
 
-def test_320x256_shows_messages_in_at_least_half_the_height(
-    browser: Any, server: ServeProcess
+@pytest.mark.parametrize(
+    ("width", "height", "scale"),
+    [(320, 256, 1), (427, 267, 3)],  # a small screen; 1280x800 at 300 % zoom
+)
+def test_small_screens_show_messages_in_at_least_half_the_height(
+    browser: Any, server: ServeProcess, width: int, height: int, scale: int
 ) -> None:
-    # Issue 15: 62 px of messages (about 1.5 lines) at 320x256.
-    page = open_page(browser, server.http_url, nick="tiny", viewport={"width": 320, "height": 256})
+    # Issue 15: 62 px of messages (about 1.5 lines) at 320x256, 102 px at 300 % zoom.
+    page = open_page(
+        browser,
+        server.http_url,
+        nick="tiny",
+        viewport={"width": width, "height": height},
+        device_scale_factor=scale,
+    )
     wait_online(page)
     box = page.locator("#scroller").bounding_box()
-    assert box is not None and box["height"] >= 128, box
-    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert box is not None and box["height"] >= height / 2, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
     toggle = page.get_by_role("button", name="Settings")
     assert toggle.get_attribute("aria-expanded") == "false"
     assert page.locator("#nick").is_hidden()
@@ -371,8 +381,8 @@ def test_320x256_shows_messages_in_at_least_half_the_height(
     toggle.click()
     assert page.locator("#nick").is_hidden()
     send = page.locator("#send").bounding_box()
-    assert send is not None and send["x"] + send["width"] <= 320
-    assert send["y"] + send["height"] <= 256
+    assert send is not None and send["x"] + send["width"] <= width
+    assert send["y"] + send["height"] <= height
     page.context.close()
 
 
