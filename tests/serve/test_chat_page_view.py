@@ -347,7 +347,7 @@ def test_bidi_overrides_and_zero_width_lookalikes_are_visible(
     page.context.close()
 
 
-# ---- 8. small screens and zoom------------------------------------------------------------------
+# ---- 8. small screens and zoom ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
