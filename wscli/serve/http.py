@@ -1,10 +1,11 @@
-"""Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, 404 and 405.
+"""Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, ``/admission``, 404, 405.
 
 websockets hands every request that is not a WebSocket upgrade to the server's
 ``process_request``; :func:`answer` builds the response for it. ``GET`` and ``HEAD`` are
 served (``HEAD`` with the same headers and no body, as RFC 9110 §9.3.2 asks); any other
-method gets ``405`` with ``Allow: GET, HEAD``. Every answer closes the connection (the
-library does that for any status but 101).
+method gets ``405`` with ``Allow: GET, HEAD``. ``/admission`` is the chat page's pre-flight
+(would its upgrade be admitted, and if not why: a browser only sees 1006 for a refusal).
+Every answer closes the connection (the library does that for any status but 101).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ PAGE_CSP = (
 )
 
 ALLOWED_METHODS = "GET, HEAD"
+ADMISSION_PATH = "/admission"
 
 
 def load_page() -> bytes:
@@ -39,6 +41,7 @@ def answer(
     room: str,
     page: bytes | None,
     health: Callable[[], dict[str, Any]],
+    admission: Callable[[], dict[str, Any]] | None = None,
 ) -> Response:
     """The response to a plain HTTP ``request`` for ``room`` (its path without the query)."""
     method = request.method
@@ -52,6 +55,9 @@ def answer(
         response.headers["Cache-Control"] = "no-cache"
     elif room == "/healthz":
         response = _with_body(conn, json.dumps(health()).encode(), "application/json")
+        response.headers["Cache-Control"] = "no-store"
+    elif room == ADMISSION_PATH and admission is not None:
+        response = _with_body(conn, json.dumps(admission()).encode(), "application/json")
         response.headers["Cache-Control"] = "no-store"
     else:
         response = conn.respond(

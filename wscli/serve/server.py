@@ -327,24 +327,47 @@ class ChatServer:
         upgrade = request.headers.get("Upgrade", "").lower()
         if "websocket" not in upgrade:
             return self._http(conn, request, room)
-        config = self.config
-        origin = request.headers.get("Origin")
-        host = request.headers.get("Host")
-        if not access.origin_allowed(origin, config.origins, host, config.tls):
-            return self._refuse(conn, room, 403, f"origin {origin} not allowed")
-        if config.token is not None:
-            token = access.presented_token(request.headers, params)
-            if token is None:
-                response = self._refuse(conn, room, 401, "token required")
+        verdict = self._admission(request, request.headers.get("Origin"), params)
+        if verdict is not None:
+            response = self._refuse(conn, room, verdict.status, verdict.reason)
+            if verdict.status == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="wscli"'
-                return response
-            if not access.token_matches(token, config.token):
-                return self._refuse(conn, room, 403, "invalid token")
-        if config.max_clients is not None and len(self.admitted) >= config.max_clients:
-            return self._refuse(conn, room, 503, f"server full ({config.max_clients} clients)")
+            return response
         conn.ident = ("", room, access.clean_nick(params.get("nick")))
         self.admitted.add(conn)
         return None
+
+    def _admission(
+        self, request: Request, origin: str | None, params: dict[str, str]
+    ) -> access.Refusal | None:
+        """Why an upgrade like ``request`` would be refused (None: it gets in)."""
+        config = self.config
+        # Read only when a token is required: an odd Authorization header must not fail an
+        # upgrade to a server without --token.
+        token = None
+        if config.token is not None:
+            token = access.presented_token(request.headers, params)
+        return access.refusal(
+            origin=origin,
+            origins=config.origins,
+            host_header=request.headers.get("Host"),
+            tls=config.tls,
+            token=token,
+            expected_token=config.token,
+            clients=len(self.admitted),
+            max_clients=config.max_clients,
+        )
+
+    def admission(self, request: Request) -> dict[str, Any]:
+        """``GET /admission``: the verdict an upgrade from this page would get, as JSON.
+
+        A same-origin ``fetch`` carries no ``Origin`` header, so the page names its origin
+        in ``?origin=`` (a header, when present, wins). Only advice: the upgrade is still
+        checked by itself.
+        """
+        _, params = access.split_path(request.path)
+        origin = request.headers.get("Origin") or params.get("origin")
+        return access.admission_document(self._admission(request, origin, params))
 
     def _refuse(self, conn: HubConnection, room: str, status: int, reason: str) -> Response:
         self.log.emit(
@@ -357,7 +380,9 @@ class ChatServer:
         return conn.respond(status, reason + "\n")
 
     def _http(self, conn: HubConnection, request: Request, room: str) -> Response:
-        response = serverhttp.answer(conn, request, room, self._page, self.health)
+        response = serverhttp.answer(
+            conn, request, room, self._page, self.health, lambda: self.admission(request)
+        )
         if self.log.verbose:
             self.log.emit(
                 "http",
