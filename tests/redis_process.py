@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from serve_process import free_port
 from support import scaled
@@ -57,3 +58,66 @@ class RedisServer:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)  # as a crash: no goodbye to the clients
         self.proc.wait(timeout=scaled(10))
+
+
+def redis_cli(port: int, *args: str) -> str:
+    """One redis-cli command against 127.0.0.1:``port``; its output."""
+    done = subprocess.run(
+        ["redis-cli", "-p", str(port), *args],
+        capture_output=True,
+        timeout=scaled(10),
+        check=True,
+    )
+    return done.stdout.decode()
+
+
+class RedisCluster:
+    """A throwaway 3-node Redis Cluster on loopback (no replicas), ready when cluster_state:ok."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.nodes: list[RedisServer] = []
+        try:
+            for index in range(3):
+                folder = workdir / f"node{index}"
+                folder.mkdir()
+                self.nodes.append(
+                    RedisServer(
+                        0,
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        str(folder / "nodes.conf"),
+                        "--dir",
+                        str(folder),
+                    )
+                )
+            subprocess.run(
+                [
+                    "redis-cli",
+                    "--cluster",
+                    "create",
+                    *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                capture_output=True,
+                timeout=scaled(30),
+                check=True,
+            )
+            deadline = time.monotonic() + scaled(15)
+            while "cluster_state:ok" not in redis_cli(self.nodes[0].port, "cluster", "info"):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the Redis Cluster did not reach cluster_state:ok")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url.removesuffix("/0")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
