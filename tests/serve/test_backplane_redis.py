@@ -712,3 +712,51 @@ async def test_redis_cluster_spreads_rooms_and_keeps_the_guarantees(
             for conn in conns:
                 await conn.close()
         await late.close()
+
+
+@requires("redis-server")
+async def test_stopped_redis_slows_the_flooder_not_the_others(redis_server: RedisServer) -> None:
+    """Redis SIGSTOPped, --redis-max-backlog 2M: the server stops reading from the client
+    sending 1 MiB messages (its sends stall), a quiet client's messages still reach the room
+    (locally, once Redis is declared lost), and after SIGCONT everything arrives in order."""
+    args = ("--redis-channel", "wscli:slowed", "--redis-max-backlog", "2M", "--max-size", "2M")
+    with ServeProcess("--redis", redis_server.url, "--max-queue", "256M", *args) as a:
+        flooder = await client(a.ws_url("/slow"))
+        alice = await client(a.ws_url("/slow"))
+        observer = await client(a.ws_url("/slow"))
+        blob = b"y" * 2**20
+        sent = 0
+
+        async def flood() -> None:
+            nonlocal sent
+            for _ in range(60):
+                await flooder.send(blob)
+                sent += 1
+
+        sinks = [asyncio.ensure_future(_discard(c)) for c in (flooder, alice)]
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            flooding = asyncio.ensure_future(flood())
+            await asyncio.sleep(1.0)
+            for i in range(5):
+                await alice.send(f"alice{i}")
+            await asyncio.sleep(scaled(2))
+            assert a.wait_for_stderr(re.compile(r"redis backplane pressure: .*"), timeout=1)
+            stalled_at = sent
+            assert stalled_at < 40, stalled_at  # the socket buffers, not the server, hold it
+            texts: list[str] = []
+            while len(texts) < 5:  # local delivery once the append timed out (5 s)
+                message = await recv(observer, timeout=15)
+                if isinstance(message, str):
+                    texts.append(message)
+            assert texts == [f"alice{i}" for i in range(5)]
+            assert sent <= stalled_at + 2
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        await asyncio.wait_for(flooding, scaled(30))  # read again once Redis has it all
+        assert sent == 60
+        for sink in sinks:
+            sink.cancel()
+        assert "Traceback" not in a.stderr
+        for conn in (flooder, alice, observer):
+            await conn.close()

@@ -172,6 +172,12 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     help="Prefix of the Redis keys (PREFIX:{ROOM}); instances sharing it share rooms, "
     "separate deployments on one Redis need separate prefixes.",
 )
+@size_option(
+    "--redis-max-backlog",
+    default="64M",
+    help="Messages accepted here but not yet confirmed by Redis (slow, stopped or lost); "
+    "past it, the clients sending most of them are not read from until it halves.",
+)
 @click.option(
     "--json-log",
     is_flag=True,
@@ -225,7 +231,11 @@ def serve(**opts: Any) -> None:
         from wscli.serve.backplane_redis import RedisBackplane
 
         backplane = RedisBackplane(
-            opts["redis_url"], opts["redis_channel"], history=config.history, on_event=log.emit
+            opts["redis_url"],
+            opts["redis_channel"],
+            history=config.history,
+            on_event=log.emit,
+            max_backlog_bytes=opts["redis_max_backlog"],
         )
     try:
         run(config, log, backplane=backplane, ready=ready, loop=opts["loop"])

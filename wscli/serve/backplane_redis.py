@@ -74,6 +74,7 @@ RECONNECT_MAX = 5.0
 DRAIN_TIMEOUT = 5.0  # SIGTERM waits at most this long for the backlog (see drain)
 CLOSE_TIMEOUT = 2.0  # close() appends the last notices for at most this long
 MAX_BACKLOG_BYTES = 64 * 2**20  # accepted, not yet read back; above it producers are slowed
+UNBLOCK_TRIES = 20  # CLIENT UNBLOCK attempts, 5 ms apart, after the set of rooms changed
 JOIN_MARGIN_MS = 10  # a room is read from this long before its first join (clock error)
 MAX_SEQ = 2**64 - 1
 STREAM_CAP = 1000  # entries kept per room stream (MAXLEN ~), at least 2 x --history
@@ -431,14 +432,25 @@ class RedisBackplane:
                         outbox.done(op)  # not read here: nothing more to wait for
             if changed and self._slowed:
                 self._relieve_pressure()
-            if changed and not session.cluster and self._read_generation != self._generation:
-                # The reader blocks on the old set of rooms: make it start over.
-                assert session.reader_id is not None
-                await asyncio.wait_for(
-                    session.writer.client_unblock(session.reader_id), COMMAND_TIMEOUT
-                )
+            if changed and not session.cluster:
+                await self._restart_read(session)
             if outbox.bytes <= self.max_backlog_bytes and self._slowed:
                 self._relieve_pressure()
+
+    async def _restart_read(self, session: _Session) -> None:
+        """The set of rooms changed: unblock the reader's XREAD so it starts over with the
+        new set. Until the reader has built a read for the current set, retry briefly: an
+        UNBLOCK can overtake the XREAD it is meant for (they travel on two connections)."""
+        assert session.reader_id is not None
+        for _ in range(UNBLOCK_TRIES):
+            if self._read_generation == self._generation:
+                return  # the reader already reads the new set
+            unblocked = await asyncio.wait_for(
+                session.writer.client_unblock(session.reader_id), COMMAND_TIMEOUT
+            )
+            if unblocked:
+                return
+            await asyncio.sleep(0.005)
 
     def _subscribed_to(self, session: _Session, op: Subscribe, tail: list[Any]) -> bool:
         """The history of a room was read: replay it, then read the room from its join."""
