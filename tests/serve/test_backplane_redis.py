@@ -760,3 +760,52 @@ async def test_stopped_redis_slows_the_flooder_not_the_others(redis_server: Redi
         assert "Traceback" not in a.stderr
         for conn in (flooder, alice, observer):
             await conn.close()
+
+
+@requires("redis-server")
+async def test_sigterm_under_steady_traffic_delivers_what_it_accepted(
+    redis_server: RedisServer,
+) -> None:
+    """A client sending without pause when SIGTERM comes: the server stops accepting, and
+    what it accepted reaches both its own clients (before 1001) and the other instance —
+    the same unbroken prefix of what was sent, everywhere."""
+    prefix = ("--redis-channel", "wscli:steady")
+    with (
+        ServeProcess("--redis", redis_server.url, *prefix) as a,
+        ServeProcess("--redis", redis_server.url, *prefix) as b,
+    ):
+        sender = await client(a.ws_url("/steady"))
+        neighbour = await client(a.ws_url("/steady"))
+        remote = await client(b.ws_url("/steady"))
+        stop = asyncio.Event()
+
+        async def send() -> None:
+            i = 0
+            with contextlib.suppress(ConnectionClosed):
+                while not stop.is_set():
+                    await sender.send(f"s{i}")
+                    i += 1
+                    if i % 20 == 0:
+                        await asyncio.sleep(0.001)
+
+        async def collect(conn: ClientConnection) -> list[str | bytes]:
+            seen: list[str | bytes] = []
+            with contextlib.suppress(ConnectionClosed, asyncio.TimeoutError):
+                while True:
+                    seen.append(await recv(conn, timeout=3))
+            return seen
+
+        sending = asyncio.ensure_future(send())
+        near = asyncio.ensure_future(collect(neighbour))
+        await asyncio.sleep(0.5)
+        a.proc.send_signal(signal.SIGTERM)
+        got_near = await near
+        stop.set()
+        await sending
+        assert neighbour.close_code == 1001
+        assert a.wait() == 0
+        got_far = await collect(remote)
+        assert len(got_near) > 20
+        assert got_near == [f"s{i}" for i in range(len(got_near))]  # an unbroken prefix
+        assert got_far == got_near  # the other instance got exactly the same
+        await remote.close()

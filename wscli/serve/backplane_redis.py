@@ -413,7 +413,8 @@ class RedisBackplane:
                 key = stream_key(self.prefix, op.room)
                 if isinstance(op, Subscribe):
                     before = format_id((op.since_ms - 1, MAX_SEQ))
-                    pipe.xrevrange(key, max=before, count=max(1, 2 * self.history + 16))
+                    count = 2 * self.history + 16 if self.history else 1
+                    pipe.xrevrange(key, max=before, count=count)
                 else:
                     fields = {b"h": make_header(self.instance, op.seq, op.local), b"d": op.payload}
                     pipe.xadd(key, fields, maxlen=self.stream_cap, approximate=True)

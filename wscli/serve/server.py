@@ -216,12 +216,16 @@ class ChatServer:
         timeout = self.config.shutdown_timeout
         server.close(close_connections=False)  # handshakes in progress get 503
         # What was published is delivered before the close frame (through the backplane:
-        # bounded, see Backplane.drain).
+        # bounded, see Backplane.drain); nothing new is accepted meanwhile.
+        for connection in self.admitted:
+            connection.transport.pause_reading()
         await self.hub.drain(DRAIN_TIMEOUT)
         clients = [c for c in self.admitted if c.protocol.state is OPEN]
         self.log.emit("shutdown", clients=len(clients))
         for connection in list(self.admitted):
-            self.hub.leave(connection)
+            self.hub.leave(connection)  # what it sends from now on is not relayed
+            if not connection.transport.is_closing():
+                connection.transport.resume_reading()  # to read the client's close frame
             connection.drop(1001, "server shutting down", timeout)
         try:
             await asyncio.wait_for(server.wait_closed(), timeout + 1)
