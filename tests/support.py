@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,19 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # One factor scales every wait in the tests, so slow machines don't flake.
 TIMEOUT_SCALE = float(os.environ.get("WSCLI_TEST_TIMEOUT_SCALE", "1"))
+
+
+@contextlib.contextmanager
+def install_lock(name: str) -> Iterator[None]:
+    """Hold an exclusive lock named ``name`` across processes (pytest-xdist workers), so
+    that one worker installs an npm cache folder while the others wait for it."""
+    path = Path(tempfile.gettempdir()) / f"wscli-tests-{name}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def scaled(seconds: float) -> float:

@@ -164,3 +164,29 @@ PURE_IN_COMMANDS = [
 @pytest.mark.parametrize("name", PURE_IN_COMMANDS)
 def test_pure_command_modules_do_no_io(name: str) -> None:
     assert not _top(_imports(PACKAGE / f"{name}.py")) & NOT_IN_CORE_SOURCE
+
+
+def _readme_tree() -> dict[str, str]:
+    """The README's Architecture tree: the text of each top-level folder's entry."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Architecture", 1)[1].split("```", 2)[1]
+    entries: dict[str, str] = {}
+    current = ""
+    for line in block.splitlines():
+        head = line[2:].split(" ", 1)[0] if line.startswith("  ") else ""
+        if head.endswith("/") and not line.startswith("   "):
+            current = head.rstrip("/")
+            entries[current] = line
+        elif current:
+            entries[current] += " " + line
+    return entries
+
+
+def test_readme_architecture_names_every_package_and_module() -> None:
+    tree = _readme_tree()
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert set(tree) == packages
+    for package in packages - {"cli", "docgen"}:  # those two are described, not listed
+        words = set(tree[package].replace(",", " ").replace("(", " ").split())
+        modules = {p.stem for p in (PACKAGE / package).glob("*.py")} - {"__init__", "__main__"}
+        assert modules <= words, f"README's {package}/ misses {modules - words}"

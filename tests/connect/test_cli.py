@@ -214,11 +214,6 @@ def test_max_size_too_big_message_closes_1009() -> None:
 # -- TLS -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 def test_tls_with_cacert_insecure_and_untrusted(ca: trustme.CA, tmp_path: object) -> None:
     from pathlib import Path
 

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import pytest
 
 from wscli.cli.connect import connect
-from wscli.connect.options import from_options, pipe_output, session_options
+from wscli.connect.link import ConnectOptions
+from wscli.connect.options import ConnectArgs, from_options, pipe_output, session_options
 from wscli.connect.output import JsonOutput, PlainOutput
 from wscli.connect.pipe import PipePolicy
+from wscli.connect.repl import ReplOptions
 from wscli.core.errors import UsageProblem
 from wscli.net.terminal import Environment
 
 
-def _opts(*args: str) -> dict[str, Any]:
-    """The options click hands the command for ``wscli connect ARGS``."""
+def _opts(*args: str) -> ConnectArgs:
+    """The typed options the CLI hands on for ``wscli connect ARGS``."""
     context = connect.make_context("connect", list(args))
-    return dict(context.params)
+    return ConnectArgs(**context.params)
 
 
 def test_session_options_follow_the_flags() -> None:
@@ -63,3 +65,20 @@ def test_max_size_takes_units_like_serve() -> None:
     assert session_options(_opts("ws://h/", "--max-size", "64K")).connect.max_size == 65536
     assert session_options(_opts("ws://h/")).connect.max_size == 2**20
     assert session_options(_opts("ws://h/", "--max-size", "0")).connect.max_size is None
+
+
+def test_every_option_has_a_typed_field_and_every_field_an_option() -> None:
+    options = {param.name for param in connect.params}
+    fields = {field.name for field in dataclasses.fields(ConnectArgs)}
+    assert options == fields
+
+
+def test_every_field_of_what_runs_is_fed_by_an_option_or_named() -> None:
+    # Built from every field: none falls back to a default unless named as such.
+    options = session_options(_opts("ws://h/x", "--close-code", "4000", "--idle", "3"))
+    assert options.connect.close_timeout == ConnectOptions.close_timeout
+    assert options.connect.url == "ws://h/x"
+    assert from_options(PipePolicy, _opts("ws://h/", "--idle", "3")).idle == 3
+    assert from_options(ReplOptions, _opts("ws://h/"), color=True).close_code == 1000
+    with pytest.raises(TypeError, match="ConnectOptions: no option for close_timeout"):
+        from_options(ConnectOptions, _opts("ws://h/"))

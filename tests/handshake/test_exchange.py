@@ -467,11 +467,6 @@ def test_pipe_output_has_no_ansi_even_when_colour_is_forced() -> None:
 # --- TLS with a throwaway CA --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 class TlsServer(NamedTuple):
     server: RawServer
     sni: list[str]

@@ -239,6 +239,12 @@ def _wscat() -> str:
     cache.mkdir(parents=True, exist_ok=True)
     lock = (NPM_DIR / "package-lock.json").read_bytes()
     binary = cache / "node_modules" / ".bin" / "wscat"
+    with support.install_lock("npm-wscat"):
+        _install_wscat(cache, binary, lock)
+    return str(binary)
+
+
+def _install_wscat(cache: Path, binary: Path, lock: bytes) -> None:
     if not binary.exists() or (cache / "package-lock.json").read_bytes() != lock:
         shutil.copy(NPM_DIR / "package.json", cache)
         shutil.copy(NPM_DIR / "package-lock.json", cache)
@@ -249,7 +255,6 @@ def _wscat() -> str:
             timeout=scaled(120),
             capture_output=True,
         )
-    return str(binary)
 
 
 @support.requires("npm", "node")

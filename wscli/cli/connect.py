@@ -174,7 +174,7 @@ def connect(**opts: Any) -> int:
     On a terminal: a prompt; received messages appear above it. In a pipe: stdin lines
     are sent, received messages written to stdout, one per line.
     """
-    from wscli.connect.options import run_connect
+    from wscli.connect.options import ConnectArgs, run_connect
 
     # A closed stdout (`wscli connect URL | head`) ends quietly with exit 0: see wscli.cli.
-    return run_connect(get_environment(), opts)
+    return run_connect(get_environment(), ConnectArgs(**opts))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any, Literal, TypeVar
 
 from wscli.connect.link import ConnectOptions, build_connect_kwargs
 from wscli.connect.output import JsonOutput, Output, PlainOutput
@@ -30,60 +30,119 @@ from wscli.net.terminal import Environment
 T = TypeVar("T")
 
 
-def from_options(cls: type[T], opts: Mapping[str, Any], **given: Any) -> T:
-    """Build the dataclass ``cls`` from the options named like its fields, plus ``given``."""
-    names = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    values = {name: opts[name] for name in names if name in opts}
-    return cls(**{**values, **given})
+@dataclasses.dataclass(frozen=True)
+class ConnectArgs:
+    """Every `wscli connect` command-line option, typed, as click parsed it.
+
+    The CLI builds it with ``ConnectArgs(**params)``, so an option without a field (or a
+    field without an option) fails at once instead of reaching the code as a string key.
+    """
+
+    url: str
+    execute: tuple[str, ...]
+    count: int | None
+    idle: float
+    wait: float | None
+    timeout: float | None
+    json_output: bool
+    timestamps: bool
+    show_ping_pong: bool
+    binary: bool
+    stream: bool
+    binary_format: Literal["base64", "hex"]
+    no_tty: bool
+    verbose: bool
+    headers: tuple[str, ...]
+    subprotocols: tuple[str, ...]
+    origin: str | None
+    auth: str | None
+    insecure: bool
+    cacert: str | None
+    cert: str | None
+    key: str | None
+    proxy: str | None
+    compression: bool
+    max_size: int
+    ping_interval: float
+    ping_timeout: float
+    open_timeout: float
+    close_code: int
+    close_reason: str
+    reconnect: bool
+    max_retries: int
+    socketio: bool
+    namespace: str
+    event: str
 
 
-def session_options(opts: Mapping[str, Any]) -> SessionOptions:
+def from_options(cls: type[T], args: ConnectArgs, defaults: Iterable[str] = (), **given: Any) -> T:
+    """Build the dataclass ``cls`` from the options named like its fields, plus ``given``.
+
+    A field that is neither an option nor given raises, unless it is named in ``defaults``
+    (then it keeps its default): a renamed option must not silently become a default.
+    """
+    values: dict[str, Any] = {}
+    missing = []
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if field.name in given:
+            values[field.name] = given[field.name]
+        elif hasattr(args, field.name):
+            values[field.name] = getattr(args, field.name)
+        elif field.name not in defaults:
+            missing.append(field.name)
+    if missing:
+        raise TypeError(f"{cls.__name__}: no option for {', '.join(missing)}")
+    return cls(**values)
+
+
+def session_options(args: ConnectArgs) -> SessionOptions:
     """The connection and session options; raises UsageProblem for a bad URL, header or file."""
     connect = from_options(
         ConnectOptions,
-        opts,
-        url=socketio_url(opts["url"]) if opts["socketio"] else opts["url"],
-        headers=parse_header_args(opts["headers"]),
+        args,
+        defaults={"close_timeout"},
+        url=socketio_url(args.url) if args.socketio else args.url,
+        headers=parse_header_args(args.headers),
         # 0 means "no limit" / "never" on the command line, None to websockets.
-        max_size=opts["max_size"] or None,
-        ping_interval=opts["ping_interval"] or None,
-        ping_timeout=opts["ping_timeout"] or None,
+        max_size=args.max_size or None,
+        ping_interval=args.ping_interval or None,
+        ping_timeout=args.ping_timeout or None,
     )
     build_connect_kwargs(connect)  # validate the URL, headers and TLS files before starting
-    problem = close_problem(opts["close_code"], opts["close_reason"])
+    problem = close_problem(args.close_code, args.close_reason)
     if problem is not None:
         raise UsageProblem("invalid --close-code/--close-reason", problem)
-    for message in opts["execute"]:
+    for message in args.execute:
         try:
             message.encode("utf-8")
         except UnicodeEncodeError:  # undecodable bytes from the command line
             raise UsageProblem(f"invalid -x message {message!r}", "not valid UTF-8") from None
-    socketio = SocketIOOptions(opts["namespace"], opts["event"]) if opts["socketio"] else None
-    return from_options(SessionOptions, opts, connect=connect, socketio=socketio)
+    socketio = SocketIOOptions(args.namespace, args.event) if args.socketio else None
+    return from_options(SessionOptions, args, connect=connect, socketio=socketio)
 
 
-def pipe_output(env: Environment, opts: Mapping[str, Any]) -> Output:
+def pipe_output(env: Environment, args: ConnectArgs) -> Output:
     """The pipe's writer: NDJSON with --json, else plain lines (escaped on a terminal)."""
-    if opts["json_output"]:
-        return JsonOutput(sys.stdout.buffer, sys.stderr, verbose=opts["verbose"])
+    if args.json_output:
+        return JsonOutput(sys.stdout.buffer, sys.stderr, verbose=args.verbose)
     return PlainOutput(
         sys.stdout.buffer,
         sys.stderr,
-        verbose=opts["verbose"],
-        show_ping_pong=opts["show_ping_pong"],
-        binary_format=opts["binary_format"],
-        timestamps=opts["timestamps"],
+        verbose=args.verbose,
+        show_ping_pong=args.show_ping_pong,
+        binary_format=args.binary_format,
+        timestamps=args.timestamps,
         escape=env.stdout_isatty,
     )
 
 
-def run_connect(env: Environment, opts: Mapping[str, Any]) -> ExitCode:
-    """Run the prompt or the pipe for the command-line options ``opts``."""
-    session = session_options(opts)
-    if env.interactive and not opts["no_tty"]:
+def run_connect(env: Environment, args: ConnectArgs) -> ExitCode:
+    """Run the prompt or the pipe for the command-line options ``args``."""
+    session = session_options(args)
+    if env.interactive and not args.no_tty:
         from wscli.connect.repl import ReplOptions, run_repl
 
-        repl_options = from_options(ReplOptions, opts, color=env.color_stdout)
+        repl_options = from_options(ReplOptions, args, color=env.color_stdout)
         return asyncio.run(run_repl(session, repl_options))
-    policy = from_options(PipePolicy, opts)
-    return asyncio.run(run_pipe(session, policy, pipe_output(env, opts)))
+    policy = from_options(PipePolicy, args)
+    return asyncio.run(run_pipe(session, policy, pipe_output(env, args)))

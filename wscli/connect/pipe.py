@@ -29,7 +29,13 @@ from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.link import WebSocketLink
 from wscli.connect.output import Output
-from wscli.connect.session import SessionOptions, close_politely, finish_closed, run_session
+from wscli.connect.session import (
+    SessionOptions,
+    cancel_and_wait,
+    close_politely,
+    finish_closed,
+    run_session,
+)
 from wscli.core.errors import TimedOut
 from wscli.core.exitcodes import ExitCode
 
@@ -224,9 +230,7 @@ class PipeSession:
                 await asyncio.wait_for(link.close(1001), 1)
             raise
         finally:
-            for task in (sender, receiver):
-                task.cancel()
-            await asyncio.gather(sender, receiver, return_exceptions=True)
+            await cancel_and_wait(sender, receiver)
 
     async def _close(self, link: WebSocketLink) -> ExitCode:
         return await close_politely(

@@ -29,7 +29,13 @@ from websockets.exceptions import ConnectionClosed
 from wscli.connect.events import Message
 from wscli.connect.link import WebSocketLink
 from wscli.connect.output import JsonOutput, Output, TerminalOutput
-from wscli.connect.session import SessionOptions, close_politely, finish_closed, run_session
+from wscli.connect.session import (
+    SessionOptions,
+    cancel_and_wait,
+    close_politely,
+    finish_closed,
+    run_session,
+)
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.exitcodes import ExitCode
@@ -182,10 +188,7 @@ class Repl:
         finally:
             if not prompter.done():  # keep what was typed for the next connection's prompt
                 self.draft = self.session.default_buffer.text
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_and_wait(*tasks)
         self.stats.state = "closed"
         if prompter in done:
             result: ExitCode = prompter.result()

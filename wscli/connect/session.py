@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from wscli.connect.link import (
     ConnectOptions,
@@ -47,6 +48,18 @@ class SessionOptions:
 
 
 Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
+
+
+async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
+    """Cancel ``tasks`` and wait until they have ended, whatever they raise.
+
+    Only the tasks' own outcomes are collected: if the caller itself is cancelled while
+    waiting, that cancellation propagates (it must never be swallowed, or Ctrl-C and
+    deadlines stop working).
+    """
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def open_session_link(options: SessionOptions, output: Output) -> WebSocketLink:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 
-from wscli.core.errors import UsageProblem
+from wscli.core.errors import UsageProblem, os_reason
 
 DECRYPT_HINT = "decrypt it first, e.g. openssl pkey -in KEY -out KEY.plain"
 
@@ -33,7 +33,7 @@ def client_context(
         try:
             context.load_verify_locations(cafile=cafile)
         except (OSError, ssl.SSLError) as exc:
-            raise UsageProblem(f"cannot load CA file {cafile!r}", _reason(exc)) from None
+            raise UsageProblem(f"cannot load CA file {cafile!r}", os_reason(exc)) from None
     if certfile is not None:
         load_certificate(
             context,
@@ -88,7 +88,7 @@ def load_certificate(
         why, hint = _explain(exc, certfile, keyfile, options)
         raise UsageProblem(what, why, hint) from None
     except OSError as exc:
-        raise UsageProblem(what, _reason(exc)) from None
+        raise UsageProblem(what, os_reason(exc)) from None
 
 
 def _explain(
@@ -113,9 +113,3 @@ def _text(path: str) -> str:
             return file.read(1 << 20)
     except OSError:
         return ""
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc)

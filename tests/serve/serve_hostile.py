@@ -1,7 +1,7 @@
 """Hostile clients against a running `wscli serve` (a manual check, not part of the suite).
 
     .venv/bin/wscli serve --port 0 2>serve.log &      # note the port from the banner
-    .venv/bin/python tests/serve_hostile.py PORT [CONNECTIONS]
+    .venv/bin/python tests/serve/serve_hostile.py PORT [CONNECTIONS]
     grep -ci traceback serve.log                       # expect 0
 
 Sends garbage, a TLS ClientHello to the plain port, unmasked and reserved-opcode frames,
