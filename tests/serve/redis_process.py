@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -46,6 +48,8 @@ class RedisServer:
             )
             if ping.stdout.strip() == b"PONG":
                 return
+            if self.proc.poll() is not None:
+                break  # it exited (e.g. a port it cannot use): no point waiting
             time.sleep(0.05)
         self.stop()
         raise AssertionError("redis-server did not answer PING")
@@ -71,6 +75,20 @@ def redis_cli(port: int, *args: str) -> str:
     return done.stdout.decode()
 
 
+def cluster_port() -> int:
+    """A free port P whose cluster bus port P + 10000 is free too (and below 65536)."""
+    for _ in range(200):
+        port = random.randrange(20000, 55000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free port pair for a Redis Cluster node")
+
+
 class RedisCluster:
     """A throwaway 3-node Redis Cluster on loopback (no replicas), ready when cluster_state:ok."""
 
@@ -82,7 +100,7 @@ class RedisCluster:
                 folder.mkdir()
                 self.nodes.append(
                     RedisServer(
-                        0,
+                        cluster_port(),
                         "--cluster-enabled",
                         "yes",
                         "--cluster-config-file",
