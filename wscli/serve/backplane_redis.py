@@ -431,8 +431,6 @@ class RedisBackplane:
                     op.appended = True
                     if op.room not in self._cursors:
                         outbox.done(op)  # not read here: nothing more to wait for
-            if changed and self._slowed:
-                self._relieve_pressure()
             if changed and not session.cluster:
                 await self._restart_read(session)
             if outbox.bytes <= self.max_backlog_bytes and self._slowed:
