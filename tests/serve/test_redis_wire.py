@@ -11,6 +11,7 @@ from wscli.serve.redis_wire import (
     format_id,
     make_header,
     pack_message,
+    packed_size,
     parse_header,
     parse_id,
     redact_url,
@@ -37,6 +38,7 @@ def test_pack_unpack_round_trip(
     assert (got_room, got_sender) == (room, sender)
     assert (message.data, message.text, message.notice) == (data, text, notice)
     assert packed.endswith(data)  # the payload travels as is
+    assert packed_size(room, Message(data, text, notice), sender) == len(packed)
 
 
 def test_a_batch_carries_several_messages_in_order() -> None:

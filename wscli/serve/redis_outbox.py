@@ -13,7 +13,7 @@ import collections
 import time
 
 from wscli.serve.hub import Message
-from wscli.serve.redis_wire import pack_message
+from wscli.serve.redis_wire import pack_message, packed_size
 
 BATCH_BYTES = 256 * 2**10  # a stream entry carries chat messages up to about this size
 MAX_INSTANCES_PER_ROOM = 256  # dedupe state kept per room (instances that wrote into it)
@@ -31,9 +31,13 @@ class Subscribe:
 
 
 class Batch:
-    """Messages of one room accepted during one tick: one stream entry."""
+    """Messages of one room accepted during one tick: one stream entry.
 
-    __slots__ = ("appended", "created", "local", "messages", "parts", "room", "senders", "seq")
+    The messages are held once (packed again for each append attempt), so the bytes
+    counted for the backlog are about the bytes held.
+    """
+
+    __slots__ = ("appended", "created", "local", "messages", "room", "senders", "seq", "size")
 
     def __init__(self, seq: int, room: str, local: bool) -> None:
         self.seq = seq
@@ -41,17 +45,14 @@ class Batch:
         self.local = local  # already delivered to this instance's clients
         self.appended = False
         self.created = time.monotonic()
-        self.parts: list[bytes] = []
+        self.size = 0  # packed bytes
         self.messages: list[tuple[Message, str | None]] = []
         self.senders: dict[str | None, int] = {}
 
     @property
-    def size(self) -> int:
-        return sum(len(part) for part in self.parts)
-
-    @property
     def payload(self) -> bytes:
-        return b"".join(self.parts)
+        """The ``d`` field of the stream entry."""
+        return b"".join([pack_message(self.room, m, s) for m, s in self.messages])
 
 
 Op = Subscribe | Batch
@@ -70,19 +71,19 @@ class Outbox:
 
     def add(self, room: str, message: Message, sender: str | None, local: bool) -> Batch:
         """Queue ``message``; it joins the room's open batch when that has room for it."""
-        packed = pack_message(room, message, sender)
+        size = packed_size(room, message, sender)
         batch = self._open.get(room)
-        if batch is None or batch.local != local or batch.size + len(packed) > BATCH_BYTES:
+        if batch is None or batch.local != local or batch.size + size > BATCH_BYTES:
             self._seq += 1
             batch = Batch(self._seq, room, local)
             self._open[room] = batch
             self.queue.append(batch)
             self.mine[batch.seq] = batch
-        batch.parts.append(packed)
         batch.messages.append((message, sender))
-        batch.senders[sender] = batch.senders.get(sender, 0) + len(packed)
-        self.by_sender[sender] += len(packed)
-        self.bytes += len(packed)
+        batch.size += size
+        batch.senders[sender] = batch.senders.get(sender, 0) + size
+        self.by_sender[sender] += size
+        self.bytes += size
         return batch
 
     def subscribe(self, room: str, since_ms: int) -> None:

@@ -82,6 +82,13 @@ def pack_message(room: str, message: Message, sender: str | None) -> bytes:
     return b"".join((header, room_bytes, sender_bytes, data))
 
 
+def packed_size(room: str, message: Message, sender: str | None) -> int:
+    """``len(pack_message(room, message, sender))`` without building it."""
+    room_len = len(room.encode("utf-8", "surrogateescape"))
+    sender_len = len(sender.encode("utf-8", "surrogateescape")) if sender is not None else 0
+    return _HEADER.size + room_len + sender_len + len(message.data)
+
+
 def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
     """The chat messages of one batch (inverse of joined :func:`pack_message`).
 
