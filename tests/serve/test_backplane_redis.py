@@ -809,3 +809,19 @@ async def test_sigterm_under_steady_traffic_delivers_what_it_accepted(
         assert got_near == [f"s{i}" for i in range(len(got_near))]  # an unbroken prefix
         assert got_far == got_near  # the other instance got exactly the same
         await remote.close()
+
+
+@requires("redis-server")
+async def test_room_streams_are_capped(redis_server: RedisServer) -> None:
+    """--redis-stream-cap N: XADD MAXLEN ~ N (Redis trims whole nodes of 100 entries)."""
+    with ServeProcess("--redis", redis_server.url, "--redis-stream-cap", "16") as a:
+        conn = await client(a.ws_url("/capped"))
+        for i in range(300):  # one at a time: one stream entry each
+            await conn.send(f"c{i}")
+            assert await recv(conn) == f"c{i}"
+        length = int(redis_cli(redis_server.port, "xlen", "wscli:chat:{/capped}"))
+        assert 16 <= length <= 16 + 100
+        await conn.close()
+    bad = run_wscli("serve", "--port", "0", "--redis", redis_server.url, "--redis-stream-cap", "5")
+    assert bad.returncode == ExitCode.USAGE
+    assert b"--redis-stream-cap" in bad.stderr

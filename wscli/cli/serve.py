@@ -172,6 +172,15 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     help="Prefix of the Redis keys (PREFIX:{ROOM}); instances sharing it share rooms, "
     "separate deployments on one Redis need separate prefixes.",
 )
+@click.option(
+    "--redis-stream-cap",
+    type=click.IntRange(min=16),
+    default=1000,
+    show_default=True,
+    metavar="N",
+    help="Entries kept per room stream (XADD MAXLEN ~ N, at least 2 x --history + 16): how "
+    "far the shared history and an instance back from an outage can reach.",
+)
 @size_option(
     "--redis-max-backlog",
     default="64M",
@@ -236,6 +245,7 @@ def serve(**opts: Any) -> None:
             history=config.history,
             on_event=log.emit,
             max_backlog_bytes=opts["redis_max_backlog"],
+            stream_cap=opts["redis_stream_cap"],
         )
     try:
         run(config, log, backplane=backplane, ready=ready, loop=opts["loop"])
