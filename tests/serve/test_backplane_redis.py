@@ -522,44 +522,77 @@ async def test_history_is_the_same_on_every_instance(redis_server: RedisServer) 
         await late_b.close()
 
 
+def xread_readers(monitor_output: str, tags: list[str]) -> dict[str, set[str]]:
+    """Per hash tag (``{/room}``), the client addresses whose XREADs named that room."""
+    readers: dict[str, set[str]] = {tag: set() for tag in tags}
+    for line in monitor_output.splitlines():
+        match = re.search(r"\[\d+ ([\d.:]+)\] \"(?i:xread)\"", line)
+        if match:
+            for tag, seen in readers.items():
+                if tag in line:
+                    seen.add(match[1])
+    return readers
+
+
+@contextlib.asynccontextmanager
+async def redis_monitor(port: int) -> Any:
+    """Run ``redis-cli monitor`` for the body; yields a list that then holds its output."""
+    output: list[str] = []
+    monitor = subprocess.Popen(
+        ["redis-cli", "-p", str(port), "monitor"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.sleep(0.3)
+        yield output
+        await asyncio.sleep(0.3)
+    finally:
+        monitor.terminate()
+        output.append(monitor.communicate(timeout=scaled(10))[0].decode("utf-8", "replace"))
+
+
 @requires("redis-server")
 async def test_rooms_on_demand(redis_server: RedisServer) -> None:
-    """An instance with no client in a room never reads that room's stream (MONITOR)."""
+    """An instance with no client in a room never reads that room's stream (MONITOR), and
+    stops reading a room when its last client there leaves."""
     prefix = ("--redis-channel", "wscli:demand")
+    tags = ["{/busy}", "{/quiet}", "{/other}"]
     with (
         ServeProcess("--redis", redis_server.url, *prefix) as a,
         ServeProcess("--redis", redis_server.url, *prefix) as b,
     ):
         busy = await client(a.ws_url("/busy"))
         quiet = await client(b.ws_url("/quiet"))
-        monitor = subprocess.Popen(
-            ["redis-cli", "-p", str(redis_server.port), "monitor"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            await asyncio.sleep(0.3)
+        async with redis_monitor(redis_server.port) as first:
             for i in range(100):
                 await busy.send(f"busy{i}")
             await recv_n(busy, 100)
             await quiet.send("hush")
             assert await recv(quiet) == "hush"
-            await asyncio.sleep(0.3)
-        finally:
-            monitor.terminate()
-            out = monitor.communicate(timeout=scaled(10))[0].decode("utf-8", "replace")
-        readers: dict[str, set[str]] = {"{/busy}": set(), "{/quiet}": set()}
-        for line in out.splitlines():
-            match = re.search(r"\[\d+ ([\d.:]+)\] \"(?i:xread)\"", line)
-            if match:
-                for tag, seen in readers.items():
-                    if tag in line:
-                        seen.add(match[1])
-        assert readers["{/busy}"] and readers["{/quiet}"], out[-2000:]
+        readers = xread_readers(first[0], tags)
+        assert readers["{/busy}"] and readers["{/quiet}"], first[0][-2000:]
         assert not readers["{/busy}"] & readers["{/quiet}"]  # no connection reads both
         await assert_silent(quiet, 0.2)
-        await busy.close()
+        b_reader = readers["{/quiet}"]
+
+        # The last client of /quiet on B leaves; B keeps a client in /other.
+        other = await client(b.ws_url("/other"))
         await quiet.close()
+        await asyncio.sleep(2.5)  # B's read built for the old set of rooms times out (2 s)
+        a_quiet = await client(a.ws_url("/quiet"))
+        async with redis_monitor(redis_server.port) as second:
+            for i in range(50):
+                await a_quiet.send(f"later{i}")
+            await recv_n(a_quiet, 50)
+            await other.send("still here")
+            assert await recv(other) == "still here"
+        readers = xread_readers(second[0], tags)
+        assert readers["{/other}"] & b_reader, second[0][-2000:]  # B reads /other ...
+        assert not readers["{/quiet}"] & b_reader  # ... and no longer /quiet
+        assert readers["{/quiet}"]  # A does
+        for conn in (busy, other, a_quiet):
+            await conn.close()
 
 
 @requires("redis-server")
