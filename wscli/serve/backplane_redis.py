@@ -412,9 +412,10 @@ class RedisBackplane:
             for op in ops:
                 key = stream_key(self.prefix, op.room)
                 if isinstance(op, Subscribe):
-                    before = format_id((op.since_ms - 1, MAX_SEQ))
-                    count = 2 * self.history + 16 if self.history else 1
-                    pipe.xrevrange(key, max=before, count=count)
+                    pipe.xrevrange(key, count=1)  # the newest entry now
+                    if self.history:
+                        before = format_id((op.since_ms - 1, MAX_SEQ))
+                        pipe.xrevrange(key, max=before, count=2 * self.history + 16)
                 else:
                     fields = {b"h": make_header(self.instance, op.seq, op.local), b"d": op.payload}
                     pipe.xadd(key, fields, maxlen=self.stream_cap, approximate=True)
@@ -424,9 +425,12 @@ class RedisBackplane:
                 outbox.requeue(ops)  # retried after the reconnect (duplicates are skipped)
                 raise
             changed = False
-            for op, result in zip(ops, results, strict=True):
+            replies = iter(results)
+            for op in ops:
+                result = next(replies)
                 if isinstance(op, Subscribe):
-                    changed |= self._subscribed_to(session, op, result)
+                    tail = next(replies) if self.history else []
+                    changed |= self._subscribed_to(session, op, result, tail)
                 else:
                     op.appended = True
                     if op.room not in self._cursors:
@@ -451,14 +455,27 @@ class RedisBackplane:
                 return
             await asyncio.sleep(0.005)
 
-    def _subscribed_to(self, session: _Session, op: Subscribe, tail: list[Any]) -> bool:
-        """The history of a room was read: replay it, then read the room from its join."""
+    def _subscribed_to(
+        self, session: _Session, op: Subscribe, newest: list[Any], tail: list[Any]
+    ) -> bool:
+        """A room's tail was read: replay its history, then read it from its first join.
+
+        The join time comes from our clock (corrected by the offset measured at connect);
+        should that estimate be late, the newest entry at subscription time still bounds
+        the read from above, so nothing appended after the subscription (this instance's
+        own messages included) is taken for history.
+        """
         room = op.room
         if room not in self._subscribed or room in self._cursors:
             return False
-        cursor: StreamId = (op.since_ms - 1, MAX_SEQ)
+        # An empty stream: everything appended from now on is new.
+        cursor: StreamId = (0, 0)
+        if newest:
+            cursor = min((op.since_ms - 1, MAX_SEQ), parse_id(newest[0][0]))
         replay: list[tuple[Message, str | None]] = []
-        for _, fields in reversed(tail):
+        for raw_id, fields in reversed(tail):
+            if parse_id(raw_id) > cursor:
+                break  # read live instead
             for message, sender in self._accept(room, fields):
                 if not message.notice:
                     replay.append((message, sender))
