@@ -77,12 +77,13 @@ def test_ping_close_error_reconnect_events() -> None:
         "by": None,
     }
     assert error_event("boom", 3, WHEN)["exit_code"] == 3
-    assert reconnect_event(2, 1.23456, 5, WHEN) == {
+    assert reconnect_event(2, 1.23456, 5, "cannot connect: refused", WHEN) == {
         "event": "reconnect",
         "time": WHEN,
         "attempt": 2,
         "delay": 1.235,
         "max_retries": 5,
+        "reason": "cannot connect: refused",
     }
 
 

@@ -365,11 +365,14 @@ def test_reconnect_gives_up_after_max_retries_with_json_events() -> None:
     )
     assert result.returncode == 3
     events = [json.loads(line) for line in lines(result.stdout)]
-    assert [e["event"] for e in events] == ["error", "reconnect", "error", "reconnect", "error"]
-    assert [e["attempt"] for e in events if e["event"] == "reconnect"] == [1, 2]
-    assert all(e["max_retries"] == 2 for e in events if e["event"] == "reconnect")
-    assert 0.25 <= events[1]["delay"] <= 0.5
-    assert result.stderr.count(b"wscli: error: cannot connect") == 3
+    # Retried failures are reconnect events with their reason; only the last is an error.
+    assert [e["event"] for e in events] == ["reconnect", "reconnect", "error"]
+    assert [e["attempt"] for e in events[:2]] == [1, 2]
+    assert all(e["max_retries"] == 2 for e in events[:2])
+    assert all("connection refused" in e["reason"] for e in events[:2])
+    assert events[2]["exit_code"] == 3
+    assert 0.25 <= events[0]["delay"] <= 0.5
+    assert result.stderr.count(b"wscli: error: cannot connect") == 1
     assert result.stderr.count(b"wscli: reconnecting in") == 2
 
 

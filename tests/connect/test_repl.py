@@ -16,6 +16,7 @@ import pyte
 import pytest
 from connect_servers import ServerThread, close_after_first, echo, running, start_killable
 from peers import peer
+from prompt_toolkit.history import InMemoryHistory
 from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
@@ -199,6 +200,28 @@ def test_new_history_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "state" / "wscli" / "history"
     _, warning = open_history(path)
     assert warning is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_history_file_is_not_opened_through_a_symlink(tmp_path: Path) -> None:
+    # A history planted as a symlink to another file: kept in memory, the target untouched.
+    target = tmp_path / "victim"
+    target.write_text("keep\n")
+    target.chmod(0o644)
+    path = tmp_path / "state" / "wscli" / "history"
+    path.parent.mkdir(parents=True)
+    path.symlink_to(target)
+    history, warning = open_history(path)
+    assert warning is not None and "history not saved" in warning
+    assert isinstance(history, InMemoryHistory)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644 and target.read_text() == "keep\n"
+
+
+def test_existing_history_file_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "history"
+    path.write_text("")
+    path.chmod(0o644)
+    assert open_history(path)[1] is None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -476,7 +499,7 @@ def test_prompt_timestamps_and_timeout_exit_6(
     stamped = next(row for row in screen.splitlines() if row.endswith(" < t"))
     assert stamped[:2] == "20" and stamped.split(" ")[0].endswith("Z")
     assert terminal.exit_status() == 6
-    assert "wscli: error: no end before --timeout: 1.5 s passed" in terminal.text
+    assert "wscli: error: timed out after 1.5 s (--timeout)" in terminal.text
 
 
 def test_prompt_with_json_and_show_ping_pong(

@@ -90,6 +90,7 @@ def cli(ctx: click.Context, color: ColorChoice) -> None:
     wscli serve             broadcast chat server with a browser page
     wscli connect URL       interactive client; a clean pipe tool in scripts
     wscli handshake URL     show and verify the raw opening handshake
+    wscli proxy URL         show a live conversation; inject faults
     """
     ctx.obj = Environment.detect(color)
 
@@ -106,9 +107,10 @@ def _register() -> None:
     from wscli.cli.completion import completion
     from wscli.cli.connect import connect
     from wscli.cli.handshake import handshake
+    from wscli.cli.proxy import proxy
     from wscli.cli.serve import serve
 
-    for command in (serve, connect, handshake, completion):
+    for command in (serve, connect, handshake, proxy, completion):
         cli.add_command(command)
 
 
@@ -153,6 +155,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         quiet_stdout()
         code = ExitCode.OK
     sys.exit(code)
+
+
+def exit_now(error: WscliError) -> None:
+    """End the process at once with ``error``'s line and exit code, from any thread.
+
+    For a deadline the main thread cannot keep because it is blocked in a write (see
+    :mod:`wscli.connect.watchdog`): only ``os._exit`` ends a process from another thread.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        os.write(sys.stderr.fileno(), (format_error(error) + "\n").encode())
+    os._exit(int(error.exit_code))
 
 
 def quiet_stdout() -> None:

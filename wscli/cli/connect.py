@@ -7,6 +7,7 @@ command so shell completion stays fast.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import click
@@ -26,13 +27,16 @@ from wscli.cli.options import (
     timeout_option,
     tls_client_options,
 )
+from wscli.core.exitcodes import server_close_sentence
 
 CONNECT_EPILOG = (
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
     "  each stdin line is sent as one message; each received message is written to\n"
     "  stdout, one per line. After stdin ends, replies are still read until --count\n"
     "  messages arrived, or none for --idle seconds (default 1), or --wait seconds\n"
-    "  passed, or the server closed; then wscli closes with 1000 and exits 0.\n"
+    "  passed (then wscli closes with 1000 and exits 0), or the server closed.\n"
+    + textwrap.fill(server_close_sentence() + ".", 84, initial_indent="  ", subsequent_indent="  ")
+    + "\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit);\n"
     "  Alt-Enter (Esc Enter) inserts a newline; Ctrl-D closes with 1000.\n\n" + EXIT_STATUS_EPILOG
@@ -147,7 +151,15 @@ CONNECT_EPILOG = (
     default=5,
     show_default=True,
     metavar="N",
-    help="Reconnect attempts in a row before giving up.",
+    help="Reconnect attempts in a row before giving up; a connection that ends within 10 s "
+    "counts as failed (the count and the growing delay restart only after 10 s up).",
+)
+@click.option(
+    "-L",
+    "--location",
+    is_flag=True,
+    help="Follow redirects (3xx, up to 10), each reported; never wss:// to ws://. "
+    "-H headers and --auth are not sent on to another host.",
 )
 @click.option(
     "--socketio",
@@ -174,7 +186,8 @@ def connect(**opts: Any) -> int:
     On a terminal: a prompt; received messages appear above it. In a pipe: stdin lines
     are sent, received messages written to stdout, one per line.
     """
+    from wscli.cli import exit_now  # defined after this module is imported by wscli.cli
     from wscli.connect.options import ConnectArgs, run_connect
 
     # A closed stdout (`wscli connect URL | head`) ends quietly with exit 0: see wscli.cli.
-    return run_connect(get_environment(), ConnectArgs(**opts))
+    return run_connect(get_environment(), ConnectArgs(**opts), expire=exit_now)

@@ -102,6 +102,12 @@ def handshake(
     from wscli.handshake.request import build_client
 
     if accept_for is not None:
+        if url is not None:
+            raise UsageProblem(
+                "--accept-for takes no URL",
+                f"it only computes the accept value; {url!r} would be ignored",
+                hint="wscli handshake --accept-for KEY, or wscli handshake URL --key KEY",
+            )
         click.echo(compute_accept(validate_key(accept_for, "--accept-for")))
         return ExitCode.OK
     if url is None:

@@ -21,6 +21,7 @@ from wscli.connect.output import JsonOutput, Output, PlainOutput
 from wscli.connect.pipe import PipePolicy, run_pipe
 from wscli.connect.session import SessionOptions, SocketIOOptions
 from wscli.connect.socketio import socketio_url
+from wscli.connect.watchdog import Expire
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.exitcodes import ExitCode
@@ -70,6 +71,7 @@ class ConnectArgs:
     close_reason: str
     reconnect: bool
     max_retries: int
+    location: bool
     socketio: bool
     namespace: str
     event: str
@@ -118,7 +120,9 @@ def session_options(args: ConnectArgs) -> SessionOptions:
         except UnicodeEncodeError:  # undecodable bytes from the command line
             raise UsageProblem(f"invalid -x message {message!r}", "not valid UTF-8") from None
     socketio = SocketIOOptions(args.namespace, args.event) if args.socketio else None
-    return from_options(SessionOptions, args, connect=connect, socketio=socketio)
+    return from_options(
+        SessionOptions, args, defaults={"stable_after"}, connect=connect, socketio=socketio
+    )
 
 
 def pipe_output(env: Environment, args: ConnectArgs) -> Output:
@@ -136,8 +140,11 @@ def pipe_output(env: Environment, args: ConnectArgs) -> Output:
     )
 
 
-def run_connect(env: Environment, args: ConnectArgs) -> ExitCode:
-    """Run the prompt or the pipe for the command-line options ``args``."""
+def run_connect(env: Environment, args: ConnectArgs, expire: Expire | None = None) -> ExitCode:
+    """Run the prompt or the pipe for the command-line options ``args``.
+
+    ``expire`` ends the process when a deadline passes while stdout blocks the loop.
+    """
     session = session_options(args)
     if env.interactive and not args.no_tty:
         from wscli.connect.repl import ReplOptions, run_repl
@@ -145,4 +152,4 @@ def run_connect(env: Environment, args: ConnectArgs) -> ExitCode:
         repl_options = from_options(ReplOptions, args, color=env.color_stdout)
         return asyncio.run(run_repl(session, repl_options))
     policy = from_options(PipePolicy, args)
-    return asyncio.run(run_pipe(session, policy, pipe_output(env, args)))
+    return asyncio.run(run_pipe(session, policy, pipe_output(env, args), expire=expire))

@@ -25,6 +25,7 @@ from wscli.connect.events import (
     open_event,
     ping_event,
     reconnect_event,
+    redirect_event,
 )
 from wscli.connect.render import (
     ERROR_STYLE,
@@ -34,8 +35,10 @@ from wscli.connect.render import (
     terminal_message,
 )
 from wscli.core.closecodes import close_description
-from wscli.core.errors import WscliError, format_error
+from wscli.core.errors import WscliError, error_text, format_error
+from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_ndjson
+from wscli.core.url import redact_url
 
 
 class LinkInfo(Protocol):
@@ -73,13 +76,20 @@ class Output(Protocol):
     def error(self, error: WscliError, final: bool) -> None:
         """An error; ``final`` when it ends the session (the CLI prints those once)."""
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None: ...
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        """A retryable failure (``reason``): the next attempt comes after ``delay`` s."""
+
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        """A redirect followed with -L: from ``source`` to ``url`` (``dropped``: -H and
+        --auth were not sent on, as the host changed)."""
 
     def status(self, line: str) -> None: ...
 
 
 def _open_line(link: LinkInfo) -> str:
-    parts = [f"connected to {link.url}"]
+    parts = [f"connected to {redact_url(link.url)}"]
     if link.subprotocol:
         parts.append(f"subprotocol {link.subprotocol}")
     if link.extensions:
@@ -102,9 +112,15 @@ def _closed_line(code: int | None, reason: str, by: ClosedBy) -> str:
     return f"closed{who}: {close_description(code, reason)}"
 
 
-def _reconnect_line(attempt: int, delay: float, max_retries: int | None) -> str:
+def _reconnect_line(attempt: int, delay: float, max_retries: int | None, reason: str) -> str:
     limit = f"/{max_retries}" if max_retries is not None else ""
-    return f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
+    line = f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
+    return f"{line}: {reason}" if reason else line
+
+
+def _redirect_line(status: int, source: str, url: str, dropped: bool) -> str:
+    line = f"redirected (HTTP {status}) from {source} to {url}"
+    return line + "; -H headers and --auth not sent to the new host" if dropped else line
 
 
 class _TextEvents:
@@ -135,8 +151,13 @@ class _TextEvents:
     def closed(self, code: int | None, reason: str, by: ClosedBy) -> None:
         self.status(_closed_line(code, reason, by))
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        self._note(_reconnect_line(attempt, delay, max_retries))
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        self._note(_reconnect_line(attempt, delay, max_retries, reason))
+
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        self._note(_redirect_line(status, source, url, dropped))
 
 
 class _StderrStatus:
@@ -148,8 +169,9 @@ class _StderrStatus:
         self.verbose = verbose
 
     def _err(self, line: str) -> None:
+        # Every status line may quote the server (a close reason, a Location): escaped here.
         try:
-            self.stderr.write(f"wscli: {line}\n")
+            self.stderr.write(f"wscli: {escape_control(line, keep_newlines=False)}\n")
             self.stderr.flush()
         except (OSError, ValueError):
             pass
@@ -210,7 +232,11 @@ class JsonOutput(_StderrStatus):
         self.stdout.flush()
 
     def opened(self, link: LinkInfo) -> None:
-        self._emit(open_event(link.url, link.subprotocol, link.extensions, link.response_headers))
+        self._emit(
+            open_event(
+                redact_url(link.url), link.subprotocol, link.extensions, link.response_headers
+            )
+        )
 
     def message(self, message: Message) -> None:
         self._emit(message_event(message))
@@ -228,12 +254,18 @@ class JsonOutput(_StderrStatus):
         self._emit(close_event(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
-        self._emit(error_event(format_error(error, prefix=""), int(error.exit_code)))
+        self._emit(error_event(error_text(error), int(error.exit_code)))
         super().error(error, final)
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        self._emit(reconnect_event(attempt, delay, max_retries))
-        self._err(_reconnect_line(attempt, delay, max_retries))  # on stderr too, always
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        self._emit(reconnect_event(attempt, delay, max_retries, reason))
+        self._err(_reconnect_line(attempt, delay, max_retries, reason))  # on stderr too
+
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        self._emit(redirect_event(status, source, url))
+        self._err(_redirect_line(status, source, url, dropped))  # on stderr too
 
 
 class TerminalOutput(_TextEvents):

@@ -11,7 +11,11 @@ reading until one of these ends it, then closes with 1000 (or --close-code):
 - ``--wait S`` given: exactly S seconds after stdin ended (replaces --idle): clean end;
 - the server closes: exit 0 for 1000/1001 (or a close frame without a code), else 5
   (closed abnormally);
-- ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out).
+- ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out), held
+  even while a reader that stopped reading blocks stdout (:mod:`wscli.connect.watchdog`).
+
+A close that websockets began on our side before one of these (1009 for a message over
+--max-size) lost a message: it is never a clean end (see ``session.close_politely``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from wscli.connect.session import (
     finish_closed,
     run_session,
 )
+from wscli.connect.watchdog import DeadlineWatchdog, Expire
 from wscli.core.errors import TimedOut
 from wscli.core.exitcodes import ExitCode
 
@@ -213,9 +218,7 @@ class PipeSession:
                 if deadline is not None and self.loop.time() >= deadline:
                     await self._close(link)
                     if why == "timeout":
-                        raise TimedOut(
-                            "no end before --timeout", f"{self.policy.timeout:g} s passed"
-                        )
+                        raise TimedOut(f"timed out after {self.policy.timeout:g} s (--timeout)")
                     return ExitCode.OK
                 wait_for = None if deadline is None else deadline - self.loop.time()
                 pending = {receiver} if sender.done() else {receiver, sender}
@@ -239,10 +242,29 @@ class PipeSession:
 
 
 async def run_pipe(
-    options: SessionOptions, policy: PipePolicy, output: Output, stdin_fd: int = 0
+    options: SessionOptions,
+    policy: PipePolicy,
+    output: Output,
+    stdin_fd: int = 0,
+    expire: Expire | None = None,
 ) -> ExitCode:
-    """Pipe mode end to end: start reading stdin at once, then connect (and reconnect)."""
+    """Pipe mode end to end: start reading stdin at once, then connect (and reconnect).
+
+    ``expire`` ends the process when --timeout passes while the loop is blocked (see
+    :mod:`wscli.connect.watchdog`); the CLI gives it.
+    """
     reader = StdinReader(stdin_fd, stream=policy.stream)
     reader.start()
     session = PipeSession(policy, output, reader)
-    return await run_session(options, output, session.run)
+    watchdog = None
+    if policy.timeout is not None and expire is not None:
+        # Holds the deadline even while a blocked stdout write holds the loop.
+        grace = options.connect.close_timeout + 1.0
+        loop = asyncio.get_running_loop()
+        watchdog = DeadlineWatchdog(loop, policy.timeout, grace, expire)
+        watchdog.start()
+    try:
+        return await run_session(options, output, session.run)
+    finally:
+        if watchdog is not None:
+            watchdog.stop()

@@ -39,7 +39,7 @@ from wscli.connect.session import (
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.exitcodes import ExitCode
-from wscli.net.statefiles import history_path
+from wscli.net.statefiles import history_path, open_private
 from wscli.net.terminal import make_console
 
 PING_WAIT = 30  # seconds /ping waits for its pong
@@ -64,8 +64,9 @@ def open_history(path: Path) -> tuple[History, str | None]:
     warning."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Private, like shell histories: typed lines may hold tokens.
-        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+        # Private, like shell histories: typed lines may hold tokens. Not through a
+        # symlink (ELOOP): a planted link must not make wscli write into another file.
+        os.close(open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
     except OSError as exc:
         why = os_reason(exc)
         return InMemoryHistory(), f"history not saved: cannot write {path}: {why}"
@@ -197,7 +198,7 @@ class Repl:
             receiver.result()  # re-raise an unexpected error
             return await finish_closed(link, self.output)
         await close_politely(link, self.output)
-        raise TimedOut("no end before --timeout", f"{self.options.timeout:g} s passed")
+        raise TimedOut(f"timed out after {self.options.timeout:g} s (--timeout)")
 
     async def _receive(self, link: WebSocketLink) -> None:
         with contextlib.suppress(ConnectionClosed):

@@ -105,6 +105,30 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "The request, response, verdict and timings as one JSON document.",
         ),
     ),
+    "wscli proxy": (
+        Example(
+            "wscli proxy ws://127.0.0.1:8080/socket --port 9000",
+            "Point your client at ws://127.0.0.1:9000/socket and watch every message, ping "
+            "and close of the conversation with the server at 127.0.0.1:8080, one line each.",
+        ),
+        Example(
+            "wscli proxy wss://api.example.com/stream --json > traffic.ndjson",
+            "Record the conversation as the JSON events of wscli connect --json, with a "
+            "connection number and the side each message came from.",
+        ),
+        Example(
+            "wscli proxy ws://127.0.0.1:8080 --delay 80ms --jitter 40ms --drop 0.02 "
+            "--disconnect-every 30s --seed 7",
+            "Test how a client copes with a bad network: 40-120 ms per message and "
+            "direction, 2% of messages lost, a dropped connection every 30 s; the same seed "
+            "gives the same faults again.",
+        ),
+        Example(
+            "wscli proxy ws://127.0.0.1:8080 --stall",
+            "Keep connections open but silent, to check that the client's ping timeout "
+            "notices a dead server.",
+        ),
+    ),
     "wscli completion": (
         Example(
             "wscli completion bash > ~/.local/share/bash-completion/completions/wscli",

@@ -103,38 +103,36 @@ def _mark(text: Text, ok: bool | None) -> None:
         text.append(" ")
 
 
+def _check(text: Text, ok: bool, line: str) -> None:
+    """One verdict line after its mark; escaped here, as every line quotes the server."""
+    _mark(text, ok)
+    text.append(escape_control(line, keep_newlines=False) + "\n")
+
+
 def render_verdict(verdict: Verdict) -> Text:
     """One line per check: status, accept (expected vs received), subprotocol, extensions."""
     text = Text()
     status = f"{verdict.status_code} {verdict.reason}".rstrip()
-    _mark(text, verdict.status_ok)
     if verdict.status_ok:
-        text.append(f"status: {status}\n")
+        _check(text, True, f"status: {status}")
         return _verdict_101(text, verdict)
-    text.append(f"status: {escape_control(status)} (expected 101 Switching Protocols)\n")
+    _check(text, False, f"status: {status} (expected 101 Switching Protocols)")
     return text
 
 
 def _verdict_101(text: Text, verdict: Verdict) -> Text:
     received = ", ".join(verdict.accept_received) or "(missing)"
-    _mark(text, verdict.accept_ok)
-    text.append(
-        f"accept: expected {verdict.accept_expected}, received {escape_control(received)}\n"
+    _check(
+        text, verdict.accept_ok, f"accept: expected {verdict.accept_expected}, received {received}"
     )
-
     offered = ", ".join(verdict.subprotocols_offered) or "none"
     chosen = ", ".join(verdict.subprotocols_received) or "none"
-    _mark(text, verdict.subprotocol_ok)
-    text.append(f"subprotocol: {escape_control(chosen)} (offered: {offered})\n")
-
+    _check(text, verdict.subprotocol_ok, f"subprotocol: {chosen} (offered: {offered})")
     got = ", ".join(format_extension(n, p) for n, p in verdict.extensions_received) or "none"
-    _mark(text, verdict.extensions_ok)
-    text.append(
-        f"extensions: {escape_control(got)} (offered: {verdict.extensions_offered or 'none'})"
-    )
+    line = f"extensions: {got} (offered: {verdict.extensions_offered or 'none'})"
     if verdict.extensions_error:
-        text.append(f": {escape_control(verdict.extensions_error)}")
-    text.append("\n")
+        line += f": {verdict.extensions_error}"
+    _check(text, verdict.extensions_ok, line)
     return text
 
 

@@ -1,0 +1,205 @@
+"""Each fault of `wscli proxy`, observed from the client side (and logged by the proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from peers import peer
+from proxy_process import ProxyProcess
+from support import requires, run_wscli, scaled
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[str]:
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except ConnectionClosed:
+            pass
+
+    server: Server
+    async with serve(handler, "127.0.0.1", 0) as server:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+def ws_connect(url: str, **kwargs: object) -> connect:
+    return connect(url, proxy=None, open_timeout=scaled(10), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_drop_drops_messages_and_the_seed_repeats_the_same_drops(echo: str) -> None:
+    runs = []
+    for _ in range(2):
+        with ProxyProcess(echo, "--drop", "0.3", "--seed", "42", "--json") as proxy:
+            async with ws_connect(proxy.ws_url()) as ws:
+                for n in range(30):
+                    await ws.send(f"m{n}")
+
+                def settled(event: dict[str, object]) -> bool:
+                    # Every message the client sent, and every echo of one that went
+                    # through, has been seen (or dropped) by the proxy.
+                    events = proxy.events()
+                    up = [e for e in events if e["event"] == "message" and e["from"] == "client"]
+                    down = [e for e in events if e["event"] == "message" and e["from"] == "server"]
+                    passed = len(up) - sum(
+                        1 for e in events if e["event"] == "fault" and e["from"] == "client"
+                    )
+                    return len(up) == 30 and len(down) == passed
+
+                assert await asyncio.to_thread(proxy.wait_for_event, settled)
+                got = []
+                while True:
+                    try:
+                        got.append(await asyncio.wait_for(ws.recv(), scaled(0.3)))
+                    except TimeoutError:
+                        break
+            drops = [e for e in proxy.events() if e["event"] == "fault"]
+        assert drops and all(e["fault"] == "drop" for e in drops)
+        runs.append((got, [(e["from"], e["length"]) for e in drops]))
+    assert 0 < len(runs[0][0]) < 30
+    assert runs[0] == runs[1]
+
+
+async def test_delay_and_jitter_delay_each_direction_in_order(echo: str) -> None:
+    with ProxyProcess(echo, "--delay", "150ms", "--jitter", "50ms", "--json") as proxy:
+        async with ws_connect(proxy.ws_url()) as ws:
+            start = time.monotonic()
+            for n in range(5):
+                await ws.send(f"m{n}")
+            got = [await asyncio.wait_for(ws.recv(), scaled(5)) for _ in range(5)]
+            elapsed = time.monotonic() - start
+        assert got == [f"m{n}" for n in range(5)]  # order kept despite jitter
+        assert elapsed >= 0.2  # two directions of at least 100 ms each
+        assert await asyncio.to_thread(proxy.wait_for_event, lambda e: e["event"] == "close")
+        delays = [e["delay_ms"] for e in proxy.events() if e["event"] == "message"]
+        assert len(delays) == 10 and all(100 <= d <= 200 for d in delays)
+
+
+async def test_throttle_limits_bytes_per_second(echo: str) -> None:
+    with ProxyProcess(echo, "--throttle", "20K") as proxy:
+        async with ws_connect(proxy.ws_url(), compression=None) as ws:
+            start = time.monotonic()
+            for _ in range(5):
+                await ws.send(b"x" * 4096)
+            for _ in range(5):
+                await asyncio.wait_for(ws.recv(), scaled(10))
+            elapsed = time.monotonic() - start
+        # 20 KiB at 20 KiB/s: the last message leaves after ~0.8 s each way (pipelined).
+        assert elapsed >= 0.7
+
+
+async def test_disconnect_after_drops_tcp_and_the_client_sees_1006(echo: str) -> None:
+    with ProxyProcess(echo, "--disconnect-after", "3") as proxy:
+        async with ws_connect(proxy.ws_url()) as ws:
+            await ws.send("a")
+            assert await ws.recv() == "a"
+            await ws.send("b")  # the third message (the echo of b) ends the connection
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), scaled(5))
+            assert ws.close_code == 1006
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 ! disconnect-after after=3 messages")
+
+
+async def test_close_code_makes_disconnects_proper_closes(echo: str) -> None:
+    with ProxyProcess(echo, "--disconnect-every", "0.5s", "--close-code", "4000") as proxy:
+        async with ws_connect(proxy.ws_url()) as ws:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), scaled(5))
+            assert ws.close_code == 4000
+        assert await asyncio.to_thread(
+            proxy.wait_for, r"#1 ! disconnect-every after=0.5s close_code=4000"
+        )
+
+
+async def test_refuse_answers_503(echo: str) -> None:
+    with ProxyProcess(echo, "--refuse", "1") as proxy:
+        with pytest.raises(InvalidStatus) as info:
+            async with ws_connect(proxy.ws_url()):
+                pass
+        assert info.value.response.status_code == 503
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 ! refuse status=503")
+
+
+def test_stall_triggers_the_clients_ping_timeout() -> None:
+    with peer_or_echo() as url, ProxyProcess(url, "--stall") as proxy:
+        start = time.monotonic()
+        result = run_wscli(
+            "connect",
+            "--ping-interval",
+            "0.5",
+            "--ping-timeout",
+            "0.5",
+            "--wait",
+            "20",
+            proxy.ws_url(),
+            input="",
+            timeout=30,
+        )
+        elapsed = time.monotonic() - start
+        assert result.returncode == 5, result.stderr
+        assert b"keepalive ping timeout" in result.stderr or b"1011" in result.stderr
+        assert elapsed < scaled(10)
+        assert proxy.wait_for(r"#1 ! stall after=open")
+
+
+@requires("node")
+def test_wscli_connect_reconnect_recovers_through_disconnect_every() -> None:
+    with (
+        peer("node-ws") as port,
+        ProxyProcess(f"ws://127.0.0.1:{port}/", "--disconnect-every", "1s") as proxy,
+    ):
+        result = run_wscli(
+            "connect",
+            "--json",
+            "--reconnect",
+            "-x",
+            "hi",
+            "--wait",
+            "3.5",
+            proxy.ws_url(),
+            input="",
+            timeout=30,
+        )
+        events = [json.loads(line) for line in result.stdout.decode().splitlines()]
+        opens = [e for e in events if e["event"] == "open"]
+        assert len(opens) >= 3, result.stderr
+        assert any(e["event"] == "reconnect" for e in events)
+        echoes = [e for e in events if e["event"] == "message" and e["direction"] == "in"]
+        assert len(echoes) >= 3  # -x re-sent after each reconnect, echoed by the peer
+        assert proxy.wait_for(r"#2 ! disconnect-every after=1s")
+
+
+class peer_or_echo:
+    """A node-ws peer when node is installed, else a wscli serve (both echo)."""
+
+    def __enter__(self) -> str:
+        from serve_process import ServeProcess
+
+        self.server = ServeProcess()
+        return self.server.ws_url("/room")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+async def test_stall_instead_of_disconnect_keeps_tcp_but_answers_nothing(echo: str) -> None:
+    with ProxyProcess(echo, "--disconnect-after", "2", "--stall") as proxy:
+        async with ws_connect(proxy.ws_url(), ping_interval=None, close_timeout=0.5) as ws:
+            await ws.send("a")
+            assert await ws.recv() == "a"  # two messages: the connection stalls now
+            await ws.send("b")
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 1)
+            pong = await ws.ping()
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(pong, 1)  # not even pings are answered
+            assert ws.close_code is None  # and the connection is still there
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 ! stall after=disconnect-after 2")

@@ -1,0 +1,117 @@
+"""Hostile peers on either side of `wscli proxy`: every byte is untrusted until the handshake
+is accepted, every wait is bounded, and one bad connection costs only itself."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+from proxy_process import ProxyProcess
+from support import scaled
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+
+async def _raw_exchange(port: int, data: bytes, wait: float) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    got = b""
+    try:
+        async with asyncio.timeout(wait):
+            while chunk := await reader.read(65536):
+                got += chunk
+    except TimeoutError:
+        got += b"<still open>"
+    writer.close()
+    return got
+
+
+async def _idle_upstream() -> tuple[socket.socket, int]:
+    """A TCP server that accepts and never answers (a hung upstream)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock, sock.getsockname()[1]
+
+
+async def test_garbage_instead_of_a_request_is_hung_up_on_and_the_proxy_goes_on() -> None:
+    sock, port = await _idle_upstream()
+    with sock, ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
+        answer = await _raw_exchange(proxy.port, b"\x16\x03\x01\x02\x00garbage\r\n\r\n", 5)
+        assert answer == b""  # closed at once (as websockets' own server does), no upstream
+        assert proxy.proc.poll() is None
+
+
+async def test_a_client_that_never_finishes_its_request_is_dropped_at_open_timeout() -> None:
+    sock, port = await _idle_upstream()
+    with sock, ProxyProcess(f"ws://127.0.0.1:{port}", "--open-timeout", "1") as proxy:
+        start = time.monotonic()
+        answer = await _raw_exchange(proxy.port, b"GET / HTTP/1.1\r\nHost: x\r\n", scaled(5))
+        assert answer == b""  # dropped, not answered, and well before our own timeout
+        assert time.monotonic() - start < scaled(4)
+        assert await asyncio.to_thread(proxy.wait_for, "opening handshake timed out")
+
+
+async def test_an_upstream_that_never_answers_is_a_504_at_open_timeout() -> None:
+    sock, port = await _idle_upstream()
+    with sock, ProxyProcess(f"ws://127.0.0.1:{port}", "--open-timeout", "1") as proxy:
+        start = time.monotonic()
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(5)):
+                pass
+        assert info.value.response.status_code == 504
+        assert time.monotonic() - start < scaled(4)
+
+
+async def test_an_upstream_refusal_with_a_huge_body_is_a_502_not_a_buffer() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        size = 64 * 2**20
+        writer.write(f"HTTP/1.1 403 Forbidden\r\nContent-Length: {size}\r\n\r\n".encode())
+        try:
+            for _ in range(size // 65536):
+                writer.write(b"x" * 65536)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        with ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(10)):
+                    pass
+            assert info.value.response.status_code == 502
+            assert proxy.proc.poll() is None
+
+
+async def test_a_message_over_max_size_closes_both_sides_with_1009() -> None:
+    closes: list[int | None] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except ConnectionClosed:
+            pass
+        closes.append(ws.close_code)
+
+    async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        with ProxyProcess(f"ws://127.0.0.1:{port}", "--max-size", "64K") as proxy:
+            async with connect(proxy.ws_url(), proxy=None) as ws:
+                await ws.send(b"x" * 100_000)
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), scaled(5))
+                assert ws.close_code == 1009
+            for _ in range(100):
+                if closes:
+                    break
+                await asyncio.sleep(0.05)
+            assert closes == [1009]

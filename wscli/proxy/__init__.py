@@ -1,0 +1,1 @@
+"""`wscli proxy`: a WebSocket-aware relay that shows every message and injects faults."""

@@ -1,0 +1,350 @@
+"""Where the proxy's view of the conversation goes: stdout, as lines or as NDJSON.
+
+The relay reports what happens to a :class:`Display`; :class:`LineDisplay` writes one styled
+line per event (the terminal view, plain in a pipe), :class:`JsonDisplay` one
+``connect --json`` event per line with a ``connection`` number and ``from`` (``client`` or
+``server``). Directions are the client's view, as `wscli connect --json` of that client
+would write them: ``out`` is client → server, ``in`` server → client. The proxy's own
+events: ``listening``, ``fault``, ``refused``, ``http`` and (``-v``) ``handshake``.
+
+Message lines are flushed once per socket read (:meth:`Display.flush`), every other line at
+once: a burst of small messages costs one write, and nothing waits longer than the read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from wscli.core.escape import escape_control
+from wscli.core.events import (
+    Message,
+    close_event,
+    error_event,
+    message_event,
+    open_event,
+    ping_event,
+)
+from wscli.core.ndjson import timestamp, to_ndjson
+from wscli.proxy import render
+from wscli.proxy.faults import Way
+
+_FROM: dict[Way, str] = {"up": "client", "down": "server"}
+_DIRECTION: dict[Way, Any] = {"up": "out", "down": "in"}
+HEAD_MARKERS = {
+    "request": "C>",  # the client's upgrade request, as received
+    "upstream_request": ">S",  # the request the proxy sent upstream
+    "upstream_response": "<S",  # the upstream's answer
+    "response": "C<",  # the proxy's answer to the client
+}
+
+
+class Display:
+    """What the relay reports; the base class shows nothing (and wants no payloads)."""
+
+    full_payloads = False
+    """True when message events need the whole payload (else a prefix is enough)."""
+
+    stdout_lost = False
+    """True once stdout's reader went away (``wscli proxy | head``): the run then ends."""
+
+    on_closed: Callable[[], None] | None = None
+    """Called once when stdout closes (the run stops the proxy)."""
+
+    def _lost_stdout(self) -> None:
+        if not self.stdout_lost:
+            self.stdout_lost = True
+            if self.on_closed is not None:
+                self.on_closed()
+
+    def listening(self, url: str, upstream: str, seed: int | None) -> None:
+        """The proxy is ready."""
+
+    def opened(
+        self,
+        connection: int,
+        path: str,
+        client: str,
+        upstream: str,
+        subprotocol: str | None,
+        client_extensions: Sequence[str],
+        server_extensions: Sequence[str],
+        headers: Sequence[tuple[str, str]],
+    ) -> None:
+        """Both sides are open."""
+
+    def message(
+        self,
+        connection: int,
+        way: Way,
+        kind: str,
+        data: bytes,
+        length: int,
+        delay: float | None = None,
+    ) -> None:
+        """A message (``kind`` text/binary) or a ping/pong frame went ``way``."""
+
+    def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
+        """The connection ended: first close frame seen (None: none), who sent it."""
+
+    def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
+        """A fault was injected."""
+
+    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+        """The upgrade (or plain request) was answered with ``status``, not 101."""
+
+    def error(self, connection: int, message: str, exit_code: int) -> None:
+        """Something failed for one connection (the proxy keeps running)."""
+
+    def heads(self, connection: int, heads: Sequence[tuple[str, bytes]]) -> None:
+        """The HTTP heads of a handshake (``-v``): (label, raw head) in order."""
+
+    def note(self, connection: int, text: str) -> None:
+        """Anything else worth a line (e.g. a plain HTTP request passed through)."""
+
+    def flush(self) -> None:
+        """Called after each batch of events read from one socket: write them out now."""
+
+
+# SGR codes of the few styles the lines use: one line per message must stay cheap (a rich
+# Text per line cost more than relaying the message).
+_SGR = {
+    "dim": "2",
+    "bold": "1",
+    "cyan": "36",
+    "magenta": "35",
+    "green": "32",
+    "green bold": "32;1",
+    "red": "31",
+    "yellow": "33",
+    "yellow bold": "33;1",
+}
+
+
+class _Clock:
+    """``timestamp()`` for line after line: the date and seconds are formatted once a second."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.text = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self.second:
+            self.second = second
+            self.text = timestamp(datetime.datetime.fromtimestamp(second, datetime.timezone.utc))
+        millis = int((now - second) * 1000)
+        return f"{self.text[:20]}{millis:03d}Z"
+
+
+class LineDisplay(Display):
+    """One line per event, coloured by direction on a terminal, cut to its width.
+
+    The width is read once, at start (``COLUMNS`` or the terminal's; 100 in a pipe).
+    """
+
+    def __init__(self, stream: TextIO, color: bool, verbose: bool = False) -> None:
+        self.stream = stream
+        self.color = color
+        self.verbose = verbose
+        self.width = shutil.get_terminal_size((100, 24)).columns
+        self.clock = _Clock()
+
+    def _write(self, segments: list[render.Segment], now: bool = True) -> None:
+        if self.color:
+            text = "".join(
+                f"\x1b[{_SGR[style]}m{part}\x1b[0m" if style in _SGR else part
+                for part, style in segments
+            )
+        else:
+            text = "".join(part for part, _ in segments)
+        if self.stdout_lost:
+            return
+        try:
+            self.stream.write(text + "\n")
+            if now:
+                self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
+
+    def _width(self) -> int:
+        return self.width
+
+    def listening(self, url: str, upstream: str, seed: int | None) -> None:
+        pass  # the banner on stderr says it
+
+    def opened(
+        self,
+        connection: int,
+        path: str,
+        client: str,
+        upstream: str,
+        subprotocol: str | None,
+        client_extensions: Sequence[str],
+        server_extensions: Sequence[str],
+        headers: Sequence[tuple[str, str]],
+    ) -> None:
+        self._write(
+            render.open_line(
+                self.clock(),
+                connection,
+                path,
+                client,
+                subprotocol,
+                client_extensions,
+                server_extensions,
+            )
+        )
+
+    def message(
+        self,
+        connection: int,
+        way: Way,
+        kind: str,
+        data: bytes,
+        length: int,
+        delay: float | None = None,
+    ) -> None:
+        line = render.message_line(
+            self.clock(), connection, way, kind, data, length, self._width(), delay
+        )
+        self._write(line, now=False)  # flushed after the read that brought it
+
+    def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
+        self._write(render.close_line(self.clock(), connection, code, reason, by))
+
+    def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
+        extra = " ".join(f"{k}={v}" for k, v in details.items() if v is not None)
+        self._write(render.fault_line(self.clock(), connection, f"{fault} {extra}".strip(), way))
+
+    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+        self._write(render.refused_line(self.clock(), connection, status, reason, by))
+
+    def error(self, connection: int, message: str, exit_code: int) -> None:
+        text = escape_control(message, keep_newlines=False)  # may quote the upstream
+        self._write(render.note_line(self.clock(), connection, f"error: {text}", "red"))
+
+    def heads(self, connection: int, heads: Sequence[tuple[str, bytes]]) -> None:
+        if self.verbose:
+            when = self.clock()
+            for label, head in heads:
+                marker = HEAD_MARKERS.get(label, label)
+                for line in render.head_lines(when, connection, marker, head):
+                    self._write(line)
+
+    def note(self, connection: int, text: str) -> None:
+        self._write(render.note_line(self.clock(), connection, text, "dim"))
+
+
+class JsonDisplay(Display):
+    """``connect --json`` events, one per line, each with ``connection`` (and ``from``)."""
+
+    full_payloads = True
+
+    def __init__(self, stream: TextIO, verbose: bool = False) -> None:
+        self.stream = stream
+        self.verbose = verbose
+
+    def _emit(
+        self, event: dict[str, Any], connection: int | None, now: bool = True, **extra: Any
+    ) -> None:
+        head = {"event": event.pop("event"), "time": event.pop("time")}
+        if connection is not None:
+            head["connection"] = connection
+        if self.stdout_lost:
+            return
+        try:
+            self.stream.write(to_ndjson({**head, **extra, **event}))
+            if now:
+                self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
+
+    def listening(self, url: str, upstream: str, seed: int | None) -> None:
+        event = {"event": "listening", "time": timestamp(), "url": url, "upstream": upstream}
+        self._emit({**event, "seed": seed}, None)
+
+    def opened(
+        self,
+        connection: int,
+        path: str,
+        client: str,
+        upstream: str,
+        subprotocol: str | None,
+        client_extensions: Sequence[str],
+        server_extensions: Sequence[str],
+        headers: Sequence[tuple[str, str]],
+    ) -> None:
+        event = open_event(upstream, subprotocol, client_extensions, headers)
+        self._emit(
+            event,
+            connection,
+            path=path,
+            client=client,
+            server_extensions=list(server_extensions),
+        )
+
+    def message(
+        self,
+        connection: int,
+        way: Way,
+        kind: str,
+        data: bytes,
+        length: int,
+        delay: float | None = None,
+    ) -> None:
+        direction = _DIRECTION[way]
+        if kind in ("ping", "pong"):
+            event = ping_event("ping" if kind == "ping" else "pong", direction, data)
+        else:
+            payload: str | bytes = data.decode("utf-8", "replace") if kind == "text" else data
+            event = message_event(Message(direction, payload))
+            event["length"] = length
+        if delay is not None:
+            event["delay_ms"] = round(delay * 1000, 3)
+        self._emit(event, connection, now=False, **{"from": _FROM[way]})
+
+    def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
+        by_side = by if by in ("client", "server") else None
+        self._emit(close_event(code, reason, by_side), connection)  # type: ignore[arg-type]
+
+    def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
+        event: dict[str, Any] = {"event": "fault", "time": timestamp(), "fault": fault}
+        if way is not None:
+            event["direction"] = _DIRECTION[way]
+            event["from"] = _FROM[way]
+        self._emit({**event, **details}, connection)
+
+    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+        event = {"event": "refused", "time": timestamp(), "status": status, "reason": reason}
+        self._emit({**event, "by": by}, connection)
+
+    def error(self, connection: int, message: str, exit_code: int) -> None:
+        self._emit(error_event(message, exit_code), connection)
+
+    def heads(self, connection: int, heads: Sequence[tuple[str, bytes]]) -> None:
+        if self.verbose:
+            event: dict[str, Any] = {"event": "handshake", "time": timestamp()}
+            for label, head in heads:
+                event[label] = head.decode("latin-1")
+            self._emit(event, connection)
+
+    def note(self, connection: int, text: str) -> None:
+        event = {"event": "http", "time": timestamp(), "message": text}
+        self._emit(event, connection)
