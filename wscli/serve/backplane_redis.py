@@ -46,8 +46,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from wscli.core.errors import ConnectFailed, UsageProblem
+from wscli.core.errors import ConnectFailed
 from wscli.serve.hub import Deliver, Message
+from wscli.serve.redis_link import Session, connect, load_redis
 from wscli.serve.redis_outbox import BATCH_BYTES, Outbox, SeenBatches, Subscribe
 from wscli.serve.redis_wire import (
     DEFAULT_PREFIX,
@@ -65,7 +66,6 @@ from wscli.serve.redis_wire import (
 
 __all__ = ["DEFAULT_PREFIX", "RedisBackplane", "redact_url"]
 
-CONNECT_TIMEOUT = 5.0  # seconds to connect (and to learn whether it is a cluster)
 COMMAND_TIMEOUT = 5.0  # seconds for one pipeline of appends, or past a read's BLOCK time
 BLOCK_MS = 2000  # a blocking read returns empty after this long (and proves the link alive)
 READ_COUNT = 128  # stream entries per room per read
@@ -84,34 +84,6 @@ EventCallback = Callable[..., None]
 
 PressureCallback = Callable[[str, bool], None]
 """``on_pressure(sender_key, slow)``: stop (True) or resume (False) reading from a client."""
-
-
-def _load_redis() -> Any:
-    try:
-        import redis.asyncio
-        import redis.asyncio.cluster
-    except ImportError:
-        raise UsageProblem(
-            "--redis needs the redis package",
-            "it is not installed",
-            "pip install 'wscli-toolkit[redis]'",
-        ) from None
-    return redis
-
-
-class _Session:
-    """One live link to Redis: a client for appends, and one for blocking reads."""
-
-    def __init__(self, writer: Any, reader: Any, reader_id: int | None, cluster: bool) -> None:
-        self.writer = writer
-        self.reader = reader
-        self.reader_id = reader_id  # CLIENT ID of the reading connection (single Redis)
-        self.cluster = cluster
-
-    async def close(self) -> None:
-        for client in {id(self.reader): self.reader, id(self.writer): self.writer}.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.aclose(), 1.0)
 
 
 class RedisBackplane:
@@ -144,7 +116,7 @@ class RedisBackplane:
         self.on_pressure = on_pressure
         self._on_event = on_event
         self._deliver: Deliver | None = None
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._task: asyncio.Task[None] | None = None
         self._outbox = Outbox()
         self._seen = SeenBatches()
@@ -189,7 +161,7 @@ class RedisBackplane:
 
     async def start(self, deliver: Deliver) -> None:
         """Connect (and learn whether it is a cluster); raise ConnectFailed when unreachable."""
-        redis = _load_redis()
+        redis = load_redis()
         self._deliver = deliver
         try:
             self._session = await self._connect()
@@ -265,60 +237,14 @@ class RedisBackplane:
 
     # Connection life cycle
 
-    async def _connect(self) -> _Session:
-        redis = _load_redis()
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        options: dict[str, Any] = {
-            "socket_connect_timeout": CONNECT_TIMEOUT,
-            "socket_keepalive": True,
-            "client_name": "wscli-serve",
-        }
-        try:
-            # Failures surface at once: this class decides how to reconnect.
-            writer = redis.asyncio.Redis.from_url(self.url, retry=Retry(NoBackoff(), 0), **options)
-        except ValueError as exc:
-            raise UsageProblem(f"bad --redis URL {redact_url(self.url)!r}", str(exc)) from None
-        try:
-            info = await asyncio.wait_for(writer.info("cluster"), CONNECT_TIMEOUT)
-        except BaseException:
-            await _Session(writer, writer, None, False).close()
-            raise
-        if info.get("cluster_enabled"):
-            await _Session(writer, writer, None, False).close()
-            cluster = redis.asyncio.cluster.RedisCluster.from_url(
-                self.url, retry=Retry(NoBackoff(), 0), **options
-            )
-            try:
-                await asyncio.wait_for(cluster.initialize(), CONNECT_TIMEOUT)
-                await self._measure_clock(cluster)
-            except BaseException:
-                await _Session(cluster, cluster, None, True).close()
-                raise
-            return _Session(cluster, cluster, None, True)
-        reader = redis.asyncio.Redis.from_url(
-            self.url, retry=Retry(NoBackoff(), 0), single_connection_client=True, **options
-        )
-        session = _Session(writer, reader, None, False)
-        try:
-            session.reader_id = int(await asyncio.wait_for(reader.client_id(), CONNECT_TIMEOUT))
-            await self._measure_clock(writer)
-        except BaseException:
-            await session.close()
-            raise
+    async def _connect(self) -> Session:
+        session = await connect(self.url)
+        self._clock_offset_ms = session.clock_offset_ms
         return session
-
-    async def _measure_clock(self, client: Any) -> None:
-        """Learn Redis's clock (stream ids are its milliseconds) relative to ours."""
-        before = time.time()
-        seconds, micros = await asyncio.wait_for(client.time(), CONNECT_TIMEOUT)
-        after = time.time()
-        self._clock_offset_ms = (seconds + micros / 1e6 - (before + after) / 2) * 1000
 
     async def _run(self) -> None:
         """Serve through Redis; on loss, deliver locally and reconnect, until closed."""
-        redis = _load_redis()
+        redis = load_redis()
         loop = asyncio.get_running_loop()
         while not self._closing:
             session = self._session
@@ -349,14 +275,14 @@ class RedisBackplane:
 
         task.add_done_callback(finished)
 
-    def _start_lanes(self, session: _Session) -> None:
+    def _start_lanes(self, session: Session) -> None:
         if not session.cluster:
             self._start_task("\0reader", self._read_all(session))
         else:
             for room in self._cursors:
                 self._start_room_lane(session, room)
 
-    def _start_room_lane(self, session: _Session, room: str) -> None:
+    def _start_room_lane(self, session: Session, room: str) -> None:
         old = self._lanes.pop(room, None)
         if old is not None:
             old.cancel()
@@ -385,7 +311,7 @@ class RedisBackplane:
             for message, sender in batch.messages:
                 self._deliver(batch.room, message, sender)
 
-    async def _reconnect(self, redis: Any) -> _Session:
+    async def _reconnect(self, redis: Any) -> Session:
         attempt = 0
         while True:
             ceiling = min(RECONNECT_MAX, RECONNECT_FIRST * 2**attempt)
@@ -398,7 +324,7 @@ class RedisBackplane:
 
     # Appending
 
-    async def _write(self, session: _Session) -> None:
+    async def _write(self, session: Session) -> None:
         """Send queued subscriptions and batches in order, each wake-up's worth in one
         pipeline; one pipeline in flight at a time (the next one fills meanwhile)."""
         outbox = self._outbox
@@ -440,7 +366,7 @@ class RedisBackplane:
             if outbox.bytes <= self.max_backlog_bytes and self._slowed:
                 self._relieve_pressure()
 
-    async def _restart_read(self, session: _Session) -> None:
+    async def _restart_read(self, session: Session) -> None:
         """The set of rooms changed: unblock the reader's XREAD so it starts over with the
         new set. Until the reader has built a read for the current set, retry briefly: an
         UNBLOCK can overtake the XREAD it is meant for (they travel on two connections)."""
@@ -456,7 +382,7 @@ class RedisBackplane:
             await asyncio.sleep(0.005)
 
     def _subscribed_to(
-        self, session: _Session, op: Subscribe, newest: list[Any], tail: list[Any]
+        self, session: Session, op: Subscribe, newest: list[Any], tail: list[Any]
     ) -> bool:
         """A room's tail was read: replay its history, then read it from its first join.
 
@@ -503,7 +429,7 @@ class RedisBackplane:
 
     # Reading
 
-    async def _read_all(self, session: _Session) -> None:
+    async def _read_all(self, session: Session) -> None:
         """Single Redis: one blocking XREAD over every room read here."""
         while True:
             streams = {stream_key(self.prefix, r): format_id(c) for r, c in self._cursors.items()}
@@ -521,7 +447,7 @@ class RedisBackplane:
                 if room is not None:
                     self._consume(room, entries)
 
-    async def _read_room(self, session: _Session, room: str) -> None:
+    async def _read_room(self, session: Session, room: str) -> None:
         """Redis Cluster: one blocking XREAD per room (keys of one read share a slot)."""
         key = stream_key(self.prefix, room)
         while True:
