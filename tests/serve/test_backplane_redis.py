@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from wscli.core.exitcodes import ExitCode
 from wscli.serve.backplane_redis import RedisBackplane
 from wscli.serve.hub import Message
+from wscli.serve.redis_wire import pack_message
 
 # ---- real redis-server, real `wscli serve` instances --------------------------------------
 
@@ -858,3 +859,32 @@ async def test_room_streams_are_capped(redis_server: RedisServer) -> None:
     bad = run_wscli("serve", "--port", "0", "--redis", redis_server.url, "--redis-stream-cap", "5")
     assert bad.returncode == ExitCode.USAGE
     assert b"--redis-stream-cap" in bad.stderr
+
+
+@requires("redis-server")
+async def test_a_batch_appended_twice_is_delivered_once(redis_server: RedisServer) -> None:
+    """A retried append (the first XADD had landed, its reply was lost) repeats an
+    INSTANCE:SEQ header: every reader skips the repeat, whatever it carries."""
+    import redis as redis_py
+
+    with ServeProcess("--redis", redis_server.url, "--redis-channel", "wscli:dup") as a:
+        conn = await client(a.ws_url("/dup"))
+        await conn.send("ready")
+        assert await recv(conn) == "ready"
+        writer = redis_py.Redis(port=redis_server.port)
+        key = "wscli:dup:{/dup}"
+        try:
+            for header, text in (
+                (b"0ther:1", b"first"),
+                (b"0ther:1", b"first again"),  # the retry
+                (b"0ther:2", b"second"),
+                (b"0ther:1", b"older retry"),
+            ):
+                data = pack_message("/dup", Message(text, True), "0ther:7")
+                writer.xadd(key, {b"h": header, b"d": data})
+        finally:
+            writer.close()
+        assert await recv(conn) == "first"
+        assert await recv(conn) == "second"
+        await assert_silent(conn, 0.5)
+        await conn.close()
