@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import os
 
 from wscli.connect.events import Message
 from wscli.connect.output import JsonOutput, PlainOutput, TerminalOutput
@@ -59,3 +61,16 @@ def test_terminal_output_marks_status_lines() -> None:
     assert screen.getvalue() == (
         "< hi\n* ping sent (01)\n* closed: no close frame (connection dropped)\n"
     )
+
+
+async def test_plain_output_flushes_each_burst_before_the_loop_waits_again() -> None:
+    """Writes are buffered, but one flush runs as soon as the loop is free: a reader sees
+    every message while the connection is still open, not at the end."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    with open(write_fd, "wb") as stdout, open(read_fd, "rb", buffering=0) as reader:
+        output = PlainOutput(stdout, io.StringIO())
+        output.message(Message("in", "one"))
+        output.message(Message("in", "two"))
+        await asyncio.sleep(0)  # the loop runs its ready callbacks: the flush
+        assert reader.read() == b"one\ntwo\n"

@@ -33,13 +33,20 @@ CONNECT_EPILOG = (
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
     "  each stdin line is sent as one message; each received message is written to\n"
     "  stdout, one per line. After stdin ends, replies are still read until --count\n"
-    "  messages arrived, or none for --idle seconds (default 1), or --wait seconds\n"
+    "  messages arrived, or none for --idle seconds (default 0.5), or --wait seconds\n"
     "  passed (then wscli closes with 1000 and exits 0), or the server closed.\n"
     + textwrap.fill(server_close_sentence() + ".", 84, initial_indent="  ", subsequent_indent="  ")
     + "\n"
+    "  Expecting N replies? -n N ends as soon as they arrived (echo x | wscli\n"
+    "  connect URL -n 1); if --idle ends it before N arrived, that is exit 6. A slow\n"
+    "  server needs a longer --idle or -w.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
-    "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /quit);\n"
-    "  Alt-Enter (Esc Enter) inserts a newline; Ctrl-D closes with 1000.\n\n" + EXIT_STATUS_EPILOG
+    "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /show,\n"
+    "  /quit); Alt-Enter (Esc Enter) inserts a newline; a multi-line paste is sent as\n"
+    "  one message when you press Enter; Ctrl-D closes with 1000 and exits 0. Ctrl-C\n"
+    "  clears the line; on an empty line it shows how to leave, and a second Ctrl-C\n"
+    "  within 2 s leaves as Ctrl-D does. Binary messages are hex-dumped up to 128\n"
+    "  bytes; /show N (or --full) shows all.\n\n" + EXIT_STATUS_EPILOG
 )
 
 
@@ -61,11 +68,11 @@ CONNECT_EPILOG = (
     "--count",
     type=click.IntRange(min=1),
     metavar="N",
-    help="End (exit 0) after N messages have been received.",
+    help="End (exit 0) after N messages have been received; fewer by --idle: exit 6.",
 )
 @seconds_option(
     "--idle",
-    default=1.0,
+    default=0.5,  # wscli.connect.pipe.DEFAULT_IDLE (not imported: --help stays light)
     help="After stdin ends, end (exit 0) when no message arrived for SECONDS; 0: no limit.",
 )
 @seconds_option(
@@ -76,6 +83,11 @@ CONNECT_EPILOG = (
 @timeout_option(None, "Overall deadline in seconds; reaching it closes and exits 6.")
 @json_option
 @click.option("--timestamps", is_flag=True, help="Prefix messages with an ISO 8601 UTC time.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="At the prompt, hex-dump binary messages in full (default: 128 bytes, /show N).",
+)
 @click.option(
     "--show-ping-pong", is_flag=True, help="Show ping and pong frames (on stderr in a pipe)."
 )

@@ -58,7 +58,8 @@ cut-off response), 5 closed abnormally, 6 a phase timed out."""
 @click.option(
     "--debug",
     is_flag=True,
-    help="Also show addresses, timings, TLS and certificate, hex dumps and close frames.",
+    help="Also show addresses, timings, TLS and certificate, hex dumps and close frames "
+    "(on stderr; on a terminal in time order, as curl -v).",
 )
 @click.option(
     "--offline", is_flag=True, help="Print the request that would be sent; do not connect."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -91,7 +90,7 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
 )
 @click.option(
     "--token-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False),
     metavar="FILE",
     help="Read the token from the first line of FILE.",
 )
@@ -212,12 +211,16 @@ def serve(**opts: Any) -> None:
     Browsers open http://HOST:PORT/ for the chat page; WebSocket clients connect to
     ws://HOST:PORT/ROOM (any path is a room).
     """
+    from pathlib import Path  # not at the top: `wscli --help` must not pay for it
+
     from wscli.cli import get_environment
     from wscli.serve.config import serve_config
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
     from wscli.serve.server import ChatServer
 
+    if opts["token_file"] is not None:
+        opts["token_file"] = Path(opts["token_file"])
     config = serve_config(opts)
     env = get_environment()
     log = EventLog(

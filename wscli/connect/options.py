@@ -20,12 +20,12 @@ from wscli.connect.link import ConnectOptions, build_connect_kwargs
 from wscli.connect.output import JsonOutput, Output, PlainOutput
 from wscli.connect.pipe import PipePolicy, run_pipe
 from wscli.connect.session import SessionOptions, SocketIOOptions
-from wscli.connect.socketio import socketio_url
 from wscli.connect.watchdog import Expire
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import parse_header_args
+from wscli.net.eventloop import run_fast
 from wscli.net.terminal import Environment
 
 T = TypeVar("T")
@@ -47,6 +47,7 @@ class ConnectArgs:
     timeout: float | None
     json_output: bool
     timestamps: bool
+    full: bool
     show_ping_pong: bool
     binary: bool
     stream: bool
@@ -99,11 +100,16 @@ def from_options(cls: type[T], args: ConnectArgs, defaults: Iterable[str] = (), 
 
 def session_options(args: ConnectArgs) -> SessionOptions:
     """The connection and session options; raises UsageProblem for a bad URL, header or file."""
+    url = args.url
+    if args.socketio:  # imported only when used: every start of a plain pipe is faster
+        from wscli.connect.socketio import socketio_url
+
+        url = socketio_url(args.url)
     connect = from_options(
         ConnectOptions,
         args,
         defaults={"close_timeout"},
-        url=socketio_url(args.url) if args.socketio else args.url,
+        url=url,
         headers=parse_header_args(args.headers),
         # 0 means "no limit" / "never" on the command line, None to websockets.
         max_size=args.max_size or None,
@@ -152,4 +158,4 @@ def run_connect(env: Environment, args: ConnectArgs, expire: Expire | None = Non
         repl_options = from_options(ReplOptions, args, color=env.color_stdout)
         return asyncio.run(run_repl(session, repl_options))
     policy = from_options(PipePolicy, args)
-    return asyncio.run(run_pipe(session, policy, pipe_output(env, args), expire=expire))
+    return run_fast(run_pipe(session, policy, pipe_output(env, args), expire=expire))

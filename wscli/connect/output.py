@@ -10,9 +10,10 @@ Three writers share one small interface (:class:`Output`):
 
 from __future__ import annotations
 
-from typing import IO, Protocol
-
-from rich.console import Console
+import asyncio
+import collections
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Protocol
 
 from wscli.connect.events import (
     ClosedBy,
@@ -29,7 +30,10 @@ from wscli.connect.events import (
 )
 from wscli.connect.render import (
     ERROR_STYLE,
+    HEXDUMP_WIDTH,
+    PREVIEW_LINES,
     BinaryFormat,
+    fold,
     pipe_line,
     status_text,
     terminal_message,
@@ -39,6 +43,13 @@ from wscli.core.errors import WscliError, error_text, format_error
 from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_ndjson
 from wscli.core.url import redact_url
+
+if TYPE_CHECKING:  # the pipe never builds a console: rich stays unimported there
+    from rich.console import Console
+    from rich.text import Text
+
+
+_BURST_BYTES = 65536  # received bytes held for one stdout write at most
 
 
 class LinkInfo(Protocol):
@@ -86,6 +97,9 @@ class Output(Protocol):
         --auth were not sent on, as the host changed)."""
 
     def status(self, line: str) -> None: ...
+
+    def flush(self) -> None:
+        """Write out anything buffered (the session has ended)."""
 
 
 def _open_line(link: LinkInfo) -> str:
@@ -161,14 +175,71 @@ class _TextEvents:
 
 
 class _StderrStatus:
-    """What the pipe writers share: ``wscli: ...`` status lines on stderr, some only with -v."""
+    """What the pipe writers share: ``wscli: ...`` status lines on stderr, some only with -v,
+    and stdout written in bursts.
+
+    Messages that arrive together (one socket read holds hundreds of short ones) are
+    written together: :meth:`_write` buffers, and one flush runs once the event loop is
+    free again — before it waits for the network — so a reader still sees each message
+    as soon as it arrived, at a fraction of the system calls of a flush per message
+    (issue 11: pipe throughput). Outside a running loop it flushes at once.
+    """
 
     def __init__(self, stdout: IO[bytes], stderr: IO[str], *, verbose: bool = False) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.verbose = verbose
+        self._pending: list[bytes] = []  # written at the next flush, in one write
+        self._pending_bytes = 0
+        self._flush_scheduled = False
+        self._flush_error: OSError | None = None
+
+    def _write(self, data: bytes) -> None:
+        if self._flush_error is not None:  # the last flush failed: tell the writer now
+            error, self._flush_error = self._flush_error, None
+            raise error
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _BURST_BYTES:  # bounded: write now (errors go up)
+            self._write_pending()
+            return
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write_pending()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self._scheduled_flush)
+
+    def _write_pending(self) -> None:
+        # Our own buffer, not the stream's: with PYTHONUNBUFFERED (or -u) sys.stdout.buffer
+        # writes each message with a system call of its own.
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self.stdout.write(data)
+        self.stdout.flush()
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        try:
+            self._write_pending()
+        except OSError as exc:  # raised to the next write (or to flush())
+            self._flush_error = exc
+
+    def flush(self) -> None:
+        """Write out what is buffered (at the end of a session); raises a broken pipe."""
+        self._flush_scheduled = False
+        if self._flush_error is not None:
+            error, self._flush_error = self._flush_error, None
+            raise error
+        self._write_pending()
 
     def _err(self, line: str) -> None:
+        if self._flush_scheduled:  # what came before this line is shown before it
+            self._scheduled_flush()
         # Every status line may quote the server (a close reason, a Location): escaped here.
         try:
             self.stderr.write(f"wscli: {escape_control(line, keep_newlines=False)}\n")
@@ -217,8 +288,7 @@ class PlainOutput(_StderrStatus, _TextEvents):
             return
         line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
         # A BrokenPipeError goes up: the session closes politely and ends quietly.
-        self.stdout.write(line.encode("utf-8", "surrogateescape"))
-        self.stdout.flush()
+        self._write(line.encode("utf-8", "surrogateescape"))
 
     def _note(self, line: str) -> None:
         self._err(line)
@@ -228,8 +298,7 @@ class JsonOutput(_StderrStatus):
     """``--json``: one NDJSON object per event on stdout; nothing else there."""
 
     def _emit(self, event: dict[str, object]) -> None:
-        self.stdout.write(to_ndjson(event).encode("utf-8", "surrogateescape"))
-        self.stdout.flush()
+        self._write(to_ndjson(event).encode("utf-8", "surrogateescape"))
 
     def opened(self, link: LinkInfo) -> None:
         self._emit(
@@ -268,10 +337,18 @@ class JsonOutput(_StderrStatus):
         self._err(_redirect_line(status, source, url, dropped))  # on stderr too
 
 
+# Binary messages kept for /show: the last few, and never more bytes than this in all.
+SHOW_KEEP = 16
+SHOW_KEEP_BYTES = 16 * 1024 * 1024
+
+
 class TerminalOutput(_TextEvents):
     """The prompt: marked, coloured messages and status lines through rich consoles.
 
-    Build it inside ``patch_stdout`` so the consoles write above the prompt.
+    Build it inside ``patch_stdout`` so the consoles write above the prompt. Every line is
+    folded to the terminal's width as it is printed (``width``, asked each time, so output
+    after a resize fits the new width). A binary message longer than
+    :data:`PREVIEW_LINES` hex dump lines is cut (unless ``full``) and kept for ``/show``.
     """
 
     def __init__(
@@ -280,19 +357,51 @@ class TerminalOutput(_TextEvents):
         *,
         show_ping_pong: bool = False,
         timestamps: bool = False,
+        full: bool = False,
+        width: Callable[[], int] | None = None,
     ) -> None:
         self.console = console
         self.show_ping_pong = show_ping_pong
         self.timestamps = timestamps
+        self.full = full
+        self.width = width or (lambda: self.console.width)
+        self.kept: collections.OrderedDict[int, Message] = collections.OrderedDict()
+        self.kept_bytes = 0
+        self.next_id = 1
 
-    def _print(self, text: object) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+    def _print(self, text: Text) -> None:
+        self.console.print(fold(text, self.width()), markup=False, highlight=False, soft_wrap=True)
 
     def opened(self, link: LinkInfo) -> None:
         self.status(_open_line(link) + "; /help for commands, Ctrl-D to quit")
 
     def message(self, message: Message) -> None:
+        preview = None if self.full else PREVIEW_LINES * HEXDUMP_WIDTH
+        show_id = None
+        data = message.data
+        if preview is not None and isinstance(data, bytes) and len(data) > preview:
+            show_id = self._keep(message, len(data))
+        self._print(terminal_message(message, self.timestamps, timestamp(), preview, show_id))
+
+    def _keep(self, message: Message, size: int) -> int | None:
+        """Keep ``message`` for /show (bounded in count and bytes); its number, or None."""
+        if size > SHOW_KEEP_BYTES:
+            return None
+        show_id, self.next_id = self.next_id, self.next_id + 1
+        self.kept[show_id] = message
+        self.kept_bytes += size
+        while len(self.kept) > SHOW_KEEP or self.kept_bytes > SHOW_KEEP_BYTES:
+            _, old = self.kept.popitem(last=False)
+            self.kept_bytes -= len(old.data)
+        return show_id
+
+    def show(self, show_id: int) -> bool:
+        """``/show N``: print kept binary message N in full; False if it is not kept."""
+        message = self.kept.get(show_id)
+        if message is None:
+            return False
         self._print(terminal_message(message, self.timestamps, timestamp()))
+        return True
 
     def error(self, error: WscliError, final: bool) -> None:
         if not final:  # a final error is printed once by the CLI, after the prompt
@@ -300,5 +409,8 @@ class TerminalOutput(_TextEvents):
 
     def status(self, line: str) -> None:
         self._print(status_text(f"* {line}"))
+
+    def flush(self) -> None:
+        """Nothing is buffered: rich writes each line at once."""
 
     _note = status

@@ -2,19 +2,21 @@
 
 Pure: builds strings and :class:`rich.text.Text`; writing them is the caller's job. Peer
 text always goes through :func:`wscli.core.escape.escape_control` before it reaches a terminal,
-so a server cannot drive the user's terminal.
+so a server cannot drive the user's terminal. rich is imported by the terminal functions
+only: a pipe (`echo x | wscli connect URL -n 1`) starts faster without it.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
-
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Literal
 
 from wscli.connect.events import Message
 from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_json
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 BinaryFormat = Literal["base64", "hex"]
 
@@ -26,6 +28,8 @@ RECEIVED_STYLE = "cyan"
 STATUS_STYLE = "dim"
 ERROR_STYLE = "bold red"
 CONTINUATION = "  "  # under the text after the marker
+PREVIEW_LINES = 8  # hex dump lines of a binary message shown at the prompt before "/show"
+HEXDUMP_WIDTH = 16  # bytes per hex dump line
 
 
 def encode_binary(data: bytes, fmt: BinaryFormat) -> str:
@@ -80,8 +84,21 @@ def hexdump(data: bytes, width: int = 16) -> str:
     return "\n".join(lines)
 
 
-def terminal_message(message: Message, timestamps: bool = False, when: str | None = None) -> Text:
-    """A message for the interactive terminal: marker, colour, escaped text, hex dump."""
+def terminal_message(
+    message: Message,
+    timestamps: bool = False,
+    when: str | None = None,
+    preview: int | None = None,
+    show_id: int | None = None,
+) -> Text:
+    """A message for the interactive terminal: marker, colour, escaped text, hex dump.
+
+    ``preview``: dump at most that many bytes of a binary message and say how many more
+    there are (``… 2,944 more bytes``), with ``/show ID`` when ``show_id`` is given: a
+    3 KB file printed ~190 lines each way at the prompt (issue 11).
+    """
+    from rich.text import Text
+
     out = message.direction == "out"
     marker = SENT_MARKER if out else RECEIVED_MARKER
     style = SENT_STYLE if out else RECEIVED_STYLE
@@ -93,9 +110,16 @@ def terminal_message(message: Message, timestamps: bool = False, when: str | Non
         text.append(f"{escape_control(message.name)}: ", style=f"bold {style}")
         text.append(_continued(escape_control(event_data_text(message.args))), style=style)
     elif isinstance(message.data, bytes):
-        text.append(f"[binary, {len(message.data)} bytes]", style=style)
-        if message.data:
-            text.append(_continued("\n" + hexdump(message.data)), style=style)
+        data = message.data
+        text.append(f"[binary, {len(data):,} bytes]", style=style)
+        shown = data if preview is None else data[:preview]
+        if shown:
+            text.append(_continued("\n" + hexdump(shown)), style=style)
+        if len(shown) < len(data):
+            more = f"… {len(data) - len(shown):,} more bytes"
+            if show_id is not None:
+                more += f" (/show {show_id} for all)"
+            text.append(_continued("\n" + more), style=STATUS_STYLE)
     else:
         text.append(_continued(escape_control(message.data)), style=style)
     return text
@@ -107,6 +131,49 @@ def _continued(body: str) -> str:
     return body.replace("\n", "\n" + CONTINUATION)
 
 
+def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
+    """``text`` cut into screen lines of at most ``width`` cells, each cut-off part indented.
+
+    The terminal would wrap a long line itself, starting the rest at column 0, where a
+    peer's ``"ok" + spaces + "> transfer approved"`` passes for a line the user sent
+    (issue 11). Folded here, every screen line after the first starts with ``indent``;
+    lines after a newline already do (:func:`_continued`). Cut by character, never
+    dropping or merging the peer's spaces.
+    """
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    if width <= len(indent) + 1:
+        return text
+    lines = text.split("\n", allow_blank=True)
+    out: list[Text] = []
+    for line in lines:
+        while cell_len(line.plain) > width:
+            cut = _cut_at(line.plain, width)
+            out.append(line[:cut])
+            rest = line[cut:]
+            line = Text(indent)
+            line.append_text(rest)
+        out.append(line)
+    return Text("\n").join(out)
+
+
+def _cut_at(plain: str, width: int) -> int:
+    """The largest index whose prefix of ``plain`` fits in ``width`` cells (at least 1)."""
+    from rich.cells import cell_len
+
+    if plain.isascii():
+        return width
+    used = 0
+    for index, char in enumerate(plain):
+        used += cell_len(char)
+        if used > width:
+            return max(index, 1)
+    return len(plain)
+
+
 def status_text(line: str, style: str = STATUS_STYLE) -> Text:
     """A status line (connected, closed, ping ...) in the status style, escaped."""
+    from rich.text import Text
+
     return Text(escape_control(line), style=style)

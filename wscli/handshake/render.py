@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -172,21 +173,50 @@ def _tls_lines(tls: TlsInfo) -> list[str]:
     return lines
 
 
+def _note(text: Text, line: str) -> None:
+    text.append("* ", "dim")
+    text.append(line + "\n")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def render_debug_setup(report: HandshakeReport) -> Text:
+    """The --debug lines of what came before the request: addresses, connection, TLS.
+
+    On a terminal they are printed before the exchange, in time order as ``curl -v`` does
+    (issue 11). An IP literal needs no resolving: no "resolved 127.0.0.1 to 127.0.0.1".
+    """
+    text = Text()
+    if report.addresses and not _is_ip_literal(report.host):
+        _note(text, f"resolved {report.host} to {', '.join(report.addresses)}")
+    if report.peer:
+        _note(text, f"connected to {report.peer}")
+    if report.tls is not None:
+        for line in _tls_lines(report.tls):
+            _note(text, line)
+    return text
+
+
 def render_debug(report: HandshakeReport) -> Text:
     """The --debug details: addresses, TLS, every chunk of bytes, close frames, timings."""
+    text = render_debug_setup(report)
+    text.append_text(render_debug_wire(report))
+    return text
+
+
+def render_debug_wire(report: HandshakeReport) -> Text:
+    """The --debug lines from the request on: every chunk of bytes, close frames, timings."""
     text = Text()
 
     def note(line: str) -> None:
-        text.append("* ", "dim")
-        text.append(line + "\n")
+        _note(text, line)
 
-    if report.addresses:
-        note(f"resolved {report.host} to {', '.join(report.addresses)}")
-    if report.peer:
-        note(f"connected to {report.peer}")
-    if report.tls is not None:
-        for line in _tls_lines(report.tls):
-            note(line)
     for chunk in report.wire:
         arrow = ">" if chunk.direction == "sent" else "<"
         where = f"{chunk.phase}, +{_ms(chunk.at)}"
