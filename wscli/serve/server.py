@@ -99,6 +99,9 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
+
+
 class _OneLineLogHandler(logging.Handler):
     """Routes the websockets library's warnings/errors to the event log: one line each."""
 
@@ -212,11 +215,17 @@ class ChatServer:
             self._backlog_timer.cancel()
         timeout = self.config.shutdown_timeout
         server.close(close_connections=False)  # handshakes in progress get 503
-        self.hub.flush()  # what was published is delivered before the close frame
+        # What was published is delivered before the close frame (through the backplane:
+        # bounded, see Backplane.drain); nothing new is accepted meanwhile.
+        for connection in self.admitted:
+            connection.transport.pause_reading()
+        await self.hub.drain(DRAIN_TIMEOUT)
         clients = [c for c in self.admitted if c.protocol.state is OPEN]
         self.log.emit("shutdown", clients=len(clients))
         for connection in list(self.admitted):
-            self.hub.leave(connection)
+            self.hub.leave(connection)  # what it sends from now on is not relayed
+            if not connection.transport.is_closing():
+                connection.transport.resume_reading()  # to read the client's close frame
             connection.drop(1001, "server shutting down", timeout)
         try:
             await asyncio.wait_for(server.wait_closed(), timeout + 1)
@@ -293,6 +302,17 @@ class ChatServer:
         if self._backlogged and not self._shutting_down:
             loop = asyncio.get_running_loop()
             self._backlog_timer = loop.call_later(BACKLOG_CHECK, self._check_backlog)
+
+    def slow_client(self, key: str, slow: bool) -> None:
+        """Stop (``slow``) or resume reading from the client ``key``: the backplane's
+        backpressure when Redis falls behind (its messages wait in the socket, not here)."""
+        for conn in self.admitted:
+            if conn.key == key and conn.joined and not conn.left:
+                if slow:
+                    conn.transport.pause_reading()
+                else:
+                    conn.transport.resume_reading()
+                return
 
     def on_connection_made(self, conn: HubConnection) -> None:
         """A TCP (or TLS) connection arrived: its handshake starts now."""
