@@ -91,6 +91,12 @@ def start_proxy(peer_port: int) -> tuple[subprocess.Popen[bytes], int]:
     return proc, int(match[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=500, help="latency phase: messages/s")
@@ -116,7 +122,10 @@ def main() -> None:
                 ):
                     flags = [*common, "--mode", mode, *extra, "--port", str(port)]
                     flags += ["--duration", str(args.duration)]
+                    before = {p.pid: cpu_seconds(p.pid) for p in (peer, proxy)}
                     result = fanout.run_generator(binary, flags, None, timeout)
+                    for p, label in ((peer, "peer_cpu"), (proxy, "proxy_cpu")):
+                        result[label] = cpu_seconds(p.pid) - before[p.pid]
                     note = fanout.check_delivery(result)
                     if note:
                         print(f"note: {name} {mode}: {note}", file=sys.stderr)
@@ -133,10 +142,24 @@ def main() -> None:
     p99_d, p99_p = best("direct-latency", "p99_us"), best("proxy-latency", "p99_us")
     tput_d = best("direct-fanout", "deliveries_per_s", max)
     tput_p = best("proxy-fanout", "deliveries_per_s", max)
+
+    # CPU per delivery over the whole throughput phase (warm-up and drain included): what
+    # the machine's load barely changes, unlike the rates above.
+    def cpu_us(key: str, field: str) -> float:
+        run = max(results[key], key=lambda r: r["deliveries_per_s"])
+        return 1e6 * run[field] / max(run["deliveries"], 1)
+
     rows = [
         ("latency p50 (ms)", p50_d / 1000, p50_p / 1000, f"+{(p50_p - p50_d) / 1000:.3f} ms"),
         ("latency p99 (ms)", p99_d / 1000, p99_p / 1000, f"+{(p99_p - p99_d) / 1000:.3f} ms"),
         ("throughput (deliveries/s)", tput_d, tput_p, f"{tput_p / tput_d:.0%} of direct"),
+        (
+            "CPU µs per delivery, peer",
+            cpu_us("direct-fanout", "peer_cpu"),
+            cpu_us("proxy-fanout", "peer_cpu"),
+            "",
+        ),
+        ("CPU µs per delivery, proxy", 0.0, cpu_us("proxy-fanout", "proxy_cpu"), ""),
     ]
     print(f"wscli proxy vs direct to node-ws; {args.rate} msg/s latency, window {args.window}")
     print(f"{'':28}{'direct':>12}{'proxy':>12}  difference")

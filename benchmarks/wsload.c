@@ -19,6 +19,9 @@
  * Every received data message is checked: each subscriber must get each message exactly once
  * and in order (sequence numbers), which is what tests/test_benchmarks.py relies on.
  *
+ * --port2 P2 sends every other subscriber to a second server (another instance of the same
+ * deployment, e.g. over Redis); the publisher stays on --port.
+ *
  * --proto sio speaks Socket.IO v4 over Engine.IO v4's WebSocket transport: it waits for the
  * Engine.IO open packet ("0{...}"), connects the default namespace ("40"), answers pings
  * ("2" -> "3") and sends chat messages as 42["message","<payload>"].
@@ -83,6 +86,7 @@ static const char *opt_mode = "fanout";
 static int opt_sio = 0;
 static const char *opt_host = "127.0.0.1";
 static int opt_port = 0;
+static int opt_port2 = 0; /* --port2: every other subscriber connects here (a second instance) */
 static const char *opt_path = "/chat";
 static int opt_subs = 100;
 static int opt_window = 64;
@@ -105,7 +109,7 @@ static int opt_window_all = 1; /* a message leaves the window once EVERY subscri
 static conn *conns;
 static int nconns;
 static int epfd;
-static struct sockaddr_in addr;
+static struct sockaddr_in addr, addr2;
 static char rbuf[RBUF];
 static uint32_t ring[RING];
 static uint64_t sent, completed; /* data messages sent / received by every subscriber */
@@ -281,7 +285,9 @@ static void start_connect(conn *c) {
     c->state = ST_CONNECTING;
     connecting++;
     started_conns++;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS)
+    long index = c - conns;
+    const struct sockaddr_in *to = opt_port2 && !c->is_pub && index % 2 ? &addr2 : &addr;
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS)
         fail("connect: %s", strerror(errno));
     struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN};
     ev.data.u32 = (uint32_t)(c - conns);
@@ -560,7 +566,7 @@ static void close_all(void) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: wsload --port P [--mode fanout|latency|connect] [--proto ws|sio] [--path /chat]\n"
+            "usage: wsload --port P [--port2 P2] [--mode fanout|latency|connect] [--proto ws|sio] [--path /chat]\n"
             "  [--subs N] [--window N] [--rate N] [--size BYTES] [--duration S] [--warmup S]\n"
             "  [--count N] [--conns N] [--concurrency N] [--hold S] [--timeout S] [--cpu N]\n"
             "  [--refill N] [--window-on all|pub]\n");
@@ -575,7 +581,7 @@ int main(int argc, char **argv) {
         {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'W'},  {"count", 1, 0, 'n'},
         {"conns", 1, 0, 'c'},    {"concurrency", 1, 0, 'C'}, {"hold", 1, 0, 'h'},
         {"timeout", 1, 0, 't'},  {"cpu", 1, 0, 'U'},     {"window-on", 1, 0, 'o'},
-        {"refill", 1, 0, 'R'},
+        {"refill", 1, 0, 'R'},   {"port2", 1, 0, 'q'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -584,6 +590,7 @@ int main(int argc, char **argv) {
         case 'P': opt_sio = strcmp(optarg, "sio") == 0; break;
         case 'H': opt_host = optarg; break;
         case 'p': opt_port = atoi(optarg); break;
+        case 'q': opt_port2 = atoi(optarg); break;
         case 'u': opt_path = optarg; break;
         case 's': opt_subs = atoi(optarg); break;
         case 'w': opt_window = atoi(optarg); break;
@@ -629,6 +636,8 @@ int main(int argc, char **argv) {
     addr.sin_port = htons((uint16_t)opt_port);
     if (inet_pton(AF_INET, opt_host, &addr.sin_addr) != 1) fail("--host must be an IPv4 address");
     if ((ntohl(addr.sin_addr.s_addr) >> 24) != 127) fail("--host must be a loopback address");
+    addr2 = addr;
+    addr2.sin_port = htons((uint16_t)opt_port2);
     epfd = epoll_create1(EPOLL_CLOEXEC);
 
     nconns = mode_connect ? opt_conns : opt_subs + 1;

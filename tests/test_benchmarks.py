@@ -54,3 +54,39 @@ def test_generator_fanout_through_wscli_serve_is_exact(tmp_path: Path) -> None:
     assert result["missing"] == 0
     assert result["protocol_errors"] == 0
     assert result["closed_subs"] == 0
+
+
+@support.requires("gcc", "redis-server")
+def test_generator_split_over_two_instances_on_redis_is_exact(tmp_path: Path) -> None:
+    """The multi-instance scenario (benchmarks/multi_instance.py): subscribers split over two
+    `wscli serve --redis` instances with --port2, the publisher on the first."""
+    from redis_process import RedisServer
+
+    binary: Path = load_fanout().build_generator(tmp_path, force=True)
+    subs, count = 40, 1000
+    redis = RedisServer()
+    try:
+        with (
+            ServeProcess("--redis", redis.url) as first,
+            ServeProcess("--redis", redis.url) as second,
+        ):
+            done = subprocess.run(
+                [
+                    str(binary),
+                    *("--mode", "fanout", "--port", str(first.port), "--path", "/bench"),
+                    *("--port2", str(second.port), "--subs", str(subs), "--count", str(count)),
+                    *("--window", "16", "--warmup", "0", "--duration", "20"),
+                    *("--timeout", str(support.scaled(8))),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=support.scaled(40),
+                check=False,
+            )
+    finally:
+        redis.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["deliveries"] == subs * count
+    assert result["complete_subs"] == subs
+    assert result["order_errors"] == result["missing"] == result["closed_subs"] == 0

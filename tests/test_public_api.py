@@ -13,6 +13,8 @@ SOURCES = sorted(Path(wscli.__file__).parent.rglob("*.py"))
 
 # namedtuple's public methods carry an underscore only to stay clear of field names.
 NAMEDTUPLE_API = {"_replace", "_asdict", "_fields", "_make"}
+# ... and a few documented stdlib functions are spelt with one: os._exit.
+NAMEDTUPLE_API |= {"_exit"}
 
 
 def _private(name: str) -> bool:

@@ -24,7 +24,7 @@ from connect_servers import (
 from peers import peer
 from rawserver import RawServer, answer, close_early, close_frame, upgrade_response
 from serve_process import ServeProcess
-from support import clean_env, lines, requires, run_wscli
+from support import REPO, clean_env, lines, requires, run_wscli
 
 # -- exit codes ----------------------------------------------------------------------------
 
@@ -145,8 +145,23 @@ def test_values_websockets_cannot_send_are_usage_errors(args: list[str], why: st
 def test_help_documents_pipe_defaults_and_exit_codes() -> None:
     result = run_wscli("connect", "--help")
     text = result.stdout.decode()
-    assert "--idle" in text and "default 1" in text
+    assert "--idle" in text and "default 0.5" in text
+    assert "-n N ends as soon as they arrived" in text
     assert "130  interrupted" in text and "--socketio" in text
+
+
+def test_server_close_exit_sentence_matches_the_code_in_help_and_man_page() -> None:
+    from wscli.core.exitcodes import ExitCode, exit_code_for_close, server_close_sentence
+
+    sentence = server_close_sentence()
+    # The sentence says what exit_code_for_close does (issue 11: the page said 0 for all).
+    assert f"exits {int(exit_code_for_close(1000))} for 1000/1001 (or no code)" in sentence
+    assert f"{int(exit_code_for_close(1011))} for any other code" in sentence
+    assert exit_code_for_close(1011) == ExitCode.CLOSED_ABNORMALLY
+    help_text = " ".join(run_wscli("connect", "--help").stdout.decode().split())
+    page = (REPO / "man" / "wscli-connect.1").read_text().replace("\\-", "-")
+    assert sentence in help_text
+    assert sentence in " ".join(page.split())
 
 
 # -- headers, auth, origin, subprotocols ---------------------------------------------------
@@ -209,6 +224,9 @@ def test_max_size_too_big_message_closes_1009() -> None:
         result = run_wscli("connect", server.url, "--max-size", "10", "-x", "x" * 50)
     assert result.returncode == 5
     assert b"1009" in result.stderr
+    # Our own limit, said as such, with the way out (issue 11, item 16).
+    assert b"over our --max-size limit" in result.stderr
+    assert b"(hint: raise --max-size (0: no limit))" in result.stderr
 
 
 # -- TLS -------------------------------------------------------------------------------------

@@ -55,9 +55,12 @@ def test_message_events_text_binary_and_socketio() -> None:
     assert (binary["type"], binary["base64"], binary["length"]) == ("binary", "AP8=", 2)
     assert "text" not in binary
     event = message_event(Message("in", '42["m","x"]', name="m", args=("x",)), WHEN)
-    assert (event["name"], event["data"]) == ("m", "x")
-    several = message_event(Message("in", "", name="m", args=(1, 2)), WHEN)
-    assert several["data"] == [1, 2]
+    assert (event["socketio"], event["name"], event["args"]) == ("event", "m", ["x"])
+    assert "ack_id" not in event
+    several = message_event(Message("in", "", name="m", args=(1, 2), ack_id=7), WHEN)
+    assert (several["args"], several["ack_id"]) == ([1, 2], 7)
+    ack = message_event(Message("in", "431[true]", args=(True,), ack_id=1, is_ack=True), WHEN)
+    assert (ack["socketio"], ack["ack_id"], ack["args"]) == ("ack", 1, [True])
 
 
 def test_ping_close_error_reconnect_events() -> None:
@@ -77,12 +80,13 @@ def test_ping_close_error_reconnect_events() -> None:
         "by": None,
     }
     assert error_event("boom", 3, WHEN)["exit_code"] == 3
-    assert reconnect_event(2, 1.23456, 5, WHEN) == {
+    assert reconnect_event(2, 1.23456, 5, "cannot connect: refused", WHEN) == {
         "event": "reconnect",
         "time": WHEN,
         "attempt": 2,
         "delay": 1.235,
         "max_retries": 5,
+        "reason": "cannot connect: refused",
     }
 
 

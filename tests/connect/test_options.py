@@ -10,7 +10,7 @@ from wscli.cli.connect import connect
 from wscli.connect.link import ConnectOptions
 from wscli.connect.options import ConnectArgs, from_options, pipe_output, session_options
 from wscli.connect.output import JsonOutput, PlainOutput
-from wscli.connect.pipe import PipePolicy
+from wscli.connect.pipe import DEFAULT_IDLE, PipePolicy
 from wscli.connect.repl import ReplOptions
 from wscli.core.errors import UsageProblem
 from wscli.net.terminal import Environment
@@ -52,6 +52,12 @@ def test_pipe_output_choice() -> None:
     plain = pipe_output(on_terminal, _opts("ws://h/", "--binary-format", "hex"))
     assert isinstance(plain, PlainOutput)
     assert plain.escape and plain.binary_format == "hex"
+
+
+def test_idle_default_is_the_pipes_short_one() -> None:
+    """`echo x | wscli connect URL` ends half a second after the reply, not 1 s (issue 11)."""
+    assert DEFAULT_IDLE == 0.5
+    assert from_options(PipePolicy, _opts("ws://h/")).idle == DEFAULT_IDLE
 
 
 def test_from_options_takes_fields_by_name_and_given_values_win() -> None:

@@ -12,6 +12,7 @@ import subprocess
 import time
 import warnings
 
+import pytest
 from connect_servers import (
     close_after_first,
     echo,
@@ -92,6 +93,19 @@ def test_execute_with_count_ends_as_soon_as_counted() -> None:
     assert result.returncode == 0
     assert lines(result.stdout) == ["one", "two"]
     assert elapsed < scaled(5)
+
+
+def test_idle_before_count_is_reached_is_not_a_clean_end() -> None:
+    # -n 3 asked for three replies; the echo server sends one and falls silent, so --idle
+    # ends the session short of them: exit 6 with what was missing, never exit 0.
+    with running(echo) as server:
+        result = run_wscli("connect", server.url, "-n", "3", "--idle", "0.3", input="one\n")
+    assert result.returncode == 6
+    assert lines(result.stdout) == ["one"]
+    assert result.stderr == (
+        b"wscli: error: received 1 of 3 messages (-n): 0.3 s of silence (--idle)"
+        b" (hint: raise --idle, or give --timeout for a deadline)\n"
+    )
 
 
 def test_count_ends_before_stdin_does() -> None:
@@ -328,7 +342,8 @@ def test_show_ping_pong_on_stderr_and_in_json() -> None:
     assert "ping" in kinds and "pong" in kinds
 
 
-def test_reconnect_after_server_goes_away_with_1001() -> None:
+@pytest.mark.parametrize("idle", [[], ["--idle", "0.2"]])  # 0.2 s: shorter than any backoff
+def test_reconnect_after_server_goes_away_with_1001(idle: list[str]) -> None:
     connections = 0
 
     async def restart_once(ws: ServerConnection) -> None:
@@ -342,7 +357,7 @@ def test_reconnect_after_server_goes_away_with_1001() -> None:
 
     with running(restart_once) as server:
         result = run_wscli(
-            "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", input=b""
+            "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", *idle, input=b""
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"hi\n"  # the reply of the second connection
@@ -365,11 +380,14 @@ def test_reconnect_gives_up_after_max_retries_with_json_events() -> None:
     )
     assert result.returncode == 3
     events = [json.loads(line) for line in lines(result.stdout)]
-    assert [e["event"] for e in events] == ["error", "reconnect", "error", "reconnect", "error"]
-    assert [e["attempt"] for e in events if e["event"] == "reconnect"] == [1, 2]
-    assert all(e["max_retries"] == 2 for e in events if e["event"] == "reconnect")
-    assert 0.25 <= events[1]["delay"] <= 0.5
-    assert result.stderr.count(b"wscli: error: cannot connect") == 3
+    # Retried failures are reconnect events with their reason; only the last is an error.
+    assert [e["event"] for e in events] == ["reconnect", "reconnect", "error"]
+    assert [e["attempt"] for e in events[:2]] == [1, 2]
+    assert all(e["max_retries"] == 2 for e in events[:2])
+    assert all("connection refused" in e["reason"] for e in events[:2])
+    assert events[2]["exit_code"] == 3
+    assert 0.25 <= events[0]["delay"] <= 0.5
+    assert result.stderr.count(b"wscli: error: cannot connect") == 1
     assert result.stderr.count(b"wscli: reconnecting in") == 2
 
 

@@ -16,6 +16,7 @@ import pyte
 import pytest
 from connect_servers import ServerThread, close_after_first, echo, running, start_killable
 from peers import peer
+from prompt_toolkit.history import InMemoryHistory
 from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
@@ -30,13 +31,18 @@ class Terminal:
     """A pty running wscli, mirrored on a pyte screen (answers cursor-position requests)."""
 
     def __init__(
-        self, args: list[str], env: dict[str, str], cpr: bool = False, program: str = ""
+        self,
+        args: list[str],
+        env: dict[str, str],
+        cpr: bool = False,
+        program: str = "",
+        cols: int = COLS,
     ) -> None:
         self.child = pexpect.spawn(
             program or wscli_command()[0],
             args,
-            env=env,
-            dimensions=(ROWS, COLS),
+            env={**env, "COLUMNS": str(cols)},
+            dimensions=(ROWS, cols),
             timeout=scaled(10),
         )
         child = self.child
@@ -46,8 +52,14 @@ class Terminal:
                 if cpr:
                     child.send(data)
 
-        self.screen = Screen(COLS, ROWS)
+        self.screen = Screen(cols, ROWS)
         self.stream = pyte.ByteStream(self.screen)
+
+    def resize(self, cols: int) -> None:
+        """Make the terminal ``cols`` wide, as a user dragging the window does (SIGWINCH)."""
+        self.pump(0.1)
+        self.screen.resize(ROWS, cols)
+        self.child.setwinsize(ROWS, cols)
 
     def pump(self, seconds: float = 0.1) -> None:
         end = time.monotonic() + seconds
@@ -126,7 +138,7 @@ class PushServer:
         self.connections.append(ws)
         await echo(ws)
 
-    def push(self, text: str) -> None:
+    def push(self, text: str | bytes) -> None:
         future = asyncio.run_coroutine_threadsafe(self.connections[-1].send(text), self.thread.loop)
         future.result(scaled(5))
 
@@ -138,8 +150,10 @@ def push_server() -> Iterator[PushServer]:
     server.thread.stop()
 
 
-def start(terminals: list[Terminal], url: str, env: dict[str, str], *extra: str) -> Terminal:
-    terminal = Terminal(["connect", url, *extra], env)
+def start(
+    terminals: list[Terminal], url: str, env: dict[str, str], *extra: str, cols: int = COLS
+) -> Terminal:
+    terminal = Terminal(["connect", url, *extra], env, cols=cols)
     terminals.append(terminal)
     terminal.wait_text("connected to")
     terminal.wait_for(lambda text: "ws>" in text)
@@ -169,7 +183,7 @@ def test_parse_line_commands_and_literal_slash() -> None:
 def test_help_descriptions_line_up_in_one_column() -> None:
     rows = [line for line in HELP_TEXT.splitlines() if line.startswith("/")]
     columns = {re.search(r"\S  +(\S)", line).start(1) for line in rows}  # type: ignore[union-attr]
-    assert len(rows) == 7 and len(columns) == 1
+    assert len(rows) == 10 and len(columns) == 1
 
 
 def test_slash_completion_only_at_line_start() -> None:
@@ -180,7 +194,17 @@ def test_slash_completion_only_at_line_start() -> None:
         found = SlashCompleter().get_completions(Document(text), CompleteEvent())
         return [c.text for c in found]
 
-    assert complete("/") == ["/ping", "/close", "/binary", "/file", "/quit", "/help"]
+    assert complete("/") == [
+        "/ping",
+        "/close",
+        "/binary",
+        "/file",
+        "/show",
+        "/emit",
+        "/ack",
+        "/quit",
+        "/help",
+    ]
     assert complete("/c") == ["/close"]
     assert complete("/ping x") == []
     assert complete("hello /p") == []
@@ -195,10 +219,56 @@ def test_toolbar_puts_counts_before_compression_and_subprotocol() -> None:
     )
 
 
+def test_toolbar_drops_whole_fields_least_telling_first_to_fit() -> None:
+    stats = Stats("open", "ws://127.0.0.1:41234/chat", None, "permessage-deflate", 0.0052, 4, 6)
+    full = toolbar_text(stats)
+    for width in range(20, 101):
+        text = toolbar_text(stats, width)
+        assert len(text) <= width
+        fields = text.strip().split(" | ")
+        assert all(field in full for field in fields), (width, text)  # none cut mid-word
+        assert "open" in fields
+    assert toolbar_text(stats, 60) == " ws://127.0.0.1:41234/chat | open | sent 4 recv 6 "
+    assert (
+        toolbar_text(stats, 80) == " ws://127.0.0.1:41234/chat | open | sent 4 recv 6 | rtt 5.2 ms "
+    )
+    assert toolbar_text(stats, 30) == " open | sent 4 recv 6 "
+    assert toolbar_text(stats, 120) == full
+
+
+def test_show_command_parses_a_number() -> None:
+    assert parse_line("/show 3") == Command("show", number=3)
+    for bad in ("/show", "/show x", "/show -1", "/show ３"):
+        with pytest.raises(CommandError):
+            parse_line(bad)
+
+
 def test_new_history_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "state" / "wscli" / "history"
     _, warning = open_history(path)
     assert warning is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_history_file_is_not_opened_through_a_symlink(tmp_path: Path) -> None:
+    # A history planted as a symlink to another file: kept in memory, the target untouched.
+    target = tmp_path / "victim"
+    target.write_text("keep\n")
+    target.chmod(0o644)
+    path = tmp_path / "state" / "wscli" / "history"
+    path.parent.mkdir(parents=True)
+    path.symlink_to(target)
+    history, warning = open_history(path)
+    assert warning is not None and "history not saved" in warning
+    assert isinstance(history, InMemoryHistory)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644 and target.read_text() == "keep\n"
+
+
+def test_existing_history_file_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "history"
+    path.write_text("")
+    path.chmod(0o644)
+    assert open_history(path)[1] is None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -433,8 +503,8 @@ def test_socketio_chat_at_the_prompt(term_env: dict[str, str], terminals: list[T
     with peer("seed-socketio") as port:
         terminal = start(terminals, f"http://127.0.0.1:{port}", term_env, "--socketio")
         terminal.child.send("hello chat\r")
-        terminal.wait_text("< message: hello chat")
-        assert "> message: hello chat" in terminal.text
+        terminal.wait_text('< message: "hello chat"')
+        assert '> message: "hello chat"' in terminal.text
         terminal.child.sendcontrol("d")
         assert terminal.exit_status() == 0
 
@@ -476,7 +546,7 @@ def test_prompt_timestamps_and_timeout_exit_6(
     stamped = next(row for row in screen.splitlines() if row.endswith(" < t"))
     assert stamped[:2] == "20" and stamped.split(" ")[0].endswith("Z")
     assert terminal.exit_status() == 6
-    assert "wscli: error: no end before --timeout: 1.5 s passed" in terminal.text
+    assert "wscli: error: timed out after 1.5 s (--timeout)" in terminal.text
 
 
 def test_prompt_with_json_and_show_ping_pong(
@@ -520,3 +590,120 @@ def test_ctrl_d_closes_with_close_code_and_reason(
         assert terminal.exit_status() == 0
     assert seen == [(4000, "done")]
     assert "closed by the client: 4000 (private use) 'done'" in terminal.text
+
+
+def test_terminal_wrapped_peer_text_cannot_pass_for_a_sent_line(
+    push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    """A peer pads to the edge so the terminal's own wrap would start a row with "> "."""
+    terminal = start(terminals, push_server.thread.url, term_env, cols=60)
+    push_server.push("ok" + " " * 56 + "> transfer approved")
+    screen = terminal.wait_text("> transfer approved")
+    rows = screen.splitlines()
+    assert "  > transfer approved" in rows
+    assert not any(row.startswith("> transfer") for row in rows)
+    terminal.resize(40)  # output after a resize is folded to the new width
+    push_server.push("x" * 38 + "> fake")
+    screen = terminal.wait_text("> fake")
+    assert "  > fake" in screen.splitlines()
+    assert not any(row.startswith(">") for row in screen.splitlines())
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
+
+
+def test_ctrl_c_on_an_empty_line_says_how_to_leave_and_twice_leaves(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    seen: list[int | None] = []
+
+    async def record(ws: ServerConnection) -> None:
+        try:
+            await echo(ws)
+        finally:
+            seen.append(ws.close_code)
+
+    with running(record) as server:
+        terminal = start(terminals, server.url, term_env)
+        hint = "* (Ctrl-D or /quit to leave)"
+
+        def prompt_after_hints(count: int) -> Callable[[str], bool]:
+            # The prompt is drawn again (the terminal back in raw mode) below the hints.
+            def check(text: str) -> bool:
+                rows = [row for row in text.splitlines() if row]
+                return text.count(hint) == count and rows[-2:] == [hint, "ws>"]
+
+            return check
+
+        terminal.child.sendcontrol("c")
+        terminal.wait_for(prompt_after_hints(1))
+        time.sleep(2.2)  # past the 2 s window: the next Ctrl-C only says it again
+        terminal.child.sendcontrol("c")
+        terminal.wait_for(prompt_after_hints(2))
+        assert terminal.child.isalive()
+        terminal.child.sendcontrol("c")
+        assert terminal.exit_status() == 0
+    assert seen == [1000]
+    assert "closed by the client: 1000" in terminal.text
+
+
+def test_multiline_entries_keep_their_indent_typed_recalled_and_pasted(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    received: list[object] = []
+
+    async def record(ws: ServerConnection) -> None:
+        async for message in ws:
+            received.append(message)
+            await ws.send(f"got {len(str(message).splitlines())} lines")
+
+    with running(record) as server:
+        terminal = start(terminals, server.url, term_env)
+        terminal.child.send("first\x1b\rsecond")
+        terminal.wait_for(lambda text: "    second" in text.splitlines())
+        terminal.child.send("\r")
+        terminal.wait_text("< got 2 lines")
+        terminal.child.send("\x1b[A")  # Up: the entry from history
+        terminal.wait_for(lambda text: _prompt_rows(text) == ["ws> first", "    second"])
+        terminal.child.sendcontrol("c")  # clear it
+        terminal.wait_for(lambda _: terminal.prompt_line() == "ws>")
+        terminal.child.send("\x1b[200~one\rtwo\rthree\x1b[201~")  # a bracketed paste
+        terminal.wait_for(lambda text: "    three" in text.splitlines())
+        terminal.child.send("\r")
+        terminal.wait_text("< got 3 lines")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    assert received == ["first\nsecond", "one\ntwo\nthree"]
+
+
+def _prompt_rows(text: str) -> list[str]:
+    rows = [row for row in text.splitlines() if row]
+    starts = [i for i, row in enumerate(rows) if row.startswith("ws>")]
+    return rows[starts[-1] : starts[-1] + 2] if starts else []
+
+
+def test_long_binary_messages_are_cut_and_shown_in_full_on_request(
+    push_server: PushServer,
+    term_env: dict[str, str],
+    terminals: list[Terminal],
+    tmp_path: Path,
+) -> None:
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 12)  # 3,072 bytes: 192 dump lines
+    terminal = start(terminals, push_server.thread.url, term_env)
+    terminal.child.send(f"/file {blob}\r")
+    screen = terminal.wait_text("… 2,944 more bytes (/show 2 for all)")
+    assert "… 2,944 more bytes (/show 1 for all)" in screen  # what we sent, then the echo
+    assert "00000070" in screen and "00000080" not in screen
+    terminal.child.send("/show 2\r")
+    terminal.wait_text("00000bf0  f0 f1")
+    terminal.child.send("/show 9\r")
+    terminal.wait_text("error: no binary message 9 to show")
+    terminal.child.sendcontrol("d")
+    assert terminal.exit_status() == 0
+
+    full = start(terminals, push_server.thread.url, term_env, "--full")
+    push_server.push(blob.read_bytes())  # pushed: the prompt stays up (no Enter race)
+    full.wait_text("00000bf0  f0 f1")
+    assert "more bytes" not in full.text
+    full.child.sendcontrol("d")
+    assert full.exit_status() == 0

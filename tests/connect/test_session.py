@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from connect_servers import echo, reject, running
+from websockets.asyncio.server import ServerConnection
 
-from wscli.connect.session import cancel_and_wait
+from wscli.connect.link import ConnectOptions, WebSocketLink
+from wscli.connect.session import SessionOptions, cancel_and_wait, finish_closed, run_session
+from wscli.core.errors import ClosedAbnormally, HandshakeRejected, WscliError
+from wscli.core.exitcodes import ExitCode
 
 
 async def test_cancel_and_wait_ends_the_tasks_whatever_they_raise() -> None:
@@ -41,3 +46,76 @@ async def test_cancel_and_wait_never_swallows_the_callers_own_cancellation() -> 
     outer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(outer, 5)
+
+
+class _Recorder:
+    """An Output that keeps the reconnects and errors it is told about."""
+
+    def __init__(self) -> None:
+        self.reconnects: list[tuple[int, str]] = []
+        self.errors: list[tuple[str, bool]] = []
+
+    def opened(self, link: object) -> None:
+        pass
+
+    def message(self, message: object) -> None:
+        pass
+
+    def frame(self, *args: object) -> None:
+        pass
+
+    def closed(self, *args: object) -> None:
+        pass
+
+    def error(self, error: WscliError, final: bool) -> None:
+        self.errors.append((str(error), final))
+
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        self.reconnects.append((attempt, reason))
+
+    def redirected(self, *args: object) -> None:
+        pass
+
+    def status(self, line: str) -> None:
+        pass
+
+
+async def test_retry_count_restarts_only_after_a_connection_stayed_up() -> None:
+    # Each connection lives `lifetimes[i]` seconds, then the server closes it with 1011.
+    lifetimes = iter([0.0, 0.0, 0.4, 0.0, 0.0])
+
+    async def short_lived(ws: ServerConnection) -> None:
+        await asyncio.sleep(next(lifetimes, 0.0))
+        await ws.close(1011, "going")
+
+    async def body(link: WebSocketLink) -> ExitCode:
+        await link.connection.wait_closed()
+        return await finish_closed(link, output)
+
+    output = _Recorder()
+    with running(short_lived) as server:
+        options = SessionOptions(
+            ConnectOptions(server.url), reconnect=True, max_retries=2, stable_after=0.3
+        )
+        with pytest.raises(ClosedAbnormally):
+            await run_session(options, output, body, delays=iter([0.01] * 10))
+    # 1, 2 for the two quick drops; the third connection stayed up 0.4 s > 0.3 s, so the
+    # count restarts: 1, 2 again, then the fifth failure is final.
+    assert [attempt for attempt, _ in output.reconnects] == [1, 2, 1, 2]
+    assert all("1011" in reason for _, reason in output.reconnects)
+    assert [final for _, final in output.errors] == [True]
+
+
+async def test_not_retryable_failure_is_one_final_error() -> None:
+    output = _Recorder()
+
+    async def body(link: WebSocketLink) -> ExitCode:
+        raise AssertionError("never opened")
+
+    with running(echo, process_request=reject(403)) as server:
+        options = SessionOptions(ConnectOptions(server.url), reconnect=True)
+        with pytest.raises(HandshakeRejected):  # a 403 is not worth retrying
+            await run_session(options, output, body, delays=iter([0.01] * 10))
+    assert output.reconnects == [] and [final for _, final in output.errors] == [True]

@@ -24,6 +24,16 @@ def test_format_error_one_line_with_hint() -> None:
     )
 
 
+def test_format_error_escapes_what_the_server_said_and_error_text_keeps_it() -> None:
+    from wscli.core.errors import error_text
+
+    error = HandshakeRejected("rejected", "HTTP 404 Not\x1b]52;c;cHduZWQ=\x07 \x9b \u202e \ud800")
+    assert format_error(error) == (
+        "wscli: error: rejected: HTTP 404 Not\\e]52;c;cHduZWQ=\\x07 \\x9b \\u202e \\ud800"
+    )
+    assert error_text(error) == "rejected: HTTP 404 Not\x1b]52;c;cHduZWQ=\x07 \x9b \u202e \ud800"
+
+
 def test_format_error_what_only() -> None:
     assert format_error(WscliError("boom")) == "wscli: error: boom"
 

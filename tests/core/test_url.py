@@ -45,3 +45,17 @@ def test_undecodable_host_is_a_usage_error() -> None:
     # parse_uri raises ValueError (IDNA)
     with pytest.raises(UsageProblem, match=r"^invalid URL 'ws://a\\udcff/': .*idna"):
         parse_ws_url("ws://a\udcff/")
+
+
+def test_redact_url_hides_only_the_password() -> None:
+    from wscli.core.url import redact_in, redact_url
+
+    assert redact_url("http://bob:hunter2@proxy:3128/") == "http://bob:***@proxy:3128/"
+    assert redact_url("ws://bob@h/") == "ws://bob@h/"  # no password, nothing to hide
+    assert redact_url("ws://h/?token=x") == "ws://h/?token=x"
+    proxy = "http://bob:hunter2@proxy:3128"
+    said = f"cannot connect to proxy:3128 (via proxy {proxy}); hunter2 again"
+    assert redact_in(said, proxy) == (
+        "cannot connect to proxy:3128 (via proxy http://bob:***@proxy:3128); *** again"
+    )
+    assert redact_in("text", None) == "text"

@@ -217,7 +217,7 @@ def test_non_101_body_is_cut_after_1_kib() -> None:
     _, rest = _request_part(result.stdout)
     assert rest == head + body[:1024]
     stderr = result.stderr.decode()
-    assert stderr.startswith("(body cut after the first 1024 bytes)\n")
+    assert stderr.startswith("\n(body cut after the first 1024 bytes)\n")  # on a line of its own
     assert stderr.endswith("rejected the upgrade: HTTP 503 Service Unavailable\n")
     assert result.returncode == ExitCode.HANDSHAKE_REJECTED
 
@@ -326,7 +326,7 @@ def test_close_frames_and_timings_in_debug() -> None:
     with RawServer(handler) as server:
         result = run_wscli("handshake", server.url(), "--debug")
     stderr = result.stderr.decode()
-    assert "* resolved 127.0.0.1 to 127.0.0.1\n" in stderr
+    assert "resolved" not in stderr  # an IP literal needs no resolving
     assert f"* connected to 127.0.0.1:{server.port}\n" in stderr
     assert "00000000  47 45 54 20 2f 20 48 54  54 50 2f 31 2e 31 0d 0a  |GET / HTTP/1.1..|" in (
         stderr

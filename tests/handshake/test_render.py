@@ -159,7 +159,6 @@ def test_debug_text() -> None:
         sha256="AB:CD",
     )
     assert render_debug(report).plain == (
-        "* resolved 127.0.0.1 to 127.0.0.1\n"
         "* connected to 127.0.0.1:8765\n"
         "* TLS: TLSv1.3, TLS_AES_256_GCM_SHA384 (256 bits), ALPN http/1.1\n"
         "* certificate subject: CN=localhost\n"
@@ -178,12 +177,12 @@ def test_debug_text_without_verification_shows_only_the_fingerprint() -> None:
     report = _report()
     report.tls = TlsInfo("TLSv1.3", None, None, None, False, sha256="AB:CD")
     lines = render_debug(report).plain.splitlines()
-    assert lines[2:5] == [
+    assert lines[1:4] == [
         "* TLS: TLSv1.3, unknown cipher, ALPN none",
         "* certificate: not verified (-k/--insecure), details not shown",
         "* certificate SHA-256: AB:CD",
     ]
-    assert lines[5].startswith("> sent ")
+    assert lines[4].startswith("> sent ")
 
 
 def test_json_tls_block() -> None:
@@ -288,3 +287,12 @@ def test_pure_modules_do_no_io() -> None:
                 assert module not in {"wscli.handshake.exchange", "wscli.cli"}, (
                     f"{name} imports {module}"
                 )
+
+
+def test_debug_resolved_line_only_for_a_name() -> None:
+    report = _report()
+    assert "resolved" not in render_debug(report).plain  # 127.0.0.1 to 127.0.0.1: noise
+    report.host, report.addresses = "[::1]", ["::1"]
+    assert "resolved" not in render_debug(report).plain
+    report.host, report.addresses = "localhost", ["127.0.0.1", "::1"]
+    assert render_debug(report).plain.startswith("* resolved localhost to 127.0.0.1, ::1\n")

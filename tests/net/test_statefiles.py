@@ -38,13 +38,54 @@ def test_remember_url_appends_privately_and_skips_repeats(tmp_path: Path) -> Non
     env = {"XDG_STATE_HOME": str(tmp_path)}
     remember_url("ws://a/1", env)
     remember_url("ws://a/1", env)
-    remember_url("wss://b/2?x=1", env)
+    remember_url("wss://b/2", env)
     remember_url("not a url", env)
     path = urls_path(env)
-    assert path.read_text() == "ws://a/1\nwss://b/2?x=1\n"
+    assert path.read_text() == "ws://a/1\nwss://b/2\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert recent_urls("", env) == ["wss://b/2?x=1", "ws://a/1"]
+    assert recent_urls("", env) == ["wss://b/2", "ws://a/1"]
     assert recent_urls("ws://", env) == ["ws://a/1"]
+
+
+def test_remembered_urls_keep_no_credentials_or_query(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    remember_url("wss://bob:hunter2@api.example:8443/feed?token=s3cret&room=1#frag", env)
+    remember_url("ws://[::1]:9000?api_key=k", env)
+    text = urls_path(env).read_text()
+    assert text == "wss://api.example:8443/feed\nws://[::1]:9000/\n"
+    for secret in ("bob", "hunter2", "s3cret", "token", "api_key", "frag"):
+        assert secret not in text
+
+
+def test_state_file_symlink_is_not_followed(tmp_path: Path) -> None:
+    # A urls file planted as a symlink to another (0644) file: wscli must not append there.
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    target = tmp_path / "victim"
+    target.write_text("keep\n")
+    target.chmod(0o644)
+    urls_path(env).parent.mkdir(parents=True)
+    urls_path(env).symlink_to(target)
+    remember_url("ws://a/1", env)
+    assert target.read_text() == "keep\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert recent_urls("", env) == []  # not read through the link either
+
+
+def test_existing_urls_file_is_made_private(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    path = urls_path(env)
+    path.parent.mkdir(parents=True)
+    path.write_text("ws://old/\n")
+    path.chmod(0o644)
+    remember_url("ws://new/", env)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == "ws://old/\nws://new/\n"
+
+
+def test_completion_urls_unique_most_recent_first() -> None:
+    # `connect` once remembered URLs as typed, `handshake` normalised: one entry each.
+    text = "ws://h:1\nws://h:2/\n+ws://h:1/\nws://h:2\n"
+    assert urls_in(text) == ["ws://h:2", "ws://h:1/"]
 
 
 def test_remember_url_trims_the_file(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ is accepted, every wait is bounded, and one bad connection costs only itself."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 
@@ -115,3 +116,63 @@ async def test_a_message_over_max_size_closes_both_sides_with_1009() -> None:
                     break
                 await asyncio.sleep(0.05)
             assert closes == [1009]
+
+
+async def test_frames_sent_before_the_answer_are_relayed_after_it() -> None:
+    got: list[str | bytes] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        async for message in ws:
+            got.append(message)
+            await ws.send(message)
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        with ProxyProcess(f"ws://127.0.0.1:{port}", "--no-compression") as proxy:
+            request = (
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            early = b"\x81\x85\x00\x00\x00\x00early"  # a masked text frame, zero mask
+            answer = await _raw_exchange(proxy.port, request + early, 2)
+            assert answer.startswith(b"HTTP/1.1 101 Switching Protocols")
+            assert answer.endswith(b"\x81\x05early<still open>")  # echoed back
+            assert got == ["early"]
+
+
+async def test_an_upstream_that_hangs_up_on_the_request_is_a_502() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        with ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(10)):
+                    pass
+            assert info.value.response.status_code == 502
+            assert b"invalid answer from the upstream" in info.value.response.body
+
+
+async def test_a_large_refusal_body_reaches_the_client_whole() -> None:
+    body = bytes(range(256)) * 2048  # 512 KiB: more than the sockets buffer at once
+
+    def refuse(conn: ServerConnection, request: object) -> object:
+        response = conn.respond(403, "")
+        del response.headers["Content-Length"]  # assigning would add a second one
+        response.headers["Content-Length"] = str(len(body))
+        return dataclasses.replace(response, body=body)
+
+    async def never(ws: ServerConnection) -> None:
+        raise AssertionError("not reached")
+
+    async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:  # type: ignore[arg-type]
+        port = server.sockets[0].getsockname()[1]
+        with ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(10)):
+                    pass
+            assert info.value.response.status_code == 403
+            assert info.value.response.body == body

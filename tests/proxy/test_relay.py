@@ -483,3 +483,41 @@ async def test_a_closed_stdout_stops_the_proxy_quietly_with_exit_0(upstream: Ups
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_a_second_signal_drops_everything_at_once_and_exits_130() -> None:
+    from websockets.server import ServerProtocol
+
+    handlers: list[asyncio.Task[None]] = []
+
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Accepts the upgrade, then never reads again: a close is never answered.
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.append(task)
+        protocol = ServerProtocol()
+        protocol.receive_data(await reader.readuntil(b"\r\n\r\n"))
+        request = protocol.events_received()[0]
+        assert isinstance(request, Request)
+        protocol.send_response(protocol.accept(request))
+        writer.write(b"".join(protocol.data_to_send()))
+        await asyncio.sleep(scaled(30))
+
+    server = await asyncio.start_server(deaf, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    proxy = ProxyProcess(f"ws://127.0.0.1:{port}")
+    try:
+        async with ws_connect(proxy.ws_url(), close_timeout=0.5) as ws:
+            proxy.proc.send_signal(signal.SIGTERM)  # 1001 sent; the upstream never answers
+            await asyncio.sleep(0.3)
+            assert proxy.proc.poll() is None
+            proxy.proc.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(proxy.proc.wait, scaled(5)) == 130
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), scaled(5))
+    finally:
+        proxy.stop()
+        for task in handlers:
+            task.cancel()
+        server.close()
+    assert "wscli: interrupted" in proxy.stderr

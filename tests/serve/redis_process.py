@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import signal
+import socket
 import subprocess
 import time
+from pathlib import Path
 
 from serve_process import free_port
 from support import scaled
@@ -45,6 +48,8 @@ class RedisServer:
             )
             if ping.stdout.strip() == b"PONG":
                 return
+            if self.proc.poll() is not None:
+                break  # it exited (e.g. a port it cannot use): no point waiting
             time.sleep(0.05)
         self.stop()
         raise AssertionError("redis-server did not answer PING")
@@ -57,3 +62,80 @@ class RedisServer:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)  # as a crash: no goodbye to the clients
         self.proc.wait(timeout=scaled(10))
+
+
+def redis_cli(port: int, *args: str) -> str:
+    """One redis-cli command against 127.0.0.1:``port``; its output."""
+    done = subprocess.run(
+        ["redis-cli", "-p", str(port), *args],
+        capture_output=True,
+        timeout=scaled(10),
+        check=True,
+    )
+    return done.stdout.decode()
+
+
+def cluster_port() -> int:
+    """A free port P whose cluster bus port P + 10000 is free too (and below 65536)."""
+    for _ in range(200):
+        port = random.randrange(20000, 55000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise AssertionError("no free port pair for a Redis Cluster node")
+
+
+class RedisCluster:
+    """A throwaway 3-node Redis Cluster on loopback (no replicas), ready when cluster_state:ok."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.nodes: list[RedisServer] = []
+        try:
+            for index in range(3):
+                folder = workdir / f"node{index}"
+                folder.mkdir()
+                self.nodes.append(
+                    RedisServer(
+                        cluster_port(),
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        str(folder / "nodes.conf"),
+                        "--dir",
+                        str(folder),
+                    )
+                )
+            subprocess.run(
+                [
+                    "redis-cli",
+                    "--cluster",
+                    "create",
+                    *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                capture_output=True,
+                timeout=scaled(30),
+                check=True,
+            )
+            deadline = time.monotonic() + scaled(15)
+            while "cluster_state:ok" not in redis_cli(self.nodes[0].port, "cluster", "info"):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the Redis Cluster did not reach cluster_state:ok")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url.removesuffix("/0")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

@@ -6,6 +6,8 @@ import pytest
 
 from wscli.serve.access import (
     MAX_NICK,
+    Refusal,
+    admission_document,
     check_host_option,
     check_origin_option,
     clean_nick,
@@ -13,6 +15,7 @@ from wscli.serve.access import (
     host_name,
     origin_allowed,
     presented_token,
+    refusal,
     same_origin,
     split_path,
     token_matches,
@@ -149,3 +152,53 @@ def test_origin_option_accepted(value: str) -> None:
 def test_origin_option_rejected_with_a_reason(value: str) -> None:
     why = check_origin_option(value)
     assert why is not None and "scheme://host" in why
+
+
+def _verdict(
+    origin: str | None = None,
+    token: str | None = None,
+    expected_token: str | None = None,
+    clients: int = 0,
+    max_clients: int | None = None,
+) -> Refusal | None:
+    return refusal(
+        origin=origin,
+        origins=(),
+        host_header="127.0.0.1:3000",
+        tls=False,
+        token=token,
+        expected_token=expected_token,
+        clients=clients,
+        max_clients=max_clients,
+    )
+
+
+def test_refusal_in_the_order_the_upgrade_checks() -> None:
+    assert _verdict() is None
+    assert _verdict(origin="http://127.0.0.1:3000") is None
+    assert _verdict(origin="https://evil.example") == Refusal(
+        403, "origin https://evil.example not allowed", "origin"
+    )
+    assert _verdict(expected_token="t") == Refusal(401, "token required", "token")
+    assert _verdict(expected_token="t", token="x") == Refusal(403, "invalid token", "token")
+    assert _verdict(expected_token="t", token="t") is None
+    assert _verdict(clients=2, max_clients=2) == Refusal(503, "server full (2 clients)", "full")
+    assert _verdict(clients=1, max_clients=2) is None
+    # Origin first, then the token, then capacity: a stranger learns nothing about the rest.
+    both = _verdict(origin="https://evil.example", expected_token="t", clients=5, max_clients=1)
+    assert both is not None and both.kind == "origin"
+
+
+def test_admission_document() -> None:
+    assert admission_document(None) == {"admitted": True}
+    assert admission_document(Refusal(401, "token required", "token")) == {
+        "admitted": False,
+        "refusal": "token",
+        "status": 401,
+    }
+    assert admission_document(Refusal(503, "server full (1 clients)", "full")) == {
+        "admitted": False,
+        "refusal": "full",
+        "status": 503,
+        "retry_after": 30,
+    }

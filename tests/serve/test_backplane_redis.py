@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -15,72 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_process import RedisServer
-from serve_helpers import recv
+from redis_process import RedisCluster, RedisServer, redis_cli
+from serve_helpers import assert_silent, recv, recv_n
 from serve_process import ServeProcess, free_port
 from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from wscli.core.exitcodes import ExitCode
-from wscli.serve.backplane_redis import RedisBackplane, pack_message, redact_url, unpack_messages
+from wscli.serve.backplane_redis import RedisBackplane
 from wscli.serve.hub import Message
-
-# ---- the wire format (pure) ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("room", "data", "text", "notice", "sender"),
-    [
-        ("/chat", "héllo ✓".encode(), True, False, "abc:1"),
-        ("/bin", bytes(range(256)), False, False, "abc:2"),
-        ("/chat", b"* zoe joined", True, True, None),
-        ("/caf%C3%A9/x y", b"", True, False, ""),
-        ("/", b"\xff\xfe not utf-8", False, False, "k"),
-    ],
-)
-def test_pack_unpack_round_trip(
-    room: str, data: bytes, text: bool, notice: bool, sender: str | None
-) -> None:
-    packed = pack_message(room, Message(data, text, notice), sender)
-    [(got_room, message, got_sender)] = unpack_messages(packed)
-    assert (got_room, got_sender) == (room, sender)
-    assert (message.data, message.text, message.notice) == (data, text, notice)
-    assert packed.endswith(data)  # the payload travels as is
-
-
-def test_a_batch_carries_several_messages_in_order() -> None:
-    sent = [
-        ("/a", Message(b"one", True), "k:1"),
-        ("/b", Message(b"\x00two", False), None),
-        ("/a", Message(b"* x left", True, True), None),
-    ]
-    got = unpack_messages(b"".join(pack_message(*m) for m in sent))
-    assert [(r, m.data, m.text, m.notice, s) for r, m, s in got] == [
-        (r, m.data, m.text, m.notice, s) for r, m, s in sent
-    ]
-
-
-@pytest.mark.parametrize(
-    ("payload", "why"),
-    [
-        (b"", "too short"),
-        (b"hello world, a foreign publisher", "unknown version"),
-        (bytes([1, 0x80]) + bytes(12), "unknown flags"),
-        (bytes([1, 1, 0, 0, 0, 9]) + bytes(8) + b"/x", "lengths past the end"),
-        (bytes([1, 1, 0, 0, 0, 1, 0, 0, 0, 1]) + bytes(4) + b"/s", "sender bytes without a"),
-        (pack_message("/ok", Message(b"fine", True), None) + b"\x01", "too short"),
-    ],
-)
-def test_unpack_rejects_foreign_payloads(payload: bytes, why: str) -> None:
-    with pytest.raises(ValueError, match=why):
-        unpack_messages(payload)
-
-
-def test_redact_url_hides_the_password() -> None:
-    assert redact_url("redis://:s3cret@db:6380/1") == "redis://:***@db:6380/1"
-    assert redact_url("rediss://u:p@[::1]/0") == "rediss://u:***@[::1]/0"
-    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
-
+from wscli.serve.redis_wire import pack_message
 
 # ---- real redis-server, real `wscli serve` instances --------------------------------------
 
@@ -340,10 +286,12 @@ async def test_redis_lost_keeps_serving_locally_then_reconnects() -> None:
             await a1.send("via redis")
             assert await recv(b1) == "via redis"
 
-            assert healthz(b) == {
-                "status": "ok",
-                "backplane": {"kind": "redis", "connected": True, "channel": "wscli:chat"},
-            }
+            health = healthz(b)
+            assert health["status"] == "ok"
+            assert health["backplane"]["kind"] == "redis"
+            assert health["backplane"]["connected"] is True
+            assert health["backplane"]["cluster"] is False
+            assert health["backplane"]["backlog"] == {"batches": 0, "bytes": 0}
             redis.stop()
             assert b.wait_for_stderr(LOST, timeout=10), b.stderr
             assert healthz(b)["status"] == "degraded"
@@ -362,9 +310,10 @@ async def test_redis_lost_keeps_serving_locally_then_reconnects() -> None:
                 assert time.monotonic() < deadline, a.stdout
                 await asyncio.sleep(0.05)
             await a1.send("back via redis")
-            # b1's next message: "local only" never reached B.
+            # "local only" was kept by A and appended when Redis returned: B gets it, in order.
+            assert await recv(b1) == "local only"
             assert await recv(b1) == "back via redis"
-            assert await recv(a2) == "back via redis"
+            assert await recv(a2) == "back via redis"  # and A's clients get nothing twice
             for conn in (a1, a2, b1):
                 await conn.close()
         events = [json.loads(line) for line in a.stdout.decode().splitlines()]
@@ -419,53 +368,18 @@ def test_plain_install_without_redis(tmp_path: Path) -> None:
 
 
 @requires("redis-server")
-async def test_pending_messages_are_bounded_while_redis_is_slow(
-    redis_server: RedisServer,
-) -> None:
-    """In process: while a publish is stuck, at most max_pending_bytes wait; the rest are
-    dropped with one ``overflow`` event, and what was kept arrives in order afterwards."""
-    events: list[dict[str, str]] = []
-    got: list[bytes] = []
-    backplane = RedisBackplane(
-        redis_server.url,
-        "wscli:test-overflow",
-        on_event=lambda kind, **fields: events.append(fields),
-        max_pending_bytes=200,
-    )
-    await backplane.start(lambda room, message, sender: got.append(message.data))
-    try:
-        redis_server.proc.send_signal(signal.SIGSTOP)
-        backplane.publish("/r", Message(b"first", True), None)
-        await asyncio.sleep(0.1)  # "first" is now in flight, stuck
-        for i in range(10):
-            backplane.publish("/r", Message(b"m%d-" % i + b"x" * 40, True), None)
-        assert [e["state"] for e in events] == ["overflow"]
-        redis_server.proc.send_signal(signal.SIGCONT)
-        deadline = time.monotonic() + scaled(5)
-        while len(got) < 4 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert got == [b"first"] + [b"m%d-" % i + b"x" * 40 for i in range(3)]
-        assert backplane.connected
-    finally:
-        redis_server.proc.send_signal(signal.SIGCONT)
-        await backplane.close()
-
-
-@requires("redis-server")
-async def test_foreign_messages_on_the_channel_are_ignored(
+async def test_foreign_entries_in_a_room_stream_are_ignored(
     redis_server: RedisServer, pair: tuple[ServeProcess, ServeProcess]
 ) -> None:
     a, b = pair
-    a1 = await client(a.ws_url("/chat"))
-    b1 = await client(b.ws_url("/chat"))
-    for payload in ("garbage", "more garbage"):
-        subprocess.run(
-            ["redis-cli", "-p", str(redis_server.port), "publish", "wscli:chat", payload],
-            capture_output=True,
-            timeout=scaled(5),
-            check=True,
-        )
-    malformed = re.compile(r"redis backplane malformed: ignoring a foreign message")
+    a1 = await client(a.ws_url("/foreign"))
+    b1 = await client(b.ws_url("/foreign"))
+    await a1.send("before")
+    assert await recv(b1) == "before"
+    key = "wscli:chat:{/foreign}"
+    for fields in (["h", "x:1", "d", "garbage"], ["d", "no header"], ["h", "bad"]):
+        redis_cli(redis_server.port, "xadd", key, "*", *fields)
+    malformed = re.compile(r"redis backplane malformed: ignoring a foreign entry")
     assert a.wait_for_stderr(malformed, timeout=5), a.stderr
     await a1.send("still fine")
     assert await recv(b1) == "still fine"  # and nothing of the garbage before it
@@ -473,3 +387,504 @@ async def test_foreign_messages_on_the_channel_are_ignored(
     assert "Traceback" not in a.stderr
     await a1.close()
     await b1.close()
+
+
+# ---- the loss-free guarantees ---------------------------------------------------------------
+
+
+@requires("redis-server")
+async def test_three_instances_share_one_order_byte_exact(redis_server: RedisServer) -> None:
+    prefix = ("--redis-channel", "wscli:three")
+    with (
+        ServeProcess("--redis", redis_server.url, *prefix) as a,
+        ServeProcess("--redis", redis_server.url, *prefix) as b,
+        ServeProcess("--redis", redis_server.url, *prefix) as c,
+    ):
+        conns = [await client(s.ws_url("/three")) for s in (a, b, c)]
+        count = 200
+
+        async def publish(conn: ClientConnection, name: str) -> None:
+            for i in range(count):
+                await conn.send(f"{name}{i}" if i % 2 else f"{name}{i}".encode() + b"\xff\x00")
+
+        await asyncio.gather(*(publish(conn, n) for conn, n in zip(conns, "abc", strict=True)))
+        seen = await asyncio.gather(*(recv_n(conn, 3 * count, timeout=20) for conn in conns))
+        assert seen[0] == seen[1] == seen[2]
+        for name in "abc":
+            mine = [
+                m
+                for m in seen[0]
+                if (m[:1] == name if isinstance(m, str) else m[:1] == name.encode())
+            ]
+            assert mine == [
+                f"{name}{i}" if i % 2 else f"{name}{i}".encode() + b"\xff\x00" for i in range(count)
+            ]
+        for conn in conns:
+            await conn.close()
+
+
+@requires("redis-server")
+async def test_sigterm_with_redis_paused_loses_nothing(redis_server: RedisServer) -> None:
+    """20 messages, Redis paused for writes 1.5 s, SIGTERM: every message reaches the sender's
+    neighbours before their 1001, and the other instance, because it waited for Redis."""
+    prefix = ("--redis-channel", "wscli:sigterm")
+    with (
+        ServeProcess("--redis", redis_server.url, *prefix) as a,
+        ServeProcess("--redis", redis_server.url, *prefix) as b,
+    ):
+        sender = await client(a.ws_url("/term"))
+        neighbour = await client(a.ws_url("/term"))
+        remote = await client(b.ws_url("/term"))
+        await sender.send("warm-up")
+        for conn in (sender, neighbour, remote):
+            assert await recv(conn) == "warm-up"
+        redis_cli(redis_server.port, "client", "pause", "1500", "write")
+        sent = [f"m{i}" for i in range(20)]
+        for text in sent:
+            await sender.send(text)
+        await asyncio.sleep(0.2)  # accepted by the server (in its hands, not in Redis)
+        started = time.monotonic()
+        a.proc.send_signal(signal.SIGTERM)
+        got = [await recv(neighbour, timeout=10) for _ in sent]
+        assert got == sent
+        with pytest.raises(ConnectionClosed):
+            await recv(neighbour, timeout=10)
+        assert neighbour.close_code == 1001
+        assert 1.0 < time.monotonic() - started < scaled(6)  # it waited for Redis, bounded
+        assert a.wait() == 0
+        assert [await recv(remote, timeout=10) for _ in sent] == sent
+        await remote.close()
+
+
+@requires("redis-server")
+async def test_redis_killed_and_restarted_mid_stream_loses_nothing(tmp_path: Path) -> None:
+    """kill -9 of Redis (with its append-only file) while a client publishes: after it is
+    back, the other instance has every message once, in the publisher's order."""
+    redis = RedisServer(0, "--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path))
+    try:
+        with (
+            ServeProcess("--redis", redis.url) as a,
+            ServeProcess("--redis", redis.url) as b,
+        ):
+            publisher = await client(a.ws_url("/crash"))
+            watcher = await client(b.ws_url("/crash"))
+            local = await client(a.ws_url("/crash"))
+            total = 300
+
+            async def publish() -> None:
+                for i in range(total):
+                    await publisher.send(f"n{i}")
+                    await asyncio.sleep(0.005)
+
+            sending = asyncio.ensure_future(publish())
+            await asyncio.sleep(0.4)
+            redis.stop()  # SIGKILL
+            await asyncio.sleep(0.6)
+            redis = RedisServer(
+                redis.port, "--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path)
+            )
+            await sending
+            expected = [f"n{i}" for i in range(total)]
+            assert await recv_n(watcher, total, timeout=30) == expected
+            assert await recv_n(local, total, timeout=30) == expected
+            await assert_silent(watcher, 0.5)  # nothing twice
+            await assert_silent(local, 0.1)
+            for conn in (publisher, watcher, local):
+                await conn.close()
+    finally:
+        redis.stop()
+
+
+@requires("redis-server")
+async def test_history_is_the_same_on_every_instance(redis_server: RedisServer) -> None:
+    prefix = ("--redis-channel", "wscli:history")
+    with (
+        ServeProcess("--redis", redis_server.url, "--history", "5", *prefix) as a,
+        ServeProcess("--redis", redis_server.url, "--history", "5", *prefix) as b,
+    ):
+        writer = await client(a.ws_url("/hist"))
+        other = await client(b.ws_url("/hist"))
+        for i in range(8):
+            await (writer if i % 2 else other).send(f"h{i}")
+        order = await recv_n(writer, 8)  # the stream's order (two instances raced)
+        assert await recv_n(other, 8) == order
+        await writer.close()
+        await other.close()
+        await asyncio.sleep(0.2)  # both rooms empty now: no instance reads /hist
+        late_a = await client(a.ws_url("/hist"))
+        late_b = await client(b.ws_url("/hist"))
+        expected = order[-5:]
+        assert await recv_n(late_a, 5) == expected
+        assert await recv_n(late_b, 5) == expected
+        await late_a.send("live")
+        assert await recv(late_b) == "live"  # no history message twice, nothing missed
+        assert await recv(late_a) == "live"
+        await late_a.close()
+        await late_b.close()
+
+
+def xread_readers(monitor_output: str, tags: list[str]) -> dict[str, set[str]]:
+    """Per hash tag (``{/room}``), the client addresses whose XREADs named that room."""
+    readers: dict[str, set[str]] = {tag: set() for tag in tags}
+    for line in monitor_output.splitlines():
+        match = re.search(r"\[\d+ ([\d.:]+)\] \"(?i:xread)\"", line)
+        if match:
+            for tag, seen in readers.items():
+                if tag in line:
+                    seen.add(match[1])
+    return readers
+
+
+@contextlib.asynccontextmanager
+async def redis_monitor(port: int) -> Any:
+    """Run ``redis-cli monitor`` for the body; yields a list that then holds its output."""
+    output: list[str] = []
+    monitor = subprocess.Popen(
+        ["redis-cli", "-p", str(port), "monitor"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.sleep(0.3)
+        yield output
+        await asyncio.sleep(0.3)
+    finally:
+        monitor.terminate()
+        output.append(monitor.communicate(timeout=scaled(10))[0].decode("utf-8", "replace"))
+
+
+@requires("redis-server")
+async def test_rooms_on_demand(redis_server: RedisServer) -> None:
+    """An instance with no client in a room never reads that room's stream (MONITOR), and
+    stops reading a room when its last client there leaves."""
+    prefix = ("--redis-channel", "wscli:demand")
+    tags = ["{/busy}", "{/quiet}", "{/other}"]
+    with (
+        ServeProcess("--redis", redis_server.url, *prefix) as a,
+        ServeProcess("--redis", redis_server.url, *prefix) as b,
+    ):
+        busy = await client(a.ws_url("/busy"))
+        quiet = await client(b.ws_url("/quiet"))
+        async with redis_monitor(redis_server.port) as first:
+            for i in range(100):
+                await busy.send(f"busy{i}")
+            await recv_n(busy, 100)
+            await quiet.send("hush")
+            assert await recv(quiet) == "hush"
+        readers = xread_readers(first[0], tags)
+        assert readers["{/busy}"] and readers["{/quiet}"], first[0][-2000:]
+        assert not readers["{/busy}"] & readers["{/quiet}"]  # no connection reads both
+        await assert_silent(quiet, 0.2)
+        b_reader = readers["{/quiet}"]
+
+        # The last client of /quiet on B leaves; B keeps a client in /other.
+        other = await client(b.ws_url("/other"))
+        await quiet.close()
+        await asyncio.sleep(2.5)  # B's read built for the old set of rooms times out (2 s)
+        a_quiet = await client(a.ws_url("/quiet"))
+        async with redis_monitor(redis_server.port) as second:
+            for i in range(50):
+                await a_quiet.send(f"later{i}")
+            await recv_n(a_quiet, 50)
+            await other.send("still here")
+            assert await recv(other) == "still here"
+        readers = xread_readers(second[0], tags)
+        assert readers["{/other}"] & b_reader, second[0][-2000:]  # B reads /other ...
+        assert not readers["{/quiet}"] & b_reader  # ... and no longer /quiet
+        assert readers["{/quiet}"]  # A does
+        for conn in (busy, other, a_quiet):
+            await conn.close()
+
+
+@requires("redis-server")
+async def test_a_flooder_costs_nobody_their_messages(redis_server: RedisServer) -> None:
+    """Four clients each sending 1 MiB messages as fast as they can: the backplane stays
+    connected, and a quiet user's messages all arrive, on both instances, in order."""
+    prefix = ("--redis-channel", "wscli:flood", "--max-queue", "256M", "--max-total-queue", "2G")
+    with (
+        ServeProcess("--redis", redis_server.url, "--max-size", "2M", *prefix) as a,
+        ServeProcess("--redis", redis_server.url, "--max-size", "2M", *prefix) as b,
+    ):
+        flooders = [await client(a.ws_url("/flood")) for _ in range(4)]
+        alice = await client(a.ws_url("/flood"))
+        bob = await client(b.ws_url("/flood"))
+        blob = b"x" * 2**20
+
+        async def flood(conn: ClientConnection) -> None:
+            for _ in range(15):
+                await conn.send(blob)
+
+        async def drain(conn: ClientConnection) -> list[str]:
+            texts: list[str] = []
+            while len(texts) < 20:
+                message = await recv(conn, timeout=30)
+                if isinstance(message, str):
+                    texts.append(message)
+            return texts
+
+        async def talk() -> None:
+            for i in range(20):
+                await alice.send(f"alice{i}")
+                await asyncio.sleep(0.02)
+
+        readers = [asyncio.ensure_future(drain(c)) for c in (alice, bob)]
+        sinks = [asyncio.ensure_future(_discard(c)) for c in flooders]
+        await asyncio.gather(*(flood(c) for c in flooders), talk())
+        expected = [f"alice{i}" for i in range(20)]
+        assert await readers[0] == expected
+        assert await readers[1] == expected
+        for sink in sinks:
+            sink.cancel()
+        assert "backplane lost" not in a.stderr + b.stderr
+        for conn in (*flooders, alice, bob):
+            await conn.close()
+
+
+async def _discard(conn: ClientConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in conn:
+            pass
+
+
+@requires("redis-server")
+async def test_stopped_redis_keeps_local_chat_bounded_and_slows_the_producer(
+    redis_server: RedisServer,
+) -> None:
+    """In process: Redis SIGSTOPped. Local delivery goes on; the biggest producer (and only
+    it) is slowed once the backlog passes its budget; after SIGCONT every message is
+    appended, in order, and read back once."""
+    events: list[dict[str, str]] = []
+    pressure: list[tuple[str, bool]] = []
+    got: list[bytes] = []
+    backplane = RedisBackplane(
+        redis_server.url,
+        "wscli:test-stop",
+        on_event=lambda kind, **fields: events.append(fields),
+        on_pressure=lambda key, slow: pressure.append((key, slow)),
+        max_backlog_bytes=2000,
+    )
+    await backplane.start(lambda room, message, sender: got.append(message.data))
+    assert backplane.subscribe("/r")
+    peer = RedisBackplane(redis_server.url, "wscli:test-stop")
+    peer_got: list[bytes] = []
+    await peer.start(lambda room, message, sender: peer_got.append(message.data))
+    peer.subscribe("/r")
+    try:
+        await asyncio.sleep(0.2)
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        sent: list[bytes] = []
+        for i in range(40):
+            data = b"flood%d-" % i + b"x" * 100
+            backplane.publish("/r", Message(data, True), "flooder")
+            sent.append(data)
+            if i % 10 == 0:
+                alice = b"alice%d" % i
+                backplane.publish("/r", Message(alice, True), "alice")
+                sent.append(alice)
+            await asyncio.sleep(0.01)
+        assert pressure and pressure[0] == ("flooder", True)
+        assert ("alice", True) not in pressure
+        deadline = time.monotonic() + scaled(10)
+        while backplane.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not backplane.connected  # the append timed out: lost, local delivery
+        assert got == sent  # every message delivered here, in order
+        health = backplane.describe()
+        assert health["backlog"]["bytes"] == backplane.backlog_bytes  # type: ignore[index]
+        assert backplane.backlog_bytes > 2000
+        assert "/r" in health["lag"]  # type: ignore[operator]
+        redis_server.proc.send_signal(signal.SIGCONT)
+        while (
+            backplane.backlog_bytes or len(peer_got) < len(sent)
+        ) and time.monotonic() < deadline + scaled(10):
+            await asyncio.sleep(0.05)
+        assert peer_got == sent
+        assert got == sent  # nothing twice here
+        assert backplane.backlog_bytes == 0
+        assert ("flooder", False) in pressure
+        assert [e["state"] for e in events if e["state"] in ("lost", "restored")] == [
+            "lost",
+            "restored",
+        ]
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+        await backplane.close()
+        await peer.close()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@requires("redis-server")
+async def test_redis_cluster_spreads_rooms_and_keeps_the_guarantees(
+    redis_cluster: RedisCluster,
+) -> None:
+    with (
+        ServeProcess("--redis", redis_cluster.url, "--history", "3") as a,
+        ServeProcess("--redis", redis_cluster.url, "--history", "3") as b,
+    ):
+        rooms = [f"/room{i}" for i in range(6)]
+        pairs = [(await client(a.ws_url(r)), await client(b.ws_url(r))) for r in rooms]
+        for room, (on_a, _) in zip(rooms, pairs, strict=True):
+            for i in range(5):
+                await on_a.send(f"{room}:{i}")
+        for room, (on_a, on_b) in zip(rooms, pairs, strict=True):
+            expected = [f"{room}:{i}" for i in range(5)]
+            assert await recv_n(on_a, 5) == expected
+            assert await recv_n(on_b, 5) == expected
+        assert healthz(a)["backplane"]["cluster"] is True
+        # The rooms live on more than one shard.
+        used = [n for n in redis_cluster.nodes if redis_cli(n.port, "dbsize").strip() != "0"]
+        assert len(used) >= 2
+        late = await client(b.ws_url(rooms[0]))
+        assert await recv_n(late, 3) == [f"{rooms[0]}:{i}" for i in range(2, 5)]
+        for conns in pairs:
+            for conn in conns:
+                await conn.close()
+        await late.close()
+
+
+@requires("redis-server")
+async def test_stopped_redis_slows_the_flooder_not_the_others(redis_server: RedisServer) -> None:
+    """Redis SIGSTOPped, --redis-max-backlog 2M: the server stops reading from the client
+    sending 1 MiB messages (its sends stall), a quiet client's messages still reach the room
+    (locally, once Redis is declared lost), and after SIGCONT everything arrives in order."""
+    args = ("--redis-channel", "wscli:slowed", "--redis-max-backlog", "2M", "--max-size", "2M")
+    with ServeProcess("--redis", redis_server.url, "--max-queue", "256M", *args) as a:
+        flooder = await client(a.ws_url("/slow"))
+        alice = await client(a.ws_url("/slow"))
+        observer = await client(a.ws_url("/slow"))
+        blob = b"y" * 2**20
+        sent = 0
+
+        async def flood() -> None:
+            nonlocal sent
+            for _ in range(60):
+                await flooder.send(blob)
+                sent += 1
+
+        sinks = [asyncio.ensure_future(_discard(c)) for c in (flooder, alice)]
+        redis_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            flooding = asyncio.ensure_future(flood())
+            await asyncio.sleep(1.0)
+            for i in range(5):
+                await alice.send(f"alice{i}")
+            await asyncio.sleep(scaled(2))
+            assert a.wait_for_stderr(re.compile(r"redis backplane pressure: .*"), timeout=1)
+            stalled_at = sent
+            assert stalled_at < 40, stalled_at  # the socket buffers, not the server, hold it
+            texts: list[str] = []
+            while len(texts) < 5:  # local delivery once the append timed out (5 s)
+                message = await recv(observer, timeout=15)
+                if isinstance(message, str):
+                    texts.append(message)
+            assert texts == [f"alice{i}" for i in range(5)]
+            assert sent <= stalled_at + 2
+        finally:
+            redis_server.proc.send_signal(signal.SIGCONT)
+        await asyncio.wait_for(flooding, scaled(30))  # read again once Redis has it all
+        assert sent == 60
+        for sink in sinks:
+            sink.cancel()
+        assert "Traceback" not in a.stderr
+        for conn in (flooder, alice, observer):
+            await conn.close()
+
+
+@requires("redis-server")
+async def test_sigterm_under_steady_traffic_delivers_what_it_accepted(
+    redis_server: RedisServer,
+) -> None:
+    """A client sending without pause when SIGTERM comes: the server stops accepting, and
+    what it accepted reaches both its own clients (before 1001) and the other instance —
+    the same unbroken prefix of what was sent, everywhere."""
+    prefix = ("--redis-channel", "wscli:steady")
+    with (
+        ServeProcess("--redis", redis_server.url, *prefix) as a,
+        ServeProcess("--redis", redis_server.url, *prefix) as b,
+    ):
+        sender = await client(a.ws_url("/steady"))
+        neighbour = await client(a.ws_url("/steady"))
+        remote = await client(b.ws_url("/steady"))
+        stop = asyncio.Event()
+
+        async def send() -> None:
+            i = 0
+            with contextlib.suppress(ConnectionClosed):
+                while not stop.is_set():
+                    await sender.send(f"s{i}")
+                    i += 1
+                    if i % 20 == 0:
+                        await asyncio.sleep(0.001)
+
+        async def collect(conn: ClientConnection) -> list[str | bytes]:
+            seen: list[str | bytes] = []
+            with contextlib.suppress(ConnectionClosed, asyncio.TimeoutError):
+                while True:
+                    seen.append(await recv(conn, timeout=3))
+            return seen
+
+        sending = asyncio.ensure_future(send())
+        near = asyncio.ensure_future(collect(neighbour))
+        await asyncio.sleep(0.5)
+        a.proc.send_signal(signal.SIGTERM)
+        got_near = await near
+        stop.set()
+        await sending
+        assert neighbour.close_code == 1001
+        assert a.wait() == 0
+        got_far = await collect(remote)
+        assert len(got_near) > 20
+        assert got_near == [f"s{i}" for i in range(len(got_near))]  # an unbroken prefix
+        assert got_far == got_near  # the other instance got exactly the same
+        await remote.close()
+
+
+@requires("redis-server")
+async def test_room_streams_are_capped(redis_server: RedisServer) -> None:
+    """--redis-stream-cap N: XADD MAXLEN ~ N (Redis trims whole nodes of 100 entries)."""
+    with ServeProcess("--redis", redis_server.url, "--redis-stream-cap", "16") as a:
+        conn = await client(a.ws_url("/capped"))
+        for i in range(300):  # one at a time: one stream entry each
+            await conn.send(f"c{i}")
+            assert await recv(conn) == f"c{i}"
+        length = int(redis_cli(redis_server.port, "xlen", "wscli:chat:{/capped}"))
+        assert 16 <= length <= 16 + 100
+        await conn.close()
+    bad = run_wscli("serve", "--port", "0", "--redis", redis_server.url, "--redis-stream-cap", "5")
+    assert bad.returncode == ExitCode.USAGE
+    assert b"--redis-stream-cap" in bad.stderr
+
+
+@requires("redis-server")
+async def test_a_batch_appended_twice_is_delivered_once(redis_server: RedisServer) -> None:
+    """A retried append (the first XADD had landed, its reply was lost) repeats an
+    INSTANCE:SEQ header: every reader skips the repeat, whatever it carries."""
+    import redis as redis_py
+
+    with ServeProcess("--redis", redis_server.url, "--redis-channel", "wscli:dup") as a:
+        conn = await client(a.ws_url("/dup"))
+        await conn.send("ready")
+        assert await recv(conn) == "ready"
+        writer = redis_py.Redis(port=redis_server.port)
+        key = "wscli:dup:{/dup}"
+        try:
+            for header, text in (
+                (b"0ther:1", b"first"),
+                (b"0ther:1", b"first again"),  # the retry
+                (b"0ther:2", b"second"),
+                (b"0ther:1", b"older retry"),
+            ):
+                data = pack_message("/dup", Message(text, True), "0ther:7")
+                writer.xadd(key, {b"h": header, b"d": data})
+        finally:
+            writer.close()
+        assert await recv(conn) == "first"
+        assert await recv(conn) == "second"
+        await assert_silent(conn, 0.5)
+        await conn.close()

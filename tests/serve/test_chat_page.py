@@ -5,44 +5,33 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
+import socket
+import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
 import pytest
+from chat_page_support import (
+    chromium,
+    lines,
+    open_page,
+    raw_client,
+    recv_until,
+    send_from_page,
+    wait_line,
+    wait_online,
+)
 from redis_process import RedisServer
 from serve_process import ServeProcess
 from support import requires, scaled
 from websockets.sync.client import ClientConnection, connect
 
 PAGE_TEXT = (resources.files("wscli.serve") / "static" / "chat.html").read_text("utf-8")
-
-# Exactly as /work/shared/COMPONENTS.md says: Debian's Chromium, never `playwright install`.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-# What a page shows: one entry per list item, kind (text/notice/binary/local), author, body.
-LINES_JS = """() => [...document.querySelectorAll('#messages li')].map(li => ({
-  kind: li.dataset.kind,
-  author: li.querySelector('.author') ? li.querySelector('.author').firstChild.textContent : null,
-  body: li.querySelector('.body').textContent,
-  time: li.querySelector('time').textContent,
-}))"""
-
-HAS_LINE_JS = """([kind, author, body]) => [...document.querySelectorAll('#messages li')].some(li =>
-  li.dataset.kind === kind && li.querySelector('.body').textContent === body &&
-  (li.querySelector('.author') ? li.querySelector('.author').firstChild.textContent : null)
-    === author)"""
-
 
 # ---- the file itself (no browser needed) --------------------------------------------------
 
@@ -80,76 +69,14 @@ def test_content_security_policy_allows_exactly_the_inline_script() -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def server() -> Iterator[ServeProcess]:
     with ServeProcess() as proc:
         yield proc
-
-
-def open_page(browser: Any, url: str, nick: str | None = None, **context_args: Any) -> Any:
-    """A page in its own browser context (own localStorage); ``nick`` pre-remembered."""
-    context = browser.new_context(**context_args)
-    context.set_default_timeout(scaled(10_000))
-    if nick is not None:
-        context.add_init_script(f"localStorage.setItem('wscli.chat.nick', {nick!r});")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.js_errors = errors
-    response = page.goto(url)
-    assert response is not None and response.ok
-    assert response.headers["content-type"].startswith("text/html")
-    return page
-
-
-def wait_online(page: Any) -> None:
-    page.wait_for_selector('#status[data-state="online"]', timeout=scaled(10_000))
-
-
-def wait_line(page: Any, kind: str, body: str, author: str | None = None) -> None:
-    """Wait until the page shows this message; on timeout fail with what it does show."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(HAS_LINE_JS, arg=[kind, author, body], timeout=scaled(10_000))
-    except PlaywrightTimeout:
-        raise AssertionError(
-            f"page never showed {kind} {author!r} {body!r}; it shows {page.evaluate(LINES_JS)}"
-        ) from None
-
-
-def raw_client(url: str) -> ClientConnection:
-    return connect(url, proxy=None, open_timeout=scaled(10))
-
-
-def recv_until(client: ClientConnection, wanted: str | bytes, timeout: float = 10) -> list[Any]:
-    """Everything the raw client receives up to and including ``wanted``."""
-    seen: list[Any] = []
-    while True:
-        try:
-            message = client.recv(timeout=scaled(timeout))
-        except TimeoutError:
-            raise AssertionError(f"never received {wanted!r}; got {seen!r}") from None
-        seen.append(message)
-        if message == wanted:
-            return seen
-
-
-def send_from_page(page: Any, text: str, *, click: bool = False) -> None:
-    page.fill("#text", text)
-    if click:
-        page.click("#send")
-    else:
-        page.press("#text", "Enter")
 
 
 @requires("chromium")
@@ -189,11 +116,11 @@ def chat_with_raw_client(browser: Any, server: ServeProcess, raw: ClientConnecti
     raw.send(b"\x00\x01\x02\xff")
     for page in (alice, bob):  # shown under the raw client's own name (from the server)
         wait_line(page, "text", "a raw client without a prefix", author="raw")
-        wait_line(page, "binary", "[binary, 4 bytes]", author="raw")
+        wait_line(page, "binary", "[binary, 4 bytes]")
 
     # The sender's own lines are marked; times are local HH:MM:SS.
-    lines = alice.evaluate(LINES_JS)
-    assert all(re.fullmatch(r"\d\d:\d\d:\d\d( [AP]M)?", line["time"]) for line in lines)
+    shown = lines(alice)
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d( [AP]M)?", line["time"]) for line in shown)
     assert alice.locator("#messages li.mine").count() == 1
 
     bob.context.close()
@@ -244,10 +171,10 @@ def test_notices_and_authors_cannot_be_forged(browser: Any, server: ServeProcess
             "() => [...document.querySelectorAll('#messages li .body')]"
             ".some(b => b.textContent === 'who am I')"
         )
-    lines = page.evaluate(LINES_JS)
-    (anon,) = [line for line in lines if line["body"] == "who am I"]
+    shown = lines(page)
+    (anon,) = [line for line in shown if line["body"] == "who am I"]
     assert re.fullmatch(r"#\d+", anon["author"] or ""), anon  # its connection number
-    notices = [line["body"] for line in lines if line["kind"] == "notice"]
+    notices = [line["body"] for line in shown if line["kind"] == "notice"]
     assert notices == ["* alice joined", "* mallory joined", "* mallory left"]
     assert page.locator("#messages li.mine").count() == 0
     assert page.js_errors == []
@@ -280,18 +207,37 @@ def test_page_reconnects_after_server_restart(browser: Any) -> None:
         wait_online(page)
         port = first.port
         assert first.stop() == 0
-        page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
-        assert page.locator("#send").is_disabled()
-        assert re.fullmatch(r"Offline, reconnecting in \d+ s", page.text_content("#status").strip())
+        page.wait_for_function(
+            """() => /^Offline, reconnecting in \\d+ s$/.test(
+                document.querySelector('#status').textContent.trim())"""
+        )
         page.wait_for_function(
             """() => [...document.querySelectorAll('#messages li.local .body')]
                 .some(b => b.textContent.startsWith('— Disconnected (closed, code 1001'))"""
         )
+        # Typing while offline: queued, shown as "sending…", sent on reconnect (issue 15).
+        send_from_page(page, "typed while offline")
+        send_from_page(page, "and a second one", click=True)
+        assert page.input_value("#text") == ""
+        pending = page.locator("#messages li.pending")
+        pending.nth(1).wait_for()  # drawn in the next frame
+        assert pending.count() == 2
+        assert pending.first.locator(".sending").inner_text() == "sending…"
+        assert lines(page, "pending")[0]["body"] == "typed while offline"
         second = ServeProcess(port=port)
         # The page reconnects by itself (backoff) and is announced again.
         with second, raw_client(second.ws_url("/chat")) as raw:
-            recv_until(raw, "* carol joined", timeout=15)
+            seen = recv_until(raw, "carol: and a second one", timeout=15)
+            assert seen[-3:] == [
+                "* carol joined",
+                "carol: typed while offline",
+                "carol: and a second one",
+            ]
             wait_online(page)
+            wait_line(page, "text", "and a second one", author="carol")  # the echo
+            assert page.locator("#messages li.pending").count() == 0
+            texts = [line["body"] for line in lines(page, "text")]
+            assert texts == ["typed while offline", "and a second one"]
             send_from_page(page, "back again")
             recv_until(raw, "carol: back again")
     finally:
@@ -335,7 +281,7 @@ def test_narrow_screen_fits_and_controls_have_accessible_names(
     assert page.get_by_label("Room").input_value() == "/chat"
     assert page.get_by_role("textbox", name="Message", exact=True).is_editable()
     assert page.get_by_role("button", name="Send").is_enabled()
-    assert page.get_by_role("log", name="Messages").get_by_role("listitem").count() >= 2
+    assert page.get_by_role("list", name="Messages").get_by_role("listitem").count() >= 2
     assert page.get_by_role("status").inner_text().startswith("Connected to /chat as erin")
     page.context.close()
 
@@ -349,11 +295,6 @@ def test_page_passes_its_token_on_and_cleans_the_nickname(browser: Any) -> None:
         with connect(server.ws_url("/chat?token=s3cret"), proxy=None) as raw:
             send_from_page(page, "with a token")
             recv_until(raw, "ann lee: with a token")
-        page.context.close()
-        # Without the token the page cannot get in, and says so.
-        page = open_page(browser, server.http_url, nick="ann")
-        page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
-        assert page.locator("#send").is_disabled()
         page.context.close()
 
 
@@ -400,3 +341,168 @@ def test_pages_on_two_instances_share_a_room_through_redis(browser: Any) -> None
             amy.context.close()
     finally:
         redis.stop()
+
+
+# ---- refusals (issue 15): explained, and not retried when retrying cannot help ----------
+
+
+def admission(server: ServeProcess, query: str, origin: str | None = None) -> Any:
+    """``GET /admission?query`` on ``server`` (the page's pre-flight), parsed."""
+    request = urllib.request.Request(f"{server.http_url}admission?{query}")
+    if origin is not None:
+        request.add_header("Origin", origin)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=scaled(10)) as response:
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["Cache-Control"] == "no-store"
+        return json.load(response)
+
+
+def test_admission_answers_the_verdict_without_upgrading() -> None:
+    with ServeProcess(
+        "--max-clients", "1", "--origin", "https://ok.example", env={"WSCLI_TOKEN": "s3cret"}
+    ) as server:
+        assert admission(server, "room=/chat") == {
+            "admitted": False,
+            "refusal": "token",
+            "status": 401,
+        }
+        assert admission(server, "token=nope")["refusal"] == "token"
+        assert admission(server, "token=s3cret") == {"admitted": True}
+        # The Origin header wins over ?origin= (which a same-origin fetch needs).
+        refused = admission(server, "token=s3cret&origin=http://ok.example", "https://evil.example")
+        assert refused == {"admitted": False, "refusal": "origin", "status": 403}
+        assert admission(server, "token=s3cret&origin=https://evil.example")["refusal"] == "origin"
+        assert admission(server, "token=s3cret&origin=https://ok.example") == {"admitted": True}
+        with raw_client(server.ws_url("/chat?token=s3cret")):
+            assert admission(server, "token=s3cret") == {
+                "admitted": False,
+                "refusal": "full",
+                "status": 503,
+                "retry_after": 30,
+            }
+        # The query (and its token) never reaches the log.
+        assert "s3cret" not in server.stderr
+
+
+def refused_lines(server: ServeProcess, reason: str, at_least: int = 1) -> int:
+    """How many upgrades the server refused for ``reason``, once ``at_least`` are logged (the
+    log is read by a thread: wait for it, bounded)."""
+    deadline = time.monotonic() + scaled(10)
+    while True:
+        count = sum(1 for line in server.stderr_lines if "refused" in line and reason in line)
+        if count >= at_least or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+@requires("chromium")
+@pytest.mark.parametrize(("address", "reason"), [("", "token required"), ("?token=no", "invalid")])
+def test_wrong_or_missing_token_is_explained_and_not_retried(
+    browser: Any, address: str, reason: str
+) -> None:
+    with ServeProcess(env={"WSCLI_TOKEN": "s3cret"}) as server:
+        page = open_page(browser, server.http_url + address, nick="ann")
+        page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
+        status = "Not admitted: wrong or missing token (open this page with ?token=…)"
+        assert page.text_content("#status").strip() == status
+        page.wait_for_timeout(3000)  # the old page retried every 0.25-2 s
+        assert refused_lines(server, reason) == 1, server.stderr
+        assert (
+            page.locator("#messages li.local")
+            .last.inner_text()
+            .endswith("Not retrying; press Join to try again. —")
+        )
+        # Typing is not lost: queued until the user fixes the address.
+        send_from_page(page, "not yet")
+        page.locator("#messages li.pending").wait_for()  # drawn in the next frame
+        assert page.locator("#messages li.pending").count() == 1
+        assert page.locator("#messages li.pending .sending").inner_text() == (
+            "not sent (not admitted)"
+        )
+        page.click("#join")  # asked again: one more try
+        page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
+        assert refused_lines(server, reason, at_least=2) == 2, server.stderr
+        page.wait_for_timeout(1000)
+        assert refused_lines(server, reason) == 2, server.stderr
+        page.context.close()
+
+
+@requires("chromium")
+def test_full_server_is_explained_and_retried_slowly(browser: Any) -> None:
+    with ServeProcess("--max-clients", "1") as server, raw_client(server.ws_url("/chat")) as raw:
+        page = open_page(browser, server.http_url, nick="ann")
+        page.wait_for_function(
+            "() => document.querySelector('#status').textContent.includes('Server full')"
+        )
+        assert re.fullmatch(
+            r"Server full, retrying in (30|29|28) s", page.text_content("#status").strip()
+        )
+        page.wait_for_timeout(2000)
+        assert refused_lines(server, "server full") == 1, server.stderr
+        raw.close()
+        page.click("#join")  # a place is free now; Join tries at once
+        wait_online(page)
+        page.context.close()
+
+
+class HostRewritingProxy:
+    """A reverse proxy on another port that tells the server its own ``Host`` (as nginx with
+    ``proxy_set_header Host 127.0.0.1:PORT`` does): the page's origin is then foreign."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        head = b""
+        with client, socket.create_connection(("127.0.0.1", self.port)) as upstream:
+            client.settimeout(scaled(10))
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            head = re.sub(rb"(?im)^host:[^\r]*", b"Host: 127.0.0.1:%d" % self.port, head, count=1)
+            upstream.sendall(head)
+            threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+            _pipe(upstream, client)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            target.sendall(chunk)
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+@requires("chromium")
+def test_foreign_origin_is_explained_and_not_retried(browser: Any, server: ServeProcess) -> None:
+    proxy = HostRewritingProxy(server.port)
+    try:
+        page = open_page(browser, proxy.url, nick="ann")
+        page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
+        origin = proxy.url.rstrip("/")
+        assert page.text_content("#status").strip() == (
+            f"Not admitted: not allowed from this origin ({origin})"
+        )
+        page.wait_for_timeout(2000)
+        assert refused_lines(server, "not allowed") == 1, server.stderr
+        page.context.close()
+    finally:
+        proxy.close()

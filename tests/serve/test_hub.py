@@ -297,9 +297,11 @@ async def test_a_client_with_nothing_unsent_gets_a_batch_bigger_than_the_limit()
 class LoopbackBroker:
     """A remote-style backplane: delivers on a later tick, in its own order."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_history: bool = False) -> None:
         self.deliver: Deliver | None = None
         self.published: list[tuple[str, Message, str | None]] = []
+        self.shared_history = shared_history
+        self.rooms: list[str] = []  # subscribed, in order
 
     async def start(self, deliver: Deliver) -> None:
         self.deliver = deliver
@@ -312,6 +314,18 @@ class LoopbackBroker:
         assert self.deliver is not None
         while self.published:
             self.deliver(*self.published.pop(0))
+
+    def subscribe(self, room: str) -> bool:
+        self.rooms.append(room)
+        return self.shared_history
+
+    def unsubscribe(self, room: str) -> None:
+        self.rooms.remove(room)
+
+    async def drain(self, timeout: float) -> bool:
+        while self.published:
+            await asyncio.sleep(0)
+        return True
 
     async def close(self) -> None:
         self.deliver = None
@@ -338,6 +352,40 @@ async def test_remote_backplane_delivers_only_when_the_message_comes_back() -> N
     assert a.messages() == ["remote"]
     await hub.close()
     assert broker.deliver is None
+
+
+async def test_rooms_are_subscribed_while_they_have_clients_here() -> None:
+    """Rooms on demand: the backplane hears of a room's first join and last leave only."""
+    broker = LoopbackBroker()
+    hub = await started(backplane=broker)
+    a, b = Recorder("a"), Recorder("b")
+    hub.join(a)
+    hub.join(b)
+    assert broker.rooms == ["/chat"]
+    hub.leave(a)
+    assert broker.rooms == ["/chat"]
+    hub.leave(b)
+    assert broker.rooms == []
+    await hub.close()
+
+
+async def test_a_backplane_with_shared_history_replaces_the_local_copy() -> None:
+    """When the backplane replays a room's history itself, a room that empties and fills
+    again does not replay the hub's own (possibly stale) copy as well."""
+    broker = LoopbackBroker(shared_history=True)
+    hub = await started(backplane=broker, history=5)
+    a = Recorder("a")
+    hub.join(a)
+    hub.publish("/chat", Message(b"old", True), "a")
+    await tick()
+    await tick()
+    hub.leave(a)
+    b = Recorder("b")
+    hub.join(b)
+    await tick()
+    assert b.writes == []  # the backplane, not the hub, brings the history
+    assert await hub.drain(1.0)
+    await hub.close()
 
 
 async def test_keys_are_unique_across_instances() -> None:

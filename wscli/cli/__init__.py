@@ -157,6 +157,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
+def exit_now(error: WscliError) -> None:
+    """End the process at once with ``error``'s line and exit code, from any thread.
+
+    For a deadline the main thread cannot keep because it is blocked in a write (see
+    :mod:`wscli.connect.watchdog`): only ``os._exit`` ends a process from another thread.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        os.write(sys.stderr.fileno(), (format_error(error) + "\n").encode())
+    os._exit(int(error.exit_code))
+
+
 def quiet_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
     try:

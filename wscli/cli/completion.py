@@ -21,7 +21,6 @@ from click.shell_completion import (
 )
 
 from wscli.cli.options import CONTEXT_SETTINGS
-from wscli.net.statefiles import recent_urls
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_WSCLI_COMPLETE"
@@ -191,6 +190,9 @@ def complete_url(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     """Shell completion for URL arguments: URLs opened before or typed at the prompt."""
+    # Imported here: pathlib and its imports would cost every start of wscli ~10 ms.
+    from wscli.net.statefiles import recent_urls
+
     return [CompletionItem(url) for url in recent_urls(incomplete)]
 
 

@@ -58,7 +58,8 @@ cut-off response), 5 closed abnormally, 6 a phase timed out."""
 @click.option(
     "--debug",
     is_flag=True,
-    help="Also show addresses, timings, TLS and certificate, hex dumps and close frames.",
+    help="Also show addresses, timings, TLS and certificate, hex dumps and close frames "
+    "(on stderr; on a terminal in time order, as curl -v).",
 )
 @click.option(
     "--offline", is_flag=True, help="Print the request that would be sent; do not connect."
@@ -102,6 +103,12 @@ def handshake(
     from wscli.handshake.request import build_client
 
     if accept_for is not None:
+        if url is not None:
+            raise UsageProblem(
+                "--accept-for takes no URL",
+                f"it only computes the accept value; {url!r} would be ignored",
+                hint="wscli handshake --accept-for KEY, or wscli handshake URL --key KEY",
+            )
         click.echo(compute_accept(validate_key(accept_for, "--accept-for")))
         return ExitCode.OK
     if url is None:

@@ -32,7 +32,8 @@ to client, type, size, escaped content; --json writes the events of 'wscli conne
 with "connection" and "from". Faults are logged where they happen ('!' lines, "fault"
 events). --seed repeats the same random faults for the same conversation.
 \b
-Stop with Ctrl-C or SIGTERM: both sides of every connection are closed (1001), exit 0.
+Stop with Ctrl-C or SIGTERM: both sides of every connection are closed (1001), exit 0; a
+second signal drops them at once (exit 130).
 Exit status: 0 stopped by a signal, 1 cannot listen (port in use), 2 bad command line."""
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from wscli.cli.options import CONTEXT_SETTINGS, file_option, seconds_option, size_option
+
+if TYPE_CHECKING:
+    from wscli.serve.backplane_redis import RedisBackplane
 
 EPILOG = """\b
 Rooms are URL paths (ws://HOST:PORT/lobby); `/` serves the chat page to browsers.
@@ -104,7 +106,7 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
 )
 @click.option(
     "--token-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False),
     metavar="FILE",
     help="Read the token from the first line of FILE.",
 )
@@ -169,10 +171,11 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     envvar="WSCLI_REDIS_URL",
     show_envvar=True,
     metavar="URL",
-    help="Share rooms with other instances through Redis pub/sub, e.g. "
-    "redis://127.0.0.1:6379/0 (needs pip install 'wscli-toolkit[redis]'); a password "
-    "belongs in the variable, as arguments show in ps. Unreachable at start: exit 3; lost "
-    "later: serve local clients only and reconnect.",
+    help="Share rooms with other instances through Redis Streams (one per room, capped), "
+    "e.g. redis://127.0.0.1:6379/0, or any node of a Redis Cluster (needs pip install "
+    "'wscli-toolkit[redis]'); a password belongs in the variable, as arguments show in ps. "
+    "Unreachable at start: exit 3; lost later: serve local clients only, keep their "
+    "messages and append them when Redis returns.",
 )
 @click.option(
     "--redis-channel",
@@ -180,9 +183,24 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     show_default=True,
     envvar="WSCLI_REDIS_CHANNEL",
     show_envvar=True,
-    metavar="NAME",
-    help="Redis pub/sub channel; instances sharing it share rooms (pub/sub ignores the "
-    "database number: separate deployments need separate channels).",
+    metavar="PREFIX",
+    help="Prefix of the Redis keys (PREFIX:{ROOM}); instances sharing it share rooms, "
+    "separate deployments on one Redis need separate prefixes.",
+)
+@click.option(
+    "--redis-stream-cap",
+    type=click.IntRange(min=16),
+    default=1000,
+    show_default=True,
+    metavar="N",
+    help="Entries kept per room stream (XADD MAXLEN ~ N, at least 2 x --history + 16): how "
+    "far the shared history and an instance back from an outage can reach.",
+)
+@size_option(
+    "--redis-max-backlog",
+    default="64M",
+    help="Messages accepted here but not yet confirmed by Redis (slow, stopped or lost); "
+    "past it, the clients sending most of them are not read from until it halves.",
 )
 @click.option(
     "--json-log",
@@ -209,12 +227,16 @@ def serve(**opts: Any) -> None:
     Browsers open http://HOST:PORT/ for the chat page; WebSocket clients connect to
     ws://HOST:PORT/ROOM (any path is a room).
     """
+    from pathlib import Path  # not at the top: `wscli --help` must not pay for it
+
     from wscli.cli import get_environment
     from wscli.serve.config import ServeOptions, serve_config
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
     from wscli.serve.server import ChatServer
 
+    if opts["token_file"] is not None:
+        opts["token_file"] = Path(opts["token_file"])
     options = ServeOptions(**opts)
     config = serve_config(options)
     env = get_environment()
@@ -227,15 +249,24 @@ def serve(**opts: Any) -> None:
     )
 
     def ready(chat: ChatServer) -> None:
+        if backplane is not None:
+            backplane.on_pressure = chat.slow_client
         log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
         if options.json_log:
             log.emit("listening", url=chat.url, ws_url=chat.ws_url)
 
-    backplane = None
+    backplane: RedisBackplane | None = None
     if options.redis_url:
         from wscli.serve.backplane_redis import RedisBackplane
 
-        backplane = RedisBackplane(options.redis_url, options.redis_channel, on_event=log.emit)
+        backplane = RedisBackplane(
+            options.redis_url,
+            options.redis_channel,
+            history=config.history,
+            on_event=log.emit,
+            max_backlog_bytes=options.redis_max_backlog,
+            stream_cap=options.redis_stream_cap,
+        )
     try:
         run(config, log, backplane=backplane, ready=ready, loop=options.loop)
     finally:

@@ -14,6 +14,7 @@ from wscli.core.events import (
     open_event,
     ping_event,
     reconnect_event,
+    redirect_event,
 )
 from wscli.core.ndjson import timestamp
 
@@ -28,5 +29,6 @@ __all__ = [
     "open_event",
     "ping_event",
     "reconnect_event",
+    "redirect_event",
     "timestamp",
 ]

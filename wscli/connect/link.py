@@ -15,6 +15,7 @@ import dataclasses
 import ipaddress
 import os
 import random
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -28,12 +29,16 @@ from websockets.exceptions import (
     InvalidStatus,
     ProxyError,
 )
-from websockets.frames import Frame, Opcode
-from websockets.protocol import Event
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI
 
-from wscli.connect.events import ClosedBy, Direction, FrameKind, Message
+from wscli.connect.connection import (
+    OUTGOING_LIMIT,
+    FrameObserver,
+    ObservedConnection,
+)
+from wscli.connect.events import ClosedBy, Message
 from wscli.core.closecodes import close_description
 from wscli.core.errors import (
     NO_ANSWER_HINT,
@@ -46,12 +51,9 @@ from wscli.core.errors import (
 )
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 from wscli.core.headers import check_header_values, check_subprotocols
-from wscli.core.url import normalize_url, parse_ws_url
+from wscli.core.url import normalize_url, parse_ws_url, redact_in
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tls import client_context
-
-# Called for each ping/pong frame: (kind, direction, payload, rtt in seconds or None).
-FrameObserver = Callable[[FrameKind, Direction, bytes, float | None], None]
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -156,31 +158,30 @@ def build_connect_kwargs(
     return kwargs
 
 
-class ObservedConnection(ClientConnection):
-    """A client connection that reports ping and pong frames (for --show-ping-pong)."""
+_STATUS_LINE = re.compile(r"(HTTP/\d\.\d) (\d{3})(?: ([^\r\n]*))?")
 
-    frame_observer: FrameObserver | None = None
 
-    def process_event(self, event: Event) -> None:
-        observer = self.frame_observer
-        if observer is not None and isinstance(event, Frame) and self.response is not None:
-            if event.opcode is Opcode.PING:
-                observer("ping", "in", bytes(event.data), None)
-            elif event.opcode is Opcode.PONG:
-                data = bytes(event.data)
-                sent = self.pending_pings.get(data)
-                rtt = self.loop.time() - sent[1] if sent is not None else None
-                observer("pong", "in", data, rtt)
-        super().process_event(event)
+def _status_line_in(exc: BaseException) -> tuple[str, int, str] | None:
+    """The status line quoted by websockets when it refused a response (HTTP/1.0, ...).
 
-    async def ping(self, data: Any = None) -> Any:
-        payload = os.urandom(4) if data is None else data
-        waiter = await super().ping(payload)
-        observer = self.frame_observer
-        if observer is not None:
-            raw = payload.encode() if isinstance(payload, str) else bytes(payload)
-            observer("ping", "out", raw, None)
-        return waiter
+    websockets only parses HTTP/1.1; its error message quotes the line it refused, and that
+    message is all its public API gives of the response then.
+    """
+    if not isinstance(exc, InvalidHandshake) or not isinstance(exc.__cause__, ValueError):
+        return None
+    match = _STATUS_LINE.search(str(exc.__cause__))
+    if match is None or match.group(2) == "101":
+        return None
+    return match.group(1), int(match.group(2)), match.group(3) or ""
+
+
+def redact_error(error: WscliError, options: ConnectOptions) -> WscliError:
+    """``error`` with the passwords of --proxy and of the URL replaced by ``***``."""
+    for url in (options.proxy, options.url):
+        error.what = redact_in(error.what, url)
+        error.why = redact_in(error.why, url) if error.why else error.why
+        error.hint = redact_in(error.hint, url) if error.hint else error.hint
+    return error
 
 
 def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> WscliError:
@@ -229,6 +230,21 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
             f"handshake with {where} failed",
             "the server closed the connection without a complete HTTP response",
             hint=NO_ANSWER_HINT,
+        )
+    answered = _status_line_in(exc)
+    if answered is not None:
+        # e.g. `python3 -m http.server` answers "HTTP/1.0 200 OK", which websockets refuses
+        # to parse: say what the server answered, as `wscli handshake` does.
+        version, status, reason = answered
+        return HandshakeRejected(
+            f"{where} rejected the WebSocket handshake",
+            f"{version} {status} {reason}".strip() + " (expected 101 Switching Protocols)",
+            hint="is it a WebSocket endpoint? check the URL path",
+            status=status,
+        )
+    if isinstance(exc, InvalidHandshake) and exc.__cause__ is not None:
+        return HandshakeRejected(
+            f"invalid WebSocket handshake from {where}", f"{exc}: {exc.__cause__}"
         )
     if isinstance(exc, InvalidHandshake):
         return HandshakeRejected(f"invalid WebSocket handshake from {where}", str(exc))
@@ -315,6 +331,22 @@ class WebSocketLink:
         """Close code (None: no close frame), reason and who closed first."""
         return closed_info(self.connection)
 
+    @property
+    def is_open(self) -> bool:
+        """True while no close has begun (by either side) and the connection stands."""
+        return self.connection.state is State.OPEN
+
+    def check_stalled(self) -> None:
+        """Raise :class:`ClosedAbnormally` if wscli dropped the connection because the
+        server stopped reading what wscli sent (e.g. flooding pings, reading no pongs)."""
+        if isinstance(self.connection, ObservedConnection) and self.connection.stalled:
+            raise ClosedAbnormally(
+                "wscli dropped the connection",
+                f"the server read none of our last {OUTGOING_LIMIT // 1024} KiB "
+                f"(pongs and messages) within --ping-timeout",
+                hint="a server flooding pings without reading the pongs?",
+            )
+
 
 def closed_info(
     connection: ClientConnection,
@@ -339,6 +371,15 @@ def close_result(code: int | None, reason: str, by: ClosedBy) -> ExitCode:
     exit_code = exit_code_for_close(code)
     if exit_code == ExitCode.OK:
         return exit_code
+    if by == "client" and code == 1009:
+        # websockets closed for us: a received message was over our own --max-size.
+        raise ClosedAbnormally(
+            "wscli closed the connection with 1009 (message too big)",
+            f"a received message was over our --max-size limit ({reason or 'too big'})",
+            hint="raise --max-size (0: no limit)",
+            code=code,
+            reason=reason,
+        )
     who = "the server" if by == "server" else "the connection"
     raise ClosedAbnormally(
         f"{who} closed abnormally", close_description(code, reason), code=code, reason=reason
@@ -363,11 +404,12 @@ async def open_link(
         asyncio.TimeoutError,
         ImportError,
     ) as exc:
-        raise describe_handshake_error(exc, options) from None
+        raise redact_error(describe_handshake_error(exc, options), options) from None
     except ConnectionClosed as exc:  # closed during the handshake
         raise HandshakeRejected("the connection closed during the handshake", str(exc)) from None
     if isinstance(connection, ObservedConnection):
         connection.frame_observer = observer
+        connection.stall_timeout = options.ping_timeout
     return connection
 
 

@@ -10,9 +10,10 @@ Three writers share one small interface (:class:`Output`):
 
 from __future__ import annotations
 
-from typing import IO, Protocol
-
-from rich.console import Console
+import asyncio
+import collections
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Protocol
 
 from wscli.connect.events import (
     ClosedBy,
@@ -25,17 +26,30 @@ from wscli.connect.events import (
     open_event,
     ping_event,
     reconnect_event,
+    redirect_event,
 )
 from wscli.connect.render import (
     ERROR_STYLE,
+    HEXDUMP_WIDTH,
+    PREVIEW_LINES,
     BinaryFormat,
+    fold,
     pipe_line,
     status_text,
     terminal_message,
 )
 from wscli.core.closecodes import close_description
-from wscli.core.errors import WscliError, format_error
+from wscli.core.errors import WscliError, error_text, format_error
+from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_ndjson
+from wscli.core.url import redact_url
+
+if TYPE_CHECKING:  # the pipe never builds a console: rich stays unimported there
+    from rich.console import Console
+    from rich.text import Text
+
+
+_BURST_BYTES = 65536  # received bytes held for one stdout write at most
 
 
 class LinkInfo(Protocol):
@@ -73,13 +87,26 @@ class Output(Protocol):
     def error(self, error: WscliError, final: bool) -> None:
         """An error; ``final`` when it ends the session (the CLI prints those once)."""
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None: ...
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        """A retryable failure (``reason``): the next attempt comes after ``delay`` s."""
+
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        """A redirect followed with -L: from ``source`` to ``url`` (``dropped``: -H and
+        --auth were not sent on, as the host changed)."""
 
     def status(self, line: str) -> None: ...
 
+    def flush(self) -> None:
+        """Write out anything buffered (the session has ended)."""
+
+    def warning(self, line: str) -> None:
+        """Something the user must see even in a pipe (a fallback, a missed deadline)."""
+
 
 def _open_line(link: LinkInfo) -> str:
-    parts = [f"connected to {link.url}"]
+    parts = [f"connected to {redact_url(link.url)}"]
     if link.subprotocol:
         parts.append(f"subprotocol {link.subprotocol}")
     if link.extensions:
@@ -102,9 +129,15 @@ def _closed_line(code: int | None, reason: str, by: ClosedBy) -> str:
     return f"closed{who}: {close_description(code, reason)}"
 
 
-def _reconnect_line(attempt: int, delay: float, max_retries: int | None) -> str:
+def _reconnect_line(attempt: int, delay: float, max_retries: int | None, reason: str) -> str:
     limit = f"/{max_retries}" if max_retries is not None else ""
-    return f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
+    line = f"reconnecting in {delay:.1f} s (attempt {attempt}{limit})"
+    return f"{line}: {reason}" if reason else line
+
+
+def _redirect_line(status: int, source: str, url: str, dropped: bool) -> str:
+    line = f"redirected (HTTP {status}) from {source} to {url}"
+    return line + "; -H headers and --auth not sent to the new host" if dropped else line
 
 
 class _TextEvents:
@@ -135,21 +168,84 @@ class _TextEvents:
     def closed(self, code: int | None, reason: str, by: ClosedBy) -> None:
         self.status(_closed_line(code, reason, by))
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        self._note(_reconnect_line(attempt, delay, max_retries))
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        self._note(_reconnect_line(attempt, delay, max_retries, reason))
+
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        self._note(_redirect_line(status, source, url, dropped))
 
 
 class _StderrStatus:
-    """What the pipe writers share: ``wscli: ...`` status lines on stderr, some only with -v."""
+    """What the pipe writers share: ``wscli: ...`` status lines on stderr, some only with -v,
+    and stdout written in bursts.
+
+    Messages that arrive together (one socket read holds hundreds of short ones) are
+    written together: :meth:`_write` buffers, and one flush runs once the event loop is
+    free again — before it waits for the network — so a reader still sees each message
+    as soon as it arrived, at a fraction of the system calls of a flush per message
+    (issue 11: pipe throughput). Outside a running loop it flushes at once.
+    """
 
     def __init__(self, stdout: IO[bytes], stderr: IO[str], *, verbose: bool = False) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.verbose = verbose
+        self._pending: list[bytes] = []  # written at the next flush, in one write
+        self._pending_bytes = 0
+        self._flush_scheduled = False
+        self._flush_error: OSError | None = None
+
+    def _write(self, data: bytes) -> None:
+        if self._flush_error is not None:  # the last flush failed: tell the writer now
+            error, self._flush_error = self._flush_error, None
+            raise error
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _BURST_BYTES:  # bounded: write now (errors go up)
+            self._write_pending()
+            return
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write_pending()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self._scheduled_flush)
+
+    def _write_pending(self) -> None:
+        # Our own buffer, not the stream's: with PYTHONUNBUFFERED (or -u) sys.stdout.buffer
+        # writes each message with a system call of its own.
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        self.stdout.write(data)
+        self.stdout.flush()
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        try:
+            self._write_pending()
+        except OSError as exc:  # raised to the next write (or to flush())
+            self._flush_error = exc
+
+    def flush(self) -> None:
+        """Write out what is buffered (at the end of a session); raises a broken pipe."""
+        self._flush_scheduled = False
+        if self._flush_error is not None:
+            error, self._flush_error = self._flush_error, None
+            raise error
+        self._write_pending()
 
     def _err(self, line: str) -> None:
+        if self._flush_scheduled:  # what came before this line is shown before it
+            self._scheduled_flush()
+        # Every status line may quote the server (a close reason, a Location): escaped here.
         try:
-            self.stderr.write(f"wscli: {line}\n")
+            self.stderr.write(f"wscli: {escape_control(line, keep_newlines=False)}\n")
             self.stderr.flush()
         except (OSError, ValueError):
             pass
@@ -161,6 +257,9 @@ class _StderrStatus:
     def error(self, error: WscliError, final: bool) -> None:
         if not final:  # a final error is printed once by the CLI
             self._err(format_error(error, prefix="error: "))
+
+    def warning(self, line: str) -> None:
+        self._err(f"warning: {line}")
 
 
 class PlainOutput(_StderrStatus, _TextEvents):
@@ -195,8 +294,7 @@ class PlainOutput(_StderrStatus, _TextEvents):
             return
         line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
         # A BrokenPipeError goes up: the session closes politely and ends quietly.
-        self.stdout.write(line.encode("utf-8", "surrogateescape"))
-        self.stdout.flush()
+        self._write(line.encode("utf-8", "surrogateescape"))
 
     def _note(self, line: str) -> None:
         self._err(line)
@@ -206,11 +304,14 @@ class JsonOutput(_StderrStatus):
     """``--json``: one NDJSON object per event on stdout; nothing else there."""
 
     def _emit(self, event: dict[str, object]) -> None:
-        self.stdout.write(to_ndjson(event).encode("utf-8", "surrogateescape"))
-        self.stdout.flush()
+        self._write(to_ndjson(event).encode("utf-8", "surrogateescape"))
 
     def opened(self, link: LinkInfo) -> None:
-        self._emit(open_event(link.url, link.subprotocol, link.extensions, link.response_headers))
+        self._emit(
+            open_event(
+                redact_url(link.url), link.subprotocol, link.extensions, link.response_headers
+            )
+        )
 
     def message(self, message: Message) -> None:
         self._emit(message_event(message))
@@ -228,18 +329,32 @@ class JsonOutput(_StderrStatus):
         self._emit(close_event(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
-        self._emit(error_event(format_error(error, prefix=""), int(error.exit_code)))
+        self._emit(error_event(error_text(error), int(error.exit_code)))
         super().error(error, final)
 
-    def reconnecting(self, attempt: int, delay: float, max_retries: int | None) -> None:
-        self._emit(reconnect_event(attempt, delay, max_retries))
-        self._err(_reconnect_line(attempt, delay, max_retries))  # on stderr too, always
+    def reconnecting(
+        self, attempt: int, delay: float, max_retries: int | None, reason: str = ""
+    ) -> None:
+        self._emit(reconnect_event(attempt, delay, max_retries, reason))
+        self._err(_reconnect_line(attempt, delay, max_retries, reason))  # on stderr too
+
+    def redirected(self, status: int, source: str, url: str, dropped: bool) -> None:
+        self._emit(redirect_event(status, source, url))
+        self._err(_redirect_line(status, source, url, dropped))  # on stderr too
+
+
+# Binary messages kept for /show: the last few, and never more bytes than this in all.
+SHOW_KEEP = 16
+SHOW_KEEP_BYTES = 16 * 1024 * 1024
 
 
 class TerminalOutput(_TextEvents):
     """The prompt: marked, coloured messages and status lines through rich consoles.
 
-    Build it inside ``patch_stdout`` so the consoles write above the prompt.
+    Build it inside ``patch_stdout`` so the consoles write above the prompt. Every line is
+    folded to the terminal's width as it is printed (``width``, asked each time, so output
+    after a resize fits the new width). A binary message longer than
+    :data:`PREVIEW_LINES` hex dump lines is cut (unless ``full``) and kept for ``/show``.
     """
 
     def __init__(
@@ -248,19 +363,51 @@ class TerminalOutput(_TextEvents):
         *,
         show_ping_pong: bool = False,
         timestamps: bool = False,
+        full: bool = False,
+        width: Callable[[], int] | None = None,
     ) -> None:
         self.console = console
         self.show_ping_pong = show_ping_pong
         self.timestamps = timestamps
+        self.full = full
+        self.width = width or (lambda: self.console.width)
+        self.kept: collections.OrderedDict[int, Message] = collections.OrderedDict()
+        self.kept_bytes = 0
+        self.next_id = 1
 
-    def _print(self, text: object) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+    def _print(self, text: Text) -> None:
+        self.console.print(fold(text, self.width()), markup=False, highlight=False, soft_wrap=True)
 
     def opened(self, link: LinkInfo) -> None:
         self.status(_open_line(link) + "; /help for commands, Ctrl-D to quit")
 
     def message(self, message: Message) -> None:
+        preview = None if self.full else PREVIEW_LINES * HEXDUMP_WIDTH
+        show_id = None
+        data = message.data
+        if preview is not None and isinstance(data, bytes) and len(data) > preview:
+            show_id = self._keep(message, len(data))
+        self._print(terminal_message(message, self.timestamps, timestamp(), preview, show_id))
+
+    def _keep(self, message: Message, size: int) -> int | None:
+        """Keep ``message`` for /show (bounded in count and bytes); its number, or None."""
+        if size > SHOW_KEEP_BYTES:
+            return None
+        show_id, self.next_id = self.next_id, self.next_id + 1
+        self.kept[show_id] = message
+        self.kept_bytes += size
+        while len(self.kept) > SHOW_KEEP or self.kept_bytes > SHOW_KEEP_BYTES:
+            _, old = self.kept.popitem(last=False)
+            self.kept_bytes -= len(old.data)
+        return show_id
+
+    def show(self, show_id: int) -> bool:
+        """``/show N``: print kept binary message N in full; False if it is not kept."""
+        message = self.kept.get(show_id)
+        if message is None:
+            return False
         self._print(terminal_message(message, self.timestamps, timestamp()))
+        return True
 
     def error(self, error: WscliError, final: bool) -> None:
         if not final:  # a final error is printed once by the CLI, after the prompt
@@ -268,5 +415,11 @@ class TerminalOutput(_TextEvents):
 
     def status(self, line: str) -> None:
         self._print(status_text(f"* {line}"))
+
+    def flush(self) -> None:
+        """Nothing is buffered: rich writes each line at once."""
+
+    def warning(self, line: str) -> None:
+        self._print(status_text(f"* warning: {line}", ERROR_STYLE))
 
     _note = status

@@ -6,12 +6,17 @@ buffered, never dropped. When stdin ends, replies are not dropped either: the pi
 reading until one of these ends it, then closes with 1000 (or --close-code):
 
 - ``--count N`` messages received (any time): clean end, exit 0;
-- no message received for ``--idle`` seconds after stdin ended (default 1 s; 0 = no
-  limit): clean end, exit 0;
+- no message received for ``--idle`` seconds after stdin ended (default 0.5 s; 0 = no
+  limit): clean end, exit 0 — unless ``--count N`` was given and fewer than N arrived:
+  then it is exit 6, since the script did not get what it asked for;
 - ``--wait S`` given: exactly S seconds after stdin ended (replaces --idle): clean end;
 - the server closes: exit 0 for 1000/1001 (or a close frame without a code), else 5
   (closed abnormally);
-- ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out).
+- ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out), held
+  even while a reader that stopped reading blocks stdout (:mod:`wscli.connect.watchdog`).
+
+A close that websockets began on our side before one of these (1009 for a message over
+--max-size) lost a message: it is never a clean end (see ``session.close_politely``).
 """
 
 from __future__ import annotations
@@ -36,10 +41,15 @@ from wscli.connect.session import (
     finish_closed,
     run_session,
 )
+from wscli.connect.watchdog import DeadlineWatchdog, Expire
 from wscli.core.errors import TimedOut
 from wscli.core.exitcodes import ExitCode
 
-DEFAULT_IDLE: Final = 1.0
+# Long enough for a reply computed on the spot (a loopback or LAN round trip and some
+# work), short enough that `echo x | wscli connect URL` ends in about half a second: 1 s
+# made every such call take 1.3 s (issue 11). A slower server needs --idle or -w; a
+# request/response script should say -n 1 and end at the reply.
+DEFAULT_IDLE: Final = 0.5
 EOF: Final = None
 _CHUNK = 65536
 _SEND_BATCH = 4096  # messages per socket write (bounds the bytes held at once)
@@ -199,6 +209,10 @@ class PipeSession:
 
     async def run(self, link: WebSocketLink) -> ExitCode:
         """Run on one open link until an end condition; see the module docstring."""
+        # --idle counts silence on this connection: after a --reconnect, the new one gets
+        # its full --idle for the replies to -x and the re-sent lines (the backoff alone
+        # may be longer than --idle).
+        self.last_received = max(self.last_received, self.loop.time())
         sender = asyncio.ensure_future(self._sender(link))
         receiver = asyncio.ensure_future(self._receiver(link))
         try:
@@ -213,8 +227,14 @@ class PipeSession:
                 if deadline is not None and self.loop.time() >= deadline:
                     await self._close(link)
                     if why == "timeout":
+                        raise TimedOut(f"timed out after {self.policy.timeout:g} s (--timeout)")
+                    if why == "idle" and self.policy.count is not None:
+                        # -n N asked for N messages: fewer is not a clean end (a starved
+                        # server can fall silent past --idle in mid-stream).
                         raise TimedOut(
-                            "no end before --timeout", f"{self.policy.timeout:g} s passed"
+                            f"received {self.received} of {self.policy.count} messages (-n)",
+                            f"{self.policy.idle:g} s of silence (--idle)",
+                            hint="raise --idle, or give --timeout for a deadline",
                         )
                     return ExitCode.OK
                 wait_for = None if deadline is None else deadline - self.loop.time()
@@ -239,10 +259,35 @@ class PipeSession:
 
 
 async def run_pipe(
-    options: SessionOptions, policy: PipePolicy, output: Output, stdin_fd: int = 0
+    options: SessionOptions,
+    policy: PipePolicy,
+    output: Output,
+    stdin_fd: int = 0,
+    expire: Expire | None = None,
 ) -> ExitCode:
-    """Pipe mode end to end: start reading stdin at once, then connect (and reconnect)."""
+    """Pipe mode end to end: start reading stdin at once, then connect (and reconnect).
+
+    ``expire`` ends the process when --timeout passes while the loop is blocked (see
+    :mod:`wscli.connect.watchdog`); the CLI gives it.
+    """
     reader = StdinReader(stdin_fd, stream=policy.stream)
     reader.start()
     session = PipeSession(policy, output, reader)
-    return await run_session(options, output, session.run)
+    watchdog = None
+    if policy.timeout is not None and expire is not None:
+        # Holds the deadline even while a blocked stdout write holds the loop.
+        grace = options.connect.close_timeout + 1.0
+        loop = asyncio.get_running_loop()
+        watchdog = DeadlineWatchdog(loop, policy.timeout, grace, expire)
+        watchdog.start()
+    try:
+        result = await run_session(options, output, session.run)
+    except BaseException:
+        with contextlib.suppress(OSError, ValueError):  # the first error is the one to tell
+            output.flush()
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
+    output.flush()  # a broken pipe here goes up: a quiet end
+    return result

@@ -2,19 +2,21 @@
 
 Pure: builds strings and :class:`rich.text.Text`; writing them is the caller's job. Peer
 text always goes through :func:`wscli.core.escape.escape_control` before it reaches a terminal,
-so a server cannot drive the user's terminal.
+so a server cannot drive the user's terminal. rich is imported by the terminal functions
+only: a pipe (`echo x | wscli connect URL -n 1`) starts faster without it.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
-
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Literal
 
 from wscli.connect.events import Message
 from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_json
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 BinaryFormat = Literal["base64", "hex"]
 
@@ -26,6 +28,8 @@ RECEIVED_STYLE = "cyan"
 STATUS_STYLE = "dim"
 ERROR_STYLE = "bold red"
 CONTINUATION = "  "  # under the text after the marker
+PREVIEW_LINES = 8  # hex dump lines of a binary message shown at the prompt before "/show"
+HEXDUMP_WIDTH = 16  # bytes per hex dump line
 
 
 def encode_binary(data: bytes, fmt: BinaryFormat) -> str:
@@ -36,11 +40,16 @@ def encode_binary(data: bytes, fmt: BinaryFormat) -> str:
 
 
 def event_data_text(args: tuple[Any, ...]) -> str:
-    """Socket.IO event arguments as text: one string as itself, anything else as JSON."""
-    if len(args) == 1 and isinstance(args[0], str):
-        return args[0]
-    value: Any = None if not args else args[0] if len(args) == 1 else list(args)
-    return to_json(value)
+    """Socket.IO arguments for the terminal: each as JSON (so ``"1"`` and ``1`` differ),
+    separated by ", "; nothing for none."""
+    return ", ".join(to_json(arg) for arg in args)
+
+
+def socketio_head(message: Message) -> str | None:
+    """``NAME`` for a Socket.IO event, ``ack N`` for an acknowledgement, else None."""
+    if message.is_ack:
+        return f"ack {message.ack_id}"
+    return message.name
 
 
 def pipe_line(
@@ -53,11 +62,14 @@ def pipe_line(
     """One received message as the line written to stdout in a pipe (with the newline).
 
     Text is written as received (data, for the next program); binary as base64 or hex; a
-    Socket.IO event as ``name: data``. ``escape`` (stdout is a terminal, e.g.
-    ``echo hi | wscli connect URL``) shows control characters escaped instead.
+    Socket.IO event as ``name: [args]`` and an acknowledgement as ``ack N: [args]``: the
+    arguments as one JSON array, ready for ``jq`` (and for ``--spread``). ``escape``
+    (stdout is a terminal, e.g. ``echo hi | wscli connect URL``) shows control characters
+    escaped instead.
     """
-    if message.name is not None:
-        body = f"{message.name}: {event_data_text(message.args)}"
+    head = socketio_head(message)
+    if head is not None:
+        body = f"{head}: {to_json(list(message.args))}"
     elif isinstance(message.data, bytes):
         body = encode_binary(message.data, binary_format)
     else:
@@ -80,8 +92,21 @@ def hexdump(data: bytes, width: int = 16) -> str:
     return "\n".join(lines)
 
 
-def terminal_message(message: Message, timestamps: bool = False, when: str | None = None) -> Text:
-    """A message for the interactive terminal: marker, colour, escaped text, hex dump."""
+def terminal_message(
+    message: Message,
+    timestamps: bool = False,
+    when: str | None = None,
+    preview: int | None = None,
+    show_id: int | None = None,
+) -> Text:
+    """A message for the interactive terminal: marker, colour, escaped text, hex dump.
+
+    ``preview``: dump at most that many bytes of a binary message and say how many more
+    there are (``… 2,944 more bytes``), with ``/show ID`` when ``show_id`` is given: a
+    3 KB file printed ~190 lines each way at the prompt (issue 11).
+    """
+    from rich.text import Text
+
     out = message.direction == "out"
     marker = SENT_MARKER if out else RECEIVED_MARKER
     style = SENT_STYLE if out else RECEIVED_STYLE
@@ -89,13 +114,24 @@ def terminal_message(message: Message, timestamps: bool = False, when: str | Non
     if timestamps:
         text.append(f"{when or timestamp()} ", style=STATUS_STYLE)
     text.append(f"{marker} ", style=f"bold {style}")
-    if message.name is not None:
-        text.append(f"{escape_control(message.name)}: ", style=f"bold {style}")
+    head = socketio_head(message)
+    if head is not None:
+        text.append(f"{escape_control(head)}: ", style=f"bold {style}")
         text.append(_continued(escape_control(event_data_text(message.args))), style=style)
+        if message.ack_id is not None and not message.is_ack:
+            asked = "acknowledged" if message.direction == "in" else "ack asked"
+            text.append(f"  ({asked}, ack {message.ack_id})", style=STATUS_STYLE)
     elif isinstance(message.data, bytes):
-        text.append(f"[binary, {len(message.data)} bytes]", style=style)
-        if message.data:
-            text.append(_continued("\n" + hexdump(message.data)), style=style)
+        data = message.data
+        text.append(f"[binary, {len(data):,} bytes]", style=style)
+        shown = data if preview is None else data[:preview]
+        if shown:
+            text.append(_continued("\n" + hexdump(shown)), style=style)
+        if len(shown) < len(data):
+            more = f"… {len(data) - len(shown):,} more bytes"
+            if show_id is not None:
+                more += f" (/show {show_id} for all)"
+            text.append(_continued("\n" + more), style=STATUS_STYLE)
     else:
         text.append(_continued(escape_control(message.data)), style=style)
     return text
@@ -107,6 +143,49 @@ def _continued(body: str) -> str:
     return body.replace("\n", "\n" + CONTINUATION)
 
 
+def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
+    """``text`` cut into screen lines of at most ``width`` cells, each cut-off part indented.
+
+    The terminal would wrap a long line itself, starting the rest at column 0, where a
+    peer's ``"ok" + spaces + "> transfer approved"`` passes for a line the user sent
+    (issue 11). Folded here, every screen line after the first starts with ``indent``;
+    lines after a newline already do (:func:`_continued`). Cut by character, never
+    dropping or merging the peer's spaces.
+    """
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    if width <= len(indent) + 1:
+        return text
+    lines = text.split("\n", allow_blank=True)
+    out: list[Text] = []
+    for line in lines:
+        while cell_len(line.plain) > width:
+            cut = _cut_at(line.plain, width)
+            out.append(line[:cut])
+            rest = line[cut:]
+            line = Text(indent)
+            line.append_text(rest)
+        out.append(line)
+    return Text("\n").join(out)
+
+
+def _cut_at(plain: str, width: int) -> int:
+    """The largest index whose prefix of ``plain`` fits in ``width`` cells (at least 1)."""
+    from rich.cells import cell_len
+
+    if plain.isascii():
+        return width
+    used = 0
+    for index, char in enumerate(plain):
+        used += cell_len(char)
+        if used > width:
+            return max(index, 1)
+    return len(plain)
+
+
 def status_text(line: str, style: str = STATUS_STYLE) -> Text:
     """A status line (connected, closed, ping ...) in the status style, escaped."""
+    from rich.text import Text
+
     return Text(escape_control(line), style=style)

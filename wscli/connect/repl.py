@@ -3,8 +3,12 @@
 Incoming messages are printed above the prompt while the user types
 (``patch_stdout(raw=True)``), history persists in ``$XDG_STATE_HOME/wscli/history``, slash
 commands (:mod:`wscli.connect.slash`) complete with Tab, and a bottom toolbar shows the URL,
-state, subprotocol, compression, last round trip and message counts. Ctrl-C clears the
-line; Ctrl-D closes with 1000 and exits 0.
+state, subprotocol, compression, last round trip and message counts, dropping the least
+telling fields whole when the terminal is narrow. Ctrl-C clears the line; on an empty line
+it says how to leave, and a second Ctrl-C within :data:`LEAVE_WINDOW` seconds leaves like
+Ctrl-D: close with 1000 (or --close-code) and exit 0. A pasted multi-line text (bracketed
+paste) is one message; lines after the first are indented under the first, typed, pasted
+or recalled from history alike.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +32,7 @@ from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.events import Message
 from wscli.connect.link import WebSocketLink
-from wscli.connect.output import JsonOutput, Output, TerminalOutput
+from wscli.connect.output import SHOW_KEEP, JsonOutput, Output, TerminalOutput
 from wscli.connect.session import (
     SessionOptions,
     cancel_and_wait,
@@ -37,12 +41,15 @@ from wscli.connect.session import (
     run_session,
 )
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
+from wscli.connect.socketio.link import SocketIOLink
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.exitcodes import ExitCode
-from wscli.net.statefiles import history_path
+from wscli.net.statefiles import history_path, open_private
 from wscli.net.terminal import make_console
 
 PING_WAIT = 30  # seconds /ping waits for its pong
+LEAVE_WINDOW = 2.0  # seconds in which a second Ctrl-C on an empty line leaves
+LEAVE_HINT = "(Ctrl-D or /quit to leave)"
 
 
 @dataclasses.dataclass
@@ -57,6 +64,7 @@ class ReplOptions:
     color: bool = True
     close_code: int = 1000  # sent on Ctrl-D and /quit
     close_reason: str = ""
+    full: bool = False  # binary messages dumped in full, not cut for /show
 
 
 def open_history(path: Path) -> tuple[History, str | None]:
@@ -64,8 +72,9 @@ def open_history(path: Path) -> tuple[History, str | None]:
     warning."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Private, like shell histories: typed lines may hold tokens.
-        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+        # Private, like shell histories: typed lines may hold tokens. Not through a
+        # symlink (ELOOP): a planted link must not make wscli write into another file.
+        os.close(open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
     except OSError as exc:
         why = os_reason(exc)
         return InMemoryHistory(), f"history not saved: cannot write {path}: {why}"
@@ -73,12 +82,22 @@ def open_history(path: Path) -> tuple[History, str | None]:
 
 
 class SlashCompleter(Completer):
-    """Completes slash commands at the start of the line."""
+    """Completes slash commands at the start of the line, and after ``/emit `` the
+    Socket.IO event names seen so far (``event_names``)."""
+
+    def __init__(self, event_names: Callable[[], Iterable[str]] = tuple) -> None:
+        self.event_names = event_names
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
     ) -> Iterable[Completion]:
         text = document.text_before_cursor
+        if text.startswith("/emit ") and " " not in text[len("/emit ") :]:
+            typed = text[len("/emit ") :]
+            for name in self.event_names():
+                if name.startswith(typed) and name.isprintable() and " " not in name:
+                    yield Completion(name, start_position=-len(typed))
+            return
         if not text.startswith("/") or " " in text or text.startswith("//"):
             return
         for name, (_, what) in COMMANDS.items():
@@ -94,7 +113,22 @@ def _key_bindings() -> KeyBindings:
         """Alt-Enter / Esc Enter: a newline inside the message instead of sending it."""
         event.current_buffer.insert_text("\n")
 
+    @bindings.add("c-c")
+    def _interrupt(event: KeyPressEvent) -> None:
+        """Ctrl-C: clear a typed line in place; on an empty line, hand it to the prompt
+        loop (which explains how to leave, or leaves on a second one)."""
+        buffer = event.current_buffer
+        if buffer.text:
+            buffer.reset()
+        else:
+            event.app.exit(exception=KeyboardInterrupt())
+
     return bindings
+
+
+def _continuation(width: int, line_number: int, wrap_count: int) -> str:
+    """Lines after the first start under the first one's text, not at column 0."""
+    return " " * width
 
 
 class _TextBytes:
@@ -122,16 +156,32 @@ class Stats:
     rtt: float | None = None
     sent: int = 0
     received: int = 0
+    socketio: str | None = None  # namespace and pending acks, with --socketio
 
 
-def toolbar_text(stats: Stats) -> str:
-    """URL, state, message counts, last RTT, compression, subprotocol: the most telling first,
-    so a narrow terminal cuts what matters least."""
+def toolbar_text(stats: Stats, width: int | None = None) -> str:
+    """URL, state, message counts, last RTT, compression, subprotocol, in that order.
+
+    When they do not fit in ``width`` columns, whole fields are dropped, least telling first
+    (subprotocol, compression, RTT, URL, counts; the state stays): the terminal would
+    otherwise cut the toolbar mid-word (issue 11).
+    """
     rtt = f"{stats.rtt * 1000:.1f} ms" if stats.rtt is not None else "-"
-    return (
-        f" {stats.url} | {stats.state} | sent {stats.sent} recv {stats.received} | rtt {rtt}"
-        f" | {stats.compression} | subprotocol: {stats.subprotocol or '-'} "
-    )
+    fields = [
+        (2, stats.url),
+        (0, stats.state),
+        (1, f"sent {stats.sent} recv {stats.received}"),
+        (3, f"rtt {rtt}"),
+        (4, stats.compression),
+        (5, f"subprotocol: {stats.subprotocol or '-'}"),
+    ]
+    if stats.socketio:
+        fields.insert(2, (1, stats.socketio))
+    while True:
+        text = " " + " | ".join(field for _, field in fields) + " "
+        if width is None or len(text) <= width or len(fields) == 1:
+            return text if width is None or len(text) <= width else ""
+        fields.remove(max(fields))
 
 
 class Repl:
@@ -143,19 +193,35 @@ class Repl:
         self.stats = Stats()
         self.session: PromptSession[str] = PromptSession(
             history=history,
-            completer=SlashCompleter(),
+            completer=SlashCompleter(self._event_names),
             complete_while_typing=True,
             key_bindings=_key_bindings(),
             bottom_toolbar=self.toolbar,
+            prompt_continuation=_continuation,
             refresh_interval=0.5,
             erase_when_done=True,
         )
         self.loop = asyncio.get_running_loop()
         self.deadline = None if options.timeout is None else self.loop.time() + options.timeout
         self.draft = ""  # a line half typed when the connection dropped: offered again
+        self.interrupted_at: float | None = None  # the last Ctrl-C on an empty line
+        self.socketio: SocketIOLink | None = None
+
+    def _event_names(self) -> Iterable[str]:
+        return list(self.socketio.event_names) if self.socketio is not None else ()
+
+    def width(self) -> int:
+        """The terminal's width now (it follows resizes)."""
+        return self.session.app.output.get_size().columns
 
     def toolbar(self) -> str:
-        return toolbar_text(self.stats)
+        link = self.socketio
+        if link is not None:
+            acks = "on" if link.ack else "off"
+            self.stats.socketio = (
+                f"ns {link.namespace} | acks {acks}, {len(link.pending_acks)} pending"
+            )
+        return toolbar_text(self.stats, self.width())
 
     def _show(self, message: Message) -> None:
         if message.direction == "out":
@@ -176,6 +242,7 @@ class Repl:
         self.stats.state = "open"
         self.stats.subprotocol = link.subprotocol
         self.stats.compression = ", ".join(link.extensions) or "no compression"
+        self.socketio = link if isinstance(link, SocketIOLink) else None
         for text in self.options.execute:
             self._show(await link.send(text))
         receiver = asyncio.ensure_future(self._receive(link))
@@ -197,7 +264,7 @@ class Repl:
             receiver.result()  # re-raise an unexpected error
             return await finish_closed(link, self.output)
         await close_politely(link, self.output)
-        raise TimedOut("no end before --timeout", f"{self.options.timeout:g} s passed")
+        raise TimedOut(f"timed out after {self.options.timeout:g} s (--timeout)")
 
     async def _receive(self, link: WebSocketLink) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -211,8 +278,13 @@ class Repl:
             try:
                 draft, self.draft = self.draft, ""
                 line = await self.session.prompt_async("ws> ", default=draft)
-            except KeyboardInterrupt:
-                continue  # Ctrl-C: the line is cleared
+            except KeyboardInterrupt:  # Ctrl-C on an empty line (a typed one is cleared)
+                now = self.loop.time()
+                if self.interrupted_at is not None and now - self.interrupted_at < LEAVE_WINDOW:
+                    return await self._quit(link)
+                self.interrupted_at = now
+                self.output.status(LEAVE_HINT)
+                continue
             except EOFError:  # Ctrl-D
                 return await self._quit(link)
             try:
@@ -243,6 +315,22 @@ class Repl:
                 raise CommandError(f"no pong within {PING_WAIT} s") from None
             self.stats.rtt = rtt
             self.output.status(f"pong received: round trip {rtt * 1000:.1f} ms")
+        elif command.name == "show":
+            shown = isinstance(self.output, TerminalOutput) and self.output.show(command.number)
+            if not shown:
+                raise CommandError(
+                    f"no binary message {command.number} to show (the last {SHOW_KEEP} cut ones"
+                    " are kept)"
+                )
+        elif command.name in ("emit", "ack"):
+            if self.socketio is None:
+                raise CommandError(f"/{command.name} needs --socketio")
+            if command.name == "ack":
+                self.socketio.ack = not self.socketio.ack
+                self.output.status(f"acknowledgements {'on' if self.socketio.ack else 'off'}")
+            else:
+                text = command.data if isinstance(command.data, str) else ""
+                self._show(await self.socketio.emit_text(command.event, text))
         elif command.name == "help":
             for line in HELP_TEXT.splitlines():
                 self.output.status(line)
@@ -270,8 +358,15 @@ async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCo
                 make_console(sys.stdout, repl_options.color),
                 show_ping_pong=repl_options.show_ping_pong,
                 timestamps=repl_options.timestamps,
+                full=repl_options.full,
             )
+        repl = Repl(repl_options, output, history)
+        if isinstance(output, TerminalOutput):
+            output.width = repl.width
         if warning:
             output.status(f"warning: {warning}")
-        repl = Repl(repl_options, output, history)
-        return await run_session(options, output, repl.run)
+        try:
+            return await run_session(options, output, repl.run)
+        finally:
+            with contextlib.suppress(OSError, ValueError):  # --json buffers a burst
+                output.flush()

@@ -21,20 +21,13 @@ from wscli.connect.link import (
     backoff_delays,
     close_result,
     is_retryable,
-    open_link,
 )
 from wscli.connect.output import Output
-from wscli.core.errors import WscliError
+from wscli.connect.redirects import open_following
+from wscli.connect.socketio.settings import SocketIOOptions
+from wscli.core.errors import WscliError, error_text
 from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import remember_url
-
-
-@dataclasses.dataclass
-class SocketIOOptions:
-    """``--socketio``: namespace to join and the event name for sent lines."""
-
-    namespace: str = "/"
-    event: str = "message"
 
 
 @dataclasses.dataclass
@@ -45,6 +38,11 @@ class SessionOptions:
     socketio: SocketIOOptions | None = None
     reconnect: bool = False
     max_retries: int | None = 5
+    location: bool = False
+    """-L/--location: follow redirects (see :mod:`wscli.connect.redirects`)."""
+    stable_after: float = 10.0
+    """Seconds a connection must stay open before a later failure starts the retry count
+    and the backoff afresh; see :func:`run_session`."""
 
 
 Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
@@ -64,20 +62,21 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
 
 async def open_session_link(options: SessionOptions, output: Output) -> WebSocketLink:
     """Open the WebSocket (and Socket.IO session) and report it as open."""
-    connection = await open_link(options.connect, observer=output.frame)
     link: WebSocketLink
     if options.socketio is not None:
-        from wscli.connect.socketio import SocketIOLink
+        from wscli.connect.socketio.link import open_socketio_link
 
-        link = SocketIOLink(
-            connection,
-            options.connect.url,
-            namespace=options.socketio.namespace,
-            event=options.socketio.event,
-            open_timeout=options.connect.open_timeout or 10.0,
+        link = await open_socketio_link(
+            options.connect, options.socketio, output, follow=options.location
         )
     else:
-        link = WebSocketLink(connection, options.connect.url)
+        connection, url = await open_following(
+            options.connect,
+            follow=options.location,
+            observer=output.frame,
+            on_redirect=output.redirected,
+        )
+        link = WebSocketLink(connection, url)
     try:
         await link.start()
     except WscliError:
@@ -97,6 +96,7 @@ async def finish_closed(link: WebSocketLink, output: Output) -> ExitCode:
     """The connection has ended: report it; OK for a normal close, else ClosedAbnormally."""
     code, reason, by = link.closed_info()
     output.closed(code, reason, by)
+    link.check_stalled()
     return close_result(code, reason, by)
 
 
@@ -106,7 +106,15 @@ async def close_politely(
     """Close with ``code`` (1000 by default), wait for the peer's answer, report it.
 
     ``link.close`` waits at most the connection's close timeout for the peer's answer.
+    A connection that websockets was already closing on our side (1009 for a message over
+    our --max-size, 1002/1007 for a protocol error) lost a message: it is judged as the
+    close it was, never exit 0, even when --wait or --idle ends at that moment.
     """
+    link.check_stalled()  # dropped by wscli (the server read nothing): never a clean end
+    if not link.is_open and link.closed_info()[2] == "client":
+        with contextlib.suppress(Exception):
+            await link.close(code, reason)  # waits (bounded) for the close to complete
+        return await finish_closed(link, output)
     await link.close(code, reason)
     output.closed(*link.closed_info())
     # We chose to end (EOF, --count, --idle, /close ...): a clean end whatever the code.
@@ -129,25 +137,43 @@ async def run_session(
     body: Body,
     delays: Iterator[float] | None = None,
 ) -> ExitCode:
-    """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure."""
+    """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure.
+
+    Attempts are counted, and the backoff keeps growing, across connections that end
+    within ``options.stable_after`` seconds (10) of opening: a server that accepts and
+    drops at once is a failure like a refused connection, and resetting on every handshake
+    would retry it forever at the shortest delay (issue 11: 25 connections in 10 s, stuck
+    at "attempt 1/5"). Only a connection that stayed up that long starts the count and the
+    backoff afresh. Each retried failure is reported as a
+    ``reconnect`` with its reason; only the final one is an error.
+    """
+    loop = asyncio.get_running_loop()
     backoff = delays or backoff_delays()
     attempt = 0
     while True:
-        out_of_retries = options.max_retries is not None and attempt >= options.max_retries
+        opened_at: float | None = None
+        failure: WscliError | None = None
         try:
             link = await open_session_link(options, output)
-            attempt = 0  # the connection worked: a later failure starts the count afresh
-            out_of_retries = options.max_retries == 0
-            backoff = delays or backoff_delays()
+            opened_at = loop.time()
             result = await body(link)
-            if not (options.reconnect and not out_of_retries and server_went_away(link)):
+            if not (options.reconnect and server_went_away(link)):
                 return result
+            reason = "the server went away (1001)"
         except WscliError as error:
-            retry = options.reconnect and is_retryable(error) and not out_of_retries
-            output.error(error, final=not retry)
-            if not retry:
+            if not (options.reconnect and is_retryable(error)):
+                output.error(error, final=True)
                 raise
+            failure, reason = error, error_text(error)
+        if opened_at is not None and loop.time() - opened_at >= options.stable_after:
+            attempt = 0
+            backoff = delays or backoff_delays()
+        if options.max_retries is not None and attempt >= options.max_retries:
+            if failure is None:
+                return result
+            output.error(failure, final=True)
+            raise failure
         attempt += 1
         delay = next(backoff)
-        output.reconnecting(attempt, delay, options.max_retries)
+        output.reconnecting(attempt, delay, options.max_retries, reason)
         await asyncio.sleep(delay)

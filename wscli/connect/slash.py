@@ -1,7 +1,8 @@
 """Slash commands of the `wscli connect` prompt: parsing and help (pure, no I/O).
 
 A typed line is either a message to send or a command: ``/ping [payload]``,
-``/close [code [reason]]``, ``/binary HEX``, ``/file PATH``, ``/quit``, ``/help``. A line
+``/close [code [reason]]``, ``/binary HEX``, ``/file PATH``, ``/show N``, ``/quit``,
+``/help``, and with ``--socketio`` ``/emit EVENT [JSON...]`` and ``/ack``. A line
 starting with ``//`` sends a literal ``/`` (``//x`` sends ``/x``); a multi-line input is
 always a message.
 """
@@ -13,7 +14,9 @@ from typing import Literal
 
 from wscli.core.closecodes import close_problem
 
-CommandName = Literal["send", "ping", "close", "binary", "file", "quit", "help", "none"]
+CommandName = Literal[
+    "send", "ping", "close", "binary", "file", "show", "quit", "help", "emit", "ack", "none"
+]
 
 # name -> (usage, what it does); the /help text and the completion menu are built from it.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/close": ("/close [CODE [REASON]]", "close the connection (default 1000) and exit"),
     "/binary": ("/binary HEX", "send HEX bytes as one binary message (spaces allowed)"),
     "/file": ("/file PATH", "send the file PATH as one binary message"),
+    "/show": ("/show N", "show binary message N in full (long ones are cut at first)"),
+    "/emit": ("/emit EVENT [JSON...]", "Socket.IO: emit EVENT, each JSON value an argument"),
+    "/ack": ("/ack", "Socket.IO: toggle asking for acknowledgements (--ack)"),
     "/quit": ("/quit", "close (--close-code, default 1000) and exit (also Ctrl-D)"),
     "/help": ("/help", "this help"),
 }
@@ -32,7 +38,8 @@ def _help_text() -> str:
     return "\n".join(
         [
             *(f"{usage:<{width}}{what}" for usage, what in rows),
-            "Alt-Enter (or Esc Enter) inserts a newline; Ctrl-C clears the line.",
+            "Alt-Enter (or Esc Enter) inserts a newline; a multi-line paste is one message.",
+            "Ctrl-C clears the line; on an empty line, twice within 2 s leaves (as Ctrl-D).",
         ]
     )
 
@@ -53,6 +60,8 @@ class Command:
     code: int = 1000
     reason: str = ""
     path: str = ""
+    number: int = 0
+    event: str = ""
 
 
 def parse_line(line: str) -> Command:
@@ -77,6 +86,17 @@ def parse_line(line: str) -> Command:
         if not rest:
             raise CommandError("/file needs a PATH")
         return Command("file", path=rest)
+    if word == "/show":
+        if not rest.isascii() or not rest.isdigit():
+            raise CommandError("/show needs the number of a cut binary message, e.g. /show 1")
+        return Command("show", number=int(rest))
+    if word == "/emit":
+        event, _, args = rest.partition(" ")
+        if not event:
+            raise CommandError('/emit needs an EVENT name, e.g. /emit chat "hi" {"x":1}')
+        return Command("emit", data=args.strip(), event=event)
+    if word == "/ack":
+        return Command("ack")
     if word == "/quit":
         return Command("quit")
     if word == "/help":

@@ -1,10 +1,17 @@
 """Typed errors raised by wscli's lower layers; the CLI turns them into text and exit codes.
 
 Nothing here does I/O: :func:`format_error` renders the one line shown on stderr.
+
+An error's ``what``, ``why`` and ``hint`` may quote the network (an HTTP reason phrase, a
+close reason, a Socket.IO refusal, a header value): they are kept as received, and
+:func:`format_error` escapes the whole line for the terminal, so no raiser has to remember
+to. Machine-readable outputs take :func:`error_text` (raw) and escape it their own way
+(:mod:`wscli.core.ndjson`).
 """
 
 from __future__ import annotations
 
+from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 
 NO_ANSWER_HINT = "is it a TLS port (try wss://), or the wrong path?"
@@ -91,12 +98,21 @@ def os_reason(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__).lower()
 
 
-def format_error(error: WscliError, prefix: str = "wscli: error: ") -> str:
-    """Render ``error`` as the single line shown on stderr."""
+def error_text(error: WscliError) -> str:
+    """``error`` as one line of text, unescaped: for writers that escape on their own."""
     text = error.what
     if error.why:
         text = f"{text}: {error.why}"
     if error.hint:
         text = f"{text} (hint: {error.hint})"
     # One line, always: a multi-line cause (e.g. from an OS error) is folded.
-    return prefix + " ".join(text.split())
+    return " ".join(text.split())
+
+
+def format_error(error: WscliError, prefix: str = "wscli: error: ") -> str:
+    """Render ``error`` as the single line shown on stderr, control characters escaped.
+
+    Every error line wscli prints passes here, so text a server chose (``\\e]52;…``,
+    C1 bytes, bidi overrides) reaches the terminal as inert escapes.
+    """
+    return prefix + escape_control(error_text(error), keep_newlines=False)

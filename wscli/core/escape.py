@@ -10,8 +10,13 @@ import re
 
 # C0 controls except TAB and LF, DEL, C1 controls (0x80-0x9f, which some terminals honour
 # as CSI and friends), and the Unicode bidirectional marks, embeddings, overrides and
-# isolates, with which a peer could make text display in another order than it reads.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# isolates, with which a peer could make text display in another order than it reads; the
+# line and paragraph separators (a new line on some terminals); and lone surrogates (from
+# JSON escapes or undecodable bytes), which would otherwise reach the terminal as raw bytes
+# such as 0x9b, a one-byte CSI. The set matches :mod:`wscli.core.ndjson`'s.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 _NAMED = {"\r": "\\r", "\x1b": "\\e", "\x00": "\\0", "\x7f": "\\x7f"}
 

@@ -11,14 +11,19 @@ Events and their keys (besides ``event`` and ``time``):
 - ``open``: ``url``, ``subprotocol`` (or null), ``extensions`` (list), ``headers``
   (response headers, name → value; repeated names joined with ", ")
 - ``message``: ``direction`` ("in"/"out"), ``type`` ("text"/"binary"), ``text`` or
-  ``base64``, ``length`` (bytes); Socket.IO events add ``name`` and ``data`` (the
-  decoded arguments)
+  ``base64``, ``length`` (bytes); Socket.IO adds ``socketio``: ``"event"`` with ``name`` (the
+  event name; ``event`` is taken by the NDJSON event type) and ``args`` (list of JSON
+  values, binary attachments as ``{"base64": ...}``), plus ``ack_id`` when an
+  acknowledgement is asked for (by us, or by the server: wscli answers it with
+  --ack-reply); or ``"ack"`` with ``ack_id`` and ``args`` for an acknowledgement
 - ``ping`` / ``pong``: ``direction``, ``base64`` (payload); a pong answering our ping adds
   ``rtt_ms``
 - ``close``: ``code`` (null without close frame), ``reason``, ``by`` ("client", "server"
   or null when the connection dropped)
 - ``error``: ``message``, ``exit_code``
-- ``reconnect``: ``attempt``, ``delay`` (seconds before it), ``max_retries`` (or null)
+- ``reconnect``: ``attempt``, ``delay`` (seconds before it), ``max_retries`` (or null),
+  ``reason`` (the failure that is retried; retried failures are not ``error`` events)
+- ``redirect``: ``status``, ``from``, ``url`` (one per hop followed with -L/--location)
 """
 
 from __future__ import annotations
@@ -41,13 +46,17 @@ class Message:
     """One WebSocket message (or Socket.IO event) sent or received.
 
     ``data`` is ``str`` for a text message and ``bytes`` for a binary one. For a Socket.IO
-    event, ``name`` is the event name and ``args`` its decoded arguments.
+    event, ``name`` is the event name and ``args`` its decoded arguments; ``ack_id`` the
+    acknowledgement it asks for. A Socket.IO acknowledgement has ``is_ack``, its
+    ``ack_id`` and ``args``.
     """
 
     direction: Direction
     data: str | bytes
     name: str | None = None
     args: tuple[Any, ...] = ()
+    ack_id: int | None = None
+    is_ack: bool = False
 
     @property
     def length(self) -> int:
@@ -94,16 +103,13 @@ def message_event(message: Message, when: str | None = None) -> dict[str, Any]:
     else:
         fields.update(type="text", text=message.data)
     fields["length"] = message.length
-    if message.name is not None:
-        fields.update(name=message.name, data=_jsonable(message.args))
+    if message.is_ack:
+        fields.update(socketio="ack", ack_id=message.ack_id, args=list(message.args))
+    elif message.name is not None:
+        fields.update(socketio="event", name=message.name, args=list(message.args))
+        if message.ack_id is not None:
+            fields["ack_id"] = message.ack_id
     return _event("message", when, **fields)
-
-
-def _jsonable(args: tuple[Any, ...]) -> Any:
-    """One argument as itself, several as a list, none as null."""
-    if not args:
-        return None
-    return args[0] if len(args) == 1 else list(args)
 
 
 def ping_event(
@@ -136,9 +142,23 @@ def error_event(message: str, exit_code: int, when: str | None = None) -> dict[s
 
 
 def reconnect_event(
-    attempt: int, delay: float, max_retries: int | None, when: str | None = None
+    attempt: int,
+    delay: float,
+    max_retries: int | None,
+    reason: str = "",
+    when: str | None = None,
 ) -> dict[str, Any]:
-    """A reconnect attempt about to be made after ``delay`` seconds."""
+    """A reconnect attempt about to be made after ``delay`` seconds, and why."""
     return _event(
-        "reconnect", when, attempt=attempt, delay=round(delay, 3), max_retries=max_retries
+        "reconnect",
+        when,
+        attempt=attempt,
+        delay=round(delay, 3),
+        max_retries=max_retries,
+        reason=reason,
     )
+
+
+def redirect_event(status: int, source: str, url: str, when: str | None = None) -> dict[str, Any]:
+    """A redirect answer (3xx) followed with -L/--location: from ``source`` to ``url``."""
+    return _event("redirect", when, status=status, **{"from": source}, url=url)

@@ -29,9 +29,12 @@ class ExitCode(enum.IntEnum):
     """Interrupted by Ctrl-C (SIGINT)."""
 
 
+NORMAL_CLOSES = "/".join(str(c) for c in sorted(NORMAL_CLOSE_CODES) if c != 1005)
+"""The close codes that exit 0, as said to users (1005 is "a close frame without a code")."""
+
 # One line per code, in the order shown to users (help epilogs, man pages, README).
 EXIT_CODE_DESCRIPTIONS: dict[ExitCode, str] = {
-    ExitCode.OK: "success; normal close (1000/1001, or no code) or clean end",
+    ExitCode.OK: f"success; normal close ({NORMAL_CLOSES}, or no code) or clean end",
     ExitCode.ERROR: "other error",
     ExitCode.USAGE: "usage error (bad option, URL or value)",
     ExitCode.CONNECT_FAILED: "could not connect (DNS, refused, TLS, proxy)",
@@ -45,6 +48,15 @@ EXIT_CODE_DESCRIPTIONS: dict[ExitCode, str] = {
 def exit_code_table() -> str:
     """Return the exit codes as aligned `code  meaning` lines, for help texts."""
     return "\n".join(f"{int(code):>3}  {text}" for code, text in EXIT_CODE_DESCRIPTIONS.items())
+
+
+def server_close_sentence() -> str:
+    """How a close by the server ends `connect`, from the same source as the table and
+    :func:`exit_code_for_close` (so help, man page and code cannot drift apart)."""
+    return (
+        f"A close by the server exits {int(ExitCode.OK)} for {NORMAL_CLOSES} (or no code), "
+        f"{int(ExitCode.CLOSED_ABNORMALLY)} for any other code or no close frame"
+    )
 
 
 def exit_code_for_close(code: int | None) -> ExitCode:

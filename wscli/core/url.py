@@ -50,3 +50,37 @@ def parse_ws_url(url: str) -> WebSocketURI:
         raise UsageProblem(f"invalid URL {url!r}", why) from None
     except ValueError as exc:  # e.g. a port out of range
         raise UsageProblem(f"invalid URL {url!r}", str(exc)) from None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``.
+
+    For every place a URL the user gave (``--proxy``, the WebSocket URL) is printed or
+    written as NDJSON: the password must not reach a terminal, a log or a CI transcript.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if password is None:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    netloc = f"{user}:***@{hostport}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact_in(text: str, url: str | None) -> str:
+    """``text`` with each occurrence of ``url`` (and of its password) redacted."""
+    if not url:
+        return text
+    redacted = redact_url(url)
+    if redacted == url:
+        return text
+    text = text.replace(url, redacted)
+    try:
+        password = urllib.parse.urlsplit(url).password
+    except ValueError:
+        return text
+    return text.replace(password, "***") if password else text

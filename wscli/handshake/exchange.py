@@ -24,7 +24,6 @@ from websockets.protocol import State
 
 from wscli.core.closecodes import close_description
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError, os_reason
-from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 from wscli.handshake.report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
 from wscli.handshake.request import handshake_error, judge, parse_head, parsed_response, split_head
@@ -297,7 +296,7 @@ class _Run:
             sent = protocol.close_sent
             raise ClosedAbnormally(
                 f"connection to {self.where} closed abnormally",
-                f"the server broke the protocol: {escape_control(str(broken), False)}",
+                f"the server broke the protocol: {broken}",
                 code=None if sent is None else int(sent.code),
             )
         if received is None:

@@ -6,6 +6,9 @@ The one place that decides, for a finished :class:`HandshakeReport`, what goes w
 - stdout a terminal: the readable ``> `` / ``< `` view (colour as the Environment says);
 - stdout a pipe: the exact bytes, nothing added;
 - stderr: ``--debug`` details, then the verdict (not with ``--json``: it is in the document).
+  When stdout is a terminal too, the details of what came before the request (resolving,
+  connecting, TLS) are printed before the exchange, so the screen reads in time order, as
+  ``curl -v`` does.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from wscli.handshake.render import (
     json_line,
     raw_output,
     render_debug,
+    render_debug_setup,
+    render_debug_wire,
     render_exchange,
     render_verdict,
 )
@@ -40,12 +45,18 @@ def write_report(
     BrokenPipeError is raised again once everything else is written.
     """
     err = make_console(stderr, env.color_stderr)
+    in_time_order = debug and env.stdout_isatty and not json_output
+    if in_time_order:
+        err.print(render_debug_setup(report), end="")
+        stderr.flush()
     broken: BrokenPipeError | None = None
     try:
         _write_stdout(report, env, stdout, err, json_output)
     except BrokenPipeError as exc:
         broken = exc
-    if debug:
+    if in_time_order:
+        err.print(render_debug_wire(report), end="")
+    elif debug:
         err.print(render_debug(report), end="")
     if report.verdict is not None and not json_output:
         err.print(render_verdict(report.verdict), end="")
@@ -70,4 +81,7 @@ def _write_stdout(
         stdout.buffer.write(raw_output(report))
         stdout.buffer.flush()
         if report.body_truncated:
-            err.print(f"(body cut after the first {len(report.body)} bytes)", markup=False)
+            # The body was cut anywhere (mid-tag): the note starts a line of its own.
+            lead = "" if report.body.endswith(b"\n") else "\n"
+            note = f"{lead}(body cut after the first {len(report.body)} bytes)"
+            err.print(note, markup=False, highlight=False)

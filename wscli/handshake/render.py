@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,38 +104,36 @@ def _mark(text: Text, ok: bool | None) -> None:
         text.append(" ")
 
 
+def _check(text: Text, ok: bool, line: str) -> None:
+    """One verdict line after its mark; escaped here, as every line quotes the server."""
+    _mark(text, ok)
+    text.append(escape_control(line, keep_newlines=False) + "\n")
+
+
 def render_verdict(verdict: Verdict) -> Text:
     """One line per check: status, accept (expected vs received), subprotocol, extensions."""
     text = Text()
     status = f"{verdict.status_code} {verdict.reason}".rstrip()
-    _mark(text, verdict.status_ok)
     if verdict.status_ok:
-        text.append(f"status: {status}\n")
+        _check(text, True, f"status: {status}")
         return _verdict_101(text, verdict)
-    text.append(f"status: {escape_control(status)} (expected 101 Switching Protocols)\n")
+    _check(text, False, f"status: {status} (expected 101 Switching Protocols)")
     return text
 
 
 def _verdict_101(text: Text, verdict: Verdict) -> Text:
     received = ", ".join(verdict.accept_received) or "(missing)"
-    _mark(text, verdict.accept_ok)
-    text.append(
-        f"accept: expected {verdict.accept_expected}, received {escape_control(received)}\n"
+    _check(
+        text, verdict.accept_ok, f"accept: expected {verdict.accept_expected}, received {received}"
     )
-
     offered = ", ".join(verdict.subprotocols_offered) or "none"
     chosen = ", ".join(verdict.subprotocols_received) or "none"
-    _mark(text, verdict.subprotocol_ok)
-    text.append(f"subprotocol: {escape_control(chosen)} (offered: {offered})\n")
-
+    _check(text, verdict.subprotocol_ok, f"subprotocol: {chosen} (offered: {offered})")
     got = ", ".join(format_extension(n, p) for n, p in verdict.extensions_received) or "none"
-    _mark(text, verdict.extensions_ok)
-    text.append(
-        f"extensions: {escape_control(got)} (offered: {verdict.extensions_offered or 'none'})"
-    )
+    line = f"extensions: {got} (offered: {verdict.extensions_offered or 'none'})"
     if verdict.extensions_error:
-        text.append(f": {escape_control(verdict.extensions_error)}")
-    text.append("\n")
+        line += f": {verdict.extensions_error}"
+    _check(text, verdict.extensions_ok, line)
     return text
 
 
@@ -174,21 +173,50 @@ def _tls_lines(tls: TlsInfo) -> list[str]:
     return lines
 
 
+def _note(text: Text, line: str) -> None:
+    text.append("* ", "dim")
+    text.append(line + "\n")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def render_debug_setup(report: HandshakeReport) -> Text:
+    """The --debug lines of what came before the request: addresses, connection, TLS.
+
+    On a terminal they are printed before the exchange, in time order as ``curl -v`` does
+    (issue 11). An IP literal needs no resolving: no "resolved 127.0.0.1 to 127.0.0.1".
+    """
+    text = Text()
+    if report.addresses and not _is_ip_literal(report.host):
+        _note(text, f"resolved {report.host} to {', '.join(report.addresses)}")
+    if report.peer:
+        _note(text, f"connected to {report.peer}")
+    if report.tls is not None:
+        for line in _tls_lines(report.tls):
+            _note(text, line)
+    return text
+
+
 def render_debug(report: HandshakeReport) -> Text:
     """The --debug details: addresses, TLS, every chunk of bytes, close frames, timings."""
+    text = render_debug_setup(report)
+    text.append_text(render_debug_wire(report))
+    return text
+
+
+def render_debug_wire(report: HandshakeReport) -> Text:
+    """The --debug lines from the request on: every chunk of bytes, close frames, timings."""
     text = Text()
 
     def note(line: str) -> None:
-        text.append("* ", "dim")
-        text.append(line + "\n")
+        _note(text, line)
 
-    if report.addresses:
-        note(f"resolved {report.host} to {', '.join(report.addresses)}")
-    if report.peer:
-        note(f"connected to {report.peer}")
-    if report.tls is not None:
-        for line in _tls_lines(report.tls):
-            note(line)
     for chunk in report.wire:
         arrow = ">" if chunk.direction == "sent" else "<"
         where = f"{chunk.phase}, +{_ms(chunk.at)}"

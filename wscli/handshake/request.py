@@ -229,6 +229,8 @@ def handshake_error(
 ) -> WscliError | None:
     """The error to report for this handshake, or None when it was a valid 101.
 
+    Its text quotes the server raw; :func:`wscli.core.errors.format_error` escapes it.
+
     ``received`` is how many bytes came back, to say "closed before any response".
     """
     what = f"handshake with {where} failed"
@@ -242,20 +244,20 @@ def handshake_error(
     if exc is None:
         return None
     if isinstance(exc, InvalidUpgrade):
-        return HandshakeRejected(what, escape_control(str(exc), keep_newlines=False))
+        return HandshakeRejected(what, str(exc))
     if verdict is not None and not verdict.accept_ok and isinstance(exc, InvalidHeader):
-        got = escape_control(", ".join(verdict.accept_received), False) or "none"
+        got = ", ".join(verdict.accept_received) or "none"
         return HandshakeRejected(
             what, f"wrong Sec-WebSocket-Accept: expected {verdict.accept_expected}, received {got}"
         )
     if verdict is not None and not verdict.subprotocol_ok:
         offered = ", ".join(verdict.subprotocols_offered) or "none"
-        got = escape_control(", ".join(verdict.subprotocols_received), False)
+        got = ", ".join(verdict.subprotocols_received)
         return HandshakeRejected(
             what, f"server chose subprotocol {got!r}, which was not offered (offered: {offered})"
         )
     if isinstance(exc, InvalidHeader | InvalidStatus | NegotiationError):
-        return HandshakeRejected(what, escape_control(str(exc), keep_newlines=False))
+        return HandshakeRejected(what, str(exc))
     hint = None
     if received == 0 and not protocol.uri.secure:
         hint = NO_ANSWER_HINT  # e.g. ws:// to a TLS port: the server hangs up on plain text
@@ -268,7 +270,7 @@ def _describe_message_error(exc: Exception, received: int) -> str:
         if received == 0:
             return "the server closed the connection without answering"
         return f"the server closed the connection mid-response ({received} bytes received)"
-    text = escape_control(str(cause), keep_newlines=False)  # it quotes peer bytes
+    text = str(cause)  # it quotes peer bytes: format_error escapes them
     if isinstance(cause, SecurityError):
         limits = f"limits: {MAX_LINE_LENGTH}-byte lines, {MAX_NUM_HEADERS} headers"
         return f"response head too large: {text} ({limits})"

@@ -3,11 +3,17 @@
 Shared by the REPL (history), `connect` and `handshake` (which remember each URL they open)
 and shell completion (which offers those URLs). No click or prompt_toolkit here, so
 completion stays fast. State is a convenience: a home that cannot be written only costs it.
+
+Files here may outlive the session and be read by others: a remembered URL keeps only its
+scheme, host, port and path (no ``user:password@``, no query such as ``?token=``, no
+fragment), and the files are opened with ``O_NOFOLLOW`` and mode 0600, so a symlink planted
+in their place cannot make wscli write into another file.
 """
 
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,25 +41,61 @@ def urls_path(environ: Mapping[str, str] | None = None) -> Path:
     return state_dir(environ) / "urls"
 
 
+def url_to_remember(url: str) -> str | None:
+    """What of ``url`` may be stored: ``scheme://host:port/path`` (None: not a ws URL).
+
+    Credentials (``user:pass@``), the query (often ``?token=``) and the fragment are
+    dropped; an empty path becomes ``/``, so ``ws://h`` and ``ws://h/`` are one entry.
+    """
+    if not url.startswith(URL_SCHEMES) or any(c.isspace() for c in url):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    return urllib.parse.urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", "", ""))
+
+
 def urls_in(text: str, incomplete: str = "") -> list[str]:
     """WebSocket URLs in ``text`` starting with ``incomplete``, newest (last) first, unique.
 
     Accepts plain lines and prompt_toolkit's ``+line`` history format; anything else is
-    ignored.
+    ignored. ``ws://h`` and ``ws://h/`` count as one URL (shown as the newest spelling).
     """
-    seen: dict[str, None] = {}
+    seen: dict[str, str] = {}
     for raw in reversed(text.splitlines()):
         line = raw.strip().removeprefix("+").strip()
         if line.startswith(URL_SCHEMES) and " " not in line and line.startswith(incomplete):
-            seen.setdefault(line, None)
-    return list(seen)[:MAX_URLS]
+            seen.setdefault(url_to_remember(line) or line, line)
+    return list(seen.values())[:MAX_URLS]
+
+
+def open_private(path: Path, flags: int) -> int:
+    """Open a state file without following a symlink; a file it creates or writes is 0600."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    if flags & (os.O_WRONLY | os.O_RDWR):
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            os.close(fd)
+            raise
+    return fd
 
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        fd = open_private(path, os.O_RDONLY)
     except OSError:
         return ""
+    with os.fdopen(fd, "rb") as file:
+        return file.read().decode("utf-8", "replace")
 
 
 def recent_urls(incomplete: str = "", environ: Mapping[str, str] | None = None) -> list[str]:
@@ -63,15 +105,18 @@ def recent_urls(incomplete: str = "", environ: Mapping[str, str] | None = None) 
 
 
 def remember_url(url: str, environ: Mapping[str, str] | None = None) -> None:
-    """Append ``url`` to the URL file (private, 0600), trimmed to the last KEEP_URLS lines.
+    """Append ``url`` (see :func:`url_to_remember`) to the URL file (0600, no symlink),
+    trimmed to the last KEEP_URLS lines.
 
     Failures are ignored: remembering URLs must never make a connection fail.
     """
-    if not url.startswith(URL_SCHEMES) or any(c.isspace() for c in url):
+    stored = url_to_remember(url)
+    if stored is None:
         return
+    url = stored
     path = urls_path(environ)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         lines = _read(path).splitlines()
         if lines and lines[-1] == url:
             return
@@ -83,7 +128,7 @@ def remember_url(url: str, environ: Mapping[str, str] | None = None) -> None:
         else:
             mode = os.O_WRONLY | os.O_CREAT | os.O_APPEND
             text = url + "\n"
-        fd = os.open(path, mode, 0o600)
+        fd = open_private(path, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(text)
     except OSError:

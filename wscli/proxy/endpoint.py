@@ -17,6 +17,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 if TYPE_CHECKING:
+    from wscli.proxy.lane import Lane
     from wscli.proxy.pair import Pair
 
 
@@ -38,6 +39,7 @@ class Endpoint(asyncio.Protocol):
         self.writable.set()
         self.lost = False
         self.discarding = False  # stalled: bytes read are thrown away, nothing answered
+        self.lane: Lane | None = None  # the direction this endpoint's frames go, once open
 
     # asyncio.Protocol
 

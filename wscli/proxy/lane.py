@@ -72,7 +72,9 @@ class Lane:
         self.dest.flush()
 
     def frame(self, frame: Frame) -> None:
-        opcode, data = frame.opcode, bytes(frame.data)
+        opcode, data = frame.opcode, frame.data
+        if type(data) is not bytes:
+            data = bytes(data)
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             self.kind = "text" if opcode is Opcode.TEXT else "binary"
             self.dropping = self.faults.drop()

@@ -14,6 +14,7 @@ import dataclasses
 import os
 import ssl
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
@@ -90,6 +91,7 @@ class Pair:
         self.upstream_response: Response | None = None
         self.close_timer: asyncio.TimerHandle | None = None
         self.early: list[Frame] = []  # frames the upstream sent before the client was open
+        self.client_early: list[Frame] = []  # frames the client sent before its answer
         self.stalled = False
         self.opened = False
         self.first_close: tuple[int | None, str, str | None] | None = None
@@ -129,18 +131,19 @@ class Pair:
         if endpoint is self.upstream and not self.opened:
             self._upstream_handshake(events)
             return
-        frames = [event for event in events if isinstance(event, Frame)]
-        for lane in self.lanes:
-            if lane.source is endpoint:
-                lane.frames(frames)
+        if endpoint.lane is not None:  # after the handshake every event is a frame
+            endpoint.lane.frames(cast(list[Frame], events))
 
     def connection_lost(self, endpoint: Endpoint) -> None:
         other = self.peer(endpoint)
         if self.response is not None and not self.response.done():
             self.response.set_result(None)
         if other is not endpoint and not other.lost:
-            closed_cleanly = endpoint.protocol.close_rcvd is not None
-            if not closed_cleanly or not self.opened:
+            if not self.opened:
+                if endpoint is self.client:
+                    other.abort()  # the client is gone: nobody waits for the upstream
+                # else the client gets (or got) an answer from _open: not dropped here.
+            elif endpoint.protocol.close_rcvd is None:
                 other.abort()  # mirror the drop: the other side sees no close frame
             else:
                 self._arm_close_timer()
@@ -152,10 +155,15 @@ class Pair:
 
     def _client_handshake(self, events: Sequence[object]) -> None:
         requests = [event for event in events if isinstance(event, Request)]
+        if not requests and self.task is not None:  # more of an early client
+            self.client_early.extend(event for event in events if isinstance(event, Frame))
+            return
         if not requests:
             self.client.flush()  # a bad request: the protocol answered 400 itself
             return
         self.client.hold("handshake")  # no frame may come before the answer
+        # A client that sends frames before the answer is early (RFC 6455 §4.1): they wait.
+        self.client_early.extend(event for event in events if isinstance(event, Frame))
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._open(requests[0]))
 
@@ -321,6 +329,7 @@ class Pair:
         down = Lane(self, "down", self.upstream, self.client, faults.direction(self.id, "down"))
         up.reverse, down.reverse = down, up
         self.lanes = [up, down]
+        self.client.lane, self.upstream.lane = up, down
         transport = self.client.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
@@ -345,6 +354,9 @@ class Pair:
         if self.early:
             down.frames(self.early)
             self.early = []
+        if self.client_early:
+            up.frames(self.client_early)
+            self.client_early = []
         self.client.release("handshake")
         self.upstream.release("handshake")
 

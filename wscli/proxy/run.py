@@ -58,7 +58,13 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
 
     try:
         server = await loop.create_server(
-            new_client, config.host, config.port, ssl=listen_tls, reuse_address=True
+            new_client,
+            config.host,
+            config.port,
+            ssl=listen_tls,
+            # A client that opens TCP and never speaks TLS is bounded like a slow request.
+            ssl_handshake_timeout=config.upstream.open_timeout if listen_tls else None,
+            reuse_address=True,
         )
     except OSError as exc:
         raise WscliError(
@@ -99,3 +105,5 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         for pair in list(shared.pairs):
             pair.abort()
         await asyncio.sleep(0)  # let the aborted transports report their loss
+    if signals > 1:
+        raise KeyboardInterrupt  # as `wscli serve`: a second signal is an interruption (130)

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hmac
 import ipaddress
 import unicodedata
@@ -202,3 +203,68 @@ def presented_token(headers: Mapping[str, str], params: Mapping[str, str]) -> st
 def token_matches(presented: str, expected: str) -> bool:
     """Constant-time comparison (no early exit that would leak the token's prefix)."""
     return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+FULL_RETRY_AFTER = 30  # seconds a page waits before trying a full server again
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """Why an upgrade is refused: HTTP ``status``, ``reason`` for the log, ``kind`` for people.
+
+    ``kind`` is one of ``origin``, ``token``, ``full``: what the chat page explains.
+    """
+
+    status: int
+    reason: str
+    kind: str
+
+
+def refusal(
+    *,
+    origin: str | None,
+    origins: Iterable[str],
+    host_header: str | None,
+    tls: bool,
+    token: str | None,
+    expected_token: str | None,
+    clients: int,
+    max_clients: int | None,
+    allowed_hosts: AbstractSet[str] | None = None,
+    port: int = 0,
+) -> Refusal | None:
+    """The admission policy in one place: None when an upgrade like this one gets in.
+
+    Used by ``GET /admission`` (the page's pre-flight); the upgrade itself goes through
+    :func:`wscli.serve.admission.admit`, which applies the same checks in the same order
+    after the head checks (duplicates, Host). ``allowed_hosts`` None (and no ``port``):
+    same-origin judged by ``host_header`` alone.
+    """
+    if not origin_allowed(origin, origins, allowed_hosts, host_header, port, tls):
+        return Refusal(403, f"origin {origin} not allowed", "origin")
+    if expected_token is not None:
+        if token is None:
+            return Refusal(401, "token required", "token")
+        if not token_matches(token, expected_token):
+            return Refusal(403, "invalid token", "token")
+    if max_clients is not None and clients >= max_clients:
+        return Refusal(503, f"server full ({max_clients} clients)", "full")
+    return None
+
+
+def admission_document(verdict: Refusal | None) -> dict[str, object]:
+    """The JSON body of ``GET /admission``: whether, and if not why, an upgrade would fail.
+
+    A browser sees only "1006" for a refused upgrade; the page asks this instead. It tells
+    nothing a raw client does not learn from the upgrade's own 401/403/503.
+    """
+    if verdict is None:
+        return {"admitted": True}
+    document: dict[str, object] = {
+        "admitted": False,
+        "refusal": verdict.kind,
+        "status": verdict.status,
+    }
+    if verdict.kind == "full":
+        document["retry_after"] = FULL_RETRY_AFTER
+    return document

@@ -1,228 +1,136 @@
-"""Redis pub/sub backplane: several `wscli serve` instances share their rooms.
+"""Redis Streams backplane: several `wscli serve` instances share their rooms, losing nothing.
 
-Plugged into :class:`wscli.serve.hub.Hub` as its :class:`~wscli.serve.hub.Backplane`: every
-message a hub
-publishes (client messages and join/leave notices alike) goes to ONE Redis channel, and each
-instance — the publishing one included — delivers what comes back from its subscription to its
-own clients. Nothing is delivered locally first, so every instance sees every room in the
-order Redis serialised the messages. Each Redis message carries the room, the sender's key
-(unique across instances, for ``--no-echo``), the text/binary type and the payload bytes
-unchanged (see :func:`pack_message`). What an instance publishes within one event-loop tick
-travels as one Redis message (a batch, cut at ``BATCH_BYTES``), so Redis and redis-py pay
-per batch rather than per chat message; batches keep their order and are never split, so
-the order is still the same everywhere.
+Plugged into :class:`wscli.serve.hub.Hub` as its :class:`~wscli.serve.hub.Backplane`. Every
+message a hub publishes is appended to its room's Redis Stream (``PREFIX:{ROOM}``, capped
+with ``MAXLEN ~``; format in :mod:`wscli.serve.redis_wire`); each instance reads back the
+streams of the rooms it has clients in and delivers what it reads, its own messages
+included. Nothing is delivered locally first, so everyone in a room sees the stream's order,
+and payloads travel byte for byte.
 
-Redis pub/sub drops what is published before a subscription is acknowledged, so
-:meth:`RedisBackplane.start` returns only after the SUBSCRIBE acknowledgement: the server
-accepts no client before that. Redis unreachable at start raises
-:class:`~wscli.core.errors.ConnectFailed` (exit 3).
+- **Batches.** What an instance accepts for a room during one round trip to Redis becomes one
+  stream entry (cut at about 256 KiB); all rooms' entries go out in one pipeline, so Redis
+  pays per batch, not per chat message.
+- **Rooms on demand.** A room is read only while it has a local client
+  (:meth:`RedisBackplane.subscribe`/:meth:`~RedisBackplane.unsubscribe`, called by the hub).
+  A room is read from the moment its first client joined (in Redis's clock, whose offset is
+  measured at connect with ``TIME``), so a message appended while the subscription is set
+  up is not missed; what the stream holds before that moment is the shared ``--history``.
+  On a single Redis one connection reads all rooms (``XREAD BLOCK`` over their keys;
+  ``CLIENT UNBLOCK`` when the set changes); on a Redis Cluster (detected with ``INFO
+  cluster``) each room has its own blocking read, since a multi-key XREAD must stay in one
+  hash slot.
+- **Nothing lost.** A message stays in the :class:`~wscli.serve.redis_outbox.Outbox` until
+  this instance has read it back. After a connection loss the reader resumes from the last id
+  it saw, and unconfirmed appends are retried; a batch appended twice is recognised by its
+  ``INSTANCE:SEQ`` header and skipped everywhere.
+- **Outage.** While Redis is unreachable the instance keeps serving its clients: what they
+  send is delivered locally at once and kept (bounded by ``max_backlog_bytes``), then
+  appended in order when Redis returns, marked so this instance does not deliver it twice.
+  Reconnection uses capped exponential backoff with jitter.
+- **Shutdown.** :meth:`RedisBackplane.drain` waits (bounded, ``DRAIN_TIMEOUT`` = 5 s) until
+  every accepted message is in Redis and delivered locally; the server sends 1001 after it.
+- **Backpressure.** While the backlog is above ``max_backlog_bytes`` the biggest producer is
+  reported through ``on_pressure`` (the server stops reading from it); other clients'
+  messages are never dropped and the backplane is never disconnected for it.
 
-Redis lost while running: the instance keeps serving its own clients — each message is then
-delivered locally at once, so a room stays usable on each instance — logs the loss, and
-reconnects in the background with capped exponential backoff and jitter; once the new
-subscription is acknowledged it goes back to Redis. Messages published on other instances
-during the gap do not arrive (pub/sub keeps nothing). We chose this over exiting: a Redis
-restart would otherwise disconnect every client of every instance at once, and restarted
-instances would fail to start until Redis was back.
-
+Redis unreachable at start raises :class:`~wscli.core.errors.ConnectFailed` (exit 3).
 ``redis`` (redis-py) is an optional dependency, imported only when a backplane starts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import random
-import re
-import struct
-import urllib.parse
+import time
 from collections.abc import Callable
 from typing import Any
 
-from wscli.core.errors import ConnectFailed, UsageProblem
+from wscli.core.errors import ConnectFailed
 from wscli.serve.hub import Deliver, Message
+from wscli.serve.redis_link import Session, connect, load_redis
+from wscli.serve.redis_outbox import BATCH_BYTES, Outbox, SeenBatches, Subscribe
+from wscli.serve.redis_wire import (
+    DEFAULT_PREFIX,
+    StreamId,
+    describe_error,
+    error_hint,
+    format_id,
+    make_header,
+    parse_header,
+    parse_id,
+    redact_url,
+    stream_key,
+    unpack_messages,
+)
 
-DEFAULT_CHANNEL = "wscli:chat"
+__all__ = ["DEFAULT_PREFIX", "RedisBackplane", "redact_url"]
 
-# Wire format of one chat message: a fixed header, then room, sender, payload; a Redis
-# message is one or more of these back to back.
-_HEADER = struct.Struct("!BBIII")  # version, flags, room length, sender length, data length
-_VERSION = 1
-_TEXT = 0x1
-_NOTICE = 0x2
-_HAS_SENDER = 0x4
-_HAS_AUTHOR = 0x8  # the author (nick or #id) and its length (one byte) follow the sender
-
-CONNECT_TIMEOUT = 5.0  # seconds to connect and get the SUBSCRIBE acknowledgement
-COMMAND_TIMEOUT = 5.0  # seconds for one pipelined batch of PUBLISH commands
-PING_INTERVAL = 5.0  # an idle subscription is PINGed this often ...
-PING_TIMEOUT = 5.0  # ... and declared lost when no answer comes this long after
+COMMAND_TIMEOUT = 5.0  # seconds for one pipeline of appends, or past a read's BLOCK time
+BLOCK_MS = 2000  # a blocking read returns empty after this long (and proves the link alive)
+READ_COUNT = 128  # stream entries per room per read
 RECONNECT_FIRST = 0.25  # seconds before the first reconnection attempt (doubles each time)
 RECONNECT_MAX = 5.0
-BATCH_BYTES = 256 * 2**10  # a Redis message carries chat messages up to about this size
-MAX_PENDING_BYTES = 64 * 2**20  # messages waiting to be published; beyond it they are dropped
+DRAIN_TIMEOUT = 5.0  # SIGTERM waits at most this long for the backlog (see drain)
+CLOSE_TIMEOUT = 2.0  # close() appends the last notices for at most this long
+MAX_BACKLOG_BYTES = 64 * 2**20  # accepted, not yet read back; above it producers are slowed
+UNBLOCK_TRIES = 20  # CLIENT UNBLOCK attempts, 5 ms apart, after the set of rooms changed
+JOIN_MARGIN_MS = 10  # a room is read from this long before its first join (clock error)
+MAX_SEQ = 2**64 - 1
+STREAM_CAP = 1000  # entries kept per room stream (MAXLEN ~), at least 2 x --history
 
 EventCallback = Callable[..., None]
 """Called like ``EventLog.emit``: ``on_event("backplane", state=..., detail=...)``."""
 
-_Queued = tuple[bytes, str, Message, str | None]
-"""(packed, room, message, sender): a message waiting for (or in) a PUBLISH."""
-
-
-def pack_message(room: str, message: Message, sender: str | None) -> bytes:
-    """The bytes published on the channel for ``message`` (payload kept byte for byte)."""
-    flags = (_TEXT if message.text else 0) | (_NOTICE if message.notice else 0)
-    room_bytes = room.encode("utf-8", "surrogateescape")
-    sender_bytes = b""
-    if sender is not None:
-        flags |= _HAS_SENDER
-        sender_bytes = sender.encode("utf-8", "surrogateescape")
-    if message.author is not None:
-        flags |= _HAS_AUTHOR
-        author = message.author.encode("utf-8", "surrogateescape")[:255]
-        sender_bytes += author + bytes((len(author),))
-    data = message.data
-    header = _HEADER.pack(_VERSION, flags, len(room_bytes), len(sender_bytes), len(data))
-    return b"".join((header, room_bytes, sender_bytes, data))
-
-
-def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
-    """The chat messages in one Redis message (inverse of joined :func:`pack_message`).
-
-    ValueError for anything this module did not produce; then none of them is delivered.
-    """
-    found: list[tuple[str, Message, str | None]] = []
-    start, end = 0, len(payload)
-    if not payload:
-        raise ValueError("too short")
-    while start < end:
-        if end - start < _HEADER.size:
-            raise ValueError("too short")
-        version, flags, room_len, sender_len, data_len = _HEADER.unpack_from(payload, start)
-        if version != _VERSION:
-            raise ValueError(f"unknown version {version}")
-        if flags & ~(_TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR):
-            raise ValueError(f"unknown flags {flags:#x}")
-        if not flags & (_HAS_SENDER | _HAS_AUTHOR) and sender_len:
-            raise ValueError("sender bytes without a sender")
-        start += _HEADER.size
-        stop = start + room_len + sender_len + data_len
-        if stop > end:
-            raise ValueError("lengths past the end")
-        room = payload[start : start + room_len].decode("utf-8", "surrogateescape")
-        start += room_len
-        sender, author = None, None
-        field = payload[start : start + sender_len]
-        if flags & _HAS_AUTHOR:
-            if not field or field[-1] + 1 > len(field):
-                raise ValueError("author flag without an author")
-            cut = len(field) - 1 - field[-1]
-            author = field[cut:-1].decode("utf-8", "surrogateescape")
-            field = field[:cut]
-        if flags & _HAS_SENDER:
-            sender = field.decode("utf-8", "surrogateescape")
-        elif field:
-            raise ValueError("sender bytes without a sender")
-        start += sender_len
-        message = Message(payload[start:stop], bool(flags & _TEXT), bool(flags & _NOTICE), author)
-        found.append((room, message, sender))
-        start = stop
-    return found
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for logs and error messages."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
-def _describe(exc: BaseException, redis: Any) -> str:
-    """A short lower-case cause: the socket error when there is one, else redis-py's text."""
-    if isinstance(exc, (asyncio.TimeoutError, redis.TimeoutError)):
-        return "timed out"
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror.lower()
-        cause = cause.__cause__ or cause.__context__
-    text = " ".join(str(exc).split()).rstrip(".")
-    # redis-py says "Error 111 connecting to HOST:PORT. Connection refused."
-    text = re.sub(r"^Error \d+ (?:connecting to|while reading from) \S+?\.? (?=\S)", "", text)
-    return (text[:1].lower() + text[1:]) or type(exc).__name__
-
-
-def _hint(exc: BaseException, redis: Any) -> str:
-    text = str(exc).lower()
-    if isinstance(exc, redis.AuthenticationError) or "auth" in text or "noperm" in text:
-        return "put the password in the URL, redis://:PASSWORD@HOST:PORT/0, via WSCLI_REDIS_URL"
-    if isinstance(exc, (asyncio.TimeoutError, redis.TimeoutError)):
-        return "is that address a Redis server, and reachable?"
-    return "is redis-server running there? check --redis"
-
-
-def _load_redis() -> Any:
-    try:
-        import redis.asyncio
-    except ImportError:
-        raise UsageProblem(
-            "--redis needs the redis package",
-            "it is not installed",
-            "pip install 'wscli-toolkit[redis]'",
-        ) from None
-    return redis
-
-
-class _Session:
-    """One live Redis connection pair: a client for PUBLISH, a subscription for the rest."""
-
-    def __init__(self, client: Any, pubsub: Any) -> None:
-        self.client = client
-        self.pubsub = pubsub
-
-    async def close(self) -> None:
-        for closer in (self.pubsub.aclose, self.client.aclose):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(closer(), 1.0)
+PressureCallback = Callable[[str, bool], None]
+"""``on_pressure(sender_key, slow)``: stop (True) or resume (False) reading from a client."""
 
 
 class RedisBackplane:
-    """Carries a hub's messages through one Redis pub/sub channel (see the module doc).
+    """Carries a hub's messages through per-room Redis Streams (see the module doc).
 
-    ``url`` is a redis-py URL (``redis://``, ``rediss://``, ``unix://``). The channel is
-    global to the Redis server (pub/sub ignores the database number), so deployments that
-    share a Redis server use different ``channel`` names. ``on_event`` receives the
-    connection-state events (``lost``, ``restored``) and problems, for the server's log.
+    ``url`` is a redis-py URL (``redis://``, ``rediss://``, ``unix://``) of a single Redis or
+    of any node of a Redis Cluster. ``prefix`` starts every key: deployments sharing a Redis
+    use different prefixes. ``history`` is how many messages a room replays to newcomers
+    (read from the stream, so every instance replays the same past). ``on_event`` receives
+    the connection-state events (``lost``, ``restored``, ...) for the server's log.
     """
 
     def __init__(
         self,
         url: str,
-        channel: str = DEFAULT_CHANNEL,
+        prefix: str = DEFAULT_PREFIX,
         *,
+        history: int = 0,
         on_event: EventCallback | None = None,
-        max_pending_bytes: int = MAX_PENDING_BYTES,
+        on_pressure: PressureCallback | None = None,
+        max_backlog_bytes: int = MAX_BACKLOG_BYTES,
+        stream_cap: int = STREAM_CAP,
     ) -> None:
         self.url = url
-        self.channel = channel
-        self.max_pending_bytes = max_pending_bytes
+        self.prefix = prefix
+        self.history = history
+        self.max_backlog_bytes = max_backlog_bytes
+        self.stream_cap = max(stream_cap, 2 * history + 16)
+        self.instance = random.getrandbits(64).to_bytes(8, "big").hex()
+        self.on_pressure = on_pressure
         self._on_event = on_event
         self._deliver: Deliver | None = None
-        self._session: _Session | None = None
+        self._session: Session | None = None
         self._task: asyncio.Task[None] | None = None
-        # Waiting for the publisher, and their total size.
-        self._pending: collections.deque[_Queued] = collections.deque()
-        self._pending_bytes = 0
-        self._in_flight: list[_Queued] = []
+        self._outbox = Outbox()
+        self._seen = SeenBatches()
+        self._subscribed: set[str] = set()  # rooms with local clients (the hub's view)
+        self._cursors: dict[str, StreamId] = {}  # rooms being read: the last id seen
+        self._rooms_by_key: dict[bytes, str] = {}
+        self._lanes: dict[str, asyncio.Task[None]] = {}  # by room, or "\0" + role
+        self._failed: asyncio.Future[BaseException | None] | None = None
         self._wake = asyncio.Event()
-        self._dropping = False
+        self._rooms_changed = asyncio.Event()
+        self._generation = 0  # bumped when the set of rooms read changes
+        self._read_generation = -1  # the generation the pending XREAD was built for
+        self._slowed: set[str] = set()
+        self._clock_offset_ms = 0.0  # Redis's TIME minus ours, as last measured
         self._malformed_logged = False
         self._closing = False
 
@@ -231,128 +139,179 @@ class RedisBackplane:
         """True while messages go through Redis (False: this instance delivers locally)."""
         return self._session is not None
 
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes of messages accepted here and not yet read back from Redis."""
+        return self._outbox.bytes
+
     # Backplane interface
 
     def describe(self) -> dict[str, object]:
-        """For /healthz: ``connected`` False while Redis is lost (local delivery only)."""
-        return {"kind": "redis", "connected": self.connected, "channel": self.channel}
+        """For /healthz: ``connected`` False while Redis is lost; the backlog; lag per room."""
+        session = self._session
+        return {
+            "kind": "redis",
+            "connected": session is not None,
+            "cluster": bool(session and session.cluster),
+            "prefix": self.prefix,
+            "rooms_read": len(self._cursors),
+            "backlog": {"batches": len(self._outbox.mine), "bytes": self._outbox.bytes},
+            "lag": self._outbox.lag(),
+        }
 
     async def start(self, deliver: Deliver) -> None:
-        """Connect and subscribe; return once the subscription is acknowledged."""
-        redis = _load_redis()
+        """Connect (and learn whether it is a cluster); raise ConnectFailed when unreachable."""
+        redis = load_redis()
         self._deliver = deliver
         try:
             self._session = await self._connect()
         except (OSError, asyncio.TimeoutError, redis.RedisError) as exc:
             raise ConnectFailed(
                 f"cannot connect to Redis at {redact_url(self.url)}",
-                _describe(exc, redis),
-                _hint(exc, redis),
+                describe_error(exc, redis),
+                error_hint(exc, redis),
             ) from None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def publish(self, room: str, message: Message, sender: str | None) -> None:
-        """Queue ``message`` for Redis (never blocks); deliver locally while Redis is lost."""
-        assert self._deliver is not None, "backplane not started"
-        if self._session is None:
-            self._deliver(room, message, sender)
-            return
-        packed = pack_message(room, message, sender)
-        if self._pending_bytes + len(packed) > self.max_pending_bytes:
-            if not self._dropping:
-                self._dropping = True
-                self._emit("overflow", "Redis is not keeping up: dropping messages")
-            return
-        self._dropping = False
-        self._pending.append((packed, room, message, sender))
-        self._pending_bytes += len(packed)
+    def subscribe(self, room: str) -> bool:
+        """``room`` got its first local client: read its stream from now on.
+
+        Returns True: the room's history comes from the stream (delivered like messages,
+        before any newer one), so the hub must not replay its own.
+        """
+        if room in self._subscribed:
+            return True
+        self._subscribed.add(room)
+        since = int(time.time() * 1000 + self._clock_offset_ms) - JOIN_MARGIN_MS
+        self._outbox.subscribe(room, since)
         self._wake.set()
+        return True
+
+    def unsubscribe(self, room: str) -> None:
+        """``room`` lost its last local client: stop reading its stream."""
+        self._subscribed.discard(room)
+        self._stop_reading(room)
+
+    def publish(self, room: str, message: Message, sender: str | None) -> None:
+        """Queue ``message`` for its room's stream (never blocks); while Redis is lost, also
+        deliver it locally at once."""
+        assert self._deliver is not None, "backplane not started"
+        local = self._session is None
+        if local:
+            self._deliver(room, message, sender)
+        self._outbox.add(room, message, sender, local)
+        self._wake.set()
+        if self._outbox.bytes > self.max_backlog_bytes:
+            self._apply_pressure()
+
+    async def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
+        """Wait until every accepted message is in Redis and delivered here (True), or
+        ``timeout`` seconds (False, logged)."""
+        deadline = time.monotonic() + timeout
+        while self._outbox.mine and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._outbox.mine:
+            self._emit(
+                "drain",
+                f"{len(self._outbox.mine)} batches ({self._outbox.bytes} bytes) not confirmed "
+                f"after {timeout:g} s",
+            )
+            return False
+        return True
 
     async def close(self) -> None:
-        """Publish what is still queued (briefly), then disconnect."""
+        """Append what is still queued (e.g. the last leave notices, briefly), disconnect."""
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+        while self._outbox.mine and self._session is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._stop_session()
         session, self._session = self._session, None
         if session is not None:
-            batch = self._take_pending()
-            if batch:
-                with contextlib.suppress(Exception):
-                    await self._publish_batch(session, batch)
             await session.close()
-        self._pending.clear()
-        self._pending_bytes = 0
 
     # Connection life cycle
 
-    async def _connect(self) -> _Session:
-        redis = _load_redis()
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        try:
-            client = redis.asyncio.Redis.from_url(
-                self.url,
-                socket_connect_timeout=CONNECT_TIMEOUT,
-                socket_keepalive=True,
-                # Failures surface at once: this class decides how to reconnect.
-                retry=Retry(NoBackoff(), 0),
-                client_name="wscli-serve",
-            )
-        except ValueError as exc:
-            raise UsageProblem(f"bad --redis URL {redact_url(self.url)!r}", str(exc)) from None
-        pubsub = client.pubsub()
-        session = _Session(client, pubsub)
-        try:
-            # PING opens the publishing connection now, so a publish never waits for a connect.
-            await asyncio.wait_for(client.ping(), CONNECT_TIMEOUT)
-            await asyncio.wait_for(self._subscribe(pubsub), CONNECT_TIMEOUT)
-        except BaseException:
-            await session.close()
-            raise
+    async def _connect(self) -> Session:
+        session = await connect(self.url)
+        self._clock_offset_ms = session.clock_offset_ms
         return session
-
-    async def _subscribe(self, pubsub: Any) -> None:
-        await pubsub.subscribe(self.channel)
-        while True:
-            reply = await pubsub.get_message(timeout=CONNECT_TIMEOUT)
-            if reply is not None and reply["type"] == "subscribe":
-                return
 
     async def _run(self) -> None:
         """Serve through Redis; on loss, deliver locally and reconnect, until closed."""
-        redis = _load_redis()
+        redis = load_redis()
+        loop = asyncio.get_running_loop()
         while not self._closing:
             session = self._session
             assert session is not None
-            listen = asyncio.ensure_future(self._listen(session))
-            send = asyncio.ensure_future(self._send(session))
+            self._failed = loop.create_future()
+            self._start_task("\0writer", self._write(session))
+            self._start_lanes(session)
             try:
-                done, _ = await asyncio.wait({listen, send}, return_when=asyncio.FIRST_COMPLETED)
+                failure = await self._failed
             finally:
-                for task in (listen, send):
-                    task.cancel()
-                await asyncio.gather(listen, send, return_exceptions=True)
-            failure = next((t.exception() for t in done if t.exception() is not None), None)
-            self._lost(failure)
+                await self._stop_session()
+            self._lost(failure, redis)
             await session.close()
             self._session = await self._reconnect(redis)
-            self._emit("restored", f"subscribed to {self.channel!r} again")
+            self._emit("restored", f"streams {self.prefix}:{{ROOM}} read again")
 
-    def _lost(self, failure: BaseException | None) -> None:
+    def _start_task(self, name: str, coro: Any) -> None:
+        """Run ``coro`` as a task of this session, filed under ``name`` (a room, or a NUL
+        and a role); its failure ends the session."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._lanes[name] = task
+
+        def finished(done: asyncio.Task[None]) -> None:
+            if done.cancelled() or done.exception() is None:
+                return
+            if self._failed is not None and not self._failed.done():
+                self._failed.set_result(done.exception())
+
+        task.add_done_callback(finished)
+
+    def _start_lanes(self, session: Session) -> None:
+        if not session.cluster:
+            self._start_task("\0reader", self._read_all(session))
+        else:
+            for room in self._cursors:
+                self._start_room_lane(session, room)
+
+    def _start_room_lane(self, session: Session, room: str) -> None:
+        old = self._lanes.pop(room, None)
+        if old is not None:
+            old.cancel()
+        self._start_task(room, self._read_room(session, room))
+
+    async def _stop_session(self) -> None:
+        tasks = list(self._lanes.values())
+        self._lanes.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _lost(self, failure: BaseException | None, redis: Any) -> None:
         self._session = None
-        why = _describe(failure, _load_redis()) if failure is not None else "connection closed"
-        self._emit("lost", f"{why}; serving this instance's clients only, reconnecting")
-        # What never made it to Redis still reaches this instance's clients, in order.
+        why = describe_error(failure, redis) if failure is not None else "connection closed"
+        self._emit(
+            "lost",
+            f"{why}; serving this instance's clients only, keeping "
+            f"{self._outbox.bytes} bytes for Redis, reconnecting",
+        )
+        # What was accepted here and not read back reaches this instance's clients now,
+        # in order; it is appended (marked as delivered) when Redis returns.
         assert self._deliver is not None
-        for _, room, message, sender in [*self._in_flight, *self._take_pending()]:
-            self._deliver(room, message, sender)
-        self._in_flight = []
+        for batch in self._outbox.undelivered():
+            batch.local = True
+            for message, sender in batch.messages:
+                self._deliver(batch.room, message, sender)
 
-    async def _reconnect(self, redis: Any) -> _Session:
+    async def _reconnect(self, redis: Any) -> Session:
         attempt = 0
         while True:
             ceiling = min(RECONNECT_MAX, RECONNECT_FIRST * 2**attempt)
@@ -363,71 +322,214 @@ class RedisBackplane:
             except (OSError, asyncio.TimeoutError, redis.RedisError):
                 continue
 
-    # Moving messages
+    # Appending
 
-    def _take_pending(self) -> list[_Queued]:
-        batch = list(self._pending)
-        self._pending.clear()
-        self._pending_bytes = 0
-        return batch
-
-    async def _send(self, session: _Session) -> None:
-        """Publish queued messages in order, each wake-up's worth in one pipeline."""
+    async def _write(self, session: Session) -> None:
+        """Send queued subscriptions and batches in order, each wake-up's worth in one
+        pipeline; one pipeline in flight at a time (the next one fills meanwhile)."""
+        outbox = self._outbox
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch = self._take_pending()
-            if not batch:
+            if not outbox.queue:
+                self._wake.clear()
+                await self._wake.wait()
                 continue
-            self._in_flight = batch
-            await self._publish_batch(session, batch)
-            self._in_flight = []
+            ops = outbox.take(4 * BATCH_BYTES)
+            pipe = session.writer.pipeline(transaction=False)
+            for op in ops:
+                key = stream_key(self.prefix, op.room)
+                if isinstance(op, Subscribe):
+                    pipe.xrevrange(key, count=1)  # the newest entry now
+                    if self.history:
+                        before = format_id((op.since_ms - 1, MAX_SEQ))
+                        pipe.xrevrange(key, max=before, count=2 * self.history + 16)
+                else:
+                    fields = {b"h": make_header(self.instance, op.seq, op.local), b"d": op.payload}
+                    pipe.xadd(key, fields, maxlen=self.stream_cap, approximate=True)
+            try:
+                results = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+            except BaseException:
+                outbox.requeue(ops)  # retried after the reconnect (duplicates are skipped)
+                raise
+            changed = False
+            replies = iter(results)
+            for op in ops:
+                result = next(replies)
+                if isinstance(op, Subscribe):
+                    tail = next(replies) if self.history else []
+                    changed |= self._subscribed_to(session, op, result, tail)
+                else:
+                    op.appended = True
+                    if op.room not in self._cursors:
+                        outbox.done(op)  # not read here: nothing more to wait for
+            if changed and not session.cluster:
+                await self._restart_read(session)
+            if outbox.bytes <= self.max_backlog_bytes and self._slowed:
+                self._relieve_pressure()
 
-    async def _publish_batch(self, session: _Session, batch: list[_Queued]) -> None:
-        pipe = session.client.pipeline(transaction=False)
-        chunk: list[bytes] = []
-        size = 0
-        for packed, *_ in batch:
-            if chunk and size + len(packed) > BATCH_BYTES:
-                pipe.publish(self.channel, b"".join(chunk))
-                chunk, size = [], 0
-            chunk.append(packed)
-            size += len(packed)
-        pipe.publish(self.channel, b"".join(chunk))
-        await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
+    async def _restart_read(self, session: Session) -> None:
+        """The set of rooms changed: unblock the reader's XREAD so it starts over with the
+        new set. Until the reader has built a read for the current set, retry briefly: an
+        UNBLOCK can overtake the XREAD it is meant for (they travel on two connections)."""
+        assert session.reader_id is not None
+        for _ in range(UNBLOCK_TRIES):
+            if self._read_generation == self._generation:
+                return  # the reader already reads the new set
+            unblocked = await asyncio.wait_for(
+                session.writer.client_unblock(session.reader_id), COMMAND_TIMEOUT
+            )
+            if unblocked:
+                return
+            await asyncio.sleep(0.005)
 
-    async def _listen(self, session: _Session) -> None:
-        """Deliver what the subscription receives; PING it when idle to notice a dead link."""
-        loop = asyncio.get_running_loop()
-        pubsub = session.pubsub
-        last_seen = loop.time()
-        ping_sent: float | None = None
+    def _subscribed_to(
+        self, session: Session, op: Subscribe, newest: list[Any], tail: list[Any]
+    ) -> bool:
+        """A room's tail was read: replay its history, then read it from its first join.
+
+        The join time comes from our clock (corrected by the offset measured at connect);
+        should that estimate be late, the newest entry at subscription time still bounds
+        the read from above, so nothing appended after the subscription (this instance's
+        own messages included) is taken for history.
+        """
+        room = op.room
+        if room not in self._subscribed or room in self._cursors:
+            return False
+        # An empty stream: everything appended from now on is new.
+        cursor: StreamId = (0, 0)
+        if newest:
+            cursor = min((op.since_ms - 1, MAX_SEQ), parse_id(newest[0][0]))
+        replay: list[tuple[Message, str | None]] = []
+        for raw_id, fields in reversed(tail):
+            if parse_id(raw_id) > cursor:
+                break  # read live instead
+            for message, sender in self._accept(room, fields):
+                if not message.notice:
+                    replay.append((message, sender))
+        self._cursors[room] = cursor
+        self._rooms_by_key[stream_key(self.prefix, room)] = room
+        self._generation += 1
+        self._rooms_changed.set()
+        if session.cluster:
+            self._start_room_lane(session, room)
+        assert self._deliver is not None
+        for message, sender in replay[-self.history :] if self.history else ():
+            self._deliver(room, message, sender)
+        return True
+
+    def _stop_reading(self, room: str) -> None:
+        if self._cursors.pop(room, None) is None:
+            return
+        self._rooms_by_key.pop(stream_key(self.prefix, room), None)
+        self._seen.forget(room)
+        self._outbox.forget_room(room)
+        self._generation += 1
+        lane = self._lanes.pop(room, None)
+        if lane is not None:
+            lane.cancel()
+
+    # Reading
+
+    async def _read_all(self, session: Session) -> None:
+        """Single Redis: one blocking XREAD over every room read here."""
         while True:
-            reply = await pubsub.get_message(timeout=1.0)
-            now = loop.time()
-            if reply is None:
-                if ping_sent is not None and now - ping_sent > PING_TIMEOUT:
-                    raise asyncio.TimeoutError
-                if ping_sent is None and now - last_seen > PING_INTERVAL:
-                    await asyncio.wait_for(pubsub.ping(), COMMAND_TIMEOUT)
-                    ping_sent = now
+            streams = {stream_key(self.prefix, r): format_id(c) for r, c in self._cursors.items()}
+            self._read_generation = self._generation
+            if not streams:
+                self._rooms_changed.clear()
+                await self._rooms_changed.wait()
                 continue
-            last_seen = now
-            ping_sent = None
-            if reply["type"] == "message":
-                self._receive(reply["data"])
+            reply = await asyncio.wait_for(
+                session.reader.xread(streams, count=READ_COUNT, block=BLOCK_MS),
+                BLOCK_MS / 1000 + COMMAND_TIMEOUT,
+            )
+            for key, entries in reply or ():
+                room = self._rooms_by_key.get(key)
+                if room is not None:
+                    self._consume(room, entries)
 
-    def _receive(self, payload: bytes) -> None:
+    async def _read_room(self, session: Session, room: str) -> None:
+        """Redis Cluster: one blocking XREAD per room (keys of one read share a slot)."""
+        key = stream_key(self.prefix, room)
+        while True:
+            cursor = self._cursors.get(room)
+            if cursor is None:
+                return
+            reply = await asyncio.wait_for(
+                session.reader.xread({key: format_id(cursor)}, count=READ_COUNT, block=BLOCK_MS),
+                BLOCK_MS / 1000 + COMMAND_TIMEOUT,
+            )
+            for _, entries in reply or ():
+                self._consume(room, entries)
+
+    def _consume(self, room: str, entries: list[Any]) -> None:
+        """Deliver the new entries of ``room``'s stream, in order."""
+        cursor = self._cursors.get(room)
+        if cursor is None:
+            return  # no longer read here
+        assert self._deliver is not None
+        for raw_id, fields in entries:
+            entry = parse_id(raw_id)
+            if entry <= cursor:
+                continue  # read before (a read built for an older set of rooms)
+            cursor = entry
+            for message, sender in self._accept(room, fields):
+                self._deliver(room, message, sender)
+        self._cursors[room] = cursor
+        if self._slowed and self._outbox.bytes <= self.max_backlog_bytes:
+            self._relieve_pressure()
+
+    def _accept(self, room: str, fields: dict[bytes, bytes]) -> list[tuple[Message, str | None]]:
+        """The messages of one entry this instance should deliver (none for a duplicate,
+        for its own batch already delivered during an outage, or for a foreign entry)."""
         try:
-            messages = unpack_messages(payload)
-        except ValueError as exc:
+            instance, seq, delivered = parse_header(fields[b"h"])
+            messages = unpack_messages(fields[b"d"])
+            if any(r != room for r, _, _ in messages):
+                raise ValueError("a message for another room")
+        except (KeyError, ValueError, UnicodeDecodeError) as exc:
             if not self._malformed_logged:
                 self._malformed_logged = True
-                self._emit("malformed", f"ignoring a foreign message on {self.channel!r}: {exc}")
+                self._emit("malformed", f"ignoring a foreign entry in room {room!r}: {exc}")
+            return []
+        if not self._seen.first_time(room, instance, seq):
+            return []
+        if instance == self.instance:
+            batch = self._outbox.mine.get(seq)
+            if batch is not None:
+                self._outbox.done(batch)
+                delivered = batch.local
+            if delivered:
+                return []
+        return [(message, sender) for _, message, sender in messages]
+
+    # Backpressure
+
+    def _apply_pressure(self) -> None:
+        """Over the backlog budget: slow the producers holding more than a fair share of it
+        (backlog / producers), biggest first: a flooder is stopped, a quiet user is not."""
+        if self.on_pressure is None:
             return
-        assert self._deliver is not None
-        for room, message, sender in messages:
-            self._deliver(room, message, sender)
+        by_sender = self._outbox.by_sender
+        fair = self._outbox.bytes / max(1, len(by_sender))
+        for sender, held in by_sender.most_common():
+            if held < fair:
+                return
+            if sender is not None and sender not in self._slowed:
+                self._slowed.add(sender)
+                self._emit(
+                    "pressure",
+                    f"backlog {self._outbox.bytes} bytes over {self.max_backlog_bytes}: "
+                    f"not reading from client {sender} ({held} bytes of it) for now",
+                )
+                self.on_pressure(sender, True)
+
+    def _relieve_pressure(self) -> None:
+        if self._outbox.bytes > self.max_backlog_bytes // 2:
+            return
+        slowed, self._slowed = self._slowed, set()
+        for sender in slowed:
+            if self.on_pressure is not None:
+                self.on_pressure(sender, False)
 
     def _emit(self, state: str, detail: str) -> None:
         if self._on_event is not None:

@@ -87,6 +87,8 @@ class ServeOptions:
     keyfile: str | None
     redis_url: str | None
     redis_channel: str
+    redis_stream_cap: int
+    redis_max_backlog: int
     json_log: bool
     verbose: bool
     loop: str

@@ -1,9 +1,11 @@
-"""Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, 404 and 405.
+"""Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, ``/admission``, 404, 405.
 
 The server hands every request that is not a WebSocket upgrade (and passed the Host check)
 to :func:`answer`, which builds the response for it. ``GET`` and ``HEAD`` are
 served (``HEAD`` with the same headers and no body, as RFC 9110 §9.3.2 asks); any other
-method gets ``405`` with ``Allow: GET, HEAD``. Every answer closes the connection
+method gets ``405`` with ``Allow: GET, HEAD``. ``/admission`` is the chat page's pre-flight
+(would its upgrade be admitted, and if not why: a browser only sees 1006 for a refusal).
+Every answer closes the connection
 (:meth:`wscli.serve.connection.ClientConnection.answer`).
 """
 
@@ -26,6 +28,7 @@ PAGE_CSP = (
 )
 
 ALLOWED_METHODS = "GET, HEAD"
+ADMISSION_PATH = "/admission"
 
 
 def load_page() -> bytes:
@@ -38,6 +41,7 @@ def answer(
     room: str,
     page: bytes | None,
     health: Callable[[], dict[str, Any]],
+    admission: Callable[[], dict[str, Any]] | None = None,
 ) -> Response:
     """The response to a plain HTTP request ``method`` for ``room`` (path without query)."""
     if method not in {"GET", "HEAD"}:
@@ -50,6 +54,9 @@ def answer(
         response.headers["Cache-Control"] = "no-cache"
     elif room == "/healthz":
         response = _with_body(json.dumps(health()).encode(), "application/json")
+        response.headers["Cache-Control"] = "no-store"
+    elif room == ADMISSION_PATH and admission is not None:
+        response = _with_body(json.dumps(admission()).encode(), "application/json")
         response.headers["Cache-Control"] = "no-store"
     else:
         response = text_response(

@@ -169,6 +169,24 @@ class Backplane(Protocol):
 
     def publish(self, room: str, message: RoomMessage, sender: str | None) -> None: ...
 
+    def subscribe(self, room: str) -> bool:
+        """``room`` got its first client here: carry its messages to this instance from now.
+
+        True when the backplane supplies the room's history itself (delivered through
+        ``deliver`` before newer messages, so every instance replays the same past): the hub
+        then forgets its own copy instead of replaying it.
+        """
+        ...
+
+    def unsubscribe(self, room: str) -> None:
+        """``room`` lost its last client here: its messages need not come here any more."""
+        ...
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until every published message has been delivered
+        through ``deliver``; False when the time ran out (before a graceful shutdown)."""
+        ...
+
     async def close(self) -> None: ...
 
     def describe(self) -> dict[str, object]:
@@ -188,6 +206,15 @@ class LocalBackplane:
     def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         assert self._deliver is not None, "backplane not started"
         self._deliver(room, message, sender)
+
+    def subscribe(self, room: str) -> bool:
+        return False
+
+    def unsubscribe(self, room: str) -> None:
+        pass
+
+    async def drain(self, timeout: float) -> bool:
+        return True
 
     async def close(self) -> None:
         self._deliver = None
@@ -286,6 +313,13 @@ class Hub:
         self._loop = asyncio.get_running_loop()
         await self.backplane.start(self.deliver_local)
 
+    async def drain(self, timeout: float) -> bool:
+        """Wait (bounded) until everything published is delivered here, then flush it to the
+        clients: called before a graceful shutdown sends 1001."""
+        drained = await self.backplane.drain(timeout)
+        self.flush()
+        return drained
+
     async def close(self) -> None:
         """Flush what is pending and stop the backplane."""
         self.flush()
@@ -313,6 +347,11 @@ class Hub:
         room = self._room(client.room)
         # Frames published before the join belong to the old members only.
         self._flush_room(room)
+        if not room.members and self.backplane.subscribe(room.name) and room.history:
+            room.history.clear()  # the backplane replays the shared history instead
+            self.history_held -= room.history_bytes
+            room.history_bytes = 0
+            self._kept.pop(room.name, None)
         if room.history:
             # Counted like any write: at most max_queue bytes, so a newcomer (nothing unsent
             # yet) always takes it, and the server's total budget sees it.
@@ -340,6 +379,7 @@ class Hub:
         del room.members[client]
         self.clients -= 1
         if not room.members:
+            self.backplane.unsubscribe(room.name)
             self._room_emptied(room)
         if client.nick:
             self.publish(

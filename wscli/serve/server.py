@@ -47,6 +47,7 @@ from wscli.serve.log import EventLog, RepeatFilter
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
 LISTEN_BACKLOG = 1024
+DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
 
 
 def format_address(address: Any) -> str:
@@ -204,12 +205,18 @@ class ChatServer:
         self.budget.stop()
         timeout = self.config.shutdown_timeout
         server.close()
-        self.hub.flush()  # what was published is delivered before the close frame
+        # What was published is delivered before the close frame (through the backplane:
+        # bounded, see Backplane.drain); nothing new is read meanwhile.
+        for connection in self.admitted:
+            connection.transport.pause_reading()
+        await self.hub.drain(DRAIN_TIMEOUT)
         clients = [c for c in self.admitted if c.is_open]
         self.log.emit("shutdown", clients=len(clients))
         self._all_closed = asyncio.Event()
         for connection in list(self.connections):
-            self.hub.leave(connection)
+            self.hub.leave(connection)  # what it sends from now on is not relayed
+            if not connection.transport.is_closing():
+                connection.transport.resume_reading()  # to read the client's close frame
             connection.drop(1001, "server shutting down", timeout)
         if self.connections:
             try:
@@ -219,6 +226,44 @@ class ChatServer:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 1)
         await self.hub.close()
+
+    def slow_client(self, key: str, slow: bool) -> None:
+        """Stop (``slow``) or resume reading from the client ``key``: the backplane's
+        backpressure when Redis falls behind (its messages wait in the socket, not here)."""
+        for conn in self.admitted:
+            if conn.key == key and conn.is_open:
+                if slow:
+                    conn.transport.pause_reading()
+                else:
+                    conn.transport.resume_reading()
+                return
+
+    def admission(self, request: Request) -> dict[str, Any]:
+        """``GET /admission``: the verdict an upgrade from this page would get, as JSON.
+
+        A same-origin ``fetch`` carries no ``Origin`` header, so the page names its origin
+        in ``?origin=`` (a header, when present, wins). Only advice: the upgrade is still
+        checked by itself (:func:`~wscli.serve.admission.admit`).
+        """
+        assert self.policy is not None
+        config, policy = self.config, self.policy
+        _, params = access.split_path(request.path)
+        token = None
+        if config.token is not None:
+            token = access.presented_token(request.headers, params)
+        verdict = access.refusal(
+            origin=request.headers.get("Origin") or params.get("origin"),
+            origins=config.origins,
+            host_header=request.headers.get("Host"),
+            tls=config.tls,
+            token=token,
+            expected_token=config.token,
+            clients=len(self.admitted),
+            max_clients=config.max_clients,
+            allowed_hosts=policy.allowed_hosts,
+            port=policy.port,
+        )
+        return access.admission_document(verdict)
 
     def abort_all(self) -> None:
         """Drop every connection at once (a second Ctrl-C: no close handshake)."""
@@ -277,7 +322,13 @@ class ChatServer:
             conn.ident = ("", decision.room, decision.nick)
             return decision
         if isinstance(decision, Plain):
-            response = serverhttp.answer(decision.method, decision.room, self._page, self.health)
+            response = serverhttp.answer(
+                decision.method,
+                decision.room,
+                self._page,
+                self.health,
+                lambda: self.admission(request),
+            )
             if self.log.verbose:
                 self.log.emit(
                     "http",

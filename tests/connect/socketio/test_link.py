@@ -11,7 +11,7 @@ from peers import PEERS, peer
 from support import lines, requires, run_wscli
 from websockets.asyncio.server import ServerConnection
 
-from wscli.connect.socketio import (
+from wscli.connect.socketio.codec import (
     Packet,
     PacketType,
     ProtocolViolation,
@@ -113,7 +113,7 @@ def test_scripted_server_namespace_event_and_pings() -> None:
             "1",
         )
     assert result.returncode == 0, result.stderr
-    assert lines(result.stdout) == ["echo: hi"]
+    assert lines(result.stdout) == ['echo: ["hi"]']
 
 
 def test_scripted_server_connect_error_is_handshake_rejected() -> None:
@@ -187,10 +187,10 @@ def test_seed_socketio_chat_peer_broadcasts_back() -> None:
             "1",
         )
     assert piped.returncode == 0, piped.stderr
-    assert piped.stdout == b"message: hello\n"
+    assert piped.stdout == b'message: ["hello"]\n'
     events = [json.loads(line) for line in lines(as_json.stdout)]
     received = [e for e in events if e["event"] == "message" and e["direction"] == "in"]
-    assert received[0]["name"] == "message" and received[0]["data"] == "hi there"
+    assert received[0]["name"] == "message" and received[0]["args"] == ["hi there"]
     assert events[0]["url"].endswith("/socket.io/?EIO=4&transport=websocket")
 
 

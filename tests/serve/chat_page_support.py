@@ -1,0 +1,116 @@
+"""Helpers for the chat page tests: Debian's Chromium through playwright, pages, raw clients.
+
+Shared by test_chat_page.py and test_chat_page_view.py (the page is tested in a real
+headless Chromium against a real `wscli serve`, beside raw WebSocket clients).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from support import scaled
+from websockets.sync.client import ClientConnection, connect
+
+# Exactly as /work/shared/COMPONENTS.md says: Debian's Chromium, never `playwright install`.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+# What a page shows: one entry per list item, kind (text/notice/binary/local/pending), author,
+# body, time.
+LINES_JS = """() => [...document.querySelectorAll('#messages li')].map(li => ({
+  kind: li.dataset.kind,
+  author: li.querySelector('.author') ? li.querySelector('.author').firstChild.textContent : null,
+  body: li.querySelector('.body').textContent,
+  time: li.querySelector('time').textContent,
+  datetime: li.querySelector('time').dateTime,
+}))"""
+
+HAS_LINE_JS = """([kind, author, body]) => [...document.querySelectorAll('#messages li')].some(li =>
+  li.dataset.kind === kind && li.querySelector('.body').textContent === body &&
+  (li.querySelector('.author') ? li.querySelector('.author').firstChild.textContent : null)
+    === author)"""
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium for a test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser: Any, url: str, nick: str | None = None, **context_args: Any) -> Any:
+    """A page in its own browser context (own localStorage); ``nick`` pre-remembered."""
+    context = browser.new_context(**context_args)
+    context.set_default_timeout(scaled(10_000))
+    if nick is not None:
+        context.add_init_script(f"localStorage.setItem('wscli.chat.nick', {nick!r});")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.js_errors = errors
+    response = page.goto(url)
+    assert response is not None and response.ok
+    assert response.headers["content-type"].startswith("text/html")
+    return page
+
+
+def wait_online(page: Any) -> None:
+    page.wait_for_selector('#status[data-state="online"]', timeout=scaled(10_000))
+
+
+def wait_line(page: Any, kind: str, body: str, author: str | None = None) -> None:
+    """Wait until the page shows this message; on timeout fail with what it does show."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(HAS_LINE_JS, arg=[kind, author, body], timeout=scaled(10_000))
+    except PlaywrightTimeout:
+        raise AssertionError(
+            f"page never showed {kind} {author!r} {body!r}; it shows {page.evaluate(LINES_JS)}"
+        ) from None
+
+
+def lines(page: Any, *kinds: str) -> list[dict[str, Any]]:
+    """The items the page shows (of these kinds, if given)."""
+    shown: list[dict[str, Any]] = page.evaluate(LINES_JS)
+    return [line for line in shown if not kinds or line["kind"] in kinds]
+
+
+def raw_client(url: str) -> ClientConnection:
+    return connect(url, proxy=None, open_timeout=scaled(10), max_queue=None)
+
+
+def recv_until(client: ClientConnection, wanted: str | bytes, timeout: float = 10) -> list[Any]:
+    """Everything the raw client receives up to and including ``wanted``."""
+    seen: list[Any] = []
+    while True:
+        try:
+            message = client.recv(timeout=scaled(timeout))
+        except TimeoutError:
+            raise AssertionError(f"never received {wanted!r}; got {seen!r}") from None
+        seen.append(message)
+        if message == wanted:
+            return seen
+
+
+def send_from_page(page: Any, text: str, *, click: bool = False) -> None:
+    page.fill("#text", text)
+    if click:
+        page.click("#send")
+    else:
+        page.press("#text", "Enter")

@@ -1,0 +1,337 @@
+"""The Socket.IO v5 / Engine.IO v4 wire format, pure: text in, packets out, and back.
+
+Wire format (over WebSocket one frame each; over HTTP long-polling joined by ``\\x1e``):
+
+- Engine.IO: ``0{json}`` open (server → client), ``1`` close, ``2`` ping (server →
+  client), ``3`` pong, ``4<socket.io packet>`` message, ``6`` noop.
+- Socket.IO: ``<type>[<attachments>-][/<namespace>,][<ack id>][<json>]`` with types 0
+  CONNECT, 1 DISCONNECT, 2 EVENT, 3 ACK, 4 CONNECT_ERROR, 5 BINARY_EVENT, 6 BINARY_ACK;
+  binary attachments follow as binary frames, replaced by ``{"_placeholder": true, "num": i}``.
+
+Every packet comes from the network and is hostile: :func:`decode_packet` bounds what it
+accepts (ASCII digits only, ack ids and attachment counts of bounded length and size,
+nesting depth, valid Unicode) and raises :class:`ProtocolViolation` — never another
+exception — so a malformed packet becomes a protocol-error close, one line, exit 5.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import json
+import urllib.parse
+from typing import Any
+
+from wscli.core.url import normalize_url
+
+ENGINE_OPEN = "0"
+ENGINE_CLOSE = "1"
+ENGINE_PING = "2"
+ENGINE_PONG = "3"
+ENGINE_MESSAGE = "4"
+ENGINE_NOOP = "6"
+
+MAX_DEPTH = 32
+"""Deepest nesting of arrays/objects accepted in a packet (real apps use a handful)."""
+MAX_ACK_ID_DIGITS = 15
+"""Ack ids are counters; 15 digits stay exact in JavaScript (2**53)."""
+MAX_ATTACHMENTS = 1000
+"""Most binary attachments one packet may announce; their bytes count against --max-size."""
+
+_DIGITS = frozenset("0123456789")  # str.isdigit() also accepts "²" and other digits
+
+
+class PacketType(enum.IntEnum):
+    """Socket.IO packet types (protocol v5)."""
+
+    CONNECT = 0
+    DISCONNECT = 1
+    EVENT = 2
+    ACK = 3
+    CONNECT_ERROR = 4
+    BINARY_EVENT = 5
+    BINARY_ACK = 6
+
+
+@dataclasses.dataclass
+class Packet:
+    """One Socket.IO packet (what follows Engine.IO's ``4``)."""
+
+    type: PacketType
+    namespace: str = "/"
+    data: Any = None
+    id: int | None = None
+    attachments: int = 0
+
+
+class ProtocolViolation(ValueError):
+    """A frame that is not valid Engine.IO / Socket.IO; ``code`` is the close code it earns
+    (1002 protocol error, 1007 invalid data, 1009 too big)."""
+
+    def __init__(self, message: str, code: int = 1002) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def socketio_url(url: str, transport: str = "websocket") -> str:
+    """The Engine.IO URL of a Socket.IO server: ``/socket.io/?EIO=4&transport=websocket``.
+
+    A URL with no path (or ``/``) gets the default ``/socket.io/`` path; an explicit path
+    (a custom server ``path`` option) is kept. Existing query parameters are kept.
+    """
+    parts = urllib.parse.urlsplit(normalize_url(url))
+    path = parts.path if parts.path not in ("", "/") else "/socket.io/"
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    names = {name for name, _ in query}
+    query += [(k, v) for k, v in (("EIO", "4"), ("transport", transport)) if k not in names]
+    return urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc, path, urllib.parse.urlencode(query), "")
+    )
+
+
+def polling_url(ws_url: str) -> str:
+    """The HTTP long-polling URL for the WebSocket URL ``ws_url`` of :func:`socketio_url`."""
+    parts = urllib.parse.urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    query = [
+        (k, "polling" if k == "transport" else v)
+        for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urllib.parse.urlunsplit(
+        (scheme, parts.netloc, parts.path, urllib.parse.urlencode(query), "")
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_bounded(text: str) -> Any:
+    """``json.loads`` that raises only ValueError: for bad JSON, NaN/Infinity, nesting
+    deeper than :data:`MAX_DEPTH` (checked without recursion) or lone surrogates."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+    check_value(value)
+    return value
+
+
+def check_value(value: Any) -> None:
+    """Raise ValueError for nesting deeper than :data:`MAX_DEPTH` or a string (or key) that
+    is not valid Unicode (a lone surrogate from a ``\\ud800`` escape)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, list | dict):
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                for key in item:
+                    _check_text(key)
+                children = list(item.values())
+            else:
+                children = item
+            stack.extend((child, depth + 1) for child in children)
+
+
+class InvalidText(ValueError):
+    """A string that is not valid Unicode."""
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidText("a string holds a lone surrogate (not valid Unicode)") from None
+
+
+def encode_packet(packet: Packet) -> str:
+    """The Socket.IO packet as text, without Engine.IO's ``4`` prefix."""
+    text = str(int(packet.type))
+    if packet.attachments:
+        text += f"{packet.attachments}-"
+    if packet.namespace != "/":
+        text += packet.namespace + ","
+    if packet.id is not None:
+        text += str(packet.id)
+    if packet.data is not None:
+        text += json.dumps(packet.data, ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+def _digits_end(text: str, pos: int, limit: int, what: str) -> int:
+    end = pos
+    while end < len(text) and text[end] in _DIGITS:
+        end += 1
+        if end - pos > limit:
+            raise ProtocolViolation(f"{what} longer than {limit} digits")
+    return end
+
+
+def decode_packet(text: str) -> Packet:
+    """Parse a Socket.IO packet (without Engine.IO's ``4``); raise ProtocolViolation."""
+    if not text or text[0] not in _DIGITS:
+        raise ProtocolViolation("not a Socket.IO packet type")
+    try:
+        kind = PacketType(int(text[0]))
+    except ValueError:
+        raise ProtocolViolation(f"unknown Socket.IO packet type {text[0]}") from None
+    pos = 1
+    attachments = 0
+    if kind in (PacketType.BINARY_EVENT, PacketType.BINARY_ACK):
+        try:
+            end = _digits_end(text, pos, len(str(MAX_ATTACHMENTS)), "attachment count")
+        except ProtocolViolation:  # more digits than the limit has: over the limit
+            raise ProtocolViolation(
+                f"more than {MAX_ATTACHMENTS} binary attachments", 1009
+            ) from None
+        if end == pos or not text.startswith("-", end):
+            raise ProtocolViolation("binary packet without attachment count")
+        attachments = int(text[pos:end])
+        if attachments > MAX_ATTACHMENTS:
+            raise ProtocolViolation(f"more than {MAX_ATTACHMENTS} binary attachments", 1009)
+        pos = end + 1
+    namespace = "/"
+    if text.startswith("/", pos):
+        comma = text.find(",", pos)
+        end = comma if comma >= 0 else len(text)
+        namespace = text[pos:end]
+        pos = end + 1 if comma >= 0 else end
+    end = _digits_end(text, pos, MAX_ACK_ID_DIGITS, "ack id")
+    ack_id = int(text[pos:end]) if end > pos else None
+    data = None
+    if end < len(text):
+        try:
+            data = loads_bounded(text[end:])
+        except InvalidText as exc:
+            raise ProtocolViolation(str(exc), 1007) from None
+        except ValueError as exc:
+            raise ProtocolViolation(f"bad JSON in Socket.IO packet: {exc}") from None
+    packet = Packet(kind, namespace, data, ack_id, attachments)
+    _check_shape(packet)
+    return packet
+
+
+def _check_shape(packet: Packet) -> None:
+    """Events carry ``[name, *args]`` with a string name; acks a list of arguments."""
+    if packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT):
+        if not (isinstance(packet.data, list) and packet.data and isinstance(packet.data[0], str)):
+            raise ProtocolViolation("an event without a [name, ...] array")
+    elif packet.type in (PacketType.ACK, PacketType.BINARY_ACK) and (
+        not isinstance(packet.data, list) or packet.id is None
+    ):
+        raise ProtocolViolation("an acknowledgement without an id and an array")
+
+
+def fill_placeholders(data: Any, attachments: list[bytes]) -> Any:
+    """Replace binary placeholders with ``{"base64": ...}`` (JSON-friendly) objects.
+
+    Recursion is safe: ``data`` passed :func:`check_value` (depth ≤ :data:`MAX_DEPTH`).
+    """
+    if isinstance(data, list):
+        return [fill_placeholders(item, attachments) for item in data]
+    if isinstance(data, dict):
+        if data.get("_placeholder") is True and isinstance(data.get("num"), int):
+            num = data["num"]
+            if 0 <= num < len(attachments):
+                return {"base64": base64.b64encode(attachments[num]).decode("ascii")}
+            raise ProtocolViolation(f"placeholder for a missing attachment {num}")
+        return {k: fill_placeholders(v, attachments) for k, v in data.items()}
+    return data
+
+
+def _extract_binary(args: list[Any], attachments: list[bytes]) -> list[Any]:
+    """Top-level bytes arguments become placeholders; their bytes go to ``attachments``."""
+    out: list[Any] = []
+    for arg in args:
+        if isinstance(arg, bytes):
+            out.append({"_placeholder": True, "num": len(attachments)})
+            attachments.append(arg)
+        else:
+            out.append(arg)
+    return out
+
+
+def emit_frames(
+    name: str, args: list[Any], namespace: str = "/", ack_id: int | None = None
+) -> list[str | bytes]:
+    """The Engine.IO frames (text packet, then binary attachments) that emit ``name``."""
+    attachments: list[bytes] = []
+    data = [name, *_extract_binary(args, attachments)]
+    kind = PacketType.BINARY_EVENT if attachments else PacketType.EVENT
+    packet = Packet(kind, namespace, data, ack_id, len(attachments))
+    return [ENGINE_MESSAGE + encode_packet(packet), *attachments]
+
+
+def ack_frames(ack_id: int, args: list[Any], namespace: str = "/") -> list[str | bytes]:
+    """The Engine.IO frames that acknowledge the server's event ``ack_id`` with ``args``."""
+    attachments: list[bytes] = []
+    data = _extract_binary(args, attachments)
+    kind = PacketType.BINARY_ACK if attachments else PacketType.ACK
+    packet = Packet(kind, namespace, data, ack_id, len(attachments))
+    return [ENGINE_MESSAGE + encode_packet(packet), *attachments]
+
+
+def event_packet(name: str, data: str | bytes, namespace: str = "/") -> tuple[str, bytes | None]:
+    """The Engine.IO frame (and binary attachment) that emits ``name`` with one argument."""
+    frames = emit_frames(name, [data], namespace)
+    attachment = frames[1] if len(frames) > 1 else None
+    assert isinstance(frames[0], str) and not isinstance(attachment, str)
+    return frames[0], attachment
+
+
+def line_arguments(line: str, raw_strings: bool = False, spread: bool = False) -> list[Any]:
+    """The event arguments a typed or piped line stands for.
+
+    A line that is valid JSON is that JSON value (``{"x":1}`` → one object, ``42`` → a
+    number, ``"hi"`` → a string); anything else is one string, as typed. ``raw_strings``:
+    always one string. ``spread``: a JSON array is the list of arguments (``[1,"a"]`` →
+    two arguments), which is how one line sends several.
+    """
+    if raw_strings:
+        return [line]
+    try:
+        value = loads_bounded(line)
+    except ValueError:
+        return [line]
+    if spread and isinstance(value, list):
+        return value
+    return [value]
+
+
+def json_sequence(text: str) -> list[Any]:
+    """Several JSON values separated by spaces (``"hi" {"x":1} 3``), as ``/emit`` takes them;
+    text that is not such a sequence is one string argument."""
+    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    values: list[Any] = []
+    pos = 0
+    text = text.strip()
+    try:
+        while pos < len(text):
+            value, pos = decoder.raw_decode(text, pos)
+            check_value(value)
+            values.append(value)
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+    except (ValueError, RecursionError):
+        return [text]
+    return values
+
+
+def engine_open(text: str) -> dict[str, Any]:
+    """The Engine.IO open packet's JSON (``0{"sid": ...}``); raise ProtocolViolation."""
+    if not text.startswith(ENGINE_OPEN):
+        raise ProtocolViolation("no Engine.IO open packet")
+    try:
+        value = loads_bounded(text[1:])
+    except ValueError:
+        raise ProtocolViolation("bad Engine.IO open") from None
+    if not isinstance(value, dict):
+        raise ProtocolViolation("bad Engine.IO open")
+    return value

@@ -1,0 +1,378 @@
+"""Engine.IO transports: one WebSocket, or HTTP long-polling when the upgrade is refused.
+
+Both carry Engine.IO packets — ``str`` for text, ``bytes`` for binary attachments — behind
+one small interface (:class:`Transport`), so :mod:`wscli.connect.socketio.link` speaks
+Socket.IO the same way over either. The end of a transport is signalled as websockets
+signals it (:class:`websockets.exceptions.ConnectionClosed`), which the pipe and the prompt
+already handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import time
+import urllib.parse
+from collections.abc import Sequence
+from typing import Protocol
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
+from websockets.protocol import State
+
+from wscli.connect.events import ClosedBy
+from wscli.connect.link import ConnectOptions, build_connect_kwargs, closed_info
+from wscli.connect.socketio.codec import (
+    ENGINE_CLOSE,
+    ENGINE_NOOP,
+    ProtocolViolation,
+    engine_open,
+)
+from wscli.connect.socketio.http import (
+    HttpChannel,
+    HttpProblem,
+    HttpTarget,
+    environment_proxy,
+    rejected,
+)
+from wscli.core.errors import TimedOut, WscliError
+from wscli.core.url import parse_ws_url
+from wscli.net.neterrors import describe_connect_error, hostport
+
+RECORD_SEPARATOR = "\x1e"  # between packets in one long-polling body
+MAX_PACKETS_PER_BODY = 10_000
+"""A long-polling body of more packets is refused: each costs a Python object, so a body of
+separators alone would cost ~60 times its size in memory."""
+
+
+class Transport(Protocol):
+    """What the Socket.IO link needs from an Engine.IO transport."""
+
+    name: str
+
+    async def recv(self) -> str | bytes:
+        """The next Engine.IO packet; raises ConnectionClosed at the end."""
+
+    async def send(self, packets: Sequence[str | bytes]) -> None:
+        """Send Engine.IO packets in order."""
+
+    async def ping(self) -> float:
+        """A round trip to the server, in seconds."""
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+    def closed_info(self) -> tuple[int | None, str, ClosedBy]: ...
+
+    @property
+    def is_open(self) -> bool:
+        """No close has begun and the transport stands."""
+
+    @property
+    def subprotocol(self) -> str | None: ...
+
+    @property
+    def extensions(self) -> list[str]: ...
+
+    @property
+    def response_headers(self) -> list[tuple[str, str]]: ...
+
+
+class WebSocketTransport:
+    """Engine.IO over one WebSocket: a packet per frame."""
+
+    name = "websocket"
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+
+    async def recv(self) -> str | bytes:
+        return await self.connection.recv()
+
+    async def send(self, packets: Sequence[str | bytes]) -> None:
+        for packet in packets:
+            await self.connection.send(packet)
+
+    async def ping(self) -> float:
+        waiter = await self.connection.ping()
+        return float(await waiter)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.connection.close(code, reason)
+
+    def closed_info(self) -> tuple[int | None, str, ClosedBy]:
+        return closed_info(self.connection)
+
+    @property
+    def is_open(self) -> bool:
+        return self.connection.state is State.OPEN
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.connection.subprotocol
+
+    @property
+    def extensions(self) -> list[str]:
+        return [ext.name for ext in self.connection.protocol.extensions]
+
+    @property
+    def response_headers(self) -> list[tuple[str, str]]:
+        response = self.connection.response
+        return list(response.headers.raw_items()) if response is not None else []
+
+
+def decode_payload(body: bytes) -> list[str | bytes]:
+    """A long-polling body: packets joined by ``\\x1e``; ``b<base64>`` is a binary one."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolViolation("a long-polling body that is not UTF-8", 1007) from None
+    if text.count(RECORD_SEPARATOR) >= MAX_PACKETS_PER_BODY:
+        raise ProtocolViolation(f"more than {MAX_PACKETS_PER_BODY} packets in one long poll")
+    packets: list[str | bytes] = []
+    for packet in text.split(RECORD_SEPARATOR):
+        if packet.startswith("b"):
+            try:
+                packets.append(base64.b64decode(packet[1:], validate=True))
+            except ValueError:
+                raise ProtocolViolation("bad base64 in a binary long-polling packet") from None
+        else:
+            packets.append(packet)
+    return packets
+
+
+def split_payloads(packets: Sequence[str | bytes], max_payload: int) -> list[list[str | bytes]]:
+    """Packets grouped into bodies of at most ``max_payload`` bytes once encoded (a server
+    answers a bigger POST with 413 and drops the session); a packet too big alone goes alone.
+    """
+    batches: list[list[str | bytes]] = []
+    batch: list[str | bytes] = []
+    size = 0
+    for packet in packets:
+        if isinstance(packet, bytes):
+            cost = 1 + (len(packet) + 2) // 3 * 4
+        else:
+            cost = len(packet.encode("utf-8", "surrogatepass"))
+        if batch and size + 1 + cost > max_payload:
+            batches.append(batch)
+            batch, size = [], 0
+        size += cost + (1 if batch else 0)
+        batch.append(packet)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def encode_payload(packets: Sequence[str | bytes]) -> bytes:
+    """Packets as one long-polling body (the inverse of :func:`decode_payload`)."""
+    parts = [
+        "b" + base64.b64encode(p).decode("ascii") if isinstance(p, bytes) else p for p in packets
+    ]
+    return RECORD_SEPARATOR.join(parts).encode("utf-8")
+
+
+class PollingTransport:
+    """Engine.IO over HTTP long-polling: a GET that waits for packets, a POST per send.
+
+    A background task keeps one GET outstanding (Engine.IO allows one at a time) and queues
+    what it brings; it waits for the consumer when :data:`MAX_QUEUED` packets are waiting,
+    so a fast server cannot fill memory. Each GET has a timeout of the server's
+    ``pingInterval + pingTimeout`` (it must ping us that often); POSTs use --open-timeout.
+    """
+
+    name = "polling"
+    MAX_QUEUED = 1024
+
+    def __init__(self, url: str, options: ConnectOptions) -> None:
+        kwargs = build_connect_kwargs(options)
+        uri = parse_ws_url(options.url)
+        headers = [(n, v) for n, v in kwargs["additional_headers"]]
+        if options.origin:
+            headers.append(("Origin", options.origin))
+        proxy = kwargs["proxy"]
+        if proxy is True:
+            import os
+
+            proxy = environment_proxy(url, os.environ)
+        self.target = HttpTarget(
+            uri.host, uri.port, kwargs.get("ssl"), proxy, headers, options.max_size
+        )
+        self.where = hostport(uri.host, uri.port)
+        parts = urllib.parse.urlsplit(url)
+        self.path = parts.path
+        self.query = parts.query
+        self.url = url
+        self.timeout = options.open_timeout or 10.0
+        self.poll_timeout = 60.0
+        self.max_payload = 1_000_000  # the server's limit per POST body (its open packet says)
+        self.sid = ""
+        self.open_packet = ""
+        self.headers: list[tuple[str, str]] = []
+        self._poll_channel = HttpChannel(self.target)
+        self._post_channel = HttpChannel(self.target)
+        self._post_lock = asyncio.Lock()
+        self._queue: collections.deque[str | bytes] = collections.deque()
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+        self._closed: tuple[int | None, str, ClosedBy] | None = None
+
+    def _target(self) -> str:
+        query = self.query + (f"&sid={urllib.parse.quote(self.sid)}" if self.sid else "")
+        query += f"&t={time.time_ns() % 10**12:x}"  # defeats caches, as Engine.IO clients do
+        return f"{self.path}?{query}"
+
+    async def open(self) -> str:
+        """The handshake GET; returns the Engine.IO open packet and starts polling."""
+        try:
+            response = await asyncio.wait_for(
+                self._poll_channel.request("GET", self._target()), self.timeout
+            )
+        except (TimeoutError, asyncio.TimeoutError):
+            raise TimedOut(
+                f"opening the long-polling session with {self.where} timed out"
+            ) from None
+        except HttpProblem as exc:
+            raise ProtocolViolation(f"long-polling handshake: {exc}") from None
+        except OSError as exc:  # reset or TLS failure while reading the answer
+            host, port = self.target.host, self.target.port
+            tls = self.target.ssl_context is not None
+            raise describe_connect_error(exc, host, port, tls) from None
+        if response.status != 200:
+            raise rejected(response, self.where)
+        self.headers = list(response.headers.items())
+        packets = decode_payload(response.body)
+        first = packets[0] if packets else ""
+        if not isinstance(first, str):
+            raise ProtocolViolation("no Engine.IO open packet")
+        info = engine_open(first)
+        sid = info.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise ProtocolViolation("no session id in the Engine.IO open packet")
+        self.sid = sid
+        interval, timeout = info.get("pingInterval"), info.get("pingTimeout")
+        if isinstance(interval, int | float) and isinstance(timeout, int | float):
+            self.poll_timeout = min(max((interval + timeout) / 1000 + 5, 5), 600)
+        max_payload = info.get("maxPayload")
+        if isinstance(max_payload, int) and max_payload > 0:
+            self.max_payload = max_payload
+        self.open_packet = first
+        self._queue.extend(packets[1:])
+        self._poller = asyncio.ensure_future(self._poll())
+        return first
+
+    async def _poll(self) -> None:
+        while self._closed is None:
+            try:
+                response = await asyncio.wait_for(
+                    self._poll_channel.request("GET", self._target()), self.poll_timeout
+                )
+            except (TimeoutError, asyncio.TimeoutError):
+                self._end(None, f"no long-polling answer within {self.poll_timeout:g} s")
+                return
+            except HttpProblem as exc:
+                self._end(None, f"long-polling request failed: {exc}")
+                return
+            except Exception as exc:  # connect errors: the session is over either way
+                self._end(None, f"long-polling request failed: {exc}")
+                return
+            if response.status != 200:
+                self._end(None, f"long-polling answered HTTP {response.status}")
+                return
+            try:
+                packets = decode_payload(response.body)
+            except ProtocolViolation as exc:
+                self._end(exc.code, str(exc), by="client")
+                return
+            for packet in packets:
+                if packet == ENGINE_CLOSE:
+                    self._end(1000, "", by="server")
+                    return
+                self._queue.append(packet)
+                self._arrived.set()
+            while len(self._queue) >= self.MAX_QUEUED and self._closed is None:
+                self._room.clear()
+                await self._room.wait()
+
+    def _end(self, code: int | None, reason: str, by: ClosedBy = None) -> None:
+        if self._closed is None:
+            self._closed = (code, reason, by)
+        self._arrived.set()
+
+    async def recv(self) -> str | bytes:
+        while not self._queue:
+            if self._closed is not None:
+                code, reason, _ = self._closed
+                close = Close(code, reason) if code is not None else None
+                raise ConnectionClosed(close, close)
+            self._arrived.clear()
+            await self._arrived.wait()
+        packet = self._queue.popleft()
+        self._room.set()
+        return packet
+
+    async def send(self, packets: Sequence[str | bytes]) -> None:
+        """POST the packets, in as few bodies as the server's ``maxPayload`` allows."""
+        for batch in split_payloads(packets, self.max_payload):
+            await self._post(batch)
+
+    async def _post(self, packets: Sequence[str | bytes]) -> None:
+        if self._closed is not None:
+            code, reason, _ = self._closed
+            close = Close(code, reason) if code is not None else None
+            raise ConnectionClosed(close, close)
+        async with self._post_lock:  # Engine.IO refuses overlapping POSTs
+            try:
+                response = await asyncio.wait_for(
+                    self._post_channel.request(
+                        "POST",
+                        self._target(),
+                        encode_payload(packets),
+                        "text/plain;charset=UTF-8",
+                    ),
+                    self.timeout,
+                )
+            except (TimeoutError, asyncio.TimeoutError, HttpProblem, OSError, WscliError) as exc:
+                self._end(None, f"long-polling send failed: {exc or 'timed out'}")
+                raise ConnectionClosed(None, None) from None
+            if response.status != 200:
+                self._end(None, f"long-polling send answered HTTP {response.status}")
+                raise ConnectionClosed(None, None)
+
+    async def ping(self) -> float:
+        """The round trip of an Engine.IO noop POST (polling has no ping of its own)."""
+        started = time.monotonic()
+        await self.send([ENGINE_NOOP])
+        return time.monotonic() - started
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._closed is None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.send([ENGINE_CLOSE]), 2)
+            self._end(code, reason, by="client")
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        self._poll_channel.close()
+        self._post_channel.close()
+
+    def closed_info(self) -> tuple[int | None, str, ClosedBy]:
+        return self._closed or (None, "", None)
+
+    @property
+    def is_open(self) -> bool:
+        return self._closed is None
+
+    @property
+    def subprotocol(self) -> str | None:
+        return None
+
+    @property
+    def extensions(self) -> list[str]:
+        return []
+
+    @property
+    def response_headers(self) -> list[tuple[str, str]]:
+        return self.headers
