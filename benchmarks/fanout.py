@@ -40,6 +40,7 @@ class Profile:
     """How big and how long each phase is."""
 
     conns: int = 5000  # idle connections for RSS and handshakes/s
+    big_conns: int = 10000  # a second idle phase, on a fresh server (0: none)
     sizes: tuple[int, ...] = (100, 1000)  # subscribers in the fan-out phases
     window: int = 64  # messages in flight
     size: int = 64  # message size in bytes
@@ -53,7 +54,9 @@ class Profile:
 
 
 FULL = Profile()
-QUICK = Profile(conns=1000, duration=1.0, warmup=0.3, repeat=1, settle=0.7, timeout=15.0)
+QUICK = Profile(
+    conns=1000, big_conns=0, duration=1.0, warmup=0.3, repeat=1, settle=0.7, timeout=15.0
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +111,17 @@ SERVERS: dict[str, ServerSpec] = {
         ),
     )
 }
+
+
+# Another build of wscli (e.g. main's, to compare before and after a change in one run):
+# WSCLI_BASELINE=/path/to/other/venv/bin/wscli adds it as the server "baseline".
+if os.environ.get("WSCLI_BASELINE"):
+    SERVERS["baseline"] = ServerSpec(
+        "baseline",
+        "wscli serve (baseline)",
+        lambda: [os.environ["WSCLI_BASELINE"], "serve", "--port", "0"],
+        re.compile(r"Serving chat on http://127\.0\.0\.1:(\d+)/"),
+    )
 
 
 class BenchError(Exception):
@@ -269,10 +283,16 @@ class ServerBench:
         assert self.server is not None
         return flags(port=self.server.port, proto=self.spec.proto, timeout=self.profile.timeout)
 
-    def idle_phase(self) -> None:
-        """Open `conns` idle connections: handshakes per second, then RSS per connection."""
+    def idle_phase(self, conns: int | None = None) -> None:
+        """Open `conns` idle connections: handshakes per second, then RSS per connection.
+
+        The profile's ``conns`` fill ``handshakes_per_s`` and ``rss_per_conn_kb``; another
+        count (``big_conns``, on a fresh server) fills the same keys suffixed ``_COUNT``.
+        """
         assert self.server is not None
         profile, pid = self.profile, self.server.pid
+        suffix = "" if conns is None else f"_{conns}"
+        profile = profile if conns is None else dataclasses.replace(profile, conns=conns)
         rss_before = rss_kb(pid)
         argv = [
             str(self.binary),
@@ -299,9 +319,16 @@ class ServerBench:
             if gen.poll() is None:
                 gen.kill()
                 gen.wait()
-        self.out["handshakes_per_s"] = result["handshakes_per_s"]
-        self.out["rss_per_conn_kb"] = (rss_after - rss_before) / profile.conns
-        self.out["rss_base_kb"] = rss_before
+        self.out["handshakes_per_s" + suffix] = result["handshakes_per_s"]
+        self.out["rss_per_conn_kb" + suffix] = (rss_after - rss_before) / profile.conns
+        self.out["rss_base_kb" + suffix] = rss_before
+
+    def big_idle_phase(self, log_dir: Path) -> None:
+        """The idle phase with ``big_conns`` connections, on a fresh server process."""
+        self.stop()
+        self.start(log_dir)
+        time.sleep(self.profile.settle / 2)
+        self.idle_phase(self.profile.big_conns)
 
     def note(self, text: str) -> None:
         self.out["notes"].append(text)
@@ -377,6 +404,11 @@ def fmt_ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1000:.2f}"
 
 
+def _big(r: dict[str, Any], conns: int) -> str:
+    rss, rate = r.get(f"rss_per_conn_kb_{conns}"), r.get(f"handshakes_per_s_{conns}")
+    return f"{rss:.1f} / {rate:.0f}" if rss is not None and rate is not None else "n/a"
+
+
 def render_table(results: list[dict[str, Any]], profile: Profile) -> str:
     """One Markdown table, servers side by side, plus the target ratios."""
     small, large = profile.sizes
@@ -388,6 +420,7 @@ def render_table(results: list[dict[str, Any]], profile: Profile) -> str:
         "p99 ms",
         f"RSS/idle conn KB ({profile.conns})",
         "handshakes/s",
+        *([f"RSS KB / handshakes/s ({profile.big_conns})"] if profile.big_conns else []),
         f"server CPU ({small}/{large})",
         f"gen CPU ({small}/{large}/lat)",
     ]
@@ -406,6 +439,7 @@ def render_table(results: list[dict[str, Any]], profile: Profile) -> str:
                 fmt_ms(r.get("p99_us")),
                 f"{r['rss_per_conn_kb']:.1f}" if "rss_per_conn_kb" in r else "n/a",
                 f"{r['handshakes_per_s']:.0f}" if "handshakes_per_s" in r else "n/a",
+                *([_big(r, profile.big_conns)] if profile.big_conns else []),
                 f"{pct(f'server_cpu_{small}')}/{pct(f'server_cpu_{large}')}",
                 f"{pct(f'gen_cpu_{small}')}/{pct(f'gen_cpu_{large}')}/{pct('gen_cpu_latency')}",
             ]
@@ -450,6 +484,20 @@ def targets(results: list[dict[str, Any]], profile: Profile) -> list[str]:
             f"wscli p99 {me['p99_us'] / 1000:.2f} ms vs Node ws "
             f"{by['node-ws']['p99_us'] / 1000:.2f} ms: {'met' if ok else 'NOT met'} (target ≤)"
         )
+    if "node-ws" in by and "handshakes_per_s" in me and "handshakes_per_s" in by["node-ws"]:
+        ok = me["handshakes_per_s"] >= by["node-ws"]["handshakes_per_s"]
+        out.append(
+            f"wscli handshakes/s {me['handshakes_per_s']:.0f} vs Node ws "
+            f"{by['node-ws']['handshakes_per_s']:.0f}: {'met' if ok else 'NOT met'} (target ≥)"
+        )
+    for count in (profile.conns, profile.big_conns):
+        key = "rss_per_conn_kb" if count == profile.conns else f"rss_per_conn_kb_{count}"
+        if count and key in me:
+            ok = me[key] <= 4.0
+            out.append(
+                f"wscli RSS/idle conn at {count}: {me[key]:.1f} KB: "
+                f"{'met' if ok else 'NOT met'} (target ≤ 4 KB)"
+            )
     if "naive" in by:
         ok = me["rss_per_conn_kb"] <= by["naive"]["rss_per_conn_kb"]
         out.append(
@@ -471,6 +519,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated subset of {', '.join(SERVERS)} (default: all)",
     )
     parser.add_argument("--conns", type=int, help="idle connections (default 5000; quick 1000)")
+    parser.add_argument(
+        "--big-conns",
+        type=int,
+        help="idle connections of the second idle phase on a fresh server (default 10000; "
+        "quick and 0: none)",
+    )
     parser.add_argument("--duration", type=float, help="measured seconds per phase")
     parser.add_argument("--repeat", type=int, help="fan-out runs per size; the median is shown")
     parser.add_argument(
@@ -483,7 +537,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     profile = QUICK if args.quick else FULL
-    overrides = {k: getattr(args, k) for k in ("conns", "duration", "repeat") if getattr(args, k)}
+    names_ = ("conns", "big_conns", "duration", "repeat")
+    overrides = {k: getattr(args, k) for k in names_ if getattr(args, k) is not None}
     profile = dataclasses.replace(profile, **overrides)
     names = [n.strip() for n in args.servers.split(",") if n.strip()]
     unknown = [n for n in names if n not in SERVERS]
@@ -531,6 +586,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for subs in profile.sizes:
                     attempt(bench, f"fan-out {subs}", functools.partial(bench.fanout, subs))
                 attempt(bench, "latency", bench.latency)
+        if profile.big_conns:
+            for bench in benches:
+                log(f"fanout.py: {bench.spec.label}: {profile.big_conns} idle connections")
+                attempt(
+                    bench,
+                    "idle connections (big)",
+                    functools.partial(bench.big_idle_phase, log_dir),
+                )
     finally:
         for bench in benches:
             bench.stop()

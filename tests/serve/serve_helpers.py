@@ -17,8 +17,9 @@ from typing import Any
 from support import scaled
 from websockets.asyncio.client import ClientConnection, connect
 
+from wscli.serve.config import ServeConfig
 from wscli.serve.log import EventLog
-from wscli.serve.server import ChatServer, ServeConfig
+from wscli.serve.server import ChatServer
 
 
 class Running:

@@ -96,7 +96,12 @@ async def main(port: int, count: int) -> None:
     opened = [r for r in results if isinstance(r, websockets.ClientConnection)]
     failed = [type(r).__name__ for r in results if isinstance(r, Exception)]
     print(f"{count} at once: {len(opened)} open in {time.monotonic() - started:.2f} s; {failed}")
-    print("healthz:", (await raw(port, b"GET /healthz HTTP/1.1\r\n\r\n")).partition(b"\r\n\r\n")[2])
+    print(
+        "healthz:",
+        (await raw(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")).partition(
+            b"\r\n\r\n"
+        )[2],
+    )
     if opened:
         await opened[0].send("still alive")
         print("relayed:", await asyncio.wait_for(opened[0].recv(), 5))

@@ -8,8 +8,11 @@ from wscli.serve.access import (
     MAX_NICK,
     Refusal,
     admission_document,
+    check_host_option,
     check_origin_option,
     clean_nick,
+    host_allowed,
+    host_name,
     origin_allowed,
     presented_token,
     refusal,
@@ -50,26 +53,77 @@ def test_clean_nick(raw: str | None, nick: str | None) -> None:
     assert clean_nick(raw) == nick
 
 
-def test_same_origin_compares_scheme_host_and_port() -> None:
-    assert same_origin("http://127.0.0.1:3000", "127.0.0.1:3000", tls=False)
-    assert same_origin("HTTP://LOCALHOST", "localhost:80", tls=False)
-    assert same_origin("https://[::1]:8443", "[::1]:8443", tls=True)
-    assert not same_origin("https://127.0.0.1:3000", "127.0.0.1:3000", tls=False)
-    assert not same_origin("http://127.0.0.1:3001", "127.0.0.1:3000", tls=False)
-    assert not same_origin("http://evil.example", None, tls=False)
+MINE = {"127.0.0.1", "chat.example"}
+
+
+def test_same_origin_compares_scheme_port_and_an_allowed_host() -> None:
+    assert same_origin("http://127.0.0.1:3000", MINE, "127.0.0.1:3000", 3000, tls=False)
+    assert same_origin("HTTP://LOCALHOST", MINE, "localhost:80", 80, tls=False)
+    assert same_origin("https://[::1]:8443", MINE, "[::1]:8443", 8443, tls=True)
+    assert same_origin("https://chat.example", MINE, "chat.example", 443, tls=True)
+    assert not same_origin("https://127.0.0.1:3000", MINE, "127.0.0.1:3000", 3000, tls=False)
+    assert not same_origin("http://127.0.0.1:3001", MINE, "127.0.0.1:3000", 3000, tls=False)
+    assert not same_origin("http://evil.example", MINE, None, 80, tls=False)
+
+
+def test_same_origin_is_not_judged_by_the_requests_own_host() -> None:
+    # Issue 9, finding 6 (DNS rebinding): the attacker's page sends its own name as Host.
+    rebind = "rebind.attacker.example:3000"
+    assert not same_origin("http://" + rebind, MINE, rebind, 3000, tls=False)
+    # Only with the Host check off ('--allowed-host *') does the Host header decide.
+    assert same_origin("http://" + rebind, None, rebind, 3000, tls=False)
 
 
 def test_origin_policy() -> None:
     host = "127.0.0.1:3000"
-    assert origin_allowed(None, [], host, False)  # not a browser
-    assert origin_allowed("http://127.0.0.1:3000", [], host, False)
-    assert not origin_allowed("http://evil.example", [], host, False)
-    assert not origin_allowed("null", [], host, False)
-    assert origin_allowed("null", ["null"], host, False)
-    assert origin_allowed("https://ok.example", ["https://ok.example:443"], host, False)
-    assert not origin_allowed("http://ok.example", ["https://ok.example"], host, False)
-    assert origin_allowed("http://any.example", ["*"], host, False)
-    assert not origin_allowed("http://x:notaport", ["http://x"], host, False)
+
+    def allowed(origin: str | None, listed: list[str]) -> bool:
+        return origin_allowed(origin, listed, MINE, host, 3000, False)
+
+    assert allowed(None, [])  # not a browser
+    assert allowed("http://127.0.0.1:3000", [])
+    assert not allowed("http://evil.example", [])
+    assert not allowed("null", [])
+    assert allowed("null", ["null"])
+    assert allowed("https://ok.example", ["https://ok.example:443"])
+    assert not allowed("http://ok.example", ["https://ok.example"])
+    assert allowed("http://any.example", ["*"])
+    assert not allowed("http://x:notaport", ["http://x"])
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("127.0.0.1:3000", "127.0.0.1"),
+        ("[::1]:80", "::1"),
+        ("Chat.Example.:443", "chat.example"),
+        ("a b", None),
+        ("x:99999", None),
+        ("user@x", None),
+        (None, None),
+    ],
+)
+def test_host_name_of_a_host_header(header: str | None, name: str | None) -> None:
+    assert host_name(header) == name
+
+
+def test_host_allowed_loopback_always_others_only_when_listed() -> None:
+    for name in ("localhost", "127.0.0.1", "127.9.9.9", "::1", "app.localhost"):
+        assert host_allowed(name, set())
+    assert host_allowed("chat.example", MINE)
+    assert not host_allowed("rebind.attacker.example", MINE)
+    assert not host_allowed(None, MINE)
+    assert host_allowed("anything.example", None)  # --allowed-host '*'
+
+
+@pytest.mark.parametrize("value", ["*", "chat.example", "10.0.0.5", "::1", "[::1]"])
+def test_allowed_host_option_accepted(value: str) -> None:
+    assert check_host_option(value) is None
+
+
+@pytest.mark.parametrize("value", ["", "x:80", "http://x", "a b"])
+def test_allowed_host_option_rejected_with_a_reason(value: str) -> None:
+    assert "expected" in (check_host_option(value) or "")
 
 
 def test_presented_token_from_bearer_header_or_query() -> None:

@@ -81,7 +81,7 @@ def server() -> Iterator[ServeProcess]:
 
 @requires("chromium")
 def test_two_pages_and_a_raw_client_chat(browser: Any, server: ServeProcess) -> None:
-    with raw_client(server.ws_url("/chat")) as raw:
+    with raw_client(server.ws_url("/chat?nick=raw")) as raw:
         chat_with_raw_client(browser, server, raw)
 
 
@@ -114,8 +114,8 @@ def chat_with_raw_client(browser: Any, server: ServeProcess, raw: ClientConnecti
 
     raw.send("a raw client without a prefix")
     raw.send(b"\x00\x01\x02\xff")
-    for page in (alice, bob):
-        wait_line(page, "text", "a raw client without a prefix")
+    for page in (alice, bob):  # shown under the raw client's own name (from the server)
+        wait_line(page, "text", "a raw client without a prefix", author="raw")
         wait_line(page, "binary", "[binary, 4 bytes]")
 
     # The sender's own lines are marked; times are local HH:MM:SS.
@@ -138,18 +138,45 @@ def test_markup_is_shown_as_text_and_runs_nothing(browser: Any, server: ServePro
     )
     page = open_page(browser, server.http_url, nick="eve")
     wait_online(page)
-    with raw_client(server.ws_url("/chat")) as raw:
+    with raw_client(server.ws_url("/chat?nick=mallory")) as raw:
         raw.send(payload)
         raw.send(f"mallory: {payload}")
         raw.send(f"* {payload}")
-        wait_line(page, "text", payload)
         wait_line(page, "text", payload, author="mallory")
-        wait_line(page, "notice", f"* {payload}")
+        wait_line(page, "text", f"* {payload}", author="mallory")
     send_from_page(page, payload)
     wait_line(page, "text", payload, author="eve")
     page.wait_for_timeout(300)  # give any injected handler a chance to run
     assert page.evaluate("window.pwned") is None
     assert page.locator("#messages img, #messages script, #messages b, #messages a").count() == 0
+    assert page.js_errors == []
+    page.context.close()
+
+
+@requires("chromium")
+def test_notices_and_authors_cannot_be_forged(browser: Any, server: ServeProcess) -> None:
+    # Issue 9, finding 8: a raw client's "* x joined" showed as a server notice and
+    # "alice: hi" under alice's name. The page's subprotocol says who really sent what.
+    page = open_page(browser, server.http_url, nick="alice")
+    wait_online(page)
+    with raw_client(server.ws_url("/chat?nick=mallory")) as raw:
+        wait_line(page, "notice", "* mallory joined")  # the real one, from the server
+        raw.send("* bob joined")
+        raw.send("alice: hi, it is me")
+        wait_line(page, "text", "* bob joined", author="mallory")
+        wait_line(page, "text", "alice: hi, it is me", author="mallory")
+    with raw_client(server.ws_url("/chat")) as anonymous:
+        anonymous.send("who am I")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#messages li .body')]"
+            ".some(b => b.textContent === 'who am I')"
+        )
+    shown = lines(page)
+    (anon,) = [line for line in shown if line["body"] == "who am I"]
+    assert re.fullmatch(r"#\d+", anon["author"] or ""), anon  # its connection number
+    notices = [line["body"] for line in shown if line["kind"] == "notice"]
+    assert notices == ["* alice joined", "* mallory joined", "* mallory left"]
+    assert page.locator("#messages li.mine").count() == 0
     assert page.js_errors == []
     page.context.close()
 
@@ -243,9 +270,9 @@ def test_narrow_screen_fits_and_controls_have_accessible_names(
 ) -> None:
     page = open_page(browser, server.http_url, nick="erin", viewport={"width": 360, "height": 640})
     wait_online(page)
-    with raw_client(server.ws_url("/chat")) as raw:
+    with raw_client(server.ws_url("/chat?nick=raw")) as raw:
         raw.send("x" * 300)
-        wait_line(page, "text", "x" * 300)
+        wait_line(page, "text", "x" * 300, author="raw")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     send_box = page.locator("#send").bounding_box()
     assert send_box is not None and send_box["x"] + send_box["width"] <= 360

@@ -82,7 +82,7 @@ def burst(browser: Any, server: ServeProcess, room: str) -> tuple[dict[str, Any]
     page = context.new_page()
     page.goto(server.http_url + "#" + room)
     wait_online(page)
-    with raw_client(server.ws_url("/" + room)) as raw:
+    with raw_client(server.ws_url("/" + room + "?nick=bot")) as raw:
         echoed: list[float] = []
 
         def read_echoes() -> None:  # the moment the server has sent the last one to all
@@ -138,7 +138,10 @@ def test_burst_of_5000_shown_within_a_second_without_long_tasks(
 def test_history_is_shown_once_across_nick_change_and_room_switch(browser: Any) -> None:
     # Issue 15: a nickname change replayed the history again (with the reconnect's time),
     # and a room switch kept the old room's lines above the new room's.
-    with ServeProcess("--history", "50") as server, raw_client(server.ws_url("/chat")) as zed:
+    with (
+        ServeProcess("--history", "50") as server,
+        raw_client(server.ws_url("/chat?nick=zed")) as zed,
+    ):
         zed.send("zed: one")
         zed.send("zed: two")
         recv_until(zed, "zed: two")
@@ -165,7 +168,7 @@ def test_history_is_shown_once_across_nick_change_and_room_switch(browser: Any) 
         assert lines(page, "text") == []
         assert all("/chat" not in line["body"] for line in lines(page))
         zed.send("zed: while you were away")
-        with raw_client(server.ws_url("/other")) as other:
+        with raw_client(server.ws_url("/other?nick=x")) as other:
             other.send("x: in other")
             wait_line(page, "text", "in other", author="x")
         assert [line["body"] for line in lines(page, "text")] == ["in other"]
@@ -190,7 +193,7 @@ def test_new_messages_hint_and_page_keys_from_the_composer(
         browser, server.http_url, nick="reader", viewport={"width": 800, "height": 500}
     )
     wait_online(page)
-    with raw_client(server.ws_url("/chat")) as raw:
+    with raw_client(server.ws_url("/chat?nick=bot")) as raw:
         for i in range(80):
             raw.send(f"bot: line {i}")
         wait_line(page, "text", "line 79", author="bot")
@@ -268,7 +271,13 @@ def test_links_empty_messages_and_long_messages(browser: Any, server: ServeProce
         raw.send("javascript:alert(1) and <a href=javascript:alert(2)>x</a> jav\tascript:x")
         raw.send("")
         raw.send("   ")
-        raw.send("bob: ")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#messages li .body')]"
+            ".some(b => b.textContent === '(blank: 3 whitespace)')"
+        )
+        with raw_client(server.ws_url("/chat?nick=bob")) as bob:
+            bob.send("bob: ")
+            wait_line(page, "text", "(empty)", author="bob")
         raw.send(long_text)
         wait_line(page, "text", "(empty)", author="bob")
     links = page.evaluate(
@@ -281,11 +290,13 @@ def test_links_empty_messages_and_long_messages(browser: Any, server: ServeProce
         ["http://127.0.0.1:9/x", "http://127.0.0.1:9/x", "noopener noreferrer", "_blank"],
     ]  # fmt: skip
     bodies = [(line["author"], line["body"]) for line in lines(page, "text")]
+    anonymous = bodies[0][0]  # its connection number: the server says who sent it
+    assert re.fullmatch(r"#\d+", anonymous or ""), bodies
     assert bodies[:5] == [
-        (None, "see https://example.com/a?b=1&c=(2). and http://127.0.0.1:9/x, ok"),
-        (None, "javascript:alert(1) and <a href=javascript:alert(2)>x</a> jav\tascript:x"),
-        (None, "(empty)"),
-        (None, "(blank: 3 whitespace)"),
+        (anonymous, "see https://example.com/a?b=1&c=(2). and http://127.0.0.1:9/x, ok"),
+        (anonymous, "javascript:alert(1) and <a href=javascript:alert(2)>x</a> jav\tascript:x"),
+        (anonymous, "(empty)"),
+        (anonymous, "(blank: 3 whitespace)"),
         ("bob", "(empty)"),
     ]
     # 100 KB: collapsed behind "Show more" (it was one 29,000 px item).
@@ -312,22 +323,33 @@ def test_bidi_overrides_and_zero_width_lookalikes_are_visible(
     # followed; "al<ZWSP>ice" passed for "alice".
     page = open_page(browser, server.http_url, nick="reader")
     wait_online(page)
+    # Authors are the server's (issue 9): mallory and alice connect with their nicks; a
+    # lookalike name can only be text, and its invisible character is shown there.
+    with raw_client(server.ws_url("/chat?nick=mallory")) as mallory:
+        mallory.send("mallory: open \u202eexe.live\u202c now")
+        wait_line(page, "text", "open U+202Eexe.liveU+202C now", author="mallory")
+    with raw_client(server.ws_url("/chat?nick=alice")) as alice:
+        alice.send("alice: hi")
+        wait_line(page, "text", "hi", author="alice")
     with raw_client(server.ws_url("/chat")) as raw:
-        raw.send("mallory: open \u202eexe.live\u202c now")
-        raw.send("alice: hi")
         raw.send("al\u200bice: hi")
         raw.send("שלום עולם")
         raw.send("after the hebrew")
         raw.send("family \U0001f468\u200d\U0001f469\u200d\U0001f467 stays")
-        wait_line(page, "text", "family \U0001f468\u200d\U0001f469\u200d\U0001f467 stays")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#messages li .body')]"
+            ".some(b => b.textContent.startsWith('family '))"
+        )
     shown = [(line["author"], line["body"]) for line in lines(page, "text")]
+    anonymous = shown[2][0]
+    assert re.fullmatch(r"#\d+", anonymous or ""), shown
     assert shown == [
         ("mallory", "open U+202Eexe.liveU+202C now"),
         ("alice", "hi"),
-        ("alU+200Bice", "hi"),
-        (None, "שלום עולם"),
-        (None, "after the hebrew"),
-        (None, "family \U0001f468\u200d\U0001f469\u200d\U0001f467 stays"),  # an emoji, not a trick
+        (anonymous, "alU+200Bice: hi"),
+        (anonymous, "שלום עולם"),
+        (anonymous, "after the hebrew"),
+        (anonymous, "family \U0001f468\u200d\U0001f469\u200d\U0001f467 stays"),  # an emoji
     ]
     info = page.evaluate(
         """() => [...document.querySelectorAll('#messages li.text')].map(li => ({
@@ -394,7 +416,7 @@ def test_log_is_a_list_bursts_are_summarised_and_tab_order(
 ) -> None:
     page = open_page(browser, server.http_url, nick="sr")
     wait_online(page)
-    with raw_client(server.ws_url("/chat")) as raw:
+    with raw_client(server.ws_url("/chat?nick=zed")) as raw:
         raw.send("zed: hello")
         wait_line(page, "text", "hello", author="zed")
         page.wait_for_function(

@@ -69,8 +69,9 @@ async def test_second_sigint_exits_at_once() -> None:
         # shutdown waiting (up to its bound); a second Ctrl-C does not wait.
         sock = socket.create_connection(("127.0.0.1", server.port))
         sock.sendall(
-            b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
         )
         assert sock.recv(1000).startswith(b"HTTP/1.1 101")
         started = time.monotonic()

@@ -32,6 +32,7 @@ class Recorder:
         self.room = room
         self.nick = nick
         self.shared_frames = True
+        self.enveloped = False
         self.open = True
         self.unsent = 0
         self.writes: list[bytes] = []

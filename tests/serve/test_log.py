@@ -122,3 +122,23 @@ def test_background_log_never_blocks_and_counts_dropped_lines() -> None:
     kept = [line for line in lines if "line " in line and "dropped" not in line]
     assert QUEUE_LINES <= len(kept) < QUEUE_LINES + 500
     assert kept[0].endswith(" line 0")  # in order, oldest first
+
+
+def test_secrets_are_redacted_from_every_field() -> None:
+    from wscli.serve.log import redact
+
+    assert redact("invalid HTTP header line: Authorization: Bearer abc\x7f") == (
+        "invalid HTTP header line: [redacted]"
+    )
+    assert redact("GET /chat?nick=a&token=s3cret HTTP/1.1") == (
+        "GET /chat?nick=a&token=[redacted] HTTP/1.1"
+    )
+    assert redact("Cookie: a=b; c=d") == "Cookie: [redacted]"
+    assert redact("invalid HTTP header value: Bearer s3cret") == (
+        "invalid HTTP header value: [redacted]"
+    )
+    assert redact("nothing secret here") == "nothing secret here"
+    out = io.StringIO()
+    log = EventLog(io.StringIO(), json_stream=out)
+    log.emit("error", remote=None, message="bad: Authorization: Basic dXNlcjpwdw==")
+    assert "dXNlcjpwdw" not in out.getvalue() and "[redacted]" in out.getvalue()

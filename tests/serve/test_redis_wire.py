@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from wscli.serve.hub import Message
+from wscli.serve.hub import Message, RoomMessage
 from wscli.serve.redis_outbox import BATCH_BYTES, Batch, Outbox, SeenBatches, Subscribe
 from wscli.serve.redis_wire import (
     format_id,
@@ -156,3 +156,13 @@ def test_seen_batches_skip_retried_appends() -> None:
     assert seen.first_time("/other", "i1", 1)  # and so does another room
     seen.forget("/r")
     assert seen.first_time("/r", "i1", 1)
+
+
+def test_the_author_travels_with_the_message() -> None:
+    # Issue 9: the page's envelope names the sender's verified nick (or #id) on every instance.
+    for author, sender in [("alice", "k:1"), ("#3", None), (None, "k:2"), ("ж" * 32, "k:3")]:
+        message = RoomMessage(b"hi", True, False, author)
+        packed = pack_message("/r", message, sender)
+        assert len(packed) == packed_size("/r", message, sender)
+        ((room, back, who),) = unpack_messages(packed)
+        assert (room, back.data, back.author, who) == ("/r", b"hi", author, sender)

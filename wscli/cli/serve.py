@@ -71,6 +71,12 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     metavar="N",
     help="Replay the last N messages of a room to each new client (at most --max-queue bytes).",
 )
+@size_option(
+    "--history-bytes",
+    default="64M",
+    help="History kept by all rooms together; past it, the history of the least recently "
+    "active rooms is dropped first.",
+)
 @click.option(
     "--origin",
     "origins",
@@ -79,6 +85,16 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     help="Also accept browsers from ORIGIN, e.g. https://example.com (repeatable; '*' accepts "
     "all). By default only clients without Origin and the page's own origin are accepted; "
     "other browser origins get 403.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests whose Host is NAME (repeatable). By default only loopback "
+    "names, the bound address and, for 0.0.0.0 or ::, this machine's names and addresses are "
+    "answered (others get 403: defeats DNS rebinding). '*' answers any Host: then a web page "
+    "on a name that resolves to this server can pass as same-origin.",
 )
 @click.option(
     "--token",
@@ -214,20 +230,21 @@ def serve(**opts: Any) -> None:
     from pathlib import Path  # not at the top: `wscli --help` must not pay for it
 
     from wscli.cli import get_environment
-    from wscli.serve.config import serve_config
+    from wscli.serve.config import ServeOptions, serve_config
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
     from wscli.serve.server import ChatServer
 
     if opts["token_file"] is not None:
         opts["token_file"] = Path(opts["token_file"])
-    config = serve_config(opts)
+    options = ServeOptions(**opts)
+    config = serve_config(options)
     env = get_environment()
     log = EventLog(
         sys.stderr,
         color=env.color_stderr,
-        json_stream=sys.stdout if opts["json_log"] else None,
-        verbose=opts["verbose"],
+        json_stream=sys.stdout if options.json_log else None,
+        verbose=options.verbose,
         background=True,  # a stalled log reader must not stall the server
     )
 
@@ -235,22 +252,22 @@ def serve(**opts: Any) -> None:
         if backplane is not None:
             backplane.on_pressure = chat.slow_client
         log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
-        if opts["json_log"]:
+        if options.json_log:
             log.emit("listening", url=chat.url, ws_url=chat.ws_url)
 
     backplane: RedisBackplane | None = None
-    if opts["redis_url"]:
+    if options.redis_url:
         from wscli.serve.backplane_redis import RedisBackplane
 
         backplane = RedisBackplane(
-            opts["redis_url"],
-            opts["redis_channel"],
+            options.redis_url,
+            options.redis_channel,
             history=config.history,
             on_event=log.emit,
-            max_backlog_bytes=opts["redis_max_backlog"],
-            stream_cap=opts["redis_stream_cap"],
+            max_backlog_bytes=options.redis_max_backlog,
+            stream_cap=options.redis_stream_cap,
         )
     try:
-        run(config, log, backplane=backplane, ready=ready, loop=opts["loop"])
+        run(config, log, backplane=backplane, ready=ready, loop=options.loop)
     finally:
         log.close(timeout=1.0)

@@ -1,10 +1,14 @@
 """Who may join `wscli serve`, and under which room and name (pure: no I/O).
 
 - Rooms are URL paths; the query string is not part of the room.
+- Host policy (protection against DNS rebinding): a request is for this server only when
+  its ``Host`` names a loopback name or address, or a name in the server's allow-list
+  (see :func:`host_allowed`).
 - Origin policy (protection against cross-site WebSocket hijacking): a request without
   ``Origin`` (not a browser: wscat, scripts) is accepted; a browser is accepted when its
-  origin is the server's own (the chat page served here) or is in the ``--origin``
-  allow-list; ``*`` in the list accepts every origin.
+  origin is the server's own (the chat page served here: its scheme and port, a host that
+  is allowed — judged against the allow-list, not the request's own ``Host``) or is in
+  the ``--origin`` allow-list; ``*`` in the list accepts every origin.
 - Tokens are compared in constant time (:func:`hmac.compare_digest`).
 - Nicknames come from ``?nick=``: control and format characters removed, whitespace
   collapsed, at most :data:`MAX_NICK` characters; an empty result means anonymous.
@@ -12,11 +16,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
+import ipaddress
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 
 MAX_NICK = 32
 
@@ -75,31 +82,112 @@ def check_origin_option(value: str) -> str | None:
     return None
 
 
-def same_origin(origin: str, host_header: str | None, tls: bool) -> bool:
-    """True when ``origin`` is this server as the browser saw it (its ``Host`` header)."""
-    if not host_header:
+def host_name(host_header: str | None) -> str | None:
+    """The host name of a ``Host`` header (``name[:port]``, ``[v6]:port``), lower case,
+    without a trailing dot; None when it is not one."""
+    if host_header is None:
+        return None
+    value = host_header.strip()
+    if not value or any(ch.isspace() or ch in "/?#@\\" for ch in value):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(f"//{value}")
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return None
+    name = parts.hostname
+    return name.rstrip(".").lower() if name else None
+
+
+def is_loopback(name: str) -> bool:
+    """True for ``localhost`` names and loopback addresses (127.0.0.0/8, ::1)."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_allowed(name: str | None, allowed: AbstractSet[str] | None) -> bool:
+    """Whether a request naming host ``name`` is for this server (``allowed`` None: any).
+
+    Loopback names always are; others must be in ``allowed`` (the bound address, the
+    machine's names and addresses for a wildcard bind, and ``--allowed-host``). This
+    defeats DNS rebinding: a page from ``rebind.attacker.example`` names its own host.
+    """
+    if allowed is None:
+        return True
+    if name is None:
+        return False
+    return name in allowed or is_loopback(name)
+
+
+def check_host_option(value: str) -> str | None:
+    """Why ``value`` cannot be an ``--allowed-host`` entry, or None if it can."""
+    if value == "*":
+        return None
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(value.strip("[]"))
+        return None
+    name = host_name(value)
+    if name is None or name != value.strip().rstrip(".").lower():
+        return "expected * or a host name or address without a port, e.g. chat.example.com"
+    return None
+
+
+def allowed_host_names(values: Iterable[str]) -> set[str]:
+    """``--allowed-host`` values as :func:`host_name` gives them (``*`` left out)."""
+    names = set()
+    for value in values:
+        if value != "*":
+            names.add(value.strip().strip("[]").rstrip(".").lower())
+    return names
+
+
+def same_origin(
+    origin: str, allowed: AbstractSet[str] | None, host_header: str | None, port: int, tls: bool
+) -> bool:
+    """True when ``origin`` is this server: scheme and port its own, host an allowed one.
+
+    With no host allow-list (``--allowed-host '*'``) the request's ``Host`` header is the
+    only clue, as before (DNS rebinding is then possible: documented).
+    """
+    theirs = _normalize_origin(origin)
+    if theirs is None:
         return False
     scheme = "https" if tls else "http"
-    mine = _normalize_origin(f"{scheme}://{host_header}")
-    theirs = _normalize_origin(origin)
-    return mine is not None and mine == theirs
+    if allowed is None:
+        mine = _normalize_origin(f"{scheme}://{host_header}") if host_header else None
+        return mine is not None and mine == theirs
+    parts = urllib.parse.urlsplit(theirs)
+    default = 443 if tls else 80
+    name = (parts.hostname or "").rstrip(".").lower()
+    return (
+        parts.scheme == scheme and (parts.port or default) == port and host_allowed(name, allowed)
+    )
 
 
 def origin_allowed(
-    origin: str | None, allowed: Iterable[str], host_header: str | None, tls: bool
+    origin: str | None,
+    listed: Iterable[str],
+    allowed_hosts: AbstractSet[str] | None,
+    host_header: str | None,
+    port: int,
+    tls: bool,
 ) -> bool:
     """Apply the origin policy described in the module docstring."""
     if origin is None:
         return True
-    allowed = list(allowed)
-    if "*" in allowed:
+    listed = list(listed)
+    if "*" in listed:
         return True
-    if same_origin(origin, host_header, tls):
+    if same_origin(origin, allowed_hosts, host_header, port, tls):
         return True
     normalized = _normalize_origin(origin)
     if normalized is None:
-        return origin.strip() in allowed  # e.g. "null" listed explicitly
-    return any(_normalize_origin(a) == normalized for a in allowed)
+        return origin.strip() in listed  # e.g. "null" listed explicitly
+    return any(_normalize_origin(a) == normalized for a in listed)
 
 
 def presented_token(headers: Mapping[str, str], params: Mapping[str, str]) -> str | None:
@@ -142,13 +230,17 @@ def refusal(
     expected_token: str | None,
     clients: int,
     max_clients: int | None,
+    allowed_hosts: AbstractSet[str] | None = None,
+    port: int = 0,
 ) -> Refusal | None:
     """The admission policy in one place: None when an upgrade like this one gets in.
 
-    Used by the upgrade itself and by ``GET /admission`` (the page's pre-flight), so the
-    two cannot disagree.
+    Used by ``GET /admission`` (the page's pre-flight); the upgrade itself goes through
+    :func:`wscli.serve.admission.admit`, which applies the same checks in the same order
+    after the head checks (duplicates, Host). ``allowed_hosts`` None (and no ``port``):
+    same-origin judged by ``host_header`` alone.
     """
-    if not origin_allowed(origin, origins, host_header, tls):
+    if not origin_allowed(origin, origins, allowed_hosts, host_header, port, tls):
         return Refusal(403, f"origin {origin} not allowed", "origin")
     if expected_token is not None:
         if token is None:

@@ -1,11 +1,12 @@
 """Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, ``/admission``, 404, 405.
 
-websockets hands every request that is not a WebSocket upgrade to the server's
-``process_request``; :func:`answer` builds the response for it. ``GET`` and ``HEAD`` are
+The server hands every request that is not a WebSocket upgrade (and passed the Host check)
+to :func:`answer`, which builds the response for it. ``GET`` and ``HEAD`` are
 served (``HEAD`` with the same headers and no body, as RFC 9110 §9.3.2 asks); any other
 method gets ``405`` with ``Allow: GET, HEAD``. ``/admission`` is the chat page's pre-flight
 (would its upgrade be admitted, and if not why: a browser only sees 1006 for a refusal).
-Every answer closes the connection (the library does that for any status but 101).
+Every answer closes the connection
+(:meth:`wscli.serve.connection.ClientConnection.answer`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+from websockets.http11 import Response
+from websockets.server import ServerProtocol
 
 PAGE_CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -36,32 +37,30 @@ def load_page() -> bytes:
 
 
 def answer(
-    conn: ServerConnection,
-    request: Request,
+    method: str,
     room: str,
     page: bytes | None,
     health: Callable[[], dict[str, Any]],
     admission: Callable[[], dict[str, Any]] | None = None,
 ) -> Response:
-    """The response to a plain HTTP ``request`` for ``room`` (its path without the query)."""
-    method = request.method
+    """The response to a plain HTTP request ``method`` for ``room`` (path without query)."""
     if method not in {"GET", "HEAD"}:
-        response = conn.respond(405, f"Method not allowed: {room} answers GET and HEAD.\n")
+        response = text_response(405, f"Method not allowed: {room} answers GET and HEAD.")
         response.headers["Allow"] = ALLOWED_METHODS
     elif room == "/" and page is not None:
-        response = _with_body(conn, page, "text/html; charset=utf-8")
+        response = _with_body(page, "text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = PAGE_CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-cache"
     elif room == "/healthz":
-        response = _with_body(conn, json.dumps(health()).encode(), "application/json")
+        response = _with_body(json.dumps(health()).encode(), "application/json")
         response.headers["Cache-Control"] = "no-store"
     elif room == ADMISSION_PATH and admission is not None:
-        response = _with_body(conn, json.dumps(admission()).encode(), "application/json")
+        response = _with_body(json.dumps(admission()).encode(), "application/json")
         response.headers["Cache-Control"] = "no-store"
     else:
-        response = conn.respond(
-            404, f"Not found. {room} is a chat room for WebSocket clients only.\n"
+        response = text_response(
+            404, f"Not found. {room} is a chat room for WebSocket clients only."
         )
     if method == "HEAD":
         # Same headers (Content-Length included) as GET, no body.
@@ -69,9 +68,22 @@ def answer(
     return response
 
 
-def _with_body(conn: ServerConnection, body: bytes, content_type: str) -> Response:
-    """A 200 response carrying ``body``; ``respond()`` sets text/plain, so replace it."""
-    response = conn.respond(200, "")
+def text_response(status: int, text: str) -> Response:
+    """A plain-text answer that closes the connection (built by websockets' public
+    ``ServerProtocol.reject``: Date, Connection: close, Content-Length, Content-Type)."""
+    return ServerProtocol().reject(status, text + "\n")
+
+
+def method_not_allowed() -> Response:
+    """405 for a method the server does not serve (any path: every path is GET/HEAD only)."""
+    response = text_response(405, "Method not allowed: this server answers GET and HEAD.")
+    response.headers["Allow"] = ALLOWED_METHODS
+    return response
+
+
+def _with_body(body: bytes, content_type: str) -> Response:
+    """A 200 response carrying ``body`` with ``content_type``."""
+    response = text_response(200, "")
     headers = Headers(response.headers)
     del headers["Content-Type"]
     del headers["Content-Length"]

@@ -31,12 +31,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from wscli.core.ndjson import timestamp
+from wscli.serve.envelope import envelope
+
 OP_TEXT = 0x1
 OP_BINARY = 0x2
 
 # Rooms that are empty but keep a history are retained up to this many (oldest dropped),
 # so clients cannot grow memory without bound by visiting many paths.
 MAX_IDLE_ROOMS = 1024
+DEFAULT_HISTORY_BYTES = 64 * 2**20
 
 SLOW_CLIENT_CODE = 1013
 UNLIMITED = 2**62  # "try again later": the client could not keep up
@@ -55,23 +59,59 @@ def encode_frame(data: bytes, text: bool) -> bytes:
     return header + data
 
 
-class Message:
-    """A chat message as the hub relays it: payload bytes exactly as the client sent them.
+class RoomMessage:
+    """A chat message as the hub relays it to a room: payload bytes exactly as the client
+    sent them (not to be confused with :class:`wscli.connect.events.Message`, what
+    `wscli connect` received).
 
-    ``notice`` marks the server's own join/leave notices, which are never kept in history.
+    ``notice`` marks the server's own join/leave notices, which are never kept in history;
+    ``author`` is the sender's verified nickname or ``#id`` (None: unknown, e.g. from an
+    older instance over a backplane), used by the JSON envelope of the page's subprotocol.
     """
 
-    __slots__ = ("data", "frame", "notice", "text")
+    __slots__ = ("author", "data", "enveloped", "frame", "notice", "seq", "text", "when")
 
-    def __init__(self, data: bytes, text: bool, notice: bool = False) -> None:
+    def __init__(
+        self, data: bytes, text: bool, notice: bool = False, author: str | None = None
+    ) -> None:
         self.data = data
         self.text = text
         self.notice = notice
+        self.author = author
         self.frame = b""  # filled in once by Hub.deliver_local
+        self.seq = 0  # set by Hub.deliver_local
+        self.when = ""  # set when first needed (envelope, history)
+        self.enveloped = b""  # the wscli.chat.v1 frame, encoded once when first needed
+
+    def envelope_frame(self) -> bytes:
+        """The frame for ``wscli.chat.v1`` clients (see :mod:`wscli.serve.envelope`)."""
+        if not self.enveloped:
+            if not self.when:
+                self.when = timestamp()
+            payload = envelope(self.data, self.text, self.notice, self.author, self.seq, self.when)
+            self.enveloped = encode_frame(payload, True)
+        return self.enveloped
+
+    def as_envelope(self) -> RoomMessage:
+        """The ``wscli.chat.v1`` text message (for clients that encode per connection)."""
+        frame = self.envelope_frame()
+        return frame_payload(frame)
 
     def __repr__(self) -> str:
         kind = "text" if self.text else "binary"
-        return f"Message({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
+        return f"RoomMessage({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
+
+
+Message = RoomMessage
+"""The old name, kept only while the Redis backplane (rewritten in parallel) moves over."""
+
+
+def frame_payload(frame: bytes) -> RoomMessage:
+    """The message inside one frame made by :func:`encode_frame` (for a replay that must be
+    encoded per client: history keeps only the encoded frame)."""
+    length = frame[1] & 0x7F
+    start = 2 if length < 126 else 4 if length == 126 else 10
+    return RoomMessage(frame[start:], frame[0] & 0x0F == OP_TEXT)
 
 
 class Subscriber(Protocol):
@@ -93,6 +133,11 @@ class Subscriber(Protocol):
         """True when the client takes the shared pre-encoded frames (no per-client compression)."""
         ...
 
+    @property
+    def enveloped(self) -> bool:
+        """True when the client negotiated ``wscli.chat.v1`` (JSON envelopes, not raw bytes)."""
+        ...
+
     def send_frames(self, data: bytes, limit: int) -> int:
         """Write whole pre-encoded frames, unless the client's unsent bytes would pass ``limit``.
 
@@ -101,7 +146,7 @@ class Subscriber(Protocol):
         """
         ...
 
-    def send_messages(self, messages: Sequence[Message], limit: int) -> int:
+    def send_messages(self, messages: Sequence[RoomMessage], limit: int) -> int:
         """Like :meth:`send_frames`, encoding with the connection's own extensions."""
         ...
 
@@ -110,7 +155,7 @@ class Subscriber(Protocol):
         ...
 
 
-Deliver = Callable[[str, Message, "str | None"], None]
+Deliver = Callable[[str, RoomMessage, "str | None"], None]
 
 
 class Backplane(Protocol):
@@ -122,7 +167,7 @@ class Backplane(Protocol):
 
     async def start(self, deliver: Deliver) -> None: ...
 
-    def publish(self, room: str, message: Message, sender: str | None) -> None: ...
+    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None: ...
 
     def subscribe(self, room: str) -> bool:
         """``room`` got its first client here: carry its messages to this instance from now.
@@ -158,7 +203,7 @@ class LocalBackplane:
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
-    def publish(self, room: str, message: Message, sender: str | None) -> None:
+    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         assert self._deliver is not None, "backplane not started"
         self._deliver(room, message, sender)
 
@@ -179,7 +224,10 @@ class LocalBackplane:
 
 
 class Room:
-    """The clients of one URL path, the frames waiting for this tick's flush, the history."""
+    """The clients of one URL path, the frames waiting for this tick's flush, the history.
+
+    History keeps each message once, as its encoded frame (what a newcomer is sent).
+    """
 
     __slots__ = ("batch", "history", "history_bytes", "members", "name")
 
@@ -187,22 +235,36 @@ class Room:
         self.name = name
         # A dict keeps insertion order and O(1) removal; values unused.
         self.members: dict[Subscriber, None] = {}
-        self.batch: list[tuple[Message, str | None]] = []
-        self.history: collections.deque[Message] | None = (
+        self.batch: list[tuple[RoomMessage, str | None]] = []
+        self.history: collections.deque[RoomMessage] | None = (
             collections.deque(maxlen=history) if history > 0 else None
         )
         self.history_bytes = 0
 
-    def remember(self, message: Message, max_bytes: int) -> None:
-        """Keep ``message`` in the history: the last N messages, at most ``max_bytes``."""
+    def remember(self, message: RoomMessage, max_bytes: int) -> int:
+        """Keep ``message`` (its frame and who sent it, when: not the payload a second time):
+        the last N messages, at most ``max_bytes``; returns the change in bytes."""
         history = self.history
         assert history is not None
+        kept = RoomMessage(b"", message.text, author=message.author)
+        kept.frame, kept.seq = message.frame, message.seq
+        kept.when = message.when or timestamp()
+        message.when = kept.when
+        before = self.history_bytes
         if len(history) == history.maxlen:
-            self.history_bytes -= len(history.popleft().data)
-        history.append(message)
-        self.history_bytes += len(message.data)
+            self.history_bytes -= len(history.popleft().frame)
+        history.append(kept)
+        self.history_bytes += len(kept.frame)
         while self.history_bytes > max_bytes:
-            self.history_bytes -= len(history.popleft().data)
+            self.history_bytes -= len(history.popleft().frame)
+        return self.history_bytes - before
+
+    def forget_oldest(self) -> int:
+        """Drop the oldest kept message; the bytes freed."""
+        assert self.history
+        size = len(self.history.popleft().frame)
+        self.history_bytes -= size
+        return size
 
 
 SlowClientCallback = Callable[[Subscriber, int], None]
@@ -213,7 +275,8 @@ class Hub:
 
     ``max_queue`` bounds each client's unsent bytes; ``echo`` False excludes the sender
     (--no-echo); ``history`` is how many messages each room replays to newcomers (at most
-    ``max_queue`` bytes of them).
+    ``max_queue`` bytes of them); ``history_bytes`` bounds the history kept by all rooms
+    together (the history of the least recently written room is dropped first).
     """
 
     def __init__(
@@ -221,12 +284,17 @@ class Hub:
         *,
         echo: bool = True,
         history: int = 0,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
         max_queue: int = 4 * 2**20,
         backplane: Backplane | None = None,
         on_slow_client: SlowClientCallback | None = None,
     ) -> None:
         self.echo = echo
         self.history = history
+        self.history_limit = history_bytes
+        self.history_held = 0
+        # Rooms holding history, least recently written first (the budget's eviction order).
+        self._kept: collections.OrderedDict[str, Room] = collections.OrderedDict()
         self.max_queue = max_queue
         self.backplane: Backplane = backplane if backplane is not None else LocalBackplane()
         self.instance_id = uuid.uuid4().hex[:12]
@@ -238,6 +306,7 @@ class Hub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_slow_client = on_slow_client
         self._next_id = 0
+        self._seq = 0
 
     async def start(self) -> None:
         """Bind to the running loop and start the backplane."""
@@ -266,6 +335,11 @@ class Hub:
         """Rooms with at least one client."""
         return sum(1 for room in self.rooms.values() if room.members)
 
+    @property
+    def kept_rooms(self) -> int:
+        """Rooms without clients kept for their history."""
+        return sum(1 for room in self.rooms.values() if not room.members and room.history)
+
     # Membership
 
     def join(self, client: Subscriber) -> None:
@@ -275,17 +349,27 @@ class Hub:
         self._flush_room(room)
         if not room.members and self.backplane.subscribe(room.name) and room.history:
             room.history.clear()  # the backplane replays the shared history instead
+            self.history_held -= room.history_bytes
             room.history_bytes = 0
+            self._kept.pop(room.name, None)
         if room.history:
-            frames = list(room.history)
-            if client.shared_frames:
-                client.send_frames(b"".join([m.frame for m in frames]), UNLIMITED)
+            # Counted like any write: at most max_queue bytes, so a newcomer (nothing unsent
+            # yet) always takes it, and the server's total budget sees it.
+            if client.enveloped:  # built for this replay only: history keeps the frame
+                frames = [_kept_envelope(m) for m in room.history]
             else:
-                client.send_messages(frames, UNLIMITED)
+                frames = [m.frame for m in room.history]
+            if client.shared_frames:
+                client.send_frames(b"".join(frames), self.max_queue)
+            else:
+                client.send_messages([frame_payload(f) for f in frames], self.max_queue)
         room.members[client] = None
         self.clients += 1
         if client.nick:
-            self.publish(client.room, Message(f"* {client.nick} joined".encode(), True, True))
+            self.publish(
+                client.room,
+                RoomMessage(f"* {client.nick} joined".encode(), True, True, client.nick),
+            )
 
     def leave(self, client: Subscriber) -> bool:
         """Remove ``client`` from its room (idempotent); announce a nickname's departure."""
@@ -298,7 +382,9 @@ class Hub:
             self.backplane.unsubscribe(room.name)
             self._room_emptied(room)
         if client.nick:
-            self.publish(client.room, Message(f"* {client.nick} left".encode(), True, True))
+            self.publish(
+                client.room, RoomMessage(f"* {client.nick} left".encode(), True, True, client.nick)
+            )
         return True
 
     def _room(self, name: str) -> Room:
@@ -314,6 +400,7 @@ class Hub:
         if not room.history:
             if not room.batch:
                 del self.rooms[room.name]
+                self._kept.pop(room.name, None)
             return
         self._idle_rooms[room.name] = None
         while len(self._idle_rooms) > MAX_IDLE_ROOMS:
@@ -321,14 +408,16 @@ class Hub:
             gone = self.rooms.get(oldest)
             if gone is not None and not gone.members and not gone.batch:
                 del self.rooms[oldest]
+                self.history_held -= gone.history_bytes
+                self._kept.pop(oldest, None)
 
     # Fan-out
 
-    def publish(self, room: str, message: Message, sender: str | None = None) -> None:
+    def publish(self, room: str, message: RoomMessage, sender: str | None = None) -> None:
         """Send ``message`` to every client of ``room`` (through the backplane)."""
         self.backplane.publish(room, message, sender)
 
-    def deliver_local(self, room_name: str, message: Message, sender: str | None) -> None:
+    def deliver_local(self, room_name: str, message: RoomMessage, sender: str | None) -> None:
         """Queue ``message`` for this instance's clients of ``room_name`` (backplane callback)."""
         room = self.rooms.get(room_name)
         if room is None:
@@ -338,9 +427,10 @@ class Hub:
             room = self._room(room_name)
         if not message.frame:
             message.frame = encode_frame(message.data, message.text)
+        self._seq += 1
+        message.seq = self._seq
         if room.history is not None and not message.notice:
-            # Bounded in bytes too: a newcomer gets the replay in one write past its limit.
-            room.remember(message, self.max_queue)
+            self._remember(room, message)
         if not room.members:
             self._room_emptied(room)
             return
@@ -352,6 +442,21 @@ class Hub:
                     self._loop = asyncio.get_running_loop()
                 self._loop.call_soon(self.flush)
         room.batch.append((message, sender))
+
+    def _remember(self, room: Room, message: RoomMessage) -> None:
+        """Keep ``message`` in ``room``'s history within both byte bounds (room and total)."""
+        self.history_held += room.remember(message, self.max_queue)
+        self._kept[room.name] = room
+        self._kept.move_to_end(room.name)
+        while self.history_held > self.history_limit and self._kept:
+            name, oldest = next(iter(self._kept.items()))
+            if oldest.history:
+                self.history_held -= oldest.forget_oldest()
+            if not oldest.history:
+                del self._kept[name]
+                if not oldest.members and not oldest.batch and self.rooms.get(name) is oldest:
+                    del self.rooms[name]
+                    self._idle_rooms.pop(name, None)
 
     def flush(self) -> None:
         """Write every room's batch to its clients: one write per client."""
@@ -366,17 +471,20 @@ class Hub:
             return
         room.batch = []
         shared = batch[0][0].frame if len(batch) == 1 else b"".join([m.frame for m, _ in batch])
+        enveloped: bytes | None = None  # the same for wscli.chat.v1 clients, built if needed
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
         if self.echo:
-            messages: list[Message] | None = None
             for client in room.members:
                 if client.shared_frames:
-                    over = client.send_frames(shared, limit)
+                    if client.enveloped:
+                        if enveloped is None:
+                            enveloped = b"".join([m.envelope_frame() for m, _ in batch])
+                        over = client.send_frames(enveloped, limit)
+                    else:
+                        over = client.send_frames(shared, limit)
                 else:
-                    if messages is None:
-                        messages = [m for m, _ in batch]
-                    over = client.send_messages(messages, limit)
+                    over = _send_each(client, [m for m, _ in batch], limit)
                 if over:
                     slow.append((client, over))
         else:
@@ -386,14 +494,22 @@ class Hub:
                     mine = [m for m, s in batch if s != client.key]
                     if not mine:
                         continue
-                    if client.shared_frames:
-                        over = client.send_frames(b"".join([m.frame for m in mine]), limit)
+                    if not client.shared_frames:
+                        over = _send_each(client, mine, limit)
+                    elif client.enveloped:
+                        over = client.send_frames(
+                            b"".join([m.envelope_frame() for m in mine]), limit
+                        )
                     else:
-                        over = client.send_messages(mine, limit)
-                elif client.shared_frames:
-                    over = client.send_frames(shared, limit)
+                        over = client.send_frames(b"".join([m.frame for m in mine]), limit)
+                elif not client.shared_frames:
+                    over = _send_each(client, [m for m, _ in batch], limit)
+                elif client.enveloped:
+                    if enveloped is None:
+                        enveloped = b"".join([m.envelope_frame() for m, _ in batch])
+                    over = client.send_frames(enveloped, limit)
                 else:
-                    over = client.send_messages([m for m, _ in batch], limit)
+                    over = client.send_frames(shared, limit)
                 if over:
                     slow.append((client, over))
         for client, buffered in slow:
@@ -407,3 +523,17 @@ class Hub:
         client.drop(SLOW_CLIENT_CODE, "too slow: outgoing queue full")
         if self._on_slow_client is not None:
             self._on_slow_client(client, buffered)
+
+
+def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> int:
+    """Hand ``messages`` to a client that encodes per connection (compression)."""
+    if client.enveloped:
+        messages = [m.as_envelope() for m in messages]
+    return client.send_messages(messages, limit)
+
+
+def _kept_envelope(kept: RoomMessage) -> bytes:
+    """The ``wscli.chat.v1`` frame of a message kept in history (which holds only its frame)."""
+    payload = frame_payload(kept.frame).data
+    body = envelope(payload, kept.text, False, kept.author, kept.seq, kept.when)
+    return encode_frame(body, True)

@@ -9,9 +9,13 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
   ``by`` ("client", "server" or null when the connection dropped)
 - ``message`` (only with -v): ``id``, ``room``, ``type`` ("text"/"binary"), ``size``
 - ``slow``: ``id``, ``room``, ``buffered`` (a client dropped for not reading)
-- ``refused``: ``remote``, ``path``, ``status``, ``reason`` (an upgrade answered non-101)
+- ``refused``: ``remote``, ``path``, ``status``, ``reason`` (a request refused: a malformed
+  head 400, a foreign Host 403, an upgrade answered non-101)
 - ``http`` (only with -v): ``remote``, ``method``, ``path``, ``status``
 - ``error``: ``remote`` (or null), ``message`` — one line, never a traceback
+
+Every text field is passed through :func:`redact` first: the values of ``Authorization``,
+``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
 - ``shutdown``: ``clients``
 - ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
   Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
@@ -28,6 +32,7 @@ import io
 import json
 import os
 import queue
+import re
 import threading
 from typing import Any, TextIO
 
@@ -51,6 +56,27 @@ _STYLES = {
     "shutdown": "bold",
     "backplane": "bold magenta",
 }
+
+
+# Secrets a client presents, wherever they appear in a text (an error message quoting a
+# header line, a request target): the value is replaced, the name kept.
+_SECRETS = re.compile(
+    r"(?i)(\b(?:proxy-)?authorization\s*[:=]\s*|\b(?:set-)?cookie\s*[:=]\s*)[^\r\n]*"
+    r"|([?&;]token=)[^&\s#'\"]*"
+    # a header value quoted by a parser error: whose header it was is not said
+    r"|(header (?:value|line):\s*)[^;\r\n]*"
+    r"|(\b(?:bearer|basic)\s+)[^\s;,'\"]+"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of Authorization, Cookie and ``token=`` replaced."""
+    if not _MAYBE_SECRET.search(text):
+        return text
+    return _SECRETS.sub(lambda m: next(g for g in m.groups() if g) + "[redacted]", text)
+
+
+_MAYBE_SECRET = re.compile(r"(?i)authorization|cookie|token=|header (?:value|line)|bearer|basic")
 
 
 def _safe(value: Any) -> str:
@@ -107,6 +133,33 @@ def format_line(event: Event) -> str:
 QUEUE_LINES = 10_000
 
 
+class RepeatFilter:
+    """One line per event-loop error; the same line again within a second is counted.
+
+    (Out of file descriptors, asyncio reports every failed accept: hundreds a second.)
+    """
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self._last: tuple[str, float, int] = ("", 0.0, 0)  # message, when, repeats
+
+    def loop_exception(self, loop: Any, context: dict[str, Any]) -> None:
+        """An ``asyncio`` exception handler (``loop.set_exception_handler``)."""
+        exc = context.get("exception")
+        message = str(context.get("message", "error"))
+        if exc is not None:
+            message = f"{message}: {type(exc).__name__}: {exc}"
+        now = loop.time()
+        last, since, repeats = self._last
+        if message == last and now - since < 1.0:
+            self._last = (last, since, repeats + 1)
+            return
+        if repeats:
+            self.log.emit("error", remote=None, message=f"(the last error repeated {repeats}x)")
+        self._last = (message, now, 0)
+        self.log.emit("error", remote=None, message=message)
+
+
 class EventLog:
     """Writes events to stderr with rich, or to stdout as NDJSON (``json_stream``).
 
@@ -153,6 +206,9 @@ class EventLog:
 
     def emit(self, kind: str, **fields: Any) -> None:
         """Record one event."""
+        for name, value in fields.items():
+            if isinstance(value, str):
+                fields[name] = redact(value)
         event: Event = {"event": kind, "time": timestamp(), **fields}
         if self._json is not None:
             self._write(self._json, to_ndjson(event))

@@ -34,6 +34,7 @@ _VERSION = 1
 _TEXT = 0x1
 _NOTICE = 0x2
 _HAS_SENDER = 0x4
+_HAS_AUTHOR = 0x8  # the author (nick or #id) and its length (one byte) follow the sender
 
 StreamId = tuple[int, int]
 """A stream entry id ``MS-SEQ`` as numbers, so ids compare in stream order."""
@@ -77,15 +78,26 @@ def pack_message(room: str, message: Message, sender: str | None) -> bytes:
     if sender is not None:
         flags |= _HAS_SENDER
         sender_bytes = sender.encode("utf-8", "surrogateescape")
+    if message.author is not None:
+        flags |= _HAS_AUTHOR
+        sender_bytes += _author_bytes(message.author)
     data = message.data
     header = _HEADER.pack(_VERSION, flags, len(room_bytes), len(sender_bytes), len(data))
     return b"".join((header, room_bytes, sender_bytes, data))
+
+
+def _author_bytes(author: str) -> bytes:
+    """The author field: UTF-8 (at most 255 bytes), then its length in one byte."""
+    raw = author.encode("utf-8", "surrogateescape")[:255]
+    return raw + bytes((len(raw),))
 
 
 def packed_size(room: str, message: Message, sender: str | None) -> int:
     """``len(pack_message(room, message, sender))`` without building it."""
     room_len = len(room.encode("utf-8", "surrogateescape"))
     sender_len = len(sender.encode("utf-8", "surrogateescape")) if sender is not None else 0
+    if message.author is not None:
+        sender_len += len(_author_bytes(message.author))
     return _HEADER.size + room_len + sender_len + len(message.data)
 
 
@@ -104,21 +116,28 @@ def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
         version, flags, room_len, sender_len, data_len = _HEADER.unpack_from(payload, start)
         if version != _VERSION:
             raise ValueError(f"unknown version {version}")
-        if flags & ~(_TEXT | _NOTICE | _HAS_SENDER):
+        if flags & ~(_TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR):
             raise ValueError(f"unknown flags {flags:#x}")
-        if not flags & _HAS_SENDER and sender_len:
-            raise ValueError("sender bytes without a sender")
         start += _HEADER.size
         stop = start + room_len + sender_len + data_len
         if stop > end:
             raise ValueError("lengths past the end")
         room = payload[start : start + room_len].decode("utf-8", "surrogateescape")
         start += room_len
-        sender = None
+        sender, author = None, None
+        field = payload[start : start + sender_len]
+        if flags & _HAS_AUTHOR:
+            if not field or field[-1] + 1 > len(field):
+                raise ValueError("author flag without an author")
+            cut = len(field) - 1 - field[-1]
+            author = field[cut:-1].decode("utf-8", "surrogateescape")
+            field = field[:cut]
         if flags & _HAS_SENDER:
-            sender = payload[start : start + sender_len].decode("utf-8", "surrogateescape")
+            sender = field.decode("utf-8", "surrogateescape")
+        elif field:
+            raise ValueError("sender bytes without a sender")
         start += sender_len
-        message = Message(payload[start:stop], bool(flags & _TEXT), bool(flags & _NOTICE))
+        message = Message(payload[start:stop], bool(flags & _TEXT), bool(flags & _NOTICE), author)
         found.append((room, message, sender))
         start = stop
     return found

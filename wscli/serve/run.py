@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import cast
 
 from wscli.core.errors import UsageProblem
+from wscli.serve.config import ServeConfig
 from wscli.serve.hub import Backplane
 from wscli.serve.log import EventLog
-from wscli.serve.server import ChatServer, ServeConfig
+from wscli.serve.server import ChatServer
 
 ReadyCallback = Callable[[ChatServer], None]
 

@@ -1,72 +1,53 @@
-"""The asyncio server of `wscli serve`: handshakes, connections, keepalive, shutdown.
+"""The asyncio server of `wscli serve`: lifecycle and wiring.
 
-Built on ``websockets.asyncio.server``; each client is a
-:class:`~wscli.serve.connection.HubConnection`, fanned out to by the :class:`~wscli.serve.hub.Hub`.
-This module decides who gets in (origin, token, capacity, subprotocol), hands plain HTTP to
-:mod:`wscli.serve.http` (the page, ``/healthz``, 404/405), logs the life of each connection,
-pings every client from one task, keeps the unsent bytes of all clients under one budget,
-and shuts down gracefully (1001 to every client, bounded in time). WebSocket upgrades on any
-path join the room named by the path. :mod:`wscli.serve.run` runs it as a process.
+Each client is a :class:`~wscli.serve.connection.ClientConnection` (an ``asyncio.Protocol``
+over websockets' public sans-I/O ``ServerProtocol``), fanned out to by the
+:class:`~wscli.serve.hub.Hub`. This module binds the socket, builds the protocol objects
+with the server's settings, turns :func:`~wscli.serve.admission.admit`'s decisions into
+answers, logs the life of each connection, and shuts down gracefully (1001 to every
+client, bounded in time). The keepalive (:mod:`~wscli.serve.keepalive`) and the total
+backlog budget (:mod:`~wscli.serve.budget`) are parts of their own; plain HTTP answers come
+from :mod:`wscli.serve.http`. :mod:`wscli.serve.run` runs it as a process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 import errno
 import logging
 import os
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import NegotiationError
+from websockets.extensions import ServerExtensionFactory
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
-from websockets.protocol import OPEN
-from websockets.typing import Subprotocol
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
 from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
 from wscli.serve import access
 from wscli.serve import http as serverhttp
-from wscli.serve.connection import HubConnection, close_details
-from wscli.serve.hub import Backplane, Hub, Message, Subscriber
-from wscli.serve.log import EventLog
+from wscli.serve.admission import Admit, Plain, Policy, admit
+from wscli.serve.budget import BacklogBudget, Backlogged
+from wscli.serve.config import ServeConfig
+from wscli.serve.connection import HEAD, ClientConnection, close_details
+from wscli.serve.envelope import SUBPROTOCOL
+from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
+from wscli.serve.keepalive import Keepalive
+from wscli.serve.log import EventLog, RepeatFilter
 
-BACKLOG_CHECK = 0.05  # seconds between checks of the total unsent bytes (while any)
+__all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
-
-@dataclasses.dataclass(frozen=True)
-class ServeConfig:
-    """Everything `wscli serve` can be told (defaults are the CLI's defaults)."""
-
-    host: str = "127.0.0.1"
-    port: int = 3000
-    subprotocols: Sequence[str] = ()
-    require_subprotocol: bool = False
-    history: int = 0
-    echo: bool = True
-    origins: Sequence[str] = ()
-    token: str | None = None
-    max_clients: int | None = None
-    max_size: int = 2**20
-    max_queue: int = 4 * 2**20
-    max_total_queue: int = 2**30
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    handshake_timeout: float = 10.0
-    close_timeout: float = 5.0
-    shutdown_timeout: float = 2.0
-    compression: bool = False
-    certfile: str | None = None
-    keyfile: str | None = None
-
-    @property
-    def tls(self) -> bool:
-        return self.certfile is not None
+LISTEN_BACKLOG = 1024
+DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
 
 
 def format_address(address: Any) -> str:
@@ -78,7 +59,7 @@ def format_address(address: Any) -> str:
 
 def listen_error(host: str, port: int, exc: OSError) -> WscliError:
     """One line saying why ``host:port`` cannot be listened on, with the likely fix."""
-    where = f"cannot listen on {_url_host(host)}:{port}"
+    where = f"cannot listen on {hostport(host.strip('[]'), port)}"
     if isinstance(exc, socket.gaierror):
         return WscliError(
             where, os_reason(exc), "--host takes an address or a name of this machine"
@@ -92,14 +73,6 @@ def listen_error(host: str, port: int, exc: OSError) -> WscliError:
         "or 0.0.0.0 for all",
     }.get(exc.errno or 0)
     return WscliError(where, why, hint)
-
-
-def _url_host(host: str) -> str:
-    """``host`` bracketed if IPv6 (and not already: ``--host [::1]`` reaches listen_error)."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
 
 
 class _OneLineLogHandler(logging.Handler):
@@ -118,7 +91,7 @@ class _OneLineLogHandler(logging.Handler):
 
 
 class ChatServer:
-    """One `wscli serve` instance: the websockets server, the hub and the HTTP endpoints."""
+    """One `wscli serve` instance: the listening socket, the hub, the connections."""
 
     def __init__(
         self, config: ServeConfig, log: EventLog, backplane: Backplane | None = None
@@ -128,29 +101,50 @@ class ChatServer:
         self.hub = Hub(
             echo=config.echo,
             history=config.history,
+            history_bytes=config.history_bytes,
             max_queue=config.max_queue,
             backplane=backplane,
             on_slow_client=self._on_slow_client,
         )
+        # What connections read from their owner (plain attributes: read per write).
+        self.max_queue = config.max_queue
+        self.close_timeout = config.close_timeout
+        self.handshake_timeout = config.handshake_timeout
         self.started = time.monotonic()
-        self.admitted: set[HubConnection] = set()
-        self.server: Server | None = None
+        self.connections: set[ClientConnection] = set()
+        self.admitted: set[ClientConnection] = set()
+        self.server: asyncio.Server | None = None
         self.port = 0
+        self.policy: Policy | None = None
+        self.budget = BacklogBudget(config.max_total_queue, self._drop_over_budget)
+        self.keepalive: Keepalive | None = None
+        if config.ping_interval is not None:
+            self.keepalive = Keepalive(
+                config.ping_interval,
+                config.ping_timeout,
+                lambda: self.admitted,
+                lambda exc: self.log.emit("error", remote=None, message=f"keepalive: {exc!r}"),
+            )
         self._page: bytes | None = None
         self._shutting_down = False
-        self._keepalive_task: asyncio.Task[None] | None = None
-        # Kept here, not on each connection (memory per idle client): when each handshake
-        # began (until it ends), and the keepalive pings awaiting their pong.
-        self._handshakes: dict[HubConnection, float] = {}
-        self._pings: dict[HubConnection, float] = {}
-        # Connections whose unsent bytes passed the write limit (see _check_backlog).
-        self._backlogged: set[HubConnection] = set()
-        self._backlog_timer: asyncio.TimerHandle | None = None
-        self._last_loop_error: tuple[str, float, int] = ("", 0.0, 0)  # message, when, repeats
+        self._all_closed: asyncio.Event | None = None
+        self._errors = RepeatFilter(log)
         self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.WARNING)
         self._logger.addHandler(_OneLineLogHandler(log))
+        self._extensions = (
+            [
+                ServerPerMessageDeflateFactory(
+                    server_max_window_bits=12, compress_settings={"memLevel": 5}
+                )
+            ]
+            if config.compression
+            else None
+        )
+        self._select = _subprotocol_selector(
+            (*config.subprotocols, SUBPROTOCOL), config.require_subprotocol
+        )
 
     # Life cycle
 
@@ -163,35 +157,32 @@ class ChatServer:
         self._page = serverhttp.load_page()
         await self.hub.start()
         loop = asyncio.get_running_loop()
-        loop.set_exception_handler(self._loop_exception)
-        connection_class = type("HubConnection", (HubConnection,), {"chat": self})
+        loop.set_exception_handler(self._errors.loop_exception)
         try:
-            self.server = await serve(
-                self._handler,
+            self.server = await loop.create_server(
+                lambda: ClientConnection(self),
                 config.host,
                 config.port,
-                process_request=self._process_request,
-                # Only when needed: it costs a closure per connection.
-                select_subprotocol=self._select_subprotocol if config.subprotocols else None,
-                compression="deflate" if config.compression else None,
-                open_timeout=config.handshake_timeout,
-                ping_interval=None,  # one keepalive task for all: see _keepalive
-                ping_timeout=None,
-                close_timeout=config.close_timeout,
-                max_size=config.max_size,
-                max_queue=1,
-                write_limit=2**16,
-                logger=self._logger,
-                create_connection=connection_class,
                 ssl=ssl_context,
-                server_header=None,
+                ssl_handshake_timeout=config.handshake_timeout if ssl_context else None,
+                backlog=LISTEN_BACKLOG,
+                start_serving=False,
             )
         except OSError as exc:
             await self.hub.close()
             raise listen_error(config.host, config.port, exc) from None
         self.port = self.server.sockets[0].getsockname()[1]
-        if config.ping_interval is not None:
-            self._keepalive_task = loop.create_task(self._keepalive(config.ping_interval))
+        self.policy = Policy(
+            allowed_hosts=_allowed_hosts(config, self.server.sockets),
+            origins=tuple(config.origins),
+            token=config.token,
+            max_clients=config.max_clients,
+            port=self.port,
+            tls=config.tls,
+        )
+        await self.server.start_serving()
+        if self.keepalive is not None:
+            self.keepalive.start()
 
     @property
     def url(self) -> str:
@@ -209,166 +200,59 @@ class ChatServer:
             return
         self._shutting_down = True
         server = self.server
-        if self._keepalive_task is not None:
-            self._keepalive_task.cancel()
-        if self._backlog_timer is not None:
-            self._backlog_timer.cancel()
+        if self.keepalive is not None:
+            self.keepalive.stop()
+        self.budget.stop()
         timeout = self.config.shutdown_timeout
-        server.close(close_connections=False)  # handshakes in progress get 503
+        server.close()
         # What was published is delivered before the close frame (through the backplane:
-        # bounded, see Backplane.drain); nothing new is accepted meanwhile.
+        # bounded, see Backplane.drain); nothing new is read meanwhile.
         for connection in self.admitted:
             connection.transport.pause_reading()
         await self.hub.drain(DRAIN_TIMEOUT)
-        clients = [c for c in self.admitted if c.protocol.state is OPEN]
+        clients = [c for c in self.admitted if c.is_open]
         self.log.emit("shutdown", clients=len(clients))
-        for connection in list(self.admitted):
+        self._all_closed = asyncio.Event()
+        for connection in list(self.connections):
             self.hub.leave(connection)  # what it sends from now on is not relayed
             if not connection.transport.is_closing():
                 connection.transport.resume_reading()  # to read the client's close frame
             connection.drop(1001, "server shutting down", timeout)
-        try:
-            await asyncio.wait_for(server.wait_closed(), timeout + 1)
-        except asyncio.TimeoutError:
-            for open_connection in list(server.connections):
-                open_connection.transport.abort()
+        if self.connections:
+            try:
+                await asyncio.wait_for(self._all_closed.wait(), timeout + 1)
+            except asyncio.TimeoutError:
+                self.abort_all()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 1)
         await self.hub.close()
-
-    async def _keepalive(self, interval: float) -> None:
-        """Ping every client each ``interval``; fail (1011) those silent past ``ping_timeout``.
-
-        One task for all connections instead of one per connection (memory per idle client).
-        It wakes up twice per min(interval, timeout), so a silent peer is closed at most
-        that half-period after its timeout.
-        """
-        timeout = self.config.ping_timeout
-        loop = asyncio.get_running_loop()
-        pings = self._pings
-        period = min(interval, timeout) / 2 if timeout is not None else interval
-        next_round = loop.time() + interval
-        while True:
-            await asyncio.sleep(period)
-            now = loop.time()
-            ping_round = now >= next_round
-            if ping_round:
-                next_round = now + interval
-            for connection in list(self.admitted):
-                try:
-                    sent = pings.get(connection)
-                    if sent is None:
-                        if ping_round and connection.send_keepalive_ping():
-                            pings[connection] = now
-                    elif timeout is not None and now - sent >= timeout:
-                        del pings[connection]
-                        connection.fail(1011, "keepalive ping timeout")
-                except Exception as exc:  # never let one connection stop the keepalive
-                    self.log.emit("error", remote=None, message=f"keepalive: {exc!r}")
-
-    def on_keepalive_pong(self, conn: HubConnection) -> None:
-        """``conn`` answered the keepalive ping."""
-        self._pings.pop(conn, None)
-
-    def on_backlog(self, conn: HubConnection, backlogged: bool) -> None:
-        """``conn``'s unsent bytes passed the write limit (True) or drained (False)."""
-        if not backlogged:
-            self._backlogged.discard(conn)
-            return
-        self._backlogged.add(conn)
-        if self._backlog_timer is None:
-            self._backlog_timer = conn.loop.call_later(BACKLOG_CHECK, self._check_backlog)
-
-    def _check_backlog(self) -> None:
-        """Keep the unsent bytes of all clients together under ``--max-total-queue``.
-
-        ``--max-queue`` bounds each client; without this, many clients that stop reading
-        at once could still hold max_queue each. Checked every :data:`BACKLOG_CHECK`
-        seconds while some client is backlogged (nothing on the fan-out path); over the
-        budget, the clients with the largest backlogs are dropped (1013) first.
-        """
-        self._backlog_timer = None
-        backlog = [
-            (conn.transport.get_write_buffer_size(), conn)
-            for conn in self._backlogged
-            if conn.joined and not conn.left
-        ]
-        total = sum(size for size, _ in backlog)
-        if total > self.config.max_total_queue:
-            backlog.sort(key=lambda entry: entry[0], reverse=True)
-            for size, conn in backlog:
-                if total <= self.config.max_total_queue:
-                    break
-                self.hub.drop_slow(conn, size)
-                total -= size
-        if self._backlogged and not self._shutting_down:
-            loop = asyncio.get_running_loop()
-            self._backlog_timer = loop.call_later(BACKLOG_CHECK, self._check_backlog)
 
     def slow_client(self, key: str, slow: bool) -> None:
         """Stop (``slow``) or resume reading from the client ``key``: the backplane's
         backpressure when Redis falls behind (its messages wait in the socket, not here)."""
         for conn in self.admitted:
-            if conn.key == key and conn.joined and not conn.left:
+            if conn.key == key and conn.is_open:
                 if slow:
                     conn.transport.pause_reading()
                 else:
                     conn.transport.resume_reading()
                 return
 
-    def on_connection_made(self, conn: HubConnection) -> None:
-        """A TCP (or TLS) connection arrived: its handshake starts now."""
-        self._handshakes[conn] = conn.loop.time()
+    def admission(self, request: Request) -> dict[str, Any]:
+        """``GET /admission``: the verdict an upgrade from this page would get, as JSON.
 
-    def abort_all(self) -> None:
-        """Drop every connection at once (a second Ctrl-C: no close handshake)."""
-        connections: set[ServerConnection] = set(self.admitted)
-        if self.server is not None:
-            connections |= self.server.connections
-        for connection in connections:
-            connection.transport.abort()
-
-    # Handshake
-
-    def _select_subprotocol(
-        self, connection: ServerConnection, offered: Sequence[Subprotocol]
-    ) -> Subprotocol | None:
-        supported = self.config.subprotocols
-        for name in offered:
-            if name in supported:
-                return name
-        if self.config.require_subprotocol:
-            raise NegotiationError(
-                "no supported subprotocol offered (supported: " + ", ".join(supported) + ")"
-            )
-        return None
-
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        conn = cast(HubConnection, connection)
-        room, params = access.split_path(request.path)
-        upgrade = request.headers.get("Upgrade", "").lower()
-        if "websocket" not in upgrade:
-            return self._http(conn, request, room)
-        verdict = self._admission(request, request.headers.get("Origin"), params)
-        if verdict is not None:
-            response = self._refuse(conn, room, verdict.status, verdict.reason)
-            if verdict.status == 401:
-                response.headers["WWW-Authenticate"] = 'Bearer realm="wscli"'
-            return response
-        conn.ident = ("", room, access.clean_nick(params.get("nick")))
-        self.admitted.add(conn)
-        return None
-
-    def _admission(
-        self, request: Request, origin: str | None, params: dict[str, str]
-    ) -> access.Refusal | None:
-        """Why an upgrade like ``request`` would be refused (None: it gets in)."""
-        config = self.config
-        # Read only when a token is required: an odd Authorization header must not fail an
-        # upgrade to a server without --token.
+        A same-origin ``fetch`` carries no ``Origin`` header, so the page names its origin
+        in ``?origin=`` (a header, when present, wins). Only advice: the upgrade is still
+        checked by itself (:func:`~wscli.serve.admission.admit`).
+        """
+        assert self.policy is not None
+        config, policy = self.config, self.policy
+        _, params = access.split_path(request.path)
         token = None
         if config.token is not None:
             token = access.presented_token(request.headers, params)
-        return access.refusal(
-            origin=origin,
+        verdict = access.refusal(
+            origin=request.headers.get("Origin") or params.get("origin"),
             origins=config.origins,
             host_header=request.headers.get("Host"),
             tls=config.tls,
@@ -376,42 +260,15 @@ class ChatServer:
             expected_token=config.token,
             clients=len(self.admitted),
             max_clients=config.max_clients,
+            allowed_hosts=policy.allowed_hosts,
+            port=policy.port,
         )
+        return access.admission_document(verdict)
 
-    def admission(self, request: Request) -> dict[str, Any]:
-        """``GET /admission``: the verdict an upgrade from this page would get, as JSON.
-
-        A same-origin ``fetch`` carries no ``Origin`` header, so the page names its origin
-        in ``?origin=`` (a header, when present, wins). Only advice: the upgrade is still
-        checked by itself.
-        """
-        _, params = access.split_path(request.path)
-        origin = request.headers.get("Origin") or params.get("origin")
-        return access.admission_document(self._admission(request, origin, params))
-
-    def _refuse(self, conn: HubConnection, room: str, status: int, reason: str) -> Response:
-        self.log.emit(
-            "refused",
-            remote=format_address(conn.remote_address),
-            path=room,
-            status=status,
-            reason=reason,
-        )
-        return conn.respond(status, reason + "\n")
-
-    def _http(self, conn: HubConnection, request: Request, room: str) -> Response:
-        response = serverhttp.answer(
-            conn, request, room, self._page, self.health, lambda: self.admission(request)
-        )
-        if self.log.verbose:
-            self.log.emit(
-                "http",
-                remote=format_address(conn.remote_address),
-                method=request.method,
-                path=room,
-                status=response.status_code,
-            )
-        return response
+    def abort_all(self) -> None:
+        """Drop every connection at once (a second Ctrl-C: no close handshake)."""
+        for connection in list(self.connections):
+            connection.transport.abort()
 
     def health(self) -> dict[str, Any]:
         """The /healthz document; ``status`` is "degraded" while a backplane is lost."""
@@ -420,35 +277,109 @@ class ChatServer:
             "status": "degraded" if backplane.get("connected") is False else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
+            "rooms_kept": self.hub.kept_rooms,
+            "history_bytes": self.hub.history_held,
+            "unsent_bytes": self.budget.held,
             "uptime": round(time.monotonic() - self.started, 3),
             "backplane": backplane,
         }
 
-    # Connections
+    # What connections ask for (see wscli.serve.connection.Owner)
 
-    async def _handler(self, connection: ServerConnection) -> None:
-        conn = cast(HubConnection, connection)
-        if conn.protocol.state is not OPEN or conn.left:
+    def protocol_for_handshake(self) -> ServerProtocol:
+        return make_protocol(
+            max_size=self.config.max_size,
+            logger=self._logger,
+            subprotocols=(*self.config.subprotocols, SUBPROTOCOL),
+            select=self._select,
+            extensions=self._extensions,
+        )
+
+    def protocol_when_open(self) -> ServerProtocol:
+        return make_protocol(
+            max_size=self.config.max_size,
+            logger=self._logger,
+            subprotocols=(),
+            select=None,
+            extensions=None,
+            state=State.OPEN,
+        )
+
+    def on_connection_made(self, conn: ClientConnection) -> None:
+        """A TCP (or TLS) connection arrived: its handshake starts now."""
+        if self._shutting_down:
+            conn.transport.abort()
             return
-        self._handshakes.pop(conn, None)
-        _, key = self.hub.new_key()
-        conn.ident = (key, conn.room, conn.nick)
-        if conn.protocol.extensions:
-            conn.shared_frames = False  # compressed: frames encoded per connection
+        self.connections.add(conn)
+
+    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit:
+        """Decide on a parsed request head: an answer to send, or admission."""
+        assert self.policy is not None
+        decision = admit(request, self.policy, len(self.admitted))
+        remote = format_address(conn.peer)
+        if isinstance(decision, Admit):
+            self.admitted.add(conn)
+            conn.ident = ("", decision.room, decision.nick)
+            return decision
+        if isinstance(decision, Plain):
+            response = serverhttp.answer(
+                decision.method,
+                decision.room,
+                self._page,
+                self.health,
+                lambda: self.admission(request),
+            )
+            if self.log.verbose:
+                self.log.emit(
+                    "http",
+                    remote=remote,
+                    method=decision.method,
+                    path=decision.room,
+                    status=response.status_code,
+                )
+            return response
+        self.log.emit(
+            "refused",
+            remote=remote,
+            path=decision.room,
+            status=decision.status,
+            reason=decision.reason,
+        )
+        response = serverhttp.text_response(decision.status, decision.reason)
+        for name, value in decision.headers:
+            response.headers[name] = value
+        return response
+
+    def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
+        """A head the server cannot take: one log line, the answer if any, and close."""
+        self.admitted.discard(conn)
+        remote = format_address(conn.peer)
+        if why:
+            self.log.emit("error", remote=remote, message=f"bad handshake: {why}")
+        elif response is not None and self.log.verbose:
+            self.log.emit("http", remote=remote, method="?", path="?", status=response.status_code)
+        if response is not None:
+            conn.answer(response)
+        else:
+            conn.end()  # not HTTP: nothing to answer
+
+    def on_open(self, conn: ClientConnection, admitted: Admit, response: Response) -> None:
+        """The 101 is sent: join the room."""
+        conn.client_id, key = self.hub.new_key()
+        conn.ident = (key, admitted.room, admitted.nick)
+        conn.author = admitted.nick or f"#{conn.client_id}"
         self.log.emit(
             "connect",
             id=conn.client_id,
-            remote=format_address(conn.remote_address),
+            remote=format_address(conn.peer),
             room=conn.room,
             subprotocol=conn.subprotocol,
             compression=not conn.shared_frames,
             nick=conn.nick,
         )
-        conn.opened()
         self.hub.join(conn)
-        await conn.wait_closed()
 
-    def on_message(self, conn: HubConnection, data: bytes, text: bool) -> None:
+    def on_message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room."""
         if self.log.verbose:
             self.log.emit(
@@ -458,89 +389,135 @@ class ChatServer:
                 type="text" if text else "binary",
                 size=len(data),
             )
-        self.hub.publish(conn.room, Message(data, text), conn.key)
+        self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author), conn.key)
 
-    def on_connection_lost(self, conn: HubConnection, exc: Exception | None) -> None:
+    def on_keepalive_pong(self, conn: ClientConnection) -> None:
+        if self.keepalive is not None:
+            self.keepalive.pong(conn)
+
+    def on_backlog(self, conn: ClientConnection, backlogged: bool) -> None:
+        """``conn``'s unsent bytes passed the write limit (True) or drained (False)."""
+        if backlogged and conn.joined and not self._shutting_down:
+            self.budget.backlogged(conn, conn.buffered())
+        else:
+            self.budget.drained(conn)
+
+    def on_wrote_backlogged(self, conn: ClientConnection, size: int) -> None:
+        self.budget.wrote(size)
+
+    def on_over_limit(self, conn: ClientConnection, buffered: int) -> None:
+        """The protocol's own output (pongs, close) would pass --max-queue: drop the client."""
+        self.hub.drop_slow(conn, buffered)
+        conn.drop(1013, "too slow: outgoing queue full")  # also if it had not joined
+
+    def on_handshake_timeout(self, conn: ClientConnection) -> None:
+        timeout = self.config.handshake_timeout
+        self.log.emit(
+            "error",
+            remote=format_address(conn.peer),
+            message=f"handshake timed out after {timeout} s",
+        )
+
+    def on_connection_lost(self, conn: ClientConnection, exc: Exception | None) -> None:
         """Leave the room and log the end of the connection (one line, no traceback)."""
+        self.connections.discard(conn)
         self.admitted.discard(conn)
-        self._pings.pop(conn, None)
-        self._backlogged.discard(conn)
-        started = self._handshakes.pop(conn, None)
+        if self.keepalive is not None:
+            self.keepalive.forget(conn)
+        self.budget.drained(conn)
+        if self._all_closed is not None and not self.connections:
+            self._all_closed.set()
+        remote = format_address(conn.peer)
         if conn.joined:
             self.hub.leave(conn)
             code, reason, by = close_details(conn)
             self.log.emit(
                 "disconnect",
                 id=conn.client_id,
-                remote=format_address(conn.remote_address),
+                remote=remote,
                 room=conn.room,
                 code=code,
                 reason=reason,
                 by=by,
             )
-            return
-        failure = conn.protocol.handshake_exc
-        remote = format_address(conn.remote_address)
-        timeout = self.config.handshake_timeout
-        # uvloop's timers and clock are whole milliseconds: the timeout may fire a little
-        # before ``timeout`` has passed by loop.time(), so allow a few milliseconds.
-        timed_out = started is not None and conn.loop.time() - started >= timeout - 0.005
-        if conn.response is None and timed_out:
-            self.log.emit("error", remote=remote, message=f"handshake timed out after {timeout} s")
-        elif _sent_nothing(conn):
-            # A TCP probe (load balancer, port check): routine, so only logged with -v.
-            if self.log.verbose:
+        elif conn.phase == HEAD and not self._shutting_down:
+            if conn.received:
+                self.log.emit(
+                    "error",
+                    remote=remote,
+                    message=f"bad handshake: connection closed after {conn.received} bytes, "
+                    "before the end of the request head",
+                )
+            elif self.log.verbose:
+                # A TCP probe (load balancer, port check): routine, so only logged with -v.
                 self.log.emit("error", remote=remote, message="closed without sending a request")
-        elif failure is not None:
-            self.log.emit("error", remote=remote, message=f"bad handshake: {_one_line(failure)}")
-        elif conn.request is None:
-            self.log.emit("error", remote=remote, message="closed before completing the handshake")
 
     def _on_slow_client(self, client: Subscriber, buffered: int) -> None:
-        conn = cast(HubConnection, client)
+        conn: ClientConnection = client  # type: ignore[assignment]
         self.log.emit("slow", id=conn.client_id, room=conn.room, buffered=buffered)
 
-    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        """One line per event-loop error; the same line again within a second is counted.
-
-        (Out of file descriptors, asyncio reports every failed accept: hundreds a second.)
-        """
-        exc = context.get("exception")
-        message = str(context.get("message", "error"))
-        if exc is not None:
-            message = f"{message}: {type(exc).__name__}: {exc}"
-        now = loop.time()
-        last, since, repeats = self._last_loop_error
-        if message == last and now - since < 1.0:
-            self._last_loop_error = (last, since, repeats + 1)
-            return
-        if repeats:
-            self.log.emit("error", remote=None, message=f"(the last error repeated {repeats}x)")
-        self._last_loop_error = (message, now, 0)
-        self.log.emit("error", remote=None, message=message)
+    def _drop_over_budget(self, client: Backlogged, buffered: int) -> None:
+        conn: ClientConnection = client  # type: ignore[assignment]
+        if conn.joined:
+            self.hub.drop_slow(conn, buffered)
+        else:
+            conn.drop(1013, "too slow: outgoing queue full")
 
 
-def _sent_nothing(conn: HubConnection) -> bool:
-    """True when the peer closed before sending a single byte of its request.
-
-    websockets says so only in words: "did not receive a valid HTTP request" caused by
-    "connection closed while reading HTTP request line" caused by "stream ends after 0
-    bytes" (test_server.py notices if that changes).
-    """
-    failure = conn.protocol.handshake_exc
-    cause = failure.__cause__ if failure is not None else None
-    return (
-        conn.request is None
-        and isinstance(cause, EOFError)
-        and "request line" in str(cause)
-        and "after 0 bytes" in str(cause.__cause__)
+def make_protocol(
+    *,
+    max_size: int,
+    logger: LoggerLike,
+    subprotocols: Sequence[str],
+    select: object | None,
+    extensions: Sequence[ServerExtensionFactory] | None,
+    state: State = State.CONNECTING,
+) -> ServerProtocol:
+    """A ``ServerProtocol`` with the server's settings (all public constructor parameters)."""
+    return ServerProtocol(
+        subprotocols=[Subprotocol(name) for name in subprotocols] or None,
+        select_subprotocol=select,  # type: ignore[arg-type]
+        extensions=extensions,
+        max_size=max_size,
+        logger=logger,
+        state=state,
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc)
-    cause = exc.__cause__
-    while cause is not None:
-        text += f"; {cause}"
-        cause = cause.__cause__
-    return " ".join(text.split())
+def _subprotocol_selector(supported: Sequence[str], required: bool) -> Any:
+    """``select_subprotocol`` for the ServerProtocol: the first of the client's offers that
+    is supported; none: refuse (400) when required, else no subprotocol."""
+
+    def select(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        for name in offered:
+            if name in supported:
+                return name
+        if required:
+            raise NegotiationError(
+                "no supported subprotocol offered (supported: " + ", ".join(supported) + ")"
+            )
+        return None
+
+    return select
+
+
+def _allowed_hosts(config: ServeConfig, sockets: Sequence[socket.socket]) -> set[str] | None:
+    """The names a request's Host may carry (loopback ones are always allowed): the bound
+    address, for a wildcard bind the machine's names and addresses, and --allowed-host;
+    None when --allowed-host '*' disables the check."""
+    if "*" in config.allowed_hosts:
+        return None
+    names = access.allowed_host_names(config.allowed_hosts)
+    names.add(config.host.strip("[]").rstrip(".").lower())
+    for sock in sockets:
+        names.add(str(sock.getsockname()[0]).lower())
+    if config.host.strip("[]") in {"0.0.0.0", "::", ""}:
+        hostname = socket.gethostname()
+        names.update({hostname.lower(), socket.getfqdn().lower()})
+        try:
+            for info in socket.getaddrinfo(hostname, None):
+                names.add(str(info[4][0]).lower())
+        except OSError:
+            pass  # a host name that does not resolve: its name still counts
+    names.discard("")
+    return names

@@ -1,0 +1,109 @@
+"""Who gets in: `wscli serve`'s decision on one parsed request head (pure: no I/O).
+
+:func:`admit` takes the request and the server's :class:`Policy` and returns one of
+
+- :class:`Admit`: a WebSocket upgrade let in (room, nickname); the library then checks the
+  upgrade itself (key, version) and negotiates subprotocol and extensions;
+- :class:`Plain`: a plain HTTP ``GET``/``HEAD`` for :mod:`wscli.serve.http` to answer;
+- :class:`Refuse`: an answer instead (status, reason for the log, extra headers).
+
+In this order: a malformed head (duplicate ``Host``, ``Origin``, ``Authorization``,
+``Upgrade`` or ``Sec-WebSocket-Key``, no ``Host``) is 400; a ``Host`` that does not name
+this server is 403 (page, ``/healthz`` and WebSocket alike); then plain HTTP is served; an
+upgrade over HTTP/1.0 is 400, with another method than GET 405; then origin (403), token
+(401/403) and capacity (503).
+
+Reasons never contain a presented token or any header value but ``Host``/``Origin``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
+
+from wscli.serve import access
+
+if TYPE_CHECKING:  # the type only: importing websockets pulls in socket and threading
+    from websockets.http11 import Request
+
+SINGLE_HEADERS = ("Host", "Origin", "Authorization", "Upgrade", "Sec-WebSocket-Key")
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """What the server admits; ``allowed_hosts`` None disables the Host check (``*``)."""
+
+    allowed_hosts: AbstractSet[str] | None
+    origins: Sequence[str]
+    token: str | None
+    max_clients: int | None
+    port: int
+    tls: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Admit:
+    """A WebSocket client let in to ``room``, announced as ``nick`` (None: anonymous)."""
+
+    room: str
+    nick: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Plain:
+    """A plain HTTP request for ``room`` (its path without the query)."""
+
+    room: str
+    method: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Refuse:
+    """Answer ``status`` and close; ``reason`` goes to the log and the body."""
+
+    room: str
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Refuse:
+    """The decision on ``request`` when ``clients`` clients are admitted already."""
+    headers = request.headers
+    room, params = access.split_path(request.path)
+    for header in SINGLE_HEADERS:
+        if len(headers.get_all(header)) > 1:
+            return Refuse(room, 400, f"duplicate {header} header")
+    host = headers.get_all("Host")
+    if not host:
+        return Refuse(room, 400, "no Host header")
+    name = access.host_name(host[0])
+    if not access.host_allowed(name, policy.allowed_hosts):
+        shown = name if name is not None else "(invalid)"
+        return Refuse(room, 403, f"host {shown} not allowed (see --allowed-host)")
+    upgrade = ",".join(headers.get_all("Upgrade")).lower()
+    if "websocket" not in upgrade:
+        return Plain(room, request.method)
+    if request.protocol != "HTTP/1.1":
+        return Refuse(room, 400, "WebSocket upgrades need HTTP/1.1")
+    if request.method != "GET":
+        return Refuse(room, 405, "WebSocket upgrades use GET", (("Allow", "GET"),))
+    origins = headers.get_all("Origin")
+    origin = origins[0] if origins else None
+    if not access.origin_allowed(
+        origin, policy.origins, policy.allowed_hosts, host[0], policy.port, policy.tls
+    ):
+        return Refuse(room, 403, f"origin {origin} not allowed")
+    if policy.token is not None:
+        token = access.presented_token(headers, params)
+        if token is None:
+            return Refuse(
+                room, 401, "token required", (("WWW-Authenticate", 'Bearer realm="wscli"'),)
+            )
+        if not access.token_matches(token, policy.token):
+            return Refuse(room, 403, "invalid token")
+    if policy.max_clients is not None and clients >= policy.max_clients:
+        return Refuse(room, 503, f"server full ({policy.max_clients} clients)")
+    return Admit(room, access.clean_nick(params.get("nick")))

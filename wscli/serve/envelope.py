@@ -1,0 +1,45 @@
+"""The page's subprotocol, ``wscli.chat.v1``: each message wrapped in JSON by the server.
+
+Raw clients (no subprotocol) get every message byte for byte, so nothing in a message can
+say who sent it or that the server did. A client that negotiates ``wscli.chat.v1`` (the
+chat page does) gets one JSON text message per chat message instead, built by the server:
+
+    {"type":"message","id":7,"time":"2026-11-30T04:05:45.742Z","from":"alice","text":"hi"}
+    {"type":"message","id":8,"time":"…","from":"#3","binary":"AAEC/w=="}
+    {"type":"notice","id":9,"time":"…","nick":"alice","event":"joined","text":"* alice joined"}
+
+``from`` is the sender's nickname as the server cleaned it from ``?nick=`` (or ``#ID``, its
+connection number, when it gave none); ``type`` "notice" only ever comes from the server.
+``id`` counts messages per server instance; ``time`` is when the server relayed it (for
+history, when it was first relayed). Binary payloads are base64. What a client sends is
+relayed unchanged: the envelope goes only to clients that negotiated it.
+
+Pure (no I/O); JSON through :mod:`wscli.core.ndjson` (control and bidi characters escaped).
+"""
+
+from __future__ import annotations
+
+import base64
+
+from wscli.core.ndjson import to_json
+
+SUBPROTOCOL = "wscli.chat.v1"
+
+
+def envelope(
+    data: bytes, text: bool, notice: bool, author: str | None, seq: int, when: str
+) -> bytes:
+    """The JSON text of one message for ``wscli.chat.v1`` clients."""
+    doc: dict[str, object] = {"type": "notice" if notice else "message", "id": seq, "time": when}
+    if notice:
+        body = data.decode("utf-8", "replace")
+        doc["nick"] = author
+        doc["event"] = body.rpartition(" ")[2]
+        doc["text"] = body
+    else:
+        doc["from"] = author
+        if text:
+            doc["text"] = data.decode("utf-8", "replace")
+        else:
+            doc["binary"] = base64.b64encode(data).decode("ascii")
+    return to_json(doc).encode()
