@@ -246,8 +246,12 @@ class SocketIOLink(WebSocketLink):
                 await asyncio.wait_for(self._settled.wait(), max(latest - self.loop.time(), 0))
         missing = sorted(self.pending_acks.items())
         await self.transport.close(code, reason)
-        if waited and (missing or self._missed):
-            raise self._missed or self._overdue_error(*missing[0])
+        # An ack found overdue by the receiver just before (its entry already gone) is
+        # still a lost acknowledgement: the end that raced it must not be a clean one.
+        if self._missed is not None:
+            raise self._missed
+        if waited and missing:
+            raise self._overdue_error(*missing[0])
 
     # -- receiving ---------------------------------------------------------------------
     async def recv(self) -> Message | None:
