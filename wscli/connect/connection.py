@@ -47,6 +47,10 @@ drain within --ping-timeout, wscli drops the connection.
 """
 
 
+PINGS_KEPT = 64
+"""Unanswered pings remembered for their round-trip time."""
+
+
 class ObservedConnection(ClientConnection):
     """A client connection that reports ping and pong frames (for --show-ping-pong) and
     stops reading while the server leaves too much of ours unread (see OUTGOING_LIMIT).
@@ -61,6 +65,12 @@ class ObservedConnection(ClientConnection):
     stalled: bool = False
     """True once wscli dropped the connection because the server stopped reading."""
     _stall_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Our own record of the pings we sent (payload -> time), for a pong's round trip:
+        # the library keeps one too, but not as public API.
+        self.pings_sent: dict[bytes, float] = {}
 
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
         """The opening handshake; a 3xx answer becomes :class:`RedirectAnswer`.
@@ -110,16 +120,20 @@ class ObservedConnection(ClientConnection):
                 observer("ping", "in", bytes(event.data), None)
             elif event.opcode is Opcode.PONG:
                 data = bytes(event.data)
-                sent = self.pending_pings.get(data)
-                rtt = self.loop.time() - sent[1] if sent is not None else None
+                sent = self.pings_sent.pop(data, None)
+                rtt = self.loop.time() - sent if sent is not None else None
                 observer("pong", "in", data, rtt)
         super().process_event(event)
 
     async def ping(self, data: Any = None) -> Any:
         payload = os.urandom(4) if data is None else data
+        raw = payload.encode() if isinstance(payload, str) else bytes(payload)
+        sent = self.pings_sent
+        if len(sent) >= PINGS_KEPT:  # unanswered pings: forget the oldest
+            del sent[next(iter(sent))]
+        sent[raw] = self.loop.time()
         waiter = await super().ping(payload)
         observer = self.frame_observer
         if observer is not None:
-            raw = payload.encode() if isinstance(payload, str) else bytes(payload)
             observer("ping", "out", raw, None)
         return waiter

@@ -52,7 +52,7 @@ from wscli.core.exitcodes import ExitCode
 DEFAULT_IDLE: Final = 0.5
 EOF: Final = None
 _CHUNK = 65536
-_SEND_BATCH = 4096  # messages per socket write (bounds the bytes held at once)
+_SEND_BATCH = 4096  # messages handed to the link at once (bounds the bytes held at once)
 
 
 @dataclasses.dataclass
