@@ -24,6 +24,7 @@ from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from wscli.serve import access
+from wscli.serve.message_id import clean_since
 
 if TYPE_CHECKING:  # the type only: importing websockets pulls in socket and threading
     from websockets.http11 import Request
@@ -45,10 +46,12 @@ class Policy:
 
 @dataclasses.dataclass(frozen=True)
 class Admit:
-    """A WebSocket client let in to ``room``, announced as ``nick`` (None: anonymous)."""
+    """A WebSocket client let in to ``room``, announced as ``nick`` (None: anonymous),
+    resuming after the message id ``since`` (``?since=``; None: not resuming)."""
 
     room: str
     nick: str | None
+    since: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,4 +109,4 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
             return Refuse(room, 403, "invalid token")
     if policy.max_clients is not None and clients >= policy.max_clients:
         return Refuse(room, 503, f"server full ({policy.max_clients} clients)")
-    return Admit(room, access.clean_nick(params.get("nick")))
+    return Admit(room, access.clean_nick(params.get("nick")), clean_since(params.get("since")))

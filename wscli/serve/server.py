@@ -368,6 +368,7 @@ class ChatServer:
         conn.client_id, key = self.hub.new_key()
         conn.ident = (key, admitted.room, admitted.nick)
         conn.author = admitted.nick or f"#{conn.client_id}"
+        conn.since = admitted.since
         self.log.emit(
             "connect",
             id=conn.client_id,
