@@ -72,6 +72,28 @@ class Refuse:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+UNAUTHORIZED_HEADERS = (("WWW-Authenticate", 'Bearer realm="wscli"'),)
+
+
+def policy_verdict(
+    policy: Policy, origin: str | None, host_header: str | None, token: str | None, clients: int
+) -> access.Refusal | None:
+    """The origin, token and capacity rules (None: let in), for the upgrade and for the
+    page's ``GET /admission`` pre-flight alike, so the two cannot disagree."""
+    return access.refusal(
+        origin=origin,
+        origins=policy.origins,
+        host_header=host_header,
+        tls=policy.tls,
+        token=token,
+        expected_token=policy.token,
+        clients=clients,
+        max_clients=policy.max_clients,
+        allowed_hosts=policy.allowed_hosts,
+        port=policy.port,
+    )
+
+
 def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Refuse:
     """The decision on ``request`` when ``clients`` clients are admitted already."""
     headers = request.headers
@@ -94,19 +116,9 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     if request.method != "GET":
         return Refuse(room, 405, "WebSocket upgrades use GET", (("Allow", "GET"),))
     origins = headers.get_all("Origin")
-    origin = origins[0] if origins else None
-    if not access.origin_allowed(
-        origin, policy.origins, policy.allowed_hosts, host[0], policy.port, policy.tls
-    ):
-        return Refuse(room, 403, f"origin {origin} not allowed")
-    if policy.token is not None:
-        token = access.presented_token(headers, params)
-        if token is None:
-            return Refuse(
-                room, 401, "token required", (("WWW-Authenticate", 'Bearer realm="wscli"'),)
-            )
-        if not access.token_matches(token, policy.token):
-            return Refuse(room, 403, "invalid token")
-    if policy.max_clients is not None and clients >= policy.max_clients:
-        return Refuse(room, 503, f"server full ({policy.max_clients} clients)")
+    token = access.presented_token(headers, params) if policy.token is not None else None
+    verdict = policy_verdict(policy, origins[0] if origins else None, host[0], token, clients)
+    if verdict is not None:
+        extra = UNAUTHORIZED_HEADERS if verdict.status == 401 else ()
+        return Refuse(room, verdict.status, verdict.reason, extra)
     return Admit(room, access.clean_nick(params.get("nick")), clean_since(params.get("since")))
