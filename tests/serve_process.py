@@ -36,6 +36,7 @@ class ServeProcess:
     """One `wscli serve ...` subprocess; use as a context manager or call :meth:`stop`.
 
     ``port=None`` leaves ``--port`` off (for tests of its default and WSCLI_PORT).
+    ``nofile=(soft, hard)`` starts it under that ``RLIMIT_NOFILE`` (``ulimit -Sn -Hn``).
     """
 
     def __init__(
@@ -43,13 +44,21 @@ class ServeProcess:
         *args: str,
         port: int | None = 0,
         env: Mapping[str, str] | None = None,
+        nofile: tuple[int, int] | None = None,
     ) -> None:
+        def limit() -> None:
+            if nofile is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
         self.proc = subprocess.Popen(
             [*wscli_command(), "serve", *([] if port is None else ["--port", str(port)]), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=clean_env(env),
+            preexec_fn=limit if nofile is not None else None,
         )
         self.stderr_lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()

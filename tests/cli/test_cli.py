@@ -74,7 +74,8 @@ def test_interrupted_in_a_pipe_is_one_line() -> None:
     # A client that never answers the close handshake keeps the first shutdown waiting.
     with socket.create_connection(("127.0.0.1", port), timeout=scaled(5)) as client:
         client.sendall(
-            b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
         assert client.recv(4096).startswith(b"HTTP/1.1 101 ")

@@ -28,6 +28,7 @@ EVERY_OPTION = ServeOptions(
     token="t0k",
     token_file=None,
     max_clients=3,
+    max_fds=500,
     max_size=1000,
     max_queue=2000,
     max_total_queue=3000,
@@ -80,6 +81,7 @@ def test_every_config_field_comes_from_the_options_none_defaults_silently() -> N
         compression=True,
         certfile="cert.pem",
         keyfile="key.pem",
+        max_fds=500,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import ssl
 from typing import Any
@@ -535,7 +536,14 @@ async def test_head_gets_the_get_headers_without_a_body() -> None:
             assert head.startswith(b"HTTP/1.1 " + status), path
             assert head.endswith(b"\r\n\r\n"), head  # no body
             length = f"Content-Length: {len(get_body)}".encode()
-            assert length in get_head and length in head, path
+            assert length in get_head, path
+            if path == "/healthz":
+                # The document changes between the two requests (uptime, fds.open): its
+                # length may differ by a digit or two.
+                found = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+                assert found is not None and abs(int(found[1]) - len(get_body)) <= 4, head
+            else:
+                assert length in head, path
         await srv.wait_event("http", method="HEAD", path="/healthz", status=200)
         assert not srv.events("error")
 

@@ -117,6 +117,14 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     metavar="N",
     help="Refuse (503) WebSocket clients beyond N connected at once.  [default: no limit]",
 )
+@click.option(
+    "--max-fds",
+    type=click.IntRange(min=64),
+    default=None,
+    metavar="N",
+    help="Open at most N file descriptors (one per client). Near the limit, new clients get "
+    "503 with Retry-After.  [default: the hard limit, ulimit -Hn]",
+)
 @size_option(
     "--max-size",
     default="1M",
@@ -252,6 +260,8 @@ def serve(**opts: Any) -> None:
         if backplane is not None:
             backplane.on_pressure = chat.slow_client
         log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
+        if options.verbose:
+            log.banner(chat.fd_limit.describe())
         if options.json_log:
             log.emit("listening", url=chat.url, ws_url=chat.ws_url)
 

@@ -50,6 +50,7 @@ class ServeConfig:
     compression: bool = False
     certfile: str | None = None
     keyfile: str | None = None
+    max_fds: int | None = None  # RLIMIT_NOFILE to set; None: raise soft to hard (issue 14)
 
     @property
     def tls(self) -> bool:
@@ -76,6 +77,7 @@ class ServeOptions:
     token: str | None
     token_file: Path | None
     max_clients: int | None
+    max_fds: int | None
     max_size: int
     max_queue: int
     max_total_queue: int
@@ -139,6 +141,7 @@ def serve_config(opts: ServeOptions) -> ServeConfig:
         compression=opts.compression,
         certfile=opts.certfile,
         keyfile=opts.keyfile,
+        max_fds=opts.max_fds,
     )
 
 

@@ -17,6 +17,8 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
 Every text field is passed through :func:`redact` first: the values of ``Authorization``,
 ``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
 - ``shutdown``: ``clients``
+- ``fds``: ``open``, ``limit``, ``refused`` — clients turned away for lack of file
+  descriptors (503s and failed accepts), one event per second while it lasts
 - ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
   Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
 
@@ -41,6 +43,7 @@ from rich.text import Text
 from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_ndjson
 from wscli.net.terminal import make_console
+from wscli.serve.fdlimit import report_line
 
 Event = dict[str, Any]
 
@@ -55,6 +58,7 @@ _STYLES = {
     "error": "red",
     "shutdown": "bold",
     "backplane": "bold magenta",
+    "fds": "bold red",
 }
 
 
@@ -125,6 +129,8 @@ def format_line(event: Event) -> str:
         return f"{remote}{_safe(event['message'])}"
     if kind == "backplane":
         return f"redis backplane {event['state']}: {_safe(event['detail'])}"
+    if kind == "fds":
+        return report_line(event["open"], event["limit"], event["refused"])
     if kind == "shutdown":
         return f"shutting down: closing {event['clients']} client(s) with 1001"
     return _safe(json.dumps(event))

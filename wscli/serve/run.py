@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import cast
 
 from wscli.core.errors import UsageProblem
+from wscli.serve import fdlimit
 from wscli.serve.config import ServeConfig
 from wscli.serve.hub import Backplane
 from wscli.serve.log import EventLog
@@ -33,16 +34,19 @@ def run(
     """Serve until SIGINT/SIGTERM (graceful: 1001 to every client); a second one is at once.
 
     ``loop``: ``auto`` uses uvloop when installed (the ``speed`` extra), ``uvloop`` requires
-    it, ``asyncio`` never uses it. Raises KeyboardInterrupt after a second signal.
+    it, ``asyncio`` never uses it. Raises KeyboardInterrupt after a second signal. The
+    soft file-descriptor limit is raised to the hard one first (or set to
+    ``config.max_fds``): see :func:`wscli.serve.fdlimit.raise_limit`.
     """
     factory = _loop_factory(loop)
+    fd_limit = fdlimit.raise_limit(config.max_fds)  # soft to hard (issue 14)
 
     async def main() -> None:
         running = asyncio.get_running_loop()
         stop = asyncio.Event()
         task = asyncio.current_task()
         assert task is not None
-        chat = ChatServer(config, log, backplane)
+        chat = ChatServer(config, log, backplane, fd_limit)
         signals = 0
 
         def on_signal() -> None:

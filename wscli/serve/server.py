@@ -2,18 +2,19 @@
 
 Each client is a :class:`~wscli.serve.connection.ClientConnection` (an ``asyncio.Protocol``
 over websockets' public sans-I/O ``ServerProtocol``), fanned out to by the
-:class:`~wscli.serve.hub.Hub`. This module binds the socket, builds the protocol objects
-with the server's settings, turns :func:`~wscli.serve.admission.admit`'s decisions into
-answers, logs the life of each connection, and shuts down gracefully (1001 to every
-client, bounded in time). The keepalive (:mod:`~wscli.serve.keepalive`) and the total
-backlog budget (:mod:`~wscli.serve.budget`) are parts of their own; plain HTTP answers come
-from :mod:`wscli.serve.http`. :mod:`wscli.serve.run` runs it as a process.
+:class:`~wscli.serve.hub.Hub`. This module binds the sockets (accepting is
+:mod:`~wscli.serve.acceptor`'s, which refuses with 503 near the file-descriptor limit: see
+:mod:`~wscli.serve.fdlimit`), builds the protocol objects with the server's settings, turns
+:func:`~wscli.serve.admission.admit`'s decisions into answers, logs the life of each
+connection, and shuts down gracefully (1001 to every client, bounded in time). The
+keepalive (:mod:`~wscli.serve.keepalive`) and the total backlog budget
+(:mod:`~wscli.serve.budget`) are parts of their own; plain HTTP answers come from
+:mod:`wscli.serve.http`. :mod:`wscli.serve.run` runs it as a process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import os
@@ -33,7 +34,7 @@ from websockets.typing import LoggerLike, Subprotocol
 from wscli.core.errors import WscliError, os_reason
 from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
-from wscli.serve import access
+from wscli.serve import acceptor, access, fdlimit
 from wscli.serve import http as serverhttp
 from wscli.serve.admission import Admit, Plain, Policy, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
@@ -46,7 +47,6 @@ from wscli.serve.log import EventLog, RepeatFilter
 
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
-LISTEN_BACKLOG = 1024
 DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
 
 
@@ -94,10 +94,17 @@ class ChatServer:
     """One `wscli serve` instance: the listening socket, the hub, the connections."""
 
     def __init__(
-        self, config: ServeConfig, log: EventLog, backplane: Backplane | None = None
+        self,
+        config: ServeConfig,
+        log: EventLog,
+        backplane: Backplane | None = None,
+        fd_limit: fdlimit.Limit | None = None,
     ) -> None:
         self.config = config
         self.log = log
+        # Descriptor headroom and refusal reports (issue 14): see wscli.serve.fdlimit.
+        self.fd_limit = fd_limit or fdlimit.current_limit()
+        self.fds = fdlimit.FdGuard(fdlimit.FdBudget(self.fd_limit.soft), self._report_fds)
         self.hub = Hub(
             echo=config.echo,
             history=config.history,
@@ -113,7 +120,7 @@ class ChatServer:
         self.started = time.monotonic()
         self.connections: set[ClientConnection] = set()
         self.admitted: set[ClientConnection] = set()
-        self.server: asyncio.Server | None = None
+        self.acceptor: acceptor.Acceptor | None = None
         self.port = 0
         self.policy: Policy | None = None
         self.budget = BacklogBudget(config.max_total_queue, self._drop_over_budget)
@@ -159,28 +166,30 @@ class ChatServer:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._errors.loop_exception)
         try:
-            self.server = await loop.create_server(
-                lambda: ClientConnection(self),
-                config.host,
-                config.port,
-                ssl=ssl_context,
-                ssl_handshake_timeout=config.handshake_timeout if ssl_context else None,
-                backlog=LISTEN_BACKLOG,
-                start_serving=False,
-            )
+            listening = acceptor.listen(config.host, config.port)
         except OSError as exc:
             await self.hub.close()
             raise listen_error(config.host, config.port, exc) from None
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.port = listening[0].getsockname()[1]
         self.policy = Policy(
-            allowed_hosts=_allowed_hosts(config, self.server.sockets),
+            allowed_hosts=_allowed_hosts(config, listening),
             origins=tuple(config.origins),
             token=config.token,
             max_clients=config.max_clients,
             port=self.port,
             tls=config.tls,
         )
-        await self.server.start_serving()
+        # Our own accept loop decides at accept time who fits in the descriptors (issue 14);
+        # every connection it accepts is counted there and ends in on_connection_lost.
+        self.acceptor = acceptor.Acceptor(
+            listening,
+            lambda: ClientConnection(self),
+            self.fds,
+            self.health,
+            ssl_context=ssl_context,
+            ssl_handshake_timeout=config.handshake_timeout,
+        )
+        self.acceptor.start()
         if self.keepalive is not None:
             self.keepalive.start()
 
@@ -196,15 +205,15 @@ class ChatServer:
 
     async def shutdown(self) -> None:
         """Stop accepting, close every client with 1001, and wait (bounded) for them."""
-        if self.server is None or self._shutting_down:
+        if self.acceptor is None or self._shutting_down:
             return
         self._shutting_down = True
-        server = self.server
         if self.keepalive is not None:
             self.keepalive.stop()
         self.budget.stop()
         timeout = self.config.shutdown_timeout
-        server.close()
+        self.acceptor.close()
+        self.fds.close()
         # What was published is delivered before the close frame (through the backplane:
         # bounded, see Backplane.drain); nothing new is read meanwhile.
         for connection in self.admitted:
@@ -223,8 +232,6 @@ class ChatServer:
                 await asyncio.wait_for(self._all_closed.wait(), timeout + 1)
             except asyncio.TimeoutError:
                 self.abort_all()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 1)
         await self.hub.close()
 
     def slow_client(self, key: str, slow: bool) -> None:
@@ -267,10 +274,12 @@ class ChatServer:
             connection.transport.abort()
 
     def health(self) -> dict[str, Any]:
-        """The /healthz document; ``status`` is "degraded" while a backplane is lost."""
+        """The /healthz document; ``status`` is "degraded" while a backplane is lost or
+        clients are refused for lack of file descriptors."""
         backplane = self.hub.backplane.describe()
+        degraded = backplane.get("connected") is False or self.fds.degraded
         return {
-            "status": "degraded" if backplane.get("connected") is False else "ok",
+            "status": "degraded" if degraded else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
             "rooms_kept": self.hub.kept_rooms,
@@ -278,6 +287,7 @@ class ChatServer:
             "unsent_bytes": self.budget.held,
             "uptime": round(time.monotonic() - self.started, 3),
             "backplane": backplane,
+            "fds": self.fds.budget.snapshot(),
         }
 
     # What connections ask for (see wscli.serve.connection.Owner)
@@ -417,6 +427,7 @@ class ChatServer:
 
     def on_connection_lost(self, conn: ClientConnection, exc: Exception | None) -> None:
         """Leave the room and log the end of the connection (one line, no traceback)."""
+        self.fds.closed()  # counted by the acceptor when accepted; ends exactly once here
         self.connections.discard(conn)
         self.admitted.discard(conn)
         if self.keepalive is not None:
@@ -448,6 +459,9 @@ class ChatServer:
             elif self.log.verbose:
                 # A TCP probe (load balancer, port check): routine, so only logged with -v.
                 self.log.emit("error", remote=remote, message="closed without sending a request")
+
+    def _report_fds(self, open_fds: int, limit: int | None, refused: int) -> None:
+        self.log.emit("fds", open=open_fds, limit=limit, refused=refused)
 
     def _on_slow_client(self, client: Subscriber, buffered: int) -> None:
         conn: ClientConnection = client  # type: ignore[assignment]
