@@ -235,9 +235,9 @@ def refusal(
 ) -> Refusal | None:
     """The admission policy in one place: None when an upgrade like this one gets in.
 
-    Used by ``GET /admission`` (the page's pre-flight); the upgrade itself goes through
-    :func:`wscli.serve.admission.admit`, which applies the same checks in the same order
-    after the head checks (duplicates, Host). ``allowed_hosts`` None (and no ``port``):
+    Both the upgrade (:func:`wscli.serve.admission.admit`, after its head checks) and
+    ``GET /admission`` (the page's pre-flight) call it, through
+    :func:`wscli.serve.admission.policy_verdict`. ``allowed_hosts`` None (and no ``port``):
     same-origin judged by ``host_header`` alone.
     """
     if not origin_allowed(origin, origins, allowed_hosts, host_header, port, tls):

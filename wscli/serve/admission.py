@@ -24,6 +24,7 @@ from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from wscli.serve import access
+from wscli.serve.message_id import clean_since
 
 if TYPE_CHECKING:  # the type only: importing websockets pulls in socket and threading
     from websockets.http11 import Request
@@ -45,10 +46,12 @@ class Policy:
 
 @dataclasses.dataclass(frozen=True)
 class Admit:
-    """A WebSocket client let in to ``room``, announced as ``nick`` (None: anonymous)."""
+    """A WebSocket client let in to ``room``, announced as ``nick`` (None: anonymous),
+    resuming after the message id ``since`` (``?since=``; None: not resuming)."""
 
     room: str
     nick: str | None
+    since: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +70,28 @@ class Refuse:
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...] = ()
+
+
+UNAUTHORIZED_HEADERS = (("WWW-Authenticate", 'Bearer realm="wscli"'),)
+
+
+def policy_verdict(
+    policy: Policy, origin: str | None, host_header: str | None, token: str | None, clients: int
+) -> access.Refusal | None:
+    """The origin, token and capacity rules (None: let in), for the upgrade and for the
+    page's ``GET /admission`` pre-flight alike, so the two cannot disagree."""
+    return access.refusal(
+        origin=origin,
+        origins=policy.origins,
+        host_header=host_header,
+        tls=policy.tls,
+        token=token,
+        expected_token=policy.token,
+        clients=clients,
+        max_clients=policy.max_clients,
+        allowed_hosts=policy.allowed_hosts,
+        port=policy.port,
+    )
 
 
 def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Refuse:
@@ -91,19 +116,9 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     if request.method != "GET":
         return Refuse(room, 405, "WebSocket upgrades use GET", (("Allow", "GET"),))
     origins = headers.get_all("Origin")
-    origin = origins[0] if origins else None
-    if not access.origin_allowed(
-        origin, policy.origins, policy.allowed_hosts, host[0], policy.port, policy.tls
-    ):
-        return Refuse(room, 403, f"origin {origin} not allowed")
-    if policy.token is not None:
-        token = access.presented_token(headers, params)
-        if token is None:
-            return Refuse(
-                room, 401, "token required", (("WWW-Authenticate", 'Bearer realm="wscli"'),)
-            )
-        if not access.token_matches(token, policy.token):
-            return Refuse(room, 403, "invalid token")
-    if policy.max_clients is not None and clients >= policy.max_clients:
-        return Refuse(room, 503, f"server full ({policy.max_clients} clients)")
-    return Admit(room, access.clean_nick(params.get("nick")))
+    token = access.presented_token(headers, params) if policy.token is not None else None
+    verdict = policy_verdict(policy, origins[0] if origins else None, host[0], token, clients)
+    if verdict is not None:
+        extra = UNAUTHORIZED_HEADERS if verdict.status == 401 else ()
+        return Refuse(room, verdict.status, verdict.reason, extra)
+    return Admit(room, access.clean_nick(params.get("nick")), clean_since(params.get("since")))

@@ -48,6 +48,7 @@ from typing import Any
 
 from wscli.core.errors import ConnectFailed
 from wscli.serve.hub import Deliver, Message
+from wscli.serve.message_id import stream_id
 from wscli.serve.redis_link import Session, connect, load_redis
 from wscli.serve.redis_outbox import BATCH_BYTES, Outbox, SeenBatches, Subscribe
 from wscli.serve.redis_wire import (
@@ -400,9 +401,10 @@ class RedisBackplane:
             cursor = min((op.since_ms - 1, MAX_SEQ), parse_id(newest[0][0]))
         replay: list[tuple[Message, str | None]] = []
         for raw_id, fields in reversed(tail):
-            if parse_id(raw_id) > cursor:
+            entry = parse_id(raw_id)
+            if entry > cursor:
                 break  # read live instead
-            for message, sender in self._accept(room, fields):
+            for message, sender in self._accept(room, fields, entry):
                 if not message.notice:
                     replay.append((message, sender))
         self._cursors[room] = cursor
@@ -472,15 +474,20 @@ class RedisBackplane:
             if entry <= cursor:
                 continue  # read before (a read built for an older set of rooms)
             cursor = entry
-            for message, sender in self._accept(room, fields):
+            for message, sender in self._accept(room, fields, entry):
                 self._deliver(room, message, sender)
         self._cursors[room] = cursor
         if self._slowed and self._outbox.bytes <= self.max_backlog_bytes:
             self._relieve_pressure()
 
-    def _accept(self, room: str, fields: dict[bytes, bytes]) -> list[tuple[Message, str | None]]:
+    def _accept(
+        self, room: str, fields: dict[bytes, bytes], entry: StreamId
+    ) -> list[tuple[Message, str | None]]:
         """The messages of one entry this instance should deliver (none for a duplicate,
-        for its own batch already delivered during an outage, or for a foreign entry)."""
+        for its own batch already delivered during an outage, or for a foreign entry).
+
+        Each gets its id from the entry (:func:`~wscli.serve.message_id.stream_id`), the
+        same on every instance, so a page can resume against any of them."""
         try:
             instance, seq, delivered = parse_header(fields[b"h"])
             messages = unpack_messages(fields[b"d"])
@@ -500,6 +507,8 @@ class RedisBackplane:
                 delivered = batch.local
             if delivered:
                 return []
+        for index, (_, message, _sender) in enumerate(messages):
+            message.id = stream_id(entry, index)
         return [(message, sender) for _, message, sender in messages]
 
     # Backpressure

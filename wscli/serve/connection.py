@@ -118,6 +118,7 @@ class ClientConnection(asyncio.Protocol):
         "protocol",
         "received",
         "shared_frames",
+        "since",
         "subprotocol",
         "transport",
     )
@@ -136,6 +137,8 @@ class ClientConnection(asyncio.Protocol):
         self.subprotocol: str | None = None
         self.enveloped = False
         """True when the client negotiated ``wscli.chat.v1`` (see wscli.serve.envelope)."""
+        self.since: str | None = None
+        """The last message id it saw (``?since=``): the hub replays only what followed."""
         self.paused = False
         self.peer: object = None
         """The client's address (``transport.get_extra_info("peername")``)."""

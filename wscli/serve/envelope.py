@@ -10,9 +10,19 @@ chat page does) gets one JSON text message per chat message instead, built by th
 
 ``from`` is the sender's nickname as the server cleaned it from ``?nick=`` (or ``#ID``, its
 connection number, when it gave none); ``type`` "notice" only ever comes from the server.
-``id`` counts messages per server instance; ``time`` is when the server relayed it (for
-history, when it was first relayed). Binary payloads are base64. What a client sends is
-relayed unchanged: the envelope goes only to clients that negotiated it.
+``id`` is stable and comparable within a room (:mod:`wscli.serve.message_id`: derived from
+the Redis stream entry, else this server's epoch plus a sequence); ``time`` is when the
+server relayed it (for history, when it was first relayed). Binary payloads are base64.
+What a client sends is relayed unchanged: the envelope goes only to clients that
+negotiated it.
+
+A client that connects with ``?since=ID`` (the last id it saw) is replayed only the kept
+messages after it, followed by
+
+    {"type":"resume","since":"…","restored":12,"complete":true}
+
+where ``complete`` false means some missed messages may not have been kept (the id is
+unknown or too old, or the server restarted without Redis): the normal history was sent.
 
 Pure (no I/O); JSON through :mod:`wscli.core.ndjson` (control and bidi characters escaped).
 """
@@ -27,10 +37,14 @@ SUBPROTOCOL = "wscli.chat.v1"
 
 
 def envelope(
-    data: bytes, text: bool, notice: bool, author: str | None, seq: int, when: str
+    data: bytes, text: bool, notice: bool, author: str | None, message_id: str, when: str
 ) -> bytes:
     """The JSON text of one message for ``wscli.chat.v1`` clients."""
-    doc: dict[str, object] = {"type": "notice" if notice else "message", "id": seq, "time": when}
+    doc: dict[str, object] = {
+        "type": "notice" if notice else "message",
+        "id": message_id,
+        "time": when,
+    }
     if notice:
         body = data.decode("utf-8", "replace")
         doc["nick"] = author
@@ -42,4 +56,10 @@ def envelope(
             doc["text"] = data.decode("utf-8", "replace")
         else:
             doc["binary"] = base64.b64encode(data).decode("ascii")
+    return to_json(doc).encode()
+
+
+def resume_envelope(since: str, restored: int, complete: bool) -> bytes:
+    """The JSON text that ends a resumed replay: how many messages it restored."""
+    doc = {"type": "resume", "since": since, "restored": restored, "complete": complete}
     return to_json(doc).encode()

@@ -32,7 +32,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from wscli.core.ndjson import timestamp
-from wscli.serve.envelope import envelope
+from wscli.serve.envelope import envelope, resume_envelope
+from wscli.serve.message_id import local_id, resume_from
 
 OP_TEXT = 0x1
 OP_BINARY = 0x2
@@ -69,7 +70,7 @@ class RoomMessage:
     older instance over a backplane), used by the JSON envelope of the page's subprotocol.
     """
 
-    __slots__ = ("author", "data", "enveloped", "frame", "notice", "seq", "text", "when")
+    __slots__ = ("author", "data", "enveloped", "frame", "id", "notice", "text", "when")
 
     def __init__(
         self, data: bytes, text: bool, notice: bool = False, author: str | None = None
@@ -79,7 +80,9 @@ class RoomMessage:
         self.notice = notice
         self.author = author
         self.frame = b""  # filled in once by Hub.deliver_local
-        self.seq = 0  # set by Hub.deliver_local
+        self.id = (
+            ""  # stable id (wscli.serve.message_id): the backplane's, else Hub.deliver_local's
+        )
         self.when = ""  # set when first needed (envelope, history)
         self.enveloped = b""  # the wscli.chat.v1 frame, encoded once when first needed
 
@@ -88,7 +91,7 @@ class RoomMessage:
         if not self.enveloped:
             if not self.when:
                 self.when = timestamp()
-            payload = envelope(self.data, self.text, self.notice, self.author, self.seq, self.when)
+            payload = envelope(self.data, self.text, self.notice, self.author, self.id, self.when)
             self.enveloped = encode_frame(payload, True)
         return self.enveloped
 
@@ -136,6 +139,11 @@ class Subscriber(Protocol):
     @property
     def enveloped(self) -> bool:
         """True when the client negotiated ``wscli.chat.v1`` (JSON envelopes, not raw bytes)."""
+        ...
+
+    @property
+    def since(self) -> str | None:
+        """The last message id an enveloped client saw (``?since=``): it resumes after it."""
         ...
 
     def send_frames(self, data: bytes, limit: int) -> int:
@@ -229,7 +237,7 @@ class Room:
     History keeps each message once, as its encoded frame (what a newcomer is sent).
     """
 
-    __slots__ = ("batch", "history", "history_bytes", "members", "name")
+    __slots__ = ("batch", "evicted", "history", "history_bytes", "members", "name")
 
     def __init__(self, name: str, history: int) -> None:
         self.name = name
@@ -240,6 +248,7 @@ class Room:
             collections.deque(maxlen=history) if history > 0 else None
         )
         self.history_bytes = 0
+        self.evicted = False  # the history dropped messages (a resume may miss some)
 
     def remember(self, message: RoomMessage, max_bytes: int) -> int:
         """Keep ``message`` (its frame and who sent it, when: not the payload a second time):
@@ -247,16 +256,18 @@ class Room:
         history = self.history
         assert history is not None
         kept = RoomMessage(b"", message.text, author=message.author)
-        kept.frame, kept.seq = message.frame, message.seq
+        kept.frame, kept.id = message.frame, message.id
         kept.when = message.when or timestamp()
         message.when = kept.when
         before = self.history_bytes
         if len(history) == history.maxlen:
             self.history_bytes -= len(history.popleft().frame)
+            self.evicted = True
         history.append(kept)
         self.history_bytes += len(kept.frame)
         while self.history_bytes > max_bytes:
             self.history_bytes -= len(history.popleft().frame)
+            self.evicted = True
         return self.history_bytes - before
 
     def forget_oldest(self) -> int:
@@ -264,6 +275,7 @@ class Room:
         assert self.history
         size = len(self.history.popleft().frame)
         self.history_bytes -= size
+        self.evicted = True
         return size
 
 
@@ -347,22 +359,39 @@ class Hub:
         room = self._room(client.room)
         # Frames published before the join belong to the old members only.
         self._flush_room(room)
-        if not room.members and self.backplane.subscribe(room.name) and room.history:
+        shared_history = not room.members and self.backplane.subscribe(room.name)
+        if shared_history and room.history:
             room.history.clear()  # the backplane replays the shared history instead
             self.history_held -= room.history_bytes
             room.history_bytes = 0
             self._kept.pop(room.name, None)
-        if room.history:
+        since = client.since if client.enveloped else None
+        kept = list(room.history) if room.history else []
+        complete = False
+        if since is not None and not shared_history:
+            start, complete = resume_from(
+                [m.id for m in kept], since, (self.instance_id, "stream"), room.evicted
+            )
+            kept = kept[start:]
+            complete = complete and self.history > 0
+        if kept:
             # Counted like any write: at most max_queue bytes, so a newcomer (nothing unsent
             # yet) always takes it, and the server's total budget sees it.
             if client.enveloped:  # built for this replay only: history keeps the frame
-                frames = [_kept_envelope(m) for m in room.history]
+                frames = [_kept_envelope(m) for m in kept]
             else:
-                frames = [m.frame for m in room.history]
+                frames = [m.frame for m in kept]
             if client.shared_frames:
                 client.send_frames(b"".join(frames), self.max_queue)
             else:
                 client.send_messages([frame_payload(f) for f in frames], self.max_queue)
+        if since is not None and not shared_history:
+            # The page says "N missed messages restored" (or that some may be missing).
+            notice = encode_frame(resume_envelope(since, len(kept), complete), True)
+            if client.shared_frames:
+                client.send_frames(notice, self.max_queue)
+            else:
+                client.send_messages([frame_payload(notice)], self.max_queue)
         room.members[client] = None
         self.clients += 1
         if client.nick:
@@ -427,8 +456,9 @@ class Hub:
             room = self._room(room_name)
         if not message.frame:
             message.frame = encode_frame(message.data, message.text)
-        self._seq += 1
-        message.seq = self._seq
+        if not message.id:
+            self._seq += 1
+            message.id = local_id(self.instance_id, self._seq)
         if room.history is not None and not message.notice:
             self._remember(room, message)
         if not room.members:
@@ -535,5 +565,5 @@ def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> i
 def _kept_envelope(kept: RoomMessage) -> bytes:
     """The ``wscli.chat.v1`` frame of a message kept in history (which holds only its frame)."""
     payload = frame_payload(kept.frame).data
-    body = envelope(payload, kept.text, False, kept.author, kept.seq, kept.when)
+    body = envelope(payload, kept.text, False, kept.author, kept.id, kept.when)
     return encode_frame(body, True)

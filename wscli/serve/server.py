@@ -36,7 +36,7 @@ from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit
 from wscli.serve import http as serverhttp
-from wscli.serve.admission import Admit, Plain, Policy, admit
+from wscli.serve.admission import Admit, Plain, Policy, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, close_details
@@ -249,26 +249,22 @@ class ChatServer:
         """``GET /admission``: the verdict an upgrade from this page would get, as JSON.
 
         A same-origin ``fetch`` carries no ``Origin`` header, so the page names its origin
-        in ``?origin=`` (a header, when present, wins). Only advice: the upgrade is still
-        checked by itself (:func:`~wscli.serve.admission.admit`).
+        in ``?origin=`` (a header, when present, wins). The same rules as the upgrade's
+        (:func:`~wscli.serve.admission.policy_verdict`); still only advice: the upgrade is
+        checked by itself.
         """
         assert self.policy is not None
-        config, policy = self.config, self.policy
+        policy = self.policy
         _, params = access.split_path(request.path)
         token = None
-        if config.token is not None:
+        if policy.token is not None:
             token = access.presented_token(request.headers, params)
-        verdict = access.refusal(
-            origin=request.headers.get("Origin") or params.get("origin"),
-            origins=config.origins,
-            host_header=request.headers.get("Host"),
-            tls=config.tls,
-            token=token,
-            expected_token=config.token,
-            clients=len(self.admitted),
-            max_clients=config.max_clients,
-            allowed_hosts=policy.allowed_hosts,
-            port=policy.port,
+        verdict = policy_verdict(
+            policy,
+            request.headers.get("Origin") or params.get("origin"),
+            request.headers.get("Host"),
+            token,
+            len(self.admitted),
         )
         return access.admission_document(verdict)
 
@@ -378,6 +374,7 @@ class ChatServer:
         conn.client_id, key = self.hub.new_key()
         conn.ident = (key, admitted.room, admitted.nick)
         conn.author = admitted.nick or f"#{conn.client_id}"
+        conn.since = admitted.since
         self.log.emit(
             "connect",
             id=conn.client_id,

@@ -1,0 +1,225 @@
+"""Resume on the chat page (issue 10): a page that reconnects gets exactly what it missed,
+each message once, and says "N missed messages restored". Real headless Chromium, real
+`wscli serve` processes, real redis-server; a loopback TCP relay in front of the server
+cuts the page's connection (and can point it at another instance)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chat_page_support import (
+    chromium,
+    lines,
+    open_page,
+    raw_client,
+    recv_until,
+    wait_line,
+    wait_online,
+)
+from redis_process import RedisServer
+from serve_process import ServeProcess
+from support import requires, scaled
+
+MISSED = [f"missed {n}" for n in range(12)]
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1 (its origin is passed to the servers with ``--origin``):
+    ``cut()`` drops every connection and refuses new ones until ``restore(port)``, which
+    may point it at another server."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.open = False
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self.origin = ("--origin", self.url.rstrip("/"))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with self.lock:
+            if not self.open:
+                client.close()
+                return
+            port = self.port
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        with self.lock:
+            self.sockets += [client, upstream]
+        threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+        _pipe(upstream, client)
+
+    def cut(self) -> None:
+        with self.lock:
+            self.open = False
+            dropped, self.sockets = self.sockets, []
+        for sock in dropped:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def restore(self, port: int) -> None:
+        with self.lock:
+            self.port, self.open = port, True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            target.sendall(chunk)
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+def texts(page: Any) -> list[str]:
+    return [line["body"] for line in lines(page, "text")]
+
+
+def wait_text(page: Any, body: str) -> None:
+    """Wait until the page shows a text message ``body`` (from whichever author)."""
+    deadline = time.monotonic() + scaled(10)
+    while body not in texts(page):
+        assert time.monotonic() < deadline, f"page never showed {body!r}: {lines(page)}"
+        page.wait_for_timeout(50)
+
+
+def script_errors(page: Any) -> list[str]:
+    """What went wrong in the page's script (the relay's cuts log network errors too)."""
+    return [e for e in page.js_errors if "net::ERR_CONNECTION" not in e]
+
+
+def wait_local(page: Any, text: str) -> None:
+    wait_line(page, "local", f"— {text} —")
+
+
+def cut_and_wait_offline(page: Any, relay: Relay) -> None:
+    relay.cut()
+    page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
+
+
+@requires("chromium")
+def test_page_reconnecting_gets_exactly_the_gap_without_redis(browser: Any) -> None:
+    relay = Relay()
+    with ServeProcess("--history", "50", *relay.origin) as server:
+        relay.restore(server.port)
+        page = open_page(browser, relay.url + "#team", nick="ann")
+        try:
+            wait_online(page)
+            with raw_client(server.ws_url("/team")) as raw:
+                raw.send("before")
+                wait_text(page, "before")
+                cut_and_wait_offline(page, relay)
+                for text in MISSED:
+                    raw.send(text)
+                recv_until(raw, MISSED[-1])
+                relay.restore(server.port)
+                wait_local(page, "12 missed messages restored")
+                raw.send("live")
+                wait_text(page, "live")
+            assert texts(page) == ["before", *MISSED, "live"]  # each once, in order
+            assert not script_errors(page)
+        finally:
+            relay.close()
+            page.context.close()
+
+
+@requires("chromium", "redis-server")
+def test_page_reconnecting_to_the_other_instance_gets_exactly_the_gap(browser: Any) -> None:
+    redis = RedisServer()
+    relay = Relay()
+    options = ("--redis", redis.url, "--history", "50", *relay.origin)
+    try:
+        with ServeProcess(*options) as a, ServeProcess(*options) as b:
+            relay.restore(a.port)
+            page = open_page(browser, relay.url + "#team", nick="ann")
+            try:
+                wait_online(page)
+                with raw_client(b.ws_url("/team")) as raw:
+                    raw.send("before")
+                    wait_text(page, "before")
+                    cut_and_wait_offline(page, relay)
+                    for text in MISSED:
+                        raw.send(text)
+                    recv_until(raw, MISSED[-1])
+                    relay.restore(b.port)  # the load balancer now picks the other instance
+                    wait_local(page, "12 missed messages restored")
+                    raw.send("live")
+                    wait_text(page, "live")
+                assert texts(page) == ["before", *MISSED, "live"]
+                assert not script_errors(page)
+            finally:
+                relay.close()
+                page.context.close()
+    finally:
+        redis.stop()
+
+
+@requires("chromium", "redis-server")
+def test_page_reconnecting_after_a_server_restart_with_redis(browser: Any) -> None:
+    redis = RedisServer()
+    relay = Relay()
+    options = ("--redis", redis.url, "--history", "50", *relay.origin)
+    try:
+        with ServeProcess(*options) as b:
+            a = ServeProcess(*options)
+            relay.restore(a.port)
+            page = open_page(browser, relay.url + "#team", nick="ann")
+            try:
+                wait_online(page)
+                with raw_client(b.ws_url("/team")) as raw:
+                    raw.send("before")
+                    wait_text(page, "before")
+                    relay.cut()
+                    port = a.port
+                    assert a.stop() == 0
+                    for text in MISSED:
+                        raw.send(text)
+                    recv_until(raw, MISSED[-1])
+                    a = ServeProcess(*options, port=port)
+                    # Someone is in the room on the restarted instance already (it has read
+                    # the room's history from the stream); then the page comes back.
+                    with raw_client(a.ws_url("/team")) as other:
+                        recv_until(other, MISSED[-1])
+                        relay.restore(port)
+                        wait_local(page, "12 missed messages restored")
+                        raw.send("live")
+                        wait_text(page, "live")
+                assert texts(page) == ["before", *MISSED, "live"]
+                assert not script_errors(page)
+            finally:
+                relay.close()
+                a.stop()
+                page.context.close()
+    finally:
+        redis.stop()
