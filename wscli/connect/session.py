@@ -112,8 +112,12 @@ async def close_politely(
     """
     link.check_stalled()  # dropped by wscli (the server read nothing): never a clean end
     if not link.is_open and link.closed_info()[2] == "client":
-        with contextlib.suppress(Exception):
+        try:
             await link.close(code, reason)  # waits (bounded) for the close to complete
+        except WscliError:
+            raise  # a verdict of the close itself (an acknowledgement that never came)
+        except Exception:  # the close was already under way: judged below
+            pass
         return await finish_closed(link, output)
     await link.close(code, reason)
     output.closed(*link.closed_info())

@@ -5,6 +5,7 @@ to ``transports: ["polling"]``."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 from collections.abc import Iterator
@@ -101,6 +102,16 @@ def test_missing_ack_is_exit_6_in_a_pipe(server: str) -> None:
         "wscli: error: no acknowledgement for event 'silent' (ack 0): "
         "none within 0.5 s (--ack-timeout)\n"
     )
+
+
+def test_missing_ack_is_exit_6_when_idle_ends_at_the_same_moment(server: str) -> None:
+    """--idle (0.5 s after the last message) and the ack deadline (0.5 s after the emit)
+    fall together: whichever fires first, a missing ack is exit 6. Sixteen runs at once
+    make the race likely (it ended exit 0 in about one run in six)."""
+    args = ("--event", "silent", "--ack", "--ack-timeout", "0.5", "--json", "-x", "1")
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda _: sio(server, *args)[0], range(16)))
+    assert codes == [6] * 16
 
 
 def test_missing_ack_ends_the_pipe_on_time_while_the_server_is_quiet(server: str) -> None:
