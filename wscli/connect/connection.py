@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
@@ -89,29 +89,38 @@ class ObservedConnection(ClientConnection):
                 ) from exc
             raise
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Our own handle on the asyncio transport (the Protocol callback's argument), for
+        # flow control through asyncio's public Transport methods.
+        super().connection_made(transport)
+        # A stream transport (uvloop's does not subclass asyncio.Transport: no isinstance).
+        self.socket_transport = cast(asyncio.Transport, transport)
+
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.reading_paused or self.transport.is_closing():
+        if self.reading_paused or self.socket_transport.is_closing():
             return
-        if self.transport.get_write_buffer_size() > OUTGOING_LIMIT:
+        if self.socket_transport.get_write_buffer_size() > OUTGOING_LIMIT:
             self.reading_paused = True
-            self.transport.pause_reading()
+            self.socket_transport.pause_reading()
             if self.stall_timeout is not None:
-                self._stall_timer = self.loop.call_later(self.stall_timeout, self._give_up)
+                self._stall_timer = asyncio.get_running_loop().call_later(
+                    self.stall_timeout, self._give_up
+                )
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self.reading_paused and not self.transport.is_closing():
+        if self.reading_paused and not self.socket_transport.is_closing():
             self.reading_paused = False
             if self._stall_timer is not None:
                 self._stall_timer.cancel()
                 self._stall_timer = None
-            self.transport.resume_reading()
+            self.socket_transport.resume_reading()
 
     def _give_up(self) -> None:
         if self.reading_paused:
             self.stalled = True
-            self.transport.abort()  # a close frame would only queue behind the backlog
+            self.socket_transport.abort()  # a close frame would only queue behind the backlog
 
     def process_event(self, event: Event) -> None:
         observer = self.frame_observer
@@ -121,7 +130,7 @@ class ObservedConnection(ClientConnection):
             elif event.opcode is Opcode.PONG:
                 data = bytes(event.data)
                 sent = self.pings_sent.pop(data, None)
-                rtt = self.loop.time() - sent if sent is not None else None
+                rtt = asyncio.get_running_loop().time() - sent if sent is not None else None
                 observer("pong", "in", data, rtt)
         super().process_event(event)
 
@@ -131,7 +140,7 @@ class ObservedConnection(ClientConnection):
         sent = self.pings_sent
         if len(sent) >= PINGS_KEPT:  # unanswered pings: forget the oldest
             del sent[next(iter(sent))]
-        sent[raw] = self.loop.time()
+        sent[raw] = asyncio.get_running_loop().time()
         waiter = await super().ping(payload)
         observer = self.frame_observer
         if observer is not None:
