@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from wscli.core.url import redact_url
 from wscli.serve.hub import Message, RoomMessage
 from wscli.serve.redis_outbox import BATCH_BYTES, Batch, Outbox, SeenBatches, Subscribe
 from wscli.serve.redis_wire import (
@@ -14,7 +15,6 @@ from wscli.serve.redis_wire import (
     packed_size,
     parse_header,
     parse_id,
-    redact_url,
     stream_key,
     unpack_messages,
 )

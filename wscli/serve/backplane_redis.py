@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wscli.core.errors import ConnectFailed
+from wscli.core.url import redact_url
 from wscli.serve.hub import Deliver, Message
 from wscli.serve.message_id import stream_id
 from wscli.serve.redis_link import Session, connect, load_redis
@@ -60,12 +61,11 @@ from wscli.serve.redis_wire import (
     make_header,
     parse_header,
     parse_id,
-    redact_url,
     stream_key,
     unpack_messages,
 )
 
-__all__ = ["DEFAULT_PREFIX", "RedisBackplane", "redact_url"]
+__all__ = ["DEFAULT_PREFIX", "RedisBackplane"]
 
 COMMAND_TIMEOUT = 5.0  # seconds for one pipeline of appends, or past a read's BLOCK time
 BLOCK_MS = 2000  # a blocking read returns empty after this long (and proves the link alive)

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from wscli.core.errors import UsageProblem
-from wscli.serve.redis_wire import redact_url
+from wscli.core.url import redact_url
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, learn whether it is a cluster, read the clock
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import re
 import struct
-import urllib.parse
 from typing import Any
 
 from wscli.serve.hub import Message
@@ -141,23 +140,6 @@ def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
         found.append((room, message, sender))
         start = stop
     return found
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for logs and error messages."""
-    parts = urllib.parse.urlsplit(url)
-    try:
-        password, port = parts.password, parts.port
-    except ValueError:  # e.g. a port out of range: show no credentials at all
-        return urllib.parse.urlunsplit(parts._replace(netloc=parts.hostname or ""))
-    if password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{port}" if port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def describe_error(exc: BaseException, redis: Any) -> str:
