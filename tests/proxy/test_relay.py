@@ -399,6 +399,19 @@ async def test_verbose_shows_the_four_handshake_heads(upstream: Upstream) -> Non
     assert re.search(r"#1 >S Sec-WebSocket-Protocol: v1", out)
 
 
+async def test_verbose_heads_carry_no_client_secrets(upstream: Upstream) -> None:
+    secret_headers = {"Authorization": "Bearer s3cret-a", "Cookie": "sid=s3cret-c"}
+    for display in ("-v", "--json"):
+        with ProxyProcess(upstream.url, "-v", *(["--json"] if display == "--json" else [])) as p:
+            async with ws_connect(p.ws_url("/v?token=s3cret-t"), additional_headers=secret_headers):
+                pass
+            assert await asyncio.to_thread(p.wait_for, r'#1 close|"event":"close"')
+            out = p.stdout
+        assert "s3cret" not in out, display
+        assert "Authorization: [redacted]" in out and "Cookie: [redacted]" in out, display
+        assert "token=[redacted]" in out, display
+
+
 async def test_the_upstream_is_reached_through_an_http_connect_proxy(upstream: Upstream) -> None:
     tunnels: list[bytes] = []
 

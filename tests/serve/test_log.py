@@ -125,7 +125,7 @@ def test_background_log_never_blocks_and_counts_dropped_lines() -> None:
 
 
 def test_secrets_are_redacted_from_every_field() -> None:
-    from wscli.serve.log import redact
+    from wscli.core.redact import redact
 
     assert redact("invalid HTTP header line: Authorization: Bearer abc\x7f") == (
         "invalid HTTP header line: [redacted]"

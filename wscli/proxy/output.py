@@ -29,6 +29,7 @@ from wscli.core.events import (
     ping_event,
 )
 from wscli.core.ndjson import timestamp, to_ndjson
+from wscli.core.redact import redact
 from wscli.proxy import render
 from wscli.proxy.faults import Way
 
@@ -198,7 +199,7 @@ class LineDisplay(Display):
             render.open_line(
                 self.clock(),
                 connection,
-                path,
+                redact(path),
                 client,
                 subprotocol,
                 client_extensions,
@@ -239,7 +240,7 @@ class LineDisplay(Display):
             when = self.clock()
             for label, head in heads:
                 marker = HEAD_MARKERS.get(label, label)
-                for line in render.head_lines(when, connection, marker, head):
+                for line in render.head_lines(when, connection, marker, redact_head(head)):
                     self._write(line)
 
     def note(self, connection: int, text: str) -> None:
@@ -291,11 +292,11 @@ class JsonDisplay(Display):
         server_extensions: Sequence[str],
         headers: Sequence[tuple[str, str]],
     ) -> None:
-        event = open_event(upstream, subprotocol, client_extensions, headers)
+        event = open_event(redact(upstream), subprotocol, client_extensions, headers)
         self._emit(
             event,
             connection,
-            path=path,
+            path=redact(path),
             client=client,
             server_extensions=list(server_extensions),
         )
@@ -342,9 +343,15 @@ class JsonDisplay(Display):
         if self.verbose:
             event: dict[str, Any] = {"event": "handshake", "time": timestamp()}
             for label, head in heads:
-                event[label] = head.decode("latin-1")
+                event[label] = redact_head(head).decode("latin-1")
             self._emit(event, connection)
 
     def note(self, connection: int, text: str) -> None:
         event = {"event": "http", "time": timestamp(), "message": text}
         self._emit(event, connection)
+
+
+def redact_head(head: bytes) -> bytes:
+    """An HTTP head with the values of Authorization, Cookie and ``token=`` removed: the
+    view (and a saved ``--json`` file) must not carry the clients' secrets."""
+    return redact(head.decode("latin-1")).encode("latin-1")

@@ -32,6 +32,7 @@ from websockets.uri import WebSocketURI, parse_uri
 from wscli.core.errors import WscliError
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
+from wscli.core.redact import redact
 from wscli.net.neterrors import hostport
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
@@ -302,7 +303,7 @@ class Pair:
         self.client.flush()
         self.upstream.abort()
         if plain is not None:
-            path = escape_control(plain.path, keep_newlines=False)
+            path = escape_control(redact(plain.path), keep_newlines=False)
             reason = escape_control(response.reason_phrase, keep_newlines=False)
             self.display.note(self.id, f"GET {path}: HTTP {response.status_code} {reason}")
         else:

@@ -34,7 +34,6 @@ import io
 import json
 import os
 import queue
-import re
 import threading
 from typing import Any, TextIO
 
@@ -42,6 +41,7 @@ from rich.text import Text
 
 from wscli.core.escape import escape_control
 from wscli.core.ndjson import timestamp, to_ndjson
+from wscli.core.redact import redact
 from wscli.net.terminal import make_console
 from wscli.serve.fdlimit import report_line
 
@@ -60,27 +60,6 @@ _STYLES = {
     "backplane": "bold magenta",
     "fds": "bold red",
 }
-
-
-# Secrets a client presents, wherever they appear in a text (an error message quoting a
-# header line, a request target): the value is replaced, the name kept.
-_SECRETS = re.compile(
-    r"(?i)(\b(?:proxy-)?authorization\s*[:=]\s*|\b(?:set-)?cookie\s*[:=]\s*)[^\r\n]*"
-    r"|([?&;]token=)[^&\s#'\"]*"
-    # a header value quoted by a parser error: whose header it was is not said
-    r"|(header (?:value|line):\s*)[^;\r\n]*"
-    r"|(\b(?:bearer|basic)\s+)[^\s;,'\"]+"
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with the values of Authorization, Cookie and ``token=`` replaced."""
-    if not _MAYBE_SECRET.search(text):
-        return text
-    return _SECRETS.sub(lambda m: next(g for g in m.groups() if g) + "[redacted]", text)
-
-
-_MAYBE_SECRET = re.compile(r"(?i)authorization|cookie|token=|header (?:value|line)|bearer|basic")
 
 
 def _safe(value: Any) -> str:
