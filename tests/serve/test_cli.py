@@ -499,3 +499,25 @@ async def test_loop_without_uvloop_uvloop_is_a_usage_error_and_auto_uses_asyncio
             assert await recv(ws) == "on plain asyncio"
         server.proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.wait) == 0
+
+
+async def test_history_bytes_bounds_the_kept_history_from_the_command_line() -> None:
+    # --history-bytes reaches the hub: 6 rooms x 4 x 1 KiB sent, at most 8 KiB kept.
+    with ServeProcess("--history", "10", "--history-bytes", "8K") as server:
+        for n in range(6):
+            async with connect(server.ws_url(f"/r{n}"), proxy=None) as ws:
+                for _ in range(4):
+                    await ws.send(b"m" * 1024)
+                for _ in range(4):
+                    await recv(ws)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5)) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            answer = b""
+            while b"}" not in answer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        health = json.loads(answer.partition(b"\r\n\r\n")[2])
+        assert 0 < health["history_bytes"] <= 8 * 1024
+        assert 0 < health["rooms_kept"] < 6  # the oldest rooms lost their history
