@@ -412,6 +412,26 @@ async def test_verbose_heads_carry_no_client_secrets(upstream: Upstream) -> None
         assert "token=[redacted]" in out, display
 
 
+async def test_a_session_cookie_the_upstream_sets_stays_out_of_the_view() -> None:
+    def set_cookie(conn: ServerConnection, request: Request, response: Response) -> Response:
+        response.headers["Set-Cookie"] = "sid=s3cret-s; HttpOnly"
+        return response
+
+    async def quiet(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(quiet, "127.0.0.1", 0, process_response=set_cookie) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        for display in ("-v", "--json"):
+            with ProxyProcess(url, "-v", *(["--json"] if display == "--json" else [])) as p:
+                async with ws_connect(p.ws_url("/c")) as ws:
+                    assert ws.response.headers["Set-Cookie"] == "sid=s3cret-s; HttpOnly"
+                assert await asyncio.to_thread(p.wait_for, r'#1 close|"event":"close"')
+                out = p.stdout
+            assert "s3cret" not in out, display
+            assert "Set-Cookie: [redacted]" in out or '"Set-Cookie":"[redacted]"' in out
+
+
 async def test_the_upstream_is_reached_through_an_http_connect_proxy(upstream: Upstream) -> None:
     tunnels: list[bytes] = []
 
