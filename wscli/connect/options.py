@@ -20,13 +20,13 @@ from wscli.connect.link import ConnectOptions, build_connect_kwargs
 from wscli.connect.output import JsonOutput, Output, PlainOutput
 from wscli.connect.pipe import PipePolicy, run_pipe
 from wscli.connect.session import SessionOptions
-from wscli.connect.socketio.codec import loads_bounded
 from wscli.connect.socketio.settings import SocketIOOptions
 from wscli.connect.watchdog import Expire
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import parse_header_args
+from wscli.core.socketio import loads_bounded
 from wscli.net.eventloop import run_fast
 from wscli.net.terminal import Environment
 

@@ -11,7 +11,7 @@ from peers import PEERS, peer
 from support import lines, requires, run_wscli
 from websockets.asyncio.server import ServerConnection
 
-from wscli.connect.socketio.codec import (
+from wscli.core.socketio import (
     Packet,
     PacketType,
     ProtocolViolation,

@@ -5,13 +5,13 @@ Why our own small layer rather than python-socketio: wscli wants websockets' con
 WebSockets for the pipe and the prompt, and hostile-input limits of its own; a library
 with its own transports and event loop would hide all three.
 
-- :mod:`~wscli.connect.socketio.codec`: the wire format, pure and bounded;
+- :mod:`~wscli.core.socketio`: the wire format, pure and bounded;
 - :mod:`~wscli.connect.socketio.http` and :mod:`~wscli.connect.socketio.transport`:
   Engine.IO over a WebSocket or HTTP long-polling;
 - :mod:`~wscli.connect.socketio.link`: the session glue (namespace, events, acks);
 - :mod:`~wscli.connect.socketio.settings`: the options.
 """
 
-from wscli.connect.socketio.codec import socketio_url
+from wscli.core.socketio import socketio_url
 
 __all__ = ["socketio_url"]

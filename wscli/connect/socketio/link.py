@@ -21,7 +21,10 @@ from wscli.connect.events import ClosedBy, Message
 from wscli.connect.link import ConnectOptions, WebSocketLink
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
-from wscli.connect.socketio.codec import (
+from wscli.connect.socketio.settings import SocketIOOptions
+from wscli.connect.socketio.transport import PollingTransport, Transport, WebSocketTransport
+from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut
+from wscli.core.socketio import (
     ENGINE_CLOSE,
     ENGINE_MESSAGE,
     ENGINE_PING,
@@ -39,9 +42,6 @@ from wscli.connect.socketio.codec import (
     line_arguments,
     polling_url,
 )
-from wscli.connect.socketio.settings import SocketIOOptions
-from wscli.connect.socketio.transport import PollingTransport, Transport, WebSocketTransport
-from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut
 
 MAX_EVENT_NAMES = 256  # event names remembered for completion at the prompt
 
@@ -210,7 +210,7 @@ class SocketIOLink(WebSocketLink):
 
     def _arguments(self, data: str | bytes) -> list[Any]:
         """What one line (or binary message) stands for as event arguments (see
-        :func:`~wscli.connect.socketio.codec.line_arguments`)."""
+        :func:`~wscli.core.socketio.line_arguments`)."""
         if isinstance(data, bytes):
             return [data]
         return line_arguments(data, self.options.raw_strings, self.options.spread)

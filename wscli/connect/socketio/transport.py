@@ -25,12 +25,6 @@ from websockets.protocol import State
 
 from wscli.connect.events import ClosedBy
 from wscli.connect.link import ConnectOptions, build_connect_kwargs, closed_info
-from wscli.connect.socketio.codec import (
-    ENGINE_CLOSE,
-    ENGINE_NOOP,
-    ProtocolViolation,
-    engine_open,
-)
 from wscli.connect.socketio.http import (
     HttpChannel,
     HttpProblem,
@@ -39,6 +33,12 @@ from wscli.connect.socketio.http import (
     rejected,
 )
 from wscli.core.errors import TimedOut, WscliError
+from wscli.core.socketio import (
+    ENGINE_CLOSE,
+    ENGINE_NOOP,
+    ProtocolViolation,
+    engine_open,
+)
 from wscli.core.url import parse_ws_url
 from wscli.net.neterrors import describe_connect_error, hostport
 

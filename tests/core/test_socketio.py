@@ -1,11 +1,12 @@
-"""The pure Socket.IO codec: arguments from lines, /emit argument lists, bounded decoding,
-binary frames, long-polling payloads and URLs."""
+"""The pure Socket.IO codec (core/socketio): arguments from lines, /emit argument lists,
+bounded decoding, binary frames, long-polling payloads and URLs."""
 
 from __future__ import annotations
 
 import pytest
 
-from wscli.connect.socketio.codec import (
+from wscli.connect.socketio.transport import decode_payload, encode_payload, split_payloads
+from wscli.core.socketio import (
     MAX_DEPTH,
     Packet,
     PacketType,
@@ -18,7 +19,6 @@ from wscli.connect.socketio.codec import (
     loads_bounded,
     polling_url,
 )
-from wscli.connect.socketio.transport import decode_payload, encode_payload, split_payloads
 
 
 def test_line_arguments_json_or_string() -> None:
