@@ -9,6 +9,8 @@ proxy to pass back), and the connection closes: nothing follows a refused upgrad
 
 from __future__ import annotations
 
+from typing import Any
+
 from websockets.client import ClientProtocol
 from websockets.frames import Frame
 from websockets.http11 import Request, Response
@@ -23,7 +25,7 @@ class ClientEngine(Engine):
 
     __slots__ = ()
 
-    def __init__(self, owner: Owner, settings: Settings, protocol: ClientProtocol) -> None:
+    def __init__(self, owner: Owner[Any], settings: Settings, protocol: ClientProtocol) -> None:
         super().__init__(owner, settings, protocol)
 
     def send_request(self, request: Request) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from websockets.client import ClientProtocol
 from websockets.frames import Close, Frame, Opcode
@@ -111,7 +111,7 @@ class Engine(asyncio.Protocol):
 
     def __init__(
         self,
-        owner: Owner,
+        owner: Owner[Any],
         settings: Settings,
         protocol: ServerProtocol | ClientProtocol | None = None,
     ) -> None:
@@ -359,8 +359,9 @@ class Engine(asyncio.Protocol):
     def reserve(self, size: int) -> None:
         """A relay holds ``size`` more bytes for this peer (they count in the budget)."""
         self.reserved += size
-        if self.reserved + self.transport.get_write_buffer_size() > self.settings.limit:
-            self._over_budget()
+        queued = self.reserved + self.transport.get_write_buffer_size()
+        if queued > self.settings.limit:
+            self._over_budget(queued)
 
     def unreserve(self, size: int) -> None:
         """A relay gave up (or sent) ``size`` bytes it held for this peer."""
@@ -500,8 +501,11 @@ class Engine(asyncio.Protocol):
         if events and self.phase == OPEN:
             self._deliver(events)
         if self.phase == OPEN and protocol.state is not _OPEN:
+            # Still OPEN while the owner hears it: what it writes now (`serve` relays the
+            # messages that came with the close frame, to this client too) goes out
+            # before the answer.
+            self.owner.closing(self)
             self.phase = DONE
-            self.owner.closing(self)  # before the answer goes out
         self.flush()
         self._arm_close()
 
@@ -598,14 +602,26 @@ class Engine(asyncio.Protocol):
             self.flush()
 
     def _write(self, chunks: list[bytes]) -> None:
-        if not chunks:
-            return
+        """Write ``chunks`` (whole frames) in one write, or two when the budget is passed
+        between them: the owner hears of it with what was queued before the frame that
+        passed it (at most the limit), and may drop the connection before the rest."""
         transport = self.transport
-        if transport.is_closing():
+        if not chunks or transport.is_closing():
             return
-        transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        if transport.get_write_buffer_size() + self.reserved > self.settings.limit:
-            self._over_budget()
+        total = transport.get_write_buffer_size() + self.reserved
+        limit = self.settings.limit
+        cut = len(chunks)
+        for index, chunk in enumerate(chunks):
+            if total and total + len(chunk) > limit:
+                cut = index
+                break
+            total += len(chunk)
+        if cut:
+            transport.write(chunks[0] if cut == 1 else b"".join(chunks[:cut]))
+        if cut < len(chunks):
+            self._over_budget(total)
+            if not transport.is_closing():
+                transport.write(b"".join(chunks[cut:]))
 
     def _end_of_stream(self) -> None:
         # The end of the closing handshake (or a failure): half-close when possible and drop
@@ -630,14 +646,14 @@ class Engine(asyncio.Protocol):
 
     # The budget
 
-    def _over_budget(self) -> None:
+    def _over_budget(self, queued: int) -> None:
         if self.flags & HOLD_BUDGET or self.flags & _LOST:
             return
         self.hold(HOLD_BUDGET)
         stall = self.settings.stall_timeout
         if stall is not None and self._timer is None:
             self.set_deadline(stall, self._stall_expired)
-        self.owner.over_budget(self, self.queued())
+        self.owner.over_budget(self, queued)
 
     def _check_drained(self) -> None:
         if self.flags & HOLD_BUDGET and self.queued() <= self.settings.limit // 2:

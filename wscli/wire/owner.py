@@ -12,7 +12,7 @@ Owners subclass :class:`Owner` to inherit no-op defaults for the events they ign
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from websockets.frames import Close, Frame
 from websockets.http11 import Request, Response
@@ -20,6 +20,9 @@ from websockets.http11 import Request, Response
 if TYPE_CHECKING:
     from wscli.wire.engine import Engine
     from wscli.wire.keepalive import Keepalive
+
+Conn = TypeVar("Conn", bound="Engine", contravariant=True)
+"""The connection type an owner is told about (a subclass of Engine for `serve`)."""
 
 By = Literal["peer", "local"] | None
 """Who closed first: the peer, this side (wscli, or the protocol on its behalf), nobody."""
@@ -93,51 +96,63 @@ class Ending:
         return self.sent if self.sent is not None else self.dropped
 
 
-class Owner:
-    """The events of a connection; the defaults ignore them.
+class Owner(Protocol[Conn]):
+    """The events of a connection. Owners subclass it to inherit the defaults, which
+    ignore the events; a command's own protocol may extend it (`serve`'s head phase).
 
     Called synchronously from the connection's ``asyncio.Protocol`` callbacks: an owner
     must not block. It may call the connection back (send, close, hold reading) from any
     of them.
     """
 
-    def request(self, conn: Engine, request: Request) -> None:
+    def request(self, conn: Conn, request: Request) -> None:
         """Server side: the client's upgrade request. Reading is held until the owner
         calls ``conn.accept(response)`` or ``conn.answer(response)``."""
+        return None
 
-    def rejected(self, conn: Engine, response: Response | None) -> None:
+    def rejected(self, conn: Conn, response: Response | None) -> None:
         """Client side: the server did not accept the upgrade (``response`` None: no valid
         answer; ``conn.protocol.handshake_exc`` says why). The connection is closing."""
+        return None
 
-    def opened(self, conn: Engine) -> None:
+    def opened(self, conn: Conn) -> None:
         """The opening handshake completed: frames flow from now on."""
+        return None
 
-    def message(self, conn: Engine, data: bytes, text: bool) -> None:
+    def message(self, conn: Conn, data: bytes, text: bool) -> None:
         """A whole message (text already checked to be UTF-8)."""
+        return None
 
-    def frame(self, conn: Engine, frame: Frame) -> None:
+    def frame(self, conn: Conn, frame: Frame) -> None:
         """With ``Settings.frames``: each frame as it came, control frames included."""
+        return None
 
-    def ping(self, conn: Engine, data: bytes, sent: bool) -> None:
+    def ping(self, conn: Conn, data: bytes, sent: bool) -> None:
         """A ping received (answered already) or ``sent``."""
+        return None
 
-    def pong(self, conn: Engine, data: bytes, rtt: float | None) -> None:
+    def pong(self, conn: Conn, data: bytes, rtt: float | None) -> None:
         """A pong received; ``rtt``: the round trip of the ping it answers, if ours."""
+        return None
 
-    def closing(self, conn: Engine) -> None:
+    def closing(self, conn: Conn) -> None:
         """The peer began the closing handshake, or broke the protocol: nothing more is
         delivered, and the answer goes out after this returns."""
+        return None
 
-    def closed(self, conn: Engine, ending: Ending) -> None:
+    def closed(self, conn: Conn, ending: Ending) -> None:
         """The TCP connection is gone."""
+        return None
 
-    def over_budget(self, conn: Engine, queued: int) -> None:
+    def over_budget(self, conn: Conn, queued: int) -> None:
         """What is queued for the peer passed ``Settings.limit``: reading from it pauses
         until it drains; the owner may drop it at once instead."""
+        return None
 
-    def writable(self, conn: Engine, writable: bool) -> None:
+    def writable(self, conn: Conn, writable: bool) -> None:
         """The transport's write buffer passed its high-water mark (False) or drained
         below its low-water mark (True): backpressure for whoever feeds this connection."""
+        return None
 
 
 def parse_close(data: bytes) -> Close:

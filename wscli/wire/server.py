@@ -10,6 +10,8 @@ extensions not yet negotiated. `serve` has its own head phase (see wscli.serve.c
 
 from __future__ import annotations
 
+from typing import Any
+
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
@@ -22,7 +24,7 @@ class ServerEngine(Engine):
 
     __slots__ = ()
 
-    def __init__(self, owner: Owner, settings: Settings, protocol: ServerProtocol) -> None:
+    def __init__(self, owner: Owner[Any], settings: Settings, protocol: ServerProtocol) -> None:
         super().__init__(owner, settings, protocol)
 
     def handshake_received(self, data: bytes) -> None:
