@@ -211,14 +211,18 @@ async def test_holds_pause_reading_until_every_reason_is_released() -> None:
     assert pipe.b.reading
 
 
-async def test_reserved_bytes_count_in_the_budget() -> None:
+async def test_reserved_bytes_count_in_the_budget_but_do_not_stall_the_peer() -> None:
     settings = Settings(limit=1000, stall_timeout=None)
-    _client, _, server, server_owner, pipe = await open_pair(server_settings=settings)
-    server.reserve(1500)
+    _, _, server, server_owner, pipe = await open_pair(server_settings=settings)
+    server.reserve(1500)  # a relay delays 1500 bytes for this peer
+    assert server.queued() == 1500
     assert server_owner.named("over_budget") == [("over_budget", 1500)]
-    assert not pipe.b.reading
-    server.unreserve(1500)
-    assert pipe.b.reading
+    assert pipe.b.reading  # the peer reads all it is given: it is not the one to stop
+    server.reserve(10)
+    assert len(server_owner.named("over_budget")) == 1  # told once
+    server.unreserve(1510)
+    server.reserve(1200)
+    assert server_owner.named("over_budget")[-1] == ("over_budget", 1200)
 
 
 async def test_write_frames_keeps_the_limit_contract() -> None:

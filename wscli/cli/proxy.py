@@ -122,6 +122,16 @@ RATE = _Rate()
     positive=True,
     help="Limit for the client's request and the upstream's handshake (504 after it).",
 )
+@seconds_option(
+    "--ping-interval",
+    default=0.0,
+    help="Ping each side this often to find a dead peer (its pongs are not passed on); 0: never.",
+)
+@seconds_option(
+    "--ping-timeout",
+    default=20.0,
+    help="Drop a side that answers no ping, or reads none of --max-queue, this long; 0: never.",
+)
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="Also show the handshake heads.")
 @click.option(
@@ -214,6 +224,8 @@ def proxy(**opts: Any) -> None:
         compression=opts["compression"],
         max_size=opts["max_size"] or None,
         max_queue=opts["max_queue"],
+        ping_interval=opts["ping_interval"] or None,
+        ping_timeout=opts["ping_timeout"] or None,
         json_output=opts["json_output"],
         verbose=opts["verbose"],
         faults=faults,

@@ -88,3 +88,15 @@ def check_subprotocols(names: Sequence[str]) -> None:
     for name in names:
         if not TOKEN.match(name):
             raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
+
+
+def extension_names(values: Iterable[str]) -> list[str]:
+    """The names of the extensions in ``Sec-WebSocket-Extensions`` header values, in order,
+    parameters left out (``permessage-deflate; client_max_window_bits`` → its name)."""
+    names: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.split(";")[0].strip()
+            if name:
+                names.append(name)
+    return names

@@ -15,6 +15,7 @@ from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.headers import check_header_values
 from wscli.core.url import normalize_url, parse_ws_url
+from wscli.net.tunnel import is_direct
 
 _DURATION = re.compile(r"(?i)^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "": 1.0, "m": 60.0, "h": 3600.0}
@@ -91,6 +92,10 @@ class ProxyConfig:
     max_size: int | None = 2**20
     max_queue: int = 2**20
     close_timeout: float = 2.0
+    ping_interval: float | None = None
+    """Seconds between the proxy's own keepalive pings to each side (None: none)."""
+    ping_timeout: float | None = 20.0
+    """A side that answers no ping, or reads none of --max-queue, this long is dropped."""
     json_output: bool = False
     verbose: bool = False
     faults: FaultConfig = FaultConfig()
@@ -109,11 +114,6 @@ def check_upstream(config: UpstreamConfig) -> None:
                 f"invalid --proxy {config.proxy!r}",
                 "only HTTP CONNECT proxies (http://host:port) are supported",
             )
-
-
-def is_direct(proxy: str | None) -> bool:
-    """True when ``--proxy`` says to connect directly (unset, ``none``, empty)."""
-    return proxy is None or proxy.strip().lower() in {"", "none", "direct"}
 
 
 def check_faults(faults: FaultConfig) -> None:

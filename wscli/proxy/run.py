@@ -14,11 +14,11 @@ from wscli.core.errors import WscliError, os_reason
 from wscli.core.url import parse_ws_url
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
-from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.options import ProxyConfig, check_faults, check_upstream
 from wscli.proxy.output import Display
-from wscli.proxy.pair import Pair, Shared
+from wscli.proxy.pair import ProxyRun, engine_settings, new_client
+from wscli.wire.keepalive import Keepalive
 
 Banner = Callable[[str], None]
 
@@ -50,15 +50,19 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     if config.certfile is not None:
         listen_tls = server_context(config.certfile, config.keyfile)
     faults = Faults(config.faults)
-    shared = Shared(config, display, faults, upstream, tls)
+    keepalive = None
+    if config.ping_interval is not None:
+        keepalive = Keepalive(
+            config.ping_interval,
+            config.ping_timeout,
+            lambda: shared.engines,
+            lambda exc: display.error(0, f"keepalive: {exc!r}", 1),
+        )
+    shared = ProxyRun(config, display, faults, upstream, tls, engine_settings(config, keepalive))
     loop = asyncio.get_running_loop()
-
-    def new_client() -> Endpoint:
-        return Pair(shared).client
-
     try:
         server = await loop.create_server(
-            new_client,
+            new_client(shared),
             config.host,
             config.port,
             ssl=listen_tls,
@@ -94,6 +98,8 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    if keepalive is not None:
+        keepalive.start()
     async with server:
         await stop.wait()
         server.close()
@@ -104,6 +110,8 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
             await asyncio.sleep(0.02)
         for pair in list(shared.pairs):
             pair.abort()
+        if keepalive is not None:
+            keepalive.stop()
         await asyncio.sleep(0)  # let the aborted transports report their loss
     if signals > 1:
         raise KeyboardInterrupt  # as `wscli serve`: a second signal is an interruption (130)

@@ -23,10 +23,12 @@ from wscli.wire.owner import Owner, Settings
 class ClientEngine(Engine):
     """A client connection; :meth:`send_request` starts its handshake."""
 
-    __slots__ = ()
+    __slots__ = ("response",)
 
     def __init__(self, owner: Owner[Any], settings: Settings, protocol: ClientProtocol) -> None:
         super().__init__(owner, settings, protocol)
+        self.response: Response | None = None
+        """The server's answer to the upgrade, once it came."""
 
     def send_request(self, request: Request) -> None:
         """Send the upgrade request (``protocol.connect()``, perhaps with more headers)."""
@@ -56,6 +58,7 @@ class ClientEngine(Engine):
         response = next((e for e in events if isinstance(e, Response)), None)
         if response is None and protocol.handshake_exc is None:
             return  # more of the answer to come
+        self.response = response
         if protocol.state is State.OPEN and protocol.handshake_exc is None:
             self.open(protocol)
             frames = [e for e in events if isinstance(e, Frame)]

@@ -62,14 +62,18 @@ HOLD_CONSUMER = 8
 """The consumer of the messages (a queue, stdout) is full."""
 HOLD_OWNER = 16
 """The owner's own reason (a backplane behind, a shutdown)."""
-HOLDS = 31
+HOLD_QUEUE = 32
+"""A relay holds too much for the other side (frames it delays)."""
+HOLDS = 63
 """Every reason to pause reading."""
 # State bits of Engine.flags.
-WRITE_PAUSED = 32
-_EOF = 64
-_STALLED = 128
-_FLUSH_SCHEDULED = 256
-_LOST = 512
+WRITE_PAUSED = 64
+_EOF = 128
+_STALLED = 256
+_FLUSH_SCHEDULED = 512
+_LOST = 1024
+_OVER = 2048  # what is queued passed the budget: the owner was told
+_DISCARD_ALL = 4096  # input dropped without limit (the proxy's --stall)
 
 DISCARD_LIMIT = 1 << 20
 """Bytes read and dropped after a plain HTTP answer or a refusal before aborting."""
@@ -317,9 +321,10 @@ class Engine(asyncio.Protocol):
         half-closes the socket (or closes it, over TLS)."""
         self.flags &= ~_FLUSH_SCHEDULED
         protocol = self.protocol
-        if protocol is None:
-            return
-        chunks = protocol.data_to_send()
+        if protocol is not None:
+            self._output(protocol.data_to_send())
+
+    def _output(self, chunks: list[bytes]) -> None:
         if not chunks:
             return
         transport = self.transport
@@ -359,9 +364,7 @@ class Engine(asyncio.Protocol):
     def reserve(self, size: int) -> None:
         """A relay holds ``size`` more bytes for this peer (they count in the budget)."""
         self.reserved += size
-        queued = self.reserved + self.transport.get_write_buffer_size()
-        if queued > self.settings.limit:
-            self._over_budget(queued)
+        self._check_budget()
 
     def unreserve(self, size: int) -> None:
         """A relay gave up (or sent) ``size`` bytes it held for this peer."""
@@ -407,6 +410,13 @@ class Engine(asyncio.Protocol):
         else:
             transport.close()
 
+    def discard_input(self) -> None:
+        """From now on read and drop whatever comes, answer and send nothing; the
+        connection stays until the peer ends it (the proxy's --stall)."""
+        self.phase = DISCARD
+        self.flags |= _DISCARD_ALL
+        self.release(HOLDS)
+
     def open(self, protocol: ServerProtocol | ClientProtocol, rest: bytes = b"") -> None:
         """The opening handshake is done: frames flow on ``protocol`` (the seam where a
         subclass's own handshake hands over), starting with ``rest``, the bytes that came
@@ -429,6 +439,8 @@ class Engine(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         high = self.settings.high_water
+        if high is None and self.settings.limit < 65536:
+            high = self.settings.limit  # so that a backlog past the limit is reported
         if high is not None:
             self.transport.set_write_buffer_limits(high=high)
         if self.flags & HOLDS:
@@ -442,7 +454,7 @@ class Engine(asyncio.Protocol):
             self.handshake_received(data)
         elif phase == DISCARD:
             self.bytes_in += len(data)
-            if self.bytes_in > DISCARD_LIMIT:
+            if self.bytes_in > DISCARD_LIMIT and not self.flags & _DISCARD_ALL:
                 self.abort()
         # DONE after a local close or failure: the protocol still reads the close answer
         elif self.protocol is not None and self.protocol.state is not _CLOSED:
@@ -501,11 +513,17 @@ class Engine(asyncio.Protocol):
         if events and self.phase == OPEN:
             self._deliver(events)
         if self.phase == OPEN and protocol.state is not _OPEN:
+            answer = protocol.data_to_send()
+            if self._closing is None or self._closing[1] is None:
+                # The protocol failed the connection itself (1002, 1007, 1009): the code
+                # it sent is public only once closed, but its close frame is right here.
+                self._record(sent=_close_in(answer))
             # Still OPEN while the owner hears it: what it writes now (`serve` relays the
             # messages that came with the close frame, to this client too) goes out
             # before the answer.
             self.owner.closing(self)
             self.phase = DONE
+            self._output(answer)
         self.flush()
         self._arm_close()
 
@@ -602,9 +620,10 @@ class Engine(asyncio.Protocol):
             self.flush()
 
     def _write(self, chunks: list[bytes]) -> None:
-        """Write ``chunks`` (whole frames) in one write, or two when the budget is passed
-        between them: the owner hears of it with what was queued before the frame that
-        passed it (at most the limit), and may drop the connection before the rest."""
+        """Write ``chunks`` (whole frames) in one write, or two when the frame that would
+        pass the budget comes between them: the owner hears of it then, with what was
+        queued before it (at most the limit), and may drop the connection before the rest
+        (`serve` does). Then the budget is checked on what is really queued."""
         transport = self.transport
         if not chunks or transport.is_closing():
             return
@@ -618,10 +637,14 @@ class Engine(asyncio.Protocol):
             total += len(chunk)
         if cut:
             transport.write(chunks[0] if cut == 1 else b"".join(chunks[:cut]))
-        if cut < len(chunks):
-            self._over_budget(total)
-            if not transport.is_closing():
-                transport.write(b"".join(chunks[cut:]))
+        told = cut < len(chunks)
+        if told:
+            self.flags |= _OVER
+            self.owner.over_budget(self, total)
+            if transport.is_closing():
+                return
+            transport.write(b"".join(chunks[cut:]))
+        self._check_budget(told)
 
     def _end_of_stream(self) -> None:
         # The end of the closing handshake (or a failure): half-close when possible and drop
@@ -646,20 +669,42 @@ class Engine(asyncio.Protocol):
 
     # The budget
 
-    def _over_budget(self, queued: int) -> None:
-        if self.flags & HOLD_BUDGET or self.flags & _LOST:
+    def _check_budget(self, told: bool = False) -> None:
+        """Past the limit, the owner hears it once (unless ``told``); a peer that reads
+        none of its backlog (the transport's buffer alone over the limit) stops being
+        read, and is dropped if it stays so past the deadline."""
+        flags = self.flags
+        transport = self.transport
+        if flags & _LOST or transport.is_closing():
             return
-        self.hold(HOLD_BUDGET)
-        stall = self.settings.stall_timeout
-        if stall is not None and self._timer is None:
-            self.set_deadline(stall, self._stall_expired)
-        self.owner.over_budget(self, queued)
+        buffered = transport.get_write_buffer_size()
+        queued = buffered + self.reserved
+        limit = self.settings.limit
+        if queued <= limit:
+            if flags & _OVER and queued <= limit // 2:
+                self.flags = flags & ~_OVER
+            return
+        if not flags & _OVER:
+            self.flags = flags | _OVER
+            if not told:
+                self.owner.over_budget(self, queued)  # `serve` drops the client here
+        if buffered > limit and not self.flags & (HOLD_BUDGET | _LOST):
+            self.hold(HOLD_BUDGET)
+            stall = self.settings.stall_timeout
+            if stall is not None and self._timer is None:
+                self.set_deadline(stall, self._stall_expired)
 
     def _check_drained(self) -> None:
-        if self.flags & HOLD_BUDGET and self.queued() <= self.settings.limit // 2:
+        """After the peer read (resume_writing) or a relay sent what it held."""
+        flags = self.flags
+        limit = self.settings.limit
+        buffered = self.transport.get_write_buffer_size()
+        if flags & HOLD_BUDGET and buffered <= limit // 2:
             if self._timer is not None and not self.protocol_closing():
-                self.clear_deadline()
+                self.clear_deadline()  # the stall deadline (a close keeps its own)
             self.release(HOLD_BUDGET)
+        if flags & _OVER and buffered + self.reserved <= limit // 2:
+            self.flags &= ~_OVER
 
     def protocol_closing(self) -> bool:
         """True once a close is under way (its deadline must stay)."""
@@ -671,3 +716,17 @@ class Engine(asyncio.Protocol):
         if self.flags & HOLD_BUDGET and not self.flags & _LOST:
             self.flags |= _STALLED
             self.abort()  # a close frame would only queue behind the backlog
+
+
+def _close_in(chunks: list[bytes]) -> Close | None:
+    """The close frame among frames this side just wrote (masked on the client side)."""
+    for chunk in chunks:
+        if len(chunk) >= 2 and chunk[0] == 0x88:
+            length = chunk[1] & 0x7F  # a control frame: at most 125 bytes
+            if chunk[1] & 0x80:
+                mask, payload = chunk[2:6], chunk[6 : 6 + length]
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            else:
+                payload = chunk[2 : 2 + length]
+            return parse_close(payload)
+    return None

@@ -145,8 +145,9 @@ class Owner(Protocol[Conn]):
         return None
 
     def over_budget(self, conn: Conn, queued: int) -> None:
-        """What is queued for the peer passed ``Settings.limit``: reading from it pauses
-        until it drains; the owner may drop it at once instead."""
+        """What is queued for the peer passed ``Settings.limit`` (told once until it is
+        back under half): a peer that reads none of it stops being read until it drains;
+        the owner may drop it at once instead."""
         return None
 
     def writable(self, conn: Conn, writable: bool) -> None:
