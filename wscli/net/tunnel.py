@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable
 
 from wscli.core.errors import ConnectFailed, TimedOut, UsageProblem, WscliError
+from wscli.core.url import is_direct
 from wscli.net.neterrors import describe_connect_error, hostport
 
 MAX_ANSWER = 16 * 1024
@@ -28,11 +29,6 @@ SCHEMES = ("http", "socks4", "socks5", "socks5h")
 """Proxy URL schemes wscli can use."""
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_direct(proxy: str | None) -> bool:
-    """True when a ``--proxy`` value says to connect directly (unset, ``none``, empty)."""
-    return proxy is None or proxy.strip().lower() in {"", "none", "direct"}
 
 
 def is_loopback(host: str) -> bool:

@@ -28,7 +28,7 @@ from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import extension_names
 from wscli.net.neterrors import hostport
 from wscli.net.tunnel import dial
-from wscli.proxy.options import ProxyConfig
+from wscli.proxy.config import ProxyConfig
 from wscli.proxy.upstream import forwarded_headers, request_path
 from wscli.wire.client import ClientEngine
 from wscli.wire.owner import Owner, Settings

@@ -30,9 +30,9 @@ from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import extension_names
 from wscli.core.redact import redact
 from wscli.net.neterrors import hostport
+from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import Faults
 from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, head
-from wscli.proxy.options import ProxyConfig
 from wscli.proxy.output import Display
 from wscli.proxy.relay import Relay
 from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back

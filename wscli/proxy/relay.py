@@ -17,8 +17,8 @@ from typing import Protocol
 
 from websockets.frames import Close, Frame, Opcode
 
+from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import DirectionFaults, Way
-from wscli.proxy.options import ProxyConfig
 from wscli.proxy.output import Display
 from wscli.wire.engine import HOLD_QUEUE, Engine
 from wscli.wire.owner import parse_close
