@@ -136,7 +136,7 @@ class Pair(Owner[Engine]):
 
     # The engines' events
 
-    def request(self, conn: Engine, request: Request) -> None:
+    def upgrade_requested(self, conn: Engine, request: Request) -> None:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._open(request))
 
@@ -150,7 +150,7 @@ class Pair(Owner[Engine]):
         if self.handshake is not None:
             self.handshake.answered(response)
 
-    def frame(self, conn: Engine, frame: Frame) -> None:
+    def frame_received(self, conn: Engine, frame: Frame) -> None:
         relay = self.relays.get(conn)
         if relay is not None:
             relay.frame(frame)

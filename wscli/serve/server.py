@@ -396,7 +396,7 @@ class ChatServer(Owner[ClientConnection]):
         )
         self.hub.join(conn)
 
-    def message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
+    def message_received(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room."""
         if self.log.verbose:
             self.log.emit(

@@ -230,7 +230,7 @@ class Engine(asyncio.Protocol):
 
     def ping(self, data: bytes | None = None) -> bytes:
         """Send a ping now (4 random bytes unless ``data``); its pong's round trip comes
-        with :meth:`Owner.pong` when ``Settings.track_pings``. Returns the payload."""
+        with :meth:`Owner.pong_observed` when ``Settings.track_pings``. Returns the payload."""
         payload = os.urandom(4) if data is None else data
         protocol = self.protocol
         assert protocol is not None
@@ -242,7 +242,7 @@ class Engine(asyncio.Protocol):
             elif len(pings) >= PINGS_KEPT:  # never answered: forget the oldest
                 del pings[next(iter(pings))]
             pings[payload] = asyncio.get_running_loop().time()
-        self.owner.ping(self, payload, True)
+        self.owner.ping_observed(self, payload, True)
         self.flush()
         return payload
 
@@ -509,7 +509,12 @@ class Engine(asyncio.Protocol):
         assert protocol is not None
         self.bytes_in += len(data)
         protocol.receive_data(data)
-        events = protocol.events_received()
+        self._process(protocol.events_received())
+
+    def _process(self, events: Sequence[object]) -> None:
+        """Deliver what the protocol parsed, then send its answer (pongs, the close)."""
+        protocol = self.protocol
+        assert protocol is not None
         if events and self.phase == OPEN:
             self._deliver(events)
         if self.phase == OPEN and protocol.state is not _OPEN:
@@ -540,7 +545,7 @@ class Engine(asyncio.Protocol):
                     self._pong_seen(bytes(frame.data))
                 elif frame.fin and frame.opcode in (_TEXT, _BINARY, _CONT):
                     self.messages_in += 1
-                owner.frame(self, frame)
+                owner.frame_received(self, frame)
             return
         for event in events:
             if self.phase != OPEN:
@@ -561,9 +566,9 @@ class Engine(asyncio.Protocol):
                     self._fragments = None
                     self._message(bytes(fragments), text)
             elif opcode is _PING:
-                owner.ping(self, bytes(frame.data), False)
+                owner.ping_observed(self, bytes(frame.data), False)
             elif opcode is _PONG:
-                owner.pong(self, bytes(frame.data), self._pong_seen(bytes(frame.data)))
+                owner.pong_observed(self, bytes(frame.data), self._pong_seen(bytes(frame.data)))
             elif opcode is _CLOSE:
                 self._record(rcvd=parse_close(bytes(frame.data)))
 
@@ -575,7 +580,7 @@ class Engine(asyncio.Protocol):
                 self.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
                 return
         self.messages_in += 1
-        self.owner.message(self, data, text)
+        self.owner.message_received(self, data, text)
 
     def _pong_seen(self, data: bytes) -> float | None:
         """The round trip of the ping ``data`` answers, if ours (earlier unanswered ones

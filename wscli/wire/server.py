@@ -20,7 +20,7 @@ from wscli.wire.owner import Owner, Settings
 
 
 class ServerEngine(Engine):
-    """A server connection whose upgrade the owner decides (:meth:`Owner.request`)."""
+    """A server connection whose upgrade the owner decides (:meth:`Owner.upgrade_requested`)."""
 
     __slots__ = ()
 
@@ -54,7 +54,7 @@ class ServerEngine(Engine):
             return
         self._fragments = (bytearray(data[cut:]), False)
         self.hold(HOLD_HANDSHAKE)
-        self.owner.request(self, request)
+        self.owner.upgrade_requested(self, request)
 
     def accept(self, response: Response) -> None:
         """Send ``response`` to the request: a 101 opens the connection (then the bytes
