@@ -522,7 +522,7 @@ class Engine(asyncio.Protocol):
             if self._closing is None or self._closing[1] is None:
                 # The protocol failed the connection itself (1002, 1007, 1009): the code
                 # it sent is public only once closed, but its close frame is right here.
-                self._record(sent=_close_in(answer))
+                self._record(sent=close_written(answer))
             # Still OPEN while the owner hears it: what it writes now (`serve` relays the
             # messages that came with the close frame, to this client too) goes out
             # before the answer.
@@ -723,8 +723,10 @@ class Engine(asyncio.Protocol):
             self.abort()  # a close frame would only queue behind the backlog
 
 
-def _close_in(chunks: list[bytes]) -> Close | None:
-    """The close frame among frames this side just wrote (masked on the client side)."""
+def close_written(chunks: list[bytes]) -> Close | None:
+    """The close frame among the frames a protocol just gave to send (masked on the client
+    side): how it failed a connection itself (1002, 1007, 1009), before the close code is
+    public (``close_exc``, once closed)."""
     for chunk in chunks:
         if len(chunk) >= 2 and chunk[0] == 0x88:
             length = chunk[1] & 0x7F  # a control frame: at most 125 bytes
