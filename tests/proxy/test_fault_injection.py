@@ -134,6 +134,22 @@ async def test_refuse_answers_503(echo: str) -> None:
         assert await asyncio.to_thread(proxy.wait_for, r"#1 ! refuse status=503")
 
 
+async def test_a_refused_client_that_stays_connected_gets_no_timeout_line(echo: str) -> None:
+    with ProxyProcess(echo, "--refuse", "1", "--open-timeout", "0.5") as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(5))
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        await asyncio.sleep(1.5)  # past --open-timeout, the socket still open on our side
+        writer.close()
+        assert await asyncio.to_thread(proxy.wait_for, r"#1 refused by proxy: HTTP 503")
+        assert "timed out" not in proxy.stdout  # it said so 10 s later before
+
+
 def test_stall_triggers_the_clients_ping_timeout() -> None:
     with peer_or_echo() as url, ProxyProcess(url, "--stall") as proxy:
         start = time.monotonic()

@@ -146,6 +146,12 @@ class Pair(Owner[Engine]):
             conn.hold(HOLD_HANDSHAKE)  # until the client has its answer
             self.handshake.answered(conn.response)
 
+    def invalid_request(self, conn: Engine, exc: Exception) -> None:
+        self._answered()
+        why = f"{exc}: {exc.__cause__}" if exc.__cause__ is not None else str(exc)
+        self.display.refused(self.id, 400, "Bad Request", "proxy")
+        self.display.error(self.id, redact(why)[:200], int(ExitCode.ERROR))
+
     def rejected(self, conn: Engine, response: Response | None) -> None:
         if self.handshake is not None:
             self.handshake.answered(response)
@@ -249,6 +255,7 @@ class Pair(Owner[Engine]):
         heads.append(("response", head(answer.serialize())))
         self.display.heads(self.id, heads)
         if answer.status_code != 101:
+            self._answered()
             self.client.accept(answer)
             self.display.refused(self.id, answer.status_code, answer.reason_phrase, "proxy")
             self.upstream.abort()
@@ -265,6 +272,7 @@ class Pair(Owner[Engine]):
         answer = Response(response.status_code, response.reason_phrase, headers, response.body)
         heads.append(("response", head(answer.serialize())))
         self.display.heads(self.id, heads)
+        self._answered()
         self.client.accept(answer)
         if self.upstream is not None:
             self.upstream.abort()
@@ -275,7 +283,15 @@ class Pair(Owner[Engine]):
         else:
             self.display.refused(self.id, response.status_code, response.reason_phrase, "server")
 
+    def _answered(self) -> None:
+        """The client has its answer (not a 101): the opening's deadline is over (the
+        engine bounds what follows)."""
+        for timer in self.timers:
+            timer.cancel()
+        self.timers = []
+
     def _reject(self, status: int, text: str, by: str) -> None:
+        self._answered()
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
         answer = server.reject(status, text)
