@@ -225,3 +225,32 @@ async def test_stall_instead_of_disconnect_keeps_tcp_but_answers_nothing(echo: s
                 await asyncio.wait_for(pong, 1)  # not even pings are answered
             assert ws.close_code is None  # and the connection is still there
         assert await asyncio.to_thread(proxy.wait_for, r"#1 ! stall after=disconnect-after 2")
+
+
+async def test_messages_held_when_the_connection_ends_are_shown_as_not_forwarded() -> None:
+    received: list[str | bytes] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            async for message in ws:
+                received.append(message)
+        except ConnectionClosed:
+            pass
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        with ProxyProcess(url, "--delay", "300ms", "--disconnect-after", "2", "--json") as proxy:
+            async with ws_connect(proxy.ws_url()) as ws:
+                for n in range(1, 5):
+                    await ws.send(f"m{n}")
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), scaled(5))
+            assert await asyncio.to_thread(proxy.wait_for_event, lambda e: e["event"] == "close")
+            events = proxy.events()
+    # Before, the four were listed as relayed when they came in, the disconnect fired on
+    # the second one received, and none of them reached the server.
+    shown = [(e["text"], e.get("forwarded", True)) for e in events if e["event"] == "message"]
+    assert shown == [("m1", True), ("m2", True), ("m3", False), ("m4", False)]
+    assert received == ["m1", "m2"]
+    kinds = [e["event"] for e in events]
+    assert kinds.index("fault") < kinds.index("close")

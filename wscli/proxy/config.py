@@ -7,6 +7,7 @@ Pure: values with units (``80ms``, ``0.02``, ``64K``) are read by :mod:`wscli.co
 from __future__ import annotations
 
 import urllib.parse
+from typing import Literal
 
 from wscli.core.clientoptions import ClientTLSOptions, HeaderOptions, JsonOption
 from wscli.core.closecodes import close_problem
@@ -15,6 +16,7 @@ from wscli.core.headers import check_header_values
 from wscli.core.options import (
     FILE,
     FLAG,
+    Choice,
     Integer,
     Parsed,
     Seconds,
@@ -104,6 +106,20 @@ class FaultConfig:
         help="Instead of disconnecting (or at once without --disconnect-*), stop reading, "
         "answering and forwarding, keeping TCP open: clients' ping timeouts should fire.",
     )
+    direction: Literal["up", "down", "both"] = option(
+        "--direction",
+        kind=Choice(("up", "down", "both")),
+        default="both",
+        help="Apply the message faults (and count --disconnect-after) in this direction "
+        "only: up is client to server.",
+    )
+    path: str = option(
+        "--path",
+        metavar="PATTERN",
+        default="*",
+        help="Apply the faults only to connections whose request path matches PATTERN "
+        "(shell-style: /chat, /room-*).",
+    )
     seed: int | None = option(
         "--seed",
         kind=Integer(),
@@ -111,11 +127,6 @@ class FaultConfig:
         default=None,
         help="Seed of the random faults (the banner shows it).",
     )
-
-    @property
-    def shapes_time(self) -> bool:
-        """True when messages wait before they are forwarded (delay, jitter, throttle)."""
-        return self.delay > 0 or self.jitter > 0 or self.throttle is not None
 
 
 @declared

@@ -85,8 +85,11 @@ class Display:
         data: bytes,
         length: int,
         delay: float | None = None,
+        forwarded: bool = True,
     ) -> None:
-        """A message (``kind`` text/binary) or a ping/pong frame went ``way``."""
+        """A message (``kind`` text/binary) or a ping/pong frame went ``way`` (or, not
+        ``forwarded``, was received but never sent on: dropped, or the connection ended
+        first)."""
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
         """The connection ended: first close frame seen (None: none), who sent it."""
@@ -215,9 +218,10 @@ class LineDisplay(Display):
         data: bytes,
         length: int,
         delay: float | None = None,
+        forwarded: bool = True,
     ) -> None:
         line = render.message_line(
-            self.clock(), connection, way, kind, data, length, self._width(), delay
+            self.clock(), connection, way, kind, data, length, self._width(), delay, forwarded
         )
         self._write(line, now=False)  # flushed after the read that brought it
 
@@ -310,6 +314,7 @@ class JsonDisplay(Display):
         data: bytes,
         length: int,
         delay: float | None = None,
+        forwarded: bool = True,
     ) -> None:
         direction = _DIRECTION[way]
         if kind in ("ping", "pong"):
@@ -320,6 +325,8 @@ class JsonDisplay(Display):
             event["length"] = length
         if delay is not None:
             event["delay_ms"] = round(delay * 1000, 3)
+        if not forwarded:
+            event["forwarded"] = False
         self._emit(event, connection, now=False, **{"from": _FROM[way]})
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:

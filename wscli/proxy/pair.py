@@ -31,10 +31,11 @@ from wscli.core.headers import extension_names
 from wscli.core.redact import redact
 from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
-from wscli.proxy.faults import Faults
+from wscli.proxy.faults import Faults, Way
 from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, head
 from wscli.proxy.output import Display
 from wscli.proxy.relay import Relay
+from wscli.proxy.rules import Rule
 from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back
 from wscli.wire.client import ClientEngine
 from wscli.wire.engine import HOLD_HANDSHAKE, HOLD_PEER, Engine
@@ -110,7 +111,12 @@ class Pair(Owner[Engine]):
         self.started = False
         """Both sides are open: relaying."""
         self.first_close: tuple[int | None, str, str | None] | None = None
-        self.messages = 0
+        self.path = "/"
+        """The request path asked of the upstream (without its query): what rules match."""
+        self.counts: dict[Rule, int] = {}  # messages counted per disconnect-after rule
+        self.count_rules: tuple[Rule, ...] = ()
+        self.counted_version = -1
+        self.every_timers: dict[Rule, asyncio.TimerHandle] = {}
         self.task: asyncio.Task[None] | None = None
         self.finished = False
         loop = asyncio.get_running_loop()
@@ -223,9 +229,11 @@ class Pair(Owner[Engine]):
         handshake = UpstreamHandshake(
             self.config, run.upstream, run.upstream_tls, request, self, run.settings
         )
-        if handshake.upgrade and run.faults.refuse(self.id):
-            self.display.fault(self.id, "refuse", None, status=503)
-            self._reject(503, "wscli proxy: refused (--refuse)\n", "proxy")
+        self.path = handshake.uri.resource_name.split("?", 1)[0]
+        refusal = run.faults.refuse(self.id, self.path) if handshake.upgrade else None
+        if refusal is not None:
+            self.display.fault(self.id, "refuse", None, status=refusal.status, rule=refusal.id)
+            self._reject(refusal.status, "wscli proxy: refused (a refuse fault)\n", "proxy")
             return
         self.handshake, self.upstream = handshake, handshake.engine
         outcome = await handshake.run()
@@ -309,8 +317,10 @@ class Pair(Owner[Engine]):
             timer.cancel()
         self.timers = []
         faults = self.run.faults
-        up = Relay(self, "up", self.client, upstream, faults.direction(self.id, "up"))
-        down = Relay(self, "down", upstream, self.client, faults.direction(self.id, "down"))
+        up = Relay(self, "up", self.client, upstream, faults.direction(self.id, "up", self.path))
+        down = Relay(
+            self, "down", upstream, self.client, faults.direction(self.id, "down", self.path)
+        )
         up.reverse, down.reverse = down, up
         self.relays = {self.client: up, upstream: down}
         transport = self.client.transport
@@ -328,8 +338,7 @@ class Pair(Owner[Engine]):
         )
         self._arm_faults()
         self.client.accept(answer)  # open: what the client sent early is relayed now
-        stall = self.config.faults
-        if stall.stall and stall.disconnect_every is None and stall.disconnect_after is None:
+        if self.run.faults.rules.for_path("stall", self.path):
             self.stall("open")
             return
         early, self.early = self.early, []
@@ -341,33 +350,66 @@ class Pair(Owner[Engine]):
     # Faults
 
     def _arm_faults(self) -> None:
-        every = self.config.faults.disconnect_every
-        if every is not None:
-            loop = asyncio.get_running_loop()
-            self.timers.append(
-                loop.call_later(every, self.disconnect, "disconnect-every", f"{every:g}s")
-            )
+        """Start the timers of the disconnect-every rules that apply to this connection
+        (from now: its opening, or the rule's arrival) and stop those of rules gone."""
+        loop = asyncio.get_running_loop()
+        rules = self.run.faults.rules.for_path("disconnect-every", self.path)
+        for rule in list(self.every_timers):
+            if rule not in rules:
+                self.every_timers.pop(rule).cancel()
+        for rule in rules:
+            if rule not in self.every_timers:
+                when = f"{rule.every:g}s"
+                self.every_timers[rule] = loop.call_later(
+                    rule.every, self.disconnect, "disconnect-every", when, rule
+                )
 
-    def message_relayed(self) -> None:
-        """Count a forwarded message for ``--disconnect-after``."""
-        self.messages += 1
-        after = self.config.faults.disconnect_after
-        if after is not None and self.messages == after:
-            for relay in self.relays.values():
-                relay.dest.flush()
-            self.disconnect("disconnect-after", f"{after} messages")
+    def rules_changed(self) -> None:
+        """The control API changed the rules: connection faults apply from now on (message
+        faults are read by the relays at each message)."""
+        if not self.started or self.finished or self.stalled:
+            return
+        counted = self.run.faults.rules.for_path("disconnect-after", self.path)
+        self.counts = {rule: n for rule, n in self.counts.items() if rule in counted}
+        self._arm_faults()
+        stall = self.run.faults.rules.for_path("stall", self.path)
+        if stall:
+            self.stall(f"rule {stall[0].id}")
 
-    def disconnect(self, fault: str, when: str) -> None:
-        """End (or, with ``--stall``, freeze) the connection as a fault."""
-        if self.config.faults.stall:
+    def message_relayed(self, way: Way) -> None:
+        """Count a forwarded message for the disconnect-after rules of its direction."""
+        rules = self.run.faults.rules
+        if rules.version != self.counted_version:
+            self.counted_version = rules.version
+            self.count_rules = rules.for_path("disconnect-after", self.path)
+        for rule in self.count_rules:
+            if rule.matches(way, self.path):
+                count = self.counts.get(rule, 0) + 1
+                self.counts[rule] = count
+                if count == rule.messages:
+                    self.disconnect("disconnect-after", f"{count} messages", rule)
+                    return
+
+    def disconnect(self, fault: str, when: str, rule: Rule) -> None:
+        """End (or, for a rule that says so, freeze) the connection as a fault."""
+        if self.finished:
+            return
+        if rule.stall:
             self.stall(f"{fault} {when}")
             return
-        code = self.config.faults.close_code
-        self.display.fault(self.id, fault, None, after=when, close_code=code)
+        code = rule.close_code
+        self.display.fault(self.id, fault, None, after=when, close_code=code, rule=rule.id)
+        self.end(code, "wscli proxy fault")
+
+    def end(self, code: int | None, reason: str) -> None:
+        """End the connection now: close both sides with ``code`` (None: drop TCP, which
+        the client sees as 1006). What was already handed to a side is flushed first."""
+        for relay in self.relays.values():
+            relay.dest.flush()
         if code is None:
             self.abort()
             return
-        self._close_both(code, "wscli proxy fault")
+        self._close_both(code, reason)
 
     def stall(self, when: str) -> None:
         """Stop reading, answering and forwarding on both sides; keep the TCP connections."""
@@ -437,7 +479,7 @@ class Pair(Owner[Engine]):
         self.finished = True
         if self.task is not None and not self.task.done():
             self.task.cancel()  # still opening the upstream for a client that is gone
-        for timer in self.timers:
+        for timer in [*self.timers, *self.every_timers.values()]:
             timer.cancel()
         if self.close_timer is not None:
             self.close_timer.cancel()

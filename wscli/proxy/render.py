@@ -61,8 +61,10 @@ def message_line(
     length: int,
     width: int,
     delay: float | None = None,
+    forwarded: bool = True,
 ) -> list[Segment]:
-    """A text, binary, ping or pong frame: ``→ text 5 B hello``; ``+80ms`` when delayed."""
+    """A text, binary, ping or pong frame: ``→ text 5 B hello``; ``+80ms`` when delayed,
+    ``✗ not forwarded`` when it was received but never sent on."""
     # Called for every message relayed: kept to a few string operations.
     line = [
         (time[11:23] + " ", "dim"),
@@ -70,7 +72,9 @@ def message_line(
         (f"{ARROWS[way]} {kind:<6} ", STYLES[way]),
         (f"{size_text(length):>9}  ", "dim"),
     ]
-    if delay is not None:
+    if not forwarded:
+        line.append(("✗ not forwarded ", "red"))
+    elif delay is not None:
         line.append((f"+{delay * 1000:.0f}ms ", "yellow"))
     room = width - _width(line)
     if kind == "text":

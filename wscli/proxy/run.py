@@ -20,6 +20,7 @@ from wscli.proxy.config import DisplayOptions, ProxyConfig, check_faults, check_
 from wscli.proxy.faults import Faults
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
 from wscli.proxy.pair import ProxyRun, engine_settings, new_client
+from wscli.proxy.rules import Rules, rules_from_config
 from wscli.wire.keepalive import Keepalive
 
 Banner = Callable[[str], None]
@@ -53,7 +54,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     listen_tls = None
     if config.certfile is not None:
         listen_tls = server_context(config.certfile, config.keyfile)
-    faults = Faults(config.faults)
+    faults = Faults(Rules(rules_from_config(config.faults)), config.faults.seed)
     keepalive = None
     if config.ping_interval is not None:
         keepalive = Keepalive(
