@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import urllib.parse
 from typing import TYPE_CHECKING
@@ -96,3 +97,17 @@ def redact_in(text: str, url: str | None) -> str:
 def is_direct(proxy: str | None) -> bool:
     """True when a ``--proxy`` value says to connect directly (unset, ``none``, empty)."""
     return proxy is None or proxy.strip().lower() in {"", "none", "direct"}
+
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost names and loopback addresses (never sent through a proxy; what
+    a loopback-only listener answers to)."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

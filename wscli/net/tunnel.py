@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import socket
 import ssl
 import urllib.parse
@@ -19,7 +18,7 @@ import urllib.request
 from collections.abc import Callable
 
 from wscli.core.errors import ConnectFailed, TimedOut, UsageProblem, WscliError
-from wscli.core.url import is_direct, redact_url
+from wscli.core.url import is_direct, is_loopback, redact_url
 from wscli.net.neterrors import describe_connect_error, hostport
 
 MAX_ANSWER = 16 * 1024
@@ -27,18 +26,6 @@ MAX_ANSWER = 16 * 1024
 
 SCHEMES = ("http", "socks4", "socks5", "socks5h")
 """Proxy URL schemes wscli can use."""
-
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost names and loopback addresses (never sent through a proxy)."""
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def environment_proxy(host: str, port: int, secure: bool, websocket: bool = True) -> str | None:

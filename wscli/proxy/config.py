@@ -29,7 +29,7 @@ from wscli.core.options import (
     zero_is_none,
 )
 from wscli.core.units import parse_duration, parse_rate
-from wscli.core.url import is_direct, parse_ws_url
+from wscli.core.url import is_direct, is_loopback, parse_ws_url
 
 DURATION = Parsed("duration", parse_duration)
 RATE = Parsed("rate", parse_rate)
@@ -221,6 +221,23 @@ class ProxyConfig:
         convert=zero_is_none,
         help="Drop a side that answers no ping, or reads none of --max-queue, this long; 0: never.",
     )
+    control: str | None = option(
+        "--control",
+        metavar="[HOST:]PORT",
+        default=None,
+        help="Serve the control API on PORT (HTTP + JSON, for curl: list connections and "
+        "faults, add, change or remove faults, pause or disconnect a connection, while it "
+        "runs); on loopback unless HOST is given, which then needs --control-token; 0 picks "
+        "a free port (the banner says which).",
+    )
+    control_token: str | None = option(
+        "--control-token",
+        envvar="WSCLI_CONTROL_TOKEN",
+        metavar="TOKEN",
+        default=None,
+        help="Require 'Authorization: Bearer TOKEN' on the control API (prefer the "
+        "variable: arguments show in ps).",
+    )
     display: DisplayOptions = group(DisplayOptions)
     faults: FaultConfig = group(FaultConfig)
     close_timeout: float = fixed(2.0)
@@ -252,3 +269,25 @@ def check_faults(faults: FaultConfig) -> None:
                 "--close-code needs --disconnect-every or --disconnect-after",
                 hint="it says how those disconnects close",
             )
+
+
+def control_address(config: ProxyConfig) -> tuple[str, int] | None:
+    """Where the control API listens (None: nowhere); :class:`UsageProblem` for a bad
+    --control, or for one off loopback without a token."""
+    value = config.control
+    if value is None:
+        return None
+    host, _, port = value.strip().rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageProblem(f"invalid --control {value!r}", "expected PORT or HOST:PORT")
+    token = config.control_token
+    if token is not None and not token.strip():
+        raise UsageProblem("the control token is empty")
+    if not is_loopback(host) and token is None:
+        raise UsageProblem(
+            f"--control on {host} needs a token",
+            "anyone who reaches it could change the faults and drop connections",
+            hint="set WSCLI_CONTROL_TOKEN (or --control-token), or keep it on loopback",
+        )
+    return host, int(port)

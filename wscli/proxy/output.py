@@ -109,6 +109,10 @@ class Display:
     def note(self, connection: int, text: str) -> None:
         """Anything else worth a line (e.g. a plain HTTP request passed through)."""
 
+    def control(self, action: str, caller: str, **details: Any) -> None:
+        """The control API changed something (``fault-added``, ``fault-changed``,
+        ``fault-removed``, ``disconnect``, ``pause``, ``resume``) for ``caller``."""
+
     def flush(self) -> None:
         """Called after each batch of events read from one socket: write them out now."""
 
@@ -250,6 +254,9 @@ class LineDisplay(Display):
     def note(self, connection: int, text: str) -> None:
         self._write(render.note_line(self.clock(), connection, text, "dim"))
 
+    def control(self, action: str, caller: str, **details: Any) -> None:
+        self._write(render.control_line(self.clock(), action, caller, details))
+
 
 class JsonDisplay(Display):
     """``connect --json`` events, one per line, each with ``connection`` (and ``from``)."""
@@ -357,6 +364,10 @@ class JsonDisplay(Display):
     def note(self, connection: int, text: str) -> None:
         event = {"event": "http", "time": timestamp(), "message": text}
         self._emit(event, connection)
+
+    def control(self, action: str, caller: str, **details: Any) -> None:
+        event = {"event": "control", "time": timestamp(), "action": action, "caller": caller}
+        self._emit({**event, **details}, None)
 
 
 def redact_head(head: bytes) -> bytes:

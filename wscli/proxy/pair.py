@@ -28,6 +28,7 @@ from websockets.uri import WebSocketURI
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import extension_names
+from wscli.core.ndjson import timestamp
 from wscli.core.redact import redact
 from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
@@ -117,6 +118,8 @@ class Pair(Owner[Engine]):
         self.count_rules: tuple[Rule, ...] = ()
         self.counted_version = -1
         self.every_timers: dict[Rule, asyncio.TimerHandle] = {}
+        self.client_address = "?"
+        self.opened_at = ""
         self.task: asyncio.Task[None] | None = None
         self.finished = False
         loop = asyncio.get_running_loop()
@@ -326,6 +329,7 @@ class Pair(Owner[Engine]):
         transport = self.client.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
+        self.client_address, self.opened_at = client, timestamp()
         self.display.opened(
             self.id,
             escape_control(handshake.uri.resource_name, keep_newlines=False),

@@ -8,6 +8,7 @@ the width; binary payloads show as a short hex summary.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from wscli.core.closecodes import close_description
 from wscli.core.escape import escape_control
@@ -136,6 +137,28 @@ def refused_line(time: str, connection: int, status: int, reason: str, by: str) 
 def note_line(time: str, connection: int, text: str, style: str = "") -> list[Segment]:
     """Any other line about a connection (plain HTTP requests, upstream errors)."""
     return [*prefix(time, connection), (text, style)]
+
+
+def control_line(time: str, action: str, caller: str, details: dict[str, Any]) -> list[Segment]:
+    """``control: fault-added 3: drop rate=0.5 down /chat* (from 127.0.0.1:5000)``."""
+    fault = details.get("fault")
+    if isinstance(fault, dict):
+        fields = " ".join(
+            f"{k}={v}" for k, v in fault.items() if k not in ("id", "fault", "direction", "path")
+        )
+        what = f"{fault['id']}: {fault['fault']} {fields} {fault['direction']} {fault['path']}"
+    else:
+        what = " ".join(
+            f"#{v}" if k == "connection" else f"{k}={v}" if k != "direction" else str(v)
+            for k, v in details.items()
+            if v is not None
+        )
+    text = escape_control(f"{action} {what}".replace("  ", " "), keep_newlines=False)
+    return [
+        (time[11:23] + " ", "dim"),
+        ("control: ", "yellow bold"),
+        (f"{text} (from {caller})", "yellow"),
+    ]
 
 
 def head_lines(time: str, connection: int, marker: str, head: bytes) -> list[list[Segment]]:

@@ -16,7 +16,14 @@ from wscli.core.url import parse_ws_url
 from wscli.net.eventloop import run_fast
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
-from wscli.proxy.config import DisplayOptions, ProxyConfig, check_faults, check_upstream
+from wscli.proxy.config import (
+    DisplayOptions,
+    ProxyConfig,
+    check_faults,
+    check_upstream,
+    control_address,
+)
+from wscli.proxy.control import ControlApi, control_factory
 from wscli.proxy.faults import Faults
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
 from wscli.proxy.pair import ProxyRun, engine_settings, new_client
@@ -34,9 +41,32 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     """
     check_upstream(config.upstream)
     check_faults(config.faults)
+    control_address(config)
     run_fast(_main(config, display, banner))
     if display.stdout_lost:
         raise BrokenPipeError
+
+
+async def _start_control(
+    config: ProxyConfig, shared: ProxyRun
+) -> tuple[asyncio.Server, str] | None:
+    """The control API's listener and its URL (None without --control)."""
+    address = control_address(config)
+    if address is None:
+        return None
+    host, port = address
+    api = ControlApi(shared, host, port, config.control_token)
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_server(control_factory(api), host, port, reuse_address=True)
+    except OSError as exc:
+        raise WscliError(
+            f"cannot listen on {hostport(host, port)} for --control",
+            os_reason(exc),
+            hint="is another server using the port? --control 0 picks a free one",
+        ) from None
+    api.port = server.sockets[0].getsockname()[1]
+    return server, f"http://{hostport(host, api.port)}/"
 
 
 def make_display(options: DisplayOptions, color: bool) -> Display:
@@ -85,9 +115,14 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url
-    seed = faults.seed if config.faults != type(config.faults)() else None
+    control = await _start_control(config, shared)
+    seed = faults.seed if list(faults.rules) or control is not None else None
     display.listening(url, target, seed)
-    banner(f"Proxying {url} to {target}" + (f" (faults seed {seed})" if seed is not None else ""))
+    banner(
+        f"Proxying {url} to {target}"
+        + (f" (faults seed {seed})" if seed is not None else "")
+        + (f"; control API on {control[1]}" if control is not None else "")
+    )
 
     stop = asyncio.Event()
     signals = 0
@@ -108,6 +143,8 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     async with server:
         await stop.wait()
         server.close()
+        if control is not None:
+            control[0].close()
         for pair in list(shared.pairs):
             pair.close()
         deadline = loop.time() + config.close_timeout + 1.0
