@@ -117,8 +117,9 @@ class FaultConfig:
         "--path",
         metavar="PATTERN",
         default="*",
+        show_default=False,
         help="Apply the faults only to connections whose request path matches PATTERN "
-        "(shell-style: /chat, /room-*).",
+        "(shell-style: /chat, /room-*). Default: every path.",
     )
     seed: int | None = option(
         "--seed",
