@@ -156,6 +156,14 @@ class DisplayOptions(JsonOption):
     verbose: bool = option(
         "-v", "--verbose", kind=FLAG, default=False, help="Also show the handshake heads."
     )
+    record: str | None = option(
+        "--record",
+        metavar="FILE",
+        default=None,
+        help="Also save the conversation to FILE as NDJSON for 'wscli replay': the --json -v "
+        "events with t (seconds since start) and whole messages (binary as base64); "
+        "secrets in heads and URLs redacted, message contents kept (mode 0600).",
+    )
 
 
 @declared

@@ -17,7 +17,7 @@ import datetime
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from wscli.core.escape import escape_control
 from wscli.core.events import (
@@ -30,8 +30,18 @@ from wscli.core.events import (
 )
 from wscli.core.ndjson import timestamp, to_ndjson
 from wscli.core.redact import redact
+from wscli.net.linewriter import LineWriter
 from wscli.proxy import render
 from wscli.proxy.faults import Way
+
+
+class Sink(Protocol):
+    """Where a display writes: a text stream, or a LineWriter in front of one."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
 
 _FROM: dict[Way, str] = {"up": "client", "down": "server"}
 _DIRECTION: dict[Way, Any] = {"up": "out", "down": "in"}
@@ -54,6 +64,9 @@ class Display:
 
     on_closed: Callable[[], None] | None = None
     """Called once when stdout closes (the run stops the proxy)."""
+
+    writer: LineWriter | None = None
+    """The writer between the display and stdout, if any (see :func:`make_display`)."""
 
     def _lost_stdout(self) -> None:
         if not self.stdout_lost:
@@ -155,7 +168,7 @@ class LineDisplay(Display):
     The width is read once, at start (``COLUMNS`` or the terminal's; 100 in a pipe).
     """
 
-    def __init__(self, stream: TextIO, color: bool, verbose: bool = False) -> None:
+    def __init__(self, stream: Sink, color: bool, verbose: bool = False) -> None:
         self.stream = stream
         self.color = color
         self.verbose = verbose
@@ -263,14 +276,18 @@ class JsonDisplay(Display):
 
     full_payloads = True
 
-    def __init__(self, stream: TextIO, verbose: bool = False) -> None:
+    def __init__(self, stream: Sink, verbose: bool = False, started: float | None = None) -> None:
         self.stream = stream
         self.verbose = verbose
+        self.started = started
+        """With a start (time.monotonic()), each event has ``t``: seconds since then."""
 
     def _emit(
         self, event: dict[str, Any], connection: int | None, now: bool = True, **extra: Any
     ) -> None:
         head = {"event": event.pop("event"), "time": event.pop("time")}
+        if self.started is not None:
+            head["t"] = round(time.monotonic() - self.started, 6)
         if connection is not None:
             head["connection"] = connection
         if self.stdout_lost:
@@ -327,8 +344,9 @@ class JsonDisplay(Display):
         if kind in ("ping", "pong"):
             event = ping_event("ping" if kind == "ping" else "pong", direction, data)
         else:
-            payload: str | bytes = data.decode("utf-8", "replace") if kind == "text" else data
-            event = message_event(Message(direction, payload))
+            event = message_event(Message(direction, _exact(kind, data)))
+            if kind == "text" and event["type"] == "binary":
+                event["type"] = "text"  # not UTF-8 (relayed as it came): its bytes in base64
             event["length"] = length
         if delay is not None:
             event["delay_ms"] = round(delay * 1000, 3)
@@ -368,6 +386,16 @@ class JsonDisplay(Display):
     def control(self, action: str, caller: str, **details: Any) -> None:
         event = {"event": "control", "time": timestamp(), "action": action, "caller": caller}
         self._emit({**event, **details}, None)
+
+
+def _exact(kind: str, data: bytes) -> str | bytes:
+    """A text message as text when it is UTF-8, else (and binary ones) as its bytes."""
+    if kind == "text":
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return data
 
 
 def redact_head(head: bytes) -> bytes:

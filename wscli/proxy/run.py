@@ -14,6 +14,7 @@ from collections.abc import Callable
 from wscli.core.errors import WscliError, os_reason
 from wscli.core.url import parse_ws_url
 from wscli.net.eventloop import run_fast
+from wscli.net.linewriter import LineWriter
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
 from wscli.proxy.config import (
@@ -27,6 +28,7 @@ from wscli.proxy.control import ControlApi, control_factory
 from wscli.proxy.faults import Faults
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
 from wscli.proxy.pair import ProxyRun, engine_settings, new_client
+from wscli.proxy.record import Tee, json_gap, open_record, text_gap
 from wscli.proxy.rules import Rules, rules_from_config
 from wscli.wire.keepalive import Keepalive
 
@@ -42,7 +44,24 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     check_upstream(config.upstream)
     check_faults(config.faults)
     control_address(config)
-    run_fast(_main(config, display, banner))
+    shown: Display = display
+    record = None
+    if config.display.record is not None:
+        record = open_record(config.display.record)
+        shown = Tee(display, record[0])
+    try:
+        run_fast(_main(config, shown, display, banner))
+    finally:
+        if record is not None:
+            record[1].close(timeout=10.0)
+            record[2].close()
+        if display.writer is not None:
+            display.writer.close(timeout=config.close_timeout)
+            if display.writer.dropped and not display.writer.broken:
+                sys.stderr.write(
+                    f"wscli: warning: {display.writer.dropped:,} lines were not shown: "
+                    "stdout was not read fast enough (each gap is marked in the output)\n"
+                )
     if display.stdout_lost:
         raise BrokenPipeError
 
@@ -70,13 +89,24 @@ async def _start_control(
 
 
 def make_display(options: DisplayOptions, color: bool) -> Display:
-    """The view on stdout: NDJSON events with --json, else one (styled) line per event."""
+    """The view on stdout: NDJSON events with --json, else one (styled) line per event.
+
+    Written by a :class:`LineWriter`: a stdout that is not read never holds the relay up
+    (lines past its bound are dropped, and each gap is said in the output).
+    """
+    writer = LineWriter(sys.stdout, json_gap if options.json_output else text_gap)
+    display: Display
     if options.json_output:
-        return JsonDisplay(sys.stdout, verbose=options.verbose)
-    return LineDisplay(sys.stdout, color, verbose=options.verbose)
+        display = JsonDisplay(writer, verbose=options.verbose)
+    else:
+        display = LineDisplay(writer, color, verbose=options.verbose)
+    display.writer = writer
+    return display
 
 
-async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
+async def _main(config: ProxyConfig, display: Display, view: Display, banner: Banner) -> None:
+    """Run with ``display`` (the view, and the recording if any); ``view``'s stdout going
+    away stops it."""
     upstream = parse_ws_url(config.upstream.url)
     tls = None
     if upstream.secure:
@@ -126,7 +156,13 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
 
     stop = asyncio.Event()
     signals = 0
-    display.on_closed = stop.set
+    view.on_closed = stop.set
+    if view.writer is not None:
+
+        def broken() -> None:
+            loop.call_soon_threadsafe(view._lost_stdout)
+
+        view.writer.on_broken = broken
 
     def on_signal() -> None:
         nonlocal signals
