@@ -57,6 +57,18 @@ def environment_proxy(host: str, port: int, secure: bool, websocket: bool = True
     return None
 
 
+def resolve_proxy(option: str | None, host: str, port: int, secure: bool) -> str | None:
+    """The proxy to reach host:port through: ``--proxy`` (``none`` or empty: direct;
+    :class:`UsageProblem` for one wscli cannot use), else the environment's (``*_proxy``,
+    ``no_proxy``; loopback hosts never go through one)."""
+    if option is not None:
+        if is_direct(option):
+            return None
+        check_proxy(option)
+        return option
+    return environment_proxy(host, port, secure)
+
+
 def check_proxy(proxy: str) -> urllib.parse.SplitResult:
     """The parts of a proxy URL; :class:`UsageProblem` for one wscli cannot use."""
     parts = urllib.parse.urlsplit(proxy)
@@ -150,8 +162,13 @@ async def socks_connect(proxy: str, host: str, port: int) -> socket.socket:
         raise UsageProblem(
             "SOCKS proxies need python-socks", hint="pip install 'wscli-toolkit[socks]'"
         ) from None
+    # socks5h: the proxy resolves the name (python-socks spells it rdns on socks5://).
+    remote_dns = proxy.startswith("socks5h://")
+    url = "socks5://" + proxy[len("socks5h://") :] if remote_dns else proxy
     try:
-        sock: socket.socket = await Proxy.from_url(proxy).connect(dest_host=host, dest_port=port)
+        sock: socket.socket = await Proxy.from_url(url, rdns=remote_dns or None).connect(
+            dest_host=host, dest_port=port
+        )
     except OSError as exc:
         raise ConnectFailed("the proxy connection failed", str(exc)) from None
     except Exception as exc:  # python-socks' own ProxyError and friends

@@ -6,10 +6,9 @@ Pure: values with units (``80ms``, ``0.02``, ``64K``) are read by :mod:`wscli.co
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Literal
 
-from wscli.core.clientoptions import ClientTLSOptions, HeaderOptions, JsonOption
+from wscli.core.clientoptions import ClientTLSOptions, HeaderOptions, JsonOption, ProxyOption
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.headers import check_header_values
@@ -29,7 +28,7 @@ from wscli.core.options import (
     zero_is_none,
 )
 from wscli.core.units import parse_duration, parse_rate
-from wscli.core.url import is_direct, is_loopback, parse_ws_url
+from wscli.core.url import is_loopback, parse_ws_url
 
 DURATION = Parsed("duration", parse_duration)
 RATE = Parsed("rate", parse_rate)
@@ -131,16 +130,10 @@ class FaultConfig:
 
 
 @declared
-class UpstreamConfig(ClientTLSOptions, HeaderOptions):
+class UpstreamConfig(ProxyOption, ClientTLSOptions, HeaderOptions):
     """Where and how the proxy connects for each client."""
 
     url: str = argument(metavar="UPSTREAM_URL", urls=True)
-    proxy: str | None = option(
-        "--proxy",
-        metavar="URL",
-        default=None,
-        help="Reach the upstream through this HTTP CONNECT proxy (http://host:port).",
-    )
     open_timeout: float = option(
         "--open-timeout",
         kind=Seconds(positive=True),
@@ -258,13 +251,6 @@ def check_upstream(config: UpstreamConfig) -> None:
     check_header_values(config.headers)
     if config.cacert and not uri.secure:
         raise UsageProblem("--cacert needs a wss:// upstream", f"{config.url!r} is not TLS")
-    if config.proxy is not None and not is_direct(config.proxy):
-        parts = urllib.parse.urlsplit(config.proxy)
-        if parts.scheme != "http" or not parts.hostname:
-            raise UsageProblem(
-                f"invalid --proxy {config.proxy!r}",
-                "only HTTP CONNECT proxies (http://host:port) are supported",
-            )
 
 
 def check_faults(faults: FaultConfig) -> None:

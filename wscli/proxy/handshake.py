@@ -1,5 +1,5 @@
 """The upstream half of a relayed connection's opening: for one client request, connect to
-the upstream (through an HTTP CONNECT proxy, TLS), send the request with the client's
+the upstream (through an HTTP CONNECT or SOCKS proxy, TLS), send the request with the client's
 end-to-end headers, wait for the answer, and say how to answer the client.
 
 The upstream is asked first, so its refusal (status, headers, body) reaches the client as it
@@ -86,8 +86,10 @@ class UpstreamHandshake:
         request: Request,
         owner: Owner[ClientEngine],
         settings: Settings,
+        proxy: str | None = None,
     ) -> None:
         self.config = config
+        self.proxy = proxy
         self.request = request
         self.upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
         path = request_path(base, request.path) if self.upgrade else request.path
@@ -143,7 +145,7 @@ class UpstreamHandshake:
                 self.uri.host,
                 self.uri.port,
                 tls=self.tls,
-                proxy=self.config.upstream.proxy,
+                proxy=self.proxy,
                 timeout=self.config.upstream.open_timeout,
             )
         except WscliError as exc:

@@ -55,6 +55,8 @@ class ProxyRun:
     upstream: WebSocketURI
     upstream_tls: ssl.SSLContext | None
     settings: Settings
+    upstream_proxy: str | None = None
+    """The proxy on the way to the upstream (--proxy, else the *_proxy variables)."""
     pairs: set[Pair] = dataclasses.field(default_factory=set)
     engines: set[Engine] = dataclasses.field(default_factory=set)
     """The open engines of every pair (what the keepalive pings)."""
@@ -230,7 +232,13 @@ class Pair(Owner[Engine]):
     async def _open_upstream(self, request: Request) -> None:
         run = self.run
         handshake = UpstreamHandshake(
-            self.config, run.upstream, run.upstream_tls, request, self, run.settings
+            self.config,
+            run.upstream,
+            run.upstream_tls,
+            request,
+            self,
+            run.settings,
+            run.upstream_proxy,
         )
         self.path = handshake.uri.resource_name.split("?", 1)[0]
         refusal = run.faults.refuse(self.id, self.path) if handshake.upgrade else None

@@ -17,6 +17,7 @@ from wscli.net.eventloop import run_fast
 from wscli.net.linewriter import LineWriter
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
+from wscli.net.tunnel import resolve_proxy
 from wscli.proxy.config import (
     DisplayOptions,
     ProxyConfig,
@@ -44,6 +45,8 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     check_upstream(config.upstream)
     check_faults(config.faults)
     control_address(config)
+    upstream = parse_ws_url(config.upstream.url)
+    resolve_proxy(config.upstream.proxy, upstream.host, upstream.port, upstream.secure)
     shown: Display = display
     record = None
     if config.display.record is not None:
@@ -123,7 +126,15 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
             lambda: shared.engines,
             lambda exc: display.error(0, f"keepalive: {exc!r}", 1),
         )
-    shared = ProxyRun(config, display, faults, upstream, tls, engine_settings(config, keepalive))
+    shared = ProxyRun(
+        config,
+        display,
+        faults,
+        upstream,
+        tls,
+        engine_settings(config, keepalive),
+        resolve_proxy(config.upstream.proxy, upstream.host, upstream.port, upstream.secure),
+    )
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
