@@ -175,3 +175,24 @@ def test_line_display_colours_by_direction_only_when_asked() -> None:
     assert "\x1b[36m→ text" in coloured.getvalue()  # client → server in cyan
     assert "\x1b[35m← text" in coloured.getvalue()  # server → client in magenta
     assert "\x1b[31mred" not in coloured.getvalue()  # the peer's own escape stays escaped
+
+
+def test_only_the_proxys_own_origin_is_rewritten() -> None:
+    from wscli.proxy.upstream import is_own_origin, upstream_origin
+
+    assert upstream_origin(parse_uri("ws://127.0.0.1:3000/chat")) == "http://127.0.0.1:3000"
+    assert upstream_origin(parse_uri("wss://chat.example/x")) == "https://chat.example"
+    assert upstream_origin(parse_uri("ws://[::1]:81/")) == "http://[::1]:81"
+    assert is_own_origin("http://127.0.0.1:9000", "127.0.0.1", 9000, False)
+    assert is_own_origin("http://localhost:9000", "127.0.0.1", 9000, False)
+    # Another site's page must stay what it is: rewriting it would let any web page the
+    # user visits past the server's cross-site check.
+    for other in (
+        "http://evil.example:9000",
+        "http://127.0.0.1:9001",
+        "https://127.0.0.1:9000",
+        "null",
+        "http://[bad",
+    ):
+        assert not is_own_origin(other, "127.0.0.1", 9000, False), other
+    assert is_own_origin("https://127.0.0.1", "127.0.0.1", 443, True)

@@ -134,6 +134,14 @@ class UpstreamConfig(ProxyOption, ClientTLSOptions, HeaderOptions):
     """Where and how the proxy connects for each client."""
 
     url: str = argument(metavar="UPSTREAM_URL", urls=True)
+    rewrite_origin: bool = option(
+        "--rewrite-origin",
+        kind=FLAG,
+        default=False,
+        help="Give the upstream its own origin (scheme, host and port of UPSTREAM_URL) in "
+        "place of this proxy's, so a page loaded through the proxy is accepted by a server "
+        "that accepts only its own page (as wscli serve does); other origins pass unchanged.",
+    )
     open_timeout: float = option(
         "--open-timeout",
         kind=Seconds(positive=True),

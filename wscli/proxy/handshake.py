@@ -87,7 +87,9 @@ class UpstreamHandshake:
         owner: Owner[ClientEngine],
         settings: Settings,
         proxy: str | None = None,
+        origin: str | None = None,
     ) -> None:
+        """``origin``: the Origin to send (None: the client's)."""
         self.config = config
         self.proxy = proxy
         self.request = request
@@ -100,7 +102,7 @@ class UpstreamHandshake:
         offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
         self.protocol = ClientProtocol(
             self.uri,
-            origin=request.headers.get("Origin"),  # type: ignore[arg-type]
+            origin=origin or request.headers.get("Origin"),  # type: ignore[arg-type]
             extensions=[ClientPerMessageDeflateFactory()] if config.compression else None,
             subprotocols=offers or None,
             max_size=config.max_size,

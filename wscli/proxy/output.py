@@ -110,8 +110,11 @@ class Display:
     def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
         """A fault was injected."""
 
-    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
-        """The upgrade (or plain request) was answered with ``status``, not 101."""
+    def refused(
+        self, connection: int, status: int, reason: str, by: str, hint: str | None = None
+    ) -> None:
+        """The upgrade (or plain request) was answered with ``status``, not 101 (``hint``:
+        a likely cause and its fix)."""
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
         """Something failed for one connection (the proxy keeps running)."""
@@ -249,8 +252,10 @@ class LineDisplay(Display):
         extra = " ".join(f"{k}={v}" for k, v in details.items() if v is not None)
         self._write(render.fault_line(self.clock(), connection, f"{fault} {extra}".strip(), way))
 
-    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
-        self._write(render.refused_line(self.clock(), connection, status, reason, by))
+    def refused(
+        self, connection: int, status: int, reason: str, by: str, hint: str | None = None
+    ) -> None:
+        self._write(render.refused_line(self.clock(), connection, status, reason, by, hint))
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
         text = escape_control(message, keep_newlines=False)  # may quote the upstream
@@ -365,9 +370,11 @@ class JsonDisplay(Display):
             event["from"] = _FROM[way]
         self._emit({**event, **details}, connection)
 
-    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+    def refused(
+        self, connection: int, status: int, reason: str, by: str, hint: str | None = None
+    ) -> None:
         event = {"event": "refused", "time": timestamp(), "status": status, "reason": reason}
-        self._emit({**event, "by": by}, connection)
+        self._emit({**event, "by": by, **({"hint": hint} if hint else {})}, connection)
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
         self._emit(error_event(message, exit_code), connection)

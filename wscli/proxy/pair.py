@@ -37,7 +37,7 @@ from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, he
 from wscli.proxy.output import Display
 from wscli.proxy.relay import Relay
 from wscli.proxy.rules import Rule
-from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back
+from wscli.proxy.upstream import OWN_HANDSHAKE, is_own_origin, passed_back, upstream_origin
 from wscli.wire.client import ClientEngine
 from wscli.wire.engine import HOLD_HANDSHAKE, HOLD_PEER, Engine
 from wscli.wire.keepalive import Keepalive
@@ -57,6 +57,8 @@ class ProxyRun:
     settings: Settings
     upstream_proxy: str | None = None
     """The proxy on the way to the upstream (--proxy, else the *_proxy variables)."""
+    port: int = 0
+    """The port this proxy listens on (known once it listens)."""
     pairs: set[Pair] = dataclasses.field(default_factory=set)
     engines: set[Engine] = dataclasses.field(default_factory=set)
     """The open engines of every pair (what the keepalive pings)."""
@@ -239,6 +241,7 @@ class Pair(Owner[Engine]):
             self,
             run.settings,
             run.upstream_proxy,
+            self._origin(request),
         )
         self.path = handshake.uri.resource_name.split("?", 1)[0]
         refusal = run.faults.refuse(self.id, self.path) if handshake.upgrade else None
@@ -257,7 +260,30 @@ class Pair(Owner[Engine]):
             self._accept(request, outcome, handshake.heads)
         else:
             plain = request if not handshake.upgrade else None
-            self._pass_back(outcome.response, handshake.heads, plain)
+            hint = None if plain else self._refusal_hint(request, outcome.response.status_code)
+            self._pass_back(outcome.response, handshake.heads, plain, hint)
+
+    def _origin(self, request: Request) -> str | None:
+        """The upstream's own origin in place of this proxy's (--rewrite-origin), else None:
+        the client's Origin goes as it came."""
+        origin = request.headers.get("Origin")
+        config = self.config
+        if not config.upstream.rewrite_origin or origin is None:
+            return None
+        if not is_own_origin(origin, config.host, self.run.port, config.certfile is not None):
+            return None  # another site's page: the upstream judges it as it is
+        return upstream_origin(self.run.upstream)
+
+    def _refusal_hint(self, request: Request, status: int) -> str | None:
+        """A 403 to a browser's upgrade through the proxy is most often its origin."""
+        origin = request.headers.get("Origin")
+        if status != 403 or origin is None or self.config.upstream.rewrite_origin:
+            return None
+        shown = escape_control(origin, keep_newlines=False)[:200]
+        return (
+            f"the upstream may refuse the origin {shown}: --rewrite-origin gives it its "
+            f"own, or allow that origin there (wscli serve --origin {shown})"
+        )
 
     def _accept(self, request: Request, outcome: Accepted, heads: Heads) -> None:
         """The upstream accepted: answer the client with the same subprotocol and the
@@ -281,7 +307,9 @@ class Pair(Owner[Engine]):
             return
         self._start(outcome, answer)
 
-    def _pass_back(self, response: Response, heads: Heads, plain: Request | None) -> None:
+    def _pass_back(
+        self, response: Response, heads: Heads, plain: Request | None, hint: str | None = None
+    ) -> None:
         """Give the client the upstream's answer as it came (``plain``: a plain HTTP GET)."""
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
@@ -300,7 +328,8 @@ class Pair(Owner[Engine]):
             reason = escape_control(response.reason_phrase, keep_newlines=False)
             self.display.note(self.id, f"GET {path}: HTTP {response.status_code} {reason}")
         else:
-            self.display.refused(self.id, response.status_code, response.reason_phrase, "server")
+            status, reason = response.status_code, response.reason_phrase
+            self.display.refused(self.id, status, reason, "server", hint)
 
     def _answered(self) -> None:
         """The client has its answer (not a 101): the opening's deadline is over (the

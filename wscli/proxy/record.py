@@ -116,9 +116,11 @@ class Tee(Display):
         for display in self.displays:
             display.fault(connection, fault, way, **details)
 
-    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+    def refused(
+        self, connection: int, status: int, reason: str, by: str, hint: str | None = None
+    ) -> None:
         for display in self.displays:
-            display.refused(connection, status, reason, by)
+            display.refused(connection, status, reason, by, hint)
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
         for display in self.displays:

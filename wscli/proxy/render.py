@@ -128,10 +128,15 @@ def fault_line(time: str, connection: int, what: str, way: Way | None = None) ->
     return [*prefix(time, connection), (f"! {what}{arrow}", "yellow bold")]
 
 
-def refused_line(time: str, connection: int, status: int, reason: str, by: str) -> list[Segment]:
-    """``refused by server: HTTP 403 Forbidden``."""
+def refused_line(
+    time: str, connection: int, status: int, reason: str, by: str, hint: str | None = None
+) -> list[Segment]:
+    """``refused by server: HTTP 403 Forbidden`` (`` — hint`` when there is one)."""
     text = f"refused by {by}: HTTP {status} {escape_control(reason, keep_newlines=False)}"
-    return [*prefix(time, connection), (text.rstrip(), "red")]
+    line = [*prefix(time, connection), (text.rstrip(), "red")]
+    if hint:
+        line.append((f" — {escape_control(hint, keep_newlines=False)}", "yellow"))
+    return line
 
 
 def note_line(time: str, connection: int, text: str, style: str = "") -> list[Segment]:

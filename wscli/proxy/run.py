@@ -152,7 +152,7 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
             os_reason(exc),
             hint="is another server using the port? --port 0 picks a free one",
         ) from None
-    port = server.sockets[0].getsockname()[1]
+    port = shared.port = server.sockets[0].getsockname()[1]
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url

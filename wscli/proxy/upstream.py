@@ -11,10 +11,13 @@ hop-by-hop headers.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterable, Sequence
 
 from websockets.datastructures import Headers
 from websockets.uri import WebSocketURI
+
+from wscli.core.url import is_loopback
 
 HOP_BY_HOP = frozenset(
     {
@@ -67,3 +70,26 @@ def passed_back(headers: Headers, skip: Iterable[str] = ()) -> list[tuple[str, s
     """Response headers to pass to the client, without hop-by-hop ones (and ``skip``)."""
     dropped = HOP_BY_HOP | {name.lower() for name in skip}
     return [(name, value) for name, value in headers.raw_items() if name.lower() not in dropped]
+
+
+def upstream_origin(upstream: WebSocketURI) -> str:
+    """The origin of the upstream's own pages: ``http(s)://host[:port]``."""
+    scheme, default = ("https", 443) if upstream.secure else ("http", 80)
+    host = f"[{upstream.host}]" if ":" in upstream.host else upstream.host
+    return f"{scheme}://{host}" + ("" if upstream.port == default else f":{upstream.port}")
+
+
+def is_own_origin(origin: str, host: str, port: int, tls: bool) -> bool:
+    """True when ``origin`` is this proxy's (listening on host:port): a page it served."""
+    try:
+        parts = urllib.parse.urlsplit(origin)
+        origin_port = parts.port
+    except ValueError:
+        return False
+    scheme, default = ("https", 443) if tls else ("http", 80)
+    name = (parts.hostname or "").rstrip(".").lower()
+    return (
+        parts.scheme == scheme
+        and (origin_port or default) == port
+        and (is_loopback(name) or name == host.strip("[]").lower())
+    )
