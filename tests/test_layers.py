@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
-COMMANDS = ("connect", "handshake", "serve", "proxy")
+COMMANDS = ("connect", "handshake", "serve", "proxy", "replay")
 SHARED = ("core", "net", "wire")
 # Imported even indirectly by nothing in core. (socket, selectors and threading are not here:
 # importlib.metadata, which every distribution package such as websockets runs at import,
@@ -68,7 +68,7 @@ def _wscli_packages(names: set[str]) -> set[str]:
 
 
 def test_the_tree_has_its_packages() -> None:
-    for package in (*SHARED, "connect", "handshake", "serve", "proxy", "cli", "docgen"):
+    for package in (*SHARED, *COMMANDS, "cli", "docgen"):
         assert (PACKAGE / package / "__init__.py").exists(), package
     # No module sits flat beside the packages but the entry points.
     assert {p.name for p in PACKAGE.glob("*.py")} == {"__init__.py", "__main__.py"}

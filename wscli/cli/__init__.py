@@ -108,9 +108,10 @@ def _register() -> None:
     from wscli.cli.connect import connect
     from wscli.cli.handshake import handshake
     from wscli.cli.proxy import proxy
+    from wscli.cli.replay import replay
     from wscli.cli.serve import serve
 
-    for command in (serve, connect, handshake, proxy, completion):
+    for command in (serve, connect, handshake, proxy, replay, completion):
         cli.add_command(command)
 
 

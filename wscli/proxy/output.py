@@ -68,7 +68,8 @@ class Display:
     writer: LineWriter | None = None
     """The writer between the display and stdout, if any (see :func:`make_display`)."""
 
-    def _lost_stdout(self) -> None:
+    def lost_stdout(self) -> None:
+        """Stdout's reader went away: the run ends (once)."""
         if not self.stdout_lost:
             self.stdout_lost = True
             if self.on_closed is not None:
@@ -193,13 +194,13 @@ class LineDisplay(Display):
             if now:
                 self.stream.flush()
         except BrokenPipeError:
-            self._lost_stdout()
+            self.lost_stdout()
 
     def flush(self) -> None:
         try:
             self.stream.flush()
         except BrokenPipeError:
-            self._lost_stdout()
+            self.lost_stdout()
 
     def _width(self) -> int:
         return self.width
@@ -302,13 +303,13 @@ class JsonDisplay(Display):
             if now:
                 self.stream.flush()
         except BrokenPipeError:
-            self._lost_stdout()
+            self.lost_stdout()
 
     def flush(self) -> None:
         try:
             self.stream.flush()
         except BrokenPipeError:
-            self._lost_stdout()
+            self.lost_stdout()
 
     def listening(self, url: str, upstream: str, seed: int | None) -> None:
         event = {"event": "listening", "time": timestamp(), "url": url, "upstream": upstream}

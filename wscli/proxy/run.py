@@ -171,7 +171,7 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
     if view.writer is not None:
 
         def broken() -> None:
-            loop.call_soon_threadsafe(view._lost_stdout)
+            loop.call_soon_threadsafe(view.lost_stdout)
 
         view.writer.on_broken = broken
 
