@@ -120,6 +120,8 @@ class Player(Owner[Engine]):
                 return Verdict(sent, matched, self._missing(number, step, wait))
             difference = _differs(step, got)
             if difference:
+                if engine.is_open:
+                    engine.close(1008, "wscli replay: not as recorded")
                 return Verdict(sent, matched, self._at(number, step) + difference)
             matched += 1
         last = self.steps[-1] if self.steps else None

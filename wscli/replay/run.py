@@ -134,7 +134,9 @@ async def _serve(
         for client in list(mock.clients):
             if client.engine is not None and client.engine.is_open:
                 client.engine.close(1001, "replay ending")
-        await asyncio.sleep(0)
+        deadline = loop.time() + config.close_timeout
+        while loop.time() < deadline and any(not c.ended.is_set() for c in mock.clients):
+            await asyncio.sleep(0.02)  # their closing handshakes, bounded
     if any(not verdict.ok for verdict in verdicts):
         return ExitCode.MISMATCH
     return ExitCode.OK
