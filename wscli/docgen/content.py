@@ -178,7 +178,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("WSCLI_TRACEBACK", "Non-empty: show the traceback of an unexpected error."),
     Variable(
         "http_proxy, https_proxy, no_proxy",
-        "Proxies for ws:// and wss:// URLs of wscli connect, and the hosts that bypass "
+        "Proxies for ws:// and wss:// URLs of wscli connect and of wscli proxy's upstream, "
+        "and the hosts that bypass "
         "them (upper-case spellings too); loopback addresses are not proxied.",
     ),
     Variable(
