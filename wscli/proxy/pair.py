@@ -150,13 +150,13 @@ class Pair(Owner[Engine]):
         if self.handshake is not None:
             self.handshake.answered(response)
 
-    def frame_received(self, conn: Engine, frame: Frame) -> None:
+    def frames_received(self, conn: Engine, frames: Sequence[Frame]) -> None:
         relay = self.relays.get(conn)
         if relay is not None:
-            relay.frame(frame)
+            relay.frames(frames)
             self.run.flush_display_soon()
         elif conn is self.upstream:
-            self.early.append(frame)  # the client is not open yet: it waits (reading held)
+            self.early.extend(frames)  # the client is not open yet: they wait (reading held)
 
     def closing(self, conn: Engine) -> None:
         relay = self.relays.get(conn)
@@ -317,8 +317,8 @@ class Pair(Owner[Engine]):
             self.stall("open")
             return
         early, self.early = self.early, []
-        for frame in early:
-            down.frame(frame)
+        if early:
+            down.frames(early)
         upstream.release(HOLD_HANDSHAKE)
         self.run.flush_display_soon()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Sequence
 from typing import Protocol
 
 from websockets.frames import Close, Frame, Opcode
@@ -86,6 +87,12 @@ class Relay:
         self.reverse: Relay | None = None
 
     # Receiving
+
+    def frames(self, frames: Sequence[Frame]) -> None:
+        """Relay the frames of one read of ``source``: what is ready goes out in one write."""
+        for frame in frames:
+            self.frame(frame)
+        self.dest.flush()
 
     def frame(self, frame: Frame) -> None:
         """Relay one frame just parsed from ``source``."""

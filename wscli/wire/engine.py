@@ -535,17 +535,22 @@ class Engine(asyncio.Protocol):
     def _deliver(self, events: Sequence[object]) -> None:
         owner = self.owner
         if self.settings.frames:
+            frames: list[Frame] = []
             for event in events:
-                if self.phase != OPEN:
-                    return
                 frame = cast(Frame, event)
-                if frame.opcode is _CLOSE:
+                opcode = frame.opcode
+                if opcode is _CLOSE:
                     self._record(rcvd=parse_close(bytes(frame.data)))
-                elif frame.opcode is _PONG:
-                    self._pong_seen(bytes(frame.data))
-                elif frame.fin and frame.opcode in (_TEXT, _BINARY, _CONT):
+                elif opcode is _PONG:
+                    rtt = self._pong_seen(bytes(frame.data))
+                    if rtt is not None:  # the answer to our own ping: not the peer's frame
+                        owner.pong_observed(self, bytes(frame.data), rtt)
+                        continue
+                elif frame.fin and opcode is not _PING:
                     self.messages_in += 1
-                owner.frame_received(self, frame)
+                frames.append(frame)
+            if frames:
+                owner.frames_received(self, frames)
             return
         for event in events:
             if self.phase != OPEN:
