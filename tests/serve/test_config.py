@@ -29,6 +29,8 @@ EVERY_OPTION = ServeOptions(
     token_file=None,
     max_clients=3,
     max_fds=500,
+    metrics_token="m3tr1cs",
+    metrics_rooms=5,
     max_size=1000,
     max_queue=2000,
     max_total_queue=3000,
@@ -82,6 +84,8 @@ def test_every_config_field_comes_from_the_options_none_defaults_silently() -> N
         certfile="cert.pem",
         keyfile="key.pem",
         max_fds=500,
+        metrics_token="m3tr1cs",
+        metrics_rooms=5,
     )
 
 

@@ -17,7 +17,9 @@ Rooms are URL paths (ws://HOST:PORT/lobby); `/` serves the chat page to browsers
 A client connecting with ?nick=NAME is announced to its room as "* NAME joined"
 and "* NAME left"; messages are relayed byte for byte, the sender included.
 \b
-Endpoints: /  chat page   /healthz  JSON status   others: 404
+Endpoints: /  chat page   /healthz  status (public: counts only)
+/metrics  Prometheus   /healthz?verbose  detail   /log  last log lines
+(those three need the metrics token when one is set)   others: 404
 Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit status is 0."""
 
 
@@ -124,6 +126,24 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     metavar="N",
     help="Open at most N file descriptors (one per client). Near the limit, new clients get "
     "503 with Retry-After.  [default: the hard limit, ulimit -Hn]",
+)
+@click.option(
+    "--metrics-token",
+    envvar="WSCLI_METRICS_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Require this token (Authorization: Bearer TOKEN or ?token=TOKEN) for /metrics, "
+    "/log and /healthz?verbose.  [default: the --token, if any; none: open to anyone who "
+    "reaches the server]",
+)
+@click.option(
+    "--metrics-rooms",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Name the N busiest rooms in /metrics (clients, messages, bytes per room; at most "
+    "1000). Off by default: room names may be secret, and each is a series to store.",
 )
 @size_option(
     "--max-size",

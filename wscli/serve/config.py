@@ -51,6 +51,8 @@ class ServeConfig:
     certfile: str | None = None
     keyfile: str | None = None
     max_fds: int | None = None  # RLIMIT_NOFILE to set; None: raise soft to hard (issue 14)
+    metrics_token: str | None = None  # for /metrics, /log, /healthz?verbose; None: ``token``
+    metrics_rooms: int = 0  # the busiest rooms named in /metrics (0: no room names)
 
     @property
     def tls(self) -> bool:
@@ -78,6 +80,8 @@ class ServeOptions:
     token_file: Path | None
     max_clients: int | None
     max_fds: int | None
+    metrics_token: str | None
+    metrics_rooms: int
     max_size: int
     max_queue: int
     max_total_queue: int
@@ -119,6 +123,8 @@ def serve_config(opts: ServeOptions) -> ServeConfig:
         token = read_token_file(opts.token_file)
     if token is not None and not token:
         raise UsageProblem("the token is empty")
+    if opts.metrics_token is not None and not opts.metrics_token.strip():
+        raise UsageProblem("the metrics token is empty")
     return ServeConfig(
         host=opts.host,
         port=opts.port,
@@ -142,6 +148,8 @@ def serve_config(opts: ServeOptions) -> ServeConfig:
         certfile=opts.certfile,
         keyfile=opts.keyfile,
         max_fds=opts.max_fds,
+        metrics_token=opts.metrics_token.strip() if opts.metrics_token else None,
+        metrics_rooms=opts.metrics_rooms,
     )
 
 
