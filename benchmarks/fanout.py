@@ -422,6 +422,7 @@ class ServerBench:
             *flags(duration=p.duration, warmup=p.warmup),
         ]
         url = f"http://127.0.0.1:{self.server.port}/metrics"
+        self.scrape_cost(url)
         for pair in range(pairs):
             for scraped in (False, True) if pair % 2 == 0 else (True, False):
                 scraper = Scraper(url, 1.0) if scraped else None
@@ -434,6 +435,19 @@ class ServerBench:
                             *self.runs.get("scrape_seconds", []),
                             *({"s": s} for s in scraper.seconds),
                         ]
+
+    def scrape_cost(self, url: str, count: int = 400) -> None:
+        """The server CPU time one /metrics answer costs (accept, parse, the exposition,
+        the write, the close), from ``count`` scrapes in a row on an idle server: CPU time,
+        unlike throughput, hardly moves with the machine's other load."""
+        assert self.server is not None
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        ticks0 = cpu_ticks(self.server.pid)
+        for _ in range(count):
+            with opener.open(url, timeout=5) as answer:
+                answer.read()
+        ticks = cpu_ticks(self.server.pid) - ticks0
+        self.out["scrape_cpu_ms"] = ticks / os.sysconf("SC_CLK_TCK") / count * 1000
 
     def latency(self) -> None:
         p = self.profile
@@ -618,6 +632,11 @@ def targets(results: list[dict[str, Any]], profile: Profile) -> list[str]:
     ab = me.get("scrape_ab") if me else None
     if ab:
         ok = ab["ratio_median"] >= 0.97
+        cost = me.get("scrape_cpu_ms", 0.0)
+        out.append(
+            f"one /metrics answer costs the server {cost:.2f} ms of CPU: scraped every second, "
+            f"{cost / 10:.3f}% of its time"
+        )
         out.append(
             f"wscli with /metrics scraped each second / without, {ab['pairs']} ABBA pairs on one "
             f"process ({profile.sizes[-1]} subs): median ratio {ab['ratio_median']:.3f} "

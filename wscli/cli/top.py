@@ -27,11 +27,11 @@ prints one frame (rates over --interval) and exits."""
 @click.argument("url", metavar="URL", shell_complete=complete_url)
 @click.option(
     "--token",
-    envvar=["WSCLI_METRICS_TOKEN", "WSCLI_TOKEN"],
+    envvar="WSCLI_METRICS_TOKEN",
     show_envvar=True,
     metavar="TOKEN",
-    help="The server's metrics token (sent as Authorization: Bearer). Prefer the variables: "
-    "arguments show in ps.",
+    help="The server's metrics token, or its --token when it has no other (sent as "
+    "Authorization: Bearer). Prefer the variable: arguments show in ps.",
 )
 @seconds_option(
     "--interval", default=0.5, positive=True, help="Read the server and redraw this often."

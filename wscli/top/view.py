@@ -182,12 +182,12 @@ def _redis(watch: Watch) -> list[Text]:
     now = watch.now
     if now is None:
         return []
+    title = Text("redis ", style="bold")
     if not now.has("wscli_redis_connected"):
-        return [Text("redis:", style="bold"), Text("not used", style="dim")]
+        return [title.append("not used", style="dim")]
     up = now.get("wscli_redis_connected") == 1
     return [
-        Text("redis:", style="bold"),
-        Text("connected" if up else "LOST", style="green" if up else "bold red"),
+        title.append("connected" if up else "LOST", style="green" if up else "bold red"),
         _item("lag", f"{now.get('wscli_redis_lag_seconds'):.2f} s"),
         _item("backlog", _size(now.get("wscli_redis_backlog_bytes"))),
         _item("appends", f"{_count(watch.rate('wscli_redis_appends_total'))}/s"),
