@@ -114,7 +114,8 @@ def live(
     measure = size or (lambda: os.get_terminal_size(fd))
     watch = Watch()
     read_into(watch, scraper)  # unreachable, refused: the error, before any drawing
-    previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    ends = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {s: signal.signal(s, _stop) for s in ends}
     writer = FrameWriter(fd)
     writer.show(ENTER)
     try:
