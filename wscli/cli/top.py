@@ -1,16 +1,14 @@
-"""`wscli top URL`: a live view of a running `wscli serve` (options only; the work is in
-wscli.top)."""
+"""`wscli top URL`: a live view of a running `wscli serve` (its options are declared in
+:mod:`wscli.top.config`; the work is in :mod:`wscli.top.run`)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-import click
-
-from wscli.cli.completion import complete_url
-from wscli.cli.options import CONTEXT_SETTINGS, seconds_option, timeout_option, tls_client_options
+from wscli.cli.options import command
 from wscli.core.exitcodes import ExitCode
+from wscli.top.config import TopConfig
 
 EPILOG = """\b
 Reads the server's /metrics, /healthz and /log; a server with --token or
@@ -19,33 +17,8 @@ names them (wscli serve --metrics-rooms N). Ctrl-C quits. Off a terminal,
 prints one frame (rates over --interval) and exits."""
 
 
-@click.command(
-    context_settings=CONTEXT_SETTINGS,
-    short_help="Watch a running wscli serve live.",
-    epilog=EPILOG,
-)
-@click.argument("url", metavar="URL", shell_complete=complete_url)
-@click.option(
-    "--token",
-    envvar="WSCLI_METRICS_TOKEN",
-    show_envvar=True,
-    metavar="TOKEN",
-    help="The server's metrics token, or its --token when it has no other (sent as "
-    "Authorization: Bearer). Prefer the variable: arguments show in ps.",
-)
-@seconds_option(
-    "--interval", default=0.5, positive=True, help="Read the server and redraw this often."
-)
-@timeout_option(5.0, "Bound for each read of the server.")
-@tls_client_options
-def top(
-    url: str,
-    token: str | None,
-    interval: float,
-    timeout: float,
-    insecure: bool,
-    cacert: str | None,
-) -> int:
+@command(TopConfig, short_help="Watch a running wscli serve live.", epilog=EPILOG)
+def top(config: TopConfig) -> int:
     """Watch a `wscli serve` at URL (http://HOST:PORT or ws://HOST:PORT): clients, rooms,
     messages and bytes per second both ways, delays, slow clients, refusals, descriptors,
     Redis, the busiest rooms and the last log lines, redrawn about twice a second.
@@ -56,15 +29,17 @@ def top(
     from wscli.top.run import live, snapshot
     from wscli.top.scrape import Scraper
 
-    context = client_context(insecure=insecure, cafile=cacert) if insecure or cacert else None
-    scraper = Scraper(url, token=token, timeout=timeout, context=context)
-    if cacert and not scraper.secure:
-        raise UsageProblem("--cacert needs an https:// or wss:// URL", f"{url!r} is not TLS")
+    context = None
+    if config.insecure or config.cacert:
+        context = client_context(insecure=config.insecure, cafile=config.cacert)
+    scraper = Scraper(config.url, token=config.token, timeout=config.timeout, context=context)
+    if config.cacert and not scraper.secure:
+        raise UsageProblem("--cacert needs an https:// or wss:// URL", f"{config.url!r} is not TLS")
     env = get_environment()
     if env.stdout_isatty:
-        live(scraper, sys.stdout, interval=interval, color=env.color_stdout)
+        live(scraper, sys.stdout, interval=config.interval, color=env.color_stdout)
     else:
         columns = os.environ.get("COLUMNS", "")
         width = int(columns) if columns.isdigit() else 80
-        snapshot(scraper, sys.stdout, interval=interval, width=width)
+        snapshot(scraper, sys.stdout, interval=config.interval, width=width)
     return ExitCode.OK
