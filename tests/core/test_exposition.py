@@ -183,10 +183,10 @@ def test_parse_time_is_linear_in_the_input(unit: str) -> None:
     small = large = math.inf
     for _ in range(5):  # interleaved, the best of each: a busy machine slows both alike
         for text in (small_text, large_text):
-            started = time.perf_counter()
+            started = time.process_time()  # CPU time: waiting for a core does not count
             with contextlib.suppress(ExpositionError):
                 parse(text)
-            took = time.perf_counter() - started
+            took = time.process_time() - started
             if text is small_text:
                 small = min(small, took)
             else:
@@ -203,10 +203,13 @@ def test_accept_parse_never_raises(accept: str) -> None:
 def test_accept_parse_time_is_linear() -> None:
     def cost(n: int) -> float:
         header = "text/plain;q=0.1;a=b," * n
-        started = time.perf_counter()
-        for _ in range(20):
-            wants_openmetrics(header)
-        return time.perf_counter() - started
+        best = math.inf
+        for _ in range(5):
+            started = time.process_time()  # CPU time: waiting for a core does not count
+            for _ in range(20):
+                wants_openmetrics(header)
+            best = min(best, time.process_time() - started)
+        return best
 
     # The work is bounded (64 media ranges of 16 parameters): 8x the input costs no more
     # than the split of the longer string.
