@@ -15,8 +15,9 @@ from wscli.cli.group import cli
 from wscli.cli.handshake import handshake
 from wscli.cli.proxy import proxy
 from wscli.cli.serve import serve
+from wscli.cli.top import top
 
-for command in (serve, connect, handshake, proxy, completion):
+for command in (serve, connect, handshake, proxy, top, completion):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

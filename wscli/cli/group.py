@@ -84,6 +84,7 @@ def cli(ctx: click.Context, color: ColorChoice) -> None:
     wscli connect URL       interactive client; a clean pipe tool in scripts
     wscli handshake URL     show and verify the raw opening handshake
     wscli proxy URL         show a live conversation; inject faults
+    wscli top URL           watch a running wscli serve live
     """
     ctx.obj = Environment.detect(color)
 
