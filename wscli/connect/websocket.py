@@ -19,9 +19,9 @@ from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.http11 import Response
 
-from wscli.connect.events import ClosedBy, Direction, FrameKind
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally
+from wscli.core.events import ClosedBy, Direction, FrameKind
 from wscli.core.headers import extension_names
 from wscli.wire.client import ClientEngine
 from wscli.wire.engine import HOLD_CONSUMER, WRITE_PAUSED

@@ -33,7 +33,7 @@ from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import Faults
 from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, head
-from wscli.proxy.output import Display
+from wscli.proxy.output import Display, Opened
 from wscli.proxy.relay import Relay
 from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back
 from wscli.wire.client import ClientEngine
@@ -301,14 +301,16 @@ class Pair(Owner[Engine]):
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
         self.display.opened(
-            self.id,
-            escape_control(handshake.uri.resource_name, keep_newlines=False),
-            client,
-            handshake.url,
-            self.chosen,
-            extension_names(answer.headers.get_all("Sec-WebSocket-Extensions")),
-            outcome.extensions,
-            list(outcome.response.headers.raw_items()),
+            Opened(
+                self.id,
+                escape_control(handshake.uri.resource_name, keep_newlines=False),
+                client,
+                handshake.url,
+                self.chosen,
+                extension_names(answer.headers.get_all("Sec-WebSocket-Extensions")),
+                outcome.extensions,
+                list(outcome.response.headers.raw_items()),
+            )
         )
         self._arm_faults()
         self.client.accept(answer)  # open: what the client sent early is relayed now

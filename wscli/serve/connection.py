@@ -88,11 +88,14 @@ class ClientConnection(Engine):
         "author",
         "client_id",
         "enveloped",
-        "ident",
+        "key",
+        "nick",
         "peer",
         "received",
+        "room",
         "shared_frames",
         "since",
+        "started",
         "subprotocol",
     )
 
@@ -100,8 +103,10 @@ class ClientConnection(Engine):
 
     def __init__(self, owner: ServeOwner, settings: Settings) -> None:
         super().__init__(owner, settings)
-        self.ident: tuple[str, str, str | None] = ("", "/", None)
-        """(key, room, nick): key is "" until the client joined the hub."""
+        self.key = ""
+        """The hub's key for this client: "" until it joined the hub."""
+        self.room = "/"
+        self.nick: str | None = None
         self.client_id = 0
         self.author: str | None = None
         """Its nick, else ``#ID``: who it is in the JSON envelope (set when it joins)."""
@@ -115,25 +120,15 @@ class ClientConnection(Engine):
         """The client's address (``transport.get_extra_info("peername")``)."""
         self.received = 0
         """Bytes received before the decision (for the log: a probe sends none)."""
+        self.started = 0.0
+        """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
         self._buffer = b""
 
     # Subscriber interface (called by the hub)
 
     @property
-    def key(self) -> str:
-        return self.ident[0]
-
-    @property
-    def room(self) -> str:
-        return self.ident[1]
-
-    @property
-    def nick(self) -> str | None:
-        return self.ident[2]
-
-    @property
     def joined(self) -> bool:
-        return bool(self.ident[0])
+        return bool(self.key)
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel (or TLS)."""
