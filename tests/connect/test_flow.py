@@ -25,7 +25,12 @@ COUNT = 100_000
 def test_a_pipe_reads_all_100000_replies_in_order() -> None:
     data = "".join(f"line {i}\n" for i in range(COUNT)).encode()
     with ServeProcess("--ping-interval", "0") as serve:
-        result = run_wscli("connect", serve.ws_url(), "-n", str(COUNT), input=data, timeout=120)
+        # --idle: a loaded machine can leave the server silent for more than the default
+        # half second while the replies are still coming.
+        idle = str(scaled(10))
+        result = run_wscli(
+            "connect", serve.ws_url(), "-n", str(COUNT), "--idle", idle, input=data, timeout=120
+        )
     assert result.returncode == 0, result.stderr
     replies = lines(result.stdout)
     assert len(replies) == COUNT
