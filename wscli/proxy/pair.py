@@ -37,10 +37,11 @@ from wscli.proxy.output import Display, Opened
 from wscli.proxy.relay import Relay
 from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back
 from wscli.wire.client import ClientEngine
-from wscli.wire.engine import HOLD_HANDSHAKE, HOLD_PEER, Engine
+from wscli.wire.engine import Engine
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.server import ServerEngine
+from wscli.wire.stream import HOLD_HANDSHAKE, HOLD_PEER
 
 
 @dataclasses.dataclass

@@ -41,8 +41,9 @@ from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.http import method_not_allowed, text_response
 from wscli.serve.hub import Hub, RoomMessage
-from wscli.wire.engine import DONE, HANDSHAKE, OPEN, WRITE_PAUSED, Engine
+from wscli.wire.engine import DONE, HANDSHAKE, OPEN, Engine
 from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import WRITE_PAUSED
 
 MAX_HEAD = 16 * 1024
 """Bytes of request head (request line and headers) accepted before 431."""

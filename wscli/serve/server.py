@@ -43,9 +43,9 @@ from wscli.serve.connection import HEAD, ClientConnection, close_details
 from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.log import EventLog, RepeatFilter
-from wscli.wire.engine import HOLD_CONSUMER, HOLD_OWNER
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import HOLD_CONSUMER, HOLD_OWNER
 
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
