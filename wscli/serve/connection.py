@@ -92,7 +92,6 @@ class ClientConnection(Engine):
         "key",
         "nick",
         "peer",
-        "received",
         "room",
         "shared_frames",
         "since",
@@ -119,8 +118,6 @@ class ClientConnection(Engine):
         """The last message id it saw (``?since=``): the hub replays only what followed."""
         self.peer: object = None
         """The client's address (``transport.get_extra_info("peername")``)."""
-        self.received = 0
-        """Bytes received before the decision (for the log: a probe sends none)."""
         self.started = 0.0
         """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
         self._buffer = b""
@@ -181,7 +178,7 @@ class ClientConnection(Engine):
     def handshake_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
         self._buffer = b""
-        self.received += len(data)
+        self.bytes_in += len(data)  # the head too: a probe that sent none is logged apart
         owner = self.owner
         if not _plausible_request(buffer):
             # Garbage, a TLS hello on the plain port: no need to wait for the timeout.

@@ -487,11 +487,11 @@ class ChatServer(Owner[ClientConnection]):
                 by=by,
             )
         elif conn.phase == HEAD and not self._shutting_down:
-            if conn.received:
+            if conn.bytes_in:
                 self.log.emit(
                     "error",
                     remote=remote,
-                    message=f"bad handshake: connection closed after {conn.received} bytes, "
+                    message=f"bad handshake: connection closed after {conn.bytes_in} bytes, "
                     "before the end of the request head",
                 )
             elif self.log.verbose:

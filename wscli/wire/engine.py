@@ -70,9 +70,8 @@ class Engine(Stream):
     """
 
     __slots__ = (
-        "_closing",
         "_fragments",
-        "_pings",
+        "_notes",
         "messages_in",
         "messages_out",
         "phase",
@@ -91,9 +90,7 @@ class Engine(Stream):
         self.messages_in = 0
         self.messages_out = 0
         self._fragments: tuple[bytearray, bool] | None = None
-        self._pings: dict[bytes, float] | None = None
-        # (close received, close sent, the peer's came first, closed without a frame)
-        self._closing: tuple[Close | None, Close | None, bool, Close | None] | None = None
+        self._notes: _Notes | None = None
 
     # What the owner reads
 
@@ -105,12 +102,14 @@ class Engine(Stream):
 
     def close_frames(self) -> tuple[Close | None, Close | None]:
         """The close frames received and sent so far (before the end: see :meth:`ending`)."""
-        closing = self._closing
+        closing = self._notes.closing if self._notes is not None else None
         return (closing[0], closing[1]) if closing is not None else (None, None)
 
     def ending(self) -> Ending:
         """How the connection ended, or is ending (close frames known so far)."""
-        rcvd, sent, peer_first, dropped = self._closing or (None, None, False, None)
+        notes = self._notes
+        closing = notes.closing if notes is not None else None
+        rcvd, sent, peer_first, dropped = closing or (None, None, False, None)
         protocol = self.protocol
         if protocol is not None and protocol.state is _CLOSED:
             # The protocol's own account, public once closed: it knows the close frames it
@@ -178,10 +177,9 @@ class Engine(Stream):
         assert protocol is not None
         protocol.send_ping(payload)
         if self.settings.track_pings:
-            pings = self._pings
-            if pings is None:
-                pings = self._pings = {}
-            elif len(pings) >= PINGS_KEPT:  # never answered: forget the oldest
+            notes = self._notes or self._take_notes()
+            pings = notes.pings
+            if len(pings) >= PINGS_KEPT:  # never answered: forget the oldest
                 del pings[next(iter(pings))]
             pings[payload] = asyncio.get_running_loop().time()
         self.owner.ping_observed(self, payload, True)
@@ -376,7 +374,7 @@ class Engine(Stream):
             self._deliver(events)
         if self.phase == OPEN and protocol.state is not _OPEN:
             answer = protocol.data_to_send()
-            if self._closing is None or self._closing[1] is None:
+            if self.close_frames()[1] is None:
                 # The protocol failed the connection itself (1002, 1007, 1009): the code
                 # it sent is public only once closed, but its close frame is right here.
                 self._record(sent=close_written(answer))
@@ -450,7 +448,7 @@ class Engine(Stream):
         keepalive = self.settings.keepalive
         if keepalive is not None:
             keepalive.pong(self)
-        pings = self._pings
+        pings = self._notes.pings if self._notes is not None else None
         if not pings or data not in pings:
             return None
         now = asyncio.get_running_loop().time()
@@ -464,7 +462,8 @@ class Engine(Stream):
     def _record(
         self, *, rcvd: Close | None = None, sent: Close | None = None, dropped: Close | None = None
     ) -> None:
-        old_rcvd, old_sent, peer_first, old_dropped = self._closing or (None, None, False, None)
+        notes = self._notes or self._take_notes()
+        old_rcvd, old_sent, peer_first, old_dropped = notes.closing or (None, None, False, None)
         if rcvd is not None and old_rcvd is None:
             old_rcvd = rcvd
             if old_sent is None:
@@ -472,7 +471,11 @@ class Engine(Stream):
                 old_sent = rcvd  # the protocol echoes it
         if sent is not None and old_sent is None:
             old_sent = sent
-        self._closing = (old_rcvd, old_sent, peer_first, dropped or old_dropped)
+        notes.closing = (old_rcvd, old_sent, peer_first, dropped or old_dropped)
+
+    def _take_notes(self) -> _Notes:
+        notes = self._notes = _Notes()
+        return notes
 
     # Output
 
@@ -492,6 +495,18 @@ class Engine(Stream):
             return
         if protocol.close_expected():
             self.set_deadline(self.settings.close_timeout, self.abort)
+
+
+class _Notes:
+    """What only some connections need, kept apart so that an idle one holds none of it
+    (one slot): the pings in flight (payload → when sent) and the close frames seen
+    (received, sent, the peer's came first, closed without a frame)."""
+
+    __slots__ = ("closing", "pings")
+
+    def __init__(self) -> None:
+        self.pings: dict[bytes, float] = {}
+        self.closing: tuple[Close | None, Close | None, bool, Close | None] | None = None
 
 
 def close_written(chunks: list[bytes]) -> Close | None:
