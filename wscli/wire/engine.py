@@ -9,7 +9,7 @@ budget, flow control, deadlines) and owns, once for everyone:
   callback returns;
 - **write coalescing**: messages sent during one event-loop iteration go out in one
   ``transport.write`` when the loop is next free (:meth:`Engine.flush`, scheduled once);
-  pre-encoded frames (the server's broadcast) are written as given;
+  `serve` writes its pre-encoded broadcast frames itself, once per client per tick;
 - **keepalive** (with :class:`~wscli.wire.keepalive.Keepalive`) and round trips from its
   own record of the pings it sent;
 - **closing**: the close handshake bounded by ``Settings.close_timeout``, abort, and one
@@ -152,22 +152,6 @@ class Engine(Stream):
         if fin and opcode in (_TEXT, _BINARY, _CONT):
             self.messages_out += 1
         self._sent(len(data))
-
-    def write_frames(self, data: bytes, limit: int) -> int:
-        """Write pre-encoded frames now, unless what is queued would pass ``limit``:
-        returns 0 when written (or when not open: nothing to do), else the bytes queued
-        (nothing written)."""
-        if self.phase != OPEN:
-            return 0
-        transport = self.transport
-        buffered = transport.get_write_buffer_size() + self.reserved
-        if buffered and buffered + len(data) > limit:
-            return buffered
-        if self.flags & _FLUSH_SCHEDULED:
-            self.flush()  # what the protocol holds goes first
-        transport.write(data)
-        self.bytes_out += len(data)
-        return 0
 
     def ping(self, data: bytes | None = None) -> bytes:
         """Send a ping now (4 random bytes unless ``data``); its pong's round trip comes
