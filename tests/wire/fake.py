@@ -9,6 +9,7 @@ in the command tests.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from websockets.client import ClientProtocol
@@ -179,8 +180,9 @@ class Recorder(Owner):
     def message_received(self, conn: Engine, data: bytes, text: bool) -> None:
         self.events.append(("message", data, text))
 
-    def frame_received(self, conn: Engine, frame: Frame) -> None:
-        self.events.append(("frame", frame.opcode, bytes(frame.data), frame.fin))
+    def frames_received(self, conn: Engine, frames: Sequence[Frame]) -> None:
+        for frame in frames:
+            self.events.append(("frame", frame.opcode, bytes(frame.data), frame.fin))
 
     def ping_observed(self, conn: Engine, data: bytes, sent: bool) -> None:
         self.events.append(("ping", data, sent))

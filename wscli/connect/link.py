@@ -11,7 +11,6 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
-from wscli.connect.events import ClosedBy, Message
 from wscli.connect.websocket import WebSocketChannel
 from wscli.core.closecodes import close_description
 from wscli.core.errors import (
@@ -21,6 +20,7 @@ from wscli.core.errors import (
     TimedOut,
     WscliError,
 )
+from wscli.core.events import ClosedBy, Message
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 
 

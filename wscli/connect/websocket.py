@@ -19,14 +19,14 @@ from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.http11 import Response
 
-from wscli.connect.events import ClosedBy, Direction, FrameKind
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally
+from wscli.core.events import ClosedBy, Direction, FrameKind
 from wscli.core.headers import extension_names
 from wscli.wire.client import ClientEngine
-from wscli.wire.engine import HOLD_CONSUMER, WRITE_PAUSED
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import HOLD_CONSUMER, WRITE_PAUSED
 
 FrameObserver = Callable[[FrameKind, Direction, bytes, float | None], None]
 """Called for each ping/pong frame: (kind, direction, payload, round trip in s or None)."""

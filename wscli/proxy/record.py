@@ -18,7 +18,7 @@ from wscli.core.errors import UsageProblem, os_reason
 from wscli.core.ndjson import timestamp, to_ndjson
 from wscli.net.linewriter import LineWriter
 from wscli.proxy.faults import Way
-from wscli.proxy.output import Display, JsonDisplay
+from wscli.proxy.output import Display, JsonDisplay, Opened
 
 RECORD_QUEUE = 64 * 1024 * 1024
 """Bytes of recording that may wait for the disk."""
@@ -72,28 +72,9 @@ class Tee(Display):
         for display in self.displays:
             display.listening(url, upstream, seed)
 
-    def opened(
-        self,
-        connection: int,
-        path: str,
-        client: str,
-        upstream: str,
-        subprotocol: str | None,
-        client_extensions: Sequence[str],
-        server_extensions: Sequence[str],
-        headers: Sequence[tuple[str, str]],
-    ) -> None:
+    def opened(self, event: Opened) -> None:
         for display in self.displays:
-            display.opened(
-                connection,
-                path,
-                client,
-                upstream,
-                subprotocol,
-                client_extensions,
-                server_extensions,
-                headers,
-            )
+            display.opened(event)
 
     def message(
         self,

@@ -70,14 +70,14 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
 
 
 async def _start_control(
-    config: ProxyConfig, shared: ProxyRun
+    config: ProxyConfig, proxy_run: ProxyRun
 ) -> tuple[asyncio.Server, str] | None:
     """The control API's listener and its URL (None without --control)."""
     address = control_address(config)
     if address is None:
         return None
     host, port = address
-    api = ControlApi(shared, host, port, config.control_token)
+    api = ControlApi(proxy_run, host, port, config.control_token)
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(control_factory(api), host, port, reuse_address=True)
@@ -123,10 +123,10 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
         keepalive = Keepalive(
             config.ping_interval,
             config.ping_timeout,
-            lambda: shared.engines,
+            lambda: proxy_run.engines,
             lambda exc: display.error(0, f"keepalive: {exc!r}", 1),
         )
-    shared = ProxyRun(
+    proxy_run = ProxyRun(
         config,
         display,
         faults,
@@ -138,7 +138,7 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
-            new_client(shared),
+            new_client(proxy_run),
             config.host,
             config.port,
             ssl=listen_tls,
@@ -152,11 +152,11 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
             os_reason(exc),
             hint="is another server using the port? --port 0 picks a free one",
         ) from None
-    port = shared.port = server.sockets[0].getsockname()[1]
+    port = proxy_run.port = server.sockets[0].getsockname()[1]
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url
-    control = await _start_control(config, shared)
+    control = await _start_control(config, proxy_run)
     seed = faults.seed if list(faults.rules) or control is not None else None
     display.listening(url, target, seed)
     banner(
@@ -180,7 +180,7 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
         signals += 1
         stop.set()
         if signals > 1:
-            for pair in list(shared.pairs):
+            for pair in list(proxy_run.pairs):
                 pair.abort()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -192,12 +192,12 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
         server.close()
         if control is not None:
             control[0].close()
-        for pair in list(shared.pairs):
+        for pair in list(proxy_run.pairs):
             pair.close()
         deadline = loop.time() + config.close_timeout + 1.0
-        while shared.pairs and loop.time() < deadline and signals < 2:
+        while proxy_run.pairs and loop.time() < deadline and signals < 2:
             await asyncio.sleep(0.02)
-        for pair in list(shared.pairs):
+        for pair in list(proxy_run.pairs):
             pair.abort()
         if keepalive is not None:
             keepalive.stop()

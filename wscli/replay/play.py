@@ -18,8 +18,9 @@ from collections.abc import Sequence
 
 from wscli.core.escape import escape_control
 from wscli.core.recording import Side, Step, describe
-from wscli.wire.engine import HOLD_CONSUMER, Engine
+from wscli.wire.engine import Engine
 from wscli.wire.owner import Ending, Owner
+from wscli.wire.stream import HOLD_CONSUMER
 
 INBOX = 256
 """Messages from the peer waiting to be compared; past it the peer stops being read."""

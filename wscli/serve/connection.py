@@ -41,8 +41,9 @@ from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.http import method_not_allowed, text_response
 from wscli.serve.hub import Hub, RoomMessage
-from wscli.wire.engine import DONE, HANDSHAKE, OPEN, WRITE_PAUSED, Engine
+from wscli.wire.engine import DONE, HANDSHAKE, OPEN, Engine
 from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import WRITE_PAUSED
 
 MAX_HEAD = 16 * 1024
 """Bytes of request head (request line and headers) accepted before 431."""
@@ -88,11 +89,13 @@ class ClientConnection(Engine):
         "author",
         "client_id",
         "enveloped",
-        "ident",
+        "key",
+        "nick",
         "peer",
-        "received",
+        "room",
         "shared_frames",
         "since",
+        "started",
         "subprotocol",
     )
 
@@ -100,8 +103,10 @@ class ClientConnection(Engine):
 
     def __init__(self, owner: ServeOwner, settings: Settings) -> None:
         super().__init__(owner, settings)
-        self.ident: tuple[str, str, str | None] = ("", "/", None)
-        """(key, room, nick): key is "" until the client joined the hub."""
+        self.key = ""
+        """The hub's key for this client: "" until it joined the hub."""
+        self.room = "/"
+        self.nick: str | None = None
         self.client_id = 0
         self.author: str | None = None
         """Its nick, else ``#ID``: who it is in the JSON envelope (set when it joins)."""
@@ -113,27 +118,15 @@ class ClientConnection(Engine):
         """The last message id it saw (``?since=``): the hub replays only what followed."""
         self.peer: object = None
         """The client's address (``transport.get_extra_info("peername")``)."""
-        self.received = 0
-        """Bytes received before the decision (for the log: a probe sends none)."""
+        self.started = 0.0
+        """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
         self._buffer = b""
 
     # Subscriber interface (called by the hub)
 
     @property
-    def key(self) -> str:
-        return self.ident[0]
-
-    @property
-    def room(self) -> str:
-        return self.ident[1]
-
-    @property
-    def nick(self) -> str | None:
-        return self.ident[2]
-
-    @property
     def joined(self) -> bool:
-        return bool(self.ident[0])
+        return bool(self.key)
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel (or TLS)."""
@@ -146,10 +139,18 @@ class ClientConnection(Engine):
         # leaves the phase OPEN until those messages are relayed (see Owner.closing).
         if self.phase != OPEN:
             return 0
-        over = self.write_frames(data, limit)
-        if not over and self.flags & WRITE_PAUSED:
+        # The hot path of every broadcast: written here, in full. Nothing the protocol
+        # makes waits unwritten meanwhile (serve flushes it at once: pongs, closes, the
+        # messages it encodes per connection), so the frames keep their place.
+        transport = self.transport
+        buffered = transport.get_write_buffer_size()
+        if buffered and buffered + len(data) > limit:
+            return buffered
+        transport.write(data)
+        self.bytes_out += len(data)
+        if self.flags & WRITE_PAUSED:
             self.owner.on_wrote_backlogged(self, len(data))
-        return over
+        return 0
 
     def send_messages(self, messages: Sequence[RoomMessage], limit: int) -> int:
         """Like :meth:`send_frames`, encoding with this connection's extensions."""
@@ -185,7 +186,7 @@ class ClientConnection(Engine):
     def handshake_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
         self._buffer = b""
-        self.received += len(data)
+        self.bytes_in += len(data)  # the head too: a probe that sent none is logged apart
         owner = self.owner
         if not _plausible_request(buffer):
             # Garbage, a TLS hello on the plain port: no need to wait for the timeout.

@@ -24,10 +24,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
 from wscli.connect.connection import request_headers, tls_context
-from wscli.connect.events import ClosedBy
 from wscli.connect.socketio.http import HttpChannel, HttpProblem, HttpTarget, rejected
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import TimedOut, WscliError
+from wscli.core.events import ClosedBy
 from wscli.core.socketio import (
     ENGINE_CLOSE,
     ENGINE_NOOP,
