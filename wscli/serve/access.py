@@ -1,9 +1,8 @@
 """Who may join `wscli serve`, and under which room and name (pure: no I/O).
 
 - Rooms are URL paths; the query string is not part of the room.
-- Host policy (protection against DNS rebinding): a request is for this server only when
-  its ``Host`` names a loopback name or address, or a name in the server's allow-list
-  (see :func:`host_allowed`).
+- Host policy (protection against DNS rebinding): :mod:`wscli.core.hosts`, shared with
+  `wscli proxy`.
 - Origin policy (protection against cross-site WebSocket hijacking): a request without
   ``Origin`` (not a browser: wscat, scripts) is accepted; a browser is accepted when its
   origin is the server's own (the chat page served here: its scheme and port, a host that
@@ -16,14 +15,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hmac
-import ipaddress
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
+
+from wscli.core.hosts import host_allowed
 
 MAX_NICK = 32
 
@@ -80,69 +79,6 @@ def check_origin_option(value: str) -> str | None:
     if normalized is None or urllib.parse.urlsplit(value.strip()).path not in {"", "/"}:
         return "expected *, null or scheme://host[:port], e.g. https://example.com"
     return None
-
-
-def host_name(host_header: str | None) -> str | None:
-    """The host name of a ``Host`` header (``name[:port]``, ``[v6]:port``), lower case,
-    without a trailing dot; None when it is not one."""
-    if host_header is None:
-        return None
-    value = host_header.strip()
-    if not value or any(ch.isspace() or ch in "/?#@\\" for ch in value):
-        return None
-    try:
-        parts = urllib.parse.urlsplit(f"//{value}")
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return None
-    name = parts.hostname
-    return name.rstrip(".").lower() if name else None
-
-
-def is_loopback(name: str) -> bool:
-    """True for ``localhost`` names and loopback addresses (127.0.0.0/8, ::1)."""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def host_allowed(name: str | None, allowed: AbstractSet[str] | None) -> bool:
-    """Whether a request naming host ``name`` is for this server (``allowed`` None: any).
-
-    Loopback names always are; others must be in ``allowed`` (the bound address, the
-    machine's names and addresses for a wildcard bind, and ``--allowed-host``). This
-    defeats DNS rebinding: a page from ``rebind.attacker.example`` names its own host.
-    """
-    if allowed is None:
-        return True
-    if name is None:
-        return False
-    return name in allowed or is_loopback(name)
-
-
-def check_host_option(value: str) -> str | None:
-    """Why ``value`` cannot be an ``--allowed-host`` entry, or None if it can."""
-    if value == "*":
-        return None
-    with contextlib.suppress(ValueError):
-        ipaddress.ip_address(value.strip("[]"))
-        return None
-    name = host_name(value)
-    if name is None or name != value.strip().rstrip(".").lower():
-        return "expected * or a host name or address without a port, e.g. chat.example.com"
-    return None
-
-
-def allowed_host_names(values: Iterable[str]) -> set[str]:
-    """``--allowed-host`` values as :func:`host_name` gives them (``*`` left out)."""
-    names = set()
-    for value in values:
-        if value != "*":
-            names.add(value.strip().strip("[]").rstrip(".").lower())
-    return names
 
 
 def same_origin(

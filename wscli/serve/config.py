@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wscli.core.errors import UsageProblem, os_reason
-from wscli.serve.access import check_host_option, check_origin_option
+from wscli.core.hosts import check_host_option
+from wscli.serve.access import check_origin_option
 
 DEFAULT_HISTORY_BYTES = 64 * 2**20
 

@@ -32,6 +32,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
+from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit
@@ -172,7 +173,7 @@ class ChatServer:
             raise listen_error(config.host, config.port, exc) from None
         self.port = listening[0].getsockname()[1]
         self.policy = Policy(
-            allowed_hosts=_allowed_hosts(config, listening),
+            allowed_hosts=allowed_hosts(config.host, listening, config.allowed_hosts),
             origins=tuple(config.origins),
             token=config.token,
             max_clients=config.max_clients,
@@ -510,25 +511,3 @@ def _subprotocol_selector(supported: Sequence[str], required: bool) -> Any:
         return None
 
     return select
-
-
-def _allowed_hosts(config: ServeConfig, sockets: Sequence[socket.socket]) -> set[str] | None:
-    """The names a request's Host may carry (loopback ones are always allowed): the bound
-    address, for a wildcard bind the machine's names and addresses, and --allowed-host;
-    None when --allowed-host '*' disables the check."""
-    if "*" in config.allowed_hosts:
-        return None
-    names = access.allowed_host_names(config.allowed_hosts)
-    names.add(config.host.strip("[]").rstrip(".").lower())
-    for sock in sockets:
-        names.add(str(sock.getsockname()[0]).lower())
-    if config.host.strip("[]") in {"0.0.0.0", "::", ""}:
-        hostname = socket.gethostname()
-        names.update({hostname.lower(), socket.getfqdn().lower()})
-        try:
-            for info in socket.getaddrinfo(hostname, None):
-                names.add(str(info[4][0]).lower())
-        except OSError:
-            pass  # a host name that does not resolve: its name still counts
-    names.discard("")
-    return names
