@@ -126,3 +126,14 @@ tls_client_options = _stack(
 json_option = click.option(
     "--json", "json_output", is_flag=True, help="Write machine-readable JSON to stdout."
 )
+
+allowed_host_option = click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests whose Host is NAME (repeatable). By default only loopback "
+    "names, the bound address and, for 0.0.0.0 or ::, this machine's names and addresses are "
+    "answered (others get 403: defeats DNS rebinding). '*' answers any Host: then a web page "
+    "on a name that resolves to this machine can read what is served here.",
+)

@@ -12,6 +12,7 @@ from wscli.cli.completion import complete_url
 from wscli.cli.options import (
     CONTEXT_SETTINGS,
     ByteSize,
+    allowed_host_option,
     compression_option,
     file_option,
     header_option,
@@ -22,7 +23,9 @@ from wscli.cli.options import (
 
 EPILOG = """\b
 Each client gets its own upstream connection with the same path and query (a WebSocket
-client asking for '/' gets the upstream URL's own path); its subprotocol offers, Origin,
+client asking for '/' gets the upstream URL's own path); the upstream's host and port are
+fixed (a request target that is not a path is 400, a Host that does not name the proxy
+403: see --allowed-host); its subprotocol offers, Origin,
 Authorization, cookies and other end-to-end headers are passed on (hop-by-hop ones and
 Sec-WebSocket-Key/-Version/-Extensions are not; -H adds or replaces). A refusal by the
 upstream reaches the client as it came; plain HTTP GETs (e.g. a chat page) pass too.
@@ -90,6 +93,7 @@ RATE = _Rate()
     show_default=True,
     help="Port to listen on; 0 picks a free one (the banner on stderr says which).",
 )
+@allowed_host_option
 @file_option("--certfile", help="Listen with TLS (wss://) with this certificate chain (PEM).")
 @file_option("--keyfile", help="Private key for --certfile (PEM), if not inside it.")
 @header_option
@@ -217,6 +221,7 @@ def proxy(**opts: Any) -> None:
         json_output=opts["json_output"],
         verbose=opts["verbose"],
         faults=faults,
+        allowed_hosts=tuple(opts["allowed_hosts"]),
     )
     if opts["json_output"]:
         display: Any = JsonDisplay(sys.stdout, verbose=opts["verbose"])

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wscli.cli.options import CONTEXT_SETTINGS, file_option, seconds_option, size_option
+from wscli.cli.options import (
+    CONTEXT_SETTINGS,
+    allowed_host_option,
+    file_option,
+    seconds_option,
+    size_option,
+)
 
 if TYPE_CHECKING:
     from wscli.serve.backplane_redis import RedisBackplane
@@ -86,16 +92,7 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     "all). By default only clients without Origin and the page's own origin are accepted; "
     "other browser origins get 403.",
 )
-@click.option(
-    "--allowed-host",
-    "allowed_hosts",
-    multiple=True,
-    metavar="NAME",
-    help="Also answer requests whose Host is NAME (repeatable). By default only loopback "
-    "names, the bound address and, for 0.0.0.0 or ::, this machine's names and addresses are "
-    "answered (others get 403: defeats DNS rebinding). '*' answers any Host: then a web page "
-    "on a name that resolves to this server can pass as same-origin.",
-)
+@allowed_host_option
 @click.option(
     "--token",
     envvar="WSCLI_TOKEN",

@@ -24,6 +24,8 @@ import urllib.parse
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 
+from wscli.core.errors import UsageProblem
+
 ANY_HOST = "*"
 """The ``--allowed-host`` value that turns the check off."""
 
@@ -98,6 +100,14 @@ def check_host_option(value: str) -> str | None:
     if name is None or name != value.strip().rstrip(".").lower():
         return "expected * or a host name or address without a port, e.g. chat.example.com"
     return None
+
+
+def check_allowed_hosts(values: Iterable[str]) -> None:
+    """Raise :class:`UsageProblem` for an ``--allowed-host`` value that is no host name."""
+    for value in values:
+        why = check_host_option(value)
+        if why is not None:
+            raise UsageProblem(f"invalid --allowed-host {value!r}", why)
 
 
 def allowed_host_names(values: Iterable[str]) -> set[str]:

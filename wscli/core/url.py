@@ -1,9 +1,12 @@
-"""Parse and normalise the WebSocket URLs given on the command line."""
+"""Parse and normalise the WebSocket URLs given on the command line, and the request
+targets a server or proxy receives (built into URIs field by field, never by joining text)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.parse
+from collections.abc import Callable
 
 from websockets.exceptions import InvalidURI
 from websockets.uri import WebSocketURI, parse_uri
@@ -84,3 +87,58 @@ def redact_in(text: str, url: str | None) -> str:
     except ValueError:
         return text
     return text.replace(password, "***") if password else text
+
+
+class RequestTargetError(ValueError):
+    """A request target a server (or proxy) does not take: not origin-form, or an
+    absolute-form target naming another server (answered 400)."""
+
+
+_TARGET_CHARS = re.compile(r"[\x21-\x7e]*")
+"""Visible ASCII: what a request target may hold (no space, control or fragment mark)."""
+_ABSOLUTE = re.compile(r"(?i)(?:ws|wss|http|https)://")
+
+
+def origin_form(target: str, is_own: Callable[[str, int | None], bool]) -> tuple[str, str]:
+    """``(path, query)`` of an HTTP request target (RFC 9112 §3.2).
+
+    Origin-form (``/path?query``) is taken as it is. Absolute-form (``http://host:port/path``,
+    also ``ws``, ``wss``, ``https``) is taken only when ``is_own(host, port)`` says it names
+    this server (``port`` None: the scheme's default), and then means its path and query;
+    asterisk-form (``*``), authority-form and anything else raise :class:`RequestTargetError`,
+    as do a fragment, a space or a control character. The result is never longer than
+    ``target``.
+    """
+    if not _TARGET_CHARS.fullmatch(target) or "#" in target:
+        raise RequestTargetError("the request target holds a character it may not")
+    if not target.startswith("/"):
+        if not _ABSOLUTE.match(target):
+            raise RequestTargetError("the request target is not a path (origin-form)")
+        try:
+            parts = urllib.parse.urlsplit(target)
+            port = parts.port
+        except ValueError:
+            raise RequestTargetError("the request target is not a valid URL") from None
+        if parts.username is not None or not parts.hostname:
+            raise RequestTargetError("the request target's URL has user information or no host")
+        if not is_own(parts.hostname, port):
+            raise RequestTargetError("the request target names another server")
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def with_target(base: WebSocketURI, path: str, query: str) -> WebSocketURI:
+    """``base`` (its scheme, host, port and credentials: the fixed upstream) with ``path``
+    and ``query`` in place of its own, as an nginx ``proxy_pass`` does: built field by
+    field, so nothing in ``path`` or ``query`` can change where the URI leads."""
+    if not path.startswith("/"):
+        raise RequestTargetError("the path must start with /")
+    return dataclasses.replace(base, path=path, query=query)
+
+
+def uri_text(uri: WebSocketURI) -> str:
+    """``uri`` as text (``ws://host:port/path?query``), without its credentials."""
+    scheme = "wss" if uri.secure else "ws"
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    return urllib.parse.urlunsplit((scheme, f"{host}:{uri.port}", uri.path, uri.query, ""))

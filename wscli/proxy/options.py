@@ -94,6 +94,9 @@ class ProxyConfig:
     json_output: bool = False
     verbose: bool = False
     faults: FaultConfig = FaultConfig()
+    allowed_hosts: Sequence[str] = ()
+    """``--allowed-host``: names besides the loopback ones and the bound address that a
+    request's ``Host`` may give (``*``: any; see :mod:`wscli.core.hosts`)."""
 
 
 def check_upstream(config: UpstreamConfig) -> None:

@@ -27,25 +27,21 @@ from websockets.frames import Close, Frame
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI, parse_uri
+from websockets.uri import WebSocketURI
 
 from wscli.core.errors import WscliError
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 from wscli.core.redact import redact
+from wscli.core.url import uri_text
 from wscli.net.neterrors import hostport
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
+from wscli.proxy.gate import Gate, Refused, decide
 from wscli.proxy.lane import Lane
 from wscli.proxy.options import ProxyConfig
 from wscli.proxy.output import Display
-from wscli.proxy.upstream import (
-    OWN_HANDSHAKE,
-    forwarded_headers,
-    open_transport,
-    passed_back,
-    request_path,
-)
+from wscli.proxy.upstream import OWN_HANDSHAKE, forwarded_headers, open_transport, passed_back
 
 
 @dataclasses.dataclass
@@ -55,7 +51,7 @@ class Shared:
     config: ProxyConfig
     display: Display
     faults: Faults
-    upstream: WebSocketURI
+    gate: Gate
     upstream_tls: ssl.SSLContext | None
     pairs: set[Pair] = dataclasses.field(default_factory=set)
     count: int = 0
@@ -201,15 +197,14 @@ class Pair:
     async def _open_upstream(self, request: Request) -> None:
         shared = self.shared
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        uri = decide(shared.gate, request.path, request.headers.get_all("Host"), upgrade)
+        if isinstance(uri, Refused):
+            self._reject(uri.status, f"wscli proxy: {uri.reason}\n", "proxy", uri.reason)
+            return
         if upgrade and shared.faults.refuse(self.id):
             self.display.fault(self.id, "refuse", None, status=503)
             self._reject(503, "wscli proxy: refused (--refuse)\n", "proxy")
             return
-        base = shared.upstream
-        uri = parse_uri(
-            f"{'wss' if base.secure else 'ws'}://{hostport(base.host, base.port)}"
-            + (request_path(base, request.path) if upgrade else request.path)
-        )
         offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
         protocol = ClientProtocol(
             uri,
@@ -309,7 +304,7 @@ class Pair:
         else:
             self.display.refused(self.id, response.status_code, response.reason_phrase, "server")
 
-    def _reject(self, status: int, text: str, by: str) -> None:
+    def _reject(self, status: int, text: str, by: str, why: str = "") -> None:
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
         answer = server.reject(status, text)
@@ -317,7 +312,8 @@ class Pair:
         self.client.flush()
         if self.upstream is not None:
             self.upstream.abort()
-        self.display.refused(self.id, status, answer.reason_phrase, by)
+        reason = f"{answer.reason_phrase}: {why}" if why else answer.reason_phrase
+        self.display.refused(self.id, status, reason, by)
 
     def _start(self, response: Response) -> None:
         assert self.upstream is not None
@@ -364,11 +360,7 @@ class Pair:
     @property
     def upstream_url(self) -> str:
         protocol = self.upstream.protocol if self.upstream is not None else None
-        if isinstance(protocol, ClientProtocol):
-            uri = protocol.uri
-            scheme = "wss" if uri.secure else "ws"
-            return f"{scheme}://{hostport(uri.host, uri.port)}{uri.resource_name}"
-        return ""
+        return uri_text(protocol.uri) if isinstance(protocol, ClientProtocol) else ""
 
     # Faults
 

@@ -11,11 +11,14 @@ import signal
 from collections.abc import Callable
 
 from wscli.core.errors import WscliError, os_reason
+from wscli.core.hosts import check_allowed_hosts
 from wscli.core.url import parse_ws_url
+from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
+from wscli.proxy.gate import Gate
 from wscli.proxy.options import ProxyConfig, check_faults, check_upstream
 from wscli.proxy.output import Display
 from wscli.proxy.pair import Pair, Shared
@@ -31,6 +34,7 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     """
     check_upstream(config.upstream)
     check_faults(config.faults)
+    check_allowed_hosts(config.allowed_hosts)
     try:
         import uvloop  # the `speed` extra: about twice the relay rate of plain asyncio
     except ImportError:
@@ -50,10 +54,11 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     if config.certfile is not None:
         listen_tls = server_context(config.certfile, config.keyfile)
     faults = Faults(config.faults)
-    shared = Shared(config, display, faults, upstream, tls)
     loop = asyncio.get_running_loop()
+    shared: Shared | None = None
 
     def new_client() -> Endpoint:
+        assert shared is not None  # set before the loop runs any callback of the server
         return Pair(shared).client
 
     try:
@@ -73,6 +78,9 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
             hint="is another server using the port? --port 0 picks a free one",
         ) from None
     port = server.sockets[0].getsockname()[1]
+    allowed = allowed_hosts(config.host, server.sockets, config.allowed_hosts)
+    gate = Gate(upstream, allowed, port, tls=listen_tls is not None)
+    shared = Shared(config, display, faults, gate, tls)
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url

@@ -56,12 +56,6 @@ OWN_HANDSHAKE = frozenset(
 MAX_PROXY_ANSWER = 16 * 1024  # bytes of an HTTP CONNECT answer read at most
 
 
-def request_path(upstream: WebSocketURI, path: str) -> str:
-    """The path (and query) to ask the upstream for: the client's, except that ``/``
-    means the upstream URL's own path and query."""
-    return upstream.resource_name if path == "/" else path
-
-
 def forwarded_headers(request: Headers, extra: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The client's end-to-end request headers, then ``extra`` (-H) replacing same names."""
     replaced = {name.lower() for name, _ in extra}

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wscli.core.errors import UsageProblem, os_reason
-from wscli.core.hosts import check_host_option
+from wscli.core.hosts import check_allowed_hosts
 from wscli.serve.access import check_origin_option
 
 DEFAULT_HISTORY_BYTES = 64 * 2**20
@@ -107,10 +107,7 @@ def serve_config(opts: ServeOptions) -> ServeConfig:
         why = check_origin_option(origin)
         if why is not None:
             raise UsageProblem(f"invalid --origin {origin!r}", why)
-    for name in opts.allowed_hosts:
-        why = check_host_option(name)
-        if why is not None:
-            raise UsageProblem(f"invalid --allowed-host {name!r}", why)
+    check_allowed_hosts(opts.allowed_hosts)
     if not opts.host.strip():
         raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
     if opts.redis_url is not None:
