@@ -60,12 +60,14 @@ def test_undecodable_host_is_a_usage_error() -> None:
         parse_ws_url("ws://a\udcff/")
 
 
-def test_redact_url_hides_only_the_password() -> None:
+def test_redact_url_hides_the_password_and_secret_query_values() -> None:
     from wscli.core.url import redact_in, redact_url
 
     assert redact_url("http://bob:hunter2@proxy:3128/") == "http://bob:***@proxy:3128/"
     assert redact_url("ws://bob@h/") == "ws://bob@h/"  # no password, nothing to hide
-    assert redact_url("ws://h/?token=x") == "ws://h/?token=x"
+    assert redact_url("ws://h/?room=x") == "ws://h/?room=x"
+    assert redact_url("ws://h/?access_token=x&room=y") == "ws://h/?access_token=[redacted]&room=y"
+    assert redact_url("ws://a:b@h/?key=x") == "ws://a:***@h/?key=[redacted]"
     proxy = "http://bob:hunter2@proxy:3128"
     said = f"cannot connect to proxy:3128 (via proxy {proxy}); hunter2 again"
     assert redact_in(said, proxy) == (

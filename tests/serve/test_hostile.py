@@ -321,3 +321,19 @@ async def test_envelope_clients_see_the_real_sender_and_raw_clients_exact_bytes(
         async with client(srv, "/r", subprotocols=["wscli.chat.v1"]) as late:
             replay = [json.loads(await recv(late)) for _ in range(3)]
         assert replay == seen  # history replayed in the envelope, same ids and times
+
+
+# Secrets in a malformed request line: the log quoted them in clear
+
+
+async def test_a_malformed_request_line_is_logged_without_its_secrets() -> None:
+    async with running() as srv:
+        for line in [
+            "GET /chat?access_token=s3cret-1&api_key=s3cret-2 HTTP/1.2",
+            "GET /chat?Session=s3cret-3",
+        ]:
+            request = f"{line}\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode()
+            await raw_request(srv.port, request)
+        errors = await srv.wait_events("error", 2)
+        logged = json.dumps(errors)
+        assert "s3cret" not in logged and "access_token=[redacted]" in logged, logged

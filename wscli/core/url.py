@@ -12,6 +12,7 @@ from websockets.exceptions import InvalidURI
 from websockets.uri import WebSocketURI, parse_uri
 
 from wscli.core.errors import UsageProblem
+from wscli.core.redact import redact
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCHEME_MAP = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
@@ -56,7 +57,9 @@ def parse_ws_url(url: str) -> WebSocketURI:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part replaced by ``***``.
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``, and
+    its secret query values (``?access_token=``: :mod:`wscli.core.redact`) by
+    ``[redacted]``.
 
     For every place a URL the user gave (``--proxy``, the WebSocket URL) is printed or
     written as NDJSON: the password must not reach a terminal, a log or a CI transcript.
@@ -65,13 +68,14 @@ def redact_url(url: str) -> str:
         parts = urllib.parse.urlsplit(url)
         password = parts.password
     except ValueError:
-        return url
+        return redact(url)
     if password is None:
-        return url
+        return redact(url)
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user = userinfo.split(":", 1)[0]
     netloc = f"{user}:***@{hostport}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    shown = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return redact(shown)
 
 
 def redact_in(text: str, url: str | None) -> str:

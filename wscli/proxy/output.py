@@ -29,7 +29,7 @@ from wscli.core.events import (
     ping_event,
 )
 from wscli.core.ndjson import timestamp, to_ndjson
-from wscli.core.redact import redact
+from wscli.core.redact import redact, redact_header
 from wscli.proxy import render
 from wscli.proxy.faults import Way
 
@@ -201,7 +201,7 @@ class LineDisplay(Display):
                 connection,
                 redact(path),
                 client,
-                subprotocol,
+                redact(subprotocol) if subprotocol is not None else None,
                 client_extensions,
                 server_extensions,
             )
@@ -292,8 +292,9 @@ class JsonDisplay(Display):
         server_extensions: Sequence[str],
         headers: Sequence[tuple[str, str]],
     ) -> None:
-        headers = [(name, redact_value(name, value)) for name, value in headers]
-        event = open_event(redact(upstream), subprotocol, client_extensions, headers)
+        headers = [(name, redact_header(name, value)) for name, value in headers]
+        shown = redact(subprotocol) if subprotocol is not None else None
+        event = open_event(redact(upstream), shown, client_extensions, headers)
         self._emit(
             event,
             connection,
@@ -353,11 +354,6 @@ class JsonDisplay(Display):
 
 
 def redact_head(head: bytes) -> bytes:
-    """An HTTP head with the values of Authorization, Cookie and ``token=`` removed: the
-    view (and a saved ``--json`` file) must not carry the clients' secrets."""
+    """An HTTP head with its secrets removed (:mod:`wscli.core.redact`): the view (and a
+    saved ``--json`` file) must not carry the clients' secrets."""
     return redact(head.decode("latin-1")).encode("latin-1")
-
-
-def redact_value(name: str, value: str) -> str:
-    """One header's value, ``[redacted]`` when it is a secret (Set-Cookie, Authorization)."""
-    return redact(f"{name}: {value}").partition(": ")[2]
