@@ -21,6 +21,8 @@ from serve_helpers import (
 )
 from support import scaled
 
+from wscli.serve.tokenguard import FAILURES_AT_ONCE
+
 FRAMES = masked_frame(0x1, b"forged") + masked_frame(0x2, b"\x00forged")
 
 
@@ -274,7 +276,7 @@ async def test_no_token_or_cookie_reaches_any_log_line() -> None:
             await raw_request(srv.port, upgrade_request("/chat?token=s3cretY", srv.port, extra))
         bad_line = b"GET /chat?token=s3cret HTTP/1.1\r\nAuthorization: Bearer s3cret\x00\r\n\r\n"
         await raw_request(srv.port, bad_line)
-        await srv.wait_events("refused", 1)
+        await srv.wait_events("tokens", 1)  # the wrong token: summarised a second later
         await asyncio.sleep(0.1)
         logged = srv.out.getvalue() + srv.human.getvalue()
         assert srv.events() and "s3cret" not in logged, logged
@@ -337,3 +339,36 @@ async def test_a_malformed_request_line_is_logged_without_its_secrets() -> None:
         errors = await srv.wait_events("error", 2)
         logged = json.dumps(errors)
         assert "s3cret" not in logged and "access_token=[redacted]" in logged, logged
+
+
+# /admission was a token oracle: thousands of guesses a second, and not one log line
+
+
+async def test_wrong_tokens_are_summarised_per_second_on_both_paths() -> None:
+    async with running(token="correct-horse") as srv:
+        for guess in ("a", "b", "c"):
+            await raw_request(srv.port, http_get(f"/admission?token={guess}", srv.port))
+            extra = f"Authorization: Bearer {guess}\r\n"
+            answer = await raw_request(srv.port, upgrade_request("/chat", srv.port, extra))
+            assert answer.startswith(b"HTTP/1.1 403"), answer
+        (summary,) = await srv.wait_events("tokens", 1, timeout=3)
+        assert (summary["failed"], summary["upgrade"], summary["admission"]) == (6, 3, 3)
+        assert summary["top"] == "127.0.0.1" and summary["throttled"] == 0
+        assert not [e for e in srv.events("refused") if e["status"] == 403]
+        assert "correct-horse" not in srv.out.getvalue()
+
+
+async def test_repeated_wrong_tokens_from_one_address_get_429_even_for_the_right_one() -> None:
+    async with running(token="correct-horse") as srv:
+        answers = []
+        for n in range(FAILURES_AT_ONCE + 5):
+            answer = await raw_request(srv.port, http_get(f"/admission?token=g{n}", srv.port))
+            answers.append(answer.split(b" ", 2)[1])
+        assert answers == [b"200"] * FAILURES_AT_ONCE + [b"429"] * 5
+        right = await raw_request(srv.port, http_get("/admission?token=correct-horse", srv.port))
+        assert right.startswith(b"HTTP/1.1 429") and b"Retry-After: " in right
+        extra = "Authorization: Bearer correct-horse\r\n"
+        answer = await raw_request(srv.port, upgrade_request("/chat", srv.port, extra))
+        assert answer.startswith(b"HTTP/1.1 429"), answer  # no oracle through the upgrade
+        (summary,) = await srv.wait_events("tokens", 1, timeout=3)
+        assert summary["failed"] == FAILURES_AT_ONCE and summary["throttled"] == 7

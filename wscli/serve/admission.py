@@ -65,12 +65,14 @@ class Plain:
 
 @dataclasses.dataclass(frozen=True)
 class Refuse:
-    """Answer ``status`` and close; ``reason`` goes to the log and the body."""
+    """Answer ``status`` and close; ``reason`` goes to the log and the body; ``kind`` is
+    the policy's (``origin``, ``token``, ``full``; "" for a malformed head or Host)."""
 
     room: str
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...] = ()
+    kind: str = ""
 
 
 UNAUTHORIZED_HEADERS = (("WWW-Authenticate", 'Bearer realm="wscli"'),)
@@ -120,5 +122,5 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     verdict = policy_verdict(policy, origins[0] if origins else None, host[0], token, clients)
     if verdict is not None:
         extra = UNAUTHORIZED_HEADERS if verdict.status == 401 else ()
-        return Refuse(room, verdict.status, verdict.reason, extra)
+        return Refuse(room, verdict.status, verdict.reason, extra, verdict.kind)
     return Admit(room, access.clean_nick(params.get("nick")), clean_since(params.get("since")))

@@ -37,7 +37,7 @@ from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit
 from wscli.serve import http as serverhttp
-from wscli.serve.admission import Admit, Plain, Policy, admit, policy_verdict
+from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, close_details
@@ -45,6 +45,7 @@ from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog, RepeatFilter
+from wscli.serve.tokenguard import TokenGuard
 
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
@@ -137,6 +138,7 @@ class ChatServer:
         self._shutting_down = False
         self._all_closed: asyncio.Event | None = None
         self._errors = RepeatFilter(log)
+        self.tokens = TokenGuard(lambda fields: self.log.emit("tokens", **fields))
         self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.WARNING)
@@ -215,6 +217,7 @@ class ChatServer:
         timeout = self.config.shutdown_timeout
         self.acceptor.close()
         self.fds.close()
+        self.tokens.close()
         # What was published is delivered before the close frame (through the backplane:
         # bounded, see Backplane.drain); nothing new is read meanwhile.
         for connection in self.admitted:
@@ -246,13 +249,13 @@ class ChatServer:
                     conn.transport.resume_reading()
                 return
 
-    def admission(self, request: Request) -> dict[str, Any]:
+    def admission(self, request: Request, host: str) -> dict[str, Any]:
         """``GET /admission``: the verdict an upgrade from this page would get, as JSON.
 
         A same-origin ``fetch`` carries no ``Origin`` header, so the page names its origin
         in ``?origin=`` (a header, when present, wins). The same rules as the upgrade's
         (:func:`~wscli.serve.admission.policy_verdict`); still only advice: the upgrade is
-        checked by itself.
+        checked by itself. A wrong token counts against ``host`` as on the upgrade.
         """
         assert self.policy is not None
         policy = self.policy
@@ -267,6 +270,8 @@ class ChatServer:
             token,
             len(self.admitted),
         )
+        if verdict is not None and verdict.kind == "token" and token is not None:
+            self.tokens.failed(host, "admission")
         return access.admission_document(verdict)
 
     def abort_all(self) -> None:
@@ -324,6 +329,10 @@ class ChatServer:
         assert self.policy is not None
         decision = admit(request, self.policy, len(self.admitted))
         remote = format_address(conn.peer)
+        host = peer_host(conn.peer)
+        token_checked = self.policy.token is not None and _checks_token(decision)
+        if token_checked and self.tokens.throttled(host):
+            return _too_many_wrong_tokens(self.tokens.retry_after(host))
         if isinstance(decision, Admit):
             self.admitted.add(conn)
             conn.ident = ("", decision.room, decision.nick)
@@ -334,7 +343,7 @@ class ChatServer:
                 decision.room,
                 self._page,
                 self.health,
-                lambda: self.admission(request),
+                lambda: self.admission(request, host),
             )
             if self.log.verbose:
                 self.log.emit(
@@ -345,13 +354,16 @@ class ChatServer:
                     status=response.status_code,
                 )
             return response
-        self.log.emit(
-            "refused",
-            remote=remote,
-            path=decision.room,
-            status=decision.status,
-            reason=decision.reason,
-        )
+        if decision.kind == "token" and decision.status == 403:
+            self.tokens.failed(host, "upgrade")  # logged once a second, with /admission's
+        else:
+            self.log.emit(
+                "refused",
+                remote=remote,
+                path=decision.room,
+                status=decision.status,
+                reason=decision.reason,
+            )
         response = serverhttp.text_response(decision.status, decision.reason)
         for name, value in decision.headers:
             response.headers[name] = value
@@ -474,6 +486,25 @@ class ChatServer:
             self.hub.drop_slow(conn, buffered)
         else:
             conn.drop(1013, "too slow: outgoing queue full")
+
+
+def peer_host(peer: Any) -> str:
+    """The address of a peer (``transport.get_extra_info("peername")``), or ``?``."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+
+def _checks_token(decision: Admit | Plain | Refuse) -> bool:
+    """Whether answering ``decision`` tells a client something about its token."""
+    if isinstance(decision, Plain):
+        return decision.room == serverhttp.ADMISSION_PATH
+    return isinstance(decision, Admit) or decision.kind == "token"
+
+
+def _too_many_wrong_tokens(retry_after: int) -> Response:
+    """429: this address presented too many wrong tokens (see wscli.serve.tokenguard)."""
+    response = serverhttp.text_response(429, "Too many wrong tokens: try again later.")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def make_protocol(
