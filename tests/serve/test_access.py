@@ -44,6 +44,11 @@ def test_split_path(path: str, room: str, params: dict[str, str]) -> None:
         ("two\nlines\t here", "two lines here"),
         ("émile ✓", "émile ✓"),
         ("x" * 100, "x" * MAX_NICK),
+        ("#2", "2"),  # #ID names anonymous clients only
+        ("# #\uff03\ufe5f7 #b", "7 #b"),
+        ("\u2800", None),  # renders blank
+        ("\u3164\u115f\u1160\uffa0\u034f\u17b4", None),
+        ("a\u2800 b", "a b"),
     ],
 )
 def test_clean_nick(raw: str | None, nick: str | None) -> None:

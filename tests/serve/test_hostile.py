@@ -372,3 +372,33 @@ async def test_repeated_wrong_tokens_from_one_address_get_429_even_for_the_right
         assert answer.startswith(b"HTTP/1.1 429"), answer  # no oracle through the upgrade
         (summary,) = await srv.wait_events("tokens", 1, timeout=3)
         assert summary["failed"] == FAILURES_AT_ONCE and summary["throttled"] == 7
+
+
+# Spoofed authors: ?nick=%232 spoke as anonymous client #2, a nick of U+2800 showed blank
+
+
+@pytest.mark.parametrize(
+    ("nick", "shown"),
+    [
+        ("%231", "1"),  # "#1", the page's own id: the #N form is for anonymous clients
+        ("%EF%BC%83%EF%BC%92", "２"),  # a fullwidth number sign is no way around it
+        ("%E2%A0%80", None),  # U+2800 BRAILLE PATTERN BLANK
+        ("%E3%85%A4%E1%85%9F%E1%85%A0%EF%BE%A0", None),  # Hangul fillers
+        ("al%E2%A0%80ice", "alice"),
+    ],
+)
+async def test_a_nick_cannot_pass_for_an_anonymous_id_or_render_blank(
+    nick: str, shown: str | None
+) -> None:
+    async with (
+        running() as srv,
+        client(srv, "/r", subprotocols=["wscli.chat.v1"]) as page,
+        client(srv, f"/r?nick={nick}") as spoofer,
+    ):
+        connected = await srv.wait_event("connect", room="/r", id=2)
+        assert connected["nick"] == shown
+        await spoofer.send("hi")
+        seen = json.loads(await recv(page))
+        while seen["type"] != "message":
+            seen = json.loads(await recv(page))
+        assert seen["from"] == (shown if shown is not None else "#2")

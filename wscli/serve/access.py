@@ -9,8 +9,9 @@
   is allowed — judged against the allow-list, not the request's own ``Host``) or is in
   the ``--origin`` allow-list; ``*`` in the list accepts every origin.
 - Tokens are compared in constant time (:func:`hmac.compare_digest`).
-- Nicknames come from ``?nick=``: control and format characters removed, whitespace
-  collapsed, at most :data:`MAX_NICK` characters; an empty result means anonymous.
+- Nicknames come from ``?nick=``: control, format and blank-rendering characters removed,
+  whitespace collapsed, no leading ``#`` (``#ID`` names anonymous clients), at most
+  :data:`MAX_NICK` characters; an empty result means anonymous.
 """
 
 from __future__ import annotations
@@ -36,16 +37,31 @@ def split_path(path: str) -> tuple[str, dict[str, str]]:
     return room or "/", params
 
 
+BLANK_FILLERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+"""Letters and marks that render as nothing or as blank space (the combining grapheme
+joiner, Hangul fillers, Khmer inherent vowels, the blank Braille pattern): a nick of them
+would show as no name at all."""
+
+ANONYMOUS_MARKS = "#\uff03\ufe5f"
+"""``#`` and its look-alikes: ``#ID`` names an anonymous client, so a nick never starts so."""
+
+
 def clean_nick(raw: str | None) -> str | None:
-    """A printable, single-line, bounded nickname, or None for anonymous."""
+    """A printable, single-line, bounded nickname, or None for anonymous: control, format
+    and blank-rendering characters removed, whitespace collapsed, no leading ``#`` (the
+    ``#ID`` form is reserved for anonymous clients), at most :data:`MAX_NICK` characters."""
     if raw is None:
         return None
     kept = "".join(
         " " if ch.isspace() else ch
         for ch in raw
-        if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}
+        if ch.isspace()
+        or (
+            unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}
+            and ch not in BLANK_FILLERS
+        )
     )
-    nick = " ".join(kept.split())[:MAX_NICK].strip()
+    nick = " ".join(kept.split()).lstrip(ANONYMOUS_MARKS + " ")[:MAX_NICK].strip()
     return nick or None
 
 
