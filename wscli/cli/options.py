@@ -137,3 +137,18 @@ allowed_host_option = click.option(
     "answered (others get 403: defeats DNS rebinding). '*' answers any Host: then a web page "
     "on a name that resolves to this machine can read what is served here.",
 )
+
+
+def warn_out_of_date_certificate(certfile: str | None) -> None:
+    """One ``wscli: warning:`` line on stderr when the ``--certfile`` a server listens with
+    has expired or is not valid yet: it still starts, but every client will refuse it."""
+    if certfile is None:
+        return
+    import sys
+
+    from wscli.net.tls import certificate_problem
+
+    problem = certificate_problem(certfile)
+    if problem is not None:
+        sys.stderr.write(f"wscli: warning: --certfile {certfile}: {problem}\n")
+        sys.stderr.flush()

@@ -19,6 +19,7 @@ from wscli.cli.options import (
     json_option,
     seconds_option,
     tls_client_options,
+    warn_out_of_date_certificate,
 )
 
 EPILOG = """\b
@@ -223,6 +224,7 @@ def proxy(**opts: Any) -> None:
         faults=faults,
         allowed_hosts=tuple(opts["allowed_hosts"]),
     )
+    warn_out_of_date_certificate(opts["certfile"])
     if opts["json_output"]:
         display: Any = JsonDisplay(sys.stdout, verbose=opts["verbose"])
     else:

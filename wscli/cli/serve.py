@@ -13,6 +13,7 @@ from wscli.cli.options import (
     file_option,
     seconds_option,
     size_option,
+    warn_out_of_date_certificate,
 )
 
 if TYPE_CHECKING:
@@ -244,6 +245,7 @@ def serve(**opts: Any) -> None:
         opts["token_file"] = Path(opts["token_file"])
     options = ServeOptions(**opts)
     config = serve_config(options)
+    warn_out_of_date_certificate(options.certfile)
     env = get_environment()
     log = EventLog(
         sys.stderr,
