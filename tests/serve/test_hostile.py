@@ -402,3 +402,26 @@ async def test_a_nick_cannot_pass_for_an_anonymous_id_or_render_blank(
         while seen["type"] != "message":
             seen = json.loads(await recv(page))
         assert seen["from"] == (shown if shown is not None else "#2")
+
+
+# A malformed request line, or one over 8 KiB, closed the connection without an answer
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        ("GET /chat HTTP/1.2", b"400"),  # an unsupported version
+        ("GET /chat", b"400"),  # no version (HTTP/0.9 style)
+        ("GET /chat  HTTP/1.1", b"400"),  # two spaces
+        ("GET /\u00e9 HTTP/1.1", b"400"),  # not ASCII
+        ("GET /" + "a" * 9000 + " HTTP/1.1", b"414"),
+        ("GET /" + "a" * 20_000 + " HTTP/1.1", b"414"),  # more than the whole head may be
+    ],
+)
+async def test_a_malformed_or_long_request_line_gets_an_answer(line: str, status: bytes) -> None:
+    async with running() as srv:
+        request = f"{line}\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode()
+        answer = await raw_request(srv.port, request)
+        assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+        (error,) = await srv.wait_events("error", 1)
+        assert error["message"].startswith("bad handshake: ")
