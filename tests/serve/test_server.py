@@ -477,6 +477,19 @@ async def test_tls_slowloris_is_dropped_within_the_handshake_timeout(
         writer.close()
 
 
+async def test_plain_http_on_the_tls_port_gets_nginx_s_400(tmp_path: os.PathLike[str]) -> None:
+    # It got silence: the TLS handshake failed on "GET / HTTP/1.1" and the socket closed.
+    settings, context = tls_settings(tmp_path)
+    async with running(**settings) as srv:
+        answer = await raw_request(srv.port, http_get("/healthz", srv.port))
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+        assert answer.endswith(b"\r\n\r\nplain HTTP request sent to HTTPS port\n")
+        await srv.wait_event("error", message="plain HTTP request sent to HTTPS port")
+        async with connect(srv.url(scheme="wss"), ssl=context, proxy=None) as ws:
+            await ws.send("TLS still served")
+            assert await recv(ws) == "TLS still served"
+
+
 async def test_pings_are_answered_and_silent_peers_are_closed() -> None:
     async with running(ping_interval=0.1, ping_timeout=0.2) as srv, client(srv) as ws:
         latency = await asyncio.wait_for(await ws.ping(), scaled(5))

@@ -110,6 +110,27 @@ def wants_health(head: bytes) -> bool:
     )
 
 
+PLAIN_HTTP_TEXT = "plain HTTP request sent to HTTPS port"
+"""What a client speaking plain HTTP to the TLS port is told (nginx's words)."""
+
+
+def plain_http_response() -> bytes:
+    """The 400 for plain HTTP on the TLS port: in plain HTTP, so the client can read it."""
+    body = (PLAIN_HTTP_TEXT + "\n").encode()
+    return (
+        b"HTTP/1.1 400 Bad Request\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+        b"Connection: close\r\n\r\n" + body
+    )
+
+
+def looks_like_plain_http(first: bytes) -> bool:
+    """True when the first byte a client sent to the TLS port starts an HTTP method (a TLS
+    record starts with 0x16, a handshake)."""
+    return first[:1].isalpha() and first[:1].isupper()
+
+
 class Refusal(asyncio.Protocol):
     """One connection the server has no room for: 503 with ``Retry-After``, then closed.
 
@@ -122,9 +143,15 @@ class Refusal(asyncio.Protocol):
     descriptor quickly, whatever the client does after the answer.
     """
 
-    def __init__(self, guard: FdGuard, health: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        guard: FdGuard,
+        health: Callable[[], dict[str, Any]],
+        answer: Callable[[bytes], bytes] | None = None,
+    ) -> None:
         self._guard = guard
         self._health = health
+        self._answer_for = answer  # another answer than the 503 (plain HTTP on the TLS port)
         self._head = b""
         self._discarded = -1  # bytes dropped after the answer; -1: not answered yet
         self._transport: asyncio.Transport | None = None
@@ -156,7 +183,9 @@ class Refusal(asyncio.Protocol):
         if transport is None or transport.is_closing() or self._discarded >= 0:
             return
         self._discarded = 0
-        if wants_health(self._head):
+        if self._answer_for is not None:
+            response = self._answer_for(self._head)
+        elif wants_health(self._head):
             body = json.dumps(self._health()).encode()
             response = refusal_response(b"503 Service Unavailable", body, b"application/json")
             if self._head.startswith(b"HEAD "):
@@ -188,7 +217,10 @@ class Acceptor:
     """Accepts clients on ``sockets`` and hands each to ``factory`` or to a :class:`Refusal`.
 
     ``health`` gives the ``/healthz`` document for refused health checks; ``ssl`` and the
-    timeouts are passed to ``loop.connect_accepted_socket``.
+    timeouts are passed to ``loop.connect_accepted_socket``. With ``ssl``, a client whose
+    first byte starts an HTTP method instead of a TLS handshake gets nginx's 400 "plain
+    HTTP request sent to HTTPS port" in plain HTTP, and ``on_plain_http`` is told its
+    address (else the TLS handshake would fail in silence).
     """
 
     def __init__(
@@ -200,6 +232,7 @@ class Acceptor:
         *,
         ssl_context: ssl.SSLContext | None = None,
         ssl_handshake_timeout: float | None = None,
+        on_plain_http: Callable[[Any], None] | None = None,
     ) -> None:
         self.sockets = list(sockets)
         self._factory = factory
@@ -207,6 +240,7 @@ class Acceptor:
         self._health = health
         self._ssl = ssl_context
         self._ssl_handshake_timeout = ssl_handshake_timeout if ssl_context else None
+        self._on_plain_http = on_plain_http
         self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task[None]] = set()
         self._serving = False
@@ -295,13 +329,38 @@ class Acceptor:
     def _refusal(self) -> Refusal:
         return Refusal(self._guard, self._health)
 
-    async def _connect(self, client: socket.socket, factory: ProtocolFactory) -> None:
+    def _plain_http_refusal(self) -> Refusal:
+        return Refusal(self._guard, self._health, lambda head: plain_http_response())
+
+    async def _first_byte(self, client: socket.socket) -> bytes:
+        """The first byte ``client`` sent, left unread (``MSG_PEEK``); waits at most the
+        TLS handshake timeout (TimeoutError), b"" when it closed first."""
+        ready: asyncio.Future[None] = self._loop.create_future()
+
+        def readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        fd = client.fileno()
+        self._loop.add_reader(fd, readable)
         try:
+            await asyncio.wait_for(ready, self._ssl_handshake_timeout)
+        finally:
+            self._loop.remove_reader(fd)
+        return client.recv(1, socket.MSG_PEEK)
+
+    async def _connect(self, client: socket.socket, factory: ProtocolFactory) -> None:
+        tls = self._ssl
+        try:
+            if tls is not None and looks_like_plain_http(await self._first_byte(client)):
+                if self._on_plain_http is not None:
+                    self._on_plain_http(client.getpeername())
+                tls, factory = None, self._plain_http_refusal
             await self._loop.connect_accepted_socket(
                 factory,
                 client,
-                ssl=self._ssl,
-                ssl_handshake_timeout=self._ssl_handshake_timeout,
+                ssl=tls,
+                ssl_handshake_timeout=self._ssl_handshake_timeout if tls is not None else None,
             )
         except (OSError, asyncio.TimeoutError, ssl.SSLError, EOFError):
             # The TLS handshake failed or the client left first: the protocol never saw

@@ -191,6 +191,7 @@ class ChatServer:
             self.health,
             ssl_context=ssl_context,
             ssl_handshake_timeout=config.handshake_timeout,
+            on_plain_http=self._on_plain_http,
         )
         self.acceptor.start()
         if self.keepalive is not None:
@@ -472,6 +473,10 @@ class ChatServer:
             elif self.log.verbose:
                 # A TCP probe (load balancer, port check): routine, so only logged with -v.
                 self.log.emit("error", remote=remote, message="closed without sending a request")
+
+    def _on_plain_http(self, peer: Any) -> None:
+        message = acceptor.PLAIN_HTTP_TEXT  # answered 400, as nginx does
+        self.log.emit("error", remote=format_address(peer), message=message)
 
     def _report_fds(self, open_fds: int, limit: int | None, refused: int) -> None:
         self.log.emit("fds", open=open_fds, limit=limit, refused=refused)
