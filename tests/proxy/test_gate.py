@@ -207,3 +207,22 @@ async def test_allowed_host_lets_a_name_through_and_star_lets_any() -> None:
         with ProxyProcess(upstream, "--allowed-host", "*") as proxy:
             answer = await exchange(proxy.port, plain_get("/healthz", "other.example"))
             assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+# Hop-by-hop headers: those a Connection header names belong to one hop (RFC 9110 §7.6.1)
+
+
+async def test_headers_named_in_connection_stay_on_their_hop(upstream: Upstream) -> None:
+    with ProxyProcess(f"ws://127.0.0.1:{upstream.port}") as proxy:
+        host = f"127.0.0.1:{proxy.port}"
+        extra = "Connection: X-Hop, keep-alive\r\nX-Hop: for the proxy only\r\nX-End: kept\r\n"
+        answer = await exchange(proxy.port, upgrade("/", host, extra))
+        assert answer.startswith(b"HTTP/1.1 101"), answer
+        extra = "X-Hop-Too: 1\r\nConnection: close, x-hop-too\r\nX-End: kept\r\n"
+        answer = await exchange(
+            proxy.port, plain_get("/page", host).replace(b"\r\n\r\n", f"\r\n{extra}\r\n".encode())
+        )
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+    for request in upstream.requests:
+        assert "X-Hop" not in request.headers and "X-Hop-Too" not in request.headers
+        assert request.headers["X-End"] == "kept"
