@@ -192,6 +192,7 @@ class ChatServer:
             ssl_context=ssl_context,
             ssl_handshake_timeout=config.handshake_timeout,
             on_plain_http=self._on_plain_http,
+            allowed_hosts=self.policy.allowed_hosts,
         )
         self.acceptor.start()
         if self.keepalive is not None:
