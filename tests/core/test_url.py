@@ -1,22 +1,13 @@
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import growth
 from websockets.uri import parse_uri
 
 from wscli.core.errors import UsageProblem
-from wscli.core.url import (
-    RequestTargetError,
-    normalize_url,
-    origin_form,
-    parse_ws_url,
-    uri_text,
-    with_target,
-)
+from wscli.core.target import RequestTargetError, origin_form
+from wscli.core.url import normalize_url, parse_ws_url, uri_text, with_target
 
 
 @pytest.mark.parametrize(
@@ -85,46 +76,6 @@ def own(host: str, port: int | None) -> bool:
     return host == "proxy.example" and port in (None, 9000)
 
 
-@pytest.mark.parametrize(
-    ("target", "path", "query"),
-    [
-        ("/", "/", ""),
-        ("/chat?nick=al&x=", "/chat", "nick=al&x="),
-        ("//evil.example/x", "//evil.example/x", ""),
-        ("/@evil.example:1/x?y=@z", "/@evil.example:1/x", "y=@z"),
-        ("/a?b?c", "/a", "b?c"),
-        ("http://proxy.example/p?q", "/p", "q"),
-        ("ws://proxy.example:9000", "/", ""),
-        ("WSS://PROXY.EXAMPLE:9000/x", "/x", ""),
-    ],
-)
-def test_origin_form_targets(target: str, path: str, query: str) -> None:
-    assert origin_form(target, own) == (path, query)
-
-
-@pytest.mark.parametrize(
-    "target",
-    [
-        "@127.0.0.1:8080/secret",  # concatenated after ws://HOST:PORT, the upstream is userinfo
-        "*",
-        "",
-        "127.0.0.1:8080",  # authority-form (CONNECT)
-        "http://127.0.0.1:8080/secret",  # absolute-form naming another server
-        "ws://proxy.example:9001/x",  # the proxy's name, another port
-        "http://user@proxy.example/x",
-        "http://proxy.example:bad/x",
-        "ftp://proxy.example/x",
-        "/a#frag",
-        "/a\tb",
-        "/a\x00",
-        "/é",
-    ],
-)
-def test_other_targets_are_refused(target: str) -> None:
-    with pytest.raises(RequestTargetError):
-        origin_form(target, own)
-
-
 def test_with_target_keeps_the_upstreams_origin_and_credentials() -> None:
     uri = with_target(UPSTREAM, "//evil.example/x", "a=@b")
     assert (uri.secure, uri.host, uri.port, uri.user_info) == (
@@ -168,12 +119,3 @@ def test_any_target_is_refused_or_leads_only_to_the_upstream(target: str) -> Non
     )
     again = parse_uri(uri_text(uri))  # read back from the text it is shown as
     assert (again.host, again.port, again.resource_name) == ("up.example", 8443, uri.resource_name)
-
-
-def test_target_parsing_is_linear_in_the_targets_length() -> None:
-    def run(n: int) -> None:
-        for target in ("/" + "a/@?" * n, "http://proxy.example/" + "%2F" * n, "@" * n):
-            with contextlib.suppress(RequestTargetError):
-                origin_form(target, own)
-
-    assert growth(run, 20_000) < 24  # 8 when linear; 64 when quadratic

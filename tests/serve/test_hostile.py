@@ -425,3 +425,22 @@ async def test_a_malformed_or_long_request_line_gets_an_answer(line: str, status
         assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
         (error,) = await srv.wait_events("error", 1)
         assert error["message"].startswith("bad handshake: ")
+
+
+# Room paths: /chat and /%63hat were two rooms
+
+
+async def test_percent_encoded_unreserved_characters_name_the_same_room() -> None:
+    async with (
+        running() as srv,
+        client(srv, "/chat") as plain,
+        client(srv, "/%63h%61t") as encoded,
+        client(srv, "/a%2fb") as lower,
+        client(srv, "/a%2Fb") as upper,
+    ):
+        await encoded.send("one room")
+        assert await recv(plain) == "one room"
+        await lower.send("still one")
+        assert await recv(upper) == "still one"  # but %2F is no "/": /a%2Fb is not /a/b
+        rooms = {e["room"] for e in await srv.wait_events("connect", 4)}
+        assert rooms == {"/chat", "/a%2Fb"}

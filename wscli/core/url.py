@@ -1,18 +1,19 @@
-"""Parse and normalise the WebSocket URLs given on the command line, and the request
-targets a server or proxy receives (built into URIs field by field, never by joining text)."""
+"""Parse and normalise the WebSocket URLs given on the command line, and build the URI a
+request target leads to field by field, never by joining text (the targets themselves:
+:mod:`wscli.core.target`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 import urllib.parse
-from collections.abc import Callable
 
 from websockets.exceptions import InvalidURI
 from websockets.uri import WebSocketURI, parse_uri
 
 from wscli.core.errors import UsageProblem
 from wscli.core.redact import redact
+from wscli.core.target import RequestTargetError
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCHEME_MAP = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
@@ -91,45 +92,6 @@ def redact_in(text: str, url: str | None) -> str:
     except ValueError:
         return text
     return text.replace(password, "***") if password else text
-
-
-class RequestTargetError(ValueError):
-    """A request target a server (or proxy) does not take: not origin-form, or an
-    absolute-form target naming another server (answered 400)."""
-
-
-_TARGET_CHARS = re.compile(r"[\x21-\x7e]*")
-"""Visible ASCII: what a request target may hold (no space, control or fragment mark)."""
-_ABSOLUTE = re.compile(r"(?i)(?:ws|wss|http|https)://")
-
-
-def origin_form(target: str, is_own: Callable[[str, int | None], bool]) -> tuple[str, str]:
-    """``(path, query)`` of an HTTP request target (RFC 9112 §3.2).
-
-    Origin-form (``/path?query``) is taken as it is. Absolute-form (``http://host:port/path``,
-    also ``ws``, ``wss``, ``https``) is taken only when ``is_own(host, port)`` says it names
-    this server (``port`` None: the scheme's default), and then means its path and query;
-    asterisk-form (``*``), authority-form and anything else raise :class:`RequestTargetError`,
-    as do a fragment, a space or a control character. The result is never longer than
-    ``target``.
-    """
-    if not _TARGET_CHARS.fullmatch(target) or "#" in target:
-        raise RequestTargetError("the request target holds a character it may not")
-    if not target.startswith("/"):
-        if not _ABSOLUTE.match(target):
-            raise RequestTargetError("the request target is not a path (origin-form)")
-        try:
-            parts = urllib.parse.urlsplit(target)
-            port = parts.port
-        except ValueError:
-            raise RequestTargetError("the request target is not a valid URL") from None
-        if parts.username is not None or not parts.hostname:
-            raise RequestTargetError("the request target's URL has user information or no host")
-        if not is_own(parts.hostname, port):
-            raise RequestTargetError("the request target names another server")
-        return parts.path or "/", parts.query
-    path, _, query = target.partition("?")
-    return path, query
 
 
 def with_target(base: WebSocketURI, path: str, query: str) -> WebSocketURI:

@@ -9,7 +9,7 @@ the operator's ``-H`` headers). In this order, each refusal a ``400`` or ``403``
   :mod:`wscli.core.hosts`, so a DNS-rebinding page cannot read the upstream through it);
 - the request target: origin-form (``/path?query``), or absolute-form naming the proxy
   itself; asterisk-form and any other target are refused
-  (:func:`wscli.core.url.origin_form`).
+  (:func:`wscli.core.target.origin_form`).
 
 :func:`decide` gives the upstream URI for an accepted request: the client's path and
 query, except that a WebSocket client asking for ``/`` gets the upstream URL's own.
@@ -24,7 +24,8 @@ from collections.abc import Set as AbstractSet
 from websockets.uri import WebSocketURI
 
 from wscli.core.hosts import host_allowed, host_refusal, normal_name
-from wscli.core.url import RequestTargetError, origin_form, with_target
+from wscli.core.target import RequestTargetError, origin_form
+from wscli.core.url import with_target
 
 
 @dataclasses.dataclass(frozen=True)

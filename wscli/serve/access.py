@@ -24,17 +24,21 @@ from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 
 from wscli.core.hosts import host_allowed
+from wscli.core.target import normalize_path
 
 MAX_NICK = 32
 
 
 def split_path(path: str) -> tuple[str, dict[str, str]]:
-    """``/chat?nick=al&x=1`` → ``("/chat", {"nick": "al", "x": "1"})`` (first value wins)."""
+    """``/chat?nick=al&x=1`` → ``("/chat", {"nick": "al", "x": "1"})`` (first value wins).
+
+    The room is the path normalised (:func:`wscli.core.target.normalize_path`): ``/%63hat``
+    is ``/chat``."""
     room, _, query = path.partition("?")
     params: dict[str, str] = {}
     for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
         params.setdefault(name, value)
-    return room or "/", params
+    return normalize_path(room) or "/", params
 
 
 BLANK_FILLERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
