@@ -21,10 +21,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 
 from wscli.core.errors import UsageProblem
+from wscli.core.options import option
 
 ANY_HOST = "*"
 """The ``--allowed-host`` value that turns the check off."""
@@ -100,6 +101,20 @@ def check_host_option(value: str) -> str | None:
     if name is None or name != value.strip().rstrip(".").lower():
         return "expected * or a host name or address without a port, e.g. chat.example.com"
     return None
+
+
+def allowed_host_option() -> Sequence[str]:
+    """The ``--allowed-host`` option (one definition; `serve` and `proxy` each hold it)."""
+    return option(
+        "--allowed-host",
+        multiple=True,
+        metavar="NAME",
+        default=(),
+        help="Also answer requests whose Host is NAME (repeatable). By default only loopback "
+        "names, the bound address and, for 0.0.0.0 or ::, this machine's names and addresses "
+        "are answered (others get 403: defeats DNS rebinding). '*' answers any Host: then a "
+        "web page on a name that resolves to this machine can read what is served here.",
+    )
 
 
 def check_allowed_hosts(values: Iterable[str]) -> None:

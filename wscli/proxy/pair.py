@@ -35,11 +35,11 @@ from wscli.core.exitcodes import ExitCode
 from wscli.core.redact import redact
 from wscli.core.url import uri_text
 from wscli.net.neterrors import hostport
+from wscli.proxy.config import ProxyConfig
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.gate import Gate, Refused, decide
 from wscli.proxy.lane import Lane
-from wscli.proxy.options import ProxyConfig
 from wscli.proxy.output import Display
 from wscli.proxy.upstream import OWN_HANDSHAKE, forwarded_headers, open_transport, passed_back
 
