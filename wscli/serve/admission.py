@@ -66,13 +66,14 @@ class Plain:
 @dataclasses.dataclass(frozen=True)
 class Refuse:
     """Answer ``status`` and close; ``reason`` goes to the log and the body; ``kind`` is
-    the policy's (``origin``, ``token``, ``full``; "" for a malformed head or Host)."""
+    the reason's family for /metrics: ``request`` (malformed), ``host``, ``origin``,
+    ``token`` or ``full``."""
 
     room: str
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...] = ()
-    kind: str = ""
+    kind: str = "request"
 
 
 UNAUTHORIZED_HEADERS = (("WWW-Authenticate", 'Bearer realm="wscli"'),)
@@ -109,7 +110,7 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
         return Refuse(room, 400, "no Host header")
     foreign = host_refusal(host[0], policy.allowed_hosts)
     if foreign is not None:
-        return Refuse(room, 403, foreign)
+        return Refuse(room, 403, foreign, kind="host")
     upgrade = ",".join(headers.get_all("Upgrade")).lower()
     if "websocket" not in upgrade:
         return Plain(room, request.method)

@@ -126,6 +126,7 @@ class ClientConnection(asyncio.Protocol):
         "received",
         "shared_frames",
         "since",
+        "started",
         "subprotocol",
         "transport",
     )
@@ -153,6 +154,8 @@ class ClientConnection(asyncio.Protocol):
         self.received = 0
         """Bytes received before the decision (for the log: a probe sends none)."""
         self.closed_by_server: tuple[int, str] | None = None
+        self.started = 0.0
+        """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
         self._buffer = b""
         self._fragments: tuple[bytearray, bool] | None = None
         self._timer: asyncio.TimerHandle | None = None

@@ -35,7 +35,7 @@ from wscli.core.errors import WscliError, os_reason
 from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
-from wscli.serve import acceptor, access, fdlimit
+from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
 from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
@@ -120,6 +120,9 @@ class ChatServer:
         self.close_timeout = config.close_timeout
         self.handshake_timeout = config.handshake_timeout
         self.started = time.monotonic()
+        self.born = time.time()
+        self.counters = metrics.Counters()
+        self.metrics_token = config.metrics_token or config.token
         self.connections: set[ClientConnection] = set()
         self.admitted: set[ClientConnection] = set()
         self.acceptor: acceptor.Acceptor | None = None
@@ -282,19 +285,29 @@ class ChatServer:
             connection.transport.abort()
 
     def health(self) -> dict[str, Any]:
-        """The /healthz document; ``status`` is "degraded" while a backplane is lost or
-        clients are refused for lack of file descriptors."""
+        """The public /healthz document: ``status`` ("degraded" while a backplane is lost or
+        clients are refused for lack of file descriptors) and counts, never a name."""
+        return self._health(self.hub.backplane.describe())
+
+    def detail(self) -> dict[str, Any]:
+        """``/healthz?verbose`` (behind the metrics token): the public document and the
+        rest: history, backlog, the backplane's description (its prefix, lag per room)."""
         backplane = self.hub.backplane.describe()
+        return {
+            **self._health(backplane),
+            "rooms_kept": self.hub.kept_rooms,
+            "history_bytes": self.hub.history_held,
+            "unsent_bytes": self.budget.held,
+            "backplane": backplane,
+        }
+
+    def _health(self, backplane: dict[str, Any]) -> dict[str, Any]:
         degraded = backplane.get("connected") is False or self.fds.degraded
         return {
             "status": "degraded" if degraded else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
-            "rooms_kept": self.hub.kept_rooms,
-            "history_bytes": self.hub.history_held,
-            "unsent_bytes": self.budget.held,
             "uptime": round(time.monotonic() - self.started, 3),
-            "backplane": backplane,
             "fds": self.fds.budget.snapshot(),
         }
 
@@ -324,6 +337,7 @@ class ChatServer:
         if self._shutting_down:
             conn.transport.abort()
             return
+        conn.started = time.monotonic()
         self.connections.add(conn)
 
     def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit:
@@ -340,7 +354,9 @@ class ChatServer:
             conn.ident = ("", decision.room, decision.nick)
             return decision
         if isinstance(decision, Plain):
-            response = serverhttp.answer(
+            response = metrics.answer(
+                self, request, decision.method, decision.room
+            ) or serverhttp.answer(
                 decision.method,
                 decision.room,
                 self._page,
@@ -356,6 +372,7 @@ class ChatServer:
                     status=response.status_code,
                 )
             return response
+        self.counters.refused[decision.kind] += 1
         if decision.kind == "token" and decision.status == 403:
             self.tokens.failed(host, "upgrade")  # logged once a second, with /admission's
         else:
@@ -374,6 +391,7 @@ class ChatServer:
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
         """A head the server cannot take: one log line, the answer if any, and close."""
         self.admitted.discard(conn)
+        self.counters.refused["request"] += 1
         remote = format_address(conn.peer)
         if why:
             self.log.emit("error", remote=remote, message=f"bad handshake: {why}")
@@ -390,6 +408,9 @@ class ChatServer:
         conn.ident = (key, admitted.room, admitted.nick)
         conn.author = admitted.nick or f"#{conn.client_id}"
         conn.since = admitted.since
+        counters = self.counters
+        counters.opened += 1
+        counters.handshake.observe(time.monotonic() - conn.started)
         self.log.emit(
             "connect",
             id=conn.client_id,
@@ -403,6 +424,9 @@ class ChatServer:
 
     def on_message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room."""
+        counters = self.counters
+        counters.messages_in += 1
+        counters.bytes_in += len(data)
         if self.log.verbose:
             self.log.emit(
                 "message",
@@ -434,6 +458,7 @@ class ChatServer:
 
     def on_handshake_timeout(self, conn: ClientConnection) -> None:
         timeout = self.config.handshake_timeout
+        self.counters.refused["timeout"] += 1
         self.log.emit(
             "error",
             remote=format_address(conn.peer),
@@ -454,6 +479,7 @@ class ChatServer:
         if conn.joined:
             self.hub.leave(conn)
             code, reason, by = close_details(conn)
+            self.counters.close(code)
             self.log.emit(
                 "disconnect",
                 id=conn.client_id,
@@ -484,6 +510,7 @@ class ChatServer:
 
     def _on_slow_client(self, client: Subscriber, buffered: int) -> None:
         conn: ClientConnection = client  # type: ignore[assignment]
+        self.counters.slow += 1
         self.log.emit("slow", id=conn.client_id, room=conn.room, buffered=buffered)
 
     def _drop_over_budget(self, client: Backlogged, buffered: int) -> None:
