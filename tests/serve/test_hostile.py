@@ -444,3 +444,18 @@ async def test_percent_encoded_unreserved_characters_name_the_same_room() -> Non
         assert await recv(upper) == "still one"  # but %2F is no "/": /a%2Fb is not /a/b
         rooms = {e["room"] for e in await srv.wait_events("connect", 4)}
         assert rooms == {"/chat", "/a%2Fb"}
+
+
+async def test_wrong_metrics_tokens_count_and_get_429_like_the_others() -> None:
+    async with running(metrics_token="m3trics-token") as srv:
+        statuses = []
+        for n in range(FAILURES_AT_ONCE + 2):
+            answer = await raw_request(srv.port, http_get(f"/metrics?token=g{n}", srv.port))
+            statuses.append(answer.split(b" ", 2)[1])
+        assert statuses == [b"403"] * FAILURES_AT_ONCE + [b"429"] * 2
+        right = await raw_request(srv.port, http_get("/metrics?token=m3trics-token", srv.port))
+        assert right.startswith(b"HTTP/1.1 429")  # the right one too: no oracle
+        (summary,) = await srv.wait_events("tokens", 1, timeout=3)
+        assert (summary["failed"], summary["metrics"], summary["throttled"]) == (10, 10, 3)
+        page = await raw_request(srv.port, http_get("/", srv.port))
+        assert page.startswith(b"HTTP/1.1 200")  # what needs no token is still served

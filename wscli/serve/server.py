@@ -346,17 +346,18 @@ class ChatServer:
         decision = admit(request, self.policy, len(self.admitted))
         remote = format_address(conn.peer)
         host = peer_host(conn.peer)
-        token_checked = self.policy.token is not None and _checks_token(decision)
-        if token_checked and self.tokens.throttled(host):
+        tokens = self.policy.token is not None or self.metrics_token is not None
+        if tokens and _checks_token(decision, request) and self.tokens.throttled(host):
             return _too_many_wrong_tokens(self.tokens.retry_after(host))
         if isinstance(decision, Admit):
             self.admitted.add(conn)
             conn.ident = ("", decision.room, decision.nick)
             return decision
         if isinstance(decision, Plain):
-            response = metrics.answer(
-                self, request, decision.method, decision.room
-            ) or serverhttp.answer(
+            watched = metrics.answer(self, request, decision.method, decision.room)
+            if watched is not None and watched.status_code == 403:
+                self.tokens.failed(host, "metrics")  # a wrong metrics token
+            response = watched or serverhttp.answer(
                 decision.method,
                 decision.room,
                 self._page,
@@ -526,10 +527,14 @@ def peer_host(peer: Any) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
-def _checks_token(decision: Admit | Plain | Refuse) -> bool:
-    """Whether answering ``decision`` tells a client something about its token."""
+def _checks_token(decision: Admit | Plain | Refuse, request: Request) -> bool:
+    """Whether answering ``decision`` tells a client something about a token: an upgrade,
+    ``/admission``, and a plain request presenting one (``/metrics``, ``/log``...)."""
     if isinstance(decision, Plain):
-        return decision.room == serverhttp.ADMISSION_PATH
+        if decision.room == serverhttp.ADMISSION_PATH:
+            return True
+        _, params = access.split_path(request.path)
+        return access.presented_token(request.headers, params) is not None
     return isinstance(decision, Admit) or decision.kind == "token"
 
 

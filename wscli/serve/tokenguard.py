@@ -2,8 +2,8 @@
 
 A token check answers one question — is this the token? — and whoever may ask it fast can
 guess: about 4,000 guesses a second reached ``/admission?token=`` on loopback, unlogged.
-Both places that check a token (the WebSocket upgrade and the page's ``/admission``
-pre-flight) report each wrong one here:
+Every place that checks a token (the WebSocket upgrade, the page's ``/admission``
+pre-flight, and ``/metrics``, ``/log`` and ``/healthz?verbose``) reports each wrong one here:
 
 - each address (an IPv4 address, an IPv6 /64: one host's share of addresses) has a token
   bucket of :data:`FAILURES_AT_ONCE` wrong tokens, refilled by one every
@@ -37,6 +37,9 @@ MAX_ADDRESSES = 4096
 
 WINDOW = 1.0
 """Seconds over which wrong tokens are counted into one log event."""
+
+PLACES = ("upgrade", "admission", "metrics")
+"""Where a token is checked: the upgrade, ``/admission``, and the metrics token's paths."""
 
 Report = Callable[[dict[str, object]], None]
 """Called with the fields of one ``tokens`` event."""
@@ -101,7 +104,7 @@ class TokenGuard:
         return max(1, math.ceil(missing / self._rate))
 
     def failed(self, host: str, where: str) -> None:
-        """``host`` presented a wrong token at ``where`` (``upgrade`` or ``admission``)."""
+        """``host`` presented a wrong token at ``where`` (one of :data:`PLACES`)."""
         key = address_key(host)
         tokens = self._tokens(key)
         self._buckets[key] = (max(tokens - 1.0, 0.0), self._clock())
@@ -136,13 +139,11 @@ class TokenGuard:
         self._timer = None
         counts, self._counts = self._counts, collections.Counter()
         by_address, self._by_address = self._by_address, collections.Counter()
-        failed = counts["upgrade"] + counts["admission"]
         top, top_count = by_address.most_common(1)[0] if by_address else ("", 0)
         self._report(
             {
-                "failed": failed,
-                "upgrade": counts["upgrade"],
-                "admission": counts["admission"],
+                "failed": sum(counts[place] for place in PLACES),
+                **{place: counts[place] for place in PLACES},
                 "throttled": counts["throttled"],
                 "addresses": len(by_address),
                 "top": top,
@@ -156,9 +157,14 @@ def report_line(event: dict[str, object]) -> str:
     failed = int(event["failed"])  # type: ignore[call-overload]
     throttled = int(event["throttled"])  # type: ignore[call-overload]
     addresses = int(event["addresses"])  # type: ignore[call-overload]
+    places = ", ".join(
+        f"{event.get(place, 0)} {label}"
+        for place, label in zip(PLACES, ("upgrades", "/admission", "/metrics"), strict=True)
+        if event.get(place)
+    )
     text = (
         f"refused {failed:,} invalid {'token' if failed == 1 else 'tokens'} in the last second "
-        f"({event['upgrade']} upgrades, {event['admission']} /admission)"
+        f"({places})"
     )
     if addresses:
         where = "address" if addresses == 1 else "addresses"
