@@ -19,9 +19,10 @@ Every text field is passed through :func:`redact` first: the values of ``Authori
 - ``shutdown``: ``clients``
 - ``fds``: ``open``, ``limit``, ``refused`` — clients turned away for lack of file
   descriptors (503s and failed accepts), one event per second while it lasts
-- ``tokens``: ``failed`` (wrong tokens: ``upgrade`` + ``admission``), ``throttled`` (token
-  checks answered 429), ``addresses``, ``top`` and ``top_failed`` (the busiest address) —
-  one event per second while wrong tokens come (:mod:`wscli.serve.tokenguard`)
+- ``tokens``: ``failed`` (wrong tokens: ``upgrade`` + ``admission`` + ``metrics``),
+  ``throttled`` (token checks answered 429), ``addresses``, ``top`` and ``top_failed`` (the
+  busiest address) — one event per second while wrong tokens come
+  (:mod:`wscli.serve.tokenguard`)
 - ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
   Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
 
