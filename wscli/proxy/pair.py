@@ -40,13 +40,15 @@ from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.gate import Gate, Refused, decide
 from wscli.proxy.lane import Lane
-from wscli.proxy.output import Display
+from wscli.proxy.output import Display, Opened
 from wscli.proxy.upstream import OWN_HANDSHAKE, forwarded_headers, open_transport, passed_back
 
 
 @dataclasses.dataclass
-class Shared:
-    """What every pair of one proxy run uses."""
+class Relay:
+    """The running proxy, as every pair of it uses it: the config, the display, the faults,
+    the gate (the fixed upstream and the names the proxy answers to) and the upstream's
+    TLS context, and the pairs alive."""
 
     config: ProxyConfig
     display: Display
@@ -64,13 +66,13 @@ def _head(raw: bytes) -> bytes:
 class Pair:
     """A client connection and the upstream connection opened for it."""
 
-    def __init__(self, shared: Shared) -> None:
-        shared.count += 1
-        self.id = shared.count
-        self.shared = shared
-        self.config = shared.config
-        self.display = shared.display
-        shared.pairs.add(self)
+    def __init__(self, relay: Relay) -> None:
+        relay.count += 1
+        self.id = relay.count
+        self.relay = relay
+        self.config = relay.config
+        self.display = relay.display
+        relay.pairs.add(self)
         compression = self.config.compression
         self.client = Endpoint(
             self,
@@ -195,13 +197,13 @@ class Pair:
                 raise
 
     async def _open_upstream(self, request: Request) -> None:
-        shared = self.shared
+        relay = self.relay
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
-        uri = decide(shared.gate, request.path, request.headers.get_all("Host"), upgrade)
+        uri = decide(relay.gate, request.path, request.headers.get_all("Host"), upgrade)
         if isinstance(uri, Refused):
             self._reject(uri.status, f"wscli proxy: {uri.reason}\n", "proxy", uri.reason)
             return
-        if upgrade and shared.faults.refuse(self.id):
+        if upgrade and relay.faults.refuse(self.id):
             self.display.fault(self.id, "refuse", None, status=503)
             self._reject(503, "wscli proxy: refused (--refuse)\n", "proxy")
             return
@@ -229,7 +231,7 @@ class Pair:
         await open_transport(
             lambda: upstream,
             uri,
-            shared.upstream_tls,
+            relay.upstream_tls,
             self.config.upstream.proxy,
             self.config.upstream.open_timeout,
         )
@@ -321,7 +323,7 @@ class Pair:
         for timer in self.timers:
             timer.cancel()
         self.timers = []
-        faults = self.shared.faults
+        faults = self.relay.faults
         up = Lane(self, "up", self.client, self.upstream, faults.direction(self.id, "up"))
         down = Lane(self, "down", self.upstream, self.client, faults.direction(self.id, "down"))
         up.reverse, down.reverse = down, up
@@ -331,14 +333,16 @@ class Pair:
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
         self.display.opened(
-            self.id,
-            escape_control(response_path(self), keep_newlines=False),
-            client,
-            self.upstream_url,
-            self.chosen,
-            [ext.name for ext in self.client.protocol.extensions],
-            [ext.name for ext in self.upstream.protocol.extensions],
-            list(response.headers.raw_items()),
+            Opened(
+                self.id,
+                escape_control(response_path(self), keep_newlines=False),
+                client,
+                self.upstream_url,
+                self.chosen,
+                [ext.name for ext in self.client.protocol.extensions],
+                [ext.name for ext in self.upstream.protocol.extensions],
+                list(response.headers.raw_items()),
+            )
         )
         self._arm_faults()
         if (
@@ -475,7 +479,7 @@ class Pair:
         for lane in self.lanes:
             if lane.pump is not None:
                 lane.pump.cancel()
-        self.shared.pairs.discard(self)
+        self.relay.pairs.discard(self)
         if self.opened:
             code, reason, by = self.first_close or (None, "", None)
             self.display.closed(self.id, code, reason, by)

@@ -23,7 +23,7 @@ from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.gate import Gate
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
-from wscli.proxy.pair import Pair, Shared
+from wscli.proxy.pair import Pair, Relay
 
 Banner = Callable[[str], None]
 
@@ -59,11 +59,11 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         listen_tls = server_context(config.certfile, config.keyfile)
     faults = Faults(config.faults)
     loop = asyncio.get_running_loop()
-    shared: Shared | None = None
+    relay: Relay | None = None
 
     def new_client() -> Endpoint:
-        assert shared is not None  # set before the loop runs any callback of the server
-        return Pair(shared).client
+        assert relay is not None  # set before the loop runs any callback of the server
+        return Pair(relay).client
 
     try:
         server = await loop.create_server(
@@ -84,7 +84,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     port = server.sockets[0].getsockname()[1]
     allowed = allowed_hosts(config.host, server.sockets, config.allowed_hosts)
     gate = Gate(upstream, allowed, port, tls=listen_tls is not None)
-    shared = Shared(config, display, faults, gate, tls)
+    relay = Relay(config, display, faults, gate, tls)
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url
@@ -101,7 +101,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         signals += 1
         stop.set()
         if signals > 1:
-            for pair in list(shared.pairs):
+            for pair in list(relay.pairs):
                 pair.abort()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -109,12 +109,12 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     async with server:
         await stop.wait()
         server.close()
-        for pair in list(shared.pairs):
+        for pair in list(relay.pairs):
             pair.close()
         deadline = loop.time() + config.close_timeout + 1.0
-        while shared.pairs and loop.time() < deadline and signals < 2:
+        while relay.pairs and loop.time() < deadline and signals < 2:
             await asyncio.sleep(0.02)
-        for pair in list(shared.pairs):
+        for pair in list(relay.pairs):
             pair.abort()
         await asyncio.sleep(0)  # let the aborted transports report their loss
     if signals > 1:
