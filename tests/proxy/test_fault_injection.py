@@ -185,7 +185,7 @@ def test_wscli_connect_reconnect_recovers_through_disconnect_every() -> None:
             "-x",
             "hi",
             "--wait",
-            "3.5",
+            str(scaled(3.5)),  # three connections of 1 s with backoff between: scaled
             proxy.ws_url(),
             input="",
             timeout=30,

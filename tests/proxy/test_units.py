@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from websockets.datastructures import Headers
-from websockets.uri import parse_uri
 
 from wscli.core.errors import UsageProblem
 from wscli.core.units import parse_duration, parse_rate
@@ -18,7 +17,7 @@ from wscli.proxy.config import (
 )
 from wscli.proxy.faults import Faults
 from wscli.proxy.rules import Rules, rules_from_config
-from wscli.proxy.upstream import forwarded_headers, passed_back, request_path
+from wscli.proxy.upstream import forwarded_headers, passed_back
 
 WHEN = "2026-01-02T03:04:05.678Z"
 
@@ -131,12 +130,6 @@ def test_forwarded_headers_keep_end_to_end_ones_and_let_h_replace() -> None:
     assert passed_back(response) == [("X-Why", "no")]
 
 
-def test_request_path() -> None:
-    base = parse_uri("ws://up:8080/socket?v=1")
-    assert request_path(base, "/") == "/socket?v=1"
-    assert request_path(base, "/room?x=2") == "/room?x=2"
-
-
 def test_message_line_escapes_cuts_and_summarises() -> None:
     line = render.message_line(WHEN, 3, "up", "text", b"\x1b[2Jhi\nthere", 13, 40)
     text = "".join(part for part, _ in line)
@@ -178,6 +171,8 @@ def test_line_display_colours_by_direction_only_when_asked() -> None:
 
 
 def test_only_the_proxys_own_origin_is_rewritten() -> None:
+    from websockets.uri import parse_uri
+
     from wscli.proxy.upstream import is_own_origin, upstream_origin
 
     assert upstream_origin(parse_uri("ws://127.0.0.1:3000/chat")) == "http://127.0.0.1:3000"

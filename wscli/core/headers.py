@@ -100,3 +100,15 @@ def extension_names(values: Iterable[str]) -> list[str]:
             if name:
                 names.append(name)
     return names
+
+
+def connection_options(values: Iterable[str]) -> set[str]:
+    """The header names (lower case) that ``Connection`` header values list: hop-by-hop
+    for this message, so a proxy removes them as it forwards it (RFC 9110 §7.6.1)."""
+    names = set()
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().lower()
+            if name and TOKEN.match(name):
+                names.add(name)
+    return names

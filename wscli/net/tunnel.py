@@ -18,7 +18,8 @@ import urllib.request
 from collections.abc import Callable
 
 from wscli.core.errors import ConnectFailed, TimedOut, UsageProblem, WscliError
-from wscli.core.url import is_direct, is_loopback, redact_url
+from wscli.core.hosts import is_loopback
+from wscli.core.url import is_direct, redact_url
 from wscli.net.neterrors import describe_connect_error, hostport
 
 MAX_ANSWER = 16 * 1024

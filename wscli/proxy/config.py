@@ -6,12 +6,14 @@ Pure: values with units (``80ms``, ``0.02``, ``64K``) are read by :mod:`wscli.co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from wscli.core.clientoptions import ClientTLSOptions, HeaderOptions, JsonOption, ProxyOption
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.headers import check_header_values
+from wscli.core.hosts import allowed_host_option, is_loopback
 from wscli.core.options import (
     FILE,
     FLAG,
@@ -28,7 +30,7 @@ from wscli.core.options import (
     zero_is_none,
 )
 from wscli.core.units import parse_duration, parse_rate
-from wscli.core.url import is_loopback, parse_ws_url
+from wscli.core.url import parse_ws_url
 
 DURATION = Parsed("duration", parse_duration)
 RATE = Parsed("rate", parse_rate)
@@ -182,6 +184,7 @@ class ProxyConfig:
         default=9000,
         help="Port to listen on; 0 picks a free one (the banner on stderr says which).",
     )
+    allowed_hosts: Sequence[str] = allowed_host_option()
     certfile: str | None = option(
         "--certfile",
         kind=FILE,

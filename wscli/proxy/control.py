@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from wscli.core.closecodes import close_problem
 from wscli.core.escape import escape_control
+from wscli.core.hosts import is_loopback
 from wscli.core.httprequest import BadRequest, HttpRequest, RequestReader, json_body
 from wscli.core.ndjson import to_json
 from wscli.core.redact import redact
-from wscli.core.url import is_loopback
 from wscli.net.neterrors import hostport
 from wscli.proxy.rules import RuleError
 

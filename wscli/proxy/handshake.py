@@ -20,16 +20,17 @@ from websockets.exceptions import InvalidStatus
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI, parse_uri
+from websockets.uri import WebSocketURI
 
 from wscli.core.errors import WscliError
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import extension_names
+from wscli.core.url import uri_text
 from wscli.net.neterrors import hostport
 from wscli.net.tunnel import dial
 from wscli.proxy.config import ProxyConfig
-from wscli.proxy.upstream import forwarded_headers, request_path
+from wscli.proxy.upstream import forwarded_headers
 from wscli.wire.client import ClientEngine
 from wscli.wire.owner import Owner, Settings
 
@@ -81,7 +82,7 @@ class UpstreamHandshake:
     def __init__(
         self,
         config: ProxyConfig,
-        base: WebSocketURI,
+        uri: WebSocketURI,
         tls: ssl.SSLContext | None,
         request: Request,
         owner: Owner[ClientEngine],
@@ -89,15 +90,13 @@ class UpstreamHandshake:
         proxy: str | None = None,
         origin: str | None = None,
     ) -> None:
-        """``origin``: the Origin to send (None: the client's)."""
+        """``uri``: what to ask the upstream for (:func:`wscli.proxy.gate.decide`);
+        ``origin``: the Origin to send (None: the client's)."""
         self.config = config
         self.proxy = proxy
         self.request = request
         self.upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
-        path = request_path(base, request.path) if self.upgrade else request.path
-        self.uri = parse_uri(
-            f"{'wss' if base.secure else 'ws'}://{hostport(base.host, base.port)}{path}"
-        )
+        self.uri = uri
         self.tls = tls
         offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
         self.protocol = ClientProtocol(
@@ -130,8 +129,7 @@ class UpstreamHandshake:
     @property
     def url(self) -> str:
         """The upstream URL asked for."""
-        scheme = "wss" if self.uri.secure else "ws"
-        return f"{scheme}://{hostport(self.uri.host, self.uri.port)}{self.uri.resource_name}"
+        return uri_text(self.uri)
 
     def answered(self, response: Response | None) -> None:
         """The upstream answered (``response``), or went away without a valid answer."""

@@ -33,6 +33,7 @@ from wscli.core.redact import redact
 from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import Faults, Way
+from wscli.proxy.gate import Gate, Refused, decide
 from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, head
 from wscli.proxy.output import Display, Opened
 from wscli.proxy.relay import Relay
@@ -60,6 +61,8 @@ class ProxyRun:
     """The proxy on the way to the upstream (--proxy, else the *_proxy variables)."""
     port: int = 0
     """The port this proxy listens on (known once it listens)."""
+    gate: Gate | None = None
+    """The fixed upstream and the names this proxy answers to (once it listens)."""
     pairs: set[Pair] = dataclasses.field(default_factory=set)
     engines: set[Engine] = dataclasses.field(default_factory=set)
     """The open engines of every pair (what the keepalive pings)."""
@@ -234,9 +237,15 @@ class Pair(Owner[Engine]):
 
     async def _open_upstream(self, request: Request) -> None:
         run = self.run
+        assert run.gate is not None  # set once the proxy listens, before any client
+        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        uri = decide(run.gate, request.path, request.headers.get_all("Host"), upgrade)
+        if isinstance(uri, Refused):
+            self._reject(uri.status, f"wscli proxy: {uri.reason}\n", "proxy", uri.reason)
+            return
         handshake = UpstreamHandshake(
             self.config,
-            run.upstream,
+            uri,
             run.upstream_tls,
             request,
             self,
@@ -339,7 +348,7 @@ class Pair(Owner[Engine]):
             timer.cancel()
         self.timers = []
 
-    def _reject(self, status: int, text: str, by: str) -> None:
+    def _reject(self, status: int, text: str, by: str, why: str = "") -> None:
         self._answered()
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
@@ -348,7 +357,8 @@ class Pair(Owner[Engine]):
             self.client.accept(answer)
         if self.upstream is not None:
             self.upstream.abort()
-        self.display.refused(self.id, status, answer.reason_phrase, by)
+        reason = f"{answer.reason_phrase}: {why}" if why else answer.reason_phrase
+        self.display.refused(self.id, status, reason, by)
 
     def _start(self, outcome: Accepted, answer: Response) -> None:
         upstream, handshake = self.upstream, self.handshake

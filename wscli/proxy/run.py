@@ -12,8 +12,10 @@ import sys
 from collections.abc import Callable
 
 from wscli.core.errors import WscliError, os_reason
+from wscli.core.hosts import check_allowed_hosts
 from wscli.core.url import parse_ws_url
 from wscli.net.eventloop import run_fast
+from wscli.net.hostnames import allowed_hosts
 from wscli.net.linewriter import LineWriter
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
@@ -27,6 +29,7 @@ from wscli.proxy.config import (
 )
 from wscli.proxy.control import ControlApi, control_factory
 from wscli.proxy.faults import Faults
+from wscli.proxy.gate import Gate
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
 from wscli.proxy.pair import ProxyRun, engine_settings, new_client
 from wscli.proxy.record import Tee, json_gap, open_record, text_gap
@@ -44,6 +47,7 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     """
     check_upstream(config.upstream)
     check_faults(config.faults)
+    check_allowed_hosts(config.allowed_hosts)
     control_address(config)
     upstream = parse_ws_url(config.upstream.url)
     resolve_proxy(config.upstream.proxy, upstream.host, upstream.port, upstream.secure)
@@ -153,6 +157,8 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
             hint="is another server using the port? --port 0 picks a free one",
         ) from None
     port = proxy_run.port = server.sockets[0].getsockname()[1]
+    allowed = allowed_hosts(config.host, server.sockets, config.allowed_hosts)
+    proxy_run.gate = Gate(upstream, allowed, port, tls=listen_tls is not None)
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url

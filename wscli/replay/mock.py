@@ -18,8 +18,8 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
+from wscli.core.hosts import is_loopback
 from wscli.core.recording import Conversation
-from wscli.core.url import is_loopback
 from wscli.replay.play import Pace, Player, Verdict
 from wscli.wire.engine import Engine
 from wscli.wire.owner import Ending, Settings
