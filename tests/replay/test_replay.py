@@ -222,3 +222,31 @@ def test_bad_recordings_are_one_line_errors(tmp_path: Path) -> None:
         assert result.stderr.decode().startswith("wscli: error: cannot replay")
         assert why in result.stderr.decode()
     os.chmod(path, 0)
+
+
+def test_the_mock_server_refuses_foreign_hosts_and_browser_pages(recording: Path) -> None:
+    import socket
+
+    mock = Mock(recording, "--no-wait")
+    port = int(mock.url.rsplit(":", 1)[1].split("/")[0])
+
+    def status(*headers: str) -> bytes:
+        head = [
+            "GET /chat HTTP/1.1",
+            *headers,
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+        ]
+        with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as sock:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            return sock.recv(100).split(b"\r\n", 1)[0]
+
+    try:
+        assert status("Host: evil.example") == b"HTTP/1.1 403 Forbidden"  # DNS rebinding
+        page = ("Host: 127.0.0.1", "Origin: https://evil.example")  # a page the user visits
+        assert status(*page) == b"HTTP/1.1 403 Forbidden"
+        assert status("Host: 127.0.0.1") == b"HTTP/1.1 101 Switching Protocols"
+    finally:
+        mock.stop()

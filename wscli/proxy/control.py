@@ -25,13 +25,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import http
-import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from wscli.core.closecodes import close_problem
 from wscli.core.escape import escape_control
-from wscli.core.hosts import is_loopback
+from wscli.core.hosts import host_refusal, normal_name
 from wscli.core.httprequest import BadRequest, HttpRequest, RequestReader, json_body
 from wscli.core.ndjson import to_json
 from wscli.core.redact import redact
@@ -72,8 +71,7 @@ class ControlApi:
         host = request.header("host")
         if host is None:
             raise ApiError(400, "no Host header")
-        name = _host_name(host)
-        if name is None or not (is_loopback(name) or name == self.host.strip("[]").lower()):
+        if host_refusal(host, {normal_name(self.host)}) is not None:
             raise ApiError(403, "the Host header does not name this control API")
         if request.header("origin") is not None:
             raise ApiError(403, "browsers may not use the control API (an Origin header)")
@@ -188,14 +186,6 @@ class ControlApi:
             for pair in list(self.run.pairs):
                 pair.rules_changed()
         self.run.flush_display_soon()
-
-
-def _host_name(value: str) -> str | None:
-    try:
-        name = urllib.parse.urlsplit(f"//{value.strip()}").hostname
-    except ValueError:
-        return None
-    return name.rstrip(".").lower() if name else None
 
 
 def _number(text: str, what: str) -> int:

@@ -11,14 +11,13 @@ hold what a web page must not read.
 from __future__ import annotations
 
 import asyncio
-import urllib.parse
 from collections.abc import Callable, Sequence
 
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from wscli.core.hosts import is_loopback
+from wscli.core.hosts import host_allowed, host_name, normal_name
 from wscli.core.recording import Conversation
 from wscli.replay.play import Pace, Player, Verdict
 from wscli.wire.engine import Engine
@@ -92,14 +91,10 @@ class MockServer:
     def refusal(self, request: Request) -> str | None:
         """Why this request may not be answered (None: it may)."""
         hosts = request.headers.get_all("Host")
-        try:
-            name = urllib.parse.urlsplit(f"//{hosts[0].strip()}").hostname if hosts else None
-        except ValueError:
-            name = None
-        if len(hosts) != 1 or name is None:
-            return "a request needs one valid Host header"
-        if not (is_loopback(name) or name == self.host.strip("[]").lower()):
-            return f"host {name[:100]} is not this server"
+        if len(hosts) != 1:
+            return "a request needs one Host header"
+        if not host_allowed(host_name(hosts[0]), {normal_name(self.host)}):
+            return "the Host header does not name this server"
         origin = request.headers.get("Origin")
         if origin is not None and "*" not in self.origins and origin not in self.origins:
             return "browser origins are refused unless allowed with --origin"
