@@ -101,11 +101,6 @@ def redact_in(text: str, url: str | None) -> str:
     return text.replace(password, "***") if password else text
 
 
-def is_direct(proxy: str | None) -> bool:
-    """True when a ``--proxy`` value says to connect directly (unset, ``none``, empty)."""
-    return proxy is None or proxy.strip().lower() in {"", "none", "direct"}
-
-
 def with_target(base: WebSocketURI, path: str, query: str) -> WebSocketURI:
     """``base`` (its scheme, host, port and credentials: the fixed upstream) with ``path``
     and ``query`` in place of its own, as an nginx ``proxy_pass`` does: built field by
@@ -120,3 +115,8 @@ def uri_text(uri: WebSocketURI) -> str:
     scheme = "wss" if uri.secure else "ws"
     host = f"[{uri.host}]" if ":" in uri.host else uri.host
     return urllib.parse.urlunsplit((scheme, f"{host}:{uri.port}", uri.path, uri.query, ""))
+
+
+def is_direct(proxy: str | None) -> bool:
+    """True when a ``--proxy`` value says to connect directly (unset, ``none``, empty)."""
+    return proxy is None or proxy.strip().lower() in {"", "none", "direct"}

@@ -2,7 +2,8 @@
 the upstream (through an HTTP CONNECT or SOCKS proxy, TLS), send the request with the client's
 end-to-end headers, wait for the answer, and say how to answer the client.
 
-The upstream is asked first, so its refusal (status, headers, body) reaches the client as it
+Which URL is asked for was decided before (:mod:`wscli.proxy.gate`: the upstream's origin is
+fixed). The upstream is asked first, so its refusal (status, headers, body) reaches the client as it
 came and its subprotocol choice is the one the client gets. A plain HTTP GET (a chat page)
 is passed on as is. The result is one of :class:`Accepted`, :class:`PassedBack` or
 :class:`Failed`; :class:`wscli.proxy.pair.Pair` turns it into the client's answer.
@@ -85,6 +86,7 @@ class UpstreamHandshake:
         uri: WebSocketURI,
         tls: ssl.SSLContext | None,
         request: Request,
+        upgrade: bool,
         owner: Owner[ClientEngine],
         settings: Settings,
         proxy: str | None = None,
@@ -95,8 +97,9 @@ class UpstreamHandshake:
         self.config = config
         self.proxy = proxy
         self.request = request
-        self.upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        self.upgrade = upgrade
         self.uri = uri
+        """The upstream URL asked for, as the gate decided (wscli.proxy.gate)."""
         self.tls = tls
         offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
         self.protocol = ClientProtocol(
@@ -128,7 +131,7 @@ class UpstreamHandshake:
 
     @property
     def url(self) -> str:
-        """The upstream URL asked for."""
+        """The upstream URL asked for (without credentials)."""
         return uri_text(self.uri)
 
     def answered(self, response: Response | None) -> None:

@@ -15,7 +15,6 @@ import dataclasses
 import os
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from websockets.datastructures import Headers
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
@@ -23,7 +22,6 @@ from websockets.frames import Close, Frame
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI
 
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
@@ -54,15 +52,11 @@ class ProxyRun:
     config: ProxyConfig
     display: Display
     faults: Faults
-    upstream: WebSocketURI
+    gate: Gate
     upstream_tls: ssl.SSLContext | None
     settings: Settings
     upstream_proxy: str | None = None
     """The proxy on the way to the upstream (--proxy, else the *_proxy variables)."""
-    port: int = 0
-    """The port this proxy listens on (known once it listens)."""
-    gate: Gate | None = None
-    """The fixed upstream and the names this proxy answers to (once it listens)."""
     pairs: set[Pair] = dataclasses.field(default_factory=set)
     engines: set[Engine] = dataclasses.field(default_factory=set)
     """The open engines of every pair (what the keepalive pings)."""
@@ -237,7 +231,6 @@ class Pair(Owner[Engine]):
 
     async def _open_upstream(self, request: Request) -> None:
         run = self.run
-        assert run.gate is not None  # set once the proxy listens, before any client
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
         uri = decide(run.gate, request.path, request.headers.get_all("Host"), upgrade)
         if isinstance(uri, Refused):
@@ -248,13 +241,14 @@ class Pair(Owner[Engine]):
             uri,
             run.upstream_tls,
             request,
+            upgrade,
             self,
             run.settings,
             run.upstream_proxy,
             self._origin(request),
         )
-        self.path = handshake.uri.resource_name.split("?", 1)[0]
-        refusal = run.faults.refuse(self.id, self.path) if handshake.upgrade else None
+        self.path = uri.path
+        refusal = run.faults.refuse(self.id, self.path) if upgrade else None
         if refusal is not None:
             self.display.fault(self.id, "refuse", None, status=refusal.status, rule=refusal.id)
             self._reject(refusal.status, "wscli proxy: refused (a refuse fault)\n", "proxy")
@@ -280,9 +274,9 @@ class Pair(Owner[Engine]):
         config = self.config
         if not config.upstream.rewrite_origin or origin is None:
             return None
-        if not is_own_origin(origin, config.host, self.run.port, config.certfile is not None):
+        if not is_own_origin(origin, config.host, self.run.gate.port, config.certfile is not None):
             return None  # another site's page: the upstream judges it as it is
-        return upstream_origin(self.run.upstream)
+        return upstream_origin(self.run.gate.upstream)
 
     def _refusal_hint(self, request: Request, status: int) -> str | None:
         """A 403 to a browser's upgrade through the proxy is most often its origin."""
@@ -543,8 +537,3 @@ class Pair(Owner[Engine]):
         if self.started:
             code, reason, by = self.first_close or (None, "", None)
             self.display.closed(self.id, code, reason, by)
-
-
-def new_client(run: ProxyRun) -> Any:
-    """The protocol factory of the listening socket: a new pair per client."""
-    return lambda: Pair(run).client

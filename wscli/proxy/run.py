@@ -31,9 +31,10 @@ from wscli.proxy.control import ControlApi, control_factory
 from wscli.proxy.faults import Faults
 from wscli.proxy.gate import Gate
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
-from wscli.proxy.pair import ProxyRun, engine_settings, new_client
+from wscli.proxy.pair import Pair, ProxyRun, engine_settings
 from wscli.proxy.record import Tee, json_gap, open_record, text_gap
 from wscli.proxy.rules import Rules, rules_from_config
+from wscli.wire.engine import Engine
 from wscli.wire.keepalive import Keepalive
 
 Banner = Callable[[str], None]
@@ -127,22 +128,19 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
         keepalive = Keepalive(
             config.ping_interval,
             config.ping_timeout,
-            lambda: proxy_run.engines,
+            lambda: proxy_run.engines if proxy_run is not None else (),
             lambda exc: display.error(0, f"keepalive: {exc!r}", 1),
         )
-    proxy_run = ProxyRun(
-        config,
-        display,
-        faults,
-        upstream,
-        tls,
-        engine_settings(config, keepalive),
-        resolve_proxy(config.upstream.proxy, upstream.host, upstream.port, upstream.secure),
-    )
     loop = asyncio.get_running_loop()
+    proxy_run: ProxyRun | None = None
+
+    def new_client() -> Engine:
+        assert proxy_run is not None  # set before the loop runs any callback of the server
+        return Pair(proxy_run).client
+
     try:
         server = await loop.create_server(
-            new_client(proxy_run),
+            new_client,
             config.host,
             config.port,
             ssl=listen_tls,
@@ -156,9 +154,18 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
             os_reason(exc),
             hint="is another server using the port? --port 0 picks a free one",
         ) from None
-    port = proxy_run.port = server.sockets[0].getsockname()[1]
+    port = server.sockets[0].getsockname()[1]
     allowed = allowed_hosts(config.host, server.sockets, config.allowed_hosts)
-    proxy_run.gate = Gate(upstream, allowed, port, tls=listen_tls is not None)
+    gate = Gate(upstream, allowed, port, tls=listen_tls is not None)
+    proxy_run = ProxyRun(
+        config,
+        display,
+        faults,
+        gate,
+        tls,
+        engine_settings(config, keepalive),
+        resolve_proxy(config.upstream.proxy, upstream.host, upstream.port, upstream.secure),
+    )
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url

@@ -92,9 +92,6 @@ class ClientConnection(Engine):
     """
 
     __slots__ = (
-        "_buffer",
-        "author",
-        "client_id",
         "enveloped",
         "key",
         "nick",
@@ -114,9 +111,6 @@ class ClientConnection(Engine):
         """The hub's key for this client: "" until it joined the hub."""
         self.room = "/"
         self.nick: str | None = None
-        self.client_id = 0
-        self.author: str | None = None
-        """Its nick, else ``#ID``: who it is in the JSON envelope (set when it joins)."""
         self.shared_frames = True
         self.subprotocol: str | None = None
         self.enveloped = False
@@ -127,13 +121,24 @@ class ClientConnection(Engine):
         """The client's address (``transport.get_extra_info("peername")``)."""
         self.started = 0.0
         """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
-        self._buffer = b""
 
     # Subscriber interface (called by the hub)
 
     @property
     def joined(self) -> bool:
         return bool(self.key)
+
+    @property
+    def client_id(self) -> int:
+        """Its number in the logs (the end of its hub key; 0 until it joined). Read from
+        the key, not kept: an int per client is 36 bytes of every idle connection."""
+        key = self.key
+        return int(key.rpartition(":")[2]) if key else 0
+
+    @property
+    def author(self) -> str:
+        """Its nick, else ``#ID``: who it is in the JSON envelope."""
+        return self.nick or f"#{self.client_id}"
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel (or TLS)."""
@@ -191,8 +196,11 @@ class ClientConnection(Engine):
     # The handshake
 
     def handshake_received(self, data: bytes) -> None:
-        buffer = self._buffer + data if self._buffer else data
-        self._buffer = b""
+        # The head so far waits in the engine's fragment slot: nothing else uses it before
+        # the connection is open (one slot less per idle client).
+        partial = self._fragments
+        buffer = bytes(partial[0]) + data if partial is not None else data
+        self._fragments = None
         self.bytes_in += len(data)  # the head too: a probe that sent none is logged apart
         owner = self.owner
         if not _plausible_request(buffer):
@@ -204,7 +212,7 @@ class ClientConnection(Engine):
         if request_line_too_long(buffer):
             self.clear_deadline()
             why = f"request line over {MAX_REQUEST_LINE} bytes"
-            self.owner.on_bad_request(self, why, uri_too_long())
+            owner.on_bad_request(self, why, uri_too_long())
             return
         if end < 0 or end + 4 > MAX_HEAD:
             if len(buffer) > MAX_HEAD or end >= 0:
@@ -215,7 +223,7 @@ class ClientConnection(Engine):
                     text_response(431, "Request head too large."),
                 )
                 return
-            self._buffer = buffer
+            self._fragments = (bytearray(buffer), False)
             return
         self.clear_deadline()
         head, rest = buffer[: end + 4], buffer[end + 4 :]

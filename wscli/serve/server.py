@@ -418,9 +418,7 @@ class ChatServer(Owner[ClientConnection]):
 
     def opened(self, conn: ClientConnection) -> None:
         """The 101 is sent: join the room."""
-        conn.client_id, key = self.hub.new_key()
-        conn.key = key
-        conn.author = conn.nick or f"#{conn.client_id}"
+        _, conn.key = self.hub.new_key()
         counters = self.counters
         counters.opened += 1
         counters.handshake.observe(time.monotonic() - conn.started)
