@@ -14,7 +14,9 @@ Rooms are URL paths (ws://HOST:PORT/lobby); `/` serves the chat page to browsers
 A client connecting with ?nick=NAME is announced to its room as "* NAME joined"
 and "* NAME left"; messages are relayed byte for byte, the sender included.
 \b
-Endpoints: /  chat page   /healthz  JSON status   others: 404
+Endpoints: /  chat page   /healthz  status (public: counts only)
+/metrics  Prometheus   /healthz?verbose  detail   /log  last log lines
+(those three need the metrics token when one is set)   others: 404
 Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit status is 0."""
 
 

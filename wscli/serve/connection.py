@@ -93,6 +93,7 @@ class ClientConnection(Engine):
         "received",
         "shared_frames",
         "since",
+        "started",
         "subprotocol",
     )
 
@@ -115,6 +116,8 @@ class ClientConnection(Engine):
         """The client's address (``transport.get_extra_info("peername")``)."""
         self.received = 0
         """Bytes received before the decision (for the log: a probe sends none)."""
+        self.started = 0.0
+        """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
         self._buffer = b""
 
     # Subscriber interface (called by the hub)

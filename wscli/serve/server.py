@@ -34,7 +34,7 @@ from websockets.typing import LoggerLike, Subprotocol
 from wscli.core.errors import WscliError, os_reason
 from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
-from wscli.serve import acceptor, access, fdlimit
+from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
 from wscli.serve.admission import Admit, Plain, Policy, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
@@ -118,6 +118,9 @@ class ChatServer(Owner[ClientConnection]):
         )
         self.handshake_timeout = config.handshake_timeout
         self.started = time.monotonic()
+        self.born = time.time()
+        self.counters = metrics.Counters()
+        self.metrics_token = config.metrics_token or config.token
         self.connections: set[ClientConnection] = set()
         self.admitted: set[ClientConnection] = set()
         self.acceptor: acceptor.Acceptor | None = None
@@ -282,19 +285,29 @@ class ChatServer(Owner[ClientConnection]):
             connection.abort()
 
     def health(self) -> dict[str, Any]:
-        """The /healthz document; ``status`` is "degraded" while a backplane is lost or
-        clients are refused for lack of file descriptors."""
+        """The public /healthz document: ``status`` ("degraded" while a backplane is lost or
+        clients are refused for lack of file descriptors) and counts, never a name."""
+        return self._health(self.hub.backplane.describe())
+
+    def detail(self) -> dict[str, Any]:
+        """``/healthz?verbose`` (behind the metrics token): the public document and the
+        rest: history, backlog, the backplane's description (its prefix, lag per room)."""
         backplane = self.hub.backplane.describe()
+        return {
+            **self._health(backplane),
+            "rooms_kept": self.hub.kept_rooms,
+            "history_bytes": self.hub.history_held,
+            "unsent_bytes": self.budget.held,
+            "backplane": backplane,
+        }
+
+    def _health(self, backplane: dict[str, Any]) -> dict[str, Any]:
         degraded = backplane.get("connected") is False or self.fds.degraded
         return {
             "status": "degraded" if degraded else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
-            "rooms_kept": self.hub.kept_rooms,
-            "history_bytes": self.hub.history_held,
-            "unsent_bytes": self.budget.held,
             "uptime": round(time.monotonic() - self.started, 3),
-            "backplane": backplane,
             "fds": self.fds.budget.snapshot(),
         }
 
@@ -324,6 +337,7 @@ class ChatServer(Owner[ClientConnection]):
         if self._shutting_down:
             conn.transport.abort()
             return
+        conn.started = time.monotonic()
         self.connections.add(conn)
 
     def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit:
@@ -337,7 +351,9 @@ class ChatServer(Owner[ClientConnection]):
             conn.since = decision.since
             return decision
         if isinstance(decision, Plain):
-            response = serverhttp.answer(
+            response = metrics.answer(
+                self, request, decision.method, decision.room
+            ) or serverhttp.answer(
                 decision.method,
                 decision.room,
                 self._page,
@@ -353,6 +369,7 @@ class ChatServer(Owner[ClientConnection]):
                     status=response.status_code,
                 )
             return response
+        self.counters.refused[decision.kind] += 1
         self.log.emit(
             "refused",
             remote=remote,
@@ -368,6 +385,7 @@ class ChatServer(Owner[ClientConnection]):
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
         """A head the server cannot take: one log line, the answer if any, and close."""
         self.admitted.discard(conn)
+        self.counters.refused["request"] += 1
         remote = format_address(conn.peer)
         if why:
             self.log.emit("error", remote=remote, message=f"bad handshake: {why}")
@@ -385,6 +403,9 @@ class ChatServer(Owner[ClientConnection]):
         conn.client_id, key = self.hub.new_key()
         conn.ident = (key, conn.room, conn.nick)
         conn.author = conn.nick or f"#{conn.client_id}"
+        counters = self.counters
+        counters.opened += 1
+        counters.handshake.observe(time.monotonic() - conn.started)
         self.log.emit(
             "connect",
             id=conn.client_id,
@@ -398,6 +419,9 @@ class ChatServer(Owner[ClientConnection]):
 
     def message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room."""
+        counters = self.counters
+        counters.messages_in += 1
+        counters.bytes_in += len(data)
         if self.log.verbose:
             self.log.emit(
                 "message",
@@ -431,6 +455,7 @@ class ChatServer(Owner[ClientConnection]):
 
     def on_handshake_timeout(self, conn: ClientConnection) -> None:
         timeout = self.config.handshake_timeout
+        self.counters.refused["timeout"] += 1
         self.log.emit(
             "error",
             remote=format_address(conn.peer),
@@ -449,6 +474,7 @@ class ChatServer(Owner[ClientConnection]):
         if conn.joined:
             self.hub.leave(conn)
             code, reason, by = close_details(ending)
+            self.counters.close(code)
             self.log.emit(
                 "disconnect",
                 id=conn.client_id,
@@ -475,6 +501,7 @@ class ChatServer(Owner[ClientConnection]):
 
     def _on_slow_client(self, client: Subscriber, buffered: int) -> None:
         conn: ClientConnection = client  # type: ignore[assignment]
+        self.counters.slow += 1
         self.log.emit("slow", id=conn.client_id, room=conn.room, buffered=buffered)
 
     def _drop_over_budget(self, client: Backlogged, buffered: int) -> None:
