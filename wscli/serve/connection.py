@@ -333,11 +333,12 @@ def _plausible_request(start: bytes) -> bool:
 
 
 def _answer(exc: HeadError) -> str:
-    """The body of the answer to a refused head: what was wrong, in the server's words."""
-    return (
-        f"Failed to open a WebSocket connection: {exc.reason}."
-        if exc.status != 414
-        else ("Request line too long.")
+    """The body of the answer to a refused head. A malformed head's never quotes it (the
+    log line does, escaped); the upgrade rules' reasons are the server's own words."""
+    if isinstance(exc, UpgradeError):
+        return f"Failed to open a WebSocket connection: {exc.reason}."
+    return {414: "Request line too long.", 431: "Request header fields too large."}.get(
+        exc.status, "Malformed request."
     )
 
 
