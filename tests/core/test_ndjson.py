@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 
 from wscli.core.ndjson import timestamp, to_json, to_ndjson
 
@@ -29,3 +30,15 @@ def test_terminal_controlling_characters_are_escaped() -> None:
 
 def test_to_json_has_no_newline() -> None:
     assert to_json(["x", None]) == '["x",null]'
+
+
+def test_the_current_time_is_formatted_like_any_other() -> None:
+    for _ in range(3):
+        before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        now = timestamp()
+        after = datetime.datetime.now(datetime.timezone.utc)
+        parsed = datetime.datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc
+        )
+        assert before <= parsed <= after and len(now) == 24
+        time.sleep(0.4)  # across a second boundary at least once
