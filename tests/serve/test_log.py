@@ -191,7 +191,9 @@ async def test_lines_past_the_bound_in_one_iteration_are_dropped_and_counted() -
     log.close(timeout=10)
     lines = stream.getvalue().splitlines()
     note = [line for line in lines if "log lines dropped" in line]
-    assert note and note[0].startswith("(500 log lines dropped")
+    # 500 dropped at the hand-over; the 100 later ones too, counted in the same note if
+    # they were dropped before the thread took its first batch (a race), else in none.
+    assert note and note[0].split()[0] in ("(500", "(600")
     kept = [line for line in lines if "line " in line and "dropped" not in line]
     assert len(kept) == QUEUE_LINES and kept[0].endswith(" line 0")
     assert not [line for line in lines if "later" in line]

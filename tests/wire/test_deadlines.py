@@ -7,33 +7,28 @@ import asyncio
 from wscli.wire.deadlines import Deadlines
 
 
-async def test_each_item_expires_once_in_order_unless_discarded() -> None:
-    expired: list[str] = []
-    deadlines: Deadlines[str] = Deadlines(0.05, expired.append)
-    deadlines.add("a")
-    deadlines.add("b")
-    deadlines.add("c")
+async def test_each_item_expires_once_in_order_never_early_unless_discarded() -> None:
+    loop = asyncio.get_running_loop()
+    added: dict[str, float] = {}
+    expired: list[tuple[str, float]] = []
+    deadlines: Deadlines[str] = Deadlines(0.05, lambda item: expired.append((item, loop.time())))
+
+    def add(item: str) -> None:
+        added[item] = loop.time()
+        deadlines.add(item)
+
+    add("a")
+    add("b")
+    add("c")
     deadlines.discard("b")  # its handshake ended in time
     assert len(deadlines) == 2 and "a" in deadlines and "b" not in deadlines
     await asyncio.sleep(0.02)
-    deadlines.add("d")  # later: expires after the others
-    await asyncio.sleep(0.045)
-    assert expired == ["a", "c"]
-    await asyncio.sleep(0.05)
-    assert expired == ["a", "c", "d"] and len(deadlines) == 0
-
-
-async def test_adding_again_restarts_the_deadline() -> None:
-    expired: list[str] = []
-    deadlines: Deadlines[str] = Deadlines(0.05, expired.append)
-    deadlines.add("a")
-    deadlines.add("b")
-    await asyncio.sleep(0.03)
-    deadlines.add("a")
-    await asyncio.sleep(0.04)
-    assert expired == ["b"]
-    await asyncio.sleep(0.04)
-    assert expired == ["b", "a"]
+    add("d")
+    add("a")  # again: its deadline starts over, after d's
+    while len(deadlines):
+        await asyncio.sleep(0.01)
+    assert [item for item, _ in expired] == ["c", "d", "a"]
+    assert all(when >= added[item] + 0.05 for item, when in expired)
 
 
 async def test_close_forgets_every_deadline() -> None:
