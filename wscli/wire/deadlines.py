@@ -70,7 +70,10 @@ class Deadlines(Generic[Item]):
             late.append(item)
         for item in late:
             del due[item]
-        if due:  # armed before the callbacks run: one that raises stops no other deadline
+        if due:
             self._timer = loop.call_at(next(iter(due.values())), self._fire)
         for item in late:
-            self._expired(item)
+            try:
+                self._expired(item)
+            except Exception as exc:  # one that raises stops no other deadline
+                loop.call_exception_handler({"message": "deadline expiry failed", "exception": exc})
