@@ -9,6 +9,7 @@ in the command tests.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from websockets.client import ClientProtocol
@@ -158,7 +159,7 @@ class Recorder(Owner):
         self.ending: Ending | None = None
         self.accept = True
 
-    def request(self, conn: Engine, request: Request) -> None:
+    def upgrade_requested(self, conn: Engine, request: Request) -> None:
         self.events.append(("request", request.path))
         protocol = conn.protocol
         assert isinstance(protocol, ServerProtocol) and isinstance(conn, ServerEngine)
@@ -173,16 +174,17 @@ class Recorder(Owner):
     def opened(self, conn: Engine) -> None:
         self.events.append(("opened",))
 
-    def message(self, conn: Engine, data: bytes, text: bool) -> None:
+    def message_received(self, conn: Engine, data: bytes, text: bool) -> None:
         self.events.append(("message", data, text))
 
-    def frame(self, conn: Engine, frame: Frame) -> None:
-        self.events.append(("frame", frame.opcode, bytes(frame.data), frame.fin))
+    def frames_received(self, conn: Engine, frames: Sequence[Frame]) -> None:
+        for frame in frames:
+            self.events.append(("frame", frame.opcode, bytes(frame.data), frame.fin))
 
-    def ping(self, conn: Engine, data: bytes, sent: bool) -> None:
+    def ping_observed(self, conn: Engine, data: bytes, sent: bool) -> None:
         self.events.append(("ping", data, sent))
 
-    def pong(self, conn: Engine, data: bytes, rtt: float | None) -> None:
+    def pong_observed(self, conn: Engine, data: bytes, rtt: float | None) -> None:
         self.events.append(("pong", data, rtt))
 
     def closing(self, conn: Engine) -> None:

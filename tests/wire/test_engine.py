@@ -12,17 +12,11 @@ from websockets.frames import Opcode
 from websockets.server import ServerProtocol
 
 from tests.wire.fake import Pipe, Recorder, client_engine, open_pair
-from wscli.wire.engine import (
-    DISCARD,
-    DONE,
-    HOLD_CONSUMER,
-    HOLD_PEER,
-    OPEN,
-    Engine,
-)
+from wscli.wire.engine import DISCARD, DONE, OPEN, Engine
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Settings
 from wscli.wire.server import ServerEngine
+from wscli.wire.stream import HOLD_CONSUMER, HOLD_PEER
 
 FAST_CLOSE = Settings(close_timeout=0.05)
 

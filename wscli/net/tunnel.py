@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable
 
 from wscli.core.errors import ConnectFailed, TimedOut, UsageProblem, WscliError
-from wscli.core.url import is_direct
+from wscli.core.url import is_direct, redact_url
 from wscli.net.neterrors import describe_connect_error, hostport
 
 MAX_ANSWER = 16 * 1024
@@ -101,13 +101,13 @@ async def http_connect(proxy: str, host: str, port: int) -> socket.socket:
         family, kind, proto, _, address = infos[0]
         sock = socket.socket(family, kind, proto)
     except OSError as exc:
-        raise _proxy_unreachable(exc, proxy_host, proxy_port) from None
+        raise _proxy_unreachable(exc, proxy) from None
     try:
         sock.setblocking(False)
         try:
             await loop.sock_connect(sock, address)
         except OSError as exc:
-            raise _proxy_unreachable(exc, proxy_host, proxy_port) from None
+            raise _proxy_unreachable(exc, proxy) from None
         target = hostport(host, port)
         lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
         if parts.username is not None:
@@ -219,7 +219,8 @@ async def dial(
         raise describe_connect_error(exc, host, port, tls is not None) from None
 
 
-def _proxy_unreachable(exc: OSError, host: str, port: int) -> WscliError:
-    error = describe_connect_error(exc, host, port)
-    error.what += " (the proxy)"
+def _proxy_unreachable(exc: OSError, proxy: str) -> WscliError:
+    parts = urllib.parse.urlsplit(proxy)
+    error = describe_connect_error(exc, parts.hostname or "", parts.port or 8080)
+    error.what += f" (via proxy {redact_url(proxy)})"
     return error

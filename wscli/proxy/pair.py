@@ -33,14 +33,15 @@ from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import Faults
 from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, head
-from wscli.proxy.output import Display
+from wscli.proxy.output import Display, Opened
 from wscli.proxy.relay import Relay
 from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back
 from wscli.wire.client import ClientEngine
-from wscli.wire.engine import HOLD_HANDSHAKE, HOLD_PEER, Engine
+from wscli.wire.engine import Engine
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.server import ServerEngine
+from wscli.wire.stream import HOLD_HANDSHAKE, HOLD_PEER
 
 
 @dataclasses.dataclass
@@ -136,7 +137,7 @@ class Pair(Owner[Engine]):
 
     # The engines' events
 
-    def request(self, conn: Engine, request: Request) -> None:
+    def upgrade_requested(self, conn: Engine, request: Request) -> None:
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._open(request))
 
@@ -150,13 +151,13 @@ class Pair(Owner[Engine]):
         if self.handshake is not None:
             self.handshake.answered(response)
 
-    def frame(self, conn: Engine, frame: Frame) -> None:
+    def frames_received(self, conn: Engine, frames: Sequence[Frame]) -> None:
         relay = self.relays.get(conn)
         if relay is not None:
-            relay.frame(frame)
+            relay.frames(frames)
             self.run.flush_display_soon()
         elif conn is self.upstream:
-            self.early.append(frame)  # the client is not open yet: it waits (reading held)
+            self.early.extend(frames)  # the client is not open yet: they wait (reading held)
 
     def closing(self, conn: Engine) -> None:
         relay = self.relays.get(conn)
@@ -301,14 +302,16 @@ class Pair(Owner[Engine]):
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
         self.display.opened(
-            self.id,
-            escape_control(handshake.uri.resource_name, keep_newlines=False),
-            client,
-            handshake.url,
-            self.chosen,
-            extension_names(answer.headers.get_all("Sec-WebSocket-Extensions")),
-            outcome.extensions,
-            list(outcome.response.headers.raw_items()),
+            Opened(
+                self.id,
+                escape_control(handshake.uri.resource_name, keep_newlines=False),
+                client,
+                handshake.url,
+                self.chosen,
+                extension_names(answer.headers.get_all("Sec-WebSocket-Extensions")),
+                outcome.extensions,
+                list(outcome.response.headers.raw_items()),
+            )
         )
         self._arm_faults()
         self.client.accept(answer)  # open: what the client sent early is relayed now
@@ -317,8 +320,8 @@ class Pair(Owner[Engine]):
             self.stall("open")
             return
         early, self.early = self.early, []
-        for frame in early:
-            down.frame(frame)
+        if early:
+            down.frames(early)
         upstream.release(HOLD_HANDSHAKE)
         self.run.flush_display_soon()
 

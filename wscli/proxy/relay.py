@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Sequence
 from typing import Protocol
 
 from websockets.frames import Close, Frame, Opcode
@@ -20,8 +21,9 @@ from websockets.frames import Close, Frame, Opcode
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import DirectionFaults, Way
 from wscli.proxy.output import Display
-from wscli.wire.engine import HOLD_QUEUE, Engine
+from wscli.wire.engine import Engine
 from wscli.wire.owner import parse_close
+from wscli.wire.stream import HOLD_QUEUE
 
 SHOWN_PREFIX = 4096  # bytes of a message kept for the terminal view
 MAX_FORWARDED_PINGS = 16  # payloads of forwarded pings remembered, to swallow their pongs
@@ -86,6 +88,12 @@ class Relay:
         self.reverse: Relay | None = None
 
     # Receiving
+
+    def frames(self, frames: Sequence[Frame]) -> None:
+        """Relay the frames of one read of ``source``: what is ready goes out in one write."""
+        for frame in frames:
+            self.frame(frame)
+        self.dest.flush()
 
     def frame(self, frame: Frame) -> None:
         """Relay one frame just parsed from ``source``."""

@@ -59,14 +59,14 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         keepalive = Keepalive(
             config.ping_interval,
             config.ping_timeout,
-            lambda: shared.engines,
+            lambda: proxy_run.engines,
             lambda exc: display.error(0, f"keepalive: {exc!r}", 1),
         )
-    shared = ProxyRun(config, display, faults, upstream, tls, engine_settings(config, keepalive))
+    proxy_run = ProxyRun(config, display, faults, upstream, tls, engine_settings(config, keepalive))
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
-            new_client(shared),
+            new_client(proxy_run),
             config.host,
             config.port,
             ssl=listen_tls,
@@ -97,7 +97,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         signals += 1
         stop.set()
         if signals > 1:
-            for pair in list(shared.pairs):
+            for pair in list(proxy_run.pairs):
                 pair.abort()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -107,12 +107,12 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     async with server:
         await stop.wait()
         server.close()
-        for pair in list(shared.pairs):
+        for pair in list(proxy_run.pairs):
             pair.close()
         deadline = loop.time() + config.close_timeout + 1.0
-        while shared.pairs and loop.time() < deadline and signals < 2:
+        while proxy_run.pairs and loop.time() < deadline and signals < 2:
             await asyncio.sleep(0.02)
-        for pair in list(shared.pairs):
+        for pair in list(proxy_run.pairs):
             pair.abort()
         if keepalive is not None:
             keepalive.stop()

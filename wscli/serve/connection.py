@@ -55,8 +55,9 @@ from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.http import method_not_allowed, text_response
 from wscli.serve.hub import Hub, RoomMessage
 from wscli.wire.deadlines import Deadlines
-from wscli.wire.engine import DONE, HANDSHAKE, OPEN, WRITE_PAUSED, Engine
+from wscli.wire.engine import DONE, HANDSHAKE, OPEN, Engine
 from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import WRITE_PAUSED
 
 MAX_HEAD = 16 * 1024
 """Bytes of request head (request line and headers) accepted before 431."""
@@ -109,9 +110,11 @@ class ClientConnection(Engine):
         "author",
         "client_id",
         "enveloped",
-        "ident",
+        "key",
+        "nick",
         "peer",
         "received",
+        "room",
         "shared_frames",
         "since",
         "started",
@@ -122,8 +125,10 @@ class ClientConnection(Engine):
 
     def __init__(self, owner: ServeOwner, settings: Settings) -> None:
         super().__init__(owner, settings)
-        self.ident: tuple[str, str, str | None] = ("", "/", None)
-        """(key, room, nick): key is "" until the client joined the hub."""
+        self.key = ""
+        """The hub's key for this client: "" until it joined the hub."""
+        self.room = "/"
+        self.nick: str | None = None
         self.client_id = 0
         self.author: str | None = None
         """Its nick, else ``#ID``: who it is in the JSON envelope (set when it joins)."""
@@ -144,20 +149,8 @@ class ClientConnection(Engine):
     # Subscriber interface (called by the hub)
 
     @property
-    def key(self) -> str:
-        return self.ident[0]
-
-    @property
-    def room(self) -> str:
-        return self.ident[1]
-
-    @property
-    def nick(self) -> str | None:
-        return self.ident[2]
-
-    @property
     def joined(self) -> bool:
-        return bool(self.ident[0])
+        return bool(self.key)
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel (or TLS)."""

@@ -45,9 +45,9 @@ from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.log import EventLog, RepeatFilter
 from wscli.wire.deadlines import Deadlines
-from wscli.wire.engine import HOLD_CONSUMER, HOLD_OWNER
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import HOLD_CONSUMER, HOLD_OWNER
 
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
@@ -107,13 +107,14 @@ class ChatServer(Owner[ClientConnection]):
     ) -> None:
         self.config = config
         self.log = log
-        # Descriptor headroom and refusal reports (issue 14): see wscli.serve.fdlimit.
+        # Descriptor headroom, so a client near the limit gets a 503, not a dropped accept,
+        # and refusal reports: see wscli.serve.fdlimit.
         self.fd_limit = fd_limit or fdlimit.current_limit()
         self.fds = fdlimit.FdGuard(fdlimit.FdBudget(self.fd_limit.soft), self._report_fds)
         self.hub = Hub(
             echo=config.echo,
             history=config.history,
-            history_bytes=config.history_bytes,
+            history_limit=config.history_bytes,
             max_queue=config.max_queue,
             backplane=backplane,
             on_slow_client=self._on_slow_client,
@@ -194,8 +195,9 @@ class ChatServer(Owner[ClientConnection]):
             port=self.port,
             tls=config.tls,
         )
-        # Our own accept loop decides at accept time who fits in the descriptors (issue 14);
-        # every connection it accepts is counted there and ends in on_connection_lost.
+        # Our own accept loop decides at accept time who fits in the descriptors (the event
+        # loops' own accept fails at the limit, each differently: see wscli.serve.acceptor);
+        # every connection it accepts is counted there and ends in closed().
         self.acceptor = acceptor.Acceptor(
             listening,
             lambda: ClientConnection(self, self.settings),
@@ -357,7 +359,7 @@ class ChatServer(Owner[ClientConnection]):
         remote = format_address(conn.peer)
         if isinstance(decision, Admit):
             self.admitted.add(conn)
-            conn.ident = ("", decision.room, decision.nick)
+            conn.room, conn.nick = decision.room, decision.nick
             conn.since = decision.since
             return decision
         if isinstance(decision, Plain):
@@ -411,7 +413,7 @@ class ChatServer(Owner[ClientConnection]):
     def opened(self, conn: ClientConnection) -> None:
         """The 101 is sent: join the room."""
         conn.client_id, key = self.hub.new_key()
-        conn.ident = (key, conn.room, conn.nick)
+        conn.key = key
         conn.author = conn.nick or f"#{conn.client_id}"
         counters = self.counters
         counters.opened += 1
@@ -427,7 +429,7 @@ class ChatServer(Owner[ClientConnection]):
         )
         self.hub.join(conn)
 
-    def message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
+    def message_received(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room."""
         counters = self.counters
         counters.messages_in += 1

@@ -14,7 +14,6 @@ from typing import Any
 from websockets.client import ClientProtocol
 from websockets.frames import Frame
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from wscli.wire.engine import DONE, OPEN, Engine
 from wscli.wire.owner import Owner, Settings
@@ -59,12 +58,11 @@ class ClientEngine(Engine):
         if response is None and protocol.handshake_exc is None:
             return  # more of the answer to come
         self.response = response
-        if protocol.state is State.OPEN and protocol.handshake_exc is None:
+        if response is not None and protocol.handshake_exc is None:
+            # Accepted (the protocol may be closing already: a close frame can come in the
+            # same read as the 101, and is handled as any other).
             self.open(protocol)
-            frames = [e for e in events if isinstance(e, Frame)]
-            if frames and self.phase == OPEN:
-                self._deliver(frames)
-            self.flush()
+            self._process([e for e in events if isinstance(e, Frame)])
             return
         self.phase = DONE
         self.owner.rejected(self, response)

@@ -12,6 +12,7 @@ Owners subclass :class:`Owner` to inherit no-op defaults for the events they ign
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from websockets.frames import Close, Frame
@@ -42,7 +43,8 @@ class Settings:
     stall_timeout: float | None = 20.0
     close_timeout: float = 2.0
     frames: bool = False
-    """Deliver every frame (:meth:`Owner.frame`, the proxy) instead of whole messages."""
+    """Deliver the frames (:meth:`Owner.frames_received`, the proxy) instead of whole
+    messages."""
     high_water: int | None = None
     """The transport's write high-water mark (None: asyncio's default, 64 KiB)."""
     track_pings: bool = True
@@ -105,7 +107,7 @@ class Owner(Protocol[Conn]):
     of them.
     """
 
-    def request(self, conn: Conn, request: Request) -> None:
+    def upgrade_requested(self, conn: Conn, request: Request) -> None:
         """Server side: the client's upgrade request. Reading is held until the owner
         calls ``conn.accept(response)`` or ``conn.answer(response)``."""
         return None
@@ -119,19 +121,20 @@ class Owner(Protocol[Conn]):
         """The opening handshake completed: frames flow from now on."""
         return None
 
-    def message(self, conn: Conn, data: bytes, text: bool) -> None:
+    def message_received(self, conn: Conn, data: bytes, text: bool) -> None:
         """A whole message (text already checked to be UTF-8)."""
         return None
 
-    def frame(self, conn: Conn, frame: Frame) -> None:
-        """With ``Settings.frames``: each frame as it came, control frames included."""
+    def frames_received(self, conn: Conn, frames: Sequence[Frame]) -> None:
+        """With ``Settings.frames``: the frames of one read as they came, control frames
+        included (the pongs to this side's own pings go to :meth:`pong_observed`)."""
         return None
 
-    def ping(self, conn: Conn, data: bytes, sent: bool) -> None:
+    def ping_observed(self, conn: Conn, data: bytes, sent: bool) -> None:
         """A ping received (answered already) or ``sent``."""
         return None
 
-    def pong(self, conn: Conn, data: bytes, rtt: float | None) -> None:
+    def pong_observed(self, conn: Conn, data: bytes, rtt: float | None) -> None:
         """A pong received; ``rtt``: the round trip of the ping it answers, if ours."""
         return None
 

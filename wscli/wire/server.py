@@ -15,12 +15,13 @@ from typing import Any
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from wscli.wire.engine import DISCARD, HOLD_HANDSHAKE, HOLDS, Engine
+from wscli.wire.engine import DISCARD, Engine
 from wscli.wire.owner import Owner, Settings
+from wscli.wire.stream import HOLD_HANDSHAKE, HOLDS
 
 
 class ServerEngine(Engine):
-    """A server connection whose upgrade the owner decides (:meth:`Owner.request`)."""
+    """A server connection whose upgrade the owner decides (:meth:`Owner.upgrade_requested`)."""
 
     __slots__ = ()
 
@@ -54,7 +55,7 @@ class ServerEngine(Engine):
             return
         self._fragments = (bytearray(data[cut:]), False)
         self.hold(HOLD_HANDSHAKE)
-        self.owner.request(self, request)
+        self.owner.upgrade_requested(self, request)
 
     def accept(self, response: Response) -> None:
         """Send ``response`` to the request: a 101 opens the connection (then the bytes

@@ -15,8 +15,7 @@ import dataclasses
 import socket
 import ssl
 import urllib.parse
-import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from wscli.core.errors import HandshakeRejected, UsageProblem, WscliError
 from wscli.net.neterrors import describe_connect_error, hostport
@@ -66,25 +65,6 @@ class HttpTarget:
                 continue
             if name in self.cookies or len(self.cookies) < MAX_COOKIES:
                 self.cookies[name] = value
-
-
-def environment_proxy(url: str, environ: Mapping[str, str]) -> str | None:
-    """The proxy the ``*_proxy`` variables name for ``url`` (None if ``no_proxy`` skips it)."""
-    proxies = {
-        name.lower()[: -len("_proxy")]: value
-        for name, value in environ.items()
-        if name.lower().endswith("_proxy") and value
-    }
-    parts = urllib.parse.urlsplit(url)
-    no_proxy = proxies.get("no", "")
-    host = parts.hostname or ""
-    if no_proxy and any(
-        entry.strip() in ("*", host) or host.endswith("." + entry.strip().lstrip("."))
-        for entry in no_proxy.split(",")
-        if entry.strip()
-    ):
-        return None
-    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 class HttpChannel:
