@@ -9,7 +9,7 @@ import threading
 import time
 
 from wscli.core.ndjson import timestamp
-from wscli.serve.log import QUEUE_LINES, EventLog, format_line
+from wscli.serve.log import HAND_OVER_DELAY, QUEUE_LINES, EventLog, format_line
 
 
 def test_timestamp_format() -> None:
@@ -156,21 +156,23 @@ class CountingStream(io.StringIO):
         return super().write(text)
 
 
-async def test_lines_of_one_loop_iteration_go_to_the_writer_together() -> None:
+async def test_lines_are_handed_to_the_writer_together() -> None:
     import asyncio
 
     stream = CountingStream()
     log = EventLog(stream, background=True, json_stream=stream)
     for n in range(50):
         log.emit("error", remote=None, message=f"line {n}")
-    await asyncio.sleep(0)  # the iteration ends: one hand-over
-    log.emit("error", remote=None, message="next iteration")
-    await asyncio.sleep(0)
+        if n % 10 == 0:
+            await asyncio.sleep(0)  # other loop iterations within the hand-over delay
+    await asyncio.sleep(HAND_OVER_DELAY * 3)  # one hand-over
+    log.emit("error", remote=None, message="later")
+    await asyncio.sleep(HAND_OVER_DELAY * 3)
     log.close(timeout=10)
     lines = stream.getvalue().splitlines()
     assert [json.loads(line)["message"] for line in lines] == [
         *(f"line {n}" for n in range(50)),
-        "next iteration",
+        "later",
     ]
     assert stream.writes == 2
 
@@ -182,11 +184,11 @@ async def test_lines_past_the_bound_in_one_iteration_are_dropped_and_counted() -
     log = EventLog(stream, background=True)
     for n in range(QUEUE_LINES + 500):
         log.emit("error", remote=None, message=f"line {n}")
-    await asyncio.sleep(0)
+    await asyncio.sleep(HAND_OVER_DELAY * 3)
     for n in range(100):  # the thread still holds them all: these are dropped (and
         # counted for the next note)
         log.emit("error", remote=None, message=f"later {n}")
-    await asyncio.sleep(0)
+    await asyncio.sleep(HAND_OVER_DELAY * 3)
     stream.release.set()
     log.close(timeout=10)
     lines = stream.getvalue().splitlines()

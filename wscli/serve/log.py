@@ -117,6 +117,8 @@ def format_line(event: Event) -> str:
 
 
 QUEUE_LINES = 10_000
+HAND_OVER_DELAY = 0.02
+"""Seconds the lines wait to be handed to the writer thread together (see EventLog)."""
 RECENT_EVENTS = 64  # kept for /log (wscli top's last log lines)
 
 
@@ -154,9 +156,10 @@ class EventLog:
     are written by a thread from a bounded queue, so a log reader that stalls (a full pipe,
     a stopped terminal) can never stall the server: beyond :data:`QUEUE_LINES` waiting
     lines, lines are dropped and counted, and a note says how many when writing resumes.
-    Inside an event loop the lines of one loop iteration go to the thread together: a
+    Inside an event loop the lines of :data:`HAND_OVER_DELAY` go to the thread together: a
     hand-over per line (a lock, a wake-up of the thread, which then competes for the GIL)
-    cost ~40 µs of each connection's handshake under a connect storm.
+    cost ~40 µs of each connection's handshake under a connect storm, and one per loop
+    iteration still woke it hundreds of times a second.
     Call :meth:`close` at the end to write what is queued.
     """
 
@@ -245,7 +248,7 @@ class EventLog:
                     self._hand_over()
                     return
                 batch = self._batch = []
-                loop.call_soon(self._hand_over)
+                loop.call_later(HAND_OVER_DELAY, self._hand_over)
             if len(batch) < QUEUE_LINES:
                 batch.append((stream, text))
             else:
