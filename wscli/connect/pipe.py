@@ -207,9 +207,11 @@ class PipeSession:
                     await self._close(link)
                     if why == "timeout":
                         raise TimedOut(f"timed out after {self.policy.timeout:g} s (--timeout)")
-                    if why == "idle" and self.policy.count is not None:
+                    counting = self.policy.count is not None
+                    if why == "idle" and counting and not self._count_reached():
                         # -n N asked for N messages: fewer is not a clean end (a starved
-                        # server can fall silent past --idle in mid-stream).
+                        # server can fall silent past --idle in mid-stream). The replies
+                        # read while closing count: the last of them can end the silence.
                         raise TimedOut(
                             f"received {self.received} of {self.policy.count} messages (-n)",
                             f"{self.policy.idle:g} s of silence (--idle)",

@@ -274,7 +274,11 @@ class WebSocketChannel(Owner[ClientEngine]):
     async def _ready(self) -> None:
         """Raise ConnectionClosed (once the connection has ended) unless it is open."""
         if not self.engine.is_open:
-            await asyncio.wait_for(asyncio.shield(self._ended), self.close_timeout + 1)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ended), self.close_timeout + 1)
+            except (TimeoutError, asyncio.TimeoutError):
+                self.engine.abort()  # the close's own deadline should have ended it already
+                await asyncio.shield(self._ended)
             raise self._closed_error()
 
     async def _drained(self) -> None:

@@ -412,9 +412,7 @@ class ChatServer(Owner[ClientConnection]):
 
     def opened(self, conn: ClientConnection) -> None:
         """The 101 is sent: join the room."""
-        conn.client_id, key = self.hub.new_key()
-        conn.key = key
-        conn.author = conn.nick or f"#{conn.client_id}"
+        _, conn.key = self.hub.new_key()
         counters = self.counters
         counters.opened += 1
         counters.handshake.observe(time.monotonic() - conn.started)
@@ -497,11 +495,11 @@ class ChatServer(Owner[ClientConnection]):
                 by=by,
             )
         elif conn.phase == HEAD and not self._shutting_down:
-            if conn.received:
+            if conn.bytes_in:
                 self.log.emit(
                     "error",
                     remote=remote,
-                    message=f"bad handshake: connection closed after {conn.received} bytes, "
+                    message=f"bad handshake: connection closed after {conn.bytes_in} bytes, "
                     "before the end of the request head",
                 )
             elif self.log.verbose:

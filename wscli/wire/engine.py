@@ -9,7 +9,7 @@ budget, flow control, deadlines) and owns, once for everyone:
   callback returns;
 - **write coalescing**: messages sent during one event-loop iteration go out in one
   ``transport.write`` when the loop is next free (:meth:`Engine.flush`, scheduled once);
-  pre-encoded frames (the server's broadcast) are written as given;
+  `serve` writes its pre-encoded broadcast frames itself, once per client per tick;
 - **keepalive** (with :class:`~wscli.wire.keepalive.Keepalive`) and round trips from its
   own record of the pings it sent;
 - **closing**: the close handshake bounded by ``Settings.close_timeout``, abort, and one
@@ -76,9 +76,8 @@ class Engine(Stream):
     """
 
     __slots__ = (
-        "_closing",
         "_fragments",
-        "_pings",
+        "_notes",
         "messages_in",
         "messages_out",
         "phase",
@@ -97,9 +96,7 @@ class Engine(Stream):
         self.messages_in = 0
         self.messages_out = 0
         self._fragments: tuple[bytearray, bool] | None = None
-        self._pings: dict[bytes, float] | None = None
-        # (close received, close sent, the peer's came first, closed without a frame)
-        self._closing: tuple[Close | None, Close | None, bool, Close | None] | None = None
+        self._notes: _Notes | None = None
 
     # What the owner reads
 
@@ -111,12 +108,14 @@ class Engine(Stream):
 
     def close_frames(self) -> tuple[Close | None, Close | None]:
         """The close frames received and sent so far (before the end: see :meth:`ending`)."""
-        closing = self._closing
+        closing = self._notes.closing if self._notes is not None else None
         return (closing[0], closing[1]) if closing is not None else (None, None)
 
     def ending(self) -> Ending:
         """How the connection ended, or is ending (close frames known so far)."""
-        rcvd, sent, peer_first, dropped = self._closing or (None, None, False, None)
+        notes = self._notes
+        closing = notes.closing if notes is not None else None
+        rcvd, sent, peer_first, dropped = closing or (None, None, False, None)
         protocol = self.protocol
         if protocol is not None and protocol.state is _CLOSED:
             # The protocol's own account, public once closed: it knows the close frames it
@@ -159,32 +158,15 @@ class Engine(Stream):
             self.messages_out += 1
         self._sent(len(data))
 
-    def write_frames(self, data: bytes, limit: int) -> int:
-        """Write pre-encoded frames now, unless what is queued would pass ``limit``:
-        returns 0 when written (or when not open: nothing to do), else the bytes queued
-        (nothing written)."""
-        if self.phase != OPEN:
-            return 0
-        transport = self.transport
-        buffered = transport.get_write_buffer_size() + self.reserved
-        if buffered and buffered + len(data) > limit:
-            return buffered
-        if self.flags & _FLUSH_SCHEDULED:
-            self.flush()  # what the protocol holds goes first
-        transport.write(data)
-        self.bytes_out += len(data)
-        return 0
-
     def ping(self, data: bytes | None = None) -> bytes:
         """Send a ping now (4 random bytes unless ``data``); its pong's round trip comes
         with :meth:`Owner.pong_observed` when ``Settings.track_pings``. Returns the payload."""
         payload = os.urandom(4) if data is None else data
         self.protocol_now().send_ping(payload)
         if self.settings.track_pings:
-            pings = self._pings
-            if pings is None:
-                pings = self._pings = {}
-            elif len(pings) >= PINGS_KEPT:  # never answered: forget the oldest
+            notes = self._notes or self._take_notes()
+            pings = notes.pings
+            if len(pings) >= PINGS_KEPT:  # never answered: forget the oldest
                 del pings[next(iter(pings))]
             pings[payload] = asyncio.get_running_loop().time()
         self.owner.ping_observed(self, payload, True)
@@ -409,7 +391,7 @@ class Engine(Stream):
             self._deliver(events)
         if self.phase == OPEN and protocol.state is not _OPEN:
             answer = protocol.data_to_send()
-            if self._closing is None or self._closing[1] is None:
+            if self.close_frames()[1] is None:
                 # The protocol failed the connection itself (1002, 1007, 1009): the code
                 # it sent is public only once closed, but its close frame is right here.
                 self._record(sent=close_written(answer))
@@ -483,7 +465,7 @@ class Engine(Stream):
         keepalive = self.settings.keepalive
         if keepalive is not None:
             keepalive.pong(self)
-        pings = self._pings
+        pings = self._notes.pings if self._notes is not None else None
         if not pings or data not in pings:
             return None
         now = asyncio.get_running_loop().time()
@@ -497,7 +479,8 @@ class Engine(Stream):
     def _record(
         self, *, rcvd: Close | None = None, sent: Close | None = None, dropped: Close | None = None
     ) -> None:
-        old_rcvd, old_sent, peer_first, old_dropped = self._closing or (None, None, False, None)
+        notes = self._notes or self._take_notes()
+        old_rcvd, old_sent, peer_first, old_dropped = notes.closing or (None, None, False, None)
         if rcvd is not None and old_rcvd is None:
             old_rcvd = rcvd
             if old_sent is None:
@@ -505,7 +488,11 @@ class Engine(Stream):
                 old_sent = rcvd  # the protocol echoes it
         if sent is not None and old_sent is None:
             old_sent = sent
-        self._closing = (old_rcvd, old_sent, peer_first, dropped or old_dropped)
+        notes.closing = (old_rcvd, old_sent, peer_first, dropped or old_dropped)
+
+    def _take_notes(self) -> _Notes:
+        notes = self._notes = _Notes()
+        return notes
 
     # Output
 
@@ -538,6 +525,18 @@ def _only_control(events: Sequence[object], size: int) -> bool:
             return False
         total += 6 + len(frame.data)  # control payloads are at most 125 bytes
     return bool(events) and total == size
+
+
+class _Notes:
+    """What only some connections need, kept apart so that an idle one holds none of it
+    (one slot): the pings in flight (payload → when sent) and the close frames seen
+    (received, sent, the peer's came first, closed without a frame)."""
+
+    __slots__ = ("closing", "pings")
+
+    def __init__(self) -> None:
+        self.pings: dict[bytes, float] = {}
+        self.closing: tuple[Close | None, Close | None, bool, Close | None] | None = None
 
 
 def close_written(chunks: list[bytes]) -> Close | None:
