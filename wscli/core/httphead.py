@@ -75,7 +75,9 @@ def parse_request_head(head: bytes) -> RequestHead:
     raw_method, raw_target, raw_version = parts
     version = _VERSIONS.get(raw_version)
     if version is None:
-        raise HeadError(400, f"unsupported protocol: {_shown(raw_version)}")
+        # The whole line, as websockets' parser quotes it: what the client asked for is
+        # what an operator looks for in the log (redacted there, like any request line).
+        raise HeadError(400, f"unsupported protocol in request line: {_shown(request_line)}")
     if not _METHOD.fullmatch(raw_method):
         raise HeadError(400, f"invalid method: {_shown(raw_method)}")
     if not _TARGET.fullmatch(raw_target):

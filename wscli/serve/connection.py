@@ -43,7 +43,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from wscli.core.httphead import HeadError, parse_request_head
+from wscli.core.httphead import MAX_REQUEST_LINE, HeadError, parse_request_head
 from wscli.core.upgrade import (
     UpgradeError,
     check_upgrade,
@@ -52,7 +52,12 @@ from wscli.core.upgrade import (
 )
 from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
-from wscli.serve.http import method_not_allowed, text_response
+from wscli.serve.http import (
+    head_refused,
+    method_not_allowed,
+    request_line_too_long,
+    text_response,
+)
 from wscli.serve.hub import Hub, RoomMessage
 from wscli.wire.deadlines import Deadlines
 from wscli.wire.engine import DONE, HANDSHAKE, OPEN, Engine
@@ -223,6 +228,13 @@ class ClientConnection(Engine):
             owner.on_bad_request(self, "not an HTTP request", None)
             return
         end = buffer.find(b"\r\n\r\n")
+        if request_line_too_long(buffer):
+            # Answered as soon as the line is too long, not when the head ends (or the
+            # handshake times out): the parser would refuse it all the same.
+            owner.handshakes.discard(self)
+            why = f"request line over {MAX_REQUEST_LINE} bytes"
+            owner.on_bad_request(self, why, head_refused(414))
+            return
         if end < 0 or end + 4 > MAX_HEAD:
             if len(buffer) > MAX_HEAD or end >= 0:
                 owner.handshakes.discard(self)
@@ -245,7 +257,7 @@ class ClientConnection(Engine):
         try:
             parsed = parse_request_head(head)
         except HeadError as exc:
-            owner.on_bad_request(self, exc.reason, text_response(exc.status, _answer(exc)))
+            owner.on_bad_request(self, exc.reason, head_refused(exc.status))
             return
         headers = Headers(parsed.headers)
         request = Request(parsed.target, headers, parsed.method, parsed.version)
@@ -265,7 +277,9 @@ class ClientConnection(Engine):
                 offered_subprotocols(get_all("Sec-WebSocket-Protocol"))
             )
         except UpgradeError as exc:
-            response = text_response(exc.status, _answer(exc))
+            response = text_response(
+                exc.status, f"Failed to open a WebSocket connection: {exc.reason}."
+            )
             for name, value in exc.headers:
                 response.headers[name] = value
             owner.on_bad_request(self, exc.reason, response)
@@ -336,16 +350,6 @@ def _plausible_request(start: bytes) -> bool:
     if space < 0 and len(start) >= 17:
         return False
     return not method or (method.isalpha() and method.isupper())
-
-
-def _answer(exc: HeadError) -> str:
-    """The body of the answer to a refused head. A malformed head's never quotes it (the
-    log line does, escaped); the upgrade rules' reasons are the server's own words."""
-    if isinstance(exc, UpgradeError):
-        return f"Failed to open a WebSocket connection: {exc.reason}."
-    return {414: "Request line too long.", 431: "Request header fields too large."}.get(
-        exc.status, "Malformed request."
-    )
 
 
 def _one_line(exc: BaseException | None) -> str:

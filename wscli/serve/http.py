@@ -1,4 +1,5 @@
-"""Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, ``/admission``, 404, 405.
+"""Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, ``/admission``, 404, 405,
+and the answers to malformed heads (400, 414, 431).
 
 The server hands every request that is not a WebSocket upgrade (and passed the Host check)
 to :func:`answer`, which builds the response for it. ``GET`` and ``HEAD`` are
@@ -20,6 +21,8 @@ from typing import Any
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 from websockets.server import ServerProtocol
+
+from wscli.core.httphead import MAX_REQUEST_LINE
 
 PAGE_CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
@@ -81,6 +84,26 @@ def text_response(status: int, text: str) -> Response:
     """A plain-text answer that closes the connection (built by websockets' public
     ``ServerProtocol.reject``: Date, Connection: close, Content-Length, Content-Type)."""
     return ServerProtocol().reject(status, text + "\n")
+
+
+def request_line_too_long(head: bytes) -> bool:
+    """True when the request line that ``head`` begins with is longer than
+    :data:`~wscli.core.httphead.MAX_REQUEST_LINE` (seen as soon as that many bytes came
+    without its end)."""
+    limit = MAX_REQUEST_LINE + 2  # with its CRLF
+    return len(head) >= limit and head.find(b"\r\n", 0, limit) < 0
+
+
+def head_refused(status: int) -> Response:
+    """The answer to a request head the parser refused with ``status``
+    (:class:`~wscli.core.httphead.HeadError`): 414 for a request line over the limit, 431
+    for a header line or too many headers, else 400. It never quotes the head (the log line
+    does, escaped)."""
+    if status == 414:
+        return text_response(414, "Request line too long.")
+    if status == 431:
+        return text_response(431, "Request header fields too large.")
+    return text_response(400, "Malformed request.")
 
 
 def method_not_allowed() -> Response:
