@@ -14,9 +14,7 @@ once: a burst of small messages costs one write, and nothing waits longer than t
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -160,23 +158,6 @@ _SGR = {
 }
 
 
-class _Clock:
-    """``timestamp()`` for line after line: the date and seconds are formatted once a second."""
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.text = ""
-
-    def __call__(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self.second:
-            self.second = second
-            self.text = timestamp(datetime.datetime.fromtimestamp(second, datetime.timezone.utc))
-        millis = int((now - second) * 1000)
-        return f"{self.text[:20]}{millis:03d}Z"
-
-
 class StreamDisplay(Display):
     """A display writing to a text stream; a reader that goes away stops the run."""
 
@@ -211,7 +192,7 @@ class LineDisplay(StreamDisplay):
         self.color = color
         self.verbose = verbose
         self.width = shutil.get_terminal_size((100, 24)).columns
-        self.clock = _Clock()
+        self.clock = timestamp  # formats the date and second once a second
 
     def _write(self, segments: list[render.Segment], now: bool = True) -> None:
         if self.color:
