@@ -145,7 +145,7 @@ def test_values_websockets_cannot_send_are_usage_errors(args: list[str], why: st
 def test_help_documents_pipe_defaults_and_exit_codes() -> None:
     result = run_wscli("connect", "--help")
     text = result.stdout.decode()
-    assert "--idle" in text and "default 0.5" in text
+    assert "--idle" in text and "(default 1)" in text and "exit 7 (no reply)" in text
     assert "-n N ends as soon as they arrived" in text
     assert "130  interrupted" in text and "--socketio" in text
 

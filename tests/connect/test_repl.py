@@ -101,8 +101,9 @@ class Terminal:
 
 
 @pytest.fixture
-def state_home(tmp_path: Path) -> Path:
-    return tmp_path / "state"
+def state_home(state_home: Path) -> Path:
+    """The test's own XDG_STATE_HOME (conftest's), importable beside term_env."""
+    return state_home
 
 
 @pytest.fixture

@@ -11,20 +11,21 @@ import textwrap
 
 from wscli.cli.group import EXIT_STATUS_EPILOG, get_environment
 from wscli.cli.options import command
-from wscli.connect.config import ConnectConfig
+from wscli.connect.config import DEFAULT_IDLE, ConnectConfig
 from wscli.core.exitcodes import server_close_sentence
 
 CONNECT_EPILOG = (
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
     "  each stdin line is sent as one message; each received message is written to\n"
     "  stdout, one per line. After stdin ends, replies are still read until --count\n"
-    "  messages arrived, or none for --idle seconds (default 0.5), or --wait seconds\n"
-    "  passed (then wscli closes with 1000 and exits 0), or the server closed.\n"
+    "  messages arrived, or none came for --idle seconds since the last message sent or\n"
+    f"  received (default {DEFAULT_IDLE:g}), or --wait seconds passed (then wscli closes with\n"
+    "  1000), or the server closed.\n"
     + textwrap.fill(server_close_sentence() + ".", 84, initial_indent="  ", subsequent_indent="  ")
     + "\n"
     "  Expecting N replies? -n N ends as soon as they arrived (echo x | wscli\n"
-    "  connect URL -n 1); if --idle ends it before N arrived, that is exit 6. A slow\n"
-    "  server needs a longer --idle or -w.\n"
+    "  connect URL -n 1). If --idle ends it before N arrived, or with no message after\n"
+    "  the last one sent, that is exit 7 (no reply): a slow server needs a longer --idle.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nWith --socketio, a line that is valid JSON is sent as that value (--raw-strings:\n"
     "  always a string; --spread: a JSON array is several arguments); received events\n"

@@ -30,11 +30,15 @@ from wscli.core.options import (
 
 TransportChoice = Literal["auto", "websocket", "polling"]
 
-# Long enough for a reply computed on the spot (a loopback or LAN round trip and some
-# work), short enough that `echo x | wscli connect URL` ends in about half a second: 1 s
-# made every such call take 1.3 s. A slower server needs --idle or -w; a request/response
-# script should say -n 1 and end at the reply.
-DEFAULT_IDLE: Final = 0.5
+# Counted from the last message sent (or received), not from stdin's end: `echo x |` ends
+# stdin before the connection is open, and starting wscli took up to 3.8 s of a run on the
+# loaded test machine (load 19), which used up the old 0.5 s before the request even went
+# out. Measured from the send, replies of wscli serve and Node ws on loopback came within
+# 3 ms (p50) and 135 ms (the slowest of 80) at load 19; a round trip between continents
+# adds about 300 ms. 1 s covers both with room for the server's work; a slower server is
+# no longer lost without a word (exit 7, "no reply"). A request/response script should say
+# -n 1 and end at the reply.
+DEFAULT_IDLE: Final = 1.0
 
 
 def _json_argument(text: str, option: str, expected: type[Any], example: str) -> Any:
@@ -213,13 +217,15 @@ class PipePolicy(ScriptOptions):
         kind=Integer(min=1),
         metavar="N",
         default=None,
-        help="End (exit 0) after N messages have been received; fewer by --idle: exit 6.",
+        help="End (exit 0) after N messages have been received; fewer by --idle: exit 7.",
     )
     idle: float = option(
         "--idle",
         kind=Seconds(),
         default=DEFAULT_IDLE,
-        help="After stdin ends, end (exit 0) when no message arrived for SECONDS; 0: no limit.",
+        help="After stdin ends, end when no message came for SECONDS since the last one sent "
+        "or received: exit 0 if a reply came after the last send, else 7 (no reply); "
+        "0: no limit.",
     )
     wait: float | None = option(
         "-w",

@@ -28,6 +28,7 @@ from websockets.uri import WebSocketURI
 from wscli.connect.websocket import FrameObserver, WebSocketChannel
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import (
+    CLIENT_CERT_HINT,
     NO_ANSWER_HINT,
     ConnectFailed,
     HandshakeRejected,
@@ -36,6 +37,7 @@ from wscli.core.errors import (
     WscliError,
 )
 from wscli.core.headers import check_header_values, check_subprotocols
+from wscli.core.refusal import Refusal, refusal_hint
 from wscli.core.url import is_direct, parse_ws_url, redact_in
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tls import client_context
@@ -181,7 +183,7 @@ def _lost_in_handshake(exc: OSError, uri: WebSocketURI) -> WscliError:
         return ConnectFailed(
             f"TLS connection to {where} closed by the server",
             "no HTTP response",
-            hint="does it require a client certificate (--cert/--key)?",
+            hint=CLIENT_CERT_HINT,
         )
     return HandshakeRejected(
         f"handshake with {where} failed",
@@ -221,19 +223,25 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
     uri = parse_ws_url(options.url)
     where = hostport(uri.host, uri.port)
     if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        hint = None
-        if status in (401, 403):
-            hint = "check -H/--header, --auth and --origin"
-        elif status == 404:
-            hint = "check the URL path"
-        elif status == 400 and not options.subprotocols:
-            hint = "the server may require a subprotocol (-s)"
+        response = exc.response
+        refusal = Refusal.of(
+            response.status_code,
+            response.reason_phrase,
+            list(response.headers.raw_items()),
+            bytes(response.body),
+        )
         return HandshakeRejected(
             f"{where} rejected the WebSocket handshake",
-            f"HTTP {status} {exc.response.reason_phrase}".strip(),
-            hint=hint,
-            status=status,
+            f"HTTP {refusal.status} {refusal.reason}".strip(),
+            hint=refusal_hint(
+                refusal,
+                options.url,
+                subprotocols=options.subprotocols,
+                auth=options.auth is not None
+                or any(name.lower() == "authorization" for name, _ in options.headers),
+                origin=options.origin is not None,
+            ),
+            refusal=refusal,
         )
     if isinstance(exc, InvalidHandshake) and uri.secure and isinstance(exc.__cause__, EOFError):
         # The TLS server hung up before any HTTP answer: typically a client certificate
@@ -241,7 +249,7 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
         return ConnectFailed(
             f"TLS connection to {where} closed by the server",
             "no HTTP response",
-            hint="does it require a client certificate (--cert/--key)?",
+            hint=CLIENT_CERT_HINT,
         )
     if isinstance(exc, InvalidHandshake) and isinstance(exc.__cause__, EOFError):
         return HandshakeRejected(

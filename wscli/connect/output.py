@@ -26,7 +26,7 @@ from wscli.connect.render import (
     terminal_message,
 )
 from wscli.core.closecodes import close_description
-from wscli.core.errors import WscliError, error_text, format_error
+from wscli.core.errors import HandshakeRejected, WscliError, error_text, format_error
 from wscli.core.escape import escape_control
 from wscli.core.events import (
     ClosedBy,
@@ -329,7 +329,8 @@ class JsonOutput(_StderrStatus):
         self._emit(close_event(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
-        self._emit(error_event(error_text(error), int(error.exit_code)))
+        refusal = error.refusal if isinstance(error, HandshakeRejected) else None
+        self._emit(error_event(error_text(error), int(error.exit_code), refusal=refusal))
         super().error(error, final)
 
     def reconnecting(

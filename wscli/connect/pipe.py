@@ -6,14 +6,18 @@ buffered, never dropped. When stdin ends, replies are not dropped either: the pi
 reading until one of these ends it, then closes with 1000 (or --close-code):
 
 - ``--count N`` messages received (any time): clean end, exit 0;
-- no message received for ``--idle`` seconds after stdin ended (default 0.5 s; 0 = no
-  limit): clean end, exit 0 — unless ``--count N`` was given and fewer than N arrived:
-  then it is exit 6, since the script did not get what it asked for;
+- no message for ``--idle`` seconds after stdin ended, counted from the last message
+  sent or received, whichever came later (default :data:`~wscli.connect.config
+  .DEFAULT_IDLE`; 0 = no limit): a clean end when a message came after the last one sent
+  (or nothing was sent); otherwise "no reply", exit 7 — and with ``--count N``, fewer than
+  N is exit 7 too: silence never passes for success;
 - ``--wait S`` given: exactly S seconds after stdin ended (replaces --idle): clean end;
 - the server closes: exit 0 for 1000/1001 (or a close frame without a code), else 5
   (closed abnormally);
 - ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out), held
   even while a reader that stopped reading blocks stdout (:mod:`wscli.connect.watchdog`).
+
+With -v, the reason wscli closed is said on stderr before the close.
 
 A close that websockets began on our side before one of these (1009 for a message over
 --max-size) lost a message: it is never a clean end (see ``session.close_politely``).
@@ -41,7 +45,8 @@ from wscli.connect.session import (
     run_session,
 )
 from wscli.connect.watchdog import DeadlineWatchdog, Expire
-from wscli.core.errors import TimedOut
+from wscli.core.errors import NoReply, TimedOut
+from wscli.core.events import Message
 from wscli.core.exitcodes import ExitCode
 
 EOF: Final = None
@@ -124,8 +129,11 @@ class PipeSession:
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.received = 0
+        self.sent = 0
+        self.replied = True  # a message came after the last one sent (or none was sent)
         self.eof_at: float | None = None
         self.last_received = self.started
+        self.last_sent = self.started
         # Taken from stdin, not yet sent (kept on reconnect); a deque: sent from the left.
         self.pending: collections.deque[bytes] = collections.deque()
 
@@ -138,7 +146,9 @@ class PipeSession:
             if self.policy.wait is not None:
                 candidates.append((self.eof_at + self.policy.wait, "wait"))
             elif self.policy.idle > 0:
-                since = max(self.eof_at, self.last_received)
+                # From the last send, not from stdin's end: `echo x |` ends stdin before
+                # the connection is even open, and the reply can only come after the send.
+                since = max(self.eof_at, self.last_sent, self.last_received)
                 candidates.append((since + self.policy.idle, "idle"))
         if not candidates:
             return None, ""
@@ -159,12 +169,18 @@ class PipeSession:
             sent = await link.send_many([self._payload(raw) for raw in batch])
             for message in sent:
                 self.pending.popleft()
-                self.output.message(message)
+                self._sent(message)
+
+    def _sent(self, message: Message) -> None:
+        self.sent += 1
+        self.replied = False
+        self.last_sent = self.loop.time()
+        self.output.message(message)
 
     async def _sender(self, link: Link) -> None:
         """Send -x, then what stdin gives, until stdin ends."""
         for text in self.policy.execute:
-            self.output.message(await link.send(text))
+            self._sent(await link.send(text))
         await self._send_pending(link)
         while self.eof_at is None:
             batch = await self.reader.get()
@@ -181,6 +197,7 @@ class PipeSession:
             if message is None:
                 continue
             self.received += 1
+            self.replied = True
             self.last_received = self.loop.time()
             self.output.message(message)
             if self._count_reached():
@@ -197,25 +214,16 @@ class PipeSession:
         try:
             while True:
                 if self._count_reached():
-                    return await self._close(link)
+                    return await self._close(
+                        link, f"{self.received} of -n {self.policy.count} messages received"
+                    )
                 if receiver.done():
                     receiver.result()  # ConnectionClosed (or a broken stdout) goes up
                 if sender.done():
                     sender.result()
                 deadline, why = self._deadline()
                 if deadline is not None and self.loop.time() >= deadline:
-                    await self._close(link)
-                    if why == "timeout":
-                        raise TimedOut(f"timed out after {self.policy.timeout:g} s (--timeout)")
-                    if why == "idle" and self.policy.count is not None:
-                        # -n N asked for N messages: fewer is not a clean end (a starved
-                        # server can fall silent past --idle in mid-stream).
-                        raise TimedOut(
-                            f"received {self.received} of {self.policy.count} messages (-n)",
-                            f"{self.policy.idle:g} s of silence (--idle)",
-                            hint="raise --idle, or give --timeout for a deadline",
-                        )
-                    return ExitCode.OK
+                    return await self._end(link, why)
                 wait_for = None if deadline is None else deadline - self.loop.time()
                 pending = {receiver} if sender.done() else {receiver, sender}
                 # Woken by the end of stdin, of the connection, or by the next deadline
@@ -223,18 +231,60 @@ class PipeSession:
                 await asyncio.wait(pending, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED)
         except ConnectionClosed:
             return await finish_closed(link, self.output)
-        except (BrokenPipeError, asyncio.CancelledError):
+        except (BrokenPipeError, asyncio.CancelledError) as exc:
             # Reader gone (`| head`) or Ctrl-C: say goodbye to the server, then go on ending.
+            gone = isinstance(exc, BrokenPipeError)
+            with contextlib.suppress(Exception):
+                self.output.status(
+                    "closing (1001): " + ("stdout closed" if gone else "interrupted")
+                )
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(link.close(1001), 1)
             raise
         finally:
             await cancel_and_wait(sender, receiver)
 
-    async def _close(self, link: Link) -> ExitCode:
+    async def _end(self, link: Link, why: str) -> ExitCode:
+        """A deadline passed (``why``: timeout, wait or idle): close, then judge the end."""
+        policy = self.policy
+        if why == "timeout":
+            await self._close(link, f"--timeout {policy.timeout:g} s reached")
+            raise TimedOut(f"timed out after {policy.timeout:g} s (--timeout)")
+        if why == "wait":
+            await self._close(link, f"--wait {policy.wait:g} s passed after stdin ended")
+            return ExitCode.OK
+        silence = f"{policy.idle:g} s of silence (--idle)"
+        await self._close(link, f"stdin ended and {silence}")
+        if policy.count is not None:
+            # -n N asked for N messages: fewer is not a clean end (a starved server can
+            # fall silent past --idle in mid-stream).
+            raise NoReply(
+                f"received {self.received} of {policy.count} messages (-n)",
+                silence,
+                hint="raise --idle, or give --timeout for a deadline",
+            )
+        if not self.replied:
+            # Nothing came back after the last message sent: a slow server's reply would
+            # be lost without a word (exit 0) otherwise.
+            after = ", none after the last" if self.received else ""
+            raise NoReply(
+                f"ended after {silence}",
+                f"{self.received} {_plural(self.received, 'reply', 'replies')} to "
+                f"{self.sent} {_plural(self.sent, 'message')} sent{after}",
+                hint="use -n N or --idle S",
+            )
+        return ExitCode.OK
+
+    async def _close(self, link: Link, why: str) -> ExitCode:
+        """Close with --close-code; -v says why first."""
+        self.output.status(f"closing ({self.policy.close_code}): {why}")
         return await close_politely(
             link, self.output, self.policy.close_code, self.policy.close_reason
         )
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return one if count == 1 else (many or one + "s")
 
 
 async def run_pipe(

@@ -21,6 +21,7 @@ from wscli.connect.link import (
     WebSocketLink,
     backoff_delays,
     close_result,
+    connection_failed,
     is_retryable,
 )
 from wscli.connect.output import Output
@@ -148,6 +149,12 @@ async def run_session(
 ) -> ExitCode:
     """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure.
 
+    Only a failed connection is retried: one that could not be opened (refused, timed out,
+    HTTP 5xx), or that ended abnormally or by the server going away while ``body`` ran. A
+    server that was merely slow (``-n`` short of its count after --idle, an overdue
+    acknowledgement, --timeout) is not: the lines already sent are not sent again, so a
+    retry could not help (5 reconnects in 15 s were seen behind a throttling proxy).
+
     Attempts are counted, and the backoff keeps growing, across connections that end
     within ``options.stable_after`` seconds (10) of opening: a server that accepts and
     drops at once is a failure like a refused connection, and resetting on every handshake
@@ -164,16 +171,24 @@ async def run_session(
         failure: WscliError | None = None
         try:
             link = await open_session_link(options, output, interactive=interactive)
-            opened_at = loop.time()
-            result = await body(link)
-            if not (options.reconnect and server_went_away(link)):
-                return result
-            reason = "the server went away (1001)"
         except WscliError as error:
             if not (options.reconnect and is_retryable(error)):
                 output.error(error, final=True)
                 raise
             failure, reason = error, error_text(error)
+        else:
+            opened_at = loop.time()
+            try:
+                result = await body(link)
+            except WscliError as error:
+                if not (options.reconnect and connection_failed(error)):
+                    output.error(error, final=True)
+                    raise
+                failure, reason = error, error_text(error)
+            else:
+                if not (options.reconnect and server_went_away(link)):
+                    return result
+                reason = "the server went away (1001)"
         if opened_at is not None and loop.time() - opened_at >= options.stable_after:
             attempt = 0
             backoff = delays or backoff_delays()
