@@ -27,8 +27,9 @@ from wscli.connect.link import (
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
 from wscli.core.clientoptions import ConnectOptions
-from wscli.core.errors import WscliError, error_text
+from wscli.core.errors import HandshakeRejected, WscliError, error_text
 from wscli.core.exitcodes import ExitCode
+from wscli.core.headers import REQUIRE_SUBPROTOCOL_HINT, ignored_subprotocols
 from wscli.core.socketio import socketio_url
 from wscli.net.statefiles import remember_url
 
@@ -83,12 +84,25 @@ async def open_session_link(
         link = WebSocketLink(channel, url)
     try:
         await link.start()
+        if not options.socketio:
+            await _check_subprotocol(options.connect, link, output)
     except WscliError:
         await _abort(link)
         raise
     output.opened(link)
     remember_url(options.connect.url)  # for shell completion of URL arguments
     return link
+
+
+async def _check_subprotocol(options: ConnectOptions, link: Link, output: Output) -> None:
+    """A server that accepted the upgrade but chose none of the -s subprotocols: a warning,
+    or with --require-subprotocol a rejected handshake (exit 4)."""
+    offered = options.subprotocols
+    if not offered or link.subprotocol is not None:
+        return
+    if options.require_subprotocol:
+        raise HandshakeRejected("--require-subprotocol", ignored_subprotocols(offered))
+    output.warning(f"{ignored_subprotocols(offered)}: {REQUIRE_SUBPROTOCOL_HINT}")
 
 
 async def _abort(link: Link) -> None:

@@ -65,6 +65,13 @@ class OfferOptions:
         default=None,
         help="Send this Origin header (e.g. https://example.com).",
     )
+    require_subprotocol: bool = option(
+        "--require-subprotocol",
+        kind=FLAG,
+        default=False,
+        help="Fail (exit 4) when the server accepts the upgrade but chooses none of the -s "
+        "subprotocols (by default a warning).",
+    )
 
 
 @declared

@@ -90,6 +90,16 @@ def check_subprotocols(names: Sequence[str]) -> None:
             raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
 
 
+def ignored_subprotocols(offered: Sequence[str]) -> str:
+    """What to say when the server accepted the upgrade but chose none of the subprotocols
+    ``offered``: legal (RFC 6455 §4.1), yet the classic reason a client and a server talk
+    past each other (graphql-ws)."""
+    return f"the server chose no subprotocol (offered: {', '.join(offered)})"
+
+
+REQUIRE_SUBPROTOCOL_HINT = "it may speak another protocol; --require-subprotocol makes this an error"
+
+
 def extension_names(values: Iterable[str]) -> list[str]:
     """The names of the extensions in ``Sec-WebSocket-Extensions`` header values, in order,
     parameters left out (``permessage-deflate; client_max_window_bits`` → its name)."""
