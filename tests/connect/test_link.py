@@ -144,7 +144,7 @@ def test_handshake_errors_map_to_typed_errors() -> None:
     assert isinstance(rejected, HandshakeRejected) and rejected.status == 403
     assert str(rejected) == (
         "h:81 rejected the WebSocket handshake: HTTP 403 Forbidden"
-        " (hint: check -H/--header, --auth and --origin)"
+        " (hint: check -H/--header and --auth; some servers require --origin)"
     )
     broken = InvalidMessage("did not receive a valid HTTP response")
     broken.__cause__ = EOFError("connection closed while reading HTTP status line")

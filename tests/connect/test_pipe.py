@@ -24,13 +24,7 @@ from connect_servers import (
 from support import clean_env, has_ansi, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
-from wscli.connect.pipe import StdinReader, split_lines
-
-
-def test_split_lines_keeps_partial_line_until_final() -> None:
-    assert split_lines(b"a\nb\r\nc", final=False) == ([b"a", b"b"], b"c")
-    assert split_lines(b"a\nb\r\nc", final=True) == ([b"a", b"b", b"c"], b"")
-    assert split_lines(b"\n", final=True) == ([b""], b"")
+from wscli.connect.pipe import StdinReader
 
 
 def test_stdin_reader_outliving_its_loop_leaves_no_unawaited_coroutine() -> None:

@@ -29,6 +29,7 @@ from wscli.core.options import (
 )
 
 TransportChoice = Literal["auto", "websocket", "polling"]
+BinaryInput = Literal["raw", "base64", "hex"]
 
 # Counted from the last message sent (or received), not from stdin's end: `echo x |` ends
 # stdin before the connection is open, and starting wscli took up to 3.8 s of a run on the
@@ -183,7 +184,8 @@ class ScriptOptions:
         multiple=True,
         metavar="MSG",
         default=(),
-        help="Send MSG as soon as the connection opens (repeatable, in order).",
+        help="Send MSG as soon as the connection opens (repeatable, in order); @FILE sends "
+        "the file's content, @- all of stdin, @@ a literal @.",
     )
     timeout: float | None = option(
         "--timeout",
@@ -207,6 +209,66 @@ class ScriptOptions:
     )
 
 
+def _separator(text: str | None) -> bytes:
+    from wscli.connect.inputs import parse_separator  # read when a value is, not for --help
+
+    return parse_separator(text)
+
+
+@declared
+class SeparatorOption:
+    """``--separator``: what ends a message in stdin and on stdout."""
+
+    separator: bytes = option(
+        "--separator",
+        metavar="SEP",
+        default=None,
+        convert=_separator,
+        show_default=False,
+        help="End each message with SEP instead of a newline, in stdin and on stdout, for "
+        "messages that hold newlines: 'nul' for NUL (as xargs -0 reads), or any text "
+        "(escapes \\n \\r \\t \\0 \\xHH).",
+    )
+
+
+@declared
+class InputOptions(SeparatorOption):
+    """How stdin (and -x) become messages."""
+
+    binary: bool = option(
+        "--binary",
+        kind=FLAG,
+        default=False,
+        help="Send each stdin message (and -x) as a binary message.",
+    )
+    binary_input: BinaryInput = option(
+        "--binary-input",
+        kind=Choice(("raw", "base64", "hex")),
+        default="raw",
+        help="How binary messages are written in stdin and -x: as they are, or base64 or hex "
+        "(as --binary-format prints received ones, so a received line can be sent back); "
+        "base64 and hex imply --binary.",
+    )
+    stream: bool = option(
+        "--stream",
+        kind=FLAG,
+        default=False,
+        help="Send each chunk read from stdin as a binary message.",
+    )
+    whole_input: bool = option(
+        "--whole-input",
+        kind=FLAG,
+        default=False,
+        help="Send all of stdin as one message, newlines and all (text, or binary with "
+        "--binary); the same as -x @-.",
+    )
+
+    @property
+    def sends_binary(self) -> bool:
+        """stdin's messages (and -x) go as binary."""
+        return self.binary or self.stream or self.binary_input != "raw"
+
+
 @declared
 class PipePolicy(ScriptOptions):
     """What to send up front, how to read stdin, and when to stop."""
@@ -217,7 +279,8 @@ class PipePolicy(ScriptOptions):
         kind=Integer(min=1),
         metavar="N",
         default=None,
-        help="End (exit 0) after N messages have been received; fewer by --idle: exit 7.",
+        help="End (exit 0) after N messages have been received; fewer by --idle: exit 7. "
+        "On a terminal too: no prompt then, as with --wait.",
     )
     idle: float = option(
         "--idle",
@@ -232,21 +295,14 @@ class PipePolicy(ScriptOptions):
         "--wait",
         kind=Seconds(),
         default=None,
-        help="After stdin ends (or after -x with </dev/null), stay open exactly SECONDS.",
+        help="After stdin ends (or after -x with </dev/null, or on a terminal: no prompt "
+        "then), stay open exactly SECONDS.",
     )
-    binary: bool = option(
-        "--binary", kind=FLAG, default=False, help="Send each stdin line as a binary message."
-    )
-    stream: bool = option(
-        "--stream",
-        kind=FLAG,
-        default=False,
-        help="Send each chunk read from stdin as a binary message.",
-    )
+    input: InputOptions = group(InputOptions)
 
 
 @declared
-class OutputOptions(JsonOption):
+class OutputOptions(SeparatorOption, JsonOption):
     """How received messages and events are shown."""
 
     timestamps: bool = option(

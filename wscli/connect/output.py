@@ -279,12 +279,14 @@ class PlainOutput(_StderrStatus, _TextEvents):
         binary_format: BinaryFormat = "base64",
         timestamps: bool = False,
         escape: bool = False,
+        separator: bytes = b"\n",
     ) -> None:
         super().__init__(stdout, stderr, verbose=verbose)
         self.show_ping_pong = show_ping_pong
         self.binary_format = binary_format
         self.timestamps = timestamps
         self.escape = escape
+        self.separator = separator
 
     def opened(self, link: LinkInfo) -> None:
         self.status(_open_line(link))
@@ -293,8 +295,11 @@ class PlainOutput(_StderrStatus, _TextEvents):
         if message.direction != "in":
             return
         line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
+        data = line.encode("utf-8", "surrogateescape")
+        if self.separator != b"\n":  # --separator: each message ends with it instead
+            data = data[:-1] + self.separator
         # A BrokenPipeError goes up: the session closes politely and ends quietly.
-        self._write(line.encode("utf-8", "surrogateescape"))
+        self._write(data)
 
     def _note(self, line: str) -> None:
         self._err(line)

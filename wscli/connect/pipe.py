@@ -31,11 +31,13 @@ import contextlib
 import itertools
 import os
 import threading
+from collections.abc import Sequence
 from typing import Final
 
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.config import PipePolicy, SessionOptions
+from wscli.connect.inputs import NEWLINE, BadInput, payload, split_messages
 from wscli.connect.link import Link
 from wscli.connect.output import Output
 from wscli.connect.session import (
@@ -54,29 +56,29 @@ _CHUNK = 65536
 _SEND_BATCH = 4096  # messages handed to the link at once (bounds the bytes held at once)
 
 
-def split_lines(buffer: bytes, final: bool) -> tuple[list[bytes], bytes]:
-    """Cut complete lines (without \\n or \\r\\n) off ``buffer``; at ``final`` keep the rest too."""
-    *lines, rest = buffer.split(b"\n")
-    lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
-    if final and rest:
-        lines.append(rest[:-1] if rest.endswith(b"\r") else rest)
-        rest = b""
-    return lines, rest
-
-
 class StdinReader:
     """Reads a file descriptor in a thread into an asyncio queue, one batch per read.
 
-    Each item is the list of messages (lines, or one chunk with ``stream``) cut from one
-    ``os.read``; None marks the end. A thread with ``os.read`` works for pipes, files,
-    /dev/null and terminals alike, and holds no lock of ``sys.stdin`` that could hang the
-    interpreter at exit. At most ``maxsize`` batches wait in the queue: the thread, not the
-    loop, blocks when the connection is slower than stdin.
+    Each item is the list of messages cut from one ``os.read`` (at ``separator``; one chunk
+    each with ``stream``; with ``whole``, all of it at the end); None marks the end. A
+    thread with ``os.read`` works for pipes, files, /dev/null and terminals alike, and
+    holds no lock of ``sys.stdin`` that could hang the interpreter at exit. At most
+    ``maxsize`` batches wait in the queue: the thread, not the loop, blocks when the
+    connection is slower than stdin.
     """
 
-    def __init__(self, fd: int, stream: bool, maxsize: int = 256) -> None:
+    def __init__(
+        self,
+        fd: int,
+        stream: bool,
+        maxsize: int = 256,
+        separator: bytes = NEWLINE,
+        whole: bool = False,
+    ) -> None:
         self.fd = fd
         self.stream = stream
+        self.separator = separator
+        self.whole = whole
         self._queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
         self._slots = threading.BoundedSemaphore(maxsize)
         self._loop = asyncio.get_running_loop()
@@ -103,6 +105,7 @@ class StdinReader:
 
     def _run(self) -> None:
         buffer = b""
+        chunks: list[bytes] = []
         while True:
             try:
                 chunk = os.read(self.fd, _CHUNK)
@@ -110,8 +113,13 @@ class StdinReader:
                 chunk = b""
             if self.stream:
                 batch = [chunk] if chunk else []
+            elif self.whole:
+                # One message of everything: kept as chunks, joined once at the end
+                # (adding each read to one bytes object copied it all at every read).
+                chunks.append(chunk)
+                batch = [b"".join(chunks)] if not chunk else []
             else:
-                batch, buffer = split_lines(buffer + chunk, final=not chunk)
+                batch, buffer = split_messages(buffer + chunk, not chunk, self.separator)
             if batch and not self._put(batch):
                 return
             if not chunk:
@@ -122,14 +130,22 @@ class StdinReader:
 class PipeSession:
     """State that outlives one connection (with --reconnect): stdin queue, counts, clock."""
 
-    def __init__(self, policy: PipePolicy, output: Output, reader: StdinReader) -> None:
+    def __init__(
+        self,
+        policy: PipePolicy,
+        output: Output,
+        reader: StdinReader | None,
+        execute: Sequence[bytes] = (),
+    ) -> None:
         self.policy = policy
+        self.execute = execute
         self.output = output
         self.reader = reader
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.received = 0
         self.sent = 0
+        self.stdin_sent = 0  # of them, messages from stdin (to name a bad one)
         self.replied = True  # a message came after the last one sent (or none was sent)
         self.eof_at: float | None = None
         self.last_received = self.started
@@ -154,10 +170,9 @@ class PipeSession:
             return None, ""
         return min(candidates)
 
-    def _payload(self, raw: bytes) -> str | bytes:
-        if self.policy.binary or self.policy.stream:
-            return raw
-        return raw.decode("utf-8", "replace")
+    def _payload(self, raw: bytes, where: str) -> str | bytes:
+        source = self.policy.input
+        return payload(raw, source.sends_binary, source.binary_input, where)
 
     def _count_reached(self) -> bool:
         return self.policy.count is not None and self.received >= self.policy.count
@@ -165,11 +180,22 @@ class PipeSession:
     async def _send_pending(self, link: Link) -> None:
         # Items leave `pending` only once sent: a reconnect sends the rest.
         while self.pending:
-            batch = list(itertools.islice(self.pending, _SEND_BATCH))
-            sent = await link.send_many([self._payload(raw) for raw in batch])
+            payloads: list[str | bytes] = []
+            bad: BadInput | None = None
+            for raw in itertools.islice(self.pending, _SEND_BATCH):
+                try:
+                    where = f"stdin message {self.stdin_sent + len(payloads) + 1}"
+                    payloads.append(self._payload(raw, where))
+                except BadInput as error:  # what came before it is still sent
+                    bad = error
+                    break
+            sent = await link.send_many(payloads) if payloads else []
             for message in sent:
                 self.pending.popleft()
+                self.stdin_sent += 1
                 self._sent(message)
+            if bad is not None:
+                raise bad
 
     def _sent(self, message: Message) -> None:
         self.sent += 1
@@ -179,11 +205,11 @@ class PipeSession:
 
     async def _sender(self, link: Link) -> None:
         """Send -x, then what stdin gives, until stdin ends."""
-        for text in self.policy.execute:
-            self._sent(await link.send(text))
+        for index, raw in enumerate(self.execute, 1):
+            self._sent(await link.send(self._payload(raw, f"-x message {index}")))
         await self._send_pending(link)
         while self.eof_at is None:
-            batch = await self.reader.get()
+            batch = EOF if self.reader is None else await self.reader.get()
             if batch is EOF:
                 self.eof_at = self.loop.time()
                 return
@@ -231,6 +257,11 @@ class PipeSession:
                 await asyncio.wait(pending, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED)
         except ConnectionClosed:
             return await finish_closed(link, self.output)
+        except BadInput:
+            # What was sent before the bad message was sent: end it as cleanly.
+            with contextlib.suppress(Exception):
+                await self._close(link, "a message in the input cannot be sent")
+            raise
         except (BrokenPipeError, asyncio.CancelledError) as exc:
             # Reader gone (`| head`) or Ctrl-C: say goodbye to the server, then go on ending.
             gone = isinstance(exc, BrokenPipeError)
@@ -291,17 +322,27 @@ async def run_pipe(
     options: SessionOptions,
     policy: PipePolicy,
     output: Output,
-    stdin_fd: int = 0,
+    stdin_fd: int | None = 0,
     expire: Expire | None = None,
+    execute: Sequence[bytes] | None = None,
 ) -> ExitCode:
     """Pipe mode end to end: start reading stdin at once, then connect (and reconnect).
 
-    ``expire`` ends the process when --timeout passes while the loop is blocked (see
-    :mod:`wscli.connect.watchdog`); the CLI gives it.
+    ``stdin_fd`` None: stdin is not read (a terminal with -n or --wait: as if it had
+    ended). ``execute``: the bytes of the -x messages (``@FILE`` read; by default the -x
+    values as text). ``expire`` ends the process when --timeout passes while the loop is
+    blocked (see :mod:`wscli.connect.watchdog`); the CLI gives it.
     """
-    reader = StdinReader(stdin_fd, stream=policy.stream)
-    reader.start()
-    session = PipeSession(policy, output, reader)
+    source = policy.input
+    reader = None
+    if stdin_fd is not None:
+        reader = StdinReader(
+            stdin_fd, stream=source.stream, separator=source.separator, whole=source.whole_input
+        )
+        reader.start()
+    if execute is None:
+        execute = [text.encode("utf-8") for text in policy.execute]
+    session = PipeSession(policy, output, reader, execute)
     watchdog = None
     if policy.timeout is not None and expire is not None:
         # Holds the deadline even while a blocked stdout write holds the loop.

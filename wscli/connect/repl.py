@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -172,8 +172,15 @@ def toolbar_text(stats: Stats, width: int | None = None) -> str:
 class Repl:
     """The prompt session across connections (it survives --reconnect)."""
 
-    def __init__(self, options: ReplOptions, output: Output, history: History) -> None:
+    def __init__(
+        self,
+        options: ReplOptions,
+        output: Output,
+        history: History,
+        execute: Sequence[str] | None = None,
+    ) -> None:
         self.options = options
+        self.execute = list(options.execute if execute is None else execute)
         self.output = output
         self.stats = Stats()
         self.session: PromptSession[str] = PromptSession(
@@ -228,7 +235,7 @@ class Repl:
         self.stats.subprotocol = link.subprotocol
         self.stats.compression = ", ".join(link.extensions) or "no compression"
         self.socketio = link if isinstance(link, SocketIOLink) else None
-        for text in self.options.execute:
+        for text in self.execute:
             self._show(await link.send(text))
         receiver = asyncio.ensure_future(self._receive(link))
         prompter = asyncio.ensure_future(self._prompt(link))
@@ -332,11 +339,16 @@ class Repl:
 
 
 async def run_repl(
-    options: SessionOptions, repl_options: ReplOptions, *, color: bool = True
+    options: SessionOptions,
+    repl_options: ReplOptions,
+    *,
+    color: bool = True,
+    execute: Sequence[str] | None = None,
 ) -> ExitCode:
     """The prompt end to end: history, patched stdout, the session with reconnects.
 
     ``color``: whether the terminal gets colours (the environment decides, not an option).
+    ``execute``: the -x messages as sent (``@FILE`` read; by default the -x values).
     """
     history, warning = open_history(history_path())
     with patch_stdout(raw=True):
@@ -350,7 +362,7 @@ async def run_repl(
                 timestamps=repl_options.timestamps,
                 full=repl_options.full,
             )
-        repl = Repl(repl_options, output, history)
+        repl = Repl(repl_options, output, history, execute)
         if isinstance(output, TerminalOutput):
             output.width = repl.width
         if warning:

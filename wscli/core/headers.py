@@ -97,7 +97,9 @@ def ignored_subprotocols(offered: Sequence[str]) -> str:
     return f"the server chose no subprotocol (offered: {', '.join(offered)})"
 
 
-REQUIRE_SUBPROTOCOL_HINT = "it may speak another protocol; --require-subprotocol makes this an error"
+REQUIRE_SUBPROTOCOL_HINT = (
+    "it may speak another protocol; --require-subprotocol makes this an error"
+)
 
 
 def extension_names(values: Iterable[str]) -> list[str]:
