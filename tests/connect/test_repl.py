@@ -96,6 +96,9 @@ class Terminal:
         end = time.monotonic() + scaled(10)
         while self.child.isalive() and time.monotonic() < end:
             self.pump(0.05)
+        # What it wrote before exiting may still wait in the pty (a child that ended while
+        # another terminal was read): read it up to EOF, or the screen misses it.
+        self.pump(scaled(1))
         self.child.close()
         return self.child.exitstatus
 

@@ -154,14 +154,6 @@ class SessionOptions:
         help="Reconnect attempts in a row before giving up; a connection that ends within 10 s "
         "counts as failed (the count and the growing delay restart only after 10 s up).",
     )
-    location: bool = option(
-        "-L",
-        "--location",
-        kind=FLAG,
-        default=False,
-        help="Follow redirects (3xx, up to 10), each reported; never wss:// to ws://. "
-        "-H headers and --auth are not sent on to another host.",
-    )
     socketio: bool = option(
         "--socketio",
         kind=FLAG,

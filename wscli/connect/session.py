@@ -71,13 +71,11 @@ async def open_session_link(
             opened_options(options),
             options.socketio_options,
             output,
-            follow=options.location,
             ack_timeout_fatal=not interactive,
         )
     else:
         channel, url = await open_following(
             options.connect,
-            follow=options.location,
             observer=output.frame,
             on_redirect=output.redirected,
         )

@@ -84,6 +84,8 @@ def refusal_hint(
     """
     status = refusal.status
     parts = urllib.parse.urlsplit(url)
+    if 300 <= status < 400 and refusal.header("Location") is not None:
+        return "follow it with -L/--location"
     socketio_path = "/socket.io" in parts.path and "EIO=" not in parts.query
     if status == 400:
         if socketio_path and socketio_option is not None:

@@ -427,7 +427,6 @@ async def open_socketio_link(
     connect: ConnectOptions,
     options: SocketIOOptions,
     output: Output,
-    follow: bool = False,
     ack_timeout_fatal: bool = True,
 ) -> SocketIOLink:
     """Open the Engine.IO transport --transport asks for; with ``auto``, fall back to
@@ -439,7 +438,7 @@ async def open_socketio_link(
     if options.transport in ("auto", "websocket"):
         try:
             transport, url = await open_following(
-                connect, follow=follow, observer=output.frame, on_redirect=output.redirected
+                connect, observer=output.frame, on_redirect=output.redirected
             )
         except HandshakeRejected as exc:
             redirect = exc.status is not None and 300 <= exc.status < 400
