@@ -12,17 +12,11 @@ from websockets.frames import Opcode
 from websockets.server import ServerProtocol
 
 from tests.wire.fake import Pipe, Recorder, client_engine, open_pair
-from wscli.wire.engine import (
-    DISCARD,
-    DONE,
-    HOLD_CONSUMER,
-    HOLD_PEER,
-    OPEN,
-    Engine,
-)
+from wscli.wire.engine import DISCARD, DONE, OPEN, Engine
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Settings
 from wscli.wire.server import ServerEngine
+from wscli.wire.stream import HOLD_CONSUMER, HOLD_PEER
 
 FAST_CLOSE = Settings(close_timeout=0.05)
 
@@ -223,16 +217,6 @@ async def test_reserved_bytes_count_in_the_budget_but_do_not_stall_the_peer() ->
     server.unreserve(1510)
     server.reserve(1200)
     assert server_owner.named("over_budget")[-1] == ("over_budget", 1200)
-
-
-async def test_write_frames_keeps_the_limit_contract() -> None:
-    _client, _, server, _, pipe = await open_pair()
-    pipe.a.pause_reading()
-    frame = b"\x81\x05hello"
-    assert server.write_frames(frame * 100, 1000) == 0  # nothing queued yet: always taken
-    assert server.write_frames(frame * 100, 1000) == 700  # would pass the limit: refused
-    pipe.a.resume_reading()
-    await pipe.pump()
 
 
 async def test_keepalive_fails_a_silent_peer_with_1011() -> None:

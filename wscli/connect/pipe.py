@@ -286,15 +286,16 @@ class PipeSession:
             return ExitCode.OK
         silence = f"{policy.idle:g} s of silence (--idle)"
         await self._close(link, f"stdin ended and {silence}")
-        if policy.count is not None:
+        if policy.count is not None and not self._count_reached():
             # -n N asked for N messages: fewer is not a clean end (a starved server can
-            # fall silent past --idle in mid-stream).
+            # fall silent past --idle in mid-stream). The replies read while closing
+            # count: the last of them can end the silence.
             raise NoReply(
                 f"received {self.received} of {policy.count} messages (-n)",
                 silence,
                 hint="raise --idle, or give --timeout for a deadline",
             )
-        if not self.replied:
+        if policy.count is None and not self.replied:
             # Nothing came back after the last message sent: a slow server's reply would
             # be lost without a word (exit 0) otherwise.
             after = ", none after the last" if self.received else ""

@@ -24,9 +24,9 @@ from wscli.core.errors import ClosedAbnormally
 from wscli.core.events import ClosedBy, Direction, FrameKind
 from wscli.core.headers import extension_names
 from wscli.wire.client import ClientEngine
-from wscli.wire.engine import HOLD_CONSUMER, WRITE_PAUSED
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import HOLD_CONSUMER, WRITE_PAUSED
 
 FrameObserver = Callable[[FrameKind, Direction, bytes, float | None], None]
 """Called for each ping/pong frame: (kind, direction, payload, round trip in s or None)."""
@@ -274,7 +274,11 @@ class WebSocketChannel(Owner[ClientEngine]):
     async def _ready(self) -> None:
         """Raise ConnectionClosed (once the connection has ended) unless it is open."""
         if not self.engine.is_open:
-            await asyncio.wait_for(asyncio.shield(self._ended), self.close_timeout + 1)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ended), self.close_timeout + 1)
+            except (TimeoutError, asyncio.TimeoutError):
+                self.engine.abort()  # the close's own deadline should have ended it already
+                await asyncio.shield(self._ended)
             raise self._closed_error()
 
     async def _drained(self) -> None:

@@ -102,6 +102,18 @@ REQUIRE_SUBPROTOCOL_HINT = (
 )
 
 
+def connection_options(values: Iterable[str]) -> set[str]:
+    """The header names (lower case) that ``Connection`` header values list: hop-by-hop
+    for this message, so a proxy removes them as it forwards it (RFC 9110 §7.6.1)."""
+    names = set()
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().lower()
+            if name and TOKEN.match(name):
+                names.add(name)
+    return names
+
+
 def extension_names(values: Iterable[str]) -> list[str]:
     """The names of the extensions in ``Sec-WebSocket-Extensions`` header values, in order,
     parameters left out (``permessage-deflate; client_max_window_bits`` → its name)."""

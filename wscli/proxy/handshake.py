@@ -2,7 +2,8 @@
 the upstream (through an HTTP CONNECT proxy, TLS), send the request with the client's
 end-to-end headers, wait for the answer, and say how to answer the client.
 
-The upstream is asked first, so its refusal (status, headers, body) reaches the client as it
+Which URL is asked for was decided before (:mod:`wscli.proxy.gate`: the upstream's origin is
+fixed). The upstream is asked first, so its refusal (status, headers, body) reaches the client as it
 came and its subprotocol choice is the one the client gets. A plain HTTP GET (a chat page)
 is passed on as is. The result is one of :class:`Accepted`, :class:`PassedBack` or
 :class:`Failed`; :class:`wscli.proxy.pair.Pair` turns it into the client's answer.
@@ -20,16 +21,17 @@ from websockets.exceptions import InvalidStatus
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI, parse_uri
+from websockets.uri import WebSocketURI
 
 from wscli.core.errors import WscliError
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import extension_names
+from wscli.core.url import uri_text
 from wscli.net.neterrors import hostport
 from wscli.net.tunnel import dial
 from wscli.proxy.config import ProxyConfig
-from wscli.proxy.upstream import forwarded_headers, request_path
+from wscli.proxy.upstream import forwarded_headers
 from wscli.wire.client import ClientEngine
 from wscli.wire.owner import Owner, Settings
 
@@ -81,19 +83,18 @@ class UpstreamHandshake:
     def __init__(
         self,
         config: ProxyConfig,
-        base: WebSocketURI,
+        uri: WebSocketURI,
         tls: ssl.SSLContext | None,
         request: Request,
+        upgrade: bool,
         owner: Owner[ClientEngine],
         settings: Settings,
     ) -> None:
         self.config = config
         self.request = request
-        self.upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
-        path = request_path(base, request.path) if self.upgrade else request.path
-        self.uri = parse_uri(
-            f"{'wss' if base.secure else 'ws'}://{hostport(base.host, base.port)}{path}"
-        )
+        self.upgrade = upgrade
+        self.uri = uri
+        """The upstream URL asked for, as the gate decided (wscli.proxy.gate)."""
         self.tls = tls
         offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
         self.protocol = ClientProtocol(
@@ -125,9 +126,8 @@ class UpstreamHandshake:
 
     @property
     def url(self) -> str:
-        """The upstream URL asked for."""
-        scheme = "wss" if self.uri.secure else "ws"
-        return f"{scheme}://{hostport(self.uri.host, self.uri.port)}{self.uri.resource_name}"
+        """The upstream URL asked for (without credentials)."""
+        return uri_text(self.uri)
 
     def answered(self, response: Response | None) -> None:
         """The upstream answered (``response``), or went away without a valid answer."""

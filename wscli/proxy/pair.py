@@ -15,7 +15,6 @@ import dataclasses
 import os
 import ssl
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from websockets.datastructures import Headers
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
@@ -23,7 +22,6 @@ from websockets.frames import Close, Frame
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI
 
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
@@ -32,15 +30,17 @@ from wscli.core.redact import redact
 from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import Faults
+from wscli.proxy.gate import Gate, Refused, decide
 from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, head
 from wscli.proxy.output import Display, Opened
 from wscli.proxy.relay import Relay
 from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back
 from wscli.wire.client import ClientEngine
-from wscli.wire.engine import HOLD_HANDSHAKE, HOLD_PEER, Engine
+from wscli.wire.engine import Engine
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.server import ServerEngine
+from wscli.wire.stream import HOLD_HANDSHAKE, HOLD_PEER
 
 
 @dataclasses.dataclass
@@ -50,7 +50,7 @@ class ProxyRun:
     config: ProxyConfig
     display: Display
     faults: Faults
-    upstream: WebSocketURI
+    gate: Gate
     upstream_tls: ssl.SSLContext | None
     settings: Settings
     pairs: set[Pair] = dataclasses.field(default_factory=set)
@@ -214,13 +214,18 @@ class Pair(Owner[Engine]):
 
     async def _open_upstream(self, request: Request) -> None:
         run = self.run
-        handshake = UpstreamHandshake(
-            self.config, run.upstream, run.upstream_tls, request, self, run.settings
-        )
-        if handshake.upgrade and run.faults.refuse(self.id):
+        upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        uri = decide(run.gate, request.path, request.headers.get_all("Host"), upgrade)
+        if isinstance(uri, Refused):
+            self._reject(uri.status, f"wscli proxy: {uri.reason}\n", "proxy", uri.reason)
+            return
+        if upgrade and run.faults.refuse(self.id):
             self.display.fault(self.id, "refuse", None, status=503)
             self._reject(503, "wscli proxy: refused (--refuse)\n", "proxy")
             return
+        handshake = UpstreamHandshake(
+            self.config, uri, run.upstream_tls, request, upgrade, self, run.settings
+        )
         self.handshake, self.upstream = handshake, handshake.engine
         outcome = await handshake.run()
         if isinstance(outcome, Failed):
@@ -275,7 +280,7 @@ class Pair(Owner[Engine]):
         else:
             self.display.refused(self.id, response.status_code, response.reason_phrase, "server")
 
-    def _reject(self, status: int, text: str, by: str) -> None:
+    def _reject(self, status: int, text: str, by: str, why: str = "") -> None:
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
         answer = server.reject(status, text)
@@ -283,7 +288,8 @@ class Pair(Owner[Engine]):
             self.client.accept(answer)
         if self.upstream is not None:
             self.upstream.abort()
-        self.display.refused(self.id, status, answer.reason_phrase, by)
+        reason = f"{answer.reason_phrase}: {why}" if why else answer.reason_phrase
+        self.display.refused(self.id, status, reason, by)
 
     def _start(self, outcome: Accepted, answer: Response) -> None:
         upstream, handshake = self.upstream, self.handshake
@@ -433,8 +439,3 @@ class Pair(Owner[Engine]):
         if self.started:
             code, reason, by = self.first_close or (None, "", None)
             self.display.closed(self.id, code, reason, by)
-
-
-def new_client(run: ProxyRun) -> Any:
-    """The protocol factory of the listening socket: a new pair per client."""
-    return lambda: Pair(run).client

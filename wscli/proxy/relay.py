@@ -21,8 +21,9 @@ from websockets.frames import Close, Frame, Opcode
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import DirectionFaults, Way
 from wscli.proxy.output import Display
-from wscli.wire.engine import HOLD_QUEUE, Engine
+from wscli.wire.engine import Engine
 from wscli.wire.owner import parse_close
+from wscli.wire.stream import HOLD_QUEUE
 
 SHOWN_PREFIX = 4096  # bytes of a message kept for the terminal view
 MAX_FORWARDED_PINGS = 16  # payloads of forwarded pings remembered, to swallow their pongs

@@ -12,14 +12,18 @@ import sys
 from collections.abc import Callable
 
 from wscli.core.errors import WscliError, os_reason
+from wscli.core.hosts import check_allowed_hosts
 from wscli.core.url import parse_ws_url
 from wscli.net.eventloop import run_fast
+from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
 from wscli.proxy.config import DisplayOptions, ProxyConfig, check_faults, check_upstream
 from wscli.proxy.faults import Faults
+from wscli.proxy.gate import Gate
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
-from wscli.proxy.pair import ProxyRun, engine_settings, new_client
+from wscli.proxy.pair import Pair, ProxyRun, engine_settings
+from wscli.wire.engine import Engine
 from wscli.wire.keepalive import Keepalive
 
 Banner = Callable[[str], None]
@@ -33,6 +37,7 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     """
     check_upstream(config.upstream)
     check_faults(config.faults)
+    check_allowed_hosts(config.allowed_hosts)
     run_fast(_main(config, display, banner))
     if display.stdout_lost:
         raise BrokenPipeError
@@ -59,14 +64,19 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         keepalive = Keepalive(
             config.ping_interval,
             config.ping_timeout,
-            lambda: proxy_run.engines,
+            lambda: proxy_run.engines if proxy_run is not None else (),
             lambda exc: display.error(0, f"keepalive: {exc!r}", 1),
         )
-    proxy_run = ProxyRun(config, display, faults, upstream, tls, engine_settings(config, keepalive))
     loop = asyncio.get_running_loop()
+    proxy_run: ProxyRun | None = None
+
+    def new_client() -> Engine:
+        assert proxy_run is not None  # set before the loop runs any callback of the server
+        return Pair(proxy_run).client
+
     try:
         server = await loop.create_server(
-            new_client(proxy_run),
+            new_client,
             config.host,
             config.port,
             ssl=listen_tls,
@@ -81,6 +91,9 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
             hint="is another server using the port? --port 0 picks a free one",
         ) from None
     port = server.sockets[0].getsockname()[1]
+    allowed = allowed_hosts(config.host, server.sockets, config.allowed_hosts)
+    gate = Gate(upstream, allowed, port, tls=listen_tls is not None)
+    proxy_run = ProxyRun(config, display, faults, gate, tls, engine_settings(config, keepalive))
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url

@@ -39,10 +39,18 @@ from websockets.server import ServerProtocol
 
 from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
-from wscli.serve.http import method_not_allowed, text_response
+from wscli.serve.http import (
+    MAX_REQUEST_LINE,
+    bad_request,
+    method_not_allowed,
+    request_line_too_long,
+    text_response,
+    uri_too_long,
+)
 from wscli.serve.hub import Hub, RoomMessage
-from wscli.wire.engine import DONE, HANDSHAKE, OPEN, WRITE_PAUSED, Engine
+from wscli.wire.engine import DONE, HANDSHAKE, OPEN, Engine
 from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import WRITE_PAUSED
 
 MAX_HEAD = 16 * 1024
 """Bytes of request head (request line and headers) accepted before 431."""
@@ -84,14 +92,10 @@ class ClientConnection(Engine):
     """
 
     __slots__ = (
-        "_buffer",
-        "author",
-        "client_id",
         "enveloped",
         "key",
         "nick",
         "peer",
-        "received",
         "room",
         "shared_frames",
         "since",
@@ -107,9 +111,6 @@ class ClientConnection(Engine):
         """The hub's key for this client: "" until it joined the hub."""
         self.room = "/"
         self.nick: str | None = None
-        self.client_id = 0
-        self.author: str | None = None
-        """Its nick, else ``#ID``: who it is in the JSON envelope (set when it joins)."""
         self.shared_frames = True
         self.subprotocol: str | None = None
         self.enveloped = False
@@ -118,17 +119,26 @@ class ClientConnection(Engine):
         """The last message id it saw (``?since=``): the hub replays only what followed."""
         self.peer: object = None
         """The client's address (``transport.get_extra_info("peername")``)."""
-        self.received = 0
-        """Bytes received before the decision (for the log: a probe sends none)."""
         self.started = 0.0
         """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
-        self._buffer = b""
 
     # Subscriber interface (called by the hub)
 
     @property
     def joined(self) -> bool:
         return bool(self.key)
+
+    @property
+    def client_id(self) -> int:
+        """Its number in the logs (the end of its hub key; 0 until it joined). Read from
+        the key, not kept: an int per client is 36 bytes of every idle connection."""
+        key = self.key
+        return int(key.rpartition(":")[2]) if key else 0
+
+    @property
+    def author(self) -> str:
+        """Its nick, else ``#ID``: who it is in the JSON envelope."""
+        return self.nick or f"#{self.client_id}"
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel (or TLS)."""
@@ -141,10 +151,18 @@ class ClientConnection(Engine):
         # leaves the phase OPEN until those messages are relayed (see Owner.closing).
         if self.phase != OPEN:
             return 0
-        over = self.write_frames(data, limit)
-        if not over and self.flags & WRITE_PAUSED:
+        # The hot path of every broadcast: written here, in full. Nothing the protocol
+        # makes waits unwritten meanwhile (serve flushes it at once: pongs, closes, the
+        # messages it encodes per connection), so the frames keep their place.
+        transport = self.transport
+        buffered = transport.get_write_buffer_size()
+        if buffered and buffered + len(data) > limit:
+            return buffered
+        transport.write(data)
+        self.bytes_out += len(data)
+        if self.flags & WRITE_PAUSED:
             self.owner.on_wrote_backlogged(self, len(data))
-        return over
+        return 0
 
     def send_messages(self, messages: Sequence[RoomMessage], limit: int) -> int:
         """Like :meth:`send_frames`, encoding with this connection's extensions."""
@@ -178,9 +196,12 @@ class ClientConnection(Engine):
     # The handshake
 
     def handshake_received(self, data: bytes) -> None:
-        buffer = self._buffer + data if self._buffer else data
-        self._buffer = b""
-        self.received += len(data)
+        # The head so far waits in the engine's fragment slot: nothing else uses it before
+        # the connection is open (one slot less per idle client).
+        partial = self._fragments
+        buffer = bytes(partial[0]) + data if partial is not None else data
+        self._fragments = None
+        self.bytes_in += len(data)  # the head too: a probe that sent none is logged apart
         owner = self.owner
         if not _plausible_request(buffer):
             # Garbage, a TLS hello on the plain port: no need to wait for the timeout.
@@ -188,6 +209,11 @@ class ClientConnection(Engine):
             owner.on_bad_request(self, "not an HTTP request", None)
             return
         end = buffer.find(b"\r\n\r\n")
+        if request_line_too_long(buffer):
+            self.clear_deadline()
+            why = f"request line over {MAX_REQUEST_LINE} bytes"
+            owner.on_bad_request(self, why, uri_too_long())
+            return
         if end < 0 or end + 4 > MAX_HEAD:
             if len(buffer) > MAX_HEAD or end >= 0:
                 self.clear_deadline()
@@ -197,7 +223,7 @@ class ClientConnection(Engine):
                     text_response(431, "Request head too large."),
                 )
                 return
-            self._buffer = buffer
+            self._fragments = (bytearray(buffer), False)
             return
         self.clear_deadline()
         head, rest = buffer[: end + 4], buffer[end + 4 :]
@@ -211,7 +237,8 @@ class ClientConnection(Engine):
         protocol.receive_data(head)
         events = protocol.events_received()
         if not events or not isinstance(events[0], Request):
-            owner.on_bad_request(self, _one_line(protocol.handshake_exc), None)
+            exc = protocol.handshake_exc
+            owner.on_bad_request(self, _one_line(exc), bad_request(exc))
             return
         request = events[0]
         decision = owner.on_request(self, request)

@@ -1,36 +1,28 @@
 """The WebSocket connection engine: an ``asyncio.Protocol`` over websockets' public sans-I/O
 ``ServerProtocol`` or ``ClientProtocol`` (bytes in, events and bytes out), the one every
-command runs on.
-
-It owns, once for everyone:
+command runs on. It stands on :class:`~wscli.wire.stream.Stream` (the transport, the byte
+budget, flow control, deadlines) and owns, once for everyone:
 
 - **bytes in, protocol output out**: each read is fed to the protocol; its events go to the
-  owner (:class:`~wscli.wire.owner.Owner`) as whole messages or, for the proxy, as frames;
-  what the protocol then has to send (pongs, the close echo, the end of stream) goes out
-  before the callback returns;
-- **write coalescing**: messages sent during one event-loop iteration are written together
-  by one ``transport.write`` when the loop is next free (:meth:`Engine.flush`, scheduled
-  once); pre-encoded frames (the server's broadcast) are written as given;
-- **the byte budget** (``Settings.limit``): everything queued for the peer — the
-  transport's buffer and what a relay holds for it (:meth:`Engine.reserve`) — counts. A
-  peer that passes it stops being read (its pings make pongs); still over it after
-  ``Settings.stall_timeout`` it is dropped: aborted, which frees its buffer at once;
-- **flow control both ways**: reading is paused while any *hold* is set (the budget, the
-  other side of a relay, a consumer, the owner, the handshake: :meth:`Engine.hold`), and the
-  transport's write watermarks are reported (:meth:`Owner.writable`);
-- **keepalive** (with :class:`~wscli.wire.keepalive.Keepalive`) and round trips from its own
-  record of the pings it sent;
+  owner (:class:`~wscli.wire.owner.Owner`) as whole messages or, for the proxy, as the
+  frames of the read; the protocol's answer (pongs, the close echo) goes out before the
+  callback returns;
+- **write coalescing**: messages sent during one event-loop iteration go out in one
+  ``transport.write`` when the loop is next free (:meth:`Engine.flush`, scheduled once);
+  `serve` writes its pre-encoded broadcast frames itself, once per client per tick;
+- **keepalive** (with :class:`~wscli.wire.keepalive.Keepalive`) and round trips from its
+  own record of the pings it sent;
 - **closing**: the close handshake bounded by ``Settings.close_timeout``, abort, and one
   :meth:`Owner.closed` with who closed, code and reason (1006 without a close frame).
 
-The phases: HANDSHAKE (bytes go to :meth:`Engine.handshake_received`: the generic server
-handshake, the client's answer, or a subclass's own, as `serve`'s), OPEN (frames), DISCARD
-(after a plain HTTP answer: input dropped, bounded) and DONE (closing or closed: nothing more
-is delivered).
+The phases: HANDSHAKE (bytes go to :meth:`Engine.handshake_received`: each side's handshake,
+:mod:`wscli.wire.server`, :mod:`wscli.wire.client` or `serve`'s own), OPEN (frames),
+DISCARD (after a plain HTTP answer: input dropped, bounded) and DONE (closing or closed:
+nothing more is delivered).
 
 Memory: `serve` keeps tens of thousands of idle connections, so an engine is one object
 with ``__slots__``, shares its settings and owner, and holds no timer, closure or task while
-idle (timers exist only during a handshake, a close or a stall).
+idle.
 """
 
 from __future__ import annotations
@@ -47,33 +39,15 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from wscli.wire.owner import Ending, Owner, Settings, parse_close
+from wscli.wire.stream import HOLD_HANDSHAKE, HOLDS, LOST, Stream
 
 HANDSHAKE, OPEN, DISCARD, DONE = range(4)
 """Phases of a connection (see the module docstring)."""
 
-# Reasons to pause reading (bits of Engine.flags): reading resumes when none is left.
-HOLD_HANDSHAKE = 1
-"""The server's decision on the upgrade is pending: no frame may be read before it."""
-HOLD_BUDGET = 2
-"""What is queued for this peer passed the byte budget."""
-HOLD_PEER = 4
-"""The other side of a relay cannot take more."""
-HOLD_CONSUMER = 8
-"""The consumer of the messages (a queue, stdout) is full."""
-HOLD_OWNER = 16
-"""The owner's own reason (a backplane behind, a shutdown)."""
-HOLD_QUEUE = 32
-"""A relay holds too much for the other side (frames it delays)."""
-HOLDS = 63
-"""Every reason to pause reading."""
-# State bits of Engine.flags.
-WRITE_PAUSED = 64
-_EOF = 128
-_STALLED = 256
-_FLUSH_SCHEDULED = 512
-_LOST = 1024
-_OVER = 2048  # what is queued passed the budget: the owner was told
-_DISCARD_ALL = 4096  # input dropped without limit (the proxy's --stall)
+# State bits of Engine.flags, above the stream's.
+_EOF = 2048
+_FLUSH_SCHEDULED = 4096
+_DISCARD_ALL = 8192  # input dropped without limit (the proxy's --stall)
 
 DISCARD_LIMIT = 1 << 20
 """Bytes read and dropped after a plain HTTP answer or a refusal before aborting."""
@@ -85,7 +59,7 @@ _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 _PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
 
 
-class Engine(asyncio.Protocol):
+class Engine(Stream):
     """One WebSocket connection (see the module docstring).
 
     ``protocol`` is the sans-I/O protocol object: a ``ClientProtocol`` that has sent its
@@ -96,21 +70,12 @@ class Engine(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_closing",
         "_fragments",
-        "_pings",
-        "_timer",
-        "bytes_in",
-        "bytes_out",
-        "flags",
+        "_notes",
         "messages_in",
         "messages_out",
-        "owner",
         "phase",
         "protocol",
-        "reserved",
-        "settings",
-        "transport",
     )
 
     def __init__(
@@ -119,23 +84,13 @@ class Engine(asyncio.Protocol):
         settings: Settings,
         protocol: ServerProtocol | ClientProtocol | None = None,
     ) -> None:
-        self.owner = owner
-        self.settings = settings
+        super().__init__(owner, settings)
         self.protocol = protocol
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.phase = HANDSHAKE
-        self.flags = 0
-        self.reserved = 0
-        """Bytes a relay holds for this peer (delayed frames): part of the budget."""
-        self.bytes_in = 0
-        self.bytes_out = 0
         self.messages_in = 0
         self.messages_out = 0
-        self._timer: asyncio.TimerHandle | None = None
         self._fragments: tuple[bytearray, bool] | None = None
-        self._pings: dict[bytes, float] | None = None
-        # (close received, close sent, the peer's came first, closed without a frame)
-        self._closing: tuple[Close | None, Close | None, bool, Close | None] | None = None
+        self._notes: _Notes | None = None
 
     # What the owner reads
 
@@ -145,30 +100,16 @@ class Engine(asyncio.Protocol):
         protocol = self.protocol
         return self.phase == OPEN and protocol is not None and protocol.state is _OPEN
 
-    @property
-    def lost(self) -> bool:
-        """True once the TCP connection is gone."""
-        return bool(self.flags & _LOST)
-
-    @property
-    def stalled(self) -> bool:
-        """True if dropped because the peer read nothing within the budget's deadline."""
-        return bool(self.flags & _STALLED)
-
-    def queued(self) -> int:
-        """Bytes queued for the peer: the transport's buffer plus what a relay holds."""
-        transport = self.transport
-        buffered = transport.get_write_buffer_size() if transport is not None else 0
-        return buffered + self.reserved
-
     def close_frames(self) -> tuple[Close | None, Close | None]:
         """The close frames received and sent so far (before the end: see :meth:`ending`)."""
-        closing = self._closing
+        closing = self._notes.closing if self._notes is not None else None
         return (closing[0], closing[1]) if closing is not None else (None, None)
 
     def ending(self) -> Ending:
         """How the connection ended, or is ending (close frames known so far)."""
-        rcvd, sent, peer_first, dropped = self._closing or (None, None, False, None)
+        notes = self._notes
+        closing = notes.closing if notes is not None else None
+        rcvd, sent, peer_first, dropped = closing or (None, None, False, None)
         protocol = self.protocol
         if protocol is not None and protocol.state is _CLOSED:
             # The protocol's own account, public once closed: it knows the close frames it
@@ -212,22 +153,6 @@ class Engine(asyncio.Protocol):
             self.messages_out += 1
         self._sent(len(data))
 
-    def write_frames(self, data: bytes, limit: int) -> int:
-        """Write pre-encoded frames now, unless what is queued would pass ``limit``:
-        returns 0 when written (or when not open: nothing to do), else the bytes queued
-        (nothing written)."""
-        if self.phase != OPEN:
-            return 0
-        transport = self.transport
-        buffered = transport.get_write_buffer_size() + self.reserved
-        if buffered and buffered + len(data) > limit:
-            return buffered
-        if self.flags & _FLUSH_SCHEDULED:
-            self.flush()  # what the protocol holds goes first
-        transport.write(data)
-        self.bytes_out += len(data)
-        return 0
-
     def ping(self, data: bytes | None = None) -> bytes:
         """Send a ping now (4 random bytes unless ``data``); its pong's round trip comes
         with :meth:`Owner.pong_observed` when ``Settings.track_pings``. Returns the payload."""
@@ -236,10 +161,9 @@ class Engine(asyncio.Protocol):
         assert protocol is not None
         protocol.send_ping(payload)
         if self.settings.track_pings:
-            pings = self._pings
-            if pings is None:
-                pings = self._pings = {}
-            elif len(pings) >= PINGS_KEPT:  # never answered: forget the oldest
+            notes = self._notes or self._take_notes()
+            pings = notes.pings
+            if len(pings) >= PINGS_KEPT:  # never answered: forget the oldest
                 del pings[next(iter(pings))]
             pings[payload] = asyncio.get_running_loop().time()
         self.owner.ping_observed(self, payload, True)
@@ -310,11 +234,9 @@ class Engine(asyncio.Protocol):
 
     def abort(self) -> None:
         """Drop the TCP connection now (the peer sees no close frame: 1006)."""
-        self.clear_deadline()
         if self.phase == OPEN:
             self.phase = DONE
-        if self.transport is not None and not self.flags & _LOST:
-            self.transport.abort()
+        super().abort()
 
     def flush(self) -> None:
         """Write what the protocol has to send now, in one write; an end-of-stream marker
@@ -322,73 +244,13 @@ class Engine(asyncio.Protocol):
         self.flags &= ~_FLUSH_SCHEDULED
         protocol = self.protocol
         if protocol is not None:
-            self._output(protocol.data_to_send())
-
-    def _output(self, chunks: list[bytes]) -> None:
-        if not chunks:
-            return
-        transport = self.transport
-        if transport is None or self.flags & _LOST:
-            return  # nowhere to go
-        pending: list[bytes] = []
-        for chunk in chunks:
-            if chunk:
-                pending.append(chunk)
-                continue
-            self._write(pending)
-            pending = []
-            self._end_of_stream()
-        if pending:
-            self._write(pending)
-
-    # Flow control
-
-    def hold(self, reason: int) -> None:
-        """Stop reading for ``reason`` (a HOLD_* bit; other reasons may hold it too)."""
-        flags = self.flags
-        if not flags & HOLDS and not flags & _LOST and self.transport is not None:
-            self.transport.pause_reading()
-        self.flags = flags | reason
-
-    def release(self, reason: int) -> None:
-        """Drop ``reason``; reading resumes when no reason is left."""
-        flags = self.flags
-        if not flags & reason:
-            return
-        flags &= ~reason
-        self.flags = flags
-        transport = self.transport
-        if not flags & (HOLDS | _LOST) and transport is not None and not transport.is_closing():
-            transport.resume_reading()
-
-    def reserve(self, size: int) -> None:
-        """A relay holds ``size`` more bytes for this peer (they count in the budget)."""
-        self.reserved += size
-        self._check_budget()
-
-    def unreserve(self, size: int) -> None:
-        """A relay gave up (or sent) ``size`` bytes it held for this peer."""
-        self.reserved -= size
-        self._check_drained()
-
-    def set_deadline(self, delay: float, callback: object) -> None:
-        """Call ``callback`` after ``delay`` seconds (one deadline at a time: it replaces
-        the previous one)."""
-        if self._timer is not None:
-            self._timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(delay, callback)  # type: ignore[arg-type]
-
-    def clear_deadline(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+            self.write_chunks(protocol.data_to_send())
 
     # The handshake
 
     def answer(self, response: Response) -> None:
         """Send ``response`` (not a 101) and close: the rest of the input is discarded."""
-        if self.phase == DONE or self.flags & _LOST:
+        if self.phase == DONE or self.flags & LOST:
             return
         self.transport.write(response.serialize())
         self.end()
@@ -435,17 +297,6 @@ class Engine(asyncio.Protocol):
 
     # asyncio.Protocol
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
-        high = self.settings.high_water
-        if high is None and self.settings.limit < 65536:
-            high = self.settings.limit  # so that a backlog past the limit is reported
-        if high is not None:
-            self.transport.set_write_buffer_limits(high=high)
-        if self.flags & HOLDS:
-            self.transport.pause_reading()
-
     def data_received(self, data: bytes) -> None:
         phase = self.phase
         if phase == OPEN:
@@ -472,20 +323,8 @@ class Engine(asyncio.Protocol):
             self.flush()
         return None  # the transport closes itself
 
-    def pause_writing(self) -> None:
-        self.flags |= WRITE_PAUSED
-        self.owner.writable(self, False)
-
-    def resume_writing(self) -> None:
-        self.flags &= ~WRITE_PAUSED
-        self._check_drained()
-        self.owner.writable(self, True)
-
     def connection_lost(self, exc: Exception | None) -> None:
-        self.flags |= _LOST
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        super().connection_lost(exc)
         protocol = self.protocol
         if protocol is not None and not self.flags & _EOF and self.phase != HANDSHAKE:
             self.flags |= _EOF
@@ -519,7 +358,7 @@ class Engine(asyncio.Protocol):
             self._deliver(events)
         if self.phase == OPEN and protocol.state is not _OPEN:
             answer = protocol.data_to_send()
-            if self._closing is None or self._closing[1] is None:
+            if self.close_frames()[1] is None:
                 # The protocol failed the connection itself (1002, 1007, 1009): the code
                 # it sent is public only once closed, but its close frame is right here.
                 self._record(sent=close_written(answer))
@@ -528,7 +367,7 @@ class Engine(asyncio.Protocol):
             # before the answer.
             self.owner.closing(self)
             self.phase = DONE
-            self._output(answer)
+            self.write_chunks(answer)
         self.flush()
         self._arm_close()
 
@@ -593,7 +432,7 @@ class Engine(asyncio.Protocol):
         keepalive = self.settings.keepalive
         if keepalive is not None:
             keepalive.pong(self)
-        pings = self._pings
+        pings = self._notes.pings if self._notes is not None else None
         if not pings or data not in pings:
             return None
         now = asyncio.get_running_loop().time()
@@ -607,7 +446,8 @@ class Engine(asyncio.Protocol):
     def _record(
         self, *, rcvd: Close | None = None, sent: Close | None = None, dropped: Close | None = None
     ) -> None:
-        old_rcvd, old_sent, peer_first, old_dropped = self._closing or (None, None, False, None)
+        notes = self._notes or self._take_notes()
+        old_rcvd, old_sent, peer_first, old_dropped = notes.closing or (None, None, False, None)
         if rcvd is not None and old_rcvd is None:
             old_rcvd = rcvd
             if old_sent is None:
@@ -615,7 +455,11 @@ class Engine(asyncio.Protocol):
                 old_sent = rcvd  # the protocol echoes it
         if sent is not None and old_sent is None:
             old_sent = sent
-        self._closing = (old_rcvd, old_sent, peer_first, dropped or old_dropped)
+        notes.closing = (old_rcvd, old_sent, peer_first, dropped or old_dropped)
+
+    def _take_notes(self) -> _Notes:
+        notes = self._notes = _Notes()
+        return notes
 
     # Output
 
@@ -629,103 +473,24 @@ class Engine(asyncio.Protocol):
         if self.flags & _FLUSH_SCHEDULED:
             self.flush()
 
-    def _write(self, chunks: list[bytes]) -> None:
-        """Write ``chunks`` (whole frames) in one write, or two when the frame that would
-        pass the budget comes between them: the owner hears of it then, with what was
-        queued before it (at most the limit), and may drop the connection before the rest
-        (`serve` does). Then the budget is checked on what is really queued."""
-        transport = self.transport
-        if not chunks or transport.is_closing():
-            return
-        total = transport.get_write_buffer_size() + self.reserved
-        limit = self.settings.limit
-        cut = len(chunks)
-        for index, chunk in enumerate(chunks):
-            if total and total + len(chunk) > limit:
-                cut = index
-                break
-            total += len(chunk)
-        if cut:
-            transport.write(chunks[0] if cut == 1 else b"".join(chunks[:cut]))
-        told = cut < len(chunks)
-        if told:
-            self.flags |= _OVER
-            self.owner.over_budget(self, total)
-            if transport.is_closing():
-                return
-            transport.write(b"".join(chunks[cut:]))
-        self._check_budget(told)
-
-    def _end_of_stream(self) -> None:
-        # The end of the closing handshake (or a failure): half-close when possible and drop
-        # what the peer still sends until it closes too (bounded by close_timeout): closing
-        # with unread input would reset the connection and could destroy the close frame.
-        transport = self.transport
-        if transport.is_closing():
-            return
-        if transport.can_write_eof():
-            transport.write_eof()
-            if self._timer is None:
-                self.set_deadline(self.settings.close_timeout, self.abort)
-        else:
-            transport.close()
-
     def _arm_close(self) -> None:
         protocol = self.protocol
-        if protocol is None or self._timer is not None or self.flags & _LOST:
+        if protocol is None or self._timer is not None or self.flags & LOST:
             return
         if protocol.close_expected():
             self.set_deadline(self.settings.close_timeout, self.abort)
 
-    # The budget
 
-    def _check_budget(self, told: bool = False) -> None:
-        """Past the limit, the owner hears it once (unless ``told``); a peer that reads
-        none of its backlog (the transport's buffer alone over the limit) stops being
-        read, and is dropped if it stays so past the deadline."""
-        flags = self.flags
-        transport = self.transport
-        if flags & _LOST or transport.is_closing():
-            return
-        buffered = transport.get_write_buffer_size()
-        queued = buffered + self.reserved
-        limit = self.settings.limit
-        if queued <= limit:
-            if flags & _OVER and queued <= limit // 2:
-                self.flags = flags & ~_OVER
-            return
-        if not flags & _OVER:
-            self.flags = flags | _OVER
-            if not told:
-                self.owner.over_budget(self, queued)  # `serve` drops the client here
-        if buffered > limit and not self.flags & (HOLD_BUDGET | _LOST):
-            self.hold(HOLD_BUDGET)
-            stall = self.settings.stall_timeout
-            if stall is not None and self._timer is None:
-                self.set_deadline(stall, self._stall_expired)
+class _Notes:
+    """What only some connections need, kept apart so that an idle one holds none of it
+    (one slot): the pings in flight (payload → when sent) and the close frames seen
+    (received, sent, the peer's came first, closed without a frame)."""
 
-    def _check_drained(self) -> None:
-        """After the peer read (resume_writing) or a relay sent what it held."""
-        flags = self.flags
-        limit = self.settings.limit
-        buffered = self.transport.get_write_buffer_size()
-        if flags & HOLD_BUDGET and buffered <= limit // 2:
-            if self._timer is not None and not self.protocol_closing():
-                self.clear_deadline()  # the stall deadline (a close keeps its own)
-            self.release(HOLD_BUDGET)
-        if flags & _OVER and buffered + self.reserved <= limit // 2:
-            self.flags &= ~_OVER
+    __slots__ = ("closing", "pings")
 
-    def protocol_closing(self) -> bool:
-        """True once a close is under way (its deadline must stay)."""
-        protocol = self.protocol
-        return protocol is not None and protocol.state is not _OPEN
-
-    def _stall_expired(self) -> None:
-        self._timer = None
-        if self.flags & HOLD_BUDGET and not self.flags & _LOST:
-            self.flags |= _STALLED
-            self.abort()  # a close frame would only queue behind the backlog
+    def __init__(self) -> None:
+        self.pings: dict[bytes, float] = {}
+        self.closing: tuple[Close | None, Close | None, bool, Close | None] | None = None
 
 
 def close_written(chunks: list[bytes]) -> Close | None:

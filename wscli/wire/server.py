@@ -15,8 +15,9 @@ from typing import Any
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from wscli.wire.engine import DISCARD, HOLD_HANDSHAKE, HOLDS, Engine
+from wscli.wire.engine import DISCARD, Engine
 from wscli.wire.owner import Owner, Settings
+from wscli.wire.stream import HOLD_HANDSHAKE, HOLDS
 
 
 class ServerEngine(Engine):
