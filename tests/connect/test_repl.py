@@ -176,10 +176,19 @@ def test_parse_line_commands_and_literal_slash() -> None:
     assert parse_line("/close 4000 bye now") == Command("close", code=4000, reason="bye now")
     assert parse_line("/binary 01 ff") == Command("binary", b"\x01\xff")
     assert parse_line("/file ~/x.bin") == Command("file", path="~/x.bin")
+    assert parse_line("/file --text a b.json") == Command("file", path="a b.json", text=True)
     assert parse_line("/quit") == Command("quit")
     assert parse_line("/close 1001 bye") == Command("close", code=1001, reason="bye")
     assert parse_line("/etc/hosts\n/etc/passwd") == Command("send", "/etc/hosts\n/etc/passwd")
-    for bad in ("/nope", "/binary zz", "/close abc", "/close 1006", "/close 1005", "/file"):
+    for bad in (
+        "/nope",
+        "/binary zz",
+        "/close abc",
+        "/close 1006",
+        "/close 1005",
+        "/file",
+        "/file --text",
+    ):
         with pytest.raises(CommandError):
             parse_line(bad)
 
@@ -213,6 +222,27 @@ def test_slash_completion_only_at_line_start() -> None:
     assert complete("/ping x") == []
     assert complete("hello /p") == []
     assert complete("//") == []
+
+
+def test_file_completes_paths(tmp_path: Path) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    (tmp_path / "payload.bin").write_bytes(b"")
+    (tmp_path / "request.json").write_text("{}")
+
+    def complete(text: str) -> list[str]:
+        document = Document(text)
+        found = SlashCompleter().get_completions(document, CompleteEvent())
+        # Each completion applied to the line, as the prompt applies it.
+        return [text[: len(text) + c.start_position] + c.text for c in found]
+
+    assert complete(f"/file {tmp_path}/pay") == [f"/file {tmp_path}/payload.bin"]
+    assert complete(f"/file --text {tmp_path}/re") == [f"/file --text {tmp_path}/request.json"]
+    assert sorted(complete(f"/file {tmp_path}/")) == [
+        f"/file {tmp_path}/payload.bin",
+        f"/file {tmp_path}/request.json",
+    ]
 
 
 def test_toolbar_puts_counts_before_compression_and_subprotocol() -> None:
@@ -352,6 +382,15 @@ def test_slash_commands(
     terminal.wait_text("|.A|")
     terminal.child.send(f"/file {payload}\r")
     terminal.wait_text("|..file|")
+    request = tmp_path / "req.json"
+    request.write_text('{"op":\n  "héllo"}', encoding="utf-8")
+    terminal.child.send(f"/file --text {request}\r")
+    terminal.wait_text('< {"op":')  # one text message, its newline kept
+    terminal.wait_text('  "héllo"}')
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café".encode("latin-1"))
+    terminal.child.send(f"/file --text {latin}\r")
+    terminal.wait_text("is not UTF-8 (/file without --text sends it as bytes)")
     terminal.child.send("//literal\r")
     terminal.wait_text("< /literal")
     terminal.child.send("/nope\r")

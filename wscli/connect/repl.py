@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -67,16 +67,23 @@ def open_history(path: Path) -> tuple[History, str | None]:
 
 
 class SlashCompleter(Completer):
-    """Completes slash commands at the start of the line, and after ``/emit `` the
-    Socket.IO event names seen so far (``event_names``)."""
+    """Completes slash commands at the start of the line, after ``/file `` (and
+    ``/file --text ``) a path, and after ``/emit `` the Socket.IO event names seen so far
+    (``event_names``)."""
 
     def __init__(self, event_names: Callable[[], Iterable[str]] = tuple) -> None:
         self.event_names = event_names
+        self.paths = PathCompleter(expanduser=True)
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
     ) -> Iterable[Completion]:
         text = document.text_before_cursor
+        for prefix in ("/file --text ", "/file "):
+            if text.startswith(prefix) and "\n" not in text:
+                # The path is the rest of the line: completions replace its end alike.
+                yield from self.paths.get_completions(Document(text[len(prefix) :]), complete_event)
+                return
         if text.startswith("/emit ") and " " not in text[len("/emit ") :]:
             typed = text[len("/emit ") :]
             for name in self.event_names():
@@ -298,7 +305,17 @@ class Repl:
                 data = Path(command.path).expanduser().read_bytes()
             except OSError as exc:
                 raise CommandError(f"cannot read {command.path}: {os_reason(exc)}") from None
-            self._show(await link.send(data))
+            if command.text:
+                try:
+                    message: str | bytes = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise CommandError(
+                        f"cannot send {command.path} as text: it is not UTF-8"
+                        " (/file without --text sends it as bytes)"
+                    ) from None
+            else:
+                message = data
+            self._show(await link.send(message))
         elif command.name == "ping":
             payload = command.data if isinstance(command.data, bytes) else b""
             try:

@@ -1,7 +1,7 @@
 """Slash commands of the `wscli connect` prompt: parsing and help (pure, no I/O).
 
 A typed line is either a message to send or a command: ``/ping [payload]``,
-``/close [code [reason]]``, ``/binary HEX``, ``/file PATH``, ``/show N``, ``/quit``,
+``/close [code [reason]]``, ``/binary HEX``, ``/file [--text] PATH``, ``/show N``, ``/quit``,
 ``/help``, and with ``--socketio`` ``/emit EVENT [JSON...]`` and ``/ack``. A line
 starting with ``//`` sends a literal ``/`` (``//x`` sends ``/x``); a multi-line input is
 always a message.
@@ -23,7 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/ping": ("/ping [PAYLOAD]", "send a ping; shows the round-trip time"),
     "/close": ("/close [CODE [REASON]]", "close the connection (default 1000) and exit"),
     "/binary": ("/binary HEX", "send HEX bytes as one binary message (spaces allowed)"),
-    "/file": ("/file PATH", "send the file PATH as one binary message"),
+    "/file": (
+        "/file [--text] PATH",
+        "send the file PATH as one binary message (--text: as one text message, UTF-8)",
+    ),
     "/show": ("/show N", "show binary message N in full (long ones are cut at first)"),
     "/emit": ("/emit EVENT [JSON...]", "Socket.IO: emit EVENT, each JSON value an argument"),
     "/ack": ("/ack", "Socket.IO: toggle asking for acknowledgements (--ack)"),
@@ -60,6 +63,8 @@ class Command:
     code: int = 1000
     reason: str = ""
     path: str = ""
+    text: bool = False
+    """``/file --text``: the file is sent as a text message."""
     number: int = 0
     event: str = ""
 
@@ -83,9 +88,13 @@ def parse_line(line: str) -> Command:
         except ValueError:
             raise CommandError("/binary needs hexadecimal bytes, e.g. /binary 01 ff") from None
     if word == "/file":
-        if not rest:
-            raise CommandError("/file needs a PATH")
-        return Command("file", path=rest)
+        option, _, path = rest.partition(" ")
+        text = option == "--text"
+        if not text:
+            path = rest
+        if not path.strip():
+            raise CommandError("/file needs a PATH (/file --text PATH sends it as text)")
+        return Command("file", path=path.strip(), text=text)
     if word == "/show":
         if not rest.isascii() or not rest.isdigit():
             raise CommandError("/show needs the number of a cut binary message, e.g. /show 1")
