@@ -15,6 +15,11 @@ from wscli.connect.config import DEFAULT_IDLE, ConnectConfig
 from wscli.core.exitcodes import server_close_sentence
 
 CONNECT_EPILOG = (
+    "\b\nExamples:\n"
+    "  wscli connect ws://127.0.0.1:3000/chat           # the prompt\n"
+    "  echo hi | wscli connect ws://127.0.0.1:3000/chat # send, print the reply, exit\n"
+    "  wscli connect URL -x @req.json -n 1 --json       # a file as one message, 1 reply\n"
+    "  wscli connect --socketio http://127.0.0.1:3000 -x hello\n\n"
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
     "  each stdin line is sent as one message; each received message is written to\n"
     "  stdout, one per line. After stdin ends, replies are still read until --count\n"
