@@ -34,6 +34,7 @@ from wscli.core.socketio import (
     PacketType,
     ProtocolViolation,
     ack_frames,
+    connect_error_text,
     decode_packet,
     emit_frames,
     encode_packet,
@@ -172,9 +173,9 @@ class SocketIOLink:
             if packet.type is PacketType.CONNECT:
                 return
             if packet.type is PacketType.CONNECT_ERROR:
-                why = packet.data.get("message") if isinstance(packet.data, dict) else None
                 raise HandshakeRejected(
-                    f"Socket.IO namespace {self.namespace!r} refused", str(why or packet.data)
+                    f"Socket.IO namespace {self.namespace!r} refused",
+                    connect_error_text(packet.data),
                 )
 
     # -- sending -----------------------------------------------------------------------
