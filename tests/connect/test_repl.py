@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -633,6 +634,28 @@ def test_ctrl_d_closes_with_close_code_and_reason(
         assert terminal.exit_status() == 0
     assert seen == [(4000, "done")]
     assert "closed by the client: 4000 (private use) 'done'" in terminal.text
+
+
+def test_a_closed_terminal_sends_going_away(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    """SIGHUP (the terminal window closed): a close frame (1001) before exiting."""
+    seen: list[int | None] = []
+
+    async def record(ws: ServerConnection) -> None:
+        try:
+            await echo(ws)
+        finally:
+            seen.append(ws.close_code)
+
+    with running(record) as server:
+        terminal = start(terminals, server.url, term_env)
+        terminal.child.kill(signal.SIGHUP)
+        assert terminal.exit_status() == 0
+        deadline = time.monotonic() + scaled(5)
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert seen == [1001]
 
 
 def test_terminal_wrapped_peer_text_cannot_pass_for_a_sent_line(

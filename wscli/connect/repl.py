@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -246,16 +247,26 @@ class Repl:
             self._show(await link.send(text))
         receiver = asyncio.ensure_future(self._receive(link))
         prompter = asyncio.ensure_future(self._prompt(link))
-        tasks: set[asyncio.Future[Any]] = {receiver, prompter}
+        hangup: asyncio.Future[None] = self.loop.create_future()
+        tasks: set[asyncio.Future[Any]] = {receiver, prompter, hangup}
         if self.deadline is not None:
             tasks.add(asyncio.ensure_future(asyncio.sleep(self.deadline - self.loop.time())))
+        watching = _watch_hangup(self.loop, hangup)
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if watching:
+                self.loop.remove_signal_handler(signal.SIGHUP)
             if not prompter.done():  # keep what was typed for the next connection's prompt
                 self.draft = self.session.default_buffer.text
             await cancel_and_wait(*tasks)
         self.stats.state = "closed"
+        if hangup in done:
+            # The terminal closed (SIGHUP): say goodbye to the server (1001, going away)
+            # instead of vanishing; nothing can be shown any more, and 1001 is a clean end.
+            with contextlib.suppress(Exception):
+                await link.close(1001)
+            return ExitCode.OK
         if prompter in done:
             result: ExitCode = prompter.result()
             return result
@@ -353,6 +364,20 @@ class Repl:
         """Ctrl-D or /quit: close with --close-code (1000 by default)."""
         options = self.options
         return await close_politely(link, self.output, options.close_code, options.close_reason)
+
+
+def _watch_hangup(loop: asyncio.AbstractEventLoop, hangup: asyncio.Future[None]) -> bool:
+    """Resolve ``hangup`` on SIGHUP (the terminal closed); False where there is none."""
+
+    def hung_up() -> None:
+        if not hangup.done():
+            hangup.set_result(None)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hung_up)
+    except (AttributeError, NotImplementedError, RuntimeError):  # no SIGHUP (Windows)
+        return False
+    return True
 
 
 async def run_repl(

@@ -32,9 +32,8 @@ def check_config(config: ConnectConfig) -> None:
     if not session.socketio:
         for option in changed(session.socketio_options):
             raise UsageProblem(f"{option.flag} needs --socketio")
-    check_options(opened_options(session))  # the URL, headers, TLS files and proxy
-    if session.connect.require_subprotocol and not session.connect.subprotocols:
-        raise UsageProblem("--require-subprotocol needs -s", "no subprotocol is offered")
+    # The URL, headers, TLS files, proxy, and --require-subprotocol without -s.
+    check_options(opened_options(session))
     script = config.pipe  # the same -x, --close-code and --close-reason as the prompt's
     problem = close_problem(script.close_code, script.close_reason)
     if problem is not None:
