@@ -149,8 +149,9 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
     The terminal would wrap a long line itself, starting the rest at column 0, where a
     peer's ``"ok" + spaces + "> transfer approved"`` passes for a line the user sent
     (a forged line). Folded here, every screen line after the first starts with ``indent``;
-    lines after a newline already do (:func:`_continued`). Cut by character, never
-    dropping or merging the peer's spaces.
+    lines after a newline already do (:func:`_continued`). Cut after the last space that
+    fits (a word longer than the line is cut where it must), never dropping or merging the
+    peer's spaces: "is the server running?" is never cut into "i" and "s the".
     """
     from rich.cells import cell_len
     from rich.text import Text
@@ -161,13 +162,20 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
     out: list[Text] = []
     for line in lines:
         while cell_len(line.plain) > width:
-            cut = _cut_at(line.plain, width)
+            cut = _word_end(line.plain, _cut_at(line.plain, width), len(indent))
             out.append(line[:cut])
             rest = line[cut:]
             line = Text(indent)
             line.append_text(rest)
         out.append(line)
     return Text("\n").join(out)
+
+
+def _word_end(plain: str, cut: int, indent: int) -> int:
+    """``cut``, moved back to just after the last space before it, if that leaves more
+    than the indent (or a marker such as ``< ``) on the line."""
+    space = plain.rfind(" ", 0, cut)
+    return space + 1 if space > indent else cut
 
 
 def _cut_at(plain: str, width: int) -> int:
