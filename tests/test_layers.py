@@ -149,6 +149,7 @@ def only_entry_points_exit(name: str, source: str) -> str | None:
 PURE_IN_COMMANDS = {
     "connect/render": {"websockets", "os"},
     "connect/slash": {"websockets", "os"},
+    "connect/view": {"websockets", "os"},
     "handshake/request": set(),
     "handshake/report": set(),
     "handshake/render": set(),

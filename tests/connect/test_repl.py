@@ -197,7 +197,7 @@ def test_parse_line_commands_and_literal_slash() -> None:
 def test_help_descriptions_line_up_in_one_column() -> None:
     rows = [line for line in HELP_TEXT.splitlines() if line.startswith("/")]
     columns = {re.search(r"\S  +(\S)", line).start(1) for line in rows}  # type: ignore[union-attr]
-    assert len(rows) == 10 and len(columns) == 1
+    assert len(rows) == 13 and len(columns) == 1
 
 
 def test_slash_completion_only_at_line_start() -> None:
@@ -214,6 +214,9 @@ def test_slash_completion_only_at_line_start() -> None:
         "/binary",
         "/file",
         "/show",
+        "/filter",
+        "/mute",
+        "/pretty",
         "/emit",
         "/ack",
         "/quit",

@@ -36,12 +36,12 @@ CONNECT_EPILOG = (
     "  always a string; --spread: a JSON array is several arguments); received events\n"
     "  are written as NAME: [JSON args], acknowledgements as ack N: [JSON args].\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /show,\n"
-    "  /quit; with --socketio /emit EVENT JSON... and /ack); Alt-Enter (Esc Enter)\n"
-    "  inserts a newline; a multi-line paste is sent as one message when you press\n"
-    "  Enter; Ctrl-D closes with 1000 and exits 0. Ctrl-C clears the line; on an empty\n"
-    "  line it shows how to leave, and a second Ctrl-C within 2 s leaves as Ctrl-D\n"
-    "  does. Binary messages are hex-dumped up to 128 bytes; /show N (or --full) shows\n"
-    "  all.\n\n" + EXIT_STATUS_EPILOG
+    "  /filter, /mute, /pretty, /quit; with --socketio /emit EVENT JSON... and /ack);\n"
+    "  Alt-Enter (Esc Enter) inserts a newline; a multi-line paste is sent as one\n"
+    "  message when you press Enter; Ctrl-D closes with 1000 and exits 0 (a closed\n"
+    "  terminal: 1001). Ctrl-C clears the line; on an empty line it shows how to leave,\n"
+    "  and a second Ctrl-C within 2 s leaves as Ctrl-D does. Binary messages are\n"
+    "  hex-dumped up to 128 bytes; /show N (or --full) shows all.\n\n" + EXIT_STATUS_EPILOG
 )
 
 

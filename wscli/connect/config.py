@@ -331,6 +331,13 @@ class OutputOptions(SeparatorOption, JsonOption):
 class ReplOptions(OutputOptions, ScriptOptions):
     """How the prompt behaves and shows things."""
 
+    pretty: bool = option(
+        "--pretty",
+        kind=FLAG,
+        default=False,
+        help="At the prompt, show JSON messages indented and highlighted (/pretty toggles).",
+    )
+
 
 @declared
 class ConnectConfig:

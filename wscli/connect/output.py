@@ -370,12 +370,14 @@ class TerminalOutput(_TextEvents):
         show_ping_pong: bool = False,
         timestamps: bool = False,
         full: bool = False,
+        pretty: bool = False,
         width: Callable[[], int] | None = None,
     ) -> None:
         self.console = console
         self.show_ping_pong = show_ping_pong
         self.timestamps = timestamps
         self.full = full
+        self.pretty = pretty  # /pretty toggles it
         self.width = width or (lambda: self.console.width)
         self.kept: collections.OrderedDict[int, Message] = collections.OrderedDict()
         self.kept_bytes = 0
@@ -393,7 +395,11 @@ class TerminalOutput(_TextEvents):
         data = message.data
         if preview is not None and isinstance(data, bytes) and len(data) > preview:
             show_id = self._keep(message, len(data))
-        self._print(terminal_message(message, self.timestamps, timestamp(), preview, show_id))
+        self._print(
+            terminal_message(
+                message, self.timestamps, timestamp(), preview, show_id, pretty=self.pretty
+            )
+        )
 
     def _keep(self, message: Message, size: int) -> int | None:
         """Keep ``message`` for /show (bounded in count and bytes); its number, or None."""

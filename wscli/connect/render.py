@@ -9,11 +9,13 @@ only: a pipe (`echo x | wscli connect URL -n 1`) starts faster without it.
 from __future__ import annotations
 
 import base64
+import json
 from typing import TYPE_CHECKING, Any, Literal
 
 from wscli.core.escape import escape_control
 from wscli.core.events import Message
 from wscli.core.ndjson import timestamp, to_json
+from wscli.core.socketio import loads_bounded
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -92,18 +94,33 @@ def hexdump(data: bytes, width: int = 16) -> str:
     return "\n".join(lines)
 
 
+def pretty_json(text: str) -> str | None:
+    """``text`` as indented JSON when it is a JSON object or array (parsed within
+    :func:`~wscli.core.socketio.loads_bounded`'s bounds), else None."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        value = loads_bounded(text)
+    except ValueError:
+        return None
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 def terminal_message(
     message: Message,
     timestamps: bool = False,
     when: str | None = None,
     preview: int | None = None,
     show_id: int | None = None,
+    pretty: bool = False,
 ) -> Text:
     """A message for the interactive terminal: marker, colour, escaped text, hex dump.
 
     ``preview``: dump at most that many bytes of a binary message and say how many more
     there are (``… 2,944 more bytes``), with ``/show ID`` when ``show_id`` is given: a
     3 KB file printed ~190 lines each way at the prompt, burying the conversation.
+    ``pretty`` (/pretty, --pretty): a JSON object or array is indented and highlighted
+    (rich's JSON highlighter), after it is escaped.
     """
     from rich.text import Text
 
@@ -132,6 +149,12 @@ def terminal_message(
             if show_id is not None:
                 more += f" (/show {show_id} for all)"
             text.append(_continued("\n" + more), style=STATUS_STYLE)
+    elif pretty and (indented := pretty_json(message.data)) is not None:
+        from rich.highlighter import JSONHighlighter
+
+        body = Text(_continued(escape_control(indented)), style=style)
+        JSONHighlighter().highlight(body)
+        text.append_text(body)
     else:
         text.append(_continued(escape_control(message.data)), style=style)
     return text

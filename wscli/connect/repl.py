@@ -42,6 +42,7 @@ from wscli.connect.session import (
 )
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
 from wscli.connect.socketio.link import SocketIOLink
+from wscli.connect.view import View
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.events import Message
 from wscli.core.exitcodes import ExitCode
@@ -150,6 +151,7 @@ class Stats:
     sent: int = 0
     received: int = 0
     socketio: str | None = None  # namespace and pending acks, with --socketio
+    view: str | None = None  # /filter and /mute, while on
 
 
 def toolbar_text(stats: Stats, width: int | None = None) -> str:
@@ -170,6 +172,8 @@ def toolbar_text(stats: Stats, width: int | None = None) -> str:
     ]
     if stats.socketio:
         fields.insert(2, (1, stats.socketio))
+    if stats.view:  # a filter hides messages: never dropped for room
+        fields.insert(2, (0, stats.view))
     while True:
         text = " " + " | ".join(field for _, field in fields) + " "
         if width is None or len(text) <= width or len(fields) == 1:
@@ -206,6 +210,7 @@ class Repl:
         self.draft = ""  # a line half typed when the connection dropped: offered again
         self.interrupted_at: float | None = None  # the last Ctrl-C on an empty line
         self.socketio: SocketIOLink | None = None
+        self.view = View()
 
     def _event_names(self) -> Iterable[str]:
         return list(self.socketio.event_names) if self.socketio is not None else ()
@@ -221,6 +226,7 @@ class Repl:
             self.stats.socketio = (
                 f"ns {link.namespace} | acks {acks}, {len(link.pending_acks)} pending"
             )
+        self.stats.view = self.view.toolbar()
         return toolbar_text(self.stats, self.width())
 
     def _show(self, message: Message) -> None:
@@ -228,7 +234,8 @@ class Repl:
             self.stats.sent += 1
         else:
             self.stats.received += 1
-        self.output.message(message)
+        if self.view.shows(message):  # /filter, /mute
+            self.output.message(message)
         self._invalidate()
 
     def _invalidate(self) -> None:
@@ -327,6 +334,15 @@ class Repl:
             else:
                 message = data
             self._show(await link.send(message))
+        elif command.name in ("filter", "mute"):
+            set_pattern = self.view.set_filter if command.name == "filter" else self.view.set_mute
+            self.output.status(set_pattern(command.pattern))
+        elif command.name == "pretty":
+            if not isinstance(self.output, TerminalOutput):
+                raise CommandError("/pretty shows JSON indented on the terminal; not with --json")
+            self.output.pretty = not self.output.pretty
+            state = "on" if self.output.pretty else "off"
+            self.output.status(f"pretty JSON {state}")
         elif command.name == "ping":
             payload = command.data if isinstance(command.data, bytes) else b""
             try:
@@ -403,6 +419,7 @@ async def run_repl(
                 show_ping_pong=repl_options.show_ping_pong,
                 timestamps=repl_options.timestamps,
                 full=repl_options.full,
+                pretty=repl_options.pretty,
             )
         repl = Repl(repl_options, output, history, execute)
         if isinstance(output, TerminalOutput):

@@ -44,6 +44,8 @@ def check_config(config: ConnectConfig) -> None:
         raise UsageProblem(
             f"--stream and {other} do not go together", "--stream sends chunks as read"
         )
+    if config.prompt.pretty and config.prompt.json_output:
+        raise UsageProblem("--pretty and --json do not go together", "--json writes NDJSON")
     if source.whole_input and source.separator != NEWLINE:
         raise UsageProblem(
             "--whole-input and --separator do not go together", "one message has no end"
@@ -120,6 +122,12 @@ def run_connect(env: Environment, config: ConnectConfig, expire: Expire | None =
                 color=env.color_stdout,
                 execute=[raw.decode("utf-8") for raw in execute],
             )
+        )
+    if config.prompt.pretty:  # it would be ignored: say so
+        raise UsageProblem(
+            "--pretty is for the prompt",
+            "a pipe writes each message on one line",
+            hint="pipe the output into jq",
         )
     execute = execute_payloads(config, read_stdin=not on_terminal)
     output = pipe_output(env, config.output)
