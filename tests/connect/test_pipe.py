@@ -91,10 +91,10 @@ def test_execute_with_count_ends_as_soon_as_counted() -> None:
 
 def test_idle_before_count_is_reached_is_not_a_clean_end() -> None:
     # -n 3 asked for three replies; the echo server sends one and falls silent, so --idle
-    # ends the session short of them: exit 7 (no reply) with what was missing, never 0.
+    # ends the session short of them: exit 8 (no reply) with what was missing, never 0.
     with running(echo) as server:
         result = run_wscli("connect", server.url, "-n", "3", "--idle", "0.3", input="one\n")
-    assert result.returncode == 7
+    assert result.returncode == 8
     assert lines(result.stdout) == ["one"]
     assert result.stderr == (
         b"wscli: error: received 1 of 3 messages (-n): 0.3 s of silence (--idle)"

@@ -1,5 +1,5 @@
 """No silent loss of slow replies: the pipe's wait after stdin ends, its "no reply" verdict
-(exit 7), what -v says about why wscli closed, and --reconnect keeping to failed
+(exit 8), what -v says about why wscli closed, and --reconnect keeping to failed
 connections. The installed `wscli connect` in a subprocess against real servers."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def answer_after(delay: float) -> Handler:
 def test_a_reply_slower_than_idle_is_no_reply_exit_7() -> None:
     with running(answer_after(1.5)) as server:
         result = run_wscli("connect", server.url, "--idle", "0.5", input="req\n")
-    assert result.returncode == ExitCode.NO_REPLY == 7
+    assert result.returncode == ExitCode.NO_REPLY == 8
     assert result.stdout == b""
     assert result.stderr == (
         b"wscli: error: ended after 0.5 s of silence (--idle): 0 replies to 1 message sent"
@@ -68,7 +68,7 @@ def test_replies_before_the_last_send_do_not_count_for_it() -> None:
             out, err = proc.communicate(b"b\n", timeout=scaled(10))
         finally:
             proc.kill()
-    assert proc.returncode == 7
+    assert proc.returncode == 8
     assert out == b""
     assert err == (
         b"wscli: error: ended after 0.3 s of silence (--idle): 1 reply to 2 messages sent,"
@@ -113,9 +113,9 @@ def test_verbose_says_why_wscli_closed() -> None:
 def test_json_no_reply_is_an_error_event_with_exit_7() -> None:
     with running(answer_after(1.0)) as server:
         result = run_wscli("connect", server.url, "--json", "--idle", "0.3", input="req\n")
-    assert result.returncode == 7
+    assert result.returncode == 8
     events = [json.loads(line) for line in lines(result.stdout)]
-    assert events[-1]["event"] == "error" and events[-1]["exit_code"] == 7
+    assert events[-1]["event"] == "error" and events[-1]["exit_code"] == 8
     assert "0 replies to 1 message sent" in events[-1]["message"]
 
 
@@ -133,7 +133,7 @@ def test_reconnect_does_not_retry_a_slow_server() -> None:
         result = run_wscli(
             "connect", server.url, "-n", "3", "--idle", "0.3", "--reconnect", input="one\n"
         )
-    assert result.returncode == 7, result.stderr
+    assert result.returncode == 8, result.stderr
     assert connections == 1
     assert b"reconnecting" not in result.stderr
     assert result.stderr == (

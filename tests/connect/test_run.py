@@ -86,7 +86,7 @@ def test_pipe_output_choice() -> None:
 
 def test_idle_default_waits_a_second_from_the_last_send() -> None:
     """Long enough for a reply that crosses continents (see DEFAULT_IDLE's measurement);
-    a slower one is "no reply" (exit 7), never lost without a word."""
+    a slower one is "no reply" (exit 8), never lost without a word."""
     assert DEFAULT_IDLE == 1.0
     assert _config("ws://h/").pipe.idle == DEFAULT_IDLE == PipePolicy().idle
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wscli.core.upgrade import USER_AGENT
+from wscli.core.clientrequest import USER_AGENT
 
 KEY = "x3JJHMbDL1EzLkh9GBhXDw=="
 ACCEPT = "HSmrc0sMlYUkAGmm5OPpG2HaGWk="

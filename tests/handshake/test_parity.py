@@ -16,7 +16,7 @@ from support import run_wscli
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from wscli.core.upgrade import USER_AGENT
+from wscli.core.clientrequest import USER_AGENT
 
 COMMON = ["-H", "X-Trace: 7", "--auth", "alice:pw", "--origin", "https://app.example", "-s", "v1"]
 

@@ -7,9 +7,9 @@ from handshake_example import ACCEPT, KEY, SENT_REQUEST
 from websockets.client import ClientProtocol
 from websockets.uri import WebSocketURI, parse_uri
 
+from wscli.core.clientrequest import USER_AGENT
+from wscli.core.clientrequest import build_client as build_request
 from wscli.core.errors import HandshakeRejected, UsageProblem, WscliError
-from wscli.core.upgrade import USER_AGENT
-from wscli.core.upgrade import build_client as build_request
 from wscli.handshake.request import (
     Verdict,
     handshake_error,

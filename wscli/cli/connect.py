@@ -30,7 +30,7 @@ CONNECT_EPILOG = (
     + "\n"
     "  Expecting N replies? -n N ends as soon as they arrived (echo x | wscli\n"
     "  connect URL -n 1). If --idle ends it before N arrived, or with no message after\n"
-    "  the last one sent, that is exit 7 (no reply): a slow server needs a longer --idle.\n"
+    "  the last one sent, that is exit 8 (no reply): a slow server needs a longer --idle.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nWith --socketio, a line that is valid JSON is sent as that value (--raw-strings:\n"
     "  always a string; --spread: a JSON array is several arguments); received events\n"

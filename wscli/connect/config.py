@@ -37,7 +37,7 @@ BinaryInput = Literal["raw", "base64", "hex"]
 # out. Measured from the send, replies of wscli serve and Node ws on loopback came within
 # 3 ms (p50) and 135 ms (the slowest of 80) at load 19; a round trip between continents
 # adds about 300 ms. 1 s covers both with room for the server's work; a slower server is
-# no longer lost without a word (exit 7, "no reply"). A request/response script should say
+# no longer lost without a word (exit 8, "no reply"). A request/response script should say
 # -n 1 and end at the reply.
 DEFAULT_IDLE: Final = 1.0
 
@@ -271,7 +271,7 @@ class PipePolicy(ScriptOptions):
         kind=Integer(min=1),
         metavar="N",
         default=None,
-        help="End (exit 0) after N messages have been received; fewer by --idle: exit 7. "
+        help="End (exit 0) after N messages have been received; fewer by --idle: exit 8. "
         "On a terminal too: no prompt then, as with --wait.",
     )
     idle: float = option(
@@ -279,7 +279,7 @@ class PipePolicy(ScriptOptions):
         kind=Seconds(),
         default=DEFAULT_IDLE,
         help="After stdin ends, end when no message came for SECONDS since the last one sent "
-        "or received: exit 0 if a reply came after the last send, else 7 (no reply); "
+        "or received: exit 0 if a reply came after the last send, else 8 (no reply); "
         "0: no limit.",
     )
     wait: float | None = option(

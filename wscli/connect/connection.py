@@ -22,6 +22,7 @@ from websockets.uri import WebSocketURI
 
 from wscli.connect.websocket import FrameObserver, WebSocketChannel
 from wscli.core.clientoptions import ConnectOptions
+from wscli.core.clientrequest import request_for
 from wscli.core.errors import (
     CLIENT_CERT_HINT,
     NO_ANSWER_HINT,
@@ -31,11 +32,10 @@ from wscli.core.errors import (
     WscliError,
 )
 from wscli.core.refusal import Refusal, refusal_hint
-from wscli.core.upgrade import request_for
 from wscli.core.url import parse_ws_url, redact_in
-from wscli.net.client import check_request, resolve_proxy, tls_context
+from wscli.net.client import check_request, tls_context
 from wscli.net.neterrors import describe_connect_error, hostport
-from wscli.net.tunnel import dial
+from wscli.net.tunnel import dial, resolve_proxy
 
 REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 
@@ -69,7 +69,7 @@ async def open_websocket(
     uri = parse_ws_url(options.url)
     protocol, request = build_request(options, uri)
     tls = tls_context(options, uri, options.url)
-    proxy = resolve_proxy(options.proxy, uri)
+    proxy = resolve_proxy(options.proxy, uri.host, uri.port, uri.secure)
     channel = WebSocketChannel(options, protocol, observer)
 
     async def connect() -> None:

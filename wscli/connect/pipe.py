@@ -9,8 +9,8 @@ reading until one of these ends it, then closes with 1000 (or --close-code):
 - no message for ``--idle`` seconds after stdin ended, counted from the last message
   sent or received, whichever came later (default :data:`~wscli.connect.config
   .DEFAULT_IDLE`; 0 = no limit): a clean end when a message came after the last one sent
-  (or nothing was sent); otherwise "no reply", exit 7 — and with ``--count N``, fewer than
-  N is exit 7 too: silence never passes for success;
+  (or nothing was sent); otherwise "no reply", exit 8 — and with ``--count N``, fewer than
+  N is exit 8 too: silence never passes for success;
 - ``--wait S`` given: exactly S seconds after stdin ended (replaces --idle): clean end;
 - the server closes: exit 0 for 1000/1001 (or a close frame without a code), else 5
   (closed abnormally);

@@ -128,8 +128,21 @@ class ClientCertOptions:
 
 
 @declared
+class ProxyOption:
+    """``--proxy``: how to reach the server."""
+
+    proxy: str | None = option(
+        "--proxy",
+        metavar="URL",
+        default=None,
+        help="HTTP CONNECT proxy (http://host:port), or socks5:// with python-socks; "
+        "'none' disables. Default: the *_proxy environment variables, never for loopback.",
+    )
+
+
+@declared
 class RequestOptions(
-    CompressionOption, ClientCertOptions, ClientTLSOptions, OfferOptions, HeaderOptions
+    ProxyOption, CompressionOption, ClientCertOptions, ClientTLSOptions, OfferOptions, HeaderOptions
 ):
     """Everything that shapes a client's opening handshake and how it reaches the server:
     the one set `connect` and `handshake` share, so both send the same request."""
@@ -140,13 +153,6 @@ class RequestOptions(
         envvar="WSCLI_AUTH",
         default=None,
         help="HTTP basic authentication (prefer the variable: it stays out of ps).",
-    )
-    proxy: str | None = option(
-        "--proxy",
-        metavar="URL",
-        default=None,
-        help="HTTP CONNECT proxy (http://host:port), or socks5:// with python-socks; "
-        "'none' disables. Default: the *_proxy environment variables, never for loopback.",
     )
     location: bool = option(
         "-L",

@@ -1,157 +1,118 @@
-"""The client's opening handshake request, built once for `wscli connect` and `wscli handshake`
-(pure: no I/O), so both send the same bytes for the same options.
+"""The server's side of the RFC 6455 opening handshake (§4.2.1–§4.2.2), pure: is a request
+head a valid upgrade, and the bytes of the 101 that accepts it.
 
-websockets' sans-I/O :class:`~websockets.client.ClientProtocol` builds the request and
-later validates the answer; this module orders its headers like RFC 6455's example, adds
-``User-Agent: wscli/VERSION`` and ``--auth``'s Authorization, and applies -H: a header
-wscli sends anyway (Host, Origin, Sec-WebSocket-Version, ...) is replaced in place, the
-others follow in the order given.
+The rules, as websockets' ``ServerProtocol.accept`` applies them (so a client sees the same
+answers whichever path a request takes):
+
+- ``Connection`` must list the ``upgrade`` option and ``Upgrade`` name exactly one
+  protocol, ``websocket`` (any case): otherwise 426 with ``Upgrade: websocket``;
+- exactly one ``Sec-WebSocket-Key``, the base64 encoding of 16 bytes: otherwise 400;
+- exactly one ``Sec-WebSocket-Version``; not ``13``: 426 with ``Sec-WebSocket-Version: 13``
+  (§4.4: the versions the server speaks), missing or repeated: 400;
+- ``Sec-WebSocket-Protocol`` offers are tokens separated by commas: otherwise 400.
+
+Method, HTTP version, ``Host`` and the server's own admission rules are checked before, by
+whoever calls :func:`check_upgrade` (wscli.serve.admission).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import re
 from collections.abc import Sequence
 
-from websockets.client import ClientProtocol
-from websockets.datastructures import Headers
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-from websockets.http11 import Request
-from websockets.typing import Origin, Subprotocol
-from websockets.uri import WebSocketURI
+from wscli.core.accept import accept_for
+from wscli.core.httphead import HeadError
 
-from wscli import __version__
-from wscli.core.clientoptions import RequestOptions
-from wscli.core.errors import UsageProblem
-from wscli.core.headers import check_header_values, check_subprotocols
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_PROTOCOL = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?:/[!#$%&'*+\-.^_`|~0-9A-Za-z]+)?")
 
-USER_AGENT = f"wscli/{__version__}"
-"""What wscli's client commands say they are (an -H User-Agent replaces it)."""
-
-# RFC 6455 §1.2/§4.1 example order; headers not listed keep their order after these.
-_ORDER = [
-    "host",
-    "authorization",
-    "upgrade",
-    "connection",
-    "sec-websocket-key",
-    "origin",
-    "sec-websocket-protocol",
-    "sec-websocket-version",
-    "sec-websocket-extensions",
-]
+VERSION = "13"
+"""The one WebSocket version (RFC 6455)."""
 
 
-def basic_auth_header(auth: str) -> tuple[str, str]:
-    """``user:pass`` (``--auth``) as an ``Authorization: Basic`` header."""
-    if ":" not in auth:
-        raise UsageProblem("invalid --auth value", "expected USER:PASSWORD")
-    token = base64.b64encode(auth.encode("utf-8")).decode("ascii")
-    return "Authorization", f"Basic {token}"
+class UpgradeError(HeadError):
+    """Not an upgrade the server can accept: answer ``status`` with ``headers``."""
+
+    def __init__(self, status: int, reason: str, headers: tuple[tuple[str, str], ...] = ()):
+        super().__init__(status, reason)
+        self.headers = headers
 
 
-def extra_headers(
-    headers: Sequence[tuple[str, str]],
-    *,
-    auth: str | None = None,
-    origin: str | None = None,
-    subprotocols: Sequence[str] = (),
-) -> list[tuple[str, str]]:
-    """The request headers a client adds: -H in order, then --auth's Authorization.
-
-    Raises :class:`UsageProblem` for a header value, --origin or -s that cannot be sent.
-    """
-    check_header_values([*headers, *([("Origin", origin)] if origin is not None else [])])
-    check_subprotocols(subprotocols)
-    found = list(headers)
-    if auth is not None:
-        found.append(basic_auth_header(auth))
-    return found
+_UPGRADE_REQUIRED = (("Upgrade", "websocket"),)
 
 
-def compression_factory() -> ClientPerMessageDeflateFactory:
-    """permessage-deflate as browsers offer it (`client_max_window_bits`), like websockets."""
-    return ClientPerMessageDeflateFactory(compress_settings={"memLevel": 5})
+def check_upgrade(
+    connection: Sequence[str],
+    upgrade: Sequence[str],
+    keys: Sequence[str],
+    versions: Sequence[str],
+) -> str:
+    """The ``Sec-WebSocket-Accept`` value for a request with these header values (each
+    list: every value of that header, in order); raises :class:`UpgradeError`."""
+    options = [option.lower() for option in _tokens(connection, "Connection")]
+    if "upgrade" not in options:
+        raise UpgradeError(426, "the Connection header has no upgrade option", _UPGRADE_REQUIRED)
+    protocols = []
+    for value in upgrade:
+        for item in value.split(","):
+            item = item.strip(" \t")
+            if item:
+                match = _PROTOCOL.fullmatch(item)
+                if match is None:
+                    raise UpgradeError(400, "invalid Upgrade header")
+                protocols.append(item.lower())
+    if protocols != ["websocket"]:
+        raise UpgradeError(426, "the Upgrade header is not websocket alone", _UPGRADE_REQUIRED)
+    if len(keys) != 1:
+        raise UpgradeError(400, f"{'no' if not keys else 'more than one'} Sec-WebSocket-Key")
+    key = keys[0]
+    try:
+        raw = base64.b64decode(key.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raw = b""
+    if len(raw) != 16:
+        raise UpgradeError(400, "invalid Sec-WebSocket-Key: not the base64 of 16 bytes")
+    if len(versions) != 1:
+        count = "no" if not versions else "more than one"
+        raise UpgradeError(400, f"{count} Sec-WebSocket-Version")
+    if versions[0] != VERSION:
+        raise UpgradeError(
+            426,
+            f"unsupported Sec-WebSocket-Version (this server speaks {VERSION})",
+            (("Sec-WebSocket-Version", VERSION),),
+        )
+    return accept_for(key)
 
 
-def build_client(
-    uri: WebSocketURI,
-    *,
-    headers: Sequence[tuple[str, str]] = (),
-    subprotocols: Sequence[str] = (),
-    origin: str | None = None,
-    auth: str | None = None,
-    key: str | None = None,
-    compression: bool = True,
-    max_size: int | None = 2**20,
-) -> tuple[ClientProtocol, Request]:
-    """A ClientProtocol and the upgrade request it is to send (``protocol.send_request``).
+def offered_subprotocols(values: Sequence[str]) -> list[str]:
+    """The subprotocols a client offers (every ``Sec-WebSocket-Protocol`` value, in order);
+    raises :class:`UpgradeError` when one is not a token."""
+    return _tokens(values, "Sec-WebSocket-Protocol")
 
-    An -H Sec-WebSocket-Key or Sec-WebSocket-Protocol also changes what the answer is
-    checked against, so the verdict stays true to the bytes sent; ``key`` chooses the key
-    (`wscli handshake --ws-key`).
-    """
-    extra = extra_headers(headers, auth=auth, origin=origin, subprotocols=subprotocols)
-    offered: list[str] = list(subprotocols)
-    for name, value in extra:
-        if name.lower() == "sec-websocket-key":
-            key = value
-        elif name.lower() == "sec-websocket-protocol":
-            offered = [item.strip() for item in value.split(",") if item.strip()]
-    protocol = ClientProtocol(
-        uri,
-        origin=Origin(origin) if origin is not None else None,
-        extensions=[compression_factory()] if compression else None,
-        subprotocols=[Subprotocol(name) for name in offered] or None,
-        max_size=max_size,
+
+def switching_protocols(accept: str, subprotocol: str | None) -> bytes:
+    """The 101 that opens the connection (no extensions: see wscli.serve.connection)."""
+    head = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept.encode("ascii") + b"\r\n"
     )
-    if key is not None:
-        # The public API cannot choose the key; websockets checks the answer against it.
-        protocol.key = key
-    request = protocol.connect()
-    if not any(name.lower() == "user-agent" for name, _ in extra):
-        extra.append(("User-Agent", USER_AGENT))
-    return protocol, Request(request.path, order_headers(request.headers, extra))
+    if subprotocol is not None:
+        head += b"Sec-WebSocket-Protocol: " + subprotocol.encode("ascii") + b"\r\n"
+    return head + b"\r\n"
 
 
-def request_for(
-    options: RequestOptions,
-    uri: WebSocketURI,
-    *,
-    key: str | None = None,
-    max_size: int | None = 2**20,
-) -> tuple[ClientProtocol, Request]:
-    """:func:`build_client` from a command's request options: what `connect` and
-    `handshake` both send."""
-    return build_client(
-        uri,
-        headers=options.headers,
-        subprotocols=options.subprotocols,
-        origin=options.origin,
-        auth=options.auth,
-        key=key,
-        compression=options.compression,
-        max_size=max_size,
-    )
-
-
-def order_headers(generated: Headers, overrides: Sequence[tuple[str, str]]) -> Headers:
-    """Put ``generated`` in RFC 6455 example order and apply the ``overrides`` (-H)."""
-    override_names = {name.lower() for name, _ in overrides}
-    items = list(generated.raw_items())
-    items.sort(key=lambda item: _ORDER.index(item[0].lower()) if item[0].lower() in _ORDER else 99)
-    result = Headers()
-    placed: set[str] = set()
-    for name, value in items:
-        lower = name.lower()
-        if lower not in override_names:
-            result[name] = value
-        elif lower not in placed:  # every -H value with this name goes here, in place
-            placed.add(lower)
-            for o_name, o_value in overrides:
-                if o_name.lower() == lower:
-                    result[o_name] = o_value
-    for name, value in overrides:
-        if name.lower() not in placed:
-            result[name] = value
-    return result
+def _tokens(values: Sequence[str], header: str) -> list[str]:
+    """The comma-separated tokens of every value of ``header`` (empty elements skipped,
+    RFC 9110 §5.6.1); :class:`UpgradeError` 400 for anything else."""
+    tokens = []
+    for value in values:
+        for item in value.split(","):
+            item = item.strip(" \t")
+            if not item:
+                continue
+            if _TOKEN.fullmatch(item) is None:
+                raise UpgradeError(400, f"invalid {header} header")
+            tokens.append(item)
+    return tokens

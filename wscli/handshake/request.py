@@ -1,6 +1,6 @@
 """The opening handshake's answer without I/O: judge the response (RFC 6455 §4).
 
-The request is `wscli connect`'s own (:mod:`wscli.core.upgrade`); websockets' sans-I/O
+The request is `wscli connect`'s own (:mod:`wscli.core.clientrequest`); websockets' sans-I/O
 :class:`~websockets.client.ClientProtocol` validates the response, and this module turns
 what came back into a :class:`Verdict` a human can read (expected vs received) and a
 :class:`~wscli.core.errors.WscliError` when it is not a valid 101.

@@ -1,5 +1,5 @@
 """Running `wscli handshake` from its config: the request (the same one `wscli connect`
-sends, from :mod:`wscli.core.upgrade`), the exchange (direct or through --proxy; hop by
+sends, from :mod:`wscli.core.clientrequest`), the exchange (direct or through --proxy; hop by
 hop with -L), what the verdict adds (the server's words and a hint for a refusal, a
 subprotocol the server ignored), and the reports written as they come."""
 
@@ -9,17 +9,18 @@ from collections.abc import Callable
 
 from websockets.client import ClientProtocol
 
+from wscli.core.clientrequest import request_for
 from wscli.core.errors import HandshakeRejected
 from wscli.core.headers import ignored_subprotocols
 from wscli.core.redirects import MAX_REDIRECTS, next_hop, redirect_target
 from wscli.core.refusal import Refusal, refusal_hint
-from wscli.core.upgrade import request_for
 from wscli.core.url import normalize_url, parse_ws_url, redact_url
 from wscli.handshake.config import HandshakeConfig
 from wscli.handshake.exchange import run_handshake
 from wscli.handshake.report import HandshakeReport
 from wscli.handshake.request import parse_head
-from wscli.net.client import resolve_proxy, tls_context
+from wscli.net.client import tls_context
+from wscli.net.tunnel import resolve_proxy
 
 Write = Callable[[HandshakeReport], None]
 """Writes one hop's report (stdout, stderr) as soon as it is done."""
@@ -52,7 +53,7 @@ async def run_handshakes(config: HandshakeConfig, url: str, write: Write) -> Han
             protocol,
             tls_context(config, uri, url),
             config.timeout,
-            resolve_proxy(config.proxy, uri),
+            resolve_proxy(config.proxy, uri.host, uri.port, uri.secure),
             inspect=config.debug or config.json_output,
         )
         explain(report, config)

@@ -11,11 +11,11 @@ import ssl
 from websockets.uri import WebSocketURI
 
 from wscli.core.clientoptions import RequestOptions
+from wscli.core.clientrequest import request_for
 from wscli.core.errors import UsageProblem
-from wscli.core.upgrade import request_for
-from wscli.core.url import is_direct, parse_ws_url
+from wscli.core.url import parse_ws_url
 from wscli.net.tls import client_context
-from wscli.net.tunnel import check_proxy, environment_proxy
+from wscli.net.tunnel import resolve_proxy
 
 
 def tls_context(options: RequestOptions, uri: WebSocketURI, url: str) -> ssl.SSLContext | None:
@@ -35,23 +35,12 @@ def tls_context(options: RequestOptions, uri: WebSocketURI, url: str) -> ssl.SSL
     return None
 
 
-def resolve_proxy(option: str | None, uri: WebSocketURI) -> str | None:
-    """The proxy to go through: --proxy (``none`` or empty: direct), else the environment's
-    (``*_proxy``, ``no_proxy``; loopback hosts never go through one)."""
-    if option is not None:
-        if is_direct(option):
-            return None
-        check_proxy(option)
-        return option
-    return environment_proxy(uri.host, uri.port, uri.secure)
-
-
 def check_request(options: RequestOptions, url: str) -> None:
     """Raise :class:`UsageProblem` for a bad URL, header, --auth, TLS file or proxy, before
     anything starts."""
     uri = parse_ws_url(url)
     request_for(options, uri)
     tls_context(options, uri, url)
-    resolve_proxy(options.proxy, uri)
+    resolve_proxy(options.proxy, uri.host, uri.port, uri.secure)
     if options.require_subprotocol and not options.subprotocols:
         raise UsageProblem("--require-subprotocol needs -s", "no subprotocol is offered")

@@ -25,6 +25,7 @@ from websockets.frames import Close
 
 from wscli.connect.socketio.http import HttpChannel, HttpProblem, HttpTarget, rejected
 from wscli.core.clientoptions import ConnectOptions
+from wscli.core.clientrequest import USER_AGENT, extra_headers
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.events import ClosedBy
 from wscli.core.socketio import (
@@ -33,7 +34,6 @@ from wscli.core.socketio import (
     ProtocolViolation,
     engine_open,
 )
-from wscli.core.upgrade import USER_AGENT, extra_headers
 from wscli.core.url import is_direct, parse_ws_url
 from wscli.net.client import tls_context
 from wscli.net.neterrors import describe_connect_error, hostport
