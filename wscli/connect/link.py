@@ -153,7 +153,18 @@ def backoff_delays(
 
 
 def is_retryable(error: WscliError) -> bool:
-    """Errors worth a reconnect: refused, dropped, timed out, abnormal close, HTTP 5xx."""
+    """Failures to open a connection worth a reconnect: refused, dropped, timed out,
+    abnormal close, HTTP 5xx."""
     if isinstance(error, HandshakeRejected):
         return error.status is not None and error.status >= 500
     return isinstance(error, ConnectFailed | ClosedAbnormally | TimedOut)
+
+
+def connection_failed(error: WscliError) -> bool:
+    """An open connection's end worth a reconnect: it was dropped or closed abnormally.
+
+    Not a server that was slow to answer (too few replies after --idle, an overdue
+    acknowledgement) nor the --timeout deadline: a new connection would not bring those
+    replies (the lines sent are not sent again).
+    """
+    return isinstance(error, ClosedAbnormally)
