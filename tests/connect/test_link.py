@@ -18,7 +18,6 @@ from websockets.uri import parse_uri
 from wscli.connect.link import (
     ConnectOptions,
     WebSocketLink,
-    backoff_delays,
     basic_auth_header,
     build_connect_kwargs,
     close_result,
@@ -95,13 +94,6 @@ def test_proxy_resolution() -> None:
     assert resolve_proxy("http://p:1", local, env) == "http://p:1"  # explicit wins
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.8.0.1")
     assert not is_loopback("example.com") and not is_loopback("10.0.0.1")
-
-
-def test_backoff_grows_with_jitter_up_to_cap() -> None:
-    low = backoff_delays(0.5, 2, 4, rng=lambda: 0.0)
-    high = backoff_delays(0.5, 2, 4, rng=lambda: 1.0)
-    assert [next(low) for _ in range(5)] == [0.25, 0.5, 1.0, 2.0, 2.0]
-    assert [next(high) for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
 
 
 def test_retryable_errors() -> None:

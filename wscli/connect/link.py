@@ -14,9 +14,8 @@ import base64
 import dataclasses
 import ipaddress
 import os
-import random
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -403,19 +402,6 @@ async def open_link(
         connection.frame_observer = observer
         connection.stall_timeout = options.ping_timeout
     return connection
-
-
-def backoff_delays(
-    initial: float = 0.5,
-    factor: float = 2.0,
-    cap: float = 30.0,
-    rng: Callable[[], float] = random.random,
-) -> Iterator[float]:
-    """Exponential backoff with full jitter: delay n is uniform in [d/2, d], d = initial·factorⁿ."""
-    delay = initial
-    while True:
-        yield delay / 2 + rng() * delay / 2
-        delay = min(delay * factor, cap)
 
 
 def is_retryable(error: WscliError) -> bool:

@@ -18,7 +18,6 @@ from typing import Any
 from wscli.connect.link import (
     ConnectOptions,
     WebSocketLink,
-    backoff_delays,
     close_result,
     is_retryable,
 )
@@ -27,6 +26,7 @@ from wscli.connect.redirects import open_following
 from wscli.connect.socketio.settings import SocketIOOptions
 from wscli.core.errors import WscliError, error_text
 from wscli.core.exitcodes import ExitCode
+from wscli.net.backoff import backoff_delays
 from wscli.net.statefiles import remember_url
 
 

@@ -48,6 +48,7 @@ from typing import Any
 
 from wscli.core.errors import ConnectFailed
 from wscli.core.url import redact_url
+from wscli.net.backoff import backoff_delays
 from wscli.serve.hub import Deliver, Message
 from wscli.serve.message_id import stream_id
 from wscli.serve.redis_link import Session, connect, load_redis
@@ -313,15 +314,13 @@ class RedisBackplane:
                 self._deliver(batch.room, message, sender)
 
     async def _reconnect(self, redis: Any) -> Session:
-        attempt = 0
-        while True:
-            ceiling = min(RECONNECT_MAX, RECONNECT_FIRST * 2**attempt)
-            await asyncio.sleep(ceiling / 2 + random.random() * ceiling / 2)
-            attempt += 1
+        for delay in backoff_delays(RECONNECT_FIRST, 2, RECONNECT_MAX):
+            await asyncio.sleep(delay)
             try:
                 return await self._connect()
             except (OSError, asyncio.TimeoutError, redis.RedisError):
                 continue
+        raise AssertionError("unreachable: the delays never end")
 
     # Appending
 
