@@ -12,6 +12,8 @@ from pathlib import Path
 from serve_process import free_port
 from support import scaled
 
+from wscli.serve.room_message import RoomMessage
+
 
 class RedisServer:
     """A throwaway redis-server on 127.0.0.1 (no persistence), ready when PING answers."""
@@ -139,3 +141,39 @@ class RedisCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+class Received:
+    """A hub stand-in for in-process backplane tests: records what the backplane calls."""
+
+    def __init__(self) -> None:
+        self.messages: list[RoomMessage] = []
+        self.histories: list[tuple[str, list[RoomMessage], bool]] = []
+        self.gaps: list[tuple[str, str, list[RoomMessage] | None]] = []
+        self.lost_counts: list[tuple[str, int]] = []
+
+    @property
+    def data(self) -> list[bytes]:
+        return [m.data for m in self.messages]
+
+    def deliver_local(self, room: str, message: RoomMessage, sender: str | None) -> None:
+        self.messages.append(message)
+
+    def history_loaded(self, room: str, messages: list[RoomMessage], complete: bool) -> None:
+        self.histories.append((room, messages, complete))
+
+    def gap_loaded(self, room: str, since: str, messages: list[RoomMessage] | None) -> None:
+        self.gaps.append((room, since, messages))
+
+    def reordered(self, room: str) -> None:
+        pass
+
+    def lost(self, room: str, count: int) -> None:
+        self.lost_counts.append((room, count))
+
+
+def chat(data: bytes, ident: str, text: bool = True) -> RoomMessage:
+    """A message as a hub publishes it (with its id)."""
+    message = RoomMessage(data, text)
+    message.id = ident
+    return message

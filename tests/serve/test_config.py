@@ -41,6 +41,7 @@ EVERY_OPTION = ServeOptions(
     redis_url="redis://127.0.0.1:6379/0",
     redis_channel="c",
     redis_stream_cap=100,
+    redis_stream_ttl=86400.0,
     redis_max_backlog=1000,
     json_log=True,
     verbose=True,

@@ -19,6 +19,7 @@ from wscli.serve.hub import (
     Hub,
     LocalBackplane,
     Message,
+    Receiver,
     Subscriber,
     encode_frame,
 )
@@ -303,8 +304,8 @@ class LoopbackBroker:
         self.shared_history = shared_history
         self.rooms: list[str] = []  # subscribed, in order
 
-    async def start(self, deliver: Deliver) -> None:
-        self.deliver = deliver
+    async def start(self, receiver: Receiver) -> None:
+        self.deliver = receiver.deliver_local
 
     def publish(self, room: str, message: Message, sender: str | None) -> None:
         self.published.append((room, message, sender))
@@ -321,6 +322,9 @@ class LoopbackBroker:
 
     def unsubscribe(self, room: str) -> None:
         self.rooms.remove(room)
+
+    def resume(self, room: str, since: str) -> bool:
+        return False
 
     async def drain(self, timeout: float) -> bool:
         while self.published:

@@ -204,6 +204,15 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     help="Entries kept per room stream (XADD MAXLEN ~ N, at least 2 x --history + 16): how "
     "far the shared history and an instance back from an outage can reach.",
 )
+@seconds_option(
+    "--redis-stream-ttl",
+    default=86400.0,
+    positive=True,
+    help="A room stream expires this long after its last message (PEXPIRE with every "
+    "append; at least 60): the longest a shared --history or a resume reaches back for an "
+    "idle room. What one instance keeps in Redis meanwhile is bounded like local history: "
+    "1,024 idle rooms and --history-bytes.",
+)
 @size_option(
     "--redis-max-backlog",
     default="64M",
@@ -276,6 +285,9 @@ def serve(**opts: Any) -> None:
             on_event=log.emit,
             max_backlog_bytes=options.redis_max_backlog,
             stream_cap=options.redis_stream_cap,
+            stream_ttl=options.redis_stream_ttl,
+            replay_bytes=config.max_queue,
+            history_bytes=config.history_bytes,
         )
     try:
         run(config, log, backplane=backplane, ready=ready, loop=options.loop)

@@ -19,6 +19,7 @@ from wscli.core.errors import UsageProblem, os_reason
 from wscli.serve.access import check_host_option, check_origin_option
 
 DEFAULT_HISTORY_BYTES = 64 * 2**20
+MIN_STREAM_TTL = 60.0  # seconds: shorter would lose a room's history between two visits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +91,7 @@ class ServeOptions:
     redis_url: str | None
     redis_channel: str
     redis_stream_cap: int
+    redis_stream_ttl: float
     redis_max_backlog: int
     json_log: bool
     verbose: bool
@@ -114,6 +116,12 @@ def serve_config(opts: ServeOptions) -> ServeConfig:
         raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
     if opts.redis_url is not None:
         check_redis_url(opts.redis_url)
+    if opts.redis_stream_ttl < MIN_STREAM_TTL:
+        raise UsageProblem(
+            f"--redis-stream-ttl {opts.redis_stream_ttl:g} is too short",
+            f"a room's stream must outlive history replays and resumes: at least "
+            f"{MIN_STREAM_TTL:g} seconds",
+        )
     token = opts.token
     if opts.token_file is not None:
         token = read_token_file(opts.token_file)

@@ -26,17 +26,33 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import struct
 import uuid
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Protocol
 
-from wscli.core.ndjson import timestamp
-from wscli.serve.envelope import envelope, resume_envelope
-from wscli.serve.message_id import local_id, resume_from
+from wscli.serve.backplane import Backplane, Deliver, LocalBackplane, Receiver
+from wscli.serve.envelope import resume_envelope
+from wscli.serve.message_id import local_id, resume_start
+from wscli.serve.replay import Waiting, client_frames, send_replay
+from wscli.serve.room import Room
+from wscli.serve.room_message import RoomMessage, encode_frame, frame_payload
 
-OP_TEXT = 0x1
-OP_BINARY = 0x2
+__all__ = [  # the seam and the message types live in their own modules; named here too
+    "DEFAULT_HISTORY_BYTES",
+    "MAX_IDLE_ROOMS",
+    "SLOW_CLIENT_CODE",
+    "Backplane",
+    "Deliver",
+    "Hub",
+    "LocalBackplane",
+    "Message",
+    "Receiver",
+    "RoomMessage",
+    "Subscriber",
+    "encode_frame",
+    "frame_payload",
+]
 
 # Rooms that are empty but keep a history are retained up to this many (oldest dropped),
 # so clients cannot grow memory without bound by visiting many paths.
@@ -47,74 +63,8 @@ SLOW_CLIENT_CODE = 1013
 UNLIMITED = 2**62  # "try again later": the client could not keep up
 
 
-def encode_frame(data: bytes, text: bool) -> bytes:
-    """One unmasked, unfragmented server-to-client frame (RFC 6455 §5.2) carrying ``data``."""
-    first = 0x80 | (OP_TEXT if text else OP_BINARY)
-    length = len(data)
-    if length < 126:
-        header = bytes((first, length))
-    elif length < 65536:
-        header = struct.pack("!BBH", first, 126, length)
-    else:
-        header = struct.pack("!BBQ", first, 127, length)
-    return header + data
-
-
-class RoomMessage:
-    """A chat message as the hub relays it to a room: payload bytes exactly as the client
-    sent them (not to be confused with :class:`wscli.connect.events.Message`, what
-    `wscli connect` received).
-
-    ``notice`` marks the server's own join/leave notices, which are never kept in history;
-    ``author`` is the sender's verified nickname or ``#id`` (None: unknown, e.g. from an
-    older instance over a backplane), used by the JSON envelope of the page's subprotocol.
-    """
-
-    __slots__ = ("author", "data", "enveloped", "frame", "id", "notice", "text", "when")
-
-    def __init__(
-        self, data: bytes, text: bool, notice: bool = False, author: str | None = None
-    ) -> None:
-        self.data = data
-        self.text = text
-        self.notice = notice
-        self.author = author
-        self.frame = b""  # filled in once by Hub.deliver_local
-        self.id = (
-            ""  # stable id (wscli.serve.message_id): the backplane's, else Hub.deliver_local's
-        )
-        self.when = ""  # set when first needed (envelope, history)
-        self.enveloped = b""  # the wscli.chat.v1 frame, encoded once when first needed
-
-    def envelope_frame(self) -> bytes:
-        """The frame for ``wscli.chat.v1`` clients (see :mod:`wscli.serve.envelope`)."""
-        if not self.enveloped:
-            if not self.when:
-                self.when = timestamp()
-            payload = envelope(self.data, self.text, self.notice, self.author, self.id, self.when)
-            self.enveloped = encode_frame(payload, True)
-        return self.enveloped
-
-    def as_envelope(self) -> RoomMessage:
-        """The ``wscli.chat.v1`` text message (for clients that encode per connection)."""
-        frame = self.envelope_frame()
-        return frame_payload(frame)
-
-    def __repr__(self) -> str:
-        kind = "text" if self.text else "binary"
-        return f"RoomMessage({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
-
-
 Message = RoomMessage
 """The old name, kept only while the Redis backplane (rewritten in parallel) moves over."""
-
-
-def frame_payload(frame: bytes) -> RoomMessage:
-    """The message inside one frame made by :func:`encode_frame` (for a replay that must be
-    encoded per client: history keeps only the encoded frame)."""
-    length = frame[1] & 0x7F
-    start = 2 if length < 126 else 4 if length == 126 else 10
-    return RoomMessage(frame[start:], frame[0] & 0x0F == OP_TEXT)
 
 
 class Subscriber(Protocol):
@@ -163,122 +113,6 @@ class Subscriber(Protocol):
         ...
 
 
-Deliver = Callable[[str, RoomMessage, "str | None"], None]
-
-
-class Backplane(Protocol):
-    """Carries published messages to every hub instance (including the publishing one).
-
-    ``publish`` must not block: a remote backplane queues the message and calls ``deliver``
-    (the hub's :meth:`Hub.deliver_local`) when the message comes back, in the broker's order.
-    """
-
-    async def start(self, deliver: Deliver) -> None: ...
-
-    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None: ...
-
-    def subscribe(self, room: str) -> bool:
-        """``room`` got its first client here: carry its messages to this instance from now.
-
-        True when the backplane supplies the room's history itself (delivered through
-        ``deliver`` before newer messages, so every instance replays the same past): the hub
-        then forgets its own copy instead of replaying it.
-        """
-        ...
-
-    def unsubscribe(self, room: str) -> None:
-        """``room`` lost its last client here: its messages need not come here any more."""
-        ...
-
-    async def drain(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` s) until every published message has been delivered
-        through ``deliver``; False when the time ran out (before a graceful shutdown)."""
-        ...
-
-    async def close(self) -> None: ...
-
-    def describe(self) -> dict[str, object]:
-        """For /healthz: ``kind`` ("local", "redis", ...) and whatever tells its health."""
-        ...
-
-
-class LocalBackplane:
-    """A single instance: deliver every message at once."""
-
-    def __init__(self) -> None:
-        self._deliver: Deliver | None = None
-
-    async def start(self, deliver: Deliver) -> None:
-        self._deliver = deliver
-
-    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
-        assert self._deliver is not None, "backplane not started"
-        self._deliver(room, message, sender)
-
-    def subscribe(self, room: str) -> bool:
-        return False
-
-    def unsubscribe(self, room: str) -> None:
-        pass
-
-    async def drain(self, timeout: float) -> bool:
-        return True
-
-    async def close(self) -> None:
-        self._deliver = None
-
-    def describe(self) -> dict[str, object]:
-        return {"kind": "local"}
-
-
-class Room:
-    """The clients of one URL path, the frames waiting for this tick's flush, the history.
-
-    History keeps each message once, as its encoded frame (what a newcomer is sent).
-    """
-
-    __slots__ = ("batch", "evicted", "history", "history_bytes", "members", "name")
-
-    def __init__(self, name: str, history: int) -> None:
-        self.name = name
-        # A dict keeps insertion order and O(1) removal; values unused.
-        self.members: dict[Subscriber, None] = {}
-        self.batch: list[tuple[RoomMessage, str | None]] = []
-        self.history: collections.deque[RoomMessage] | None = (
-            collections.deque(maxlen=history) if history > 0 else None
-        )
-        self.history_bytes = 0
-        self.evicted = False  # the history dropped messages (a resume may miss some)
-
-    def remember(self, message: RoomMessage, max_bytes: int) -> int:
-        """Keep ``message`` (its frame and who sent it, when: not the payload a second time):
-        the last N messages, at most ``max_bytes``; returns the change in bytes."""
-        history = self.history
-        assert history is not None
-        kept = RoomMessage(b"", message.text, author=message.author)
-        kept.frame, kept.id = message.frame, message.id
-        kept.when = message.when or timestamp()
-        message.when = kept.when
-        before = self.history_bytes
-        if len(history) == history.maxlen:
-            self.history_bytes -= len(history.popleft().frame)
-            self.evicted = True
-        history.append(kept)
-        self.history_bytes += len(kept.frame)
-        while self.history_bytes > max_bytes:
-            self.history_bytes -= len(history.popleft().frame)
-            self.evicted = True
-        return self.history_bytes - before
-
-    def forget_oldest(self) -> int:
-        """Drop the oldest kept message; the bytes freed."""
-        assert self.history
-        size = len(self.history.popleft().frame)
-        self.history_bytes -= size
-        self.evicted = True
-        return size
-
-
 SlowClientCallback = Callable[[Subscriber, int], None]
 
 
@@ -323,7 +157,7 @@ class Hub:
     async def start(self) -> None:
         """Bind to the running loop and start the backplane."""
         self._loop = asyncio.get_running_loop()
-        await self.backplane.start(self.deliver_local)
+        await self.backplane.start(self)
 
     async def drain(self, timeout: float) -> bool:
         """Wait (bounded) until everything published is delivered here, then flush it to the
@@ -355,45 +189,21 @@ class Hub:
     # Membership
 
     def join(self, client: Subscriber) -> None:
-        """Add ``client`` to its room: replay the history, then announce a nickname."""
+        """Add ``client`` to its room: replay the history (or the gap since ``?since=``),
+        then announce a nickname. While the backplane reads the room's shared history, or
+        the gap, the client waits for it (see :meth:`history_loaded`, :meth:`gap_loaded`)."""
         room = self._room(client.room)
         # Frames published before the join belong to the old members only.
         self._flush_room(room)
-        shared_history = not room.members and self.backplane.subscribe(room.name)
-        if shared_history and room.history:
-            room.history.clear()  # the backplane replays the shared history instead
-            self.history_held -= room.history_bytes
-            room.history_bytes = 0
-            self._kept.pop(room.name, None)
-        since = client.since if client.enveloped else None
-        kept = list(room.history) if room.history else []
-        complete = False
-        if since is not None and not shared_history:
-            start, complete = resume_from(
-                [m.id for m in kept], since, (self.instance_id, "stream"), room.evicted
-            )
-            kept = kept[start:]
-            complete = complete and self.history > 0
-        if kept:
-            # Counted like any write: at most max_queue bytes, so a newcomer (nothing unsent
-            # yet) always takes it, and the server's total budget sees it.
-            if client.enveloped:  # built for this replay only: history keeps the frame
-                frames = [_kept_envelope(m) for m in kept]
-            else:
-                frames = [m.frame for m in kept]
-            if client.shared_frames:
-                client.send_frames(b"".join(frames), self.max_queue)
-            else:
-                client.send_messages([frame_payload(f) for f in frames], self.max_queue)
-        if since is not None and not shared_history:
-            # The page says "N missed messages restored" (or that some may be missing).
-            notice = encode_frame(resume_envelope(since, len(kept), complete), True)
-            if client.shared_frames:
-                client.send_frames(notice, self.max_queue)
-            else:
-                client.send_messages([frame_payload(notice)], self.max_queue)
-        room.members[client] = None
+        if not room.members and not room.waiting and self.backplane.subscribe(room.name):
+            self._forget_history(room)  # the backplane replays the shared history instead
+            room.loading = room.shared = True
         self.clients += 1
+        since = client.since if client.enveloped else None
+        if room.loading:
+            room.waiting.add(client, since)
+        else:
+            self._enter(room, client, since, None)
         if client.nick:
             self.publish(
                 client.room,
@@ -403,18 +213,69 @@ class Hub:
     def leave(self, client: Subscriber) -> bool:
         """Remove ``client`` from its room (idempotent); announce a nickname's departure."""
         room = self.rooms.get(client.room)
-        if room is None or client not in room.members:
+        if room is None:
             return False
-        del room.members[client]
+        if client in room.members:
+            del room.members[client]
+        elif room.waiting.remove(client) is None:
+            return False
         self.clients -= 1
-        if not room.members:
+        if not room.members and not room.waiting:
             self.backplane.unsubscribe(room.name)
+            room.loading = False
             self._room_emptied(room)
         if client.nick:
             self.publish(
                 client.room, RoomMessage(f"* {client.nick} left".encode(), True, True, client.nick)
             )
         return True
+
+    def _enter(
+        self, room: Room, client: Subscriber, since: str | None, waited: Waiting | None
+    ) -> None:
+        """Replay to ``client`` what it should see from the kept history, and make it a
+        member; or, when its gap is not kept here, ask the backplane for it (it waits)."""
+        kept = list(room.history) if room.history else []
+        resume: tuple[str, bool] | None = None
+        if since is not None:
+            start = None
+            if self.history and not room.reordered:
+                epoch = None if room.shared else self.instance_id
+                start = resume_start([m.id for m in kept], since, epoch, room.evicted)
+            if start is None and since and self.backplane.resume(room.name, since):
+                if waited is None:
+                    room.waiting.add(client, since)
+                else:
+                    room.waiting.clients[client] = waited
+                return
+            kept = kept[start:] if start is not None else kept
+            resume = (since, start is not None)
+        replay = client_frames(client.enveloped, kept, True)
+        self._admit(room, client, replay, resume, waited, {m.id for m in kept})
+
+    def _admit(
+        self,
+        room: Room,
+        client: Subscriber,
+        replay: list[bytes],
+        resume: tuple[str, bool] | None,
+        waited: Waiting | None,
+        skip: AbstractSet[str] = frozenset(),
+    ) -> None:
+        """Send the replay, the resume line and what arrived while the client waited (less
+        ``skip``, ids the replay already holds); then it is a member like any other."""
+        live: list[bytes] = []
+        if waited is not None:
+            held = [
+                m
+                for m, sender in room.waiting.held_since(waited)
+                if m.id not in skip and (self.echo or sender != client.key)
+            ]
+            live = client_frames(client.enveloped, held, False)
+        over = send_replay(client, replay, resume, live, self.max_queue)
+        room.members[client] = None
+        if over:
+            self.drop_slow(client, over)
 
     def _room(self, name: str) -> Room:
         room = self.rooms.get(name)
@@ -423,8 +284,15 @@ class Hub:
         self._idle_rooms.pop(name, None)
         return room
 
+    def _forget_history(self, room: Room) -> None:
+        if room.history:
+            room.history.clear()
+            self.history_held -= room.history_bytes
+            room.history_bytes = 0
+            self._kept.pop(room.name, None)
+
     def _room_emptied(self, room: Room) -> None:
-        if self.rooms.get(room.name) is not room:
+        if self.rooms.get(room.name) is not room or room.members or room.waiting:
             return  # already forgotten (e.g. its last client was dropped during a flush)
         if not room.history:
             if not room.batch:
@@ -435,7 +303,7 @@ class Hub:
         while len(self._idle_rooms) > MAX_IDLE_ROOMS:
             oldest, _ = self._idle_rooms.popitem(last=False)
             gone = self.rooms.get(oldest)
-            if gone is not None and not gone.members and not gone.batch:
+            if gone is not None and not gone.members and not gone.batch and not gone.waiting:
                 del self.rooms[oldest]
                 self.history_held -= gone.history_bytes
                 self._kept.pop(oldest, None)
@@ -443,7 +311,11 @@ class Hub:
     # Fan-out
 
     def publish(self, room: str, message: RoomMessage, sender: str | None = None) -> None:
-        """Send ``message`` to every client of ``room`` (through the backplane)."""
+        """Send ``message`` to every client of ``room`` (through the backplane), under an
+        id of this instance that every instance shows (:mod:`wscli.serve.message_id`)."""
+        if not message.id:
+            self._seq += 1
+            message.id = local_id(self.instance_id, self._seq)
         self.backplane.publish(room, message, sender)
 
     def deliver_local(self, room_name: str, message: RoomMessage, sender: str | None) -> None:
@@ -459,6 +331,11 @@ class Hub:
         if not message.id:
             self._seq += 1
             message.id = local_id(self.instance_id, self._seq)
+        if room.waiting:
+            for client in room.waiting.hold(message, sender, self.max_queue):
+                self.drop_slow(client, self.max_queue)
+            if room.loading or self.rooms.get(room_name) is not room:
+                return  # remembered after the shared history, once it is loaded
         if room.history is not None and not message.notice:
             self._remember(room, message)
         if not room.members:
@@ -473,6 +350,88 @@ class Hub:
                 self._loop.call_soon(self.flush)
         room.batch.append((message, sender))
 
+    def history_loaded(self, room_name: str, messages: list[RoomMessage], complete: bool) -> None:
+        """The backplane read ``room_name``'s shared history (see :meth:`Backplane.subscribe`):
+        keep it, then let the clients that waited for it in, each with its replay."""
+        room = self.rooms.get(room_name)
+        if room is None or not room.loading:
+            return  # every client left meanwhile
+        room.loading = False
+        room.evicted = not complete
+        for message in messages:
+            if not message.frame:
+                message.frame = encode_frame(message.data, message.text)
+            if room.history is not None and not message.notice:
+                self._remember(room, message)
+        for message, _ in room.waiting.held:
+            if room.history is not None and not message.notice:
+                self._remember(room, message)
+        shared = list(room.history) if room.history else []
+        for client, waited in list(room.waiting.clients.items()):
+            self._release(room, client, waited, shared)
+
+    def gap_loaded(self, room_name: str, since: str, messages: list[RoomMessage] | None) -> None:
+        """The backplane's answer to :meth:`Backplane.resume`: the clients of ``room_name``
+        that wait with ``since`` get the gap (complete), or, when it was not found, the
+        normal history (not complete)."""
+        room = self.rooms.get(room_name)
+        if room is None or room.loading:
+            return  # stale: the room emptied (and may be loading again) meanwhile
+        gap = messages or []
+        for message in gap:
+            if not message.frame:
+                message.frame = encode_frame(message.data, message.text)
+        skip = {m.id for m in gap}
+        kept = list(room.history) if room.history else []
+        for client, waited in list(room.waiting.clients.items()):
+            if waited.since != since:
+                continue
+            self._unwait(room, client)
+            if messages is None:
+                replay = client_frames(client.enveloped, kept, True)
+                skip = {m.id for m in kept}
+            else:
+                replay = client_frames(client.enveloped, [m for m in gap if not m.notice], False)
+            self._admit(room, client, replay, (since, messages is not None), waited, skip)
+
+    def _release(
+        self, room: Room, subscriber: Subscriber, waited: Waiting, shared: list[RoomMessage]
+    ) -> None:
+        """A client waited for the shared history: replay it (or look for its gap)."""
+        self._unwait(room, subscriber)
+        since = waited.since
+        if since is None:
+            replay = shared[-self.history :] if self.history else []
+            frames = client_frames(subscriber.enveloped, replay, True)
+            self._admit(room, subscriber, frames, None, waited, {m.id for m in replay})
+            return
+        self._enter(room, subscriber, since, waited)
+
+    def _unwait(self, room: Room, client: Subscriber) -> None:
+        """Take ``client`` off the waiting list, keeping the held messages it still needs."""
+        room.waiting.clients.pop(client, None)
+
+    def reordered(self, room_name: str) -> None:
+        """See :meth:`Receiver.reordered`: resumes in this room go to the shared store."""
+        room = self.rooms.get(room_name)
+        if room is not None:
+            room.reordered = True
+
+    def lost(self, room_name: str, count: int) -> None:
+        """See :meth:`Receiver.lost`: the page's clients are told some may be missing."""
+        room = self.rooms.get(room_name)
+        if room is None:
+            return
+        room.evicted = True
+        last = room.history[-1].id if room.history else ""
+        line = encode_frame(resume_envelope(last, 0, False), True)
+        for client in room.members:
+            if client.enveloped:
+                if client.shared_frames:
+                    client.send_frames(line, self.max_queue)
+                else:
+                    client.send_messages([frame_payload(line)], self.max_queue)
+
     def _remember(self, room: Room, message: RoomMessage) -> None:
         """Keep ``message`` in ``room``'s history within both byte bounds (room and total)."""
         self.history_held += room.remember(message, self.max_queue)
@@ -484,7 +443,8 @@ class Hub:
                 self.history_held -= oldest.forget_oldest()
             if not oldest.history:
                 del self._kept[name]
-                if not oldest.members and not oldest.batch and self.rooms.get(name) is oldest:
+                idle = not oldest.members and not oldest.batch and not oldest.waiting
+                if idle and self.rooms.get(name) is oldest:
                     del self.rooms[name]
                     self._idle_rooms.pop(name, None)
 
@@ -560,10 +520,3 @@ def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> i
     if client.enveloped:
         messages = [m.as_envelope() for m in messages]
     return client.send_messages(messages, limit)
-
-
-def _kept_envelope(kept: RoomMessage) -> bytes:
-    """The ``wscli.chat.v1`` frame of a message kept in history (which holds only its frame)."""
-    payload = frame_payload(kept.frame).data
-    body = envelope(payload, kept.text, False, kept.author, kept.id, kept.when)
-    return encode_frame(body, True)

@@ -1,11 +1,14 @@
 """The Redis backplane's link to Redis: a single Redis or a Redis Cluster, told apart at
 connect time with ``INFO cluster``, and Redis's clock relative to ours.
 
-A :class:`Session` holds a client for appends and one for blocking reads: on a single Redis
-the reader is a connection of its own (so ``CLIENT UNBLOCK`` can restart its XREAD); on a
-cluster both are the same :class:`redis.asyncio.cluster.RedisCluster`, whose per-node pools
-give each blocking read its own connection. Failures surface at once (no retries inside
-redis-py): the backplane decides when to reconnect.
+A :class:`Session` holds the client for appends and short reads; on a single Redis each
+group of rooms read together gets a connection of its own (:meth:`Session.open_reader`),
+so ``CLIENT UNBLOCK`` can restart its blocking XREAD; on a cluster the
+:class:`redis.asyncio.cluster.RedisCluster` serves both, its per-node pools giving each
+blocking read its own connection. Failures surface at once (no retries inside redis-py):
+the backplane decides when to reconnect. The addresses of a cluster's nodes are
+remembered, so a reconnection after a failover does not depend on the one node named in
+the URL.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from wscli.core.errors import UsageProblem
 from wscli.core.url import redact_url
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, learn whether it is a cluster, read the clock
+CLOCK_SAMPLES = 5
 
 
 def load_redis() -> Any:
@@ -35,72 +40,167 @@ def load_redis() -> Any:
     return redis
 
 
-class Session:
-    """One live link to Redis: a client for appends, and one for blocking reads."""
+def client_options(socket_timeout: float | None) -> dict[str, Any]:
+    """redis-py options: bounded connects and reads, no retries inside redis-py."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
-    def __init__(self, writer: Any, reader: Any, reader_id: int | None, cluster: bool) -> None:
+    return {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": socket_timeout,
+        "socket_keepalive": True,
+        "client_name": "wscli-serve",
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
+class Session:
+    """One live link to Redis (see the module doc)."""
+
+    def __init__(self, url: str, writer: Any, cluster: bool, command_timeout: float) -> None:
+        self.url = url
         self.writer = writer
-        self.reader = reader
-        self.reader_id = reader_id  # CLIENT ID of the reading connection (single Redis)
         self.cluster = cluster
+        self.command_timeout = command_timeout
         self.clock_offset_ms = 0.0  # Redis's TIME minus ours
+        self.clock_error_ms = 0.0  # how far off that may be
+        self.readers: list[Any] = []
 
     async def measure_clock(self) -> None:
-        """Learn Redis's clock (stream ids are its milliseconds) relative to ours."""
-        before = time.time()
-        seconds, micros = await asyncio.wait_for(self.writer.time(), CONNECT_TIMEOUT)
-        after = time.time()
-        self.clock_offset_ms = (seconds + micros / 1e6 - (before + after) / 2) * 1000
+        """Learn Redis's clock (stream ids are its milliseconds) relative to ours: of a few
+        ``TIME`` round trips, the quickest (its error is at most half its duration, kept in
+        :attr:`clock_error_ms`)."""
+        best: tuple[float, float] | None = None
+        for _ in range(CLOCK_SAMPLES):
+            before = time.time()
+            seconds, micros = await asyncio.wait_for(self.writer.time(), CONNECT_TIMEOUT)
+            after = time.time()
+            sample = (after - before, seconds + micros / 1e6 - (before + after) / 2)
+            if best is None or sample[0] < best[0]:
+                best = sample
+        assert best is not None
+        self.clock_error_ms = best[0] * 500
+        self.clock_offset_ms = best[1] * 1000
+
+    def nodes(self) -> list[tuple[str, int]]:
+        """The cluster's nodes as last seen (empty for a single Redis)."""
+        if not self.cluster:
+            return []
+        return [(node.host, node.port) for node in self.writer.get_nodes()]
+
+    async def open_reader(self, block_seconds: float) -> tuple[Any, int]:
+        """A connection of its own for blocking reads (single Redis) and its CLIENT ID."""
+        redis = load_redis()
+        reader = redis.asyncio.Redis.from_url(
+            self.url,
+            single_connection_client=True,
+            **client_options(block_seconds + self.command_timeout),
+        )
+        self.readers.append(reader)
+        client_id = await asyncio.wait_for(reader.client_id(), CONNECT_TIMEOUT)
+        return reader, int(client_id)
+
+    async def close_reader(self, reader: Any) -> None:
+        with contextlib.suppress(ValueError):
+            self.readers.remove(reader)
+        await _close(reader)
 
     async def close(self) -> None:
-        for client in {id(self.reader): self.reader, id(self.writer): self.writer}.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.aclose(), 1.0)
+        for client in [*self.readers, self.writer]:
+            await _close(client)
+        self.readers.clear()
 
 
-async def connect(url: str) -> Session:
-    """A :class:`Session` to the Redis (or Redis Cluster) at ``url``.
+async def _close(client: Any) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.aclose(), 1.0)
+
+
+async def connect(url: str, command_timeout: float, nodes: list[tuple[str, int]]) -> Session:
+    """A :class:`Session` to the Redis (or Redis Cluster) at ``url``; for a cluster, any of
+    ``nodes`` (remembered from an earlier session) may answer instead of ``url``'s node.
 
     Raises UsageProblem for a malformed URL, else redis-py's errors, OSError or
     TimeoutError (bounded by :data:`CONNECT_TIMEOUT` per step).
     """
     redis = load_redis()
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
-    options: dict[str, Any] = {
-        "socket_connect_timeout": CONNECT_TIMEOUT,
-        "socket_keepalive": True,
-        "client_name": "wscli-serve",
-        "retry": Retry(NoBackoff(), 0),
-    }
+    options = client_options(command_timeout)
+    if nodes:
+        return await _connect_cluster(url, options, nodes, command_timeout)
     try:
         writer = redis.asyncio.Redis.from_url(url, **options)
     except ValueError as exc:
         raise UsageProblem(f"bad --redis URL {redact_url(url)!r}", str(exc)) from None
-    probe = Session(writer, writer, None, False)
+    session = Session(url, writer, False, command_timeout)
     try:
         info = await asyncio.wait_for(writer.info("cluster"), CONNECT_TIMEOUT)
-    except BaseException:
-        await probe.close()
-        raise
-    if info.get("cluster_enabled"):
-        await probe.close()
-        cluster = redis.asyncio.cluster.RedisCluster.from_url(url, **options)
-        session = Session(cluster, cluster, None, True)
-        try:
-            await asyncio.wait_for(cluster.initialize(), CONNECT_TIMEOUT)
-            await session.measure_clock()
-        except BaseException:
+        if info.get("cluster_enabled"):
             await session.close()
-            raise
-        return session
-    reader = redis.asyncio.Redis.from_url(url, single_connection_client=True, **options)
-    session = Session(writer, reader, None, False)
-    try:
-        session.reader_id = int(await asyncio.wait_for(reader.client_id(), CONNECT_TIMEOUT))
+            return await _connect_cluster(url, options, [], command_timeout)
         await session.measure_clock()
     except BaseException:
         await session.close()
         raise
     return session
+
+
+async def _connect_cluster(
+    url: str, options: dict[str, Any], nodes: list[tuple[str, int]], command_timeout: float
+) -> Session:
+    redis = load_redis()
+    from redis.asyncio.cluster import ClusterNode
+
+    # Every node known from an earlier session is a way in, besides the URL's own.
+    startup = [ClusterNode(host, port) for host, port in nodes]
+    cluster = redis.asyncio.cluster.RedisCluster.from_url(url, startup_nodes=startup, **options)
+    session = Session(url, cluster, True, command_timeout)
+    try:
+        await asyncio.wait_for(cluster.initialize(), CONNECT_TIMEOUT)
+        await session.measure_clock()
+    except BaseException:
+        await session.close()
+        raise
+    return session
+
+
+class Tasks:
+    """The tasks of one session, by name: the first to fail ends the session
+    (:attr:`failed` gets its exception)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.failed: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as ``name`` (a task of that name still running is cancelled)."""
+        self.cancel(name)
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks[name] = task
+
+        def finished(done: asyncio.Task[None]) -> None:
+            if self._tasks.get(name) is done:
+                del self._tasks[name]
+            if done.cancelled() or done.exception() is None:
+                return
+            if not self.failed.done():
+                self.failed.set_result(done.exception())  # type: ignore[arg-type]
+
+        task.add_done_callback(finished)
+
+    def cancel(self, name: str) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    def fail(self, exc: BaseException) -> None:
+        """End the session (e.g. an append that timed out)."""
+        if not self.failed.done():
+            self.failed.set_result(exc)
+
+    async def stop(self) -> None:
+        """Cancel every task and wait for them."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

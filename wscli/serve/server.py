@@ -274,10 +274,15 @@ class ChatServer:
             connection.transport.abort()
 
     def health(self) -> dict[str, Any]:
-        """The /healthz document; ``status`` is "degraded" while a backplane is lost or
-        clients are refused for lack of file descriptors."""
+        """The /healthz document; ``status`` is "degraded" while a backplane is lost or late
+        (a command overdue), or clients are refused for lack of file descriptors."""
         backplane = self.hub.backplane.describe()
-        degraded = backplane.get("connected") is False or self.fds.degraded
+        overdue = backplane.get("overdue")
+        degraded = (
+            backplane.get("connected") is False
+            or (isinstance(overdue, float) and overdue > 0)
+            or self.fds.degraded
+        )
         return {
             "status": "degraded" if degraded else "ok",
             "clients": self.hub.clients,
