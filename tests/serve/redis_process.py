@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-from serve_process import free_port
+from serve_process import ServeProcess, free_port
 from support import scaled
+from websockets.asyncio.client import ClientConnection, connect
 
 from wscli.serve.room_message import RoomMessage
 
@@ -177,3 +180,31 @@ def chat(data: bytes, ident: str, text: bool = True) -> RoomMessage:
     message = RoomMessage(data, text)
     message.id = ident
     return message
+
+
+async def client(url: str, **kwargs: Any) -> ClientConnection:
+    """A websockets client of a `wscli serve` room (no proxy, no compression)."""
+    return await connect(url, proxy=None, open_timeout=scaled(10), compression=None, **kwargs)
+
+
+def healthz(server: ServeProcess, full: bool = False) -> dict[str, Any]:
+    """``status`` and ``backplane`` of the server's /healthz document (all of it: ``full``)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    health: dict[str, Any] = json.loads(answer.partition(b"\r\n\r\n")[2])
+    if full:
+        return health
+    return {"status": health["status"], "backplane": health["backplane"]}
+
+
+def redis_info(port: int, section: str) -> dict[str, str]:
+    """``INFO section`` of the Redis at ``port``, as strings."""
+    found: dict[str, str] = {}
+    for line in redis_cli(port, "info", section).splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            found[name] = value.strip()
+    return found

@@ -8,7 +8,6 @@ import contextlib
 import json
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_process import Received, RedisCluster, RedisServer, chat, redis_cli
+from redis_process import Received, RedisCluster, RedisServer, chat, client, healthz, redis_cli
 from serve_helpers import assert_silent, recv, recv_n
 from serve_process import ServeProcess, free_port
 from support import requires, run_wscli, scaled
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from wscli.core.exitcodes import ExitCode
@@ -45,21 +44,6 @@ def pair(redis_server: RedisServer) -> Iterator[tuple[ServeProcess, ServeProcess
     yield a, b
     for proc in (a, b):
         assert proc.stop() == 0, proc.stderr
-
-
-async def client(url: str) -> ClientConnection:
-    return await connect(url, proxy=None, open_timeout=scaled(10), compression=None)
-
-
-def healthz(server: ServeProcess) -> dict[str, Any]:
-    """``status`` and ``backplane`` of the server's /healthz document."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5)) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    health = json.loads(answer.partition(b"\r\n\r\n")[2])
-    return {"status": health["status"], "backplane": health["backplane"]}
 
 
 async def recv_until(conn: ClientConnection, wanted: str | bytes) -> list[str | bytes]:

@@ -38,7 +38,7 @@ from wscli.serve.redis_wire import (
 from wscli.serve.room_message import RoomMessage
 
 MAX_SEQ = 2**64 - 1
-FIRST_PAGE = 8  # entries in the first page of a history or gap read
+FIRST_PAGE = 1  # entries in a first page: the sizes of the next ones follow from it
 MAX_PAGE = 64
 JOIN_MARGIN_MS = 2  # a room is read from this long before its first join (clock error)
 
@@ -225,7 +225,7 @@ class Writer:
             for op in ops:
                 key = stream_key(self.prefix, op.room)
                 if isinstance(op, Subscribe):
-                    pipe.xrevrange(key, count=max(1, min(self.history, FIRST_PAGE)))
+                    pipe.xrevrange(key, count=FIRST_PAGE)
                     continue
                 if op.pos is None:
                     op.pos = self.book.number(op.room, len(op.messages))
@@ -279,7 +279,7 @@ class Writer:
         if self.subscriptions.get(op.room) != op.token:
             return  # every client left (and maybe a new subscription is queued)
         tail = TailRead(op, self.history)
-        asked = max(1, min(self.history, FIRST_PAGE))
+        asked = FIRST_PAGE
         at_start = len(reply) < asked
         newest = parse_id(reply[0][0]) if reply else (0, 0)
         margin = JOIN_MARGIN_MS + session.clock_error_ms

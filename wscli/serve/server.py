@@ -36,12 +36,12 @@ from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit
 from wscli.serve import http as serverhttp
-from wscli.serve.admission import Admit, Plain, Policy, admit, policy_verdict
+from wscli.serve.admission import MAX_ROOM_BYTES, Admit, Plain, Policy, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, close_details
 from wscli.serve.envelope import SUBPROTOCOL
-from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
+from wscli.serve.hub import MAX_IDLE_ROOMS, Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog, RepeatFilter
 
@@ -293,6 +293,21 @@ class ChatServer:
             "uptime": round(time.monotonic() - self.started, 3),
             "backplane": backplane,
             "fds": self.fds.budget.snapshot(),
+            "limits": self.limits(),
+        }
+
+    def limits(self) -> dict[str, int | None]:
+        """The bounds in use, for /healthz (the backplane reports its own)."""
+        config = self.config
+        return {
+            "max_size": config.max_size,
+            "max_queue": config.max_queue,
+            "max_total_queue": config.max_total_queue,
+            "max_clients": config.max_clients,
+            "history": config.history,
+            "history_bytes": config.history_bytes,
+            "idle_rooms": MAX_IDLE_ROOMS,
+            "room_path_bytes": MAX_ROOM_BYTES,
         }
 
     # What connections ask for (see wscli.serve.connection.Owner)
