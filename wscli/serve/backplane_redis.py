@@ -51,7 +51,7 @@ from wscli.net.backoff import backoff_delays
 from wscli.serve.backplane import Receiver
 from wscli.serve.redis_link import Session, Tasks, connect, load_redis
 from wscli.serve.redis_outbox import Outbox, Subscribe
-from wscli.serve.redis_reader import BLOCK_MS, Reader
+from wscli.serve.redis_reader import Reader
 from wscli.serve.redis_retention import MAX_IDLE_STREAMS, StreamBook
 from wscli.serve.redis_wire import DEFAULT_PREFIX, describe_error, error_hint
 from wscli.serve.redis_writer import Writer
@@ -198,16 +198,16 @@ class RedisBackplane:
         }
 
     def overdue(self) -> float:
-        """Seconds the most overdue command in flight is past due (0: none is)."""
+        """Seconds the most overdue command in flight is past due (0: none is). A command
+        is due at once (a blocking read: after its BLOCK time); more than
+        :data:`OVERDUE_AFTER` late is overdue."""
         if self._session is None:
             return 0.0
         now = asyncio.get_running_loop().time()
-        late = 0.0
-        sent = self._writer.in_flight_since
-        if sent is not None:
-            late = now - sent - OVERDUE_AFTER
-        for sent in list(self._reader.in_flight.values()):
-            late = max(late, now - sent - BLOCK_MS / 1000 - OVERDUE_AFTER)
+        due = [*self._reader.in_flight.values()]
+        if self._writer.in_flight_since is not None:
+            due.append(self._writer.in_flight_since)
+        late = max((now - when - OVERDUE_AFTER for when in due), default=0.0)
         return round(max(late, 0.0), 3)
 
     async def start(self, receiver: Receiver) -> None:

@@ -86,7 +86,7 @@ class Reader:
         self.lost_own = 0  # messages of this instance Redis lost before others read them
         self.gaps = 0  # times entries were found missing (some may be missing)
         self.malformed = 0
-        self.in_flight: dict[str, float] = {}  # blocking reads in flight: when sent
+        self.in_flight: dict[str, float] = {}  # commands in flight: when they are due
         self._groups: dict[str, Group] = {}
         self._group_of: dict[str, Group] = {}
         self._next_group = 0
@@ -165,18 +165,33 @@ class Reader:
         """UNBLOCK the group's XREAD so it starts over with the new set. Until the reader has
         built a read for the current set, retry briefly: an UNBLOCK can overtake the XREAD
         it is meant for (they travel on two connections)."""
-        for _ in range(UNBLOCK_TRIES):
-            if group.read_generation == group.generation or group.client_id is None:
-                return
-            unblocked = await session.writer.client_unblock(group.client_id)
-            if unblocked:
-                return
-            await asyncio.sleep(0.005)
+        loop = asyncio.get_running_loop()
+        name = f"unblock\0{group.name}"
+        try:
+            for _ in range(UNBLOCK_TRIES):
+                if group.read_generation == group.generation or group.client_id is None:
+                    return
+                self.in_flight[name] = loop.time()
+                unblocked = await session.writer.client_unblock(group.client_id)
+                del self.in_flight[name]
+                if unblocked:
+                    return
+                await asyncio.sleep(0.005)
+        finally:
+            self.in_flight.pop(name, None)
 
     async def _read_group(self, session: Session, group: Group) -> None:
         """Single Redis: one blocking XREAD over the group's rooms, on its own connection."""
+        try:
+            await self._read_group_on(session, group)
+        finally:
+            self.in_flight.pop(group.name, None)
+
+    async def _read_group_on(self, session: Session, group: Group) -> None:
         loop = asyncio.get_running_loop()
+        self.in_flight[group.name] = loop.time()  # connecting: due at once, like a command
         client, group.client_id = await session.open_reader(BLOCK_MS / 1000)
+        del self.in_flight[group.name]
         try:
             while True:
                 streams = {key: format_id(self.cursors[r]) for key, r in group.keys.items()}
@@ -185,7 +200,7 @@ class Reader:
                     group.wake.clear()
                     await group.wake.wait()
                     continue
-                self.in_flight[group.name] = loop.time()
+                self.in_flight[group.name] = loop.time() + BLOCK_MS / 1000
                 reply = await client.xread(streams, count=READ_COUNT, block=BLOCK_MS)
                 del self.in_flight[group.name]
                 for key, entries in reply or ():
@@ -193,7 +208,6 @@ class Reader:
                     if room is not None:
                         self.consume(room, entries)
         finally:
-            self.in_flight.pop(group.name, None)
             group.client_id = None
             await session.close_reader(client)
 
@@ -207,7 +221,7 @@ class Reader:
                 cursor = self.cursors.get(room)
                 if cursor is None:
                     return
-                self.in_flight[name] = loop.time()
+                self.in_flight[name] = loop.time() + BLOCK_MS / 1000
                 reply = await session.writer.xread(
                     {key: format_id(cursor)}, count=READ_COUNT, block=BLOCK_MS
                 )

@@ -17,6 +17,7 @@ this instance within its bounds (:mod:`wscli.serve.redis_retention`).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +41,6 @@ from wscli.serve.room_message import RoomMessage
 MAX_SEQ = 2**64 - 1
 FIRST_PAGE = 1  # entries in a first page: the sizes of the next ones follow from it
 MAX_PAGE = 64
-JOIN_MARGIN_MS = 2  # a room is read from this long before its first join (clock error)
 
 
 class Read:
@@ -167,7 +167,7 @@ class Writer:
         self.gaps: dict[tuple[str, str], GapRead] = {}
         self.evictions: list[Eviction] = []  # decided, not yet carried out
         self.wake = asyncio.Event()
-        self.in_flight_since: float | None = None  # when the pipeline in flight was sent
+        self.in_flight_since: float | None = None  # when the pipeline in flight was due
 
     # Requests
 
@@ -282,8 +282,9 @@ class Writer:
         asked = FIRST_PAGE
         at_start = len(reply) < asked
         newest = parse_id(reply[0][0]) if reply else (0, 0)
-        margin = JOIN_MARGIN_MS + session.clock_error_ms
-        joined = int(op.since_ms + session.clock_offset_ms - margin)
+        # Entries of the millisecond before the join (in Redis's clock, less the error of
+        # its estimate) are the last ones surely older than the join.
+        joined = math.floor(op.since_ms + session.clock_offset_ms - session.clock_error_ms)
         tail.cursor = min(newest, (joined - 1, MAX_SEQ))
         older = [entry for entry in reply if parse_id(entry[0]) <= tail.cursor]
         tail.anchored = bool(older)
