@@ -95,12 +95,13 @@ def cluster_port() -> int:
 
 
 class RedisCluster:
-    """A throwaway 3-node Redis Cluster on loopback (no replicas), ready when cluster_state:ok."""
+    """A throwaway Redis Cluster on loopback, ready when cluster_state:ok: 3 primaries, and
+    ``replicas`` replicas of each (``--cluster-node-timeout`` 1 s, so a failover is quick)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, replicas: int = 0) -> None:
         self.nodes: list[RedisServer] = []
         try:
-            for index in range(3):
+            for index in range(3 * (1 + replicas)):
                 folder = workdir / f"node{index}"
                 folder.mkdir()
                 self.nodes.append(
@@ -110,6 +111,8 @@ class RedisCluster:
                         "yes",
                         "--cluster-config-file",
                         str(folder / "nodes.conf"),
+                        "--cluster-node-timeout",
+                        "1000",
                         "--dir",
                         str(folder),
                     )
@@ -121,21 +124,56 @@ class RedisCluster:
                     "create",
                     *(f"127.0.0.1:{node.port}" for node in self.nodes),
                     "--cluster-replicas",
-                    "0",
+                    str(replicas),
                     "--cluster-yes",
                 ],
                 capture_output=True,
                 timeout=scaled(30),
                 check=True,
             )
-            deadline = time.monotonic() + scaled(15)
-            while "cluster_state:ok" not in redis_cli(self.nodes[0].port, "cluster", "info"):
-                if time.monotonic() > deadline:
-                    raise AssertionError("the Redis Cluster did not reach cluster_state:ok")
-                time.sleep(0.1)
+            self.wait_ok(self.nodes)
+            if replicas:  # every replica has synchronised with its primary
+                deadline = time.monotonic() + scaled(20)
+                while any(
+                    "master_link_status:up" not in redis_cli(node.port, "info", "replication")
+                    for node in self.nodes
+                    if "role:slave" in redis_cli(node.port, "info", "replication")
+                ):
+                    assert time.monotonic() < deadline, "replicas did not synchronise"
+                    time.sleep(0.1)
         except BaseException:
             self.stop()
             raise
+
+    @staticmethod
+    def wait_ok(nodes: list[RedisServer], timeout: float = 15) -> None:
+        """Until every node in ``nodes`` says cluster_state:ok."""
+        deadline = time.monotonic() + scaled(timeout)
+        for node in nodes:
+            while "cluster_state:ok" not in redis_cli(node.port, "cluster", "info"):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the Redis Cluster did not reach cluster_state:ok")
+                time.sleep(0.1)
+
+    def owners(self, key: str) -> tuple[RedisServer, RedisServer]:
+        """The primary that holds ``key``'s slot now, and one of its replicas."""
+        slot = int(redis_cli(self.nodes[0].port, "cluster", "keyslot", key))
+        by_id: dict[str, RedisServer] = {}
+        primary_id = ""
+        replicas: dict[str, str] = {}  # replica id -> its primary's id
+        for line in redis_cli(self.nodes[0].port, "cluster", "nodes").splitlines():
+            fields = line.split()
+            node_id, address, flags, master = fields[0], fields[1], fields[2], fields[3]
+            port = int(address.split("@")[0].rsplit(":", 1)[1])
+            by_id[node_id] = next(n for n in self.nodes if n.port == port)
+            if "slave" in flags:
+                replicas[node_id] = master
+            for part in fields[8:]:
+                low, _, high = part.partition("-")
+                if low.isdigit() and int(low) <= slot <= int(high or low):
+                    primary_id = node_id
+        replica_id = next(r for r, m in replicas.items() if m == primary_id)
+        return by_id[primary_id], by_id[replica_id]
 
     @property
     def url(self) -> str:

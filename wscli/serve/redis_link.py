@@ -24,6 +24,8 @@ from wscli.core.url import redact_url
 
 CONNECT_TIMEOUT = 5.0  # seconds to connect, learn whether it is a cluster, read the clock
 CLOCK_SAMPLES = 5
+STOP_TRIES = 10  # cancellations of a session's task before giving up on it
+STOP_WAIT = 0.2  # seconds between them
 
 
 def load_redis() -> Any:
@@ -178,12 +180,19 @@ class Tasks:
         self._tasks[name] = task
 
         def finished(done: asyncio.Task[None]) -> None:
-            if self._tasks.get(name) is done:
+            unasked = self._tasks.get(name) is done  # cancel() and stop() forget it first
+            if unasked:
                 del self._tasks[name]
-            if done.cancelled() or done.exception() is None:
+            if done.cancelled():
+                # Cancelled, but not by us: seen when redis-py closed a cluster's
+                # connections under a blocked read in a failover. The read is gone, so is
+                # the session.
+                if unasked:
+                    self.fail(ConnectionError(f"{name.partition(chr(0))[0]} cancelled"))
                 return
-            if not self.failed.done():
-                self.failed.set_result(done.exception())  # type: ignore[arg-type]
+            failure = done.exception()
+            if failure is not None:
+                self.fail(failure)
 
         task.add_done_callback(finished)
 
@@ -198,9 +207,14 @@ class Tasks:
             self.failed.set_result(exc)
 
     async def stop(self) -> None:
-        """Cancel every task and wait for them."""
-        tasks = list(self._tasks.values())
+        """Cancel every task and wait for them. A task still running a moment later is
+        cancelled again: redis-py can swallow a cancellation inside a command (seen with a
+        cluster pipeline in a failover), and the task then waits for more work."""
+        pending = set(self._tasks.values())
         self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for _ in range(STOP_TRIES):
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=STOP_WAIT) if pending else ((), set())
+            if not pending:
+                return

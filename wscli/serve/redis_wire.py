@@ -182,6 +182,8 @@ def describe_error(exc: BaseException, redis: Any) -> str:
     text = " ".join(str(exc).split()).rstrip(".")
     # redis-py says "Error 111 connecting to HOST:PORT. Connection refused."
     text = re.sub(r"^Error \d+ (?:connecting to|while reading from) \S+?\.? (?=\S)", "", text)
+    if text[:2].isupper():  # a Redis error code (UNBLOCKED, MOVED, ...) keeps its case
+        return text[:200]
     return (text[:1].lower() + text[1:])[:200] or type(exc).__name__
 
 
