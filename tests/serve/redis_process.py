@@ -225,15 +225,17 @@ async def client(url: str, **kwargs: Any) -> ClientConnection:
     return await connect(url, proxy=None, open_timeout=scaled(10), compression=None, **kwargs)
 
 
-def healthz(server: ServeProcess, full: bool = False) -> dict[str, Any]:
-    """``status`` and ``backplane`` of the server's /healthz document (all of it: ``full``)."""
+def healthz(server: ServeProcess, full: bool = False, public: bool = False) -> dict[str, Any]:
+    """``status`` and ``backplane`` of the server's /healthz?verbose document (all of it:
+    ``full``; the public /healthz, counts only: ``public``)."""
+    path = b"/healthz" if public else b"/healthz?verbose"
     with socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5)) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
     health: dict[str, Any] = json.loads(answer.partition(b"\r\n\r\n")[2])
-    if full:
+    if full or public:
         return health
     return {"status": health["status"], "backplane": health["backplane"]}
 

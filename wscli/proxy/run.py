@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 
 from wscli.core.errors import WscliError, os_reason
 from wscli.core.url import parse_ws_url
+from wscli.net.eventloop import run_fast
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
+from wscli.proxy.config import DisplayOptions, ProxyConfig, check_faults, check_upstream
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
-from wscli.proxy.options import ProxyConfig, check_faults, check_upstream
-from wscli.proxy.output import Display
-from wscli.proxy.pair import Pair, Shared
+from wscli.proxy.output import Display, JsonDisplay, LineDisplay
+from wscli.proxy.pair import Pair, Relay
 
 Banner = Callable[[str], None]
 
@@ -31,14 +33,16 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     """
     check_upstream(config.upstream)
     check_faults(config.faults)
-    try:
-        import uvloop  # the `speed` extra: about twice the relay rate of plain asyncio
-    except ImportError:
-        asyncio.run(_main(config, display, banner))
-    else:
-        uvloop.run(_main(config, display, banner))
+    run_fast(_main(config, display, banner))
     if display.stdout_lost:
         raise BrokenPipeError
+
+
+def make_display(options: DisplayOptions, color: bool) -> Display:
+    """The view on stdout: NDJSON events with --json, else one (styled) line per event."""
+    if options.json_output:
+        return JsonDisplay(sys.stdout, verbose=options.verbose)
+    return LineDisplay(sys.stdout, color, verbose=options.verbose)
 
 
 async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
@@ -50,11 +54,11 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     if config.certfile is not None:
         listen_tls = server_context(config.certfile, config.keyfile)
     faults = Faults(config.faults)
-    shared = Shared(config, display, faults, upstream, tls)
+    relay = Relay(config, display, faults, upstream, tls)
     loop = asyncio.get_running_loop()
 
     def new_client() -> Endpoint:
-        return Pair(shared).client
+        return Pair(relay).client
 
     try:
         server = await loop.create_server(
@@ -89,7 +93,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         signals += 1
         stop.set()
         if signals > 1:
-            for pair in list(shared.pairs):
+            for pair in list(relay.pairs):
                 pair.abort()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -97,12 +101,12 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     async with server:
         await stop.wait()
         server.close()
-        for pair in list(shared.pairs):
+        for pair in list(relay.pairs):
             pair.close()
         deadline = loop.time() + config.close_timeout + 1.0
-        while shared.pairs and loop.time() < deadline and signals < 2:
+        while relay.pairs and loop.time() < deadline and signals < 2:
             await asyncio.sleep(0.02)
-        for pair in list(shared.pairs):
+        for pair in list(relay.pairs):
             pair.abort()
         await asyncio.sleep(0)  # let the aborted transports report their loss
     if signals > 1:

@@ -153,6 +153,7 @@ class RedisBackplane:
             progress=self._progress,
         )
         self._slowed: set[str] = set()
+        self.errors = 0  # connections lost (for /metrics)
         self._bound_reported = (0, 0, 0.0)  # deleted, trimmed, when last logged
         self._closing = False
 
@@ -184,6 +185,8 @@ class RedisBackplane:
             "cluster": bool(session and session.cluster),
             "prefix": self.prefix,
             **self._reader.describe(),
+            "appends": self._writer.appends,
+            "errors": self.errors,
             "backlog": {"batches": len(self._outbox.mine), "bytes": self._outbox.bytes},
             "lag": self._outbox.lag(),
             "kept": self._book.describe(),
@@ -336,6 +339,7 @@ class RedisBackplane:
 
     def _lost(self, failure: BaseException, redis: Any) -> None:
         self._session = None
+        self.errors += 1
         self._emit(
             "lost",
             f"{describe_error(failure, redis)}; serving this instance's clients only, "

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Protocol
 
+from wscli.core.exposition import Histogram
 from wscli.serve.backplane import Backplane, Deliver, LocalBackplane, Receiver
 from wscli.serve.envelope import resume_envelope
 from wscli.serve.message_id import local_id, resume_start
@@ -39,14 +41,13 @@ from wscli.serve.room import Room
 from wscli.serve.room_message import RoomMessage, encode_frame, frame_payload
 
 __all__ = [  # the seam and the message types live in their own modules; named here too
-    "DEFAULT_HISTORY_BYTES",
+    "DEFAULT_HISTORY_LIMIT",
     "MAX_IDLE_ROOMS",
     "SLOW_CLIENT_CODE",
     "Backplane",
     "Deliver",
     "Hub",
     "LocalBackplane",
-    "Message",
     "Receiver",
     "RoomMessage",
     "Subscriber",
@@ -57,14 +58,12 @@ __all__ = [  # the seam and the message types live in their own modules; named h
 # Rooms that are empty but keep a history are retained up to this many (oldest dropped),
 # so clients cannot grow memory without bound by visiting many paths.
 MAX_IDLE_ROOMS = 1024
-DEFAULT_HISTORY_BYTES = 64 * 2**20
+DEFAULT_HISTORY_LIMIT = 64 * 2**20  # bytes, all rooms together (--history-bytes)
+
+FANOUT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+"""Buckets of the fan-out delay histogram (seconds)."""
 
 SLOW_CLIENT_CODE = 1013
-UNLIMITED = 2**62  # "try again later": the client could not keep up
-
-
-Message = RoomMessage
-"""The old name, kept only while the Redis backplane (rewritten in parallel) moves over."""
 
 
 class Subscriber(Protocol):
@@ -121,7 +120,7 @@ class Hub:
 
     ``max_queue`` bounds each client's unsent bytes; ``echo`` False excludes the sender
     (--no-echo); ``history`` is how many messages each room replays to newcomers (at most
-    ``max_queue`` bytes of them); ``history_bytes`` bounds the history kept by all rooms
+    ``max_queue`` bytes of them); ``history_limit`` bounds the history kept by all rooms
     together (the history of the least recently written room is dropped first).
     """
 
@@ -130,14 +129,14 @@ class Hub:
         *,
         echo: bool = True,
         history: int = 0,
-        history_bytes: int = DEFAULT_HISTORY_BYTES,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
         max_queue: int = 4 * 2**20,
         backplane: Backplane | None = None,
         on_slow_client: SlowClientCallback | None = None,
     ) -> None:
         self.echo = echo
         self.history = history
-        self.history_limit = history_bytes
+        self.history_limit = history_limit
         self.history_held = 0
         # Rooms holding history, least recently written first (the budget's eviction order).
         self._kept: collections.OrderedDict[str, Room] = collections.OrderedDict()
@@ -153,6 +152,12 @@ class Hub:
         self._on_slow_client = on_slow_client
         self._next_id = 0
         self._seq = 0
+        # What /metrics reads (plain integers: see wscli.serve.metrics).
+        self.sent_messages = 0
+        self.sent_bytes = 0
+        self.fanout = Histogram(FANOUT_BOUNDS)
+        self._tick_started = 0.0  # when this tick's first message reached the hub
+        self._tick_messages = 0
 
     async def start(self) -> None:
         """Bind to the running loop and start the backplane."""
@@ -273,6 +278,9 @@ class Hub:
             ]
             live = client_frames(client.enveloped, held, False)
         over = send_replay(client, replay, resume, live, self.max_queue)
+        if not over:
+            self.sent_messages += len(replay) + len(live)
+            self.sent_bytes += sum(map(len, replay)) + sum(map(len, live))
         room.members[client] = None
         if over:
             self.drop_slow(client, over)
@@ -287,8 +295,8 @@ class Hub:
     def _forget_history(self, room: Room) -> None:
         if room.history:
             room.history.clear()
-            self.history_held -= room.history_bytes
-            room.history_bytes = 0
+            self.history_held -= room.history_held
+            room.history_held = 0
             self._kept.pop(room.name, None)
 
     def _room_emptied(self, room: Room) -> None:
@@ -305,7 +313,7 @@ class Hub:
             gone = self.rooms.get(oldest)
             if gone is not None and not gone.members and not gone.batch and not gone.waiting:
                 del self.rooms[oldest]
-                self.history_held -= gone.history_bytes
+                self.history_held -= gone.history_held
                 self._kept.pop(oldest, None)
 
     # Fan-out
@@ -331,6 +339,8 @@ class Hub:
         if not message.id:
             self._seq += 1
             message.id = local_id(self.instance_id, self._seq)
+        room.messages += 1
+        room.bytes += len(message.data)
         if room.waiting:
             for client in room.waiting.hold(message, sender, self.max_queue):
                 self.drop_slow(client, self.max_queue)
@@ -345,6 +355,7 @@ class Hub:
             self._dirty.append(room)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
+                self._tick_started = time.monotonic()  # once per tick, not per message
                 if self._loop is None:
                     self._loop = asyncio.get_running_loop()
                 self._loop.call_soon(self.flush)
@@ -454,58 +465,98 @@ class Hub:
         dirty, self._dirty = self._dirty, []
         for room in dirty:
             self._flush_room(room)
+        if self._tick_messages:
+            # The fan-out delay, once per tick: each of its messages counts the delay of
+            # the first (an upper bound of its own), so no message is timed by itself.
+            delay = time.monotonic() - self._tick_started
+            self.fanout.observe(delay, self._tick_messages)
+            self._tick_messages = 0
 
     def _flush_room(self, room: Room) -> None:
         batch = room.batch
         if not batch:
             return
         room.batch = []
-        shared = batch[0][0].frame if len(batch) == 1 else b"".join([m.frame for m, _ in batch])
+        count = len(batch)
+        self._tick_messages += count
+        shared = batch[0][0].frame if count == 1 else b"".join([m.frame for m, _ in batch])
         enveloped: bytes | None = None  # the same for wscli.chat.v1 clients, built if needed
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
         if self.echo:
+            extra = 0  # bytes written beyond ``shared`` per receiver (envelopes)
             for client in room.members:
                 if client.shared_frames:
                     if client.enveloped:
                         if enveloped is None:
                             enveloped = b"".join([m.envelope_frame() for m, _ in batch])
                         over = client.send_frames(enveloped, limit)
+                        if not over:
+                            extra += len(enveloped) - len(shared)
                     else:
                         over = client.send_frames(shared, limit)
                 else:
                     over = _send_each(client, [m for m, _ in batch], limit)
                 if over:
                     slow.append((client, over))
+            # Counted once per room and tick, not per client.
+            receivers = len(room.members) - len(slow)
+            self.sent_messages += count * receivers
+            self.sent_bytes += len(shared) * receivers + extra
         else:
-            senders = {s for _, s in batch if s is not None}
-            for client in room.members:
-                if client.key in senders:  # --no-echo: its own messages left out
-                    mine = [m for m, s in batch if s != client.key]
-                    if not mine:
-                        continue
-                    if not client.shared_frames:
-                        over = _send_each(client, mine, limit)
-                    elif client.enveloped:
-                        over = client.send_frames(
-                            b"".join([m.envelope_frame() for m in mine]), limit
-                        )
-                    else:
-                        over = client.send_frames(b"".join([m.frame for m in mine]), limit)
-                elif not client.shared_frames:
-                    over = _send_each(client, [m for m, _ in batch], limit)
-                elif client.enveloped:
-                    if enveloped is None:
-                        enveloped = b"".join([m.envelope_frame() for m, _ in batch])
-                    over = client.send_frames(enveloped, limit)
-                else:
-                    over = client.send_frames(shared, limit)
-                if over:
-                    slow.append((client, over))
+            self._flush_no_echo(room, batch, shared, slow)
         for client, buffered in slow:
             self.drop_slow(client, buffered)
         if not room.members:
             self._room_emptied(room)
+
+    def _flush_no_echo(
+        self,
+        room: Room,
+        batch: list[tuple[RoomMessage, str | None]],
+        shared: bytes,
+        slow: list[tuple[Subscriber, int]],
+    ) -> None:
+        """--no-echo: each sender's own messages are left out of what it is sent."""
+        enveloped: bytes | None = None
+        limit = self.max_queue
+        senders = {s for _, s in batch if s is not None}
+        sent_messages = sent_bytes = 0
+        for client in room.members:
+            if client.key in senders:
+                mine = [m for m, s in batch if s != client.key]
+                if not mine:
+                    continue
+                if not client.shared_frames:
+                    data = b"".join([m.frame for m in mine])  # counted before compression
+                    over = _send_each(client, mine, limit)
+                elif client.enveloped:
+                    data = b"".join([m.envelope_frame() for m in mine])
+                    over = client.send_frames(data, limit)
+                else:
+                    data = b"".join([m.frame for m in mine])
+                    over = client.send_frames(data, limit)
+                count = len(mine)
+            else:
+                count = len(batch)
+                if not client.shared_frames:
+                    data = shared  # counted before compression
+                    over = _send_each(client, [m for m, _ in batch], limit)
+                elif client.enveloped:
+                    if enveloped is None:
+                        enveloped = b"".join([m.envelope_frame() for m, _ in batch])
+                    data = enveloped
+                    over = client.send_frames(enveloped, limit)
+                else:
+                    data = shared
+                    over = client.send_frames(shared, limit)
+            if over:
+                slow.append((client, over))
+            else:
+                sent_messages += count
+                sent_bytes += len(data)
+        self.sent_messages += sent_messages
+        self.sent_bytes += sent_bytes
 
     def drop_slow(self, client: Subscriber, buffered: int) -> None:
         """Disconnect a client that stopped reading (1013), so it delays nobody."""

@@ -86,6 +86,7 @@ class Reader:
         self.lost_own = 0  # messages of this instance Redis lost before others read them
         self.gaps = 0  # times entries were found missing (some may be missing)
         self.malformed = 0
+        self.reads = 0  # stream entries read (for /metrics)
         self.in_flight: dict[str, float] = {}  # commands in flight: when they are due
         self._groups: dict[str, Group] = {}
         self._group_of: dict[str, Group] = {}
@@ -265,6 +266,7 @@ class Reader:
             if entry <= cursor:
                 continue  # read before (a read built for an older set of rooms)
             cursor = entry
+            self.reads += 1
             for message, sender in self.accept(room, fields):
                 receiver.deliver_local(room, message, sender)
         self.cursors[room] = cursor
@@ -338,6 +340,7 @@ class Reader:
         return {
             "rooms_read": len(self.cursors),
             "read_groups": len(self._groups),
+            "reads": self.reads,
             "lost_messages": self.lost_messages + self.lost_own,
             "gaps": self.gaps,
             "malformed": self.malformed,

@@ -168,6 +168,7 @@ class Writer:
         self.evictions: list[Eviction] = []  # decided, not yet carried out
         self.wake = asyncio.Event()
         self.in_flight_since: float | None = None  # when the pipeline in flight was due
+        self.appends = 0  # stream entries appended (for /metrics)
 
     # Requests
 
@@ -256,6 +257,7 @@ class Writer:
                     self._first_page(session, op, reply)
                     continue
                 op.appended = True
+                self.appends += 1
                 self.book.appended(op.room, op.size)
                 if op.room not in self.reader.cursors:
                     outbox.done(op)  # not read here: nothing more to wait for

@@ -25,11 +25,13 @@ class Room:
 
     __slots__ = (
         "batch",
+        "bytes",
         "evicted",
         "history",
-        "history_bytes",
+        "history_held",
         "loading",
         "members",
+        "messages",
         "name",
         "reordered",
         "shared",
@@ -44,8 +46,10 @@ class Room:
         self.history: collections.deque[RoomMessage] | None = (
             collections.deque(maxlen=history) if history > 0 else None
         )
-        self.history_bytes = 0
+        self.history_held = 0
         self.evicted = False  # the history dropped messages (a resume may miss some)
+        self.messages = 0  # delivered here (for the busiest rooms of --metrics-rooms)
+        self.bytes = 0
         self.loading = False
         self.shared = False  # the history comes from the backplane (ids of many origins)
         self.reordered = False  # some messages came here out of the shared order
@@ -60,21 +64,21 @@ class Room:
         kept.frame, kept.id = message.frame, message.id
         kept.when = message.when or timestamp()
         message.when = kept.when
-        before = self.history_bytes
+        before = self.history_held
         if len(history) == history.maxlen:
-            self.history_bytes -= len(history.popleft().frame)
+            self.history_held -= len(history.popleft().frame)
             self.evicted = True
         history.append(kept)
-        self.history_bytes += len(kept.frame)
-        while self.history_bytes > max_bytes:
-            self.history_bytes -= len(history.popleft().frame)
+        self.history_held += len(kept.frame)
+        while self.history_held > max_bytes:
+            self.history_held -= len(history.popleft().frame)
             self.evicted = True
-        return self.history_bytes - before
+        return self.history_held - before
 
     def forget_oldest(self) -> int:
         """Drop the oldest kept message; the bytes freed."""
         assert self.history
         size = len(self.history.popleft().frame)
-        self.history_bytes -= size
+        self.history_held -= size
         self.evicted = True
         return size

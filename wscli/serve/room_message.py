@@ -27,7 +27,7 @@ def encode_frame(data: bytes, text: bool) -> bytes:
 
 class RoomMessage:
     """A chat message as the hub relays it to a room: payload bytes exactly as the client
-    sent them (not to be confused with :class:`wscli.connect.events.Message`, what
+    sent them (not to be confused with :class:`wscli.core.events.Message`, what
     `wscli connect` received).
 
     ``notice`` marks the server's own join/leave notices, which are never kept in history;
