@@ -174,7 +174,7 @@ class Reader:
                     return
                 self.in_flight[name] = loop.time()
                 unblocked = await session.writer.client_unblock(group.client_id)
-                del self.in_flight[name]
+                self.in_flight.pop(name, None)
                 if unblocked:
                     return
                 await asyncio.sleep(0.005)
@@ -192,7 +192,7 @@ class Reader:
         loop = asyncio.get_running_loop()
         self.in_flight[group.name] = loop.time()  # connecting: due at once, like a command
         client, group.client_id = await session.open_reader(BLOCK_MS / 1000)
-        del self.in_flight[group.name]
+        self.in_flight.pop(group.name, None)
         try:
             while True:
                 streams = {key: format_id(self.cursors[r]) for key, r in group.keys.items()}
@@ -203,7 +203,7 @@ class Reader:
                     continue
                 self.in_flight[group.name] = loop.time() + BLOCK_MS / 1000
                 reply = await client.xread(streams, count=READ_COUNT, block=BLOCK_MS)
-                del self.in_flight[group.name]
+                self.in_flight.pop(group.name, None)
                 for key, entries in reply or ():
                     room = group.keys.get(key)
                     if room is not None:
@@ -226,7 +226,7 @@ class Reader:
                 reply = await session.writer.xread(
                     {key: format_id(cursor)}, count=READ_COUNT, block=BLOCK_MS
                 )
-                del self.in_flight[name]
+                self.in_flight.pop(name, None)
                 for _, entries in reply or ():
                     self.consume(room, entries)
         finally:

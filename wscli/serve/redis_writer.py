@@ -41,6 +41,7 @@ from wscli.serve.room_message import RoomMessage
 MAX_SEQ = 2**64 - 1
 FIRST_PAGE = 1  # entries in a first page: the sizes of the next ones follow from it
 MAX_PAGE = 64
+HEARTBEAT = 1.0  # seconds without work before the writer PINGs Redis
 
 
 class Read:
@@ -210,7 +211,14 @@ class Writer:
             reads: list[Read] = [*self.tails.values(), *self.gaps.values()]
             if not outbox.queue and not reads and not self.evictions:
                 self.wake.clear()
-                await self.wake.wait()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), HEARTBEAT)
+                except asyncio.TimeoutError:
+                    # Idle: a PING proves the link alive (a loss is noticed, and a late
+                    # answer is overdue, even when no room is read here).
+                    self.in_flight_since = loop.time()
+                    await session.writer.ping()
+                    self.in_flight_since = None
                 continue
             evictions, self.evictions = self.evictions, []
             ops = outbox.take(4 * BATCH_BYTES) if outbox.queue else []
