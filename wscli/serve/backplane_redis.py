@@ -61,6 +61,7 @@ __all__ = ["DEFAULT_PREFIX", "RedisBackplane"]
 
 COMMAND_TIMEOUT = 5.0  # seconds for one pipeline, or past a blocking read's BLOCK time
 OVERDUE_AFTER = 1.0  # a command this late (past BLOCK for reads) turns /healthz degraded
+WATCH_EVERY = 0.25  # seconds between two looks for a command past COMMAND_TIMEOUT
 RECONNECT_FIRST = 0.25  # seconds before the first reconnection attempt (doubles each time)
 RECONNECT_MAX = 5.0
 DRAIN_TIMEOUT = 5.0  # SIGTERM waits at most this long for the backlog (see drain)
@@ -324,6 +325,7 @@ class RedisBackplane:
             self._nodes = session.nodes() or self._nodes
             tasks = self._tasks = Tasks()
             tasks.spawn("writer", self._writer.run(session))
+            tasks.spawn("watchdog", self._watch())
             self._reader.start(session, tasks)
             try:
                 failure = await tasks.failed
@@ -336,6 +338,14 @@ class RedisBackplane:
             self._session = await self._reconnect(redis)
             self._outbox.close_batches()
             self._emit("restored", f"streams {self.prefix}:{{HASH}} read again")
+
+    async def _watch(self) -> None:
+        """End the session once a command is :data:`COMMAND_TIMEOUT` past due (Redis
+        stalled): one timer for every command in flight, none of them timed by itself."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if self.overdue() + OVERDUE_AFTER > COMMAND_TIMEOUT:
+                raise asyncio.TimeoutError("a Redis command is overdue")
 
     def _lost(self, failure: BaseException, redis: Any) -> None:
         self._session = None

@@ -1,14 +1,23 @@
 """The Redis backplane's link to Redis: a single Redis or a Redis Cluster, told apart at
 connect time with ``INFO cluster``, and Redis's clock relative to ours.
 
-A :class:`Session` holds the client for appends and short reads; on a single Redis each
-group of rooms read together gets a connection of its own (:meth:`Session.open_reader`),
-so ``CLIENT UNBLOCK`` can restart its blocking XREAD; on a cluster the
-:class:`redis.asyncio.cluster.RedisCluster` serves both, its per-node pools giving each
-blocking read its own connection. Failures surface at once (no retries inside redis-py):
-the backplane decides when to reconnect. The addresses of a cluster's nodes are
-remembered, so a reconnection after a failover does not depend on the one node named in
-the URL.
+A :class:`Session` sends the backplane's commands pipelined and hands back the raw replies
+(no per-command response parsing: entries are read as ``[id, [field, value, ...]]``):
+
+- on a single Redis, through :class:`Link` objects, one connection each, without redis-py's
+  per-command machinery (retries, callbacks, a timeout task per write): the writer has one,
+  each group of rooms read together another (so ``CLIENT UNBLOCK`` can restart its
+  blocking XREAD), and a client of redis-py's own serves the rest (unblocking, checks).
+  Commands on links have no timeout of their own: the backplane's watchdog ends the
+  session when one is overdue by ``COMMAND_TIMEOUT`` (one timer instead of one per read);
+- on a cluster, through one :class:`redis.asyncio.cluster.RedisCluster`, whose per-node
+  pools give each blocking read its own connection and whose socket timeout bounds reads.
+  The addresses of a cluster's nodes are remembered, so a reconnection after a failover
+  does not depend on the one node named in the URL.
+
+Failures surface at once (no retries inside redis-py): the backplane decides when to
+reconnect. Measured here (loaded machine): an XREAD through redis-py's client cost 67 µs
+of CPU, through a link 29 µs, both with hiredis parsing the replies.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from wscli.core.errors import UsageProblem
@@ -26,6 +35,10 @@ CONNECT_TIMEOUT = 5.0  # seconds to connect, learn whether it is a cluster, read
 CLOCK_SAMPLES = 5
 STOP_TRIES = 10  # cancellations of a session's task before giving up on it
 STOP_WAIT = 0.2  # seconds between them
+RAW_REPLIES = ("XREAD", "XRANGE", "XREVRANGE")  # read as Redis sends them (no callbacks)
+
+Command = Sequence[Any]
+"""A Redis command: its name, then its arguments (bytes, str or int)."""
 
 
 def load_redis() -> Any:
@@ -56,17 +69,77 @@ def client_options(socket_timeout: float | None) -> dict[str, Any]:
     }
 
 
+class Link:
+    """One connection to a single Redis: commands sent pipelined, replies read raw."""
+
+    def __init__(self, pool: Any, connection: Any) -> None:
+        self._pool = pool
+        self._connection = connection
+        self.client_id = 0  # CLIENT ID: a blocking read on it can be unblocked by id
+
+    @classmethod
+    async def open(cls, url: str) -> Link:
+        redis = load_redis()
+        pool = redis.asyncio.ConnectionPool.from_url(url, **client_options(None))
+        try:
+            connection = await asyncio.wait_for(pool.get_connection(), CONNECT_TIMEOUT)
+            link = cls(pool, connection)
+            link.client_id = int(await asyncio.wait_for(link.call("CLIENT", "ID"), CONNECT_TIMEOUT))
+        except BaseException:
+            await _close(pool)
+            raise
+        return link
+
+    async def call(self, *command: Any) -> Any:
+        """One command's reply (an error reply raises)."""
+        return (await self.pipeline([command]))[0]
+
+    async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        """Send ``commands`` at once, read every reply; the first error reply is raised
+        once all are read (the connection stays in step)."""
+        redis = load_redis()
+        connection = self._connection
+        await connection.send_packed_command(connection.pack_commands(commands), False)
+        replies: list[Any] = []
+        failure: BaseException | None = None
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except redis.ResponseError as exc:
+                failure = failure or exc
+                replies.append(exc)
+        if failure is not None:
+            raise failure
+        return replies
+
+    async def close(self) -> None:
+        await _close(self._pool)
+
+
 class Session:
     """One live link to Redis (see the module doc)."""
 
-    def __init__(self, url: str, writer: Any, cluster: bool, command_timeout: float) -> None:
+    def __init__(self, url: str, client: Any, cluster: bool, command_timeout: float) -> None:
         self.url = url
-        self.writer = writer
+        self.client = client  # redis-py's: control commands; everything on a cluster
         self.cluster = cluster
         self.command_timeout = command_timeout
+        self.link: Link | None = None  # the writer's (single Redis)
         self.clock_offset_ms = 0.0  # Redis's TIME minus ours
         self.clock_error_ms = 0.0  # how far off that may be
-        self.readers: list[Any] = []
+        self.readers: list[Link] = []
+        for name in RAW_REPLIES:
+            client.set_response_callback(name, _raw)
+
+    async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        """The raw replies to ``commands`` sent at once (a cluster routes each by its key);
+        the first error reply raises once all were read."""
+        if self.link is not None:
+            return await self.link.pipeline(commands)
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
 
     async def measure_clock(self) -> None:
         """Learn Redis's clock (stream ids are its milliseconds) relative to ours: of a few
@@ -75,7 +148,7 @@ class Session:
         best: tuple[float, float] | None = None
         for _ in range(CLOCK_SAMPLES):
             before = time.time()
-            seconds, micros = await asyncio.wait_for(self.writer.time(), CONNECT_TIMEOUT)
+            seconds, micros = await asyncio.wait_for(self.client.time(), CONNECT_TIMEOUT)
             after = time.time()
             sample = (after - before, seconds + micros / 1e6 - (before + after) / 2)
             if best is None or sample[0] < best[0]:
@@ -88,29 +161,28 @@ class Session:
         """The cluster's nodes as last seen (empty for a single Redis)."""
         if not self.cluster:
             return []
-        return [(node.host, node.port) for node in self.writer.get_nodes()]
+        return [(node.host, node.port) for node in self.client.get_nodes()]
 
-    async def open_reader(self, block_seconds: float) -> tuple[Any, int]:
-        """A connection of its own for blocking reads (single Redis) and its CLIENT ID."""
-        redis = load_redis()
-        reader = redis.asyncio.Redis.from_url(
-            self.url,
-            single_connection_client=True,
-            **client_options(block_seconds + self.command_timeout),
-        )
-        self.readers.append(reader)
-        client_id = await asyncio.wait_for(reader.client_id(), CONNECT_TIMEOUT)
-        return reader, int(client_id)
+    async def open_reader(self) -> Link:
+        """A link of its own for the blocking reads of a group of rooms (single Redis)."""
+        link = await Link.open(self.url)
+        self.readers.append(link)
+        return link
 
-    async def close_reader(self, reader: Any) -> None:
+    async def close_reader(self, link: Link) -> None:
         with contextlib.suppress(ValueError):
-            self.readers.remove(reader)
-        await _close(reader)
+            self.readers.remove(link)
+        await link.close()
 
     async def close(self) -> None:
-        for client in [*self.readers, self.writer]:
-            await _close(client)
+        for link in [*self.readers, *([self.link] if self.link else [])]:
+            await link.close()
         self.readers.clear()
+        await _close(self.client)
+
+
+def _raw(response: Any, **options: Any) -> Any:
+    return response
 
 
 async def _close(client: Any) -> None:
@@ -130,15 +202,16 @@ async def connect(url: str, command_timeout: float, nodes: list[tuple[str, int]]
     if nodes:
         return await _connect_cluster(url, options, nodes, command_timeout)
     try:
-        writer = redis.asyncio.Redis.from_url(url, **options)
+        client = redis.asyncio.Redis.from_url(url, **options)
     except ValueError as exc:
         raise UsageProblem(f"bad --redis URL {redact_url(url)!r}", str(exc)) from None
-    session = Session(url, writer, False, command_timeout)
+    session = Session(url, client, False, command_timeout)
     try:
-        info = await asyncio.wait_for(writer.info("cluster"), CONNECT_TIMEOUT)
+        info = await asyncio.wait_for(client.info("cluster"), CONNECT_TIMEOUT)
         if info.get("cluster_enabled"):
             await session.close()
             return await _connect_cluster(url, options, [], command_timeout)
+        session.link = await Link.open(url)
         await session.measure_clock()
     except BaseException:
         await session.close()

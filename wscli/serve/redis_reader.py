@@ -29,6 +29,7 @@ from wscli.serve.redis_link import Session, Tasks
 from wscli.serve.redis_outbox import Batch, Ledger, Outbox
 from wscli.serve.redis_wire import (
     StreamId,
+    entry_fields,
     format_id,
     parse_header,
     parse_id,
@@ -173,7 +174,7 @@ class Reader:
                 if group.read_generation == group.generation or group.client_id is None:
                     return
                 self.in_flight[name] = loop.time()
-                unblocked = await session.writer.client_unblock(group.client_id)
+                unblocked = await session.client.client_unblock(group.client_id)
                 self.in_flight.pop(name, None)
                 if unblocked:
                     return
@@ -191,18 +192,23 @@ class Reader:
     async def _read_group_on(self, session: Session, group: Group) -> None:
         loop = asyncio.get_running_loop()
         self.in_flight[group.name] = loop.time()  # connecting: due at once, like a command
-        client, group.client_id = await session.open_reader(BLOCK_MS / 1000)
+        link = await session.open_reader()
+        group.client_id = link.client_id
         self.in_flight.pop(group.name, None)
         try:
             while True:
-                streams = {key: format_id(self.cursors[r]) for key, r in group.keys.items()}
+                keys = list(group.keys.items())
                 group.read_generation = group.generation
-                if not streams:
+                if not keys:
                     group.wake.clear()
                     await group.wake.wait()
                     continue
+                ids = [format_id(self.cursors[room]) for _, room in keys]
                 self.in_flight[group.name] = loop.time() + BLOCK_MS / 1000
-                reply = await client.xread(streams, count=READ_COUNT, block=BLOCK_MS)
+                reply = await link.call(
+                    "XREAD", "COUNT", READ_COUNT, "BLOCK", BLOCK_MS, "STREAMS",
+                    *(key for key, _ in keys), *ids,
+                )  # fmt: skip
                 self.in_flight.pop(group.name, None)
                 for key, entries in reply or ():
                     room = group.keys.get(key)
@@ -210,7 +216,7 @@ class Reader:
                         self.consume(room, entries)
         finally:
             group.client_id = None
-            await session.close_reader(client)
+            await session.close_reader(link)
 
     async def _read_room(self, session: Session, room: str) -> None:
         """Redis Cluster: one blocking XREAD per room (keys of one read share a slot)."""
@@ -223,7 +229,7 @@ class Reader:
                 if cursor is None:
                     return
                 self.in_flight[name] = loop.time() + BLOCK_MS / 1000
-                reply = await session.writer.xread(
+                reply = await session.client.xread(
                     {key: format_id(cursor)}, count=READ_COUNT, block=BLOCK_MS
                 )
                 self.in_flight.pop(name, None)
@@ -241,10 +247,9 @@ class Reader:
         rooms = [r for r in self.cursors if r in self.anchored]
         for start in range(0, len(rooms), TRIM_CHECKS):
             chunk = rooms[start : start + TRIM_CHECKS]
-            pipe = session.writer.pipeline(transaction=False)
-            for room in chunk:
-                pipe.xrange(stream_key(self.prefix, room), count=1)
-            replies = await pipe.execute()
+            replies = await session.pipeline(
+                [("XRANGE", stream_key(self.prefix, room), "-", "+", "COUNT", 1) for room in chunk]
+            )
             for room, first in zip(chunk, replies, strict=True):
                 cursor = self.cursors.get(room)
                 if cursor is None or room not in self.anchored:
@@ -261,22 +266,23 @@ class Reader:
         if cursor is None:
             return  # no longer read here
         receiver = self.receiver()
-        for raw_id, fields in entries:
+        for raw_id, raw_fields in entries:
             entry = parse_id(raw_id)
             if entry <= cursor:
                 continue  # read before (a read built for an older set of rooms)
             cursor = entry
             self.reads += 1
-            for message, sender in self.accept(room, fields):
+            for message, sender in self.accept(room, raw_fields):
                 receiver.deliver_local(room, message, sender)
         self.cursors[room] = cursor
         self.anchored.add(room)
         self.progress()
 
-    def accept(self, room: str, fields: dict[bytes, bytes]) -> list[Any]:
+    def accept(self, room: str, raw_fields: Any) -> list[Any]:
         """The messages of one entry this instance should deliver: none for a duplicate, for
         its own batch already delivered during an outage, or for a foreign entry."""
         try:
+            fields = entry_fields(raw_fields)
             instance, seq, pos, delivered = parse_header(fields[b"h"])
             if fields[b"r"] != room_bytes(room):
                 raise ValueError("an entry of another room")

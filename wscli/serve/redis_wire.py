@@ -80,6 +80,13 @@ def format_id(entry: StreamId) -> bytes:
     return b"%d-%d" % entry
 
 
+def entry_fields(raw: Any) -> dict[bytes, bytes]:
+    """The fields of a stream entry as Redis sends them (``[field, value, ...]``)."""
+    if not isinstance(raw, list):
+        raise ValueError("not a stream entry")
+    return dict(zip(raw[::2], raw[1::2], strict=False))
+
+
 def make_header(instance: str, seq: int, pos: int, delivered: bool) -> bytes:
     """The ``h`` field of a batch (see the module doc)."""
     return f"{instance}:{seq}:{pos}{':l' if delivered else ''}".encode("ascii")
@@ -125,6 +132,8 @@ def unpack_messages(payload: bytes) -> list[Unpacked]:
     """The chat messages of one ``d`` field (inverse of :func:`pack_batch`), each with its id.
 
     ValueError for anything this module did not produce; then none of them is delivered.
+    Senders and authors repeat within a batch (one client's burst): each distinct one is
+    decoded once.
     """
     if payload[:1] != _VERSION:
         raise ValueError("unknown batch version")
@@ -132,13 +141,14 @@ def unpack_messages(payload: bytes) -> list[Unpacked]:
     if end == 1:
         raise ValueError("an empty batch")
     found: list[Unpacked] = []
+    names: dict[bytes, str] = {}
+    unpack_from = _HEADER.unpack_from
+    size = _HEADER.size
     start = 1
-    header = _HEADER
-    size = header.size
     while start < end:
         if end - start < size:
             raise ValueError("too short")
-        flags, id_len, author_len, sender_len, data_len = header.unpack_from(payload, start)
+        flags, id_len, author_len, sender_len, data_len = unpack_from(payload, start)
         if flags & ~_FLAGS:
             raise ValueError(f"unknown flags {flags:#x}")
         start += size
@@ -147,27 +157,30 @@ def unpack_messages(payload: bytes) -> list[Unpacked]:
             raise ValueError("lengths past the end")
         if not 0 < id_len <= MAX_ID_LENGTH:
             raise ValueError("bad message id")
-        ident = payload[start : start + id_len].decode("ascii")
-        start += id_len
-        author = None
+        at = start + id_len
+        ident = payload[start:at].decode("ascii")
+        author = sender = None
         if flags & _HAS_AUTHOR:
-            author = payload[start : start + author_len].decode("utf-8", "surrogateescape")
+            raw = payload[at : at + author_len]
+            author = names.get(raw) or names.setdefault(raw, _text(raw))
+            at += author_len
         elif author_len:
             raise ValueError("author bytes without an author")
-        start += author_len
-        sender = None
         if flags & _HAS_SENDER:
-            sender = payload[start : start + sender_len].decode("utf-8", "surrogateescape")
+            raw = payload[at : at + sender_len]
+            sender = names.get(raw) or names.setdefault(raw, _text(raw))
+            at += sender_len
         elif sender_len:
             raise ValueError("sender bytes without a sender")
-        start += sender_len
-        message = RoomMessage(
-            payload[start:stop], bool(flags & _TEXT), bool(flags & _NOTICE), author
-        )
+        message = RoomMessage(payload[at:stop], flags & _TEXT != 0, flags & _NOTICE != 0, author)
         message.id = ident
         found.append((message, sender))
         start = stop
     return found
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def describe_error(exc: BaseException, redis: Any) -> str:

@@ -22,12 +22,13 @@ from collections.abc import Callable
 from typing import Any
 
 from wscli.serve.backplane import Receiver
-from wscli.serve.redis_link import Session
+from wscli.serve.redis_link import Command, Session
 from wscli.serve.redis_outbox import BATCH_BYTES, Outbox, Subscribe
 from wscli.serve.redis_reader import Reader
 from wscli.serve.redis_retention import Eviction, StreamBook
 from wscli.serve.redis_wire import (
     StreamId,
+    entry_fields,
     make_header,
     pack_batch,
     parse_header,
@@ -68,9 +69,13 @@ class Read:
 
     def take(self, reply: list[Any], room_raw: bytes, asked: int, budget: int, cap: int) -> bool:
         """Add a page (newest first); True when the read reached the stream's start."""
-        for raw_id, fields in reply:
+        for raw_id, raw_fields in reply:
             self.before = raw_id
             self.entries += 1
+            try:
+                fields = entry_fields(raw_fields)
+            except ValueError:
+                continue
             size = len(fields.get(b"d", b""))
             self.bytes += size
             self.largest = max(self.largest, size)
@@ -217,39 +222,40 @@ class Writer:
                     # Idle: a PING proves the link alive (a loss is noticed, and a late
                     # answer is overdue, even when no room is read here).
                     self.in_flight_since = loop.time()
-                    await session.writer.ping()
+                    await session.pipeline([("PING",)])
                     self.in_flight_since = None
                 continue
             evictions, self.evictions = self.evictions, []
             ops = outbox.take(4 * BATCH_BYTES) if outbox.queue else []
-            pipe = session.writer.pipeline(transaction=False)
+            commands: list[Command] = []
             for eviction in evictions:
                 key = stream_key(self.prefix, eviction.room)
                 if eviction.keep:
-                    pipe.xtrim(key, maxlen=eviction.keep, approximate=True)
+                    commands.append(("XTRIM", key, "MAXLEN", "~", eviction.keep))
                 else:
-                    pipe.unlink(key)
-            asked = [self._ask_page(pipe, read) for read in reads]
+                    commands.append(("UNLINK", key))
+            asked = [self._ask_page(commands, read) for read in reads]
             expire: dict[str, bytes] = {}
             for op in ops:
                 key = stream_key(self.prefix, op.room)
                 if isinstance(op, Subscribe):
-                    pipe.xrevrange(key, count=FIRST_PAGE)
+                    commands.append(("XREVRANGE", key, "+", "-", "COUNT", FIRST_PAGE))
                     continue
                 if op.pos is None:
                     op.pos = self.book.number(op.room, len(op.messages))
-                fields = {
-                    b"h": make_header(self.instance, op.seq, op.pos, op.local),
-                    b"r": room_bytes(op.room),
-                    b"d": pack_batch(op.packed),
-                }
-                pipe.xadd(key, fields, maxlen=self.cap, approximate=True)
+                header = make_header(self.instance, op.seq, op.pos, op.local)
+                commands.append(
+                    (
+                        "XADD", key, "MAXLEN", "~", self.cap, "*",
+                        b"h", header, b"r", room_bytes(op.room), b"d", pack_batch(op.packed),
+                    )
+                )  # fmt: skip
                 expire[op.room] = key
             for key in expire.values():
-                pipe.pexpire(key, self.ttl_ms)
+                commands.append(("PEXPIRE", key, self.ttl_ms))
             self.in_flight_since = loop.time()
             try:
-                results = await pipe.execute()
+                results = await session.pipeline(commands)
             except BaseException:
                 outbox.requeue(ops)  # retried after the reconnect (duplicates are skipped)
                 self.evictions[:0] = evictions
@@ -271,10 +277,10 @@ class Writer:
                     outbox.done(op)  # not read here: nothing more to wait for
             self.progress()
 
-    def _ask_page(self, pipe: Any, read: Read) -> int:
+    def _ask_page(self, commands: list[Command], read: Read) -> int:
         count = read.page(self.replay_bytes, self.cap)
         top = b"(" + read.before if read.before is not None else b"+"
-        pipe.xrevrange(stream_key(self.prefix, read.room), max=top, min=b"-", count=count)
+        commands.append(("XREVRANGE", stream_key(self.prefix, read.room), top, "-", "COUNT", count))
         return count
 
     def _first_page(self, session: Session, op: Subscribe, reply: list[Any]) -> None:
