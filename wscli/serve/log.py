@@ -16,8 +16,9 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
 - ``shutdown``: ``clients``
 - ``fds``: ``open``, ``limit``, ``refused`` — clients turned away for lack of file
   descriptors (503s and failed accepts), one event per second while it lasts
-- ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
-  Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
+- ``backplane``: ``state`` ("lost", "restored", "pressure", "drain", "malformed",
+  "missing", "lost-messages", "bounded"), ``detail`` — the Redis backplane's connection and
+  what it noticed (see :mod:`wscli.serve.backplane_redis`)
 
 Every text field is passed through :func:`redact` first: the values of ``Authorization``,
 ``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
