@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
+import time
 
 import pytest
-from redis_process import RedisServer, client, healthz, redis_cli, redis_info
+from redis_process import Received, RedisServer, client, healthz, redis_cli, redis_info
 from serve_helpers import recv
 from serve_process import ServeProcess
 from support import requires, scaled
 from websockets.exceptions import InvalidStatus
 
+from wscli.serve.backplane_redis import RedisBackplane
 from wscli.serve.redis_wire import stream_key
 
 
@@ -200,4 +203,28 @@ async def test_a_message_costs_redis_input_independent_of_idle_rooms() -> None:
             for conn in (*idle, talker):
                 await conn.close()
     finally:
+        redis.stop()
+
+
+@requires("redis-server")
+async def test_gap_reads_under_way_are_bounded() -> None:
+    """Each resuming client's gap costs up to --max-queue of reading: at most 64 are read at
+    once; the others are answered from what the instance holds (not complete)."""
+    redis = RedisServer()
+    received = Received()
+    backplane = RedisBackplane(redis.url, "wscli:gaps")
+    try:
+        await backplane.start(received)
+        backplane.subscribe("/g")
+        deadline = time.monotonic() + scaled(10)
+        while not received.histories:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        redis.proc.send_signal(signal.SIGSTOP)  # the reads stay under way
+        answers = [backplane.resume("/g", f"ab.{n}") for n in range(70)]
+        assert answers.count(True) == 64 and answers[64:] == [False] * 6
+        assert backplane.resume("/g", "ab.3")  # the same gap again: the same read
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+        await backplane.close()
         redis.stop()

@@ -266,8 +266,7 @@ class RedisBackplane:
         """Look for ``since`` in ``room``'s stream (False while Redis is out of reach)."""
         if self._session is None or room not in self._subscriptions:
             return False
-        self._writer.resume(room, since)
-        return True
+        return self._writer.resume(room, since)
 
     def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         """Queue ``message`` for its room's stream (never blocks); while Redis is lost, also

@@ -43,6 +43,7 @@ MAX_SEQ = 2**64 - 1
 FIRST_PAGE = 1  # entries in a first page: the sizes of the next ones follow from it
 MAX_PAGE = 64
 HEARTBEAT = 1.0  # seconds without work before the writer PINGs Redis
+MAX_GAP_READS = 64  # gaps of resuming clients read at once
 
 
 class Read:
@@ -178,10 +179,15 @@ class Writer:
 
     # Requests
 
-    def resume(self, room: str, since: str) -> None:
-        """Read what followed ``since`` in ``room`` (answered through ``gap_loaded``)."""
+    def resume(self, room: str, since: str) -> bool:
+        """Read what followed ``since`` in ``room`` (answered through ``gap_loaded``); False
+        when :data:`MAX_GAP_READS` are under way already (each costs up to --max-queue of
+        reading: a crowd of resuming clients, or a hostile one, cannot queue more)."""
+        if (room, since) not in self.gaps and len(self.gaps) >= MAX_GAP_READS:
+            return False
         self.gaps.setdefault((room, since), GapRead(room, since))
         self.wake.set()
+        return True
 
     def forget(self, room: str) -> None:
         """``room`` is no longer read here: its pending reads are moot."""
