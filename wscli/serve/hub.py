@@ -29,14 +29,13 @@ import collections
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 from wscli.core.exposition import Histogram
 from wscli.serve.backplane import Backplane, Deliver, LocalBackplane, Receiver
-from wscli.serve.envelope import resume_envelope
+from wscli.serve.envelope import RESUME_RESERVE, resume_envelope
 from wscli.serve.message_id import local_id, resume_start
-from wscli.serve.replay import Waiting, client_frames, send_replay
+from wscli.serve.replay import Waiting, client_frames, fit, send_replay
 from wscli.serve.room import Room
 from wscli.serve.room_message import RoomMessage, encode_frame, frame_payload
 
@@ -222,6 +221,8 @@ class Hub:
             return False
         if client in room.members:
             del room.members[client]
+            if client.enveloped:
+                room.enveloped -= 1
         elif room.waiting.remove(client) is None:
             return False
         self.clients -= 1
@@ -241,7 +242,7 @@ class Hub:
         """Replay to ``client`` what it should see from the kept history, and make it a
         member; or, when its gap is not kept here, ask the backplane for it (it waits)."""
         kept = list(room.history) if room.history else []
-        resume: tuple[str, bool] | None = None
+        complete = False
         if since is not None:
             start = None
             if self.history and not room.reordered:
@@ -254,34 +255,64 @@ class Hub:
                     room.waiting.clients[client] = waited
                 return
             kept = kept[start:] if start is not None else kept
-            resume = (since, start is not None)
-        replay = client_frames(client.enveloped, kept, True)
-        self._admit(room, client, replay, resume, waited, {m.id for m in kept})
+            complete = start is not None
+        self._admit(room, client, kept, True, (since, complete), waited)
 
     def _admit(
         self,
         room: Room,
         client: Subscriber,
-        replay: list[bytes],
-        resume: tuple[str, bool] | None,
+        messages: list[RoomMessage],
+        kept: bool,
+        resume: tuple[str | None, bool],
         waited: Waiting | None,
-        skip: AbstractSet[str] = frozenset(),
     ) -> None:
-        """Send the replay, the resume line and what arrived while the client waited (less
-        ``skip``, ids the replay already holds); then it is a member like any other."""
+        """Send the replay of ``messages`` (copies ``kept`` in the room's history, or fresh
+        ones), the resume line, and what arrived while the client waited (less what the
+        replay holds); then it is a member like any other.
+
+        A replay is at most ``max_queue`` bytes, so a newcomer (nothing unsent yet) always
+        takes it, and it is counted against the server's total budget like any write. The
+        raw frames of the kept history fit (it keeps no more); escaped envelopes can be up
+        to 6 times bigger, and a gap read from the backplane is not bounded by the history:
+        the oldest are cut, and the closing resume line says so (``cut``).
+        """
+        since, complete = resume
+        built = 0
+        if client.enveloped and kept:
+            frames, built = room.envelopes(messages, self.max_queue - RESUME_RESERVE)
+            self.history_held += built
+        else:
+            chosen = [m for m in messages if not m.notice] if not kept else messages
+            reserve = RESUME_RESERVE if client.enveloped else 0
+            frames, _ = fit(
+                client_frames(client.enveloped, chosen, False), self.max_queue - reserve
+            )
+            messages = chosen
+        cut = len(messages) - len(frames)
+        line = None
+        if client.enveloped and (since is not None or cut):
+            # The page says "N missed messages restored" (or that some may be missing).
+            body = resume_envelope(since, len(frames), complete, cut)
+            line = encode_frame(body, True)
         live: list[bytes] = []
         if waited is not None:
+            skip = {m.id for m in messages}
             held = [
                 m
                 for m, sender in room.waiting.held_since(waited)
                 if m.id not in skip and (self.echo or sender != client.key)
             ]
             live = client_frames(client.enveloped, held, False)
-        over = send_replay(client, replay, resume, live, self.max_queue)
+        over = send_replay(client, frames, line, live, self.max_queue)
         if not over:
-            self.sent_messages += len(replay) + len(live)
-            self.sent_bytes += sum(map(len, replay)) + sum(map(len, live))
+            self.sent_messages += len(frames) + len(live)
+            self.sent_bytes += sum(map(len, frames)) + sum(map(len, live))
         room.members[client] = None
+        if client.enveloped:
+            room.enveloped += 1
+        if built:
+            self._trim_history()  # now that the room has a member, it is not forgotten
         if over:
             self.drop_slow(client, over)
 
@@ -296,7 +327,7 @@ class Hub:
         if room.history:
             room.history.clear()
             self.history_held -= room.history_held
-            room.history_held = 0
+            room.history_held = room.frame_bytes = 0
             self._kept.pop(room.name, None)
 
     def _room_emptied(self, room: Room) -> None:
@@ -392,18 +423,15 @@ class Hub:
         for message in gap:
             if not message.frame:
                 message.frame = encode_frame(message.data, message.text)
-        skip = {m.id for m in gap}
-        kept = list(room.history) if room.history else []
         for client, waited in list(room.waiting.clients.items()):
             if waited.since != since:
                 continue
             self._unwait(room, client)
             if messages is None:
-                replay = client_frames(client.enveloped, kept, True)
-                skip = {m.id for m in kept}
+                kept = list(room.history) if room.history else []
+                self._admit(room, client, kept, True, (since, False), waited)
             else:
-                replay = client_frames(client.enveloped, [m for m in gap if not m.notice], False)
-            self._admit(room, client, replay, (since, messages is not None), waited, skip)
+                self._admit(room, client, gap, False, (since, True), waited)
 
     def _release(
         self, room: Room, subscriber: Subscriber, waited: Waiting, shared: list[RoomMessage]
@@ -413,8 +441,7 @@ class Hub:
         since = waited.since
         if since is None:
             replay = shared[-self.history :] if self.history else []
-            frames = client_frames(subscriber.enveloped, replay, True)
-            self._admit(room, subscriber, frames, None, waited, {m.id for m in replay})
+            self._admit(room, subscriber, replay, True, (None, False), waited)
             return
         self._enter(room, subscriber, since, waited)
 
@@ -448,6 +475,11 @@ class Hub:
         self.history_held += room.remember(message, self.max_queue)
         self._kept[room.name] = room
         self._kept.move_to_end(room.name)
+        self._trim_history()
+
+    def _trim_history(self) -> None:
+        """Drop the oldest kept messages of the least recently written rooms until the
+        history of all rooms is within ``history_limit``."""
         while self.history_held > self.history_limit and self._kept:
             name, oldest = next(iter(self._kept.items()))
             if oldest.history:

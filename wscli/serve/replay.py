@@ -1,9 +1,9 @@
 """What a client is sent when it enters a room: the history (or the gap since the last id it
-saw), the page's resume line, then what arrived while it waited — all within its queue
-limit, as one write. Pure: frames in, one call to the client out.
+saw), the page's resume line, then what arrived while it waited — as one write. Pure:
+frames in, one call to the client out.
 
-A replay never passes the client's ``limit`` (``--max-queue``): the newest messages that
-fit are sent, and a cut replay is never called complete. What follows it (messages that
+A replay never passes the client's ``--max-queue``: the newest messages that fit are sent
+(:func:`fit`), and a cut replay is never called complete. What follows it (messages that
 arrived while the client waited for the shared history or its gap) is live traffic and
 goes through the same write, under the same rule as any live message.
 """
@@ -14,10 +14,10 @@ import collections
 from collections.abc import Sequence
 from typing import Generic, Protocol, TypeVar
 
-from wscli.serve.envelope import envelope, resume_envelope
+from wscli.serve.envelope import envelope
 from wscli.serve.room_message import RoomMessage, encode_frame, frame_payload
 
-__all__ = ["Waiting", "WaitingClients", "send_replay"]
+__all__ = ["Waiting", "WaitingClients", "client_frames", "fit", "kept_envelope", "send_replay"]
 
 
 class Waiting:
@@ -120,20 +120,11 @@ class Target(Protocol):
 
 
 def send_replay(
-    client: Target,
-    replay: list[bytes],
-    resume: tuple[str, bool] | None,
-    live: list[bytes],
-    limit: int,
+    client: Target, replay: list[bytes], line: bytes | None, live: list[bytes], limit: int
 ) -> int:
-    """Write ``replay`` (cut to the newest that fit ``limit``), the resume line when
-    ``resume`` is ``(since, complete)``, then ``live``; the client's answer (0: written)."""
-    frames, cut = fit(replay, limit)
-    if resume is not None:
-        since, complete = resume
-        line = resume_envelope(since, len(frames), complete and not cut)
-        frames.append(encode_frame(line, True))
-    frames.extend(live)
+    """Write the ``replay`` frames, the resume ``line`` (a frame) when there is one, then
+    ``live``, in one write; the client's answer (0: written)."""
+    frames = [*replay, line, *live] if line is not None else [*replay, *live]
     if not frames:
         return 0
     if client.shared_frames:
