@@ -74,6 +74,7 @@ async def test_one_client_visiting_many_rooms_cannot_fill_redis() -> None:
     try:
         with ServeProcess(*options) as a, ServeProcess(*options) as b:
             payload = b"\x00" * 8192
+            started = time.monotonic()
             await visit(a.ws_url(""), payload, [f"/visit/{n:05d}" for n in range(1200)])
             streams = keys(redis.port, "wscli:chat:*")
             assert len(streams) <= 2 * 2**20 // 8192 + 16, len(streams)
@@ -93,7 +94,8 @@ async def test_one_client_visiting_many_rooms_cannot_fill_redis() -> None:
             assert health["status"] == "ok"
             assert a.wait_for_stderr(re.compile(r"redis backplane bounded: .* streams deleted"), 5)
             # At most one line per 10 s about it, not one per room.
-            assert sum("redis backplane bounded" in line for line in a.stderr_lines) <= 2
+            lines = sum("redis backplane bounded" in line for line in a.stderr_lines)
+            assert lines <= 2 + (time.monotonic() - started) / 10
             assert "backplane lost" not in a.stderr + b.stderr
             await on_a.close()
             await on_b.close()
