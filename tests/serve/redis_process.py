@@ -200,6 +200,9 @@ class Received:
     def deliver_local(self, room: str, message: RoomMessage, sender: str | None) -> None:
         self.messages.append(message)
 
+    def deliver_many(self, room: str, messages: list[tuple[RoomMessage, str | None]]) -> None:
+        self.messages += [message for message, _ in messages]
+
     def history_loaded(self, room: str, messages: list[RoomMessage], complete: bool) -> None:
         self.histories.append((room, messages, complete))
 

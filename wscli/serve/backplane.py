@@ -23,6 +23,10 @@ class Receiver(Protocol):
         """``message`` reached this instance: queue it for the room's clients here."""
         ...
 
+    def deliver_many(self, room: str, messages: list[tuple[RoomMessage, str | None]]) -> None:
+        """:meth:`deliver_local` for each of ``messages`` (with their senders), in order."""
+        ...
+
     def history_loaded(self, room: str, messages: list[RoomMessage], complete: bool) -> None:
         """The shared history of ``room`` (oldest first), promised by ``subscribe``;
         ``complete`` False when older messages exist that were not loaded (or could not

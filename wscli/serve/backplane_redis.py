@@ -340,11 +340,14 @@ class RedisBackplane:
 
     async def _watch(self) -> None:
         """End the session once a command is :data:`COMMAND_TIMEOUT` past due (Redis
-        stalled): one timer for every command in flight, none of them timed by itself."""
+        stalled): one timer for every command in flight, none of them timed by itself; and
+        wake an idle writer for its heartbeat PING."""
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(WATCH_EVERY)
             if self.overdue() + OVERDUE_AFTER > COMMAND_TIMEOUT:
                 raise asyncio.TimeoutError("a Redis command is overdue")
+            self._writer.heartbeat(loop.time())
 
     def _lost(self, failure: BaseException, redis: Any) -> None:
         self._session = None

@@ -265,15 +265,16 @@ class Reader:
         cursor = self.cursors.get(room)
         if cursor is None:
             return  # no longer read here
-        receiver = self.receiver()
+        found: list[Any] = []
         for raw_id, raw_fields in entries:
             entry = parse_id(raw_id)
             if entry <= cursor:
                 continue  # read before (a read built for an older set of rooms)
             cursor = entry
             self.reads += 1
-            for message, sender in self.accept(room, raw_fields):
-                receiver.deliver_local(room, message, sender)
+            found += self.accept(room, raw_fields)
+        if found:
+            self.receiver().deliver_many(room, found)
         self.cursors[room] = cursor
         self.anchored.add(room)
         self.progress()
@@ -296,38 +297,39 @@ class Reader:
         if missing is None:
             return []
         if instance == self.instance:
-            self._lost_own(room, seq)
+            lost = self._lost_own(room, seq)
             batch = self.outbox.mine.get(seq)
             if batch is not None:
                 self.outbox.done(batch)
                 delivered = batch.local
             if delivered:
-                return []
+                return lost
+            return lost + messages if lost else messages
         elif missing:
             self.lost_messages += missing
             self._gap(room, missing, f"{missing} messages of instance {instance} lost by Redis")
         return messages
 
-    def _lost_own(self, room: str, seq: int) -> None:
+    def _lost_own(self, room: str, seq: int) -> list[Any]:
         """Batches of this instance appended before ``seq`` and never read back: Redis lost
-        them (confirmed, then a failover before replication). Its own clients get them now,
-        in order; the other instances never will: counted and logged."""
+        them (confirmed, then a failover before replication). Its own clients get them now
+        (returned, to be delivered before the batch read), in order; the other instances
+        never will: counted and logged."""
         lost: list[Batch] = []
-        for batch in list(self.outbox.mine.values()):
+        for batch in self.outbox.mine.values():  # by seq: only older ones are looked at
             if batch.seq >= seq:
                 break
             if batch.room == room and batch.appended:
                 lost.append(batch)
         if not lost:
-            return
-        receiver = self.receiver()
+            return []
         count = 0
+        again: list[Any] = []
         for batch in lost:
             self.outbox.done(batch)
             count += len(batch.messages)
             if not batch.local:
-                for message, sender in batch.messages:
-                    receiver.deliver_local(room, message, sender)
+                again += batch.messages
         self.lost_own += count
         self.gaps += 1
         self.emit(
@@ -335,6 +337,7 @@ class Reader:
             f"{count} messages appended by this instance were lost by Redis before the "
             "other instances read them (a failover before replication?)",
         )
+        return again
 
     def _gap(self, room: str, count: int, why: str) -> None:
         self.gaps += 1

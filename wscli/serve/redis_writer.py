@@ -44,6 +44,7 @@ FIRST_PAGE = 1  # entries in a first page: the sizes of the next ones follow fro
 MAX_PAGE = 64
 HEARTBEAT = 1.0  # seconds without work before the writer PINGs Redis
 MAX_GAP_READS = 64  # gaps of resuming clients read at once
+KEY_CACHE = 4096  # stream keys remembered (each is a BLAKE2b of the room)
 
 
 class Read:
@@ -176,6 +177,8 @@ class Writer:
         self.wake = asyncio.Event()
         self.in_flight_since: float | None = None  # when the pipeline in flight was due
         self.appends = 0  # stream entries appended (for /metrics)
+        self.idle_since: float | None = None  # waiting for work since then
+        self._keys: dict[str, bytes] = {}  # stream keys of recent rooms (a hash each)
 
     # Requests
 
@@ -210,6 +213,20 @@ class Writer:
         for read in gaps.values():
             receiver.gap_loaded(read.room, read.since, None)
 
+    def heartbeat(self, now: float) -> None:
+        """Wake the loop when it has been idle for :data:`HEARTBEAT` (it then PINGs):
+        called by the backplane's watchdog, so an idle wait needs no timer of its own."""
+        if self.idle_since is not None and now - self.idle_since > HEARTBEAT:
+            self.wake.set()
+
+    def _key(self, room: str) -> bytes:
+        key = self._keys.get(room)
+        if key is None:
+            if len(self._keys) >= KEY_CACHE:
+                self._keys.clear()
+            key = self._keys[room] = stream_key(self.prefix, room)
+        return key
+
     # The pipeline loop
 
     async def run(self, session: Session) -> None:
@@ -221,16 +238,20 @@ class Writer:
             self.evictions.extend(self.book.evictions())
             reads: list[Read] = [*self.tails.values(), *self.gaps.values()]
             if not outbox.queue and not reads and not self.evictions:
-                self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), HEARTBEAT)
-                except asyncio.TimeoutError:
+                if self.idle_since is not None and loop.time() - self.idle_since > HEARTBEAT:
                     # Idle: a PING proves the link alive (a loss is noticed, and a late
                     # answer is overdue, even when no room is read here).
                     self.in_flight_since = loop.time()
                     await session.pipeline([("PING",)])
                     self.in_flight_since = None
+                    self.idle_since = loop.time()
+                    continue
+                if self.idle_since is None:
+                    self.idle_since = loop.time()
+                self.wake.clear()
+                await self.wake.wait()  # woken by work, or by the watchdog's heartbeat()
                 continue
+            self.idle_since = None
             evictions, self.evictions = self.evictions, []
             ops = outbox.take(4 * BATCH_BYTES) if outbox.queue else []
             commands: list[Command] = []
@@ -243,7 +264,7 @@ class Writer:
             asked = [self._ask_page(commands, read) for read in reads]
             expire: dict[str, bytes] = {}
             for op in ops:
-                key = stream_key(self.prefix, op.room)
+                key = self._key(op.room)
                 if isinstance(op, Subscribe):
                     commands.append(("XREVRANGE", key, "+", "-", "COUNT", FIRST_PAGE))
                     continue
