@@ -127,7 +127,7 @@ async def test_messages_redis_lost_in_a_failover_are_counted_and_logged(
         on_b = await client(b.ws_url(room))
         sender = await client(a.ws_url(room))
         await sender.send("before")
-        assert await recv(on_b) == "before"
+        assert await recv(on_b, logs=lambda: f"A:\n{a.stderr}\nB:\n{b.stderr}") == "before"
         assert await recv(sender) == "before"
         replica.proc.send_signal(signal.SIGSTOP)
         b.proc.send_signal(signal.SIGSTOP)

@@ -190,7 +190,8 @@ async def test_entries_trimmed_while_an_instance_was_away_are_detected() -> None
             writer = await client(a.ws_url("/t"))
             await writer.send("seen")
             assert await recv(writer) == "seen"
-            assert (await envelopes(watcher, 1))[0]["text"] == "seen"
+            shown = json.loads(await recv(watcher, 10, lambda: f"A:\n{a.stderr}\nB:\n{b.stderr}"))
+            assert shown["text"] == "seen"
             b.proc.send_signal(signal.SIGSTOP)
             try:
                 for n in range(400):  # one entry each; Redis keeps at most 16 + 100
