@@ -1,4 +1,4 @@
-"""wscli.connect.connection and .link: the request from options, proxy choice, backoff, error
+"""wscli.connect.connection and .link: the request from options, proxy choice, error
 mapping, and real connections in-process (pings observed, close information)."""
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from wscli.connect.connection import (
 )
 from wscli.connect.link import (
     WebSocketLink,
-    backoff_delays,
     close_result,
     is_retryable,
 )
@@ -126,13 +125,6 @@ def test_proxy_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     )  # urllib's no_proxy rules
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.8.0.1")
     assert not is_loopback("example.com") and not is_loopback("10.0.0.1")
-
-
-def test_backoff_grows_with_jitter_up_to_cap() -> None:
-    low = backoff_delays(0.5, 2, 4, rng=lambda: 0.0)
-    high = backoff_delays(0.5, 2, 4, rng=lambda: 1.0)
-    assert [next(low) for _ in range(5)] == [0.25, 0.5, 1.0, 2.0, 2.0]
-    assert [next(high) for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
 
 
 def test_retryable_errors() -> None:

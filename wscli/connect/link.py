@@ -2,13 +2,13 @@
 interface), :class:`WebSocketLink` (plain WebSocket messages over the one adapter,
 :class:`~wscli.connect.websocket.WebSocketChannel`; Socket.IO's link sits on the same
 adapter: :mod:`wscli.connect.socketio.link`), and the verdicts shared by both: how a close
-ends the session, which failures are worth a reconnect, the backoff between attempts.
+ends the session, which failures are worth a reconnect (the backoff between attempts is
+:mod:`wscli.net.backoff`, shared with serve's Redis backplane).
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from wscli.connect.websocket import WebSocketChannel
@@ -137,19 +137,6 @@ def close_result(code: int | None, reason: str, by: ClosedBy) -> ExitCode:
     raise ClosedAbnormally(
         f"{who} closed abnormally", close_description(code, reason), code=code, reason=reason
     )
-
-
-def backoff_delays(
-    initial: float = 0.5,
-    factor: float = 2.0,
-    cap: float = 30.0,
-    rng: Callable[[], float] = random.random,
-) -> Iterator[float]:
-    """Exponential backoff with full jitter: delay n is uniform in [d/2, d], d = initial·factorⁿ."""
-    delay = initial
-    while True:
-        yield delay / 2 + rng() * delay / 2
-        delay = min(delay * factor, cap)
 
 
 def is_retryable(error: WscliError) -> bool:

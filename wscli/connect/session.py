@@ -19,7 +19,6 @@ from wscli.connect.config import SessionOptions
 from wscli.connect.link import (
     Link,
     WebSocketLink,
-    backoff_delays,
     close_result,
     connection_failed,
     is_retryable,
@@ -31,6 +30,7 @@ from wscli.core.errors import HandshakeRejected, WscliError, error_text
 from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import REQUIRE_SUBPROTOCOL_HINT, ignored_subprotocols
 from wscli.core.socketio import socketio_url
+from wscli.net.backoff import backoff_delays
 from wscli.net.statefiles import remember_url
 
 Body = Callable[[Link], Awaitable[ExitCode]]
