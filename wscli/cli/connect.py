@@ -49,8 +49,8 @@ CONNECT_EPILOG = (
     "  inserts a newline; a multi-line paste is sent as one message when you press\n"
     "  Enter; Ctrl-D closes with 1000 and exits 0. Ctrl-C clears the line; on an empty\n"
     "  line it shows how to leave, and a second Ctrl-C within 2 s leaves as Ctrl-D\n"
-    "  does. Binary messages are hex-dumped up to 128 bytes; /show N (or --full) shows\n"
-    "  all.\n\n" + EXIT_STATUS_EPILOG
+    "  does. Binary messages are hex-dumped up to 128 bytes (--full: all); text is shown\n"
+    "  up to 4,096 characters or 64 lines; /show N shows the rest.\n\n" + EXIT_STATUS_EPILOG
 )
 
 

@@ -316,10 +316,11 @@ class Repl:
             self.stats.rtt = rtt
             self.output.status(f"pong received: round trip {rtt * 1000:.1f} ms")
         elif command.name == "show":
-            shown = isinstance(self.output, TerminalOutput) and self.output.show(command.number)
+            output = self.output
+            shown = isinstance(output, TerminalOutput) and await output.show(command.number)
             if not shown:
                 raise CommandError(
-                    f"no binary message {command.number} to show (the last {SHOW_KEEP} cut ones"
+                    f"no cut message {command.number} to show (the last {SHOW_KEEP} cut ones"
                     " are kept)"
                 )
         elif command.name in ("emit", "ack"):

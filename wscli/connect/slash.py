@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/close": ("/close [CODE [REASON]]", "close the connection (default 1000) and exit"),
     "/binary": ("/binary HEX", "send HEX bytes as one binary message (spaces allowed)"),
     "/file": ("/file PATH", "send the file PATH as one binary message"),
-    "/show": ("/show N", "show binary message N in full (long ones are cut at first)"),
+    "/show": ("/show N", "show cut message N in full (long ones are cut at first)"),
     "/emit": ("/emit EVENT [JSON...]", "Socket.IO: emit EVENT, each JSON value an argument"),
     "/ack": ("/ack", "Socket.IO: toggle asking for acknowledgements (--ack)"),
     "/quit": ("/quit", "close (--close-code, default 1000) and exit (also Ctrl-D)"),
@@ -88,7 +88,7 @@ def parse_line(line: str) -> Command:
         return Command("file", path=rest)
     if word == "/show":
         if not rest.isascii() or not rest.isdigit():
-            raise CommandError("/show needs the number of a cut binary message, e.g. /show 1")
+            raise CommandError("/show needs the number of a cut message, e.g. /show 1")
         return Command("show", number=int(rest))
     if word == "/emit":
         event, _, args = rest.partition(" ")

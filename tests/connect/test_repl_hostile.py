@@ -1,0 +1,85 @@
+"""The prompt against hostile servers, in a real pseudo-terminal (pexpect + pyte): a huge
+message must not freeze it, a server's event name must not draw lines of its own, the
+toolbar must not show the URL's password, and the history file cannot be redirected."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from connect.test_repl import Terminal, start, state_home, term_env, terminals  # noqa: F401
+from connect_servers import running
+from support import scaled
+from websockets.asyncio.server import ServerConnection
+
+MIB = 2**20
+
+
+def test_a_message_after_a_1_mib_one_shows_at_once_and_pongs_keep_flowing(
+    term_env: dict[str, str],  # noqa: F811
+    terminals: list[Terminal],  # noqa: F811
+) -> None:
+    """1 MiB of ASCII held the old prompt's loop for ~30 s (quadratic folding): the next
+    message showed 22.7 s late and pongs went unanswered. Only a preview is printed now,
+    folded in linear time, and /show prints the rest a screenful at a time."""
+    sent: dict[str, float] = {}
+    rtts: list[float] = []
+
+    async def big_then_small(ws: ServerConnection) -> None:
+        async def keepalive() -> None:
+            while True:
+                started = time.monotonic()
+                waiter = await ws.ping()
+                await asyncio.wait_for(waiter, 60)
+                rtts.append(time.monotonic() - started)
+                await asyncio.sleep(0.1)
+
+        pinger = asyncio.ensure_future(keepalive())
+        try:
+            await ws.recv()  # "go"
+            await ws.send("B" * (MIB - 4) + "tail")
+            await asyncio.sleep(0.3)
+            sent["small"] = time.monotonic()
+            await ws.send("right after the big one")
+            await ws.wait_closed()
+        finally:
+            pinger.cancel()
+
+    with running(big_then_small, max_size=None, compression=None) as server:
+        terminal = start(terminals, server.url, term_env, "--max-size", "2M")
+        terminal.child.send("go\r")
+        terminal.wait_text("< right after the big one", seconds=5)
+        shown = time.monotonic()
+        screen = terminal.text
+        assert "… 1,044,480 more characters (/show 1 for all)" in screen
+        # Prompt: at most the preview's 4,096 characters of the message reached the screen.
+        assert screen.count("B") <= 4096
+        delay = shown - sent["small"]
+        assert delay < scaled(3), f"the next message showed {delay:.1f} s late"
+        before = len(rtts)
+        terminal.child.send("/show 1\r")
+        terminal.wait_text("Btail", seconds=30)
+        terminal.wait_for(lambda _: len(rtts) > before + 2)
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    assert rtts and max(rtts) < scaled(2), f"pong round trips up to {max(rtts):.1f} s"
+
+
+def test_a_long_text_message_is_cut_with_a_note_and_kept_for_show(
+    term_env: dict[str, str],  # noqa: F811
+    terminals: list[Terminal],  # noqa: F811
+) -> None:
+    async def many_lines(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send("\n".join(f"line {n}" for n in range(200)))
+        await ws.wait_closed()
+
+    with running(many_lines) as server:
+        terminal = start(terminals, server.url, term_env)
+        terminal.child.send("go\r")
+        screen = terminal.wait_text("more characters (/show 1 for all)")
+        assert "  line 63" in screen.splitlines() and "  line 64" not in screen.splitlines()
+        terminal.child.send("/show 1\r")
+        terminal.wait_text("  line 199")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
