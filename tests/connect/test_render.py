@@ -10,11 +10,13 @@ from wscli.connect.render import (
     event_data_text,
     fold,
     hexdump,
+    pipe_event_name,
     pipe_line,
     screen_cuts,
     terminal_message,
     terminal_pieces,
 )
+from wscli.core.ndjson import to_json
 
 WHEN = "2026-01-02T03:04:05.678Z"
 
@@ -133,3 +135,12 @@ def test_screen_cuts_are_found_in_one_pass() -> None:
     assert screen_cuts("a" * 10, 10, 8) == []
     assert screen_cuts("界" * 10, 10, 8) == [5, 9]
     assert screen_cuts("a界", 2, 2) == [1]
+
+
+def test_event_names_that_would_not_read_as_one_name_are_quoted_in_the_pipe() -> None:
+    for plain in ("chat", "chat:message", "a b", "ünïcode", "x:y"):
+        assert pipe_event_name(plain) == plain
+    for odd in ("a\nb", "ack 0", "ack\t1", "x: y", " lead", "trail ", '"q"', "", "\u202e"):
+        assert pipe_event_name(odd) == to_json(odd)
+    line = pipe_line(Message("in", "", name="n\nack 0: []", args=(1,)))
+    assert line == '"n\\nack 0: []": [1]\n'

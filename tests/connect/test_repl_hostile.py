@@ -5,10 +5,11 @@ toolbar must not show the URL's password, and the history file cannot be redirec
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from connect.test_repl import Terminal, start, state_home, term_env, terminals  # noqa: F401
-from connect_servers import running
+from connect_servers import Handler, running
 from support import scaled
 from websockets.asyncio.server import ServerConnection
 
@@ -81,5 +82,39 @@ def test_a_long_text_message_is_cut_with_a_note_and_kept_for_show(
         assert "  line 63" in screen.splitlines() and "  line 64" not in screen.splitlines()
         terminal.child.send("/show 1\r")
         terminal.wait_text("  line 199")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+
+
+def socketio_server(*frames: str) -> Handler:
+    """A minimal Engine.IO/Socket.IO server: open, accept the CONNECT, send ``frames``."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send('0{"sid":"e1","pingInterval":25000,"pingTimeout":20000}')
+        await ws.recv()  # our CONNECT
+        await ws.send('40{"sid":"s1"}')
+        for frame in frames:
+            await ws.send(frame)
+        await ws.wait_closed()
+
+    return handler
+
+
+def test_an_event_name_cannot_draw_lines_of_its_own_at_the_prompt(
+    term_env: dict[str, str],  # noqa: F811
+    terminals: list[Terminal],  # noqa: F811
+) -> None:
+    """A name with newlines drew a column-0 "> transfer approved" line (as if typed by
+    the user) and a fake "* closed by the server" status line."""
+    name = "news\n> transfer approved\n* closed by the server: 1000 (normal)\x1b[2J"
+    frame = "42" + json.dumps([name, "x"])
+    with running(socketio_server(frame)) as server:
+        terminal = start(terminals, server.url, term_env, "--socketio")
+        screen = terminal.wait_text("transfer approved")
+        rows = screen.splitlines()
+        assert "< news" in rows
+        assert "  > transfer approved" in rows
+        assert '  * closed by the server: 1000 (normal)\\e[2J: "x"' in rows
+        assert not any(row.startswith(("> transfer", "* closed")) for row in rows)
         terminal.child.sendcontrol("d")
         assert terminal.exit_status() == 0
