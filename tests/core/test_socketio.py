@@ -14,6 +14,8 @@ from wscli.core.socketio import (
     ack_frames,
     decode_packet,
     emit_frames,
+    expanded_size,
+    fill_placeholders,
     json_sequence,
     line_arguments,
     loads_bounded,
@@ -116,3 +118,19 @@ def test_split_payloads_keeps_each_body_within_max_payload() -> None:
         assert len(encode_payload(batch)) <= 14 or len(batch) == 1
     assert split_payloads(["é" * 5], 10) == [["é" * 5]]  # UTF-8 bytes, not characters
     assert split_payloads(["x", "é" * 5], 10) == [["x"], ["é" * 5]]
+
+
+def test_each_attachment_fills_one_placeholder_only() -> None:
+    data = ["ev", {"_placeholder": True, "num": 1}, [{"_placeholder": True, "num": 0}]]
+    filled = fill_placeholders(data, [b"\x01", b"\xff"])
+    assert filled == ["ev", {"base64": "/w=="}, [{"base64": "AQ=="}]]
+    twice = ["ev", {"_placeholder": True, "num": 0}, {"_placeholder": True, "num": 0}]
+    with pytest.raises(ProtocolViolation, match="attachment 0 used twice") as reused:
+        fill_placeholders(twice, [b"x"])
+    assert reused.value.code == 1002
+    for num in (1, -1):
+        with pytest.raises(ProtocolViolation, match="missing attachment"):
+            fill_placeholders(["ev", {"_placeholder": True, "num": num}], [b"x"])
+    for not_one in ({"_placeholder": True, "num": "0"}, {"_placeholder": True, "num": True}):
+        assert fill_placeholders(["ev", not_one], [b"x"]) == ["ev", not_one]  # data, kept
+    assert expanded_size(3) == len('{"base64":"AAAA"}')

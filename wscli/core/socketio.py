@@ -232,17 +232,36 @@ def _check_shape(packet: Packet) -> None:
 def fill_placeholders(data: Any, attachments: list[bytes]) -> Any:
     """Replace binary placeholders with ``{"base64": ...}`` (JSON-friendly) objects.
 
-    Recursion is safe: ``data`` passed :func:`check_value` (depth ≤ :data:`MAX_DEPTH`).
+    Each attachment may be named by one placeholder only, and ``num`` must name one that
+    came (an object whose ``num`` is not an integer, ``true`` included, is data): a packet naming one 150 KB attachment five thousand
+    times made five thousand base64 copies of it (RSS past 1 GB in 1-2 s). A reused or
+    out-of-range ``num`` raises :class:`ProtocolViolation`, so the expanded data is at
+    most the packet plus :func:`expanded_size` of each attachment (what ``--max-size``
+    counts). Recursion is safe: ``data`` passed :func:`check_value` (depth ≤
+    :data:`MAX_DEPTH`).
     """
+    return _fill(data, attachments, set())
+
+
+def expanded_size(attachment_size: int) -> int:
+    """Bytes an attachment of ``attachment_size`` bytes takes once filled in: its base64
+    text and the ``{"base64":""}`` around it."""
+    return 4 * ((attachment_size + 2) // 3) + len('{"base64":""}')
+
+
+def _fill(data: Any, attachments: list[bytes], used: set[int]) -> Any:
     if isinstance(data, list):
-        return [fill_placeholders(item, attachments) for item in data]
+        return [_fill(item, attachments, used) for item in data]
     if isinstance(data, dict):
-        if data.get("_placeholder") is True and isinstance(data.get("num"), int):
-            num = data["num"]
-            if 0 <= num < len(attachments):
-                return {"base64": base64.b64encode(attachments[num]).decode("ascii")}
-            raise ProtocolViolation(f"placeholder for a missing attachment {num}")
-        return {k: fill_placeholders(v, attachments) for k, v in data.items()}
+        num = data.get("num")
+        if data.get("_placeholder") is True and isinstance(num, int) and not isinstance(num, bool):
+            if not 0 <= num < len(attachments):
+                raise ProtocolViolation(f"placeholder for a missing attachment {num}")
+            if num in used:
+                raise ProtocolViolation(f"placeholder for attachment {num} used twice")
+            used.add(num)
+            return {"base64": base64.b64encode(attachments[num]).decode("ascii")}
+        return {k: _fill(v, attachments, used) for k, v in data.items()}
     return data
 
 

@@ -4,7 +4,9 @@ server's pings and acknowledgement requests, and yields received events as Messa
 
 Everything the server sends is checked by the bounded codec; a malformed packet closes
 the connection as a protocol error (1002, 1007 for invalid text, 1009 for attachments over
-``--max-size``) and raises :class:`~wscli.core.errors.ClosedAbnormally`: one line, exit 5.
+``--max-size``, counted as they are delivered: base64, see
+:func:`~wscli.core.socketio.expanded_size`) and raises
+:class:`~wscli.core.errors.ClosedAbnormally`: one line, exit 5.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from wscli.core.socketio import (
     emit_frames,
     encode_packet,
     engine_open,
+    expanded_size,
     fill_placeholders,
     json_sequence,
     line_arguments,
@@ -381,7 +384,7 @@ class SocketIOLink(WebSocketLink):
         if isinstance(frame, str):
             raise ProtocolViolation("a text frame where a binary attachment was due")
         packet, text, attachments, size = self._partial
-        size += len(frame)
+        size += expanded_size(len(frame))  # as delivered: base64 in the event's JSON
         if self.max_size is not None and size > self.max_size:
             raise ProtocolViolation(
                 f"binary attachments over {self.max_size} bytes (--max-size)", 1009
