@@ -233,8 +233,9 @@ def fill_placeholders(data: Any, attachments: list[bytes]) -> Any:
     """Replace binary placeholders with ``{"base64": ...}`` (JSON-friendly) objects.
 
     Each attachment may be named by one placeholder only, and ``num`` must name one that
-    came (an object whose ``num`` is not an integer, ``true`` included, is data): a packet naming one 150 KB attachment five thousand
-    times made five thousand base64 copies of it (RSS past 1 GB in 1-2 s). A reused or
+    came (an object whose ``num`` is not an integer, ``true`` included, is data): a
+    packet naming one 150 KB attachment five thousand times made five thousand base64
+    copies of it (RSS past 1 GB in 1-2 s). A reused or
     out-of-range ``num`` raises :class:`ProtocolViolation`, so the expanded data is at
     most the packet plus :func:`expanded_size` of each attachment (what ``--max-size``
     counts). Recursion is safe: ``data`` passed :func:`check_value` (depth ≤
