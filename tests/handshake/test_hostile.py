@@ -3,11 +3,17 @@ the server (the error, the verdict) is escaped; ``--accept-for`` with a URL is r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+import struct
+from collections.abc import Awaitable
 
-from rawserver import RawServer, answer, http_response, upgrade_response
-from support import run_wscli
+import pytest
+from measured import run_measured
+from rawserver import RawConnection, RawServer, answer, http_response, upgrade_response
+from support import run_wscli, scaled
 
 HOSTILE_REASON = "Not\x1b]0;PWNED\x07\x1b]52;c;cHduZWQ=\x07\x1b[31mRED"
 
@@ -63,3 +69,48 @@ def test_accept_for_with_a_url_is_a_usage_error() -> None:
     assert result.stdout == b""
     assert result.stderr.startswith(b"wscli: error: --accept-for takes no URL: ")
     assert b"'ws://h/' would be ignored" in result.stderr
+
+
+def _flood_without_closing(conn: RawConnection) -> Awaitable[None]:
+    """Answer 101, then send text frames and pings as fast as the client reads, never
+    reading (the close frame, the pongs) and never closing."""
+
+    async def flood() -> None:
+        request = await conn.read_request()
+        await conn.send(upgrade_response()(request))
+        payload = b"f" * 65000
+        frames = (b"\x81\x7e" + struct.pack("!H", len(payload)) + payload + b"\x89\x01p") * 16
+        with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
+            while True:
+                conn.writer.write(frames)
+                await asyncio.wait_for(conn.writer.drain(), 30)
+
+    return flood()
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_a_flood_during_the_close_wait_is_counted_not_kept(debug: bool) -> None:
+    """A 300 MB flood held 885 MB RSS and --timeout 5 took 23 s: every byte was kept."""
+    with RawServer(_flood_without_closing) as server:
+        args = ["handshake", server.url(), "--timeout", "3", *(["--debug"] if debug else [])]
+        run = run_measured(args, timeout=60)
+    assert run.returncode == 6, run.stderr
+    assert run.stdout.startswith(b"GET / HTTP/1.1\r\n")
+    assert run.stdout.endswith(b"\r\n\r\n") and b"HTTP/1.1 101 Switching" in run.stdout
+    err = run.stderr.decode()
+    assert err.endswith(
+        f"wscli: error: closing the connection to 127.0.0.1:{server.port} failed:"
+        " no close frame within 3s\n"
+    )
+    assert "Traceback" not in err
+    if debug:
+        counted = re.search(
+            r"\* ([\d,]+) bytes received while waiting for the close; the first 64 KiB are"
+            r" shown, ([\d,]+) bytes were counted and discarded",
+            err,
+        )
+        assert counted is not None, err[-2000:]
+        assert int(counted.group(1).replace(",", "")) > 10 * 2**20  # the flood did come
+        assert len(run.stderr) < 2 * 2**20  # ~5 hex dump bytes per byte kept, 64 KiB kept
+    assert run.elapsed < 3 + scaled(5), f"took {run.elapsed:.1f} s"
+    assert run.peak_rss_kib < 120 * 1024, f"peak RSS {run.peak_rss_kib} KiB"

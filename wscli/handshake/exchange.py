@@ -25,7 +25,14 @@ from websockets.protocol import State
 from wscli.core.closecodes import close_description
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError, os_reason
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
-from wscli.handshake.report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
+from wscli.handshake.report import (
+    BODY_SHOWN,
+    CLOSE_WAIT_KEPT,
+    CloseFrame,
+    HandshakeReport,
+    TlsInfo,
+    WireChunk,
+)
 from wscli.handshake.request import handshake_error, judge, parse_head, parsed_response, split_head
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.statefiles import remember_url
@@ -87,6 +94,7 @@ class _Run:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.where = hostport(report.host, report.port)
+        self.close_written = False
 
     def now(self) -> float:
         return self.loop.time() - self.start
@@ -169,12 +177,19 @@ class _Run:
             report.tls = tls_info(ssl_object, self.ssl_context)
 
     def send(self, phase: str) -> None:
-        """Write what the protocol wants written (an empty chunk means half-close)."""
+        """Write what the protocol wants written (an empty chunk means half-close).
+
+        Once our close frame is out, nothing more is written but EOF: the pongs websockets
+        answers a ping flood with would pile up unsent behind a server that never reads.
+        """
         assert self.writer is not None
         for data in self.protocol.data_to_send():
-            if data:
+            if data and self.close_written:
+                self.report.writes_discarded += len(data)
+            elif data:
                 self.report.wire.append(WireChunk("sent", phase, self.now(), data))
                 self.writer.write(data)
+                self.close_written = self.protocol.close_sent is not None
             elif self.writer.can_write_eof():
                 with contextlib.suppress(OSError):  # the peer may be gone already
                     self.writer.write_eof()
@@ -187,12 +202,26 @@ class _Run:
         except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             data = b""
         if data:
-            self.report.wire.append(WireChunk("received", phase, self.now(), data))
+            self.record_received(phase, data)
             self.protocol.receive_data(data)
         else:
             self.protocol.receive_eof()
         self.note_frames(self.protocol.events_received())
         return data
+
+    def record_received(self, phase: str, data: bytes) -> None:
+        """Keep received bytes for the report; after the verdict (the close wait) only the
+        first :data:`CLOSE_WAIT_KEPT`, counting the rest."""
+        report = self.report
+        if phase == "close":
+            room = max(CLOSE_WAIT_KEPT - report.close_wait_received, 0)
+            report.close_wait_received += len(data)
+            if len(data) > room:
+                report.close_wait_discarded += len(data) - room
+                data = data[:room]
+            if not data:
+                return
+        report.wire.append(WireChunk("received", phase, self.now(), data))
 
     def note_frames(self, events: list[Any]) -> None:
         for event in events:

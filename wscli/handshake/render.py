@@ -24,7 +24,7 @@ from wscli.core.closecodes import close_description
 from wscli.core.errors import format_error
 from wscli.core.escape import escape_control
 from wscli.core.ndjson import to_json
-from wscli.handshake.report import CloseFrame, HandshakeReport, TlsInfo
+from wscli.handshake.report import CLOSE_WAIT_KEPT, CloseFrame, HandshakeReport, TlsInfo
 from wscli.handshake.request import Verdict, format_extension
 
 PHASES = ("dns", "connect", "tls", "upgrade", "close", "total")
@@ -225,6 +225,14 @@ def render_debug_wire(report: HandshakeReport) -> Text:
             "bold cyan" if arrow == ">" else "bold magenta",
         )
         text.append(hexdump(chunk.data))
+    if report.close_wait_discarded:
+        note(
+            f"{report.close_wait_received:,} bytes received while waiting for the close; "
+            f"the first {CLOSE_WAIT_KEPT // 1024} KiB are shown, "
+            f"{report.close_wait_discarded:,} bytes were counted and discarded"
+        )
+    if report.writes_discarded:
+        note(f"{report.writes_discarded:,} bytes (pongs) not sent after our close frame")
     if report.close_sent is not None or report.close_received is not None:
         note(
             f"close frames: sent {_close_text(report.close_sent)}, "
@@ -295,6 +303,7 @@ def json_document(report: HandshakeReport) -> dict[str, Any]:
         "close": {
             "sent": _close_json(report.close_sent),
             "received": _close_json(report.close_received),
+            "bytes_received_while_waiting": report.close_wait_received,
         },
         "timings_ms": {
             p: round(report.timings[p] * 1000, 3) for p in PHASES if p in report.timings
