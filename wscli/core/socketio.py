@@ -31,6 +31,9 @@ ENGINE_PING = "2"
 ENGINE_PONG = "3"
 ENGINE_MESSAGE = "4"
 ENGINE_NOOP = "6"
+ENGINE_BINARY = "b"
+"""A text packet ``b<base64>`` is a binary message (engine.io-parser reads it so over any
+transport; long-polling sends binary no other way)."""
 
 MAX_DEPTH = 32
 """Deepest nesting of arrays/objects accepted in a packet (real apps use a handful)."""
@@ -342,6 +345,14 @@ def json_sequence(text: str) -> list[Any]:
     except (ValueError, RecursionError):
         return [text]
     return values
+
+
+def decode_base64_packet(text: str) -> bytes:
+    """The bytes of a ``b<base64>`` packet; raise ProtocolViolation for bad base64."""
+    try:
+        return base64.b64decode(text[len(ENGINE_BINARY) :], validate=True)
+    except ValueError:
+        raise ProtocolViolation("bad base64 in a binary packet") from None
 
 
 def engine_open(text: str) -> dict[str, Any]:

@@ -6,11 +6,16 @@ stderr are asserted separately; memory from the process's own peak RSS."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
+import pytest
 from connect.socketio.test_hostile import hostile
 from connect_servers import running
-from measured import run_measured
-from support import lines, run_wscli
+from measured import Measured, run_measured
+from peers import project_peer
+from polling_server import PollingScript, ok_body, opened
+from rawserver import RawServer
+from support import lines, requires, run_wscli
 
 
 def test_an_event_name_with_newlines_is_one_quoted_pipe_line() -> None:
@@ -58,3 +63,59 @@ def test_attachments_count_against_max_size_as_delivered_in_base64() -> None:
     assert run.stdout == b""
     assert b"binary attachments over 1048576 bytes (--max-size); closed with 1009" in run.stderr
     assert handler.codes == [1009]  # type: ignore[attr-defined]
+
+
+def _both_transports(frames: Sequence[str], *args: str) -> dict[str, Measured]:
+    """The same packets from a WebSocket and from a long-polling server (each after the
+    open and the namespace's CONNECT answer): how `wscli connect --socketio` ended."""
+    runs = {}
+    with running(hostile(*frames)) as server:
+        runs["websocket"] = run_measured(
+            ["connect", "--socketio", "--transport", "websocket", server.url, *args]
+        )
+    bodies = [opened(), ok_body(b'40{"sid":"s1"}')]
+    bodies += [ok_body(frame.encode()) for frame in frames]
+    script = PollingScript(bodies)
+    with RawServer(script.handler) as polling:
+        runs["polling"] = run_measured(
+            ["connect", "--socketio", "--transport", "polling", polling.url(), *args]
+        )
+    return runs
+
+
+@pytest.mark.parametrize(
+    ("packet", "code", "stderr"),
+    [
+        ("41", 0, b""),  # Socket.IO DISCONNECT of our namespace
+        ("1", 0, b""),  # Engine.IO close
+        (
+            "b!!!",
+            5,
+            b"wscli: error: the server sent a malformed Socket.IO packet: bad base64 in a"
+            b" binary packet; closed with 1002\n",
+        ),
+    ],
+)
+def test_a_disconnect_ends_long_polling_as_it_ends_a_websocket(
+    packet: str, code: int, stderr: bytes
+) -> None:
+    """Over long-polling these raised an AssertionError traceback (exit 1)."""
+    runs = _both_transports(['42["hi",1]', packet], "--idle", "0")
+    for transport, run in runs.items():
+        assert (run.returncode, run.stdout, run.stderr) == (code, b"hi: [1]\n", stderr), transport
+
+
+@requires("node", "npm")
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_a_real_socketio_server_disconnecting_the_client_ends_it_cleanly(transport: str) -> None:
+    """socket.io 4.8's socket.disconnect(true) over long-polling: a traceback, exit 1."""
+    with project_peer("socketio-acks") as port:
+        run = run_measured(
+            [
+                *("connect", "--socketio", f"http://127.0.0.1:{port}"),
+                *("--transport", transport, "--event", "kick", "--idle", "0", "-x", ""),
+            ]
+        )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == b'welcome: [{"transport":"' + transport.encode() + b'"}]\n'
+    assert run.stderr == b""

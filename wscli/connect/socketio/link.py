@@ -27,6 +27,7 @@ from wscli.connect.socketio.settings import SocketIOOptions
 from wscli.connect.socketio.transport import PollingTransport, Transport, WebSocketTransport
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut
 from wscli.core.socketio import (
+    ENGINE_BINARY,
     ENGINE_CLOSE,
     ENGINE_MESSAGE,
     ENGINE_PING,
@@ -35,6 +36,7 @@ from wscli.core.socketio import (
     PacketType,
     ProtocolViolation,
     ack_frames,
+    decode_base64_packet,
     decode_packet,
     emit_frames,
     encode_packet,
@@ -263,13 +265,10 @@ class SocketIOLink(WebSocketLink):
         self._receiving += 1
         try:
             frame = await self._next_frame()
-            if frame is None:
-                return None
-            try:
-                return await self._handle(frame)
-            except ProtocolViolation as exc:
-                await self._violation(exc)
-                raise AssertionError("unreachable") from None
+            return None if frame is None else await self._handle(frame)
+        except ProtocolViolation as exc:  # in a frame, or in a long-polling body
+            await self._violation(exc)
+            raise AssertionError("unreachable") from None
         finally:
             self._receiving -= 1
 
@@ -353,6 +352,8 @@ class SocketIOLink(WebSocketLink):
             self._settled.set()
 
     async def _handle(self, frame: str | bytes) -> Message | None:
+        if isinstance(frame, str) and frame.startswith(ENGINE_BINARY):
+            frame = decode_base64_packet(frame)  # over WebSocket too, as engine.io-parser
         if self._partial is not None:
             return await self._attachment(frame)
         if isinstance(frame, bytes):

@@ -34,9 +34,11 @@ from wscli.connect.socketio.http import (
 )
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.socketio import (
+    ENGINE_BINARY,
     ENGINE_CLOSE,
     ENGINE_NOOP,
     ProtocolViolation,
+    decode_base64_packet,
     engine_open,
 )
 from wscli.core.url import parse_ws_url
@@ -133,13 +135,7 @@ def decode_payload(body: bytes) -> list[str | bytes]:
         raise ProtocolViolation(f"more than {MAX_PACKETS_PER_BODY} packets in one long poll")
     packets: list[str | bytes] = []
     for packet in text.split(RECORD_SEPARATOR):
-        if packet.startswith("b"):
-            try:
-                packets.append(base64.b64decode(packet[1:], validate=True))
-            except ValueError:
-                raise ProtocolViolation("bad base64 in a binary long-polling packet") from None
-        else:
-            packets.append(packet)
+        packets.append(decode_base64_packet(packet) if packet.startswith(ENGINE_BINARY) else packet)
     return packets
 
 
@@ -171,6 +167,19 @@ def encode_payload(packets: Sequence[str | bytes]) -> bytes:
         "b" + base64.b64encode(p).decode("ascii") if isinstance(p, bytes) else p for p in packets
     ]
     return RECORD_SEPARATOR.join(parts).encode("utf-8")
+
+
+def connection_closed(closed: tuple[int | None, str, ClosedBy]) -> ConnectionClosed:
+    """The ConnectionClosed a long-polling session raises once it ended as ``closed``.
+
+    There are no close frames over HTTP: both "frames" carry the code and reason, and the
+    side that ended it is said by which of them came first.
+    """
+    code, reason, by = closed
+    if code is None:
+        return ConnectionClosed(None, None)
+    close = Close(code, reason)
+    return ConnectionClosed(close, close, rcvd_then_sent=by == "server")
 
 
 class PollingTransport:
@@ -218,6 +227,7 @@ class PollingTransport:
         self._room = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._closed: tuple[int | None, str, ClosedBy] | None = None
+        self._violation: ProtocolViolation | None = None
 
     def _target(self) -> str:
         query = self.query + (f"&sid={urllib.parse.quote(self.sid)}" if self.sid else "")
@@ -283,8 +293,9 @@ class PollingTransport:
                 return
             try:
                 packets = decode_payload(response.body)
-            except ProtocolViolation as exc:
-                self._end(exc.code, str(exc), by="client")
+            except ProtocolViolation as exc:  # for the link to close with, as over WebSocket
+                self._violation = exc
+                self._arrived.set()
                 return
             for packet in packets:
                 if packet == ENGINE_CLOSE:
@@ -302,11 +313,14 @@ class PollingTransport:
         self._arrived.set()
 
     async def recv(self) -> str | bytes:
+        """The next packet; a body that broke the protocol raises its ProtocolViolation
+        (once the packets before it are read), as a malformed frame does over WebSocket."""
         while not self._queue:
+            if self._violation is not None:
+                violation, self._violation = self._violation, None
+                raise violation
             if self._closed is not None:
-                code, reason, _ = self._closed
-                close = Close(code, reason) if code is not None else None
-                raise ConnectionClosed(close, close)
+                raise connection_closed(self._closed)
             self._arrived.clear()
             await self._arrived.wait()
         packet = self._queue.popleft()
@@ -320,9 +334,7 @@ class PollingTransport:
 
     async def _post(self, packets: Sequence[str | bytes]) -> None:
         if self._closed is not None:
-            code, reason, _ = self._closed
-            close = Close(code, reason) if code is not None else None
-            raise ConnectionClosed(close, close)
+            raise connection_closed(self._closed)
         async with self._post_lock:  # Engine.IO refuses overlapping POSTs
             try:
                 response = await asyncio.wait_for(
