@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from rawserver import WAIT, RawConnection, http_response
+
+Answer = bytes | Callable[[RawConnection], Awaitable[None]]
+"""A GET's scripted answer: its bytes, or a coroutine that writes it (streams it)."""
 
 OPEN = b'0{"sid":"e1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
 
@@ -32,25 +35,25 @@ def opened(open_packet: bytes = OPEN) -> bytes:
 class PollingScript:
     """The GET answers, in order, shared by every connection; the POST bodies received.
 
-    ``gets``: full HTTP responses; once they run out a GET is held unanswered (a long poll
-    with nothing to say) until the client goes away. ``after_get``: what to do on the
-    connection after each answer: keep it (``None``), or close it (``"close"``).
-    ``post_answer``: the bytes every POST gets (``ok`` by default); ``drop_posts``: close
-    the connection after reading a POST without answering.
+    ``gets``: full HTTP responses (or coroutines writing one); once they run out a GET is
+    held unanswered (a long poll with nothing to say) until the client goes away.
+    ``close_after``: the GETs (by index) after whose answer the connection is closed.
+    ``post_answer``: the bytes every POST gets (``ok`` by default); ``drop_posts``: the
+    POSTs (by index) after which the connection is closed without an answer.
     """
 
     def __init__(
         self,
-        gets: Sequence[bytes],
+        gets: Sequence[Answer],
         *,
         close_after: Sequence[int] = (),
         post_answer: bytes = ok_body(b"ok"),
-        drop_posts: bool = False,
+        drop_posts: Sequence[int] = (),
     ) -> None:
         self.gets = list(gets)
         self.close_after = set(close_after)
         self.post_answer = post_answer
-        self.drop_posts = drop_posts
+        self.drop_posts = set(drop_posts)
         self.posts: list[bytes] = []
         self.heads: list[bytes] = []
         self.get_count = 0
@@ -68,7 +71,7 @@ class PollingScript:
                     body = await asyncio.wait_for(conn.reader.readexactly(int(value)), WAIT)
             if head.startswith(b"POST "):
                 self.posts.append(body)
-                if self.drop_posts:
+                if len(self.posts) - 1 in self.drop_posts:
                     return
                 await conn.send(self.post_answer)
                 continue
@@ -77,7 +80,8 @@ class PollingScript:
             if index >= len(self.gets):
                 await conn.hold()
                 return
-            await conn.send(self.gets[index])
+            answer = self.gets[index]
+            await (conn.send(answer) if isinstance(answer, bytes) else answer(conn))
             if index in self.close_after:
                 with contextlib.suppress(OSError):
                     conn.writer.close()
