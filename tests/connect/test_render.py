@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+from linear import assert_linear, timing
+from rich.cells import cell_len
+from rich.text import Text
+
 from wscli.connect.events import Message
 from wscli.connect.render import (
+    CONTINUATION,
     PREVIEW_CHARS,
     PREVIEW_TEXT_LINES,
     encode_binary,
@@ -16,6 +23,7 @@ from wscli.connect.render import (
     terminal_message,
     terminal_pieces,
 )
+from wscli.core.escape import escape_control
 from wscli.core.ndjson import to_json
 
 WHEN = "2026-01-02T03:04:05.678Z"
@@ -144,3 +152,28 @@ def test_event_names_that_would_not_read_as_one_name_are_quoted_in_the_pipe() ->
         assert pipe_event_name(odd) == to_json(odd)
     line = pipe_line(Message("in", "", name="n\nack 0: []", args=(1,)))
     assert line == '"n\\nack 0: []": [1]\n'
+
+
+# -- properties of fold: any text, bounded output, linear time -------------------------------
+
+WIDTHS = st.integers(min_value=4, max_value=200)
+
+
+@given(st.text(), WIDTHS)
+def test_fold_keeps_every_character_and_fits_every_line(text: str, width: int) -> None:
+    """Bound: each screen line fits ``width`` (a lone wide character aside) and the fold
+    adds at most 3 characters (a newline and the indent) per cut, each cut at least
+    ``width - 2`` cells further."""
+    plain = escape_control(text).replace("\n", "\n" + CONTINUATION)  # as messages come
+    folded = fold(Text(plain), width).plain
+    assert folded.replace("\n" + CONTINUATION, "") == plain.replace("\n" + CONTINUATION, "")
+    for line in folded.split("\n"):
+        assert cell_len(line) <= width or len(line) <= len(CONTINUATION) + 1
+    assert len(folded) <= len(plain) + 3 * (len(plain) // (width - 2) + 1)
+
+
+@timing
+@given(st.text(min_size=1, max_size=32), WIDTHS)
+def test_fold_takes_time_linear_in_the_text(text: str, width: int) -> None:
+    plain = escape_control(text)
+    assert_linear(lambda t: fold(t, width), lambda k: Text(plain * (k // len(plain) + 1)), 4096)

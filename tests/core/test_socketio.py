@@ -134,3 +134,11 @@ def test_each_attachment_fills_one_placeholder_only() -> None:
     for not_one in ({"_placeholder": True, "num": "0"}, {"_placeholder": True, "num": True}):
         assert fill_placeholders(["ev", not_one], [b"x"]) == ["ev", not_one]  # data, kept
     assert expanded_size(3) == len('{"base64":"AAAA"}')
+
+
+def test_numbers_that_overflow_a_float_are_not_json() -> None:
+    for text in ("1e999", "-1e999", "[1E400]", '{"x":2e308}'):
+        with pytest.raises(ValueError, match="out of range"):
+            loads_bounded(text)
+    assert loads_bounded("1e308") == 1e308
+    assert json_sequence("1 1e999") == ["1 1e999"]  # /emit: one string, as any non-JSON

@@ -20,6 +20,7 @@ import base64
 import dataclasses
 import enum
 import json
+import math
 import urllib.parse
 from typing import Any
 
@@ -110,11 +111,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when it overflows: ``1e999``
+    became ``inf`` and was written back out as ``Infinity``, which is not JSON (Node's
+    ``JSON.parse`` throws on it)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def loads_bounded(text: str) -> Any:
-    """``json.loads`` that raises only ValueError: for bad JSON, NaN/Infinity, nesting
-    deeper than :data:`MAX_DEPTH` (checked without recursion) or lone surrogates."""
+    """``json.loads`` that raises only ValueError: for bad JSON, NaN/Infinity, numbers
+    that overflow a float (``1e999``), nesting deeper than :data:`MAX_DEPTH` (checked
+    without recursion) or lone surrogates."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
     check_value(value)
@@ -331,7 +343,7 @@ def line_arguments(line: str, raw_strings: bool = False, spread: bool = False) -
 def json_sequence(text: str) -> list[Any]:
     """Several JSON values separated by spaces (``"hi" {"x":1} 3``), as ``/emit`` takes them;
     text that is not such a sequence is one string argument."""
-    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
     values: list[Any] = []
     pos = 0
     text = text.strip()

@@ -119,3 +119,25 @@ def test_a_real_socketio_server_disconnecting_the_client_ends_it_cleanly(transpo
     assert run.returncode == 0, run.stderr
     assert run.stdout == b'welcome: [{"transport":"' + transport.encode() + b'"}]\n'
     assert run.stderr == b""
+
+
+@pytest.mark.parametrize("output", ["pipe", "json"])
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1E400"])
+def test_a_number_that_overflows_is_refused_never_written_as_infinity(
+    number: str, output: str
+) -> None:
+    """1e999 was accepted as inf and written out as Infinity: not JSON (Node's JSON.parse
+    throws on it), in the pipe and in --json."""
+    handler = hostile('42["before",1]', f'42["ev",{number}]')
+    json_flag = ["--json"] if output == "json" else []
+    with running(handler) as server:
+        run = run_measured(["connect", "--socketio", "--idle", "0", server.url, *json_flag])
+    assert run.returncode == 5, run.stderr
+    assert b"Infinity" not in run.stdout
+    for line in run.stdout.splitlines():
+        json.loads(line.partition(b": ")[2] if output == "pipe" else line)  # all valid JSON
+    assert run.stderr == (
+        b"wscli: error: the server sent a malformed Socket.IO packet: bad JSON in Socket.IO"
+        b" packet: number " + number.encode() + b" is out of range; closed with 1002\n"
+    )
+    assert handler.codes == [1002]  # type: ignore[attr-defined]
