@@ -3,10 +3,24 @@ bounded decoding, binary frames, long-polling payloads and URLs."""
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+import json
+from typing import Any
 
-from wscli.connect.socketio.transport import decode_payload, encode_payload, split_payloads
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from linear import assert_linear, quietly, timing
+
+from wscli.connect.socketio.transport import (
+    MAX_PACKETS_PER_BODY,
+    decode_payload,
+    encode_payload,
+    split_payloads,
+)
+from wscli.core.ndjson import to_json
 from wscli.core.socketio import (
+    MAX_ATTACHMENTS,
     MAX_DEPTH,
     Packet,
     PacketType,
@@ -14,6 +28,7 @@ from wscli.core.socketio import (
     ack_frames,
     decode_packet,
     emit_frames,
+    engine_open,
     expanded_size,
     fill_placeholders,
     json_sequence,
@@ -142,3 +157,91 @@ def test_numbers_that_overflow_a_float_are_not_json() -> None:
             loads_bounded(text)
     assert loads_bounded("1e308") == 1e308
     assert json_sequence("1 1e999") == ["1 1e999"]  # /emit: one string, as any non-JSON
+
+
+# -- properties: any packet, only ProtocolViolation, bounded output, linear time -------------
+
+HEADS = ["2", "3", "21", "2/chat,", "4", "51-", "61-7", "0", "1", "2/x,99"]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+PACKET_TEXT = st.one_of(
+    st.text(),
+    st.builds(lambda head, value: head + json.dumps(value), st.sampled_from(HEADS), JSON_VALUES),
+)
+
+
+@given(PACKET_TEXT)
+def test_any_packet_decodes_or_is_a_protocol_violation_and_stays_bounded(text: str) -> None:
+    """Bound: the decoded data, written back as JSON, is at most 6 characters per
+    character of the packet (a raw control character becomes ``\\u0085``) plus 8."""
+    try:
+        packet = decode_packet(text)
+    except ProtocolViolation as exc:
+        assert exc.code in (1002, 1007, 1009)
+        return
+    assert len(to_json(packet.data)) <= 6 * len(text) + 8
+    assert len(packet.namespace) <= len(text) and packet.attachments <= MAX_ATTACHMENTS
+    assert "Infinity" not in to_json(packet.data) and "NaN" not in to_json(packet.data)
+
+
+@given(st.text())
+def test_any_open_packet_is_a_dict_or_a_protocol_violation(text: str) -> None:
+    with contextlib.suppress(ProtocolViolation):
+        assert isinstance(engine_open(text), dict)
+
+
+@given(st.binary(max_size=4096))
+def test_any_polling_body_decodes_to_no_more_than_it_holds(body: bytes) -> None:
+    """Bound: the packets hold at most the body's bytes (base64 only shrinks)."""
+    try:
+        packets = decode_payload(body)
+    except ProtocolViolation:
+        return
+    assert len(packets) <= MAX_PACKETS_PER_BODY
+    assert sum(len(p if isinstance(p, bytes) else p.encode()) for p in packets) <= len(body)
+
+
+@given(JSON_VALUES, st.lists(st.integers(min_value=-2, max_value=6), max_size=8))
+def test_placeholders_fill_at_most_once_each(value: Any, nums: list[int]) -> None:
+    """Bound: the filled data is the packet's plus :func:`expanded_size` per attachment."""
+    data = ["ev", value, *({"_placeholder": True, "num": num} for num in nums)]
+    attachments = [bytes(range(n)) for n in range(5)]
+    try:
+        filled = fill_placeholders(data, attachments)
+    except ProtocolViolation as exc:
+        assert exc.code == 1002
+        assert len(set(nums)) < len(nums) or not all(0 <= n < 5 for n in nums)
+        return
+    extra = sum(expanded_size(len(a)) for a in attachments)
+    assert len(to_json(filled)) <= len(to_json(data)) + extra
+
+
+@timing
+@given(JSON_VALUES)
+def test_decoding_takes_time_linear_in_the_packet(value: Any) -> None:
+    item = json.dumps(value)
+    run = quietly(decode_packet, ProtocolViolation)
+    assert_linear(run, lambda k: '2["ev",' + ",".join([item] * (k // len(item) + 1)) + "]", 8192)
+
+
+@timing
+@given(st.text(min_size=1, max_size=16))
+def test_any_text_decodes_in_time_linear_in_its_length(text: str) -> None:
+    run = quietly(decode_packet, ProtocolViolation)
+    assert_linear(run, lambda k: text * (k // len(text) + 1), 8192)
+    bodies = quietly(decode_payload, ProtocolViolation)
+    packet = text.encode("utf-8", "surrogatepass") + b"\x1e"
+    assert_linear(bodies, lambda k: packet * min(k // len(packet) + 1, 1200), 8192)
+
+
+@timing
+@given(st.integers(min_value=1, max_value=64))
+def test_filling_placeholders_takes_time_linear_in_their_number(size: int) -> None:
+    def make(count: int) -> tuple[list[Any], list[bytes]]:
+        data = ["ev", *({"_placeholder": True, "num": n} for n in range(count))]
+        return data, [bytes(size)] * count
+
+    assert_linear(lambda made: fill_placeholders(*made), make, 256)
