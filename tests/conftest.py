@@ -3,8 +3,17 @@ tests/support.py; each folder keeps its own helpers beside its tests)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import trustme
+from hypothesis import settings
+
+# Property-based tests: a modest number of examples per test in the default run; a
+# nightly-style run sets WSCLI_HYPOTHESIS_PROFILE=nightly for many more.
+settings.register_profile("default", max_examples=60)
+settings.register_profile("nightly", max_examples=2000)
+settings.load_profile(os.environ.get("WSCLI_HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ neighbours (8x the text: 23x the wall time, 7x the CPU time).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -28,9 +29,10 @@ RESOLUTION = 200e-6
 taken as at least this."""
 RUNS = 3
 
-# Timing examples build inputs of hundreds of KB: few examples, no per-example deadline.
+# Timing examples build inputs of hundreds of KB: few examples (more in the nightly-style
+# profile, see conftest.py), no per-example deadline.
 timing = settings(
-    max_examples=8,
+    max_examples=100 if os.environ.get("WSCLI_HYPOTHESIS_PROFILE") == "nightly" else 8,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
