@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import json
 import re
+import ssl
 import struct
 from collections.abc import Awaitable
+from pathlib import Path
 
 import pytest
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from measured import run_measured
 from rawserver import RawConnection, RawServer, answer, http_response, upgrade_response
 from support import run_wscli, scaled
@@ -114,3 +123,61 @@ def test_a_flood_during_the_close_wait_is_counted_not_kept(debug: bool) -> None:
         assert len(run.stderr) < 2 * 2**20  # ~5 hex dump bytes per byte kept, 64 KiB kept
     assert run.elapsed < 3 + scaled(5), f"took {run.elapsed:.1f} s"
     assert run.peak_rss_kib < 120 * 1024, f"peak RSS {run.peak_rss_kib} KiB"
+
+
+def _hostile_certificate(ca: trustme.CA, tmp_path: Path) -> Path:
+    """A certificate for 127.0.0.1 signed by ``ca`` whose subject and extra DNS name carry
+    terminal escapes; returns the PEM file holding it and its key."""
+    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "x\x1b]0;PWNED\x07"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "O\u009b2J\u202e"),
+        ]
+    )
+    san = x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("evil\x1b[2J.test")]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(san, critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    path = tmp_path / "hostile.pem"
+    path.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def test_certificate_names_are_escaped_in_debug(tmp_path: Path) -> None:
+    """Subject, issuer and SAN lines skipped the escaping: 11 raw ESC bytes (an OSC 52
+    clipboard write, a screen clear) from a certificate the user trusted with --cacert."""
+    ca = trustme.CA(organization_name="Evil\x1b]52;c;cHduZWQ=\x07 CA")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(ca_file)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(_hostile_certificate(ca, tmp_path))
+    with RawServer(answer(upgrade_response(), after="websocket"), context) as server:
+        result = run_wscli("handshake", server.url(), "--cacert", str(ca_file), "--debug")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"GET / HTTP/1.1\r\n")
+    _assert_inert(result.stderr)
+    err = result.stderr.decode()
+    assert "* certificate subject: CN=x\\e]0;PWNED\\x07, O=O\\x9b2J\\u202e\n" in err
+    assert "* certificate issuer: O=Evil\\e]52;c;cHduZWQ=\\x07 CA" in err
+    assert "* certificate SANs: IP Address:127.0.0.1, DNS:evil\\e[2J.test\n" in err

@@ -174,8 +174,11 @@ def _tls_lines(tls: TlsInfo) -> list[str]:
 
 
 def _note(text: Text, line: str) -> None:
+    """One ``* `` line; escaped here, as most quote the server (a certificate's subject,
+    issuer and names: a certificate the user trusted wrote an OSC 52 clipboard write and a
+    screen clear to the terminal through them)."""
     text.append("* ", "dim")
-    text.append(line + "\n")
+    text.append(escape_control(line, keep_newlines=False) + "\n")
 
 
 def _is_ip_literal(host: str) -> bool:
