@@ -9,7 +9,7 @@ import json
 import time
 
 from connect.test_repl import Terminal, start, state_home, term_env, terminals  # noqa: F401
-from connect_servers import Handler, running
+from connect_servers import Handler, echo, running
 from support import scaled
 from websockets.asyncio.server import ServerConnection
 
@@ -118,3 +118,25 @@ def test_an_event_name_cannot_draw_lines_of_its_own_at_the_prompt(
         assert not any(row.startswith(("> transfer", "* closed")) for row in rows)
         terminal.child.sendcontrol("d")
         assert terminal.exit_status() == 0
+
+
+def test_the_toolbar_never_shows_the_password_of_the_url(
+    term_env: dict[str, str],  # noqa: F811
+    terminals: list[Terminal],  # noqa: F811
+) -> None:
+    """The status line said alice:***@, the toolbar alice:S3cretPW42@ all session long."""
+    # The toolbar is drawn at the bottom row once the terminal answers where the cursor is.
+    env = {k: v for k, v in term_env.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
+    with running(echo) as server:
+        url = server.url.replace("ws://", "ws://alice:S3cretPW42@")
+        terminal = Terminal(["connect", url], env, cpr=True)
+        terminals.append(terminal)
+        screen = terminal.wait_for(lambda text: "| open |" in text)
+        assert f" ws://alice:***@127.0.0.1:{server.port}/ | open |" in screen.splitlines()[-1]
+        terminal.child.send("hi\r")
+        screen = terminal.wait_text("< hi")
+        terminal.child.sendcontrol("d")
+        assert terminal.exit_status() == 0
+    assert "S3cretPW42" not in screen and "S3cretPW42" not in terminal.text
+    request = server.requests[0]
+    assert request.headers["Authorization"] == "Basic YWxpY2U6UzNjcmV0UFc0Mg=="

@@ -44,6 +44,7 @@ from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, pars
 from wscli.connect.socketio.link import SocketIOLink
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.exitcodes import ExitCode
+from wscli.core.url import redact_url
 from wscli.net.statefiles import history_path, open_private
 from wscli.net.terminal import make_console
 
@@ -238,7 +239,7 @@ class Repl:
 
     async def run(self, link: WebSocketLink) -> ExitCode:
         """Prompt and receive on one link until it ends; see the module docstring."""
-        self.stats.url = link.url
+        self.stats.url = redact_url(link.url)  # shown all session long: no password
         self.stats.state = "open"
         self.stats.subprotocol = link.subprotocol
         self.stats.compression = ", ".join(link.extensions) or "no compression"
