@@ -59,3 +59,11 @@ def test_redact_url_hides_only_the_password() -> None:
         "cannot connect to proxy:3128 (via proxy http://bob:***@proxy:3128); *** again"
     )
     assert redact_in("text", None) == "text"
+
+
+def test_redact_url_hides_the_password_of_a_url_it_cannot_parse() -> None:
+    from wscli.core.url import redact_url
+
+    assert redact_url("http://bob:hunter2@[::1") == "http://bob:***@[::1"
+    assert redact_url("http://bob:pa@ss@[zz]/x") == "http://bob:***@[zz]/x"
+    assert redact_url("http://[::1") == "http://[::1"

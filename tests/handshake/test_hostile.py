@@ -181,3 +181,16 @@ def test_certificate_names_are_escaped_in_debug(tmp_path: Path) -> None:
     assert "* certificate subject: CN=x\\e]0;PWNED\\x07, O=O\\x9b2J\\u202e\n" in err
     assert "* certificate issuer: O=Evil\\e]52;c;cHduZWQ=\\x07 CA" in err
     assert "* certificate SANs: IP Address:127.0.0.1, DNS:evil\\e[2J.test\n" in err
+
+
+def test_a_status_code_with_a_superscript_digit_is_one_line() -> None:
+    """isdigit() accepts "²", int() refuses it: a ValueError traceback, exit 1."""
+    with RawServer(answer(b"HTTP/1.1 \xb201 OK\r\nContent-Length: 0\r\n\r\n")) as server:
+        result = run_wscli("handshake", server.url())
+    assert result.returncode == 4
+    assert result.stdout.endswith(b"\r\n\r\nHTTP/1.1 \xb201 OK\r\nContent-Length: 0\r\n\r\n")
+    assert result.stderr.decode() == (
+        "✗ status: ²01 OK (expected 101 Switching Protocols)\n"
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: malformed response:"
+        " invalid status code; expected integer; got \\xb201\n"
+    )

@@ -16,6 +16,7 @@ import ipaddress
 import os
 import random
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -51,7 +52,7 @@ from wscli.core.errors import (
 )
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 from wscli.core.headers import check_header_values, check_subprotocols
-from wscli.core.url import normalize_url, parse_ws_url, redact_in
+from wscli.core.url import normalize_url, parse_ws_url, redact_in, redact_url
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tls import client_context
 
@@ -109,6 +110,7 @@ def resolve_proxy(
     if option is not None:
         if option.strip().lower() in {"", "none", "direct"}:
             return None
+        check_proxy_url(option)
         return option
     if is_loopback(uri.host):
         return None
@@ -116,6 +118,28 @@ def resolve_proxy(
     if names & {"http_proxy", "https_proxy", "all_proxy", "socks_proxy"}:
         return True
     return None
+
+
+PROXY_SCHEMES = ("http", "https", "socks5h", "socks5", "socks4a", "socks4")
+"""What websockets' connect() accepts as a proxy."""
+
+
+def check_proxy_url(proxy: str) -> None:
+    """Raise :class:`UsageProblem` for a ``--proxy`` that is not a usable proxy URL.
+
+    Checked before anything starts: a bad port (``:99999``) or bracket (``http://[::1``)
+    raised a ValueError traceback from deep inside the connection.
+    """
+    what = f"invalid --proxy {redact_url(proxy)!r}"
+    try:
+        parts = urllib.parse.urlsplit(proxy)
+        _ = parts.port  # raises for a port out of range
+    except ValueError as exc:
+        raise UsageProblem(what, str(exc)) from None
+    if parts.scheme.lower() not in PROXY_SCHEMES:
+        raise UsageProblem(what, "expected http://, https:// or socks5h:// and a host")
+    if not parts.hostname:
+        raise UsageProblem(what, "no host in it")
 
 
 def build_connect_kwargs(

@@ -52,6 +52,10 @@ def parse_ws_url(url: str) -> WebSocketURI:
         raise UsageProblem(f"invalid URL {url!r}", str(exc)) from None
 
 
+# "scheme://user:password@": the password, up to the last "@" before the path.
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)[^/?#]*@")
+
+
 def redact_url(url: str) -> str:
     """``url`` with the password of its ``user:password@`` part replaced by ``***``.
 
@@ -61,8 +65,8 @@ def redact_url(url: str) -> str:
     try:
         parts = urllib.parse.urlsplit(url)
         password = parts.password
-    except ValueError:
-        return url
+    except ValueError:  # unparsable (a bad bracket): its password goes all the same
+        return _USERINFO_PASSWORD.sub(r"\1***@", url)
     if password is None:
         return url
     userinfo, _, hostport = parts.netloc.rpartition("@")

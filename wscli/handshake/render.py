@@ -113,7 +113,8 @@ def _check(text: Text, ok: bool, line: str) -> None:
 def render_verdict(verdict: Verdict) -> Text:
     """One line per check: status, accept (expected vs received), subprotocol, extensions."""
     text = Text()
-    status = f"{verdict.status_code} {verdict.reason}".rstrip()
+    code = verdict.status_code if verdict.status_code is not None else verdict.status_text
+    status = f"{code or '(none)'} {verdict.reason}".rstrip()
     if verdict.status_ok:
         _check(text, True, f"status: {status}")
         return _verdict_101(text, verdict)

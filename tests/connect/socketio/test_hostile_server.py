@@ -17,6 +17,8 @@ from polling_server import PollingScript, ok_body, opened
 from rawserver import RawServer
 from support import lines, requires, run_wscli
 
+from wscli.connect.socketio.transport import poll_timeout
+
 
 def test_an_event_name_with_newlines_is_one_quoted_pipe_line() -> None:
     """The name was written raw: one event became three lines, one of them a forged
@@ -141,3 +143,20 @@ def test_a_number_that_overflows_is_refused_never_written_as_infinity(
         b" packet: number " + number.encode() + b" is out of range; closed with 1002\n"
     )
     assert handler.codes == [1002]  # type: ignore[attr-defined]
+
+
+def test_a_401_digit_ping_interval_is_clamped_not_a_traceback() -> None:
+    """(interval + timeout) / 1000 of a 401-digit int raised OverflowError (exit 1)."""
+    huge = "9" * 401
+    open_packet = b'0{"sid":"e1","upgrades":[],"pingInterval":%s,"pingTimeout":20000}' % (
+        huge.encode()
+    )
+    script = PollingScript([opened(open_packet), ok_body(b'40{"sid":"s1"}'), ok_body(b'42["a"]')])
+    with RawServer(script.handler) as server:
+        run = run_measured(["connect", "--socketio", "--transport", "polling", server.url()])
+    assert (run.returncode, run.stdout, run.stderr) == (0, b"a: []\n", b"")
+    assert poll_timeout({"pingInterval": int(huge), "pingTimeout": 20000}, 60) == 600
+    assert poll_timeout({"pingInterval": -5, "pingTimeout": 1e308}, 60) == 600
+    assert poll_timeout({"pingInterval": 25000, "pingTimeout": 20000}, 60) == 50
+    assert poll_timeout({"pingInterval": True, "pingTimeout": 1}, 60) == 60
+    assert poll_timeout({"pingInterval": 0, "pingTimeout": 0}, 60) == 5

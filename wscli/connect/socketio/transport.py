@@ -16,7 +16,7 @@ import contextlib
 import time
 import urllib.parse
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -164,6 +164,31 @@ def encode_payload(packets: Sequence[str | bytes]) -> bytes:
     return RECORD_SEPARATOR.join(parts).encode("utf-8")
 
 
+MIN_POLL_TIMEOUT = 5.0
+MAX_POLL_TIMEOUT = 600.0
+
+
+def poll_timeout(info: dict[str, Any], default: float) -> float:
+    """How long a long poll may wait for its answer: the open packet's ``pingInterval`` +
+    ``pingTimeout`` (the server must ping that often) and 5 s, within 5–600 s; ``default``
+    when they are not numbers.
+
+    Each is clamped before any arithmetic: a 401-digit ``pingInterval`` is an int too big
+    for a float, and dividing it raised OverflowError (a traceback).
+    """
+    interval, timeout = info.get("pingInterval"), info.get("pingTimeout")
+    numbers = [
+        value
+        for value in (interval, timeout)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    if len(numbers) < 2:
+        return default
+    limit = MAX_POLL_TIMEOUT * 1000
+    total = sum(min(max(value, 0), limit) for value in numbers) / 1000 + 5
+    return float(min(max(total, MIN_POLL_TIMEOUT), MAX_POLL_TIMEOUT))
+
+
 def connection_closed(closed: tuple[int | None, str, ClosedBy]) -> ConnectionClosed:
     """The ConnectionClosed a long-polling session raises once it ended as ``closed``.
 
@@ -257,9 +282,7 @@ class PollingTransport:
         if not isinstance(sid, str) or not sid:
             raise ProtocolViolation("no session id in the Engine.IO open packet")
         self.sid = sid
-        interval, timeout = info.get("pingInterval"), info.get("pingTimeout")
-        if isinstance(interval, int | float) and isinstance(timeout, int | float):
-            self.poll_timeout = min(max((interval + timeout) / 1000 + 5, 5), 600)
+        self.poll_timeout = poll_timeout(info, self.poll_timeout)
         max_payload = info.get("maxPayload")
         if isinstance(max_payload, int) and max_payload > 0:
             self.max_payload = max_payload

@@ -1,0 +1,45 @@
+"""`wscli connect` against servers whose answers break what wscli parses (a Location it
+cannot follow, a connection websockets fails while the server holds TCP open) and against
+bad --proxy values: one line on stderr and a documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+from rawserver import RawServer, answer, http_response
+from support import run_wscli
+
+
+@pytest.mark.parametrize(
+    ("location", "why"),
+    [
+        ("http://[::1/x", "Invalid IPv6 URL"),
+        ("ws://[zz]/", "'zz' does not appear to be an IPv4 or IPv6 address"),
+    ],
+)
+def test_a_malformed_location_under_follow_is_one_line(location: str, why: str) -> None:
+    with RawServer(answer(http_response(302, "Found", [("Location", location)]))) as server:
+        result = run_wscli("connect", server.url(), "-L", "-x", "hi", input=b"")
+    assert result.returncode == 4
+    assert result.stdout == b""
+    assert result.stderr.decode() == (
+        f"wscli: error: cannot follow the redirect: to {location!r}: {why}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("proxy", "why"),
+    [
+        ("http://127.0.0.1:99999", "Port out of range 0-65535"),
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://bob:hunter2@[::1", "Invalid IPv6 URL"),
+        ("ftp://127.0.0.1:21", "expected http://, https:// or socks5h:// and a host"),
+    ],
+)
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_a_malformed_proxy_is_a_usage_error(proxy: str, why: str, transport: str) -> None:
+    socketio = ["--socketio", "--transport", transport] if transport == "polling" else []
+    result = run_wscli("connect", *socketio, "ws://127.0.0.1:9/", "--proxy", proxy, input=b"")
+    assert result.returncode == 2
+    assert result.stdout == b""
+    shown = proxy.replace("hunter2", "***")
+    assert result.stderr.decode() == f"wscli: error: invalid --proxy {shown!r}: {why}\n"
