@@ -153,7 +153,8 @@ _SOCKETIO_ONLY: dict[str, Callable[[ConnectArgs], bool]] = {
 
 
 def socketio_options(args: ConnectArgs, interactive: bool = False) -> SocketIOOptions:
-    """The Socket.IO options; an overdue ack is fatal (exit 6) except at the prompt."""
+    """The Socket.IO options; an overdue ack is fatal (exit 6) except at the prompt, where
+    event names are kept for completion."""
     try:
         reply = loads_bounded(args.ack_reply)
     except ValueError as exc:
@@ -174,6 +175,7 @@ def socketio_options(args: ConnectArgs, interactive: bool = False) -> SocketIOOp
         ack_reply=reply,
         handshake_auth=auth,
         ack_timeout_fatal=not interactive,
+        keep_event_names=interactive,
     )
 
 

@@ -40,7 +40,7 @@ from wscli.connect.session import (
     run_session,
 )
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
-from wscli.connect.socketio.link import SocketIOLink
+from wscli.connect.socketio.link import SocketIOLink, completable
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.exitcodes import ExitCode
 from wscli.core.url import redact_url
@@ -121,7 +121,7 @@ class SlashCompleter(Completer):
         if text.startswith("/emit ") and " " not in text[len("/emit ") :]:
             typed = text[len("/emit ") :]
             for name in self.event_names():
-                if name.startswith(typed) and name.isprintable() and " " not in name:
+                if name.startswith(typed) and completable(name):
                     yield Completion(name, start_position=-len(typed))
             return
         if not text.startswith("/") or " " in text or text.startswith("//"):

@@ -17,6 +17,7 @@ from polling_server import PollingScript, ok_body, opened
 from rawserver import RawServer
 from support import lines, requires, run_wscli
 
+from wscli.connect.socketio.link import MAX_EVENT_NAME, completable
 from wscli.connect.socketio.transport import poll_timeout
 
 
@@ -160,3 +161,23 @@ def test_a_401_digit_ping_interval_is_clamped_not_a_traceback() -> None:
     assert poll_timeout({"pingInterval": 25000, "pingTimeout": 20000}, 60) == 50
     assert poll_timeout({"pingInterval": True, "pingTimeout": 1}, 60) == 60
     assert poll_timeout({"pingInterval": 0, "pingTimeout": 0}, 60) == 5
+
+
+def test_event_names_are_not_kept_in_a_pipe() -> None:
+    """Every new name was kept for the prompt's completion, up to 256 of up to --max-size
+    each: +232 MB RSS, in a pipe too (where nothing is completed)."""
+    names = [f"n{i:03d}" + "x" * (512 * 1024) for i in range(200)]  # 100 MiB of names
+    frames = ["42" + json.dumps([name]) for name in names]
+    with running(hostile(*frames), compression=None) as server:
+        run = run_measured(
+            ["connect", "--socketio", server.url, "-n", "200"], discard_stdout=True, timeout=90
+        )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == b""
+    assert run.peak_rss_kib < 100 * 1024, f"peak RSS {run.peak_rss_kib} KiB"
+
+
+def test_only_short_names_are_remembered_for_completion() -> None:
+    assert completable("chat:message") and completable("é" * MAX_EVENT_NAME)
+    for name in ("x" * (MAX_EVENT_NAME + 1), "two words", "new\nline", "\x1b[2J"):
+        assert not completable(name)

@@ -48,7 +48,16 @@ from wscli.core.socketio import (
     polling_url,
 )
 
-MAX_EVENT_NAMES = 256  # event names remembered for completion at the prompt
+MAX_EVENT_NAMES = 256
+"""Event names remembered for completion at the prompt (the first ones seen)."""
+MAX_EVENT_NAME = 64
+"""Longest event name remembered for completion: 256 names of up to --max-size each held
+232 MB, in a pipe too."""
+
+
+def completable(name: str) -> bool:
+    """A name worth offering after ``/emit ``: short, printable, one word."""
+    return len(name) <= MAX_EVENT_NAME and name.isprintable() and " " not in name
 
 
 def _shown(arg: Any) -> Any:
@@ -95,7 +104,7 @@ class SocketIOLink(WebSocketLink):
         self.loop = asyncio.get_running_loop()
         self.pending_acks: dict[int, tuple[float, str]] = {}  # id -> (deadline, event)
         self.next_ack_id = 0
-        self.event_names: dict[str, None] = {}  # seen so far, in order (for completion)
+        self.event_names: dict[str, None] = {}  # seen so far, in order (see _remember)
         self._receiving = 0
         self._settled = asyncio.Event()
         self._missed: TimedOut | None = None  # the first acknowledgement that never came
@@ -403,8 +412,7 @@ class SocketIOLink(WebSocketLink):
         data = fill_placeholders(packet.data, attachments) if packet.attachments else packet.data
         if packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT):
             name = data[0]
-            if name not in self.event_names and len(self.event_names) < MAX_EVENT_NAMES:
-                self.event_names[name] = None
+            self._remember(name)
             if packet.id is not None:  # the server asks for an acknowledgement: give it
                 reply = ack_frames(packet.id, list(self.options.ack_reply), self.namespace)
                 await self._send(reply)
@@ -416,6 +424,17 @@ class SocketIOLink(WebSocketLink):
             self._settle()
             return Message("in", frame, args=tuple(data), ack_id=packet.id, is_ack=True)
         return None
+
+    def _remember(self, name: str) -> None:
+        """Keep ``name`` for completion: at the prompt, short ones, a bounded number."""
+        names = self.event_names
+        if (
+            self.options.keep_event_names
+            and len(names) < MAX_EVENT_NAMES
+            and name not in names
+            and completable(name)
+        ):
+            names[name] = None
 
     async def _violation(self, exc: ProtocolViolation) -> None:
         """Close as a protocol error and raise the one-line error (exit 5)."""

@@ -14,6 +14,8 @@ class SocketIOOptions:
 
     ``ack_timeout_fatal``: an overdue acknowledgement ends the session with exit 6 (the
     pipe); at the prompt it is a visible line and the session goes on.
+    ``keep_event_names``: remember the names of received events for ``/emit`` completion
+    (the prompt only; a pipe has nothing to complete).
     """
 
     namespace: str = "/"
@@ -26,3 +28,4 @@ class SocketIOOptions:
     ack_timeout: float = 10.0
     ack_reply: list[Any] = dataclasses.field(default_factory=list)
     ack_timeout_fatal: bool = True
+    keep_event_names: bool = False
