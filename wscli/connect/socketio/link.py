@@ -19,12 +19,13 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from wscli.connect.config import SocketIOOptions
 from wscli.connect.events import ClosedBy, Message
-from wscli.connect.link import ConnectOptions, WebSocketLink
+from wscli.connect.link import WebSocketLink
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
-from wscli.connect.socketio.settings import SocketIOOptions
 from wscli.connect.socketio.transport import PollingTransport, Transport, WebSocketTransport
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut
 from wscli.core.socketio import (
     ENGINE_BINARY,
@@ -85,12 +86,19 @@ class SocketIOLink(WebSocketLink):
         open_timeout: float = 10.0,
         notice: Callable[[str], None] = lambda line: None,
         first_packet: str | None = None,
+        ack_timeout_fatal: bool = True,
+        keep_event_names: bool = False,
     ) -> None:
         self.transport = transport
         if isinstance(transport, WebSocketTransport):
             self.connection = transport.connection  # for check_stalled()
         self.url = url
         self.options = options
+        # An overdue acknowledgement ends the session with exit 6 (the pipe); at the
+        # prompt it is a visible line and the session goes on.
+        self.ack_timeout_fatal = ack_timeout_fatal
+        # Received event names are kept for /emit completion at the prompt only.
+        self.keep_event_names = keep_event_names
         self.namespace = (
             options.namespace if options.namespace.startswith("/") else "/" + (options.namespace)
         )
@@ -253,7 +261,7 @@ class SocketIOLink(WebSocketLink):
         """Close; in a pipe (--ack), first wait for the acknowledgements still due, and raise
         TimedOut for those that do not come: a script must not lose one silently."""
         waited = False
-        if self.pending_acks and self._receiving and self.options.ack_timeout_fatal:
+        if self.pending_acks and self._receiving and self.ack_timeout_fatal:
             waited = True
             latest = max(deadline for deadline, _ in self.pending_acks.values())
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
@@ -348,7 +356,7 @@ class SocketIOLink(WebSocketLink):
         self._settle()
         if not overdue:
             return
-        if self.options.ack_timeout_fatal:
+        if self.ack_timeout_fatal:
             self._missed = self._overdue_error(*overdue[0])
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.transport.close(1000), 2)
@@ -429,7 +437,7 @@ class SocketIOLink(WebSocketLink):
         """Keep ``name`` for completion: at the prompt, short ones, a bounded number."""
         names = self.event_names
         if (
-            self.options.keep_event_names
+            self.keep_event_names
             and len(names) < MAX_EVENT_NAMES
             and name not in names
             and completable(name)
@@ -449,7 +457,12 @@ class SocketIOLink(WebSocketLink):
 
 
 async def open_socketio_link(
-    connect: ConnectOptions, options: SocketIOOptions, output: Output, follow: bool = False
+    connect: ConnectOptions,
+    options: SocketIOOptions,
+    output: Output,
+    follow: bool = False,
+    ack_timeout_fatal: bool = True,
+    keep_event_names: bool = False,
 ) -> SocketIOLink:
     """Open the Engine.IO transport --transport asks for; with ``auto``, fall back to
     long-polling (and say so) when the server refuses the WebSocket upgrade (any refusal
@@ -488,4 +501,6 @@ async def open_socketio_link(
         open_timeout=connect.open_timeout or 10.0,
         notice=output.warning,
         first_packet=first,
+        ack_timeout_fatal=ack_timeout_fatal,
+        keep_event_names=keep_event_names,
     )

@@ -24,9 +24,10 @@ from websockets.frames import Close
 from websockets.protocol import State
 
 from wscli.connect.events import ClosedBy
-from wscli.connect.link import ConnectOptions, build_connect_kwargs, closed_info
+from wscli.connect.link import build_connect_kwargs, closed_info
 from wscli.connect.socketio.framing import HttpProblem
 from wscli.connect.socketio.http import HttpChannel, HttpTarget, environment_proxy, rejected
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.socketio import (
     ENGINE_BINARY,
