@@ -4,8 +4,10 @@ bad --proxy values: one line on stderr and a documented exit code, never a trace
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from rawserver import RawServer, answer, http_response
+from rawserver import RawServer, answer, http_response, upgrade_response
 from support import run_wscli
 
 
@@ -43,3 +45,18 @@ def test_a_malformed_proxy_is_a_usage_error(proxy: str, why: str, transport: str
     assert result.stdout == b""
     shown = proxy.replace("hunter2", "***")
     assert result.stderr.decode() == f"wscli: error: invalid --proxy {shown!r}: {why}\n"
+
+
+def test_set_cookie_in_the_answer_is_redacted_in_the_json_open_event() -> None:
+    """connect --json wrote the session cookie raw (the proxy already redacted it)."""
+    cookie = ("Set-Cookie", "session=s3cr3t-value; Path=/; HttpOnly")
+    handler = answer(upgrade_response(headers=[cookie, ("X-Plain", "kept")]), after="websocket")
+    with RawServer(handler) as server:
+        result = run_wscli("connect", server.url(), "--json", input=b"")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    assert b"s3cr3t" not in result.stdout
+    opened, closed = (json.loads(line) for line in result.stdout.splitlines())
+    assert opened["event"] == "open" and closed["event"] == "close"
+    assert opened["headers"]["Set-Cookie"] == "[redacted]"
+    assert opened["headers"]["X-Plain"] == "kept"

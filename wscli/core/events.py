@@ -9,7 +9,8 @@ uses the one format of :func:`wscli.core.ndjson.timestamp` (ISO 8601, UTC, milli
 Events and their keys (besides ``event`` and ``time``):
 
 - ``open``: ``url``, ``subprotocol`` (or null), ``extensions`` (list), ``headers``
-  (response headers, name → value; repeated names joined with ", ")
+  (response headers, name → value; repeated names joined with ", "; secret values such as
+  a ``Set-Cookie`` as ``[redacted]``, by :mod:`wscli.core.redact`)
 - ``message``: ``direction`` ("in"/"out"), ``type`` ("text"/"binary"), ``text`` or
   ``base64``, ``length`` (bytes); Socket.IO adds ``socketio``: ``"event"`` with ``name`` (the
   event name; ``event`` is taken by the NDJSON event type) and ``args`` (list of JSON
@@ -34,6 +35,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from wscli.core.ndjson import timestamp
+from wscli.core.redact import redact_header
 
 Direction = Literal["in", "out"]
 FrameKind = Literal["ping", "pong"]
@@ -81,9 +83,11 @@ def open_event(
     headers: Iterable[tuple[str, str]],
     when: str | None = None,
 ) -> dict[str, Any]:
-    """The connection is open: what was negotiated and the response headers."""
+    """The connection is open: what was negotiated and the response headers (secret values,
+    such as a Set-Cookie session, ``[redacted]``: an NDJSON file is kept and shared)."""
     merged: dict[str, str] = {}
-    for name, value in headers:
+    for name, raw in headers:
+        value = redact_header(name, raw)
         merged[name] = f"{merged[name]}, {value}" if name in merged else value
     return _event(
         "open",

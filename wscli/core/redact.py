@@ -25,3 +25,10 @@ def redact(text: str) -> str:
 
 
 _MAYBE_SECRET = re.compile(r"(?i)authorization|cookie|token=|header (?:value|line)|bearer|basic")
+
+
+def redact_header(name: str, value: str) -> str:
+    """One header's value, ``[redacted]`` when the rule above finds a secret in it
+    (Set-Cookie, Authorization, a bearer token): for headers shown one by one, such as
+    the ``open`` event's response headers."""
+    return redact(f"{name}: {value}").partition(": ")[2]

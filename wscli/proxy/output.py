@@ -292,7 +292,6 @@ class JsonDisplay(Display):
         server_extensions: Sequence[str],
         headers: Sequence[tuple[str, str]],
     ) -> None:
-        headers = [(name, redact_value(name, value)) for name, value in headers]
         event = open_event(redact(upstream), subprotocol, client_extensions, headers)
         self._emit(
             event,
@@ -356,8 +355,3 @@ def redact_head(head: bytes) -> bytes:
     """An HTTP head with the values of Authorization, Cookie and ``token=`` removed: the
     view (and a saved ``--json`` file) must not carry the clients' secrets."""
     return redact(head.decode("latin-1")).encode("latin-1")
-
-
-def redact_value(name: str, value: str) -> str:
-    """One header's value, ``[redacted]`` when it is a secret (Set-Cookie, Authorization)."""
-    return redact(f"{name}: {value}").partition(": ")[2]
