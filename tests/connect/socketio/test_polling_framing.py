@@ -4,6 +4,7 @@ POST they processed: each is read right, nothing is sent twice, nothing spins.""
 
 from __future__ import annotations
 
+import base64
 import re
 
 from measured import Measured, run_measured
@@ -101,3 +102,20 @@ def test_a_post_is_never_sent_twice() -> None:
         b"wscli: error: the long-polling session ended: long-polling send failed: "
     )
     assert run.stderr.count(b"\n") == 1
+
+
+def test_the_url_credentials_are_sent_as_basic_auth_over_long_polling() -> None:
+    """The WebSocket transport sent user:password@ as Basic auth; long-polling dropped it."""
+    script = PollingScript([opened(), CONNECTED, EVENT])
+    with RawServer(script.handler) as server:
+        url = server.url().replace("ws://", "http://alice:S3cret%21@")
+        run = run_measured(
+            ["connect", "--socketio", "--transport", "polling", url, "-n", "1", "-v"]
+        )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == b"hi: [1]\n"
+    assert b"S3cret" not in run.stderr and b"alice:***@" in run.stderr
+    token = base64.b64encode(b"alice:S3cret!")
+    assert script.heads and all(
+        b"\r\nAuthorization: Basic " + token + b"\r\n" in head for head in script.heads
+    )

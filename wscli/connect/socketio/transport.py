@@ -24,7 +24,7 @@ from websockets.frames import Close
 from websockets.protocol import State
 
 from wscli.connect.events import ClosedBy
-from wscli.connect.link import build_connect_kwargs, closed_info
+from wscli.connect.link import basic_auth_header, build_connect_kwargs, closed_info
 from wscli.connect.socketio.framing import HttpProblem
 from wscli.connect.socketio.http import HttpChannel, HttpTarget, environment_proxy, rejected
 from wscli.core.clientoptions import ConnectOptions
@@ -221,6 +221,10 @@ class PollingTransport:
         headers = [(n, v) for n, v in kwargs["additional_headers"]]
         if options.origin:
             headers.append(("Origin", options.origin))
+        if uri.user_info and not any(n.lower() == "authorization" for n, _ in headers):
+            # As websockets does for the WebSocket transport: the URL's user:password@
+            # is Basic auth (unless -H or --auth gave an Authorization of their own).
+            headers.append(basic_auth_header(":".join(uri.user_info)))
         proxy = kwargs["proxy"]
         if proxy is True:
             import os
