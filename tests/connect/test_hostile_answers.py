@@ -5,8 +5,11 @@ bad --proxy values: one line on stderr and a documented exit code, never a trace
 from __future__ import annotations
 
 import json
+import ssl
+from pathlib import Path
 
 import pytest
+import trustme
 from rawserver import RawServer, answer, http_response, upgrade_response
 from support import run_wscli
 
@@ -60,3 +63,29 @@ def test_set_cookie_in_the_answer_is_redacted_in_the_json_open_event() -> None:
     assert opened["event"] == "open" and closed["event"] == "close"
     assert opened["headers"]["Set-Cookie"] == "[redacted]"
     assert opened["headers"]["X-Plain"] == "kept"
+
+
+@pytest.mark.parametrize("command", ["connect", "polling", "handshake"])
+def test_a_certificate_for_other_names_gets_a_hint_naming_them(
+    command: str, ca: trustme.CA, tmp_path: Path
+) -> None:
+    """The hint was "pass --cacert", wrong for a trusted certificate issued to other names."""
+    leaf = ca.issue_cert("localhost", "ws.example.test")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf.configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(ca_file)
+    args = {
+        "connect": ["connect"],
+        "polling": ["connect", "--socketio", "--transport", "polling"],
+        "handshake": ["handshake"],
+    }[command]
+    with RawServer(answer(upgrade_response(), after="websocket"), context) as server:
+        result = run_wscli(*args, server.url(), "--cacert", str(ca_file), input=b"")
+    assert result.returncode == 3
+    assert result.stdout == b""
+    assert result.stderr.decode() == (
+        f"wscli: error: TLS handshake with 127.0.0.1:{server.port} failed: IP address"
+        " mismatch, certificate is not valid for '127.0.0.1'. (hint: the certificate is for"
+        " DNS:localhost, DNS:ws.example.test: use a URL with one of those names)\n"
+    )

@@ -79,7 +79,7 @@ def handshake(config: HandshakeConfig) -> int:
         context = None
         if uri.secure:
             context = tls_context(insecure=config.insecure, cafile=config.cacert)
-        asyncio.run(run_handshake(report, protocol, context, config.timeout))
+        asyncio.run(run_handshake(report, protocol, context, config.timeout, config.cacert))
 
     try:
         write_report(

@@ -55,7 +55,7 @@ from wscli.core.exitcodes import ExitCode, exit_code_for_close
 from wscli.core.headers import check_header_values, check_subprotocols
 from wscli.core.url import normalize_url, parse_ws_url, redact_in, redact_url
 from wscli.net.neterrors import describe_connect_error, hostport
-from wscli.net.tls import client_context
+from wscli.net.tls import certificate_names, client_context, name_mismatch
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -187,7 +187,9 @@ def redact_error(error: WscliError, options: ConnectOptions) -> WscliError:
     return error
 
 
-def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> WscliError:
+def describe_handshake_error(
+    exc: BaseException, options: ConnectOptions, cert_names: Sequence[str] = ()
+) -> WscliError:
     """The typed error for a failed connect() (refused, TLS, proxy, HTTP status, timeout)."""
     uri = parse_ws_url(options.url)
     where = hostport(uri.host, uri.port)
@@ -219,7 +221,7 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
         )
     if isinstance(exc, InvalidHandshake) and isinstance(exc.__cause__, OSError):
         # e.g. TLS 1.3 refuses our client certificate only after the handshake "succeeded".
-        return describe_handshake_error(exc.__cause__, options)
+        return describe_handshake_error(exc.__cause__, options, cert_names)
     if isinstance(exc, InvalidHandshake) and uri.secure and isinstance(exc.__cause__, EOFError):
         # The TLS server hung up before any HTTP answer: typically a client certificate
         # it requires (TLS 1.3 reports that only after the handshake) or did not accept.
@@ -259,7 +261,7 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
             hint="pip install 'wscli-toolkit[socks]'",
         )
     if isinstance(exc, OSError):
-        error = describe_connect_error(exc, uri.host, uri.port, uri.secure)
+        error = describe_connect_error(exc, uri.host, uri.port, uri.secure, cert_names)
         if options.proxy:
             error.what += f" (via proxy {options.proxy})"
         return error
@@ -399,7 +401,12 @@ async def open_link(
         asyncio.TimeoutError,
         ImportError,
     ) as exc:
-        raise redact_error(describe_handshake_error(exc, options), options) from None
+        names: list[str] = []
+        if name_mismatch(exc) and kwargs["proxy"] is None:  # say which names it has
+            where = parse_ws_url(options.url)
+            names = await certificate_names(where.host, where.port, cafile=options.cacert)
+        error = describe_handshake_error(exc, options, names)
+        raise redact_error(error, options) from None
     except ConnectionClosed as exc:  # closed during the handshake
         raise HandshakeRejected("the connection closed during the handshake", str(exc)) from None
     if isinstance(connection, ObservedConnection):

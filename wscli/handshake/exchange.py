@@ -36,7 +36,7 @@ from wscli.handshake.report import (
 from wscli.handshake.request import handshake_error, judge, parse_head, parsed_response, split_head
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.statefiles import remember_url
-from wscli.net.tls import client_context
+from wscli.net.tls import certificate_names, client_context, name_mismatch
 
 READ_SIZE = 65536
 BODY_GRACE = 1.0
@@ -84,8 +84,10 @@ class _Run:
         protocol: ClientProtocol,
         ssl_context: ssl.SSLContext | None,
         timeout: float,
+        cafile: str | None = None,
     ) -> None:
         self.report = report
+        self.cafile = cafile
         self.protocol = protocol
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -165,8 +167,13 @@ class _Run:
             ) from None
         except (OSError, ssl.SSLError) as exc:
             sock.close()
+            names: list[str] = []
+            if name_mismatch(exc):  # valid, for other names: say which
+                names = await certificate_names(
+                    report.host, report.port, cafile=self.cafile, timeout=self.timeout
+                )
             raise describe_connect_error(
-                exc, report.host, report.port, secure=self.ssl_context is not None
+                exc, report.host, report.port, self.ssl_context is not None, names
             ) from None
         finally:
             if self.ssl_context is not None:
@@ -353,13 +360,15 @@ async def run_handshake(
     protocol: ClientProtocol,
     ssl_context: ssl.SSLContext | None,
     timeout: float,
+    cafile: str | None = None,
 ) -> HandshakeReport:
     """Connect, send ``report.request``, read and judge the response, close; fill ``report``.
 
     ``protocol`` must be the ClientProtocol that produced ``report.request``. The error, if
-    any, is left in ``report.error``.
+    any, is left in ``report.error``. ``cafile``: the --cacert behind ``ssl_context``, to
+    read the names of a certificate that is valid for other names.
     """
-    run = _Run(report, protocol, ssl_context, timeout)
+    run = _Run(report, protocol, ssl_context, timeout, cafile)
     started = time.perf_counter()
     try:
         await run.connect()

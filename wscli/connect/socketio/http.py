@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from wscli.connect.socketio.framing import MAX_HEAD, HttpProblem, HttpResponse, ResponseReader
 from wscli.core.errors import ConnectFailed, HandshakeRejected, UsageProblem, WscliError
 from wscli.net.neterrors import describe_connect_error, hostport
+from wscli.net.tls import certificate_names, name_mismatch
 
 MAX_COOKIES = 32
 MAX_COOKIE = 4096
@@ -38,6 +39,7 @@ class HttpTarget:
     proxy: str | None
     headers: Sequence[tuple[str, str]] = ()
     max_body: int | None = 2**20
+    cafile: str | None = None  # --cacert, to name a certificate's names on a mismatch
     # Cookies the server set (a load balancer's sticky-session cookie): sent back on every
     # later request, as browsers do, or the next poll may reach another instance.
     cookies: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -95,7 +97,11 @@ class HttpChannel:
                     sock=sock, ssl=tls, server_hostname=target.host if tls else None
                 )
         except OSError as exc:
-            raise describe_connect_error(exc, target.host, target.port, tls is not None) from None
+            names: list[str] = []
+            if name_mismatch(exc) and target.proxy is None:  # say which names it has
+                names = await certificate_names(target.host, target.port, cafile=target.cafile)
+            error = describe_connect_error(exc, target.host, target.port, tls is not None, names)
+            raise error from None
         self.reader, self.writer = reader, writer
         self.framing = ResponseReader(target.max_body)
 

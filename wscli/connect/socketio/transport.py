@@ -231,7 +231,13 @@ class PollingTransport:
 
             proxy = environment_proxy(url, os.environ)
         self.target = HttpTarget(
-            uri.host, uri.port, kwargs.get("ssl"), proxy, headers, options.max_size
+            uri.host,
+            uri.port,
+            kwargs.get("ssl"),
+            proxy,
+            headers,
+            options.max_size,
+            cafile=options.cacert,
         )
         self.where = hostport(uri.host, uri.port)
         parts = urllib.parse.urlsplit(url)
