@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import trustme
-from rawserver import RawServer, answer, http_response, upgrade_response
-from support import run_wscli
+from measured import run_measured
+from rawserver import RawConnection, RawServer, answer, http_response, upgrade_response
+from support import run_wscli, scaled
 
 
 @pytest.mark.parametrize(
@@ -89,3 +90,25 @@ def test_a_certificate_for_other_names_gets_a_hint_naming_them(
         " mismatch, certificate is not valid for '127.0.0.1'. (hint: the certificate is for"
         " DNS:localhost, DNS:ws.example.test: use a URL with one of those names)\n"
     )
+
+
+def test_a_connection_websockets_failed_ends_the_pipe_within_the_close_timeout() -> None:
+    """The same in a pipe whose stdin stays open: it waited for a line to send."""
+
+    async def too_big_then_hold(conn: RawConnection) -> None:
+        request = await conn.read_request()
+        await conn.send(upgrade_response()(request))
+        await conn.send(b"\x81\x7e\x08\x00" + b"x" * 2048)  # 2 KiB: over --max-size 1K
+        await conn.hold()
+
+    with RawServer(too_big_then_hold) as server:
+        run = run_measured(
+            ["connect", server.url(), "--max-size", "1K", "--idle", "0"],
+            keep_stdin_open=True,
+            timeout=30,
+        )
+    assert run.returncode == 5, run.stderr
+    assert run.stdout == b""
+    assert run.stderr.startswith(b"wscli: error: wscli closed the connection with 1009")
+    assert run.stderr.count(b"\n") == 1
+    assert run.elapsed < 2 + scaled(3), f"took {run.elapsed:.1f} s"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from connect.test_repl import Terminal, start, state_home, term_env, terminals  # noqa: F401
 from connect_servers import Handler, echo, running
+from rawserver import RawConnection, RawServer, upgrade_response
 from support import scaled
 from websockets.asyncio.server import ServerConnection
 
@@ -183,3 +184,25 @@ def test_the_history_file_cannot_be_swapped_for_a_symlink_after_start(
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
     assert "+third\n" in history.read_text()
     assert "S3cret" not in history.read_text()
+
+
+def test_a_connection_websockets_failed_ends_the_prompt_without_a_keystroke(
+    term_env: dict[str, str],  # noqa: F811
+    terminals: list[Terminal],  # noqa: F811
+) -> None:
+    """A message over --max-size: websockets closes with 1009, the server holds TCP open
+    and never answers; the prompt only learned of it when the user typed."""
+
+    async def too_big_then_hold(conn: RawConnection) -> None:
+        request = await conn.read_request()
+        await conn.send(upgrade_response()(request))
+        await conn.send(b"\x81\x7e\x08\x00" + b"x" * 2048)  # 2 KiB: over --max-size 1K
+        await conn.hold()  # reads our close frame, never answers, never closes
+
+    with RawServer(too_big_then_hold) as server:
+        terminal = start(terminals, server.url(), term_env, "--max-size", "1K")
+        started = time.monotonic()
+        assert terminal.exit_status() == 5  # no key pressed
+        took = time.monotonic() - started
+    assert "wscli: error: wscli closed the connection with 1009" in terminal.text
+    assert took < 2 + scaled(3), f"learned after {took:.1f} s"

@@ -2,7 +2,8 @@
 documented ``create_connection`` hook, it reports ping and pong frames (--show-ping-pong),
 hands a redirect answer back instead of letting websockets follow it (see
 :mod:`wscli.connect.redirects`), and stops reading while the server leaves too much of what
-wscli sent unread (a ping flood), using asyncio's public Protocol/Transport methods.
+wscli sent unread (a ping flood), using asyncio's public Protocol/Transport methods, and
+drops a connection whose close has begun but not ended within the close timeout.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, cast
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
-from websockets.protocol import Event
+from websockets.protocol import Event, State
 
 from wscli.connect.events import Direction, FrameKind
 
@@ -65,6 +66,9 @@ class ObservedConnection(ClientConnection):
     stalled: bool = False
     """True once wscli dropped the connection because the server stopped reading."""
     _stall_timer: asyncio.TimerHandle | None = None
+    close_wait: float | None = 2.0
+    """Seconds a close that has begun may take before wscli drops the connection."""
+    _close_timer: asyncio.TimerHandle | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,6 +102,9 @@ class ObservedConnection(ClientConnection):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        wait = self.close_wait
+        if self._close_timer is None and wait is not None and self.protocol.close_expected():
+            self._close_timer = asyncio.get_running_loop().call_later(wait, self._close_overdue)
         if self.reading_paused or self.socket_transport.is_closing():
             return
         if self.socket_transport.get_write_buffer_size() > OUTGOING_LIMIT:
@@ -116,6 +123,17 @@ class ObservedConnection(ClientConnection):
                 self._stall_timer.cancel()
                 self._stall_timer = None
             self.socket_transport.resume_reading()
+
+    def _close_overdue(self) -> None:
+        """The close began close_wait ago and TCP is still open: end it.
+
+        websockets fails a connection (1009 for a message over --max-size, 1002) by
+        sending its close frame from data_received, and enforces its close timeout only
+        in the next send or close: with a server that holds TCP open and a user who types
+        nothing, the prompt never learned that the connection was gone.
+        """
+        if self.protocol.state is not State.CLOSED:
+            self.socket_transport.abort()
 
     def _give_up(self) -> None:
         if self.reading_paused:

@@ -412,6 +412,7 @@ async def open_link(
     if isinstance(connection, ObservedConnection):
         connection.frame_observer = observer
         connection.stall_timeout = options.ping_timeout
+        connection.close_wait = options.close_timeout
     return connection
 
 
