@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from linear import assert_linear, quietly, timing
 
@@ -174,6 +174,7 @@ PACKET_TEXT = st.one_of(
 
 
 @given(PACKET_TEXT)
+@example('2["ev",1e999]')  # a float that overflows: was written back out as Infinity
 def test_any_packet_decodes_or_is_a_protocol_violation_and_stays_bounded(text: str) -> None:
     """Bound: the decoded data, written back as JSON, is at most 6 characters per
     character of the packet (a raw control character becomes ``\\u0085``) plus 8."""
@@ -205,6 +206,7 @@ def test_any_polling_body_decodes_to_no_more_than_it_holds(body: bytes) -> None:
 
 
 @given(JSON_VALUES, st.lists(st.integers(min_value=-2, max_value=6), max_size=8))
+@example(None, [0, 0])  # one attachment named twice: two copies of it
 def test_placeholders_fill_at_most_once_each(value: Any, nums: list[int]) -> None:
     """Bound: the filled data is the packet's plus :func:`expanded_size` per attachment."""
     data = ["ev", value, *({"_placeholder": True, "num": num} for num in nums)]
