@@ -8,7 +8,6 @@ from linear import assert_linear, timing
 from rich.cells import cell_len
 from rich.text import Text
 
-from wscli.connect.events import Message
 from wscli.connect.render import (
     CONTINUATION,
     PREVIEW_CHARS,
@@ -24,6 +23,7 @@ from wscli.connect.render import (
     terminal_pieces,
 )
 from wscli.core.escape import escape_control
+from wscli.core.events import Message
 from wscli.core.ndjson import to_json
 
 WHEN = "2026-01-02T03:04:05.678Z"

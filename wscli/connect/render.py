@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
-from wscli.connect.events import Message
 from wscli.core.escape import escape_control
+from wscli.core.events import Message
 from wscli.core.ndjson import timestamp, to_json
 
 if TYPE_CHECKING:
@@ -166,9 +166,10 @@ def terminal_message(
 
     ``preview``: dump at most that many bytes of a binary message and say how many more
     there are (``… 2,944 more bytes``), with ``/show ID`` when ``show_id`` is given: a
-    3 KB file printed ~190 lines each way at the prompt (issue 11). ``text_preview``: show
-    at most :data:`PREVIEW_CHARS` characters and :data:`PREVIEW_TEXT_LINES` lines of a
-    text message or of an event's arguments, and say how many more characters there are.
+    3 KB file printed ~190 lines each way at the prompt, burying the conversation.
+    ``text_preview``: show at most :data:`PREVIEW_CHARS` characters and
+    :data:`PREVIEW_TEXT_LINES` lines of a text message or of an event's arguments, and say
+    how many more characters there are.
     """
     style = _style(message)
     text = _marked(message, timestamps, when)
@@ -268,7 +269,7 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
 
     The terminal would wrap a long line itself, starting the rest at column 0, where a
     peer's ``"ok" + spaces + "> transfer approved"`` passes for a line the user sent
-    (issue 11). Folded here, every screen line after the first starts with ``indent``;
+    (a forged line). Folded here, every screen line after the first starts with ``indent``;
     lines after a newline already do (:func:`_continued`). Cut by character, never
     dropping or merging the peer's spaces.
 

@@ -75,8 +75,9 @@ async def resolve(host: str, port: int) -> list[Any]:
     return await future
 
 
-class _Run:
-    """One handshake run: the stream, the protocol and the report being filled."""
+class Exchange:
+    """One opening handshake with a server: the stream, the protocol and the report being
+    filled, phase by phase (connect, upgrade, close)."""
 
     def __init__(
         self,
@@ -368,7 +369,7 @@ async def run_handshake(
     any, is left in ``report.error``. ``cafile``: the --cacert behind ``ssl_context``, to
     read the names of a certificate that is valid for other names.
     """
-    run = _Run(report, protocol, ssl_context, timeout, cafile)
+    run = Exchange(report, protocol, ssl_context, timeout, cafile)
     started = time.perf_counter()
     try:
         await run.connect()

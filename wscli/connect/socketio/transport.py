@@ -23,12 +23,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 from websockets.protocol import State
 
-from wscli.connect.events import ClosedBy
 from wscli.connect.link import basic_auth_header, build_connect_kwargs, closed_info
 from wscli.connect.socketio.framing import HttpProblem
 from wscli.connect.socketio.http import HttpChannel, HttpTarget, environment_proxy, rejected
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import TimedOut, WscliError
+from wscli.core.events import ClosedBy
 from wscli.core.socketio import (
     ENGINE_BINARY,
     ENGINE_CLOSE,
