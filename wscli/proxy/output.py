@@ -212,7 +212,7 @@ class LineDisplay(StreamDisplay):
                 event.connection,
                 redact(event.path),
                 event.client,
-                event.subprotocol,
+                redact(event.subprotocol) if event.subprotocol is not None else None,
                 event.client_extensions,
                 event.server_extensions,
             )
@@ -281,8 +281,9 @@ class JsonDisplay(StreamDisplay):
 
     def opened(self, event: Opened) -> None:
         headers = event.headers  # secret values are redacted by open_event itself
+        shown = redact(event.subprotocol) if event.subprotocol is not None else None
         self._emit(
-            open_event(redact(event.upstream), event.subprotocol, event.client_extensions, headers),
+            open_event(redact(event.upstream), shown, event.client_extensions, headers),
             event.connection,
             path=redact(event.path),
             client=event.client,
@@ -340,6 +341,6 @@ class JsonDisplay(StreamDisplay):
 
 
 def redact_head(head: bytes) -> bytes:
-    """An HTTP head with the values of Authorization, Cookie and ``token=`` removed: the
-    view (and a saved ``--json`` file) must not carry the clients' secrets."""
+    """An HTTP head with its secrets removed (:mod:`wscli.core.redact`): the view (and a
+    saved ``--json`` file) must not carry the clients' secrets."""
     return redact(head.decode("latin-1")).encode("latin-1")
