@@ -38,7 +38,7 @@ def test_a_malformed_location_under_follow_is_one_line(location: str, why: str) 
         ("http://127.0.0.1:99999", "Port out of range 0-65535"),
         ("http://[::1", "Invalid IPv6 URL"),
         ("http://bob:hunter2@[::1", "Invalid IPv6 URL"),
-        ("ftp://127.0.0.1:21", "expected http://, https:// or socks5h:// and a host"),
+        ("ftp://127.0.0.1:21", "expected http://host:port or socks5://host:port"),
     ],
 )
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
