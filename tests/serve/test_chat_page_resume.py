@@ -115,8 +115,11 @@ def wait_text(page: Any, body: str) -> None:
 
 
 def script_errors(page: Any) -> list[str]:
-    """What went wrong in the page's script (the relay's cuts log network errors too)."""
-    return [e for e in page.js_errors if "net::ERR_CONNECTION" not in e]
+    """What went wrong in the page's script (the relay's cuts log network errors too: a
+    connection it closes unread while cut is ERR_CONNECTION_* or, when the close wins the
+    race with Chromium's connect, ERR_SOCKET_NOT_CONNECTED)."""
+    network = ("net::ERR_CONNECTION", "net::ERR_SOCKET_NOT_CONNECTED")
+    return [e for e in page.js_errors if not any(n in e for n in network)]
 
 
 def wait_local(page: Any, text: str) -> None:
