@@ -22,10 +22,12 @@ from wscli.core.ndjson import to_json
 from wscli.core.socketio import (
     MAX_ATTACHMENTS,
     MAX_DEPTH,
+    REFUSAL_DATA_SHOWN,
     Packet,
     PacketType,
     ProtocolViolation,
     ack_frames,
+    connect_error_text,
     decode_packet,
     emit_frames,
     engine_open,
@@ -247,3 +249,14 @@ def test_filling_placeholders_takes_time_linear_in_their_number(size: int) -> No
         return data, [bytes(size)] * count
 
     assert_linear(lambda made: fill_placeholders(*made), make, 256)
+
+
+def test_connect_error_text_keeps_the_data_bounded() -> None:
+    assert connect_error_text({"message": "not authorized"}) == "not authorized"
+    assert connect_error_text({"message": "no", "data": {"reason": "expired", "retry": 5}}) == (
+        'no (data: {"reason":"expired","retry":5})'
+    )
+    assert connect_error_text({"code": 7}) == '{"code":7}'
+    assert connect_error_text("plain") == "plain"
+    long = connect_error_text({"message": "m", "data": "x" * 10_000})
+    assert len(long) == len("m (data: )") + REFUSAL_DATA_SHOWN and long.endswith("…)")

@@ -170,3 +170,19 @@ def test_history_strings_read_prompt_toolkits_format_newest_first() -> None:
     assert history_strings(b"") == []
     cut = b"+tail of a cut entry\n" + history_entry("whole") * (HISTORY_READ_LIMIT // 30)
     assert history_strings(cut[:HISTORY_READ_LIMIT])[-1] == "whole"
+
+
+def test_each_test_has_its_own_state_home(
+    state_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite never writes into the tester's URL history: a session opened in this
+    process, as `connect` and `handshake` remember theirs, lands in the test's own folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    assert os.environ["XDG_STATE_HOME"] == str(state_home)
+    assert urls_path() == state_home / "wscli" / "urls"
+    with running(echo) as server:
+        assert run_wscli("handshake", server.url).returncode == 0
+        remember_url(server.url)  # what connect and handshake call in this process
+    assert urls_path().read_text() == server.url + "\n"  # the subprocess's, then ours (once)
+    assert not home.exists()

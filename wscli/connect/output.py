@@ -23,13 +23,14 @@ from wscli.connect.render import (
     fold,
     pipe_line,
     preview_end,
+    shown_body,
     status_text,
     terminal_message,
     terminal_pieces,
     text_body,
 )
 from wscli.core.closecodes import close_description
-from wscli.core.errors import WscliError, error_text, format_error
+from wscli.core.errors import HandshakeRejected, WscliError, error_text, format_error
 from wscli.core.escape import escape_control
 from wscli.core.events import (
     ClosedBy,
@@ -282,12 +283,14 @@ class PlainOutput(_StderrStatus, _TextEvents):
         binary_format: BinaryFormat = "base64",
         timestamps: bool = False,
         escape: bool = False,
+        separator: bytes = b"\n",
     ) -> None:
         super().__init__(stdout, stderr, verbose=verbose)
         self.show_ping_pong = show_ping_pong
         self.binary_format = binary_format
         self.timestamps = timestamps
         self.escape = escape
+        self.separator = separator
 
     def opened(self, link: LinkInfo) -> None:
         self.status(_open_line(link))
@@ -296,8 +299,11 @@ class PlainOutput(_StderrStatus, _TextEvents):
         if message.direction != "in":
             return
         line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
+        data = line.encode("utf-8", "surrogateescape")
+        if self.separator != b"\n":  # --separator: each message ends with it instead
+            data = data[:-1] + self.separator
         # A BrokenPipeError goes up: the session closes politely and ends quietly.
-        self._write(line.encode("utf-8", "surrogateescape"))
+        self._write(data)
 
     def _note(self, line: str) -> None:
         self._err(line)
@@ -332,7 +338,8 @@ class JsonOutput(_StderrStatus):
         self._emit(close_event(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
-        self._emit(error_event(error_text(error), int(error.exit_code)))
+        refusal = error.refusal if isinstance(error, HandshakeRejected) else None
+        self._emit(error_event(error_text(error), int(error.exit_code), refusal=refusal))
         super().error(error, final)
 
     def reconnecting(
@@ -371,12 +378,14 @@ class TerminalOutput(_TextEvents):
         show_ping_pong: bool = False,
         timestamps: bool = False,
         full: bool = False,
+        pretty: bool = False,
         width: Callable[[], int] | None = None,
     ) -> None:
         self.console = console
         self.show_ping_pong = show_ping_pong
         self.timestamps = timestamps
         self.full = full
+        self.pretty = pretty  # /pretty toggles it
         self.width = width or (lambda: self.console.width)
         self.kept: collections.OrderedDict[int, Message] = collections.OrderedDict()
         self.kept_bytes = 0
@@ -393,13 +402,20 @@ class TerminalOutput(_TextEvents):
         show_id = None
         body = text_body(message)
         if body is not None:
-            cut = preview_end(body) < len(body)
+            shown, _ = shown_body(message, body, self.pretty)
+            cut = preview_end(shown) < len(shown)
         else:
             cut = preview is not None and len(message.data) > preview
         if cut:
             show_id = self._keep(message, message.length)
         text = terminal_message(
-            message, self.timestamps, timestamp(), preview, show_id, text_preview=True
+            message,
+            self.timestamps,
+            timestamp(),
+            preview,
+            show_id,
+            text_preview=True,
+            pretty=self.pretty,
         )
         self._print(text)
 

@@ -9,6 +9,7 @@ only: a pipe (`echo x | wscli connect URL -n 1`) starts faster without it.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from wscli.core.escape import escape_control
 from wscli.core.events import Message
 from wscli.core.ndjson import timestamp, to_json
+from wscli.core.socketio import loads_bounded
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -154,6 +156,28 @@ def preview_end(body: str, chars: int = PREVIEW_CHARS, lines: int = PREVIEW_TEXT
     return newline
 
 
+def shown_body(message: Message, body: str, pretty: bool) -> tuple[str, bool]:
+    """The text the prompt shows for ``body`` (see :func:`text_body`) and whether it is
+    indented JSON: with ``pretty``, a text message that is a JSON object or array."""
+    if pretty and isinstance(message.data, str) and socketio_head(message) is None:
+        indented = pretty_json(body)
+        if indented is not None:
+            return indented, True
+    return body, False
+
+
+def pretty_json(text: str) -> str | None:
+    """``text`` as indented JSON when it is a JSON object or array (parsed within
+    :func:`~wscli.core.socketio.loads_bounded`'s bounds), else None."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        value = loads_bounded(text)
+    except ValueError:
+        return None
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 def terminal_message(
     message: Message,
     timestamps: bool = False,
@@ -161,6 +185,7 @@ def terminal_message(
     preview: int | None = None,
     show_id: int | None = None,
     text_preview: bool = False,
+    pretty: bool = False,
 ) -> Text:
     """A message for the interactive terminal: marker, colour, escaped text, hex dump.
 
@@ -170,28 +195,38 @@ def terminal_message(
     ``text_preview``: show at most :data:`PREVIEW_CHARS` characters and
     :data:`PREVIEW_TEXT_LINES` lines of a text message or of an event's arguments, and say
     how many more characters there are.
+    ``pretty`` (/pretty, --pretty): a JSON object or array is indented and highlighted
+    (rich's JSON highlighter), after it is escaped.
     """
     style = _style(message)
     text = _marked(message, timestamps, when)
     body = text_body(message)
     if body is not None:
-        end = preview_end(body) if text_preview else len(body)
-        text.append(_continued(escape_control(body[:end])), style=style)
+        from rich.text import Text
+
+        shown, indented = shown_body(message, body, pretty)
+        end = preview_end(shown) if text_preview else len(shown)
+        piece = Text(_continued(escape_control(shown[:end])), style=style)
+        if indented:
+            from rich.highlighter import JSONHighlighter
+
+            JSONHighlighter().highlight(piece)
+        text.append_text(piece)
         if message.ack_id is not None and not message.is_ack:
             asked = "acknowledged" if message.direction == "in" else "ack asked"
             text.append(f"  ({asked}, ack {message.ack_id})", style=STATUS_STYLE)
-        if end < len(body):
-            more = _more(len(body) - end, "characters", show_id)
+        if end < len(shown):
+            more = _more(len(shown) - end, "characters", show_id)
             text.append(_continued("\n" + more), style=STATUS_STYLE)
         return text
     assert isinstance(message.data, bytes)
     data = message.data
     text.append(f"[binary, {len(data):,} bytes]", style=style)
-    shown = data if preview is None else data[:preview]
-    if shown:
-        text.append(_continued("\n" + hexdump(shown)), style=style)
-    if len(shown) < len(data):
-        more = _more(len(data) - len(shown), "bytes", show_id)
+    dumped = data if preview is None else data[:preview]
+    if dumped:
+        text.append(_continued("\n" + hexdump(dumped)), style=style)
+    if len(dumped) < len(data):
+        more = _more(len(data) - len(dumped), "bytes", show_id)
         text.append(_continued("\n" + more), style=STATUS_STYLE)
     return text
 
@@ -270,8 +305,9 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
     The terminal would wrap a long line itself, starting the rest at column 0, where a
     peer's ``"ok" + spaces + "> transfer approved"`` passes for a line the user sent
     (a forged line). Folded here, every screen line after the first starts with ``indent``;
-    lines after a newline already do (:func:`_continued`). Cut by character, never
-    dropping or merging the peer's spaces.
+    lines after a newline already do (:func:`_continued`). Cut after the last space that
+    fits (a word longer than the line is cut where it must), never dropping or merging the
+    peer's spaces: "is the server running?" is never cut into "i" and "s the".
 
     Linear in the length of ``text``: every cut is found in one pass over each line and
     the pieces are made by one ``Text.divide`` (cutting the rest off again and again cost
@@ -283,7 +319,7 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
         return text
     out: list[Text] = []
     for line in text.split("\n", allow_blank=True):
-        cuts = screen_cuts(line.plain, width, width - len(indent))
+        cuts = screen_cuts(line.plain, width, width - len(indent), len(indent))
         if not cuts:
             out.append(line)
             continue
@@ -296,23 +332,39 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
     return Text("\n").join(out)
 
 
-def screen_cuts(plain: str, first: int, rest: int) -> list[int]:
+def screen_cuts(plain: str, first: int, rest: int, marker: int = 0) -> list[int]:
     """Where to cut one line (no newline in it) so its first screen line holds at most
     ``first`` cells and each later one at most ``rest``; every part holds one character
-    at least. One pass: linear in the length of ``plain``."""
+    at least. A cut goes just after the last space that fits when that leaves more than
+    the first ``marker`` characters (``< ``) on the first line, or anything on a later
+    one; a longer word is cut where it must.
+
+    Linear in the length of ``plain``: a line's search stops at its own end, and a word
+    moved to the next line is read twice at most (a short line is followed by a full one).
+    """
     from rich.cells import cell_len
 
-    if plain.isascii():
-        return list(range(first, len(plain), rest)) if len(plain) > first else []
+    ascii_only = plain.isascii()
     cuts: list[int] = []
-    limit, used = first, 0
-    for index, char in enumerate(plain):
-        size = cell_len(char)
-        if used + size > limit and used:
-            cuts.append(index)
-            limit, used = rest, 0
-        used += size
-    return cuts
+    start, limit, floor = 0, first, marker
+    while True:
+        if ascii_only:
+            end = start + limit
+            if end >= len(plain):
+                return cuts
+        else:
+            used, end = 0, len(plain)
+            for index in range(start, len(plain)):
+                used += cell_len(plain[index])
+                if used > limit:
+                    end = max(index, start + 1)
+                    break
+            else:
+                return cuts
+        space = plain.rfind(" ", start, end)
+        cut = space + 1 if space > start + floor else end
+        cuts.append(cut)
+        start, limit, floor = cut, rest, 0
 
 
 def status_text(line: str, style: str = STATUS_STYLE) -> Text:

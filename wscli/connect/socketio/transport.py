@@ -23,10 +23,10 @@ from typing import Any, Protocol
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from wscli.connect.connection import basic_auth_header, request_headers, tls_context
 from wscli.connect.socketio.framing import HttpProblem
 from wscli.connect.socketio.http import HttpChannel, HttpTarget, rejected
 from wscli.core.clientoptions import ConnectOptions
+from wscli.core.clientrequest import USER_AGENT, basic_auth_header, extra_headers
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.events import ClosedBy
 from wscli.core.socketio import (
@@ -38,6 +38,7 @@ from wscli.core.socketio import (
     engine_open,
 )
 from wscli.core.url import is_direct, parse_ws_url
+from wscli.net.client import tls_context
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tunnel import environment_proxy
 
@@ -178,13 +179,17 @@ class PollingTransport:
 
     def __init__(self, url: str, options: ConnectOptions) -> None:
         uri = parse_ws_url(options.url)
-        headers = request_headers(options)
+        headers = extra_headers(
+            options.headers, auth=options.auth, origin=options.origin, subprotocols=()
+        )
         if options.origin:
             headers.append(("Origin", options.origin))
         if uri.user_info and not any(n.lower() == "authorization" for n, _ in headers):
             # As websockets does for the WebSocket transport: the URL's user:password@
             # is Basic auth (unless -H or --auth gave an Authorization of their own).
             headers.append(basic_auth_header(":".join(uri.user_info)))
+        if not any(name.lower() == "user-agent" for name, _ in headers):
+            headers.append(("User-Agent", USER_AGENT))
         if options.proxy is not None:
             proxy = None if is_direct(options.proxy) else options.proxy
         else:
@@ -192,7 +197,7 @@ class PollingTransport:
         self.target = HttpTarget(
             uri.host,
             uri.port,
-            tls_context(options, uri),
+            tls_context(options, uri, options.url),
             proxy,
             headers,
             options.max_size,
