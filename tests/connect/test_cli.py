@@ -375,7 +375,7 @@ def test_socks_without_python_socks_and_bad_proxy_are_usage_errors() -> None:
         socks_installed = False
     bad = run_wscli("connect", "ws://127.0.0.1:9/", "--proxy", "ftp://x")
     assert bad.returncode == 2
-    assert b"invalid proxy" in bad.stderr
+    assert b"invalid --proxy" in bad.stderr
     if not socks_installed:
         socks = run_wscli("connect", "ws://127.0.0.1:9/", "--proxy", "socks5://127.0.0.1:1")
         assert socks.returncode == 2

@@ -94,7 +94,7 @@ def test_bad_values_are_usage_problems(tmp_path: Path) -> None:
     cert.write_text("x")
     with pytest.raises(UsageProblem, match="need a wss:// URL"):
         check_options(ConnectOptions(url="ws://x/", cert=str(cert)))
-    with pytest.raises(UsageProblem, match="invalid proxy"):
+    with pytest.raises(UsageProblem, match="invalid --proxy"):
         check_options(ConnectOptions(url="ws://x/", proxy="ftp://p"))
 
 

@@ -766,7 +766,7 @@ def test_long_binary_messages_are_cut_and_shown_in_full_on_request(
     terminal.child.send("/show 2\r")
     terminal.wait_text("00000bf0  f0 f1")
     terminal.child.send("/show 9\r")
-    terminal.wait_text("error: no binary message 9 to show")
+    terminal.wait_text("error: no cut message 9 to show")
     terminal.child.sendcontrol("d")
     assert terminal.exit_status() == 0
 

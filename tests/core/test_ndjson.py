@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import time
 from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from linear import assert_linear, timing
 
 from wscli.core.ndjson import timestamp, to_ascii_json, to_json, to_ndjson
 
@@ -76,3 +78,24 @@ def _cpu(run: Callable[[], object]) -> float:
     start = time.thread_time()
     run()
     return time.thread_time() - start
+
+
+# -- properties: the NDJSON escaper, for any text a peer sends ---------------------------------
+
+_UNSAFE_RAW = re.compile("[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+@given(st.text())
+def test_any_text_is_one_inert_json_line_that_reads_back_the_same(text: str) -> None:
+    """Bound: at most six characters per character (``\\u0085``) and the two quotes."""
+    line = to_json(text)
+    assert not _UNSAFE_RAW.search(line)
+    assert json.loads(line) == text
+    assert len(line) <= 6 * len(text) + 2
+    line.encode("utf-8")  # always encodable: lone surrogates are escaped
+
+
+@timing
+@given(st.text(min_size=1, max_size=32))
+def test_writing_json_takes_time_linear_in_the_text(text: str) -> None:
+    assert_linear(to_json, lambda k: text * (k // len(text) + 1), 16_384)

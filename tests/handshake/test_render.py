@@ -296,6 +296,7 @@ def test_json_document() -> None:
     assert doc["close"] == {
         "sent": {"code": 1000, "reason": ""},
         "received": {"code": 1000, "reason": "bye"},
+        "bytes_received_while_waiting": 0,
     }
     assert doc["error"] == {"message": "handshake with h failed: because", "exit_code": 4}
     assert doc["tls"] is None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 from handshake_example import ACCEPT, KEY, SENT_REQUEST
+from hypothesis import example, given
+from hypothesis import strategies as st
+from linear import assert_linear, timing
 from websockets.client import ClientProtocol
 from websockets.uri import WebSocketURI, parse_uri
 
@@ -228,3 +231,24 @@ def test_too_many_headers() -> None:
         "handshake with h:1 failed: response head too large: expected no more than "
         "128 headers (limits: 8192-byte lines, 128 headers)"
     )
+
+
+# -- properties: the lenient response-head reader, for any bytes ----------------------------
+
+
+@given(
+    st.binary(max_size=2048) | st.builds(b"HTTP/1.1 %b OK\r\n\r\n".__mod__, st.binary(max_size=4))
+)
+@example(b"HTTP/1.1 \xb201 OK\r\n\r\n")  # a latin-1 superscript two: isdigit() says yes
+def test_any_head_is_read_without_an_exception_and_bounded(head: bytes) -> None:
+    """Bound: no more header pairs than lines, a status only of three ASCII digits."""
+    parsed = parse_head(head)
+    assert parsed.status_code is None or 100 <= parsed.status_code <= 999
+    assert len(parsed.headers) <= head.count(b"\r\n")
+    assert len(parsed.reason) + len(parsed.status_text) <= len(head)
+
+
+@timing
+@given(st.binary(min_size=1, max_size=64))
+def test_reading_a_head_takes_time_linear_in_its_size(line: bytes) -> None:
+    assert_linear(parse_head, lambda k: b"HTTP/1.1 200 OK\r\n" + (line + b"\r\n") * k, 256)

@@ -34,14 +34,16 @@ CONNECT_EPILOG = (
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nWith --socketio, a line that is valid JSON is sent as that value (--raw-strings:\n"
     "  always a string; --spread: a JSON array is several arguments); received events\n"
-    "  are written as NAME: [JSON args], acknowledgements as ack N: [JSON args].\n"
+    "  are written as NAME: [JSON args] (NAME JSON-quoted unless plain),\n"
+    "  acknowledgements as ack N: [JSON args].\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /show,\n"
     "  /filter, /mute, /pretty, /quit; with --socketio /emit EVENT JSON... and /ack);\n"
     "  Alt-Enter (Esc Enter) inserts a newline; a multi-line paste is sent as one\n"
     "  message when you press Enter; Ctrl-D closes with 1000 and exits 0 (a closed\n"
     "  terminal: 1001). Ctrl-C clears the line; on an empty line it shows how to leave,\n"
     "  and a second Ctrl-C within 2 s leaves as Ctrl-D does. Binary messages are\n"
-    "  hex-dumped up to 128 bytes; /show N (or --full) shows all.\n\n" + EXIT_STATUS_EPILOG
+    "  hex-dumped up to 128 bytes (--full: all); text is shown up to 4,096 characters\n"
+    "  or 64 lines; /show N shows the rest.\n\n" + EXIT_STATUS_EPILOG
 )
 
 

@@ -73,7 +73,15 @@ async def open_websocket(
     channel = WebSocketChannel(options, protocol, observer)
 
     async def connect() -> None:
-        await dial(lambda: channel.engine, uri.host, uri.port, tls=tls, proxy=proxy, timeout=None)
+        await dial(
+            lambda: channel.engine,
+            uri.host,
+            uri.port,
+            tls=tls,
+            proxy=proxy,
+            timeout=None,
+            cafile=options.cacert,
+        )
         channel.engine.send_request(request)
         await channel.handshake()
 

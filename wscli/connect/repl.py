@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +25,7 @@ from typing import IO, Any
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 from websockets.exceptions import ConnectionClosed
@@ -41,12 +40,13 @@ from wscli.connect.session import (
     run_session,
 )
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
-from wscli.connect.socketio.link import SocketIOLink
+from wscli.connect.socketio.link import SocketIOLink, completable
 from wscli.connect.view import View
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.events import Message
 from wscli.core.exitcodes import ExitCode
-from wscli.net.statefiles import history_path, open_private
+from wscli.core.url import redact_url
+from wscli.net.statefiles import AppendOnlyFile, history_entry, history_path, history_strings
 from wscli.net.terminal import make_console
 
 PING_WAIT = 30  # seconds /ping waits for its pong
@@ -54,18 +54,44 @@ LEAVE_WINDOW = 2.0  # seconds in which a second Ctrl-C on an empty line leaves
 LEAVE_HINT = "(Ctrl-D or /quit to leave)"
 
 
+class PrivateHistory(History):
+    """The prompt's history in a private file, through prompt_toolkit's public History API
+    (its two storage methods) on our own store, :class:`AppendOnlyFile`: every line typed
+    is appended with ``O_NOFOLLOW`` and mode 0600, in a 0700 directory held open.
+
+    An append that fails (a symlink planted after start, a full disk) keeps the line in
+    memory and is said once through ``notice``.
+    """
+
+    def __init__(self, file: AppendOnlyFile) -> None:
+        super().__init__()
+        self.file = file
+        self.notice: Callable[[str], None] = lambda line: None
+        self.failed = False
+
+    def load_history_strings(self) -> Iterable[str]:
+        return history_strings(self.file.read_tail())
+
+    def store_string(self, string: str) -> None:
+        try:
+            self.file.append(history_entry(string))
+        except OSError as exc:
+            if not self.failed:
+                self.failed = True
+                self.notice(f"history not saved: cannot write {self.file.path}: {os_reason(exc)}")
+
+
 def open_history(path: Path) -> tuple[History, str | None]:
-    """A file history at ``path`` (created as needed, mode 0600), or an in-memory one and a
-    warning."""
+    """A private file history at ``path`` (created as needed: mode 0600 in a 0700
+    directory), or an in-memory one and a warning."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Private, like shell histories: typed lines may hold tokens. Not through a
         # symlink (ELOOP): a planted link must not make wscli write into another file.
-        os.close(open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
+        file = AppendOnlyFile(path)
     except OSError as exc:
         why = os_reason(exc)
         return InMemoryHistory(), f"history not saved: cannot write {path}: {why}"
-    return FileHistory(str(path)), None
+    return PrivateHistory(file), None
 
 
 class SlashCompleter(Completer):
@@ -89,7 +115,7 @@ class SlashCompleter(Completer):
         if text.startswith("/emit ") and " " not in text[len("/emit ") :]:
             typed = text[len("/emit ") :]
             for name in self.event_names():
-                if name.startswith(typed) and name.isprintable() and " " not in name:
+                if name.startswith(typed) and completable(name):
                     yield Completion(name, start_position=-len(typed))
             return
         if not text.startswith("/") or " " in text or text.startswith("//"):
@@ -245,7 +271,7 @@ class Repl:
 
     async def run(self, link: Link) -> ExitCode:
         """Prompt and receive on one link until it ends; see the module docstring."""
-        self.stats.url = link.url
+        self.stats.url = redact_url(link.url)  # shown all session long: no password
         self.stats.state = "open"
         self.stats.subprotocol = link.subprotocol
         self.stats.compression = ", ".join(link.extensions) or "no compression"
@@ -352,10 +378,11 @@ class Repl:
             self.stats.rtt = rtt
             self.output.status(f"pong received: round trip {rtt * 1000:.1f} ms")
         elif command.name == "show":
-            shown = isinstance(self.output, TerminalOutput) and self.output.show(command.number)
+            output = self.output
+            shown = isinstance(output, TerminalOutput) and await output.show(command.number)
             if not shown:
                 raise CommandError(
-                    f"no binary message {command.number} to show (the last {SHOW_KEEP} cut ones"
+                    f"no cut message {command.number} to show (the last {SHOW_KEEP} cut ones"
                     " are kept)"
                 )
         elif command.name in ("emit", "ack"):
@@ -426,8 +453,12 @@ async def run_repl(
             output.width = repl.width
         if warning:
             output.status(f"warning: {warning}")
+        if isinstance(history, PrivateHistory):
+            history.notice = lambda line: output.status(f"warning: {line}")
         try:
             return await run_session(options, output, repl.run, interactive=True)
         finally:
             with contextlib.suppress(OSError, ValueError):  # --json buffers a burst
                 output.flush()
+            if isinstance(history, PrivateHistory):
+                history.file.close()

@@ -61,7 +61,7 @@ async def open_session_link(
     """Open the WebSocket (and Socket.IO session) and report it as open.
 
     ``interactive``: at the prompt an overdue Socket.IO acknowledgement is a warning, in a
-    pipe it ends the session (exit 6).
+    pipe it ends the session (exit 6); only the prompt keeps event names (completion).
     """
     link: Link
     if options.socketio:
@@ -72,6 +72,7 @@ async def open_session_link(
             options.socketio_options,
             output,
             ack_timeout_fatal=not interactive,
+            keep_event_names=interactive,
         )
     else:
         channel, url = await open_following(

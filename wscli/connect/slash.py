@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "/file [--text] PATH",
         "send the file PATH as one binary message (--text: as one text message, UTF-8)",
     ),
-    "/show": ("/show N", "show binary message N in full (long ones are cut at first)"),
+    "/show": ("/show N", "show cut message N in full (long ones are cut at first)"),
     "/filter": ("/filter [REGEX]", "show only received messages matching REGEX; alone: all"),
     "/mute": ("/mute [REGEX]", "hide received messages matching REGEX; alone: none"),
     "/pretty": ("/pretty", "JSON messages indented and highlighted, or not (--pretty)"),
@@ -116,7 +116,7 @@ def parse_line(line: str) -> Command:
         return Command("file", path=path.strip(), text=text)
     if word == "/show":
         if not rest.isascii() or not rest.isdigit():
-            raise CommandError("/show needs the number of a cut binary message, e.g. /show 1")
+            raise CommandError("/show needs the number of a cut message, e.g. /show 1")
         return Command("show", number=int(rest))
     if word in ("/filter", "/mute"):
         try:

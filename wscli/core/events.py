@@ -9,7 +9,8 @@ uses the one format of :func:`wscli.core.ndjson.timestamp` (ISO 8601, UTC, milli
 Events and their keys (besides ``event`` and ``time``):
 
 - ``open``: ``url``, ``subprotocol`` (or null), ``extensions`` (list), ``headers``
-  (response headers, name → value; repeated names joined with ", ")
+  (response headers, name → value; repeated names joined with ", "; secret values such as
+  a ``Set-Cookie`` as ``[redacted]``, by :mod:`wscli.core.redact`)
 - ``message``: ``direction`` ("in"/"out"), ``type`` ("text"/"binary"), ``text`` or
   ``base64``, ``length`` (bytes); Socket.IO adds ``socketio``: ``"event"`` with ``name`` (the
   event name; ``event`` is taken by the NDJSON event type) and ``args`` (list of JSON

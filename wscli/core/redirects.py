@@ -27,7 +27,12 @@ def redirect_target(current: str, location: str) -> str:
     Raises :class:`HandshakeRejected` for a target wscli cannot or must not follow.
     """
     http_base = "http" + normalize_url(current).removeprefix("ws")  # urljoin knows http(s)
-    target = urllib.parse.urljoin(http_base, location.strip())
+    try:
+        target = urllib.parse.urljoin(http_base, location.strip())
+    except ValueError as exc:  # the server's Location: "http://[::1/x", "ws://[zz]/"
+        raise HandshakeRejected(
+            "cannot follow the redirect", f"to {location!r}: {exc}", status=None
+        ) from None
     try:
         uri = parse_ws_url(target)
     except UsageProblem as problem:

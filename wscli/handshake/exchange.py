@@ -26,11 +26,18 @@ from wscli.core.closecodes import close_description
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError, os_reason
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 from wscli.core.url import redact_url
-from wscli.handshake.report import BODY_SHOWN, CloseFrame, HandshakeReport, WireChunk
+from wscli.handshake.report import (
+    BODY_SHOWN,
+    CLOSE_WAIT_KEPT,
+    CloseFrame,
+    HandshakeReport,
+    WireChunk,
+)
 from wscli.handshake.request import handshake_error, judge, parse_head, parsed_response, split_head
 from wscli.handshake.tlsinfo import tls_info
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.statefiles import remember_url
+from wscli.net.tls import certificate_names, name_mismatch
 from wscli.net.tunnel import http_connect, socks_connect
 from wscli.wire.engine import close_written
 from wscli.wire.owner import parse_close
@@ -84,9 +91,11 @@ class Exchange:
         timeout: float,
         proxy: str | None = None,
         inspect: bool = False,
+        cafile: str | None = None,
     ) -> None:
         self.report = report
         self.inspect = inspect  # read a certificate that failed verification (--debug, --json)
+        self.cafile = cafile  # --cacert, to name the names of a certificate for other names
         self.protocol = protocol
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -102,6 +111,7 @@ class Exchange:
         self.close_sent: Close | None = None
         self.close_rcvd: Close | None = None
         self.failed: Close | None = None  # the close websockets sent itself: a broken peer
+        self.close_out = False  # our close frame is written: nothing more but EOF
 
     def now(self) -> float:
         return self.loop.time() - self.start
@@ -208,8 +218,13 @@ class Exchange:
             sock.close()
             if isinstance(exc, ssl.SSLCertVerificationError) and self.inspect:
                 await self.inspect_refused(exc)
+            names: list[str] = []
+            if name_mismatch(exc) and self.proxy is None:  # valid, for other names: say which
+                names = await certificate_names(
+                    report.host, report.port, cafile=self.cafile, timeout=self.timeout
+                )
             raise describe_connect_error(
-                exc, report.host, report.port, secure=self.ssl_context is not None
+                exc, report.host, report.port, self.ssl_context is not None, names
             ) from None
         finally:
             if self.ssl_context is not None:
@@ -253,7 +268,11 @@ class Exchange:
                     await asyncio.wait_for(writer.wait_closed(), EOF_GRACE)
 
     def send(self, phase: str) -> None:
-        """Write what the protocol wants written (an empty chunk means half-close)."""
+        """Write what the protocol wants written (an empty chunk means half-close).
+
+        Once our close frame is out, nothing more is written but EOF: the pongs websockets
+        answers a ping flood with would pile up unsent behind a server that never reads.
+        """
         assert self.writer is not None
         chunks = self.protocol.data_to_send()
         written = close_written(chunks)
@@ -262,9 +281,12 @@ class Exchange:
             if self.close_rcvd is None and not self.closing:
                 self.failed = written
         for data in chunks:
-            if data:
+            if data and self.close_out:
+                self.report.writes_discarded += len(data)
+            elif data:
                 self.report.wire.append(WireChunk("sent", phase, self.now(), data))
                 self.writer.write(data)
+                self.close_out = close_written([data]) is not None
             elif self.writer.can_write_eof():
                 with contextlib.suppress(OSError):  # the peer may be gone already
                     self.writer.write_eof()
@@ -277,12 +299,26 @@ class Exchange:
         except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             data = b""
         if data:
-            self.report.wire.append(WireChunk("received", phase, self.now(), data))
+            self.record_received(phase, data)
             self.protocol.receive_data(data)
         else:
             self.protocol.receive_eof()
         self.note_frames(self.protocol.events_received())
         return data
+
+    def record_received(self, phase: str, data: bytes) -> None:
+        """Keep received bytes for the report; after the verdict (the close wait) only the
+        first :data:`CLOSE_WAIT_KEPT`, counting the rest."""
+        report = self.report
+        if phase == "close":
+            room = max(CLOSE_WAIT_KEPT - report.close_wait_received, 0)
+            report.close_wait_received += len(data)
+            if len(data) > room:
+                report.close_wait_discarded += len(data) - room
+                data = data[:room]
+            if not data:
+                return
+        report.wire.append(WireChunk("received", phase, self.now(), data))
 
     def note_frames(self, events: list[Any]) -> None:
         for event in events:
@@ -425,15 +461,17 @@ async def run_handshake(
     timeout: float,
     proxy: str | None = None,
     inspect: bool = False,
+    cafile: str | None = None,
 ) -> HandshakeReport:
     """Connect (through ``proxy`` unless None), send ``report.request``, read and judge the
     response, close; fill ``report``.
 
     ``protocol`` must be the ClientProtocol that produced ``report.request``. The error, if
     any, is left in ``report.error``. ``inspect``: after a failed certificate verification,
-    read the certificate over a second connection (for --debug and --json).
+    read the certificate over a second connection (for --debug and --json). ``cafile``: the
+    --cacert behind ``ssl_context``, to read the names of a certificate valid for others.
     """
-    run = Exchange(report, protocol, ssl_context, timeout, proxy, inspect)
+    run = Exchange(report, protocol, ssl_context, timeout, proxy, inspect, cafile)
     started = time.perf_counter()
     try:
         await run.connect()

@@ -25,7 +25,7 @@ from wscli.core.errors import format_error
 from wscli.core.escape import escape_control
 from wscli.core.headers import REQUIRE_SUBPROTOCOL_HINT
 from wscli.core.ndjson import to_json
-from wscli.handshake.report import CertInfo, CloseFrame, HandshakeReport, TlsInfo
+from wscli.handshake.report import CLOSE_WAIT_KEPT, CertInfo, CloseFrame, HandshakeReport, TlsInfo
 from wscli.handshake.request import Verdict, format_extension
 
 PHASES = ("dns", "connect", "tls", "upgrade", "close", "total")
@@ -128,7 +128,8 @@ def render_redirect(report: HandshakeReport) -> Text:
 def render_verdict(verdict: Verdict) -> Text:
     """One line per check: status, accept (expected vs received), subprotocol, extensions."""
     text = Text()
-    status = f"{verdict.status_code} {verdict.reason}".rstrip()
+    code = verdict.status_code if verdict.status_code is not None else verdict.status_text
+    status = f"{code or '(none)'} {verdict.reason}".rstrip()
     if verdict.status_ok:
         _check(text, True, f"status: {status}")
         return _verdict_101(text, verdict)
@@ -225,7 +226,8 @@ def _cert_lines(label: str, cert: CertInfo, brief: bool = False) -> list[str]:
 
 def _note(text: Text, line: str) -> None:
     """One ``* `` line; escaped here, as most quote the server (a certificate's subject,
-    issuer and names)."""
+    issuer and names: a certificate the user trusted wrote an OSC 52 clipboard write and a
+    screen clear to the terminal through them)."""
     text.append("* ", "dim")
     text.append(escape_control(line, keep_newlines=False) + "\n")
 
@@ -278,6 +280,14 @@ def render_debug_wire(report: HandshakeReport) -> Text:
             "bold cyan" if arrow == ">" else "bold magenta",
         )
         text.append(hexdump(chunk.data))
+    if report.close_wait_discarded:
+        note(
+            f"{report.close_wait_received:,} bytes received while waiting for the close; "
+            f"the first {CLOSE_WAIT_KEPT // 1024} KiB are shown, "
+            f"{report.close_wait_discarded:,} bytes were counted and discarded"
+        )
+    if report.writes_discarded:
+        note(f"{report.writes_discarded:,} bytes (pongs) not sent after our close frame")
     if report.close_sent is not None or report.close_received is not None:
         note(
             f"close frames: sent {_close_text(report.close_sent)}, "
@@ -349,6 +359,7 @@ def json_document(report: HandshakeReport) -> dict[str, Any]:
         "close": {
             "sent": _close_json(report.close_sent),
             "received": _close_json(report.close_received),
+            "bytes_received_while_waiting": report.close_wait_received,
         },
         "timings_ms": {
             p: round(report.timings[p] * 1000, 3) for p in PHASES if p in report.timings

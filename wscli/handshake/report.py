@@ -11,6 +11,11 @@ from wscli.handshake.request import Verdict
 
 BODY_SHOWN = 1024
 """Bytes of a non-101 response body that are kept and shown."""
+CLOSE_WAIT_KEPT = 64 * 1024
+"""Bytes received while waiting for the server's close frame that are kept (for the
+``--debug`` hex dump); the rest are counted and discarded. A server that answers 101 and
+then floods frames without ever closing made the old report hold every byte (300 MB of
+flood: 885 MB RSS)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +103,13 @@ class HandshakeReport:
     close_sent: CloseFrame | None = None
     close_received: CloseFrame | None = None
     wire: list[WireChunk] = dataclasses.field(default_factory=list)
+    close_wait_received: int = 0
+    """Bytes received after the verdict, while waiting for the close (kept or not)."""
+    close_wait_discarded: int = 0
+    """Of those, the bytes past :data:`CLOSE_WAIT_KEPT`: counted, not kept."""
+    writes_discarded: int = 0
+    """Bytes the protocol would have sent after our close frame (pongs to a ping flood):
+    nothing but the close frame and EOF goes out once closing has begun."""
     error: WscliError | None = None
     offline: bool = False
     redirected_to: str | None = None

@@ -46,6 +46,8 @@ class ResponseHead:
     status_code: int | None
     reason: str
     headers: list[tuple[str, str]]
+    status_text: str = ""
+    """The status code as the server wrote it (what is shown when it is not one)."""
 
     def get_all(self, name: str) -> list[str]:
         """Every value of the header ``name`` (case-insensitive), in order."""
@@ -56,14 +58,16 @@ def parse_head(head: bytes) -> ResponseHead:
     """Read a response head leniently, for display; websockets does the strict validation."""
     lines = head.decode("iso-8859-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    status_code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    # ASCII digits only: isdigit() also accepts "²", which int() refuses (a traceback).
+    code = parts[1] if len(parts) > 1 else ""
+    status_code = int(code) if len(code) == 3 and code.isascii() and code.isdigit() else None
     reason = parts[2] if len(parts) > 2 else ""
     headers = []
     for line in lines[1:]:
         name, sep, value = line.partition(":")
         if sep:
             headers.append((name.strip(), value.strip()))
-    return ResponseHead(status_code, reason, headers)
+    return ResponseHead(status_code, reason, headers, code)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +83,8 @@ class Verdict:
     extensions_offered: str | None
     extensions_received: list[tuple[str, list[tuple[str, str | None]]]]
     extensions_error: str | None = None
+    status_text: str = ""
+    """The status code as written, for a response whose status is not a number."""
 
     @property
     def status_ok(self) -> bool:
@@ -144,6 +150,7 @@ def judge(request: bytes, failure: Exception | None, head: ResponseHead) -> Verd
         extensions_offered=", ".join(sent.get_all("Sec-WebSocket-Extensions")) or None,
         extensions_received=extensions,
         extensions_error=error,
+        status_text=head.status_text,
     )
 
 

@@ -55,6 +55,7 @@ async def run_handshakes(config: HandshakeConfig, url: str, write: Write) -> Han
             config.timeout,
             resolve_proxy(config.proxy, uri.host, uri.port, uri.secure),
             inspect=config.debug or config.json_output,
+            cafile=config.cacert,
         )
         explain(report, config)
         location = _redirect(report)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Sequence
 
 from wscli.core.errors import ConnectFailed, TimedOut, WscliError, os_reason
+from wscli.net.tls import NAMES_SHOWN, name_mismatch
 
 # OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED.
 _OUT_OF_DATE = frozenset({9, 10})
@@ -20,9 +22,17 @@ def hostport(host: str, port: int) -> str:
 
 
 def describe_connect_error(
-    exc: BaseException, host: str, port: int, secure: bool = False
+    exc: BaseException,
+    host: str,
+    port: int,
+    secure: bool = False,
+    cert_names: Sequence[str] = (),
 ) -> WscliError:
-    """Return the :class:`WscliError` that explains why connecting to host:port failed."""
+    """Return the :class:`WscliError` that explains why connecting to host:port failed.
+
+    ``cert_names``: for a certificate that is valid but for other names, the names it has
+    (see :func:`wscli.net.tls.certificate_names`), quoted in the hint.
+    """
     where = hostport(host, port)
     if isinstance(exc, TimeoutError):
         return TimedOut(f"cannot connect to {where}", "timed out")
@@ -31,6 +41,17 @@ def describe_connect_error(
             f"cannot resolve host {host!r}",
             os_reason(exc),
             hint="check the host name (DNS)",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError) and name_mismatch(exc):
+        shown = ", ".join(cert_names[:NAMES_SHOWN])
+        if len(cert_names) > NAMES_SHOWN:
+            shown += f" and {len(cert_names) - NAMES_SHOWN} more"
+        return ConnectFailed(
+            f"TLS handshake with {where} failed",
+            exc.verify_message or exc.reason or str(exc),
+            hint=f"the certificate is for {shown}: use a URL with one of those names"
+            if shown
+            else "the certificate is for other names than this one",
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
         advice = "pass --cacert FILE to trust its CA, or -k/--insecure to skip verification"

@@ -21,6 +21,7 @@ from wscli.core.errors import ConnectFailed, TimedOut, UsageProblem, WscliError
 from wscli.core.hosts import is_loopback
 from wscli.core.url import is_direct, redact_url
 from wscli.net.neterrors import describe_connect_error, hostport
+from wscli.net.tls import certificate_names, name_mismatch
 
 MAX_ANSWER = 16 * 1024
 """Most bytes of a proxy's answer to CONNECT (status line and headers)."""
@@ -65,25 +66,28 @@ def resolve_proxy(option: str | None, host: str, port: int, secure: bool) -> str
     if option is not None:
         if is_direct(option):
             return None
-        check_proxy(option)
+        check_proxy(option, "--proxy")
         return option
     return environment_proxy(host, port, secure)
 
 
-def check_proxy(proxy: str) -> urllib.parse.SplitResult:
-    """The parts of a proxy URL; :class:`UsageProblem` for one wscli cannot use."""
-    parts = urllib.parse.urlsplit(proxy)
-    if parts.scheme not in SCHEMES:
-        raise UsageProblem(
-            "invalid proxy",
-            f"{proxy!r}: expected http://host:port or socks5://host:port",
-        )
+def check_proxy(proxy: str, name: str = "proxy") -> urllib.parse.SplitResult:
+    """The parts of a proxy URL; :class:`UsageProblem` for one wscli cannot use, naming it
+    ``name`` (the option it came from) with its password hidden.
+
+    Checked before anything starts: a bad port (``:99999``) or bracket (``http://[::1``)
+    raised a ValueError traceback from deep inside the connection.
+    """
+    what = f"invalid {name} {redact_url(proxy)!r}"
     try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
+        parts = urllib.parse.urlsplit(proxy)
+        host, port = parts.hostname, parts.port  # .port raises for one out of range
+    except ValueError as exc:
+        raise UsageProblem(what, str(exc)) from None
+    if parts.scheme not in SCHEMES:
+        raise UsageProblem(what, "expected http://host:port or socks5://host:port")
     if not host or (port is None and parts.netloc.rstrip("]").endswith(":")):
-        raise UsageProblem("invalid proxy", f"{proxy!r}: no host:port")
+        raise UsageProblem(what, "no host:port")
     return parts
 
 
@@ -185,9 +189,14 @@ async def dial(
     tls: ssl.SSLContext | None = None,
     proxy: str | None = None,
     timeout: float | None = None,
+    cafile: str | None = None,
 ) -> asyncio.BaseTransport:
     """Connect ``factory()``'s protocol to host:port (through ``proxy`` unless direct),
     TLS when ``tls``; everything within ``timeout`` seconds.
+
+    ``cafile``: the extra CAs ``tls`` trusts (--cacert); when the certificate is trusted but
+    for other names, the error's hint names the names it has (read over a second, verified
+    connection: see :func:`wscli.net.tls.certificate_names`).
 
     Raises :class:`WscliError`: connect failed (DNS, refused, TLS, proxy), timed out.
     """
@@ -221,7 +230,10 @@ async def dial(
     except (TimeoutError, asyncio.TimeoutError):
         raise TimedOut(f"opening the connection to {hostport(host, port)} timed out") from None
     except OSError as exc:
-        raise describe_connect_error(exc, host, port, tls is not None) from None
+        names: list[str] = []
+        if name_mismatch(exc) and is_direct(proxy):
+            names = await certificate_names(host, port, cafile=cafile)
+        raise describe_connect_error(exc, host, port, tls is not None, names) from None
 
 
 def _proxy_unreachable(exc: OSError, proxy: str) -> WscliError:

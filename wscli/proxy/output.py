@@ -29,7 +29,7 @@ from wscli.core.events import (
     ping_event,
 )
 from wscli.core.ndjson import timestamp, to_ndjson
-from wscli.core.redact import redact, redact_header
+from wscli.core.redact import redact
 from wscli.net.linewriter import LineWriter
 from wscli.proxy import render
 from wscli.proxy.faults import Way
@@ -296,7 +296,7 @@ class JsonDisplay(StreamDisplay):
         self._emit({**event, "seed": seed}, None)
 
     def opened(self, event: Opened) -> None:
-        headers = [(name, redact_header(name, value)) for name, value in event.headers]
+        headers = event.headers  # secret values are redacted by open_event itself
         shown = redact(event.subprotocol) if event.subprotocol is not None else None
         self._emit(
             open_event(redact(event.upstream), shown, event.client_extensions, headers),
