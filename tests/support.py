@@ -105,3 +105,34 @@ def has_ansi(data: bytes | str) -> bool:
 
 def lines(data: bytes) -> Sequence[str]:
     return data.decode().splitlines()
+
+
+NPM_DIR = REPO / "tests" / "npm"
+
+
+def npm_packages() -> Path:
+    """The Node packages of tests/npm (wscat, axe-core), installed from its lock file into a
+    cache folder once (``npm ci``: exactly the locked versions, nothing resolved at run
+    time), one pytest-xdist worker at a time; returns the folder holding ``node_modules``."""
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    cache = cache_root / "wscli-tests" / "npm"
+    lock = (NPM_DIR / "package-lock.json").read_bytes()
+    with install_lock("npm-tests"):
+        cache.mkdir(parents=True, exist_ok=True)
+        installed = cache / "package-lock.json"
+        if (
+            not (cache / "node_modules").is_dir()
+            or not installed.exists()
+            or installed.read_bytes() != lock
+        ):
+            shutil.copy(NPM_DIR / "package.json", cache)
+            shutil.copy(NPM_DIR / "package-lock.json", cache)
+            subprocess.run(
+                ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
+                cwd=cache,
+                check=True,
+                timeout=scaled(300),
+                capture_output=True,
+                env=clean_env(),
+            )
+    return cache

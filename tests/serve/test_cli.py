@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -231,31 +230,9 @@ def test_help_documents_options_defaults_and_env_vars() -> None:
 # Interop with clients nobody here wrote
 
 
-NPM_DIR = Path(__file__).parent.parent / "npm"
-
-
 def _wscat() -> str:
-    """Install wscat from tests/npm's lock file into a cache folder (once) and return it."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wscli-tests" / "npm"
-    cache.mkdir(parents=True, exist_ok=True)
-    lock = (NPM_DIR / "package-lock.json").read_bytes()
-    binary = cache / "node_modules" / ".bin" / "wscat"
-    with support.install_lock("npm-wscat"):
-        _install_wscat(cache, binary, lock)
-    return str(binary)
-
-
-def _install_wscat(cache: Path, binary: Path, lock: bytes) -> None:
-    if not binary.exists() or (cache / "package-lock.json").read_bytes() != lock:
-        shutil.copy(NPM_DIR / "package.json", cache)
-        shutil.copy(NPM_DIR / "package-lock.json", cache)
-        subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
-            cwd=cache,
-            check=True,
-            timeout=scaled(120),
-            capture_output=True,
-        )
+    """wscat from tests/npm's lock file (installed into the tests' cache once)."""
+    return str(support.npm_packages() / "node_modules" / ".bin" / "wscat")
 
 
 @support.requires("npm", "node")
