@@ -116,7 +116,7 @@ def wait_text(page: Any, body: str) -> None:
 
 def script_errors(page: Any) -> list[str]:
     """What went wrong in the page's script (the relay's cuts log network errors too)."""
-    return [e for e in page.js_errors if "net::ERR_CONNECTION" not in e]
+    return [e for e in page.js_errors if "net::ERR_" not in e]
 
 
 def wait_local(page: Any, text: str) -> None:

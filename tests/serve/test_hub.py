@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -398,3 +399,40 @@ async def test_keys_are_unique_across_instances() -> None:
 async def test_local_backplane_requires_start() -> None:
     with pytest.raises(AssertionError):
         LocalBackplane().publish("/x", Message(b"", True), None)
+
+
+# Unique nicknames (the page's subprotocol: wscli/serve/chat_commands.py)
+
+
+async def test_a_crowd_sharing_one_name_costs_one_probe_per_join() -> None:
+    # An attacker joining thousands of "alice"s to one room: each join must not scan all
+    # the namesakes before it (quadratic), so n and 8n joins cost about n and 8n.
+    def cost(n: int) -> float:
+        hub = Hub()
+        start = time.perf_counter()
+        for i in range(n):
+            nick, replaced = hub.claim_nick("/crowd", "alice", None)
+            assert replaced is None
+            client = Recorder(f"k{i}", "/crowd", nick)
+            hub.join(client, announce=False)
+        elapsed = time.perf_counter() - start
+        assert len(hub.rooms["/crowd"].nicks) == n
+        return elapsed
+
+    small, large = min(cost(500) for _ in range(3)), min(cost(4000) for _ in range(3))
+    assert large < small * 8 * 4, (small, large)
+
+
+async def test_names_are_unique_and_the_lowest_free_number_is_given() -> None:
+    hub = Hub()
+    await hub.start()
+    names = []
+    for i in range(4):
+        nick, _ = hub.claim_nick("/r", "ann", None)
+        names.append(nick)
+        hub.join(Recorder(f"k{i}", "/r", nick))
+    assert names == ["ann", "ann (2)", "ann (3)", "ann (4)"]
+    second = next(c for c in hub.rooms["/r"].members if c.nick == "ann (2)")
+    hub.leave(second)
+    assert hub.claim_nick("/r", "ann", None) == ("ann (2)", None)
+    await hub.close()

@@ -53,6 +53,17 @@ def test_a_batch_carries_several_messages_in_order() -> None:
     ]
 
 
+def test_author_and_client_id_travel_with_the_message() -> None:
+    sent = Message(b"pat: hi", True, author="pat (2)", cid="c0ffee0123456789")
+    packed = pack_message("/r", sent, "abc:1")
+    [(_, got, sender)] = unpack_messages(packed)
+    assert (got.author, got.cid, sender) == ("pat (2)", "c0ffee0123456789", "abc:1")
+    assert got.data == b"pat: hi"
+    assert packed_size("/r", sent, "abc:1") == len(packed)
+    [(_, bare, _)] = unpack_messages(pack_message("/r", Message(b"x", True), None))
+    assert (bare.author, bare.cid) == (None, None)
+
+
 @pytest.mark.parametrize(
     ("payload", "why"),
     [
@@ -62,6 +73,8 @@ def test_a_batch_carries_several_messages_in_order() -> None:
         (bytes([1, 1, 0, 0, 0, 9]) + bytes(8) + b"/x", "lengths past the end"),
         (bytes([1, 1, 0, 0, 0, 1, 0, 0, 0, 1]) + bytes(4) + b"/s", "sender bytes without a"),
         (pack_message("/ok", Message(b"fine", True), None) + b"\x01", "too short"),
+        (bytes([1, 0x11, 0, 0, 0, 0, 0, 0, 0, 0]) + bytes(4), "client id flag without"),
+        (bytes([1, 0x11, 0, 0, 0, 0, 0, 0, 0, 1]) + bytes(4) + b"\x05", "client id flag without"),
     ],
 )
 def test_unpack_rejects_foreign_payloads(payload: bytes, why: str) -> None:

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hmac
 import struct
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from wscli.core.ndjson import timestamp
+from wscli.serve.access import MAX_NICK
 from wscli.serve.envelope import envelope, resume_envelope
 from wscli.serve.message_id import local_id, resume_from
 
@@ -42,6 +44,10 @@ OP_BINARY = 0x2
 # so clients cannot grow memory without bound by visiting many paths.
 MAX_IDLE_ROOMS = 1024
 DEFAULT_HISTORY_BYTES = 64 * 2**20
+
+# Suffixes tried from 2 before going on from the last one given in the room: the lowest
+# free one in a normal room, one probe per join in a crowd sharing one name.
+NEAR_SUFFIXES = 8
 
 SLOW_CLIENT_CODE = 1013
 UNLIMITED = 2**62  # "try again later": the client could not keep up
@@ -67,18 +73,25 @@ class RoomMessage:
 
     ``notice`` marks the server's own join/leave notices, which are never kept in history;
     ``author`` is the sender's verified nickname or ``#id`` (None: unknown, e.g. from an
-    older instance over a backplane), used by the JSON envelope of the page's subprotocol.
+    older instance over a backplane), used by the JSON envelope of the page's subprotocol;
+    ``cid`` the id its sender gave it (:mod:`wscli.serve.chat_commands`), in the envelope too.
     """
 
-    __slots__ = ("author", "data", "enveloped", "frame", "id", "notice", "text", "when")
+    __slots__ = ("author", "cid", "data", "enveloped", "frame", "id", "notice", "text", "when")
 
     def __init__(
-        self, data: bytes, text: bool, notice: bool = False, author: str | None = None
+        self,
+        data: bytes,
+        text: bool,
+        notice: bool = False,
+        author: str | None = None,
+        cid: str | None = None,
     ) -> None:
         self.data = data
         self.text = text
         self.notice = notice
         self.author = author
+        self.cid = cid
         self.frame = b""  # filled in once by Hub.deliver_local
         self.id = (
             ""  # stable id (wscli.serve.message_id): the backplane's, else Hub.deliver_local's
@@ -91,7 +104,9 @@ class RoomMessage:
         if not self.enveloped:
             if not self.when:
                 self.when = timestamp()
-            payload = envelope(self.data, self.text, self.notice, self.author, self.id, self.when)
+            payload = envelope(
+                self.data, self.text, self.notice, self.author, self.id, self.when, self.cid
+            )
             self.enveloped = encode_frame(payload, True)
         return self.enveloped
 
@@ -237,12 +252,26 @@ class Room:
     History keeps each message once, as its encoded frame (what a newcomer is sent).
     """
 
-    __slots__ = ("batch", "evicted", "history", "history_bytes", "members", "name")
+    __slots__ = (
+        "batch",
+        "evicted",
+        "history",
+        "history_bytes",
+        "members",
+        "name",
+        "nicks",
+        "suffixes",
+    )
 
     def __init__(self, name: str, history: int) -> None:
         self.name = name
         # A dict keeps insertion order and O(1) removal; values unused.
         self.members: dict[Subscriber, None] = {}
+        # Who holds each nickname here, with the page session it came from (unique names).
+        self.nicks: dict[str, tuple[Subscriber, str | None]] = {}
+        # The last suffix handed out per name ("alice (3)"): a hint, so a crowd of one name
+        # costs one probe per join, not one per namesake.
+        self.suffixes: dict[str, int] = {}
         self.batch: list[tuple[RoomMessage, str | None]] = []
         self.history: collections.deque[RoomMessage] | None = (
             collections.deque(maxlen=history) if history > 0 else None
@@ -255,7 +284,7 @@ class Room:
         the last N messages, at most ``max_bytes``; returns the change in bytes."""
         history = self.history
         assert history is not None
-        kept = RoomMessage(b"", message.text, author=message.author)
+        kept = RoomMessage(b"", message.text, author=message.author, cid=message.cid)
         kept.frame, kept.id = message.frame, message.id
         kept.when = message.when or timestamp()
         message.when = kept.when
@@ -354,8 +383,51 @@ class Hub:
 
     # Membership
 
-    def join(self, client: Subscriber) -> None:
-        """Add ``client`` to its room: replay the history, then announce a nickname."""
+    def claim_nick(
+        self, room_name: str, nick: str, session: str | None
+    ) -> tuple[str, Subscriber | None]:
+        """The nickname ``nick`` gets in ``room_name`` (unique among its clients here) and
+        the client it replaces, if any.
+
+        The holder of ``nick`` connected from the same page session (``?session=``: a page
+        reconnecting before the server noticed its old link died) is replaced; anyone
+        else's ``nick`` becomes ``nick (2)``, ``nick (3)``... (at most ``MAX_NICK``
+        characters).
+        """
+        room = self.rooms.get(room_name)
+        if room is None or nick not in room.nicks:
+            return nick, None
+        holder, held_by = room.nicks[nick]
+        if session is not None and held_by is not None and hmac.compare_digest(held_by, session):
+            return nick, holder
+        for number in range(2, NEAR_SUFFIXES + 2):  # the lowest free number, usually
+            candidate = _suffixed(nick, number)
+            if candidate not in room.nicks:
+                return candidate, None
+        if len(room.suffixes) > 2 * len(room.nicks) + 16:
+            room.suffixes.clear()  # only hints: names long gone need not be remembered
+        number = max(room.suffixes.get(nick, 0), NEAR_SUFFIXES + 1)
+        while True:  # a crowd of one name: on from the last number given
+            number += 1
+            candidate = _suffixed(nick, number)
+            if candidate not in room.nicks:
+                room.suffixes[nick] = number
+                return candidate, None
+
+    def tell(self, client: Subscriber, payload: bytes) -> None:
+        """Send one ``wscli.chat.v1`` control message (welcome, pong, ack...) to ``client``
+        alone, counted against its limit like any write."""
+        frame = encode_frame(payload, True)
+        if client.shared_frames:
+            over = client.send_frames(frame, self.max_queue)
+        else:
+            over = client.send_messages([frame_payload(frame)], self.max_queue)
+        if over:
+            self.drop_slow(client, over)
+
+    def join(self, client: Subscriber, session: str | None = None, announce: bool = True) -> None:
+        """Add ``client`` to its room: replay the history, then announce a nickname
+        (``announce`` False: it replaces its own stale connection, see :meth:`claim_nick`)."""
         room = self._room(client.room)
         # Frames published before the join belong to the old members only.
         self._flush_room(room)
@@ -395,22 +467,29 @@ class Hub:
         room.members[client] = None
         self.clients += 1
         if client.nick:
+            room.nicks[client.nick] = (client, session)
+        if client.nick and announce:
             self.publish(
                 client.room,
                 RoomMessage(f"* {client.nick} joined".encode(), True, True, client.nick),
             )
 
-    def leave(self, client: Subscriber) -> bool:
-        """Remove ``client`` from its room (idempotent); announce a nickname's departure."""
+    def leave(self, client: Subscriber, announce: bool = True) -> bool:
+        """Remove ``client`` from its room (idempotent); announce a nickname's departure
+        (``announce`` False: it is being replaced by its own page's new connection)."""
         room = self.rooms.get(client.room)
         if room is None or client not in room.members:
             return False
         del room.members[client]
         self.clients -= 1
+        nick = client.nick
+        if nick and nick in room.nicks and room.nicks[nick][0] is client:
+            del room.nicks[nick]
         if not room.members:
+            room.suffixes.clear()
             self.backplane.unsubscribe(room.name)
             self._room_emptied(room)
-        if client.nick:
+        if client.nick and announce:
             self.publish(
                 client.room, RoomMessage(f"* {client.nick} left".encode(), True, True, client.nick)
             )
@@ -555,6 +634,12 @@ class Hub:
             self._on_slow_client(client, buffered)
 
 
+def _suffixed(nick: str, number: int) -> str:
+    """``nick (number)``, the nickname cut so that the whole is at most ``MAX_NICK``."""
+    tail = f" ({number})"
+    return nick[: MAX_NICK - len(tail)].rstrip() + tail
+
+
 def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> int:
     """Hand ``messages`` to a client that encodes per connection (compression)."""
     if client.enveloped:
@@ -565,5 +650,5 @@ def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> i
 def _kept_envelope(kept: RoomMessage) -> bytes:
     """The ``wscli.chat.v1`` frame of a message kept in history (which holds only its frame)."""
     payload = frame_payload(kept.frame).data
-    body = envelope(payload, kept.text, False, kept.author, kept.id, kept.when)
+    body = envelope(payload, kept.text, False, kept.author, kept.id, kept.when, kept.cid)
     return encode_frame(body, True)

@@ -9,8 +9,9 @@ event-loop tick, in order. It has two fields:
   so a batch appended twice (retried after a connection loss whose XADD had in fact
   succeeded) is recognised and skipped by every reader. ``:l`` marks a batch the instance
   has already delivered to its own clients while Redis was unreachable.
-- ``d``: the messages, each a fixed header, then room, sender and the payload bytes
-  unchanged (see :func:`pack_message`).
+- ``d``: the messages, each a fixed header, then room, sender (with the author and the
+  sender's client id, when known) and the payload bytes unchanged (see
+  :func:`pack_message`).
 
 Nothing read from Redis is trusted: :func:`unpack_messages` and :func:`parse_header` raise
 ValueError for anything this module did not produce.
@@ -34,6 +35,7 @@ _TEXT = 0x1
 _NOTICE = 0x2
 _HAS_SENDER = 0x4
 _HAS_AUTHOR = 0x8  # the author (nick or #id) and its length (one byte) follow the sender
+_HAS_CID = 0x10  # the sender's client id and its length (one byte) follow the author
 
 StreamId = tuple[int, int]
 """A stream entry id ``MS-SEQ`` as numbers, so ids compare in stream order."""
@@ -80,6 +82,9 @@ def pack_message(room: str, message: Message, sender: str | None) -> bytes:
     if message.author is not None:
         flags |= _HAS_AUTHOR
         sender_bytes += _author_bytes(message.author)
+    if message.cid is not None:
+        flags |= _HAS_CID
+        sender_bytes += _author_bytes(message.cid)
     data = message.data
     header = _HEADER.pack(_VERSION, flags, len(room_bytes), len(sender_bytes), len(data))
     return b"".join((header, room_bytes, sender_bytes, data))
@@ -97,6 +102,8 @@ def packed_size(room: str, message: Message, sender: str | None) -> int:
     sender_len = len(sender.encode("utf-8", "surrogateescape")) if sender is not None else 0
     if message.author is not None:
         sender_len += len(_author_bytes(message.author))
+    if message.cid is not None:
+        sender_len += len(_author_bytes(message.cid))
     return _HEADER.size + room_len + sender_len + len(message.data)
 
 
@@ -115,7 +122,7 @@ def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
         version, flags, room_len, sender_len, data_len = _HEADER.unpack_from(payload, start)
         if version != _VERSION:
             raise ValueError(f"unknown version {version}")
-        if flags & ~(_TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR):
+        if flags & ~(_TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR | _HAS_CID):
             raise ValueError(f"unknown flags {flags:#x}")
         start += _HEADER.size
         stop = start + room_len + sender_len + data_len
@@ -123,8 +130,14 @@ def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
             raise ValueError("lengths past the end")
         room = payload[start : start + room_len].decode("utf-8", "surrogateescape")
         start += room_len
-        sender, author = None, None
+        sender, author, cid = None, None, None
         field = payload[start : start + sender_len]
+        if flags & _HAS_CID:
+            if not field or field[-1] + 1 > len(field):
+                raise ValueError("client id flag without a client id")
+            cut = len(field) - 1 - field[-1]
+            cid = field[cut:-1].decode("ascii")
+            field = field[:cut]
         if flags & _HAS_AUTHOR:
             if not field or field[-1] + 1 > len(field):
                 raise ValueError("author flag without an author")
@@ -136,7 +149,9 @@ def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
         elif field:
             raise ValueError("sender bytes without a sender")
         start += sender_len
-        message = Message(payload[start:stop], bool(flags & _TEXT), bool(flags & _NOTICE), author)
+        message = Message(
+            payload[start:stop], bool(flags & _TEXT), bool(flags & _NOTICE), author, cid
+        )
         found.append((room, message, sender))
         start = stop
     return found

@@ -38,9 +38,10 @@ from wscli.serve import acceptor, access, fdlimit
 from wscli.serve import http as serverhttp
 from wscli.serve.admission import Admit, Plain, Policy, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
+from wscli.serve.chat_commands import Ping, SentIds, parse_command
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, close_details
-from wscli.serve.envelope import SUBPROTOCOL
+from wscli.serve.envelope import SUBPROTOCOL, ack_envelope, pong_envelope, welcome_envelope
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog, RepeatFilter
@@ -48,6 +49,8 @@ from wscli.serve.log import EventLog, RepeatFilter
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
 DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
+REPLACED_CODE = 4001
+"""Close code for a connection replaced by a newer one of the same page (``?session=``)."""
 
 
 def format_address(address: Any) -> str:
@@ -124,6 +127,7 @@ class ChatServer:
         self.port = 0
         self.policy: Policy | None = None
         self.budget = BacklogBudget(config.max_total_queue, self._drop_over_budget)
+        self.sent_ids = SentIds()  # client ids of sends relayed lately: never relayed twice
         self.keepalive: Keepalive | None = None
         if config.ping_interval is not None:
             self.keepalive = Keepalive(
@@ -370,10 +374,20 @@ class ChatServer:
             conn.end()  # not HTTP: nothing to answer
 
     def on_open(self, conn: ClientConnection, admitted: Admit, response: Response) -> None:
-        """The 101 is sent: join the room."""
+        """The 101 is sent: join the room under a nickname unique in it (or replacing this
+        page's own stale connection), then tell a ``wscli.chat.v1`` client who it is."""
         conn.client_id, key = self.hub.new_key()
-        conn.ident = (key, admitted.room, admitted.nick)
-        conn.author = admitted.nick or f"#{conn.client_id}"
+        nick, replaced = admitted.nick, None
+        if nick is not None:
+            nick, replaced = self.hub.claim_nick(admitted.room, nick, admitted.session)
+        if replaced is not None:
+            # Its page reconnected before the old link was found dead: the name passes on
+            # without a "left"/"joined" pair, and the old connection goes.
+            stale: ClientConnection = replaced  # type: ignore[assignment]
+            self.hub.leave(stale, announce=False)
+            stale.drop(REPLACED_CODE, "replaced by a new connection", self.close_timeout)
+        conn.ident = (key, admitted.room, nick)
+        conn.author = nick or f"#{conn.client_id}"
         conn.since = admitted.since
         self.log.emit(
             "connect",
@@ -384,10 +398,25 @@ class ChatServer:
             compression=not conn.shared_frames,
             nick=conn.nick,
         )
-        self.hub.join(conn)
+        self.hub.join(conn, admitted.session, announce=replaced is None)
+        if conn.enveloped and conn.is_open:
+            renamed = nick != admitted.nick
+            self.hub.tell(conn, welcome_envelope(nick, conn.author, renamed))
 
     def on_message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
-        """A complete message from ``conn``: relay it to its room."""
+        """A complete message from ``conn``: relay it to its room (a ``wscli.chat.v1``
+        client's commands are answered instead: see :mod:`wscli.serve.chat_commands`)."""
+        cid = None
+        if conn.enveloped and text:
+            command = parse_command(data)
+            if isinstance(command, Ping):
+                self.hub.tell(conn, pong_envelope(command.n))
+                return
+            if command is not None:
+                self.hub.tell(conn, ack_envelope(command.cid))
+                if not self.sent_ids.first_time(conn.room, command.cid):
+                    return  # re-sent after a reconnect: relayed once already
+                cid, data = command.cid, command.text.encode()
         if self.log.verbose:
             self.log.emit(
                 "message",
@@ -396,7 +425,7 @@ class ChatServer:
                 type="text" if text else "binary",
                 size=len(data),
             )
-        self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author), conn.key)
+        self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author, cid), conn.key)
 
     def on_keepalive_pong(self, conn: ClientConnection) -> None:
         if self.keepalive is not None:
