@@ -130,13 +130,15 @@ class Relay:
     ``restore(port)``, which may point it at another server; ``silence()`` makes the
     connections open now drop every byte while staying open, as a Wi-Fi drop or an expired
     NAT entry does (``to_page_only``: what the page sends still reaches the server); new
-    connections are relayed as usual. With ``refuse_upgrades`` set, WebSocket upgrades are
-    closed unanswered while the page itself still loads."""
+    connections are relayed as usual. ``upgrades`` can refuse or hold WebSocket upgrades
+    while the page itself still loads."""
 
     def __init__(self) -> None:
         self.port = 0
         self.open = False
-        self.refuse_upgrades = False  # True: WebSocket upgrades are closed, pages still load
+        # What becomes of WebSocket upgrades (pages always load): "pass", "refuse" (closed
+        # unanswered) or "hold" (never answered: the page stays "Connecting…").
+        self.upgrades = "pass"
         self.lock = threading.Lock()
         self.pairs: list[tuple[socket.socket, socket.socket, threading.Event, threading.Event]] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -159,7 +161,7 @@ class Relay:
                 return
             port = self.port
         head = b""
-        if self.refuse_upgrades:
+        if self.upgrades != "pass":
             client.settimeout(scaled(5))
             with contextlib.suppress(OSError):
                 while b"\r\n\r\n" not in head and len(head) < 65536:
@@ -169,6 +171,10 @@ class Relay:
                     head += chunk
             client.settimeout(None)
             if b"upgrade: websocket" in head.lower():
+                if self.upgrades == "hold":
+                    with self.lock:
+                        self.pairs.append((client, client, threading.Event(), threading.Event()))
+                    return
                 client.close()
                 return
         try:

@@ -119,7 +119,7 @@ def test_messages_typed_offline_survive_a_reload_and_arrive_once(browser: Any) -
         page = open_page(browser, relay.url + "#keep", nick="kim")
         try:
             wait_online(page)
-            relay.refuse_upgrades = True
+            relay.upgrades = "refuse"
             relay.cut()
             relay.restore(server.port)
             page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
@@ -133,7 +133,7 @@ def test_messages_typed_offline_survive_a_reload_and_arrive_once(browser: Any) -
                 "first while offline",
                 "second while offline",
             ]
-            relay.refuse_upgrades = False
+            relay.upgrades = "pass"
             wait_online(page)
             wait_line(page, "text", "second while offline", author="kim")
             send_from_page(page, "done")
