@@ -11,13 +11,21 @@ A raw client sends N messages as fast as it can to a room a page is showing (a r
 - **key shown after**: a key pressed in the message field as the burst arrives, from the
   key event's time stamp to the first animation frame after its letter reached the field.
 
+- **heap**: the page's JavaScript heap after a garbage collection (DevTools
+  ``HeapProfiler.collectGarbage``, then ``Runtime.getHeapUsage``) once it has shown 20,000
+  and then 40,000 messages (``--heap``): the page keeps at most 2,000 per room, so the two
+  should be about equal (flat).
+
 The old page is ``benchmarks/chat_page_old.html`` (the page before issue 15), served in
 place of the new one by the browser (``page.route``) from the same server, so both talk to
 the same `wscli serve`. Its large bursts take minutes (issue 15 measured 110.7 s for
-5,000), so it is run only up to ``--old-max`` messages. Numbers are noisy on a shared
-machine: compare the two pages within one run.
+5,000), so it is run only up to ``--old-max`` messages. ``--baseline FILE`` measures
+another version of the page the same way (e.g. ``git show main:wscli/serve/static/chat.html
+> /tmp/base.html``), bursts and heap, to check a change does not regress. Numbers are noisy
+on a shared machine: compare the pages within one run.
 
     .venv/bin/python benchmarks/chat_page.py [--sizes 500,2000,5000] [--old-max 2000]
+        [--heap 20000,40000] [--baseline FILE]
 """
 
 from __future__ import annotations
@@ -131,18 +139,19 @@ def serve() -> Iterator[int]:
         proc.wait(10)
 
 
-def burst(browser: Any, port: int, size: int, old: bool, timeout: float) -> dict[str, Any]:
-    """Send ``size`` messages to a page (the old or the new one) and measure it."""
+def burst(
+    browser: Any, port: int, size: int, name: str, html: str | None, timeout: float
+) -> dict[str, Any]:
+    """Send ``size`` messages to a page (``html``, or the server's own) and measure it."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.add_init_script("localStorage.setItem('wscli.chat.nick', 'reader');")
     context.add_init_script(PROBE_JS)
     page = context.new_page()
     url = f"http://127.0.0.1:{port}/"
-    if old:
-        page.route(url, lambda route: route.fulfill(body=OLD_PAGE, content_type="text/html"))
-    page.goto(url + f"#bench-{size}-{'old' if old else 'new'}")
+    serve_page(page, url, html)
+    page.goto(url + f"#bench-{size}-{name}")
     page.wait_for_selector('#status[data-state="online"]', timeout=10_000)
-    room = f"/bench-{size}-{'old' if old else 'new'}"
+    room = f"/bench-{size}-{name}"
     page.focus("#text")
     with connect(f"ws://127.0.0.1:{port}{room}", proxy=None, max_queue=None) as raw:
         echoed: list[float] = []
@@ -167,13 +176,77 @@ def burst(browser: Any, port: int, size: int, old: bool, timeout: float) -> dict
     return result
 
 
+def serve_page(page: Any, url: str, html: str | None) -> None:
+    """Have the browser show ``html`` in place of the server's page (same origin)."""
+    if html is not None:
+        body = html
+        page.route(url, lambda route: route.fulfill(body=body, content_type="text/html"))
+
+
+LAST_ITEM_JS = """(marker) => {
+  const list = document.getElementById("messages");
+  let last = list && list.lastElementChild;
+  if (last && last.tagName !== "LI") last = last.lastElementChild;
+  return !!last && last.textContent.includes(marker);
+}"""
+
+
+def heap(
+    browser: Any, port: int, totals: list[int], html: str | None, timeout: float
+) -> list[tuple[int, float]]:
+    """The page's JavaScript heap (MB, after a garbage collection) once it has shown each of
+    ``totals`` messages in all (one room, one raw client sending as fast as it can)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script("localStorage.setItem('wscli.chat.nick', 'reader');")
+    page = context.new_page()
+    url = f"http://127.0.0.1:{port}/"
+    serve_page(page, url, html)
+    room = f"heap-{'base' if html is not None else 'new'}"
+    page.goto(url + "#" + room)
+    page.wait_for_selector('#status[data-state="online"]', timeout=10_000)
+    cdp = context.new_cdp_session(page)
+    found = []
+    sent = 0
+    with connect(f"ws://127.0.0.1:{port}/{room}", proxy=None, max_queue=None) as raw:
+        for total in totals:
+            marker = f"end of {total}"
+
+            def read_echoes(marker: str = marker) -> None:
+                while marker not in str(raw.recv(timeout=timeout)):
+                    pass
+
+            reader = threading.Thread(target=read_echoes, daemon=True)
+            reader.start()
+            while sent < total - 1:
+                raw.send(f"bot: heap message {sent} with some text to it")
+                sent += 1
+            raw.send(f"bot: {marker}")
+            sent += 1
+            reader.join(timeout)
+            page.wait_for_function(LAST_ITEM_JS, arg=marker, timeout=timeout * 1000)
+            page.wait_for_timeout(500)
+            cdp.send("HeapProfiler.collectGarbage")
+            used = cdp.send("Runtime.getHeapUsage")["usedSize"]
+            found.append((total, used / 2**20))
+    context.close()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="500,2000,5000")
     parser.add_argument("--old-max", type=int, default=2000)
     parser.add_argument("--timeout", type=float, default=180)
+    parser.add_argument("--heap", default="20000,40000", help="message totals; '' skips")
+    parser.add_argument("--baseline", type=Path, help="another version of the page to compare")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    totals = [int(s) for s in args.heap.split(",") if s]
+    base = args.baseline.read_text("utf-8") if args.baseline else None
+    pages: list[tuple[str, str | None]] = [("new", None)]
+    if base is not None:
+        pages.append(("base", base))
+    pages.append(("old", OLD_PAGE))
     from playwright.sync_api import sync_playwright
 
     print(
@@ -183,18 +256,24 @@ def main() -> None:
     with serve() as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for size in sizes:
-            for old in (False, True):
-                name = "old" if old else "new"
-                if old and size > args.old_max:
+            for name, html in pages:
+                if name == "old" and size > args.old_max:
                     print(f"{name:4}  {size:8}  (not run: over --old-max {args.old_max})")
                     continue
-                r = burst(browser, port, size, old, args.timeout)
+                r = burst(browser, port, size, name, html, args.timeout)
                 print(
                     f"{name:4}  {size:8}  {r['shown_after_echo']:21.0f}  "
                     f"{r['longest_task']:17.0f}  {r['long_tasks']:13}  "
                     f"{r['key_delay']:20.0f}  {r['items']:5}",
                     flush=True,
                 )
+        if totals:
+            print("\npage  messages shown  heap after GC (MB)")
+            for name, html in pages:
+                if name == "old":
+                    continue  # minutes per thousand messages: see the burst table
+                for total, used in heap(browser, port, totals, html, args.timeout):
+                    print(f"{name:4}  {total:14}  {used:18.1f}", flush=True)
         browser.close()
 
 
