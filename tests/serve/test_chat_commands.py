@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -142,6 +143,24 @@ def test_sent_ids_are_bounded_and_counted() -> None:
         assert ids.first_time("/r", f"flood{n:08}")
     assert len(ids) == 100 and ids.forgotten == 902
     assert ids.first_time("/r", "a" * 8)  # forgotten: a window, not a promise
+
+
+def test_sent_ids_memory_is_bounded_whatever_the_rooms() -> None:
+    # An attacker sending in thousands of rooms with 16 KB paths: ids must not keep the
+    # paths alive (8,192 x 16 KB would be 128 MB).
+    ids = SentIds()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for n in range(3 * ids.limit):
+            room = f"/{n:08}" + "r" * 16_000
+            ids.first_time(room, f"{n:016}" + "c" * 48)  # the longest ids
+        del room
+        held = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+    assert len(ids) == ids.limit
+    assert held < 3 * 2**20, held  # about 2.7 MB: the bound the module states
 
 
 # ---- against a real server ----------------------------------------------------------------
