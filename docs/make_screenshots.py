@@ -31,15 +31,18 @@ PAGE_SETUP = (
     "sessionStorage.setItem('wscli.chat.session', 'docs-screenshots-ada');"
 )
 
-# (who, text): "ada" is the page itself (your own messages); the others are raw clients.
+# (who, text or bytes): "ada" is the page itself (your own messages); the others are raw
+# clients.
 CONVERSATION = [
     ("ada", "Is the deploy done?"),
     ("grace", "Yes, see https://example.com/deploys/42 (all green)."),
     ("grace", "Two lines:\nfirst the API, then the workers."),
+    ("\u0430lice", "Hi all, I'm alice (or am I?)"),  # the "а" is Cyrillic
+    ("grace", "Invisible characters stay visible: al\u200bice."),
+    ("linus", b"\x89PNG\r\n\x1a\n"),
     ("linus", "Nice. Rolling the canary back to 5 %."),
     ("ada", "Thanks! I'll watch the error rate."),
     ("ada", "Back in ten minutes."),
-    ("grace", "Invisible characters stay visible: al\u200bice."),
 ]
 
 
@@ -74,20 +77,21 @@ def open_page(browser: Any, port: int, **context_args: Any) -> Any:
 def converse(browser: Any, port: int) -> None:
     """The conversation, once: kept in the server's history for every shot."""
     page = open_page(browser, port)
-    raws: dict[str, ClientConnection] = {}
+    raws: dict[str, ClientConnection] = {}  # closed in the finally clause
     try:
-        for who in ("grace", "linus", "\u0430lice"):  # the last one's "а" is Cyrillic
+        for who in ("grace", "linus", "\u0430lice"):
             raws[who] = connect(f"ws://127.0.0.1:{port}/chat?nick={who}", proxy=None)
         for who, text in CONVERSATION:
             if who == "ada":
+                assert isinstance(text, str)
                 page.fill("#text", text)
                 page.press("#text", "Enter")
                 page.wait_for_selector("#messages li.mine:not(.pending) >> nth=-1")
+            elif isinstance(text, bytes):
+                raws[who].send(text)
             else:
                 raws[who].send(f"{who}: {text}")
             time.sleep(0.15)
-        raws["\u0430lice"].send("\u0430lice: Hi all, I'm alice (or am I?)")
-        raws["linus"].send(b"\x89PNG\r\n\x1a\n")
         time.sleep(0.5)
     finally:
         for raw in raws.values():
