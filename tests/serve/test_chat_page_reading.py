@@ -139,10 +139,14 @@ def test_right_to_left_text_sits_by_its_author(browser: Any, server: ServeProces
         with raw_client(server.ws_url("/rtl?nick=زينب")) as zeynep:
             zeynep.send("زينب: مرحبا بالعالم")
             wait_line(page, "text", "مرحبا بالعالم", author="زينب")
+        # Where the name and the text are drawn (their text, not their boxes).
         author, body = page.evaluate(
             """() => { const li = [...document.querySelectorAll('#messages li.text')].at(-1);
-              return [li.querySelector('.author'), li.querySelector('.body')]
-                .map((e) => [e.getBoundingClientRect().left, e.getBoundingClientRect().right]); }"""
+              return [li.querySelector('.author span'), li.querySelector('.body')].map((e) => {
+                const range = document.createRange();
+                range.selectNodeContents(e);
+                const box = range.getBoundingClientRect();
+                return [box.left, box.right]; }); }"""
         )
         assert (
             page.evaluate(
