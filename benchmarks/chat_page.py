@@ -16,13 +16,13 @@ A raw client sends N messages as fast as it can to a room a page is showing (a r
   and then 40,000 messages (``--heap``): the page keeps at most 2,000 per room, so the two
   should be about equal (flat).
 
-The old page is ``benchmarks/chat_page_old.html`` (the page before issue 15), served in
-place of the new one by the browser (``page.route``) from the same server, so both talk to
-the same `wscli serve`. Its large bursts take minutes (issue 15 measured 110.7 s for
-5,000), so it is run only up to ``--old-max`` messages. ``--baseline FILE`` measures
-another version of the page the same way (e.g. ``git show main:wscli/serve/static/chat.html
-> /tmp/base.html``), bursts and heap, to check a change does not regress. Numbers are noisy
-on a shared machine: compare the pages within one run.
+The old page is ``benchmarks/chat_page_old.html`` (the page before its rewrite for large
+bursts), served in place of the new one by the browser (``page.route``) from the same
+server, so both talk to the same `wscli serve`. Its large bursts take minutes (110.7 s were
+measured for 5,000), so it is run only up to ``--old-max`` messages. ``--baseline FILE``
+measures another version of the page the same way (e.g. ``git show
+main:wscli/serve/static/chat.html > /tmp/base.html``), bursts and heap, to check a change
+does not regress. Numbers are noisy on a shared machine: compare the pages within one run.
 
     .venv/bin/python benchmarks/chat_page.py [--sizes 500,2000,5000] [--old-max 2000]
         [--heap 20000,40000] [--baseline FILE]

@@ -14,7 +14,9 @@ Rooms are URL paths (ws://HOST:PORT/lobby); `/` serves the chat page to browsers
 A client connecting with ?nick=NAME is announced to its room as "* NAME joined"
 and "* NAME left"; messages are relayed byte for byte, the sender included.
 \b
-Endpoints: /  chat page   /healthz  JSON status   others: 404
+Endpoints: /  chat page   /healthz  status (public: counts only)
+/metrics  Prometheus   /healthz?verbose  detail   /log  last log lines
+(those three need the metrics token when one is set)   others: 404
 Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit status is 0."""
 
 
@@ -25,7 +27,7 @@ def serve(config: ServeConfig) -> None:
     Browsers open http://HOST:PORT/ for the chat page; WebSocket clients connect to
     ws://HOST:PORT/ROOM (any path is a room).
     """
-    from wscli.cli import get_environment
+    from wscli.cli.group import get_environment
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
 

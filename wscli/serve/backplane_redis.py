@@ -48,7 +48,7 @@ from typing import Any
 
 from wscli.core.errors import ConnectFailed
 from wscli.core.url import redact_url
-from wscli.serve.hub import Deliver, Message
+from wscli.serve.hub import Deliver, RoomMessage
 from wscli.serve.message_id import stream_id
 from wscli.serve.redis_link import Session, connect, load_redis
 from wscli.serve.redis_outbox import BATCH_BYTES, Outbox, SeenBatches, Subscribe
@@ -134,6 +134,10 @@ class RedisBackplane:
         self._clock_offset_ms = 0.0  # Redis's TIME minus ours, as last measured
         self._malformed_logged = False
         self._closing = False
+        # For /metrics (plain integers): stream entries appended and read, connections lost.
+        self.appends = 0
+        self.reads = 0
+        self.errors = 0
 
     @property
     def connected(self) -> bool:
@@ -158,6 +162,9 @@ class RedisBackplane:
             "rooms_read": len(self._cursors),
             "backlog": {"batches": len(self._outbox.mine), "bytes": self._outbox.bytes},
             "lag": self._outbox.lag(),
+            "appends": self.appends,
+            "reads": self.reads,
+            "errors": self.errors,
         }
 
     async def start(self, deliver: Deliver) -> None:
@@ -193,7 +200,7 @@ class RedisBackplane:
         self._subscribed.discard(room)
         self._stop_reading(room)
 
-    def publish(self, room: str, message: Message, sender: str | None) -> None:
+    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         """Queue ``message`` for its room's stream (never blocks); while Redis is lost, also
         deliver it locally at once."""
         assert self._deliver is not None, "backplane not started"
@@ -298,6 +305,7 @@ class RedisBackplane:
 
     def _lost(self, failure: BaseException | None, redis: Any) -> None:
         self._session = None
+        self.errors += 1
         why = describe_error(failure, redis) if failure is not None else "connection closed"
         self._emit(
             "lost",
@@ -360,6 +368,7 @@ class RedisBackplane:
                     changed |= self._subscribed_to(session, op, result, tail)
                 else:
                     op.appended = True
+                    self.appends += 1
                     if op.room not in self._cursors:
                         outbox.done(op)  # not read here: nothing more to wait for
             if changed and not session.cluster:
@@ -399,7 +408,7 @@ class RedisBackplane:
         cursor: StreamId = (0, 0)
         if newest:
             cursor = min((op.since_ms - 1, MAX_SEQ), parse_id(newest[0][0]))
-        replay: list[tuple[Message, str | None]] = []
+        replay: list[tuple[RoomMessage, str | None]] = []
         for raw_id, fields in reversed(tail):
             entry = parse_id(raw_id)
             if entry > cursor:
@@ -474,6 +483,7 @@ class RedisBackplane:
             if entry <= cursor:
                 continue  # read before (a read built for an older set of rooms)
             cursor = entry
+            self.reads += 1
             for message, sender in self._accept(room, fields, entry):
                 self._deliver(room, message, sender)
         self._cursors[room] = cursor
@@ -482,7 +492,7 @@ class RedisBackplane:
 
     def _accept(
         self, room: str, fields: dict[bytes, bytes], entry: StreamId
-    ) -> list[tuple[Message, str | None]]:
+    ) -> list[tuple[RoomMessage, str | None]]:
         """The messages of one entry this instance should deliver (none for a duplicate,
         for its own batch already delivered during an outage, or for a foreign entry).
 

@@ -1,5 +1,5 @@
 """`wscli serve` at the file-descriptor limit: use what the system allows, and say so when it
-runs out (issue 14).
+runs out, rather than fail at accept time in a way each event loop reports differently.
 
 Every client costs the server one descriptor. Left alone, the process stops at the soft
 ``RLIMIT_NOFILE`` (often 1,024) while the hard limit allows far more, and once it is reached
@@ -226,6 +226,7 @@ class FdGuard:
         self._report = report
         self._window = window
         self._refused = 0
+        self.refused_total = 0  # since the start (for /metrics)
         self._peak = 0  # most descriptors open at a refusal of this window
         self._timer: asyncio.TimerHandle | None = None
         self._last_refusal = -math.inf
@@ -241,6 +242,7 @@ class FdGuard:
     def refused(self) -> None:
         """One client turned away (a 503, or a failed accept())."""
         self._refused += 1
+        self.refused_total += 1
         self._peak = max(self._peak, self.budget.open)
         loop = asyncio.get_running_loop()
         self._last_refusal = loop.time()

@@ -68,8 +68,6 @@ def answer(
         response = text_response(
             404, f"Not found. {room} is a chat room for WebSocket clients only."
         )
-    for name, value in COMMON_HEADERS:
-        response.headers[name] = value
     if method == "HEAD":
         # Same headers (Content-Length included) as GET, no body.
         response = dataclasses.replace(response, body=b"")
@@ -87,10 +85,23 @@ def page_csp(page: bytes) -> str:
     return PAGE_CSP.format(scripts=" ".join(hashes) or "'none'")
 
 
+def document(method: str, body: bytes, content_type: str) -> Response:
+    """A 200 answer carrying ``body``, never cached (``HEAD``: the same headers, no body)."""
+    response = _with_body(body, content_type)
+    response.headers["Cache-Control"] = "no-store"
+    if method == "HEAD":
+        response = dataclasses.replace(response, body=b"")
+    return response
+
+
 def text_response(status: int, text: str) -> Response:
     """A plain-text answer that closes the connection (built by websockets' public
-    ``ServerProtocol.reject``: Date, Connection: close, Content-Length, Content-Type)."""
-    return ServerProtocol().reject(status, text + "\n")
+    ``ServerProtocol.reject``: Date, Connection: close, Content-Length, Content-Type), with
+    :data:`COMMON_HEADERS`: every answer of the server is built from this one."""
+    response = ServerProtocol().reject(status, text + "\n")
+    for name, value in COMMON_HEADERS:
+        response.headers[name] = value
+    return response
 
 
 def method_not_allowed() -> Response:

@@ -28,10 +28,12 @@ import asyncio
 import collections
 import hmac
 import struct
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from wscli.core.exposition import Histogram
 from wscli.core.ndjson import timestamp
 from wscli.serve.access import MAX_NICK
 from wscli.serve.envelope import envelope, resume_envelope
@@ -43,14 +45,16 @@ OP_BINARY = 0x2
 # Rooms that are empty but keep a history are retained up to this many (oldest dropped),
 # so clients cannot grow memory without bound by visiting many paths.
 MAX_IDLE_ROOMS = 1024
-DEFAULT_HISTORY_BYTES = 64 * 2**20
+DEFAULT_HISTORY_LIMIT = 64 * 2**20  # bytes, all rooms together (--history-bytes)
+
+FANOUT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+"""Buckets of the fan-out delay histogram (seconds)."""
 
 # Suffixes tried from 2 before going on from the last one given in the room: the lowest
 # free one in a normal room, one probe per join in a crowd sharing one name.
 NEAR_SUFFIXES = 8
 
 SLOW_CLIENT_CODE = 1013
-UNLIMITED = 2**62  # "try again later": the client could not keep up
 
 
 def encode_frame(data: bytes, text: bool) -> bytes:
@@ -68,7 +72,7 @@ def encode_frame(data: bytes, text: bool) -> bytes:
 
 class RoomMessage:
     """A chat message as the hub relays it to a room: payload bytes exactly as the client
-    sent them (not to be confused with :class:`wscli.connect.events.Message`, what
+    sent them (not to be confused with :class:`wscli.core.events.Message`, what
     `wscli connect` received).
 
     ``notice`` marks the server's own join/leave notices, which are never kept in history;
@@ -118,10 +122,6 @@ class RoomMessage:
     def __repr__(self) -> str:
         kind = "text" if self.text else "binary"
         return f"RoomMessage({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
-
-
-Message = RoomMessage
-"""The old name, kept only while the Redis backplane (rewritten in parallel) moves over."""
 
 
 def frame_payload(frame: bytes) -> RoomMessage:
@@ -254,10 +254,12 @@ class Room:
 
     __slots__ = (
         "batch",
+        "bytes",
         "evicted",
         "history",
-        "history_bytes",
+        "history_held",
         "members",
+        "messages",
         "name",
         "nicks",
         "suffixes",
@@ -276,8 +278,10 @@ class Room:
         self.history: collections.deque[RoomMessage] | None = (
             collections.deque(maxlen=history) if history > 0 else None
         )
-        self.history_bytes = 0
+        self.history_held = 0
         self.evicted = False  # the history dropped messages (a resume may miss some)
+        self.messages = 0  # delivered here (for the busiest rooms of --metrics-rooms)
+        self.bytes = 0
 
     def remember(self, message: RoomMessage, max_bytes: int) -> int:
         """Keep ``message`` (its frame and who sent it, when: not the payload a second time):
@@ -288,22 +292,22 @@ class Room:
         kept.frame, kept.id = message.frame, message.id
         kept.when = message.when or timestamp()
         message.when = kept.when
-        before = self.history_bytes
+        before = self.history_held
         if len(history) == history.maxlen:
-            self.history_bytes -= len(history.popleft().frame)
+            self.history_held -= len(history.popleft().frame)
             self.evicted = True
         history.append(kept)
-        self.history_bytes += len(kept.frame)
-        while self.history_bytes > max_bytes:
-            self.history_bytes -= len(history.popleft().frame)
+        self.history_held += len(kept.frame)
+        while self.history_held > max_bytes:
+            self.history_held -= len(history.popleft().frame)
             self.evicted = True
-        return self.history_bytes - before
+        return self.history_held - before
 
     def forget_oldest(self) -> int:
         """Drop the oldest kept message; the bytes freed."""
         assert self.history
         size = len(self.history.popleft().frame)
-        self.history_bytes -= size
+        self.history_held -= size
         self.evicted = True
         return size
 
@@ -316,7 +320,7 @@ class Hub:
 
     ``max_queue`` bounds each client's unsent bytes; ``echo`` False excludes the sender
     (--no-echo); ``history`` is how many messages each room replays to newcomers (at most
-    ``max_queue`` bytes of them); ``history_bytes`` bounds the history kept by all rooms
+    ``max_queue`` bytes of them); ``history_limit`` bounds the history kept by all rooms
     together (the history of the least recently written room is dropped first).
     """
 
@@ -325,14 +329,14 @@ class Hub:
         *,
         echo: bool = True,
         history: int = 0,
-        history_bytes: int = DEFAULT_HISTORY_BYTES,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
         max_queue: int = 4 * 2**20,
         backplane: Backplane | None = None,
         on_slow_client: SlowClientCallback | None = None,
     ) -> None:
         self.echo = echo
         self.history = history
-        self.history_limit = history_bytes
+        self.history_limit = history_limit
         self.history_held = 0
         # Rooms holding history, least recently written first (the budget's eviction order).
         self._kept: collections.OrderedDict[str, Room] = collections.OrderedDict()
@@ -348,6 +352,12 @@ class Hub:
         self._on_slow_client = on_slow_client
         self._next_id = 0
         self._seq = 0
+        # What /metrics reads (plain integers: see wscli.serve.metrics).
+        self.sent_messages = 0
+        self.sent_bytes = 0
+        self.fanout = Histogram(FANOUT_BOUNDS)
+        self._tick_started = 0.0  # when this tick's first message reached the hub
+        self._tick_messages = 0
 
     async def start(self) -> None:
         """Bind to the running loop and start the backplane."""
@@ -434,8 +444,8 @@ class Hub:
         shared_history = not room.members and self.backplane.subscribe(room.name)
         if shared_history and room.history:
             room.history.clear()  # the backplane replays the shared history instead
-            self.history_held -= room.history_bytes
-            room.history_bytes = 0
+            self.history_held -= room.history_held
+            room.history_held = 0
             self._kept.pop(room.name, None)
         since = client.since if client.enveloped else None
         kept = list(room.history) if room.history else []
@@ -457,6 +467,8 @@ class Hub:
                 client.send_frames(b"".join(frames), self.max_queue)
             else:
                 client.send_messages([frame_payload(f) for f in frames], self.max_queue)
+            self.sent_messages += len(frames)
+            self.sent_bytes += sum(map(len, frames))
         if since is not None and not shared_history:
             # The page says "N missed messages restored" (or that some may be missing).
             notice = encode_frame(resume_envelope(since, len(kept), complete), True)
@@ -516,7 +528,7 @@ class Hub:
             gone = self.rooms.get(oldest)
             if gone is not None and not gone.members and not gone.batch:
                 del self.rooms[oldest]
-                self.history_held -= gone.history_bytes
+                self.history_held -= gone.history_held
                 self._kept.pop(oldest, None)
 
     # Fan-out
@@ -538,6 +550,8 @@ class Hub:
         if not message.id:
             self._seq += 1
             message.id = local_id(self.instance_id, self._seq)
+        room.messages += 1
+        room.bytes += len(message.data)
         if room.history is not None and not message.notice:
             self._remember(room, message)
         if not room.members:
@@ -547,6 +561,7 @@ class Hub:
             self._dirty.append(room)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
+                self._tick_started = time.monotonic()  # once per tick, not per message
                 if self._loop is None:
                     self._loop = asyncio.get_running_loop()
                 self._loop.call_soon(self.flush)
@@ -573,58 +588,98 @@ class Hub:
         dirty, self._dirty = self._dirty, []
         for room in dirty:
             self._flush_room(room)
+        if self._tick_messages:
+            # The fan-out delay, once per tick: each of its messages counts the delay of
+            # the first (an upper bound of its own), so no message is timed by itself.
+            delay = time.monotonic() - self._tick_started
+            self.fanout.observe(delay, self._tick_messages)
+            self._tick_messages = 0
 
     def _flush_room(self, room: Room) -> None:
         batch = room.batch
         if not batch:
             return
         room.batch = []
-        shared = batch[0][0].frame if len(batch) == 1 else b"".join([m.frame for m, _ in batch])
+        count = len(batch)
+        self._tick_messages += count
+        shared = batch[0][0].frame if count == 1 else b"".join([m.frame for m, _ in batch])
         enveloped: bytes | None = None  # the same for wscli.chat.v1 clients, built if needed
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
         if self.echo:
+            extra = 0  # bytes written beyond ``shared`` per receiver (envelopes)
             for client in room.members:
                 if client.shared_frames:
                     if client.enveloped:
                         if enveloped is None:
                             enveloped = b"".join([m.envelope_frame() for m, _ in batch])
                         over = client.send_frames(enveloped, limit)
+                        if not over:
+                            extra += len(enveloped) - len(shared)
                     else:
                         over = client.send_frames(shared, limit)
                 else:
                     over = _send_each(client, [m for m, _ in batch], limit)
                 if over:
                     slow.append((client, over))
+            # Counted once per room and tick, not per client.
+            receivers = len(room.members) - len(slow)
+            self.sent_messages += count * receivers
+            self.sent_bytes += len(shared) * receivers + extra
         else:
-            senders = {s for _, s in batch if s is not None}
-            for client in room.members:
-                if client.key in senders:  # --no-echo: its own messages left out
-                    mine = [m for m, s in batch if s != client.key]
-                    if not mine:
-                        continue
-                    if not client.shared_frames:
-                        over = _send_each(client, mine, limit)
-                    elif client.enveloped:
-                        over = client.send_frames(
-                            b"".join([m.envelope_frame() for m in mine]), limit
-                        )
-                    else:
-                        over = client.send_frames(b"".join([m.frame for m in mine]), limit)
-                elif not client.shared_frames:
-                    over = _send_each(client, [m for m, _ in batch], limit)
-                elif client.enveloped:
-                    if enveloped is None:
-                        enveloped = b"".join([m.envelope_frame() for m, _ in batch])
-                    over = client.send_frames(enveloped, limit)
-                else:
-                    over = client.send_frames(shared, limit)
-                if over:
-                    slow.append((client, over))
+            self._flush_no_echo(room, batch, shared, slow)
         for client, buffered in slow:
             self.drop_slow(client, buffered)
         if not room.members:
             self._room_emptied(room)
+
+    def _flush_no_echo(
+        self,
+        room: Room,
+        batch: list[tuple[RoomMessage, str | None]],
+        shared: bytes,
+        slow: list[tuple[Subscriber, int]],
+    ) -> None:
+        """--no-echo: each sender's own messages are left out of what it is sent."""
+        enveloped: bytes | None = None
+        limit = self.max_queue
+        senders = {s for _, s in batch if s is not None}
+        sent_messages = sent_bytes = 0
+        for client in room.members:
+            if client.key in senders:
+                mine = [m for m, s in batch if s != client.key]
+                if not mine:
+                    continue
+                if not client.shared_frames:
+                    data = b"".join([m.frame for m in mine])  # counted before compression
+                    over = _send_each(client, mine, limit)
+                elif client.enveloped:
+                    data = b"".join([m.envelope_frame() for m in mine])
+                    over = client.send_frames(data, limit)
+                else:
+                    data = b"".join([m.frame for m in mine])
+                    over = client.send_frames(data, limit)
+                count = len(mine)
+            else:
+                count = len(batch)
+                if not client.shared_frames:
+                    data = shared  # counted before compression
+                    over = _send_each(client, [m for m, _ in batch], limit)
+                elif client.enveloped:
+                    if enveloped is None:
+                        enveloped = b"".join([m.envelope_frame() for m, _ in batch])
+                    data = enveloped
+                    over = client.send_frames(enveloped, limit)
+                else:
+                    data = shared
+                    over = client.send_frames(shared, limit)
+            if over:
+                slow.append((client, over))
+            else:
+                sent_messages += count
+                sent_bytes += len(data)
+        self.sent_messages += sent_messages
+        self.sent_bytes += sent_bytes
 
     def drop_slow(self, client: Subscriber, buffered: int) -> None:
         """Disconnect a client that stopped reading (1013), so it delays nobody."""

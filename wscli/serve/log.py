@@ -13,15 +13,14 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
   head 400, a foreign Host 403, an upgrade answered non-101)
 - ``http`` (only with -v): ``remote``, ``method``, ``path``, ``status``
 - ``error``: ``remote`` (or null), ``message`` — one line, never a traceback
-
-Every text field is passed through :func:`redact` first: the values of ``Authorization``,
-``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
 - ``shutdown``: ``clients``
 - ``fds``: ``open``, ``limit``, ``refused`` — clients turned away for lack of file
   descriptors (503s and failed accepts), one event per second while it lasts
 - ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
   Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
 
+Every text field is passed through :func:`redact` first: the values of ``Authorization``,
+``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
 :func:`format_line` renders an event for people (pure); :class:`EventLog` writes them.
 Peer-controlled text (rooms, nicknames, reasons, paths) is escaped before it reaches a
 terminal. The hot path stays quiet unless ``verbose``.
@@ -29,6 +28,7 @@ terminal. The hot path stays quiet unless ``verbose``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import json
@@ -116,6 +116,7 @@ def format_line(event: Event) -> str:
 
 
 QUEUE_LINES = 10_000
+RECENT_EVENTS = 64  # kept for /log (wscli top's last log lines)
 
 
 class RepeatFilter:
@@ -181,6 +182,8 @@ class EventLog:
         # sequences (a rich print per event costs ~85 µs, too slow for a busy server).
         self._styles = {kind: self._ansi(style) for kind, style in [*_STYLES.items(), ("", "")]}
         self._time_style = self._ansi("dim")
+        self._recent: collections.deque[tuple[int, Event]] = collections.deque(maxlen=RECENT_EVENTS)
+        self._seq = 0
 
     def _ansi(self, style: str) -> tuple[str, str]:
         """(prefix, suffix) escape sequences that rich uses for ``style`` on this console."""
@@ -195,6 +198,8 @@ class EventLog:
             if isinstance(value, str):
                 fields[name] = redact(value)
         event: Event = {"event": kind, "time": timestamp(), **fields}
+        self._seq += 1
+        self._recent.append((self._seq, event))
         if self._json is not None:
             self._write(self._json, to_ndjson(event))
         else:
@@ -202,6 +207,11 @@ class EventLog:
             t_on, t_off = self._time_style
             line = f"{t_on}{event['time'][11:23]}{t_off} {on}{format_line(event)}{off}\n"
             self._write(self._stderr, line)
+
+    def recent(self, after: int = 0) -> list[tuple[int, Event]]:
+        """The last events logged (at most :data:`RECENT_EVENTS`) numbered from 1, those
+        after number ``after`` only."""
+        return [(seq, event) for seq, event in self._recent if seq > after]
 
     def banner(self, text: str) -> None:
         """The start-up line on stderr (always plain text, also with --json-log)."""

@@ -34,7 +34,7 @@ from websockets.typing import LoggerLike, Subprotocol
 from wscli.core.errors import WscliError, os_reason
 from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
-from wscli.serve import acceptor, access, fdlimit
+from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
 from wscli.serve.admission import Admit, Plain, Policy, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
@@ -105,13 +105,14 @@ class ChatServer:
     ) -> None:
         self.config = config
         self.log = log
-        # Descriptor headroom and refusal reports (issue 14): see wscli.serve.fdlimit.
+        # Descriptor headroom, so a client near the limit gets a 503, not a dropped accept,
+        # and refusal reports: see wscli.serve.fdlimit.
         self.fd_limit = fd_limit or fdlimit.current_limit()
         self.fds = fdlimit.FdGuard(fdlimit.FdBudget(self.fd_limit.soft), self._report_fds)
         self.hub = Hub(
             echo=config.echo,
             history=config.history,
-            history_bytes=config.history_bytes,
+            history_limit=config.history_bytes,
             max_queue=config.max_queue,
             backplane=backplane,
             on_slow_client=self._on_slow_client,
@@ -121,6 +122,9 @@ class ChatServer:
         self.close_timeout = config.close_timeout
         self.handshake_timeout = config.handshake_timeout
         self.started = time.monotonic()
+        self.born = time.time()
+        self.counters = metrics.Counters()
+        self.metrics_token = config.metrics_token or config.token
         self.connections: set[ClientConnection] = set()
         self.admitted: set[ClientConnection] = set()
         self.acceptor: acceptor.Acceptor | None = None
@@ -183,7 +187,8 @@ class ChatServer:
             port=self.port,
             tls=config.tls,
         )
-        # Our own accept loop decides at accept time who fits in the descriptors (issue 14);
+        # Our own accept loop decides at accept time who fits in the descriptors (the event
+        # loops' own accept fails at the limit, each differently: see wscli.serve.acceptor);
         # every connection it accepts is counted there and ends in on_connection_lost.
         self.acceptor = acceptor.Acceptor(
             listening,
@@ -278,19 +283,29 @@ class ChatServer:
             connection.transport.abort()
 
     def health(self) -> dict[str, Any]:
-        """The /healthz document; ``status`` is "degraded" while a backplane is lost or
-        clients are refused for lack of file descriptors."""
+        """The public /healthz document: ``status`` ("degraded" while a backplane is lost or
+        clients are refused for lack of file descriptors) and counts, never a name."""
+        return self._health(self.hub.backplane.describe())
+
+    def detail(self) -> dict[str, Any]:
+        """``/healthz?verbose`` (behind the metrics token): the public document and the
+        rest: history, backlog, the backplane's description (its prefix, lag per room)."""
         backplane = self.hub.backplane.describe()
+        return {
+            **self._health(backplane),
+            "rooms_kept": self.hub.kept_rooms,
+            "history_bytes": self.hub.history_held,
+            "unsent_bytes": self.budget.held,
+            "backplane": backplane,
+        }
+
+    def _health(self, backplane: dict[str, Any]) -> dict[str, Any]:
         degraded = backplane.get("connected") is False or self.fds.degraded
         return {
             "status": "degraded" if degraded else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
-            "rooms_kept": self.hub.kept_rooms,
-            "history_bytes": self.hub.history_held,
-            "unsent_bytes": self.budget.held,
             "uptime": round(time.monotonic() - self.started, 3),
-            "backplane": backplane,
             "fds": self.fds.budget.snapshot(),
         }
 
@@ -320,6 +335,7 @@ class ChatServer:
         if self._shutting_down:
             conn.transport.abort()
             return
+        conn.started = time.monotonic()
         self.connections.add(conn)
 
     def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit:
@@ -329,10 +345,12 @@ class ChatServer:
         remote = format_address(conn.peer)
         if isinstance(decision, Admit):
             self.admitted.add(conn)
-            conn.ident = ("", decision.room, decision.nick)
+            conn.room, conn.nick = decision.room, decision.nick
             return decision
         if isinstance(decision, Plain):
-            response = serverhttp.answer(
+            response = metrics.answer(
+                self, request, decision.method, decision.room
+            ) or serverhttp.answer(
                 decision.method,
                 decision.room,
                 self._page,
@@ -348,6 +366,7 @@ class ChatServer:
                     status=response.status_code,
                 )
             return response
+        self.counters.refused[decision.kind] += 1
         self.log.emit(
             "refused",
             remote=remote,
@@ -363,6 +382,7 @@ class ChatServer:
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
         """A head the server cannot take: one log line, the answer if any, and close."""
         self.admitted.discard(conn)
+        self.counters.refused["request"] += 1
         remote = format_address(conn.peer)
         if why:
             self.log.emit("error", remote=remote, message=f"bad handshake: {why}")
@@ -386,9 +406,12 @@ class ChatServer:
             stale: ClientConnection = replaced  # type: ignore[assignment]
             self.hub.leave(stale, announce=False)
             stale.drop(REPLACED_CODE, "replaced by a new connection", self.close_timeout)
-        conn.ident = (key, admitted.room, nick)
+        conn.key, conn.room, conn.nick = key, admitted.room, nick
         conn.author = nick or f"#{conn.client_id}"
         conn.since = admitted.since
+        counters = self.counters
+        counters.opened += 1
+        counters.handshake.observe(time.monotonic() - conn.started)
         self.log.emit(
             "connect",
             id=conn.client_id,
@@ -406,6 +429,9 @@ class ChatServer:
     def on_message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room (a ``wscli.chat.v1``
         client's commands are answered instead: see :mod:`wscli.serve.chat_commands`)."""
+        counters = self.counters
+        counters.messages_in += 1
+        counters.bytes_in += len(data)
         cid = None
         if conn.enveloped and text:
             command = parse_command(data)
@@ -448,6 +474,7 @@ class ChatServer:
 
     def on_handshake_timeout(self, conn: ClientConnection) -> None:
         timeout = self.config.handshake_timeout
+        self.counters.refused["timeout"] += 1
         self.log.emit(
             "error",
             remote=format_address(conn.peer),
@@ -468,6 +495,7 @@ class ChatServer:
         if conn.joined:
             self.hub.leave(conn)
             code, reason, by = close_details(conn)
+            self.counters.close(code)
             self.log.emit(
                 "disconnect",
                 id=conn.client_id,
@@ -494,6 +522,7 @@ class ChatServer:
 
     def _on_slow_client(self, client: Subscriber, buffered: int) -> None:
         conn: ClientConnection = client  # type: ignore[assignment]
+        self.counters.slow += 1
         self.log.emit("slow", id=conn.client_id, room=conn.room, buffered=buffered)
 
     def _drop_over_budget(self, client: Backlogged, buffered: int) -> None:
