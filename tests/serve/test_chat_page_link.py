@@ -143,7 +143,8 @@ def test_messages_typed_offline_survive_a_reload_and_arrive_once(browser: Any) -
                 "kim: second while offline",
                 "kim: done",
             ]
-            assert page.evaluate("sessionStorage.getItem('wscli.chat.outbox')") == "[]"
+            # Acknowledged: nothing is kept for a reload any more.
+            page.wait_for_function("() => sessionStorage.getItem('wscli.chat.outbox') === '[]'")
         finally:
             relay.close()
             page.context.close()
