@@ -9,7 +9,11 @@ A raw client sends N messages as fast as it can to a room a page is showing (a r
 - **longest task**: the longest main-thread task during the burst (PerformanceObserver
   ``longtask``, which reports tasks over 50 ms; 0 means none was that long);
 - **key shown after**: a key pressed in the message field as the burst arrives, from the
-  key event's time stamp to the first animation frame after its letter reached the field.
+  key event's time stamp to the first animation frame after its letter reached the field;
+- **renderer CPU**: the CPU time Chromium's renderer processes used from the burst's start to
+  the frame showing its end (``/proc``, Linux): unlike the wall-clock columns, it does not
+  grow when other work on the machine takes the CPU; with **drawn**, the message items the
+  page created for the burst (a page that falls behind skips items it would trim at once).
 
 - **heap**: the page's JavaScript heap after a garbage collection (DevTools
   ``HeapProfiler.collectGarbage``, then ``Runtime.getHeapUsage``) once it has shown 20,000
@@ -31,6 +35,7 @@ does not regress. Numbers are noisy on a shared machine: compare the pages withi
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -65,7 +70,14 @@ LAST = "bot: the last message of the burst"
 # it, and every long task. Wrapping the constructor only adds a listener.
 PROBE_JS = """
 (() => {
-  const probe = window.__burst = { shown: null, start: null, tasks: [], key: null, down: 0 };
+  const probe = window.__burst = {
+    shown: null, start: null, tasks: [], key: null, down: 0, drawn: 0,
+  };
+  const create = document.createElement.bind(document);
+  document.createElement = (tag, options) => {
+    if (tag === "li") probe.drawn += 1;
+    return create(tag, options);
+  };
   // From the key press (the event's own time stamp) to the first frame showing its letter.
   addEventListener("keydown", (event) => { probe.down = event.timeStamp; }, true);
   addEventListener("input", () => {
@@ -107,8 +119,28 @@ RESULT_JS = """() => {
     longest_task: Math.max(0, ...during.map(([, d]) => d)),
     long_tasks: during.length,
     items: document.querySelectorAll("#messages li").length,
+    drawn: p.drawn,
   };
 }"""
+
+
+def renderer_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each of Chromium's renderer processes (Linux ``/proc``)."""
+    found: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"--type=renderer" not in cmdline.read():
+                    continue
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return found
 
 
 @contextmanager
@@ -153,6 +185,7 @@ def burst(
     page.wait_for_selector('#status[data-state="online"]', timeout=10_000)
     room = f"/bench-{size}-{name}"
     page.focus("#text")
+    before = renderer_cpu()
     with connect(f"ws://127.0.0.1:{port}{room}", proxy=None, max_queue=None) as raw:
         echoed: list[float] = []
 
@@ -170,8 +203,10 @@ def burst(
         reader.join(timeout)
         page.wait_for_function("() => window.__burst.shown !== null", timeout=timeout * 1000)
         page.wait_for_function("() => window.__burst.key !== null", timeout=timeout * 1000)
+    after = renderer_cpu()
     result: dict[str, Any] = page.evaluate(RESULT_JS)
     result["shown_after_echo"] = result["shown_at"] - echoed[0]
+    result["cpu"] = 1000 * sum(after[pid] - before[pid] for pid in after if pid in before)
     context.close()
     return result
 
@@ -251,7 +286,7 @@ def main() -> None:
 
     print(
         "page  messages  shown after echo (ms)  longest task (ms)  tasks > 50 ms  "
-        "key shown after (ms)  items"
+        "key shown after (ms)  items  renderer CPU (ms)  drawn"
     )
     with serve() as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -264,7 +299,7 @@ def main() -> None:
                 print(
                     f"{name:4}  {size:8}  {r['shown_after_echo']:21.0f}  "
                     f"{r['longest_task']:17.0f}  {r['long_tasks']:13}  "
-                    f"{r['key_delay']:20.0f}  {r['items']:5}",
+                    f"{r['key_delay']:20.0f}  {r['items']:5}  {r['cpu']:17.0f}  {r['drawn']:5}",
                     flush=True,
                 )
         if totals:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -115,9 +116,11 @@ def npm_packages() -> Path:
     cache folder once (``npm ci``: exactly the locked versions, nothing resolved at run
     time), one pytest-xdist worker at a time; returns the folder holding ``node_modules``."""
     cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    cache = cache_root / "wscli-tests" / "npm"
     lock = (NPM_DIR / "package-lock.json").read_bytes()
-    with install_lock("npm-tests"):
+    # One folder per lock file: checkouts with different locks (branches) never replace
+    # each other's packages while their tests run.
+    cache = cache_root / "wscli-tests" / f"npm-{hashlib.sha256(lock).hexdigest()[:12]}"
+    with install_lock(f"npm-tests-{cache.name}"):
         cache.mkdir(parents=True, exist_ok=True)
         installed = cache / "package-lock.json"
         if (

@@ -430,7 +430,11 @@ def test_log_is_a_list_bursts_are_summarised_and_tab_order(
         for i in range(40):
             raw.send(f"zed: burst {i}")
         wait_line(page, "text", "burst 39", author="zed")
-        page.wait_for_timeout(1500)
+        page.wait_for_function(  # the summary comes once the burst is over (1 s quiet)
+            """() => [...document.getElementById('announcer').children]
+              .some((p) => / new messages in /.test(p.textContent))"""
+        )
+        page.wait_for_timeout(1500)  # and nothing more follows
     spoken = page.evaluate(
         "[...document.getElementById('announcer').children].map(p => p.textContent)"
     )
