@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import tracemalloc
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from serve_helpers import client, recv, recv_n, running
-from support import scaled
+from support import growth, scaled
 from websockets.exceptions import ConnectionClosed
 
 from wscli.serve.chat_commands import (
@@ -116,21 +115,16 @@ def test_any_bytes_give_text_or_a_bounded_command(data: bytes) -> None:
 
 
 def test_parse_time_is_linear_in_the_message() -> None:
-    def cost(n: int) -> float:
+    def parse(n: int) -> None:
         heavy = ("\\u202e" * n).encode()
-        cases = [
+        for data in (
             b'{"type":"send","cid":"abcdefgh","text":"' + heavy + b'"}',
             b'{"type":"ping","n":' + b"[" * n + b"]" * n + b"}",
             b'{"type":"send","cid":"abcdefgh","text":"' + b"x" * n,  # never closed
-        ]
-        start = time.process_time()  # CPU time: wall clock under load measures noise
-        for data in cases:
+        ):
             parse_command(data)
-        return time.process_time() - start
 
-    runs = [(cost(20_000), cost(160_000)) for _ in range(5)]  # interleaved: the best of each
-    small, large = min(r[0] for r in runs), min(r[1] for r in runs)
-    assert large < small * 8 * 4, (small, large)  # linear (8x), with room for noise
+    assert growth(parse, 20_000) < 8 * 4  # linear (8x), with room for noise
 
 
 def test_sent_ids_are_bounded_and_counted() -> None:

@@ -38,7 +38,14 @@ from websockets.server import ServerProtocol
 
 from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
-from wscli.serve.http import method_not_allowed, text_response
+from wscli.serve.http import (
+    MAX_REQUEST_LINE,
+    bad_request,
+    method_not_allowed,
+    request_line_too_long,
+    text_response,
+    uri_too_long,
+)
 from wscli.serve.hub import Hub, RoomMessage
 
 KEEPALIVE_PING = b"wscli"
@@ -315,6 +322,11 @@ class ClientConnection(asyncio.Protocol):
             self.owner.on_bad_request(self, "not an HTTP request", None)
             return
         end = buffer.find(b"\r\n\r\n")
+        if request_line_too_long(buffer):
+            self._cancel_timer()
+            why = f"request line over {MAX_REQUEST_LINE} bytes"
+            self.owner.on_bad_request(self, why, uri_too_long())
+            return
         if end < 0 or end + 4 > MAX_HEAD:
             if len(buffer) > MAX_HEAD or end >= 0:
                 self._cancel_timer()
@@ -340,7 +352,8 @@ class ClientConnection(asyncio.Protocol):
         events = protocol.events_received()
         if not events or not isinstance(events[0], Request):
             self.protocol = None
-            self.owner.on_bad_request(self, _one_line(protocol.handshake_exc), None)
+            exc = protocol.handshake_exc
+            self.owner.on_bad_request(self, _one_line(exc), bad_request(exc))
             return
         request = events[0]
         decision = self.owner.on_request(self, request)
