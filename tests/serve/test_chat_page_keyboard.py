@@ -139,6 +139,8 @@ def test_keyboard_only_join_send_switch_new_messages_show_more_and_a_link(browse
                 below, last = page.evaluate(GAP_BELOW)
                 assert below < 2 and last <= 1, (below, last)  # the true end, not 176 px short
 
+            wait_line(page, "notice", "* bot left")  # the last message, before Tab reaches it
+
             # Show more: into the list, up to the long message, Tab to its button.
             page.keyboard.press("Shift+Tab")
             assert focused(page) == "LI"
