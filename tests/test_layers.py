@@ -7,8 +7,9 @@ The rules are about packages, not file lists, so a new module is covered the day
   it in a fresh interpreter and reading ``sys.modules``), and names no socket, thread,
   subprocess or event loop itself;
 - the command packages (``connect``, ``handshake``, ``serve``, ``proxy``, ``top``) never
-  import each other: what two of them share lives in ``core`` or ``net``;
-- ``core`` and ``net`` import no command package;
+  import each other: what two of them share lives in ``core``, ``net`` or ``wire``;
+- ``core``, ``net`` and ``wire`` (the connection engine) import no command package, and
+  they stack: ``core`` imports only ``core``, ``net`` nothing of ``wire``;
 - only ``wscli/cli`` imports click, and nothing below the CLI imports it;
 - only ``wscli/connect/repl.py`` imports prompt_toolkit;
 - only the entry points end the process.
@@ -26,7 +27,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
 COMMANDS = ("connect", "handshake", "serve", "proxy", "top")
-SHARED = ("core", "net")
+SHARED = ("core", "net", "wire")
 # Imported even indirectly by nothing in core. (socket, selectors and threading are not here:
 # importlib.metadata, which every distribution package such as websockets runs at import,
 # pulls them in without opening anything; core may not import them itself, see below.)
@@ -67,7 +68,7 @@ def _wscli_packages(names: set[str]) -> set[str]:
 
 
 def test_the_tree_has_its_packages() -> None:
-    for package in (*SHARED, "connect", "handshake", "serve", "cli", "docgen"):
+    for package in (*SHARED, "connect", "handshake", "serve", "proxy", "cli", "docgen"):
         assert (PACKAGE / package / "__init__.py").exists(), package
     # No module sits flat beside the packages but the entry points.
     assert {p.name for p in PACKAGE.glob("*.py")} == {"__init__.py", "__main__.py"}
@@ -89,6 +90,8 @@ def test_shared_packages_import_no_command(path: Path) -> None:
     assert not _wscli_packages(_imports(path)) & {*COMMANDS, "cli", "docgen"}
     if _package(path) == "core":
         assert not _wscli_packages(_imports(path)) - {"core"}, "core imports only core"
+    if _package(path) == "net":
+        assert "wire" not in _wscli_packages(_imports(path)), "net is below the engine"
 
 
 def test_core_does_no_io_even_indirectly() -> None:
