@@ -77,8 +77,37 @@ def open_page(
     return page
 
 
+BROWSER_NETWORK_ERRORS = ("net::ERR_", "WebSocket connection to", "Failed to load resource")
+"""How Chromium's own console reports a connection refused, cut or closed while being set
+up (ERR_CONNECTION_REFUSED, ERR_SOCKET_NOT_CONNECTED...): what a test's own server stop or
+relay cut provokes, not an error of the page's script."""
+
+
+def script_errors(page: Any) -> list[str]:
+    """What went wrong in the page's script, without the browser's network messages (for
+    tests that stop, cut or refuse the page's connection on purpose)."""
+    return [e for e in page.js_errors if not any(n in e for n in BROWSER_NETWORK_ERRORS)]
+
+
 def wait_online(page: Any) -> None:
     page.wait_for_selector('#status[data-state="online"]', timeout=scaled(10_000))
+
+
+def drawn(page: Any) -> None:
+    """Wait until the page has drawn what it has (two animation frames: the page draws in
+    requestAnimationFrame, and the second frame starts after the first one's layout)."""
+    page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def wait_until(page: Any, condition: str, shown: str, arg: Any = None) -> None:
+    """Wait until the JavaScript function ``condition`` (given ``arg``) is true; on timeout
+    fail with what the function ``shown`` gives."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(condition, arg=arg, timeout=scaled(10_000))
+    except PlaywrightTimeout:
+        raise AssertionError(f"never true: {page.evaluate(shown, arg)}") from None
 
 
 def wait_line(page: Any, kind: str, body: str, author: str | None = None) -> None:

@@ -15,8 +15,10 @@ import pytest
 from chat_page_support import (
     Relay,
     chromium,
+    drawn,
     open_page,
     raw_client,
+    script_errors,
     send_from_page,
     wait_line,
     wait_online,
@@ -49,13 +51,6 @@ def violations(page: Any) -> list[dict[str, Any]]:
         TAGS,
     )
     return found
-
-
-def script_errors(page: Any) -> list[str]:
-    """What went wrong in the page's script (not the browser's own network messages about
-    refused or cut connections, which these states provoke)."""
-    network = ("net::ERR_", "WebSocket connection to", "Failed to load resource")
-    return [e for e in page.js_errors if not any(n in e for n in network)]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +104,7 @@ def state_empty(browser: Any, server: ServeProcess) -> Any:
     relay.restore(server.port)
     page = open_page(browser, relay.url + "#quiet", nick="amy", viewport=WIDE)
     page.wait_for_selector('#status[data-state="connecting"]')
-    page.wait_for_timeout(300)
+    drawn(page)
     page.relay = relay
     return page
 
@@ -230,7 +225,7 @@ def test_no_wcag_violations(browser: Any, state: str) -> None:
     with ServeProcess(*options, env=env) as server:
         page = STATES[state](browser, server)
         try:
-            page.wait_for_timeout(300)  # the last frame drawn
+            drawn(page)
             found = violations(page)
             assert found == [], json.dumps(found, indent=1, ensure_ascii=False)
             assert script_errors(page) == []

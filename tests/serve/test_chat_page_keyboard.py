@@ -17,6 +17,7 @@ from chat_page_support import (
     recv_until,
     wait_line,
     wait_online,
+    wait_until,
 )
 from serve_process import ServeProcess
 from support import requires, scaled
@@ -33,6 +34,7 @@ GAP_BELOW = """() => { const s = document.getElementById('scroller');
   return [s.scrollHeight - s.scrollTop - s.clientHeight,
     items[items.length - 1].getBoundingClientRect().bottom - s.getBoundingClientRect().bottom];
 }"""
+AT_END = f"() => {{ const [below, last] = ({GAP_BELOW})(); return below < 2 && last <= 1; }}"
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +137,8 @@ def test_keyboard_only_join_send_switch_new_messages_show_more_and_a_link(browse
                 page.keyboard.press("Enter")
                 assert focused(page) == "text"
                 hint.wait_for(state="hidden")
-                page.wait_for_timeout(300)
-                below, last = page.evaluate(GAP_BELOW)
-                assert below < 2 and last <= 1, (below, last)  # the true end, not 176 px short
+                # The true end, not 176 px short (the end settles over a few frames).
+                wait_until(page, AT_END, GAP_BELOW)
 
             wait_line(page, "notice", "* bot left")  # the last message, before Tab reaches it
 

@@ -17,6 +17,7 @@ from chat_page_support import (
     open_page,
     raw_client,
     recv_until,
+    script_errors,
     wait_line,
     wait_online,
 )
@@ -43,11 +44,6 @@ def wait_text(page: Any, body: str) -> None:
     while body not in texts(page):
         assert time.monotonic() < deadline, f"page never showed {body!r}: {lines(page)}"
         page.wait_for_timeout(50)
-
-
-def script_errors(page: Any) -> list[str]:
-    """What went wrong in the page's script (the relay's cuts log network errors too)."""
-    return [e for e in page.js_errors if "net::ERR_" not in e]
 
 
 def wait_local(page: Any, text: str) -> None:
