@@ -18,10 +18,11 @@ The rules are about packages, not file lists, so a new module is covered the day
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
@@ -42,11 +43,11 @@ def _name(path: Path) -> str:
     return path.relative_to(PACKAGE).with_suffix("").as_posix()
 
 
-def _top(names: set[str]) -> set[str]:
+def _top(names: Iterable[str]) -> set[str]:
     return {name.split(".")[0] for name in names}
 
 
-def _wscli_packages(names: set[str]) -> set[str]:
+def _wscli_packages(names: Iterable[str]) -> set[str]:
     return {name.split(".")[1] for name in names if name.startswith("wscli.") and "." in name}
 
 
@@ -62,15 +63,21 @@ def test_the_tree_has_its_packages() -> None:
 Rule = Callable[[str, str], "str | None"]
 
 
-def _imports_of(source: str) -> set[str]:
+@functools.cache
+def _tree(source: str) -> ast.Module:
+    return ast.parse(source)
+
+
+@functools.cache
+def _imports_of(source: str) -> frozenset[str]:
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(_tree(source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def _package_of(name: str) -> str:
@@ -125,7 +132,7 @@ def nothing_below_imports_cli(name: str, source: str) -> str | None:
 def only_entry_points_exit(name: str, source: str) -> str | None:
     if name in {"cli/entry", "docgen/__main__"}:
         return None
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(_tree(source)):
         if (
             isinstance(node, ast.Attribute)
             and node.attr in {"exit", "_exit"}
@@ -154,8 +161,13 @@ def pure_command_modules_do_no_io(name: str, source: str) -> str | None:
     return _uses(source, NOT_IN_CORE_SOURCE | PURE_IN_COMMANDS[name])
 
 
+@functools.cache
+def _sources() -> tuple[tuple[str, str], ...]:
+    return tuple((_name(path), path.read_text(encoding="utf-8")) for path in _modules())
+
+
 def _breaches(rule: Rule) -> list[str]:
-    read = ((_name(path), path.read_text(encoding="utf-8")) for path in _modules())
+    read = _sources()
     return [f"{name}: {said}" for name, source in read if (said := rule(name, source))]
 
 
