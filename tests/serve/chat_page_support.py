@@ -99,27 +99,23 @@ def drawn(page: Any) -> None:
     page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
-def wait_until(page: Any, condition: str, shown: str, arg: Any = None) -> None:
+def wait_until(
+    page: Any, condition: str, shown: str, arg: Any = None, what: str = "never true"
+) -> None:
     """Wait until the JavaScript function ``condition`` (given ``arg``) is true; on timeout
-    fail with what the function ``shown`` gives."""
+    fail with ``what`` and what the function ``shown`` gives."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
         page.wait_for_function(condition, arg=arg, timeout=scaled(10_000))
     except PlaywrightTimeout:
-        raise AssertionError(f"never true: {page.evaluate(shown, arg)}") from None
+        raise AssertionError(f"{what}: {page.evaluate(shown, arg)}") from None
 
 
 def wait_line(page: Any, kind: str, body: str, author: str | None = None) -> None:
     """Wait until the page shows this message; on timeout fail with what it does show."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(HAS_LINE_JS, arg=[kind, author, body], timeout=scaled(10_000))
-    except PlaywrightTimeout:
-        raise AssertionError(
-            f"page never showed {kind} {author!r} {body!r}; it shows {page.evaluate(LINES_JS)}"
-        ) from None
+    what = f"page never showed {kind} {author!r} {body!r}; it shows"
+    wait_until(page, HAS_LINE_JS, LINES_JS, [kind, author, body], what)
 
 
 def lines(page: Any, *kinds: str) -> list[dict[str, Any]]:
