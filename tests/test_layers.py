@@ -6,8 +6,8 @@ The rules are about packages, not file lists, so a new module is covered the day
 - ``wscli/core`` is pure: it imports no asyncio or ssl even indirectly (checked by importing
   it in a fresh interpreter and reading ``sys.modules``), and names no socket, thread,
   subprocess or event loop itself;
-- the command packages (``connect``, ``handshake``, ``serve``, ``proxy``, ``top``) never
-  import each other: what two of them share lives in ``core``, ``net`` or ``wire``;
+- the command packages (``connect``, ``handshake``, ``serve``, ``proxy``, ``replay``,
+  ``top``) never import each other: what two of them share lives in ``core``, ``net`` or ``wire``;
 - ``core``, ``net`` and ``wire`` (the connection engine) import no command package, and
   they stack: ``core`` imports only ``core``, ``net`` nothing of ``wire``;
 - only ``wscli/cli`` imports click, and nothing below the CLI imports it;
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
-COMMANDS = ("connect", "handshake", "serve", "proxy", "top")
+COMMANDS = ("connect", "handshake", "serve", "proxy", "replay", "top")
 SHARED = ("core", "net", "wire")
 # Imported even indirectly by nothing in core. (socket, selectors and threading are not here:
 # importlib.metadata, which every distribution package such as websockets runs at import,
@@ -52,7 +52,7 @@ def _wscli_packages(names: Iterable[str]) -> set[str]:
 
 
 def test_the_tree_has_its_packages() -> None:
-    for package in (*SHARED, "connect", "handshake", "serve", "proxy", "cli", "docgen"):
+    for package in (*SHARED, *COMMANDS, "cli", "docgen"):
         assert (PACKAGE / package / "__init__.py").exists(), package
     # No module sits flat beside the packages but the entry points.
     assert {p.name for p in PACKAGE.glob("*.py")} == {"__init__.py", "__main__.py"}

@@ -4,11 +4,9 @@ proxy, headers, and interop with servers nobody here wrote."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -25,6 +23,7 @@ from peers import peer
 from rawserver import RawServer, answer, close_early, close_frame, upgrade_response
 from serve_process import ServeProcess
 from support import REPO, clean_env, lines, requires, run_wscli
+from tunnels import ConnectProxy
 
 # -- exit codes ----------------------------------------------------------------------------
 
@@ -285,60 +284,6 @@ def test_tls_client_certificate(ca: trustme.CA, tmp_path: object) -> None:
 
 
 # -- proxy -----------------------------------------------------------------------------------
-
-
-class ConnectProxy:
-    """A tiny HTTP CONNECT proxy on loopback, one thread per direction."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.targets: list[str] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
-
-    def _handle(self, client: socket.socket) -> None:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = client.recv(4096)
-            if not chunk:
-                client.close()
-                return
-            data += chunk
-        method, target, _ = data.split(b"\r\n", 1)[0].decode().split(" ", 2)
-        self.targets.append(f"{method} {target}")
-        host, port = target.rsplit(":", 1)
-        try:
-            upstream = socket.create_connection((host, int(port)), timeout=5)
-        except OSError:
-            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
-            client.close()
-            return
-        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        for src, dst in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while chunk := src.recv(65536):
-                dst.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture

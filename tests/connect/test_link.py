@@ -23,7 +23,6 @@ from wscli.connect.connection import (
     check_options,
     describe_handshake_error,
     open_websocket,
-    resolve_proxy,
     tls_context,
 )
 from wscli.connect.link import (
@@ -41,7 +40,7 @@ from wscli.core.errors import (
     UsageProblem,
 )
 from wscli.core.exitcodes import ExitCode
-from wscli.net.tunnel import is_loopback
+from wscli.net.tunnel import is_loopback, resolve_proxy
 
 
 def test_the_request_from_options() -> None:
@@ -104,16 +103,24 @@ def test_proxy_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "socks_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
-    assert resolve_proxy("http://p:1", remote) == "http://p:1"
-    assert resolve_proxy(None, remote) is None
+    assert resolve_proxy("http://p:1", remote.host, remote.port, remote.secure) == "http://p:1"
+    assert resolve_proxy(None, remote.host, remote.port, remote.secure) is None
     monkeypatch.setenv("HTTPS_PROXY", "http://p:3128")
-    assert resolve_proxy("none", remote) is None
-    assert resolve_proxy(None, remote) == "http://p:3128"  # ws:// may go through the HTTPS one
-    assert resolve_proxy(None, secure) == "http://p:3128"
-    assert resolve_proxy(None, local) is None  # loopback: never through the environment's
-    assert resolve_proxy("http://p:1", local) == "http://p:1"  # explicit wins
+    assert resolve_proxy("none", remote.host, remote.port, remote.secure) is None
+    assert (
+        resolve_proxy(None, remote.host, remote.port, remote.secure) == "http://p:3128"
+    )  # ws:// may go through the HTTPS one
+    assert resolve_proxy(None, secure.host, secure.port, secure.secure) == "http://p:3128"
+    assert (
+        resolve_proxy(None, local.host, local.port, local.secure) is None
+    )  # loopback: never through the environment's
+    assert (
+        resolve_proxy("http://p:1", local.host, local.port, local.secure) == "http://p:1"
+    )  # explicit wins
     monkeypatch.setenv("NO_PROXY", ".example.com")
-    assert resolve_proxy(None, remote) is None  # urllib's no_proxy rules
+    assert (
+        resolve_proxy(None, remote.host, remote.port, remote.secure) is None
+    )  # urllib's no_proxy rules
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.8.0.1")
     assert not is_loopback("example.com") and not is_loopback("10.0.0.1")
 

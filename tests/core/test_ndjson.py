@@ -36,6 +36,18 @@ def test_to_json_has_no_newline() -> None:
     assert to_json(["x", None]) == '["x",null]'
 
 
+def test_the_current_time_is_formatted_like_any_other() -> None:
+    for _ in range(3):
+        before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        now = timestamp()
+        after = datetime.datetime.now(datetime.timezone.utc)
+        parsed = datetime.datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc
+        )
+        assert before <= parsed <= after and len(now) == 24
+        time.sleep(0.4)  # across a second boundary at least once
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from npm_clients import wscat
 from peers import peer
 from proxy_process import ProxyProcess
-from support import npm_packages, requires, run_wscli, scaled
+from support import requires, run_wscli, scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -264,10 +265,10 @@ def test_node_ws_upstream_with_wscli_connect_through_the_proxy() -> None:
 def test_wscat_through_the_proxy_to_wscli_serve() -> None:
     from serve_process import ServeProcess
 
-    wscat = str(npm_packages() / "node_modules" / ".bin" / "wscat")
+    wscat_bin = wscat()
     with ServeProcess() as server, ProxyProcess(server.ws_url("/lobby")) as proxy:
         client = subprocess.Popen(
-            [wscat, "-c", proxy.ws_url("/lobby"), "-x", "hello from wscat", "-w", "1"],
+            [wscat_bin, "-c", proxy.ws_url("/lobby"), "-x", "hello from wscat", "-w", "1"],
             stdin=subprocess.PIPE,  # kept open: wscat quits at EOF on stdin
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

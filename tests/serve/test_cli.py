@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import support
+from npm_clients import wscat
 from serve_helpers import recv
 from serve_process import BANNER, ServeProcess, free_port
 from support import run_wscli, scaled
@@ -231,18 +232,13 @@ def test_help_documents_options_defaults_and_env_vars() -> None:
 # Interop with clients nobody here wrote
 
 
-def _wscat() -> str:
-    """wscat from tests/npm's lock file (installed into the tests' cache once)."""
-    return str(support.npm_packages() / "node_modules" / ".bin" / "wscat")
-
-
 @support.requires("npm", "node")
 async def test_interop_wscat_exchanges_messages_through_serve() -> None:
-    wscat = _wscat()
+    wscat_bin = wscat()
     with ServeProcess() as server:
         async with connect(server.ws_url(), proxy=None) as ours:
             proc = await asyncio.create_subprocess_exec(
-                wscat,
+                wscat_bin,
                 "-c",
                 server.ws_url(),
                 "-x",

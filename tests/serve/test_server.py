@@ -664,13 +664,17 @@ async def test_verbose_logs_messages_and_http_requests() -> None:
 
 
 async def test_idle_connection_state_stays_compact() -> None:
-    """Memory per idle client: a connection has fixed slots (no instance dict), and once
-    open it holds a fresh ServerProtocol, not the one that parsed the handshake."""
+    """Memory per idle client: a connection has fixed slots (no instance dict), and while
+    idle no ServerProtocol at all: none after our own 101, none kept for the keepalive's
+    pings and their pongs; one is made for the first message, in state OPEN."""
     async with running(ping_interval=0.05) as srv, client(srv, "/r?nick=ann") as ws:
         await recv(ws)  # its own join notice
-        await asyncio.sleep(0.15)  # a keepalive ping or two went by
+        await asyncio.sleep(0.15)  # a keepalive ping or two went by, and their pongs
         (conn,) = srv.chat.admitted
         assert conn.nick == "ann" and conn.room == "/r" and conn.joined
         assert not hasattr(conn, "__dict__")
+        assert conn.protocol is None
+        await ws.send("hello")
+        assert await recv(ws) == "hello"
         assert conn.protocol is not None and conn.protocol.state is State.OPEN
         assert conn.protocol.handshake_exc is None

@@ -36,10 +36,10 @@ from wscli.core.errors import (
     WscliError,
 )
 from wscli.core.headers import check_header_values, check_subprotocols
-from wscli.core.url import is_direct, parse_ws_url, redact_in
+from wscli.core.url import parse_ws_url, redact_in
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tls import client_context
-from wscli.net.tunnel import check_proxy, dial, environment_proxy
+from wscli.net.tunnel import dial, resolve_proxy
 
 REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 USER_AGENT = "Python/{}.{} websockets/{}".format(
@@ -93,24 +93,13 @@ def tls_context(options: ConnectOptions, uri: WebSocketURI) -> ssl.SSLContext | 
     return None
 
 
-def resolve_proxy(option: str | None, uri: WebSocketURI) -> str | None:
-    """The proxy to go through: --proxy (``none`` or empty: direct), else the environment's
-    (``*_proxy``, ``no_proxy``; loopback hosts never go through one)."""
-    if option is not None:
-        if is_direct(option):
-            return None
-        check_proxy(option)
-        return option
-    return environment_proxy(uri.host, uri.port, uri.secure)
-
-
 def check_options(options: ConnectOptions) -> None:
     """Raise :class:`UsageProblem` for a bad URL, header, --auth, TLS file or proxy, before
     anything starts."""
     uri = parse_ws_url(options.url)
     build_request(options, uri)
     tls_context(options, uri)
-    resolve_proxy(options.proxy, uri)
+    resolve_proxy(options.proxy, uri.host, uri.port, uri.secure)
 
 
 def build_request(options: ConnectOptions, uri: WebSocketURI) -> tuple[ClientProtocol, Request]:
@@ -141,7 +130,7 @@ async def open_websocket(
     uri = parse_ws_url(options.url)
     protocol, request = build_request(options, uri)
     tls = tls_context(options, uri)
-    proxy = resolve_proxy(options.proxy, uri)
+    proxy = resolve_proxy(options.proxy, uri.host, uri.port, uri.secure)
     channel = WebSocketChannel(options, protocol, observer)
 
     async def connect() -> None:

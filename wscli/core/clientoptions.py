@@ -108,7 +108,20 @@ class JsonOption:
 
 
 @declared
-class ConnectOptions(CompressionOption, ClientTLSOptions, OfferOptions, HeaderOptions):
+class ProxyOption:
+    """``--proxy``: how to reach the server."""
+
+    proxy: str | None = option(
+        "--proxy",
+        metavar="URL",
+        default=None,
+        help="HTTP CONNECT proxy (http://host:port), or socks5:// with python-socks; "
+        "'none' disables. Default: the *_proxy environment variables, never for loopback.",
+    )
+
+
+@declared
+class ConnectOptions(ProxyOption, CompressionOption, ClientTLSOptions, OfferOptions, HeaderOptions):
     """Everything that shapes the opening handshake and the connection of a client."""
 
     url: str = argument(urls=True)
@@ -124,13 +137,6 @@ class ConnectOptions(CompressionOption, ClientTLSOptions, OfferOptions, HeaderOp
     )
     key: str | None = option(
         "--key", kind=FILE, default=None, help="Private key of the client certificate (PEM)."
-    )
-    proxy: str | None = option(
-        "--proxy",
-        metavar="URL",
-        default=None,
-        help="HTTP CONNECT proxy (http://host:port), or socks5:// with python-socks; "
-        "'none' disables. Default: the *_proxy environment variables, never for loopback.",
     )
     max_size: int | None = option(
         "--max-size",

@@ -25,6 +25,8 @@ class ExitCode(enum.IntEnum):
     """The connection ended with another close code, or without a close frame (1006)."""
     TIMEOUT = 6
     """A network wait ran past its timeout."""
+    MISMATCH = 7
+    """`wscli replay`: the conversation differed from the recording."""
     INTERRUPTED = 130
     """Interrupted by Ctrl-C (SIGINT)."""
 
@@ -41,6 +43,7 @@ EXIT_CODE_DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.HANDSHAKE_REJECTED: "handshake rejected (non-101 status, bad accept key)",
     ExitCode.CLOSED_ABNORMALLY: "closed abnormally (other close code, no close frame)",
     ExitCode.TIMEOUT: "timed out",
+    ExitCode.MISMATCH: "replay: the conversation differed from the recording",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import socket
 import ssl
 import urllib.parse
@@ -19,6 +18,7 @@ import urllib.request
 from collections.abc import Callable
 
 from wscli.core.errors import ConnectFailed, TimedOut, UsageProblem, WscliError
+from wscli.core.hosts import is_loopback
 from wscli.core.url import is_direct, redact_url
 from wscli.net.neterrors import describe_connect_error, hostport
 
@@ -27,18 +27,6 @@ MAX_ANSWER = 16 * 1024
 
 SCHEMES = ("http", "socks4", "socks5", "socks5h")
 """Proxy URL schemes wscli can use."""
-
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost names and loopback addresses (never sent through a proxy)."""
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def environment_proxy(host: str, port: int, secure: bool, websocket: bool = True) -> str | None:
@@ -68,6 +56,18 @@ def environment_proxy(host: str, port: int, secure: bool, websocket: bool = True
                 return "socks5h://" + proxy[len("http://") :]
             return proxy
     return None
+
+
+def resolve_proxy(option: str | None, host: str, port: int, secure: bool) -> str | None:
+    """The proxy to reach host:port through: ``--proxy`` (``none`` or empty: direct;
+    :class:`UsageProblem` for one wscli cannot use), else the environment's (``*_proxy``,
+    ``no_proxy``; loopback hosts never go through one)."""
+    if option is not None:
+        if is_direct(option):
+            return None
+        check_proxy(option)
+        return option
+    return environment_proxy(host, port, secure)
 
 
 def check_proxy(proxy: str) -> urllib.parse.SplitResult:
@@ -163,8 +163,13 @@ async def socks_connect(proxy: str, host: str, port: int) -> socket.socket:
         raise UsageProblem(
             "SOCKS proxies need python-socks", hint="pip install 'wscli-toolkit[socks]'"
         ) from None
+    # socks5h: the proxy resolves the name (python-socks spells it rdns on socks5://).
+    remote_dns = proxy.startswith("socks5h://")
+    url = "socks5://" + proxy[len("socks5h://") :] if remote_dns else proxy
     try:
-        sock: socket.socket = await Proxy.from_url(proxy).connect(dest_host=host, dest_port=port)
+        sock: socket.socket = await Proxy.from_url(url, rdns=remote_dns or None).connect(
+            dest_host=host, dest_port=port
+        )
     except OSError as exc:
         raise ConnectFailed("the proxy connection failed", str(exc)) from None
     except Exception as exc:  # python-socks' own ProxyError and friends

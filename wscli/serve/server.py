@@ -32,6 +32,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
+from wscli.core.upgrade import UpgradeError
 from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
@@ -46,6 +47,7 @@ from wscli.serve.envelope import SUBPROTOCOL, ack_envelope, pong_envelope, welco
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.log import EventLog, RepeatFilter
 from wscli.serve.tokenguard import TokenGuard
+from wscli.wire.deadlines import Deadlines
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.stream import HOLD_CONSUMER, HOLD_OWNER
@@ -122,7 +124,8 @@ class ChatServer(Owner[ClientConnection]):
             backplane=backplane,
             on_slow_client=self._on_slow_client,
         )
-        self.handshake_timeout = config.handshake_timeout
+        self.handshakes = Deadlines(config.handshake_timeout, ClientConnection.handshake_timed_out)
+        self.compression = config.compression
         self.started = time.monotonic()
         self.born = time.time()
         self.counters = metrics.Counters()
@@ -239,6 +242,7 @@ class ChatServer(Owner[ClientConnection]):
         self.budget.stop()
         timeout = self.config.shutdown_timeout
         self.acceptor.close()
+        self.handshakes.close()
         self.fds.close()
         self.tokens.close()
         # What was published is delivered before the close frame (through the backplane:
@@ -348,6 +352,12 @@ class ChatServer(Owner[ClientConnection]):
             extensions=None,
             state=State.OPEN,
         )
+
+    def select_subprotocol(self, offered: Sequence[str]) -> str | None:
+        try:
+            return self._select(None, offered)  # type: ignore[no-any-return]
+        except NegotiationError as exc:
+            raise UpgradeError(400, str(exc)) from None
 
     def on_connection_made(self, conn: ClientConnection) -> None:
         """A TCP (or TLS) connection arrived: its handshake starts now."""
