@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# wscli remembers URLs and prompt history under XDG_STATE_HOME: never the tester's own.
-STATE_HOME = tempfile.mkdtemp(prefix="wscli-test-state-")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # One factor scales every wait in the tests, so slow machines don't flake.
@@ -55,16 +53,18 @@ def wscli_command() -> list[str]:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment with the terminal- and proxy-related variables pinned."""
+    """An environment with the terminal- and proxy-related variables pinned.
+
+    ``XDG_STATE_HOME`` (where wscli remembers URLs and prompt history) is the running
+    test's own, set by the autouse fixture in conftest.py: never the tester's.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
         if k.lower() not in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
         and k not in {"FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "WSCLI_COLOR", "COLUMNS"}
     }
-    env.update(
-        {"TERM": "dumb", "COLUMNS": "100", "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": STATE_HOME}
-    )
+    env.update({"TERM": "dumb", "COLUMNS": "100", "PYTHONUNBUFFERED": "1"})
     env.update(extra or {})
     return env
 

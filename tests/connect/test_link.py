@@ -1,4 +1,4 @@
-"""wscli.connect.connection and .link: the request from options, proxy choice, backoff, error
+"""wscli.connect.connection and .link: the request from options, proxy choice, error
 mapping, and real connections in-process (pings observed, close information)."""
 
 from __future__ import annotations
@@ -17,21 +17,18 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from wscli.connect.connection import (
-    USER_AGENT,
-    basic_auth_header,
     build_request,
     check_options,
     describe_handshake_error,
     open_websocket,
-    tls_context,
 )
 from wscli.connect.link import (
     WebSocketLink,
-    backoff_delays,
     close_result,
     is_retryable,
 )
 from wscli.core.clientoptions import ConnectOptions
+from wscli.core.clientrequest import USER_AGENT, basic_auth_header
 from wscli.core.errors import (
     ClosedAbnormally,
     ConnectFailed,
@@ -40,6 +37,7 @@ from wscli.core.errors import (
     UsageProblem,
 )
 from wscli.core.exitcodes import ExitCode
+from wscli.net.client import tls_context
 from wscli.net.tunnel import is_loopback, resolve_proxy
 
 
@@ -76,11 +74,15 @@ def test_the_request_from_options() -> None:
 
 
 def test_wss_gets_a_verifying_context_and_insecure_turns_it_off() -> None:
-    secure = tls_context(ConnectOptions(url="wss://example.com/"), parse_uri("wss://example.com/"))
+    secure = tls_context(
+        ConnectOptions(url="wss://example.com/"), parse_uri("wss://example.com/"), "wss://e/"
+    )
     assert secure is not None and secure.verify_mode == ssl.CERT_REQUIRED
-    insecure = tls_context(ConnectOptions(url="https://e/", insecure=True), parse_uri("wss://e/"))
+    insecure = tls_context(
+        ConnectOptions(url="https://e/", insecure=True), parse_uri("wss://e/"), "wss://e/"
+    )
     assert insecure is not None and insecure.verify_mode == ssl.CERT_NONE
-    assert tls_context(ConnectOptions(url="ws://e/"), parse_uri("ws://e/")) is None
+    assert tls_context(ConnectOptions(url="ws://e/"), parse_uri("ws://e/"), "ws://e/") is None
 
 
 def test_bad_values_are_usage_problems(tmp_path: Path) -> None:
@@ -125,13 +127,6 @@ def test_proxy_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not is_loopback("example.com") and not is_loopback("10.0.0.1")
 
 
-def test_backoff_grows_with_jitter_up_to_cap() -> None:
-    low = backoff_delays(0.5, 2, 4, rng=lambda: 0.0)
-    high = backoff_delays(0.5, 2, 4, rng=lambda: 1.0)
-    assert [next(low) for _ in range(5)] == [0.25, 0.5, 1.0, 2.0, 2.0]
-    assert [next(high) for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
-
-
 def test_retryable_errors() -> None:
     assert is_retryable(ConnectFailed("x"))
     assert is_retryable(ClosedAbnormally("x"))
@@ -151,7 +146,7 @@ def test_handshake_errors_map_to_typed_errors() -> None:
     assert isinstance(rejected, HandshakeRejected) and rejected.status == 403
     assert str(rejected) == (
         "h:81 rejected the WebSocket handshake: HTTP 403 Forbidden"
-        " (hint: check -H/--header, --auth and --origin)"
+        " (hint: check -H/--header and --auth; some servers require --origin)"
     )
     broken = InvalidMessage("did not receive a valid HTTP response")
     broken.__cause__ = EOFError("connection closed while reading HTTP status line")

@@ -8,6 +8,7 @@ from wscli.connect.render import (
     fold,
     hexdump,
     pipe_line,
+    status_text,
     terminal_message,
 )
 from wscli.core.events import Message
@@ -86,6 +87,17 @@ def test_fold_indents_every_screen_line_after_the_first() -> None:
     assert lines.replace("\n  ", "") == "< " + "a" * 25 + "b" * 25
     wide = fold(terminal_message(Message("in", "界" * 10)), 10).plain.splitlines()
     assert wide == ["< 界界界界", "  界界界界", "  界界"]
+
+
+def test_fold_cuts_at_word_boundaries_and_keeps_every_space() -> None:
+    message = terminal_message(Message("in", "cannot connect: is the server running?"))
+    lines = fold(message, 20).plain.splitlines()
+    assert lines == ["< cannot connect: ", "  is the server ", "  running?"]
+    assert "".join(line.removeprefix("  ") for line in lines[1:]) == "is the server running?"
+    # A word longer than the line is still cut where it must be.
+    long = fold(terminal_message(Message("in", "x " + "y" * 30)), 12).plain.splitlines()
+    assert long == ["< x ", "  yyyyyyyyyy", "  yyyyyyyyyy", "  yyyyyyyyyy"]
+    assert fold(status_text("ab cd ef gh"), 6).plain.splitlines() == ["ab cd ", "  ef ", "  gh"]
 
 
 def test_binary_preview_says_how_many_bytes_are_left() -> None:

@@ -8,10 +8,12 @@ import pytest
 from wscli.connect.socketio.transport import decode_payload, encode_payload, split_payloads
 from wscli.core.socketio import (
     MAX_DEPTH,
+    REFUSAL_DATA_SHOWN,
     Packet,
     PacketType,
     ProtocolViolation,
     ack_frames,
+    connect_error_text,
     decode_packet,
     emit_frames,
     json_sequence,
@@ -116,3 +118,14 @@ def test_split_payloads_keeps_each_body_within_max_payload() -> None:
         assert len(encode_payload(batch)) <= 14 or len(batch) == 1
     assert split_payloads(["é" * 5], 10) == [["é" * 5]]  # UTF-8 bytes, not characters
     assert split_payloads(["x", "é" * 5], 10) == [["x"], ["é" * 5]]
+
+
+def test_connect_error_text_keeps_the_data_bounded() -> None:
+    assert connect_error_text({"message": "not authorized"}) == "not authorized"
+    assert connect_error_text({"message": "no", "data": {"reason": "expired", "retry": 5}}) == (
+        'no (data: {"reason":"expired","retry":5})'
+    )
+    assert connect_error_text({"code": 7}) == '{"code":7}'
+    assert connect_error_text("plain") == "plain"
+    long = connect_error_text({"message": "m", "data": "x" * 10_000})
+    assert len(long) == len("m (data: )") + REFUSAL_DATA_SHOWN and long.endswith("…)")

@@ -344,6 +344,15 @@ def test_help_examples_use_real_options() -> None:
         assert example_problems(Example(line, ""), ROOT) == [], line
 
 
+def test_the_main_commands_help_ends_with_examples() -> None:
+    """connect, serve, proxy and handshake: three or four examples in --help."""
+    counts = {command.name: len(help_examples(command)) for command in COMMANDS}
+    for name in ("wscli connect", "wscli serve", "wscli proxy", "wscli handshake"):
+        assert 3 <= counts[name] <= 4, (name, counts[name])
+    serve = next(command for command in COMMANDS if command.name == "wscli serve")
+    assert "/admission" in serve.epilog  # every endpoint is listed
+
+
 def test_pages_show_examples_once() -> None:
     """The EXAMPLES section has them; the --help "Examples:" block is not repeated."""
     for command in COMMANDS:
@@ -363,7 +372,7 @@ def test_the_issue_examples_are_in_the_pages() -> None:
         text = render_man(REPO / MAN_DIR / f"{name}.1").split("\nEXAMPLES\n", 1)[1]
         return normalise(text).replace(" \\ ", " ")
 
-    assert "--key x3JJHMbDL1EzLkh9GBhXDw==" in page("wscli-handshake")
+    assert "--ws-key x3JJHMbDL1EzLkh9GBhXDw==" in page("wscli-handshake")
     assert "-s chat -s superchat" in page("wscli-handshake")
     assert "| wscli connect ws://" in page("wscli-connect")
     serve = page("wscli-serve")

@@ -26,7 +26,9 @@ def test_non_101_reason_with_osc_sequences_is_escaped() -> None:
     _assert_inert(result.stderr)
     escaped = b"404 Not\\e]0;PWNED\\x07\\e]52;c;cHduZWQ=\\x07\\e[31mRED"
     assert b"wscli: error: server at 127.0.0.1:" in result.stderr
-    assert b"rejected the upgrade: HTTP " + escaped + b"\n" in result.stderr
+    assert b"rejected the upgrade: HTTP " + escaped + b" (hint: check the URL path)\n" in (
+        result.stderr
+    )
     assert b"status: " + escaped + b" (expected 101 Switching Protocols)" in result.stderr
     document = json.loads(as_json.stdout)
     assert "\x1b" not in document["error"]["message"]

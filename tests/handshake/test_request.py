@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import pytest
-from handshake_example import ACCEPT, EXAMPLE_REQUEST, KEY
+from handshake_example import ACCEPT, KEY, SENT_REQUEST
 from websockets.client import ClientProtocol
-from websockets.uri import parse_uri
+from websockets.uri import WebSocketURI, parse_uri
 
+from wscli.core.clientrequest import USER_AGENT
+from wscli.core.clientrequest import build_client as build_request
 from wscli.core.errors import HandshakeRejected, UsageProblem, WscliError
 from wscli.handshake.request import (
     Verdict,
-    build_client,
     handshake_error,
     judge,
     parse_head,
     parsed_response,
     split_head,
 )
+
+
+def build_client(uri: WebSocketURI, **options: object) -> tuple[ClientProtocol, bytes]:
+    """The protocol and the exact bytes of its request, as `wscli handshake` sends them."""
+    protocol, request = build_request(uri, **options)  # type: ignore[arg-type]
+    protocol.send_request(request)
+    return protocol, b"".join(protocol.data_to_send())
 
 
 def _client(**kwargs: object) -> tuple[ClientProtocol, bytes]:
@@ -29,7 +37,7 @@ def test_issue_example_request_bytes() -> None:
     _, request = _client(
         headers=[("Host", "server.example.com")], subprotocols=["chat", "superchat"]
     )
-    assert request == EXAMPLE_REQUEST
+    assert request == SENT_REQUEST
 
 
 def test_order_origin_compression_and_extra_headers() -> None:
@@ -50,8 +58,7 @@ def test_order_origin_compression_and_extra_headers() -> None:
         b"Sec-WebSocket-Version: 8\r\n"
         b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
         b"X-Trace: 1\r\n"
-        b"X-Trace: 2\r\n"
-        b"\r\n"
+        b"X-Trace: 2\r\n" + f"User-Agent: {USER_AGENT}\r\n".encode() + b"\r\n"
     )
 
 

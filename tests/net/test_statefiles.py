@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from connect_servers import echo, running
 from support import run_wscli
 
@@ -128,3 +129,19 @@ def test_refused_connections_are_not_remembered(tmp_path: Path) -> None:
     env = {"XDG_STATE_HOME": str(tmp_path)}
     assert run_wscli("connect", "ws://127.0.0.1:9/", env=env).returncode == 3
     assert not os.path.exists(urls_path(env))
+
+
+def test_each_test_has_its_own_state_home(
+    state_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite never writes into the tester's URL history: a session opened in this
+    process, as `connect` and `handshake` remember theirs, lands in the test's own folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    assert os.environ["XDG_STATE_HOME"] == str(state_home)
+    assert urls_path() == state_home / "wscli" / "urls"
+    with running(echo) as server:
+        assert run_wscli("handshake", server.url).returncode == 0
+        remember_url(server.url)  # what connect and handshake call in this process
+    assert urls_path().read_text() == server.url + "\n"  # the subprocess's, then ours (once)
+    assert not home.exists()

@@ -523,8 +523,18 @@ async def test_healthz_reports_clients_rooms_and_uptime() -> None:
         assert health["clients"] == 3
         assert health["rooms"] == 2
         assert isinstance(health["uptime"], float) and health["uptime"] >= 0
-        # Public: counts only; the rest is in the verbose document.
-        assert set(health) == {"status", "clients", "rooms", "uptime", "fds"}
+        # Public: counts and bounds only; the rest is in the verbose document.
+        assert set(health) == {"status", "clients", "rooms", "uptime", "fds", "limits"}
+        assert health["limits"] == {
+            "max_size": 2**20,
+            "max_queue": 4 * 2**20,
+            "max_total_queue": 2**30,
+            "max_clients": None,
+            "history": 0,
+            "history_bytes": 64 * 2**20,
+            "idle_rooms": 1024,
+            "room_path_bytes": 1024,
+        }
         answer = await raw_request(srv.port, http_get("/healthz?verbose", srv.port))
         detail = json.loads(answer.partition(b"\r\n\r\n")[2])
         assert detail["backplane"] == {"kind": "local"}

@@ -26,7 +26,7 @@ from wscli.connect.render import (
     terminal_message,
 )
 from wscli.core.closecodes import close_description
-from wscli.core.errors import WscliError, error_text, format_error
+from wscli.core.errors import HandshakeRejected, WscliError, error_text, format_error
 from wscli.core.escape import escape_control
 from wscli.core.events import (
     ClosedBy,
@@ -279,12 +279,14 @@ class PlainOutput(_StderrStatus, _TextEvents):
         binary_format: BinaryFormat = "base64",
         timestamps: bool = False,
         escape: bool = False,
+        separator: bytes = b"\n",
     ) -> None:
         super().__init__(stdout, stderr, verbose=verbose)
         self.show_ping_pong = show_ping_pong
         self.binary_format = binary_format
         self.timestamps = timestamps
         self.escape = escape
+        self.separator = separator
 
     def opened(self, link: LinkInfo) -> None:
         self.status(_open_line(link))
@@ -293,8 +295,11 @@ class PlainOutput(_StderrStatus, _TextEvents):
         if message.direction != "in":
             return
         line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
+        data = line.encode("utf-8", "surrogateescape")
+        if self.separator != b"\n":  # --separator: each message ends with it instead
+            data = data[:-1] + self.separator
         # A BrokenPipeError goes up: the session closes politely and ends quietly.
-        self._write(line.encode("utf-8", "surrogateescape"))
+        self._write(data)
 
     def _note(self, line: str) -> None:
         self._err(line)
@@ -329,7 +334,8 @@ class JsonOutput(_StderrStatus):
         self._emit(close_event(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
-        self._emit(error_event(error_text(error), int(error.exit_code)))
+        refusal = error.refusal if isinstance(error, HandshakeRejected) else None
+        self._emit(error_event(error_text(error), int(error.exit_code), refusal=refusal))
         super().error(error, final)
 
     def reconnecting(
@@ -364,12 +370,14 @@ class TerminalOutput(_TextEvents):
         show_ping_pong: bool = False,
         timestamps: bool = False,
         full: bool = False,
+        pretty: bool = False,
         width: Callable[[], int] | None = None,
     ) -> None:
         self.console = console
         self.show_ping_pong = show_ping_pong
         self.timestamps = timestamps
         self.full = full
+        self.pretty = pretty  # /pretty toggles it
         self.width = width or (lambda: self.console.width)
         self.kept: collections.OrderedDict[int, Message] = collections.OrderedDict()
         self.kept_bytes = 0
@@ -387,7 +395,11 @@ class TerminalOutput(_TextEvents):
         data = message.data
         if preview is not None and isinstance(data, bytes) and len(data) > preview:
             show_id = self._keep(message, len(data))
-        self._print(terminal_message(message, self.timestamps, timestamp(), preview, show_id))
+        self._print(
+            terminal_message(
+                message, self.timestamps, timestamp(), preview, show_id, pretty=self.pretty
+            )
+        )
 
     def _keep(self, message: Message, size: int) -> int | None:
         """Keep ``message`` for /show (bounded in count and bytes); its number, or None."""

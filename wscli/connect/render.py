@@ -9,11 +9,13 @@ only: a pipe (`echo x | wscli connect URL -n 1`) starts faster without it.
 from __future__ import annotations
 
 import base64
+import json
 from typing import TYPE_CHECKING, Any, Literal
 
 from wscli.core.escape import escape_control
 from wscli.core.events import Message
 from wscli.core.ndjson import timestamp, to_json
+from wscli.core.socketio import loads_bounded
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -92,18 +94,33 @@ def hexdump(data: bytes, width: int = 16) -> str:
     return "\n".join(lines)
 
 
+def pretty_json(text: str) -> str | None:
+    """``text`` as indented JSON when it is a JSON object or array (parsed within
+    :func:`~wscli.core.socketio.loads_bounded`'s bounds), else None."""
+    if not text.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        value = loads_bounded(text)
+    except ValueError:
+        return None
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 def terminal_message(
     message: Message,
     timestamps: bool = False,
     when: str | None = None,
     preview: int | None = None,
     show_id: int | None = None,
+    pretty: bool = False,
 ) -> Text:
     """A message for the interactive terminal: marker, colour, escaped text, hex dump.
 
     ``preview``: dump at most that many bytes of a binary message and say how many more
     there are (``… 2,944 more bytes``), with ``/show ID`` when ``show_id`` is given: a
     3 KB file printed ~190 lines each way at the prompt, burying the conversation.
+    ``pretty`` (/pretty, --pretty): a JSON object or array is indented and highlighted
+    (rich's JSON highlighter), after it is escaped.
     """
     from rich.text import Text
 
@@ -132,6 +149,12 @@ def terminal_message(
             if show_id is not None:
                 more += f" (/show {show_id} for all)"
             text.append(_continued("\n" + more), style=STATUS_STYLE)
+    elif pretty and (indented := pretty_json(message.data)) is not None:
+        from rich.highlighter import JSONHighlighter
+
+        body = Text(_continued(escape_control(indented)), style=style)
+        JSONHighlighter().highlight(body)
+        text.append_text(body)
     else:
         text.append(_continued(escape_control(message.data)), style=style)
     return text
@@ -149,8 +172,9 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
     The terminal would wrap a long line itself, starting the rest at column 0, where a
     peer's ``"ok" + spaces + "> transfer approved"`` passes for a line the user sent
     (a forged line). Folded here, every screen line after the first starts with ``indent``;
-    lines after a newline already do (:func:`_continued`). Cut by character, never
-    dropping or merging the peer's spaces.
+    lines after a newline already do (:func:`_continued`). Cut after the last space that
+    fits (a word longer than the line is cut where it must), never dropping or merging the
+    peer's spaces: "is the server running?" is never cut into "i" and "s the".
     """
     from rich.cells import cell_len
     from rich.text import Text
@@ -161,13 +185,20 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
     out: list[Text] = []
     for line in lines:
         while cell_len(line.plain) > width:
-            cut = _cut_at(line.plain, width)
+            cut = _word_end(line.plain, _cut_at(line.plain, width), len(indent))
             out.append(line[:cut])
             rest = line[cut:]
             line = Text(indent)
             line.append_text(rest)
         out.append(line)
     return Text("\n").join(out)
+
+
+def _word_end(plain: str, cut: int, indent: int) -> int:
+    """``cut``, moved back to just after the last space before it, if that leaves more
+    than the indent (or a marker such as ``< ``) on the line."""
+    space = plain.rfind(" ", 0, cut)
+    return space + 1 if space > indent else cut
 
 
 def _cut_at(plain: str, width: int) -> int:

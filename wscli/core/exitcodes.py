@@ -27,6 +27,9 @@ class ExitCode(enum.IntEnum):
     """A network wait ran past its timeout."""
     MISMATCH = 7
     """`wscli replay`: the conversation differed from the recording."""
+    NO_REPLY = 8
+    """The server fell silent before the replies came: the wait after stdin ended (--idle)
+    ran out with no message after the last one sent, or fewer than --count."""
     INTERRUPTED = 130
     """Interrupted by Ctrl-C (SIGINT)."""
 
@@ -44,6 +47,7 @@ EXIT_CODE_DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.CLOSED_ABNORMALLY: "closed abnormally (other close code, no close frame)",
     ExitCode.TIMEOUT: "timed out",
     ExitCode.MISMATCH: "replay: the conversation differed from the recording",
+    ExitCode.NO_REPLY: "no reply: silence (--idle) ended the wait before the replies came",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

@@ -335,3 +335,25 @@ def engine_open(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProtocolViolation("bad Engine.IO open")
     return value
+
+
+REFUSAL_DATA_SHOWN = 200
+"""Characters of a connect_error's ``data`` shown in the error line (the rest cut)."""
+
+
+def connect_error_text(data: Any) -> str:
+    """Why a server refused a namespace (a ``connect_error`` packet's payload) as one line:
+    its ``message``, then its ``data`` (Socket.IO v4 servers put the details there:
+    ``next(err)`` with ``err.data``); any other payload as JSON. JSON is compact and cut
+    after :data:`REFUSAL_DATA_SHOWN` characters. Unescaped: the error line escapes it."""
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str):
+        return data if isinstance(data, str) else _shown_json(data)
+    if "data" in data:
+        return f"{message} (data: {_shown_json(data['data'])})"
+    return message
+
+
+def _shown_json(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= REFUSAL_DATA_SHOWN else text[: REFUSAL_DATA_SHOWN - 1] + "…"

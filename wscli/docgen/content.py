@@ -77,7 +77,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "wscli handshake": (
         Example(
             "wscli handshake -s chat -s superchat -H 'Host: server.example.com' "
-            "--key x3JJHMbDL1EzLkh9GBhXDw== ws://127.0.0.1:3000/chat",
+            "--ws-key x3JJHMbDL1EzLkh9GBhXDw== ws://127.0.0.1:3000/chat",
             "The handshake from RFC 6455 section 1.2: offer the subprotocols chat and "
             "superchat with a fixed key; the server must answer Sec-WebSocket-Accept: "
             "HSmrc0sMlYUkAGmm5OPpG2HaGWk=.",

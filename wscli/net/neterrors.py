@@ -10,6 +10,9 @@ import ssl
 
 from wscli.core.errors import ConnectFailed, TimedOut, WscliError, os_reason
 
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED.
+_OUT_OF_DATE = frozenset({9, 10})
+
 
 def hostport(host: str, port: int) -> str:
     """``host:port``, with brackets around an IPv6 address."""
@@ -30,10 +33,13 @@ def describe_connect_error(
             hint="check the host name (DNS)",
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
+        advice = "pass --cacert FILE to trust its CA, or -k/--insecure to skip verification"
+        if exc.verify_code in _OUT_OF_DATE:  # trusting its CA would not help
+            advice = "the server must renew it; -k/--insecure skips verification"
         return ConnectFailed(
             f"TLS handshake with {where} failed",
             exc.verify_message or exc.reason or str(exc),
-            hint="pass --cacert FILE to trust its CA, or -k/--insecure to skip verification",
+            hint=advice,
         )
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or str(exc)

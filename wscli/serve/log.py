@@ -20,8 +20,9 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
   ``throttled`` (token checks answered 429), ``addresses``, ``top`` and ``top_failed`` (the
   busiest address) — one event per second while wrong tokens come
   (:mod:`wscli.serve.tokenguard`)
-- ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
-  Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
+- ``backplane``: ``state`` ("lost", "restored", "pressure", "drain", "malformed",
+  "missing", "lost-messages", "bounded"), ``detail`` — the Redis backplane's connection and
+  what it noticed (see :mod:`wscli.serve.backplane_redis`)
 
 Every text field is passed through :func:`redact` first: the values of ``Authorization``,
 ``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.

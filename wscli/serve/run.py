@@ -49,6 +49,9 @@ def run(config: ServeConfig, log: EventLog) -> None:
                 on_event=log.emit,
                 max_backlog_bytes=config.redis_max_backlog,
                 stream_cap=config.redis_stream_cap,
+                stream_ttl=config.redis_stream_ttl,
+                replay_bytes=config.max_queue,
+                history_bytes=config.history_bytes,
             )
         chat = ChatServer(config, log, backplane, fd_limit)
         if backplane is not None:

@@ -38,13 +38,21 @@ from wscli.net.neterrors import hostport
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
-from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
+from wscli.serve.admission import (
+    MAX_ROOM_BYTES,
+    Admit,
+    Plain,
+    Policy,
+    Refuse,
+    admit,
+    policy_verdict,
+)
 from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.chat_commands import Ping, SentIds, parse_command
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, close_details
 from wscli.serve.envelope import SUBPROTOCOL, ack_envelope, pong_envelope, welcome_envelope
-from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
+from wscli.serve.hub import MAX_IDLE_ROOMS, Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.log import EventLog, RepeatFilter
 from wscli.serve.tokenguard import TokenGuard
 from wscli.wire.deadlines import Deadlines
@@ -307,7 +315,8 @@ class ChatServer(Owner[ClientConnection]):
 
     def health(self) -> dict[str, Any]:
         """The public /healthz document: ``status`` ("degraded" while a backplane is lost or
-        clients are refused for lack of file descriptors) and counts, never a name."""
+        late, a command overdue, or clients are refused for lack of file descriptors),
+        counts and the bounds in use, never a name."""
         return self._health(self.hub.backplane.describe())
 
     def detail(self) -> dict[str, Any]:
@@ -323,14 +332,37 @@ class ChatServer(Owner[ClientConnection]):
         }
 
     def _health(self, backplane: dict[str, Any]) -> dict[str, Any]:
-        degraded = backplane.get("connected") is False or self.fds.degraded
+        overdue = backplane.get("overdue")
+        degraded = (
+            backplane.get("connected") is False
+            or (isinstance(overdue, float) and overdue > 0)
+            or self.fds.degraded
+        )
         return {
             "status": "degraded" if degraded else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
             "uptime": round(time.monotonic() - self.started, 3),
             "fds": self.fds.budget.snapshot(),
+            "limits": self.limits(backplane),
         }
+
+    def limits(self, backplane: dict[str, Any]) -> dict[str, Any]:
+        """The bounds in use, for /healthz (with the backplane's own, when it has some)."""
+        config = self.config
+        bounds: dict[str, Any] = {
+            "max_size": config.max_size,
+            "max_queue": config.max_queue,
+            "max_total_queue": config.max_total_queue,
+            "max_clients": config.max_clients,
+            "history": config.history,
+            "history_bytes": config.history_bytes,
+            "idle_rooms": MAX_IDLE_ROOMS,
+            "room_path_bytes": MAX_ROOM_BYTES,
+        }
+        if "bounds" in backplane:
+            bounds["backplane"] = backplane["bounds"]
+        return bounds
 
     # What connections ask for (see wscli.serve.connection.ServeOwner)
 

@@ -34,6 +34,7 @@ from wscli.core.socketio import (
     PacketType,
     ProtocolViolation,
     ack_frames,
+    connect_error_text,
     decode_packet,
     emit_frames,
     encode_packet,
@@ -172,9 +173,9 @@ class SocketIOLink:
             if packet.type is PacketType.CONNECT:
                 return
             if packet.type is PacketType.CONNECT_ERROR:
-                why = packet.data.get("message") if isinstance(packet.data, dict) else None
                 raise HandshakeRejected(
-                    f"Socket.IO namespace {self.namespace!r} refused", str(why or packet.data)
+                    f"Socket.IO namespace {self.namespace!r} refused",
+                    connect_error_text(packet.data),
                 )
 
     # -- sending -----------------------------------------------------------------------
@@ -427,7 +428,6 @@ async def open_socketio_link(
     connect: ConnectOptions,
     options: SocketIOOptions,
     output: Output,
-    follow: bool = False,
     ack_timeout_fatal: bool = True,
 ) -> SocketIOLink:
     """Open the Engine.IO transport --transport asks for; with ``auto``, fall back to
@@ -439,7 +439,7 @@ async def open_socketio_link(
     if options.transport in ("auto", "websocket"):
         try:
             transport, url = await open_following(
-                connect, follow=follow, observer=output.frame, on_redirect=output.redirected
+                connect, observer=output.frame, on_redirect=output.redirected
             )
         except HandshakeRejected as exc:
             redirect = exc.status is not None and 300 <= exc.status < 400

@@ -23,9 +23,9 @@ from typing import Protocol
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from wscli.connect.connection import request_headers, tls_context
 from wscli.connect.socketio.http import HttpChannel, HttpProblem, HttpTarget, rejected
 from wscli.core.clientoptions import ConnectOptions
+from wscli.core.clientrequest import USER_AGENT, extra_headers
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.events import ClosedBy
 from wscli.core.socketio import (
@@ -35,6 +35,7 @@ from wscli.core.socketio import (
     engine_open,
 )
 from wscli.core.url import is_direct, parse_ws_url
+from wscli.net.client import tls_context
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tunnel import environment_proxy
 
@@ -143,15 +144,24 @@ class PollingTransport:
 
     def __init__(self, url: str, options: ConnectOptions) -> None:
         uri = parse_ws_url(options.url)
-        headers = request_headers(options)
+        headers = extra_headers(
+            options.headers, auth=options.auth, origin=options.origin, subprotocols=()
+        )
         if options.origin:
             headers.append(("Origin", options.origin))
+        if not any(name.lower() == "user-agent" for name, _ in headers):
+            headers.append(("User-Agent", USER_AGENT))
         if options.proxy is not None:
             proxy = None if is_direct(options.proxy) else options.proxy
         else:
             proxy = environment_proxy(uri.host, uri.port, uri.secure, websocket=False)
         self.target = HttpTarget(
-            uri.host, uri.port, tls_context(options, uri), proxy, headers, options.max_size
+            uri.host,
+            uri.port,
+            tls_context(options, uri, options.url),
+            proxy,
+            headers,
+            options.max_size,
         )
         self.where = hostport(uri.host, uri.port)
         parts = urllib.parse.urlsplit(url)
