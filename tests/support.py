@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -138,3 +139,36 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time process ``pid`` used so far (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+NPM_DIR = REPO / "tests" / "npm"
+
+
+def npm_packages() -> Path:
+    """The Node packages of tests/npm (wscat, axe-core), installed from its lock file into a
+    cache folder once (``npm ci``: exactly the locked versions, nothing resolved at run
+    time), one pytest-xdist worker at a time; returns the folder holding ``node_modules``."""
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    lock = (NPM_DIR / "package-lock.json").read_bytes()
+    # One folder per lock file: checkouts with different locks (branches) never replace
+    # each other's packages while their tests run.
+    cache = cache_root / "wscli-tests" / f"npm-{hashlib.sha256(lock).hexdigest()[:12]}"
+    with install_lock(f"npm-tests-{cache.name}"):
+        cache.mkdir(parents=True, exist_ok=True)
+        installed = cache / "package-lock.json"
+        if (
+            not (cache / "node_modules").is_dir()
+            or not installed.exists()
+            or installed.read_bytes() != lock
+        ):
+            shutil.copy(NPM_DIR / "package.json", cache)
+            shutil.copy(NPM_DIR / "package-lock.json", cache)
+            subprocess.run(
+                ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
+                cwd=cache,
+                check=True,
+                timeout=scaled(300),
+                capture_output=True,
+                env=clean_env(),
+            )
+    return cache

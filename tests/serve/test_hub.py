@@ -10,6 +10,7 @@ import struct
 from collections.abc import Sequence
 
 import pytest
+from support import growth
 from websockets.frames import Frame
 from websockets.streams import StreamReader
 
@@ -582,3 +583,35 @@ async def test_the_history_budget_counts_envelopes_and_keeps_the_joining_room() 
     hub.publish("/chat", RoomMessage(b"after", True), None)
     await tick()
     assert json.loads(newcomer.messages()[-1])["text"] == "after"
+
+
+# Unique nicknames (the page's subprotocol: wscli/serve/chat_commands.py)
+
+
+async def test_a_crowd_sharing_one_name_costs_one_probe_per_join() -> None:
+    # An attacker joining thousands of "alice"s to one room: each join must not scan all
+    # the namesakes before it (quadratic), so n and 8n joins cost about n and 8n.
+    def crowd(n: int) -> None:
+        hub = Hub()
+        for i in range(n):
+            nick, replaced = hub.claim_nick("/crowd", "alice", None)
+            assert replaced is None
+            hub.join(Recorder(f"k{i}", "/crowd", nick), announce=False)
+        assert len(hub.rooms["/crowd"].nicks) == n
+
+    assert growth(crowd, 500, repeat=3) < 8 * 4  # linear (8x), with room for noise
+
+
+async def test_names_are_unique_and_the_lowest_free_number_is_given() -> None:
+    hub = Hub()
+    await hub.start()
+    names = []
+    for i in range(4):
+        nick, _ = hub.claim_nick("/r", "ann", None)
+        names.append(nick)
+        hub.join(Recorder(f"k{i}", "/r", nick))
+    assert names == ["ann", "ann (2)", "ann (3)", "ann (4)"]
+    second = next(c for c in hub.rooms["/r"].members if c.nick == "ann (2)")
+    hub.leave(second)
+    assert hub.claim_nick("/r", "ann", None) == ("ann (2)", None)
+    await hub.close()

@@ -134,6 +134,10 @@ def test_secrets_are_redacted_from_every_field() -> None:
         "GET /chat?nick=a&token=[redacted] HTTP/1.1"
     )
     assert redact("Cookie: a=b; c=d") == "Cookie: [redacted]"
+    # A chat page's session id takes over its name (?session=): as secret as a token.
+    assert redact("GET /chat?session=abcdefgh123&nick=a HTTP/1.1") == (
+        "GET /chat?session=[redacted]&nick=a HTTP/1.1"
+    )
     assert redact("invalid HTTP header value: Bearer s3cret") == (
         "invalid HTTP header value: [redacted]"
     )

@@ -9,6 +9,7 @@ import json
 import re
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis_process import RedisServer, client, healthz
@@ -26,15 +27,26 @@ async def page(url: str) -> ClientConnection:
     return await client(url, subprotocols=CHAT)
 
 
+async def envelope(
+    conn: ClientConnection, timeout: float = 10, logs: Callable[[], str] | None = None
+) -> dict[str, Any]:
+    """The next envelope but the welcome that tells a joining client its name (see
+    test_chat_commands.py): these tests follow the messages."""
+    while True:
+        found: dict[str, Any] = json.loads(await recv(conn, timeout, logs))
+        if found["type"] != "welcome":
+            return found
+
+
 async def envelopes(conn: ClientConnection, n: int, timeout: float = 10) -> list[dict[str, Any]]:
-    return [json.loads(m) for m in await recv_n(conn, n, timeout)]
+    return [await envelope(conn, timeout) for _ in range(n)]
 
 
 async def until_resume(conn: ClientConnection, timeout: float = 20) -> list[dict[str, Any]]:
     """Envelopes up to and including the resume line."""
     seen: list[dict[str, Any]] = []
     while not seen or seen[-1]["type"] != "resume":
-        seen.append(json.loads(await recv(conn, timeout)))
+        seen.append(await envelope(conn, timeout))
     return seen
 
 
@@ -74,7 +86,7 @@ async def test_the_first_client_of_a_room_here_gets_exactly_its_gap() -> None:
                 "complete": True,
             }
             await raw.send("live")
-            assert json.loads(await recv(back))["text"] == "live"  # nothing twice
+            assert (await envelope(back))["text"] == "live"  # nothing twice
             await back.close()
             await raw.close()
     finally:
@@ -190,7 +202,7 @@ async def test_entries_trimmed_while_an_instance_was_away_are_detected() -> None
             writer = await client(a.ws_url("/t"))
             await writer.send("seen")
             assert await recv(writer) == "seen"
-            shown = json.loads(await recv(watcher, 10, lambda: f"A:\n{a.stderr}\nB:\n{b.stderr}"))
+            shown = await envelope(watcher, 10, lambda: f"A:\n{a.stderr}\nB:\n{b.stderr}")
             assert shown["text"] == "seen"
             b.proc.send_signal(signal.SIGSTOP)
             try:
@@ -205,7 +217,7 @@ async def test_entries_trimmed_while_an_instance_was_away_are_detected() -> None
             assert healthz(b)["backplane"]["gaps"] >= 1
             assert healthz(b)["backplane"]["lost_messages"] > 0
             await writer.send("after")
-            while (json.loads(await recv(watcher)))["text"] != "after":
+            while (await envelope(watcher))["text"] != "after":
                 pass  # what survived the trim, then the live message
             await watcher.close()
             await writer.close()

@@ -64,6 +64,17 @@ def test_a_batch_carries_several_messages_in_order() -> None:
     ]
 
 
+def test_author_and_client_id_travel_with_the_message() -> None:
+    sent = RoomMessage(b"pat: hi", True, author="pat (2)", cid="c0ffee0123456789")
+    sent.id = "a.1"
+    packed = pack_message(sent, "abc:1")
+    [(got, sender)] = unpack_messages(pack_batch([packed]))
+    assert (got.author, got.cid, sender) == ("pat (2)", "c0ffee0123456789", "abc:1")
+    assert got.data == b"pat: hi"
+    [(bare, _)] = unpack_messages(pack_batch([pack_message(chat(b"x", "a.2"), None)]))
+    assert (bare.author, bare.cid) == (None, None)
+
+
 @pytest.mark.parametrize(
     ("payload", "why"),
     [
@@ -76,6 +87,9 @@ def test_a_batch_carries_several_messages_in_order() -> None:
         (b"\x02\x01\x01\x00\x00\x01\x00\x00\x00\x00a.", "sender bytes without a"),
         (b"\x02\x01\x01\x01\x00\x00\x00\x00\x00\x00a.", "author bytes without an"),
         (pack_batch([pack_message(chat(b"ok", "a.1"), None)]) + b"\x01", "too short"),
+        (b"\x02\x11\x01\x00\x00\x00\x00\x00\x00\x00a", "client id flag without"),
+        (b"\x02\x11\x01\x00\x00\x00\x00\x00\x00\x01a\x05", "client id flag without"),
+        (b"\x02\x11\x01\x00\x00\x00\x00\x00\x00\x02a\x01!", "client id flag without"),
     ],
 )
 def test_unpack_rejects_foreign_payloads(payload: bytes, why: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import os
 import re
@@ -546,8 +548,23 @@ async def test_page_is_served_at_root_as_html() -> None:
         assert head.startswith(b"HTTP/1.1 200")
         assert head.count(b"Content-Type:") == 1
         assert b"Content-Type: text/html; charset=utf-8" in head
-        assert b"Content-Security-Policy:" in head
         assert b"<html" in body.lower()
+        # The header pins the page's one inline script by its hash (a proxy rewriting the
+        # page cannot add any), and tells browsers not to sniff or send referrers.
+        script = re.search(rb"<script>(.*?)</script>", body, re.S)
+        assert script is not None
+        digest = base64.b64encode(hashlib.sha256(script.group(1)).digest())
+        [csp] = re.findall(rb"Content-Security-Policy: ([^\r]*)", head)
+        assert b"script-src 'sha256-" + digest + b"';" in csp
+        assert b"unsafe-inline" not in csp.split(b"script-src")[1].split(b";")[0]
+        meta = re.search(rb'http-equiv="Content-Security-Policy" content="([^"]*)"', body)
+        assert meta is not None and b"script-src 'sha256-" + digest + b"'" in meta.group(1)
+        assert b"frame-ancestors 'none'" in csp
+        for path in ("/", "/healthz", "/admission", "/nope"):
+            answer = await raw_request(srv.port, http_get(path, srv.port))
+            head = answer.partition(b"\r\n\r\n")[0] + b"\r\n"
+            assert b"\r\nReferrer-Policy: no-referrer\r\n" in head, path
+            assert b"\r\nX-Content-Type-Options: nosniff\r\n" in head, path
 
 
 async def test_unknown_plain_http_paths_are_404() -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from wscli.core.hosts import host_refusal
 from wscli.serve import access
+from wscli.serve.chat_commands import clean_token
 from wscli.serve.message_id import clean_since
 
 if TYPE_CHECKING:  # the type only: importing websockets pulls in socket and threading
@@ -53,11 +54,14 @@ class Policy:
 @dataclasses.dataclass(frozen=True)
 class Admit:
     """A WebSocket client let in to ``room``, announced as ``nick`` (None: anonymous),
-    resuming after the message id ``since`` (``?since=``; None: not resuming)."""
+    resuming after the message id ``since`` (``?since=``; None: not resuming), from the
+    page session ``session`` (``?session=``: a reconnecting page replaces its own stale
+    connection instead of getting a second name)."""
 
     room: str
     nick: str | None
     since: str | None = None
+    session: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,4 +136,9 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     if verdict is not None:
         extra = UNAUTHORIZED_HEADERS if verdict.status == 401 else ()
         return Refuse(room, verdict.status, verdict.reason, extra, verdict.kind)
-    return Admit(room, access.clean_nick(params.get("nick")), clean_since(params.get("since")))
+    return Admit(
+        room,
+        access.clean_nick(params.get("nick")),
+        clean_since(params.get("since")),
+        clean_token(params.get("session")),
+    )

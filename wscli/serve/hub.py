@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hmac
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from wscli.core.exposition import Histogram
+from wscli.serve.access import MAX_NICK
 from wscli.serve.backplane import Backplane, Deliver, LocalBackplane, Receiver
 from wscli.serve.envelope import RESUME_RESERVE, resume_envelope
 from wscli.serve.message_id import local_id, resume_start
@@ -61,6 +63,10 @@ DEFAULT_HISTORY_LIMIT = 64 * 2**20  # bytes, all rooms together (--history-bytes
 
 FANOUT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 """Buckets of the fan-out delay histogram (seconds)."""
+
+# Suffixes tried from 2 before going on from the last one given in the room: the lowest
+# free one in a normal room, one probe per join in a crowd sharing one name.
+NEAR_SUFFIXES = 8
 
 SLOW_CLIENT_CODE = 1013
 
@@ -192,9 +198,52 @@ class Hub:
 
     # Membership
 
-    def join(self, client: Subscriber) -> None:
+    def claim_nick(
+        self, room_name: str, nick: str, session: str | None
+    ) -> tuple[str, Subscriber | None]:
+        """The nickname ``nick`` gets in ``room_name`` (unique among its clients here) and
+        the client it replaces, if any.
+
+        The holder of ``nick`` connected from the same page session (``?session=``: a page
+        reconnecting before the server noticed its old link died) is replaced; anyone
+        else's ``nick`` becomes ``nick (2)``, ``nick (3)``... (at most ``MAX_NICK``
+        characters).
+        """
+        room = self.rooms.get(room_name)
+        if room is None or nick not in room.nicks:
+            return nick, None
+        holder, held_by = room.nicks[nick]
+        if session is not None and held_by is not None and hmac.compare_digest(held_by, session):
+            return nick, holder
+        for number in range(2, NEAR_SUFFIXES + 2):  # the lowest free number, usually
+            candidate = _suffixed(nick, number)
+            if candidate not in room.nicks:
+                return candidate, None
+        if len(room.suffixes) > 2 * len(room.nicks) + 16:
+            room.suffixes.clear()  # only hints: names long gone need not be remembered
+        number = max(room.suffixes.get(nick, 0), NEAR_SUFFIXES + 1)
+        while True:  # a crowd of one name: on from the last number given
+            number += 1
+            candidate = _suffixed(nick, number)
+            if candidate not in room.nicks:
+                room.suffixes[nick] = number
+                return candidate, None
+
+    def tell(self, client: Subscriber, payload: bytes) -> None:
+        """Send one ``wscli.chat.v1`` control message (welcome, pong, ack...) to ``client``
+        alone, counted against its limit like any write."""
+        frame = encode_frame(payload, True)
+        if client.shared_frames:
+            over = client.send_frames(frame, self.max_queue)
+        else:
+            over = client.send_messages([frame_payload(frame)], self.max_queue)
+        if over:
+            self.drop_slow(client, over)
+
+    def join(self, client: Subscriber, session: str | None = None, announce: bool = True) -> None:
         """Add ``client`` to its room: replay the history (or the gap since ``?since=``),
-        then announce a nickname. While the backplane reads the room's shared history, or
+        then announce a nickname (``announce`` False: it replaces its own stale connection,
+        see :meth:`claim_nick`). While the backplane reads the room's shared history, or
         the gap, the client waits for it (see :meth:`history_loaded`, :meth:`gap_loaded`)."""
         room = self._room(client.room)
         # Frames published before the join belong to the old members only.
@@ -209,13 +258,16 @@ class Hub:
         else:
             self._enter(room, client, since, None)
         if client.nick:
+            room.nicks[client.nick] = (client, session)
+        if client.nick and announce:
             self.publish(
                 client.room,
                 RoomMessage(f"* {client.nick} joined".encode(), True, True, client.nick),
             )
 
-    def leave(self, client: Subscriber) -> bool:
-        """Remove ``client`` from its room (idempotent); announce a nickname's departure."""
+    def leave(self, client: Subscriber, announce: bool = True) -> bool:
+        """Remove ``client`` from its room (idempotent); announce a nickname's departure
+        (``announce`` False: it is being replaced by its own page's new connection)."""
         room = self.rooms.get(client.room)
         if room is None:
             return False
@@ -226,11 +278,15 @@ class Hub:
         elif room.waiting.remove(client) is None:
             return False
         self.clients -= 1
+        nick = client.nick
+        if nick and nick in room.nicks and room.nicks[nick][0] is client:
+            del room.nicks[nick]
         if not room.members and not room.waiting:
+            room.suffixes.clear()
             self.backplane.unsubscribe(room.name)
             room.loading = False
             self._room_emptied(room)
-        if client.nick:
+        if client.nick and announce:
             self.publish(
                 client.room, RoomMessage(f"* {client.nick} left".encode(), True, True, client.nick)
             )
@@ -625,6 +681,12 @@ class Hub:
         client.drop(SLOW_CLIENT_CODE, "too slow: outgoing queue full")
         if self._on_slow_client is not None:
             self._on_slow_client(client, buffered)
+
+
+def _suffixed(nick: str, number: int) -> str:
+    """``nick (number)``, the nickname cut so that the whole is at most ``MAX_NICK``."""
+    tail = f" ({number})"
+    return nick[: MAX_NICK - len(tail)].rstrip() + tail
 
 
 def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> int:

@@ -18,7 +18,8 @@ that room during one round trip to Redis, in order. Its fields:
   was unreachable.
 - ``r``: the room (UTF-8, as the server names it).
 - ``d``: a version byte, then the messages, each a fixed header followed by its id, sender,
-  author and the payload bytes unchanged (see :func:`pack_message`).
+  author and the payload bytes unchanged, the payload led by the sender's client id (its
+  length in one byte, then the id) when it has one (see :func:`pack_message`).
 
 Nothing read from Redis is trusted: :func:`unpack_messages`, :func:`parse_header` and
 :func:`parse_id` raise ValueError for anything this module did not produce.
@@ -44,7 +45,9 @@ _TEXT = 0x1
 _NOTICE = 0x2
 _HAS_SENDER = 0x4
 _HAS_AUTHOR = 0x8
-_FLAGS = _TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR
+_HAS_CID = 0x10  # the payload field starts with the client id's length (one byte) and id
+_FLAGS = _TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR | _HAS_CID
+_CID = re.compile(rb"[A-Za-z0-9_-]{1,64}")
 MAX_AUTHOR_BYTES = 255
 MAX_SENDER_BYTES = 2**16 - 1
 _STREAM_ID = re.compile(rb"([0-9]{1,20})-([0-9]{1,20})")
@@ -119,6 +122,10 @@ def pack_message(message: RoomMessage, sender: str | None) -> bytes:
         author_raw = message.author.encode("utf-8", "surrogateescape")[:MAX_AUTHOR_BYTES]
     ident = message.id.encode("ascii")
     data = message.data
+    if message.cid is not None:
+        flags |= _HAS_CID
+        cid = message.cid.encode("ascii")
+        data = b"".join((bytes((len(cid),)), cid, data))
     header = _HEADER.pack(flags, len(ident), len(author_raw), len(sender_raw), len(data))
     return b"".join((header, ident, author_raw, sender_raw, data))
 
@@ -172,7 +179,16 @@ def unpack_messages(payload: bytes) -> list[Unpacked]:
             at += sender_len
         elif sender_len:
             raise ValueError("sender bytes without a sender")
-        message = RoomMessage(payload[at:stop], flags & _TEXT != 0, flags & _NOTICE != 0, author)
+        cid = None
+        if flags & _HAS_CID:
+            cid_end = at + 1 + (payload[at] if at < stop else 0)
+            if at >= stop or cid_end > stop or not _CID.fullmatch(payload, at + 1, cid_end):
+                raise ValueError("client id flag without a client id")
+            cid = payload[at + 1 : cid_end].decode("ascii")
+            at = cid_end
+        message = RoomMessage(
+            payload[at:stop], flags & _TEXT != 0, flags & _NOTICE != 0, author, cid
+        )
         message.id = ident
         found.append((message, sender))
         start = stop

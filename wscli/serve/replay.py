@@ -91,7 +91,7 @@ def client_frames(enveloped: bool, messages: Sequence[RoomMessage], kept: bool) 
 def kept_envelope(kept: RoomMessage) -> bytes:
     """The ``wscli.chat.v1`` frame of a message kept in history (which holds only its frame)."""
     payload = frame_payload(kept.frame).data
-    body = envelope(payload, kept.text, False, kept.author, kept.id, kept.when)
+    body = envelope(payload, kept.text, False, kept.author, kept.id, kept.when, kept.cid)
     return encode_frame(body, True)
 
 

@@ -42,8 +42,10 @@ class Room:
         "members",
         "messages",
         "name",
+        "nicks",
         "reordered",
         "shared",
+        "suffixes",
         "waiting",
     )
 
@@ -51,6 +53,11 @@ class Room:
         self.name = name
         # A dict keeps insertion order and O(1) removal; values unused.
         self.members: dict[Subscriber, None] = {}
+        # Who holds each nickname here, with the page session it came from (unique names).
+        self.nicks: dict[str, tuple[Subscriber, str | None]] = {}
+        # The last suffix handed out per name ("alice (3)"): a hint, so a crowd of one name
+        # costs one probe per join, not one per namesake.
+        self.suffixes: dict[str, int] = {}
         self.enveloped = 0  # members that take wscli.chat.v1 envelopes
         self.batch: list[tuple[RoomMessage, str | None]] = []
         self.history: collections.deque[RoomMessage] | None = (
@@ -72,7 +79,7 @@ class Room:
         bytes held."""
         history = self.history
         assert history is not None
-        kept = RoomMessage(b"", message.text, author=message.author)
+        kept = RoomMessage(b"", message.text, author=message.author, cid=message.cid)
         kept.frame, kept.id = message.frame, message.id
         kept.when = message.when or timestamp()
         message.when = kept.when

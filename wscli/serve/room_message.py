@@ -32,18 +32,25 @@ class RoomMessage:
 
     ``notice`` marks the server's own join/leave notices, which are never kept in history;
     ``author`` is the sender's verified nickname or ``#id`` (None: unknown, e.g. from an
-    older instance over a backplane), used by the JSON envelope of the page's subprotocol.
+    older instance over a backplane), used by the JSON envelope of the page's subprotocol;
+    ``cid`` the id its sender gave it (:mod:`wscli.serve.chat_commands`), in the envelope too.
     """
 
-    __slots__ = ("author", "data", "enveloped", "frame", "id", "notice", "text", "when")
+    __slots__ = ("author", "cid", "data", "enveloped", "frame", "id", "notice", "text", "when")
 
     def __init__(
-        self, data: bytes, text: bool, notice: bool = False, author: str | None = None
+        self,
+        data: bytes,
+        text: bool,
+        notice: bool = False,
+        author: str | None = None,
+        cid: str | None = None,
     ) -> None:
         self.data = data
         self.text = text
         self.notice = notice
         self.author = author
+        self.cid = cid
         self.frame = b""  # filled in once by Hub.deliver_local
         self.id = (
             ""  # stable id (wscli.serve.message_id): the backplane's, else Hub.deliver_local's
@@ -56,7 +63,9 @@ class RoomMessage:
         if not self.enveloped:
             if not self.when:
                 self.when = timestamp()
-            payload = envelope(self.data, self.text, self.notice, self.author, self.id, self.when)
+            payload = envelope(
+                self.data, self.text, self.notice, self.author, self.id, self.when, self.cid
+            )
             self.enveloped = encode_frame(payload, True)
         return self.enveloped
 

@@ -48,9 +48,10 @@ from wscli.serve.admission import (
     policy_verdict,
 )
 from wscli.serve.budget import BacklogBudget, Backlogged
+from wscli.serve.chat_commands import Ping, SentIds, parse_command
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, close_details
-from wscli.serve.envelope import SUBPROTOCOL
+from wscli.serve.envelope import SUBPROTOCOL, ack_envelope, pong_envelope, welcome_envelope
 from wscli.serve.hub import MAX_IDLE_ROOMS, Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.log import EventLog, RepeatFilter
 from wscli.serve.tokenguard import TokenGuard
@@ -62,6 +63,8 @@ from wscli.wire.stream import HOLD_CONSUMER, HOLD_OWNER
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
 DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
+REPLACED_CODE = 4001
+"""Close code for a connection replaced by a newer one of the same page (``?session=``)."""
 
 
 def format_address(address: Any) -> str:
@@ -137,10 +140,14 @@ class ChatServer(Owner[ClientConnection]):
         self.metrics_token = config.metrics_token or config.token
         self.connections: set[ClientConnection] = set()
         self.admitted: set[ClientConnection] = set()
+        # The page session (``?session=``) of an admitted client until its 101 is sent:
+        # only then is its nickname claimed (kept here, not on every connection).
+        self._sessions: dict[ClientConnection, str] = {}
         self.acceptor: acceptor.Acceptor | None = None
         self.port = 0
         self.policy: Policy | None = None
         self.budget = BacklogBudget(config.max_total_queue, self._drop_over_budget)
+        self.sent_ids = SentIds()  # client ids of sends relayed lately: never relayed twice
         self.keepalive: Keepalive | None = None
         if config.ping_interval is not None:
             self.keepalive = Keepalive(
@@ -405,6 +412,8 @@ class ChatServer(Owner[ClientConnection]):
             self.admitted.add(conn)
             conn.room, conn.nick = decision.room, decision.nick
             conn.since = decision.since
+            if decision.session is not None:
+                self._sessions[conn] = decision.session
             return decision
         if isinstance(decision, Plain):
             watched = metrics.answer(self, request, decision.method, decision.room)
@@ -445,6 +454,7 @@ class ChatServer(Owner[ClientConnection]):
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
         """A head the server cannot take: one log line, the answer if any, and close."""
         self.admitted.discard(conn)
+        self._sessions.pop(conn, None)
         self.counters.refused["request"] += 1
         remote = format_address(conn.peer)
         if why:
@@ -459,8 +469,19 @@ class ChatServer(Owner[ClientConnection]):
     # The engine's events (see wscli.wire.owner.Owner)
 
     def opened(self, conn: ClientConnection) -> None:
-        """The 101 is sent: join the room."""
+        """The 101 is sent: join the room under a nickname unique in it (or replacing this
+        page's own stale connection), then tell a ``wscli.chat.v1`` client who it is."""
         _, conn.key = self.hub.new_key()
+        session = self._sessions.pop(conn, None)
+        asked, replaced = conn.nick, None
+        if asked is not None:
+            conn.nick, replaced = self.hub.claim_nick(conn.room, asked, session)
+        if replaced is not None:
+            # Its page reconnected before the old link was found dead: the name passes on
+            # without a "left"/"joined" pair, and the old connection goes.
+            stale: ClientConnection = replaced  # type: ignore[assignment]
+            self.hub.leave(stale, announce=False)
+            stale.drop(REPLACED_CODE, "replaced by a new connection", self.settings.close_timeout)
         counters = self.counters
         counters.opened += 1
         counters.handshake.observe(time.monotonic() - conn.started)
@@ -473,13 +494,28 @@ class ChatServer(Owner[ClientConnection]):
             compression=not conn.shared_frames,
             nick=conn.nick,
         )
-        self.hub.join(conn)
+        self.hub.join(conn, session, announce=replaced is None)
+        if conn.enveloped and conn.is_open:
+            renamed = conn.nick != asked
+            self.hub.tell(conn, welcome_envelope(conn.nick, conn.author, renamed))
 
     def message_received(self, conn: ClientConnection, data: bytes, text: bool) -> None:
-        """A complete message from ``conn``: relay it to its room."""
+        """A complete message from ``conn``: relay it to its room (a ``wscli.chat.v1``
+        client's commands are answered instead: see :mod:`wscli.serve.chat_commands`)."""
         counters = self.counters
         counters.messages_in += 1
         counters.bytes_in += len(data)
+        cid = None
+        if conn.enveloped and text:
+            command = parse_command(data)
+            if isinstance(command, Ping):
+                self.hub.tell(conn, pong_envelope(command.n))
+                return
+            if command is not None:
+                self.hub.tell(conn, ack_envelope(command.cid))
+                if not self.sent_ids.first_time(conn.room, command.cid):
+                    return  # re-sent after a reconnect: relayed once already
+                cid, data = command.cid, command.text.encode()
         if self.log.verbose:
             self.log.emit(
                 "message",
@@ -488,7 +524,7 @@ class ChatServer(Owner[ClientConnection]):
                 type="text" if text else "binary",
                 size=len(data),
             )
-        self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author), conn.key)
+        self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author, cid), conn.key)
 
     def closing(self, conn: ClientConnection) -> None:
         """The client closes: messages that came with its close frame are relayed — to
@@ -525,6 +561,7 @@ class ChatServer(Owner[ClientConnection]):
         self.fds.closed()  # counted by the acceptor when accepted; ends exactly once here
         self.connections.discard(conn)
         self.admitted.discard(conn)
+        self._sessions.pop(conn, None)
         self.budget.drained(conn)
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()
