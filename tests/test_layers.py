@@ -1,5 +1,5 @@
-"""Architecture boundaries, read from the source and from a real import (README
-"Architecture").
+"""Architecture boundaries, read from the source and from a real import
+(docs/architecture.md).
 
 The rules are about packages, not file lists, so a new module is covered the day it lands:
 
@@ -241,9 +241,9 @@ def test_each_rule_catches_its_breach() -> None:
 
 
 def _readme_tree() -> dict[str, str]:
-    """The README's Architecture tree: the text of each top-level folder's entry."""
-    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
-    block = readme.split("## Architecture", 1)[1].split("```", 2)[1]
+    """docs/architecture.md's tree: the text of each top-level folder's entry."""
+    readme = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = readme.split("# Architecture", 1)[1].split("```", 2)[1]
     entries: dict[str, str] = {}
     current = ""
     for line in block.splitlines():
@@ -263,4 +263,4 @@ def test_readme_architecture_names_every_package_and_module() -> None:
     for package in packages - {"cli", "docgen"}:  # those two are described, not listed
         words = set(tree[package].replace(",", " ").replace("(", " ").split())
         modules = {p.stem for p in (PACKAGE / package).glob("*.py")} - {"__init__", "__main__"}
-        assert modules <= words, f"README's {package}/ misses {modules - words}"
+        assert modules <= words, f"docs/architecture.md's {package}/ misses {modules - words}"

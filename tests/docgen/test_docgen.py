@@ -1,4 +1,4 @@
-"""The doc generator: man pages, README reference and --check, generic over the click tree.
+"""The doc generator: man pages, docs/reference.md and --check, generic over the click tree.
 
 Everything iterates over the live command tree, so these tests keep passing as options are
 added — once `python -m wscli.docgen --write` has been run and the result committed.
@@ -21,7 +21,7 @@ from wscli.cli.describe import describe_cli
 from wscli.core.exitcodes import EXIT_CODE_DESCRIPTIONS
 from wscli.docgen import content
 from wscli.docgen.examples import example_problems, invocations
-from wscli.docgen.files import COMPLETION_FILES, MAN_DIR, README
+from wscli.docgen.files import COMPLETION_FILES, MAN_DIR, REFERENCE
 from wscli.docgen.manpage import PageContext, render_page, wrap_shell
 from wscli.docgen.markdown import BEGIN, END
 from wscli.docgen.model import CommandDoc, Example, OptionDoc, Variable
@@ -110,7 +110,7 @@ def test_check_passes_on_the_committed_files() -> None:
 
 
 def _copy_generated(tmp_path: Path) -> Path:
-    for rel in (*COMPLETION_FILES.values(), README):
+    for rel in (*COMPLETION_FILES.values(), REFERENCE):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / rel, tmp_path / rel)
     shutil.copytree(REPO / MAN_DIR, tmp_path / MAN_DIR)
@@ -140,11 +140,11 @@ def test_check_fails_with_a_diff_then_write_repairs(tmp_path: Path) -> None:
 
 def test_check_needs_the_readme_markers(tmp_path: Path) -> None:
     repo = _copy_generated(tmp_path)
-    readme = repo / README
+    readme = repo / REFERENCE
     readme.write_text(readme.read_text().replace(END, ""))
     result = docgen("--check", "--repo", str(repo))
     assert result.returncode != 0
-    assert "README needs the lines" in result.stderr
+    assert "docs/reference.md needs the lines" in result.stderr
 
 
 def test_one_page_per_command_and_nothing_else() -> None:
@@ -399,16 +399,16 @@ def test_example_checker_finds_false_options() -> None:
     ]
 
 
-# --- README -----------------------------------------------------------------------------
+# --- README and docs/ -------------------------------------------------------------------------
 
 
 def _readme() -> str:
-    return (REPO / README).read_text(encoding="utf-8")
+    return (REPO / "README.md").read_text(encoding="utf-8")
 
 
-def test_readme_reference_lists_every_option() -> None:
-    reference = _readme().split(BEGIN, 1)[1].split(END, 1)[0]
-    sections = re.split(r"^### ", reference, flags=re.M)[1:]
+def test_reference_lists_every_option() -> None:
+    reference = (REPO / REFERENCE).read_text(encoding="utf-8").split(BEGIN, 1)[1].split(END, 1)[0]
+    sections = re.split(r"^## ", reference, flags=re.M)[1:]
     by_command = {s.split("\n", 1)[0].strip("`"): s for s in sections}
     assert set(by_command) == {c.name for c in COMMANDS}
     for command in COMMANDS:
@@ -432,8 +432,9 @@ def test_readme_exit_code_table_matches_exitcodes() -> None:
 
 def test_readme_documents_the_doc_commands() -> None:
     readme = _readme()
-    assert "python -m wscli.docgen --write" in readme
-    assert "python -m wscli.docgen --check" in readme
+    development = (REPO / "docs" / "development.md").read_text(encoding="utf-8")
+    assert "python -m wscli.docgen --write" in development
+    assert "python -m wscli.docgen --check" in development
     for shell in ("bash", "zsh", "fish"):
         assert f"wscli completion {shell}" in readme
 
