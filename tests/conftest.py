@@ -2,8 +2,9 @@
 tests/support.py; each folder keeps its own helpers beside its tests).
 
 ``slow`` is placed by a rule, not by hand: a test is slow when it starts a process (wscli itself,
-a browser, redis-server, a peer client, a pty), directly or through a fixture or helper of the
-tests. (The few in-process tests that take seconds carry the mark themselves.)
+a browser, redis-server, a peer client, a pty) or measures that its time is linear in its input
+(sizes n and 8n, best of several runs), directly or through a fixture or helper of the tests.
+(The few other in-process tests that take seconds carry the mark themselves.)
 ``pytest -m "not slow"`` is the quick subset: pure and in-process tests."""
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 TESTS = Path(__file__).resolve().parent
-# What starts a process, as it reads in a test's source or in the helpers it reaches.
+# What makes a test slow, as it reads in a test's source or in the helpers it reaches: starting
+# a process, or timing runs at growing sizes (tests/linear.py, support.growth, own clocks).
 STARTS_A_PROCESS = re.compile(
-    r"\b(subprocess|Popen|pexpect|create_subprocess_exec|create_subprocess_shell|sync_playwright)\b"
+    r"\b(subprocess|Popen|pexpect|create_subprocess_exec|create_subprocess_shell|sync_playwright"
+    r"|assert_linear|best_time|growth|perf_counter|process_time)\b"
 )
 
 
@@ -81,7 +84,9 @@ class _ProcessReader:
         self.known: dict[int, bool] = {}
 
     def starts(self, thing: Any) -> bool:
-        thing = inspect.unwrap(thing)
+        # A Hypothesis test is read through its documented inner test.
+        inner = getattr(getattr(thing, "hypothesis", None), "inner_test", None)
+        thing = inspect.unwrap(inner or thing)
         if not (inspect.isfunction(thing) or inspect.isclass(thing)) or not _is_ours(thing):
             return False
         if id(thing) in self.known:
