@@ -21,6 +21,7 @@ import dataclasses
 import enum
 import json
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 from wscli.core.url import normalize_url
@@ -30,7 +31,15 @@ ENGINE_CLOSE = "1"
 ENGINE_PING = "2"
 ENGINE_PONG = "3"
 ENGINE_MESSAGE = "4"
+ENGINE_UPGRADE = "5"
 ENGINE_NOOP = "6"
+PROBE = "probe"
+"""The payload of the ping/pong pair that tests a WebSocket before an upgrade."""
+
+RECORD_SEPARATOR = "\x1e"  # between packets in one long-polling body
+MAX_PACKETS_PER_BODY = 10_000
+"""A long-polling body of more packets is refused: each costs a Python object, so a body of
+separators alone would cost ~60 times its size in memory."""
 
 MAX_DEPTH = 32
 """Deepest nesting of arrays/objects accepted in a packet (real apps use a handful)."""
@@ -335,3 +344,101 @@ def engine_open(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProtocolViolation("bad Engine.IO open")
     return value
+
+
+def decode_payload(body: bytes) -> list[str | bytes]:
+    """A long-polling body: packets joined by ``\\x1e``; ``b<base64>`` is a binary one."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolViolation("a long-polling body that is not UTF-8", 1007) from None
+    if text.count(RECORD_SEPARATOR) >= MAX_PACKETS_PER_BODY:
+        raise ProtocolViolation(f"more than {MAX_PACKETS_PER_BODY} packets in one long poll")
+    packets: list[str | bytes] = []
+    for packet in text.split(RECORD_SEPARATOR):
+        if packet.startswith("b"):
+            try:
+                packets.append(base64.b64decode(packet[1:], validate=True))
+            except ValueError:
+                raise ProtocolViolation("bad base64 in a binary long-polling packet") from None
+        else:
+            packets.append(packet)
+    return packets
+
+
+def encode_payload(packets: Sequence[str | bytes]) -> bytes:
+    """Packets as one long-polling body (the inverse of :func:`decode_payload`)."""
+    parts = [
+        "b" + base64.b64encode(p).decode("ascii") if isinstance(p, bytes) else p for p in packets
+    ]
+    return RECORD_SEPARATOR.join(parts).encode("utf-8")
+
+
+# The server side: what `wscli serve` sends, and the checks the Node server makes.
+
+RESERVED_EVENTS = frozenset(
+    ("connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener")
+)
+"""Event names a client may not emit (the reference parser refuses them: a relayed
+``disconnect`` event would fire every receiver's own disconnect handler)."""
+
+
+def open_packet(
+    sid: str, upgrades: Sequence[str], ping_interval: float, ping_timeout: float, max_payload: int
+) -> str:
+    """The Engine.IO open packet a server sends first (intervals in seconds, sent in ms)."""
+    handshake = {
+        "sid": sid,
+        "upgrades": list(upgrades),
+        "pingInterval": round(ping_interval * 1000),
+        "pingTimeout": round(ping_timeout * 1000),
+        "maxPayload": max_payload,
+    }
+    return ENGINE_OPEN + json.dumps(handshake, separators=(",", ":"))
+
+
+def event_header(namespace: str, attachments: int) -> str:
+    """The Engine.IO message prefix of an event packet without an ack id, up to its JSON:
+    ``42``, ``42/chat,``, ``451-`` ..."""
+    text = ENGINE_MESSAGE + ("2" if not attachments else f"5{attachments}-")
+    return text if namespace == "/" else f"{text}{namespace},"
+
+
+def server_packet(
+    kind: PacketType, namespace: str, data: Any = None, ack: int | None = None
+) -> str:
+    """A Socket.IO packet from the server as one Engine.IO message (no attachments):
+    CONNECT (``{"sid": ...}``), CONNECT_ERROR (``{"message": ...}``), DISCONNECT, ACK."""
+    return ENGINE_MESSAGE + encode_packet(Packet(kind, namespace, data, ack))
+
+
+def check_placeholders(data: Any, attachments: int) -> None:
+    """Raise ProtocolViolation unless every binary placeholder in ``data`` names one of the
+    ``attachments`` (as the reference parser requires before it rebuilds a packet).
+
+    ``data`` passed :func:`check_value`: its depth is bounded, and it is walked without
+    recursion.
+    """
+    stack: list[Any] = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if item.get("_placeholder") is True:
+                num = item.get("num")
+                if not (isinstance(num, int) and not isinstance(num, bool)) or not (
+                    0 <= num < attachments
+                ):
+                    raise ProtocolViolation(f"placeholder for a missing attachment {num!r}")
+            else:
+                stack.extend(item.values())
+
+
+def placeholder_index(value: Any) -> int | None:
+    """The attachment a binary placeholder stands for, or None for any other value."""
+    if isinstance(value, dict) and value.get("_placeholder") is True:
+        num = value.get("num")
+        if isinstance(num, int) and not isinstance(num, bool):
+            return num
+    return None
