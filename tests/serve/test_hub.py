@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from websockets.frames import Frame
@@ -33,6 +34,7 @@ class Recorder:
         self.nick = nick
         self.shared_frames = True
         self.enveloped = False
+        self.form: Any = None
         self.open = True
         self.unsent = 0
         self.writes: list[bytes] = []

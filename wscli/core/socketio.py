@@ -74,6 +74,25 @@ class Packet:
     attachments: int = 0
 
 
+@dataclasses.dataclass(frozen=True)
+class RelayedEvent:
+    """A Socket.IO event as a server relays it to a room.
+
+    ``data`` is the JSON array ``["name", ...args]`` as text, binary arguments replaced by
+    placeholders for ``attachments``; ``ack`` is the sender's acknowledgement id, which only
+    the sender's own server uses (receivers never see it).
+    """
+
+    data: str
+    attachments: tuple[bytes, ...] = ()
+    ack: int | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes held (for the history's byte bound)."""
+        return len(self.data) + sum(len(a) for a in self.attachments)
+
+
 class ProtocolViolation(ValueError):
     """A frame that is not valid Engine.IO / Socket.IO; ``code`` is the close code it earns
     (1002 protocol error, 1007 invalid data, 1009 too big)."""

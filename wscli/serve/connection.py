@@ -39,7 +39,7 @@ from websockets.server import ServerProtocol
 from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.http import method_not_allowed, text_response
-from wscli.serve.hub import Hub, RoomMessage
+from wscli.serve.hub import Form, Hub, RoomMessage
 
 KEEPALIVE_PING = b"wscli"
 MAX_HEAD = 16 * 1024
@@ -122,6 +122,9 @@ class ClientConnection(asyncio.Protocol):
         "subprotocol",
         "transport",
     )
+
+    form: Form | None = None
+    """Raw clients take the raw frames (see :class:`~wscli.serve.hub.Form`)."""
 
     def __init__(self, owner: Owner) -> None:
         self.owner = owner

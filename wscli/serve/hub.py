@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from wscli.core.ndjson import timestamp
+from wscli.core.socketio import RelayedEvent
 from wscli.serve.envelope import envelope, resume_envelope
 from wscli.serve.message_id import local_id, resume_from
 
@@ -68,17 +69,40 @@ class RoomMessage:
     ``notice`` marks the server's own join/leave notices, which are never kept in history;
     ``author`` is the sender's verified nickname or ``#id`` (None: unknown, e.g. from an
     older instance over a backplane), used by the JSON envelope of the page's subprotocol.
+
+    ``event`` is the Socket.IO event a Socket.IO client emitted (None for a raw message,
+    which Socket.IO clients get as a ``message`` event); ``raw`` False means raw clients get
+    nothing of it (an event other than ``message``): ``data`` is then empty.
     """
 
-    __slots__ = ("author", "data", "enveloped", "frame", "id", "notice", "text", "when")
+    __slots__ = (
+        "author",
+        "data",
+        "enveloped",
+        "event",
+        "frame",
+        "id",
+        "notice",
+        "raw",
+        "text",
+        "when",
+    )
 
     def __init__(
-        self, data: bytes, text: bool, notice: bool = False, author: str | None = None
+        self,
+        data: bytes,
+        text: bool,
+        notice: bool = False,
+        author: str | None = None,
+        event: RelayedEvent | None = None,
+        raw: bool = True,
     ) -> None:
         self.data = data
         self.text = text
         self.notice = notice
         self.author = author
+        self.event = event
+        self.raw = raw
         self.frame = b""  # filled in once by Hub.deliver_local
         self.id = (
             ""  # stable id (wscli.serve.message_id): the backplane's, else Hub.deliver_local's
@@ -88,7 +112,7 @@ class RoomMessage:
 
     def envelope_frame(self) -> bytes:
         """The frame for ``wscli.chat.v1`` clients (see :mod:`wscli.serve.envelope`)."""
-        if not self.enveloped:
+        if not self.enveloped and self.raw:
             if not self.when:
                 self.when = timestamp()
             payload = envelope(self.data, self.text, self.notice, self.author, self.id, self.when)
@@ -99,6 +123,10 @@ class RoomMessage:
         """The ``wscli.chat.v1`` text message (for clients that encode per connection)."""
         frame = self.envelope_frame()
         return frame_payload(frame)
+
+    def kept_size(self) -> int:
+        """Bytes this message holds in a history (its frame, and its Socket.IO event)."""
+        return len(self.frame) + (self.event.size if self.event is not None else 0)
 
     def __repr__(self) -> str:
         kind = "text" if self.text else "binary"
@@ -115,6 +143,16 @@ def frame_payload(frame: bytes) -> RoomMessage:
     length = frame[1] & 0x7F
     start = 2 if length < 126 else 4 if length == 126 else 10
     return RoomMessage(frame[start:], frame[0] & 0x0F == OP_TEXT)
+
+
+class Form(Protocol):
+    """How a kind of client takes room messages other than as the raw frames, e.g. as
+    Socket.IO events of one namespace. One object per kind: the hub encodes each message once
+    per form and flush, and hands the same bytes to every client of that form."""
+
+    def frames(self, message: RoomMessage) -> bytes:
+        """``message`` as pre-encoded WebSocket frames (empty: nothing for this form)."""
+        ...
 
 
 class Subscriber(Protocol):
@@ -146,6 +184,12 @@ class Subscriber(Protocol):
         """The last message id an enveloped client saw (``?since=``): it resumes after it."""
         ...
 
+    @property
+    def form(self) -> Form | None:
+        """None: raw frames (or envelopes); else what :meth:`send_frames` is given is this
+        form's frames, and :meth:`send_messages` gets every message, raw or not."""
+        ...
+
     def send_frames(self, data: bytes, limit: int) -> int:
         """Write whole pre-encoded frames, unless the client's unsent bytes would pass ``limit``.
 
@@ -164,6 +208,9 @@ class Subscriber(Protocol):
 
 
 Deliver = Callable[[str, RoomMessage, "str | None"], None]
+Delivered = Callable[[str, RoomMessage, int], None]
+"""Told, after a flush, of each delivered message that asks for an acknowledgement:
+(sender key, message, how many of this instance's clients it was handed to)."""
 
 
 class Backplane(Protocol):
@@ -255,25 +302,25 @@ class Room:
         the last N messages, at most ``max_bytes``; returns the change in bytes."""
         history = self.history
         assert history is not None
-        kept = RoomMessage(b"", message.text, author=message.author)
-        kept.frame, kept.id = message.frame, message.id
+        kept = RoomMessage(b"", message.text, author=message.author, raw=message.raw)
+        kept.frame, kept.id, kept.event = message.frame, message.id, message.event
         kept.when = message.when or timestamp()
         message.when = kept.when
         before = self.history_bytes
         if len(history) == history.maxlen:
-            self.history_bytes -= len(history.popleft().frame)
+            self.history_bytes -= history.popleft().kept_size()
             self.evicted = True
         history.append(kept)
-        self.history_bytes += len(kept.frame)
+        self.history_bytes += kept.kept_size()
         while self.history_bytes > max_bytes:
-            self.history_bytes -= len(history.popleft().frame)
+            self.history_bytes -= history.popleft().kept_size()
             self.evicted = True
         return self.history_bytes - before
 
     def forget_oldest(self) -> int:
         """Drop the oldest kept message; the bytes freed."""
         assert self.history
-        size = len(self.history.popleft().frame)
+        size = self.history.popleft().kept_size()
         self.history_bytes -= size
         self.evicted = True
         return size
@@ -300,6 +347,7 @@ class Hub:
         max_queue: int = 4 * 2**20,
         backplane: Backplane | None = None,
         on_slow_client: SlowClientCallback | None = None,
+        on_delivered: Delivered | None = None,
     ) -> None:
         self.echo = echo
         self.history = history
@@ -317,6 +365,7 @@ class Hub:
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_slow_client = on_slow_client
+        self.on_delivered = on_delivered
         self._next_id = 0
         self._seq = 0
 
@@ -374,13 +423,20 @@ class Hub:
             )
             kept = kept[start:]
             complete = complete and self.history > 0
-        if kept:
+        form = client.form
+        if kept and form is not None:
+            # Counted like any write (see below); the form's frames, built for this replay.
+            if client.shared_frames:
+                client.send_frames(b"".join([form.frames(_kept(m)) for m in kept]), self.max_queue)
+            else:
+                client.send_messages([_kept(m) for m in kept], self.max_queue)
+        elif kept:
             # Counted like any write: at most max_queue bytes, so a newcomer (nothing unsent
             # yet) always takes it, and the server's total budget sees it.
             if client.enveloped:  # built for this replay only: history keeps the frame
-                frames = [_kept_envelope(m) for m in kept]
+                frames = [_kept_envelope(m) for m in kept if m.raw]
             else:
-                frames = [m.frame for m in kept]
+                frames = [m.frame for m in kept if m.raw]
             if client.shared_frames:
                 client.send_frames(b"".join(frames), self.max_queue)
             else:
@@ -454,7 +510,7 @@ class Hub:
                 return  # nobody here to tell, nothing to remember
             # e.g. from another instance: remember it for the clients who come later
             room = self._room(room_name)
-        if not message.frame:
+        if not message.frame and message.raw:
             message.frame = encode_frame(message.data, message.text)
         if not message.id:
             self._seq += 1
@@ -502,12 +558,19 @@ class Hub:
         room.batch = []
         shared = batch[0][0].frame if len(batch) == 1 else b"".join([m.frame for m, _ in batch])
         enveloped: bytes | None = None  # the same for wscli.chat.v1 clients, built if needed
+        formed: dict[Form, bytes] = {}  # the same per form (e.g. Socket.IO), built if needed
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
         if self.echo:
             for client in room.members:
                 if client.shared_frames:
-                    if client.enveloped:
+                    form = client.form
+                    if form is not None:
+                        data = formed.get(form)
+                        if data is None:
+                            data = formed[form] = b"".join([form.frames(m) for m, _ in batch])
+                        over = client.send_frames(data, limit)
+                    elif client.enveloped:
                         if enveloped is None:
                             enveloped = b"".join([m.envelope_frame() for m, _ in batch])
                         over = client.send_frames(enveloped, limit)
@@ -520,12 +583,15 @@ class Hub:
         else:
             senders = {s for _, s in batch if s is not None}
             for client in room.members:
+                form = client.form
                 if client.key in senders:  # --no-echo: its own messages left out
                     mine = [m for m, s in batch if s != client.key]
                     if not mine:
                         continue
                     if not client.shared_frames:
                         over = _send_each(client, mine, limit)
+                    elif form is not None:
+                        over = client.send_frames(b"".join([form.frames(m) for m in mine]), limit)
                     elif client.enveloped:
                         over = client.send_frames(
                             b"".join([m.envelope_frame() for m in mine]), limit
@@ -534,6 +600,11 @@ class Hub:
                         over = client.send_frames(b"".join([m.frame for m in mine]), limit)
                 elif not client.shared_frames:
                     over = _send_each(client, [m for m, _ in batch], limit)
+                elif form is not None:
+                    data = formed.get(form)
+                    if data is None:
+                        data = formed[form] = b"".join([form.frames(m) for m, _ in batch])
+                    over = client.send_frames(data, limit)
                 elif client.enveloped:
                     if enveloped is None:
                         enveloped = b"".join([m.envelope_frame() for m, _ in batch])
@@ -542,10 +613,32 @@ class Hub:
                     over = client.send_frames(shared, limit)
                 if over:
                     slow.append((client, over))
+        if self.on_delivered is not None:
+            self._acknowledge(room, batch)
         for client, buffered in slow:
             self.drop_slow(client, buffered)
         if not room.members:
             self._room_emptied(room)
+
+    def _acknowledge(self, room: Room, batch: list[tuple[RoomMessage, str | None]]) -> None:
+        """Tell ``on_delivered`` of the messages of ``batch`` that ask for an acknowledgement:
+        how many of the room's clients here each was handed to (the sender included unless
+        --no-echo; raw clients only get what has a raw form)."""
+        wanted = [
+            (m, s)
+            for m, s in batch
+            if s is not None and m.event is not None and m.event.ack is not None
+        ]
+        if not wanted:
+            return
+        assert self.on_delivered is not None
+        members = len(room.members)
+        raw = sum(1 for client in room.members if client.form is None)
+        for message, sender in wanted:
+            count = members if message.raw else members - raw
+            if not self.echo:
+                count -= sum(1 for client in room.members if client.key == sender)
+            self.on_delivered(sender, message, count)
 
     def drop_slow(self, client: Subscriber, buffered: int) -> None:
         """Disconnect a client that stopped reading (1013), so it delays nobody."""
@@ -556,10 +649,28 @@ class Hub:
 
 
 def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> int:
-    """Hand ``messages`` to a client that encodes per connection (compression)."""
+    """Hand ``messages`` to a client that encodes per connection (compression, or a
+    Socket.IO client on long-polling)."""
+    if client.form is None:
+        messages = [m for m in messages if m.raw]
+        if not messages:
+            return 0
     if client.enveloped:
         messages = [m.as_envelope() for m in messages]
     return client.send_messages(messages, limit)
+
+
+def _kept(kept: RoomMessage) -> RoomMessage:
+    """A message kept in history (which holds its frame, not its payload) as a whole one."""
+    message = frame_payload(kept.frame) if kept.raw else RoomMessage(b"", kept.text, raw=False)
+    message.author, message.event, message.id, message.when = (
+        kept.author,
+        kept.event,
+        kept.id,
+        kept.when,
+    )
+    message.frame = kept.frame
+    return message
 
 
 def _kept_envelope(kept: RoomMessage) -> bytes:
