@@ -12,6 +12,10 @@ The life of a connection, and the rule each phase keeps:
   shut (FIN) so the answer arrives before the socket closes, and the socket is aborted
   after ``close_timeout`` if the client never closes. An accepted upgrade gets its 101 and
   the bytes that followed the head are parsed as frames only then.
+- **WAIT** (a request the owner answers later: Socket.IO long-polling, see
+  :class:`Deferred`): a ``POST`` body announced by ``Content-Length`` is read first
+  (bounded by the owner, within ``handshake_timeout``), then the connection waits for
+  :meth:`ClientConnection.answer`; anything else the client sends is dropped unread.
 - **OPEN**: complete messages go straight to the owner (no queue, no task); the hub's
   broadcast frames are written as they are (:meth:`send_frames`); everything the protocol
   itself writes (pongs, close frames) is counted against the same per-client limit as
@@ -38,7 +42,7 @@ from websockets.server import ServerProtocol
 
 from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
-from wscli.serve.http import method_not_allowed, text_response
+from wscli.serve.http import BodyFramingError, method_not_allowed, split_body_framing, text_response
 from wscli.serve.hub import Form, Hub, RoomMessage
 
 KEEPALIVE_PING = b"wscli"
@@ -47,12 +51,28 @@ MAX_HEAD = 16 * 1024
 DISCARD_LIMIT = 1 << 20
 """Bytes read and dropped after a plain HTTP answer or a refusal before aborting."""
 
-HEAD, OPEN, DISCARD, DONE = range(4)
+HEAD, OPEN, DISCARD, DONE, WAIT = range(5)
 """Phases of a connection (see the module docstring)."""
 
 _OPEN = State.OPEN
 _CLOSED = State.CLOSED
 _TEXT, _BINARY, _CONT, _PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
+
+
+class Deferred(TypingProtocol):
+    """A request the owner answers later with :meth:`ClientConnection.answer` (a long-poll):
+    the connection first reads ``body_length`` bytes of request body."""
+
+    @property
+    def body_length(self) -> int: ...
+
+    def body_received(self, conn: ClientConnection, body: bytes) -> None:
+        """The whole body (empty when ``body_length`` is 0) has arrived."""
+        ...
+
+    def connection_lost(self, conn: ClientConnection) -> None:
+        """The connection ended before it was answered."""
+        ...
 
 
 class Owner(TypingProtocol):
@@ -71,8 +91,9 @@ class Owner(TypingProtocol):
 
     def on_handshake_timeout(self, conn: ClientConnection) -> None: ...
 
-    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit:
-        """Plain HTTP answer or refusal (sent, then the connection closes) or admission."""
+    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit | Deferred:
+        """Plain HTTP answer or refusal (sent, then the connection closes), admission, or a
+        request answered later (a ``POST``'s ``Content-Length`` is the one in ``request``)."""
         ...
 
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
@@ -102,12 +123,14 @@ class ClientConnection(asyncio.Protocol):
     """
 
     __slots__ = (
+        "_body",
         "_buffer",
         "_fragments",
         "_timer",
         "author",
         "client_id",
         "closed_by_server",
+        "deferred",
         "enveloped",
         "eof",
         "ident",
@@ -149,7 +172,10 @@ class ClientConnection(asyncio.Protocol):
         self.received = 0
         """Bytes received before the decision (for the log: a probe sends none)."""
         self.closed_by_server: tuple[int, str] | None = None
+        self.deferred: Deferred | None = None
+        """The request being answered later (phase WAIT)."""
         self._buffer = b""
+        self._body: bytearray | None = None
         self._fragments: tuple[bytearray, bool] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -226,7 +252,7 @@ class ClientConnection(asyncio.Protocol):
         """
         protocol = self.protocol
         if self.phase != OPEN or protocol is None:
-            if self.phase == HEAD or self.phase == DISCARD:
+            if self.phase in (HEAD, DISCARD, WAIT):
                 self._finish_abort()
             return
         self.phase = DONE
@@ -279,6 +305,8 @@ class ClientConnection(asyncio.Protocol):
             self.received += len(data)
             if self.received > DISCARD_LIMIT:
                 self._finish_abort()
+        elif phase == WAIT:
+            self._body_received(data)
         # DONE: a failed or dropped connection reads nothing more
 
     def eof_received(self) -> bool | None:
@@ -309,6 +337,9 @@ class ClientConnection(asyncio.Protocol):
             self.eof = True
             protocol.receive_eof()
             protocol.data_to_send()  # nowhere to send it now
+        deferred, self.deferred = self.deferred, None
+        if deferred is not None:
+            deferred.connection_lost(self)
         self.owner.on_connection_lost(self, exc)  # still in the phase it ended in
         self.phase = DONE
 
@@ -338,11 +369,20 @@ class ClientConnection(asyncio.Protocol):
         self._cancel_timer()
         head, rest = buffer[: end + 4], buffer[end + 4 :]
         method = head[: head.find(b" ")] if b" " in head[:16] else b""
-        if method and method not in (b"GET", b"HEAD") and method.isalpha() and method.isupper():
+        if method not in (b"GET", b"HEAD", b"POST") and method.isalpha() and method.isupper():
             # websockets' parser refuses requests with a body; a method we do not serve gets
             # its 405 before (RFC 9110 §15.5.6), body or not, and the body is discarded.
             self.owner.on_bad_request(self, "", method_not_allowed())
             return
+        body_length = None
+        if method == b"POST":
+            # websockets' parser takes no body: its framing is checked and taken out here,
+            # then given back to the owner as the one Content-Length of the request.
+            try:
+                head, body_length = split_body_framing(head)
+            except BodyFramingError as exc:
+                self.owner.on_bad_request(self, "", text_response(exc.status, str(exc)))
+                return
         protocol = self.owner.protocol_for_handshake()
         protocol.receive_data(head)
         events = protocol.events_received()
@@ -351,9 +391,14 @@ class ClientConnection(asyncio.Protocol):
             self.owner.on_bad_request(self, _one_line(protocol.handshake_exc), None)
             return
         request = events[0]
+        if body_length is not None:
+            request.headers["Content-Length"] = str(body_length)
         decision = self.owner.on_request(self, request)
         if isinstance(decision, Response):
             self.answer(decision)
+            return
+        if not isinstance(decision, Admit):
+            self._wait(decision, rest)
             return
         response = protocol.accept(request)
         if response.status_code != 101:
@@ -379,8 +424,46 @@ class ClientConnection(asyncio.Protocol):
         """Send ``response`` (not a 101) and close: the rest of the input is discarded."""
         if self.phase == DONE:
             return
+        self.deferred = None
+        self._cancel_timer()
         self.transport.write(response.serialize())
         self.end()
+
+    def _wait(self, deferred: Deferred, rest: bytes) -> None:
+        """WAIT: read the body the owner expects, hand it over, wait for the answer."""
+        self.phase = WAIT
+        self.deferred = deferred
+        self.received = 0
+        if deferred.body_length:
+            self._arm(self.owner.handshake_timeout, self._body_timed_out)
+        else:
+            deferred.body_received(self, b"")
+        if rest and self.phase == WAIT:
+            self._body_received(rest)
+
+    def _body_received(self, data: bytes) -> None:
+        """Body bytes (up to ``body_length``) are kept; what follows is dropped unread."""
+        before = self.received
+        self.received += len(data)
+        deferred = self.deferred
+        length = deferred.body_length if deferred is not None else 0
+        if before >= length:
+            if self.received - length > DISCARD_LIMIT:
+                self._finish_abort()
+            return
+        assert deferred is not None
+        if self._body is None:
+            self._body = bytearray()
+        self._body += data[: length - before]
+        if self.received >= length:
+            body, self._body = bytes(self._body), None
+            self._cancel_timer()
+            deferred.body_received(self, body)
+
+    def _body_timed_out(self) -> None:
+        self._timer = None
+        if self.phase == WAIT:
+            self._finish_abort()
 
     def end(self) -> None:
         """Close after what was written; what the client still sends is discarded."""

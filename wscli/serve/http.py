@@ -81,12 +81,63 @@ def method_not_allowed() -> Response:
     return response
 
 
-def _with_body(body: bytes, content_type: str) -> Response:
-    """A 200 response carrying ``body`` with ``content_type``."""
-    response = text_response(200, "")
+MAX_BODY_DIGITS = 15
+"""A Content-Length of more digits is refused outright (no body that large is taken)."""
+
+
+class BodyFramingError(ValueError):
+    """A request body the server will not read: ``status`` is the answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def split_body_framing(head: bytes) -> tuple[bytes, int]:
+    """A request head without its ``Content-Length`` line, and that length.
+
+    websockets' request parser takes no body; a ``POST`` (Socket.IO long-polling) has one.
+    Its framing is checked here, by the rules of RFC 9112 §6, strictly: exactly one
+    ``Content-Length`` of digits (411 without one, 400 for several or a bad value), no
+    ``Transfer-Encoding`` (411: only a declared length is read). Header names are matched
+    exactly as the parser will see them, so the rest of the head is parsed unchanged.
+    """
+    if head.count(b"\n") != head.count(b"\r\n"):
+        # A bare LF would hide a line from one of the two parsers: refused, as websockets does.
+        raise BodyFramingError(400, "Invalid line ending in the request head.")
+    lines = head.split(b"\r\n")
+    kept: list[bytes] = [lines[0]]
+    lengths: list[bytes] = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        lowered = name.lower()
+        if colon and lowered == b"content-length":
+            lengths.append(value.strip(b" \t"))
+            continue
+        if colon and lowered == b"transfer-encoding":
+            raise BodyFramingError(411, "Transfer-Encoding is not supported: send Content-Length.")
+        kept.append(line)
+    if not lengths:
+        raise BodyFramingError(411, "Content-Length required.")
+    if len(lengths) > 1:
+        raise BodyFramingError(400, "More than one Content-Length.")
+    value = lengths[0]
+    if not value or not value.isdigit() or not value.isascii() or len(value) > MAX_BODY_DIGITS:
+        raise BodyFramingError(400, "Invalid Content-Length.")
+    return b"\r\n".join(kept), int(value)
+
+
+def body_response(status: int, body: bytes, content_type: str) -> Response:
+    """A ``status`` response carrying ``body`` with ``content_type`` (closes the connection)."""
+    response = text_response(status, "")
     headers = Headers(response.headers)
     del headers["Content-Type"]
     del headers["Content-Length"]
     headers["Content-Type"] = content_type
     headers["Content-Length"] = str(len(body))
     return dataclasses.replace(response, headers=headers, body=body)
+
+
+def _with_body(body: bytes, content_type: str) -> Response:
+    """A 200 response carrying ``body`` with ``content_type``."""
+    return body_response(200, body, content_type)
