@@ -42,6 +42,10 @@ EVERY_OPTION = ServeOptions(
     redis_channel="c",
     redis_stream_cap=100,
     redis_max_backlog=1000,
+    socketio=True,
+    socketio_path="/io",
+    socketio_max_polling=5,
+    static_dir="site",
     json_log=True,
     verbose=True,
     loop="asyncio",
@@ -82,6 +86,10 @@ def test_every_config_field_comes_from_the_options_none_defaults_silently() -> N
         certfile="cert.pem",
         keyfile="key.pem",
         max_fds=500,
+        socketio=True,
+        socketio_path="/io/",
+        socketio_max_polling=5,
+        static_dir="site",
     )
 
 

@@ -211,6 +211,37 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
     "past it, the clients sending most of them are not read from until it halves.",
 )
 @click.option(
+    "--socketio",
+    is_flag=True,
+    help="Also speak Socket.IO (v4 servers' protocol: Engine.IO 4, long-polling and "
+    "WebSocket) under --socketio-path: each namespace is the room of the same path, and "
+    "a 'message' event's first argument reaches raw clients (and back).",
+)
+@click.option(
+    "--socketio-path",
+    default="/socket.io/",
+    show_default=True,
+    metavar="PATH",
+    help="Where Socket.IO is served (the Node server's 'path' option).",
+)
+@click.option(
+    "--socketio-max-polling",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    metavar="N",
+    help="Long-polling sessions at once (each holds memory but no connection between "
+    "polls); beyond N, new ones get 503.",
+)
+@click.option(
+    "--static",
+    "static_dir",
+    type=click.Path(exists=True, file_okay=False),
+    metavar="DIR",
+    help="Serve the files of DIR (its index.html at /, instead of the chat page); "
+    "DIR/socket.io.js is also served under --socketio-path, as the Node server does.",
+)
+@click.option(
     "--json-log",
     is_flag=True,
     help="Write events (connect, disconnect, refused, ...) as NDJSON to stdout.",
@@ -260,6 +291,8 @@ def serve(**opts: Any) -> None:
         if backplane is not None:
             backplane.on_pressure = chat.slow_client
         log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
+        if chat.socketio is not None:
+            log.banner(f"Socket.IO on {chat.url.rstrip('/')}{config.socketio_path}")
         if options.verbose:
             log.banner(chat.fd_limit.describe())
         if options.json_log:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from typing import Any
 
 from wscli.core.errors import ConnectFailed, TimedOut, WscliError, os_reason
 
@@ -14,6 +15,13 @@ from wscli.core.errors import ConnectFailed, TimedOut, WscliError, os_reason
 def hostport(host: str, port: int) -> str:
     """``host:port``, with brackets around an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def format_address(address: Any) -> str:
+    """``host:port`` (``[v6]:port``) from a socket address, or ``?``."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return hostport(str(address[0]), address[1])
+    return "?"
 
 
 def describe_connect_error(

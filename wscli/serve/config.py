@@ -51,6 +51,10 @@ class ServeConfig:
     certfile: str | None = None
     keyfile: str | None = None
     max_fds: int | None = None  # RLIMIT_NOFILE to set; None: raise soft to hard (issue 14)
+    socketio: bool = False
+    socketio_path: str = "/socket.io/"
+    socketio_max_polling: int = 10_000
+    static_dir: str | None = None
 
     @property
     def tls(self) -> bool:
@@ -91,6 +95,10 @@ class ServeOptions:
     redis_channel: str
     redis_stream_cap: int
     redis_max_backlog: int
+    socketio: bool
+    socketio_path: str
+    socketio_max_polling: int
+    static_dir: str | None
     json_log: bool
     verbose: bool
     loop: str
@@ -114,6 +122,7 @@ def serve_config(opts: ServeOptions) -> ServeConfig:
         raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
     if opts.redis_url is not None:
         check_redis_url(opts.redis_url)
+    socketio_path = check_socketio_path(opts.socketio_path)
     token = opts.token
     if opts.token_file is not None:
         token = read_token_file(opts.token_file)
@@ -142,7 +151,26 @@ def serve_config(opts: ServeOptions) -> ServeConfig:
         certfile=opts.certfile,
         keyfile=opts.keyfile,
         max_fds=opts.max_fds,
+        socketio=opts.socketio,
+        socketio_path=socketio_path,
+        socketio_max_polling=opts.socketio_max_polling,
+        static_dir=opts.static_dir,
     )
+
+
+def check_socketio_path(path: str) -> str:
+    """``--socketio-path`` as a prefix ending in ``/`` (``/io`` → ``/io/``); UsageProblem
+    for one that is not an absolute URL path of its own."""
+    hint = "e.g. /socket.io/ (the default) or /chat-io/"
+    if not path.startswith("/") or path.strip("/") == "":
+        raise UsageProblem(
+            f"invalid --socketio-path {path!r}", "it must start with / and name a path", hint
+        )
+    if any(ch in path for ch in "?#%\\ ") or not path.isascii() or not path.isprintable():
+        raise UsageProblem(
+            f"invalid --socketio-path {path!r}", "only a plain path (no ?, #, % or spaces)", hint
+        )
+    return path if path.endswith("/") else path + "/"
 
 
 def check_redis_url(url: str) -> None:

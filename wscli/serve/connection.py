@@ -55,6 +55,8 @@ HEAD, OPEN, DISCARD, DONE, WAIT = range(5)
 """Phases of a connection (see the module docstring)."""
 
 _OPEN = State.OPEN
+_GET_HEAD = (b"GET", b"HEAD")
+_GET_HEAD_POST = (b"GET", b"HEAD", b"POST")
 _CLOSED = State.CLOSED
 _TEXT, _BINARY, _CONT, _PONG = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG
 
@@ -98,6 +100,10 @@ class Owner(TypingProtocol):
 
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
         """A head that is not a request the server can take (logged; answered if a response)."""
+        ...
+
+    def takes_body(self, target: str) -> bool:
+        """Whether a ``POST`` to ``target`` is served (its body read); else 405."""
         ...
 
     def on_open(self, conn: ClientConnection, admitted: Admit, response: Response) -> None: ...
@@ -369,13 +375,15 @@ class ClientConnection(asyncio.Protocol):
         self._cancel_timer()
         head, rest = buffer[: end + 4], buffer[end + 4 :]
         method = head[: head.find(b" ")] if b" " in head[:16] else b""
-        if method not in (b"GET", b"HEAD", b"POST") and method.isalpha() and method.isupper():
+        posting = method == b"POST" and self.owner.takes_body(_target(head))
+        served = _GET_HEAD_POST if posting else _GET_HEAD
+        if method and method not in served and method.isalpha() and method.isupper():
             # websockets' parser refuses requests with a body; a method we do not serve gets
             # its 405 before (RFC 9110 §15.5.6), body or not, and the body is discarded.
             self.owner.on_bad_request(self, "", method_not_allowed())
             return
         body_length = None
-        if method == b"POST":
+        if posting:
             # websockets' parser takes no body: its framing is checked and taken out here,
             # then given back to the owner as the one Content-Length of the request.
             try:
@@ -604,6 +612,12 @@ def close_details(conn: ClientConnection) -> tuple[int, str, str | None]:
         code, reason = conn.closed_by_server
         return code, reason, "server"
     return 1006, "connection dropped without a close frame", None
+
+
+def _target(head: bytes) -> str:
+    """The request target of a head (``POST /x?y HTTP/1.1`` → ``/x?y``), or ""."""
+    parts = head[: head.find(b"\r\n")].split(b" ")
+    return parts[1].decode("ascii", "replace") if len(parts) == 3 else ""
 
 
 def _plausible_request(start: bytes) -> bool:

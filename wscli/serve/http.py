@@ -42,22 +42,30 @@ def answer(
     page: bytes | None,
     health: Callable[[], dict[str, Any]],
     admission: Callable[[], dict[str, Any]] | None = None,
+    files: Callable[[str], Response | None] | None = None,
 ) -> Response:
-    """The response to a plain HTTP request ``method`` for ``room`` (path without query)."""
+    """The response to a plain HTTP request ``method`` for ``room`` (path without query).
+
+    ``files`` (``--static DIR``) is asked after ``/healthz`` and ``/admission`` and before
+    the chat page: a directory's ``index.html`` replaces the page at ``/``.
+    """
+    found = None
     if method not in {"GET", "HEAD"}:
         response = text_response(405, f"Method not allowed: {room} answers GET and HEAD.")
         response.headers["Allow"] = ALLOWED_METHODS
-    elif room == "/" and page is not None:
-        response = _with_body(page, "text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = PAGE_CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "no-cache"
     elif room == "/healthz":
         response = _with_body(json.dumps(health()).encode(), "application/json")
         response.headers["Cache-Control"] = "no-store"
     elif room == ADMISSION_PATH and admission is not None:
         response = _with_body(json.dumps(admission()).encode(), "application/json")
         response.headers["Cache-Control"] = "no-store"
+    elif files is not None and (found := files(room)) is not None:
+        response = found
+    elif room == "/" and page is not None:
+        response = _with_body(page, "text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-cache"
     else:
         response = text_response(
             404, f"Not found. {room} is a chat room for WebSocket clients only."
@@ -98,9 +106,10 @@ def split_body_framing(head: bytes) -> tuple[bytes, int]:
 
     websockets' request parser takes no body; a ``POST`` (Socket.IO long-polling) has one.
     Its framing is checked here, by the rules of RFC 9112 §6, strictly: exactly one
-    ``Content-Length`` of digits (411 without one, 400 for several or a bad value), no
+    ``Content-Length`` of digits (400 for several or a bad value), no
     ``Transfer-Encoding`` (411: only a declared length is read). Header names are matched
     exactly as the parser will see them, so the rest of the head is parsed unchanged.
+    Without either header the body is empty.
     """
     if head.count(b"\n") != head.count(b"\r\n"):
         # A bare LF would hide a line from one of the two parsers: refused, as websockets does.
@@ -118,7 +127,7 @@ def split_body_framing(head: bytes) -> tuple[bytes, int]:
             raise BodyFramingError(411, "Transfer-Encoding is not supported: send Content-Length.")
         kept.append(line)
     if not lengths:
-        raise BodyFramingError(411, "Content-Length required.")
+        return b"\r\n".join(kept), 0  # no framing: no body (RFC 9112 §6.3)
     if len(lengths) > 1:
         raise BodyFramingError(400, "More than one Content-Length.")
     value = lengths[0]

@@ -32,29 +32,24 @@ from websockets.server import ServerProtocol
 from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
-from wscli.net.neterrors import hostport
+from wscli.net.neterrors import format_address, hostport
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit
 from wscli.serve import http as serverhttp
-from wscli.serve.admission import Admit, Plain, Policy, admit, policy_verdict
+from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.config import ServeConfig
-from wscli.serve.connection import HEAD, ClientConnection, close_details
+from wscli.serve.connection import HEAD, ClientConnection, Deferred, close_details
 from wscli.serve.envelope import SUBPROTOCOL
+from wscli.serve.files import StaticFiles
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog, RepeatFilter
+from wscli.serve.socketio.service import SocketIOAdmit, SocketIOService
 
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
 DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
-
-
-def format_address(address: Any) -> str:
-    """``host:port`` (``[v6]:port``) from a socket address, or ``?``."""
-    if isinstance(address, tuple) and len(address) >= 2:
-        return hostport(str(address[0]), address[1])
-    return "?"
 
 
 def listen_error(host: str, port: int, exc: OSError) -> WscliError:
@@ -152,6 +147,12 @@ class ChatServer:
         self._select = _subprotocol_selector(
             (*config.subprotocols, SUBPROTOCOL), config.require_subprotocol
         )
+        # --socketio: Engine.IO / Socket.IO clients, members of the same rooms (see
+        # wscli.serve.socketio.service); --static: a directory served at / (wscli.serve.files).
+        self.socketio = SocketIOService(self) if config.socketio else None
+        if self.socketio is not None:
+            self.hub.on_delivered = self.socketio.delivered
+        self.static = StaticFiles(config.static_dir) if config.static_dir else None
 
     # Life cycle
 
@@ -192,6 +193,8 @@ class ChatServer:
         self.acceptor.start()
         if self.keepalive is not None:
             self.keepalive.start()
+        if self.socketio is not None:
+            self.socketio.start(self.policy)
 
     @property
     def url(self) -> str:
@@ -219,6 +222,8 @@ class ChatServer:
         for connection in self.admitted:
             connection.transport.pause_reading()
         await self.hub.drain(DRAIN_TIMEOUT)
+        if self.socketio is not None:
+            self.socketio.shutdown()
         clients = [c for c in self.admitted if c.is_open]
         self.log.emit("shutdown", clients=len(clients))
         self._all_closed = asyncio.Event()
@@ -318,22 +323,29 @@ class ChatServer:
             return
         self.connections.add(conn)
 
-    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit:
+    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit | Deferred:
         """Decide on a parsed request head: an answer to send, or admission."""
         assert self.policy is not None
-        decision = admit(request, self.policy, len(self.admitted))
+        socketio = self.socketio
+        if socketio is not None and socketio.handles(request.path):
+            clients = len(self.admitted) + socketio.clients
+            decision = socketio.on_request(conn, request, clients)
+        else:
+            decision = admit(request, self.policy, len(self.admitted))
         remote = format_address(conn.peer)
         if isinstance(decision, Admit):
             self.admitted.add(conn)
             conn.ident = ("", decision.room, decision.nick)
             return decision
         if isinstance(decision, Plain):
+            static = self.static
             response = serverhttp.answer(
                 decision.method,
                 decision.room,
                 self._page,
                 self.health,
                 lambda: self.admission(request),
+                None if static is None else lambda path: static.answer(path, request.headers),
             )
             if self.log.verbose:
                 self.log.emit(
@@ -344,6 +356,8 @@ class ChatServer:
                     status=response.status_code,
                 )
             return response
+        if not isinstance(decision, Refuse):
+            return decision  # Socket.IO's own answer, now or later (long-polling)
         self.log.emit(
             "refused",
             remote=remote,
@@ -369,8 +383,16 @@ class ChatServer:
         else:
             conn.end()  # not HTTP: nothing to answer
 
+    def takes_body(self, target: str) -> bool:
+        """Only Socket.IO's long-polling takes a POST."""
+        return self.socketio is not None and self.socketio.handles(target)
+
     def on_open(self, conn: ClientConnection, admitted: Admit, response: Response) -> None:
         """The 101 is sent: join the room."""
+        if isinstance(admitted, SocketIOAdmit):
+            assert self.socketio is not None
+            self.socketio.on_open(conn, admitted)
+            return
         conn.client_id, key = self.hub.new_key()
         conn.ident = (key, admitted.room, admitted.nick)
         conn.author = admitted.nick or f"#{conn.client_id}"
@@ -388,6 +410,8 @@ class ChatServer:
 
     def on_message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room."""
+        if self.socketio is not None and self.socketio.receive(conn, data, text):
+            return
         if self.log.verbose:
             self.log.emit(
                 "message",
@@ -436,7 +460,9 @@ class ChatServer:
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()
         remote = format_address(conn.peer)
-        if conn.joined:
+        if self.socketio is not None and self.socketio.connection_lost(conn):
+            pass  # logged as its Socket.IO sockets' disconnects
+        elif conn.joined:
             self.hub.leave(conn)
             code, reason, by = close_details(conn)
             self.log.emit(

@@ -1,0 +1,159 @@
+"""The thin glue between Engine.IO sessions and the server's connections.
+
+- :class:`WebSocketLink`: the :class:`~wscli.serve.socketio.engine.Transport` over one
+  WebSocket connection of the server (a :class:`~wscli.serve.connection.ClientConnection`
+  after its 101): packets become frames, the hub's shared frames pass through unchanged.
+  Only these few calls touch the connection, so another connection engine underneath
+  needs another link, not another session.
+- :class:`PollRequest` and :class:`SendRequest`: long-polling's GET and POST as the
+  connection's :class:`~wscli.serve.connection.Deferred` requests (answered later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from websockets.http11 import Response
+
+from wscli.core.socketio import ProtocolViolation, decode_payload
+from wscli.serve.http import body_response
+from wscli.serve.hub import RoomMessage, encode_frame
+from wscli.serve.socketio.engine import EngineSession
+from wscli.serve.socketio.polling import PollingTransport
+
+if TYPE_CHECKING:
+    from wscli.serve.connection import ClientConnection
+
+CLOSE_CODES = {
+    "server shutting down": 1001,
+    "parse error": 1002,
+    "ping timeout": 1011,
+}
+"""The WebSocket close code for the reason a session ended (others: 1000)."""
+
+POLL_CONTENT_TYPE = "text/plain; charset=UTF-8"
+SEND_CONTENT_TYPE = "text/html"  # as the Node server answers a POST ("ok")
+
+
+def poll_response(
+    body: bytes, status: int = 200, content_type: str = POLL_CONTENT_TYPE
+) -> Response:
+    """A long-polling answer: never cached (as the Node server's ``no-store``)."""
+    response = body_response(status, body, content_type)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class WebSocketLink:
+    """Engine.IO over one WebSocket: one packet per message (see the module docstring)."""
+
+    __slots__ = ("close_timeout", "conn", "session")
+
+    name = "websocket"
+
+    def __init__(self, conn: ClientConnection, close_timeout: float) -> None:
+        self.conn = conn
+        self.close_timeout = close_timeout
+        self.session: EngineSession | None = None
+
+    @property
+    def shared_frames(self) -> bool:
+        return self.conn.shared_frames
+
+    def send_packets(self, packets: Sequence[str | bytes], limit: int) -> int:
+        conn = self.conn
+        if conn.shared_frames:
+            data = b"".join(
+                [
+                    encode_frame(p.encode("utf-8"), True)
+                    if isinstance(p, str)
+                    else encode_frame(p, False)
+                    for p in packets
+                ]
+            )
+            return conn.send_frames(data, limit)
+        messages = [
+            RoomMessage(p.encode("utf-8"), True) if isinstance(p, str) else RoomMessage(p, False)
+            for p in packets
+        ]
+        return conn.send_messages(messages, limit)
+
+    def send_frames(self, data: bytes, limit: int) -> int:
+        return self.conn.send_frames(data, limit)
+
+    def take_queue(self) -> list[str | bytes]:
+        return []
+
+    def close(self, reason: str) -> None:
+        self.conn.drop(CLOSE_CODES.get(reason, 1000), reason[:120], self.close_timeout)
+
+    def abort(self) -> None:
+        self.conn.drop(1013, "too slow: outgoing queue full")
+
+
+class PollRequest:
+    """A long-polling GET: answered at once when packets wait, else parked until some do."""
+
+    __slots__ = ("conn", "on_overlap", "session", "transport")
+
+    body_length = 0
+
+    def __init__(
+        self,
+        session: EngineSession,
+        transport: PollingTransport,
+        on_overlap: Callable[[EngineSession], None],
+    ) -> None:
+        self.session = session
+        self.transport = transport
+        self.on_overlap = on_overlap
+        self.conn: ClientConnection | None = None
+
+    def body_received(self, conn: ClientConnection, body: bytes) -> None:
+        self.conn = conn
+        if not self.transport.poll(self):
+            conn.answer(poll_response(b"", 400))
+            self.on_overlap(self.session)
+
+    def connection_lost(self, conn: ClientConnection) -> None:
+        if self.transport.waiter_lost(self):
+            # As the Node server: "poll connection closed prematurely".
+            self.session.transport_lost(self.transport, "transport error")
+
+    # Waiter
+
+    def answer(self, body: bytes) -> None:
+        if self.conn is not None:
+            self.conn.answer(poll_response(body))
+
+    def abort(self) -> None:
+        if self.conn is not None:
+            self.conn.drop(1013, "too slow: outgoing queue full")
+
+
+class SendRequest:
+    """A long-polling POST: its body's packets go to the session, then ``ok``."""
+
+    __slots__ = ("body_length", "session", "transport")
+
+    def __init__(self, session: EngineSession, transport: PollingTransport, length: int) -> None:
+        self.session = session
+        self.transport = transport
+        self.body_length = length
+        transport.posting = True
+
+    def body_received(self, conn: ClientConnection, body: bytes) -> None:
+        self.transport.posting = False
+        try:
+            packets = decode_payload(body)
+        except ProtocolViolation as exc:
+            packets = []
+            self.session.close("parse error", str(exc))
+        self.session.receive_packets(packets, self.transport)
+        conn.answer(poll_response(b"ok", content_type=SEND_CONTENT_TYPE))
+
+    def connection_lost(self, conn: ClientConnection) -> None:
+        self.transport.posting = False
+        if not self.session.closed and self.session.transport is self.transport:
+            self.session.close("transport error", "data request connection closed prematurely")

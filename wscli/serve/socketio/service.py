@@ -1,0 +1,480 @@
+"""`wscli serve --socketio`: Engine.IO / Socket.IO sessions beside the raw WebSocket clients.
+
+The server hands every request under the Engine.IO path (``/socket.io/`` by default) to
+:meth:`SocketIOService.on_request`, and the messages of the WebSocket connections it
+admitted for Socket.IO to :meth:`SocketIOService.receive`. The rules, in order:
+
+1. The Host header, duplicate headers, the origin and ``--max-clients`` are the server's
+   own admission (:func:`~wscli.serve.admission.admit`): the same answers as for raw
+   clients. Nothing the client sends beyond the request head is read before that.
+2. The request is sorted as the Node server sorts it
+   (:func:`~wscli.serve.socketio.polling.classify`); its errors get the Node server's
+   status and JSON body.
+3. The token (``--token``): a handshake that presents it (``?token=`` or
+   ``Authorization: Bearer``) is checked at once (403 when wrong); one that does not must
+   present it in the ``auth`` payload of each namespace ``CONNECT`` (``auth.token``), which
+   is then the first thing read from it: a session that joins no namespace within
+   ``--handshake-timeout`` is closed, as the Node server's ``connectTimeout`` does.
+   Requests that name a session (``sid``) are that session's: the sid is its credential.
+4. Long-polling sessions count as clients (``--max-clients``, ``/healthz``) and are bounded
+   by :attr:`~wscli.serve.config.ServeConfig.socketio_max_polling`; each queues at most
+   ``--max-queue`` bytes for its next poll; a ``POST`` over ``--max-size`` (the announced
+   ``maxPayload``) gets 413 and ends the session.
+
+Socket.IO clients join the hub as :class:`~wscli.serve.socketio.sockets.NamespaceSocket`
+members, so history, ``--no-echo``, ``--max-queue``, the total budget and the backplane
+treat them as they treat raw clients. Behind ``--redis`` a polling session lives on the
+instance that created it: a load balancer must send a session's requests to one instance
+(sticky sessions), as with the Node server's adapters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any, Protocol
+
+from websockets.http11 import Request, Response
+
+from wscli.core.socketio import RelayedEvent, encode_payload, open_packet
+from wscli.net.neterrors import format_address
+from wscli.serve import access
+from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
+from wscli.serve.config import ServeConfig
+from wscli.serve.connection import ClientConnection, Deferred
+from wscli.serve.http import body_response, text_response
+from wscli.serve.hub import Hub, RoomMessage
+from wscli.serve.keepalive import Keepalive
+from wscli.serve.log import EventLog
+from wscli.serve.socketio.bridge import NamespaceForm
+from wscli.serve.socketio.engine import EngineSession, Transport
+from wscli.serve.socketio.links import PollRequest, SendRequest, WebSocketLink, poll_response
+from wscli.serve.socketio.polling import (
+    BAD_REQUEST,
+    UNKNOWN_SID,
+    EngineRequest,
+    PollingTransport,
+    classify,
+    error_body,
+    error_status,
+)
+from wscli.serve.socketio.sockets import NamespaceSocket, SocketIOClient, new_id
+
+UPGRADE_TIMEOUT = 10.0
+"""Seconds a probe WebSocket has to complete the upgrade (the Node server's default)."""
+DEFAULT_PING_INTERVAL = 25.0
+DEFAULT_PING_TIMEOUT = 20.0
+"""Engine.IO heartbeats are not optional (a client gives up without pings): with
+``--ping-interval 0`` / ``--ping-timeout 0`` the Node server's defaults are used."""
+
+CLIENT_FILES = frozenset(
+    f"socket.io{variant}{ext}"
+    for variant in ("", ".min", ".esm.min", ".msgpack.min")
+    for ext in (".js", ".js.map")
+)
+"""The client bundles the Node server serves under its path (from ``--static DIR``)."""
+
+BY = {"client namespace disconnect": "client", "transport close": "client"}
+
+
+@dataclasses.dataclass(frozen=True)
+class SocketIOAdmit(Admit):
+    """A WebSocket for Engine.IO: a new session (``sid`` None) or the upgrade of one."""
+
+    sid: str | None = None
+    authenticated: bool = False
+
+
+class ServerHost(Protocol):
+    """What the service uses of the server."""
+
+    hub: Hub
+    log: EventLog
+    config: ServeConfig
+    close_timeout: float
+
+
+class SocketIOService:
+    """The Socket.IO side of one `wscli serve` instance (see the module docstring)."""
+
+    def __init__(self, server: ServerHost) -> None:
+        config = server.config
+        self.hub = server.hub
+        self.log = server.log
+        self.path = config.socketio_path
+        self.max_size = config.max_size
+        self.max_queue = config.max_queue
+        self.max_polling = config.socketio_max_polling
+        self.close_timeout = server.close_timeout
+        self.connect_timeout = config.handshake_timeout
+        self.ping_interval = config.ping_interval or DEFAULT_PING_INTERVAL
+        self.ping_timeout = config.ping_timeout or DEFAULT_PING_TIMEOUT
+        self.policy: Policy | None = None
+        self.token: str | None = None
+        self.sessions: dict[str, EngineSession] = {}
+        self.ending: dict[str, PollingTransport] = {}
+        """Closed polling sessions whose last packets wait for one more GET (bounded)."""
+        self.polling = 0
+        self.links: dict[ClientConnection, WebSocketLink] = {}
+        self.sockets: dict[str, NamespaceSocket] = {}
+        self._remotes: dict[EngineSession, str] = {}
+        self._forms: dict[str, NamespaceForm] = {}
+        self._timers: dict[object, asyncio.TimerHandle] = {}
+        self.keepalive = Keepalive(
+            self.ping_interval,
+            self.ping_timeout,
+            self.sessions.values,
+            lambda exc: self.log.emit("error", remote=None, message=f"socket.io: {exc!r}"),
+        )
+
+    def start(self, policy: Policy) -> None:
+        # The token is checked here, not by admit(): it may come in the auth payload.
+        self.policy = dataclasses.replace(policy, token=None)
+        self.token = policy.token
+        self.keepalive.start()
+
+    def handles(self, target: str) -> bool:
+        """Whether a request for ``target`` (path and query) is Engine.IO's."""
+        return target.startswith(self.path)
+
+    @property
+    def clients(self) -> int:
+        """Sessions on long-polling (WebSocket ones are the server's connections)."""
+        return self.polling
+
+    # Requests
+
+    def on_request(
+        self, conn: ClientConnection, request: Request, clients: int
+    ) -> Response | Admit | Plain | Refuse | Deferred:
+        """The answer to a request under the Engine.IO path (see the module docstring)."""
+        assert self.policy is not None
+        path, params = access.split_path(request.path)
+        name = path[len(self.path) :]
+        if name in CLIENT_FILES:
+            # The Node server serves its client bundle here; we serve it from --static.
+            return Plain("/" + name, request.method)
+        sid = params.get("sid")
+        decision = admit(request, self.policy, 0 if sid else clients)
+        if isinstance(decision, Refuse):
+            return decision
+        upgrade = isinstance(decision, Admit)
+        kind = classify(request.method, params, upgrade)
+        if isinstance(kind, int):
+            return self._engine_error(conn, path, kind, upgrade)
+        if kind.sid is None:
+            return self._handshake(conn, request, kind, params, clients)
+        if not upgrade:  # an upgrade's origin was checked by admit()
+            origin = request.headers.get("Origin")
+            verdict = policy_verdict(self.policy, origin, request.headers.get("Host"), None, 0)
+            if verdict is not None:
+                return Refuse(path, verdict.status, verdict.reason)
+        return self._session_request(conn, request, kind, path)
+
+    def _handshake(
+        self,
+        conn: ClientConnection,
+        request: Request,
+        kind: EngineRequest,
+        params: dict[str, str],
+        clients: int,
+    ) -> Response | Admit | Refuse:
+        assert self.policy is not None
+        path = access.split_path(request.path)[0]
+        if kind.transport == "polling":
+            origin = request.headers.get("Origin")
+            host = request.headers.get("Host")
+            verdict = policy_verdict(self.policy, origin, host, None, clients)
+            if verdict is not None:
+                return Refuse(path, verdict.status, verdict.reason)
+            if self.polling >= self.max_polling:
+                return Refuse(path, 503, f"too many long-polling sessions ({self.max_polling})")
+        authenticated = self.token is None
+        if self.token is not None:
+            presented = access.presented_token(request.headers, params)
+            if presented is not None:
+                if not access.token_matches(presented, self.token):
+                    return Refuse(path, 403, "invalid token")
+                authenticated = True
+        nick = access.clean_nick(params.get("nick"))
+        if kind.transport == "websocket":
+            return SocketIOAdmit(path, nick, None, None, authenticated)
+        transport = PollingTransport()
+        self._new_session(transport, authenticated, nick, conn)
+        self.polling += 1
+        return poll_response(encode_payload(transport.take_queue()))  # the open packet
+
+    def _session_request(
+        self, conn: ClientConnection, request: Request, kind: EngineRequest, path: str
+    ) -> Response | Admit | Deferred:
+        assert kind.sid is not None
+        session = self.sessions.get(kind.sid)
+        if kind.kind == "poll" and session is None and kind.sid in self.ending:
+            ended = self.ending.pop(kind.sid)
+            self._disarm(ended)
+            return _Final(ended)
+        if session is None:
+            return self._engine_error(conn, path, UNKNOWN_SID, kind.kind == "upgrade")
+        transport = session.transport
+        if kind.kind == "upgrade":
+            if not isinstance(transport, PollingTransport) or session.probe is not None:
+                return self._engine_error(conn, path, BAD_REQUEST, True)
+            return SocketIOAdmit(path, None, None, kind.sid, True)
+        if not isinstance(transport, PollingTransport):  # upgraded: polling is over
+            return self._engine_error(conn, path, BAD_REQUEST, False)
+        if kind.kind == "poll":
+            return PollRequest(session, transport, self._overlap)
+        length = int(request.headers.get("Content-Length", "0"))
+        if length > self.max_size:
+            why = f"a POST of {length} bytes (maxPayload {self.max_size})"
+            session.close("transport error", why)
+            self._refused(conn, path, 413, "payload too large")
+            return text_response(413, "Payload too large.")
+        if transport.posting:
+            session.close("transport error", "overlapping POST requests")
+            return poll_response(b"", 400)
+        return SendRequest(session, transport, length)
+
+    def _engine_error(
+        self, conn: ClientConnection, path: str, code: int, upgrade: bool
+    ) -> Response:
+        """The Node server's answer to a bad Engine.IO request (logged as a refusal)."""
+        status = error_status(code)
+        body = error_body(code)
+        self._refused(conn, path, status, body.decode())
+        if upgrade:  # the Node server answers a refused upgrade in text/html
+            message = body.decode().split('"message":"', 1)[1][:-2]
+            return body_response(400, message.encode(), "text/html")
+        return body_response(status, body, "application/json")
+
+    def _refused(self, conn: ClientConnection, path: str, status: int, reason: str) -> None:
+        self.log.emit("refused", remote=_remote(conn), path=path, status=status, reason=reason)
+
+    def _overlap(self, session: EngineSession) -> None:
+        session.close("transport error", "overlapping long-polling GET requests")
+
+    # WebSocket connections
+
+    def on_open(self, conn: ClientConnection, admitted: SocketIOAdmit) -> None:
+        """The 101 of an Engine.IO WebSocket is sent: a new session, or a probe."""
+        conn.client_id, key = self.hub.new_key()
+        conn.ident = (key, admitted.room, None)  # counted by the budget like any client
+        link = WebSocketLink(conn, self.close_timeout)
+        self.links[conn] = link
+        if admitted.sid is None:
+            link.session = self._new_session(link, admitted.authenticated, admitted.nick, conn)
+            return
+        session = self.sessions.get(admitted.sid)
+        why = "session closed" if session is None else session.attach_probe(link)
+        if why is not None or session is None:
+            link.close("")
+            return
+        link.session = session
+        self._arm(link, UPGRADE_TIMEOUT, lambda: self._upgrade_timed_out(session, link))
+
+    def receive(self, conn: ClientConnection, data: bytes, text: bool) -> bool:
+        """A message from a connection: True when it was Engine.IO's (and handled)."""
+        link = self.links.get(conn)
+        if link is None:
+            return False
+        session = link.session
+        if session is not None:
+            session.receive(data.decode("utf-8") if text else data, link)
+        return True
+
+    def connection_lost(self, conn: ClientConnection) -> bool:
+        """A connection ended: True when it was an Engine.IO WebSocket (its end is logged
+        as its sockets' disconnects, not as a raw client's)."""
+        link = self.links.pop(conn, None)
+        if link is None:
+            return False
+        self._disarm(link)
+        if link.session is not None:
+            link.session.transport_lost(link)
+        return True
+
+    def _upgrade_timed_out(self, session: EngineSession, link: WebSocketLink) -> None:
+        self._timers.pop(link, None)
+        if session.probe is link:
+            session.drop_probe()
+
+    # Sessions
+
+    def _new_session(
+        self, transport: Transport, authenticated: bool, nick: str | None, conn: ClientConnection
+    ) -> EngineSession:
+        session = EngineSession(new_id(), transport, self)
+        session.upper = SocketIOClient(
+            session, self, authenticated=authenticated, nick=nick, remote=_remote(conn)
+        )
+        self.sessions[session.sid] = session
+        upgrades = ["websocket"] if transport.name == "polling" else []
+        session.send_packets(
+            [
+                open_packet(
+                    session.sid, upgrades, self.ping_interval, self.ping_timeout, self.max_size
+                )
+            ]
+        )
+        self._arm(session, self.connect_timeout, lambda: self._connect_timed_out(session))
+        return session
+
+    def _connect_timed_out(self, session: EngineSession) -> None:
+        self._timers.pop(session, None)
+        upper = session.upper
+        if isinstance(upper, SocketIOClient) and not upper.sockets:
+            session.close(
+                "forced server close",
+                f"no namespace joined within {self.connect_timeout:g} s",
+            )
+
+    # engine.Host
+
+    def pong(self, session: EngineSession) -> None:
+        self.keepalive.pong(session)
+
+    def upgraded(self, session: EngineSession) -> None:
+        self.polling -= 1
+        if isinstance(session.transport, WebSocketLink):
+            self._disarm(session.transport)
+
+    def session_closed(self, session: EngineSession, reason: str, detail: str) -> None:
+        self.sessions.pop(session.sid, None)
+        self.keepalive.forget(session)
+        self._disarm(session)
+        upper = session.upper
+        remote = upper.remote if isinstance(upper, SocketIOClient) else None
+        transport = session.transport
+        if isinstance(transport, PollingTransport):
+            self.polling -= 1
+            keep = len(self.ending) < self.max_polling and not session.upgraded
+            if keep and not transport.drained and transport.waiter is None:
+                # Its last packets (the close) go to the next GET, as the Node server does.
+                self.ending[session.sid] = transport
+                self._arm(transport, self.close_timeout, lambda: self._forget(session.sid))
+        if detail:
+            self.log.emit(
+                "error", remote=remote, message=f"socket.io session closed: {reason}: {detail}"
+            )
+
+    def _forget(self, sid: str) -> None:
+        transport = self.ending.pop(sid, None)
+        if transport is not None:
+            self._timers.pop(transport, None)
+
+    # sockets.Host
+
+    def authorize(self, client: SocketIOClient, auth: Any) -> str | None:
+        if self.token is None or client.authenticated:
+            return None
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str):
+            reason = "token required"
+        elif access.token_matches(token, self.token):
+            return None
+        else:
+            reason = "invalid token"
+        self.log.emit(
+            "refused", remote=client.remote, path="(socket.io auth)", status=401, reason=reason
+        )
+        return reason
+
+    def form(self, namespace: str) -> NamespaceForm:
+        form = self._forms.get(namespace)
+        if form is None:
+            form = self._forms[namespace] = NamespaceForm(namespace)
+        return form
+
+    def new_key(self) -> tuple[int, str]:
+        return self.hub.new_key()
+
+    def join(self, socket: NamespaceSocket) -> None:
+        self.sockets[socket.key] = socket
+        self._disarm(socket.client.session)  # the connect timeout is met
+        self.log.emit(
+            "connect",
+            id=socket.client_id,
+            remote=socket.client.remote,
+            room=socket.room,
+            subprotocol=None,
+            compression=False,
+            nick=socket.nick,
+            socketio=socket.transport_name,
+        )
+        self.hub.join(socket)
+
+    def leave(self, socket: NamespaceSocket, reason: str) -> None:
+        self.sockets.pop(socket.key, None)
+        self.hub.leave(socket)
+        self.log.emit(
+            "disconnect",
+            id=socket.client_id,
+            remote=socket.client.remote,
+            room=socket.room,
+            code=None,
+            reason=reason,
+            by=BY.get(reason, "server"),
+        )
+
+    def publish(self, socket: NamespaceSocket, message: RoomMessage) -> None:
+        if self.log.verbose:
+            self.log.emit(
+                "message",
+                id=socket.client_id,
+                room=socket.room,
+                type="text" if message.text else "binary",
+                size=len(message.data) + (message.event.size if message.event else 0),
+            )
+        self.hub.publish(socket.room, message, socket.key)
+
+    def delivered(self, sender: str, message: RoomMessage, count: int) -> None:
+        """The hub delivered an event that asked for an acknowledgement: acknowledge it with
+        its message id and how many clients of the room here it was handed to."""
+        socket = self.sockets.get(sender)
+        event: RelayedEvent | None = message.event
+        if socket is not None and event is not None and event.ack is not None:
+            socket.acknowledge(event.ack, [{"id": message.id, "recipients": count}])
+
+    # Shutdown
+
+    def shutdown(self) -> None:
+        """Close every session ("server shutting down"): WebSockets with 1001, long-polls
+        with a close packet."""
+        self.keepalive.stop()
+        for session in list(self.sessions.values()):
+            session.close("server shutting down", "")
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    # Timers
+
+    def _arm(self, owner: object, delay: float, callback: Any) -> None:
+        self._disarm(owner)
+        self._timers[owner] = asyncio.get_running_loop().call_later(delay, callback)
+
+    def _disarm(self, owner: object) -> None:
+        timer = self._timers.pop(owner, None)
+        if timer is not None:
+            timer.cancel()
+
+
+class _Final:
+    """The GET after a polling session ended: its last packets (the close)."""
+
+    __slots__ = ("transport",)
+
+    body_length = 0
+
+    def __init__(self, transport: PollingTransport) -> None:
+        self.transport = transport
+
+    def body_received(self, conn: ClientConnection, body: bytes) -> None:
+        conn.answer(poll_response(encode_payload(self.transport.take_queue())))
+
+    def connection_lost(self, conn: ClientConnection) -> None:
+        pass
+
+
+def _remote(conn: ClientConnection) -> str:
+    return format_address(conn.peer)
