@@ -269,9 +269,14 @@ class ChatServer:
             request.headers.get("Origin") or params.get("origin"),
             request.headers.get("Host"),
             token,
-            len(self.admitted),
+            self.client_count,
         )
         return access.admission_document(verdict)
+
+    @property
+    def client_count(self) -> int:
+        """Clients for --max-clients: admitted WebSockets and long-polling sessions."""
+        return len(self.admitted) + (self.socketio.clients if self.socketio is not None else 0)
 
     def abort_all(self) -> None:
         """Drop every connection at once (a second Ctrl-C: no close handshake)."""
@@ -328,10 +333,9 @@ class ChatServer:
         assert self.policy is not None
         socketio = self.socketio
         if socketio is not None and socketio.handles(request.path):
-            clients = len(self.admitted) + socketio.clients
-            decision = socketio.on_request(conn, request, clients)
+            decision = socketio.on_request(conn, request, self.client_count)
         else:
-            decision = admit(request, self.policy, len(self.admitted))
+            decision = admit(request, self.policy, self.client_count)
         remote = format_address(conn.peer)
         if isinstance(decision, Admit):
             self.admitted.add(conn)

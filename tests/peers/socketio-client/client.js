@@ -45,9 +45,11 @@ function connect(cmd) {
   const socket = io(cmd.url, opts);
   const name = cmd.name;
   sockets.set(name, socket);
+  socket.io.on('open', () => {
+    socket.io.engine.once('upgrade', (transport) => out({ name, type: 'upgrade', transport: transport.name }));
+  });
   socket.on('connect', () => {
     out({ name, type: 'connect', id: socket.id, transport: socket.io.engine.transport.name });
-    socket.io.engine.once('upgrade', (transport) => out({ name, type: 'upgrade', transport: transport.name }));
   });
   socket.on('connect_error', (err) => out({ name, type: 'connect_error', message: String(err && err.message) }));
   socket.on('disconnect', (reason) => out({ name, type: 'disconnect', reason }));
