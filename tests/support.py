@@ -9,7 +9,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,20 @@ def has_ansi(data: bytes | str) -> bool:
 
 def lines(data: bytes) -> Sequence[str]:
     return data.decode().splitlines()
+
+
+def growth(run: Callable[[int], object], size: int, factor: int = 8, repeat: int = 5) -> float:
+    """How much longer ``run(size * factor)`` takes than ``run(size)`` (best of ``repeat``
+    each, CPU time of this thread): about ``factor`` for linear work, ``factor**2`` for
+    quadratic. Parsers of peer bytes must stay linear; compare both sizes in one test
+    rather than against a wall-clock limit."""
+
+    def best(n: int) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.thread_time()
+            run(n)
+            times.append(time.thread_time() - start)
+        return max(min(times), 1e-6)
+
+    return best(size * factor) / best(size)
