@@ -120,7 +120,22 @@ async def http(port: int, request: bytes, timeout: float = 5) -> tuple[int, dict
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding") == "chunked":
+        body = dechunk(body)
     return int(lines[0].split()[1]), headers, body
+
+
+def dechunk(data: bytes) -> bytes:
+    """A chunked body's content (the Node server chunks its answers)."""
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2 :]
+    return out
 
 
 def get(port: int, target: str, extra: str = "") -> bytes:

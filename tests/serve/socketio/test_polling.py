@@ -39,6 +39,8 @@ from wscli.serve.socketio.polling import (
         ("GET", "EIO=4", False, UNKNOWN_TRANSPORT),
         ("GET", "EIO=3&transport=polling", False, UNSUPPORTED_PROTOCOL_VERSION),
         ("GET", "transport=polling", False, UNSUPPORTED_PROTOCOL_VERSION),
+        ("GET", "EIO=3&transport=polling&sid=x", False, EngineRequest("poll", "polling", "x")),
+        ("POST", "EIO=3&transport=flash", False, UNKNOWN_TRANSPORT),
         ("POST", "EIO=4&transport=polling", False, BAD_HANDSHAKE_METHOD),
         ("GET", "EIO=4&transport=websocket", False, BAD_REQUEST),  # websocket without upgrade
         ("GET", "EIO=4&transport=polling", True, BAD_REQUEST),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 CLOSE_CODES = {
     "server shutting down": 1001,
     "parse error": 1002,
+    "transport error": 1002,
     "ping timeout": 1011,
 }
 """The WebSocket close code for the reason a session ended (others: 1000)."""

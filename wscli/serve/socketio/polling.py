@@ -70,14 +70,14 @@ class EngineRequest:
 
 
 def classify(method: str, params: Mapping[str, str], upgrade: bool) -> EngineRequest | int:
-    """What a request to the Engine.IO path is, or the Node server's error code for it."""
+    """What a request to the Engine.IO path is, or the Node server's error code for it (in
+    its order: transport, then the session's checks, then the handshake's)."""
     transport = params.get("transport")
     if transport not in TRANSPORTS:
         return UNKNOWN_TRANSPORT
-    if params.get("EIO") != "4":
-        return UNSUPPORTED_PROTOCOL_VERSION if "sid" not in params else BAD_REQUEST
     sid = params.get("sid")
     if sid is not None:
+        # The protocol version is checked against the session's (after the sid is known).
         if upgrade:
             if transport != "websocket":
                 return BAD_REQUEST
@@ -91,10 +91,10 @@ def classify(method: str, params: Mapping[str, str], upgrade: bool) -> EngineReq
         return BAD_REQUEST
     if method != "GET":
         return BAD_HANDSHAKE_METHOD
-    if transport == "websocket" and not upgrade:
+    if transport != ("websocket" if upgrade else "polling"):
         return BAD_REQUEST
-    if transport == "polling" and upgrade:
-        return BAD_REQUEST
+    if params.get("EIO") != "4":
+        return UNSUPPORTED_PROTOCOL_VERSION
     return EngineRequest("handshake", transport, None)
 
 

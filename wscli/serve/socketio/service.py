@@ -215,6 +215,8 @@ class SocketIOService:
             return _Final(ended)
         if session is None:
             return self._engine_error(conn, path, UNKNOWN_SID, kind.kind == "upgrade")
+        if access.split_path(request.path)[1].get("EIO") != "4":  # not the session's
+            return self._engine_error(conn, path, BAD_REQUEST, kind.kind == "upgrade")
         transport = session.transport
         if kind.kind == "upgrade":
             if not isinstance(transport, PollingTransport) or session.probe is not None:
