@@ -433,11 +433,14 @@ def server_packet(
 
 def check_placeholders(data: Any, attachments: int) -> None:
     """Raise ProtocolViolation unless every binary placeholder in ``data`` names one of the
-    ``attachments`` (as the reference parser requires before it rebuilds a packet).
+    ``attachments``, each at most once.
 
-    ``data`` passed :func:`check_value`: its depth is bounded, and it is walked without
-    recursion.
+    The reference parser requires the first; clients never break the second (each binary
+    value is its own attachment), and a server that expands placeholders (to base64 for
+    raw clients) must not let one attachment be named thousands of times. ``data`` passed
+    :func:`check_value`: its depth is bounded, and it is walked without recursion.
     """
+    used: set[int] = set()
     stack: list[Any] = [data]
     while stack:
         item = stack.pop()
@@ -450,6 +453,9 @@ def check_placeholders(data: Any, attachments: int) -> None:
                     0 <= num < attachments
                 ):
                     raise ProtocolViolation(f"placeholder for a missing attachment {num!r}")
+                if num in used:
+                    raise ProtocolViolation(f"placeholder for attachment {num} used twice")
+                used.add(num)
             else:
                 stack.extend(item.values())
 

@@ -136,6 +136,10 @@ def test_events_are_published_with_their_raw_form() -> None:
         (["0[1]"], "not an object"),
         (["0", '4{"message":"x"}'], "CONNECT_ERROR"),
         (["0", '51-["m",{"_placeholder":true,"num":1}]', b"x"], "missing attachment"),
+        (
+            ["0", '51-["m",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]', b"x"],
+            "twice",
+        ),
         (["0", '51-["m",{"_placeholder":true,"num":0}]', "2[]"], "attachments are due"),
         (["0", b"stray"], "nobody announced"),
         (["0", '2"not an array"'], "event"),
