@@ -162,6 +162,20 @@ async def test_a_session_that_stops_polling_is_dropped_at_max_queue() -> None:
         assert event["reason"] == "too slow: outgoing queue full"
 
 
+async def test_polling_queues_count_in_the_total_budget() -> None:
+    async with running(socketio=True, max_total_queue=300_000) as srv:
+        sids = [await connected_session(srv.port) for _ in range(2)]
+        async with client(srv, "/") as raw:
+            for _ in range(40):  # 200 KB for each of two sessions that never poll
+                await raw.send("x" * 5000)
+                await recv(raw)
+            slow = await srv.wait_event("slow")
+            assert slow["room"] == "/socket.io/" and slow["id"] > 0
+        assert srv.chat.budget.held <= 300_000
+        gone = [sid for sid in sids if sid not in srv.chat.socketio.sessions]  # type: ignore[union-attr]
+        assert len(gone) >= 1
+
+
 async def test_a_session_that_joins_no_namespace_is_closed() -> None:
     async with running(socketio=True, handshake_timeout=0.3) as srv:
         sid = (await handshake(srv.port))["sid"]

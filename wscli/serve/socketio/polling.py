@@ -41,6 +41,10 @@ ERROR_MESSAGES = {
 }
 """The Node server's error codes and messages (``engine.io``'s ``Server.errorMessages``)."""
 
+HIGH_WATER = 64 * 1024
+"""Queued bytes past which a session counts as behind (as a socket past asyncio's default
+write high-water mark): the server's total budget (``--max-total-queue``) then watches it."""
+
 MAX_QUEUED_PACKETS = MAX_PACKETS_PER_BODY
 """Packets that may wait for one session's next poll: one body's worth, the most a client
 (ours included) takes in one response."""
@@ -113,20 +117,34 @@ class Waiter(Protocol):
     def abort(self) -> None: ...
 
 
+class Backlog(Protocol):
+    """Who watches sessions that fall behind (the server's total budget)."""
+
+    def behind(self, transport: PollingTransport, behind: bool) -> None:
+        """``transport`` queued more than :data:`HIGH_WATER` (True) or was emptied (False)."""
+        ...
+
+    def wrote(self, size: int) -> None:
+        """``size`` more bytes were queued for a transport that is behind."""
+        ...
+
+
 class PollingTransport:
     """Engine.IO over HTTP long-polling, server side (see the module docstring)."""
 
-    __slots__ = ("closing", "posting", "queue", "queued", "waiter")
+    __slots__ = ("backlog", "behind", "closing", "posting", "queue", "queued", "waiter")
 
     name = "polling"
     shared_frames = False
 
-    def __init__(self) -> None:
+    def __init__(self, backlog: Backlog | None = None) -> None:
         self.queue: list[str | bytes] = []
         self.queued = 0  # bytes of the queue in a body
         self.waiter: Waiter | None = None
         self.posting = False  # a POST is being read (Engine.IO allows one at a time)
         self.closing = False  # the session ended: the queue ends with a close packet
+        self.backlog = backlog
+        self.behind = False  # past HIGH_WATER: reported to ``backlog``
 
     def send_packets(self, packets: Sequence[str | bytes], limit: int) -> int:
         cost = sum(packet_cost(p) for p in packets)
@@ -136,6 +154,13 @@ class PollingTransport:
         self.queue.extend(packets)
         self.queued += cost
         self._flush()
+        backlog = self.backlog
+        if self.queue and backlog is not None:
+            if self.behind:
+                backlog.wrote(cost)
+            elif self.queued > HIGH_WATER:
+                self.behind = True
+                backlog.behind(self, True)
         return 0
 
     def send_frames(self, data: bytes, limit: int) -> int:
@@ -143,6 +168,10 @@ class PollingTransport:
 
     def take_queue(self) -> list[str | bytes]:
         queue, self.queue, self.queued = self.queue, [], 0
+        if self.behind:
+            self.behind = False
+            if self.backlog is not None:
+                self.backlog.behind(self, False)
         return queue
 
     def poll(self, waiter: Waiter) -> bool:

@@ -40,6 +40,7 @@ from wscli.core.socketio import RelayedEvent, encode_payload, open_packet
 from wscli.net.neterrors import format_address
 from wscli.serve import access
 from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
+from wscli.serve.budget import BacklogBudget
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import ClientConnection, Deferred
 from wscli.serve.http import body_response, text_response
@@ -92,6 +93,44 @@ class ServerHost(Protocol):
     log: EventLog
     config: ServeConfig
     close_timeout: float
+    budget: BacklogBudget
+
+
+class PollingBacklog:
+    """A long-polling session as the server's total budget (``--max-total-queue``) sees it:
+    what waits for its next poll counts like a socket's unsent bytes, and the budget may
+    drop it (through the hub, as any slow client: logged ``slow``)."""
+
+    __slots__ = ("budget", "client_id", "room", "session")
+
+    key = ""
+    nick = None
+
+    def __init__(self, session: EngineSession, budget: BacklogBudget, room: str) -> None:
+        self.session = session
+        self.budget = budget
+        self.room = room
+        self.client_id = 0
+
+    @property
+    def joined(self) -> bool:
+        return not self.session.closed
+
+    def buffered(self) -> int:
+        transport = self.session.transport
+        return transport.queued if isinstance(transport, PollingTransport) else 0
+
+    def behind(self, transport: PollingTransport, behind: bool) -> None:
+        if behind:
+            self.budget.backlogged(self, transport.queued)
+        else:
+            self.budget.drained(self)
+
+    def wrote(self, size: int) -> None:
+        self.budget.wrote(size)
+
+    def drop(self, code: int, reason: str) -> None:
+        self.session.drop(reason)
 
 
 class SocketIOService:
@@ -101,6 +140,7 @@ class SocketIOService:
         config = server.config
         self.hub = server.hub
         self.log = server.log
+        self.budget = server.budget
         self.path = config.socketio_path
         self.max_size = config.max_size
         self.max_queue = config.max_queue
@@ -200,7 +240,8 @@ class SocketIOService:
         if kind.transport == "websocket":
             return SocketIOAdmit(path, nick, None, None, authenticated)
         transport = PollingTransport()
-        self._new_session(transport, authenticated, nick, conn)
+        session = self._new_session(transport, authenticated, nick, conn)
+        transport.backlog = PollingBacklog(session, self.budget, path)
         self.polling += 1
         return poll_response(encode_payload(transport.take_queue()))  # the open packet
 
@@ -349,6 +390,8 @@ class SocketIOService:
         transport = session.transport
         if isinstance(transport, PollingTransport):
             self.polling -= 1
+            if isinstance(transport.backlog, PollingBacklog):
+                self.budget.drained(transport.backlog)
             keep = len(self.ending) < self.max_polling and not session.upgraded
             if keep and not transport.drained and transport.waiter is None:
                 # Its last packets (the close) go to the next GET, as the Node server does.
@@ -392,7 +435,13 @@ class SocketIOService:
 
     def join(self, socket: NamespaceSocket) -> None:
         self.sockets[socket.key] = socket
-        self._disarm(socket.client.session)  # the connect timeout is met
+        session = socket.client.session
+        self._disarm(session)  # the connect timeout is met
+        transport = session.transport
+        if isinstance(transport, PollingTransport) and isinstance(
+            transport.backlog, PollingBacklog
+        ):
+            transport.backlog.client_id = transport.backlog.client_id or socket.client_id
         self.log.emit(
             "connect",
             id=socket.client_id,
