@@ -18,6 +18,9 @@ A client connecting with ?nick=NAME is announced to its room as "* NAME joined"
 and "* NAME left"; messages are relayed byte for byte, the sender included.
 \b
 Endpoints: /  chat page   /healthz  JSON status   others: 404
+--socketio: Socket.IO clients (long-polling or WebSocket) at /socket.io/;
+namespace /chat is room /chat, shared with raw clients ('message' events
+bridge both ways). --static DIR serves DIR/index.html at / and DIR's files.
 Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit status is 0."""
 
 
@@ -213,8 +216,8 @@ Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit statu
 @click.option(
     "--socketio",
     is_flag=True,
-    help="Also speak Socket.IO (v4 servers' protocol: Engine.IO 4, long-polling and "
-    "WebSocket) under --socketio-path: each namespace is the room of the same path, and "
+    help="Also serve Socket.IO clients (protocol 5 over Engine.IO 4: long-polling, WebSocket "
+    "and the upgrade) under --socketio-path: a namespace is the room of the same path, and "
     "a 'message' event's first argument reaches raw clients (and back).",
 )
 @click.option(
