@@ -16,7 +16,6 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from wscli.connect.link import (
-    ConnectOptions,
     WebSocketLink,
     backoff_delays,
     basic_auth_header,
@@ -28,6 +27,7 @@ from wscli.connect.link import (
     open_link,
     resolve_proxy,
 )
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import (
     ClosedAbnormally,
     ConnectFailed,
@@ -66,9 +66,9 @@ def test_kwargs_from_options() -> None:
 
 
 def test_wss_gets_a_verifying_context_and_insecure_turns_it_off() -> None:
-    secure = build_connect_kwargs(ConnectOptions("wss://example.com/"), environ={})
+    secure = build_connect_kwargs(ConnectOptions(url="wss://example.com/"), environ={})
     assert secure["ssl"].verify_mode == ssl.CERT_REQUIRED
-    insecure = build_connect_kwargs(ConnectOptions("https://e/", insecure=True), environ={})
+    insecure = build_connect_kwargs(ConnectOptions(url="https://e/", insecure=True), environ={})
     assert insecure["ssl"].verify_mode == ssl.CERT_NONE
 
 
@@ -76,11 +76,11 @@ def test_bad_values_are_usage_problems(tmp_path: Path) -> None:
     with pytest.raises(UsageProblem):
         basic_auth_header("no-colon")
     with pytest.raises(UsageProblem):
-        build_connect_kwargs(ConnectOptions("gopher://x/"), environ={})
+        build_connect_kwargs(ConnectOptions(url="gopher://x/"), environ={})
     cert = tmp_path / "c.pem"
     cert.write_text("x")
     with pytest.raises(UsageProblem, match="need a wss:// URL"):
-        build_connect_kwargs(ConnectOptions("ws://x/", cert=str(cert)), environ={})
+        build_connect_kwargs(ConnectOptions(url="ws://x/", cert=str(cert)), environ={})
 
 
 def test_proxy_resolution() -> None:
@@ -118,7 +118,7 @@ def _response(status: int, reason: str) -> Response:
 
 
 def test_handshake_errors_map_to_typed_errors() -> None:
-    options = ConnectOptions("ws://h:81/")
+    options = ConnectOptions(url="ws://h:81/")
     rejected = describe_handshake_error(InvalidStatus(_response(403, "Forbidden")), options)
     assert isinstance(rejected, HandshakeRejected) and rejected.status == 403
     assert str(rejected) == (
@@ -131,7 +131,7 @@ def test_handshake_errors_map_to_typed_errors() -> None:
     refused = describe_handshake_error(ConnectionRefusedError(), options)
     assert isinstance(refused, ConnectFailed) and "refused" in str(refused)
     assert isinstance(describe_handshake_error(ImportError(), options), UsageProblem)
-    ipv6 = describe_handshake_error(TimeoutError(), ConnectOptions("ws://[::1]:9/"))
+    ipv6 = describe_handshake_error(TimeoutError(), ConnectOptions(url="ws://[::1]:9/"))
     assert str(ipv6) == "opening the connection to [::1]:9 timed out"
 
 
@@ -149,7 +149,7 @@ async def test_open_link_observes_pings_and_reports_close() -> None:
     frames: list[tuple[str, str, bytes, float | None]] = []
     with running(echo) as server:
         connection = await open_link(
-            ConnectOptions(server.url), observer=lambda *f: frames.append(f), environ={}
+            ConnectOptions(url=server.url), observer=lambda *f: frames.append(f), environ={}
         )
         link = WebSocketLink(connection, server.url)
         rtt = await link.ping(b"hey")
@@ -170,7 +170,7 @@ async def test_open_link_observes_pings_and_reports_close() -> None:
 
 async def test_server_close_is_reported_with_code_and_who() -> None:
     with running(close_after_first(4002, "go away")) as server:
-        connection = await open_link(ConnectOptions(server.url), environ={})
+        connection = await open_link(ConnectOptions(url=server.url), environ={})
         link = WebSocketLink(connection, server.url)
         await link.send("x")
         await connection.wait_closed()
@@ -180,7 +180,7 @@ async def test_server_close_is_reported_with_code_and_who() -> None:
 async def test_send_many_sends_each_payload_as_its_own_message_in_order() -> None:
     payloads: list[str | bytes] = ["a", b"\x00\x01", "", "é" * 3, b""]
     with running(echo, compression=None) as server:
-        connection = await open_link(ConnectOptions(server.url, compression=False), environ={})
+        connection = await open_link(ConnectOptions(url=server.url, compression=False), environ={})
         link = WebSocketLink(connection, server.url)
         sent = await link.send_many(payloads)
         echoed = [await asyncio.wait_for(connection.recv(), 5) for _ in payloads]
@@ -195,4 +195,4 @@ async def test_open_link_refused_raises_connect_failed() -> None:
         port = server.port
     await asyncio.sleep(0)
     with pytest.raises(ConnectFailed, match="connection refused"):
-        await open_link(ConnectOptions(f"ws://127.0.0.1:{port}/"), environ={})
+        await open_link(ConnectOptions(url=f"ws://127.0.0.1:{port}/"), environ={})

@@ -8,8 +8,10 @@ import pytest
 from connect_servers import echo, reject, running
 from websockets.asyncio.server import ServerConnection
 
-from wscli.connect.link import ConnectOptions, WebSocketLink
-from wscli.connect.session import SessionOptions, cancel_and_wait, finish_closed, run_session
+from wscli.connect.config import SessionOptions
+from wscli.connect.link import WebSocketLink
+from wscli.connect.session import cancel_and_wait, finish_closed, run_session
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, WscliError
 from wscli.core.exitcodes import ExitCode
 
@@ -97,7 +99,7 @@ async def test_retry_count_restarts_only_after_a_connection_stayed_up() -> None:
     output = _Recorder()
     with running(short_lived) as server:
         options = SessionOptions(
-            ConnectOptions(server.url), reconnect=True, max_retries=2, stable_after=0.3
+            connect=ConnectOptions(url=server.url), reconnect=True, max_retries=2, stable_after=0.3
         )
         with pytest.raises(ClosedAbnormally):
             await run_session(options, output, body, delays=iter([0.01] * 10))
@@ -115,7 +117,7 @@ async def test_not_retryable_failure_is_one_final_error() -> None:
         raise AssertionError("never opened")
 
     with running(echo, process_request=reject(403)) as server:
-        options = SessionOptions(ConnectOptions(server.url), reconnect=True)
+        options = SessionOptions(connect=ConnectOptions(url=server.url), reconnect=True)
         with pytest.raises(HandshakeRejected):  # a 403 is not worth retrying
             await run_session(options, output, body, delays=iter([0.01] * 10))
     assert output.reconnects == [] and [final for _, final in output.errors] == [True]

@@ -8,16 +8,15 @@ from websockets.datastructures import Headers
 from websockets.uri import parse_uri
 
 from wscli.core.errors import UsageProblem
+from wscli.core.units import parse_duration, parse_rate
 from wscli.proxy import render
-from wscli.proxy.faults import Faults
-from wscli.proxy.options import (
+from wscli.proxy.config import (
     FaultConfig,
     UpstreamConfig,
     check_faults,
     check_upstream,
-    parse_duration,
-    parse_rate,
 )
+from wscli.proxy.faults import Faults
 from wscli.proxy.upstream import forwarded_headers, passed_back, request_path
 
 WHEN = "2026-01-02T03:04:05.678Z"
@@ -28,21 +27,23 @@ WHEN = "2026-01-02T03:04:05.678Z"
     [("80ms", 0.08), ("1.5s", 1.5), ("2m", 120.0), ("1h", 3600.0), ("0.25", 0.25), (".5", 0.5)],
 )
 def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text, "--delay") == pytest.approx(seconds)
+    assert parse_duration(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "fast", "-1s", "1d", "1e3"])
 def test_bad_durations(text: str) -> None:
-    with pytest.raises(UsageProblem, match="expected a duration"):
-        parse_duration(text, "--delay")
+    with pytest.raises(ValueError, match=r"^expected a duration like 80ms, 1\.5s or 2m$"):
+        parse_duration(text)
 
 
 def test_rates() -> None:
-    assert parse_rate("0.02", "--drop") == 0.02
-    assert parse_rate("2%", "--drop") == 0.02
-    for bad in ("2", "-0.1", "x", "150%"):
-        with pytest.raises(UsageProblem):
-            parse_rate(bad, "--drop")
+    assert parse_rate("0.02") == 0.02
+    assert parse_rate("2%") == 0.02
+    for bad in ("2", "-0.1", "150%", "nan"):
+        with pytest.raises(ValueError, match=r"^a rate is between 0 and 1$"):
+            parse_rate(bad)
+    with pytest.raises(ValueError, match=r"^expected a rate like 0\.02 or 2%$"):
+        parse_rate("x")
 
 
 def test_option_combinations() -> None:
@@ -52,10 +53,10 @@ def test_option_combinations() -> None:
         check_faults(FaultConfig(close_code=1006, disconnect_after=1))
     check_faults(FaultConfig(close_code=4000, disconnect_after=1))
     with pytest.raises(UsageProblem, match="only HTTP CONNECT"):
-        check_upstream(UpstreamConfig("ws://x", proxy="socks5://127.0.0.1:1080"))
+        check_upstream(UpstreamConfig(url="ws://x", proxy="socks5://127.0.0.1:1080"))
     with pytest.raises(UsageProblem, match="needs a wss:// upstream"):
-        check_upstream(UpstreamConfig("ws://x", cacert="ca.pem"))
-    check_upstream(UpstreamConfig("https://x/feed", proxy="none"))
+        check_upstream(UpstreamConfig(url="ws://x", cacert="ca.pem"))
+    check_upstream(UpstreamConfig(url="https://x/feed", proxy="none"))
 
 
 def test_same_seed_same_faults_per_connection_and_direction() -> None:

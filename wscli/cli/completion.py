@@ -1,4 +1,4 @@
-"""`wscli completion SHELL`: print the shell completion script, and the URL completer.
+"""`wscli completion SHELL`: print the shell completion script.
 
 The scripts are click's: small shims that call `wscli` back with ``_WSCLI_COMPLETE`` set, so
 completion always matches the installed CLI. The same text is committed under
@@ -184,16 +184,6 @@ def completion_script(shell: str, command: click.Command | None = None) -> str:
         raise ValueError(f"no completion for shell {shell!r}")
     source = shell_class(command, {}, "wscli", COMPLETE_VAR).source()
     return source.rstrip("\n") + "\n"
-
-
-def complete_url(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[CompletionItem]:
-    """Shell completion for URL arguments: URLs opened before or typed at the prompt."""
-    # Imported here: pathlib and its imports would cost every start of wscli ~10 ms.
-    from wscli.net.statefiles import recent_urls
-
-    return [CompletionItem(url) for url in recent_urls(incomplete)]
 
 
 @click.command(context_settings=CONTEXT_SETTINGS, short_help="Print a shell completion script.")

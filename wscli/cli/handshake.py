@@ -6,19 +6,10 @@ import sys
 
 import click
 
-from wscli.cli.completion import complete_url
-from wscli.cli.options import (
-    CONTEXT_SETTINGS,
-    compression_option,
-    header_option,
-    json_option,
-    origin_option,
-    subprotocol_option,
-    timeout_option,
-    tls_client_options,
-)
+from wscli.cli.options import command
 from wscli.core.errors import UsageProblem
 from wscli.core.exitcodes import ExitCode
+from wscli.handshake.config import HandshakeConfig
 
 EPILOG = """\b
 Examples:
@@ -37,53 +28,8 @@ Exit status: 0 valid 101 and clean close, 2 usage, 3 could not connect (DNS, ref
 cut-off response), 5 closed abnormally, 6 a phase timed out."""
 
 
-@click.command(
-    context_settings=CONTEXT_SETTINGS,
-    short_help="Show and verify the opening handshake.",
-    epilog=EPILOG,
-)
-@click.argument("url", required=False, shell_complete=complete_url)
-@header_option
-@subprotocol_option
-@origin_option
-@click.option(
-    "--key",
-    metavar="KEY",
-    help="Send this Sec-WebSocket-Key (base64 of 16 bytes) instead of a random one.",
-)
-@compression_option
-@tls_client_options
-@timeout_option(10.0, "Bound for each phase: DNS, connect, TLS, upgrade, close.")
-@json_option
-@click.option(
-    "--debug",
-    is_flag=True,
-    help="Also show addresses, timings, TLS and certificate, hex dumps and close frames "
-    "(on stderr; on a terminal in time order, as curl -v).",
-)
-@click.option(
-    "--offline", is_flag=True, help="Print the request that would be sent; do not connect."
-)
-@click.option(
-    "--accept-for",
-    metavar="KEY",
-    help="Print the Sec-WebSocket-Accept a server must answer to KEY, and exit (no URL).",
-)
-def handshake(
-    url: str | None,
-    headers: tuple[str, ...],
-    subprotocols: tuple[str, ...],
-    origin: str | None,
-    key: str | None,
-    compression: bool,
-    insecure: bool,
-    cacert: str | None,
-    timeout: float,
-    json_output: bool,
-    debug: bool,
-    offline: bool,
-    accept_for: str | None,
-) -> int:
+@command(HandshakeConfig, short_help="Show and verify the opening handshake.", epilog=EPILOG)
+def handshake(config: HandshakeConfig) -> int:
     """Perform the opening handshake with URL and show exactly what went over the wire.
 
     The request is built by websockets' sans-I/O client, so the bytes shown are the bytes
@@ -95,13 +41,13 @@ def handshake(
     from wscli.cli import get_environment, quiet_stdout
     from wscli.core.accept import accept_for as compute_accept
     from wscli.core.accept import validate_key
-    from wscli.core.headers import parse_header_args
     from wscli.core.url import normalize_url, parse_ws_url
     from wscli.handshake.exchange import run_handshake, tls_context
     from wscli.handshake.output import write_report
     from wscli.handshake.report import HandshakeReport
     from wscli.handshake.request import build_client
 
+    url, accept_for = config.url, config.accept_for
     if accept_for is not None:
         if url is not None:
             raise UsageProblem(
@@ -114,28 +60,35 @@ def handshake(
     if url is None:
         raise UsageProblem("missing URL", hint="wscli handshake URL, or --accept-for KEY")
     uri = parse_ws_url(url)
-    if cacert and not uri.secure:  # as `connect` says: likely meant wss://
+    if config.cacert and not uri.secure:  # as `connect` says: likely meant wss://
         raise UsageProblem("--cacert needs a wss:// URL", f"{url!r} is not TLS")
-    if key is not None:
-        validate_key(key)
+    if config.key is not None:
+        validate_key(config.key)
     protocol, request = build_client(
         uri,
-        headers=parse_header_args(headers),
-        subprotocols=subprotocols,
-        origin=origin,
-        key=key,
-        compression=compression,
+        headers=config.headers,
+        subprotocols=config.subprotocols,
+        origin=config.origin,
+        key=config.key,
+        compression=config.compression,
     )
     report = HandshakeReport(
-        normalize_url(url), uri.host, uri.port, uri.secure, request, offline=offline
+        normalize_url(url), uri.host, uri.port, uri.secure, request, offline=config.offline
     )
-    if not offline:
-        context = tls_context(insecure=insecure, cafile=cacert) if uri.secure else None
-        asyncio.run(run_handshake(report, protocol, context, timeout))
+    if not config.offline:
+        context = None
+        if uri.secure:
+            context = tls_context(insecure=config.insecure, cafile=config.cacert)
+        asyncio.run(run_handshake(report, protocol, context, config.timeout))
 
     try:
         write_report(
-            report, get_environment(), sys.stdout, sys.stderr, json_output=json_output, debug=debug
+            report,
+            get_environment(),
+            sys.stdout,
+            sys.stderr,
+            json_output=config.json_output,
+            debug=config.debug,
         )
     except BrokenPipeError:
         quiet_stdout()  # the reader went away (`| head`): quietly; the verdict still counts

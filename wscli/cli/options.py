@@ -1,45 +1,41 @@
-"""Reusable click options: each option shared by several commands is defined once here."""
+"""From a command's declared config (:mod:`wscli.core.options`) to a click command, and back.
+
+:func:`command` makes a click command whose options are exactly the declarations of a
+config class; click's values are built into that frozen config (:func:`~wscli.core.options
+.build`) and handed to the function as its one argument. The options themselves are
+declared beside the code that reads them (``serve/config.py``, ``connect/config.py``,
+``proxy/config.py``, ``handshake/config.py``, shared ones in ``core/clientoptions.py``).
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-F = TypeVar("F", bound=Callable[..., Any])
+from wscli.core.options import (
+    Argument,
+    Choice,
+    File,
+    Flag,
+    Integer,
+    Option,
+    Parsed,
+    Seconds,
+    Size,
+    Text,
+    build,
+    declarations,
+)
+from wscli.core.units import format_size, parse_size
+
+C = TypeVar("C")
 
 CONTEXT_SETTINGS: dict[str, Any] = {
     "help_option_names": ["-h", "--help"],
     "max_content_width": 100,
 }
-
-
-def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
-    def apply(func: F) -> F:
-        for decorator in reversed(decorators):
-            func = decorator(func)
-        return func
-
-    return apply
-
-
-def seconds_option(
-    *names: str, help: str, default: float | None = None, positive: bool = False
-) -> Callable[[F], F]:
-    """A ``SECONDS`` option: 0 allowed (meaning "never" or "no limit") unless ``positive``."""
-    return click.option(
-        *names,
-        type=click.FloatRange(min=0, min_open=positive),
-        default=default,
-        show_default=default is not None,
-        metavar="SECONDS",
-        help=help,
-    )
-
-
-_SIZE = re.compile(r"(?i)^\s*(\d+)\s*(k|m|g)?i?b?\s*$")
 
 
 class ByteSize(click.ParamType):  # type: ignore[type-arg]
@@ -53,76 +49,108 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        match = _SIZE.match(str(value))
-        if match is None:
-            self.fail(f"{value!r} is not a size like 1048576, 64K or 1M", param, ctx)
-        number = int(match[1])
-        unit = (match[2] or "").lower()
-        size = number * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+        try:
+            size = parse_size(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
         if size < self.minimum:
             self.fail(f"{value!r} is less than {self.minimum} byte(s)", param, ctx)
         return size
 
 
-def size_option(*names: str, default: str, help: str) -> Callable[[F], F]:
-    """A ``BYTES`` option taking ``1048576``, ``64K``, ``1M`` (see :class:`ByteSize`)."""
-    return click.option(*names, type=ByteSize(), default=default, show_default=True, help=help)
+class ParsedType(click.ParamType):  # type: ignore[type-arg]
+    """A value with its own notation (``80ms``, ``2%``), read by a :class:`Parsed` kind."""
+
+    def __init__(self, kind: Parsed) -> None:
+        self.name = kind.name
+        self.parse = kind.parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value  # a default, already a value
+        try:
+            return self.parse(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
-def file_option(*names: str, help: str) -> Callable[[F], F]:
-    """An existing regular ``FILE`` (certificates, keys), passed on as a path string."""
-    return click.option(
-        *names, type=click.Path(exists=True, dir_okay=False), metavar="FILE", help=help
+def complete_url(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    """Shell completion for URL arguments: URLs opened before or typed at the prompt."""
+    # Imported here: pathlib and its imports would cost every start of wscli ~10 ms.
+    from wscli.net.statefiles import recent_urls
+
+    return [click.shell_completion.CompletionItem(url) for url in recent_urls(incomplete)]
+
+
+def _click_type(option: Option) -> tuple[Any, str | None]:
+    """click's type for ``option``'s kind, and the metavar that kind shows by default."""
+    kind = option.kind
+    if isinstance(kind, Integer):
+        if kind.min is None and kind.max is None:
+            return click.INT, None
+        return click.IntRange(kind.min, kind.max), None
+    if isinstance(kind, Seconds):
+        return click.FloatRange(min=0, min_open=kind.positive), "SECONDS"
+    if isinstance(kind, Size):
+        return ByteSize(kind.minimum), None
+    if isinstance(kind, Choice):
+        return click.Choice(kind.choices), None
+    if isinstance(kind, File):
+        return click.Path(exists=True, dir_okay=False), "FILE"
+    if isinstance(kind, Parsed):
+        return ParsedType(kind), None
+    assert isinstance(kind, Text | Flag)
+    return None, None
+
+
+def click_parameter(name: str, declaration: Option | Argument) -> click.Parameter:
+    """The click parameter for one declaration; ``name`` is the field it fills."""
+    if isinstance(declaration, Argument):
+        return click.Argument(
+            [name],
+            metavar=declaration.metavar,
+            required=declaration.required,
+            shell_complete=complete_url if declaration.urls else None,
+        )
+    kind_type, metavar = _click_type(declaration)
+    default = declaration.default
+    if isinstance(declaration.kind, Size) and default is not None:
+        default = format_size(default)  # shown as the command line writes it: 1M
+    extra: dict[str, Any] = {}
+    if isinstance(declaration.kind, Flag) and not any("/" in n for n in declaration.names):
+        extra["is_flag"] = True
+    if declaration.envvar is not None:
+        extra.update(envvar=declaration.envvar, show_envvar=True)
+    return click.Option(
+        [*declaration.names, name],
+        type=kind_type,
+        default=default,
+        show_default=declaration.show_default and default is not None,
+        metavar=declaration.metavar or metavar,
+        multiple=declaration.multiple,
+        help=declaration.help,
+        **extra,
     )
 
 
-def timeout_option(default: float | None, help: str) -> Callable[[F], F]:
-    """``--timeout SECONDS`` (more than 0); every network wait is bounded."""
-    return seconds_option("--timeout", help=help, default=default, positive=True)
+def command(config: type[C], **attrs: Any) -> Callable[[Callable[[C], Any]], click.Command]:
+    """A click command taking the options ``config`` declares; the decorated function is
+    called with the config built from them (its name and docstring are the command's)."""
+    params = [click_parameter(name, declaration) for name, declaration in declarations(config)]
 
+    def decorate(run: Callable[[C], Any]) -> click.Command:
+        def callback(**values: Any) -> Any:
+            return run(build(config, values))
 
-header_option = click.option(
-    "-H",
-    "--header",
-    "headers",
-    multiple=True,
-    metavar="'NAME: VALUE'",
-    help="Extra request header (repeatable). '@FILE' reads header lines from FILE, "
-    "'env:VAR' from the environment variable VAR, so secrets stay out of ps.",
-)
+        return click.Command(
+            run.__name__.replace("_", "-"),
+            callback=callback,
+            params=params,
+            help=run.__doc__,
+            context_settings=CONTEXT_SETTINGS,
+            **attrs,
+        )
 
-subprotocol_option = click.option(
-    "-s",
-    "--subprotocol",
-    "subprotocols",
-    multiple=True,
-    metavar="NAME",
-    help="Offer this subprotocol (repeatable, offered in order).",
-)
-
-origin_option = click.option(
-    "--origin", metavar="ORIGIN", help="Send this Origin header (e.g. https://example.com)."
-)
-
-compression_option = click.option(
-    "--compression/--no-compression",
-    default=True,
-    show_default=True,
-    help="Offer permessage-deflate compression.",
-)
-
-tls_client_options = _stack(
-    click.option(
-        "-k",
-        "--insecure",
-        is_flag=True,
-        help="Do not verify the server's TLS certificate or host name.",
-    ),
-    file_option(
-        "--cacert", help="Trust the CA certificates in FILE (PEM) as well as the system ones."
-    ),
-)
-
-json_option = click.option(
-    "--json", "json_output", is_flag=True, help="Write machine-readable JSON to stdout."
-)
+    return decorate

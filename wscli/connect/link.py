@@ -1,6 +1,7 @@
 """Open a WebSocket client connection from wscli's options; map every failure to wscli errors.
 
-:class:`ConnectOptions` holds what the command line says; :func:`build_connect_kwargs`
+:class:`~wscli.core.clientoptions.ConnectOptions` holds what the command line says;
+:func:`build_connect_kwargs`
 turns it into the keyword arguments of :func:`websockets.asyncio.client.connect` (pure,
 tested without a network); :func:`open_link` opens the connection and raises the typed
 errors of :mod:`wscli.core.errors`. :class:`WebSocketLink` is the small interface the pipe and
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import ipaddress
 import os
 import random
@@ -39,6 +39,7 @@ from wscli.connect.connection import (
     ObservedConnection,
 )
 from wscli.connect.events import ClosedBy, Message
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.closecodes import close_description
 from wscli.core.errors import (
     NO_ANSWER_HINT,
@@ -56,28 +57,6 @@ from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tls import client_context
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-@dataclasses.dataclass
-class ConnectOptions:
-    """Everything that shapes the opening handshake and the connection."""
-
-    url: str
-    headers: Sequence[tuple[str, str]] = ()
-    subprotocols: Sequence[str] = ()
-    origin: str | None = None
-    auth: str | None = None
-    insecure: bool = False
-    cacert: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    proxy: str | None = None
-    compression: bool = True
-    max_size: int | None = 2**20
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    open_timeout: float | None = 10.0
-    close_timeout: float = 2.0
 
 
 def basic_auth_header(auth: str) -> tuple[str, str]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import itertools
 import os
 import threading
@@ -32,10 +31,10 @@ from typing import Final
 
 from websockets.exceptions import ConnectionClosed
 
+from wscli.connect.config import PipePolicy, SessionOptions
 from wscli.connect.link import WebSocketLink
 from wscli.connect.output import Output
 from wscli.connect.session import (
-    SessionOptions,
     cancel_and_wait,
     close_politely,
     finish_closed,
@@ -45,29 +44,9 @@ from wscli.connect.watchdog import DeadlineWatchdog, Expire
 from wscli.core.errors import TimedOut
 from wscli.core.exitcodes import ExitCode
 
-# Long enough for a reply computed on the spot (a loopback or LAN round trip and some
-# work), short enough that `echo x | wscli connect URL` ends in about half a second: 1 s
-# made every such call take 1.3 s (issue 11). A slower server needs --idle or -w; a
-# request/response script should say -n 1 and end at the reply.
-DEFAULT_IDLE: Final = 0.5
 EOF: Final = None
 _CHUNK = 65536
 _SEND_BATCH = 4096  # messages handed to the link at once (bounds the bytes held at once)
-
-
-@dataclasses.dataclass
-class PipePolicy:
-    """What to send up front, how to read stdin, and when to stop."""
-
-    execute: tuple[str, ...] = ()
-    count: int | None = None
-    idle: float = DEFAULT_IDLE
-    wait: float | None = None
-    timeout: float | None = None
-    binary: bool = False
-    stream: bool = False
-    close_code: int = 1000
-    close_reason: str = ""
 
 
 def split_lines(buffer: bytes, final: bool) -> tuple[list[bytes], bytes]:

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from websockets.asyncio.client import ClientConnection
 
 from wscli.connect.connection import FrameObserver, RedirectAnswer
-from wscli.connect.link import ConnectOptions, open_link
+from wscli.connect.link import open_link
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import HandshakeRejected, UsageProblem
 from wscli.core.url import normalize_url, parse_ws_url, redact_url
 from wscli.net.neterrors import hostport

@@ -30,11 +30,11 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 from websockets.exceptions import ConnectionClosed
 
+from wscli.connect.config import ReplOptions, SessionOptions
 from wscli.connect.events import Message
 from wscli.connect.link import WebSocketLink
 from wscli.connect.output import SHOW_KEEP, JsonOutput, Output, TerminalOutput
 from wscli.connect.session import (
-    SessionOptions,
     cancel_and_wait,
     close_politely,
     finish_closed,
@@ -50,21 +50,6 @@ from wscli.net.terminal import make_console
 PING_WAIT = 30  # seconds /ping waits for its pong
 LEAVE_WINDOW = 2.0  # seconds in which a second Ctrl-C on an empty line leaves
 LEAVE_HINT = "(Ctrl-D or /quit to leave)"
-
-
-@dataclasses.dataclass
-class ReplOptions:
-    """How the prompt behaves and shows things."""
-
-    execute: tuple[str, ...] = ()
-    timeout: float | None = None
-    json_output: bool = False
-    timestamps: bool = False
-    show_ping_pong: bool = False
-    color: bool = True
-    close_code: int = 1000  # sent on Ctrl-D and /quit
-    close_reason: str = ""
-    full: bool = False  # binary messages dumped in full, not cut for /show
 
 
 def open_history(path: Path) -> tuple[History, str | None]:
@@ -346,8 +331,13 @@ class Repl:
         return await close_politely(link, self.output, options.close_code, options.close_reason)
 
 
-async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCode:
-    """The prompt end to end: history, patched stdout, the session with reconnects."""
+async def run_repl(
+    options: SessionOptions, repl_options: ReplOptions, *, color: bool = True
+) -> ExitCode:
+    """The prompt end to end: history, patched stdout, the session with reconnects.
+
+    ``color``: whether the terminal gets colours (the environment decides, not an option).
+    """
     history, warning = open_history(history_path())
     with patch_stdout(raw=True):
         output: Output
@@ -355,7 +345,7 @@ async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCo
             output = JsonOutput(_TextBytes(sys.stdout), sys.stderr)  # type: ignore[arg-type]
         else:
             output = TerminalOutput(
-                make_console(sys.stdout, repl_options.color),
+                make_console(sys.stdout, color),
                 show_ping_pong=repl_options.show_ping_pong,
                 timestamps=repl_options.timestamps,
                 full=repl_options.full,
@@ -366,7 +356,7 @@ async def run_repl(options: SessionOptions, repl_options: ReplOptions) -> ExitCo
         if warning:
             output.status(f"warning: {warning}")
         try:
-            return await run_session(options, output, repl.run)
+            return await run_session(options, output, repl.run, interactive=True)
         finally:
             with contextlib.suppress(OSError, ValueError):  # --json buffers a burst
                 output.flush()

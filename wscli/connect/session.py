@@ -15,8 +15,8 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from wscli.connect.config import SessionOptions
 from wscli.connect.link import (
-    ConnectOptions,
     WebSocketLink,
     backoff_delays,
     close_result,
@@ -24,26 +24,11 @@ from wscli.connect.link import (
 )
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
-from wscli.connect.socketio.settings import SocketIOOptions
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import WscliError, error_text
 from wscli.core.exitcodes import ExitCode
+from wscli.core.socketio import socketio_url
 from wscli.net.statefiles import remember_url
-
-
-@dataclasses.dataclass
-class SessionOptions:
-    """Connection options plus what the session does around them."""
-
-    connect: ConnectOptions
-    socketio: SocketIOOptions | None = None
-    reconnect: bool = False
-    max_retries: int | None = 5
-    location: bool = False
-    """-L/--location: follow redirects (see :mod:`wscli.connect.redirects`)."""
-    stable_after: float = 10.0
-    """Seconds a connection must stay open before a later failure starts the retry count
-    and the backoff afresh; see :func:`run_session`."""
-
 
 Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
 
@@ -60,14 +45,31 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def open_session_link(options: SessionOptions, output: Output) -> WebSocketLink:
-    """Open the WebSocket (and Socket.IO session) and report it as open."""
+def opened_options(options: SessionOptions) -> ConnectOptions:
+    """The connection options as opened: with --socketio, at the Engine.IO URL."""
+    if not options.socketio:
+        return options.connect
+    return dataclasses.replace(options.connect, url=socketio_url(options.connect.url))
+
+
+async def open_session_link(
+    options: SessionOptions, output: Output, *, interactive: bool = False
+) -> WebSocketLink:
+    """Open the WebSocket (and Socket.IO session) and report it as open.
+
+    ``interactive``: at the prompt an overdue Socket.IO acknowledgement is a warning, in a
+    pipe it ends the session (exit 6).
+    """
     link: WebSocketLink
-    if options.socketio is not None:
+    if options.socketio:
         from wscli.connect.socketio.link import open_socketio_link
 
         link = await open_socketio_link(
-            options.connect, options.socketio, output, follow=options.location
+            opened_options(options),
+            options.socketio_options,
+            output,
+            follow=options.location,
+            ack_timeout_fatal=not interactive,
         )
     else:
         connection, url = await open_following(
@@ -140,6 +142,8 @@ async def run_session(
     output: Output,
     body: Body,
     delays: Iterator[float] | None = None,
+    *,
+    interactive: bool = False,
 ) -> ExitCode:
     """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure.
 
@@ -158,7 +162,7 @@ async def run_session(
         opened_at: float | None = None
         failure: WscliError | None = None
         try:
-            link = await open_session_link(options, output)
+            link = await open_session_link(options, output, interactive=interactive)
             opened_at = loop.time()
             result = await body(link)
             if not (options.reconnect and server_went_away(link)):

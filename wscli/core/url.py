@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-
-from websockets.exceptions import InvalidURI
-from websockets.uri import WebSocketURI, parse_uri
+from typing import TYPE_CHECKING
 
 from wscli.core.errors import UsageProblem
 
+if TYPE_CHECKING:
+    from websockets.uri import WebSocketURI
+
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCHEME_MAP = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+_PASSWORD = re.compile(r"(//[^/?#@:]*:)[^/?#]*@")  # the password of //user:password@
 
 
 def normalize_url(url: str) -> str:
@@ -35,6 +37,11 @@ def normalize_url(url: str) -> str:
 
 def parse_ws_url(url: str) -> WebSocketURI:
     """Normalise and parse ``url``, raising :class:`UsageProblem` when it is not usable."""
+    # Imported here: the option declarations redact URLs and must not load websockets
+    # for `wscli --help`.
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
     normalized = normalize_url(url)
     try:
         explicit_port = urllib.parse.urlsplit(normalized).port
@@ -61,8 +68,8 @@ def redact_url(url: str) -> str:
     try:
         parts = urllib.parse.urlsplit(url)
         password = parts.password
-    except ValueError:
-        return url
+    except ValueError:  # not a URL urllib reads (e.g. a bad IPv6 host): by its shape
+        return _PASSWORD.sub(r"\1***@", url)
     if password is None:
         return url
     userinfo, _, hostport = parts.netloc.rpartition("@")

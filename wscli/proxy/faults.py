@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Literal
 
-from wscli.proxy.options import FaultConfig
+from wscli.proxy.config import FaultConfig
 
 Way = Literal["up", "down"]
 """``up``: client → server; ``down``: server → client."""

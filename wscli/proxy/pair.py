@@ -34,10 +34,10 @@ from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 from wscli.core.redact import redact
 from wscli.net.neterrors import hostport
+from wscli.proxy.config import ProxyConfig
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.lane import Lane
-from wscli.proxy.options import ProxyConfig
 from wscli.proxy.output import Display
 from wscli.proxy.upstream import (
     OWN_HANDSHAKE,

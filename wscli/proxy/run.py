@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Callable
 
 from wscli.core.errors import WscliError, os_reason
 from wscli.core.url import parse_ws_url
+from wscli.net.eventloop import run_fast
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
+from wscli.proxy.config import DisplayOptions, ProxyConfig, check_faults, check_upstream
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
-from wscli.proxy.options import ProxyConfig, check_faults, check_upstream
-from wscli.proxy.output import Display
+from wscli.proxy.output import Display, JsonDisplay, LineDisplay
 from wscli.proxy.pair import Pair, Shared
 
 Banner = Callable[[str], None]
@@ -31,14 +33,16 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     """
     check_upstream(config.upstream)
     check_faults(config.faults)
-    try:
-        import uvloop  # the `speed` extra: about twice the relay rate of plain asyncio
-    except ImportError:
-        asyncio.run(_main(config, display, banner))
-    else:
-        uvloop.run(_main(config, display, banner))
+    run_fast(_main(config, display, banner))
     if display.stdout_lost:
         raise BrokenPipeError
+
+
+def make_display(options: DisplayOptions, color: bool) -> Display:
+    """The view on stdout: NDJSON events with --json, else one (styled) line per event."""
+    if options.json_output:
+        return JsonDisplay(sys.stdout, verbose=options.verbose)
+    return LineDisplay(sys.stdout, color, verbose=options.verbose)
 
 
 async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:

@@ -22,7 +22,7 @@ from websockets.uri import WebSocketURI
 
 from wscli.core.errors import ConnectFailed, WscliError
 from wscli.net.neterrors import describe_connect_error, hostport
-from wscli.proxy.options import is_direct
+from wscli.proxy.config import is_direct
 
 HOP_BY_HOP = frozenset(
     {

@@ -1,161 +1,313 @@
-"""`wscli serve`'s configuration: :class:`ServeConfig` (what the server is told) and
-:class:`ServeOptions` (the command line, typed), checked and turned into it by
-:func:`serve_config`.
+"""`wscli serve`'s configuration: :class:`ServeConfig`, every option of the command declared
+once (see :mod:`wscli.core.options`), and :func:`check_serve_config`, which refuses a bad
+value or combination with :class:`~wscli.core.errors.UsageProblem` (exit 2).
 
-Pure (no asyncio, no sockets): the server imports this, never the reverse. Kept out of the
-click module (which only declares options) so the command stays thin; everything here raises
-:class:`~wscli.core.errors.UsageProblem` (exit 2) for a bad value or combination.
+Pure (no asyncio, no sockets): the server imports this, never the reverse.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
 from wscli.core.errors import UsageProblem, os_reason
+from wscli.core.options import (
+    FILE,
+    FLAG,
+    Choice,
+    Integer,
+    Seconds,
+    Size,
+    declared,
+    fixed,
+    option,
+    zero_is_none,
+)
+from wscli.core.url import redact_url
 from wscli.serve.access import check_host_option, check_origin_option
 
-DEFAULT_HISTORY_BYTES = 64 * 2**20
 
-
-@dataclasses.dataclass(frozen=True)
+@declared
 class ServeConfig:
-    """Everything `wscli serve` can be told (defaults are the CLI's defaults).
+    """Everything `wscli serve` can be told (a test may build one with only what it needs)."""
 
-    Pure data: the server (asyncio, sockets) imports this module, never the reverse.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 3000
-    subprotocols: Sequence[str] = ()
-    require_subprotocol: bool = False
-    history: int = 0
-    history_bytes: int = DEFAULT_HISTORY_BYTES
-    echo: bool = True
-    origins: Sequence[str] = ()
-    allowed_hosts: Sequence[str] = ()
-    token: str | None = None
-    max_clients: int | None = None
-    max_size: int = 2**20
-    max_queue: int = 4 * 2**20
-    max_total_queue: int = 2**30
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    handshake_timeout: float = 10.0
-    close_timeout: float = 5.0
-    shutdown_timeout: float = 2.0
-    compression: bool = False
-    certfile: str | None = None
-    keyfile: str | None = None
-    max_fds: int | None = None  # RLIMIT_NOFILE to set; None: raise soft to hard (issue 14)
-    socketio: bool = False
-    socketio_path: str = "/socket.io/"
-    socketio_max_polling: int = 10_000
-    static_dir: str | None = None
+    host: str = option(
+        "--host",
+        envvar="WSCLI_HOST",
+        default="127.0.0.1",
+        help="Address to listen on; 0.0.0.0 or :: exposes the server to the network.",
+    )
+    port: int = option(
+        "--port",
+        kind=Integer(0, 65535),
+        envvar="WSCLI_PORT",
+        default=3000,
+        help="Port to listen on; 0 picks a free one (the banner on stderr says which).",
+    )
+    subprotocols: Sequence[str] = option(
+        "-s",
+        "--subprotocol",
+        multiple=True,
+        metavar="NAME",
+        default=(),
+        help="Support this subprotocol (repeatable); the first of the client's offers that is "
+        "supported is chosen.",
+    )
+    require_subprotocol: bool = option(
+        "--require-subprotocol",
+        kind=FLAG,
+        default=False,
+        help="Refuse (400) clients that offer none of the -s subprotocols.",
+    )
+    echo: bool = option(
+        "--echo/--no-echo",
+        kind=FLAG,
+        default=True,
+        help="Send each message back to its sender too.",
+    )
+    history: int = option(
+        "--history",
+        kind=Integer(min=0),
+        metavar="N",
+        default=0,
+        help="Replay the last N messages of a room to each new client (at most --max-queue bytes).",
+    )
+    history_bytes: int = option(
+        "--history-bytes",
+        kind=Size(),
+        default=64 * 2**20,
+        help="History kept by all rooms together; past it, the history of the least recently "
+        "active rooms is dropped first.",
+    )
+    origins: Sequence[str] = option(
+        "--origin",
+        multiple=True,
+        metavar="ORIGIN",
+        default=(),
+        help="Also accept browsers from ORIGIN, e.g. https://example.com (repeatable; '*' "
+        "accepts all). By default only clients without Origin and the page's own origin are "
+        "accepted; other browser origins get 403.",
+    )
+    allowed_hosts: Sequence[str] = option(
+        "--allowed-host",
+        multiple=True,
+        metavar="NAME",
+        default=(),
+        help="Also answer requests whose Host is NAME (repeatable). By default only loopback "
+        "names, the bound address and, for 0.0.0.0 or ::, this machine's names and addresses "
+        "are answered (others get 403: defeats DNS rebinding). '*' answers any Host: then a "
+        "web page on a name that resolves to this server can pass as same-origin.",
+    )
+    token: str | None = option(
+        "--token",
+        envvar="WSCLI_TOKEN",
+        metavar="TOKEN",
+        default=None,
+        help="Require this token as 'Authorization: Bearer TOKEN' or ?token=TOKEN "
+        "(401 without, 403 if wrong). Prefer the variable or --token-file: arguments show in "
+        "ps.",
+    )
+    token_file: str | None = option(
+        "--token-file",
+        kind=FILE,
+        default=None,
+        help="Read the token from the first line of FILE.",
+    )
+    max_clients: int | None = option(
+        "--max-clients",
+        kind=Integer(min=1),
+        metavar="N",
+        default=None,
+        help="Refuse (503) WebSocket clients beyond N connected at once.  [default: no limit]",
+    )
+    max_fds: int | None = option(
+        "--max-fds",
+        kind=Integer(min=64),
+        metavar="N",
+        default=None,
+        help="Open at most N file descriptors (one per client). Near the limit, new clients "
+        "get 503 with Retry-After.  [default: the hard limit, ulimit -Hn]",
+    )
+    max_size: int = option(
+        "--max-size",
+        kind=Size(),
+        default=2**20,
+        help="Largest incoming message; a client sending more is closed with 1009.",
+    )
+    max_queue: int = option(
+        "--max-queue",
+        kind=Size(),
+        default=4 * 2**20,
+        help="Per-client outgoing buffer; a client that stops reading is closed with 1013 once "
+        "its unsent data passes this.",
+    )
+    max_total_queue: int = option(
+        "--max-total-queue",
+        kind=Size(),
+        default=2**30,
+        help="Outgoing data of all clients together; past it, the clients with the most unsent "
+        "data are closed with 1013 first (bounds memory when many stop reading at once).",
+    )
+    ping_interval: float | None = option(
+        "--ping-interval",
+        kind=Seconds(),
+        default=20.0,
+        convert=zero_is_none,
+        help="Ping each client this often (0: never).",
+    )
+    ping_timeout: float | None = option(
+        "--ping-timeout",
+        kind=Seconds(),
+        default=20.0,
+        convert=zero_is_none,
+        help="Close a client that does not answer a ping within this time (0: wait forever).",
+    )
+    handshake_timeout: float = option(
+        "--handshake-timeout",
+        kind=Seconds(positive=True),
+        default=10.0,
+        help="Drop connections that do not complete the (TLS and) WebSocket handshake in time.",
+    )
+    compression: bool = option(
+        "--compression/--no-compression",
+        kind=FLAG,
+        default=False,
+        help="Offer permessage-deflate. Off by default: compressing per client defeats "
+        "encoding each broadcast once, the key to fan-out speed.",
+    )
+    certfile: str | None = option(
+        "--certfile",
+        kind=FILE,
+        default=None,
+        help="Serve https:// and wss:// with this certificate chain (PEM).",
+    )
+    keyfile: str | None = option(
+        "--keyfile",
+        kind=FILE,
+        default=None,
+        help="Private key for --certfile (PEM), if not inside it.",
+    )
+    redis_url: str | None = option(
+        "--redis",
+        envvar="WSCLI_REDIS_URL",
+        metavar="URL",
+        default=None,
+        help="Share rooms with other instances through Redis Streams (one per room, capped), "
+        "e.g. redis://127.0.0.1:6379/0, or any node of a Redis Cluster (needs pip install "
+        "'wscli-toolkit[redis]'); a password belongs in the variable, as arguments show in "
+        "ps. Unreachable at start: exit 3; lost later: serve local clients only, keep their "
+        "messages and append them when Redis returns.",
+    )
+    redis_channel: str = option(
+        "--redis-channel",
+        envvar="WSCLI_REDIS_CHANNEL",
+        metavar="PREFIX",
+        default="wscli:chat",
+        help="Prefix of the Redis keys (PREFIX:{ROOM}); instances sharing it share rooms, "
+        "separate deployments on one Redis need separate prefixes.",
+    )
+    redis_stream_cap: int = option(
+        "--redis-stream-cap",
+        kind=Integer(min=16),
+        metavar="N",
+        default=1000,
+        help="Entries kept per room stream (XADD MAXLEN ~ N, at least 2 x --history + 16): how "
+        "far the shared history and an instance back from an outage can reach.",
+    )
+    redis_max_backlog: int = option(
+        "--redis-max-backlog",
+        kind=Size(),
+        default=64 * 2**20,
+        help="Messages accepted here but not yet confirmed by Redis (slow, stopped or lost); "
+        "past it, the clients sending most of them are not read from until it halves.",
+    )
+    socketio: bool = option(
+        "--socketio",
+        kind=FLAG,
+        default=False,
+        help="Also serve Socket.IO clients (protocol 5 over Engine.IO 4: long-polling, "
+        "WebSocket and the upgrade) under --socketio-path: a namespace is the room of the same "
+        "path, and a 'message' event's first argument reaches raw clients (and back).",
+    )
+    socketio_path: str = option(
+        "--socketio-path",
+        metavar="PATH",
+        default="/socket.io/",
+        help="Where Socket.IO is served (the Node server's 'path' option).",
+    )
+    socketio_max_polling: int = option(
+        "--socketio-max-polling",
+        kind=Integer(min=1),
+        metavar="N",
+        default=10_000,
+        help="Long-polling sessions at once (each holds memory but no connection between "
+        "polls); beyond N, new ones get 503.",
+    )
+    static_dir: str | None = option(
+        "--static",
+        metavar="DIR",
+        default=None,
+        help="Serve the files of DIR (its index.html at /, instead of the chat page); "
+        "DIR/socket.io.js is also served under --socketio-path, as the Node server does.",
+    )
+    json_log: bool = option(
+        "--json-log",
+        kind=FLAG,
+        default=False,
+        help="Write events (connect, disconnect, refused, ...) as NDJSON to stdout.",
+    )
+    verbose: bool = option(
+        "-v",
+        "--verbose",
+        kind=FLAG,
+        default=False,
+        help="Also log every message (size, room), every plain HTTP request, and connections "
+        "closed without a request (TCP probes).",
+    )
+    loop: str = option(
+        "--loop",
+        kind=Choice(("auto", "asyncio", "uvloop")),
+        default="auto",
+        help="Event loop; auto uses uvloop when installed (pip install 'wscli-toolkit[speed]').",
+    )
+    close_timeout: float = fixed(5.0)
+    shutdown_timeout: float = fixed(2.0)
 
     @property
     def tls(self) -> bool:
         return self.certfile is not None
 
 
-@dataclasses.dataclass(frozen=True)
-class ServeOptions:
-    """`wscli serve`'s command-line values, typed, exactly as click passes them.
-
-    Every field is required: a CLI option that does not reach this class is a TypeError at
-    once, not a silent default (``ServeOptions(**click_values)``).
-    """
-
-    host: str
-    port: int
-    subprotocols: tuple[str, ...]
-    require_subprotocol: bool
-    echo: bool
-    history: int
-    history_bytes: int
-    origins: tuple[str, ...]
-    allowed_hosts: tuple[str, ...]
-    token: str | None
-    token_file: Path | None
-    max_clients: int | None
-    max_fds: int | None
-    max_size: int
-    max_queue: int
-    max_total_queue: int
-    ping_interval: float
-    ping_timeout: float
-    handshake_timeout: float
-    compression: bool
-    certfile: str | None
-    keyfile: str | None
-    redis_url: str | None
-    redis_channel: str
-    redis_stream_cap: int
-    redis_max_backlog: int
-    socketio: bool
-    socketio_path: str
-    socketio_max_polling: int
-    static_dir: str | None
-    json_log: bool
-    verbose: bool
-    loop: str
-
-
-def serve_config(opts: ServeOptions) -> ServeConfig:
-    """The server configuration from the command line; UsageProblem for a bad combination."""
-    if opts.require_subprotocol and not opts.subprotocols:
+def check_serve_config(config: ServeConfig) -> ServeConfig:
+    """``config`` with the token of --token-file read; UsageProblem for a bad value or
+    combination."""
+    if config.require_subprotocol and not config.subprotocols:
         raise UsageProblem("--require-subprotocol needs at least one -s/--subprotocol")
-    if opts.keyfile and not opts.certfile:
+    if config.keyfile and not config.certfile:
         raise UsageProblem("--keyfile needs --certfile")
-    for origin in opts.origins:
+    for origin in config.origins:
         why = check_origin_option(origin)
         if why is not None:
             raise UsageProblem(f"invalid --origin {origin!r}", why)
-    for name in opts.allowed_hosts:
+    for name in config.allowed_hosts:
         why = check_host_option(name)
         if why is not None:
             raise UsageProblem(f"invalid --allowed-host {name!r}", why)
-    if not opts.host.strip():
+    if not config.host.strip():
         raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
-    if opts.redis_url is not None:
-        check_redis_url(opts.redis_url)
-    socketio_path = check_socketio_path(opts.socketio_path)
-    token = opts.token
-    if opts.token_file is not None:
-        token = read_token_file(opts.token_file)
+    if config.redis_url is not None:
+        check_redis_url(config.redis_url)
+    if config.static_dir is not None and not Path(config.static_dir).is_dir():
+        raise UsageProblem(f"--static {config.static_dir!r} is not a directory")
+    socketio_path = check_socketio_path(config.socketio_path)
+    token = config.token
+    if config.token_file is not None:
+        token = read_token_file(Path(config.token_file))
     if token is not None and not token:
         raise UsageProblem("the token is empty")
-    return ServeConfig(
-        host=opts.host,
-        port=opts.port,
-        subprotocols=tuple(opts.subprotocols),
-        require_subprotocol=opts.require_subprotocol,
-        history=opts.history,
-        history_bytes=opts.history_bytes,
-        echo=opts.echo,
-        origins=tuple(opts.origins),
-        allowed_hosts=tuple(opts.allowed_hosts),
-        token=token,
-        max_clients=opts.max_clients,
-        max_size=opts.max_size,
-        max_queue=opts.max_queue,
-        max_total_queue=opts.max_total_queue,
-        # 0 means "never" on the command line, None to the server.
-        ping_interval=opts.ping_interval or None,
-        ping_timeout=opts.ping_timeout or None,
-        handshake_timeout=opts.handshake_timeout,
-        compression=opts.compression,
-        certfile=opts.certfile,
-        keyfile=opts.keyfile,
-        max_fds=opts.max_fds,
-        socketio=opts.socketio,
-        socketio_path=socketio_path,
-        socketio_max_polling=opts.socketio_max_polling,
-        static_dir=opts.static_dir,
-    )
+    return dataclasses.replace(config, token=token, socketio_path=socketio_path)
 
 
 def check_socketio_path(path: str) -> str:
@@ -176,8 +328,7 @@ def check_socketio_path(path: str) -> str:
 def check_redis_url(url: str) -> None:
     """Raise UsageProblem (exit 2) unless ``url`` is a usable Redis URL; never names its
     password."""
-    shown = re.sub(r"//[^@/]*@", "//***@", url)  # never a password in an error
-    what = f"bad --redis URL {shown!r}"
+    what = f"bad --redis URL {redact_url(url)!r}"  # never a password in an error
     try:
         parts = urllib.parse.urlsplit(url.strip())
         port = parts.port

@@ -1,52 +1,57 @@
-"""Running `wscli serve` as a process: event loop choice, signals, graceful shutdown.
+"""Running `wscli serve` as a process: the backplane, the event loop, signals, graceful
+shutdown.
 
-:func:`run` serves a :class:`~wscli.serve.server.ChatServer` until SIGINT or SIGTERM, then closes
-every client with 1001 (bounded in time); a second signal aborts every connection at once
-and surfaces as KeyboardInterrupt (the CLI exits 130).
+:func:`run` checks the config, builds the Redis backplane when ``--redis`` asks for one,
+serves a :class:`~wscli.serve.server.ChatServer` until SIGINT or SIGTERM, then closes every
+client with 1001 (bounded in time); a second signal aborts every connection at once and
+surfaces as KeyboardInterrupt (the CLI exits 130).
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import sys
-from collections.abc import Callable
-from typing import cast
 
-from wscli.core.errors import UsageProblem
+from wscli.net.eventloop import loop_factory, run_fast
 from wscli.serve import fdlimit
-from wscli.serve.config import ServeConfig
-from wscli.serve.hub import Backplane
+from wscli.serve.config import ServeConfig, check_serve_config
 from wscli.serve.log import EventLog
 from wscli.serve.server import ChatServer
 
-ReadyCallback = Callable[[ChatServer], None]
 
-
-def run(
-    config: ServeConfig,
-    log: EventLog,
-    *,
-    backplane: Backplane | None = None,
-    ready: ReadyCallback | None = None,
-    loop: str = "auto",
-) -> None:
+def run(config: ServeConfig, log: EventLog) -> None:
     """Serve until SIGINT/SIGTERM (graceful: 1001 to every client); a second one is at once.
 
-    ``loop``: ``auto`` uses uvloop when installed (the ``speed`` extra), ``uvloop`` requires
-    it, ``asyncio`` never uses it. Raises KeyboardInterrupt after a second signal. The
-    soft file-descriptor limit is raised to the hard one first (or set to
-    ``config.max_fds``): see :func:`wscli.serve.fdlimit.raise_limit`.
+    ``config.loop``: ``auto`` uses uvloop when installed (the ``speed`` extra), ``uvloop``
+    requires it, ``asyncio`` never uses it. Raises UsageProblem for a bad config and
+    KeyboardInterrupt after a second signal. The soft file-descriptor limit is raised to
+    the hard one first (or set to ``config.max_fds``): see
+    :func:`wscli.serve.fdlimit.raise_limit`.
     """
-    factory = _loop_factory(loop)
-    fd_limit = fdlimit.raise_limit(config.max_fds)  # soft to hard (issue 14)
+    config = check_serve_config(config)
+    loop_factory(config.loop)  # a usage error (uvloop missing) before anything starts
+    fd_limit = fdlimit.raise_limit(config.max_fds)
 
     async def main() -> None:
         running = asyncio.get_running_loop()
         stop = asyncio.Event()
         task = asyncio.current_task()
         assert task is not None
+        backplane = None
+        if config.redis_url:
+            from wscli.serve.backplane_redis import RedisBackplane
+
+            backplane = RedisBackplane(
+                config.redis_url,
+                config.redis_channel,
+                history=config.history,
+                on_event=log.emit,
+                max_backlog_bytes=config.redis_max_backlog,
+                stream_cap=config.redis_stream_cap,
+            )
         chat = ChatServer(config, log, backplane, fd_limit)
+        if backplane is not None:
+            backplane.on_pressure = chat.slow_client
         signals = 0
 
         def on_signal() -> None:
@@ -63,8 +68,7 @@ def run(
         try:
             await chat.start()
             try:
-                if ready is not None:
-                    ready(chat)
+                announce(chat, config, log)
                 await stop.wait()
             finally:
                 await chat.shutdown()
@@ -73,31 +77,15 @@ def run(
                 raise KeyboardInterrupt from None
             raise
 
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(main())
-    else:  # pragma: no cover - Python 3.10
-        if factory is not None:
-            asyncio.set_event_loop_policy(_uvloop_policy())
-        asyncio.run(main())
+    run_fast(main(), config.loop)
 
 
-def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if choice == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        if choice == "uvloop":
-            raise UsageProblem(
-                "--loop uvloop: uvloop is not installed",
-                hint="pip install 'wscli-toolkit[speed]'",
-            ) from None
-        return None
-    return cast(Callable[[], asyncio.AbstractEventLoop], uvloop.new_event_loop)
-
-
-def _uvloop_policy() -> asyncio.AbstractEventLoopPolicy:  # pragma: no cover - Python 3.10
-    import uvloop
-
-    return cast(asyncio.AbstractEventLoopPolicy, uvloop.EventLoopPolicy())
+def announce(chat: ChatServer, config: ServeConfig, log: EventLog) -> None:
+    """The server listens: say where (the banner on stderr, a ``listening`` event)."""
+    log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
+    if chat.socketio is not None:
+        log.banner(f"Socket.IO on {chat.url.rstrip('/')}{config.socketio_path}")
+    if config.verbose:
+        log.banner(chat.fd_limit.describe())
+    if config.json_log:
+        log.emit("listening", url=chat.url, ws_url=chat.ws_url)

@@ -9,9 +9,5 @@ with its own transports and event loop would hide all three.
 - :mod:`~wscli.connect.socketio.http` and :mod:`~wscli.connect.socketio.transport`:
   Engine.IO over a WebSocket or HTTP long-polling;
 - :mod:`~wscli.connect.socketio.link`: the session glue (namespace, events, acks);
-- :mod:`~wscli.connect.socketio.settings`: the options.
+- its options: :class:`wscli.connect.config.SocketIOOptions`.
 """
-
-from wscli.core.socketio import socketio_url
-
-__all__ = ["socketio_url"]

@@ -17,12 +17,13 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from wscli.connect.config import SocketIOOptions
 from wscli.connect.events import ClosedBy, Message
-from wscli.connect.link import ConnectOptions, WebSocketLink
+from wscli.connect.link import WebSocketLink
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
-from wscli.connect.socketio.settings import SocketIOOptions
 from wscli.connect.socketio.transport import PollingTransport, Transport, WebSocketTransport
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut
 from wscli.core.socketio import (
     ENGINE_CLOSE,
@@ -71,12 +72,16 @@ class SocketIOLink(WebSocketLink):
         open_timeout: float = 10.0,
         notice: Callable[[str], None] = lambda line: None,
         first_packet: str | None = None,
+        ack_timeout_fatal: bool = True,
     ) -> None:
         self.transport = transport
         if isinstance(transport, WebSocketTransport):
             self.connection = transport.connection  # for check_stalled()
         self.url = url
         self.options = options
+        # An overdue acknowledgement ends the session with exit 6 (the pipe); at the
+        # prompt it is a visible line and the session goes on.
+        self.ack_timeout_fatal = ack_timeout_fatal
         self.namespace = (
             options.namespace if options.namespace.startswith("/") else "/" + (options.namespace)
         )
@@ -239,7 +244,7 @@ class SocketIOLink(WebSocketLink):
         """Close; in a pipe (--ack), first wait for the acknowledgements still due, and raise
         TimedOut for those that do not come: a script must not lose one silently."""
         waited = False
-        if self.pending_acks and self._receiving and self.options.ack_timeout_fatal:
+        if self.pending_acks and self._receiving and self.ack_timeout_fatal:
             waited = True
             latest = max(deadline for deadline, _ in self.pending_acks.values())
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
@@ -337,7 +342,7 @@ class SocketIOLink(WebSocketLink):
         self._settle()
         if not overdue:
             return
-        if self.options.ack_timeout_fatal:
+        if self.ack_timeout_fatal:
             self._missed = self._overdue_error(*overdue[0])
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.transport.close(1000), 2)
@@ -426,7 +431,11 @@ class SocketIOLink(WebSocketLink):
 
 
 async def open_socketio_link(
-    connect: ConnectOptions, options: SocketIOOptions, output: Output, follow: bool = False
+    connect: ConnectOptions,
+    options: SocketIOOptions,
+    output: Output,
+    follow: bool = False,
+    ack_timeout_fatal: bool = True,
 ) -> SocketIOLink:
     """Open the Engine.IO transport --transport asks for; with ``auto``, fall back to
     long-polling (and say so) when the server refuses the WebSocket upgrade (any refusal
@@ -465,4 +474,5 @@ async def open_socketio_link(
         open_timeout=connect.open_timeout or 10.0,
         notice=output.warning,
         first_packet=first,
+        ack_timeout_fatal=ack_timeout_fatal,
     )

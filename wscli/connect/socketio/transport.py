@@ -23,7 +23,7 @@ from websockets.frames import Close
 from websockets.protocol import State
 
 from wscli.connect.events import ClosedBy
-from wscli.connect.link import ConnectOptions, build_connect_kwargs, closed_info
+from wscli.connect.link import build_connect_kwargs, closed_info
 from wscli.connect.socketio.http import (
     HttpChannel,
     HttpProblem,
@@ -31,6 +31,7 @@ from wscli.connect.socketio.http import (
     environment_proxy,
     rejected,
 )
+from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.socketio import (
     ENGINE_CLOSE,
