@@ -15,11 +15,15 @@ from wscli.core.socketio import (
     MAX_PACKETS_PER_BODY,
     PacketType,
     ProtocolViolation,
+    RelayedEvent,
     check_placeholders,
     decode_packet,
     decode_payload,
     encode_payload,
     loads_bounded,
+    pack_event,
+    packed_event_size,
+    unpack_event,
 )
 
 # Packets that look like Socket.IO: a type digit, attachments, a namespace, an id, JSON.
@@ -116,3 +120,28 @@ def test_nesting_is_bounded_before_placeholders_are_walked() -> None:
         pass
     else:
         raise AssertionError("nesting beyond MAX_DEPTH was accepted")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(max_size=8), max_size=3),
+    st.lists(st.binary(max_size=20), max_size=3),
+    st.one_of(st.none(), st.integers(0, 2**53)),
+)
+def test_pack_event_round_trip(args: list[str], attachments: list[bytes], ack: int | None) -> None:
+    placeholders = [{"_placeholder": True, "num": i} for i in range(len(attachments))]
+    data = json.dumps(["message", *args, *placeholders], ensure_ascii=False)
+    event = RelayedEvent(data, tuple(attachments), ack)
+    packed = pack_event(event)
+    assert len(packed) == packed_event_size(event)
+    assert unpack_event(packed) == event
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_unpack_event_raises_only_value_error(blob: bytes) -> None:
+    try:
+        event = unpack_event(blob)
+    except ValueError:
+        return
+    assert event.size <= len(blob)

@@ -3,8 +3,11 @@ wscli/serve/redis_wire.py and wscli/serve/redis_outbox.py."""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
+from wscli.core.socketio import RelayedEvent
 from wscli.core.url import redact_url
 from wscli.serve.hub import Message, RoomMessage
 from wscli.serve.redis_outbox import BATCH_BYTES, Batch, Outbox, SeenBatches, Subscribe
@@ -166,3 +169,33 @@ def test_the_author_travels_with_the_message() -> None:
         assert len(packed) == packed_size("/r", message, sender)
         ((room, back, who),) = unpack_messages(packed)
         assert (room, back.data, back.author, who) == ("/r", b"hi", author, sender)
+
+
+def test_a_socketio_event_travels_with_its_message() -> None:
+    event = RelayedEvent('["message",{"_placeholder":true,"num":0},"x"]', (b"\x00\xff",), 7)
+    sent = [
+        Message(b"\x00\xff", False, author="al", event=event),
+        Message(b"", True, event=RelayedEvent('["typing",true]'), raw=False),
+        Message(b"plain", True),
+    ]
+    packed = b"".join(pack_message("/r", m, "k:1") for m in sent)
+    assert len(packed) == sum(packed_size("/r", m, "k:1") for m in sent)
+    got = [m for _, m, _ in unpack_messages(packed)]
+    assert [(m.data, m.text, m.raw, m.event) for m in got] == [
+        (m.data, m.text, m.raw, m.event) for m in sent
+    ]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"\x00\x00\x00\x09",  # an event longer than the message
+        b"\x00\x00",  # no room for its length
+        b"junk\x00\x00\x00\x04",  # not an event
+    ],
+)
+def test_a_foreign_event_is_refused(tail: bytes) -> None:
+    data = b"x" + tail
+    header = struct.pack("!BBIII", 1, 0x1 | 0x10, 2, 0, len(data))
+    with pytest.raises(ValueError):
+        unpack_messages(header + b"/r" + data)

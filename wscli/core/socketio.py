@@ -20,6 +20,7 @@ import base64
 import dataclasses
 import enum
 import json
+import struct
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
@@ -467,3 +468,52 @@ def placeholder_index(value: Any) -> int | None:
         if isinstance(num, int) and not isinstance(num, bool):
             return num
     return None
+
+
+_EVENT_HEAD = struct.Struct("!qI")  # ack id (-1: none), attachment count
+_LENGTH = struct.Struct("!I")
+
+
+def pack_event(event: RelayedEvent) -> bytes:
+    """``event`` as bytes, for a backplane between servers (inverse: :func:`unpack_event`)."""
+    ack = -1 if event.ack is None else event.ack
+    parts = [_EVENT_HEAD.pack(ack, len(event.attachments))]
+    parts += [_LENGTH.pack(len(a)) for a in event.attachments]
+    parts += [*event.attachments, event.data.encode("utf-8")]
+    return b"".join(parts)
+
+
+def packed_event_size(event: RelayedEvent) -> int:
+    """``len(pack_event(event))`` without building it."""
+    attachments = event.attachments
+    data = len(event.data) if event.data.isascii() else len(event.data.encode("utf-8"))
+    return _EVENT_HEAD.size + _LENGTH.size * len(attachments) + sum(map(len, attachments)) + data
+
+
+def unpack_event(blob: bytes) -> RelayedEvent:
+    """The event :func:`pack_event` made; ValueError for anything else (a backplane's
+    bytes are checked like a client's: the counts, the lengths, the JSON and its
+    placeholders)."""
+    if len(blob) < _EVENT_HEAD.size:
+        raise ValueError("event too short")
+    ack, count = _EVENT_HEAD.unpack_from(blob)
+    if ack < -1 or count > MAX_ATTACHMENTS:
+        raise ValueError("bad event header")
+    pos = _EVENT_HEAD.size
+    if len(blob) < pos + count * _LENGTH.size:
+        raise ValueError("event attachment lengths missing")
+    lengths = [_LENGTH.unpack_from(blob, pos + i * _LENGTH.size)[0] for i in range(count)]
+    pos += count * _LENGTH.size
+    attachments = []
+    for length in lengths:
+        if pos + length > len(blob):
+            raise ValueError("event attachment past the end")
+        attachments.append(blob[pos : pos + length])
+        pos += length
+    data = blob[pos:].decode("utf-8")
+    value = loads_bounded(data)
+    if not (isinstance(value, list) and value and isinstance(value[0], str)):
+        raise ValueError("an event without a [name, ...] array")
+    if attachments:
+        check_placeholders(value, len(attachments))
+    return RelayedEvent(data, tuple(attachments), None if ack == -1 else ack)

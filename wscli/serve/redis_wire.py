@@ -23,6 +23,7 @@ import re
 import struct
 from typing import Any
 
+from wscli.core.socketio import RelayedEvent, pack_event, packed_event_size, unpack_event
 from wscli.serve.hub import Message
 
 DEFAULT_PREFIX = "wscli:chat"
@@ -34,6 +35,9 @@ _TEXT = 0x1
 _NOTICE = 0x2
 _HAS_SENDER = 0x4
 _HAS_AUTHOR = 0x8  # the author (nick or #id) and its length (one byte) follow the sender
+_EVENT = 0x10  # a Socket.IO event (core.socketio.pack_event) ends the payload, then its length
+_NOT_RAW = 0x20  # raw clients get nothing of it (an event other than ``message``)
+_EVENT_LENGTH = struct.Struct("!I")
 
 StreamId = tuple[int, int]
 """A stream entry id ``MS-SEQ`` as numbers, so ids compare in stream order."""
@@ -72,6 +76,7 @@ def parse_header(raw: bytes) -> tuple[str, int, bool]:
 def pack_message(room: str, message: Message, sender: str | None) -> bytes:
     """The bytes of ``message`` inside a batch (payload kept byte for byte)."""
     flags = (_TEXT if message.text else 0) | (_NOTICE if message.notice else 0)
+    flags |= 0 if message.raw else _NOT_RAW
     room_bytes = room.encode("utf-8", "surrogateescape")
     sender_bytes = b""
     if sender is not None:
@@ -81,6 +86,10 @@ def pack_message(room: str, message: Message, sender: str | None) -> bytes:
         flags |= _HAS_AUTHOR
         sender_bytes += _author_bytes(message.author)
     data = message.data
+    if message.event is not None:
+        flags |= _EVENT
+        blob = pack_event(message.event)
+        data = b"".join((data, blob, _EVENT_LENGTH.pack(len(blob))))
     header = _HEADER.pack(_VERSION, flags, len(room_bytes), len(sender_bytes), len(data))
     return b"".join((header, room_bytes, sender_bytes, data))
 
@@ -97,7 +106,9 @@ def packed_size(room: str, message: Message, sender: str | None) -> int:
     sender_len = len(sender.encode("utf-8", "surrogateescape")) if sender is not None else 0
     if message.author is not None:
         sender_len += len(_author_bytes(message.author))
-    return _HEADER.size + room_len + sender_len + len(message.data)
+    event = message.event
+    extra = 0 if event is None else packed_event_size(event) + _EVENT_LENGTH.size
+    return _HEADER.size + room_len + sender_len + len(message.data) + extra
 
 
 def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
@@ -115,7 +126,7 @@ def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
         version, flags, room_len, sender_len, data_len = _HEADER.unpack_from(payload, start)
         if version != _VERSION:
             raise ValueError(f"unknown version {version}")
-        if flags & ~(_TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR):
+        if flags & ~(_TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR | _EVENT | _NOT_RAW):
             raise ValueError(f"unknown flags {flags:#x}")
         start += _HEADER.size
         stop = start + room_len + sender_len + data_len
@@ -136,10 +147,31 @@ def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
         elif field:
             raise ValueError("sender bytes without a sender")
         start += sender_len
-        message = Message(payload[start:stop], bool(flags & _TEXT), bool(flags & _NOTICE), author)
+        data, event = payload[start:stop], None
+        if flags & _EVENT:
+            data, event = _split_event(data)
+        message = Message(
+            data,
+            bool(flags & _TEXT),
+            bool(flags & _NOTICE),
+            author,
+            event=event,
+            raw=not flags & _NOT_RAW,
+        )
         found.append((room, message, sender))
         start = stop
     return found
+
+
+def _split_event(data: bytes) -> tuple[bytes, RelayedEvent]:
+    """A payload with a Socket.IO event at its end: (raw payload, event); ValueError."""
+    if len(data) < _EVENT_LENGTH.size:
+        raise ValueError("event flag without an event")
+    (length,) = _EVENT_LENGTH.unpack_from(data, len(data) - _EVENT_LENGTH.size)
+    cut = len(data) - _EVENT_LENGTH.size - length
+    if cut < 0:
+        raise ValueError("event longer than its message")
+    return data[:cut], unpack_event(data[cut : len(data) - _EVENT_LENGTH.size])
 
 
 def describe_error(exc: BaseException, redis: Any) -> str:
