@@ -90,9 +90,10 @@ def test_messages_pongs_and_noops() -> None:
     session, upper, host = session_on(socket)
     session.receive('42["message","hi"]', socket)
     session.receive(b"\x00\x01", socket)
+    session.receive("bAAI=", socket)  # binary as base64 in a text frame
     session.receive("3", socket)
     session.receive("6", socket)
-    assert upper.texts == ['2["message","hi"]'] and upper.binaries == [b"\x00\x01"]
+    assert upper.texts == ['2["message","hi"]'] and upper.binaries == [b"\x00\x01", b"\x00\x02"]
     assert host.pongs == 1 and not session.closed
     assert session.send_keepalive_ping() and socket.sent == ["2"]
 
@@ -104,6 +105,7 @@ def test_bad_packets_end_the_session_with_a_reason() -> None:
         ("", "parse error"),
         ("2", "transport error"),  # a ping from the client: the server pings in v4
         ("3x", "parse error"),
+        ("b!!", "parse error"),
     ]:
         socket = Socket()
         session, upper, host = session_on(socket)

@@ -21,9 +21,15 @@ TRANSPORTS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("opts", TRANSPORTS, ids=["polling", "websocket", "upgrade"])
-async def test_each_transport_chats_with_a_raw_client(opts: dict[str, Any]) -> None:
-    async with running(socketio=True) as srv, node_clients() as node:
+@pytest.mark.parametrize(
+    ("opts", "compression"),
+    [*((t, False) for t in TRANSPORTS), ({"transports": ["websocket"]}, True)],
+    ids=["polling", "websocket", "upgrade", "websocket-deflate"],
+)
+async def test_each_transport_chats_with_a_raw_client(
+    opts: dict[str, Any], compression: bool
+) -> None:
+    async with running(socketio=True, compression=compression) as srv, node_clients() as node:
         node.connect("a", f"http://127.0.0.1:{srv.port}/", **opts)
         connected = await node.next("a", "connect")
         if opts:
@@ -41,6 +47,9 @@ async def test_each_transport_chats_with_a_raw_client(opts: dict[str, Any]) -> N
         assert len(connects) == 1
         if opts:
             assert connects[0]["socketio"] == opts["transports"][0]
+        if compression:  # negotiated: frames encoded for this connection, not shared
+            links = list(srv.chat.socketio.links.values())  # type: ignore[union-attr]
+            assert links and not any(link.conn.shared_frames for link in links)
         polling = 1 if opts.get("transports") == ["polling"] else 0  # upgraded, or never
         assert srv.chat.socketio.polling == polling  # type: ignore[union-attr]
 

@@ -20,6 +20,8 @@ session with ``parse error`` or ``transport error``, logged once, never a traceb
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -33,6 +35,10 @@ from wscli.core.socketio import (
     PROBE,
     ProtocolViolation,
 )
+
+ENGINE_BINARY = "b"
+"""``b<base64>`` is a binary packet in a text frame (what a client without binary support
+sends; the Node server reads it over any transport)."""
 
 
 class Transport(Protocol):
@@ -136,7 +142,9 @@ class EngineSession:
                 upper.receive_binary(packet)
                 return
             kind = packet[:1]
-            if kind == ENGINE_MESSAGE:
+            if kind == ENGINE_BINARY:
+                upper.receive_binary(_base64_packet(packet))
+            elif kind == ENGINE_MESSAGE:
                 upper.receive_text(packet[1:])
             elif kind == ENGINE_PONG and len(packet) == 1:
                 self.host.pong(self)
@@ -255,3 +263,10 @@ class EngineSession:
         self.drop_probe()
         self.transport.abort()
         self.host.session_closed(self, reason, "")
+
+
+def _base64_packet(packet: str) -> bytes:
+    try:
+        return base64.b64decode(packet[1:], validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolViolation("bad base64 in a binary packet") from None

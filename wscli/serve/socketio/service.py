@@ -157,7 +157,6 @@ class SocketIOService:
         self.polling = 0
         self.links: dict[ClientConnection, WebSocketLink] = {}
         self.sockets: dict[str, NamespaceSocket] = {}
-        self._remotes: dict[EngineSession, str] = {}
         self._forms: dict[str, NamespaceForm] = {}
         self._timers: dict[object, asyncio.TimerHandle] = {}
         self.keepalive = Keepalive(
@@ -474,7 +473,7 @@ class SocketIOService:
                 id=socket.client_id,
                 room=socket.room,
                 type="text" if message.text else "binary",
-                size=len(message.data) + (message.event.size if message.event else 0),
+                size=message.event.size if message.event is not None else len(message.data),
             )
         self.hub.publish(socket.room, message, socket.key)
 
