@@ -105,6 +105,8 @@ async def test_served_by_the_server_beside_its_endpoints(site: Path) -> None:
         status, headers, body = split(await raw_request(srv.port, bundle))
         assert (status, body) == (200, b"/* the client bundle */")
         assert headers["content-type"] == "text/javascript; charset=utf-8"
+        foreign = bundle.replace(f"127.0.0.1:{srv.port}".encode(), b"evil.example")
+        assert split(await raw_request(srv.port, foreign))[0] == 403  # the Host rule first
         for path in ("/link-out.txt", "/.env", "/..%2foutside.txt", "/js/../../outside.txt"):
             status, _, _ = split(await raw_request(srv.port, http_get(path, srv.port)))
             assert status == 404, path

@@ -189,14 +189,14 @@ class SocketIOService:
         """The answer to a request under the Engine.IO path (see the module docstring)."""
         assert self.policy is not None
         path, params = access.split_path(request.path)
-        name = path[len(self.path) :]
-        if name in CLIENT_FILES:
-            # The Node server serves its client bundle here; we serve it from --static.
-            return Plain("/" + name, request.method)
         sid = params.get("sid")
         decision = admit(request, self.policy, 0 if sid else clients)
         if isinstance(decision, Refuse):
             return decision
+        name = path[len(self.path) :]
+        if isinstance(decision, Plain) and name in CLIENT_FILES:
+            # The Node server serves its client bundle here; we serve it from --static.
+            return Plain("/" + name, request.method)
         upgrade = isinstance(decision, Admit)
         kind = classify(request.method, params, upgrade)
         if isinstance(kind, int):
