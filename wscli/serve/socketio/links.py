@@ -6,7 +6,9 @@
   Only these few calls touch the connection, so another connection engine underneath
   needs another link, not another session.
 - :class:`PollRequest` and :class:`SendRequest`: long-polling's GET and POST as the
-  connection's :class:`~wscli.serve.connection.Deferred` requests (answered later).
+  connection's :class:`~wscli.serve.connection.Deferred` requests (answered later);
+  :class:`EndedPoll`: the GET that fetches a closed session's last packets.
+- :class:`PollingBacklog`: a long-polling session as the server's total budget sees it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from websockets.http11 import Response
 
-from wscli.core.socketio import ProtocolViolation, decode_payload
+from wscli.core.socketio import ProtocolViolation, decode_payload, encode_payload
+from wscli.serve.budget import BacklogBudget
 from wscli.serve.http import body_response
 from wscli.serve.hub import RoomMessage, encode_frame
 from wscli.serve.socketio.engine import EngineSession
@@ -158,3 +161,57 @@ class SendRequest:
         self.transport.posting = False
         if not self.session.closed and self.session.transport is self.transport:
             self.session.close("transport error", "data request connection closed prematurely")
+
+
+class EndedPoll:
+    """The GET after a polling session ended: its last packets (the close)."""
+
+    __slots__ = ("transport",)
+
+    body_length = 0
+
+    def __init__(self, transport: PollingTransport) -> None:
+        self.transport = transport
+
+    def body_received(self, conn: ClientConnection, body: bytes) -> None:
+        conn.answer(poll_response(encode_payload(self.transport.take_queue())))
+
+    def connection_lost(self, conn: ClientConnection) -> None:
+        pass
+
+
+class PollingBacklog:
+    """A long-polling session as the server's total budget (``--max-total-queue``) sees it:
+    what waits for its next poll counts like a socket's unsent bytes, and the budget may
+    drop it (through the hub, as any slow client: logged ``slow``)."""
+
+    __slots__ = ("budget", "client_id", "room", "session")
+
+    key = ""
+    nick = None
+
+    def __init__(self, session: EngineSession, budget: BacklogBudget, room: str) -> None:
+        self.session = session
+        self.budget = budget
+        self.room = room
+        self.client_id = 0
+
+    @property
+    def joined(self) -> bool:
+        return not self.session.closed
+
+    def buffered(self) -> int:
+        transport = self.session.transport
+        return transport.queued if isinstance(transport, PollingTransport) else 0
+
+    def behind(self, transport: PollingTransport, behind: bool) -> None:
+        if behind:
+            self.budget.backlogged(self, transport.queued)
+        else:
+            self.budget.drained(self)
+
+    def wrote(self, size: int) -> None:
+        self.budget.wrote(size)
+
+    def drop(self, code: int, reason: str) -> None:
+        self.session.drop(reason)

@@ -49,7 +49,14 @@ from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog
 from wscli.serve.socketio.bridge import NamespaceForm
 from wscli.serve.socketio.engine import EngineSession, Transport
-from wscli.serve.socketio.links import PollRequest, SendRequest, WebSocketLink, poll_response
+from wscli.serve.socketio.links import (
+    EndedPoll,
+    PollingBacklog,
+    PollRequest,
+    SendRequest,
+    WebSocketLink,
+    poll_response,
+)
 from wscli.serve.socketio.polling import (
     BAD_REQUEST,
     UNKNOWN_SID,
@@ -94,43 +101,6 @@ class ServerHost(Protocol):
     config: ServeConfig
     close_timeout: float
     budget: BacklogBudget
-
-
-class PollingBacklog:
-    """A long-polling session as the server's total budget (``--max-total-queue``) sees it:
-    what waits for its next poll counts like a socket's unsent bytes, and the budget may
-    drop it (through the hub, as any slow client: logged ``slow``)."""
-
-    __slots__ = ("budget", "client_id", "room", "session")
-
-    key = ""
-    nick = None
-
-    def __init__(self, session: EngineSession, budget: BacklogBudget, room: str) -> None:
-        self.session = session
-        self.budget = budget
-        self.room = room
-        self.client_id = 0
-
-    @property
-    def joined(self) -> bool:
-        return not self.session.closed
-
-    def buffered(self) -> int:
-        transport = self.session.transport
-        return transport.queued if isinstance(transport, PollingTransport) else 0
-
-    def behind(self, transport: PollingTransport, behind: bool) -> None:
-        if behind:
-            self.budget.backlogged(self, transport.queued)
-        else:
-            self.budget.drained(self)
-
-    def wrote(self, size: int) -> None:
-        self.budget.wrote(size)
-
-    def drop(self, code: int, reason: str) -> None:
-        self.session.drop(reason)
 
 
 class SocketIOService:
@@ -252,7 +222,7 @@ class SocketIOService:
         if kind.kind == "poll" and session is None and kind.sid in self.ending:
             ended = self.ending.pop(kind.sid)
             self._disarm(ended)
-            return _Final(ended)
+            return EndedPoll(ended)
         if session is None:
             return self._engine_error(conn, path, UNKNOWN_SID, kind.kind == "upgrade")
         if access.split_path(request.path)[1].get("EIO") != "4":  # not the session's
@@ -507,23 +477,6 @@ class SocketIOService:
         timer = self._timers.pop(owner, None)
         if timer is not None:
             timer.cancel()
-
-
-class _Final:
-    """The GET after a polling session ended: its last packets (the close)."""
-
-    __slots__ = ("transport",)
-
-    body_length = 0
-
-    def __init__(self, transport: PollingTransport) -> None:
-        self.transport = transport
-
-    def body_received(self, conn: ClientConnection, body: bytes) -> None:
-        conn.answer(poll_response(encode_payload(self.transport.take_queue())))
-
-    def connection_lost(self, conn: ClientConnection) -> None:
-        pass
 
 
 def _remote(conn: ClientConnection) -> str:
