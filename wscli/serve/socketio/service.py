@@ -59,6 +59,7 @@ from wscli.serve.socketio.links import (
 )
 from wscli.serve.socketio.polling import (
     BAD_REQUEST,
+    ERROR_MESSAGES,
     UNKNOWN_SID,
     EngineRequest,
     PollingTransport,
@@ -255,8 +256,7 @@ class SocketIOService:
         body = error_body(code)
         self._refused(conn, path, status, body.decode())
         if upgrade:  # the Node server answers a refused upgrade in text/html
-            message = body.decode().split('"message":"', 1)[1][:-2]
-            return body_response(400, message.encode(), "text/html")
+            return body_response(400, ERROR_MESSAGES[code].encode(), "text/html")
         return body_response(status, body, "application/json")
 
     def _refused(self, conn: ClientConnection, path: str, status: int, reason: str) -> None:
