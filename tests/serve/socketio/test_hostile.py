@@ -273,3 +273,16 @@ async def test_bad_requests_get_the_node_servers_answers(
     assert ours[0] == theirs[0]
     assert ours[2] == theirs[2], (ours[2], theirs[2])
     assert ours[1]["content-type"] == theirs[1]["content-type"] == "application/json"
+
+
+async def test_the_namespace_encoders_are_bounded() -> None:
+    from wscli.serve.socketio.service import MAX_FORMS
+
+    async with running(socketio=True) as srv:
+        service = srv.chat.socketio
+        assert service is not None
+        first = service.form("/n0")
+        assert service.form("/n0") is first  # one per namespace: shared by its clients
+        for n in range(MAX_FORMS + 100):
+            service.form(f"/n{n}")
+        assert len(service._forms) <= MAX_FORMS

@@ -84,6 +84,8 @@ CLIENT_FILES = frozenset(
 """The client bundles the Node server serves under its path (from ``--static DIR``)."""
 
 BY = {"client namespace disconnect": "client", "transport close": "client"}
+MAX_FORMS = 4096
+"""Namespaces whose encoder is kept: clients choose namespaces, so the cache is bounded."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -394,8 +396,12 @@ class SocketIOService:
         return reason
 
     def form(self, namespace: str) -> NamespaceForm:
+        """One form per namespace, so the hub encodes each message once for all of its
+        clients; at most :data:`MAX_FORMS` kept (a namespace's sockets keep theirs)."""
         form = self._forms.get(namespace)
         if form is None:
+            if len(self._forms) >= MAX_FORMS:
+                del self._forms[next(iter(self._forms))]
             form = self._forms[namespace] = NamespaceForm(namespace)
         return form
 
