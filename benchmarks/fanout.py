@@ -23,7 +23,9 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ class ServerSpec:
     argv: Callable[[], list[str]]
     ready: re.Pattern[str]  # matched against its output; group 1 is the port
     proto: str = "ws"
+    scrape: float | None = None  # GET /metrics this often (seconds) while it runs
 
 
 def _wscli() -> list[str]:
@@ -83,6 +86,13 @@ SERVERS: dict[str, ServerSpec] = {
             "wscli serve",
             _wscli,
             re.compile(r"Serving chat on http://127\.0\.0\.1:(\d+)/"),
+        ),
+        ServerSpec(
+            "wscli-scraped",
+            "wscli serve, /metrics scraped each second",
+            _wscli,
+            re.compile(r"Serving chat on http://127\.0\.0\.1:(\d+)/"),
+            scrape=1.0,
         ),
         ServerSpec(
             "wscli-sio",
@@ -199,6 +209,9 @@ class RunningServer:
             env=env,
         )
         self.port = self._wait_ready(timeout)
+        self.scraper: Scraper | None = None
+        if spec.scrape:
+            self.scraper = Scraper(f"http://127.0.0.1:{self.port}/metrics", spec.scrape)
 
     def _wait_ready(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -220,6 +233,8 @@ class RunningServer:
 
     def stop(self) -> None:
         """SIGTERM to our PID, SIGKILL if it lingers."""
+        if self.scraper is not None:
+            self.scraper.stop()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -228,6 +243,39 @@ class RunningServer:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self._log.close()
+
+
+class Scraper:
+    """GETs a server's /metrics every ``interval`` seconds from a thread, as Prometheus
+    would (the OpenMetrics Accept header included), counting answers and failures."""
+
+    ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+
+    def __init__(self, url: str, interval: float) -> None:
+        self.url, self.interval = url, interval
+        self.ok = self.failed = 0
+        self.bytes = 0
+        self.seconds: list[float] = []  # each answer's time, request to last byte
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        request = urllib.request.Request(self.url, headers={"Accept": self.ACCEPT})
+        while not self._stop.wait(self.interval):
+            started = time.perf_counter()
+            try:
+                with opener.open(request, timeout=5) as answer:
+                    self.bytes += len(answer.read())
+                    self.ok += 1
+                self.seconds.append(time.perf_counter() - started)
+            except OSError:
+                self.failed += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 def run_generator(
@@ -369,6 +417,45 @@ class ServerBench:
         self.measure("warm-up", [*flags(mode="fanout", subs=p.sizes[-1], size=p.size), *seconds])
         self.measure("warm-up", [*flags(mode="latency", subs=p.latency_subs), *seconds])
 
+    def scrape_pairs(self, pairs: int) -> None:
+        """Fan-out to the larger size in pairs of runs on this one server process, one run
+        of each pair with /metrics scraped every second and one without, the order
+        alternating (ABBA) so that the machine's drift cancels: the paired ratios say what
+        scraping costs, apart from the noise between servers and processes."""
+        assert self.server is not None
+        subs, p = self.profile.sizes[-1], self.profile
+        args = [
+            *flags(mode="fanout", subs=subs, window=p.window, size=p.size),
+            *flags(duration=p.duration, warmup=p.warmup),
+        ]
+        url = f"http://127.0.0.1:{self.server.port}/metrics"
+        self.scrape_cost(url)
+        for pair in range(pairs):
+            for scraped in (False, True) if pair % 2 == 0 else (True, False):
+                scraper = Scraper(url, 1.0) if scraped else None
+                try:
+                    self.measure("scraped" if scraped else "unscraped", args)
+                finally:
+                    if scraper is not None:
+                        scraper.stop()
+                        self.runs["scrape_seconds"] = [
+                            *self.runs.get("scrape_seconds", []),
+                            *({"s": s} for s in scraper.seconds),
+                        ]
+
+    def scrape_cost(self, url: str, count: int = 400) -> None:
+        """The server CPU time one /metrics answer costs (accept, parse, the exposition,
+        the write, the close), from ``count`` scrapes in a row on an idle server: CPU time,
+        unlike throughput, hardly moves with the machine's other load."""
+        assert self.server is not None
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        ticks0 = cpu_ticks(self.server.pid)
+        for _ in range(count):
+            with opener.open(url, timeout=5) as answer:
+                answer.read()
+        ticks = cpu_ticks(self.server.pid) - ticks0
+        self.out["scrape_cpu_ms"] = ticks / os.sysconf("SC_CLK_TCK") / count * 1000
+
     def latency(self) -> None:
         p = self.profile
         self.measure(
@@ -390,6 +477,23 @@ class ServerBench:
                 out[f"fanout_{subs}_runs"] = rates
                 out[f"gen_cpu_{subs}"] = max(r["gen_cpu"] for r in runs)
                 out[f"server_cpu_{subs}"] = statistics.median(r["server_cpu"] for r in runs)
+        off, on = self.runs.get("unscraped", []), self.runs.get("scraped", [])
+        if off and on:
+            ratios = [
+                b["deliveries_per_s"] / a["deliveries_per_s"] for a, b in zip(off, on, strict=False)
+            ]
+            out["scrape_ab"] = {
+                "pairs": len(ratios),
+                "ratio_median": statistics.median(ratios),
+                "ratios": ratios,
+                "unscraped": statistics.median(r["deliveries_per_s"] for r in off),
+                "scraped": statistics.median(r["deliveries_per_s"] for r in on),
+                "cpu_us_per_1k_unscraped": statistics.median(_cpu_per_1k(r) for r in off),
+                "cpu_us_per_1k_scraped": statistics.median(_cpu_per_1k(r) for r in on),
+                "scrape_ms": statistics.median(
+                    r["s"] * 1000 for r in self.runs.get("scrape_seconds", [{"s": 0}])
+                ),
+            }
         runs = self.runs.get("latency", [])
         if runs:
             out["p50_us"] = statistics.median(r["p50_us"] for r in runs)
@@ -401,6 +505,16 @@ class ServerBench:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+            scraper = self.server.scraper
+            if scraper is not None:
+                self.out["scrapes"] = scraper.ok
+                if scraper.failed or not scraper.ok:
+                    self.note(f"/metrics: {scraper.ok} scrapes answered, {scraper.failed} failed")
+
+
+def _cpu_per_1k(run: dict[str, Any]) -> float:
+    """Server CPU microseconds per 1,000 deliveries in one run."""
+    return float(run["server_cpu"]) / float(run["deliveries_per_s"]) * 1e9
 
 
 def fmt_rate(value: float | None) -> str:
@@ -511,6 +625,33 @@ def targets(results: list[dict[str, Any]], profile: Profile) -> list[str]:
             f"wscli RSS/conn {me['rss_per_conn_kb']:.1f} KB vs naive websockets "
             f"{by['naive']['rss_per_conn_kb']:.1f} KB: {'met' if ok else 'NOT met'} (target ≤)"
         )
+    scraped = by.get("wscli-scraped")
+    if scraped:
+        parts = [
+            f"{subs} subs {scraped[f'fanout_{subs}'] / me[f'fanout_{subs}']:.3f}"
+            for subs in profile.sizes
+        ]
+        ok = all(scraped[f"fanout_{subs}"] >= 0.97 * me[f"fanout_{subs}"] for subs in profile.sizes)
+        out.append(
+            f"wscli fan-out with /metrics scraped each second ({scraped.get('scrapes', 0)} "
+            f"scrapes) / without: {', '.join(parts)}: {'met' if ok else 'NOT met'} (target ≥ 0.97)"
+        )
+    ab = me.get("scrape_ab") if me else None
+    if ab:
+        ok = ab["ratio_median"] >= 0.97
+        cost = me.get("scrape_cpu_ms", 0.0)
+        out.append(
+            f"one /metrics answer costs the server {cost:.2f} ms of CPU: scraped every second, "
+            f"{cost / 10:.3f}% of its time"
+        )
+        out.append(
+            f"wscli with /metrics scraped each second / without, {ab['pairs']} ABBA pairs on one "
+            f"process ({profile.sizes[-1]} subs): median ratio {ab['ratio_median']:.3f} "
+            f"({fmt_rate(ab['scraped'])} vs {fmt_rate(ab['unscraped'])}; server CPU "
+            f"{ab['cpu_us_per_1k_scraped']:.0f} vs {ab['cpu_us_per_1k_unscraped']:.0f} µs per "
+            f"1,000 deliveries; a scrape answered in {ab['scrape_ms']:.1f} ms): "
+            f"{'met' if ok else 'NOT met'} (target ≥ 0.97)"
+        )
     if "uws" in by:
         ok = all(me[f"fanout_{s}"] >= 0.8 * by["uws"][f"fanout_{s}"] for s in profile.sizes)
         out.append(f"fan-out ≥ 0.8x µWebSockets at both sizes: {'met' if ok else 'NOT met'}")
@@ -558,6 +699,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, help="fan-out runs per size; the median is shown")
     parser.add_argument(
         "--cpus", default="0,1", help="GEN,SERVER cores to pin to ('' = no pinning)"
+    )
+    parser.add_argument(
+        "--scrape-pairs",
+        type=int,
+        default=0,
+        help="after the rounds, N pairs of fan-out runs on the wscli server with and without "
+        "/metrics scraped every second (ABBA order): what scraping costs",
     )
     parser.add_argument("--json", type=Path, help="also write the raw results to this file")
     return parser.parse_args(argv)
@@ -615,6 +763,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for subs in profile.sizes:
                     attempt(bench, f"fan-out {subs}", functools.partial(bench.fanout, subs))
                 attempt(bench, "latency", bench.latency)
+        for bench in benches:
+            if args.scrape_pairs and bench.spec.name == "wscli":
+                log(f"fanout.py: {args.scrape_pairs} pairs with and without scraping")
+                attempt(
+                    bench, "scrape pairs", functools.partial(bench.scrape_pairs, args.scrape_pairs)
+                )
         if profile.big_conns:
             for bench in benches:
                 log(f"fanout.py: {bench.spec.label}: {profile.big_conns} idle connections")

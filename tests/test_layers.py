@@ -6,8 +6,8 @@ The rules are about packages, not file lists, so a new module is covered the day
 - ``wscli/core`` is pure: it imports no asyncio or ssl even indirectly (checked by importing
   it in a fresh interpreter and reading ``sys.modules``), and names no socket, thread,
   subprocess or event loop itself;
-- the command packages (``connect``, ``handshake``, ``serve``, ``proxy``) never import each
-  other: what two of them share lives in ``core`` or ``net``;
+- the command packages (``connect``, ``handshake``, ``serve``, ``proxy``, ``top``) never
+  import each other: what two of them share lives in ``core`` or ``net``;
 - ``core`` and ``net`` import no command package;
 - only ``wscli/cli`` imports click, and nothing below the CLI imports it;
 - only ``wscli/connect/repl.py`` imports prompt_toolkit;
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
-COMMANDS = ("connect", "handshake", "serve", "proxy")
+COMMANDS = ("connect", "handshake", "serve", "proxy", "top")
 SHARED = ("core", "net")
 # Imported even indirectly by nothing in core. (socket, selectors and threading are not here:
 # importlib.metadata, which every distribution package such as websockets runs at import,

@@ -53,9 +53,11 @@ async def client(url: str) -> ClientConnection:
 
 
 def healthz(server: ServeProcess) -> dict[str, Any]:
-    """``status`` and ``backplane`` of the server's /healthz document."""
+    """``status`` and ``backplane`` of the server's /healthz?verbose document."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5)) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /healthz?verbose HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk

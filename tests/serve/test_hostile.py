@@ -225,7 +225,7 @@ async def test_history_is_bounded_in_total_across_rooms_and_reported() -> None:
                 for _ in range(4):
                     await recv(ws)
         assert srv.chat.hub.history_held <= budget
-        answer = await raw_request(srv.port, http_get("/healthz", srv.port))
+        answer = await raw_request(srv.port, http_get("/healthz?verbose", srv.port))
         health = json.loads(answer.partition(b"\r\n\r\n")[2])
         assert health["rooms"] == 0 and 0 < health["rooms_kept"] <= 20
         assert 0 < health["history_bytes"] <= budget

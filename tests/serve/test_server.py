@@ -506,7 +506,12 @@ async def test_healthz_reports_clients_rooms_and_uptime() -> None:
         assert health["clients"] == 3
         assert health["rooms"] == 2
         assert isinstance(health["uptime"], float) and health["uptime"] >= 0
-        assert health["backplane"] == {"kind": "local"}
+        # Public: counts only; the rest is in the verbose document.
+        assert set(health) == {"status", "clients", "rooms", "uptime", "fds"}
+        answer = await raw_request(srv.port, http_get("/healthz?verbose", srv.port))
+        detail = json.loads(answer.partition(b"\r\n\r\n")[2])
+        assert detail["backplane"] == {"kind": "local"}
+        assert detail["clients"] == 3 and detail["rooms_kept"] == 0
 
 
 async def test_page_is_served_at_root_as_html() -> None:

@@ -91,6 +91,7 @@ def cli(ctx: click.Context, color: ColorChoice) -> None:
     wscli connect URL       interactive client; a clean pipe tool in scripts
     wscli handshake URL     show and verify the raw opening handshake
     wscli proxy URL         show a live conversation; inject faults
+    wscli top URL           watch a running wscli serve live
     """
     ctx.obj = Environment.detect(color)
 
@@ -109,8 +110,9 @@ def _register() -> None:
     from wscli.cli.handshake import handshake
     from wscli.cli.proxy import proxy
     from wscli.cli.serve import serve
+    from wscli.cli.top import top
 
-    for command in (serve, connect, handshake, proxy, completion):
+    for command in (serve, connect, handshake, proxy, top, completion):
         cli.add_command(command)
 
 

@@ -14,7 +14,9 @@ Rooms are URL paths (ws://HOST:PORT/lobby); `/` serves the chat page to browsers
 A client connecting with ?nick=NAME is announced to its room as "* NAME joined"
 and "* NAME left"; messages are relayed byte for byte, the sender included.
 \b
-Endpoints: /  chat page   /healthz  JSON status   others: 404
+Endpoints: /  chat page   /healthz  status (public: counts only)
+/metrics  Prometheus   /healthz?verbose  detail   /log  last log lines
+(those three need the metrics token when one is set)   others: 404
 --socketio: Socket.IO clients (long-polling or WebSocket) at /socket.io/;
 namespace /chat is room /chat, shared with raw clients ('message' events
 bridge both ways). --static DIR serves DIR/index.html at / and DIR's files.

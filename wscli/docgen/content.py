@@ -129,6 +129,23 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "notices a dead server.",
         ),
     ),
+    "wscli top": (
+        Example(
+            "wscli top http://127.0.0.1:3000/",
+            "Watch the local chat server: clients, rooms, messages and bytes per second both "
+            "ways with the last minute as a sparkline, delays, slow clients, refusals, "
+            "descriptors, Redis and the last log lines. Ctrl-C quits.",
+        ),
+        Example(
+            "WSCLI_METRICS_TOKEN=$(cat metrics.txt) wscli top https://chat.example.com/",
+            "Watch a server started with --metrics-token (or --token): the token goes in the "
+            "variable, out of ps.",
+        ),
+        Example(
+            "wscli top http://127.0.0.1:3000/ --interval 2 | cat",
+            "Off a terminal: one plain frame, the rates measured over 2 s.",
+        ),
+    ),
     "wscli completion": (
         Example(
             "wscli completion bash > ~/.local/share/bash-completion/completions/wscli",

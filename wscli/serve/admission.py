@@ -64,12 +64,15 @@ class Plain:
 
 @dataclasses.dataclass(frozen=True)
 class Refuse:
-    """Answer ``status`` and close; ``reason`` goes to the log and the body."""
+    """Answer ``status`` and close; ``reason`` goes to the log and the body; ``kind`` is
+    the reason's family for /metrics: ``request`` (malformed), ``host``, ``origin``,
+    ``token`` or ``full``."""
 
     room: str
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...] = ()
+    kind: str = "request"
 
 
 UNAUTHORIZED_HEADERS = (("WWW-Authenticate", 'Bearer realm="wscli"'),)
@@ -107,7 +110,7 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     name = access.host_name(host[0])
     if not access.host_allowed(name, policy.allowed_hosts):
         shown = name if name is not None else "(invalid)"
-        return Refuse(room, 403, f"host {shown} not allowed (see --allowed-host)")
+        return Refuse(room, 403, f"host {shown} not allowed (see --allowed-host)", kind="host")
     upgrade = ",".join(headers.get_all("Upgrade")).lower()
     if "websocket" not in upgrade:
         return Plain(room, request.method)
@@ -120,5 +123,5 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     verdict = policy_verdict(policy, origins[0] if origins else None, host[0], token, clients)
     if verdict is not None:
         extra = UNAUTHORIZED_HEADERS if verdict.status == 401 else ()
-        return Refuse(room, verdict.status, verdict.reason, extra)
+        return Refuse(room, verdict.status, verdict.reason, extra, verdict.kind)
     return Admit(room, access.clean_nick(params.get("nick")), clean_since(params.get("since")))

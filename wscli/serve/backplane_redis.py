@@ -134,6 +134,10 @@ class RedisBackplane:
         self._clock_offset_ms = 0.0  # Redis's TIME minus ours, as last measured
         self._malformed_logged = False
         self._closing = False
+        # For /metrics (plain integers): stream entries appended and read, connections lost.
+        self.appends = 0
+        self.reads = 0
+        self.errors = 0
 
     @property
     def connected(self) -> bool:
@@ -158,6 +162,9 @@ class RedisBackplane:
             "rooms_read": len(self._cursors),
             "backlog": {"batches": len(self._outbox.mine), "bytes": self._outbox.bytes},
             "lag": self._outbox.lag(),
+            "appends": self.appends,
+            "reads": self.reads,
+            "errors": self.errors,
         }
 
     async def start(self, deliver: Deliver) -> None:
@@ -298,6 +305,7 @@ class RedisBackplane:
 
     def _lost(self, failure: BaseException | None, redis: Any) -> None:
         self._session = None
+        self.errors += 1
         why = describe_error(failure, redis) if failure is not None else "connection closed"
         self._emit(
             "lost",
@@ -360,6 +368,7 @@ class RedisBackplane:
                     changed |= self._subscribed_to(session, op, result, tail)
                 else:
                     op.appended = True
+                    self.appends += 1
                     if op.room not in self._cursors:
                         outbox.done(op)  # not read here: nothing more to wait for
             if changed and not session.cluster:
@@ -474,6 +483,7 @@ class RedisBackplane:
             if entry <= cursor:
                 continue  # read before (a read built for an older set of rooms)
             cursor = entry
+            self.reads += 1
             for message, sender in self._accept(room, fields, entry):
                 self._deliver(room, message, sender)
         self._cursors[room] = cursor

@@ -43,6 +43,11 @@ class BacklogBudget:
         self.stopped = False
 
     @property
+    def behind(self) -> int:
+        """How many clients are past their write limit now (for /metrics)."""
+        return len(self._backlogged)
+
+    @property
     def held(self) -> int:
         """The unsent bytes of the backlogged clients, as last estimated (for /healthz)."""
         return self._estimate

@@ -130,6 +130,23 @@ class ServeConfig:
         help="Open at most N file descriptors (one per client). Near the limit, new clients "
         "get 503 with Retry-After.  [default: the hard limit, ulimit -Hn]",
     )
+    metrics_token: str | None = option(
+        "--metrics-token",
+        envvar="WSCLI_METRICS_TOKEN",
+        metavar="TOKEN",
+        default=None,
+        help="Require this token (Authorization: Bearer TOKEN or ?token=TOKEN) for /metrics, "
+        "/log and /healthz?verbose.  [default: the --token, if any; none: open to anyone who "
+        "reaches the server]",
+    )
+    metrics_rooms: int = option(
+        "--metrics-rooms",
+        kind=Integer(0, 1000),
+        metavar="N",
+        default=0,
+        help="Name the N busiest rooms in /metrics (clients, messages, bytes per room; at most "
+        "1000). Off by default: room names may be secret, and each is a series to store.",
+    )
     max_size: int = option(
         "--max-size",
         kind=Size(),
@@ -307,7 +324,14 @@ def check_serve_config(config: ServeConfig) -> ServeConfig:
         token = read_token_file(Path(config.token_file))
     if token is not None and not token:
         raise UsageProblem("the token is empty")
-    return dataclasses.replace(config, token=token, socketio_path=socketio_path)
+    metrics_token = config.metrics_token
+    if metrics_token is not None:
+        metrics_token = metrics_token.strip()
+        if not metrics_token:
+            raise UsageProblem("the metrics token is empty")
+    return dataclasses.replace(
+        config, token=token, metrics_token=metrics_token, socketio_path=socketio_path
+    )
 
 
 def check_socketio_path(path: str) -> str:

@@ -148,6 +148,7 @@ class ClientConnection(asyncio.Protocol):
         "received",
         "shared_frames",
         "since",
+        "started",
         "subprotocol",
         "transport",
     )
@@ -180,6 +181,8 @@ class ClientConnection(asyncio.Protocol):
         self.closed_by_server: tuple[int, str] | None = None
         self.deferred: Deferred | None = None
         """The request being answered later (phase WAIT)."""
+        self.started = 0.0
+        """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
         self._buffer = b""
         self._body: bytearray | None = None
         self._fragments: tuple[bytearray, bool] | None = None

@@ -226,6 +226,7 @@ class FdGuard:
         self._report = report
         self._window = window
         self._refused = 0
+        self.refused_total = 0  # since the start (for /metrics)
         self._peak = 0  # most descriptors open at a refusal of this window
         self._timer: asyncio.TimerHandle | None = None
         self._last_refusal = -math.inf
@@ -241,6 +242,7 @@ class FdGuard:
     def refused(self) -> None:
         """One client turned away (a 503, or a failed accept())."""
         self._refused += 1
+        self.refused_total += 1
         self._peak = max(self._peak, self.budget.open)
         loop = asyncio.get_running_loop()
         self._last_refusal = loop.time()

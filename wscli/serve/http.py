@@ -76,6 +76,15 @@ def answer(
     return response
 
 
+def document(method: str, body: bytes, content_type: str) -> Response:
+    """A 200 answer carrying ``body``, never cached (``HEAD``: the same headers, no body)."""
+    response = _with_body(body, content_type)
+    response.headers["Cache-Control"] = "no-store"
+    if method == "HEAD":
+        response = dataclasses.replace(response, body=b"")
+    return response
+
+
 def text_response(status: int, text: str) -> Response:
     """A plain-text answer that closes the connection (built by websockets' public
     ``ServerProtocol.reject``: Date, Connection: close, Content-Length, Content-Type)."""

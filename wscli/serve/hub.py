@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import struct
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from wscli.core.exposition import Histogram
 from wscli.core.ndjson import timestamp
 from wscli.core.socketio import RelayedEvent
 from wscli.serve.envelope import envelope, resume_envelope
@@ -43,6 +45,9 @@ OP_BINARY = 0x2
 # so clients cannot grow memory without bound by visiting many paths.
 MAX_IDLE_ROOMS = 1024
 DEFAULT_HISTORY_BYTES = 64 * 2**20
+
+FANOUT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+"""Buckets of the fan-out delay histogram (seconds)."""
 
 SLOW_CLIENT_CODE = 1013
 UNLIMITED = 2**62  # "try again later": the client could not keep up
@@ -284,7 +289,16 @@ class Room:
     History keeps each message once, as its encoded frame (what a newcomer is sent).
     """
 
-    __slots__ = ("batch", "evicted", "history", "history_bytes", "members", "name")
+    __slots__ = (
+        "batch",
+        "bytes",
+        "evicted",
+        "history",
+        "history_bytes",
+        "members",
+        "messages",
+        "name",
+    )
 
     def __init__(self, name: str, history: int) -> None:
         self.name = name
@@ -296,6 +310,8 @@ class Room:
         )
         self.history_bytes = 0
         self.evicted = False  # the history dropped messages (a resume may miss some)
+        self.messages = 0  # delivered here (for the busiest rooms of --metrics-rooms)
+        self.bytes = 0
 
     def remember(self, message: RoomMessage, max_bytes: int) -> int:
         """Keep ``message`` (its frame and who sent it, when: not the payload a second time):
@@ -368,6 +384,12 @@ class Hub:
         self.on_delivered = on_delivered
         self._next_id = 0
         self._seq = 0
+        # What /metrics reads (plain integers: see wscli.serve.metrics).
+        self.sent_messages = 0
+        self.sent_bytes = 0
+        self.fanout = Histogram(FANOUT_BOUNDS)
+        self._tick_started = 0.0  # when this tick's first message reached the hub
+        self._tick_messages = 0
 
     async def start(self) -> None:
         """Bind to the running loop and start the backplane."""
@@ -441,6 +463,8 @@ class Hub:
                 client.send_frames(b"".join(frames), self.max_queue)
             else:
                 client.send_messages([frame_payload(f) for f in frames], self.max_queue)
+            self.sent_messages += len(frames)
+            self.sent_bytes += sum(map(len, frames))
         if since is not None and not shared_history:
             # The page says "N missed messages restored" (or that some may be missing).
             notice = encode_frame(resume_envelope(since, len(kept), complete), True)
@@ -515,6 +539,8 @@ class Hub:
         if not message.id:
             self._seq += 1
             message.id = local_id(self.instance_id, self._seq)
+        room.messages += 1
+        room.bytes += len(message.data)
         if room.history is not None and not message.notice:
             self._remember(room, message)
         if not room.members:
@@ -524,6 +550,7 @@ class Hub:
             self._dirty.append(room)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
+                self._tick_started = time.monotonic()  # once per tick, not per message
                 if self._loop is None:
                     self._loop = asyncio.get_running_loop()
                 self._loop.call_soon(self.flush)
@@ -550,18 +577,27 @@ class Hub:
         dirty, self._dirty = self._dirty, []
         for room in dirty:
             self._flush_room(room)
+        if self._tick_messages:
+            # The fan-out delay, once per tick: each of its messages counts the delay of
+            # the first (an upper bound of its own), so no message is timed by itself.
+            delay = time.monotonic() - self._tick_started
+            self.fanout.observe(delay, self._tick_messages)
+            self._tick_messages = 0
 
     def _flush_room(self, room: Room) -> None:
         batch = room.batch
         if not batch:
             return
         room.batch = []
-        shared = batch[0][0].frame if len(batch) == 1 else b"".join([m.frame for m, _ in batch])
+        count = len(batch)
+        self._tick_messages += count
+        shared = batch[0][0].frame if count == 1 else b"".join([m.frame for m, _ in batch])
         enveloped: bytes | None = None  # the same for wscli.chat.v1 clients, built if needed
         formed: dict[Form, bytes] = {}  # the same per form (e.g. Socket.IO), built if needed
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
         if self.echo:
+            extra = 0  # bytes written beyond ``shared`` per receiver (envelopes, forms)
             for client in room.members:
                 if client.shared_frames:
                     form = client.form
@@ -570,49 +606,26 @@ class Hub:
                         if data is None:
                             data = formed[form] = b"".join([form.frames(m) for m, _ in batch])
                         over = client.send_frames(data, limit)
+                        if not over:
+                            extra += len(data) - len(shared)
                     elif client.enveloped:
                         if enveloped is None:
                             enveloped = b"".join([m.envelope_frame() for m, _ in batch])
                         over = client.send_frames(enveloped, limit)
+                        if not over:
+                            extra += len(enveloped) - len(shared)
                     else:
                         over = client.send_frames(shared, limit)
                 else:
                     over = _send_each(client, [m for m, _ in batch], limit)
                 if over:
                     slow.append((client, over))
+            # Counted once per room and tick, not per client.
+            receivers = len(room.members) - len(slow)
+            self.sent_messages += count * receivers
+            self.sent_bytes += len(shared) * receivers + extra
         else:
-            senders = {s for _, s in batch if s is not None}
-            for client in room.members:
-                form = client.form
-                if client.key in senders:  # --no-echo: its own messages left out
-                    mine = [m for m, s in batch if s != client.key]
-                    if not mine:
-                        continue
-                    if not client.shared_frames:
-                        over = _send_each(client, mine, limit)
-                    elif form is not None:
-                        over = client.send_frames(b"".join([form.frames(m) for m in mine]), limit)
-                    elif client.enveloped:
-                        over = client.send_frames(
-                            b"".join([m.envelope_frame() for m in mine]), limit
-                        )
-                    else:
-                        over = client.send_frames(b"".join([m.frame for m in mine]), limit)
-                elif not client.shared_frames:
-                    over = _send_each(client, [m for m, _ in batch], limit)
-                elif form is not None:
-                    data = formed.get(form)
-                    if data is None:
-                        data = formed[form] = b"".join([form.frames(m) for m, _ in batch])
-                    over = client.send_frames(data, limit)
-                elif client.enveloped:
-                    if enveloped is None:
-                        enveloped = b"".join([m.envelope_frame() for m, _ in batch])
-                    over = client.send_frames(enveloped, limit)
-                else:
-                    over = client.send_frames(shared, limit)
-                if over:
-                    slow.append((client, over))
+            self._flush_no_echo(room, batch, shared, formed, slow)
         if self.on_delivered is not None:
             self._acknowledge(room, batch)
         for client, buffered in slow:
@@ -639,6 +652,65 @@ class Hub:
             if not self.echo:
                 count -= sum(1 for client in room.members if client.key == sender)
             self.on_delivered(sender, message, count)
+
+    def _flush_no_echo(
+        self,
+        room: Room,
+        batch: list[tuple[RoomMessage, str | None]],
+        shared: bytes,
+        formed: dict[Form, bytes],
+        slow: list[tuple[Subscriber, int]],
+    ) -> None:
+        """--no-echo: each sender's own messages are left out of what it is sent."""
+        enveloped: bytes | None = None
+        limit = self.max_queue
+        senders = {s for _, s in batch if s is not None}
+        sent_messages = sent_bytes = 0
+        for client in room.members:
+            form = client.form
+            if client.key in senders:
+                mine = [m for m, s in batch if s != client.key]
+                if not mine:
+                    continue
+                if not client.shared_frames:
+                    data = b"".join([m.frame for m in mine])  # counted before compression
+                    over = _send_each(client, mine, limit)
+                elif form is not None:
+                    data = b"".join([form.frames(m) for m in mine])
+                    over = client.send_frames(data, limit)
+                elif client.enveloped:
+                    data = b"".join([m.envelope_frame() for m in mine])
+                    over = client.send_frames(data, limit)
+                else:
+                    data = b"".join([m.frame for m in mine])
+                    over = client.send_frames(data, limit)
+                count = len(mine)
+            else:
+                count = len(batch)
+                if not client.shared_frames:
+                    data = shared  # counted before compression
+                    over = _send_each(client, [m for m, _ in batch], limit)
+                elif form is not None:
+                    found = formed.get(form)
+                    if found is None:
+                        found = formed[form] = b"".join([form.frames(m) for m, _ in batch])
+                    data = found
+                    over = client.send_frames(data, limit)
+                elif client.enveloped:
+                    if enveloped is None:
+                        enveloped = b"".join([m.envelope_frame() for m, _ in batch])
+                    data = enveloped
+                    over = client.send_frames(enveloped, limit)
+                else:
+                    data = shared
+                    over = client.send_frames(shared, limit)
+            if over:
+                slow.append((client, over))
+            else:
+                sent_messages += count
+                sent_bytes += len(data)
+        self.sent_messages += sent_messages
+        self.sent_bytes += sent_bytes
 
     def drop_slow(self, client: Subscriber, buffered: int) -> None:
         """Disconnect a client that stopped reading (1013), so it delays nobody."""

@@ -33,6 +33,7 @@ terminal. The hot path stays quiet unless ``verbose``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import json
@@ -120,6 +121,7 @@ def format_line(event: Event) -> str:
 
 
 QUEUE_LINES = 10_000
+RECENT_EVENTS = 64  # kept for /log (wscli top's last log lines)
 
 
 class RepeatFilter:
@@ -185,6 +187,8 @@ class EventLog:
         # sequences (a rich print per event costs ~85 µs, too slow for a busy server).
         self._styles = {kind: self._ansi(style) for kind, style in [*_STYLES.items(), ("", "")]}
         self._time_style = self._ansi("dim")
+        self._recent: collections.deque[tuple[int, Event]] = collections.deque(maxlen=RECENT_EVENTS)
+        self._seq = 0
 
     def _ansi(self, style: str) -> tuple[str, str]:
         """(prefix, suffix) escape sequences that rich uses for ``style`` on this console."""
@@ -199,6 +203,8 @@ class EventLog:
             if isinstance(value, str):
                 fields[name] = redact(value)
         event: Event = {"event": kind, "time": timestamp(), **fields}
+        self._seq += 1
+        self._recent.append((self._seq, event))
         if self._json is not None:
             self._write(self._json, to_ndjson(event))
         else:
@@ -206,6 +212,11 @@ class EventLog:
             t_on, t_off = self._time_style
             line = f"{t_on}{event['time'][11:23]}{t_off} {on}{format_line(event)}{off}\n"
             self._write(self._stderr, line)
+
+    def recent(self, after: int = 0) -> list[tuple[int, Event]]:
+        """The last events logged (at most :data:`RECENT_EVENTS`) numbered from 1, those
+        after number ``after`` only."""
+        return [(seq, event) for seq, event in self._recent if seq > after]
 
     def banner(self, text: str) -> None:
         """The start-up line on stderr (always plain text, also with --json-log)."""

@@ -34,7 +34,7 @@ from websockets.typing import LoggerLike, Subprotocol
 from wscli.core.errors import WscliError, os_reason
 from wscli.net.neterrors import format_address, hostport
 from wscli.net.tls import server_context
-from wscli.serve import acceptor, access, fdlimit
+from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
 from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget, Backlogged
@@ -113,6 +113,9 @@ class ChatServer:
         self.close_timeout = config.close_timeout
         self.handshake_timeout = config.handshake_timeout
         self.started = time.monotonic()
+        self.born = time.time()
+        self.counters = metrics.Counters()
+        self.metrics_token = config.metrics_token or config.token
         self.connections: set[ClientConnection] = set()
         self.admitted: set[ClientConnection] = set()
         self.acceptor: acceptor.Acceptor | None = None
@@ -284,19 +287,29 @@ class ChatServer:
             connection.transport.abort()
 
     def health(self) -> dict[str, Any]:
-        """The /healthz document; ``status`` is "degraded" while a backplane is lost or
-        clients are refused for lack of file descriptors."""
+        """The public /healthz document: ``status`` ("degraded" while a backplane is lost or
+        clients are refused for lack of file descriptors) and counts, never a name."""
+        return self._health(self.hub.backplane.describe())
+
+    def detail(self) -> dict[str, Any]:
+        """``/healthz?verbose`` (behind the metrics token): the public document and the
+        rest: history, backlog, the backplane's description (its prefix, lag per room)."""
         backplane = self.hub.backplane.describe()
+        return {
+            **self._health(backplane),
+            "rooms_kept": self.hub.kept_rooms,
+            "history_bytes": self.hub.history_held,
+            "unsent_bytes": self.budget.held,
+            "backplane": backplane,
+        }
+
+    def _health(self, backplane: dict[str, Any]) -> dict[str, Any]:
         degraded = backplane.get("connected") is False or self.fds.degraded
         return {
             "status": "degraded" if degraded else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
-            "rooms_kept": self.hub.kept_rooms,
-            "history_bytes": self.hub.history_held,
-            "unsent_bytes": self.budget.held,
             "uptime": round(time.monotonic() - self.started, 3),
-            "backplane": backplane,
             "fds": self.fds.budget.snapshot(),
         }
 
@@ -326,6 +339,7 @@ class ChatServer:
         if self._shutting_down:
             conn.transport.abort()
             return
+        conn.started = time.monotonic()
         self.connections.add(conn)
 
     def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit | Deferred:
@@ -343,7 +357,9 @@ class ChatServer:
             return decision
         if isinstance(decision, Plain):
             static = self.static
-            response = serverhttp.answer(
+            response = metrics.answer(
+                self, request, decision.method, decision.room
+            ) or serverhttp.answer(
                 decision.method,
                 decision.room,
                 self._page,
@@ -362,6 +378,7 @@ class ChatServer:
             return response
         if not isinstance(decision, Refuse):
             return decision  # Socket.IO's own answer, now or later (long-polling)
+        self.counters.refused[decision.kind] += 1
         self.log.emit(
             "refused",
             remote=remote,
@@ -377,6 +394,7 @@ class ChatServer:
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
         """A head the server cannot take: one log line, the answer if any, and close."""
         self.admitted.discard(conn)
+        self.counters.refused["request"] += 1
         remote = format_address(conn.peer)
         if why:
             self.log.emit("error", remote=remote, message=f"bad handshake: {why}")
@@ -395,12 +413,17 @@ class ChatServer:
         """The 101 is sent: join the room."""
         if isinstance(admitted, SocketIOAdmit):
             assert self.socketio is not None
+            if admitted.sid is None:  # a new session over WebSocket (not an upgrade's probe)
+                self.counters.handshake.observe(time.monotonic() - conn.started)
             self.socketio.on_open(conn, admitted)
             return
         conn.client_id, key = self.hub.new_key()
         conn.ident = (key, admitted.room, admitted.nick)
         conn.author = admitted.nick or f"#{conn.client_id}"
         conn.since = admitted.since
+        counters = self.counters
+        counters.opened += 1
+        counters.handshake.observe(time.monotonic() - conn.started)
         self.log.emit(
             "connect",
             id=conn.client_id,
@@ -415,7 +438,10 @@ class ChatServer:
     def on_message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room."""
         if self.socketio is not None and self.socketio.receive(conn, data, text):
-            return
+            return  # counted as the Socket.IO events it carries
+        counters = self.counters
+        counters.messages_in += 1
+        counters.bytes_in += len(data)
         if self.log.verbose:
             self.log.emit(
                 "message",
@@ -447,6 +473,7 @@ class ChatServer:
 
     def on_handshake_timeout(self, conn: ClientConnection) -> None:
         timeout = self.config.handshake_timeout
+        self.counters.refused["timeout"] += 1
         self.log.emit(
             "error",
             remote=format_address(conn.peer),
@@ -469,6 +496,7 @@ class ChatServer:
         elif conn.joined:
             self.hub.leave(conn)
             code, reason, by = close_details(conn)
+            self.counters.close(code)
             self.log.emit(
                 "disconnect",
                 id=conn.client_id,
@@ -495,6 +523,7 @@ class ChatServer:
 
     def _on_slow_client(self, client: Subscriber, buffered: int) -> None:
         conn: ClientConnection = client  # type: ignore[assignment]
+        self.counters.slow += 1
         self.log.emit("slow", id=conn.client_id, room=conn.room, buffered=buffered)
 
     def _drop_over_budget(self, client: Backlogged, buffered: int) -> None:

@@ -155,3 +155,14 @@ async def handshake(port: int, query: str = "", path: str = "/socket.io/") -> di
     assert status == 200, body
     assert body.startswith(b"0"), body
     return dict(json.loads(body[1:]))
+
+
+async def connected_session_for(port: int, query: str = "") -> str:
+    """A long-polling session (by hand) that joined namespace ``/``; its sid."""
+    sid = (await handshake(port, query))["sid"]
+    target = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
+    status, _, body = await http(port, post(port, target, b"40"))
+    assert (status, body) == (200, b"ok")
+    status, _, body = await http(port, get(port, target))
+    assert status == 200 and body.startswith(b"40{"), body
+    return str(sid)

@@ -12,21 +12,10 @@ from collections.abc import Iterator
 import pytest
 from peers import peer
 from serve_helpers import Running, client, recv, running
-from sio_helpers import get, handshake, http, post
+from sio_helpers import connected_session_for, get, handshake, http, post
 from support import requires, scaled
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
-
-
-async def connected_session(port: int, query: str = "") -> str:
-    """A long-polling session that joined namespace ``/``; its sid."""
-    sid = (await handshake(port, query))["sid"]
-    target = f"/socket.io/?EIO=4&transport=polling&sid={sid}"
-    status, _, body = await http(port, post(port, target, b"40"))
-    assert (status, body) == (200, b"ok")
-    status, _, body = await http(port, get(port, target))
-    assert status == 200 and body.startswith(b"40{"), body
-    return str(sid)
 
 
 def polling(sid: str) -> str:
@@ -77,7 +66,7 @@ async def test_a_malformed_packet_closes_that_client_only(packets: list[str | by
 
 async def test_a_malformed_body_closes_a_polling_session() -> None:
     async with running(socketio=True) as srv:
-        sid = await connected_session(srv.port)
+        sid = await connected_session_for(srv.port)
         status, _, body = await http(srv.port, post(srv.port, polling(sid), b'42["x"\x1eb!!!'))
         assert (status, body) == (200, b"ok")  # as the Node server, then the session ends
         status, _, body = await http(srv.port, get(srv.port, polling(sid)))
@@ -90,7 +79,7 @@ async def test_a_malformed_body_closes_a_polling_session() -> None:
 async def test_a_post_over_max_payload_gets_413_and_ends_the_session() -> None:
     async with running(socketio=True, max_size=1000) as srv:
         assert (await handshake(srv.port))["maxPayload"] == 1000
-        sid = await connected_session(srv.port)
+        sid = await connected_session_for(srv.port)
         # Announced, never sent: refused on the announcement, nothing read.
         request = (
             f"POST {polling(sid)} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
@@ -105,7 +94,7 @@ async def test_a_post_over_max_payload_gets_413_and_ends_the_session() -> None:
 
 async def test_overlapping_polls_end_the_session() -> None:
     async with running(socketio=True) as srv:
-        sid = await connected_session(srv.port)
+        sid = await connected_session_for(srv.port)
         first = asyncio.ensure_future(http(srv.port, get(srv.port, polling(sid))))
         await asyncio.sleep(scaled(0.2))  # parked: nothing to send yet
         status, _, _ = await http(srv.port, get(srv.port, polling(sid)))
@@ -117,7 +106,7 @@ async def test_overlapping_polls_end_the_session() -> None:
 
 async def test_post_framing_is_strict() -> None:
     async with running(socketio=True) as srv:
-        sid = await connected_session(srv.port)
+        sid = await connected_session_for(srv.port)
         head = f"POST {polling(sid)} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
         twice = (head + "Content-Length: 2\r\nContent-Length: 2\r\n\r\n40").encode()
         assert (await http(srv.port, twice))[0] == 400
@@ -149,7 +138,7 @@ async def test_polling_sessions_are_bounded() -> None:
 
 async def test_a_session_that_stops_polling_is_dropped_at_max_queue() -> None:
     async with running(socketio=True, max_queue=20_000) as srv:
-        sid = await connected_session(srv.port)
+        sid = await connected_session_for(srv.port)
         async with client(srv, "/") as raw:
             for _ in range(100):
                 await raw.send("x" * 500)  # 50 KB for a session that never polls
@@ -164,7 +153,7 @@ async def test_a_session_that_stops_polling_is_dropped_at_max_queue() -> None:
 
 async def test_polling_queues_count_in_the_total_budget() -> None:
     async with running(socketio=True, max_total_queue=300_000) as srv:
-        sids = [await connected_session(srv.port) for _ in range(2)]
+        sids = [await connected_session_for(srv.port) for _ in range(2)]
         async with client(srv, "/") as raw:
             for _ in range(40):  # 200 KB for each of two sessions that never poll
                 await raw.send("x" * 5000)
@@ -188,7 +177,7 @@ async def test_a_silent_client_is_closed_by_the_heartbeat() -> None:
     async with running(socketio=True, ping_interval=0.2, ping_timeout=0.2) as srv:
         opened = await handshake(srv.port)
         assert (opened["pingInterval"], opened["pingTimeout"]) == (200, 200)
-        sid = await connected_session(srv.port)
+        sid = await connected_session_for(srv.port)
         event = await srv.wait_event("disconnect", reason="ping timeout")
         assert event["by"] == "server"
         assert sid not in srv.chat.socketio.sessions  # type: ignore[union-attr]
@@ -221,7 +210,7 @@ async def test_nothing_is_read_before_admission() -> None:
 
 async def test_a_bad_probe_leaves_polling_as_it_was() -> None:
     async with running(socketio=True) as srv:
-        sid = await connected_session(srv.port)
+        sid = await connected_session_for(srv.port)
         path = f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
         async with client(srv, path) as probe:
             await probe.send("5")  # an upgrade before the probe ping

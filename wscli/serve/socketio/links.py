@@ -33,8 +33,10 @@ CLOSE_CODES = {
     "parse error": 1002,
     "transport error": 1002,
     "ping timeout": 1011,
+    "too slow: outgoing queue full": 1013,
 }
-"""The WebSocket close code for the reason a session ended (others: 1000)."""
+"""The WebSocket close code for the reason a session ended (others: 1000); the same
+counts the session's end in /metrics (``wscli_connections_closed``)."""
 
 POLL_CONTENT_TYPE = "text/plain; charset=UTF-8"
 SEND_CONTENT_TYPE = "text/html"  # as the Node server answers a POST ("ok")

@@ -47,9 +47,11 @@ from wscli.serve.http import body_response, text_response
 from wscli.serve.hub import Hub, RoomMessage
 from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog
+from wscli.serve.metrics import Counters
 from wscli.serve.socketio.bridge import NamespaceForm
 from wscli.serve.socketio.engine import EngineSession, Transport
 from wscli.serve.socketio.links import (
+    CLOSE_CODES,
     EndedPoll,
     PollingBacklog,
     PollRequest,
@@ -104,6 +106,7 @@ class ServerHost(Protocol):
     config: ServeConfig
     close_timeout: float
     budget: BacklogBudget
+    counters: Counters
 
 
 class SocketIOService:
@@ -114,6 +117,7 @@ class SocketIOService:
         self.hub = server.hub
         self.log = server.log
         self.budget = server.budget
+        self.counters = server.counters
         self.path = config.socketio_path
         self.max_size = config.max_size
         self.max_queue = config.max_queue
@@ -180,7 +184,7 @@ class SocketIOService:
             origin = request.headers.get("Origin")
             verdict = policy_verdict(self.policy, origin, request.headers.get("Host"), None, 0)
             if verdict is not None:
-                return Refuse(path, verdict.status, verdict.reason)
+                return Refuse(path, verdict.status, verdict.reason, kind=verdict.kind)
         return self._session_request(conn, request, kind, path)
 
     def _handshake(
@@ -198,15 +202,16 @@ class SocketIOService:
             host = request.headers.get("Host")
             verdict = policy_verdict(self.policy, origin, host, None, clients)
             if verdict is not None:
-                return Refuse(path, verdict.status, verdict.reason)
+                return Refuse(path, verdict.status, verdict.reason, kind=verdict.kind)
             if self.polling >= self.max_polling:
-                return Refuse(path, 503, f"too many long-polling sessions ({self.max_polling})")
+                reason = f"too many long-polling sessions ({self.max_polling})"
+                return Refuse(path, 503, reason, kind="full")
         authenticated = self.token is None
         if self.token is not None:
             presented = access.presented_token(request.headers, params)
             if presented is not None:
                 if not access.token_matches(presented, self.token):
-                    return Refuse(path, 403, "invalid token")
+                    return Refuse(path, 403, "invalid token", kind="token")
                 authenticated = True
         nick = access.clean_nick(params.get("nick"))
         if kind.transport == "websocket":
@@ -262,6 +267,7 @@ class SocketIOService:
         return body_response(status, body, "application/json")
 
     def _refused(self, conn: ClientConnection, path: str, status: int, reason: str) -> None:
+        self.counters.refused["request"] += 1
         self.log.emit("refused", remote=_remote(conn), path=path, status=status, reason=reason)
 
     def _overlap(self, session: EngineSession) -> None:
@@ -322,6 +328,7 @@ class SocketIOService:
             session, self, authenticated=authenticated, nick=nick, remote=_remote(conn)
         )
         self.sessions[session.sid] = session
+        self.counters.opened += 1  # one client, whatever its transports
         upgrades = ["websocket"] if transport.name == "polling" else []
         session.send_packets(
             [
@@ -354,6 +361,7 @@ class SocketIOService:
 
     def session_closed(self, session: EngineSession, reason: str, detail: str) -> None:
         self.sessions.pop(session.sid, None)
+        self.counters.close(CLOSE_CODES.get(reason, 1000))
         self.keepalive.forget(session)
         self._disarm(session)
         upper = session.upper
@@ -390,6 +398,7 @@ class SocketIOService:
             return None
         else:
             reason = "invalid token"
+        self.counters.refused["token"] += 1
         self.log.emit(
             "refused", remote=client.remote, path="(socket.io auth)", status=401, reason=reason
         )
@@ -443,13 +452,16 @@ class SocketIOService:
         )
 
     def publish(self, socket: NamespaceSocket, message: RoomMessage) -> None:
+        size = message.event.size if message.event is not None else len(message.data)
+        self.counters.messages_in += 1
+        self.counters.bytes_in += size
         if self.log.verbose:
             self.log.emit(
                 "message",
                 id=socket.client_id,
                 room=socket.room,
                 type="text" if message.text else "binary",
-                size=message.event.size if message.event is not None else len(message.data),
+                size=size,
             )
         self.hub.publish(socket.room, message, socket.key)
 

@@ -1,0 +1,205 @@
+"""`wscli top` in a real pseudo-terminal (pexpect runs the installed command, pyte renders
+what it writes) against a real `wscli serve` under load: 80x24 and 40x12, colour and
+NO_COLOR, a terminal that stops reading, Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pexpect
+import pyte
+import pytest
+from serve_process import ServeProcess
+from support import clean_env, scaled, wscli_command
+from websockets.asyncio.client import connect
+
+
+class Load:
+    """Clients in a few rooms sending all the time, from their own thread and event loop."""
+
+    def __init__(self, url: Callable[[str], str], rooms: int = 3, per_room: int = 2) -> None:
+        self._url = url
+        self._rooms, self._per_room = rooms, per_room
+        self._stop = threading.Event()
+        self.sent = 0
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread.start()
+
+    async def _run(self) -> None:
+        conns = [
+            await connect(self._url(f"/load-{room}"), proxy=None, open_timeout=scaled(10))
+            for room in range(self._rooms)
+            for _ in range(self._per_room)
+        ]
+        readers = [asyncio.create_task(self._drain(ws)) for ws in conns]
+        try:
+            while not self._stop.is_set():
+                for n, ws in enumerate(conns):
+                    if n % self._per_room == 0:  # one sender per room, more in /load-0
+                        for _ in range(1 + 4 * (n == 0)):
+                            await ws.send("x" * 64)
+                            self.sent += 1
+                await asyncio.sleep(0.005)
+        finally:
+            for task in readers:
+                task.cancel()
+            for ws in conns:
+                await ws.close()
+
+    async def _drain(self, ws: object) -> None:
+        async for _ in ws:  # type: ignore[attr-defined]
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=scaled(10))
+
+
+class Terminal:
+    """`wscli top URL` in a pty of ``rows`` x ``cols``, mirrored on a pyte screen."""
+
+    def __init__(self, url: str, rows: int, cols: int, env: dict[str, str], *args: str) -> None:
+        self.child = pexpect.spawn(
+            wscli_command()[0],
+            [*wscli_command()[1:], "top", url, *args],
+            env=clean_env({"TERM": "xterm", "COLUMNS": str(cols), "LINES": str(rows), **env}),
+            dimensions=(rows, cols),
+            timeout=scaled(10),
+        )
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.raw = b""
+
+    def pump(self, seconds: float = 0.1) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            try:
+                data = self.child.read_nonblocking(65536, timeout=0.05)
+                self.raw += data
+                self.stream.feed(data)
+            except pexpect.TIMEOUT:
+                pass
+            except pexpect.EOF:
+                return
+            if time.monotonic() >= end:
+                return
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def wait_for(self, predicate: Callable[[str], bool], seconds: float = 15) -> str:
+        end = time.monotonic() + scaled(seconds)
+        while time.monotonic() < end:
+            self.pump(0.1)
+            if predicate(self.text):
+                return self.text
+        raise AssertionError(f"the screen never matched; it shows:\n{self.text}")
+
+    def quit(self) -> int | None:
+        self.child.kill(signal.SIGINT)
+        end = time.monotonic() + scaled(10)
+        while self.child.isalive() and time.monotonic() < end:
+            self.pump(0.05)
+        self.child.close()
+        return self.child.exitstatus
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServeProcess]:
+    with ServeProcess("--metrics-rooms", "5") as serving:
+        yield serving
+
+
+@pytest.fixture
+def load(server: ServeProcess) -> Iterator[Load]:
+    running = Load(server.ws_url)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def busy(text: str) -> bool:
+    """The screen shows traffic both ways and the busiest room first."""
+    rate = re.search(r"in +([\d.]+)k? msg/s", text)
+    out = re.search(r"out +([\d.]+)k? msg/s", text)
+    return bool(rate and out and float(rate[1]) > 0 and float(out[1]) > 0)
+
+
+def test_80x24_under_load(server: ServeProcess, load: Load) -> None:
+    term = Terminal(server.http_url, 24, 80, {"NO_COLOR": "1"})
+    try:
+        text = term.wait_for(lambda t: busy(t) and "/load-0" in t and "connected from" in t)
+        for needle in (
+            "wscli top",
+            "clients 6",
+            "rooms 3",
+            "fds",
+            "fan-out p50/p99",
+            "slow: behind 0",
+            "refused/min:",
+            "redis not used",
+            "busiest rooms",
+            "log",
+        ):
+            assert needle in text, (needle, text)
+        rooms = [line for line in text.splitlines() if line.startswith("/load-")]
+        assert rooms[0].startswith("/load-0"), text  # five times the others' traffic
+        assert "\x1b[3" not in term.raw.decode("utf-8", "replace")  # NO_COLOR: no colours
+        assert all(
+            char.fg == "default" for line in term.screen.buffer.values() for char in line.values()
+        )
+    finally:
+        assert term.quit() == 0
+    assert term.raw.endswith(b"\x1b[?25h\x1b[?1049l")  # the screen is given back
+
+
+def test_40x12_under_load_in_colour(server: ServeProcess, load: Load) -> None:
+    term = Terminal(server.http_url, 12, 40, {})
+    try:
+        text = term.wait_for(busy)
+        for needle in ("wscli top", "clients", "rooms", "msg/s"):
+            assert needle in text, (needle, text)
+        colours = {c.fg for line in term.screen.buffer.values() for c in line.values()}
+        assert colours - {"default"}, "no colour without NO_COLOR on a colour terminal"
+    finally:
+        assert term.quit() == 0
+
+
+def test_a_terminal_that_stops_reading_is_not_waited_for() -> None:
+    """The pty is not read for a while: top's frames pile up in it and its writer blocks,
+    but top goes on reading the server (the server's -v log shows its GETs), then shows
+    the newest frame when the terminal reads again."""
+    with ServeProcess("-v") as server:
+        load = Load(server.ws_url)
+        try:
+            stalled_terminal(server)
+        finally:
+            load.stop()
+
+
+def stalled_terminal(server: ServeProcess) -> None:
+    # Ten frames a second, in colour: the pty's buffer (64 KiB) is full within seconds.
+    term = Terminal(server.http_url, 60, 200, {}, "--interval", "0.1")
+    scrapes = re.compile(r"GET /metrics -> 200")
+
+    def count() -> int:
+        return sum(1 for line in server.stderr_lines if scrapes.search(line))
+
+    try:
+        term.wait_for(busy)
+        time.sleep(scaled(4))  # not read: the writer is blocked by now
+        before = count()
+        time.sleep(scaled(2))
+        assert count() - before >= 5, "top stopped reading the server with its terminal"
+        assert term.child.isalive()
+        term.screen.reset()
+        term.wait_for(busy)  # it draws again
+    finally:
+        assert term.quit() == 0
