@@ -168,13 +168,13 @@ class EngineSession:
 
     # Sending
 
-    def send_packets(self, packets: Sequence[str | bytes], limit: int | None = None) -> int:
-        """Send on the current transport; past the limit (``--max-queue``) the session is
-        closed as too slow and the unsent bytes returned."""
+    def send_packets(self, packets: Sequence[str | bytes]) -> int:
+        """Send on the current transport; past ``--max-queue`` the session is dropped as too
+        slow and the unsent bytes returned."""
         if self.closed:
             return 0
-        over = self.transport.send_packets(packets, self.host.max_queue if limit is None else limit)
-        if over and limit is None:
+        over = self.transport.send_packets(packets, self.host.max_queue)
+        if over:
             self.drop("too slow: outgoing queue full")
         return over
 
