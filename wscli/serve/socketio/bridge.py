@@ -32,6 +32,8 @@ MESSAGE_EVENT = "message"
 """The event that bridges to raw clients, as in the classic chat (``io.emit('message', x)``)."""
 
 _BINARY_MESSAGE = '["message",{"_placeholder":true,"num":0}]'
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""One encoder for every event (json.dumps with options builds a new one per call)."""
 
 
 def event_of(message: RoomMessage) -> RelayedEvent:
@@ -40,8 +42,7 @@ def event_of(message: RoomMessage) -> RelayedEvent:
     if event is not None:
         return event
     if message.text:
-        text = json.dumps(message.data.decode("utf-8"), ensure_ascii=False)
-        return RelayedEvent(f'["message",{text}]')
+        return RelayedEvent(f'["message",{_JSON.encode(message.data.decode("utf-8"))}]')
     return RelayedEvent(_BINARY_MESSAGE, (message.data,))
 
 
@@ -88,7 +89,7 @@ def raw_form(data: list[Any], attachments: Sequence[bytes]) -> tuple[bytes, bool
         first = fill_placeholders(first, list(attachments))
     if isinstance(first, str):
         return first.encode("utf-8"), True
-    return json.dumps(first, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), True
+    return _JSON.encode(first).encode("utf-8"), True
 
 
 def event_message(
@@ -96,9 +97,7 @@ def event_message(
 ) -> RoomMessage:
     """The room message for an event a Socket.IO client emitted (validated: ``data`` is
     ``[name, *args]``, placeholders name existing attachments)."""
-    event = RelayedEvent(
-        json.dumps(data, ensure_ascii=False, separators=(",", ":")), tuple(attachments), ack
-    )
+    event = RelayedEvent(_JSON.encode(data), tuple(attachments), ack)
     raw = raw_form(data, attachments)
     if raw is None:
         return RoomMessage(b"", True, author=author, event=event, raw=False)
