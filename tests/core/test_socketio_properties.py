@@ -23,6 +23,7 @@ from wscli.core.socketio import (
     loads_bounded,
     pack_event,
     packed_event_size,
+    packet_json,
     unpack_event,
 )
 
@@ -145,3 +146,28 @@ def test_unpack_event_raises_only_value_error(blob: bytes) -> None:
     except ValueError:
         return
     assert event.size <= len(blob)
+
+
+def test_packet_json_is_the_clients_text_when_written_the_usual_way() -> None:
+    for text, expected in [
+        ('2["m", 1]', '["m", 1]'),  # the client's own spelling, kept
+        ('27["m"]', '["m"]'),
+        ('2/chat,7["m"]', '["m"]'),
+        ('51-/c,["m",{"_placeholder":true,"num":0}]', '["m",{"_placeholder":true,"num":0}]'),
+        ('2/,["m", 1]', '["m",1]'),  # an unusual header: encoded again
+        ('2007["m"]', '["m"]'),
+        ('501-["m",{"_placeholder":true,"num":0}]', '["m",{"_placeholder":true,"num":0}]'),
+        ('2 ["m"]', '["m"]'),
+    ]:
+        assert packet_json(text, decode_packet(text)) == expected, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(packet_text)
+def test_packet_json_always_decodes_to_the_packets_data(text: str) -> None:
+    try:
+        packet = decode_packet(text)
+    except ProtocolViolation:
+        return
+    if packet.data is not None:
+        assert loads_bounded(packet_json(text, packet)) == packet.data

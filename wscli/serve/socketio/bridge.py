@@ -93,13 +93,18 @@ def raw_form(data: list[Any], attachments: Sequence[bytes]) -> tuple[bytes, bool
 
 
 def event_message(
-    data: list[Any], attachments: Sequence[bytes], ack: int | None, author: str | None
+    data: list[Any],
+    attachments: Sequence[bytes],
+    ack: int | None,
+    author: str | None,
+    text: str | None = None,
 ) -> RoomMessage:
     """The room message for an event a Socket.IO client emitted (validated: ``data`` is
-    ``[name, *args]``, placeholders name existing attachments)."""
-    event = RelayedEvent(_JSON.encode(data), tuple(attachments), ack)
+    ``[name, *args]``, placeholders name existing attachments); ``text`` is ``data`` as the
+    client wrote it, when at hand (:func:`~wscli.core.socketio.packet_json`)."""
+    event = RelayedEvent(_JSON.encode(data) if text is None else text, tuple(attachments), ack)
     raw = raw_form(data, attachments)
     if raw is None:
         return RoomMessage(b"", True, author=author, event=event, raw=False)
-    payload, text = raw
-    return RoomMessage(payload, text, author=author, event=event)
+    payload, is_text = raw
+    return RoomMessage(payload, is_text, author=author, event=event)

@@ -34,6 +34,7 @@ from wscli.core.socketio import (
     ProtocolViolation,
     check_placeholders,
     decode_packet,
+    packet_json,
     server_packet,
 )
 from wscli.serve.access import clean_nick
@@ -137,6 +138,7 @@ class SocketIOClient:
         "nick",
         "pending",
         "pending_size",
+        "pending_text",
         "refusals",
         "remote",
         "session",
@@ -160,6 +162,7 @@ class SocketIOClient:
         self.remote = remote
         self.sockets: dict[str, NamespaceSocket] = {}
         self.pending: Packet | None = None  # a binary packet waiting for its attachments
+        self.pending_text = ""  # its text
         self.attachments: list[bytes] = []
         self.pending_size = 0
         self.refusals = 0
@@ -172,10 +175,11 @@ class SocketIOClient:
         packet = decode_packet(text)
         if packet.attachments:
             self.pending = packet
+            self.pending_text = text
             self.attachments = []
             self.pending_size = len(text)
             return
-        self._dispatch(packet, [])
+        self._dispatch(packet, [], text)
 
     def receive_binary(self, data: bytes) -> None:
         packet = self.pending
@@ -189,7 +193,8 @@ class SocketIOClient:
         self.attachments.append(data)
         if len(self.attachments) == packet.attachments:
             attachments, self.attachments, self.pending = self.attachments, [], None
-            self._dispatch(packet, attachments)
+            text, self.pending_text = self.pending_text, ""
+            self._dispatch(packet, attachments, text)
 
     def closed(self, reason: str) -> None:
         sockets, self.sockets = self.sockets, {}
@@ -198,10 +203,10 @@ class SocketIOClient:
 
     # Packets
 
-    def _dispatch(self, packet: Packet, attachments: list[bytes]) -> None:
+    def _dispatch(self, packet: Packet, attachments: list[bytes], text: str) -> None:
         kind = packet.type
         if kind in (PacketType.EVENT, PacketType.BINARY_EVENT):
-            self._event(packet, attachments)
+            self._event(packet, attachments, text)
         elif kind == PacketType.CONNECT:
             self._connect(packet)
         elif kind == PacketType.DISCONNECT:
@@ -212,7 +217,7 @@ class SocketIOClient:
             raise ProtocolViolation("CONNECT_ERROR from a client")
         # ACK / BINARY_ACK: the server never asks for one; ignored, as the Node server does.
 
-    def _event(self, packet: Packet, attachments: list[bytes]) -> None:
+    def _event(self, packet: Packet, attachments: list[bytes], text: str) -> None:
         socket = self.sockets.get(packet.namespace)
         if socket is None:
             raise ProtocolViolation(f"an event for namespace {packet.namespace!r}, not joined")
@@ -221,7 +226,8 @@ class SocketIOClient:
             raise ProtocolViolation(f"the reserved event name {data[0]!r}")
         if attachments:
             check_placeholders(data, len(attachments))
-        message = event_message(data, attachments, packet.id, socket.author)
+        json_text = packet_json(text, packet)
+        message = event_message(data, attachments, packet.id, socket.author, json_text)
         self.host.publish(socket, message)
 
     def _connect(self, packet: Packet) -> None:
