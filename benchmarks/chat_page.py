@@ -11,10 +11,10 @@ A raw client sends N messages as fast as it can to a room a page is showing (a r
 - **key shown after**: a key pressed in the message field as the burst arrives, from the
   key event's time stamp to the first animation frame after its letter reached the field.
 
-The old page is ``benchmarks/chat_page_old.html`` (the page before issue 15), served in
-place of the new one by the browser (``page.route``) from the same server, so both talk to
-the same `wscli serve`. Its large bursts take minutes (issue 15 measured 110.7 s for
-5,000), so it is run only up to ``--old-max`` messages. Numbers are noisy on a shared
+The old page is ``benchmarks/chat_page_old.html`` (the page before its rewrite for large
+bursts), served in place of the new one by the browser (``page.route``) from the same
+server, so both talk to the same `wscli serve`. Its large bursts take minutes (110.7 s were
+measured for 5,000), so it is run only up to ``--old-max`` messages. Numbers are noisy on a shared
 machine: compare the two pages within one run.
 
     .venv/bin/python benchmarks/chat_page.py [--sizes 500,2000,5000] [--old-max 2000]

@@ -1,4 +1,4 @@
-"""wscli uses libraries through their public API only (issue 9): no private name of
+"""wscli uses libraries through their public API only: no private name of
 websockets (or any other module) is imported, read or overridden anywhere in wscli/."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_no_private_name_of_a_library_anywhere_in_wscli() -> None:
 def test_serve_subclasses_no_websockets_class() -> None:
     """The server drives the public sans-I/O ServerProtocol from its own asyncio.Protocol;
     subclassing the library's connection classes kept their shape but not their state
-    machine (issue 9). (wscli/connect/link.py still subclasses the asyncio client.)"""
+    machine. (wscli/connect/link.py still subclasses the asyncio client.)"""
     serve = [p for p in SOURCES if p.parent.name == "serve"]
     assert len(serve) >= 10
     problems = {p.name: found for p in serve if (found := _findings(p))}

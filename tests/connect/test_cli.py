@@ -154,7 +154,7 @@ def test_server_close_exit_sentence_matches_the_code_in_help_and_man_page() -> N
     from wscli.core.exitcodes import ExitCode, exit_code_for_close, server_close_sentence
 
     sentence = server_close_sentence()
-    # The sentence says what exit_code_for_close does (issue 11: the page said 0 for all).
+    # The sentence says what exit_code_for_close does (the page once said 0 for all).
     assert f"exits {int(exit_code_for_close(1000))} for 1000/1001 (or no code)" in sentence
     assert f"{int(exit_code_for_close(1011))} for any other code" in sentence
     assert exit_code_for_close(1011) == ExitCode.CLOSED_ABNORMALLY
@@ -224,7 +224,7 @@ def test_max_size_too_big_message_closes_1009() -> None:
         result = run_wscli("connect", server.url, "--max-size", "10", "-x", "x" * 50)
     assert result.returncode == 5
     assert b"1009" in result.stderr
-    # Our own limit, said as such, with the way out (issue 11, item 16).
+    # Our own limit, said as such, with the way out.
     assert b"over our --max-size limit" in result.stderr
     assert b"(hint: raise --max-size (0: no limit))" in result.stderr
 

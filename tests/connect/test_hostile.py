@@ -1,6 +1,6 @@
-"""`wscli connect` against hostile or misbehaving servers (issue 11): terminal injection
+"""`wscli connect` against hostile or misbehaving servers: terminal injection
 through error lines, secrets in output, redirects, lost data, deadlines, reconnect storms
-and a ping flood. Raw servers send the exact bytes of the issue; exit code, stdout and
+and a ping flood. Raw servers send the exact bytes of the reports; exit code, stdout and
 stderr are asserted separately."""
 
 from __future__ import annotations

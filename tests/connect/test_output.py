@@ -7,9 +7,9 @@ import io
 import json
 import os
 
-from wscli.connect.events import Message
 from wscli.connect.output import JsonOutput, PlainOutput, TerminalOutput
 from wscli.core.errors import ConnectFailed
+from wscli.core.events import Message
 from wscli.net.terminal import make_console
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from wscli.connect.events import Message
 from wscli.connect.render import (
     encode_binary,
     event_data_text,
@@ -11,6 +10,7 @@ from wscli.connect.render import (
     pipe_line,
     terminal_message,
 )
+from wscli.core.events import Message
 
 WHEN = "2026-01-02T03:04:05.678Z"
 

@@ -32,18 +32,18 @@ from wscli.serve.config import ServeConfig
 
 
 @declared
-class Shared:
+class Verbosity:
     verbose: bool = option("-v", kind=FLAG, default=False, help="Say more.")
 
 
 @declared
-class Inner(Shared):
+class Inner(Verbosity):
     count: int | None = option("-n", kind=Integer(min=1), default=None, help="How many.")
     limit: float | None = option("--limit", default=0.0, convert=zero_is_none, help="0: none.")
 
 
 @declared
-class Outer(Shared):
+class Outer(Verbosity):
     inner: Inner = group(Inner)
     settle: float = fixed(2.0)
 
@@ -81,7 +81,7 @@ def test_an_undeclared_field_is_an_error() -> None:
 
 def test_two_declarations_of_one_name_or_spelling_are_errors() -> None:
     @declared
-    class Again(Shared):
+    class Again(Verbosity):
         inner: Inner = group(Inner)
         verbose2: bool = option("-v", kind=FLAG, default=False, help="Clash.")
 

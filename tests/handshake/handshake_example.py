@@ -1,4 +1,4 @@
-"""The opening handshake of issue 2 / RFC 6455 §1.2, byte for byte, shared by the tests."""
+"""The opening handshake of RFC 6455 §1.2, byte for byte, shared by the tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`wscli handshake` against hostile servers (issue 11): every line on stderr that quotes
+"""`wscli handshake` against hostile servers: every line on stderr that quotes
 the server (the error, the verdict) is escaped; ``--accept-for`` with a URL is refused."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`wscli serve` at the file-descriptor limit (issue 14), with real processes and sockets.
+"""`wscli serve` at the file-descriptor limit, with real processes and sockets.
 
 The server runs under a small ``RLIMIT_NOFILE`` (as ``ulimit -Sn 256 -Hn 256`` would set it);
 raw clients open connections in one burst. The clients that fit get 101, the others a quick

@@ -1,4 +1,4 @@
-"""One admission rule (issue 15): the page's ``GET /admission`` pre-flight and the upgrade
+"""One admission rule: the page's ``GET /admission`` pre-flight and the upgrade
 itself give the same verdict for every combination of origin, token and capacity. Real
 server on 127.0.0.1, real requests (no shortcut through the pure functions)."""
 

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from wscli.core.exitcodes import ExitCode
 from wscli.serve.backplane_redis import RedisBackplane
-from wscli.serve.hub import Message
+from wscli.serve.hub import RoomMessage
 from wscli.serve.redis_wire import pack_message
 
 # ---- real redis-server, real `wscli serve` instances --------------------------------------
@@ -677,11 +677,11 @@ async def test_stopped_redis_keeps_local_chat_bounded_and_slows_the_producer(
         sent: list[bytes] = []
         for i in range(40):
             data = b"flood%d-" % i + b"x" * 100
-            backplane.publish("/r", Message(data, True), "flooder")
+            backplane.publish("/r", RoomMessage(data, True), "flooder")
             sent.append(data)
             if i % 10 == 0:
                 alice = b"alice%d" % i
-                backplane.publish("/r", Message(alice, True), "alice")
+                backplane.publish("/r", RoomMessage(alice, True), "alice")
                 sent.append(alice)
             await asyncio.sleep(0.01)
         assert pressure and pressure[0] == ("flooder", True)
@@ -882,7 +882,7 @@ async def test_a_batch_appended_twice_is_delivered_once(redis_server: RedisServe
                 (b"0ther:2", b"second"),
                 (b"0ther:1", b"older retry"),
             ):
-                data = pack_message("/dup", Message(text, True), "0ther:7")
+                data = pack_message("/dup", RoomMessage(text, True), "0ther:7")
                 writer.xadd(key, {b"h": header, b"d": data})
         finally:
             writer.close()

@@ -215,7 +215,7 @@ def test_page_reconnects_after_server_restart(browser: Any) -> None:
             """() => [...document.querySelectorAll('#messages li.local .body')]
                 .some(b => b.textContent.startsWith('— Disconnected (closed, code 1001'))"""
         )
-        # Typing while offline: queued, shown as "sending…", sent on reconnect (issue 15).
+        # Typing while offline: queued, shown as "sending…", sent on reconnect.
         send_from_page(page, "typed while offline")
         send_from_page(page, "and a second one", click=True)
         assert page.input_value("#text") == ""
@@ -343,7 +343,7 @@ def test_pages_on_two_instances_share_a_room_through_redis(browser: Any) -> None
         redis.stop()
 
 
-# ---- refusals (issue 15): explained, and not retried when retrying cannot help ----------
+# ---- refusals: explained, and not retried when retrying cannot help ----------
 
 
 def admission(server: ServeProcess, query: str, origin: str | None = None) -> Any:

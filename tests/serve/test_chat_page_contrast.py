@@ -1,4 +1,4 @@
-"""The chat page's colours (issue 15), measured in real headless Chromium against a real
+"""The chat page's colours, measured in real headless Chromium against a real
 `wscli serve`: every text at least 4.5:1 and every control boundary at least 3:1 against what
 it sits on, in the light and the dark scheme, and name colours that stay distinguishable."""
 

@@ -1,4 +1,4 @@
-"""Resume on the chat page (issue 10): a page that reconnects gets exactly what it missed,
+"""Resume on the chat page: a page that reconnects gets exactly what it missed,
 each message once, and says "N missed messages restored". Real headless Chromium, real
 `wscli serve` processes, real redis-server; a loopback TCP relay in front of the server
 cuts the page's connection (and can point it at another instance)."""

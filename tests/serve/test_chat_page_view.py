@@ -1,4 +1,4 @@
-"""The chat page's view (issue 15), measured in real headless Chromium against a real
+"""The chat page's view, measured in real headless Chromium against a real
 `wscli serve` and raw clients: bursts, history once per room, following the
 conversation, the composer, odd content, small screens and the accessibility tree."""
 
@@ -116,7 +116,7 @@ def test_burst_of_5000_shown_within_a_second_without_long_tasks(
     # (benchmarks/chat_page.py prints the numbers beside the old page's).
     def within_targets(result: dict[str, Any]) -> bool:
         # A regression guard with headroom for four test workers on two cores (the old page
-        # took 629 s with 1,306 ms tasks; this one 0.9 s / 61 ms): the targets of issue 15
+        # took 629 s with 1,306 ms tasks; this one 0.9 s / 61 ms): the page's targets
         # themselves (1 s, 100 ms) are measured by benchmarks/chat_page.py, not here.
         after, longest = result["after"], result["longest"]
         return after < 3000 * TIMEOUT_SCALE and longest < 300 * TIMEOUT_SCALE
@@ -326,8 +326,9 @@ def test_bidi_overrides_and_zero_width_lookalikes_are_visible(
     # followed; "al<ZWSP>ice" passed for "alice".
     page = open_page(browser, server.http_url, nick="reader")
     wait_online(page)
-    # Authors are the server's (issue 9): mallory and alice connect with their nicks; a
-    # lookalike name can only be text, and its invisible character is shown there.
+    # Authors are the server's (a client cannot name another): mallory and alice connect
+    # with their nicks; a lookalike name can only be text, and its invisible character is
+    # shown there.
     with raw_client(server.ws_url("/chat?nick=mallory")) as mallory:
         mallory.send("mallory: open \u202eexe.live\u202c now")
         wait_line(page, "text", "open U+202Eexe.liveU+202C now", author="mallory")

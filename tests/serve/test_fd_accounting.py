@@ -1,4 +1,4 @@
-"""The server's descriptor count (issue 14) on the rebuilt connection layer.
+"""The server's descriptor count on the rebuilt connection layer.
 
 The acceptor counts each connection when it accepts it; the server's protocol must report its
 end exactly once, whichever way it ends: a chat client, a plain HTTP answer, a refused

@@ -1,4 +1,4 @@
-"""Regression tests for issue 9: `wscli serve` tried as a hostile client would (raw bytes
+"""Regression tests: `wscli serve` tried as a hostile client would (raw bytes
 over real loopback sockets). Each failed on the server built on websockets' private names."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from wscli.serve.hub import (
     Deliver,
     Hub,
     LocalBackplane,
-    Message,
+    RoomMessage,
     Subscriber,
     encode_frame,
 )
@@ -48,7 +48,7 @@ class Recorder:
         self.writes.append(data)
         return 0
 
-    def send_messages(self, messages: Sequence[Message], limit: int) -> int:
+    def send_messages(self, messages: Sequence[RoomMessage], limit: int) -> int:
         return self.send_frames(b"".join(encode_frame(m.data, m.text) for m in messages), limit)
 
     def drop(self, code: int, reason: str) -> None:
@@ -120,7 +120,7 @@ async def test_messages_of_one_tick_reach_each_client_in_one_write() -> None:
     hub.join(a)
     hub.join(b)
     for n in range(10):
-        hub.publish("/chat", Message(f"m{n}".encode(), True), "a")
+        hub.publish("/chat", RoomMessage(f"m{n}".encode(), True), "a")
     assert a.writes == []  # nothing written before the tick ends
     await tick()
     for client in (a, b):
@@ -134,7 +134,7 @@ async def test_rooms_are_isolated() -> None:
     a, b = Recorder("a", "/one"), Recorder("b", "/two")
     hub.join(a)
     hub.join(b)
-    hub.publish("/one", Message(b"x", False), "a")
+    hub.publish("/one", RoomMessage(b"x", False), "a")
     await tick()
     assert a.messages() == [b"x"]
     assert b.writes == []
@@ -146,8 +146,8 @@ async def test_no_echo_leaves_out_only_the_senders_own_messages() -> None:
     a, b, c = Recorder("a"), Recorder("b"), Recorder("c")
     for client in (a, b, c):
         hub.join(client)
-    hub.publish("/chat", Message(b"from a", True), "a")
-    hub.publish("/chat", Message(b"from b", True), "b")
+    hub.publish("/chat", RoomMessage(b"from a", True), "a")
+    hub.publish("/chat", RoomMessage(b"from b", True), "b")
     await tick()
     assert a.messages() == ["from b"]
     assert b.messages() == ["from a"]
@@ -158,9 +158,9 @@ async def test_a_client_joining_mid_tick_gets_only_later_messages() -> None:
     hub = await started()
     a, late = Recorder("a"), Recorder("late")
     hub.join(a)
-    hub.publish("/chat", Message(b"before", True), "a")
+    hub.publish("/chat", RoomMessage(b"before", True), "a")
     hub.join(late)
-    hub.publish("/chat", Message(b"after", True), "a")
+    hub.publish("/chat", RoomMessage(b"after", True), "a")
     await tick()
     assert a.messages() == ["before", "after"]
     assert late.messages() == ["after"]
@@ -172,7 +172,7 @@ async def test_closed_clients_are_skipped() -> None:
     hub.join(a)
     hub.join(gone)
     gone.open = False
-    hub.publish("/chat", Message(b"x", True), "a")
+    hub.publish("/chat", RoomMessage(b"x", True), "a")
     await tick()
     assert gone.writes == [] and gone.dropped is None
     assert a.messages() == ["x"]
@@ -198,7 +198,7 @@ async def test_history_keeps_the_last_n_messages_and_no_notices() -> None:
     ann = Recorder("ann", nick="ann")
     hub.join(ann)
     for n in range(4):
-        hub.publish("/chat", Message(f"m{n}".encode(), True), "ann")
+        hub.publish("/chat", RoomMessage(f"m{n}".encode(), True), "ann")
     hub.leave(ann)
     await tick()
     late = Recorder("late")
@@ -211,12 +211,12 @@ async def test_history_is_bounded_in_bytes_by_the_queue_limit() -> None:
     # replayed them past the newcomer's --max-queue.
     hub = await started(history=10, max_queue=100)
     for n in range(5):
-        hub.publish("/chat", Message(bytes([65 + n]) * 40, True), None)
-    hub.publish("/chat", Message(b"notice" * 50, True, notice=True), None)
+        hub.publish("/chat", RoomMessage(bytes([65 + n]) * 40, True), None)
+    hub.publish("/chat", RoomMessage(b"notice" * 50, True, notice=True), None)
     late = Recorder("late")
     hub.join(late)
     assert late.messages() == ["D" * 40, "E" * 40]
-    hub.publish("/chat", Message(b"z" * 101, True), None)  # alone over the limit: not kept
+    hub.publish("/chat", RoomMessage(b"z" * 101, True), None)  # alone over the limit: not kept
     await tick()
     later = Recorder("later")
     hub.join(later)
@@ -226,7 +226,7 @@ async def test_history_is_bounded_in_bytes_by_the_queue_limit() -> None:
 async def test_history_survives_an_empty_room_but_idle_rooms_are_bounded() -> None:
     hub = await started(history=1)
     for n in range(MAX_IDLE_ROOMS + 5):
-        hub.publish(f"/r{n}", Message(b"x", True), None)
+        hub.publish(f"/r{n}", RoomMessage(b"x", True), None)
     assert len(hub.rooms) == MAX_IDLE_ROOMS
     assert "/r0" not in hub.rooms and f"/r{MAX_IDLE_ROOMS + 4}" in hub.rooms
     late = Recorder("late", f"/r{MAX_IDLE_ROOMS + 4}")
@@ -241,7 +241,7 @@ async def test_rooms_without_history_vanish_when_empty() -> None:
     hub.leave(a)
     await tick()
     assert hub.rooms == {}
-    hub.publish("/nobody", Message(b"x", True), None)
+    hub.publish("/nobody", RoomMessage(b"x", True), None)
     assert hub.rooms == {}
 
 
@@ -255,13 +255,13 @@ async def test_slow_client_is_dropped_and_the_others_still_served() -> None:
     hub.join(fast)
     hub.join(slow)
     slow.unsent = 990
-    hub.publish("/chat", Message(b"x" * 20, True), "fast")
+    hub.publish("/chat", RoomMessage(b"x" * 20, True), "fast")
     await tick()
     assert fast.messages() == ["x" * 20]
     assert slow.dropped is not None and slow.dropped[0] == SLOW_CLIENT_CODE
     assert dropped == [(slow, 990)]
     assert hub.clients == 1
-    hub.publish("/chat", Message(b"y", True), "fast")
+    hub.publish("/chat", RoomMessage(b"y", True), "fast")
     await tick()
     assert fast.messages() == ["x" * 20, "y"]
 
@@ -275,7 +275,7 @@ async def test_the_last_client_of_a_room_dropped_as_slow_empties_it_cleanly() ->
     only = Recorder("only")
     hub.join(only)
     only.unsent = 990
-    hub.publish("/chat", Message(b"x" * 20, True), "only")
+    hub.publish("/chat", RoomMessage(b"x" * 20, True), "only")
     await tick()
     assert errors == []
     assert dropped == [(only, 990)]
@@ -288,7 +288,7 @@ async def test_a_client_with_nothing_unsent_gets_a_batch_bigger_than_the_limit()
     hub = await started(max_queue=10)
     a = Recorder("a")
     hub.join(a)
-    hub.publish("/chat", Message(b"z" * 100, True), None)
+    hub.publish("/chat", RoomMessage(b"z" * 100, True), None)
     await tick()
     assert a.messages() == ["z" * 100] and a.dropped is None
 
@@ -301,14 +301,14 @@ class LoopbackBroker:
 
     def __init__(self, shared_history: bool = False) -> None:
         self.deliver: Deliver | None = None
-        self.published: list[tuple[str, Message, str | None]] = []
+        self.published: list[tuple[str, RoomMessage, str | None]] = []
         self.shared_history = shared_history
         self.rooms: list[str] = []  # subscribed, in order
 
     async def start(self, deliver: Deliver) -> None:
         self.deliver = deliver
 
-    def publish(self, room: str, message: Message, sender: str | None) -> None:
+    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         self.published.append((room, message, sender))
         asyncio.get_running_loop().call_soon(self._bounce)
 
@@ -342,14 +342,14 @@ async def test_remote_backplane_delivers_only_when_the_message_comes_back() -> N
     a, b = Recorder("a"), Recorder("b")
     hub.join(a)
     hub.join(b)
-    hub.publish("/chat", Message(b"hi", True), "a")
+    hub.publish("/chat", RoomMessage(b"hi", True), "a")
     assert broker.published and b.writes == []
     await tick()
     await tick()
     assert b.messages() == ["hi"]
     assert a.writes == []  # the sender key travels through the backplane
     # A message from another instance (unknown sender) reaches everyone here.
-    hub.deliver_local("/chat", Message(b"remote", True), "other-instance:1")
+    hub.deliver_local("/chat", RoomMessage(b"remote", True), "other-instance:1")
     await tick()
     assert a.messages() == ["remote"]
     await hub.close()
@@ -378,7 +378,7 @@ async def test_a_backplane_with_shared_history_replaces_the_local_copy() -> None
     hub = await started(backplane=broker, history=5)
     a = Recorder("a")
     hub.join(a)
-    hub.publish("/chat", Message(b"old", True), "a")
+    hub.publish("/chat", RoomMessage(b"old", True), "a")
     await tick()
     await tick()
     hub.leave(a)
@@ -399,4 +399,4 @@ async def test_keys_are_unique_across_instances() -> None:
 
 async def test_local_backplane_requires_start() -> None:
     with pytest.raises(AssertionError):
-        LocalBackplane().publish("/x", Message(b"", True), None)
+        LocalBackplane().publish("/x", RoomMessage(b"", True), None)

@@ -9,7 +9,7 @@ import pytest
 
 from wscli.core.socketio import RelayedEvent
 from wscli.core.url import redact_url
-from wscli.serve.hub import Message, RoomMessage
+from wscli.serve.hub import RoomMessage
 from wscli.serve.redis_outbox import BATCH_BYTES, Batch, Outbox, SeenBatches, Subscribe
 from wscli.serve.redis_wire import (
     format_id,
@@ -36,19 +36,19 @@ from wscli.serve.redis_wire import (
 def test_pack_unpack_round_trip(
     room: str, data: bytes, text: bool, notice: bool, sender: str | None
 ) -> None:
-    packed = pack_message(room, Message(data, text, notice), sender)
+    packed = pack_message(room, RoomMessage(data, text, notice), sender)
     [(got_room, message, got_sender)] = unpack_messages(packed)
     assert (got_room, got_sender) == (room, sender)
     assert (message.data, message.text, message.notice) == (data, text, notice)
     assert packed.endswith(data)  # the payload travels as is
-    assert packed_size(room, Message(data, text, notice), sender) == len(packed)
+    assert packed_size(room, RoomMessage(data, text, notice), sender) == len(packed)
 
 
 def test_a_batch_carries_several_messages_in_order() -> None:
     sent = [
-        ("/a", Message(b"one", True), "k:1"),
-        ("/b", Message(b"\x00two", False), None),
-        ("/a", Message(b"* x left", True, True), None),
+        ("/a", RoomMessage(b"one", True), "k:1"),
+        ("/b", RoomMessage(b"\x00two", False), None),
+        ("/a", RoomMessage(b"* x left", True, True), None),
     ]
     got = unpack_messages(b"".join(pack_message(*m) for m in sent))
     assert [(r, m.data, m.text, m.notice, s) for r, m, s in got] == [
@@ -64,7 +64,7 @@ def test_a_batch_carries_several_messages_in_order() -> None:
         (bytes([1, 0x80]) + bytes(12), "unknown flags"),
         (bytes([1, 1, 0, 0, 0, 9]) + bytes(8) + b"/x", "lengths past the end"),
         (bytes([1, 1, 0, 0, 0, 1, 0, 0, 0, 1]) + bytes(4) + b"/s", "sender bytes without a"),
-        (pack_message("/ok", Message(b"fine", True), None) + b"\x01", "too short"),
+        (pack_message("/ok", RoomMessage(b"fine", True), None) + b"\x01", "too short"),
     ],
 )
 def test_unpack_rejects_foreign_payloads(payload: bytes, why: str) -> None:
@@ -106,15 +106,15 @@ def test_batch_headers_round_trip_and_reject_foreign_ones() -> None:
 
 def test_outbox_batches_per_room_until_taken_and_keeps_the_order() -> None:
     box = Outbox()
-    box.add("/a", Message(b"1", True), "k:1", False)
-    box.add("/b", Message(b"2", True), "k:2", False)
-    box.add("/a", Message(b"3", True), "k:1", False)
+    box.add("/a", RoomMessage(b"1", True), "k:1", False)
+    box.add("/b", RoomMessage(b"2", True), "k:2", False)
+    box.add("/a", RoomMessage(b"3", True), "k:1", False)
     ops = box.take(BATCH_BYTES)
     assert [(op.room, [m.data for m, _ in op.messages]) for op in ops if isinstance(op, Batch)] == [
         ("/a", [b"1", b"3"]),
         ("/b", [b"2"]),
     ]
-    box.add("/a", Message(b"4", True), "k:1", False)  # after the take: a new batch
+    box.add("/a", RoomMessage(b"4", True), "k:1", False)  # after the take: a new batch
     assert [b.seq for b in box.mine.values()] == [1, 2, 3]
     assert box.bytes == sum(b.size for b in box.mine.values())
     assert box.by_sender["k:1"] > box.by_sender["k:2"]
@@ -128,9 +128,9 @@ def test_outbox_batches_per_room_until_taken_and_keeps_the_order() -> None:
 def test_outbox_subscription_cuts_the_room_batch() -> None:
     """Messages sent after a (re)join go in a batch after the Subscribe, never before it."""
     box = Outbox()
-    box.add("/a", Message(b"* zoe left", True, True), None, False)
+    box.add("/a", RoomMessage(b"* zoe left", True, True), None, False)
     box.subscribe("/a", 123)
-    box.add("/a", Message(b"hi", True), "k:1", False)
+    box.add("/a", RoomMessage(b"hi", True), "k:1", False)
     kinds = [(type(op).__name__, op.room) for op in box.queue]
     assert kinds == [("Batch", "/a"), ("Subscribe", "/a"), ("Batch", "/a")]
     assert isinstance(box.queue[1], Subscribe) and box.queue[1].since_ms == 123
@@ -138,8 +138,8 @@ def test_outbox_subscription_cuts_the_room_batch() -> None:
 
 def test_outbox_keeps_locally_delivered_messages_apart() -> None:
     box = Outbox()
-    box.add("/a", Message(b"1", True), "k", False)
-    box.add("/a", Message(b"2", True), "k", True)  # Redis lost: delivered here already
+    box.add("/a", RoomMessage(b"1", True), "k", False)
+    box.add("/a", RoomMessage(b"2", True), "k", True)  # Redis lost: delivered here already
     assert [b.local for b in box.mine.values()] == [False, True]
     assert [b.seq for b in box.undelivered()] == [1]
 
@@ -174,9 +174,9 @@ def test_the_author_travels_with_the_message() -> None:
 def test_a_socketio_event_travels_with_its_message() -> None:
     event = RelayedEvent('["message",{"_placeholder":true,"num":0},"x"]', (b"\x00\xff",), 7)
     sent = [
-        Message(b"\x00\xff", False, author="al", event=event),
-        Message(b"", True, event=RelayedEvent('["typing",true]'), raw=False),
-        Message(b"plain", True),
+        RoomMessage(b"\x00\xff", False, author="al", event=event),
+        RoomMessage(b"", True, event=RelayedEvent('["typing",true]'), raw=False),
+        RoomMessage(b"plain", True),
     ]
     packed = b"".join(pack_message("/r", m, "k:1") for m in sent)
     assert len(packed) == sum(packed_size("/r", m, "k:1") for m in sent)

@@ -1,4 +1,4 @@
-"""Resume (issue 10): a ``wscli.chat.v1`` client that reconnects with ``?since=ID`` is
+"""Resume: a ``wscli.chat.v1`` client that reconnects with ``?since=ID`` is
 replayed exactly what it missed, bounded by the history. Real server, real clients."""
 
 from __future__ import annotations

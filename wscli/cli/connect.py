@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 
-from wscli.cli import EXIT_STATUS_EPILOG, get_environment
+from wscli.cli.group import EXIT_STATUS_EPILOG, get_environment
 from wscli.cli.options import command
 from wscli.connect.config import ConnectConfig
 from wscli.core.exitcodes import server_close_sentence
@@ -46,7 +46,7 @@ def connect(config: ConnectConfig) -> int:
     On a terminal: a prompt; received messages appear above it. In a pipe: stdin lines
     are sent, received messages written to stdout, one per line.
     """
-    from wscli.cli import exit_now  # defined after this module is imported by wscli.cli
+    from wscli.cli.entry import exit_now
     from wscli.connect.run import run_connect
 
     # A closed stdout (`wscli connect URL | head`) ends quietly with exit 0: see wscli.cli.

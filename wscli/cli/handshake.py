@@ -38,7 +38,8 @@ def handshake(config: HandshakeConfig) -> int:
     """
     import asyncio
 
-    from wscli.cli import get_environment, quiet_stdout
+    from wscli.cli.entry import quiet_stdout
+    from wscli.cli.group import get_environment
     from wscli.core.accept import accept_for as compute_accept
     from wscli.core.accept import validate_key
     from wscli.core.url import normalize_url, parse_ws_url

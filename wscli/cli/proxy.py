@@ -32,7 +32,7 @@ def proxy(config: ProxyConfig) -> None:
     Clients connect to ws://HOST:PORT/PATH instead of the server; each message, ping,
     pong and close is passed on both ways, codes and reasons intact.
     """
-    from wscli.cli import get_environment
+    from wscli.cli.group import get_environment
     from wscli.proxy.run import make_display, run
 
     def banner(text: str) -> None:

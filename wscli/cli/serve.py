@@ -30,7 +30,7 @@ def serve(config: ServeConfig) -> None:
     Browsers open http://HOST:PORT/ for the chat page; WebSocket clients connect to
     ws://HOST:PORT/ROOM (any path is a room).
     """
-    from wscli.cli import get_environment
+    from wscli.cli.group import get_environment
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
 

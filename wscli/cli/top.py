@@ -23,7 +23,7 @@ def top(config: TopConfig) -> int:
     messages and bytes per second both ways, delays, slow clients, refusals, descriptors,
     Redis, the busiest rooms and the last log lines, redrawn about twice a second.
     """
-    from wscli.cli import get_environment
+    from wscli.cli.group import get_environment
     from wscli.core.errors import UsageProblem
     from wscli.net.tls import client_context
     from wscli.top.run import live, snapshot

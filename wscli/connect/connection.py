@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
-from wscli.connect.events import Direction, FrameKind
+from wscli.core.events import Direction, FrameKind
 
 # Called for each ping/pong frame: (kind, direction, payload, rtt in seconds or None).
 FrameObserver = Callable[[FrameKind, Direction, bytes, float | None], None]
@@ -41,7 +41,7 @@ OUTGOING_LIMIT = 1 << 20
 
 websockets answers every ping with a pong at once, whatever the server reads: a server
 flooding pings while never reading made the unsent pongs grow without bound (RSS 40 → 233
-MB in 14 s, issue 11). Past this limit wscli stops reading (the server's frames wait in the
+MB in 14 s). Past this limit wscli stops reading (the server's frames wait in the
 kernel, which makes the server block in turn) until the backlog drains; if it does not
 drain within --ping-timeout, wscli drops the connection.
 """
@@ -76,8 +76,9 @@ class ObservedConnection(ClientConnection):
         """The opening handshake; a 3xx answer becomes :class:`RedirectAnswer`.
 
         websockets would follow redirects itself, silently, to any host, with every -H
-        header (issue 11). An exception that is not InvalidStatus makes connect() hand the
-        answer back instead; :mod:`wscli.connect.redirects` follows it only with -L.
+        header: credentials sent where the user never said. An exception that is not
+        InvalidStatus makes connect() hand the answer back instead;
+        :mod:`wscli.connect.redirects` follows it only with -L.
         """
         try:
             await super().handshake(*args, **kwargs)

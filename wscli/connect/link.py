@@ -38,7 +38,6 @@ from wscli.connect.connection import (
     FrameObserver,
     ObservedConnection,
 )
-from wscli.connect.events import ClosedBy, Message
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.closecodes import close_description
 from wscli.core.errors import (
@@ -50,6 +49,7 @@ from wscli.core.errors import (
     UsageProblem,
     WscliError,
 )
+from wscli.core.events import ClosedBy, Message
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 from wscli.core.headers import check_header_values, check_subprotocols
 from wscli.core.url import normalize_url, parse_ws_url, redact_in

@@ -15,19 +15,6 @@ import collections
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Protocol
 
-from wscli.connect.events import (
-    ClosedBy,
-    Direction,
-    FrameKind,
-    Message,
-    close_event,
-    error_event,
-    message_event,
-    open_event,
-    ping_event,
-    reconnect_event,
-    redirect_event,
-)
 from wscli.connect.render import (
     ERROR_STYLE,
     HEXDUMP_WIDTH,
@@ -41,6 +28,19 @@ from wscli.connect.render import (
 from wscli.core.closecodes import close_description
 from wscli.core.errors import WscliError, error_text, format_error
 from wscli.core.escape import escape_control
+from wscli.core.events import (
+    ClosedBy,
+    Direction,
+    FrameKind,
+    Message,
+    close_event,
+    error_event,
+    message_event,
+    open_event,
+    ping_event,
+    reconnect_event,
+    redirect_event,
+)
 from wscli.core.ndjson import timestamp, to_ndjson
 from wscli.core.url import redact_url
 
@@ -185,7 +185,7 @@ class _StderrStatus:
     written together: :meth:`_write` buffers, and one flush runs once the event loop is
     free again — before it waits for the network — so a reader still sees each message
     as soon as it arrived, at a fraction of the system calls of a flush per message
-    (issue 11: pipe throughput). Outside a running loop it flushes at once.
+    (a pipe's throughput is bound by them). Outside a running loop it flushes at once.
     """
 
     def __init__(self, stdout: IO[bytes], stderr: IO[str], *, verbose: bool = False) -> None:

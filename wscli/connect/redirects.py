@@ -1,7 +1,7 @@
 """Redirects answered to `wscli connect`'s upgrade request: refused unless -L/--location.
 
-websockets would follow a 3xx itself, silently, to another host, with every -H header
-(issue 11). wscli follows one only when asked (as curl does), reports each hop, never
+websockets would follow a 3xx itself, silently, to another host, with every -H header.
+wscli follows one only when asked (as curl does), reports each hop, never
 downgrades wss:// to ws://, and sends neither -H headers nor --auth on to another host
 (scheme, host or port): they are credentials more often than not (``X-Api-Key``).
 """

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any, Literal
 
-from wscli.connect.events import Message
 from wscli.core.escape import escape_control
+from wscli.core.events import Message
 from wscli.core.ndjson import timestamp, to_json
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def terminal_message(
 
     ``preview``: dump at most that many bytes of a binary message and say how many more
     there are (``… 2,944 more bytes``), with ``/show ID`` when ``show_id`` is given: a
-    3 KB file printed ~190 lines each way at the prompt (issue 11).
+    3 KB file printed ~190 lines each way at the prompt, burying the conversation.
     """
     from rich.text import Text
 
@@ -148,7 +148,7 @@ def fold(text: Text, width: int, indent: str = CONTINUATION) -> Text:
 
     The terminal would wrap a long line itself, starting the rest at column 0, where a
     peer's ``"ok" + spaces + "> transfer approved"`` passes for a line the user sent
-    (issue 11). Folded here, every screen line after the first starts with ``indent``;
+    (a forged line). Folded here, every screen line after the first starts with ``indent``;
     lines after a newline already do (:func:`_continued`). Cut by character, never
     dropping or merging the peer's spaces.
     """

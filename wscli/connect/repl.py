@@ -31,7 +31,6 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.config import ReplOptions, SessionOptions
-from wscli.connect.events import Message
 from wscli.connect.link import WebSocketLink
 from wscli.connect.output import SHOW_KEEP, JsonOutput, Output, TerminalOutput
 from wscli.connect.session import (
@@ -43,6 +42,7 @@ from wscli.connect.session import (
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
 from wscli.connect.socketio.link import SocketIOLink
 from wscli.core.errors import TimedOut, os_reason
+from wscli.core.events import Message
 from wscli.core.exitcodes import ExitCode
 from wscli.net.statefiles import history_path, open_private
 from wscli.net.terminal import make_console
@@ -149,7 +149,7 @@ def toolbar_text(stats: Stats, width: int | None = None) -> str:
 
     When they do not fit in ``width`` columns, whole fields are dropped, least telling first
     (subprotocol, compression, RTT, URL, counts; the state stays): the terminal would
-    otherwise cut the toolbar mid-word (issue 11).
+    otherwise cut the toolbar mid-word.
     """
     rtt = f"{stats.rtt * 1000:.1f} ms" if stats.rtt is not None else "-"
     fields = [

@@ -150,7 +150,7 @@ async def run_session(
     Attempts are counted, and the backoff keeps growing, across connections that end
     within ``options.stable_after`` seconds (10) of opening: a server that accepts and
     drops at once is a failure like a refused connection, and resetting on every handshake
-    would retry it forever at the shortest delay (issue 11: 25 connections in 10 s, stuck
+    would retry it forever at the shortest delay (25 connections in 10 s were seen, stuck
     at "attempt 1/5"). Only a connection that stayed up that long starts the count and the
     backoff afresh. Each retried failure is reported as a
     ``reconnect`` with its reason; only the final one is an error.

@@ -2,7 +2,7 @@
 
 The pipe writes received messages to stdout with blocking writes (flushed per message, as
 a pipe tool should). When the reader of stdout stops reading (``| sleep 12``), a write
-blocks the event loop, and with it every timer: ``--timeout 4`` once ran 13 s (issue 11).
+blocks the event loop, and with it every timer: ``--timeout 4`` once ran 13 s.
 This thread, started with the deadline, checks after it whether the loop still answers;
 when it does not (blocked in a write) it calls ``expire`` with the TimedOut error: the CLI
 layer's :func:`wscli.cli.exit_now` prints the usual line and exits 6, as the deadline

@@ -68,8 +68,9 @@ async def resolve(host: str, port: int) -> list[Any]:
     return await future
 
 
-class _Run:
-    """One handshake run: the stream, the protocol and the report being filled."""
+class Exchange:
+    """One opening handshake with a server: the stream, the protocol and the report being
+    filled, phase by phase (connect, upgrade, close)."""
 
     def __init__(
         self,
@@ -330,7 +331,7 @@ async def run_handshake(
     ``protocol`` must be the ClientProtocol that produced ``report.request``. The error, if
     any, is left in ``report.error``.
     """
-    run = _Run(report, protocol, ssl_context, timeout)
+    run = Exchange(report, protocol, ssl_context, timeout)
     started = time.perf_counter()
     try:
         await run.connect()

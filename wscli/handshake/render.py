@@ -189,8 +189,9 @@ def _is_ip_literal(host: str) -> bool:
 def render_debug_setup(report: HandshakeReport) -> Text:
     """The --debug lines of what came before the request: addresses, connection, TLS.
 
-    On a terminal they are printed before the exchange, in time order as ``curl -v`` does
-    (issue 11). An IP literal needs no resolving: no "resolved 127.0.0.1 to 127.0.0.1".
+    On a terminal they are printed before the exchange, in time order as ``curl -v`` does,
+    so a slow phase shows where it happens. An IP literal needs no resolving: no
+    "resolved 127.0.0.1 to 127.0.0.1".
     """
     text = Text()
     if report.addresses and not _is_ip_literal(report.host):

@@ -13,6 +13,7 @@ once: a burst of small messages costs one write, and nothing waits longer than t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import shutil
 import time
@@ -35,6 +36,26 @@ from wscli.proxy.faults import Way
 
 _FROM: dict[Way, str] = {"up": "client", "down": "server"}
 _DIRECTION: dict[Way, Any] = {"up": "out", "down": "in"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Opened:
+    """Both sides of connection number ``connection`` are open: what each side agreed to."""
+
+    connection: int
+    path: str
+    """The request target the client asked for (escaped for the terminal)."""
+    client: str
+    """The client's address, ``host:port``."""
+    upstream: str
+    """The URL the proxy opened upstream."""
+    subprotocol: str | None
+    client_extensions: Sequence[str]
+    server_extensions: Sequence[str]
+    headers: Sequence[tuple[str, str]]
+    """The upstream's answer, as relayed to the client."""
+
+
 HEAD_MARKERS = {
     "request": "C>",  # the client's upgrade request, as received
     "upstream_request": ">S",  # the request the proxy sent upstream
@@ -64,17 +85,7 @@ class Display:
     def listening(self, url: str, upstream: str, seed: int | None) -> None:
         """The proxy is ready."""
 
-    def opened(
-        self,
-        connection: int,
-        path: str,
-        client: str,
-        upstream: str,
-        subprotocol: str | None,
-        client_extensions: Sequence[str],
-        server_extensions: Sequence[str],
-        headers: Sequence[tuple[str, str]],
-    ) -> None:
+    def opened(self, event: Opened) -> None:
         """Both sides are open."""
 
     def message(
@@ -142,14 +153,37 @@ class _Clock:
         return f"{self.text[:20]}{millis:03d}Z"
 
 
-class LineDisplay(Display):
+class StreamDisplay(Display):
+    """A display writing to a text stream; a reader that goes away stops the run."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def _put(self, line: str, now: bool) -> None:
+        if self.stdout_lost:
+            return
+        try:
+            self.stream.write(line)
+            if now:
+                self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._lost_stdout()
+
+
+class LineDisplay(StreamDisplay):
     """One line per event, coloured by direction on a terminal, cut to its width.
 
     The width is read once, at start (``COLUMNS`` or the terminal's; 100 in a pipe).
     """
 
     def __init__(self, stream: TextIO, color: bool, verbose: bool = False) -> None:
-        self.stream = stream
+        super().__init__(stream)
         self.color = color
         self.verbose = verbose
         self.width = shutil.get_terminal_size((100, 24)).columns
@@ -163,20 +197,7 @@ class LineDisplay(Display):
             )
         else:
             text = "".join(part for part, _ in segments)
-        if self.stdout_lost:
-            return
-        try:
-            self.stream.write(text + "\n")
-            if now:
-                self.stream.flush()
-        except BrokenPipeError:
-            self._lost_stdout()
-
-    def flush(self) -> None:
-        try:
-            self.stream.flush()
-        except BrokenPipeError:
-            self._lost_stdout()
+        self._put(text + "\n", now)
 
     def _width(self) -> int:
         return self.width
@@ -184,26 +205,16 @@ class LineDisplay(Display):
     def listening(self, url: str, upstream: str, seed: int | None) -> None:
         pass  # the banner on stderr says it
 
-    def opened(
-        self,
-        connection: int,
-        path: str,
-        client: str,
-        upstream: str,
-        subprotocol: str | None,
-        client_extensions: Sequence[str],
-        server_extensions: Sequence[str],
-        headers: Sequence[tuple[str, str]],
-    ) -> None:
+    def opened(self, event: Opened) -> None:
         self._write(
             render.open_line(
                 self.clock(),
-                connection,
-                redact(path),
-                client,
-                subprotocol,
-                client_extensions,
-                server_extensions,
+                event.connection,
+                redact(event.path),
+                event.client,
+                event.subprotocol,
+                event.client_extensions,
+                event.server_extensions,
             )
         )
 
@@ -247,13 +258,13 @@ class LineDisplay(Display):
         self._write(render.note_line(self.clock(), connection, text, "dim"))
 
 
-class JsonDisplay(Display):
+class JsonDisplay(StreamDisplay):
     """``connect --json`` events, one per line, each with ``connection`` (and ``from``)."""
 
     full_payloads = True
 
     def __init__(self, stream: TextIO, verbose: bool = False) -> None:
-        self.stream = stream
+        super().__init__(stream)
         self.verbose = verbose
 
     def _emit(
@@ -262,44 +273,20 @@ class JsonDisplay(Display):
         head = {"event": event.pop("event"), "time": event.pop("time")}
         if connection is not None:
             head["connection"] = connection
-        if self.stdout_lost:
-            return
-        try:
-            self.stream.write(to_ndjson({**head, **extra, **event}))
-            if now:
-                self.stream.flush()
-        except BrokenPipeError:
-            self._lost_stdout()
-
-    def flush(self) -> None:
-        try:
-            self.stream.flush()
-        except BrokenPipeError:
-            self._lost_stdout()
+        self._put(to_ndjson({**head, **extra, **event}), now)
 
     def listening(self, url: str, upstream: str, seed: int | None) -> None:
         event = {"event": "listening", "time": timestamp(), "url": url, "upstream": upstream}
         self._emit({**event, "seed": seed}, None)
 
-    def opened(
-        self,
-        connection: int,
-        path: str,
-        client: str,
-        upstream: str,
-        subprotocol: str | None,
-        client_extensions: Sequence[str],
-        server_extensions: Sequence[str],
-        headers: Sequence[tuple[str, str]],
-    ) -> None:
-        headers = [(name, redact_value(name, value)) for name, value in headers]
-        event = open_event(redact(upstream), subprotocol, client_extensions, headers)
+    def opened(self, event: Opened) -> None:
+        headers = [(name, redact_value(name, value)) for name, value in event.headers]
         self._emit(
-            event,
-            connection,
-            path=redact(path),
-            client=client,
-            server_extensions=list(server_extensions),
+            open_event(redact(event.upstream), event.subprotocol, event.client_extensions, headers),
+            event.connection,
+            path=redact(event.path),
+            client=event.client,
+            server_extensions=list(event.server_extensions),
         )
 
     def message(

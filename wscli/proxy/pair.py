@@ -38,7 +38,7 @@ from wscli.proxy.config import ProxyConfig
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.lane import Lane
-from wscli.proxy.output import Display
+from wscli.proxy.output import Display, Opened
 from wscli.proxy.upstream import (
     OWN_HANDSHAKE,
     forwarded_headers,
@@ -49,8 +49,9 @@ from wscli.proxy.upstream import (
 
 
 @dataclasses.dataclass
-class Shared:
-    """What every pair of one proxy run uses."""
+class Relay:
+    """The running proxy, as every pair of it uses it: the config, the display, the faults,
+    the upstream and its TLS context, and the pairs alive."""
 
     config: ProxyConfig
     display: Display
@@ -68,13 +69,13 @@ def _head(raw: bytes) -> bytes:
 class Pair:
     """A client connection and the upstream connection opened for it."""
 
-    def __init__(self, shared: Shared) -> None:
-        shared.count += 1
-        self.id = shared.count
-        self.shared = shared
-        self.config = shared.config
-        self.display = shared.display
-        shared.pairs.add(self)
+    def __init__(self, relay: Relay) -> None:
+        relay.count += 1
+        self.id = relay.count
+        self.relay = relay
+        self.config = relay.config
+        self.display = relay.display
+        relay.pairs.add(self)
         compression = self.config.compression
         self.client = Endpoint(
             self,
@@ -199,13 +200,13 @@ class Pair:
                 raise
 
     async def _open_upstream(self, request: Request) -> None:
-        shared = self.shared
+        relay = self.relay
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
-        if upgrade and shared.faults.refuse(self.id):
+        if upgrade and relay.faults.refuse(self.id):
             self.display.fault(self.id, "refuse", None, status=503)
             self._reject(503, "wscli proxy: refused (--refuse)\n", "proxy")
             return
-        base = shared.upstream
+        base = relay.upstream
         uri = parse_uri(
             f"{'wss' if base.secure else 'ws'}://{hostport(base.host, base.port)}"
             + (request_path(base, request.path) if upgrade else request.path)
@@ -234,7 +235,7 @@ class Pair:
         await open_transport(
             lambda: upstream,
             uri,
-            shared.upstream_tls,
+            relay.upstream_tls,
             self.config.upstream.proxy,
             self.config.upstream.open_timeout,
         )
@@ -325,7 +326,7 @@ class Pair:
         for timer in self.timers:
             timer.cancel()
         self.timers = []
-        faults = self.shared.faults
+        faults = self.relay.faults
         up = Lane(self, "up", self.client, self.upstream, faults.direction(self.id, "up"))
         down = Lane(self, "down", self.upstream, self.client, faults.direction(self.id, "down"))
         up.reverse, down.reverse = down, up
@@ -335,14 +336,16 @@ class Pair:
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
         self.display.opened(
-            self.id,
-            escape_control(response_path(self), keep_newlines=False),
-            client,
-            self.upstream_url,
-            self.chosen,
-            [ext.name for ext in self.client.protocol.extensions],
-            [ext.name for ext in self.upstream.protocol.extensions],
-            list(response.headers.raw_items()),
+            Opened(
+                self.id,
+                escape_control(response_path(self), keep_newlines=False),
+                client,
+                self.upstream_url,
+                self.chosen,
+                [ext.name for ext in self.client.protocol.extensions],
+                [ext.name for ext in self.upstream.protocol.extensions],
+                list(response.headers.raw_items()),
+            )
         )
         self._arm_faults()
         if (
@@ -483,7 +486,7 @@ class Pair:
         for lane in self.lanes:
             if lane.pump is not None:
                 lane.pump.cancel()
-        self.shared.pairs.discard(self)
+        self.relay.pairs.discard(self)
         if self.opened:
             code, reason, by = self.first_close or (None, "", None)
             self.display.closed(self.id, code, reason, by)

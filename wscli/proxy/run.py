@@ -20,7 +20,7 @@ from wscli.proxy.config import DisplayOptions, ProxyConfig, check_faults, check_
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
-from wscli.proxy.pair import Pair, Shared
+from wscli.proxy.pair import Pair, Relay
 
 Banner = Callable[[str], None]
 
@@ -54,11 +54,11 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     if config.certfile is not None:
         listen_tls = server_context(config.certfile, config.keyfile)
     faults = Faults(config.faults)
-    shared = Shared(config, display, faults, upstream, tls)
+    relay = Relay(config, display, faults, upstream, tls)
     loop = asyncio.get_running_loop()
 
     def new_client() -> Endpoint:
-        return Pair(shared).client
+        return Pair(relay).client
 
     try:
         server = await loop.create_server(
@@ -93,7 +93,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         signals += 1
         stop.set()
         if signals > 1:
-            for pair in list(shared.pairs):
+            for pair in list(relay.pairs):
                 pair.abort()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -101,12 +101,12 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     async with server:
         await stop.wait()
         server.close()
-        for pair in list(shared.pairs):
+        for pair in list(relay.pairs):
             pair.close()
         deadline = loop.time() + config.close_timeout + 1.0
-        while shared.pairs and loop.time() < deadline and signals < 2:
+        while relay.pairs and loop.time() < deadline and signals < 2:
             await asyncio.sleep(0.02)
-        for pair in list(shared.pairs):
+        for pair in list(relay.pairs):
             pair.abort()
         await asyncio.sleep(0)  # let the aborted transports report their loss
     if signals > 1:

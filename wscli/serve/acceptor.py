@@ -1,4 +1,4 @@
-"""`wscli serve`'s own accept loop: admission decided when a connection is accepted (issue 14).
+"""`wscli serve`'s own accept loop: admission decided when a connection is accepted.
 
 The event loops' ``create_server`` accept whatever the kernel queued and fail only at the
 limit, each in its own way (see :mod:`wscli.serve.fdlimit`): a burst of clients then fills

@@ -48,7 +48,7 @@ from typing import Any
 
 from wscli.core.errors import ConnectFailed
 from wscli.core.url import redact_url
-from wscli.serve.hub import Deliver, Message
+from wscli.serve.hub import Deliver, RoomMessage
 from wscli.serve.message_id import stream_id
 from wscli.serve.redis_link import Session, connect, load_redis
 from wscli.serve.redis_outbox import BATCH_BYTES, Outbox, SeenBatches, Subscribe
@@ -200,7 +200,7 @@ class RedisBackplane:
         self._subscribed.discard(room)
         self._stop_reading(room)
 
-    def publish(self, room: str, message: Message, sender: str | None) -> None:
+    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         """Queue ``message`` for its room's stream (never blocks); while Redis is lost, also
         deliver it locally at once."""
         assert self._deliver is not None, "backplane not started"
@@ -408,7 +408,7 @@ class RedisBackplane:
         cursor: StreamId = (0, 0)
         if newest:
             cursor = min((op.since_ms - 1, MAX_SEQ), parse_id(newest[0][0]))
-        replay: list[tuple[Message, str | None]] = []
+        replay: list[tuple[RoomMessage, str | None]] = []
         for raw_id, fields in reversed(tail):
             entry = parse_id(raw_id)
             if entry > cursor:
@@ -492,7 +492,7 @@ class RedisBackplane:
 
     def _accept(
         self, room: str, fields: dict[bytes, bytes], entry: StreamId
-    ) -> list[tuple[Message, str | None]]:
+    ) -> list[tuple[RoomMessage, str | None]]:
         """The messages of one entry this instance should deliver (none for a duplicate,
         for its own batch already delivered during an outage, or for a foreign entry).
 

@@ -139,13 +139,15 @@ class ClientConnection(asyncio.Protocol):
         "deferred",
         "enveloped",
         "eof",
-        "ident",
+        "key",
+        "nick",
         "owner",
         "paused",
         "peer",
         "phase",
         "protocol",
         "received",
+        "room",
         "shared_frames",
         "since",
         "started",
@@ -161,8 +163,10 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.protocol: ServerProtocol | None = None
         self.phase = HEAD
-        self.ident: tuple[str, str, str | None] = ("", "/", None)
-        """(key, room, nick): key is "" until the client joined the hub."""
+        self.key = ""
+        """The hub's key for this client: "" until it joined the hub."""
+        self.room = "/"
+        self.nick: str | None = None
         self.client_id = 0
         self.author: str | None = None
         """Its nick, else ``#ID``: who it is in the JSON envelope (set when it joins)."""
@@ -191,20 +195,8 @@ class ClientConnection(asyncio.Protocol):
     # Subscriber interface (called by the hub)
 
     @property
-    def key(self) -> str:
-        return self.ident[0]
-
-    @property
-    def room(self) -> str:
-        return self.ident[1]
-
-    @property
-    def nick(self) -> str | None:
-        return self.ident[2]
-
-    @property
     def joined(self) -> bool:
-        return bool(self.ident[0])
+        return bool(self.key)
 
     @property
     def is_open(self) -> bool:

@@ -1,5 +1,5 @@
 """`wscli serve` at the file-descriptor limit: use what the system allows, and say so when it
-runs out (issue 14).
+runs out, rather than fail at accept time in a way each event loop reports differently.
 
 Every client costs the server one descriptor. Left alone, the process stops at the soft
 ``RLIMIT_NOFILE`` (often 1,024) while the hard limit allows far more, and once it is reached

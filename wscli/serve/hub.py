@@ -44,13 +44,12 @@ OP_BINARY = 0x2
 # Rooms that are empty but keep a history are retained up to this many (oldest dropped),
 # so clients cannot grow memory without bound by visiting many paths.
 MAX_IDLE_ROOMS = 1024
-DEFAULT_HISTORY_BYTES = 64 * 2**20
+DEFAULT_HISTORY_LIMIT = 64 * 2**20  # bytes, all rooms together (--history-bytes)
 
 FANOUT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 """Buckets of the fan-out delay histogram (seconds)."""
 
 SLOW_CLIENT_CODE = 1013
-UNLIMITED = 2**62  # "try again later": the client could not keep up
 
 
 def encode_frame(data: bytes, text: bool) -> bytes:
@@ -68,7 +67,7 @@ def encode_frame(data: bytes, text: bool) -> bytes:
 
 class RoomMessage:
     """A chat message as the hub relays it to a room: payload bytes exactly as the client
-    sent them (not to be confused with :class:`wscli.connect.events.Message`, what
+    sent them (not to be confused with :class:`wscli.core.events.Message`, what
     `wscli connect` received).
 
     ``notice`` marks the server's own join/leave notices, which are never kept in history;
@@ -136,10 +135,6 @@ class RoomMessage:
     def __repr__(self) -> str:
         kind = "text" if self.text else "binary"
         return f"RoomMessage({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
-
-
-Message = RoomMessage
-"""The old name, kept only while the Redis backplane (rewritten in parallel) moves over."""
 
 
 def frame_payload(frame: bytes) -> RoomMessage:
@@ -294,7 +289,7 @@ class Room:
         "bytes",
         "evicted",
         "history",
-        "history_bytes",
+        "history_held",
         "members",
         "messages",
         "name",
@@ -308,7 +303,7 @@ class Room:
         self.history: collections.deque[RoomMessage] | None = (
             collections.deque(maxlen=history) if history > 0 else None
         )
-        self.history_bytes = 0
+        self.history_held = 0
         self.evicted = False  # the history dropped messages (a resume may miss some)
         self.messages = 0  # delivered here (for the busiest rooms of --metrics-rooms)
         self.bytes = 0
@@ -322,22 +317,22 @@ class Room:
         kept.frame, kept.id, kept.event = message.frame, message.id, message.event
         kept.when = message.when or timestamp()
         message.when = kept.when
-        before = self.history_bytes
+        before = self.history_held
         if len(history) == history.maxlen:
-            self.history_bytes -= history.popleft().kept_size()
+            self.history_held -= history.popleft().kept_size()
             self.evicted = True
         history.append(kept)
-        self.history_bytes += kept.kept_size()
-        while self.history_bytes > max_bytes:
-            self.history_bytes -= history.popleft().kept_size()
+        self.history_held += kept.kept_size()
+        while self.history_held > max_bytes:
+            self.history_held -= history.popleft().kept_size()
             self.evicted = True
-        return self.history_bytes - before
+        return self.history_held - before
 
     def forget_oldest(self) -> int:
         """Drop the oldest kept message; the bytes freed."""
         assert self.history
         size = self.history.popleft().kept_size()
-        self.history_bytes -= size
+        self.history_held -= size
         self.evicted = True
         return size
 
@@ -350,7 +345,7 @@ class Hub:
 
     ``max_queue`` bounds each client's unsent bytes; ``echo`` False excludes the sender
     (--no-echo); ``history`` is how many messages each room replays to newcomers (at most
-    ``max_queue`` bytes of them); ``history_bytes`` bounds the history kept by all rooms
+    ``max_queue`` bytes of them); ``history_limit`` bounds the history kept by all rooms
     together (the history of the least recently written room is dropped first).
     """
 
@@ -359,7 +354,7 @@ class Hub:
         *,
         echo: bool = True,
         history: int = 0,
-        history_bytes: int = DEFAULT_HISTORY_BYTES,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
         max_queue: int = 4 * 2**20,
         backplane: Backplane | None = None,
         on_slow_client: SlowClientCallback | None = None,
@@ -367,7 +362,7 @@ class Hub:
     ) -> None:
         self.echo = echo
         self.history = history
-        self.history_limit = history_bytes
+        self.history_limit = history_limit
         self.history_held = 0
         # Rooms holding history, least recently written first (the budget's eviction order).
         self._kept: collections.OrderedDict[str, Room] = collections.OrderedDict()
@@ -433,8 +428,8 @@ class Hub:
         shared_history = not room.members and self.backplane.subscribe(room.name)
         if shared_history and room.history:
             room.history.clear()  # the backplane replays the shared history instead
-            self.history_held -= room.history_bytes
-            room.history_bytes = 0
+            self.history_held -= room.history_held
+            room.history_held = 0
             self._kept.pop(room.name, None)
         since = client.since if client.enveloped else None
         kept = list(room.history) if room.history else []
@@ -517,7 +512,7 @@ class Hub:
             gone = self.rooms.get(oldest)
             if gone is not None and not gone.members and not gone.batch:
                 del self.rooms[oldest]
-                self.history_held -= gone.history_bytes
+                self.history_held -= gone.history_held
                 self._kept.pop(oldest, None)
 
     # Fan-out

@@ -17,15 +17,14 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
   head 400, a foreign Host 403, an upgrade answered non-101)
 - ``http`` (only with -v): ``remote``, ``method``, ``path``, ``status``
 - ``error``: ``remote`` (or null), ``message`` — one line, never a traceback
-
-Every text field is passed through :func:`redact` first: the values of ``Authorization``,
-``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
 - ``shutdown``: ``clients``
 - ``fds``: ``open``, ``limit``, ``refused`` — clients turned away for lack of file
   descriptors (503s and failed accepts), one event per second while it lasts
 - ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
   Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
 
+Every text field is passed through :func:`redact` first: the values of ``Authorization``,
+``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
 :func:`format_line` renders an event for people (pure); :class:`EventLog` writes them.
 Peer-controlled text (rooms, nicknames, reasons, paths) is escaped before it reaches a
 terminal. The hot path stays quiet unless ``verbose``.

@@ -1,7 +1,7 @@
 """Message ids of the page's subprotocol: stable and comparable within a room (pure).
 
 A page that reconnects sends the last id it saw (``?since=ID``) and is replayed only what
-came after it (issue 10, "resume"). That needs ids every instance agrees on:
+came after it ("resume"). That needs ids every instance agrees on:
 
 - with the Redis backplane, an id is the room stream's entry id plus the message's index
   within that entry (``1764480000000-0.3``): every instance reading the stream gives the

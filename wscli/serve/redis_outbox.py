@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import time
 
-from wscli.serve.hub import Message
+from wscli.serve.hub import RoomMessage
 from wscli.serve.redis_wire import pack_message, packed_size
 
 BATCH_BYTES = 256 * 2**10  # a stream entry carries chat messages up to about this size
@@ -46,7 +46,7 @@ class Batch:
         self.appended = False
         self.created = time.monotonic()
         self.size = 0  # packed bytes
-        self.messages: list[tuple[Message, str | None]] = []
+        self.messages: list[tuple[RoomMessage, str | None]] = []
         self.senders: dict[str | None, int] = {}
 
     @property
@@ -69,7 +69,7 @@ class Outbox:
         self._open: dict[str, Batch] = {}  # per room, the queued batch still taking messages
         self._seq = 0
 
-    def add(self, room: str, message: Message, sender: str | None, local: bool) -> Batch:
+    def add(self, room: str, message: RoomMessage, sender: str | None, local: bool) -> Batch:
         """Queue ``message``; it joins the room's open batch when that has room for it."""
         size = packed_size(room, message, sender)
         batch = self._open.get(room)

@@ -24,7 +24,7 @@ import struct
 from typing import Any
 
 from wscli.core.socketio import RelayedEvent, pack_event, packed_event_size, unpack_event
-from wscli.serve.hub import Message
+from wscli.serve.hub import RoomMessage
 
 DEFAULT_PREFIX = "wscli:chat"
 
@@ -73,7 +73,7 @@ def parse_header(raw: bytes) -> tuple[str, int, bool]:
     return parts[0], int(parts[1]), len(parts) == 3
 
 
-def pack_message(room: str, message: Message, sender: str | None) -> bytes:
+def pack_message(room: str, message: RoomMessage, sender: str | None) -> bytes:
     """The bytes of ``message`` inside a batch (payload kept byte for byte)."""
     flags = (_TEXT if message.text else 0) | (_NOTICE if message.notice else 0)
     flags |= 0 if message.raw else _NOT_RAW
@@ -100,7 +100,7 @@ def _author_bytes(author: str) -> bytes:
     return raw + bytes((len(raw),))
 
 
-def packed_size(room: str, message: Message, sender: str | None) -> int:
+def packed_size(room: str, message: RoomMessage, sender: str | None) -> int:
     """``len(pack_message(room, message, sender))`` without building it."""
     room_len = len(room.encode("utf-8", "surrogateescape"))
     sender_len = len(sender.encode("utf-8", "surrogateescape")) if sender is not None else 0
@@ -111,12 +111,12 @@ def packed_size(room: str, message: Message, sender: str | None) -> int:
     return _HEADER.size + room_len + sender_len + len(message.data) + extra
 
 
-def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
+def unpack_messages(payload: bytes) -> list[tuple[str, RoomMessage, str | None]]:
     """The chat messages of one batch (inverse of joined :func:`pack_message`).
 
     ValueError for anything this module did not produce; then none of them is delivered.
     """
-    found: list[tuple[str, Message, str | None]] = []
+    found: list[tuple[str, RoomMessage, str | None]] = []
     start, end = 0, len(payload)
     if not payload:
         raise ValueError("too short")
@@ -150,7 +150,7 @@ def unpack_messages(payload: bytes) -> list[tuple[str, Message, str | None]]:
         data, event = payload[start:stop], None
         if flags & _EVENT:
             data, event = _split_event(data)
-        message = Message(
+        message = RoomMessage(
             data,
             bool(flags & _TEXT),
             bool(flags & _NOTICE),

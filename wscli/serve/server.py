@@ -97,13 +97,14 @@ class ChatServer:
     ) -> None:
         self.config = config
         self.log = log
-        # Descriptor headroom and refusal reports (issue 14): see wscli.serve.fdlimit.
+        # Descriptor headroom, so a client near the limit gets a 503, not a dropped accept,
+        # and refusal reports: see wscli.serve.fdlimit.
         self.fd_limit = fd_limit or fdlimit.current_limit()
         self.fds = fdlimit.FdGuard(fdlimit.FdBudget(self.fd_limit.soft), self._report_fds)
         self.hub = Hub(
             echo=config.echo,
             history=config.history,
-            history_bytes=config.history_bytes,
+            history_limit=config.history_bytes,
             max_queue=config.max_queue,
             backplane=backplane,
             on_slow_client=self._on_slow_client,
@@ -183,7 +184,8 @@ class ChatServer:
             port=self.port,
             tls=config.tls,
         )
-        # Our own accept loop decides at accept time who fits in the descriptors (issue 14);
+        # Our own accept loop decides at accept time who fits in the descriptors (the event
+        # loops' own accept fails at the limit, each differently: see wscli.serve.acceptor);
         # every connection it accepts is counted there and ends in on_connection_lost.
         self.acceptor = acceptor.Acceptor(
             listening,
@@ -353,7 +355,7 @@ class ChatServer:
         remote = format_address(conn.peer)
         if isinstance(decision, Admit):
             self.admitted.add(conn)
-            conn.ident = ("", decision.room, decision.nick)
+            conn.room, conn.nick = decision.room, decision.nick
             return decision
         if isinstance(decision, Plain):
             static = self.static
@@ -418,7 +420,7 @@ class ChatServer:
             self.socketio.on_open(conn, admitted)
             return
         conn.client_id, key = self.hub.new_key()
-        conn.ident = (key, admitted.room, admitted.nick)
+        conn.key, conn.room, conn.nick = key, admitted.room, admitted.nick
         conn.author = admitted.nick or f"#{conn.client_id}"
         conn.since = admitted.since
         counters = self.counters

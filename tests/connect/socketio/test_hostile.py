@@ -1,4 +1,4 @@
-"""Hostile Socket.IO servers (issue 11 items 2 and 3): each malformed packet is a protocol
+"""Hostile Socket.IO servers: each malformed packet is a protocol
 error — wscli closes with 1002/1007/1009, prints one line and exits 5 — never a traceback,
 never unbounded memory. The servers send exactly the bytes of the reports."""
 

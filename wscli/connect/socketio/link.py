@@ -18,13 +18,13 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.config import SocketIOOptions
-from wscli.connect.events import ClosedBy, Message
 from wscli.connect.link import WebSocketLink
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
 from wscli.connect.socketio.transport import PollingTransport, Transport, WebSocketTransport
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut
+from wscli.core.events import ClosedBy, Message
 from wscli.core.socketio import (
     ENGINE_CLOSE,
     ENGINE_MESSAGE,

@@ -22,7 +22,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 from websockets.protocol import State
 
-from wscli.connect.events import ClosedBy
 from wscli.connect.link import build_connect_kwargs, closed_info
 from wscli.connect.socketio.http import (
     HttpChannel,
@@ -33,6 +32,7 @@ from wscli.connect.socketio.http import (
 )
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import TimedOut, WscliError
+from wscli.core.events import ClosedBy
 from wscli.core.socketio import (
     ENGINE_CLOSE,
     ENGINE_NOOP,

@@ -278,7 +278,7 @@ class SocketIOService:
     def on_open(self, conn: ClientConnection, admitted: SocketIOAdmit) -> None:
         """The 101 of an Engine.IO WebSocket is sent: a new session, or a probe."""
         conn.client_id, key = self.hub.new_key()
-        conn.ident = (key, admitted.room, None)  # counted by the budget like any client
+        conn.key, conn.room = key, admitted.room  # counted by the budget like any client
         link = WebSocketLink(conn, self.close_timeout)
         self.links[conn] = link
         if admitted.sid is None:

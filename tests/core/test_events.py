@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 
-from wscli.connect.events import (
+from wscli.core.events import (
     Message,
     close_event,
     error_event,
@@ -13,9 +13,8 @@ from wscli.connect.events import (
     open_event,
     ping_event,
     reconnect_event,
-    timestamp,
 )
-from wscli.core.ndjson import to_ndjson
+from wscli.core.ndjson import timestamp, to_ndjson
 
 WHEN = "2026-01-02T03:04:05.678Z"
 

@@ -1,0 +1,76 @@
+"""The process boundary: run the CLI, turn every outcome into one stderr line and a
+documented exit code. Lower layers raise :class:`~wscli.core.errors.WscliError`; set
+``WSCLI_TRACEBACK=1`` to see the traceback of an unexpected error."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+
+import click
+
+from wscli.cli.group import Interrupted, OutputClosed, cli
+from wscli.core.errors import WscliError, format_error
+from wscli.core.exitcodes import ExitCode
+
+
+def _print_error(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: run the CLI and exit with a documented :class:`ExitCode`."""
+    code: int
+    try:
+        result = cli.main(args=argv, prog_name="wscli", standalone_mode=False)
+        code = int(result) if isinstance(result, int) else ExitCode.OK
+    except WscliError as exc:
+        if os.environ.get("WSCLI_TRACEBACK"):
+            raise
+        _print_error(format_error(exc))
+        code = exc.exit_code
+    except click.exceptions.UsageError as exc:
+        hint = ""
+        if exc.ctx is not None:
+            hint = f" (see '{exc.ctx.command_path} --help')"
+        message = exc.format_message().rstrip(".")
+        _print_error(f"wscli: error: {message}{hint}")
+        code = ExitCode.USAGE
+    except (click.exceptions.Abort, Interrupted, KeyboardInterrupt):
+        # After "^C" on a terminal, start a fresh line; in a pipe, stay one line.
+        _print_error(("\n" if sys.stderr.isatty() else "") + "wscli: interrupted")
+        code = ExitCode.INTERRUPTED
+    except click.ClickException as exc:
+        _print_error(f"wscli: error: {exc.format_message()}")
+        code = exc.exit_code
+    except (OutputClosed, BrokenPipeError):
+        # The reader went away (e.g. `wscli ... | head`): end quietly, as a pipe tool should.
+        quiet_stdout()
+        code = ExitCode.OK
+    sys.exit(code)
+
+
+def exit_now(error: WscliError) -> None:
+    """End the process at once with ``error``'s line and exit code, from any thread.
+
+    For a deadline the main thread cannot keep because it is blocked in a write (see
+    :mod:`wscli.connect.watchdog`): only ``os._exit`` ends a process from another thread.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        os.write(sys.stderr.fileno(), (format_error(error) + "\n").encode())
+    os._exit(int(error.exit_code))
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
