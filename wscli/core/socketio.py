@@ -90,7 +90,8 @@ class RelayedEvent(NamedTuple):
     @property
     def size(self) -> int:
         """Bytes held (for the history's byte bound)."""
-        return len(self.data) + sum(len(a) for a in self.attachments)
+        attachments = self.attachments
+        return len(self.data) + (sum(map(len, attachments)) if attachments else 0)
 
 
 class ProtocolViolation(ValueError):
@@ -537,13 +538,14 @@ def packet_json(text: str, packet: Packet) -> str:
     """The JSON text of ``packet``, decoded from ``text``: the client's own text when its
     header is written the usual way (``2``, ``51-/chat,7``: what clients send), so a relay
     need not encode it again; else encoded from the decoded data."""
-    header = str(int(packet.type))
+    header = text[:1]  # the type: one digit, as decode_packet read it
     if packet.attachments:
         header += f"{packet.attachments}-"
     if packet.namespace != "/":
         header += packet.namespace + ","
     if packet.id is not None:
         header += str(packet.id)
-    if text.startswith(header) and text[len(header) : len(header) + 1] in ("[", "{"):
-        return text[len(header) :]
+    start = len(header)
+    if text.startswith(header) and text[start : start + 1] in ("[", "{"):
+        return text[start:]
     return json.dumps(packet.data, ensure_ascii=False, separators=(",", ":"))
