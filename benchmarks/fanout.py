@@ -667,10 +667,16 @@ def socketio_targets(by: dict[str, dict[str, Any]], profile: Profile) -> list[st
     out = []
     for subs in profile.sizes:
         ratio = me[f"fanout_{subs}"] / other[f"fanout_{subs}"]
-        out.append(
+        line = (
             f"wscli --socketio fan-out vs Express + Socket.IO, {subs} subs: {ratio:.1f}x: "
             f"{'met' if ratio >= 10 else 'NOT met'} (target ≥ 10x)"
         )
+        cpu = f"server_cpu_{subs}"
+        if me.get(cpu) and other.get(cpu):
+            # On a shared machine the two servers may get different shares of their core.
+            per_cpu = ratio * other[cpu] / me[cpu]
+            line += f"; per second of server CPU {per_cpu:.1f}x"
+        out.append(line)
     ratio = me["rss_per_conn_kb"] / other["rss_per_conn_kb"]
     out.append(
         f"wscli --socketio RSS/idle Socket.IO conn {me['rss_per_conn_kb']:.1f} KB vs "
