@@ -275,3 +275,18 @@ async def test_the_namespace_encoders_are_bounded() -> None:
         for n in range(MAX_FORMS + 100):
             service.form(f"/n{n}")
         assert len(service._forms) <= MAX_FORMS
+
+
+async def test_overlapping_posts_end_the_session() -> None:
+    async with running(socketio=True) as srv:
+        sid = await connected_session_for(srv.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        head = f"POST {polling(sid)} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+        writer.write((head + "Content-Length: 10\r\n\r\n42").encode())  # the rest never comes
+        await asyncio.sleep(scaled(0.2))
+        status, _, _ = await http(srv.port, post(srv.port, polling(sid), b"3"))
+        assert status == 400
+        assert "overlapping POST" in (await srv.wait_event("error"))["message"]
+        assert sid not in srv.chat.socketio.sessions  # type: ignore[union-attr]
+        writer.close()
+        del reader
