@@ -290,3 +290,19 @@ async def test_overlapping_posts_end_the_session() -> None:
         assert sid not in srv.chat.socketio.sessions  # type: ignore[union-attr]
         writer.close()
         del reader
+
+
+async def test_a_page_from_an_allowed_origin_may_read_the_polls() -> None:
+    async with running(socketio=True, origins=("https://ok.example",)) as srv:
+        port = srv.port
+        origin = "Origin: https://ok.example\r\n"
+        target = "/socket.io/?EIO=4&transport=polling"
+        status, headers, body = await http(port, get(port, target, origin))
+        assert status == 200 and headers["access-control-allow-origin"] == "https://ok.example"
+        sid = json.loads(body[1:])["sid"]
+        status, headers, _ = await http(port, post(port, polling(sid), b"40", origin))
+        assert (status, headers["access-control-allow-origin"]) == (200, "https://ok.example")
+        status, headers, _ = await http(port, get(port, polling(sid)))  # no Origin: no CORS
+        assert status == 200 and "access-control-allow-origin" not in headers
+        evil = "Origin: https://evil.example\r\n"
+        assert (await http(port, get(port, polling(sid), evil)))[0] == 403

@@ -43,11 +43,20 @@ SEND_CONTENT_TYPE = "text/html"  # as the Node server answers a POST ("ok")
 
 
 def poll_response(
-    body: bytes, status: int = 200, content_type: str = POLL_CONTENT_TYPE
+    body: bytes,
+    status: int = 200,
+    content_type: str = POLL_CONTENT_TYPE,
+    origin: str | None = None,
 ) -> Response:
-    """A long-polling answer: never cached (as the Node server's ``no-store``)."""
+    """A long-polling answer: never cached (as the Node server's ``no-store``). ``origin``:
+    the admitted ``Origin`` of the request, allowed to read the answer (CORS: a page from
+    an ``--origin`` polls with XMLHttpRequest, which may read only what the server allows)."""
     response = body_response(status, body, content_type)
     response.headers["Cache-Control"] = "no-store"
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
     return response
 
 
@@ -101,7 +110,7 @@ class WebSocketLink:
 class PollRequest:
     """A long-polling GET: answered at once when packets wait, else parked until some do."""
 
-    __slots__ = ("conn", "on_overlap", "session", "transport")
+    __slots__ = ("conn", "on_overlap", "origin", "session", "transport")
 
     body_length = 0
 
@@ -110,10 +119,12 @@ class PollRequest:
         session: EngineSession,
         transport: PollingTransport,
         on_overlap: Callable[[EngineSession], None],
+        origin: str | None,
     ) -> None:
         self.session = session
         self.transport = transport
         self.on_overlap = on_overlap
+        self.origin = origin
         self.conn: ClientConnection | None = None
 
     def body_received(self, conn: ClientConnection, body: bytes) -> None:
@@ -131,7 +142,7 @@ class PollRequest:
 
     def answer(self, body: bytes) -> None:
         if self.conn is not None:
-            self.conn.answer(poll_response(body))
+            self.conn.answer(poll_response(body, origin=self.origin))
 
     def abort(self) -> None:
         if self.conn is not None:
@@ -141,12 +152,15 @@ class PollRequest:
 class SendRequest:
     """A long-polling POST: its body's packets go to the session, then ``ok``."""
 
-    __slots__ = ("body_length", "session", "transport")
+    __slots__ = ("body_length", "origin", "session", "transport")
 
-    def __init__(self, session: EngineSession, transport: PollingTransport, length: int) -> None:
+    def __init__(
+        self, session: EngineSession, transport: PollingTransport, length: int, origin: str | None
+    ) -> None:
         self.session = session
         self.transport = transport
         self.body_length = length
+        self.origin = origin
         transport.posting = True
 
     def body_received(self, conn: ClientConnection, body: bytes) -> None:
@@ -157,7 +171,7 @@ class SendRequest:
             packets = []
             self.session.close("parse error", str(exc))
         self.session.receive_packets(packets, self.transport)
-        conn.answer(poll_response(b"ok", content_type=SEND_CONTENT_TYPE))
+        conn.answer(poll_response(b"ok", content_type=SEND_CONTENT_TYPE, origin=self.origin))
 
     def connection_lost(self, conn: ClientConnection) -> None:
         self.transport.posting = False
@@ -168,15 +182,17 @@ class SendRequest:
 class EndedPoll:
     """The GET after a polling session ended: its last packets (the close)."""
 
-    __slots__ = ("transport",)
+    __slots__ = ("origin", "transport")
 
     body_length = 0
 
-    def __init__(self, transport: PollingTransport) -> None:
+    def __init__(self, transport: PollingTransport, origin: str | None) -> None:
         self.transport = transport
+        self.origin = origin
 
     def body_received(self, conn: ClientConnection, body: bytes) -> None:
-        conn.answer(poll_response(encode_payload(self.transport.take_queue())))
+        body = encode_payload(self.transport.take_queue())
+        conn.answer(poll_response(body, origin=self.origin))
 
     def connection_lost(self, conn: ClientConnection) -> None:
         pass

@@ -220,7 +220,8 @@ class SocketIOService:
         session = self._new_session(transport, authenticated, nick, conn)
         transport.backlog = PollingBacklog(session, self.budget, path)
         self.polling += 1
-        return poll_response(encode_payload(transport.take_queue()))  # the open packet
+        opened = encode_payload(transport.take_queue())  # the open packet, answered at once
+        return poll_response(opened, origin=request.headers.get("Origin"))
 
     def _session_request(
         self, conn: ClientConnection, request: Request, kind: EngineRequest, path: str
@@ -230,7 +231,7 @@ class SocketIOService:
         if kind.kind == "poll" and session is None and kind.sid in self.ending:
             ended = self.ending.pop(kind.sid)
             self._disarm(ended)
-            return EndedPoll(ended)
+            return EndedPoll(ended, request.headers.get("Origin"))
         if session is None:
             return self._engine_error(conn, path, UNKNOWN_SID, kind.kind == "upgrade")
         if access.split_path(request.path)[1].get("EIO") != "4":  # not the session's
@@ -243,7 +244,7 @@ class SocketIOService:
         if not isinstance(transport, PollingTransport):  # upgraded: polling is over
             return self._engine_error(conn, path, BAD_REQUEST, False)
         if kind.kind == "poll":
-            return PollRequest(session, transport, self._overlap)
+            return PollRequest(session, transport, self._overlap, request.headers.get("Origin"))
         length = int(request.headers.get("Content-Length", "0"))
         if length > self.max_size:
             why = f"a POST of {length} bytes (maxPayload {self.max_size})"
@@ -253,7 +254,7 @@ class SocketIOService:
         if transport.posting:
             session.close("transport error", "overlapping POST requests")
             return poll_response(b"", 400)
-        return SendRequest(session, transport, length)
+        return SendRequest(session, transport, length, request.headers.get("Origin"))
 
     def _engine_error(
         self, conn: ClientConnection, path: str, code: int, upgrade: bool
