@@ -123,3 +123,18 @@ def growth(run: Callable[[int], object], size: int, factor: int = 8, repeat: int
         return max(min(times), 1e-6)
 
     return best(size * factor) / best(size)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` now (Linux ``/proc``)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

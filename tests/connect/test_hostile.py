@@ -154,8 +154,9 @@ def test_url_credentials_and_token_stay_out_of_ndjson_and_state(tmp_path: Path) 
         result = run_wscli("connect", url, "-x", "hi", "-n", "1", "--json", env=env)
     assert result.returncode == 0, result.stderr
     opened = json.loads(lines(result.stdout)[0])
-    assert opened["url"] == url.replace("hunter2", "***")
+    assert opened["url"] == url.replace("hunter2", "***").replace("s3cret", "[redacted]")
     assert b"hunter2" not in result.stdout + result.stderr
+    assert b"s3cret" not in result.stdout + result.stderr
     stored = urls_path(env).read_text()
     assert stored == server.url + "feed\n"
 

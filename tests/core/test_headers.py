@@ -38,3 +38,15 @@ def test_missing_file_and_variable(tmp_path: Path) -> None:
         parse_header_args([f"@{tmp_path}/nope"], {})
     with pytest.raises(UsageProblem, match="'NOPE' is not set"):
         parse_header_args(["env:NOPE"], {})
+
+
+def test_connection_options_are_the_header_names_it_lists() -> None:
+    from wscli.core.headers import connection_options
+
+    assert connection_options(["Upgrade, X-Hop", " keep-alive ,,", "bad name, Close"]) == {
+        "upgrade",
+        "x-hop",
+        "keep-alive",
+        "close",
+    }
+    assert connection_options([]) == set()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
+from collections.abc import Callable
 
-from wscli.core.ndjson import timestamp, to_json, to_ndjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wscli.core.ndjson import timestamp, to_ascii_json, to_json, to_ndjson
 
 
 def test_timestamp_is_utc_milliseconds() -> None:
@@ -29,3 +34,33 @@ def test_terminal_controlling_characters_are_escaped() -> None:
 
 def test_to_json_has_no_newline() -> None:
     assert to_json(["x", None]) == '["x",null]'
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON_VALUES)
+def test_ascii_json_reads_back_the_same_and_is_safe_on_a_terminal(value: object) -> None:
+    text = to_ascii_json(value)
+    assert json.loads(text) == json.loads(to_json(value)) == value
+    assert text.isascii() and text.isprintable()  # no control character, no DEL
+
+
+def test_ascii_json_escapes_at_c_speed_whatever_the_text_holds() -> None:
+    def cost(text: str) -> float:
+        return min(_cpu(lambda: to_ascii_json({"text": text})) for _ in range(3))
+
+    plain = cost("a" * 2**20)
+    hostile = cost("\u202e" * (2**20 // 3)) + cost("\x01\x7f" * 2**19)
+    assert hostile < 20 * max(plain, 1e-3)  # a Python call per character: about 70 times
+
+
+def _cpu(run: Callable[[], object]) -> float:
+    start = time.thread_time()
+    run()
+    return time.thread_time() - start

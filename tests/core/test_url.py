@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from websockets.uri import parse_uri
 
 from wscli.core.errors import UsageProblem
-from wscli.core.url import normalize_url, parse_ws_url
+from wscli.core.target import RequestTargetError, origin_form
+from wscli.core.url import normalize_url, parse_ws_url, uri_text, with_target
 
 
 @pytest.mark.parametrize(
@@ -47,15 +51,71 @@ def test_undecodable_host_is_a_usage_error() -> None:
         parse_ws_url("ws://a\udcff/")
 
 
-def test_redact_url_hides_only_the_password() -> None:
+def test_redact_url_hides_the_password_and_secret_query_values() -> None:
     from wscli.core.url import redact_in, redact_url
 
     assert redact_url("http://bob:hunter2@proxy:3128/") == "http://bob:***@proxy:3128/"
     assert redact_url("ws://bob@h/") == "ws://bob@h/"  # no password, nothing to hide
-    assert redact_url("ws://h/?token=x") == "ws://h/?token=x"
+    assert redact_url("ws://h/?room=x") == "ws://h/?room=x"
+    assert redact_url("ws://h/?access_token=x&room=y") == "ws://h/?access_token=[redacted]&room=y"
+    assert redact_url("ws://a:b@h/?key=x") == "ws://a:***@h/?key=[redacted]"
     proxy = "http://bob:hunter2@proxy:3128"
     said = f"cannot connect to proxy:3128 (via proxy {proxy}); hunter2 again"
     assert redact_in(said, proxy) == (
         "cannot connect to proxy:3128 (via proxy http://bob:***@proxy:3128); *** again"
     )
     assert redact_in("text", None) == "text"
+
+
+# Request targets (what a server or proxy receives): origin-form only, built structurally
+
+UPSTREAM = parse_uri("wss://user:pw@up.example:8443/base?k=v")
+
+
+def own(host: str, port: int | None) -> bool:
+    return host == "proxy.example" and port in (None, 9000)
+
+
+def test_with_target_keeps_the_upstreams_origin_and_credentials() -> None:
+    uri = with_target(UPSTREAM, "//evil.example/x", "a=@b")
+    assert (uri.secure, uri.host, uri.port, uri.user_info) == (
+        True,
+        "up.example",
+        8443,
+        ("user", "pw"),
+    )
+    assert uri.resource_name == "//evil.example/x?a=@b"
+    assert uri_text(uri) == "wss://up.example:8443//evil.example/x?a=@b"
+    with pytest.raises(RequestTargetError):
+        with_target(UPSTREAM, "@elsewhere/x", "")
+
+
+TARGETS = st.one_of(
+    st.text(max_size=200),
+    st.text(alphabet=st.sampled_from("/?#@:.%*[]\\ abc019\t\x00é"), max_size=60),
+    st.builds(lambda rest: "/" + rest, st.text(max_size=100)),
+    st.builds(
+        lambda s, rest: s + "://" + rest,
+        st.sampled_from(["http", "ws", "HTTPS"]),
+        st.text(max_size=60),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(TARGETS)
+def test_any_target_is_refused_or_leads_only_to_the_upstream(target: str) -> None:
+    try:
+        path, query = origin_form(target, own)
+    except RequestTargetError:
+        return
+    assert path.startswith("/") and len(path) + len(query) <= len(target)
+    uri = with_target(UPSTREAM, path, query)
+    assert (uri.secure, uri.host, uri.port, uri.user_info) == (
+        True,
+        "up.example",
+        8443,
+        ("user", "pw"),
+    )
+    again = parse_uri(uri_text(uri))  # read back from the text it is shown as
+    assert (again.host, again.port, again.resource_name) == ("up.example", 8443, uri.resource_name)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import ssl
 from pathlib import Path
 
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import run_wscli
 
 from wscli.core.errors import UsageProblem
-from wscli.net.tls import DECRYPT_HINT, client_context, server_context
+from wscli.net.tls import (
+    DECRYPT_HINT,
+    certificate_problem,
+    client_context,
+    server_context,
+    validity,
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +102,61 @@ def test_an_encrypted_client_key_never_prompts(pems: Path) -> None:
         f"wscli: error: cannot load client certificate {cert!r}: the private key is encrypted "
         f"(hint: {DECRYPT_HINT})\n"
     )
+
+
+# Out-of-date certificates: loaded without a word by OpenSSL, refused by every client
+
+
+@pytest.mark.parametrize(
+    ("dates", "problem"),
+    [
+        (None, None),
+        (
+            (datetime.datetime(2020, 1, 1), datetime.datetime(2021, 1, 1, 12, 30)),
+            "expired on 2021-01-01 12:30 UTC",
+        ),
+        (
+            (datetime.datetime(2090, 1, 1), datetime.datetime(2091, 1, 1)),
+            "not valid before 2090-01-01 00:00 UTC",
+        ),
+    ],
+)
+def test_an_out_of_date_certificate_is_named(
+    tmp_path: Path, dates: tuple[datetime.datetime, datetime.datetime] | None, problem: str | None
+) -> None:
+    kwargs = {} if dates is None else {"not_before": dates[0], "not_after": dates[1]}
+    cert = trustme.CA().issue_cert("127.0.0.1", **kwargs)
+    cert.private_key_and_cert_chain_pem.write_to_path(tmp_path / "both.pem")
+    found = certificate_problem(str(tmp_path / "both.pem"))
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found and "clients will refuse it" in found
+
+
+def test_certificate_dates_from_both_time_forms() -> None:
+    cert = trustme.CA().issue_cert(
+        "x", not_before=datetime.datetime(2049, 12, 31), not_after=datetime.datetime(2050, 1, 2)
+    )
+    der = ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
+    before, after = validity(der)  # UTCTime up to 2049, GeneralizedTime from 2050 (RFC 5280)
+    assert (before.year, after.year, after.day) == (2049, 2050, 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_give_dates_or_only_value_or_index_errors(data: bytes) -> None:
+    with contextlib.suppress(ValueError, IndexError):
+        validity(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=2000), st.binary(min_size=1, max_size=1))
+def test_a_mangled_certificate_gives_only_value_or_index_errors(at: int, byte: bytes) -> None:
+    der = bytearray(ssl.PEM_cert_to_DER_cert(CERT_PEM))
+    der[at % len(der)] = byte[0]
+    with contextlib.suppress(ValueError, IndexError):
+        validity(bytes(der))
+
+
+CERT_PEM = trustme.CA().issue_cert("127.0.0.1").cert_chain_pems[0].bytes().decode()

@@ -130,7 +130,7 @@ async def test_frames_sent_before_the_answer_are_relayed_after_it() -> None:
         port = server.sockets[0].getsockname()[1]
         with ProxyProcess(f"ws://127.0.0.1:{port}", "--no-compression") as proxy:
             request = (
-                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"GET / HTTP/1.1\r\nHost: [::1]\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
             )
             early = b"\x81\x85\x00\x00\x00\x00early"  # a masked text frame, zero mask

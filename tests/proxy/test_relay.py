@@ -412,6 +412,34 @@ async def test_verbose_heads_carry_no_client_secrets(upstream: Upstream) -> None
         assert "token=[redacted]" in out, display
 
 
+async def test_common_secret_carriers_stay_out_of_saved_traffic(upstream: Upstream) -> None:
+    # Five of six carriers showed in clear with --json -v: query tokens and keys, X-Api-Key,
+    # X-Auth-Token and a Kubernetes-style bearer subprotocol offer.
+    bearer = "base64url.bearer.authorization.k8s.io.s3cret-k8s"
+    headers = {"X-Api-Key": "s3cret-xk", "X-Auth-Token": "s3cret-xa", "X-Session-Id": "s3cret-xs"}
+    path = "/v?access_token=s3cret-q1&API_KEY=s3cret-q2&X-Amz-Signature=s3cret-q3&room=ok"
+    for display in ("-v", "--json"):
+        upstream.requests.clear()
+        with ProxyProcess(upstream.url, "-v", *(["--json"] if display == "--json" else [])) as p:
+            async with ws_connect(
+                p.ws_url(path), additional_headers=headers, subprotocols=[bearer, "v1"]
+            ) as ws:
+                assert ws.subprotocol == "v1"
+            assert await asyncio.to_thread(p.wait_for, r'#1 close|"event":"close"')
+            out = p.stdout
+        assert "s3cret" not in out, (
+            display,
+            [line for line in out.splitlines() if "s3cret" in line],
+        )
+        assert "room=ok" in out and "X-Api-Key: [redacted]" in out, display
+        assert "base64url.bearer.authorization.k8s.io.[redacted]" in out, display
+        # What is relayed stays exact.
+        (request,) = upstream.requests
+        assert request.path == path
+        assert request.headers["X-Api-Key"] == "s3cret-xk"
+        assert bearer in request.headers["Sec-WebSocket-Protocol"]
+
+
 async def test_a_session_cookie_the_upstream_sets_stays_out_of_the_view() -> None:
     def set_cookie(conn: ServerConnection, request: Request, response: Response) -> Response:
         response.headers["Set-Cookie"] = "sid=s3cret-s; HttpOnly"

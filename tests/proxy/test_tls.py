@@ -3,6 +3,7 @@ upstream verified with --cacert (or refused without it)."""
 
 from __future__ import annotations
 
+import datetime
 import ssl
 from pathlib import Path
 
@@ -46,3 +47,12 @@ async def test_wss_on_both_sides(tmp_path: Path) -> None:
                     pass
             assert info.value.response.status_code == 502
             assert b"unable to get local issuer certificate" in info.value.response.body
+
+
+async def test_a_certificate_not_valid_yet_is_a_warning_at_start(tmp_path: Path) -> None:
+    future = (datetime.datetime(2090, 1, 1), datetime.datetime(2091, 1, 1))
+    cert = trustme.CA().issue_cert("127.0.0.1", not_before=future[0], not_after=future[1])
+    cert.private_key_and_cert_chain_pem.write_to_path(tmp_path / "new.pem")
+    with ProxyProcess("ws://127.0.0.1:9", "--certfile", str(tmp_path / "new.pem")) as proxy:
+        assert proxy.url.startswith("wss://")
+        assert "the certificate is not valid before 2090-01-01 00:00 UTC" in proxy.stderr

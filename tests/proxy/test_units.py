@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from websockets.datastructures import Headers
-from websockets.uri import parse_uri
 
 from wscli.core.errors import UsageProblem
 from wscli.core.units import parse_duration, parse_rate
@@ -17,7 +16,7 @@ from wscli.proxy.config import (
     check_upstream,
 )
 from wscli.proxy.faults import Faults
-from wscli.proxy.upstream import forwarded_headers, passed_back, request_path
+from wscli.proxy.upstream import forwarded_headers, passed_back
 
 WHEN = "2026-01-02T03:04:05.678Z"
 
@@ -104,12 +103,6 @@ def test_forwarded_headers_keep_end_to_end_ones_and_let_h_replace() -> None:
     ]
     response = Headers([("Connection", "close"), ("X-Why", "no"), ("Content-Length", "3")])
     assert passed_back(response) == [("X-Why", "no")]
-
-
-def test_request_path() -> None:
-    base = parse_uri("ws://up:8080/socket?v=1")
-    assert request_path(base, "/") == "/socket?v=1"
-    assert request_path(base, "/room?x=2") == "/room?x=2"
 
 
 def test_message_line_escapes_cuts_and_summarises() -> None:

@@ -101,9 +101,13 @@ async def assert_silent(ws: ClientConnection, seconds: float = 0.2) -> None:
     raise AssertionError(f"unexpected message {message!r}")
 
 
-async def raw_request(port: int, request: bytes, timeout: float = 5) -> bytes:
-    """Send raw bytes, return everything the server answers until it closes."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def raw_request(
+    port: int, request: bytes, timeout: float = 5, source: str | None = None
+) -> bytes:
+    """Send raw bytes, return everything the server answers until it closes (from the
+    loopback address ``source`` when given: another client as far as the server knows)."""
+    local = (source, 0) if source is not None else None
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=local)
     try:
         writer.write(request)
         return await asyncio.wait_for(reader.read(), scaled(timeout))

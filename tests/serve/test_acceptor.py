@@ -25,8 +25,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from serve_process import ServeProcess
-from support import IN_CI, scaled
+from support import IN_CI, growth, scaled
 
 from wscli.serve import acceptor, fdlimit
 
@@ -314,7 +316,10 @@ def test_refusals_answer_silent_clients_and_huge_heads_in_bounded_time(loop_name
         requests = {
             "silent": b"",
             "huge": b"GET /" + b"a" * 100_000,  # never ends its head: read 8 KB, answered
-            "health-head": b"HEAD /healthz HTTP/1.1\r\n\r\n",
+            "health-head": b"HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            # The Host check applies here too: no health document for a rebinding page.
+            "health-foreign": b"GET /healthz HTTP/1.1\r\nHost: rebind.attacker.example\r\n\r\n",
+            "health-no-host": b"GET /healthz HTTP/1.1\r\n\r\n",
         }
 
         def client(name: str) -> None:
@@ -343,3 +348,22 @@ def test_refusals_answer_silent_clients_and_huge_heads_in_bounded_time(loop_name
     assert head.startswith(b"HTTP/1.1 503") and head.endswith(b"\r\n\r\n")  # no body
     length = len(json.dumps({"status": "x"}))
     assert f"Content-Length: {length}\r\n".encode() in head  # that of the GET answer
+    for name in ("health-foreign", "health-no-host"):
+        assert results[name].startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), name
+        assert results[name].endswith(fdlimit.REFUSAL_TEXT.encode()), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600))
+def test_the_host_of_any_head_is_one_value_or_none(head: bytes) -> None:
+    host = acceptor.request_host(head)
+    assert host is None or len(host) <= len(head)
+
+
+def test_the_host_of_a_head() -> None:
+    assert (
+        acceptor.request_host(b"GET / HTTP/1.1\r\nhOST:  a.example:80 \r\n\r\n") == "a.example:80"
+    )
+    assert acceptor.request_host(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") is None
+    assert acceptor.request_host(b"GET / HTTP/1.1\r\nX-Host: a\r\n\r\n") is None
+    assert growth(lambda n: acceptor.request_host(b"\r\nhost:" * n), 5000) < 24

@@ -223,3 +223,24 @@ def test_page_reconnecting_after_a_server_restart_with_redis(browser: Any) -> No
                 page.context.close()
     finally:
         redis.stop()
+
+
+@requires("chromium")
+def test_page_says_when_the_history_replay_was_cut_to_the_queue(browser: Any) -> None:
+    # Escaped, a message of control characters is 6 times its size: the oldest is left out
+    # of the replay so that it stays within --max-queue, and the page says so.
+    with ServeProcess("--history", "10", "--max-queue", "64K") as server:
+        with raw_client(server.ws_url("/team")) as raw:
+            for text in ["\x01" * 20_000, "a", "b"]:
+                raw.send(text)
+            recv_until(raw, "b")
+        page = open_page(browser, server.http_url + "#team", nick="ann")
+        try:
+            wait_online(page)
+            wait_local(
+                page, "1 older message not replayed (more than the server sends a newcomer at once)"
+            )
+            assert texts(page) == ["a", "b"]
+            assert not script_errors(page)
+        finally:
+            page.context.close()

@@ -7,6 +7,7 @@ tests/npm/package-lock.json into a cache folder) and websocket-client's ``wsdump
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import os
 import shutil
@@ -518,3 +519,15 @@ async def test_history_bytes_bounds_the_kept_history_from_the_command_line() -> 
         health = json.loads(answer.partition(b"\r\n\r\n")[2])
         assert 0 < health["history_bytes"] <= 8 * 1024
         assert 0 < health["rooms_kept"] < 6  # the oldest rooms lost their history
+
+
+def test_an_expired_certificate_is_a_warning_at_start(tmp_path: Path) -> None:
+    import trustme
+
+    past = (datetime.datetime(2020, 1, 1), datetime.datetime(2021, 1, 1))
+    cert = trustme.CA().issue_cert("127.0.0.1", not_before=past[0], not_after=past[1])
+    cert.private_key_and_cert_chain_pem.write_to_path(tmp_path / "old.pem")
+    with ServeProcess("--certfile", str(tmp_path / "old.pem")) as server:
+        assert server.http_url.startswith("https://")  # it starts, and says why clients fail
+        warning = f"wscli: warning: --certfile {tmp_path / 'old.pem'}: the certificate expired"
+        assert any(line.startswith(warning) for line in server.stderr_lines), server.stderr

@@ -21,6 +21,8 @@ from serve_helpers import (
 )
 from support import scaled
 
+from wscli.serve.tokenguard import FAILURES_AT_ONCE
+
 FRAMES = masked_frame(0x1, b"forged") + masked_frame(0x2, b"\x00forged")
 
 
@@ -274,7 +276,7 @@ async def test_no_token_or_cookie_reaches_any_log_line() -> None:
             await raw_request(srv.port, upgrade_request("/chat?token=s3cretY", srv.port, extra))
         bad_line = b"GET /chat?token=s3cret HTTP/1.1\r\nAuthorization: Bearer s3cret\x00\r\n\r\n"
         await raw_request(srv.port, bad_line)
-        await srv.wait_events("refused", 1)
+        await srv.wait_events("tokens", 1)  # the wrong token: summarised a second later
         await asyncio.sleep(0.1)
         logged = srv.out.getvalue() + srv.human.getvalue()
         assert srv.events() and "s3cret" not in logged, logged
@@ -321,3 +323,139 @@ async def test_envelope_clients_see_the_real_sender_and_raw_clients_exact_bytes(
         async with client(srv, "/r", subprotocols=["wscli.chat.v1"]) as late:
             replay = [json.loads(await recv(late)) for _ in range(3)]
         assert replay == seen  # history replayed in the envelope, same ids and times
+
+
+# Secrets in a malformed request line: the log quoted them in clear
+
+
+async def test_a_malformed_request_line_is_logged_without_its_secrets() -> None:
+    async with running() as srv:
+        for line in [
+            "GET /chat?access_token=s3cret-1&api_key=s3cret-2 HTTP/1.2",
+            "GET /chat?Session=s3cret-3",
+        ]:
+            request = f"{line}\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode()
+            await raw_request(srv.port, request)
+        errors = await srv.wait_events("error", 2)
+        logged = json.dumps(errors)
+        assert "s3cret" not in logged and "access_token=[redacted]" in logged, logged
+
+
+# /admission was a token oracle: thousands of guesses a second, and not one log line
+
+
+async def test_wrong_tokens_are_summarised_per_second_on_both_paths() -> None:
+    async with running(token="correct-horse") as srv:
+        for guess in ("a", "b", "c"):
+            await raw_request(srv.port, http_get(f"/admission?token={guess}", srv.port))
+            extra = f"Authorization: Bearer {guess}\r\n"
+            answer = await raw_request(srv.port, upgrade_request("/chat", srv.port, extra))
+            assert answer.startswith(b"HTTP/1.1 403"), answer
+        (summary,) = await srv.wait_events("tokens", 1, timeout=3)
+        assert (summary["failed"], summary["upgrade"], summary["admission"]) == (6, 3, 3)
+        assert summary["top"] == "127.0.0.1" and summary["throttled"] == 0
+        assert not [e for e in srv.events("refused") if e["status"] == 403]
+        assert "correct-horse" not in srv.out.getvalue()
+
+
+async def test_repeated_wrong_tokens_from_one_address_get_429_even_for_the_right_one() -> None:
+    async with running(token="correct-horse") as srv:
+        answers = []
+        for n in range(FAILURES_AT_ONCE + 5):
+            answer = await raw_request(srv.port, http_get(f"/admission?token=g{n}", srv.port))
+            answers.append(answer.split(b" ", 2)[1])
+        assert answers == [b"200"] * FAILURES_AT_ONCE + [b"429"] * 5
+        right = await raw_request(srv.port, http_get("/admission?token=correct-horse", srv.port))
+        assert right.startswith(b"HTTP/1.1 429") and b"Retry-After: " in right
+        extra = "Authorization: Bearer correct-horse\r\n"
+        answer = await raw_request(srv.port, upgrade_request("/chat", srv.port, extra))
+        assert answer.startswith(b"HTTP/1.1 429"), answer  # no oracle through the upgrade
+        (summary,) = await srv.wait_events("tokens", 1, timeout=3)
+        assert summary["failed"] == FAILURES_AT_ONCE and summary["throttled"] == 7
+
+
+# Spoofed authors: ?nick=%232 spoke as anonymous client #2, a nick of U+2800 showed blank
+
+
+@pytest.mark.parametrize(
+    ("nick", "shown"),
+    [
+        ("%231", "1"),  # "#1", the page's own id: the #N form is for anonymous clients
+        ("%EF%BC%83%EF%BC%92", "２"),  # a fullwidth number sign is no way around it
+        ("%E2%A0%80", None),  # U+2800 BRAILLE PATTERN BLANK
+        ("%E3%85%A4%E1%85%9F%E1%85%A0%EF%BE%A0", None),  # Hangul fillers
+        ("al%E2%A0%80ice", "alice"),
+    ],
+)
+async def test_a_nick_cannot_pass_for_an_anonymous_id_or_render_blank(
+    nick: str, shown: str | None
+) -> None:
+    async with (
+        running() as srv,
+        client(srv, "/r", subprotocols=["wscli.chat.v1"]) as page,
+        client(srv, f"/r?nick={nick}") as spoofer,
+    ):
+        connected = await srv.wait_event("connect", room="/r", id=2)
+        assert connected["nick"] == shown
+        await spoofer.send("hi")
+        seen = json.loads(await recv(page))
+        while seen["type"] != "message":
+            seen = json.loads(await recv(page))
+        assert seen["from"] == (shown if shown is not None else "#2")
+
+
+# A malformed request line, or one over 8 KiB, closed the connection without an answer
+
+
+@pytest.mark.parametrize(
+    ("line", "status"),
+    [
+        ("GET /chat HTTP/1.2", b"400"),  # an unsupported version
+        ("GET /chat", b"400"),  # no version (HTTP/0.9 style)
+        ("GET /chat  HTTP/1.1", b"400"),  # two spaces
+        ("GET /\u00e9 HTTP/1.1", b"400"),  # not ASCII
+        ("GET /" + "a" * 9000 + " HTTP/1.1", b"414"),
+        ("GET /" + "a" * 20_000 + " HTTP/1.1", b"414"),  # more than the whole head may be
+    ],
+)
+async def test_a_malformed_or_long_request_line_gets_an_answer(line: str, status: bytes) -> None:
+    async with running() as srv:
+        request = f"{line}\r\nHost: 127.0.0.1:{srv.port}\r\n\r\n".encode()
+        answer = await raw_request(srv.port, request)
+        assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+        (error,) = await srv.wait_events("error", 1)
+        assert error["message"].startswith("bad handshake: ")
+
+
+# Room paths: /chat and /%63hat were two rooms
+
+
+async def test_percent_encoded_unreserved_characters_name_the_same_room() -> None:
+    async with (
+        running() as srv,
+        client(srv, "/chat") as plain,
+        client(srv, "/%63h%61t") as encoded,
+        client(srv, "/a%2fb") as lower,
+        client(srv, "/a%2Fb") as upper,
+    ):
+        await encoded.send("one room")
+        assert await recv(plain) == "one room"
+        await lower.send("still one")
+        assert await recv(upper) == "still one"  # but %2F is no "/": /a%2Fb is not /a/b
+        rooms = {e["room"] for e in await srv.wait_events("connect", 4)}
+        assert rooms == {"/chat", "/a%2Fb"}
+
+
+async def test_wrong_metrics_tokens_count_and_get_429_like_the_others() -> None:
+    async with running(metrics_token="m3trics-token") as srv:
+        statuses = []
+        for n in range(FAILURES_AT_ONCE + 2):
+            answer = await raw_request(srv.port, http_get(f"/metrics?token=g{n}", srv.port))
+            statuses.append(answer.split(b" ", 2)[1])
+        assert statuses == [b"403"] * FAILURES_AT_ONCE + [b"429"] * 2
+        right = await raw_request(srv.port, http_get("/metrics?token=m3trics-token", srv.port))
+        assert right.startswith(b"HTTP/1.1 429")  # the right one too: no oracle
+        (summary,) = await srv.wait_events("tokens", 1, timeout=3)
+        assert (summary["failed"], summary["metrics"], summary["throttled"]) == (10, 10, 3)
+        page = await raw_request(srv.port, http_get("/", srv.port))
+        assert page.startswith(b"HTTP/1.1 200")  # what needs no token is still served

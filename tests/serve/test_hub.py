@@ -5,6 +5,7 @@ the network path is covered by test_server.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -400,3 +401,75 @@ async def test_keys_are_unique_across_instances() -> None:
 async def test_local_backplane_requires_start() -> None:
     with pytest.raises(AssertionError):
         LocalBackplane().publish("/x", RoomMessage(b"", True), None)
+
+
+# The page's subprotocol: envelopes built once, kept with the history, replays within the queue
+
+
+def enveloped_recorder(key: str, since: str | None = None) -> Recorder:
+    client = Recorder(key)
+    client.enveloped = True
+    client.since = since  # type: ignore[attr-defined]
+    return client
+
+
+async def test_envelopes_are_built_once_and_counted_in_the_history() -> None:
+    hub = await started(history=10)
+    for n in range(3):
+        hub.publish("/chat", RoomMessage(f"m{n}".encode(), True, author="ann"), None)
+    frames_only = hub.history_held
+    first = enveloped_recorder("first")
+    hub.join(first)
+    room = hub.rooms["/chat"]
+    assert room.history is not None
+    kept = [m.enveloped for m in room.history]
+    assert all(kept) and hub.history_held == frames_only + sum(len(e) for e in kept)
+    second = enveloped_recorder("second")
+    hub.join(second)
+    assert [m.enveloped for m in room.history] == kept
+    assert all(a is b for a, b in zip(kept, (m.enveloped for m in room.history), strict=True))
+    assert second.writes == first.writes
+    # With an envelope member in the room, a new message is kept with its envelope at once.
+    hub.publish("/chat", RoomMessage(b"m3", True, author="ann"), None)
+    assert room.history[-1].enveloped
+    await tick()
+    assert json.loads(first.messages()[-1])["text"] == "m3"
+    # And dropping old messages frees their envelopes too.
+    held = hub.history_held
+    room.forget_oldest()
+    assert room.history_held < held - len(kept[0])
+
+
+async def test_an_envelope_replay_past_the_queue_is_cut_oldest_first_and_said() -> None:
+    hub = await started(history=10, max_queue=1000)
+    for n in range(4):
+        hub.publish("/chat", RoomMessage(b"\x01" * 100 + bytes([48 + n]), True), None)
+    raw = Recorder("raw")
+    hub.join(raw)
+    assert len(raw.messages()) == 4  # 4 x 103 bytes of frames: within the queue
+    newcomer = enveloped_recorder("newcomer")
+    hub.join(newcomer)
+    replay = [json.loads(m) for m in newcomer.messages()]  # type: ignore[arg-type]
+    assert len(b"".join(newcomer.writes)) <= 1000
+    assert [m["text"][-1] for m in replay[:-1]] == ["3"]  # 600+ bytes each escaped
+    assert replay[-1] == {
+        "type": "resume",
+        "since": None,
+        "restored": 1,
+        "complete": False,
+        "cut": 3,
+    }
+
+
+async def test_the_history_budget_counts_envelopes_and_keeps_the_joining_room() -> None:
+    hub = await started(history=10, history_limit=3000, max_queue=10_000)
+    for n in range(4):
+        hub.publish("/chat", RoomMessage(b"\x01" * 300 + bytes([48 + n]), True), None)
+    assert hub.history_held <= 3000
+    newcomer = enveloped_recorder("newcomer")
+    hub.join(newcomer)  # its envelopes (1,800 bytes each) push the total past the budget
+    assert hub.history_held <= 3000
+    assert hub.rooms.get("/chat") is not None and newcomer in hub.rooms["/chat"].members
+    hub.publish("/chat", RoomMessage(b"after", True), None)
+    await tick()
+    assert json.loads(newcomer.messages()[-1])["text"] == "after"

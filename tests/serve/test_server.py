@@ -235,8 +235,10 @@ async def test_token_missing_401_wrong_403_header_or_query_ok() -> None:
         answer = await raw_request(srv.port, http_get("/", srv.port))
         assert answer.startswith(b"HTTP/1.1 200")
         refused = srv.events("refused")
-        assert [e["status"] for e in refused] == [401, 403, 403]
+        assert [e["status"] for e in refused] == [401]
         assert {e["path"] for e in refused} == {"/chat"}  # the room: no query, no token
+        (wrong,) = await srv.wait_events("tokens", 1)  # wrong tokens: one line a second
+        assert (wrong["failed"], wrong["upgrade"]) == (2, 2)
         assert "s3cret" not in srv.out.getvalue()
 
 
@@ -473,6 +475,19 @@ async def test_tls_slowloris_is_dropped_within_the_handshake_timeout(
         assert await asyncio.wait_for(reader.read(), scaled(5)) == b""
         assert asyncio.get_running_loop().time() - started < scaled(3)
         writer.close()
+
+
+async def test_plain_http_on_the_tls_port_gets_nginx_s_400(tmp_path: os.PathLike[str]) -> None:
+    # It got silence: the TLS handshake failed on "GET / HTTP/1.1" and the socket closed.
+    settings, context = tls_settings(tmp_path)
+    async with running(**settings) as srv:
+        answer = await raw_request(srv.port, http_get("/healthz", srv.port))
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+        assert answer.endswith(b"\r\n\r\nplain HTTP request sent to HTTPS port\n")
+        await srv.wait_event("error", message="plain HTTP request sent to HTTPS port")
+        async with connect(srv.url(scheme="wss"), ssl=context, proxy=None) as ws:
+            await ws.send("TLS still served")
+            assert await recv(ws) == "TLS still served"
 
 
 async def test_pings_are_answered_and_silent_peers_are_closed() -> None:

@@ -154,3 +154,18 @@ def command(config: type[C], **attrs: Any) -> Callable[[Callable[[C], Any]], cli
         )
 
     return decorate
+
+
+def warn_out_of_date_certificate(certfile: str | None) -> None:
+    """One ``wscli: warning:`` line on stderr when the ``--certfile`` a server listens with
+    has expired or is not valid yet: it still starts, but every client will refuse it."""
+    if certfile is None:
+        return
+    import sys
+
+    from wscli.net.tls import certificate_problem
+
+    problem = certificate_problem(certfile)
+    if problem is not None:
+        sys.stderr.write(f"wscli: warning: --certfile {certfile}: {problem}\n")
+        sys.stderr.flush()

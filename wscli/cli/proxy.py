@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import sys
 
-from wscli.cli.options import command
+from wscli.cli.options import command, warn_out_of_date_certificate
 from wscli.proxy.config import ProxyConfig
 
 EPILOG = """\b
 Each client gets its own upstream connection with the same path and query (a WebSocket
-client asking for '/' gets the upstream URL's own path); its subprotocol offers, Origin,
-Authorization, cookies and other end-to-end headers are passed on (hop-by-hop ones and
+client asking for '/' gets the upstream URL's own path); the upstream's host and port are
+fixed (a request target that is not a path is 400, a Host that does not name the proxy
+403: see --allowed-host); its subprotocol offers, Origin, Authorization, cookies and other
+end-to-end headers are passed on (hop-by-hop ones, those named in Connection, and
 Sec-WebSocket-Key/-Version/-Extensions are not; -H adds or replaces). A refusal by the
 upstream reaches the client as it came; plain HTTP GETs (e.g. a chat page) pass too.
 \b
@@ -39,4 +41,5 @@ def proxy(config: ProxyConfig) -> None:
         sys.stderr.write(text + " (Ctrl-C stops)\n")
         sys.stderr.flush()
 
+    warn_out_of_date_certificate(config.certfile)
     run(config, make_display(config.display, get_environment().color_stdout), banner)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from wscli.cli.options import command
+from wscli.cli.options import command, warn_out_of_date_certificate
 from wscli.serve.config import ServeConfig
 
 EPILOG = """\b
@@ -34,6 +34,7 @@ def serve(config: ServeConfig) -> None:
     from wscli.serve.log import EventLog
     from wscli.serve.run import run
 
+    warn_out_of_date_certificate(config.certfile)
     log = EventLog(
         sys.stderr,
         color=get_environment().color_stderr,

@@ -88,3 +88,15 @@ def check_subprotocols(names: Sequence[str]) -> None:
     for name in names:
         if not TOKEN.match(name):
             raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
+
+
+def connection_options(values: Iterable[str]) -> set[str]:
+    """The header names (lower case) that ``Connection`` header values list: hop-by-hop
+    for this message, so a proxy removes them as it forwards it (RFC 9110 §7.6.1)."""
+    names = set()
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().lower()
+            if name and TOKEN.match(name):
+                names.add(name)
+    return names

@@ -1,12 +1,17 @@
-"""Parse and normalise the WebSocket URLs given on the command line."""
+"""Parse and normalise the WebSocket URLs given on the command line, and build the URI a
+request target leads to field by field, never by joining text (the targets themselves:
+:mod:`wscli.core.target`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.parse
 from typing import TYPE_CHECKING
 
 from wscli.core.errors import UsageProblem
+from wscli.core.redact import redact
+from wscli.core.target import RequestTargetError
 
 if TYPE_CHECKING:
     from websockets.uri import WebSocketURI
@@ -60,7 +65,9 @@ def parse_ws_url(url: str) -> WebSocketURI:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part replaced by ``***``.
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``, and
+    its secret query values (``?access_token=``: :mod:`wscli.core.redact`) by
+    ``[redacted]``.
 
     For every place a URL the user gave (``--proxy``, the WebSocket URL) is printed or
     written as NDJSON: the password must not reach a terminal, a log or a CI transcript.
@@ -69,13 +76,14 @@ def redact_url(url: str) -> str:
         parts = urllib.parse.urlsplit(url)
         password = parts.password
     except ValueError:  # not a URL urllib reads (e.g. a bad IPv6 host): by its shape
-        return _PASSWORD.sub(r"\1***@", url)
+        return redact(_PASSWORD.sub(r"\1***@", url))
     if password is None:
-        return url
+        return redact(url)
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user = userinfo.split(":", 1)[0]
     netloc = f"{user}:***@{hostport}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    shown = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return redact(shown)
 
 
 def redact_in(text: str, url: str | None) -> str:
@@ -91,3 +99,19 @@ def redact_in(text: str, url: str | None) -> str:
     except ValueError:
         return text
     return text.replace(password, "***") if password else text
+
+
+def with_target(base: WebSocketURI, path: str, query: str) -> WebSocketURI:
+    """``base`` (its scheme, host, port and credentials: the fixed upstream) with ``path``
+    and ``query`` in place of its own, as an nginx ``proxy_pass`` does: built field by
+    field, so nothing in ``path`` or ``query`` can change where the URI leads."""
+    if not path.startswith("/"):
+        raise RequestTargetError("the path must start with /")
+    return dataclasses.replace(base, path=path, query=query)
+
+
+def uri_text(uri: WebSocketURI) -> str:
+    """``uri`` as text (``ws://host:port/path?query``), without its credentials."""
+    scheme = "wss" if uri.secure else "ws"
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    return urllib.parse.urlunsplit((scheme, f"{host}:{uri.port}", uri.path, uri.query, ""))

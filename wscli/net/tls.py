@@ -1,4 +1,5 @@
-"""TLS contexts: the client one shared by `connect` and `handshake`, the server one of `serve`.
+"""TLS contexts: the client one shared by `connect` and `handshake`, the server one of `serve`
+and `proxy` (and a word at start when its certificate is out of date).
 
 Certificates and keys are loaded in one place so a problem reads the same everywhere.
 OpenSSL's own words ("[SSL] PEM lib (_ssl.c:3905)") name neither the file nor the cause,
@@ -9,6 +10,9 @@ refused outright, and a failure is explained by looking at what the files hold.
 
 from __future__ import annotations
 
+import base64
+import datetime
+import re
 import ssl
 
 from wscli.core.errors import UsageProblem, os_reason
@@ -113,3 +117,95 @@ def _text(path: str) -> str:
             return file.read(1 << 20)
     except OSError:
         return ""
+
+
+_PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----"
+)
+
+
+def certificate_problem(certfile: str, now: datetime.datetime | None = None) -> str | None:
+    """Why the first certificate of ``certfile`` (PEM, as loaded) is not valid ``now``:
+    expired, or not valid yet; None when it is, or when its dates cannot be read (OpenSSL
+    loaded it: a date we cannot read is no reason to say more).
+
+    ``load_cert_chain`` takes an expired certificate without a word; every client then
+    refuses it, each with an error of its own, so the server says it at start instead.
+    """
+    match = _PEM_CERTIFICATE.search(_text(certfile))
+    if match is None:
+        return None
+    try:
+        der = base64.b64decode("".join(match[1].split()), validate=True)
+        not_before, not_after = validity(der)
+    except (ValueError, IndexError):
+        return None
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if now > not_after:
+        return f"the certificate expired on {_day(not_after)}: clients will refuse it"
+    if now < not_before:
+        return f"the certificate is not valid before {_day(not_before)}: clients will refuse it"
+    return None
+
+
+def validity(der: bytes) -> tuple[datetime.datetime, datetime.datetime]:
+    """(notBefore, notAfter) of a DER X.509 certificate (RFC 5280 §4.1), read with the
+    few DER rules they need; ValueError or IndexError for anything else."""
+    certificate, _ = _tlv(der, 0, 0x30)
+    tbs, _ = _tlv(der, certificate, 0x30)
+    position = tbs
+    if der[position] == 0xA0:  # [0] EXPLICIT version
+        position = _skip(der, position)
+    for _field in ("serialNumber", "signature", "issuer"):
+        position = _skip(der, position)
+    validity_start, _ = _tlv(der, position, 0x30)
+    not_before, after_start = _time(der, validity_start)
+    not_after, _ = _time(der, after_start)
+    return not_before, not_after
+
+
+def _header(der: bytes, position: int) -> tuple[int, int, int]:
+    """(tag, start of the value, length of the value) of the DER element at ``position``."""
+    tag = der[position]
+    length = der[position + 1]
+    start = position + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 1 <= count <= 4:
+            raise ValueError("unsupported DER length")
+        length = int.from_bytes(der[start : start + count], "big")
+        start += count
+    if start + length > len(der):
+        raise ValueError("truncated DER")
+    return tag, start, length
+
+
+def _tlv(der: bytes, position: int, tag: int) -> tuple[int, int]:
+    """(start of the value, end of the element) of the element at ``position``, which
+    must have ``tag``."""
+    found, start, length = _header(der, position)
+    if found != tag:
+        raise ValueError(f"DER tag {found:#x}, expected {tag:#x}")
+    return start, start + length
+
+
+def _skip(der: bytes, position: int) -> int:
+    _, start, length = _header(der, position)
+    return start + length
+
+
+def _time(der: bytes, position: int) -> tuple[datetime.datetime, int]:
+    """A UTCTime or GeneralizedTime at ``position``, and where the next element starts."""
+    tag, start, length = _header(der, position)
+    text = der[start : start + length].decode("ascii")
+    if tag == 0x17 and len(text) == 13:  # YYMMDDHHMMSSZ; YY below 50 is 20YY (RFC 5280)
+        year = int(text[:2])
+        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+    elif tag != 0x18 or len(text) != 15:  # YYYYMMDDHHMMSSZ
+        raise ValueError("unsupported certificate time")
+    when = datetime.datetime.strptime(text, "%Y%m%d%H%M%SZ")
+    return when.replace(tzinfo=datetime.timezone.utc), start + length
+
+
+def _day(when: datetime.datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")

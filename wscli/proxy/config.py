@@ -7,11 +7,13 @@ Pure: values with units (``80ms``, ``0.02``, ``64K``) are read by :mod:`wscli.co
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Sequence
 
 from wscli.core.clientoptions import ClientTLSOptions, HeaderOptions, JsonOption
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.headers import check_header_values
+from wscli.core.hosts import allowed_host_option
 from wscli.core.options import (
     FILE,
     FLAG,
@@ -161,6 +163,7 @@ class ProxyConfig:
         default=9000,
         help="Port to listen on; 0 picks a free one (the banner on stderr says which).",
     )
+    allowed_hosts: Sequence[str] = allowed_host_option()
     certfile: str | None = option(
         "--certfile",
         kind=FILE,

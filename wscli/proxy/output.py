@@ -30,7 +30,7 @@ from wscli.core.events import (
     ping_event,
 )
 from wscli.core.ndjson import timestamp, to_ndjson
-from wscli.core.redact import redact
+from wscli.core.redact import redact, redact_header
 from wscli.proxy import render
 from wscli.proxy.faults import Way
 
@@ -212,7 +212,7 @@ class LineDisplay(StreamDisplay):
                 event.connection,
                 redact(event.path),
                 event.client,
-                event.subprotocol,
+                redact(event.subprotocol) if event.subprotocol is not None else None,
                 event.client_extensions,
                 event.server_extensions,
             )
@@ -280,9 +280,10 @@ class JsonDisplay(StreamDisplay):
         self._emit({**event, "seed": seed}, None)
 
     def opened(self, event: Opened) -> None:
-        headers = [(name, redact_value(name, value)) for name, value in event.headers]
+        headers = [(name, redact_header(name, value)) for name, value in event.headers]
+        shown = redact(event.subprotocol) if event.subprotocol is not None else None
         self._emit(
-            open_event(redact(event.upstream), event.subprotocol, event.client_extensions, headers),
+            open_event(redact(event.upstream), shown, event.client_extensions, headers),
             event.connection,
             path=redact(event.path),
             client=event.client,
@@ -340,11 +341,6 @@ class JsonDisplay(StreamDisplay):
 
 
 def redact_head(head: bytes) -> bytes:
-    """An HTTP head with the values of Authorization, Cookie and ``token=`` removed: the
-    view (and a saved ``--json`` file) must not carry the clients' secrets."""
+    """An HTTP head with its secrets removed (:mod:`wscli.core.redact`): the view (and a
+    saved ``--json`` file) must not carry the clients' secrets."""
     return redact(head.decode("latin-1")).encode("latin-1")
-
-
-def redact_value(name: str, value: str) -> str:
-    """One header's value, ``[redacted]`` when it is a secret (Set-Cookie, Authorization)."""
-    return redact(f"{name}: {value}").partition(": ")[2]

@@ -27,36 +27,33 @@ from websockets.frames import Close, Frame
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI, parse_uri
+from websockets.uri import WebSocketURI
 
 from wscli.core.errors import WscliError
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 from wscli.core.redact import redact
+from wscli.core.url import uri_text
 from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
+from wscli.proxy.gate import Gate, Refused, decide
 from wscli.proxy.lane import Lane
 from wscli.proxy.output import Display, Opened
-from wscli.proxy.upstream import (
-    OWN_HANDSHAKE,
-    forwarded_headers,
-    open_transport,
-    passed_back,
-    request_path,
-)
+from wscli.proxy.upstream import OWN_HANDSHAKE, forwarded_headers, open_transport, passed_back
 
 
 @dataclasses.dataclass
 class Relay:
     """The running proxy, as every pair of it uses it: the config, the display, the faults,
-    the upstream and its TLS context, and the pairs alive."""
+    the gate (the fixed upstream and the names the proxy answers to) and the upstream's
+    TLS context, and the pairs alive."""
 
     config: ProxyConfig
     display: Display
     faults: Faults
-    upstream: WebSocketURI
+    gate: Gate
     upstream_tls: ssl.SSLContext | None
     pairs: set[Pair] = dataclasses.field(default_factory=set)
     count: int = 0
@@ -202,15 +199,14 @@ class Pair:
     async def _open_upstream(self, request: Request) -> None:
         relay = self.relay
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        uri = decide(relay.gate, request.path, request.headers.get_all("Host"), upgrade)
+        if isinstance(uri, Refused):
+            self._reject(uri.status, f"wscli proxy: {uri.reason}\n", "proxy", uri.reason)
+            return
         if upgrade and relay.faults.refuse(self.id):
             self.display.fault(self.id, "refuse", None, status=503)
             self._reject(503, "wscli proxy: refused (--refuse)\n", "proxy")
             return
-        base = relay.upstream
-        uri = parse_uri(
-            f"{'wss' if base.secure else 'ws'}://{hostport(base.host, base.port)}"
-            + (request_path(base, request.path) if upgrade else request.path)
-        )
         offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
         protocol = ClientProtocol(
             uri,
@@ -310,7 +306,7 @@ class Pair:
         else:
             self.display.refused(self.id, response.status_code, response.reason_phrase, "server")
 
-    def _reject(self, status: int, text: str, by: str) -> None:
+    def _reject(self, status: int, text: str, by: str, why: str = "") -> None:
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
         answer = server.reject(status, text)
@@ -318,7 +314,8 @@ class Pair:
         self.client.flush()
         if self.upstream is not None:
             self.upstream.abort()
-        self.display.refused(self.id, status, answer.reason_phrase, by)
+        reason = f"{answer.reason_phrase}: {why}" if why else answer.reason_phrase
+        self.display.refused(self.id, status, reason, by)
 
     def _start(self, response: Response) -> None:
         assert self.upstream is not None
@@ -367,11 +364,7 @@ class Pair:
     @property
     def upstream_url(self) -> str:
         protocol = self.upstream.protocol if self.upstream is not None else None
-        if isinstance(protocol, ClientProtocol):
-            uri = protocol.uri
-            scheme = "wss" if uri.secure else "ws"
-            return f"{scheme}://{hostport(uri.host, uri.port)}{uri.resource_name}"
-        return ""
+        return uri_text(protocol.uri) if isinstance(protocol, ClientProtocol) else ""
 
     # Faults
 

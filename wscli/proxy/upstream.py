@@ -1,11 +1,12 @@
-"""The upstream half of a relayed connection: which request headers travel, which path is
-asked for, and how the TCP (HTTP CONNECT proxy, TLS) connection is opened.
+"""The upstream half of a relayed connection: which request headers travel, and how the
+TCP (HTTP CONNECT proxy, TLS) connection is opened (which URL is asked for:
+:mod:`wscli.proxy.gate`).
 
-Forwarded: every request header of the client except the hop-by-hop ones (RFC 9110 §7.6.1)
-and the handshake's own (key, version, extensions: each side negotiates its own);
-``Origin`` and the subprotocol offers travel as the client sent them. ``-H`` adds or
-replaces headers. The answer of an upstream that refuses is passed back as it came, minus
-hop-by-hop headers.
+Forwarded: every request header of the client except the hop-by-hop ones (RFC 9110 §7.6.1:
+the fixed ones and those its ``Connection`` header names) and the handshake's own (key,
+version, extensions: each side negotiates its own); ``Origin`` and the subprotocol offers
+travel as the client sent them. ``-H`` adds or replaces headers. The answer of an upstream
+that refuses is passed back as it came, minus hop-by-hop headers.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import socket
 import ssl
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 from websockets.datastructures import Headers
 from websockets.uri import WebSocketURI
 
 from wscli.core.errors import ConnectFailed, WscliError
+from wscli.core.headers import connection_options
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.proxy.config import is_direct
 
@@ -56,26 +59,22 @@ OWN_HANDSHAKE = frozenset(
 MAX_PROXY_ANSWER = 16 * 1024  # bytes of an HTTP CONNECT answer read at most
 
 
-def request_path(upstream: WebSocketURI, path: str) -> str:
-    """The path (and query) to ask the upstream for: the client's, except that ``/``
-    means the upstream URL's own path and query."""
-    return upstream.resource_name if path == "/" else path
+def hop_by_hop(headers: Headers) -> AbstractSet[str]:
+    """The names (lower case) of ``headers`` that describe one hop: the fixed ones and
+    those its ``Connection`` header lists (RFC 9110 §7.6.1)."""
+    return HOP_BY_HOP | connection_options(headers.get_all("Connection"))
 
 
 def forwarded_headers(request: Headers, extra: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The client's end-to-end request headers, then ``extra`` (-H) replacing same names."""
-    replaced = {name.lower() for name, _ in extra}
-    kept = [
-        (name, value)
-        for name, value in request.raw_items()
-        if name.lower() not in HOP_BY_HOP | OWN_HANDSHAKE | replaced
-    ]
+    dropped = hop_by_hop(request) | OWN_HANDSHAKE | {name.lower() for name, _ in extra}
+    kept = [(name, value) for name, value in request.raw_items() if name.lower() not in dropped]
     return kept + list(extra)
 
 
 def passed_back(headers: Headers, skip: Iterable[str] = ()) -> list[tuple[str, str]]:
     """Response headers to pass to the client, without hop-by-hop ones (and ``skip``)."""
-    dropped = HOP_BY_HOP | {name.lower() for name in skip}
+    dropped = hop_by_hop(headers) | {name.lower() for name in skip}
     return [(name, value) for name, value in headers.raw_items() if name.lower() not in dropped]
 
 

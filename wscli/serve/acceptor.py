@@ -11,8 +11,8 @@ it is accepted, in arrival order:
 - room to spare (:meth:`FdGuard.admits`): the connection goes to the server's protocol;
 - no room, but a descriptor left to say so: :class:`Refusal` reads the request head
   (bounded in size and time), answers ``503`` with ``Retry-After`` and closes — within
-  milliseconds; ``/healthz`` gets the health document with that 503, so monitoring sees
-  "degraded";
+  milliseconds; ``/healthz`` gets the health document with that 503 (when its ``Host``
+  names this server, as on every request), so monitoring sees "degraded";
 - not even that (refusals in flight hold the last descriptors): accepting pauses for
   :data:`PAUSE` seconds, and so does an ``accept()`` failing with EMFILE/ENFILE (another
   part of the process, or the system, took them). Clients wait in the kernel's queue only
@@ -27,12 +27,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import re
 import socket
 import ssl
 import sys
 from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any, cast
 
+from wscli.core.hosts import host_refusal
 from wscli.serve.fdlimit import REFUSAL_TEXT, RETRY_AFTER, FdGuard
 
 BACKLOG = 1024
@@ -100,6 +103,16 @@ def refusal_response(status_line: bytes, body: bytes, content_type: bytes) -> by
     )
 
 
+_HOST_LINE = re.compile(rb"\r\nhost:[ \t]*([^\r\n]*)", re.IGNORECASE)
+
+
+def request_host(head: bytes) -> str | None:
+    """The ``Host`` of a request head: the value of its one ``Host`` header (None when
+    there is none, or more than one)."""
+    found = _HOST_LINE.findall(head)
+    return found[0].strip().decode("latin-1") if len(found) == 1 else None
+
+
 def wants_health(head: bytes) -> bool:
     """True when the request line of ``head`` asks for ``/healthz`` (GET or HEAD)."""
     parts = head.split(b"\r\n", 1)[0].split(b" ")
@@ -108,6 +121,27 @@ def wants_health(head: bytes) -> bool:
         and parts[0] in (b"GET", b"HEAD")
         and parts[1].partition(b"?")[0] == b"/healthz"
     )
+
+
+PLAIN_HTTP_TEXT = "plain HTTP request sent to HTTPS port"
+"""What a client speaking plain HTTP to the TLS port is told (nginx's words)."""
+
+
+def plain_http_response() -> bytes:
+    """The 400 for plain HTTP on the TLS port: in plain HTTP, so the client can read it."""
+    body = (PLAIN_HTTP_TEXT + "\n").encode()
+    return (
+        b"HTTP/1.1 400 Bad Request\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+        b"Connection: close\r\n\r\n" + body
+    )
+
+
+def looks_like_plain_http(first: bytes) -> bool:
+    """True when the first byte a client sent to the TLS port starts an HTTP method (a TLS
+    record starts with 0x16, a handshake)."""
+    return first[:1].isalpha() and first[:1].isupper()
 
 
 class Refusal(asyncio.Protocol):
@@ -122,9 +156,17 @@ class Refusal(asyncio.Protocol):
     descriptor quickly, whatever the client does after the answer.
     """
 
-    def __init__(self, guard: FdGuard, health: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        guard: FdGuard,
+        health: Callable[[], dict[str, Any]],
+        answer: Callable[[bytes], bytes] | None = None,
+        allowed_hosts: AbstractSet[str] | None = frozenset(),
+    ) -> None:
         self._guard = guard
         self._health = health
+        self._allowed_hosts = allowed_hosts
+        self._answer_for = answer  # another answer than the 503 (plain HTTP on the TLS port)
         self._head = b""
         self._discarded = -1  # bytes dropped after the answer; -1: not answered yet
         self._transport: asyncio.Transport | None = None
@@ -156,7 +198,9 @@ class Refusal(asyncio.Protocol):
         if transport is None or transport.is_closing() or self._discarded >= 0:
             return
         self._discarded = 0
-        if wants_health(self._head):
+        if self._answer_for is not None:
+            response = self._answer_for(self._head)
+        elif wants_health(self._head) and self._for_this_server():
             body = json.dumps(self._health()).encode()
             response = refusal_response(b"503 Service Unavailable", body, b"application/json")
             if self._head.startswith(b"HEAD "):
@@ -183,12 +227,21 @@ class Refusal(asyncio.Protocol):
         self._transport = None
         self._guard.closed()
 
+    def _for_this_server(self) -> bool:
+        """The Host check of every request (DNS rebinding: :mod:`wscli.core.hosts`), before
+        the health document is given; others get the plain refusal."""
+        return host_refusal(request_host(self._head), self._allowed_hosts) is None
+
 
 class Acceptor:
     """Accepts clients on ``sockets`` and hands each to ``factory`` or to a :class:`Refusal`.
 
-    ``health`` gives the ``/healthz`` document for refused health checks; ``ssl`` and the
-    timeouts are passed to ``loop.connect_accepted_socket``.
+    ``health`` gives the ``/healthz`` document for refused health checks whose ``Host`` is
+    in ``allowed_hosts`` (:mod:`wscli.core.hosts`: loopback names always; None: any);
+    ``ssl`` and the timeouts are passed to ``loop.connect_accepted_socket``. With ``ssl``, a
+    client whose first byte starts an HTTP method instead of a TLS handshake gets nginx's
+    400 "plain HTTP request sent to HTTPS port" in plain HTTP, and ``on_plain_http`` is told
+    its address (else the TLS handshake would fail in silence).
     """
 
     def __init__(
@@ -200,6 +253,8 @@ class Acceptor:
         *,
         ssl_context: ssl.SSLContext | None = None,
         ssl_handshake_timeout: float | None = None,
+        on_plain_http: Callable[[Any], None] | None = None,
+        allowed_hosts: AbstractSet[str] | None = frozenset(),
     ) -> None:
         self.sockets = list(sockets)
         self._factory = factory
@@ -207,6 +262,8 @@ class Acceptor:
         self._health = health
         self._ssl = ssl_context
         self._ssl_handshake_timeout = ssl_handshake_timeout if ssl_context else None
+        self._on_plain_http = on_plain_http
+        self._allowed_hosts = allowed_hosts
         self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task[None]] = set()
         self._serving = False
@@ -293,15 +350,40 @@ class Acceptor:
             await self._connect(client, factory)
 
     def _refusal(self) -> Refusal:
-        return Refusal(self._guard, self._health)
+        return Refusal(self._guard, self._health, allowed_hosts=self._allowed_hosts)
+
+    def _plain_http_refusal(self) -> Refusal:
+        return Refusal(self._guard, self._health, lambda head: plain_http_response())
+
+    async def _first_byte(self, client: socket.socket) -> bytes:
+        """The first byte ``client`` sent, left unread (``MSG_PEEK``); waits at most the
+        TLS handshake timeout (TimeoutError), b"" when it closed first."""
+        ready: asyncio.Future[None] = self._loop.create_future()
+
+        def readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        fd = client.fileno()
+        self._loop.add_reader(fd, readable)
+        try:
+            await asyncio.wait_for(ready, self._ssl_handshake_timeout)
+        finally:
+            self._loop.remove_reader(fd)
+        return client.recv(1, socket.MSG_PEEK)
 
     async def _connect(self, client: socket.socket, factory: ProtocolFactory) -> None:
+        tls = self._ssl
         try:
+            if tls is not None and looks_like_plain_http(await self._first_byte(client)):
+                if self._on_plain_http is not None:
+                    self._on_plain_http(client.getpeername())
+                tls, factory = None, self._plain_http_refusal
             await self._loop.connect_accepted_socket(
                 factory,
                 client,
-                ssl=self._ssl,
-                ssl_handshake_timeout=self._ssl_handshake_timeout,
+                ssl=tls,
+                ssl_handshake_timeout=self._ssl_handshake_timeout if tls is not None else None,
             )
         except (OSError, asyncio.TimeoutError, ssl.SSLError, EOFError):
             # The TLS handshake failed or the client left first: the protocol never saw

@@ -1,52 +1,71 @@
 """Who may join `wscli serve`, and under which room and name (pure: no I/O).
 
 - Rooms are URL paths; the query string is not part of the room.
-- Host policy (protection against DNS rebinding): a request is for this server only when
-  its ``Host`` names a loopback name or address, or a name in the server's allow-list
-  (see :func:`host_allowed`).
+- Host policy (protection against DNS rebinding): :mod:`wscli.core.hosts`, shared with
+  `wscli proxy`.
 - Origin policy (protection against cross-site WebSocket hijacking): a request without
   ``Origin`` (not a browser: wscat, scripts) is accepted; a browser is accepted when its
   origin is the server's own (the chat page served here: its scheme and port, a host that
   is allowed — judged against the allow-list, not the request's own ``Host``) or is in
   the ``--origin`` allow-list; ``*`` in the list accepts every origin.
 - Tokens are compared in constant time (:func:`hmac.compare_digest`).
-- Nicknames come from ``?nick=``: control and format characters removed, whitespace
-  collapsed, at most :data:`MAX_NICK` characters; an empty result means anonymous.
+- Nicknames come from ``?nick=``: control, format and blank-rendering characters removed,
+  whitespace collapsed, no leading ``#`` (``#ID`` names anonymous clients), at most
+  :data:`MAX_NICK` characters; an empty result means anonymous.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hmac
-import ipaddress
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 
+from wscli.core.hosts import host_allowed
+from wscli.core.target import normalize_path
+
 MAX_NICK = 32
 
 
 def split_path(path: str) -> tuple[str, dict[str, str]]:
-    """``/chat?nick=al&x=1`` → ``("/chat", {"nick": "al", "x": "1"})`` (first value wins)."""
+    """``/chat?nick=al&x=1`` → ``("/chat", {"nick": "al", "x": "1"})`` (first value wins).
+
+    The room is the path normalised (:func:`wscli.core.target.normalize_path`): ``/%63hat``
+    is ``/chat``."""
     room, _, query = path.partition("?")
     params: dict[str, str] = {}
     for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
         params.setdefault(name, value)
-    return room or "/", params
+    return normalize_path(room) or "/", params
+
+
+BLANK_FILLERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+"""Letters and marks that render as nothing or as blank space (the combining grapheme
+joiner, Hangul fillers, Khmer inherent vowels, the blank Braille pattern): a nick of them
+would show as no name at all."""
+
+ANONYMOUS_MARKS = "#\uff03\ufe5f"
+"""``#`` and its look-alikes: ``#ID`` names an anonymous client, so a nick never starts so."""
 
 
 def clean_nick(raw: str | None) -> str | None:
-    """A printable, single-line, bounded nickname, or None for anonymous."""
+    """A printable, single-line, bounded nickname, or None for anonymous: control, format
+    and blank-rendering characters removed, whitespace collapsed, no leading ``#`` (the
+    ``#ID`` form is reserved for anonymous clients), at most :data:`MAX_NICK` characters."""
     if raw is None:
         return None
     kept = "".join(
         " " if ch.isspace() else ch
         for ch in raw
-        if ch.isspace() or unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}
+        if ch.isspace()
+        or (
+            unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}
+            and ch not in BLANK_FILLERS
+        )
     )
-    nick = " ".join(kept.split())[:MAX_NICK].strip()
+    nick = " ".join(kept.split()).lstrip(ANONYMOUS_MARKS + " ")[:MAX_NICK].strip()
     return nick or None
 
 
@@ -80,69 +99,6 @@ def check_origin_option(value: str) -> str | None:
     if normalized is None or urllib.parse.urlsplit(value.strip()).path not in {"", "/"}:
         return "expected *, null or scheme://host[:port], e.g. https://example.com"
     return None
-
-
-def host_name(host_header: str | None) -> str | None:
-    """The host name of a ``Host`` header (``name[:port]``, ``[v6]:port``), lower case,
-    without a trailing dot; None when it is not one."""
-    if host_header is None:
-        return None
-    value = host_header.strip()
-    if not value or any(ch.isspace() or ch in "/?#@\\" for ch in value):
-        return None
-    try:
-        parts = urllib.parse.urlsplit(f"//{value}")
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        return None
-    name = parts.hostname
-    return name.rstrip(".").lower() if name else None
-
-
-def is_loopback(name: str) -> bool:
-    """True for ``localhost`` names and loopback addresses (127.0.0.0/8, ::1)."""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def host_allowed(name: str | None, allowed: AbstractSet[str] | None) -> bool:
-    """Whether a request naming host ``name`` is for this server (``allowed`` None: any).
-
-    Loopback names always are; others must be in ``allowed`` (the bound address, the
-    machine's names and addresses for a wildcard bind, and ``--allowed-host``). This
-    defeats DNS rebinding: a page from ``rebind.attacker.example`` names its own host.
-    """
-    if allowed is None:
-        return True
-    if name is None:
-        return False
-    return name in allowed or is_loopback(name)
-
-
-def check_host_option(value: str) -> str | None:
-    """Why ``value`` cannot be an ``--allowed-host`` entry, or None if it can."""
-    if value == "*":
-        return None
-    with contextlib.suppress(ValueError):
-        ipaddress.ip_address(value.strip("[]"))
-        return None
-    name = host_name(value)
-    if name is None or name != value.strip().rstrip(".").lower():
-        return "expected * or a host name or address without a port, e.g. chat.example.com"
-    return None
-
-
-def allowed_host_names(values: Iterable[str]) -> set[str]:
-    """``--allowed-host`` values as :func:`host_name` gives them (``*`` left out)."""
-    names = set()
-    for value in values:
-        if value != "*":
-            names.add(value.strip().strip("[]").rstrip(".").lower())
-    return names
 
 
 def same_origin(

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
+from wscli.core.hosts import host_refusal
 from wscli.serve import access
 from wscli.serve.message_id import clean_since
 
@@ -107,10 +108,9 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     host = headers.get_all("Host")
     if not host:
         return Refuse(room, 400, "no Host header")
-    name = access.host_name(host[0])
-    if not access.host_allowed(name, policy.allowed_hosts):
-        shown = name if name is not None else "(invalid)"
-        return Refuse(room, 403, f"host {shown} not allowed (see --allowed-host)", kind="host")
+    foreign = host_refusal(host[0], policy.allowed_hosts)
+    if foreign is not None:
+        return Refuse(room, 403, foreign, kind="host")
     upgrade = ",".join(headers.get_all("Upgrade")).lower()
     if "websocket" not in upgrade:
         return Plain(room, request.method)

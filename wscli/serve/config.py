@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wscli.core.errors import UsageProblem, os_reason
+from wscli.core.hosts import allowed_host_option, check_allowed_hosts
 from wscli.core.options import (
     FILE,
     FLAG,
@@ -26,7 +27,7 @@ from wscli.core.options import (
     zero_is_none,
 )
 from wscli.core.url import redact_url
-from wscli.serve.access import check_host_option, check_origin_option
+from wscli.serve.access import check_origin_option
 
 
 @declared
@@ -90,16 +91,7 @@ class ServeConfig:
         "accepts all). By default only clients without Origin and the page's own origin are "
         "accepted; other browser origins get 403.",
     )
-    allowed_hosts: Sequence[str] = option(
-        "--allowed-host",
-        multiple=True,
-        metavar="NAME",
-        default=(),
-        help="Also answer requests whose Host is NAME (repeatable). By default only loopback "
-        "names, the bound address and, for 0.0.0.0 or ::, this machine's names and addresses "
-        "are answered (others get 403: defeats DNS rebinding). '*' answers any Host: then a "
-        "web page on a name that resolves to this server can pass as same-origin.",
-    )
+    allowed_hosts: Sequence[str] = allowed_host_option()
     token: str | None = option(
         "--token",
         envvar="WSCLI_TOKEN",
@@ -308,10 +300,7 @@ def check_serve_config(config: ServeConfig) -> ServeConfig:
         why = check_origin_option(origin)
         if why is not None:
             raise UsageProblem(f"invalid --origin {origin!r}", why)
-    for name in config.allowed_hosts:
-        why = check_host_option(name)
-        if why is not None:
-            raise UsageProblem(f"invalid --allowed-host {name!r}", why)
+    check_allowed_hosts(config.allowed_hosts)
     if not config.host.strip():
         raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
     if config.redis_url is not None:

@@ -42,7 +42,16 @@ from websockets.server import ServerProtocol
 
 from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
-from wscli.serve.http import BodyFramingError, method_not_allowed, split_body_framing, text_response
+from wscli.serve.http import (
+    MAX_REQUEST_LINE,
+    BodyFramingError,
+    bad_request,
+    method_not_allowed,
+    request_line_too_long,
+    split_body_framing,
+    text_response,
+    uri_too_long,
+)
 from wscli.serve.hub import Form, Hub, RoomMessage
 
 KEEPALIVE_PING = b"wscli"
@@ -355,6 +364,11 @@ class ClientConnection(asyncio.Protocol):
             self.owner.on_bad_request(self, "not an HTTP request", None)
             return
         end = buffer.find(b"\r\n\r\n")
+        if request_line_too_long(buffer):
+            self._cancel_timer()
+            why = f"request line over {MAX_REQUEST_LINE} bytes"
+            self.owner.on_bad_request(self, why, uri_too_long())
+            return
         if end < 0 or end + 4 > MAX_HEAD:
             if len(buffer) > MAX_HEAD or end >= 0:
                 self._cancel_timer()
@@ -383,15 +397,16 @@ class ClientConnection(asyncio.Protocol):
             # then given back to the owner as the one Content-Length of the request.
             try:
                 head, body_length = split_body_framing(head)
-            except BodyFramingError as exc:
-                self.owner.on_bad_request(self, "", text_response(exc.status, str(exc)))
+            except BodyFramingError as framing:
+                self.owner.on_bad_request(self, "", text_response(framing.status, str(framing)))
                 return
         protocol = self.owner.protocol_for_handshake()
         protocol.receive_data(head)
         events = protocol.events_received()
         if not events or not isinstance(events[0], Request):
             self.protocol = None
-            self.owner.on_bad_request(self, _one_line(protocol.handshake_exc), None)
+            exc = protocol.handshake_exc
+            self.owner.on_bad_request(self, _one_line(exc), bad_request(exc))
             return
         request = events[0]
         if body_length is not None:

@@ -1,4 +1,5 @@
-"""Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, ``/admission``, 404, 405.
+"""Plain HTTP on the port of `wscli serve`: the chat page, ``/healthz``, ``/admission``, 404, 405,
+and the answers to malformed heads (400, 414, 431).
 
 The server hands every request that is not a WebSocket upgrade (and passed the Host check)
 to :func:`answer`, which builds the response for it. ``GET`` and ``HEAD`` are
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.datastructures import Headers
+from websockets.exceptions import HeaderLineTooLong, RequestLineTooLong, TooManyHeaders
 from websockets.http11 import Response
 from websockets.server import ServerProtocol
 
@@ -89,6 +91,37 @@ def text_response(status: int, text: str) -> Response:
     """A plain-text answer that closes the connection (built by websockets' public
     ``ServerProtocol.reject``: Date, Connection: close, Content-Length, Content-Type)."""
     return ServerProtocol().reject(status, text + "\n")
+
+
+MAX_REQUEST_LINE = 8192
+"""Bytes of request line (method, target, version) answered; a longer one gets 414."""
+
+
+def request_line_too_long(head: bytes) -> bool:
+    """True when the request line that ``head`` begins with is longer than
+    :data:`MAX_REQUEST_LINE` (seen as soon as that many bytes came without its end)."""
+    limit = MAX_REQUEST_LINE + 2  # with its CRLF
+    return len(head) >= limit and head.find(b"\r\n", 0, limit) < 0
+
+
+def uri_too_long() -> Response:
+    """414: the request line is longer than :data:`MAX_REQUEST_LINE`."""
+    return text_response(414, "Request line too long.")
+
+
+def bad_request(exc: BaseException | None) -> Response:
+    """The answer to a request head websockets' parser refused (``exc``, as its
+    ``handshake_exc`` says): 414 for a request line over the limit, 431 for a header line
+    or too many headers, else 400."""
+    causes = []
+    while exc is not None:
+        causes.append(exc)
+        exc = exc.__cause__
+    if any(isinstance(cause, RequestLineTooLong) for cause in causes):
+        return uri_too_long()
+    if any(isinstance(cause, (HeaderLineTooLong, TooManyHeaders)) for cause in causes):
+        return text_response(431, "Request header fields too large.")
+    return text_response(400, "Malformed request.")
 
 
 def method_not_allowed() -> Response:

@@ -35,7 +35,7 @@ from typing import Protocol
 from wscli.core.exposition import Histogram
 from wscli.core.ndjson import timestamp
 from wscli.core.socketio import RelayedEvent
-from wscli.serve.envelope import envelope, resume_envelope
+from wscli.serve.envelope import RESUME_RESERVE, envelope, resume_envelope
 from wscli.serve.message_id import local_id, resume_from
 
 OP_TEXT = 0x1
@@ -281,13 +281,20 @@ class LocalBackplane:
 class Room:
     """The clients of one URL path, the frames waiting for this tick's flush, the history.
 
-    History keeps each message once, as its encoded frame (what a newcomer is sent).
+    History keeps each message once, as its encoded frame (what a newcomer is sent), and
+    its ``wscli.chat.v1`` envelope once one was built (for the members taking envelopes
+    when it came, or for the first such newcomer): a replay never builds one twice.
+    ``frame_bytes`` (the frames: at most ``--max-queue``, what a raw replay sends) and
+    ``history_held`` (everything held, envelopes too: what the server's history budget
+    counts) say how much.
     """
 
     __slots__ = (
         "batch",
         "bytes",
+        "enveloped",
         "evicted",
+        "frame_bytes",
         "history",
         "history_held",
         "members",
@@ -299,10 +306,12 @@ class Room:
         self.name = name
         # A dict keeps insertion order and O(1) removal; values unused.
         self.members: dict[Subscriber, None] = {}
+        self.enveloped = 0  # members that take wscli.chat.v1 envelopes
         self.batch: list[tuple[RoomMessage, str | None]] = []
         self.history: collections.deque[RoomMessage] | None = (
             collections.deque(maxlen=history) if history > 0 else None
         )
+        self.frame_bytes = 0
         self.history_held = 0
         self.evicted = False  # the history dropped messages (a resume may miss some)
         self.messages = 0  # delivered here (for the busiest rooms of --metrics-rooms)
@@ -310,31 +319,55 @@ class Room:
 
     def remember(self, message: RoomMessage, max_bytes: int) -> int:
         """Keep ``message`` (its frame and who sent it, when: not the payload a second time):
-        the last N messages, at most ``max_bytes``; returns the change in bytes."""
+        the last N messages, their frames at most ``max_bytes``; returns the change in
+        bytes held."""
         history = self.history
         assert history is not None
         kept = RoomMessage(b"", message.text, author=message.author, raw=message.raw)
         kept.frame, kept.id, kept.event = message.frame, message.id, message.event
         kept.when = message.when or timestamp()
         message.when = kept.when
+        if self.enveloped:
+            # This tick's flush needs it for those members anyway: built once, kept.
+            kept.enveloped = message.envelope_frame()
         before = self.history_held
         if len(history) == history.maxlen:
-            self.history_held -= history.popleft().kept_size()
-            self.evicted = True
+            self.forget_oldest()
         history.append(kept)
-        self.history_held += kept.kept_size()
-        while self.history_held > max_bytes:
-            self.history_held -= history.popleft().kept_size()
-            self.evicted = True
+        size = kept.kept_size()
+        self.frame_bytes += size
+        self.history_held += size + len(kept.enveloped)
+        while self.frame_bytes > max_bytes:
+            self.forget_oldest()
         return self.history_held - before
 
     def forget_oldest(self) -> int:
-        """Drop the oldest kept message; the bytes freed."""
+        """Drop the oldest kept message (and its envelope); the bytes freed."""
         assert self.history
-        size = self.history.popleft().kept_size()
+        oldest = self.history.popleft()
+        size = oldest.kept_size() + len(oldest.enveloped)
+        self.frame_bytes -= oldest.kept_size()
         self.history_held -= size
         self.evicted = True
         return size
+
+    def envelopes(self, kept: Sequence[RoomMessage], budget: int) -> tuple[list[bytes], int]:
+        """The envelope frames of the newest of ``kept`` (messages of this history, oldest
+        first) that fit in ``budget`` bytes, oldest first, and the bytes of envelopes built
+        (and now held) for it: each is built once, when first needed, and kept."""
+        chosen: list[bytes] = []
+        size = built = 0
+        for message in reversed(kept):
+            if not message.enveloped:
+                message.enveloped = _kept_envelope(message)
+                built += len(message.enveloped)
+            size += len(message.enveloped)
+            if size > budget:
+                break
+            chosen.append(message.enveloped)
+        chosen.reverse()
+        self.history_held += built
+        return chosen, built
 
 
 SlowClientCallback = Callable[[Subscriber, int], None]
@@ -429,7 +462,7 @@ class Hub:
         if shared_history and room.history:
             room.history.clear()  # the backplane replays the shared history instead
             self.history_held -= room.history_held
-            room.history_held = 0
+            room.history_held = room.frame_bytes = 0
             self._kept.pop(room.name, None)
         since = client.since if client.enveloped else None
         kept = list(room.history) if room.history else []
@@ -440,35 +473,45 @@ class Hub:
             )
             kept = kept[start:]
             complete = complete and self.history > 0
+        # A replay is at most max_queue bytes, so a newcomer (nothing unsent yet) always
+        # takes it, and it is counted against the server's total budget like any write.
+        # The raw frames fit (the history keeps no more); escaped envelopes can be up to 6
+        # times bigger: the oldest are cut, and the closing resume line says so.
+        cut = built = 0
         form = client.form
-        if kept and form is not None:
-            # Counted like any write (see below); the form's frames, built for this replay.
+        if form is not None:
+            # A client of another form (Socket.IO): its frames, built for this replay.
+            replay = [_kept(m) for m in kept]
             if client.shared_frames:
-                client.send_frames(b"".join([form.frames(_kept(m)) for m in kept]), self.max_queue)
-            else:
-                client.send_messages([_kept(m) for m in kept], self.max_queue)
-        elif kept:
-            # Counted like any write: at most max_queue bytes, so a newcomer (nothing unsent
-            # yet) always takes it, and the server's total budget sees it.
-            if client.enveloped:  # built for this replay only: history keeps the frame
-                frames = [_kept_envelope(m) for m in kept if m.raw]
-            else:
-                frames = [m.frame for m in kept if m.raw]
+                frames = [form.frames(m) for m in replay]
+            else:  # it encodes each message itself (long-polling)
+                frames = []
+                if replay:
+                    client.send_messages(replay, self.max_queue)
+                    self.sent_messages += len(replay)
+        elif client.enveloped and kept:
+            raw_kept = [m for m in kept if m.raw]  # raw clients get nothing of other events
+            frames, built = room.envelopes(raw_kept, self.max_queue - RESUME_RESERVE)
+            cut = len(raw_kept) - len(frames)
+            self.history_held += built
+        else:
+            frames = [m.frame for m in kept if m.raw]
+        self.sent_messages += len(frames)
+        self.sent_bytes += sum(map(len, frames))
+        if client.enveloped and not shared_history and (since is not None or cut):
+            # The page says "N missed messages restored" (or that some may be missing).
+            frames.append(encode_frame(resume_envelope(since, len(frames), complete, cut), True))
+        if frames:
             if client.shared_frames:
                 client.send_frames(b"".join(frames), self.max_queue)
             else:
                 client.send_messages([frame_payload(f) for f in frames], self.max_queue)
-            self.sent_messages += len(frames)
-            self.sent_bytes += sum(map(len, frames))
-        if since is not None and not shared_history:
-            # The page says "N missed messages restored" (or that some may be missing).
-            notice = encode_frame(resume_envelope(since, len(kept), complete), True)
-            if client.shared_frames:
-                client.send_frames(notice, self.max_queue)
-            else:
-                client.send_messages([frame_payload(notice)], self.max_queue)
         room.members[client] = None
+        if client.enveloped:
+            room.enveloped += 1
         self.clients += 1
+        if built:
+            self._trim_history()  # now that the room has a member, it is not forgotten
         if client.nick:
             self.publish(
                 client.room,
@@ -481,6 +524,8 @@ class Hub:
         if room is None or client not in room.members:
             return False
         del room.members[client]
+        if client.enveloped:
+            room.enveloped -= 1
         self.clients -= 1
         if not room.members:
             self.backplane.unsubscribe(room.name)
@@ -556,6 +601,11 @@ class Hub:
         self.history_held += room.remember(message, self.max_queue)
         self._kept[room.name] = room
         self._kept.move_to_end(room.name)
+        self._trim_history()
+
+    def _trim_history(self) -> None:
+        """Drop the oldest kept messages of the least recently written rooms until the
+        history of all rooms is within ``history_limit``."""
         while self.history_held > self.history_limit and self._kept:
             name, oldest = next(iter(self._kept.items()))
             if oldest.history:

@@ -20,6 +20,10 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
 - ``shutdown``: ``clients``
 - ``fds``: ``open``, ``limit``, ``refused`` — clients turned away for lack of file
   descriptors (503s and failed accepts), one event per second while it lasts
+- ``tokens``: ``failed`` (wrong tokens: ``upgrade`` + ``admission`` + ``metrics``),
+  ``throttled`` (token checks answered 429), ``addresses``, ``top`` and ``top_failed`` (the
+  busiest address) — one event per second while wrong tokens come
+  (:mod:`wscli.serve.tokenguard`)
 - ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
   Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
 
@@ -48,6 +52,7 @@ from wscli.core.ndjson import timestamp, to_ndjson
 from wscli.core.redact import redact
 from wscli.net.terminal import make_console
 from wscli.serve.fdlimit import report_line
+from wscli.serve.tokenguard import report_line as token_report_line
 
 Event = dict[str, Any]
 
@@ -63,6 +68,7 @@ _STYLES = {
     "shutdown": "bold",
     "backplane": "bold magenta",
     "fds": "bold red",
+    "tokens": "red",
 }
 
 
@@ -114,6 +120,8 @@ def format_line(event: Event) -> str:
         return f"redis backplane {event['state']}: {_safe(event['detail'])}"
     if kind == "fds":
         return report_line(event["open"], event["limit"], event["refused"])
+    if kind == "tokens":
+        return token_report_line(event)
     if kind == "shutdown":
         return f"shutting down: closing {event['clients']} client(s) with 1001"
     return _safe(json.dumps(event))

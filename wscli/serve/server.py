@@ -32,6 +32,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
+from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import format_address, hostport
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit, metrics
@@ -46,6 +47,7 @@ from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog, RepeatFilter
 from wscli.serve.socketio.service import SocketIOAdmit, SocketIOService
+from wscli.serve.tokenguard import TokenGuard
 
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
@@ -135,6 +137,7 @@ class ChatServer:
         self._shutting_down = False
         self._all_closed: asyncio.Event | None = None
         self._errors = RepeatFilter(log)
+        self.tokens = TokenGuard(lambda fields: self.log.emit("tokens", **fields))
         self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
         self._logger.propagate = False
         self._logger.setLevel(logging.WARNING)
@@ -177,7 +180,7 @@ class ChatServer:
             raise listen_error(config.host, config.port, exc) from None
         self.port = listening[0].getsockname()[1]
         self.policy = Policy(
-            allowed_hosts=_allowed_hosts(config, listening),
+            allowed_hosts=allowed_hosts(config.host, listening, config.allowed_hosts),
             origins=tuple(config.origins),
             token=config.token,
             max_clients=config.max_clients,
@@ -194,6 +197,8 @@ class ChatServer:
             self.health,
             ssl_context=ssl_context,
             ssl_handshake_timeout=config.handshake_timeout,
+            on_plain_http=self._on_plain_http,
+            allowed_hosts=self.policy.allowed_hosts,
         )
         self.acceptor.start()
         if self.keepalive is not None:
@@ -222,6 +227,7 @@ class ChatServer:
         timeout = self.config.shutdown_timeout
         self.acceptor.close()
         self.fds.close()
+        self.tokens.close()
         # What was published is delivered before the close frame (through the backplane:
         # bounded, see Backplane.drain); nothing new is read meanwhile.
         for connection in self.admitted:
@@ -255,13 +261,13 @@ class ChatServer:
                     conn.transport.resume_reading()
                 return
 
-    def admission(self, request: Request) -> dict[str, Any]:
+    def admission(self, request: Request, host: str) -> dict[str, Any]:
         """``GET /admission``: the verdict an upgrade from this page would get, as JSON.
 
         A same-origin ``fetch`` carries no ``Origin`` header, so the page names its origin
         in ``?origin=`` (a header, when present, wins). The same rules as the upgrade's
         (:func:`~wscli.serve.admission.policy_verdict`); still only advice: the upgrade is
-        checked by itself.
+        checked by itself. A wrong token counts against ``host`` as on the upgrade.
         """
         assert self.policy is not None
         policy = self.policy
@@ -276,6 +282,8 @@ class ChatServer:
             token,
             self.client_count,
         )
+        if verdict is not None and verdict.kind == "token" and token is not None:
+            self.tokens.failed(host, "admission")
         return access.admission_document(verdict)
 
     @property
@@ -347,26 +355,34 @@ class ChatServer:
     def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit | Deferred:
         """Decide on a parsed request head: an answer to send, or admission."""
         assert self.policy is not None
+        remote = format_address(conn.peer)
+        host = peer_host(conn.peer)
+        tokens = self.policy.token is not None or self.metrics_token is not None
         socketio = self.socketio
         if socketio is not None and socketio.handles(request.path):
+            # Throttled before a session is made for it (its token is checked there).
+            if tokens and _presents_token(request) and self.tokens.throttled(host):
+                return _too_many_wrong_tokens(self.tokens.retry_after(host))
             decision = socketio.on_request(conn, request, self.client_count)
         else:
             decision = admit(request, self.policy, self.client_count)
-        remote = format_address(conn.peer)
+            if tokens and _checks_token(decision, request) and self.tokens.throttled(host):
+                return _too_many_wrong_tokens(self.tokens.retry_after(host))
         if isinstance(decision, Admit):
             self.admitted.add(conn)
             conn.room, conn.nick = decision.room, decision.nick
             return decision
         if isinstance(decision, Plain):
             static = self.static
-            response = metrics.answer(
-                self, request, decision.method, decision.room
-            ) or serverhttp.answer(
+            watched = metrics.answer(self, request, decision.method, decision.room)
+            if watched is not None and watched.status_code == 403:
+                self.tokens.failed(host, "metrics")  # a wrong metrics token
+            response = watched or serverhttp.answer(
                 decision.method,
                 decision.room,
                 self._page,
                 self.health,
-                lambda: self.admission(request),
+                lambda: self.admission(request, host),
                 None if static is None else lambda path: static.answer(path, request.headers),
             )
             if self.log.verbose:
@@ -381,13 +397,16 @@ class ChatServer:
         if not isinstance(decision, Refuse):
             return decision  # Socket.IO's own answer, now or later (long-polling)
         self.counters.refused[decision.kind] += 1
-        self.log.emit(
-            "refused",
-            remote=remote,
-            path=decision.room,
-            status=decision.status,
-            reason=decision.reason,
-        )
+        if decision.kind == "token" and decision.status == 403:
+            self.tokens.failed(host, "upgrade")  # logged once a second, with /admission's
+        else:
+            self.log.emit(
+                "refused",
+                remote=remote,
+                path=decision.room,
+                status=decision.status,
+                reason=decision.reason,
+            )
         response = serverhttp.text_response(decision.status, decision.reason)
         for name, value in decision.headers:
             response.headers[name] = value
@@ -520,6 +539,10 @@ class ChatServer:
                 # A TCP probe (load balancer, port check): routine, so only logged with -v.
                 self.log.emit("error", remote=remote, message="closed without sending a request")
 
+    def _on_plain_http(self, peer: Any) -> None:
+        message = acceptor.PLAIN_HTTP_TEXT  # answered 400, as nginx does
+        self.log.emit("error", remote=format_address(peer), message=message)
+
     def _report_fds(self, open_fds: int, limit: int | None, refused: int) -> None:
         self.log.emit("fds", open=open_fds, limit=limit, refused=refused)
 
@@ -534,6 +557,32 @@ class ChatServer:
             self.hub.drop_slow(conn, buffered)
         else:
             conn.drop(1013, "too slow: outgoing queue full")
+
+
+def peer_host(peer: Any) -> str:
+    """The address of a peer (``transport.get_extra_info("peername")``), or ``?``."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+
+def _checks_token(decision: Admit | Plain | Refuse, request: Request) -> bool:
+    """Whether answering ``decision`` tells a client something about a token: an upgrade,
+    ``/admission``, and a plain request presenting one (``/metrics``, ``/log``...)."""
+    if isinstance(decision, Plain):
+        return decision.room == serverhttp.ADMISSION_PATH or _presents_token(request)
+    return isinstance(decision, Admit) or decision.kind == "token"
+
+
+def _presents_token(request: Request) -> bool:
+    """Whether ``request`` carries a token (``Authorization`` or ``?token=``)."""
+    _, params = access.split_path(request.path)
+    return access.presented_token(request.headers, params) is not None
+
+
+def _too_many_wrong_tokens(retry_after: int) -> Response:
+    """429: this address presented too many wrong tokens (see wscli.serve.tokenguard)."""
+    response = serverhttp.text_response(429, "Too many wrong tokens: try again later.")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def make_protocol(
@@ -571,25 +620,3 @@ def _subprotocol_selector(supported: Sequence[str], required: bool) -> Any:
         return None
 
     return select
-
-
-def _allowed_hosts(config: ServeConfig, sockets: Sequence[socket.socket]) -> set[str] | None:
-    """The names a request's Host may carry (loopback ones are always allowed): the bound
-    address, for a wildcard bind the machine's names and addresses, and --allowed-host;
-    None when --allowed-host '*' disables the check."""
-    if "*" in config.allowed_hosts:
-        return None
-    names = access.allowed_host_names(config.allowed_hosts)
-    names.add(config.host.strip("[]").rstrip(".").lower())
-    for sock in sockets:
-        names.add(str(sock.getsockname()[0]).lower())
-    if config.host.strip("[]") in {"0.0.0.0", "::", ""}:
-        hostname = socket.gethostname()
-        names.update({hostname.lower(), socket.getfqdn().lower()})
-        try:
-            for info in socket.getaddrinfo(hostname, None):
-                names.add(str(info[4][0]).lower())
-        except OSError:
-            pass  # a host name that does not resolve: its name still counts
-    names.discard("")
-    return names

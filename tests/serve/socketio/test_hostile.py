@@ -205,7 +205,8 @@ async def test_nothing_is_read_before_admission() -> None:
         status, _, body = await http(port, get(port, polling(sid)))
         assert body.startswith(b'40{"sid":')
         refused = srv.events("refused")
-        assert [e["status"] for e in refused][:3] == [403, 403, 403]
+        assert [e["status"] for e in refused][:2] == [403, 403]  # Host, then origin
+        await srv.wait_event("tokens")  # the wrong token: counted by the token guard
 
 
 async def test_a_bad_probe_leaves_polling_as_it_was() -> None:
@@ -306,3 +307,22 @@ async def test_a_page_from_an_allowed_origin_may_read_the_polls() -> None:
         assert status == 200 and "access-control-allow-origin" not in headers
         evil = "Origin: https://evil.example\r\n"
         assert (await http(port, get(port, polling(sid), evil)))[0] == 403
+
+
+async def test_wrong_tokens_in_auth_are_throttled_like_an_upgrades() -> None:
+    async with running(socketio=True, token="t0k") as srv:
+        port = srv.port
+        for _ in range(4):  # 3 wrong tokens a session (then it is closed): 12 in all
+            sid = (await handshake(port))["sid"]
+            for _ in range(3):
+                await http(port, post(port, polling(sid), b'40{"token":"wrong"}'))
+        sid = (await handshake(port))["sid"]
+        await http(port, post(port, polling(sid), b'40{"token":"t0k"}'))  # right, but too late
+        _, _, body = await http(port, get(port, polling(sid)))
+        assert body == b'44{"message":"too many wrong tokens: try again later"}'
+        status, headers, _ = await http(
+            port, get(port, "/socket.io/?EIO=4&transport=polling&token=t0k")
+        )
+        assert status == 429 and int(headers["retry-after"]) > 0
+        event = await srv.wait_event("tokens")
+        assert "wrong" not in json.dumps(event) and "t0k" not in srv.out.getvalue()

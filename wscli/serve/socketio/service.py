@@ -70,6 +70,7 @@ from wscli.serve.socketio.polling import (
     error_status,
 )
 from wscli.serve.socketio.sockets import NamespaceSocket, SocketIOClient, new_id
+from wscli.serve.tokenguard import TokenGuard
 
 UPGRADE_TIMEOUT = 10.0
 """Seconds a probe WebSocket has to complete the upgrade (the Node server's default)."""
@@ -107,6 +108,7 @@ class ServerHost(Protocol):
     close_timeout: float
     budget: BacklogBudget
     counters: Counters
+    tokens: TokenGuard
 
 
 class SocketIOService:
@@ -118,6 +120,7 @@ class SocketIOService:
         self.log = server.log
         self.budget = server.budget
         self.counters = server.counters
+        self.tokens = server.tokens
         self.path = config.socketio_path
         self.max_size = config.max_size
         self.max_queue = config.max_queue
@@ -326,7 +329,12 @@ class SocketIOService:
     ) -> EngineSession:
         session = EngineSession(new_id(), transport, self)
         session.upper = SocketIOClient(
-            session, self, authenticated=authenticated, nick=nick, remote=_remote(conn)
+            session,
+            self,
+            authenticated=authenticated,
+            nick=nick,
+            remote=_remote(conn),
+            peer_host=_host(conn),
         )
         self.sessions[session.sid] = session
         self.counters.opened += 1  # one client, whatever its transports
@@ -390,20 +398,29 @@ class SocketIOService:
     # sockets.Host
 
     def authorize(self, client: SocketIOClient, auth: Any) -> str | None:
+        """The token check of a namespace CONNECT, as an upgrade's: an address that sent
+        too many wrong tokens is refused before the comparison (see wscli.serve.tokenguard),
+        a wrong token counts there, a missing one is logged."""
         if self.token is None or client.authenticated:
             return None
         token = auth.get("token") if isinstance(auth, dict) else None
-        if not isinstance(token, str):
-            reason = "token required"
-        elif access.token_matches(token, self.token):
+        if token is not None and self.tokens.throttled(client.peer_host):
+            self.counters.refused["token"] += 1
+            return "too many wrong tokens: try again later"
+        if isinstance(token, str) and access.token_matches(token, self.token):
             return None
-        else:
-            reason = "invalid token"
         self.counters.refused["token"] += 1
+        if token is not None:
+            self.tokens.failed(client.peer_host, "upgrade")  # logged once a second
+            return "invalid token"
         self.log.emit(
-            "refused", remote=client.remote, path="(socket.io auth)", status=401, reason=reason
+            "refused",
+            remote=client.remote,
+            path="(socket.io auth)",
+            status=401,
+            reason="token required",
         )
-        return reason
+        return "token required"
 
     def form(self, namespace: str) -> NamespaceForm:
         """One form per namespace, so the hub encodes each message once for all of its
@@ -500,3 +517,9 @@ class SocketIOService:
 
 def _remote(conn: ClientConnection) -> str:
     return format_address(conn.peer)
+
+
+def _host(conn: ClientConnection) -> str:
+    """The peer's address alone (what wrong tokens are counted by)."""
+    peer = conn.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"

@@ -136,6 +136,7 @@ class SocketIOClient:
         "authenticated",
         "host",
         "nick",
+        "peer_host",
         "pending",
         "pending_size",
         "pending_text",
@@ -153,6 +154,7 @@ class SocketIOClient:
         authenticated: bool,
         nick: str | None,
         remote: str,
+        peer_host: str = "?",
     ) -> None:
         self.session = session
         self.host = host
@@ -160,6 +162,8 @@ class SocketIOClient:
         """The token came with the request (query or Authorization): no ``auth`` needed."""
         self.nick = nick
         self.remote = remote
+        self.peer_host = peer_host
+        """The peer's address (what wrong tokens are counted by)."""
         self.sockets: dict[str, NamespaceSocket] = {}
         self.pending: Packet | None = None  # a binary packet waiting for its attachments
         self.pending_text = ""  # its text
