@@ -24,6 +24,11 @@ def format_address(address: Any) -> str:
     return "?"
 
 
+def peer_host(peer: Any) -> str:
+    """The address of a peer (``transport.get_extra_info("peername")``), or ``?``."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+
 def describe_connect_error(
     exc: BaseException, host: str, port: int, secure: bool = False
 ) -> WscliError:

@@ -33,7 +33,7 @@ from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
 from wscli.net.hostnames import allowed_hosts
-from wscli.net.neterrors import format_address, hostport
+from wscli.net.neterrors import format_address, hostport, peer_host
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
@@ -557,11 +557,6 @@ class ChatServer:
             self.hub.drop_slow(conn, buffered)
         else:
             conn.drop(1013, "too slow: outgoing queue full")
-
-
-def peer_host(peer: Any) -> str:
-    """The address of a peer (``transport.get_extra_info("peername")``), or ``?``."""
-    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
 def _checks_token(decision: Admit | Plain | Refuse, request: Request) -> bool:

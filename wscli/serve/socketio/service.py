@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from websockets.http11 import Request, Response
 
 from wscli.core.socketio import RelayedEvent, encode_payload, open_packet
-from wscli.net.neterrors import format_address
+from wscli.net.neterrors import format_address, peer_host
 from wscli.serve import access
 from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
 from wscli.serve.budget import BacklogBudget
@@ -334,7 +334,7 @@ class SocketIOService:
             authenticated=authenticated,
             nick=nick,
             remote=_remote(conn),
-            peer_host=_host(conn),
+            peer_host=peer_host(conn.peer),
         )
         self.sessions[session.sid] = session
         self.counters.opened += 1  # one client, whatever its transports
@@ -517,9 +517,3 @@ class SocketIOService:
 
 def _remote(conn: ClientConnection) -> str:
     return format_address(conn.peer)
-
-
-def _host(conn: ClientConnection) -> str:
-    """The peer's address alone (what wrong tokens are counted by)."""
-    peer = conn.peer
-    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
