@@ -13,6 +13,9 @@ with the ratio or the difference:
 - throughput: the publisher keeps --window messages in flight; deliveries per second (to the
   publisher's own echo and to the subscriber, both through the proxy).
 
+``--baseline PATH`` adds another build of wscli (``PATH`` is its ``wscli``) as a third column,
+to compare before and after a change within one run.
+
 Everything listens on 127.0.0.1 with kernel-chosen ports; every process is started here and
 stopped by its PID. Numbers are noisy on a shared machine: compare within one run.
 """
@@ -74,9 +77,11 @@ def start_peer() -> tuple[subprocess.Popen[bytes], int]:
     return proc, int(line.split()[-1])
 
 
-def start_proxy(peer_port: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_proxy(
+    peer_port: int, wscli: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     proc = subprocess.Popen(
-        [*_wscli(), "proxy", f"ws://127.0.0.1:{peer_port}/", "--port", "0"],
+        [*(wscli or _wscli()), "proxy", f"ws://127.0.0.1:{peer_port}/", "--port", "0"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -104,6 +109,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64, help="throughput: messages in flight")
     parser.add_argument("--repeat", type=int, default=1, help="alternate direct/proxy N times")
     parser.add_argument("--json", dest="json_path", help="also write the results here")
+    parser.add_argument("--baseline", help="another build's wscli, run as a third column")
     args = parser.parse_args()
 
     fanout = _fanout()
@@ -111,20 +117,24 @@ def main() -> None:
     timeout = args.duration * 3 + 60
     peer, peer_port = start_peer()
     proxy, proxy_port = start_proxy(peer_port)
+    targets = [("direct", peer_port, peer), ("proxy", proxy_port, proxy)]
+    if args.baseline:
+        baseline, baseline_port = start_proxy(peer_port, [args.baseline])
+        targets.append(("baseline", baseline_port, baseline))
     results: dict[str, list[dict[str, Any]]] = {}
     try:
         common = ["--subs", "1", "--path", "/bench", "--warmup", "1", "--timeout", "20"]
         for _ in range(args.repeat):
-            for name, port in (("direct", peer_port), ("proxy", proxy_port)):
+            for name, port, relay in targets:
                 for mode, extra in (
                     ("latency", ["--rate", str(args.rate)]),
                     ("fanout", ["--window", str(args.window)]),
                 ):
                     flags = [*common, "--mode", mode, *extra, "--port", str(port)]
                     flags += ["--duration", str(args.duration)]
-                    before = {p.pid: cpu_seconds(p.pid) for p in (peer, proxy)}
+                    before = {p.pid: cpu_seconds(p.pid) for p in (peer, relay)}
                     result = fanout.run_generator(binary, flags, None, timeout)
-                    for p, label in ((peer, "peer_cpu"), (proxy, "proxy_cpu")):
+                    for p, label in ((peer, "peer_cpu"), (relay, "proxy_cpu")):
                         result[label] = cpu_seconds(p.pid) - before[p.pid]
                     note = fanout.check_delivery(result)
                     if note:
@@ -132,42 +142,46 @@ def main() -> None:
                     results.setdefault(f"{name}-{mode}", []).append(result)
                     time.sleep(0.5)
     finally:
-        _stop(proxy)
-        _stop(peer)
+        for _, _, process in reversed(targets):
+            _stop(process)
 
     def best(key: str, field: str, pick: Any = min) -> float:
         return float(pick(r[field] for r in results[key]))
 
-    p50_d, p50_p = best("direct-latency", "p50_us"), best("proxy-latency", "p50_us")
-    p99_d, p99_p = best("direct-latency", "p99_us"), best("proxy-latency", "p99_us")
-    tput_d = best("direct-fanout", "deliveries_per_s", max)
-    tput_p = best("proxy-fanout", "deliveries_per_s", max)
+    names = [name for name, _, _ in targets]
 
-    # CPU per delivery over the whole throughput phase (warm-up and drain included): what
-    # the machine's load barely changes, unlike the rates above.
     def cpu_us(key: str, field: str) -> float:
+        # CPU per delivery over the whole throughput phase (warm-up and drain included):
+        # what the machine's load barely changes, unlike the rates above.
         run = max(results[key], key=lambda r: r["deliveries_per_s"])
         return 1e6 * run[field] / max(run["deliveries"], 1)
 
-    rows = [
-        ("latency p50 (ms)", p50_d / 1000, p50_p / 1000, f"+{(p50_p - p50_d) / 1000:.3f} ms"),
-        ("latency p99 (ms)", p99_d / 1000, p99_p / 1000, f"+{(p99_p - p99_d) / 1000:.3f} ms"),
-        ("throughput (deliveries/s)", tput_d, tput_p, f"{tput_p / tput_d:.0%} of direct"),
-        (
-            "CPU µs per delivery, peer",
-            cpu_us("direct-fanout", "peer_cpu"),
-            cpu_us("proxy-fanout", "peer_cpu"),
-            "",
-        ),
-        ("CPU µs per delivery, proxy", 0.0, cpu_us("proxy-fanout", "proxy_cpu"), ""),
-    ]
+    rows: list[tuple[str, list[float], str]] = []
+    p50 = [best(f"{n}-latency", "p50_us") / 1000 for n in names]
+    p99 = [best(f"{n}-latency", "p99_us") / 1000 for n in names]
+    tput = [best(f"{n}-fanout", "deliveries_per_s", max) for n in names]
+    rows.append(("latency p50 (ms)", p50, _added(p50)))
+    rows.append(("latency p99 (ms)", p99, _added(p99)))
+    rows.append(
+        ("throughput (deliveries/s)", tput, ", ".join(f"{t / tput[0]:.0%}" for t in tput[1:]))
+    )
+    rows.append(
+        ("CPU µs per delivery, peer", [cpu_us(f"{n}-fanout", "peer_cpu") for n in names], "")
+    )
+    relay_cpu = [0.0] + [cpu_us(f"{n}-fanout", "proxy_cpu") for n in names[1:]]
+    rows.append(("CPU µs per delivery, proxy", relay_cpu, ""))
     print(f"wscli proxy vs direct to node-ws; {args.rate} msg/s latency, window {args.window}")
-    print(f"{'':28}{'direct':>12}{'proxy':>12}  difference")
-    for label, direct, proxied, diff in rows:
-        fmt = "{:>12.3f}" if direct < 1000 else "{:>12.0f}"
-        print(f"{label:28}{fmt.format(direct)}{fmt.format(proxied)}  {diff}")
+    print(f"{'':28}" + "".join(f"{n:>12}" for n in names) + "  vs direct")
+    for label, values, diff in rows:
+        fmt = "{:>12.3f}" if values[0] < 1000 else "{:>12.0f}"
+        print(f"{label:28}" + "".join(fmt.format(v) for v in values) + f"  {diff}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _added(values: list[float]) -> str:
+    """What each relay adds to the direct value (ms)."""
+    return ", ".join(f"+{v - values[0]:.3f} ms" for v in values[1:])
 
 
 if __name__ == "__main__":

@@ -1,13 +1,97 @@
 """pytest configuration and fixtures shared by every test folder (helpers live in
-tests/support.py; each folder keeps its own helpers beside its tests)."""
+tests/support.py; each folder keeps its own helpers beside its tests).
+
+``slow`` is placed by a rule, not by hand: a test is slow when it starts a process (wscli itself,
+a browser, redis-server, a peer client, a pty), directly or through a fixture or helper of the
+tests. (The few in-process tests that take seconds carry the mark themselves.)
+``pytest -m "not slow"`` is the quick subset: pure and in-process tests."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
 import pytest
 import trustme
+
+TESTS = Path(__file__).resolve().parent
+# What starts a process, as it reads in a test's source or in the helpers it reaches.
+STARTS_A_PROCESS = re.compile(
+    r"\b(subprocess|Popen|pexpect|create_subprocess_exec|create_subprocess_shell|sync_playwright)\b"
+)
 
 
 @pytest.fixture(scope="session")
 def ca() -> trustme.CA:
     """One throwaway certificate authority for every TLS test of a worker."""
     return trustme.CA()
+
+
+def _names(source: str) -> set[str]:
+    tree = ast.parse(textwrap.dedent(source))
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _is_ours(thing: Any) -> bool:
+    """A function or class defined under tests/ (the library's own code is not followed)."""
+    module = sys.modules.get(getattr(thing, "__module__", "") or "")
+    where = getattr(module, "__file__", None)
+    return where is not None and Path(where).resolve().is_relative_to(TESTS)
+
+
+class _ProcessReader:
+    """Whether a test reaches code that starts a process; each helper read once."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, bool] = {}
+
+    def starts(self, thing: Any) -> bool:
+        thing = inspect.unwrap(thing)
+        if not (inspect.isfunction(thing) or inspect.isclass(thing)) or not _is_ours(thing):
+            return False
+        if id(thing) in self.known:
+            return self.known[id(thing)]
+        self.known[id(thing)] = False  # a helper that reaches itself
+        try:
+            source = inspect.getsource(thing)
+        except (OSError, TypeError):
+            return False
+        own = vars(sys.modules[thing.__module__])
+        found = bool(STARTS_A_PROCESS.search(source)) or any(
+            self.starts(own[name]) for name in _names(source) if name in own
+        )
+        self.known[id(thing)] = found
+        return found
+
+    def fixture(self, name: str, modules: list[ModuleType]) -> Any:
+        for module in modules:
+            if name in vars(module):
+                return vars(module)[name]
+        return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    reader = _ProcessReader()
+    conftests = [
+        module
+        for name, module in sys.modules.items()
+        if name.endswith("conftest")
+        and Path(getattr(module, "__file__", "/")).is_relative_to(TESTS)
+    ]
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        module = item.module
+        reached = [item.function] + [
+            fixture
+            for name in item.fixturenames
+            if (fixture := reader.fixture(name, [m for m in (module, *conftests) if m])) is not None
+        ]
+        if any(reader.starts(thing) for thing in reached):
+            item.add_marker(pytest.mark.slow)

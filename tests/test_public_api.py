@@ -1,10 +1,17 @@
-"""wscli uses libraries through their public API only: no private name of
-websockets (or any other module) is imported, read or overridden anywhere in wscli/."""
+"""wscli uses libraries through their public API only: no private name of websockets (or any
+other module) is imported, read or overridden anywhere in wscli/; no websockets class is
+subclassed; no undocumented attribute of websockets' protocol objects is read; and one
+connection engine (wscli/wire) runs every WebSocket: nothing uses websockets' own asyncio,
+sync or legacy connections."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from websockets.client import ClientProtocol
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
 
 import wscli
 
@@ -70,14 +77,125 @@ def test_no_private_name_of_a_library_anywhere_in_wscli() -> None:
     assert problems == {}
 
 
-def test_serve_subclasses_no_websockets_class() -> None:
-    """The server drives the public sans-I/O ServerProtocol from its own asyncio.Protocol;
+def test_no_websockets_class_is_subclassed_anywhere() -> None:
+    """Every connection is our own asyncio.Protocol over the public sans-I/O protocols;
     subclassing the library's connection classes kept their shape but not their state
-    machine. (wscli/connect/link.py still subclasses the asyncio client.)"""
-    serve = [p for p in SOURCES if p.parent.name == "serve"]
-    assert len(serve) >= 10
-    problems = {p.name: found for p in serve if (found := _findings(p))}
+    machine."""
+    problems = {
+        str(path.relative_to(path.parents[2])): found
+        for path in SOURCES
+        if (found := [f for f in _findings(path) if "subclasses" in f])
+    }
     assert problems == {}
+
+
+# What websockets' reference documents of ClientProtocol and ServerProtocol
+# (docs/reference/sansio/client.rst and server.rst, websockets 17).
+DOCUMENTED_PROTOCOL = {
+    "receive_data",
+    "receive_eof",
+    "connect",
+    "send_request",
+    "accept",
+    "select_subprotocol",
+    "reject",
+    "send_response",
+    "send_continuation",
+    "send_text",
+    "send_binary",
+    "send_close",
+    "send_ping",
+    "send_pong",
+    "fail",
+    "events_received",
+    "data_to_send",
+    "close_expected",
+    "id",
+    "logger",
+    "state",
+    "handshake_exc",
+    "close_code",
+    "close_reason",
+    "close_exc",
+}
+
+
+def _undocumented_protocol_names() -> set[str]:
+    """The public-looking attributes of the installed protocol objects the docs leave out
+    (close_rcvd, close_sent, parser_exc, extensions, subprotocol, key, ...)."""
+    names: set[str] = set()
+    for protocol in (ClientProtocol(parse_uri("ws://h/")), ServerProtocol()):
+        names |= {name for name in dir(protocol) if not name.startswith("_")}
+    return names - DOCUMENTED_PROTOCOL
+
+
+def _own_attribute_names() -> set[str]:
+    """Names wscli gives its own objects' attributes (assigned, declared or defined), and
+    those of the builtin containers (``set.discard``)."""
+    own: set[str] = set()
+    for kind in (set, dict, list, str, bytes, bytearray):
+        own |= set(dir(kind))
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                if isinstance(node.value, ast.Name) and node.value.id == "self":
+                    own.add(node.attr)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                own.add(node.name)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                own.add(node.target.id)
+    return own
+
+
+def _protocol_receiver(node: ast.expr) -> bool:
+    """An expression that names a websockets protocol object by wscli's convention:
+    ``protocol``, ``server`` or anything's ``.protocol``."""
+    if isinstance(node, ast.Name):
+        return node.id in {"protocol", "server"}
+    return isinstance(node, ast.Attribute) and node.attr == "protocol"
+
+
+def _undocumented_reads(path: Path, undocumented: set[str], own: set[str]) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if not isinstance(node, ast.Attribute) or node.attr not in undocumented:
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}:
+            continue
+        # A name wscli also uses for its own attributes (``link.extensions``) counts only
+        # on a protocol object; any other undocumented name counts everywhere.
+        if node.attr not in own or _protocol_receiver(node.value):
+            found.append(f"{node.lineno}: .{node.attr}")
+    return found
+
+
+def test_no_undocumented_attribute_of_a_websockets_protocol_is_read() -> None:
+    undocumented = _undocumented_protocol_names()
+    assert {"close_rcvd", "close_sent", "parser_exc", "extensions", "key"} <= undocumented
+    own = _own_attribute_names()
+    problems = {
+        str(path.relative_to(path.parents[2])): found
+        for path in SOURCES
+        if (found := _undocumented_reads(path, undocumented, own))
+    }
+    # One write remains: `wscli handshake -H Sec-WebSocket-Key:` sets the protocol's key so
+    # that websockets checks the answer against the key actually sent; the public API has
+    # no way to choose the key (it is a write, not a read; the request's bytes are judged
+    # from what was sent, see wscli.handshake.request.judge).
+    assert problems == {"wscli/handshake/request.py": [problems["wscli/handshake/request.py"][0]]}
+    assert problems["wscli/handshake/request.py"][0].endswith(": .key")
+
+
+def test_one_engine_runs_every_websocket() -> None:
+    """No module of wscli uses websockets' own connections (asyncio, sync, legacy): every
+    WebSocket of serve, proxy and connect is a wscli.wire engine."""
+    for path in SOURCES:
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(
+                    ("websockets.asyncio", "websockets.sync", "websockets.legacy")
+                ), f"{path}: {node.module}"
 
 
 def test_the_scan_catches_what_it_forbids(tmp_path: Path) -> None:

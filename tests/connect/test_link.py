@@ -1,31 +1,36 @@
-"""wscli.connect.link: connect() arguments from options, proxy choice, backoff, error mapping,
-and real connections in-process (pings observed, close information)."""
+"""wscli.connect.connection and .link: the request from options, proxy choice, backoff, error
+mapping, and real connections in-process (pings observed, close information)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 from pathlib import Path
 
 import pytest
 from connect_servers import close_after_first, echo, running
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidProxyStatus, InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from wscli.connect.connection import (
+    USER_AGENT,
+    basic_auth_header,
+    build_request,
+    check_options,
+    describe_handshake_error,
+    open_websocket,
+    resolve_proxy,
+    tls_context,
+)
 from wscli.connect.link import (
     WebSocketLink,
     backoff_delays,
-    basic_auth_header,
-    build_connect_kwargs,
     close_result,
-    describe_handshake_error,
-    is_loopback,
     is_retryable,
-    open_link,
-    resolve_proxy,
 )
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import (
@@ -36,9 +41,10 @@ from wscli.core.errors import (
     UsageProblem,
 )
 from wscli.core.exitcodes import ExitCode
+from wscli.net.tunnel import is_loopback
 
 
-def test_kwargs_from_options() -> None:
+def test_the_request_from_options() -> None:
     options = ConnectOptions(
         url="localhost:9000/x",
         headers=[("X-A", "1")],
@@ -50,49 +56,64 @@ def test_kwargs_from_options() -> None:
         ping_interval=None,
         open_timeout=3,
     )
-    kwargs = build_connect_kwargs(options, environ={})
-    assert kwargs["uri"] == "ws://localhost:9000/x"
-    assert kwargs["additional_headers"] == [
-        ("X-A", "1"),
-        ("Authorization", "Basic " + base64.b64encode(b"u:p").decode()),
-    ]
-    assert kwargs["subprotocols"] == ["chat"]
-    assert kwargs["origin"] == "https://o"
-    assert kwargs["compression"] is None
-    assert kwargs["max_size"] is None and kwargs["ping_interval"] is None
-    assert kwargs["open_timeout"] == 3
-    assert kwargs["proxy"] is None
-    assert "ssl" not in kwargs
+    uri = parse_uri("ws://localhost:9000/x")
+    _, request = build_request(options, uri)
+    headers = request.headers
+    assert request.path == "/x"
+    assert headers["Host"] == "localhost:9000"
+    assert headers["X-A"] == "1"
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
+    assert headers["Sec-WebSocket-Protocol"] == "chat"
+    assert headers["Origin"] == "https://o"
+    assert "Sec-WebSocket-Extensions" not in headers  # --no-compression offers none
+    assert headers["User-Agent"] == USER_AGENT
+    _, offering = build_request(ConnectOptions(url="ws://h/"), parse_uri("ws://h/"))
+    assert offering.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
+    # -H User-Agent replaces the default, as before
+    _, own = build_request(
+        ConnectOptions(url="ws://h/", headers=[("User-Agent", "me")]), parse_uri("ws://h/")
+    )
+    assert own.headers.get_all("User-Agent") == ["me"]
 
 
 def test_wss_gets_a_verifying_context_and_insecure_turns_it_off() -> None:
-    secure = build_connect_kwargs(ConnectOptions(url="wss://example.com/"), environ={})
-    assert secure["ssl"].verify_mode == ssl.CERT_REQUIRED
-    insecure = build_connect_kwargs(ConnectOptions(url="https://e/", insecure=True), environ={})
-    assert insecure["ssl"].verify_mode == ssl.CERT_NONE
+    secure = tls_context(ConnectOptions(url="wss://example.com/"), parse_uri("wss://example.com/"))
+    assert secure is not None and secure.verify_mode == ssl.CERT_REQUIRED
+    insecure = tls_context(ConnectOptions(url="https://e/", insecure=True), parse_uri("wss://e/"))
+    assert insecure is not None and insecure.verify_mode == ssl.CERT_NONE
+    assert tls_context(ConnectOptions(url="ws://e/"), parse_uri("ws://e/")) is None
 
 
 def test_bad_values_are_usage_problems(tmp_path: Path) -> None:
     with pytest.raises(UsageProblem):
         basic_auth_header("no-colon")
     with pytest.raises(UsageProblem):
-        build_connect_kwargs(ConnectOptions(url="gopher://x/"), environ={})
+        check_options(ConnectOptions(url="gopher://x/"))
     cert = tmp_path / "c.pem"
     cert.write_text("x")
     with pytest.raises(UsageProblem, match="need a wss:// URL"):
-        build_connect_kwargs(ConnectOptions(url="ws://x/", cert=str(cert)), environ={})
+        check_options(ConnectOptions(url="ws://x/", cert=str(cert)))
+    with pytest.raises(UsageProblem, match="invalid proxy"):
+        check_options(ConnectOptions(url="ws://x/", proxy="ftp://p"))
 
 
-def test_proxy_resolution() -> None:
+def test_proxy_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     remote = parse_uri("ws://example.com/")
+    secure = parse_uri("wss://example.com/")
     local = parse_uri("ws://127.0.0.1:1/")
-    env = {"HTTPS_PROXY": "http://p:3128"}
-    assert resolve_proxy("http://p:1", remote, {}) == "http://p:1"
-    assert resolve_proxy("none", remote, env) is None
-    assert resolve_proxy(None, remote, env) is True
-    assert resolve_proxy(None, remote, {}) is None
-    assert resolve_proxy(None, local, env) is None
-    assert resolve_proxy("http://p:1", local, env) == "http://p:1"  # explicit wins
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "socks_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert resolve_proxy("http://p:1", remote) == "http://p:1"
+    assert resolve_proxy(None, remote) is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://p:3128")
+    assert resolve_proxy("none", remote) is None
+    assert resolve_proxy(None, remote) == "http://p:3128"  # ws:// may go through the HTTPS one
+    assert resolve_proxy(None, secure) == "http://p:3128"
+    assert resolve_proxy(None, local) is None  # loopback: never through the environment's
+    assert resolve_proxy("http://p:1", local) == "http://p:1"  # explicit wins
+    monkeypatch.setenv("NO_PROXY", ".example.com")
+    assert resolve_proxy(None, remote) is None  # urllib's no_proxy rules
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.8.0.1")
     assert not is_loopback("example.com") and not is_loopback("10.0.0.1")
 
@@ -125,14 +146,27 @@ def test_handshake_errors_map_to_typed_errors() -> None:
         "h:81 rejected the WebSocket handshake: HTTP 403 Forbidden"
         " (hint: check -H/--header, --auth and --origin)"
     )
-    proxy = describe_handshake_error(InvalidProxyStatus(_response(407, "Auth")), options)
-    assert isinstance(proxy, ConnectFailed) and "407" in str(proxy)
-    assert isinstance(describe_handshake_error(TimeoutError(), options), TimedOut)
-    refused = describe_handshake_error(ConnectionRefusedError(), options)
-    assert isinstance(refused, ConnectFailed) and "refused" in str(refused)
-    assert isinstance(describe_handshake_error(ImportError(), options), UsageProblem)
-    ipv6 = describe_handshake_error(TimeoutError(), ConnectOptions(url="ws://[::1]:9/"))
-    assert str(ipv6) == "opening the connection to [::1]:9 timed out"
+    broken = InvalidMessage("did not receive a valid HTTP response")
+    broken.__cause__ = EOFError("connection closed while reading HTTP status line")
+    closed = describe_handshake_error(broken, options)
+    assert isinstance(closed, HandshakeRejected)
+    assert closed.why == "the server closed the connection without a complete HTTP response"
+
+
+async def test_opening_errors_are_typed() -> None:
+    with running(echo) as server:
+        port = server.port
+    await asyncio.sleep(0)
+    options = ConnectOptions(url=f"ws://127.0.0.1:{port}/", open_timeout=1)
+    with pytest.raises(ConnectFailed, match="connection refused"):
+        await open_websocket(options)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    with listener:  # accepts TCP, never answers the upgrade
+        address = f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+        with pytest.raises(TimedOut, match=r"opening the connection to 127\.0\.0\.1:\d+ timed"):
+            await open_websocket(ConnectOptions(url=address, open_timeout=0.3))
 
 
 def test_close_result() -> None:
@@ -145,13 +179,13 @@ def test_close_result() -> None:
         close_result(None, "", None)
 
 
-async def test_open_link_observes_pings_and_reports_close() -> None:
+async def test_an_open_link_observes_pings_and_reports_close() -> None:
     frames: list[tuple[str, str, bytes, float | None]] = []
     with running(echo) as server:
-        connection = await open_link(
-            ConnectOptions(url=server.url), observer=lambda *f: frames.append(f), environ={}
+        channel = await open_websocket(
+            ConnectOptions(url=server.url), observer=lambda *f: frames.append(f)
         )
-        link = WebSocketLink(connection, server.url)
+        link = WebSocketLink(channel, server.url)
         rtt = await link.ping(b"hey")
         assert rtt >= 0
         assert [(k, d, p) for k, d, p, _ in frames] == [
@@ -170,29 +204,21 @@ async def test_open_link_observes_pings_and_reports_close() -> None:
 
 async def test_server_close_is_reported_with_code_and_who() -> None:
     with running(close_after_first(4002, "go away")) as server:
-        connection = await open_link(ConnectOptions(url=server.url), environ={})
-        link = WebSocketLink(connection, server.url)
+        channel = await open_websocket(ConnectOptions(url=server.url))
+        link = WebSocketLink(channel, server.url)
         await link.send("x")
-        await connection.wait_closed()
+        await channel.wait_closed()
         assert link.closed_info() == (4002, "go away", "server")
 
 
 async def test_send_many_sends_each_payload_as_its_own_message_in_order() -> None:
     payloads: list[str | bytes] = ["a", b"\x00\x01", "", "é" * 3, b""]
     with running(echo, compression=None) as server:
-        connection = await open_link(ConnectOptions(url=server.url, compression=False), environ={})
-        link = WebSocketLink(connection, server.url)
+        channel = await open_websocket(ConnectOptions(url=server.url, compression=False))
+        link = WebSocketLink(channel, server.url)
         sent = await link.send_many(payloads)
-        echoed = [await asyncio.wait_for(connection.recv(), 5) for _ in payloads]
+        echoed = [await asyncio.wait_for(channel.recv(), 5) for _ in payloads]
         await link.close()
     assert [m.data for m in sent] == payloads
     assert all(m.direction == "out" for m in sent)
     assert echoed == payloads
-
-
-async def test_open_link_refused_raises_connect_failed() -> None:
-    with running(echo) as server:
-        port = server.port
-    await asyncio.sleep(0)
-    with pytest.raises(ConnectFailed, match="connection refused"):
-        await open_link(ConnectOptions(url=f"ws://127.0.0.1:{port}/"), environ={})

@@ -9,7 +9,7 @@ from connect_servers import echo, reject, running
 from websockets.asyncio.server import ServerConnection
 
 from wscli.connect.config import SessionOptions
-from wscli.connect.link import WebSocketLink
+from wscli.connect.link import Link, WebSocketLink
 from wscli.connect.session import cancel_and_wait, finish_closed, run_session
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, WscliError
@@ -92,8 +92,9 @@ async def test_retry_count_restarts_only_after_a_connection_stayed_up() -> None:
         await asyncio.sleep(next(lifetimes, 0.0))
         await ws.close(1011, "going")
 
-    async def body(link: WebSocketLink) -> ExitCode:
-        await link.connection.wait_closed()
+    async def body(link: Link) -> ExitCode:
+        assert isinstance(link, WebSocketLink)
+        await link.channel.wait_closed()
         return await finish_closed(link, output)
 
     output = _Recorder()
@@ -113,7 +114,7 @@ async def test_retry_count_restarts_only_after_a_connection_stayed_up() -> None:
 async def test_not_retryable_failure_is_one_final_error() -> None:
     output = _Recorder()
 
-    async def body(link: WebSocketLink) -> ExitCode:
+    async def body(link: Link) -> ExitCode:
         raise AssertionError("never opened")
 
     with running(echo, process_request=reject(403)) as server:

@@ -214,9 +214,11 @@ def test_documented_variables_are_read_by_the_code() -> None:
     )
     for variable in content.ENVIRONMENT:
         for name in variable.name.split(", "):
-            if not name.endswith("_proxy"):  # read by websockets, and named in client.py
+            if not name.endswith("_proxy"):  # read by urllib, see below
                 assert f'"{name}"' in source, name
-    assert '"https_proxy"' in source
+    # The *_proxy variables (and no_proxy): urllib's own reading of them, in net/tunnel.py.
+    assert "urllib.request.getproxies_environment()" in source
+    assert "proxy_bypass_environment" in source
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=IDS)

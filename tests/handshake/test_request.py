@@ -87,11 +87,14 @@ def test_split_and_parse_head() -> None:
     assert parse_head(b"garbage\r\n\r\n").status_code is None
 
 
-def _respond(protocol: ClientProtocol, response: bytes) -> tuple[Verdict, WscliError | None]:
+def _respond(
+    client: tuple[ClientProtocol, bytes], response: bytes
+) -> tuple[Verdict, WscliError | None]:
+    protocol, request = client
     protocol.receive_data(response)
     head = split_head(response)
     assert head is not None
-    verdict = judge(protocol, parse_head(head[0]))
+    verdict = judge(request, protocol.handshake_exc, parse_head(head[0]))
     return verdict, handshake_error(protocol, verdict, "h:1", len(response))
 
 
@@ -108,9 +111,9 @@ def _upgrade(*extra: str, accept: str = ACCEPT, upgrade: bool = True) -> bytes:
 
 
 def test_valid_101_with_subprotocol() -> None:
-    protocol, _ = _client(subprotocols=["chat", "superchat"])
+    client = _client(subprotocols=["chat", "superchat"])
     verdict, error = _respond(
-        protocol,
+        client,
         _upgrade("Sec-WebSocket-Protocol: chat"),
     )
     assert error is None
@@ -119,9 +122,9 @@ def test_valid_101_with_subprotocol() -> None:
 
 
 def test_wrong_accept() -> None:
-    protocol, _ = _client()
+    client = _client()
     verdict, error = _respond(
-        protocol,
+        client,
         _upgrade(accept="AAAA"),
     )
     assert isinstance(error, HandshakeRejected)
@@ -132,9 +135,9 @@ def test_wrong_accept() -> None:
 
 
 def test_unoffered_subprotocol() -> None:
-    protocol, _ = _client(subprotocols=["chat"])
+    client = _client(subprotocols=["chat"])
     _, error = _respond(
-        protocol,
+        client,
         _upgrade("Sec-WebSocket-Protocol: evil"),
     )
     assert str(error) == (
@@ -144,18 +147,18 @@ def test_unoffered_subprotocol() -> None:
 
 
 def test_missing_upgrade_header() -> None:
-    protocol, _ = _client()
+    client = _client()
     _, error = _respond(
-        protocol,
+        client,
         _upgrade(upgrade=False),
     )
     assert str(error) == "handshake with h:1 failed: missing Upgrade header"
 
 
 def test_unrequested_extension() -> None:
-    protocol, _ = _client()
+    client = _client()
     verdict, error = _respond(
-        protocol,
+        client,
         _upgrade("Sec-WebSocket-Extensions: x-custom; a=1"),
     )
     assert str(error) == "handshake with h:1 failed: no extensions supported"
@@ -164,8 +167,8 @@ def test_unrequested_extension() -> None:
 
 
 def test_non_101_is_rejected_with_status() -> None:
-    protocol, _ = _client()
-    verdict, error = _respond(protocol, _head("HTTP/1.1 403 Forbidden", "Content-Length: 0"))
+    client = _client()
+    verdict, error = _respond(client, _head("HTTP/1.1 403 Forbidden", "Content-Length: 0"))
     assert not verdict.ok
     assert isinstance(error, HandshakeRejected)
     assert error.status == 403

@@ -431,6 +431,9 @@ def test_log_is_a_list_bursts_are_summarised_and_tab_order(
             raw.send(f"zed: burst {i}")
         wait_line(page, "text", "burst 39", author="zed")
         page.wait_for_timeout(1500)
+    # The leave notice is the last line to come: the list is counted after it, not while it
+    # may still arrive between the accessibility snapshot and the count.
+    wait_line(page, "notice", "* zed left")
     spoken = page.evaluate(
         "[...document.getElementById('announcer').children].map(p => p.textContent)"
     )

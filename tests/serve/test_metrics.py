@@ -119,6 +119,7 @@ async def test_exposition_parses_in_both_formats_with_every_documented_metric() 
         assert status_of(answer) == 200 and body_of(answer) == b""
 
 
+@pytest.mark.slow  # in-process, but it fills a non-reader's socket buffers: about 20 s
 async def test_every_metric_moves_under_a_real_workload() -> None:
     async with running(max_queue=256 * 1024, close_timeout=0.5, history=2) as srv:
         before = await scrape(srv.port)

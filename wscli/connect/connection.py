@@ -1,29 +1,51 @@
-"""The :class:`~websockets.asyncio.client.ClientConnection` wscli opens: through connect()'s
-documented ``create_connection`` hook, it reports ping and pong frames (--show-ping-pong),
-hands a redirect answer back instead of letting websockets follow it (see
-:mod:`wscli.connect.redirects`), and stops reading while the server leaves too much of what
-wscli sent unread (a ping flood), using asyncio's public Protocol/Transport methods.
+"""Open `wscli connect`'s WebSocket from its options on the connection engine: the request
+(-H, --auth, --origin, -s, compression), the TCP connection (direct, HTTP CONNECT or SOCKS
+proxy, TLS), the opening handshake; every failure mapped to wscli's typed errors.
+
+A redirect answer becomes :class:`RedirectAnswer` for :mod:`wscli.connect.redirects` to
+follow only with -L (websockets would follow it itself, silently, to any host, with every
+-H header).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Callable
-from typing import Any, cast
+import base64
+import importlib.metadata
+import re
+import ssl
+import sys
+from collections.abc import Sequence
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import InvalidStatus
-from websockets.frames import Frame, Opcode
-from websockets.protocol import Event
+from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.http11 import Request
+from websockets.typing import Origin, Subprotocol
+from websockets.uri import WebSocketURI
 
-from wscli.core.events import Direction, FrameKind
-
-# Called for each ping/pong frame: (kind, direction, payload, rtt in seconds or None).
-FrameObserver = Callable[[FrameKind, Direction, bytes, float | None], None]
-
+from wscli.connect.websocket import FrameObserver, WebSocketChannel
+from wscli.core.clientoptions import ConnectOptions
+from wscli.core.errors import (
+    NO_ANSWER_HINT,
+    ConnectFailed,
+    HandshakeRejected,
+    TimedOut,
+    UsageProblem,
+    WscliError,
+)
+from wscli.core.headers import check_header_values, check_subprotocols
+from wscli.core.url import is_direct, parse_ws_url, redact_in
+from wscli.net.neterrors import describe_connect_error, hostport
+from wscli.net.tls import client_context
+from wscli.net.tunnel import check_proxy, dial, environment_proxy
 
 REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
+USER_AGENT = "Python/{}.{} websockets/{}".format(
+    *sys.version_info[:2], importlib.metadata.version("websockets")
+)
+"""The User-Agent websockets' own client sends: what servers saw from wscli so far."""
 
 
 class RedirectAnswer(Exception):
@@ -36,114 +58,215 @@ class RedirectAnswer(Exception):
         self.location = location
 
 
-OUTGOING_LIMIT = 1 << 20
-"""Bytes of our own frames waiting for the server to read them before wscli stops reading.
-
-websockets answers every ping with a pong at once, whatever the server reads: a server
-flooding pings while never reading made the unsent pongs grow without bound (RSS 40 → 233
-MB in 14 s). Past this limit wscli stops reading (the server's frames wait in the
-kernel, which makes the server block in turn) until the backlog drains; if it does not
-drain within --ping-timeout, wscli drops the connection.
-"""
+def basic_auth_header(auth: str) -> tuple[str, str]:
+    """``user:pass`` as an ``Authorization: Basic`` header."""
+    if ":" not in auth:
+        raise UsageProblem("invalid --auth value", "expected USER:PASSWORD")
+    token = base64.b64encode(auth.encode("utf-8")).decode("ascii")
+    return "Authorization", f"Basic {token}"
 
 
-PINGS_KEPT = 64
-"""Unanswered pings remembered for their round-trip time."""
+def request_headers(options: ConnectOptions) -> list[tuple[str, str]]:
+    """The extra request headers: -H in order, then --auth's Authorization.
 
-
-class ObservedConnection(ClientConnection):
-    """A client connection that reports ping and pong frames (for --show-ping-pong) and
-    stops reading while the server leaves too much of ours unread (see OUTGOING_LIMIT).
-
-    Built by websockets through connect()'s documented ``create_connection`` hook; the
-    flow control uses asyncio's public Protocol/Transport methods.
+    Raises :class:`UsageProblem` for a header value, --origin or -s that cannot be sent.
     """
+    headers = list(options.headers)
+    check_header_values([*headers, *([("Origin", options.origin)] if options.origin else [])])
+    check_subprotocols(options.subprotocols)
+    if options.auth is not None:
+        headers.append(basic_auth_header(options.auth))
+    return headers
 
-    frame_observer: FrameObserver | None = None
-    stall_timeout: float | None = 20.0
-    reading_paused: bool = False
-    stalled: bool = False
-    """True once wscli dropped the connection because the server stopped reading."""
-    _stall_timer: asyncio.TimerHandle | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Our own record of the pings we sent (payload -> time), for a pong's round trip:
-        # the library keeps one too, but not as public API.
-        self.pings_sent: dict[bytes, float] = {}
+def tls_context(options: ConnectOptions, uri: WebSocketURI) -> ssl.SSLContext | None:
+    """The TLS context of a wss:// URL (None for ws://, where --cert/--cacert are refused)."""
+    if uri.secure:
+        return client_context(
+            insecure=options.insecure,
+            cafile=options.cacert,
+            certfile=options.cert,
+            keyfile=options.key,
+        )
+    if options.cert or options.cacert:
+        raise UsageProblem("--cert/--cacert need a wss:// URL", f"{options.url!r} is not TLS")
+    return None
 
-    async def handshake(self, *args: Any, **kwargs: Any) -> None:
-        """The opening handshake; a 3xx answer becomes :class:`RedirectAnswer`.
 
-        websockets would follow redirects itself, silently, to any host, with every -H
-        header: credentials sent where the user never said. An exception that is not
-        InvalidStatus makes connect() hand the answer back instead;
-        :mod:`wscli.connect.redirects` follows it only with -L.
-        """
-        try:
-            await super().handshake(*args, **kwargs)
-        except InvalidStatus as exc:
-            response = exc.response
-            if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
-                raise RedirectAnswer(
-                    response.status_code, response.reason_phrase, response.headers["Location"]
-                ) from exc
-            raise
+def resolve_proxy(option: str | None, uri: WebSocketURI) -> str | None:
+    """The proxy to go through: --proxy (``none`` or empty: direct), else the environment's
+    (``*_proxy``, ``no_proxy``; loopback hosts never go through one)."""
+    if option is not None:
+        if is_direct(option):
+            return None
+        check_proxy(option)
+        return option
+    return environment_proxy(uri.host, uri.port, uri.secure)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Our own handle on the asyncio transport (the Protocol callback's argument), for
-        # flow control through asyncio's public Transport methods.
-        super().connection_made(transport)
-        # A stream transport (uvloop's does not subclass asyncio.Transport: no isinstance).
-        self.socket_transport = cast(asyncio.Transport, transport)
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.reading_paused or self.socket_transport.is_closing():
-            return
-        if self.socket_transport.get_write_buffer_size() > OUTGOING_LIMIT:
-            self.reading_paused = True
-            self.socket_transport.pause_reading()
-            if self.stall_timeout is not None:
-                self._stall_timer = asyncio.get_running_loop().call_later(
-                    self.stall_timeout, self._give_up
-                )
+def check_options(options: ConnectOptions) -> None:
+    """Raise :class:`UsageProblem` for a bad URL, header, --auth, TLS file or proxy, before
+    anything starts."""
+    uri = parse_ws_url(options.url)
+    build_request(options, uri)
+    tls_context(options, uri)
+    resolve_proxy(options.proxy, uri)
 
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        if self.reading_paused and not self.socket_transport.is_closing():
-            self.reading_paused = False
-            if self._stall_timer is not None:
-                self._stall_timer.cancel()
-                self._stall_timer = None
-            self.socket_transport.resume_reading()
 
-    def _give_up(self) -> None:
-        if self.reading_paused:
-            self.stalled = True
-            self.socket_transport.abort()  # a close frame would only queue behind the backlog
+def build_request(options: ConnectOptions, uri: WebSocketURI) -> tuple[ClientProtocol, Request]:
+    """The client protocol and its upgrade request for ``options`` (pure: no I/O)."""
+    headers = request_headers(options)  # checked first: the protocol takes --origin and -s
+    protocol = ClientProtocol(
+        uri,
+        origin=Origin(options.origin) if options.origin else None,
+        extensions=(
+            [ClientPerMessageDeflateFactory(compress_settings={"memLevel": 5})]
+            if options.compression
+            else None
+        ),
+        subprotocols=[Subprotocol(s) for s in options.subprotocols] or None,
+        max_size=options.max_size,
+    )
+    request = protocol.connect()
+    request.headers.update(headers)
+    request.headers.setdefault("User-Agent", USER_AGENT)
+    return protocol, request
 
-    def process_event(self, event: Event) -> None:
-        observer = self.frame_observer
-        if observer is not None and isinstance(event, Frame) and self.response is not None:
-            if event.opcode is Opcode.PING:
-                observer("ping", "in", bytes(event.data), None)
-            elif event.opcode is Opcode.PONG:
-                data = bytes(event.data)
-                sent = self.pings_sent.pop(data, None)
-                rtt = asyncio.get_running_loop().time() - sent if sent is not None else None
-                observer("pong", "in", data, rtt)
-        super().process_event(event)
 
-    async def ping(self, data: Any = None) -> Any:
-        payload = os.urandom(4) if data is None else data
-        raw = payload.encode() if isinstance(payload, str) else bytes(payload)
-        sent = self.pings_sent
-        if len(sent) >= PINGS_KEPT:  # unanswered pings: forget the oldest
-            del sent[next(iter(sent))]
-        sent[raw] = asyncio.get_running_loop().time()
-        waiter = await super().ping(payload)
-        observer = self.frame_observer
-        if observer is not None:
-            observer("ping", "out", raw, None)
-        return waiter
+async def open_websocket(
+    options: ConnectOptions, observer: FrameObserver | None = None
+) -> WebSocketChannel:
+    """Open the WebSocket connection, raising wscli's typed errors on failure (and
+    :class:`RedirectAnswer` for a redirect)."""
+    uri = parse_ws_url(options.url)
+    protocol, request = build_request(options, uri)
+    tls = tls_context(options, uri)
+    proxy = resolve_proxy(options.proxy, uri)
+    channel = WebSocketChannel(options, protocol, observer)
+
+    async def connect() -> None:
+        await dial(lambda: channel.engine, uri.host, uri.port, tls=tls, proxy=proxy, timeout=None)
+        channel.engine.send_request(request)
+        await channel.handshake()
+
+    try:
+        await asyncio.wait_for(connect(), options.open_timeout)
+    except WscliError as failure:
+        raise redact_error(failure, options) from None
+    except (TimeoutError, asyncio.TimeoutError):
+        channel.engine.abort()
+        where = hostport(uri.host, uri.port)
+        raise TimedOut(f"opening the connection to {where} timed out") from None
+    except InvalidStatus as exc:
+        response = exc.response
+        if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
+            location = response.headers["Location"]
+            raise RedirectAnswer(response.status_code, response.reason_phrase, location) from None
+        raise redact_error(describe_handshake_error(exc, options), options) from None
+    except InvalidHandshake as exc:
+        raise redact_error(describe_handshake_error(exc, options), options) from None
+    except OSError as exc:  # lost during the handshake (a TLS alert, a reset)
+        raise redact_error(_lost_in_handshake(exc, uri), options) from None
+    return channel
+
+
+def _lost_in_handshake(exc: OSError, uri: WebSocketURI) -> WscliError:
+    """The server hung up (or reset) after the TCP (and TLS) connection, before any answer."""
+    where = hostport(uri.host, uri.port)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return describe_connect_error(exc, uri.host, uri.port, uri.secure)
+    if uri.secure:
+        # Typically a client certificate it requires (TLS 1.3 reports that only after the
+        # handshake) or did not accept.
+        return ConnectFailed(
+            f"TLS connection to {where} closed by the server",
+            "no HTTP response",
+            hint="does it require a client certificate (--cert/--key)?",
+        )
+    return HandshakeRejected(
+        f"handshake with {where} failed",
+        "the server closed the connection without a complete HTTP response",
+        hint=NO_ANSWER_HINT,
+    )
+
+
+_STATUS_LINE = re.compile(r"(HTTP/\d\.\d) (\d{3})(?: ([^\r\n]*))?")
+
+
+def _status_line_in(exc: BaseException) -> tuple[str, int, str] | None:
+    """The status line quoted by websockets when it refused a response (HTTP/1.0, ...).
+
+    websockets only parses HTTP/1.1; its error message quotes the line it refused, and that
+    message is all its public API gives of the response then.
+    """
+    if not isinstance(exc, InvalidHandshake) or not isinstance(exc.__cause__, ValueError):
+        return None
+    match = _STATUS_LINE.search(str(exc.__cause__))
+    if match is None or match.group(2) == "101":
+        return None
+    return match.group(1), int(match.group(2)), match.group(3) or ""
+
+
+def redact_error(error: WscliError, options: ConnectOptions) -> WscliError:
+    """``error`` with the passwords of --proxy and of the URL replaced by ``***``."""
+    for url in (options.proxy, options.url):
+        error.what = redact_in(error.what, url)
+        error.why = redact_in(error.why, url) if error.why else error.why
+        error.hint = redact_in(error.hint, url) if error.hint else error.hint
+    return error
+
+
+def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> WscliError:
+    """The typed error for a refused or broken opening handshake."""
+    uri = parse_ws_url(options.url)
+    where = hostport(uri.host, uri.port)
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        hint = None
+        if status in (401, 403):
+            hint = "check -H/--header, --auth and --origin"
+        elif status == 404:
+            hint = "check the URL path"
+        elif status == 400 and not options.subprotocols:
+            hint = "the server may require a subprotocol (-s)"
+        return HandshakeRejected(
+            f"{where} rejected the WebSocket handshake",
+            f"HTTP {status} {exc.response.reason_phrase}".strip(),
+            hint=hint,
+            status=status,
+        )
+    if isinstance(exc, InvalidHandshake) and uri.secure and isinstance(exc.__cause__, EOFError):
+        # The TLS server hung up before any HTTP answer: typically a client certificate
+        # it requires (TLS 1.3 reports that only after the handshake) or did not accept.
+        return ConnectFailed(
+            f"TLS connection to {where} closed by the server",
+            "no HTTP response",
+            hint="does it require a client certificate (--cert/--key)?",
+        )
+    if isinstance(exc, InvalidHandshake) and isinstance(exc.__cause__, EOFError):
+        return HandshakeRejected(
+            f"handshake with {where} failed",
+            "the server closed the connection without a complete HTTP response",
+            hint=NO_ANSWER_HINT,
+        )
+    answered = _status_line_in(exc)
+    if answered is not None:
+        # e.g. `python3 -m http.server` answers "HTTP/1.0 200 OK", which websockets refuses
+        # to parse: say what the server answered, as `wscli handshake` does.
+        version, status, reason = answered
+        return HandshakeRejected(
+            f"{where} rejected the WebSocket handshake",
+            f"{version} {status} {reason}".strip() + " (expected 101 Switching Protocols)",
+            hint="is it a WebSocket endpoint? check the URL path",
+            status=status,
+        )
+    if exc.__cause__ is not None:
+        return HandshakeRejected(
+            f"invalid WebSocket handshake from {where}", f"{exc}: {exc.__cause__}"
+        )
+    return HandshakeRejected(f"invalid WebSocket handshake from {where}", str(exc))
+
+
+def header_items(headers: Headers | None) -> Sequence[tuple[str, str]]:
+    """A response's headers as (name, value) pairs, in order (none without a response)."""
+    return list(headers.raw_items()) if headers is not None else []

@@ -32,7 +32,7 @@ from typing import Final
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.config import PipePolicy, SessionOptions
-from wscli.connect.link import WebSocketLink
+from wscli.connect.link import Link
 from wscli.connect.output import Output
 from wscli.connect.session import (
     cancel_and_wait,
@@ -152,7 +152,7 @@ class PipeSession:
     def _count_reached(self) -> bool:
         return self.policy.count is not None and self.received >= self.policy.count
 
-    async def _send_pending(self, link: WebSocketLink) -> None:
+    async def _send_pending(self, link: Link) -> None:
         # Items leave `pending` only once sent: a reconnect sends the rest.
         while self.pending:
             batch = list(itertools.islice(self.pending, _SEND_BATCH))
@@ -161,7 +161,7 @@ class PipeSession:
                 self.pending.popleft()
                 self.output.message(message)
 
-    async def _sender(self, link: WebSocketLink) -> None:
+    async def _sender(self, link: Link) -> None:
         """Send -x, then what stdin gives, until stdin ends."""
         for text in self.policy.execute:
             self.output.message(await link.send(text))
@@ -174,7 +174,7 @@ class PipeSession:
             self.pending.extend(batch)
             await self._send_pending(link)
 
-    async def _receiver(self, link: WebSocketLink) -> None:
+    async def _receiver(self, link: Link) -> None:
         """Write each received message out until the connection closes or --count."""
         while True:
             message = await link.recv()
@@ -186,7 +186,7 @@ class PipeSession:
             if self._count_reached():
                 return
 
-    async def run(self, link: WebSocketLink) -> ExitCode:
+    async def run(self, link: Link) -> ExitCode:
         """Run on one open link until an end condition; see the module docstring."""
         # --idle counts silence on this connection: after a --reconnect, the new one gets
         # its full --idle for the replies to -x and the re-sent lines (the backoff alone
@@ -207,9 +207,11 @@ class PipeSession:
                     await self._close(link)
                     if why == "timeout":
                         raise TimedOut(f"timed out after {self.policy.timeout:g} s (--timeout)")
-                    if why == "idle" and self.policy.count is not None:
+                    counting = self.policy.count is not None
+                    if why == "idle" and counting and not self._count_reached():
                         # -n N asked for N messages: fewer is not a clean end (a starved
-                        # server can fall silent past --idle in mid-stream).
+                        # server can fall silent past --idle in mid-stream). The replies
+                        # read while closing count: the last of them can end the silence.
                         raise TimedOut(
                             f"received {self.received} of {self.policy.count} messages (-n)",
                             f"{self.policy.idle:g} s of silence (--idle)",
@@ -231,7 +233,7 @@ class PipeSession:
         finally:
             await cancel_and_wait(sender, receiver)
 
-    async def _close(self, link: WebSocketLink) -> ExitCode:
+    async def _close(self, link: Link) -> ExitCode:
         return await close_politely(
             link, self.output, self.policy.close_code, self.policy.close_reason
         )

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection
-
-from wscli.connect.connection import FrameObserver, RedirectAnswer
-from wscli.connect.link import open_link
+from wscli.connect.connection import RedirectAnswer, open_websocket
+from wscli.connect.websocket import FrameObserver, WebSocketChannel
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import HandshakeRejected, UsageProblem
 from wscli.core.url import normalize_url, parse_ws_url, redact_url
@@ -60,8 +58,7 @@ async def open_following(
     follow: bool,
     observer: FrameObserver | None = None,
     on_redirect: RedirectObserver | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> tuple[ClientConnection, str]:
+) -> tuple[WebSocketChannel, str]:
     """Open the connection; with ``follow``, through up to MAX_REDIRECTS redirects.
 
     Returns the connection and the URL it was finally opened at.
@@ -69,7 +66,7 @@ async def open_following(
     current = options
     for hops in range(MAX_REDIRECTS + 1):
         try:
-            return await open_link(current, observer=observer, environ=environ), current.url
+            return await open_websocket(current, observer), current.url
         except RedirectAnswer as answer:
             uri = parse_ws_url(current.url)
             where = hostport(uri.host, uri.port)

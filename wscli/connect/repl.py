@@ -31,7 +31,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.config import ReplOptions, SessionOptions
-from wscli.connect.link import WebSocketLink
+from wscli.connect.link import Link
 from wscli.connect.output import SHOW_KEEP, JsonOutput, Output, TerminalOutput
 from wscli.connect.session import (
     cancel_and_wait,
@@ -221,7 +221,7 @@ class Repl:
         if app.is_running:
             app.invalidate()
 
-    async def run(self, link: WebSocketLink) -> ExitCode:
+    async def run(self, link: Link) -> ExitCode:
         """Prompt and receive on one link until it ends; see the module docstring."""
         self.stats.url = link.url
         self.stats.state = "open"
@@ -251,14 +251,14 @@ class Repl:
         await close_politely(link, self.output)
         raise TimedOut(f"timed out after {self.options.timeout:g} s (--timeout)")
 
-    async def _receive(self, link: WebSocketLink) -> None:
+    async def _receive(self, link: Link) -> None:
         with contextlib.suppress(ConnectionClosed):
             while True:
                 message = await link.recv()
                 if message is not None:
                     self._show(message)
 
-    async def _prompt(self, link: WebSocketLink) -> ExitCode:
+    async def _prompt(self, link: Link) -> ExitCode:
         while True:
             try:
                 draft, self.draft = self.draft, ""
@@ -283,7 +283,7 @@ class Repl:
             if ended is not None:
                 return ended
 
-    async def _execute(self, link: WebSocketLink, command: Command) -> ExitCode | None:
+    async def _execute(self, link: Link, command: Command) -> ExitCode | None:
         if command.name in ("send", "binary"):
             self._show(await link.send(command.data))
         elif command.name == "file":
@@ -325,7 +325,7 @@ class Repl:
             return await close_politely(link, self.output, command.code, command.reason)
         return None
 
-    async def _quit(self, link: WebSocketLink) -> ExitCode:
+    async def _quit(self, link: Link) -> ExitCode:
         """Ctrl-D or /quit: close with --close-code (1000 by default)."""
         options = self.options
         return await close_politely(link, self.output, options.close_code, options.close_reason)

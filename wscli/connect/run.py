@@ -11,7 +11,7 @@ import asyncio
 import sys
 
 from wscli.connect.config import ConnectConfig, OutputOptions
-from wscli.connect.link import build_connect_kwargs
+from wscli.connect.connection import check_options
 from wscli.connect.output import JsonOutput, Output, PlainOutput
 from wscli.connect.pipe import run_pipe
 from wscli.connect.session import opened_options
@@ -31,7 +31,7 @@ def check_config(config: ConnectConfig) -> None:
     if not session.socketio:
         for option in changed(session.socketio_options):
             raise UsageProblem(f"{option.flag} needs --socketio")
-    build_connect_kwargs(opened_options(session))  # the URL, headers and TLS files
+    check_options(opened_options(session))  # the URL, headers, TLS files and proxy
     script = config.pipe  # the same -x, --close-code and --close-reason as the prompt's
     problem = close_problem(script.close_code, script.close_reason)
     if problem is not None:

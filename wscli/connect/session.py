@@ -17,6 +17,7 @@ from typing import Any
 
 from wscli.connect.config import SessionOptions
 from wscli.connect.link import (
+    Link,
     WebSocketLink,
     backoff_delays,
     close_result,
@@ -30,7 +31,7 @@ from wscli.core.exitcodes import ExitCode
 from wscli.core.socketio import socketio_url
 from wscli.net.statefiles import remember_url
 
-Body = Callable[[WebSocketLink], Awaitable[ExitCode]]
+Body = Callable[[Link], Awaitable[ExitCode]]
 
 
 async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
@@ -54,13 +55,13 @@ def opened_options(options: SessionOptions) -> ConnectOptions:
 
 async def open_session_link(
     options: SessionOptions, output: Output, *, interactive: bool = False
-) -> WebSocketLink:
+) -> Link:
     """Open the WebSocket (and Socket.IO session) and report it as open.
 
     ``interactive``: at the prompt an overdue Socket.IO acknowledgement is a warning, in a
     pipe it ends the session (exit 6).
     """
-    link: WebSocketLink
+    link: Link
     if options.socketio:
         from wscli.connect.socketio.link import open_socketio_link
 
@@ -72,13 +73,13 @@ async def open_session_link(
             ack_timeout_fatal=not interactive,
         )
     else:
-        connection, url = await open_following(
+        channel, url = await open_following(
             options.connect,
             follow=options.location,
             observer=output.frame,
             on_redirect=output.redirected,
         )
-        link = WebSocketLink(connection, url)
+        link = WebSocketLink(channel, url)
     try:
         await link.start()
     except WscliError:
@@ -89,12 +90,12 @@ async def open_session_link(
     return link
 
 
-async def _abort(link: WebSocketLink) -> None:
+async def _abort(link: Link) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(link.close(1000), 2)
 
 
-async def finish_closed(link: WebSocketLink, output: Output) -> ExitCode:
+async def finish_closed(link: Link, output: Output) -> ExitCode:
     """The connection has ended: report it; OK for a normal close, else ClosedAbnormally."""
     code, reason, by = link.closed_info()
     output.closed(code, reason, by)
@@ -103,7 +104,7 @@ async def finish_closed(link: WebSocketLink, output: Output) -> ExitCode:
 
 
 async def close_politely(
-    link: WebSocketLink, output: Output, code: int = 1000, reason: str = ""
+    link: Link, output: Output, code: int = 1000, reason: str = ""
 ) -> ExitCode:
     """Close with ``code`` (1000 by default), wait for the peer's answer, report it.
 
@@ -127,7 +128,7 @@ async def close_politely(
     return ExitCode.OK
 
 
-def server_went_away(link: WebSocketLink) -> bool:
+def server_went_away(link: Link) -> bool:
     """The server closed with 1001 (going away): a restart, worth a --reconnect.
 
     1001 is a normal close (exit 0), but a server shutting down says it; with --reconnect

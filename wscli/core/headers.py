@@ -100,3 +100,15 @@ def connection_options(values: Iterable[str]) -> set[str]:
             if name and TOKEN.match(name):
                 names.add(name)
     return names
+
+
+def extension_names(values: Iterable[str]) -> list[str]:
+    """The names of the extensions in ``Sec-WebSocket-Extensions`` header values, in order,
+    parameters left out (``permessage-deflate; client_max_window_bits`` → its name)."""
+    names: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.split(";")[0].strip()
+            if name:
+                names.append(name)
+    return names

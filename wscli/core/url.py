@@ -115,3 +115,8 @@ def uri_text(uri: WebSocketURI) -> str:
     scheme = "wss" if uri.secure else "ws"
     host = f"[{uri.host}]" if ":" in uri.host else uri.host
     return urllib.parse.urlunsplit((scheme, f"{host}:{uri.port}", uri.path, uri.query, ""))
+
+
+def is_direct(proxy: str | None) -> bool:
+    """True when a ``--proxy`` value says to connect directly (unset, ``none``, empty)."""
+    return proxy is None or proxy.strip().lower() in {"", "none", "direct"}

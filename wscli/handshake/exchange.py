@@ -30,6 +30,8 @@ from wscli.handshake.request import handshake_error, judge, parse_head, parsed_r
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.statefiles import remember_url
 from wscli.net.tls import client_context
+from wscli.wire.engine import close_written
+from wscli.wire.owner import parse_close
 
 READ_SIZE = 65536
 BODY_GRACE = 1.0
@@ -88,6 +90,12 @@ class Exchange:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.where = hostport(report.host, report.port)
+        self.closing = False  # our close has begun
+        # The close frames, from what went over the wire (the protocol's own record of
+        # them is not public before the end).
+        self.close_sent: Close | None = None
+        self.close_rcvd: Close | None = None
+        self.failed: Close | None = None  # the close websockets sent itself: a broken peer
 
     def now(self) -> float:
         return self.loop.time() - self.start
@@ -172,7 +180,13 @@ class Exchange:
     def send(self, phase: str) -> None:
         """Write what the protocol wants written (an empty chunk means half-close)."""
         assert self.writer is not None
-        for data in self.protocol.data_to_send():
+        chunks = self.protocol.data_to_send()
+        written = close_written(chunks)
+        if written is not None and self.close_sent is None:
+            self.close_sent = written
+            if self.close_rcvd is None and not self.closing:
+                self.failed = written
+        for data in chunks:
             if data:
                 self.report.wire.append(WireChunk("sent", phase, self.now(), data))
                 self.writer.write(data)
@@ -198,7 +212,8 @@ class Exchange:
     def note_frames(self, events: list[Any]) -> None:
         for event in events:
             if isinstance(event, Frame) and event.opcode is Opcode.CLOSE:
-                self.report.close_received = close_frame(Close.parse(event.data))
+                self.close_rcvd = parse_close(bytes(event.data))
+                self.report.close_received = close_frame(self.close_rcvd)
 
     async def upgrade(self) -> None:
         """Send the request, read the response head (and some body after a non-101)."""
@@ -236,7 +251,13 @@ class Exchange:
                 ) from None
         self.timed("upgrade", since)
         self.keep_response(bytes(received))
-        report.error = handshake_error(protocol, report.verdict, self.where, len(received))
+        report.error = handshake_error(
+            protocol,
+            report.verdict,
+            self.where,
+            len(received),
+            secure=self.ssl_context is not None,
+        )
 
     def keep_response(self, received: bytes) -> None:
         """Record the head (or what arrived of it), the first KiB of body, and the verdict."""
@@ -251,30 +272,32 @@ class Exchange:
         parsed = parse_head(head)
         if parsed.status_code == 101 and not parsed_response(self.protocol):
             return  # e.g. an oversized 101 head: no verdict on headers websockets refused
-        report.verdict = judge(self.protocol, parsed)
+        report.verdict = judge(report.request, self.protocol.handshake_exc, parsed)
         if report.verdict.status_code != 101:
             report.body = rest[:BODY_SHOWN]
             report.body_truncated = len(rest) > BODY_SHOWN
 
-    def broken(self) -> Exception | None:
-        """Why websockets failed the connection (a protocol error), if it did."""
-        exc = self.protocol.parser_exc
-        return None if exc is None or isinstance(exc, EOFError) else exc
+    def broken(self) -> str | None:
+        """Why websockets failed the connection (a protocol error), if it did: the reason of
+        the close frame it sent on its own."""
+        return self.failed.reason if self.failed is not None else None
 
     async def close(self) -> None:
         """Close cleanly with 1000; wait (bounded) for the peer's close frame and its EOF."""
         protocol = self.protocol
         since = self.now()
         deadline = self.loop.time() + self.timeout
+        self.send("close")  # what websockets has to send on its own first (a failure)
+        self.closing = True
         if protocol.state is State.OPEN:
             protocol.send_close(1000)
-        if protocol.close_sent is not None:
-            self.report.close_sent = close_frame(protocol.close_sent)
         self.send("close")
+        if self.close_sent is not None:
+            self.report.close_sent = close_frame(self.close_sent)
         try:
             while protocol.state is not State.CLOSED:
                 remaining = deadline - self.loop.time()
-                if protocol.close_rcvd is not None or self.broken() is not None:
+                if self.close_rcvd is not None or self.broken() is not None:
                     remaining = min(remaining, EOF_GRACE)  # only the TCP close is left
                 if remaining <= 0:
                     raise asyncio.TimeoutError
@@ -283,7 +306,7 @@ class Exchange:
                 if not data:
                     break
         except asyncio.TimeoutError:
-            if protocol.close_rcvd is None and self.broken() is None:
+            if self.close_rcvd is None and self.broken() is None:
                 self.timed("close", since)
                 raise TimedOut(
                     f"closing the connection to {self.where} failed",
@@ -294,7 +317,7 @@ class Exchange:
         broken = self.broken()
         if received is None and broken is not None:
             # websockets answered with its own close (1002, 1009...): say what was wrong.
-            sent = protocol.close_sent
+            sent = self.close_sent
             raise ClosedAbnormally(
                 f"connection to {self.where} closed abnormally",
                 f"the server broke the protocol: {broken}",

@@ -184,8 +184,11 @@ class Verdict:
         return self.status_ok and self.accept_ok and self.subprotocol_ok and self.extensions_ok
 
 
-def judge(protocol: ClientProtocol, head: ResponseHead) -> Verdict:
-    """Compare ``head`` with the request ``protocol`` sent."""
+def judge(request: bytes, failure: Exception | None, head: ResponseHead) -> Verdict:
+    """Compare ``head`` with the ``request`` sent (its exact bytes: an -H override of the
+    key or the subprotocols is what the answer must match); ``failure`` is websockets'
+    verdict on the answer (``handshake_exc``)."""
+    sent = parse_head(request)
     received: list[str] = []
     for value in head.get_all("Sec-WebSocket-Protocol"):
         received.extend(item.strip() for item in value.split(",") if item.strip())
@@ -196,24 +199,25 @@ def judge(protocol: ClientProtocol, head: ResponseHead) -> Verdict:
             extensions.extend((name, list(params)) for name, params in parse_extension(value))
         except InvalidHeaderFormat as bad:
             error = escape_control(str(bad), keep_newlines=False)
-    failure = protocol.handshake_exc
     # websockets raises NegotiationError for extensions and subprotocols alike; only the
     # message tells them apart ("no subprotocols supported", "unsupported subprotocol: x").
     if isinstance(failure, NegotiationError) and "subprotocol" not in str(failure):
         error = escape_control(str(failure), keep_newlines=False)
-    offered = protocol.available_extensions
+    offered = [
+        item.strip()
+        for value in sent.get_all("Sec-WebSocket-Protocol")
+        for item in value.split(",")
+        if item.strip()
+    ]
+    keys = sent.get_all("Sec-WebSocket-Key")
     return Verdict(
         status_code=head.status_code,
         reason=head.reason,
-        accept_expected=accept_for(protocol.key),
+        accept_expected=accept_for(keys[-1] if keys else ""),
         accept_received=head.get_all("Sec-WebSocket-Accept"),
-        subprotocols_offered=list(protocol.available_subprotocols or []),
+        subprotocols_offered=offered,
         subprotocols_received=received,
-        extensions_offered=(
-            ", ".join(format_extension(f.name, list(f.get_request_params())) for f in offered)
-            if offered
-            else None
-        ),
+        extensions_offered=", ".join(sent.get_all("Sec-WebSocket-Extensions")) or None,
         extensions_received=extensions,
         extensions_error=error,
     )
@@ -225,13 +229,19 @@ def format_extension(name: str, params: Sequence[tuple[str, str | None]]) -> str
 
 
 def handshake_error(
-    protocol: ClientProtocol, verdict: Verdict | None, where: str, received: int
+    protocol: ClientProtocol,
+    verdict: Verdict | None,
+    where: str,
+    received: int,
+    *,
+    secure: bool = False,
 ) -> WscliError | None:
     """The error to report for this handshake, or None when it was a valid 101.
 
     Its text quotes the server raw; :func:`wscli.core.errors.format_error` escapes it.
 
-    ``received`` is how many bytes came back, to say "closed before any response".
+    ``received`` is how many bytes came back, to say "closed before any response";
+    ``secure``: over TLS (a plain ws:// to a TLS port is the usual cause of no answer).
     """
     what = f"handshake with {where} failed"
     if verdict is not None and verdict.status_code is not None and not verdict.status_ok:
@@ -259,7 +269,7 @@ def handshake_error(
     if isinstance(exc, InvalidHeader | InvalidStatus | NegotiationError):
         return HandshakeRejected(what, str(exc))
     hint = None
-    if received == 0 and not protocol.uri.secure:
+    if received == 0 and not secure:
         hint = NO_ANSWER_HINT  # e.g. ws:// to a TLS port: the server hangs up on plain text
     return HandshakeRejected(what, _describe_message_error(exc, received), hint=hint)
 

@@ -29,7 +29,7 @@ from wscli.core.options import (
     zero_is_none,
 )
 from wscli.core.units import parse_duration, parse_rate
-from wscli.core.url import parse_ws_url
+from wscli.core.url import is_direct, parse_ws_url
 
 DURATION = Parsed("duration", parse_duration)
 RATE = Parsed("rate", parse_rate)
@@ -198,6 +198,21 @@ class ProxyConfig:
         default=2**20,
         help="Bytes waiting per direction before the sender stops being read (backpressure).",
     )
+    ping_interval: float | None = option(
+        "--ping-interval",
+        kind=Seconds(),
+        default=0.0,
+        convert=zero_is_none,
+        help="Ping each side this often to find a dead peer (its pongs are not passed on); "
+        "0: never.",
+    )
+    ping_timeout: float | None = option(
+        "--ping-timeout",
+        kind=Seconds(),
+        default=20.0,
+        convert=zero_is_none,
+        help="Drop a side that answers no ping, or reads none of --max-queue, this long; 0: never.",
+    )
     display: DisplayOptions = group(DisplayOptions)
     faults: FaultConfig = group(FaultConfig)
     close_timeout: float = fixed(2.0)
@@ -216,11 +231,6 @@ def check_upstream(config: UpstreamConfig) -> None:
                 f"invalid --proxy {config.proxy!r}",
                 "only HTTP CONNECT proxies (http://host:port) are supported",
             )
-
-
-def is_direct(proxy: str | None) -> bool:
-    """True when ``--proxy`` says to connect directly (unset, ``none``, empty)."""
-    return proxy is None or proxy.strip().lower() in {"", "none", "direct"}
 
 
 def check_faults(faults: FaultConfig) -> None:

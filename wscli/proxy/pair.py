@@ -1,10 +1,11 @@
-"""One relayed connection: the client's upgrade request, the upstream opened for it, the
-answer passed back, then two :class:`~wscli.proxy.lane.Lane` until both sides are closed.
+"""One relayed connection: the client's engine, the upstream engine opened for it
+(:mod:`~wscli.proxy.handshake`), then two :class:`~wscli.proxy.relay.Relay` until both
+sides are closed — and the faults that end or freeze it.
 
-The upstream is asked first, so its refusal (status, headers, body) reaches the client as it
-came and its subprotocol choice is the one the client gets. Each side negotiates
-compression on its own. A side that drops without a close frame is mirrored by dropping
-the other (the client sees 1006, as it would without the proxy).
+The pair is the owner of both engines (:class:`wscli.wire.owner.Owner`): their frames go
+to the relay of their direction, a side that takes no more (its byte budget) stops the
+other from being read, and a side that drops without a close frame is mirrored by
+dropping the other (the client sees 1006, as it would without the proxy).
 """
 
 from __future__ import annotations
@@ -14,178 +15,193 @@ import dataclasses
 import os
 import ssl
 from collections.abc import Callable, Sequence
-from typing import cast
 
-from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidStatus
-from websockets.extensions.permessage_deflate import (
-    ClientPerMessageDeflateFactory,
-    ServerPerMessageDeflateFactory,
-)
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Close, Frame
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
-from websockets.uri import WebSocketURI
 
-from wscli.core.errors import WscliError
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
+from wscli.core.headers import extension_names
 from wscli.core.redact import redact
-from wscli.core.url import uri_text
 from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
-from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.gate import Gate, Refused, decide
-from wscli.proxy.lane import Lane
+from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, head
 from wscli.proxy.output import Display, Opened
-from wscli.proxy.upstream import OWN_HANDSHAKE, forwarded_headers, open_transport, passed_back
+from wscli.proxy.relay import Relay
+from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back
+from wscli.wire.client import ClientEngine
+from wscli.wire.engine import Engine
+from wscli.wire.keepalive import Keepalive
+from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.server import ServerEngine
+from wscli.wire.stream import HOLD_HANDSHAKE, HOLD_PEER
 
 
 @dataclasses.dataclass
-class Relay:
-    """The running proxy, as every pair of it uses it: the config, the display, the faults,
-    the gate (the fixed upstream and the names the proxy answers to) and the upstream's
-    TLS context, and the pairs alive."""
+class ProxyRun:
+    """What every pair of one proxy run shares."""
 
     config: ProxyConfig
     display: Display
     faults: Faults
     gate: Gate
     upstream_tls: ssl.SSLContext | None
+    settings: Settings
     pairs: set[Pair] = dataclasses.field(default_factory=set)
+    engines: set[Engine] = dataclasses.field(default_factory=set)
+    """The open engines of every pair (what the keepalive pings)."""
     count: int = 0
+    display_flush: asyncio.Handle | None = None
+
+    def flush_display_soon(self) -> None:
+        """The lines of one loop iteration (one read or more) reach stdout together."""
+        if self.display_flush is None:
+            self.display_flush = asyncio.get_running_loop().call_soon(self._flush_display)
+
+    def _flush_display(self) -> None:
+        self.display_flush = None
+        self.display.flush()
 
 
-def _head(raw: bytes) -> bytes:
-    return raw.split(b"\r\n\r\n", 1)[0]
+def engine_settings(config: ProxyConfig, keepalive: Keepalive | None) -> Settings:
+    """Both sides of every pair: frames, --max-queue as the byte budget and write limit,
+    --ping-timeout as the deadline of a peer that reads none of it."""
+    return Settings(
+        limit=config.max_queue,
+        stall_timeout=config.ping_timeout,
+        close_timeout=config.close_timeout,
+        frames=True,
+        high_water=config.max_queue,
+        keepalive=keepalive,
+    )
 
 
-class Pair:
+class Pair(Owner[Engine]):
     """A client connection and the upstream connection opened for it."""
 
-    def __init__(self, relay: Relay) -> None:
-        relay.count += 1
-        self.id = relay.count
-        self.relay = relay
-        self.config = relay.config
-        self.display = relay.display
-        relay.pairs.add(self)
-        compression = self.config.compression
-        self.client = Endpoint(
+    def __init__(self, run: ProxyRun) -> None:
+        run.count += 1
+        self.id = run.count
+        self.run = run
+        self.config = run.config
+        self.display = run.display
+        run.pairs.add(self)
+        self.client = ServerEngine(
             self,
-            "client",
+            run.settings,
             ServerProtocol(
-                extensions=[ServerPerMessageDeflateFactory()] if compression else None,
+                extensions=[ServerPerMessageDeflateFactory()] if self.config.compression else None,
                 select_subprotocol=self._subprotocol_selector(),
                 max_size=self.config.max_size,
             ),
         )
-        self.upstream: Endpoint | None = None
-        self.lanes: list[Lane] = []
+        self.upstream: Engine | None = None
+        self.handshake: UpstreamHandshake | None = None
+        self.relays: dict[Engine, Relay] = {}  # by the engine they read
         self.chosen: Subprotocol | None = None
-        self.response: asyncio.Future[None] | None = None
-        self.upstream_response: Response | None = None
-        self.close_timer: asyncio.TimerHandle | None = None
         self.early: list[Frame] = []  # frames the upstream sent before the client was open
-        self.client_early: list[Frame] = []  # frames the client sent before its answer
         self.stalled = False
-        self.opened = False
+        self.started = False
+        """Both sides are open: relaying."""
         self.first_close: tuple[int | None, str, str | None] | None = None
         self.messages = 0
-        self.timers: list[asyncio.TimerHandle] = []
         self.task: asyncio.Task[None] | None = None
         self.finished = False
+        loop = asyncio.get_running_loop()
+        self.timers = [loop.call_later(self.config.upstream.open_timeout, self._timeout)]
+        self.close_timer: asyncio.TimerHandle | None = None
 
-    def peer(self, endpoint: Endpoint) -> Endpoint:
-        """The other endpoint (the client itself while there is no upstream)."""
-        if endpoint is self.client:
+    def peer(self, engine: Engine) -> Engine:
+        """The other engine (the client itself while there is no upstream)."""
+        if engine is self.client:
             return self.upstream if self.upstream is not None else self.client
         return self.client
 
     def _subprotocol_selector(
         self,
     ) -> Callable[[ServerProtocol, Sequence[Subprotocol]], Subprotocol | None]:
-        """The client gets the subprotocol the upstream chose (the protocol binds it)."""
+        """The client gets the subprotocol the upstream chose (the protocol binds the
+        function to itself: it gets the protocol first)."""
 
         def select(protocol: ServerProtocol, offers: Sequence[Subprotocol]) -> Subprotocol | None:
             return self.chosen if self.chosen in offers else None
 
         return select
 
-    # Events from the endpoints
+    # The engines' events
 
-    def connection_made(self, endpoint: Endpoint) -> None:
-        if endpoint is self.client:
-            loop = asyncio.get_running_loop()
-            self.timers.append(loop.call_later(self.config.upstream.open_timeout, self._timeout))
+    def upgrade_requested(self, conn: Engine, request: Request) -> None:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._open(request))
 
-    def received(self, endpoint: Endpoint) -> None:
-        events = endpoint.protocol.events_received()
-        if endpoint is self.client and not self.opened:
-            self._client_handshake(events)
+    def opened(self, conn: Engine) -> None:
+        self.run.engines.add(conn)
+        if isinstance(conn, ClientEngine) and self.handshake is not None:
+            conn.hold(HOLD_HANDSHAKE)  # until the client has its answer
+            self.handshake.answered(conn.response)
+
+    def rejected(self, conn: Engine, response: Response | None) -> None:
+        if self.handshake is not None:
+            self.handshake.answered(response)
+
+    def frames_received(self, conn: Engine, frames: Sequence[Frame]) -> None:
+        relay = self.relays.get(conn)
+        if relay is not None:
+            relay.frames(frames)
+            self.run.flush_display_soon()
+        elif conn is self.upstream:
+            self.early.extend(frames)  # the client is not open yet: they wait (reading held)
+
+    def closing(self, conn: Engine) -> None:
+        relay = self.relays.get(conn)
+        if relay is None:
             return
-        if endpoint is self.upstream and not self.opened:
-            self._upstream_handshake(events)
-            return
-        if endpoint.lane is not None:  # after the handshake every event is a frame
-            endpoint.lane.frames(cast(list[Frame], events))
+        sent = conn.close_frames()[1]
+        if sent is not None:  # the proxy closed this side itself: tell the other the same
+            relay.source_failed(sent)
+            self.run.flush_display_soon()
 
-    def connection_lost(self, endpoint: Endpoint) -> None:
-        other = self.peer(endpoint)
-        if self.response is not None and not self.response.done():
-            self.response.set_result(None)
-        if other is not endpoint and not other.lost:
-            if not self.opened:
-                if endpoint is self.client:
+    def writable(self, conn: Engine, writable: bool) -> None:
+        other = self.peer(conn)
+        for relay in self.relays.values():
+            if relay.dest is conn:
+                (relay.room.set if writable else relay.room.clear)()
+        if other is not conn:
+            (other.release if writable else other.hold)(HOLD_PEER)
+
+    def closed(self, conn: Engine, ending: Ending) -> None:
+        self.run.engines.discard(conn)
+        if conn is self.upstream and self.handshake is not None and not self.started:
+            self.handshake.answered(None)
+        other = self.peer(conn)
+        if other is not conn and not other.lost:
+            relay = self.relays.get(conn)
+            if not self.started:
+                if conn is self.client:
                     other.abort()  # the client is gone: nobody waits for the upstream
                 # else the client gets (or got) an answer from _open: not dropped here.
-            elif endpoint.protocol.close_rcvd is None:
-                other.abort()  # mirror the drop: the other side sees no close frame
+            elif relay is not None and not relay.close_forwarded:
+                if ending.sent is not None and ending.by == "local":
+                    relay.source_failed(ending.sent)  # e.g. the proxy's keepalive failed it
+                else:
+                    other.abort()  # mirror the drop: the other side sees no close frame
             else:
                 self._arm_close_timer()
         upstream = self.upstream
         if self.client.lost and (upstream is None or upstream.lost or upstream.transport is None):
             self._finish()
 
-    # Handshake
-
-    def _client_handshake(self, events: Sequence[object]) -> None:
-        requests = [event for event in events if isinstance(event, Request)]
-        if not requests and self.task is not None:  # more of an early client
-            self.client_early.extend(event for event in events if isinstance(event, Frame))
-            return
-        if not requests:
-            self.client.flush()  # a bad request: the protocol answered 400 itself
-            return
-        self.client.hold("handshake")  # no frame may come before the answer
-        # A client that sends frames before the answer is early (RFC 6455 §4.1): they wait.
-        self.client_early.extend(event for event in events if isinstance(event, Frame))
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._open(requests[0]))
-
-    def _upstream_handshake(self, events: Sequence[object]) -> None:
-        assert self.upstream is not None
-        for event in events:
-            if isinstance(event, Response):
-                self.upstream_response = event
-            elif isinstance(event, Frame):
-                self.early.append(event)
-        if self.early:
-            self.upstream.hold("handshake")
-        answered = self.upstream_response is not None or self.upstream.protocol.handshake_exc
-        if self.response is not None and not self.response.done() and answered:
-            self.response.set_result(None)
+    # Opening
 
     async def _open(self, request: Request) -> None:
         try:
             await self._open_upstream(request)
-        except WscliError as exc:
-            self.display.error(self.id, str(exc), int(exc.exit_code))
-            status = 504 if exc.exit_code == ExitCode.TIMEOUT else 502
-            self._reject(status, f"wscli proxy: {exc}\n", "proxy")
         except asyncio.CancelledError:
             if self.finished or self.client.lost:
                 self.abort()
@@ -197,108 +213,66 @@ class Pair:
                 raise
 
     async def _open_upstream(self, request: Request) -> None:
-        relay = self.relay
+        run = self.run
         upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
-        uri = decide(relay.gate, request.path, request.headers.get_all("Host"), upgrade)
+        uri = decide(run.gate, request.path, request.headers.get_all("Host"), upgrade)
         if isinstance(uri, Refused):
             self._reject(uri.status, f"wscli proxy: {uri.reason}\n", "proxy", uri.reason)
             return
-        if upgrade and relay.faults.refuse(self.id):
+        if upgrade and run.faults.refuse(self.id):
             self.display.fault(self.id, "refuse", None, status=503)
             self._reject(503, "wscli proxy: refused (--refuse)\n", "proxy")
             return
-        offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
-        protocol = ClientProtocol(
-            uri,
-            origin=request.headers.get("Origin"),  # type: ignore[arg-type]
-            extensions=[ClientPerMessageDeflateFactory()] if self.config.compression else None,
-            subprotocols=offers or None,
-            max_size=self.config.max_size,
+        handshake = UpstreamHandshake(
+            self.config, uri, run.upstream_tls, request, upgrade, self, run.settings
         )
-        self.upstream = Endpoint(self, "server", protocol)
-        headers = forwarded_headers(request.headers, self.config.upstream.headers)
-        if upgrade:
-            upstream_request = protocol.connect()
-        else:  # a plain HTTP GET (e.g. the page of a chat server): passed on as is
-            upstream_request = Request(uri.resource_name, Headers(Host=_host(uri)))
-        for name in {name for name, _ in headers if name in upstream_request.headers}:
-            del upstream_request.headers[name]
-        for name, value in headers:
-            upstream_request.headers[name] = value
-        loop = asyncio.get_running_loop()
-        self.response = loop.create_future()
-        upstream = self.upstream
-        await open_transport(
-            lambda: upstream,
-            uri,
-            relay.upstream_tls,
-            self.config.upstream.proxy,
-            self.config.upstream.open_timeout,
-        )
-        protocol.send_request(upstream_request)
-        upstream.flush()
-        await self.response
-        self._answer(request, upstream_request, upgrade)
+        self.handshake, self.upstream = handshake, handshake.engine
+        outcome = await handshake.run()
+        if isinstance(outcome, Failed):
+            if len(handshake.heads) > 2 or outcome.exit_code == ExitCode.HANDSHAKE_REJECTED:
+                self.display.heads(self.id, handshake.heads)
+            self.display.error(self.id, outcome.error, outcome.exit_code)
+            self._reject(outcome.status, outcome.text, "proxy")
+        elif isinstance(outcome, Accepted):
+            self._accept(request, outcome, handshake.heads)
+        else:
+            plain = request if not handshake.upgrade else None
+            self._pass_back(outcome.response, handshake.heads, plain)
 
-    def _answer(self, request: Request, upstream_request: Request, upgrade: bool) -> None:
-        """Answer the client from what the upstream said."""
+    def _accept(self, request: Request, outcome: Accepted, heads: Heads) -> None:
+        """The upstream accepted: answer the client with the same subprotocol and the
+        upstream's end-to-end headers, then start relaying."""
         assert self.upstream is not None
-        protocol = self.upstream.protocol
-        assert isinstance(protocol, ClientProtocol)
-        response = self.upstream_response
-        heads = [
-            ("request", _head(request.serialize())),
-            ("upstream_request", _head(upstream_request.serialize())),
-        ]
-        if response is not None:
-            heads.append(("upstream_response", _head(response.serialize())))
-        if response is None or (
-            protocol.handshake_exc is not None
-            and not isinstance(protocol.handshake_exc, InvalidStatus)
-        ):
-            why = protocol.handshake_exc or "the upstream closed the connection"
-            self.display.heads(self.id, heads)
-            message = f"invalid answer from the upstream: {why}"
-            self.display.error(self.id, escape_control(message), int(ExitCode.HANDSHAKE_REJECTED))
-            self._reject(502, f"wscli proxy: {message}\n", "proxy")
-            return
-        if response.status_code != 101 or not upgrade:
-            self._pass_back(response, heads, request if not upgrade else None)
-            return
-        self.chosen = protocol.subprotocol
+        self.chosen = outcome.subprotocol
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
         answer = server.accept(request)
         if answer.status_code == 101:
             skip = OWN_HANDSHAKE | {"date", "server"}
-            for name, value in passed_back(response.headers, skip):
+            for name, value in passed_back(outcome.response.headers, skip):
                 answer.headers[name] = value
-        heads.append(("response", _head(answer.serialize())))
+        heads.append(("response", head(answer.serialize())))
         self.display.heads(self.id, heads)
-        server.send_response(answer)
-        self.client.flush()
         if answer.status_code != 101:
+            self.client.accept(answer)
             self.display.refused(self.id, answer.status_code, answer.reason_phrase, "proxy")
             self.upstream.abort()
             return
-        self._start(response)
+        self._start(outcome, answer)
 
-    def _pass_back(
-        self, response: Response, heads: list[tuple[str, bytes]], plain: Request | None
-    ) -> None:
+    def _pass_back(self, response: Response, heads: Heads, plain: Request | None) -> None:
         """Give the client the upstream's answer as it came (``plain``: a plain HTTP GET)."""
-        assert self.upstream is not None
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
         headers = Headers(passed_back(response.headers))
         headers["Content-Length"] = str(len(response.body))
         headers["Connection"] = "close"
         answer = Response(response.status_code, response.reason_phrase, headers, response.body)
-        heads.append(("response", _head(answer.serialize())))
+        heads.append(("response", head(answer.serialize())))
         self.display.heads(self.id, heads)
-        server.send_response(answer)
-        self.client.flush()
-        self.upstream.abort()
+        self.client.accept(answer)
+        if self.upstream is not None:
+            self.upstream.abort()
         if plain is not None:
             path = escape_control(redact(plain.path), keep_newlines=False)
             reason = escape_control(response.reason_phrase, keep_newlines=False)
@@ -310,61 +284,51 @@ class Pair:
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
         answer = server.reject(status, text)
-        server.send_response(answer)
-        self.client.flush()
+        if not self.client.lost:
+            self.client.accept(answer)
         if self.upstream is not None:
             self.upstream.abort()
         reason = f"{answer.reason_phrase}: {why}" if why else answer.reason_phrase
         self.display.refused(self.id, status, reason, by)
 
-    def _start(self, response: Response) -> None:
-        assert self.upstream is not None
-        self.opened = True
+    def _start(self, outcome: Accepted, answer: Response) -> None:
+        upstream, handshake = self.upstream, self.handshake
+        assert upstream is not None and handshake is not None
+        self.started = True
         for timer in self.timers:
             timer.cancel()
         self.timers = []
-        faults = self.relay.faults
-        up = Lane(self, "up", self.client, self.upstream, faults.direction(self.id, "up"))
-        down = Lane(self, "down", self.upstream, self.client, faults.direction(self.id, "down"))
+        faults = self.run.faults
+        up = Relay(self, "up", self.client, upstream, faults.direction(self.id, "up"))
+        down = Relay(self, "down", upstream, self.client, faults.direction(self.id, "down"))
         up.reverse, down.reverse = down, up
-        self.lanes = [up, down]
-        self.client.lane, self.upstream.lane = up, down
+        self.relays = {self.client: up, upstream: down}
         transport = self.client.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
         self.display.opened(
             Opened(
                 self.id,
-                escape_control(response_path(self), keep_newlines=False),
+                escape_control(handshake.uri.resource_name, keep_newlines=False),
                 client,
-                self.upstream_url,
+                handshake.url,
                 self.chosen,
-                [ext.name for ext in self.client.protocol.extensions],
-                [ext.name for ext in self.upstream.protocol.extensions],
-                list(response.headers.raw_items()),
+                extension_names(answer.headers.get_all("Sec-WebSocket-Extensions")),
+                outcome.extensions,
+                list(outcome.response.headers.raw_items()),
             )
         )
         self._arm_faults()
-        if (
-            self.config.faults.stall
-            and self.config.faults.disconnect_every is None
-            and (self.config.faults.disconnect_after is None)
-        ):
+        self.client.accept(answer)  # open: what the client sent early is relayed now
+        stall = self.config.faults
+        if stall.stall and stall.disconnect_every is None and stall.disconnect_after is None:
             self.stall("open")
             return
-        if self.early:
-            down.frames(self.early)
-            self.early = []
-        if self.client_early:
-            up.frames(self.client_early)
-            self.client_early = []
-        self.client.release("handshake")
-        self.upstream.release("handshake")
-
-    @property
-    def upstream_url(self) -> str:
-        protocol = self.upstream.protocol if self.upstream is not None else None
-        return uri_text(protocol.uri) if isinstance(protocol, ClientProtocol) else ""
+        early, self.early = self.early, []
+        if early:
+            down.frames(early)
+        upstream.release(HOLD_HANDSHAKE)
+        self.run.flush_display_soon()
 
     # Faults
 
@@ -381,8 +345,8 @@ class Pair:
         self.messages += 1
         after = self.config.faults.disconnect_after
         if after is not None and self.messages == after:
-            for lane in self.lanes:
-                lane.dest.flush()
+            for relay in self.relays.values():
+                relay.dest.flush()
             self.disconnect("disconnect-after", f"{after} messages")
 
     def disconnect(self, fault: str, when: str) -> None:
@@ -395,11 +359,7 @@ class Pair:
         if code is None:
             self.abort()
             return
-        for endpoint in (self.client, self.upstream):
-            if endpoint is not None and endpoint.is_open():
-                endpoint.protocol.send_close(code, "wscli proxy fault")
-                endpoint.flush()
-        self.closing()
+        self._close_both(code, "wscli proxy fault")
 
     def stall(self, when: str) -> None:
         """Stop reading, answering and forwarding on both sides; keep the TCP connections."""
@@ -407,12 +367,9 @@ class Pair:
             return
         self.stalled = True
         self.display.fault(self.id, "stall", None, after=when)
-        for endpoint in (self.client, self.upstream):
-            if endpoint is not None:
-                endpoint.discarding = True
-                endpoint.holds.clear()
-                if endpoint.transport is not None and not endpoint.lost:
-                    endpoint.transport.resume_reading()  # read to notice a hang-up
+        for engine in (self.client, self.upstream):
+            if engine is not None:
+                engine.discard_input()  # still read: a hang-up is noticed
 
     # Ending
 
@@ -421,19 +378,19 @@ class Pair:
         if self.first_close is None:
             self.first_close = (close.code, close.reason, by)
 
-    def closing(self) -> None:
+    def close_sent(self) -> None:
         """A close frame was sent: bound the time the closing handshake may take."""
         self._arm_close_timer()
 
     def _arm_close_timer(self) -> None:
         if self.close_timer is None:
             loop = asyncio.get_running_loop()
-            pending = max((lane.last_due - loop.time() for lane in self.lanes), default=0.0)
+            pending = max((r.last_due - loop.time() for r in self.relays.values()), default=0.0)
             delay = self.config.close_timeout + max(pending, 0.0)
             self.close_timer = loop.call_later(delay, self.abort)
 
     def _timeout(self) -> None:
-        if self.opened or self.finished:
+        if self.started or self.finished:
             return
         if self.task is not None and not self.task.done():
             # The client asked; the upstream did not answer in time: 504 to the client.
@@ -441,8 +398,6 @@ class Pair:
                 self.id, "the upstream did not answer in time", int(ExitCode.TIMEOUT)
             )
             self.task.cancel()
-            if self.upstream is not None:
-                self.upstream.abort()
             self._reject(504, "wscli proxy: the upstream did not answer in time\n", "proxy")
             return
         # The client never finished its request (slowloris): drop it.
@@ -457,13 +412,15 @@ class Pair:
 
     def close(self, code: int = 1001, reason: str = "proxy shutting down") -> None:
         """Close both sides properly (on SIGINT/SIGTERM)."""
-        if not self.opened or self.stalled:
+        if not self.started or self.stalled:
             self.abort()
             return
-        for endpoint in (self.client, self.upstream):
-            if endpoint is not None and endpoint.is_open():
-                endpoint.protocol.send_close(code, reason)
-                endpoint.flush()
+        self._close_both(code, reason)
+
+    def _close_both(self, code: int, reason: str) -> None:
+        for engine in (self.client, self.upstream):
+            if engine is not None and engine.is_open:
+                engine.close(code, reason)
         self._arm_close_timer()
 
     def _finish(self) -> None:
@@ -476,28 +433,9 @@ class Pair:
             timer.cancel()
         if self.close_timer is not None:
             self.close_timer.cancel()
-        for lane in self.lanes:
-            if lane.pump is not None:
-                lane.pump.cancel()
-        self.relay.pairs.discard(self)
-        if self.opened:
+        for relay in self.relays.values():
+            relay.cancel()
+        self.run.pairs.discard(self)
+        if self.started:
             code, reason, by = self.first_close or (None, "", None)
             self.display.closed(self.id, code, reason, by)
-
-
-def response_path(pair: Pair) -> str:
-    """The path the upstream was asked for."""
-    protocol = pair.upstream.protocol if pair.upstream is not None else None
-    return protocol.uri.resource_name if isinstance(protocol, ClientProtocol) else ""
-
-
-def _offers(headers: Headers) -> list[str]:
-    offers: list[str] = []
-    for value in headers.get_all("Sec-WebSocket-Protocol"):
-        offers.extend(part for part in value.split(",") if part.strip())
-    return offers
-
-
-def _host(uri: WebSocketURI) -> str:
-    default = 443 if uri.secure else 80
-    return uri.host if uri.port == default else hostport(uri.host, uri.port)

@@ -19,11 +19,12 @@ from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
 from wscli.proxy.config import DisplayOptions, ProxyConfig, check_faults, check_upstream
-from wscli.proxy.endpoint import Endpoint
 from wscli.proxy.faults import Faults
 from wscli.proxy.gate import Gate
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
-from wscli.proxy.pair import Pair, Relay
+from wscli.proxy.pair import Pair, ProxyRun, engine_settings
+from wscli.wire.engine import Engine
+from wscli.wire.keepalive import Keepalive
 
 Banner = Callable[[str], None]
 
@@ -58,12 +59,20 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     if config.certfile is not None:
         listen_tls = server_context(config.certfile, config.keyfile)
     faults = Faults(config.faults)
+    keepalive = None
+    if config.ping_interval is not None:
+        keepalive = Keepalive(
+            config.ping_interval,
+            config.ping_timeout,
+            lambda: proxy_run.engines if proxy_run is not None else (),
+            lambda exc: display.error(0, f"keepalive: {exc!r}", 1),
+        )
     loop = asyncio.get_running_loop()
-    relay: Relay | None = None
+    proxy_run: ProxyRun | None = None
 
-    def new_client() -> Endpoint:
-        assert relay is not None  # set before the loop runs any callback of the server
-        return Pair(relay).client
+    def new_client() -> Engine:
+        assert proxy_run is not None  # set before the loop runs any callback of the server
+        return Pair(proxy_run).client
 
     try:
         server = await loop.create_server(
@@ -84,7 +93,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     port = server.sockets[0].getsockname()[1]
     allowed = allowed_hosts(config.host, server.sockets, config.allowed_hosts)
     gate = Gate(upstream, allowed, port, tls=listen_tls is not None)
-    relay = Relay(config, display, faults, gate, tls)
+    proxy_run = ProxyRun(config, display, faults, gate, tls, engine_settings(config, keepalive))
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url
@@ -101,21 +110,25 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
         signals += 1
         stop.set()
         if signals > 1:
-            for pair in list(relay.pairs):
+            for pair in list(proxy_run.pairs):
                 pair.abort()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal)
+    if keepalive is not None:
+        keepalive.start()
     async with server:
         await stop.wait()
         server.close()
-        for pair in list(relay.pairs):
+        for pair in list(proxy_run.pairs):
             pair.close()
         deadline = loop.time() + config.close_timeout + 1.0
-        while relay.pairs and loop.time() < deadline and signals < 2:
+        while proxy_run.pairs and loop.time() < deadline and signals < 2:
             await asyncio.sleep(0.02)
-        for pair in list(relay.pairs):
+        for pair in list(proxy_run.pairs):
             pair.abort()
+        if keepalive is not None:
+            keepalive.stop()
         await asyncio.sleep(0)  # let the aborted transports report their loss
     if signals > 1:
         raise KeyboardInterrupt  # as `wscli serve`: a second signal is an interruption (130)

@@ -7,7 +7,7 @@ over websockets' public sans-I/O ``ServerProtocol``), fanned out to by the
 :mod:`~wscli.serve.fdlimit`), builds the protocol objects with the server's settings, turns
 :func:`~wscli.serve.admission.admit`'s decisions into answers, logs the life of each
 connection, and shuts down gracefully (1001 to every client, bounded in time). The
-keepalive (:mod:`~wscli.serve.keepalive`) and the total backlog budget
+keepalive (:mod:`~wscli.wire.keepalive`) and the total backlog budget
 (:mod:`~wscli.serve.budget`) are parts of their own; plain HTTP answers come from
 :mod:`wscli.serve.http`. :mod:`wscli.serve.run` runs it as a process.
 """
@@ -44,10 +44,12 @@ from wscli.serve.connection import HEAD, ClientConnection, Deferred, close_detai
 from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.files import StaticFiles
 from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
-from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog, RepeatFilter
 from wscli.serve.socketio.service import SocketIOAdmit, SocketIOService
 from wscli.serve.tokenguard import TokenGuard
+from wscli.wire.keepalive import Keepalive
+from wscli.wire.owner import Ending, Owner, Settings
+from wscli.wire.stream import HOLD_CONSUMER, HOLD_OWNER
 
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
@@ -87,8 +89,9 @@ class _OneLineLogHandler(logging.Handler):
         self.log.emit("error", remote=None, message=text)
 
 
-class ChatServer:
-    """One `wscli serve` instance: the listening socket, the hub, the connections."""
+class ChatServer(Owner[ClientConnection]):
+    """One `wscli serve` instance: the listening socket, the hub, the connections (and
+    their owner: see wscli.wire.owner and wscli.serve.connection.ServeOwner)."""
 
     def __init__(
         self,
@@ -111,9 +114,6 @@ class ChatServer:
             backplane=backplane,
             on_slow_client=self._on_slow_client,
         )
-        # What connections read from their owner (plain attributes: read per write).
-        self.max_queue = config.max_queue
-        self.close_timeout = config.close_timeout
         self.handshake_timeout = config.handshake_timeout
         self.started = time.monotonic()
         self.born = time.time()
@@ -133,6 +133,15 @@ class ChatServer:
                 lambda: self.admitted,
                 lambda exc: self.log.emit("error", remote=None, message=f"keepalive: {exc!r}"),
             )
+        # Shared by every connection. A client over --max-queue is dropped at once (the
+        # owner's over_budget), so no stall deadline: serve holds no timer per client.
+        self.settings = Settings(
+            limit=config.max_queue,
+            stall_timeout=None,
+            close_timeout=config.close_timeout,
+            track_pings=False,
+            keepalive=self.keepalive,
+        )
         self._page: bytes | None = None
         self._shutting_down = False
         self._all_closed: asyncio.Event | None = None
@@ -189,10 +198,10 @@ class ChatServer:
         )
         # Our own accept loop decides at accept time who fits in the descriptors (the event
         # loops' own accept fails at the limit, each differently: see wscli.serve.acceptor);
-        # every connection it accepts is counted there and ends in on_connection_lost.
+        # every connection it accepts is counted there and ends in closed().
         self.acceptor = acceptor.Acceptor(
             listening,
-            lambda: ClientConnection(self),
+            lambda: ClientConnection(self, self.settings),
             self.fds,
             self.health,
             ssl_context=ssl_context,
@@ -231,7 +240,7 @@ class ChatServer:
         # What was published is delivered before the close frame (through the backplane:
         # bounded, see Backplane.drain); nothing new is read meanwhile.
         for connection in self.admitted:
-            connection.transport.pause_reading()
+            connection.hold(HOLD_OWNER)
         await self.hub.drain(DRAIN_TIMEOUT)
         if self.socketio is not None:
             self.socketio.shutdown()
@@ -240,8 +249,7 @@ class ChatServer:
         self._all_closed = asyncio.Event()
         for connection in list(self.connections):
             self.hub.leave(connection)  # what it sends from now on is not relayed
-            if not connection.transport.is_closing():
-                connection.transport.resume_reading()  # to read the client's close frame
+            connection.release(HOLD_OWNER)  # to read the client's close frame
             connection.drop(1001, "server shutting down", timeout)
         if self.connections:
             try:
@@ -256,9 +264,9 @@ class ChatServer:
         for conn in self.admitted:
             if conn.key == key and conn.is_open:
                 if slow:
-                    conn.transport.pause_reading()
+                    conn.hold(HOLD_CONSUMER)
                 else:
-                    conn.transport.resume_reading()
+                    conn.release(HOLD_CONSUMER)
                 return
 
     def admission(self, request: Request, host: str) -> dict[str, Any]:
@@ -294,7 +302,7 @@ class ChatServer:
     def abort_all(self) -> None:
         """Drop every connection at once (a second Ctrl-C: no close handshake)."""
         for connection in list(self.connections):
-            connection.transport.abort()
+            connection.abort()
 
     def health(self) -> dict[str, Any]:
         """The public /healthz document: ``status`` ("degraded" while a backplane is lost or
@@ -323,7 +331,7 @@ class ChatServer:
             "fds": self.fds.budget.snapshot(),
         }
 
-    # What connections ask for (see wscli.serve.connection.Owner)
+    # What connections ask for (see wscli.serve.connection.ServeOwner)
 
     def protocol_for_handshake(self) -> ServerProtocol:
         return make_protocol(
@@ -371,6 +379,9 @@ class ChatServer:
         if isinstance(decision, Admit):
             self.admitted.add(conn)
             conn.room, conn.nick = decision.room, decision.nick
+            conn.since = decision.since
+            if isinstance(decision, SocketIOAdmit) and socketio is not None:
+                socketio.upgrades[conn] = decision  # until opened() (or closed())
             return decision
         if isinstance(decision, Plain):
             static = self.static
@@ -430,18 +441,19 @@ class ChatServer:
         """Only Socket.IO's long-polling takes a POST."""
         return self.socketio is not None and self.socketio.handles(target)
 
-    def on_open(self, conn: ClientConnection, admitted: Admit, response: Response) -> None:
+    # The engine's events (see wscli.wire.owner.Owner)
+
+    def opened(self, conn: ClientConnection) -> None:
         """The 101 is sent: join the room."""
-        if isinstance(admitted, SocketIOAdmit):
-            assert self.socketio is not None
-            if admitted.sid is None:  # a new session over WebSocket (not an upgrade's probe)
+        socketio = self.socketio
+        upgrade = socketio.upgrades.pop(conn, None) if socketio is not None else None
+        if upgrade is not None:
+            assert socketio is not None
+            if upgrade.sid is None:  # a new session over WebSocket (not an upgrade's probe)
                 self.counters.handshake.observe(time.monotonic() - conn.started)
-            self.socketio.on_open(conn, admitted)
+            socketio.opened(conn, upgrade)
             return
-        conn.client_id, key = self.hub.new_key()
-        conn.key, conn.room, conn.nick = key, admitted.room, admitted.nick
-        conn.author = admitted.nick or f"#{conn.client_id}"
-        conn.since = admitted.since
+        _, conn.key = self.hub.new_key()
         counters = self.counters
         counters.opened += 1
         counters.handshake.observe(time.monotonic() - conn.started)
@@ -456,7 +468,7 @@ class ChatServer:
         )
         self.hub.join(conn)
 
-    def on_message(self, conn: ClientConnection, data: bytes, text: bool) -> None:
+    def message_received(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room."""
         if self.socketio is not None and self.socketio.receive(conn, data, text):
             return  # counted as the Socket.IO events it carries
@@ -473,13 +485,15 @@ class ChatServer:
             )
         self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author), conn.key)
 
-    def on_keepalive_pong(self, conn: ClientConnection) -> None:
-        if self.keepalive is not None:
-            self.keepalive.pong(conn)
+    def closing(self, conn: ClientConnection) -> None:
+        """The client closes: messages that came with its close frame are relayed — to
+        it too — before the answer goes out, as if they had come alone."""
+        if conn.joined:
+            self.hub.flush()
 
-    def on_backlog(self, conn: ClientConnection, backlogged: bool) -> None:
-        """``conn``'s unsent bytes passed the write limit (True) or drained (False)."""
-        if backlogged and conn.joined and not self._shutting_down:
+    def writable(self, conn: ClientConnection, writable: bool) -> None:
+        """``conn``'s unsent bytes passed the write limit (False) or drained (True)."""
+        if not writable and conn.joined and not self._shutting_down:
             self.budget.backlogged(conn, conn.buffered())
         else:
             self.budget.drained(conn)
@@ -487,9 +501,9 @@ class ChatServer:
     def on_wrote_backlogged(self, conn: ClientConnection, size: int) -> None:
         self.budget.wrote(size)
 
-    def on_over_limit(self, conn: ClientConnection, buffered: int) -> None:
-        """The protocol's own output (pongs, close) would pass --max-queue: drop the client."""
-        self.hub.drop_slow(conn, buffered)
+    def over_budget(self, conn: ClientConnection, queued: int) -> None:
+        """The protocol's own output (pongs, close) passed --max-queue: drop the client."""
+        self.hub.drop_slow(conn, queued)
         conn.drop(1013, "too slow: outgoing queue full")  # also if it had not joined
 
     def on_handshake_timeout(self, conn: ClientConnection) -> None:
@@ -501,13 +515,11 @@ class ChatServer:
             message=f"handshake timed out after {timeout} s",
         )
 
-    def on_connection_lost(self, conn: ClientConnection, exc: Exception | None) -> None:
+    def closed(self, conn: ClientConnection, ending: Ending) -> None:
         """Leave the room and log the end of the connection (one line, no traceback)."""
         self.fds.closed()  # counted by the acceptor when accepted; ends exactly once here
         self.connections.discard(conn)
         self.admitted.discard(conn)
-        if self.keepalive is not None:
-            self.keepalive.forget(conn)
         self.budget.drained(conn)
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()
@@ -516,7 +528,7 @@ class ChatServer:
             pass  # logged as its Socket.IO sockets' disconnects
         elif conn.joined:
             self.hub.leave(conn)
-            code, reason, by = close_details(conn)
+            code, reason, by = close_details(ending)
             self.counters.close(code)
             self.log.emit(
                 "disconnect",
@@ -527,12 +539,12 @@ class ChatServer:
                 reason=reason,
                 by=by,
             )
-        elif conn.phase == HEAD and not self._shutting_down:
-            if conn.received:
+        elif conn.phase == HEAD and conn.deferred is None and not self._shutting_down:
+            if conn.bytes_in:
                 self.log.emit(
                     "error",
                     remote=remote,
-                    message=f"bad handshake: connection closed after {conn.received} bytes, "
+                    message=f"bad handshake: connection closed after {conn.bytes_in} bytes, "
                     "before the end of the request head",
                 )
             elif self.log.verbose:

@@ -95,7 +95,7 @@ def test_messages_pongs_and_noops() -> None:
     session.receive("6", socket)
     assert upper.texts == ['2["message","hi"]'] and upper.binaries == [b"\x00\x01", b"\x00\x02"]
     assert host.pongs == 1 and not session.closed
-    assert session.send_keepalive_ping() and socket.sent == ["2"]
+    assert session.keepalive_ping() and socket.sent == ["2"]
 
 
 def test_bad_packets_end_the_session_with_a_reason() -> None:
@@ -124,7 +124,7 @@ def test_close_packet_and_ping_timeout() -> None:
     session, upper, host = session_on(socket)
     session.fail(1011, "keepalive ping timeout")
     assert upper.ended == "ping timeout"
-    assert not session.send_keepalive_ping()
+    assert not session.keepalive_ping()
 
 
 def test_upgrade_moves_the_queue_to_the_websocket() -> None:

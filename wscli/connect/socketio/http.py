@@ -11,16 +11,15 @@ Every response is hostile until read: the head and the body are bounded
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import socket
 import ssl
 import urllib.parse
-import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from wscli.core.errors import ConnectFailed, HandshakeRejected, UsageProblem, WscliError
+from wscli.core.errors import HandshakeRejected, UsageProblem, WscliError
 from wscli.net.neterrors import describe_connect_error, hostport
+from wscli.net.tunnel import http_connect
 
 MAX_HEAD = 65536
 """Most bytes of a status line plus headers."""
@@ -68,25 +67,6 @@ class HttpTarget:
                 self.cookies[name] = value
 
 
-def environment_proxy(url: str, environ: Mapping[str, str]) -> str | None:
-    """The proxy the ``*_proxy`` variables name for ``url`` (None if ``no_proxy`` skips it)."""
-    proxies = {
-        name.lower()[: -len("_proxy")]: value
-        for name, value in environ.items()
-        if name.lower().endswith("_proxy") and value
-    }
-    parts = urllib.parse.urlsplit(url)
-    no_proxy = proxies.get("no", "")
-    host = parts.hostname or ""
-    if no_proxy and any(
-        entry.strip() in ("*", host) or host.endswith("." + entry.strip().lstrip("."))
-        for entry in no_proxy.split(",")
-        if entry.strip()
-    ):
-        return None
-    return proxies.get(parts.scheme) or proxies.get("all")
-
-
 class HttpChannel:
     """One kept-alive connection, opened on first use and again after the server closes it."""
 
@@ -122,44 +102,8 @@ class HttpChannel:
                 f"{parts.scheme}:// proxy given",
                 hint="--transport websocket for SOCKS proxies",
             )
-        if not parts.hostname:
-            raise UsageProblem("invalid proxy", "no host in the proxy URL")
-        loop = asyncio.get_running_loop()
-        port = parts.port or 8080
-        try:
-            family, kind, proto, _, address = (
-                await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-            )[0]
-            sock = socket.socket(family, kind, proto)
-            sock.setblocking(False)
-            try:
-                await loop.sock_connect(sock, address)
-            except OSError:
-                sock.close()
-                raise
-        except OSError as exc:
-            error = describe_connect_error(exc, parts.hostname, port)
-            error.what += " (the proxy)"
-            raise error from None
-        head = f"CONNECT {where} HTTP/1.1\r\nHost: {where}\r\n"
-        if parts.username is not None:
-            user = urllib.parse.unquote(parts.username)
-            password = urllib.parse.unquote(parts.password or "")
-            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-            head += f"Proxy-Authorization: Basic {token}\r\n"
-        await loop.sock_sendall(sock, (head + "\r\n").encode("latin-1"))
-        answer = b""
-        while b"\r\n\r\n" not in answer:  # the proxy sends nothing more before we talk
-            chunk = await loop.sock_recv(sock, 4096)
-            answer += chunk
-            if not chunk or len(answer) > MAX_HEAD:
-                sock.close()
-                raise ConnectFailed("the proxy connection failed", "no valid answer to CONNECT")
-        status = answer.split(b"\r\n", 1)[0].decode("latin-1")
-        if status.split(" ")[1:2] != ["200"]:
-            sock.close()
-            raise ConnectFailed("the proxy refused the connection", status)
-        return sock
+        url = proxy if parts.scheme else f"http://{proxy}"
+        return await http_connect(url, self.target.host, self.target.port)
 
     async def request(
         self, method: str, target: str, body: bytes | None = None, content_type: str = ""

@@ -1,6 +1,7 @@
-"""The Socket.IO session as the pipe and the prompt see it: a :class:`WebSocketLink` that
-joins a namespace, emits lines as events (with acknowledgements when asked), answers the
-server's pings and acknowledgement requests, and yields received events as Messages.
+"""The Socket.IO session as the pipe and the prompt see it: a
+:class:`~wscli.connect.link.Link` that joins a namespace, emits lines as events (with
+acknowledgements when asked), answers the server's pings and acknowledgement requests, and
+yields received events as Messages.
 
 Everything the server sends is checked by the bounded codec; a malformed packet closes
 the connection as a protocol error (1002, 1007 for invalid text, 1009 for attachments over
@@ -18,10 +19,9 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.config import SocketIOOptions
-from wscli.connect.link import WebSocketLink
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
-from wscli.connect.socketio.transport import PollingTransport, Transport, WebSocketTransport
+from wscli.connect.socketio.transport import PollingTransport, Transport
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut
 from wscli.core.events import ClosedBy, Message
@@ -54,13 +54,9 @@ def _shown(arg: Any) -> Any:
     return arg
 
 
-class SocketIOLink(WebSocketLink):
-    """A link that speaks Socket.IO over an Engine.IO :class:`Transport`.
-
-    It does not call ``WebSocketLink.__init__``: over long-polling there is no WebSocket
-    connection, so every method that would use one is overridden to use the transport
-    (``connection`` is set only over a WebSocket, for the stalled-peer check).
-    """
+class SocketIOLink:
+    """A link that speaks Socket.IO over an Engine.IO :class:`Transport`: the one WebSocket
+    adapter (:class:`~wscli.connect.websocket.WebSocketChannel`) or long-polling."""
 
     def __init__(
         self,
@@ -75,8 +71,6 @@ class SocketIOLink(WebSocketLink):
         ack_timeout_fatal: bool = True,
     ) -> None:
         self.transport = transport
-        if isinstance(transport, WebSocketTransport):
-            self.connection = transport.connection  # for check_stalled()
         self.url = url
         self.options = options
         # An overdue acknowledgement ends the session with exit 6 (the pipe); at the
@@ -125,8 +119,7 @@ class SocketIOLink(WebSocketLink):
         return self.transport.is_open
 
     def check_stalled(self) -> None:
-        if isinstance(self.transport, WebSocketTransport):
-            super().check_stalled()
+        self.transport.check_stalled()
 
     # -- handshake ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -163,13 +156,13 @@ class SocketIOLink(WebSocketLink):
         engine_open(first)
         self.engine_opened = True
         connect = Packet(PacketType.CONNECT, self.namespace, self.options.handshake_auth)
-        await self.transport.send([ENGINE_MESSAGE + encode_packet(connect)])
+        await self.transport.send_all([ENGINE_MESSAGE + encode_packet(connect)])
         while True:
             frame = await self.transport.recv()
             if not isinstance(frame, str):
                 continue
             if frame == ENGINE_PING:
-                await self.transport.send([ENGINE_PONG])
+                await self.transport.send_all([ENGINE_PONG])
                 continue
             if not frame.startswith(ENGINE_MESSAGE):
                 continue
@@ -317,7 +310,7 @@ class SocketIOLink(WebSocketLink):
 
     async def _send(self, frames: Sequence[str | bytes]) -> None:
         try:
-            await self.transport.send(frames)
+            await self.transport.send_all(frames)
         except ConnectionClosed:
             self._polling_ended()
             raise
@@ -445,10 +438,9 @@ async def open_socketio_link(
     url = connect.url
     if options.transport in ("auto", "websocket"):
         try:
-            connection, url = await open_following(
+            transport, url = await open_following(
                 connect, follow=follow, observer=output.frame, on_redirect=output.redirected
             )
-            transport = WebSocketTransport(connection)
         except HandshakeRejected as exc:
             redirect = exc.status is not None and 300 <= exc.status < 400
             if options.transport == "websocket" or redirect:

@@ -1,4 +1,6 @@
-"""Engine.IO transports: one WebSocket, or HTTP long-polling when the upgrade is refused.
+"""Engine.IO transports: one WebSocket (the one adapter,
+:class:`~wscli.connect.websocket.WebSocketChannel`: a packet per message), or HTTP
+long-polling (:class:`PollingTransport`) when the upgrade is refused.
 
 Both carry Engine.IO packets — ``str`` for text, ``bytes`` for binary attachments — behind
 one small interface (:class:`Transport`), so :mod:`wscli.connect.socketio.link` speaks
@@ -17,19 +19,11 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Protocol
 
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
-from websockets.protocol import State
 
-from wscli.connect.link import build_connect_kwargs, closed_info
-from wscli.connect.socketio.http import (
-    HttpChannel,
-    HttpProblem,
-    HttpTarget,
-    environment_proxy,
-    rejected,
-)
+from wscli.connect.connection import request_headers, tls_context
+from wscli.connect.socketio.http import HttpChannel, HttpProblem, HttpTarget, rejected
 from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.events import ClosedBy
@@ -41,8 +35,9 @@ from wscli.core.socketio import (
     encode_payload,
     engine_open,
 )
-from wscli.core.url import parse_ws_url
+from wscli.core.url import is_direct, parse_ws_url
 from wscli.net.neterrors import describe_connect_error, hostport
+from wscli.net.tunnel import environment_proxy
 
 
 class Transport(Protocol):
@@ -53,15 +48,18 @@ class Transport(Protocol):
     async def recv(self) -> str | bytes:
         """The next Engine.IO packet; raises ConnectionClosed at the end."""
 
-    async def send(self, packets: Sequence[str | bytes]) -> None:
+    async def send_all(self, payloads: Sequence[str | bytes]) -> None:
         """Send Engine.IO packets in order."""
 
-    async def ping(self) -> float:
+    async def ping(self, payload: bytes = b"") -> float:
         """A round trip to the server, in seconds."""
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
     def closed_info(self) -> tuple[int | None, str, ClosedBy]: ...
+
+    def check_stalled(self) -> None:
+        """Raise ClosedAbnormally if wscli dropped a server that read nothing."""
 
     @property
     def is_open(self) -> bool:
@@ -75,49 +73,6 @@ class Transport(Protocol):
 
     @property
     def response_headers(self) -> list[tuple[str, str]]: ...
-
-
-class WebSocketTransport:
-    """Engine.IO over one WebSocket: a packet per frame."""
-
-    name = "websocket"
-
-    def __init__(self, connection: ClientConnection) -> None:
-        self.connection = connection
-
-    async def recv(self) -> str | bytes:
-        return await self.connection.recv()
-
-    async def send(self, packets: Sequence[str | bytes]) -> None:
-        for packet in packets:
-            await self.connection.send(packet)
-
-    async def ping(self) -> float:
-        waiter = await self.connection.ping()
-        return float(await waiter)
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.connection.close(code, reason)
-
-    def closed_info(self) -> tuple[int | None, str, ClosedBy]:
-        return closed_info(self.connection)
-
-    @property
-    def is_open(self) -> bool:
-        return self.connection.state is State.OPEN
-
-    @property
-    def subprotocol(self) -> str | None:
-        return self.connection.subprotocol
-
-    @property
-    def extensions(self) -> list[str]:
-        return [ext.name for ext in self.connection.protocol.extensions]
-
-    @property
-    def response_headers(self) -> list[tuple[str, str]]:
-        response = self.connection.response
-        return list(response.headers.raw_items()) if response is not None else []
 
 
 def split_payloads(packets: Sequence[str | bytes], max_payload: int) -> list[list[str | bytes]]:
@@ -155,18 +110,16 @@ class PollingTransport:
     MAX_QUEUED = 1024
 
     def __init__(self, url: str, options: ConnectOptions) -> None:
-        kwargs = build_connect_kwargs(options)
         uri = parse_ws_url(options.url)
-        headers = [(n, v) for n, v in kwargs["additional_headers"]]
+        headers = request_headers(options)
         if options.origin:
             headers.append(("Origin", options.origin))
-        proxy = kwargs["proxy"]
-        if proxy is True:
-            import os
-
-            proxy = environment_proxy(url, os.environ)
+        if options.proxy is not None:
+            proxy = None if is_direct(options.proxy) else options.proxy
+        else:
+            proxy = environment_proxy(uri.host, uri.port, uri.secure, websocket=False)
         self.target = HttpTarget(
-            uri.host, uri.port, kwargs.get("ssl"), proxy, headers, options.max_size
+            uri.host, uri.port, tls_context(options, uri), proxy, headers, options.max_size
         )
         self.where = hostport(uri.host, uri.port)
         parts = urllib.parse.urlsplit(url)
@@ -282,9 +235,9 @@ class PollingTransport:
         self._room.set()
         return packet
 
-    async def send(self, packets: Sequence[str | bytes]) -> None:
+    async def send_all(self, payloads: Sequence[str | bytes]) -> None:
         """POST the packets, in as few bodies as the server's ``maxPayload`` allows."""
-        for batch in split_payloads(packets, self.max_payload):
+        for batch in split_payloads(payloads, self.max_payload):
             await self._post(batch)
 
     async def _post(self, packets: Sequence[str | bytes]) -> None:
@@ -310,16 +263,16 @@ class PollingTransport:
                 self._end(None, f"long-polling send answered HTTP {response.status}")
                 raise ConnectionClosed(None, None)
 
-    async def ping(self) -> float:
+    async def ping(self, payload: bytes = b"") -> float:
         """The round trip of an Engine.IO noop POST (polling has no ping of its own)."""
         started = time.monotonic()
-        await self.send([ENGINE_NOOP])
+        await self.send_all([ENGINE_NOOP])
         return time.monotonic() - started
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         if self._closed is None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.send([ENGINE_CLOSE]), 2)
+                await asyncio.wait_for(self.send_all([ENGINE_CLOSE]), 2)
             self._end(code, reason, by="client")
         if self._poller is not None:
             self._poller.cancel()
@@ -329,6 +282,9 @@ class PollingTransport:
 
     def closed_info(self) -> tuple[int | None, str, ClosedBy]:
         return self._closed or (None, "", None)
+
+    def check_stalled(self) -> None:
+        return None  # every request has its own timeout: nothing can stall unnoticed
 
     @property
     def is_open(self) -> bool:

@@ -10,8 +10,8 @@ and may move from polling to a WebSocket once (the upgrade):
    was queued for polling is sent on it, and the poll in flight is answered with a noop.
 
 Heartbeats are the server's (protocol v4): a ``2`` ping every interval, a ``3`` pong
-expected within the timeout (driven by :class:`~wscli.serve.keepalive.Keepalive`, which
-calls :meth:`send_keepalive_ping` and :meth:`fail`). Socket.IO packets (``4...``) and
+expected within the timeout (driven by :class:`~wscli.wire.keepalive.Keepalive`, which
+calls :meth:`keepalive_ping` and :meth:`fail`). Socket.IO packets (``4...``) and
 binary attachments go to the session's :class:`Upper` layer
 (:class:`~wscli.serve.socketio.sockets.SocketIOClient`). Anything else — a packet that is
 not Engine.IO, a ping from the client, a probe on the established transport — closes the
@@ -178,15 +178,15 @@ class EngineSession:
             self.drop("too slow: outgoing queue full")
         return over
 
-    def send_keepalive_ping(self) -> bool:
-        """The heartbeat's ping (for :class:`~wscli.serve.keepalive.Keepalive`)."""
+    def keepalive_ping(self) -> bool:
+        """The heartbeat's ping (for :class:`~wscli.wire.keepalive.Keepalive`)."""
         if self.closed:
             return False
         self.send_packets([ENGINE_PING])
         return not self.closed
 
     def fail(self, code: int, reason: str) -> None:
-        """No pong in time (for :class:`~wscli.serve.keepalive.Keepalive`)."""
+        """No pong in time (for :class:`~wscli.wire.keepalive.Keepalive`)."""
         self.close("ping timeout", "")
 
     # The upgrade

@@ -45,7 +45,6 @@ from wscli.serve.config import ServeConfig
 from wscli.serve.connection import ClientConnection, Deferred
 from wscli.serve.http import body_response, text_response
 from wscli.serve.hub import Hub, RoomMessage
-from wscli.serve.keepalive import Keepalive
 from wscli.serve.log import EventLog
 from wscli.serve.metrics import Counters
 from wscli.serve.socketio.bridge import NamespaceForm
@@ -71,6 +70,7 @@ from wscli.serve.socketio.polling import (
 )
 from wscli.serve.socketio.sockets import NamespaceSocket, SocketIOClient, new_id
 from wscli.serve.tokenguard import TokenGuard
+from wscli.wire.keepalive import Keepalive
 
 UPGRADE_TIMEOUT = 10.0
 """Seconds a probe WebSocket has to complete the upgrade (the Node server's default)."""
@@ -105,7 +105,6 @@ class ServerHost(Protocol):
     hub: Hub
     log: EventLog
     config: ServeConfig
-    close_timeout: float
     budget: BacklogBudget
     counters: Counters
     tokens: TokenGuard
@@ -125,7 +124,7 @@ class SocketIOService:
         self.max_size = config.max_size
         self.max_queue = config.max_queue
         self.max_polling = config.socketio_max_polling
-        self.close_timeout = server.close_timeout
+        self.close_timeout = config.close_timeout
         self.connect_timeout = config.handshake_timeout
         self.ping_interval = config.ping_interval or DEFAULT_PING_INTERVAL
         self.ping_timeout = config.ping_timeout or DEFAULT_PING_TIMEOUT
@@ -136,6 +135,8 @@ class SocketIOService:
         """Closed polling sessions whose last packets wait for one more GET (bounded)."""
         self.polling = 0
         self.links: dict[ClientConnection, WebSocketLink] = {}
+        self.upgrades: dict[ClientConnection, SocketIOAdmit] = {}
+        """Admitted WebSocket requests until their 101 is sent (see ChatServer.opened)."""
         self.sockets: dict[str, NamespaceSocket] = {}
         self._forms: dict[str, NamespaceForm] = {}
         self._timers: dict[object, asyncio.TimerHandle] = {}
@@ -279,10 +280,10 @@ class SocketIOService:
 
     # WebSocket connections
 
-    def on_open(self, conn: ClientConnection, admitted: SocketIOAdmit) -> None:
+    def opened(self, conn: ClientConnection, admitted: SocketIOAdmit) -> None:
         """The 101 of an Engine.IO WebSocket is sent: a new session, or a probe."""
-        conn.client_id, key = self.hub.new_key()
-        conn.key, conn.room = key, admitted.room  # counted by the budget like any client
+        _, conn.key = self.hub.new_key()  # counted by the budget like any client
+        conn.room = admitted.room
         link = WebSocketLink(conn, self.close_timeout)
         self.links[conn] = link
         if admitted.sid is None:
@@ -309,6 +310,7 @@ class SocketIOService:
     def connection_lost(self, conn: ClientConnection) -> bool:
         """A connection ended: True when it was an Engine.IO WebSocket (its end is logged
         as its sockets' disconnects, not as a raw client's)."""
+        self.upgrades.pop(conn, None)  # admitted, but its 101 never went out
         link = self.links.pop(conn, None)
         if link is None:
             return False

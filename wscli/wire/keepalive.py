@@ -1,8 +1,10 @@
-"""Keepalive of `wscli serve`: one task pings every client; silent ones are failed (1011).
+"""Keepalive: one task pings every open connection of a command; silent ones are failed
+(1011 "keepalive ping timeout").
 
-One task for all connections instead of one per connection (memory per idle client). It
-wakes up twice per min(interval, timeout), so a silent peer is closed at most that
-half-period after its timeout.
+One task for all connections instead of a timer per connection: `serve` holds tens of
+thousands of idle clients, and memory per idle client is what bounds it. The task wakes up
+twice per min(interval, timeout), so a silent peer is failed at most that half-period after
+its timeout. Only the pings in flight are remembered (connection → when sent).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import asyncio
 from collections.abc import Callable, Collection
 from typing import Protocol
 
+KEEPALIVE_TIMEOUT_REASON = "keepalive ping timeout"
+
 
 class Pinged(Protocol):
-    """A client that can be pinged and failed."""
+    """A connection that can be pinged and failed (an :class:`~wscli.wire.engine.Engine`)."""
 
-    def send_keepalive_ping(self) -> bool: ...
+    def keepalive_ping(self) -> bool: ...
 
     def fail(self, code: int, reason: str) -> None: ...
 
@@ -46,7 +50,7 @@ class Keepalive:
             self._task = None
 
     def pong(self, client: Pinged) -> None:
-        """``client`` answered the keepalive ping."""
+        """``client`` answered (any pong proves it alive, as in websockets)."""
         self._pings.pop(client, None)
 
     def forget(self, client: Pinged) -> None:
@@ -69,10 +73,10 @@ class Keepalive:
                 try:
                     sent = pings.get(client)
                     if sent is None:
-                        if ping_round and client.send_keepalive_ping():
+                        if ping_round and client.keepalive_ping():
                             pings[client] = now
                     elif timeout is not None and now - sent >= timeout:
                         del pings[client]
-                        client.fail(1011, "keepalive ping timeout")
+                        client.fail(1011, KEEPALIVE_TIMEOUT_REASON)
                 except Exception as exc:  # never let one connection stop the keepalive
                     self._on_error(exc)

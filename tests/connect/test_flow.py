@@ -1,0 +1,127 @@
+"""`wscli connect` on the connection engine, end to end: a pipe that reads every one of
+100,000 replies, back-pressure from a stdout nobody reads, and every way a connection ends
+(who closed, code, reason; 1006 without a close frame) as the --json close event says it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from connect_servers import echo, running
+from serve_process import ServeProcess
+from support import clean_env, lines, run_wscli, scaled, wscli_command
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+COUNT = 100_000
+
+
+@pytest.mark.slow
+def test_a_pipe_reads_all_100000_replies_in_order() -> None:
+    data = "".join(f"line {i}\n" for i in range(COUNT)).encode()
+    with ServeProcess("--ping-interval", "0") as serve:
+        # --idle: a loaded machine can leave the server silent for more than the default
+        # half second while the replies are still coming.
+        idle = str(scaled(10))
+        result = run_wscli(
+            "connect", serve.ws_url(), "-n", str(COUNT), "--idle", idle, input=data, timeout=120
+        )
+    assert result.returncode == 0, result.stderr
+    replies = lines(result.stdout)
+    assert len(replies) == COUNT
+    assert replies[0] == "line 0" and replies[-1] == f"line {COUNT - 1}"
+    assert replies == [f"line {i}" for i in range(COUNT)]
+
+
+def _rss_kib(pid: int) -> int:
+    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) if match else 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_a_stdout_nobody_reads_slows_the_server_not_wscli_memory() -> None:
+    """`wscli connect URL | sleep`: the server's sends back up; wscli holds a bounded queue."""
+    sent = 0
+    blob = b"x" * 65536
+
+    async def flood(ws: ServerConnection) -> None:
+        nonlocal sent
+        try:
+            for _ in range(2000):  # 125 MiB if nothing pushed back
+                await ws.send(blob)
+                sent += len(blob)
+        except ConnectionClosed:
+            pass
+
+    with running(flood, compression=None) as server:
+        proc = subprocess.Popen(
+            [*wscli_command(), "connect", server.url, "--binary", "--no-compression"],
+            stdin=subprocess.PIPE,  # held open: only the server could end this
+            stdout=subprocess.PIPE,  # never read: the pipe fills, wscli's writes block
+            stderr=subprocess.DEVNULL,
+            env=clean_env(),
+        )
+        try:
+            time.sleep(scaled(3))
+            stalled_at = sent
+            peak = _rss_kib(proc.pid)
+            time.sleep(scaled(1))
+            assert sent - stalled_at <= 4 * 2**20, "the server kept sending: no back-pressure"
+            peak = max(peak, _rss_kib(proc.pid))
+        finally:
+            proc.kill()
+            proc.wait()
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.close()
+            proc.stdout.close()
+    assert sent < 2000 * len(blob) // 4
+    assert peak < 100_000, f"peak RSS {peak} KiB"
+
+
+async def _close_first(ws: ServerConnection) -> None:
+    await ws.recv()
+    await ws.close(4001, "server says bye")
+
+
+async def _drop_first(ws: ServerConnection) -> None:
+    await ws.recv()
+    ws.transport.abort()  # no close frame: 1006
+
+
+async def _never_answer_close(ws: ServerConnection) -> None:
+    await ws.recv()
+    ws.transport.pause_reading()  # our close frame is never read, never answered
+    await asyncio.sleep(scaled(10))
+
+
+@pytest.mark.parametrize(
+    ("handler", "args", "close", "exit_code"),
+    [
+        (_close_first, (), {"code": 4001, "reason": "server says bye", "by": "server"}, 5),
+        (echo, ("--close-code", "4002", "--close-reason", "done"), None, 0),
+        (_drop_first, (), {"code": None, "reason": "", "by": None}, 5),
+        (_never_answer_close, ("--idle", "0.2"), {"code": 1000, "reason": "", "by": "client"}, 0),
+    ],
+    ids=["server-closes", "client-closes", "dropped-1006", "close-unanswered"],
+)
+def test_every_way_a_connection_ends_is_told(
+    handler: object, args: tuple[str, ...], close: dict[str, object] | None, exit_code: int
+) -> None:
+    with running(handler) as server:  # type: ignore[arg-type]
+        started = time.monotonic()
+        result = run_wscli("connect", server.url, "--json", "-x", "hi", *args, input=b"")
+        elapsed = time.monotonic() - started
+    events = [json.loads(line) for line in lines(result.stdout)]
+    closes = [e for e in events if e["event"] == "close"]
+    assert len(closes) == 1, result.stdout
+    said = {k: closes[0][k] for k in ("code", "reason", "by")}
+    if close is None:  # wscli closed with its --close-code; the echo server answered it
+        close = {"code": 4002, "reason": "done", "by": "client"}
+    assert said == close
+    assert result.returncode == exit_code, result.stderr
+    assert elapsed < scaled(10)  # an unanswered close ends at the close timeout (2 s)
