@@ -4,8 +4,8 @@
 Side by side in ONE run, each on a fresh redis-server (so its CPU is the system's own):
 
 - ``wscli serve --redis`` as in this tree (Redis Streams backplane);
-- ``wscli serve --redis`` at the base commit (``--base``, default: the merge base with
-  ``main``), i.e. the pub/sub backplane this one replaces, run from a ``git archive`` copy;
+- ``wscli serve --redis`` at the base commit (``--base``, default: the last commit with
+  the pub/sub backplane, before Redis Streams), run from a ``git archive`` copy;
 - the classic Socket.IO chat on ``@socket.io/redis-adapter`` (pub/sub) and on
   ``@socket.io/redis-streams-adapter`` (Streams): benchmarks/peers/socketio-redis.
 
@@ -62,6 +62,8 @@ from fanout import (  # noqa: E402 — the sibling benchmark's helpers
 )
 
 TICK = os.sysconf("SC_CLK_TCK")
+# The last commit with the Redis pub/sub backplane (the next one brought Redis Streams).
+PUBSUB_BASE = "abec33b916"
 
 
 def log(message: str) -> None:
@@ -329,7 +331,9 @@ def main() -> int:
     parser.add_argument("--subs", type=int, default=100)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3, help="rounds (medians shown)")
-    parser.add_argument("--base", default=None, help="commit of the pub/sub backplane")
+    parser.add_argument(
+        "--base", default=PUBSUB_BASE, help="commit of the pub/sub backplane to compare with"
+    )
     parser.add_argument("--room-messages", type=int, default=200)
     parser.add_argument("--systems", default="wscli-streams,wscli-pubsub,sio-pubsub,sio-streams")
     opts = parser.parse_args()
@@ -341,16 +345,7 @@ def main() -> int:
     gen_cpu, server_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
     if any(s.startswith("sio") for s in systems):
         ensure_peer()
-    base_commit = (
-        opts.base
-        or subprocess.run(
-            ["git", "-C", str(REPO), "merge-base", "HEAD", "main"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
-    )
+    base_commit = opts.base
     log_dir = REPO / "benchmarks" / "build" / "multi-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, list[Any]]] = {s: {} for s in systems}

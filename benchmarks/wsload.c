@@ -22,13 +22,19 @@
  * --port2 P2 sends every other subscriber to a second server (another instance of the same
  * deployment, e.g. over Redis); the publisher stays on --port.
  *
+ * --tls speaks TLS (OpenSSL, no certificate check: loopback benchmarks only) on every
+ * connection: the handshakes/s of --mode connect then include the TLS handshakes. Each is a
+ * full handshake unless --tls-resume: then every connection after the first that got a
+ * session ticket resumes that session (as a browser coming back does); the result line says
+ * how many were resumed ("tls_resumed").
+ *
  * --proto sio speaks Socket.IO v4 over Engine.IO v4's WebSocket transport: it waits for the
  * Engine.IO open packet ("0{...}"), connects the default namespace ("40"), answers pings
  * ("2" -> "3") and sends chat messages as 42["message","<payload>"].
  *
  * Every phase is bounded (--timeout for set-up and drain, --duration for measuring) and an
  * alarm() ends the process in any case. The result is ONE JSON object per line on stdout;
- * diagnostics go to stderr. Build: gcc -O2 -o wsload wsload.c
+ * diagnostics go to stderr. Build: gcc -O2 -o wsload wsload.c -lssl -lcrypto
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,6 +43,8 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,10 +70,11 @@
 #define HDR_DIGITS 12 /* "D" + 12-digit seq + " " + 19-digit send time (ns) + " " */
 #define MIN_SIZE (1 + HDR_DIGITS + 1 + 19 + 1)
 
-enum state { ST_CONNECTING, ST_HANDSHAKE, ST_SIO_OPEN, ST_SIO_CONNECT, ST_OPEN, ST_CLOSED };
+enum state { ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_SIO_OPEN, ST_SIO_CONNECT, ST_OPEN, ST_CLOSED };
 
 typedef struct conn {
     int fd;
+    SSL *ssl; /* with --tls */
     int state;
     int is_pub;
     int synced;
@@ -102,10 +111,14 @@ static double opt_timeout = 30.0;
 static int opt_cpu = -1;
 static int opt_refill = 0; /* refill only when this many window slots are free (0: the whole
                               window, i.e. bursts of --window messages); 1 is a sliding window */
+static int opt_tls = 0, opt_tls_resume = 0;
 static int opt_window_all = 1; /* a message leaves the window once EVERY subscriber has it;
                                   --window-on pub: once the publisher has its own copy back */
 
 /* ---- state ---- */
+static SSL_CTX *tls_ctx;
+static SSL_SESSION *tls_session; /* --tls-resume: the session every new connection resumes */
+static int tls_resumed;
 static conn *conns;
 static int nconns;
 static int epfd;
@@ -191,18 +204,42 @@ static void set_events(conn *c, int want_out) {
 static void mark_closed(conn *c) {
     if (c->state == ST_CLOSED) return;
     if (c->state != ST_OPEN) failed_conns++;
-    if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE || c->state == ST_SIO_OPEN ||
-        c->state == ST_SIO_CONNECT)
+    if (c->state == ST_CONNECTING || c->state == ST_TLS || c->state == ST_HANDSHAKE ||
+        c->state == ST_SIO_OPEN || c->state == ST_SIO_CONNECT)
         connecting--;
     c->state = ST_CLOSED;
     closed_conns++;
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->fd);
+}
+
+/* send()/recv() or their TLS equivalents: -1 with errno EAGAIN when it would block. */
+static ssize_t conn_send(conn *c, const char *buf, size_t len) {
+    if (!c->ssl) return send(c->fd, buf, len, MSG_NOSIGNAL);
+    int r = SSL_write(c->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+}
+
+static ssize_t conn_recv(conn *c, char *buf, size_t len) {
+    if (!c->ssl) return recv(c->fd, buf, len, 0);
+    int r = SSL_read(c->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
+    return -1;
 }
 
 static void flush_out(conn *c) {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n > 0) {
             c->out_off += (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -309,7 +346,44 @@ static void send_request(conn *c) {
     flush_out(c);
 }
 
+static void tls_step(conn *c) {
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        if (SSL_session_reused(c->ssl)) tls_resumed++;
+        send_request(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) set_events(c, 0);
+    else if (e == SSL_ERROR_WANT_WRITE) set_events(c, 1);
+    else {
+        unsigned long code = ERR_get_error();
+        char why[160];
+        ERR_error_string_n(code, why, sizeof why);
+        fail("TLS handshake failed: %s", code ? why : "connection closed");
+    }
+}
+
+static void start_tls(conn *c) {
+    c->ssl = SSL_new(tls_ctx);
+    if (!c->ssl) fail("SSL_new failed");
+    SSL_set_fd(c->ssl, c->fd);
+    SSL_set_connect_state(c->ssl);
+    if (tls_session) SSL_set_session(c->ssl, tls_session);
+    c->state = ST_TLS;
+    tls_step(c);
+}
+
+/* --tls-resume: keep the first resumable session (its ticket came with the 101). */
+static void keep_session(conn *c) {
+    if (!opt_tls_resume || tls_session || !c->ssl) return;
+    SSL_SESSION *session = SSL_get1_session(c->ssl);
+    if (session && SSL_SESSION_is_resumable(session)) tls_session = session;
+    else if (session) SSL_SESSION_free(session);
+}
+
 static void became_open(conn *c) {
+    keep_session(c);
     c->state = ST_OPEN;
     connecting--;
     opened++;
@@ -427,10 +501,18 @@ static size_t parse_frames(conn *c, char *buf, size_t len) {
     return off;
 }
 
+static void read_once(conn *c);
+
 static void on_readable(conn *c) {
+    /* TLS may hold decrypted bytes that epoll will not announce again: read them all. */
+    do read_once(c);
+    while (c->ssl && c->state != ST_CLOSED && SSL_pending(c->ssl) > 0);
+}
+
+static void read_once(conn *c) {
     size_t have = c->in_len;
     if (have) memcpy(rbuf, c->in, have);
-    ssize_t n = recv(c->fd, rbuf + have, RBUF - have, 0);
+    ssize_t n = conn_recv(c, rbuf + have, RBUF - have);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
         mark_closed(c);
@@ -482,7 +564,12 @@ static void on_writable(conn *c) {
         socklen_t el = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) fail("connect to %s:%d: %s", opt_host, opt_port, strerror(err));
-        send_request(c);
+        if (opt_tls) start_tls(c);
+        else send_request(c);
+        return;
+    }
+    if (c->state == ST_TLS) {
+        tls_step(c);
         return;
     }
     flush_out(c);
@@ -520,6 +607,10 @@ static void poll_once(int timeout_ms) {
         if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
             if (c->state == ST_CONNECTING && (evs[i].events & (EPOLLERR | EPOLLHUP))) {
                 on_writable(c); /* reports the connect error */
+                continue;
+            }
+            if (c->state == ST_TLS) {
+                tls_step(c);
                 continue;
             }
             if (c->state != ST_CONNECTING) on_readable(c);
@@ -569,7 +660,7 @@ static void usage(void) {
             "usage: wsload --port P [--port2 P2] [--mode fanout|latency|connect] [--proto ws|sio] [--path /chat]\n"
             "  [--subs N] [--window N] [--rate N] [--size BYTES] [--duration S] [--warmup S]\n"
             "  [--count N] [--conns N] [--concurrency N] [--hold S] [--timeout S] [--cpu N]\n"
-            "  [--refill N] [--window-on all|pub]\n");
+            "  [--refill N] [--window-on all|pub] [--tls [--tls-resume]]\n");
     exit(2);
 }
 
@@ -581,7 +672,8 @@ int main(int argc, char **argv) {
         {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'W'},  {"count", 1, 0, 'n'},
         {"conns", 1, 0, 'c'},    {"concurrency", 1, 0, 'C'}, {"hold", 1, 0, 'h'},
         {"timeout", 1, 0, 't'},  {"cpu", 1, 0, 'U'},     {"window-on", 1, 0, 'o'},
-        {"refill", 1, 0, 'R'},   {"port2", 1, 0, 'q'},
+        {"refill", 1, 0, 'R'},   {"port2", 1, 0, 'q'},   {"tls", 0, 0, 'T'},
+        {"tls-resume", 0, 0, 'S'},
         {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -606,6 +698,8 @@ int main(int argc, char **argv) {
         case 'U': opt_cpu = atoi(optarg); break;
         case 'R': opt_refill = atoi(optarg); break;
         case 'o': opt_window_all = strcmp(optarg, "pub") != 0; break;
+        case 'T': opt_tls = 1; break;
+        case 'S': opt_tls = opt_tls_resume = 1; break;
         default: usage();
         }
     }
@@ -639,6 +733,14 @@ int main(int argc, char **argv) {
     addr2 = addr;
     addr2.sin_port = htons((uint16_t)opt_port2);
     epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (opt_tls) {
+        tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (!tls_ctx) fail("SSL_CTX_new failed");
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL); /* a throwaway loopback cert */
+        SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF); /* resumption: --tls-resume only */
+    }
 
     nconns = mode_connect ? opt_conns : opt_subs + 1;
     if ((rlim_t)nconns + 64 > rl.rlim_cur) fail("RLIMIT_NOFILE %llu is too low for %d connections",
@@ -651,8 +753,8 @@ int main(int argc, char **argv) {
         open_all(t0 + opt_timeout);
         double t1 = now_s();
         printf("{\"mode\": \"connect\", \"conns\": %d, \"seconds\": %.4f, \"handshakes_per_s\": %.1f, "
-               "\"gen_cpu\": %.3f}\n",
-               nconns, t1 - t0, nconns / (t1 - t0), cpu_s() / (t1 - t0));
+               "\"gen_cpu\": %.3f, \"tls\": %d, \"tls_resumed\": %d}\n",
+               nconns, t1 - t0, nconns / (t1 - t0), cpu_s() / (t1 - t0), opt_tls, tls_resumed);
         fflush(stdout);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = STDIN_TAG};
         epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &ev);

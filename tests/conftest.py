@@ -10,15 +10,44 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import re
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 import trustme
+from hypothesis import settings
+
+# Property-based tests: a modest number of examples per test in the default run; a
+# nightly-style run sets WSCLI_HYPOTHESIS_PROFILE=nightly for many more. No per-example
+# deadline: time is checked by size ratios (tests/linear.py), never by the wall clock (an
+# example took 296 ms against Hypothesis's default 200 ms at load 18).
+settings.register_profile("default", max_examples=60, deadline=None)
+settings.register_profile("nightly", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("WSCLI_HYPOTHESIS_PROFILE", "default"))
+
+# wscli remembers the URLs it opened and the prompt's history under XDG_STATE_HOME. Before
+# any test runs (session fixtures start servers and clients too), point it away from the
+# tester's own; each test then gets a folder of its own (state_home below).
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="wscli-test-state-")
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test's own XDG_STATE_HOME, in this process and in every wscli it starts
+    (``support.clean_env`` copies it): a test never writes into the tester's URL history,
+    and no test sees another's."""
+    path = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(path))
+        yield path
+
 
 TESTS = Path(__file__).resolve().parent
 # What starts a process, as it reads in a test's source or in the helpers it reaches.

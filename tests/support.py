@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -16,8 +17,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# wscli remembers URLs and prompt history under XDG_STATE_HOME: never the tester's own.
-STATE_HOME = tempfile.mkdtemp(prefix="wscli-test-state-")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # One factor scales every wait in the tests, so slow machines don't flake.
@@ -54,16 +53,18 @@ def wscli_command() -> list[str]:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment with the terminal- and proxy-related variables pinned."""
+    """An environment with the terminal- and proxy-related variables pinned.
+
+    ``XDG_STATE_HOME`` (where wscli remembers URLs and prompt history) is the running
+    test's own, set by the autouse fixture in conftest.py: never the tester's.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
         if k.lower() not in {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
         and k not in {"FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "WSCLI_COLOR", "COLUMNS"}
     }
-    env.update(
-        {"TERM": "dumb", "COLUMNS": "100", "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": STATE_HOME}
-    )
+    env.update({"TERM": "dumb", "COLUMNS": "100", "PYTHONUNBUFFERED": "1"})
     env.update(extra or {})
     return env
 
@@ -138,3 +139,36 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time process ``pid`` used so far (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+NPM_DIR = REPO / "tests" / "npm"
+
+
+def npm_packages() -> Path:
+    """The Node packages of tests/npm (wscat, axe-core), installed from its lock file into a
+    cache folder once (``npm ci``: exactly the locked versions, nothing resolved at run
+    time), one pytest-xdist worker at a time; returns the folder holding ``node_modules``."""
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    lock = (NPM_DIR / "package-lock.json").read_bytes()
+    # One folder per lock file: checkouts with different locks (branches) never replace
+    # each other's packages while their tests run.
+    cache = cache_root / "wscli-tests" / f"npm-{hashlib.sha256(lock).hexdigest()[:12]}"
+    with install_lock(f"npm-tests-{cache.name}"):
+        cache.mkdir(parents=True, exist_ok=True)
+        installed = cache / "package-lock.json"
+        if (
+            not (cache / "node_modules").is_dir()
+            or not installed.exists()
+            or installed.read_bytes() != lock
+        ):
+            shutil.copy(NPM_DIR / "package.json", cache)
+            shutil.copy(NPM_DIR / "package-lock.json", cache)
+            subprocess.run(
+                ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
+                cwd=cache,
+                check=True,
+                timeout=scaled(300),
+                capture_output=True,
+                env=clean_env(),
+            )
+    return cache

@@ -182,8 +182,8 @@ def test_no_undocumented_attribute_of_a_websockets_protocol_is_read() -> None:
     # that websockets checks the answer against the key actually sent; the public API has
     # no way to choose the key (it is a write, not a read; the request's bytes are judged
     # from what was sent, see wscli.handshake.request.judge).
-    assert problems == {"wscli/handshake/request.py": [problems["wscli/handshake/request.py"][0]]}
-    assert problems["wscli/handshake/request.py"][0].endswith(": .key")
+    assert problems == {"wscli/core/clientrequest.py": [problems["wscli/core/clientrequest.py"][0]]}
+    assert problems["wscli/core/clientrequest.py"][0].endswith(": .key")
 
 
 def test_one_engine_runs_every_websocket() -> None:

@@ -105,7 +105,7 @@ async def _never_answer_close(ws: ServerConnection) -> None:
         (_close_first, (), {"code": 4001, "reason": "server says bye", "by": "server"}, 5),
         (echo, ("--close-code", "4002", "--close-reason", "done"), None, 0),
         (_drop_first, (), {"code": None, "reason": "", "by": None}, 5),
-        (_never_answer_close, ("--idle", "0.2"), {"code": 1000, "reason": "", "by": "client"}, 0),
+        (_never_answer_close, ("--wait", "0.2"), {"code": 1000, "reason": "", "by": "client"}, 0),
     ],
     ids=["server-closes", "client-closes", "dropped-1006", "close-unanswered"],
 )

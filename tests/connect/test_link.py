@@ -1,4 +1,4 @@
-"""wscli.connect.connection and .link: the request from options, proxy choice, backoff, error
+"""wscli.connect.connection and .link: the request from options, proxy choice, error
 mapping, and real connections in-process (pings observed, close information)."""
 
 from __future__ import annotations
@@ -17,22 +17,18 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from wscli.connect.connection import (
-    USER_AGENT,
-    basic_auth_header,
     build_request,
     check_options,
     describe_handshake_error,
     open_websocket,
-    resolve_proxy,
-    tls_context,
 )
 from wscli.connect.link import (
     WebSocketLink,
-    backoff_delays,
     close_result,
     is_retryable,
 )
 from wscli.core.clientoptions import ConnectOptions
+from wscli.core.clientrequest import USER_AGENT, basic_auth_header
 from wscli.core.errors import (
     ClosedAbnormally,
     ConnectFailed,
@@ -41,7 +37,8 @@ from wscli.core.errors import (
     UsageProblem,
 )
 from wscli.core.exitcodes import ExitCode
-from wscli.net.tunnel import is_loopback
+from wscli.net.client import tls_context
+from wscli.net.tunnel import is_loopback, resolve_proxy
 
 
 def test_the_request_from_options() -> None:
@@ -77,11 +74,15 @@ def test_the_request_from_options() -> None:
 
 
 def test_wss_gets_a_verifying_context_and_insecure_turns_it_off() -> None:
-    secure = tls_context(ConnectOptions(url="wss://example.com/"), parse_uri("wss://example.com/"))
+    secure = tls_context(
+        ConnectOptions(url="wss://example.com/"), parse_uri("wss://example.com/"), "wss://e/"
+    )
     assert secure is not None and secure.verify_mode == ssl.CERT_REQUIRED
-    insecure = tls_context(ConnectOptions(url="https://e/", insecure=True), parse_uri("wss://e/"))
+    insecure = tls_context(
+        ConnectOptions(url="https://e/", insecure=True), parse_uri("wss://e/"), "wss://e/"
+    )
     assert insecure is not None and insecure.verify_mode == ssl.CERT_NONE
-    assert tls_context(ConnectOptions(url="ws://e/"), parse_uri("ws://e/")) is None
+    assert tls_context(ConnectOptions(url="ws://e/"), parse_uri("ws://e/"), "ws://e/") is None
 
 
 def test_bad_values_are_usage_problems(tmp_path: Path) -> None:
@@ -93,7 +94,7 @@ def test_bad_values_are_usage_problems(tmp_path: Path) -> None:
     cert.write_text("x")
     with pytest.raises(UsageProblem, match="need a wss:// URL"):
         check_options(ConnectOptions(url="ws://x/", cert=str(cert)))
-    with pytest.raises(UsageProblem, match="invalid proxy"):
+    with pytest.raises(UsageProblem, match="invalid --proxy"):
         check_options(ConnectOptions(url="ws://x/", proxy="ftp://p"))
 
 
@@ -104,25 +105,26 @@ def test_proxy_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "socks_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
-    assert resolve_proxy("http://p:1", remote) == "http://p:1"
-    assert resolve_proxy(None, remote) is None
+    assert resolve_proxy("http://p:1", remote.host, remote.port, remote.secure) == "http://p:1"
+    assert resolve_proxy(None, remote.host, remote.port, remote.secure) is None
     monkeypatch.setenv("HTTPS_PROXY", "http://p:3128")
-    assert resolve_proxy("none", remote) is None
-    assert resolve_proxy(None, remote) == "http://p:3128"  # ws:// may go through the HTTPS one
-    assert resolve_proxy(None, secure) == "http://p:3128"
-    assert resolve_proxy(None, local) is None  # loopback: never through the environment's
-    assert resolve_proxy("http://p:1", local) == "http://p:1"  # explicit wins
+    assert resolve_proxy("none", remote.host, remote.port, remote.secure) is None
+    assert (
+        resolve_proxy(None, remote.host, remote.port, remote.secure) == "http://p:3128"
+    )  # ws:// may go through the HTTPS one
+    assert resolve_proxy(None, secure.host, secure.port, secure.secure) == "http://p:3128"
+    assert (
+        resolve_proxy(None, local.host, local.port, local.secure) is None
+    )  # loopback: never through the environment's
+    assert (
+        resolve_proxy("http://p:1", local.host, local.port, local.secure) == "http://p:1"
+    )  # explicit wins
     monkeypatch.setenv("NO_PROXY", ".example.com")
-    assert resolve_proxy(None, remote) is None  # urllib's no_proxy rules
+    assert (
+        resolve_proxy(None, remote.host, remote.port, remote.secure) is None
+    )  # urllib's no_proxy rules
     assert is_loopback("localhost") and is_loopback("::1") and is_loopback("127.8.0.1")
     assert not is_loopback("example.com") and not is_loopback("10.0.0.1")
-
-
-def test_backoff_grows_with_jitter_up_to_cap() -> None:
-    low = backoff_delays(0.5, 2, 4, rng=lambda: 0.0)
-    high = backoff_delays(0.5, 2, 4, rng=lambda: 1.0)
-    assert [next(low) for _ in range(5)] == [0.25, 0.5, 1.0, 2.0, 2.0]
-    assert [next(high) for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
 
 
 def test_retryable_errors() -> None:
@@ -144,7 +146,7 @@ def test_handshake_errors_map_to_typed_errors() -> None:
     assert isinstance(rejected, HandshakeRejected) and rejected.status == 403
     assert str(rejected) == (
         "h:81 rejected the WebSocket handshake: HTTP 403 Forbidden"
-        " (hint: check -H/--header, --auth and --origin)"
+        " (hint: check -H/--header and --auth; some servers require --origin)"
     )
     broken = InvalidMessage("did not receive a valid HTTP response")
     broken.__cause__ = EOFError("connection closed while reading HTTP status line")

@@ -24,13 +24,7 @@ from connect_servers import (
 from support import clean_env, has_ansi, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
-from wscli.connect.pipe import StdinReader, split_lines
-
-
-def test_split_lines_keeps_partial_line_until_final() -> None:
-    assert split_lines(b"a\nb\r\nc", final=False) == ([b"a", b"b"], b"c")
-    assert split_lines(b"a\nb\r\nc", final=True) == ([b"a", b"b", b"c"], b"")
-    assert split_lines(b"\n", final=True) == ([b""], b"")
+from wscli.connect.pipe import StdinReader
 
 
 def test_stdin_reader_outliving_its_loop_leaves_no_unawaited_coroutine() -> None:
@@ -97,10 +91,10 @@ def test_execute_with_count_ends_as_soon_as_counted() -> None:
 
 def test_idle_before_count_is_reached_is_not_a_clean_end() -> None:
     # -n 3 asked for three replies; the echo server sends one and falls silent, so --idle
-    # ends the session short of them: exit 6 with what was missing, never exit 0.
+    # ends the session short of them: exit 8 (no reply) with what was missing, never 0.
     with running(echo) as server:
         result = run_wscli("connect", server.url, "-n", "3", "--idle", "0.3", input="one\n")
-    assert result.returncode == 6
+    assert result.returncode == 8
     assert lines(result.stdout) == ["one"]
     assert result.stderr == (
         b"wscli: error: received 1 of 3 messages (-n): 0.3 s of silence (--idle)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wscli.connect.redirects import redirect_target, same_origin
 from wscli.core.errors import HandshakeRejected
+from wscli.core.redirects import redirect_target, same_origin
 
 
 def test_redirect_target_resolves_relative_and_http_locations() -> None:

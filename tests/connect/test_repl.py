@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -96,13 +97,17 @@ class Terminal:
         end = time.monotonic() + scaled(10)
         while self.child.isalive() and time.monotonic() < end:
             self.pump(0.05)
+        # What it wrote before exiting may still wait in the pty (a child that ended while
+        # another terminal was read): read it up to EOF, or the screen misses it.
+        self.pump(scaled(1))
         self.child.close()
         return self.child.exitstatus
 
 
 @pytest.fixture
-def state_home(tmp_path: Path) -> Path:
-    return tmp_path / "state"
+def state_home(state_home: Path) -> Path:
+    """The test's own XDG_STATE_HOME (conftest's), importable beside term_env."""
+    return state_home
 
 
 @pytest.fixture
@@ -172,10 +177,19 @@ def test_parse_line_commands_and_literal_slash() -> None:
     assert parse_line("/close 4000 bye now") == Command("close", code=4000, reason="bye now")
     assert parse_line("/binary 01 ff") == Command("binary", b"\x01\xff")
     assert parse_line("/file ~/x.bin") == Command("file", path="~/x.bin")
+    assert parse_line("/file --text a b.json") == Command("file", path="a b.json", text=True)
     assert parse_line("/quit") == Command("quit")
     assert parse_line("/close 1001 bye") == Command("close", code=1001, reason="bye")
     assert parse_line("/etc/hosts\n/etc/passwd") == Command("send", "/etc/hosts\n/etc/passwd")
-    for bad in ("/nope", "/binary zz", "/close abc", "/close 1006", "/close 1005", "/file"):
+    for bad in (
+        "/nope",
+        "/binary zz",
+        "/close abc",
+        "/close 1006",
+        "/close 1005",
+        "/file",
+        "/file --text",
+    ):
         with pytest.raises(CommandError):
             parse_line(bad)
 
@@ -183,7 +197,7 @@ def test_parse_line_commands_and_literal_slash() -> None:
 def test_help_descriptions_line_up_in_one_column() -> None:
     rows = [line for line in HELP_TEXT.splitlines() if line.startswith("/")]
     columns = {re.search(r"\S  +(\S)", line).start(1) for line in rows}  # type: ignore[union-attr]
-    assert len(rows) == 10 and len(columns) == 1
+    assert len(rows) == 13 and len(columns) == 1
 
 
 def test_slash_completion_only_at_line_start() -> None:
@@ -200,6 +214,9 @@ def test_slash_completion_only_at_line_start() -> None:
         "/binary",
         "/file",
         "/show",
+        "/filter",
+        "/mute",
+        "/pretty",
         "/emit",
         "/ack",
         "/quit",
@@ -209,6 +226,27 @@ def test_slash_completion_only_at_line_start() -> None:
     assert complete("/ping x") == []
     assert complete("hello /p") == []
     assert complete("//") == []
+
+
+def test_file_completes_paths(tmp_path: Path) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    (tmp_path / "payload.bin").write_bytes(b"")
+    (tmp_path / "request.json").write_text("{}")
+
+    def complete(text: str) -> list[str]:
+        document = Document(text)
+        found = SlashCompleter().get_completions(document, CompleteEvent())
+        # Each completion applied to the line, as the prompt applies it.
+        return [text[: len(text) + c.start_position] + c.text for c in found]
+
+    assert complete(f"/file {tmp_path}/pay") == [f"/file {tmp_path}/payload.bin"]
+    assert complete(f"/file --text {tmp_path}/re") == [f"/file --text {tmp_path}/request.json"]
+    assert sorted(complete(f"/file {tmp_path}/")) == [
+        f"/file {tmp_path}/payload.bin",
+        f"/file {tmp_path}/request.json",
+    ]
 
 
 def test_toolbar_puts_counts_before_compression_and_subprotocol() -> None:
@@ -348,6 +386,15 @@ def test_slash_commands(
     terminal.wait_text("|.A|")
     terminal.child.send(f"/file {payload}\r")
     terminal.wait_text("|..file|")
+    request = tmp_path / "req.json"
+    request.write_text('{"op":\n  "héllo"}', encoding="utf-8")
+    terminal.child.send(f"/file --text {request}\r")
+    terminal.wait_text('< {"op":')  # one text message, its newline kept
+    terminal.wait_text('  "héllo"}')
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café".encode("latin-1"))
+    terminal.child.send(f"/file --text {latin}\r")
+    terminal.wait_text("is not UTF-8 (/file without --text sends it as bytes)")
     terminal.child.send("//literal\r")
     terminal.wait_text("< /literal")
     terminal.child.send("/nope\r")
@@ -592,6 +639,28 @@ def test_ctrl_d_closes_with_close_code_and_reason(
     assert "closed by the client: 4000 (private use) 'done'" in terminal.text
 
 
+def test_a_closed_terminal_sends_going_away(
+    term_env: dict[str, str], terminals: list[Terminal]
+) -> None:
+    """SIGHUP (the terminal window closed): a close frame (1001) before exiting."""
+    seen: list[int | None] = []
+
+    async def record(ws: ServerConnection) -> None:
+        try:
+            await echo(ws)
+        finally:
+            seen.append(ws.close_code)
+
+    with running(record) as server:
+        terminal = start(terminals, server.url, term_env)
+        terminal.child.kill(signal.SIGHUP)
+        assert terminal.exit_status() == 0
+        deadline = time.monotonic() + scaled(5)
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert seen == [1001]
+
+
 def test_terminal_wrapped_peer_text_cannot_pass_for_a_sent_line(
     push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
 ) -> None:
@@ -697,7 +766,7 @@ def test_long_binary_messages_are_cut_and_shown_in_full_on_request(
     terminal.child.send("/show 2\r")
     terminal.wait_text("00000bf0  f0 f1")
     terminal.child.send("/show 9\r")
-    terminal.wait_text("error: no binary message 9 to show")
+    terminal.wait_text("error: no cut message 9 to show")
     terminal.child.sendcontrol("d")
     assert terminal.exit_status() == 0
 

@@ -60,6 +60,8 @@ def test_exit_code_table() -> None:
     table = exit_code_table().splitlines()
     assert table[0] == "  0  success; normal close (1000/1001, or no code) or clean end"
     assert table[-1] == "130  interrupted (Ctrl-C)"
+    assert "  7  replay: the conversation differed from the recording" in table
+    assert "  8  no reply: silence (--idle) ended the wait before the replies came" in table
     assert len(table) == len(ExitCode)
 
 

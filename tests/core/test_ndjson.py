@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import time
 from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from linear import assert_linear, timing
 
 from wscli.core.ndjson import timestamp, to_ascii_json, to_json, to_ndjson
 
@@ -34,6 +36,18 @@ def test_terminal_controlling_characters_are_escaped() -> None:
 
 def test_to_json_has_no_newline() -> None:
     assert to_json(["x", None]) == '["x",null]'
+
+
+def test_the_current_time_is_formatted_like_any_other() -> None:
+    for _ in range(3):
+        before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        now = timestamp()
+        after = datetime.datetime.now(datetime.timezone.utc)
+        parsed = datetime.datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc
+        )
+        assert before <= parsed <= after and len(now) == 24
+        time.sleep(0.4)  # across a second boundary at least once
 
 
 JSON_VALUES = st.recursive(
@@ -64,3 +78,24 @@ def _cpu(run: Callable[[], object]) -> float:
     start = time.thread_time()
     run()
     return time.thread_time() - start
+
+
+# -- properties: the NDJSON escaper, for any text a peer sends ---------------------------------
+
+_UNSAFE_RAW = re.compile("[\x00-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+@given(st.text())
+def test_any_text_is_one_inert_json_line_that_reads_back_the_same(text: str) -> None:
+    """Bound: at most six characters per character (``\\u0085``) and the two quotes."""
+    line = to_json(text)
+    assert not _UNSAFE_RAW.search(line)
+    assert json.loads(line) == text
+    assert len(line) <= 6 * len(text) + 2
+    line.encode("utf-8")  # always encodable: lone surrogates are escaped
+
+
+@timing
+@given(st.text(min_size=1, max_size=32))
+def test_writing_json_takes_time_linear_in_the_text(text: str) -> None:
+    assert_linear(to_json, lambda k: text * (k // len(text) + 1), 16_384)

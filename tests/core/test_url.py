@@ -67,6 +67,14 @@ def test_redact_url_hides_the_password_and_secret_query_values() -> None:
     assert redact_in("text", None) == "text"
 
 
+def test_redact_url_hides_the_password_of_a_url_it_cannot_parse() -> None:
+    from wscli.core.url import redact_url
+
+    assert redact_url("http://bob:hunter2@[::1") == "http://bob:***@[::1"
+    assert redact_url("http://bob:pa@ss@[zz]/x") == "http://bob:***@[zz]/x"
+    assert redact_url("http://[::1") == "http://[::1"
+
+
 # Request targets (what a server or proxy receives): origin-form only, built structurally
 
 UPSTREAM = parse_uri("wss://user:pw@up.example:8443/base?k=v")

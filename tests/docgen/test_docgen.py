@@ -1,4 +1,4 @@
-"""The doc generator: man pages, README reference and --check, generic over the click tree.
+"""The doc generator: man pages, docs/reference.md and --check, generic over the click tree.
 
 Everything iterates over the live command tree, so these tests keep passing as options are
 added — once `python -m wscli.docgen --write` has been run and the result committed.
@@ -21,7 +21,7 @@ from wscli.cli.describe import describe_cli
 from wscli.core.exitcodes import EXIT_CODE_DESCRIPTIONS
 from wscli.docgen import content
 from wscli.docgen.examples import example_problems, invocations
-from wscli.docgen.files import COMPLETION_FILES, MAN_DIR, README
+from wscli.docgen.files import COMPLETION_FILES, MAN_DIR, REFERENCE
 from wscli.docgen.manpage import PageContext, render_page, wrap_shell
 from wscli.docgen.markdown import BEGIN, END
 from wscli.docgen.model import CommandDoc, Example, OptionDoc, Variable
@@ -110,7 +110,7 @@ def test_check_passes_on_the_committed_files() -> None:
 
 
 def _copy_generated(tmp_path: Path) -> Path:
-    for rel in (*COMPLETION_FILES.values(), README):
+    for rel in (*COMPLETION_FILES.values(), REFERENCE):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / rel, tmp_path / rel)
     shutil.copytree(REPO / MAN_DIR, tmp_path / MAN_DIR)
@@ -140,11 +140,11 @@ def test_check_fails_with_a_diff_then_write_repairs(tmp_path: Path) -> None:
 
 def test_check_needs_the_readme_markers(tmp_path: Path) -> None:
     repo = _copy_generated(tmp_path)
-    readme = repo / README
+    readme = repo / REFERENCE
     readme.write_text(readme.read_text().replace(END, ""))
     result = docgen("--check", "--repo", str(repo))
     assert result.returncode != 0
-    assert "README needs the lines" in result.stderr
+    assert "docs/reference.md needs the lines" in result.stderr
 
 
 def test_one_page_per_command_and_nothing_else() -> None:
@@ -344,6 +344,15 @@ def test_help_examples_use_real_options() -> None:
         assert example_problems(Example(line, ""), ROOT) == [], line
 
 
+def test_the_main_commands_help_ends_with_examples() -> None:
+    """connect, serve, proxy and handshake: three or four examples in --help."""
+    counts = {command.name: len(help_examples(command)) for command in COMMANDS}
+    for name in ("wscli connect", "wscli serve", "wscli proxy", "wscli handshake"):
+        assert 3 <= counts[name] <= 4, (name, counts[name])
+    serve = next(command for command in COMMANDS if command.name == "wscli serve")
+    assert "/admission" in serve.epilog  # every endpoint is listed
+
+
 def test_pages_show_examples_once() -> None:
     """The EXAMPLES section has them; the --help "Examples:" block is not repeated."""
     for command in COMMANDS:
@@ -363,7 +372,7 @@ def test_the_issue_examples_are_in_the_pages() -> None:
         text = render_man(REPO / MAN_DIR / f"{name}.1").split("\nEXAMPLES\n", 1)[1]
         return normalise(text).replace(" \\ ", " ")
 
-    assert "--key x3JJHMbDL1EzLkh9GBhXDw==" in page("wscli-handshake")
+    assert "--ws-key x3JJHMbDL1EzLkh9GBhXDw==" in page("wscli-handshake")
     assert "-s chat -s superchat" in page("wscli-handshake")
     assert "| wscli connect ws://" in page("wscli-connect")
     serve = page("wscli-serve")
@@ -390,16 +399,16 @@ def test_example_checker_finds_false_options() -> None:
     ]
 
 
-# --- README -----------------------------------------------------------------------------
+# --- README and docs/ -------------------------------------------------------------------------
 
 
 def _readme() -> str:
-    return (REPO / README).read_text(encoding="utf-8")
+    return (REPO / "README.md").read_text(encoding="utf-8")
 
 
-def test_readme_reference_lists_every_option() -> None:
-    reference = _readme().split(BEGIN, 1)[1].split(END, 1)[0]
-    sections = re.split(r"^### ", reference, flags=re.M)[1:]
+def test_reference_lists_every_option() -> None:
+    reference = (REPO / REFERENCE).read_text(encoding="utf-8").split(BEGIN, 1)[1].split(END, 1)[0]
+    sections = re.split(r"^## ", reference, flags=re.M)[1:]
     by_command = {s.split("\n", 1)[0].strip("`"): s for s in sections}
     assert set(by_command) == {c.name for c in COMMANDS}
     for command in COMMANDS:
@@ -423,8 +432,9 @@ def test_readme_exit_code_table_matches_exitcodes() -> None:
 
 def test_readme_documents_the_doc_commands() -> None:
     readme = _readme()
-    assert "python -m wscli.docgen --write" in readme
-    assert "python -m wscli.docgen --check" in readme
+    development = (REPO / "docs" / "development.md").read_text(encoding="utf-8")
+    assert "python -m wscli.docgen --write" in development
+    assert "python -m wscli.docgen --check" in development
     for shell in ("bash", "zsh", "fish"):
         assert f"wscli completion {shell}" in readme
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wscli.core.clientrequest import USER_AGENT
+
 KEY = "x3JJHMbDL1EzLkh9GBhXDw=="
 ACCEPT = "HSmrc0sMlYUkAGmm5OPpG2HaGWk="
 EXAMPLE_REQUEST = (
@@ -14,6 +16,8 @@ EXAMPLE_REQUEST = (
     b"Sec-WebSocket-Version: 13\r\n"
     b"\r\n"
 )
+SENT_REQUEST = EXAMPLE_REQUEST[:-2] + f"User-Agent: {USER_AGENT}\r\n\r\n".encode()
+"""The RFC's request as wscli sends it: its User-Agent (as `wscli connect`'s) added last."""
 EXAMPLE_RESPONSE = (
     b"HTTP/1.1 101 Switching Protocols\r\n"
     b"Upgrade: websocket\r\n"

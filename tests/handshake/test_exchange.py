@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import pytest
 import trustme
-from handshake_example import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, KEY
+from handshake_example import EXAMPLE_RESPONSE, KEY, SENT_REQUEST
 from rawserver import (
     RawServer,
     Response,
@@ -40,7 +40,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from wscli.core.exitcodes import ExitCode
 
 EXAMPLE_ARGS = ["-H", "Host: server.example.com", "-s", "chat", "-s", "superchat"]
-EXAMPLE_ARGS += ["--key", KEY, "--no-compression"]
+EXAMPLE_ARGS += ["--ws-key", KEY, "--no-compression"]
 GOOD_VERDICT = (
     "✓ status: 101 Switching Protocols\n"
     "✓ accept: expected HSmrc0sMlYUkAGmm5OPpG2HaGWk=, received HSmrc0sMlYUkAGmm5OPpG2HaGWk=\n"
@@ -66,16 +66,16 @@ def _request_part(stdout: bytes) -> tuple[bytes, bytes]:
 def test_issue_example_byte_for_byte() -> None:
     with RawServer(answer(upgrade_response(subprotocol="chat"), after="websocket")) as server:
         result = run_wscli("handshake", server.url("/chat"), *EXAMPLE_ARGS)
-    assert result.stdout == EXAMPLE_REQUEST + EXAMPLE_RESPONSE
+    assert result.stdout == SENT_REQUEST + EXAMPLE_RESPONSE
     assert result.stderr.decode() == GOOD_VERDICT
     assert result.returncode == ExitCode.OK
-    assert server.requests == [EXAMPLE_REQUEST]
+    assert server.requests == [SENT_REQUEST]
 
 
 def test_offline_prints_the_request_without_connecting() -> None:
     port = _free_port()  # nothing listens there: --offline must not try
     result = run_wscli("handshake", f"ws://127.0.0.1:{port}/chat", "--offline", *EXAMPLE_ARGS)
-    assert result.stdout == EXAMPLE_REQUEST
+    assert result.stdout == SENT_REQUEST
     assert result.stderr == b""
     assert result.returncode == ExitCode.OK
 
@@ -84,7 +84,7 @@ def test_offline_json() -> None:
     result = run_wscli("handshake", "ws://h/chat", "--offline", "--json", *EXAMPLE_ARGS)
     doc = json.loads(result.stdout)
     assert doc["offline"] is True
-    assert doc["request"]["raw"].encode() == EXAMPLE_REQUEST
+    assert doc["request"]["raw"].encode() == SENT_REQUEST
     assert doc["response"] is None
     assert result.stderr == b""
     assert result.returncode == ExitCode.OK
@@ -123,7 +123,7 @@ def test_accept_for(key: str, accept: str) -> None:
     ("args", "message"),
     [
         (["--accept-for", "abc"], "invalid Sec-WebSocket-Key 'abc' in --accept-for: not valid"),
-        (["ws://h/", "--key", "aGVsbG8="], "in --key: decodes to 5 bytes, not 16"),
+        (["ws://h/", "--ws-key", "aGVsbG8="], "in --ws-key: decodes to 5 bytes, not 16"),
         (["ftp://h/"], "invalid URL 'ftp://h/': unsupported scheme 'ftp'"),
         (["ws://h:99999/"], "invalid URL 'ws://h:99999/'"),
         ([], "missing URL"),
@@ -204,7 +204,7 @@ def test_404_shows_head_and_body() -> None:
     assert result.stderr.decode() == (
         "✗ status: 404 Not Found (expected 101 Switching Protocols)\n"
         f"wscli: error: server at 127.0.0.1:{server.port} rejected the upgrade: "
-        "HTTP 404 Not Found\n"
+        "HTTP 404 Not Found: no room (hint: check the URL path)\n"
     )
     assert result.returncode == ExitCode.HANDSHAKE_REJECTED
 
@@ -218,7 +218,11 @@ def test_non_101_body_is_cut_after_1_kib() -> None:
     assert rest == head + body[:1024]
     stderr = result.stderr.decode()
     assert stderr.startswith("\n(body cut after the first 1024 bytes)\n")  # on a line of its own
-    assert stderr.endswith("rejected the upgrade: HTTP 503 Service Unavailable\n")
+    # The error line quotes the body's first line, cut (240 characters off a terminal).
+    assert 'rejected the upgrade: HTTP 503 Service Unavailable: !"#$%&' in stderr
+    assert stderr.endswith(
+        "… (hint: the server is unavailable or full: try again later (--reconnect retries it))\n"
+    )
     assert result.returncode == ExitCode.HANDSHAKE_REJECTED
 
 
@@ -419,7 +423,7 @@ def test_json_document() -> None:
     assert result.stdout.count(b"\n") == 1
     doc = json.loads(result.stdout)
     assert doc["url"] == server.url("/chat")
-    assert doc["request"]["raw"].encode() == EXAMPLE_REQUEST
+    assert doc["request"]["raw"].encode() == SENT_REQUEST
     assert doc["response"]["raw"].encode() == EXAMPLE_RESPONSE
     assert doc["response"]["status"] == 101
     assert doc["verdict"]["ok"] is True
@@ -428,6 +432,7 @@ def test_json_document() -> None:
         "offered": ["chat", "superchat"],
         "received": "chat",
         "ok": True,
+        "ignored": False,
     }
     assert doc["peer"] == f"127.0.0.1:{server.port}"
     assert set(doc["timings_ms"]) == {"dns", "connect", "upgrade", "close", "total"}
@@ -459,7 +464,7 @@ def test_pipe_output_has_no_ansi_even_when_colour_is_forced() -> None:
         )
     assert not has_ansi(plain.stdout)
     assert not has_ansi(plain.stderr)
-    assert forced.stdout == EXAMPLE_REQUEST + EXAMPLE_RESPONSE  # data stays exact
+    assert forced.stdout == SENT_REQUEST + EXAMPLE_RESPONSE  # data stays exact
     assert has_ansi(forced.stderr)  # the verdict may be coloured when asked
     assert plain.returncode == forced.returncode == ExitCode.OK
 
@@ -502,8 +507,8 @@ def test_tls_verified_with_cacert(tls_server: TlsServer, ca: trustme.CA, tmp_pat
     assert result.stdout.startswith(f"GET / HTTP/1.1\r\nHost: localhost:{server.port}\r\n".encode())
     assert "* TLS: TLSv1.3, " in stderr
     assert ", ALPN http/1.1\n" in stderr
-    assert "* certificate SANs: DNS:localhost, IP Address:127.0.0.1\n" in stderr
-    assert "* certificate issuer: O=trustme" in stderr
+    assert "*   subject alternative names: DNS:localhost, IP Address:127.0.0.1\n" in stderr
+    assert "*   issuer: O=trustme" in stderr
     assert "tls " in next(line for line in stderr.splitlines() if "timings" in line)
 
 
@@ -524,7 +529,8 @@ def test_tls_accepted_with_insecure(tls_server: TlsServer) -> None:
     doc = json.loads(result.stdout)
     assert doc["tls"]["verified"] is False
     der = ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
-    assert doc["tls"]["sha256"] == ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+    sha256 = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+    assert doc["tls"]["certificate"]["sha256"] == sha256
     assert doc["tls"]["version"] == "TLSv1.3"
     assert "tls" in doc["timings_ms"]
     assert doc["verdict"]["ok"] is True
@@ -613,7 +619,10 @@ def test_terminal_view_in_a_real_pty() -> None:
     assert "\n>\n< HTTP/1.1 404 Not Found\n< Content-Length: 24\n<\n" in plain
     assert plain.endswith("no such room \\e]0;owned\\x07\n")  # the peer cannot drive the tty
     assert "\x1b[1;31mHTTP/1.1 404 Not Found\x1b[0m" in text  # colour on a terminal
-    assert result.stderr.decode().endswith("rejected the upgrade: HTTP 404 Not Found\n")
+    assert result.stderr.decode().endswith(
+        "rejected the upgrade: HTTP 404 Not Found: no such room \\e]0;owned\\x07"
+        " (hint: check the URL path)\n"
+    )
     assert result.returncode == ExitCode.HANDSHAKE_REJECTED
 
 
@@ -639,7 +648,7 @@ def test_cacert_with_plain_ws_is_a_usage_error() -> None:
     assert result.returncode == ExitCode.USAGE
     assert result.stdout == b""
     assert result.stderr == (
-        b"wscli: error: --cacert needs a wss:// URL: 'ws://127.0.0.1:9/' is not TLS\n"
+        b"wscli: error: --cert/--cacert need a wss:// URL: 'ws://127.0.0.1:9/' is not TLS\n"
     )
 
 

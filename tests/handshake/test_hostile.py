@@ -3,11 +3,26 @@ the server (the error, the verdict) is escaped; ``--accept-for`` with a URL is r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime
+import ipaddress
 import json
 import re
+import ssl
+import struct
+from collections.abc import Awaitable
+from pathlib import Path
 
-from rawserver import RawServer, answer, http_response, upgrade_response
-from support import run_wscli
+import pytest
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from measured import run_measured
+from rawserver import RawConnection, RawServer, answer, http_response, upgrade_response
+from support import run_wscli, scaled
 
 HOSTILE_REASON = "Not\x1b]0;PWNED\x07\x1b]52;c;cHduZWQ=\x07\x1b[31mRED"
 
@@ -26,7 +41,9 @@ def test_non_101_reason_with_osc_sequences_is_escaped() -> None:
     _assert_inert(result.stderr)
     escaped = b"404 Not\\e]0;PWNED\\x07\\e]52;c;cHduZWQ=\\x07\\e[31mRED"
     assert b"wscli: error: server at 127.0.0.1:" in result.stderr
-    assert b"rejected the upgrade: HTTP " + escaped + b"\n" in result.stderr
+    assert b"rejected the upgrade: HTTP " + escaped + b" (hint: check the URL path)\n" in (
+        result.stderr
+    )
     assert b"status: " + escaped + b" (expected 101 Switching Protocols)" in result.stderr
     document = json.loads(as_json.stdout)
     assert "\x1b" not in document["error"]["message"]
@@ -63,3 +80,119 @@ def test_accept_for_with_a_url_is_a_usage_error() -> None:
     assert result.stdout == b""
     assert result.stderr.startswith(b"wscli: error: --accept-for takes no URL: ")
     assert b"'ws://h/' would be ignored" in result.stderr
+
+
+def _flood_without_closing(conn: RawConnection) -> Awaitable[None]:
+    """Answer 101, then send text frames and pings as fast as the client reads, never
+    reading (the close frame, the pongs) and never closing."""
+
+    async def flood() -> None:
+        request = await conn.read_request()
+        await conn.send(upgrade_response()(request))
+        payload = b"f" * 65000
+        frames = (b"\x81\x7e" + struct.pack("!H", len(payload)) + payload + b"\x89\x01p") * 16
+        with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
+            while True:
+                conn.writer.write(frames)
+                await asyncio.wait_for(conn.writer.drain(), 30)
+
+    return flood()
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_a_flood_during_the_close_wait_is_counted_not_kept(debug: bool) -> None:
+    """A 300 MB flood held 885 MB RSS and --timeout 5 took 23 s: every byte was kept."""
+    with RawServer(_flood_without_closing) as server:
+        args = ["handshake", server.url(), "--timeout", "3", *(["--debug"] if debug else [])]
+        run = run_measured(args, timeout=60)
+    assert run.returncode == 6, run.stderr
+    assert run.stdout.startswith(b"GET / HTTP/1.1\r\n")
+    assert run.stdout.endswith(b"\r\n\r\n") and b"HTTP/1.1 101 Switching" in run.stdout
+    err = run.stderr.decode()
+    assert err.endswith(
+        f"wscli: error: closing the connection to 127.0.0.1:{server.port} failed:"
+        " no close frame within 3s\n"
+    )
+    assert "Traceback" not in err
+    if debug:
+        counted = re.search(
+            r"\* ([\d,]+) bytes received while waiting for the close; the first 64 KiB are"
+            r" shown, ([\d,]+) bytes were counted and discarded",
+            err,
+        )
+        assert counted is not None, err[-2000:]
+        assert int(counted.group(1).replace(",", "")) > 10 * 2**20  # the flood did come
+        assert len(run.stderr) < 2 * 2**20  # ~5 hex dump bytes per byte kept, 64 KiB kept
+    assert run.elapsed < 3 + scaled(5), f"took {run.elapsed:.1f} s"
+    assert run.peak_rss_kib < 120 * 1024, f"peak RSS {run.peak_rss_kib} KiB"
+
+
+def _hostile_certificate(ca: trustme.CA, tmp_path: Path) -> Path:
+    """A certificate for 127.0.0.1 signed by ``ca`` whose subject and extra DNS name carry
+    terminal escapes; returns the PEM file holding it and its key."""
+    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "x\x1b]0;PWNED\x07"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "O\u009b2J\u202e"),
+        ]
+    )
+    san = x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("evil\x1b[2J.test")]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(san, critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    path = tmp_path / "hostile.pem"
+    path.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def test_certificate_names_are_escaped_in_debug(tmp_path: Path) -> None:
+    """Subject, issuer and SAN lines skipped the escaping: 11 raw ESC bytes (an OSC 52
+    clipboard write, a screen clear) from a certificate the user trusted with --cacert."""
+    ca = trustme.CA(organization_name="Evil\x1b]52;c;cHduZWQ=\x07 CA")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(ca_file)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(_hostile_certificate(ca, tmp_path))
+    with RawServer(answer(upgrade_response(), after="websocket"), context) as server:
+        result = run_wscli("handshake", server.url(), "--cacert", str(ca_file), "--debug")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"GET / HTTP/1.1\r\n")
+    _assert_inert(result.stderr)
+    err = result.stderr.decode()
+    assert "* certificate: subject: CN=x\\e]0;PWNED\\x07, O=O\\x9b2J\\u202e" in err
+    assert "*   issuer: O=Evil\\e]52;c;cHduZWQ=\\x07 CA" in err
+    assert "DNS:evil\\e[2J.test" in err
+
+
+def test_a_status_code_with_a_superscript_digit_is_one_line() -> None:
+    """isdigit() accepts "²", int() refuses it: a ValueError traceback, exit 1."""
+    with RawServer(answer(b"HTTP/1.1 \xb201 OK\r\nContent-Length: 0\r\n\r\n")) as server:
+        result = run_wscli("handshake", server.url())
+    assert result.returncode == 4
+    assert result.stdout.endswith(b"\r\n\r\nHTTP/1.1 \xb201 OK\r\nContent-Length: 0\r\n\r\n")
+    assert result.stderr.decode() == (
+        "✗ status: ²01 OK (expected 101 Switching Protocols)\n"
+        f"wscli: error: handshake with 127.0.0.1:{server.port} failed: malformed response:"
+        " invalid status code; expected integer; got \\xb201\n"
+    )

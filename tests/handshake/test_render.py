@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from wscli.handshake.render import (
     render_exchange,
     render_verdict,
 )
-from wscli.handshake.report import CloseFrame, HandshakeReport, TlsInfo, WireChunk
+from wscli.handshake.report import CertInfo, CloseFrame, HandshakeReport, TlsInfo, WireChunk
 from wscli.handshake.request import Verdict
 
 
@@ -143,6 +144,18 @@ def _report() -> HandshakeReport:
     return report
 
 
+CERT = CertInfo(
+    subject="CN=localhost",
+    issuer="O=trustme",
+    not_before="2000-01-01 00:00:00 UTC",
+    not_after="3000-01-01 00:00:00 UTC",
+    san=["DNS:localhost"],
+    sha256="AB:CD",
+)
+CA_CERT = CertInfo("O=trustme", "O=trustme", "2000-01-01 00:00:00 UTC", "3000-01-01 00:00:00 UTC",
+                   self_signed=True)  # fmt: skip
+
+
 def test_debug_text() -> None:
     report = _report()
     report.tls = TlsInfo(
@@ -151,21 +164,22 @@ def test_debug_text() -> None:
         256,
         "http/1.1",
         True,
-        subject="CN=localhost",
-        issuer="O=trustme",
-        san=["DNS:localhost"],
-        not_before="Jan  1 00:00:00 2000 GMT",
-        not_after="Jan  1 00:00:00 3000 GMT",
-        sha256="AB:CD",
+        certificate=CERT,
+        chain=[CA_CERT],
+        chain_from="trust store",
     )
     assert render_debug(report).plain == (
         "* connected to 127.0.0.1:8765\n"
         "* TLS: TLSv1.3, TLS_AES_256_GCM_SHA384 (256 bits), ALPN http/1.1\n"
-        "* certificate subject: CN=localhost\n"
-        "* certificate issuer: O=trustme\n"
-        "* certificate SANs: DNS:localhost\n"
-        "* certificate valid: Jan  1 00:00:00 2000 GMT to Jan  1 00:00:00 3000 GMT\n"
-        "* certificate SHA-256: AB:CD\n"
+        "* certificate: subject: CN=localhost\n"
+        "*   issuer: O=trustme\n"
+        "*   valid: 2000-01-01 00:00:00 UTC to 3000-01-01 00:00:00 UTC (valid now)\n"
+        "*   subject alternative names: DNS:localhost\n"
+        "*   SHA-256: AB:CD\n"
+        "* chain 1 (from the trust store): subject: O=trustme, self-signed\n"
+        "*   issuer: O=trustme\n"
+        "*   valid: 2000-01-01 00:00:00 UTC to 3000-01-01 00:00:00 UTC (valid now)\n"
+        "* certificate verified\n"
         "> sent 8 bytes (close, +3.1 ms)\n"
         "00000000  88 82 61 62 63 64 62 8b                           |..abcdb.|\n"
         "* close frames: sent 1000 (normal closure), received 1000 (normal closure) 'bye'\n"
@@ -173,23 +187,35 @@ def test_debug_text() -> None:
     )
 
 
-def test_debug_text_without_verification_shows_only_the_fingerprint() -> None:
+def test_debug_text_of_an_unverified_or_refused_certificate() -> None:
     report = _report()
-    report.tls = TlsInfo("TLSv1.3", None, None, None, False, sha256="AB:CD")
+    expired = dataclasses.replace(CERT, expired=True, san_more=3)
+    report.tls = TlsInfo("TLSv1.3", None, None, None, False, certificate=expired)
     lines = render_debug(report).plain.splitlines()
-    assert lines[1:4] == [
+    assert lines[1:9] == [
         "* TLS: TLSv1.3, unknown cipher, ALPN none",
-        "* certificate: not verified (-k/--insecure), details not shown",
-        "* certificate SHA-256: AB:CD",
+        "* certificate: subject: CN=localhost",
+        "*   issuer: O=trustme",
+        "*   valid: 2000-01-01 00:00:00 UTC to 3000-01-01 00:00:00 UTC (EXPIRED)",
+        "*   subject alternative names: DNS:localhost and 3 more",
+        "*   SHA-256: AB:CD",
+        "* certificate not verified (-k)",
+        "> sent 8 bytes (close, +3.1 ms)",
     ]
-    assert lines[4].startswith("> sent ")
+    report.tls = TlsInfo(
+        "TLSv1.3", None, None, None, False, certificate=CERT, verify_error="certificate has expired"
+    )
+    lines = render_debug(report).plain.splitlines()
+    assert lines[2:4] == [
+        "* certificate verify failed: certificate has expired",
+        "* (the details below were read over a second connection, not verified)",
+    ]
+    assert not any("certificate verified" in line for line in lines)
 
 
 def test_json_tls_block() -> None:
     report = _report()
-    report.tls = TlsInfo(
-        "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256, "http/1.1", True, "CN=h", "O=ca", ["DNS:h"]
-    )
+    report.tls = TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256, "http/1.1", True, CERT)
     doc = json.loads(json_line(report))
     assert list(doc) == [
         "url",
@@ -203,6 +229,7 @@ def test_json_tls_block() -> None:
         "close",
         "timings_ms",
         "error",
+        "redirected_to",
     ]
     assert doc["tls"] == {
         "version": "TLSv1.3",
@@ -210,12 +237,22 @@ def test_json_tls_block() -> None:
         "bits": 256,
         "alpn": "http/1.1",
         "verified": True,
-        "subject": "CN=h",
-        "issuer": "O=ca",
-        "san": ["DNS:h"],
-        "not_before": None,
-        "not_after": None,
-        "sha256": None,
+        "certificate": {
+            "subject": "CN=localhost",
+            "issuer": "O=trustme",
+            "not_before": "2000-01-01 00:00:00 UTC",
+            "not_after": "3000-01-01 00:00:00 UTC",
+            "expired": False,
+            "not_yet_valid": False,
+            "san": ["DNS:localhost"],
+            "san_more": 0,
+            "sha256": "AB:CD",
+            "self_signed": False,
+        },
+        "chain": [],
+        "chain_from": None,
+        "verify_error": None,
+        "unreadable": None,
     }
 
 
@@ -259,6 +296,7 @@ def test_json_document() -> None:
     assert doc["close"] == {
         "sent": {"code": 1000, "reason": ""},
         "received": {"code": 1000, "reason": "bye"},
+        "bytes_received_while_waiting": 0,
     }
     assert doc["error"] == {"message": "handshake with h failed: because", "exit_code": 4}
     assert doc["tls"] is None

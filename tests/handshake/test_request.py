@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import pytest
-from handshake_example import ACCEPT, EXAMPLE_REQUEST, KEY
+from handshake_example import ACCEPT, KEY, SENT_REQUEST
+from hypothesis import example, given
+from hypothesis import strategies as st
+from linear import assert_linear, timing
 from websockets.client import ClientProtocol
-from websockets.uri import parse_uri
+from websockets.uri import WebSocketURI, parse_uri
 
+from wscli.core.clientrequest import USER_AGENT
+from wscli.core.clientrequest import build_client as build_request
 from wscli.core.errors import HandshakeRejected, UsageProblem, WscliError
 from wscli.handshake.request import (
     Verdict,
-    build_client,
     handshake_error,
     judge,
     parse_head,
     parsed_response,
     split_head,
 )
+
+
+def build_client(uri: WebSocketURI, **options: object) -> tuple[ClientProtocol, bytes]:
+    """The protocol and the exact bytes of its request, as `wscli handshake` sends them."""
+    protocol, request = build_request(uri, **options)  # type: ignore[arg-type]
+    protocol.send_request(request)
+    return protocol, b"".join(protocol.data_to_send())
 
 
 def _client(**kwargs: object) -> tuple[ClientProtocol, bytes]:
@@ -29,7 +40,7 @@ def test_issue_example_request_bytes() -> None:
     _, request = _client(
         headers=[("Host", "server.example.com")], subprotocols=["chat", "superchat"]
     )
-    assert request == EXAMPLE_REQUEST
+    assert request == SENT_REQUEST
 
 
 def test_order_origin_compression_and_extra_headers() -> None:
@@ -50,8 +61,7 @@ def test_order_origin_compression_and_extra_headers() -> None:
         b"Sec-WebSocket-Version: 8\r\n"
         b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
         b"X-Trace: 1\r\n"
-        b"X-Trace: 2\r\n"
-        b"\r\n"
+        b"X-Trace: 2\r\n" + f"User-Agent: {USER_AGENT}\r\n".encode() + b"\r\n"
     )
 
 
@@ -221,3 +231,24 @@ def test_too_many_headers() -> None:
         "handshake with h:1 failed: response head too large: expected no more than "
         "128 headers (limits: 8192-byte lines, 128 headers)"
     )
+
+
+# -- properties: the lenient response-head reader, for any bytes ----------------------------
+
+
+@given(
+    st.binary(max_size=2048) | st.builds(b"HTTP/1.1 %b OK\r\n\r\n".__mod__, st.binary(max_size=4))
+)
+@example(b"HTTP/1.1 \xb201 OK\r\n\r\n")  # a latin-1 superscript two: isdigit() says yes
+def test_any_head_is_read_without_an_exception_and_bounded(head: bytes) -> None:
+    """Bound: no more header pairs than lines, a status only of three ASCII digits."""
+    parsed = parse_head(head)
+    assert parsed.status_code is None or 100 <= parsed.status_code <= 999
+    assert len(parsed.headers) <= head.count(b"\r\n")
+    assert len(parsed.reason) + len(parsed.status_text) <= len(head)
+
+
+@timing
+@given(st.binary(min_size=1, max_size=64))
+def test_reading_a_head_takes_time_linear_in_its_size(line: bytes) -> None:
+    assert_linear(parse_head, lambda k: b"HTTP/1.1 200 OK\r\n" + (line + b"\r\n") * k, 256)

@@ -51,3 +51,22 @@ def test_ipv6_and_timeout() -> None:
     error = describe_connect_error(TimeoutError(), "::1", 80)
     assert isinstance(error, TimedOut)
     assert str(error) == "cannot connect to [::1]:80: timed out"
+
+
+def test_a_name_mismatch_names_the_certificates_names_not_cacert() -> None:
+    mismatch = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    mismatch.verify_code = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+    mismatch.verify_message = "Hostname mismatch, certificate is not valid for 'h'."
+    names = [f"DNS:n{i}.test" for i in range(12)]
+    error = describe_connect_error(mismatch, "h", 443, True, names)
+    assert error.hint == (
+        "the certificate is for DNS:n0.test, DNS:n1.test, DNS:n2.test, DNS:n3.test,"
+        " DNS:n4.test, DNS:n5.test, DNS:n6.test, DNS:n7.test and 4 more: use a URL with one"
+        " of those names"
+    )
+    unread = describe_connect_error(mismatch, "h", 443, True)
+    assert unread.hint == "the certificate is for other names than this one"
+    untrusted = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    untrusted.verify_code = 20  # unable to get local issuer certificate
+    untrusted.verify_message = "unable to get local issuer certificate"
+    assert "--cacert" in (describe_connect_error(untrusted, "h", 443, True).hint or "")

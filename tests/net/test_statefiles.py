@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
+import pytest
 from connect_servers import echo, running
 from support import run_wscli
 
 from wscli.net.statefiles import (
+    HISTORY_READ_LIMIT,
     KEEP_URLS,
+    AppendOnlyFile,
+    history_entry,
     history_path,
+    history_strings,
     recent_urls,
     remember_url,
     urls_in,
@@ -128,3 +134,55 @@ def test_refused_connections_are_not_remembered(tmp_path: Path) -> None:
     env = {"XDG_STATE_HOME": str(tmp_path)}
     assert run_wscli("connect", "ws://127.0.0.1:9/", env=env).returncode == 3
     assert not os.path.exists(urls_path(env))
+
+
+def test_append_only_file_reopens_privately_and_never_through_a_symlink(tmp_path: Path) -> None:
+    folder = tmp_path / "wscli"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    path = folder / "history"
+    file = AppendOnlyFile(path)
+    try:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        file.append(history_entry("one"))
+        path.unlink()  # deleted meanwhile: it comes back 0600
+        file.append(history_entry("two\nlines"))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert history_strings(file.read_tail()) == ["two\nlines"]
+        victim = tmp_path / "victim"
+        victim.write_text("keep")
+        path.unlink()
+        path.symlink_to(victim)
+        with pytest.raises(OSError) as planted:
+            file.append(history_entry("token"))
+        assert planted.value.errno == errno.ELOOP and victim.read_text() == "keep"
+        path.unlink()
+        os.mkfifo(path)  # a FIFO would block a plain open for writing: refused at once
+        with pytest.raises(OSError):
+            file.append(history_entry("token"))
+    finally:
+        file.close()
+
+
+def test_history_strings_read_prompt_toolkits_format_newest_first() -> None:
+    data = history_entry("a") + history_entry("b\nc") + history_entry("")
+    assert history_strings(data) == ["", "b\nc", "a"]
+    assert history_strings(b"") == []
+    cut = b"+tail of a cut entry\n" + history_entry("whole") * (HISTORY_READ_LIMIT // 30)
+    assert history_strings(cut[:HISTORY_READ_LIMIT])[-1] == "whole"
+
+
+def test_each_test_has_its_own_state_home(
+    state_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The suite never writes into the tester's URL history: a session opened in this
+    process, as `connect` and `handshake` remember theirs, lands in the test's own folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    assert os.environ["XDG_STATE_HOME"] == str(state_home)
+    assert urls_path() == state_home / "wscli" / "urls"
+    with running(echo) as server:
+        assert run_wscli("handshake", server.url).returncode == 0
+        remember_url(server.url)  # what connect and handshake call in this process
+    assert urls_path().read_text() == server.url + "\n"  # the subprocess's, then ours (once)
+    assert not home.exists()

@@ -75,3 +75,30 @@ def test_the_chat_page_reconnects_through_disconnect_every(browser: Any) -> None
         assert len(opens) >= 2
         pages = [e for e in proxy.events() if e["event"] == "http"]
         assert pages and pages[0]["message"] == "GET /: HTTP 200 OK"
+
+
+@requires("chromium")
+def test_the_chat_page_through_the_proxy_needs_rewrite_origin_and_is_told_so(
+    browser: Any,
+) -> None:
+    # The server accepts only its own page (no --origin): through the proxy, the page's
+    # origin is the proxy's, refused with a 403 that the proxy's line now explains.
+    with ServeProcess() as server:
+        with ProxyProcess(server.ws_url("/chat")) as proxy:
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{proxy.port}/#chat")
+            line = proxy.wait_for(r"refused by server: HTTP 403", timeout=20)
+            assert line is not None
+            assert "--rewrite-origin" in line.string
+            assert f"wscli serve --origin http://127.0.0.1:{proxy.port}" in line.string
+            context.close()
+        with ProxyProcess(server.ws_url("/chat"), "--rewrite-origin", "--json") as proxy:
+            context = browser.new_context()
+            context.set_default_timeout(scaled(10_000))
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{proxy.port}/#chat")
+            page.wait_for_selector('#status[data-state="online"]')
+            _send(page, "through the proxy")
+            context.close()
+            assert not [e for e in proxy.events() if e["event"] == "refused"]

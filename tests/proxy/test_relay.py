@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from npm_clients import wscat
 from peers import peer
 from proxy_process import ProxyProcess
-from support import install_lock, requires, run_wscli, scaled
+from support import requires, run_wscli, scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -263,37 +261,14 @@ def test_node_ws_upstream_with_wscli_connect_through_the_proxy() -> None:
     assert set(close) - {"connection"} == set(client_close)
 
 
-NPM_DIR = Path(__file__).parent.parent / "npm"
-
-
-def _wscat() -> str:
-    """wscat installed from tests/npm's lock file into a cache folder (once, one worker)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wscli-tests" / "npm"
-    cache.mkdir(parents=True, exist_ok=True)
-    lock = (NPM_DIR / "package-lock.json").read_bytes()
-    binary = cache / "node_modules" / ".bin" / "wscat"
-    with install_lock("npm-wscat"):
-        if not binary.exists() or (cache / "package-lock.json").read_bytes() != lock:
-            shutil.copy(NPM_DIR / "package.json", cache)
-            shutil.copy(NPM_DIR / "package-lock.json", cache)
-            subprocess.run(
-                ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
-                cwd=cache,
-                check=True,
-                timeout=scaled(120),
-                capture_output=True,
-            )
-    return str(binary)
-
-
 @requires("npm", "node")
 def test_wscat_through_the_proxy_to_wscli_serve() -> None:
     from serve_process import ServeProcess
 
-    wscat = _wscat()
+    wscat_bin = wscat()
     with ServeProcess() as server, ProxyProcess(server.ws_url("/lobby")) as proxy:
         client = subprocess.Popen(
-            [wscat, "-c", proxy.ws_url("/lobby"), "-x", "hello from wscat", "-w", "1"],
+            [wscat_bin, "-c", proxy.ws_url("/lobby"), "-x", "hello from wscat", "-w", "1"],
             stdin=subprocess.PIPE,  # kept open: wscat quits at EOF on stdin
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -16,6 +16,7 @@ from wscli.proxy.config import (
     check_upstream,
 )
 from wscli.proxy.faults import Faults
+from wscli.proxy.rules import Rules, rules_from_config
 from wscli.proxy.upstream import forwarded_headers, passed_back
 
 WHEN = "2026-01-02T03:04:05.678Z"
@@ -51,29 +52,53 @@ def test_option_combinations() -> None:
     with pytest.raises(UsageProblem, match="cannot be sent"):
         check_faults(FaultConfig(close_code=1006, disconnect_after=1))
     check_faults(FaultConfig(close_code=4000, disconnect_after=1))
-    with pytest.raises(UsageProblem, match="only HTTP CONNECT"):
-        check_upstream(UpstreamConfig(url="ws://x", proxy="socks5://127.0.0.1:1080"))
     with pytest.raises(UsageProblem, match="needs a wss:// upstream"):
         check_upstream(UpstreamConfig(url="ws://x", cacert="ca.pem"))
     check_upstream(UpstreamConfig(url="https://x/feed", proxy="none"))
 
 
+def faults(config: FaultConfig, seed: int | None = None) -> Faults:
+    return Faults(Rules(rules_from_config(config)), seed)
+
+
 def test_same_seed_same_faults_per_connection_and_direction() -> None:
     config = FaultConfig(drop=0.5, delay=0.1, jitter=0.05, refuse=0.5)
-    one, two = Faults(config, seed=3), Faults(config, seed=3)
+    one, two = faults(config, seed=3), faults(config, seed=3)
     draws = [
-        [(d.drop(), d.delay()) for _ in range(50)]
-        for d in (one.direction(1, "up"), two.direction(1, "up"), one.direction(1, "down"))
+        [d.message() for _ in range(50)]
+        for d in (
+            one.direction(1, "up", "/"),
+            two.direction(1, "up", "/"),
+            one.direction(1, "down", "/"),
+        )
     ]
     assert draws[0] == draws[1]
     assert draws[0] != draws[2]  # each direction has its own sequence
-    assert all(0.05 <= delay <= 0.15 for _, delay in draws[0])
-    assert [one.refuse(n) for n in range(20)] == [two.refuse(n) for n in range(20)]
-    assert Faults(FaultConfig()).seed is not None  # chosen, so the banner can show it
+    delays = [plan.delay for plan in draws[0] if plan.dropped_by is None]
+    assert delays and all(d is not None and 0.05 <= d <= 0.15 for d in delays)
+    assert any(plan.dropped_by is not None for plan in draws[0])
+    assert [one.refuse(n, "/") for n in range(20)] == [two.refuse(n, "/") for n in range(20)]
+    assert faults(FaultConfig()).seed is not None  # chosen, so the banner can show it
+
+
+def test_only_delay_rules_give_a_delay() -> None:
+    # --throttle alone used to show "+0ms" on every line: no delay rule, no delay.
+    plan = faults(FaultConfig(throttle=1000), seed=1).direction(1, "up", "/").message()
+    assert plan.delay is None and plan.dropped_by is None
+    line = render.message_line(WHEN, 1, "up", "text", b"hi", 2, 100, plan.delay)
+    assert "+0ms" not in "".join(part for part, _ in line)
+
+
+def test_direction_and_path_choose_where_faults_apply() -> None:
+    config = FaultConfig(drop=1.0, direction="down", path="/chat*")
+    plan = faults(config, seed=1)
+    assert plan.direction(1, "down", "/chat/a").message().dropped_by is not None
+    assert plan.direction(1, "up", "/chat/a").message().dropped_by is None
+    assert plan.direction(1, "down", "/other").message().dropped_by is None
 
 
 def test_throttle_spaces_messages_by_size() -> None:
-    link = Faults(FaultConfig(throttle=1000), seed=1).direction(1, "up")
+    link = faults(FaultConfig(throttle=1000), seed=1).direction(1, "up", "/")
     assert link.send_time(10.0, 500) == 10.0
     assert link.send_time(10.0, 500) == 10.5  # the link is busy with the first one
     assert link.send_time(20.0, 10) == 20.0  # idle again
@@ -143,3 +168,26 @@ def test_line_display_colours_by_direction_only_when_asked() -> None:
     assert "\x1b[36m→ text" in coloured.getvalue()  # client → server in cyan
     assert "\x1b[35m← text" in coloured.getvalue()  # server → client in magenta
     assert "\x1b[31mred" not in coloured.getvalue()  # the peer's own escape stays escaped
+
+
+def test_only_the_proxys_own_origin_is_rewritten() -> None:
+    from websockets.uri import parse_uri
+
+    from wscli.proxy.upstream import is_own_origin, upstream_origin
+
+    assert upstream_origin(parse_uri("ws://127.0.0.1:3000/chat")) == "http://127.0.0.1:3000"
+    assert upstream_origin(parse_uri("wss://chat.example/x")) == "https://chat.example"
+    assert upstream_origin(parse_uri("ws://[::1]:81/")) == "http://[::1]:81"
+    assert is_own_origin("http://127.0.0.1:9000", "127.0.0.1", 9000, False)
+    assert is_own_origin("http://localhost:9000", "127.0.0.1", 9000, False)
+    # Another site's page must stay what it is: rewriting it would let any web page the
+    # user visits past the server's cross-site check.
+    for other in (
+        "http://evil.example:9000",
+        "http://127.0.0.1:9001",
+        "https://127.0.0.1:9000",
+        "null",
+        "http://[bad",
+    ):
+        assert not is_own_origin(other, "127.0.0.1", 9000, False), other
+    assert is_own_origin("https://127.0.0.1", "127.0.0.1", 443, True)

@@ -6,6 +6,9 @@ headless Chromium against a real `wscli serve`, beside raw WebSocket clients).
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,12 +55,17 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-def open_page(browser: Any, url: str, nick: str | None = None, **context_args: Any) -> Any:
-    """A page in its own browser context (own localStorage); ``nick`` pre-remembered."""
+def open_page(
+    browser: Any, url: str, nick: str | None = None, init: str | None = None, **context_args: Any
+) -> Any:
+    """A page in its own browser context (own localStorage); ``nick`` pre-remembered;
+    ``init`` a script run before the page's own."""
     context = browser.new_context(**context_args)
     context.set_default_timeout(scaled(10_000))
     if nick is not None:
         context.add_init_script(f"localStorage.setItem('wscli.chat.nick', {nick!r});")
+    if init is not None:
+        context.add_init_script(init)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -69,20 +77,45 @@ def open_page(browser: Any, url: str, nick: str | None = None, **context_args: A
     return page
 
 
+BROWSER_NETWORK_ERRORS = ("net::ERR_", "WebSocket connection to", "Failed to load resource")
+"""How Chromium's own console reports a connection refused, cut or closed while being set
+up (ERR_CONNECTION_REFUSED, ERR_SOCKET_NOT_CONNECTED...): what a test's own server stop or
+relay cut provokes, not an error of the page's script."""
+
+
+def script_errors(page: Any) -> list[str]:
+    """What went wrong in the page's script, without the browser's network messages (for
+    tests that stop, cut or refuse the page's connection on purpose)."""
+    return [e for e in page.js_errors if not any(n in e for n in BROWSER_NETWORK_ERRORS)]
+
+
 def wait_online(page: Any) -> None:
     page.wait_for_selector('#status[data-state="online"]', timeout=scaled(10_000))
 
 
-def wait_line(page: Any, kind: str, body: str, author: str | None = None) -> None:
-    """Wait until the page shows this message; on timeout fail with what it does show."""
+def drawn(page: Any) -> None:
+    """Wait until the page has drawn what it has (two animation frames: the page draws in
+    requestAnimationFrame, and the second frame starts after the first one's layout)."""
+    page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def wait_until(
+    page: Any, condition: str, shown: str, arg: Any = None, what: str = "never true"
+) -> None:
+    """Wait until the JavaScript function ``condition`` (given ``arg``) is true; on timeout
+    fail with ``what`` and what the function ``shown`` gives."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function(HAS_LINE_JS, arg=[kind, author, body], timeout=scaled(10_000))
+        page.wait_for_function(condition, arg=arg, timeout=scaled(10_000))
     except PlaywrightTimeout:
-        raise AssertionError(
-            f"page never showed {kind} {author!r} {body!r}; it shows {page.evaluate(LINES_JS)}"
-        ) from None
+        raise AssertionError(f"{what}: {page.evaluate(shown, arg)}") from None
+
+
+def wait_line(page: Any, kind: str, body: str, author: str | None = None) -> None:
+    """Wait until the page shows this message; on timeout fail with what it does show."""
+    what = f"page never showed {kind} {author!r} {body!r}; it shows"
+    wait_until(page, HAS_LINE_JS, LINES_JS, [kind, author, body], what)
 
 
 def lines(page: Any, *kinds: str) -> list[dict[str, Any]]:
@@ -114,3 +147,106 @@ def send_from_page(page: Any, text: str, *, click: bool = False) -> None:
         page.click("#send")
     else:
         page.press("#text", "Enter")
+
+
+class Relay:
+    """A TCP relay on 127.0.0.1 in front of a server (its origin is passed to the servers
+    with ``--origin``). ``cut()`` drops every connection and refuses new ones until
+    ``restore(port)``, which may point it at another server; ``silence()`` makes the
+    connections open now drop every byte while staying open, as a Wi-Fi drop or an expired
+    NAT entry does (``to_page_only``: what the page sends still reaches the server); new
+    connections are relayed as usual. ``upgrades`` can refuse or hold WebSocket upgrades
+    while the page itself still loads."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.open = False
+        # What becomes of WebSocket upgrades (pages always load): "pass", "refuse" (closed
+        # unanswered) or "hold" (never answered: the page stays "Connecting…").
+        self.upgrades = "pass"
+        self.lock = threading.Lock()
+        self.pairs: list[tuple[socket.socket, socket.socket, threading.Event, threading.Event]] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self.origin = ("--origin", self.url.rstrip("/"))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with self.lock:
+            if not self.open:
+                client.close()
+                return
+            port = self.port
+        head = b""
+        if self.upgrades != "pass":
+            client.settimeout(scaled(5))
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    chunk = client.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+            client.settimeout(None)
+            if b"upgrade: websocket" in head.lower():
+                if self.upgrades == "hold":
+                    with self.lock:
+                        self.pairs.append((client, client, threading.Event(), threading.Event()))
+                    return
+                client.close()
+                return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+            upstream.sendall(head)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        to_server, to_page = threading.Event(), threading.Event()  # set: drop that way
+        with self.lock:
+            self.pairs.append((client, upstream, to_server, to_page))
+        threading.Thread(target=_pipe, args=(client, upstream, to_server), daemon=True).start()
+        _pipe(upstream, client, to_page)
+
+    def cut(self) -> None:
+        with self.lock:
+            self.open = False
+            dropped, self.pairs = self.pairs, []
+        for client, upstream, _, _ in dropped:
+            for sock in (client, upstream):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def silence(self, to_page_only: bool = False) -> None:
+        with self.lock:
+            for _, _, to_server, to_page in self.pairs:
+                to_page.set()
+                if not to_page_only:
+                    to_server.set()
+
+    def restore(self, port: int) -> None:
+        with self.lock:
+            self.port, self.open = port, True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, target: socket.socket, silent: threading.Event) -> None:
+    try:
+        while chunk := source.recv(65536):
+            if not silent.is_set():
+                target.sendall(chunk)
+        if not silent.is_set():
+            target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-from serve_process import free_port
+from serve_process import ServeProcess, free_port
 from support import scaled
+from websockets.asyncio.client import ClientConnection, connect
+
+from wscli.serve.room_message import RoomMessage
 
 
 class RedisServer:
@@ -90,12 +95,13 @@ def cluster_port() -> int:
 
 
 class RedisCluster:
-    """A throwaway 3-node Redis Cluster on loopback (no replicas), ready when cluster_state:ok."""
+    """A throwaway Redis Cluster on loopback, ready when cluster_state:ok: 3 primaries, and
+    ``replicas`` replicas of each (``--cluster-node-timeout`` 1 s, so a failover is quick)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, replicas: int = 0) -> None:
         self.nodes: list[RedisServer] = []
         try:
-            for index in range(3):
+            for index in range(3 * (1 + replicas)):
                 folder = workdir / f"node{index}"
                 folder.mkdir()
                 self.nodes.append(
@@ -105,6 +111,8 @@ class RedisCluster:
                         "yes",
                         "--cluster-config-file",
                         str(folder / "nodes.conf"),
+                        "--cluster-node-timeout",
+                        "1000",
                         "--dir",
                         str(folder),
                     )
@@ -116,21 +124,56 @@ class RedisCluster:
                     "create",
                     *(f"127.0.0.1:{node.port}" for node in self.nodes),
                     "--cluster-replicas",
-                    "0",
+                    str(replicas),
                     "--cluster-yes",
                 ],
                 capture_output=True,
                 timeout=scaled(30),
                 check=True,
             )
-            deadline = time.monotonic() + scaled(15)
-            while "cluster_state:ok" not in redis_cli(self.nodes[0].port, "cluster", "info"):
-                if time.monotonic() > deadline:
-                    raise AssertionError("the Redis Cluster did not reach cluster_state:ok")
-                time.sleep(0.1)
+            self.wait_ok(self.nodes)
+            if replicas:  # every replica has synchronised with its primary
+                deadline = time.monotonic() + scaled(20)
+                while any(
+                    "master_link_status:up" not in redis_cli(node.port, "info", "replication")
+                    for node in self.nodes
+                    if "role:slave" in redis_cli(node.port, "info", "replication")
+                ):
+                    assert time.monotonic() < deadline, "replicas did not synchronise"
+                    time.sleep(0.1)
         except BaseException:
             self.stop()
             raise
+
+    @staticmethod
+    def wait_ok(nodes: list[RedisServer], timeout: float = 15) -> None:
+        """Until every node in ``nodes`` says cluster_state:ok."""
+        deadline = time.monotonic() + scaled(timeout)
+        for node in nodes:
+            while "cluster_state:ok" not in redis_cli(node.port, "cluster", "info"):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the Redis Cluster did not reach cluster_state:ok")
+                time.sleep(0.1)
+
+    def owners(self, key: str) -> tuple[RedisServer, RedisServer]:
+        """The primary that holds ``key``'s slot now, and one of its replicas."""
+        slot = int(redis_cli(self.nodes[0].port, "cluster", "keyslot", key))
+        by_id: dict[str, RedisServer] = {}
+        primary_id = ""
+        replicas: dict[str, str] = {}  # replica id -> its primary's id
+        for line in redis_cli(self.nodes[0].port, "cluster", "nodes").splitlines():
+            fields = line.split()
+            node_id, address, flags, master = fields[0], fields[1], fields[2], fields[3]
+            port = int(address.split("@")[0].rsplit(":", 1)[1])
+            by_id[node_id] = next(n for n in self.nodes if n.port == port)
+            if "slave" in flags:
+                replicas[node_id] = master
+            for part in fields[8:]:
+                low, _, high = part.partition("-")
+                if low.isdigit() and int(low) <= slot <= int(high or low):
+                    primary_id = node_id
+        replica_id = next(r for r, m in replicas.items() if m == primary_id)
+        return by_id[primary_id], by_id[replica_id]
 
     @property
     def url(self) -> str:
@@ -139,3 +182,72 @@ class RedisCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+class Received:
+    """A hub stand-in for in-process backplane tests: records what the backplane calls."""
+
+    def __init__(self) -> None:
+        self.messages: list[RoomMessage] = []
+        self.histories: list[tuple[str, list[RoomMessage], bool]] = []
+        self.gaps: list[tuple[str, str, list[RoomMessage] | None]] = []
+        self.lost_counts: list[tuple[str, int]] = []
+
+    @property
+    def data(self) -> list[bytes]:
+        return [m.data for m in self.messages]
+
+    def deliver_local(self, room: str, message: RoomMessage, sender: str | None) -> None:
+        self.messages.append(message)
+
+    def deliver_many(self, room: str, messages: list[tuple[RoomMessage, str | None]]) -> None:
+        self.messages += [message for message, _ in messages]
+
+    def history_loaded(self, room: str, messages: list[RoomMessage], complete: bool) -> None:
+        self.histories.append((room, messages, complete))
+
+    def gap_loaded(self, room: str, since: str, messages: list[RoomMessage] | None) -> None:
+        self.gaps.append((room, since, messages))
+
+    def reordered(self, room: str) -> None:
+        pass
+
+    def lost(self, room: str, count: int) -> None:
+        self.lost_counts.append((room, count))
+
+
+def chat(data: bytes, ident: str, text: bool = True) -> RoomMessage:
+    """A message as a hub publishes it (with its id)."""
+    message = RoomMessage(data, text)
+    message.id = ident
+    return message
+
+
+async def client(url: str, **kwargs: Any) -> ClientConnection:
+    """A websockets client of a `wscli serve` room (no proxy, no compression)."""
+    return await connect(url, proxy=None, open_timeout=scaled(10), compression=None, **kwargs)
+
+
+def healthz(server: ServeProcess, full: bool = False, public: bool = False) -> dict[str, Any]:
+    """``status`` and ``backplane`` of the server's /healthz?verbose document (all of it:
+    ``full``; the public /healthz, counts only: ``public``)."""
+    path = b"/healthz" if public else b"/healthz?verbose"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5)) as sock:
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    health: dict[str, Any] = json.loads(answer.partition(b"\r\n\r\n")[2])
+    if full or public:
+        return health
+    return {"status": health["status"], "backplane": health["backplane"]}
+
+
+def redis_info(port: int, section: str) -> dict[str, str]:
+    """``INFO section`` of the Redis at ``port``, as strings."""
+    found: dict[str, str] = {}
+    for line in redis_cli(port, "info", section).splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            found[name] = value.strip()
+    return found

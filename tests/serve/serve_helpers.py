@@ -11,7 +11,7 @@ import io
 import json
 import os
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from support import scaled
@@ -84,8 +84,18 @@ def client(server: Running, path: str = "/chat", **kwargs: Any) -> Any:
     return connect(server.url(path), proxy=None, **kwargs)
 
 
-async def recv(ws: ClientConnection, timeout: float = 5) -> str | bytes:
-    return await asyncio.wait_for(ws.recv(), scaled(timeout))
+async def recv(
+    ws: ClientConnection, timeout: float = 5, logs: Callable[[], str] | None = None
+) -> str | bytes:
+    """The next message; past ``timeout`` (scaled), a TimeoutError, or with ``logs`` an
+    AssertionError that carries them (a server's stderr: why nothing came)."""
+    try:
+        return await asyncio.wait_for(ws.recv(), scaled(timeout))
+    except asyncio.TimeoutError:
+        if logs is None:
+            raise
+        waited = scaled(timeout)
+        raise AssertionError(f"nothing received in {waited:g} s; logs:\n{logs()}") from None
 
 
 async def recv_n(ws: ClientConnection, n: int, timeout: float = 10) -> list[str | bytes]:

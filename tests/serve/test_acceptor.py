@@ -282,7 +282,10 @@ def test_accept_failing_with_emfile_is_reported_once_and_accepting_resumes(
                 await asyncio.sleep(0.3)
             assert guard.budget.connections == 5  # all accepted once descriptors freed
             await asyncio.sleep(0.6)
-            assert len(reports) == 1 and reports[0][2] == 1  # one episode, however many retries
+            # One line for the episode, however many retries (about 15 at 20 ms in 0.3 s). Its
+            # count is 1, or 2 when a descriptor the test does not own (the test runner's own
+            # threads) closes and reopens mid-episode: seen at load 16-24, never 15.
+            assert len(reports) == 1 and reports[0][2] in (1, 2), reports
         finally:
             for fd in fillers:
                 os.close(fd)

@@ -8,7 +8,6 @@ import contextlib
 import json
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,17 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_process import RedisCluster, RedisServer, redis_cli
+from redis_process import Received, RedisCluster, RedisServer, chat, client, healthz, redis_cli
 from serve_helpers import assert_silent, recv, recv_n
 from serve_process import ServeProcess, free_port
 from support import requires, run_wscli, scaled
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from wscli.core.exitcodes import ExitCode
 from wscli.serve.backplane_redis import RedisBackplane
-from wscli.serve.hub import RoomMessage
-from wscli.serve.redis_wire import pack_message
+from wscli.serve.redis_wire import make_header, pack_batch, pack_message, stream_key
 
 # ---- real redis-server, real `wscli serve` instances --------------------------------------
 
@@ -46,23 +44,6 @@ def pair(redis_server: RedisServer) -> Iterator[tuple[ServeProcess, ServeProcess
     yield a, b
     for proc in (a, b):
         assert proc.stop() == 0, proc.stderr
-
-
-async def client(url: str) -> ClientConnection:
-    return await connect(url, proxy=None, open_timeout=scaled(10), compression=None)
-
-
-def healthz(server: ServeProcess) -> dict[str, Any]:
-    """``status`` and ``backplane`` of the server's /healthz?verbose document."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=scaled(5)) as sock:
-        sock.sendall(
-            b"GET /healthz?verbose HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        )
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    health = json.loads(answer.partition(b"\r\n\r\n")[2])
-    return {"status": health["status"], "backplane": health["backplane"]}
 
 
 async def recv_until(conn: ClientConnection, wanted: str | bytes) -> list[str | bytes]:
@@ -287,6 +268,12 @@ async def test_redis_lost_keeps_serving_locally_then_reconnects() -> None:
             b1 = await client(b.ws_url("/chat"))
             await a1.send("via redis")
             assert await recv(b1) == "via redis"
+            # A's clients get it once A has read it back from the stream: only then does A
+            # know what the stream held, and can tell that the restarted Redis lost it
+            # ("missing"). Stopped earlier, A would find its own batch lost instead
+            # ("lost-messages", the failover tests' case).
+            assert await recv(a1) == "via redis"
+            assert await recv(a2) == "via redis"
 
             health = healthz(b)
             assert health["status"] == "ok"
@@ -299,8 +286,6 @@ async def test_redis_lost_keeps_serving_locally_then_reconnects() -> None:
             assert healthz(b)["status"] == "degraded"
             assert healthz(b)["backplane"]["connected"] is False
             await a1.send("local only")  # A may not have noticed yet: either way it arrives
-            assert await recv(a1) == "via redis"
-            assert await recv(a2) == "via redis"
             assert await recv(a2) == "local only"
             assert await recv(a1) == "local only"
 
@@ -320,7 +305,8 @@ async def test_redis_lost_keeps_serving_locally_then_reconnects() -> None:
                 await conn.close()
         events = [json.loads(line) for line in a.stdout.decode().splitlines()]
         states = [e["state"] for e in events if e["event"] == "backplane"]
-        assert states == ["lost", "restored"]
+        # The restarted Redis (no persistence) has lost the room's stream: that is said.
+        assert states == ["lost", "missing", "restored"]
         assert "Traceback" not in a.stderr + b.stderr
     finally:
         redis.stop()
@@ -378,8 +364,12 @@ async def test_foreign_entries_in_a_room_stream_are_ignored(
     b1 = await client(b.ws_url("/foreign"))
     await a1.send("before")
     assert await recv(b1) == "before"
-    key = "wscli:chat:{/foreign}"
-    for fields in (["h", "x:1", "d", "garbage"], ["d", "no header"], ["h", "bad"]):
+    key = stream_key("wscli:chat", "/foreign").decode()
+    for fields in (
+        ["h", "x:1:0", "r", "/foreign", "d", "garbage"],
+        ["d", "no header"],
+        ["h", "bad"],
+    ):
         redis_cli(redis_server.port, "xadd", key, "*", *fields)
     malformed = re.compile(r"redis backplane malformed: ignoring a foreign entry")
     assert a.wait_for_stderr(malformed, timeout=5), a.stderr
@@ -525,14 +515,14 @@ async def test_history_is_the_same_on_every_instance(redis_server: RedisServer) 
         await late_b.close()
 
 
-def xread_readers(monitor_output: str, tags: list[str]) -> dict[str, set[str]]:
-    """Per hash tag (``{/room}``), the client addresses whose XREADs named that room."""
-    readers: dict[str, set[str]] = {tag: set() for tag in tags}
+def xread_readers(monitor_output: str, keys: dict[str, str]) -> dict[str, set[str]]:
+    """Per room (keys: its stream key), the client addresses whose XREADs named that room."""
+    readers: dict[str, set[str]] = {room: set() for room in keys}
     for line in monitor_output.splitlines():
         match = re.search(r"\[\d+ ([\d.:]+)\] \"(?i:xread)\"", line)
         if match:
-            for tag, seen in readers.items():
-                if tag in line:
+            for room, seen in readers.items():
+                if keys[room] in line:
                     seen.add(match[1])
     return readers
 
@@ -560,7 +550,9 @@ async def test_rooms_on_demand(redis_server: RedisServer) -> None:
     """An instance with no client in a room never reads that room's stream (MONITOR), and
     stops reading a room when its last client there leaves."""
     prefix = ("--redis-channel", "wscli:demand")
-    tags = ["{/busy}", "{/quiet}", "{/other}"]
+    tags = {
+        room: stream_key("wscli:demand", room).decode() for room in ("/busy", "/quiet", "/other")
+    }
     with (
         ServeProcess("--redis", redis_server.url, *prefix) as a,
         ServeProcess("--redis", redis_server.url, *prefix) as b,
@@ -574,15 +566,14 @@ async def test_rooms_on_demand(redis_server: RedisServer) -> None:
             await quiet.send("hush")
             assert await recv(quiet) == "hush"
         readers = xread_readers(first[0], tags)
-        assert readers["{/busy}"] and readers["{/quiet}"], first[0][-2000:]
-        assert not readers["{/busy}"] & readers["{/quiet}"]  # no connection reads both
+        assert readers["/busy"] and readers["/quiet"], first[0][-2000:]
+        assert not readers["/busy"] & readers["/quiet"]  # no connection reads both
         await assert_silent(quiet, 0.2)
-        b_reader = readers["{/quiet}"]
 
         # The last client of /quiet on B leaves; B keeps a client in /other.
         other = await client(b.ws_url("/other"))
         await quiet.close()
-        await asyncio.sleep(2.5)  # B's read built for the old set of rooms times out (2 s)
+        await asyncio.sleep(1.5)  # B's read built for the old set of rooms times out (1 s)
         a_quiet = await client(a.ws_url("/quiet"))
         async with redis_monitor(redis_server.port) as second:
             for i in range(50):
@@ -591,9 +582,10 @@ async def test_rooms_on_demand(redis_server: RedisServer) -> None:
             await other.send("still here")
             assert await recv(other) == "still here"
         readers = xread_readers(second[0], tags)
-        assert readers["{/other}"] & b_reader, second[0][-2000:]  # B reads /other ...
-        assert not readers["{/quiet}"] & b_reader  # ... and no longer /quiet
-        assert readers["{/quiet}"]  # A does
+        assert readers["/other"], second[0][-2000:]  # B reads /other ...
+        # ... and no longer /quiet (B reads its rooms together: /quiet would be in the same
+        # XREAD as /other), which A reads.
+        assert readers["/quiet"] and not readers["/quiet"] & readers["/other"]
         for conn in (busy, other, a_quiet):
             await conn.close()
 
@@ -657,7 +649,7 @@ async def test_stopped_redis_keeps_local_chat_bounded_and_slows_the_producer(
     appended, in order, and read back once."""
     events: list[dict[str, str]] = []
     pressure: list[tuple[str, bool]] = []
-    got: list[bytes] = []
+    mine = Received()
     backplane = RedisBackplane(
         redis_server.url,
         "wscli:test-stop",
@@ -665,11 +657,11 @@ async def test_stopped_redis_keeps_local_chat_bounded_and_slows_the_producer(
         on_pressure=lambda key, slow: pressure.append((key, slow)),
         max_backlog_bytes=2000,
     )
-    await backplane.start(lambda room, message, sender: got.append(message.data))
+    await backplane.start(mine)
     assert backplane.subscribe("/r")
     peer = RedisBackplane(redis_server.url, "wscli:test-stop")
-    peer_got: list[bytes] = []
-    await peer.start(lambda room, message, sender: peer_got.append(message.data))
+    theirs = Received()
+    await peer.start(theirs)
     peer.subscribe("/r")
     try:
         await asyncio.sleep(0.2)
@@ -677,11 +669,11 @@ async def test_stopped_redis_keeps_local_chat_bounded_and_slows_the_producer(
         sent: list[bytes] = []
         for i in range(40):
             data = b"flood%d-" % i + b"x" * 100
-            backplane.publish("/r", RoomMessage(data, True), "flooder")
+            backplane.publish("/r", chat(data, f"f1.{i}"), "flooder")
             sent.append(data)
             if i % 10 == 0:
                 alice = b"alice%d" % i
-                backplane.publish("/r", RoomMessage(alice, True), "alice")
+                backplane.publish("/r", chat(alice, f"a1.{i}"), "alice")
                 sent.append(alice)
             await asyncio.sleep(0.01)
         assert pressure and pressure[0] == ("flooder", True)
@@ -690,18 +682,18 @@ async def test_stopped_redis_keeps_local_chat_bounded_and_slows_the_producer(
         while backplane.connected and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert not backplane.connected  # the append timed out: lost, local delivery
-        assert got == sent  # every message delivered here, in order
+        assert mine.data == sent  # every message delivered here, in order
         health = backplane.describe()
         assert health["backlog"]["bytes"] == backplane.backlog_bytes  # type: ignore[index]
         assert backplane.backlog_bytes > 2000
         assert "/r" in health["lag"]  # type: ignore[operator]
         redis_server.proc.send_signal(signal.SIGCONT)
         while (
-            backplane.backlog_bytes or len(peer_got) < len(sent)
+            backplane.backlog_bytes or len(theirs.data) < len(sent)
         ) and time.monotonic() < deadline + scaled(10):
             await asyncio.sleep(0.05)
-        assert peer_got == sent
-        assert got == sent  # nothing twice here
+        assert theirs.data == sent
+        assert mine.data == sent  # nothing twice here
         assert backplane.backlog_bytes == 0
         assert ("flooder", False) in pressure
         assert [e["state"] for e in events if e["state"] in ("lost", "restored")] == [
@@ -855,7 +847,8 @@ async def test_room_streams_are_capped(redis_server: RedisServer) -> None:
         for i in range(300):  # one at a time: one stream entry each
             await conn.send(f"c{i}")
             assert await recv(conn) == f"c{i}"
-        length = int(redis_cli(redis_server.port, "xlen", "wscli:chat:{/capped}"))
+        key = stream_key("wscli:chat", "/capped").decode()
+        length = int(redis_cli(redis_server.port, "xlen", key))
         assert 16 <= length <= 16 + 100
         await conn.close()
     bad = run_wscli("serve", "--port", "0", "--redis", redis_server.url, "--redis-stream-cap", "5")
@@ -874,16 +867,17 @@ async def test_a_batch_appended_twice_is_delivered_once(redis_server: RedisServe
         await conn.send("ready")
         assert await recv(conn) == "ready"
         writer = redis_py.Redis(port=redis_server.port)
-        key = "wscli:dup:{/dup}"
+        key = stream_key("wscli:dup", "/dup")
         try:
-            for header, text in (
-                (b"0ther:1", b"first"),
-                (b"0ther:1", b"first again"),  # the retry
-                (b"0ther:2", b"second"),
-                (b"0ther:1", b"older retry"),
+            for seq, pos, text in (
+                (1, 0, b"first"),
+                (1, 0, b"first again"),  # the retry
+                (2, 1, b"second"),
+                (1, 0, b"older retry"),
             ):
-                data = pack_message("/dup", RoomMessage(text, True), "0ther:7")
-                writer.xadd(key, {b"h": header, b"d": data})
+                data = pack_batch([pack_message(chat(text, f"0ther.{seq}"), "0ther:7")])
+                header = make_header("0ther", seq, pos, False)
+                writer.xadd(key, {b"h": header, b"r": b"/dup", b"d": data})
         finally:
             writer.close()
         assert await recv(conn) == "first"

@@ -116,11 +116,11 @@ def chat_with_raw_client(browser: Any, server: ServeProcess, raw: ClientConnecti
     raw.send(b"\x00\x01\x02\xff")
     for page in (alice, bob):  # shown under the raw client's own name (from the server)
         wait_line(page, "text", "a raw client without a prefix", author="raw")
-        wait_line(page, "binary", "[binary, 4 bytes]")
+        wait_line(page, "binary", "[binary, 4 bytes]", author="raw")  # with its sender
 
-    # The sender's own lines are marked; times are local HH:MM:SS.
+    # The sender's own lines are marked; times are compact local HH:MM (exact on hover).
     shown = lines(alice)
-    assert all(re.fullmatch(r"\d\d:\d\d:\d\d( [AP]M)?", line["time"]) for line in shown)
+    assert all(re.fullmatch(r"\d\d:\d\d", line["time"]) for line in shown)
     assert alice.locator("#messages li.mine").count() == 1
 
     bob.context.close()
@@ -282,7 +282,11 @@ def test_narrow_screen_fits_and_controls_have_accessible_names(
     assert page.get_by_role("textbox", name="Message", exact=True).is_editable()
     assert page.get_by_role("button", name="Send").is_enabled()
     assert page.get_by_role("list", name="Messages").get_by_role("listitem").count() >= 2
-    assert page.get_by_role("status").inner_text().startswith("Connected to /chat as erin")
+    assert page.inner_text("#status").startswith("Connected to /chat as erin")
+    # Screen readers hear the state once it lasted (the live region, not the status line).
+    page.wait_for_function(
+        "() => document.querySelector('[role=status]').textContent === 'Connected to /chat as erin'"
+    )
     page.context.close()
 
 

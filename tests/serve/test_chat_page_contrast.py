@@ -80,6 +80,13 @@ CONTRAST_JS = """() => {
       boundary.push([name(el), ratio(edge, background(el.parentElement))]);
     }
   }
+  // Your own messages' edge against their tint and against the page (WCAG 1.4.11): the
+  // tint alone was 1.07:1 (light) and 1.34:1 (dark).
+  for (const li of document.querySelectorAll("#messages li.mine")) {
+    const edge = parse(getComputedStyle(li).boxShadow);
+    boundary.push(["own message edge", ratio(edge, background(li))]);
+    boundary.push(["own message edge on the page", ratio(edge, background(li.parentElement))]);
+  }
   // The focus ring against the composer.
   document.getElementById("text").focus();
   const ring = parse(getComputedStyle(document.getElementById("text")).outlineColor);
@@ -159,6 +166,7 @@ def test_every_text_and_control_has_enough_contrast(
     low_edges = [(what, round(r, 2)) for what, r in result["boundary"] if r < 3]
     assert low_text == [], low_text
     assert low_edges == [], low_edges
+    assert [what for what, _ in result["boundary"]].count("own message edge") == 1
     measured = {what.split(".")[0] for what, _ in result["text"]}
     assert {"time", "span", "a", "button#send", "textarea#text::placeholder"} <= measured
     # Name colours stay distinguishable: far apart in OKLab (a just-noticeable step is ~0.02).

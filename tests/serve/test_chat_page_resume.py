@@ -5,20 +5,19 @@ cuts the page's connection (and can point it at another instance)."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from chat_page_support import (
+    Relay,
     chromium,
     lines,
     open_page,
     raw_client,
     recv_until,
+    script_errors,
     wait_line,
     wait_online,
 )
@@ -27,73 +26,6 @@ from serve_process import ServeProcess
 from support import requires, scaled
 
 MISSED = [f"missed {n}" for n in range(12)]
-
-
-class Relay:
-    """A TCP relay on 127.0.0.1 (its origin is passed to the servers with ``--origin``):
-    ``cut()`` drops every connection and refuses new ones until ``restore(port)``, which
-    may point it at another server."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.open = False
-        self.lock = threading.Lock()
-        self.sockets: list[socket.socket] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
-        self.origin = ("--origin", self.url.rstrip("/"))
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        with self.lock:
-            if not self.open:
-                client.close()
-                return
-            port = self.port
-        try:
-            upstream = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
-        except OSError:
-            client.close()
-            return
-        upstream.settimeout(None)
-        with self.lock:
-            self.sockets += [client, upstream]
-        threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
-        _pipe(upstream, client)
-
-    def cut(self) -> None:
-        with self.lock:
-            self.open = False
-            dropped, self.sockets = self.sockets, []
-        for sock in dropped:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def restore(self, port: int) -> None:
-        with self.lock:
-            self.port, self.open = port, True
-
-    def close(self) -> None:
-        self.cut()
-        self.listener.close()
-
-
-def _pipe(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            target.sendall(chunk)
-        target.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +44,6 @@ def wait_text(page: Any, body: str) -> None:
     while body not in texts(page):
         assert time.monotonic() < deadline, f"page never showed {body!r}: {lines(page)}"
         page.wait_for_timeout(50)
-
-
-def script_errors(page: Any) -> list[str]:
-    """What went wrong in the page's script (the relay's cuts log network errors too)."""
-    return [e for e in page.js_errors if "net::ERR_CONNECTION" not in e]
 
 
 def wait_local(page: Any, text: str) -> None:

@@ -115,11 +115,11 @@ def test_burst_of_5000_shown_within_a_second_without_long_tasks(
     # Issue 15: 5,000 messages took 110.7 s to appear, with an 85.6 s main-thread block
     # (benchmarks/chat_page.py prints the numbers beside the old page's).
     def within_targets(result: dict[str, Any]) -> bool:
-        # A regression guard with headroom for four test workers on two cores (the old page
-        # took 629 s with 1,306 ms tasks; this one 0.9 s / 61 ms): the page's targets
-        # themselves (1 s, 100 ms) are measured by benchmarks/chat_page.py, not here.
+        # A regression guard with headroom for a busy machine (the old page took 629 s with
+        # 1,306 ms tasks; this one 0.9 s / 61 ms quiet, 2.9 s / 453 ms at load 11): the
+        # page's targets themselves (1 s, 100 ms) are measured by benchmarks/chat_page.py.
         after, longest = result["after"], result["longest"]
-        return after < 3000 * TIMEOUT_SCALE and longest < 300 * TIMEOUT_SCALE
+        return after < 10_000 * TIMEOUT_SCALE and longest < 900 * TIMEOUT_SCALE
 
     result, bodies = burst(browser, server, "burst1")
     print(f"burst of 5000: {result}")  # shown with -s
@@ -430,13 +430,17 @@ def test_log_is_a_list_bursts_are_summarised_and_tab_order(
         for i in range(40):
             raw.send(f"zed: burst {i}")
         wait_line(page, "text", "burst 39", author="zed")
-        page.wait_for_timeout(1500)
+        page.wait_for_function(  # the summary comes once the burst is over (1 s quiet)
+            """() => [...document.getElementById('announcer').children]
+              .some((p) => / new messages in /.test(p.textContent))"""
+        )
+        page.wait_for_timeout(1500)  # and nothing more follows
+        spoken = page.evaluate(
+            "[...document.getElementById('announcer').children].map(p => p.textContent)"
+        )
     # The leave notice is the last line to come: the list is counted after it, not while it
     # may still arrive between the accessibility snapshot and the count.
     wait_line(page, "notice", "* zed left")
-    spoken = page.evaluate(
-        "[...document.getElementById('announcer').children].map(p => p.textContent)"
-    )
     after = spoken[spoken.index("zed: hello") + 1 :]
     # One or two summaries for the 40, not 40 announcements.
     assert 1 <= len(after) <= 3, spoken
@@ -467,11 +471,14 @@ def test_log_is_a_list_bursts_are_summarised_and_tab_order(
     logs = [n for n in nodes if role(n) == "log"]
     assert [n.get("name", {}).get("value") for n in logs] == ["New messages"]
 
-    # Tab order: settings, the message list (scrollable by keyboard), the composer.
+    # Tab order: settings, the message list (one tab stop: its newest message), the composer.
     page.click("h1")  # start from the top of the page
     order = []
     for _ in range(6):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
-    assert order == ["nick", "room", "join", "scroller", "text", "send"]
+    assert order == ["nick", "room", "join", "LI", "text", "send"]
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.textContent").endswith("* zed left")
     page.context.close()

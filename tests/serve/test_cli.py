@@ -10,7 +10,6 @@ import asyncio
 import datetime
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import support
+from npm_clients import wscat
 from serve_helpers import recv
 from serve_process import BANNER, ServeProcess, free_port
 from support import run_wscli, scaled
@@ -232,40 +232,13 @@ def test_help_documents_options_defaults_and_env_vars() -> None:
 # Interop with clients nobody here wrote
 
 
-NPM_DIR = Path(__file__).parent.parent / "npm"
-
-
-def _wscat() -> str:
-    """Install wscat from tests/npm's lock file into a cache folder (once) and return it."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wscli-tests" / "npm"
-    cache.mkdir(parents=True, exist_ok=True)
-    lock = (NPM_DIR / "package-lock.json").read_bytes()
-    binary = cache / "node_modules" / ".bin" / "wscat"
-    with support.install_lock("npm-wscat"):
-        _install_wscat(cache, binary, lock)
-    return str(binary)
-
-
-def _install_wscat(cache: Path, binary: Path, lock: bytes) -> None:
-    if not binary.exists() or (cache / "package-lock.json").read_bytes() != lock:
-        shutil.copy(NPM_DIR / "package.json", cache)
-        shutil.copy(NPM_DIR / "package-lock.json", cache)
-        subprocess.run(
-            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"],
-            cwd=cache,
-            check=True,
-            timeout=scaled(120),
-            capture_output=True,
-        )
-
-
 @support.requires("npm", "node")
 async def test_interop_wscat_exchanges_messages_through_serve() -> None:
-    wscat = _wscat()
+    wscat_bin = wscat()
     with ServeProcess() as server:
         async with connect(server.ws_url(), proxy=None) as ours:
             proc = await asyncio.create_subprocess_exec(
-                wscat,
+                wscat_bin,
                 "-c",
                 server.ws_url(),
                 "-x",

@@ -24,7 +24,8 @@ EVERY_OPTION = [
     "--max-total-queue", "3000", "--ping-interval", "1.5", "--ping-timeout", "2.5",
     "--handshake-timeout", "3.5", "--compression", "--certfile", __file__,
     "--keyfile", __file__, "--redis", "redis://127.0.0.1:6379/0", "--redis-channel", "c",
-    "--redis-stream-cap", "100", "--redis-max-backlog", "1000", "--json-log", "-v",
+    "--redis-stream-cap", "100", "--redis-stream-ttl", "600", "--redis-max-backlog", "1000",
+    "--json-log", "-v",
     "--loop", "asyncio", "--socketio", "--socketio-path", "/io",
     "--socketio-max-polling", "5", "--static", str(Path(__file__).parent),
 ]  # fmt: skip
@@ -70,6 +71,7 @@ def test_every_option_reaches_its_field() -> None:
         redis_url="redis://127.0.0.1:6379/0",
         redis_channel="c",
         redis_stream_cap=100,
+        redis_stream_ttl=600.0,
         redis_max_backlog=1000,
         json_log=True,
         verbose=True,
@@ -112,6 +114,7 @@ def test_a_value_no_field_takes_is_an_error_not_ignored() -> None:
         ({"socketio_path": "/"}, "invalid --socketio-path"),
         ({"socketio_path": "io"}, "invalid --socketio-path"),
         ({"socketio_path": "/a?b"}, "invalid --socketio-path"),
+        ({"redis_stream_ttl": 59.0}, "--redis-stream-ttl 59 is too short"),
     ],
 )
 def test_bad_values_are_usage_problems(change: dict[str, object], message: str) -> None:

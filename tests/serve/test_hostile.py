@@ -304,6 +304,8 @@ async def test_envelope_clients_see_the_real_sender_and_raw_clients_exact_bytes(
         client(srv, "/r?nick=alice", subprotocols=["wscli.chat.v1"]) as page,
     ):
         assert page.subprotocol == "wscli.chat.v1"
+        welcome = json.loads(await recv(page))
+        assert welcome == {"type": "welcome", "nick": "alice", "from": "alice", "renamed": False}
         first = json.loads(await recv(page))
         assert first["type"] == "notice" and first["nick"] == "alice"
         async with client(srv, "/r") as raw:
@@ -321,8 +323,10 @@ async def test_envelope_clients_see_the_real_sender_and_raw_clients_exact_bytes(
         assert seen[0]["id"] < seen[1]["id"] < seen[2]["id"]
         assert all(e["time"].endswith("Z") for e in seen)
         async with client(srv, "/r", subprotocols=["wscli.chat.v1"]) as late:
-            replay = [json.loads(await recv(late)) for _ in range(3)]
-        assert replay == seen  # history replayed in the envelope, same ids and times
+            replay = [json.loads(await recv(late)) for _ in range(4)]
+        assert replay[:3] == seen  # history replayed in the envelope, same ids and times
+        assert replay[3]["type"] == "welcome" and replay[3]["nick"] is None  # then who it is
+        assert replay[3]["from"].startswith("#")
 
 
 # Secrets in a malformed request line: the log quoted them in clear

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from support import growth
 from websockets.frames import Frame
 from websockets.streams import StreamReader
 
@@ -20,6 +21,7 @@ from wscli.serve.hub import (
     Deliver,
     Hub,
     LocalBackplane,
+    Receiver,
     RoomMessage,
     Subscriber,
     encode_frame,
@@ -36,6 +38,7 @@ class Recorder:
         self.shared_frames = True
         self.enveloped = False
         self.form: Any = None
+        self.since: str | None = None
         self.open = True
         self.unsent = 0
         self.writes: list[bytes] = []
@@ -300,14 +303,16 @@ async def test_a_client_with_nothing_unsent_gets_a_batch_bigger_than_the_limit()
 class LoopbackBroker:
     """A remote-style backplane: delivers on a later tick, in its own order."""
 
-    def __init__(self, shared_history: bool = False) -> None:
+    def __init__(self, shared_history: bool = False, gaps: bool = False) -> None:
         self.deliver: Deliver | None = None
         self.published: list[tuple[str, RoomMessage, str | None]] = []
         self.shared_history = shared_history
+        self.gaps = gaps  # answers resume() (the test calls hub.gap_loaded itself)
         self.rooms: list[str] = []  # subscribed, in order
+        self.resumes: list[tuple[str, str]] = []
 
-    async def start(self, deliver: Deliver) -> None:
-        self.deliver = deliver
+    async def start(self, receiver: Receiver) -> None:
+        self.deliver = receiver.deliver_local
 
     def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         self.published.append((room, message, sender))
@@ -324,6 +329,10 @@ class LoopbackBroker:
 
     def unsubscribe(self, room: str) -> None:
         self.rooms.remove(room)
+
+    def resume(self, room: str, since: str) -> bool:
+        self.resumes.append((room, since))
+        return self.gaps
 
     async def drain(self, timeout: float) -> bool:
         while self.published:
@@ -403,6 +412,109 @@ async def test_local_backplane_requires_start() -> None:
         LocalBackplane().publish("/x", RoomMessage(b"", True), None)
 
 
+# Clients waiting for the backplane (shared history, a gap read from the shared store)
+
+
+def envelopes(client: Recorder) -> list[dict[str, object]]:
+    return [json.loads(m) for m in client.messages()]
+
+
+def shared(text: str, ident: str) -> RoomMessage:
+    """A message as a backplane hands it back (with its origin's id)."""
+    message = RoomMessage(text.encode(), True)
+    message.id = ident
+    return message
+
+
+async def test_clients_joining_while_the_shared_history_loads_wait_for_it() -> None:
+    broker = LoopbackBroker(shared_history=True)
+    hub = await started(backplane=broker, history=4)
+    plain, page = Recorder("plain"), Recorder("page")
+    page.enveloped, page.since = True, "aa.2"
+    hub.join(plain)
+    hub.join(page)
+    hub.deliver_local("/chat", shared("live", "bb.1"), None)  # arrives before the history
+    await tick()
+    assert plain.writes == [] and page.writes == []  # both wait
+    hub.history_loaded("/chat", [shared(f"h{n}", f"aa.{n}") for n in range(1, 5)], True)
+    await tick()
+    # The plain client: the last 4 of the history (the live one among them), once.
+    assert plain.messages() == ["h2", "h3", "h4", "live"]
+    # The page: exactly what followed its last id, the resume line, then nothing twice.
+    got = envelopes(page)
+    assert [e.get("text") for e in got[:-1]] == ["h3", "h4", "live"]
+    assert got[-1] == {"type": "resume", "since": "aa.2", "restored": 3, "complete": True}
+    hub.deliver_local("/chat", shared("later", "bb.2"), None)
+    await tick()
+    assert plain.messages()[-1] == "later" and envelopes(page)[-1]["text"] == "later"
+
+
+async def test_a_gap_the_history_does_not_hold_is_read_from_the_shared_store() -> None:
+    broker = LoopbackBroker(shared_history=True, gaps=True)
+    hub = await started(backplane=broker, history=1)
+    here = Recorder("here")
+    hub.join(here)
+    hub.history_loaded("/chat", [], True)
+    back = Recorder("back")
+    back.enveloped, back.since = True, "aa.1"
+    hub.join(back)
+    assert broker.resumes == [("/chat", "aa.1")]
+    hub.deliver_local("/chat", shared("m3", "aa.3"), None)  # live while the gap is read
+    await tick()
+    assert back.writes == []
+    hub.gap_loaded("/chat", "aa.1", [shared("m2", "aa.2"), shared("m3", "aa.3")])
+    got = envelopes(back)
+    assert [e.get("text") for e in got] == ["m2", "m3", None]  # m3 once
+    assert got[-1] == {"type": "resume", "since": "aa.1", "restored": 2, "complete": True}
+
+
+async def test_a_gap_not_found_replays_the_history_and_says_so() -> None:
+    broker = LoopbackBroker(shared_history=True, gaps=True)
+    hub = await started(backplane=broker, history=3)
+    hub.join(Recorder("here"))
+    hub.history_loaded("/chat", [shared("kept", "aa.9")], False)
+    back = Recorder("back")
+    back.enveloped, back.since = True, "ff.1"
+    hub.join(back)
+    hub.gap_loaded("/chat", "ff.1", None)
+    got = envelopes(back)
+    assert [e.get("text") for e in got[:-1]] == ["kept"]
+    assert got[-1] == {"type": "resume", "since": "ff.1", "restored": 1, "complete": False}
+
+
+async def test_a_waiting_client_is_held_to_its_queue_limit() -> None:
+    dropped: list[Subscriber] = []
+    broker = LoopbackBroker(shared_history=True)
+    hub = await started(
+        backplane=broker, max_queue=100, on_slow_client=lambda c, n: dropped.append(c)
+    )
+    waiting = Recorder("waiting")
+    hub.join(waiting)
+    for n in range(3):
+        hub.deliver_local("/chat", shared("x" * 40, f"aa.{n}"), None)
+    assert dropped == [waiting] and waiting.dropped is not None
+    assert waiting.dropped[0] == SLOW_CLIENT_CODE
+    assert hub.clients == 0 and broker.rooms == []
+
+
+async def test_messages_lost_by_the_shared_store_are_announced_to_pages() -> None:
+    broker = LoopbackBroker(shared_history=True)
+    hub = await started(backplane=broker, history=5)
+    page, raw = Recorder("page"), Recorder("raw")
+    page.enveloped = True
+    hub.join(page)
+    hub.join(raw)
+    hub.history_loaded("/chat", [shared("one", "aa.1")], True)
+    hub.lost("/chat", 4)
+    assert envelopes(page)[-1] == {
+        "type": "resume",
+        "since": "aa.1",
+        "restored": 0,
+        "complete": False,
+    }
+    assert raw.messages() == ["one"]  # raw clients have no way to be told
+
+
 # The page's subprotocol: envelopes built once, kept with the history, replays within the queue
 
 
@@ -473,3 +585,35 @@ async def test_the_history_budget_counts_envelopes_and_keeps_the_joining_room() 
     hub.publish("/chat", RoomMessage(b"after", True), None)
     await tick()
     assert json.loads(newcomer.messages()[-1])["text"] == "after"
+
+
+# Unique nicknames (the page's subprotocol: wscli/serve/chat_commands.py)
+
+
+async def test_a_crowd_sharing_one_name_costs_one_probe_per_join() -> None:
+    # An attacker joining thousands of "alice"s to one room: each join must not scan all
+    # the namesakes before it (quadratic), so n and 8n joins cost about n and 8n.
+    def crowd(n: int) -> None:
+        hub = Hub()
+        for i in range(n):
+            nick, replaced = hub.claim_nick("/crowd", "alice", None)
+            assert replaced is None
+            hub.join(Recorder(f"k{i}", "/crowd", nick), announce=False)
+        assert len(hub.rooms["/crowd"].nicks) == n
+
+    assert growth(crowd, 500, repeat=3) < 8 * 4  # linear (8x), with room for noise
+
+
+async def test_names_are_unique_and_the_lowest_free_number_is_given() -> None:
+    hub = Hub()
+    await hub.start()
+    names = []
+    for i in range(4):
+        nick, _ = hub.claim_nick("/r", "ann", None)
+        names.append(nick)
+        hub.join(Recorder(f"k{i}", "/r", nick))
+    assert names == ["ann", "ann (2)", "ann (3)", "ann (4)"]
+    second = next(c for c in hub.rooms["/r"].members if c.nick == "ann (2)")
+    hub.leave(second)
+    assert hub.claim_nick("/r", "ann", None) == ("ann (2)", None)
+    await hub.close()

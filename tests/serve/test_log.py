@@ -9,7 +9,7 @@ import threading
 import time
 
 from wscli.core.ndjson import timestamp
-from wscli.serve.log import QUEUE_LINES, EventLog, format_line
+from wscli.serve.log import HAND_OVER_DELAY, QUEUE_LINES, EventLog, format_line
 
 
 def test_timestamp_format() -> None:
@@ -134,6 +134,10 @@ def test_secrets_are_redacted_from_every_field() -> None:
         "GET /chat?nick=a&token=[redacted] HTTP/1.1"
     )
     assert redact("Cookie: a=b; c=d") == "Cookie: [redacted]"
+    # A chat page's session id takes over its name (?session=): as secret as a token.
+    assert redact("GET /chat?session=abcdefgh123&nick=a HTTP/1.1") == (
+        "GET /chat?session=[redacted]&nick=a HTTP/1.1"
+    )
     assert redact("invalid HTTP header value: Bearer s3cret") == (
         "invalid HTTP header value: [redacted]"
     )
@@ -142,3 +146,60 @@ def test_secrets_are_redacted_from_every_field() -> None:
     log = EventLog(io.StringIO(), json_stream=out)
     log.emit("error", remote=None, message="bad: Authorization: Basic dXNlcjpwdw==")
     assert "dXNlcjpwdw" not in out.getvalue() and "[redacted]" in out.getvalue()
+
+
+class CountingStream(io.StringIO):
+    """Counts the writes that reach it (the log thread's hand-overs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_lines_are_handed_to_the_writer_together() -> None:
+    import asyncio
+
+    stream = CountingStream()
+    log = EventLog(stream, background=True, json_stream=stream)
+    for n in range(50):
+        log.emit("error", remote=None, message=f"line {n}")
+        if n % 10 == 0:
+            await asyncio.sleep(0)  # other loop iterations within the hand-over delay
+    await asyncio.sleep(HAND_OVER_DELAY * 3)  # one hand-over
+    log.emit("error", remote=None, message="later")
+    await asyncio.sleep(HAND_OVER_DELAY * 3)
+    log.close(timeout=10)
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["message"] for line in lines] == [
+        *(f"line {n}" for n in range(50)),
+        "later",
+    ]
+    assert stream.writes == 2
+
+
+async def test_lines_past_the_bound_in_one_iteration_are_dropped_and_counted() -> None:
+    import asyncio
+
+    stream = StalledStream()
+    log = EventLog(stream, background=True)
+    for n in range(QUEUE_LINES + 500):
+        log.emit("error", remote=None, message=f"line {n}")
+    await asyncio.sleep(HAND_OVER_DELAY * 3)
+    for n in range(100):  # the thread still holds them all: these are dropped (and
+        # counted for the next note)
+        log.emit("error", remote=None, message=f"later {n}")
+    await asyncio.sleep(HAND_OVER_DELAY * 3)
+    stream.release.set()
+    log.close(timeout=10)
+    lines = stream.getvalue().splitlines()
+    note = [line for line in lines if "log lines dropped" in line]
+    # 500 dropped at the hand-over; the 100 later ones too, counted in the same note if
+    # they were dropped before the thread took its first batch (a race), else in none.
+    assert note and note[0].split()[0] in ("(500", "(600")
+    kept = [line for line in lines if "line " in line and "dropped" not in line]
+    assert len(kept) == QUEUE_LINES and kept[0].endswith(" line 0")
+    assert not [line for line in lines if "later" in line]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import os
 import re
@@ -521,8 +523,18 @@ async def test_healthz_reports_clients_rooms_and_uptime() -> None:
         assert health["clients"] == 3
         assert health["rooms"] == 2
         assert isinstance(health["uptime"], float) and health["uptime"] >= 0
-        # Public: counts only; the rest is in the verbose document.
-        assert set(health) == {"status", "clients", "rooms", "uptime", "fds"}
+        # Public: counts and bounds only; the rest is in the verbose document.
+        assert set(health) == {"status", "clients", "rooms", "uptime", "fds", "limits"}
+        assert health["limits"] == {
+            "max_size": 2**20,
+            "max_queue": 4 * 2**20,
+            "max_total_queue": 2**30,
+            "max_clients": None,
+            "history": 0,
+            "history_bytes": 64 * 2**20,
+            "idle_rooms": 1024,
+            "room_path_bytes": 1024,
+        }
         answer = await raw_request(srv.port, http_get("/healthz?verbose", srv.port))
         detail = json.loads(answer.partition(b"\r\n\r\n")[2])
         assert detail["backplane"] == {"kind": "local"}
@@ -536,8 +548,23 @@ async def test_page_is_served_at_root_as_html() -> None:
         assert head.startswith(b"HTTP/1.1 200")
         assert head.count(b"Content-Type:") == 1
         assert b"Content-Type: text/html; charset=utf-8" in head
-        assert b"Content-Security-Policy:" in head
         assert b"<html" in body.lower()
+        # The header pins the page's one inline script by its hash (a proxy rewriting the
+        # page cannot add any), and tells browsers not to sniff or send referrers.
+        script = re.search(rb"<script>(.*?)</script>", body, re.S)
+        assert script is not None
+        digest = base64.b64encode(hashlib.sha256(script.group(1)).digest())
+        [csp] = re.findall(rb"Content-Security-Policy: ([^\r]*)", head)
+        assert b"script-src 'sha256-" + digest + b"';" in csp
+        assert b"unsafe-inline" not in csp.split(b"script-src")[1].split(b";")[0]
+        meta = re.search(rb'http-equiv="Content-Security-Policy" content="([^"]*)"', body)
+        assert meta is not None and b"script-src 'sha256-" + digest + b"'" in meta.group(1)
+        assert b"frame-ancestors 'none'" in csp
+        for path in ("/", "/healthz", "/admission", "/nope"):
+            answer = await raw_request(srv.port, http_get(path, srv.port))
+            head = answer.partition(b"\r\n\r\n")[0] + b"\r\n"
+            assert b"\r\nReferrer-Policy: no-referrer\r\n" in head, path
+            assert b"\r\nX-Content-Type-Options: nosniff\r\n" in head, path
 
 
 async def test_unknown_plain_http_paths_are_404() -> None:
@@ -647,13 +674,17 @@ async def test_verbose_logs_messages_and_http_requests() -> None:
 
 
 async def test_idle_connection_state_stays_compact() -> None:
-    """Memory per idle client: a connection has fixed slots (no instance dict), and once
-    open it holds a fresh ServerProtocol, not the one that parsed the handshake."""
+    """Memory per idle client: a connection has fixed slots (no instance dict), and while
+    idle no ServerProtocol at all: none after our own 101, none kept for the keepalive's
+    pings and their pongs; one is made for the first message, in state OPEN."""
     async with running(ping_interval=0.05) as srv, client(srv, "/r?nick=ann") as ws:
         await recv(ws)  # its own join notice
-        await asyncio.sleep(0.15)  # a keepalive ping or two went by
+        await asyncio.sleep(0.15)  # a keepalive ping or two went by, and their pongs
         (conn,) = srv.chat.admitted
         assert conn.nick == "ann" and conn.room == "/r" and conn.joined
         assert not hasattr(conn, "__dict__")
+        assert conn.protocol is None
+        await ws.send("hello")
+        assert await recv(ws) == "hello"
         assert conn.protocol is not None and conn.protocol.state is State.OPEN
         assert conn.protocol.handshake_exc is None

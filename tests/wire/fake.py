@@ -168,6 +168,9 @@ class Recorder(Owner):
         else:
             conn.accept(protocol.reject(403, "no\n"))
 
+    def invalid_request(self, conn: Engine, exc: Exception) -> None:
+        self.events.append(("invalid", str(exc.__cause__)))
+
     def rejected(self, conn: Engine, response: Response | None) -> None:
         self.events.append(("rejected", response.status_code if response else None))
 

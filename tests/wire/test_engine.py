@@ -275,14 +275,16 @@ async def test_a_refused_upgrade_is_answered_and_the_rest_discarded() -> None:
     assert client.protocol.handshake_exc is not None
 
 
-async def test_garbage_instead_of_a_request_is_hung_up_on_at_its_first_line() -> None:
+async def test_garbage_instead_of_a_request_gets_400_at_its_first_line() -> None:
     owner = Recorder()
     server = ServerEngine(owner, Settings(), ServerProtocol())
     pipe = Pipe(server, silent_peer())
     server.data_received(b"\x16\x03\x01 not HTTP\r\n")  # no end of head: not waited for
-    assert owner.events == []
+    assert [kind for kind, *_ in owner.events] == ["invalid"]
+    assert "\x16\x03\x01 not HTTP" in owner.events[0][1]  # the parser says why
     assert server.phase == DISCARD
-    assert pipe.a.writes == [] and pipe.a.eof_written
+    assert len(pipe.a.writes) == 1 and pipe.a.writes[0].startswith(b"HTTP/1.1 400 Bad Request")
+    assert pipe.a.eof_written
 
 
 async def test_a_request_head_split_anywhere_is_found_and_frames_wait_for_the_answer() -> None:

@@ -14,10 +14,11 @@ from wscli.cli.entry import main
 from wscli.cli.group import cli
 from wscli.cli.handshake import handshake
 from wscli.cli.proxy import proxy
+from wscli.cli.replay import replay
 from wscli.cli.serve import serve
 from wscli.cli.top import top
 
-for command in (serve, connect, handshake, proxy, top, completion):
+for command in (serve, connect, handshake, proxy, replay, top, completion):
     cli.add_command(command)
 
 __all__ = ["cli", "main"]

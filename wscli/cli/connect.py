@@ -11,31 +11,39 @@ import textwrap
 
 from wscli.cli.group import EXIT_STATUS_EPILOG, get_environment
 from wscli.cli.options import command
-from wscli.connect.config import ConnectConfig
+from wscli.connect.config import DEFAULT_IDLE, ConnectConfig
 from wscli.core.exitcodes import server_close_sentence
 
 CONNECT_EPILOG = (
+    "\b\nExamples:\n"
+    "  wscli connect ws://127.0.0.1:3000/chat           # the prompt\n"
+    "  echo hi | wscli connect ws://127.0.0.1:3000/chat # send, print the reply, exit\n"
+    "  wscli connect URL -x @req.json -n 1 --json       # a file as one message, 1 reply\n"
+    "  wscli connect --socketio http://127.0.0.1:3000 -x hello\n\n"
     "\b\nIn a pipe (stdin or stdout not a terminal, or --no-tty):\n"
     "  each stdin line is sent as one message; each received message is written to\n"
     "  stdout, one per line. After stdin ends, replies are still read until --count\n"
-    "  messages arrived, or none for --idle seconds (default 0.5), or --wait seconds\n"
-    "  passed (then wscli closes with 1000 and exits 0), or the server closed.\n"
+    "  messages arrived, or none came for --idle seconds since the last message sent or\n"
+    f"  received (default {DEFAULT_IDLE:g}), or --wait seconds passed (then wscli closes with\n"
+    "  1000), or the server closed.\n"
     + textwrap.fill(server_close_sentence() + ".", 84, initial_indent="  ", subsequent_indent="  ")
     + "\n"
     "  Expecting N replies? -n N ends as soon as they arrived (echo x | wscli\n"
-    "  connect URL -n 1); if --idle ends it before N arrived, that is exit 6. A slow\n"
-    "  server needs a longer --idle or -w.\n"
+    "  connect URL -n 1). If --idle ends it before N arrived, or with no message after\n"
+    "  the last one sent, that is exit 8 (no reply): a slow server needs a longer --idle.\n"
     "  --timeout is a deadline: reaching it exits 6.\n"
     "\b\nWith --socketio, a line that is valid JSON is sent as that value (--raw-strings:\n"
     "  always a string; --spread: a JSON array is several arguments); received events\n"
-    "  are written as NAME: [JSON args], acknowledgements as ack N: [JSON args].\n"
+    "  are written as NAME: [JSON args] (NAME JSON-quoted unless plain),\n"
+    "  acknowledgements as ack N: [JSON args].\n"
     "\b\nAt the prompt: /help lists the commands (/ping, /close, /binary, /file, /show,\n"
-    "  /quit; with --socketio /emit EVENT JSON... and /ack); Alt-Enter (Esc Enter)\n"
-    "  inserts a newline; a multi-line paste is sent as one message when you press\n"
-    "  Enter; Ctrl-D closes with 1000 and exits 0. Ctrl-C clears the line; on an empty\n"
-    "  line it shows how to leave, and a second Ctrl-C within 2 s leaves as Ctrl-D\n"
-    "  does. Binary messages are hex-dumped up to 128 bytes; /show N (or --full) shows\n"
-    "  all.\n\n" + EXIT_STATUS_EPILOG
+    "  /filter, /mute, /pretty, /quit; with --socketio /emit EVENT JSON... and /ack);\n"
+    "  Alt-Enter (Esc Enter) inserts a newline; a multi-line paste is sent as one\n"
+    "  message when you press Enter; Ctrl-D closes with 1000 and exits 0 (a closed\n"
+    "  terminal: 1001). Ctrl-C clears the line; on an empty line it shows how to leave,\n"
+    "  and a second Ctrl-C within 2 s leaves as Ctrl-D does. Binary messages are\n"
+    "  hex-dumped up to 128 bytes (--full: all); text is shown up to 4,096 characters\n"
+    "  or 64 lines; /show N shows the rest.\n\n" + EXIT_STATUS_EPILOG
 )
 
 

@@ -1,7 +1,7 @@
 """Describe the click command tree as plain data (:mod:`wscli.docgen.model`).
 
 The one place the doc generator touches click: defaults, environment variables and ranges
-are taken from click's own ``get_help_extra`` so the man pages, README reference and
+are taken from click's own ``get_help_extra`` so the man pages, docs/reference.md and
 ``--help`` agree by construction.
 """
 

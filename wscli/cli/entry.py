@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,17 @@ def _print_error(line: str) -> None:
         pass
 
 
+def _stderr_width() -> int | None:
+    """The terminal's columns when stderr is one (an error line quoting the server is cut
+    to fit), else None."""
+    try:
+        if sys.stderr.isatty():
+            return shutil.get_terminal_size().columns
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI and exit with a documented :class:`ExitCode`."""
     code: int
@@ -33,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except WscliError as exc:
         if os.environ.get("WSCLI_TRACEBACK"):
             raise
-        _print_error(format_error(exc))
+        _print_error(format_error(exc, width=_stderr_width()))
         code = exc.exit_code
     except click.exceptions.UsageError as exc:
         hint = ""

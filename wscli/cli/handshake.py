@@ -15,7 +15,7 @@ EPILOG = """\b
 Examples:
   wscli handshake wss://echo.example.com/
   wscli handshake ws://127.0.0.1:8765/chat -s chat -s superchat --debug
-  wscli handshake ws://h/chat --key x3JJHMbDL1EzLkh9GBhXDw== --offline
+  wscli handshake ws://h/chat --ws-key x3JJHMbDL1EzLkh9GBhXDw== --offline
   wscli handshake --accept-for dGhlIHNhbXBsZSBub25jZQ==
 
 \b
@@ -42,11 +42,10 @@ def handshake(config: HandshakeConfig) -> int:
     from wscli.cli.group import get_environment
     from wscli.core.accept import accept_for as compute_accept
     from wscli.core.accept import validate_key
-    from wscli.core.url import normalize_url, parse_ws_url
-    from wscli.handshake.exchange import run_handshake, tls_context
     from wscli.handshake.output import write_report
     from wscli.handshake.report import HandshakeReport
-    from wscli.handshake.request import build_client
+    from wscli.handshake.run import run_handshakes
+    from wscli.net.client import check_request
 
     url, accept_for = config.url, config.accept_for
     if accept_for is not None:
@@ -54,45 +53,34 @@ def handshake(config: HandshakeConfig) -> int:
             raise UsageProblem(
                 "--accept-for takes no URL",
                 f"it only computes the accept value; {url!r} would be ignored",
-                hint="wscli handshake --accept-for KEY, or wscli handshake URL --key KEY",
+                hint="wscli handshake --accept-for KEY, or wscli handshake URL --ws-key KEY",
             )
         click.echo(compute_accept(validate_key(accept_for, "--accept-for")))
         return ExitCode.OK
     if url is None:
         raise UsageProblem("missing URL", hint="wscli handshake URL, or --accept-for KEY")
-    uri = parse_ws_url(url)
-    if config.cacert and not uri.secure:  # as `connect` says: likely meant wss://
-        raise UsageProblem("--cacert needs a wss:// URL", f"{url!r} is not TLS")
-    if config.key is not None:
-        validate_key(config.key)
-    protocol, request = build_client(
-        uri,
-        headers=config.headers,
-        subprotocols=config.subprotocols,
-        origin=config.origin,
-        key=config.key,
-        compression=config.compression,
-    )
-    report = HandshakeReport(
-        normalize_url(url), uri.host, uri.port, uri.secure, request, offline=config.offline
-    )
-    if not config.offline:
-        context = None
-        if uri.secure:
-            context = tls_context(insecure=config.insecure, cafile=config.cacert)
-        asyncio.run(run_handshake(report, protocol, context, config.timeout))
+    check_request(config, url)  # the URL, headers, --auth, TLS files, proxy: as connect does
+    if config.ws_key is not None:
+        validate_key(config.ws_key)
+    env = get_environment()
+    closed: list[BrokenPipeError] = []
 
-    try:
-        write_report(
-            report,
-            get_environment(),
-            sys.stdout,
-            sys.stderr,
-            json_output=config.json_output,
-            debug=config.debug,
-        )
-    except BrokenPipeError:
-        quiet_stdout()  # the reader went away (`| head`): quietly; the verdict still counts
-    if report.error is not None:
-        raise report.error
+    def write(report: HandshakeReport) -> None:
+        try:
+            write_report(
+                report,
+                env,
+                sys.stdout,
+                sys.stderr,
+                json_output=config.json_output,
+                debug=config.debug,
+            )
+        except BrokenPipeError as exc:
+            closed.append(exc)  # the reader went away (`| head`): the verdict still counts
+
+    last = asyncio.run(run_handshakes(config, url, write))
+    if closed:
+        quiet_stdout()
+    if last.error is not None:
+        raise last.error
     return ExitCode.OK

@@ -9,6 +9,12 @@ from wscli.cli.options import command, warn_out_of_date_certificate
 from wscli.proxy.config import ProxyConfig
 
 EPILOG = """\b
+Examples:
+  wscli proxy ws://127.0.0.1:8080/socket --port 9000   # clients use ws://127.0.0.1:9000/socket
+  wscli proxy wss://api.example.com/stream --json > traffic.ndjson
+  wscli proxy ws://127.0.0.1:8080 --delay 80ms --jitter 40ms --drop 0.02
+
+\b
 Each client gets its own upstream connection with the same path and query (a WebSocket
 client asking for '/' gets the upstream URL's own path); the upstream's host and port are
 fixed (a request target that is not a path is 400, a Host that does not name the proxy

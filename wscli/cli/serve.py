@@ -10,13 +10,22 @@ from wscli.cli.options import command, warn_out_of_date_certificate
 from wscli.serve.config import ServeConfig
 
 EPILOG = """\b
+Examples:
+  wscli serve                        # http://127.0.0.1:3000/, ws://127.0.0.1:3000/chat
+  wscli serve --host 0.0.0.0 --port 8080 --history 50 -v
+  wscli serve -s chat --require-subprotocol
+  wscli serve --port 3001 --redis redis://127.0.0.1:6379/0
+
+\b
 Rooms are URL paths (ws://HOST:PORT/lobby); `/` serves the chat page to browsers.
 A client connecting with ?nick=NAME is announced to its room as "* NAME joined"
 and "* NAME left"; messages are relayed byte for byte, the sender included.
 \b
 Endpoints: /  chat page   /healthz  status (public: counts only)
 /metrics  Prometheus   /healthz?verbose  detail   /log  last log lines
-(those three need the metrics token when one is set)   others: 404
+(those three need the metrics token when one is set)
+/admission  the page's pre-flight: would an upgrade be let in, and if not why
+others: 404
 --socketio: Socket.IO clients (long-polling or WebSocket) at /socket.io/;
 namespace /chat is room /chat, shared with raw clients ('message' events
 bridge both ways). --static DIR serves DIR/index.html at / and DIR's files.

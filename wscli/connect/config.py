@@ -29,12 +29,17 @@ from wscli.core.options import (
 )
 
 TransportChoice = Literal["auto", "websocket", "polling"]
+BinaryInput = Literal["raw", "base64", "hex"]
 
-# Long enough for a reply computed on the spot (a loopback or LAN round trip and some
-# work), short enough that `echo x | wscli connect URL` ends in about half a second: 1 s
-# made every such call take 1.3 s. A slower server needs --idle or -w; a request/response
-# script should say -n 1 and end at the reply.
-DEFAULT_IDLE: Final = 0.5
+# Counted from the last message sent (or received), not from stdin's end: `echo x |` ends
+# stdin before the connection is open, and starting wscli took up to 3.8 s of a run on the
+# loaded test machine (load 19), which used up the old 0.5 s before the request even went
+# out. Measured from the send, replies of wscli serve and Node ws on loopback came within
+# 3 ms (p50) and 135 ms (the slowest of 80) at load 19; a round trip between continents
+# adds about 300 ms. 1 s covers both with room for the server's work; a slower server is
+# no longer lost without a word (exit 8, "no reply"). A request/response script should say
+# -n 1 and end at the reply.
+DEFAULT_IDLE: Final = 1.0
 
 
 def _json_argument(text: str, option: str, expected: type[Any], example: str) -> Any:
@@ -149,14 +154,6 @@ class SessionOptions:
         help="Reconnect attempts in a row before giving up; a connection that ends within 10 s "
         "counts as failed (the count and the growing delay restart only after 10 s up).",
     )
-    location: bool = option(
-        "-L",
-        "--location",
-        kind=FLAG,
-        default=False,
-        help="Follow redirects (3xx, up to 10), each reported; never wss:// to ws://. "
-        "-H headers and --auth are not sent on to another host.",
-    )
     socketio: bool = option(
         "--socketio",
         kind=FLAG,
@@ -179,7 +176,8 @@ class ScriptOptions:
         multiple=True,
         metavar="MSG",
         default=(),
-        help="Send MSG as soon as the connection opens (repeatable, in order).",
+        help="Send MSG as soon as the connection opens (repeatable, in order); @FILE sends "
+        "the file's content, @- all of stdin, @@ a literal @.",
     )
     timeout: float | None = option(
         "--timeout",
@@ -203,6 +201,66 @@ class ScriptOptions:
     )
 
 
+def _separator(text: str | None) -> bytes:
+    from wscli.connect.inputs import parse_separator  # read when a value is, not for --help
+
+    return parse_separator(text)
+
+
+@declared
+class SeparatorOption:
+    """``--separator``: what ends a message in stdin and on stdout."""
+
+    separator: bytes = option(
+        "--separator",
+        metavar="SEP",
+        default=None,
+        convert=_separator,
+        show_default=False,
+        help="End each message with SEP instead of a newline, in stdin and on stdout, for "
+        "messages that hold newlines: 'nul' for NUL (as xargs -0 reads), or any text "
+        "(escapes \\n \\r \\t \\0 \\xHH).",
+    )
+
+
+@declared
+class InputOptions(SeparatorOption):
+    """How stdin (and -x) become messages."""
+
+    binary: bool = option(
+        "--binary",
+        kind=FLAG,
+        default=False,
+        help="Send each stdin message (and -x) as a binary message.",
+    )
+    binary_input: BinaryInput = option(
+        "--binary-input",
+        kind=Choice(("raw", "base64", "hex")),
+        default="raw",
+        help="How binary messages are written in stdin and -x: as they are, or base64 or hex "
+        "(as --binary-format prints received ones, so a received line can be sent back); "
+        "base64 and hex imply --binary.",
+    )
+    stream: bool = option(
+        "--stream",
+        kind=FLAG,
+        default=False,
+        help="Send each chunk read from stdin as a binary message.",
+    )
+    whole_input: bool = option(
+        "--whole-input",
+        kind=FLAG,
+        default=False,
+        help="Send all of stdin as one message, newlines and all (text, or binary with "
+        "--binary); the same as -x @-.",
+    )
+
+    @property
+    def sends_binary(self) -> bool:
+        """stdin's messages (and -x) go as binary."""
+        return self.binary or self.stream or self.binary_input != "raw"
+
+
 @declared
 class PipePolicy(ScriptOptions):
     """What to send up front, how to read stdin, and when to stop."""
@@ -213,34 +271,30 @@ class PipePolicy(ScriptOptions):
         kind=Integer(min=1),
         metavar="N",
         default=None,
-        help="End (exit 0) after N messages have been received; fewer by --idle: exit 6.",
+        help="End (exit 0) after N messages have been received; fewer by --idle: exit 8. "
+        "On a terminal too: no prompt then, as with --wait.",
     )
     idle: float = option(
         "--idle",
         kind=Seconds(),
         default=DEFAULT_IDLE,
-        help="After stdin ends, end (exit 0) when no message arrived for SECONDS; 0: no limit.",
+        help="After stdin ends, end when no message came for SECONDS since the last one sent "
+        "or received: exit 0 if a reply came after the last send, else 8 (no reply); "
+        "0: no limit.",
     )
     wait: float | None = option(
         "-w",
         "--wait",
         kind=Seconds(),
         default=None,
-        help="After stdin ends (or after -x with </dev/null), stay open exactly SECONDS.",
+        help="After stdin ends (or after -x with </dev/null, or on a terminal: no prompt "
+        "then), stay open exactly SECONDS.",
     )
-    binary: bool = option(
-        "--binary", kind=FLAG, default=False, help="Send each stdin line as a binary message."
-    )
-    stream: bool = option(
-        "--stream",
-        kind=FLAG,
-        default=False,
-        help="Send each chunk read from stdin as a binary message.",
-    )
+    input: InputOptions = group(InputOptions)
 
 
 @declared
-class OutputOptions(JsonOption):
+class OutputOptions(SeparatorOption, JsonOption):
     """How received messages and events are shown."""
 
     timestamps: bool = option(
@@ -276,6 +330,13 @@ class OutputOptions(JsonOption):
 @declared
 class ReplOptions(OutputOptions, ScriptOptions):
     """How the prompt behaves and shows things."""
+
+    pretty: bool = option(
+        "--pretty",
+        kind=FLAG,
+        default=False,
+        help="At the prompt, show JSON messages indented and highlighted (/pretty toggles).",
+    )
 
 
 @declared

@@ -10,42 +10,34 @@ follow only with -L (websockets would follow it itself, silently, to any host, w
 from __future__ import annotations
 
 import asyncio
-import base64
-import importlib.metadata
 import re
 import ssl
-import sys
 from collections.abc import Sequence
 
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHandshake, InvalidStatus
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.http11 import Request
-from websockets.typing import Origin, Subprotocol
 from websockets.uri import WebSocketURI
 
 from wscli.connect.websocket import FrameObserver, WebSocketChannel
 from wscli.core.clientoptions import ConnectOptions
+from wscli.core.clientrequest import request_for
 from wscli.core.errors import (
+    CLIENT_CERT_HINT,
     NO_ANSWER_HINT,
     ConnectFailed,
     HandshakeRejected,
     TimedOut,
-    UsageProblem,
     WscliError,
 )
-from wscli.core.headers import check_header_values, check_subprotocols
-from wscli.core.url import is_direct, parse_ws_url, redact_in
+from wscli.core.refusal import Refusal, refusal_hint
+from wscli.core.url import parse_ws_url, redact_in
+from wscli.net.client import check_request, tls_context
 from wscli.net.neterrors import describe_connect_error, hostport
-from wscli.net.tls import client_context
-from wscli.net.tunnel import check_proxy, dial, environment_proxy
+from wscli.net.tunnel import dial, resolve_proxy
 
 REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
-USER_AGENT = "Python/{}.{} websockets/{}".format(
-    *sys.version_info[:2], importlib.metadata.version("websockets")
-)
-"""The User-Agent websockets' own client sends: what servers saw from wscli so far."""
 
 
 class RedirectAnswer(Exception):
@@ -58,79 +50,15 @@ class RedirectAnswer(Exception):
         self.location = location
 
 
-def basic_auth_header(auth: str) -> tuple[str, str]:
-    """``user:pass`` as an ``Authorization: Basic`` header."""
-    if ":" not in auth:
-        raise UsageProblem("invalid --auth value", "expected USER:PASSWORD")
-    token = base64.b64encode(auth.encode("utf-8")).decode("ascii")
-    return "Authorization", f"Basic {token}"
-
-
-def request_headers(options: ConnectOptions) -> list[tuple[str, str]]:
-    """The extra request headers: -H in order, then --auth's Authorization.
-
-    Raises :class:`UsageProblem` for a header value, --origin or -s that cannot be sent.
-    """
-    headers = list(options.headers)
-    check_header_values([*headers, *([("Origin", options.origin)] if options.origin else [])])
-    check_subprotocols(options.subprotocols)
-    if options.auth is not None:
-        headers.append(basic_auth_header(options.auth))
-    return headers
-
-
-def tls_context(options: ConnectOptions, uri: WebSocketURI) -> ssl.SSLContext | None:
-    """The TLS context of a wss:// URL (None for ws://, where --cert/--cacert are refused)."""
-    if uri.secure:
-        return client_context(
-            insecure=options.insecure,
-            cafile=options.cacert,
-            certfile=options.cert,
-            keyfile=options.key,
-        )
-    if options.cert or options.cacert:
-        raise UsageProblem("--cert/--cacert need a wss:// URL", f"{options.url!r} is not TLS")
-    return None
-
-
-def resolve_proxy(option: str | None, uri: WebSocketURI) -> str | None:
-    """The proxy to go through: --proxy (``none`` or empty: direct), else the environment's
-    (``*_proxy``, ``no_proxy``; loopback hosts never go through one)."""
-    if option is not None:
-        if is_direct(option):
-            return None
-        check_proxy(option)
-        return option
-    return environment_proxy(uri.host, uri.port, uri.secure)
-
-
 def check_options(options: ConnectOptions) -> None:
     """Raise :class:`UsageProblem` for a bad URL, header, --auth, TLS file or proxy, before
     anything starts."""
-    uri = parse_ws_url(options.url)
-    build_request(options, uri)
-    tls_context(options, uri)
-    resolve_proxy(options.proxy, uri)
+    check_request(options, options.url)
 
 
 def build_request(options: ConnectOptions, uri: WebSocketURI) -> tuple[ClientProtocol, Request]:
     """The client protocol and its upgrade request for ``options`` (pure: no I/O)."""
-    headers = request_headers(options)  # checked first: the protocol takes --origin and -s
-    protocol = ClientProtocol(
-        uri,
-        origin=Origin(options.origin) if options.origin else None,
-        extensions=(
-            [ClientPerMessageDeflateFactory(compress_settings={"memLevel": 5})]
-            if options.compression
-            else None
-        ),
-        subprotocols=[Subprotocol(s) for s in options.subprotocols] or None,
-        max_size=options.max_size,
-    )
-    request = protocol.connect()
-    request.headers.update(headers)
-    request.headers.setdefault("User-Agent", USER_AGENT)
-    return protocol, request
+    return request_for(options, uri, max_size=options.max_size)
 
 
 async def open_websocket(
@@ -140,12 +68,20 @@ async def open_websocket(
     :class:`RedirectAnswer` for a redirect)."""
     uri = parse_ws_url(options.url)
     protocol, request = build_request(options, uri)
-    tls = tls_context(options, uri)
-    proxy = resolve_proxy(options.proxy, uri)
+    tls = tls_context(options, uri, options.url)
+    proxy = resolve_proxy(options.proxy, uri.host, uri.port, uri.secure)
     channel = WebSocketChannel(options, protocol, observer)
 
     async def connect() -> None:
-        await dial(lambda: channel.engine, uri.host, uri.port, tls=tls, proxy=proxy, timeout=None)
+        await dial(
+            lambda: channel.engine,
+            uri.host,
+            uri.port,
+            tls=tls,
+            proxy=proxy,
+            timeout=None,
+            cafile=options.cacert,
+        )
         channel.engine.send_request(request)
         await channel.handshake()
 
@@ -181,7 +117,7 @@ def _lost_in_handshake(exc: OSError, uri: WebSocketURI) -> WscliError:
         return ConnectFailed(
             f"TLS connection to {where} closed by the server",
             "no HTTP response",
-            hint="does it require a client certificate (--cert/--key)?",
+            hint=CLIENT_CERT_HINT,
         )
     return HandshakeRejected(
         f"handshake with {where} failed",
@@ -221,19 +157,24 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
     uri = parse_ws_url(options.url)
     where = hostport(uri.host, uri.port)
     if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        hint = None
-        if status in (401, 403):
-            hint = "check -H/--header, --auth and --origin"
-        elif status == 404:
-            hint = "check the URL path"
-        elif status == 400 and not options.subprotocols:
-            hint = "the server may require a subprotocol (-s)"
+        response = exc.response
+        refusal = Refusal.of(
+            response.status_code,
+            response.reason_phrase,
+            list(response.headers.raw_items()),
+            bytes(response.body),
+        )
         return HandshakeRejected(
             f"{where} rejected the WebSocket handshake",
-            f"HTTP {status} {exc.response.reason_phrase}".strip(),
-            hint=hint,
-            status=status,
+            f"HTTP {refusal.status} {refusal.reason}".strip(),
+            hint=refusal_hint(
+                refusal,
+                options.url,
+                subprotocols=options.subprotocols,
+                auth=options.authorizes,
+                origin=options.origin is not None,
+            ),
+            refusal=refusal,
         )
     if isinstance(exc, InvalidHandshake) and uri.secure and isinstance(exc.__cause__, EOFError):
         # The TLS server hung up before any HTTP answer: typically a client certificate
@@ -241,7 +182,7 @@ def describe_handshake_error(exc: BaseException, options: ConnectOptions) -> Wsc
         return ConnectFailed(
             f"TLS connection to {where} closed by the server",
             "no HTTP response",
-            hint="does it require a client certificate (--cert/--key)?",
+            hint=CLIENT_CERT_HINT,
         )
     if isinstance(exc, InvalidHandshake) and isinstance(exc.__cause__, EOFError):
         return HandshakeRejected(

@@ -2,13 +2,13 @@
 interface), :class:`WebSocketLink` (plain WebSocket messages over the one adapter,
 :class:`~wscli.connect.websocket.WebSocketChannel`; Socket.IO's link sits on the same
 adapter: :mod:`wscli.connect.socketio.link`), and the verdicts shared by both: how a close
-ends the session, which failures are worth a reconnect, the backoff between attempts.
+ends the session, which failures are worth a reconnect (the backoff between attempts is
+:mod:`wscli.net.backoff`, shared with serve's Redis backplane).
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from wscli.connect.websocket import WebSocketChannel
@@ -139,21 +139,19 @@ def close_result(code: int | None, reason: str, by: ClosedBy) -> ExitCode:
     )
 
 
-def backoff_delays(
-    initial: float = 0.5,
-    factor: float = 2.0,
-    cap: float = 30.0,
-    rng: Callable[[], float] = random.random,
-) -> Iterator[float]:
-    """Exponential backoff with full jitter: delay n is uniform in [d/2, d], d = initial·factorⁿ."""
-    delay = initial
-    while True:
-        yield delay / 2 + rng() * delay / 2
-        delay = min(delay * factor, cap)
-
-
 def is_retryable(error: WscliError) -> bool:
-    """Errors worth a reconnect: refused, dropped, timed out, abnormal close, HTTP 5xx."""
+    """Failures to open a connection worth a reconnect: refused, dropped, timed out,
+    abnormal close, HTTP 5xx."""
     if isinstance(error, HandshakeRejected):
         return error.status is not None and error.status >= 500
     return isinstance(error, ConnectFailed | ClosedAbnormally | TimedOut)
+
+
+def connection_failed(error: WscliError) -> bool:
+    """An open connection's end worth a reconnect: it was dropped or closed abnormally.
+
+    Not a server that was slow to answer (too few replies after --idle, an overdue
+    acknowledgement) nor the --timeout deadline: a new connection would not bring those
+    replies (the lines sent are not sent again).
+    """
+    return isinstance(error, ClosedAbnormally)

@@ -22,11 +22,15 @@ from wscli.connect.render import (
     BinaryFormat,
     fold,
     pipe_line,
+    preview_end,
+    shown_body,
     status_text,
     terminal_message,
+    terminal_pieces,
+    text_body,
 )
 from wscli.core.closecodes import close_description
-from wscli.core.errors import WscliError, error_text, format_error
+from wscli.core.errors import HandshakeRejected, WscliError, error_text, format_error
 from wscli.core.escape import escape_control
 from wscli.core.events import (
     ClosedBy,
@@ -279,12 +283,14 @@ class PlainOutput(_StderrStatus, _TextEvents):
         binary_format: BinaryFormat = "base64",
         timestamps: bool = False,
         escape: bool = False,
+        separator: bytes = b"\n",
     ) -> None:
         super().__init__(stdout, stderr, verbose=verbose)
         self.show_ping_pong = show_ping_pong
         self.binary_format = binary_format
         self.timestamps = timestamps
         self.escape = escape
+        self.separator = separator
 
     def opened(self, link: LinkInfo) -> None:
         self.status(_open_line(link))
@@ -293,8 +299,11 @@ class PlainOutput(_StderrStatus, _TextEvents):
         if message.direction != "in":
             return
         line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
+        data = line.encode("utf-8", "surrogateescape")
+        if self.separator != b"\n":  # --separator: each message ends with it instead
+            data = data[:-1] + self.separator
         # A BrokenPipeError goes up: the session closes politely and ends quietly.
-        self._write(line.encode("utf-8", "surrogateescape"))
+        self._write(data)
 
     def _note(self, line: str) -> None:
         self._err(line)
@@ -329,7 +338,8 @@ class JsonOutput(_StderrStatus):
         self._emit(close_event(code, reason, by))
 
     def error(self, error: WscliError, final: bool) -> None:
-        self._emit(error_event(error_text(error), int(error.exit_code)))
+        refusal = error.refusal if isinstance(error, HandshakeRejected) else None
+        self._emit(error_event(error_text(error), int(error.exit_code), refusal=refusal))
         super().error(error, final)
 
     def reconnecting(
@@ -343,7 +353,8 @@ class JsonOutput(_StderrStatus):
         self._err(_redirect_line(status, source, url, dropped))  # on stderr too
 
 
-# Binary messages kept for /show: the last few, and never more bytes than this in all.
+# Messages cut at the prompt, kept for /show: the last few, and never more bytes than this
+# in all.
 SHOW_KEEP = 16
 SHOW_KEEP_BYTES = 16 * 1024 * 1024
 
@@ -354,7 +365,10 @@ class TerminalOutput(_TextEvents):
     Build it inside ``patch_stdout`` so the consoles write above the prompt. Every line is
     folded to the terminal's width as it is printed (``width``, asked each time, so output
     after a resize fits the new width). A binary message longer than
-    :data:`PREVIEW_LINES` hex dump lines is cut (unless ``full``) and kept for ``/show``.
+    :data:`PREVIEW_LINES` hex dump lines is cut (unless ``full``), and so is a text message
+    (or a Socket.IO event's arguments) longer than :data:`PREVIEW_CHARS` characters or
+    :data:`PREVIEW_TEXT_LINES` lines, always: the terminal never gets more of one message
+    at once. Cut messages are kept for ``/show``.
     """
 
     def __init__(
@@ -364,12 +378,14 @@ class TerminalOutput(_TextEvents):
         show_ping_pong: bool = False,
         timestamps: bool = False,
         full: bool = False,
+        pretty: bool = False,
         width: Callable[[], int] | None = None,
     ) -> None:
         self.console = console
         self.show_ping_pong = show_ping_pong
         self.timestamps = timestamps
         self.full = full
+        self.pretty = pretty  # /pretty toggles it
         self.width = width or (lambda: self.console.width)
         self.kept: collections.OrderedDict[int, Message] = collections.OrderedDict()
         self.kept_bytes = 0
@@ -384,10 +400,24 @@ class TerminalOutput(_TextEvents):
     def message(self, message: Message) -> None:
         preview = None if self.full else PREVIEW_LINES * HEXDUMP_WIDTH
         show_id = None
-        data = message.data
-        if preview is not None and isinstance(data, bytes) and len(data) > preview:
-            show_id = self._keep(message, len(data))
-        self._print(terminal_message(message, self.timestamps, timestamp(), preview, show_id))
+        body = text_body(message)
+        if body is not None:
+            shown, _ = shown_body(message, body, self.pretty)
+            cut = preview_end(shown) < len(shown)
+        else:
+            cut = preview is not None and len(message.data) > preview
+        if cut:
+            show_id = self._keep(message, message.length)
+        text = terminal_message(
+            message,
+            self.timestamps,
+            timestamp(),
+            preview,
+            show_id,
+            text_preview=True,
+            pretty=self.pretty,
+        )
+        self._print(text)
 
     def _keep(self, message: Message, size: int) -> int | None:
         """Keep ``message`` for /show (bounded in count and bytes); its number, or None."""
@@ -398,15 +428,21 @@ class TerminalOutput(_TextEvents):
         self.kept_bytes += size
         while len(self.kept) > SHOW_KEEP or self.kept_bytes > SHOW_KEEP_BYTES:
             _, old = self.kept.popitem(last=False)
-            self.kept_bytes -= len(old.data)
+            self.kept_bytes -= old.length
         return show_id
 
-    def show(self, show_id: int) -> bool:
-        """``/show N``: print kept binary message N in full; False if it is not kept."""
+    async def show(self, show_id: int) -> bool:
+        """``/show N``: print kept message N in full; False if it is not kept.
+
+        Piece by piece (about a screenful each), letting the event loop run between
+        pieces: pongs and new messages keep flowing while a long message prints.
+        """
         message = self.kept.get(show_id)
         if message is None:
             return False
-        self._print(terminal_message(message, self.timestamps, timestamp()))
+        for piece in terminal_pieces(message, self.timestamps, timestamp()):
+            self._print(piece)
+            await asyncio.sleep(0)
         return True
 
     def error(self, error: WscliError, final: bool) -> None:

@@ -6,14 +6,18 @@ buffered, never dropped. When stdin ends, replies are not dropped either: the pi
 reading until one of these ends it, then closes with 1000 (or --close-code):
 
 - ``--count N`` messages received (any time): clean end, exit 0;
-- no message received for ``--idle`` seconds after stdin ended (default 0.5 s; 0 = no
-  limit): clean end, exit 0 — unless ``--count N`` was given and fewer than N arrived:
-  then it is exit 6, since the script did not get what it asked for;
+- no message for ``--idle`` seconds after stdin ended, counted from the last message
+  sent or received, whichever came later (default :data:`~wscli.connect.config
+  .DEFAULT_IDLE`; 0 = no limit): a clean end when a message came after the last one sent
+  (or nothing was sent); otherwise "no reply", exit 8 — and with ``--count N``, fewer than
+  N is exit 8 too: silence never passes for success;
 - ``--wait S`` given: exactly S seconds after stdin ended (replaces --idle): clean end;
 - the server closes: exit 0 for 1000/1001 (or a close frame without a code), else 5
   (closed abnormally);
 - ``--timeout S`` since the start has passed: a deadline, so exit 6 (timed out), held
   even while a reader that stopped reading blocks stdout (:mod:`wscli.connect.watchdog`).
+
+With -v, the reason wscli closed is said on stderr before the close.
 
 A close that websockets began on our side before one of these (1009 for a message over
 --max-size) lost a message: it is never a clean end (see ``session.close_politely``).
@@ -27,11 +31,13 @@ import contextlib
 import itertools
 import os
 import threading
+from collections.abc import Sequence
 from typing import Final
 
 from websockets.exceptions import ConnectionClosed
 
 from wscli.connect.config import PipePolicy, SessionOptions
+from wscli.connect.inputs import NEWLINE, BadInput, payload, split_messages
 from wscli.connect.link import Link
 from wscli.connect.output import Output
 from wscli.connect.session import (
@@ -41,7 +47,8 @@ from wscli.connect.session import (
     run_session,
 )
 from wscli.connect.watchdog import DeadlineWatchdog, Expire
-from wscli.core.errors import TimedOut
+from wscli.core.errors import NoReply, TimedOut
+from wscli.core.events import Message
 from wscli.core.exitcodes import ExitCode
 
 EOF: Final = None
@@ -49,29 +56,29 @@ _CHUNK = 65536
 _SEND_BATCH = 4096  # messages handed to the link at once (bounds the bytes held at once)
 
 
-def split_lines(buffer: bytes, final: bool) -> tuple[list[bytes], bytes]:
-    """Cut complete lines (without \\n or \\r\\n) off ``buffer``; at ``final`` keep the rest too."""
-    *lines, rest = buffer.split(b"\n")
-    lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
-    if final and rest:
-        lines.append(rest[:-1] if rest.endswith(b"\r") else rest)
-        rest = b""
-    return lines, rest
-
-
 class StdinReader:
     """Reads a file descriptor in a thread into an asyncio queue, one batch per read.
 
-    Each item is the list of messages (lines, or one chunk with ``stream``) cut from one
-    ``os.read``; None marks the end. A thread with ``os.read`` works for pipes, files,
-    /dev/null and terminals alike, and holds no lock of ``sys.stdin`` that could hang the
-    interpreter at exit. At most ``maxsize`` batches wait in the queue: the thread, not the
-    loop, blocks when the connection is slower than stdin.
+    Each item is the list of messages cut from one ``os.read`` (at ``separator``; one chunk
+    each with ``stream``; with ``whole``, all of it at the end); None marks the end. A
+    thread with ``os.read`` works for pipes, files, /dev/null and terminals alike, and
+    holds no lock of ``sys.stdin`` that could hang the interpreter at exit. At most
+    ``maxsize`` batches wait in the queue: the thread, not the loop, blocks when the
+    connection is slower than stdin.
     """
 
-    def __init__(self, fd: int, stream: bool, maxsize: int = 256) -> None:
+    def __init__(
+        self,
+        fd: int,
+        stream: bool,
+        maxsize: int = 256,
+        separator: bytes = NEWLINE,
+        whole: bool = False,
+    ) -> None:
         self.fd = fd
         self.stream = stream
+        self.separator = separator
+        self.whole = whole
         self._queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
         self._slots = threading.BoundedSemaphore(maxsize)
         self._loop = asyncio.get_running_loop()
@@ -98,6 +105,7 @@ class StdinReader:
 
     def _run(self) -> None:
         buffer = b""
+        chunks: list[bytes] = []
         while True:
             try:
                 chunk = os.read(self.fd, _CHUNK)
@@ -105,8 +113,13 @@ class StdinReader:
                 chunk = b""
             if self.stream:
                 batch = [chunk] if chunk else []
+            elif self.whole:
+                # One message of everything: kept as chunks, joined once at the end
+                # (adding each read to one bytes object copied it all at every read).
+                chunks.append(chunk)
+                batch = [b"".join(chunks)] if not chunk else []
             else:
-                batch, buffer = split_lines(buffer + chunk, final=not chunk)
+                batch, buffer = split_messages(buffer + chunk, not chunk, self.separator)
             if batch and not self._put(batch):
                 return
             if not chunk:
@@ -117,15 +130,26 @@ class StdinReader:
 class PipeSession:
     """State that outlives one connection (with --reconnect): stdin queue, counts, clock."""
 
-    def __init__(self, policy: PipePolicy, output: Output, reader: StdinReader) -> None:
+    def __init__(
+        self,
+        policy: PipePolicy,
+        output: Output,
+        reader: StdinReader | None,
+        execute: Sequence[bytes] = (),
+    ) -> None:
         self.policy = policy
+        self.execute = execute
         self.output = output
         self.reader = reader
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.received = 0
+        self.sent = 0
+        self.stdin_sent = 0  # of them, messages from stdin (to name a bad one)
+        self.replied = True  # a message came after the last one sent (or none was sent)
         self.eof_at: float | None = None
         self.last_received = self.started
+        self.last_sent = self.started
         # Taken from stdin, not yet sent (kept on reconnect); a deque: sent from the left.
         self.pending: collections.deque[bytes] = collections.deque()
 
@@ -138,16 +162,17 @@ class PipeSession:
             if self.policy.wait is not None:
                 candidates.append((self.eof_at + self.policy.wait, "wait"))
             elif self.policy.idle > 0:
-                since = max(self.eof_at, self.last_received)
+                # From the last send, not from stdin's end: `echo x |` ends stdin before
+                # the connection is even open, and the reply can only come after the send.
+                since = max(self.eof_at, self.last_sent, self.last_received)
                 candidates.append((since + self.policy.idle, "idle"))
         if not candidates:
             return None, ""
         return min(candidates)
 
-    def _payload(self, raw: bytes) -> str | bytes:
-        if self.policy.binary or self.policy.stream:
-            return raw
-        return raw.decode("utf-8", "replace")
+    def _payload(self, raw: bytes, where: str) -> str | bytes:
+        source = self.policy.input
+        return payload(raw, source.sends_binary, source.binary_input, where)
 
     def _count_reached(self) -> bool:
         return self.policy.count is not None and self.received >= self.policy.count
@@ -155,19 +180,36 @@ class PipeSession:
     async def _send_pending(self, link: Link) -> None:
         # Items leave `pending` only once sent: a reconnect sends the rest.
         while self.pending:
-            batch = list(itertools.islice(self.pending, _SEND_BATCH))
-            sent = await link.send_many([self._payload(raw) for raw in batch])
+            payloads: list[str | bytes] = []
+            bad: BadInput | None = None
+            for raw in itertools.islice(self.pending, _SEND_BATCH):
+                try:
+                    where = f"stdin message {self.stdin_sent + len(payloads) + 1}"
+                    payloads.append(self._payload(raw, where))
+                except BadInput as error:  # what came before it is still sent
+                    bad = error
+                    break
+            sent = await link.send_many(payloads) if payloads else []
             for message in sent:
                 self.pending.popleft()
-                self.output.message(message)
+                self.stdin_sent += 1
+                self._sent(message)
+            if bad is not None:
+                raise bad
+
+    def _sent(self, message: Message) -> None:
+        self.sent += 1
+        self.replied = False
+        self.last_sent = self.loop.time()
+        self.output.message(message)
 
     async def _sender(self, link: Link) -> None:
         """Send -x, then what stdin gives, until stdin ends."""
-        for text in self.policy.execute:
-            self.output.message(await link.send(text))
+        for index, raw in enumerate(self.execute, 1):
+            self._sent(await link.send(self._payload(raw, f"-x message {index}")))
         await self._send_pending(link)
         while self.eof_at is None:
-            batch = await self.reader.get()
+            batch = EOF if self.reader is None else await self.reader.get()
             if batch is EOF:
                 self.eof_at = self.loop.time()
                 return
@@ -181,6 +223,7 @@ class PipeSession:
             if message is None:
                 continue
             self.received += 1
+            self.replied = True
             self.last_received = self.loop.time()
             self.output.message(message)
             if self._count_reached():
@@ -197,27 +240,16 @@ class PipeSession:
         try:
             while True:
                 if self._count_reached():
-                    return await self._close(link)
+                    return await self._close(
+                        link, f"{self.received} of -n {self.policy.count} messages received"
+                    )
                 if receiver.done():
                     receiver.result()  # ConnectionClosed (or a broken stdout) goes up
                 if sender.done():
                     sender.result()
                 deadline, why = self._deadline()
                 if deadline is not None and self.loop.time() >= deadline:
-                    await self._close(link)
-                    if why == "timeout":
-                        raise TimedOut(f"timed out after {self.policy.timeout:g} s (--timeout)")
-                    counting = self.policy.count is not None
-                    if why == "idle" and counting and not self._count_reached():
-                        # -n N asked for N messages: fewer is not a clean end (a starved
-                        # server can fall silent past --idle in mid-stream). The replies
-                        # read while closing count: the last of them can end the silence.
-                        raise TimedOut(
-                            f"received {self.received} of {self.policy.count} messages (-n)",
-                            f"{self.policy.idle:g} s of silence (--idle)",
-                            hint="raise --idle, or give --timeout for a deadline",
-                        )
-                    return ExitCode.OK
+                    return await self._end(link, why)
                 wait_for = None if deadline is None else deadline - self.loop.time()
                 pending = {receiver} if sender.done() else {receiver, sender}
                 # Woken by the end of stdin, of the connection, or by the next deadline
@@ -225,35 +257,93 @@ class PipeSession:
                 await asyncio.wait(pending, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED)
         except ConnectionClosed:
             return await finish_closed(link, self.output)
-        except (BrokenPipeError, asyncio.CancelledError):
+        except BadInput:
+            # What was sent before the bad message was sent: end it as cleanly.
+            with contextlib.suppress(Exception):
+                await self._close(link, "a message in the input cannot be sent")
+            raise
+        except (BrokenPipeError, asyncio.CancelledError) as exc:
             # Reader gone (`| head`) or Ctrl-C: say goodbye to the server, then go on ending.
+            gone = isinstance(exc, BrokenPipeError)
+            with contextlib.suppress(Exception):
+                self.output.status(
+                    "closing (1001): " + ("stdout closed" if gone else "interrupted")
+                )
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(link.close(1001), 1)
             raise
         finally:
             await cancel_and_wait(sender, receiver)
 
-    async def _close(self, link: Link) -> ExitCode:
+    async def _end(self, link: Link, why: str) -> ExitCode:
+        """A deadline passed (``why``: timeout, wait or idle): close, then judge the end."""
+        policy = self.policy
+        if why == "timeout":
+            await self._close(link, f"--timeout {policy.timeout:g} s reached")
+            raise TimedOut(f"timed out after {policy.timeout:g} s (--timeout)")
+        if why == "wait":
+            await self._close(link, f"--wait {policy.wait:g} s passed after stdin ended")
+            return ExitCode.OK
+        silence = f"{policy.idle:g} s of silence (--idle)"
+        await self._close(link, f"stdin ended and {silence}")
+        if policy.count is not None and not self._count_reached():
+            # -n N asked for N messages: fewer is not a clean end (a starved server can
+            # fall silent past --idle in mid-stream). The replies read while closing
+            # count: the last of them can end the silence.
+            raise NoReply(
+                f"received {self.received} of {policy.count} messages (-n)",
+                silence,
+                hint="raise --idle, or give --timeout for a deadline",
+            )
+        if policy.count is None and not self.replied:
+            # Nothing came back after the last message sent: a slow server's reply would
+            # be lost without a word (exit 0) otherwise.
+            after = ", none after the last" if self.received else ""
+            raise NoReply(
+                f"ended after {silence}",
+                f"{self.received} {_plural(self.received, 'reply', 'replies')} to "
+                f"{self.sent} {_plural(self.sent, 'message')} sent{after}",
+                hint="use -n N or --idle S",
+            )
+        return ExitCode.OK
+
+    async def _close(self, link: Link, why: str) -> ExitCode:
+        """Close with --close-code; -v says why first."""
+        self.output.status(f"closing ({self.policy.close_code}): {why}")
         return await close_politely(
             link, self.output, self.policy.close_code, self.policy.close_reason
         )
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return one if count == 1 else (many or one + "s")
 
 
 async def run_pipe(
     options: SessionOptions,
     policy: PipePolicy,
     output: Output,
-    stdin_fd: int = 0,
+    stdin_fd: int | None = 0,
     expire: Expire | None = None,
+    execute: Sequence[bytes] | None = None,
 ) -> ExitCode:
     """Pipe mode end to end: start reading stdin at once, then connect (and reconnect).
 
-    ``expire`` ends the process when --timeout passes while the loop is blocked (see
-    :mod:`wscli.connect.watchdog`); the CLI gives it.
+    ``stdin_fd`` None: stdin is not read (a terminal with -n or --wait: as if it had
+    ended). ``execute``: the bytes of the -x messages (``@FILE`` read; by default the -x
+    values as text). ``expire`` ends the process when --timeout passes while the loop is
+    blocked (see :mod:`wscli.connect.watchdog`); the CLI gives it.
     """
-    reader = StdinReader(stdin_fd, stream=policy.stream)
-    reader.start()
-    session = PipeSession(policy, output, reader)
+    source = policy.input
+    reader = None
+    if stdin_fd is not None:
+        reader = StdinReader(
+            stdin_fd, stream=source.stream, separator=source.separator, whole=source.whole_input
+        )
+        reader.start()
+    if execute is None:
+        execute = [text.encode("utf-8") for text in policy.execute]
+    session = PipeSession(policy, output, reader, execute)
     watchdog = None
     if policy.timeout is not None and expire is not None:
         # Holds the deadline even while a blocked stdout write holds the loop.

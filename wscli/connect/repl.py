@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
+import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 from websockets.exceptions import ConnectionClosed
@@ -40,11 +40,13 @@ from wscli.connect.session import (
     run_session,
 )
 from wscli.connect.slash import COMMANDS, HELP_TEXT, Command, CommandError, parse_line
-from wscli.connect.socketio.link import SocketIOLink
+from wscli.connect.socketio.link import SocketIOLink, completable
+from wscli.connect.view import View
 from wscli.core.errors import TimedOut, os_reason
 from wscli.core.events import Message
 from wscli.core.exitcodes import ExitCode
-from wscli.net.statefiles import history_path, open_private
+from wscli.core.url import redact_url
+from wscli.net.statefiles import AppendOnlyFile, history_entry, history_path, history_strings
 from wscli.net.terminal import make_console
 
 PING_WAIT = 30  # seconds /ping waits for its pong
@@ -52,35 +54,68 @@ LEAVE_WINDOW = 2.0  # seconds in which a second Ctrl-C on an empty line leaves
 LEAVE_HINT = "(Ctrl-D or /quit to leave)"
 
 
+class PrivateHistory(History):
+    """The prompt's history in a private file, through prompt_toolkit's public History API
+    (its two storage methods) on our own store, :class:`AppendOnlyFile`: every line typed
+    is appended with ``O_NOFOLLOW`` and mode 0600, in a 0700 directory held open.
+
+    An append that fails (a symlink planted after start, a full disk) keeps the line in
+    memory and is said once through ``notice``.
+    """
+
+    def __init__(self, file: AppendOnlyFile) -> None:
+        super().__init__()
+        self.file = file
+        self.notice: Callable[[str], None] = lambda line: None
+        self.failed = False
+
+    def load_history_strings(self) -> Iterable[str]:
+        return history_strings(self.file.read_tail())
+
+    def store_string(self, string: str) -> None:
+        try:
+            self.file.append(history_entry(string))
+        except OSError as exc:
+            if not self.failed:
+                self.failed = True
+                self.notice(f"history not saved: cannot write {self.file.path}: {os_reason(exc)}")
+
+
 def open_history(path: Path) -> tuple[History, str | None]:
-    """A file history at ``path`` (created as needed, mode 0600), or an in-memory one and a
-    warning."""
+    """A private file history at ``path`` (created as needed: mode 0600 in a 0700
+    directory), or an in-memory one and a warning."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Private, like shell histories: typed lines may hold tokens. Not through a
         # symlink (ELOOP): a planted link must not make wscli write into another file.
-        os.close(open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT))
+        file = AppendOnlyFile(path)
     except OSError as exc:
         why = os_reason(exc)
         return InMemoryHistory(), f"history not saved: cannot write {path}: {why}"
-    return FileHistory(str(path)), None
+    return PrivateHistory(file), None
 
 
 class SlashCompleter(Completer):
-    """Completes slash commands at the start of the line, and after ``/emit `` the
-    Socket.IO event names seen so far (``event_names``)."""
+    """Completes slash commands at the start of the line, after ``/file `` (and
+    ``/file --text ``) a path, and after ``/emit `` the Socket.IO event names seen so far
+    (``event_names``)."""
 
     def __init__(self, event_names: Callable[[], Iterable[str]] = tuple) -> None:
         self.event_names = event_names
+        self.paths = PathCompleter(expanduser=True)
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
     ) -> Iterable[Completion]:
         text = document.text_before_cursor
+        for prefix in ("/file --text ", "/file "):
+            if text.startswith(prefix) and "\n" not in text:
+                # The path is the rest of the line: completions replace its end alike.
+                yield from self.paths.get_completions(Document(text[len(prefix) :]), complete_event)
+                return
         if text.startswith("/emit ") and " " not in text[len("/emit ") :]:
             typed = text[len("/emit ") :]
             for name in self.event_names():
-                if name.startswith(typed) and name.isprintable() and " " not in name:
+                if name.startswith(typed) and completable(name):
                     yield Completion(name, start_position=-len(typed))
             return
         if not text.startswith("/") or " " in text or text.startswith("//"):
@@ -142,6 +177,7 @@ class Stats:
     sent: int = 0
     received: int = 0
     socketio: str | None = None  # namespace and pending acks, with --socketio
+    view: str | None = None  # /filter and /mute, while on
 
 
 def toolbar_text(stats: Stats, width: int | None = None) -> str:
@@ -162,6 +198,8 @@ def toolbar_text(stats: Stats, width: int | None = None) -> str:
     ]
     if stats.socketio:
         fields.insert(2, (1, stats.socketio))
+    if stats.view:  # a filter hides messages: never dropped for room
+        fields.insert(2, (0, stats.view))
     while True:
         text = " " + " | ".join(field for _, field in fields) + " "
         if width is None or len(text) <= width or len(fields) == 1:
@@ -172,8 +210,15 @@ def toolbar_text(stats: Stats, width: int | None = None) -> str:
 class Repl:
     """The prompt session across connections (it survives --reconnect)."""
 
-    def __init__(self, options: ReplOptions, output: Output, history: History) -> None:
+    def __init__(
+        self,
+        options: ReplOptions,
+        output: Output,
+        history: History,
+        execute: Sequence[str] | None = None,
+    ) -> None:
         self.options = options
+        self.execute = list(options.execute if execute is None else execute)
         self.output = output
         self.stats = Stats()
         self.session: PromptSession[str] = PromptSession(
@@ -191,6 +236,7 @@ class Repl:
         self.draft = ""  # a line half typed when the connection dropped: offered again
         self.interrupted_at: float | None = None  # the last Ctrl-C on an empty line
         self.socketio: SocketIOLink | None = None
+        self.view = View()
 
     def _event_names(self) -> Iterable[str]:
         return list(self.socketio.event_names) if self.socketio is not None else ()
@@ -206,6 +252,7 @@ class Repl:
             self.stats.socketio = (
                 f"ns {link.namespace} | acks {acks}, {len(link.pending_acks)} pending"
             )
+        self.stats.view = self.view.toolbar()
         return toolbar_text(self.stats, self.width())
 
     def _show(self, message: Message) -> None:
@@ -213,7 +260,8 @@ class Repl:
             self.stats.sent += 1
         else:
             self.stats.received += 1
-        self.output.message(message)
+        if self.view.shows(message):  # /filter, /mute
+            self.output.message(message)
         self._invalidate()
 
     def _invalidate(self) -> None:
@@ -223,25 +271,35 @@ class Repl:
 
     async def run(self, link: Link) -> ExitCode:
         """Prompt and receive on one link until it ends; see the module docstring."""
-        self.stats.url = link.url
+        self.stats.url = redact_url(link.url)  # shown all session long: no password
         self.stats.state = "open"
         self.stats.subprotocol = link.subprotocol
         self.stats.compression = ", ".join(link.extensions) or "no compression"
         self.socketio = link if isinstance(link, SocketIOLink) else None
-        for text in self.options.execute:
+        for text in self.execute:
             self._show(await link.send(text))
         receiver = asyncio.ensure_future(self._receive(link))
         prompter = asyncio.ensure_future(self._prompt(link))
-        tasks: set[asyncio.Future[Any]] = {receiver, prompter}
+        hangup: asyncio.Future[None] = self.loop.create_future()
+        tasks: set[asyncio.Future[Any]] = {receiver, prompter, hangup}
         if self.deadline is not None:
             tasks.add(asyncio.ensure_future(asyncio.sleep(self.deadline - self.loop.time())))
+        watching = _watch_hangup(self.loop, hangup)
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if watching:
+                self.loop.remove_signal_handler(signal.SIGHUP)
             if not prompter.done():  # keep what was typed for the next connection's prompt
                 self.draft = self.session.default_buffer.text
             await cancel_and_wait(*tasks)
         self.stats.state = "closed"
+        if hangup in done:
+            # The terminal closed (SIGHUP): say goodbye to the server (1001, going away)
+            # instead of vanishing; nothing can be shown any more, and 1001 is a clean end.
+            with contextlib.suppress(Exception):
+                await link.close(1001)
+            return ExitCode.OK
         if prompter in done:
             result: ExitCode = prompter.result()
             return result
@@ -291,7 +349,26 @@ class Repl:
                 data = Path(command.path).expanduser().read_bytes()
             except OSError as exc:
                 raise CommandError(f"cannot read {command.path}: {os_reason(exc)}") from None
-            self._show(await link.send(data))
+            if command.text:
+                try:
+                    message: str | bytes = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise CommandError(
+                        f"cannot send {command.path} as text: it is not UTF-8"
+                        " (/file without --text sends it as bytes)"
+                    ) from None
+            else:
+                message = data
+            self._show(await link.send(message))
+        elif command.name in ("filter", "mute"):
+            set_pattern = self.view.set_filter if command.name == "filter" else self.view.set_mute
+            self.output.status(set_pattern(command.pattern))
+        elif command.name == "pretty":
+            if not isinstance(self.output, TerminalOutput):
+                raise CommandError("/pretty shows JSON indented on the terminal; not with --json")
+            self.output.pretty = not self.output.pretty
+            state = "on" if self.output.pretty else "off"
+            self.output.status(f"pretty JSON {state}")
         elif command.name == "ping":
             payload = command.data if isinstance(command.data, bytes) else b""
             try:
@@ -301,10 +378,11 @@ class Repl:
             self.stats.rtt = rtt
             self.output.status(f"pong received: round trip {rtt * 1000:.1f} ms")
         elif command.name == "show":
-            shown = isinstance(self.output, TerminalOutput) and self.output.show(command.number)
+            output = self.output
+            shown = isinstance(output, TerminalOutput) and await output.show(command.number)
             if not shown:
                 raise CommandError(
-                    f"no binary message {command.number} to show (the last {SHOW_KEEP} cut ones"
+                    f"no cut message {command.number} to show (the last {SHOW_KEEP} cut ones"
                     " are kept)"
                 )
         elif command.name in ("emit", "ack"):
@@ -331,12 +409,31 @@ class Repl:
         return await close_politely(link, self.output, options.close_code, options.close_reason)
 
 
+def _watch_hangup(loop: asyncio.AbstractEventLoop, hangup: asyncio.Future[None]) -> bool:
+    """Resolve ``hangup`` on SIGHUP (the terminal closed); False where there is none."""
+
+    def hung_up() -> None:
+        if not hangup.done():
+            hangup.set_result(None)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hung_up)
+    except (AttributeError, NotImplementedError, RuntimeError):  # no SIGHUP (Windows)
+        return False
+    return True
+
+
 async def run_repl(
-    options: SessionOptions, repl_options: ReplOptions, *, color: bool = True
+    options: SessionOptions,
+    repl_options: ReplOptions,
+    *,
+    color: bool = True,
+    execute: Sequence[str] | None = None,
 ) -> ExitCode:
     """The prompt end to end: history, patched stdout, the session with reconnects.
 
     ``color``: whether the terminal gets colours (the environment decides, not an option).
+    ``execute``: the -x messages as sent (``@FILE`` read; by default the -x values).
     """
     history, warning = open_history(history_path())
     with patch_stdout(raw=True):
@@ -349,14 +446,19 @@ async def run_repl(
                 show_ping_pong=repl_options.show_ping_pong,
                 timestamps=repl_options.timestamps,
                 full=repl_options.full,
+                pretty=repl_options.pretty,
             )
-        repl = Repl(repl_options, output, history)
+        repl = Repl(repl_options, output, history, execute)
         if isinstance(output, TerminalOutput):
             output.width = repl.width
         if warning:
             output.status(f"warning: {warning}")
+        if isinstance(history, PrivateHistory):
+            history.notice = lambda line: output.status(f"warning: {line}")
         try:
             return await run_session(options, output, repl.run, interactive=True)
         finally:
             with contextlib.suppress(OSError, ValueError):  # --json buffers a burst
                 output.flush()
+            if isinstance(history, PrivateHistory):
+                history.file.close()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from wscli.connect.config import ConnectConfig, OutputOptions
+from wscli.connect.config import DEFAULT_IDLE, ConnectConfig, OutputOptions
 from wscli.connect.connection import check_options
+from wscli.connect.inputs import NEWLINE, BadInput, execute_bytes, payload
 from wscli.connect.output import JsonOutput, Output, PlainOutput
 from wscli.connect.pipe import run_pipe
 from wscli.connect.session import opened_options
@@ -31,16 +32,59 @@ def check_config(config: ConnectConfig) -> None:
     if not session.socketio:
         for option in changed(session.socketio_options):
             raise UsageProblem(f"{option.flag} needs --socketio")
-    check_options(opened_options(session))  # the URL, headers, TLS files and proxy
+    # The URL, headers, TLS files, proxy, and --require-subprotocol without -s.
+    check_options(opened_options(session))
     script = config.pipe  # the same -x, --close-code and --close-reason as the prompt's
     problem = close_problem(script.close_code, script.close_reason)
     if problem is not None:
         raise UsageProblem("invalid --close-code/--close-reason", problem)
-    for message in script.execute:
+    source = script.input
+    if source.stream and (source.binary_input != "raw" or source.whole_input):
+        other = "--whole-input" if source.whole_input else f"--binary-input {source.binary_input}"
+        raise UsageProblem(
+            f"--stream and {other} do not go together", "--stream sends chunks as read"
+        )
+    if config.prompt.pretty and config.prompt.json_output:
+        raise UsageProblem("--pretty and --json do not go together", "--json writes NDJSON")
+    if source.whole_input and source.separator != NEWLINE:
+        raise UsageProblem(
+            "--whole-input and --separator do not go together", "one message has no end"
+        )
+
+
+def script_mode(config: ConnectConfig) -> bool:
+    """On a terminal, -n and --wait end the session as in a pipe (as ``wscat -x ping -w 2``
+    does): no prompt, and stdin, the terminal, is not read."""
+    return config.pipe.count is not None or config.pipe.wait is not None
+
+
+def check_prompt(config: ConnectConfig) -> None:
+    """Raise UsageProblem for options that read stdin, when stdin is the prompt's terminal:
+    they would be silently ignored otherwise."""
+    pipe = config.pipe
+    for option in changed(pipe.input):
+        raise UsageProblem(
+            f"{option.flag} reads messages from stdin, and stdin is this terminal",
+            hint="pipe them in, or add --no-tty",
+        )
+    if pipe.idle != DEFAULT_IDLE:
+        raise UsageProblem(
+            "--idle counts after stdin ends, and stdin is this terminal",
+            hint="add -n N or --wait S to end the session without a prompt",
+        )
+
+
+def execute_payloads(config: ConnectConfig, read_stdin: bool) -> list[bytes]:
+    """The bytes of the -x messages (``@FILE`` and ``@-`` read now), each checked to be
+    sendable as asked (base64 or hex with --binary-input): usage errors before connecting."""
+    source = config.pipe.input
+    found = execute_bytes(config.pipe.execute, source.sends_binary, read_stdin)
+    for index, raw in enumerate(found, 1):
         try:
-            message.encode("utf-8")
-        except UnicodeEncodeError:  # undecodable bytes from the command line
-            raise UsageProblem(f"invalid -x message {message!r}", "not valid UTF-8") from None
+            payload(raw, source.sends_binary, source.binary_input, f"-x message {index}")
+        except BadInput as bad:
+            raise UsageProblem(bad.what, bad.why, bad.hint) from None
+    return found
 
 
 def pipe_output(env: Environment, options: OutputOptions) -> Output:
@@ -55,6 +99,7 @@ def pipe_output(env: Environment, options: OutputOptions) -> Output:
         binary_format=options.binary_format,
         timestamps=options.timestamps,
         escape=env.stdout_isatty,
+        separator=options.separator,
     )
 
 
@@ -64,9 +109,29 @@ def run_connect(env: Environment, config: ConnectConfig, expire: Expire | None =
     ``expire`` ends the process when a deadline passes while stdout blocks the loop.
     """
     check_config(config)
-    if env.interactive and not config.no_tty:
+    on_terminal = env.interactive and not config.no_tty
+    if on_terminal and not script_mode(config):
+        check_prompt(config)
         from wscli.connect.repl import run_repl
 
-        return asyncio.run(run_repl(config.session, config.prompt, color=env.color_stdout))
+        execute = execute_payloads(config, read_stdin=False)
+        return asyncio.run(
+            run_repl(
+                config.session,
+                config.prompt,
+                color=env.color_stdout,
+                execute=[raw.decode("utf-8") for raw in execute],
+            )
+        )
+    if config.prompt.pretty:  # it would be ignored: say so
+        raise UsageProblem(
+            "--pretty is for the prompt",
+            "a pipe writes each message on one line",
+            hint="pipe the output into jq",
+        )
+    execute = execute_payloads(config, read_stdin=not on_terminal)
     output = pipe_output(env, config.output)
-    return run_fast(run_pipe(config.session, config.pipe, output, expire=expire))
+    stdin_fd = None if on_terminal else 0
+    return run_fast(
+        run_pipe(config.session, config.pipe, output, stdin_fd, expire=expire, execute=execute)
+    )

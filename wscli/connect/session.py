@@ -19,16 +19,18 @@ from wscli.connect.config import SessionOptions
 from wscli.connect.link import (
     Link,
     WebSocketLink,
-    backoff_delays,
     close_result,
+    connection_failed,
     is_retryable,
 )
 from wscli.connect.output import Output
 from wscli.connect.redirects import open_following
 from wscli.core.clientoptions import ConnectOptions
-from wscli.core.errors import WscliError, error_text
+from wscli.core.errors import HandshakeRejected, WscliError, error_text
 from wscli.core.exitcodes import ExitCode
+from wscli.core.headers import REQUIRE_SUBPROTOCOL_HINT, ignored_subprotocols
 from wscli.core.socketio import socketio_url
+from wscli.net.backoff import backoff_delays
 from wscli.net.statefiles import remember_url
 
 Body = Callable[[Link], Awaitable[ExitCode]]
@@ -59,7 +61,7 @@ async def open_session_link(
     """Open the WebSocket (and Socket.IO session) and report it as open.
 
     ``interactive``: at the prompt an overdue Socket.IO acknowledgement is a warning, in a
-    pipe it ends the session (exit 6).
+    pipe it ends the session (exit 6); only the prompt keeps event names (completion).
     """
     link: Link
     if options.socketio:
@@ -69,25 +71,37 @@ async def open_session_link(
             opened_options(options),
             options.socketio_options,
             output,
-            follow=options.location,
             ack_timeout_fatal=not interactive,
+            keep_event_names=interactive,
         )
     else:
         channel, url = await open_following(
             options.connect,
-            follow=options.location,
             observer=output.frame,
             on_redirect=output.redirected,
         )
         link = WebSocketLink(channel, url)
     try:
         await link.start()
+        if not options.socketio:
+            await _check_subprotocol(options.connect, link, output)
     except WscliError:
         await _abort(link)
         raise
     output.opened(link)
     remember_url(options.connect.url)  # for shell completion of URL arguments
     return link
+
+
+async def _check_subprotocol(options: ConnectOptions, link: Link, output: Output) -> None:
+    """A server that accepted the upgrade but chose none of the -s subprotocols: a warning,
+    or with --require-subprotocol a rejected handshake (exit 4)."""
+    offered = options.subprotocols
+    if not offered or link.subprotocol is not None:
+        return
+    if options.require_subprotocol:
+        raise HandshakeRejected("--require-subprotocol", ignored_subprotocols(offered))
+    output.warning(f"{ignored_subprotocols(offered)}: {REQUIRE_SUBPROTOCOL_HINT}")
 
 
 async def _abort(link: Link) -> None:
@@ -148,6 +162,12 @@ async def run_session(
 ) -> ExitCode:
     """Run ``body`` on a fresh link; with --reconnect, again after each retryable failure.
 
+    Only a failed connection is retried: one that could not be opened (refused, timed out,
+    HTTP 5xx), or that ended abnormally or by the server going away while ``body`` ran. A
+    server that was merely slow (``-n`` short of its count after --idle, an overdue
+    acknowledgement, --timeout) is not: the lines already sent are not sent again, so a
+    retry could not help (5 reconnects in 15 s were seen behind a throttling proxy).
+
     Attempts are counted, and the backoff keeps growing, across connections that end
     within ``options.stable_after`` seconds (10) of opening: a server that accepts and
     drops at once is a failure like a refused connection, and resetting on every handshake
@@ -164,16 +184,24 @@ async def run_session(
         failure: WscliError | None = None
         try:
             link = await open_session_link(options, output, interactive=interactive)
-            opened_at = loop.time()
-            result = await body(link)
-            if not (options.reconnect and server_went_away(link)):
-                return result
-            reason = "the server went away (1001)"
         except WscliError as error:
             if not (options.reconnect and is_retryable(error)):
                 output.error(error, final=True)
                 raise
             failure, reason = error, error_text(error)
+        else:
+            opened_at = loop.time()
+            try:
+                result = await body(link)
+            except WscliError as error:
+                if not (options.reconnect and connection_failed(error)):
+                    output.error(error, final=True)
+                    raise
+                failure, reason = error, error_text(error)
+            else:
+                if not (options.reconnect and server_went_away(link)):
+                    return result
+                reason = "the server went away (1001)"
         if opened_at is not None and loop.time() - opened_at >= options.stable_after:
             attempt = 0
             backoff = delays or backoff_delays()

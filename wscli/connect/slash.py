@@ -1,10 +1,10 @@
 """Slash commands of the `wscli connect` prompt: parsing and help (pure, no I/O).
 
 A typed line is either a message to send or a command: ``/ping [payload]``,
-``/close [code [reason]]``, ``/binary HEX``, ``/file PATH``, ``/show N``, ``/quit``,
-``/help``, and with ``--socketio`` ``/emit EVENT [JSON...]`` and ``/ack``. A line
-starting with ``//`` sends a literal ``/`` (``//x`` sends ``/x``); a multi-line input is
-always a message.
+``/close [code [reason]]``, ``/binary HEX``, ``/file [--text] PATH``, ``/show N``,
+``/filter [REGEX]``, ``/mute [REGEX]``, ``/pretty``, ``/quit``, ``/help``, and with
+``--socketio`` ``/emit EVENT [JSON...]`` and ``/ack``. A line starting with ``//`` sends a
+literal ``/`` (``//x`` sends ``/x``); a multi-line input is always a message.
 """
 
 from __future__ import annotations
@@ -12,10 +12,24 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from wscli.connect.view import BadPattern, compile_pattern
 from wscli.core.closecodes import close_problem
 
 CommandName = Literal[
-    "send", "ping", "close", "binary", "file", "show", "quit", "help", "emit", "ack", "none"
+    "send",
+    "ping",
+    "close",
+    "binary",
+    "file",
+    "show",
+    "filter",
+    "mute",
+    "pretty",
+    "quit",
+    "help",
+    "emit",
+    "ack",
+    "none",
 ]
 
 # name -> (usage, what it does); the /help text and the completion menu are built from it.
@@ -23,8 +37,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/ping": ("/ping [PAYLOAD]", "send a ping; shows the round-trip time"),
     "/close": ("/close [CODE [REASON]]", "close the connection (default 1000) and exit"),
     "/binary": ("/binary HEX", "send HEX bytes as one binary message (spaces allowed)"),
-    "/file": ("/file PATH", "send the file PATH as one binary message"),
-    "/show": ("/show N", "show binary message N in full (long ones are cut at first)"),
+    "/file": (
+        "/file [--text] PATH",
+        "send the file PATH as one binary message (--text: as one text message, UTF-8)",
+    ),
+    "/show": ("/show N", "show cut message N in full (long ones are cut at first)"),
+    "/filter": ("/filter [REGEX]", "show only received messages matching REGEX; alone: all"),
+    "/mute": ("/mute [REGEX]", "hide received messages matching REGEX; alone: none"),
+    "/pretty": ("/pretty", "JSON messages indented and highlighted, or not (--pretty)"),
     "/emit": ("/emit EVENT [JSON...]", "Socket.IO: emit EVENT, each JSON value an argument"),
     "/ack": ("/ack", "Socket.IO: toggle asking for acknowledgements (--ack)"),
     "/quit": ("/quit", "close (--close-code, default 1000) and exit (also Ctrl-D)"),
@@ -60,6 +80,10 @@ class Command:
     code: int = 1000
     reason: str = ""
     path: str = ""
+    text: bool = False
+    """``/file --text``: the file is sent as a text message."""
+    pattern: str = ""
+    """``/filter`` and ``/mute``: the regular expression (empty: off)."""
     number: int = 0
     event: str = ""
 
@@ -83,13 +107,25 @@ def parse_line(line: str) -> Command:
         except ValueError:
             raise CommandError("/binary needs hexadecimal bytes, e.g. /binary 01 ff") from None
     if word == "/file":
-        if not rest:
-            raise CommandError("/file needs a PATH")
-        return Command("file", path=rest)
+        option, _, path = rest.partition(" ")
+        text = option == "--text"
+        if not text:
+            path = rest
+        if not path.strip():
+            raise CommandError("/file needs a PATH (/file --text PATH sends it as text)")
+        return Command("file", path=path.strip(), text=text)
     if word == "/show":
         if not rest.isascii() or not rest.isdigit():
-            raise CommandError("/show needs the number of a cut binary message, e.g. /show 1")
+            raise CommandError("/show needs the number of a cut message, e.g. /show 1")
         return Command("show", number=int(rest))
+    if word in ("/filter", "/mute"):
+        try:
+            compile_pattern(rest, word)
+        except BadPattern as exc:
+            raise CommandError(str(exc)) from None
+        return Command("filter" if word == "/filter" else "mute", pattern=rest)
+    if word == "/pretty":
+        return Command("pretty")
     if word == "/emit":
         event, _, args = rest.partition(" ")
         if not event:

@@ -24,7 +24,7 @@ from wscli.core.errors import ClosedAbnormally
 from wscli.core.events import ClosedBy, Direction, FrameKind
 from wscli.core.headers import extension_names
 from wscli.wire.client import ClientEngine
-from wscli.wire.keepalive import Keepalive
+from wscli.wire.keepalive import KEEPALIVE_TIMEOUT_REASON, Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.stream import HOLD_CONSUMER, WRITE_PAUSED
 
@@ -57,6 +57,7 @@ class WebSocketChannel(Owner[ClientEngine]):
     ) -> None:
         self.observer = observer
         self.close_timeout = options.close_timeout
+        self.ping_timeout = options.ping_timeout
         self.keepalive: Keepalive | None = None
         if options.ping_interval is not None:
             self.keepalive = Keepalive(
@@ -118,7 +119,18 @@ class WebSocketChannel(Owner[ClientEngine]):
 
     def check_stalled(self) -> None:
         """Raise :class:`ClosedAbnormally` if wscli dropped the connection because the
-        server stopped reading what wscli sent (e.g. flooding pings, reading no pongs)."""
+        server stopped reading what wscli sent (e.g. flooding pings, reading no pongs), or
+        answered no ping within --ping-timeout: the client's verdict, not a server fault."""
+        sent = self.engine.ending().sent
+        if sent is not None and (sent.code, sent.reason) == (1011, KEEPALIVE_TIMEOUT_REASON):
+            within = "" if self.ping_timeout is None else f" {self.ping_timeout:g} s"
+            raise ClosedAbnormally(
+                f"no pong within --ping-timeout{within}",
+                "wscli closed the connection (1011)",
+                hint="a stalled server or network; raise --ping-timeout (0: never)",
+                code=1011,
+                reason=KEEPALIVE_TIMEOUT_REASON,
+            )
         if self.engine.stalled:
             raise ClosedAbnormally(
                 "wscli dropped the connection",

@@ -17,7 +17,7 @@ from wscli.core.errors import UsageProblem
 __all__ = ["accept_for", "validate_key"]
 
 
-def validate_key(key: str, source: str = "--key") -> str:
+def validate_key(key: str, source: str = "--ws-key") -> str:
     """Return ``key`` if it is a valid Sec-WebSocket-Key, else raise :class:`UsageProblem`.
 
     RFC 6455 §4.1: the key is the base64 encoding of 16 bytes, i.e. 24 characters ending in

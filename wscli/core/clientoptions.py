@@ -4,8 +4,9 @@ proxy's upstream side), declared once here and stacked by each command's config.
 Each small class is one set of options; a config takes it by inheriting it, so the code
 keeps reading flat fields (``options.insecure``). A dataclass lists inherited fields from
 the last base to the first, so bases are written in the reverse of the order ``--help``
-shows them. :class:`ConnectOptions` is every option of a WebSocket client connection,
-ready for a command that opens one.
+shows them. :class:`RequestOptions` is every option of a client's opening handshake (the
+one set `connect` and `handshake` share); :class:`ConnectOptions` adds what a connection
+that stays open needs.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ class OfferOptions:
         default=None,
         help="Send this Origin header (e.g. https://example.com).",
     )
+    require_subprotocol: bool = option(
+        "--require-subprotocol",
+        kind=FLAG,
+        default=False,
+        help="Fail (exit 4) when the server accepts the upgrade but chooses none of the -s "
+        "subprotocols (by default a warning).",
+    )
 
 
 @declared
@@ -108,23 +116,21 @@ class JsonOption:
 
 
 @declared
-class ConnectOptions(CompressionOption, ClientTLSOptions, OfferOptions, HeaderOptions):
-    """Everything that shapes the opening handshake and the connection of a client."""
+class ClientCertOptions:
+    """``--cert/--key``: the certificate a client presents."""
 
-    url: str = argument(urls=True)
-    auth: str | None = option(
-        "--auth",
-        metavar="USER:PASS",
-        envvar="WSCLI_AUTH",
-        default=None,
-        help="HTTP basic authentication (prefer the variable: it stays out of ps).",
-    )
     cert: str | None = option(
         "--cert", kind=FILE, default=None, help="Client certificate (PEM; may hold the key too)."
     )
     key: str | None = option(
         "--key", kind=FILE, default=None, help="Private key of the client certificate (PEM)."
     )
+
+
+@declared
+class ProxyOption:
+    """``--proxy``: how to reach the server."""
+
     proxy: str | None = option(
         "--proxy",
         metavar="URL",
@@ -132,6 +138,42 @@ class ConnectOptions(CompressionOption, ClientTLSOptions, OfferOptions, HeaderOp
         help="HTTP CONNECT proxy (http://host:port), or socks5:// with python-socks; "
         "'none' disables. Default: the *_proxy environment variables, never for loopback.",
     )
+
+
+@declared
+class RequestOptions(
+    ProxyOption, CompressionOption, ClientCertOptions, ClientTLSOptions, OfferOptions, HeaderOptions
+):
+    """Everything that shapes a client's opening handshake and how it reaches the server:
+    the one set `connect` and `handshake` share, so both send the same request."""
+
+    auth: str | None = option(
+        "--auth",
+        metavar="USER:PASS",
+        envvar="WSCLI_AUTH",
+        default=None,
+        help="HTTP basic authentication (prefer the variable: it stays out of ps).",
+    )
+    location: bool = option(
+        "-L",
+        "--location",
+        kind=FLAG,
+        default=False,
+        help="Follow redirects (3xx, up to 10), each reported; never wss:// to ws://. "
+        "-H headers and --auth are not sent on to another host.",
+    )
+
+    @property
+    def authorizes(self) -> bool:
+        """The request carries credentials (--auth, or an -H Authorization)."""
+        return self.auth is not None or any(n.lower() == "authorization" for n, _ in self.headers)
+
+
+@declared
+class ConnectOptions(RequestOptions):
+    """Everything about the WebSocket connection of a client that stays open."""
+
+    url: str = argument(urls=True)
     max_size: int | None = option(
         "--max-size",
         kind=Size(minimum=0),

@@ -9,7 +9,8 @@ uses the one format of :func:`wscli.core.ndjson.timestamp` (ISO 8601, UTC, milli
 Events and their keys (besides ``event`` and ``time``):
 
 - ``open``: ``url``, ``subprotocol`` (or null), ``extensions`` (list), ``headers``
-  (response headers, name → value; repeated names joined with ", ")
+  (response headers, name → value; repeated names joined with ", "; secret values such as
+  a ``Set-Cookie`` as ``[redacted]``, by :mod:`wscli.core.redact`)
 - ``message``: ``direction`` ("in"/"out"), ``type`` ("text"/"binary"), ``text`` or
   ``base64``, ``length`` (bytes); Socket.IO adds ``socketio``: ``"event"`` with ``name`` (the
   event name; ``event`` is taken by the NDJSON event type) and ``args`` (list of JSON
@@ -20,7 +21,9 @@ Events and their keys (besides ``event`` and ``time``):
   ``rtt_ms``
 - ``close``: ``code`` (null without close frame), ``reason``, ``by`` ("client", "server"
   or null when the connection dropped)
-- ``error``: ``message``, ``exit_code``
+- ``error``: ``message``, ``exit_code``; for a refused upgrade also the server's answer:
+  ``status``, ``reason``, ``headers`` (as in ``open``), ``body`` (the first KiB, as text)
+  and ``body_truncated``
 - ``reconnect``: ``attempt``, ``delay`` (seconds before it), ``max_retries`` (or null),
   ``reason`` (the failure that is retried; retried failures are not ``error`` events)
 - ``redirect``: ``status``, ``from``, ``url`` (one per hop followed with -L/--location)
@@ -31,9 +34,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from wscli.core.ndjson import timestamp
+from wscli.core.redact import redact_header
+
+if TYPE_CHECKING:
+    from wscli.core.refusal import Refusal
 
 Direction = Literal["in", "out"]
 FrameKind = Literal["ping", "pong"]
@@ -82,17 +89,25 @@ def open_event(
     when: str | None = None,
 ) -> dict[str, Any]:
     """The connection is open: what was negotiated and the response headers."""
-    merged: dict[str, str] = {}
-    for name, value in headers:
-        merged[name] = f"{merged[name]}, {value}" if name in merged else value
     return _event(
         "open",
         when,
         url=url,
         subprotocol=subprotocol,
         extensions=list(extensions),
-        headers=merged,
+        headers=_headers(headers),
     )
+
+
+def _headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Response headers as name → value (repeated names joined with ", "); a secret a
+    header carries (a Set-Cookie session) ``[redacted]``: an NDJSON file is kept and
+    shared."""
+    merged: dict[str, str] = {}
+    for name, raw in headers:
+        value = redact_header(name, raw)
+        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+    return merged
 
 
 def message_event(message: Message, when: str | None = None) -> dict[str, Any]:
@@ -136,9 +151,21 @@ def close_event(
     return _event("close", when, code=code, reason=reason, by=by)
 
 
-def error_event(message: str, exit_code: int, when: str | None = None) -> dict[str, Any]:
-    """An error that ends (or, with --reconnect, interrupts) the session."""
-    return _event("error", when, message=message, exit_code=exit_code)
+def error_event(
+    message: str, exit_code: int, when: str | None = None, refusal: Refusal | None = None
+) -> dict[str, Any]:
+    """An error that ends (or, with --reconnect, interrupts) the session; ``refusal``: the
+    server's answer to a refused upgrade (bounded: see :mod:`wscli.core.refusal`)."""
+    fields: dict[str, Any] = {"message": message, "exit_code": exit_code}
+    if refusal is not None:
+        fields.update(
+            status=refusal.status,
+            reason=refusal.reason,
+            headers=_headers(refusal.headers),
+            body=refusal.body.decode("utf-8", "replace"),
+            body_truncated=refusal.body_size > len(refusal.body),
+        )
+    return _event("error", when, **fields)
 
 
 def reconnect_event(

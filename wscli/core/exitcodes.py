@@ -25,6 +25,11 @@ class ExitCode(enum.IntEnum):
     """The connection ended with another close code, or without a close frame (1006)."""
     TIMEOUT = 6
     """A network wait ran past its timeout."""
+    MISMATCH = 7
+    """`wscli replay`: the conversation differed from the recording."""
+    NO_REPLY = 8
+    """The server fell silent before the replies came: the wait after stdin ended (--idle)
+    ran out with no message after the last one sent, or fewer than --count."""
     INTERRUPTED = 130
     """Interrupted by Ctrl-C (SIGINT)."""
 
@@ -41,6 +46,8 @@ EXIT_CODE_DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.HANDSHAKE_REJECTED: "handshake rejected (non-101 status, bad accept key)",
     ExitCode.CLOSED_ABNORMALLY: "closed abnormally (other close code, no close frame)",
     ExitCode.TIMEOUT: "timed out",
+    ExitCode.MISMATCH: "replay: the conversation differed from the recording",
+    ExitCode.NO_REPLY: "no reply: silence (--idle) ended the wait before the replies came",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

@@ -90,6 +90,18 @@ def check_subprotocols(names: Sequence[str]) -> None:
             raise UsageProblem(f"invalid subprotocol {name!r}", "not an HTTP token")
 
 
+def ignored_subprotocols(offered: Sequence[str]) -> str:
+    """What to say when the server accepted the upgrade but chose none of the subprotocols
+    ``offered``: legal (RFC 6455 §4.1), yet the classic reason a client and a server talk
+    past each other (graphql-ws)."""
+    return f"the server chose no subprotocol (offered: {', '.join(offered)})"
+
+
+REQUIRE_SUBPROTOCOL_HINT = (
+    "it may speak another protocol; --require-subprotocol makes this an error"
+)
+
+
 def connection_options(values: Iterable[str]) -> set[str]:
     """The header names (lower case) that ``Connection`` header values list: hop-by-hop
     for this message, so a proxy removes them as it forwards it (RFC 9110 §7.6.1)."""

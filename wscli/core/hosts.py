@@ -56,9 +56,14 @@ def host_port(host_header: str | None) -> int | None:
     return urllib.parse.urlsplit(f"//{host_header.strip()}").port
 
 
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
 def is_loopback(name: str) -> bool:
-    """True for ``localhost`` names and loopback addresses (127.0.0.0/8, ::1)."""
-    if name == "localhost" or name.endswith(".localhost"):
+    """True for ``localhost`` names and loopback addresses (127.0.0.0/8, ::1; brackets and
+    case ignored): what a loopback-only listener answers to, never sent through a proxy."""
+    name = name.strip("[]").lower()
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(name).is_loopback

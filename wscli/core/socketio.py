@@ -20,6 +20,7 @@ import base64
 import dataclasses
 import enum
 import json
+import math
 import struct
 import urllib.parse
 from collections.abc import Sequence
@@ -41,6 +42,9 @@ RECORD_SEPARATOR = "\x1e"  # between packets in one long-polling body
 MAX_PACKETS_PER_BODY = 10_000
 """A long-polling body of more packets is refused: each costs a Python object, so a body of
 separators alone would cost ~60 times its size in memory."""
+ENGINE_BINARY = "b"
+"""A text packet ``b<base64>`` is a binary message (engine.io-parser reads it so over any
+transport; long-polling sends binary no other way)."""
 
 MAX_DEPTH = 32
 """Deepest nesting of arrays/objects accepted in a packet (real apps use a handful)."""
@@ -136,9 +140,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when it overflows: ``1e999``
+    became ``inf`` and was written back out as ``Infinity``, which is not JSON (Node's
+    ``JSON.parse`` throws on it)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def loads_bounded(text: str) -> Any:
-    """``json.loads`` that raises only ValueError: for bad JSON, NaN/Infinity, nesting
-    deeper than :data:`MAX_DEPTH` (checked without recursion) or lone surrogates."""
+    """``json.loads`` that raises only ValueError: for bad JSON, NaN/Infinity, numbers
+    that overflow a float (``1e999``), nesting deeper than :data:`MAX_DEPTH` (checked
+    without recursion) or lone surrogates."""
     try:
         value = _DECODER.decode(text)
     except RecursionError:
@@ -148,7 +163,7 @@ def loads_bounded(text: str) -> Any:
     return value
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 """One decoder for every packet: ``json.loads`` with an option builds a new one per call
 (measured: a third of the time of a small chat event)."""
 
@@ -276,17 +291,37 @@ def _check_shape(packet: Packet) -> None:
 def fill_placeholders(data: Any, attachments: list[bytes]) -> Any:
     """Replace binary placeholders with ``{"base64": ...}`` (JSON-friendly) objects.
 
-    Recursion is safe: ``data`` passed :func:`check_value` (depth ≤ :data:`MAX_DEPTH`).
+    Each attachment may be named by one placeholder only, and ``num`` must name one that
+    came (an object whose ``num`` is not an integer, ``true`` included, is data): a
+    packet naming one 150 KB attachment five thousand times made five thousand base64
+    copies of it (RSS past 1 GB in 1-2 s). A reused or
+    out-of-range ``num`` raises :class:`ProtocolViolation`, so the expanded data is at
+    most the packet plus :func:`expanded_size` of each attachment (what ``--max-size``
+    counts). Recursion is safe: ``data`` passed :func:`check_value` (depth ≤
+    :data:`MAX_DEPTH`).
     """
+    return _fill(data, attachments, set())
+
+
+def expanded_size(attachment_size: int) -> int:
+    """Bytes an attachment of ``attachment_size`` bytes takes once filled in: its base64
+    text and the ``{"base64":""}`` around it."""
+    return 4 * ((attachment_size + 2) // 3) + len('{"base64":""}')
+
+
+def _fill(data: Any, attachments: list[bytes], used: set[int]) -> Any:
     if isinstance(data, list):
-        return [fill_placeholders(item, attachments) for item in data]
+        return [_fill(item, attachments, used) for item in data]
     if isinstance(data, dict):
-        if data.get("_placeholder") is True and isinstance(data.get("num"), int):
-            num = data["num"]
-            if 0 <= num < len(attachments):
-                return {"base64": base64.b64encode(attachments[num]).decode("ascii")}
-            raise ProtocolViolation(f"placeholder for a missing attachment {num}")
-        return {k: fill_placeholders(v, attachments) for k, v in data.items()}
+        num = data.get("num")
+        if data.get("_placeholder") is True and isinstance(num, int) and not isinstance(num, bool):
+            if not 0 <= num < len(attachments):
+                raise ProtocolViolation(f"placeholder for a missing attachment {num}")
+            if num in used:
+                raise ProtocolViolation(f"placeholder for attachment {num} used twice")
+            used.add(num)
+            return {"base64": base64.b64encode(attachments[num]).decode("ascii")}
+        return {k: _fill(v, attachments, used) for k, v in data.items()}
     return data
 
 
@@ -352,7 +387,7 @@ def line_arguments(line: str, raw_strings: bool = False, spread: bool = False) -
 def json_sequence(text: str) -> list[Any]:
     """Several JSON values separated by spaces (``"hi" {"x":1} 3``), as ``/emit`` takes them;
     text that is not such a sequence is one string argument."""
-    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
     values: list[Any] = []
     pos = 0
     text = text.strip()
@@ -366,6 +401,14 @@ def json_sequence(text: str) -> list[Any]:
     except (ValueError, RecursionError):
         return [text]
     return values
+
+
+def decode_base64_packet(text: str) -> bytes:
+    """The bytes of a ``b<base64>`` packet; raise ProtocolViolation for bad base64."""
+    try:
+        return base64.b64decode(text[len(ENGINE_BINARY) :], validate=True)
+    except ValueError:
+        raise ProtocolViolation("bad base64 in a binary packet") from None
 
 
 def engine_open(text: str) -> dict[str, Any]:
@@ -391,20 +434,15 @@ def decode_payload(body: bytes) -> list[str | bytes]:
         raise ProtocolViolation(f"more than {MAX_PACKETS_PER_BODY} packets in one long poll")
     packets: list[str | bytes] = []
     for packet in text.split(RECORD_SEPARATOR):
-        if packet.startswith("b"):
-            try:
-                packets.append(base64.b64decode(packet[1:], validate=True))
-            except ValueError:
-                raise ProtocolViolation("bad base64 in a binary long-polling packet") from None
-        else:
-            packets.append(packet)
+        packets.append(decode_base64_packet(packet) if packet.startswith(ENGINE_BINARY) else packet)
     return packets
 
 
 def encode_payload(packets: Sequence[str | bytes]) -> bytes:
     """Packets as one long-polling body (the inverse of :func:`decode_payload`)."""
     parts = [
-        "b" + base64.b64encode(p).decode("ascii") if isinstance(p, bytes) else p for p in packets
+        ENGINE_BINARY + base64.b64encode(p).decode("ascii") if isinstance(p, bytes) else p
+        for p in packets
     ]
     return RECORD_SEPARATOR.join(parts).encode("utf-8")
 
@@ -549,3 +587,25 @@ def packet_json(text: str, packet: Packet) -> str:
     if text.startswith(header) and text[start : start + 1] in ("[", "{"):
         return text[start:]
     return json.dumps(packet.data, ensure_ascii=False, separators=(",", ":"))
+
+
+REFUSAL_DATA_SHOWN = 200
+"""Characters of a connect_error's ``data`` shown in the error line (the rest cut)."""
+
+
+def connect_error_text(data: Any) -> str:
+    """Why a server refused a namespace (a ``connect_error`` packet's payload) as one line:
+    its ``message``, then its ``data`` (Socket.IO v4 servers put the details there:
+    ``next(err)`` with ``err.data``); any other payload as JSON. JSON is compact and cut
+    after :data:`REFUSAL_DATA_SHOWN` characters. Unescaped: the error line escapes it."""
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str):
+        return data if isinstance(data, str) else _shown_json(data)
+    if "data" in data:
+        return f"{message} (data: {_shown_json(data['data'])})"
+    return message
+
+
+def _shown_json(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= REFUSAL_DATA_SHOWN else text[: REFUSAL_DATA_SHOWN - 1] + "…"

@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the generator; returns the process exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m wscli.docgen",
-        description="Generate wscli's man pages, shell completions and README reference.",
+        description="Generate wscli's man pages, shell completions and docs/reference.md.",
     )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="rewrite the generated files")

@@ -77,7 +77,7 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
     "wscli handshake": (
         Example(
             "wscli handshake -s chat -s superchat -H 'Host: server.example.com' "
-            "--key x3JJHMbDL1EzLkh9GBhXDw== ws://127.0.0.1:3000/chat",
+            "--ws-key x3JJHMbDL1EzLkh9GBhXDw== ws://127.0.0.1:3000/chat",
             "The handshake from RFC 6455 section 1.2: offer the subprotocols chat and "
             "superchat with a fixed key; the server must answer Sec-WebSocket-Accept: "
             "HSmrc0sMlYUkAGmm5OPpG2HaGWk=.",
@@ -128,6 +128,29 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "Keep connections open but silent, to check that the client's ping timeout "
             "notices a dead server.",
         ),
+        Example(
+            "wscli proxy ws://127.0.0.1:8080 --control 9001 --record chat.ndjson",
+            "Change faults while it runs (curl -X POST 127.0.0.1:9001/faults -H "
+            '\'Content-Type: application/json\' -d \'{"fault": "drop", "rate": 0.5}\') '
+            "and save the conversation for wscli replay.",
+        ),
+    ),
+    "wscli replay": (
+        Example(
+            "wscli replay chat.ndjson --port 9000",
+            "A mock server: every client that connects to ws://127.0.0.1:9000 gets the "
+            "recorded server side of the first connection, at the recorded pace.",
+        ),
+        Example(
+            "wscli replay chat.ndjson --port 9000 --once --expect --no-wait",
+            "Check one client: wait for each message it should send, stop at the first "
+            "difference; exit 0 when all came as recorded, 7 otherwise.",
+        ),
+        Example(
+            "wscli replay chat.ndjson --to ws://127.0.0.1:3000 --speed 10",
+            "A regression test of a server: send the recorded client side ten times faster "
+            "and compare every reply (exit 7 and the first difference when one differs).",
+        ),
     ),
     "wscli top": (
         Example(
@@ -172,7 +195,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("WSCLI_TRACEBACK", "Non-empty: show the traceback of an unexpected error."),
     Variable(
         "http_proxy, https_proxy, no_proxy",
-        "Proxies for ws:// and wss:// URLs of wscli connect, and the hosts that bypass "
+        "Proxies for ws:// and wss:// URLs of wscli connect and of wscli proxy's upstream, "
+        "and the hosts that bypass "
         "them (upper-case spellings too); loopback addresses are not proxied.",
     ),
     Variable(

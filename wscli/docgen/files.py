@@ -27,7 +27,7 @@ COMPLETION_FILES = {
     "fish": "completions/wscli.fish",
 }
 MAN_DIR = "man"
-README = "README.md"
+REFERENCE = "docs/reference.md"
 
 Warn = Callable[[str], None]
 
@@ -70,7 +70,7 @@ def render_files(
     for command in root.walk():
         examples = true_examples(command, root, warn)
         files[f"{MAN_DIR}/{command.page}.1"] = render_page(command, root, page, examples)
-    files[README] = replace_reference(readme, render_reference(root))
+    files[REFERENCE] = replace_reference(readme, render_reference(root))
     return files
 
 
@@ -80,7 +80,7 @@ def expected_files(repo: Path = REPO, warn: Warn = _ignore) -> dict[str, str]:
     from wscli.cli.describe import describe_cli
 
     scripts = {shell: completion_script(shell) for shell in COMPLETION_FILES}
-    readme = (repo / README).read_text(encoding="utf-8")
+    readme = (repo / REFERENCE).read_text(encoding="utf-8")
     return render_files(describe_cli(), scripts, readme, warn)
 
 

@@ -1,4 +1,4 @@
-"""README's generated "Reference" block: every command and option (pure Markdown text)."""
+"""docs/reference.md's generated block: every command and option (pure Markdown text)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ END = "<!-- end of reference -->"
 
 
 class MarkersMissing(ValueError):
-    """The README lacks the markers that delimit the generated block."""
+    """The reference file lacks the markers that delimit the generated block."""
 
 
 def _cell(text: str, specials: str = "|*<") -> str:
@@ -45,7 +45,7 @@ def render_reference(root: CommandDoc) -> str:
     """The Markdown between the markers: one table of options per command."""
     out: list[str] = []
     for command in root.walk():
-        out.append(f"### `{command.name}`")
+        out.append(f"## `{command.name}`")
         out.append("")
         out.append(f"`{command.name} {command.usage}` — {short_description(command)}.")
         out.append("")
@@ -63,6 +63,6 @@ def replace_reference(readme: str, reference: str) -> str:
     start = readme.find(BEGIN)
     end = readme.find(END)
     if start < 0 or end < start:
-        raise MarkersMissing(f"README needs the lines {BEGIN!r} and {END!r}")
+        raise MarkersMissing(f"docs/reference.md needs the lines {BEGIN!r} and {END!r}")
     head = readme[: start + len(BEGIN)]
     return f"{head}\n\n{reference.strip()}\n\n{readme[end:]}"

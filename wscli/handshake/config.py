@@ -1,25 +1,20 @@
 """What `wscli handshake` is told: each of its options declared once (see
-:mod:`wscli.core.options`); the client options are shared with `wscli connect`."""
+:mod:`wscli.core.options`); the request's options (TLS, --auth, --proxy, -L, headers,
+origin, subprotocols) are `wscli connect`'s own, from :mod:`wscli.core.clientoptions`."""
 
 from __future__ import annotations
 
-from wscli.core.clientoptions import (
-    ClientTLSOptions,
-    CompressionOption,
-    HeaderOptions,
-    JsonOption,
-    OfferOptions,
-)
+from wscli.core.clientoptions import JsonOption, RequestOptions
 from wscli.core.options import FLAG, Seconds, argument, declared, option
 
 
 @declared
-class HandshakeConfig(JsonOption, CompressionOption, ClientTLSOptions, OfferOptions, HeaderOptions):
+class HandshakeConfig(JsonOption, RequestOptions):
     """Everything `wscli handshake` can be told."""
 
     url: str | None = argument(urls=True, default=None)
-    key: str | None = option(
-        "--key",
+    ws_key: str | None = option(
+        "--ws-key",
         metavar="KEY",
         default=None,
         help="Send this Sec-WebSocket-Key (base64 of 16 bytes) instead of a random one.",

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import socket
 import ssl
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 from websockets.client import ClientProtocol
@@ -25,11 +25,20 @@ from websockets.protocol import State
 from wscli.core.closecodes import close_description
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut, WscliError, os_reason
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
-from wscli.handshake.report import BODY_SHOWN, CloseFrame, HandshakeReport, TlsInfo, WireChunk
+from wscli.core.url import redact_url
+from wscli.handshake.report import (
+    BODY_SHOWN,
+    CLOSE_WAIT_KEPT,
+    CloseFrame,
+    HandshakeReport,
+    WireChunk,
+)
 from wscli.handshake.request import handshake_error, judge, parse_head, parsed_response, split_head
+from wscli.handshake.tlsinfo import tls_info
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.statefiles import remember_url
-from wscli.net.tls import client_context
+from wscli.net.tls import certificate_names, name_mismatch
+from wscli.net.tunnel import http_connect, socks_connect
 from wscli.wire.engine import close_written
 from wscli.wire.owner import parse_close
 
@@ -80,11 +89,17 @@ class Exchange:
         protocol: ClientProtocol,
         ssl_context: ssl.SSLContext | None,
         timeout: float,
+        proxy: str | None = None,
+        inspect: bool = False,
+        cafile: str | None = None,
     ) -> None:
         self.report = report
+        self.inspect = inspect  # read a certificate that failed verification (--debug, --json)
+        self.cafile = cafile  # --cacert, to name the names of a certificate for other names
         self.protocol = protocol
         self.ssl_context = ssl_context
         self.timeout = timeout
+        self.proxy = proxy
         self.loop = asyncio.get_running_loop()
         self.start = self.loop.time()
         self.reader: asyncio.StreamReader | None = None
@@ -96,6 +111,7 @@ class Exchange:
         self.close_sent: Close | None = None
         self.close_rcvd: Close | None = None
         self.failed: Close | None = None  # the close websockets sent itself: a broken peer
+        self.close_out = False  # our close frame is written: nothing more but EOF
 
     def now(self) -> float:
         return self.loop.time() - self.start
@@ -104,7 +120,37 @@ class Exchange:
         self.report.timings[phase] = self.now() - since
 
     async def connect(self) -> None:
-        """Resolve, connect over TCP (trying each address), then TLS when secure."""
+        """Resolve, connect over TCP (trying each address) or through the proxy, then TLS
+        when secure."""
+        if self.proxy is not None:
+            sock = await self.tunnel()
+        else:
+            sock = await self.dial()
+        await self.start_tls(sock)
+
+    async def tunnel(self) -> socket.socket:
+        """A connection to the server through --proxy (HTTP CONNECT or SOCKS)."""
+        report, proxy = self.report, self.proxy
+        assert proxy is not None
+        since = self.now()
+        try:
+            if urllib.parse.urlsplit(proxy).scheme == "http":
+                opening = http_connect(proxy, report.host, report.port)
+            else:
+                opening = socks_connect(proxy, report.host, report.port)
+            sock = await asyncio.wait_for(opening, self.timeout)
+        except asyncio.TimeoutError:
+            raise TimedOut(
+                f"cannot connect to {self.where} via proxy {redact_url(proxy)}",
+                f"timed out after {self.timeout:g}s",
+            ) from None
+        finally:
+            self.timed("connect", since)
+        report.peer = f"{self.where} via proxy {redact_url(proxy)}"
+        return sock
+
+    async def dial(self) -> socket.socket:
+        """A TCP connection to the first address of the server's that answers."""
         report = self.report
         since = self.now()
         try:
@@ -147,7 +193,11 @@ class Exchange:
         if sock is None:
             assert last is not None
             raise describe_connect_error(last, report.host, report.port)
+        return sock
 
+    async def start_tls(self, sock: socket.socket) -> None:
+        """The stream over ``sock``, TLS first when the URL is wss://."""
+        report = self.report
         since = self.now()
         try:
             self.reader, self.writer = await asyncio.wait_for(
@@ -166,8 +216,15 @@ class Exchange:
             ) from None
         except (OSError, ssl.SSLError) as exc:
             sock.close()
+            if isinstance(exc, ssl.SSLCertVerificationError) and self.inspect:
+                await self.inspect_refused(exc)
+            names: list[str] = []
+            if name_mismatch(exc) and self.proxy is None:  # valid, for other names: say which
+                names = await certificate_names(
+                    report.host, report.port, cafile=self.cafile, timeout=self.timeout
+                )
             raise describe_connect_error(
-                exc, report.host, report.port, secure=self.ssl_context is not None
+                exc, report.host, report.port, self.ssl_context is not None, names
             ) from None
         finally:
             if self.ssl_context is not None:
@@ -177,8 +234,45 @@ class Exchange:
             ssl_object = self.writer.get_extra_info("ssl_object")
             report.tls = tls_info(ssl_object, self.ssl_context)
 
+    async def inspect_refused(self, refused: ssl.SSLCertVerificationError) -> None:
+        """After a failed verification: the certificate's details for --debug and --json,
+        read over a second connection that does not verify (as ``curl -v`` shows them);
+        nothing is sent on it. Within --timeout; if it fails too, nothing more is said."""
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(["http/1.1"])
+        why = refused.verify_message or refused.reason or str(refused)
+        report = self.report
+        first = (dict(report.timings), report.addresses, report.peer)  # the refused one's
+        writer = None
+        try:
+            sock = await (self.tunnel() if self.proxy is not None else self.dial())
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(sock=sock, ssl=context, server_hostname=self.report.host),
+                self.timeout,
+            )
+            report.tls = tls_info(
+                writer.get_extra_info("ssl_object"),
+                context,
+                verify_error=why,
+                trust=self.ssl_context,
+            )
+        except (OSError, ssl.SSLError, asyncio.TimeoutError, WscliError):
+            return
+        finally:
+            report.timings, report.addresses, report.peer = first
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(asyncio.TimeoutError, OSError, ssl.SSLError):
+                    await asyncio.wait_for(writer.wait_closed(), EOF_GRACE)
+
     def send(self, phase: str) -> None:
-        """Write what the protocol wants written (an empty chunk means half-close)."""
+        """Write what the protocol wants written (an empty chunk means half-close).
+
+        Once our close frame is out, nothing more is written but EOF: the pongs websockets
+        answers a ping flood with would pile up unsent behind a server that never reads.
+        """
         assert self.writer is not None
         chunks = self.protocol.data_to_send()
         written = close_written(chunks)
@@ -187,9 +281,12 @@ class Exchange:
             if self.close_rcvd is None and not self.closing:
                 self.failed = written
         for data in chunks:
-            if data:
+            if data and self.close_out:
+                self.report.writes_discarded += len(data)
+            elif data:
                 self.report.wire.append(WireChunk("sent", phase, self.now(), data))
                 self.writer.write(data)
+                self.close_out = close_written([data]) is not None
             elif self.writer.can_write_eof():
                 with contextlib.suppress(OSError):  # the peer may be gone already
                     self.writer.write_eof()
@@ -202,12 +299,26 @@ class Exchange:
         except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             data = b""
         if data:
-            self.report.wire.append(WireChunk("received", phase, self.now(), data))
+            self.record_received(phase, data)
             self.protocol.receive_data(data)
         else:
             self.protocol.receive_eof()
         self.note_frames(self.protocol.events_received())
         return data
+
+    def record_received(self, phase: str, data: bytes) -> None:
+        """Keep received bytes for the report; after the verdict (the close wait) only the
+        first :data:`CLOSE_WAIT_KEPT`, counting the rest."""
+        report = self.report
+        if phase == "close":
+            room = max(CLOSE_WAIT_KEPT - report.close_wait_received, 0)
+            report.close_wait_received += len(data)
+            if len(data) > room:
+                report.close_wait_discarded += len(data) - room
+                data = data[:room]
+            if not data:
+                return
+        report.wire.append(WireChunk("received", phase, self.now(), data))
 
     def note_frames(self, events: list[Any]) -> None:
         for event in events:
@@ -348,13 +459,19 @@ async def run_handshake(
     protocol: ClientProtocol,
     ssl_context: ssl.SSLContext | None,
     timeout: float,
+    proxy: str | None = None,
+    inspect: bool = False,
+    cafile: str | None = None,
 ) -> HandshakeReport:
-    """Connect, send ``report.request``, read and judge the response, close; fill ``report``.
+    """Connect (through ``proxy`` unless None), send ``report.request``, read and judge the
+    response, close; fill ``report``.
 
     ``protocol`` must be the ClientProtocol that produced ``report.request``. The error, if
-    any, is left in ``report.error``.
+    any, is left in ``report.error``. ``inspect``: after a failed certificate verification,
+    read the certificate over a second connection (for --debug and --json). ``cafile``: the
+    --cacert behind ``ssl_context``, to read the names of a certificate valid for others.
     """
-    run = Exchange(report, protocol, ssl_context, timeout)
+    run = Exchange(report, protocol, ssl_context, timeout, proxy, inspect, cafile)
     started = time.perf_counter()
     try:
         await run.connect()
@@ -379,57 +496,3 @@ async def run_handshake(
 def close_frame(close: Close) -> CloseFrame:
     """Our record of a websockets Close."""
     return CloseFrame(int(close.code), close.reason)
-
-
-def tls_context(*, insecure: bool = False, cafile: str | None = None) -> ssl.SSLContext:
-    """A verifying client context (see :mod:`wscli.net.tls`) offering ALPN http/1.1, as browsers do
-    for WebSocket over HTTP/1.1."""
-    context = client_context(insecure=insecure, cafile=cafile)
-    context.set_alpn_protocols(["http/1.1"])
-    return context
-
-
-def tls_info(ssl_object: ssl.SSLObject | None, context: ssl.SSLContext) -> TlsInfo | None:
-    """The TLS version, cipher, ALPN and (when verified) the certificate of a connection."""
-    if ssl_object is None:
-        return None
-    cipher = ssl_object.cipher()
-    verified = context.verify_mode != ssl.CERT_NONE
-    cert: dict[str, Any] = dict(ssl_object.getpeercert() or {}) if verified else {}
-    return TlsInfo(
-        version=ssl_object.version(),
-        cipher=cipher[0] if cipher else None,
-        bits=cipher[2] if cipher else None,
-        alpn=ssl_object.selected_alpn_protocol(),
-        verified=verified,
-        subject=_name(cert.get("subject")),
-        issuer=_name(cert.get("issuer")),
-        san=[f"{kind}:{value}" for kind, value in cert.get("subjectAltName", ())],
-        not_before=cert.get("notBefore"),
-        not_after=cert.get("notAfter"),
-        sha256=fingerprint(ssl_object.getpeercert(binary_form=True)),
-    )
-
-
-def fingerprint(der: bytes | None) -> str | None:
-    """``AB:CD:...``: the SHA-256 fingerprint of a DER certificate, as browsers show it."""
-    if not der:
-        return None
-    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
-
-
-_SHORT_NAMES = {
-    "commonName": "CN",
-    "organizationName": "O",
-    "organizationalUnitName": "OU",
-    "countryName": "C",
-    "stateOrProvinceName": "ST",
-    "localityName": "L",
-}
-
-
-def _name(rdns: Any) -> str | None:
-    """A certificate name as ``CN=..., O=...`` (the short forms of RFC 4514)."""
-    if not rdns:
-        return None
-    return ", ".join(f"{_SHORT_NAMES.get(k, k)}={v}" for rdn in rdns for k, v in rdn)

@@ -24,6 +24,7 @@ from wscli.handshake.render import (
     render_debug_setup,
     render_debug_wire,
     render_exchange,
+    render_redirect,
     render_verdict,
 )
 from wscli.handshake.report import HandshakeReport
@@ -58,7 +59,9 @@ def write_report(
         err.print(render_debug_wire(report), end="")
     elif debug:
         err.print(render_debug(report), end="")
-    if report.verdict is not None and not json_output:
+    if report.redirected_to is not None and not json_output:
+        err.print(render_redirect(report), end="")
+    elif report.verdict is not None and not json_output:
         err.print(render_verdict(report.verdict), end="")
     if broken is not None:
         raise broken

@@ -23,13 +23,15 @@ from rich.text import Text
 from wscli.core.closecodes import close_description
 from wscli.core.errors import format_error
 from wscli.core.escape import escape_control
+from wscli.core.headers import REQUIRE_SUBPROTOCOL_HINT
 from wscli.core.ndjson import to_json
-from wscli.handshake.report import CloseFrame, HandshakeReport, TlsInfo
+from wscli.handshake.report import CLOSE_WAIT_KEPT, CertInfo, CloseFrame, HandshakeReport, TlsInfo
 from wscli.handshake.request import Verdict, format_extension
 
 PHASES = ("dns", "connect", "tls", "upgrade", "close", "total")
 OK_MARK = "✓"
 BAD_MARK = "✗"
+WARN_MARK = "!"
 
 
 def raw_output(report: HandshakeReport) -> bytes:
@@ -110,10 +112,24 @@ def _check(text: Text, ok: bool, line: str) -> None:
     text.append(escape_control(line, keep_newlines=False) + "\n")
 
 
+def render_redirect(report: HandshakeReport) -> Text:
+    """The status line of a hop whose redirect -L followed, instead of its verdict."""
+    text = Text()
+    verdict = report.verdict
+    status = "" if verdict is None else f"{verdict.status_code} {verdict.reason}".rstrip()
+    line = f"status: {status}: following the redirect to {report.redirected_to} (-L)"
+    if report.dropped_credentials:
+        line += "; -H headers and --auth not sent to the new host"
+    text.append("→ ", "bold cyan")
+    text.append(escape_control(line, keep_newlines=False) + "\n")
+    return text
+
+
 def render_verdict(verdict: Verdict) -> Text:
     """One line per check: status, accept (expected vs received), subprotocol, extensions."""
     text = Text()
-    status = f"{verdict.status_code} {verdict.reason}".rstrip()
+    code = verdict.status_code if verdict.status_code is not None else verdict.status_text
+    status = f"{code or '(none)'} {verdict.reason}".rstrip()
     if verdict.status_ok:
         _check(text, True, f"status: {status}")
         return _verdict_101(text, verdict)
@@ -128,7 +144,14 @@ def _verdict_101(text: Text, verdict: Verdict) -> Text:
     )
     offered = ", ".join(verdict.subprotocols_offered) or "none"
     chosen = ", ".join(verdict.subprotocols_received) or "none"
-    _check(text, verdict.subprotocol_ok, f"subprotocol: {chosen} (offered: {offered})")
+    line = f"subprotocol: {chosen} (offered: {offered})"
+    if verdict.subprotocol_ignored:
+        # Legal, but the server may speak another protocol than the one offered.
+        text.append(f"{WARN_MARK} ", "bold yellow")
+        text.append(escape_control(f"{line}: {REQUIRE_SUBPROTOCOL_HINT}", keep_newlines=False))
+        text.append("\n")
+    else:
+        _check(text, verdict.subprotocol_ok, line)
     got = ", ".join(format_extension(n, p) for n, p in verdict.extensions_received) or "none"
     line = f"extensions: {got} (offered: {verdict.extensions_offered or 'none'})"
     if verdict.extensions_error:
@@ -159,23 +182,54 @@ def _close_text(frame: CloseFrame | None) -> str:
 
 
 def _tls_lines(tls: TlsInfo) -> list[str]:
+    """What ``curl -v`` says of a TLS session: version, cipher, ALPN, the certificate and
+    its chain, and the verification's result."""
     cipher = f"{tls.cipher} ({tls.bits} bits)" if tls.cipher else "unknown cipher"
     lines = [f"TLS: {tls.version}, {cipher}, ALPN {tls.alpn or 'none'}"]
-    if not tls.verified:
-        lines.append("certificate: not verified (-k/--insecure), details not shown")
+    if tls.verify_error is not None:
+        lines.append(f"certificate verify failed: {tls.verify_error}")
+        lines.append("(the details below were read over a second connection, not verified)")
+    if tls.certificate is not None:
+        lines += _cert_lines("certificate", tls.certificate)
+    elif tls.unreadable is not None:
+        lines.append(f"certificate: cannot be read ({tls.unreadable})")
+    for depth, cert in enumerate(tls.chain, 1):
+        lines += _cert_lines(f"chain {depth} (from the {tls.chain_from})", cert, brief=True)
+    if tls.verify_error is None:
+        lines.append("certificate verified" if tls.verified else "certificate not verified (-k)")
+    return lines
+
+
+def _cert_lines(label: str, cert: CertInfo, brief: bool = False) -> list[str]:
+    if cert.expired:
+        state = "EXPIRED"
+    elif cert.not_yet_valid:
+        state = "NOT VALID YET"
     else:
-        lines.append(f"certificate subject: {tls.subject or '(empty)'}")
-        lines.append(f"certificate issuer: {tls.issuer or '(empty)'}")
-        lines.append(f"certificate SANs: {', '.join(tls.san) or 'none'}")
-        lines.append(f"certificate valid: {tls.not_before} to {tls.not_after}")
-    if tls.sha256:
-        lines.append(f"certificate SHA-256: {tls.sha256}")
+        state = "valid now"
+    signed = ", self-signed" if cert.self_signed else ""
+    lines = [
+        f"{label}: subject: {cert.subject or '(empty)'}{signed}",
+        f"  issuer: {cert.issuer or '(empty)'}",
+        f"  valid: {cert.not_before} to {cert.not_after} ({state})",
+    ]
+    if brief:
+        return lines
+    names = ", ".join(cert.san) or "none"
+    if cert.san_more:
+        names += f" and {cert.san_more} more"
+    lines.append(f"  subject alternative names: {names}")
+    if cert.sha256:
+        lines.append(f"  SHA-256: {cert.sha256}")
     return lines
 
 
 def _note(text: Text, line: str) -> None:
+    """One ``* `` line; escaped here, as most quote the server (a certificate's subject,
+    issuer and names: a certificate the user trusted wrote an OSC 52 clipboard write and a
+    screen clear to the terminal through them)."""
     text.append("* ", "dim")
-    text.append(line + "\n")
+    text.append(escape_control(line, keep_newlines=False) + "\n")
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -226,6 +280,14 @@ def render_debug_wire(report: HandshakeReport) -> Text:
             "bold cyan" if arrow == ">" else "bold magenta",
         )
         text.append(hexdump(chunk.data))
+    if report.close_wait_discarded:
+        note(
+            f"{report.close_wait_received:,} bytes received while waiting for the close; "
+            f"the first {CLOSE_WAIT_KEPT // 1024} KiB are shown, "
+            f"{report.close_wait_discarded:,} bytes were counted and discarded"
+        )
+    if report.writes_discarded:
+        note(f"{report.writes_discarded:,} bytes (pongs) not sent after our close frame")
     if report.close_sent is not None or report.close_received is not None:
         note(
             f"close frames: sent {_close_text(report.close_sent)}, "
@@ -256,6 +318,7 @@ def _verdict_json(verdict: Verdict) -> dict[str, Any]:
             "offered": verdict.subprotocols_offered,
             "received": ", ".join(verdict.subprotocols_received) or None,
             "ok": verdict.subprotocol_ok,
+            "ignored": verdict.subprotocol_ignored,
         },
         "extensions": {
             "offered": verdict.extensions_offered,
@@ -296,6 +359,7 @@ def json_document(report: HandshakeReport) -> dict[str, Any]:
         "close": {
             "sent": _close_json(report.close_sent),
             "received": _close_json(report.close_received),
+            "bytes_received_while_waiting": report.close_wait_received,
         },
         "timings_ms": {
             p: round(report.timings[p] * 1000, 3) for p in PHASES if p in report.timings
@@ -306,6 +370,7 @@ def json_document(report: HandshakeReport) -> dict[str, Any]:
             "message": format_error(report.error, prefix=""),
             "exit_code": int(report.error.exit_code),
         },
+        "redirected_to": report.redirected_to,
     }
 
 

@@ -1,9 +1,9 @@
-"""The opening handshake without I/O: build the request, judge the response (RFC 6455 §4).
+"""The opening handshake's answer without I/O: judge the response (RFC 6455 §4).
 
-websockets' sans-I/O :class:`~websockets.client.ClientProtocol` builds the request and
-validates the response; this module orders the request headers like RFC 6455's example,
-applies -H overrides, and turns what came back into a :class:`Verdict` a human can read
-(expected vs received) and a :class:`~wscli.core.errors.WscliError` when it is not a valid 101.
+The request is `wscli connect`'s own (:mod:`wscli.core.clientrequest`); websockets' sans-I/O
+:class:`~websockets.client.ClientProtocol` validates the response, and this module turns
+what came back into a :class:`Verdict` a human can read (expected vs received) and a
+:class:`~wscli.core.errors.WscliError` when it is not a valid 101.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import dataclasses
 from collections.abc import Sequence
 
 from websockets.client import ClientProtocol
-from websockets.datastructures import Headers
 from websockets.exceptions import (
     InvalidHeader,
     InvalidHeaderFormat,
@@ -22,95 +21,14 @@ from websockets.exceptions import (
     NegotiationError,
     SecurityError,
 )
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.headers import parse_extension
-from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
-from websockets.typing import Origin, Subprotocol
-from websockets.uri import WebSocketURI
+from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS
 
 from wscli.core.accept import accept_for
-from wscli.core.errors import NO_ANSWER_HINT, HandshakeRejected, WscliError
+from wscli.core.errors import CLIENT_CERT_HINT, NO_ANSWER_HINT, HandshakeRejected, WscliError
 from wscli.core.escape import escape_control
-from wscli.core.headers import check_header_values, check_subprotocols
 
 HEAD_END = b"\r\n\r\n"
-
-# RFC 6455 §1.2/§4.1 example order; headers not listed keep their order after these.
-_ORDER = [
-    "host",
-    "authorization",
-    "upgrade",
-    "connection",
-    "sec-websocket-key",
-    "origin",
-    "sec-websocket-protocol",
-    "sec-websocket-version",
-    "sec-websocket-extensions",
-]
-
-
-def build_client(
-    uri: WebSocketURI,
-    *,
-    headers: Sequence[tuple[str, str]] = (),
-    subprotocols: Sequence[str] = (),
-    origin: str | None = None,
-    key: str | None = None,
-    compression: bool = True,
-) -> tuple[ClientProtocol, bytes]:
-    """Return a ClientProtocol whose request is already sent, and that request's exact bytes.
-
-    An -H header that wscli would send anyway (Host, Origin, Sec-WebSocket-Version, ...)
-    replaces it in place; others follow wscli's own headers in the order given. An -H
-    Sec-WebSocket-Key or Sec-WebSocket-Protocol also changes what the response is checked
-    against, so the verdict stays true to the bytes sent.
-    """
-    check_header_values([*headers, *([("Origin", origin)] if origin is not None else [])])
-    check_subprotocols(subprotocols)
-    offered: list[str] = list(subprotocols)
-    for name, value in headers:
-        if name.lower() == "sec-websocket-key":
-            key = value
-        elif name.lower() == "sec-websocket-protocol":
-            offered = [item.strip() for item in value.split(",") if item.strip()]
-    protocol = ClientProtocol(
-        uri,
-        origin=Origin(origin) if origin is not None else None,
-        extensions=[compression_factory()] if compression else None,
-        subprotocols=[Subprotocol(name) for name in offered] or None,
-    )
-    if key is not None:
-        protocol.key = key
-    request = protocol.connect()
-    protocol.send_request(Request(request.path, order_headers(request.headers, headers)))
-    return protocol, b"".join(protocol.data_to_send())
-
-
-def compression_factory() -> ClientPerMessageDeflateFactory:
-    """permessage-deflate as browsers offer it (`client_max_window_bits`), like websockets."""
-    return ClientPerMessageDeflateFactory(compress_settings={"memLevel": 5})
-
-
-def order_headers(generated: Headers, overrides: Sequence[tuple[str, str]]) -> Headers:
-    """Put ``generated`` in RFC 6455 example order and apply the -H ``overrides``."""
-    override_names = {name.lower() for name, _ in overrides}
-    items = list(generated.raw_items())
-    items.sort(key=lambda item: _ORDER.index(item[0].lower()) if item[0].lower() in _ORDER else 99)
-    result = Headers()
-    placed: set[str] = set()
-    for name, value in items:
-        lower = name.lower()
-        if lower not in override_names:
-            result[name] = value
-        elif lower not in placed:  # every -H value with this name goes here, in place
-            placed.add(lower)
-            for o_name, o_value in overrides:
-                if o_name.lower() == lower:
-                    result[o_name] = o_value
-    for name, value in overrides:
-        if name.lower() not in placed:
-            result[name] = value
-    return result
 
 
 def split_head(data: bytes) -> tuple[bytes, bytes] | None:
@@ -128,6 +46,8 @@ class ResponseHead:
     status_code: int | None
     reason: str
     headers: list[tuple[str, str]]
+    status_text: str = ""
+    """The status code as the server wrote it (what is shown when it is not one)."""
 
     def get_all(self, name: str) -> list[str]:
         """Every value of the header ``name`` (case-insensitive), in order."""
@@ -138,14 +58,16 @@ def parse_head(head: bytes) -> ResponseHead:
     """Read a response head leniently, for display; websockets does the strict validation."""
     lines = head.decode("iso-8859-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    status_code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    # ASCII digits only: isdigit() also accepts "²", which int() refuses (a traceback).
+    code = parts[1] if len(parts) > 1 else ""
+    status_code = int(code) if len(code) == 3 and code.isascii() and code.isdigit() else None
     reason = parts[2] if len(parts) > 2 else ""
     headers = []
     for line in lines[1:]:
         name, sep, value = line.partition(":")
         if sep:
             headers.append((name.strip(), value.strip()))
-    return ResponseHead(status_code, reason, headers)
+    return ResponseHead(status_code, reason, headers, code)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +83,8 @@ class Verdict:
     extensions_offered: str | None
     extensions_received: list[tuple[str, list[tuple[str, str | None]]]]
     extensions_error: str | None = None
+    status_text: str = ""
+    """The status code as written, for a response whose status is not a number."""
 
     @property
     def status_ok(self) -> bool:
@@ -174,6 +98,12 @@ class Verdict:
     def subprotocol_ok(self) -> bool:
         received = self.subprotocols_received
         return not received or (len(received) == 1 and received[0] in self.subprotocols_offered)
+
+    @property
+    def subprotocol_ignored(self) -> bool:
+        """Subprotocols were offered and the server chose none: legal (RFC 6455 §4.1), and
+        the classic reason a client and a server talk past each other (graphql-ws)."""
+        return bool(self.subprotocols_offered) and not self.subprotocols_received
 
     @property
     def extensions_ok(self) -> bool:
@@ -220,6 +150,7 @@ def judge(request: bytes, failure: Exception | None, head: ResponseHead) -> Verd
         extensions_offered=", ".join(sent.get_all("Sec-WebSocket-Extensions")) or None,
         extensions_received=extensions,
         extensions_error=error,
+        status_text=head.status_text,
     )
 
 
@@ -269,8 +200,10 @@ def handshake_error(
     if isinstance(exc, InvalidHeader | InvalidStatus | NegotiationError):
         return HandshakeRejected(what, str(exc))
     hint = None
-    if received == 0 and not secure:
-        hint = NO_ANSWER_HINT  # e.g. ws:// to a TLS port: the server hangs up on plain text
+    if received == 0:
+        # ws:// to a TLS port: the server hangs up on plain text; over TLS, typically a
+        # client certificate it requires (TLS 1.3 says so only after the handshake).
+        hint = CLIENT_CERT_HINT if secure else NO_ANSWER_HINT
     return HandshakeRejected(what, _describe_message_error(exc, received), hint=hint)
 
 

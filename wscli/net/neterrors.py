@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Sequence
 from typing import Any
 
 from wscli.core.errors import ConnectFailed, TimedOut, WscliError, os_reason
+from wscli.net.tls import NAMES_SHOWN, name_mismatch
+
+# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED.
+_OUT_OF_DATE = frozenset({9, 10})
 
 
 def hostport(host: str, port: int) -> str:
@@ -30,9 +35,17 @@ def peer_host(peer: Any) -> str:
 
 
 def describe_connect_error(
-    exc: BaseException, host: str, port: int, secure: bool = False
+    exc: BaseException,
+    host: str,
+    port: int,
+    secure: bool = False,
+    cert_names: Sequence[str] = (),
 ) -> WscliError:
-    """Return the :class:`WscliError` that explains why connecting to host:port failed."""
+    """Return the :class:`WscliError` that explains why connecting to host:port failed.
+
+    ``cert_names``: for a certificate that is valid but for other names, the names it has
+    (see :func:`wscli.net.tls.certificate_names`), quoted in the hint.
+    """
     where = hostport(host, port)
     if isinstance(exc, TimeoutError):
         return TimedOut(f"cannot connect to {where}", "timed out")
@@ -42,11 +55,25 @@ def describe_connect_error(
             os_reason(exc),
             hint="check the host name (DNS)",
         )
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    if isinstance(exc, ssl.SSLCertVerificationError) and name_mismatch(exc):
+        shown = ", ".join(cert_names[:NAMES_SHOWN])
+        if len(cert_names) > NAMES_SHOWN:
+            shown += f" and {len(cert_names) - NAMES_SHOWN} more"
         return ConnectFailed(
             f"TLS handshake with {where} failed",
             exc.verify_message or exc.reason or str(exc),
-            hint="pass --cacert FILE to trust its CA, or -k/--insecure to skip verification",
+            hint=f"the certificate is for {shown}: use a URL with one of those names"
+            if shown
+            else "the certificate is for other names than this one",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        advice = "pass --cacert FILE to trust its CA, or -k/--insecure to skip verification"
+        if exc.verify_code in _OUT_OF_DATE:  # trusting its CA would not help
+            advice = "the server must renew it; -k/--insecure skips verification"
+        return ConnectFailed(
+            f"TLS handshake with {where} failed",
+            exc.verify_message or exc.reason or str(exc),
+            hint=advice,
         )
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or str(exc)

@@ -10,7 +10,9 @@ refused outright, and a failure is explained by looking at what the files hold.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime
 import re
 import ssl
@@ -209,3 +211,50 @@ def _time(der: bytes, position: int) -> tuple[datetime.datetime, int]:
 
 def _day(when: datetime.datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = frozenset({62, 64})
+NAMES_SHOWN = 8
+"""Certificate names quoted in a name-mismatch hint, at most (a CDN certificate may hold
+hundreds)."""
+
+
+def name_mismatch(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or its cause) says the certificate is valid but for other names."""
+    while exc is not None:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return exc.verify_code in _NAME_MISMATCH
+        exc = exc.__cause__
+    return False
+
+
+async def certificate_names(
+    host: str, port: int, *, cafile: str | None = None, timeout: float = 2.0
+) -> list[str]:
+    """The names the certificate of ``host:port`` is for (``DNS:...``, ``IP Address:...``,
+    else its subject's ``CN=...``), read over a second TLS connection that checks the
+    chain against the same CAs but not the name; [] when they cannot be read.
+
+    For the hint of a name mismatch: "pass --cacert" was wrong advice there, the CA is
+    trusted; what the user needs is a URL with a name the certificate has.
+    """
+    context = client_context(cafile=cafile)
+    context.check_hostname = False  # the chain is still verified: only trusted names shown
+    writer = None
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context, server_hostname=host), timeout
+        )
+        cert = writer.get_extra_info("peercert") or {}
+    except (OSError, asyncio.TimeoutError, ValueError):
+        return []
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), timeout)
+    names = [f"{kind}:{value}" for kind, value in cert.get("subjectAltName", ())]
+    if not names:
+        names = [f"CN={v}" for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+    return names

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import socket
 import ssl
 import urllib.parse
@@ -19,26 +18,16 @@ import urllib.request
 from collections.abc import Callable
 
 from wscli.core.errors import ConnectFailed, TimedOut, UsageProblem, WscliError
+from wscli.core.hosts import is_loopback
 from wscli.core.url import is_direct, redact_url
 from wscli.net.neterrors import describe_connect_error, hostport
+from wscli.net.tls import certificate_names, name_mismatch
 
 MAX_ANSWER = 16 * 1024
 """Most bytes of a proxy's answer to CONNECT (status line and headers)."""
 
 SCHEMES = ("http", "socks4", "socks5", "socks5h")
 """Proxy URL schemes wscli can use."""
-
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost names and loopback addresses (never sent through a proxy)."""
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def environment_proxy(host: str, port: int, secure: bool, websocket: bool = True) -> str | None:
@@ -70,20 +59,35 @@ def environment_proxy(host: str, port: int, secure: bool, websocket: bool = True
     return None
 
 
-def check_proxy(proxy: str) -> urllib.parse.SplitResult:
-    """The parts of a proxy URL; :class:`UsageProblem` for one wscli cannot use."""
-    parts = urllib.parse.urlsplit(proxy)
-    if parts.scheme not in SCHEMES:
-        raise UsageProblem(
-            "invalid proxy",
-            f"{proxy!r}: expected http://host:port or socks5://host:port",
-        )
+def resolve_proxy(option: str | None, host: str, port: int, secure: bool) -> str | None:
+    """The proxy to reach host:port through: ``--proxy`` (``none`` or empty: direct;
+    :class:`UsageProblem` for one wscli cannot use), else the environment's (``*_proxy``,
+    ``no_proxy``; loopback hosts never go through one)."""
+    if option is not None:
+        if is_direct(option):
+            return None
+        check_proxy(option, "--proxy")
+        return option
+    return environment_proxy(host, port, secure)
+
+
+def check_proxy(proxy: str, name: str = "proxy") -> urllib.parse.SplitResult:
+    """The parts of a proxy URL; :class:`UsageProblem` for one wscli cannot use, naming it
+    ``name`` (the option it came from) with its password hidden.
+
+    Checked before anything starts: a bad port (``:99999``) or bracket (``http://[::1``)
+    raised a ValueError traceback from deep inside the connection.
+    """
+    what = f"invalid {name} {redact_url(proxy)!r}"
     try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
+        parts = urllib.parse.urlsplit(proxy)
+        host, port = parts.hostname, parts.port  # .port raises for one out of range
+    except ValueError as exc:
+        raise UsageProblem(what, str(exc)) from None
+    if parts.scheme not in SCHEMES:
+        raise UsageProblem(what, "expected http://host:port or socks5://host:port")
     if not host or (port is None and parts.netloc.rstrip("]").endswith(":")):
-        raise UsageProblem("invalid proxy", f"{proxy!r}: no host:port")
+        raise UsageProblem(what, "no host:port")
     return parts
 
 
@@ -163,8 +167,13 @@ async def socks_connect(proxy: str, host: str, port: int) -> socket.socket:
         raise UsageProblem(
             "SOCKS proxies need python-socks", hint="pip install 'wscli-toolkit[socks]'"
         ) from None
+    # socks5h: the proxy resolves the name (python-socks spells it rdns on socks5://).
+    remote_dns = proxy.startswith("socks5h://")
+    url = "socks5://" + proxy[len("socks5h://") :] if remote_dns else proxy
     try:
-        sock: socket.socket = await Proxy.from_url(proxy).connect(dest_host=host, dest_port=port)
+        sock: socket.socket = await Proxy.from_url(url, rdns=remote_dns or None).connect(
+            dest_host=host, dest_port=port
+        )
     except OSError as exc:
         raise ConnectFailed("the proxy connection failed", str(exc)) from None
     except Exception as exc:  # python-socks' own ProxyError and friends
@@ -180,9 +189,14 @@ async def dial(
     tls: ssl.SSLContext | None = None,
     proxy: str | None = None,
     timeout: float | None = None,
+    cafile: str | None = None,
 ) -> asyncio.BaseTransport:
     """Connect ``factory()``'s protocol to host:port (through ``proxy`` unless direct),
     TLS when ``tls``; everything within ``timeout`` seconds.
+
+    ``cafile``: the extra CAs ``tls`` trusts (--cacert); when the certificate is trusted but
+    for other names, the error's hint names the names it has (read over a second, verified
+    connection: see :func:`wscli.net.tls.certificate_names`).
 
     Raises :class:`WscliError`: connect failed (DNS, refused, TLS, proxy), timed out.
     """
@@ -216,7 +230,10 @@ async def dial(
     except (TimeoutError, asyncio.TimeoutError):
         raise TimedOut(f"opening the connection to {hostport(host, port)} timed out") from None
     except OSError as exc:
-        raise describe_connect_error(exc, host, port, tls is not None) from None
+        names: list[str] = []
+        if name_mismatch(exc) and is_direct(proxy):
+            names = await certificate_names(host, port, cafile=cafile)
+        raise describe_connect_error(exc, host, port, tls is not None, names) from None
 
 
 def _proxy_unreachable(exc: OSError, proxy: str) -> WscliError:

@@ -6,17 +6,18 @@ Pure: values with units (``80ms``, ``0.02``, ``64K``) are read by :mod:`wscli.co
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Sequence
+from typing import Literal
 
-from wscli.core.clientoptions import ClientTLSOptions, HeaderOptions, JsonOption
+from wscli.core.clientoptions import ClientTLSOptions, HeaderOptions, JsonOption, ProxyOption
 from wscli.core.closecodes import close_problem
 from wscli.core.errors import UsageProblem
 from wscli.core.headers import check_header_values
-from wscli.core.hosts import allowed_host_option
+from wscli.core.hosts import allowed_host_option, is_loopback
 from wscli.core.options import (
     FILE,
     FLAG,
+    Choice,
     Integer,
     Parsed,
     Seconds,
@@ -29,7 +30,7 @@ from wscli.core.options import (
     zero_is_none,
 )
 from wscli.core.units import parse_duration, parse_rate
-from wscli.core.url import is_direct, parse_ws_url
+from wscli.core.url import parse_ws_url
 
 DURATION = Parsed("duration", parse_duration)
 RATE = Parsed("rate", parse_rate)
@@ -106,6 +107,21 @@ class FaultConfig:
         help="Instead of disconnecting (or at once without --disconnect-*), stop reading, "
         "answering and forwarding, keeping TCP open: clients' ping timeouts should fire.",
     )
+    direction: Literal["up", "down", "both"] = option(
+        "--direction",
+        kind=Choice(("up", "down", "both")),
+        default="both",
+        help="Apply the message faults (and count --disconnect-after) in this direction "
+        "only: up is client to server.",
+    )
+    path: str = option(
+        "--path",
+        metavar="PATTERN",
+        default="*",
+        show_default=False,
+        help="Apply the faults only to connections whose request path matches PATTERN "
+        "(shell-style: /chat, /room-*). Default: every path.",
+    )
     seed: int | None = option(
         "--seed",
         kind=Integer(),
@@ -114,22 +130,19 @@ class FaultConfig:
         help="Seed of the random faults (the banner shows it).",
     )
 
-    @property
-    def shapes_time(self) -> bool:
-        """True when messages wait before they are forwarded (delay, jitter, throttle)."""
-        return self.delay > 0 or self.jitter > 0 or self.throttle is not None
-
 
 @declared
-class UpstreamConfig(ClientTLSOptions, HeaderOptions):
+class UpstreamConfig(ProxyOption, ClientTLSOptions, HeaderOptions):
     """Where and how the proxy connects for each client."""
 
     url: str = argument(metavar="UPSTREAM_URL", urls=True)
-    proxy: str | None = option(
-        "--proxy",
-        metavar="URL",
-        default=None,
-        help="Reach the upstream through this HTTP CONNECT proxy (http://host:port).",
+    rewrite_origin: bool = option(
+        "--rewrite-origin",
+        kind=FLAG,
+        default=False,
+        help="Give the upstream its own origin (scheme, host and port of UPSTREAM_URL) in "
+        "place of this proxy's, so a page loaded through the proxy is accepted by a server "
+        "that accepts only its own page (as wscli serve does); other origins pass unchanged.",
     )
     open_timeout: float = option(
         "--open-timeout",
@@ -145,6 +158,14 @@ class DisplayOptions(JsonOption):
 
     verbose: bool = option(
         "-v", "--verbose", kind=FLAG, default=False, help="Also show the handshake heads."
+    )
+    record: str | None = option(
+        "--record",
+        metavar="FILE",
+        default=None,
+        help="Also save the conversation to FILE as NDJSON for 'wscli replay': the --json -v "
+        "events with t (seconds since start) and whole messages (binary as base64); "
+        "secrets in heads and URLs redacted, message contents kept (mode 0600).",
     )
 
 
@@ -213,6 +234,23 @@ class ProxyConfig:
         convert=zero_is_none,
         help="Drop a side that answers no ping, or reads none of --max-queue, this long; 0: never.",
     )
+    control: str | None = option(
+        "--control",
+        metavar="[HOST:]PORT",
+        default=None,
+        help="Serve the control API on PORT (HTTP + JSON, for curl: list connections and "
+        "faults, add, change or remove faults, pause or disconnect a connection, while it "
+        "runs); on loopback unless HOST is given, which then needs --control-token; 0 picks "
+        "a free port (the banner says which).",
+    )
+    control_token: str | None = option(
+        "--control-token",
+        envvar="WSCLI_CONTROL_TOKEN",
+        metavar="TOKEN",
+        default=None,
+        help="Require 'Authorization: Bearer TOKEN' on the control API (prefer the "
+        "variable: arguments show in ps).",
+    )
     display: DisplayOptions = group(DisplayOptions)
     faults: FaultConfig = group(FaultConfig)
     close_timeout: float = fixed(2.0)
@@ -224,13 +262,6 @@ def check_upstream(config: UpstreamConfig) -> None:
     check_header_values(config.headers)
     if config.cacert and not uri.secure:
         raise UsageProblem("--cacert needs a wss:// upstream", f"{config.url!r} is not TLS")
-    if config.proxy is not None and not is_direct(config.proxy):
-        parts = urllib.parse.urlsplit(config.proxy)
-        if parts.scheme != "http" or not parts.hostname:
-            raise UsageProblem(
-                f"invalid --proxy {config.proxy!r}",
-                "only HTTP CONNECT proxies (http://host:port) are supported",
-            )
 
 
 def check_faults(faults: FaultConfig) -> None:
@@ -244,3 +275,25 @@ def check_faults(faults: FaultConfig) -> None:
                 "--close-code needs --disconnect-every or --disconnect-after",
                 hint="it says how those disconnects close",
             )
+
+
+def control_address(config: ProxyConfig) -> tuple[str, int] | None:
+    """Where the control API listens (None: nowhere); :class:`UsageProblem` for a bad
+    --control, or for one off loopback without a token."""
+    value = config.control
+    if value is None:
+        return None
+    host, _, port = value.strip().rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageProblem(f"invalid --control {value!r}", "expected PORT or HOST:PORT")
+    token = config.control_token
+    if token is not None and not token.strip():
+        raise UsageProblem("the control token is empty")
+    if not is_loopback(host) and token is None:
+        raise UsageProblem(
+            f"--control on {host} needs a token",
+            "anyone who reaches it could change the faults and drop connections",
+            hint="set WSCLI_CONTROL_TOKEN (or --control-token), or keep it on loopback",
+        )
+    return host, int(port)

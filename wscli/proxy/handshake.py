@@ -1,5 +1,5 @@
 """The upstream half of a relayed connection's opening: for one client request, connect to
-the upstream (through an HTTP CONNECT proxy, TLS), send the request with the client's
+the upstream (through an HTTP CONNECT or SOCKS proxy, TLS), send the request with the client's
 end-to-end headers, wait for the answer, and say how to answer the client.
 
 Which URL is asked for was decided before (:mod:`wscli.proxy.gate`: the upstream's origin is
@@ -89,8 +89,13 @@ class UpstreamHandshake:
         upgrade: bool,
         owner: Owner[ClientEngine],
         settings: Settings,
+        proxy: str | None = None,
+        origin: str | None = None,
     ) -> None:
+        """``uri``: what to ask the upstream for (:func:`wscli.proxy.gate.decide`);
+        ``origin``: the Origin to send (None: the client's)."""
         self.config = config
+        self.proxy = proxy
         self.request = request
         self.upgrade = upgrade
         self.uri = uri
@@ -99,7 +104,7 @@ class UpstreamHandshake:
         offers = [Subprotocol(p.strip()) for p in _offers(request.headers)]
         self.protocol = ClientProtocol(
             self.uri,
-            origin=request.headers.get("Origin"),  # type: ignore[arg-type]
+            origin=origin or request.headers.get("Origin"),  # type: ignore[arg-type]
             extensions=[ClientPerMessageDeflateFactory()] if config.compression else None,
             subprotocols=offers or None,
             max_size=config.max_size,
@@ -143,7 +148,7 @@ class UpstreamHandshake:
                 self.uri.host,
                 self.uri.port,
                 tls=self.tls,
-                proxy=self.config.upstream.proxy,
+                proxy=self.proxy,
                 timeout=self.config.upstream.open_timeout,
             )
         except WscliError as exc:

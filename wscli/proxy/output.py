@@ -14,11 +14,10 @@ once: a burst of small messages costs one write, and nothing waits longer than t
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from wscli.core.escape import escape_control
 from wscli.core.events import (
@@ -30,9 +29,19 @@ from wscli.core.events import (
     ping_event,
 )
 from wscli.core.ndjson import timestamp, to_ndjson
-from wscli.core.redact import redact, redact_header
+from wscli.core.redact import redact
+from wscli.net.linewriter import LineWriter
 from wscli.proxy import render
 from wscli.proxy.faults import Way
+
+
+class Sink(Protocol):
+    """Where a display writes: a text stream, or a LineWriter in front of one."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
 
 _FROM: dict[Way, str] = {"up": "client", "down": "server"}
 _DIRECTION: dict[Way, Any] = {"up": "out", "down": "in"}
@@ -76,7 +85,11 @@ class Display:
     on_closed: Callable[[], None] | None = None
     """Called once when stdout closes (the run stops the proxy)."""
 
-    def _lost_stdout(self) -> None:
+    writer: LineWriter | None = None
+    """The writer between the display and stdout, if any (see :func:`make_display`)."""
+
+    def lost_stdout(self) -> None:
+        """Stdout's reader went away: the run ends (once)."""
         if not self.stdout_lost:
             self.stdout_lost = True
             if self.on_closed is not None:
@@ -96,8 +109,11 @@ class Display:
         data: bytes,
         length: int,
         delay: float | None = None,
+        forwarded: bool = True,
     ) -> None:
-        """A message (``kind`` text/binary) or a ping/pong frame went ``way``."""
+        """A message (``kind`` text/binary) or a ping/pong frame went ``way`` (or, not
+        ``forwarded``, was received but never sent on: dropped, or the connection ended
+        first)."""
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
         """The connection ended: first close frame seen (None: none), who sent it."""
@@ -105,8 +121,11 @@ class Display:
     def fault(self, connection: int, fault: str, way: Way | None, **details: Any) -> None:
         """A fault was injected."""
 
-    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
-        """The upgrade (or plain request) was answered with ``status``, not 101."""
+    def refused(
+        self, connection: int, status: int, reason: str, by: str, hint: str | None = None
+    ) -> None:
+        """The upgrade (or plain request) was answered with ``status``, not 101 (``hint``:
+        a likely cause and its fix)."""
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
         """Something failed for one connection (the proxy keeps running)."""
@@ -116,6 +135,10 @@ class Display:
 
     def note(self, connection: int, text: str) -> None:
         """Anything else worth a line (e.g. a plain HTTP request passed through)."""
+
+    def control(self, action: str, caller: str, **details: Any) -> None:
+        """The control API changed something (``fault-added``, ``fault-changed``,
+        ``fault-removed``, ``disconnect``, ``pause``, ``resume``) for ``caller``."""
 
     def flush(self) -> None:
         """Called after each batch of events read from one socket: write them out now."""
@@ -136,27 +159,10 @@ _SGR = {
 }
 
 
-class _Clock:
-    """``timestamp()`` for line after line: the date and seconds are formatted once a second."""
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.text = ""
-
-    def __call__(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self.second:
-            self.second = second
-            self.text = timestamp(datetime.datetime.fromtimestamp(second, datetime.timezone.utc))
-        millis = int((now - second) * 1000)
-        return f"{self.text[:20]}{millis:03d}Z"
-
-
 class StreamDisplay(Display):
     """A display writing to a text stream; a reader that goes away stops the run."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: Sink) -> None:
         self.stream = stream
 
     def _put(self, line: str, now: bool) -> None:
@@ -167,13 +173,13 @@ class StreamDisplay(Display):
             if now:
                 self.stream.flush()
         except BrokenPipeError:
-            self._lost_stdout()
+            self.lost_stdout()
 
     def flush(self) -> None:
         try:
             self.stream.flush()
         except BrokenPipeError:
-            self._lost_stdout()
+            self.lost_stdout()
 
 
 class LineDisplay(StreamDisplay):
@@ -182,12 +188,12 @@ class LineDisplay(StreamDisplay):
     The width is read once, at start (``COLUMNS`` or the terminal's; 100 in a pipe).
     """
 
-    def __init__(self, stream: TextIO, color: bool, verbose: bool = False) -> None:
+    def __init__(self, stream: Sink, color: bool, verbose: bool = False) -> None:
         super().__init__(stream)
         self.color = color
         self.verbose = verbose
         self.width = shutil.get_terminal_size((100, 24)).columns
-        self.clock = _Clock()
+        self.clock = timestamp  # formats the date and second once a second
 
     def _write(self, segments: list[render.Segment], now: bool = True) -> None:
         if self.color:
@@ -226,9 +232,10 @@ class LineDisplay(StreamDisplay):
         data: bytes,
         length: int,
         delay: float | None = None,
+        forwarded: bool = True,
     ) -> None:
         line = render.message_line(
-            self.clock(), connection, way, kind, data, length, self._width(), delay
+            self.clock(), connection, way, kind, data, length, self._width(), delay, forwarded
         )
         self._write(line, now=False)  # flushed after the read that brought it
 
@@ -239,8 +246,10 @@ class LineDisplay(StreamDisplay):
         extra = " ".join(f"{k}={v}" for k, v in details.items() if v is not None)
         self._write(render.fault_line(self.clock(), connection, f"{fault} {extra}".strip(), way))
 
-    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
-        self._write(render.refused_line(self.clock(), connection, status, reason, by))
+    def refused(
+        self, connection: int, status: int, reason: str, by: str, hint: str | None = None
+    ) -> None:
+        self._write(render.refused_line(self.clock(), connection, status, reason, by, hint))
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
         text = escape_control(message, keep_newlines=False)  # may quote the upstream
@@ -257,20 +266,27 @@ class LineDisplay(StreamDisplay):
     def note(self, connection: int, text: str) -> None:
         self._write(render.note_line(self.clock(), connection, text, "dim"))
 
+    def control(self, action: str, caller: str, **details: Any) -> None:
+        self._write(render.control_line(self.clock(), action, caller, details))
+
 
 class JsonDisplay(StreamDisplay):
     """``connect --json`` events, one per line, each with ``connection`` (and ``from``)."""
 
     full_payloads = True
 
-    def __init__(self, stream: TextIO, verbose: bool = False) -> None:
+    def __init__(self, stream: Sink, verbose: bool = False, started: float | None = None) -> None:
         super().__init__(stream)
         self.verbose = verbose
+        self.started = started
+        """With a start (time.monotonic()), each event has ``t``: seconds since then."""
 
     def _emit(
         self, event: dict[str, Any], connection: int | None, now: bool = True, **extra: Any
     ) -> None:
         head = {"event": event.pop("event"), "time": event.pop("time")}
+        if self.started is not None:
+            head["t"] = round(time.monotonic() - self.started, 6)
         if connection is not None:
             head["connection"] = connection
         self._put(to_ndjson({**head, **extra, **event}), now)
@@ -280,7 +296,7 @@ class JsonDisplay(StreamDisplay):
         self._emit({**event, "seed": seed}, None)
 
     def opened(self, event: Opened) -> None:
-        headers = [(name, redact_header(name, value)) for name, value in event.headers]
+        headers = event.headers  # secret values are redacted by open_event itself
         shown = redact(event.subprotocol) if event.subprotocol is not None else None
         self._emit(
             open_event(redact(event.upstream), shown, event.client_extensions, headers),
@@ -298,16 +314,20 @@ class JsonDisplay(StreamDisplay):
         data: bytes,
         length: int,
         delay: float | None = None,
+        forwarded: bool = True,
     ) -> None:
         direction = _DIRECTION[way]
         if kind in ("ping", "pong"):
             event = ping_event("ping" if kind == "ping" else "pong", direction, data)
         else:
-            payload: str | bytes = data.decode("utf-8", "replace") if kind == "text" else data
-            event = message_event(Message(direction, payload))
+            event = message_event(Message(direction, _exact(kind, data)))
+            if kind == "text" and event["type"] == "binary":
+                event["type"] = "text"  # not UTF-8 (relayed as it came): its bytes in base64
             event["length"] = length
         if delay is not None:
             event["delay_ms"] = round(delay * 1000, 3)
+        if not forwarded:
+            event["forwarded"] = False
         self._emit(event, connection, now=False, **{"from": _FROM[way]})
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
@@ -321,9 +341,11 @@ class JsonDisplay(StreamDisplay):
             event["from"] = _FROM[way]
         self._emit({**event, **details}, connection)
 
-    def refused(self, connection: int, status: int, reason: str, by: str) -> None:
+    def refused(
+        self, connection: int, status: int, reason: str, by: str, hint: str | None = None
+    ) -> None:
         event = {"event": "refused", "time": timestamp(), "status": status, "reason": reason}
-        self._emit({**event, "by": by}, connection)
+        self._emit({**event, "by": by, **({"hint": hint} if hint else {})}, connection)
 
     def error(self, connection: int, message: str, exit_code: int) -> None:
         self._emit(error_event(message, exit_code), connection)
@@ -338,6 +360,20 @@ class JsonDisplay(StreamDisplay):
     def note(self, connection: int, text: str) -> None:
         event = {"event": "http", "time": timestamp(), "message": text}
         self._emit(event, connection)
+
+    def control(self, action: str, caller: str, **details: Any) -> None:
+        event = {"event": "control", "time": timestamp(), "action": action, "caller": caller}
+        self._emit({**event, **details}, None)
+
+
+def _exact(kind: str, data: bytes) -> str | bytes:
+    """A text message as text when it is UTF-8, else (and binary ones) as its bytes."""
+    if kind == "text":
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return data
 
 
 def redact_head(head: bytes) -> bytes:

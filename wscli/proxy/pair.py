@@ -26,15 +26,17 @@ from websockets.typing import Subprotocol
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 from wscli.core.headers import extension_names
+from wscli.core.ndjson import timestamp
 from wscli.core.redact import redact
 from wscli.net.neterrors import hostport
 from wscli.proxy.config import ProxyConfig
-from wscli.proxy.faults import Faults
+from wscli.proxy.faults import Faults, Way
 from wscli.proxy.gate import Gate, Refused, decide
 from wscli.proxy.handshake import Accepted, Failed, Heads, UpstreamHandshake, head
 from wscli.proxy.output import Display, Opened
 from wscli.proxy.relay import Relay
-from wscli.proxy.upstream import OWN_HANDSHAKE, passed_back
+from wscli.proxy.rules import Rule
+from wscli.proxy.upstream import OWN_HANDSHAKE, is_own_origin, passed_back, upstream_origin
 from wscli.wire.client import ClientEngine
 from wscli.wire.engine import Engine
 from wscli.wire.keepalive import Keepalive
@@ -53,6 +55,8 @@ class ProxyRun:
     gate: Gate
     upstream_tls: ssl.SSLContext | None
     settings: Settings
+    upstream_proxy: str | None = None
+    """The proxy on the way to the upstream (--proxy, else the *_proxy variables)."""
     pairs: set[Pair] = dataclasses.field(default_factory=set)
     engines: set[Engine] = dataclasses.field(default_factory=set)
     """The open engines of every pair (what the keepalive pings)."""
@@ -110,7 +114,14 @@ class Pair(Owner[Engine]):
         self.started = False
         """Both sides are open: relaying."""
         self.first_close: tuple[int | None, str, str | None] | None = None
-        self.messages = 0
+        self.path = "/"
+        """The request path asked of the upstream (without its query): what rules match."""
+        self.counts: dict[Rule, int] = {}  # messages counted per disconnect-after rule
+        self.count_rules: tuple[Rule, ...] = ()
+        self.counted_version = -1
+        self.every_timers: dict[Rule, asyncio.TimerHandle] = {}
+        self.client_address = "?"
+        self.opened_at = ""
         self.task: asyncio.Task[None] | None = None
         self.finished = False
         loop = asyncio.get_running_loop()
@@ -145,6 +156,12 @@ class Pair(Owner[Engine]):
         if isinstance(conn, ClientEngine) and self.handshake is not None:
             conn.hold(HOLD_HANDSHAKE)  # until the client has its answer
             self.handshake.answered(conn.response)
+
+    def invalid_request(self, conn: Engine, exc: Exception) -> None:
+        self._answered()
+        why = f"{exc}: {exc.__cause__}" if exc.__cause__ is not None else str(exc)
+        self.display.refused(self.id, 400, "Bad Request", "proxy")
+        self.display.error(self.id, redact(why)[:200], int(ExitCode.ERROR))
 
     def rejected(self, conn: Engine, response: Response | None) -> None:
         if self.handshake is not None:
@@ -219,13 +236,23 @@ class Pair(Owner[Engine]):
         if isinstance(uri, Refused):
             self._reject(uri.status, f"wscli proxy: {uri.reason}\n", "proxy", uri.reason)
             return
-        if upgrade and run.faults.refuse(self.id):
-            self.display.fault(self.id, "refuse", None, status=503)
-            self._reject(503, "wscli proxy: refused (--refuse)\n", "proxy")
-            return
         handshake = UpstreamHandshake(
-            self.config, uri, run.upstream_tls, request, upgrade, self, run.settings
+            self.config,
+            uri,
+            run.upstream_tls,
+            request,
+            upgrade,
+            self,
+            run.settings,
+            run.upstream_proxy,
+            self._origin(request),
         )
+        self.path = uri.path
+        refusal = run.faults.refuse(self.id, self.path) if upgrade else None
+        if refusal is not None:
+            self.display.fault(self.id, "refuse", None, status=refusal.status, rule=refusal.id)
+            self._reject(refusal.status, "wscli proxy: refused (a refuse fault)\n", "proxy")
+            return
         self.handshake, self.upstream = handshake, handshake.engine
         outcome = await handshake.run()
         if isinstance(outcome, Failed):
@@ -237,7 +264,30 @@ class Pair(Owner[Engine]):
             self._accept(request, outcome, handshake.heads)
         else:
             plain = request if not handshake.upgrade else None
-            self._pass_back(outcome.response, handshake.heads, plain)
+            hint = None if plain else self._refusal_hint(request, outcome.response.status_code)
+            self._pass_back(outcome.response, handshake.heads, plain, hint)
+
+    def _origin(self, request: Request) -> str | None:
+        """The upstream's own origin in place of this proxy's (--rewrite-origin), else None:
+        the client's Origin goes as it came."""
+        origin = request.headers.get("Origin")
+        config = self.config
+        if not config.upstream.rewrite_origin or origin is None:
+            return None
+        if not is_own_origin(origin, config.host, self.run.gate.port, config.certfile is not None):
+            return None  # another site's page: the upstream judges it as it is
+        return upstream_origin(self.run.gate.upstream)
+
+    def _refusal_hint(self, request: Request, status: int) -> str | None:
+        """A 403 to a browser's upgrade through the proxy is most often its origin."""
+        origin = request.headers.get("Origin")
+        if status != 403 or origin is None or self.config.upstream.rewrite_origin:
+            return None
+        shown = escape_control(origin, keep_newlines=False)[:200]
+        return (
+            f"the upstream may refuse the origin {shown}: --rewrite-origin gives it its "
+            f"own, or allow that origin there (wscli serve --origin {shown})"
+        )
 
     def _accept(self, request: Request, outcome: Accepted, heads: Heads) -> None:
         """The upstream accepted: answer the client with the same subprotocol and the
@@ -254,13 +304,16 @@ class Pair(Owner[Engine]):
         heads.append(("response", head(answer.serialize())))
         self.display.heads(self.id, heads)
         if answer.status_code != 101:
+            self._answered()
             self.client.accept(answer)
             self.display.refused(self.id, answer.status_code, answer.reason_phrase, "proxy")
             self.upstream.abort()
             return
         self._start(outcome, answer)
 
-    def _pass_back(self, response: Response, heads: Heads, plain: Request | None) -> None:
+    def _pass_back(
+        self, response: Response, heads: Heads, plain: Request | None, hint: str | None = None
+    ) -> None:
         """Give the client the upstream's answer as it came (``plain``: a plain HTTP GET)."""
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
@@ -270,6 +323,7 @@ class Pair(Owner[Engine]):
         answer = Response(response.status_code, response.reason_phrase, headers, response.body)
         heads.append(("response", head(answer.serialize())))
         self.display.heads(self.id, heads)
+        self._answered()
         self.client.accept(answer)
         if self.upstream is not None:
             self.upstream.abort()
@@ -278,9 +332,18 @@ class Pair(Owner[Engine]):
             reason = escape_control(response.reason_phrase, keep_newlines=False)
             self.display.note(self.id, f"GET {path}: HTTP {response.status_code} {reason}")
         else:
-            self.display.refused(self.id, response.status_code, response.reason_phrase, "server")
+            status, reason = response.status_code, response.reason_phrase
+            self.display.refused(self.id, status, reason, "server", hint)
+
+    def _answered(self) -> None:
+        """The client has its answer (not a 101): the opening's deadline is over (the
+        engine bounds what follows)."""
+        for timer in self.timers:
+            timer.cancel()
+        self.timers = []
 
     def _reject(self, status: int, text: str, by: str, why: str = "") -> None:
+        self._answered()
         server = self.client.protocol
         assert isinstance(server, ServerProtocol)
         answer = server.reject(status, text)
@@ -299,13 +362,16 @@ class Pair(Owner[Engine]):
             timer.cancel()
         self.timers = []
         faults = self.run.faults
-        up = Relay(self, "up", self.client, upstream, faults.direction(self.id, "up"))
-        down = Relay(self, "down", upstream, self.client, faults.direction(self.id, "down"))
+        up = Relay(self, "up", self.client, upstream, faults.direction(self.id, "up", self.path))
+        down = Relay(
+            self, "down", upstream, self.client, faults.direction(self.id, "down", self.path)
+        )
         up.reverse, down.reverse = down, up
         self.relays = {self.client: up, upstream: down}
         transport = self.client.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = hostport(str(peer[0]), int(peer[1])) if peer else "?"
+        self.client_address, self.opened_at = client, timestamp()
         self.display.opened(
             Opened(
                 self.id,
@@ -320,8 +386,7 @@ class Pair(Owner[Engine]):
         )
         self._arm_faults()
         self.client.accept(answer)  # open: what the client sent early is relayed now
-        stall = self.config.faults
-        if stall.stall and stall.disconnect_every is None and stall.disconnect_after is None:
+        if self.run.faults.rules.for_path("stall", self.path):
             self.stall("open")
             return
         early, self.early = self.early, []
@@ -333,33 +398,66 @@ class Pair(Owner[Engine]):
     # Faults
 
     def _arm_faults(self) -> None:
-        every = self.config.faults.disconnect_every
-        if every is not None:
-            loop = asyncio.get_running_loop()
-            self.timers.append(
-                loop.call_later(every, self.disconnect, "disconnect-every", f"{every:g}s")
-            )
+        """Start the timers of the disconnect-every rules that apply to this connection
+        (from now: its opening, or the rule's arrival) and stop those of rules gone."""
+        loop = asyncio.get_running_loop()
+        rules = self.run.faults.rules.for_path("disconnect-every", self.path)
+        for rule in list(self.every_timers):
+            if rule not in rules:
+                self.every_timers.pop(rule).cancel()
+        for rule in rules:
+            if rule not in self.every_timers:
+                when = f"{rule.every:g}s"
+                self.every_timers[rule] = loop.call_later(
+                    rule.every, self.disconnect, "disconnect-every", when, rule
+                )
 
-    def message_relayed(self) -> None:
-        """Count a forwarded message for ``--disconnect-after``."""
-        self.messages += 1
-        after = self.config.faults.disconnect_after
-        if after is not None and self.messages == after:
-            for relay in self.relays.values():
-                relay.dest.flush()
-            self.disconnect("disconnect-after", f"{after} messages")
+    def rules_changed(self) -> None:
+        """The control API changed the rules: connection faults apply from now on (message
+        faults are read by the relays at each message)."""
+        if not self.started or self.finished or self.stalled:
+            return
+        counted = self.run.faults.rules.for_path("disconnect-after", self.path)
+        self.counts = {rule: n for rule, n in self.counts.items() if rule in counted}
+        self._arm_faults()
+        stall = self.run.faults.rules.for_path("stall", self.path)
+        if stall:
+            self.stall(f"rule {stall[0].id}")
 
-    def disconnect(self, fault: str, when: str) -> None:
-        """End (or, with ``--stall``, freeze) the connection as a fault."""
-        if self.config.faults.stall:
+    def message_relayed(self, way: Way) -> None:
+        """Count a forwarded message for the disconnect-after rules of its direction."""
+        rules = self.run.faults.rules
+        if rules.version != self.counted_version:
+            self.counted_version = rules.version
+            self.count_rules = rules.for_path("disconnect-after", self.path)
+        for rule in self.count_rules:
+            if rule.matches(way, self.path):
+                count = self.counts.get(rule, 0) + 1
+                self.counts[rule] = count
+                if count == rule.messages:
+                    self.disconnect("disconnect-after", f"{count} messages", rule)
+                    return
+
+    def disconnect(self, fault: str, when: str, rule: Rule) -> None:
+        """End (or, for a rule that says so, freeze) the connection as a fault."""
+        if self.finished:
+            return
+        if rule.stall:
             self.stall(f"{fault} {when}")
             return
-        code = self.config.faults.close_code
-        self.display.fault(self.id, fault, None, after=when, close_code=code)
+        code = rule.close_code
+        self.display.fault(self.id, fault, None, after=when, close_code=code, rule=rule.id)
+        self.end(code, "wscli proxy fault")
+
+    def end(self, code: int | None, reason: str) -> None:
+        """End the connection now: close both sides with ``code`` (None: drop TCP, which
+        the client sees as 1006). What was already handed to a side is flushed first."""
+        for relay in self.relays.values():
+            relay.dest.flush()
         if code is None:
             self.abort()
             return
-        self._close_both(code, "wscli proxy fault")
+        self._close_both(code, reason)
 
     def stall(self, when: str) -> None:
         """Stop reading, answering and forwarding on both sides; keep the TCP connections."""
@@ -429,7 +527,7 @@ class Pair(Owner[Engine]):
         self.finished = True
         if self.task is not None and not self.task.done():
             self.task.cancel()  # still opening the upstream for a client that is gone
-        for timer in self.timers:
+        for timer in [*self.timers, *self.every_timers.values()]:
             timer.cancel()
         if self.close_timer is not None:
             self.close_timer.cancel()

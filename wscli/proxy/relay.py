@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -21,6 +22,7 @@ from websockets.frames import Close, Frame, Opcode
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import DirectionFaults, Way
 from wscli.proxy.output import Display
+from wscli.proxy.rules import Rule
 from wscli.wire.engine import Engine
 from wscli.wire.owner import parse_close
 from wscli.wire.stream import HOLD_QUEUE
@@ -28,8 +30,22 @@ from wscli.wire.stream import HOLD_QUEUE
 SHOWN_PREFIX = 4096  # bytes of a message kept for the terminal view
 MAX_FORWARDED_PINGS = 16  # payloads of forwarded pings remembered, to swallow their pongs
 
-# An action to perform on the destination: (opcode, payload, fin) or a Close.
-Action = tuple[Opcode, bytes, bool] | Close
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """A whole message's line, queued behind its last frame: it is shown when the message
+    has really been forwarded (or, when the connection ends first, marked as not)."""
+
+    kind: str
+    payload: bytes
+    """What the display keeps of it (a prefix, or all of it for --json)."""
+    length: int
+    delay: float | None
+
+
+# An action to perform on the destination: (opcode, payload, fin), a Close, or the line of
+# a message whose frames went before it.
+Action = tuple[Opcode, bytes, bool] | Close | Shown
 _DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
 
 
@@ -43,7 +59,7 @@ class Conversation(Protocol):
 
     def close_seen(self, close: Close, by: str) -> None: ...
 
-    def message_relayed(self) -> None: ...
+    def message_relayed(self, way: Way) -> None: ...
 
     def close_sent(self) -> None: ...
 
@@ -65,17 +81,19 @@ class Relay:
         self.source = source
         self.dest = dest
         self.faults = faults
-        self.timed = pair.config.faults.shapes_time
         self.queue: collections.deque[tuple[float, Action, int]] = collections.deque()
         self.queued_bytes = 0
         self.last_due = 0.0
         self.pump: asyncio.Task[None] | None = None
         self.room = asyncio.Event()  # set while the destination takes more
         self.room.set()
+        self.resumed = asyncio.Event()  # set unless the control API paused this direction
+        self.resumed.set()
         self.close_forwarded = False
-        # The message being received: its type, whether it is dropped, what is shown.
+        # The message being received: its type, the rule dropping it, what is shown.
         self.kind = ""
-        self.dropping = False
+        self.dropping: Rule | None = None
+        self.unsent = False  # a frame of it found the destination closed
         self.parts: list[bytes] = []
         self.kept = 0
         self.length = 0
@@ -103,9 +121,10 @@ class Relay:
         display = self.pair.display
         if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             self.kind = "text" if opcode is Opcode.TEXT else "binary"
-            self.dropping = self.faults.drop()
+            plan = self.faults.message()
+            self.dropping, self.delay = plan.dropped_by, plan.delay
             self.parts, self.kept, self.length = [], 0, 0
-            self.delay = self.faults.delay() if self.timed and not self.dropping else None
+            self.unsent = False
         if opcode in _DATA:
             self._data(opcode, data, frame.fin)
         elif opcode is Opcode.PING:
@@ -133,17 +152,20 @@ class Relay:
             piece = data if full else data[: SHOWN_PREFIX - self.kept]
             self.parts.append(piece)
             self.kept += len(piece)
-        if not self.dropping:
+        dropping = self.dropping
+        if dropping is None:
             self.schedule((opcode, data, fin), len(data))
         if fin:
             payload = b"".join(self.parts)
             self.parts = []
+            if dropping is None:
+                self.schedule(Shown(self.kind, payload, self.length, self.delay), 0)
+                return
             pid = self.pair.id
-            display.message(pid, self.way, self.kind, payload, self.length, self.delay)
-            if self.dropping:
-                display.fault(pid, "drop", self.way, type=self.kind, length=self.length)
-            else:
-                self.pair.message_relayed()
+            display.message(pid, self.way, self.kind, payload, self.length, None, False)
+            display.fault(
+                pid, "drop", self.way, type=self.kind, length=self.length, rule=dropping.id
+            )
 
     def source_failed(self, close: Close) -> None:
         """The proxy closed the source itself (1009 for a message over --max-size, 1002 for
@@ -158,13 +180,18 @@ class Relay:
 
     def schedule(self, action: Action, size: int) -> None:
         """Send ``action`` now (fast path) or queue it for its due time."""
-        if not self.timed and not self.queue and not self.pair.stalled:
+        if (
+            not self.queue
+            and self.resumed.is_set()
+            and not self.pair.stalled
+            and not self.faults.timed
+        ):
             self.perform(action)
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
         due = now
-        if isinstance(action, tuple) and action[0] in _DATA:
+        if (isinstance(action, tuple) and action[0] in _DATA) or isinstance(action, Shown):
             due += self.delay or 0.0
         due = self.faults.send_time(max(due, self.last_due), size)
         self.last_due = due
@@ -185,6 +212,7 @@ class Relay:
             wait = due - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            await self.resumed.wait()
             await self.room.wait()
             if self.pair.stalled or dest.lost:
                 return
@@ -198,7 +226,12 @@ class Relay:
     def perform(self, action: Action) -> None:
         """Put one frame (or the close) on ``dest``; it goes out with this iteration's."""
         dest = self.dest
+        if isinstance(action, Shown):
+            self._show(action, forwarded=not self.unsent)
+            return
         if not dest.is_open:
+            if isinstance(action, tuple) and action[0] in _DATA:
+                self.unsent = True
             return
         if isinstance(action, Close):
             if action.code == 1005:
@@ -212,8 +245,35 @@ class Relay:
         opcode, data, fin = action
         dest.send_frame(opcode, data, fin)
 
+    def _show(self, shown: Shown, forwarded: bool) -> None:
+        pid = self.pair.id
+        self.pair.display.message(
+            pid, self.way, shown.kind, shown.payload, shown.length, shown.delay, forwarded
+        )
+        if forwarded:
+            self.pair.message_relayed(self.way)
+
+    def pause(self) -> None:
+        """Hold this direction's messages (the control API): they wait in the queue, and
+        past --max-queue the sender stops being read."""
+        self.resumed.clear()
+
+    def resume(self) -> None:
+        """Send what was held, in order, then relay as before."""
+        self.resumed.set()
+        if self.queue and (self.pump is None or self.pump.done()):
+            self.pump = asyncio.get_running_loop().create_task(self._pump())
+
+    @property
+    def paused(self) -> bool:
+        return not self.resumed.is_set()
+
     def cancel(self) -> None:
-        """The connection is over: stop the queue."""
+        """The connection is over: stop the queue; the messages still in it are shown as
+        not forwarded."""
         if self.pump is not None:
             self.pump.cancel()
+        for _, action, _ in self.queue:
+            if isinstance(action, Shown):
+                self._show(action, forwarded=False)
         self.queue.clear()

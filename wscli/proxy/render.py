@@ -8,6 +8,7 @@ the width; binary payloads show as a short hex summary.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from wscli.core.closecodes import close_description
 from wscli.core.escape import escape_control
@@ -61,8 +62,10 @@ def message_line(
     length: int,
     width: int,
     delay: float | None = None,
+    forwarded: bool = True,
 ) -> list[Segment]:
-    """A text, binary, ping or pong frame: ``→ text 5 B hello``; ``+80ms`` when delayed."""
+    """A text, binary, ping or pong frame: ``→ text 5 B hello``; ``+80ms`` when delayed,
+    ``✗ not forwarded`` when it was received but never sent on."""
     # Called for every message relayed: kept to a few string operations.
     line = [
         (time[11:23] + " ", "dim"),
@@ -70,7 +73,9 @@ def message_line(
         (f"{ARROWS[way]} {kind:<6} ", STYLES[way]),
         (f"{size_text(length):>9}  ", "dim"),
     ]
-    if delay is not None:
+    if not forwarded:
+        line.append(("✗ not forwarded ", "red"))
+    elif delay is not None:
         line.append((f"+{delay * 1000:.0f}ms ", "yellow"))
     room = width - _width(line)
     if kind == "text":
@@ -123,15 +128,42 @@ def fault_line(time: str, connection: int, what: str, way: Way | None = None) ->
     return [*prefix(time, connection), (f"! {what}{arrow}", "yellow bold")]
 
 
-def refused_line(time: str, connection: int, status: int, reason: str, by: str) -> list[Segment]:
-    """``refused by server: HTTP 403 Forbidden``."""
+def refused_line(
+    time: str, connection: int, status: int, reason: str, by: str, hint: str | None = None
+) -> list[Segment]:
+    """``refused by server: HTTP 403 Forbidden`` (`` — hint`` when there is one)."""
     text = f"refused by {by}: HTTP {status} {escape_control(reason, keep_newlines=False)}"
-    return [*prefix(time, connection), (text.rstrip(), "red")]
+    line = [*prefix(time, connection), (text.rstrip(), "red")]
+    if hint:
+        line.append((f" — {escape_control(hint, keep_newlines=False)}", "yellow"))
+    return line
 
 
 def note_line(time: str, connection: int, text: str, style: str = "") -> list[Segment]:
     """Any other line about a connection (plain HTTP requests, upstream errors)."""
     return [*prefix(time, connection), (text, style)]
+
+
+def control_line(time: str, action: str, caller: str, details: dict[str, Any]) -> list[Segment]:
+    """``control: fault-added 3: drop rate=0.5 down /chat* (from 127.0.0.1:5000)``."""
+    fault = details.get("fault")
+    if isinstance(fault, dict):
+        fields = " ".join(
+            f"{k}={v}" for k, v in fault.items() if k not in ("id", "fault", "direction", "path")
+        )
+        what = f"{fault['id']}: {fault['fault']} {fields} {fault['direction']} {fault['path']}"
+    else:
+        what = " ".join(
+            f"#{v}" if k == "connection" else f"{k}={v}" if k != "direction" else str(v)
+            for k, v in details.items()
+            if v is not None
+        )
+    text = escape_control(f"{action} {what}".replace("  ", " "), keep_newlines=False)
+    return [
+        (time[11:23] + " ", "dim"),
+        ("control: ", "yellow bold"),
+        (f"{text} (from {caller})", "yellow"),
+    ]
 
 
 def head_lines(time: str, connection: int, marker: str, head: bytes) -> list[list[Segment]]:

@@ -16,13 +16,24 @@ from wscli.core.hosts import check_allowed_hosts
 from wscli.core.url import parse_ws_url
 from wscli.net.eventloop import run_fast
 from wscli.net.hostnames import allowed_hosts
+from wscli.net.linewriter import LineWriter
 from wscli.net.neterrors import hostport
 from wscli.net.tls import client_context, server_context
-from wscli.proxy.config import DisplayOptions, ProxyConfig, check_faults, check_upstream
+from wscli.net.tunnel import resolve_proxy
+from wscli.proxy.config import (
+    DisplayOptions,
+    ProxyConfig,
+    check_faults,
+    check_upstream,
+    control_address,
+)
+from wscli.proxy.control import ControlApi, control_factory
 from wscli.proxy.faults import Faults
 from wscli.proxy.gate import Gate
 from wscli.proxy.output import Display, JsonDisplay, LineDisplay
 from wscli.proxy.pair import Pair, ProxyRun, engine_settings
+from wscli.proxy.record import Tee, json_gap, open_record, text_gap
+from wscli.proxy.rules import Rules, rules_from_config
 from wscli.wire.engine import Engine
 from wscli.wire.keepalive import Keepalive
 
@@ -38,19 +49,72 @@ def run(config: ProxyConfig, display: Display, banner: Banner) -> None:
     check_upstream(config.upstream)
     check_faults(config.faults)
     check_allowed_hosts(config.allowed_hosts)
-    run_fast(_main(config, display, banner))
+    control_address(config)
+    upstream = parse_ws_url(config.upstream.url)
+    resolve_proxy(config.upstream.proxy, upstream.host, upstream.port, upstream.secure)
+    shown: Display = display
+    record = None
+    if config.display.record is not None:
+        record = open_record(config.display.record)
+        shown = Tee(display, record[0])
+    try:
+        run_fast(_main(config, shown, display, banner))
+    finally:
+        if record is not None:
+            record[1].close(timeout=10.0)
+            record[2].close()
+        if display.writer is not None:
+            display.writer.close(timeout=config.close_timeout)
+            if display.writer.dropped and not display.writer.broken:
+                sys.stderr.write(
+                    f"wscli: warning: {display.writer.dropped:,} lines were not shown: "
+                    "stdout was not read fast enough (each gap is marked in the output)\n"
+                )
     if display.stdout_lost:
         raise BrokenPipeError
 
 
+async def _start_control(
+    config: ProxyConfig, proxy_run: ProxyRun
+) -> tuple[asyncio.Server, str] | None:
+    """The control API's listener and its URL (None without --control)."""
+    address = control_address(config)
+    if address is None:
+        return None
+    host, port = address
+    api = ControlApi(proxy_run, host, port, config.control_token)
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_server(control_factory(api), host, port, reuse_address=True)
+    except OSError as exc:
+        raise WscliError(
+            f"cannot listen on {hostport(host, port)} for --control",
+            os_reason(exc),
+            hint="is another server using the port? --control 0 picks a free one",
+        ) from None
+    api.port = server.sockets[0].getsockname()[1]
+    return server, f"http://{hostport(host, api.port)}/"
+
+
 def make_display(options: DisplayOptions, color: bool) -> Display:
-    """The view on stdout: NDJSON events with --json, else one (styled) line per event."""
+    """The view on stdout: NDJSON events with --json, else one (styled) line per event.
+
+    Written by a :class:`LineWriter`: a stdout that is not read never holds the relay up
+    (lines past its bound are dropped, and each gap is said in the output).
+    """
+    writer = LineWriter(sys.stdout, json_gap if options.json_output else text_gap)
+    display: Display
     if options.json_output:
-        return JsonDisplay(sys.stdout, verbose=options.verbose)
-    return LineDisplay(sys.stdout, color, verbose=options.verbose)
+        display = JsonDisplay(writer, verbose=options.verbose)
+    else:
+        display = LineDisplay(writer, color, verbose=options.verbose)
+    display.writer = writer
+    return display
 
 
-async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
+async def _main(config: ProxyConfig, display: Display, view: Display, banner: Banner) -> None:
+    """Run with ``display`` (the view, and the recording if any); ``view``'s stdout going
+    away stops it."""
     upstream = parse_ws_url(config.upstream.url)
     tls = None
     if upstream.secure:
@@ -58,7 +122,7 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     listen_tls = None
     if config.certfile is not None:
         listen_tls = server_context(config.certfile, config.keyfile)
-    faults = Faults(config.faults)
+    faults = Faults(Rules(rules_from_config(config.faults)), config.faults.seed)
     keepalive = None
     if config.ping_interval is not None:
         keepalive = Keepalive(
@@ -93,17 +157,36 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     port = server.sockets[0].getsockname()[1]
     allowed = allowed_hosts(config.host, server.sockets, config.allowed_hosts)
     gate = Gate(upstream, allowed, port, tls=listen_tls is not None)
-    proxy_run = ProxyRun(config, display, faults, gate, tls, engine_settings(config, keepalive))
+    proxy_run = ProxyRun(
+        config,
+        display,
+        faults,
+        gate,
+        tls,
+        engine_settings(config, keepalive),
+        resolve_proxy(config.upstream.proxy, upstream.host, upstream.port, upstream.secure),
+    )
     scheme = "wss" if listen_tls is not None else "ws"
     url = f"{scheme}://{hostport(config.host, port)}"
     target = config.upstream.url
-    seed = faults.seed if config.faults != type(config.faults)() else None
+    control = await _start_control(config, proxy_run)
+    seed = faults.seed if list(faults.rules) or control is not None else None
     display.listening(url, target, seed)
-    banner(f"Proxying {url} to {target}" + (f" (faults seed {seed})" if seed is not None else ""))
+    banner(
+        f"Proxying {url} to {target}"
+        + (f" (faults seed {seed})" if seed is not None else "")
+        + (f"; control API on {control[1]}" if control is not None else "")
+    )
 
     stop = asyncio.Event()
     signals = 0
-    display.on_closed = stop.set
+    view.on_closed = stop.set
+    if view.writer is not None:
+
+        def broken() -> None:
+            loop.call_soon_threadsafe(view.lost_stdout)
+
+        view.writer.on_broken = broken
 
     def on_signal() -> None:
         nonlocal signals
@@ -120,6 +203,8 @@ async def _main(config: ProxyConfig, display: Display, banner: Banner) -> None:
     async with server:
         await stop.wait()
         server.close()
+        if control is not None:
+            control[0].close()
         for pair in list(proxy_run.pairs):
             pair.close()
         deadline = loop.time() + config.close_timeout + 1.0

@@ -9,9 +9,10 @@
 
 In this order: a malformed head (duplicate ``Host``, ``Origin``, ``Authorization``,
 ``Upgrade`` or ``Sec-WebSocket-Key``, no ``Host``) is 400; a ``Host`` that does not name
-this server is 403 (page, ``/healthz`` and WebSocket alike); then plain HTTP is served; an
-upgrade over HTTP/1.0 is 400, with another method than GET 405; then origin (403), token
-(401/403) and capacity (503).
+this server is 403 (page, ``/healthz`` and WebSocket alike); a
+room path (URL path without the query) longer than :data:`MAX_ROOM_BYTES` is 414; then
+plain HTTP is served; an upgrade over HTTP/1.0 is 400, with another method than GET 405;
+then origin (403), token (401/403) and capacity (503).
 
 Reasons never contain a presented token or any header value but ``Host``/``Origin``.
 """
@@ -25,12 +26,17 @@ from typing import TYPE_CHECKING
 
 from wscli.core.hosts import host_refusal
 from wscli.serve import access
+from wscli.serve.chat_commands import clean_token
 from wscli.serve.message_id import clean_since
 
 if TYPE_CHECKING:  # the type only: importing websockets pulls in socket and threading
     from websockets.http11 import Request
 
 SINGLE_HEADERS = ("Host", "Origin", "Authorization", "Upgrade", "Sec-WebSocket-Key")
+# A room's path names its history, its Redis key and every log line about it: longer ones
+# are refused (414) instead of costing every read and log their length.
+MAX_ROOM_BYTES = 1024
+SHOWN_ROOM = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,11 +54,14 @@ class Policy:
 @dataclasses.dataclass(frozen=True)
 class Admit:
     """A WebSocket client let in to ``room``, announced as ``nick`` (None: anonymous),
-    resuming after the message id ``since`` (``?since=``; None: not resuming)."""
+    resuming after the message id ``since`` (``?since=``; None: not resuming), from the
+    page session ``session`` (``?session=``: a reconnecting page replaces its own stale
+    connection instead of getting a second name)."""
 
     room: str
     nick: str | None
     since: str | None = None
+    session: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +120,9 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     foreign = host_refusal(host[0], policy.allowed_hosts)
     if foreign is not None:
         return Refuse(room, 403, foreign, kind="host")
+    if len(room.encode("utf-8", "surrogateescape")) > MAX_ROOM_BYTES:
+        shown = room[:SHOWN_ROOM] + "…"  # the log gets a bounded part of it
+        return Refuse(shown, 414, f"room path longer than {MAX_ROOM_BYTES} bytes")
     upgrade = ",".join(headers.get_all("Upgrade")).lower()
     if "websocket" not in upgrade:
         return Plain(room, request.method)
@@ -124,4 +136,9 @@ def admit(request: Request, policy: Policy, clients: int) -> Admit | Plain | Ref
     if verdict is not None:
         extra = UNAUTHORIZED_HEADERS if verdict.status == 401 else ()
         return Refuse(room, verdict.status, verdict.reason, extra, verdict.kind)
-    return Admit(room, access.clean_nick(params.get("nick")), clean_since(params.get("since")))
+    return Admit(
+        room,
+        access.clean_nick(params.get("nick")),
+        clean_since(params.get("since")),
+        clean_token(params.get("session")),
+    )

@@ -1,37 +1,36 @@
 """Redis Streams backplane: several `wscli serve` instances share their rooms, losing nothing.
 
-Plugged into :class:`wscli.serve.hub.Hub` as its :class:`~wscli.serve.hub.Backplane`. Every
-message a hub publishes is appended to its room's Redis Stream (``PREFIX:{ROOM}``, capped
-with ``MAXLEN ~``; format in :mod:`wscli.serve.redis_wire`); each instance reads back the
-streams of the rooms it has clients in and delivers what it reads, its own messages
-included. Nothing is delivered locally first, so everyone in a room sees the stream's order,
-and payloads travel byte for byte.
+Plugged into :class:`wscli.serve.hub.Hub` as its :class:`~wscli.serve.backplane.Backplane`.
+Every message a hub publishes is appended to its room's Redis Stream (capped with
+``MAXLEN ~``, expiring ``--redis-stream-ttl`` after its last message; format in
+:mod:`wscli.serve.redis_wire`); each instance reads back the streams of the rooms it has
+clients in and delivers what it reads, its own messages included. Nothing is delivered
+locally first, so everyone in a room sees the stream's order, and payloads travel byte for
+byte under one id per message, the same on every instance.
 
-- **Batches.** What an instance accepts for a room during one round trip to Redis becomes one
-  stream entry (cut at about 256 KiB); all rooms' entries go out in one pipeline, so Redis
-  pays per batch, not per chat message.
-- **Rooms on demand.** A room is read only while it has a local client
-  (:meth:`RedisBackplane.subscribe`/:meth:`~RedisBackplane.unsubscribe`, called by the hub).
-  A room is read from the moment its first client joined (in Redis's clock, whose offset is
-  measured at connect with ``TIME``), so a message appended while the subscription is set
-  up is not missed; what the stream holds before that moment is the shared ``--history``.
-  On a single Redis one connection reads all rooms (``XREAD BLOCK`` over their keys;
-  ``CLIENT UNBLOCK`` when the set changes); on a Redis Cluster (detected with ``INFO
-  cluster``) each room has its own blocking read, since a multi-key XREAD must stay in one
-  hash slot.
-- **Nothing lost.** A message stays in the :class:`~wscli.serve.redis_outbox.Outbox` until
-  this instance has read it back. After a connection loss the reader resumes from the last id
-  it saw, and unconfirmed appends are retried; a batch appended twice is recognised by its
-  ``INSTANCE:SEQ`` header and skipped everywhere.
+The work is split along its seams:
+
+- :mod:`~wscli.serve.redis_outbox`: what waits to be appended, and the backlog;
+- :mod:`~wscli.serve.redis_writer`: appends, first reads of joined rooms, paged reads of
+  histories and resume gaps (bounded by ``--max-queue``), evictions;
+- :mod:`~wscli.serve.redis_reader`: rooms read, blocking reads in bounded groups, what an
+  entry read means (duplicates, lost messages, this instance's own batches);
+- :mod:`~wscli.serve.redis_retention`: the bounds of what this instance keeps in Redis;
+- :mod:`~wscli.serve.redis_link`: the connection (single Redis or Cluster) and its tasks.
+
+This module runs the life cycle: connect, serve, and on loss deliver locally and reconnect
+(:func:`~wscli.net.backoff.backoff_delays`).
+
 - **Outage.** While Redis is unreachable the instance keeps serving its clients: what they
   send is delivered locally at once and kept (bounded by ``max_backlog_bytes``), then
   appended in order when Redis returns, marked so this instance does not deliver it twice.
-  Reconnection uses capped exponential backoff with jitter.
 - **Shutdown.** :meth:`RedisBackplane.drain` waits (bounded, ``DRAIN_TIMEOUT`` = 5 s) until
   every accepted message is in Redis and delivered locally; the server sends 1001 after it.
 - **Backpressure.** While the backlog is above ``max_backlog_bytes`` the biggest producer is
   reported through ``on_pressure`` (the server stops reading from it); other clients'
   messages are never dropped and the backplane is never disconnected for it.
+- **Health.** ``/healthz`` turns ``degraded`` as soon as a command is overdue
+  (:data:`OVERDUE_AFTER` past its due time), before the command times out.
 
 Redis unreachable at start raises :class:`~wscli.core.errors.ConnectFailed` (exit 3).
 ``redis`` (redis-py) is an optional dependency, imported only when a backplane starts.
@@ -48,37 +47,31 @@ from typing import Any
 
 from wscli.core.errors import ConnectFailed
 from wscli.core.url import redact_url
-from wscli.serve.hub import Deliver, RoomMessage
-from wscli.serve.message_id import stream_id
-from wscli.serve.redis_link import Session, connect, load_redis
-from wscli.serve.redis_outbox import BATCH_BYTES, Outbox, SeenBatches, Subscribe
-from wscli.serve.redis_wire import (
-    DEFAULT_PREFIX,
-    StreamId,
-    describe_error,
-    error_hint,
-    format_id,
-    make_header,
-    parse_header,
-    parse_id,
-    stream_key,
-    unpack_messages,
-)
+from wscli.net.backoff import backoff_delays
+from wscli.serve.backplane import Receiver
+from wscli.serve.redis_link import Session, Tasks, connect, load_redis
+from wscli.serve.redis_outbox import Outbox, Subscribe
+from wscli.serve.redis_reader import Reader
+from wscli.serve.redis_retention import MAX_IDLE_STREAMS, StreamBook
+from wscli.serve.redis_wire import DEFAULT_PREFIX, describe_error, error_hint
+from wscli.serve.redis_writer import Writer
+from wscli.serve.room_message import RoomMessage
 
 __all__ = ["DEFAULT_PREFIX", "RedisBackplane"]
 
-COMMAND_TIMEOUT = 5.0  # seconds for one pipeline of appends, or past a read's BLOCK time
-BLOCK_MS = 2000  # a blocking read returns empty after this long (and proves the link alive)
-READ_COUNT = 128  # stream entries per room per read
+COMMAND_TIMEOUT = 5.0  # seconds for one pipeline, or past a blocking read's BLOCK time
+OVERDUE_AFTER = 1.0  # a command this late (past BLOCK for reads) turns /healthz degraded
+WATCH_EVERY = 0.25  # seconds between two looks for a command past COMMAND_TIMEOUT
 RECONNECT_FIRST = 0.25  # seconds before the first reconnection attempt (doubles each time)
 RECONNECT_MAX = 5.0
 DRAIN_TIMEOUT = 5.0  # SIGTERM waits at most this long for the backlog (see drain)
 CLOSE_TIMEOUT = 2.0  # close() appends the last notices for at most this long
 MAX_BACKLOG_BYTES = 64 * 2**20  # accepted, not yet read back; above it producers are slowed
-UNBLOCK_TRIES = 20  # CLIENT UNBLOCK attempts, 5 ms apart, after the set of rooms changed
-JOIN_MARGIN_MS = 10  # a room is read from this long before its first join (clock error)
-MAX_SEQ = 2**64 - 1
 STREAM_CAP = 1000  # entries kept per room stream (MAXLEN ~), at least 2 x --history
+STREAM_TTL = 24 * 3600.0  # seconds a room stream outlives its last message
+REPLAY_BYTES = 4 * 2**20  # at most this much is read for one history or gap (--max-queue)
+HISTORY_BYTES = 64 * 2**20  # what one instance keeps in Redis (--history-bytes)
+BOUND_REPORT_EVERY = 10.0  # seconds between two log lines about streams dropped at a bound
 
 EventCallback = Callable[..., None]
 """Called like ``EventLog.emit``: ``on_event("backplane", state=..., detail=...)``."""
@@ -93,8 +86,11 @@ class RedisBackplane:
     ``url`` is a redis-py URL (``redis://``, ``rediss://``, ``unix://``) of a single Redis or
     of any node of a Redis Cluster. ``prefix`` starts every key: deployments sharing a Redis
     use different prefixes. ``history`` is how many messages a room replays to newcomers
-    (read from the stream, so every instance replays the same past). ``on_event`` receives
-    the connection-state events (``lost``, ``restored``, ...) for the server's log.
+    (read from the stream, so every instance replays the same past), ``replay_bytes`` the
+    most read for one newcomer (``--max-queue``). ``history_bytes`` and ``stream_ttl``
+    bound what this instance keeps in Redis (:mod:`~wscli.serve.redis_retention`).
+    ``on_event`` receives the connection-state events (``lost``, ``restored``, ...) for the
+    server's log.
     """
 
     def __init__(
@@ -107,37 +103,60 @@ class RedisBackplane:
         on_pressure: PressureCallback | None = None,
         max_backlog_bytes: int = MAX_BACKLOG_BYTES,
         stream_cap: int = STREAM_CAP,
+        stream_ttl: float = STREAM_TTL,
+        replay_bytes: int = REPLAY_BYTES,
+        history_bytes: int = HISTORY_BYTES,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.history = history
         self.max_backlog_bytes = max_backlog_bytes
         self.stream_cap = max(stream_cap, 2 * history + 16)
+        self.stream_ttl = stream_ttl
+        self.replay_bytes = replay_bytes
         self.instance = random.getrandbits(64).to_bytes(8, "big").hex()
         self.on_pressure = on_pressure
         self._on_event = on_event
-        self._deliver: Deliver | None = None
+        self._receiver: Receiver | None = None
         self._session: Session | None = None
+        self._tasks: Tasks | None = None
         self._task: asyncio.Task[None] | None = None
+        self._nodes: list[tuple[str, int]] = []  # a cluster's nodes, for reconnecting
         self._outbox = Outbox()
-        self._seen = SeenBatches()
-        self._subscribed: set[str] = set()  # rooms with local clients (the hub's view)
-        self._cursors: dict[str, StreamId] = {}  # rooms being read: the last id seen
-        self._rooms_by_key: dict[bytes, str] = {}
-        self._lanes: dict[str, asyncio.Task[None]] = {}  # by room, or "\0" + role
-        self._failed: asyncio.Future[BaseException | None] | None = None
-        self._wake = asyncio.Event()
-        self._rooms_changed = asyncio.Event()
-        self._generation = 0  # bumped when the set of rooms read changes
-        self._read_generation = -1  # the generation the pending XREAD was built for
+        self._book = StreamBook(
+            max_bytes=history_bytes,
+            ttl=stream_ttl,
+            cap=self.stream_cap,
+            keep=2 * history + 16,
+        )
+        self._subscriptions: dict[str, int] = {}  # rooms with local clients: their token
+        self._tokens = 0
+        self._reader = Reader(
+            prefix=prefix,
+            instance=self.instance,
+            outbox=self._outbox,
+            emit=self._emit,
+            receiver=self._get_receiver,
+            progress=self._progress,
+        )
+        self._writer = Writer(
+            prefix=prefix,
+            instance=self.instance,
+            outbox=self._outbox,
+            book=self._book,
+            reader=self._reader,
+            receiver=self._get_receiver,
+            subscriptions=self._subscriptions,
+            history=history,
+            replay_bytes=replay_bytes,
+            cap=self.stream_cap,
+            ttl_ms=int(stream_ttl * 1000),
+            progress=self._progress,
+        )
         self._slowed: set[str] = set()
-        self._clock_offset_ms = 0.0  # Redis's TIME minus ours, as last measured
-        self._malformed_logged = False
+        self.errors = 0  # connections lost (for /metrics)
+        self._bound_reported = (0, 0, 0.0)  # deleted, trimmed, when last logged
         self._closing = False
-        # For /metrics (plain integers): stream entries appended and read, connections lost.
-        self.appends = 0
-        self.reads = 0
-        self.errors = 0
 
     @property
     def connected(self) -> bool:
@@ -149,66 +168,116 @@ class RedisBackplane:
         """Bytes of messages accepted here and not yet read back from Redis."""
         return self._outbox.bytes
 
+    def _get_receiver(self) -> Receiver:
+        assert self._receiver is not None, "backplane not started"
+        return self._receiver
+
     # Backplane interface
 
     def describe(self) -> dict[str, object]:
-        """For /healthz: ``connected`` False while Redis is lost; the backlog; lag per room."""
+        """For /healthz: ``connected`` False while Redis is lost, ``overdue`` seconds past
+        the due time of the latest command, the backlog, the bounds in use and counts of
+        what they did (never room names but in ``lag``)."""
         session = self._session
         return {
             "kind": "redis",
             "connected": session is not None,
+            "overdue": self.overdue(),
             "cluster": bool(session and session.cluster),
             "prefix": self.prefix,
-            "rooms_read": len(self._cursors),
+            **self._reader.describe(),
+            "appends": self._writer.appends,
+            "errors": self.errors,
             "backlog": {"batches": len(self._outbox.mine), "bytes": self._outbox.bytes},
             "lag": self._outbox.lag(),
-            "appends": self.appends,
-            "reads": self.reads,
-            "errors": self.errors,
+            "kept": self._book.describe(),
+            "bounds": {
+                "stream_cap": self.stream_cap,
+                "stream_ttl": self.stream_ttl,
+                "idle_streams": MAX_IDLE_STREAMS,
+                "kept_bytes": self._book.max_bytes,
+                "replay_bytes": self.replay_bytes,
+                "backlog_bytes": self.max_backlog_bytes,
+            },
         }
 
-    async def start(self, deliver: Deliver) -> None:
+    def overdue(self) -> float:
+        """Seconds the most overdue command in flight is past due (0: none is). A command
+        is due at once (a blocking read: after its BLOCK time); more than
+        :data:`OVERDUE_AFTER` late is overdue."""
+        if self._session is None:
+            return 0.0
+        now = asyncio.get_running_loop().time()
+        due = [*self._reader.in_flight.values()]
+        if self._writer.in_flight_since is not None:
+            due.append(self._writer.in_flight_since)
+        late = max((now - when - OVERDUE_AFTER for when in due), default=0.0)
+        return round(max(late, 0.0), 3)
+
+    async def start(self, receiver: Receiver) -> None:
         """Connect (and learn whether it is a cluster); raise ConnectFailed when unreachable."""
         redis = load_redis()
-        self._deliver = deliver
+        self._receiver = receiver
         try:
-            self._session = await self._connect()
+            session = await connect(self.url, COMMAND_TIMEOUT, [])
         except (OSError, asyncio.TimeoutError, redis.RedisError) as exc:
             raise ConnectFailed(
                 f"cannot connect to Redis at {redact_url(self.url)}",
                 describe_error(exc, redis),
                 error_hint(exc, redis),
             ) from None
+        self._session = session
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def subscribe(self, room: str) -> bool:
         """``room`` got its first local client: read its stream from now on.
 
-        Returns True: the room's history comes from the stream (delivered like messages,
-        before any newer one), so the hub must not replay its own.
+        Returns True: the room's history comes from the stream (through the hub's
+        ``history_loaded``, before any newer message), so the hub waits for it.
         """
-        if room in self._subscribed:
+        if room in self._subscriptions:
             return True
-        self._subscribed.add(room)
-        since = int(time.time() * 1000 + self._clock_offset_ms) - JOIN_MARGIN_MS
-        self._outbox.subscribe(room, since)
-        self._wake.set()
+        self._tokens += 1
+        self._subscriptions[room] = self._tokens
+        self._book.reading(room, True)
+        op = Subscribe(room, self._tokens, int(time.time() * 1000))
+        self._outbox.subscribe(op)
+        if self._session is None:
+            # Redis is out of reach: no history now; the room is read from this join on
+            # once Redis is back. Answered on the next tick (the hub is still joining).
+            op.answered = True
+            asyncio.get_running_loop().call_soon(self._no_history, room, op.token)
+        self._writer.wake.set()
         return True
+
+    def _no_history(self, room: str, token: int) -> None:
+        if self._subscriptions.get(room) == token:
+            self._get_receiver().history_loaded(room, [], False)
 
     def unsubscribe(self, room: str) -> None:
         """``room`` lost its last local client: stop reading its stream."""
-        self._subscribed.discard(room)
-        self._stop_reading(room)
+        if self._subscriptions.pop(room, None) is None:
+            return
+        self._book.reading(room, False)
+        self._writer.forget(room)
+        self._reader.remove(room)
+
+    def resume(self, room: str, since: str) -> bool:
+        """Look for ``since`` in ``room``'s stream (False while Redis is out of reach)."""
+        if self._session is None or room not in self._subscriptions:
+            return False
+        return self._writer.resume(room, since)
 
     def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
         """Queue ``message`` for its room's stream (never blocks); while Redis is lost, also
         deliver it locally at once."""
-        assert self._deliver is not None, "backplane not started"
         local = self._session is None
         if local:
-            self._deliver(room, message, sender)
+            receiver = self._get_receiver()
+            receiver.deliver_local(room, message, sender)
+            receiver.reordered(room)
         self._outbox.add(room, message, sender, local)
-        self._wake.set()
+        self._writer.wake.set()
         if self._outbox.bytes > self.max_backlog_bytes:
             self._apply_pressure()
 
@@ -238,288 +307,80 @@ class RedisBackplane:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._stop_session()
+        if self._tasks is not None:
+            await self._tasks.stop()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
 
     # Connection life cycle
 
-    async def _connect(self) -> Session:
-        session = await connect(self.url)
-        self._clock_offset_ms = session.clock_offset_ms
-        return session
-
     async def _run(self) -> None:
         """Serve through Redis; on loss, deliver locally and reconnect, until closed."""
         redis = load_redis()
-        loop = asyncio.get_running_loop()
         while not self._closing:
             session = self._session
             assert session is not None
-            self._failed = loop.create_future()
-            self._start_task("\0writer", self._write(session))
-            self._start_lanes(session)
+            self._nodes = session.nodes() or self._nodes
+            tasks = self._tasks = Tasks()
+            tasks.spawn("writer", self._writer.run(session))
+            tasks.spawn("watchdog", self._watch())
+            self._reader.start(session, tasks)
             try:
-                failure = await self._failed
+                failure = await tasks.failed
             finally:
-                await self._stop_session()
+                self._reader.stop()
+                await tasks.stop()
+                self._tasks = None
             self._lost(failure, redis)
             await session.close()
             self._session = await self._reconnect(redis)
-            self._emit("restored", f"streams {self.prefix}:{{ROOM}} read again")
+            self._outbox.close_batches()
+            self._emit("restored", f"streams {self.prefix}:{{HASH}} read again")
 
-    def _start_task(self, name: str, coro: Any) -> None:
-        """Run ``coro`` as a task of this session, filed under ``name`` (a room, or a NUL
-        and a role); its failure ends the session."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._lanes[name] = task
+    async def _watch(self) -> None:
+        """End the session once a command is :data:`COMMAND_TIMEOUT` past due (Redis
+        stalled): one timer for every command in flight, none of them timed by itself; and
+        wake an idle writer for its heartbeat PING."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if self.overdue() + OVERDUE_AFTER > COMMAND_TIMEOUT:
+                raise asyncio.TimeoutError("a Redis command is overdue")
+            self._writer.heartbeat(loop.time())
 
-        def finished(done: asyncio.Task[None]) -> None:
-            if done.cancelled() or done.exception() is None:
-                return
-            if self._failed is not None and not self._failed.done():
-                self._failed.set_result(done.exception())
-
-        task.add_done_callback(finished)
-
-    def _start_lanes(self, session: Session) -> None:
-        if not session.cluster:
-            self._start_task("\0reader", self._read_all(session))
-        else:
-            for room in self._cursors:
-                self._start_room_lane(session, room)
-
-    def _start_room_lane(self, session: Session, room: str) -> None:
-        old = self._lanes.pop(room, None)
-        if old is not None:
-            old.cancel()
-        self._start_task(room, self._read_room(session, room))
-
-    async def _stop_session(self) -> None:
-        tasks = list(self._lanes.values())
-        self._lanes.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _lost(self, failure: BaseException | None, redis: Any) -> None:
+    def _lost(self, failure: BaseException, redis: Any) -> None:
         self._session = None
         self.errors += 1
-        why = describe_error(failure, redis) if failure is not None else "connection closed"
         self._emit(
             "lost",
-            f"{why}; serving this instance's clients only, keeping "
-            f"{self._outbox.bytes} bytes for Redis, reconnecting",
+            f"{describe_error(failure, redis)}; serving this instance's clients only, "
+            f"keeping {self._outbox.bytes} bytes for Redis, reconnecting",
         )
         # What was accepted here and not read back reaches this instance's clients now,
         # in order; it is appended (marked as delivered) when Redis returns.
-        assert self._deliver is not None
+        receiver = self._get_receiver()
         for batch in self._outbox.undelivered():
             batch.local = True
             for message, sender in batch.messages:
-                self._deliver(batch.room, message, sender)
+                receiver.deliver_local(batch.room, message, sender)
+            receiver.reordered(batch.room)
+        self._writer.abandon()
 
     async def _reconnect(self, redis: Any) -> Session:
-        attempt = 0
-        while True:
-            ceiling = min(RECONNECT_MAX, RECONNECT_FIRST * 2**attempt)
-            await asyncio.sleep(ceiling / 2 + random.random() * ceiling / 2)
-            attempt += 1
+        for delay in backoff_delays(RECONNECT_FIRST, 2, RECONNECT_MAX):
+            await asyncio.sleep(delay)
             try:
-                return await self._connect()
+                session = await connect(self.url, COMMAND_TIMEOUT, self._nodes)
             except (OSError, asyncio.TimeoutError, redis.RedisError):
                 continue
-
-    # Appending
-
-    async def _write(self, session: Session) -> None:
-        """Send queued subscriptions and batches in order, each wake-up's worth in one
-        pipeline; one pipeline in flight at a time (the next one fills meanwhile)."""
-        outbox = self._outbox
-        while True:
-            if not outbox.queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            ops = outbox.take(4 * BATCH_BYTES)
-            pipe = session.writer.pipeline(transaction=False)
-            for op in ops:
-                key = stream_key(self.prefix, op.room)
-                if isinstance(op, Subscribe):
-                    pipe.xrevrange(key, count=1)  # the newest entry now
-                    if self.history:
-                        before = format_id((op.since_ms - 1, MAX_SEQ))
-                        pipe.xrevrange(key, max=before, count=2 * self.history + 16)
-                else:
-                    fields = {b"h": make_header(self.instance, op.seq, op.local), b"d": op.payload}
-                    pipe.xadd(key, fields, maxlen=self.stream_cap, approximate=True)
             try:
-                results = await asyncio.wait_for(pipe.execute(), COMMAND_TIMEOUT)
-            except BaseException:
-                outbox.requeue(ops)  # retried after the reconnect (duplicates are skipped)
-                raise
-            changed = False
-            replies = iter(results)
-            for op in ops:
-                result = next(replies)
-                if isinstance(op, Subscribe):
-                    tail = next(replies) if self.history else []
-                    changed |= self._subscribed_to(session, op, result, tail)
-                else:
-                    op.appended = True
-                    self.appends += 1
-                    if op.room not in self._cursors:
-                        outbox.done(op)  # not read here: nothing more to wait for
-            if changed and not session.cluster:
-                await self._restart_read(session)
-            if outbox.bytes <= self.max_backlog_bytes and self._slowed:
-                self._relieve_pressure()
-
-    async def _restart_read(self, session: Session) -> None:
-        """The set of rooms changed: unblock the reader's XREAD so it starts over with the
-        new set. Until the reader has built a read for the current set, retry briefly: an
-        UNBLOCK can overtake the XREAD it is meant for (they travel on two connections)."""
-        assert session.reader_id is not None
-        for _ in range(UNBLOCK_TRIES):
-            if self._read_generation == self._generation:
-                return  # the reader already reads the new set
-            unblocked = await asyncio.wait_for(
-                session.writer.client_unblock(session.reader_id), COMMAND_TIMEOUT
-            )
-            if unblocked:
-                return
-            await asyncio.sleep(0.005)
-
-    def _subscribed_to(
-        self, session: Session, op: Subscribe, newest: list[Any], tail: list[Any]
-    ) -> bool:
-        """A room's tail was read: replay its history, then read it from its first join.
-
-        The join time comes from our clock (corrected by the offset measured at connect);
-        should that estimate be late, the newest entry at subscription time still bounds
-        the read from above, so nothing appended after the subscription (this instance's
-        own messages included) is taken for history.
-        """
-        room = op.room
-        if room not in self._subscribed or room in self._cursors:
-            return False
-        # An empty stream: everything appended from now on is new.
-        cursor: StreamId = (0, 0)
-        if newest:
-            cursor = min((op.since_ms - 1, MAX_SEQ), parse_id(newest[0][0]))
-        replay: list[tuple[RoomMessage, str | None]] = []
-        for raw_id, fields in reversed(tail):
-            entry = parse_id(raw_id)
-            if entry > cursor:
-                break  # read live instead
-            for message, sender in self._accept(room, fields, entry):
-                if not message.notice:
-                    replay.append((message, sender))
-        self._cursors[room] = cursor
-        self._rooms_by_key[stream_key(self.prefix, room)] = room
-        self._generation += 1
-        self._rooms_changed.set()
-        if session.cluster:
-            self._start_room_lane(session, room)
-        assert self._deliver is not None
-        for message, sender in replay[-self.history :] if self.history else ():
-            self._deliver(room, message, sender)
-        return True
-
-    def _stop_reading(self, room: str) -> None:
-        if self._cursors.pop(room, None) is None:
-            return
-        self._rooms_by_key.pop(stream_key(self.prefix, room), None)
-        self._seen.forget(room)
-        self._outbox.forget_room(room)
-        self._generation += 1
-        lane = self._lanes.pop(room, None)
-        if lane is not None:
-            lane.cancel()
-
-    # Reading
-
-    async def _read_all(self, session: Session) -> None:
-        """Single Redis: one blocking XREAD over every room read here."""
-        while True:
-            streams = {stream_key(self.prefix, r): format_id(c) for r, c in self._cursors.items()}
-            self._read_generation = self._generation
-            if not streams:
-                self._rooms_changed.clear()
-                await self._rooms_changed.wait()
+                await self._reader.check_trimmed(session)
+            except (OSError, asyncio.TimeoutError, redis.RedisError):
+                await session.close()
                 continue
-            reply = await asyncio.wait_for(
-                session.reader.xread(streams, count=READ_COUNT, block=BLOCK_MS),
-                BLOCK_MS / 1000 + COMMAND_TIMEOUT,
-            )
-            for key, entries in reply or ():
-                room = self._rooms_by_key.get(key)
-                if room is not None:
-                    self._consume(room, entries)
-
-    async def _read_room(self, session: Session, room: str) -> None:
-        """Redis Cluster: one blocking XREAD per room (keys of one read share a slot)."""
-        key = stream_key(self.prefix, room)
-        while True:
-            cursor = self._cursors.get(room)
-            if cursor is None:
-                return
-            reply = await asyncio.wait_for(
-                session.reader.xread({key: format_id(cursor)}, count=READ_COUNT, block=BLOCK_MS),
-                BLOCK_MS / 1000 + COMMAND_TIMEOUT,
-            )
-            for _, entries in reply or ():
-                self._consume(room, entries)
-
-    def _consume(self, room: str, entries: list[Any]) -> None:
-        """Deliver the new entries of ``room``'s stream, in order."""
-        cursor = self._cursors.get(room)
-        if cursor is None:
-            return  # no longer read here
-        assert self._deliver is not None
-        for raw_id, fields in entries:
-            entry = parse_id(raw_id)
-            if entry <= cursor:
-                continue  # read before (a read built for an older set of rooms)
-            cursor = entry
-            self.reads += 1
-            for message, sender in self._accept(room, fields, entry):
-                self._deliver(room, message, sender)
-        self._cursors[room] = cursor
-        if self._slowed and self._outbox.bytes <= self.max_backlog_bytes:
-            self._relieve_pressure()
-
-    def _accept(
-        self, room: str, fields: dict[bytes, bytes], entry: StreamId
-    ) -> list[tuple[RoomMessage, str | None]]:
-        """The messages of one entry this instance should deliver (none for a duplicate,
-        for its own batch already delivered during an outage, or for a foreign entry).
-
-        Each gets its id from the entry (:func:`~wscli.serve.message_id.stream_id`), the
-        same on every instance, so a page can resume against any of them."""
-        try:
-            instance, seq, delivered = parse_header(fields[b"h"])
-            messages = unpack_messages(fields[b"d"])
-            if any(r != room for r, _, _ in messages):
-                raise ValueError("a message for another room")
-        except (KeyError, ValueError, UnicodeDecodeError) as exc:
-            if not self._malformed_logged:
-                self._malformed_logged = True
-                self._emit("malformed", f"ignoring a foreign entry in room {room!r}: {exc}")
-            return []
-        if not self._seen.first_time(room, instance, seq):
-            return []
-        if instance == self.instance:
-            batch = self._outbox.mine.get(seq)
-            if batch is not None:
-                self._outbox.done(batch)
-                delivered = batch.local
-            if delivered:
-                return []
-        for index, (_, message, _sender) in enumerate(messages):
-            message.id = stream_id(entry, index)
-        return [(message, sender) for _, message, sender in messages]
+            return session
+        raise AssertionError("unreachable: the delays never end")
 
     # Backpressure
 
@@ -542,13 +403,42 @@ class RedisBackplane:
                 )
                 self.on_pressure(sender, True)
 
+    def _progress(self) -> None:
+        """Appends or reads went through: relieve the pressure, report the bounds."""
+        if self._slowed:
+            self._relieve_pressure()
+        if self._book.deleted != self._bound_reported[0] or (
+            self._book.trimmed != self._bound_reported[1]
+        ):
+            self._report_bounds()
+
     def _relieve_pressure(self) -> None:
+        """Read from slowed clients again once the backlog is below half its budget."""
         if self._outbox.bytes > self.max_backlog_bytes // 2:
             return
         slowed, self._slowed = self._slowed, set()
         for sender in slowed:
             if self.on_pressure is not None:
                 self.on_pressure(sender, False)
+
+    def _report_bounds(self) -> None:
+        """Log streams dropped or trimmed at the bounds: the first time, then at most once
+        per :data:`BOUND_REPORT_EVERY` seconds (an attacker must not flood the log)."""
+        deleted, trimmed, when = self._bound_reported
+        book = self._book
+        if (book.deleted, book.trimmed) == (deleted, trimmed):
+            return
+        now = time.monotonic()
+        if when and now - when < BOUND_REPORT_EVERY:
+            return
+        self._bound_reported = (book.deleted, book.trimmed, now)
+        self._emit(
+            "bounded",
+            f"kept in Redis by this instance: {book.idle} idle streams (at most "
+            f"{book.max_idle}), about {book.bytes} bytes (at most {book.max_bytes}); "
+            f"{book.deleted - deleted} streams deleted, {book.trimmed - trimmed} trimmed "
+            "to their history to stay within these bounds",
+        )
 
     def _emit(self, state: str, detail: str) -> None:
         if self._on_event is not None:

@@ -29,6 +29,8 @@ from wscli.core.options import (
 from wscli.core.url import redact_url
 from wscli.serve.access import check_origin_option
 
+MIN_STREAM_TTL = 60.0  # seconds: shorter would lose a room's history between two visits
+
 
 @declared
 class ServeConfig:
@@ -214,7 +216,7 @@ class ServeConfig:
         envvar="WSCLI_REDIS_CHANNEL",
         metavar="PREFIX",
         default="wscli:chat",
-        help="Prefix of the Redis keys (PREFIX:{ROOM}); instances sharing it share rooms, "
+        help="Prefix of the Redis keys (PREFIX:{HASH}); instances sharing it share rooms, "
         "separate deployments on one Redis need separate prefixes.",
     )
     redis_stream_cap: int = option(
@@ -224,6 +226,15 @@ class ServeConfig:
         default=1000,
         help="Entries kept per room stream (XADD MAXLEN ~ N, at least 2 x --history + 16): how "
         "far the shared history and an instance back from an outage can reach.",
+    )
+    redis_stream_ttl: float = option(
+        "--redis-stream-ttl",
+        kind=Seconds(positive=True),
+        default=86400.0,
+        help="A room stream expires this long after its last message (PEXPIRE with every "
+        "append; at least 60): the longest a shared --history or a resume reaches back for "
+        "an idle room. What one instance keeps in Redis meanwhile is bounded like local "
+        "history: 1,024 idle rooms and --history-bytes.",
     )
     redis_max_backlog: int = option(
         "--redis-max-backlog",
@@ -305,6 +316,12 @@ def check_serve_config(config: ServeConfig) -> ServeConfig:
         raise UsageProblem("--host is empty", hint="127.0.0.1 for this machine, 0.0.0.0 for all")
     if config.redis_url is not None:
         check_redis_url(config.redis_url)
+    if config.redis_stream_ttl < MIN_STREAM_TTL:
+        raise UsageProblem(
+            f"--redis-stream-ttl {config.redis_stream_ttl:g} is too short",
+            "a room's stream must outlive history replays and resumes: at least "
+            f"{MIN_STREAM_TTL:g} seconds",
+        )
     if config.static_dir is not None and not Path(config.static_dir).is_dir():
         raise UsageProblem(f"--static {config.static_dir!r} is not a directory")
     socketio_path = check_socketio_path(config.socketio_path)

@@ -4,18 +4,23 @@
 The life of a connection, and the rule each phase keeps:
 
 - **HEAD**: bytes are collected (at most :data:`MAX_HEAD`) until the request head ends
-  (``\\r\\n\\r\\n``). Only the head is given to a ``ServerProtocol``: nothing after it is
-  parsed — as a frame or anything else — before the server has decided.
-- **decision** (synchronous, by the owner: :meth:`ServeOwner.on_request`): plain HTTP is
-  answered in full, a refusal too; then the connection goes to **DISCARD**: everything still
-  coming is dropped unread (pipelined requests are ignored, never misparsed), the write side
-  is shut (FIN) so the answer arrives before the socket closes, and the socket is aborted
-  after ``close_timeout`` if the client never closes. An accepted upgrade gets its 101 and
-  the engine takes over (:meth:`~wscli.wire.engine.Engine.open`: the one hand-over seam);
-  the bytes that followed the head are parsed as frames only then.
+  (``\\r\\n\\r\\n``), within the handshake timeout (one timer for every connection:
+  :class:`~wscli.wire.deadlines.Deadlines`). Only the head is parsed, by our own strict
+  parser (:mod:`wscli.core.httphead`): nothing after it is read — as a frame or anything
+  else — before the server has decided.
+- **decision** (synchronous, by the owner: :meth:`ServeOwner.on_request`, on the same
+  websockets ``Request`` the library's parser would give): plain HTTP is answered in full, a
+  refusal too; then the connection goes to **DISCARD**: everything still coming is dropped
+  unread (pipelined requests are ignored, never misparsed), the write side is shut (FIN) so
+  the answer arrives before the socket closes, and the socket is aborted after
+  ``close_timeout`` if the client never closes. An admitted upgrade is checked by RFC 6455's
+  rules (:mod:`wscli.core.upgrade`: 426 for a wrong version, 400 for a bad key) and gets our
+  own 101; the engine takes over (:meth:`~wscli.wire.engine.Engine.open`: the one hand-over
+  seam) and the bytes that followed the head are parsed as frames only then.
 - **WAIT** (still the engine's handshake phase; a request the owner answers later: Socket.IO
-  long-polling, see :class:`Deferred`): a ``POST`` body announced by ``Content-Length`` is
-  read first (bounded by the owner, within ``handshake_timeout``), then the connection
+  long-polling, see :class:`Deferred`): a ``POST`` body announced by ``Content-Length`` (its
+  framing checked by the same head parser) is read first (bounded by the owner, within the
+  handshake timeout, on the connection's own timer), then the connection
   waits for :meth:`ClientConnection.answer`; anything else the client sends is dropped
   unread (bounded).
 - **OPEN** (the engine's): complete messages go straight to the owner (no queue, no task);
@@ -25,12 +30,13 @@ The life of a connection, and the rule each phase keeps:
 - **closing** (the engine's): bounded by ``close_timeout``; :meth:`drop` without a timeout
   aborts at once so a slow client's buffer is freed immediately.
 
-After the handshake, the handshake's ``ServerProtocol`` (request, response, parser) is
-replaced by a fresh ``ServerProtocol(state=OPEN)`` unless an extension (permessage-deflate)
-was negotiated, which the public constructor cannot carry over: an idle connection then
-holds only what it needs. The connection subclasses our own engine (not a library class)
-so that a client is one object with ``__slots__``: memory per idle client is what bounds
-`serve`.
+An open connection has no ``ServerProtocol`` until the client sends something or a message
+must be encoded for it (:meth:`Engine.new_protocol`): most chat clients are idle, and the
+protocol object is 1.4 KB of the 3.6 KB an idle client held. Only with --compression, when
+the client offers permessage-deflate, does websockets' own handshake run (after all the
+checks above) and its protocol, which carries the negotiated extension, stay. The
+connection subclasses our own engine (not a library class) so that a client is one object
+with ``__slots__``: memory per idle client is what bounds `serve`.
 """
 
 from __future__ import annotations
@@ -39,22 +45,27 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
+from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
+from wscli.core.httphead import MAX_REQUEST_LINE, HeadError, parse_request_head
+from wscli.core.upgrade import (
+    UpgradeError,
+    check_upgrade,
+    offered_subprotocols,
+    switching_protocols,
+)
 from wscli.serve.admission import Admit
 from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.http import (
-    MAX_REQUEST_LINE,
-    BodyFramingError,
-    bad_request,
+    head_refused,
     method_not_allowed,
     request_line_too_long,
-    split_body_framing,
     text_response,
-    uri_too_long,
 )
 from wscli.serve.hub import Form, Hub, RoomMessage
+from wscli.wire.deadlines import Deadlines
 from wscli.wire.engine import DISCARD_LIMIT, DONE, HANDSHAKE, OPEN, Engine
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.stream import WRITE_PAUSED
@@ -89,13 +100,20 @@ class ServeOwner(Owner["ClientConnection"], Protocol):
     """What a connection reports to (the server), beyond the engine's events."""
 
     hub: Hub
-    handshake_timeout: float
+    handshakes: Deadlines[ClientConnection]
+    """The handshake timeout of every connection still reading its head: one timer."""
+    compression: bool
+    """permessage-deflate offered (--compression)."""
 
     def protocol_for_handshake(self) -> ServerProtocol: ...
 
     def protocol_when_open(self) -> ServerProtocol: ...
 
     def on_connection_made(self, conn: ClientConnection) -> None: ...
+
+    def select_subprotocol(self, offered: Sequence[str]) -> str | None:
+        """The subprotocol to answer with (None: none); UpgradeError when one is required."""
+        ...
 
     def on_handshake_timeout(self, conn: ClientConnection) -> None: ...
 
@@ -203,9 +221,9 @@ class ClientConnection(Engine):
 
     def send_messages(self, messages: Sequence[RoomMessage], limit: int) -> int:
         """Like :meth:`send_frames`, encoding with this connection's extensions."""
-        protocol = self.protocol
-        if not self.is_open or protocol is None:
+        if not self.is_open:
             return 0
+        protocol = self.protocol_now()
         buffered = self.queued()
         size = sum(len(m.data) for m in messages)
         if buffered and buffered + size > limit:
@@ -227,12 +245,13 @@ class ClientConnection(Engine):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.peer = transport.get_extra_info("peername")
-        self.set_deadline(self.owner.handshake_timeout, self._handshake_timed_out)
+        self.owner.handshakes.add(self)
         self.owner.on_connection_made(self)
 
     # The handshake
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.handshakes.discard(self)
         deferred = self.deferred
         if deferred is not None:
             deferred.connection_lost(self)
@@ -252,18 +271,20 @@ class ClientConnection(Engine):
         owner = self.owner
         if not _plausible_request(buffer):
             # Garbage, a TLS hello on the plain port: no need to wait for the timeout.
-            self.clear_deadline()
+            owner.handshakes.discard(self)
             owner.on_bad_request(self, "not an HTTP request", None)
             return
         end = buffer.find(b"\r\n\r\n")
         if request_line_too_long(buffer):
-            self.clear_deadline()
+            # Answered as soon as the line is too long, not when the head ends (or the
+            # handshake times out): the parser would refuse it all the same.
+            owner.handshakes.discard(self)
             why = f"request line over {MAX_REQUEST_LINE} bytes"
-            owner.on_bad_request(self, why, uri_too_long())
+            owner.on_bad_request(self, why, head_refused(414))
             return
         if end < 0 or end + 4 > MAX_HEAD:
             if len(buffer) > MAX_HEAD or end >= 0:
-                self.clear_deadline()
+                owner.handshakes.discard(self)
                 owner.on_bad_request(
                     self,
                     f"request head over {MAX_HEAD} bytes",
@@ -272,41 +293,71 @@ class ClientConnection(Engine):
                 return
             self._fragments = (bytearray(buffer), False)
             return
-        self.clear_deadline()
+        owner.handshakes.discard(self)
         head, rest = buffer[: end + 4], buffer[end + 4 :]
         method = head[: head.find(b" ")] if b" " in head[:16] else b""
         posting = method == b"POST" and owner.takes_body(_target(head))
         served = _GET_HEAD_POST if posting else _GET_HEAD
         if method and method not in served and method.isalpha() and method.isupper():
-            # websockets' parser refuses requests with a body; a method we do not serve gets
-            # its 405 before (RFC 9110 §15.5.6), body or not, and the body is discarded.
+            # A request with a body is refused by the parser (but a POST that is served); a
+            # method we do not serve gets its 405 before (RFC 9110 §15.5.6), body or not,
+            # and the body is discarded.
             owner.on_bad_request(self, "", method_not_allowed())
             return
-        body_length = None
-        if posting:
-            # websockets' parser takes no body: its framing is checked and taken out here,
-            # then given back to the owner as the one Content-Length of the request.
-            try:
-                head, body_length = split_body_framing(head)
-            except BodyFramingError as framing:
-                owner.on_bad_request(self, "", text_response(framing.status, str(framing)))
-                return
-        protocol = owner.protocol_for_handshake()
-        protocol.receive_data(head)
-        events = protocol.events_received()
-        if not events or not isinstance(events[0], Request):
-            exc = protocol.handshake_exc
-            owner.on_bad_request(self, _one_line(exc), bad_request(exc))
+        try:
+            parsed = parse_request_head(head, body=posting)
+        except HeadError as exc:
+            owner.on_bad_request(self, exc.reason, head_refused(exc.status))
             return
-        request = events[0]
-        if body_length is not None:
-            request.headers["Content-Length"] = str(body_length)
+        headers = Headers(parsed.headers)
+        request = Request(parsed.target, headers, parsed.method, parsed.version)
         decision = owner.on_request(self, request)
         if isinstance(decision, Response):
             self.answer(decision)
             return
         if not isinstance(decision, Admit):
             self._wait(decision, rest)
+            return
+        get_all = headers.get_all
+        try:
+            accept = check_upgrade(
+                get_all("Connection"),
+                get_all("Upgrade"),
+                get_all("Sec-WebSocket-Key"),
+                get_all("Sec-WebSocket-Version"),
+            )
+            subprotocol = owner.select_subprotocol(
+                offered_subprotocols(get_all("Sec-WebSocket-Protocol"))
+            )
+        except UpgradeError as exc:
+            response = text_response(
+                exc.status, f"Failed to open a WebSocket connection: {exc.reason}."
+            )
+            for name, value in exc.headers:
+                response.headers[name] = value
+            owner.on_bad_request(self, exc.reason, response)
+            return
+        self.subprotocol = subprotocol
+        self.enveloped = subprotocol == SUBPROTOCOL
+        if owner.compression and "Sec-WebSocket-Extensions" in headers:
+            # permessage-deflate is negotiated by websockets' handshake, whose protocol then
+            # carries the extension for the life of the connection (there is no public way to
+            # hand a negotiated extension to a fresh protocol). Everything above was checked
+            # first; the library checks the request once more.
+            self._compressed_handshake(head, rest)
+            return
+        # Our own 101: no protocol object until the client sends something.
+        self.transport.write(switching_protocols(accept, subprotocol))
+        self.open(None, rest)
+
+    def _compressed_handshake(self, head: bytes, rest: bytes) -> None:
+        owner = self.owner
+        protocol = owner.protocol_for_handshake()
+        protocol.receive_data(head)
+        events = protocol.events_received()
+        request = events[0] if events else None
+        if not isinstance(request, Request):  # parsed above: cannot happen, but never trust
+            owner.on_bad_request(self, _one_line(protocol.handshake_exc), None)
             return
         response = protocol.accept(request)
         if response.status_code != 101:
@@ -315,13 +366,9 @@ class ClientConnection(Engine):
         protocol.send_response(response)
         self.transport.write(b"".join(protocol.data_to_send()))
         if response.headers.get("Sec-WebSocket-Extensions") is None:
-            # Nothing negotiated to carry over: a fresh, smaller protocol object replaces the
-            # one that holds the handshake (the constructor's public ``state`` parameter).
-            protocol = owner.protocol_when_open()
-        else:
-            self.shared_frames = False  # compressed: frames encoded per connection
-        self.subprotocol = response.headers.get("Sec-WebSocket-Protocol")
-        self.enveloped = self.subprotocol == SUBPROTOCOL
+            self.open(None, rest)  # nothing negotiated: made when needed, like any other
+            return
+        self.shared_frames = False  # compressed: frames encoded per connection
         self.open(protocol, rest)
 
     def answer(self, response: Response) -> None:
@@ -336,7 +383,7 @@ class ClientConnection(Engine):
         self.deferred = deferred
         self.bytes_in = 0  # from now on: the bytes after the head (the body, then dropped)
         if deferred.body_length:
-            self.set_deadline(self.owner.handshake_timeout, self._body_timed_out)
+            self.set_deadline(self.owner.handshakes.delay, self._body_timed_out)
         else:
             deferred.body_received(self, b"")
         if rest and self.deferred is deferred:
@@ -368,8 +415,11 @@ class ClientConnection(Engine):
         if self.phase == HEAD:
             self.abort()
 
-    def _handshake_timed_out(self) -> None:
-        self._timer = None
+    def new_protocol(self) -> ServerProtocol:
+        return self.owner.protocol_when_open()
+
+    def handshake_timed_out(self) -> None:
+        """The handshake deadline passed (see wscli.wire.deadlines)."""
         if self.phase == HEAD:
             self.phase = DONE
             self.owner.on_handshake_timeout(self)

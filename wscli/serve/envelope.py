@@ -16,6 +16,17 @@ server relayed it (for history, when it was first relayed). Binary payloads are 
 What a client sends is relayed unchanged: the envelope goes only to clients that
 negotiated it.
 
+A message the client sent with the ``send`` command (:mod:`wscli.serve.chat_commands`)
+carries its client id, ``"cid":"…"``, so its sender recognises it. After the history replay
+(and the ``resume`` line) each client gets
+
+    {"type":"welcome","nick":"alice (2)","from":"alice (2)","renamed":true}
+
+its nickname as the room knows it (unique in the room on this instance: a second
+``alice`` becomes ``alice (2)``; ``renamed`` says so) and the ``from`` its messages carry;
+the answers to its commands, ``{"type":"pong","n":7}`` and ``{"type":"ack","cid":"…"}``,
+go to it alone.
+
 A client that connects with ``?since=ID`` (the last id it saw) is replayed only the kept
 messages after it, followed by
 
@@ -44,14 +55,23 @@ SUBPROTOCOL = "wscli.chat.v1"
 
 
 def envelope(
-    data: bytes, text: bool, notice: bool, author: str | None, message_id: str, when: str
+    data: bytes,
+    text: bool,
+    notice: bool,
+    author: str | None,
+    message_id: str,
+    when: str,
+    cid: str | None = None,
 ) -> bytes:
-    """The JSON text of one message for ``wscli.chat.v1`` clients."""
+    """The JSON text of one message for ``wscli.chat.v1`` clients (``cid``: the client id
+    its sender gave it, see :mod:`wscli.serve.chat_commands`)."""
     doc: dict[str, object] = {
         "type": "notice" if notice else "message",
         "id": message_id,
         "time": when,
     }
+    if cid is not None:
+        doc["cid"] = cid
     if notice:
         body = data.decode("utf-8", "replace")
         doc["nick"] = author
@@ -83,3 +103,19 @@ def resume_envelope(since: str | None, restored: int, complete: bool, cut: int =
 RESUME_RESERVE = 256
 """Bytes of a replay's budget kept for the :func:`resume_envelope` line that ends it (an
 id is at most 64 characters)."""
+
+
+def welcome_envelope(nick: str | None, author: str, renamed: bool) -> bytes:
+    """The JSON text that tells a client who it is in the room (after the replay)."""
+    doc = {"type": "welcome", "nick": nick, "from": author, "renamed": renamed}
+    return to_ascii_json(doc).encode("ascii")
+
+
+def pong_envelope(n: int) -> bytes:
+    """The answer to a client's heartbeat ``{"type":"ping","n":N}``."""
+    return b'{"type":"pong","n":%d}' % n
+
+
+def ack_envelope(cid: str) -> bytes:
+    """The answer to a ``send``: the server has the message (``cid`` is a checked token)."""
+    return b'{"type":"ack","cid":"%s"}' % cid.encode("ascii")

@@ -12,22 +12,30 @@ Every answer closes the connection
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import functools
+import hashlib
 import importlib.resources
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from websockets.datastructures import Headers
-from websockets.exceptions import HeaderLineTooLong, RequestLineTooLong, TooManyHeaders
 from websockets.http11 import Response
 from websockets.server import ServerProtocol
 
+from wscli.core.httphead import MAX_REQUEST_LINE
+
 PAGE_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'; "
     "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'"
 )
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
+# Every answer: nothing is sniffed into another type, no address leaks to a link's site.
+COMMON_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 
 ALLOWED_METHODS = "GET, HEAD"
 ADMISSION_PATH = "/admission"
@@ -65,8 +73,7 @@ def answer(
         response = found
     elif room == "/" and page is not None:
         response = _with_body(page, "text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = PAGE_CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = page_csp(page)
         response.headers["Cache-Control"] = "no-cache"
     else:
         response = text_response(
@@ -76,6 +83,17 @@ def answer(
         # Same headers (Content-Length included) as GET, no body.
         response = dataclasses.replace(response, body=b"")
     return response
+
+
+@functools.lru_cache(maxsize=2)
+def page_csp(page: bytes) -> str:
+    """The page's Content-Security-Policy header: its inline scripts pinned by their
+    SHA-256 (no ``'unsafe-inline'``), so a proxy that rewrites the page cannot run more."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(page)
+    ]
+    return PAGE_CSP.format(scripts=" ".join(hashes) or "'none'")
 
 
 def document(method: str, body: bytes, content_type: str) -> Response:
@@ -89,38 +107,34 @@ def document(method: str, body: bytes, content_type: str) -> Response:
 
 def text_response(status: int, text: str) -> Response:
     """A plain-text answer that closes the connection (built by websockets' public
-    ``ServerProtocol.reject``: Date, Connection: close, Content-Length, Content-Type)."""
-    return ServerProtocol().reject(status, text + "\n")
-
-
-MAX_REQUEST_LINE = 8192
-"""Bytes of request line (method, target, version) answered; a longer one gets 414."""
+    ``ServerProtocol.reject``: Date, Connection: close, Content-Length, Content-Type), with
+    :data:`COMMON_HEADERS`: every answer of the server is built from this one."""
+    response = ServerProtocol().reject(status, text + "\n")
+    for name, value in COMMON_HEADERS:
+        response.headers[name] = value
+    return response
 
 
 def request_line_too_long(head: bytes) -> bool:
     """True when the request line that ``head`` begins with is longer than
-    :data:`MAX_REQUEST_LINE` (seen as soon as that many bytes came without its end)."""
+    :data:`~wscli.core.httphead.MAX_REQUEST_LINE` (seen as soon as that many bytes came
+    without its end)."""
     limit = MAX_REQUEST_LINE + 2  # with its CRLF
     return len(head) >= limit and head.find(b"\r\n", 0, limit) < 0
 
 
-def uri_too_long() -> Response:
-    """414: the request line is longer than :data:`MAX_REQUEST_LINE`."""
-    return text_response(414, "Request line too long.")
-
-
-def bad_request(exc: BaseException | None) -> Response:
-    """The answer to a request head websockets' parser refused (``exc``, as its
-    ``handshake_exc`` says): 414 for a request line over the limit, 431 for a header line
-    or too many headers, else 400."""
-    causes = []
-    while exc is not None:
-        causes.append(exc)
-        exc = exc.__cause__
-    if any(isinstance(cause, RequestLineTooLong) for cause in causes):
-        return uri_too_long()
-    if any(isinstance(cause, (HeaderLineTooLong, TooManyHeaders)) for cause in causes):
+def head_refused(status: int) -> Response:
+    """The answer to a request head the parser refused with ``status``
+    (:class:`~wscli.core.httphead.HeadError`): 414 for a request line over the limit, 431
+    for a header line or too many headers, 411 for a body not framed by Content-Length,
+    else 400. It never quotes the head (the log line
+    does, escaped)."""
+    if status == 414:
+        return text_response(414, "Request line too long.")
+    if status == 431:
         return text_response(431, "Request header fields too large.")
+    if status == 411:
+        return text_response(411, "Transfer-Encoding is not supported: send Content-Length.")
     return text_response(400, "Malformed request.")
 
 
@@ -129,53 +143,6 @@ def method_not_allowed() -> Response:
     response = text_response(405, "Method not allowed: this server answers GET and HEAD.")
     response.headers["Allow"] = ALLOWED_METHODS
     return response
-
-
-MAX_BODY_DIGITS = 15
-"""A Content-Length of more digits is refused outright (no body that large is taken)."""
-
-
-class BodyFramingError(ValueError):
-    """A request body the server will not read: ``status`` is the answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def split_body_framing(head: bytes) -> tuple[bytes, int]:
-    """A request head without its ``Content-Length`` line, and that length.
-
-    websockets' request parser takes no body; a ``POST`` (Socket.IO long-polling) has one.
-    Its framing is checked here, by the rules of RFC 9112 §6, strictly: exactly one
-    ``Content-Length`` of digits (400 for several or a bad value), no
-    ``Transfer-Encoding`` (411: only a declared length is read). Header names are matched
-    exactly as the parser will see them, so the rest of the head is parsed unchanged.
-    Without either header the body is empty.
-    """
-    if head.count(b"\n") != head.count(b"\r\n"):
-        # A bare LF would hide a line from one of the two parsers: refused, as websockets does.
-        raise BodyFramingError(400, "Invalid line ending in the request head.")
-    lines = head.split(b"\r\n")
-    kept: list[bytes] = [lines[0]]
-    lengths: list[bytes] = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        lowered = name.lower()
-        if colon and lowered == b"content-length":
-            lengths.append(value.strip(b" \t"))
-            continue
-        if colon and lowered == b"transfer-encoding":
-            raise BodyFramingError(411, "Transfer-Encoding is not supported: send Content-Length.")
-        kept.append(line)
-    if not lengths:
-        return b"\r\n".join(kept), 0  # no framing: no body (RFC 9112 §6.3)
-    if len(lengths) > 1:
-        raise BodyFramingError(400, "More than one Content-Length.")
-    value = lengths[0]
-    if not value or not value.isdigit() or not value.isascii() or len(value) > MAX_BODY_DIGITS:
-        raise BodyFramingError(400, "Invalid Content-Length.")
-    return b"\r\n".join(kept), int(value)
 
 
 def body_response(status: int, body: bytes, content_type: str) -> Response:

@@ -26,20 +26,37 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import struct
+import hmac
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from wscli.core.exposition import Histogram
-from wscli.core.ndjson import timestamp
-from wscli.core.socketio import RelayedEvent
-from wscli.serve.envelope import RESUME_RESERVE, envelope, resume_envelope
-from wscli.serve.message_id import local_id, resume_from
+from wscli.serve.access import MAX_NICK
+from wscli.serve.backplane import Backplane, Deliver, LocalBackplane, Receiver
+from wscli.serve.envelope import RESUME_RESERVE, resume_envelope
+from wscli.serve.message_id import local_id, resume_start
+from wscli.serve.replay import Waiting, client_frames, fit, send_replay
+from wscli.serve.room import Room
+from wscli.serve.room_message import RoomMessage, encode_frame, frame_payload
 
-OP_TEXT = 0x1
-OP_BINARY = 0x2
+__all__ = [  # the seam and the message types live in their own modules; named here too
+    "DEFAULT_HISTORY_LIMIT",
+    "MAX_IDLE_ROOMS",
+    "SLOW_CLIENT_CODE",
+    "Backplane",
+    "Deliver",
+    "Delivered",
+    "Form",
+    "Hub",
+    "LocalBackplane",
+    "Receiver",
+    "RoomMessage",
+    "Subscriber",
+    "encode_frame",
+    "frame_payload",
+]
 
 # Rooms that are empty but keep a history are retained up to this many (oldest dropped),
 # so clients cannot grow memory without bound by visiting many paths.
@@ -49,100 +66,11 @@ DEFAULT_HISTORY_LIMIT = 64 * 2**20  # bytes, all rooms together (--history-bytes
 FANOUT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
 """Buckets of the fan-out delay histogram (seconds)."""
 
+# Suffixes tried from 2 before going on from the last one given in the room: the lowest
+# free one in a normal room, one probe per join in a crowd sharing one name.
+NEAR_SUFFIXES = 8
+
 SLOW_CLIENT_CODE = 1013
-
-
-def encode_frame(data: bytes, text: bool) -> bytes:
-    """One unmasked, unfragmented server-to-client frame (RFC 6455 §5.2) carrying ``data``."""
-    first = 0x80 | (OP_TEXT if text else OP_BINARY)
-    length = len(data)
-    if length < 126:
-        header = bytes((first, length))
-    elif length < 65536:
-        header = struct.pack("!BBH", first, 126, length)
-    else:
-        header = struct.pack("!BBQ", first, 127, length)
-    return header + data
-
-
-class RoomMessage:
-    """A chat message as the hub relays it to a room: payload bytes exactly as the client
-    sent them (not to be confused with :class:`wscli.core.events.Message`, what
-    `wscli connect` received).
-
-    ``notice`` marks the server's own join/leave notices, which are never kept in history;
-    ``author`` is the sender's verified nickname or ``#id`` (None: unknown, e.g. from an
-    older instance over a backplane), used by the JSON envelope of the page's subprotocol.
-
-    ``event`` is the Socket.IO event a Socket.IO client emitted (None for a raw message,
-    which Socket.IO clients get as a ``message`` event); ``raw`` False means raw clients get
-    nothing of it (an event other than ``message``): ``data`` is then empty.
-    """
-
-    __slots__ = (
-        "author",
-        "data",
-        "enveloped",
-        "event",
-        "frame",
-        "id",
-        "notice",
-        "raw",
-        "text",
-        "when",
-    )
-
-    def __init__(
-        self,
-        data: bytes,
-        text: bool,
-        notice: bool = False,
-        author: str | None = None,
-        event: RelayedEvent | None = None,
-        raw: bool = True,
-    ) -> None:
-        self.data = data
-        self.text = text
-        self.notice = notice
-        self.author = author
-        self.event = event
-        self.raw = raw
-        self.frame = b""  # filled in once by Hub.deliver_local
-        self.id = (
-            ""  # stable id (wscli.serve.message_id): the backplane's, else Hub.deliver_local's
-        )
-        self.when = ""  # set when first needed (envelope, history)
-        self.enveloped = b""  # the wscli.chat.v1 frame, encoded once when first needed
-
-    def envelope_frame(self) -> bytes:
-        """The frame for ``wscli.chat.v1`` clients (see :mod:`wscli.serve.envelope`)."""
-        if not self.enveloped and self.raw:
-            if not self.when:
-                self.when = timestamp()
-            payload = envelope(self.data, self.text, self.notice, self.author, self.id, self.when)
-            self.enveloped = encode_frame(payload, True)
-        return self.enveloped
-
-    def as_envelope(self) -> RoomMessage:
-        """The ``wscli.chat.v1`` text message (for clients that encode per connection)."""
-        frame = self.envelope_frame()
-        return frame_payload(frame)
-
-    def kept_size(self) -> int:
-        """Bytes this message holds in a history (its frame, and its Socket.IO event)."""
-        return len(self.frame) + (self.event.size if self.event is not None else 0)
-
-    def __repr__(self) -> str:
-        kind = "text" if self.text else "binary"
-        return f"RoomMessage({kind}, {len(self.data)} bytes{', notice' if self.notice else ''})"
-
-
-def frame_payload(frame: bytes) -> RoomMessage:
-    """The message inside one frame made by :func:`encode_frame` (for a replay that must be
-    encoded per client: history keeps only the encoded frame)."""
-    length = frame[1] & 0x7F
-    start = 2 if length < 126 else 4 if length == 126 else 10
-    return RoomMessage(frame[start:], frame[0] & 0x0F == OP_TEXT)
 
 
 class Form(Protocol):
@@ -207,170 +135,10 @@ class Subscriber(Protocol):
         ...
 
 
-Deliver = Callable[[str, RoomMessage, "str | None"], None]
+SlowClientCallback = Callable[[Subscriber, int], None]
 Delivered = Callable[[str, RoomMessage, int], None]
 """Told, after a flush, of each delivered message that asks for an acknowledgement:
 (sender key, message, how many of this instance's clients it was handed to)."""
-
-
-class Backplane(Protocol):
-    """Carries published messages to every hub instance (including the publishing one).
-
-    ``publish`` must not block: a remote backplane queues the message and calls ``deliver``
-    (the hub's :meth:`Hub.deliver_local`) when the message comes back, in the broker's order.
-    """
-
-    async def start(self, deliver: Deliver) -> None: ...
-
-    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None: ...
-
-    def subscribe(self, room: str) -> bool:
-        """``room`` got its first client here: carry its messages to this instance from now.
-
-        True when the backplane supplies the room's history itself (delivered through
-        ``deliver`` before newer messages, so every instance replays the same past): the hub
-        then forgets its own copy instead of replaying it.
-        """
-        ...
-
-    def unsubscribe(self, room: str) -> None:
-        """``room`` lost its last client here: its messages need not come here any more."""
-        ...
-
-    async def drain(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` s) until every published message has been delivered
-        through ``deliver``; False when the time ran out (before a graceful shutdown)."""
-        ...
-
-    async def close(self) -> None: ...
-
-    def describe(self) -> dict[str, object]:
-        """For /healthz: ``kind`` ("local", "redis", ...) and whatever tells its health."""
-        ...
-
-
-class LocalBackplane:
-    """A single instance: deliver every message at once."""
-
-    def __init__(self) -> None:
-        self._deliver: Deliver | None = None
-
-    async def start(self, deliver: Deliver) -> None:
-        self._deliver = deliver
-
-    def publish(self, room: str, message: RoomMessage, sender: str | None) -> None:
-        assert self._deliver is not None, "backplane not started"
-        self._deliver(room, message, sender)
-
-    def subscribe(self, room: str) -> bool:
-        return False
-
-    def unsubscribe(self, room: str) -> None:
-        pass
-
-    async def drain(self, timeout: float) -> bool:
-        return True
-
-    async def close(self) -> None:
-        self._deliver = None
-
-    def describe(self) -> dict[str, object]:
-        return {"kind": "local"}
-
-
-class Room:
-    """The clients of one URL path, the frames waiting for this tick's flush, the history.
-
-    History keeps each message once, as its encoded frame (what a newcomer is sent), and
-    its ``wscli.chat.v1`` envelope once one was built (for the members taking envelopes
-    when it came, or for the first such newcomer): a replay never builds one twice.
-    ``frame_bytes`` (the frames: at most ``--max-queue``, what a raw replay sends) and
-    ``history_held`` (everything held, envelopes too: what the server's history budget
-    counts) say how much.
-    """
-
-    __slots__ = (
-        "batch",
-        "bytes",
-        "enveloped",
-        "evicted",
-        "frame_bytes",
-        "history",
-        "history_held",
-        "members",
-        "messages",
-        "name",
-    )
-
-    def __init__(self, name: str, history: int) -> None:
-        self.name = name
-        # A dict keeps insertion order and O(1) removal; values unused.
-        self.members: dict[Subscriber, None] = {}
-        self.enveloped = 0  # members that take wscli.chat.v1 envelopes
-        self.batch: list[tuple[RoomMessage, str | None]] = []
-        self.history: collections.deque[RoomMessage] | None = (
-            collections.deque(maxlen=history) if history > 0 else None
-        )
-        self.frame_bytes = 0
-        self.history_held = 0
-        self.evicted = False  # the history dropped messages (a resume may miss some)
-        self.messages = 0  # delivered here (for the busiest rooms of --metrics-rooms)
-        self.bytes = 0
-
-    def remember(self, message: RoomMessage, max_bytes: int) -> int:
-        """Keep ``message`` (its frame and who sent it, when: not the payload a second time):
-        the last N messages, their frames at most ``max_bytes``; returns the change in
-        bytes held."""
-        history = self.history
-        assert history is not None
-        kept = RoomMessage(b"", message.text, author=message.author, raw=message.raw)
-        kept.frame, kept.id, kept.event = message.frame, message.id, message.event
-        kept.when = message.when or timestamp()
-        message.when = kept.when
-        if self.enveloped:
-            # This tick's flush needs it for those members anyway: built once, kept.
-            kept.enveloped = message.envelope_frame()
-        before = self.history_held
-        if len(history) == history.maxlen:
-            self.forget_oldest()
-        history.append(kept)
-        size = kept.kept_size()
-        self.frame_bytes += size
-        self.history_held += size + len(kept.enveloped)
-        while self.frame_bytes > max_bytes:
-            self.forget_oldest()
-        return self.history_held - before
-
-    def forget_oldest(self) -> int:
-        """Drop the oldest kept message (and its envelope); the bytes freed."""
-        assert self.history
-        oldest = self.history.popleft()
-        size = oldest.kept_size() + len(oldest.enveloped)
-        self.frame_bytes -= oldest.kept_size()
-        self.history_held -= size
-        self.evicted = True
-        return size
-
-    def envelopes(self, kept: Sequence[RoomMessage], budget: int) -> tuple[list[bytes], int]:
-        """The envelope frames of the newest of ``kept`` (messages of this history, oldest
-        first) that fit in ``budget`` bytes, oldest first, and the bytes of envelopes built
-        (and now held) for it: each is built once, when first needed, and kept."""
-        chosen: list[bytes] = []
-        size = built = 0
-        for message in reversed(kept):
-            if not message.enveloped:
-                message.enveloped = _kept_envelope(message)
-                built += len(message.enveloped)
-            size += len(message.enveloped)
-            if size > budget:
-                break
-            chosen.append(message.enveloped)
-        chosen.reverse()
-        self.history_held += built
-        return chosen, built
-
-
-SlowClientCallback = Callable[[Subscriber, int], None]
 
 
 class Hub:
@@ -422,7 +190,7 @@ class Hub:
     async def start(self) -> None:
         """Bind to the running loop and start the backplane."""
         self._loop = asyncio.get_running_loop()
-        await self.backplane.start(self.deliver_local)
+        await self.backplane.start(self)
 
     async def drain(self, timeout: float) -> bool:
         """Wait (bounded) until everything published is delivered here, then flush it to the
@@ -453,88 +221,222 @@ class Hub:
 
     # Membership
 
-    def join(self, client: Subscriber) -> None:
-        """Add ``client`` to its room: replay the history, then announce a nickname."""
+    def claim_nick(
+        self, room_name: str, nick: str, session: str | None
+    ) -> tuple[str, Subscriber | None]:
+        """The nickname ``nick`` gets in ``room_name`` (unique among its clients here) and
+        the client it replaces, if any.
+
+        The holder of ``nick`` connected from the same page session (``?session=``: a page
+        reconnecting before the server noticed its old link died) is replaced; anyone
+        else's ``nick`` becomes ``nick (2)``, ``nick (3)``... (at most ``MAX_NICK``
+        characters).
+        """
+        room = self.rooms.get(room_name)
+        if room is None or nick not in room.nicks:
+            return nick, None
+        holder, held_by = room.nicks[nick]
+        if session is not None and held_by is not None and hmac.compare_digest(held_by, session):
+            return nick, holder
+        for number in range(2, NEAR_SUFFIXES + 2):  # the lowest free number, usually
+            candidate = _suffixed(nick, number)
+            if candidate not in room.nicks:
+                return candidate, None
+        if len(room.suffixes) > 2 * len(room.nicks) + 16:
+            room.suffixes.clear()  # only hints: names long gone need not be remembered
+        number = max(room.suffixes.get(nick, 0), NEAR_SUFFIXES + 1)
+        while True:  # a crowd of one name: on from the last number given
+            number += 1
+            candidate = _suffixed(nick, number)
+            if candidate not in room.nicks:
+                room.suffixes[nick] = number
+                return candidate, None
+
+    def tell(self, client: Subscriber, payload: bytes) -> None:
+        """Send one ``wscli.chat.v1`` control message (welcome, pong, ack...) to ``client``
+        alone, counted against its limit like any write."""
+        frame = encode_frame(payload, True)
+        if client.shared_frames:
+            over = client.send_frames(frame, self.max_queue)
+        else:
+            over = client.send_messages([frame_payload(frame)], self.max_queue)
+        if over:
+            self.drop_slow(client, over)
+
+    def join(self, client: Subscriber, session: str | None = None, announce: bool = True) -> None:
+        """Add ``client`` to its room: replay the history (or the gap since ``?since=``),
+        then announce a nickname (``announce`` False: it replaces its own stale connection,
+        see :meth:`claim_nick`). While the backplane reads the room's shared history, or
+        the gap, the client waits for it (see :meth:`history_loaded`, :meth:`gap_loaded`)."""
         room = self._room(client.room)
         # Frames published before the join belong to the old members only.
         self._flush_room(room)
-        shared_history = not room.members and self.backplane.subscribe(room.name)
-        if shared_history and room.history:
-            room.history.clear()  # the backplane replays the shared history instead
-            self.history_held -= room.history_held
-            room.history_held = room.frame_bytes = 0
-            self._kept.pop(room.name, None)
-        since = client.since if client.enveloped else None
-        kept = list(room.history) if room.history else []
-        complete = False
-        if since is not None and not shared_history:
-            start, complete = resume_from(
-                [m.id for m in kept], since, (self.instance_id, "stream"), room.evicted
-            )
-            kept = kept[start:]
-            complete = complete and self.history > 0
-        # A replay is at most max_queue bytes, so a newcomer (nothing unsent yet) always
-        # takes it, and it is counted against the server's total budget like any write.
-        # The raw frames fit (the history keeps no more); escaped envelopes can be up to 6
-        # times bigger: the oldest are cut, and the closing resume line says so.
-        cut = built = 0
-        form = client.form
-        if form is not None:
-            # A client of another form (Socket.IO): its frames, built for this replay.
-            replay = [_kept(m) for m in kept]
-            if client.shared_frames:
-                frames = [form.frames(m) for m in replay]
-            else:  # it encodes each message itself (long-polling)
-                frames = []
-                if replay:
-                    client.send_messages(replay, self.max_queue)
-                    self.sent_messages += len(replay)
-        elif client.enveloped and kept:
-            raw_kept = [m for m in kept if m.raw]  # raw clients get nothing of other events
-            frames, built = room.envelopes(raw_kept, self.max_queue - RESUME_RESERVE)
-            cut = len(raw_kept) - len(frames)
-            self.history_held += built
-        else:
-            frames = [m.frame for m in kept if m.raw]
-        self.sent_messages += len(frames)
-        self.sent_bytes += sum(map(len, frames))
-        if client.enveloped and not shared_history and (since is not None or cut):
-            # The page says "N missed messages restored" (or that some may be missing).
-            frames.append(encode_frame(resume_envelope(since, len(frames), complete, cut), True))
-        if frames:
-            if client.shared_frames:
-                client.send_frames(b"".join(frames), self.max_queue)
-            else:
-                client.send_messages([frame_payload(f) for f in frames], self.max_queue)
-        room.members[client] = None
-        if client.enveloped:
-            room.enveloped += 1
+        if not room.members and not room.waiting and self.backplane.subscribe(room.name):
+            self._forget_history(room)  # the backplane replays the shared history instead
+            room.loading = room.shared = True
         self.clients += 1
-        if built:
-            self._trim_history()  # now that the room has a member, it is not forgotten
+        since = client.since if client.enveloped else None
+        if room.loading:
+            room.waiting.add(client, since)
+        else:
+            self._enter(room, client, since, None)
         if client.nick:
+            room.nicks[client.nick] = (client, session)
+        if client.nick and announce:
             self.publish(
                 client.room,
                 RoomMessage(f"* {client.nick} joined".encode(), True, True, client.nick),
             )
 
-    def leave(self, client: Subscriber) -> bool:
-        """Remove ``client`` from its room (idempotent); announce a nickname's departure."""
+    def leave(self, client: Subscriber, announce: bool = True) -> bool:
+        """Remove ``client`` from its room (idempotent); announce a nickname's departure
+        (``announce`` False: it is being replaced by its own page's new connection)."""
         room = self.rooms.get(client.room)
-        if room is None or client not in room.members:
+        if room is None:
             return False
-        del room.members[client]
-        if client.enveloped:
-            room.enveloped -= 1
+        if client in room.members:
+            del room.members[client]
+            if client.enveloped:
+                room.enveloped -= 1
+        elif room.waiting.remove(client) is None:
+            return False
         self.clients -= 1
-        if not room.members:
+        nick = client.nick
+        if nick and nick in room.nicks and room.nicks[nick][0] is client:
+            del room.nicks[nick]
+        if not room.members and not room.waiting:
+            room.suffixes.clear()
             self.backplane.unsubscribe(room.name)
+            room.loading = False
             self._room_emptied(room)
-        if client.nick:
+        if client.nick and announce:
             self.publish(
                 client.room, RoomMessage(f"* {client.nick} left".encode(), True, True, client.nick)
             )
         return True
+
+    def _enter(
+        self, room: Room, client: Subscriber, since: str | None, waited: Waiting | None
+    ) -> None:
+        """Replay to ``client`` what it should see from the kept history, and make it a
+        member; or, when its gap is not kept here, ask the backplane for it (it waits)."""
+        kept = list(room.history) if room.history else []
+        complete = False
+        if since is not None:
+            start = None
+            if self.history and not room.reordered:
+                epoch = None if room.shared else self.instance_id
+                start = resume_start([m.id for m in kept], since, epoch, room.evicted)
+            if start is None and since and self.backplane.resume(room.name, since):
+                if waited is None:
+                    room.waiting.add(client, since)
+                else:
+                    room.waiting.clients[client] = waited
+                return
+            kept = kept[start:] if start is not None else kept
+            complete = start is not None
+        self._admit(room, client, kept, True, (since, complete), waited)
+
+    def _admit(
+        self,
+        room: Room,
+        client: Subscriber,
+        messages: list[RoomMessage],
+        kept: bool,
+        resume: tuple[str | None, bool],
+        waited: Waiting | None,
+    ) -> None:
+        """Send the replay of ``messages`` (copies ``kept`` in the room's history, or fresh
+        ones), the resume line, and what arrived while the client waited (less what the
+        replay holds); then it is a member like any other.
+
+        A replay is at most ``max_queue`` bytes, so a newcomer (nothing unsent yet) always
+        takes it, and it is counted against the server's total budget like any write. The
+        raw frames of the kept history fit (it keeps no more); escaped envelopes can be up
+        to 6 times bigger, and a gap read from the backplane is not bounded by the history:
+        the oldest are cut, and the closing resume line says so (``cut``).
+        """
+        form = client.form
+        if form is not None:
+            self._admit_form(room, client, form, messages, kept, waited)
+            return
+        messages = [m for m in messages if m.raw]  # raw clients get nothing of other events
+        since, complete = resume
+        built = 0
+        if client.enveloped and kept:
+            frames, built = room.envelopes(messages, self.max_queue - RESUME_RESERVE)
+            self.history_held += built
+        else:
+            chosen = [m for m in messages if not m.notice] if not kept else messages
+            reserve = RESUME_RESERVE if client.enveloped else 0
+            frames, _ = fit(
+                client_frames(client.enveloped, chosen, False), self.max_queue - reserve
+            )
+            messages = chosen
+        cut = len(messages) - len(frames)
+        line = None
+        if client.enveloped and (since is not None or cut):
+            # The page says "N missed messages restored" (or that some may be missing).
+            body = resume_envelope(since, len(frames), complete, cut)
+            line = encode_frame(body, True)
+        live: list[bytes] = []
+        if waited is not None:
+            skip = {m.id for m in messages}
+            held = [
+                m
+                for m, sender in room.waiting.held_since(waited)
+                if m.raw and m.id not in skip and (self.echo or sender != client.key)
+            ]
+            live = client_frames(client.enveloped, held, False)
+        over = send_replay(client, frames, line, live, self.max_queue)
+        if not over:
+            self.sent_messages += len(frames) + len(live)
+            self.sent_bytes += sum(map(len, frames)) + sum(map(len, live))
+        room.members[client] = None
+        if client.enveloped:
+            room.enveloped += 1
+        if built:
+            self._trim_history()  # now that the room has a member, it is not forgotten
+        if over:
+            self.drop_slow(client, over)
+
+    def _admit_form(
+        self,
+        room: Room,
+        client: Subscriber,
+        form: Form,
+        messages: list[RoomMessage],
+        kept: bool,
+        waited: Waiting | None,
+    ) -> None:
+        """:meth:`_admit` for a client of another form (Socket.IO): the newest of
+        ``messages`` whose frames fit ``max_queue``, then what arrived while it waited; a
+        client that encodes each message itself (long-polling) is handed the messages."""
+        chosen = [_kept(m) for m in messages] if kept else [m for m in messages if not m.notice]
+        frames, _ = fit([form.frames(m) for m in chosen], self.max_queue)
+        chosen = chosen[len(chosen) - len(frames) :]
+        held: list[RoomMessage] = []
+        if waited is not None:
+            skip = {m.id for m in chosen}
+            held = [
+                m
+                for m, sender in room.waiting.held_since(waited)
+                if m.id not in skip and (self.echo or sender != client.key)
+            ]
+        if client.shared_frames:
+            live = [form.frames(m) for m in held]
+            over = send_replay(client, frames, None, live, self.max_queue)
+            sent = sum(map(len, frames)) + sum(map(len, live))
+        else:
+            replay = chosen + held
+            over = client.send_messages(replay, self.max_queue) if replay else 0
+            sent = sum(map(len, frames)) + sum(len(m.data) for m in held)
+        if not over:
+            self.sent_messages += len(chosen) + len(held)
+            self.sent_bytes += sent
+        room.members[client] = None
+        if over:
+            self.drop_slow(client, over)
 
     def _room(self, name: str) -> Room:
         room = self.rooms.get(name)
@@ -543,8 +445,15 @@ class Hub:
         self._idle_rooms.pop(name, None)
         return room
 
+    def _forget_history(self, room: Room) -> None:
+        if room.history:
+            room.history.clear()
+            self.history_held -= room.history_held
+            room.history_held = room.frame_bytes = 0
+            self._kept.pop(room.name, None)
+
     def _room_emptied(self, room: Room) -> None:
-        if self.rooms.get(room.name) is not room:
+        if self.rooms.get(room.name) is not room or room.members or room.waiting:
             return  # already forgotten (e.g. its last client was dropped during a flush)
         if not room.history:
             if not room.batch:
@@ -555,7 +464,7 @@ class Hub:
         while len(self._idle_rooms) > MAX_IDLE_ROOMS:
             oldest, _ = self._idle_rooms.popitem(last=False)
             gone = self.rooms.get(oldest)
-            if gone is not None and not gone.members and not gone.batch:
+            if gone is not None and not gone.members and not gone.batch and not gone.waiting:
                 del self.rooms[oldest]
                 self.history_held -= gone.history_held
                 self._kept.pop(oldest, None)
@@ -563,7 +472,11 @@ class Hub:
     # Fan-out
 
     def publish(self, room: str, message: RoomMessage, sender: str | None = None) -> None:
-        """Send ``message`` to every client of ``room`` (through the backplane)."""
+        """Send ``message`` to every client of ``room`` (through the backplane), under an
+        id of this instance that every instance shows (:mod:`wscli.serve.message_id`)."""
+        if not message.id:
+            self._seq += 1
+            message.id = local_id(self.instance_id, self._seq)
         self.backplane.publish(room, message, sender)
 
     def deliver_local(self, room_name: str, message: RoomMessage, sender: str | None) -> None:
@@ -574,13 +487,17 @@ class Hub:
                 return  # nobody here to tell, nothing to remember
             # e.g. from another instance: remember it for the clients who come later
             room = self._room(room_name)
-        if not message.frame and message.raw:
-            message.frame = encode_frame(message.data, message.text)
+        message.encode()
         if not message.id:
             self._seq += 1
             message.id = local_id(self.instance_id, self._seq)
         room.messages += 1
         room.bytes += len(message.data)
+        if room.waiting:
+            for client in room.waiting.hold(message, sender, self.max_queue):
+                self.drop_slow(client, self.max_queue)
+            if room.loading or self.rooms.get(room_name) is not room:
+                return  # remembered after the shared history, once it is loaded
         if room.history is not None and not message.notice:
             self._remember(room, message)
         if not room.members:
@@ -595,6 +512,110 @@ class Hub:
                     self._loop = asyncio.get_running_loop()
                 self._loop.call_soon(self.flush)
         room.batch.append((message, sender))
+
+    def deliver_many(self, room_name: str, messages: list[tuple[RoomMessage, str | None]]) -> None:
+        """:meth:`deliver_local` for a backplane's batch, in order: the room's own work once
+        per batch, not once per message, when its clients take them at once."""
+        room = self.rooms.get(room_name)
+        if room is None or room.waiting or not room.members:
+            for message, sender in messages:
+                self.deliver_local(room_name, message, sender)
+            return
+        history = room.history
+        for message, _ in messages:
+            message.encode()
+            if not message.id:
+                self._seq += 1
+                message.id = local_id(self.instance_id, self._seq)
+            room.messages += 1
+            room.bytes += len(message.data)
+            if history is not None and not message.notice:
+                self._remember(room, message)
+        if not room.batch:
+            self._dirty.append(room)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._tick_started = time.monotonic()
+                if self._loop is None:
+                    self._loop = asyncio.get_running_loop()
+                self._loop.call_soon(self.flush)
+        room.batch.extend(messages)
+
+    def history_loaded(self, room_name: str, messages: list[RoomMessage], complete: bool) -> None:
+        """The backplane read ``room_name``'s shared history (see :meth:`Backplane.subscribe`):
+        keep it, then let the clients that waited for it in, each with its replay."""
+        room = self.rooms.get(room_name)
+        if room is None or not room.loading:
+            return  # every client left meanwhile
+        room.loading = False
+        room.evicted = not complete
+        for message in messages:
+            message.encode()
+            if room.history is not None and not message.notice:
+                self._remember(room, message)
+        for message, _ in room.waiting.held:
+            if room.history is not None and not message.notice:
+                self._remember(room, message)
+        shared = list(room.history) if room.history else []
+        for client, waited in list(room.waiting.clients.items()):
+            self._release(room, client, waited, shared)
+
+    def gap_loaded(self, room_name: str, since: str, messages: list[RoomMessage] | None) -> None:
+        """The backplane's answer to :meth:`Backplane.resume`: the clients of ``room_name``
+        that wait with ``since`` get the gap (complete), or, when it was not found, the
+        normal history (not complete)."""
+        room = self.rooms.get(room_name)
+        if room is None or room.loading:
+            return  # stale: the room emptied (and may be loading again) meanwhile
+        gap = messages or []
+        for message in gap:
+            message.encode()
+        for client, waited in list(room.waiting.clients.items()):
+            if waited.since != since:
+                continue
+            self._unwait(room, client)
+            if messages is None:
+                kept = list(room.history) if room.history else []
+                self._admit(room, client, kept, True, (since, False), waited)
+            else:
+                self._admit(room, client, gap, False, (since, True), waited)
+
+    def _release(
+        self, room: Room, subscriber: Subscriber, waited: Waiting, shared: list[RoomMessage]
+    ) -> None:
+        """A client waited for the shared history: replay it (or look for its gap)."""
+        self._unwait(room, subscriber)
+        since = waited.since
+        if since is None:
+            replay = shared[-self.history :] if self.history else []
+            self._admit(room, subscriber, replay, True, (None, False), waited)
+            return
+        self._enter(room, subscriber, since, waited)
+
+    def _unwait(self, room: Room, client: Subscriber) -> None:
+        """Take ``client`` off the waiting list, keeping the held messages it still needs."""
+        room.waiting.clients.pop(client, None)
+
+    def reordered(self, room_name: str) -> None:
+        """See :meth:`Receiver.reordered`: resumes in this room go to the shared store."""
+        room = self.rooms.get(room_name)
+        if room is not None:
+            room.reordered = True
+
+    def lost(self, room_name: str, count: int) -> None:
+        """See :meth:`Receiver.lost`: the page's clients are told some may be missing."""
+        room = self.rooms.get(room_name)
+        if room is None:
+            return
+        room.evicted = True
+        last = room.history[-1].id if room.history else ""
+        line = encode_frame(resume_envelope(last, 0, False), True)
+        for client in room.members:
+            if client.enveloped:
+                if client.shared_frames:
+                    client.send_frames(line, self.max_queue)
+                else:
+                    client.send_messages([frame_payload(line)], self.max_queue)
 
     def _remember(self, room: Room, message: RoomMessage) -> None:
         """Keep ``message`` in ``room``'s history within both byte bounds (room and total)."""
@@ -612,7 +633,8 @@ class Hub:
                 self.history_held -= oldest.forget_oldest()
             if not oldest.history:
                 del self._kept[name]
-                if not oldest.members and not oldest.batch and self.rooms.get(name) is oldest:
+                idle = not oldest.members and not oldest.batch and not oldest.waiting
+                if idle and self.rooms.get(name) is oldest:
                     del self.rooms[name]
                     self._idle_rooms.pop(name, None)
 
@@ -765,6 +787,12 @@ class Hub:
             self._on_slow_client(client, buffered)
 
 
+def _suffixed(nick: str, number: int) -> str:
+    """``nick (number)``, the nickname cut so that the whole is at most ``MAX_NICK``."""
+    tail = f" ({number})"
+    return nick[: MAX_NICK - len(tail)].rstrip() + tail
+
+
 def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> int:
     """Hand ``messages`` to a client that encodes per connection (compression, or a
     Socket.IO client on long-polling)."""
@@ -780,18 +808,6 @@ def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> i
 def _kept(kept: RoomMessage) -> RoomMessage:
     """A message kept in history (which holds its frame, not its payload) as a whole one."""
     message = frame_payload(kept.frame) if kept.raw else RoomMessage(b"", kept.text, raw=False)
-    message.author, message.event, message.id, message.when = (
-        kept.author,
-        kept.event,
-        kept.id,
-        kept.when,
-    )
-    message.frame = kept.frame
+    message.author, message.cid, message.event = kept.author, kept.cid, kept.event
+    message.id, message.when, message.frame = kept.id, kept.when, kept.frame
     return message
-
-
-def _kept_envelope(kept: RoomMessage) -> bytes:
-    """The ``wscli.chat.v1`` frame of a message kept in history (which holds only its frame)."""
-    payload = frame_payload(kept.frame).data
-    body = envelope(payload, kept.text, False, kept.author, kept.id, kept.when)
-    return encode_frame(body, True)

@@ -24,8 +24,9 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
   ``throttled`` (token checks answered 429), ``addresses``, ``top`` and ``top_failed`` (the
   busiest address) — one event per second while wrong tokens come
   (:mod:`wscli.serve.tokenguard`)
-- ``backplane``: ``state`` ("lost", "restored", "overflow", "malformed"), ``detail`` — the
-  Redis backplane's connection (see :mod:`wscli.serve.backplane_redis`)
+- ``backplane``: ``state`` ("lost", "restored", "pressure", "drain", "malformed",
+  "missing", "lost-messages", "bounded"), ``detail`` — the Redis backplane's connection and
+  what it noticed (see :mod:`wscli.serve.backplane_redis`)
 
 Every text field is passed through :func:`redact` first: the values of ``Authorization``,
 ``Cookie`` and ``?token=`` (and header values quoted by a parser error) are never logged.
@@ -36,6 +37,7 @@ terminal. The hot path stays quiet unless ``verbose``.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import io
@@ -128,6 +130,8 @@ def format_line(event: Event) -> str:
 
 
 QUEUE_LINES = 10_000
+HAND_OVER_DELAY = 0.02
+"""Seconds the lines wait to be handed to the writer thread together (see EventLog)."""
 RECENT_EVENTS = 64  # kept for /log (wscli top's last log lines)
 
 
@@ -165,6 +169,10 @@ class EventLog:
     are written by a thread from a bounded queue, so a log reader that stalls (a full pipe,
     a stopped terminal) can never stall the server: beyond :data:`QUEUE_LINES` waiting
     lines, lines are dropped and counted, and a note says how many when writing resumes.
+    Inside an event loop the lines of :data:`HAND_OVER_DELAY` go to the thread together: a
+    hand-over per line (a lock, a wake-up of the thread, which then competes for the GIL)
+    cost ~40 µs of each connection's handshake under a connect storm, and one per loop
+    iteration still woke it hundreds of times a second.
     Call :meth:`close` at the end to write what is queued.
     """
 
@@ -183,11 +191,13 @@ class EventLog:
         # Only renders styles (into memory): nothing here may wait on the real stream.
         self._console = make_console(io.StringIO(), color)
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[TextIO, str] | None] | None = None
+        self._queue: queue.Queue[list[tuple[TextIO, str]] | None] | None = None
+        self._batch: list[tuple[TextIO, str]] | None = None  # this loop iteration's lines
+        self._queued = 0  # lines handed to the thread and not written yet
         self._dropped = 0
         self._thread: threading.Thread | None = None
         if background:
-            self._queue = queue.Queue(QUEUE_LINES)
+            self._queue = queue.Queue()  # bounded in lines: see _hand_over
             self._thread = threading.Thread(target=self._writer, name="wscli-log", daemon=True)
             self._thread.start()
         # rich renders each style once, here; lines are then written with these escape
@@ -234,6 +244,7 @@ class EventLog:
         """Write what is queued (waiting at most ``timeout``), then stop the writer thread."""
         if self._queue is None or self._thread is None:
             return
+        self._hand_over()
         with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=timeout)
         self._thread.join(timeout)
@@ -241,27 +252,62 @@ class EventLog:
 
     def _write(self, stream: TextIO, text: str) -> None:
         if self._queue is not None:
-            try:
-                self._queue.put_nowait((stream, text))
-            except queue.Full:
+            batch = self._batch
+            if batch is None:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no loop: hand it over now
+                    self._batch = [(stream, text)]
+                    self._hand_over()
+                    return
+                batch = self._batch = []
+                loop.call_later(HAND_OVER_DELAY, self._hand_over)
+            if len(batch) < QUEUE_LINES:
+                batch.append((stream, text))
+            else:
                 with self._lock:
                     self._dropped += 1
             return
         with self._lock:
             _write_now(stream, text)
 
+    def _hand_over(self) -> None:
+        """This iteration's lines to the writer thread, as far as :data:`QUEUE_LINES`
+        allows (the rest are dropped and counted)."""
+        batch, self._batch = self._batch, None
+        pending = self._queue
+        if not batch or pending is None:
+            return
+        with self._lock:
+            room = QUEUE_LINES - self._queued
+            if len(batch) > room:
+                self._dropped += len(batch) - max(room, 0)
+                batch = batch[: max(room, 0)]
+            self._queued += len(batch)
+        if batch:
+            pending.put_nowait(batch)
+
     def _writer(self) -> None:
         assert self._queue is not None
         pending = self._queue
         while True:
-            item = pending.get()
-            if item is None:
+            batch = pending.get()
+            if batch is None:
                 return
             with self._lock:
                 dropped, self._dropped = self._dropped, 0
             if dropped:
                 _write_raw(self._stderr, f"({dropped} log lines dropped: log stream too slow)\n")
-            _write_raw(*item)
+            start = 0
+            while start < len(batch):  # consecutive lines for one stream: one write
+                stream = batch[start][0]
+                end = start + 1
+                while end < len(batch) and batch[end][0] is stream:
+                    end += 1
+                _write_raw(stream, "".join(text for _, text in batch[start:end]))
+                start = end
+            with self._lock:
+                self._queued -= len(batch)
 
 
 def _write_raw(stream: TextIO, text: str) -> None:

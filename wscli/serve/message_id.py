@@ -1,17 +1,16 @@
-"""Message ids of the page's subprotocol: stable and comparable within a room (pure).
+"""Message ids of the page's subprotocol: one id per message, the same on every instance (pure).
 
 A page that reconnects sends the last id it saw (``?since=ID``) and is replayed only what
-came after it ("resume"). That needs ids every instance agrees on:
+came after it ("resume"). An id is the *origin* server's epoch (random, new at each start)
+plus a sequence, ``5f3a9c01d2e4.17``, given when the message is published and carried with
+it through the Redis backplane: every instance, and every later replay from the shared
+stream (after an outage included), shows the same message under the same id.
 
-- with the Redis backplane, an id is the room stream's entry id plus the message's index
-  within that entry (``1764480000000-0.3``): every instance reading the stream gives the
-  same message the same id, and ids survive a restart of any instance;
-- without it, an id is this server's epoch (random, new at each start) plus a sequence
-  (``5f3a9c01d2e4.17``): comparable only within one epoch, so a resume against another
-  epoch (a restart) replays the normal history and says so.
-
-Ids of different kinds or epochs are not comparable (:func:`position` keys them by origin).
-A ``since`` from the network is hostile: anything that does not parse is simply unknown.
+Within one origin, ids compare by their sequence; ids of different origins do not compare
+(a room served by several instances interleaves them), so a gap is found by looking the
+``since`` id up (:func:`resume_start`), falling back to comparison only where every kept
+id is this server's own (one instance, no backplane). A ``since`` from the network is
+hostile: anything that does not parse is simply unknown.
 """
 
 from __future__ import annotations
@@ -19,42 +18,25 @@ from __future__ import annotations
 import re
 
 MAX_ID_LENGTH = 64
-_STREAM = re.compile(r"([0-9]{1,20})-([0-9]{1,20})\.([0-9]{1,9})")
-_LOCAL = re.compile(r"([0-9a-f]{1,32})\.([0-9]{1,20})")
+_ID = re.compile(r"([0-9a-f]{1,32})\.([0-9]{1,20})")
 
-Position = tuple[str, tuple[int, ...]]
-"""(origin, place): ids compare by place only when their origins are equal."""
+Position = tuple[str, int]
+"""(origin, sequence): ids compare by sequence only when their origins are equal."""
 
 
 def local_id(epoch: str, seq: int) -> str:
-    """The id of the ``seq``-th message relayed by a server started as ``epoch``."""
+    """The id of the ``seq``-th message published by a server started as ``epoch``."""
     return f"{epoch}.{seq}"
-
-
-def stream_id(entry: tuple[int, int], index: int) -> str:
-    """The id of the ``index``-th message of the stream entry ``entry`` (ms, seq)."""
-    return f"{entry[0]}-{entry[1]}.{index}"
 
 
 def position(message_id: str | None) -> Position | None:
     """Where ``message_id`` stands, or None when it is not an id this server makes."""
     if not message_id or len(message_id) > MAX_ID_LENGTH:
         return None
-    match = _STREAM.fullmatch(message_id)
-    if match:
-        return "stream", tuple(int(part) for part in match.groups())
-    match = _LOCAL.fullmatch(message_id)
-    if match:
-        return match[1], (int(match[2]),)
-    return None
-
-
-def is_after(message_id: str, since: Position) -> bool | None:
-    """True when ``message_id`` comes after ``since``; None when they do not compare."""
-    here = position(message_id)
-    if here is None or here[0] != since[0]:
+    match = _ID.fullmatch(message_id)
+    if match is None:
         return None
-    return here[1] > since[1]
+    return match[1], int(match[2])
 
 
 def clean_since(raw: str | None) -> str | None:
@@ -66,26 +48,26 @@ def clean_since(raw: str | None) -> str | None:
     return raw if position(raw) is not None else ""
 
 
-def resume_from(
-    ids: list[str], since: str, origins: tuple[str, ...], evicted: bool
-) -> tuple[int, bool]:
-    """Where a replay of a room's history ``ids`` (oldest first) starts for a client that
-    saw ``since`` last, and whether that replay is known to hold the whole gap.
+def resume_start(ids: list[str], since: str, epoch: str | None, evicted: bool) -> int | None:
+    """Where the gap of a client that saw ``since`` last starts in a room's kept ``ids``
+    (oldest first), or None when the kept ids do not hold the whole gap.
 
-    ``origins`` are the id origins this server makes now (its epoch, "stream" with Redis);
-    ``evicted`` says the history dropped messages. An unknown, foreign or incomparable
-    ``since`` (another epoch: the server restarted) replays everything, not complete.
+    ``since`` found: the gap is what follows it. Otherwise, when ``epoch`` is given (every
+    kept id is this server's own, from that epoch) and ``since`` is of that epoch, ids
+    compare: a ``since`` between kept ids (e.g. a join notice, not kept) or after all of
+    them is placed exactly; one older than the oldest kept is complete only if nothing was
+    ever ``evicted``. An unknown, foreign or incomparable ``since`` gives None.
     """
+    for index in range(len(ids) - 1, -1, -1):
+        if ids[index] == since:
+            return index + 1
     since_at = position(since)
-    if since_at is None or since_at[0] not in origins:
-        return 0, False
-    start = len(ids)
+    if epoch is None or since_at is None or since_at[0] != epoch:
+        return None
     for index, message_id in enumerate(ids):
-        after = is_after(message_id, since_at)
-        if after is None:
-            return 0, False
-        if after:
-            start = index
-            break
-    complete = start > 0 or not ids or (not evicted and since_at[0] != "stream")
-    return start, complete
+        here = position(message_id)
+        if here is None or here[0] != epoch:
+            return None
+        if here[1] > since_at[1]:
+            return index if index > 0 or not evicted else None
+    return len(ids)

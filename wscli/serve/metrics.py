@@ -238,6 +238,7 @@ def _redis_families(described: dict[str, Any]) -> list[Family]:
         return []
     backlog = described.get("backlog") or {}
     lag = described.get("lag") or {}
+    kept = described.get("kept") or {}
     return [
         gauge(
             "wscli_redis_connected",
@@ -265,6 +266,26 @@ def _redis_families(described: dict[str, Any]) -> list[Family]:
             "wscli_redis_lag_seconds",
             "Age of the oldest message not yet read back from Redis (0: none).",
             max(lag.values(), default=0.0),
+        ),
+        gauge(
+            "wscli_redis_overdue_seconds",
+            "How late the latest Redis command is past due (0: none is).",
+            described.get("overdue", 0.0),
+        ),
+        counter(
+            "wscli_redis_lost_messages",
+            "Messages that never reached this instance: Redis lost or trimmed them.",
+            described.get("lost_messages", 0),
+        ),
+        gauge(
+            "wscli_redis_kept_streams",
+            "Room streams this instance has written to and keeps in Redis.",
+            kept.get("streams", 0),
+        ),
+        counter(
+            "wscli_redis_streams_dropped",
+            "Streams deleted or trimmed to keep this instance within its bounds.",
+            kept.get("deleted", 0) + kept.get("trimmed", 0),
         ),
     ]
 

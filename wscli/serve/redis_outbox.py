@@ -1,5 +1,5 @@
 """The Redis backplane's books (pure, no I/O): what waits to be appended, what is in flight,
-what this instance appended but has not read back yet, and which batches were seen.
+what this instance appended but has not read back yet, and what each reader has seen.
 
 Every message accepted from a local client is held here from :meth:`Outbox.add` until the
 instance has read it back from the room's stream (or delivered it itself while Redis was
@@ -12,32 +12,47 @@ from __future__ import annotations
 import collections
 import time
 
-from wscli.serve.hub import RoomMessage
-from wscli.serve.redis_wire import pack_message, packed_size
+from wscli.serve.redis_wire import pack_message
+from wscli.serve.room_message import RoomMessage
 
 BATCH_BYTES = 256 * 2**10  # a stream entry carries chat messages up to about this size
-MAX_INSTANCES_PER_ROOM = 256  # dedupe state kept per room (instances that wrote into it)
+MAX_INSTANCES_PER_ROOM = 256  # reader state kept per room (instances that wrote into it)
 
 
 class Subscribe:
-    """Queued when a room gets its first local client at ``since_ms`` (Redis's clock): the
-    room's history is what its stream holds before that, the room is read from there on."""
+    """Queued when a room gets its first local client at ``since_ms`` (our clock): read
+    its tail (the shared history) and read the room from there on. ``token`` tells this
+    subscription from a later one of the same room; ``answered`` is set once the hub had
+    its history (e.g. empty, because Redis was lost before the read)."""
 
-    __slots__ = ("room", "since_ms")
+    __slots__ = ("answered", "room", "since_ms", "token")
 
-    def __init__(self, room: str, since_ms: int) -> None:
+    def __init__(self, room: str, token: int, since_ms: int) -> None:
         self.room = room
+        self.token = token
         self.since_ms = since_ms
+        self.answered = False
 
 
 class Batch:
-    """Messages of one room accepted during one tick: one stream entry.
+    """Messages of one room accepted during one round trip: one stream entry.
 
-    The messages are held once (packed again for each append attempt), so the bytes
-    counted for the backlog are about the bytes held.
+    Each message is packed once, when it is accepted; ``pos`` (the instance's count of
+    messages appended to the room before this batch) is given when the batch is first sent.
     """
 
-    __slots__ = ("appended", "created", "local", "messages", "room", "senders", "seq", "size")
+    __slots__ = (
+        "appended",
+        "created",
+        "local",
+        "messages",
+        "packed",
+        "pos",
+        "room",
+        "senders",
+        "seq",
+        "size",
+    )
 
     def __init__(self, seq: int, room: str, local: bool) -> None:
         self.seq = seq
@@ -46,13 +61,10 @@ class Batch:
         self.appended = False
         self.created = time.monotonic()
         self.size = 0  # packed bytes
+        self.pos: int | None = None
         self.messages: list[tuple[RoomMessage, str | None]] = []
+        self.packed: list[bytes] = []
         self.senders: dict[str | None, int] = {}
-
-    @property
-    def payload(self) -> bytes:
-        """The ``d`` field of the stream entry."""
-        return b"".join([pack_message(self.room, m, s) for m, s in self.messages])
 
 
 Op = Subscribe | Batch
@@ -71,7 +83,8 @@ class Outbox:
 
     def add(self, room: str, message: RoomMessage, sender: str | None, local: bool) -> Batch:
         """Queue ``message``; it joins the room's open batch when that has room for it."""
-        size = packed_size(room, message, sender)
+        packed = pack_message(message, sender)
+        size = len(packed)
         batch = self._open.get(room)
         if batch is None or batch.local != local or batch.size + size > BATCH_BYTES:
             self._seq += 1
@@ -80,16 +93,17 @@ class Outbox:
             self.queue.append(batch)
             self.mine[batch.seq] = batch
         batch.messages.append((message, sender))
+        batch.packed.append(packed)
         batch.size += size
         batch.senders[sender] = batch.senders.get(sender, 0) + size
         self.by_sender[sender] += size
         self.bytes += size
         return batch
 
-    def subscribe(self, room: str, since_ms: int) -> None:
-        """Queue a :class:`Subscribe`; later messages of ``room`` go in batches after it."""
-        self._open.pop(room, None)
-        self.queue.append(Subscribe(room, since_ms))
+    def subscribe(self, op: Subscribe) -> None:
+        """Queue ``op``; later messages of its room go in batches after it."""
+        self._open.pop(op.room, None)
+        self.queue.append(op)
 
     def close_batches(self) -> None:
         """Messages accepted from now on start new batches (e.g. after Redis came back)."""
@@ -131,6 +145,11 @@ class Outbox:
         for batch in [b for b in self.mine.values() if b.room == room and b.appended]:
             self.done(batch)
 
+    def unread_before(self, room: str, seq: int) -> list[Batch]:
+        """This instance's appended batches of ``room`` older than ``seq`` and not read back:
+        once a later one is read, Redis lost them (a failover before replication)."""
+        return [b for b in self.mine.values() if b.room == room and b.appended and b.seq < seq]
+
     def undelivered(self) -> list[Batch]:
         """Batches this instance's clients have not received yet, in order."""
         return [batch for batch in self.mine.values() if not batch.local]
@@ -145,23 +164,30 @@ class Outbox:
         return {room: round(now - created, 3) for room, created in worst}
 
 
-class SeenBatches:
-    """Per room, the last batch seq read from each instance: duplicates are skipped."""
+class Ledger:
+    """Per room read here, what was read from each instance: the last batch SEQ (a repeat is
+    a retried append, skipped) and the next POS expected (a jump is messages Redis lost)."""
 
     def __init__(self) -> None:
-        self._rooms: dict[str, dict[str, int]] = {}
+        self._rooms: dict[str, dict[str, tuple[int, int]]] = {}
 
-    def first_time(self, room: str, instance: str, seq: int) -> bool:
-        """True the first time a batch is read (a retried append repeats lower seqs)."""
+    def check(self, room: str, instance: str, seq: int, pos: int, count: int) -> int | None:
+        """None for a batch read before (skip it); else how many messages of ``instance``
+        are missing before it (0: none), and the batch is recorded as read."""
         seen = self._rooms.setdefault(room, {})
         last = seen.get(instance)
-        if last is not None and seq <= last:
-            return False
-        if last is None and len(seen) >= MAX_INSTANCES_PER_ROOM:
+        missing = 0
+        if last is not None:
+            if seq <= last[0]:
+                return None
+            # A lower POS: the instance started counting this room afresh (its books
+            # dropped the room); only a jump forward means lost messages.
+            missing = max(0, pos - last[1])
+        elif len(seen) >= MAX_INSTANCES_PER_ROOM:
             del seen[next(iter(seen))]  # the instance heard from least recently
         seen.pop(instance, None)
-        seen[instance] = seq
-        return True
+        seen[instance] = (seq, pos + count)
+        return missing
 
     def forget(self, room: str) -> None:
         self._rooms.pop(room, None)

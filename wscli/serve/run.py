@@ -10,6 +10,7 @@ surfaces as KeyboardInterrupt (the CLI exits 130).
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 
 from wscli.net.eventloop import loop_factory, run_fast
@@ -48,6 +49,9 @@ def run(config: ServeConfig, log: EventLog) -> None:
                 on_event=log.emit,
                 max_backlog_bytes=config.redis_max_backlog,
                 stream_cap=config.redis_stream_cap,
+                stream_ttl=config.redis_stream_ttl,
+                replay_bytes=config.max_queue,
+                history_bytes=config.history_bytes,
             )
         chat = ChatServer(config, log, backplane, fd_limit)
         if backplane is not None:
@@ -67,6 +71,10 @@ def run(config: ServeConfig, log: EventLog) -> None:
             running.add_signal_handler(signum, on_signal)
         try:
             await chat.start()
+            # Everything loaded so far (modules, the page, the settings) lives as long as the
+            # process: out of the collector's sight, so that its full collections, which a
+            # connect storm of long-lived connections triggers, walk only what serving made.
+            gc.freeze()
             try:
                 announce(chat, config, log)
                 await stop.wait()

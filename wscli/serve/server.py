@@ -32,21 +32,32 @@ from websockets.server import ServerProtocol
 from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
+from wscli.core.upgrade import UpgradeError
 from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import format_address, hostport, peer_host
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
-from wscli.serve.admission import Admit, Plain, Policy, Refuse, admit, policy_verdict
+from wscli.serve.admission import (
+    MAX_ROOM_BYTES,
+    Admit,
+    Plain,
+    Policy,
+    Refuse,
+    admit,
+    policy_verdict,
+)
 from wscli.serve.budget import BacklogBudget, Backlogged
+from wscli.serve.chat_commands import Ping, SentIds, parse_command
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, Deferred, close_details
-from wscli.serve.envelope import SUBPROTOCOL
+from wscli.serve.envelope import SUBPROTOCOL, ack_envelope, pong_envelope, welcome_envelope
 from wscli.serve.files import StaticFiles
-from wscli.serve.hub import Backplane, Hub, RoomMessage, Subscriber
+from wscli.serve.hub import MAX_IDLE_ROOMS, Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.log import EventLog, RepeatFilter
 from wscli.serve.socketio.service import SocketIOAdmit, SocketIOService
 from wscli.serve.tokenguard import TokenGuard
+from wscli.wire.deadlines import Deadlines
 from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.stream import HOLD_CONSUMER, HOLD_OWNER
@@ -54,6 +65,8 @@ from wscli.wire.stream import HOLD_CONSUMER, HOLD_OWNER
 __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 
 DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
+REPLACED_CODE = 4001
+"""Close code for a connection replaced by a newer one of the same page (``?session=``)."""
 
 
 def listen_error(host: str, port: int, exc: OSError) -> WscliError:
@@ -114,17 +127,22 @@ class ChatServer(Owner[ClientConnection]):
             backplane=backplane,
             on_slow_client=self._on_slow_client,
         )
-        self.handshake_timeout = config.handshake_timeout
+        self.handshakes = Deadlines(config.handshake_timeout, ClientConnection.handshake_timed_out)
+        self.compression = config.compression
         self.started = time.monotonic()
         self.born = time.time()
         self.counters = metrics.Counters()
         self.metrics_token = config.metrics_token or config.token
         self.connections: set[ClientConnection] = set()
         self.admitted: set[ClientConnection] = set()
+        # The page session (``?session=``) of an admitted client until its 101 is sent:
+        # only then is its nickname claimed (kept here, not on every connection).
+        self._sessions: dict[ClientConnection, str] = {}
         self.acceptor: acceptor.Acceptor | None = None
         self.port = 0
         self.policy: Policy | None = None
         self.budget = BacklogBudget(config.max_total_queue, self._drop_over_budget)
+        self.sent_ids = SentIds()  # client ids of sends relayed lately: never relayed twice
         self.keepalive: Keepalive | None = None
         if config.ping_interval is not None:
             self.keepalive = Keepalive(
@@ -235,6 +253,7 @@ class ChatServer(Owner[ClientConnection]):
         self.budget.stop()
         timeout = self.config.shutdown_timeout
         self.acceptor.close()
+        self.handshakes.close()
         self.fds.close()
         self.tokens.close()
         # What was published is delivered before the close frame (through the backplane:
@@ -306,7 +325,8 @@ class ChatServer(Owner[ClientConnection]):
 
     def health(self) -> dict[str, Any]:
         """The public /healthz document: ``status`` ("degraded" while a backplane is lost or
-        clients are refused for lack of file descriptors) and counts, never a name."""
+        late, a command overdue, or clients are refused for lack of file descriptors),
+        counts and the bounds in use, never a name."""
         return self._health(self.hub.backplane.describe())
 
     def detail(self) -> dict[str, Any]:
@@ -322,14 +342,37 @@ class ChatServer(Owner[ClientConnection]):
         }
 
     def _health(self, backplane: dict[str, Any]) -> dict[str, Any]:
-        degraded = backplane.get("connected") is False or self.fds.degraded
+        overdue = backplane.get("overdue")
+        degraded = (
+            backplane.get("connected") is False
+            or (isinstance(overdue, float) and overdue > 0)
+            or self.fds.degraded
+        )
         return {
             "status": "degraded" if degraded else "ok",
             "clients": self.hub.clients,
             "rooms": self.hub.active_rooms,
             "uptime": round(time.monotonic() - self.started, 3),
             "fds": self.fds.budget.snapshot(),
+            "limits": self.limits(backplane),
         }
+
+    def limits(self, backplane: dict[str, Any]) -> dict[str, Any]:
+        """The bounds in use, for /healthz (with the backplane's own, when it has some)."""
+        config = self.config
+        bounds: dict[str, Any] = {
+            "max_size": config.max_size,
+            "max_queue": config.max_queue,
+            "max_total_queue": config.max_total_queue,
+            "max_clients": config.max_clients,
+            "history": config.history,
+            "history_bytes": config.history_bytes,
+            "idle_rooms": MAX_IDLE_ROOMS,
+            "room_path_bytes": MAX_ROOM_BYTES,
+        }
+        if "bounds" in backplane:
+            bounds["backplane"] = backplane["bounds"]
+        return bounds
 
     # What connections ask for (see wscli.serve.connection.ServeOwner)
 
@@ -351,6 +394,12 @@ class ChatServer(Owner[ClientConnection]):
             extensions=None,
             state=State.OPEN,
         )
+
+    def select_subprotocol(self, offered: Sequence[str]) -> str | None:
+        try:
+            return self._select(None, offered)  # type: ignore[no-any-return]
+        except NegotiationError as exc:
+            raise UpgradeError(400, str(exc)) from None
 
     def on_connection_made(self, conn: ClientConnection) -> None:
         """A TCP (or TLS) connection arrived: its handshake starts now."""
@@ -382,6 +431,8 @@ class ChatServer(Owner[ClientConnection]):
             conn.since = decision.since
             if isinstance(decision, SocketIOAdmit) and socketio is not None:
                 socketio.upgrades[conn] = decision  # until opened() (or closed())
+            if decision.session is not None:
+                self._sessions[conn] = decision.session
             return decision
         if isinstance(decision, Plain):
             static = self.static
@@ -426,6 +477,7 @@ class ChatServer(Owner[ClientConnection]):
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
         """A head the server cannot take: one log line, the answer if any, and close."""
         self.admitted.discard(conn)
+        self._sessions.pop(conn, None)
         self.counters.refused["request"] += 1
         remote = format_address(conn.peer)
         if why:
@@ -444,7 +496,8 @@ class ChatServer(Owner[ClientConnection]):
     # The engine's events (see wscli.wire.owner.Owner)
 
     def opened(self, conn: ClientConnection) -> None:
-        """The 101 is sent: join the room."""
+        """The 101 is sent: join the room under a nickname unique in it (or replacing this
+        page's own stale connection), then tell a ``wscli.chat.v1`` client who it is."""
         socketio = self.socketio
         upgrade = socketio.upgrades.pop(conn, None) if socketio is not None else None
         if upgrade is not None:
@@ -454,6 +507,16 @@ class ChatServer(Owner[ClientConnection]):
             socketio.opened(conn, upgrade)
             return
         _, conn.key = self.hub.new_key()
+        session = self._sessions.pop(conn, None)
+        asked, replaced = conn.nick, None
+        if asked is not None:
+            conn.nick, replaced = self.hub.claim_nick(conn.room, asked, session)
+        if replaced is not None:
+            # Its page reconnected before the old link was found dead: the name passes on
+            # without a "left"/"joined" pair, and the old connection goes.
+            stale: ClientConnection = replaced  # type: ignore[assignment]
+            self.hub.leave(stale, announce=False)
+            stale.drop(REPLACED_CODE, "replaced by a new connection", self.settings.close_timeout)
         counters = self.counters
         counters.opened += 1
         counters.handshake.observe(time.monotonic() - conn.started)
@@ -466,15 +529,30 @@ class ChatServer(Owner[ClientConnection]):
             compression=not conn.shared_frames,
             nick=conn.nick,
         )
-        self.hub.join(conn)
+        self.hub.join(conn, session, announce=replaced is None)
+        if conn.enveloped and conn.is_open:
+            renamed = conn.nick != asked
+            self.hub.tell(conn, welcome_envelope(conn.nick, conn.author, renamed))
 
     def message_received(self, conn: ClientConnection, data: bytes, text: bool) -> None:
-        """A complete message from ``conn``: relay it to its room."""
+        """A complete message from ``conn``: relay it to its room (a ``wscli.chat.v1``
+        client's commands are answered instead: see :mod:`wscli.serve.chat_commands`)."""
         if self.socketio is not None and self.socketio.receive(conn, data, text):
             return  # counted as the Socket.IO events it carries
         counters = self.counters
         counters.messages_in += 1
         counters.bytes_in += len(data)
+        cid = None
+        if conn.enveloped and text:
+            command = parse_command(data)
+            if isinstance(command, Ping):
+                self.hub.tell(conn, pong_envelope(command.n))
+                return
+            if command is not None:
+                self.hub.tell(conn, ack_envelope(command.cid))
+                if not self.sent_ids.first_time(conn.room, command.cid):
+                    return  # re-sent after a reconnect: relayed once already
+                cid, data = command.cid, command.text.encode()
         if self.log.verbose:
             self.log.emit(
                 "message",
@@ -483,7 +561,7 @@ class ChatServer(Owner[ClientConnection]):
                 type="text" if text else "binary",
                 size=len(data),
             )
-        self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author), conn.key)
+        self.hub.publish(conn.room, RoomMessage(data, text, False, conn.author, cid), conn.key)
 
     def closing(self, conn: ClientConnection) -> None:
         """The client closes: messages that came with its close frame are relayed — to
@@ -520,6 +598,7 @@ class ChatServer(Owner[ClientConnection]):
         self.fds.closed()  # counted by the acceptor when accepted; ends exactly once here
         self.connections.discard(conn)
         self.admitted.discard(conn)
+        self._sessions.pop(conn, None)
         self.budget.drained(conn)
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()

@@ -22,7 +22,10 @@ nothing more is delivered).
 
 Memory: `serve` keeps tens of thousands of idle connections, so an engine is one object
 with ``__slots__``, shares its settings and owner, and holds no timer, closure or task while
-idle.
+idle. A server that opens with ``open(None)`` has no protocol object until one is needed
+(:meth:`Engine.new_protocol`: the first bytes from the client, a message to encode), and an
+idle client's protocol that only read pings and pongs is let go again: about 1.4 KB of the
+3.6 KB an idle client held.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ DISCARD_LIMIT = 1 << 20
 """Bytes read and dropped after a plain HTTP answer or a refusal before aborting."""
 PINGS_KEPT = 64
 """Unanswered pings remembered for their round trip; the oldest is forgotten first."""
+
+KEEPALIVE_PING = b"\x89\x05wscli"
+"""The keepalive ping a server without a protocol object writes itself (unmasked, FIN)."""
 
 _OPEN, _CLOSED = State.OPEN, State.CLOSED
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
@@ -98,7 +104,7 @@ class Engine(Stream):
     def is_open(self) -> bool:
         """True while messages may be sent."""
         protocol = self.protocol
-        return self.phase == OPEN and protocol is not None and protocol.state is _OPEN
+        return self.phase == OPEN and (protocol is None or protocol.state is _OPEN)
 
     def close_frames(self) -> tuple[Close | None, Close | None]:
         """The close frames received and sent so far (before the end: see :meth:`ending`)."""
@@ -124,21 +130,20 @@ class Engine(Stream):
     def send_text(self, data: bytes | str) -> None:
         """Queue a text message; it goes out with the others of this loop iteration."""
         payload = data.encode() if isinstance(data, str) else data
-        self.protocol.send_text(payload)  # type: ignore[union-attr]
+        self.protocol_now().send_text(payload)
         self.messages_out += 1
         self._sent(len(payload))
 
     def send_binary(self, data: bytes) -> None:
         """Queue a binary message (see :meth:`send_text`)."""
-        self.protocol.send_binary(data)  # type: ignore[union-attr]
+        self.protocol_now().send_binary(data)
         self.messages_out += 1
         self._sent(len(data))
 
     def send_frame(self, opcode: Opcode, data: bytes, fin: bool = True) -> None:
         """Queue one frame as a relay received it: data, continuation, ping or pong (a
         close goes through :meth:`close`)."""
-        protocol = self.protocol
-        assert protocol is not None
+        protocol = self.protocol_now()
         if opcode is _TEXT:
             protocol.send_text(data, fin)
         elif opcode is _BINARY:
@@ -157,9 +162,7 @@ class Engine(Stream):
         """Send a ping now (4 random bytes unless ``data``); its pong's round trip comes
         with :meth:`Owner.pong_observed` when ``Settings.track_pings``. Returns the payload."""
         payload = os.urandom(4) if data is None else data
-        protocol = self.protocol
-        assert protocol is not None
-        protocol.send_ping(payload)
+        self.protocol_now().send_ping(payload)
         if self.settings.track_pings:
             notes = self._notes or self._take_notes()
             pings = notes.pings
@@ -174,13 +177,18 @@ class Engine(Stream):
         """The keepalive's ping (see :mod:`wscli.wire.keepalive`); False when not open."""
         if not self.is_open:
             return False
-        self.ping(None if self.settings.track_pings else b"wscli")
+        if self.protocol is None and not self.settings.track_pings:
+            # Nothing to remember and no protocol yet: none is made for a ping.
+            self.write_chunks([KEEPALIVE_PING])
+            self.owner.ping_observed(self, KEEPALIVE_PING[2:], True)
+            return True
+        self.ping(None if self.settings.track_pings else KEEPALIVE_PING[2:])
         return True
 
     def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Start the closing handshake (``code`` None: a close frame without a code); the
         socket is aborted if it has not ended after ``Settings.close_timeout``."""
-        protocol = self.protocol
+        protocol = self.protocol if self.phase != OPEN else self.protocol_now()
         if protocol is None or protocol.state is not _OPEN:
             return
         if code is None:
@@ -197,7 +205,7 @@ class Engine(Stream):
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 §7.1.7): a close frame, then end without waiting
         for the peer's (e.g. invalid UTF-8, a keepalive timeout)."""
-        protocol = self.protocol
+        protocol = self.protocol if self.phase != OPEN else self.protocol_now()
         if protocol is None or self.phase == DISCARD:
             return
         self.phase = DONE  # what follows in the same read is not delivered
@@ -214,7 +222,7 @@ class Engine(Stream):
         are recorded as this side's, though no frame went out). Otherwise a close frame
         goes out behind what is queued and the socket is aborted after ``timeout``.
         """
-        protocol = self.protocol
+        protocol = self.protocol if self.phase != OPEN else self.protocol_now()
         if self.phase != OPEN or protocol is None:
             if self.phase in (HANDSHAKE, DISCARD):
                 self.abort()
@@ -279,10 +287,10 @@ class Engine(Stream):
         self.flags |= _DISCARD_ALL
         self.release(HOLDS)
 
-    def open(self, protocol: ServerProtocol | ClientProtocol, rest: bytes = b"") -> None:
+    def open(self, protocol: ServerProtocol | ClientProtocol | None, rest: bytes = b"") -> None:
         """The opening handshake is done: frames flow on ``protocol`` (the seam where a
         subclass's own handshake hands over), starting with ``rest``, the bytes that came
-        after the request head."""
+        after the request head. ``protocol`` None: made when needed (:meth:`new_protocol`)."""
         self.protocol = protocol
         self.phase = OPEN
         self.clear_deadline()
@@ -290,6 +298,18 @@ class Engine(Stream):
         self.release(HOLD_HANDSHAKE)
         if rest and self.phase == OPEN:
             self._frames_received(rest)
+
+    def new_protocol(self) -> ServerProtocol | ClientProtocol:
+        """The protocol of a connection opened without one (``open(None)``): a subclass
+        that does so makes it here (a fresh ``ServerProtocol(state=OPEN)``)."""
+        raise NotImplementedError("opened without a protocol, and cannot make one")
+
+    def protocol_now(self) -> ServerProtocol | ClientProtocol:
+        """The protocol, made now if the connection opened without one."""
+        protocol = self.protocol
+        if protocol is None:
+            protocol = self.protocol = self.new_protocol()
+        return protocol
 
     def handshake_received(self, data: bytes) -> None:
         """Bytes before the connection is open: each side's handshake (wscli.wire.server,
@@ -313,7 +333,7 @@ class Engine(Stream):
 
     def eof_received(self) -> bool | None:
         self.flags |= _EOF
-        protocol = self.protocol
+        protocol = self.protocol if self.phase != OPEN else self.protocol_now()
         if protocol is not None and self.phase in (OPEN, DONE):
             protocol.receive_eof()
             if self.phase == OPEN:
@@ -345,10 +365,23 @@ class Engine(Stream):
 
     def _frames_received(self, data: bytes) -> None:
         protocol = self.protocol
-        assert protocol is not None
+        fresh = protocol is None
+        if protocol is None:
+            protocol = self.protocol = self.new_protocol()
         self.bytes_in += len(data)
         protocol.receive_data(data)
-        self._process(protocol.events_received())
+        events = protocol.events_received()
+        self._process(events)
+        if (
+            fresh
+            and self.phase == OPEN
+            and protocol.state is _OPEN
+            and _only_control(events, len(data))
+        ):
+            # A protocol made for this read, which held nothing but pings and pongs (the
+            # client's answer to the keepalive), holds no state once they are answered:
+            # let it go, an idle client stays small.
+            self.protocol = None
 
     def _process(self, events: Sequence[object]) -> None:
         """Deliver what the protocol parsed, then send its answer (pongs, the close)."""
@@ -479,6 +512,19 @@ class Engine(Stream):
             return
         if protocol.close_expected():
             self.set_deadline(self.settings.close_timeout, self.abort)
+
+
+def _only_control(events: Sequence[object], size: int) -> bool:
+    """True when ``events`` are pings and pongs whose masked frames (client to server, the
+    shortest length encoding) add up to ``size`` bytes: the read held nothing else, not
+    even the start of another frame."""
+    total = 0
+    for event in events:
+        frame = cast(Frame, event)
+        if frame.opcode is not _PING and frame.opcode is not _PONG:
+            return False
+        total += 6 + len(frame.data)  # control payloads are at most 125 bytes
+    return bool(events) and total == size
 
 
 class _Notes:

@@ -112,6 +112,12 @@ class Owner(Protocol[Conn]):
         calls ``conn.accept(response)`` or ``conn.answer(response)``."""
         return None
 
+    def invalid_request(self, conn: Conn, exc: Exception) -> None:
+        """Server side: what the client sent is not a valid HTTP request head (``exc`` and
+        its ``__cause__`` say why, quoting the peer's bytes); it was answered 400 and the
+        connection is ending."""
+        return None
+
     def rejected(self, conn: Conn, response: Response | None) -> None:
         """Client side: the server did not accept the upgrade (``response`` None: no valid
         answer; ``conn.protocol.handshake_exc`` says why). The connection is closing."""

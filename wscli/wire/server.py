@@ -2,7 +2,8 @@
 client-facing connections.
 
 Only the request head is given to the ``ServerProtocol`` (it parses line by line, so
-garbage fails at once and is hung up on); bytes after the head are frames and wait,
+garbage fails at once: it is answered 400 and the owner told, :meth:`Owner.invalid_request`,
+then the connection ends); bytes after the head are frames and wait,
 unparsed, until the owner has answered (:meth:`ServerEngine.accept`): a client that talks
 before the 101 (RFC 6455 §4.1 forbids it) loses nothing, and nothing is parsed with
 extensions not yet negotiated. `serve` has its own head phase (see wscli.serve.connection).
@@ -46,8 +47,13 @@ class ServerEngine(Engine):
         protocol.receive_data(data[:cut])
         request = next((e for e in protocol.events_received() if isinstance(e, Request)), None)
         if request is None:
-            if protocol.handshake_exc is not None:  # not a request: answered or hung up on
+            exc = protocol.handshake_exc
+            if exc is not None:  # not an HTTP request: 400, then the end of the stream
                 self._fragments = None
+                answer = protocol.reject(400, "Bad Request: not a valid HTTP request\n")
+                if not self.transport.is_closing():
+                    self.transport.write(answer.serialize())
+                self.owner.invalid_request(self, exc)
                 self.flush()
                 self.end()
             else:

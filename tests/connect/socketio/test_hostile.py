@@ -4,13 +4,12 @@ never unbounded memory. The servers send exactly the bytes of the reports."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Awaitable, Callable
 
 import pytest
 from connect_servers import running
-from support import clean_env, run_wscli, wscli_command
+from measured import run_measured
+from support import run_wscli
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -129,23 +128,14 @@ def test_placeholder_for_a_missing_attachment_is_a_protocol_error() -> None:
 
 
 def test_memory_stays_bounded_against_the_attachment_flood() -> None:
-    """The peak RSS of the wscli process (its own rusage, from wait4) stays far below the
-    100 MiB the server sends: attachments beyond --max-size are never held."""
+    """The peak RSS of the wscli process (VmHWM from /proc: wait4's ru_maxrss can be the
+    test process's own, from before exec) stays far below the 100 MiB the server sends:
+    attachments beyond --max-size are never held."""
     frames: list[str | bytes] = ['451000-["ev",{"_placeholder":true,"num":0}]']
     frames += [b"\x00" * (MIB // 2)] * 200  # each frame within --max-size on its own
     handler = hostile(*frames)
     with running(handler, max_size=None, compression=None) as server:
         args = ["connect", "--socketio", "--idle", "0", "--max-size", "4M", server.url]
-        proc = subprocess.Popen(
-            [*wscli_command(), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=clean_env(),
-        )
-        assert proc.stderr is not None
-        stderr = proc.stderr.read()  # until wscli exits (the server ends it)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 5 and b"over 4194304 bytes" in stderr
-    assert usage.ru_maxrss < 100 * 1024  # KiB
+        run = run_measured(args, discard_stdout=True, timeout=60)
+    assert run.returncode == 5 and b"over 4194304 bytes" in run.stderr
+    assert run.peak_rss_kib < 100 * 1024

@@ -82,7 +82,7 @@ async def scripted(ws: ServerConnection) -> None:
     assert "3" in frames  # the client answered the ping (before or after CONNECT)
     connect = (frames - {"3"}).pop()
     if connect == "40/private,":
-        await ws.send('44/private,{"message":"not allowed"}')
+        await ws.send('44/private,{"message":"not\\u001b[2J allowed","data":{"why":"banned"}}')
         await ws.wait_closed()
         return
     assert connect == "40/chat,"
@@ -120,7 +120,18 @@ def test_scripted_server_connect_error_is_handshake_rejected() -> None:
     with running(scripted) as server:
         result = run_wscli("connect", "--socketio", "--namespace", "/private", server.url)
     assert result.returncode == 4
-    assert b"namespace '/private' refused: not allowed" in result.stderr
+    # connect_error's data is shown too (escaped: the server chose it).
+    assert result.stderr.endswith(
+        b"""namespace '/private' refused: not\\e[2J allowed (data: {"why":"banned"})\n"""
+    )
+
+
+def test_an_empty_execute_is_one_empty_string_argument() -> None:
+    with running(scripted) as server:
+        args = ["--socketio", "--namespace", "chat", "-x", ""]
+        result = run_wscli("connect", *args, server.url, "-n", "1")
+    assert result.returncode == 0, result.stderr
+    assert lines(result.stdout) == ['echo: [""]']
 
 
 def test_plain_websocket_server_is_not_socketio() -> None:

@@ -61,6 +61,9 @@ io.on('connection', (socket) => {
     socket.emit('blob', 'four bytes', data);
     if (ack) ack(data);
   });
+  // Disconnect this client, closing the underlying connection (what a server does to a
+  // client it throws out).
+  socket.on('kick', () => socket.disconnect(true));
   // Ask the client for an acknowledgement and report what it answered.
   socket.on('ask', () => {
     socket.emit('question', 'ready?', (...reply) => socket.emit('answered', reply));

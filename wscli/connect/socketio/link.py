@@ -5,7 +5,9 @@ yields received events as Messages.
 
 Everything the server sends is checked by the bounded codec; a malformed packet closes
 the connection as a protocol error (1002, 1007 for invalid text, 1009 for attachments over
-``--max-size``) and raises :class:`~wscli.core.errors.ClosedAbnormally`: one line, exit 5.
+``--max-size``, counted as they are delivered: base64, see
+:func:`~wscli.core.socketio.expanded_size`) and raises
+:class:`~wscli.core.errors.ClosedAbnormally`: one line, exit 5.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from wscli.core.clientoptions import ConnectOptions
 from wscli.core.errors import ClosedAbnormally, HandshakeRejected, TimedOut
 from wscli.core.events import ClosedBy, Message
 from wscli.core.socketio import (
+    ENGINE_BINARY,
     ENGINE_CLOSE,
     ENGINE_MESSAGE,
     ENGINE_PING,
@@ -34,17 +37,29 @@ from wscli.core.socketio import (
     PacketType,
     ProtocolViolation,
     ack_frames,
+    connect_error_text,
+    decode_base64_packet,
     decode_packet,
     emit_frames,
     encode_packet,
     engine_open,
+    expanded_size,
     fill_placeholders,
     json_sequence,
     line_arguments,
     polling_url,
 )
 
-MAX_EVENT_NAMES = 256  # event names remembered for completion at the prompt
+MAX_EVENT_NAMES = 256
+"""Event names remembered for completion at the prompt (the first ones seen)."""
+MAX_EVENT_NAME = 64
+"""Longest event name remembered for completion: 256 names of up to --max-size each held
+232 MB, in a pipe too."""
+
+
+def completable(name: str) -> bool:
+    """A name worth offering after ``/emit ``: short, printable, one word."""
+    return len(name) <= MAX_EVENT_NAME and name.isprintable() and " " not in name
 
 
 def _shown(arg: Any) -> Any:
@@ -69,6 +84,7 @@ class SocketIOLink:
         notice: Callable[[str], None] = lambda line: None,
         first_packet: str | None = None,
         ack_timeout_fatal: bool = True,
+        keep_event_names: bool = False,
     ) -> None:
         self.transport = transport
         self.url = url
@@ -76,6 +92,8 @@ class SocketIOLink:
         # An overdue acknowledgement ends the session with exit 6 (the pipe); at the
         # prompt it is a visible line and the session goes on.
         self.ack_timeout_fatal = ack_timeout_fatal
+        # Received event names are kept for /emit completion at the prompt only.
+        self.keep_event_names = keep_event_names
         self.namespace = (
             options.namespace if options.namespace.startswith("/") else "/" + (options.namespace)
         )
@@ -89,7 +107,7 @@ class SocketIOLink:
         self.loop = asyncio.get_running_loop()
         self.pending_acks: dict[int, tuple[float, str]] = {}  # id -> (deadline, event)
         self.next_ack_id = 0
-        self.event_names: dict[str, None] = {}  # seen so far, in order (for completion)
+        self.event_names: dict[str, None] = {}  # seen so far, in order (see _remember)
         self._receiving = 0
         self._settled = asyncio.Event()
         self._missed: TimedOut | None = None  # the first acknowledgement that never came
@@ -172,9 +190,9 @@ class SocketIOLink:
             if packet.type is PacketType.CONNECT:
                 return
             if packet.type is PacketType.CONNECT_ERROR:
-                why = packet.data.get("message") if isinstance(packet.data, dict) else None
                 raise HandshakeRejected(
-                    f"Socket.IO namespace {self.namespace!r} refused", str(why or packet.data)
+                    f"Socket.IO namespace {self.namespace!r} refused",
+                    connect_error_text(packet.data),
                 )
 
     # -- sending -----------------------------------------------------------------------
@@ -258,13 +276,10 @@ class SocketIOLink:
         self._receiving += 1
         try:
             frame = await self._next_frame()
-            if frame is None:
-                return None
-            try:
-                return await self._handle(frame)
-            except ProtocolViolation as exc:
-                await self._violation(exc)
-                raise AssertionError("unreachable") from None
+            return None if frame is None else await self._handle(frame)
+        except ProtocolViolation as exc:  # in a frame, or in a long-polling body
+            await self._violation(exc)
+            raise AssertionError("unreachable") from None
         finally:
             self._receiving -= 1
 
@@ -348,6 +363,8 @@ class SocketIOLink:
             self._settled.set()
 
     async def _handle(self, frame: str | bytes) -> Message | None:
+        if isinstance(frame, str) and frame.startswith(ENGINE_BINARY):
+            frame = decode_base64_packet(frame)  # over WebSocket too, as engine.io-parser
         if self._partial is not None:
             return await self._attachment(frame)
         if isinstance(frame, bytes):
@@ -379,7 +396,7 @@ class SocketIOLink:
         if isinstance(frame, str):
             raise ProtocolViolation("a text frame where a binary attachment was due")
         packet, text, attachments, size = self._partial
-        size += len(frame)
+        size += expanded_size(len(frame))  # as delivered: base64 in the event's JSON
         if self.max_size is not None and size > self.max_size:
             raise ProtocolViolation(
                 f"binary attachments over {self.max_size} bytes (--max-size)", 1009
@@ -397,8 +414,7 @@ class SocketIOLink:
         data = fill_placeholders(packet.data, attachments) if packet.attachments else packet.data
         if packet.type in (PacketType.EVENT, PacketType.BINARY_EVENT):
             name = data[0]
-            if name not in self.event_names and len(self.event_names) < MAX_EVENT_NAMES:
-                self.event_names[name] = None
+            self._remember(name)
             if packet.id is not None:  # the server asks for an acknowledgement: give it
                 reply = ack_frames(packet.id, list(self.options.ack_reply), self.namespace)
                 await self._send(reply)
@@ -410,6 +426,17 @@ class SocketIOLink:
             self._settle()
             return Message("in", frame, args=tuple(data), ack_id=packet.id, is_ack=True)
         return None
+
+    def _remember(self, name: str) -> None:
+        """Keep ``name`` for completion: at the prompt, short ones, a bounded number."""
+        names = self.event_names
+        if (
+            self.keep_event_names
+            and len(names) < MAX_EVENT_NAMES
+            and name not in names
+            and completable(name)
+        ):
+            names[name] = None
 
     async def _violation(self, exc: ProtocolViolation) -> None:
         """Close as a protocol error and raise the one-line error (exit 5)."""
@@ -427,8 +454,8 @@ async def open_socketio_link(
     connect: ConnectOptions,
     options: SocketIOOptions,
     output: Output,
-    follow: bool = False,
     ack_timeout_fatal: bool = True,
+    keep_event_names: bool = False,
 ) -> SocketIOLink:
     """Open the Engine.IO transport --transport asks for; with ``auto``, fall back to
     long-polling (and say so) when the server refuses the WebSocket upgrade (any refusal
@@ -439,7 +466,7 @@ async def open_socketio_link(
     if options.transport in ("auto", "websocket"):
         try:
             transport, url = await open_following(
-                connect, follow=follow, observer=output.frame, on_redirect=output.redirected
+                connect, observer=output.frame, on_redirect=output.redirected
             )
         except HandshakeRejected as exc:
             redirect = exc.status is not None and 300 <= exc.status < 400
@@ -467,4 +494,5 @@ async def open_socketio_link(
         notice=output.warning,
         first_packet=first,
         ack_timeout_fatal=ack_timeout_fatal,
+        keep_event_names=keep_event_names,
     )

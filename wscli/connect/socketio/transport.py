@@ -17,14 +17,15 @@ import contextlib
 import time
 import urllib.parse
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from wscli.connect.connection import request_headers, tls_context
-from wscli.connect.socketio.http import HttpChannel, HttpProblem, HttpTarget, rejected
+from wscli.connect.socketio.framing import HttpProblem
+from wscli.connect.socketio.http import HttpChannel, HttpTarget, rejected
 from wscli.core.clientoptions import ConnectOptions
+from wscli.core.clientrequest import USER_AGENT, basic_auth_header, extra_headers
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.events import ClosedBy
 from wscli.core.socketio import (
@@ -36,6 +37,7 @@ from wscli.core.socketio import (
     engine_open,
 )
 from wscli.core.url import is_direct, parse_ws_url
+from wscli.net.client import tls_context
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tunnel import environment_proxy
 
@@ -97,6 +99,44 @@ def split_payloads(packets: Sequence[str | bytes], max_payload: int) -> list[lis
     return batches
 
 
+MIN_POLL_TIMEOUT = 5.0
+MAX_POLL_TIMEOUT = 600.0
+
+
+def poll_timeout(info: dict[str, Any], default: float) -> float:
+    """How long a long poll may wait for its answer: the open packet's ``pingInterval`` +
+    ``pingTimeout`` (the server must ping that often) and 5 s, within 5–600 s; ``default``
+    when they are not numbers.
+
+    Each is clamped before any arithmetic: a 401-digit ``pingInterval`` is an int too big
+    for a float, and dividing it raised OverflowError (a traceback).
+    """
+    interval, timeout = info.get("pingInterval"), info.get("pingTimeout")
+    numbers = [
+        value
+        for value in (interval, timeout)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    if len(numbers) < 2:
+        return default
+    limit = MAX_POLL_TIMEOUT * 1000
+    total = sum(min(max(value, 0), limit) for value in numbers) / 1000 + 5
+    return float(min(max(total, MIN_POLL_TIMEOUT), MAX_POLL_TIMEOUT))
+
+
+def connection_closed(closed: tuple[int | None, str, ClosedBy]) -> ConnectionClosed:
+    """The ConnectionClosed a long-polling session raises once it ended as ``closed``.
+
+    There are no close frames over HTTP: both "frames" carry the code and reason, and the
+    side that ended it is said by which of them came first.
+    """
+    code, reason, by = closed
+    if code is None:
+        return ConnectionClosed(None, None)
+    close = Close(code, reason)
+    return ConnectionClosed(close, close, rcvd_then_sent=by == "server")
+
+
 class PollingTransport:
     """Engine.IO over HTTP long-polling: a GET that waits for packets, a POST per send.
 
@@ -111,15 +151,29 @@ class PollingTransport:
 
     def __init__(self, url: str, options: ConnectOptions) -> None:
         uri = parse_ws_url(options.url)
-        headers = request_headers(options)
+        headers = extra_headers(
+            options.headers, auth=options.auth, origin=options.origin, subprotocols=()
+        )
         if options.origin:
             headers.append(("Origin", options.origin))
+        if uri.user_info and not any(n.lower() == "authorization" for n, _ in headers):
+            # As websockets does for the WebSocket transport: the URL's user:password@
+            # is Basic auth (unless -H or --auth gave an Authorization of their own).
+            headers.append(basic_auth_header(":".join(uri.user_info)))
+        if not any(name.lower() == "user-agent" for name, _ in headers):
+            headers.append(("User-Agent", USER_AGENT))
         if options.proxy is not None:
             proxy = None if is_direct(options.proxy) else options.proxy
         else:
             proxy = environment_proxy(uri.host, uri.port, uri.secure, websocket=False)
         self.target = HttpTarget(
-            uri.host, uri.port, tls_context(options, uri), proxy, headers, options.max_size
+            uri.host,
+            uri.port,
+            tls_context(options, uri, options.url),
+            proxy,
+            headers,
+            options.max_size,
+            cafile=options.cacert,
         )
         self.where = hostport(uri.host, uri.port)
         parts = urllib.parse.urlsplit(url)
@@ -140,6 +194,7 @@ class PollingTransport:
         self._room = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._closed: tuple[int | None, str, ClosedBy] | None = None
+        self._violation: ProtocolViolation | None = None
 
     def _target(self) -> str:
         query = self.query + (f"&sid={urllib.parse.quote(self.sid)}" if self.sid else "")
@@ -174,9 +229,7 @@ class PollingTransport:
         if not isinstance(sid, str) or not sid:
             raise ProtocolViolation("no session id in the Engine.IO open packet")
         self.sid = sid
-        interval, timeout = info.get("pingInterval"), info.get("pingTimeout")
-        if isinstance(interval, int | float) and isinstance(timeout, int | float):
-            self.poll_timeout = min(max((interval + timeout) / 1000 + 5, 5), 600)
+        self.poll_timeout = poll_timeout(info, self.poll_timeout)
         max_payload = info.get("maxPayload")
         if isinstance(max_payload, int) and max_payload > 0:
             self.max_payload = max_payload
@@ -205,8 +258,9 @@ class PollingTransport:
                 return
             try:
                 packets = decode_payload(response.body)
-            except ProtocolViolation as exc:
-                self._end(exc.code, str(exc), by="client")
+            except ProtocolViolation as exc:  # for the link to close with, as over WebSocket
+                self._violation = exc
+                self._arrived.set()
                 return
             for packet in packets:
                 if packet == ENGINE_CLOSE:
@@ -224,11 +278,14 @@ class PollingTransport:
         self._arrived.set()
 
     async def recv(self) -> str | bytes:
+        """The next packet; a body that broke the protocol raises its ProtocolViolation
+        (once the packets before it are read), as a malformed frame does over WebSocket."""
         while not self._queue:
+            if self._violation is not None:
+                violation, self._violation = self._violation, None
+                raise violation
             if self._closed is not None:
-                code, reason, _ = self._closed
-                close = Close(code, reason) if code is not None else None
-                raise ConnectionClosed(close, close)
+                raise connection_closed(self._closed)
             self._arrived.clear()
             await self._arrived.wait()
         packet = self._queue.popleft()
@@ -242,9 +299,7 @@ class PollingTransport:
 
     async def _post(self, packets: Sequence[str | bytes]) -> None:
         if self._closed is not None:
-            code, reason, _ = self._closed
-            close = Close(code, reason) if code is not None else None
-            raise ConnectionClosed(close, close)
+            raise connection_closed(self._closed)
         async with self._post_lock:  # Engine.IO refuses overlapping POSTs
             try:
                 response = await asyncio.wait_for(

@@ -219,7 +219,7 @@ class SocketIOService:
                 authenticated = True
         nick = access.clean_nick(params.get("nick"))
         if kind.transport == "websocket":
-            return SocketIOAdmit(path, nick, None, None, authenticated)
+            return SocketIOAdmit(path, nick, sid=None, authenticated=authenticated)
         transport = PollingTransport()
         session = self._new_session(transport, authenticated, nick, conn)
         transport.backlog = PollingBacklog(session, self.budget, path)
@@ -244,7 +244,7 @@ class SocketIOService:
         if kind.kind == "upgrade":
             if not isinstance(transport, PollingTransport) or session.probe is not None:
                 return self._engine_error(conn, path, BAD_REQUEST, True)
-            return SocketIOAdmit(path, None, None, kind.sid, True)
+            return SocketIOAdmit(path, None, sid=kind.sid, authenticated=True)
         if not isinstance(transport, PollingTransport):  # upgraded: polling is over
             return self._engine_error(conn, path, BAD_REQUEST, False)
         if kind.kind == "poll":
@@ -446,6 +446,10 @@ class SocketIOService:
             transport.backlog, PollingBacklog
         ):
             transport.backlog.client_id = transport.backlog.client_id or socket.client_id
+        if socket.nick is not None:
+            # Unique in the room, as a raw client's: a second "alice" is "alice (2)".
+            socket.nick, _ = self.hub.claim_nick(socket.room, socket.nick, None)
+            socket.author = socket.nick
         self.log.emit(
             "connect",
             id=socket.client_id,

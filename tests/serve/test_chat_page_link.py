@@ -1,0 +1,190 @@
+"""The chat page never loses a message silently: a dead link is noticed by its own heartbeat,
+your messages are shown at once and kept (in sessionStorage) until the server acknowledges
+them, and a message re-sent after a reconnect is delivered once. Real headless Chromium, a
+real `wscli serve`, a loopback relay that can go silent without closing (as a Wi-Fi drop or
+an expired NAT entry does), raw clients watching the room."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chat_page_support import (
+    Relay,
+    chromium,
+    lines,
+    open_page,
+    raw_client,
+    recv_until,
+    send_from_page,
+    wait_line,
+    wait_online,
+)
+from serve_process import ServeProcess
+from support import requires, scaled
+from websockets.sync.client import ClientConnection
+
+pytestmark = requires("chromium")
+
+DETECTED_WITHIN_MS = 10_000  # README: a silent link is noticed within 10 s
+
+# Installed before the page's script: when the status line changed to each state.
+STATE_PROBE = """
+(() => {
+  window.__states = [];
+  new MutationObserver(() => {
+    const status = document.getElementById("status");
+    const last = window.__states[window.__states.length - 1];
+    if (!last || last[0] !== status.dataset.state) {
+      window.__states.push([status.dataset.state, performance.now()]);
+    }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+def received_until(raw: ClientConnection, last: str, timeout: float = 20) -> list[Any]:
+    return recv_until(raw, last, timeout=timeout)
+
+
+def own_lines(page: Any, body: str) -> list[dict[str, Any]]:
+    return [line for line in lines(page) if line["body"] == body]
+
+
+@pytest.mark.parametrize("to_page_only", [False, True], ids=["silent-both-ways", "silent-to-page"])
+def test_dead_link_is_noticed_and_a_message_typed_meanwhile_arrives_once(
+    browser: Any, to_page_only: bool
+) -> None:
+    relay = Relay()
+    with ServeProcess(*relay.origin) as server, raw_client(server.ws_url("/dead")) as watcher:
+        relay.restore(server.port)
+        page = open_page(browser, relay.url + "#dead", nick="pat", init=STATE_PROBE)
+        try:
+            wait_online(page)
+            recv_until(watcher, "* pat joined")
+            # A healthy idle link is not mistaken for a dead one (the heartbeat is answered).
+            page.wait_for_timeout(9000)
+            assert page.get_attribute("#status", "data-state") == "online"
+            assert lines(page, "local") == []
+
+            relay.silence(to_page_only=to_page_only)
+            silenced = page.evaluate("performance.now()")
+            send_from_page(page, "typed meanwhile")
+            assert page.input_value("#text") == ""
+            pending = page.locator("#messages li.pending")
+            pending.wait_for()  # shown at once, as not yet sent
+            assert pending.locator(".sending").inner_text() == "sending…"
+
+            page.wait_for_function(
+                "() => window.__states.some(([state, at]) => state === 'offline')",
+                timeout=scaled(30_000),
+            )
+            offline_at = page.evaluate("window.__states.find(([state]) => state === 'offline')[1]")
+            assert offline_at - silenced <= DETECTED_WITHIN_MS, offline_at - silenced
+            local = [line["body"] for line in lines(page, "local")]
+            assert any(
+                body.startswith("— Disconnected (no answer from the server for ") for body in local
+            ), local
+
+            # Reconnected (a new connection through the same relay): sent once, shown once.
+            wait_online(page)
+            wait_line(page, "text", "typed meanwhile", author="pat")
+            send_from_page(page, "after the reconnect")
+            seen = received_until(watcher, "pat: after the reconnect")
+            assert seen.count("pat: typed meanwhile") == 1, seen
+            # The page replaced its own stale connection: no "left"/"joined" chatter, no
+            # second name.
+            assert not [m for m in seen if str(m).startswith("* pat")], seen
+            assert len(own_lines(page, "typed meanwhile")) == 1
+            assert page.locator("#messages li.pending").count() == 0
+            page.wait_for_timeout(1000)
+            with pytest.raises(AssertionError):  # nothing more comes: exactly once
+                recv_until(watcher, "pat: typed meanwhile", timeout=1)
+        finally:
+            relay.close()
+            page.context.close()
+
+
+def test_messages_typed_offline_survive_a_reload_and_arrive_once(browser: Any) -> None:
+    relay = Relay()
+    with ServeProcess(*relay.origin) as server, raw_client(server.ws_url("/keep")) as watcher:
+        relay.restore(server.port)
+        page = open_page(browser, relay.url + "#keep", nick="kim")
+        try:
+            wait_online(page)
+            relay.upgrades = "refuse"
+            relay.cut()
+            relay.restore(server.port)
+            page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
+            send_from_page(page, "first while offline")
+            send_from_page(page, "second while offline")
+            page.locator("#messages li.pending").nth(1).wait_for()
+            page.reload()  # the tab reloads (or the browser restores it): nothing is lost
+            pending = page.locator("#messages li.pending")
+            pending.nth(1).wait_for()
+            assert [line["body"] for line in lines(page, "pending")] == [
+                "first while offline",
+                "second while offline",
+            ]
+            relay.upgrades = "pass"
+            wait_online(page)
+            wait_line(page, "text", "second while offline", author="kim")
+            send_from_page(page, "done")
+            seen = received_until(watcher, "kim: done")
+            assert [m for m in seen if str(m).startswith("kim: ")] == [
+                "kim: first while offline",
+                "kim: second while offline",
+                "kim: done",
+            ]
+            # Acknowledged: nothing is kept for a reload any more.
+            page.wait_for_function("() => sessionStorage.getItem('wscli.chat.outbox') === '[]'")
+        finally:
+            relay.close()
+            page.context.close()
+
+
+def test_a_message_the_server_keeps_refusing_is_marked_not_sent_with_a_retry(
+    browser: Any,
+) -> None:
+    # Over --max-size the server closes the connection (1009) each time the page sends it:
+    # after a few connections the page stops and says so, instead of looping for ever.
+    with ServeProcess("--max-size", "300") as server:
+        page = open_page(browser, server.http_url + "#big", nick="max")
+        try:
+            wait_online(page)
+            send_from_page(page, "x" * 400)
+            failed = page.locator("#messages li.failed")
+            failed.wait_for(timeout=scaled(30_000))
+            assert failed.locator(".sending").inner_text() == "not sent"
+            retry = failed.get_by_role("button", name="Retry")
+            retry.click()
+            assert page.locator("#messages li.failed").count() == 0  # trying again
+            page.locator("#messages li.failed").wait_for(timeout=scaled(30_000))
+            # The page goes on: a message that fits is sent.
+            wait_online(page)
+            send_from_page(page, "small")
+            wait_line(page, "text", "small", author="max")
+        finally:
+            page.context.close()
+
+
+def test_own_messages_are_marked_sent_and_yours(browser: Any) -> None:
+    with ServeProcess() as server, raw_client(server.ws_url("/own")) as watcher:
+        page = open_page(browser, server.http_url + "#own", nick="ona")
+        try:
+            wait_online(page)
+            send_from_page(page, "at once")
+            wait_line(page, "text", "at once", author="ona")
+            recv_until(watcher, "ona: at once")
+            mine = page.locator("#messages li.mine")
+            assert mine.count() == 1 and mine.locator(".sending").count() == 0
+            assert page.locator("#messages li.mine .author").inner_text().endswith("(you):")
+        finally:
+            page.context.close()

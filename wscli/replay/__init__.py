@@ -1,0 +1,1 @@
+"""`wscli replay`: a recorded conversation played back (mock server or client)."""
