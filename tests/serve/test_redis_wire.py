@@ -286,6 +286,28 @@ def test_a_foreign_event_is_refused(tail: bytes) -> None:
         unpack_messages(b"\x02" + header + b"ab.1" + data)
 
 
+@settings(max_examples=200)
+@given(st.data())
+def test_a_batch_with_events_changed_anywhere_unpacks_or_raises_value_error(
+    data: st.DataObject,
+) -> None:
+    event = RelayedEvent('["message",{"_placeholder":true,"num":0},"x"]', (b"\x00\xff",), 7)
+    message = RoomMessage(b"\x00\xff", False, author="al", cid="c-1", event=event)
+    message.id = "ab.1"
+    other = RoomMessage(b"", True, event=RelayedEvent('["typing",true]'), raw=False)
+    other.id = "ab.2"
+    batch = bytearray(pack_batch([pack_message(message, "k:1"), pack_message(other, None)]))
+    at = data.draw(st.integers(0, len(batch) - 1))
+    batch[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(batch)))
+    try:
+        found = unpack_messages(bytes(batch[:cut]))
+    except ValueError:
+        return
+    held = sum(len(m.data) + (m.event.size if m.event else 0) for m, _ in found)
+    assert len(found) <= 2 and held <= len(batch)
+
+
 # What one instance keeps in Redis
 
 
