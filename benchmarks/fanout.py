@@ -142,6 +142,13 @@ SERVERS: dict[str, ServerSpec] = {
             scrape=1.0,
         ),
         ServerSpec(
+            "wscli-sio",
+            "wscli serve --socketio",
+            lambda: [*_wscli(), "--socketio"],
+            re.compile(r"Serving chat on http://127\.0\.0\.1:(\d+)/"),
+            proto="sio",
+        ),
+        ServerSpec(
             "naive",
             "naive websockets.broadcast",
             lambda: [sys.executable, str(HERE / "naive_server.py"), "0"],
@@ -681,10 +688,10 @@ def targets(results: list[dict[str, Any]], profile: Profile) -> list[str]:
     """The issue's targets as ratios measured in this run."""
     keys = ("fanout_100", "fanout_1000", "p99_us", "rss_per_conn_kb")
     by = {r["name"]: r for r in results if all(k in r for k in keys)}
+    out = socketio_targets(by, profile)
     me = by.get("wscli")
     if not me:
-        return []
-    out = []
+        return out
     for ref in ("uws", "node-ws"):
         other = by.get(ref)
         if not other:
@@ -777,6 +784,34 @@ def targets(results: list[dict[str, Any]], profile: Profile) -> list[str]:
     if "uws" in by:
         ok = all(me[f"fanout_{s}"] >= 0.8 * by["uws"][f"fanout_{s}"] for s in profile.sizes)
         out.append(f"fan-out ≥ 0.8x µWebSockets at both sizes: {'met' if ok else 'NOT met'}")
+    return out
+
+
+def socketio_targets(by: dict[str, dict[str, Any]], profile: Profile) -> list[str]:
+    """`wscli serve --socketio` beside the classic Express + Socket.IO server: fan-out ≥ 10×
+    at both sizes, memory per idle Socket.IO connection ≤ 0.5×."""
+    me, other = by.get("wscli-sio"), by.get("socketio")
+    if not me or not other:
+        return []
+    out = []
+    for subs in profile.sizes:
+        ratio = me[f"fanout_{subs}"] / other[f"fanout_{subs}"]
+        line = (
+            f"wscli --socketio fan-out vs Express + Socket.IO, {subs} subs: {ratio:.1f}x: "
+            f"{'met' if ratio >= 10 else 'NOT met'} (target ≥ 10x)"
+        )
+        cpu = f"server_cpu_{subs}"
+        if me.get(cpu) and other.get(cpu):
+            # On a shared machine the two servers may get different shares of their core.
+            per_cpu = ratio * other[cpu] / me[cpu]
+            line += f"; per second of server CPU {per_cpu:.1f}x"
+        out.append(line)
+    ratio = me["rss_per_conn_kb"] / other["rss_per_conn_kb"]
+    out.append(
+        f"wscli --socketio RSS/idle Socket.IO conn {me['rss_per_conn_kb']:.1f} KB vs "
+        f"{other['rss_per_conn_kb']:.1f} KB: {ratio:.2f}x: "
+        f"{'met' if ratio <= 0.5 else 'NOT met'} (target ≤ 0.5x)"
+    )
     return out
 
 

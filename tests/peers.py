@@ -72,7 +72,8 @@ def install_project_peer(name: str) -> Path:
                 timeout=300,
                 env=clean_env(),
             )
-        shutil.copy(source / "server.js", cache)
+        for script in source.glob("*.js"):
+            shutil.copy(script, cache)
     return cache
 
 

@@ -56,6 +56,33 @@ def test_generator_fanout_through_wscli_serve_is_exact(tmp_path: Path) -> None:
     assert result["closed_subs"] == 0
 
 
+@support.requires("gcc")
+def test_generator_fanout_through_serve_socketio_is_exact(tmp_path: Path) -> None:
+    """The same through `wscli serve --socketio`: Socket.IO clients over WebSocket (the
+    generator's --proto sio), namespace / (room /)."""
+    binary: Path = load_fanout().build_generator(tmp_path, force=True)
+    subs, count = 50, 1000
+    with ServeProcess("--socketio") as server:
+        done = subprocess.run(
+            [
+                str(binary),
+                *("--mode", "fanout", "--port", str(server.port), "--proto", "sio"),
+                *("--subs", str(subs), "--count", str(count), "--window", "16"),
+                *("--warmup", "0", "--duration", "10", "--timeout", str(support.scaled(8))),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=support.scaled(30),
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["deliveries"] == subs * count
+    assert result["complete_subs"] == subs
+    assert result["order_errors"] == result["missing"] == result["protocol_errors"] == 0
+    assert result["closed_subs"] == 0
+
+
 @support.requires("gcc", "redis-server")
 def test_generator_split_over_two_instances_on_redis_is_exact(tmp_path: Path) -> None:
     """The multi-instance scenario (benchmarks/multi_instance.py): subscribers split over two

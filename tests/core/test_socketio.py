@@ -12,16 +12,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from linear import assert_linear, quietly, timing
 
-from wscli.connect.socketio.transport import (
-    MAX_PACKETS_PER_BODY,
-    decode_payload,
-    encode_payload,
-    split_payloads,
-)
+from wscli.connect.socketio.transport import split_payloads
 from wscli.core.ndjson import to_json
 from wscli.core.socketio import (
     MAX_ATTACHMENTS,
     MAX_DEPTH,
+    MAX_PACKETS_PER_BODY,
     REFUSAL_DATA_SHOWN,
     Packet,
     PacketType,
@@ -29,7 +25,9 @@ from wscli.core.socketio import (
     ack_frames,
     connect_error_text,
     decode_packet,
+    decode_payload,
     emit_frames,
+    encode_payload,
     engine_open,
     expanded_size,
     fill_placeholders,

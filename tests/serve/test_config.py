@@ -26,7 +26,8 @@ EVERY_OPTION = [
     "--keyfile", __file__, "--redis", "redis://127.0.0.1:6379/0", "--redis-channel", "c",
     "--redis-stream-cap", "100", "--redis-stream-ttl", "600", "--redis-max-backlog", "1000",
     "--json-log", "-v",
-    "--loop", "asyncio",
+    "--loop", "asyncio", "--socketio", "--socketio-path", "/io",
+    "--socketio-max-polling", "5", "--static", str(Path(__file__).parent),
 ]  # fmt: skip
 
 
@@ -75,6 +76,10 @@ def test_every_option_reaches_its_field() -> None:
         json_log=True,
         verbose=True,
         loop="asyncio",
+        socketio=True,
+        socketio_path="/io",
+        socketio_max_polling=5,
+        static_dir=str(Path(__file__).parent),
     )
 
 
@@ -105,6 +110,10 @@ def test_a_value_no_field_takes_is_an_error_not_ignored() -> None:
         ({"certfile": None}, "--keyfile needs --certfile"),
         ({"host": " "}, "--host is empty"),
         ({"token": ""}, "the token is empty"),
+        ({"static_dir": __file__}, "--static"),
+        ({"socketio_path": "/"}, "invalid --socketio-path"),
+        ({"socketio_path": "io"}, "invalid --socketio-path"),
+        ({"socketio_path": "/a?b"}, "invalid --socketio-path"),
         ({"redis_stream_ttl": 59.0}, "--redis-stream-ttl 59 is too short"),
     ],
 )
@@ -140,3 +149,8 @@ def test_token_file_is_read(tmp_path: Path) -> None:
     path.write_text("from-file\n")
     config = check_serve_config(_config("--token-file", str(path)))
     assert config.token == "from-file"
+
+
+def test_socketio_path_ends_with_a_slash() -> None:
+    assert check_serve_config(_config("--socketio-path", "/io")).socketio_path == "/io/"
+    assert check_serve_config(_config()).socketio_path == "/socket.io/"

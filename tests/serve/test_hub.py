@@ -8,12 +8,14 @@ import asyncio
 import json
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from support import growth
 from websockets.frames import Frame
 from websockets.streams import StreamReader
 
+from wscli.core.socketio import RelayedEvent
 from wscli.serve.hub import (
     MAX_IDLE_ROOMS,
     SLOW_CLIENT_CODE,
@@ -25,6 +27,7 @@ from wscli.serve.hub import (
     Subscriber,
     encode_frame,
 )
+from wscli.serve.replay import WaitingClients
 
 
 class Recorder:
@@ -36,6 +39,7 @@ class Recorder:
         self.nick = nick
         self.shared_frames = True
         self.enveloped = False
+        self.form: Any = None
         self.since: str | None = None
         self.open = True
         self.unsent = 0
@@ -615,3 +619,15 @@ async def test_names_are_unique_and_the_lowest_free_number_is_given() -> None:
     hub.leave(second)
     assert hub.claim_nick("/r", "ann", None) == ("ann (2)", None)
     await hub.close()
+
+
+def test_clients_waiting_for_history_count_the_socketio_events_held_for_them() -> None:
+    # An event that raw clients never get has no frame: its bytes are the event's, and
+    # they count against --max-queue like any held message's.
+    waiting: WaitingClients[str] = WaitingClients()
+    waiting.add("c", None)
+    event = RelayedEvent('["typing","' + "x" * 1000 + '"]')
+    held = RoomMessage(b"", True, event=event, raw=False)
+    held.encode()
+    assert held.frame == b"" and held.kept_size() == event.size
+    assert waiting.hold(held, None, 500) == ["c"]

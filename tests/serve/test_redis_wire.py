@@ -5,12 +5,14 @@ is parsed like any peer's bytes: example tests, then properties (Hypothesis)."""
 from __future__ import annotations
 
 import contextlib
+import struct
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wscli.core.socketio import RelayedEvent
 from wscli.core.url import redact_url
 from wscli.serve.redis_outbox import BATCH_BYTES, Batch, Ledger, Outbox, Subscribe
 from wscli.serve.redis_retention import MAX_IDLE_STREAMS, Eviction, StreamBook
@@ -251,6 +253,59 @@ def test_the_author_travels_with_the_message() -> None:
         message.id = "ab.1"
         ((back, who),) = unpack_messages(pack_batch([pack_message(message, sender)]))
         assert (back.data, back.author, who) == (b"hi", author, sender)
+
+
+def test_a_socketio_event_travels_with_its_message() -> None:
+    event = RelayedEvent('["message",{"_placeholder":true,"num":0},"x"]', (b"\x00\xff",), 7)
+    sent = [
+        RoomMessage(b"\x00\xff", False, author="al", event=event),
+        RoomMessage(b"", True, event=RelayedEvent('["typing",true]'), raw=False),
+        RoomMessage(b"plain", True, cid="c-1", event=RelayedEvent('["message","plain"]')),
+        RoomMessage(b"plain", True),
+    ]
+    for n, message in enumerate(sent):
+        message.id = f"ab.{n}"
+    got = [m for m, _ in unpack_messages(pack_batch([pack_message(m, "k:1") for m in sent]))]
+    assert [(m.data, m.text, m.raw, m.event, m.cid) for m in got] == [
+        (m.data, m.text, m.raw, m.event, m.cid) for m in sent
+    ]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"\x00\x00\x00\x09",  # an event longer than the message
+        b"\x00\x00",  # no room for its length
+        b"junk\x00\x00\x00\x04",  # not an event
+    ],
+)
+def test_a_foreign_event_is_refused(tail: bytes) -> None:
+    data = b"x" + tail
+    header = struct.pack("!BBBHI", 0x1 | 0x20, 4, 0, 0, len(data))
+    with pytest.raises(ValueError):
+        unpack_messages(b"\x02" + header + b"ab.1" + data)
+
+
+@settings(max_examples=200)
+@given(st.data())
+def test_a_batch_with_events_changed_anywhere_unpacks_or_raises_value_error(
+    data: st.DataObject,
+) -> None:
+    event = RelayedEvent('["message",{"_placeholder":true,"num":0},"x"]', (b"\x00\xff",), 7)
+    message = RoomMessage(b"\x00\xff", False, author="al", cid="c-1", event=event)
+    message.id = "ab.1"
+    other = RoomMessage(b"", True, event=RelayedEvent('["typing",true]'), raw=False)
+    other.id = "ab.2"
+    batch = bytearray(pack_batch([pack_message(message, "k:1"), pack_message(other, None)]))
+    at = data.draw(st.integers(0, len(batch) - 1))
+    batch[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(1, len(batch)))
+    try:
+        found = unpack_messages(bytes(batch[:cut]))
+    except ValueError:
+        return
+    held = sum(len(m.data) + (m.event.size if m.event else 0) for m, _ in found)
+    assert len(found) <= 2 and held <= len(batch)
 
 
 # What one instance keeps in Redis

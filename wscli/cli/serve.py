@@ -26,6 +26,9 @@ Endpoints: /  chat page   /healthz  status (public: counts only)
 (those three need the metrics token when one is set)
 /admission  the page's pre-flight: would an upgrade be let in, and if not why
 others: 404
+--socketio: Socket.IO clients (long-polling or WebSocket) at /socket.io/;
+namespace /chat is room /chat, shared with raw clients ('message' events
+bridge both ways). --static DIR serves DIR/index.html at / and DIR's files.
 Stop with Ctrl-C or SIGTERM: every client is closed with 1001 and the exit status is 0."""
 
 

@@ -7,7 +7,10 @@ token name and a value of visible characters, spaces, tabs and obs-text (no obso
 folding). Its limits are websockets' own, so the server refuses exactly the heads the library
 would: a request line over :data:`MAX_REQUEST_LINE` bytes (414), a header line over
 :data:`MAX_HEADER_LINE` or more than :data:`MAX_HEADERS` headers (431). A request body is not
-supported (``Transfer-Encoding``, a ``Content-Length`` other than 0: 400).
+supported (``Transfer-Encoding``, a ``Content-Length`` other than 0: 400), except where the
+caller takes one (Socket.IO long-polling's ``POST``): then its framing is checked by RFC 9112
+§6 strictly, exactly one ``Content-Length`` of at most :data:`MAX_BODY_DIGITS` digits (400
+otherwise), no ``Transfer-Encoding`` (411: only a declared length is read).
 
 Any input gives a :class:`RequestHead` or raises :class:`HeadError` (status and reason),
 nothing else; the output is bounded by those limits and the time is linear in the input
@@ -29,6 +32,8 @@ MAX_HEADER_LINE = 8192
 """Bytes of one header line (without CRLF): longer is 431."""
 MAX_HEADERS = 128
 """Headers in one head: more is 431."""
+MAX_BODY_DIGITS = 15
+"""A Content-Length of more digits is refused outright (no body that large is taken)."""
 
 # RFC 9110 §5.6.2 token, §5.5 field value (with obs-text), RFC 9112 §3.2 request-target as
 # visible ASCII: what websockets accepts, minus the control characters it lets through.
@@ -58,11 +63,14 @@ class RequestHead:
     target: str
     version: str
     headers: list[tuple[str, str]]
+    content_length: int = 0
+    """The body's length (only when the caller takes a body; else always 0)."""
 
 
-def parse_request_head(head: bytes) -> RequestHead:
+def parse_request_head(head: bytes, body: bool = False) -> RequestHead:
     """Parse ``head``: the request line and headers, ending with the empty line
-    (``\\r\\n\\r\\n``). Raises :class:`HeadError`."""
+    (``\\r\\n\\r\\n``); ``body``: the request may announce a body by its
+    ``Content-Length`` (see the module doc). Raises :class:`HeadError`."""
     if not head.endswith(b"\r\n\r\n"):
         raise HeadError(400, "request head does not end with an empty line")
     line_end = head.find(b"\r\n")
@@ -93,13 +101,36 @@ def parse_request_head(head: bytes) -> RequestHead:
     if lines and max(map(len, lines)) > MAX_HEADER_LINE:
         raise HeadError(431, f"header line over {MAX_HEADER_LINE} bytes")
     headers: list[tuple[str, str]] = []
+    lengths: list[str] = []
     for line in lines:
         name, _, value = line.partition(":")
-        headers.append((name, value.strip(" \t")))
+        value = value.strip(" \t")
+        headers.append((name, value))
         lower = name.lower()
-        if lower == "transfer-encoding" or (lower == "content-length" and value.strip() != "0"):
+        if lower == "content-length":
+            lengths.append(value)
+        elif lower == "transfer-encoding":
+            if body:
+                raise HeadError(411, "Transfer-Encoding is not supported: send Content-Length")
             raise HeadError(400, "a request body is not supported")
-    return RequestHead(raw_method.decode("ascii"), raw_target.decode("ascii"), version, headers)
+    length = _content_length(lengths) if body else 0
+    if not body and any(value != "0" for value in lengths):
+        raise HeadError(400, "a request body is not supported")
+    method, target = raw_method.decode("ascii"), raw_target.decode("ascii")
+    return RequestHead(method, target, version, headers, length)
+
+
+def _content_length(values: list[str]) -> int:
+    """The one Content-Length of a request that may have a body (none: no body, RFC 9112
+    §6.3); raise :class:`HeadError` for several, or one that is not plain digits."""
+    if not values:
+        return 0
+    if len(values) > 1:
+        raise HeadError(400, "more than one Content-Length")
+    value = values[0]
+    if not value or not value.isdigit() or not value.isascii() or len(value) > MAX_BODY_DIGITS:
+        raise HeadError(400, "invalid Content-Length")
+    return int(value)
 
 
 def _diagnose(block: bytes) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Sequence
+from typing import Any
 
 from wscli.core.errors import ConnectFailed, TimedOut, WscliError, os_reason
 from wscli.net.tls import NAMES_SHOWN, name_mismatch
@@ -19,6 +20,18 @@ _OUT_OF_DATE = frozenset({9, 10})
 def hostport(host: str, port: int) -> str:
     """``host:port``, with brackets around an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def format_address(address: Any) -> str:
+    """``host:port`` (``[v6]:port``) from a socket address, or ``?``."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return hostport(str(address[0]), address[1])
+    return "?"
+
+
+def peer_host(peer: Any) -> str:
+    """The address of a peer (``transport.get_extra_info("peername")``), or ``?``."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
 def describe_connect_error(

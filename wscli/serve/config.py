@@ -243,6 +243,35 @@ class ServeConfig:
         help="Messages accepted here but not yet confirmed by Redis (slow, stopped or lost); "
         "past it, the clients sending most of them are not read from until it halves.",
     )
+    socketio: bool = option(
+        "--socketio",
+        kind=FLAG,
+        default=False,
+        help="Also serve Socket.IO clients (protocol 5 over Engine.IO 4: long-polling, "
+        "WebSocket and the upgrade) under --socketio-path: a namespace is the room of the same "
+        "path, and a 'message' event's first argument reaches raw clients (and back).",
+    )
+    socketio_path: str = option(
+        "--socketio-path",
+        metavar="PATH",
+        default="/socket.io/",
+        help="Where Socket.IO is served (the Node server's 'path' option).",
+    )
+    socketio_max_polling: int = option(
+        "--socketio-max-polling",
+        kind=Integer(min=1),
+        metavar="N",
+        default=10_000,
+        help="Long-polling sessions at once (each holds memory but no connection between "
+        "polls); beyond N, new ones get 503.",
+    )
+    static_dir: str | None = option(
+        "--static",
+        metavar="DIR",
+        default=None,
+        help="Serve the files of DIR (its index.html at /, instead of the chat page); "
+        "DIR/socket.io.js is also served under --socketio-path, as the Node server does.",
+    )
     json_log: bool = option(
         "--json-log",
         kind=FLAG,
@@ -293,6 +322,9 @@ def check_serve_config(config: ServeConfig) -> ServeConfig:
             "a room's stream must outlive history replays and resumes: at least "
             f"{MIN_STREAM_TTL:g} seconds",
         )
+    if config.static_dir is not None and not Path(config.static_dir).is_dir():
+        raise UsageProblem(f"--static {config.static_dir!r} is not a directory")
+    socketio_path = check_socketio_path(config.socketio_path)
     token = config.token
     if config.token_file is not None:
         token = read_token_file(Path(config.token_file))
@@ -303,7 +335,24 @@ def check_serve_config(config: ServeConfig) -> ServeConfig:
         metrics_token = metrics_token.strip()
         if not metrics_token:
             raise UsageProblem("the metrics token is empty")
-    return dataclasses.replace(config, token=token, metrics_token=metrics_token)
+    return dataclasses.replace(
+        config, token=token, metrics_token=metrics_token, socketio_path=socketio_path
+    )
+
+
+def check_socketio_path(path: str) -> str:
+    """``--socketio-path`` as a prefix ending in ``/`` (``/io`` → ``/io/``); UsageProblem
+    for one that is not an absolute URL path of its own."""
+    hint = "e.g. /socket.io/ (the default) or /chat-io/"
+    if not path.startswith("/") or path.strip("/") == "":
+        raise UsageProblem(
+            f"invalid --socketio-path {path!r}", "it must start with / and name a path", hint
+        )
+    if any(ch in path for ch in "?#%\\ ") or not path.isascii() or not path.isprintable():
+        raise UsageProblem(
+            f"invalid --socketio-path {path!r}", "only a plain path (no ?, #, % or spaces)", hint
+        )
+    return path if path.endswith("/") else path + "/"
 
 
 def check_redis_url(url: str) -> None:

@@ -17,6 +17,12 @@ The life of a connection, and the rule each phase keeps:
   rules (:mod:`wscli.core.upgrade`: 426 for a wrong version, 400 for a bad key) and gets our
   own 101; the engine takes over (:meth:`~wscli.wire.engine.Engine.open`: the one hand-over
   seam) and the bytes that followed the head are parsed as frames only then.
+- **WAIT** (still the engine's handshake phase; a request the owner answers later: Socket.IO
+  long-polling, see :class:`Deferred`): a ``POST`` body announced by ``Content-Length`` (its
+  framing checked by the same head parser) is read first (bounded by the owner, within the
+  handshake timeout, on the connection's own timer), then the connection
+  waits for :meth:`ClientConnection.answer`; anything else the client sends is dropped
+  unread (bounded).
 - **OPEN** (the engine's): complete messages go straight to the owner (no queue, no task);
   the hub's broadcast frames are written as they are (:meth:`send_frames`); everything the
   protocol itself writes (pongs, close frames) counts against the same limit, --max-queue:
@@ -58,9 +64,9 @@ from wscli.serve.http import (
     request_line_too_long,
     text_response,
 )
-from wscli.serve.hub import Hub, RoomMessage
+from wscli.serve.hub import Form, Hub, RoomMessage
 from wscli.wire.deadlines import Deadlines
-from wscli.wire.engine import DONE, HANDSHAKE, OPEN, Engine
+from wscli.wire.engine import DISCARD_LIMIT, DONE, HANDSHAKE, OPEN, Engine
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.stream import WRITE_PAUSED
 
@@ -69,6 +75,25 @@ MAX_HEAD = 16 * 1024
 
 HEAD = HANDSHAKE
 """The engine's handshake phase: here, the request head being read (see above)."""
+
+_GET_HEAD = (b"GET", b"HEAD")
+_GET_HEAD_POST = (b"GET", b"HEAD", b"POST")
+
+
+class Deferred(Protocol):
+    """A request the owner answers later with :meth:`ClientConnection.answer` (a long-poll):
+    the connection first reads ``body_length`` bytes of request body."""
+
+    @property
+    def body_length(self) -> int: ...
+
+    def body_received(self, conn: ClientConnection, body: bytes) -> None:
+        """The whole body (empty when ``body_length`` is 0) has arrived."""
+        ...
+
+    def connection_lost(self, conn: ClientConnection) -> None:
+        """The connection ended before it was answered."""
+        ...
 
 
 class ServeOwner(Owner["ClientConnection"], Protocol):
@@ -92,8 +117,13 @@ class ServeOwner(Owner["ClientConnection"], Protocol):
 
     def on_handshake_timeout(self, conn: ClientConnection) -> None: ...
 
-    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit:
-        """Plain HTTP answer or refusal (sent, then the connection closes) or admission."""
+    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit | Deferred:
+        """Plain HTTP answer or refusal (sent, then the connection closes), admission, or a
+        request answered later (a ``POST``'s ``Content-Length`` is the one in ``request``)."""
+        ...
+
+    def takes_body(self, target: str) -> bool:
+        """Whether a ``POST`` to ``target`` is served (its body read); else 405."""
         ...
 
     def on_bad_request(self, conn: ClientConnection, why: str, response: Response | None) -> None:
@@ -111,6 +141,7 @@ class ClientConnection(Engine):
     """
 
     __slots__ = (
+        "deferred",
         "enveloped",
         "key",
         "nick",
@@ -123,6 +154,9 @@ class ClientConnection(Engine):
     )
 
     owner: ServeOwner
+
+    form: Form | None = None
+    """Raw clients take the raw frames (see :class:`~wscli.serve.hub.Form`)."""
 
     def __init__(self, owner: ServeOwner, settings: Settings) -> None:
         super().__init__(owner, settings)
@@ -140,6 +174,8 @@ class ClientConnection(Engine):
         """The client's address (``transport.get_extra_info("peername")``)."""
         self.started = 0.0
         """When it was accepted (``time.monotonic()``): the handshake's duration is timed."""
+        self.deferred: Deferred | None = None
+        """The request being answered later (WAIT); kept until the connection's end is told."""
 
     # Subscriber interface (called by the hub)
 
@@ -214,7 +250,18 @@ class ClientConnection(Engine):
 
     # The handshake
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.handshakes.discard(self)
+        deferred = self.deferred
+        if deferred is not None:
+            deferred.connection_lost(self)
+        super().connection_lost(exc)  # the owner sees `deferred`: a request, not a bad head
+        self.deferred = None
+
     def handshake_received(self, data: bytes) -> None:
+        if self.deferred is not None:
+            self._body_received(data)
+            return
         # The head so far waits in the engine's fragment slot: nothing else uses it before
         # the connection is open (one slot less per idle client).
         partial = self._fragments
@@ -249,13 +296,16 @@ class ClientConnection(Engine):
         owner.handshakes.discard(self)
         head, rest = buffer[: end + 4], buffer[end + 4 :]
         method = head[: head.find(b" ")] if b" " in head[:16] else b""
-        if method and method not in (b"GET", b"HEAD") and method.isalpha() and method.isupper():
-            # A request with a body is refused by the parser; a method we do not serve gets
-            # its 405 before (RFC 9110 §15.5.6), body or not, and the body is discarded.
+        posting = method == b"POST" and owner.takes_body(_target(head))
+        served = _GET_HEAD_POST if posting else _GET_HEAD
+        if method and method not in served and method.isalpha() and method.isupper():
+            # A request with a body is refused by the parser (but a POST that is served); a
+            # method we do not serve gets its 405 before (RFC 9110 §15.5.6), body or not,
+            # and the body is discarded.
             owner.on_bad_request(self, "", method_not_allowed())
             return
         try:
-            parsed = parse_request_head(head)
+            parsed = parse_request_head(head, body=posting)
         except HeadError as exc:
             owner.on_bad_request(self, exc.reason, head_refused(exc.status))
             return
@@ -264,6 +314,9 @@ class ClientConnection(Engine):
         decision = owner.on_request(self, request)
         if isinstance(decision, Response):
             self.answer(decision)
+            return
+        if not isinstance(decision, Admit):
+            self._wait(decision, rest)
             return
         get_all = headers.get_all
         try:
@@ -318,6 +371,50 @@ class ClientConnection(Engine):
         self.shared_frames = False  # compressed: frames encoded per connection
         self.open(protocol, rest)
 
+    def answer(self, response: Response) -> None:
+        """Send ``response`` (not a 101) and close: the rest of the input is discarded."""
+        self.deferred = None
+        self._fragments = None
+        self.clear_deadline()
+        super().answer(response)
+
+    def _wait(self, deferred: Deferred, rest: bytes) -> None:
+        """WAIT: read the body the owner expects, hand it over, wait for the answer."""
+        self.deferred = deferred
+        self.bytes_in = 0  # from now on: the bytes after the head (the body, then dropped)
+        if deferred.body_length:
+            self.set_deadline(self.owner.handshakes.delay, self._body_timed_out)
+        else:
+            deferred.body_received(self, b"")
+        if rest and self.deferred is deferred:
+            self._body_received(rest)
+
+    def _body_received(self, data: bytes) -> None:
+        """Body bytes (up to ``body_length``) are kept, in the engine's fragment slot as the
+        head was; what follows is dropped unread, at most DISCARD_LIMIT of it."""
+        deferred = self.deferred
+        assert deferred is not None
+        before = self.bytes_in
+        self.bytes_in += len(data)
+        length = deferred.body_length
+        if before >= length:
+            if self.bytes_in - length > DISCARD_LIMIT:
+                self.abort()
+            return
+        partial = self._fragments
+        if partial is None:
+            partial = self._fragments = (bytearray(), False)
+        partial[0].extend(data[: length - before])
+        if self.bytes_in >= length:
+            self._fragments = None
+            self.clear_deadline()
+            deferred.body_received(self, bytes(partial[0]))
+
+    def _body_timed_out(self) -> None:
+        self._timer = None
+        if self.phase == HEAD:
+            self.abort()
+
     def new_protocol(self) -> ServerProtocol:
         return self.owner.protocol_when_open()
 
@@ -328,10 +425,6 @@ class ClientConnection(Engine):
             self.owner.on_handshake_timeout(self)
             self.transport.abort()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.owner.handshakes.discard(self)
-        super().connection_lost(exc)
-
 
 def close_details(ending: Ending) -> tuple[int, str, str | None]:
     """(code, reason, by) of a finished connection, in the server's words: "client" or
@@ -340,6 +433,12 @@ def close_details(ending: Ending) -> tuple[int, str, str | None]:
     if close is None:
         return 1006, "connection dropped without a close frame", None
     return close.code, close.reason, "client" if ending.by == "peer" else "server"
+
+
+def _target(head: bytes) -> str:
+    """The request target of a head (``POST /x?y HTTP/1.1`` → ``/x?y``), or ""."""
+    parts = head[: head.find(b"\r\n")].split(b" ")
+    return parts[1].decode("ascii", "replace") if len(parts) == 3 else ""
 
 
 def _plausible_request(start: bytes) -> bool:

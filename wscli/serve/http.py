@@ -52,21 +52,29 @@ def answer(
     page: bytes | None,
     health: Callable[[], dict[str, Any]],
     admission: Callable[[], dict[str, Any]] | None = None,
+    files: Callable[[str], Response | None] | None = None,
 ) -> Response:
-    """The response to a plain HTTP request ``method`` for ``room`` (path without query)."""
+    """The response to a plain HTTP request ``method`` for ``room`` (path without query).
+
+    ``files`` (``--static DIR``) is asked after ``/healthz`` and ``/admission`` and before
+    the chat page: a directory's ``index.html`` replaces the page at ``/``.
+    """
+    found = None
     if method not in {"GET", "HEAD"}:
         response = text_response(405, f"Method not allowed: {room} answers GET and HEAD.")
         response.headers["Allow"] = ALLOWED_METHODS
-    elif room == "/" and page is not None:
-        response = _with_body(page, "text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = page_csp(page)
-        response.headers["Cache-Control"] = "no-cache"
     elif room == "/healthz":
         response = _with_body(json.dumps(health()).encode(), "application/json")
         response.headers["Cache-Control"] = "no-store"
     elif room == ADMISSION_PATH and admission is not None:
         response = _with_body(json.dumps(admission()).encode(), "application/json")
         response.headers["Cache-Control"] = "no-store"
+    elif files is not None and (found := files(room)) is not None:
+        response = found
+    elif room == "/" and page is not None:
+        response = _with_body(page, "text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = page_csp(page)
+        response.headers["Cache-Control"] = "no-cache"
     else:
         response = text_response(
             404, f"Not found. {room} is a chat room for WebSocket clients only."
@@ -118,12 +126,15 @@ def request_line_too_long(head: bytes) -> bool:
 def head_refused(status: int) -> Response:
     """The answer to a request head the parser refused with ``status``
     (:class:`~wscli.core.httphead.HeadError`): 414 for a request line over the limit, 431
-    for a header line or too many headers, else 400. It never quotes the head (the log line
+    for a header line or too many headers, 411 for a body not framed by Content-Length,
+    else 400. It never quotes the head (the log line
     does, escaped)."""
     if status == 414:
         return text_response(414, "Request line too long.")
     if status == 431:
         return text_response(431, "Request header fields too large.")
+    if status == 411:
+        return text_response(411, "Transfer-Encoding is not supported: send Content-Length.")
     return text_response(400, "Malformed request.")
 
 
@@ -134,12 +145,17 @@ def method_not_allowed() -> Response:
     return response
 
 
-def _with_body(body: bytes, content_type: str) -> Response:
-    """A 200 response carrying ``body`` with ``content_type``."""
-    response = text_response(200, "")
+def body_response(status: int, body: bytes, content_type: str) -> Response:
+    """A ``status`` response carrying ``body`` with ``content_type`` (closes the connection)."""
+    response = text_response(status, "")
     headers = Headers(response.headers)
     del headers["Content-Type"]
     del headers["Content-Length"]
     headers["Content-Type"] = content_type
     headers["Content-Length"] = str(len(body))
     return dataclasses.replace(response, headers=headers, body=body)
+
+
+def _with_body(body: bytes, content_type: str) -> Response:
+    """A 200 response carrying ``body`` with ``content_type``."""
+    return body_response(200, body, content_type)

@@ -47,6 +47,8 @@ __all__ = [  # the seam and the message types live in their own modules; named h
     "SLOW_CLIENT_CODE",
     "Backplane",
     "Deliver",
+    "Delivered",
+    "Form",
     "Hub",
     "LocalBackplane",
     "Receiver",
@@ -69,6 +71,16 @@ FANOUT_BOUNDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 NEAR_SUFFIXES = 8
 
 SLOW_CLIENT_CODE = 1013
+
+
+class Form(Protocol):
+    """How a kind of client takes room messages other than as the raw frames, e.g. as
+    Socket.IO events of one namespace. One object per kind: the hub encodes each message once
+    per form and flush, and hands the same bytes to every client of that form."""
+
+    def frames(self, message: RoomMessage) -> bytes:
+        """``message`` as pre-encoded WebSocket frames (empty: nothing for this form)."""
+        ...
 
 
 class Subscriber(Protocol):
@@ -100,6 +112,12 @@ class Subscriber(Protocol):
         """The last message id an enveloped client saw (``?since=``): it resumes after it."""
         ...
 
+    @property
+    def form(self) -> Form | None:
+        """None: raw frames (or envelopes); else what :meth:`send_frames` is given is this
+        form's frames, and :meth:`send_messages` gets every message, raw or not."""
+        ...
+
     def send_frames(self, data: bytes, limit: int) -> int:
         """Write whole pre-encoded frames, unless the client's unsent bytes would pass ``limit``.
 
@@ -118,6 +136,9 @@ class Subscriber(Protocol):
 
 
 SlowClientCallback = Callable[[Subscriber, int], None]
+Delivered = Callable[[str, RoomMessage, int], None]
+"""Told, after a flush, of each delivered message that asks for an acknowledgement:
+(sender key, message, how many of this instance's clients it was handed to)."""
 
 
 class Hub:
@@ -138,6 +159,7 @@ class Hub:
         max_queue: int = 4 * 2**20,
         backplane: Backplane | None = None,
         on_slow_client: SlowClientCallback | None = None,
+        on_delivered: Delivered | None = None,
     ) -> None:
         self.echo = echo
         self.history = history
@@ -155,6 +177,7 @@ class Hub:
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_slow_client = on_slow_client
+        self.on_delivered = on_delivered
         self._next_id = 0
         self._seq = 0
         # What /metrics reads (plain integers: see wscli.serve.metrics).
@@ -333,6 +356,11 @@ class Hub:
         to 6 times bigger, and a gap read from the backplane is not bounded by the history:
         the oldest are cut, and the closing resume line says so (``cut``).
         """
+        form = client.form
+        if form is not None:
+            self._admit_form(room, client, form, messages, kept, waited)
+            return
+        messages = [m for m in messages if m.raw]  # raw clients get nothing of other events
         since, complete = resume
         built = 0
         if client.enveloped and kept:
@@ -357,7 +385,7 @@ class Hub:
             held = [
                 m
                 for m, sender in room.waiting.held_since(waited)
-                if m.id not in skip and (self.echo or sender != client.key)
+                if m.raw and m.id not in skip and (self.echo or sender != client.key)
             ]
             live = client_frames(client.enveloped, held, False)
         over = send_replay(client, frames, line, live, self.max_queue)
@@ -369,6 +397,44 @@ class Hub:
             room.enveloped += 1
         if built:
             self._trim_history()  # now that the room has a member, it is not forgotten
+        if over:
+            self.drop_slow(client, over)
+
+    def _admit_form(
+        self,
+        room: Room,
+        client: Subscriber,
+        form: Form,
+        messages: list[RoomMessage],
+        kept: bool,
+        waited: Waiting | None,
+    ) -> None:
+        """:meth:`_admit` for a client of another form (Socket.IO): the newest of
+        ``messages`` whose frames fit ``max_queue``, then what arrived while it waited; a
+        client that encodes each message itself (long-polling) is handed the messages."""
+        chosen = [_kept(m) for m in messages] if kept else [m for m in messages if not m.notice]
+        frames, _ = fit([form.frames(m) for m in chosen], self.max_queue)
+        chosen = chosen[len(chosen) - len(frames) :]
+        held: list[RoomMessage] = []
+        if waited is not None:
+            skip = {m.id for m in chosen}
+            held = [
+                m
+                for m, sender in room.waiting.held_since(waited)
+                if m.id not in skip and (self.echo or sender != client.key)
+            ]
+        if client.shared_frames:
+            live = [form.frames(m) for m in held]
+            over = send_replay(client, frames, None, live, self.max_queue)
+            sent = sum(map(len, frames)) + sum(map(len, live))
+        else:
+            replay = chosen + held
+            over = client.send_messages(replay, self.max_queue) if replay else 0
+            sent = sum(map(len, frames)) + sum(len(m.data) for m in held)
+        if not over:
+            self.sent_messages += len(chosen) + len(held)
+            self.sent_bytes += sent
+        room.members[client] = None
         if over:
             self.drop_slow(client, over)
 
@@ -421,8 +487,7 @@ class Hub:
                 return  # nobody here to tell, nothing to remember
             # e.g. from another instance: remember it for the clients who come later
             room = self._room(room_name)
-        if not message.frame:
-            message.frame = encode_frame(message.data, message.text)
+        message.encode()
         if not message.id:
             self._seq += 1
             message.id = local_id(self.instance_id, self._seq)
@@ -458,8 +523,7 @@ class Hub:
             return
         history = room.history
         for message, _ in messages:
-            if not message.frame:
-                message.frame = encode_frame(message.data, message.text)
+            message.encode()
             if not message.id:
                 self._seq += 1
                 message.id = local_id(self.instance_id, self._seq)
@@ -486,8 +550,7 @@ class Hub:
         room.loading = False
         room.evicted = not complete
         for message in messages:
-            if not message.frame:
-                message.frame = encode_frame(message.data, message.text)
+            message.encode()
             if room.history is not None and not message.notice:
                 self._remember(room, message)
         for message, _ in room.waiting.held:
@@ -506,8 +569,7 @@ class Hub:
             return  # stale: the room emptied (and may be loading again) meanwhile
         gap = messages or []
         for message in gap:
-            if not message.frame:
-                message.frame = encode_frame(message.data, message.text)
+            message.encode()
         for client, waited in list(room.waiting.clients.items()):
             if waited.since != since:
                 continue
@@ -598,13 +660,22 @@ class Hub:
         self._tick_messages += count
         shared = batch[0][0].frame if count == 1 else b"".join([m.frame for m, _ in batch])
         enveloped: bytes | None = None  # the same for wscli.chat.v1 clients, built if needed
+        formed: dict[Form, bytes] = {}  # the same per form (e.g. Socket.IO), built if needed
         limit = self.max_queue
         slow: list[tuple[Subscriber, int]] = []
         if self.echo:
-            extra = 0  # bytes written beyond ``shared`` per receiver (envelopes)
+            extra = 0  # bytes written beyond ``shared`` per receiver (envelopes, forms)
             for client in room.members:
                 if client.shared_frames:
-                    if client.enveloped:
+                    form = client.form
+                    if form is not None:
+                        data = formed.get(form)
+                        if data is None:
+                            data = formed[form] = b"".join([form.frames(m) for m, _ in batch])
+                        over = client.send_frames(data, limit)
+                        if not over:
+                            extra += len(data) - len(shared)
+                    elif client.enveloped:
                         if enveloped is None:
                             enveloped = b"".join([m.envelope_frame() for m, _ in batch])
                         over = client.send_frames(enveloped, limit)
@@ -621,17 +692,40 @@ class Hub:
             self.sent_messages += count * receivers
             self.sent_bytes += len(shared) * receivers + extra
         else:
-            self._flush_no_echo(room, batch, shared, slow)
+            self._flush_no_echo(room, batch, shared, formed, slow)
+        if self.on_delivered is not None:
+            self._acknowledge(room, batch)
         for client, buffered in slow:
             self.drop_slow(client, buffered)
         if not room.members:
             self._room_emptied(room)
+
+    def _acknowledge(self, room: Room, batch: list[tuple[RoomMessage, str | None]]) -> None:
+        """Tell ``on_delivered`` of the messages of ``batch`` that ask for an acknowledgement:
+        how many of the room's clients here each was handed to (the sender included unless
+        --no-echo; raw clients only get what has a raw form)."""
+        wanted = [
+            (m, s)
+            for m, s in batch
+            if s is not None and m.event is not None and m.event.ack is not None
+        ]
+        if not wanted:
+            return
+        assert self.on_delivered is not None
+        members = len(room.members)
+        raw = sum(1 for client in room.members if client.form is None)
+        for message, sender in wanted:
+            count = members if message.raw else members - raw
+            if not self.echo:
+                count -= sum(1 for client in room.members if client.key == sender)
+            self.on_delivered(sender, message, count)
 
     def _flush_no_echo(
         self,
         room: Room,
         batch: list[tuple[RoomMessage, str | None]],
         shared: bytes,
+        formed: dict[Form, bytes],
         slow: list[tuple[Subscriber, int]],
     ) -> None:
         """--no-echo: each sender's own messages are left out of what it is sent."""
@@ -640,6 +734,7 @@ class Hub:
         senders = {s for _, s in batch if s is not None}
         sent_messages = sent_bytes = 0
         for client in room.members:
+            form = client.form
             if client.key in senders:
                 mine = [m for m, s in batch if s != client.key]
                 if not mine:
@@ -647,6 +742,9 @@ class Hub:
                 if not client.shared_frames:
                     data = b"".join([m.frame for m in mine])  # counted before compression
                     over = _send_each(client, mine, limit)
+                elif form is not None:
+                    data = b"".join([form.frames(m) for m in mine])
+                    over = client.send_frames(data, limit)
                 elif client.enveloped:
                     data = b"".join([m.envelope_frame() for m in mine])
                     over = client.send_frames(data, limit)
@@ -659,6 +757,12 @@ class Hub:
                 if not client.shared_frames:
                     data = shared  # counted before compression
                     over = _send_each(client, [m for m, _ in batch], limit)
+                elif form is not None:
+                    found = formed.get(form)
+                    if found is None:
+                        found = formed[form] = b"".join([form.frames(m) for m, _ in batch])
+                    data = found
+                    over = client.send_frames(data, limit)
                 elif client.enveloped:
                     if enveloped is None:
                         enveloped = b"".join([m.envelope_frame() for m, _ in batch])
@@ -690,7 +794,20 @@ def _suffixed(nick: str, number: int) -> str:
 
 
 def _send_each(client: Subscriber, messages: list[RoomMessage], limit: int) -> int:
-    """Hand ``messages`` to a client that encodes per connection (compression)."""
+    """Hand ``messages`` to a client that encodes per connection (compression, or a
+    Socket.IO client on long-polling)."""
+    if client.form is None:
+        messages = [m for m in messages if m.raw]
+        if not messages:
+            return 0
     if client.enveloped:
         messages = [m.as_envelope() for m in messages]
     return client.send_messages(messages, limit)
+
+
+def _kept(kept: RoomMessage) -> RoomMessage:
+    """A message kept in history (which holds its frame, not its payload) as a whole one."""
+    message = frame_payload(kept.frame) if kept.raw else RoomMessage(b"", kept.text, raw=False)
+    message.author, message.cid, message.event = kept.author, kept.cid, kept.event
+    message.id, message.when, message.frame = kept.id, kept.when, kept.frame
+    return message

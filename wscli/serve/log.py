@@ -4,9 +4,13 @@ Events are plain dicts with stable keys, always ``event`` and ``time``:
 
 - ``listening``: ``url`` (the page), ``ws_url`` — first, with ``--json-log`` only (the
   banner itself stays on stderr)
-- ``connect``: ``id``, ``remote``, ``room``, ``subprotocol``, ``compression``, ``nick``
-- ``disconnect``: ``id``, ``remote``, ``room``, ``code`` (1006: no close frame), ``reason``,
-  ``by`` ("client", "server" or null when the connection dropped)
+- ``connect``: ``id``, ``remote``, ``room``, ``subprotocol``, ``compression``, ``nick``;
+  a Socket.IO client (one per namespace it joins) adds ``socketio``: its transport
+  ("websocket" or "polling")
+- ``disconnect``: ``id``, ``remote``, ``room``, ``code`` (1006: no close frame; null for a
+  Socket.IO client), ``reason`` (for Socket.IO its disconnect reason: "transport close",
+  "client namespace disconnect", "ping timeout", "parse error", ...), ``by`` ("client",
+  "server" or null when the connection dropped)
 - ``message`` (only with -v): ``id``, ``room``, ``type`` ("text"/"binary"), ``size``
 - ``slow``: ``id``, ``room``, ``buffered`` (a client dropped for not reading)
 - ``refused``: ``remote``, ``path``, ``status``, ``reason`` (a request refused: a malformed
@@ -84,6 +88,8 @@ def format_line(event: Event) -> str:
         extra.append(f"compression={'on' if event['compression'] else 'off'}")
         if event.get("nick"):
             extra.append(f"nick={_safe(event['nick'])}")
+        if event.get("socketio"):
+            extra.append(f"socket.io={event['socketio']}")
         return (
             f"#{event['id']} connected from {event['remote']} to {_safe(event['room'])} "
             + " ".join(extra)
@@ -91,10 +97,8 @@ def format_line(event: Event) -> str:
     if kind == "disconnect":
         by = f" by {event['by']}" if event.get("by") else ""
         reason = f" {_safe(event['reason'])!r}" if event.get("reason") else ""
-        return (
-            f"#{event['id']} disconnected from {_safe(event['room'])}: "
-            f"code {event['code']}{reason}{by}"
-        )
+        code = f"code {event['code']}" if event.get("code") is not None else "socket.io"
+        return f"#{event['id']} disconnected from {_safe(event['room'])}: {code}{reason}{by}"
     if kind == "message":
         room = _safe(event["room"])
         return f"#{event['id']} {event['type']} message, {event['size']} bytes, in {room}"

@@ -19,7 +19,9 @@ that room during one round trip to Redis, in order. Its fields:
 - ``r``: the room (UTF-8, as the server names it).
 - ``d``: a version byte, then the messages, each a fixed header followed by its id, sender,
   author and the payload bytes unchanged, the payload led by the sender's client id (its
-  length in one byte, then the id) when it has one (see :func:`pack_message`).
+  length in one byte, then the id) when it has one, and followed by the Socket.IO event a
+  Socket.IO client emitted (:func:`wscli.core.socketio.pack_event`, then its length in four
+  bytes) when it is one (see :func:`pack_message`).
 
 Nothing read from Redis is trusted: :func:`unpack_messages`, :func:`parse_header` and
 :func:`parse_id` raise ValueError for anything this module did not produce.
@@ -33,6 +35,7 @@ import re
 import struct
 from typing import Any
 
+from wscli.core.socketio import RelayedEvent, pack_event, unpack_event
 from wscli.serve.hub import RoomMessage
 from wscli.serve.message_id import MAX_ID_LENGTH
 
@@ -46,7 +49,10 @@ _NOTICE = 0x2
 _HAS_SENDER = 0x4
 _HAS_AUTHOR = 0x8
 _HAS_CID = 0x10  # the payload field starts with the client id's length (one byte) and id
-_FLAGS = _TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR | _HAS_CID
+_EVENT = 0x20  # a Socket.IO event (core.socketio.pack_event) ends the payload, then its length
+_NOT_RAW = 0x40  # raw clients get nothing of it (a Socket.IO event other than ``message``)
+_FLAGS = _TEXT | _NOTICE | _HAS_SENDER | _HAS_AUTHOR | _HAS_CID | _EVENT | _NOT_RAW
+_EVENT_LENGTH = struct.Struct("!I")
 _CID = re.compile(rb"[A-Za-z0-9_-]{1,64}")
 MAX_AUTHOR_BYTES = 255
 MAX_SENDER_BYTES = 2**16 - 1
@@ -112,6 +118,7 @@ def pack_message(message: RoomMessage, sender: str | None) -> bytes:
     far below that by the server); a sender key must fit :data:`MAX_SENDER_BYTES`.
     """
     flags = (_TEXT if message.text else 0) | (_NOTICE if message.notice else 0)
+    flags |= 0 if message.raw else _NOT_RAW
     sender_raw = b""
     if sender is not None:
         flags |= _HAS_SENDER
@@ -126,6 +133,10 @@ def pack_message(message: RoomMessage, sender: str | None) -> bytes:
         flags |= _HAS_CID
         cid = message.cid.encode("ascii")
         data = b"".join((bytes((len(cid),)), cid, data))
+    if message.event is not None:
+        flags |= _EVENT
+        blob = pack_event(message.event)
+        data = b"".join((data, blob, _EVENT_LENGTH.pack(len(blob))))
     header = _HEADER.pack(flags, len(ident), len(author_raw), len(sender_raw), len(data))
     return b"".join((header, ident, author_raw, sender_raw, data))
 
@@ -186,13 +197,33 @@ def unpack_messages(payload: bytes) -> list[Unpacked]:
                 raise ValueError("client id flag without a client id")
             cid = payload[at + 1 : cid_end].decode("ascii")
             at = cid_end
+        data, event = payload[at:stop], None
+        if flags & _EVENT:
+            data, event = _split_event(data)
         message = RoomMessage(
-            payload[at:stop], flags & _TEXT != 0, flags & _NOTICE != 0, author, cid
+            data,
+            flags & _TEXT != 0,
+            flags & _NOTICE != 0,
+            author,
+            cid,
+            event=event,
+            raw=flags & _NOT_RAW == 0,
         )
         message.id = ident
         found.append((message, sender))
         start = stop
     return found
+
+
+def _split_event(data: bytes) -> tuple[bytes, RelayedEvent]:
+    """A payload with a Socket.IO event at its end: (raw payload, event); ValueError."""
+    if len(data) < _EVENT_LENGTH.size:
+        raise ValueError("event flag without an event")
+    (length,) = _EVENT_LENGTH.unpack_from(data, len(data) - _EVENT_LENGTH.size)
+    cut = len(data) - _EVENT_LENGTH.size - length
+    if cut < 0:
+        raise ValueError("event longer than its message")
+    return data[:cut], unpack_event(data[cut : len(data) - _EVENT_LENGTH.size])
 
 
 def _text(raw: bytes) -> str:

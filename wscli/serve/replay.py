@@ -66,7 +66,7 @@ class WaitingClients(Generic[C]):
     def hold(self, message: RoomMessage, sender: str | None, limit: int) -> list[C]:
         """Keep ``message`` for the waiting clients; those it pushes past ``limit``."""
         self.held.append((message, sender))
-        self.held_bytes += len(message.frame)
+        self.held_bytes += message.kept_size()
         over: list[C] = []
         for client, waiting in self.clients.items():  # oldest first: they hold the most
             if self.held_bytes - waiting.held_bytes_at <= limit:

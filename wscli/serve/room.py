@@ -79,8 +79,10 @@ class Room:
         bytes held."""
         history = self.history
         assert history is not None
-        kept = RoomMessage(b"", message.text, author=message.author, cid=message.cid)
-        kept.frame, kept.id = message.frame, message.id
+        kept = RoomMessage(
+            b"", message.text, author=message.author, cid=message.cid, raw=message.raw
+        )
+        kept.frame, kept.id, kept.event = message.frame, message.id, message.event
         kept.when = message.when or timestamp()
         message.when = kept.when
         if self.enveloped:
@@ -90,8 +92,9 @@ class Room:
         if len(history) == history.maxlen:
             self.forget_oldest()
         history.append(kept)
-        self.frame_bytes += len(kept.frame)
-        self.history_held += len(kept.frame) + len(kept.enveloped)
+        size = kept.kept_size()
+        self.frame_bytes += size
+        self.history_held += size + len(kept.enveloped)
         while self.frame_bytes > max_bytes:
             self.forget_oldest()
         return self.history_held - before
@@ -100,8 +103,8 @@ class Room:
         """Drop the oldest kept message (and its envelope); the bytes freed."""
         assert self.history
         oldest = self.history.popleft()
-        size = len(oldest.frame) + len(oldest.enveloped)
-        self.frame_bytes -= len(oldest.frame)
+        size = oldest.kept_size() + len(oldest.enveloped)
+        self.frame_bytes -= oldest.kept_size()
         self.history_held -= size
         self.evicted = True
         return size

@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 
 from wscli.core.ndjson import timestamp
+from wscli.core.socketio import RelayedEvent
 from wscli.serve.envelope import envelope
 
 OP_TEXT = 0x1
@@ -34,9 +35,25 @@ class RoomMessage:
     ``author`` is the sender's verified nickname or ``#id`` (None: unknown, e.g. from an
     older instance over a backplane), used by the JSON envelope of the page's subprotocol;
     ``cid`` the id its sender gave it (:mod:`wscli.serve.chat_commands`), in the envelope too.
+
+    ``event`` is the Socket.IO event a Socket.IO client emitted (None for a raw message,
+    which Socket.IO clients get as a ``message`` event); ``raw`` False means raw clients get
+    nothing of it (an event other than ``message``): ``data`` and ``frame`` are then empty.
     """
 
-    __slots__ = ("author", "cid", "data", "enveloped", "frame", "id", "notice", "text", "when")
+    __slots__ = (
+        "author",
+        "cid",
+        "data",
+        "enveloped",
+        "event",
+        "frame",
+        "id",
+        "notice",
+        "raw",
+        "text",
+        "when",
+    )
 
     def __init__(
         self,
@@ -45,12 +62,16 @@ class RoomMessage:
         notice: bool = False,
         author: str | None = None,
         cid: str | None = None,
+        event: RelayedEvent | None = None,
+        raw: bool = True,
     ) -> None:
         self.data = data
         self.text = text
         self.notice = notice
         self.author = author
         self.cid = cid
+        self.event = event
+        self.raw = raw
         self.frame = b""  # filled in once by Hub.deliver_local
         self.id = (
             ""  # stable id (wscli.serve.message_id): the backplane's, else Hub.deliver_local's
@@ -60,7 +81,7 @@ class RoomMessage:
 
     def envelope_frame(self) -> bytes:
         """The frame for ``wscli.chat.v1`` clients (see :mod:`wscli.serve.envelope`)."""
-        if not self.enveloped:
+        if not self.enveloped and self.raw:
             if not self.when:
                 self.when = timestamp()
             payload = envelope(
@@ -73,6 +94,15 @@ class RoomMessage:
         """The ``wscli.chat.v1`` text message (for clients that encode per connection)."""
         frame = self.envelope_frame()
         return frame_payload(frame)
+
+    def encode(self) -> None:
+        """Fill in :attr:`frame` once (raw clients get nothing of a message not ``raw``)."""
+        if not self.frame and self.raw:
+            self.frame = encode_frame(self.data, self.text)
+
+    def kept_size(self) -> int:
+        """Bytes this message holds once encoded (its frame, and its Socket.IO event)."""
+        return len(self.frame) + (self.event.size if self.event is not None else 0)
 
     def __repr__(self) -> str:
         kind = "text" if self.text else "binary"

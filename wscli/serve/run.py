@@ -91,6 +91,8 @@ def run(config: ServeConfig, log: EventLog) -> None:
 def announce(chat: ChatServer, config: ServeConfig, log: EventLog) -> None:
     """The server listens: say where (the banner on stderr, a ``listening`` event)."""
     log.banner(f"Serving chat on {chat.url} (WebSocket {chat.ws_url})")
+    if chat.socketio is not None:
+        log.banner(f"Socket.IO on {chat.url.rstrip('/')}{config.socketio_path}")
     if config.verbose:
         log.banner(chat.fd_limit.describe())
     if config.json_log:

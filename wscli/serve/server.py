@@ -34,7 +34,7 @@ from websockets.typing import LoggerLike, Subprotocol
 from wscli.core.errors import WscliError, os_reason
 from wscli.core.upgrade import UpgradeError
 from wscli.net.hostnames import allowed_hosts
-from wscli.net.neterrors import hostport
+from wscli.net.neterrors import format_address, hostport, peer_host
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
@@ -50,10 +50,12 @@ from wscli.serve.admission import (
 from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.chat_commands import Ping, SentIds, parse_command
 from wscli.serve.config import ServeConfig
-from wscli.serve.connection import HEAD, ClientConnection, close_details
+from wscli.serve.connection import HEAD, ClientConnection, Deferred, close_details
 from wscli.serve.envelope import SUBPROTOCOL, ack_envelope, pong_envelope, welcome_envelope
+from wscli.serve.files import StaticFiles
 from wscli.serve.hub import MAX_IDLE_ROOMS, Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.log import EventLog, RepeatFilter
+from wscli.serve.socketio.service import SocketIOAdmit, SocketIOService
 from wscli.serve.tokenguard import TokenGuard
 from wscli.wire.deadlines import Deadlines
 from wscli.wire.keepalive import Keepalive
@@ -65,13 +67,6 @@ __all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
 DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
 REPLACED_CODE = 4001
 """Close code for a connection replaced by a newer one of the same page (``?session=``)."""
-
-
-def format_address(address: Any) -> str:
-    """``host:port`` (``[v6]:port``) from a socket address, or ``?``."""
-    if isinstance(address, tuple) and len(address) >= 2:
-        return hostport(str(address[0]), address[1])
-    return "?"
 
 
 def listen_error(host: str, port: int, exc: OSError) -> WscliError:
@@ -186,6 +181,12 @@ class ChatServer(Owner[ClientConnection]):
         self._select = _subprotocol_selector(
             (*config.subprotocols, SUBPROTOCOL), config.require_subprotocol
         )
+        # --socketio: Engine.IO / Socket.IO clients, members of the same rooms (see
+        # wscli.serve.socketio.service); --static: a directory served at / (wscli.serve.files).
+        self.socketio = SocketIOService(self) if config.socketio else None
+        if self.socketio is not None:
+            self.hub.on_delivered = self.socketio.delivered
+        self.static = StaticFiles(config.static_dir) if config.static_dir else None
 
     # Life cycle
 
@@ -229,6 +230,8 @@ class ChatServer(Owner[ClientConnection]):
         self.acceptor.start()
         if self.keepalive is not None:
             self.keepalive.start()
+        if self.socketio is not None:
+            self.socketio.start(self.policy)
 
     @property
     def url(self) -> str:
@@ -258,6 +261,8 @@ class ChatServer(Owner[ClientConnection]):
         for connection in self.admitted:
             connection.hold(HOLD_OWNER)
         await self.hub.drain(DRAIN_TIMEOUT)
+        if self.socketio is not None:
+            self.socketio.shutdown()
         clients = [c for c in self.admitted if c.is_open]
         self.log.emit("shutdown", clients=len(clients))
         self._all_closed = asyncio.Event()
@@ -302,11 +307,16 @@ class ChatServer(Owner[ClientConnection]):
             request.headers.get("Origin") or params.get("origin"),
             request.headers.get("Host"),
             token,
-            len(self.admitted),
+            self.client_count,
         )
         if verdict is not None and verdict.kind == "token" and token is not None:
             self.tokens.failed(host, "admission")
         return access.admission_document(verdict)
+
+    @property
+    def client_count(self) -> int:
+        """Clients for --max-clients: admitted WebSockets and long-polling sessions."""
+        return len(self.admitted) + (self.socketio.clients if self.socketio is not None else 0)
 
     def abort_all(self) -> None:
         """Drop every connection at once (a second Ctrl-C: no close handshake)."""
@@ -399,23 +409,33 @@ class ChatServer(Owner[ClientConnection]):
         conn.started = time.monotonic()
         self.connections.add(conn)
 
-    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit:
+    def on_request(self, conn: ClientConnection, request: Request) -> Response | Admit | Deferred:
         """Decide on a parsed request head: an answer to send, or admission."""
         assert self.policy is not None
-        decision = admit(request, self.policy, len(self.admitted))
         remote = format_address(conn.peer)
         host = peer_host(conn.peer)
         tokens = self.policy.token is not None or self.metrics_token is not None
-        if tokens and _checks_token(decision, request) and self.tokens.throttled(host):
-            return _too_many_wrong_tokens(self.tokens.retry_after(host))
+        socketio = self.socketio
+        if socketio is not None and socketio.handles(request.path):
+            # Throttled before a session is made for it (its token is checked there).
+            if tokens and _presents_token(request) and self.tokens.throttled(host):
+                return _too_many_wrong_tokens(self.tokens.retry_after(host))
+            decision = socketio.on_request(conn, request, self.client_count)
+        else:
+            decision = admit(request, self.policy, self.client_count)
+            if tokens and _checks_token(decision, request) and self.tokens.throttled(host):
+                return _too_many_wrong_tokens(self.tokens.retry_after(host))
         if isinstance(decision, Admit):
             self.admitted.add(conn)
             conn.room, conn.nick = decision.room, decision.nick
             conn.since = decision.since
+            if isinstance(decision, SocketIOAdmit) and socketio is not None:
+                socketio.upgrades[conn] = decision  # until opened() (or closed())
             if decision.session is not None:
                 self._sessions[conn] = decision.session
             return decision
         if isinstance(decision, Plain):
+            static = self.static
             watched = metrics.answer(self, request, decision.method, decision.room)
             if watched is not None and watched.status_code == 403:
                 self.tokens.failed(host, "metrics")  # a wrong metrics token
@@ -425,6 +445,7 @@ class ChatServer(Owner[ClientConnection]):
                 self._page,
                 self.health,
                 lambda: self.admission(request, host),
+                None if static is None else lambda path: static.answer(path, request.headers),
             )
             if self.log.verbose:
                 self.log.emit(
@@ -435,6 +456,8 @@ class ChatServer(Owner[ClientConnection]):
                     status=response.status_code,
                 )
             return response
+        if not isinstance(decision, Refuse):
+            return decision  # Socket.IO's own answer, now or later (long-polling)
         self.counters.refused[decision.kind] += 1
         if decision.kind == "token" and decision.status == 403:
             self.tokens.failed(host, "upgrade")  # logged once a second, with /admission's
@@ -466,11 +489,23 @@ class ChatServer(Owner[ClientConnection]):
         else:
             conn.end()  # not HTTP: nothing to answer
 
+    def takes_body(self, target: str) -> bool:
+        """Only Socket.IO's long-polling takes a POST."""
+        return self.socketio is not None and self.socketio.handles(target)
+
     # The engine's events (see wscli.wire.owner.Owner)
 
     def opened(self, conn: ClientConnection) -> None:
         """The 101 is sent: join the room under a nickname unique in it (or replacing this
         page's own stale connection), then tell a ``wscli.chat.v1`` client who it is."""
+        socketio = self.socketio
+        upgrade = socketio.upgrades.pop(conn, None) if socketio is not None else None
+        if upgrade is not None:
+            assert socketio is not None
+            if upgrade.sid is None:  # a new session over WebSocket (not an upgrade's probe)
+                self.counters.handshake.observe(time.monotonic() - conn.started)
+            socketio.opened(conn, upgrade)
+            return
         _, conn.key = self.hub.new_key()
         session = self._sessions.pop(conn, None)
         asked, replaced = conn.nick, None
@@ -502,6 +537,8 @@ class ChatServer(Owner[ClientConnection]):
     def message_received(self, conn: ClientConnection, data: bytes, text: bool) -> None:
         """A complete message from ``conn``: relay it to its room (a ``wscli.chat.v1``
         client's commands are answered instead: see :mod:`wscli.serve.chat_commands`)."""
+        if self.socketio is not None and self.socketio.receive(conn, data, text):
+            return  # counted as the Socket.IO events it carries
         counters = self.counters
         counters.messages_in += 1
         counters.bytes_in += len(data)
@@ -566,7 +603,9 @@ class ChatServer(Owner[ClientConnection]):
         if self._all_closed is not None and not self.connections:
             self._all_closed.set()
         remote = format_address(conn.peer)
-        if conn.joined:
+        if self.socketio is not None and self.socketio.connection_lost(conn):
+            pass  # logged as its Socket.IO sockets' disconnects
+        elif conn.joined:
             self.hub.leave(conn)
             code, reason, by = close_details(ending)
             self.counters.close(code)
@@ -579,7 +618,7 @@ class ChatServer(Owner[ClientConnection]):
                 reason=reason,
                 by=by,
             )
-        elif conn.phase == HEAD and not self._shutting_down:
+        elif conn.phase == HEAD and conn.deferred is None and not self._shutting_down:
             if conn.bytes_in:
                 self.log.emit(
                     "error",
@@ -611,20 +650,18 @@ class ChatServer(Owner[ClientConnection]):
             conn.drop(1013, "too slow: outgoing queue full")
 
 
-def peer_host(peer: Any) -> str:
-    """The address of a peer (``transport.get_extra_info("peername")``), or ``?``."""
-    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
-
-
 def _checks_token(decision: Admit | Plain | Refuse, request: Request) -> bool:
     """Whether answering ``decision`` tells a client something about a token: an upgrade,
     ``/admission``, and a plain request presenting one (``/metrics``, ``/log``...)."""
     if isinstance(decision, Plain):
-        if decision.room == serverhttp.ADMISSION_PATH:
-            return True
-        _, params = access.split_path(request.path)
-        return access.presented_token(request.headers, params) is not None
+        return decision.room == serverhttp.ADMISSION_PATH or _presents_token(request)
     return isinstance(decision, Admit) or decision.kind == "token"
+
+
+def _presents_token(request: Request) -> bool:
+    """Whether ``request`` carries a token (``Authorization`` or ``?token=``)."""
+    _, params = access.split_path(request.path)
+    return access.presented_token(request.headers, params) is not None
 
 
 def _too_many_wrong_tokens(retry_after: int) -> Response:

@@ -12,7 +12,6 @@ already handle.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import contextlib
 import time
@@ -30,22 +29,17 @@ from wscli.core.clientrequest import USER_AGENT, basic_auth_header, extra_header
 from wscli.core.errors import TimedOut, WscliError
 from wscli.core.events import ClosedBy
 from wscli.core.socketio import (
-    ENGINE_BINARY,
     ENGINE_CLOSE,
     ENGINE_NOOP,
     ProtocolViolation,
-    decode_base64_packet,
+    decode_payload,
+    encode_payload,
     engine_open,
 )
 from wscli.core.url import is_direct, parse_ws_url
 from wscli.net.client import tls_context
 from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tunnel import environment_proxy
-
-RECORD_SEPARATOR = "\x1e"  # between packets in one long-polling body
-MAX_PACKETS_PER_BODY = 10_000
-"""A long-polling body of more packets is refused: each costs a Python object, so a body of
-separators alone would cost ~60 times its size in memory."""
 
 
 class Transport(Protocol):
@@ -83,20 +77,6 @@ class Transport(Protocol):
     def response_headers(self) -> list[tuple[str, str]]: ...
 
 
-def decode_payload(body: bytes) -> list[str | bytes]:
-    """A long-polling body: packets joined by ``\\x1e``; ``b<base64>`` is a binary one."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolViolation("a long-polling body that is not UTF-8", 1007) from None
-    if text.count(RECORD_SEPARATOR) >= MAX_PACKETS_PER_BODY:
-        raise ProtocolViolation(f"more than {MAX_PACKETS_PER_BODY} packets in one long poll")
-    packets: list[str | bytes] = []
-    for packet in text.split(RECORD_SEPARATOR):
-        packets.append(decode_base64_packet(packet) if packet.startswith(ENGINE_BINARY) else packet)
-    return packets
-
-
 def split_payloads(packets: Sequence[str | bytes], max_payload: int) -> list[list[str | bytes]]:
     """Packets grouped into bodies of at most ``max_payload`` bytes once encoded (a server
     answers a bigger POST with 413 and drops the session); a packet too big alone goes alone.
@@ -117,14 +97,6 @@ def split_payloads(packets: Sequence[str | bytes], max_payload: int) -> list[lis
     if batch:
         batches.append(batch)
     return batches
-
-
-def encode_payload(packets: Sequence[str | bytes]) -> bytes:
-    """Packets as one long-polling body (the inverse of :func:`decode_payload`)."""
-    parts = [
-        "b" + base64.b64encode(p).decode("ascii") if isinstance(p, bytes) else p for p in packets
-    ]
-    return RECORD_SEPARATOR.join(parts).encode("utf-8")
 
 
 MIN_POLL_TIMEOUT = 5.0
