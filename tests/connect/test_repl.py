@@ -18,6 +18,7 @@ import pytest
 from connect_servers import ServerThread, close_after_first, echo, running, start_killable
 from peers import peer
 from prompt_toolkit.history import InMemoryHistory
+from ptyscreen import PtyScreen
 from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
@@ -28,7 +29,7 @@ from wscli.net.statefiles import history_path
 ROWS, COLS = 24, 100
 
 
-class Terminal:
+class Terminal(PtyScreen):
     """A pty running wscli, mirrored on a pyte screen (answers cursor-position requests)."""
 
     def __init__(
@@ -39,22 +40,20 @@ class Terminal:
         program: str = "",
         cols: int = COLS,
     ) -> None:
-        self.child = pexpect.spawn(
+        child = pexpect.spawn(
             program or wscli_command()[0],
             args,
             env={**env, "COLUMNS": str(cols)},
             dimensions=(ROWS, cols),
             timeout=scaled(10),
         )
-        child = self.child
 
         class Screen(pyte.Screen):  # type: ignore[misc]
             def write_process_input(self, data: str) -> None:
                 if cpr:
                     child.send(data)
 
-        self.screen = Screen(cols, ROWS)
-        self.stream = pyte.ByteStream(self.screen)
+        super().__init__(child, Screen(cols, ROWS))
 
     def resize(self, cols: int) -> None:
         """Make the terminal ``cols`` wide, as a user dragging the window does (SIGWINCH)."""
@@ -62,31 +61,7 @@ class Terminal:
         self.screen.resize(ROWS, cols)
         self.child.setwinsize(ROWS, cols)
 
-    def pump(self, seconds: float = 0.1) -> None:
-        end = time.monotonic() + seconds
-        while True:
-            try:
-                self.stream.feed(self.child.read_nonblocking(65536, timeout=0.05))
-            except pexpect.TIMEOUT:
-                pass
-            except pexpect.EOF:
-                return
-            if time.monotonic() >= end:
-                return
-
-    @property
-    def text(self) -> str:
-        return "\n".join(line.rstrip() for line in self.screen.display)
-
-    def wait_for(self, predicate: Callable[[str], bool], seconds: float = 10) -> str:
-        end = time.monotonic() + scaled(seconds)
-        while time.monotonic() < end:
-            self.pump(0.05)
-            if predicate(self.text):
-                return self.text
-        raise AssertionError(f"screen never matched; it shows:\n{self.text}")
-
-    def wait_text(self, needle: str, seconds: float = 10) -> str:
+    def wait_text(self, needle: str, seconds: float | None = None) -> str:
         return self.wait_for(lambda text: needle in text, seconds)
 
     def prompt_line(self) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pexpect
 import pyte
 import pytest
+from ptyscreen import PtyScreen
 from serve_process import ServeProcess
 from support import clean_env, scaled, wscli_command
 from websockets.asyncio.client import connect
@@ -60,46 +61,20 @@ class Load:
         self._thread.join(timeout=scaled(10))
 
 
-class Terminal:
+class Terminal(PtyScreen):
     """`wscli top URL` in a pty of ``rows`` x ``cols``, mirrored on a pyte screen."""
 
+    WAIT = 15.0
+
     def __init__(self, url: str, rows: int, cols: int, env: dict[str, str], *args: str) -> None:
-        self.child = pexpect.spawn(
+        child = pexpect.spawn(
             wscli_command()[0],
             [*wscli_command()[1:], "top", url, *args],
             env=clean_env({"TERM": "xterm", "COLUMNS": str(cols), "LINES": str(rows), **env}),
             dimensions=(rows, cols),
             timeout=scaled(10),
         )
-        self.screen = pyte.Screen(cols, rows)
-        self.stream = pyte.ByteStream(self.screen)
-        self.raw = b""
-
-    def pump(self, seconds: float = 0.1) -> None:
-        end = time.monotonic() + seconds
-        while True:
-            try:
-                data = self.child.read_nonblocking(65536, timeout=0.05)
-                self.raw += data
-                self.stream.feed(data)
-            except pexpect.TIMEOUT:
-                pass
-            except pexpect.EOF:
-                return
-            if time.monotonic() >= end:
-                return
-
-    @property
-    def text(self) -> str:
-        return "\n".join(line.rstrip() for line in self.screen.display)
-
-    def wait_for(self, predicate: Callable[[str], bool], seconds: float = 15) -> str:
-        end = time.monotonic() + scaled(seconds)
-        while time.monotonic() < end:
-            self.pump(0.1)
-            if predicate(self.text):
-                return self.text
-        raise AssertionError(f"the screen never matched; it shows:\n{self.text}")
+        super().__init__(child, pyte.Screen(cols, rows))
 
     def quit(self) -> int | None:
         self.child.kill(signal.SIGINT)
