@@ -89,8 +89,13 @@ def script_errors(page: Any) -> list[str]:
     return [e for e in page.js_errors if not any(n in e for n in BROWSER_NETWORK_ERRORS)]
 
 
-def wait_online(page: Any) -> None:
-    page.wait_for_selector('#status[data-state="online"]', timeout=scaled(10_000))
+# The page's reconnect backoff stops growing at 7.5-15 s: after many dead connections, coming
+# back online can take that long plus the connection.
+AFTER_BACKOFF = 30.0
+
+
+def wait_online(page: Any, seconds: float = 10) -> None:
+    page.wait_for_selector('#status[data-state="online"]', timeout=scaled(seconds * 1000))
 
 
 def drawn(page: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from chat_page_support import (
+    AFTER_BACKOFF,
     Relay,
     chromium,
     lines,
@@ -168,8 +169,8 @@ def test_a_message_the_server_keeps_refusing_is_marked_not_sent_with_a_retry(
             assert page.locator("#messages li.failed").count() == 0  # trying again
             page.locator("#messages li.failed").wait_for(timeout=scaled(30_000))
             # The page goes on: a message that fits is sent. Six connections died by now, so
-            # the page's backoff is at its ceiling (7.5-15 s) before it comes back online.
-            page.wait_for_selector('#status[data-state="online"]', timeout=scaled(30_000))
+            # the page's backoff is at its ceiling before it comes back online.
+            wait_online(page, AFTER_BACKOFF)
             send_from_page(page, "small")
             wait_line(page, "text", "small", author="max")
         finally:

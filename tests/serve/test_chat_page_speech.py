@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from chat_page_support import (
+    AFTER_BACKOFF,
     Relay,
     chromium,
     open_page,
@@ -170,7 +171,7 @@ def test_offline_status_is_announced_once_not_on_every_retry(browser: Any) -> No
             regions = live_regions(page)
             assert regions["status"] == ["Offline, reconnecting"], regions
             relay.upgrades = "pass"
-            wait_online(page)
+            wait_online(page, AFTER_BACKOFF)  # 20 s of retries: the backoff is at its ceiling
             page.wait_for_function(
                 "() => window.__heard.filter(([role]) => role === 'status').length === 3",
                 timeout=scaled(20_000),
