@@ -59,22 +59,6 @@ async def recv_until(conn: ClientConnection, wanted: str | bytes) -> list[str | 
             return seen
 
 
-async def reading(*servers: ServeProcess, rooms: int = 1) -> None:
-    """Wait until each instance reads its rooms from Redis. A client's 101 comes before its
-    instance has read the room's stream once; a message another instance appends in between
-    becomes that room's history there, not a live message (--history 0: not shown). Tests
-    that send right after joining wait for this first."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + scaled(10)
-    for server in servers:
-        while True:
-            body = await loop.run_in_executor(None, healthz, server)
-            if body["backplane"].get("rooms_read", 0) >= rooms:
-                break
-            assert loop.time() < deadline, body
-            await asyncio.sleep(0.02)
-
-
 @requires("redis-server")
 async def test_messages_cross_instances_byte_exact_and_rooms_stay_apart(
     pair: tuple[ServeProcess, ServeProcess],
@@ -204,7 +188,6 @@ async def test_channels_separate_deployments(
         mine = await client(a.ws_url("/chat"))
         theirs = await client(other.ws_url("/chat"))
         theirs_by_env = await client(env.ws_url("/chat"))
-        await reading(a, other, env)
         await mine.send("for wscli:chat")
         await theirs.send("for other")
         assert await recv(theirs) == "for other"
@@ -410,7 +393,6 @@ async def test_three_instances_share_one_order_byte_exact(redis_server: RedisSer
         ServeProcess("--redis", redis_server.url, *prefix) as c,
     ):
         conns = [await client(s.ws_url("/three")) for s in (a, b, c)]
-        await reading(a, b, c)
         count = 200
 
         async def publish(conn: ClientConnection, name: str) -> None:

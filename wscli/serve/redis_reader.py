@@ -89,6 +89,8 @@ class Reader:
         self.malformed = 0
         self.reads = 0  # stream entries read (for /metrics)
         self.in_flight: dict[str, float] = {}  # commands in flight: when they are due
+        # Rooms just added whose entries up to an id are still to be read: then what to do.
+        self.settling: dict[str, tuple[StreamId, Callable[[], None]]] = {}
         self._groups: dict[str, Group] = {}
         self._group_of: dict[str, Group] = {}
         self._next_group = 0
@@ -106,9 +108,34 @@ class Reader:
             self._place(room)
 
     def stop(self) -> None:
-        """The session ended (its tasks are cancelled by the backplane)."""
+        """The session ended (its tasks are cancelled by the backplane): rooms still to be
+        read up to an id are let go with what was read (nothing more comes for now)."""
         self._session = self._tasks = None
         self.in_flight.clear()
+        settling, self.settling = self.settling, {}
+        for _, then in settling.values():
+            then()
+
+    def after_reading(self, room: str, until: StreamId, then: Callable[[], None]) -> None:
+        """Call ``then`` once ``room``'s entries up to ``until`` were read and delivered
+        (at once when the cursor is there already or nothing can be read now). Bounded:
+        a read that finds nothing newer for the room (entries trimmed or expired) ends
+        the wait too."""
+        cursor = self.cursors.get(room)
+        if cursor is None or cursor >= until or self._session is None:
+            then()
+        else:
+            self.settling[room] = (until, then)
+
+    def _settled(self, room: str, read_all: bool) -> None:
+        """``room``'s cursor moved, or a read found nothing newer (``read_all``)."""
+        waiting = self.settling.get(room)
+        if waiting is None:
+            return
+        cursor = self.cursors.get(room)
+        if read_all or cursor is None or cursor >= waiting[0]:
+            del self.settling[room]
+            waiting[1]()
 
     def add(self, room: str, cursor: StreamId, anchored: bool) -> None:
         """Read ``room`` from after ``cursor`` from now on."""
@@ -123,6 +150,7 @@ class Reader:
         if self.cursors.pop(room, None) is None:
             return
         self.anchored.discard(room)
+        self.settling.pop(room, None)
         self.ledger.forget(room)
         self.outbox.forget_room(room)
         tasks = self._tasks
@@ -214,6 +242,13 @@ class Reader:
                     room = group.keys.get(key)
                     if room is not None:
                         self.consume(room, entries)
+                if self.settling:
+                    # A read returns every stream of it with newer entries: one it did not
+                    # return had none (its awaited entries are gone).
+                    answered = {key for key, _ in reply or ()}
+                    for key, room in keys:
+                        if key not in answered:
+                            self._settled(room, read_all=True)
         finally:
             group.client_id = None
             await session.close_reader(link)
@@ -235,6 +270,8 @@ class Reader:
                 self.in_flight.pop(name, None)
                 for _, entries in reply or ():
                     self.consume(room, entries)
+                if not reply:
+                    self._settled(room, read_all=True)
         finally:
             self.in_flight.pop(name, None)
 
@@ -278,6 +315,7 @@ class Reader:
         self.cursors[room] = cursor
         self.anchored.add(room)
         self.progress()
+        self._settled(room, read_all=False)
 
     def accept(self, room: str, raw_fields: Any) -> list[Any]:
         """The messages of one entry this instance should deliver: none for a duplicate, for
