@@ -1,5 +1,7 @@
-"""pytest configuration and fixtures shared by every test folder (helpers live in
-tests/support.py; each folder keeps its own helpers beside its tests).
+"""pytest configuration and fixtures shared by every test folder. Shared helpers are the package
+``tests.support`` (``from tests.support import scaled``, ``from tests.support.serve_process import
+ServeProcess``); a folder's own helpers sit beside its tests, imported by package path too
+(``from tests.serve.serve_helpers import recv``): pytest puts the repository on ``sys.path``.
 
 ``slow`` is placed by a rule, not by hand: a test is slow when it starts a process (wscli itself,
 a browser, redis-server, a peer client, a pty) or measures that its time is linear in its input
@@ -27,7 +29,7 @@ from hypothesis import settings
 
 # Property-based tests: a modest number of examples per test in the default run; a
 # nightly-style run sets WSCLI_HYPOTHESIS_PROFILE=nightly for many more. No per-example
-# deadline: time is checked by size ratios (tests/linear.py), never by the wall clock (an
+# deadline: time is checked by size ratios (tests/support/linear.py), never by the wall clock (an
 # example took 296 ms against Hypothesis's default 200 ms at load 18).
 settings.register_profile("default", max_examples=60, deadline=None)
 settings.register_profile("nightly", max_examples=2000, deadline=None)
@@ -52,7 +54,7 @@ def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 TESTS = Path(__file__).resolve().parent
 # What makes a test slow, as it reads in a test's source or in the helpers it reaches: starting
-# a process, or timing runs at growing sizes (tests/linear.py, support.growth, own clocks).
+# a process, or timing runs at growing sizes (tests/support/linear.py, support.growth, own clocks).
 STARTS_A_PROCESS = re.compile(
     r"\b(subprocess|Popen|pexpect|create_subprocess_exec|create_subprocess_shell|sync_playwright"
     r"|assert_linear|best_time|growth|perf_counter|process_time)\b"

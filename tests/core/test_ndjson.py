@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from linear import assert_linear, timing
 
+from tests.support.linear import assert_linear, timing
 from wscli.core.ndjson import timestamp, to_ascii_json, to_json, to_ndjson
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import growth
 
+from tests.support import growth
 from wscli.core.redact import is_secret_header, is_secret_param, redact, redact_header
 
 

@@ -9,8 +9,8 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import growth
 
+from tests.support import growth
 from wscli.core.socketio import (
     MAX_PACKETS_PER_BODY,
     PacketType,

@@ -9,8 +9,8 @@ import urllib.parse
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import growth
 
+from tests.support import growth
 from wscli.core.target import RequestTargetError, normalize_path, origin_form
 
 

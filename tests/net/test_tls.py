@@ -12,8 +12,8 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import run_wscli
 
+from tests.support import run_wscli
 from wscli.core.errors import UsageProblem
 from wscli.net.tls import (
     DECRYPT_HINT,

@@ -1,6 +1,6 @@
 """Helpers for the `wscli serve` tests: an in-process server, clients, raw sockets, events.
 
-A whole `wscli serve` subprocess is tests/serve_process.py's ServeProcess.
+A whole `wscli serve` subprocess is tests/support/serve_process.py's ServeProcess.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from support import scaled
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.support import scaled
 from wscli.serve.config import ServeConfig
 from wscli.serve.log import EventLog
 from wscli.serve.server import ChatServer

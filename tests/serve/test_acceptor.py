@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serve_process import ServeProcess
-from support import IN_CI, growth, scaled
 
+from tests.support import IN_CI, growth, scaled
+from tests.support.serve_process import ServeProcess
 from wscli.serve import acceptor, fdlimit
 
 UPGRADE = (

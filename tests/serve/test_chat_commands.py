@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from serve_helpers import client, recv, recv_n, running
-from support import growth, scaled
 from websockets.exceptions import ConnectionClosed
 
+from tests.serve.serve_helpers import client, recv, recv_n, running
+from tests.support import growth, scaled
 from wscli.serve.chat_commands import (
     MAX_TOKEN,
     Ping,

@@ -8,7 +8,8 @@ import json
 import socket
 
 import pytest
-from serve_helpers import (
+
+from tests.serve.serve_helpers import (
     assert_silent,
     client,
     http_get,
@@ -19,8 +20,7 @@ from serve_helpers import (
     running,
     upgrade_request,
 )
-from support import scaled
-
+from tests.support import scaled
 from wscli.serve.tokenguard import FAILURES_AT_ONCE
 
 FRAMES = masked_frame(0x1, b"forged") + masked_frame(0x2, b"\x00forged")

@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 import trustme
-from serve_helpers import (
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
+
+from tests.serve.serve_helpers import (
     Running,
     assert_silent,
     client,
@@ -27,10 +31,7 @@ from serve_helpers import (
     running,
     upgrade_request,
 )
-from support import scaled
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.protocol import State
+from tests.support import scaled
 
 # Broadcast, rooms, order, bytes
 

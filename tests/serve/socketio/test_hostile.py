@@ -10,12 +10,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from peers import peer
-from serve_helpers import Running, client, recv, running
-from sio_helpers import connected_session_for, get, handshake, http, post
-from support import requires, scaled
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
+
+from tests.serve.serve_helpers import Running, client, recv, running
+from tests.serve.socketio.sio_helpers import connected_session_for, get, handshake, http, post
+from tests.support import requires, scaled
+from tests.support.peers import peer
 
 
 def polling(sid: str) -> str:

@@ -9,10 +9,10 @@ import contextlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import growth
-from test_engine import Socket
-from test_sockets import make
 
+from tests.serve.socketio.test_engine import Socket
+from tests.serve.socketio.test_sockets import make
+from tests.support import growth
 from wscli.core.httphead import MAX_BODY_DIGITS, HeadError, parse_request_head
 from wscli.core.socketio import ProtocolViolation
 from wscli.serve.files import safe_parts

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # One factor scales every wait in the tests, so slow machines don't flake.
