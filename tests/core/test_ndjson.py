@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Callable
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.linear import assert_linear, timing
@@ -57,7 +57,6 @@ JSON_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
 @given(JSON_VALUES)
 def test_ascii_json_reads_back_the_same_and_is_safe_on_a_terminal(value: object) -> None:
     text = to_ascii_json(value)
