@@ -50,6 +50,12 @@ class Running:
             await asyncio.sleep(0.02)
         return self.events(kind)
 
+    async def stop(self) -> None:
+        """Shut the server down now. The per-second summaries (wrong tokens, descriptor
+        refusals) are reported at shutdown, so a test reads them here instead of waiting out
+        their one-second window."""
+        await self.chat.shutdown()
+
     async def wait_event(self, kind: str, timeout: float = 5, **match: Any) -> dict[str, Any]:
         """The first logged event of ``kind`` whose fields include ``match``."""
         deadline = asyncio.get_running_loop().time() + scaled(timeout)
