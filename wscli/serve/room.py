@@ -12,7 +12,7 @@ from wscli.serve.replay import WaitingClients, kept_envelope
 from wscli.serve.room_message import RoomMessage
 
 if TYPE_CHECKING:
-    from wscli.serve.hub import Subscriber
+    from wscli.serve.subscriber import Subscriber
 
 
 class Room:
