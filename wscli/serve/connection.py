@@ -136,7 +136,7 @@ class ServeOwner(Owner["ClientConnection"], Protocol):
 class ClientConnection(Engine):
     """A client of `wscli serve`, from the TCP accept to the end (see the module docstring).
 
-    The :class:`~wscli.serve.hub.Subscriber` methods (``key``, ``room``, ``nick``,
+    The :class:`~wscli.serve.subscriber.Subscriber` methods (``key``, ``room``, ``nick``,
     ``shared_frames``, ``send_frames``, ``send_messages``, ``drop``) are called by the hub.
     """
 
@@ -156,7 +156,7 @@ class ClientConnection(Engine):
     owner: ServeOwner
 
     form: Form | None = None
-    """Raw clients take the raw frames (see :class:`~wscli.serve.hub.Form`)."""
+    """Raw clients take the raw frames (see :class:`~wscli.serve.subscriber.Form`)."""
 
     def __init__(self, owner: ServeOwner, settings: Settings) -> None:
         super().__init__(owner, settings)

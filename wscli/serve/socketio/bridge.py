@@ -10,7 +10,7 @@ Socket.IO clients and raw WebSocket clients share rooms:
   ``{"base64": ...}``). Raw clients get nothing of other events.
 
 Each message is encoded once per namespace and flush (:class:`NamespaceForm` is the hub's
-:class:`~wscli.serve.hub.Form`), so a broadcast to a thousand Socket.IO clients costs the
+:class:`~wscli.serve.subscriber.Form`), so a broadcast to a thousand Socket.IO clients costs the
 same as one to a thousand raw clients: the same bytes handed to each.
 """
 
@@ -62,7 +62,7 @@ def frames_of(event: RelayedEvent, namespace: str) -> bytes:
 
 
 class NamespaceForm:
-    """The hub's :class:`~wscli.serve.hub.Form` of the Socket.IO clients of one namespace."""
+    """The hub's :class:`~wscli.serve.subscriber.Form` of the Socket.IO clients of one namespace."""
 
     __slots__ = ("namespace",)
 

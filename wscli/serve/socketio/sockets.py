@@ -76,7 +76,7 @@ class Host(Protocol):
 
 
 class NamespaceSocket:
-    """One client in one namespace: the hub's :class:`~wscli.serve.hub.Subscriber`."""
+    """One client in one namespace: the hub's :class:`~wscli.serve.subscriber.Subscriber`."""
 
     __slots__ = ("author", "client", "client_id", "form", "key", "nick", "room", "sid")
 
