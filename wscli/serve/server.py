@@ -4,7 +4,8 @@ Each client is a :class:`~wscli.serve.connection.ClientConnection` (an ``asyncio
 over websockets' public sans-I/O ``ServerProtocol``), fanned out to by the
 :class:`~wscli.serve.hub.Hub`. This module binds the sockets (accepting is
 :mod:`~wscli.serve.acceptor`'s, which refuses with 503 near the file-descriptor limit: see
-:mod:`~wscli.serve.fdlimit`), builds the protocol objects with the server's settings, turns
+:mod:`~wscli.serve.fdlimit`), has each connection's protocol made with the server's settings
+(:mod:`~wscli.serve.protocols`), turns
 :func:`~wscli.serve.admission.admit`'s decisions into answers, logs the life of each
 connection, and shuts down gracefully (1001 to every client, bounded in time). The
 keepalive (:mod:`~wscli.wire.keepalive`) and the total backlog budget
@@ -16,23 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 import os
 import socket
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from websockets.exceptions import NegotiationError
-from websockets.extensions import ServerExtensionFactory
-from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 from websockets.server import ServerProtocol
-from websockets.typing import LoggerLike, Subprotocol
 
 from wscli.core.errors import WscliError, os_reason
-from wscli.core.upgrade import UpgradeError
 from wscli.net.hostnames import allowed_hosts
 from wscli.net.neterrors import format_address, hostport, peer_host
 from wscli.net.tls import server_context
@@ -51,10 +45,11 @@ from wscli.serve.budget import BacklogBudget, Backlogged
 from wscli.serve.chat_commands import Ping, SentIds, parse_command
 from wscli.serve.config import ServeConfig
 from wscli.serve.connection import HEAD, ClientConnection, Deferred, close_details
-from wscli.serve.envelope import SUBPROTOCOL, ack_envelope, pong_envelope, welcome_envelope
+from wscli.serve.envelope import ack_envelope, pong_envelope, welcome_envelope
 from wscli.serve.files import StaticFiles
 from wscli.serve.hub import MAX_IDLE_ROOMS, Backplane, Hub, RoomMessage, Subscriber
 from wscli.serve.log import EventLog, RepeatFilter
+from wscli.serve.protocols import ServerProtocols
 from wscli.serve.socketio.service import SocketIOAdmit, SocketIOService
 from wscli.serve.tokenguard import TokenGuard
 from wscli.wire.deadlines import Deadlines
@@ -85,21 +80,6 @@ def listen_error(host: str, port: int, exc: OSError) -> WscliError:
         "or 0.0.0.0 for all",
     }.get(exc.errno or 0)
     return WscliError(where, why, hint)
-
-
-class _OneLineLogHandler(logging.Handler):
-    """Routes the websockets library's warnings/errors to the event log: one line each."""
-
-    def __init__(self, log: EventLog) -> None:
-        super().__init__(logging.WARNING)
-        self.log = log
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            text = f"{text}: {type(exc).__name__}: {exc}"
-        self.log.emit("error", remote=None, message=text)
 
 
 class ChatServer(Owner[ClientConnection]):
@@ -165,22 +145,7 @@ class ChatServer(Owner[ClientConnection]):
         self._all_closed: asyncio.Event | None = None
         self._errors = RepeatFilter(log)
         self.tokens = TokenGuard(lambda fields: self.log.emit("tokens", **fields))
-        self._logger = logging.getLogger(f"wscli.serve.{id(self)}")
-        self._logger.propagate = False
-        self._logger.setLevel(logging.WARNING)
-        self._logger.addHandler(_OneLineLogHandler(log))
-        self._extensions = (
-            [
-                ServerPerMessageDeflateFactory(
-                    server_max_window_bits=12, compress_settings={"memLevel": 5}
-                )
-            ]
-            if config.compression
-            else None
-        )
-        self._select = _subprotocol_selector(
-            (*config.subprotocols, SUBPROTOCOL), config.require_subprotocol
-        )
+        self.protocols = ServerProtocols(config, log)
         # --socketio: Engine.IO / Socket.IO clients, members of the same rooms (see
         # wscli.serve.socketio.service); --static: a directory served at / (wscli.serve.files).
         self.socketio = SocketIOService(self) if config.socketio else None
@@ -377,29 +342,13 @@ class ChatServer(Owner[ClientConnection]):
     # What connections ask for (see wscli.serve.connection.ServeOwner)
 
     def protocol_for_handshake(self) -> ServerProtocol:
-        return make_protocol(
-            max_size=self.config.max_size,
-            logger=self._logger,
-            subprotocols=(*self.config.subprotocols, SUBPROTOCOL),
-            select=self._select,
-            extensions=self._extensions,
-        )
+        return self.protocols.for_handshake()
 
     def protocol_when_open(self) -> ServerProtocol:
-        return make_protocol(
-            max_size=self.config.max_size,
-            logger=self._logger,
-            subprotocols=(),
-            select=None,
-            extensions=None,
-            state=State.OPEN,
-        )
+        return self.protocols.when_open()
 
     def select_subprotocol(self, offered: Sequence[str]) -> str | None:
-        try:
-            return self._select(None, offered)  # type: ignore[no-any-return]
-        except NegotiationError as exc:
-            raise UpgradeError(400, str(exc)) from None
+        return self.protocols.select_subprotocol(offered)
 
     def on_connection_made(self, conn: ClientConnection) -> None:
         """A TCP (or TLS) connection arrived: its handshake starts now."""
@@ -669,40 +618,3 @@ def _too_many_wrong_tokens(retry_after: int) -> Response:
     response = serverhttp.text_response(429, "Too many wrong tokens: try again later.")
     response.headers["Retry-After"] = str(retry_after)
     return response
-
-
-def make_protocol(
-    *,
-    max_size: int,
-    logger: LoggerLike,
-    subprotocols: Sequence[str],
-    select: object | None,
-    extensions: Sequence[ServerExtensionFactory] | None,
-    state: State = State.CONNECTING,
-) -> ServerProtocol:
-    """A ``ServerProtocol`` with the server's settings (all public constructor parameters)."""
-    return ServerProtocol(
-        subprotocols=[Subprotocol(name) for name in subprotocols] or None,
-        select_subprotocol=select,  # type: ignore[arg-type]
-        extensions=extensions,
-        max_size=max_size,
-        logger=logger,
-        state=state,
-    )
-
-
-def _subprotocol_selector(supported: Sequence[str], required: bool) -> Any:
-    """``select_subprotocol`` for the ServerProtocol: the first of the client's offers that
-    is supported; none: refuse (400) when required, else no subprotocol."""
-
-    def select(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
-        for name in offered:
-            if name in supported:
-                return name
-        if required:
-            raise NegotiationError(
-                "no supported subprotocol offered (supported: " + ", ".join(supported) + ")"
-            )
-        return None
-
-    return select
