@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -69,7 +71,7 @@ class WebSocketChannel(Owner[ClientEngine]):
             close_timeout=options.close_timeout,
             keepalive=self.keepalive,
         )
-        self.engine = ClientEngine(self, settings, protocol)
+        self.engine = ClientEngine(self, settings, protocol, direct=True, max_size=options.max_size)
         loop = asyncio.get_running_loop()
         self._answer: asyncio.Future[None] = loop.create_future()
         self._ended: asyncio.Future[None] = loop.create_future()
@@ -179,12 +181,13 @@ class WebSocketChannel(Owner[ClientEngine]):
         """Send messages in order, in one write."""
         await self._ready()
         engine = self.engine
-        for data in payloads:
-            if isinstance(data, str):
-                engine.send_text(data.encode("utf-8", "surrogatepass"))
+        # Runs of one kind go to the engine together (a pipe's are all of one kind).
+        for text, run in itertools.groupby(payloads, lambda data: isinstance(data, str)):
+            if text:
+                encoded = [cast(str, data).encode("utf-8", "surrogatepass") for data in run]
+                engine.send_messages(encoded, True)
             else:
-                engine.send_binary(data)
-        engine.flush()
+                engine.send_messages(cast(list[bytes], list(run)), False)
         if engine.flags & WRITE_PAUSED:
             await self._drained()
 
