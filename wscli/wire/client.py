@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from wscli.wire.engine import DONE, OPEN, Engine
-from wscli.wire.frames import DIRECT_MAX, FORWARD, FrameCutter, masked_frames
+from wscli.wire.frames import BINARY, DIRECT_MAX, FORWARD, FrameCutter, masked_frames
 from wscli.wire.owner import Owner, Settings
 
 # State bits of Engine.flags, above the engine's.
@@ -128,20 +128,37 @@ class ClientEngine(Engine):
             super().receive_frames(data)
             return
         self.bytes_in += len(data)
+        batch: list[str | bytes] = []
         for opcode, payload in cutter.cut(data):
-            if self.phase != OPEN:
-                # Closing or failed: the protocol discards what follows, or parses it
-                # without anything being delivered; data frames change nothing there.
-                if opcode == FORWARD:
-                    protocol.receive_data(payload)
-                continue
             if opcode == FORWARD:
+                if batch:  # what came before the frame is delivered before it
+                    self._deliver_messages(batch)
+                    batch = []
                 protocol.receive_data(payload)
                 self._process(protocol.events_received())
+            elif self.phase != OPEN:
+                # Closing or failed: the protocol would discard a data frame, or parse it
+                # and deliver nothing; either way it changes nothing there.
+                continue
+            elif opcode == BINARY:
+                batch.append(payload)
             else:
-                self._message(payload, opcode == 1)
+                try:
+                    batch.append(payload.decode())
+                except UnicodeDecodeError as exc:
+                    self._deliver_messages(batch)
+                    batch = []
+                    if self.phase == OPEN:
+                        self.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
+        if batch:
+            self._deliver_messages(batch)
         if self.phase != OPEN:
             self._give_up_cutting()
+
+    def _deliver_messages(self, messages: list[str | bytes]) -> None:
+        if messages and self.phase == OPEN:
+            self.messages_in += len(messages)
+            self.owner.messages_received(self, messages)
 
     def _give_up_cutting(self) -> None:
         """From now on the protocol reads everything (the start of a frame held first)."""

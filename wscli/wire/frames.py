@@ -33,6 +33,8 @@ in one read goes to the protocol as it comes (it costs the protocol little per b
 
 _LENGTH16 = struct.Struct("!BBH")
 _LENGTH64 = struct.Struct("!BBQ")
+_SHORT_HEADS = {first: [bytes((first, 0x80 | n)) for n in range(126)] for first in (0x81, 0x82)}
+_ZEROS = bytes(14)
 
 
 def masked_frames(payloads: Sequence[bytes], text: bool, keys: bytes) -> bytes:
@@ -43,19 +45,22 @@ def masked_frames(payloads: Sequence[bytes], text: bool, keys: bytes) -> bytes:
     header and key are XORed with zeros, its payload with its key repeated.
     """
     first = 0x81 if text else 0x82
+    short = _SHORT_HEADS[first]
     plain: list[bytes] = []
     masks: list[bytes] = []
-    for index, payload in enumerate(payloads):
+    start = 0
+    for payload in payloads:
         length = len(payload)
-        key = keys[4 * index : 4 * index + 4]
+        key = keys[start : start + 4]
+        start += 4
         if length < 126:
-            header = bytes((first, 0x80 | length))
+            header = short[length]
         elif length < 65536:
             header = _LENGTH16.pack(first, 0xFE, length)
         else:
             header = _LENGTH64.pack(first, 0xFF, length)
         plain += (header, key, payload)
-        masks += (bytes(len(header) + 4), (key * ((length >> 2) + 1))[:length])
+        masks += (_ZEROS[: len(header) + 4], (key * ((length >> 2) + 1))[:length])
     data = b"".join(plain)
     mask = int.from_bytes(b"".join(masks), "big")
     return (int.from_bytes(data, "big") ^ mask).to_bytes(len(data), "big")
