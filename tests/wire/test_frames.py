@@ -12,19 +12,22 @@ import os
 import struct
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from linear import assert_linear, timing
 from websockets.client import ClientProtocol
+from websockets.exceptions import ProtocolError
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from tests.wire.fake import FakeTransport, Recorder
+from tests.wire.fake import FakeTransport, Pipe, Recorder
 from wscli.wire.client import ClientEngine
 from wscli.wire.frames import BINARY, DIRECT_MAX, FORWARD, TEXT, FrameCutter, masked_frames
 from wscli.wire.owner import Settings
+from wscli.wire.server import ServerEngine
 
 # -- encoding: websockets reads back what the engine makes ------------------------------------
 
@@ -233,3 +236,41 @@ def test_cutting_takes_time_linear_in_the_input(frames: list[bytes]) -> None:
             cutter.cut(data[start : start + 65536])
 
     assert_linear(run, lambda k: unit * (k // max(len(unit), 1) + 1), 16384)
+
+
+# -- sending: direct frames, the protocol's own and a fragmented message stay in order -------
+
+
+async def test_a_direct_client_sends_in_order_with_the_protocols_own_frames() -> None:
+    client_owner, server_owner = Recorder(), Recorder()
+    protocol = ClientProtocol(parse_uri("ws://127.0.0.1:1/"), max_size=2**20)
+    client = ClientEngine(client_owner, Settings(), protocol, direct=True, max_size=2**20)
+    protocol.send_request(protocol.connect())
+    server = ServerEngine(server_owner, Settings(), ServerProtocol(max_size=None))
+    pipe = Pipe(client, server)
+    client.flush()
+    await pipe.pump()
+    assert client.is_open
+    big = os.urandom(DIRECT_MAX + 1)  # goes through the protocol, between direct ones
+    client.send_text("first")  # queued in the protocol, not yet written
+    client.send_messages([b"a", b"b"], True)
+    client.ping(b"p")
+    client.send_messages([b"\x00", big, b"\x01"], False)
+    client.send_frame(Opcode.TEXT, b"frag", fin=False)
+    with pytest.raises(ProtocolError):  # as websockets says: not inside a fragmented one
+        client.send_messages([b"after"], True)
+    client.send_frame(Opcode.CONT, b"ment", fin=True)
+    client.send_messages([b"after"], True)
+    await pipe.pump()
+    assert server_owner.named("message") == [
+        ("message", b"first", True),
+        ("message", b"a", True),
+        ("message", b"b", True),
+        ("message", b"\x00", False),
+        ("message", big, False),
+        ("message", b"\x01", False),
+        ("message", b"fragment", True),
+        ("message", b"after", True),
+    ]
+    assert server_owner.named("ping") == [("ping", b"p", False)]
+    assert client.messages_out == server.messages_in == 8

@@ -187,13 +187,19 @@ class WebSocketChannel(Owner[ClientEngine]):
         """Send messages in order, in one write."""
         await self._ready()
         engine = self.engine
-        # Runs of one kind go to the engine together (a pipe's are all of one kind).
-        for text, run in itertools.groupby(payloads, lambda data: isinstance(data, str)):
-            if text:
-                encoded = [cast(str, data).encode("utf-8", "surrogatepass") for data in run]
-                engine.send_messages(encoded, True)
-            else:
-                engine.send_messages(cast(list[bytes], list(run)), False)
+        kinds = set(map(type, payloads))
+        if kinds == {str}:  # a pipe's lines: all text
+            texts = cast(Sequence[str], payloads)
+            engine.send_messages([data.encode("utf-8", "surrogatepass") for data in texts], True)
+        elif kinds == {bytes}:
+            engine.send_messages(cast(Sequence[bytes], payloads), False)
+        else:  # runs of one kind go to the engine together
+            for text, run in itertools.groupby(payloads, lambda data: isinstance(data, str)):
+                if text:
+                    encoded = [cast(str, data).encode("utf-8", "surrogatepass") for data in run]
+                    engine.send_messages(encoded, True)
+                else:
+                    engine.send_messages(cast(list[bytes], list(run)), False)
         if engine.flags & WRITE_PAUSED:
             await self._drained()
 
