@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from linear import assert_linear, timing
 from websockets.client import ClientProtocol
 from websockets.exceptions import ProtocolError
 from websockets.frames import Frame, Opcode
@@ -23,6 +22,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
+from tests.support.linear import assert_linear, timing
 from tests.wire.fake import FakeTransport, Pipe, Recorder
 from wscli.wire.client import ClientEngine
 from wscli.wire.frames import BINARY, DIRECT_MAX, FORWARD, TEXT, FrameCutter, masked_frames
