@@ -60,12 +60,19 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return WORKERS
 
 
+@pytest.fixture(scope="session")
+def state_homes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of every test's XDG_STATE_HOME in this worker."""
+    return tmp_path_factory.mktemp("state")
+
+
 @pytest.fixture(autouse=True)
-def state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def state_home(state_homes: Path) -> Iterator[Path]:
     """Every test's own XDG_STATE_HOME, in this process and in every wscli it starts
     (``support.clean_env`` copies it): a test never writes into the tester's URL history,
-    and no test sees another's."""
-    path = tmp_path_factory.mktemp("state")
+    and no test sees another's. (mkdtemp: pytest's numbered folders list their parent at
+    each call, which grows quadratically over a worker's ~500 tests.)"""
+    path = Path(tempfile.mkdtemp(dir=state_homes))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_STATE_HOME", str(path))
         yield path

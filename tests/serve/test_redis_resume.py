@@ -51,6 +51,17 @@ async def until_resume(conn: ClientConnection, timeout: float = 20) -> list[dict
     return seen
 
 
+async def nobody_reads(server: ServeProcess) -> None:
+    """Wait until ``server`` reads no room from Redis: the client that left it is gone there
+    too, so the next one to join is the room's first (the path these tests take). A fixed
+    0.2 s once was too short at load 20: the leaver was still in, and the instance, behind
+    the stream, answered from its own history."""
+    deadline = time.monotonic() + scaled(10)
+    while (body := healthz(server))["backplane"].get("rooms_read", 0):
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.02)
+
+
 async def last_id(url: str, sender: ClientConnection, text: str) -> str:
     """Join ``url`` with the subprotocol, see ``text`` sent, leave: the id it saw last."""
     watcher = await page(url)
@@ -72,7 +83,7 @@ async def test_the_first_client_of_a_room_here_gets_exactly_its_gap() -> None:
             raw = await client(b.ws_url("/r"))
             since = await last_id(a.ws_url("/r"), raw, "before")
             await recv(raw)
-            await asyncio.sleep(0.2)  # nobody in /r on A now
+            await nobody_reads(a)
             missed = [f"missed {n}" for n in range(12)]
             for text in missed:
                 await raw.send(text)
@@ -112,6 +123,7 @@ async def test_resume_reads_a_gap_longer_than_the_history_from_the_stream() -> N
             for text in missed:
                 await raw.send(text)
             await recv_n(raw, 40)
+            await nobody_reads(a)
             for server in (b, a):  # B has a client in /g; A has none
                 back = await page(server.ws_url(f"/g?since={since}"))
                 replay = await until_resume(back)
@@ -138,7 +150,7 @@ async def test_no_false_complete_while_redis_is_stopped() -> None:
             for n in range(5):
                 await raw.send(f"missed {n}")
             await recv_n(raw, 5)
-            await asyncio.sleep(0.2)
+            await nobody_reads(a)
             redis.proc.send_signal(signal.SIGSTOP)
             try:
                 back = await page(a.ws_url(f"/s?since={since}"))
