@@ -440,8 +440,8 @@ async def test_clients_joining_while_the_shared_history_loads_wait_for_it() -> N
     assert plain.writes == [] and page.writes == []  # both wait
     hub.history_loaded("/chat", [shared(f"h{n}", f"aa.{n}") for n in range(1, 5)], True)
     await tick()
-    # The plain client: the last 4 of the history (the live one among them), once.
-    assert plain.messages() == ["h2", "h3", "h4", "live"]
+    # The plain client: the last 4 of the history, then what came while it waited, once.
+    assert plain.messages() == ["h1", "h2", "h3", "h4", "live"]
     # The page: exactly what followed its last id, the resume line, then nothing twice.
     got = envelopes(page)
     assert [e.get("text") for e in got[:-1]] == ["h3", "h4", "live"]
@@ -449,6 +449,24 @@ async def test_clients_joining_while_the_shared_history_loads_wait_for_it() -> N
     hub.deliver_local("/chat", shared("later", "bb.2"), None)
     await tick()
     assert plain.messages()[-1] == "later" and envelopes(page)[-1]["text"] == "later"
+
+
+async def test_more_messages_held_than_the_history_keeps_still_come_in_order() -> None:
+    """Three messages arrive while a newcomer waits for a history of 2: it gets the history,
+    then the three in order (before: the newest two as its replay, then the oldest one)."""
+    broker = LoopbackBroker(shared_history=True)
+    hub = await started(backplane=broker, history=2)
+    newcomer = Recorder("newcomer")
+    hub.join(newcomer)
+    for n in range(1, 4):
+        hub.deliver_local("/chat", shared(f"l{n}", f"bb.{n}"), None)
+    hub.history_loaded("/chat", [shared("h1", "aa.1"), shared("h2", "aa.2")], True)
+    await tick()
+    assert newcomer.messages() == ["h1", "h2", "l1", "l2", "l3"]
+    late = Recorder("late")
+    hub.join(late)  # the room's history now ends with what came meanwhile
+    await tick()
+    assert late.messages() == ["l2", "l3"]
 
 
 async def test_a_gap_the_history_does_not_hold_is_read_from_the_shared_store() -> None:

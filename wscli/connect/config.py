@@ -84,6 +84,14 @@ class SocketIOOptions:
         default="message",
         help="Socket.IO event name for sent lines.",
     )
+    emit: tuple[str, ...] = option(
+        "--emit",
+        multiple=True,
+        metavar="EVENT",
+        default=(),
+        help="Socket.IO: emit EVENT with no arguments once the namespace is joined "
+        "(repeatable, in order, before -x; again after a --reconnect).",
+    )
     handshake_auth: dict[str, Any] | None = option(
         "--handshake-auth",
         metavar="JSON",

@@ -46,6 +46,7 @@ from wscli.connect.session import (
     finish_closed,
     run_session,
 )
+from wscli.connect.socketio.link import SocketIOLink
 from wscli.connect.watchdog import DeadlineWatchdog, Expire
 from wscli.core.errors import NoReply, TimedOut
 from wscli.core.events import Message
@@ -204,7 +205,10 @@ class PipeSession:
         self.output.message(message)
 
     async def _sender(self, link: Link) -> None:
-        """Send -x, then what stdin gives, until stdin ends."""
+        """Send --emit's events, -x, then what stdin gives, until stdin ends."""
+        if isinstance(link, SocketIOLink):
+            for message in await link.emit_opening():
+                self._sent(message)
         for index, raw in enumerate(self.execute, 1):
             self._sent(await link.send(self._payload(raw, f"-x message {index}")))
         await self._send_pending(link)

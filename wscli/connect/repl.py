@@ -276,6 +276,9 @@ class Repl:
         self.stats.subprotocol = link.subprotocol
         self.stats.compression = ", ".join(link.extensions) or "no compression"
         self.socketio = link if isinstance(link, SocketIOLink) else None
+        if self.socketio is not None:
+            for message in await self.socketio.emit_opening():
+                self._show(message)
         for text in self.execute:
             self._show(await link.send(text))
         receiver = asyncio.ensure_future(self._receive(link))

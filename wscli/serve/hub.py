@@ -553,10 +553,13 @@ class Hub:
             message.encode()
             if room.history is not None and not message.notice:
                 self._remember(room, message)
+        # A newcomer's replay is the history before the held messages, which follow it as
+        # live: the newest of the held ones must not take the replay's places and leave
+        # the older ones to come after them (a join saw h7 h0 h2 h4 h6, then h1 h3 h5).
+        shared = list(room.history) if room.history else []
         for message, _ in room.waiting.held:
             if room.history is not None and not message.notice:
                 self._remember(room, message)
-        shared = list(room.history) if room.history else []
         for client, waited in list(room.waiting.clients.items()):
             self._release(room, client, waited, shared)
 

@@ -66,6 +66,26 @@ def test_spread_sends_an_array_as_several_arguments(server: str) -> None:
     assert received(out, "types") == ['types: [["object"]]']  # without --spread: one array
 
 
+def test_emit_sends_events_with_no_arguments_first_in_order(server: str) -> None:
+    """--emit EVENT: no arguments at all (-x '' is one empty string), before -x, in order;
+    --json shows them as sent, with the acknowledgement asked for."""
+    rc, out, err = sio(
+        server, "--emit", "types", "--emit", "echo", "--event", "types", "-x", "", "-n", "4"
+    )
+    assert rc == 0, err
+    assert out[1:] == ["types: [[]]", "echo: []", 'types: [["string"]]']
+    rc, out, err = sio(
+        server, "--emit", "types", "--ack", "--event", "echo", "-x", "1", "-n", "5", "--json"
+    )
+    assert rc == 0, err
+    events = [json.loads(line) for line in out]
+    sent = [e for e in events if e.get("direction") == "out"]
+    assert [(e.get("name"), e.get("args"), e.get("ack_id")) for e in sent] == [
+        ("types", [], 0),
+        ("echo", [1], 1),
+    ]
+
+
 def test_binary_arguments_from_stdin_and_binary_events_as_base64(server: str) -> None:
     rc, out, err = sio(server, "--event", "types", "--stream", "-n", "2", input="\x01\x02\x03")
     assert rc == 0, err
@@ -214,7 +234,7 @@ def test_long_polling_json_open_names_the_polling_url(polling_server: str) -> No
 
 
 def test_socketio_options_without_socketio_are_usage_errors() -> None:
-    for args in (["--ack"], ["--spread"], ["--transport", "polling"], ["--raw-strings"]):
+    for args in (["--ack"], ["--spread"], ["--transport", "polling"], ["--emit", "x"]):
         result = run_wscli("connect", "ws://127.0.0.1:9/", *args)
         assert result.returncode == 2
         assert result.stderr.decode() == f"wscli: error: {args[0]} needs --socketio\n"

@@ -55,9 +55,10 @@ def test_emit_ack_toggle_and_toolbar_at_the_prompt(
 ) -> None:
     env = {k: v for k, v in term_env.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
     args = ["connect", server, "--socketio", "--ack-timeout", "1", "--event", "types"]
-    terminal = Terminal(args, env, cpr=True)
+    terminal = Terminal([*args, "--emit", "types"], env, cpr=True)
     terminals.append(terminal)
     terminal.wait_text('< welcome: {"transport":"websocket"}')
+    terminal.wait_text("< types: []")  # --emit: the event with no arguments, at the start
     toolbar = terminal.wait_text("ns / | acks off, 0 pending").splitlines()[-1]
     assert "ns / | acks off, 0 pending" in toolbar
     terminal.child.send('/emit types "a" 1 {"k":[true]}\r')

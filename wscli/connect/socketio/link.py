@@ -220,6 +220,10 @@ class SocketIOLink:
         await self._send(frames)
         return message
 
+    async def emit_opening(self) -> list[Message]:
+        """``--emit EVENT``: each event, with no arguments, in order."""
+        return [await self.emit(event, []) for event in self.options.emit]
+
     async def emit_text(self, event: str, text: str) -> Message:
         """``/emit EVENT JSON…``: the JSON values after the name are the arguments."""
         return await self.emit(event, json_sequence(text) if text.strip() else [])
