@@ -21,6 +21,7 @@ from serve_process import ServeProcess, free_port
 from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from wscli.core.exitcodes import ExitCode
 from wscli.serve.backplane_redis import RedisBackplane
@@ -149,6 +150,45 @@ async def test_every_instance_sees_the_same_order(
     # Each publisher's own messages keep their order.
     assert [m for m in seen[0] if m[0] == "a"] == [f"a{i}" for i in range(count)]
     for conn in observers + publishers:
+        await conn.close()
+
+
+@requires("redis-server")
+async def test_the_publishing_instance_shows_its_messages_as_the_others_do(
+    pair: tuple[ServeProcess, ServeProcess],
+) -> None:
+    """The instance a message was sent to delivers it from the messages it accepted; the
+    others unpack the stream entry. A page must not tell them apart: the same id, author,
+    client id, text or binary on every instance (only the time is each instance's own)."""
+    a, b = pair
+    chat_v1 = {"subprotocols": [Subprotocol("wscli.chat.v1")]}
+    watchers = [
+        await client(a.ws_url("/same"), **chat_v1),
+        await client(b.ws_url("/same"), **chat_v1),
+    ]
+    page = await client(a.ws_url("/same?nick=pat"), **chat_v1)
+    raw = await client(a.ws_url("/same"))
+    await page.send(json.dumps({"type": "send", "cid": "c0ffee0123456789", "text": "pat: hi"}))
+    await raw.send("plain text")
+    await raw.send(b"\x00\xffbinary")
+
+    async def messages(conn: ClientConnection) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while len(found) < 3:
+            doc = json.loads(await recv(conn))
+            if doc["type"] == "message":
+                del doc["time"]
+                found.append(doc)
+        return found
+
+    seen = [await messages(conn) for conn in [*watchers, page]]
+    assert seen[0] == seen[1] == seen[2]
+    assert [doc.get("cid") for doc in seen[0]] == ["c0ffee0123456789", None, None]
+    assert seen[0][0]["from"] == "pat" and seen[0][0]["text"] == "pat: hi"
+    assert seen[0][1]["text"] == "plain text" and seen[0][1]["from"].startswith("#")
+    assert seen[0][2]["binary"] == "AP9iaW5hcnk="
+    assert len({doc["id"] for doc in seen[0]}) == 3
+    for conn in [*watchers, page, raw]:
         await conn.close()
 
 
