@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import support
-from serve_process import ServeProcess
+from tests import support
+from tests.support.serve_process import ServeProcess
 
 
 def load_fanout() -> ModuleType:
@@ -87,7 +87,7 @@ def test_generator_fanout_through_serve_socketio_is_exact(tmp_path: Path) -> Non
 def test_generator_split_over_two_instances_on_redis_is_exact(tmp_path: Path) -> None:
     """The multi-instance scenario (benchmarks/multi_instance.py): subscribers split over two
     `wscli serve --redis` instances with --port2, the publisher on the first."""
-    from redis_process import RedisServer
+    from tests.support.redis_process import RedisServer
 
     binary: Path = load_fanout().build_generator(tmp_path, force=True)
     subs, count = 40, 1000

@@ -25,6 +25,8 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from tests.support import parsed
+
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
 COMMANDS = ("connect", "handshake", "serve", "proxy", "replay", "top")
 SHARED = ("core", "net", "wire")
@@ -64,14 +66,9 @@ Rule = Callable[[str, str], "str | None"]
 
 
 @functools.cache
-def _tree(source: str) -> ast.Module:
-    return ast.parse(source)
-
-
-@functools.cache
 def _imports_of(source: str) -> frozenset[str]:
     found: set[str] = set()
-    for node in ast.walk(_tree(source)):
+    for node in ast.walk(parsed(source)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -133,7 +130,7 @@ def nothing_below_imports_cli(name: str, source: str) -> str | None:
 def only_entry_points_exit(name: str, source: str) -> str | None:
     if name in {"cli/entry", "docgen/__main__"}:
         return None
-    for node in ast.walk(_tree(source)):
+    for node in ast.walk(parsed(source)):
         if (
             isinstance(node, ast.Attribute)
             and node.attr in {"exit", "_exit"}

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import REPO, scaled
+from tests.support import REPO, scaled
 
 BIN = Path(sys.executable).parent
 

@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-from support import clean_env, has_ansi, run_wscli, scaled, wscli_command
 
+from tests.support import clean_env, has_ansi, run_wscli, scaled, wscli_command
 from wscli import __version__
 from wscli.core.exitcodes import ExitCode
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 import pytest
 from click.shell_completion import ShellComplete
-from support import REPO, clean_env, requires, run_wscli, scaled, wscli_command
 
+from tests.support import REPO, clean_env, requires, run_wscli, scaled, wscli_command
 from wscli.cli import cli
 from wscli.cli.completion import SHELLS, bash_word
 from wscli.docgen.files import COMPLETION_FILES

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 import trustme
-from connect_servers import (
+
+from tests.support import REPO, clean_env, lines, requires, run_wscli
+from tests.support.connect_servers import (
     close_after_first,
     drop_after_first,
     echo,
@@ -19,11 +21,10 @@ from connect_servers import (
     running,
     tls_server_context,
 )
-from peers import peer
-from rawserver import RawServer, answer, close_early, close_frame, upgrade_response
-from serve_process import ServeProcess
-from support import REPO, clean_env, lines, requires, run_wscli
-from tunnels import ConnectProxy
+from tests.support.peers import peer
+from tests.support.rawserver import RawServer, answer, close_early, close_frame, upgrade_response
+from tests.support.serve_process import ServeProcess
+from tests.support.tunnels import ConnectProxy
 
 # -- exit codes ----------------------------------------------------------------------------
 

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from connect_servers import echo, running
-from serve_process import ServeProcess
-from support import clean_env, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+
+from tests.support import clean_env, lines, run_wscli, scaled, wscli_command
+from tests.support.connect_servers import echo, running
+from tests.support.serve_process import ServeProcess
 
 COUNT = 100_000
 

@@ -16,11 +16,17 @@ import time
 from pathlib import Path
 
 import trustme
-from connect_servers import echo, running, tls_server_context
-from rawserver import RawConnection, RawServer, answer, http_response, upgrade_response
-from support import clean_env, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
+from tests.support import clean_env, lines, run_wscli, scaled, wscli_command
+from tests.support.connect_servers import echo, running, tls_server_context
+from tests.support.rawserver import (
+    RawConnection,
+    RawServer,
+    answer,
+    http_response,
+    upgrade_response,
+)
 from wscli.net.statefiles import urls_path
 
 HOSTILE_REASON = "Not\x1b]0;PWNED\x07\x1b]52;c;cHduZWQ=\x07\x1b[31mRED"

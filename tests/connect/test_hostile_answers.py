@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 import trustme
-from measured import run_measured
-from rawserver import RawConnection, RawServer, answer, http_response, upgrade_response
-from support import run_wscli, scaled
+
+from tests.support import run_wscli, scaled
+from tests.support.measured import run_measured
+from tests.support.rawserver import (
+    RawConnection,
+    RawServer,
+    answer,
+    http_response,
+    upgrade_response,
+)
 
 
 @pytest.mark.parametrize(

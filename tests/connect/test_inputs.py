@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-from connect_servers import echo, running
 from hypothesis import given
 from hypothesis import strategies as st
-from support import lines, run_wscli
 
+from tests.support import lines, run_wscli
+from tests.support.connect_servers import echo, running
 from wscli.connect.inputs import (
     BadInput,
     decode_binary,

@@ -10,12 +10,12 @@ import ssl
 from pathlib import Path
 
 import pytest
-from connect_servers import close_after_first, echo, running
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidMessage, InvalidStatus
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from tests.support.connect_servers import close_after_first, echo, running
 from wscli.connect.connection import (
     build_request,
     check_options,

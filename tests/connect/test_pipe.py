@@ -13,7 +13,10 @@ import time
 import warnings
 
 import pytest
-from connect_servers import (
+from websockets.asyncio.server import ServerConnection
+
+from tests.support import clean_env, has_ansi, lines, run_wscli, scaled, wscli_command
+from tests.support.connect_servers import (
     close_after_first,
     echo,
     greet_then_echo,
@@ -21,9 +24,6 @@ from connect_servers import (
     silent,
     start_killable,
 )
-from support import clean_env, has_ansi, lines, run_wscli, scaled, wscli_command
-from websockets.asyncio.server import ServerConnection
-
 from wscli.connect.pipe import StdinReader
 
 

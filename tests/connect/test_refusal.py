@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from connect.test_repl import Terminal, state_home, term_env, terminals  # noqa: F401
-from connect_servers import echo, running
-from support import lines, run_wscli
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
+
+from tests.connect.test_repl import Terminal, state_home, term_env, terminals  # noqa: F401
+from tests.support import lines, run_wscli
+from tests.support.connect_servers import echo, running
 
 SAID = "no supported subprotocol offered (supported: chat, wscli.chat.v1)"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from linear import assert_linear, timing
 from rich.cells import cell_len
 from rich.text import Text
 
+from tests.support.linear import assert_linear, timing
 from wscli.connect.render import (
     CONTINUATION,
     PREVIEW_CHARS,

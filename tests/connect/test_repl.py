@@ -15,13 +15,19 @@ from pathlib import Path
 import pexpect
 import pyte
 import pytest
-from connect_servers import ServerThread, close_after_first, echo, running, start_killable
-from peers import peer
 from prompt_toolkit.history import InMemoryHistory
-from ptyscreen import PtyScreen
-from support import clean_env, requires, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 
+from tests.support import clean_env, requires, scaled, wscli_command
+from tests.support.connect_servers import (
+    ServerThread,
+    close_after_first,
+    echo,
+    running,
+    start_killable,
+)
+from tests.support.peers import peer
+from tests.support.ptyscreen import PtyScreen
 from wscli.connect.repl import SlashCompleter, Stats, open_history, toolbar_text
 from wscli.connect.slash import HELP_TEXT, Command, CommandError, parse_line
 from wscli.net.statefiles import history_path

@@ -10,11 +10,12 @@ import stat
 import time
 from pathlib import Path
 
-from connect.test_repl import Terminal, start, state_home, term_env, terminals  # noqa: F401
-from connect_servers import Handler, echo, running
-from rawserver import RawConnection, RawServer, upgrade_response
-from support import scaled
 from websockets.asyncio.server import ServerConnection
+
+from tests.connect.test_repl import Terminal, start, state_home, term_env, terminals  # noqa: F401
+from tests.support import scaled
+from tests.support.connect_servers import Handler, echo, running
+from tests.support.rawserver import RawConnection, RawServer, upgrade_response
 
 MIB = 2**20
 

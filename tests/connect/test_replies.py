@@ -8,11 +8,11 @@ import asyncio
 import json
 import subprocess
 
-from connect_servers import Handler, echo, running
-from support import clean_env, lines, run_wscli, scaled, wscli_command
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from tests.support import clean_env, lines, run_wscli, scaled, wscli_command
+from tests.support.connect_servers import Handler, echo, running
 from wscli.core.exitcodes import ExitCode
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from connect_servers import echo, reject, running
 from websockets.asyncio.server import ServerConnection
 
+from tests.support.connect_servers import echo, reject, running
 from wscli.connect.config import SessionOptions
 from wscli.connect.link import Link, WebSocketLink
 from wscli.connect.session import cancel_and_wait, finish_closed, run_session

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from connect_servers import echo, running
-from support import lines, run_wscli
+from tests.support import lines, run_wscli
+from tests.support.connect_servers import echo, running
 
 WARNING = (
     b"wscli: warning: the server chose no subprotocol (offered: graphql-transport-ws): it may "

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from connect.test_repl import Terminal, state_home, term_env, terminals  # noqa: F401
-from connect_servers import echo, running
+from tests.connect.test_repl import Terminal, state_home, term_env, terminals  # noqa: F401
+from tests.support.connect_servers import echo, running
 
 
 def test_count_on_a_terminal_ends_without_a_prompt(

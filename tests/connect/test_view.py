@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from connect.test_repl import (  # noqa: F401
+
+from tests.connect.test_repl import (  # noqa: F401
     PushServer,
     Terminal,
     push_server,
@@ -15,8 +16,7 @@ from connect.test_repl import (  # noqa: F401
     term_env,
     terminals,
 )
-from support import run_wscli
-
+from tests.support import run_wscli
 from wscli.connect.render import pretty_json, terminal_message
 from wscli.connect.repl import Stats, toolbar_text
 from wscli.connect.slash import HELP_TEXT, Command, CommandError, parse_line

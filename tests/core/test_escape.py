@@ -6,8 +6,8 @@ import re
 
 from hypothesis import given
 from hypothesis import strategies as st
-from linear import assert_linear, timing
 
+from tests.support.linear import assert_linear, timing
 from wscli.core.escape import escape_control
 
 

@@ -8,7 +8,7 @@ import math
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
@@ -131,7 +131,6 @@ _TARGETS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
 @given(
     target=_TARGETS,
     headers=st.lists(st.tuples(_NAMES, _VALUES), max_size=6),
@@ -158,7 +157,6 @@ def test_whatever_we_accept_websockets_reads_the_same(
     assert theirs == (ours.target, ours.version, ours.headers)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_any_bytes_give_a_head_or_head_error_only(data: bytes) -> None:
     with contextlib.suppress(HeadError):
@@ -167,7 +165,6 @@ def test_any_bytes_give_a_head_or_head_error_only(data: bytes) -> None:
         assert all(len(n) + len(v) <= MAX_HEADER_LINE for n, v in head.headers)
 
 
-@settings(max_examples=150, deadline=None)
 @given(
     st.lists(
         st.sampled_from(

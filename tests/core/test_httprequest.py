@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from wscli.core.httprequest import (
@@ -133,7 +133,6 @@ def _requestish() -> st.SearchStrategy[bytes]:
     return st.one_of(st.binary(max_size=2000), st.lists(pieces, max_size=60).map(b"".join))
 
 
-@settings(max_examples=200, deadline=None)
 @given(data=_requestish(), cuts=st.lists(st.integers(1, 64), max_size=20))
 def test_any_input_gives_a_request_none_or_bad_request(data: bytes, cuts: list[int]) -> None:
     reader = RequestReader(max_body=256)

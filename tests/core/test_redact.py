@@ -4,10 +4,10 @@ text out), and properties for any text a peer may send (Hypothesis)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support import growth
 
+from tests.support import growth
 from wscli.core.redact import is_secret_header, is_secret_param, redact, redact_header
 
 
@@ -78,7 +78,6 @@ HEADER = st.sampled_from(["Authorization", "X-Api-Key", "X-Auth-Token", "Cookie"
 NOISE = st.text(max_size=40).filter(lambda s: "S3CRET" not in s)
 
 
-@settings(max_examples=200, deadline=None)
 @given(NOISE, PARAM, SECRET, NOISE, HEADER, SECRET, NOISE, SECRET)
 def test_secrets_in_any_surrounding_text_are_gone(
     before: str,
@@ -97,7 +96,6 @@ def test_secrets_in_any_surrounding_text_are_gone(
     assert "S3CRET" not in redact(line)
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_any_text_is_redacted_without_error_and_bounded(text: str) -> None:
     shown = redact(text)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from linear import assert_linear, quietly, timing
 
+from tests.support.linear import assert_linear, quietly, timing
 from wscli.connect.socketio.transport import split_payloads
 from wscli.core.ndjson import to_json
 from wscli.core.socketio import (

@@ -7,10 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support import growth
 
+from tests.support import growth
 from wscli.core.socketio import (
     MAX_PACKETS_PER_BODY,
     PacketType,
@@ -48,7 +48,6 @@ packet_text = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.one_of(packet_text, st.text(max_size=200)))
 def test_decode_packet_raises_only_protocol_violation(text: str) -> None:
     try:
@@ -63,7 +62,6 @@ def test_decode_packet_raises_only_protocol_violation(text: str) -> None:
             check_placeholders(packet.data, packet.attachments)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_decode_payload_raises_only_protocol_violation(body: bytes) -> None:
     try:
@@ -74,7 +72,6 @@ def test_decode_payload_raises_only_protocol_violation(body: bytes) -> None:
     assert sum(len(p) for p in packets) <= len(body)
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     st.lists(
         st.one_of(
@@ -123,7 +120,6 @@ def test_nesting_is_bounded_before_placeholders_are_walked() -> None:
         raise AssertionError("nesting beyond MAX_DEPTH was accepted")
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.text(max_size=8), max_size=3),
     st.lists(st.binary(max_size=20), max_size=3),
@@ -138,7 +134,6 @@ def test_pack_event_round_trip(args: list[str], attachments: list[bytes], ack: i
     assert unpack_event(packed) == event
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_unpack_event_raises_only_value_error(blob: bytes) -> None:
     try:
@@ -162,7 +157,6 @@ def test_packet_json_is_the_clients_text_when_written_the_usual_way() -> None:
         assert packet_json(text, decode_packet(text)) == expected, text
 
 
-@settings(max_examples=300, deadline=None)
 @given(packet_text)
 def test_packet_json_always_decodes_to_the_packets_data(text: str) -> None:
     try:

@@ -7,10 +7,10 @@ import contextlib
 import urllib.parse
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support import growth
 
+from tests.support import growth
 from wscli.core.target import RequestTargetError, normalize_path, origin_form
 
 
@@ -83,7 +83,6 @@ def test_normalize_path(path: str, normal: str) -> None:
     assert normalize_path(path) == normal
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.sampled_from("%/aZ09-.~_2fF5C3"), max_size=80) | st.text(max_size=80))
 def test_normalized_paths_are_fixed_points_and_never_longer(path: str) -> None:
     normal = normalize_path(path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
@@ -85,7 +85,6 @@ def _websockets_status(values: dict[str, list[str]]) -> int:
     return ServerProtocol().accept(Request("/", Headers(pairs))).status_code
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     connection=st.lists(st.sampled_from(["Upgrade", "keep-alive", "upgrade, x", "", "a b"])),
     upgrade=st.lists(st.sampled_from(["websocket", "WebSocket", "h2c", "websocket/13", "a b"])),
@@ -107,7 +106,6 @@ def test_accepted_exactly_when_websockets_accepts(
         assert theirs == 101
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(max_size=40), max_size=6))
 def test_any_header_values_give_an_answer_or_upgrade_error_only(values: list[str]) -> None:
     with contextlib.suppress(UpgradeError):

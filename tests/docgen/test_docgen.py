@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import REPO, requires, run_wscli, scaled
 
+from tests.support import REPO, requires, run_wscli, scaled
 from wscli import __version__
 from wscli.cli.describe import describe_cli
 from wscli.core.exitcodes import EXIT_CODE_DESCRIPTIONS

@@ -1,6 +1,6 @@
 """`wscli handshake` end to end: the real entry point against real servers on 127.0.0.1.
 
-Misbehaving servers come from tests/rawserver.py; the happy path also runs against a real
+Misbehaving servers come from tests/support/rawserver.py; the happy path also runs against a real
 websockets server. stdout, stderr and the exit code are asserted separately.
 """
 
@@ -21,8 +21,11 @@ from typing import NamedTuple
 
 import pytest
 import trustme
-from handshake_example import EXAMPLE_RESPONSE, KEY, SENT_REQUEST
-from rawserver import (
+from websockets.asyncio.server import ServerConnection, serve
+
+from tests.handshake.handshake_example import EXAMPLE_RESPONSE, KEY, SENT_REQUEST
+from tests.support import clean_env, has_ansi, run_wscli, scaled, wscli_command
+from tests.support.rawserver import (
     RawServer,
     Response,
     accept_value,
@@ -34,9 +37,6 @@ from rawserver import (
     silent,
     upgrade_response,
 )
-from support import clean_env, has_ansi, run_wscli, scaled, wscli_command
-from websockets.asyncio.server import ServerConnection, serve
-
 from wscli.core.exitcodes import ExitCode
 
 EXAMPLE_ARGS = ["-H", "Host: server.example.com", "-s", "chat", "-s", "superchat"]

@@ -20,9 +20,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from measured import run_measured
-from rawserver import RawConnection, RawServer, answer, http_response, upgrade_response
-from support import run_wscli, scaled
+
+from tests.support import run_wscli, scaled
+from tests.support.measured import run_measured
+from tests.support.rawserver import (
+    RawConnection,
+    RawServer,
+    answer,
+    http_response,
+    upgrade_response,
+)
 
 HOSTILE_REASON = "Not\x1b]0;PWNED\x07\x1b]52;c;cHduZWQ=\x07\x1b[31mRED"
 

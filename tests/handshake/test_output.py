@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from handshake_example import EXAMPLE_REQUEST, EXAMPLE_RESPONSE
-
+from tests.handshake.handshake_example import EXAMPLE_REQUEST, EXAMPLE_RESPONSE
 from wscli.handshake.output import write_report
 from wscli.handshake.report import HandshakeReport
 from wscli.net.terminal import Environment

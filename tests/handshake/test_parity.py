@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import trustme
-from connect.test_cli import ConnectProxy
-from connect_servers import echo, reject, running, tls_server_context
-from support import run_wscli
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from tests.connect.test_cli import ConnectProxy
+from tests.support import run_wscli
+from tests.support.connect_servers import echo, reject, running, tls_server_context
 from wscli.core.clientrequest import USER_AGENT
 
 COMMON = ["-H", "X-Trace: 7", "--auth", "alice:pw", "--origin", "https://app.example", "-s", "v1"]

@@ -7,10 +7,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-from handshake_example import ACCEPT
-from handshake_example import EXAMPLE_REQUEST as REQUEST
-from handshake_example import EXAMPLE_RESPONSE as RESPONSE
-
+from tests.handshake.handshake_example import ACCEPT
+from tests.handshake.handshake_example import EXAMPLE_REQUEST as REQUEST
+from tests.handshake.handshake_example import EXAMPLE_RESPONSE as RESPONSE
 from wscli.core.errors import HandshakeRejected
 from wscli.handshake.render import (
     hexdump,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from handshake_example import ACCEPT, KEY, SENT_REQUEST
 from hypothesis import example, given
 from hypothesis import strategies as st
-from linear import assert_linear, timing
 from websockets.client import ClientProtocol
 from websockets.uri import WebSocketURI, parse_uri
 
+from tests.handshake.handshake_example import ACCEPT, KEY, SENT_REQUEST
+from tests.support.linear import assert_linear, timing
 from wscli.core.clientrequest import USER_AGENT
 from wscli.core.clientrequest import build_client as build_request
 from wscli.core.errors import HandshakeRejected, UsageProblem, WscliError

@@ -10,8 +10,9 @@ import ssl
 from pathlib import Path
 
 import trustme
-from connect_servers import echo, running
-from support import run_wscli
+
+from tests.support import run_wscli
+from tests.support.connect_servers import echo, running
 
 PAST = (datetime.datetime(2019, 1, 1, tzinfo=datetime.timezone.utc),
         datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))  # fmt: skip

@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from connect_servers import echo, running
-from support import run_wscli
 
+from tests.support import run_wscli
+from tests.support.connect_servers import echo, running
 from wscli.net.statefiles import (
     HISTORY_READ_LIMIT,
     KEEP_URLS,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support import run_wscli
 
+from tests.support import run_wscli
 from wscli.core.errors import UsageProblem
 from wscli.net.tls import (
     DECRYPT_HINT,
@@ -165,14 +165,12 @@ def test_certificate_dates_from_both_time_forms() -> None:
     assert (before.year, after.year, after.day) == (2049, 2050, 2)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_give_dates_or_only_value_or_index_errors(data: bytes) -> None:
     with contextlib.suppress(ValueError, IndexError):
         validity(data)
 
 
-@settings(max_examples=100, deadline=None)
 @given(st.integers(min_value=0, max_value=2000), st.binary(min_size=1, max_size=1))
 def test_a_mangled_certificate_gives_only_value_or_index_errors(at: int, byte: bytes) -> None:
     der = bytearray(ssl.PEM_cert_to_DER_cert(CERT_PEM))

@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-from proxy_process import ProxyProcess
-from rawserver import RawConnection, RawServer, upgrade_response
-from support import scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from tests.support import scaled
+from tests.support.proxy_process import ProxyProcess
+from tests.support.rawserver import RawConnection, RawServer, upgrade_response
 
 MIB = 2**20
 FLOOD = 64 * MIB

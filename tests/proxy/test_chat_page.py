@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from proxy_process import ProxyProcess
-from serve_process import ServeProcess
-from support import requires, scaled
+
+from tests.support import requires, scaled
+from tests.support.proxy_process import ProxyProcess
+from tests.support.serve_process import ServeProcess
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's Chromium; never `playwright install`
 CHROMIUM_ARGS = [

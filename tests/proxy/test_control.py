@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from proxy_process import ProxyProcess
-from support import run_wscli, scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from tests.support import run_wscli, scaled
+from tests.support.proxy_process import ProxyProcess
 
 CONTROL = re.compile(r"control API on (http://127\.0\.0\.1:\d+/)")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -8,12 +8,13 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from peers import peer
-from proxy_process import ProxyProcess
-from support import requires, run_wscli, scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.support import requires, run_wscli, scaled
+from tests.support.peers import peer
+from tests.support.proxy_process import ProxyProcess
 
 
 @pytest.fixture
@@ -210,7 +211,7 @@ class peer_or_echo:
     """A node-ws peer when node is installed, else a wscli serve (both echo)."""
 
     def __enter__(self) -> str:
-        from serve_process import ServeProcess
+        from tests.support.serve_process import ServeProcess
 
         self.server = ServeProcess()
         return self.server.ws_url("/room")

@@ -8,13 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from proxy_process import ProxyProcess
-from serve_process import ServeProcess
-from support import scaled
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 from websockets.uri import WebSocketURI, parse_uri
 
+from tests.support import scaled
+from tests.support.proxy_process import ProxyProcess
+from tests.support.serve_process import ServeProcess
 from wscli.proxy.gate import Gate, Refused, decide
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="

@@ -9,11 +9,12 @@ import socket
 import time
 
 import pytest
-from proxy_process import ProxyProcess
-from support import scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.support import scaled
+from tests.support.proxy_process import ProxyProcess
 
 
 async def _raw_exchange(port: int, data: bytes, wait: float) -> bytes:

@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from proxy_process import BANNER, ProxyProcess
-from support import clean_env, scaled, wscli_command
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from tests.support import clean_env, scaled, wscli_command
+from tests.support.proxy_process import BANNER, ProxyProcess
 
 
 @pytest.fixture

@@ -13,14 +13,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from npm_clients import wscat
-from peers import peer
-from proxy_process import ProxyProcess
-from support import requires, run_wscli, scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
+
+from tests.support import requires, run_wscli, scaled
+from tests.support.npm_clients import wscat
+from tests.support.peers import peer
+from tests.support.proxy_process import ProxyProcess
 
 
 class Upstream:
@@ -159,7 +160,7 @@ async def test_an_upstream_refusal_reaches_the_client_as_it_came() -> None:
 
 
 async def test_an_unreachable_upstream_is_a_502_and_the_proxy_keeps_running() -> None:
-    from serve_process import free_port
+    from tests.support.serve_process import free_port
 
     with ProxyProcess(f"ws://127.0.0.1:{free_port()}/") as proxy:
         with pytest.raises(InvalidStatus) as info:
@@ -263,7 +264,7 @@ def test_node_ws_upstream_with_wscli_connect_through_the_proxy() -> None:
 
 @requires("npm", "node")
 def test_wscat_through_the_proxy_to_wscli_serve() -> None:
-    from serve_process import ServeProcess
+    from tests.support.serve_process import ServeProcess
 
     wscat_bin = wscat()
     with ServeProcess() as server, ProxyProcess(server.ws_url("/lobby")) as proxy:
@@ -489,7 +490,7 @@ async def test_several_clients_are_shown_interleaved_with_their_ids(upstream: Up
 async def test_a_closed_stdout_stops_the_proxy_quietly_with_exit_0(upstream: Upstream) -> None:
     import subprocess as sp
 
-    from support import clean_env, wscli_command
+    from tests.support import clean_env, wscli_command
 
     proc = sp.Popen(
         [*wscli_command(), "proxy", upstream.url, "--port", "0"],

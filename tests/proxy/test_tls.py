@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import trustme
-from proxy_process import ProxyProcess
-from support import scaled
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import InvalidStatus
+
+from tests.support import scaled
+from tests.support.proxy_process import ProxyProcess
 
 
 async def echo(ws: ServerConnection) -> None:

@@ -7,12 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from proxy_process import ProxyProcess
-from support import scaled
-from tunnels import ConnectProxy, SocksProxy
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from tests.support import scaled
+from tests.support.proxy_process import ProxyProcess
+from tests.support.tunnels import ConnectProxy, SocksProxy
 
 NAME = "upstream.test"  # not loopback, so the *_proxy rules apply; the proxies resolve it
 

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from npm_clients import npm_clients, wscat
-from proxy_process import ProxyProcess
-from serve_process import ServeProcess
-from support import clean_env, requires, run_wscli, scaled, wscli_command
+
+from tests.support import clean_env, requires, run_wscli, scaled, wscli_command
+from tests.support.npm_clients import npm_clients, wscat
+from tests.support.proxy_process import ProxyProcess
+from tests.support.serve_process import ServeProcess
 
 MOCK = re.compile(r"Replaying connection #\d+ \(.*\) on ws://127\.0\.0\.1:(\d+)")
 RECORDED = ["* alice joined", "hello", "world"]

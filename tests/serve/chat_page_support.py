@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from support import scaled
 from websockets.sync.client import ClientConnection, connect
+
+from tests.support import scaled
 
 # Exactly as /work/shared/COMPONENTS.md says: Debian's Chromium, never `playwright install`.
 CHROMIUM = "/usr/bin/chromium"

@@ -1,6 +1,6 @@
 """Helpers for the `wscli serve` tests: an in-process server, clients, raw sockets, events.
 
-A whole `wscli serve` subprocess is tests/serve_process.py's ServeProcess.
+A whole `wscli serve` subprocess is tests/support/serve_process.py's ServeProcess.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from support import scaled
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.support import scaled
 from wscli.serve.config import ServeConfig
 from wscli.serve.log import EventLog
 from wscli.serve.server import ChatServer
@@ -49,6 +49,12 @@ class Running:
                 raise AssertionError(f"fewer than {count} {kind} events: {self.events()}")
             await asyncio.sleep(0.02)
         return self.events(kind)
+
+    async def stop(self) -> None:
+        """Shut the server down now. The per-second summaries (wrong tokens, descriptor
+        refusals) are reported at shutdown, so a test reads them here instead of waiting out
+        their one-second window."""
+        await self.chat.shutdown()
 
     async def wait_event(self, kind: str, timeout: float = 5, **match: Any) -> dict[str, Any]:
         """The first logged event of ``kind`` whose fields include ``match``."""

@@ -1,7 +1,7 @@
 """Hostile clients against a running `wscli serve` (a manual check, not part of the suite).
 
     .venv/bin/wscli serve --port 0 2>serve.log &      # note the port from the banner
-    .venv/bin/python tests/serve/serve_hostile.py PORT [CONNECTIONS]
+    .venv/bin/python -m tests.serve.serve_hostile PORT [CONNECTIONS]
     grep -ci traceback serve.log                       # expect 0
 
 Sends garbage, a TLS ClientHello to the plain port, unmasked and reserved-opcode frames,
@@ -20,7 +20,8 @@ import sys
 import time
 
 import websockets
-from serve_helpers import masked_frame, upgrade_request
+
+from tests.serve.serve_helpers import masked_frame, upgrade_request
 
 
 async def raw(port: int, data: bytes, timeout: float = 3) -> bytes:

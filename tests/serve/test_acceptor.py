@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from serve_process import ServeProcess
-from support import IN_CI, growth, scaled
 
+from tests.support import IN_CI, growth, scaled
+from tests.support.serve_process import ServeProcess
 from wscli.serve import acceptor, fdlimit
 
 UPGRADE = (
@@ -356,7 +356,6 @@ def test_refusals_answer_silent_clients_and_huge_heads_in_bounded_time(loop_name
         assert results[name].endswith(fdlimit.REFUSAL_TEXT.encode()), name
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=600))
 def test_the_host_of_any_head_is_one_value_or_none(head: bytes) -> None:
     host = acceptor.request_host(head)

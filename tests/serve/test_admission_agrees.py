@@ -9,8 +9,15 @@ import itertools
 import json
 import urllib.parse
 
-from serve_helpers import Running, client, http_get, raw_request, running, upgrade_request
-from support import scaled
+from tests.serve.serve_helpers import (
+    Running,
+    client,
+    http_get,
+    raw_request,
+    running,
+    upgrade_request,
+)
+from tests.support import scaled
 
 ORIGINS = (None, "https://ok.example", "https://evil.example", "null")
 TOKENS = (None, "s3cret", "nope")

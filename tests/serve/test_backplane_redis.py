@@ -15,14 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_process import Received, RedisCluster, RedisServer, chat, client, healthz, redis_cli
-from serve_helpers import assert_silent, recv, recv_n
-from serve_process import ServeProcess, free_port
-from support import requires, run_wscli, scaled
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from tests.serve.serve_helpers import assert_silent, recv, recv_n
+from tests.support import requires, run_wscli, scaled
+from tests.support.redis_process import (
+    Received,
+    RedisCluster,
+    RedisServer,
+    chat,
+    client,
+    healthz,
+    redis_cli,
+)
+from tests.support.serve_process import ServeProcess, free_port
 from wscli.core.exitcodes import ExitCode
 from wscli.serve.backplane_redis import RedisBackplane
 from wscli.serve.redis_wire import make_header, pack_batch, pack_message, stream_key

@@ -10,12 +10,12 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from serve_helpers import client, recv, recv_n, running
-from support import growth, scaled
 from websockets.exceptions import ConnectionClosed
 
+from tests.serve.serve_helpers import client, recv, recv_n, running
+from tests.support import growth, scaled
 from wscli.serve.chat_commands import (
     MAX_TOKEN,
     Ping,
@@ -93,7 +93,6 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     st.one_of(
         st.binary(max_size=300),

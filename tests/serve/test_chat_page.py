@@ -16,7 +16,9 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from chat_page_support import (
+from websockets.sync.client import ClientConnection, connect
+
+from tests.serve.chat_page_support import (
     chromium,
     lines,
     open_page,
@@ -26,10 +28,9 @@ from chat_page_support import (
     wait_line,
     wait_online,
 )
-from redis_process import RedisServer
-from serve_process import ServeProcess
-from support import requires, scaled
-from websockets.sync.client import ClientConnection, connect
+from tests.support import requires, scaled
+from tests.support.redis_process import RedisServer
+from tests.support.serve_process import ServeProcess
 
 PAGE_TEXT = (resources.files("wscli.serve") / "static" / "chat.html").read_text("utf-8")
 

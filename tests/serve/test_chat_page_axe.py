@@ -12,7 +12,8 @@ from functools import cache
 from typing import Any
 
 import pytest
-from chat_page_support import (
+
+from tests.serve.chat_page_support import (
     Relay,
     chromium,
     drawn,
@@ -23,8 +24,8 @@ from chat_page_support import (
     wait_line,
     wait_online,
 )
-from serve_process import ServeProcess
-from support import npm_packages, requires, scaled
+from tests.support import npm_packages, requires, scaled
+from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium", "npm", "node")
 

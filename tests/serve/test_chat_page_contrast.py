@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chat_page_support import (
+
+from tests.serve.chat_page_support import (
     chromium,
     open_page,
     raw_client,
@@ -17,8 +18,8 @@ from chat_page_support import (
     wait_line,
     wait_online,
 )
-from serve_process import ServeProcess
-from support import requires
+from tests.support import requires
+from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
 

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chat_page_support import (
+
+from tests.serve.chat_page_support import (
     chromium,
     lines,
     open_page,
@@ -19,8 +20,8 @@ from chat_page_support import (
     wait_online,
     wait_until,
 )
-from serve_process import ServeProcess
-from support import requires, scaled
+from tests.support import requires, scaled
+from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
 

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chat_page_support import (
+from websockets.sync.client import ClientConnection
+
+from tests.serve.chat_page_support import (
     AFTER_BACKOFF,
     Relay,
     chromium,
@@ -22,9 +24,8 @@ from chat_page_support import (
     wait_line,
     wait_online,
 )
-from serve_process import ServeProcess
-from support import requires, scaled
-from websockets.sync.client import ClientConnection
+from tests.support import requires, scaled
+from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
 

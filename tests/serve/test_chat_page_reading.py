@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chat_page_support import (
+
+from tests.serve.chat_page_support import (
     Relay,
     chromium,
     lines,
@@ -22,8 +23,8 @@ from chat_page_support import (
     wait_line,
     wait_online,
 )
-from serve_process import ServeProcess
-from support import requires, scaled
+from tests.support import requires, scaled
+from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
 

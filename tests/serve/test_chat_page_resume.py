@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from chat_page_support import (
+
+from tests.serve.chat_page_support import (
     Relay,
     chromium,
     lines,
@@ -21,9 +22,9 @@ from chat_page_support import (
     wait_line,
     wait_online,
 )
-from redis_process import RedisServer
-from serve_process import ServeProcess
-from support import requires, scaled
+from tests.support import requires, scaled
+from tests.support.redis_process import RedisServer
+from tests.support.serve_process import ServeProcess
 
 MISSED = [f"missed {n}" for n in range(12)]
 

@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-import support
-from npm_clients import wscat
-from serve_helpers import recv
-from serve_process import BANNER, ServeProcess, free_port
-from support import run_wscli, scaled
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests import support
+from tests.serve.serve_helpers import recv
+from tests.support import run_wscli, scaled
+from tests.support.npm_clients import wscat
+from tests.support.serve_process import BANNER, ServeProcess, free_port
 
 
 def test_banner_on_stderr_names_the_real_port_and_sigterm_exits_0() -> None:
@@ -422,7 +423,7 @@ async def test_slow_consumer_dropped_by_the_real_server(loop: str) -> None:
 
 
 async def test_a_stalled_log_reader_does_not_stall_the_server() -> None:
-    from support import clean_env, wscli_command
+    from tests.support import clean_env, wscli_command
 
     proc = subprocess.Popen(
         [*wscli_command(), "serve", "--port", "0", "-v"],

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from redis_process import RedisServer
-from serve_process import ServeProcess, free_port
-from support import REPO, requires, scaled
 from websockets.asyncio.client import connect
+
+from tests.support import REPO, requires, scaled
+from tests.support.redis_process import RedisServer
+from tests.support.serve_process import ServeProcess, free_port
 
 DASHBOARD = REPO / "docs" / "grafana-wscli.json"
 SCRAPE_EXAMPLE = REPO / "docs" / "prometheus.yml"

@@ -13,7 +13,8 @@ import asyncio
 import json
 
 import pytest
-from serve_helpers import (
+
+from tests.serve.serve_helpers import (
     Running,
     client,
     http_get,
@@ -22,7 +23,7 @@ from serve_helpers import (
     running,
     upgrade_request,
 )
-from support import scaled
+from tests.support import scaled
 
 pytestmark = pytest.mark.asyncio
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from serve_helpers import http_get, raw_request, running
 
+from tests.serve.serve_helpers import http_get, raw_request, running
 from wscli.serve.files import StaticFiles, content_type, safe_parts
 
 

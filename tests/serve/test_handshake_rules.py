@@ -9,8 +9,15 @@ at all, and a wrong version got 400 without ``Sec-WebSocket-Version``.)"""
 from __future__ import annotations
 
 import pytest
-from serve_helpers import assert_silent, client, masked_frame, raw_request, running, upgrade_request
 
+from tests.serve.serve_helpers import (
+    assert_silent,
+    client,
+    masked_frame,
+    raw_request,
+    running,
+    upgrade_request,
+)
 from wscli.serve.connection import MAX_HEAD
 
 

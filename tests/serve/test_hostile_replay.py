@@ -8,10 +8,11 @@ import asyncio
 import socket
 import struct
 
-from serve_helpers import upgrade_request
-from serve_process import ServeProcess
-from support import cpu_seconds, rss_bytes, scaled
 from websockets.asyncio.client import connect
+
+from tests.serve.serve_helpers import upgrade_request
+from tests.support import cpu_seconds, rss_bytes, scaled
+from tests.support.serve_process import ServeProcess
 
 MiB = 2**20
 SUBPROTOCOL = "Sec-WebSocket-Protocol: wscli.chat.v1\r\n"

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from support import growth
 from websockets.frames import Frame
 from websockets.streams import StreamReader
 
+from tests.support import growth
 from wscli.core.socketio import RelayedEvent
 from wscli.serve.hub import (
     MAX_IDLE_ROOMS,

@@ -15,9 +15,17 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 from prometheus_client.parser import text_string_to_metric_families
-from serve_helpers import client, http_get, raw_request, raw_upgrade, recv, running, upgrade_request
-from support import scaled
 
+from tests.serve.serve_helpers import (
+    client,
+    http_get,
+    raw_request,
+    raw_upgrade,
+    recv,
+    running,
+    upgrade_request,
+)
+from tests.support import scaled
 from wscli.serve.metrics import close_code_label, room_label
 
 # Every metric the README documents (the Redis ones: see test_metrics_redis.py).

@@ -10,10 +10,11 @@ import socket
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
-from redis_process import RedisServer
-from serve_process import ServeProcess
-from support import requires, scaled
 from websockets.asyncio.client import connect
+
+from tests.support import requires, scaled
+from tests.support.redis_process import RedisServer
+from tests.support.serve_process import ServeProcess
 
 SECRET = "/private-7f3a9c"
 

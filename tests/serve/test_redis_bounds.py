@@ -9,12 +9,19 @@ import signal
 import time
 
 import pytest
-from redis_process import Received, RedisServer, client, healthz, redis_cli, redis_info
-from serve_helpers import recv
-from serve_process import ServeProcess
-from support import requires, scaled
 from websockets.exceptions import InvalidStatus
 
+from tests.serve.serve_helpers import recv
+from tests.support import requires, scaled
+from tests.support.redis_process import (
+    Received,
+    RedisServer,
+    client,
+    healthz,
+    redis_cli,
+    redis_info,
+)
+from tests.support.serve_process import ServeProcess
 from wscli.serve.backplane_redis import RedisBackplane
 from wscli.serve.redis_wire import stream_key
 

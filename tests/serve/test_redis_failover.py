@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redis_process import RedisCluster, client, healthz, redis_cli
-from serve_helpers import recv
-from serve_process import ServeProcess
-from support import requires, scaled
 from websockets.asyncio.client import ClientConnection
 
+from tests.serve.serve_helpers import recv
+from tests.support import requires, scaled
+from tests.support.redis_process import RedisCluster, client, healthz, redis_cli
+from tests.support.serve_process import ServeProcess
 from wscli.serve.redis_wire import stream_key
 
 TOTAL = 400

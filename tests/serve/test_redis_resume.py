@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis_process import RedisServer, client, healthz
-from serve_helpers import recv, recv_n
-from serve_process import ServeProcess
-from support import requires, scaled
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
+
+from tests.serve.serve_helpers import recv, recv_n
+from tests.support import requires, scaled
+from tests.support.redis_process import RedisServer, client, healthz
+from tests.support.serve_process import ServeProcess
 
 CHAT = [Subprotocol("wscli.chat.v1")]
 

@@ -138,7 +138,6 @@ def test_batch_headers_round_trip_and_reject_foreign_ones() -> None:
 # Properties: whatever Redis hands back, only ValueError, bounded output, linear time.
 
 
-@settings(max_examples=200)
 @given(st.binary(max_size=512))
 def test_any_payload_unpacks_or_raises_value_error(payload: bytes) -> None:
     try:
@@ -149,7 +148,6 @@ def test_any_payload_unpacks_or_raises_value_error(payload: bytes) -> None:
     assert sum(len(m.data) for m, _ in found) <= len(payload)
 
 
-@settings(max_examples=200)
 @given(st.binary(max_size=80))
 def test_any_header_or_id_parses_or_raises_value_error(raw: bytes) -> None:
     for parse in (parse_header, parse_id):
@@ -286,7 +284,6 @@ def test_a_foreign_event_is_refused(tail: bytes) -> None:
         unpack_messages(b"\x02" + header + b"ab.1" + data)
 
 
-@settings(max_examples=200)
 @given(st.data())
 def test_a_batch_with_events_changed_anywhere_unpacks_or_raises_value_error(
     data: st.DataObject,

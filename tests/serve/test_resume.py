@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from serve_helpers import client, recv, recv_n, running
+from tests.serve.serve_helpers import client, recv, recv_n, running
 
 CHAT = ["wscli.chat.v1"]
 

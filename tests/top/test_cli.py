@@ -3,8 +3,8 @@ a documented exit code when the server cannot be read."""
 
 from __future__ import annotations
 
-from serve_process import ServeProcess, free_port
-from support import has_ansi, run_wscli
+from tests.support import has_ansi, run_wscli
+from tests.support.serve_process import ServeProcess, free_port
 
 
 def test_off_a_terminal_one_plain_frame() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from top_helpers import busy_watch
 
+from tests.top.top_helpers import busy_watch
 from wscli.core.exposition import Scraped
 from wscli.top.model import Snapshot, Watch, _quantile
 

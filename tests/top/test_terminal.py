@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 import pexpect
 import pyte
 import pytest
-from ptyscreen import PtyScreen
-from serve_process import ServeProcess
-from support import clean_env, scaled, wscli_command
 from websockets.asyncio.client import connect
+
+from tests.support import clean_env, scaled, wscli_command
+from tests.support.ptyscreen import PtyScreen
+from tests.support.serve_process import ServeProcess
 
 
 class Load:

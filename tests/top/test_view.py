@@ -7,8 +7,8 @@ import re
 
 import pytest
 from rich.cells import cell_len
-from top_helpers import busy_watch
 
+from tests.top.top_helpers import busy_watch
 from wscli.top.model import Watch
 from wscli.top.view import SPARKS, render
 

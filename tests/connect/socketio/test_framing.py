@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from linear import assert_linear, quietly, timing
 
+from tests.support.linear import assert_linear, quietly, timing
 from wscli.connect.socketio.framing import (
     MAX_HEAD,
     HttpProblem,

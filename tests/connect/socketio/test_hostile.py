@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from connect_servers import running
-from measured import run_measured
-from support import run_wscli
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+
+from tests.support import run_wscli
+from tests.support.connect_servers import running
+from tests.support.measured import run_measured
 
 OPEN = '0{"sid":"e1","pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
 MIB = 2**20

@@ -9,14 +9,14 @@ import json
 from collections.abc import Sequence
 
 import pytest
-from connect.socketio.test_hostile import hostile
-from connect_servers import running
-from measured import Measured, run_measured
-from peers import project_peer
-from polling_server import PollingScript, ok_body, opened
-from rawserver import RawServer
-from support import lines, requires, run_wscli
 
+from tests.connect.socketio.test_hostile import hostile
+from tests.support import lines, requires, run_wscli
+from tests.support.connect_servers import running
+from tests.support.measured import Measured, run_measured
+from tests.support.peers import project_peer
+from tests.support.polling_server import PollingScript, ok_body, opened
+from tests.support.rawserver import RawServer
 from wscli.connect.socketio.link import MAX_EVENT_NAME, completable
 from wscli.connect.socketio.transport import poll_timeout
 

@@ -6,11 +6,11 @@ import asyncio
 import json
 
 import pytest
-from connect_servers import running
-from peers import PEERS, peer
-from support import lines, requires, run_wscli
 from websockets.asyncio.server import ServerConnection
 
+from tests.support import lines, requires, run_wscli
+from tests.support.connect_servers import running
+from tests.support.peers import PEERS, peer
 from wscli.core.socketio import (
     Packet,
     PacketType,

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from peers import project_peer
-from support import lines, requires, run_wscli, scaled
+
+from tests.support import lines, requires, run_wscli, scaled
+from tests.support.peers import project_peer
 
 pytestmark = requires("node", "npm")
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import trustme
-from connect.test_cli import ConnectProxy, proxy  # noqa: F401
-from peers import project_peer
-from rawserver import RawConnection, RawServer, http_response, silent
-from support import clean_env, lines, requires, run_wscli, scaled, wscli_command
+
+from tests.connect.test_cli import ConnectProxy, proxy  # noqa: F401
+from tests.support import clean_env, lines, requires, run_wscli, scaled, wscli_command
+from tests.support.peers import project_peer
+from tests.support.rawserver import RawConnection, RawServer, http_response, silent
 
 node = requires("node", "npm")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import re
 
-from measured import Measured, run_measured
-from polling_server import OPEN, PollingScript, ok_body, opened
-from rawserver import RawConnection, RawServer
-from support import scaled
+from tests.support import scaled
+from tests.support.measured import Measured, run_measured
+from tests.support.polling_server import OPEN, PollingScript, ok_body, opened
+from tests.support.rawserver import RawConnection, RawServer
 
 CONNECTED = ok_body(b'40{"sid":"s1"}')
 EVENT = ok_body(b'42["hi",1]')

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from connect.test_repl import Terminal, state_home, term_env, terminals  # noqa: F401
-from peers import project_peer
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
-from support import requires
 
+from tests.connect.test_repl import Terminal, state_home, term_env, terminals  # noqa: F401
+from tests.support import requires
+from tests.support.peers import project_peer
 from wscli.connect.repl import SlashCompleter, Stats, toolbar_text
 from wscli.connect.slash import Command, CommandError, parse_line
 

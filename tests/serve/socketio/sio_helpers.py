@@ -10,8 +10,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from peers import install_project_peer
-from support import clean_env, scaled
+from tests.support import clean_env, scaled
+from tests.support.peers import install_project_peer
 
 
 def binary(data: bytes) -> dict[str, str]:

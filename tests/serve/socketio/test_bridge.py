@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from test_hub import parse_frames
-
+from tests.serve.test_hub import parse_frames
 from wscli.core.socketio import RelayedEvent
 from wscli.serve.hub import RoomMessage
 from wscli.serve.socketio.bridge import (

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chat_page_support import chromium
-from peers import PEERS, install_project_peer, peer
-from serve_process import ServeProcess
-from support import clean_env, requires, scaled
 from websockets.sync.client import connect
+
+from tests.serve.chat_page_support import chromium
+from tests.support import clean_env, requires, scaled
+from tests.support.peers import PEERS, install_project_peer, peer
+from tests.support.serve_process import ServeProcess
 
 
 def transcript(url: str) -> Any:

@@ -7,9 +7,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from serve_process import ServeProcess
-from support import lines, run_wscli, scaled
 from websockets.sync.client import connect
+
+from tests.support import lines, run_wscli, scaled
+from tests.support.serve_process import ServeProcess
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ opened and closed sessions, refusals, events received, messages sent, clients in
 
 from __future__ import annotations
 
-from serve_helpers import client, recv, running
-from sio_helpers import connected_session_for, get, http, post
-from test_metrics import scrape, value
+from tests.serve.serve_helpers import client, recv, running
+from tests.serve.socketio.sio_helpers import connected_session_for, get, http, post
+from tests.serve.test_metrics import scrape, value
 
 
 async def test_socketio_clients_count_in_the_same_counters() -> None:

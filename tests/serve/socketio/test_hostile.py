@@ -10,12 +10,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from peers import peer
-from serve_helpers import Running, client, recv, running
-from sio_helpers import connected_session_for, get, handshake, http, post
-from support import requires, scaled
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
+
+from tests.serve.serve_helpers import Running, client, recv, running
+from tests.serve.socketio.sio_helpers import connected_session_for, get, handshake, http, post
+from tests.support import requires, scaled
+from tests.support.peers import peer
 
 
 def polling(sid: str) -> str:
@@ -206,7 +207,8 @@ async def test_nothing_is_read_before_admission() -> None:
         assert body.startswith(b'40{"sid":')
         refused = srv.events("refused")
         assert [e["status"] for e in refused][:2] == [403, 403]  # Host, then origin
-        await srv.wait_event("tokens")  # the wrong token: counted by the token guard
+        await srv.stop()
+        assert srv.events("tokens")  # the wrong token: counted by the token guard
 
 
 async def test_a_bad_probe_leaves_polling_as_it_was() -> None:
@@ -324,5 +326,6 @@ async def test_wrong_tokens_in_auth_are_throttled_like_an_upgrades() -> None:
             port, get(port, "/socket.io/?EIO=4&transport=polling&token=t0k")
         )
         assert status == 429 and int(headers["retry-after"]) > 0
-        event = await srv.wait_event("tokens")
+        await srv.stop()
+        (event,) = srv.events("tokens")
         assert "wrong" not in json.dumps(event) and "t0k" not in srv.out.getvalue()

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from serve_helpers import assert_silent, client, recv, running
-from sio_helpers import binary, node_clients
-from support import requires
 from websockets.exceptions import InvalidStatus
+
+from tests.serve.serve_helpers import assert_silent, client, recv, running
+from tests.serve.socketio.sio_helpers import binary, node_clients
+from tests.support import requires
 
 pytestmark = requires("node", "npm")
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from support import growth
-from test_engine import Socket
-from test_sockets import make
 
+from tests.serve.socketio.test_engine import Socket
+from tests.serve.socketio.test_sockets import make
+from tests.support import growth
 from wscli.core.httphead import MAX_BODY_DIGITS, HeadError, parse_request_head
 from wscli.core.socketio import ProtocolViolation
 from wscli.serve.files import safe_parts
@@ -43,7 +43,6 @@ socketio_packets = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
 @given(socketio_packets)
 def test_socketio_layer_raises_only_protocol_violation(packets: list[str | bytes]) -> None:
     client, _, host = make()
@@ -61,7 +60,6 @@ def test_socketio_layer_raises_only_protocol_violation(packets: list[str | bytes
     assert published <= 2 * carried + 64 * len(host.published)  # re-encoding adds little
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.text(max_size=20), st.binary(max_size=20)), max_size=10))
 def test_an_engine_session_never_raises(packets: list[str | bytes]) -> None:
     client, transport, _ = make()
@@ -71,7 +69,6 @@ def test_an_engine_session_never_raises(packets: list[str | bytes]) -> None:
     assert isinstance(transport, Socket)
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     st.sampled_from(["GET", "POST", "PUT", "HEAD"]),
     st.dictionaries(st.sampled_from(["EIO", "transport", "sid", "t"]), st.text(max_size=8)),
@@ -107,7 +104,6 @@ heads = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
 @given(heads)
 def test_body_framing_raises_only_its_error(head: bytes) -> None:
     try:
@@ -121,7 +117,6 @@ def test_body_framing_raises_only_its_error(head: bytes) -> None:
     assert 0 <= parsed.content_length < 10**MAX_BODY_DIGITS
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60))
 def test_static_paths_never_climb_out(path: str) -> None:
     parts = safe_parts(path)

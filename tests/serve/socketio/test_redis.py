@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import re
 
-from redis_process import RedisServer
-from serve_process import ServeProcess
-from sio_helpers import binary, node_clients
-from support import requires, scaled
 from websockets.asyncio.client import connect
+
+from tests.serve.socketio.sio_helpers import binary, node_clients
+from tests.support import requires, scaled
+from tests.support.redis_process import RedisServer
+from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("redis-server", "node", "npm")
 

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from test_engine import Socket
 
+from tests.serve.socketio.test_engine import Socket
 from wscli.core.socketio import ProtocolViolation
 from wscli.serve.hub import RoomMessage
 from wscli.serve.socketio.bridge import NamespaceForm

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
-from rawserver import WAIT, RawConnection, http_response
+from tests.support.rawserver import WAIT, RawConnection, http_response
 
 Answer = bytes | Callable[[RawConnection], Awaitable[None]]
 """A GET's scripted answer: its bytes, or a coroutine that writes it (streams it)."""

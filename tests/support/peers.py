@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from support import REPO, clean_env, install_lock
+from tests.support import REPO, clean_env, install_lock
 
 # ../shared beside the clone (CI copies it there); /work/shared where the sessions have it.
 PEERS = next(
@@ -45,7 +45,7 @@ def peer(name: str) -> Iterator[int]:
             proc.wait()
 
 
-PROJECT_PEERS = Path(__file__).parent / "peers"
+PROJECT_PEERS = REPO / "tests" / "peers"
 
 
 def install_project_peer(name: str) -> Path:

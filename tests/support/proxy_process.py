@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from support import clean_env, scaled, wscli_command
+from tests.support import clean_env, scaled, wscli_command
 
 BANNER = re.compile(r"Proxying (?P<url>wss?://127\.0\.0\.1:(?P<port>\d+)) to ")
 

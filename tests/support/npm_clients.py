@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support import npm_packages
+from tests.support import npm_packages
 
 
 def npm_clients() -> Path:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from support import clean_env, scaled, wscli_command
+from tests.support import clean_env, scaled, wscli_command
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-from support import clean_env, scaled, wscli_command
+from tests.support import clean_env, scaled, wscli_command
 
 BANNER = re.compile(
     r"Serving chat on (?P<http>(?P<scheme>https?)://(?P<host>[^/]+):(?P<port>\d+)/) "

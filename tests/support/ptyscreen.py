@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pexpect
 import pyte
-from support import scaled
+
+from tests.support import scaled
 
 
 class PtyScreen:

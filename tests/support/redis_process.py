@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serve_process import ServeProcess, free_port
-from support import scaled
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.support import scaled
+from tests.support.serve_process import ServeProcess, free_port
 from wscli.serve.room_message import RoomMessage
 
 
