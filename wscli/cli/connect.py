@@ -54,8 +54,9 @@ def connect(config: ConnectConfig) -> int:
     On a terminal: a prompt; received messages appear above it. In a pipe: stdin lines
     are sent, received messages written to stdout, one per line.
     """
-    from wscli.cli.entry import exit_now
+    from wscli.cli.entry import exit_now, skip_teardown
     from wscli.connect.run import run_connect
 
+    skip_teardown()
     # A closed stdout (`wscli connect URL | head`) ends quietly with exit 0: see wscli.cli.
     return run_connect(get_environment(), config, expire=exit_now)

@@ -20,7 +20,7 @@ from wscli.core.errors import (
     TimedOut,
     WscliError,
 )
-from wscli.core.events import ClosedBy, Message
+from wscli.core.events import ClosedBy, Message, Messages
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 
 
@@ -48,10 +48,14 @@ class Link(Protocol):
     async def send(self, data: str | bytes) -> Message:
         """Send one text (str) or binary (bytes) message; return it as an ``out`` Message."""
 
-    async def send_many(self, payloads: Sequence[str | bytes]) -> list[Message]:
+    async def send_many(self, payloads: Sequence[str | bytes]) -> Sequence[Message]:
         """Send several messages in order (in one write); return them as ``out`` Messages."""
 
     async def recv(self) -> Message | None: ...
+
+    async def recv_many(self) -> Sequence[Message]:
+        """The messages received since the last call (at least one, or none for protocol
+        packets that need no display); raises as :meth:`recv` does."""
 
     async def ping(self, payload: bytes = b"") -> float:
         """A round trip to the server, in seconds."""
@@ -95,12 +99,15 @@ class WebSocketLink:
         await self.channel.send(data)
         return Message("out", data)
 
-    async def send_many(self, payloads: Sequence[str | bytes]) -> list[Message]:
+    async def send_many(self, payloads: Sequence[str | bytes]) -> Sequence[Message]:
         await self.channel.send_all(payloads)
-        return [Message("out", payload) for payload in payloads]
+        return Messages("out", payloads)
 
     async def recv(self) -> Message | None:
         return Message("in", await self.channel.recv())
+
+    async def recv_many(self) -> Sequence[Message]:
+        return Messages("in", await self.channel.recv_many())
 
     async def ping(self, payload: bytes = b"") -> float:
         return await self.channel.ping(payload)

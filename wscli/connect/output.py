@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Protocol
 
 from wscli.connect.render import (
@@ -20,6 +20,7 @@ from wscli.connect.render import (
     HEXDUMP_WIDTH,
     PREVIEW_LINES,
     BinaryFormat,
+    encode_binary,
     fold,
     pipe_line,
     preview_end,
@@ -37,6 +38,7 @@ from wscli.core.events import (
     Direction,
     FrameKind,
     Message,
+    Messages,
     close_event,
     error_event,
     message_event,
@@ -77,6 +79,13 @@ class Output(Protocol):
     def opened(self, link: LinkInfo) -> None: ...
 
     def message(self, message: Message) -> None: ...
+
+    def messages(self, messages: Sequence[Message]) -> None:
+        """Several messages at once (a pipe's burst), as :meth:`message` shows each."""
+
+    shows_sent: bool
+    """Messages sent are shown (--json, the prompt): a pipe that shows none of them does
+    not hand them over."""
 
     def frame(
         self,
@@ -295,15 +304,40 @@ class PlainOutput(_StderrStatus, _TextEvents):
     def opened(self, link: LinkInfo) -> None:
         self.status(_open_line(link))
 
+    shows_sent = False
+
     def message(self, message: Message) -> None:
-        if message.direction != "in":
+        self.messages((message,))
+
+    def messages(self, messages: Sequence[Message]) -> None:
+        lines: list[str] = []
+        plain = not self.escape and not self.timestamps
+        if isinstance(messages, Messages):  # plain WebSocket messages, as their payloads
+            if messages.direction != "in":
+                return
+            if plain:
+                binary_format = self.binary_format
+                lines = [
+                    data if isinstance(data, str) else encode_binary(data, binary_format)
+                    for data in messages.payloads
+                ]
+                messages = ()
+        for message in messages:
+            if message.direction != "in":
+                continue
+            data = message.data
+            if plain and isinstance(data, str) and message.name is None and not message.is_ack:
+                lines.append(data)  # text as received: most of a pipe's lines
+            else:
+                line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
+                lines.append(line[:-1])
+        if not lines:
             return
-        line = pipe_line(message, self.binary_format, self.timestamps, escape=self.escape)
-        data = line.encode("utf-8", "surrogateescape")
-        if self.separator != b"\n":  # --separator: each message ends with it instead
-            data = data[:-1] + self.separator
+        # --separator: each message ends with it instead of a newline.
+        end = "\n" if self.separator == b"\n" else self.separator.decode("utf-8", "surrogateescape")
+        lines.append("")
         # A BrokenPipeError goes up: the session closes politely and ends quietly.
-        self._write(data)
+        self._write(end.join(lines).encode("utf-8", "surrogateescape"))
 
     def _note(self, line: str) -> None:
         self._err(line)
@@ -322,8 +356,14 @@ class JsonOutput(_StderrStatus):
             )
         )
 
+    shows_sent = True
+
     def message(self, message: Message) -> None:
         self._emit(message_event(message))
+
+    def messages(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self._emit(message_event(message))
 
     def frame(
         self,
@@ -370,6 +410,8 @@ class TerminalOutput(_TextEvents):
     :data:`PREVIEW_TEXT_LINES` lines, always: the terminal never gets more of one message
     at once. Cut messages are kept for ``/show``.
     """
+
+    shows_sent = True
 
     def __init__(
         self,
@@ -418,6 +460,10 @@ class TerminalOutput(_TextEvents):
             pretty=self.pretty,
         )
         self._print(text)
+
+    def messages(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self.message(message)
 
     def _keep(self, message: Message, size: int) -> int | None:
         """Keep ``message`` for /show (bounded in count and bytes); its number, or None."""

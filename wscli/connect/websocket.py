@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -69,7 +71,7 @@ class WebSocketChannel(Owner[ClientEngine]):
             close_timeout=options.close_timeout,
             keepalive=self.keepalive,
         )
-        self.engine = ClientEngine(self, settings, protocol)
+        self.engine = ClientEngine(self, settings, protocol, direct=True, max_size=options.max_size)
         loop = asyncio.get_running_loop()
         self._answer: asyncio.Future[None] = loop.create_future()
         self._ended: asyncio.Future[None] = loop.create_future()
@@ -150,19 +152,25 @@ class WebSocketChannel(Owner[ClientEngine]):
         """The next message (text as str); raises ConnectionClosed once the connection is
         closed and every message before the end was received."""
         messages = self.messages
-        while not messages:
-            if self._ended.done():
-                raise self._closed_error()
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+        if not messages:
+            await self._arrival()
         message = messages.popleft()
         self._queued -= len(message)
         if len(messages) < QUEUE_MESSAGES // 4 and self._queued < QUEUE_BYTES // 4:
             self.engine.release(HOLD_CONSUMER)
         return message
+
+    async def recv_many(self) -> list[str | bytes]:
+        """Every message received so far (at least one), as :meth:`recv` gives them: a
+        pipe writes one burst at a time."""
+        messages = self.messages
+        if not messages:
+            await self._arrival()
+        batch = list(messages)
+        messages.clear()
+        self._queued = 0
+        self.engine.release(HOLD_CONSUMER)
+        return batch
 
     async def send(self, data: str | bytes) -> None:
         """Send one message (text for str); it goes out with those of the same loop
@@ -179,12 +187,19 @@ class WebSocketChannel(Owner[ClientEngine]):
         """Send messages in order, in one write."""
         await self._ready()
         engine = self.engine
-        for data in payloads:
-            if isinstance(data, str):
-                engine.send_text(data.encode("utf-8", "surrogatepass"))
-            else:
-                engine.send_binary(data)
-        engine.flush()
+        kinds = set(map(type, payloads))
+        if kinds == {str}:  # a pipe's lines: all text
+            texts = cast(Sequence[str], payloads)
+            engine.send_messages([data.encode("utf-8", "surrogatepass") for data in texts], True)
+        elif kinds == {bytes}:
+            engine.send_messages(cast(Sequence[bytes], payloads), False)
+        else:  # runs of one kind go to the engine together
+            for text, run in itertools.groupby(payloads, lambda data: isinstance(data, str)):
+                if text:
+                    encoded = [cast(str, data).encode("utf-8", "surrogatepass") for data in run]
+                    engine.send_messages(encoded, True)
+                else:
+                    engine.send_messages(cast(list[bytes], list(run)), False)
         if engine.flags & WRITE_PAUSED:
             await self._drained()
 
@@ -228,11 +243,13 @@ class WebSocketChannel(Owner[ClientEngine]):
             self._answer.set_exception(failure or InvalidHandshake("no valid answer"))
 
     def message_received(self, conn: ClientEngine, data: bytes, text: bool) -> None:
-        payload: str | bytes = data.decode() if text else data
-        messages = self.messages
-        messages.append(payload)
-        self._queued += len(payload)
-        if len(messages) >= QUEUE_MESSAGES or self._queued >= QUEUE_BYTES:
+        self.messages_received(conn, (data.decode() if text else data,))
+
+    def messages_received(self, conn: ClientEngine, messages: Sequence[str | bytes]) -> None:
+        queue = self.messages
+        queue.extend(messages)
+        self._queued += sum(map(len, messages))
+        if len(queue) >= QUEUE_MESSAGES or self._queued >= QUEUE_BYTES:
             conn.hold(HOLD_CONSUMER)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -282,6 +299,17 @@ class WebSocketChannel(Owner[ClientEngine]):
     def _pinged(self) -> tuple[ClientEngine, ...]:
         """What the keepalive pings: this connection, while open."""
         return (self.engine,) if self.engine.is_open else ()
+
+    async def _arrival(self) -> None:
+        """Wait until a message is queued; raise ConnectionClosed once none can come."""
+        while not self.messages:
+            if self._ended.done():
+                raise self._closed_error()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     async def _ready(self) -> None:
         """Raise ConnectionClosed (once the connection has ended) unless it is open."""

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from wscli.core.ndjson import timestamp
 from wscli.core.redact import redact_header
@@ -71,6 +71,31 @@ class Message:
         if isinstance(self.data, bytes):
             return len(self.data)
         return len(self.data.encode("utf-8", "surrogatepass"))
+
+
+class Messages(Sequence[Message]):
+    """Plain WebSocket messages of one ``direction``, kept as their ``payloads`` (text as
+    str, binary as bytes); each :class:`Message` is made only when read. A pipe passes
+    bursts of thousands of messages: one that shows none of them (what it sent) makes none,
+    and one that writes text as received reads the payloads themselves."""
+
+    def __init__(self, direction: Direction, payloads: Sequence[str | bytes]) -> None:
+        self.direction = direction
+        self.payloads = payloads
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    @overload
+    def __getitem__(self, index: int) -> Message: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Messages: ...
+
+    def __getitem__(self, index: int | slice) -> Message | Messages:
+        if isinstance(index, slice):
+            return Messages(self.direction, self.payloads[index])
+        return Message(self.direction, self.payloads[index])
 
 
 def _b64(data: bytes) -> str:

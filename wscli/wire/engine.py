@@ -297,7 +297,7 @@ class Engine(Stream):
         self.owner.opened(self)
         self.release(HOLD_HANDSHAKE)
         if rest and self.phase == OPEN:
-            self._frames_received(rest)
+            self.receive_frames(rest)
 
     def new_protocol(self) -> ServerProtocol | ClientProtocol:
         """The protocol of a connection opened without one (``open(None)``): a subclass
@@ -320,7 +320,7 @@ class Engine(Stream):
     def data_received(self, data: bytes) -> None:
         phase = self.phase
         if phase == OPEN:
-            self._frames_received(data)
+            self.receive_frames(data)
         elif phase == HANDSHAKE:
             self.handshake_received(data)
         elif phase == DISCARD:
@@ -329,7 +329,7 @@ class Engine(Stream):
                 self.abort()
         # DONE after a local close or failure: the protocol still reads the close answer
         elif self.protocol is not None and self.protocol.state is not _CLOSED:
-            self._frames_received(data)
+            self.receive_frames(data)
 
     def eof_received(self) -> bool | None:
         self.flags |= _EOF
@@ -363,7 +363,8 @@ class Engine(Stream):
 
     # Frames
 
-    def _frames_received(self, data: bytes) -> None:
+    def receive_frames(self, data: bytes) -> None:
+        """Bytes of the open (or closing) connection: frames for the protocol to parse."""
         protocol = self.protocol
         fresh = protocol is None
         if protocol is None:

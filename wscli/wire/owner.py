@@ -131,6 +131,16 @@ class Owner(Protocol[Conn]):
         """A whole message (text already checked to be UTF-8)."""
         return None
 
+    def messages_received(self, conn: Conn, messages: Sequence[str | bytes]) -> None:
+        """Whole messages of one read, in order: text as str (checked UTF-8), binary as
+        bytes (a direct client's, see wscli.wire.client). By default each goes to
+        :meth:`message_received`."""
+        for message in messages:
+            if isinstance(message, str):
+                self.message_received(conn, message.encode(), True)
+            else:
+                self.message_received(conn, message, False)
+
     def frames_received(self, conn: Conn, frames: Sequence[Frame]) -> None:
         """With ``Settings.frames``: the frames of one read as they came, control frames
         included (the pongs to this side's own pings go to :meth:`pong_observed`)."""

@@ -239,7 +239,7 @@ class SocketIOLink:
         """Emit one line (or binary message) as ``--event``."""
         return await self.emit(self.event, self._arguments(data))
 
-    async def send_many(self, payloads: Sequence[str | bytes]) -> list[Message]:
+    async def send_many(self, payloads: Sequence[str | bytes]) -> Sequence[Message]:
         """Emit each payload as one event, in order, in one transport write (one POST over
         long-polling instead of one per line)."""
         frames: list[str | bytes] = []
@@ -286,6 +286,11 @@ class SocketIOLink:
             raise AssertionError("unreachable") from None
         finally:
             self._receiving -= 1
+
+    async def recv_many(self) -> Sequence[Message]:
+        """One event at a time (see :meth:`recv`): each may wait for its attachments."""
+        message = await self.recv()
+        return [] if message is None else [message]
 
     async def _next_frame(self) -> str | bytes | None:
         """The next frame, or None after reporting an acknowledgement that is overdue.
