@@ -325,6 +325,24 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def print_ratios(by_round: list[dict[str, float]]) -> None:
+    """This tree's deliveries/s over each other system's, round by round (the systems of
+    one round run minutes apart at most, so their ratio is steadier than either rate)."""
+    mine = "wscli-streams"
+    others = [n for n in LABELS if n != mine and any(n in r and mine in r for r in by_round)]
+    if not others:
+        return
+    print(f"\n{LABELS[mine]} over each system, per round (median last)\n")
+    print("| over | per round | median |")
+    print("| --- | --- | ---: |")
+    for other in others:
+        ratios = [r[mine] / r[other] for r in by_round if mine in r and other in r and r[other]]
+        print(
+            f"| {LABELS[other]} | {', '.join(f'{x:.2f}×' for x in ratios)} "
+            f"| {statistics.median(ratios):.2f}× |"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter phases, one round")
@@ -350,6 +368,7 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, list[Any]]] = {s: {} for s in systems}
     notes: list[str] = []
+    by_round: list[dict[str, float]] = [{} for _ in range(repeat)]
     with base_tree(base_commit) as base:
         for round_no in range(repeat):
             for name in systems:
@@ -383,8 +402,12 @@ def main() -> int:
                     )
                     row = results[name]
                     row.setdefault("rate", []).append(fan["deliveries_per_s"])
+                    by_round[round_no][name] = fan["deliveries_per_s"]
                     row.setdefault("redis_ms_per_k", []).append(
                         fan["redis_ticks"] / TICK * 1000 / max(1, fan["deliveries"] / 1000)
+                    )
+                    row.setdefault("server_ms_per_k", []).append(
+                        fan["server_ticks"] / TICK * 1000 / max(1, fan["deliveries"] / 1000)
                     )
                     row.setdefault("p50", []).append(lat["p50_us"] / 1000)
                     row.setdefault("p99", []).append(lat["p99_us"] / 1000)
@@ -404,17 +427,19 @@ def main() -> int:
         f"on another; base = {base_commit[:10]}\n"
     )
     print(
-        "| system | deliveries/s | Redis CPU ms / 1,000 deliveries "
-        f"| p50 ms ({opts.rate}/s) | p99 ms | p99 runs |"
+        "| system | deliveries/s | runs | instances CPU ms / 1,000 deliveries "
+        f"| Redis CPU ms / 1,000 deliveries | p50 ms ({opts.rate}/s) | p99 ms | p99 runs |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for name in systems:
         row = results[name]
         if not row:
-            print(f"| {LABELS[name]} | failed | | | | |")
+            print(f"| {LABELS[name]} | failed | | | | | | |")
             continue
         print(
             f"| {LABELS[name]} | {fmt(statistics.median(row['rate']), 0)} "
+            f"| {', '.join(fmt(v / 1000, 0) + ' k' for v in row['rate'])} "
+            f"| {fmt(statistics.median(row['server_ms_per_k']), 3)} "
             f"| {fmt(statistics.median(row['redis_ms_per_k']), 3)} "
             f"| {fmt(statistics.median(row['p50']))} | {fmt(statistics.median(row['p99']))} "
             f"| {', '.join(fmt(v) for v in row['p99'])} |"
@@ -429,6 +454,7 @@ def main() -> int:
         print("| --- | ---: | ---: |")
         for name, (to_a, to_b) in room_rows:
             print(f"| {LABELS[name]} | {to_a:,} | {to_b:,} |")
+    print_ratios(by_round)
     for note in notes:
         print(f"\nnote: {note}")
     if not notes:

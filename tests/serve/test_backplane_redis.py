@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.serve.serve_helpers import assert_silent, recv, recv_n
 from tests.support import requires, run_wscli, scaled
@@ -157,6 +158,46 @@ async def test_every_instance_sees_the_same_order(
     # Each publisher's own messages keep their order.
     assert [m for m in seen[0] if m[0] == "a"] == [f"a{i}" for i in range(count)]
     for conn in observers + publishers:
+        await conn.close()
+
+
+@requires("redis-server")
+async def test_the_publishing_instance_shows_its_messages_as_the_others_do(
+    pair: tuple[ServeProcess, ServeProcess],
+) -> None:
+    """The instance a message was sent to delivers it from the messages it accepted; the
+    others unpack the stream entry. A page must not tell them apart: the same id, author,
+    client id, text or binary on every instance (only the time is each instance's own)."""
+    a, b = pair
+    chat_v1 = {"subprotocols": [Subprotocol("wscli.chat.v1")]}
+    watchers = [
+        await client(a.ws_url("/same"), **chat_v1),
+        await client(b.ws_url("/same"), **chat_v1),
+    ]
+    page = await client(a.ws_url("/same?nick=pat"), **chat_v1)
+    raw = await client(a.ws_url("/same"))
+    await page.send(json.dumps({"type": "send", "cid": "c0ffee0123456789", "text": "pat: hi"}))
+    await raw.send("plain text")
+    await raw.send(b"\x00\xffbinary")
+
+    async def messages(conn: ClientConnection) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while len(found) < 3:
+            doc = json.loads(await recv(conn))
+            if doc["type"] == "message":
+                del doc["time"]
+                found.append(doc)
+        return found
+
+    seen = [await messages(conn) for conn in [*watchers, page]]
+    assert seen[0] == seen[1] == seen[2]
+    # Two clients sent them: their order is the stream's, not the sending order.
+    by_body = {doc.get("text", doc.get("binary")): doc for doc in seen[0]}
+    assert by_body["pat: hi"]["cid"] == "c0ffee0123456789" and by_body["pat: hi"]["from"] == "pat"
+    assert "cid" not in by_body["plain text"] and by_body["plain text"]["from"].startswith("#")
+    assert by_body["AP9iaW5hcnk="]["from"] == by_body["plain text"]["from"]
+    assert len({doc["id"] for doc in seen[0]}) == 3
+    for conn in [*watchers, page, raw]:
         await conn.close()
 
 

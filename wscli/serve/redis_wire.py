@@ -180,13 +180,17 @@ def unpack_messages(payload: bytes) -> list[Unpacked]:
         author = sender = None
         if flags & _HAS_AUTHOR:
             raw = payload[at : at + author_len]
-            author = names.get(raw) or names.setdefault(raw, _text(raw))
+            author = names.get(raw)
+            if author is None:
+                author = names[raw] = raw.decode("utf-8", "surrogateescape")
             at += author_len
         elif author_len:
             raise ValueError("author bytes without an author")
         if flags & _HAS_SENDER:
             raw = payload[at : at + sender_len]
-            sender = names.get(raw) or names.setdefault(raw, _text(raw))
+            sender = names.get(raw)
+            if sender is None:
+                sender = names[raw] = raw.decode("utf-8", "surrogateescape")
             at += sender_len
         elif sender_len:
             raise ValueError("sender bytes without a sender")
@@ -197,17 +201,20 @@ def unpack_messages(payload: bytes) -> list[Unpacked]:
                 raise ValueError("client id flag without a client id")
             cid = payload[at + 1 : cid_end].decode("ascii")
             at = cid_end
-        data, event = payload[at:stop], None
         if flags & _EVENT:
-            data, event = _split_event(data)
+            data, event = _split_event(payload[at:stop])
+        else:
+            data, event = payload[at:stop], None
+        # Positional arguments, and the name cache inlined: 2.1 -> 1.3-1.7 µs per message
+        # (timeit, 64 messages of 64 bytes), on every instance for every message read.
         message = RoomMessage(
             data,
             flags & _TEXT != 0,
             flags & _NOTICE != 0,
             author,
             cid,
-            event=event,
-            raw=flags & _NOT_RAW == 0,
+            event,
+            flags & _NOT_RAW == 0,
         )
         message.id = ident
         found.append((message, sender))
@@ -224,10 +231,6 @@ def _split_event(data: bytes) -> tuple[bytes, RelayedEvent]:
     if cut < 0:
         raise ValueError("event longer than its message")
     return data[:cut], unpack_event(data[cut : len(data) - _EVENT_LENGTH.size])
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
 
 
 def describe_error(exc: BaseException, redis: Any) -> str:
