@@ -77,6 +77,10 @@ def test_target_parsing_is_linear_in_the_targets_length() -> None:
         ("/%2563", "/%2563"),  # decoded once
         ("/%zz%4", "/%zz%4"),
         ("/%C3%A9", "/%C3%A9"),
+        # A decoded hex digit after a stray % would make a new escape (%00: a NUL).
+        ("/%0%30", "/%0%30"),
+        ("/%%41%30", "/%%410"),
+        ("/%X%41%30", "/%XA0"),
     ],
 )
 def test_normalize_path(path: str, normal: str) -> None:

@@ -57,6 +57,7 @@ def origin_form(target: str, is_own: Callable[[str, int | None], bool]) -> tuple
 
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_HEX = frozenset("0123456789ABCDEFabcdef")
 
 
 def normalize_path(path: str) -> str:
@@ -71,4 +72,16 @@ def normalize_path(path: str) -> str:
 
 def _normal_escape(match: re.Match[str]) -> str:
     byte = int(match[1], 16)
-    return chr(byte) if byte in _UNRESERVED else "%" + match[1].upper()
+    if byte not in _UNRESERVED or (chr(byte) in _HEX and _after_stray_percent(match)):
+        return "%" + match[1].upper()
+    return chr(byte)
+
+
+def _after_stray_percent(match: re.Match[str]) -> bool:
+    """True when a ``%`` that starts no escape comes just before ``match`` (``%%30``) or one
+    hex digit before it (``%0%30``): decoding a hex digit there would make a new escape
+    (``%00``, a NUL), so the path would mean something else and not be a fixed point."""
+    text, start = match.string, match.start()
+    if start >= 1 and text[start - 1] == "%":
+        return True
+    return start >= 2 and text[start - 2] == "%" and text[start - 1] in _HEX
