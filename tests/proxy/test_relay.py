@@ -225,8 +225,18 @@ def test_a_port_in_use_is_one_line_and_exit_1(upstream_port: int = 1) -> None:
         sock.listen()
         port = sock.getsockname()[1]
         result = run_wscli("proxy", "ws://127.0.0.1:1", "--port", str(port))
+        control = run_wscli("proxy", "ws://127.0.0.1:1", "--port", "0", "--control", str(port))
     assert result.returncode == 1
-    assert result.stderr.decode().startswith(f"wscli: error: cannot listen on 127.0.0.1:{port}")
+    assert result.stderr.decode() == (
+        f"wscli: error: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(hint: pick another --port, or --port 0 for a free one)\n"
+    )
+    # The same words as `serve`, the fix named by the option that chose the port.
+    assert control.returncode == 1
+    assert control.stderr.decode() == (
+        f"wscli: error: cannot listen on 127.0.0.1:{port} for --control: address already in "
+        "use (hint: pick another --control, or --control 0 for a free one)\n"
+    )
 
 
 # Peers and clients nobody here wrote

@@ -5,6 +5,8 @@ Shared by `connect` and `handshake` so the same failure reads the same everywher
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import ssl
 from collections.abc import Sequence
@@ -20,6 +22,28 @@ _OUT_OF_DATE = frozenset({9, 10})
 def hostport(host: str, port: int) -> str:
     """``host:port``, with brackets around an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def listen_error(host: str, port: int, exc: OSError, option: str = "--port") -> WscliError:
+    """One line saying why ``host:port`` cannot be listened on, with the likely fix in
+    terms of ``option`` (the one that named the port: ``--port``, ``--control``)."""
+    where = f"cannot listen on {hostport(host.strip('[]'), port)}"
+    if option != "--port":
+        where += f" for {option}"
+    host_option = "--host" if option == "--port" else f"{option}'s host"
+    if isinstance(exc, socket.gaierror):
+        return WscliError(
+            where, os_reason(exc), f"{host_option} takes an address or a name of this machine"
+        )
+    # asyncio wraps the bind error in a long sentence; the errno says it shortly.
+    why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    hint = {
+        errno.EADDRINUSE: f"pick another {option}, or {option} 0 for a free one",
+        errno.EACCES: f"ports below 1024 need privileges: pick a {option} above 1023",
+        errno.EADDRNOTAVAIL: f"{host_option} must be an address of this machine, e.g. "
+        "127.0.0.1 or 0.0.0.0 for all",
+    }.get(exc.errno or 0)
+    return WscliError(where, why, hint)
 
 
 def format_address(address: Any) -> str:

@@ -11,13 +11,12 @@ import signal
 import sys
 from collections.abc import Callable
 
-from wscli.core.errors import WscliError, os_reason
 from wscli.core.hosts import check_allowed_hosts
 from wscli.core.url import parse_ws_url
 from wscli.net.eventloop import run_fast
 from wscli.net.hostnames import allowed_hosts
 from wscli.net.linewriter import LineWriter
-from wscli.net.neterrors import hostport
+from wscli.net.neterrors import hostport, listen_error
 from wscli.net.tls import client_context, server_context
 from wscli.net.tunnel import resolve_proxy
 from wscli.proxy.config import (
@@ -87,11 +86,7 @@ async def _start_control(
     try:
         server = await loop.create_server(control_factory(api), host, port, reuse_address=True)
     except OSError as exc:
-        raise WscliError(
-            f"cannot listen on {hostport(host, port)} for --control",
-            os_reason(exc),
-            hint="is another server using the port? --control 0 picks a free one",
-        ) from None
+        raise listen_error(host, port, exc, "--control") from None
     api.port = server.sockets[0].getsockname()[1]
     return server, f"http://{hostport(host, api.port)}/"
 
@@ -149,11 +144,7 @@ async def _main(config: ProxyConfig, display: Display, view: Display, banner: Ba
             reuse_address=True,
         )
     except OSError as exc:
-        raise WscliError(
-            f"cannot listen on {hostport(config.host, config.port)}",
-            os_reason(exc),
-            hint="is another server using the port? --port 0 picks a free one",
-        ) from None
+        raise listen_error(config.host, config.port, exc) from None
     port = server.sockets[0].getsockname()[1]
     allowed = allowed_hosts(config.host, server.sockets, config.allowed_hosts)
     gate = Gate(upstream, allowed, port, tls=listen_tls is not None)

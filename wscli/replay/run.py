@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from wscli.core.errors import UsageProblem, WscliError, os_reason
+from wscli.core.errors import UsageProblem, os_reason
 from wscli.core.escape import escape_control
 from wscli.core.exitcodes import ExitCode
 from wscli.core.recording import MAX_LINE, Conversation, RecordingError, read_recording
 from wscli.net.eventloop import run_fast
-from wscli.net.neterrors import hostport
+from wscli.net.neterrors import hostport, listen_error
 from wscli.replay.client import replay_client, target_url
 from wscli.replay.config import ReplayConfig, check_replay
 from wscli.replay.mock import MockServer
@@ -115,11 +115,7 @@ async def _serve(
             mock.new_client, config.host, config.port, reuse_address=True
         )
     except OSError as exc:
-        raise WscliError(
-            f"cannot listen on {hostport(config.host, config.port)}",
-            os_reason(exc),
-            hint="is another server using the port? --port 0 picks a free one",
-        ) from None
+        raise listen_error(config.host, config.port, exc) from None
     port = server.sockets[0].getsockname()[1]
     banner(
         f"Replaying connection #{conversation.connection} ({len(conversation.steps)} steps, "

@@ -16,9 +16,6 @@ keepalive (:mod:`~wscli.wire.keepalive`) and the total backlog budget
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
-import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,9 +23,8 @@ from typing import Any
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from wscli.core.errors import WscliError, os_reason
 from wscli.net.hostnames import allowed_hosts
-from wscli.net.neterrors import format_address, hostport, peer_host
+from wscli.net.neterrors import format_address, hostport, listen_error, peer_host
 from wscli.net.tls import server_context
 from wscli.serve import acceptor, access, fdlimit, metrics
 from wscli.serve import http as serverhttp
@@ -57,29 +53,11 @@ from wscli.wire.keepalive import Keepalive
 from wscli.wire.owner import Ending, Owner, Settings
 from wscli.wire.stream import HOLD_CONSUMER, HOLD_OWNER
 
-__all__ = ["ChatServer", "ServeConfig", "format_address", "listen_error"]
+__all__ = ["ChatServer", "ServeConfig", "format_address"]
 
 DRAIN_TIMEOUT = 5.0  # seconds a graceful shutdown waits for the backplane to deliver
 REPLACED_CODE = 4001
 """Close code for a connection replaced by a newer one of the same page (``?session=``)."""
-
-
-def listen_error(host: str, port: int, exc: OSError) -> WscliError:
-    """One line saying why ``host:port`` cannot be listened on, with the likely fix."""
-    where = f"cannot listen on {hostport(host.strip('[]'), port)}"
-    if isinstance(exc, socket.gaierror):
-        return WscliError(
-            where, os_reason(exc), "--host takes an address or a name of this machine"
-        )
-    # asyncio wraps the bind error in a long sentence; the errno says it shortly.
-    why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-    hint = {
-        errno.EADDRINUSE: "pick another --port, or --port 0 for a free one",
-        errno.EACCES: "ports below 1024 need privileges: pick a --port above 1023",
-        errno.EADDRNOTAVAIL: "--host must be an address of this machine, e.g. 127.0.0.1 "
-        "or 0.0.0.0 for all",
-    }.get(exc.errno or 0)
-    return WscliError(where, why, hint)
 
 
 class ChatServer(Owner[ClientConnection]):
