@@ -5,11 +5,12 @@ Real redis-server, real `wscli serve` instances, real clients."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -51,6 +52,22 @@ async def until_resume(conn: ClientConnection, timeout: float = 20) -> list[dict
     return seen
 
 
+@contextlib.contextmanager
+def instances(*options: str) -> Iterator[tuple[RedisServer, ServeProcess, ServeProcess]]:
+    """A Redis of its own and two instances on it, with ``options``; Redis is let go on
+    (SIGCONT) and stopped at the end, whatever the test did to it."""
+    redis = RedisServer()
+    try:
+        with (
+            ServeProcess("--redis", redis.url, *options) as a,
+            ServeProcess("--redis", redis.url, *options) as b,
+        ):
+            yield redis, a, b
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+        redis.stop()
+
+
 async def nobody_reads(server: ServeProcess) -> None:
     """Wait until ``server`` reads no room from Redis: the client that left it is gone there
     too, so the next one to join is the room's first (the path these tests take). A fixed
@@ -76,35 +93,30 @@ async def last_id(url: str, sender: ClientConnection, text: str) -> str:
 async def test_the_first_client_of_a_room_here_gets_exactly_its_gap() -> None:
     """Before: the first client of a room on an instance got the stream's history
     unfiltered, without the resume line."""
-    redis = RedisServer()
-    options = ("--redis", redis.url, "--history", "50")
-    try:
-        with ServeProcess(*options) as a, ServeProcess(*options) as b:
-            raw = await client(b.ws_url("/r"))
-            since = await last_id(a.ws_url("/r"), raw, "before")
-            await recv(raw)
-            await nobody_reads(a)
-            missed = [f"missed {n}" for n in range(12)]
-            for text in missed:
-                await raw.send(text)
-            await recv_n(raw, 12)
-            back = await page(a.ws_url(f"/r?since={since}"))
-            replay = await until_resume(back)
-            # Entries appended around the join are read before the client is let in: the
-            # whole gap comes before the resume line (before: 2 restored, 10 live, once).
-            assert [e.get("text") for e in replay[:-1]] == missed
-            assert replay[-1] == {
-                "type": "resume",
-                "since": since,
-                "restored": 12,
-                "complete": True,
-            }
-            await raw.send("live")
-            assert (await envelope(back))["text"] == "live"  # nothing twice
-            await back.close()
-            await raw.close()
-    finally:
-        redis.stop()
+    with instances("--history", "50") as (_, a, b):
+        raw = await client(b.ws_url("/r"))
+        since = await last_id(a.ws_url("/r"), raw, "before")
+        await recv(raw)
+        await nobody_reads(a)
+        missed = [f"missed {n}" for n in range(12)]
+        for text in missed:
+            await raw.send(text)
+        await recv_n(raw, 12)
+        back = await page(a.ws_url(f"/r?since={since}"))
+        replay = await until_resume(back)
+        # Entries appended around the join are read before the client is let in: the
+        # whole gap comes before the resume line (before: 2 restored, 10 live, once).
+        assert [e.get("text") for e in replay[:-1]] == missed
+        assert replay[-1] == {
+            "type": "resume",
+            "since": since,
+            "restored": 12,
+            "complete": True,
+        }
+        await raw.send("live")
+        assert (await envelope(back))["text"] == "live"  # nothing twice
+        await back.close()
+        await raw.close()
 
 
 @requires("redis-server")
@@ -112,27 +124,22 @@ async def test_resume_reads_a_gap_longer_than_the_history_from_the_stream() -> N
     """--history 5, 40 missed: the gap comes from the room's stream (up to the stream cap,
     within --max-queue), on the instance that still has clients in the room and on the
     one where the client is the room's first. Before: 5 restored, complete false."""
-    redis = RedisServer()
-    options = ("--redis", redis.url, "--history", "5")
-    try:
-        with ServeProcess(*options) as a, ServeProcess(*options) as b:
-            raw = await client(b.ws_url("/g"))
-            since = await last_id(a.ws_url("/g"), raw, "before")
-            await recv(raw)
-            missed = [f"missed {n}" for n in range(40)]
-            for text in missed:
-                await raw.send(text)
-            await recv_n(raw, 40)
-            await nobody_reads(a)
-            for server in (b, a):  # B has a client in /g; A has none
-                back = await page(server.ws_url(f"/g?since={since}"))
-                replay = await until_resume(back)
-                assert [e.get("text") for e in replay[:-1]] == missed
-                assert replay[-1]["restored"] == 40 and replay[-1]["complete"] is True
-                await back.close()
-            await raw.close()
-    finally:
-        redis.stop()
+    with instances("--history", "5") as (_, a, b):
+        raw = await client(b.ws_url("/g"))
+        since = await last_id(a.ws_url("/g"), raw, "before")
+        await recv(raw)
+        missed = [f"missed {n}" for n in range(40)]
+        for text in missed:
+            await raw.send(text)
+        await recv_n(raw, 40)
+        await nobody_reads(a)
+        for server in (b, a):  # B has a client in /g; A has none
+            back = await page(server.ws_url(f"/g?since={since}"))
+            replay = await until_resume(back)
+            assert [e.get("text") for e in replay[:-1]] == missed
+            assert replay[-1]["restored"] == 40 and replay[-1]["complete"] is True
+            await back.close()
+        await raw.close()
 
 
 @requires("redis-server")
@@ -140,34 +147,28 @@ async def test_no_false_complete_while_redis_is_stopped() -> None:
     """Resuming on an instance that cannot read the room's stream (Redis SIGSTOPped): the
     answer waits for the read, and without it says complete:false. Before: an immediate
     {"restored":0,"complete":true}, and the 5 missed messages were never sent."""
-    redis = RedisServer()
-    options = ("--redis", redis.url, "--history", "50")
-    try:
-        with ServeProcess(*options) as a, ServeProcess(*options) as b:
-            raw = await client(b.ws_url("/s"))
-            since = await last_id(a.ws_url("/s"), raw, "before")
-            await recv(raw)
-            for n in range(5):
-                await raw.send(f"missed {n}")
-            await recv_n(raw, 5)
-            await nobody_reads(a)
-            redis.proc.send_signal(signal.SIGSTOP)
-            try:
-                back = await page(a.ws_url(f"/s?since={since}"))
-                replay = await until_resume(back, timeout=20)
-            finally:
-                redis.proc.send_signal(signal.SIGCONT)
-            resume = replay[-1]
-            texts = [e.get("text") for e in replay[:-1]]
-            if resume["complete"]:
-                assert texts == [f"missed {n}" for n in range(5)]
-            else:
-                assert resume["restored"] == len(texts)
-            await back.close()
-            await raw.close()
-    finally:
-        redis.proc.send_signal(signal.SIGCONT)
-        redis.stop()
+    with instances("--history", "50") as (redis, a, b):
+        raw = await client(b.ws_url("/s"))
+        since = await last_id(a.ws_url("/s"), raw, "before")
+        await recv(raw)
+        for n in range(5):
+            await raw.send(f"missed {n}")
+        await recv_n(raw, 5)
+        await nobody_reads(a)
+        redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            back = await page(a.ws_url(f"/s?since={since}"))
+            replay = await until_resume(back, timeout=20)
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
+        resume = replay[-1]
+        texts = [e.get("text") for e in replay[:-1]]
+        if resume["complete"]:
+            assert texts == [f"missed {n}" for n in range(5)]
+        else:
+            assert resume["restored"] == len(texts)
+        await back.close()
+        await raw.close()
 
 
 @requires("redis-server")
@@ -209,35 +210,30 @@ async def test_entries_trimmed_while_an_instance_was_away_are_detected() -> None
     """B is stopped while A appends far more than the stream cap: the entries B had not
     read are trimmed. B notices when it comes back (the instance's message count jumps),
     logs it, counts it in /healthz and tells the page some may be missing."""
-    redis = RedisServer()
-    options = ("--redis", redis.url, "--redis-stream-cap", "16")
-    try:
-        with ServeProcess(*options) as a, ServeProcess(*options) as b:
-            watcher = await page(b.ws_url("/t"))
-            writer = await client(a.ws_url("/t"))
-            await writer.send("seen")
-            assert await recv(writer) == "seen"
-            shown = await envelope(watcher, 10, lambda: f"A:\n{a.stderr}\nB:\n{b.stderr}")
-            assert shown["text"] == "seen"
-            b.proc.send_signal(signal.SIGSTOP)
-            try:
-                for n in range(400):  # one entry each; Redis keeps at most 16 + 100
-                    await writer.send(f"n{n}")
-                    assert await recv(writer) == f"n{n}"
-            finally:
-                b.proc.send_signal(signal.SIGCONT)
-            seen = await until_resume(watcher, timeout=20)
-            assert seen[-1]["complete"] is False and seen[-1]["restored"] == 0
-            assert b.wait_for_stderr(re.compile(r"some messages may be missing"), timeout=10)
-            assert healthz(b)["backplane"]["gaps"] >= 1
-            assert healthz(b)["backplane"]["lost_messages"] > 0
-            await writer.send("after")
-            while (await envelope(watcher))["text"] != "after":
-                pass  # what survived the trim, then the live message
-            await watcher.close()
-            await writer.close()
-    finally:
-        redis.stop()
+    with instances("--redis-stream-cap", "16") as (_, a, b):
+        watcher = await page(b.ws_url("/t"))
+        writer = await client(a.ws_url("/t"))
+        await writer.send("seen")
+        assert await recv(writer) == "seen"
+        shown = await envelope(watcher, 10, lambda: f"A:\n{a.stderr}\nB:\n{b.stderr}")
+        assert shown["text"] == "seen"
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            for n in range(400):  # one entry each; Redis keeps at most 16 + 100
+                await writer.send(f"n{n}")
+                assert await recv(writer) == f"n{n}"
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        seen = await until_resume(watcher, timeout=20)
+        assert seen[-1]["complete"] is False and seen[-1]["restored"] == 0
+        assert b.wait_for_stderr(re.compile(r"some messages may be missing"), timeout=10)
+        assert healthz(b)["backplane"]["gaps"] >= 1
+        assert healthz(b)["backplane"]["lost_messages"] > 0
+        await writer.send("after")
+        while (await envelope(watcher))["text"] != "after":
+            pass  # what survived the trim, then the live message
+        await watcher.close()
+        await writer.close()
 
 
 @requires("redis-server")
