@@ -17,6 +17,7 @@ from tests.support.connect_servers import (
     close_after_first,
     drop_after_first,
     echo,
+    echo_recording_closes,
     reject,
     running,
     tls_server_context,
@@ -409,16 +410,7 @@ def test_ping_timeout_drops_a_dead_peer_exit_5() -> None:
 
 
 def test_close_code_and_reason_are_sent() -> None:
-    from websockets.asyncio.server import ServerConnection
-
-    seen: list[tuple[int | None, str | None]] = []
-
-    async def record(ws: ServerConnection) -> None:
-        try:
-            await echo(ws)
-        finally:
-            seen.append((ws.close_code, ws.close_reason))
-
+    record, seen = echo_recording_closes()
     with running(record) as server:
         result = run_wscli(
             "connect",

@@ -23,6 +23,7 @@ from tests.support.connect_servers import (
     ServerThread,
     close_after_first,
     echo,
+    echo_recording_closes,
     running,
     start_killable,
 )
@@ -600,13 +601,7 @@ def test_prompt_with_json_and_show_ping_pong(
 def test_ctrl_d_closes_with_close_code_and_reason(
     term_env: dict[str, str], terminals: list[Terminal]
 ) -> None:
-    seen: list[tuple[int | None, str | None]] = []
-
-    async def record(ws: ServerConnection) -> None:
-        try:
-            await echo(ws)
-        finally:
-            seen.append((ws.close_code, ws.close_reason))
+    record, seen = echo_recording_closes()
 
     with running(record) as server:
         terminal = start(
@@ -624,13 +619,7 @@ def test_a_closed_terminal_sends_going_away(
     term_env: dict[str, str], terminals: list[Terminal]
 ) -> None:
     """SIGHUP (the terminal window closed): a close frame (1001) before exiting."""
-    seen: list[int | None] = []
-
-    async def record(ws: ServerConnection) -> None:
-        try:
-            await echo(ws)
-        finally:
-            seen.append(ws.close_code)
+    record, seen = echo_recording_closes()
 
     with running(record) as server:
         terminal = start(terminals, server.url, term_env)
@@ -639,7 +628,7 @@ def test_a_closed_terminal_sends_going_away(
         deadline = time.monotonic() + scaled(5)
         while not seen and time.monotonic() < deadline:
             time.sleep(0.05)
-    assert seen == [1001]
+    assert [code for code, _ in seen] == [1001]
 
 
 def test_terminal_wrapped_peer_text_cannot_pass_for_a_sent_line(
@@ -664,13 +653,7 @@ def test_terminal_wrapped_peer_text_cannot_pass_for_a_sent_line(
 def test_ctrl_c_on_an_empty_line_says_how_to_leave_and_twice_leaves(
     term_env: dict[str, str], terminals: list[Terminal]
 ) -> None:
-    seen: list[int | None] = []
-
-    async def record(ws: ServerConnection) -> None:
-        try:
-            await echo(ws)
-        finally:
-            seen.append(ws.close_code)
+    record, seen = echo_recording_closes()
 
     with running(record) as server:
         terminal = start(terminals, server.url, term_env)
@@ -692,7 +675,7 @@ def test_ctrl_c_on_an_empty_line_says_how_to_leave_and_twice_leaves(
         assert terminal.child.isalive()
         terminal.child.sendcontrol("c")
         assert terminal.exit_status() == 0
-    assert seen == [1000]
+    assert [code for code, _ in seen] == [1000]
     assert "closed by the client: 1000" in terminal.text
 
 

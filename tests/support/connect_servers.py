@@ -100,6 +100,20 @@ async def echo(ws: ServerConnection) -> None:
         await ws.send(message)
 
 
+def echo_recording_closes() -> tuple[Handler, list[tuple[int | None, str | None]]]:
+    """:func:`echo`, and the list it fills with each connection's close code and reason
+    (as the server saw them) when the connection ends."""
+    seen: list[tuple[int | None, str | None]] = []
+
+    async def record(ws: ServerConnection) -> None:
+        try:
+            await echo(ws)
+        finally:
+            seen.append((ws.close_code, ws.close_reason))
+
+    return record, seen
+
+
 def close_after_first(code: int, reason: str = "") -> Handler:
     async def handler(ws: ServerConnection) -> None:
         await ws.recv()
