@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -16,7 +15,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.support import clean_env, lines, run_wscli, scaled, wscli_command
-from tests.support.connect_servers import echo, running
+from tests.support.connect_servers import ServerThread, echo, running
 from tests.support.serve_process import ServeProcess
 
 COUNT = 100_000
@@ -97,7 +96,19 @@ async def _drop_first(ws: ServerConnection) -> None:
 async def _never_answer_close(ws: ServerConnection) -> None:
     await ws.recv()
     ws.transport.pause_reading()  # our close frame is never read, never answered
-    await asyncio.sleep(scaled(10))
+    await ws.wait_closed()  # until the test lets it read again: see _read_again
+
+
+def _read_again(server: ServerThread) -> None:
+    """Let every connection of ``server`` read again once wscli has ended: a transport left
+    paused would hold the server's own close for its close timeout (10 s), and its handler
+    with it."""
+
+    def resume() -> None:
+        for ws in server.connections:
+            ws.transport.resume_reading()
+
+    server.loop.call_soon_threadsafe(resume)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +128,7 @@ def test_every_way_a_connection_ends_is_told(
         started = time.monotonic()
         result = run_wscli("connect", server.url, "--json", "-x", "hi", *args, input=b"")
         elapsed = time.monotonic() - started
+        _read_again(server)
     events = [json.loads(line) for line in lines(result.stdout)]
     closes = [e for e in events if e["event"] == "close"]
     assert len(closes) == 1, result.stdout
