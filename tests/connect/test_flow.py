@@ -67,7 +67,16 @@ def test_a_stdout_nobody_reads_slows_the_server_not_wscli_memory() -> None:
             env=clean_env(),
         )
         try:
-            time.sleep(scaled(3))
+            # Until the server's sends stall (no more sent for half a second; the pipe,
+            # wscli's queue and the sockets are full), then a second more must add nearly
+            # nothing. (A fixed 3 s wait before; the stall came within a second here.)
+            quiet_since, seen = time.monotonic(), sent
+            deadline = quiet_since + scaled(20)
+            while time.monotonic() - quiet_since < scaled(0.5):
+                assert time.monotonic() < deadline, "the server's sends never stalled"
+                time.sleep(0.05)
+                if sent != seen:
+                    quiet_since, seen = time.monotonic(), sent
             stalled_at = sent
             peak = _rss_kib(proc.pid)
             time.sleep(scaled(1))
