@@ -185,25 +185,28 @@ def test_wscli_connect_reconnect_recovers_through_disconnect_every() -> None:
             "--reconnect",
             "-x",
             "hi",
-            "--wait",
-            str(scaled(3.5)),  # three connections of 1 s with backoff between: scaled
+            "-n",
+            "3",  # the third echo: -x is sent again on each connection, echoed on each
+            "--idle",
+            str(scaled(10)),  # a failure bound only: a connection of 1 s and a backoff
             proxy.ws_url(),
             input="",
             timeout=30,
         )
+        assert result.returncode == 0, result.stderr
         events = [json.loads(line) for line in result.stdout.decode().splitlines()]
         opens = [e for e in events if e["event"] == "open"]
         assert len(opens) >= 3, result.stderr
         assert any(e["event"] == "reconnect" for e in events)
-        # -x re-sent after each reconnect, echoed by the peer: every connection but the last
-        # (which --wait may end before its echo, on a loaded machine) carries an echo.
+        # -x re-sent after each reconnect, echoed by the peer: every connection carries an
+        # echo (the last one's ended the run).
         kinds = [
             "open" if e["event"] == "open" else "echo"
             for e in events
             if e["event"] == "open" or (e["event"] == "message" and e["direction"] == "in")
         ]
         connections = " ".join(kinds).split("open")[1:]
-        assert all("echo" in one for one in connections[:-1]), kinds
+        assert all("echo" in one for one in connections), kinds
         assert proxy.wait_for(r"#2 ! disconnect-every after=1s")
 
 
