@@ -88,7 +88,7 @@ async def test_a_client_flooding_pings_it_never_reads_stays_within_max_queue() -
     async with serve(_echo, "127.0.0.1", 0, compression=None) as upstream:
         port = upstream.sockets[0].getsockname()[1]
         options = ("--max-queue", "1M", *STALL)
-        with ProxyProcess(f"ws://127.0.0.1:{port}", *options, "--json") as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{port}", *options, "--json") as proxy:
             base = _rss(proxy.proc.pid)
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # pongs back up soon
@@ -137,7 +137,7 @@ async def test_an_upstream_flooding_pings_it_never_reads_stays_within_max_queue(
 
     with RawServer(flood) as upstream:
         options = ("--max-queue", "1M", *STALL)
-        with ProxyProcess(upstream.url(), *options, "--json") as proxy:
+        async with ProxyProcess(upstream.url(), *options, "--json") as proxy:
             base = _rss(proxy.proc.pid)
             started = time.monotonic()
             # A client that reads everything (it answers the forwarded pings itself).
@@ -167,7 +167,7 @@ async def test_a_side_that_stops_answering_pings_is_dropped_with_1011() -> None:
 
     with RawServer(silent_after_open) as upstream:
         options = ("--ping-interval", "0.2", "--ping-timeout", "0.5")
-        with ProxyProcess(upstream.url(), *options, "--json") as proxy:
+        async with ProxyProcess(upstream.url(), *options, "--json") as proxy:
             started = time.monotonic()
             async with connect(proxy.ws_url(), compression=None, proxy=None) as ws:
                 with pytest.raises(ConnectionClosed):
