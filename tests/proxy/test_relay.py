@@ -18,7 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
-from tests.support import requires, run_wscli, scaled
+from tests.support import concurrently, requires, run_wscli, scaled
 from tests.support.npm_clients import wscat
 from tests.support.peers import peer
 from tests.support.proxy_process import ProxyProcess
@@ -206,15 +206,17 @@ async def test_terminal_lines_show_escaped_content_and_hex(upstream: Upstream) -
 
 
 def test_bad_usage_is_one_line_and_exit_2() -> None:
-    result = run_wscli("proxy", "ftp://x")
-    assert result.returncode == 2
-    assert result.stderr.decode().startswith("wscli: error: invalid URL")
-    result = run_wscli("proxy", "ws://127.0.0.1:1", "--close-code", "4000")
-    assert result.returncode == 2
-    assert b"--close-code needs --disconnect-every or --disconnect-after" in result.stderr
-    result = run_wscli("proxy", "ws://127.0.0.1:1", "--drop", "2")
-    assert result.returncode == 2
-    assert len(result.stderr.splitlines()) == 1
+    url, close_code, drop = concurrently(
+        lambda: run_wscli("proxy", "ftp://x"),
+        lambda: run_wscli("proxy", "ws://127.0.0.1:1", "--close-code", "4000"),
+        lambda: run_wscli("proxy", "ws://127.0.0.1:1", "--drop", "2"),
+    )
+    assert url.returncode == 2
+    assert url.stderr.decode().startswith("wscli: error: invalid URL")
+    assert close_code.returncode == 2
+    assert b"--close-code needs --disconnect-every or --disconnect-after" in close_code.stderr
+    assert drop.returncode == 2
+    assert len(drop.stderr.splitlines()) == 1
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(upstream_port: int = 1) -> None:
