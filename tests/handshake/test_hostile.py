@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support import run_wscli, scaled
+from tests.support import concurrently, run_wscli, scaled
 from tests.support.measured import run_measured
 from tests.support.rawserver import (
     RawConnection,
@@ -42,8 +42,10 @@ def _assert_inert(stderr: bytes) -> None:
 
 def test_non_101_reason_with_osc_sequences_is_escaped() -> None:
     with RawServer(answer(http_response(404, HOSTILE_REASON))) as server:
-        result = run_wscli("handshake", server.url())
-        as_json = run_wscli("handshake", server.url(), "--json")
+        result, as_json = concurrently(
+            lambda: run_wscli("handshake", server.url()),
+            lambda: run_wscli("handshake", server.url(), "--json"),
+        )
     assert result.returncode == as_json.returncode == 4
     _assert_inert(result.stderr)
     escaped = b"404 Not\\e]0;PWNED\\x07\\e]52;c;cHduZWQ=\\x07\\e[31mRED"
