@@ -24,9 +24,9 @@ from wscli.core.events import ClosedBy, Message, Messages
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 
 
-class Carrier(Protocol):
-    """What every carrier of an open session answers, a :class:`Link` or Socket.IO's
-    Engine.IO transport under one: the handshake's facts, a ping, a close and how it ended."""
+class Agreed(Protocol):
+    """What the opening handshake settled: the subprotocol, the extensions and the
+    server's answer (its headers)."""
 
     @property
     def subprotocol(self) -> str | None: ...
@@ -36,6 +36,11 @@ class Carrier(Protocol):
 
     @property
     def response_headers(self) -> list[tuple[str, str]]: ...
+
+
+class Carrier(Agreed, Protocol):
+    """What every carrier of an open session answers, a :class:`Link` or Socket.IO's
+    Engine.IO transport under one: the handshake's facts, a ping, a close and how it ended."""
 
     async def ping(self, payload: bytes = b"") -> float:
         """A round trip to the server, in seconds."""
