@@ -194,3 +194,12 @@ def parsed(source: str) -> ast.Module:
     every module of wscli (160 modules; parsing them costs 0.4 s of CPU, and the tests that
     did it each for themselves cost 2-4 s of each quick run). The tree is shared: read it."""
     return ast.parse(source)
+
+
+@functools.cache
+def nodes(source: str) -> tuple[ast.AST, ...]:
+    """Every node of :func:`parsed` ``(source)``, in ``ast.walk``'s order, walked once per
+    test process: the layer and public-API rules walked every tree eight times over, 1.5 M
+    calls of ``ast.walk`` (2.5 s of CPU, 70 % of those two files' time); a tuple is read at
+    C speed."""
+    return tuple(ast.walk(parsed(source)))
