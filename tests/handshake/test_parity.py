@@ -14,7 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from tests.connect.test_cli import ConnectProxy
-from tests.support import run_wscli
+from tests.support import concurrently, run_wscli
 from tests.support.connect_servers import echo, reject, running, tls_server_context
 from wscli.core.clientrequest import USER_AGENT
 
@@ -94,9 +94,11 @@ def test_client_certificate_and_its_hint(ca: trustme.CA, tmp_path: Path) -> None
         url = f"wss://127.0.0.1:{server.port}/"
         trust = ("--cacert", str(tmp_path / "ca.pem"), "--timeout", "5")
         cert = ("--cert", str(tmp_path / "cert.pem"), "--key", str(tmp_path / "key.pem"))
-        with_cert = run_wscli("handshake", url, *trust, *cert)
-        without = run_wscli("handshake", url, *trust)
-        connect = run_wscli("connect", url, *trust)
+        with_cert, without, connect = concurrently(
+            lambda: run_wscli("handshake", url, *trust, *cert),
+            lambda: run_wscli("handshake", url, *trust),
+            lambda: run_wscli("connect", url, *trust),
+        )
     assert with_cert.returncode == 0, with_cert.stderr
     assert "(hint: does it require a client certificate (--cert/--key)?)" in without.stderr.decode()
     assert b"--cert/--key" in connect.stderr  # the same hint as connect's
