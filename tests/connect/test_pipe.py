@@ -122,13 +122,13 @@ def test_count_ends_before_stdin_does() -> None:
 
 
 def test_idle_ends_after_silence() -> None:
+    # What ended the run is read from its own account (-v), not from the wall clock: a
+    # bound of 3 s failed at 3.7 s beside another copy of the suite (load 12).
     with running(echo) as server:
-        start = time.monotonic()
-        result = run_wscli("connect", server.url, "--idle", "0.3", input="x\n")
-        elapsed = time.monotonic() - start
+        result = run_wscli("connect", "-v", server.url, "--idle", "0.3", input="x\n")
     assert result.returncode == 0
     assert result.stdout == b"x\n"
-    assert elapsed < scaled(3)
+    assert b"closing (1000): stdin ended and 0.3 s of silence (--idle)" in result.stderr
 
 
 def test_wait_keeps_connection_open_for_late_messages() -> None:
@@ -318,7 +318,7 @@ def test_sigint_exits_130_after_saying_goodbye() -> None:
         deadline = time.monotonic() + scaled(5)
         while not closes and time.monotonic() < deadline:
             time.sleep(0.02)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert err.strip() == b"wscli: interrupted"  # click adds a newline after ^C
     assert closes == [1001]
 

@@ -20,10 +20,10 @@ from websockets.protocol import State
 
 from tests.serve.serve_helpers import (
     Running,
-    assert_silent,
     client,
     http_get,
     masked_frame,
+    nothing_before_sentinel,
     raw_request,
     raw_upgrade,
     recv,
@@ -55,8 +55,7 @@ async def test_rooms_are_isolated_and_the_query_is_not_part_of_the_room() -> Non
         await other.send("in other")
         assert await recv(other) == "in other"
         assert await recv(lobby) == "in lobby"
-        await assert_silent(lobby)
-        await assert_silent(lobby2)
+        await nothing_before_sentinel(lobby, lobby, lobby2)
 
 
 async def test_root_path_is_a_room_for_websocket_clients() -> None:
@@ -71,8 +70,8 @@ async def test_no_echo_excludes_only_the_sender() -> None:
         await b.send("from b")
         assert await recv(b) == "from a"
         assert await recv(a) == "from b"
-        await assert_silent(a)
-        await assert_silent(b)
+        await nothing_before_sentinel(b, a)  # not its own "from a"
+        await nothing_before_sentinel(a, b)
 
 
 async def test_every_client_receives_the_same_order() -> None:
@@ -132,9 +131,9 @@ async def test_history_replays_the_last_messages_without_notices() -> None:
             await recv_n(a, 6)  # own notice + 5 messages
         async with client(srv) as late:
             assert await recv_n(late, 3) == ["m2", "m3", "m4"]
-            await assert_silent(late)
+            await nothing_before_sentinel(late)
         async with client(srv, "/other") as elsewhere:
-            await assert_silent(elsewhere)
+            await nothing_before_sentinel(elsewhere)
 
 
 # Nicknames and notices
@@ -154,7 +153,8 @@ async def test_anonymous_clients_cause_no_notices() -> None:
     async with running() as srv, client(srv) as a:
         async with client(srv):
             pass
-        await assert_silent(a)
+        await srv.wait_event("disconnect")  # it left, on the server's side too
+        await nothing_before_sentinel(a)  # neither joined nor left
 
 
 async def test_nick_is_cleaned_of_control_characters_and_bounded() -> None:
@@ -365,7 +365,7 @@ async def test_hundreds_of_clients_connecting_at_once_in_many_rooms() -> None:
             await connections[7].send("to room7")
             for ws in connections[7::30]:
                 assert await recv(ws) == "to room7"
-            await assert_silent(connections[8])
+            await nothing_before_sentinel(connections[8])
         finally:
             await asyncio.gather(*(ws.close() for ws in connections))
         await srv.wait_events("disconnect", 300, timeout=20)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import concurrent.futures
 import contextlib
 import fcntl
@@ -45,6 +46,17 @@ def install_lock(name: str) -> Iterator[None]:
 def scaled(seconds: float) -> float:
     """``seconds`` times the suite's timeout factor (WSCLI_TEST_TIMEOUT_SCALE)."""
     return seconds * TIMEOUT_SCALE
+
+
+async def until(condition: Callable[[], bool], what: str = "", timeout: float = 5) -> None:
+    """Wait until ``condition()`` holds, looking every few milliseconds (it is about state that
+    other tasks of this event loop change); an AssertionError naming ``what`` past ``timeout``
+    (scaled) seconds."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never true in {scaled(timeout):g} s: {what or condition}")
+        await asyncio.sleep(0.005)
 
 
 def wscli_command() -> list[str]:
@@ -195,3 +207,12 @@ def parsed(source: str) -> ast.Module:
     every module of wscli (160 modules; parsing them costs 0.4 s of CPU, and the tests that
     did it each for themselves cost 2-4 s of each quick run). The tree is shared: read it."""
     return ast.parse(source)
+
+
+@functools.cache
+def nodes(source: str) -> tuple[ast.AST, ...]:
+    """Every node of :func:`parsed` ``(source)``, in ``ast.walk``'s order, walked once per
+    test process: the layer and public-API rules walked every tree eight times over, 1.5 M
+    calls of ``ast.walk`` (2.5 s of CPU, 70 % of those two files' time); a tuple is read at
+    C speed."""
+    return tuple(ast.walk(parsed(source)))
