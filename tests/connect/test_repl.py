@@ -736,6 +736,10 @@ def test_long_binary_messages_are_cut_and_shown_in_full_on_request(
     blob = tmp_path / "blob.bin"
     blob.write_bytes(bytes(range(256)) * 12)  # 3,072 bytes: 192 dump lines
     terminal = start(terminals, push_server.thread.url, term_env)
+    # The second one starts meanwhile (each spends most of its second starting); it connects
+    # after the first, so the push below reaches it.
+    full = Terminal(["connect", push_server.thread.url, "--full"], term_env)
+    terminals.append(full)
     terminal.child.send(f"/file {blob}\r")
     screen = terminal.wait_text("… 2,944 more bytes (/show 2 for all)")
     assert "… 2,944 more bytes (/show 1 for all)" in screen  # what we sent, then the echo
@@ -747,7 +751,7 @@ def test_long_binary_messages_are_cut_and_shown_in_full_on_request(
     terminal.child.sendcontrol("d")
     assert terminal.exit_status() == 0
 
-    full = start(terminals, push_server.thread.url, term_env, "--full")
+    ready(full)
     push_server.push(blob.read_bytes())  # pushed: the prompt stays up (no Enter race)
     full.wait_text("00000bf0  f0 f1")
     assert "more bytes" not in full.text
