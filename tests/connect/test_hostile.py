@@ -66,10 +66,12 @@ def test_reason_phrase_with_osc_sequences_is_escaped_in_the_error_line() -> None
 
 def test_c1_bytes_in_reason_phrase_and_accept_are_escaped() -> None:
     raw = b"HTTP/1.1 404 Not Found \x9b31m \x85\r\nContent-Length: 0\r\n\r\n"
-    with RawServer(answer(raw)) as server:
-        plain, as_json = concurrently(
+    bad = answer(upgrade_response(accept="abc\x9b[31m=="))
+    with RawServer(answer(raw)) as server, RawServer(bad) as bad_server:
+        plain, as_json, bad_accept = concurrently(
             lambda: run_wscli("connect", server.url(), input=b""),
             lambda: run_wscli("connect", server.url(), "--json", input=b""),
+            lambda: run_wscli("connect", bad_server.url(), input=b""),
         )
     assert plain.returncode == as_json.returncode == 4
     _assert_inert(plain.stderr)
@@ -80,8 +82,6 @@ def test_c1_bytes_in_reason_phrase_and_accept_are_escaped() -> None:
     assert event["event"] == "error" and "\x9b31m" in event["message"]
     _assert_inert(as_json.stderr)
 
-    with RawServer(answer(upgrade_response(accept="abc\x9b[31m=="))) as server:
-        bad_accept = run_wscli("connect", server.url(), input=b"")
     assert bad_accept.returncode == 4
     _assert_inert(bad_accept.stderr)
     assert b"abc\\x9b[31m==" in bad_accept.stderr

@@ -359,18 +359,20 @@ def test_reconnect_after_server_goes_away_with_1001(idle: list[str]) -> None:
             return
         await echo(ws)
 
-    with running(restart_once) as server:
-        result = run_wscli(
-            "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", *idle, input=b""
+    # Without --reconnect (the second run, side by side), 1001 is a normal end: exit 0 at
+    # once, no second connection.
+    with running(restart_once) as server, running(close_after_first(1001, "bye")) as other:
+        result, plain = concurrently(
+            lambda: run_wscli(
+                "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", *idle, input=b""
+            ),
+            lambda: run_wscli("connect", other.url, "-x", "hi"),
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"hi\n"  # the reply of the second connection
     assert connections == 2
     assert b"wscli: reconnecting in" in result.stderr
-    # Without --reconnect, 1001 is a normal end: exit 0 at once, no second connection.
-    with running(close_after_first(1001, "bye")) as server:
-        result = run_wscli("connect", server.url, "-x", "hi")
-    assert result.returncode == 0 and result.stdout == b""
+    assert plain.returncode == 0 and plain.stdout == b""
 
 
 def test_reconnect_gives_up_after_max_retries_with_json_events() -> None:

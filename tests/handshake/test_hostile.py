@@ -64,20 +64,24 @@ def test_101_verdict_line_and_bad_accept_with_c1_are_escaped() -> None:
     def hostile_101(request: bytes) -> bytes:
         return raw(request).replace(b"101 Switching Protocols", b"101 Switching\x9b[2JProtocols")
 
-    with RawServer(answer(hostile_101, after="websocket")) as server:
-        result = run_wscli("handshake", server.url())
+    def hostile_ok(request: bytes) -> bytes:
+        good = upgrade_response()(request)
+        return good.replace(b"101 Switching Protocols", b"101 \xe2\x80\xaeSwitching")
+
+    with (
+        RawServer(answer(hostile_101, after="websocket")) as server,
+        RawServer(answer(hostile_ok, after="websocket")) as ok_server,
+    ):
+        result, ok = concurrently(
+            lambda: run_wscli("handshake", server.url()),
+            lambda: run_wscli("handshake", ok_server.url()),
+        )
     assert result.returncode == 4
     _assert_inert(result.stderr)
     assert b"status: 101 Switching\\x9b[2JProtocols" in result.stderr
     assert b"received abc\\x9b[2J==" in result.stderr
     assert b"wrong Sec-WebSocket-Accept" in result.stderr
 
-    def hostile_ok(request: bytes) -> bytes:
-        good = upgrade_response()(request)
-        return good.replace(b"101 Switching Protocols", b"101 \xe2\x80\xaeSwitching")
-
-    with RawServer(answer(hostile_ok, after="websocket")) as server:
-        ok = run_wscli("handshake", server.url())
     assert ok.returncode == 0, ok.stderr
     _assert_inert(ok.stderr)  # the reason is Latin-1: its bytes show as \x80 escapes
     assert b"status: 101 \xc3\xa2\\x80\xc2\xaeSwitching" in ok.stderr
