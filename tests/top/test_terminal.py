@@ -178,13 +178,24 @@ def stalled_terminal(server: ServeProcess) -> None:
             assert time.monotonic() < end, what
             time.sleep(0.02)
 
+    seen: tuple[str | None, float] = (None, 0.0)  # the write under way, since when
+
+    def blocked() -> bool:
+        """The same write to the pty (its buffer and length too) for three frames' time: it
+        is blocked, not just under way."""
+        nonlocal seen
+        now = terminal_write(pid)
+        if now != seen[0]:
+            seen = (now, time.monotonic())
+        return now is not None and time.monotonic() - seen[1] >= 0.3
+
     try:
         term.wait_for(busy)
         pid = term.child.pid
-        until(lambda: writing_to_terminal(pid), "top's writer never blocked on the pty")
+        until(blocked, "top's writer never blocked on the pty")
         before = count()
         until(lambda: count() - before >= 5, "top stopped reading the server with its terminal")
-        assert writing_to_terminal(pid), "the pty was never read: top's writer is still stuck"
+        assert terminal_write(pid) == seen[0], "the pty was not read, yet the write went on"
         assert term.child.isalive()
         term.screen.reset()
         term.wait_for(busy)  # it draws again
@@ -215,14 +226,15 @@ def write_syscall() -> str:
         os.close(write_end)
 
 
-def writing_to_terminal(pid: int) -> bool:
-    """Whether a thread of process ``pid`` is inside a write to its stdout (the pty) now: a
-    frame's write that the terminal does not take blocks there."""
+def terminal_write(pid: int) -> str | None:
+    """The write to its stdout (the pty) that a thread of process ``pid`` is inside now, as
+    /proc shows it (number, arguments, stack and instruction pointers), or None: a frame's
+    write that the terminal does not take stays there."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = (task / "syscall").read_text().split()
+            line = (task / "syscall").read_text().strip()
         except OSError:  # the thread ended meanwhile
             continue
-        if fields[:2] == [write_syscall(), "0x1"]:
-            return True
-    return False
+        if line.split()[:2] == [write_syscall(), "0x1"]:
+            return line
+    return None
