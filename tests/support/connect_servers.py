@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -24,7 +25,10 @@ Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
 class ServerThread:
-    """Run ``serve(handler, ...)`` on 127.0.0.1 in a background thread."""
+    """Run ``serve(handler, ...)`` on 127.0.0.1 in a background thread.
+
+    ``requests`` holds every upgrade request, ``accepted`` the time (time.monotonic()) each
+    came: bounds that must not count a client's own start-up are measured from it."""
 
     def __init__(self, handler: Handler, port: int = 0, **kwargs: Any) -> None:
         self.handler = handler
@@ -32,6 +36,7 @@ class ServerThread:
         self.requested_port = port
         self.port = 0
         self.requests: list[Request] = []
+        self.accepted: list[float] = []
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Future[None] | None = None
@@ -44,6 +49,7 @@ class ServerThread:
 
         def record(connection: ServerConnection, request: Request) -> Response | None:
             self.requests.append(request)
+            self.accepted.append(time.monotonic())
             if process_request is not None:
                 return process_request(connection, request)  # type: ignore[no-any-return]
             return None

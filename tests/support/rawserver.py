@@ -24,6 +24,7 @@ import hashlib
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Literal
@@ -232,13 +233,16 @@ def close_early(partial: bytes = b"") -> Handler:
 class RawServer:
     """A TCP (or TLS, with ``ssl``) server on 127.0.0.1, port 0, in its own thread.
 
-    ``requests`` holds every request head read, in order.
+    ``requests`` holds every request head read, in order; ``accepted`` the time
+    (time.monotonic()) each connection came, for bounds that must not count a client's own
+    start-up (a Python process takes seconds to start at load 20).
     """
 
     def __init__(self, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
         self.handler = handler
         self.ssl_context = ssl_context
         self.requests: list[bytes] = []
+        self.accepted: list[float] = []
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -253,6 +257,7 @@ class RawServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self.accepted.append(time.monotonic())
         conn = RawConnection(reader, writer, self.requests)
         try:
             await self.handler(conn)
