@@ -16,6 +16,7 @@ import inspect
 import linecache
 import os
 import re
+import signal
 import sys
 import tempfile
 import textwrap
@@ -36,6 +37,13 @@ from hypothesis import settings
 settings.register_profile("default", max_examples=60, deadline=None)
 settings.register_profile("nightly", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("WSCLI_HYPOTHESIS_PROFILE", "default"))
+
+# Tests send SIGINT to the wscli processes they start, as Ctrl-C would. A runner started in
+# the background by a script (``cmd &``, nohup) inherits SIGINT ignored, Python keeps it so,
+# and so would every wscli started from here: Ctrl-C tests then saw exit 0 instead of 130.
+# A handler (not SIG_IGN) becomes the default again in every process started from here.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Compiled test modules are cached across runs, outside the checkout, even where
 # PYTHONDONTWRITEBYTECODE is set (as on the team's machines): without the cache every pytest
