@@ -43,6 +43,11 @@ def install_lock(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+STARTUP_TIMEOUT = 60.0
+"""How long a started wscli (or peer) may take to say it is ready: a failure bound only, never
+waited out when things work. 15 s was too little beside another copy of the suite at load 20."""
+
+
 def scaled(seconds: float) -> float:
     """``seconds`` times the suite's timeout factor (WSCLI_TEST_TIMEOUT_SCALE)."""
     return seconds * TIMEOUT_SCALE

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tests.support import clean_env, scaled, wscli_command
+from tests.support import STARTUP_TIMEOUT, clean_env, scaled, wscli_command
 
 BANNER = re.compile(r"Proxying (?P<url>wss?://127\.0\.0\.1:(?P<port>\d+)) to ")
 
@@ -41,7 +41,7 @@ class ProxyProcess:
         ]
         for thread in self._threads:
             thread.start()
-        match = self.wait_for(BANNER, stream="stderr", timeout=15)
+        match = self.wait_for(BANNER, stream="stderr", timeout=STARTUP_TIMEOUT)
         if match is None:
             self.stop()
             raise AssertionError(f"no banner from wscli proxy; stderr: {self.stderr}")

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-from tests.support import clean_env, scaled, wscli_command
+from tests.support import STARTUP_TIMEOUT, clean_env, scaled, wscli_command
 
 BANNER = re.compile(
     r"Serving chat on (?P<http>(?P<scheme>https?)://(?P<host>[^/]+):(?P<port>\d+)/) "
@@ -86,7 +86,7 @@ class ServeProcess:
             self._stdout += raw
 
     def _wait_banner(self) -> None:
-        match = self.wait_for_stderr(BANNER, timeout=15)
+        match = self.wait_for_stderr(BANNER, timeout=STARTUP_TIMEOUT)
         if match is None:
             self.stop()
             raise AssertionError(f"no banner from wscli serve; stderr: {self.stderr}")
