@@ -803,7 +803,9 @@ async def test_stopped_redis_slows_the_flooder_not_the_others(redis_server: Redi
     with ServeProcess("--redis", redis_server.url, "--max-queue", "256M", *args) as a:
         flooder = await client(a.ws_url("/slow"))
         alice = await client(a.ws_url("/slow"))
-        observer = await client(a.ws_url("/slow"))
+        # The observer reads only alice's texts: it keeps the 60 MiB it is sent (max_queue=None),
+        # or it would stop reading its socket and wait out the 10 s close timeout.
+        observer = await client(a.ws_url("/slow"), max_queue=None)
         blob = b"y" * 2**20
         sent = 0
 
@@ -835,11 +837,12 @@ async def test_stopped_redis_slows_the_flooder_not_the_others(redis_server: Redi
             redis_server.proc.send_signal(signal.SIGCONT)
         await asyncio.wait_for(flooding, scaled(30))  # read again once Redis has it all
         assert sent == 60
-        for sink in sinks:
-            sink.cancel()
         assert "Traceback" not in a.stderr
+        # The sinks read on until the close completes (cancelled first, they left the
+        # closing frames behind unread messages: each close waited out its 10 s timeout).
         for conn in (flooder, alice, observer):
             await conn.close()
+        await asyncio.gather(*sinks)
 
 
 @requires("redis-server")
