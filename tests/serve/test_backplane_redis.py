@@ -473,7 +473,7 @@ async def test_sigterm_with_redis_paused_loses_nothing(redis_server: RedisServer
         ServeProcess("--redis", redis_server.url, *prefix) as a,
         ServeProcess("--redis", redis_server.url, *prefix) as b,
     ):
-        sender = await client(a.ws_url("/term"))
+        sender = await client(a.ws_url("/term"), max_queue=None)  # answers the 1001 unread
         neighbour = await client(a.ws_url("/term"))
         remote = await client(b.ws_url("/term"))
         await sender.send("warm-up")
@@ -857,7 +857,10 @@ async def test_sigterm_under_steady_traffic_delivers_what_it_accepted(
         ServeProcess("--redis", redis_server.url, *prefix) as a,
         ServeProcess("--redis", redis_server.url, *prefix) as b,
     ):
-        sender = await client(a.ws_url("/steady"))
+        # The sender never reads its echoes: it keeps them (max_queue=None), or it would stop
+        # reading its socket, never answer the server's closing frame, and the server would
+        # wait out its close timeout before it exits.
+        sender = await client(a.ws_url("/steady"), max_queue=None)
         neighbour = await client(a.ws_url("/steady"))
         remote = await client(b.ws_url("/steady"))
         stop = asyncio.Event()
@@ -887,10 +890,13 @@ async def test_sigterm_under_steady_traffic_delivers_what_it_accepted(
         await sending
         assert neighbour.close_code == 1001
         assert a.wait() == 0
-        got_far = await collect(remote)
         assert len(got_near) > 20
         assert got_near == [f"s{i}" for i in range(len(got_near))]  # an unbroken prefix
+        got_far = await recv_n(remote, len(got_near))
         assert got_far == got_near  # the other instance got exactly the same
+        # and nothing more: A appended all it accepted before it exited, and B delivers its
+        # own clients' messages in the stream's order too, so the sentinel comes next.
+        await nothing_before_sentinel(remote)
         await remote.close()
 
 
