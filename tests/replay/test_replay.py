@@ -209,7 +209,8 @@ def test_expect_reports_the_first_client_message_that_differs(
     assert result.stdout.decode().splitlines()[0] == RECORDED[0]
     assert result.returncode == 5 and b"1008" in result.stderr  # closed: not as recorded
     good = Mock(recording, "--expect", "--once", "--no-wait")
-    run_wscli("connect", good.url, "--wait", "2", input="hello\nworld\n")
+    # As recorded: it closes after its three messages (not 2 s after its input ends).
+    run_wscli("connect", good.url, "-n", "3", input="hello\nworld\n")
     assert good.stop(wait=10)[0] == 0
 
 
