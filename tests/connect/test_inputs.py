@@ -178,9 +178,11 @@ def test_a_line_that_is_not_base64_ends_the_session_politely_exit_1() -> None:
 
 
 def test_input_options_that_do_not_go_together() -> None:
-    stream = run_wscli("connect", "ws://127.0.0.1:1/", "--stream", "--binary-input", "hex")
-    whole = run_wscli("connect", "ws://127.0.0.1:1/", "--whole-input", "--separator", "nul")
-    bad_x = run_wscli("connect", "ws://127.0.0.1:1/", "--binary-input", "hex", "-x", "zz")
+    stream, whole, bad_x = concurrently(
+        lambda: run_wscli("connect", "ws://127.0.0.1:1/", "--stream", "--binary-input", "hex"),
+        lambda: run_wscli("connect", "ws://127.0.0.1:1/", "--whole-input", "--separator", "nul"),
+        lambda: run_wscli("connect", "ws://127.0.0.1:1/", "--binary-input", "hex", "-x", "zz"),
+    )
     for result in (stream, whole, bad_x):
         assert result.returncode == 2
     assert b"-x message 1 is not hex" in bad_x.stderr

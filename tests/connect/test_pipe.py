@@ -15,7 +15,7 @@ import warnings
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from tests.support import clean_env, has_ansi, lines, run_wscli, scaled, wscli_command
+from tests.support import clean_env, concurrently, has_ansi, lines, run_wscli, scaled, wscli_command
 from tests.support.connect_servers import (
     close_after_first,
     echo,
@@ -178,11 +178,13 @@ def test_json_events_parse_and_carry_stable_keys() -> None:
 
 def test_binary_lines_and_binary_format() -> None:
     with running(echo) as server:
-        b64 = run_wscli("connect", server.url, "--binary", "-n", "1", input="\x01AB\n")
-        hexed = run_wscli(
-            "connect", server.url, "--binary", "--binary-format", "hex", "-n", "1", input="AB\n"
+        b64, hexed, as_json = concurrently(
+            lambda: run_wscli("connect", server.url, "--binary", "-n", "1", input="\x01AB\n"),
+            lambda: run_wscli(
+                "connect", server.url, "--binary", "--binary-format", "hex", "-n", "1", input="AB\n"
+            ),
+            lambda: run_wscli("connect", server.url, "--binary", "--json", "-n", "1", input="AB\n"),
         )
-        as_json = run_wscli("connect", server.url, "--binary", "--json", "-n", "1", input="AB\n")
     assert b64.stdout == base64.b64encode(b"\x01AB") + b"\n"
     assert hexed.stdout == b"4142\n"
     received = [json.loads(x) for x in lines(as_json.stdout) if '"in"' in x]
@@ -323,11 +325,19 @@ def test_sigint_exits_130_after_saying_goodbye() -> None:
 
 def test_show_ping_pong_on_stderr_and_in_json() -> None:
     with running(echo) as server:
-        plain = run_wscli(
-            "connect", server.url, "--show-ping-pong", "--ping-interval", "0.1", "--wait", "0.35"
-        )
-        as_json = run_wscli(
-            "connect", server.url, "--json", "--ping-interval", "0.1", "--wait", "0.35"
+        plain, as_json = concurrently(
+            lambda: run_wscli(
+                "connect",
+                server.url,
+                "--show-ping-pong",
+                "--ping-interval",
+                "0.1",
+                "--wait",
+                "0.35",
+            ),
+            lambda: run_wscli(
+                "connect", server.url, "--json", "--ping-interval", "0.1", "--wait", "0.35"
+            ),
         )
     assert plain.returncode == 0 and plain.stdout == b""
     assert b"wscli: ping sent" in plain.stderr
@@ -349,18 +359,20 @@ def test_reconnect_after_server_goes_away_with_1001(idle: list[str]) -> None:
             return
         await echo(ws)
 
-    with running(restart_once) as server:
-        result = run_wscli(
-            "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", *idle, input=b""
+    # Without --reconnect (the second run, side by side), 1001 is a normal end: exit 0 at
+    # once, no second connection.
+    with running(restart_once) as server, running(close_after_first(1001, "bye")) as other:
+        result, plain = concurrently(
+            lambda: run_wscli(
+                "connect", server.url, "--reconnect", "-x", "hi", "--count", "1", *idle, input=b""
+            ),
+            lambda: run_wscli("connect", other.url, "-x", "hi"),
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"hi\n"  # the reply of the second connection
     assert connections == 2
     assert b"wscli: reconnecting in" in result.stderr
-    # Without --reconnect, 1001 is a normal end: exit 0 at once, no second connection.
-    with running(close_after_first(1001, "bye")) as server:
-        result = run_wscli("connect", server.url, "-x", "hi")
-    assert result.returncode == 0 and result.stdout == b""
+    assert plain.returncode == 0 and plain.stdout == b""
 
 
 def test_reconnect_gives_up_after_max_retries_with_json_events() -> None:

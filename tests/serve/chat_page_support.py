@@ -57,12 +57,22 @@ def chromium() -> Iterator[Any]:
 
 
 def open_page(
-    browser: Any, url: str, nick: str | None = None, init: str | None = None, **context_args: Any
+    browser: Any,
+    url: str,
+    nick: str | None = None,
+    init: str | None = None,
+    *,
+    clock: bool = False,
+    **context_args: Any,
 ) -> Any:
     """A page in its own browser context (own localStorage); ``nick`` pre-remembered;
-    ``init`` a script run before the page's own."""
+    ``init`` a script run before the page's own; ``clock``: the page's timers on Playwright's
+    clock (time flows as usual until a test runs it forward: see :func:`run_offline`)."""
     context = browser.new_context(**context_args)
     context.set_default_timeout(scaled(10_000))
+    if clock:
+        context.clock.install()
+        context.add_init_script(CLOCK_PROBE)
     if nick is not None:
         context.add_init_script(f"localStorage.setItem('wscli.chat.nick', {nick!r});")
     if init is not None:
@@ -97,6 +107,66 @@ AFTER_BACKOFF = 30.0
 
 def wait_online(page: Any, seconds: float = 10) -> None:
     page.wait_for_selector('#status[data-state="online"]', timeout=scaled(seconds * 1000))
+
+
+# A page on Playwright's clock (open_page(clock=True)) is run forward in steps this long, each
+# followed by a real wait for what the step started: the server and the sockets keep real
+# time, so a page whose clock ran on past a connection attempt would see it answered late.
+# Shorter than any of the page's waits that a step could otherwise swallow (a state is spoken
+# after 1.5 s; the first retry comes after 0.25-0.5 s).
+CLOCK_STEP_MS = 250
+BACKOFF_MAX_MS = 15_000  # chat.html: the longest wait between two attempts
+
+# Installed before the page's script on a page with a clock: how many WebSockets it opened,
+# how many heartbeat pings it sent and how many pongs answered them.
+CLOCK_PROBE = """
+(() => {
+  window.__sockets = 0;
+  window.__pings = 0;
+  window.__pongs = 0;
+  const Native = window.WebSocket;
+  const send = Native.prototype.send;
+  Native.prototype.send = function (data) {
+    if (typeof data === "string" && data.startsWith('{"type":"ping"')) window.__pings += 1;
+    return send.call(this, data);
+  };
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__sockets += 1;
+      this.addEventListener("message", (event) => {
+        if (typeof event.data === "string" && event.data.startsWith('{"type":"pong"')) {
+          window.__pongs += 1;
+        }
+      });
+    }
+  };
+})();
+"""
+
+
+def run_offline(page: Any, most_ms: int = BACKOFF_MAX_MS) -> None:
+    """The page waits offline for its next attempt (its backoff, up to 15 s): run its clock
+    on until the attempt starts, firing every timer at its time (the countdown, what is
+    spoken); then wait, in real time, until the attempt is answered (online or offline
+    again). Fails if no attempt starts within ``most_ms`` of the page's time."""
+    page.wait_for_selector('#status[data-state="offline"]')
+    sockets = page.evaluate("window.__sockets")
+    for _ in range(0, most_ms + CLOCK_STEP_MS, CLOCK_STEP_MS):
+        page.clock.run_for(CLOCK_STEP_MS)
+        if page.evaluate("window.__sockets") > sockets:
+            page.wait_for_selector('#status:not([data-state="connecting"])')
+            return
+    raise AssertionError(f"no new attempt within {most_ms} ms: {page.inner_text('#status')}")
+
+
+def run_online(page: Any, ms: int) -> None:
+    """Run the clock of a page online (open_page(clock=True)) ``ms``
+    forward in steps; after each step wait, in real time, until each heartbeat ping the page
+    sent is answered, as it is at once over a live link."""
+    for _ in range(0, ms, CLOCK_STEP_MS):
+        page.clock.run_for(CLOCK_STEP_MS)
+        page.wait_for_function("() => window.__pongs >= window.__pings")
 
 
 def drawn(page: Any) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from tests.serve.chat_page_support import (
-    AFTER_BACKOFF,
     Relay,
     chromium,
     open_page,
     raw_client,
     recv_until,
+    run_offline,
     send_from_page,
     wait_line,
     wait_online,
@@ -28,16 +28,11 @@ from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
 
-# Installed before the page's script: every change of every live region's text, timed, and
-# every WebSocket the page opens.
+# Installed before the page's script: every change of every live region's text, timed (on
+# the page's clock).
 SPEECH_PROBE = """
 (() => {
   const heard = window.__heard = [];
-  window.__sockets = 0;
-  const Native = window.WebSocket;
-  window.WebSocket = class extends Native {
-    constructor(...args) { super(...args); window.__sockets += 1; }
-  };
   const watch = () => {
     const live = '[aria-live], [role=status], [role=log], [role=alert]';
     for (const region of document.querySelectorAll(live)) {
@@ -141,11 +136,12 @@ def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
 
 def test_offline_status_is_announced_once_not_on_every_retry(browser: Any) -> None:
     # Before: offline, the status region changed 17 times in 60 s, 8 of them undone within
-    # 100 ms ("Connecting…" then "Offline…").
+    # 100 ms ("Connecting…" then "Offline…"). The page's clock runs through its backoffs; each
+    # retry is refused for real.
     relay = Relay()
     with ServeProcess(*relay.origin) as server:
         relay.restore(server.port)
-        page = open_page(browser, relay.url + "#talk", nick="sam", init=SPEECH_PROBE)
+        page = open_page(browser, relay.url + "#talk", nick="sam", init=SPEECH_PROBE, clock=True)
         try:
             wait_online(page)
             page.wait_for_function("() => window.__heard.some(([role]) => role === 'status')")
@@ -154,7 +150,11 @@ def test_offline_status_is_announced_once_not_on_every_retry(browser: Any) -> No
             relay.upgrades = "refuse"
             relay.cut()
             relay.restore(server.port)
-            page.wait_for_timeout(20_000)  # retries: after 0.25-0.5 s, 0.5-1, 1-2, 2-4, 4-8...
+            # 20 s of the page's time: retries after 0.25-0.5 s, 0.5-1, 1-2, 2-4, 4-8...
+            page.wait_for_selector('#status[data-state="offline"]')
+            offline = page.evaluate("performance.now()")
+            while page.evaluate("performance.now()") - offline < 20_000:
+                run_offline(page)
             retries = page.evaluate("window.__sockets") - sockets
             assert retries >= 4, retries
             changes = page.evaluate("window.__heard.filter(([role]) => role === 'status')")
@@ -172,7 +172,8 @@ def test_offline_status_is_announced_once_not_on_every_retry(browser: Any) -> No
             regions = live_regions(page)
             assert regions["status"] == ["Offline, reconnecting"], regions
             relay.upgrades = "pass"
-            wait_online(page, AFTER_BACKOFF)  # 20 s of retries: the backoff is at its ceiling
+            run_offline(page)  # 20 s of retries: the backoff is at its ceiling
+            wait_online(page)
             page.wait_for_function(
                 "() => window.__heard.filter(([role]) => role === 'status').length === 3",
                 timeout=scaled(20_000),

@@ -219,7 +219,7 @@ async def test_queued_bytes_and_clients_behind_while_a_client_stalls() -> None:
 
 
 async def test_refusals_by_token_full_and_timeout() -> None:
-    async with running(token="s3cret", max_clients=1, handshake_timeout=0.3) as srv:
+    async with running(token="s3cret", max_clients=1, handshake_timeout=0.1) as srv:
         port = srv.port
         await raw_request(port, upgrade_request("/r", port))  # 401
         await raw_request(port, upgrade_request("/r", port, "Authorization: Bearer no\r\n"))

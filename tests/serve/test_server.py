@@ -31,7 +31,7 @@ from tests.serve.serve_helpers import (
     running,
     upgrade_request,
 )
-from tests.support import scaled
+from tests.support import scaled, until
 
 # Broadcast, rooms, order, bytes
 
@@ -250,7 +250,7 @@ async def test_max_clients_refuses_with_503_and_frees_slots() -> None:
     async with running(max_clients=2) as srv, client(srv) as a:
         async with client(srv):
             assert await status_of(srv.url()) == 503
-        await asyncio.sleep(0.05)
+        await srv.wait_event("disconnect")  # its slot freed on the server's side
         async with client(srv) as c:
             await c.send("ok")
             assert await recv(a) == "ok"
@@ -430,10 +430,12 @@ async def test_a_tcp_probe_is_logged_only_with_verbose(verbose: bool) -> None:
         writer.close()
         _, writer = await asyncio.open_connection("127.0.0.1", srv.port)
         writer.write(b"GET / HT")  # a request begun is still worth a line
-        await asyncio.sleep(0.05)
+        chat = srv.chat
+        await until(lambda: any(c.bytes_in for c in chat.connections), "the 8 bytes read")
         writer.close()
         errors = await srv.wait_events("error", 2 if verbose else 1)
-        await asyncio.sleep(0.1)
+        # Both ends handled (each logs its line, if any, as it leaves the set): none to come.
+        await until(lambda: not chat.connections, "both connections ended")
         messages = [e["message"] for e in srv.events("error")]
         assert messages[-1].startswith("bad handshake: ") and "8 bytes" in messages[-1]
         probe = ["closed without sending a request"] if verbose else []
@@ -457,14 +459,14 @@ async def test_repeated_event_loop_errors_are_counted_not_repeated() -> None:
 
 
 async def test_slowloris_handshake_is_dropped() -> None:
-    async with running(handshake_timeout=0.3) as srv:
+    async with running(handshake_timeout=0.1) as srv:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
         writer.write(b"GET /chat HTTP/1.1\r\nHost: x\r\n")  # never finished
         started = asyncio.get_running_loop().time()
         assert await asyncio.wait_for(reader.read(), scaled(5)) == b""
         assert asyncio.get_running_loop().time() - started < scaled(3)
         writer.close()
-        await srv.wait_event("error", message="handshake timed out after 0.3 s")
+        await srv.wait_event("error", message="handshake timed out after 0.1 s")
 
 
 async def test_tls_slowloris_is_dropped_within_the_handshake_timeout(
@@ -473,7 +475,7 @@ async def test_tls_slowloris_is_dropped_within_the_handshake_timeout(
     # --handshake-timeout promises "(TLS and) WebSocket handshake": a TCP client that never
     # starts TLS is dropped too (websockets passes it on as ssl_handshake_timeout).
     settings, _ = tls_settings(tmp_path)
-    async with running(handshake_timeout=0.3, **settings) as srv:
+    async with running(handshake_timeout=0.1, **settings) as srv:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
         started = asyncio.get_running_loop().time()
         assert await asyncio.wait_for(reader.read(), scaled(5)) == b""
