@@ -6,6 +6,7 @@ the same way."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import clean_env, requires, run_wscli, scaled, wscli_command
+from tests.support import clean_env, concurrently, requires, run_wscli, scaled, wscli_command
 from tests.support.npm_clients import npm_clients, wscat
 from tests.support.proxy_process import ProxyProcess
 from tests.support.serve_process import ServeProcess
@@ -177,13 +178,15 @@ def _node_ws(url: str) -> list[str]:
 @requires("node", "npm")
 def test_the_mock_server_answers_every_client_the_same(recording: Path) -> None:
     mock = Mock(recording, "--no-wait", "--timeout", "1")
-    try:
-        got = {
-            "wscli connect": _wscli_connect(mock.url),
-            "wscat": _wscat(mock.url),
-            "websocat": _websocat(mock.url),
-            "node ws": _node_ws(mock.url),
-        }
+    clients = {
+        "wscli connect": _wscli_connect,
+        "wscat": _wscat,
+        "websocat": _websocat,
+        "node ws": _node_ws,
+    }
+    try:  # side by side: each connection is replayed on its own
+        answers = concurrently(*(functools.partial(run, mock.url) for run in clients.values()))
+        got = dict(zip(clients, answers, strict=True))
     finally:
         code, out = mock.stop()
     assert got == dict.fromkeys(got, RECORDED)
@@ -206,7 +209,8 @@ def test_expect_reports_the_first_client_message_that_differs(
     assert result.stdout.decode().splitlines()[0] == RECORDED[0]
     assert result.returncode == 5 and b"1008" in result.stderr  # closed: not as recorded
     good = Mock(recording, "--expect", "--once", "--no-wait")
-    run_wscli("connect", good.url, "--wait", "2", input="hello\nworld\n")
+    # As recorded: it closes after its three messages (not 2 s after its input ends).
+    run_wscli("connect", good.url, "-n", "3", input="hello\nworld\n")
     assert good.stop(wait=10)[0] == 0
 
 

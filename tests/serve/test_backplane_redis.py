@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.serve.serve_helpers import assert_silent, recv, recv_n
+from tests.serve.serve_helpers import assert_silent, nothing_before_sentinel, recv, recv_n
 from tests.support import requires, run_wscli, scaled
 from tests.support.redis_process import (
     Received,
@@ -473,7 +473,7 @@ async def test_sigterm_with_redis_paused_loses_nothing(redis_server: RedisServer
         ServeProcess("--redis", redis_server.url, *prefix) as a,
         ServeProcess("--redis", redis_server.url, *prefix) as b,
     ):
-        sender = await client(a.ws_url("/term"))
+        sender = await client(a.ws_url("/term"), max_queue=None)  # answers the 1001 unread
         neighbour = await client(a.ws_url("/term"))
         remote = await client(b.ws_url("/term"))
         await sender.send("warm-up")
@@ -507,7 +507,9 @@ async def test_redis_killed_and_restarted_mid_stream_loses_nothing(tmp_path: Pat
             ServeProcess("--redis", redis.url) as a,
             ServeProcess("--redis", redis.url) as b,
         ):
-            publisher = await client(a.ws_url("/crash"))
+            # The publisher never reads its 300 echoes: it keeps them all (max_queue=None),
+            # or it would stop reading its socket and wait out the 10 s close timeout.
+            publisher = await client(a.ws_url("/crash"), max_queue=None)
             watcher = await client(b.ws_url("/crash"))
             local = await client(a.ws_url("/crash"))
             total = 300
@@ -528,8 +530,9 @@ async def test_redis_killed_and_restarted_mid_stream_loses_nothing(tmp_path: Pat
             expected = [f"n{i}" for i in range(total)]
             assert await recv_n(watcher, total, timeout=30) == expected
             assert await recv_n(local, total, timeout=30) == expected
-            await assert_silent(watcher, 0.5)  # nothing twice
-            await assert_silent(local, 0.1)
+            # Nothing twice: the sentinel, appended after every earlier batch (retries too),
+            # is the next thing both get.
+            await nothing_before_sentinel(publisher, watcher, local)
             for conn in (publisher, watcher, local):
                 await conn.close()
     finally:
@@ -649,8 +652,11 @@ async def test_a_flooder_costs_nobody_their_messages(redis_server: RedisServer) 
         ServeProcess("--redis", redis_server.url, "--max-size", "2M", *prefix) as b,
     ):
         flooders = [await client(a.ws_url("/flood")) for _ in range(4)]
-        alice = await client(a.ws_url("/flood"))
-        bob = await client(b.ws_url("/flood"))
+        # Alice and Bob stop reading after their 20 texts: they keep the blobs that follow
+        # (max_queue=None), or they would stop reading their sockets and their closes would
+        # wait out the 10 s close timeout.
+        alice = await client(a.ws_url("/flood"), max_queue=None)
+        bob = await client(b.ws_url("/flood"), max_queue=None)
         blob = b"x" * 2**20
 
         async def flood(conn: ClientConnection) -> None:
@@ -676,11 +682,10 @@ async def test_a_flooder_costs_nobody_their_messages(redis_server: RedisServer) 
         expected = [f"alice{i}" for i in range(20)]
         assert await readers[0] == expected
         assert await readers[1] == expected
-        for sink in sinks:
-            sink.cancel()
         assert "backplane lost" not in a.stderr + b.stderr
-        for conn in (*flooders, alice, bob):
+        for conn in (*flooders, alice, bob):  # the sinks read on until the close completes
             await conn.close()
+        await asyncio.gather(*sinks)
 
 
 async def _discard(conn: ClientConnection) -> None:
@@ -800,7 +805,9 @@ async def test_stopped_redis_slows_the_flooder_not_the_others(redis_server: Redi
     with ServeProcess("--redis", redis_server.url, "--max-queue", "256M", *args) as a:
         flooder = await client(a.ws_url("/slow"))
         alice = await client(a.ws_url("/slow"))
-        observer = await client(a.ws_url("/slow"))
+        # The observer reads only alice's texts: it keeps the 60 MiB it is sent (max_queue=None),
+        # or it would stop reading its socket and wait out the 10 s close timeout.
+        observer = await client(a.ws_url("/slow"), max_queue=None)
         blob = b"y" * 2**20
         sent = 0
 
@@ -832,11 +839,12 @@ async def test_stopped_redis_slows_the_flooder_not_the_others(redis_server: Redi
             redis_server.proc.send_signal(signal.SIGCONT)
         await asyncio.wait_for(flooding, scaled(30))  # read again once Redis has it all
         assert sent == 60
-        for sink in sinks:
-            sink.cancel()
         assert "Traceback" not in a.stderr
+        # The sinks read on until the close completes (cancelled first, they left the
+        # closing frames behind unread messages: each close waited out its 10 s timeout).
         for conn in (flooder, alice, observer):
             await conn.close()
+        await asyncio.gather(*sinks)
 
 
 @requires("redis-server")
@@ -851,7 +859,10 @@ async def test_sigterm_under_steady_traffic_delivers_what_it_accepted(
         ServeProcess("--redis", redis_server.url, *prefix) as a,
         ServeProcess("--redis", redis_server.url, *prefix) as b,
     ):
-        sender = await client(a.ws_url("/steady"))
+        # The sender never reads its echoes: it keeps them (max_queue=None), or it would stop
+        # reading its socket, never answer the server's closing frame, and the server would
+        # wait out its close timeout before it exits.
+        sender = await client(a.ws_url("/steady"), max_queue=None)
         neighbour = await client(a.ws_url("/steady"))
         remote = await client(b.ws_url("/steady"))
         stop = asyncio.Event()
@@ -881,10 +892,13 @@ async def test_sigterm_under_steady_traffic_delivers_what_it_accepted(
         await sending
         assert neighbour.close_code == 1001
         assert a.wait() == 0
-        got_far = await collect(remote)
         assert len(got_near) > 20
         assert got_near == [f"s{i}" for i in range(len(got_near))]  # an unbroken prefix
+        got_far = await recv_n(remote, len(got_near))
         assert got_far == got_near  # the other instance got exactly the same
+        # and nothing more: A appended all it accepted before it exited, and B delivers its
+        # own clients' messages in the stream's order too, so the sentinel comes next.
+        await nothing_before_sentinel(remote)
         await remote.close()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests import support
 from tests.serve.serve_helpers import recv
-from tests.support import run_wscli, scaled
+from tests.support import concurrently, run_wscli, scaled
 from tests.support.npm_clients import wscat
 from tests.support.serve_process import BANNER, ServeProcess, free_port
 
@@ -135,7 +136,7 @@ async def test_token_from_environment_variable_and_file(tmp_path: Path) -> None:
 
 
 def test_usage_errors_exit_2_with_one_line() -> None:
-    for args, needle in (
+    cases = (
         (("--require-subprotocol",), "--require-subprotocol needs"),
         (("--max-size", "lots"), "not a size"),
         (("--keyfile", __file__), "--keyfile needs --certfile"),
@@ -145,8 +146,9 @@ def test_usage_errors_exit_2_with_one_line() -> None:
         (("--max-size", "0"), "'0' is less than 1 byte"),
         (("--max-queue", "0K"), "'0K' is less than 1 byte"),
         (("--token", ""), "the token is empty"),
-    ):
-        result = run_wscli("serve", *args)
+    )
+    results = concurrently(*(functools.partial(run_wscli, "serve", *args) for args, _ in cases))
+    for (args, needle), result in zip(cases, results, strict=True):
         assert result.returncode == 2, args
         assert result.stdout == b""
         lines = result.stderr.decode().splitlines()
@@ -158,19 +160,23 @@ def test_unusable_token_files_are_one_line_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "blank").write_bytes(b"\n\nlater")
     (tmp_path / "binary").write_bytes(b"\xff\xfe")
     os.mkfifo(tmp_path / "fifo")
-    for name, why in (
+    cases = (
         ("fifo", "not a regular file"),
         ("empty", "its first line is empty"),
         ("blank", "its first line is empty"),
         ("binary", "it is not UTF-8 text"),
-    ):
-        result = run_wscli("serve", "--port", "0", "--token-file", str(tmp_path / name))
-        assert result.returncode == 2, name
-        assert result.stderr.decode() == (
+    )
+    # The last: a regular file whose read fails (EIO at address 0).
+    files = [str(tmp_path / name) for name, _ in cases] + ["/proc/self/mem"]
+    *results, result = concurrently(
+        *(functools.partial(run_wscli, "serve", "--port", "0", "--token-file", f) for f in files)
+    )
+    for (name, why), found in zip(cases, results, strict=True):
+        assert found.returncode == 2, name
+        assert found.stderr.decode() == (
             f"wscli: error: cannot read a token from {str(tmp_path / name)!r}: {why}\n"
         )
-    # A regular file whose read fails (EIO at address 0): the OS reason, one line.
-    result = run_wscli("serve", "--port", "0", "--token-file", "/proc/self/mem")
+    # The regular file that cannot be read: the OS reason, one line.
     assert result.returncode == 2
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1

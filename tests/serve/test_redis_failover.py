@@ -63,7 +63,9 @@ async def run_through_failover(cluster: RedisCluster, failover: str) -> None:
     url = f"redis://127.0.0.1:{primary.port}"
     with ServeProcess("--redis", url) as a, ServeProcess("--redis", url) as b:
         on_a, on_b = await client(a.ws_url(room)), await client(b.ws_url(room))
-        sender = await client(a.ws_url(room))
+        # The sender never reads its 400 echoes: it keeps them (max_queue=None), or it would
+        # stop reading its socket and its close would wait out the 10 s close timeout.
+        sender = await client(a.ws_url(room), max_queue=None)
 
         async def publish() -> None:
             for i in range(TOTAL):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import random
 import signal
@@ -96,27 +97,42 @@ def cluster_port() -> int:
 
 class RedisCluster:
     """A throwaway Redis Cluster on loopback, ready when cluster_state:ok: 3 primaries, and
-    ``replicas`` replicas of each (``--cluster-node-timeout`` 1 s, so a failover is quick)."""
+    ``replicas`` replicas of each (``--cluster-node-timeout`` 1 s, so a failover is quick).
+    The nodes start side by side; a primary sends a replica its data at once
+    (``--repl-diskless-sync-delay 0``: Redis 7 waits 5 s by default for more replicas)."""
 
     def __init__(self, workdir: Path, replicas: int = 0) -> None:
         self.nodes: list[RedisServer] = []
         try:
-            for index in range(3 * (1 + replicas)):
-                folder = workdir / f"node{index}"
+            folders = [workdir / f"node{index}" for index in range(3 * (1 + replicas))]
+            for folder in folders:
                 folder.mkdir()
-                self.nodes.append(
-                    RedisServer(
-                        cluster_port(),
+            ports: list[int] = []  # apart: no node may pick another's port or bus port
+            while len(ports) < len(folders):
+                port = cluster_port()
+                if not {port, port + 10000} & {p + bus for p in ports for bus in (0, 10000)}:
+                    ports.append(port)
+            with concurrent.futures.ThreadPoolExecutor(len(folders)) as pool:
+                starting = [
+                    pool.submit(
+                        RedisServer,
+                        port,
                         "--cluster-enabled",
                         "yes",
                         "--cluster-config-file",
                         str(folder / "nodes.conf"),
                         "--cluster-node-timeout",
                         "1000",
+                        "--repl-diskless-sync-delay",
+                        "0",
                         "--dir",
                         str(folder),
                     )
-                )
+                    for folder, port in zip(folders, ports, strict=True)
+                ]
+            self.nodes = [node.result() for node in starting if node.exception() is None]
+            for node in starting:
+                node.result()  # the first that failed raises (the others are stopped)
             subprocess.run(
                 [
                     "redis-cli",
