@@ -160,6 +160,17 @@ def run_offline(page: Any, most_ms: int = BACKOFF_MAX_MS) -> None:
     raise AssertionError(f"no new attempt within {most_ms} ms: {page.inner_text('#status')}")
 
 
+def run_until_online(page: Any, attempts: int = 8) -> None:
+    """Until the page is online: each time it waits offline, its clock runs to its next
+    attempt (:func:`run_offline`); each attempt is answered for real."""
+    for _ in range(attempts):
+        page.wait_for_selector('#status[data-state="offline"], #status[data-state="online"]')
+        if page.get_attribute("#status", "data-state") == "online":
+            return
+        run_offline(page)
+    wait_online(page)
+
+
 def run_online(page: Any, ms: int) -> None:
     """Run the clock of a page online (open_page(clock=True)) ``ms``
     forward in steps; after each step wait, in real time, until each heartbeat ping the page
