@@ -19,6 +19,7 @@ from tests.serve.chat_page_support import (
     raw_client,
     recv_until,
     run_offline,
+    run_online,
     send_from_page,
     wait_line,
     wait_online,
@@ -94,9 +95,12 @@ def live_regions(page: Any) -> dict[str, list[str]]:
 
 def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
     # Before: a 5,000-message burst was announced as "3606 new messages" (the messages
-    # trimmed before drawing were not counted). Own messages were read back too.
+    # trimmed before drawing were not counted). Own messages were read back too. The page's
+    # clock runs past its announcement delays (1 s of quiet ends a burst).
     with ServeProcess() as server:
-        page = open_page(browser, server.http_url + "#burst", nick="sam", init=SPEECH_PROBE)
+        page = open_page(
+            browser, server.http_url + "#burst", nick="sam", init=SPEECH_PROBE, clock=True
+        )
         try:
             wait_online(page)
             with raw_client(server.ws_url("/burst?nick=bot")) as bot:
@@ -105,7 +109,7 @@ def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
                 )
                 send_from_page(page, "my own words")
                 wait_line(page, "text", "my own words", author="sam")
-                page.wait_for_timeout(1500)
+                run_online(page, 1500)
                 before = len(heard(page, "log"))
 
                 def read() -> None:
@@ -118,11 +122,7 @@ def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
                 bot.send("bot: the last")
                 reader.join(scaled(60))
                 wait_line(page, "text", "the last", author="bot")
-                page.wait_for_function(
-                    f"() => window.__heard.filter(([role]) => role === 'log').length > {before}",
-                    timeout=scaled(30_000),
-                )
-                page.wait_for_timeout(2000)  # nothing else follows
+                run_online(page, 3000)  # the burst's end, and nothing else follows
             spoken = heard(page, "log")
             assert spoken[before:] == ["5000 new messages in /burst"], spoken[before:]
             assert not any("my own words" in line for line in spoken), spoken
