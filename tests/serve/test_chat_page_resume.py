@@ -18,6 +18,7 @@ from tests.serve.chat_page_support import (
     open_page,
     raw_client,
     recv_until,
+    run_until_online,
     script_errors,
     wait_line,
     wait_online,
@@ -61,7 +62,7 @@ def test_page_reconnecting_gets_exactly_the_gap_without_redis(browser: Any) -> N
     relay = Relay()
     with ServeProcess("--history", "50", *relay.origin) as server:
         relay.restore(server.port)
-        page = open_page(browser, relay.url + "#team", nick="ann")
+        page = open_page(browser, relay.url + "#team", nick="ann", clock=True)
         try:
             wait_online(page)
             with raw_client(server.ws_url("/team")) as raw:
@@ -72,6 +73,7 @@ def test_page_reconnecting_gets_exactly_the_gap_without_redis(browser: Any) -> N
                     raw.send(text)
                 recv_until(raw, MISSED[-1])
                 relay.restore(server.port)
+                run_until_online(page)  # the backoff on the page's clock
                 wait_local(page, "12 missed messages restored")
                 raw.send("live")
                 wait_text(page, "live")
@@ -90,7 +92,7 @@ def test_page_reconnecting_to_the_other_instance_gets_exactly_the_gap(browser: A
     try:
         with ServeProcess(*options) as a, ServeProcess(*options) as b:
             relay.restore(a.port)
-            page = open_page(browser, relay.url + "#team", nick="ann")
+            page = open_page(browser, relay.url + "#team", nick="ann", clock=True)
             try:
                 wait_online(page)
                 with raw_client(b.ws_url("/team")) as raw:
@@ -101,6 +103,7 @@ def test_page_reconnecting_to_the_other_instance_gets_exactly_the_gap(browser: A
                         raw.send(text)
                     recv_until(raw, MISSED[-1])
                     relay.restore(b.port)  # the load balancer now picks the other instance
+                    run_until_online(page)  # the backoff on the page's clock
                     wait_local(page, "12 missed messages restored")
                     raw.send("live")
                     wait_text(page, "live")
@@ -122,7 +125,7 @@ def test_page_reconnecting_after_a_server_restart_with_redis(browser: Any) -> No
         with ServeProcess(*options) as b:
             a = ServeProcess(*options)
             relay.restore(a.port)
-            page = open_page(browser, relay.url + "#team", nick="ann")
+            page = open_page(browser, relay.url + "#team", nick="ann", clock=True)
             try:
                 wait_online(page)
                 with raw_client(b.ws_url("/team")) as raw:
@@ -140,6 +143,7 @@ def test_page_reconnecting_after_a_server_restart_with_redis(browser: Any) -> No
                     with raw_client(a.ws_url("/team")) as other:
                         recv_until(other, MISSED[-1])
                         relay.restore(port)
+                        run_until_online(page)  # the backoff on the page's clock
                         wait_local(page, "12 missed messages restored")
                         raw.send("live")
                         wait_text(page, "live")
