@@ -20,7 +20,6 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.serve.chat_page_support import (
     BACKOFF_MAX_MS,
-    chromium,
     lines,
     open_page,
     raw_client,
@@ -68,12 +67,6 @@ def test_content_security_policy_allows_exactly_the_inline_script() -> None:
 
 
 # ---- in Chromium --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ refused narrow dark)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -15,7 +15,6 @@ import pytest
 
 from tests.serve.chat_page_support import (
     Relay,
-    chromium,
     drawn,
     open_page,
     raw_client,
@@ -52,12 +51,6 @@ def violations(page: Any) -> list[dict[str, Any]]:
         TAGS,
     )
     return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def chat(server: ServeProcess, room: str, count: int) -> None:

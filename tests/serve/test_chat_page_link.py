@@ -6,7 +6,6 @@ an expired NAT entry does), raw clients watching the room."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from websockets.sync.client import ClientConnection
 from tests.serve.chat_page_support import (
     CLOCK_STEP_MS,
     Relay,
-    chromium,
     lines,
     open_page,
     raw_client,
@@ -46,12 +44,6 @@ STATE_PROBE = """
   }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
 })();
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def received_until(raw: ClientConnection, last: str, timeout: float = 20) -> list[Any]:

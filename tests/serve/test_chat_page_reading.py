@@ -14,7 +14,6 @@ import pytest
 
 from tests.serve.chat_page_support import (
     Relay,
-    chromium,
     lines,
     open_page,
     raw_client,
@@ -36,12 +35,6 @@ ITEMS_JS = """() => [...document.querySelectorAll('#messages li')].map((li) => (
   day: li.querySelector('.day') ? li.querySelector('.day').textContent : null,
   body: li.querySelector('.body').textContent,
 }))"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

@@ -6,14 +6,10 @@ cuts the page's connection (and can point it at another instance)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.serve.chat_page_support import (
     Relay,
-    chromium,
     lines,
     open_page,
     raw_client,
@@ -28,12 +24,6 @@ from tests.support.redis_process import RedisServer
 from tests.support.serve_process import ServeProcess
 
 MISSED = [f"missed {n}" for n in range(12)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def texts(page: Any) -> list[str]:

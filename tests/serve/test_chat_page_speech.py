@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.serve.chat_page_support import (
     Relay,
-    chromium,
     open_page,
     raw_client,
     recv_until,
@@ -54,12 +50,6 @@ SPEECH_PROBE = """
   document.addEventListener('DOMContentLoaded', watch);
 })();
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def heard(page: Any, role: str) -> list[str]:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.serve.chat_page_support import (
-    chromium,
     lines,
     open_page,
     raw_client,
@@ -25,12 +24,6 @@ from tests.support import TIMEOUT_SCALE, requires, scaled
 from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
