@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from tests.support import parsed
+from tests.support import nodes
 
 PACKAGE = Path(__file__).resolve().parent.parent / "wscli"
 COMMANDS = ("connect", "handshake", "serve", "proxy", "replay", "top")
@@ -68,7 +68,7 @@ Rule = Callable[[str, str], "str | None"]
 @functools.cache
 def _imports_of(source: str) -> frozenset[str]:
     found: set[str] = set()
-    for node in ast.walk(parsed(source)):
+    for node in nodes(source):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -130,7 +130,7 @@ def nothing_below_imports_cli(name: str, source: str) -> str | None:
 def only_entry_points_exit(name: str, source: str) -> str | None:
     if name in {"cli/entry", "docgen/__main__"}:
         return None
-    for node in ast.walk(parsed(source)):
+    for node in nodes(source):
         if (
             isinstance(node, ast.Attribute)
             and node.attr in {"exit", "_exit"}

@@ -14,7 +14,7 @@ from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 import wscli
-from tests.support import parsed
+from tests.support import nodes
 
 SOURCES = sorted(Path(wscli.__file__).parent.rglob("*.py"))
 
@@ -32,10 +32,10 @@ def _private(name: str) -> bool:
 
 
 def _findings(path: Path) -> list[str]:
-    tree = parsed(path.read_text("utf-8"))
+    tree = nodes(path.read_text("utf-8"))
     found: list[str] = []
     library_names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in tree:
         if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith("wscli"):
             if any(_private(part) for part in node.module.split(".")):
                 found.append(f"{node.lineno}: from {node.module}")
@@ -52,7 +52,7 @@ def _findings(path: Path) -> list[str]:
             owner = node.value
             if not (isinstance(owner, ast.Name) and owner.id in {"self", "cls"}):
                 found.append(f"{node.lineno}: .{node.attr} of another object")
-    for node in ast.walk(tree):
+    for node in tree:
         if isinstance(node, ast.ClassDef):
             for base in node.bases:
                 if isinstance(base, ast.Name) and base.id in library_names:
@@ -137,7 +137,7 @@ def _own_attribute_names() -> set[str]:
     for kind in (set, dict, list, str, bytes, bytearray):
         own |= set(dir(kind))
     for path in SOURCES:
-        for node in ast.walk(parsed(path.read_text("utf-8"))):
+        for node in nodes(path.read_text("utf-8")):
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
                 if isinstance(node.value, ast.Name) and node.value.id == "self":
                     own.add(node.attr)
@@ -158,7 +158,7 @@ def _protocol_receiver(node: ast.expr) -> bool:
 
 def _undocumented_reads(path: Path, undocumented: set[str], own: set[str]) -> list[str]:
     found = []
-    for node in ast.walk(parsed(path.read_text("utf-8"))):
+    for node in nodes(path.read_text("utf-8")):
         if not isinstance(node, ast.Attribute) or node.attr not in undocumented:
             continue
         if isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}:
@@ -191,8 +191,7 @@ def test_one_engine_runs_every_websocket() -> None:
     """No module of wscli uses websockets' own connections (asyncio, sync, legacy): every
     WebSocket of serve, proxy and connect is a wscli.wire engine."""
     for path in SOURCES:
-        tree = parsed(path.read_text("utf-8"))
-        for node in ast.walk(tree):
+        for node in nodes(path.read_text("utf-8")):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert not node.module.startswith(
                     ("websockets.asyncio", "websockets.sync", "websockets.legacy")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
-from tests.support import REPO, clean_env, lines, requires, run_wscli
+from tests.support import REPO, clean_env, concurrently, lines, requires, run_wscli
 from tests.support.connect_servers import (
     close_after_first,
     drop_after_first,
@@ -241,10 +241,12 @@ def test_tls_with_cacert_insecure_and_untrusted(ca: trustme.CA, tmp_path: object
     leaf = ca.issue_cert("127.0.0.1", "localhost")
     with running(echo, ssl=tls_server_context(leaf)) as server:
         url = f"wss://localhost:{server.port}/"
-        trusted = run_wscli("connect", url, "--cacert", str(cafile), "-x", "sec", "-n", "1")
-        untrusted = run_wscli("connect", url, "-x", "sec", "-n", "1")
-        insecure = run_wscli("connect", url, "-k", "-x", "sec", "-n", "1")
-        plain = run_wscli("connect", f"ws://localhost:{server.port}/", "-x", "a")
+        trusted, untrusted, insecure, plain = concurrently(
+            lambda: run_wscli("connect", url, "--cacert", str(cafile), "-x", "sec", "-n", "1"),
+            lambda: run_wscli("connect", url, "-x", "sec", "-n", "1"),
+            lambda: run_wscli("connect", url, "-k", "-x", "sec", "-n", "1"),
+            lambda: run_wscli("connect", f"ws://localhost:{server.port}/", "-x", "a"),
+        )
     assert (trusted.returncode, trusted.stdout) == (0, b"sec\n")
     assert untrusted.returncode == 3
     assert b"TLS handshake with localhost" in untrusted.stderr and b"--cacert" in untrusted.stderr
@@ -268,17 +270,19 @@ def test_tls_client_certificate(ca: trustme.CA, tmp_path: object) -> None:
     with running(echo, ssl=context) as server:
         url = f"wss://127.0.0.1:{server.port}/"
         common = ("--cacert", str(folder / "ca.pem"), "-x", "id", "-n", "1")
-        with_cert = run_wscli("connect", url, "--cert", str(folder / "client.pem"), *common)
-        separate = run_wscli(
-            "connect",
-            url,
-            "--cert",
-            str(folder / "cert-only.pem"),
-            "--key",
-            str(folder / "key.pem"),
-            *common,
+        with_cert, separate, without = concurrently(
+            lambda: run_wscli("connect", url, "--cert", str(folder / "client.pem"), *common),
+            lambda: run_wscli(
+                "connect",
+                url,
+                "--cert",
+                str(folder / "cert-only.pem"),
+                "--key",
+                str(folder / "key.pem"),
+                *common,
+            ),
+            lambda: run_wscli("connect", url, *common),
         )
-        without = run_wscli("connect", url, *common)
     assert (with_cert.returncode, with_cert.stdout) == (0, b"id\n")
     assert (separate.returncode, separate.stdout) == (0, b"id\n")
     assert without.returncode == 3

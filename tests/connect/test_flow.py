@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -16,7 +15,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.support import clean_env, lines, run_wscli, scaled, wscli_command
-from tests.support.connect_servers import echo, running
+from tests.support.connect_servers import ServerThread, echo, running
 from tests.support.serve_process import ServeProcess
 
 COUNT = 100_000
@@ -68,7 +67,16 @@ def test_a_stdout_nobody_reads_slows_the_server_not_wscli_memory() -> None:
             env=clean_env(),
         )
         try:
-            time.sleep(scaled(3))
+            # Until the server's sends stall (no more sent for half a second; the pipe,
+            # wscli's queue and the sockets are full), then a second more must add nearly
+            # nothing. (A fixed 3 s wait before; the stall came within a second here.)
+            quiet_since, seen = time.monotonic(), sent
+            deadline = quiet_since + scaled(20)
+            while time.monotonic() - quiet_since < scaled(0.5):
+                assert time.monotonic() < deadline, "the server's sends never stalled"
+                time.sleep(0.05)
+                if sent != seen:
+                    quiet_since, seen = time.monotonic(), sent
             stalled_at = sent
             peak = _rss_kib(proc.pid)
             time.sleep(scaled(1))
@@ -97,7 +105,19 @@ async def _drop_first(ws: ServerConnection) -> None:
 async def _never_answer_close(ws: ServerConnection) -> None:
     await ws.recv()
     ws.transport.pause_reading()  # our close frame is never read, never answered
-    await asyncio.sleep(scaled(10))
+    await ws.wait_closed()  # until the test lets it read again: see _read_again
+
+
+def _read_again(server: ServerThread) -> None:
+    """Let every connection of ``server`` read again once wscli has ended: a transport left
+    paused would hold the server's own close for its close timeout (10 s), and its handler
+    with it."""
+
+    def resume() -> None:
+        for ws in server.connections:
+            ws.transport.resume_reading()
+
+    server.loop.call_soon_threadsafe(resume)
 
 
 @pytest.mark.parametrize(
@@ -117,6 +137,7 @@ def test_every_way_a_connection_ends_is_told(
         started = time.monotonic()
         result = run_wscli("connect", server.url, "--json", "-x", "hi", *args, input=b"")
         elapsed = time.monotonic() - started
+        _read_again(server)
     events = [json.loads(line) for line in lines(result.stdout)]
     closes = [e for e in events if e["event"] == "close"]
     assert len(closes) == 1, result.stdout

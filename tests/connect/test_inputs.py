@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support import lines, run_wscli
+from tests.support import concurrently, lines, run_wscli
 from tests.support.connect_servers import echo, running
 from wscli.connect.inputs import (
     BadInput,
@@ -145,14 +145,18 @@ def test_separator_nul_in_and_out() -> None:
 
 def test_binary_input_base64_sends_back_what_was_received() -> None:
     with running(echo) as server:
-        result = run_wscli(
-            "connect", server.url, "--binary-input", "base64", "-n", "2", input="AAEC/w==\n\n"
+        result, hexed, raw = concurrently(
+            lambda: run_wscli(
+                "connect", server.url, "--binary-input", "base64", "-n", "2", input="AAEC/w==\n\n"
+            ),
+            lambda: run_wscli(
+                "connect",
+                server.url,
+                *("--binary-input", "hex", "--binary-format", "hex", "-n", "1"),
+                *("-x", "00 01 02 ff"),
+            ),
+            lambda: run_wscli("connect", server.url, "--binary", "-n", "1", input="AAEC/w==\n"),
         )
-        hexed = run_wscli(
-            "connect", server.url, "--binary-input", "hex", "--binary-format", "hex", "-n", "1",
-            "-x", "00 01 02 ff",
-        )  # fmt: skip
-        raw = run_wscli("connect", server.url, "--binary", "-n", "1", input="AAEC/w==\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"AAEC/w==\n\n"  # the bytes 00 01 02 ff came back, and b""
     assert hexed.returncode == 0 and hexed.stdout == b"000102ff\n"
@@ -174,9 +178,11 @@ def test_a_line_that_is_not_base64_ends_the_session_politely_exit_1() -> None:
 
 
 def test_input_options_that_do_not_go_together() -> None:
-    stream = run_wscli("connect", "ws://127.0.0.1:1/", "--stream", "--binary-input", "hex")
-    whole = run_wscli("connect", "ws://127.0.0.1:1/", "--whole-input", "--separator", "nul")
-    bad_x = run_wscli("connect", "ws://127.0.0.1:1/", "--binary-input", "hex", "-x", "zz")
+    stream, whole, bad_x = concurrently(
+        lambda: run_wscli("connect", "ws://127.0.0.1:1/", "--stream", "--binary-input", "hex"),
+        lambda: run_wscli("connect", "ws://127.0.0.1:1/", "--whole-input", "--separator", "nul"),
+        lambda: run_wscli("connect", "ws://127.0.0.1:1/", "--binary-input", "hex", "-x", "zz"),
+    )
     for result in (stream, whole, bad_x):
         assert result.returncode == 2
     assert b"-x message 1 is not hex" in bad_x.stderr

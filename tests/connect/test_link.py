@@ -168,7 +168,7 @@ async def test_opening_errors_are_typed() -> None:
     with listener:  # accepts TCP, never answers the upgrade
         address = f"ws://127.0.0.1:{listener.getsockname()[1]}/"
         with pytest.raises(TimedOut, match=r"opening the connection to 127\.0\.0\.1:\d+ timed"):
-            await open_websocket(ConnectOptions(url=address, open_timeout=0.3))
+            await open_websocket(ConnectOptions(url=address, open_timeout=0.1))
 
 
 def test_close_result() -> None:

@@ -142,6 +142,11 @@ def start(
 ) -> Terminal:
     terminal = Terminal(["connect", url, *extra], env, cols=cols)
     terminals.append(terminal)
+    return ready(terminal)
+
+
+def ready(terminal: Terminal) -> Terminal:
+    """``terminal`` once it is connected and shows the prompt."""
     terminal.wait_text("connected to")
     terminal.wait_for(lambda text: "ws>" in text)
     return terminal
@@ -376,7 +381,13 @@ def test_slash_commands(
     latin = tmp_path / "latin.txt"
     latin.write_bytes("café".encode("latin-1"))
     terminal.child.send(f"/file --text {latin}\r")
-    terminal.wait_text("is not UTF-8 (/file without --text sends it as bytes)")
+    # The line names tmp_path, whose length varies (pytest's run number, the xdist worker):
+    # where the screen wraps it varies too, so words are compared across the wrap.
+    terminal.wait_for(
+        lambda text: (
+            "is not UTF-8 (/file without --text sends it as bytes)" in " ".join(text.split())
+        )
+    )
     terminal.child.send("//literal\r")
     terminal.wait_text("< /literal")
     terminal.child.send("/nope\r")
@@ -582,7 +593,9 @@ def test_prompt_with_json_and_show_ping_pong(
     push_server: PushServer, term_env: dict[str, str], terminals: list[Terminal]
 ) -> None:
     json_terminal = Terminal(["connect", push_server.thread.url, "--json", "-x", "j"], term_env)
-    terminals.append(json_terminal)
+    # The second one starts meanwhile: each spends most of its second starting.
+    terminal = Terminal(["connect", push_server.thread.url, "--show-ping-pong"], term_env)
+    terminals.extend((json_terminal, terminal))
     json_terminal.wait_text('"direction":"in","type":"text","text":"j"')
     assert json_terminal.text.startswith('{"event":"open"')
     json_terminal.child.send("/ping\r")
@@ -590,7 +603,7 @@ def test_prompt_with_json_and_show_ping_pong(
     json_terminal.child.sendcontrol("d")
     assert json_terminal.exit_status() == 0
 
-    terminal = start(terminals, push_server.thread.url, term_env, "--show-ping-pong")
+    ready(terminal)
     terminal.child.send("/ping abc\r")
     terminal.wait_text("* pong received (616263), round trip")
     assert "* ping sent (616263)" in terminal.text
@@ -723,6 +736,10 @@ def test_long_binary_messages_are_cut_and_shown_in_full_on_request(
     blob = tmp_path / "blob.bin"
     blob.write_bytes(bytes(range(256)) * 12)  # 3,072 bytes: 192 dump lines
     terminal = start(terminals, push_server.thread.url, term_env)
+    # The second one starts meanwhile (each spends most of its second starting); it connects
+    # after the first, so the push below reaches it.
+    full = Terminal(["connect", push_server.thread.url, "--full"], term_env)
+    terminals.append(full)
     terminal.child.send(f"/file {blob}\r")
     screen = terminal.wait_text("… 2,944 more bytes (/show 2 for all)")
     assert "… 2,944 more bytes (/show 1 for all)" in screen  # what we sent, then the echo
@@ -734,7 +751,7 @@ def test_long_binary_messages_are_cut_and_shown_in_full_on_request(
     terminal.child.sendcontrol("d")
     assert terminal.exit_status() == 0
 
-    full = start(terminals, push_server.thread.url, term_env, "--full")
+    ready(full)
     push_server.push(blob.read_bytes())  # pushed: the prompt stays up (no Enter race)
     full.wait_text("00000bf0  f0 f1")
     assert "more bytes" not in full.text

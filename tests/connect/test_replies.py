@@ -11,7 +11,7 @@ import subprocess
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from tests.support import clean_env, lines, run_wscli, scaled, wscli_command
+from tests.support import clean_env, concurrently, lines, run_wscli, scaled, wscli_command
 from tests.support.connect_servers import Handler, echo, running
 from wscli.core.exitcodes import ExitCode
 
@@ -99,9 +99,11 @@ def test_nothing_sent_and_nothing_received_is_a_clean_end() -> None:
 
 def test_verbose_says_why_wscli_closed() -> None:
     with running(echo) as server:
-        idle = run_wscli("connect", server.url, "-v", "--idle", "0.2", input="x\n")
-        count = run_wscli("connect", server.url, "-v", "-n", "1", input="x\n")
-        wait = run_wscli("connect", server.url, "-v", "-w", "0.2", "-x", "x")
+        idle, count, wait = concurrently(
+            lambda: run_wscli("connect", server.url, "-v", "--idle", "0.2", input="x\n"),
+            lambda: run_wscli("connect", server.url, "-v", "-n", "1", input="x\n"),
+            lambda: run_wscli("connect", server.url, "-v", "-w", "0.2", "-x", "x"),
+        )
     assert b"wscli: closing (1000): stdin ended and 0.2 s of silence (--idle)\n" in idle.stderr
     assert b"wscli: closing (1000): 1 of -n 1 messages received\n" in count.stderr
     assert b"wscli: closing (1000): --wait 0.2 s passed after stdin ended\n" in wait.stderr

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from websockets.asyncio.server import ServerConnection
 
+from tests.support import scaled
 from tests.support.connect_servers import echo, reject, running
 from wscli.connect.config import SessionOptions
 from wscli.connect.link import Link, WebSocketLink
@@ -86,7 +87,9 @@ class _Recorder:
 
 async def test_retry_count_restarts_only_after_a_connection_stayed_up() -> None:
     # Each connection lives `lifetimes[i]` seconds, then the server closes it with 1011.
-    lifetimes = iter([0.0, 0.0, 0.4, 0.0, 0.0])
+    # Stable after 0.15 s (scaled): a quick drop must stay well under it on a busy machine.
+    stable_after = scaled(0.15)
+    lifetimes = iter([0.0, 0.0, stable_after + scaled(0.1), 0.0, 0.0])
 
     async def short_lived(ws: ServerConnection) -> None:
         await asyncio.sleep(next(lifetimes, 0.0))
@@ -100,12 +103,15 @@ async def test_retry_count_restarts_only_after_a_connection_stayed_up() -> None:
     output = _Recorder()
     with running(short_lived) as server:
         options = SessionOptions(
-            connect=ConnectOptions(url=server.url), reconnect=True, max_retries=2, stable_after=0.3
+            connect=ConnectOptions(url=server.url),
+            reconnect=True,
+            max_retries=2,
+            stable_after=stable_after,
         )
         with pytest.raises(ClosedAbnormally):
             await run_session(options, output, body, delays=iter([0.01] * 10))
-    # 1, 2 for the two quick drops; the third connection stayed up 0.4 s > 0.3 s, so the
-    # count restarts: 1, 2 again, then the fifth failure is final.
+    # 1, 2 for the two quick drops; the third connection stayed up longer than stable_after,
+    # so the count restarts: 1, 2 again, then the fifth failure is final.
     assert [attempt for attempt, _ in output.reconnects] == [1, 2, 1, 2]
     assert all("1011" in reason for _, reason in output.reconnects)
     assert [final for _, final in output.errors] == [True]

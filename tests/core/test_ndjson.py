@@ -8,10 +8,12 @@ import re
 import time
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support.linear import assert_linear, timing
+from wscli.core import ndjson
 from wscli.core.ndjson import timestamp, to_ascii_json, to_json, to_ndjson
 
 
@@ -38,7 +40,7 @@ def test_to_json_has_no_newline() -> None:
     assert to_json(["x", None]) == '["x",null]'
 
 
-def test_the_current_time_is_formatted_like_any_other() -> None:
+def test_the_current_time_is_formatted_like_any_other(monkeypatch: pytest.MonkeyPatch) -> None:
     def check() -> None:
         before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         now = timestamp()
@@ -50,7 +52,11 @@ def test_the_current_time_is_formatted_like_any_other() -> None:
 
     check()
     check()  # within the same second, most often: the second's text is formatted once
-    time.sleep(1.01 - time.time() % 1)  # just past the next second: formatted afresh
+    # As just past the next second, without waiting for it: the second cached is an older
+    # one, with its text; the current second's is formatted afresh.
+    older = int(time.time()) - 1
+    text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(older))
+    monkeypatch.setattr(ndjson, "_last_second", [older, text])
     check()
 
 

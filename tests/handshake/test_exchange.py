@@ -24,7 +24,7 @@ import trustme
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.handshake.handshake_example import EXAMPLE_RESPONSE, KEY, SENT_REQUEST
-from tests.support import clean_env, has_ansi, run_wscli, scaled, wscli_command
+from tests.support import clean_env, concurrently, has_ansi, run_wscli, scaled, wscli_command
 from tests.support.rawserver import (
     RawServer,
     Response,
@@ -455,12 +455,14 @@ def test_json_on_failure_carries_the_error() -> None:
 
 def test_pipe_output_has_no_ansi_even_when_colour_is_forced() -> None:
     with RawServer(answer(upgrade_response(subprotocol="chat"), after="websocket")) as server:
-        plain = run_wscli("handshake", server.url("/chat"), *EXAMPLE_ARGS)
-        forced = run_wscli(
-            "handshake",
-            server.url("/chat"),
-            *EXAMPLE_ARGS,
-            env={"FORCE_COLOR": "1", "TERM": "xterm"},
+        plain, forced = concurrently(
+            lambda: run_wscli("handshake", server.url("/chat"), *EXAMPLE_ARGS),
+            lambda: run_wscli(
+                "handshake",
+                server.url("/chat"),
+                *EXAMPLE_ARGS,
+                env={"FORCE_COLOR": "1", "TERM": "xterm"},
+            ),
         )
     assert not has_ansi(plain.stdout)
     assert not has_ansi(plain.stderr)

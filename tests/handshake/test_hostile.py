@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support import run_wscli, scaled
+from tests.support import concurrently, run_wscli, scaled
 from tests.support.measured import run_measured
 from tests.support.rawserver import (
     RawConnection,
@@ -42,8 +42,10 @@ def _assert_inert(stderr: bytes) -> None:
 
 def test_non_101_reason_with_osc_sequences_is_escaped() -> None:
     with RawServer(answer(http_response(404, HOSTILE_REASON))) as server:
-        result = run_wscli("handshake", server.url())
-        as_json = run_wscli("handshake", server.url(), "--json")
+        result, as_json = concurrently(
+            lambda: run_wscli("handshake", server.url()),
+            lambda: run_wscli("handshake", server.url(), "--json"),
+        )
     assert result.returncode == as_json.returncode == 4
     _assert_inert(result.stderr)
     escaped = b"404 Not\\e]0;PWNED\\x07\\e]52;c;cHduZWQ=\\x07\\e[31mRED"
@@ -62,20 +64,24 @@ def test_101_verdict_line_and_bad_accept_with_c1_are_escaped() -> None:
     def hostile_101(request: bytes) -> bytes:
         return raw(request).replace(b"101 Switching Protocols", b"101 Switching\x9b[2JProtocols")
 
-    with RawServer(answer(hostile_101, after="websocket")) as server:
-        result = run_wscli("handshake", server.url())
+    def hostile_ok(request: bytes) -> bytes:
+        good = upgrade_response()(request)
+        return good.replace(b"101 Switching Protocols", b"101 \xe2\x80\xaeSwitching")
+
+    with (
+        RawServer(answer(hostile_101, after="websocket")) as server,
+        RawServer(answer(hostile_ok, after="websocket")) as ok_server,
+    ):
+        result, ok = concurrently(
+            lambda: run_wscli("handshake", server.url()),
+            lambda: run_wscli("handshake", ok_server.url()),
+        )
     assert result.returncode == 4
     _assert_inert(result.stderr)
     assert b"status: 101 Switching\\x9b[2JProtocols" in result.stderr
     assert b"received abc\\x9b[2J==" in result.stderr
     assert b"wrong Sec-WebSocket-Accept" in result.stderr
 
-    def hostile_ok(request: bytes) -> bytes:
-        good = upgrade_response()(request)
-        return good.replace(b"101 Switching Protocols", b"101 \xe2\x80\xaeSwitching")
-
-    with RawServer(answer(hostile_ok, after="websocket")) as server:
-        ok = run_wscli("handshake", server.url())
     assert ok.returncode == 0, ok.stderr
     _assert_inert(ok.stderr)  # the reason is Latin-1: its bytes show as \x80 escapes
     assert b"status: 101 \xc3\xa2\\x80\xc2\xaeSwitching" in ok.stderr

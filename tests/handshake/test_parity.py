@@ -14,7 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from tests.connect.test_cli import ConnectProxy
-from tests.support import run_wscli
+from tests.support import concurrently, run_wscli
 from tests.support.connect_servers import echo, reject, running, tls_server_context
 from wscli.core.clientrequest import USER_AGENT
 
@@ -27,9 +27,11 @@ def _without_key(request: Request) -> list[tuple[str, str]]:
 
 def test_both_commands_send_the_same_request() -> None:
     with running(echo, subprotocols=["v1"]) as server:
-        connect = run_wscli("connect", server.url, *COMMON, "-x", "hi", "-n", "1")
-        handshake = run_wscli("handshake", server.url, *COMMON)
-        first, second = server.requests
+        connect, handshake = concurrently(
+            lambda: run_wscli("connect", server.url, *COMMON, "-x", "hi", "-n", "1"),
+            lambda: run_wscli("handshake", server.url, *COMMON),
+        )
+        first, second = server.requests  # in either order: both are checked alike
     assert connect.returncode == 0, connect.stderr
     assert handshake.returncode == 0, handshake.stderr
     assert first.path == second.path
@@ -62,8 +64,10 @@ def test_handshake_follows_redirects_with_location() -> None:
             return response
 
         with running(echo, process_request=moved) as server:
-            refused = run_wscli("handshake", server.url)
-            followed = run_wscli("handshake", server.url, "-L", "-H", "X-Secret: s")
+            refused, followed = concurrently(
+                lambda: run_wscli("handshake", server.url),
+                lambda: run_wscli("handshake", server.url, "-L", "-H", "X-Secret: s"),
+            )
     assert refused.returncode == 4
     assert refused.stderr.decode().endswith(
         "rejected the upgrade: HTTP 302 Found: moved (hint: follow it with -L/--location)\n"
@@ -94,9 +98,11 @@ def test_client_certificate_and_its_hint(ca: trustme.CA, tmp_path: Path) -> None
         url = f"wss://127.0.0.1:{server.port}/"
         trust = ("--cacert", str(tmp_path / "ca.pem"), "--timeout", "5")
         cert = ("--cert", str(tmp_path / "cert.pem"), "--key", str(tmp_path / "key.pem"))
-        with_cert = run_wscli("handshake", url, *trust, *cert)
-        without = run_wscli("handshake", url, *trust)
-        connect = run_wscli("connect", url, *trust)
+        with_cert, without, connect = concurrently(
+            lambda: run_wscli("handshake", url, *trust, *cert),
+            lambda: run_wscli("handshake", url, *trust),
+            lambda: run_wscli("connect", url, *trust),
+        )
     assert with_cert.returncode == 0, with_cert.stderr
     assert "(hint: does it require a client certificate (--cert/--key)?)" in without.stderr.decode()
     assert b"--cert/--key" in connect.stderr  # the same hint as connect's
@@ -105,8 +111,9 @@ def test_client_certificate_and_its_hint(ca: trustme.CA, tmp_path: Path) -> None
 def test_the_same_refusal_hint_as_connect() -> None:
     with running(echo, process_request=reject(400)) as server:
         url = f"{server.url}socket.io/"
-        handshake = run_wscli("handshake", url)
-        connect = run_wscli("connect", url)
+        handshake, connect = concurrently(
+            lambda: run_wscli("handshake", url), lambda: run_wscli("connect", url)
+        )
     assert handshake.returncode == connect.returncode == 4
     assert handshake.stderr.endswith(
         b"HTTP 400 Bad Request: no: 400"
@@ -119,9 +126,11 @@ def test_the_same_refusal_hint_as_connect() -> None:
 
 def test_an_ignored_subprotocol_is_a_warning_and_required_one_exit_4() -> None:
     with running(echo) as server:
-        warned = run_wscli("handshake", server.url, "-s", "graphql-transport-ws")
-        required = run_wscli(
-            "handshake", server.url, "-s", "graphql-transport-ws", "--require-subprotocol"
+        warned, required = concurrently(
+            lambda: run_wscli("handshake", server.url, "-s", "graphql-transport-ws"),
+            lambda: run_wscli(
+                "handshake", server.url, "-s", "graphql-transport-ws", "--require-subprotocol"
+            ),
         )
     assert warned.returncode == 0
     assert (

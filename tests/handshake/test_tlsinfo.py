@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trustme
 
-from tests.support import run_wscli
+from tests.support import concurrently, run_wscli
 from tests.support.connect_servers import echo, running
 
 PAST = (datetime.datetime(2019, 1, 1, tzinfo=datetime.timezone.utc),
@@ -58,8 +58,11 @@ def test_with_insecure_the_details_are_shown_too(ca: trustme.CA) -> None:
     cert = ca.issue_cert("127.0.0.1", not_before=PAST[0], not_after=PAST[1])
     with running(echo, ssl=_server_context(cert)) as server:
         url = f"wss://127.0.0.1:{server.port}/"
-        text = run_wscli("handshake", url, "--debug", "-k")
-        doc = json.loads(run_wscli("handshake", url, "--json", "-k").stdout)
+        text, as_json = concurrently(
+            lambda: run_wscli("handshake", url, "--debug", "-k"),
+            lambda: run_wscli("handshake", url, "--json", "-k"),
+        )
+        doc = json.loads(as_json.stdout)
     assert text.returncode == 0, text.stderr
     lines = _debug_lines(text.stderr)
     assert "*   valid: 2019-01-01 00:00:00 UTC to 2020-01-01 00:00:00 UTC (EXPIRED)" in lines

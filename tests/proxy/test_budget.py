@@ -28,6 +28,9 @@ from tests.support.rawserver import RawConnection, RawServer, upgrade_response
 MIB = 2**20
 FLOOD = 64 * MIB
 ALLOWED_GROWTH = 1 * MIB + 16 * MIB  # --max-queue 1M, plus 16 MiB for reads and the heap
+# A flooder that reads nothing is dropped this long after the proxy stopped reading it (the
+# deadline starts only once its backlog is over --max-queue, so the budget is reached first).
+STALL = ("--ping-timeout", "1")
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 
@@ -56,29 +59,36 @@ async def _echo(ws: ServerConnection) -> None:
 
 
 async def _flood(sock: socket.socket, frame: bytes, proxy: ProxyProcess, base: int) -> int:
-    """Send FLOOD bytes of ``frame`` (never reading) until the proxy stops reading or
-    drops us; returns the proxy's peak RSS growth meanwhile."""
+    """Send FLOOD bytes of ``frame`` (never reading) until the proxy drops us (its
+    --ping-timeout after it stopped reading us) or stops reading us for good; returns the
+    proxy's peak RSS growth meanwhile, read every 20 ms, also while our sends are blocked."""
     loop = asyncio.get_running_loop()
     burst = frame * (256 * 1024 // len(frame))
     sent, peak = 0, 0
+
+    async def sample() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, _rss(proxy.proc.pid) - base)
+            await asyncio.sleep(0.02)
+
+    sampler = asyncio.create_task(sample())
     try:
         while sent < FLOOD:
-            await asyncio.wait_for(loop.sock_sendall(sock, burst), scaled(3))
+            await asyncio.wait_for(loop.sock_sendall(sock, burst), scaled(5))
             sent += len(burst)
-            peak = max(peak, _rss(proxy.proc.pid) - base)
     except (ConnectionError, asyncio.TimeoutError, OSError):
-        pass  # the proxy stopped reading us (our buffers are full), or dropped us
-    for _ in range(10):  # what it read last is answered (or not) by now
-        await asyncio.sleep(0.1)
-        peak = max(peak, _rss(proxy.proc.pid) - base)
-    return peak
+        pass  # the proxy dropped us (what it read was answered or dropped), or stopped reading
+    finally:
+        sampler.cancel()
+    return max(peak, _rss(proxy.proc.pid) - base)
 
 
 async def test_a_client_flooding_pings_it_never_reads_stays_within_max_queue() -> None:
     async with serve(_echo, "127.0.0.1", 0, compression=None) as upstream:
         port = upstream.sockets[0].getsockname()[1]
-        options = ("--max-queue", "1M", "--ping-timeout", "3")
-        with ProxyProcess(f"ws://127.0.0.1:{port}", *options, "--json") as proxy:
+        options = ("--max-queue", "1M", *STALL)
+        async with ProxyProcess(f"ws://127.0.0.1:{port}", *options, "--json") as proxy:
             base = _rss(proxy.proc.pid)
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # pongs back up soon
@@ -126,8 +136,8 @@ async def test_an_upstream_flooding_pings_it_never_reads_stays_within_max_queue(
         flooded.set()
 
     with RawServer(flood) as upstream:
-        options = ("--max-queue", "1M", "--ping-timeout", "3")
-        with ProxyProcess(upstream.url(), *options, "--json") as proxy:
+        options = ("--max-queue", "1M", *STALL)
+        async with ProxyProcess(upstream.url(), *options, "--json") as proxy:
             base = _rss(proxy.proc.pid)
             started = time.monotonic()
             # A client that reads everything (it answers the forwarded pings itself).
@@ -157,7 +167,7 @@ async def test_a_side_that_stops_answering_pings_is_dropped_with_1011() -> None:
 
     with RawServer(silent_after_open) as upstream:
         options = ("--ping-interval", "0.2", "--ping-timeout", "0.5")
-        with ProxyProcess(upstream.url(), *options, "--json") as proxy:
+        async with ProxyProcess(upstream.url(), *options, "--json") as proxy:
             started = time.monotonic()
             async with connect(proxy.ws_url(), compression=None, proxy=None) as ws:
                 with pytest.raises(ConnectionClosed):

@@ -85,7 +85,7 @@ async def no_message(ws: Any, wait: float = 0.5) -> None:
 
 
 async def test_faults_changed_while_running_apply_to_the_next_frame(echo: Echo) -> None:
-    with ProxyProcess(echo.url, "--control", "0", "--json") as proxy:
+    async with ProxyProcess(echo.url, "--control", "0", "--json") as proxy:
         api = control_url(proxy)
         async with connect(proxy.ws_url("/chat"), proxy=None, open_timeout=scaled(10)) as ws:
             await ws.send("a")
@@ -144,7 +144,7 @@ async def test_faults_changed_while_running_apply_to_the_next_frame(echo: Echo) 
 
 
 async def test_rules_for_new_connections_and_connection_faults(echo: Echo) -> None:
-    with ProxyProcess(echo.url, "--control", "0") as proxy:
+    async with ProxyProcess(echo.url, "--control", "0") as proxy:
         api = control_url(proxy)
         status, _ = await acall(
             api, "POST", "/faults", {"fault": "refuse", "rate": 1, "path": "/closed"}
@@ -169,7 +169,7 @@ async def test_rules_for_new_connections_and_connection_faults(echo: Echo) -> No
 
 
 async def test_who_may_call_and_bad_requests(echo: Echo) -> None:
-    with ProxyProcess(echo.url, "--control", "0") as proxy:
+    async with ProxyProcess(echo.url, "--control", "0") as proxy:
         api = control_url(proxy)
         port = int(api.rsplit(":", 1)[1].strip("/"))
         cases: list[tuple[bytes, int]] = [

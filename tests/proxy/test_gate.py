@@ -110,7 +110,7 @@ async def test_a_target_that_is_not_origin_form_never_reaches_another_host(
     internal: Internal, upstream: Upstream
 ) -> None:
     secret = "Authorization: Bearer operator-secret"
-    with ProxyProcess(f"ws://127.0.0.1:{upstream.port}/ws", "-H", secret) as proxy:
+    async with ProxyProcess(f"ws://127.0.0.1:{upstream.port}/ws", "-H", secret) as proxy:
         host = f"127.0.0.1:{proxy.port}"
         elsewhere = f"127.0.0.1:{internal.port}"
         attacks = [
@@ -133,7 +133,7 @@ async def test_a_target_that_is_not_origin_form_never_reaches_another_host(
 async def test_an_absolute_form_target_naming_the_proxy_itself_is_its_path(
     upstream: Upstream,
 ) -> None:
-    with ProxyProcess(f"ws://127.0.0.1:{upstream.port}") as proxy:
+    async with ProxyProcess(f"ws://127.0.0.1:{upstream.port}") as proxy:
         host = f"127.0.0.1:{proxy.port}"
         answer = await exchange(proxy.port, upgrade(f"ws://{host}/room?x=1", host))
         assert answer.startswith(b"HTTP/1.1 101"), answer
@@ -144,7 +144,7 @@ async def test_an_absolute_form_target_naming_the_proxy_itself_is_its_path(
 
 
 async def test_paths_and_queries_reach_the_fixed_upstream_as_sent(upstream: Upstream) -> None:
-    with ProxyProcess(f"ws://127.0.0.1:{upstream.port}/base?k=v") as proxy:
+    async with ProxyProcess(f"ws://127.0.0.1:{upstream.port}/base?k=v") as proxy:
         host = f"127.0.0.1:{proxy.port}"
         for target in ["/", "//evil.example/x", "/@evil.example/x?y=@z", "/a/../b?q=1"]:
             answer = await exchange(proxy.port, upgrade(target, host))
@@ -199,12 +199,12 @@ async def test_a_foreign_host_is_403_at_the_proxy_as_at_wscli_serve() -> None:
 async def test_allowed_host_lets_a_name_through_and_star_lets_any() -> None:
     with ServeProcess() as server:
         upstream = f"ws://127.0.0.1:{server.port}"
-        with ProxyProcess(upstream, "--allowed-host", "chat.example") as proxy:
+        async with ProxyProcess(upstream, "--allowed-host", "chat.example") as proxy:
             answer = await exchange(proxy.port, plain_get("/healthz", "chat.example"))
             assert answer.startswith(b"HTTP/1.1 200"), answer
             answer = await exchange(proxy.port, plain_get("/healthz", "other.example"))
             assert answer.startswith(b"HTTP/1.1 403"), answer
-        with ProxyProcess(upstream, "--allowed-host", "*") as proxy:
+        async with ProxyProcess(upstream, "--allowed-host", "*") as proxy:
             answer = await exchange(proxy.port, plain_get("/healthz", "other.example"))
             assert answer.startswith(b"HTTP/1.1 200"), answer
 
@@ -213,7 +213,7 @@ async def test_allowed_host_lets_a_name_through_and_star_lets_any() -> None:
 
 
 async def test_headers_named_in_connection_stay_on_their_hop(upstream: Upstream) -> None:
-    with ProxyProcess(f"ws://127.0.0.1:{upstream.port}") as proxy:
+    async with ProxyProcess(f"ws://127.0.0.1:{upstream.port}") as proxy:
         host = f"127.0.0.1:{proxy.port}"
         extra = "Connection: X-Hop, keep-alive\r\nX-Hop: for the proxy only\r\nX-End: kept\r\n"
         answer = await exchange(proxy.port, upgrade("/", host, extra))

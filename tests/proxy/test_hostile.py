@@ -91,13 +91,12 @@ async def test_an_upstream_refusal_with_a_huge_body_is_a_502_not_a_buffer() -> N
 
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with server:
-        with ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
-            with pytest.raises(InvalidStatus) as info:
-                async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(10)):
-                    pass
-            assert info.value.response.status_code == 502
-            assert proxy.proc.poll() is None
+    async with server, ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(10)):
+                pass
+        assert info.value.response.status_code == 502
+        assert proxy.proc.poll() is None
 
 
 async def test_a_message_over_max_size_closes_both_sides_with_1009() -> None:
@@ -113,7 +112,7 @@ async def test_a_message_over_max_size_closes_both_sides_with_1009() -> None:
 
     async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
         port = server.sockets[0].getsockname()[1]
-        with ProxyProcess(f"ws://127.0.0.1:{port}", "--max-size", "64K") as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{port}", "--max-size", "64K") as proxy:
             async with connect(proxy.ws_url(), proxy=None) as ws:
                 await ws.send(b"x" * 100_000)
                 with pytest.raises(ConnectionClosed):
@@ -136,16 +135,28 @@ async def test_frames_sent_before_the_answer_are_relayed_after_it() -> None:
 
     async with serve(handler, "127.0.0.1", 0, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
-        with ProxyProcess(f"ws://127.0.0.1:{port}", "--no-compression") as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{port}", "--no-compression") as proxy:
             request = (
                 b"GET / HTTP/1.1\r\nHost: [::1]\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
             )
             early = b"\x81\x85\x00\x00\x00\x00early"  # a masked text frame, zero mask
-            answer = await _raw_exchange(proxy.port, request + early, 2)
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(request + early)
+            answer = b""
+            async with asyncio.timeout(scaled(10)):
+                while not answer.endswith(b"\x81\x05early"):  # echoed back
+                    chunk = await reader.read(65536)
+                    assert chunk, answer
+                    answer += chunk
+                # Still open, and nothing else came after the echo: the next frame's echo
+                # is the next thing read.
+                writer.write(b"\x81\x85\x00\x00\x00\x00after")
+                after = await reader.readexactly(7)
+            writer.close()
             assert answer.startswith(b"HTTP/1.1 101 Switching Protocols")
-            assert answer.endswith(b"\x81\x05early<still open>")  # echoed back
-            assert got == ["early"]
+            assert after == b"\x81\x05after"
+            assert got == ["early", "after"]
 
 
 async def test_an_upstream_that_hangs_up_on_the_request_is_a_502() -> None:
@@ -155,13 +166,12 @@ async def test_an_upstream_that_hangs_up_on_the_request_is_a_502() -> None:
 
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with server:
-        with ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
-            with pytest.raises(InvalidStatus) as info:
-                async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(10)):
-                    pass
-            assert info.value.response.status_code == 502
-            assert b"invalid answer from the upstream" in info.value.response.body
+    async with server, ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(10)):
+                pass
+        assert info.value.response.status_code == 502
+        assert b"invalid answer from the upstream" in info.value.response.body
 
 
 async def test_a_large_refusal_body_reaches_the_client_whole() -> None:
@@ -178,7 +188,7 @@ async def test_a_large_refusal_body_reaches_the_client_whole() -> None:
 
     async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:  # type: ignore[arg-type]
         port = server.sockets[0].getsockname()[1]
-        with ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{port}") as proxy:
             with pytest.raises(InvalidStatus) as info:
                 async with connect(proxy.ws_url(), proxy=None, open_timeout=scaled(10)):
                     pass

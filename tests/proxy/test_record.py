@@ -79,7 +79,7 @@ async def test_a_stdout_nobody_reads_never_holds_the_relay_up(echo: str, tmp_pat
 
 async def test_record_saves_the_conversation_exactly(echo: str, tmp_path: Path) -> None:
     record = tmp_path / "chat.ndjson"
-    with ProxyProcess(echo, "--record", str(record)) as proxy:
+    async with ProxyProcess(echo, "--record", str(record)) as proxy:
         async with connect(
             proxy.ws_url("/room?token=s3cret"),
             proxy=None,

@@ -18,7 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
-from tests.support import requires, run_wscli, scaled
+from tests.support import concurrently, requires, run_wscli, scaled
 from tests.support.npm_clients import wscat
 from tests.support.peers import peer
 from tests.support.proxy_process import ProxyProcess
@@ -79,7 +79,7 @@ def ws_connect(url: str, **kwargs: Any) -> Any:
 async def test_messages_are_relayed_byte_for_byte_both_ways(upstream: Upstream) -> None:
     text = "héllo \x1b[31m ✓ \u202e"
     blob = bytes(range(256)) * 3
-    with ProxyProcess(upstream.url, "--json") as proxy:
+    async with ProxyProcess(upstream.url, "--json") as proxy:
         async with ws_connect(proxy.ws_url("/room?x=1")) as ws:
             await ws.send(text)
             assert await ws.recv() == text
@@ -96,7 +96,7 @@ async def test_messages_are_relayed_byte_for_byte_both_ways(upstream: Upstream) 
 async def test_upstream_choice_of_subprotocol_and_client_headers_pass_through(
     upstream: Upstream,
 ) -> None:
-    with ProxyProcess(upstream.url, "-H", "X-Added: 1", "-H", "User-Agent: proxied") as proxy:
+    async with ProxyProcess(upstream.url, "-H", "X-Added: 1", "-H", "User-Agent: proxied") as proxy:
         async with ws_connect(
             proxy.ws_url("/"),
             subprotocols=["v1", "v2"],
@@ -116,7 +116,7 @@ async def test_upstream_choice_of_subprotocol_and_client_headers_pass_through(
 
 
 async def test_close_codes_and_reasons_pass_through_both_ways(upstream: Upstream) -> None:
-    with ProxyProcess(upstream.url) as proxy:
+    async with ProxyProcess(upstream.url) as proxy:
         async with ws_connect(proxy.ws_url()) as ws:
             await ws.close(4001, "client says bye")
         for _ in range(100):
@@ -145,7 +145,7 @@ async def test_an_upstream_refusal_reaches_the_client_as_it_came() -> None:
 
     async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:
         port = server.sockets[0].getsockname()[1]
-        with ProxyProcess(f"ws://127.0.0.1:{port}/") as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{port}/") as proxy:
             with pytest.raises(InvalidStatus) as info:
                 async with ws_connect(proxy.ws_url("/x")):
                     pass
@@ -162,7 +162,7 @@ async def test_an_upstream_refusal_reaches_the_client_as_it_came() -> None:
 async def test_an_unreachable_upstream_is_a_502_and_the_proxy_keeps_running() -> None:
     from tests.support.serve_process import free_port
 
-    with ProxyProcess(f"ws://127.0.0.1:{free_port()}/") as proxy:
+    async with ProxyProcess(f"ws://127.0.0.1:{free_port()}/") as proxy:
         with pytest.raises(InvalidStatus) as info:
             async with ws_connect(proxy.ws_url()):
                 pass
@@ -188,7 +188,7 @@ async def test_sigterm_closes_both_sides_with_1001_and_exits_0(upstream: Upstrea
 
 
 async def test_terminal_lines_show_escaped_content_and_hex(upstream: Upstream) -> None:
-    with ProxyProcess(upstream.url, env={"COLUMNS": "80"}) as proxy:
+    async with ProxyProcess(upstream.url, env={"COLUMNS": "80"}) as proxy:
         async with ws_connect(proxy.ws_url()) as ws:
             await ws.send("\x1b]0;owned\x07 " + "x" * 200)
             await ws.recv()
@@ -206,15 +206,17 @@ async def test_terminal_lines_show_escaped_content_and_hex(upstream: Upstream) -
 
 
 def test_bad_usage_is_one_line_and_exit_2() -> None:
-    result = run_wscli("proxy", "ftp://x")
-    assert result.returncode == 2
-    assert result.stderr.decode().startswith("wscli: error: invalid URL")
-    result = run_wscli("proxy", "ws://127.0.0.1:1", "--close-code", "4000")
-    assert result.returncode == 2
-    assert b"--close-code needs --disconnect-every or --disconnect-after" in result.stderr
-    result = run_wscli("proxy", "ws://127.0.0.1:1", "--drop", "2")
-    assert result.returncode == 2
-    assert len(result.stderr.splitlines()) == 1
+    url, close_code, drop = concurrently(
+        lambda: run_wscli("proxy", "ftp://x"),
+        lambda: run_wscli("proxy", "ws://127.0.0.1:1", "--close-code", "4000"),
+        lambda: run_wscli("proxy", "ws://127.0.0.1:1", "--drop", "2"),
+    )
+    assert url.returncode == 2
+    assert url.stderr.decode().startswith("wscli: error: invalid URL")
+    assert close_code.returncode == 2
+    assert b"--close-code needs --disconnect-every or --disconnect-after" in close_code.stderr
+    assert drop.returncode == 2
+    assert len(drop.stderr.splitlines()) == 1
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(upstream_port: int = 1) -> None:
@@ -320,7 +322,7 @@ async def test_a_client_that_stops_reading_stalls_the_upstream_not_the_proxys_me
 
     async with serve(flood, "127.0.0.1", 0, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
-        with ProxyProcess(f"ws://127.0.0.1:{port}", "--max-queue", "256K") as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{port}", "--max-queue", "256K") as proxy:
             before = _rss_mib(proxy.proc.pid)
             async with ws_connect(proxy.ws_url(), max_queue=1, compression=None) as ws:
                 await asyncio.sleep(scaled(1))
@@ -351,7 +353,7 @@ async def test_pings_are_answered_passed_on_and_their_pongs_not_doubled() -> Non
 
     async with serve(pinger, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        with ProxyProcess(f"ws://127.0.0.1:{port}", "--json") as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{port}", "--json") as proxy:
             async with ws_connect(proxy.ws_url()) as ws:
                 latency = await asyncio.wait_for(await ws.ping(b"from-client"), scaled(5))
                 assert latency >= 0
@@ -373,7 +375,7 @@ async def test_pings_are_answered_passed_on_and_their_pongs_not_doubled() -> Non
 
 
 async def test_verbose_shows_the_four_handshake_heads(upstream: Upstream) -> None:
-    with ProxyProcess(upstream.url, "-v") as proxy:
+    async with ProxyProcess(upstream.url, "-v") as proxy:
         async with ws_connect(proxy.ws_url("/v"), subprotocols=["v1"]):
             pass
         assert await asyncio.to_thread(proxy.wait_for, r"#1 close")
@@ -388,7 +390,9 @@ async def test_verbose_shows_the_four_handshake_heads(upstream: Upstream) -> Non
 async def test_verbose_heads_carry_no_client_secrets(upstream: Upstream) -> None:
     secret_headers = {"Authorization": "Bearer s3cret-a", "Cookie": "sid=s3cret-c"}
     for display in ("-v", "--json"):
-        with ProxyProcess(upstream.url, "-v", *(["--json"] if display == "--json" else [])) as p:
+        async with ProxyProcess(
+            upstream.url, "-v", *(["--json"] if display == "--json" else [])
+        ) as p:
             async with ws_connect(p.ws_url("/v?token=s3cret-t"), additional_headers=secret_headers):
                 pass
             assert await asyncio.to_thread(p.wait_for, r'#1 close|"event":"close"')
@@ -406,7 +410,9 @@ async def test_common_secret_carriers_stay_out_of_saved_traffic(upstream: Upstre
     path = "/v?access_token=s3cret-q1&API_KEY=s3cret-q2&X-Amz-Signature=s3cret-q3&room=ok"
     for display in ("-v", "--json"):
         upstream.requests.clear()
-        with ProxyProcess(upstream.url, "-v", *(["--json"] if display == "--json" else [])) as p:
+        async with ProxyProcess(
+            upstream.url, "-v", *(["--json"] if display == "--json" else [])
+        ) as p:
             async with ws_connect(
                 p.ws_url(path), additional_headers=headers, subprotocols=[bearer, "v1"]
             ) as ws:
@@ -437,7 +443,7 @@ async def test_a_session_cookie_the_upstream_sets_stays_out_of_the_view() -> Non
     async with serve(quiet, "127.0.0.1", 0, process_response=set_cookie) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         for display in ("-v", "--json"):
-            with ProxyProcess(url, "-v", *(["--json"] if display == "--json" else [])) as p:
+            async with ProxyProcess(url, "-v", *(["--json"] if display == "--json" else [])) as p:
                 async with ws_connect(p.ws_url("/c")) as ws:
                     assert ws.response.headers["Set-Cookie"] == "sid=s3cret-s; HttpOnly"
                 assert await asyncio.to_thread(p.wait_for, r'#1 close|"event":"close"')
@@ -469,18 +475,20 @@ async def test_the_upstream_is_reached_through_an_http_connect_proxy(upstream: U
 
     server = await asyncio.start_server(connect_proxy, "127.0.0.1", 0)
     proxy_url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    async with server:
-        with ProxyProcess(upstream.url, "--proxy", proxy_url) as proxy:
-            async with ws_connect(proxy.ws_url("/tunnelled")) as ws:
-                await ws.send("through two proxies")
-                assert await ws.recv() == "through two proxies"
+    async with (
+        server,
+        ProxyProcess(upstream.url, "--proxy", proxy_url) as proxy,
+        ws_connect(proxy.ws_url("/tunnelled")) as ws,
+    ):
+        await ws.send("through two proxies")
+        assert await ws.recv() == "through two proxies"
     port = upstream.url.rsplit(":", 1)[1]
     assert tunnels == [f"CONNECT 127.0.0.1:{port} HTTP/1.1".encode()]
     assert upstream.requests[0].path == "/tunnelled"
 
 
 async def test_several_clients_are_shown_interleaved_with_their_ids(upstream: Upstream) -> None:
-    with ProxyProcess(upstream.url) as proxy:
+    async with ProxyProcess(upstream.url) as proxy:
         async with ws_connect(proxy.ws_url("/a")) as one, ws_connect(proxy.ws_url("/b")) as two:
             for n in range(3):
                 await one.send(f"one-{n}")

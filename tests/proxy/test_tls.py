@@ -34,7 +34,7 @@ async def test_wss_on_both_sides(tmp_path: Path) -> None:
     async with serve(echo, "127.0.0.1", 0, ssl=server_tls) as server:
         upstream = f"wss://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
         pem = str(tmp_path / "both.pem")
-        with ProxyProcess(
+        async with ProxyProcess(
             upstream, "--cacert", str(tmp_path / "ca.pem"), "--certfile", pem
         ) as proxy:
             assert proxy.url.startswith("wss://")
@@ -42,7 +42,7 @@ async def test_wss_on_both_sides(tmp_path: Path) -> None:
                 await ws.send("over TLS twice")
                 assert await ws.recv() == "over TLS twice"
         # Without the CA the upstream's certificate is not trusted: 502, with the reason.
-        with ProxyProcess(upstream) as proxy:
+        async with ProxyProcess(upstream) as proxy:
             with pytest.raises(InvalidStatus) as info:
                 async with connect(proxy.ws_url("/"), proxy=None, open_timeout=scaled(10)):
                     pass
@@ -54,6 +54,6 @@ async def test_a_certificate_not_valid_yet_is_a_warning_at_start(tmp_path: Path)
     future = (datetime.datetime(2090, 1, 1), datetime.datetime(2091, 1, 1))
     cert = trustme.CA().issue_cert("127.0.0.1", not_before=future[0], not_after=future[1])
     cert.private_key_and_cert_chain_pem.write_to_path(tmp_path / "new.pem")
-    with ProxyProcess("ws://127.0.0.1:9", "--certfile", str(tmp_path / "new.pem")) as proxy:
+    async with ProxyProcess("ws://127.0.0.1:9", "--certfile", str(tmp_path / "new.pem")) as proxy:
         assert proxy.url.startswith("wss://")
         assert "the certificate is not valid before 2090-01-01 00:00 UTC" in proxy.stderr

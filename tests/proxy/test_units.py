@@ -155,13 +155,13 @@ def test_close_and_refused_lines() -> None:
 def test_line_display_colours_by_direction_only_when_asked() -> None:
     import io
 
-    from wscli.proxy.output import LineDisplay
+    from wscli.proxy.output import LineDisplay, Relayed
 
     plain, coloured = io.StringIO(), io.StringIO()
     for stream, color in ((plain, False), (coloured, True)):
         display = LineDisplay(stream, color)
-        display.message(1, "up", "text", b"hi", 2)
-        display.message(1, "down", "text", b"\x1b[31mred", 8)
+        display.message(Relayed(1, "up", "text", b"hi", 2))
+        display.message(Relayed(1, "down", "text", b"\x1b[31mred", 8))
         display.flush()
     assert "\x1b" not in plain.getvalue()
     assert "→ text" in plain.getvalue() and "\\e[31mred" in plain.getvalue()

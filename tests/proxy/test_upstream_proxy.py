@@ -41,7 +41,7 @@ async def test_socks_upstream_by_option(echo_port: int) -> None:
     socks = SocksProxy({NAME: "127.0.0.1"})
     try:
         url = f"ws://{NAME}:{echo_port}"
-        with ProxyProcess(url, "--proxy", f"socks5h://127.0.0.1:{socks.port}") as proxy:
+        async with ProxyProcess(url, "--proxy", f"socks5h://127.0.0.1:{socks.port}") as proxy:
             await _round_trip(proxy)
     finally:
         socks.close()
@@ -52,13 +52,13 @@ async def test_environment_proxies_are_used_and_loopback_goes_direct(echo_port: 
     tunnel = ConnectProxy({NAME: "127.0.0.1"})
     env = {"http_proxy": f"http://127.0.0.1:{tunnel.port}"}
     try:
-        with ProxyProcess(f"ws://{NAME}:{echo_port}", env=env) as proxy:
+        async with ProxyProcess(f"ws://{NAME}:{echo_port}", env=env) as proxy:
             await _round_trip(proxy)
         assert tunnel.targets == [f"CONNECT {NAME}:{echo_port}"]
-        with ProxyProcess(f"ws://127.0.0.1:{echo_port}", env=env) as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{echo_port}", env=env) as proxy:
             await _round_trip(proxy)
         assert len(tunnel.targets) == 1  # loopback: never through a proxy
-        with ProxyProcess(f"ws://127.0.0.1:{echo_port}", "--proxy", "none", env=env) as proxy:
+        async with ProxyProcess(f"ws://127.0.0.1:{echo_port}", "--proxy", "none", env=env) as proxy:
             await _round_trip(proxy)
     finally:
         tunnel.close()

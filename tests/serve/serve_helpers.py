@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.support import scaled
 from wscli.serve.config import ServeConfig
+from wscli.serve.envelope import SUBPROTOCOL
 from wscli.serve.log import EventLog
 from wscli.serve.server import ChatServer
 
@@ -108,8 +109,30 @@ async def recv_n(ws: ClientConnection, n: int, timeout: float = 10) -> list[str 
     return [await recv(ws, timeout) for _ in range(n)]
 
 
+SENTINEL = "sentinel: the next thing to arrive"
+
+
+async def nothing_before_sentinel(sender: ClientConnection, *watchers: ClientConnection) -> None:
+    """Nothing reached the ``watchers`` (default: ``sender``) since the test's last action,
+    proved by order instead of by waiting out a silence: ``sender`` sends :data:`SENTINEL`
+    to its room and it must be the next message each watcher gets (as the text itself, or as
+    the text of a ``wscli.chat.v1`` envelope). The server reads each connection's bytes in
+    order on one event loop and queues a room's messages to each client in the order it
+    relays them, so whatever the earlier action sent a watcher is queued ahead of the
+    sentinel. The earlier action must be over on the server's side (an answer read, the
+    connection closed, an event logged) before this is called; with --no-echo the sender
+    is no watcher of its own."""
+    await sender.send(SENTINEL)
+    for ws in watchers or (sender,):
+        got = await recv(ws)
+        if ws.subprotocol == SUBPROTOCOL and isinstance(got, str):
+            got = json.loads(got).get("text")
+        assert got == SENTINEL, f"{got!r} came before the sentinel"
+
+
 async def assert_silent(ws: ClientConnection, seconds: float = 0.2) -> None:
-    """Nothing arrives on ``ws`` within ``seconds``."""
+    """Nothing arrives on ``ws`` within ``seconds`` (where no order can prove it:
+    :func:`nothing_before_sentinel` does without the wait)."""
     try:
         message = await asyncio.wait_for(ws.recv(), seconds)
     except asyncio.TimeoutError:

@@ -6,7 +6,6 @@ again once lowered); the budget runs on a test clock and a test counter.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 import subprocess
@@ -14,6 +13,7 @@ import sys
 
 import pytest
 
+from tests.support import scaled, until
 from wscli.serve import acceptor, fdlimit
 from wscli.serve.log import format_line
 
@@ -131,7 +131,8 @@ def test_count_open_sees_a_new_descriptor() -> None:
 async def test_guard_reports_a_burst_once_with_its_count_and_peak() -> None:
     reports: list[tuple[int, int | None, int]] = []
     budget = fdlimit.FdBudget(100, counter=Counter(70))
-    guard = fdlimit.FdGuard(budget, lambda *args: reports.append(args), window=0.2)
+    # A short window (scaled): the burst must still be counted within it.
+    guard = fdlimit.FdGuard(budget, lambda *args: reports.append(args), window=scaled(0.1))
     assert not guard.degraded
     for _ in range(5):
         budget.opened()
@@ -139,13 +140,15 @@ async def test_guard_reports_a_burst_once_with_its_count_and_peak() -> None:
     for _ in range(5):
         budget.closed()
     assert guard.degraded and reports == []
-    await asyncio.sleep(0.3)
+    await until(lambda: bool(reports), "the burst reported")
     assert reports == [(75, 100, 5)]  # the most open at a refusal, not the count now
     guard.refused()
     guard.close()  # at shutdown: reported at once
     assert reports == [(75, 100, 5), (70, 100, 1)]
-    await asyncio.sleep(0.3)
-    assert len(reports) == 2 and not guard.degraded
+    # Degraded until a window after the last refusal; its timer, due no later, reported
+    # nothing more.
+    await until(lambda: not guard.degraded, "no longer degraded")
+    assert len(reports) == 2
 
 
 async def test_guard_is_degraded_while_there_is_no_room() -> None:

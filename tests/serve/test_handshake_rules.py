@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from tests.serve.serve_helpers import (
-    assert_silent,
     client,
     masked_frame,
+    nothing_before_sentinel,
     raw_request,
     running,
     upgrade_request,
@@ -50,7 +50,7 @@ async def test_each_malformed_head_gets_one_400_and_one_log_line(name: str) -> N
         (error,) = await srv.wait_events("error", 1)
         assert error["message"].startswith("bad handshake: ") and "\n" not in error["message"]
         assert not srv.events("connect")[1:]  # only the bystander ever joined
-        await assert_silent(bystander)  # the frame behind the head reached nobody
+        await nothing_before_sentinel(bystander)  # the frame behind the head reached nobody
 
 
 async def test_a_request_line_over_8_kib_gets_414() -> None:
@@ -88,7 +88,7 @@ async def test_a_wrong_version_gets_426_naming_version_13() -> None:
         assert b"\r\nSec-WebSocket-Version: 13\r\n" in b"\r\n" + rest
         (error,) = await srv.wait_events("error", 1)
         assert "Sec-WebSocket-Version" in error["message"]
-        await assert_silent(bystander)
+        await nothing_before_sentinel(bystander)
 
 
 @pytest.mark.parametrize(

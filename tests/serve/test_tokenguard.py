@@ -3,8 +3,7 @@ the per-second report."""
 
 from __future__ import annotations
 
-import asyncio
-
+from tests.support import until
 from wscli.serve.tokenguard import TokenGuard, address_key, report_line
 
 
@@ -73,9 +72,9 @@ async def test_one_report_per_second_while_wrong_tokens_come() -> None:
     guard = TokenGuard(reports.append, window=0.05)
     for _ in range(5):
         guard.failed("127.0.0.1", "upgrade")
-    await asyncio.sleep(0.2)
+    await until(lambda: bool(reports), "the first window reported")
     guard.failed("127.0.0.1", "admission")
-    await asyncio.sleep(0.2)
+    await until(lambda: len(reports) == 2, "the second window reported")
     assert [r["failed"] for r in reports] == [5, 1]
 
 

@@ -82,6 +82,12 @@ class ServerThread:
         self._thread.join(10)
 
     @property
+    def connections(self) -> set[ServerConnection]:
+        """The server's open connections; read them on :attr:`loop` (its thread)."""
+        assert self._server is not None
+        return self._server.connections
+
+    @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/"
 

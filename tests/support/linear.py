@@ -45,12 +45,11 @@ def best_time(run: Callable[[T], object], value: T) -> float:
     The cyclic garbage collector is off while the runs are timed: a full collection walks
     the whole test process's heap (Hypothesis's included), so one falling into the big run
     measured the heap, not the parser (fold of '0' * 32 Ki at width 4: 271 ms once, 67 ms
-    alone). The heap is collected once before the runs, not before each: in a worker that
-    imported the whole suite a full collection costs about 70 ms of CPU, and with one per
-    run they were most of the time of the linearity tests (18 per example).
+    alone). Nor is the heap collected before the runs: with the collector off none can fall
+    into them, and in a worker that imported the whole suite a full collection costs 70-150
+    ms of CPU, two an example: 2.7 s of the 3 s of the frame cutter's linearity test.
     """
     best = float("inf")
-    gc.collect()
     gc.disable()
     try:
         for _ in range(RUNS):

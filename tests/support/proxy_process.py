@@ -7,6 +7,7 @@ proxy never blocks on a full pipe), so tests can read both afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -112,3 +113,13 @@ class ProxyProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    async def __aenter__(self) -> ProxyProcess:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Stops the proxy from a thread, so that the test's event loop goes on running what
+        the test serves on it: an upstream there answers the proxy's closing handshake at
+        once. (Stopped from the loop itself, each such test waited out the proxy's 2 s close
+        timeout.)"""
+        await asyncio.to_thread(self.stop)

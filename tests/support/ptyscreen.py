@@ -37,6 +37,26 @@ class PtyScreen:
             if time.monotonic() >= end:
                 return
 
+    def skim_until(self, needle: bytes, seconds: float | None = None, keep: int = 1 << 16) -> None:
+        """Read what the child writes until ``needle`` is in it, then draw only the last
+        ``keep`` bytes read (on a cleared screen). For bulk output whose end is what the test
+        looks at: pyte draws about 150 KB a second (1 MiB of text: 6.8 s), so drawing it all
+        timed pyte, not the program."""
+        end = time.monotonic() + scaled(self.WAIT if seconds is None else seconds)
+        start = searched = len(self.raw)
+        while self.raw.find(needle, max(start, searched - len(needle))) < 0:
+            searched = len(self.raw)
+            if time.monotonic() >= end:
+                raise AssertionError(f"{needle!r} never came; the last bytes: {self.raw[-500:]!r}")
+            try:
+                self.raw += self.child.read_nonblocking(65536, timeout=0.05)
+            except pexpect.TIMEOUT:
+                pass
+            except pexpect.EOF:
+                raise AssertionError(f"the program ended before {needle!r}") from None
+        self.screen.reset()
+        self.stream.feed(self.raw[max(start, len(self.raw) - keep) :])
+
     @property
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self.screen.display)

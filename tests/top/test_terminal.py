@@ -5,11 +5,15 @@ NO_COLOR, a terminal that stops reading, Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import functools
+import os
 import re
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pexpect
 import pyte
@@ -168,14 +172,57 @@ def stalled_terminal(server: ServeProcess) -> None:
     def count() -> int:
         return sum(1 for line in server.stderr_lines if scrapes.search(line))
 
+    def until(done: Callable[[], bool], what: str) -> None:
+        end = time.monotonic() + scaled(10)
+        while not done():
+            assert time.monotonic() < end, what
+            time.sleep(0.02)
+
     try:
         term.wait_for(busy)
-        time.sleep(scaled(4))  # not read: the writer is blocked by now
+        pid = term.child.pid
+        until(lambda: writing_to_terminal(pid), "top's writer never blocked on the pty")
         before = count()
-        time.sleep(scaled(2))
-        assert count() - before >= 5, "top stopped reading the server with its terminal"
+        until(lambda: count() - before >= 5, "top stopped reading the server with its terminal")
+        assert writing_to_terminal(pid), "the pty was never read: top's writer is still stuck"
         assert term.child.isalive()
         term.screen.reset()
         term.wait_for(busy)  # it draws again
     finally:
         assert term.quit() == 0
+
+
+@functools.cache
+def write_syscall() -> str:
+    """This kernel's number of the write system call, as ``/proc/*/syscall`` shows it: read
+    off a thread of ours blocked writing to a full pipe (the number differs by CPU)."""
+    read_end, write_end = os.pipe()
+    try:
+        size = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ)
+        os.write(write_end, b"x" * size)  # full: the next write blocks
+        writer = threading.Thread(target=os.write, args=(write_end, b"x"), daemon=True)
+        writer.start()
+        task = Path(f"/proc/self/task/{writer.native_id}/syscall")
+        end = time.monotonic() + scaled(10)
+        while (fields := task.read_text().split())[1:2] != [hex(write_end)]:
+            assert time.monotonic() < end, f"no blocked write seen: {fields}"
+            time.sleep(0.01)
+        os.read(read_end, size)
+        writer.join()
+        return fields[0]
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def writing_to_terminal(pid: int) -> bool:
+    """Whether a thread of process ``pid`` is inside a write to its stdout (the pty) now: a
+    frame's write that the terminal does not take blocks there."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "syscall").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if fields[:2] == [write_syscall(), "0x1"]:
+            return True
+    return False

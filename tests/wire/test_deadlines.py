@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.support import scaled
 from wscli.wire.deadlines import Deadlines
 
 
@@ -11,9 +12,11 @@ async def test_each_item_expires_once_in_order_never_early_unless_discarded() ->
     loop = asyncio.get_running_loop()
     added: dict[str, float] = {}
     expired: list[tuple[str, float]] = []
-    # 0.5 s against a 0.02 s pause: a loaded machine may oversleep the pause several times
-    # over (0.05 s was overslept in CI-like runs) without "a" expiring before it is re-added.
-    deadlines: Deadlines[str] = Deadlines(0.5, lambda item: expired.append((item, loop.time())))
+    # 0.25 s (scaled) against a 0.02 s pause: a loaded machine may oversleep the pause several
+    # times over (0.05 s was overslept in CI-like runs) without "a" expiring before it is
+    # re-added.
+    length = scaled(0.25)
+    deadlines: Deadlines[str] = Deadlines(length, lambda item: expired.append((item, loop.time())))
 
     def add(item: str) -> None:
         added[item] = loop.time()
@@ -30,7 +33,7 @@ async def test_each_item_expires_once_in_order_never_early_unless_discarded() ->
     while len(deadlines):
         await asyncio.sleep(0.01)
     assert [item for item, _ in expired] == ["c", "d", "a"]
-    assert all(when >= added[item] + 0.5 for item, when in expired)
+    assert all(when >= added[item] + length for item, when in expired)
 
 
 async def test_close_forgets_every_deadline() -> None:

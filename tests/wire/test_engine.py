@@ -11,6 +11,7 @@ import asyncio
 from websockets.frames import Opcode
 from websockets.server import ServerProtocol
 
+from tests.support import until
 from tests.wire.fake import Pipe, Recorder, client_engine, open_pair
 from wscli.wire.engine import DISCARD, DONE, OPEN, Engine
 from wscli.wire.keepalive import Keepalive
@@ -134,8 +135,7 @@ async def test_an_unanswered_close_is_aborted_after_the_close_timeout() -> None:
     client.close(1000)
     await pipe.pump()
     assert client_owner.ending is None
-    await asyncio.sleep(0.1)
-    assert pipe.a.aborted
+    await until(lambda: pipe.a.aborted, "aborted at the close timeout (0.05 s)")
     assert client_owner.ending is not None
     assert (client_owner.ending.code, client_owner.ending.by) == (1000, "local")
 
@@ -172,8 +172,8 @@ async def test_a_ping_flood_past_the_budget_pauses_reading_then_drops_the_peer()
     assert queued <= settings.limit + 65536 + 128  # at most one read of pongs past it
     unread_pings = len(pipe.a.buffer)
     assert unread_pings > 0  # the rest of the flood waits in the client's buffer
-    await asyncio.sleep(0.3)
-    assert pipe.b.aborted and server.stalled
+    await until(lambda: pipe.b.aborted, "dropped at the stall timeout (0.2 s)")
+    assert server.stalled
     await asyncio.sleep(0)
     assert server_owner.ending is not None and server_owner.ending.stalled
 
@@ -233,11 +233,11 @@ async def test_keepalive_fails_a_silent_peer_with_1011() -> None:
     await pipe.pump()
     keepalive.start()
     try:
-        await asyncio.sleep(0.08)
+        await until(lambda: owner.named("ping"), "the first keepalive ping")
         await pipe.pump()  # the first ping is answered
         assert owner.named("pong") and client.is_open
         pipe.b.pause_reading()  # the server stops answering
-        await asyncio.sleep(0.3)
+        await until(lambda: owner.ending is not None, "the silent peer failed")
     finally:
         keepalive.stop()
     assert owner.ending is not None

@@ -24,17 +24,9 @@ from wscli.core.events import ClosedBy, Message, Messages
 from wscli.core.exitcodes import ExitCode, exit_code_for_close
 
 
-class Link(Protocol):
-    """One open session as the pipe and the prompt see it.
-
-    :meth:`recv` returns the next :class:`Message` (or None for a protocol packet that
-    needs no display); it raises :class:`websockets.exceptions.ConnectionClosed` at the end.
-    """
-
-    url: str
-
-    async def start(self) -> None:
-        """Called once the transport is open (Socket.IO does its handshake here)."""
+class Agreed(Protocol):
+    """What the opening handshake settled: the subprotocol, the extensions and the
+    server's answer (its headers)."""
 
     @property
     def subprotocol(self) -> str | None: ...
@@ -45,17 +37,10 @@ class Link(Protocol):
     @property
     def response_headers(self) -> list[tuple[str, str]]: ...
 
-    async def send(self, data: str | bytes) -> Message:
-        """Send one text (str) or binary (bytes) message; return it as an ``out`` Message."""
 
-    async def send_many(self, payloads: Sequence[str | bytes]) -> Sequence[Message]:
-        """Send several messages in order (in one write); return them as ``out`` Messages."""
-
-    async def recv(self) -> Message | None: ...
-
-    async def recv_many(self) -> Sequence[Message]:
-        """The messages received since the last call (at least one, or none for protocol
-        packets that need no display); raises as :meth:`recv` does."""
+class Carrier(Agreed, Protocol):
+    """What every carrier of an open session answers, a :class:`Link` or Socket.IO's
+    Engine.IO transport under one: the handshake's facts, a ping, a close and how it ended."""
 
     async def ping(self, payload: bytes = b"") -> float:
         """A round trip to the server, in seconds."""
@@ -71,6 +56,31 @@ class Link(Protocol):
 
     def check_stalled(self) -> None:
         """Raise :class:`ClosedAbnormally` if wscli dropped a server that read nothing."""
+
+
+class Link(Carrier, Protocol):
+    """One open session as the pipe and the prompt see it.
+
+    :meth:`recv` returns the next :class:`Message` (or None for a protocol packet that
+    needs no display); it raises :class:`websockets.exceptions.ConnectionClosed` at the end.
+    """
+
+    url: str
+
+    async def start(self) -> None:
+        """Called once the transport is open (Socket.IO does its handshake here)."""
+
+    async def send(self, data: str | bytes) -> Message:
+        """Send one text (str) or binary (bytes) message; return it as an ``out`` Message."""
+
+    async def send_many(self, payloads: Sequence[str | bytes]) -> Sequence[Message]:
+        """Send several messages in order (in one write); return them as ``out`` Messages."""
+
+    async def recv(self) -> Message | None: ...
+
+    async def recv_many(self) -> Sequence[Message]:
+        """The messages received since the last call (at least one, or none for protocol
+        packets that need no display); raises as :meth:`recv` does."""
 
 
 class WebSocketLink:

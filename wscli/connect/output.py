@@ -15,6 +15,7 @@ import collections
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Protocol
 
+from wscli.connect.link import Agreed
 from wscli.connect.render import (
     ERROR_STYLE,
     HEXDUMP_WIDTH,
@@ -58,19 +59,10 @@ if TYPE_CHECKING:  # the pipe never builds a console: rich stays unimported ther
 _BURST_BYTES = 65536  # received bytes held for one stdout write at most
 
 
-class LinkInfo(Protocol):
+class LinkInfo(Agreed, Protocol):
     """What an output needs to know about an open link."""
 
     url: str
-
-    @property
-    def subprotocol(self) -> str | None: ...
-
-    @property
-    def extensions(self) -> list[str]: ...
-
-    @property
-    def response_headers(self) -> list[tuple[str, str]]: ...
 
 
 class Output(Protocol):

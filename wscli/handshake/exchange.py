@@ -119,6 +119,37 @@ class Exchange:
     def timed(self, phase: str, since: float) -> None:
         self.report.timings[phase] = self.now() - since
 
+    async def run(self) -> HandshakeReport:
+        """Connect (through the proxy unless None), send ``report.request``, read and judge
+        the response, close; fill the report and return it.
+
+        The protocol must be the ClientProtocol that produced ``report.request``. The error,
+        if any, is left in ``report.error``. ``inspect``: after a failed certificate
+        verification, read the certificate over a second connection (for --debug and
+        --json). ``cafile``: the --cacert behind ``ssl_context``, to read the names of a
+        certificate valid for others.
+        """
+        report = self.report
+        started = time.perf_counter()
+        try:
+            await self.connect()
+            await self.upgrade()
+            if report.error is None:
+                remember_url(report.url)  # for shell completion of URL arguments
+                await self.close()
+        except WscliError as exc:
+            report.error = exc
+        except OSError as exc:  # a reset or broken pipe while writing, after connecting
+            why = os_reason(exc)
+            if report.verdict is None or report.error is not None:
+                report.error = HandshakeRejected(f"handshake with {self.where} failed", why)
+            else:
+                report.error = ClosedAbnormally(f"connection to {self.where} failed", why)
+        finally:
+            await self.finish()
+            report.timings["total"] = time.perf_counter() - started
+        return report
+
     async def connect(self) -> None:
         """Resolve, connect over TCP (trying each address) or through the proxy, then TLS
         when secure."""
@@ -452,45 +483,6 @@ class Exchange:
             self.writer.close()
             with contextlib.suppress(asyncio.TimeoutError, OSError, ssl.SSLError):
                 await asyncio.wait_for(self.writer.wait_closed(), EOF_GRACE)
-
-
-async def run_handshake(
-    report: HandshakeReport,
-    protocol: ClientProtocol,
-    ssl_context: ssl.SSLContext | None,
-    timeout: float,
-    proxy: str | None = None,
-    inspect: bool = False,
-    cafile: str | None = None,
-) -> HandshakeReport:
-    """Connect (through ``proxy`` unless None), send ``report.request``, read and judge the
-    response, close; fill ``report``.
-
-    ``protocol`` must be the ClientProtocol that produced ``report.request``. The error, if
-    any, is left in ``report.error``. ``inspect``: after a failed certificate verification,
-    read the certificate over a second connection (for --debug and --json). ``cafile``: the
-    --cacert behind ``ssl_context``, to read the names of a certificate valid for others.
-    """
-    run = Exchange(report, protocol, ssl_context, timeout, proxy, inspect, cafile)
-    started = time.perf_counter()
-    try:
-        await run.connect()
-        await run.upgrade()
-        if report.error is None:
-            remember_url(report.url)  # for shell completion of URL arguments
-            await run.close()
-    except WscliError as exc:
-        report.error = exc
-    except OSError as exc:  # a reset or broken pipe while writing, after connecting
-        why = os_reason(exc)
-        if report.verdict is None or report.error is not None:
-            report.error = HandshakeRejected(f"handshake with {run.where} failed", why)
-        else:
-            report.error = ClosedAbnormally(f"connection to {run.where} failed", why)
-    finally:
-        await run.finish()
-        report.timings["total"] = time.perf_counter() - started
-    return report
 
 
 def close_frame(close: Close) -> CloseFrame:

@@ -16,7 +16,7 @@ from wscli.core.redirects import MAX_REDIRECTS, next_hop, redirect_target
 from wscli.core.refusal import Refusal, refusal_hint
 from wscli.core.url import normalize_url, parse_ws_url, redact_url
 from wscli.handshake.config import HandshakeConfig
-from wscli.handshake.exchange import run_handshake
+from wscli.handshake.exchange import Exchange
 from wscli.handshake.report import HandshakeReport
 from wscli.handshake.request import parse_head
 from wscli.net.client import tls_context
@@ -48,7 +48,7 @@ async def run_handshakes(config: HandshakeConfig, url: str, write: Write) -> Han
             write(report)
             return report
         uri = parse_ws_url(url)
-        await run_handshake(
+        await Exchange(
             report,
             protocol,
             tls_context(config, uri, url),
@@ -56,7 +56,7 @@ async def run_handshakes(config: HandshakeConfig, url: str, write: Write) -> Han
             resolve_proxy(config.proxy, uri.host, uri.port, uri.secure),
             inspect=config.debug or config.json_output,
             cafile=config.cacert,
-        )
+        ).run()
         explain(report, config)
         location = _redirect(report)
         if location is None or not config.location or hop == MAX_REDIRECTS:

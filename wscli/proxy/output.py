@@ -65,6 +65,24 @@ class Opened:
     """The upstream's answer, as relayed to the client."""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Relayed:
+    """A message (``kind`` text or binary) or a ping/pong frame of connection ``connection``
+    went ``way``; not ``forwarded``: it was received but never sent on (dropped, or the
+    connection ended first)."""
+
+    connection: int
+    way: Way
+    kind: str
+    data: bytes
+    """The payload, or its first bytes when the display wants no more (``full_payloads``)."""
+    length: int
+    """The whole payload's length."""
+    delay: float | None = None
+    """Seconds it was held by a delay fault."""
+    forwarded: bool = True
+
+
 HEAD_MARKERS = {
     "request": "C>",  # the client's upgrade request, as received
     "upstream_request": ">S",  # the request the proxy sent upstream
@@ -101,19 +119,8 @@ class Display:
     def opened(self, event: Opened) -> None:
         """Both sides are open."""
 
-    def message(
-        self,
-        connection: int,
-        way: Way,
-        kind: str,
-        data: bytes,
-        length: int,
-        delay: float | None = None,
-        forwarded: bool = True,
-    ) -> None:
-        """A message (``kind`` text/binary) or a ping/pong frame went ``way`` (or, not
-        ``forwarded``, was received but never sent on: dropped, or the connection ended
-        first)."""
+    def message(self, event: Relayed) -> None:
+        """A message or a ping/pong frame went one way (or was received but never sent on)."""
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
         """The connection ended: first close frame seen (None: none), who sent it."""
@@ -224,18 +231,17 @@ class LineDisplay(StreamDisplay):
             )
         )
 
-    def message(
-        self,
-        connection: int,
-        way: Way,
-        kind: str,
-        data: bytes,
-        length: int,
-        delay: float | None = None,
-        forwarded: bool = True,
-    ) -> None:
+    def message(self, event: Relayed) -> None:
         line = render.message_line(
-            self.clock(), connection, way, kind, data, length, self._width(), delay, forwarded
+            self.clock(),
+            event.connection,
+            event.way,
+            event.kind,
+            event.data,
+            event.length,
+            self._width(),
+            event.delay,
+            event.forwarded,
         )
         self._write(line, now=False)  # flushed after the read that brought it
 
@@ -306,29 +312,20 @@ class JsonDisplay(StreamDisplay):
             server_extensions=list(event.server_extensions),
         )
 
-    def message(
-        self,
-        connection: int,
-        way: Way,
-        kind: str,
-        data: bytes,
-        length: int,
-        delay: float | None = None,
-        forwarded: bool = True,
-    ) -> None:
-        direction = _DIRECTION[way]
+    def message(self, event: Relayed) -> None:
+        direction, kind, data = _DIRECTION[event.way], event.kind, event.data
         if kind in ("ping", "pong"):
-            event = ping_event("ping" if kind == "ping" else "pong", direction, data)
+            line = ping_event("ping" if kind == "ping" else "pong", direction, data)
         else:
-            event = message_event(Message(direction, _exact(kind, data)))
-            if kind == "text" and event["type"] == "binary":
-                event["type"] = "text"  # not UTF-8 (relayed as it came): its bytes in base64
-            event["length"] = length
-        if delay is not None:
-            event["delay_ms"] = round(delay * 1000, 3)
-        if not forwarded:
-            event["forwarded"] = False
-        self._emit(event, connection, now=False, **{"from": _FROM[way]})
+            line = message_event(Message(direction, _exact(kind, data)))
+            if kind == "text" and line["type"] == "binary":
+                line["type"] = "text"  # not UTF-8 (relayed as it came): its bytes in base64
+            line["length"] = event.length
+        if event.delay is not None:
+            line["delay_ms"] = round(event.delay * 1000, 3)
+        if not event.forwarded:
+            line["forwarded"] = False
+        self._emit(line, event.connection, now=False, **{"from": _FROM[event.way]})
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
         by_side = by if by in ("client", "server") else None

@@ -18,7 +18,7 @@ from wscli.core.errors import UsageProblem, os_reason
 from wscli.core.ndjson import timestamp, to_ndjson
 from wscli.net.linewriter import LineWriter
 from wscli.proxy.faults import Way
-from wscli.proxy.output import Display, JsonDisplay, Opened
+from wscli.proxy.output import Display, JsonDisplay, Opened, Relayed
 
 RECORD_QUEUE = 64 * 1024 * 1024
 """Bytes of recording that may wait for the disk."""
@@ -76,18 +76,9 @@ class Tee(Display):
         for display in self.displays:
             display.opened(event)
 
-    def message(
-        self,
-        connection: int,
-        way: Way,
-        kind: str,
-        data: bytes,
-        length: int,
-        delay: float | None = None,
-        forwarded: bool = True,
-    ) -> None:
+    def message(self, event: Relayed) -> None:
         for display in self.displays:
-            display.message(connection, way, kind, data, length, delay, forwarded)
+            display.message(event)
 
     def closed(self, connection: int, code: int | None, reason: str, by: str | None) -> None:
         for display in self.displays:

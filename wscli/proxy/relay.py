@@ -21,7 +21,7 @@ from websockets.frames import Close, Frame, Opcode
 
 from wscli.proxy.config import ProxyConfig
 from wscli.proxy.faults import DirectionFaults, Way
-from wscli.proxy.output import Display
+from wscli.proxy.output import Display, Relayed
 from wscli.proxy.rules import Rule
 from wscli.wire.engine import Engine
 from wscli.wire.owner import parse_close
@@ -128,12 +128,12 @@ class Relay:
         if opcode in _DATA:
             self._data(opcode, data, frame.fin)
         elif opcode is Opcode.PING:
-            display.message(self.pair.id, self.way, "ping", data, len(data))
+            display.message(Relayed(self.pair.id, self.way, "ping", data, len(data)))
             if self.reverse is not None:
                 self.reverse.forwarded_pings.append(data)
             self.schedule((Opcode.PING, data, True), len(data))
         elif opcode is Opcode.PONG:
-            display.message(self.pair.id, self.way, "pong", data, len(data))
+            display.message(Relayed(self.pair.id, self.way, "pong", data, len(data)))
             if data in self.forwarded_pings:
                 self.forwarded_pings.remove(data)
             else:
@@ -162,7 +162,7 @@ class Relay:
                 self.schedule(Shown(self.kind, payload, self.length, self.delay), 0)
                 return
             pid = self.pair.id
-            display.message(pid, self.way, self.kind, payload, self.length, None, False)
+            display.message(Relayed(pid, self.way, self.kind, payload, self.length, None, False))
             display.fault(
                 pid, "drop", self.way, type=self.kind, length=self.length, rule=dropping.id
             )
@@ -248,7 +248,7 @@ class Relay:
     def _show(self, shown: Shown, forwarded: bool) -> None:
         pid = self.pair.id
         self.pair.display.message(
-            pid, self.way, shown.kind, shown.payload, shown.length, shown.delay, forwarded
+            Relayed(pid, self.way, shown.kind, shown.payload, shown.length, shown.delay, forwarded)
         )
         if forwarded:
             self.pair.message_relayed(self.way)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pytest
 
 from tests.connect.socketio.test_hostile import hostile
-from tests.support import lines, requires, run_wscli
+from tests.support import concurrently, lines, requires, run_wscli
 from tests.support.connect_servers import running
 from tests.support.measured import Measured, run_measured
 from tests.support.peers import project_peer
@@ -71,19 +71,19 @@ def test_attachments_count_against_max_size_as_delivered_in_base64() -> None:
 def _both_transports(frames: Sequence[str], *args: str) -> dict[str, Measured]:
     """The same packets from a WebSocket and from a long-polling server (each after the
     open and the namespace's CONNECT answer): how `wscli connect --socketio` ended."""
-    runs = {}
-    with running(hostile(*frames)) as server:
-        runs["websocket"] = run_measured(
-            ["connect", "--socketio", "--transport", "websocket", server.url, *args]
-        )
     bodies = [opened(), ok_body(b'40{"sid":"s1"}')]
     bodies += [ok_body(frame.encode()) for frame in frames]
     script = PollingScript(bodies)
-    with RawServer(script.handler) as polling:
-        runs["polling"] = run_measured(
-            ["connect", "--socketio", "--transport", "polling", polling.url(), *args]
+    with running(hostile(*frames)) as server, RawServer(script.handler) as polling:
+        websocket, long_polling = concurrently(  # side by side: each is mostly its start
+            lambda: run_measured(
+                ["connect", "--socketio", "--transport", "websocket", server.url, *args]
+            ),
+            lambda: run_measured(
+                ["connect", "--socketio", "--transport", "polling", polling.url(), *args]
+            ),
         )
-    return runs
+    return {"websocket": websocket, "polling": long_polling}
 
 
 @pytest.mark.parametrize(

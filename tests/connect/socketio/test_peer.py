@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import lines, requires, run_wscli, scaled
+from tests.support import concurrently, lines, requires, run_wscli, scaled
 from tests.support.peers import project_peer
 
 pytestmark = requires("node", "npm")
@@ -58,26 +58,29 @@ def test_raw_strings_sends_every_line_as_a_string(server: str) -> None:
 
 
 def test_spread_sends_an_array_as_several_arguments(server: str) -> None:
-    rc, out, err = sio(
-        server, "--event", "types", "--spread", "-n", "3", input='[1,"a",null]\n[]\n'
+    (rc, out, err), (_, whole, _) = concurrently(
+        lambda: sio(server, "--event", "types", "--spread", "-n", "3", input='[1,"a",null]\n[]\n'),
+        lambda: sio(server, "--event", "types", "-n", "2", input='[1,"a",null]\n'),
     )
     assert rc == 0, err
     assert received(out, "types") == ['types: [["number","string","object"]]', "types: [[]]"]
-    rc, out, err = sio(server, "--event", "types", "-n", "2", input='[1,"a",null]\n')
-    assert received(out, "types") == ['types: [["object"]]']  # without --spread: one array
+    assert received(whole, "types") == ['types: [["object"]]']  # without --spread: one array
 
 
 def test_emit_sends_events_with_no_arguments_first_in_order(server: str) -> None:
     """--emit EVENT: no arguments at all (-x '' is one empty string), before -x, in order;
     --json shows them as sent, with the acknowledgement asked for."""
-    rc, out, err = sio(
-        server, "--emit", "types", "--emit", "echo", "--event", "types", "-x", "", "-n", "4"
+    (rc, out, err), as_json = concurrently(
+        lambda: sio(
+            server, "--emit", "types", "--emit", "echo", "--event", "types", "-x", "", "-n", "4"
+        ),
+        lambda: sio(
+            server, "--emit", "types", "--ack", "--event", "echo", "-x", "1", "-n", "5", "--json"
+        ),
     )
     assert rc == 0, err
     assert out[1:] == ["types: [[]]", "echo: []", 'types: [["string"]]']
-    rc, out, err = sio(
-        server, "--emit", "types", "--ack", "--event", "echo", "-x", "1", "-n", "5", "--json"
-    )
+    rc, out, err = as_json
     assert rc == 0, err
     events = [json.loads(line) for line in out]
     sent = [e for e in events if e.get("direction") == "out"]
@@ -88,12 +91,14 @@ def test_emit_sends_events_with_no_arguments_first_in_order(server: str) -> None
 
 
 def test_binary_arguments_from_stdin_and_binary_events_as_base64(server: str) -> None:
-    rc, out, err = sio(server, "--event", "types", "--stream", "-n", "2", input="\x01\x02\x03")
-    assert rc == 0, err
-    assert received(out, "types") == ['types: [["bytes:010203"]]']
-    rc, out, err = sio(server, "--event", "types", "--binary", "-n", "3", input="ab\n{}\n")
-    assert received(out, "types") == ['types: [["bytes:6162"]]', 'types: [["bytes:7b7d"]]']
-    rc, out, err = sio(server, "--event", "binary", "-x", "go", "--ack", "--json", "-n", "3")
+    streamed, lined, (rc, out, err) = concurrently(
+        lambda: sio(server, "--event", "types", "--stream", "-n", "2", input="\x01\x02\x03"),
+        lambda: sio(server, "--event", "types", "--binary", "-n", "3", input="ab\n{}\n"),
+        lambda: sio(server, "--event", "binary", "-x", "go", "--ack", "--json", "-n", "3"),
+    )
+    assert streamed[0] == 0, streamed[2]
+    assert received(streamed[1], "types") == ['types: [["bytes:010203"]]']
+    assert received(lined[1], "types") == ['types: [["bytes:6162"]]', 'types: [["bytes:7b7d"]]']
     assert rc == 0, err
     events = [json.loads(line) for line in out]
     blob = next(e for e in events if e.get("name") == "blob")
@@ -155,11 +160,13 @@ def test_missing_ack_is_an_error_event_with_json(server: str) -> None:
 
 
 def test_server_events_asking_for_an_ack_get_one(server: str) -> None:
-    rc, out, err = sio(server, "--event", "ask", "-x", "", "-n", "3")
+    (rc, out, err), (_, replied, _) = concurrently(
+        lambda: sio(server, "--event", "ask", "-x", "", "-n", "3"),
+        lambda: sio(server, "--event", "ask", "-x", "", "-n", "3", "--ack-reply", '["yes",1]'),
+    )
     assert rc == 0, err
     assert received(out, "answered") == ["answered: [[]]"]  # default: an empty ack
-    rc, out, err = sio(server, "--event", "ask", "-x", "", "-n", "3", "--ack-reply", '["yes",1]')
-    assert received(out, "answered") == ['answered: [["yes",1]]']
+    assert received(replied, "answered") == ['answered: [["yes",1]]']
 
 
 def test_json_event_carries_name_args_and_the_ack_id_asked(server: str) -> None:
@@ -172,24 +179,29 @@ def test_json_event_carries_name_args_and_the_ack_id_asked(server: str) -> None:
 
 
 def test_namespace_with_an_auth_check(server: str) -> None:
-    rc, out, err = sio(server, "--namespace", "admin")
+    admin = ["--namespace", "/admin", "-H", "X-Token: secret", "--event", "whoami"]
+    (rc, out, err), allowed = concurrently(
+        lambda: sio(server, "--namespace", "admin"),
+        lambda: sio(server, *admin, "--ack", "-x", "", "-n", "1"),
+    )
     assert rc == 4
     assert err == "wscli: error: Socket.IO namespace '/admin' refused: not authorized\n"
-    admin = ["--namespace", "/admin", "-H", "X-Token: secret", "--event", "whoami"]
-    rc, out, err = sio(server, *admin, "--ack", "-x", "", "-n", "1")
+    rc, out, err = allowed
     assert rc == 0, err
     assert out == ['ack 0: [{"admin":true,"nsp":"/admin"}]']
 
 
 def test_handshake_auth_is_the_connect_payload(server: str) -> None:
     admin = ["--namespace", "/admin", "--event", "whoami", "--ack", "-x", "", "-n", "1"]
-    rc, out, err = sio(server, *admin, "--handshake-auth", '{"token":"secret"}')
+    (rc, out, err), wrong, (usage_rc, _, usage_err) = concurrently(
+        lambda: sio(server, *admin, "--handshake-auth", '{"token":"secret"}'),
+        lambda: sio(server, *admin, "--handshake-auth", '{"token":"wrong"}'),
+        lambda: sio(server, "--handshake-auth", "[1]"),
+    )
     assert rc == 0, err
     assert out == ['ack 0: [{"admin":true,"nsp":"/admin"}]']
-    rc, out, err = sio(server, *admin, "--handshake-auth", '{"token":"wrong"}')
-    assert rc == 4 and "not authorized" in err
-    rc, out, err = sio(server, "--handshake-auth", "[1]")
-    assert rc == 2 and "expected a JSON object" in err
+    assert wrong[0] == 4 and "not authorized" in wrong[2]
+    assert usage_rc == 2 and "expected a JSON object" in usage_err
 
 
 def test_refused_upgrade_falls_back_to_long_polling_and_says_so(polling_server: str) -> None:
@@ -216,14 +228,16 @@ def test_transport_websocket_does_not_fall_back(polling_server: str) -> None:
 
 
 def test_long_polling_binary_and_server_acks(polling_server: str) -> None:
-    rc, out, err = sio(polling_server, "--event", "binary", "-x", "", "--ack", "-n", "3")
+    (rc, out, err), (_, answered, _), (_, streamed, _) = concurrently(
+        lambda: sio(polling_server, "--event", "binary", "-x", "", "--ack", "-n", "3"),
+        lambda: sio(polling_server, "--event", "ask", "-x", "", "-n", "3", "--ack-reply", "[7]"),
+        lambda: sio(polling_server, "--event", "types", "--stream", "-n", "2", input="\xff"),
+    )
     assert rc == 0, err
     assert 'blob: ["four bytes",{"base64":"AAEC/w=="}]' in out
     assert 'ack 0: [{"base64":"AAEC/w=="}]' in out
-    rc, out, err = sio(polling_server, "--event", "ask", "-x", "", "-n", "3", "--ack-reply", "[7]")
-    assert received(out, "answered") == ["answered: [[7]]"]
-    rc, out, err = sio(polling_server, "--event", "types", "--stream", "-n", "2", input="\xff")
-    assert received(out, "types") == ['types: [["bytes:c3bf"]]']
+    assert received(answered, "answered") == ["answered: [[7]]"]
+    assert received(streamed, "types") == ['types: [["bytes:c3bf"]]']
 
 
 def test_long_polling_json_open_names_the_polling_url(polling_server: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 import trustme
 
 from tests.connect.test_cli import ConnectProxy, proxy  # noqa: F401
-from tests.support import clean_env, lines, requires, run_wscli, scaled, wscli_command
+from tests.support import clean_env, concurrently, lines, requires, run_wscli, scaled, wscli_command
 from tests.support.peers import project_peer
 from tests.support.rawserver import RawConnection, RawServer, http_response, silent
 
@@ -34,20 +34,14 @@ def test_long_polling_over_tls_trusts_cacert(tmp_path: Path) -> None:
     ca.cert_pem.write_to_path(cacert)
     with project_peer("socketio-acks", "polling", "--tls", str(cert), str(key)) as port:
         url = f"https://127.0.0.1:{port}"
-        untrusted = run_wscli("connect", "--socketio", "--transport", "polling", url)
-        trusted = run_wscli(
-            "connect",
-            "--socketio",
-            "--transport",
-            "polling",
-            url,
-            "--cacert",
-            str(cacert),
-            "--event",
-            "echo",
-            "-n",
-            "2",
-            input="1\n",
+        untrusted, trusted = concurrently(
+            lambda: run_wscli("connect", "--socketio", "--transport", "polling", url),
+            lambda: run_wscli(
+                "connect",
+                *("--socketio", "--transport", "polling", url, "--cacert", str(cacert)),
+                *("--event", "echo", "-n", "2"),
+                input="1\n",
+            ),
         )
     assert untrusted.returncode == 3
     assert b"TLS handshake with 127.0.0.1:" in untrusted.stderr
@@ -82,8 +76,10 @@ def test_long_polling_goes_through_the_http_proxy(
 @node
 def test_long_polling_sends_the_headers(polling_server: str) -> None:
     admin = ["--namespace", "/admin", "--event", "whoami", "--ack", "-x", "", "-n", "1"]
-    refused = run_wscli("connect", "--socketio", polling_server, *admin)
-    allowed = run_wscli("connect", "--socketio", polling_server, *admin, "-H", "X-Token: secret")
+    refused, allowed = concurrently(
+        lambda: run_wscli("connect", "--socketio", polling_server, *admin),
+        lambda: run_wscli("connect", "--socketio", polling_server, *admin, "-H", "X-Token: secret"),
+    )
     assert refused.returncode == 4
     assert allowed.returncode == 0, allowed.stderr
     assert lines(allowed.stdout) == ['ack 0: [{"admin":true,"nsp":"/admin"}]']

@@ -15,8 +15,9 @@ from websockets.exceptions import InvalidStatus
 
 from tests.serve.serve_helpers import Running, client, recv, running
 from tests.serve.socketio.sio_helpers import connected_session_for, get, handshake, http, post
-from tests.support import requires, scaled
+from tests.support import requires, scaled, until
 from tests.support.peers import peer
+from wscli.serve.socketio.polling import PollingTransport
 
 
 def polling(sid: str) -> str:
@@ -93,11 +94,20 @@ async def test_a_post_over_max_payload_gets_413_and_ends_the_session() -> None:
         assert event["reason"] == "payload too large"
 
 
+def polling_transport(srv: Running, sid: str) -> PollingTransport:
+    """The long-polling transport of session ``sid``: what the server holds of it."""
+    assert srv.chat.socketio is not None
+    transport = srv.chat.socketio.sessions[sid].transport
+    assert isinstance(transport, PollingTransport)
+    return transport
+
+
 async def test_overlapping_polls_end_the_session() -> None:
     async with running(socketio=True) as srv:
         sid = await connected_session_for(srv.port)
         first = asyncio.ensure_future(http(srv.port, get(srv.port, polling(sid))))
-        await asyncio.sleep(scaled(0.2))  # parked: nothing to send yet
+        transport = polling_transport(srv, sid)
+        await until(lambda: transport.waiter is not None, "the first poll parked")
         status, _, _ = await http(srv.port, get(srv.port, polling(sid)))
         assert status == 400
         status, _, body = await first
@@ -119,7 +129,9 @@ async def test_post_framing_is_strict() -> None:
 
 
 async def test_a_slow_post_body_is_cut_at_the_handshake_timeout() -> None:
-    async with running(socketio=True, handshake_timeout=0.5) as srv:
+    # The timer under test, short (what any length does): scaled, since each request
+    # of the test must still be read within it.
+    async with running(socketio=True, handshake_timeout=scaled(0.2)) as srv:
         sid = (await handshake(srv.port))["sid"]
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
         head = f"POST {polling(sid)} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
@@ -167,10 +179,11 @@ async def test_polling_queues_count_in_the_total_budget() -> None:
 
 
 async def test_a_session_that_joins_no_namespace_is_closed() -> None:
-    async with running(socketio=True, handshake_timeout=0.3) as srv:
+    timeout = scaled(0.15)  # short, and long enough for the handshake's own request
+    async with running(socketio=True, handshake_timeout=timeout) as srv:
         sid = (await handshake(srv.port))["sid"]
         event = await srv.wait_event("error")
-        assert "no namespace joined within 0.3 s" in event["message"]
+        assert f"no namespace joined within {timeout:g} s" in event["message"]
         assert sid not in srv.chat.socketio.sessions  # type: ignore[union-attr]
 
 
@@ -286,7 +299,8 @@ async def test_overlapping_posts_end_the_session() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
         head = f"POST {polling(sid)} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
         writer.write((head + "Content-Length: 10\r\n\r\n42").encode())  # the rest never comes
-        await asyncio.sleep(scaled(0.2))
+        transport = polling_transport(srv, sid)
+        await until(lambda: transport.posting, "the first POST is being read")
         status, _, _ = await http(srv.port, post(srv.port, polling(sid), b"3"))
         assert status == 400
         assert "overlapping POST" in (await srv.wait_event("error"))["message"]

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
+from wscli.connect.link import Carrier
 from wscli.connect.socketio.framing import HttpProblem
 from wscli.connect.socketio.http import HttpChannel, HttpTarget, rejected
 from wscli.core.clientoptions import ConnectOptions
@@ -42,7 +43,7 @@ from wscli.net.neterrors import describe_connect_error, hostport
 from wscli.net.tunnel import environment_proxy
 
 
-class Transport(Protocol):
+class Transport(Carrier, Protocol):
     """What the Socket.IO link needs from an Engine.IO transport."""
 
     name: str
@@ -52,29 +53,6 @@ class Transport(Protocol):
 
     async def send_all(self, payloads: Sequence[str | bytes]) -> None:
         """Send Engine.IO packets in order."""
-
-    async def ping(self, payload: bytes = b"") -> float:
-        """A round trip to the server, in seconds."""
-
-    async def close(self, code: int = 1000, reason: str = "") -> None: ...
-
-    def closed_info(self) -> tuple[int | None, str, ClosedBy]: ...
-
-    def check_stalled(self) -> None:
-        """Raise ClosedAbnormally if wscli dropped a server that read nothing."""
-
-    @property
-    def is_open(self) -> bool:
-        """No close has begun and the transport stands."""
-
-    @property
-    def subprotocol(self) -> str | None: ...
-
-    @property
-    def extensions(self) -> list[str]: ...
-
-    @property
-    def response_headers(self) -> list[tuple[str, str]]: ...
 
 
 def split_payloads(packets: Sequence[str | bytes], max_payload: int) -> list[list[str | bytes]]:

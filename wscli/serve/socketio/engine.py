@@ -244,25 +244,24 @@ class EngineSession:
 
     def close(self, reason: str, detail: str, by_client: bool = False) -> None:
         """End the session: its sockets leave their rooms, the transport is closed."""
-        if self.closed:
-            return
-        self.closed = True
-        if self.upper is not None:
-            self.upper.closed(reason)
-        self.drop_probe()
-        self.transport.close("" if by_client else reason)
-        self.host.session_closed(self, reason, detail)
+        self._end(reason, detail, abort=False, by_client=by_client)
 
     def drop(self, reason: str) -> None:
         """End at once (a client that stopped reading): its buffers are freed."""
+        self._end(reason, "", abort=True)
+
+    def _end(self, reason: str, detail: str, abort: bool, by_client: bool = False) -> None:
         if self.closed:
             return
         self.closed = True
         if self.upper is not None:
             self.upper.closed(reason)
         self.drop_probe()
-        self.transport.abort()
-        self.host.session_closed(self, reason, "")
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close("" if by_client else reason)
+        self.host.session_closed(self, reason, detail)
 
 
 def _base64_packet(packet: str) -> bytes:
