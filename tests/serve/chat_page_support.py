@@ -6,6 +6,7 @@ headless Chromium against a real `wscli serve`, beside raw WebSocket clients).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import socket
 import threading
@@ -45,15 +46,36 @@ HAS_LINE_JS = """([kind, author, body]) => [...document.querySelectorAll('#messa
     === author)"""
 
 
+# The worker's one Chromium (see chromium()): launched at its first use, kept for the worker's
+# later tests, stopped when the worker exits.
+_LAUNCHED: dict[str, Any] = {}
+
+
+def _stop_chromium() -> None:
+    with contextlib.suppress(Exception):
+        _LAUNCHED["browser"].close()
+    with contextlib.suppress(Exception):
+        _LAUNCHED["playwright"].stop()
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """A headless Chromium for a test module."""
-    from playwright.sync_api import sync_playwright
+    """The worker's headless Chromium: launched once (1-3 s at load 7) and shared by every
+    test of the worker, each in browser contexts of its own (no storage, cookies or clock
+    shared). One, too, because Playwright's sync API cannot start a second driver in a
+    thread whose first is running."""
+    browser = _LAUNCHED.get("browser")
+    if browser is None or not browser.is_connected():
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        playwright = sync_playwright().start()
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        if not _LAUNCHED:
+            atexit.register(_stop_chromium)
+        _LAUNCHED.update(playwright=playwright, browser=browser)
+    yield browser
 
 
 def open_page(
@@ -152,11 +174,15 @@ def run_offline(page: Any, most_ms: int = BACKOFF_MAX_MS) -> None:
     again). Fails if no attempt starts within ``most_ms`` of the page's time."""
     page.wait_for_selector('#status[data-state="offline"]')
     sockets = page.evaluate("window.__sockets")
-    for _ in range(0, most_ms + CLOCK_STEP_MS, CLOCK_STEP_MS):
-        page.clock.run_for(CLOCK_STEP_MS)
-        if page.evaluate("window.__sockets") > sockets:
+    now = "[window.__sockets, document.getElementById('status').dataset.state]"
+    for _ in range(0, most_ms + 2 * CLOCK_STEP_MS, CLOCK_STEP_MS):
+        opened, state = page.evaluate(now)
+        # An attempt started (the clock also flows by itself between two steps, as time does):
+        # wait for its answer before the clock runs on.
+        if opened > sockets or state != "offline":
             page.wait_for_selector('#status:not([data-state="connecting"])')
             return
+        page.clock.run_for(CLOCK_STEP_MS)
     raise AssertionError(f"no new attempt within {most_ms} ms: {page.inner_text('#status')}")
 
 

@@ -12,8 +12,7 @@ from tests.serve.chat_page_support import chromium
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for every chat page test of a worker (launching one took 1-3 s
-    at load 7); each test opens its pages in contexts of its own (open_page), which share
-    no storage, cookies or clock."""
+    """The worker's one headless Chromium (chat_page_support.chromium) for the chat page
+    tests; each test opens its pages in contexts of its own (open_page)."""
     with chromium() as launched:
         yield launched

@@ -14,12 +14,14 @@ from websockets.sync.client import ClientConnection
 from tests.serve.chat_page_support import (
     CLOCK_STEP_MS,
     Relay,
+    drawn,
     lines,
     open_page,
     raw_client,
     recv_until,
     run_offline,
     run_online,
+    run_until_online,
     send_from_page,
     wait_line,
     wait_online,
@@ -88,14 +90,14 @@ def test_dead_link_is_noticed_and_a_message_typed_meanwhile_arrives_once(
                 page.clock.run_for(CLOCK_STEP_MS)
             offline_at = page.evaluate("window.__states.find(([state]) => state === 'offline')[1]")
             assert offline_at - silenced <= DETECTED_WITHIN_MS, offline_at - silenced
+            drawn(page)  # the page draws what it says in its next animation frame
             local = [line["body"] for line in lines(page, "local")]
             assert any(
                 body.startswith("— Disconnected (no answer from the server for ") for body in local
             ), local
 
             # Reconnected (a new connection through the same relay): sent once, shown once.
-            run_offline(page)
-            wait_online(page)
+            run_until_online(page)
             wait_line(page, "text", "typed meanwhile", author="pat")
             send_from_page(page, "after the reconnect")
             seen = received_until(watcher, "pat: after the reconnect")
@@ -177,8 +179,7 @@ def test_a_message_the_server_keeps_refusing_is_marked_not_sent_with_a_retry(
             assert page.evaluate("window.__sockets") - sockets == 3  # MAX_ATTEMPTS each time
             # The page goes on: a message that fits is sent. Six connections died by now, so
             # the page's backoff is at its ceiling before it comes back online.
-            run_offline(page)
-            wait_online(page)
+            run_until_online(page)
             send_from_page(page, "small")
             wait_line(page, "text", "small", author="max")
         finally:

@@ -16,6 +16,7 @@ from tests.serve.chat_page_support import (
     recv_until,
     run_offline,
     run_online,
+    run_until_online,
     send_from_page,
     wait_line,
     wait_online,
@@ -162,8 +163,7 @@ def test_offline_status_is_announced_once_not_on_every_retry(browser: Any) -> No
             regions = live_regions(page)
             assert regions["status"] == ["Offline, reconnecting"], regions
             relay.upgrades = "pass"
-            run_offline(page)  # 20 s of retries: the backoff is at its ceiling
-            wait_online(page)
+            run_until_online(page)  # 20 s of retries: the backoff is at its ceiling
             page.wait_for_function(
                 "() => window.__heard.filter(([role]) => role === 'status').length === 3",
                 timeout=scaled(20_000),
