@@ -21,7 +21,7 @@ HAS_TEXT_JS = """(body) => [...document.querySelectorAll('#messages li')].some(l
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with chromium() as launched:  # the worker's one Chromium
+    with chromium() as launched:
         yield launched
 
 

@@ -6,7 +6,6 @@ headless Chromium against a real `wscli serve`, beside raw WebSocket clients).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import socket
 import threading
@@ -46,36 +45,17 @@ HAS_LINE_JS = """([kind, author, body]) => [...document.querySelectorAll('#messa
     === author)"""
 
 
-# The worker's one Chromium (see chromium()): launched at its first use, kept for the worker's
-# later tests, stopped when the worker exits.
-_LAUNCHED: dict[str, Any] = {}
-
-
-def _stop_chromium() -> None:
-    with contextlib.suppress(Exception):
-        _LAUNCHED["browser"].close()
-    with contextlib.suppress(Exception):
-        _LAUNCHED["playwright"].stop()
-
-
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """The worker's headless Chromium: launched once (1-3 s at load 7) and shared by every
-    test of the worker, each in browser contexts of its own (no storage, cookies or clock
-    shared). One, too, because Playwright's sync API cannot start a second driver in a
-    thread whose first is running."""
-    browser = _LAUNCHED.get("browser")
-    if browser is None or not browser.is_connected():
-        from playwright.sync_api import sync_playwright
+    """A headless Chromium for a test module. Never kept longer: while Playwright's sync API
+    runs, its event loop counts as running in this thread, and every later asyncio.run() of
+    the worker fails ("cannot be called from a running event loop")."""
+    from playwright.sync_api import sync_playwright
 
-        playwright = sync_playwright().start()
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        if not _LAUNCHED:
-            atexit.register(_stop_chromium)
-        _LAUNCHED.update(playwright=playwright, browser=browser)
-    yield browser
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 def open_page(

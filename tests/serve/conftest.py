@@ -10,9 +10,9 @@ import pytest
 from tests.serve.chat_page_support import chromium
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """The worker's one headless Chromium (chat_page_support.chromium) for the chat page
-    tests; each test opens its pages in contexts of its own (open_page)."""
+    """A headless Chromium for the chat page tests of a module (not longer: see
+    chat_page_support.chromium); each test opens its pages in contexts of its own."""
     with chromium() as launched:
         yield launched
