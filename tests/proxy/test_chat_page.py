@@ -10,20 +10,10 @@ from typing import Any
 
 import pytest
 
+from tests.serve.chat_page_support import chromium
 from tests.support import requires, scaled
 from tests.support.proxy_process import ProxyProcess
 from tests.support.serve_process import ServeProcess
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's Chromium; never `playwright install`
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 HAS_TEXT_JS = """(body) => [...document.querySelectorAll('#messages li')].some(li =>
   li.dataset.kind === 'text' && li.querySelector('.body').textContent === body)"""
@@ -31,12 +21,8 @@ HAS_TEXT_JS = """(body) => [...document.querySelectorAll('#messages li')].some(l
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _send(page: Any, text: str) -> None:

@@ -47,7 +47,9 @@ HAS_LINE_JS = """([kind, author, body]) => [...document.querySelectorAll('#messa
 
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """A headless Chromium for a test module."""
+    """A headless Chromium for a test module. Never kept longer: while Playwright's sync API
+    runs, its event loop counts as running in this thread, and every later asyncio.run() of
+    the worker fails ("cannot be called from a running event loop")."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -152,12 +154,27 @@ def run_offline(page: Any, most_ms: int = BACKOFF_MAX_MS) -> None:
     again). Fails if no attempt starts within ``most_ms`` of the page's time."""
     page.wait_for_selector('#status[data-state="offline"]')
     sockets = page.evaluate("window.__sockets")
-    for _ in range(0, most_ms + CLOCK_STEP_MS, CLOCK_STEP_MS):
-        page.clock.run_for(CLOCK_STEP_MS)
-        if page.evaluate("window.__sockets") > sockets:
+    now = "[window.__sockets, document.getElementById('status').dataset.state]"
+    for _ in range(0, most_ms + 2 * CLOCK_STEP_MS, CLOCK_STEP_MS):
+        opened, state = page.evaluate(now)
+        # An attempt started (the clock also flows by itself between two steps, as time does):
+        # wait for its answer before the clock runs on.
+        if opened > sockets or state != "offline":
             page.wait_for_selector('#status:not([data-state="connecting"])')
             return
+        page.clock.run_for(CLOCK_STEP_MS)
     raise AssertionError(f"no new attempt within {most_ms} ms: {page.inner_text('#status')}")
+
+
+def run_until_online(page: Any, attempts: int = 8) -> None:
+    """Until the page is online: each time it waits offline, its clock runs to its next
+    attempt (:func:`run_offline`); each attempt is answered for real."""
+    for _ in range(attempts):
+        page.wait_for_selector('#status[data-state="offline"], #status[data-state="online"]')
+        if page.get_attribute("#status", "data-state") == "online":
+            return
+        run_offline(page)
+    wait_online(page)
 
 
 def run_online(page: Any, ms: int) -> None:

@@ -19,11 +19,12 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.serve.chat_page_support import (
-    chromium,
+    BACKOFF_MAX_MS,
     lines,
     open_page,
     raw_client,
     recv_until,
+    run_until_online,
     send_from_page,
     wait_line,
     wait_online,
@@ -66,12 +67,6 @@ def test_content_security_policy_allows_exactly_the_inline_script() -> None:
 
 
 # ---- in Chromium --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
@@ -203,7 +198,7 @@ def test_notice_of_a_right_to_left_nick_reads_left_to_right(
 @requires("chromium")
 def test_page_reconnects_after_server_restart(browser: Any) -> None:
     first = ServeProcess()
-    page = open_page(browser, first.http_url, nick="carol")
+    page = open_page(browser, first.http_url, nick="carol", clock=True)
     try:
         wait_online(page)
         port = first.port
@@ -229,12 +224,13 @@ def test_page_reconnects_after_server_restart(browser: Any) -> None:
         # it may do so between the new server listening and the raw client joining (a CI
         # run saw it), so the server keeps history and the raw client sees the two queued
         # messages either live or replayed.
+        # The page's clock runs through its backoff; its attempts are answered for real.
         second = ServeProcess("--history", "10", port=port)
         with second, raw_client(second.ws_url("/chat")) as raw:
-            seen = recv_until(raw, "carol: and a second one", timeout=35)
+            run_until_online(page)
+            seen = recv_until(raw, "carol: and a second one")
             said = [line for line in seen if line.startswith("carol: ")]
             assert said == ["carol: typed while offline", "carol: and a second one"]
-            wait_online(page)
             wait_line(page, "text", "and a second one", author="carol")  # the echo
             assert page.locator("#messages li.pending").count() == 0
             texts = [line["body"] for line in lines(page, "text")]
@@ -407,11 +403,14 @@ def test_wrong_or_missing_token_is_explained_and_not_retried(
     browser: Any, address: str, reason: str
 ) -> None:
     with ServeProcess(env={"WSCLI_TOKEN": "s3cret"}) as server:
-        page = open_page(browser, server.http_url + address, nick="ann")
+        page = open_page(browser, server.http_url + address, nick="ann", clock=True)
         page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
         status = "Not admitted: wrong or missing token (open this page with ?token=…)"
         assert page.text_content("#status").strip() == status
-        page.wait_for_timeout(3000)  # the old page retried every 0.25-2 s
+        # The old page retried every 0.25-2 s: the page's clock runs past its longest backoff
+        # and it opens no other connection.
+        page.clock.run_for(BACKOFF_MAX_MS + 1000)
+        assert page.evaluate("window.__sockets") == 1
         assert refused_lines(server, reason) == 1, server.stderr
         assert (
             page.locator("#messages li.local")
@@ -428,7 +427,8 @@ def test_wrong_or_missing_token_is_explained_and_not_retried(
         page.click("#join")  # asked again: one more try
         page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
         assert refused_lines(server, reason, at_least=2) == 2, server.stderr
-        page.wait_for_timeout(1000)
+        page.clock.run_for(BACKOFF_MAX_MS + 1000)
+        assert page.evaluate("window.__sockets") == 2
         assert refused_lines(server, reason) == 2, server.stderr
         page.context.close()
 
@@ -436,14 +436,19 @@ def test_wrong_or_missing_token_is_explained_and_not_retried(
 @requires("chromium")
 def test_full_server_is_explained_and_retried_slowly(browser: Any) -> None:
     with ServeProcess("--max-clients", "1") as server, raw_client(server.ws_url("/chat")) as raw:
-        page = open_page(browser, server.http_url, nick="ann")
+        page = open_page(browser, server.http_url, nick="ann", clock=True)
         page.wait_for_function(
             "() => document.querySelector('#status').textContent.includes('Server full')"
         )
         assert re.fullmatch(
             r"Server full, retrying in (30|29|28) s", page.text_content("#status").strip()
         )
-        page.wait_for_timeout(2000)
+        # Slowly: 25 s of the page's clock later it has not tried again, and counts down.
+        page.clock.run_for(25_000)
+        assert page.evaluate("window.__sockets") == 1
+        assert re.fullmatch(
+            r"Server full, retrying in (5|4|3) s", page.text_content("#status").strip()
+        )
         assert refused_lines(server, "server full") == 1, server.stderr
         raw.close()
         page.click("#join")  # a place is free now; Join tries at once
@@ -500,13 +505,14 @@ def _pipe(source: socket.socket, target: socket.socket) -> None:
 def test_foreign_origin_is_explained_and_not_retried(browser: Any, server: ServeProcess) -> None:
     proxy = HostRewritingProxy(server.port)
     try:
-        page = open_page(browser, proxy.url, nick="ann")
+        page = open_page(browser, proxy.url, nick="ann", clock=True)
         page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
         origin = proxy.url.rstrip("/")
         assert page.text_content("#status").strip() == (
             f"Not admitted: not allowed from this origin ({origin})"
         )
-        page.wait_for_timeout(2000)
+        page.clock.run_for(BACKOFF_MAX_MS + 1000)  # past the longest backoff: no retry
+        assert page.evaluate("window.__sockets") == 1
         assert refused_lines(server, "not allowed") == 1, server.stderr
         page.context.close()
     finally:

@@ -15,7 +15,6 @@ import pytest
 
 from tests.serve.chat_page_support import (
     Relay,
-    chromium,
     drawn,
     open_page,
     raw_client,
@@ -54,12 +53,6 @@ def violations(page: Any) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 def chat(server: ServeProcess, room: str, count: int) -> None:
     """``count`` messages of every kind into ``room``, from raw clients with nicknames:
     links, a long one, several lines, right-to-left text, binary, invisible characters,
@@ -89,84 +82,84 @@ def chat(server: ServeProcess, room: str, count: int) -> None:
         grace.recv(timeout=scaled(10))
 
 
-def joined(browser: Any, server: ServeProcess, **context: Any) -> Any:
-    page = open_page(browser, server.http_url + "#team", nick="amy", **context)
+def joined(browser: Any, server: ServeProcess, room: str, **context: Any) -> Any:
+    page = open_page(browser, server.http_url + "#" + room, nick="amy", **context)
     wait_online(page)
-    chat(server, "team", 12)
+    chat(server, room, 12)
     wait_line(page, "text", "the last one", author="grace")
     send_from_page(page, "and mine, with https://example.org/")
     wait_line(page, "text", "and mine, with https://example.org/", author="amy")
     return page
 
 
-def state_empty(browser: Any, server: ServeProcess) -> Any:
+def state_empty(browser: Any, server: ServeProcess, room: str) -> Any:
     relay = Relay()
     relay.upgrades = "hold"
     relay.restore(server.port)
-    page = open_page(browser, relay.url + "#quiet", nick="amy", viewport=WIDE)
+    page = open_page(browser, relay.url + "#" + room, nick="amy", viewport=WIDE)
     page.wait_for_selector('#status[data-state="connecting"]')
     drawn(page)
     page.relay = relay
     return page
 
 
-def state_joined(browser: Any, server: ServeProcess) -> Any:
-    return joined(browser, server, viewport=WIDE)
+def state_joined(browser: Any, server: ServeProcess, room: str) -> Any:
+    return joined(browser, server, room, viewport=WIDE)
 
 
-def state_200(browser: Any, server: ServeProcess) -> Any:
-    page = open_page(browser, server.http_url + "#busy", nick="amy", viewport=WIDE)
+def state_200(browser: Any, server: ServeProcess, room: str) -> Any:
+    page = open_page(browser, server.http_url + "#" + room, nick="amy", viewport=WIDE)
     wait_online(page)
-    chat(server, "busy", 200)
+    chat(server, room, 200)
     wait_line(page, "text", "the last one", author="grace")
     return page
 
 
-def state_expanded(browser: Any, server: ServeProcess) -> Any:
-    page = state_200(browser, server)
+def state_expanded(browser: Any, server: ServeProcess, room: str) -> Any:
+    page = state_200(browser, server, room)
     more = page.get_by_role("button", name="Show more", exact=False).last
     more.click()
     page.get_by_role("button", name="Show less").wait_for()
     return page
 
 
-def state_hint(browser: Any, server: ServeProcess) -> Any:
-    page = state_200(browser, server)
+def state_hint(browser: Any, server: ServeProcess, room: str) -> Any:
+    page = state_200(browser, server, room)
     page.focus("#text")
     page.keyboard.press("PageUp")
     page.keyboard.press("PageUp")
-    with raw_client(server.ws_url("/busy?nick=late")) as late:
+    with raw_client(server.ws_url(f"/{room}?nick=late")) as late:
         late.send("late: after you scrolled up")
         late.recv(timeout=scaled(10))
     page.locator("#new-hint").wait_for(state="visible")
     return page
 
 
-def state_dark(browser: Any, server: ServeProcess) -> Any:
-    return joined(browser, server, viewport=WIDE, color_scheme="dark")
+def state_dark(browser: Any, server: ServeProcess, room: str) -> Any:
+    return joined(browser, server, room, viewport=WIDE, color_scheme="dark")
 
 
-def state_narrow(browser: Any, server: ServeProcess) -> Any:
-    return joined(browser, server, viewport=NARROW)
+def state_narrow(browser: Any, server: ServeProcess, room: str) -> Any:
+    return joined(browser, server, room, viewport=NARROW)
 
 
-def state_narrow_settings(browser: Any, server: ServeProcess) -> Any:
-    page = joined(browser, server, viewport=NARROW)
+def state_narrow_settings(browser: Any, server: ServeProcess, room: str) -> Any:
+    page = joined(browser, server, room, viewport=NARROW)
     page.get_by_role("button", name="Settings").click()
     page.locator("#nick").wait_for(state="visible")
     return page
 
 
-def state_dark_narrow(browser: Any, server: ServeProcess) -> Any:
-    return joined(browser, server, viewport=NARROW, color_scheme="dark")
+def state_dark_narrow(browser: Any, server: ServeProcess, room: str) -> Any:
+    return joined(browser, server, room, viewport=NARROW, color_scheme="dark")
 
 
-def offline(browser: Any, server: ServeProcess, **context: Any) -> Any:
+def offline(browser: Any, server: ServeProcess, room: str, **context: Any) -> Any:
     relay = Relay()
     relay.restore(server.port)
-    page = open_page(browser, relay.url + "#team", nick="amy", **context)
+    page = open_page(browser, relay.url + "#" + room, nick="amy", **context)
     wait_online(page)
-    chat(server, "team", 12)
+    chat(server, room, 12)
     wait_line(page, "text", "the last one", author="grace")
     relay.upgrades = "refuse"
     relay.cut()
@@ -178,31 +171,31 @@ def offline(browser: Any, server: ServeProcess, **context: Any) -> Any:
     return page
 
 
-def state_offline(browser: Any, server: ServeProcess) -> Any:
-    return offline(browser, server, viewport=WIDE)
+def state_offline(browser: Any, server: ServeProcess, room: str) -> Any:
+    return offline(browser, server, room, viewport=WIDE)
 
 
-def state_offline_dark(browser: Any, server: ServeProcess) -> Any:
-    return offline(browser, server, viewport=WIDE, color_scheme="dark")
+def state_offline_dark(browser: Any, server: ServeProcess, room: str) -> Any:
+    return offline(browser, server, room, viewport=WIDE, color_scheme="dark")
 
 
-def refused(browser: Any, server: ServeProcess, **context: Any) -> Any:
-    page = open_page(browser, server.http_url, nick="amy", **context)  # no ?token=
+def refused(browser: Any, server: ServeProcess, room: str, **context: Any) -> Any:
+    page = open_page(browser, server.http_url + "#" + room, nick="amy", **context)  # no ?token=
     page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
     send_from_page(page, "typed while not admitted")
     page.locator("#messages li.pending").wait_for()
     return page
 
 
-def state_refused(browser: Any, server: ServeProcess) -> Any:
-    return refused(browser, server, viewport=WIDE)
+def state_refused(browser: Any, server: ServeProcess, room: str) -> Any:
+    return refused(browser, server, room, viewport=WIDE)
 
 
-def state_refused_narrow_dark(browser: Any, server: ServeProcess) -> Any:
-    return refused(browser, server, viewport=NARROW, color_scheme="dark")
+def state_refused_narrow_dark(browser: Any, server: ServeProcess, room: str) -> Any:
+    return refused(browser, server, room, viewport=NARROW, color_scheme="dark")
 
 
-STATES: dict[str, Callable[[Any, ServeProcess], Any]] = {
+STATES: dict[str, Callable[[Any, ServeProcess, str], Any]] = {
     "empty": state_empty,
     "joined": state_joined,
     "200-messages": state_200,
@@ -219,18 +212,34 @@ STATES: dict[str, Callable[[Any, ServeProcess], Any]] = {
 }
 
 
+OPTIONS = ("--history", "50", "--origin", "*")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServeProcess]:
+    """One server for the states of the module, each in a room of its own."""
+    with ServeProcess(*OPTIONS) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def token_server() -> Iterator[ServeProcess]:
+    """One server that wants a token, for the refused states."""
+    with ServeProcess(*OPTIONS, env={"WSCLI_TOKEN": "s3cret"}) as proc:
+        yield proc
+
+
 @pytest.mark.parametrize("state", list(STATES))
-def test_no_wcag_violations(browser: Any, state: str) -> None:
-    options = ["--history", "50", "--origin", "*"]
-    env = {"WSCLI_TOKEN": "s3cret"} if state.startswith("refused") else None
-    with ServeProcess(*options, env=env) as server:
-        page = STATES[state](browser, server)
-        try:
-            drawn(page)
-            found = violations(page)
-            assert found == [], json.dumps(found, indent=1, ensure_ascii=False)
-            assert script_errors(page) == []
-        finally:
-            page.context.close()
-            if hasattr(page, "relay"):
-                page.relay.close()
+def test_no_wcag_violations(browser: Any, state: str, request: pytest.FixtureRequest) -> None:
+    # Only the server the state uses is started (getfixturevalue), each state in its room.
+    server = request.getfixturevalue("token_server" if state.startswith("refused") else "server")
+    page = STATES[state](browser, server, state)
+    try:
+        drawn(page)
+        found = violations(page)
+        assert found == [], json.dumps(found, indent=1, ensure_ascii=False)
+        assert script_errors(page) == []
+    finally:
+        page.context.close()
+        if hasattr(page, "relay"):
+            page.relay.close()

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from tests.serve.chat_page_support import (
-    chromium,
     open_page,
     raw_client,
     send_from_page,
@@ -22,12 +21,6 @@ from tests.support import requires
 from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture

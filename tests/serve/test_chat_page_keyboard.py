@@ -5,13 +5,9 @@ one tab stop with arrow keys inside it (roving tabindex)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from tests.serve.chat_page_support import (
-    chromium,
     lines,
     open_page,
     raw_client,
@@ -36,12 +32,6 @@ GAP_BELOW = """() => { const s = document.getElementById('scroller');
     items[items.length - 1].getBoundingClientRect().bottom - s.getBoundingClientRect().bottom];
 }"""
 AT_END = f"() => {{ const [below, last] = ({GAP_BELOW})(); return below < 2 && last <= 1; }}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def focused(page: Any) -> str:

@@ -6,20 +6,22 @@ an expired NAT entry does), raw clients watching the room."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from websockets.sync.client import ClientConnection
 
 from tests.serve.chat_page_support import (
-    AFTER_BACKOFF,
+    CLOCK_STEP_MS,
     Relay,
-    chromium,
+    drawn,
     lines,
     open_page,
     raw_client,
     recv_until,
+    run_offline,
+    run_online,
+    run_until_online,
     send_from_page,
     wait_line,
     wait_online,
@@ -46,12 +48,6 @@ STATE_PROBE = """
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 def received_until(raw: ClientConnection, last: str, timeout: float = 20) -> list[Any]:
     return recv_until(raw, last, timeout=timeout)
 
@@ -67,12 +63,14 @@ def test_dead_link_is_noticed_and_a_message_typed_meanwhile_arrives_once(
     relay = Relay()
     with ServeProcess(*relay.origin) as server, raw_client(server.ws_url("/dead")) as watcher:
         relay.restore(server.port)
-        page = open_page(browser, relay.url + "#dead", nick="pat", init=STATE_PROBE)
+        page = open_page(browser, relay.url + "#dead", nick="pat", init=STATE_PROBE, clock=True)
         try:
             wait_online(page)
             recv_until(watcher, "* pat joined")
-            # A healthy idle link is not mistaken for a dead one (the heartbeat is answered).
-            page.wait_for_timeout(9000)
+            # A healthy idle link is not mistaken for a dead one (the heartbeat is answered):
+            # 9 s of the page's clock, each ping answered for real before it runs on.
+            run_online(page, 9000)
+            assert page.evaluate("window.__pongs") >= 2  # a ping after 3 s without a word
             assert page.get_attribute("#status", "data-state") == "online"
             assert lines(page, "local") == []
 
@@ -84,19 +82,22 @@ def test_dead_link_is_noticed_and_a_message_typed_meanwhile_arrives_once(
             pending.wait_for()  # shown at once, as not yet sent
             assert pending.locator(".sending").inner_text() == "sending…"
 
-            page.wait_for_function(
-                "() => window.__states.some(([state, at]) => state === 'offline')",
-                timeout=scaled(30_000),
-            )
+            # The page's clock runs on (nothing real can come: the link is silent) until the
+            # page gives the link up.
+            for _ in range(0, 3 * DETECTED_WITHIN_MS, CLOCK_STEP_MS):
+                if page.evaluate("window.__states.some(([state]) => state === 'offline')"):
+                    break
+                page.clock.run_for(CLOCK_STEP_MS)
             offline_at = page.evaluate("window.__states.find(([state]) => state === 'offline')[1]")
             assert offline_at - silenced <= DETECTED_WITHIN_MS, offline_at - silenced
+            drawn(page)  # the page draws what it says in its next animation frame
             local = [line["body"] for line in lines(page, "local")]
             assert any(
                 body.startswith("— Disconnected (no answer from the server for ") for body in local
             ), local
 
             # Reconnected (a new connection through the same relay): sent once, shown once.
-            wait_online(page)
+            run_until_online(page)
             wait_line(page, "text", "typed meanwhile", author="pat")
             send_from_page(page, "after the reconnect")
             seen = received_until(watcher, "pat: after the reconnect")
@@ -109,9 +110,10 @@ def test_dead_link_is_noticed_and_a_message_typed_meanwhile_arrives_once(
             # until then it is pending too (a run failed here with 1 pending item).
             wait_line(page, "text", "after the reconnect", author="pat")
             assert page.locator("#messages li.pending").count() == 0
-            page.wait_for_timeout(1000)
-            with pytest.raises(AssertionError):  # nothing more comes: exactly once
-                recv_until(watcher, "pat: typed meanwhile", timeout=1)
+            # Nothing more comes (exactly once): a last message of the page's, relayed by the
+            # server in order behind anything it still had, is the next the watcher gets.
+            send_from_page(page, "the last")
+            assert received_until(watcher, "pat: the last") == ["pat: the last"]
         finally:
             relay.close()
             page.context.close()
@@ -160,25 +162,41 @@ def test_a_message_the_server_keeps_refusing_is_marked_not_sent_with_a_retry(
 ) -> None:
     # Over --max-size the server closes the connection (1009) each time the page sends it:
     # after a few connections the page stops and says so, instead of looping for ever.
+    # The page's clock runs through its backoffs; each connection is refused for real.
     with ServeProcess("--max-size", "300") as server:
-        page = open_page(browser, server.http_url + "#big", nick="max")
+        page = open_page(browser, server.http_url + "#big", nick="max", clock=True)
         try:
             wait_online(page)
             send_from_page(page, "x" * 400)
             failed = page.locator("#messages li.failed")
-            failed.wait_for(timeout=scaled(30_000))
+            until_failed(page)
             assert failed.locator(".sending").inner_text() == "not sent"
+            sockets = page.evaluate("window.__sockets")
             retry = failed.get_by_role("button", name="Retry")
             retry.click()
             assert page.locator("#messages li.failed").count() == 0  # trying again
-            page.locator("#messages li.failed").wait_for(timeout=scaled(30_000))
+            until_failed(page)
+            assert page.evaluate("window.__sockets") - sockets == 3  # MAX_ATTEMPTS each time
             # The page goes on: a message that fits is sent. Six connections died by now, so
             # the page's backoff is at its ceiling before it comes back online.
-            wait_online(page, AFTER_BACKOFF)
+            run_until_online(page)
             send_from_page(page, "small")
             wait_line(page, "text", "small", author="max")
         finally:
             page.context.close()
+
+
+def until_failed(page: Any) -> None:
+    """Until the page marks its message "not sent": each connection is refused for real, the
+    page's clock runs through the backoff before the next one."""
+    for _ in range(10):
+        page.wait_for_selector(
+            '#messages li.failed, #status[data-state="offline"]', timeout=scaled(30_000)
+        )
+        if page.locator("#messages li.failed").count():
+            return
+        run_offline(page)
+    raise AssertionError(f"never marked not sent: {lines(page)}")
 
 
 def test_own_messages_are_marked_sent_and_yours(browser: Any) -> None:

@@ -14,7 +14,6 @@ import pytest
 
 from tests.serve.chat_page_support import (
     Relay,
-    chromium,
     lines,
     open_page,
     raw_client,
@@ -36,12 +35,6 @@ ITEMS_JS = """() => [...document.querySelectorAll('#messages li')].map((li) => (
   day: li.querySelector('.day') ? li.querySelector('.day').textContent : null,
   body: li.querySelector('.body').textContent,
 }))"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture
@@ -256,7 +249,12 @@ def test_nothing_restored_is_not_announced(browser: Any) -> None:
             page.fill("#nick", "second")
             page.press("#nick", "Enter")
             wait_line(page, "notice", "* second joined")
-            page.wait_for_timeout(1000)
+            # What the reconnect says of its replay is drawn before any live message after it.
+            raw.send("live")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#messages li.text .body')]"
+                ".some((b) => b.textContent === 'live')"
+            )
             assert not [line for line in lines(page, "local") if "missed" in line["body"]]
         finally:
             page.context.close()

@@ -6,18 +6,15 @@ cuts the page's connection (and can point it at another instance)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.serve.chat_page_support import (
     Relay,
-    chromium,
     lines,
     open_page,
     raw_client,
     recv_until,
+    run_until_online,
     script_errors,
     wait_line,
     wait_online,
@@ -27,12 +24,6 @@ from tests.support.redis_process import RedisServer
 from tests.support.serve_process import ServeProcess
 
 MISSED = [f"missed {n}" for n in range(12)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def texts(page: Any) -> list[str]:
@@ -61,7 +52,7 @@ def test_page_reconnecting_gets_exactly_the_gap_without_redis(browser: Any) -> N
     relay = Relay()
     with ServeProcess("--history", "50", *relay.origin) as server:
         relay.restore(server.port)
-        page = open_page(browser, relay.url + "#team", nick="ann")
+        page = open_page(browser, relay.url + "#team", nick="ann", clock=True)
         try:
             wait_online(page)
             with raw_client(server.ws_url("/team")) as raw:
@@ -72,6 +63,7 @@ def test_page_reconnecting_gets_exactly_the_gap_without_redis(browser: Any) -> N
                     raw.send(text)
                 recv_until(raw, MISSED[-1])
                 relay.restore(server.port)
+                run_until_online(page)  # the backoff on the page's clock
                 wait_local(page, "12 missed messages restored")
                 raw.send("live")
                 wait_text(page, "live")
@@ -90,7 +82,7 @@ def test_page_reconnecting_to_the_other_instance_gets_exactly_the_gap(browser: A
     try:
         with ServeProcess(*options) as a, ServeProcess(*options) as b:
             relay.restore(a.port)
-            page = open_page(browser, relay.url + "#team", nick="ann")
+            page = open_page(browser, relay.url + "#team", nick="ann", clock=True)
             try:
                 wait_online(page)
                 with raw_client(b.ws_url("/team")) as raw:
@@ -101,6 +93,7 @@ def test_page_reconnecting_to_the_other_instance_gets_exactly_the_gap(browser: A
                         raw.send(text)
                     recv_until(raw, MISSED[-1])
                     relay.restore(b.port)  # the load balancer now picks the other instance
+                    run_until_online(page)  # the backoff on the page's clock
                     wait_local(page, "12 missed messages restored")
                     raw.send("live")
                     wait_text(page, "live")
@@ -122,7 +115,7 @@ def test_page_reconnecting_after_a_server_restart_with_redis(browser: Any) -> No
         with ServeProcess(*options) as b:
             a = ServeProcess(*options)
             relay.restore(a.port)
-            page = open_page(browser, relay.url + "#team", nick="ann")
+            page = open_page(browser, relay.url + "#team", nick="ann", clock=True)
             try:
                 wait_online(page)
                 with raw_client(b.ws_url("/team")) as raw:
@@ -140,6 +133,7 @@ def test_page_reconnecting_after_a_server_restart_with_redis(browser: Any) -> No
                     with raw_client(a.ws_url("/team")) as other:
                         recv_until(other, MISSED[-1])
                         relay.restore(port)
+                        run_until_online(page)  # the backoff on the page's clock
                         wait_local(page, "12 missed messages restored")
                         raw.send("live")
                         wait_text(page, "live")

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.serve.chat_page_support import (
     Relay,
-    chromium,
     open_page,
     raw_client,
     recv_until,
     run_offline,
+    run_online,
+    run_until_online,
     send_from_page,
     wait_line,
     wait_online,
@@ -55,12 +53,6 @@ SPEECH_PROBE = """
 """
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 def heard(page: Any, role: str) -> list[str]:
     return [text for kind, text, _ in page.evaluate("window.__heard") if kind == role]
 
@@ -94,9 +86,12 @@ def live_regions(page: Any) -> dict[str, list[str]]:
 
 def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
     # Before: a 5,000-message burst was announced as "3606 new messages" (the messages
-    # trimmed before drawing were not counted). Own messages were read back too.
+    # trimmed before drawing were not counted). Own messages were read back too. The page's
+    # clock runs past its announcement delays (1 s of quiet ends a burst).
     with ServeProcess() as server:
-        page = open_page(browser, server.http_url + "#burst", nick="sam", init=SPEECH_PROBE)
+        page = open_page(
+            browser, server.http_url + "#burst", nick="sam", init=SPEECH_PROBE, clock=True
+        )
         try:
             wait_online(page)
             with raw_client(server.ws_url("/burst?nick=bot")) as bot:
@@ -105,7 +100,7 @@ def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
                 )
                 send_from_page(page, "my own words")
                 wait_line(page, "text", "my own words", author="sam")
-                page.wait_for_timeout(1500)
+                run_online(page, 1500)
                 before = len(heard(page, "log"))
 
                 def read() -> None:
@@ -118,11 +113,7 @@ def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
                 bot.send("bot: the last")
                 reader.join(scaled(60))
                 wait_line(page, "text", "the last", author="bot")
-                page.wait_for_function(
-                    f"() => window.__heard.filter(([role]) => role === 'log').length > {before}",
-                    timeout=scaled(30_000),
-                )
-                page.wait_for_timeout(2000)  # nothing else follows
+                run_online(page, 3000)  # the burst's end, and nothing else follows
             spoken = heard(page, "log")
             assert spoken[before:] == ["5000 new messages in /burst"], spoken[before:]
             assert not any("my own words" in line for line in spoken), spoken
@@ -172,8 +163,7 @@ def test_offline_status_is_announced_once_not_on_every_retry(browser: Any) -> No
             regions = live_regions(page)
             assert regions["status"] == ["Offline, reconnecting"], regions
             relay.upgrades = "pass"
-            run_offline(page)  # 20 s of retries: the backoff is at its ceiling
-            wait_online(page)
+            run_until_online(page)  # 20 s of retries: the backoff is at its ceiling
             page.wait_for_function(
                 "() => window.__heard.filter(([role]) => role === 'status').length === 3",
                 timeout=scaled(20_000),

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from tests.serve.chat_page_support import (
-    chromium,
     lines,
     open_page,
     raw_client,
     recv_until,
+    run_online,
     wait_line,
     wait_online,
 )
@@ -25,12 +25,6 @@ from tests.support import TIMEOUT_SCALE, requires, scaled
 from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
@@ -181,9 +175,11 @@ def test_history_is_shown_once_across_nick_change_and_room_switch(browser: Any) 
         page.fill("#room", "/chat")
         page.press("#room", "Enter")
         wait_line(page, "text", "while you were away", author="zed")
-        page.wait_for_timeout(500)
+        # Nothing more of the replay follows: a live message comes after all of it.
+        zed.send("zed: live")
+        wait_line(page, "text", "live", author="zed")
         bodies = [line["body"] for line in lines(page, "text")]
-        assert bodies == ["one", "two", "three", "while you were away"]
+        assert bodies == ["one", "two", "three", "while you were away", "live"]
         page.context.close()
 
 
@@ -419,11 +415,13 @@ def test_small_screens_show_messages_in_at_least_half_the_height(
 def test_log_is_a_list_bursts_are_summarised_and_tab_order(
     browser: Any, server: ServeProcess
 ) -> None:
-    page = open_page(browser, server.http_url, nick="sr")
+    # The page's clock runs past its announcement delays (pings answered for real).
+    page = open_page(browser, server.http_url, nick="sr", clock=True)
     wait_online(page)
     with raw_client(server.ws_url("/chat?nick=zed")) as raw:
         raw.send("zed: hello")
         wait_line(page, "text", "hello", author="zed")
+        run_online(page, 1500)
         page.wait_for_function(
             "() => document.getElementById('announcer').lastElementChild?.textContent"
             " === 'zed: hello'"
@@ -431,11 +429,12 @@ def test_log_is_a_list_bursts_are_summarised_and_tab_order(
         for i in range(40):
             raw.send(f"zed: burst {i}")
         wait_line(page, "text", "burst 39", author="zed")
-        page.wait_for_function(  # the summary comes once the burst is over (1 s quiet)
+        # The summary comes once the burst is over (1 s quiet), and nothing more follows.
+        run_online(page, 3000)
+        page.wait_for_function(
             """() => [...document.getElementById('announcer').children]
               .some((p) => / new messages in /.test(p.textContent))"""
         )
-        page.wait_for_timeout(1500)  # and nothing more follows
         spoken = page.evaluate(
             "[...document.getElementById('announcer').children].map(p => p.textContent)"
         )
