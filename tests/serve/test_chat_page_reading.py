@@ -209,11 +209,15 @@ def test_names_are_unique_and_lookalikes_are_framed(browser: Any, server: ServeP
             # The server gave this page a name of its own, and the page says so.
             wait_line(page, "local", "— The name alice is taken in /who; you are alice (2) there —")
             assert page.inner_text("#status") == "Connected to /who as alice (2)"
-            for client in (alice, lookalike, tokyo, omega):
+            # One at a time, each shown before the next is sent: four connections' messages
+            # have no order between them, and the page draws its own at once (it came
+            # first at load 14, before the others had reached the page).
+            names = ("alice", "\u0430lice", "東京Tokyo", "\u03a9mega")
+            for client, name in zip((alice, lookalike, tokyo, omega), names, strict=True):
                 client.send("hello")
+                wait_line(page, "text", "hello", author=name)
             send_from_page(page, "hello")
             wait_line(page, "text", "hello", author="alice (2)")
-            wait_line(page, "text", "hello", author="\u03a9mega")
             framed = page.evaluate(
                 """() => [...document.querySelectorAll('#messages li.text')].map((li) => [
                   li.querySelector('.author').firstChild.textContent,
