@@ -44,7 +44,8 @@ def wait_local(page: Any, text: str) -> None:
 
 def cut_and_wait_offline(page: Any, relay: Relay) -> None:
     relay.cut()
-    page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
+    # A failure bound only: 10 s ran out beside another copy of the suite (load 14).
+    page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(30_000))
 
 
 @requires("chromium")
