@@ -39,7 +39,10 @@ class PollingScript:
     held unanswered (a long poll with nothing to say) until the client goes away.
     ``close_after``: the GETs (by index) after whose answer the connection is closed.
     ``post_answer``: the bytes every POST gets (``ok`` by default); ``drop_posts``: the
-    POSTs (by index) after which the connection is closed without an answer.
+    POSTs (by index) after which the connection is closed without an answer;
+    ``hold_posts``: every POST after the first (the namespace's CONNECT) is answered only
+    once this many GETs were answered (a server slow to answer a send while its long polls
+    go on).
     """
 
     def __init__(
@@ -49,14 +52,18 @@ class PollingScript:
         close_after: Sequence[int] = (),
         post_answer: bytes = ok_body(b"ok"),
         drop_posts: Sequence[int] = (),
+        hold_posts: int | None = None,
     ) -> None:
         self.gets = list(gets)
+        self.hold_posts = hold_posts
+        self._answered = asyncio.Condition()
         self.close_after = set(close_after)
         self.post_answer = post_answer
         self.drop_posts = set(drop_posts)
         self.posts: list[bytes] = []
         self.heads: list[bytes] = []
         self.get_count = 0
+        self.answered = 0
 
     async def handler(self, conn: RawConnection) -> None:
         while True:
@@ -73,6 +80,12 @@ class PollingScript:
                 self.posts.append(body)
                 if len(self.posts) - 1 in self.drop_posts:
                     return
+                if self.hold_posts is not None and len(self.posts) > 1:
+                    async with self._answered:
+                        wanted = self.hold_posts
+                        await asyncio.wait_for(
+                            self._answered.wait_for(lambda: self.answered >= wanted), WAIT
+                        )
                 await conn.send(self.post_answer)
                 continue
             index = self.get_count
@@ -82,6 +95,9 @@ class PollingScript:
                 return
             answer = self.gets[index]
             await (conn.send(answer) if isinstance(answer, bytes) else answer(conn))
+            async with self._answered:
+                self.answered += 1
+                self._answered.notify_all()
             if index in self.close_after:
                 with contextlib.suppress(OSError):
                     conn.writer.close()

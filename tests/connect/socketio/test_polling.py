@@ -13,6 +13,7 @@ import trustme
 from tests.connect.test_cli import ConnectProxy, proxy  # noqa: F401
 from tests.support import clean_env, concurrently, lines, requires, run_wscli, scaled, wscli_command
 from tests.support.peers import project_peer
+from tests.support.polling_server import PollingScript, ok_body, opened
 from tests.support.rawserver import RawConnection, RawServer, http_response, silent
 
 node = requires("node", "npm")
@@ -173,3 +174,29 @@ def test_long_polling_server_going_away_is_one_line_and_exit_5() -> None:
     assert len(lines_) == 2 and lines_[1].startswith(
         "wscli: error: the long-polling session ended: long-polling request failed"
     ), stderr
+
+
+def test_a_disconnect_read_while_a_send_is_answered_late_is_a_clean_end() -> None:
+    """The server ends the session (41) while a send is still unanswered, then answers the
+    next long poll 400 (the session is gone), then the send. The end is the server's
+    disconnect: exit 0, as socket.io 4.8 kicking a client shows. It was told as a dropped
+    connection (exit 5): the 400 came first and was taken for how the session ended (seen
+    at load 14 against a real socket.io server)."""
+    gone = http_response(400, "Bad Request", [("Content-Type", "application/json")], b'{"code":1}')
+    script = PollingScript(
+        [opened(), ok_body(b'40{"sid":"s1"}'), ok_body(b"41"), gone], hold_posts=4
+    )
+    with RawServer(script.handler) as server:
+        result = run_wscli(
+            "connect",
+            "--socketio",
+            "--transport",
+            "polling",
+            server.url(),
+            "-x",
+            "hi",
+            "--idle",
+            "0",
+        )
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert script.answered == 4  # the 400 was answered before the send was

@@ -306,7 +306,12 @@ class PollingTransport:
         if self._closed is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.send_all([ENGINE_CLOSE]), 2)
-            self._end(code, reason, by="client")
+            # The session ends by this close, whatever the requests under way met while it
+            # was sent: a server that ended the session (41) answers the next long poll
+            # 400, and that came first when a send was slow to be answered (exit 5 for a
+            # clean disconnect, seen against socket.io 4.8 at load 14).
+            self._closed = (code, reason, "client")
+            self._arrived.set()
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
