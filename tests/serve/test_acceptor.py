@@ -134,9 +134,10 @@ async def test_at_the_limit_clients_get_a_quick_503_and_get_in_again_later(loop:
             refused = [a for a in answers if a.status == 503]
             assert all(b"\r\nRetry-After: 5\r\n" in a.head for a in refused)
             assert all(a.body == fdlimit.REFUSAL_TEXT.encode() for a in refused)
-            # Nobody waits unanswered: 0.3-0.5 s for the slowest of the burst on an idle
-            # machine (client and server share its two cores); room for a busy one.
-            assert max(a.waited for a in answers) < scaled(2.0)
+            # Nobody waits unanswered (the handshake timeout, 10 s): 0.3-0.5 s for the
+            # slowest of the burst on an idle machine (client and server share its two
+            # cores), 2.6 s beside another suite at load 18.
+            assert max(a.waited for a in answers) < scaled(5.0)
 
             assert server.wait_for_stderr(REPORT, timeout=3) is not None, server.stderr
             await asyncio.sleep(scaled(1.5))

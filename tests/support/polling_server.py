@@ -65,6 +65,9 @@ class PollingScript:
         self.get_count = 0
         self.answered = 0
 
+    def _posts_due(self) -> bool:
+        return self.answered >= (self.hold_posts or 0)
+
     async def handler(self, conn: RawConnection) -> None:
         while True:
             head = await conn.read_request()
@@ -82,10 +85,7 @@ class PollingScript:
                     return
                 if self.hold_posts is not None and len(self.posts) > 1:
                     async with self._answered:
-                        wanted = self.hold_posts
-                        await asyncio.wait_for(
-                            self._answered.wait_for(lambda: self.answered >= wanted), WAIT
-                        )
+                        await asyncio.wait_for(self._answered.wait_for(self._posts_due), WAIT)
                 await conn.send(self.post_answer)
                 continue
             index = self.get_count
