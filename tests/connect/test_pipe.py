@@ -15,7 +15,16 @@ import warnings
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from tests.support import clean_env, concurrently, has_ansi, lines, run_wscli, scaled, wscli_command
+from tests.support import (
+    clean_env,
+    concurrently,
+    has_ansi,
+    lines,
+    read_until,
+    run_wscli,
+    scaled,
+    wscli_command,
+)
 from tests.support.connect_servers import (
     close_after_first,
     echo,
@@ -323,25 +332,36 @@ def test_sigint_exits_130_after_saying_goodbye() -> None:
 
 
 def test_show_ping_pong_on_stderr_and_in_json() -> None:
-    with running(echo) as server:
-        plain, as_json = concurrently(
-            lambda: run_wscli(
-                "connect",
-                server.url,
-                "--show-ping-pong",
-                "--ping-interval",
-                "0.1",
-                "--wait",
-                "0.35",
-            ),
-            lambda: run_wscli(
-                "connect", server.url, "--json", "--ping-interval", "0.1", "--wait", "0.35"
-            ),
+    # stdin stays open until the pong is shown: a fixed --wait raced the first round trip at
+    # load (the handshake alone may take longer than a short wait).
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*wscli_command(), "connect", server.url, "--ping-interval", "0.1", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
         )
-    assert plain.returncode == 0 and plain.stdout == b""
-    assert b"wscli: ping sent" in plain.stderr
-    assert b"wscli: pong received" in plain.stderr and b"round trip" in plain.stderr
-    kinds = [json.loads(line)["event"] for line in lines(as_json.stdout)]
+
+    with running(echo) as server:
+        procs = [start("--show-ping-pong"), start("--json")]
+        try:
+            assert procs[0].stderr is not None and procs[1].stdout is not None
+            said = [
+                read_until(procs[0].stderr, b"round trip"),
+                read_until(procs[1].stdout, b'"event":"pong"'),
+            ]
+            outputs = [proc.communicate(timeout=scaled(10)) for proc in procs]
+        finally:
+            for proc in procs:
+                proc.kill()
+    (plain_out, plain_err), (json_out, _) = outputs
+    plain_err = said[0] + plain_err
+    assert procs[0].returncode == 0 and plain_out == b""
+    assert b"wscli: ping sent" in plain_err
+    assert b"wscli: pong received" in plain_err
+    assert procs[1].returncode == 0
+    kinds = [json.loads(line)["event"] for line in lines(said[1] + json_out)]
     assert "ping" in kinds and "pong" in kinds
 
 

@@ -10,6 +10,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import pytest
 
@@ -62,6 +63,22 @@ async def until(condition: Callable[[], bool], what: str = "", timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"never true in {scaled(timeout):g} s: {what or condition}")
         await asyncio.sleep(0.005)
+
+
+def read_until(stream: IO[bytes], needle: bytes, timeout: float = 10) -> bytes:
+    """What a child's pipe ``stream`` says up to and including the first ``needle``, read as it
+    comes (for "go on once it has said X"); an AssertionError with what it said by then past
+    ``timeout`` (scaled) seconds or at its end."""
+    deadline = time.monotonic() + scaled(timeout)
+    said = b""
+    while needle not in said:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([stream], [], [], max(left, 0))
+        chunk = os.read(stream.fileno(), 65536) if ready else b""
+        if not chunk:
+            raise AssertionError(f"no {needle!r} in {scaled(timeout):g} s; said: {said!r}")
+        said += chunk
+    return said
 
 
 def wscli_command() -> list[str]:
