@@ -142,11 +142,11 @@ def test_idle_ends_after_silence() -> None:
 def test_wait_keeps_connection_open_for_late_messages() -> None:
     async def late(ws: ServerConnection) -> None:
         await ws.recv()
-        await asyncio.sleep(1.2)  # later than the default --idle (1 s)
+        await asyncio.sleep(0.5)  # later than the --idle given (0.2 s), which --wait replaces
         await ws.send("late")
 
     with running(late) as server:
-        result = run_wscli("connect", server.url, "-x", "go", "--wait", "1.5")
+        result = run_wscli("connect", server.url, "-x", "go", "--idle", "0.2", "--wait", "1.5")
     assert result.returncode == 0
     assert result.stdout == b"late\n"
 
