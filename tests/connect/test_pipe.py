@@ -58,7 +58,7 @@ def test_stdin_reader_outliving_its_loop_leaves_no_unawaited_coroutine() -> None
 
 def test_two_lines_get_both_replies() -> None:
     with running(echo) as server:
-        result = run_wscli("connect", server.url, "--idle", "0.2", input="a\nb\n")
+        result = run_wscli("connect", server.url, "-n", "2", input="a\nb\n")
     assert result.returncode == 0, result.stderr
     assert lines(result.stdout) == ["a", "b"]
     assert result.stderr == b""
@@ -100,12 +100,13 @@ def test_execute_with_count_ends_as_soon_as_counted() -> None:
 def test_idle_before_count_is_reached_is_not_a_clean_end() -> None:
     # -n 3 asked for three replies; the echo server sends one and falls silent, so --idle
     # ends the session short of them: exit 8 (no reply) with what was missing, never 0.
+    # (The default --idle, 1 s: the echo must come within it, and 0.3 s was a race at load.)
     with running(echo) as server:
-        result = run_wscli("connect", server.url, "-n", "3", "--idle", "0.3", input="one\n")
+        result = run_wscli("connect", server.url, "-n", "3", input="one\n")
     assert result.returncode == 8
     assert lines(result.stdout) == ["one"]
     assert result.stderr == (
-        b"wscli: error: received 1 of 3 messages (-n): 0.3 s of silence (--idle)"
+        b"wscli: error: received 1 of 3 messages (-n): 1 s of silence (--idle)"
         b" (hint: raise --idle, or give --timeout for a deadline)\n"
     )
 
@@ -131,12 +132,13 @@ def test_count_ends_before_stdin_does() -> None:
 
 def test_idle_ends_after_silence() -> None:
     # What ended the run is read from its own account (-v), not from the wall clock: a
-    # bound of 3 s failed at 3.7 s beside another copy of the suite (load 12).
+    # bound of 3 s failed at 3.7 s beside another copy of the suite (load 12). The default
+    # --idle (1 s): the echo must come within it, and 0.3 s was a race at load.
     with running(echo) as server:
-        result = run_wscli("connect", "-v", server.url, "--idle", "0.3", input="x\n")
+        result = run_wscli("connect", "-v", server.url, input="x\n")
     assert result.returncode == 0
     assert result.stdout == b"x\n"
-    assert b"closing (1000): stdin ended and 0.3 s of silence (--idle)" in result.stderr
+    assert b"closing (1000): stdin ended and 1 s of silence (--idle)" in result.stderr
 
 
 def test_wait_keeps_connection_open_for_late_messages() -> None:

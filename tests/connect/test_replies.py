@@ -77,15 +77,15 @@ def test_replies_before_the_last_send_do_not_count_for_it() -> None:
 
 
 def test_idle_counts_from_the_send_not_from_stdins_end() -> None:
-    # stdin ends at once, the handshake takes 0.8 s: the reply comes right after the send.
-    # Counted from stdin's end, --idle 0.5 ran out before the request went out (exit 0,
-    # nothing printed).
+    # stdin ends at once, the handshake takes 1.2 s: the reply comes right after the send.
+    # Counted from stdin's end, --idle ran out before the request went out (exit 0, nothing
+    # printed). --idle 1 s (not 0.5) leaves the echo room at load.
     async def slow_handshake(connection: ServerConnection, request: Request) -> Response | None:
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(1.2)
         return None
 
     with running(echo, process_request=slow_handshake) as server:
-        result = run_wscli("connect", server.url, "--idle", "0.5", input="req\n")
+        result = run_wscli("connect", server.url, "--idle", "1", input="req\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"req\n"
 
@@ -100,11 +100,11 @@ def test_nothing_sent_and_nothing_received_is_a_clean_end() -> None:
 def test_verbose_says_why_wscli_closed() -> None:
     with running(echo) as server:
         idle, count, wait = concurrently(
-            lambda: run_wscli("connect", server.url, "-v", "--idle", "0.2", input="x\n"),
+            lambda: run_wscli("connect", server.url, "-v", input="x\n"),  # the default --idle
             lambda: run_wscli("connect", server.url, "-v", "-n", "1", input="x\n"),
             lambda: run_wscli("connect", server.url, "-v", "-w", "0.2", "-x", "x"),
         )
-    assert b"wscli: closing (1000): stdin ended and 0.2 s of silence (--idle)\n" in idle.stderr
+    assert b"wscli: closing (1000): stdin ended and 1 s of silence (--idle)\n" in idle.stderr
     assert b"wscli: closing (1000): 1 of -n 1 messages received\n" in count.stderr
     assert b"wscli: closing (1000): --wait 0.2 s passed after stdin ended\n" in wait.stderr
     for result in (idle, count, wait):
@@ -133,13 +133,13 @@ def test_reconnect_does_not_retry_a_slow_server() -> None:
 
     with running(counted) as server:
         result = run_wscli(
-            "connect", server.url, "-n", "3", "--idle", "0.3", "--reconnect", input="one\n"
+            "connect", server.url, "-n", "3", "--reconnect", input="one\n"
         )
     assert result.returncode == 8, result.stderr
     assert connections == 1
     assert b"reconnecting" not in result.stderr
     assert result.stderr == (
-        b"wscli: error: received 1 of 3 messages (-n): 0.3 s of silence (--idle)"
+        b"wscli: error: received 1 of 3 messages (-n): 1 s of silence (--idle)"
         b" (hint: raise --idle, or give --timeout for a deadline)\n"
     )
 
