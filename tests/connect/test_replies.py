@@ -132,9 +132,7 @@ def test_reconnect_does_not_retry_a_slow_server() -> None:
         await echo(ws)
 
     with running(counted) as server:
-        result = run_wscli(
-            "connect", server.url, "-n", "3", "--reconnect", input="one\n"
-        )
+        result = run_wscli("connect", server.url, "-n", "3", "--reconnect", input="one\n")
     assert result.returncode == 8, result.stderr
     assert connections == 1
     assert b"reconnecting" not in result.stderr
