@@ -7,6 +7,7 @@ framed, and no "0 missed messages restored" when there was nothing to restore.""
 from __future__ import annotations
 
 import datetime
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,7 +46,8 @@ def server() -> Iterator[ServeProcess]:
 
 def items(page: Any) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = page.evaluate(ITEMS_JS)
-    return [item for item in found if "text" in item["classes"] or "binary" in item["classes"]]
+    kinds = {"text", "binary", "pending"}
+    return [item for item in found if kinds.intersection(item["classes"])]
 
 
 def test_messages_are_grouped_by_author_with_the_exact_time_on_hover(
@@ -93,6 +95,37 @@ def test_messages_are_grouped_by_author_with_the_exact_time_on_hover(
         assert second.locator(".author").inner_text().startswith("grace")
     finally:
         page.context.close()
+
+
+def test_own_messages_group_when_the_browsers_clock_is_behind_the_servers(
+    browser: Any, server: ServeProcess
+) -> None:
+    # A laptop's clock a minute behind the server's: the first message, acknowledged, has the
+    # server's time; the next one, shown at once while it is sent, the page's (earlier).
+    # They are one author's group all the same (the second showed its author again).
+    context = browser.new_context()
+    context.set_default_timeout(scaled(10_000))
+    context.add_init_script("localStorage.setItem('wscli.chat.nick', 'ada');")
+    page = context.new_page()
+    try:
+        behind = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+        page.clock.set_system_time(behind)
+        page.goto(server.http_url + "#skew")
+        wait_online(page)
+        send_from_page(page, "mine")
+        wait_line(page, "text", "mine", author="ada")  # acknowledged: the server's time
+        server.proc.send_signal(signal.SIGSTOP)  # the next one stays "sending" meanwhile
+        try:
+            send_from_page(page, "mine too")
+            wait_line(page, "pending", "mine too", author="ada")
+            shown = items(page)
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        assert [i["body"] for i in shown] == ["mine", "mine too"]
+        assert [i["authorShown"] for i in shown] == [True, False]
+        wait_line(page, "text", "mine too", author="ada")
+    finally:
+        context.close()
 
 
 def test_replayed_history_gets_day_dividers(browser: Any, server: ServeProcess) -> None:
