@@ -19,6 +19,7 @@ from tests.support.rawserver import WAIT, RawConnection, http_response
 Answer = bytes | Callable[[RawConnection], Awaitable[None]]
 """A GET's scripted answer: its bytes, or a coroutine that writes it (streams it)."""
 
+HELD_POST_LAG = 0.1  # seconds between the last awaited GET answer and a held POST's answer
 OPEN = b'0{"sid":"e1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'
 
 
@@ -41,8 +42,8 @@ class PollingScript:
     ``post_answer``: the bytes every POST gets (``ok`` by default); ``drop_posts``: the
     POSTs (by index) after which the connection is closed without an answer;
     ``hold_posts``: every POST after the first (the namespace's CONNECT) is answered only
-    once this many GETs were answered (a server slow to answer a send while its long polls
-    go on).
+    once this many GETs were answered, and a moment later, so that the client has read
+    those answers first (a server slow to answer a send while its long polls go on).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class PollingScript:
                 if self.hold_posts is not None and len(self.posts) > 1:
                     async with self._answered:
                         await asyncio.wait_for(self._answered.wait_for(self._posts_due), WAIT)
+                    await asyncio.sleep(HELD_POST_LAG)
                 await conn.send(self.post_answer)
                 continue
             index = self.get_count

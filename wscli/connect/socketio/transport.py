@@ -172,6 +172,7 @@ class PollingTransport:
         self._room = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._closed: tuple[int | None, str, ClosedBy] | None = None
+        self._told = False  # how the session ended was raised to the consumer
         self._violation: ProtocolViolation | None = None
 
     def _target(self) -> str:
@@ -263,7 +264,7 @@ class PollingTransport:
                 violation, self._violation = self._violation, None
                 raise violation
             if self._closed is not None:
-                raise connection_closed(self._closed)
+                raise self._tell()
             self._arrived.clear()
             await self._arrived.wait()
         packet = self._queue.popleft()
@@ -277,7 +278,7 @@ class PollingTransport:
 
     async def _post(self, packets: Sequence[str | bytes]) -> None:
         if self._closed is not None:
-            raise connection_closed(self._closed)
+            raise self._tell()
         async with self._post_lock:  # Engine.IO refuses overlapping POSTs
             try:
                 response = await asyncio.wait_for(
@@ -291,10 +292,18 @@ class PollingTransport:
                 )
             except (TimeoutError, asyncio.TimeoutError, HttpProblem, OSError, WscliError) as exc:
                 self._end(None, f"long-polling send failed: {exc or 'timed out'}")
+                self._told = True
                 raise ConnectionClosed(None, None) from None
             if response.status != 200:
                 self._end(None, f"long-polling send answered HTTP {response.status}")
+                self._told = True
                 raise ConnectionClosed(None, None)
+
+    def _tell(self) -> ConnectionClosed:
+        """How the session ended, as the consumer is told it (once told, it stands)."""
+        assert self._closed is not None
+        self._told = True
+        return connection_closed(self._closed)
 
     async def ping(self, payload: bytes = b"") -> float:
         """The round trip of an Engine.IO noop POST (polling has no ping of its own)."""
@@ -303,13 +312,16 @@ class PollingTransport:
         return time.monotonic() - started
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        told = self._told  # before our own close packet's send, which may fail and tell
         if self._closed is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.send_all([ENGINE_CLOSE]), 2)
-            # The session ends by this close, whatever the requests under way met while it
-            # was sent: a server that ended the session (41) answers the next long poll
-            # 400, and that came first when a send was slow to be answered (exit 5 for a
-            # clean disconnect, seen against socket.io 4.8 at load 14).
+        if not told:
+            # The session ends by this close unless the consumer was already told another
+            # end: what the requests met after the packets it acts on comes later. A server
+            # that ended the session (41) answers the next long poll 400, which the poller
+            # can meet before the 41 is read, or while the close is sent (exit 5 for a clean
+            # disconnect, seen against socket.io 4.8 at load 14).
             self._closed = (code, reason, "client")
             self._arrived.set()
         if self._poller is not None:
