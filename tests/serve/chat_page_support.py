@@ -126,6 +126,7 @@ CLOCK_PROBE = """
   window.__sockets = 0;
   window.__pings = 0;
   window.__pongs = 0;
+  window.__received = 0;  // every other message, counted as it arrives (drawn or not)
   const Native = window.WebSocket;
   const send = Native.prototype.send;
   Native.prototype.send = function (data) {
@@ -139,6 +140,8 @@ CLOCK_PROBE = """
       this.addEventListener("message", (event) => {
         if (typeof event.data === "string" && event.data.startsWith('{"type":"pong"')) {
           window.__pongs += 1;
+        } else {
+          window.__received += 1;
         }
       });
     }

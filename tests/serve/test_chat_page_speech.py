@@ -87,7 +87,9 @@ def live_regions(page: Any) -> dict[str, list[str]]:
 def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
     # Before: a 5,000-message burst was announced as "3606 new messages" (the messages
     # trimmed before drawing were not counted). Own messages were read back too. The page's
-    # clock runs past its announcement delays (1 s of quiet ends a burst).
+    # clock stands still while the burst arrives (at load, a real second without a message
+    # came in the middle of it, and 1 s of quiet ends a burst), then runs past its
+    # announcement delays.
     with ServeProcess() as server:
         page = open_page(
             browser, server.http_url + "#burst", nick="sam", init=SPEECH_PROBE, clock=True
@@ -102,6 +104,8 @@ def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
                 wait_line(page, "text", "my own words", author="sam")
                 run_online(page, 1500)
                 before = len(heard(page, "log"))
+                received = page.evaluate("window.__received")
+                page.clock.pause_at(page.evaluate("Date.now()") + 1)
 
                 def read() -> None:
                     recv_until(bot, "bot: the last", timeout=60)
@@ -112,6 +116,10 @@ def test_a_burst_is_one_announcement_with_the_true_count(browser: Any) -> None:
                     bot.send(f"bot: burst {i}")
                 bot.send("bot: the last")
                 reader.join(scaled(60))
+                page.wait_for_function(
+                    f"() => window.__received >= {received + 5000}", polling=50
+                )  # polled on a real timer: the page draws nothing while its clock stands
+                page.clock.resume()
                 wait_line(page, "text", "the last", author="bot")
                 run_online(page, 3000)  # the burst's end, and nothing else follows
             spoken = heard(page, "log")
