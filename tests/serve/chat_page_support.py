@@ -29,6 +29,10 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 
+PAGE_WAIT_MS = scaled(30_000)
+"""How long a page may take to show what a test waits for: a failure bound only, never waited
+out when things work (10 s ran out for Chromium beside another copy of the suite, load 20)."""
+
 # What a page shows: one entry per list item, kind (text/notice/binary/local/pending), author,
 # body, time.
 LINES_JS = """() => [...document.querySelectorAll('#messages li')].map(li => ({
@@ -71,7 +75,7 @@ def open_page(
     ``init`` a script run before the page's own; ``clock``: the page's timers on Playwright's
     clock (time flows as usual until a test runs it forward: see :func:`run_offline`)."""
     context = browser.new_context(**context_args)
-    context.set_default_timeout(scaled(10_000))
+    context.set_default_timeout(PAGE_WAIT_MS)
     if clock:
         context.clock.install()
         context.add_init_script(CLOCK_PROBE)
@@ -203,7 +207,7 @@ def wait_until(
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function(condition, arg=arg, timeout=scaled(10_000))
+        page.wait_for_function(condition, arg=arg, timeout=PAGE_WAIT_MS)
     except PlaywrightTimeout:
         raise AssertionError(f"{what}: {page.evaluate(shown, arg)}") from None
 

@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.serve.chat_page_support import (
     BACKOFF_MAX_MS,
+    PAGE_WAIT_MS,
     lines,
     open_page,
     raw_client,
@@ -404,7 +405,7 @@ def test_wrong_or_missing_token_is_explained_and_not_retried(
 ) -> None:
     with ServeProcess(env={"WSCLI_TOKEN": "s3cret"}) as server:
         page = open_page(browser, server.http_url + address, nick="ann", clock=True)
-        page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
+        page.wait_for_selector('#status[data-state="refused"]', timeout=PAGE_WAIT_MS)
         status = "Not admitted: wrong or missing token (open this page with ?token=…)"
         assert page.text_content("#status").strip() == status
         # The old page retried every 0.25-2 s: the page's clock runs past its longest backoff
@@ -425,7 +426,7 @@ def test_wrong_or_missing_token_is_explained_and_not_retried(
             "not sent (not admitted)"
         )
         page.click("#join")  # asked again: one more try
-        page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
+        page.wait_for_selector('#status[data-state="refused"]', timeout=PAGE_WAIT_MS)
         assert refused_lines(server, reason, at_least=2) == 2, server.stderr
         page.clock.run_for(BACKOFF_MAX_MS + 1000)
         assert page.evaluate("window.__sockets") == 2
@@ -506,7 +507,7 @@ def test_foreign_origin_is_explained_and_not_retried(browser: Any, server: Serve
     proxy = HostRewritingProxy(server.port)
     try:
         page = open_page(browser, proxy.url, nick="ann", clock=True)
-        page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
+        page.wait_for_selector('#status[data-state="refused"]', timeout=PAGE_WAIT_MS)
         origin = proxy.url.rstrip("/")
         assert page.text_content("#status").strip() == (
             f"Not admitted: not allowed from this origin ({origin})"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.serve.chat_page_support import (
+    PAGE_WAIT_MS,
     Relay,
     drawn,
     open_page,
@@ -164,7 +165,7 @@ def offline(browser: Any, server: ServeProcess, room: str, **context: Any) -> An
     relay.upgrades = "refuse"
     relay.cut()
     relay.restore(server.port)
-    page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
+    page.wait_for_selector('#status[data-state="offline"]', timeout=PAGE_WAIT_MS)
     send_from_page(page, "typed while offline")
     page.locator("#messages li.pending").wait_for()
     page.relay = relay
@@ -181,7 +182,7 @@ def state_offline_dark(browser: Any, server: ServeProcess, room: str) -> Any:
 
 def refused(browser: Any, server: ServeProcess, room: str, **context: Any) -> Any:
     page = open_page(browser, server.http_url + "#" + room, nick="amy", **context)  # no ?token=
-    page.wait_for_selector('#status[data-state="refused"]', timeout=scaled(10_000))
+    page.wait_for_selector('#status[data-state="refused"]', timeout=PAGE_WAIT_MS)
     send_from_page(page, "typed while not admitted")
     page.locator("#messages li.pending").wait_for()
     return page

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.serve.chat_page_support import (
+    PAGE_WAIT_MS,
     lines,
     open_page,
     raw_client,
@@ -16,7 +17,7 @@ from tests.serve.chat_page_support import (
     wait_online,
     wait_until,
 )
-from tests.support import requires, scaled
+from tests.support import requires
 from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
@@ -156,7 +157,7 @@ def test_keyboard_only_join_send_switch_new_messages_show_more_and_a_link(browse
             arrow_to(page, "a")
             page.keyboard.press("Tab")
             assert focused(page) == "A"
-            with page.context.expect_page(timeout=scaled(10_000)) as opened:
+            with page.context.expect_page(timeout=PAGE_WAIT_MS) as opened:
                 page.keyboard.press("Enter")
             health = opened.value
             health.wait_for_load_state()

@@ -13,6 +13,7 @@ from websockets.sync.client import ClientConnection
 
 from tests.serve.chat_page_support import (
     CLOCK_STEP_MS,
+    PAGE_WAIT_MS,
     Relay,
     drawn,
     lines,
@@ -129,7 +130,7 @@ def test_messages_typed_offline_survive_a_reload_and_arrive_once(browser: Any) -
             relay.upgrades = "refuse"
             relay.cut()
             relay.restore(server.port)
-            page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(10_000))
+            page.wait_for_selector('#status[data-state="offline"]', timeout=PAGE_WAIT_MS)
             send_from_page(page, "first while offline")
             send_from_page(page, "second while offline")
             page.locator("#messages li.pending").nth(1).wait_for()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.serve.chat_page_support import (
+    PAGE_WAIT_MS,
     Relay,
     lines,
     open_page,
@@ -23,7 +24,7 @@ from tests.serve.chat_page_support import (
     wait_line,
     wait_online,
 )
-from tests.support import requires, scaled
+from tests.support import requires
 from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
@@ -104,7 +105,7 @@ def test_own_messages_group_when_the_browsers_clock_is_behind_the_servers(
     # server's time; the next one, shown at once while it is sent, the page's (earlier).
     # They are one author's group all the same (the second showed its author again).
     context = browser.new_context()
-    context.set_default_timeout(scaled(10_000))
+    context.set_default_timeout(PAGE_WAIT_MS)
     context.add_init_script("localStorage.setItem('wscli.chat.nick', 'ada');")
     page = context.new_page()
     try:
@@ -212,7 +213,7 @@ def test_narrow_screens_get_a_short_placeholder_and_the_whole_status(browser: An
             page.wait_for_function(
                 "() => /^Offline, reconnecting in \\d+ s$/.test("
                 "document.getElementById('status').textContent.trim())",
-                timeout=scaled(10_000),
+                timeout=PAGE_WAIT_MS,
             )
             whole = page.evaluate(
                 """() => { const s = document.getElementById('status');
