@@ -58,7 +58,7 @@ def test_stdin_reader_outliving_its_loop_leaves_no_unawaited_coroutine() -> None
 
 def test_two_lines_get_both_replies() -> None:
     with running(echo) as server:
-        result = run_wscli("connect", server.url, "-n", "2", input="a\nb\n")
+        result = run_wscli("connect", server.url, "-n", "2", "--idle", "10", input="a\nb\n")
     assert result.returncode == 0, result.stderr
     assert lines(result.stdout) == ["a", "b"]
     assert result.stderr == b""
@@ -422,6 +422,8 @@ def test_many_lines_arrive_complete_and_in_order() -> None:
     count = 3000
     data = "".join(f"{i}\n" for i in range(count))
     with running(echo) as server:
-        result = run_wscli("connect", server.url, "-n", str(count), input=data)
+        # --idle 10: a failure bound (-n ends the run); at load the echo server's thread
+        # once answered nothing for the default 1 s after the last line was sent.
+        result = run_wscli("connect", server.url, "-n", str(count), "--idle", "10", input=data)
     assert result.returncode == 0, result.stderr
     assert lines(result.stdout) == [str(i) for i in range(count)]

@@ -15,7 +15,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support import scaled
+from tests.support import OPEN_TIMEOUT, scaled
 
 # Exactly as /work/shared/COMPONENTS.md says: Debian's Chromium, never `playwright install`.
 CHROMIUM = "/usr/bin/chromium"
@@ -225,7 +225,7 @@ def lines(page: Any, *kinds: str) -> list[dict[str, Any]]:
 
 
 def raw_client(url: str) -> ClientConnection:
-    return connect(url, proxy=None, open_timeout=scaled(10), max_queue=None)
+    return connect(url, proxy=None, open_timeout=scaled(OPEN_TIMEOUT), max_queue=None)
 
 
 def recv_until(client: ClientConnection, wanted: str | bytes, timeout: float = 10) -> list[Any]:

@@ -30,7 +30,7 @@ from tests.serve.chat_page_support import (
     wait_line,
     wait_online,
 )
-from tests.support import requires, scaled
+from tests.support import OPEN_TIMEOUT, requires, scaled
 from tests.support.redis_process import RedisServer
 from tests.support.serve_process import ServeProcess
 
@@ -318,7 +318,7 @@ def test_page_over_https_uses_wss(browser: Any, tmp_path: Any) -> None:
         context = ssl.create_default_context()
         ca.configure_trust(context)
         url = f"wss://127.0.0.1:{server.port}/chat"
-        with connect(url, ssl=context, proxy=None, open_timeout=scaled(10)) as raw:
+        with connect(url, ssl=context, proxy=None, open_timeout=scaled(OPEN_TIMEOUT)) as raw:
             send_from_page(page, "over wss")
             recv_until(raw, "tls: over wss")
         page.context.close()

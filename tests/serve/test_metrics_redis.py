@@ -12,7 +12,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.support import requires, scaled
+from tests.support import OPEN_TIMEOUT, requires, scaled
 from tests.support.redis_process import RedisServer
 from tests.support.serve_process import ServeProcess
 
@@ -49,7 +49,7 @@ async def test_private_room_name_never_in_unauthenticated_health_while_redis_lag
     try:
         with ServeProcess("--redis", redis.url, "--token", "t") as server:
             url = server.ws_url(f"{SECRET}?token=t")
-            async with connect(url, proxy=None, open_timeout=scaled(10)) as ws:
+            async with connect(url, proxy=None, open_timeout=scaled(OPEN_TIMEOUT)) as ws:
                 await ws.send("first")
                 assert await asyncio.wait_for(ws.recv(), scaled(10)) == "first"
                 redis.proc.send_signal(signal.SIGSTOP)  # appends wait: the room lags
@@ -83,7 +83,9 @@ async def test_redis_metrics_move() -> None:
         with ServeProcess("--redis", redis.url) as server:
             before = metrics(server.port)
             assert before["wscli_redis_connected"] == 1
-            async with connect(server.ws_url("/r"), proxy=None, open_timeout=scaled(10)) as ws:
+            async with connect(
+                server.ws_url("/r"), proxy=None, open_timeout=scaled(OPEN_TIMEOUT)
+            ) as ws:
                 for n in range(5):
                     await ws.send(f"m{n}")
                     assert await asyncio.wait_for(ws.recv(), scaled(10)) == f"m{n}"

@@ -49,6 +49,12 @@ STARTUP_TIMEOUT = 60.0
 waited out when things work. 15 s was too little beside another copy of the suite at load 20."""
 
 
+OPEN_TIMEOUT = 30.0
+"""How long a test's own WebSocket client may wait for its opening handshake with a server
+already listening: a failure bound only (10 s ran out for a TLS handshake beside another copy
+of the suite)."""
+
+
 def scaled(seconds: float) -> float:
     """``seconds`` times the suite's timeout factor (WSCLI_TEST_TIMEOUT_SCALE)."""
     return seconds * TIMEOUT_SCALE

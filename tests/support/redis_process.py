@@ -14,7 +14,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support import scaled
+from tests.support import OPEN_TIMEOUT, scaled
 from tests.support.serve_process import ServeProcess, free_port
 from wscli.serve.room_message import RoomMessage
 
@@ -241,7 +241,9 @@ def chat(data: bytes, ident: str, text: bool = True) -> RoomMessage:
 
 async def client(url: str, **kwargs: Any) -> ClientConnection:
     """A websockets client of a `wscli serve` room (no proxy, no compression)."""
-    return await connect(url, proxy=None, open_timeout=scaled(10), compression=None, **kwargs)
+    return await connect(
+        url, proxy=None, open_timeout=scaled(OPEN_TIMEOUT), compression=None, **kwargs
+    )
 
 
 def healthz(server: ServeProcess, full: bool = False, public: bool = False) -> dict[str, Any]:
