@@ -268,7 +268,8 @@ def test_long_polling_splits_what_stdin_gives_into_posts_the_server_accepts(
     """3,000 lines of 400 bytes (1.2 MB, over socket.io's 1 MB maxHttpBufferSize) arrive
     in one stdin batch: sent in several POSTs, all echoed, none lost."""
     data = "".join(f'"{i:05d}{"x" * 392}"\n' for i in range(3000))
-    rc, out, err = sio(polling_server, "--event", "echo", "-n", "3001", input=data)
+    args = ["--event", "echo", "-n", "3001", "--idle", "10"]  # --idle: a failure bound
+    rc, out, err = sio(polling_server, *args, input=data)
     assert rc == 0, err
     echoed = received(out, "echo")
     assert len(echoed) == 3000 and echoed[-1].startswith('echo: ["02999')
