@@ -825,7 +825,7 @@ async def test_stopped_redis_slows_the_flooder_not_the_others(redis_server: Redi
             for i in range(5):
                 await alice.send(f"alice{i}")
             await asyncio.sleep(scaled(2))
-            assert a.wait_for_stderr(re.compile(r"redis backplane pressure: .*"), timeout=1)
+            assert a.wait_for_stderr(re.compile(r"redis backplane pressure: .*"), timeout=10)
             stalled_at = sent
             assert stalled_at < 40, stalled_at  # the socket buffers, not the server, hold it
             texts: list[str] = []
