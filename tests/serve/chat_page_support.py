@@ -155,11 +155,12 @@ CLOCK_PROBE = """
 
 
 def run_offline(page: Any, most_ms: int = BACKOFF_MAX_MS) -> None:
-    """The page waits offline for its next attempt (its backoff, up to 15 s): run its clock
-    on until the attempt starts, firing every timer at its time (the countdown, what is
-    spoken); then wait, in real time, until the attempt is answered (online or offline
-    again). Fails if no attempt starts within ``most_ms`` of the page's time."""
-    page.wait_for_selector('#status[data-state="offline"]')
+    """The page, once it showed offline, waits for its next attempt (its backoff, up to
+    15 s): run its clock on until the attempt starts, firing every timer at its time (the
+    countdown, what is spoken); then wait, in real time, until the attempt is answered
+    (online or offline again). Fails if no attempt starts within ``most_ms`` of the page's
+    time. (Its clock also flows by itself: the attempt may have started already, even been
+    answered online, and waiting for "offline" here again failed at load.)"""
     sockets = page.evaluate("window.__sockets")
     now = "[window.__sockets, document.getElementById('status').dataset.state]"
     for _ in range(0, most_ms + 2 * CLOCK_STEP_MS, CLOCK_STEP_MS):

@@ -27,7 +27,7 @@ from tests.serve.chat_page_support import (
     wait_line,
     wait_online,
 )
-from tests.support import requires, scaled
+from tests.support import requires
 from tests.support.serve_process import ServeProcess
 
 pytestmark = requires("chromium")
@@ -192,7 +192,7 @@ def until_failed(page: Any) -> None:
     page's clock runs through the backoff before the next one."""
     for _ in range(10):
         page.wait_for_selector(
-            '#messages li.failed, #status[data-state="offline"]', timeout=scaled(30_000)
+            '#messages li.failed, #status[data-state="offline"]', timeout=PAGE_WAIT_MS
         )
         if page.locator("#messages li.failed").count():
             return

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from tests.serve.chat_page_support import (
+    PAGE_WAIT_MS,
     Relay,
     lines,
     open_page,
@@ -19,7 +20,7 @@ from tests.serve.chat_page_support import (
     wait_line,
     wait_online,
 )
-from tests.support import requires, scaled
+from tests.support import requires
 from tests.support.redis_process import RedisServer
 from tests.support.serve_process import ServeProcess
 
@@ -32,7 +33,7 @@ def texts(page: Any) -> list[str]:
 
 def wait_text(page: Any, body: str) -> None:
     """Wait until the page shows a text message ``body`` (from whichever author)."""
-    deadline = time.monotonic() + scaled(10)
+    deadline = time.monotonic() + PAGE_WAIT_MS / 1000
     while body not in texts(page):
         assert time.monotonic() < deadline, f"page never showed {body!r}: {lines(page)}"
         page.wait_for_timeout(50)
@@ -45,7 +46,7 @@ def wait_local(page: Any, text: str) -> None:
 def cut_and_wait_offline(page: Any, relay: Relay) -> None:
     relay.cut()
     # A failure bound only: 10 s ran out beside another copy of the suite (load 14).
-    page.wait_for_selector('#status[data-state="offline"]', timeout=scaled(30_000))
+    page.wait_for_selector('#status[data-state="offline"]', timeout=PAGE_WAIT_MS)
 
 
 @requires("chromium")

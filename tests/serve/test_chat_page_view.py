@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.serve.chat_page_support import (
+    PAGE_WAIT_MS,
     lines,
     open_page,
     raw_client,
@@ -90,7 +91,7 @@ def burst(browser: Any, server: ServeProcess, room: str) -> tuple[dict[str, Any]
             raw.send(f"bot: burst message {i}")
         raw.send("bot: bot-last")
         reader.join(scaled(30))
-        page.wait_for_function("() => window.__burst.shown !== null", timeout=scaled(30_000))
+        page.wait_for_function("() => window.__burst.shown !== null", timeout=PAGE_WAIT_MS)
     result: dict[str, Any] = page.evaluate(
         """() => { const p = window.__burst;
           const during = p.tasks.filter(([s, d]) => s + d >= p.start);
