@@ -44,6 +44,8 @@ class PollingScript:
     ``hold_posts``: every POST after the first (the namespace's CONNECT) is answered only
     once this many GETs were answered, and a moment later, so that the client has read
     those answers first (a server slow to answer a send while its long polls go on).
+    ``gets_wait_posts=(i, n)``: the GETs from index ``i`` on are answered only once ``n``
+    POSTs have arrived (what they bring comes while those sends are under way).
     """
 
     def __init__(
@@ -54,10 +56,12 @@ class PollingScript:
         post_answer: bytes = ok_body(b"ok"),
         drop_posts: Sequence[int] = (),
         hold_posts: int | None = None,
+        gets_wait_posts: tuple[int, int] | None = None,
     ) -> None:
         self.gets = list(gets)
         self.hold_posts = hold_posts
-        self._answered = asyncio.Condition()
+        self.gets_wait_posts = gets_wait_posts
+        self._changed = asyncio.Condition()  # a GET answered or a POST arrived
         self.close_after = set(close_after)
         self.post_answer = post_answer
         self.drop_posts = set(drop_posts)
@@ -65,6 +69,9 @@ class PollingScript:
         self.heads: list[bytes] = []
         self.get_count = 0
         self.answered = 0
+
+    def _gets_due(self) -> bool:
+        return self.gets_wait_posts is None or len(self.posts) >= self.gets_wait_posts[1]
 
     def _posts_due(self) -> bool:
         return self.answered >= (self.hold_posts or 0)
@@ -81,12 +88,14 @@ class PollingScript:
                 if name.strip().lower() == b"content-length":
                     body = await asyncio.wait_for(conn.reader.readexactly(int(value)), WAIT)
             if head.startswith(b"POST "):
-                self.posts.append(body)
+                async with self._changed:
+                    self.posts.append(body)
+                    self._changed.notify_all()
                 if len(self.posts) - 1 in self.drop_posts:
                     return
                 if self.hold_posts is not None and len(self.posts) > 1:
-                    async with self._answered:
-                        await asyncio.wait_for(self._answered.wait_for(self._posts_due), WAIT)
+                    async with self._changed:
+                        await asyncio.wait_for(self._changed.wait_for(self._posts_due), WAIT)
                     await asyncio.sleep(HELD_POST_LAG)
                 await conn.send(self.post_answer)
                 continue
@@ -95,11 +104,14 @@ class PollingScript:
             if index >= len(self.gets):
                 await conn.hold()
                 return
+            if self.gets_wait_posts is not None and index >= self.gets_wait_posts[0]:
+                async with self._changed:
+                    await asyncio.wait_for(self._changed.wait_for(self._gets_due), WAIT)
             answer = self.gets[index]
             await (conn.send(answer) if isinstance(answer, bytes) else answer(conn))
-            async with self._answered:
+            async with self._changed:
                 self.answered += 1
-                self._answered.notify_all()
+                self._changed.notify_all()
             if index in self.close_after:
                 with contextlib.suppress(OSError):
                     conn.writer.close()
