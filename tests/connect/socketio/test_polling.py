@@ -208,9 +208,10 @@ def test_a_disconnect_read_while_a_send_is_answered_late_is_a_clean_end() -> Non
 
 def test_a_disconnect_read_after_the_next_polls_400_is_a_clean_end() -> None:
     """The server pings and ends the session (41) in one answer, and answers the next long
-    poll 400 at once; the pong is answered late, so wscli reads the 41 only after the 400
-    has ended its long-polling. The 41 came first: exit 0. (It was exit 5, the session
-    "dropped": the 400 had been taken for how the session ended.)"""
+    poll 400 at once; the pong is answered late (or finds the session over), so wscli reads
+    the 41 only after the 400 has ended its long-polling. The 41 came first: exit 0. (It was
+    exit 5, the session "dropped": the 400, or the pong's failed send, had been taken for
+    how the session ended.)"""
     gone = http_response(400, "Bad Request", [("Content-Type", "application/json")], b'{"code":1}')
     script = PollingScript(
         [opened(), ok_body(b'40{"sid":"s1"}'), ok_body(b"2\x1e41"), gone], hold_posts=4
@@ -220,5 +221,7 @@ def test_a_disconnect_read_after_the_next_polls_400_is_a_clean_end() -> None:
             "connect", "--socketio", "--transport", "polling", server.url(), "--idle", "0"
         )
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
-    assert script.posts[1:2] == [b"3"]  # the pong, answered after the 400
+    # The pong went out and was answered after the 400, or (the 400 in first) was not sent:
+    # a session already over has no one to answer. Never a close packet: the session is gone.
+    assert script.posts[1:] in ([b"3"], [])
     assert script.answered == 4

@@ -332,6 +332,13 @@ class SocketIOLink:
             self._polling_ended()
             raise
 
+    async def _pong(self) -> None:
+        """Answer the server's ping. Its failure decides nothing: the session is over, and
+        how it ended is told by what is still to read (a ping and a 41 in one answer, the
+        pong refused after the next long poll's 400, is the server's clean disconnect)."""
+        with contextlib.suppress(ConnectionClosed):
+            await self.transport.send_all([ENGINE_PONG])
+
     async def _send(self, frames: Sequence[str | bytes]) -> None:
         try:
             await self.transport.send_all(frames)
@@ -379,7 +386,7 @@ class SocketIOLink:
         if isinstance(frame, bytes):
             return None  # a stray binary frame: nothing announced it
         if frame == ENGINE_PING:
-            await self._send([ENGINE_PONG])
+            await self._pong()
             return None
         if frame == ENGINE_CLOSE:
             await self.transport.close(1000)
@@ -400,7 +407,7 @@ class SocketIOLink:
     async def _attachment(self, frame: str | bytes) -> Message | None:
         assert self._partial is not None
         if frame == ENGINE_PING:
-            await self._send([ENGINE_PONG])
+            await self._pong()
             return None
         if isinstance(frame, str):
             raise ProtocolViolation("a text frame where a binary attachment was due")

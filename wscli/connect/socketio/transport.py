@@ -264,7 +264,8 @@ class PollingTransport:
                 violation, self._violation = self._violation, None
                 raise violation
             if self._closed is not None:
-                raise self._tell()
+                self._told = True  # once told, it stands
+                raise connection_closed(self._closed)
             self._arrived.clear()
             await self._arrived.wait()
         packet = self._queue.popleft()
@@ -277,8 +278,10 @@ class PollingTransport:
             await self._post(batch)
 
     async def _post(self, packets: Sequence[str | bytes]) -> None:
+        # A failed send raises to its sender, which decides what it means (lost data, or a
+        # pong nobody waits for); the session's end is told by recv, after what came first.
         if self._closed is not None:
-            raise self._tell()
+            raise connection_closed(self._closed)
         async with self._post_lock:  # Engine.IO refuses overlapping POSTs
             try:
                 response = await asyncio.wait_for(
@@ -292,18 +295,11 @@ class PollingTransport:
                 )
             except (TimeoutError, asyncio.TimeoutError, HttpProblem, OSError, WscliError) as exc:
                 self._end(None, f"long-polling send failed: {exc or 'timed out'}")
-                self._told = True
                 raise ConnectionClosed(None, None) from None
             if response.status != 200:
                 self._end(None, f"long-polling send answered HTTP {response.status}")
-                self._told = True
                 raise ConnectionClosed(None, None)
 
-    def _tell(self) -> ConnectionClosed:
-        """How the session ended, as the consumer is told it (once told, it stands)."""
-        assert self._closed is not None
-        self._told = True
-        return connection_closed(self._closed)
 
     async def ping(self, payload: bytes = b"") -> float:
         """The round trip of an Engine.IO noop POST (polling has no ping of its own)."""
@@ -312,11 +308,10 @@ class PollingTransport:
         return time.monotonic() - started
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        told = self._told  # before our own close packet's send, which may fail and tell
         if self._closed is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.send_all([ENGINE_CLOSE]), 2)
-        if not told:
+        if not self._told:
             # The session ends by this close unless the consumer was already told another
             # end: what the requests met after the packets it acts on comes later. A server
             # that ended the session (41) answers the next long poll 400, which the poller
