@@ -300,7 +300,6 @@ class PollingTransport:
                 self._end(None, f"long-polling send answered HTTP {response.status}")
                 raise ConnectionClosed(None, None)
 
-
     async def ping(self, payload: bytes = b"") -> float:
         """The round trip of an Engine.IO noop POST (polling has no ping of its own)."""
         started = time.monotonic()
