@@ -7,6 +7,7 @@ import base64
 import gc
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -334,11 +335,11 @@ def test_sigint_exits_130_after_saying_goodbye() -> None:
 
 
 def test_show_ping_pong_on_stderr_and_in_json() -> None:
-    # stdin stays open until the pong is shown: a fixed --wait raced the first round trip at
-    # load (the handshake alone may take longer than a short wait).
+    # stdin stays open until the pong is shown, then ends the run (-w 0): a fixed --wait
+    # raced the first round trip at load.
     def start(*args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [*wscli_command(), "connect", server.url, "--ping-interval", "0.1", *args],
+            [*wscli_command(), "connect", server.url, "--ping-interval", "0.1", "-w", "0", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -360,8 +361,16 @@ def test_show_ping_pong_on_stderr_and_in_json() -> None:
     (plain_out, plain_err), (json_out, _) = outputs
     plain_err = said[0] + plain_err
     assert procs[0].returncode == 0 and plain_out == b""
-    assert b"wscli: ping sent" in plain_err
-    assert b"wscli: pong received" in plain_err
+    # Every line is one of the two (each ping's payload is random), and both are there.
+    shown = re.compile(
+        rb"wscli: (ping sent|pong received) \(([0-9a-f]{8})\)(, round trip \d+\.\d ms)?"
+    )
+    found = [shown.fullmatch(line) for line in plain_err.splitlines()]
+    assert all(found), plain_err
+    assert {(m[1], m[3] is not None) for m in found if m} == {
+        (b"ping sent", False),
+        (b"pong received", True),
+    }
     assert procs[1].returncode == 0
     kinds = [json.loads(line)["event"] for line in lines(said[1] + json_out)]
     assert "ping" in kinds and "pong" in kinds
