@@ -14,7 +14,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support import OPEN_TIMEOUT, scaled
+from tests.support import OPEN_TIMEOUT, STARTUP_TIMEOUT, scaled
 from tests.support.serve_process import ServeProcess, free_port
 from wscli.serve.room_message import RoomMessage
 
@@ -43,7 +43,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + scaled(10)
+        deadline = time.monotonic() + scaled(STARTUP_TIMEOUT)  # 10 s ran out at load 19
         while time.monotonic() < deadline:
             auth = ["--no-auth-warning", "-a", self.password] if self.password else []
             ping = subprocess.run(
