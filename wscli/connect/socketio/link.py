@@ -180,7 +180,7 @@ class SocketIOLink:
             if not isinstance(frame, str):
                 continue
             if frame == ENGINE_PING:
-                await self.transport.send_all([ENGINE_PONG])
+                await self._pong()
                 continue
             if not frame.startswith(ENGINE_MESSAGE):
                 continue

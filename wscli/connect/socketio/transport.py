@@ -316,8 +316,8 @@ class PollingTransport:
             # that ended the session (41) answers the next long poll 400, which the poller
             # can meet before the 41 is read, or while the close is sent (exit 5 for a clean
             # disconnect, seen against socket.io 4.8 at load 14).
-            self._closed = (code, reason, "client")
-            self._arrived.set()
+            self._closed = None
+            self._end(code, reason, by="client")
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
